@@ -1,0 +1,70 @@
+//go:build linux
+
+package vfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+)
+
+// fakeDisk stands in for the descriptor so short writes can be forced.
+type fakeDisk struct {
+	data      []byte
+	maxWrite  int64 // pwritev writes at most this many bytes per call
+	maxIovecs int   // largest chunk pwritev was handed
+	failAfter int64 // pwritev fails with ENOSPC once data reaches this size; 0 = never
+}
+
+func (d *fakeDisk) pwritev(chunk [][]byte, off int64) (int64, error) {
+	d.maxIovecs = max(d.maxIovecs, len(chunk))
+	if d.failAfter > 0 && int64(len(d.data)) >= d.failAfter {
+		return 0, syscall.ENOSPC
+	}
+	var n int64
+	for _, b := range chunk {
+		b = b[:min(int64(len(b)), d.maxWrite-n)]
+		d.writeAt(b, off+n)
+		n += int64(len(b))
+	}
+	return n, nil
+}
+
+func (d *fakeDisk) writeAt(b []byte, off int64) (int, error) {
+	d.data = applyOp(d.data, memOp{off: off, data: b})
+	return len(b), nil
+}
+
+func TestOSFSWritevChunkedShortWrites(t *testing.T) {
+	var bufs [][]byte
+	var want []byte
+	for i := range 3000 {
+		b := []byte(fmt.Sprintf("[%d]", i))
+		if i%11 == 0 {
+			b = nil
+		}
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	for _, maxWrite := range []int64{1, 7, 1000, 1 << 30} {
+		disk := &fakeDisk{maxWrite: maxWrite}
+		n, err := writevChunked(bufs, 0, disk.pwritev, disk.writeAt)
+		must(t, err)
+		if n != int64(len(want)) || !bytes.Equal(disk.data, want) {
+			t.Fatalf("maxWrite %d: wrote %d bytes, content ok %v", maxWrite, n, bytes.Equal(disk.data, want))
+		}
+		if disk.maxIovecs > iovMax {
+			t.Fatalf("pwritev got %d buffers, above IOV_MAX", disk.maxIovecs)
+		}
+	}
+}
+
+func TestOSFSWritevChunkedError(t *testing.T) {
+	disk := &fakeDisk{maxWrite: 4, failAfter: 6}
+	n, err := writevChunked([][]byte{[]byte("abcdef"), []byte("ghij")}, 0, disk.pwritev, disk.writeAt)
+	if !errors.Is(err, syscall.ENOSPC) || n != int64(len(disk.data)) {
+		t.Fatalf("got %d, %v with %d bytes on disk", n, err, len(disk.data))
+	}
+}

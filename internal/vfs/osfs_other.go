@@ -1,0 +1,16 @@
+//go:build !linux
+
+package vfs
+
+// writevAt falls back to one WriteAt per buffer where pwritev is not wired
+// up; the result is the same, only with more system calls.
+func (f *osFile) writevAt(bufs [][]byte, off int64) (int64, error) {
+	return f.writeAtLoop(bufs, off)
+}
+
+// datasync is a full fsync where fdatasync is not available (and on macOS,
+// where even fsync is weaker than F_FULLFSYNC; Sluice's durability
+// guarantees are stated for Linux).
+func (f *osFile) datasync() error {
+	return f.file.Sync()
+}

@@ -1,0 +1,73 @@
+// Package vfs is the only door to the disk: every package that persists data
+// takes an FS instead of calling os directly, so tests can swap in MemFS
+// (which simulates a crash) or ErrorFS (which injects I/O failures).
+//
+// The interface is deliberately small and positional: segment files are
+// written with WriteAt/WritevAt at a position the caller tracks and read with
+// ReadAt, so readers and the single writer of a log never share a file
+// offset.
+//
+// Durability follows POSIX as a careful storage engine must assume it:
+// data written to a file is durable only after File.Sync, and a created,
+// renamed or removed name is durable only after SyncDir of its parent
+// directory. MemFS enforces exactly this on Crash.
+package vfs
+
+import (
+	"io"
+	"os"
+)
+
+// FS is a file system. Paths are slash- or OS-separated paths as produced by
+// path/filepath; implementations do not interpret them beyond that.
+type FS interface {
+	// Create creates or truncates the named file and opens it read-write.
+	Create(name string) (File, error)
+	// Open opens the named file read-only.
+	Open(name string) (File, error)
+	// OpenReadWrite opens the named file read-write, creating it empty if it
+	// does not exist; existing contents are kept.
+	OpenReadWrite(name string) (File, error)
+	// Remove removes a file or an empty directory. Open handles keep working
+	// on the removed file's data (POSIX unlink semantics).
+	Remove(name string) error
+	// RemoveAll removes a path and everything below it; a missing path is
+	// not an error.
+	RemoveAll(name string) error
+	// Rename atomically replaces newname with oldname.
+	Rename(oldname, newname string) error
+	// MkdirAll creates a directory and its missing parents.
+	MkdirAll(dir string, perm os.FileMode) error
+	// List returns the names (not paths) of a directory's entries, sorted.
+	List(dir string) ([]string, error)
+	// Stat describes the named file or directory.
+	Stat(name string) (os.FileInfo, error)
+	// SyncDir makes the directory's entries (creations, renames, removals
+	// of its children) durable.
+	SyncDir(dir string) error
+}
+
+// File is an open file.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+	// WritevAt writes the buffers back to back starting at off, in as few
+	// system calls as the implementation can (pwritev on Linux). It returns
+	// the number of bytes written; fewer than the total means an error.
+	WritevAt(bufs [][]byte, off int64) (int64, error)
+	// Sync makes the file's data and size durable (fdatasync-like).
+	Sync() error
+	// Truncate changes the file's size; growing it fills with zeros.
+	Truncate(size int64) error
+	// Size returns the file's current size.
+	Size() (int64, error)
+	// Name returns the path the file was opened with.
+	Name() string
+}
+
+// OSFile is implemented by files backed by a real operating-system file, so
+// the network edge can hand the descriptor to sendfile(2) without copying.
+type OSFile interface {
+	OSFile() *os.File
+}
