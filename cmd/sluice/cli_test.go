@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// runCLI runs the sluice command line in-process.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func requireCode(t *testing.T, got, want int, stderr string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", got, want, stderr)
+	}
+}
+
+func TestCLIVersionText(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "version")
+	requireCode(t, code, exitOK, stderr)
+	if !strings.HasPrefix(stdout, "sluice version ") || !strings.Contains(stdout, runtime.Version()) {
+		t.Fatalf("stdout = %q, want the version line with %s", stdout, runtime.Version())
+	}
+	if stderr != "" {
+		t.Fatalf("stderr = %q, want nothing", stderr)
+	}
+}
+
+func TestCLIVersionJSON(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "version", "--json")
+	requireCode(t, code, exitOK, stderr)
+	var got map[string]string
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	for _, key := range []string{"version", "commit", "go_version", "platform"} {
+		if got[key] == "" {
+			t.Errorf("JSON lacks %q: %s", key, stdout)
+		}
+	}
+	if got["go_version"] != runtime.Version() {
+		t.Errorf("go_version = %q, want %q", got["go_version"], runtime.Version())
+	}
+}
+
+func TestCLIBuildVersionSources(t *testing.T) {
+	stamped := &debug.BuildInfo{
+		Main: debug.Module{Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "abc123"},
+			{Key: "vcs.modified", Value: "true"},
+		},
+	}
+	devel := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	cases := []struct {
+		name                 string
+		ldVersion, ldCommit  string
+		info                 *debug.BuildInfo
+		wantVersion, wantSHA string
+	}{
+		{"ldflags win", "v9.9.9", "fff", stamped, "v9.9.9", "fff"},
+		{"build info", "", "", stamped, "v1.2.3", "abc123-dirty"},
+		{"devel build", "", "", devel, "dev", "unknown"},
+		{"no build info", "", "", nil, "dev", "unknown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			read := func() (*debug.BuildInfo, bool) { return tc.info, tc.info != nil }
+			b := resolveBuild(tc.ldVersion, tc.ldCommit, read)
+			if b.Version != tc.wantVersion || b.Commit != tc.wantSHA {
+				t.Fatalf("got %s/%s, want %s/%s", b.Version, b.Commit, tc.wantVersion, tc.wantSHA)
+			}
+		})
+	}
+}
+
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {}} {
+		stdout, stderr, code := runCLI(t, args...)
+		requireCode(t, code, exitOK, stderr)
+		if !strings.Contains(stdout, "Kafka") || !strings.Contains(stdout, "version") {
+			t.Fatalf("sluice %v printed %q, want the help text listing commands", args, stdout)
+		}
+	}
+}
+
+func TestCLIUsageErrorsExitTwo(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus" for "sluice"`},
+		{[]string{"versoin"}, "Did you mean this?"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"version", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"version", "extra"}, `sluice version takes no arguments, got ["extra"]`},
+	}
+	for _, tc := range cases {
+		stdout, stderr, code := runCLI(t, tc.args...)
+		requireCode(t, code, exitUsage, stderr)
+		if !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "--help' for usage") {
+			t.Errorf("sluice %v: stderr = %q, want it to mention %q and --help", tc.args, stderr, tc.want)
+		}
+		if stdout != "" {
+			t.Errorf("sluice %v: usage error wrote to stdout: %q", tc.args, stdout)
+		}
+	}
+}
+
+// TestCLICommandErrorsExitOne checks the classification that future
+// subcommands rely on: an error from command code is a failure (1) unless it
+// is explicitly a usage error (2).
+func TestCLICommandErrorsExitOne(t *testing.T) {
+	cases := []struct {
+		err  error
+		code int
+	}{
+		{errors.New("disk on fire"), exitError},
+		{usageErrorf("--a and --b conflict"), exitUsage},
+		{nil, exitOK},
+	}
+	for _, tc := range cases {
+		root := newRootCmd()
+		root.AddCommand(&cobra.Command{
+			Use:  "fail",
+			RunE: func(*cobra.Command, []string) error { return tc.err },
+		})
+		var out, errOut bytes.Buffer
+		code := execute(context.Background(), root, []string{"fail"}, &out, &errOut)
+		requireCode(t, code, tc.code, errOut.String())
+		if tc.err != nil && !strings.Contains(errOut.String(), "sluice: "+tc.err.Error()) {
+			t.Errorf("stderr = %q, want the error", errOut.String())
+		}
+	}
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every check CI runs, in order of cost: formatting, go vet, then the
+# whole test suite under the race detector. Extra arguments go to `go test`,
+# e.g. ./scripts/test.sh -run 'TestLog' -v
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== gofmt"
+# testdata may hold deliberately malformed Go (fuzz corpora, parser fixtures).
+unformatted=$(find . \( -name .git -o -name testdata -o -name vendor -o -name bin \) -prune -o \
+	-name '*.go' -type f -print0 | xargs -0 -r gofmt -l)
+if [[ -n "$unformatted" ]]; then
+	echo "these files need gofmt -w:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 "$@" ./...
