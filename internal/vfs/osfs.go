@@ -101,6 +101,9 @@ type osFile struct {
 	// package os keeps it from being closed underneath the system call.
 	// Cached at open so the write path does not allocate per call.
 	raw syscall.RawConn
+	// sys holds what the platform's system call paths reuse from call to
+	// call (see osfs_linux.go).
+	sys sysCalls
 }
 
 func newOSFile(f *os.File) *osFile {
@@ -108,7 +111,9 @@ func newOSFile(f *os.File) *osFile {
 	if err != nil {
 		raw = nil // the portable fallbacks do not need it
 	}
-	return &osFile{file: f, raw: raw}
+	of := &osFile{file: f, raw: raw}
+	of.initSysCalls()
+	return of
 }
 
 func (f *osFile) ReadAt(p []byte, off int64) (int, error)  { return f.file.ReadAt(p, off) }

@@ -5,10 +5,38 @@ package vfs
 import (
 	"errors"
 	"io"
+	"math/bits"
 	"os"
+	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// sysCalls lets the write and sync paths run without allocating: a closure
+// handed to RawConn per call would escape to the heap, and unix.Pwritev
+// builds a fresh iovec slice each time. So the callbacks are bound once at
+// open, their arguments and results pass through these fields, and the
+// iovec array is reused. mu serialises the calls that share the fields.
+type sysCalls struct {
+	mu        sync.Mutex
+	iovecs    []unix.Iovec
+	chunk     [][]byte
+	off       int64
+	n         int
+	err       error
+	pwritevFn func(fd uintptr) bool
+	syncFn    func(fd uintptr)
+	step      func(chunk [][]byte, off int64) (int64, error)
+	writeAt   func(b []byte, off int64) (int, error)
+}
+
+func (f *osFile) initSysCalls() {
+	f.sys.pwritevFn = f.rawPwritev
+	f.sys.syncFn = f.rawFdatasync
+	f.sys.step = f.pwritev
+	f.sys.writeAt = f.file.WriteAt
+}
 
 // iovMax is Linux's IOV_MAX: pwritev refuses more buffers than this in one
 // call, so longer lists are written in chunks.
@@ -19,7 +47,9 @@ func (f *osFile) writevAt(bufs [][]byte, off int64) (int64, error) {
 	if f.raw == nil {
 		return f.writeAtLoop(bufs, off)
 	}
-	written, err := writevChunked(bufs, off, f.pwritev, f.file.WriteAt)
+	f.sys.mu.Lock()
+	defer f.sys.mu.Unlock()
+	written, err := writevChunked(bufs, off, f.sys.step, f.sys.writeAt)
 	if err != nil {
 		return written, &os.PathError{Op: "pwritev", Path: f.Name(), Err: err}
 	}
@@ -65,22 +95,47 @@ func writevChunked(bufs [][]byte, off int64,
 	return written, nil
 }
 
-// pwritev makes one pwritev call on the descriptor, retrying EINTR.
+// pwritev makes one pwritev call on the descriptor; f.sys.mu is held.
 func (f *osFile) pwritev(chunk [][]byte, off int64) (int64, error) {
-	var n int
-	var opErr error
-	err := f.raw.Write(func(fd uintptr) bool {
-		for {
-			n, opErr = unix.Pwritev(int(fd), chunk, off)
-			if !errors.Is(opErr, unix.EINTR) {
-				return true
-			}
-		}
-	})
+	f.sys.chunk, f.sys.off = chunk, off
+	err := f.raw.Write(f.sys.pwritevFn)
+	f.sys.chunk = nil
 	if err != nil {
 		return 0, err // the file was closed
 	}
-	return int64(max(n, 0)), opErr
+	return int64(f.sys.n), f.sys.err
+}
+
+// rawPwritev runs inside RawConn.Write with the descriptor kept open.
+func (f *osFile) rawPwritev(fd uintptr) bool {
+	s := &f.sys
+	s.iovecs = s.iovecs[:0]
+	for _, b := range s.chunk {
+		if len(b) > 0 {
+			iov := unix.Iovec{Base: &b[0]}
+			iov.SetLen(len(b))
+			s.iovecs = append(s.iovecs, iov)
+		}
+	}
+	s.n, s.err = 0, nil
+	if len(s.iovecs) == 0 {
+		return true
+	}
+	// pwritev takes the offset as two words (low, high), like x/sys does it.
+	lo, hi := uintptr(s.off), uintptr(uint64(s.off)>>(bits.UintSize-1)>>1)
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_PWRITEV, fd, uintptr(unsafe.Pointer(&s.iovecs[0])), uintptr(len(s.iovecs)), lo, hi, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			s.err = errno
+		} else {
+			s.n = int(r)
+		}
+		clear(s.iovecs) // drop references to the caller's buffers
+		return true
+	}
 }
 
 // datasync uses fdatasync: the log needs data and size durable, not the
@@ -89,22 +144,26 @@ func (f *osFile) datasync() error {
 	if f.raw == nil {
 		return f.file.Sync()
 	}
-	var opErr error
-	err := f.raw.Control(func(fd uintptr) {
-		for {
-			opErr = unix.Fdatasync(int(fd))
-			if !errors.Is(opErr, unix.EINTR) {
-				return
-			}
-		}
-	})
+	f.sys.mu.Lock()
+	defer f.sys.mu.Unlock()
+	err := f.raw.Control(f.sys.syncFn)
 	if err == nil {
-		err = opErr
+		err = f.sys.err
 	}
 	if err != nil {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return nil
+}
+
+func (f *osFile) rawFdatasync(fd uintptr) {
+	for {
+		err := unix.Fdatasync(int(fd))
+		if !errors.Is(err, unix.EINTR) {
+			f.sys.err = err
+			return
+		}
+	}
 }
 
 func totalLen(bufs [][]byte) int64 {

@@ -2,6 +2,11 @@
 
 package vfs
 
+// sysCalls needs no state where the portable paths are used.
+type sysCalls struct{}
+
+func (f *osFile) initSysCalls() {}
+
 // writevAt falls back to one WriteAt per buffer where pwritev is not wired
 // up; the result is the same, only with more system calls.
 func (f *osFile) writevAt(bufs [][]byte, off int64) (int64, error) {
