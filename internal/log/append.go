@@ -1,0 +1,470 @@
+package log
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// AppendOptions say how the broker stamps the batches it appends.
+type AppendOptions struct {
+	// LeaderEpoch, if not negative, is written into every batch's partition
+	// leader epoch field (outside the CRC range, so in place).
+	LeaderEpoch int32
+	// LogAppendTime stamps batches with the broker's clock
+	// (message.timestamp.type=LogAppendTime); the CRC is recomputed.
+	LogAppendTime bool
+}
+
+// AppendInfo describes a completed append.
+type AppendInfo struct {
+	FirstOffset     int64 // base offset of the first batch
+	LastOffset      int64 // last offset of the last batch
+	LogAppendTimeMs int64 // the stamped time, or -1 for CreateTime
+	LogStartOffset  int64
+}
+
+// appendCall is one Append's bytes queued for the writer. The buffer belongs
+// to the caller, who is blocked until it is written, so the writer hands it
+// to pwritev without copying.
+type appendCall struct {
+	buf        []byte
+	baseOffset int64
+	nextOffset int64
+}
+
+// Append validates one or more concatenated v2 record batches, assigns their
+// offsets in place (records is modified), and returns once they are written
+// and, under FlushAlways, fsynced. Concurrent appends are written with one
+// pwritev and one fsync: the first waiter becomes the writer for everyone
+// queued (group commit without a background goroutine).
+func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
+	info := AppendInfo{LogAppendTimeMs: -1}
+	if err := validateBatches(records); err != nil {
+		return info, fmt.Errorf("log %s: %w", l.dir, err)
+	}
+	if opts.LogAppendTime {
+		info.LogAppendTimeMs = l.nowMs()
+		forEachBatch(records, func(b []byte) { record.SetLogAppendTime(b, info.LogAppendTimeMs) })
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.appendableLocked(len(records)); err != nil {
+		return info, err
+	}
+	info.FirstOffset = l.nextOffset
+	next := assignOffsets(records, l.nextOffset, opts.LeaderEpoch)
+	info.LastOffset = next - 1
+	l.queue = append(l.queue, appendCall{buf: records, baseOffset: info.FirstOffset, nextOffset: next})
+	l.nextOffset = next
+	if err := l.waitDurableLocked(next); err != nil {
+		return info, err
+	}
+	info.LogStartOffset = l.logStartOffset
+	return info, nil
+}
+
+// validateBatches checks every batch in full (length, magic, CRC) before any
+// offset is assigned, outside the log's lock.
+func validateBatches(records []byte) error {
+	if len(records) == 0 {
+		return fmt.Errorf("%w: no record batches", ErrInvalidRecords)
+	}
+	for rest := records; len(rest) > 0; {
+		batch, next, _, err := record.NextBatch(rest)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRecords, err)
+		}
+		if _, err := record.ValidateBatch(batch); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRecords, err)
+		}
+		rest = next
+	}
+	return nil
+}
+
+// forEachBatch calls fn for each batch of already validated bytes.
+func forEachBatch(records []byte, fn func(batch []byte)) {
+	for rest := records; len(rest) > 0; {
+		batch, next, _, err := record.NextBatch(rest)
+		if err != nil {
+			return
+		}
+		fn(batch)
+		rest = next
+	}
+}
+
+// assignOffsets writes base offsets (and the leader epoch) into validated
+// batches starting at first, returning the offset after the last.
+func assignOffsets(records []byte, first int64, leaderEpoch int32) int64 {
+	next := first
+	for rest := records; len(rest) > 0; {
+		batch, after, h, err := record.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		record.SetBaseOffset(batch, next)
+		if leaderEpoch >= 0 {
+			record.SetPartitionLeaderEpoch(batch, leaderEpoch)
+		}
+		next += int64(h.LastOffsetDelta) + 1
+		rest = after
+	}
+	return next
+}
+
+func (l *Log) appendableLocked(size int) error {
+	switch {
+	case l.closed:
+		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	case l.err != nil:
+		return l.err
+	case int64(size) > l.cfg.SegmentBytes:
+		return fmt.Errorf("log %s: %d bytes: %w (%d)", l.dir, size, ErrRecordBatchTooLarge, l.cfg.SegmentBytes)
+	}
+	return nil
+}
+
+// durableEndLocked is the offset below which appends may be acknowledged.
+func (l *Log) durableEndLocked() int64 {
+	if l.cfg.FlushPolicy == FlushAlways {
+		return l.recoveryPoint
+	}
+	return l.logEndOffset
+}
+
+// waitDurableLocked waits until offsets below next are durable, writing the
+// queue itself when no one else is.
+func (l *Log) waitDurableLocked(next int64) error {
+	for {
+		if l.durableEndLocked() >= next {
+			return nil
+		}
+		if l.err != nil {
+			return l.err
+		}
+		if !l.writing {
+			l.writeLocked()
+			continue
+		}
+		l.cond.Wait()
+	}
+}
+
+// Flush fsyncs everything appended so far.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	target := l.nextOffset
+	for {
+		if l.recoveryPoint >= target {
+			return nil
+		}
+		if l.err != nil {
+			return l.err
+		}
+		if l.closed {
+			return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+		}
+		if !l.writing {
+			l.syncRequested = true
+			l.writeLocked()
+			continue
+		}
+		l.cond.Wait()
+	}
+}
+
+// writeLocked writes the queue as one round: it releases the lock for the
+// I/O, then publishes the result and wakes every waiter.
+func (l *Log) writeLocked() {
+	if l.err != nil {
+		// Never write after a failure: waiters see the sticky error.
+		clear(l.queue)
+		l.queue = l.queue[:0]
+		l.cond.Broadcast()
+		return
+	}
+	l.writing = true
+	calls := l.queue
+	l.queue = l.spareQueue[:0]
+	req := syncRequest{all: l.syncRequested, sealed: l.syncSealedRequested}
+	l.syncRequested, l.syncSealedRequested = false, false
+	cfg, nowMs := l.cfg, l.nowMs()
+	unsynced := l.unsyncedSealed // only the writer and idle-time operations change it
+
+	l.mu.Unlock()
+	res, err := l.writeRound(calls, cfg, nowMs, req, unsynced)
+	l.mu.Lock()
+
+	clear(calls) // drop the callers' buffers
+	l.spareQueue = calls[:0]
+	if err != nil {
+		l.dropCreatedSegments()
+		l.failLocked(err)
+	} else {
+		l.applyRoundLocked(res, nowMs)
+	}
+	l.writing = false
+	l.cond.Broadcast()
+}
+
+// failLocked makes a write or fsync failure sticky: after a failed fsync the
+// state of the page cache is unknown, so nothing more is acknowledged and
+// the log stays read-only until a restart recovers it from disk.
+func (l *Log) failLocked(err error) {
+	l.err = fmt.Errorf("log %s: %w: %w", l.dir, ErrStorage, err)
+	l.logger.Error("log is now read-only", "err", err)
+}
+
+// dropCreatedSegments closes the files of segments a failed round created:
+// they were never published, so nothing else would close them.
+func (l *Log) dropCreatedSegments() {
+	r := &l.round
+	for i := range r.writes[:r.n] {
+		if w := &r.writes[i]; w.created {
+			w.seg.file.remove()
+		}
+	}
+}
+
+// syncRequest asks a round for more fsyncs than its policy needs.
+type syncRequest struct {
+	all    bool // everything written so far (Flush, Close)
+	sealed bool // the segments sealed without a sync
+}
+
+// roundResult says what a round made durable.
+type roundResult struct {
+	synced       bool // everything written, the active segment included
+	sealedSynced bool // every sealed segment
+}
+
+// segmentWrite is what one round does to one segment.
+type segmentWrite struct {
+	seg      *segment
+	created  bool // rolled this round: not yet in l.segments
+	sealed   bool // sealed this round: index files written
+	durable  bool // sealed with an fsync (policy always)
+	state    indexState
+	offsets  []byte // new offset index entries
+	times    []byte // new time index entries
+	iovecs   [][]byte
+	writePos int64 // where iovecs go in the file
+}
+
+// roundScratch is reused from round to round so a steady stream of appends
+// allocates nothing.
+type roundScratch struct {
+	writes []segmentWrite
+	n      int
+}
+
+func (r *roundScratch) begin(s *segment, created bool) *segmentWrite {
+	if r.n == len(r.writes) {
+		r.writes = append(r.writes, segmentWrite{})
+	}
+	w := &r.writes[r.n]
+	r.n++
+	*w = segmentWrite{
+		seg: s, created: created, state: s.indexState(), writePos: s.size,
+		offsets: w.offsets[:0], times: w.times[:0], iovecs: w.iovecs[:0],
+	}
+	return w
+}
+
+// writeRound writes the queued appends, rolling segments as needed, and
+// fsyncs per the policy and the request. It runs without the log's lock:
+// only the writer changes segment state, and it publishes its result in
+// applyRoundLocked.
+func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRequest, unsynced []*segment) (roundResult, error) {
+	r := &l.round
+	r.n = 0
+	w := r.begin(l.active(), false)
+	for i := range calls {
+		c := &calls[i]
+		if w.shouldRoll(c, cfg, nowMs) {
+			next, err := l.roll(w, c.baseOffset, cfg, nowMs)
+			if err != nil {
+				return roundResult{}, err
+			}
+			w = next
+		}
+		w.iovecs = append(w.iovecs, c.buf)
+		pos := w.state.size
+		forEachBatch(c.buf, func(b []byte) {
+			h, _ := record.ParseHeader(b)
+			w.offsets, w.times = w.state.add(pos, &h, int64(len(b)), cfg.IndexIntervalBytes, w.offsets, w.times)
+			pos += int64(len(b))
+		})
+	}
+	if err := w.write(); err != nil {
+		return roundResult{}, err
+	}
+	var res roundResult
+	res.synced = req.all || cfg.FlushPolicy == FlushAlways ||
+		(cfg.FlushPolicy == FlushInterval && nowMs-l.lastSyncMs >= cfg.FlushMs)
+	if res.synced || req.sealed {
+		if err := l.syncSealed(unsynced); err != nil {
+			return roundResult{}, err
+		}
+		res.sealedSynced = true
+	}
+	if res.synced {
+		if err := w.seg.activeFile.Sync(); err != nil {
+			return roundResult{}, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
+		}
+	}
+	return res, nil
+}
+
+// syncSealed fsyncs the segments sealed without a sync, in earlier rounds
+// (unsynced) and in this one.
+func (l *Log) syncSealed(unsynced []*segment) error {
+	for _, s := range unsynced {
+		if err := syncSealedSegment(l.fs, s); err != nil {
+			return err
+		}
+	}
+	r := &l.round
+	for i := range r.writes[:r.n] {
+		if w := &r.writes[i]; w.sealed && !w.durable {
+			if err := syncSealedSegment(l.fs, w.seg); err != nil {
+				return err
+			}
+			w.durable = true
+		}
+	}
+	return nil
+}
+
+// shouldRoll applies Kafka's roll rules before an append: the segment would
+// pass segment.bytes, is older than segment.ms, has a full index, or the
+// offsets would not fit the index's 32-bit relative form. An empty segment
+// never rolls.
+func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
+	if w.state.size == 0 {
+		return false
+	}
+	return w.state.size+int64(len(c.buf)) > cfg.SegmentBytes ||
+		nowMs-w.seg.createdMs >= cfg.SegmentMs ||
+		w.state.offsetEntries >= cfg.maxIndexEntries(offsetIndexEntrySize) ||
+		w.state.timeEntries >= cfg.maxIndexEntries(timeIndexEntrySize) ||
+		c.nextOffset-1-w.seg.baseOffset > math.MaxInt32
+}
+
+// write sends the segment's queued buffers to its file in one pwritev.
+func (w *segmentWrite) write() error {
+	if len(w.iovecs) == 0 {
+		return nil
+	}
+	if _, err := w.seg.activeFile.WritevAt(w.iovecs, w.writePos); err != nil {
+		return fmt.Errorf("write segment %020d at %d: %w", w.seg.baseOffset, w.writePos, err)
+	}
+	clear(w.iovecs)
+	w.iovecs = w.iovecs[:0]
+	w.writePos = w.state.size
+	return nil
+}
+
+// roll finishes the segment being written (write, final index files) and
+// creates the next one at baseOffset. Under FlushAlways the old segment is
+// fsynced now; otherwise the fsync is left to a later round (Flush, or the
+// manager's tick), so a roll does not stall appends for a whole segment's
+// writeback: the recovery point stays below the segment until then.
+func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (*segmentWrite, error) {
+	if err := w.write(); err != nil {
+		return nil, err
+	}
+	w.durable = cfg.FlushPolicy == FlushAlways
+	if w.durable {
+		if err := w.seg.activeFile.Sync(); err != nil {
+			return nil, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
+		}
+	}
+	w.times = w.state.appendTimeEntry(w.times)
+	if err := writeIndexes(l.fs, w.seg, w.offsets, w.times, w.durable); err != nil {
+		return nil, err
+	}
+	w.sealed = true
+	s := newSegment(l.fs, l.files, l.dir, baseOffset, nowMs, cfg.IndexIntervalBytes)
+	if err := createSegmentFiles(l.fs, s, cfg); err != nil {
+		return nil, err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return nil, fmt.Errorf("sync %s: %w", l.dir, err)
+	}
+	f, err := s.file.pin()
+	if err != nil {
+		return nil, err
+	}
+	s.activeFile = f
+	return l.round.begin(s, true), nil
+}
+
+// applyRoundLocked publishes a written round: index entries, sizes, new and
+// sealed segments, the log end offset and what became durable.
+func (l *Log) applyRoundLocked(res roundResult, nowMs int64) {
+	r := &l.round
+	for i := range r.writes[:r.n] {
+		w := &r.writes[i]
+		s := w.seg
+		if w.created {
+			l.segments = append(l.segments, s)
+		}
+		s.setIndexState(w.state)
+		if w.sealed {
+			l.markSealedLocked(s, w.offsets, w.times)
+			if !w.durable {
+				l.unsyncedSealed = append(l.unsyncedSealed, s)
+			}
+			continue
+		}
+		s.offsets.buf = append(s.offsets.buf, w.offsets...)
+		s.times.buf = append(s.times.buf, w.times...)
+	}
+	l.logEndOffset = l.active().nextOffset
+	if res.sealedSynced {
+		clear(l.unsyncedSealed)
+		l.unsyncedSealed = l.unsyncedSealed[:0]
+	}
+	switch {
+	case res.synced:
+		l.recoveryPoint = l.logEndOffset
+		l.lastSyncMs = nowMs
+	case len(l.unsyncedSealed) == 0:
+		// Every sealed segment is durable, only the active one is not.
+		l.recoveryPoint = max(l.recoveryPoint, l.active().baseOffset)
+	}
+}
+
+// flushIfDue runs on the manager's maintenance tick: it fsyncs an
+// interval-policy log whose oldest unsynced write is older than flush.ms,
+// and the segments any log sealed without an fsync.
+func (l *Log) flushIfDue(nowMs int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil || l.closed {
+		return nil
+	}
+	if l.cfg.FlushPolicy == FlushInterval && l.recoveryPoint < l.logEndOffset && nowMs-l.lastSyncMs >= l.cfg.FlushMs {
+		l.mu.Unlock()
+		err := l.Flush()
+		l.mu.Lock()
+		return err
+	}
+	if len(l.unsyncedSealed) == 0 {
+		return nil
+	}
+	for l.writing {
+		l.cond.Wait()
+	}
+	if l.err != nil || l.closed {
+		return l.err
+	}
+	l.syncSealedRequested = true
+	l.writeLocked()
+	return l.err
+}

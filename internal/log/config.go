@@ -1,0 +1,106 @@
+package log
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// FlushPolicy says when appended bytes are fsynced.
+type FlushPolicy int8
+
+const (
+	// FlushAlways fsyncs before an append returns. Concurrent appends share
+	// one write and one fsync (group commit). Sluice's default: an
+	// acknowledged record survives power loss.
+	FlushAlways FlushPolicy = iota
+	// FlushInterval fsyncs at most every FlushMs; an append returns once its
+	// bytes are in the page cache. This is Kafka's flush.ms behaviour.
+	FlushInterval
+	// FlushNever leaves flushing to the operating system (Kafka's default):
+	// only rolls and clean shutdowns fsync.
+	FlushNever
+)
+
+func (p FlushPolicy) String() string {
+	switch p {
+	case FlushAlways:
+		return "always"
+	case FlushInterval:
+		return "interval"
+	case FlushNever:
+		return "never"
+	}
+	return fmt.Sprintf("FlushPolicy(%d)", int8(p))
+}
+
+// ParseFlushPolicy reads a policy name as written in configuration.
+func ParseFlushPolicy(s string) (FlushPolicy, error) {
+	for _, p := range []FlushPolicy{FlushAlways, FlushInterval, FlushNever} {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown flush policy %q (want always, interval or never)", s)
+}
+
+// Config is the per-log configuration, named after Kafka's topic configs.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
+	SegmentMs          int64 // segment.ms: roll when the active segment is older
+	IndexIntervalBytes int64 // index.interval.bytes: bytes of log between index entries
+	SegmentIndexBytes  int64 // segment.index.bytes: index file capacity; a full index rolls
+	RetentionMs        int64 // retention.ms: delete sealed segments older than this; -1 keeps forever
+	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; -1 = no limit
+	FlushPolicy        FlushPolicy
+	FlushMs            int64 // flush.ms: with FlushInterval, the longest unsynced time
+}
+
+// DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
+// acknowledging (FlushAlways) where Kafka leaves it to the page cache.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          (7 * 24 * time.Hour).Milliseconds(),
+		IndexIntervalBytes: 4096,
+		SegmentIndexBytes:  10 << 20,
+		RetentionMs:        (7 * 24 * time.Hour).Milliseconds(),
+		RetentionBytes:     -1,
+		FlushPolicy:        FlushAlways,
+		FlushMs:            1000,
+	}
+}
+
+// Validate rejects values Kafka rejects, naming the config key.
+func (c Config) Validate() error {
+	switch {
+	case c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("segment.bytes %d must be between %d and %d", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	case c.SegmentMs < 1:
+		return fmt.Errorf("segment.ms %d must be at least 1", c.SegmentMs)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("index.interval.bytes %d must not be negative", c.IndexIntervalBytes)
+	case c.SegmentIndexBytes < 4*offsetIndexEntrySize*timeIndexEntrySize || c.SegmentIndexBytes > math.MaxInt32:
+		return fmt.Errorf("segment.index.bytes %d must be between %d and %d", c.SegmentIndexBytes, 4*offsetIndexEntrySize*timeIndexEntrySize, math.MaxInt32)
+	case c.RetentionMs < -1:
+		return fmt.Errorf("retention.ms %d must be -1 or more", c.RetentionMs)
+	case c.RetentionBytes < -1:
+		return fmt.Errorf("retention.bytes %d must be -1 or more", c.RetentionBytes)
+	case c.FlushPolicy < FlushAlways || c.FlushPolicy > FlushNever:
+		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
+	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
+		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
+	}
+	return nil
+}
+
+// minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the
+// legacy record overhead); tests use small segments to exercise rolling.
+const minSegmentBytes = 14
+
+// maxIndexEntries returns how many entries an index file may hold; the
+// offset index and the time index each roll the segment when full. The
+// capacity is rounded down to whole entries of both kinds, as Kafka does.
+func (c Config) maxIndexEntries(entrySize int) int {
+	return int(c.SegmentIndexBytes) / entrySize
+}
