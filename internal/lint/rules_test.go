@@ -32,10 +32,11 @@ var layerRanks = map[string]int{
 	// The coordinators write their state to partitions; the quorum keeps
 	// its Raft log on internal/log and publishes metadata images;
 	// partitions park delayed operations in purgatory.
-	"internal/coord":     50,
-	"internal/quorum":    45,
-	"internal/partition": 40,
-	"internal/purgatory": 35,
+	"internal/coord":        50,
+	"internal/controlplane": 47, // the controller on the quorum: Image, Watch, Submit
+	"internal/quorum":       45,
+	"internal/partition":    40,
+	"internal/purgatory":    35,
 
 	// Pure state machines (see purePackages). Controller decisions read
 	// the metadata image.
