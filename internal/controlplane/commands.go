@@ -1,0 +1,184 @@
+package controlplane
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/metadata"
+)
+
+// Command is a request for the active controller. The controller decides it
+// against the newest Image; its records are committed as one Raft entry.
+type Command interface {
+	decide(c *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any)
+}
+
+// The commands the broker submits, one per controller decision.
+type (
+	CreateTopics struct {
+		Request controller.CreateTopicsRequest
+	}
+	DeleteTopics struct {
+		Request controller.DeleteTopicsRequest
+	}
+	CreatePartitions struct {
+		Request controller.CreatePartitionsRequest
+	}
+	RegisterBroker struct {
+		Request controller.RegisterBrokerRequest
+	}
+	BrokerHeartbeat struct {
+		Request controller.BrokerHeartbeatRequest
+	}
+	AllocateProducerIDs struct {
+		BrokerID    int32
+		BrokerEpoch int64
+	}
+)
+
+func (c CreateTopics) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.CreateTopics(img, c.Request)
+}
+
+func (c DeleteTopics) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.DeleteTopics(img, c.Request)
+}
+
+func (c CreatePartitions) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.CreatePartitions(img, c.Request)
+}
+
+func (c RegisterBroker) decide(ctl *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any) {
+	return ctl.RegisterBroker(img, c.Request, nowMs)
+}
+
+func (c BrokerHeartbeat) decide(ctl *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any) {
+	return ctl.BrokerHeartbeat(img, c.Request, nowMs)
+}
+
+func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AllocateProducerIDs(img, c.BrokerID, c.BrokerEpoch)
+}
+
+// Forwarding: a command submitted on a follower travels to the leader and
+// its response back, gob-encoded (an internal RPC between controllers of
+// the same build, not an on-disk format). Responses carry errors, which gob
+// cannot send as they are, so every error value is replaced by a WireError
+// that still matches its controller sentinel with errors.Is.
+
+func init() {
+	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{}, AllocateProducerIDs{}} {
+		gob.Register(c)
+	}
+	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
+		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{}} {
+		gob.Register(r)
+	}
+	gob.Register(&WireError{})
+}
+
+// WireError is an error that crossed from the leader to a follower.
+type WireError struct {
+	Sentinel int // index in controller.Errors; -1 when none matched
+	Message  string
+}
+
+func (e *WireError) Error() string { return e.Message }
+
+// Is matches the controller sentinel the error wrapped on the leader.
+func (e *WireError) Is(target error) bool {
+	return e.Sentinel >= 0 && e.Sentinel < len(controller.Errors) && controller.Errors[e.Sentinel] == target
+}
+
+func toWireError(err error) *WireError {
+	for i, sentinel := range controller.Errors {
+		if errors.Is(err, sentinel) {
+			return &WireError{Sentinel: i, Message: err.Error()}
+		}
+	}
+	return &WireError{Sentinel: -1, Message: err.Error()}
+}
+
+// wireErrors replaces, in place, every non-nil error field reachable
+// through structs and slices of v (a pointer) with a WireError.
+func wireErrors(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			wireErrors(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				wireErrors(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			wireErrors(v.Index(i))
+		}
+	case reflect.Interface:
+		if err, ok := v.Interface().(error); ok && err != nil && v.Type() == errorType && v.CanSet() {
+			v.Set(reflect.ValueOf(toWireError(err)))
+		}
+	}
+}
+
+var errorType = reflect.TypeFor[error]()
+
+type forwardRequest struct{ Command Command }
+type forwardReply struct {
+	Response any
+	Index    uint64 // the entry the decision committed; 0 when none
+	Err      *WireError
+}
+
+func encodeForward(cmd Command) ([]byte, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(forwardRequest{Command: cmd}); err != nil {
+		return nil, fmt.Errorf("encode command %T: %w", cmd, err)
+	}
+	return b.Bytes(), nil
+}
+
+func decodeForward(data []byte) (Command, error) {
+	var req forwardRequest
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&req); err != nil {
+		return nil, fmt.Errorf("decode forwarded command: %w", err)
+	}
+	return req.Command, nil
+}
+
+func encodeReply(resp any, index uint64, err error) ([]byte, error) {
+	reply := forwardReply{Response: resp, Index: index}
+	if err != nil {
+		reply.Err = toWireError(err)
+	}
+	if resp != nil {
+		// Copy into an addressable value so error fields can be replaced.
+		v := reflect.New(reflect.TypeOf(resp))
+		v.Elem().Set(reflect.ValueOf(resp))
+		wireErrors(v)
+		reply.Response = v.Elem().Interface()
+	}
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(reply); err != nil {
+		return nil, fmt.Errorf("encode reply: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func decodeReply(data []byte) (any, uint64, error) {
+	var reply forwardReply
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&reply); err != nil {
+		return nil, 0, fmt.Errorf("decode forwarded reply: %w", err)
+	}
+	if reply.Err != nil {
+		return reply.Response, reply.Index, reply.Err
+	}
+	return reply.Response, reply.Index, nil
+}

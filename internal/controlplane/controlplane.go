@@ -1,0 +1,276 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// Options configure Start.
+type Options struct {
+	Quorum     QuorumConfig
+	FS         vfs.FS
+	Clock      clock.Clock  // nil: the real clock
+	Logger     *slog.Logger // nil: slog.Default()
+	Controller controller.Config
+	IDs        controller.IDGenerator // nil: crypto/rand
+	// SnapshotEntries and TickInterval pass through to the quorum (0: its
+	// defaults). SessionCheckInterval is how often the active controller
+	// fences brokers whose session expired (0: one second).
+	SnapshotEntries      uint64
+	TickInterval         time.Duration
+	SessionCheckInterval time.Duration
+}
+
+// ControlPlane is a node's membership in the metadata quorum.
+type ControlPlane struct {
+	node  *quorum.Node
+	state *imageState
+	clock clock.Clock
+	log   *slog.Logger
+
+	// decideMu serializes decisions: each one sees every earlier one.
+	decideMu   sync.Mutex
+	controller *controller.Controller
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Start joins the quorum (a voter if the node has the controller role, a
+// learner otherwise), replays the metadata log and serves commands.
+func Start(opts Options) (*ControlPlane, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.IDs == nil {
+		opts.IDs = randomIDs{}
+	}
+	if opts.SessionCheckInterval <= 0 {
+		opts.SessionCheckInterval = time.Second
+	}
+	cp := &ControlPlane{
+		state: newImageState(), clock: opts.Clock, log: opts.Logger,
+		controller: controller.New(opts.Controller, opts.IDs),
+		stop:       make(chan struct{}), done: make(chan struct{}),
+	}
+	voters := make(map[uint64]string, len(opts.Quorum.Voters))
+	for id, addr := range opts.Quorum.Voters {
+		voters[uint64(id)] = addr
+	}
+	node, err := quorum.Start(quorum.Config{
+		NodeID: uint64(opts.Quorum.NodeID), Voters: voters, Learner: !opts.Quorum.IsController(),
+		Dir: opts.Quorum.MetadataLogDir, FS: opts.FS, Clock: opts.Clock, Logger: opts.Logger,
+		ListenAddr: opts.Quorum.ControllerListen, SnapshotEntries: opts.SnapshotEntries,
+		TickInterval: opts.TickInterval, HandleForward: cp.handleForward,
+	}, cp.state)
+	if err != nil {
+		return nil, fmt.Errorf("metadata quorum: %w", err)
+	}
+	cp.node = node
+	go cp.expireSessions(opts.SessionCheckInterval)
+	return cp, nil
+}
+
+// Image is the newest committed metadata image on this node.
+func (cp *ControlPlane) Image() *metadata.Image {
+	img, _ := cp.state.current()
+	return img
+}
+
+// Watch returns the newest image and a channel closed when a newer one is
+// published.
+func (cp *ControlPlane) Watch() (*metadata.Image, <-chan struct{}) { return cp.state.current() }
+
+// WaitForOffset waits until this node's image includes metadata offset.
+func (cp *ControlPlane) WaitForOffset(ctx context.Context, offset int64) (*metadata.Image, error) {
+	for {
+		img, changed := cp.state.current()
+		if img.Offset() >= offset {
+			return img, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return img, ctx.Err()
+		}
+	}
+}
+
+// IsActive says whether this node is the active controller.
+func (cp *ControlPlane) IsActive() bool { return cp.node.IsLeader() }
+
+// Leader is the active controller's node id (-1 when unknown).
+func (cp *ControlPlane) Leader() int32 {
+	if id := cp.node.Leader(); id != 0 {
+		return int32(id)
+	}
+	return -1
+}
+
+// Submit has the active controller decide cmd, commits the records it
+// emitted, and returns the decision's response (the controller's response
+// type for the command) once this node's image includes them. A command
+// submitted on a follower is forwarded to the leader.
+func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
+	for {
+		var resp any
+		var index uint64
+		var err error
+		if cp.node.IsLeader() {
+			resp, index, err = cp.decideAndCommit(ctx, cmd)
+		} else {
+			resp, index, err = cp.forward(ctx, cmd)
+		}
+		if errors.Is(err, quorum.ErrNotLeader) || errors.Is(err, quorum.ErrNoLeader) {
+			if werr := cp.waitForLeader(ctx); werr != nil {
+				return nil, fmt.Errorf("submit %T: %w (%w)", cmd, werr, err)
+			}
+			continue
+		}
+		if err != nil {
+			return resp, err
+		}
+		if index > 0 {
+			if err := cp.node.WaitApplied(ctx, index); err != nil {
+				return resp, err
+			}
+		}
+		return resp, nil
+	}
+}
+
+// waitForLeader backs off briefly while an election runs.
+func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
+	t := cp.clock.NewTimer(50 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-cp.node.Done():
+		return cp.node.Err()
+	}
+}
+
+// decideAndCommit runs on the leader. A barrier entry first makes sure
+// every entry an earlier leader committed is in the image the decision
+// reads; then the decision's records are committed as one entry.
+func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, uint64, error) {
+	cp.decideMu.Lock()
+	defer cp.decideMu.Unlock()
+	if _, err := cp.node.Propose(ctx, appendEntry(nil, nil)); err != nil {
+		return nil, 0, err
+	}
+	records, resp := cmd.decide(cp.controller, cp.Image(), clock.UnixMs(cp.clock))
+	if len(records) == 0 {
+		return resp, 0, nil
+	}
+	index, err := cp.node.Propose(ctx, appendEntry(nil, records))
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp, index, nil
+}
+
+// forward sends cmd to the leader and waits for its reply.
+func (cp *ControlPlane) forward(ctx context.Context, cmd Command) (any, uint64, error) {
+	payload, err := encodeForward(cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	reply, err := cp.node.Forward(ctx, payload)
+	if err != nil {
+		return nil, 0, err
+	}
+	return decodeReply(reply)
+}
+
+// handleForward decides a command forwarded by a follower.
+func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]byte, error) {
+	cmd, err := decodeForward(payload)
+	if err != nil {
+		return nil, err
+	}
+	if !cp.node.IsLeader() {
+		return nil, quorum.ErrNotLeader
+	}
+	resp, index, err := cp.decideAndCommit(ctx, cmd)
+	return encodeReply(resp, index, err)
+}
+
+// expireSessions fences brokers whose session lease ran out, while this
+// node is the active controller.
+func (cp *ControlPlane) expireSessions(interval time.Duration) {
+	defer close(cp.done)
+	ticker := cp.clock.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-cp.stop:
+			return
+		case <-cp.node.Done():
+			return
+		case <-ticker.C():
+			if cp.node.IsLeader() {
+				cp.fenceExpired()
+			}
+		}
+	}
+}
+
+func (cp *ControlPlane) fenceExpired() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := cp.decideAndCommit(ctx, fenceExpired{}); err != nil && !errors.Is(err, quorum.ErrNotLeader) {
+		cp.log.Warn("fencing expired broker sessions failed", "err", err)
+	}
+}
+
+// fenceExpired is the active controller's own periodic command.
+type fenceExpired struct{}
+
+func (fenceExpired) decide(ctl *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any) {
+	records, fenced := ctl.FenceExpiredBrokers(img, nowMs)
+	return records, fenced
+}
+
+// Stop leaves the quorum gracefully.
+func (cp *ControlPlane) Stop() error {
+	close(cp.stop)
+	err := cp.node.Stop()
+	<-cp.done
+	return err
+}
+
+// Kill stops as a crash would (tests).
+func (cp *ControlPlane) Kill() {
+	close(cp.stop)
+	cp.node.Kill()
+	<-cp.done
+}
+
+// randomIDs draws topic ids from crypto/rand.
+type randomIDs struct{}
+
+func (randomIDs) NewUUID() metadata.UUID {
+	var id metadata.UUID
+	for id == (metadata.UUID{}) {
+		rand.Read(id[:])
+	}
+	return id
+}
