@@ -38,7 +38,35 @@ type (
 		BrokerID    int32
 		BrokerEpoch int64
 	}
+	AlterConfigs struct {
+		Request controller.AlterConfigsRequest
+	}
+	IncrementalAlterConfigs struct {
+		Request controller.IncrementalAlterConfigsRequest
+	}
+	ElectLeaders struct {
+		Request controller.ElectLeadersRequest
+	}
+	AlterPartition struct {
+		Request controller.AlterPartitionRequest
+	}
 )
+
+func (c AlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AlterConfigs(img, c.Request)
+}
+
+func (c IncrementalAlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.IncrementalAlterConfigs(img, c.Request)
+}
+
+func (c ElectLeaders) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.ElectLeaders(img, c.Request)
+}
+
+func (c AlterPartition) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AlterPartition(img, c.Request)
+}
 
 func (c CreateTopics) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	return ctl.CreateTopics(img, c.Request)
@@ -71,11 +99,13 @@ func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Im
 // that still matches its controller sentinel with errors.Is.
 
 func init() {
-	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{}, AllocateProducerIDs{}} {
+	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{},
+		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{}} {
 		gob.Register(c)
 	}
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
-		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{}} {
+		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
+		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{}} {
 		gob.Register(r)
 	}
 	gob.Register(&WireError{})

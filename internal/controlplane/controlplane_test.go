@@ -191,6 +191,24 @@ func TestControlPlaneThreeControllers(t *testing.T) {
 		t.Fatalf("RF above brokers through a follower: got %v", bad.Topics[0].Err)
 	}
 
+	alter := func(value string) error {
+		resp := submit(t, follower, IncrementalAlterConfigs{Request: controller.IncrementalAlterConfigsRequest{
+			Resources: []controller.IncrementalAlterConfigsResource{{
+				ConfigResource: controller.ConfigResource{Type: metadata.ConfigResourceTopic, Name: "payments"},
+				Ops:            []controller.ConfigOp{{Name: "retention.ms", Op: controller.OpSet, Value: value}},
+			}}}}).(controller.AlterConfigsResponse)
+		return resp.Resources[0].Err
+	}
+	if err := alter("3600000"); err != nil {
+		t.Fatalf("alter config through a follower: %v", err)
+	}
+	if got := follower.Image().Configs(metadata.ConfigResourceTopic, "payments")["retention.ms"]; got != "3600000" {
+		t.Fatalf("retention.ms in the follower's image: %q", got)
+	}
+	if err := alter("an hour"); !errors.Is(err, controller.ErrInvalidConfig) {
+		t.Fatalf("bad config value through a follower: got %v, want ErrInvalidConfig", err)
+	}
+
 	oldLeader := c.leader()
 	c.kill(oldLeader)
 	survivor := c.nodes[c.leader()]
