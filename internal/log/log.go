@@ -180,7 +180,7 @@ func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
 	return false
 }
 
-const tmpSuffix = ".tmp"
+const tmpSuffix = vfs.TempSuffix
 
 func (l *Log) path(name string) string { return l.dir + "/" + name }
 

@@ -315,7 +315,7 @@ func (m *Manager) Close() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
+	return vfs.WriteFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
 }
 
 func (m *Manager) closeLogs() error {

@@ -2,7 +2,6 @@ package log
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -200,24 +199,10 @@ func (s *segment) loadSealedIndexes(size, nextOffset int64) (*sealedIndexes, err
 	return rebuilt, nil
 }
 
+// readWholeFile reads an index or checkpoint file (bounded like an index:
+// int32 positions).
 func readWholeFile(fs vfs.FS, path string) ([]byte, error) {
-	f, err := fs.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > math.MaxInt32 {
-		return nil, fmt.Errorf("%s: %d bytes is too large for an index", path, size)
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return buf, nil
+	return vfs.ReadFile(fs, path, math.MaxInt32)
 }
 
 // removeSegmentFiles deletes a segment's files. Open readers keep reading the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -94,7 +93,7 @@ const (
 	// allocates without limit, and so a snapshot always fits one transport
 	// frame with its envelope.
 	maxSnapshotBytes = maxFrameBytes - 1<<20
-	tmpSuffix        = ".tmp"
+	tmpSuffix        = vfs.TempSuffix
 )
 
 func snapshotFileName(index, term uint64) string {
@@ -165,57 +164,13 @@ func decodeSnapshot(b []byte) (*raftpb.Snapshot, error) {
 	}, nil
 }
 
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, never a mix: write a temporary file, fsync it,
-// rename it over path, fsync the directory.
-func writeFileAtomic(fsys vfs.FS, path string, data []byte) error {
-	tmp := path + tmpSuffix
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// readFileBounded reads a whole file, refusing one larger than limit before
-// allocating for it.
+// readFileBounded reads a whole quorum file; one over its limit is corrupt.
 func readFileBounded(fsys vfs.FS, path string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := vfs.ReadFile(fsys, path, limit)
+	if errors.Is(err, vfs.ErrFileTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than %d: %w", path, size, limit, ErrCorrupt)
-	}
-	b := make([]byte, size)
-	if n, err := f.ReadAt(b, 0); int64(n) < size {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return b, nil
+	return b, err
 }
 
 // snapshotFile names one checkpoint file in the quorum directory.

@@ -644,7 +644,7 @@ func (s *Storage) SetHardState(hs *raftpb.HardState) error {
 }
 
 func (s *Storage) persistHardState() error {
-	if err := writeFileAtomic(s.fs, s.path(hardStateFile), encodeHardState(s.hardState)); err != nil {
+	if err := vfs.WriteFileAtomic(s.fs, s.path(hardStateFile), encodeHardState(s.hardState)); err != nil {
 		return s.fail(err)
 	}
 	s.persisted = proto.CloneOf(s.hardState)
@@ -715,7 +715,7 @@ func (s *Storage) writeSnapshot(snap *raftpb.Snapshot) error {
 	}
 	meta := snap.GetMetadata()
 	name := snapshotFileName(meta.GetIndex(), meta.GetTerm())
-	if err := writeFileAtomic(s.fs, s.path(name), b); err != nil {
+	if err := vfs.WriteFileAtomic(s.fs, s.path(name), b); err != nil {
 		return s.fail(err)
 	}
 	s.snapshot = snap

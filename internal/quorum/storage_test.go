@@ -188,7 +188,7 @@ func TestQuorumStorageSnapshotLogMismatch(t *testing.T) {
 	}}
 	b, err := encodeSnapshot(snap)
 	require(t, err)
-	require(t, writeFileAtomic(fs, "/q/"+snapshotFileName(5, 2), b))
+	require(t, vfs.WriteFileAtomic(fs, "/q/"+snapshotFileName(5, 2), b))
 	s = openTestStorage(t, fs, 1<<20)
 	checkBounds(t, s, 6, 5)
 	require(t, s.Close())
@@ -198,7 +198,7 @@ func TestQuorumStorageSnapshotLogMismatch(t *testing.T) {
 	s = openTestStorage(t, fs, 1<<20)
 	require(t, s.Append(entries(1, 10, 2)))
 	require(t, s.Close())
-	require(t, writeFileAtomic(fs, "/q/"+snapshotFileName(5, 2), b))
+	require(t, vfs.WriteFileAtomic(fs, "/q/"+snapshotFileName(5, 2), b))
 	s = openTestStorage(t, fs, 1<<20)
 	defer s.Close()
 	checkBounds(t, s, 6, 9)
@@ -263,7 +263,7 @@ func TestQuorumStorageCorruptState(t *testing.T) {
 	b, err := readFileBounded(fs, "/q/"+hardStateFile, 100)
 	require(t, err)
 	b[6] ^= 1
-	require(t, writeFileAtomic(fs, "/q/"+hardStateFile, b))
+	require(t, vfs.WriteFileAtomic(fs, "/q/"+hardStateFile, b))
 	_, err = OpenStorage(StorageOptions{FS: fs, Dir: "/q", Logger: testLogger()})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open with a corrupt hard state: %v", err)
