@@ -51,7 +51,7 @@ type Config struct {
 	IndexIntervalBytes int64 // index.interval.bytes: bytes of log between index entries
 	SegmentIndexBytes  int64 // segment.index.bytes: index file capacity; a full index rolls
 	RetentionMs        int64 // retention.ms: delete sealed segments older than this; -1 keeps forever
-	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; -1 = no limit
+	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; negative = no limit
 	FlushPolicy        FlushPolicy
 	FlushMs            int64 // flush.ms: with FlushInterval, the longest unsynced time
 }
@@ -80,12 +80,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("segment.ms %d must be at least 1", c.SegmentMs)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("index.interval.bytes %d must not be negative", c.IndexIntervalBytes)
-	case c.SegmentIndexBytes < 4*offsetIndexEntrySize*timeIndexEntrySize || c.SegmentIndexBytes > math.MaxInt32:
-		return fmt.Errorf("segment.index.bytes %d must be between %d and %d", c.SegmentIndexBytes, 4*offsetIndexEntrySize*timeIndexEntrySize, math.MaxInt32)
+	case c.SegmentIndexBytes < minSegmentIndexBytes || c.SegmentIndexBytes > math.MaxInt32:
+		// Kafka's bound; an index too small for one entry rolls the
+		// segment after every append, as Kafka's does.
+		return fmt.Errorf("segment.index.bytes %d must be between %d and %d", c.SegmentIndexBytes, minSegmentIndexBytes, math.MaxInt32)
 	case c.RetentionMs < -1:
 		return fmt.Errorf("retention.ms %d must be -1 or more", c.RetentionMs)
-	case c.RetentionBytes < -1:
-		return fmt.Errorf("retention.bytes %d must be -1 or more", c.RetentionBytes)
 	case c.FlushPolicy < FlushAlways || c.FlushPolicy > FlushNever:
 		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
@@ -97,6 +97,9 @@ func (c Config) Validate() error {
 // minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the
 // legacy record overhead); tests use small segments to exercise rolling.
 const minSegmentBytes = 14
+
+// minSegmentIndexBytes is Kafka's lower bound for segment.index.bytes.
+const minSegmentIndexBytes = 4
 
 // maxIndexEntries returns how many entries an index file may hold; the
 // offset index and the time index each roll the segment when full. The

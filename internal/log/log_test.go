@@ -208,3 +208,26 @@ func TestLogOffsetForTimestamp(t *testing.T) {
 	noErr(t, err)
 	require(t, ok && m.Offset == 89 && m.Timestamp == 1292, "max timestamp %+v", m)
 }
+
+// Kafka accepts segment.index.bytes down to 4, too small for one entry: the
+// segment then rolls after every append, and nothing is lost.
+func TestLogTinyIndexRollsEveryAppend(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentIndexBytes = minSegmentIndexBytes
+	cfg.RetentionBytes = -5 // any negative value means no limit, as in Kafka
+	noErr(t, cfg.Validate())
+	tl := openTestLog(t, cfg)
+	defer tl.Close()
+	var want [][]byte
+	for i := 0; i < 5; i++ {
+		b := testBatch(t, "i", 2, 30, 1000)
+		_, err := tl.Append(b, AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+		want = append(want, b)
+	}
+	require(t, tl.NumSegments() == 5, "segments: %d, want one per append", tl.NumSegments())
+	require(t, bytes.Equal(readAll(t, tl.Log, 0), bytes.Join(want, nil)), "contents differ")
+	n, err := tl.DeleteExpiredSegments(1000)
+	noErr(t, err)
+	require(t, n == 0, "negative retention.bytes deleted %d segments", n)
+}
