@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/quorum"
 )
 
 // Command is a request for the active controller. The controller decides it
@@ -113,19 +115,25 @@ func init() {
 
 // WireError is an error that crossed from the leader to a follower.
 type WireError struct {
-	Sentinel int // index in controller.Errors; -1 when none matched
+	Sentinel int // index in wireSentinels; -1 when none matched
 	Message  string
 }
 
+// wireSentinels are the errors a WireError still matches: the controller's,
+// then the quorum's that say whether a failed decision was committed (so a
+// caller can tell a safe retry from an unknown outcome).
+var wireSentinels = append(slices.Clone(controller.Errors),
+	quorum.ErrProposalDropped, quorum.ErrProposalLost, quorum.ErrOutcomeUnknown, quorum.ErrTooManyProposals)
+
 func (e *WireError) Error() string { return e.Message }
 
-// Is matches the controller sentinel the error wrapped on the leader.
+// Is matches the sentinel the error wrapped on the leader.
 func (e *WireError) Is(target error) bool {
-	return e.Sentinel >= 0 && e.Sentinel < len(controller.Errors) && controller.Errors[e.Sentinel] == target
+	return e.Sentinel >= 0 && e.Sentinel < len(wireSentinels) && wireSentinels[e.Sentinel] == target
 }
 
 func toWireError(err error) *WireError {
-	for i, sentinel := range controller.Errors {
+	for i, sentinel := range wireSentinels {
 		if errors.Is(err, sentinel) {
 			return &WireError{Sentinel: i, Message: err.Error()}
 		}

@@ -40,11 +40,19 @@ type ControlPlane struct {
 	log   *slog.Logger
 
 	// decideMu serializes decisions: each one sees every earlier one.
-	decideMu   sync.Mutex
-	controller *controller.Controller
+	// controller is replaced by a fresh one in each term this node leads,
+	// so its soft state (broker sessions) never outlives a leadership: a
+	// node that leads again must not fence brokers for heartbeats that went
+	// to the leader in between.
+	decideMu       sync.Mutex
+	controller     *controller.Controller
+	controllerTerm uint64
+	controllerCfg  controller.Config
+	ids            controller.IDGenerator
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 }
 
 // Start joins the quorum (a voter if the node has the controller role, a
@@ -64,8 +72,8 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	cp := &ControlPlane{
 		state: newImageState(), clock: opts.Clock, log: opts.Logger,
-		controller: controller.New(opts.Controller, opts.IDs),
-		stop:       make(chan struct{}), done: make(chan struct{}),
+		controllerCfg: opts.Controller, ids: opts.IDs,
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	voters := make(map[uint64]string, len(opts.Quorum.Voters))
 	for id, addr := range opts.Quorum.Voters {
@@ -163,24 +171,38 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-cp.node.Done():
-		return cp.node.Err()
+		// A graceful stop leaves Err nil, which must not read as "retry".
+		if err := cp.node.Err(); err != nil {
+			return fmt.Errorf("%w: %w", quorum.ErrStopped, err)
+		}
+		return quorum.ErrStopped
 	}
 }
 
 // decideAndCommit runs on the leader. A barrier entry first makes sure
 // every entry an earlier leader committed is in the image the decision
-// reads; then the decision's records are committed as one entry.
+// reads; then the decision's records are committed as one entry. Both are
+// bound to the term this node leads in: if it loses the leadership
+// meanwhile they fail with quorum.ErrNotLeader instead of being forwarded
+// to the new leader, which decides concurrently on its own image. The index
+// is the records' entry, or the barrier's when there are none: what the
+// submitter's image must reach to hold what the decision saw.
 func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, uint64, error) {
 	cp.decideMu.Lock()
 	defer cp.decideMu.Unlock()
-	if _, err := cp.node.Propose(ctx, appendEntry(nil, nil)); err != nil {
+	term := cp.node.LeaderTerm()
+	barrier, err := cp.node.ProposeAsLeader(ctx, term, appendEntry(nil, nil))
+	if err != nil {
 		return nil, 0, err
+	}
+	if cp.controller == nil || cp.controllerTerm != term {
+		cp.controller, cp.controllerTerm = controller.New(cp.controllerCfg, cp.ids), term
 	}
 	records, resp := cmd.decide(cp.controller, cp.Image(), clock.UnixMs(cp.clock))
 	if len(records) == 0 {
-		return resp, 0, nil
+		return resp, barrier, nil
 	}
-	index, err := cp.node.Propose(ctx, appendEntry(nil, records))
+	index, err := cp.node.ProposeAsLeader(ctx, term, appendEntry(nil, records))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -207,9 +229,12 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 		return nil, err
 	}
 	if !cp.node.IsLeader() {
-		return nil, quorum.ErrNotLeader
+		return nil, quorum.ErrNotLeader // without waiting for decideMu
 	}
 	resp, index, err := cp.decideAndCommit(ctx, cmd)
+	if errors.Is(err, quorum.ErrNotLeader) {
+		return nil, quorum.ErrNotLeader // the follower asks the new leader
+	}
 	return encodeReply(resp, index, err)
 }
 
@@ -236,7 +261,7 @@ func (cp *ControlPlane) expireSessions(interval time.Duration) {
 func (cp *ControlPlane) fenceExpired() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := cp.decideAndCommit(ctx, fenceExpired{}); err != nil && !errors.Is(err, quorum.ErrNotLeader) {
+	if _, _, err := cp.decideAndCommit(ctx, fenceExpired{}); err != nil && !errors.Is(err, quorum.ErrNotLeader) && !errors.Is(err, quorum.ErrStopped) {
 		cp.log.Warn("fencing expired broker sessions failed", "err", err)
 	}
 }
@@ -251,7 +276,7 @@ func (fenceExpired) decide(ctl *controller.Controller, img *metadata.Image, nowM
 
 // Stop leaves the quorum gracefully.
 func (cp *ControlPlane) Stop() error {
-	close(cp.stop)
+	cp.stopOnce.Do(func() { close(cp.stop) })
 	err := cp.node.Stop()
 	<-cp.done
 	return err
@@ -259,7 +284,7 @@ func (cp *ControlPlane) Stop() error {
 
 // Kill stops as a crash would (tests).
 func (cp *ControlPlane) Kill() {
-	close(cp.stop)
+	cp.stopOnce.Do(func() { close(cp.stop) })
 	cp.node.Kill()
 	<-cp.done
 }

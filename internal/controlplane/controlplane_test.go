@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/quorum"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -292,4 +293,81 @@ func BenchmarkControlPlaneCreateTopics(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "topics/s")
+}
+
+// A stopped node that never knew a leader must not leave Submit spinning
+// until its context expires: waitForLeader saw Done with a nil Err (a
+// graceful stop) as "try again".
+func TestControlPlaneSubmitAfterStopFailsFast(t *testing.T) {
+	voters := map[int32]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	cp, err := Start(Options{Quorum: QuorumConfig{NodeID: 1, Roles: []Role{RoleController}, Voters: voters,
+		MetadataLogDir: t.TempDir(), ControllerListen: voters[1]}, FS: vfs.OS(), Logger: quietLogger, TickInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = cp.Submit(ctx, CreateTopics{})
+	if !errors.Is(err, quorum.ErrStopped) || time.Since(start) > time.Second {
+		t.Fatalf("Submit on a stopped node: %v after %v; want ErrStopped at once", err, time.Since(start))
+	}
+}
+
+// Only the leader may decide: a node that is not (or no longer) the leader
+// must not read its own image, decide, and have Propose forward the records
+// to the real leader, which decides concurrently on the same image.
+func TestControlPlaneFollowerDoesNotDecide(t *testing.T) {
+	c := newCluster(t, 3, Options{})
+	leader := c.nodes[c.leader()]
+	registerBrokers(t, leader, 1)
+	follower := c.nodes[c.follower()]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{Name: "x", NumPartitions: 1, ReplicationFactor: 1}}}}
+	if _, _, err := follower.decideAndCommit(ctx, cmd); !errors.Is(err, quorum.ErrNotLeader) {
+		t.Fatalf("decideAndCommit on a follower: %v, want ErrNotLeader", err)
+	}
+	// A forwarded command that finds the node no longer leading is refused
+	// with ErrNotLeader itself (so the follower retries), not with a
+	// decision's WireError.
+	payload, err := encodeForward(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.handleForward(ctx, payload); !errors.Is(err, quorum.ErrNotLeader) {
+		t.Fatalf("handleForward on a follower: %v, want ErrNotLeader", err)
+	}
+	if _, ok := leader.Image().Topic("x"); ok {
+		t.Fatal("a follower's decision was committed")
+	}
+}
+
+// A decision with no records still answers with an index, the barrier's,
+// so a follower that submitted it waits until its image holds what the
+// decision saw (a duplicate CreateTopics must find the topic there).
+func TestControlPlaneNoRecordDecisionHasIndex(t *testing.T) {
+	c := newCluster(t, 1, Options{})
+	cp := c.nodes[c.leader()]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, index, err := cp.decideAndCommit(ctx, CreateTopics{})
+	if err != nil || index == 0 || cp.Image().Offset() < int64(index) {
+		t.Fatalf("empty decision: index %d, err %v, image offset %d", index, err, cp.Image().Offset())
+	}
+}
+
+// A decision that failed in the quorum on the leader keeps, on the
+// follower, the sentinel that says whether it may have been committed.
+func TestControlPlaneWireErrorsKeepQuorumOutcome(t *testing.T) {
+	data, err := encodeReply(nil, 0, fmt.Errorf("commit: %w", quorum.ErrProposalLost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := decodeReply(data); !errors.Is(err, quorum.ErrProposalLost) {
+		t.Fatalf("after the wire: %v, want ErrProposalLost", err)
+	}
 }

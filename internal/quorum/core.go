@@ -45,7 +45,7 @@ const (
 )
 
 // errNotLeader tells a follower to forward its proposal again, to whoever
-// leads now. It never reaches a caller.
+// leads now. It reaches a caller only through ProposeAsLeader.
 var errNotLeader = ErrNotLeader
 
 // sender is what the core needs of a Transport: queue and return.
@@ -65,6 +65,11 @@ type proposal struct {
 	// expired reports that the waiter gave up, so the core may forget it.
 	expired func() bool
 	remote  bool // forwarded here: never forwarded again
+	// leaderTerm, if set, is the only term in which this node may append
+	// the proposal, as leader; otherwise it fails with ErrNotLeader and is
+	// never forwarded (a decision made by a leader must not be committed
+	// by another).
+	leaderTerm uint64
 
 	index, term uint64 // once in this leader's log
 	requestID   uint64 // once forwarded
@@ -277,7 +282,7 @@ func (c *core) flushProposals() error {
 	for len(c.incoming) > 0 || c.hasDueQueued() {
 		switch {
 		case c.state == raft.StateLeader:
-			if err := c.proposeBatch(c.takeBatch()); err != nil {
+			if err := c.proposeBatch(c.refuseOtherTerms(c.takeBatch())); err != nil {
 				return err
 			}
 		case c.leader != raft.None:
@@ -325,10 +330,24 @@ func (c *core) takeBatch() []*proposal {
 	return batch
 }
 
+// refuseOtherTerms fails the proposals bound to a term this node does not
+// lead in (Raft may have moved on since the last Ready set c.state).
+func (c *core) refuseOtherTerms(batch []*proposal) []*proposal {
+	st := c.rn.BasicStatus()
+	return slices.DeleteFunc(batch, func(p *proposal) bool {
+		if p.leaderTerm == 0 || st.RaftState == raft.StateLeader && st.GetTerm() == p.leaderTerm {
+			return false
+		}
+		c.finish(p, 0, ErrNotLeader)
+		return true
+	})
+}
+
 // holdOrRefuse keeps a local proposal until a leader is known; a forwarded
-// one goes back to its sender, which knows better.
+// one goes back to its sender, which knows better, and one bound to this
+// node's leadership fails.
 func (c *core) holdOrRefuse(p *proposal) {
-	if p.remote {
+	if p.remote || p.leaderTerm != 0 {
 		c.finish(p, 0, errNotLeader)
 		return
 	}
@@ -373,7 +392,7 @@ func (c *core) proposeBatch(batch []*proposal) error {
 // request id; forwarded ones are refused (no forwarding chains).
 func (c *core) forwardToLeader(batch []*proposal) {
 	for _, p := range batch {
-		if p.remote {
+		if p.remote || p.leaderTerm != 0 {
 			c.finish(p, 0, errNotLeader)
 			continue
 		}

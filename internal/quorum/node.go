@@ -155,8 +155,9 @@ type Node struct {
 	snapshotStatus map[uint64]raft.SnapshotStatus
 	reportWake     chan struct{}
 
-	leader   atomic.Uint64
-	isLeader atomic.Bool
+	leader     atomic.Uint64
+	isLeader   atomic.Bool
+	leaderTerm atomic.Uint64 // the term this node leads in; 0 when it does not
 
 	requests forwardRequests // Forward calls waiting for the leader's reply
 
@@ -299,6 +300,11 @@ func (n *Node) deliverReports() {
 func (n *Node) publish() {
 	n.leader.Store(n.core.leader)
 	n.isLeader.Store(n.core.state == raft.StateLeader)
+	var term uint64
+	if st := n.core.rn.BasicStatus(); st.RaftState == raft.StateLeader {
+		term = st.GetTerm()
+	}
+	n.leaderTerm.Store(term)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.core.applied != n.applied {
@@ -362,6 +368,21 @@ type proposeResult struct {
 // then this node waits to apply it too. Without a leader it waits for one.
 // On error, see the error's comment for whether it may have been committed.
 func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
+	return n.propose(ctx, data, 0)
+}
+
+// ProposeAsLeader is Propose for a leader acting on what it read while
+// leading: the entry is appended only if this node still leads in term (from
+// LeaderTerm) when it reaches Raft, and never forwarded. Otherwise it fails
+// with ErrNotLeader, certainly not committed.
+func (n *Node) ProposeAsLeader(ctx context.Context, term uint64, data []byte) (uint64, error) {
+	if term == 0 {
+		return 0, ErrNotLeader
+	}
+	return n.propose(ctx, data, term)
+}
+
+func (n *Node) propose(ctx context.Context, data []byte, leaderTerm uint64) (uint64, error) {
 	if len(data) == 0 {
 		return 0, ErrEmptyProposal
 	}
@@ -370,9 +391,10 @@ func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 	}
 	res := make(chan proposeResult, 1)
 	p := &proposal{
-		data:    slices.Clone(data),
-		done:    func(index uint64, err error) { res <- proposeResult{index, err} },
-		expired: func() bool { return ctx.Err() != nil },
+		data:       slices.Clone(data),
+		done:       func(index uint64, err error) { res <- proposeResult{index, err} },
+		expired:    func() bool { return ctx.Err() != nil },
+		leaderTerm: leaderTerm,
 	}
 	if err := n.enqueue(ctx, func(c *core) { c.propose(p) }); err != nil {
 		return 0, err
@@ -424,6 +446,10 @@ func (n *Node) Leader() uint64 { return n.leader.Load() }
 
 // IsLeader reports whether this node leads.
 func (n *Node) IsLeader() bool { return n.isLeader.Load() }
+
+// LeaderTerm is the Raft term this node leads in, 0 when it does not lead;
+// see ProposeAsLeader.
+func (n *Node) LeaderTerm() uint64 { return n.leaderTerm.Load() }
 
 // ID is this node's id.
 func (n *Node) ID() uint64 { return n.cfg.NodeID }
