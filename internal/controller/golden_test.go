@@ -3,12 +3,11 @@ package controller
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/sluicelog/sluice/internal/golden"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -49,101 +48,31 @@ import (
 var goldenRewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/ with the current output")
 
 func TestControllerGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden files: %v", err)
-	}
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
-			runGoldenFile(t, path)
-		})
-	}
+	golden.RunDir(t, "testdata", *goldenRewrite, func(t *testing.T) func(string) string {
+		g := &goldenController{cl: newCluster(t, DefaultConfig())}
+		return func(command string) string { return strings.Join(g.run(command), "\n") }
+	})
 }
 
-type goldenBlock struct {
-	comments []string
-	command  string
-	expected []string
-	line     int
-}
-
-// parseGoldenFile splits a file into blocks.
-func parseGoldenFile(t *testing.T, path string) []goldenBlock {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []goldenBlock
-	cur, inOutput := goldenBlock{}, false
-	for i, line := range strings.Split(strings.TrimRight(string(data), "\n")+"\n", "\n") {
-		switch {
-		case inOutput && line == "":
-			blocks, cur, inOutput = append(blocks, cur), goldenBlock{}, false
-		case inOutput:
-			cur.expected = append(cur.expected, line)
-		case strings.HasPrefix(line, "#"):
-			cur.comments = append(cur.comments, line)
-		case line == "----":
-			if cur.command == "" {
-				t.Fatalf("%s:%d: ---- without a command", path, i+1)
-			}
-			inOutput = true
-		case line != "":
-			if cur.command != "" {
-				t.Fatalf("%s:%d: two commands in one block", path, i+1)
-			}
-			cur.command, cur.line = line, i+1
-		}
-	}
-	return blocks
-}
-
-func runGoldenFile(t *testing.T, path string) {
-	blocks := parseGoldenFile(t, path)
-	g := &golden{cl: newCluster(t, DefaultConfig())}
-	var rewritten strings.Builder
-	for i, b := range blocks {
-		got := g.run(b.command)
-		if *goldenRewrite {
-			if i > 0 {
-				rewritten.WriteString("\n")
-			}
-			for _, c := range b.comments {
-				rewritten.WriteString(c + "\n")
-			}
-			fmt.Fprintf(&rewritten, "%s\n----\n%s\n", b.command, strings.Join(got, "\n"))
-			continue
-		}
-		if want := strings.Join(b.expected, "\n"); strings.Join(got, "\n") != want {
-			t.Fatalf("%s:%d: %s\ngot:\n%s\nwant:\n%s", path, b.line, b.command, strings.Join(got, "\n"), want)
-		}
-	}
-	if *goldenRewrite {
-		if err := os.WriteFile(path, []byte(rewritten.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// golden runs commands against a cluster and prints what happened.
-type golden struct {
+// goldenController runs commands against a cluster and prints what happened.
+type goldenController struct {
 	cl  *cluster
 	out []string
 }
 
-func (g *golden) printf(format string, args ...any) {
+func (g *goldenController) printf(format string, args ...any) {
 	g.out = append(g.out, fmt.Sprintf(format, args...))
 }
 
 // emit replays records and prints them.
-func (g *golden) emit(records []metadata.Record) {
+func (g *goldenController) emit(records []metadata.Record) {
 	for _, r := range records {
 		g.printf("%s", formatRecord(r))
 	}
 	g.cl.apply(records)
 }
 
-func (g *golden) result(err error) {
+func (g *goldenController) result(err error) {
 	if err != nil {
 		g.printf("error: %v", err)
 	}
@@ -152,7 +81,7 @@ func (g *golden) result(err error) {
 // run executes one command and returns its output lines.
 //
 // long: a dispatch switch, one short case per command.
-func (g *golden) run(command string) []string {
+func (g *goldenController) run(command string) []string {
 	g.out = nil
 	fields := strings.Fields(command)
 	args, opts := splitOptions(fields[1:])
@@ -230,13 +159,13 @@ func (g *golden) run(command string) []string {
 	return g.out
 }
 
-func (g *golden) printBrokers() {
+func (g *goldenController) printBrokers() {
 	for _, b := range g.cl.img.Brokers() {
 		g.printf("broker %d epoch=%d rack=%q fenced=%t", b.ID, b.Epoch, b.Rack, b.Fenced)
 	}
 }
 
-func (g *golden) create(name string, opts map[string]string) {
+func (g *goldenController) create(name string, opts map[string]string) {
 	topic := CreatableTopic{Name: name, NumPartitions: -1, ReplicationFactor: -1}
 	_, validate := opts["validate"]
 	for k, v := range opts {
@@ -263,7 +192,7 @@ func (g *golden) create(name string, opts map[string]string) {
 	}
 }
 
-func (g *golden) alterISR(args []string, opts map[string]string) {
+func (g *goldenController) alterISR(args []string, opts map[string]string) {
 	topicName, pText, _ := strings.Cut(args[0], "/")
 	t, _ := g.cl.img.Topic(topicName)
 	pid := int32(atoi(pText))
@@ -287,7 +216,7 @@ func (g *golden) alterISR(args []string, opts map[string]string) {
 	}
 }
 
-func (g *golden) elect(args []string) {
+func (g *goldenController) elect(args []string) {
 	req := ElectLeadersRequest{Type: ElectPreferred}
 	if args[0] == "unclean" {
 		req.Type = ElectUnclean
@@ -307,7 +236,7 @@ func (g *golden) elect(args []string) {
 	}
 }
 
-func (g *golden) set(target string, opts map[string]string) {
+func (g *goldenController) set(target string, opts map[string]string) {
 	res := ConfigResource{metadata.ConfigResourceTopic, target}
 	if name, ok := strings.CutPrefix(target, "broker:"); ok {
 		res = ConfigResource{metadata.ConfigResourceBroker, name}

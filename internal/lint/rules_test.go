@@ -55,6 +55,7 @@ var layerRanks = map[string]int{
 
 	// Leaves: import no other internal package except each other.
 	"internal/clock":   10,
+	"internal/golden":  10, // golden-file test runner, used from tests only
 	"internal/metrics": 10,
 	"internal/vfs":     10,
 	"internal/record":  10,

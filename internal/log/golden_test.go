@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/golden"
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -52,92 +52,11 @@ import (
 var goldenRewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/ with the current output")
 
 func TestLogGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	noErr(t, err)
-	require(t, len(files) > 0, "no golden files in testdata/")
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
-			runGoldenFile(t, path)
-		})
-	}
-}
-
-// goldenBlock is one command of a golden file with its expected output.
-type goldenBlock struct {
-	comments []string
-	command  string
-	expected string
-	line     int
-}
-
-func parseGoldenFile(t *testing.T, path string) []goldenBlock {
-	data, err := os.ReadFile(path)
-	noErr(t, err)
-	var blocks []goldenBlock
-	var cur *goldenBlock
-	inOutput := false
-	var out []string
-	flush := func() {
-		if cur != nil {
-			cur.expected = strings.Join(out, "\n")
-			blocks = append(blocks, *cur)
-		}
-		cur, inOutput, out = nil, false, nil
-	}
-	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if inOutput {
-			if line == "" {
-				flush()
-			} else {
-				out = append(out, line)
-			}
-			continue
-		}
-		if cur == nil {
-			if line == "" {
-				continue
-			}
-			cur = &goldenBlock{line: i + 1}
-		}
-		switch {
-		case strings.HasPrefix(line, "#") || line == "" && cur.command == "":
-			cur.comments = append(cur.comments, line)
-		case line == "----":
-			require(t, cur.command != "", "%s:%d: ---- without a command", path, i+1)
-			inOutput = true
-		default:
-			require(t, cur.command == "", "%s:%d: two commands in one block", path, i+1)
-			cur.command, cur.line = line, i+1
-		}
-	}
-	flush()
-	return blocks
-}
-
-func runGoldenFile(t *testing.T, path string) {
-	blocks := parseGoldenFile(t, path)
-	g := &goldenLog{t: t, clock: clock.NewManual(time.UnixMilli(0))}
-	defer g.close()
-	var rewritten strings.Builder
-	for i, b := range blocks {
-		got := g.run(b.command)
-		if *goldenRewrite {
-			if i > 0 {
-				rewritten.WriteString("\n")
-			}
-			for _, c := range b.comments {
-				rewritten.WriteString(c + "\n")
-			}
-			fmt.Fprintf(&rewritten, "%s\n----\n%s\n", b.command, got)
-			continue
-		}
-		if got != b.expected {
-			t.Fatalf("%s:%d: %s\ngot:\n%s\nwant:\n%s", path, b.line, b.command, got, b.expected)
-		}
-	}
-	if *goldenRewrite {
-		noErr(t, os.WriteFile(path, []byte(rewritten.String()), 0o644))
-	}
+	golden.RunDir(t, "testdata", *goldenRewrite, func(t *testing.T) func(string) string {
+		g := &goldenLog{t: t, clock: clock.NewManual(time.UnixMilli(0))}
+		t.Cleanup(g.close)
+		return g.run
+	})
 }
 
 // goldenLog is the log a golden file drives.
