@@ -138,43 +138,43 @@ func (l *Log) durableEndLocked() int64 {
 // waitDurableLocked waits until offsets below next are durable, writing the
 // queue itself when no one else is.
 func (l *Log) waitDurableLocked(next int64) error {
-	for {
-		if l.durableEndLocked() >= next {
-			return nil
-		}
-		if l.err != nil {
+	return l.driveLocked(func() bool { return l.durableEndLocked() >= next }, nil)
+}
+
+// driveLocked waits until reached holds, writing a round itself whenever no
+// other goroutine holds the writer role; request, if set, is raised just
+// before each round it writes. reached is checked first, so a caller whose
+// bytes became durable succeeds even if the log fails or closes right after.
+// reached must not let its closure escape: this is the append path.
+func (l *Log) driveLocked(reached func() bool, request *bool) error {
+	for !reached() {
+		switch {
+		case l.err != nil:
 			return l.err
-		}
-		if !l.writing {
+		case l.closed:
+			return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+		case !l.writing:
+			if request != nil {
+				*request = true
+			}
 			l.writeLocked()
-			continue
+		default:
+			l.cond.Wait()
 		}
-		l.cond.Wait()
 	}
+	return nil
 }
 
 // Flush fsyncs everything appended so far.
 func (l *Log) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.flushLocked()
+}
+
+func (l *Log) flushLocked() error {
 	target := l.nextOffset
-	for {
-		if l.recoveryPoint >= target {
-			return nil
-		}
-		if l.err != nil {
-			return l.err
-		}
-		if l.closed {
-			return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
-		}
-		if !l.writing {
-			l.syncRequested = true
-			l.writeLocked()
-			continue
-		}
-		l.cond.Wait()
-	}
+	return l.driveLocked(func() bool { return l.recoveryPoint >= target }, &l.syncRequested)
 }
 
 // writeLocked writes the queue as one round: it releases the lock for the
@@ -450,21 +450,7 @@ func (l *Log) flushIfDue(nowMs int64) error {
 		return nil
 	}
 	if l.cfg.FlushPolicy == FlushInterval && l.recoveryPoint < l.logEndOffset && nowMs-l.lastSyncMs >= l.cfg.FlushMs {
-		l.mu.Unlock()
-		err := l.Flush()
-		l.mu.Lock()
-		return err
+		return l.flushLocked()
 	}
-	if len(l.unsyncedSealed) == 0 {
-		return nil
-	}
-	for l.writing {
-		l.cond.Wait()
-	}
-	if l.err != nil || l.closed {
-		return l.err
-	}
-	l.syncSealedRequested = true
-	l.writeLocked()
-	return l.err
+	return l.driveLocked(func() bool { return len(l.unsyncedSealed) == 0 }, &l.syncSealedRequested)
 }

@@ -542,19 +542,19 @@ func (l *Log) Err() error {
 // waitIdleLocked waits until no round is being written and the queue is
 // empty, so the caller may change segments. It fails on a closed log.
 func (l *Log) waitIdleLocked() error {
-	for {
-		if l.closed {
-			return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
-		}
-		if !l.writing && len(l.queue) == 0 {
-			return nil
-		}
-		if !l.writing {
-			l.writeLocked()
-			continue
-		}
-		l.cond.Wait()
+	if l.closed {
+		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
 	}
+	// A failed log's queue is never written (its waiters already have the
+	// error), so it counts as idle: Close must still close the files.
+	idle := func() bool { return !l.writing && (len(l.queue) == 0 || l.err != nil) }
+	if err := l.driveLocked(idle, nil); err != nil {
+		return err
+	}
+	if l.closed { // another Close ran while this one waited
+		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	}
+	return nil
 }
 
 // Close flushes everything, writes the active segment's indexes and closes
