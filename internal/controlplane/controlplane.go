@@ -191,7 +191,7 @@ func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, 
 	cp.decideMu.Lock()
 	defer cp.decideMu.Unlock()
 	term := cp.node.LeaderTerm()
-	barrier, err := cp.node.ProposeAsLeader(ctx, term, appendEntry(nil, nil))
+	barrier, err := cp.node.ProposeAsLeader(ctx, term, metadata.AppendRecords(nil, nil))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -202,7 +202,7 @@ func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, 
 	if len(records) == 0 {
 		return resp, barrier, nil
 	}
-	index, err := cp.node.ProposeAsLeader(ctx, term, appendEntry(nil, records))
+	index, err := cp.node.ProposeAsLeader(ctx, term, metadata.AppendRecords(nil, records))
 	if err != nil {
 		return nil, 0, err
 	}

@@ -10,58 +10,15 @@
 package controlplane
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
-// Entry format (a Raft entry's data), which must not change:
-//
-//	uvarint   count of records
-//	count × { uvarint length, record (metadata.AppendRecord encoding) }
-func appendEntry(dst []byte, records []metadata.Record) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(records)))
-	var scratch []byte
-	for _, r := range records {
-		scratch = metadata.AppendRecord(scratch[:0], r)
-		dst = binary.AppendUvarint(dst, uint64(len(scratch)))
-		dst = append(dst, scratch...)
-	}
-	return dst
-}
-
-var errBadEntry = errors.New("metadata entry malformed")
-
-func decodeEntry(data []byte) ([]metadata.Record, error) {
-	count, n := binary.Uvarint(data)
-	if n <= 0 || count > uint64(len(data)) {
-		return nil, fmt.Errorf("%w: record count", errBadEntry)
-	}
-	data = data[n:]
-	records := make([]metadata.Record, 0, count)
-	for i := uint64(0); i < count; i++ {
-		size, n := binary.Uvarint(data)
-		if n <= 0 || size > uint64(len(data)-n) {
-			return nil, fmt.Errorf("%w: record %d length", errBadEntry, i)
-		}
-		r, err := metadata.DecodeRecord(data[n : n+int(size)])
-		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", i, err)
-		}
-		records = append(records, r)
-		data = data[n+int(size):]
-	}
-	if len(data) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errBadEntry, len(data))
-	}
-	return records, nil
-}
-
 // imageState is the quorum's state machine: it replays committed entries
-// into Images and publishes each new one to waiters.
+// (each the list of records one decision emitted, in metadata's record list
+// format) into Images and publishes each new one to waiters.
 type imageState struct {
 	mu      sync.Mutex
 	image   *metadata.Image
@@ -76,7 +33,7 @@ func newImageState() *imageState {
 // records this code cannot apply: it is reported, and the image stays as it
 // was, so every member fails the same way instead of diverging.
 func (s *imageState) Apply(index uint64, data []byte) error {
-	records, err := decodeEntry(data)
+	records, err := metadata.DecodeRecords(data)
 	if err != nil {
 		return fmt.Errorf("metadata entry %d: %w", index, err)
 	}

@@ -34,13 +34,7 @@ func AppendSnapshot(dst []byte, img *Image) []byte {
 	dst = append(dst, snapshotMagic...)
 	dst = binary.AppendUvarint(dst, snapshotVersion)
 	dst = binary.AppendVarint(dst, img.Offset())
-	dst = binary.AppendUvarint(dst, uint64(len(records)))
-	var scratch []byte
-	for _, r := range records {
-		scratch = AppendRecord(scratch[:0], r)
-		dst = binary.AppendUvarint(dst, uint64(len(scratch)))
-		dst = append(dst, scratch...)
-	}
+	dst = AppendRecords(dst, records)
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
@@ -67,35 +61,60 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("snapshot offset: %w", ErrCorrupt)
 	}
-	p = p[n:]
-	count, n := binary.Uvarint(p)
-	// A record takes at least three bytes: its length, type and version.
-	if n <= 0 || count > uint64(len(p)-n)/3 {
-		return nil, fmt.Errorf("snapshot record count: %w", ErrCorrupt)
+	records, err := DecodeRecords(p[n:])
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	return replaySnapshot(p[n:], count, offset)
-}
-
-// replaySnapshot replays count length-prefixed records, which must be all
-// of p, into an empty image.
-func replaySnapshot(p []byte, count uint64, offset int64) (*Image, error) {
 	delta := NewDelta(EmptyImage())
-	for i := uint64(0); i < count; i++ {
-		length, n := binary.Uvarint(p)
-		if n <= 0 || length > uint64(len(p)-n) {
-			return nil, fmt.Errorf("snapshot record %d length: %w", i, ErrCorrupt)
-		}
-		r, err := DecodeRecord(p[n : n+int(length)])
-		if err != nil {
-			return nil, fmt.Errorf("snapshot record %d: %w", i, err)
-		}
+	for i, r := range records {
 		if err := delta.Replay(r); err != nil {
 			return nil, fmt.Errorf("snapshot record %d: %w", i, err)
 		}
+	}
+	return delta.Apply(offset), nil
+}
+
+// Record list format (snapshots, and the controller's Raft entries: one
+// decision's records), which must not change:
+//
+//	uvarint  count of records
+//	count ×  { uvarint length, record (AppendRecord encoding) }
+
+// AppendRecords appends a list of records to dst.
+func AppendRecords(dst []byte, records []Record) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(records)))
+	var scratch []byte
+	for _, r := range records {
+		scratch = AppendRecord(scratch[:0], r)
+		dst = binary.AppendUvarint(dst, uint64(len(scratch)))
+		dst = append(dst, scratch...)
+	}
+	return dst
+}
+
+// DecodeRecords decodes a list of records that is exactly b.
+func DecodeRecords(b []byte) ([]Record, error) {
+	count, n := binary.Uvarint(b)
+	// A record takes at least three bytes: its length, type and version.
+	if n <= 0 || count > uint64(len(b)-n)/3 {
+		return nil, fmt.Errorf("record count: %w", ErrCorrupt)
+	}
+	p := b[n:]
+	records := make([]Record, 0, count)
+	for i := uint64(0); i < count; i++ {
+		length, n := binary.Uvarint(p)
+		if n <= 0 || length > uint64(len(p)-n) {
+			return nil, fmt.Errorf("record %d length: %w", i, ErrCorrupt)
+		}
+		r, err := DecodeRecord(p[n : n+int(length)])
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		records = append(records, r)
 		p = p[n+int(length):]
 	}
 	if len(p) != 0 {
-		return nil, fmt.Errorf("snapshot: %d bytes after %d records: %w", len(p), count, ErrCorrupt)
+		return nil, fmt.Errorf("%d bytes after %d records: %w", len(p), count, ErrCorrupt)
 	}
-	return delta.Apply(offset), nil
+	return records, nil
 }
