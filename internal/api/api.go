@@ -1,0 +1,92 @@
+// Package api serves the Kafka APIs: one file per API key
+// (00_produce.go, 01_fetch.go, ...), each declaring the versions it
+// handles; registry.go lists them in key order and generates the
+// ApiVersions response from that list, so what we advertise can never drift
+// from what we handle; errcode.go is the only place a Kafka error code is
+// chosen for a domain error.
+//
+// Requests arrive as frames from the network server. A request is checked
+// against the bytes it has (wire.CheckRequest) before kmsg decodes it, so a
+// crafted count cannot make the broker allocate.
+package api
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/partition"
+)
+
+// ControlPlane is what handlers need of the metadata quorum.
+type ControlPlane interface {
+	// Image is the newest metadata image this node has applied.
+	Image() *metadata.Image
+	// Submit runs a controller command (forwarded to the active controller
+	// when this node is not it) and returns once this node's image holds
+	// the outcome.
+	Submit(ctx context.Context, cmd controlplane.Command) (any, error)
+	// Leader is the active controller's node id, -1 when unknown.
+	Leader() int32
+}
+
+// ProducerIDs hands out producer ids from controller-allocated blocks.
+type ProducerIDs interface {
+	NextProducerID(ctx context.Context) (int64, error)
+}
+
+// Config is the broker configuration the handlers read.
+type Config struct {
+	AutoCreateTopicsEnable   bool  // auto.create.topics.enable
+	NumPartitions            int32 // num.partitions, for auto-created topics
+	DefaultReplicationFactor int16 // default.replication.factor
+	// MaxIncrementalFetchSessionCacheSlots bounds KIP-227 fetch sessions
+	// (max.incremental.fetch.session.cache.slots).
+	MaxIncrementalFetchSessionCacheSlots int
+	// FetchMaxBytes caps one fetch response (fetch.max.bytes).
+	FetchMaxBytes int32
+	// Static is every broker config this node was started with, by Kafka
+	// key, for DescribeConfigs on the broker resource; StaticSources says
+	// where each came from.
+	Static        map[string]string
+	StaticSources map[string]ConfigSource
+}
+
+// ConfigSource is where a broker config value came from.
+type ConfigSource int8
+
+// The sources of a static broker config value; DescribeConfigs reports all
+// of them as STATIC_BROKER_CONFIG (4), but the source is kept for users.
+const (
+	SourceDefault ConfigSource = iota
+	SourceFile
+	SourceEnv
+	SourceFlag
+)
+
+// Broker is everything the handlers share: this node's identity, its
+// configuration and the components they call.
+type Broker struct {
+	NodeID    int32
+	ClusterID string
+	// Host and Port are what clients are told to connect to (the listener's
+	// advertised address).
+	Host string
+	Port int32
+	Rack string
+
+	Config      Config
+	Control     ControlPlane
+	Partitions  *partition.Manager
+	ProducerIDs ProducerIDs
+	Clock       clock.Clock
+	Logger      *slog.Logger
+
+	// TopicDefaults returns the cluster-wide topic config defaults by broker
+	// key: the static config with dynamic broker configs over it.
+	TopicDefaults func() map[string]string
+
+	fetchSessions *fetchSessionCache
+}

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// errorCodes is the only place a Kafka error code is chosen for a domain
+// error. Order matters where one error wraps another: the more specific
+// entry comes first (ErrNotEnoughBrokers is also an
+// ErrInvalidReplicationFactor; both give the same code here).
+var errorCodes = []struct {
+	err  error
+	code *kerr.Error
+}{
+	// The partition log.
+	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{log.ErrStorage, kerr.KafkaStorageError},
+	{log.ErrClosed, kerr.NotLeaderForPartition},
+	{log.ErrRecordBatchTooLarge, kerr.RecordListTooLarge},
+	{log.ErrInvalidRecords, kerr.CorruptMessage},
+	{log.ErrLogDirCorrupt, kerr.KafkaStorageError},
+
+	// Record batches.
+	{record.ErrTruncated, kerr.CorruptMessage},
+	{record.ErrCorrupt, kerr.CorruptMessage},
+	{record.ErrCRCMismatch, kerr.CorruptMessage},
+	{record.ErrUnsupportedMagic, kerr.InvalidRecord},
+	{record.ErrUnknownCodec, kerr.UnsupportedCompressionType},
+	{record.ErrDecompressedTooLarge, kerr.MessageTooLarge},
+	{record.ErrInvalidRecord, kerr.InvalidRecord},
+
+	// Hosted partitions.
+	{partition.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
+	{partition.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{partition.ErrInvalidTimestamp, kerr.InvalidTimestamp},
+	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrTransactionsUnsupported, kerr.InvalidRequest},
+	{partition.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{partition.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
+
+	// Controller decisions.
+	{controller.ErrInvalidRequest, kerr.InvalidRequest},
+	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
+	{controller.ErrInvalidTopicName, kerr.InvalidTopicException},
+	{controller.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{controller.ErrNotEnoughBrokers, kerr.InvalidReplicationFactor},
+	{controller.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{controller.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+	{controller.ErrInvalidConfig, kerr.InvalidConfig},
+	{controller.ErrTooManyPartitions, kerr.PolicyViolation},
+	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},
+	{controller.ErrUnknownBroker, kerr.BrokerIDNotRegistered},
+	{controller.ErrStaleBrokerEpoch, kerr.StaleBrokerEpoch},
+	{controller.ErrDuplicateBrokerRegistration, kerr.DuplicateBrokerRegistration},
+	{controller.ErrInvalidUpdateVersion, kerr.InvalidUpdateVersion},
+	{controller.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{controller.ErrIneligibleReplica, kerr.IneligibleReplica},
+	{controller.ErrElectionNotNeeded, kerr.ElectionNotNeeded},
+	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
+	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
+	{controller.ErrProducerIDsExhausted, kerr.UnknownServerError},
+
+	// Config validation outside the controller (DescribeConfigs).
+	{config.ErrUnknownConfig, kerr.InvalidConfig},
+	{config.ErrInvalidConfigValue, kerr.InvalidConfig},
+
+	// The metadata quorum: a controller that cannot be reached in time.
+	// Never NOT_CONTROLLER: clients send controller requests to any broker
+	// (KIP-590), and a timeout is what they retry.
+	{quorum.ErrStopped, kerr.RequestTimedOut},
+	{quorum.ErrNoLeader, kerr.RequestTimedOut},
+	{quorum.ErrNotLeader, kerr.RequestTimedOut},
+	{quorum.ErrOutcomeUnknown, kerr.RequestTimedOut},
+	{quorum.ErrProposalDropped, kerr.RequestTimedOut},
+	{quorum.ErrProposalLost, kerr.RequestTimedOut},
+	{quorum.ErrTooManyProposals, kerr.ThrottlingQuotaExceeded},
+	{quorum.ErrProposalTooLarge, kerr.PolicyViolation},
+	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	{context.Canceled, kerr.RequestTimedOut},
+}
+
+// errorCode returns the Kafka error code for err: 0 for nil, the table's
+// code for a mapped domain error, UNKNOWN_SERVER_ERROR otherwise.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			return e.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the message sent with a code where the response has one:
+// nil for success, else the error's text with its context.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

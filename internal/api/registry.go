@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/wire"
+)
+
+// handler serves one API key over a version range. Exactly one of serve
+// and serveFrame is set: serveFrame is for responses framed by hand (Fetch
+// sends segment bytes from the file).
+type handler struct {
+	key        int16
+	minVersion int16
+	maxVersion int16
+	serve      func(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error)
+	serveFrame func(ctx context.Context, b *Broker, r *Request) (wire.Response, error)
+}
+
+// handlers lists every API this broker serves, in key order. ApiVersions
+// is generated from this list.
+var handlers = []*handler{
+	&produceHandler,                 // 0
+	&fetchHandler,                   // 1
+	&listOffsetsHandler,             // 2
+	&metadataHandler,                // 3
+	&apiVersionsHandler,             // 18
+	&createTopicsHandler,            // 19
+	&deleteTopicsHandler,            // 20
+	&deleteRecordsHandler,           // 21
+	&initProducerIDHandler,          // 22
+	&offsetForLeaderEpochHandler,    // 23
+	&describeConfigsHandler,         // 32
+	&alterConfigsHandler,            // 33
+	&createPartitionsHandler,        // 37
+	&incrementalAlterConfigsHandler, // 44
+	&describeClusterHandler,         // 60
+	&describeProducersHandler,       // 61
+}
+
+// byKey indexes handlers by API key.
+var byKey = func() map[int16]*handler {
+	m := make(map[int16]*handler, len(handlers))
+	for _, h := range handlers {
+		m[h.key] = h
+	}
+	return m
+}()
+
+func lookup(key int16) *handler { return byKey[key] }
+
+// advertisedKeys is the ApiVersions response's key list, in key order.
+// It is built in init because ApiVersions' own handler reads it.
+var advertisedKeys []kmsg.ApiVersionsResponseApiKey
+
+func init() {
+	for _, h := range handlers {
+		advertisedKeys = append(advertisedKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: h.key, MinVersion: h.minVersion, MaxVersion: h.maxVersion})
+	}
+}

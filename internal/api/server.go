@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/wire"
+)
+
+// Server turns request frames into response frames for the network server.
+type Server struct {
+	broker *Broker
+}
+
+// NewServer returns a Server for b.
+func NewServer(b *Broker) *Server {
+	if b.Logger == nil {
+		b.Logger = slog.Default()
+	}
+	b.fetchSessions = newFetchSessionCache(b.Config.MaxIncrementalFetchSessionCacheSlots)
+	return &Server{broker: b}
+}
+
+// Request is one decoded request.
+type Request struct {
+	Header wire.RequestHeader
+	Body   kmsg.Request // decoded, with its version set
+	// ClientAddr is the client's address, for logs and DescribeProducers.
+	ClientAddr string
+}
+
+// Serve handles one request frame. It returns nil when the request gets no
+// response (Produce with acks=0), and an error when the connection must be
+// closed (a frame that does not parse).
+func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wire.Response, error) {
+	peek, err := wire.PeekHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	h := lookup(peek.APIKey)
+	if h == nil {
+		// Kafka closes the connection for an unknown key: there is no
+		// response shape to answer it with.
+		return nil, fmt.Errorf("%w: unknown API key %d", wire.ErrMalformed, peek.APIKey)
+	}
+	if peek.APIVersion < h.minVersion || peek.APIVersion > h.maxVersion {
+		if peek.APIKey == apiVersionsHandler.key {
+			return unsupportedAPIVersions(peek), nil
+		}
+		return nil, fmt.Errorf("%w: %s v%d is outside v%d-%d", wire.ErrMalformed,
+			kmsg.NameForKey(peek.APIKey), peek.APIVersion, h.minVersion, h.maxVersion)
+	}
+	header, body, err := wire.ParseRequestHeader(frame, wire.IsFlexible(peek.APIKey, peek.APIVersion))
+	if err != nil {
+		return nil, err
+	}
+	if err := wire.CheckRequest(header.APIKey, header.APIVersion, body); err != nil {
+		return nil, err
+	}
+	req := kmsg.RequestForKey(header.APIKey)
+	req.SetVersion(header.APIVersion)
+	if err := req.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d: %v", wire.ErrMalformed, kmsg.NameForKey(header.APIKey), header.APIVersion, err)
+	}
+	r := &Request{Header: header, Body: req, ClientAddr: clientAddr}
+	if h.serveFrame != nil {
+		return h.serveFrame(ctx, s.broker, r)
+	}
+	resp, err := h.serve(ctx, s.broker, r)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	return wire.Frame(wire.AppendResponse(nil, header.APIKey, header.APIVersion, header.CorrelationID, resp)), nil
+}

@@ -1,0 +1,98 @@
+// Package partition hosts the partitions this broker leads: Kafka's
+// ReplicaManager for a node. It turns metadata images into open logs (with
+// their topic configs), validates and appends produce batches (sizes,
+// timestamps, idempotent producer sequences), keeps the high watermark and
+// the leader-epoch cache, and wakes long-polling fetches when the high
+// watermark moves.
+//
+// SKELETON: the exported API below is the contract the api package codes
+// against; bodies are being written.
+package partition
+
+import (
+	"errors"
+
+	"github.com/sluicelog/sluice/internal/log"
+)
+
+// Domain errors; the edge maps each to the Kafka code named in its comment.
+var (
+	// ErrUnknownTopicOrPartition: no such topic or partition in the
+	// metadata image (UNKNOWN_TOPIC_OR_PARTITION).
+	ErrUnknownTopicOrPartition = errors.New("unknown topic or partition")
+	// ErrNotLeader: the partition exists but this broker does not lead it
+	// (NOT_LEADER_OR_FOLLOWER).
+	ErrNotLeader = errors.New("not the leader for this partition")
+	// ErrMessageTooLarge: a batch is larger than max.message.bytes
+	// (MESSAGE_TOO_LARGE).
+	ErrMessageTooLarge = errors.New("record batch larger than max.message.bytes")
+	// ErrInvalidTimestamp: a CreateTime timestamp is outside
+	// message.timestamp.before/after.max.ms (INVALID_TIMESTAMP).
+	ErrInvalidTimestamp = errors.New("record timestamp out of range")
+	// ErrOutOfOrderSequence: an idempotent batch leaves a gap in its
+	// producer's sequence (OUT_OF_ORDER_SEQUENCE_NUMBER).
+	ErrOutOfOrderSequence = errors.New("out of order sequence number")
+	// ErrInvalidProducerEpoch: the batch's producer epoch is older than
+	// the one this partition has seen (INVALID_PRODUCER_EPOCH).
+	ErrInvalidProducerEpoch = errors.New("producer epoch is fenced")
+	// ErrTransactionsUnsupported: a transactional batch; transactions are
+	// not implemented yet (INVALID_REQUEST, with this message).
+	ErrTransactionsUnsupported = errors.New("transactions are not supported by this Sluice version yet")
+	// ErrFencedLeaderEpoch: the request's current leader epoch is older
+	// than ours (FENCED_LEADER_EPOCH).
+	ErrFencedLeaderEpoch = errors.New("fenced leader epoch")
+	// ErrUnknownLeaderEpoch: the request's current leader epoch is newer
+	// than ours; our metadata is behind (UNKNOWN_LEADER_EPOCH).
+	ErrUnknownLeaderEpoch = errors.New("unknown leader epoch")
+	// ErrOffsetNotAvailable / out-of-range offsets come from the log
+	// (log.ErrOffsetOutOfRange → OFFSET_OUT_OF_RANGE).
+)
+
+// AppendResult is a successful append.
+type AppendResult struct {
+	BaseOffset      int64 // offset of the first record appended
+	LastOffset      int64
+	LogAppendTimeMs int64 // -1 unless message.timestamp.type=LogAppendTime
+	LogStartOffset  int64
+	// Duplicate: every batch was a retry of one already appended; the
+	// offsets are the original ones and nothing was written.
+	Duplicate bool
+}
+
+// ReadOptions bound a Read.
+type ReadOptions struct {
+	MaxBytes int32
+	// MinOneBatch returns the first batch whole even if it exceeds
+	// MaxBytes (KIP-74), so a consumer always makes progress.
+	MinOneBatch bool
+	// CurrentLeaderEpoch is the epoch the client believes current; -1
+	// skips the check.
+	CurrentLeaderEpoch int32
+}
+
+// ReadResult is a Read: Records must be released by the caller.
+type ReadResult struct {
+	Records          log.Slice
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	LogEndOffset     int64
+}
+
+// Offsets are a partition's offsets at one moment.
+type Offsets struct {
+	LogStartOffset int64
+	HighWatermark  int64
+	LogEndOffset   int64
+}
+
+// ProducerState is one idempotent producer's state on a partition
+// (DescribeProducers).
+type ProducerState struct {
+	ProducerID            int64
+	ProducerEpoch         int16
+	LastSequence          int32
+	LastTimestampMs       int64
+	CoordinatorEpoch      int32
+	CurrentTxnStartOffset int64 // -1: none
+}
