@@ -12,8 +12,3 @@ import (
 func notImplemented(context.Context, *Broker, *Request) (kmsg.Response, error) {
 	return nil, errors.New("not implemented")
 }
-
-// fetchSessionCache holds KIP-227 incremental fetch sessions.
-type fetchSessionCache struct{}
-
-func newFetchSessionCache(slots int) *fetchSessionCache { return &fetchSessionCache{} }
