@@ -39,7 +39,9 @@ type harness struct {
 // counterIDs hands out producer ids 1000, 1001, ...
 type counterIDs struct{ next atomic.Int64 }
 
-func (c *counterIDs) NextProducerID(context.Context) (int64, error) { return 1000 + c.next.Add(1) - 1, nil }
+func (c *counterIDs) NextProducerID(context.Context) (int64, error) {
+	return 1000 + c.next.Add(1) - 1, nil
+}
 
 func newHarness(t testing.TB, cfg Config) *harness {
 	t.Helper()

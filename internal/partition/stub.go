@@ -55,11 +55,13 @@ func (m *Manager) Close() error { return nil }
 // Partition is one hosted partition.
 type Partition struct{}
 
-func (p *Partition) Append(records []byte) (AppendResult, error)              { return AppendResult{}, errTODO }
-func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) { return ReadResult{}, errTODO }
-func (p *Partition) Offsets() Offsets                                         { return Offsets{} }
-func (p *Partition) LeaderEpoch() int32                                       { return 0 }
-func (p *Partition) CheckLeaderEpoch(current int32) error                     { return nil }
+func (p *Partition) Append(records []byte) (AppendResult, error) { return AppendResult{}, errTODO }
+func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
+	return ReadResult{}, errTODO
+}
+func (p *Partition) Offsets() Offsets                     { return Offsets{} }
+func (p *Partition) LeaderEpoch() int32                   { return 0 }
+func (p *Partition) CheckLeaderEpoch(current int32) error { return nil }
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
 	return 0, 0, false, errTODO
 }
@@ -72,5 +74,5 @@ func (p *Partition) EndOffsetForLeaderEpoch(epoch int32) (leaderEpoch int32, end
 func (p *Partition) DeleteRecordsBefore(offset int64) (lowWatermark int64, err error) {
 	return 0, errTODO
 }
-func (p *Partition) Producers() []ProducerState         { return nil }
+func (p *Partition) Producers() []ProducerState               { return nil }
 func (p *Partition) Watch(ch chan<- struct{}) (cancel func()) { return func() {} }
