@@ -1,0 +1,270 @@
+package config
+
+import (
+	"math"
+	"slices"
+	"strings"
+)
+
+// Static broker config keys, spelled as Kafka spells them. The keys that
+// set a topic config's cluster-wide default (log.retention.ms, ...) are in
+// TopicConfigs' BrokerName fields and are accepted here too.
+const (
+	NodeID                               = "node.id"
+	BrokerID                             = "broker.id" // Kafka's older name for node.id
+	ProcessRoles                         = "process.roles"
+	ControllerQuorumVoters               = "controller.quorum.voters"
+	ControllerListener                   = "controller.listener"
+	MetadataLogDir                       = "metadata.log.dir"
+	LogDirs                              = "log.dirs"
+	LogDir                               = "log.dir"
+	Listeners                            = "listeners"
+	AdvertisedListeners                  = "advertised.listeners"
+	BrokerRack                           = "broker.rack"
+	NumPartitions                        = "num.partitions"
+	DefaultReplicationFactor             = "default.replication.factor"
+	AutoCreateTopicsEnable               = "auto.create.topics.enable"
+	SocketRequestMaxBytes                = "socket.request.max.bytes"
+	QueuedMaxRequestBytes                = "queued.max.request.bytes"
+	MaxConnections                       = "max.connections"
+	ConnectionsMaxIdleMs                 = "connections.max.idle.ms"
+	BrokerHeartbeatIntervalMs            = "broker.heartbeat.interval.ms"
+	BrokerSessionTimeoutMs               = "broker.session.timeout.ms"
+	MaxIncrementalFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
+	FetchMaxBytes                        = "fetch.max.bytes"
+	LogFlushPolicy                       = "log.flush.policy"
+	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
+	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
+	ProducerIDExpirationMs               = "producer.id.expiration.ms"
+	OffsetsTopicNumPartitions            = "offsets.topic.num.partitions"
+	OffsetsTopicReplicationFactor        = "offsets.topic.replication.factor"
+	GroupInitialRebalanceDelayMs         = "group.initial.rebalance.delay.ms"
+	GroupMinSessionTimeoutMs             = "group.min.session.timeout.ms"
+	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
+	GroupMaxSize                         = "group.max.size"
+	OffsetsRetentionMinutes              = "offsets.retention.minutes"
+
+	// Aliases of topic-default keys, resolved as Kafka resolves them:
+	// log.retention.ms > log.retention.minutes > log.retention.hours, and
+	// log.roll.ms > log.roll.hours.
+	LogRetentionMs      = "log.retention.ms"
+	LogRetentionMinutes = "log.retention.minutes"
+	LogRetentionHours   = "log.retention.hours"
+	LogRollMs           = "log.roll.ms"
+	LogRollHours        = "log.roll.hours"
+)
+
+// Values of log.flush.policy.
+const (
+	FlushAlways   = "always"
+	FlushInterval = "interval"
+	FlushNever    = "never"
+)
+
+// DefaultListenPort is the client port when neither listeners nor --listen
+// says otherwise: Kafka's.
+const DefaultListenPort = 9092
+
+// maxShort bounds replication factors, which travel as int16 on the wire.
+const maxShort = math.MaxInt16
+
+// BrokerConfigs are the static broker configs Sluice honours that are not
+// topic defaults, sorted by name. Defaults are Kafka 4's except where an
+// entry's Doc says why Sluice differs; the Sluice-only keys say so.
+var BrokerConfigs = []Def{
+	{
+		Name: AdvertisedListeners, Type: TypeString,
+		Doc: "The address clients are told to connect to (PLAINTEXT://host:port); empty means the listener's, with localhost for an all-interfaces host.",
+	},
+	{
+		Name: AutoCreateTopicsEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Whether a Metadata or Produce request naming a missing topic creates it with num.partitions and the topic defaults.",
+	},
+	{
+		Name: BrokerHeartbeatIntervalMs, Type: TypeInt, Default: "2000", Ranges: atLeast(1, maxInt),
+		Doc: "How often a broker tells the controller it is alive.",
+	},
+	{
+		Name: BrokerID, Type: TypeInt, Ranges: atLeast(0, maxInt),
+		Deprecated: "use node.id; if both are set they must agree",
+		Doc:        "The older name of node.id.",
+	},
+	{
+		Name: BrokerRack, Type: TypeString,
+		Doc: "The rack or zone this broker is in, reported in Metadata so clients and replica placement can use it.",
+	},
+	{
+		Name: BrokerSessionTimeoutMs, Type: TypeInt, Default: "9000", Ranges: atLeast(1, maxInt),
+		Doc: "How long the controller waits without a heartbeat before it fences a broker and moves its leaderships.",
+	},
+	{
+		Name: ConnectionsMaxIdleMs, Type: TypeLong, Default: "600000", Ranges: []Range{{-1, -1}, {1, maxLong}},
+		Doc: "How long a client connection may sit without a request before the broker closes it; -1 never closes idle connections.",
+	},
+	{
+		Name: ControllerListener, Type: TypeString,
+		Doc: "Sluice only: host:port where this node's controller listens when it is a cluster of one; empty picks a free loopback port.",
+	},
+	{
+		Name: ControllerQuorumVoters, Type: TypeList,
+		Doc: "The metadata quorum's voters as id@host:port,...; empty makes this node a cluster of one.",
+	},
+	{
+		Name: DefaultReplicationFactor, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of topics created without one (auto-created or with -1).",
+	},
+	{
+		Name: FetchMaxBytes, Type: TypeInt, Default: "57671680", Ranges: atLeast(1024, maxInt),
+		Doc: "The most bytes one Fetch response carries, whatever the client asks for (at least one whole batch is always returned).",
+	},
+	{
+		Name: GroupInitialRebalanceDelayMs, Type: TypeInt, Default: "3000", Ranges: atLeast(0, maxInt),
+		Doc: "How long a new, empty consumer group waits for more members before its first rebalance.",
+	},
+	{
+		Name: GroupMaxSessionTimeoutMs, Type: TypeInt, Default: "1800000", Ranges: atLeast(1, maxInt),
+		Doc: "The longest session timeout a group member may ask for.",
+	},
+	{
+		Name: GroupMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
+		Doc: "The most members one consumer group may have.",
+	},
+	{
+		Name: GroupMinSessionTimeoutMs, Type: TypeInt, Default: "6000", Ranges: atLeast(1, maxInt),
+		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
+	},
+	{
+		Name: Listeners, Type: TypeString, Default: "PLAINTEXT://localhost:9092",
+		Doc: "Where the broker accepts clients, as PLAINTEXT://host:port or host:port; an empty host means all interfaces, port 0 a free port.",
+	},
+	{
+		Name: LogDir, Type: TypeString, Default: "./data",
+		Doc: "The directory partitions are kept in, when log.dirs is not set.",
+	},
+	{
+		Name: LogDirs, Type: TypeString, Default: "./data",
+		Doc: "The directory partitions and meta.properties are kept in; Sluice uses exactly one. Wins over log.dir.",
+	},
+	{
+		Name: LogFlushOffsetCheckpointIntervalMs, Type: TypeInt, Default: "60000", Ranges: atLeast(0, maxInt),
+		Doc: "How often each log's recovery point is checkpointed, which bounds how much is re-scanned after a crash.",
+	},
+	{
+		Name: LogFlushPolicy, Type: TypeString, Default: FlushAlways,
+		Values: []string{FlushAlways, FlushInterval, FlushNever},
+		Doc: "Sluice only: when appends are fsynced. always acknowledges acks=1/all only after a group-commit fsync; " +
+			"interval fsyncs per log.flush.interval.ms/messages; never leaves it to the OS, which is Kafka's page-cache behaviour.",
+	},
+	{
+		Name: LogRetentionCheckIntervalMs, Type: TypeLong, Default: "300000", Ranges: atLeast(1, maxLong),
+		Doc: "How often the broker looks for segments that retention should delete.",
+	},
+	{
+		Name: LogRetentionHours, Type: TypeInt, Default: "168", Ranges: atLeast(-1, maxInt),
+		Doc: "Retention in hours; log.retention.minutes and log.retention.ms win over it. -1 keeps segments forever.",
+	},
+	{
+		Name: LogRetentionMinutes, Type: TypeInt, Ranges: atLeast(-1, maxInt),
+		Doc: "Retention in minutes; wins over log.retention.hours, log.retention.ms wins over it. -1 keeps segments forever.",
+	},
+	{
+		Name: LogRollHours, Type: TypeInt, Default: "168", Ranges: atLeast(1, maxInt),
+		Doc: "The age in hours at which the active segment rolls; log.roll.ms wins over it.",
+	},
+	{
+		Name: MaxConnections, Type: TypeInt, Default: "10000", Ranges: atLeast(0, maxInt),
+		Doc: "The most client connections at once. Kafka's default is unlimited; Sluice caps it because every connection " +
+			"holds buffers and goroutines, and a leaking client should meet refused connections, not an out-of-memory broker.",
+	},
+	{
+		Name: MaxIncrementalFetchSessionCacheSlots, Type: TypeInt, Default: "1000", Ranges: atLeast(0, maxInt),
+		Doc: "The most incremental fetch sessions (KIP-227) the broker keeps; beyond it, the least useful session is evicted.",
+	},
+	{
+		Name: MetadataLogDir, Type: TypeString,
+		Doc: "Where the metadata quorum keeps its log and snapshots; empty means <log.dirs>/__cluster_metadata.",
+	},
+	{
+		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
+		Doc: "This node's id in the cluster, unique across brokers and controllers.",
+	},
+	{
+		Name: NumPartitions, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of topics created without one (auto-created or with -1).",
+	},
+	{
+		Name: OffsetsRetentionMinutes, Type: TypeInt, Default: "10080", Ranges: atLeast(1, maxInt),
+		Doc: "How long an empty consumer group's committed offsets are kept.",
+	},
+	{
+		Name: OffsetsTopicNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __consumer_offsets; fixed once the topic exists.",
+	},
+	{
+		Name: OffsetsTopicReplicationFactor, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __consumer_offsets. Kafka's default is 3; Sluice's is 1 so a cluster of one works out of the box.",
+	},
+	{
+		Name: ProcessRoles, Type: TypeList, Default: "broker,controller",
+		Values: []string{"broker", "controller"},
+		Doc:    "What this node runs: broker, controller or both (the default, a cluster of one).",
+	},
+	{
+		Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a producer id's state is kept after its last write, for idempotent retries.",
+	},
+	{
+		Name: QueuedMaxRequestBytes, Type: TypeLong, Default: "536870912", Ranges: []Range{{-1, -1}, {1, maxLong}},
+		Doc: "The most bytes of requests read but not yet answered, across all connections. Kafka's default is unlimited (-1); " +
+			"Sluice bounds it so many large requests at once cannot exhaust memory.",
+	},
+	{
+		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),
+		Doc: "The largest request frame the broker reads; a larger one closes the connection.",
+	},
+}
+
+var brokerByName = indexDefs(BrokerConfigs, func(d *Def) string { return d.Name })
+
+// topicDefaultDefs are the topic-default keys as broker Defs: named by
+// their broker key, with the topic key they set in BrokerName's place
+// left empty and named in Doc instead.
+var topicDefaultDefs = func() []Def {
+	defs := make([]Def, 0, len(TopicConfigs))
+	for _, t := range TopicConfigs {
+		d := t
+		d.Name, d.BrokerName = t.BrokerName, ""
+		d.Doc = "The default of topic config " + t.Name + ": " + lowerFirst(t.Doc)
+		defs = append(defs, d)
+	}
+	return defs
+}()
+
+var topicDefaultByName = indexDefs(topicDefaultDefs, func(d *Def) string { return d.Name })
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// lookupStatic returns the definition of a static broker key: one of
+// BrokerConfigs or a topic-default key.
+func lookupStatic(key string) (*Def, bool) {
+	if d, ok := brokerByName[key]; ok {
+		return d, true
+	}
+	d, ok := topicDefaultByName[key]
+	return d, ok
+}
+
+// BrokerConfigDoc returns every static broker key Sluice accepts, the
+// topic-default keys included, sorted by name, for the generated docs.
+func BrokerConfigDoc() []Def {
+	defs := make([]Def, 0, len(BrokerConfigs)+len(topicDefaultDefs))
+	defs = append(defs, BrokerConfigs...)
+	defs = append(defs, topicDefaultDefs...)
+	slices.SortFunc(defs, func(a, b Def) int { return strings.Compare(a.Name, b.Name) })
+	return defs
+}
