@@ -1,0 +1,310 @@
+package netserver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// errStopped ends a reader that was told to stop (Shutdown or a close);
+	// it is not a connection error and is not logged.
+	errStopped   = errors.New("reading stopped")
+	errIdle      = errors.New("connection idle longer than connections.max.idle.ms")
+	errFrameSize = errors.New("invalid request frame size")
+	aLongTimeAgo = time.Unix(1, 0)
+)
+
+// sizePrefixLen is the length of the big-endian int32 before every frame.
+const sizePrefixLen = 4
+
+// conn is one client connection, served by two goroutines:
+//
+//   - readLoop cuts frames off the socket and queues them. Before reading a
+//     frame's body it takes one of MaxInFlightPerConn slots and the frame's
+//     bytes from the server's memory pool, so it never holds more than that
+//     many requests nor allocates beyond the pool. It is the only sender on
+//     requests and closes it when it stops.
+//   - processLoop serves the queued requests one at a time, in order, and
+//     writes each response before taking the next request, which is what
+//     keeps responses in request order. It frees a request's slot once the
+//     response is written, and closes the socket when the queue is drained.
+//
+// A read error, an idle timeout, a bad frame size or Shutdown stop the
+// reader only: requests already read are still served (as Kafka's request
+// handlers still handle requests queued before a channel closed; an acks=0
+// produce sent just before a client exits is appended). A write error, a
+// handler error or Close make the connection dead: the socket is closed and
+// queued requests are dropped unserved.
+type conn struct {
+	s          *Server
+	nc         net.Conn
+	clientAddr string
+
+	// ctx is every Serve's ctx: cancelled when the reader stops (the client
+	// left or will be disconnected: nobody waits for a long poll), at close,
+	// and with the server's ctx.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	requests chan request  // capacity MaxInFlightPerConn; never blocks, see slots
+	slots    chan struct{} // one token per request read and not yet answered
+
+	stopRead     chan struct{} // closed to stop the reader, see stopReading
+	stopOnce     sync.Once
+	readStopping atomic.Bool
+	dead         atomic.Bool // responses cannot be written: drop queued requests
+	closeOnce    sync.Once
+
+	// lastActivity (Unix ns) is when the last request was answered, or the
+	// connection accepted: the idle clock's start once nothing is pending.
+	lastActivity atomic.Int64
+
+	sizePrefix [sizePrefixLen]byte
+}
+
+// request is a frame read off the socket. It holds frame bytes of the
+// memory pool and a read-ahead slot until processed.
+type request struct {
+	buf  *[]byte // from getFrameBuffer; (*buf)[:size] is the frame
+	size int32
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		clientAddr: nc.RemoteAddr().String(),
+		ctx:        ctx,
+		cancel:     cancel,
+		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
+		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
+		stopRead:   make(chan struct{}),
+	}
+	c.lastActivity.Store(time.Now().UnixNano())
+	return c
+}
+
+// stopReading makes the reader stop at its next step: it wakes a blocked
+// Read with a deadline in the past and a wait for a slot or pool memory
+// with stopRead. A frame read half-way is dropped; it was not yet a request.
+func (c *conn) stopReading() {
+	c.stopOnce.Do(func() {
+		c.readStopping.Store(true)
+		close(c.stopRead)
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	})
+}
+
+// close makes the connection dead and closes the socket at once. Safe to
+// call more than once and from any goroutine.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.dead.Store(true)
+		c.cancel()
+		c.stopReading()
+		if err := c.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			c.s.log.Debug("closing connection", "client", c.clientAddr, "err", err)
+		}
+	})
+}
+
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer close(c.requests)
+	for {
+		req, err := c.readRequest()
+		if err != nil {
+			c.cancel()
+			if !errors.Is(err, errStopped) {
+				c.s.log.Debug("connection read ended", "client", c.clientAddr, "err", err)
+			}
+			return
+		}
+		c.requests <- req // holds a slot, so there is room
+	}
+}
+
+// readRequest reads one frame. On error it holds nothing.
+func (c *conn) readRequest() (request, error) {
+	if err := c.readSizePrefix(); err != nil {
+		return request{}, err
+	}
+	size := int32(binary.BigEndian.Uint32(c.sizePrefix[:]))
+	if size <= 0 || size > c.s.cfg.MaxRequestBytes {
+		return request{}, fmt.Errorf("%w: %d bytes, socket.request.max.bytes is %d",
+			errFrameSize, size, c.s.cfg.MaxRequestBytes)
+	}
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.stopRead:
+		return request{}, errStopped
+	}
+	if !c.s.pool.acquire(int64(size), c.stopRead) {
+		<-c.slots
+		return request{}, errStopped
+	}
+	bp := getFrameBuffer(int(size))
+	// The time spent waiting for a slot or memory is ours, not the client's:
+	// the body's deadline starts now.
+	err := c.setReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	if err == nil {
+		_, err = io.ReadFull(c.nc, *bp)
+		if err != nil && c.readStopping.Load() {
+			err = errStopped
+		} else if err != nil {
+			err = fmt.Errorf("reading %d-byte request frame: %w", size, err)
+		}
+	}
+	if err != nil {
+		putFrameBuffer(bp)
+		c.s.pool.release(int64(size))
+		<-c.slots
+		return request{}, err
+	}
+	return request{buf: bp, size: size}, nil
+}
+
+// readSizePrefix reads the next frame's 4-byte size. Waiting for it is where
+// a connection is idle: the wait ends with errIdle once IdleTimeout has
+// passed with nothing pending. Once the first byte is in, the frame must
+// complete within IdleTimeout, so a client trickling bytes is cut off too.
+func (c *conn) readSizePrefix() error {
+	idle := c.s.cfg.IdleTimeout
+	if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
+		return err
+	}
+	n := 0
+	for n < sizePrefixLen {
+		m, err := c.nc.Read(c.sizePrefix[n:])
+		if n == 0 && m > 0 && m < sizePrefixLen {
+			if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
+				return err
+			}
+		}
+		n += m
+		if err == nil {
+			continue
+		}
+		if c.readStopping.Load() {
+			return errStopped
+		}
+		var netErr net.Error
+		if n == 0 && errors.As(err, &netErr) && netErr.Timeout() {
+			next, ok := c.idleDeadline()
+			if !ok {
+				return errIdle
+			}
+			if err := c.setReadDeadline(next); err != nil {
+				return err
+			}
+			continue
+		}
+		if n == 0 && errors.Is(err, io.EOF) {
+			return io.EOF // the client closed between requests
+		}
+		return fmt.Errorf("reading request size (%d of 4 bytes): %w", n, err)
+	}
+	return nil
+}
+
+// idleDeadline decides, when a wait for a request times out, whether the
+// connection is idle. It is not while a request is pending (being served or
+// its response written: the write deadline guards that), nor until
+// IdleTimeout after the last answer.
+func (c *conn) idleDeadline() (time.Time, bool) {
+	now := time.Now()
+	if len(c.slots) > 0 {
+		return now.Add(c.s.cfg.IdleTimeout), true
+	}
+	next := time.Unix(0, c.lastActivity.Load()).Add(c.s.cfg.IdleTimeout)
+	return next, next.After(now)
+}
+
+// setReadDeadline sets the read deadline unless the reader is stopping.
+// stopReading sets its flag before its own deadline, so whichever deadline
+// wins, the reader sees the stop: either its Read fails at once or this
+// check catches it.
+func (c *conn) setReadDeadline(t time.Time) error {
+	if err := c.nc.SetReadDeadline(t); err != nil {
+		if c.readStopping.Load() {
+			return errStopped
+		}
+		return fmt.Errorf("setting read deadline: %w", err)
+	}
+	if c.readStopping.Load() {
+		return errStopped
+	}
+	return nil
+}
+
+func (c *conn) processLoop() {
+	defer c.s.wg.Done()
+	for req := range c.requests {
+		c.process(req)
+		c.lastActivity.Store(time.Now().UnixNano())
+		<-c.slots
+	}
+	// The reader has stopped and everything it read is answered.
+	c.close()
+	c.s.unregister(c)
+}
+
+// process serves one request and writes its response.
+func (c *conn) process(req request) {
+	var resp Response
+	var err error
+	if !c.dead.Load() {
+		resp, err = c.serve((*req.buf)[:req.size])
+	}
+	putFrameBuffer(req.buf)
+	c.s.pool.release(int64(req.size))
+	if resp != nil {
+		c.write(resp)
+	}
+	if err != nil {
+		c.s.log.Debug("closing connection after handler error", "client", c.clientAddr, "err", err)
+		c.close()
+	}
+}
+
+// serve calls the handler. A panic is turned into an error that closes
+// this connection: one bad request must not take the broker down.
+func (c *conn) serve(frame []byte) (resp Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.log.Error("request handler panicked; closing connection",
+				"client", c.clientAddr, "panic", r, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("request handler panicked: %v", r)
+		}
+	}()
+	return c.s.handler.Serve(c.ctx, c.clientAddr, frame)
+}
+
+// write sends resp unless the connection is dead, and releases it either
+// way. The write deadline bounds how long a client that does not read its
+// responses can hold its connection's goroutines and buffers.
+func (c *conn) write(resp Response) {
+	defer resp.Release()
+	if c.dead.Load() {
+		return
+	}
+	err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if err == nil {
+		_, err = resp.WriteTo(c.nc)
+	}
+	if err != nil {
+		if !c.dead.Load() {
+			c.s.log.Debug("writing response", "client", c.clientAddr, "err", err)
+		}
+		c.close()
+	}
+}

@@ -1,0 +1,299 @@
+// Package netserver is the broker's TCP edge: it accepts connections, cuts
+// the byte stream into size-prefixed request frames and hands each frame to a
+// Handler, writing the responses back. It knows nothing of Kafka's APIs.
+//
+// Invariants, as in Kafka's SocketServer:
+//   - The requests of one connection are served one at a time, in the order
+//     they arrived (Kafka mutes a channel while a request is in process; an
+//     idempotent producer's batches rely on it), and their responses are
+//     written in the same order. The reader reads ahead up to
+//     MaxInFlightPerConn frames, so a pipelining client does not wait a round
+//     trip per request.
+//   - Connections are independent: each has its own reader and processor
+//     goroutines, reads of a frame in progress and writes of a response have
+//     deadlines, so a client that stalls, trickles or stops reading only ever
+//     holds up itself.
+//   - Memory is bounded: a frame's size is checked against MaxRequestBytes
+//     before anything is allocated, and all frames read but not yet served
+//     share one byte budget (QueuedMaxRequestBytes).
+package netserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Handler serves one request frame: the bytes after the 4-byte size prefix.
+// frame is valid only until Serve returns. A nil Response means "no response"
+// (Produce acks=0). An error closes the connection (after responses to earlier
+// requests are written, and after the Response returned with the error, if
+// any).
+type Handler interface {
+	Serve(ctx context.Context, clientAddr string, frame []byte) (Response, error)
+}
+
+// Response is a complete response frame (size prefix included). The server
+// calls WriteTo with the *net.TCPConn itself (so an implementation can use
+// sendfile on it), then Release exactly once, also when the write fails or
+// the connection is gone.
+type Response interface {
+	WriteTo(w io.Writer) (int64, error)
+	Release()
+}
+
+// Config holds the server's limits. A zero field takes its default.
+type Config struct {
+	MaxRequestBytes       int32         // socket.request.max.bytes, default 104857600; a larger size prefix closes the conn
+	QueuedMaxRequestBytes int64         // queued.max.request.bytes: bound on request bytes read but not yet served, across all connections; default 512 MiB; must be >= MaxRequestBytes
+	MaxInFlightPerConn    int           // requests read ahead per connection, default 16
+	IdleTimeout           time.Duration // connections.max.idle.ms, default 10 min: a connection with no request and nothing pending is closed
+	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
+	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
+	Logger                *slog.Logger
+}
+
+// Defaults, Kafka's where Kafka has the setting.
+const (
+	DefaultMaxRequestBytes       = 100 << 20 // socket.request.max.bytes
+	DefaultQueuedMaxRequestBytes = 512 << 20 // queued.max.request.bytes
+	DefaultMaxInFlightPerConn    = 16
+	DefaultIdleTimeout           = 10 * time.Minute // connections.max.idle.ms
+	DefaultWriteTimeout          = 30 * time.Second
+	DefaultMaxConnections        = 10000
+)
+
+// Validate reports settings that contradict each other.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	if c.QueuedMaxRequestBytes > 0 && d.QueuedMaxRequestBytes < int64(d.MaxRequestBytes) {
+		// A frame larger than the whole pool could never be admitted.
+		return fmt.Errorf("queued.max.request.bytes %d is below socket.request.max.bytes %d",
+			d.QueuedMaxRequestBytes, d.MaxRequestBytes)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.QueuedMaxRequestBytes <= 0 {
+		c.QueuedMaxRequestBytes = max(DefaultQueuedMaxRequestBytes, int64(c.MaxRequestBytes))
+	}
+	if c.MaxInFlightPerConn <= 0 {
+		c.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server accepts connections on one listener and serves their requests.
+type Server struct {
+	ln      net.Listener
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	pool    *memoryPool
+
+	// ctx is the parent of every Serve ctx; cancelled at Shutdown and Close
+	// so that long polls end early.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex // guards conns, stopping
+	conns    map[*conn]struct{}
+	stopping bool // no new connections; set by Shutdown and Close
+
+	// wg counts the accept loop and both goroutines of every connection.
+	// Connection goroutines are added by the accept loop while it is itself
+	// counted, so Add never races with a Wait that could see zero.
+	wg sync.WaitGroup
+}
+
+// Listen listens on addr (port 0 picks a free port) and starts accepting.
+func Listen(addr string, cfg Config, h Handler) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return New(ln, cfg, h), nil
+}
+
+// New starts accepting on ln. An inconsistent Config is corrected rather
+// than refused (the pool is raised to hold one maximal frame); use Validate
+// or Listen to have it refused.
+func New(ln net.Listener, cfg Config, h Handler) *Server {
+	cfg = cfg.withDefaults()
+	if cfg.QueuedMaxRequestBytes < int64(cfg.MaxRequestBytes) {
+		cfg.Logger.Warn("queued.max.request.bytes raised to socket.request.max.bytes",
+			"queued.max.request.bytes", cfg.QueuedMaxRequestBytes, "socket.request.max.bytes", cfg.MaxRequestBytes)
+		cfg.QueuedMaxRequestBytes = int64(cfg.MaxRequestBytes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		ln:      ln,
+		cfg:     cfg,
+		handler: h,
+		log:     cfg.Logger,
+		pool:    newMemoryPool(cfg.QueuedMaxRequestBytes),
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   make(map[*conn]struct{}),
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s
+}
+
+// Addr is the listener's address (with the real port when 0 was asked for).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// NumConnections is the number of open client connections.
+func (s *Server) NumConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// QueuedRequestBytes is the request memory in use: frames read (or being
+// read) and not yet served.
+func (s *Server) QueuedRequestBytes() int64 { return s.pool.inUse() }
+
+// Shutdown stops accepting and reading new requests, lets every request
+// already read be served and answered (their ctx is cancelled so long polls
+// end early), then closes all connections. It returns when all connection
+// goroutines have exited, or when ctx ends: then it closes everything
+// forcibly and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.stop()
+	for _, c := range conns {
+		c.stopReading()
+	}
+	s.cancel()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return fmt.Errorf("netserver shutdown: %w", ctx.Err())
+	}
+}
+
+// Close stops accepting and closes every connection at once; requests being
+// served see their ctx cancelled and their responses are released unwritten.
+// It does not wait for handlers to return.
+func (s *Server) Close() error {
+	conns := s.stop()
+	s.cancel()
+	for _, c := range conns {
+		c.close()
+	}
+	return nil
+}
+
+// stop marks the server as stopping, closes the listener on the first call
+// and returns the connections open at that moment. Connections accepted
+// later are closed by register.
+func (s *Server) stop() []*conn {
+	s.mu.Lock()
+	first := !s.stopping
+	s.stopping = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if first {
+		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("closing listener", "err", err)
+		}
+	}
+	return conns
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.isStopping() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off rather than
+			// spin, as net/http does, and keep serving existing clients.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accepting connection", "err", err, "retryIn", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		s.register(nc)
+	}
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// register starts serving nc, or closes it at once when the server is
+// stopping or at max.connections.
+func (s *Server) register(nc net.Conn) {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		s.mu.Unlock()
+		s.log.Debug("connection refused: max.connections reached",
+			"client", nc.RemoteAddr().String(), "max.connections", s.cfg.MaxConnections)
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go c.readLoop()
+	go c.processLoop()
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
