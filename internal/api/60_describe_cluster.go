@@ -1,5 +1,40 @@
 package api
 
-// SKELETON: DescribeCluster v0–1; a helper replaces this file.
+import (
+	"context"
 
-var describeClusterHandler = handler{key: 60, minVersion: 0, maxVersion: 1, serve: notImplemented}
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeCluster v0–1: the live brokers, the cluster id and the
+// controller clients should send controller-bound requests to. v1 asks
+// for an endpoint type; a broker serves only brokers (1), as Kafka's do.
+var describeClusterHandler = handler{key: 60, minVersion: 0, maxVersion: 1, serve: serveDescribeCluster}
+
+// describeClusterBrokers is endpoint type 1: the broker endpoints
+// (2 would be the controllers, which only a controller listener serves).
+const describeClusterBrokers int8 = 1
+
+func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = describeClusterBrokers
+	if req.Version >= 1 && req.EndpointType != describeClusterBrokers {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "a broker only describes the broker endpoint type (1)"
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	img := b.Control.Image()
+	resp.ClusterID = b.ClusterID
+	resp.ControllerID = adminControllerID(b, img)
+	// Without an authorizer there are no operations to report: the
+	// schema's "not requested" value.
+	resp.ClusterAuthorizedOperations = -2147483648
+	for _, bi := range adminAliveBrokers(img) {
+		host, port, _ := adminEndpoint(bi)
+		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})
+	}
+	return resp, nil
+}

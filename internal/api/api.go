@@ -57,8 +57,9 @@ type Config struct {
 // ConfigSource is where a broker config value came from.
 type ConfigSource int8
 
-// The sources of a static broker config value; DescribeConfigs reports all
-// of them as STATIC_BROKER_CONFIG (4), but the source is kept for users.
+// The sources of a static broker config value. DescribeConfigs reports a
+// value nobody set as DEFAULT_CONFIG (5) and any other as
+// STATIC_BROKER_CONFIG (4), as Kafka cannot tell file from flag either.
 const (
 	SourceDefault ConfigSource = iota
 	SourceFile

@@ -96,11 +96,34 @@ func registerAndUnfence(t testing.TB, cp *controlplane.ControlPlane, id int32) {
 		t.Fatalf("register broker %d: %v %v", id, err, resp)
 	}
 	epoch := resp.(controller.RegisterBrokerResponse).BrokerEpoch
-	hb, err := cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: id,
-		BrokerEpoch: epoch, CurrentMetadataOffset: cp.Image().Offset()}})
+	heartbeat := func(ctx context.Context) (any, error) {
+		return cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: id,
+			BrokerEpoch: epoch, CurrentMetadataOffset: cp.Image().Offset()}})
+	}
+	hb, err := heartbeat(ctx)
 	if err != nil || hb.(controller.BrokerHeartbeatResponse).Err != nil || hb.(controller.BrokerHeartbeatResponse).IsFenced {
 		t.Fatalf("unfence broker %d: %v %+v", id, err, hb)
 	}
+	// Keep the session alive as the node does, so tests longer than the
+	// session timeout (9s) don't see their broker fenced.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, _ = heartbeat(hctx)
+				cancel()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
 }
 
 // frame encodes req as a request frame (without the size prefix) at its
