@@ -5,8 +5,23 @@
 // the leader-epoch cache, and wakes long-polling fetches when the high
 // watermark moves.
 //
-// SKELETON: the exported API below is the contract the api package codes
-// against; bodies are being written.
+// Invariants:
+//   - the high watermark only grows, and only past appends that are durable
+//     under the topic's flush policy (one replica for now: HW = the log end
+//     offset of completed appends); reads never return records at or past it;
+//   - an idempotent producer's batches reach the log in sequence order, each
+//     at most once while its state is remembered: a retry of one of its last
+//     5 batches is answered with the original offsets, and that state
+//     survives restarts and crashes (snapshots plus a scan of the log tail);
+//   - different producers, and plain batches, append concurrently, so the
+//     log's group commit shares one fsync among them;
+//   - the leader-epoch cache holds an entry for the current leader epoch
+//     before any batch stamped with that epoch is appended.
+//
+// Files in each partition directory, next to the log's segments:
+// leader-epoch-checkpoint (Kafka's format, internal/replica),
+// partition.metadata (Kafka's format: the topic id), and %020d.snapshot
+// (producer state, Sluice's format, drawn in snapshot.go).
 package partition
 
 import (

@@ -1,0 +1,571 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/purgatory"
+	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/replica"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// leadership is a partition's role as of the last Refresh. It is replaced
+// whole (under the gate), so readers load it without a lock.
+type leadership struct {
+	leader      int32
+	leaderEpoch int32
+	isLeader    bool
+	stopped     bool // deleted, or the Manager closed
+}
+
+// Partition is one hosted partition.
+//
+// Locks, in the order they are taken: a producer's appendMu, then gate, then
+// the short leaf locks (producerTable.mu, epochMu) which are never held
+// while taking another. snapshotMu is taken before gate.
+type Partition struct {
+	tp      log.TopicPartition
+	topicID metadata.UUID
+	log     *log.Log
+	logs    *log.Manager
+	fs      vfs.FS
+	clock   clock.Clock
+	logger  *slog.Logger
+
+	// gate is Kafka's leaderIsrUpdateLock: every append holds it shared,
+	// so appends run concurrently and share the log's group-commit fsync;
+	// a leadership change and a producer-state snapshot hold it
+	// exclusively, so neither sees an append half done (its batches in the
+	// log but not yet in the producer state, or stamped with an old epoch
+	// after the new epoch's cache entry).
+	gate          sync.RWMutex
+	role          atomic.Pointer[leadership]
+	settings      atomic.Pointer[appendSettings]
+	highWatermark atomic.Int64 // single replica: the durable log end offset
+
+	producers *producerTable
+
+	epochMu sync.Mutex
+	epochs  replica.LeaderEpochCache
+
+	snapshotMu         sync.Mutex
+	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
+
+	watchers purgatory.Watchers
+}
+
+// leaderEpochCheckpointFile is Kafka's name for the leader-epoch cache file
+// in a partition directory (format in internal/replica).
+const leaderEpochCheckpointFile = "leader-epoch-checkpoint"
+
+// maxStateFileBytes bounds what loading reads of a leader-epoch checkpoint.
+const maxStateFileBytes = 32 << 20
+
+func (p *Partition) nowMs() int64 { return p.clock.Now().UnixMilli() }
+
+func (p *Partition) path(name string) string { return p.log.Dir() + "/" + name }
+
+// leaderRole returns the role if this node leads the partition.
+func (p *Partition) leaderRole() (*leadership, error) {
+	r := p.role.Load()
+	if !r.isLeader {
+		return r, fmt.Errorf("partition %s (leader %d, epoch %d): %w", p.tp, r.leader, r.leaderEpoch, ErrNotLeader)
+	}
+	return r, nil
+}
+
+// Append validates produce batches and appends them, deduplicating retries
+// of idempotent producers. It returns once the batches are durable under
+// the topic's flush policy; the high watermark then covers them.
+func (p *Partition) Append(records []byte) (AppendResult, error) {
+	nowMs := p.nowMs()
+	settings := p.settings.Load()
+	idempotent, err := p.checkBatches(records, settings, nowMs)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	if idempotent != nil {
+		return p.appendIdempotent(records, idempotent, settings, nowMs)
+	}
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	role, err := p.leaderRole()
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	return p.appendLocked(records, role, settings)
+}
+
+// appendIdempotent checks the batch against its producer's state and
+// appends it, holding the producer's lock throughout so that two batches of
+// one producer cannot pass the check together.
+func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64) (AppendResult, error) {
+	entry := p.producers.acquire(h.ProducerID, nowMs)
+	defer p.producers.release(entry)
+	entry.appendMu.Lock()
+	defer entry.appendMu.Unlock()
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	role, err := p.leaderRole()
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	dup, err := p.producers.check(entry, h)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
+			p.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
+	}
+	if dup != nil {
+		return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
+			LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
+	}
+	res, err := p.appendLocked(records, role, settings)
+	if err != nil {
+		return res, err
+	}
+	maxTimestamp := h.MaxTimestamp
+	if res.LogAppendTimeMs >= 0 {
+		maxTimestamp = res.LogAppendTimeMs
+	}
+	p.producers.record(entry, h, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
+		firstOffset: res.BaseOffset, lastOffset: res.LastOffset, maxTimestamp: maxTimestamp}, nowMs)
+	return res, nil
+}
+
+// appendLocked appends to the log (gate held shared) and advances the high
+// watermark.
+func (p *Partition) appendLocked(records []byte, role *leadership, settings *appendSettings) (AppendResult, error) {
+	info, err := p.log.Append(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime})
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	// Becoming leader assigned this epoch already; this only matters if
+	// persisting that entry failed.
+	if err := p.assignEpoch(role.leaderEpoch, info.FirstOffset); err != nil {
+		p.logger.Warn("leader epoch checkpoint failed", "err", err)
+	}
+	// A single replica: the append is durable, so it is committed. Appends
+	// sharing a round may return in any order, hence the max.
+	p.advanceHighWatermark(info.LastOffset + 1)
+	return AppendResult{BaseOffset: info.FirstOffset, LastOffset: info.LastOffset,
+		LogAppendTimeMs: info.LogAppendTimeMs, LogStartOffset: info.LogStartOffset}, nil
+}
+
+func (p *Partition) advanceHighWatermark(to int64) {
+	for {
+		cur := p.highWatermark.Load()
+		if to <= cur {
+			return
+		}
+		if p.highWatermark.CompareAndSwap(cur, to) {
+			p.watchers.Notify()
+			return
+		}
+	}
+}
+
+// checkBatches applies the produce rules to every batch header before
+// anything is written. It returns the header of the batch when the append
+// is one idempotent batch.
+func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs int64) (*record.Header, error) {
+	var idempotent *record.Header
+	n := 0
+	for rest := records; len(rest) > 0; n++ {
+		_, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			return nil, fmt.Errorf("partition %s: batch %d: %w", p.tp, n, err)
+		}
+		if err := checkBatch(&h, settings, nowMs); err != nil {
+			return nil, fmt.Errorf("partition %s: batch %d at offset %d: %w", p.tp, n, p.log.LogEndOffset(), err)
+		}
+		if h.HasProducerID() {
+			idempotent = &h
+		}
+		rest = next
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("partition %s: no record batches: %w", p.tp, record.ErrInvalidRecord)
+	}
+	if idempotent != nil && n > 1 {
+		// Kafka allows one batch per partition in produce v3+; for an
+		// idempotent producer the sequence check depends on it.
+		return nil, fmt.Errorf("partition %s: %d batches with an idempotent producer, want one: %w", p.tp, n, record.ErrInvalidRecord)
+	}
+	return idempotent, nil
+}
+
+func checkBatch(h *record.Header, settings *appendSettings, nowMs int64) error {
+	if size := int64(h.Size()); size > settings.maxMessageBytes {
+		return fmt.Errorf("%d bytes, max.message.bytes %d: %w", size, settings.maxMessageBytes, ErrMessageTooLarge)
+	}
+	if h.IsTransactional() || h.IsControl() {
+		return ErrTransactionsUnsupported
+	}
+	if err := h.CheckClientOrigin(); err != nil {
+		return err
+	}
+	if settings.logAppendTime {
+		return nil // the broker's clock replaces the producer's
+	}
+	for _, ts := range []int64{h.FirstTimestamp, h.MaxTimestamp} {
+		if !timestampInRange(ts, nowMs, settings) {
+			return fmt.Errorf("timestamp %d, broker time %d, allowed %d ms before and %d ms after: %w",
+				ts, nowMs, settings.timestampBeforeMaxMs, settings.timestampAfterMaxMs, ErrInvalidTimestamp)
+		}
+	}
+	return nil
+}
+
+// timestampInRange checks a CreateTime timestamp against the broker's
+// clock. Differences are taken unsigned, so producer timestamps near the
+// int64 limits cannot overflow into acceptance. -1 means "no timestamp",
+// which Kafka accepts.
+func timestampInRange(ts, nowMs int64, s *appendSettings) bool {
+	switch {
+	case ts == -1:
+		return true
+	case ts < nowMs:
+		return uint64(nowMs)-uint64(ts) <= uint64(s.timestampBeforeMaxMs)
+	default:
+		return uint64(ts)-uint64(nowMs) <= uint64(s.timestampAfterMaxMs)
+	}
+}
+
+// Read returns batches from offset up to the high watermark.
+func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
+	if err := p.CheckLeaderEpoch(opts.CurrentLeaderEpoch); err != nil {
+		return ReadResult{}, err
+	}
+	if _, err := p.leaderRole(); err != nil {
+		return ReadResult{}, err
+	}
+	hw := p.highWatermark.Load()
+	slice, err := p.log.Read(offset, log.ReadOptions{MaxBytes: max(int(opts.MaxBytes), 0), MaxOffset: hw, MinOneBatch: opts.MinOneBatch})
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("partition %s: read at %d: %w", p.tp, offset, err)
+	}
+	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
+		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}, nil
+}
+
+// Offsets returns the partition's offsets.
+func (p *Partition) Offsets() Offsets {
+	return Offsets{LogStartOffset: p.log.LogStartOffset(), HighWatermark: p.highWatermark.Load(), LogEndOffset: p.log.LogEndOffset()}
+}
+
+// LeaderEpoch is the partition's leader epoch in the newest image.
+func (p *Partition) LeaderEpoch() int32 { return p.role.Load().leaderEpoch }
+
+// CheckLeaderEpoch compares a request's current leader epoch with ours; a
+// negative one (-1: the client does not know) skips the check.
+func (p *Partition) CheckLeaderEpoch(current int32) error {
+	if current < 0 {
+		return nil
+	}
+	ours := p.role.Load().leaderEpoch
+	switch {
+	case current < ours:
+		return fmt.Errorf("partition %s: request epoch %d, leader epoch %d: %w", p.tp, current, ours, ErrFencedLeaderEpoch)
+	case current > ours:
+		return fmt.Errorf("partition %s: request epoch %d, leader epoch %d: %w", p.tp, current, ours, ErrUnknownLeaderEpoch)
+	}
+	return nil
+}
+
+// OffsetForTimestamp finds the first record at or after ts below the high
+// watermark (ListOffsets by timestamp); found is false when there is none.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	hw := p.highWatermark.Load()
+	res, ok, err := p.log.OffsetForTimestamp(ts)
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("partition %s: offset for timestamp %d: %w", p.tp, ts, err)
+	}
+	if !ok || res.Offset >= hw {
+		return -1, -1, false, nil
+	}
+	return res.Offset, res.Timestamp, true, nil
+}
+
+// MaxTimestamp finds the record with the largest timestamp (ListOffsets
+// MAX_TIMESTAMP); found is false when the log is empty or that record is
+// not yet below the high watermark.
+func (p *Partition) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
+	hw := p.highWatermark.Load()
+	res, ok, err := p.log.MaxTimestamp()
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("partition %s: max timestamp: %w", p.tp, err)
+	}
+	if !ok || res.Offset >= hw {
+		return -1, -1, false, nil
+	}
+	return res.Offset, res.Timestamp, true, nil
+}
+
+// EndOffsetForLeaderEpoch answers OffsetForLeaderEpoch from the leader-epoch
+// cache (see replica.LeaderEpochCache.EndOffsetFor).
+func (p *Partition) EndOffsetForLeaderEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	return p.epochs.EndOffsetFor(epoch, p.log.LogEndOffset())
+}
+
+// LeaderEpochEntries returns the leader-epoch cache, oldest first.
+func (p *Partition) LeaderEpochEntries() []replica.EpochEntry {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	return p.epochs.Entries()
+}
+
+// DeleteRecordsBefore moves the log start offset to offset (-1: the high
+// watermark), which may not pass the high watermark, and returns the new
+// log start offset (the low watermark).
+func (p *Partition) DeleteRecordsBefore(offset int64) (lowWatermark int64, err error) {
+	if _, err := p.leaderRole(); err != nil {
+		return 0, err
+	}
+	hw := p.highWatermark.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return 0, fmt.Errorf("partition %s: delete records before %d, high watermark %d: %w", p.tp, offset, hw, log.ErrOffsetOutOfRange)
+	}
+	low, err := p.logs.DeleteRecordsBefore(p.tp, offset)
+	if err != nil {
+		return 0, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if p.epochs.TruncateFromStart(low) {
+		if err := p.persistEpochsLocked(); err != nil {
+			p.logger.Warn("leader epoch checkpoint failed", "err", err)
+		}
+	}
+	return low, nil
+}
+
+// Producers lists the idempotent producers with state on this partition.
+func (p *Partition) Producers() []ProducerState { return p.producers.states(p.nowMs()) }
+
+// Watch registers ch for a non-blocking send whenever the high watermark
+// advances or the partition stops being led here (deleted, moved, the
+// broker stopping); call cancel when done waiting. If the partition is not
+// led any more, ch is signalled at once.
+func (p *Partition) Watch(ch chan<- struct{}) (cancel func()) {
+	cancel = p.watchers.Add(ch)
+	if !p.role.Load().isLeader {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	return cancel
+}
+
+// setRole applies the image's view of the partition. Becoming leader in a
+// new epoch records the epoch's start offset before any append can carry
+// it.
+func (p *Partition) setRole(r leadership) error {
+	if *p.role.Load() == r {
+		return nil
+	}
+	p.gate.Lock()
+	var err error
+	if r.isLeader {
+		err = p.assignEpoch(r.leaderEpoch, p.log.LogEndOffset())
+	}
+	p.role.Store(&r)
+	p.gate.Unlock()
+	if !r.isLeader {
+		p.watchers.Notify() // parked fetches find out at once
+	}
+	return err
+}
+
+// assignEpoch records epoch's start offset in the cache if it is newer
+// than the latest entry (or the same epoch starting earlier), persisting
+// the cache before returning.
+func (p *Partition) assignEpoch(epoch int32, startOffset int64) error {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if latest, ok := p.epochs.Latest(); epoch < 0 || (ok && (epoch < latest.Epoch || (epoch == latest.Epoch && startOffset >= latest.StartOffset))) {
+		return nil // the common case on the append path: nothing new
+	}
+	p.epochs.Assign(epoch, startOffset)
+	return p.persistEpochsLocked()
+}
+
+func (p *Partition) persistEpochsLocked() error {
+	if err := vfs.WriteFileAtomic(p.fs, p.path(leaderEpochCheckpointFile), replica.EncodeCheckpoint(p.epochs.Entries())); err != nil {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	return nil
+}
+
+// loadLeaderEpochs reads the leader-epoch checkpoint, dropping entries at or
+// beyond the log end (a truncation or a crash removed what they started).
+func (p *Partition) loadLeaderEpochs() error {
+	data, err := vfs.ReadFile(p.fs, p.path(leaderEpochCheckpointFile), maxStateFileBytes)
+	if err != nil && !isNotExist(err) {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if err == nil {
+		entries, perr := replica.ParseCheckpoint(data)
+		if perr == nil {
+			cache, _ := replica.NewLeaderEpochCache(entries)
+			p.epochs = *cache
+		} else {
+			// Derived data: the scan of the log tail re-adds what it can,
+			// becoming leader adds the current epoch.
+			p.logger.Warn("ignoring unreadable leader epoch checkpoint", "err", perr)
+		}
+	}
+	changed := p.epochs.TruncateFromEnd(p.log.LogEndOffset())
+	changed = p.epochs.TruncateFromStart(p.log.LogStartOffset()) || changed
+	if changed {
+		return p.persistEpochsLocked()
+	}
+	return nil
+}
+
+// loadProducers restores producer state: the newest valid snapshot at or
+// below the log end offset, then the batch headers from there to the end.
+// A crash after the last snapshot loses nothing: the log is the truth and
+// the snapshot only shortens the scan.
+func (p *Partition) loadProducers() error {
+	leo, start := p.log.LogEndOffset(), p.log.LogStartOffset()
+	offsets, err := listSnapshots(p.fs, p.log.Dir())
+	if err != nil {
+		return fmt.Errorf("partition %s: list snapshots: %w", p.tp, err)
+	}
+	from := start
+	p.lastSnapshotOffset = -1
+	if leo == start {
+		p.lastSnapshotOffset = leo // nothing a snapshot could shorten
+	}
+	for _, off := range offsets {
+		name := p.path(snapshotName(off))
+		if off > leo {
+			// The log lost its tail (a crash under a relaxed flush policy,
+			// a truncation): this state describes batches that are gone.
+			if err := p.fs.Remove(name); err != nil {
+				return fmt.Errorf("partition %s: %w", p.tp, err)
+			}
+			continue
+		}
+		producers, err := p.readSnapshot(name, off)
+		if err != nil {
+			p.logger.Warn("ignoring producer state snapshot", "file", name, "err", err)
+			continue
+		}
+		p.producers.load(producers)
+		from, p.lastSnapshotOffset = max(off, start), off
+		break
+	}
+	return p.rebuildFrom(from, leo)
+}
+
+func (p *Partition) readSnapshot(name string, off int64) ([]snapshotProducer, error) {
+	limit := int64(snapshotHeaderSize + p.producers.maxProducers*snapshotMaxBytesFactor)
+	data, err := vfs.ReadFile(p.fs, name, limit)
+	if err != nil {
+		return nil, err
+	}
+	covered, producers, err := decodeSnapshot(data)
+	if err == nil && covered != off {
+		err = fmt.Errorf("%w: covers %d, named %d", errInvalidSnapshot, covered, off)
+	}
+	return producers, err
+}
+
+// rebuildFrom replays the batch headers in [from, to) into the producer
+// state and the leader-epoch cache. It reads headers only (61 bytes per
+// batch), never records.
+func (p *Partition) rebuildFrom(from, to int64) error {
+	var hdr [record.HeaderSize]byte
+	nowMs := p.nowMs()
+	epochsChanged := false
+	for offset := from; offset < to; {
+		slice, err := p.log.Read(offset, log.ReadOptions{MaxBytes: math.MaxInt32, MaxOffset: to})
+		if err != nil {
+			return fmt.Errorf("partition %s: rebuild producer state at %d: %w", p.tp, offset, err)
+		}
+		if slice.Size == 0 {
+			slice.Release()
+			break
+		}
+		file := slice.File()
+		for pos, end := slice.Position, slice.Position+slice.Size; pos < end; {
+			if n, err := file.ReadAt(hdr[:], pos); n < len(hdr) {
+				slice.Release()
+				return fmt.Errorf("partition %s: rebuild producer state: read at %d: %w", p.tp, pos, errors.Join(err, record.ErrTruncated))
+			}
+			h, err := record.ParseHeader(hdr[:])
+			if err != nil {
+				slice.Release()
+				return fmt.Errorf("partition %s: rebuild producer state: %w", p.tp, err)
+			}
+			if h.HasProducerID() && !h.IsControl() {
+				p.producers.replay(&h, nowMs)
+			}
+			p.epochMu.Lock()
+			if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+				epochsChanged = p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset) || epochsChanged
+			}
+			p.epochMu.Unlock()
+			pos += int64(h.Size())
+			offset = h.NextOffset()
+		}
+		slice.Release()
+	}
+	if epochsChanged {
+		p.epochMu.Lock()
+		defer p.epochMu.Unlock()
+		return p.persistEpochsLocked()
+	}
+	return nil
+}
+
+// checkpoint snapshots producer state if the log moved since the last
+// snapshot, keeping the newest snapshotsKept files.
+func (p *Partition) checkpoint() error {
+	p.snapshotMu.Lock()
+	defer p.snapshotMu.Unlock()
+	p.gate.Lock()
+	leo := p.log.LogEndOffset()
+	if leo == p.lastSnapshotOffset {
+		p.gate.Unlock()
+		return nil
+	}
+	producers := p.producers.snapshot(p.nowMs())
+	p.gate.Unlock()
+	if err := vfs.WriteFileAtomic(p.fs, p.path(snapshotName(leo)), encodeSnapshot(leo, producers)); err != nil {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	p.lastSnapshotOffset = leo
+	offsets, err := listSnapshots(p.fs, p.log.Dir())
+	if err != nil {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	kept := 0
+	for _, off := range offsets { // newest first
+		if off <= leo && kept < snapshotsKept {
+			kept++
+			continue
+		}
+		if err := p.fs.Remove(p.path(snapshotName(off))); err != nil {
+			return fmt.Errorf("partition %s: %w", p.tp, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,417 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// Options configure a Manager.
+type Options struct {
+	NodeID int32
+	Logs   *log.Manager // opened by the caller; the Manager does not close it
+	FS     vfs.FS       // for producer-state snapshots and leader-epoch checkpoints
+	Dir    string       // the log directory (same as Logs'), for those files
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// Image returns the newest metadata image; TopicDefaults the cluster-wide
+	// topic config defaults by broker key (log.retention.ms → value), static
+	// broker config merged under dynamic broker configs.
+	Image         func() *metadata.Image
+	TopicDefaults func() map[string]string
+
+	// ProducerIDExpirationMs is producer.id.expiration.ms: an idempotent
+	// producer silent this long is forgotten (0: one day, Kafka's default).
+	ProducerIDExpirationMs int64
+	// MaxProducersPerPartition bounds the producers remembered per
+	// partition (0: DefaultMaxProducersPerPartition).
+	MaxProducersPerPartition int
+}
+
+// Manager hosts this broker's partitions.
+//
+// Locks: refreshMu (one Refresh or Close at a time) before mu, which guards
+// the hosted set and is never held across I/O.
+type Manager struct {
+	opts Options
+
+	refreshMu sync.Mutex
+	refreshed atomic.Pointer[metadata.Image] // the image the hosted set reflects
+
+	mu       sync.RWMutex
+	image    *metadata.Image
+	parts    map[log.TopicPartition]*Partition
+	openErrs map[log.TopicPartition]error // partitions whose log failed to open
+	closed   bool
+
+	// Owned by Refresh (under refreshMu).
+	topics        map[string]topicState
+	lastDefaults  map[string]string
+	straysRemoved bool
+}
+
+// topicState is what the last Refresh saw of a topic, so an image change
+// elsewhere costs this topic a pointer and map comparison.
+type topicState struct {
+	image   *metadata.TopicImage
+	configs map[string]string
+	hosted  []log.TopicPartition
+}
+
+// NewManager returns a Manager hosting nothing until Refresh.
+func NewManager(opts Options) (*Manager, error) {
+	if opts.Logs == nil || opts.FS == nil || opts.Image == nil {
+		return nil, errors.New("partition: Options need Logs, FS and Image")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.TopicDefaults == nil {
+		opts.TopicDefaults = func() map[string]string { return nil }
+	}
+	if opts.ProducerIDExpirationMs <= 0 {
+		opts.ProducerIDExpirationMs = DefaultProducerIDExpirationMs
+	}
+	if opts.MaxProducersPerPartition <= 0 {
+		opts.MaxProducersPerPartition = DefaultMaxProducersPerPartition
+	}
+	return &Manager{
+		opts: opts, image: metadata.EmptyImage(),
+		parts: map[log.TopicPartition]*Partition{}, openErrs: map[log.TopicPartition]error{},
+		topics: map[string]topicState{},
+	}, nil
+}
+
+func (m *Manager) currentImage() *metadata.Image {
+	if img := m.opts.Image(); img != nil {
+		return img
+	}
+	return metadata.EmptyImage()
+}
+
+// Refresh brings hosted partitions in line with the newest image, if it
+// changed since the last Refresh: opens (creating) the log of every
+// partition whose replicas include this node, applies topic configs,
+// records leader and leader epoch, and deletes the logs of partitions that
+// left the image. The node calls it on every image change.
+func (m *Manager) Refresh() error {
+	img := m.currentImage()
+	if m.refreshed.Load() == img {
+		return nil // the common case, on every Partition call
+	}
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	if m.refreshed.Load() == img {
+		return nil
+	}
+	m.mu.RLock()
+	closed := m.closed
+	m.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("partition manager: %w", log.ErrClosed)
+	}
+	err := m.refreshLocked(img)
+	m.mu.Lock()
+	m.image = img
+	m.mu.Unlock()
+	m.refreshed.Store(img)
+	return err
+}
+
+func (m *Manager) refreshLocked(img *metadata.Image) error {
+	defaults := m.opts.TopicDefaults()
+	defaultsChanged := !maps.Equal(defaults, m.lastDefaults)
+	m.lastDefaults = maps.Clone(defaults)
+	wanted := map[log.TopicPartition]bool{}
+	var errs []error
+	for _, t := range img.Topics() {
+		configs := img.Configs(metadata.ConfigResourceTopic, t.Name)
+		if prev, ok := m.topics[t.Name]; ok && prev.image == t && !defaultsChanged && maps.Equal(prev.configs, configs) && m.allHosted(prev.hosted) {
+			for _, tp := range prev.hosted {
+				wanted[tp] = true
+			}
+			continue
+		}
+		cfg, settings := topicSettings(config.TopicValues{Overrides: configs, BrokerDefaults: defaults})
+		st := topicState{image: t, configs: configs}
+		for i, pi := range t.Partitions {
+			if !slices.Contains(pi.Replicas, m.opts.NodeID) {
+				continue
+			}
+			tp := log.TopicPartition{Topic: t.Name, Partition: int32(i)}
+			wanted[tp] = true
+			st.hosted = append(st.hosted, tp)
+			if err := m.host(tp, t.ID, pi, cfg, settings); err != nil {
+				m.opts.Logger.Error("cannot host partition", "partition", tp.String(), "err", err)
+				m.mu.Lock()
+				m.openErrs[tp] = err
+				m.mu.Unlock()
+				errs = append(errs, err)
+			}
+		}
+		m.topics[t.Name] = st
+	}
+	for name := range m.topics {
+		if _, ok := img.Topic(name); !ok {
+			delete(m.topics, name)
+		}
+	}
+	errs = append(errs, m.unhostAllBut(wanted))
+	errs = append(errs, m.removeStrays(img, wanted))
+	return errors.Join(errs...)
+}
+
+// allHosted reports whether every partition of a topic is open (a failed
+// one is retried when anything about the topic changes).
+func (m *Manager) allHosted(tps []log.TopicPartition) bool {
+	for _, tp := range tps {
+		if _, ok := m.parts[tp]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// host opens or updates one partition this node is a replica of.
+func (m *Manager) host(tp log.TopicPartition, topicID metadata.UUID, pi *metadata.PartitionImage, cfg log.Config, settings appendSettings) error {
+	p := m.parts[tp] // Refresh is the only writer of parts
+	if p != nil && p.topicID != topicID {
+		// The topic was deleted and created again between two images.
+		if err := m.unhost(tp, p); err != nil {
+			return err
+		}
+		p = nil
+	}
+	if p == nil {
+		l, err := m.openLog(tp, topicID, cfg)
+		if err != nil {
+			return err
+		}
+		if p, err = m.openPartition(tp, topicID, l, settings); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.parts[tp] = p
+		delete(m.openErrs, tp)
+		m.mu.Unlock()
+	} else if p.log.Config() != cfg {
+		if err := p.log.SetConfig(cfg); err != nil {
+			return err
+		}
+	}
+	p.settings.Store(&settings)
+	return p.setRole(leadership{leader: pi.Leader, leaderEpoch: pi.LeaderEpoch, isLeader: pi.Leader == m.opts.NodeID})
+}
+
+// openLog opens the partition's log with the topic's config, replacing a
+// log left by an older topic of the same name (its partition.metadata names
+// another topic id).
+func (m *Manager) openLog(tp log.TopicPartition, topicID metadata.UUID, cfg log.Config) (*log.Log, error) {
+	l, err := m.opts.Logs.GetOrCreate(tp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if l.Config() != cfg {
+		if err := l.SetConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if topicID == (metadata.UUID{}) {
+		return l, nil
+	}
+	path := l.Dir() + "/" + partitionMetadataFile
+	data, err := vfs.ReadFile(m.opts.FS, path, maxPartitionMetadataBytes)
+	switch {
+	case err == nil && bytes.Equal(data, encodePartitionMetadata(topicID)):
+		return l, nil
+	case err == nil:
+		m.opts.Logger.Warn("log belongs to an earlier topic of the same name; deleting it", "partition", tp.String())
+		if err := m.opts.Logs.Delete(tp); err != nil {
+			return nil, err
+		}
+		if l, err = m.opts.Logs.GetOrCreate(tp, cfg); err != nil {
+			return nil, err
+		}
+	case !isNotExist(err):
+		return nil, err
+	}
+	return l, vfs.WriteFileAtomic(m.opts.FS, path, encodePartitionMetadata(topicID))
+}
+
+// partitionMetadataFile is Kafka's partition.metadata: the topic id a
+// partition directory belongs to, so a log outliving its topic (deleted
+// while this broker was down) is not mistaken for a new topic's.
+const (
+	partitionMetadataFile     = "partition.metadata"
+	maxPartitionMetadataBytes = 4096
+)
+
+// encodePartitionMetadata writes Kafka's format: "version: 0" and the topic
+// id as Kafka prints a Uuid (URL-safe base64 without padding).
+func encodePartitionMetadata(id metadata.UUID) []byte {
+	return []byte("version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n")
+}
+
+func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l *log.Log, settings appendSettings) (*Partition, error) {
+	p := &Partition{
+		tp: tp, topicID: topicID, log: l, logs: m.opts.Logs, fs: m.opts.FS, clock: m.opts.Clock,
+		logger:    m.opts.Logger.With("partition", tp.String()),
+		producers: newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
+	}
+	p.role.Store(&leadership{leader: metadata.NoLeader, leaderEpoch: -1})
+	p.settings.Store(&settings)
+	p.highWatermark.Store(l.LogEndOffset()) // a single replica: all of the recovered log is committed
+	if err := p.loadLeaderEpochs(); err != nil {
+		return nil, err
+	}
+	if err := p.loadProducers(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// unhostAllBut stops hosting and deletes every partition not wanted.
+func (m *Manager) unhostAllBut(wanted map[log.TopicPartition]bool) error {
+	var errs []error
+	for tp, p := range m.parts {
+		if !wanted[tp] {
+			errs = append(errs, m.unhost(tp, p))
+		}
+	}
+	m.mu.Lock()
+	for tp := range m.openErrs {
+		if !wanted[tp] {
+			delete(m.openErrs, tp)
+		}
+	}
+	m.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (m *Manager) unhost(tp log.TopicPartition, p *Partition) error {
+	p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true})
+	m.mu.Lock()
+	delete(m.parts, tp)
+	m.mu.Unlock()
+	if err := m.opts.Logs.Delete(tp); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", tp, err)
+	}
+	m.opts.Logger.Info("deleted partition no longer hosted here", "partition", tp.String())
+	return nil
+}
+
+// metadataTopic is the Raft log's directory name prefix: it may share the
+// log directory (metadata.log.dir defaults to it in Kafka) and is never a
+// stray.
+const metadataTopic = "__cluster_metadata"
+
+// removeStrays deletes, once, the logs found on disk at start-up that the
+// first real image does not place here (their topic was deleted or moved
+// while this broker was down).
+func (m *Manager) removeStrays(img *metadata.Image, wanted map[log.TopicPartition]bool) error {
+	if m.straysRemoved || img.Offset() < 0 {
+		return nil
+	}
+	m.straysRemoved = true
+	var errs []error
+	for _, tp := range m.opts.Logs.Partitions() {
+		if wanted[tp] || tp.Topic == metadataTopic {
+			continue
+		}
+		m.opts.Logger.Warn("deleting stray log of a partition not hosted here", "partition", tp.String())
+		if err := m.opts.Logs.Delete(tp); err != nil {
+			errs = append(errs, fmt.Errorf("partition %s: delete stray: %w", tp, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Partition returns a hosted partition this node leads, refreshing first so
+// a topic created a moment ago is found.
+func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
+	_ = m.Refresh() // failures are per partition: see openErrs
+	tp := log.TopicPartition{Topic: topic, Partition: partition}
+	m.mu.RLock()
+	p, ok := m.parts[tp]
+	openErr, closed, img := m.openErrs[tp], m.closed, m.image
+	m.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, fmt.Errorf("partition %s: %w", tp, log.ErrClosed)
+	case ok && p.role.Load().isLeader:
+		return p, nil
+	case openErr != nil:
+		return nil, openErr
+	}
+	pi, found := img.Partition(topic, partition)
+	if !found {
+		return nil, fmt.Errorf("partition %s: %w", tp, ErrUnknownTopicOrPartition)
+	}
+	return nil, fmt.Errorf("partition %s (leader %d, epoch %d, this node %d): %w", tp, pi.Leader, pi.LeaderEpoch, m.opts.NodeID, ErrNotLeader)
+}
+
+// Hosted returns a hosted partition whether or not this node leads it.
+func (m *Manager) Hosted(topic string, partition int32) (*Partition, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.parts[log.TopicPartition{Topic: topic, Partition: partition}]
+	return p, ok
+}
+
+// Checkpoint snapshots the producer state of every partition whose log
+// moved since its last snapshot. The node calls it periodically (with the
+// log manager's checkpoint interval), bounding the log a restart re-reads.
+func (m *Manager) Checkpoint() error {
+	m.mu.RLock()
+	parts := slices.Collect(maps.Values(m.parts))
+	m.mu.RUnlock()
+	var errs []error
+	for _, p := range parts {
+		if err := p.checkpoint(); err != nil && !p.role.Load().stopped {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close snapshots producer state and stops hosting; the caller closes Logs.
+func (m *Manager) Close() error {
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	parts := slices.Collect(maps.Values(m.parts))
+	m.mu.Unlock()
+	var errs []error
+	for _, p := range parts {
+		// Stopping first (it waits for appends in flight) makes the final
+		// snapshot cover everything appended.
+		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true})
+		if err := p.checkpoint(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,298 @@
+package partition
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// producerBatchesKept is how many of a producer's newest batches each
+// partition remembers for duplicate detection: Kafka's NUM_BATCHES_TO_RETAIN,
+// matching the at most 5 requests in flight an idempotent producer may have
+// per connection.
+const producerBatchesKept = 5
+
+// Bounds of the producer table: DefaultMaxProducersPerPartition producers
+// are kept per partition. Beyond it the least recently active producer
+// (not appending right now) is forgotten, as if its state had expired: its
+// next batch is accepted at any sequence and a retry of an old batch of it
+// would be appended again. Kafka has no such bound and relies on
+// producer.id.expiration.ms alone; this one keeps a flood of short-lived
+// producer ids from growing a partition's memory without limit.
+const (
+	DefaultMaxProducersPerPartition = 8192
+	// DefaultProducerIDExpirationMs is producer.id.expiration.ms: a
+	// producer silent this long is forgotten.
+	DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000
+	// maxExpiryCheckIntervalMs is Kafka's
+	// producer.id.expiration.check.interval.ms: expiry is checked lazily
+	// when a new producer arrives, at most this often (or sooner when the
+	// table is full).
+	maxExpiryCheckIntervalMs = 10 * 60 * 1000
+)
+
+// producerBatch is what a partition remembers of one idempotent batch.
+type producerBatch struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	maxTimestamp            int64
+}
+
+// producerEntry is one producer id's state on one partition.
+type producerEntry struct {
+	id int64
+	// appendMu is held across the sequence check and the log append, so a
+	// producer's batches reach the log in the order their sequences were
+	// checked, while different producers append (and share fsyncs)
+	// concurrently.
+	appendMu sync.Mutex
+
+	// Guarded by producerTable.mu.
+	known        bool // false: a placeholder for a producer never seen (or expired)
+	epoch        int16
+	batches      [producerBatchesKept]producerBatch // oldest first
+	numBatches   int
+	lastUpdateMs int64 // broker clock at the last append: drives expiry
+	inflight     int   // appends holding the entry: never evicted meanwhile
+}
+
+func (e *producerEntry) newest() (producerBatch, bool) {
+	if e.numBatches == 0 {
+		return producerBatch{}, false
+	}
+	return e.batches[e.numBatches-1], true
+}
+
+// lastSequence returns the sequence of a batch's last record; sequences wrap
+// from MaxInt32 to 0, as Kafka's DefaultRecordBatch.incrementSequence.
+func lastSequence(h *record.Header) int32 {
+	return int32((int64(h.BaseSequence) + int64(h.LastOffsetDelta)) % (math.MaxInt32 + 1))
+}
+
+// inSequence reports whether next may follow last.
+func inSequence(last, next int32) bool {
+	return next == last+1 || (last == math.MaxInt32 && next == 0)
+}
+
+// checkLocked decides what to do with an idempotent batch: append it (nil,
+// nil), answer it as a retry of a batch already in the log (the original),
+// or refuse it.
+func (e *producerEntry) checkLocked(h *record.Header) (*producerBatch, error) {
+	if !e.known {
+		// Kafka accepts an unknown producer at any sequence: its state may
+		// have expired or been removed with old segments.
+		return nil, nil
+	}
+	switch {
+	case h.ProducerEpoch < e.epoch:
+		return nil, ErrInvalidProducerEpoch
+	case h.ProducerEpoch > e.epoch:
+		if h.BaseSequence != 0 {
+			return nil, ErrOutOfOrderSequence
+		}
+		return nil, nil
+	}
+	last := lastSequence(h)
+	for i := range e.batches[:e.numBatches] {
+		if b := &e.batches[i]; b.firstSeq == h.BaseSequence && b.lastSeq == last {
+			dup := *b
+			return &dup, nil
+		}
+	}
+	if newest, ok := e.newest(); ok && !inSequence(newest.lastSeq, h.BaseSequence) {
+		return nil, ErrOutOfOrderSequence
+	}
+	return nil, nil
+}
+
+// recordLocked remembers an appended batch; a new epoch starts afresh.
+func (e *producerEntry) recordLocked(h *record.Header, b producerBatch, nowMs int64) {
+	if !e.known || h.ProducerEpoch != e.epoch {
+		e.known, e.epoch, e.numBatches = true, h.ProducerEpoch, 0
+	}
+	if e.numBatches == producerBatchesKept {
+		copy(e.batches[:], e.batches[1:])
+		e.numBatches--
+	}
+	e.batches[e.numBatches] = b
+	e.numBatches++
+	e.lastUpdateMs = max(e.lastUpdateMs, nowMs)
+}
+
+// replayLocked applies a batch read back from the log while rebuilding
+// state: no checks (the log is what it is), but a batch already remembered
+// (the snapshot covered it) or from an older epoch changes nothing.
+func (e *producerEntry) replayLocked(h *record.Header, nowMs int64) {
+	if e.known && h.ProducerEpoch < e.epoch {
+		return
+	}
+	b := producerBatch{
+		firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
+		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(), maxTimestamp: h.MaxTimestamp,
+	}
+	if e.known && h.ProducerEpoch == e.epoch {
+		for i := range e.batches[:e.numBatches] {
+			if e.batches[i].firstOffset == b.firstOffset {
+				return
+			}
+		}
+	}
+	e.recordLocked(h, b, nowMs)
+}
+
+// producerTable is a partition's idempotent producers.
+type producerTable struct {
+	maxProducers int
+	expirationMs int64
+
+	mu           sync.Mutex
+	entries      map[int64]*producerEntry
+	lastExpiryMs int64
+}
+
+func newProducerTable(maxProducers int, expirationMs int64) *producerTable {
+	return &producerTable{maxProducers: maxProducers, expirationMs: expirationMs, entries: map[int64]*producerEntry{}}
+}
+
+// acquire returns the producer's entry (a placeholder if unknown), pinned
+// until release.
+func (t *producerTable) acquire(id, nowMs int64) *producerEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[id]
+	if !ok {
+		t.makeRoomLocked(nowMs)
+		e = &producerEntry{id: id, lastUpdateMs: nowMs}
+		t.entries[id] = e
+	}
+	e.inflight++
+	return e
+}
+
+func (t *producerTable) release(e *producerEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.inflight--
+	if e.inflight == 0 && !e.known && t.entries[e.id] == e {
+		delete(t.entries, e.id) // a refused first batch leaves nothing behind
+	}
+}
+
+// makeRoomLocked expires silent producers now and then, and evicts the
+// least recently active one when the table is still full.
+func (t *producerTable) makeRoomLocked(nowMs int64) {
+	full := len(t.entries) >= t.maxProducers
+	if full || nowMs-t.lastExpiryMs >= min(t.expirationMs, maxExpiryCheckIntervalMs) {
+		t.expireLocked(nowMs)
+	}
+	if len(t.entries) < t.maxProducers {
+		return
+	}
+	var oldest *producerEntry
+	for _, e := range t.entries {
+		if e.inflight == 0 && (oldest == nil || e.lastUpdateMs < oldest.lastUpdateMs) {
+			oldest = e
+		}
+	}
+	if oldest != nil {
+		delete(t.entries, oldest.id)
+	}
+}
+
+func (t *producerTable) expireLocked(nowMs int64) {
+	t.lastExpiryMs = nowMs
+	for id, e := range t.entries {
+		if e.inflight == 0 && nowMs-e.lastUpdateMs >= t.expirationMs {
+			delete(t.entries, id)
+		}
+	}
+}
+
+func (t *producerTable) check(e *producerEntry, h *record.Header) (*producerBatch, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return e.checkLocked(h)
+}
+
+func (t *producerTable) record(e *producerEntry, h *record.Header, b producerBatch, nowMs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.recordLocked(h, b, nowMs)
+}
+
+// replay applies a batch read back from the log (single-threaded load).
+func (t *producerTable) replay(h *record.Header, nowMs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[h.ProducerID]
+	if !ok {
+		t.makeRoomLocked(nowMs)
+		e = &producerEntry{id: h.ProducerID}
+		t.entries[h.ProducerID] = e
+	}
+	e.replayLocked(h, nowMs)
+}
+
+// snapshotProducer is one producer's state as a snapshot holds it.
+type snapshotProducer struct {
+	id           int64
+	epoch        int16
+	lastUpdateMs int64
+	batches      []producerBatch
+}
+
+// snapshot copies the known producers' state, expiring silent ones first.
+func (t *producerTable) snapshot(nowMs int64) []snapshotProducer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(nowMs)
+	out := make([]snapshotProducer, 0, len(t.entries))
+	for _, e := range t.entries {
+		if e.known {
+			out = append(out, snapshotProducer{id: e.id, epoch: e.epoch, lastUpdateMs: e.lastUpdateMs,
+				batches: slices.Clone(e.batches[:e.numBatches])})
+		}
+	}
+	slices.SortFunc(out, func(a, b snapshotProducer) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+// load installs a snapshot's producers (single-threaded load).
+func (t *producerTable) load(producers []snapshotProducer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range producers {
+		e := &producerEntry{id: p.id, known: true, epoch: p.epoch, lastUpdateMs: p.lastUpdateMs}
+		e.numBatches = copy(e.batches[:], p.batches)
+		t.entries[p.id] = e
+	}
+}
+
+// states lists the known producers for DescribeProducers.
+func (t *producerTable) states(nowMs int64) []ProducerState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if nowMs-t.lastExpiryMs >= min(t.expirationMs, maxExpiryCheckIntervalMs) {
+		t.expireLocked(nowMs)
+	}
+	out := make([]ProducerState, 0, len(t.entries))
+	for _, e := range t.entries {
+		newest, ok := e.newest()
+		if !e.known || !ok {
+			continue
+		}
+		out = append(out, ProducerState{ProducerID: e.id, ProducerEpoch: e.epoch, LastSequence: newest.lastSeq,
+			LastTimestampMs: newest.maxTimestamp, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1})
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
+}
+
+func (t *producerTable) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
+}

@@ -1,0 +1,81 @@
+package partition
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/log"
+)
+
+// Broker keys read from Options.TopicDefaults besides the topic defaults.
+const (
+	// FlushPolicyKey is Sluice's log.flush.policy: always (fsync before
+	// acknowledging; the default), interval (fsync every
+	// log.flush.interval.ms) or never (leave it to the OS, as Kafka does).
+	FlushPolicyKey = "log.flush.policy"
+	// FlushIntervalMsKey is Kafka's log.flush.interval.ms, the broker
+	// default of flush.ms.
+	FlushIntervalMsKey = "log.flush.interval.ms"
+)
+
+// appendSettings are the topic configs the append path checks, resolved
+// once per config change.
+type appendSettings struct {
+	maxMessageBytes      int64
+	logAppendTime        bool
+	timestampBeforeMaxMs int64
+	timestampAfterMaxMs  int64
+}
+
+// topicSettings resolves a topic's effective configs into the log's Config
+// and the append path's settings.
+func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
+	cfg := log.Config{
+		SegmentBytes:       v.Int64(config.SegmentBytes),
+		SegmentMs:          v.Int64(config.SegmentMs),
+		IndexIntervalBytes: v.Int64(config.IndexIntervalBytes),
+		SegmentIndexBytes:  v.Int64(config.SegmentIndexBytes),
+		RetentionMs:        v.Int64(config.RetentionMs),
+		RetentionBytes:     v.Int64(config.RetentionBytes),
+	}
+	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
+	// The deprecated difference bound applies both ways when set; unset,
+	// its default (Long.MAX_VALUE) bounds nothing.
+	difference := v.Int64(config.MessageTimestampDifferenceMaxMs)
+	settings := appendSettings{
+		maxMessageBytes:      v.Int64(config.MaxMessageBytes),
+		logAppendTime:        v.String(config.MessageTimestampType) == config.TimestampLogAppendTime,
+		timestampBeforeMaxMs: min(v.Int64(config.MessageTimestampBeforeMaxMs), difference),
+		timestampAfterMaxMs:  min(v.Int64(config.MessageTimestampAfterMaxMs), difference),
+	}
+	return cfg, settings
+}
+
+// flushSettings picks the flush policy: the broker's log.flush.policy
+// (interval uses log.flush.interval.ms), unless the topic overrides
+// flush.ms with a finite value, which selects the interval policy with that
+// interval (0: fsync every append, i.e. always).
+func flushSettings(v config.TopicValues) (log.FlushPolicy, int64) {
+	def := log.DefaultConfig()
+	if s, ok := v.Overrides[config.FlushMs]; ok {
+		if ms, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil && ms >= 0 && ms < math.MaxInt64 {
+			if ms == 0 {
+				return log.FlushAlways, def.FlushMs
+			}
+			return log.FlushInterval, ms
+		}
+	}
+	policy, err := log.ParseFlushPolicy(strings.TrimSpace(v.BrokerDefaults[FlushPolicyKey]))
+	if err != nil {
+		policy = log.FlushAlways // unset (or unknown, which config validation refuses)
+	}
+	flushMs := def.FlushMs
+	if policy == log.FlushInterval {
+		if ms, err := strconv.ParseInt(strings.TrimSpace(v.BrokerDefaults[FlushIntervalMsKey]), 10, 64); err == nil && ms >= 1 {
+			flushMs = ms
+		}
+	}
+	return policy, flushMs
+}
