@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.AddCommand(
+		newServeCmd(),
 		newVersionCmd(),
 	)
 	return root

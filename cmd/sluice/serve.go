@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/node"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// shutdownGrace bounds how long a stopping node waits for requests already
+// read to be answered.
+const shutdownGrace = 30 * time.Second
+
+func newServeCmd() *cobra.Command {
+	var (
+		dataDir, listen, configFile string
+		sets                        []string
+		logLevel                    string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Sluice node (broker and controller)",
+		Long: "Run a Sluice node. With no flags it is a cluster of one: broker and controller,\n" +
+			"data in ./data, Kafka clients on localhost:9092.\n\n" +
+			"Configuration uses Kafka's key names. Precedence: flags (--set, --data-dir,\n" +
+			"--listen) > SLUICE_* environment variables (SLUICE_LOG_RETENTION_HOURS=1 sets\n" +
+			"log.retention.hours) > --config file (server.properties) > defaults.",
+		Example: "  sluice serve\n" +
+			"  sluice serve --data-dir /var/lib/sluice --listen 0.0.0.0:9092\n" +
+			"  sluice serve --config server.properties --set log.retention.hours=1\n" +
+			"  SLUICE_NUM_PARTITIONS=3 sluice serve",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Only flags given on the command line count: their defaults
+			// are the config defaults, which a file or env var may override.
+			flags := map[string]string{}
+			if cmd.Flags().Changed("data-dir") {
+				flags["log.dirs"] = dataDir
+			}
+			if cmd.Flags().Changed("listen") {
+				flags["listeners"] = "PLAINTEXT://" + listen
+			}
+			return serve(cmd.Context(), config.Sources{File: configFile, Env: os.Environ(), Sets: sets, Flags: flags},
+				logLevel, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "data", "directory for partition logs and metadata (log.dirs)")
+	cmd.Flags().StringVar(&listen, "listen", "localhost:9092", "HOST:PORT for Kafka clients (listeners); port 0 picks a free port")
+	cmd.Flags().StringVar(&configFile, "config", "", "a Kafka server.properties file")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "set a config key, Kafka's name: --set log.retention.hours=1 (repeatable)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func serve(ctx context.Context, src config.Sources, logLevel string, stderr interface{ Write([]byte) (int, error) }) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, warnings, err := config.Load(vfs.OS(), src)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	n, err := node.Start(startCtx, node.Options{Config: cfg, Logger: logger})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	// The one line scripts and tests wait for.
+	fmt.Fprintf(stderr, "sluice: accepting Kafka clients on %s\n", n.Addr())
+	<-ctx.Done()
+	logger.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := n.Shutdown(stopCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/metadata"
+)
+
+// brokerSession is this broker's membership in the cluster: registered with
+// the controller, kept alive (and unfenced) by heartbeats. Its epoch is what
+// producer-id blocks are requested with.
+type brokerSession struct {
+	cp        *controlplane.ControlPlane
+	id        int32
+	listeners []metadata.Listener
+	rack      string
+	interval  time.Duration
+	clock     clock.Clock
+
+	mu    sync.Mutex
+	epoch int64
+}
+
+// register registers the broker and heartbeats until the controller
+// unfences it, so the broker is given leadership only once it can serve.
+func (s *brokerSession) register(ctx context.Context) error {
+	var incarnation metadata.UUID
+	_, _ = rand.Read(incarnation[:])
+	resp, err := s.cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
+		BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
+	}})
+	if err != nil {
+		return fmt.Errorf("register broker %d: %w", s.id, err)
+	}
+	reg := resp.(controller.RegisterBrokerResponse)
+	if reg.Err != nil {
+		return fmt.Errorf("register broker %d: %w", s.id, reg.Err)
+	}
+	s.mu.Lock()
+	s.epoch = reg.BrokerEpoch
+	s.mu.Unlock()
+	for {
+		hb, err := s.heartbeat(ctx, false)
+		if err != nil {
+			return err
+		}
+		if !hb.IsFenced {
+			return nil
+		}
+		t := s.clock.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("broker %d still fenced: %w", s.id, ctx.Err())
+		case <-t.C():
+		}
+	}
+}
+
+func (s *brokerSession) brokerEpoch() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+func (s *brokerSession) heartbeat(ctx context.Context, shuttingDown bool) (controller.BrokerHeartbeatResponse, error) {
+	resp, err := s.cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
+		BrokerID: s.id, BrokerEpoch: s.brokerEpoch(), CurrentMetadataOffset: s.cp.Image().Offset(),
+		WantShutDown: shuttingDown,
+	}})
+	if err != nil {
+		return controller.BrokerHeartbeatResponse{}, fmt.Errorf("broker %d heartbeat: %w", s.id, err)
+	}
+	hb := resp.(controller.BrokerHeartbeatResponse)
+	if hb.Err != nil {
+		return hb, fmt.Errorf("broker %d heartbeat: %w", s.id, hb.Err)
+	}
+	return hb, nil
+}
+
+// run heartbeats until ctx ends. A heartbeat the controller rejects for a
+// stale epoch (it fenced and forgot us, say after a long pause) makes the
+// broker register again.
+func (s *brokerSession) run(ctx context.Context, onError func(error)) {
+	t := s.clock.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		hctx, cancel := context.WithTimeout(ctx, 4*s.interval)
+		_, err := s.heartbeat(hctx, false)
+		if errors.Is(err, controller.ErrStaleBrokerEpoch) || errors.Is(err, controller.ErrUnknownBroker) {
+			err = s.register(hctx)
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			onError(err)
+		}
+	}
+}
+
+// producerIDBlocks hands out producer ids from blocks the controller
+// allocates to this broker, one Raft entry per block rather than per id.
+type producerIDBlocks struct {
+	session *brokerSession
+
+	mu        sync.Mutex
+	next, end int64
+}
+
+// NextProducerID returns an id no other producer in the cluster was given.
+func (p *producerIDBlocks) NextProducerID(ctx context.Context) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next >= p.end {
+		resp, err := p.session.cp.Submit(ctx, controlplane.AllocateProducerIDs{BrokerID: p.session.id, BrokerEpoch: p.session.brokerEpoch()})
+		if err != nil {
+			return -1, fmt.Errorf("allocate producer ids: %w", err)
+		}
+		block := resp.(controller.AllocateProducerIDsResponse)
+		if block.Err != nil {
+			return -1, fmt.Errorf("allocate producer ids: %w", block.Err)
+		}
+		p.next, p.end = block.ProducerIDStart, block.ProducerIDStart+int64(block.ProducerIDLen)
+	}
+	id := p.next
+	p.next++
+	return id, nil
+}

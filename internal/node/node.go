@@ -1,0 +1,321 @@
+// Package node is the composition root: it builds a node's components from
+// its configuration, starts them in dependency order and stops them in the
+// reverse order.
+//
+// Start order: identity (meta.properties) → metadata quorum → partition
+// logs → client listener (bound, not yet serving, so the broker can
+// register the real port) → broker registration, unfenced → serving.
+// Shutdown reverses it: stop serving (requests already read are answered),
+// stop heartbeats, snapshot producer state, close the logs cleanly, leave
+// the quorum.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/api"
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/netserver"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// Options configure Start.
+type Options struct {
+	Config *config.Broker
+	FS     vfs.FS       // nil: the real filesystem
+	Clock  clock.Clock  // nil: the real clock
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// Node is a running Sluice node.
+type Node struct {
+	opts      Options
+	log       *slog.Logger
+	meta      metaProperties
+	cp        *controlplane.ControlPlane
+	logs      *log.Manager
+	parts     *partition.Manager
+	server    *netserver.Server
+	session   *brokerSession
+	cancel    context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Start starts a node; ctx bounds the start-up only.
+func Start(ctx context.Context, opts Options) (n *Node, err error) {
+	if opts.FS == nil {
+		opts.FS = vfs.OS()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := opts.Config
+	bgCtx, cancel := context.WithCancel(context.Background())
+	n = &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	defer func() {
+		if err != nil {
+			n.stop(context.Background())
+		}
+	}()
+	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
+		return nil, err
+	}
+	if err = n.startControlPlane(); err != nil {
+		return nil, err
+	}
+	if err = n.openLogs(); err != nil {
+		return nil, err
+	}
+	ln, host, port, err := n.listen()
+	if err != nil {
+		return nil, err
+	}
+	n.session = &brokerSession{
+		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock,
+		interval:  time.Duration(cfg.Int64("broker.heartbeat.interval.ms")) * time.Millisecond,
+		listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: "PLAINTEXT"}},
+	}
+	if err = n.session.register(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// The first Refresh deletes logs the metadata no longer places here
+	// (topics deleted while the node was down), so it must see every
+	// committed record: the registration above was applied after them.
+	if err = n.parts.Refresh(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
+	n.goBackground(func() { n.session.run(bgCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) }) })
+	n.goBackground(func() { n.followImages(bgCtx) })
+	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
+	n.goBackground(func() { n.checkpointProducers(bgCtx) })
+	return n, nil
+}
+
+func (n *Node) goBackground(f func()) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		f()
+	}()
+}
+
+func (n *Node) startControlPlane() error {
+	cfg := n.opts.Config
+	props := map[string]string{
+		"node.id":                  cfg.String("node.id"),
+		"process.roles":            cfg.String("process.roles"),
+		"controller.quorum.voters": cfg.String("controller.quorum.voters"),
+		"metadata.log.dir":         cfg.MetadataLogDir(),
+	}
+	quorum, err := controlplane.ParseQuorumConfig(props)
+	if err != nil {
+		return err
+	}
+	if !quorum.IsController() {
+		return errors.New("process.roles without controller needs a controller quorum to join; multi-node clusters arrive with replication")
+	}
+	if cfg.String("controller.quorum.voters") == "" {
+		// A cluster of one talks to nobody: its controller listens on a
+		// free loopback port, so two nodes can run side by side.
+		quorum.ControllerListen = "127.0.0.1:0"
+	}
+	if l := cfg.String("controller.listener"); l != "" {
+		quorum.ControllerListen = l
+	}
+	ccfg := controller.DefaultConfig()
+	ccfg.NumPartitions = cfg.Int32("num.partitions")
+	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
+	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
+	n.cp, err = controlplane.Start(controlplane.Options{
+		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg,
+	})
+	return err
+}
+
+func (n *Node) openLogs() error {
+	cfg := n.opts.Config
+	var err error
+	n.logs, err = log.OpenManager(log.ManagerOptions{
+		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
+		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
+		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
+	})
+	if err != nil {
+		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
+	}
+	n.parts, err = partition.NewManager(partition.Options{
+		NodeID: n.meta.NodeID, Logs: n.logs, FS: n.opts.FS, Dir: cfg.LogDir(), Clock: n.opts.Clock, Logger: n.log,
+		Image: n.cp.Image, TopicDefaults: n.topicDefaults,
+		ProducerIDExpirationMs: cfg.Int64("producer.id.expiration.ms"),
+	})
+	return err
+}
+
+// topicDefaults are the cluster-wide topic config defaults by broker key:
+// the static config, with dynamic cluster-wide broker configs over it.
+// The flush policy rides along: it is Sluice's broker-wide default for how
+// every log syncs, read where the topic configs are.
+func (n *Node) topicDefaults() map[string]string {
+	static := n.opts.Config.TopicDefaults()
+	dynamic := n.cp.Image().Configs(metadata.ConfigResourceBroker, "")
+	merged := make(map[string]string, len(static)+len(dynamic)+1)
+	merged[partition.FlushPolicyKey] = n.opts.Config.String(partition.FlushPolicyKey)
+	for k, v := range static {
+		merged[k] = v
+	}
+	for k, v := range dynamic {
+		merged[k] = v
+	}
+	return merged
+}
+
+// listen binds the client listener and works out the address clients are
+// told: the bound port (port 0 picks one), and "localhost" for a listener
+// on every interface.
+func (n *Node) listen() (net.Listener, string, int, error) {
+	host, port, err := n.opts.Config.Listener()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("listeners: %w", err)
+	}
+	port = ln.Addr().(*net.TCPAddr).Port
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return ln, host, port, nil
+}
+
+func (n *Node) netserverConfig() netserver.Config {
+	cfg := n.opts.Config
+	return netserver.Config{
+		MaxRequestBytes:       cfg.Int32("socket.request.max.bytes"),
+		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
+		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+		MaxConnections:        int(cfg.Int32("max.connections")),
+		Logger:                n.log,
+	}
+}
+
+func (n *Node) brokerDeps(host string, port int) *api.Broker {
+	cfg := n.opts.Config
+	sources := map[string]api.ConfigSource{}
+	for k, s := range cfg.Sources() {
+		sources[k] = api.ConfigSource(s)
+	}
+	return &api.Broker{
+		NodeID: n.meta.NodeID, ClusterID: n.meta.ClusterID, Host: host, Port: int32(port), Rack: cfg.String("broker.rack"),
+		Config: api.Config{
+			AutoCreateTopicsEnable:               cfg.Bool("auto.create.topics.enable"),
+			NumPartitions:                        cfg.Int32("num.partitions"),
+			DefaultReplicationFactor:             int16(cfg.Int32("default.replication.factor")),
+			MaxIncrementalFetchSessionCacheSlots: int(cfg.Int32("max.incremental.fetch.session.cache.slots")),
+			FetchMaxBytes:                        cfg.Int32("fetch.max.bytes"),
+			Static:                               cfg.Values(),
+			StaticSources:                        sources,
+		},
+		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session},
+		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults,
+	}
+}
+
+// followImages hosts partitions as the metadata changes.
+func (n *Node) followImages(ctx context.Context) {
+	for {
+		_, changed := n.cp.Watch()
+		if err := n.parts.Refresh(); err != nil {
+			n.log.Error("hosting partitions from metadata", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// checkpointProducers snapshots producer state now and then, so a restart
+// after a crash rescans only the log written since.
+func (n *Node) checkpointProducers(ctx context.Context) {
+	t := n.opts.Clock.NewTicker(time.Duration(n.opts.Config.Int64("log.flush.offset.checkpoint.interval.ms")) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			if err := n.parts.Checkpoint(); err != nil {
+				n.log.Warn("producer state checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// Addr is the client listener's address.
+func (n *Node) Addr() net.Addr { return n.server.Addr() }
+
+// ClusterID is the cluster's id from meta.properties.
+func (n *Node) ClusterID() string { return n.meta.ClusterID }
+
+// Shutdown stops the node cleanly: requests already read are answered and
+// every log is flushed and marked cleanly shut down. ctx bounds the wait
+// for in-flight requests.
+func (n *Node) Shutdown(ctx context.Context) error {
+	return n.stop(ctx)
+}
+
+func (n *Node) stop(ctx context.Context) error {
+	var errs []error
+	n.closeOnce.Do(func() {
+		if n.server != nil {
+			errs = append(errs, n.server.Shutdown(ctx))
+		}
+		n.cancel()
+		n.bg.Wait()
+		if n.parts != nil {
+			errs = append(errs, n.parts.Close())
+		}
+		if n.logs != nil {
+			errs = append(errs, n.logs.Close())
+		}
+		if n.cp != nil {
+			errs = append(errs, n.cp.Stop())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// handler adapts the api server to the network server: the same method
+// with the network server's own Response interface.
+type handler struct{ s *api.Server }
+
+func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (netserver.Response, error) {
+	resp, err := h.s.Serve(ctx, clientAddr, frame)
+	if resp == nil {
+		return nil, err
+	}
+	return resp, err
+}
+
