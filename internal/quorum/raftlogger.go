@@ -20,6 +20,7 @@ func (l raftLogger) Debug(v ...any) { l.log(slog.LevelDebug, fmt.Sprint(v...)) }
 func (l raftLogger) Debugf(format string, v ...any) {
 	l.log(slog.LevelDebug, fmt.Sprintf(format, v...))
 }
+
 // Raft's Info lines (elections, term changes) go to Debug: on a cluster of
 // one they are a dozen lines of noise at every start, and a leader change
 // that matters shows up in the controlplane's own logs.
