@@ -134,7 +134,3 @@ func (f Frame) WriteTo(w io.Writer) (int64, error) {
 
 // Release does nothing: the frame is garbage once written.
 func (Frame) Release() {}
-
-// CheckRequest is SKELETON: the bounded pre-decoding check is being written
-// in check.go.
-var CheckRequest = func(key, version int16, body []byte) error { return nil }

@@ -1,0 +1,356 @@
+package wire
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// Request schemas, in key order, for the versions Sluice serves now or
+// next. Field names are Kafka's (snake_case as in the protocol guide);
+// version ranges follow Kafka's *Request.json. Fields past a message's
+// maxVersion are kept where they are cheap to state, so widening a range
+// is a one-line change once the new versions are checked against kmsg.
+
+var produceRequest = message{key: 0, name: "Produce", minVersion: 0, maxVersion: 12, flexibleFrom: 9, fields: []field{
+	nstr("transactional_id").from(3),
+	i16("acks"),
+	i32("timeout_ms"),
+	array[kmsg.ProduceRequestTopic]("topic_data",
+		str("name").versions(0, 12),
+		uuid("topic_id").from(13),
+		array[kmsg.ProduceRequestTopicPartition]("partition_data",
+			i32("index"),
+			records("records"),
+		),
+	),
+}}
+
+var fetchRequest = message{key: 1, name: "Fetch", minVersion: 4, maxVersion: 12, flexibleFrom: 12, fields: []field{
+	tagged(0, nstr("cluster_id").from(12)),
+	i32("replica_id").versions(0, 14),
+	tagged(1, structField("replica_state",
+		i32("replica_id"),
+		i64("replica_epoch"),
+	).from(15)),
+	i32("max_wait_ms"),
+	i32("min_bytes"),
+	i32("max_bytes").from(3),
+	i8("isolation_level").from(4),
+	i32("session_id").from(7),
+	i32("session_epoch").from(7),
+	array[kmsg.FetchRequestTopic]("topics",
+		str("topic").versions(0, 12),
+		uuid("topic_id").from(13),
+		array[kmsg.FetchRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("current_leader_epoch").from(9),
+			i64("fetch_offset"),
+			i32("last_fetched_epoch").from(12),
+			i64("log_start_offset").from(5),
+			i32("partition_max_bytes"),
+			tagged(0, uuid("replica_directory_id").from(17)),
+			tagged(1, i64("high_watermark").from(18)),
+		),
+	),
+	array[kmsg.FetchRequestForgottenTopic]("forgotten_topics_data",
+		str("topic").versions(7, 12),
+		uuid("topic_id").from(13),
+		primArray("partitions", kindInt32),
+	).from(7),
+	str("rack_id").from(11),
+}}
+
+var listOffsetsRequest = message{key: 2, name: "ListOffsets", minVersion: 0, maxVersion: 8, flexibleFrom: 6, fields: []field{
+	i32("replica_id"),
+	i8("isolation_level").from(2),
+	array[kmsg.ListOffsetsRequestTopic]("topics",
+		str("name"),
+		array[kmsg.ListOffsetsRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i32("current_leader_epoch").from(4),
+			i64("timestamp"),
+			i32("max_num_offsets").versions(0, 0),
+		),
+	),
+	i32("timeout_ms").from(10),
+}}
+
+var metadataRequest = message{key: 3, name: "Metadata", minVersion: 0, maxVersion: 12, flexibleFrom: 9, fields: []field{
+	array[kmsg.MetadataRequestTopic]("topics",
+		uuid("topic_id").from(10),
+		// kmsg boxes the name (*string) at every version.
+		str("name").nullable(10),
+	).nullable(1),
+	boolean("allow_auto_topic_creation").from(4),
+	boolean("include_cluster_authorized_operations").versions(8, 10),
+	boolean("include_topic_authorized_operations").from(8),
+}}
+
+var offsetCommitRequest = message{key: 8, name: "OffsetCommit", minVersion: 0, maxVersion: 9, flexibleFrom: 8, fields: []field{
+	str("group_id"),
+	i32("generation_id_or_member_epoch").from(1),
+	str("member_id").from(1),
+	nstr("group_instance_id").from(7),
+	i64("retention_time_ms").versions(2, 4),
+	array[kmsg.OffsetCommitRequestTopic]("topics",
+		str("name").versions(0, 9),
+		uuid("topic_id").from(10),
+		array[kmsg.OffsetCommitRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i64("committed_offset"),
+			i64("commit_timestamp").versions(1, 1),
+			i32("committed_leader_epoch").from(6),
+			nstr("committed_metadata"),
+		),
+	),
+}}
+
+var offsetFetchRequest = message{key: 9, name: "OffsetFetch", minVersion: 0, maxVersion: 9, flexibleFrom: 6, fields: []field{
+	str("group_id").versions(0, 7),
+	array[kmsg.OffsetFetchRequestTopic]("topics",
+		str("name"),
+		primArray("partition_indexes", kindInt32),
+	).versions(0, 7).nullable(2),
+	array[kmsg.OffsetFetchRequestGroup]("groups",
+		str("group_id"),
+		nstr("member_id").from(9),
+		i32("member_epoch").from(9),
+		array[kmsg.OffsetFetchRequestGroupTopic]("topics",
+			str("name").versions(8, 9),
+			uuid("topic_id").from(10),
+			primArray("partition_indexes", kindInt32),
+		).nullable(8),
+	).from(8),
+	boolean("require_stable").from(7),
+}}
+
+var findCoordinatorRequest = message{key: 10, name: "FindCoordinator", minVersion: 0, maxVersion: 6, flexibleFrom: 3, fields: []field{
+	str("key").versions(0, 3),
+	i8("key_type").from(1),
+	primArray("coordinator_keys", kindString).from(4),
+}}
+
+var joinGroupRequest = message{key: 11, name: "JoinGroup", minVersion: 0, maxVersion: 9, flexibleFrom: 6, fields: []field{
+	str("group_id"),
+	i32("session_timeout_ms"),
+	i32("rebalance_timeout_ms").from(1),
+	str("member_id"),
+	nstr("group_instance_id").from(5),
+	str("protocol_type"),
+	array[kmsg.JoinGroupRequestProtocol]("protocols",
+		str("name"),
+		byts("metadata"),
+	),
+	nstr("reason").from(8),
+}}
+
+var heartbeatRequest = message{key: 12, name: "Heartbeat", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
+	str("group_id"),
+	i32("generation_id"),
+	str("member_id"),
+	nstr("group_instance_id").from(3),
+}}
+
+var leaveGroupRequest = message{key: 13, name: "LeaveGroup", minVersion: 0, maxVersion: 5, flexibleFrom: 4, fields: []field{
+	str("group_id"),
+	str("member_id").versions(0, 2),
+	array[kmsg.LeaveGroupRequestMember]("members",
+		str("member_id"),
+		nstr("group_instance_id"),
+		nstr("reason").from(5),
+	).from(3),
+}}
+
+var syncGroupRequest = message{key: 14, name: "SyncGroup", minVersion: 0, maxVersion: 5, flexibleFrom: 4, fields: []field{
+	str("group_id"),
+	i32("generation_id"),
+	str("member_id"),
+	nstr("group_instance_id").from(3),
+	nstr("protocol_type").from(5),
+	nstr("protocol_name").from(5),
+	array[kmsg.SyncGroupRequestGroupAssignment]("assignments",
+		str("member_id"),
+		byts("assignment"),
+	),
+}}
+
+var describeGroupsRequest = message{key: 15, name: "DescribeGroups", minVersion: 0, maxVersion: 5, flexibleFrom: 5, fields: []field{
+	primArray("groups", kindString),
+	boolean("include_authorized_operations").from(3),
+}}
+
+var listGroupsRequest = message{key: 16, name: "ListGroups", minVersion: 0, maxVersion: 5, flexibleFrom: 3, fields: []field{
+	primArray("states_filter", kindString).from(4),
+	primArray("types_filter", kindString).from(5),
+}}
+
+var apiVersionsRequest = message{key: 18, name: "ApiVersions", minVersion: 0, maxVersion: 4, flexibleFrom: 3, fields: []field{
+	str("client_software_name").from(3),
+	str("client_software_version").from(3),
+}}
+
+var createTopicsRequest = message{key: 19, name: "CreateTopics", minVersion: 0, maxVersion: 7, flexibleFrom: 5, fields: []field{
+	array[kmsg.CreateTopicsRequestTopic]("topics",
+		str("name"),
+		i32("num_partitions"),
+		i16("replication_factor"),
+		array[kmsg.CreateTopicsRequestTopicReplicaAssignment]("assignments",
+			i32("partition_index"),
+			primArray("broker_ids", kindInt32),
+		),
+		array[kmsg.CreateTopicsRequestTopicConfig]("configs",
+			str("name"),
+			nstr("value"),
+		),
+	),
+	i32("timeout_ms"),
+	boolean("validate_only").from(1),
+}}
+
+var deleteTopicsRequest = message{key: 20, name: "DeleteTopics", minVersion: 0, maxVersion: 6, flexibleFrom: 4, fields: []field{
+	primArray("topic_names", kindString).versions(0, 5),
+	array[kmsg.DeleteTopicsRequestTopic]("topics",
+		nstr("name"),
+		uuid("topic_id"),
+	).from(6),
+	i32("timeout_ms"),
+}}
+
+var deleteRecordsRequest = message{key: 21, name: "DeleteRecords", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
+	array[kmsg.DeleteRecordsRequestTopic]("topics",
+		str("name"),
+		array[kmsg.DeleteRecordsRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i64("offset"),
+		),
+	),
+	i32("timeout_ms"),
+}}
+
+var initProducerIDRequest = message{key: 22, name: "InitProducerId", minVersion: 0, maxVersion: 5, flexibleFrom: 2, fields: []field{
+	nstr("transactional_id"),
+	i32("transaction_timeout_ms"),
+	i64("producer_id").from(3),
+	i16("producer_epoch").from(3),
+}}
+
+var offsetForLeaderEpochRequest = message{key: 23, name: "OffsetForLeaderEpoch", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
+	i32("replica_id").from(3),
+	array[kmsg.OffsetForLeaderEpochRequestTopic]("topics",
+		str("topic"),
+		array[kmsg.OffsetForLeaderEpochRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("current_leader_epoch").from(2),
+			i32("leader_epoch"),
+		),
+	),
+}}
+
+var describeConfigsRequest = message{key: 32, name: "DescribeConfigs", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
+	array[kmsg.DescribeConfigsRequestResource]("resources",
+		i8("resource_type"),
+		str("resource_name"),
+		primArray("configuration_keys", kindString).nullable(0),
+	),
+	boolean("include_synonyms").from(1),
+	boolean("include_documentation").from(3),
+}}
+
+var alterConfigsRequest = message{key: 33, name: "AlterConfigs", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
+	array[kmsg.AlterConfigsRequestResource]("resources",
+		i8("resource_type"),
+		str("resource_name"),
+		array[kmsg.AlterConfigsRequestResourceConfig]("configs",
+			str("name"),
+			nstr("value"),
+		),
+	),
+	boolean("validate_only"),
+}}
+
+var createPartitionsRequest = message{key: 37, name: "CreatePartitions", minVersion: 0, maxVersion: 3, flexibleFrom: 2, fields: []field{
+	array[kmsg.CreatePartitionsRequestTopic]("topics",
+		str("name"),
+		i32("count"),
+		array[kmsg.CreatePartitionsRequestTopicAssignment]("assignments",
+			primArray("broker_ids", kindInt32),
+		).nullable(0),
+	),
+	i32("timeout_ms"),
+	boolean("validate_only"),
+}}
+
+var deleteGroupsRequest = message{key: 42, name: "DeleteGroups", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
+	primArray("groups_names", kindString),
+}}
+
+var incrementalAlterConfigsRequest = message{key: 44, name: "IncrementalAlterConfigs", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.IncrementalAlterConfigsRequestResource]("resources",
+		i8("resource_type"),
+		str("resource_name"),
+		array[kmsg.IncrementalAlterConfigsRequestResourceConfig]("configs",
+			str("name"),
+			i8("config_operation"),
+			nstr("value"),
+		),
+	),
+	boolean("validate_only"),
+}}
+
+var offsetDeleteRequest = message{key: 47, name: "OffsetDelete", minVersion: 0, maxVersion: 0, flexibleFrom: allVersions, fields: []field{
+	str("group_id"),
+	array[kmsg.OffsetDeleteRequestTopic]("topics",
+		str("name"),
+		array[kmsg.OffsetDeleteRequestTopicPartition]("partitions",
+			i32("partition_index"),
+		),
+	),
+}}
+
+var describeClusterRequest = message{key: 60, name: "DescribeCluster", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	boolean("include_cluster_authorized_operations"),
+	i8("endpoint_type").from(1),
+	boolean("include_fenced_brokers").from(2),
+}}
+
+var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	array[kmsg.DescribeProducersRequestTopic]("topics",
+		str("name"),
+		primArray("partition_indexes", kindInt32),
+	),
+}}
+
+// requestSchemas indexes the schemas by API key.
+var requestSchemas = indexSchemas(
+	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
+	&offsetCommitRequest, &offsetFetchRequest, &findCoordinatorRequest,
+	&joinGroupRequest, &heartbeatRequest, &leaveGroupRequest, &syncGroupRequest,
+	&describeGroupsRequest, &listGroupsRequest, &apiVersionsRequest,
+	&createTopicsRequest, &deleteTopicsRequest, &deleteRecordsRequest,
+	&initProducerIDRequest, &offsetForLeaderEpochRequest,
+	&describeConfigsRequest, &alterConfigsRequest, &createPartitionsRequest,
+	&deleteGroupsRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
+	&describeClusterRequest, &describeProducersRequest,
+)
+
+func indexSchemas(messages ...*message) []*message {
+	var maxKey int16
+	for _, m := range messages {
+		maxKey = max(maxKey, m.key)
+	}
+	index := make([]*message, maxKey+1)
+	for _, m := range messages {
+		m.prepare()
+		index[m.key] = m
+	}
+	return index
+}
+
+// schemaFor returns the schema of key at version, or nil.
+func schemaFor(key, version int16) *message {
+	if key < 0 || int(key) >= len(requestSchemas) {
+		return nil
+	}
+	m := requestSchemas[key]
+	if m == nil || version < m.minVersion || version > m.maxVersion {
+		return nil
+	}
+	return m
+}
