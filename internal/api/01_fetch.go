@@ -1,5 +1,254 @@
 package api
 
-// SKELETON: Fetch v4–12; a helper replaces this file.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
 
-var fetchHandler = handler{key: 1, minVersion: 4, maxVersion: 12, serve: notImplemented}
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/wire"
+)
+
+// Fetch v4–12. v4 is the oldest version current clients send (it added
+// isolation levels); v13 addresses topics by id, which we do not have yet.
+// The response is framed by hand (wire.FetchFrame) so record bytes go from
+// the segment file to the socket with sendfile(2).
+var fetchHandler = handler{key: 1, minVersion: 4, maxVersion: 12, serveFrame: serveFetch}
+
+// defaultFetchMaxBytes is Kafka's fetch.max.bytes default (55 MiB), the cap
+// on one response when the broker config leaves it unset.
+const defaultFetchMaxBytes = 55 << 20
+
+// errReplicationUnsupported answers follower fetches until replication
+// lands: NOT_LEADER_OR_FOLLOWER, so a follower would look elsewhere.
+var errReplicationUnsupported = fmt.Errorf("replication is not supported yet: %w", partition.ErrNotLeader)
+
+// fetchRead is one partition of a fetch: what to read, and what was read.
+type fetchRead struct {
+	topic              string
+	partition          int32
+	fetchOffset        int64
+	maxBytes           int32
+	currentLeaderEpoch int32
+	// The session's high watermark and log start offset as last sent
+	// (incremental fetches); -1 when none was.
+	sentHighWatermark, sentLogStartOffset int64
+
+	part    *partition.Partition
+	err     error
+	result  partition.ReadResult
+	holding bool // result.Records must be released
+}
+
+func (rd *fetchRead) recordsSize() int64 {
+	if !rd.holding {
+		return 0
+	}
+	return rd.result.Records.Size
+}
+
+func (rd *fetchRead) release() {
+	if rd.holding {
+		rd.result.Records.Release()
+		rd.holding = false
+	}
+	rd.result = partition.ReadResult{}
+}
+
+// responseState is the high watermark and log start offset the response
+// carries for the partition: -1 for errors, except OFFSET_OUT_OF_RANGE,
+// which carries the partition's offsets so a client can reset.
+func (rd *fetchRead) responseState() (highWatermark, logStartOffset int64) {
+	switch {
+	case rd.err == nil:
+		return rd.result.HighWatermark, rd.result.LogStartOffset
+	case rd.part != nil && errors.Is(rd.err, log.ErrOffsetOutOfRange):
+		o := rd.part.Offsets()
+		return o.HighWatermark, o.LogStartOffset
+	default:
+		return -1, -1
+	}
+}
+
+func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, error) {
+	req := r.Body.(*kmsg.FetchRequest)
+	clk := fetchClock(b)
+	fc := b.fetchSessions.begin(req, clock.UnixMs(clk))
+	resp := &wire.FetchResponse{Version: req.Version, CorrelationID: r.Header.CorrelationID}
+	if fc.kind == fetchSessionError {
+		resp.ErrorCode = fc.errorCode
+		return wire.EncodeFetchResponse(resp)
+	}
+	f := fetcher{b: b, req: req, reads: fc.reads, maxBytes: fetchResponseMaxBytes(b, req)}
+	f.fetch(ctx, clk)
+	send := fc.reads
+	switch fc.kind {
+	case fetchCreate:
+		resp.SessionID = b.fetchSessions.create(fc.reads, clock.UnixMs(clk))
+	case fetchIncremental:
+		resp.SessionID = fc.session.id
+		send = b.fetchSessions.finishIncremental(fc.session, fc.reads)
+	}
+	resp.Topics = fetchResponseTopics(req, send)
+	return wire.EncodeFetchResponse(resp)
+}
+
+func fetchClock(b *Broker) clock.Clock {
+	if b.Clock != nil {
+		return b.Clock
+	}
+	return clock.Real()
+}
+
+// fetchResponseMaxBytes is the request's max_bytes capped by fetch.max.bytes.
+func fetchResponseMaxBytes(b *Broker, req *kmsg.FetchRequest) int64 {
+	limit := int64(b.Config.FetchMaxBytes)
+	if limit <= 0 {
+		limit = defaultFetchMaxBytes
+	}
+	return max(min(int64(req.MaxBytes), limit), 0)
+}
+
+// fetcher reads a fetch's partitions, waiting for min_bytes if asked to.
+type fetcher struct {
+	b        *Broker
+	req      *kmsg.FetchRequest
+	reads    []*fetchRead
+	maxBytes int64
+}
+
+// fetch reads every partition; when that gives fewer than min_bytes and
+// max_wait_ms allows, it waits for an append to any of them (Partition.Watch
+// fires when a high watermark moves), the deadline or the request's end,
+// and reads again. Like Kafka it answers at once when a partition fails.
+func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
+	bytes, failed := f.readAll()
+	if f.done(bytes, failed) {
+		return
+	}
+	wake := make(chan struct{}, 1)
+	cancels := make([]func(), 0, len(f.reads))
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	for _, rd := range f.reads {
+		if rd.part != nil {
+			cancels = append(cancels, rd.part.Watch(wake))
+		}
+	}
+	// An append between the read and the watches would not wake us: look
+	// once more now that they are in place.
+	if f.moved() {
+		if bytes, failed = f.readAll(); f.done(bytes, failed) {
+			return
+		}
+	}
+	timer := clk.NewTimer(time.Duration(f.req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		select {
+		case <-wake:
+		case <-timer.C():
+			return
+		case <-ctx.Done():
+			return
+		}
+		if bytes, failed = f.readAll(); f.done(bytes, failed) {
+			return
+		}
+	}
+}
+
+func (f *fetcher) done(bytes int64, failed bool) bool {
+	return failed || f.req.MaxWaitMillis <= 0 || bytes >= int64(f.req.MinBytes) || len(f.reads) == 0
+}
+
+// moved says whether a partition's high watermark moved since it was read.
+func (f *fetcher) moved() bool {
+	for _, rd := range f.reads {
+		if rd.part != nil && rd.err == nil && rd.part.Offsets().HighWatermark != rd.result.HighWatermark {
+			return true
+		}
+	}
+	return false
+}
+
+// readAll reads every partition in order within the response's byte
+// budget. The first partition that has records returns at least its first
+// batch whole, however large (KIP-74), so a consumer is never stuck behind
+// a batch larger than its limits; after it the limits are strict.
+func (f *fetcher) readAll() (bytes int64, failed bool) {
+	remaining := f.maxBytes
+	minOneBatch := true
+	for _, rd := range f.reads {
+		rd.release()
+		rd.err = nil
+		if f.req.ReplicaID >= 0 {
+			rd.err = errReplicationUnsupported
+		}
+		if rd.err == nil && rd.part == nil {
+			rd.part, rd.err = f.b.Partitions.Partition(rd.topic, rd.partition)
+		}
+		if rd.err != nil {
+			failed = true
+			continue
+		}
+		opts := partition.ReadOptions{MaxBytes: int32(max(min(int64(rd.maxBytes), remaining), 0)),
+			MinOneBatch: minOneBatch, CurrentLeaderEpoch: rd.currentLeaderEpoch}
+		res, err := rd.part.Read(rd.fetchOffset, opts)
+		if err != nil {
+			rd.err, failed = err, true
+			continue
+		}
+		rd.result, rd.holding = res, true
+		if size := res.Records.Size; size > 0 {
+			minOneBatch = false
+			remaining = max(remaining-size, 0)
+			bytes += size
+		}
+	}
+	return bytes, failed
+}
+
+// fetchResponseTopics groups reads into topics, consecutive partitions of
+// one topic together, handing their records to the response.
+func fetchResponseTopics(req *kmsg.FetchRequest, reads []*fetchRead) []wire.FetchTopic {
+	var topics []wire.FetchTopic
+	for _, rd := range reads {
+		if len(topics) == 0 || topics[len(topics)-1].Topic != rd.topic {
+			topics = append(topics, wire.FetchTopic{Topic: rd.topic})
+		}
+		t := &topics[len(topics)-1]
+		t.Partitions = append(t.Partitions, fetchResponsePartition(req, rd))
+	}
+	return topics
+}
+
+func fetchResponsePartition(req *kmsg.FetchRequest, rd *fetchRead) wire.FetchPartition {
+	hw, logStart := rd.responseState()
+	p := wire.FetchPartition{Partition: rd.partition, ErrorCode: errorCode(rd.err), HighWatermark: hw,
+		LastStableOffset: -1, LogStartOffset: logStart, PreferredReadReplica: -1}
+	if rd.err != nil {
+		return p
+	}
+	// No transactions yet, so nothing is pending and the last stable
+	// offset is the high watermark; read_committed readers get the
+	// (empty) aborted-transaction list Kafka sends them.
+	p.LastStableOffset = hw
+	if req.IsolationLevel == 1 {
+		p.AbortedTransactions = []wire.FetchAbortedTransaction{}
+	}
+	if rd.holding {
+		records := rd.result.Records
+		p.Records = &records
+		rd.holding = false // the response releases it now
+	}
+	return p
+}

@@ -1,0 +1,342 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// Helpers shared by the data-plane handler tests (prefix dp).
+
+// dpCreateTopic creates a topic through the control plane directly, so these
+// tests do not depend on the CreateTopics handler.
+func dpCreateTopic(t testing.TB, h *harness, name string, partitions int32, configs ...controller.ConfigEntry) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := h.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
+		Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.(controller.CreateTopicsResponse).Topics[0].Err; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dpBatchOptions shape a test batch.
+type dpBatchOptions struct {
+	producerID    int64 // 0: none
+	producerEpoch int16
+	sequence      int32
+	timestampMs   int64 // 0: now
+	valueSize     int
+}
+
+// dpBatch builds one uncompressed batch of n records whose values name
+// their position, "<tag>/<i>" padded to valueSize.
+func dpBatch(t testing.TB, tag string, n int, o dpBatchOptions) []byte {
+	t.Helper()
+	recs := make([]record.Record, n)
+	for i := range recs {
+		v := fmt.Appendf(nil, "%s/%d", tag, i)
+		if len(v) < o.valueSize {
+			v = append(v, bytes.Repeat([]byte{'.'}, o.valueSize-len(v))...)
+		}
+		recs[i] = record.Record{Value: v, TimestampDelta: int64(i)}
+	}
+	opts := record.BatchOptions{ProducerID: -1, FirstTimestamp: o.timestampMs}
+	if opts.FirstTimestamp == 0 {
+		opts.FirstTimestamp = time.Now().UnixMilli()
+	}
+	if o.producerID != 0 {
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = o.producerID, o.producerEpoch, o.sequence
+	}
+	b, err := record.AppendBatch(nil, opts, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dpProduceRequest is a produce of records to each topic partition.
+func dpProduceRequest(version, acks int16, topic string, parts map[int32][]byte) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = version, acks, 10_000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	for _, p := range slices.Sorted(maps.Keys(parts)) {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, parts[p]
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// dpProduce appends records to one partition and returns its response.
+func dpProduce(t testing.TB, h *harness, version int16, topic string, p int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	resp := h.do(dpProduceRequest(version, -1, topic, map[int32][]byte{p: records})).(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("produce response %+v", resp)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+func dpMustProduce(t testing.TB, h *harness, topic string, p int32, records []byte) int64 {
+	t.Helper()
+	out := dpProduce(t, h, 9, topic, p, records)
+	if out.ErrorCode != 0 {
+		t.Fatalf("produce to %s-%d: %v %v", topic, p, kerr.ErrorForCode(out.ErrorCode), out.ErrorMessage)
+	}
+	return out.BaseOffset
+}
+
+// dpBatchHeaders parses the whole batches of a fetched record set; a
+// trailing partial batch (a byte limit inside it) is dropped, as clients
+// drop it.
+func dpBatchHeaders(t testing.TB, records []byte) []record.Header {
+	t.Helper()
+	var hs []record.Header
+	for len(records) > 0 {
+		_, rest, h, err := record.NextBatch(records)
+		if errors.Is(err, record.ErrTruncated) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+		records = rest
+	}
+	return hs
+}
+
+func TestProduceFetchRoundTripAtEveryVersion(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "rt", 2)
+	var next int64
+	var sent [][]byte
+	for _, v := range []int16{3, 5, 7, 8, 9, 11, 12} {
+		batch := dpBatch(t, fmt.Sprintf("v%d", v), 3, dpBatchOptions{})
+		out := dpProduce(t, h, v, "rt", 1, batch)
+		if out.ErrorCode != 0 || out.BaseOffset != next {
+			t.Fatalf("produce v%d: error %d, base offset %d, want %d", v, out.ErrorCode, out.BaseOffset, next)
+		}
+		if v >= 2 && out.LogAppendTime != -1 {
+			t.Fatalf("produce v%d: log append time %d for CreateTime", v, out.LogAppendTime)
+		}
+		if v >= 5 && out.LogStartOffset != 0 {
+			t.Fatalf("produce v%d: log start offset %d", v, out.LogStartOffset)
+		}
+		next += 3
+		sent = append(sent, batch)
+	}
+	for v := int16(4); v <= 12; v++ {
+		fp := dpFetchOne(t, h, v, "rt", 1, 0)
+		if fp.ErrorCode != 0 || fp.HighWatermark != next || fp.LastStableOffset != next {
+			t.Fatalf("fetch v%d: error %d, hw %d, lso %d, want hw %d", v, fp.ErrorCode, fp.HighWatermark, fp.LastStableOffset, next)
+		}
+		if v >= 5 && fp.LogStartOffset != 0 {
+			t.Fatalf("fetch v%d: log start %d", v, fp.LogStartOffset)
+		}
+		hs := dpBatchHeaders(t, fp.RecordBatches)
+		if len(hs) != len(sent) {
+			t.Fatalf("fetch v%d: %d batches, want %d", v, len(hs), len(sent))
+		}
+		// The records come back as sent, with the broker's base offset.
+		got := fp.RecordBatches
+		for i, batch := range sent {
+			want := bytes.Clone(batch)
+			record.SetBaseOffset(want, int64(3*i))
+			if !bytes.Equal(got[:len(want)][12:], want[12:]) || hs[i].BaseOffset != int64(3*i) {
+				t.Fatalf("fetch v%d: batch %d differs", v, i)
+			}
+			got = got[len(want):]
+		}
+	}
+}
+
+func TestProduceAcksZeroGetsNoResponse(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "a0", 1)
+	if resp := h.do(dpProduceRequest(9, 0, "a0", map[int32][]byte{0: dpBatch(t, "x", 2, dpBatchOptions{})})); resp != nil {
+		t.Fatalf("acks=0 got a response: %+v", resp)
+	}
+	// But the records were appended before Serve returned.
+	if fp := dpFetchOne(t, h, 12, "a0", 0, 0); fp.HighWatermark != 2 || len(dpBatchHeaders(t, fp.RecordBatches)) != 1 {
+		t.Fatalf("after acks=0: hw %d", fp.HighWatermark)
+	}
+}
+
+func TestProduceRejectsWholeRequests(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "rej", 2)
+	batch := dpBatch(t, "x", 1, dpBatchOptions{})
+	cases := []struct {
+		name string
+		req  *kmsg.ProduceRequest
+		code int16
+	}{
+		{"acks=2", dpProduceRequest(9, 2, "rej", map[int32][]byte{0: batch, 1: batch}), kerr.InvalidRequiredAcks.Code},
+		{"v2", dpProduceRequest(2, 1, "rej", map[int32][]byte{0: batch, 1: batch}), kerr.UnsupportedVersion.Code},
+		{"v0", dpProduceRequest(0, 1, "rej", map[int32][]byte{0: batch}), kerr.UnsupportedVersion.Code},
+		{"transactional", func() *kmsg.ProduceRequest {
+			r := dpProduceRequest(9, -1, "rej", map[int32][]byte{0: batch, 1: batch})
+			id := "txn"
+			r.TransactionID = &id
+			return r
+		}(), errorCode(partition.ErrTransactionsUnsupported)},
+	}
+	for _, tc := range cases {
+		resp := h.do(tc.req).(*kmsg.ProduceResponse)
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != tc.code || p.BaseOffset != -1 {
+				t.Fatalf("%s: partition %d: error %d base %d, want error %d", tc.name, p.Partition, p.ErrorCode, p.BaseOffset, tc.code)
+			}
+			if tc.req.Version >= 8 && p.ErrorMessage == nil {
+				t.Fatalf("%s: no error message", tc.name)
+			}
+		}
+	}
+	if fp := dpFetchOne(t, h, 12, "rej", 0, 0); fp.HighWatermark != 0 {
+		t.Fatalf("rejected produces appended: hw %d", fp.HighWatermark)
+	}
+}
+
+func TestProducePartitionErrors(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "pe", 1)
+	batch := dpBatch(t, "x", 1, dpBatchOptions{})
+	corrupt := bytes.Clone(batch)
+	corrupt[len(corrupt)-1] ^= 0xff
+	cases := []struct {
+		name    string
+		topic   string
+		p       int32
+		records []byte
+		code    int16
+	}{
+		{"null records", "pe", 0, nil, kerr.CorruptMessage.Code},
+		{"bad crc", "pe", 0, corrupt, kerr.CorruptMessage.Code},
+		{"unknown topic", "nope", 0, batch, kerr.UnknownTopicOrPartition.Code},
+		{"unknown partition", "pe", 5, batch, kerr.UnknownTopicOrPartition.Code},
+	}
+	for _, tc := range cases {
+		out := dpProduce(t, h, 12, tc.topic, tc.p, tc.records)
+		if out.ErrorCode != tc.code || out.ErrorMessage == nil || out.BaseOffset != -1 {
+			t.Fatalf("%s: error %d (%v), base %d; want error %d", tc.name, out.ErrorCode, out.ErrorMessage, out.BaseOffset, tc.code)
+		}
+	}
+}
+
+// TestProduceManyPartitionsInOneRequest: more partitions than the
+// concurrency bound, each appended once with its own offsets.
+func TestProduceManyPartitionsInOneRequest(t *testing.T) {
+	h := newHarness(t, Config{})
+	const n = produceMaxConcurrentAppends + 9
+	dpCreateTopic(t, h, "many", n)
+	parts := map[int32][]byte{}
+	for p := range int32(n) {
+		parts[p] = dpBatch(t, fmt.Sprint(p), int(p)+1, dpBatchOptions{})
+	}
+	for round := range 2 {
+		resp := h.do(dpProduceRequest(9, 1, "many", parts)).(*kmsg.ProduceResponse)
+		if got := len(resp.Topics[0].Partitions); got != n {
+			t.Fatalf("%d partitions answered, want %d", got, n)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 || p.BaseOffset != int64(round)*int64(p.Partition+1) {
+				t.Fatalf("round %d partition %d: error %d base %d", round, p.Partition, p.ErrorCode, p.BaseOffset)
+			}
+		}
+	}
+}
+
+func TestProduceIdempotentRetryGetsTheSameOffsets(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "idem", 1)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 4
+	ir := h.do(init).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 || ir.ProducerID < 0 || ir.ProducerEpoch != 0 {
+		t.Fatalf("init producer id: %+v", ir)
+	}
+	dpMustProduce(t, h, "idem", 0, dpBatch(t, "plain", 2, dpBatchOptions{}))
+	first := dpBatch(t, "a", 3, dpBatchOptions{producerID: ir.ProducerID, sequence: 0})
+	second := dpBatch(t, "b", 2, dpBatchOptions{producerID: ir.ProducerID, sequence: 3})
+	if off := dpMustProduce(t, h, "idem", 0, first); off != 2 {
+		t.Fatalf("first batch at %d", off)
+	}
+	if off := dpMustProduce(t, h, "idem", 0, second); off != 5 {
+		t.Fatalf("second batch at %d", off)
+	}
+	// The retry of the first batch is answered with its original offset.
+	if off := dpMustProduce(t, h, "idem", 0, first); off != 2 {
+		t.Fatalf("retried batch answered %d, want 2", off)
+	}
+	if fp := dpFetchOne(t, h, 12, "idem", 0, 0); fp.HighWatermark != 7 {
+		t.Fatalf("retry appended again: hw %d", fp.HighWatermark)
+	}
+	// A gap in the sequence is refused.
+	gap := dpBatch(t, "c", 1, dpBatchOptions{producerID: ir.ProducerID, sequence: 9})
+	if out := dpProduce(t, h, 12, "idem", 0, gap); out.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("sequence gap: error %d", out.ErrorCode)
+	}
+
+	// DescribeProducers shows the producer.
+	dreq := kmsg.NewPtrDescribeProducersRequest()
+	dt := kmsg.NewDescribeProducersRequestTopic()
+	dt.Topic, dt.Partitions = "idem", []int32{0, 3}
+	dreq.Topics = append(dreq.Topics, dt)
+	dresp := h.do(dreq).(*kmsg.DescribeProducersResponse)
+	ps := dresp.Topics[0].Partitions
+	if len(ps) != 2 || ps[0].ErrorCode != 0 || len(ps[0].ActiveProducers) != 1 {
+		t.Fatalf("describe producers: %+v", dresp)
+	}
+	if ap := ps[0].ActiveProducers[0]; ap.ProducerID != ir.ProducerID || ap.ProducerEpoch != 0 || ap.LastSequence != 4 ||
+		ap.CurrentTxnStartOffset != -1 {
+		t.Fatalf("active producer %+v", ap)
+	}
+	if ps[1].ErrorCode != kerr.UnknownTopicOrPartition.Code || ps[1].ErrorMessage == nil {
+		t.Fatalf("unknown partition: %+v", ps[1])
+	}
+}
+
+// TestProduceTimeoutAnswersRequestTimedOut: a request whose context ends
+// before its appends start answers REQUEST_TIMED_OUT and appends nothing.
+func TestProduceTimeoutAnswersRequestTimedOut(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "to", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(9, -1, "to", map[int32][]byte{0: dpBatch(t, "x", 1, dpBatchOptions{})})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf writeBuffer
+	if _, err := out.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	resp := h.decode(dpProduceRequest(9, -1, "to", nil), buf).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Fatalf("error %d, want REQUEST_TIMED_OUT", code)
+	}
+	if fp := dpFetchOne(t, h, 12, "to", 0, 0); fp.HighWatermark != 0 {
+		t.Fatalf("timed-out produce appended: hw %d", fp.HighWatermark)
+	}
+}
