@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type brokerSession struct {
 	rack      string
 	interval  time.Duration
 	clock     clock.Clock
+	log       *slog.Logger
 
 	mu    sync.Mutex
 	epoch int64
@@ -31,16 +33,35 @@ type brokerSession struct {
 
 // register registers the broker and heartbeats until the controller
 // unfences it, so the broker is given leadership only once it can serve.
+//
+// After a crash, the previous incarnation's session is still alive at the
+// controller (a new controller gives every broker a fresh session, as
+// Kafka's does), so registration is refused until it expires, at most
+// broker.session.timeout.ms. A clean shutdown fences the broker instead,
+// and the next start registers at once.
 func (s *brokerSession) register(ctx context.Context) error {
 	var incarnation metadata.UUID
 	_, _ = rand.Read(incarnation[:])
-	resp, err := s.cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
-		BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
-	}})
-	if err != nil {
-		return fmt.Errorf("register broker %d: %w", s.id, err)
+	var reg controller.RegisterBrokerResponse
+	for logged := false; ; {
+		resp, err := s.cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
+			BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
+		}})
+		if err != nil {
+			return fmt.Errorf("register broker %d: %w", s.id, err)
+		}
+		reg = resp.(controller.RegisterBrokerResponse)
+		if !errors.Is(reg.Err, controller.ErrDuplicateBrokerRegistration) {
+			break
+		}
+		if !logged {
+			s.log.Info("waiting for the previous run's broker session to expire (it did not shut down cleanly)", "broker", s.id)
+			logged = true
+		}
+		if err := s.sleep(ctx, 250*time.Millisecond); err != nil {
+			return fmt.Errorf("register broker %d: %w (%w)", s.id, err, reg.Err)
+		}
 	}
-	reg := resp.(controller.RegisterBrokerResponse)
 	if reg.Err != nil {
 		return fmt.Errorf("register broker %d: %w", s.id, reg.Err)
 	}
@@ -55,14 +76,30 @@ func (s *brokerSession) register(ctx context.Context) error {
 		if !hb.IsFenced {
 			return nil
 		}
-		t := s.clock.NewTimer(50 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("broker %d still fenced: %w", s.id, ctx.Err())
-		case <-t.C():
+		if err := s.sleep(ctx, 50*time.Millisecond); err != nil {
+			return fmt.Errorf("broker %d still fenced: %w", s.id, err)
 		}
 	}
+}
+
+func (s *brokerSession) sleep(ctx context.Context, d time.Duration) error {
+	t := s.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
+}
+
+// shutDown tells the controller this broker is stopping (Kafka's controlled
+// shutdown): it is fenced and leadership moves to other replicas, if any,
+// and a restart can register again without waiting for the session to
+// expire.
+func (s *brokerSession) shutDown(ctx context.Context) error {
+	_, err := s.heartbeat(ctx, true)
+	return err
 }
 
 func (s *brokerSession) brokerEpoch() int64 {

@@ -56,7 +56,7 @@ type Node struct {
 }
 
 // Start starts a node; ctx bounds the start-up only.
-func Start(ctx context.Context, opts Options) (n *Node, err error) {
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
 	}
@@ -68,7 +68,7 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 	}
 	cfg := opts.Config
 	bgCtx, cancel := context.WithCancel(context.Background())
-	n = &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	n := &Node{opts: opts, log: opts.Logger, cancel: cancel}
 	defer func() {
 		if err != nil {
 			n.stop(context.Background())
@@ -88,7 +88,7 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.session = &brokerSession{
-		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock,
+		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock, log: n.log,
 		interval:  time.Duration(cfg.Int64("broker.heartbeat.interval.ms")) * time.Millisecond,
 		listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: "PLAINTEXT"}},
 	}
@@ -294,6 +294,9 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 		n.cancel()
 		n.bg.Wait()
+		if n.server != nil && n.session != nil {
+			errs = append(errs, n.session.shutDown(ctx))
+		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())
 		}
