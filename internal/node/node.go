@@ -321,4 +321,3 @@ func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (ne
 	}
 	return resp, err
 }
-
