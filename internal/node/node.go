@@ -50,6 +50,7 @@ type Node struct {
 	parts     *partition.Manager
 	server    *netserver.Server
 	session   *brokerSession
+	unlock    func() error
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -74,6 +75,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.stop(context.Background())
 		}
 	}()
+	if err = opts.FS.MkdirAll(cfg.LogDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	if n.unlock, err = vfs.LockDir(opts.FS, cfg.LogDir()); err != nil {
+		return nil, fmt.Errorf("log dir: %w (is another sluice serve using it?)", err)
+	}
 	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
 		return nil, err
 	}
@@ -305,6 +312,9 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 		if n.cp != nil {
 			errs = append(errs, n.cp.Stop())
+		}
+		if n.unlock != nil {
+			errs = append(errs, n.unlock())
 		}
 	})
 	return errors.Join(errs...)

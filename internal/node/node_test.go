@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -110,4 +111,22 @@ func consumeAll(t *testing.T, ctx context.Context, n *Node, topic string, total 
 	}
 	c.Close()
 	return seen
+}
+
+func TestNodeRefusesADataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	startNode(t, dir)
+	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: []string{"log.dirs=" + dir, "listeners=PLAINTEXT://127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
+	if !errors.Is(err, vfs.ErrLocked) {
+		if n != nil {
+			shutdown(t, n)
+		}
+		t.Fatalf("second node on one data dir: %v, want vfs.ErrLocked", err)
+	}
 }
