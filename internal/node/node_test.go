@@ -21,11 +21,7 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // startNode starts a cluster of one on a free loopback port.
 func startNode(t *testing.T, dir string, sets ...string) *Node {
 	t.Helper()
-	sets = append([]string{"log.dirs=" + dir, "listeners=PLAINTEXT://127.0.0.1:0"}, sets...)
-	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: sets})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, append([]string{"log.dirs=" + dir, "listeners=PLAINTEXT://127.0.0.1:0"}, sets...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
@@ -34,6 +30,15 @@ func startNode(t *testing.T, dir string, sets ...string) *Node {
 	}
 	t.Cleanup(func() { shutdown(t, n) })
 	return n
+}
+
+func loadConfig(t testing.TB, sets ...string) *config.Broker {
+	t.Helper()
+	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: sets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func shutdown(t *testing.T, n *Node) {
@@ -116,10 +121,7 @@ func consumeAll(t *testing.T, ctx context.Context, n *Node, topic string, total 
 func TestNodeRefusesADataDirInUse(t *testing.T) {
 	dir := t.TempDir()
 	startNode(t, dir)
-	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: []string{"log.dirs=" + dir, "listeners=PLAINTEXT://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, "log.dirs="+dir, "listeners=PLAINTEXT://127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})

@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// BenchmarkNodeProduce is a franz-go producer (idempotent, acks=all,
+// batches of up to 1 MiB) against one in-process node with fsync on every
+// append: b.N records of 1 KiB to a 4-partition topic.
+func BenchmarkNodeProduce(b *testing.B) {
+	benchProduce(b, 1024)
+}
+
+func benchProduce(b *testing.B, recordSize int) {
+	n := startNodeB(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := clientB(b, n, kgo.DefaultProduceTopic("bench"), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16))
+	if _, err := kadm.NewClient(c).CreateTopic(ctx, 4, 1, nil, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, recordSize)
+	b.SetBytes(int64(recordSize))
+	b.ResetTimer()
+	for range b.N {
+		c.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	if err := c.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkNodeConsume reads b.N 1 KiB records back with a franz-go
+// consumer (fetches of up to 50 MiB, the partitions' data in the page
+// cache).
+func BenchmarkNodeConsume(b *testing.B) {
+	n := startNodeB(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p := clientB(b, n, kgo.DefaultProduceTopic("bench"), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16))
+	if _, err := kadm.NewClient(p).CreateTopic(ctx, 4, 1, nil, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 1024)
+	for range b.N {
+		p.Produce(ctx, &kgo.Record{Value: value}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(1024)
+	b.ResetTimer()
+	c := clientB(b, n, kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for seen := 0; seen < b.N; {
+		fetches := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			b.Fatal(ctx.Err())
+		}
+		seen += fetches.NumRecords()
+	}
+}
+
+func startNodeB(b *testing.B) *Node {
+	b.Helper()
+	dir := b.TempDir()
+	cfg := loadConfig(b, "log.dirs="+dir, "listeners=PLAINTEXT://127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+	})
+	return n
+}
+
+func clientB(b *testing.B, n *Node, opts ...kgo.Opt) *kgo.Client {
+	c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr().String())}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	return c
+}
