@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every check CI runs, in order of cost: formatting, go vet, then the
-# whole test suite under the race detector. Extra arguments go to `go test`,
-# e.g. ./scripts/test.sh -run 'TestLog' -v
+# Runs every check CI runs, in order of cost: formatting, go vet, the whole
+# test suite under the race detector, then real third-party clients (kcat,
+# kafka-python, confluent-kafka, kafkajs) against a `sluice serve` process;
+# test/compat/run.sh installs them with apt-get and npm when missing.
+# Extra arguments go to `go test` and skip the client checks, e.g.
+# ./scripts/test.sh -run 'TestLog' -v
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,3 +23,8 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 "$@" ./...
+
+if [[ $# -eq 0 ]]; then
+	echo "== real clients (test/compat/run.sh)"
+	test/compat/run.sh
+fi
