@@ -15,8 +15,9 @@ const NoMaxOffset int64 = -1
 
 // ReadOptions bound a read.
 type ReadOptions struct {
-	// MaxBytes is the most bytes returned; the range may end inside a batch,
-	// as Kafka's does (clients drop a trailing partial batch).
+	// MaxBytes is the most bytes returned; the range may end inside a batch
+	// after whole ones, as Kafka's does (clients drop a trailing partial
+	// batch), but is empty when not even the first batch fits.
 	MaxBytes int
 	// MaxOffset is an exclusive bound, such as the high watermark: no batch
 	// at or past it is returned. NoMaxOffset means the log end offset.
@@ -179,8 +180,15 @@ func readRange(v *segmentView, offset, maxOffset int64, opts ReadOptions) (Slice
 		}
 	}
 	size := min(end-start, int64(max(opts.MaxBytes, 0)))
-	if opts.MinOneBatch && first != nil && int64(first.Size()) > size {
-		size = min(int64(first.Size()), end-start)
+	if first != nil && int64(first.Size()) > size {
+		// The first batch does not fit. Without MinOneBatch the answer is
+		// nothing, as Kafka's: a range holding only part of one batch makes
+		// the Java consumer fail ("failed to make progress"). A partial
+		// batch after whole ones is fine; clients drop it.
+		size = 0
+		if opts.MinOneBatch {
+			size = min(int64(first.Size()), end-start)
+		}
 	}
 	return Slice{ref: v.ref, Position: start, Size: size}, nil
 }
