@@ -289,15 +289,28 @@ func (c *conn) serve(frame []byte) (resp Response, err error) {
 	return c.s.handler.Serve(c.ctx, c.clientAddr, frame)
 }
 
+// minWriteBytesPerSecond is the slowest a client may read a large
+// response: its write deadline grows by the response's size at this rate.
+// A fixed deadline would cut off a steady consumer on a slow link (50 MiB
+// in 30 s needs 1.7 MB/s), which would then refetch the same offset
+// forever.
+const minWriteBytesPerSecond = 64 << 10
+
 // write sends resp unless the connection is dead, and releases it either
 // way. The write deadline bounds how long a client that does not read its
-// responses can hold its connection's goroutines and buffers.
+// responses can hold its connection's goroutines and buffers: WriteTimeout,
+// plus time for the response's size at minWriteBytesPerSecond when the
+// response says its size.
 func (c *conn) write(resp Response) {
 	defer resp.Release()
 	if c.dead.Load() {
 		return
 	}
-	err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	timeout := c.s.cfg.WriteTimeout
+	if sized, ok := resp.(interface{ Size() int64 }); ok {
+		timeout += time.Duration(sized.Size()/minWriteBytesPerSecond) * time.Second
+	}
+	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if err == nil {
 		_, err = resp.WriteTo(c.nc)
 	}
