@@ -78,10 +78,9 @@ func checkRequest(key, version int16, body []byte) (int64, error) {
 	if err := w.fields(m.fields); err != nil {
 		return w.estimate, fmt.Errorf("%w: %s v%d: %v", ErrMalformed, m.name, version, err)
 	}
-	if len(w.rest) != 0 {
-		return w.estimate, fmt.Errorf("%w: %s v%d: %d bytes after the end of the body",
-			ErrMalformed, m.name, version, len(w.rest))
-	}
+	// Bytes after the body are ignored, as Kafka's parser ignores them: a
+	// client that pads its requests must not meet a reconnect loop, and
+	// the walk has already bounded what decoding allocates.
 	return w.estimate, nil
 }
 
