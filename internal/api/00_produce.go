@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,7 +34,7 @@ type produceAppend struct {
 	err    error
 }
 
-func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+func serveProduce(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	rejectCode, rejectErr := produceRejection(req)
@@ -59,19 +58,38 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	if req.Acks == -1 && req.TimeoutMillis > 0 {
-		// timeout_ms bounds waiting for replication, so Kafka applies it
-		// to acks=all only; appends not finished by then answer
-		// REQUEST_TIMED_OUT (they may still complete, as in Kafka).
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
-		defer cancel()
-	}
-	produceAppendAll(ctx, b, appends)
+	// The local append is never cut short: the records alias the request
+	// frame, which the network server reuses once Serve returns, so every
+	// append must finish first; and an append is a local write, like
+	// Kafka's, which bounds only the wait for replication (acks=all across
+	// replicas) by timeout_ms. A client that goes away mid-request does
+	// not cancel its appends either: what was read is appended, as Kafka
+	// does (an acks=0 producer's last request before it exits).
+	produceAppendAll(b, appends)
 	if req.Acks == 0 {
+		err := produceFirstError(appends)
+		if rejectCode != 0 || rejectErr != nil {
+			err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
+		}
+		if err != nil {
+			// Kafka closes an acks=0 producer's connection when a
+			// partition failed: the only way to tell it to refresh its
+			// metadata.
+			return nil, fmt.Errorf("acks=0 produce failed, closing the connection: %w", err)
+		}
 		return nil, nil // appended; acks=0 gets no response
 	}
 	return resp, nil
+}
+
+// produceFirstError is the first partition's error, if any.
+func produceFirstError(appends []*produceAppend) error {
+	for _, a := range appends {
+		if a.err != nil {
+			return a.err
+		}
+	}
+	return nil
 }
 
 // produceRejection is the error every partition of the request gets, if
@@ -95,47 +113,29 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 }
 
 // produceAppendAll appends every partition, at most
-// produceMaxConcurrentAppends at a time, and fills their responses. When ctx
-// ends first, partitions not finished answer with its error (a timeout);
-// their workers finish on their own and start nothing new.
-func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) {
+// produceMaxConcurrentAppends at a time, and fills their responses. It
+// returns only when every append has finished.
+func produceAppendAll(b *Broker, appends []*produceAppend) {
 	if len(appends) == 0 {
 		return
 	}
-	var mu sync.Mutex
-	finished := make([]bool, len(appends))
-	next := make(chan int, len(appends))
-	for i := range appends {
-		next <- i
+	next := make(chan *produceAppend, len(appends))
+	for _, a := range appends {
+		next <- a
 	}
 	close(next)
 	var wg sync.WaitGroup
 	for range min(len(appends), produceMaxConcurrentAppends) {
 		wg.Go(func() {
-			for i := range next {
-				a := appends[i]
-				result, err := produceOne(ctx, b, a)
-				mu.Lock()
-				a.result, a.err, finished[i] = result, err, true
-				mu.Unlock()
+			for a := range next {
+				a.result, a.err = produceOne(b, a)
 			}
 		})
 	}
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
-	select {
-	case <-allDone:
-	case <-ctx.Done():
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, a := range appends {
-		err := a.err
-		if !finished[i] {
-			err = fmt.Errorf("produce to %s-%d: %w", a.topic, a.partition, ctx.Err())
-		}
-		if err != nil {
-			produceFail(a.out, errorCode(err), err)
+	wg.Wait()
+	for _, a := range appends {
+		if a.err != nil {
+			produceFail(a.out, errorCode(a.err), a.err)
 			continue
 		}
 		a.out.BaseOffset = a.result.BaseOffset
@@ -144,10 +144,7 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) 
 	}
 }
 
-func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.AppendResult, error) {
-	if err := ctx.Err(); err != nil {
-		return partition.AppendResult{}, err
-	}
+func produceOne(b *Broker, a *produceAppend) (partition.AppendResult, error) {
 	if a.records == nil {
 		return partition.AppendResult{}, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}

@@ -317,9 +317,12 @@ func TestProduceIdempotentRetryGetsTheSameOffsets(t *testing.T) {
 	}
 }
 
-// TestProduceTimeoutAnswersRequestTimedOut: a request whose context ends
-// before its appends start answers REQUEST_TIMED_OUT and appends nothing.
-func TestProduceTimeoutAnswersRequestTimedOut(t *testing.T) {
+// TestProduceAppendsWhatWasReadEvenIfTheClientLeft: a request whose
+// connection context has ended (the client closed after sending it, or the
+// broker is shutting down) is still appended and answered, as in Kafka:
+// the records alias the request frame, which must not be reused while an
+// append still reads it, and an acks=0 producer's last request counts.
+func TestProduceAppendsWhatWasReadEvenIfTheClientLeft(t *testing.T) {
 	h := newHarness(t, Config{})
 	dpCreateTopic(t, h, "to", 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -333,10 +336,23 @@ func TestProduceTimeoutAnswersRequestTimedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := h.decode(dpProduceRequest(9, -1, "to", nil), buf).(*kmsg.ProduceResponse)
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
-		t.Fatalf("error %d, want REQUEST_TIMED_OUT", code)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("error %d, want the append done", code)
 	}
-	if fp := dpFetchOne(t, h, 12, "to", 0, 0); fp.HighWatermark != 0 {
-		t.Fatalf("timed-out produce appended: hw %d", fp.HighWatermark)
+	if fp := dpFetchOne(t, h, 12, "to", 0, 0); fp.HighWatermark != 1 {
+		t.Fatalf("high watermark %d after the produce, want 1", fp.HighWatermark)
+	}
+}
+
+// TestProduceAcksZeroFailureClosesTheConnection: an acks=0 producer gets no
+// response, so a failed partition closes its connection (Kafka's signal to
+// refresh metadata).
+func TestProduceAcksZeroFailureClosesTheConnection(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(9, 0, "missing", map[int32][]byte{0: dpBatch(t, "x", 1, dpBatchOptions{})})))
+	if err == nil || out != nil {
+		t.Fatalf("acks=0 produce to a missing topic: response %v, error %v; want no response and an error", out, err)
 	}
 }
