@@ -48,8 +48,9 @@ type Options struct {
 type Manager struct {
 	opts Options
 
-	refreshMu sync.Mutex
-	refreshed atomic.Pointer[metadata.Image] // the image the hosted set reflects
+	refreshMu  sync.Mutex
+	refreshed  atomic.Pointer[metadata.Image] // the image the hosted set reflects
+	refreshing atomic.Bool                    // a Refresh is running: Partition does not wait for it
 
 	mu       sync.RWMutex
 	image    *metadata.Image
@@ -120,6 +121,8 @@ func (m *Manager) Refresh() error {
 	if m.refreshed.Load() == img {
 		return nil
 	}
+	m.refreshing.Store(true)
+	defer m.refreshing.Store(false)
 	m.mu.RLock()
 	closed := m.closed
 	m.mu.RUnlock()
@@ -345,10 +348,21 @@ func (m *Manager) removeStrays(img *metadata.Image, wanted map[log.TopicPartitio
 // Partition returns a hosted partition this node leads, refreshing first so
 // a topic created a moment ago is found.
 func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
-	_ = m.Refresh() // failures are per partition: see openErrs
 	tp := log.TopicPartition{Topic: topic, Partition: partition}
+	// The hot path does not wait for a Refresh already running: one that
+	// opens or deletes many logs would stall every produce and fetch. A
+	// partition already led is served meanwhile. Otherwise Refresh first
+	// (a no-op when the image is unchanged), so a topic created or a
+	// config altered a moment ago is seen.
 	m.mu.RLock()
 	p, ok := m.parts[tp]
+	m.mu.RUnlock()
+	if ok && p.role.Load().isLeader && m.refreshing.Load() {
+		return p, nil
+	}
+	_ = m.Refresh() // failures are per partition: see openErrs
+	m.mu.RLock()
+	p, ok = m.parts[tp]
 	openErr, closed, img := m.openErrs[tp], m.closed, m.image
 	m.mu.RUnlock()
 	switch {
