@@ -2,6 +2,7 @@ package partition
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,13 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 		SegmentIndexBytes:  v.Int64(config.SegmentIndexBytes),
 		RetentionMs:        v.Int64(config.RetentionMs),
 		RetentionBytes:     v.Int64(config.RetentionBytes),
+	}
+	if !slices.Contains(v.List(config.CleanupPolicy), config.CleanupPolicyDelete) {
+		// A compact-only topic (like __consumer_offsets) keeps records
+		// until compaction supersedes them; time and size retention would
+		// delete the only copy of live state (and compaction does not
+		// exist yet).
+		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
 	}
 	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
 	// The deprecated difference bound applies both ways when set; unset,

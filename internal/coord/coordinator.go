@@ -1,0 +1,488 @@
+package coord
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/group"
+	"github.com/sluicelog/sluice/internal/metadata"
+)
+
+// Kafka's defaults for Config.
+const (
+	defaultOffsetsTopicNumPartitions       = 50
+	defaultGroupMinSessionTimeoutMs        = 6000
+	defaultGroupMaxSessionTimeoutMs        = 1800000
+	defaultGroupInitialRebalanceDelayMs    = 3000
+	defaultOffsetsRetentionMs              = 7 * 24 * 60 * 60 * 1000
+	defaultOffsetsRetentionCheckIntervalMs = 600000
+	defaultOffsetMetadataMaxBytes          = 4096
+
+	// maxGroupRecordBytes keeps a group metadata record under the default
+	// max.message.bytes (1048588) of __consumer_offsets.
+	maxGroupRecordBytes = 1000000
+	// createTopicTimeout bounds one CreateOffsetsTopic call.
+	createTopicTimeout = 30 * time.Second
+)
+
+// Coordinator is the group coordinator of one node.
+//
+// Locks: mu guards shards and stopped; it is never held while waiting on a
+// shard.
+type Coordinator struct {
+	opts     Options
+	cfg      Config
+	groupCfg group.Config
+	clock    clock.Clock
+	logger   *slog.Logger
+
+	ctx    context.Context // cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	creating atomic.Bool // a CreateOffsetsTopic call is under way
+
+	mu      sync.Mutex
+	shards  map[int32]*shard
+	stopped bool
+}
+
+func (cfg *Config) setDefaults() {
+	setDefault := func(v *int32, def int32) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDefault(&cfg.OffsetsTopicNumPartitions, defaultOffsetsTopicNumPartitions)
+	setDefault(&cfg.GroupMinSessionTimeoutMs, defaultGroupMinSessionTimeoutMs)
+	setDefault(&cfg.GroupMaxSessionTimeoutMs, defaultGroupMaxSessionTimeoutMs)
+	setDefault(&cfg.GroupInitialRebalanceDelayMs, defaultGroupInitialRebalanceDelayMs)
+	setDefault(&cfg.GroupMaxSize, DefaultGroupMaxSize)
+	setDefault(&cfg.OffsetMetadataMaxBytes, defaultOffsetMetadataMaxBytes)
+	setDefault(&cfg.MaxMemberMetadataBytes, DefaultMaxMemberMetadataBytes)
+	if cfg.OffsetsTopicReplicationFactor == 0 {
+		cfg.OffsetsTopicReplicationFactor = 1
+	}
+	if cfg.GroupInitialRebalanceDelayMs < 0 {
+		cfg.GroupInitialRebalanceDelayMs = 0
+	}
+	if cfg.OffsetsRetentionMs == 0 {
+		cfg.OffsetsRetentionMs = defaultOffsetsRetentionMs
+	}
+	if cfg.OffsetsRetentionCheckIntervalMs == 0 {
+		cfg.OffsetsRetentionCheckIntervalMs = defaultOffsetsRetentionCheckIntervalMs
+	}
+	if cfg.MaxGroups == 0 {
+		cfg.MaxGroups = DefaultMaxGroups
+	}
+}
+
+func start(opts Options) (*Coordinator, error) {
+	if opts.Partitions == nil || opts.Image == nil || opts.CreateOffsetsTopic == nil {
+		return nil, errors.New("coord: Options need Partitions, Image and CreateOffsetsTopic")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := opts.Config
+	cfg.setDefaults()
+	if cfg.GroupMinSessionTimeoutMs > cfg.GroupMaxSessionTimeoutMs {
+		return nil, fmt.Errorf("coord: group.min.session.timeout.ms %d above group.max.session.timeout.ms %d",
+			cfg.GroupMinSessionTimeoutMs, cfg.GroupMaxSessionTimeoutMs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Coordinator{
+		opts: opts, cfg: cfg, clock: opts.Clock, logger: opts.Logger.With("component", "coord"),
+		ctx: ctx, cancel: cancel, shards: map[int32]*shard{},
+		groupCfg: group.Config{
+			MinSessionTimeoutMs:     cfg.GroupMinSessionTimeoutMs,
+			MaxSessionTimeoutMs:     cfg.GroupMaxSessionTimeoutMs,
+			InitialRebalanceDelayMs: cfg.GroupInitialRebalanceDelayMs,
+			MaxSize:                 cfg.GroupMaxSize,
+			MaxMemberMetadataBytes:  cfg.MaxMemberMetadataBytes,
+			OffsetMetadataMaxBytes:  cfg.OffsetMetadataMaxBytes,
+			OffsetsRetentionMs:      cfg.OffsetsRetentionMs,
+			// Groups hash evenly over the shards: the node-wide bound,
+			// shared out.
+			MaxGroups:      max(cfg.MaxGroups/int(cfg.OffsetsTopicNumPartitions), 1),
+			MaxRecordBytes: maxGroupRecordBytes,
+		},
+	}
+	return c, nil
+}
+
+func (c *Coordinator) stop() {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	c.stopped = true
+	for p, s := range c.shards {
+		s.unload(ErrCoordinatorNotAvailable)
+		delete(c.shards, p)
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+}
+
+// offsetsTopic returns __consumer_offsets from the newest image.
+func (c *Coordinator) offsetsTopic() (*metadata.TopicImage, bool) {
+	img := c.opts.Image()
+	if img == nil {
+		return nil, false
+	}
+	return img.Topic(OffsetsTopic)
+}
+
+func (c *Coordinator) refresh() {
+	t, ok := c.offsetsTopic()
+	want := map[int32]bool{}
+	if ok {
+		for p, pi := range t.Partitions {
+			if pi != nil && pi.Leader == c.opts.NodeID {
+				want[int32(p)] = true
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	for p, s := range c.shards {
+		if !want[p] {
+			s.unload(ErrNotCoordinator)
+			delete(c.shards, p)
+		}
+	}
+	for p := range want {
+		if c.shards[p] == nil {
+			c.shards[p] = c.startShardLocked(p)
+		}
+	}
+}
+
+// ensureOffsetsTopic starts creating __consumer_offsets unless a creation
+// is under way.
+func (c *Coordinator) ensureOffsetsTopic() {
+	if !c.creating.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		c.creating.Store(false)
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.creating.Store(false)
+		ctx, cancel := context.WithTimeout(c.ctx, createTopicTimeout)
+		defer cancel()
+		if err := c.opts.CreateOffsetsTopic(ctx); err != nil {
+			c.logger.Warn("creating __consumer_offsets failed", "err", err)
+			return
+		}
+		c.logger.Info("created __consumer_offsets", "partitions", c.cfg.OffsetsTopicNumPartitions)
+	}()
+}
+
+// route finds the loaded shard of groupID, or the coordinator error.
+func (c *Coordinator) route(groupID string) (*shard, error) {
+	t, ok := c.offsetsTopic()
+	if !ok {
+		c.ensureOffsetsTopic()
+		return nil, ErrCoordinatorNotAvailable
+	}
+	p := PartitionFor(groupID, int32(len(t.Partitions)))
+	pi := t.Partitions[p]
+	switch {
+	case pi == nil || pi.Leader < 0:
+		return nil, ErrCoordinatorNotAvailable
+	case pi.Leader != c.opts.NodeID:
+		return nil, ErrNotCoordinator
+	}
+	c.mu.Lock()
+	s, stopped := c.shards[p], c.stopped
+	c.mu.Unlock()
+	if stopped {
+		return nil, ErrCoordinatorNotAvailable
+	}
+	if s == nil {
+		// The node has not called Refresh since leadership came here (or
+		// a failed shard dropped itself): load it now.
+		c.refresh()
+		return nil, ErrCoordinatorLoadInProgress
+	}
+	if !s.loaded.Load() {
+		return nil, ErrCoordinatorLoadInProgress
+	}
+	return s, nil
+}
+
+func (c *Coordinator) findCoordinator(_ context.Context, groupID string) (int32, error) {
+	if groupID == "" {
+		return -1, ErrInvalidGroupID
+	}
+	t, ok := c.offsetsTopic()
+	if !ok {
+		c.ensureOffsetsTopic()
+		return -1, ErrCoordinatorNotAvailable
+	}
+	p := PartitionFor(groupID, int32(len(t.Partitions)))
+	pi := t.Partitions[p]
+	if pi == nil || pi.Leader < 0 {
+		return -1, ErrCoordinatorNotAvailable
+	}
+	if pi.Leader == c.opts.NodeID {
+		if _, err := c.route(groupID); err != nil {
+			return -1, ErrCoordinatorNotAvailable
+		}
+	}
+	return pi.Leader, nil
+}
+
+// submit hands a step to groupID's shard; the reply arrives on the
+// returned channel.
+func (c *Coordinator) submit(ctx context.Context, groupID string, req request) (*shard, chan group.Reply, error) {
+	s, err := c.route(groupID)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.reply = make(chan group.Reply, 1)
+	select {
+	case s.inbox <- req:
+		return s, req.reply, nil
+	case <-s.done:
+		return nil, nil, s.exitErr()
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// wait waits for the reply of a submitted step.
+func wait(ctx context.Context, s *shard, ch chan group.Reply) (group.Reply, error) {
+	select {
+	case r := <-ch:
+		return r, r.Err
+	case <-s.done:
+		select {
+		case r := <-ch:
+			return r, r.Err
+		default:
+			return group.Reply{}, s.exitErr()
+		}
+	case <-ctx.Done():
+		return group.Reply{}, ctx.Err()
+	}
+}
+
+// call submits a step and waits for its reply.
+func (c *Coordinator) call(ctx context.Context, groupID string, req request) (group.Reply, error) {
+	s, ch, err := c.submit(ctx, groupID, req)
+	if err != nil {
+		return group.Reply{}, err
+	}
+	return wait(ctx, s, ch)
+}
+
+// newMemberID is Kafka's shape: the client id (or group.instance.id for a
+// static member), "-", a random UUID.
+func newMemberID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
+	h := hex.EncodeToString(b[:])
+	return prefix + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, error) {
+	if req.GroupID == "" {
+		return JoinResult{MemberID: req.MemberID}, ErrInvalidGroupID
+	}
+	prefix := req.ClientID
+	if req.GroupInstanceID != "" {
+		prefix = req.GroupInstanceID
+	}
+	id := newMemberID(prefix)
+	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		m.Join(nowMs, w, req, id)
+	}})
+	res, _ := r.Value.(JoinResult)
+	if res.MemberID == "" {
+		res.MemberID = req.MemberID
+	}
+	return res, err
+}
+
+func (c *Coordinator) sync(ctx context.Context, req SyncRequest) (SyncResult, error) {
+	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		m.Sync(nowMs, w, req)
+	}})
+	res, _ := r.Value.(SyncResult)
+	return res, err
+}
+
+func (c *Coordinator) heartbeat(ctx context.Context, req HeartbeatRequest) error {
+	if req.GroupID == "" {
+		return ErrInvalidGroupID
+	}
+	_, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		m.Heartbeat(nowMs, w, req)
+	}})
+	return err
+}
+
+func (c *Coordinator) leave(ctx context.Context, req LeaveRequest) (LeaveResult, error) {
+	if req.GroupID == "" {
+		return LeaveResult{}, ErrInvalidGroupID
+	}
+	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		m.Leave(nowMs, w, req)
+	}})
+	res, _ := r.Value.(LeaveResult)
+	return res, err
+}
+
+func (c *Coordinator) commitOffsets(ctx context.Context, req CommitRequest) (CommitResult, error) {
+	img := c.opts.Image()
+	check := func(topic string, p int32) error {
+		if img == nil {
+			return ErrUnknownTopicOrPartition
+		}
+		if _, ok := img.Partition(topic, p); !ok {
+			return ErrUnknownTopicOrPartition
+		}
+		return nil
+	}
+	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		m.CommitOffsets(nowMs, w, req, check)
+	}})
+	res, _ := r.Value.(CommitResult)
+	return res, err
+}
+
+func (c *Coordinator) fetchOffsets(ctx context.Context, req FetchRequest) (FetchResult, error) {
+	r, err := c.call(ctx, req.GroupID, request{read: func(m *group.Shard) any { return m.FetchOffsets(req) }})
+	res, _ := r.Value.(FetchResult)
+	return res, err
+}
+
+func (c *Coordinator) describeGroups(ctx context.Context, ids []string) []GroupDescription {
+	out := make([]GroupDescription, len(ids))
+	type pending struct {
+		s  *shard
+		ch chan group.Reply
+	}
+	waits := make([]pending, len(ids))
+	for i, id := range ids {
+		out[i] = GroupDescription{GroupID: id, State: StateDead}
+		s, ch, err := c.submit(ctx, id, request{read: func(m *group.Shard) any { return m.DescribeGroup(id) }})
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		waits[i] = pending{s, ch}
+	}
+	for i, p := range waits {
+		if p.s == nil {
+			continue
+		}
+		r, err := wait(ctx, p.s, p.ch)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i], _ = r.Value.(GroupDescription)
+	}
+	return out
+}
+
+func (c *Coordinator) listGroups(ctx context.Context, states []string) ([]GroupListing, error) {
+	c.mu.Lock()
+	shards := make([]*shard, 0, len(c.shards))
+	for _, s := range c.shards {
+		shards = append(shards, s)
+	}
+	c.mu.Unlock()
+	var out []GroupListing
+	var loadErr error
+	for _, s := range shards {
+		if !s.loaded.Load() {
+			loadErr = ErrCoordinatorLoadInProgress
+			continue
+		}
+		ch := make(chan group.Reply, 1)
+		select {
+		case s.inbox <- request{read: func(m *group.Shard) any { return m.ListGroups(states) }, reply: ch}:
+		case <-s.done:
+			continue
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+		r, err := wait(ctx, s, ch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, err
+			}
+			continue
+		}
+		l, _ := r.Value.([]GroupListing)
+		out = append(out, l...)
+	}
+	return out, loadErr
+}
+
+func (c *Coordinator) deleteGroups(ctx context.Context, ids []string) []DeleteGroupResult {
+	out := make([]DeleteGroupResult, len(ids))
+	type pending struct {
+		s  *shard
+		ch chan group.Reply
+	}
+	waits := make([]pending, len(ids))
+	for i, id := range ids {
+		out[i].GroupID = id
+		s, ch, err := c.submit(ctx, id, request{step: func(m *group.Shard, _ int64, w group.Waiter) { m.DeleteGroup(w, id) }})
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		waits[i] = pending{s, ch}
+	}
+	for i, p := range waits {
+		if p.s == nil {
+			continue
+		}
+		r, err := wait(ctx, p.s, p.ch)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if v, ok := r.Value.(DeleteGroupResult); ok {
+			out[i] = v
+		}
+	}
+	return out
+}
+
+func (c *Coordinator) deleteOffsets(ctx context.Context, req DeleteOffsetsRequest) (DeleteOffsetsResult, error) {
+	if req.GroupID == "" {
+		return DeleteOffsetsResult{}, ErrInvalidGroupID
+	}
+	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, _ int64, w group.Waiter) { m.DeleteOffsets(w, req) }})
+	res, _ := r.Value.(DeleteOffsetsResult)
+	return res, err
+}

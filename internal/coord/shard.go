@@ -1,0 +1,303 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/group"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+const (
+	// inboxSize bounds the steps queued for one shard; senders block
+	// (until their ctx ends) beyond it.
+	inboxSize = 1024
+	// maxStepsPerFlush bounds how many queued steps share one append (and
+	// one fsync).
+	maxStepsPerFlush = 1024
+	// batchTargetBytes splits one flush's records into batches well under
+	// max.message.bytes.
+	batchTargetBytes = 256 << 10
+	// loadReadBytes is how much of the partition one read returns on load.
+	loadReadBytes = 1 << 20
+	// maxDecompressedBytes bounds one batch's records when replaying.
+	maxDecompressedBytes = 64 << 20
+)
+
+// request is one step for a shard's owner: step drives the state machine
+// and the reply comes through its Waiter, or read answers at once.
+type request struct {
+	step  func(m *group.Shard, nowMs int64, w group.Waiter)
+	read  func(m *group.Shard) any
+	reply chan group.Reply
+}
+
+// shard is one loaded __consumer_offsets partition: its owner goroutine is
+// the only one touching machine and waiters.
+type shard struct {
+	c         *Coordinator
+	partition int32
+	loaded    atomic.Bool
+	inbox     chan request
+	stop      chan struct{}
+	done      chan struct{}
+	exit      atomic.Pointer[error] // why the shard ended, for late callers
+
+	machine    *group.Shard
+	part       *partition.Partition
+	waiters    map[group.Waiter]chan group.Reply
+	nextWaiter group.Waiter
+	buf        []byte
+}
+
+func (c *Coordinator) startShardLocked(p int32) *shard {
+	s := &shard{c: c, partition: p, inbox: make(chan request, inboxSize), stop: make(chan struct{}),
+		done: make(chan struct{}), waiters: map[group.Waiter]chan group.Reply{}}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s.run()
+	}()
+	return s
+}
+
+// unload asks the owner to stop; callers get err.
+func (s *shard) unload(err error) {
+	s.exit.CompareAndSwap(nil, &err)
+	close(s.stop)
+}
+
+func (s *shard) exitErr() error {
+	if e := s.exit.Load(); e != nil {
+		return *e
+	}
+	return ErrNotCoordinator
+}
+
+func (s *shard) nowMs() int64 { return clock.UnixMs(s.c.clock) }
+
+func (s *shard) run() {
+	defer close(s.done)
+	defer s.failAll()
+	if err := s.load(); err != nil {
+		s.c.logger.Warn("loading __consumer_offsets partition failed", "partition", s.partition, "err", err)
+		s.drop(ErrCoordinatorLoadInProgress)
+		return
+	}
+	s.loaded.Store(true)
+	timer := s.c.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	retention := s.c.clock.NewTicker(time.Duration(s.c.cfg.OffsetsRetentionCheckIntervalMs) * time.Millisecond)
+	defer retention.Stop()
+	for {
+		if err := s.tickDue(); err != nil {
+			s.failed(err)
+			return
+		}
+		s.arm(timer)
+		select {
+		case <-s.stop:
+			return
+		case req := <-s.inbox:
+			s.handle(req)
+		drain:
+			for n := 1; n < maxStepsPerFlush; n++ {
+				select {
+				case req := <-s.inbox:
+					s.handle(req)
+				default:
+					break drain
+				}
+			}
+		case <-timer.C():
+			s.machine.Tick(s.nowMs())
+		case <-retention.C():
+			s.machine.ExpireOffsets(s.nowMs())
+		}
+		if err := s.flush(); err != nil {
+			s.failed(err)
+			return
+		}
+	}
+}
+
+// tickDue runs the deadlines already due (a zero initial delay, a member
+// expiring while steps were handled) without waiting for the timer.
+func (s *shard) tickDue() error {
+	for range 3 {
+		d := s.machine.NextDeadline()
+		now := s.nowMs()
+		if d < 0 || d > now {
+			return nil
+		}
+		s.machine.Tick(now)
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arm sets the shard's one timer to its earliest deadline.
+func (s *shard) arm(timer clock.Timer) {
+	timer.Stop()
+	d := s.machine.NextDeadline()
+	if d < 0 {
+		return
+	}
+	timer.Reset(time.Duration(max(d-s.nowMs(), 1)) * time.Millisecond)
+}
+
+func (s *shard) handle(req request) {
+	if req.read != nil {
+		req.reply <- group.Reply{Value: req.read(s.machine)}
+		return
+	}
+	s.nextWaiter++
+	w := s.nextWaiter
+	s.waiters[w] = req.reply
+	req.step(s.machine, s.nowMs(), w)
+}
+
+// flush appends the decided records (one append, one fsync) and releases
+// the replies that waited on them.
+func (s *shard) flush() error {
+	records := s.machine.TakeRecords()
+	if len(records) > 0 {
+		batches, err := s.encode(records)
+		if err != nil {
+			return err
+		}
+		if _, err := s.part.Append(batches); err != nil {
+			return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, s.partition, err)
+		}
+	}
+	for _, r := range s.machine.Durable() {
+		if ch, ok := s.waiters[r.Waiter]; ok {
+			delete(s.waiters, r.Waiter)
+			ch <- r
+		}
+	}
+	return nil
+}
+
+// encode builds record batches of at most about batchTargetBytes each.
+func (s *shard) encode(records []group.Record) ([]byte, error) {
+	s.buf = s.buf[:0]
+	opts := record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		TimestampType: record.CreateTime, FirstTimestamp: s.nowMs()}
+	batch := make([]record.Record, 0, min(len(records), 1024))
+	size := 0
+	var err error
+	for i, r := range records {
+		batch = append(batch, record.Record{Key: r.Key, Value: r.Value})
+		size += len(r.Key) + len(r.Value) + 16
+		if size >= batchTargetBytes || i == len(records)-1 {
+			if s.buf, err = record.AppendBatch(s.buf, opts, batch); err != nil {
+				return nil, err
+			}
+			batch, size = batch[:0], 0
+		}
+	}
+	return s.buf, nil
+}
+
+// failed ends a shard whose append failed: its memory may now differ from
+// the log, so it is dropped, to be loaded again by the next Refresh.
+func (s *shard) failed(err error) {
+	s.c.logger.Warn("group coordinator shard unloaded", "partition", s.partition, "err", err)
+	code := ErrCoordinatorNotAvailable
+	if errors.Is(err, partition.ErrNotLeader) || errors.Is(err, partition.ErrUnknownTopicOrPartition) {
+		code = ErrNotCoordinator
+	}
+	s.drop(code)
+}
+
+// drop removes the shard from the coordinator (if still there).
+func (s *shard) drop(err error) {
+	s.exit.CompareAndSwap(nil, &err)
+	s.c.mu.Lock()
+	if s.c.shards[s.partition] == s {
+		delete(s.c.shards, s.partition)
+	}
+	s.c.mu.Unlock()
+}
+
+// failAll answers every waiting caller and queued step as the shard ends.
+func (s *shard) failAll() {
+	err := s.exitErr()
+	for w, ch := range s.waiters {
+		ch <- group.Reply{Waiter: w, Err: err}
+	}
+	s.waiters = nil
+	for {
+		select {
+		case req := <-s.inbox:
+			req.reply <- group.Reply{Err: err}
+		default:
+			return
+		}
+	}
+}
+
+// load replays the partition from its start to rebuild the shard's groups.
+func (s *shard) load() error {
+	p, err := s.c.opts.Partitions.Partition(OffsetsTopic, s.partition)
+	if err != nil {
+		return err
+	}
+	s.part = p
+	s.machine = group.NewShard(s.c.groupCfg)
+	offsets := p.Offsets()
+	now := s.nowMs()
+	skipped := 0
+	for offset := offsets.LogStartOffset; offset < offsets.HighWatermark; {
+		select {
+		case <-s.stop:
+			return errors.New("unloaded while loading")
+		default:
+		}
+		res, err := p.Read(offset, partition.ReadOptions{MaxBytes: loadReadBytes, MinOneBatch: true, CurrentLeaderEpoch: -1})
+		if err != nil {
+			return err
+		}
+		s.buf, err = res.Records.AppendTo(s.buf[:0])
+		res.Records.Release()
+		if err != nil {
+			return err
+		}
+		if len(s.buf) == 0 {
+			break
+		}
+		for rest := s.buf; len(rest) > 0; {
+			batch, next, h, err := record.NextBatch(rest)
+			if err != nil {
+				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, offset, err)
+			}
+			rest, offset = next, h.NextOffset()
+			if h.IsControl() {
+				continue
+			}
+			err = record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
+				if err := s.machine.Load(now, r.Key, r.Value); err != nil {
+					// A record of a newer Kafka coordinator, or damage: not
+					// ours to interpret, and no reason to lose the rest.
+					skipped++
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, h.BaseOffset, err)
+			}
+		}
+	}
+	if skipped > 0 {
+		s.c.logger.Warn("skipped unreadable __consumer_offsets records", "partition", s.partition, "records", skipped)
+	}
+	s.c.logger.Info("loaded group coordinator shard", "partition", s.partition, "groups", s.machine.NumGroups())
+	return nil
+}

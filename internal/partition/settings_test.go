@@ -1,0 +1,35 @@
+package partition
+
+import (
+	"testing"
+
+	"github.com/sluicelog/sluice/internal/config"
+)
+
+// TestPartitionSettingsCompactOnlyHasNoRetention: a topic whose
+// cleanup.policy lacks delete (like __consumer_offsets) keeps its records
+// whatever the retention settings; with delete they apply.
+func TestPartitionSettingsCompactOnlyHasNoRetention(t *testing.T) {
+	defaults := map[string]string{"log.retention.ms": "1000", "log.retention.bytes": "4096"}
+	for _, tc := range []struct {
+		policy         string
+		overrides      map[string]string
+		retentionMs    int64
+		retentionBytes int64
+	}{
+		{policy: "delete", retentionMs: 1000, retentionBytes: 4096},
+		{policy: "compact", retentionMs: -1, retentionBytes: -1},
+		{policy: "compact", overrides: map[string]string{"retention.ms": "5"}, retentionMs: -1, retentionBytes: -1},
+		{policy: "compact,delete", retentionMs: 1000, retentionBytes: 4096},
+		{policy: "delete, compact", retentionMs: 1000, retentionBytes: 4096},
+	} {
+		overrides := map[string]string{config.CleanupPolicy: tc.policy}
+		for k, v := range tc.overrides {
+			overrides[k] = v
+		}
+		cfg, _ := topicSettings(config.TopicValues{Overrides: overrides, BrokerDefaults: defaults})
+		require(t, cfg.RetentionMs == tc.retentionMs && cfg.RetentionBytes == tc.retentionBytes,
+			"cleanup.policy=%q %v: retention %d ms / %d bytes, want %d / %d", tc.policy, tc.overrides,
+			cfg.RetentionMs, cfg.RetentionBytes, tc.retentionMs, tc.retentionBytes)
+	}
+}
