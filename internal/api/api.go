@@ -84,6 +84,9 @@ type Broker struct {
 	ProducerIDs ProducerIDs
 	Clock       clock.Clock
 	Logger      *slog.Logger
+	// Groups is the consumer-group coordinator; nil answers every group
+	// request COORDINATOR_NOT_AVAILABLE.
+	Groups Groups
 
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/quorum"
@@ -22,6 +23,31 @@ var errorCodes = []struct {
 	err  error
 	code *kerr.Error
 }{
+	// The group coordinator, first: its errors may wrap the partition or
+	// log error behind them (an append that failed because leadership
+	// moved is NOT_COORDINATOR to a group client, not NOT_LEADER).
+	{coord.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
+	{coord.ErrNotCoordinator, kerr.NotCoordinator},
+	{coord.ErrCoordinatorLoadInProgress, kerr.CoordinatorLoadInProgress},
+	{coord.ErrUnknownMemberID, kerr.UnknownMemberID},
+	{coord.ErrIllegalGeneration, kerr.IllegalGeneration},
+	{coord.ErrRebalanceInProgress, kerr.RebalanceInProgress},
+	{coord.ErrMemberIDRequired, kerr.MemberIDRequired},
+	{coord.ErrFencedInstanceID, kerr.FencedInstanceID},
+	{coord.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
+	{coord.ErrInconsistentGroupProtocol, kerr.InconsistentGroupProtocol},
+	{coord.ErrInvalidSessionTimeout, kerr.InvalidSessionTimeout},
+	{coord.ErrGroupIDNotFound, kerr.GroupIDNotFound},
+	{coord.ErrNonEmptyGroup, kerr.NonEmptyGroup},
+	{coord.ErrInvalidGroupID, kerr.InvalidGroupID},
+	{coord.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	{coord.ErrGroupSubscribedToTopic, kerr.GroupSubscribedToTopic},
+	{coord.ErrUnstableOffsetCommit, kerr.UnstableOffsetCommit},
+	{coord.ErrMemberMetadataTooLarge, kerr.InvalidRequest},
+	{coord.ErrInvalidRequest, kerr.InvalidRequest},
+	{coord.ErrTooManyGroups, kerr.PolicyViolation},
+	{coord.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+
 	// The partition log.
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{log.ErrStorage, kerr.KafkaStorageError},
@@ -114,4 +140,25 @@ func errorMessage(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// groupErrorCode is errorCode for an error that fails a whole group
+// request (a JoinGroup, a commit's every partition). Group clients know the
+// coordinator codes, not the storage ones, so a failure below the
+// coordinator is translated as Kafka's coordinator runtime does: an
+// unavailable or timed-out write means "find the coordinator again"
+// (COORDINATOR_NOT_AVAILABLE), a lost leadership or failed log dir means
+// another node should coordinate (NOT_COORDINATOR), and a record too large
+// for the offsets topic is a server problem.
+func groupErrorCode(err error) int16 {
+	switch code := errorCode(err); code {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotEnoughReplicas.Code, kerr.RequestTimedOut.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code, kerr.InvalidFetchSize.Code:
+		return kerr.UnknownServerError.Code
+	default:
+		return code
+	}
 }

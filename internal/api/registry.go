@@ -26,6 +26,15 @@ var handlers = []*handler{
 	&fetchHandler,                   // 1
 	&listOffsetsHandler,             // 2
 	&metadataHandler,                // 3
+	&offsetCommitHandler,            // 8
+	&offsetFetchHandler,             // 9
+	&findCoordinatorHandler,         // 10
+	&joinGroupHandler,               // 11
+	&heartbeatHandler,               // 12
+	&leaveGroupHandler,              // 13
+	&syncGroupHandler,               // 14
+	&describeGroupsHandler,          // 15
+	&listGroupsHandler,              // 16
 	&apiVersionsHandler,             // 18
 	&createTopicsHandler,            // 19
 	&deleteTopicsHandler,            // 20
@@ -35,7 +44,9 @@ var handlers = []*handler{
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&createPartitionsHandler,        // 37
+	&deleteGroupsHandler,            // 42
 	&incrementalAlterConfigsHandler, // 44
+	&offsetDeleteHandler,            // 47
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
 }

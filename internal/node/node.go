@@ -2,12 +2,13 @@
 // its configuration, starts them in dependency order and stops them in the
 // reverse order.
 //
-// Start order: identity (meta.properties) → metadata quorum → partition
-// logs → client listener (bound, not yet serving, so the broker can
-// register the real port) → broker registration, unfenced → serving.
-// Shutdown reverses it: stop serving (requests already read are answered),
-// stop heartbeats, snapshot producer state, close the logs cleanly, leave
-// the quorum.
+// Start order: identity (meta.properties, under the data-dir lock) →
+// metadata quorum → partition logs → client listener (bound, not yet
+// serving, so the broker can register the real port) → broker
+// registration, unfenced → group coordinator → serving. Shutdown reverses
+// it: stop serving (requests already read are answered), stop heartbeats,
+// tell the controller (controlled shutdown), stop the group coordinator,
+// snapshot producer state, close the logs cleanly, leave the quorum.
 package node
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/netserver"
@@ -48,6 +50,7 @@ type Node struct {
 	cp        *controlplane.ControlPlane
 	logs      *log.Manager
 	parts     *partition.Manager
+	groups    *coord.Coordinator
 	server    *netserver.Server
 	session   *brokerSession
 	unlock    func() error
@@ -107,6 +110,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	// (topics deleted while the node was down), so it must see every
 	// committed record: the registration above was applied after them.
 	if err = n.parts.Refresh(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err = n.startGroupCoordinator(); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -243,7 +250,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			Static:                               cfg.Values(),
 			StaticSources:                        sources,
 		},
-		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session},
+		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults,
 	}
 }
@@ -255,6 +262,8 @@ func (n *Node) followImages(ctx context.Context) {
 		if err := n.parts.Refresh(); err != nil {
 			n.log.Error("hosting partitions from metadata", "err", err)
 		}
+		// After the partitions: a shard loads from its partition's log.
+		n.groups.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -303,6 +312,9 @@ func (n *Node) stop(ctx context.Context) error {
 		n.bg.Wait()
 		if n.server != nil && n.session != nil {
 			errs = append(errs, n.session.shutDown(ctx))
+		}
+		if n.groups != nil {
+			n.groups.Stop()
 		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())

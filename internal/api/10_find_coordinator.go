@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/partition"
+)
+
+// FindCoordinator v0–6. v0 (kafka-python, librdkafka) names a group; v1+
+// adds the key type; v4+ (KIP-699) batches keys, each answered on its own.
+// The coordinator of a group is the leader of its __consumer_offsets
+// partition, wherever that is: any broker answers, as in Kafka. While the
+// topic is being created or the partition loaded the answer is
+// COORDINATOR_NOT_AVAILABLE, which clients retry.
+//
+// Transaction coordinators (key type 1) do not exist yet: each such key
+// gets INVALID_REQUEST with a message saying so. That code is not
+// retriable, so a transactional producer fails at once with the reason
+// instead of retrying COORDINATOR_NOT_AVAILABLE until its timeout; it is
+// also what Produce answers a transactional batch. Share coordinators (key
+// type 2, v6) get INVALID_REQUEST as on a Kafka without share groups.
+var findCoordinatorHandler = handler{key: 10, minVersion: 0, maxVersion: 6, serve: serveFindCoordinator}
+
+// The coordinator key types.
+const (
+	coordinatorKeyGroup       int8 = 0
+	coordinatorKeyTransaction int8 = 1
+)
+
+func serveFindCoordinator(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if req.Version < 4 {
+		c := findCoordinatorOne(ctx, b, req.CoordinatorType, req.CoordinatorKey)
+		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+		return resp, nil
+	}
+	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, 0, len(req.CoordinatorKeys))
+	for _, key := range req.CoordinatorKeys {
+		resp.Coordinators = append(resp.Coordinators, findCoordinatorOne(ctx, b, req.CoordinatorType, key))
+	}
+	return resp, nil
+}
+
+// findCoordinatorOne answers one key: the coordinator's address, or an
+// error with node -1 (Kafka's "no node").
+func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+	out := kmsg.NewFindCoordinatorResponseCoordinator()
+	out.Key = key
+	nodeID, host, port, err := findCoordinatorNode(ctx, b, keyType, key)
+	if err != nil {
+		out.ErrorCode, out.ErrorMessage = groupErrorCode(err), errorMessage(err)
+		out.NodeID, out.Host, out.Port = -1, "", -1
+		return out
+	}
+	out.NodeID, out.Host, out.Port = nodeID, host, port
+	return out
+}
+
+func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key string) (int32, string, int32, error) {
+	switch keyType {
+	case coordinatorKeyGroup:
+	case coordinatorKeyTransaction:
+		return 0, "", 0, fmt.Errorf("transaction coordinator for %q: %w", key, partition.ErrTransactionsUnsupported)
+	default:
+		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", coord.ErrInvalidRequest, keyType)
+	}
+	g, err := groups(b)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	nodeID, err := g.FindCoordinator(ctx, key)
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("coordinator for group %q: %w", key, err)
+	}
+	if nodeID == b.NodeID {
+		return b.NodeID, b.Host, b.Port, nil
+	}
+	img := b.Control.Image()
+	if bi, ok := img.Broker(nodeID); ok && adminBrokerAlive(img, nodeID) {
+		host, port, _ := adminEndpoint(bi)
+		return nodeID, host, port, nil
+	}
+	return 0, "", 0, fmt.Errorf("%w: coordinator %d of group %q is not a live broker", coord.ErrCoordinatorNotAvailable, nodeID, key)
+}

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DeleteGroups v0–2: delete empty groups and their committed offsets. A
+// group named twice is deleted and answered once, as in Kafka. Each group
+// gets its own outcome: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP,
+// INVALID_GROUP_ID or a coordinator error.
+var deleteGroupsHandler = handler{key: 42, minVersion: 0, maxVersion: 2, serve: serveDeleteGroups}
+
+func serveDeleteGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.DeleteGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	ids := deleteGroupsDistinct(req.Groups)
+	resp.Groups = make([]kmsg.DeleteGroupsResponseGroup, 0, len(ids))
+	g, err := groups(b)
+	if err != nil {
+		for _, id := range ids {
+			out := kmsg.NewDeleteGroupsResponseGroup()
+			out.Group, out.ErrorCode = id, groupErrorCode(err)
+			resp.Groups = append(resp.Groups, out)
+		}
+		return resp, nil
+	}
+	results := g.DeleteGroups(ctx, ids)
+	if len(results) != len(ids) {
+		return nil, fmt.Errorf("coordinator answered %d of %d deleted groups", len(results), len(ids))
+	}
+	for _, res := range results {
+		out := kmsg.NewDeleteGroupsResponseGroup()
+		out.Group, out.ErrorCode = res.GroupID, groupErrorCode(res.Err)
+		resp.Groups = append(resp.Groups, out)
+	}
+	return resp, nil
+}
+
+// deleteGroupsDistinct is ids without repeats, in first-seen order.
+func deleteGroupsDistinct(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out
+}

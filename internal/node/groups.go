@@ -1,0 +1,65 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/coord"
+)
+
+// offsetsTopic is where the group coordinator keeps group metadata and
+// committed offsets.
+const offsetsTopic = "__consumer_offsets"
+
+// startGroupCoordinator starts the consumer-group coordinator on the
+// partitions of __consumer_offsets this node leads.
+func (n *Node) startGroupCoordinator() error {
+	cfg := n.opts.Config
+	var err error
+	n.groups, err = coord.Start(coord.Options{
+		NodeID: n.meta.NodeID, Partitions: n.parts, Image: n.cp.Image,
+		CreateOffsetsTopic: n.createOffsetsTopic, Clock: n.opts.Clock, Logger: n.log,
+		Config: coord.Config{
+			OffsetsTopicNumPartitions:     cfg.Int32("offsets.topic.num.partitions"),
+			OffsetsTopicReplicationFactor: int16(cfg.Int32("offsets.topic.replication.factor")),
+			GroupMinSessionTimeoutMs:      cfg.Int32("group.min.session.timeout.ms"),
+			GroupMaxSessionTimeoutMs:      cfg.Int32("group.max.session.timeout.ms"),
+			GroupInitialRebalanceDelayMs:  cfg.Int32("group.initial.rebalance.delay.ms"),
+			GroupMaxSize:                  cfg.Int32("group.max.size"),
+			OffsetsRetentionMs:            cfg.Int64("offsets.retention.minutes") * 60_000,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("group coordinator: %w", err)
+	}
+	return nil
+}
+
+// createOffsetsTopic creates __consumer_offsets through the controller, as
+// Kafka's brokers do on the first FindCoordinator.
+func (n *Node) createOffsetsTopic(ctx context.Context) error {
+	cfg := n.opts.Config
+	configs := make([]controller.ConfigEntry, 0, len(coord.OffsetsTopicConfigs))
+	for k, v := range coord.OffsetsTopicConfigs {
+		configs = append(configs, controller.ConfigEntry{Name: k, Value: v})
+	}
+	sort.Slice(configs, func(i, j int) bool { return configs[i].Name < configs[j].Name })
+	resp, err := n.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{
+		Topics: []controller.CreatableTopic{{
+			Name: offsetsTopic, NumPartitions: cfg.Int32("offsets.topic.num.partitions"),
+			ReplicationFactor: int16(cfg.Int32("offsets.topic.replication.factor")), Configs: configs,
+		}},
+	}})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", offsetsTopic, err)
+	}
+	result := resp.(controller.CreateTopicsResponse).Topics[0]
+	if result.Err != nil && !errors.Is(result.Err, controller.ErrTopicExists) {
+		return fmt.Errorf("create %s: %w", offsetsTopic, result.Err)
+	}
+	return nil
+}
