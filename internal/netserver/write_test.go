@@ -16,7 +16,7 @@ type slowResponse struct {
 }
 
 func (r slowResponse) Size() int64 { return int64(r.size) }
-func (slowResponse) Release()       {}
+func (slowResponse) Release()      {}
 
 func (r slowResponse) WriteTo(w io.Writer) (int64, error) {
 	buf := make([]byte, r.chunk)

@@ -447,17 +447,21 @@ func (s *Storage) readLog(lo, hi uint64, maxBytes int) ([]byte, error) {
 
 // termFromDisk reads the term of entry i from its batch header.
 func (s *Storage) termFromDisk(i uint64) (uint64, error) {
-	slice, err := s.log.Read(int64(i-1), log.ReadOptions{MaxBytes: record.HeaderSize, MaxOffset: int64(i)})
+	// The log never returns part of a batch, so the read takes the whole
+	// batch's range (MinOneBatch) and only its header is read from it.
+	slice, err := s.log.Read(int64(i-1), log.ReadOptions{MaxBytes: record.HeaderSize, MaxOffset: int64(i), MinOneBatch: true})
 	if err != nil {
 		return 0, fmt.Errorf("term of index %d: %w", i, err)
 	}
 	defer slice.Release()
 	var buf [record.HeaderSize]byte
-	b, err := slice.AppendTo(buf[:0])
-	if err != nil {
+	if slice.Size < record.HeaderSize {
+		return 0, fmt.Errorf("term of index %d: %d bytes there: %w", i, slice.Size, ErrCorrupt)
+	}
+	if _, err := slice.File().ReadAt(buf[:], slice.Position); err != nil {
 		return 0, fmt.Errorf("term of index %d: %w", i, err)
 	}
-	h, err := record.ParseHeader(b)
+	h, err := record.ParseHeader(buf[:])
 	if err != nil {
 		return 0, fmt.Errorf("term of index %d: %w", i, err)
 	}
