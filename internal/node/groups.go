@@ -19,6 +19,12 @@ const offsetsTopic = "__consumer_offsets"
 // partitions of __consumer_offsets this node leads.
 func (n *Node) startGroupCoordinator() error {
 	cfg := n.opts.Config
+	// coord reads a zero field as "unset, take Kafka's default"; an
+	// explicit 0 delay is -1 there.
+	initialDelayMs := cfg.Int32("group.initial.rebalance.delay.ms")
+	if initialDelayMs == 0 {
+		initialDelayMs = -1
+	}
 	var err error
 	n.groups, err = coord.Start(coord.Options{
 		NodeID: n.meta.NodeID, Partitions: n.parts, Image: n.cp.Image,
@@ -28,7 +34,7 @@ func (n *Node) startGroupCoordinator() error {
 			OffsetsTopicReplicationFactor: int16(cfg.Int32("offsets.topic.replication.factor")),
 			GroupMinSessionTimeoutMs:      cfg.Int32("group.min.session.timeout.ms"),
 			GroupMaxSessionTimeoutMs:      cfg.Int32("group.max.session.timeout.ms"),
-			GroupInitialRebalanceDelayMs:  cfg.Int32("group.initial.rebalance.delay.ms"),
+			GroupInitialRebalanceDelayMs:  initialDelayMs,
 			GroupMaxSize:                  cfg.Int32("group.max.size"),
 			OffsetsRetentionMs:            cfg.Int64("offsets.retention.minutes") * 60_000,
 		},

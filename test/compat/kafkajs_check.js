@@ -5,10 +5,10 @@
 //
 // Usage: node kafkajs_check.js HOST:PORT
 //
-// Reading back: kafkajs's only consumer API runs in a consumer group, and
-// groups are not part of the broker yet, so this reads with kafkajs's own
-// Fetch request and record decoding (its cluster/broker layer), which is
-// what its group consumer calls underneath.
+// Reading back: this check reads with kafkajs's own Fetch request and
+// record decoding (its cluster/broker layer, what its group consumer calls
+// underneath), so it tests produce/fetch alone; kafkajs_group_check.js
+// covers its normal consumer.run group consumer.
 'use strict'
 
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs')

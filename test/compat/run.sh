@@ -5,11 +5,14 @@
 # kafkajs into test/compat/node_modules from the pinned lock file), builds
 # sluice, starts it on a free loopback port, runs one check per client
 # (create topic or auto-create, produce keyed records with compression,
-# consume them back, compare), prints PASS/FAIL per client and exits
-# non-zero on any failure.
+# consume them back, compare) and one group check per client (consume in a
+# consumer group, commit, and a second run of the group resumes after the
+# commits), prints PASS/FAIL per check and exits non-zero on any failure.
 #
-# Usage (from anywhere): test/compat/run.sh [client...]
-#   clients: kcat kafka-python confluent-kafka kafkajs (default: all)
+# Usage (from anywhere): test/compat/run.sh [check...]
+#   checks: kcat kafka-python confluent-kafka kafkajs
+#           kcat-group kafka-python-group confluent-kafka-group kafkajs-group
+#           (default: all)
 # Env: SLUICE_BIN=path uses a prebuilt binary; SLUICE_COMPAT_NO_INSTALL=1
 # skips installing (a missing client then fails).
 set -euo pipefail
@@ -127,7 +130,8 @@ run_client() {
 }
 
 clients=("$@")
-[ ${#clients[@]} -gt 0 ] || clients=(kcat kafka-python confluent-kafka kafkajs)
+[ ${#clients[@]} -gt 0 ] || clients=(kcat kafka-python confluent-kafka kafkajs
+	kcat-group kafka-python-group confluent-kafka-group kafkajs-group)
 passed=0
 failed=0
 for c in "${clients[@]}"; do
@@ -136,6 +140,10 @@ for c in "${clients[@]}"; do
 	kafka-python) cmd=("$py" "$here/kafka_python_check.py" "$addr") ;;
 	confluent-kafka) cmd=("$py" "$here/confluent_check.py" "$addr") ;;
 	kafkajs) cmd=(node "$here/kafkajs_check.js" "$addr") ;;
+	kcat-group) cmd=(bash "$here/kcat_group_check.sh" "$addr") ;;
+	kafka-python-group) cmd=("$py" "$here/kafka_python_group_check.py" "$addr") ;;
+	confluent-kafka-group) cmd=("$py" "$here/confluent_group_check.py" "$addr") ;;
+	kafkajs-group) cmd=(node "$here/kafkajs_group_check.js" "$addr") ;;
 	*)
 		echo "FAIL $c: unknown client"
 		failed=$((failed + 1))
