@@ -383,16 +383,36 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, req FetchRequest) (Fetch
 
 func (c *Coordinator) describeGroups(ctx context.Context, ids []string) []GroupDescription {
 	out := make([]GroupDescription, len(ids))
+	for i, r := range c.fanOut(ctx, ids, func(id string) request {
+		return request{read: func(m *group.Shard) any { return m.DescribeGroup(id) }}
+	}) {
+		out[i] = GroupDescription{GroupID: ids[i], State: StateDead, Err: r.err}
+		if v, ok := r.value.(GroupDescription); ok && r.err == nil {
+			out[i] = v
+		}
+	}
+	return out
+}
+
+// fanOutReply is one group's reply to fanOut.
+type fanOutReply struct {
+	value any
+	err   error
+}
+
+// fanOut submits one request per group id, each to its group's shard, so
+// shards work in parallel, then waits for every reply, in order.
+func (c *Coordinator) fanOut(ctx context.Context, ids []string, req func(id string) request) []fanOutReply {
 	type pending struct {
 		s  *shard
 		ch chan group.Reply
 	}
 	waits := make([]pending, len(ids))
+	out := make([]fanOutReply, len(ids))
 	for i, id := range ids {
-		out[i] = GroupDescription{GroupID: id, State: StateDead}
-		s, ch, err := c.submit(ctx, id, request{read: func(m *group.Shard) any { return m.DescribeGroup(id) }})
+		s, ch, err := c.submit(ctx, id, req(id))
 		if err != nil {
-			out[i].Err = err
+			out[i].err = err
 			continue
 		}
 		waits[i] = pending{s, ch}
@@ -402,11 +422,7 @@ func (c *Coordinator) describeGroups(ctx context.Context, ids []string) []GroupD
 			continue
 		}
 		r, err := wait(ctx, p.s, p.ch)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i], _ = r.Value.(GroupDescription)
+		out[i] = fanOutReply{value: r.Value, err: err}
 	}
 	return out
 }
@@ -448,30 +464,11 @@ func (c *Coordinator) listGroups(ctx context.Context, states []string) ([]GroupL
 
 func (c *Coordinator) deleteGroups(ctx context.Context, ids []string) []DeleteGroupResult {
 	out := make([]DeleteGroupResult, len(ids))
-	type pending struct {
-		s  *shard
-		ch chan group.Reply
-	}
-	waits := make([]pending, len(ids))
-	for i, id := range ids {
-		out[i].GroupID = id
-		s, ch, err := c.submit(ctx, id, request{step: func(m *group.Shard, _ int64, w group.Waiter) { m.DeleteGroup(w, id) }})
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		waits[i] = pending{s, ch}
-	}
-	for i, p := range waits {
-		if p.s == nil {
-			continue
-		}
-		r, err := wait(ctx, p.s, p.ch)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		if v, ok := r.Value.(DeleteGroupResult); ok {
+	for i, r := range c.fanOut(ctx, ids, func(id string) request {
+		return request{step: func(m *group.Shard, _ int64, w group.Waiter) { m.DeleteGroup(w, id) }}
+	}) {
+		out[i] = DeleteGroupResult{GroupID: ids[i], Err: r.err}
+		if v, ok := r.value.(DeleteGroupResult); ok && r.err == nil {
 			out[i] = v
 		}
 	}
