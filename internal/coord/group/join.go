@@ -52,8 +52,11 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string)
 
 // checkJoin validates what needs no group.
 func (s *Shard) checkJoin(req *JoinRequest) error {
-	if req.GroupID == "" {
-		return ErrInvalidGroupID
+	if err := checkGroupID(req.GroupID); err != nil {
+		return err
+	}
+	if err := checkRecordStrings(req.MemberID, req.GroupInstanceID, req.ProtocolType, req.ClientID, req.ClientHost); err != nil {
+		return err
 	}
 	if req.SessionTimeoutMs < s.cfg.MinSessionTimeoutMs || req.SessionTimeoutMs > s.cfg.MaxSessionTimeoutMs {
 		return fmt.Errorf("session timeout %d ms outside [%d, %d]: %w", req.SessionTimeoutMs,
@@ -72,6 +75,9 @@ func (s *Shard) checkJoin(req *JoinRequest) error {
 	for i, p := range req.Protocols {
 		if p.Name == "" || hasProtocol(req.Protocols[:i], p.Name) {
 			return fmt.Errorf("protocol name %q empty or repeated: %w", p.Name, ErrInvalidRequest)
+		}
+		if err := checkRecordStrings(p.Name); err != nil {
+			return err
 		}
 		size += len(p.Name) + len(p.Metadata)
 	}

@@ -13,6 +13,10 @@ import (
 // check accepts all. The reply, a CommitResult, is released once the
 // offsets are durable; a group-level error comes at once.
 func (s *Shard) CommitOffsets(nowMs int64, w Waiter, req CommitRequest, check func(topic string, partition int32) error) {
+	if err := checkCommitStrings(&req); err != nil {
+		s.reply(w, CommitResult{}, err)
+		return
+	}
 	g := s.groups[req.GroupID]
 	if g == nil && req.GenerationID >= 0 {
 		// Only a simple commit may bring a group into being.
@@ -67,17 +71,45 @@ func (s *Shard) CommitOffsets(nowMs int64, w Waiter, req CommitRequest, check fu
 		return
 	}
 	s.onDurable = append(s.onDurable, func() {
-		for _, c := range committed {
-			s.applyOffset(g.id, c.tp, c.o)
+		// A DeleteGroups decided after this commit, in the same flush,
+		// wrote its tombstones after this commit's records: on replay the
+		// offsets are gone, so they must not come back in memory either.
+		if s.groups[g.id] == g {
+			for _, c := range committed {
+				s.applyOffset(g.id, c.tp, c.o)
+			}
 		}
 		s.reply(w, res, nil)
 	})
+}
+
+// checkCommitStrings rejects a commit whose group id, member ids or topic
+// names no record can hold.
+func checkCommitStrings(req *CommitRequest) error {
+	if err := checkGroupID(req.GroupID); err != nil {
+		return err
+	}
+	if err := checkRecordStrings(req.MemberID, req.GroupInstanceID); err != nil {
+		return err
+	}
+	for _, t := range req.Topics {
+		if err := checkRecordStrings(t.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // validateCommit applies Kafka's rules; g may be nil (a simple commit to
 // a new group).
 func (g *Group) validateCommit(req *CommitRequest) error {
 	if g == nil {
+		return nil
+	}
+	if req.GenerationID < 0 && g.state == stateEmpty {
+		// Kafka accepts any commit without a generation into an empty
+		// group, member id or not (a consumer using assign() with a
+		// group.id it once joined with).
 		return nil
 	}
 	if req.GenerationID >= 0 || req.MemberID != "" || req.GroupInstanceID != "" {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // The records of __consumer_offsets, in Kafka's shapes (its
@@ -139,6 +140,31 @@ func groupValue(r *groupRecord) []byte {
 		b = appendBytes(b, m.assignment)
 	}
 	return b
+}
+
+// maxRecordString is the longest string a record holds: Kafka's record
+// schemas give strings an int16 length. Requests can carry longer ones
+// (compact strings in flexible versions), so every string that reaches a
+// record is checked against it first (checkRecordStrings): a length that
+// wrapped would make the record read back as another key.
+const maxRecordString = math.MaxInt16
+
+// checkRecordStrings rejects strings a record cannot hold.
+func checkRecordStrings(strs ...string) error {
+	for _, s := range strs {
+		if len(s) > maxRecordString {
+			return fmt.Errorf("a string of %d bytes, at most %d: %w", len(s), maxRecordString, ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+// checkGroupID rejects a group id no record can hold, or none at all.
+func checkGroupID(id string) error {
+	if id == "" || len(id) > maxRecordString {
+		return fmt.Errorf("group id of %d bytes: %w", len(id), ErrInvalidGroupID)
+	}
+	return nil
 }
 
 func appendString(b []byte, s string) []byte {
