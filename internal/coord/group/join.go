@@ -28,6 +28,10 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string)
 		s.reply(w, JoinResult{MemberID: req.MemberID}, ErrInconsistentGroupProtocol)
 		return
 	}
+	if err := s.checkGroupMetadataBytes(g, &req); err != nil {
+		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
+		return
+	}
 	switch {
 	case req.MemberID == "" && req.GroupInstanceID != "":
 		s.joinNewStatic(g, nowMs, w, &req, newMemberID)
@@ -48,6 +52,38 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string)
 	default:
 		s.joinKnown(g, nowMs, w, &req)
 	}
+}
+
+// checkGroupMetadataBytes bounds a group's member metadata and assignments
+// together by one group metadata record: a group past it could never be
+// stored (every leader SyncGroup would fail), and per-member limits alone
+// would let one group hold 1 MiB × group.max.size. Every protocol's
+// metadata counts, as memory holds them all, though the record keeps one.
+// The sum costs O(members) per join, which a join already costs.
+func (s *Shard) checkGroupMetadataBytes(g *Group, req *JoinRequest) error {
+	if s.cfg.MaxRecordBytes <= 0 {
+		return nil
+	}
+	total := protocolsBytes(req.Protocols)
+	for _, m := range g.members {
+		if m.id == req.MemberID || (req.GroupInstanceID != "" && m.instanceID == req.GroupInstanceID) {
+			continue // being replaced by this join
+		}
+		total += protocolsBytes(m.protocols) + len(m.assignment)
+	}
+	if total > s.cfg.MaxRecordBytes {
+		return fmt.Errorf("group %s: members' metadata would total %d bytes, at most %d: %w",
+			g.id, total, s.cfg.MaxRecordBytes, ErrMemberMetadataTooLarge)
+	}
+	return nil
+}
+
+func protocolsBytes(ps []Protocol) int {
+	n := 0
+	for _, p := range ps {
+		n += len(p.Name) + len(p.Metadata)
+	}
+	return n
 }
 
 // checkJoin validates what needs no group.

@@ -104,3 +104,27 @@ func TestGroupRefusesStringsRecordsCannotHold(t *testing.T) {
 		t.Fatalf("join with a 40000-byte protocol name: %v, want ErrInvalidRequest", err)
 	}
 }
+
+// Members' metadata together must fit one group record: three members of
+// 900 KiB each are each under the per-member bound, but the third join is
+// refused instead of leaving a group that can never be stored.
+func TestGroupBoundsMembersMetadataTogether(t *testing.T) {
+	h := newReplayHarness(t)
+	big := make([]byte, 900<<10)
+	var errs []error
+	for i, id := range []string{"a-1", "b-1", "c-1"} {
+		h.s.Join(0, Waiter(i+1), JoinRequest{GroupID: "g", ProtocolType: "consumer", SessionTimeoutMs: 1000,
+			Protocols: []Protocol{{Name: "range", Metadata: big}}}, id)
+	}
+	for w, r := range h.flush() {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+			if !errors.Is(r.Err, ErrMemberMetadataTooLarge) {
+				t.Fatalf("join w%d: %v, want ErrMemberMetadataTooLarge", w, r.Err)
+			}
+		}
+	}
+	if len(errs) != 2 {
+		t.Fatalf("%d joins refused (%v), want 2: only the first fits a 1 MB record", len(errs), errs)
+	}
+}
