@@ -7,8 +7,9 @@
 // configuration docs (Doc, Accepted) are to read them too. A key that is
 // not in a table does not exist.
 //
-// It is a leaf under internal/log: it imports nothing of Sluice's, and holds
-// only plain values, so anything from the log up may depend on it.
+// It sits under internal/log: its tables and values import nothing of
+// Sluice's, and only the broker config loader (load.go) reads a file,
+// through internal/vfs, so anything from the log up may depend on it.
 package config
 
 import (
