@@ -140,6 +140,10 @@ func (s *Shard) joinNewStatic(g *Group, nowMs int64, w Waiter, req *JoinRequest,
 		s.addMemberAndRebalance(g, nowMs, w, req, newMemberID)
 		return
 	}
+	// Below JoinGroup v9 a restarted static leader is told the leader it
+	// replaced, not itself: without the member list it must not think it
+	// has to assign (Kafka's currentLeader).
+	currentLeader := g.leaderID
 	// The old incarnation's blocked calls are answered: it is fenced.
 	s.reply(old.joinWaiter, JoinResult{MemberID: old.id}, ErrFencedInstanceID)
 	s.reply(old.syncWaiter, SyncResult{}, ErrFencedInstanceID)
@@ -166,8 +170,9 @@ func (s *Shard) joinNewStatic(g *Group, nowMs int64, w Waiter, req *JoinRequest,
 	old.heartbeatDeadlineMs = nowMs + int64(old.sessionTimeoutMs)
 	s.emitGroup(g)
 	res := JoinResult{GenerationID: g.generation, ProtocolType: g.protocolType, ProtocolName: g.protocolName,
-		LeaderID: g.leaderID, MemberID: old.id}
+		LeaderID: currentLeader, MemberID: old.id}
 	if g.leaderID == old.id && req.SupportsSkipAssignment {
+		res.LeaderID = g.leaderID
 		res.SkipAssignment = true
 		res.Members = g.joinMembers()
 	}
