@@ -116,6 +116,21 @@ func (g *Group) add(m *member) {
 	delete(g.pending, m.id)
 }
 
+// electJoinedLeader keeps the leader if it rejoined, else makes the first
+// member that rejoined the leader; false when none did.
+func (g *Group) electJoinedLeader() bool {
+	if m := g.byID[g.leaderID]; m != nil && m.awaitingJoin {
+		return true
+	}
+	for _, m := range g.members {
+		if m.awaitingJoin {
+			g.leaderID = m.id
+			return true
+		}
+	}
+	return false
+}
+
 func (g *Group) remove(m *member) {
 	for i, x := range g.members {
 		if x == m {

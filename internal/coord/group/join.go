@@ -301,11 +301,22 @@ func (s *Shard) tryCompleteJoin(g *Group, nowMs int64) {
 // completeJoin ends the join phase: members that did not rejoin are
 // removed, the generation advances, and every joined member gets its
 // JoinGroup response (the leader with everyone's metadata).
+//
+// Static members that did not rejoin stay, left to their session timeout
+// (KIP-345: a slow restart must not cost a member its place), as Kafka
+// does. The leader must be a member that rejoined; when none did, the
+// phase waits another rebalance timeout for session timeouts to remove
+// the silent ones.
 func (s *Shard) completeJoin(g *Group, nowMs int64) {
 	for _, m := range append([]*member(nil), g.members...) {
-		if !m.awaitingJoin {
+		if !m.awaitingJoin && m.instanceID == "" {
 			s.removeMember(g, m)
 		}
+	}
+	if len(g.members) > 0 && !g.electJoinedLeader() {
+		g.rebalanceDeadlineMs = nowMs + g.rebalanceTimeoutMs()
+		s.updateActive(g)
+		return
 	}
 	g.initialDelay = false
 	g.generation++
@@ -319,6 +330,9 @@ func (s *Shard) completeJoin(g *Group, nowMs int64) {
 	g.state = stateCompletingRebalance
 	g.protocolName = g.selectProtocol()
 	for _, m := range g.members {
+		if !m.awaitingJoin {
+			continue // a static member yet to rejoin
+		}
 		w := m.joinWaiter
 		m.joinWaiter, m.awaitingJoin = 0, false
 		m.heartbeatDeadlineMs = nowMs + int64(m.sessionTimeoutMs)
