@@ -14,28 +14,28 @@ import (
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
-// joinOutcome is a JoinGroup answered on another goroutine.
-type joinOutcome struct {
-	resp *kmsg.JoinGroupResponse
+// groupOutcome is a request answered on another goroutine.
+type groupOutcome[R kmsg.Response] struct {
+	resp R
 	err  error
 }
 
-// groupJoinAsync sends req on a new goroutine: JoinGroup blocks until the
-// join phase completes.
-func groupJoinAsync(h *harness, req *kmsg.JoinGroupRequest) <-chan joinOutcome {
-	out := make(chan joinOutcome, 1)
+// groupAsync sends req on a new goroutine: JoinGroup and SyncGroup block
+// until their phase completes.
+func groupAsync[R kmsg.Response](h *harness, req kmsg.Request) <-chan groupOutcome[R] {
+	out := make(chan groupOutcome[R], 1)
 	go func() {
 		resp, err := groupDo(h, req)
 		if err != nil {
-			out <- joinOutcome{err: err}
+			out <- groupOutcome[R]{err: err}
 			return
 		}
-		out <- joinOutcome{resp: resp.(*kmsg.JoinGroupResponse)}
+		out <- groupOutcome[R]{resp: resp.(R)}
 	}()
 	return out
 }
 
-func groupAwaitJoin(t *testing.T, what string, c <-chan joinOutcome) *kmsg.JoinGroupResponse {
+func groupAwait[R kmsg.Response](t *testing.T, what string, c <-chan groupOutcome[R]) R {
 	t.Helper()
 	select {
 	case o := <-c:
@@ -45,40 +45,8 @@ func groupAwaitJoin(t *testing.T, what string, c <-chan joinOutcome) *kmsg.JoinG
 		return o.resp
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s: no response", what)
-		return nil
-	}
-}
-
-// syncOutcome is a SyncGroup answered on another goroutine.
-type syncOutcome struct {
-	resp *kmsg.SyncGroupResponse
-	err  error
-}
-
-func groupSyncAsync(h *harness, req *kmsg.SyncGroupRequest) <-chan syncOutcome {
-	out := make(chan syncOutcome, 1)
-	go func() {
-		resp, err := groupDo(h, req)
-		if err != nil {
-			out <- syncOutcome{err: err}
-			return
-		}
-		out <- syncOutcome{resp: resp.(*kmsg.SyncGroupResponse)}
-	}()
-	return out
-}
-
-func groupAwaitSync(t *testing.T, what string, c <-chan syncOutcome) *kmsg.SyncGroupResponse {
-	t.Helper()
-	select {
-	case o := <-c:
-		if o.err != nil {
-			t.Fatalf("%s: %v", what, o.err)
-		}
-		return o.resp
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s: no response", what)
-		return nil
+		var zero R
+		return zero
 	}
 }
 
@@ -128,7 +96,7 @@ func TestGroupJoinSyncHeartbeatLeaveTwoMembers(t *testing.T) {
 
 	// Member 2 joins with v2 (no member id needed): the group rebalances
 	// and waits for member 1, which learns it from its heartbeat.
-	join2 := groupJoinAsync(h, groupJoinRequest(2, group, "", []byte("meta2")))
+	join2 := groupAsync[*kmsg.JoinGroupResponse](h, groupJoinRequest(2, group, "", []byte("meta2")))
 	groupEventually(t, "member 1 sees the rebalance", func() error {
 		if code := groupHeartbeat(t, h, 0, group, 1, m1); code != kerr.RebalanceInProgress.Code {
 			return fmt.Errorf("heartbeat: %v", kerr.ErrorForCode(code))
@@ -138,8 +106,8 @@ func TestGroupJoinSyncHeartbeatLeaveTwoMembers(t *testing.T) {
 	if code := groupHeartbeat(t, h, 1, group, 1, m1); code != kerr.RebalanceInProgress.Code {
 		t.Fatalf("heartbeat during rebalance: %v", kerr.ErrorForCode(code))
 	}
-	j1b := groupAwaitJoin(t, "member 1 rejoin", groupJoinAsync(h, groupJoinRequest(5, group, m1, []byte("meta"))))
-	j2 := groupAwaitJoin(t, "member 2 join", join2)
+	j1b := groupAwait(t, "member 1 rejoin", groupAsync[*kmsg.JoinGroupResponse](h, groupJoinRequest(5, group, m1, []byte("meta"))))
+	j2 := groupAwait(t, "member 2 join", join2)
 	groupWantCode(t, "rejoin 1", j1b.ErrorCode, nil)
 	groupWantCode(t, "join 2", j2.ErrorCode, nil)
 	m2 := j2.MemberID
@@ -165,10 +133,10 @@ func TestGroupJoinSyncHeartbeatLeaveTwoMembers(t *testing.T) {
 	groupWantCode(t, "commit while completing rebalance", commit.Topics[0].Partitions[0].ErrorCode, kerr.RebalanceInProgress)
 
 	// The follower's sync (v0, kafka-go) waits for the leader's.
-	followerSync := groupSyncAsync(h, groupSyncRequest(0, group, 2, follower.MemberID, nil))
+	followerSync := groupAsync[*kmsg.SyncGroupResponse](h, groupSyncRequest(0, group, 2, follower.MemberID, nil))
 	assignment := map[string]string{m1: "p0", m2: "p1"}
 	ls := groupMust[*kmsg.SyncGroupResponse](t, h, groupSyncRequest(3, group, 2, leader.MemberID, assignment))
-	fs := groupAwaitSync(t, "follower sync", followerSync)
+	fs := groupAwait(t, "follower sync", followerSync)
 	groupWantCode(t, "leader sync", ls.ErrorCode, nil)
 	groupWantCode(t, "follower sync", fs.ErrorCode, nil)
 	if string(ls.MemberAssignment) != assignment[leader.MemberID] || string(fs.MemberAssignment) != assignment[follower.MemberID] {
@@ -200,7 +168,7 @@ func TestGroupJoinSyncHeartbeatLeaveTwoMembers(t *testing.T) {
 	lreq.Version, lreq.Group, lreq.MemberID = 0, group, m2
 	groupWantCode(t, "leave m2", groupMust[*kmsg.LeaveGroupResponse](t, h, lreq).ErrorCode, nil)
 	groupWantCode(t, "heartbeat after leave", groupHeartbeat(t, h, 0, group, 2, m1), kerr.RebalanceInProgress)
-	j1c := groupAwaitJoin(t, "member 1 rejoins alone", groupJoinAsync(h, groupJoinRequest(7, group, m1, []byte("meta"))))
+	j1c := groupAwait(t, "member 1 rejoins alone", groupAsync[*kmsg.JoinGroupResponse](h, groupJoinRequest(7, group, m1, []byte("meta"))))
 	groupWantCode(t, "rejoin alone", j1c.ErrorCode, nil)
 	if j1c.Generation != 3 || j1c.LeaderID != m1 || len(j1c.Members) != 1 {
 		t.Fatalf("generation 3 join %+v", j1c)
