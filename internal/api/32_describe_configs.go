@@ -178,7 +178,7 @@ func describeTopicConfigs(b *Broker, img *metadata.Image, overrides map[string]s
 // set nothing.
 func describeStaticLayers(b *Broker, c *describedConfig, key string, def *config.Def) {
 	if v, ok := b.Config.Static[key]; ok && (def == nil || def.Validate(v) == nil) {
-		if src, known := b.Config.StaticSources[key]; known && src == SourceDefault {
+		if src, known := b.Config.StaticSources[key]; known && src == config.SourceDefault {
 			c.add(key, v, describeSourceDefault)
 			return
 		}

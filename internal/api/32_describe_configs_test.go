@@ -52,7 +52,7 @@ func describeWant(t *testing.T, c kmsg.DescribeConfigsResponseResourceConfig, va
 func TestDescribeConfigsTopicSources(t *testing.T) {
 	h := newAdminHarness(t, Config{
 		Static:        map[string]string{"log.segment.bytes": "2048", "log.roll.ms": "1000", "log.retention.ms": "604800000"},
-		StaticSources: map[string]ConfigSource{"log.segment.bytes": SourceFile, "log.retention.ms": SourceDefault},
+		StaticSources: map[string]config.Source{"log.segment.bytes": config.SourceFile, "log.retention.ms": config.SourceDefault},
 	})
 	adminCreate(t, h, "t", 1, "retention.ms", "5000")
 	alter := kmsg.NewPtrIncrementalAlterConfigsRequest()

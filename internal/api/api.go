@@ -15,6 +15,7 @@ import (
 	"log/slog"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
@@ -49,23 +50,12 @@ type Config struct {
 	FetchMaxBytes int32
 	// Static is every broker config this node was started with, by Kafka
 	// key, for DescribeConfigs on the broker resource; StaticSources says
-	// where each came from.
+	// where each came from. DescribeConfigs reports a value nobody set as
+	// DEFAULT_CONFIG (5) and any other as STATIC_BROKER_CONFIG (4), as
+	// Kafka cannot tell file from flag either.
 	Static        map[string]string
-	StaticSources map[string]ConfigSource
+	StaticSources map[string]config.Source
 }
-
-// ConfigSource is where a broker config value came from.
-type ConfigSource int8
-
-// The sources of a static broker config value. DescribeConfigs reports a
-// value nobody set as DEFAULT_CONFIG (5) and any other as
-// STATIC_BROKER_CONFIG (4), as Kafka cannot tell file from flag either.
-const (
-	SourceDefault ConfigSource = iota
-	SourceFile
-	SourceEnv
-	SourceFlag
-)
 
 // Broker is everything the handlers share: this node's identity, its
 // configuration and the components they call.

@@ -235,10 +235,6 @@ func (n *Node) netserverConfig() netserver.Config {
 
 func (n *Node) brokerDeps(host string, port int) *api.Broker {
 	cfg := n.opts.Config
-	sources := map[string]api.ConfigSource{}
-	for k, s := range cfg.Sources() {
-		sources[k] = api.ConfigSource(s)
-	}
 	return &api.Broker{
 		NodeID: n.meta.NodeID, ClusterID: n.meta.ClusterID, Host: host, Port: int32(port), Rack: cfg.String("broker.rack"),
 		Config: api.Config{
@@ -248,7 +244,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			MaxIncrementalFetchSessionCacheSlots: int(cfg.Int32("max.incremental.fetch.session.cache.slots")),
 			FetchMaxBytes:                        cfg.Int32("fetch.max.bytes"),
 			Static:                               cfg.Values(),
-			StaticSources:                        sources,
+			StaticSources:                        cfg.Sources(),
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults,
