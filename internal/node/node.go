@@ -149,12 +149,14 @@ func (n *Node) startControlPlane() error {
 		return errors.New("process.roles without controller needs a controller quorum to join; multi-node clusters arrive with replication")
 	}
 	if cfg.String("controller.quorum.voters") == "" {
-		// A cluster of one talks to nobody: its controller listens on a
-		// free loopback port, so two nodes can run side by side.
-		quorum.ControllerListen = "127.0.0.1:0"
-	}
-	if l := cfg.String("controller.listener"); l != "" {
-		quorum.ControllerListen = l
+		// A cluster of one talks to nobody: its controller listens where
+		// controller.listener says, by default a free loopback port, so
+		// two nodes can run side by side.
+		host, port, err := cfg.ControllerListener()
+		if err != nil {
+			return err
+		}
+		quorum.ControllerListen = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	ccfg := controller.DefaultConfig()
 	ccfg.NumPartitions = cfg.Int32("num.partitions")
@@ -204,10 +206,14 @@ func (n *Node) topicDefaults() map[string]string {
 }
 
 // listen binds the client listener and works out the address clients are
-// told: the bound port (port 0 picks one), and "localhost" for a listener
-// on every interface.
+// told (advertised.listeners, else the listener with "localhost" for all
+// interfaces); a port 0 there becomes the bound port.
 func (n *Node) listen() (net.Listener, string, int, error) {
 	host, port, err := n.opts.Config.Listener()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	advertisedHost, advertisedPort, err := n.opts.Config.AdvertisedListener()
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -215,11 +221,10 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("listeners: %w", err)
 	}
-	port = ln.Addr().(*net.TCPAddr).Port
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "localhost"
+	if advertisedPort == 0 {
+		advertisedPort = ln.Addr().(*net.TCPAddr).Port
 	}
-	return ln, host, port, nil
+	return ln, advertisedHost, advertisedPort, nil
 }
 
 func (n *Node) netserverConfig() netserver.Config {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -130,5 +131,22 @@ func TestNodeRefusesADataDirInUse(t *testing.T) {
 			shutdown(t, n)
 		}
 		t.Fatalf("second node on one data dir: %v, want vfs.ErrLocked", err)
+	}
+}
+
+// TestNodeAdvertisesAdvertisedListeners: clients are told
+// advertised.listeners, not the bound address.
+func TestNodeAdvertisesAdvertisedListeners(t *testing.T) {
+	n := startNode(t, t.TempDir(), "advertised.listeners=PLAINTEXT://broker.example:9094")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	resp, err := client(t, n).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := resp.(*kmsg.MetadataResponse).Brokers
+	if len(brokers) != 1 || brokers[0].Host != "broker.example" || brokers[0].Port != 9094 {
+		t.Fatalf("brokers %+v, want broker.example:9094", brokers)
 	}
 }
