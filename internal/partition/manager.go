@@ -380,14 +380,6 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	return nil, fmt.Errorf("partition %s (leader %d, epoch %d, this node %d): %w", tp, pi.Leader, pi.LeaderEpoch, m.opts.NodeID, ErrNotLeader)
 }
 
-// Hosted returns a hosted partition whether or not this node leads it.
-func (m *Manager) Hosted(topic string, partition int32) (*Partition, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	p, ok := m.parts[log.TopicPartition{Topic: topic, Partition: partition}]
-	return p, ok
-}
-
 // Checkpoint snapshots the producer state of every partition whose log
 // moved since its last snapshot. The node calls it periodically (with the
 // log manager's checkpoint interval), bounding the log a restart re-reads.
