@@ -197,6 +197,12 @@ func (c *Coordinator) Stop() { c.stop() }
 // change it applied (after partition.Manager.Refresh).
 func (c *Coordinator) Refresh() { c.refresh() }
 
+// WaitLoaded refreshes, then waits until every shard this node leads has
+// replayed its partition, so a starting broker answers group requests from
+// its committed state instead of COORDINATOR_LOAD_IN_PROGRESS. A shard
+// whose load fails is dropped and no longer waited for.
+func (c *Coordinator) WaitLoaded(ctx context.Context) error { return c.waitLoaded(ctx) }
+
 // PartitionFor is the __consumer_offsets partition of a group:
 // abs(Java String.hashCode(groupID)) % offsets.topic.num.partitions, as
 // Kafka computes it, so a group has the same coordinator as on Kafka.

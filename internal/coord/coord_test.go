@@ -172,8 +172,9 @@ func TestCoordRestart(t *testing.T) {
 	noErr(t, err)
 
 	f.restart()
-	f.ready("g")
-	f.ready("simple")
+	// WaitLoaded is what a starting node waits on: afterwards the very
+	// first request sees the committed state.
+	noErr(t, f.coord.WaitLoaded(ctx))
 	fr, err := f.coord.FetchOffsets(ctx, FetchRequest{GroupID: "g"})
 	noErr(t, err)
 	require(t, len(fr.Topics) == 1 && len(fr.Topics[0].Partitions) == 3 && fr.Topics[0].Partitions[2].Offset == 12, "g after restart: %+v", fr)

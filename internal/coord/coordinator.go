@@ -175,6 +175,31 @@ func (c *Coordinator) refresh() {
 	}
 }
 
+func (c *Coordinator) waitLoaded(ctx context.Context) error {
+	c.refresh()
+	for !c.allLoaded() {
+		t := c.clock.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("loading group coordinator shards: %w", ctx.Err())
+		case <-t.C():
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) allLoaded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.shards {
+		if !s.loaded.Load() {
+			return false
+		}
+	}
+	return true
+}
+
 // ensureOffsetsTopic starts creating __consumer_offsets unless a creation
 // is under way.
 func (c *Coordinator) ensureOffsetsTopic() {

@@ -117,6 +117,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	// Serve only once the groups are rebuilt: right after a restart a
+	// consumer's first request must see its committed offsets.
+	if err = n.groups.WaitLoaded(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.goBackground(func() { n.session.run(bgCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) }) })
 	n.goBackground(func() { n.followImages(bgCtx) })
