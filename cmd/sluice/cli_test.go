@@ -13,11 +13,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// runCLI runs the sluice command line in-process.
+// runCLI runs the sluice command line in-process with empty stdin.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCLIInput(t, "", args...)
+}
+
+// runCLIInput runs the sluice command line in-process with stdin as its
+// standard input, bounded by cliTestTimeout so a command that follows a
+// topic forever cannot hang the test.
+func runCLIInput(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTestTimeout)
+	defer cancel()
+	return runCLIContext(ctx, stdin, args...)
+}
+
+// runCLIContext runs the command line until it exits or ctx ends (as
+// Ctrl-C would end it).
+func runCLIContext(ctx context.Context, stdin string, args ...string) (stdout, stderr string, code int) {
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
+	code = run(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 

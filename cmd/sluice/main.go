@@ -13,7 +13,7 @@ func main() {
 	// Cancelled on Ctrl-C or SIGTERM, so long-running subcommands can shut
 	// down in order instead of dying mid-write.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -31,14 +31,22 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newServeCmd(),
+		newTopicCmd(),
+		newProduceCmd(),
+		newConsumeCmd(),
+		newGroupCmd(),
+		newClusterCmd(),
+		newBenchCmd(),
 		newVersionCmd(),
 	)
 	return root
 }
 
 // run executes the sluice command line and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return execute(ctx, newRootCmd(), args, stdout, stderr)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetIn(stdin)
+	return execute(ctx, root, args, stdout, stderr)
 }
 
 // execute runs root with args and maps the outcome to an exit code, writing

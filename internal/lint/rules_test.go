@@ -54,6 +54,7 @@ var layerRanks = map[string]int{
 	"internal/config": 15,
 
 	// Leaves: import no other internal package except each other.
+	"internal/bench":   10, // latency histograms and rate pacing for `sluice bench`
 	"internal/clock":   10,
 	"internal/golden":  10, // golden-file test runner, used from tests only
 	"internal/metrics": 10,

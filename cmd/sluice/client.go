@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// defaultBrokers is where `sluice serve` listens with no flags.
+const defaultBrokers = "localhost:9092"
+
+// brokersEnv overrides defaultBrokers; --brokers overrides both.
+const brokersEnv = "SLUICE_BROKERS"
+
+// clientEnv holds what every command that talks to a cluster shares: where
+// the brokers are, how long to wait for them, and how to print. Each
+// top-level client command (topic, produce, consume, group, cluster, bench)
+// registers these flags as persistent flags, so subcommands inherit them
+// and `sluice serve` does not grow flags it cannot use.
+type clientEnv struct {
+	brokers string
+	timeout time.Duration
+	asJSON  bool
+	output  string
+}
+
+// newClientEnv returns a clientEnv whose flags are registered on cmd's
+// persistent flag set.
+func newClientEnv(cmd *cobra.Command) *clientEnv {
+	e := &clientEnv{}
+	e.register(cmd.PersistentFlags())
+	return e
+}
+
+func (e *clientEnv) register(fs *pflag.FlagSet) {
+	brokers := defaultBrokers
+	if v := strings.TrimSpace(os.Getenv(brokersEnv)); v != "" {
+		brokers = v
+	}
+	fs.StringVar(&e.brokers, "brokers", brokers, "comma-separated HOST:PORT seed brokers (env "+brokersEnv+")")
+	fs.DurationVar(&e.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
+	fs.BoolVar(&e.asJSON, "json", false, "print JSON for scripts (same as -o json)")
+	fs.StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+}
+
+// jsonOutput reports whether the command should print JSON, rejecting an
+// unknown -o value as a usage error.
+func (e *clientEnv) jsonOutput() (bool, error) {
+	switch e.output {
+	case "text", "":
+		return e.asJSON, nil
+	case "json":
+		return true, nil
+	}
+	return false, usageErrorf("-o %q: want text or json", e.output)
+}
+
+// seeds splits --brokers, refusing an empty list or a malformed address
+// before any connection is tried.
+func (e *clientEnv) seeds() ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(e.brokers, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return nil, usageErrorf("--brokers %q: want HOST:PORT: %v", b, err)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("--brokers is empty: want HOST:PORT[,HOST:PORT...]")
+	}
+	return out, nil
+}
+
+// client connects to the cluster and checks that a broker answers, so a
+// command fails at once with a message naming the broker rather than
+// retrying until its deadline. Close it when done.
+func (e *clientEnv) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	seeds, err := e.seeds()
+	if err != nil {
+		return nil, err
+	}
+	base := []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID("sluice-cli"),
+		kgo.DialTimeout(e.timeout),
+		kgo.RetryTimeout(e.timeout),
+		kgo.RequestTimeoutOverhead(e.timeout),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	if err := cl.Ping(pingCtx); err != nil {
+		cl.Close()
+		return nil, unreachable(e.brokers, err)
+	}
+	return cl, nil
+}
+
+// admin is client wrapped for admin requests. Close the admin client when
+// done; it closes the underlying client.
+func (e *clientEnv) admin(ctx context.Context) (*kadm.Client, error) {
+	cl, err := e.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kadm.NewClient(cl), nil
+}
+
+// requestContext bounds one round of requests by --timeout.
+func (e *clientEnv) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.timeout)
+}
+
+// errBrokerUnreachable marks a failure to reach any seed broker.
+var errBrokerUnreachable = errors.New("cannot reach the cluster")
+
+// unreachable turns a dial or ping failure into the message a user can act
+// on: which broker, what failed, and the likely fix.
+func unreachable(brokers string, err error) error {
+	return fmt.Errorf("%w: cannot reach %s: %s — is `sluice serve` running?", errBrokerUnreachable, brokers, dialReason(err))
+}
+
+// dialReason names the cause of a connection failure in a few words.
+func dialReason(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	case errors.As(err, &dnsErr):
+		return "unknown host " + dnsErr.Name
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer (timed out)"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	}
+	return err.Error()
+}
