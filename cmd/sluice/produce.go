@@ -1,16 +1,321 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
-// newProduceCmd is a placeholder until the produce commands land.
+// defaultMaxMessageBytes is Kafka's message.max.bytes default, used as the
+// longest line we accept until the topic's own max.message.bytes is known.
+const defaultMaxMessageBytes = 1048588
+
+// produceBufferedBytes bounds the records read ahead of the broker's
+// acknowledgements, so piping a large file in does not hold it all in memory:
+// reading stalls until the broker catches up.
+const produceBufferedBytes = 64 << 20
+
+// unknownTopicRetries is how many metadata refreshes a record may wait for
+// its topic to appear before it fails. The up-front check in
+// checkProduceTopic catches a missing topic at once; this bounds the race
+// where the topic is deleted after it.
+const unknownTopicRetries = 2
+
+// produceOptions are produce's own flags.
+type produceOptions struct {
+	file         string
+	keyDelimiter string
+	key          string
+	headers      []string
+	partition    int32
+	compression  string
+	acks         string
+}
+
 func newProduceCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "produce",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not built yet") },
+	var o produceOptions
+	var e *clientEnv
+	cmd := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Write records to a topic, one per line of input",
+		Long: `Read lines from standard input (or --file) and write each as one record to
+TOPIC. The trailing newline is not part of the record; a last line without
+one still counts. A line may be as long as the topic's max.message.bytes.
+
+With --key-delimiter SEP each line is split at the first SEP into key and
+value; a line without SEP is written with a null key and the whole line as
+value, as kcat -K does. --key gives every record the same key instead.
+Records with a key go to the partition its hash picks (murmur2, as the Java
+client does), so one key always lands on one partition; records without
+one are spread in batches. --partition writes every record to one partition.
+
+A topic that does not exist is created on first use when the broker allows
+it (auto.create.topics.enable, on by default); otherwise produce fails at
+once with UNKNOWN_TOPIC_OR_PARTITION.
+
+When the input ends (or on Ctrl-C) produce waits for the broker to
+acknowledge every record, then reports what was written on stderr, or as a
+JSON summary on stdout with --json. If a record fails, produce stops
+reading, reports how many records the broker acknowledged, and exits 1
+naming the partition and the Kafka error. (Lines already handed to the
+client when the failure comes back may still be written; the count
+includes them.) With --acks 0 the broker does not answer: offsets are
+unknown, reported as -1, and produce may exit before the broker has
+appended the last records.`,
+		Example: `  # Three records, one per line
+  printf 'a\nb\nc\n' | sluice produce orders
+
+  # Keyed records: "user-1" is the key, the rest of the line the value
+  printf 'user-1:{"total":3}\n' | sluice produce orders -k :
+
+  # A file, gzip-compressed, with a header on every record, summary as JSON
+  sluice produce orders -f events.txt -z gzip -H source=import --json`,
+		Args: exactlyOneTopic,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProduce(cmd, e, &o, args[0])
+		},
 	}
+	e = newClientEnv(cmd)
+	fs := cmd.Flags()
+	fs.StringVarP(&o.file, "file", "f", "", "read lines from FILE instead of standard input")
+	fs.StringVarP(&o.keyDelimiter, "key-delimiter", "k", "", "split each line at the first SEP into key and value")
+	fs.StringVar(&o.key, "key", "", "use KEY as the key of every record")
+	fs.StringArrayVarP(&o.headers, "header", "H", nil, "add header KEY=VALUE to every record (repeatable)")
+	fs.Int32VarP(&o.partition, "partition", "p", -1, "write every record to partition N (default: by key hash)")
+	fs.StringVarP(&o.compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	fs.StringVar(&o.acks, "acks", "all", "acknowledgement to wait for: all (every in-sync replica), 1 (the leader) or 0 (none)")
+	return cmd
+}
+
+// exactlyOneTopic is the Args validator of commands that take one TOPIC.
+func exactlyOneTopic(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 || args[0] == "" {
+		return usageErrorf("%s takes one TOPIC argument, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+// producePlan is a produce command line checked and turned into client
+// options and the per-record fields every line shares.
+type producePlan struct {
+	topic        string
+	keyDelimiter []byte
+	key          []byte // nil: no fixed key
+	headers      []kgo.RecordHeader
+	partition    int32
+	acksNone     bool
+	asJSON       bool
+	opts         []kgo.Opt
+}
+
+// planProduce validates the flags; every error is a usage error (exit 2).
+func planProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic string) (*producePlan, error) {
+	p := &producePlan{topic: topic, partition: o.partition}
+	var err error
+	if p.asJSON, err = e.jsonOutput(); err != nil {
+		return nil, err
+	}
+	fs := cmd.Flags()
+	if fs.Changed("key") && fs.Changed("key-delimiter") {
+		return nil, usageErrorf("--key and --key-delimiter conflict: use one way to set keys")
+	}
+	if fs.Changed("key-delimiter") {
+		if o.keyDelimiter == "" {
+			return nil, usageErrorf("--key-delimiter is empty")
+		}
+		p.keyDelimiter = []byte(o.keyDelimiter)
+	}
+	if fs.Changed("key") {
+		p.key = []byte(o.key)
+	}
+	if p.headers, err = parseHeaders(o.headers); err != nil {
+		return nil, err
+	}
+	if o.partition < -1 {
+		return nil, usageErrorf("--partition %d: want a partition number (0 or more)", o.partition)
+	}
+	p.opts = []kgo.Opt{kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))}
+	if o.partition >= 0 {
+		p.opts = []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	}
+	codec, err := compressionCodec(o.compression)
+	if err != nil {
+		return nil, err
+	}
+	p.opts = append(p.opts, kgo.ProducerBatchCompression(codec))
+	acksOpts, err := acksOptions(o.acks)
+	if err != nil {
+		return nil, err
+	}
+	p.acksNone = o.acks == "0"
+	p.opts = append(p.opts, acksOpts...)
+	return p, nil
+}
+
+// parseHeaders parses repeated -H KEY=VALUE flags, splitting at the first
+// '=' so a value may contain '='.
+func parseHeaders(flags []string) ([]kgo.RecordHeader, error) {
+	var out []kgo.RecordHeader
+	for _, h := range flags {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok || k == "" {
+			return nil, usageErrorf("--header %q: want KEY=VALUE", h)
+		}
+		out = append(out, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return out, nil
+}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, usageErrorf("--compression %q: want none, gzip, snappy, lz4 or zstd", name)
+}
+
+// acksOptions maps --acks to client options. Idempotent writes need acks
+// from every in-sync replica, so acks 1 and 0 turn them off.
+func acksOptions(acks string) ([]kgo.Opt, error) {
+	switch acks {
+	case "all", "-1":
+		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, nil
+	case "1":
+		return []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}, nil
+	case "0":
+		return []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}, nil
+	}
+	return nil, usageErrorf("--acks %q: want all, 1 or 0", acks)
+}
+
+// openProduceInput returns standard input, or --file opened through vfs.
+func openProduceInput(cmd *cobra.Command, path string) (io.Reader, func(), error) {
+	if path == "" {
+		return cmd.InOrStdin(), func() {}, nil
+	}
+	f, err := vfs.OS().Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--file: %w", err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("--file %s: %w", path, err)
+	}
+	return io.NewSectionReader(f, 0, size), func() { f.Close() }, nil
+}
+
+// runProduce checks the command line, connects, checks the topic, then
+// writes each input line as a record and reports the outcome.
+func runProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic string) error {
+	p, err := planProduce(cmd, e, o, topic)
+	if err != nil {
+		return err
+	}
+	in, closeInput, err := openProduceInput(cmd, o.file)
+	if err != nil {
+		return err
+	}
+	defer closeInput()
+
+	// The longest record the topic takes is only known once connected, but
+	// the client's batch limit is fixed when it is built; the client reads
+	// it through this function when it first meets the topic's partitions,
+	// which is after checkProduceTopic has set it.
+	var maxMessageBytes atomic.Int32
+	maxMessageBytes.Store(defaultMaxMessageBytes)
+	opts := append(p.opts,
+		kgo.AllowAutoTopicCreation(),
+		kgo.ProducerBatchMaxBytesFn(func(string) int32 { return maxMessageBytes.Load() }),
+		kgo.MaxBufferedBytes(produceBufferedBytes),
+		kgo.RecordDeliveryTimeout(e.timeout),
+		kgo.UnknownTopicRetries(unknownTopicRetries),
+	)
+	ctx := cmd.Context()
+	cl, err := e.client(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	limit, err := checkProduceTopic(ctx, e, kadm.NewClient(cl), p)
+	if err != nil {
+		return err
+	}
+	maxMessageBytes.Store(limit)
+
+	res := newProduceResults(topic, p.acksNone)
+	readErr := produceLines(ctx, cl, p, in, int(limit), res)
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+	defer cancel()
+	flushErr := cl.Flush(flushCtx)
+	return reportProduce(cmd, p, res, readErr, flushErr)
+}
+
+// checkProduceTopic makes sure the topic exists (asking for it creates it
+// where the broker allows) and returns the longest record it takes. A
+// missing topic fails here, at once, rather than after the client's
+// metadata retries.
+func checkProduceTopic(ctx context.Context, e *clientEnv, adm *kadm.Client, p *producePlan) (int32, error) {
+	rctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	topics, err := adm.ListTopics(rctx, p.topic)
+	if err != nil {
+		return 0, fmt.Errorf("topic %q: %w", p.topic, err)
+	}
+	td, ok := topics[p.topic]
+	switch {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return 0, fmt.Errorf("topic %q: %v (it does not exist and the broker did not create it: is auto.create.topics.enable false? Create it with `sluice topic create %s`)",
+			p.topic, kerr.UnknownTopicOrPartition, p.topic)
+	case td.Err != nil && !kerr.IsRetriable(td.Err):
+		return 0, fmt.Errorf("topic %q: %w", p.topic, td.Err)
+	case td.Err == nil && p.partition >= int32(len(td.Partitions)):
+		return 0, fmt.Errorf("topic %q has %d partition(s): partition %d does not exist", p.topic, len(td.Partitions), p.partition)
+	}
+	return topicMaxMessageBytes(rctx, adm, p.topic), nil
+}
+
+// topicMaxMessageBytes reads the topic's max.message.bytes, falling back to
+// Kafka's default if the broker will not say: the broker still enforces
+// the real limit and names it in the error.
+func topicMaxMessageBytes(ctx context.Context, adm *kadm.Client, topic string) int32 {
+	configs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return defaultMaxMessageBytes
+	}
+	rc, err := configs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return defaultMaxMessageBytes
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "max.message.bytes" || c.Value == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(*c.Value, 10, 64)
+		if err != nil {
+			return defaultMaxMessageBytes
+		}
+		// The client refuses batch limits outside [512, 1 GiB].
+		return int32(min(max(n, 512), 1<<30))
+	}
+	return defaultMaxMessageBytes
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// defaultRecordFormat prints each record's value on its own line, as kcat
+// does without -f.
+const defaultRecordFormat = "%v\n"
+
+// recordFormatHelp documents the kcat-style verbs for --format.
+const recordFormatHelp = `kcat-style output template:
+  %t topic   %p partition   %o offset   %T timestamp (ms since the epoch)
+  %k key     %v value       %K key length   %S value length (-1 when null)
+  %h headers as k=v,k=v     %% a percent sign
+  \n newline  \t tab  \r carriage return  \\ backslash`
+
+// recordFormat is a parsed --format template: literal runs and verbs in
+// order, so formatting a record does no parsing.
+type recordFormat struct {
+	parts []formatPart
+}
+
+// formatPart is a literal (verb 0) or one %-verb.
+type formatPart struct {
+	verb    byte
+	literal []byte
+}
+
+// parseRecordFormat parses a kcat-style template. An unknown %-verb is an
+// error (a typo would otherwise print garbage for every record); an
+// unknown backslash escape is kept as written, as kcat keeps it.
+func parseRecordFormat(template string) (recordFormat, error) {
+	var f recordFormat
+	var lit []byte
+	flush := func() {
+		if len(lit) > 0 {
+			f.parts = append(f.parts, formatPart{literal: lit})
+			lit = nil
+		}
+	}
+	for i := 0; i < len(template); i++ {
+		c := template[i]
+		switch {
+		case c == '\\' && i+1 < len(template):
+			i++
+			switch template[i] {
+			case 'n':
+				lit = append(lit, '\n')
+			case 't':
+				lit = append(lit, '\t')
+			case 'r':
+				lit = append(lit, '\r')
+			case '\\':
+				lit = append(lit, '\\')
+			default:
+				lit = append(lit, '\\', template[i])
+			}
+		case c == '%':
+			if i+1 == len(template) {
+				return recordFormat{}, fmt.Errorf("format %q ends in a lone %%; write %%%% for a percent sign", template)
+			}
+			i++
+			v := template[i]
+			switch v {
+			case '%':
+				lit = append(lit, '%')
+			case 't', 'p', 'o', 'T', 'k', 'v', 'K', 'S', 'h':
+				flush()
+				f.parts = append(f.parts, formatPart{verb: v})
+			default:
+				return recordFormat{}, fmt.Errorf("format %q: unknown verb %%%c (want %%t %%p %%o %%T %%k %%v %%K %%S %%h or %%%%)", template, v)
+			}
+		default:
+			lit = append(lit, c)
+		}
+	}
+	flush()
+	return f, nil
+}
+
+// appendRecord appends r formatted by f to dst. Keys and values are written
+// as raw bytes, as kcat writes them; a null key or value prints nothing.
+func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
+	for _, p := range f.parts {
+		switch p.verb {
+		case 0:
+			dst = append(dst, p.literal...)
+		case 't':
+			dst = append(dst, r.Topic...)
+		case 'p':
+			dst = strconv.AppendInt(dst, int64(r.Partition), 10)
+		case 'o':
+			dst = strconv.AppendInt(dst, r.Offset, 10)
+		case 'T':
+			dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
+		case 'k':
+			dst = append(dst, r.Key...)
+		case 'v':
+			dst = append(dst, r.Value...)
+		case 'K':
+			dst = strconv.AppendInt(dst, nullableLength(r.Key), 10)
+		case 'S':
+			dst = strconv.AppendInt(dst, nullableLength(r.Value), 10)
+		case 'h':
+			for i, h := range r.Headers {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, h.Key...)
+				dst = append(dst, '=')
+				dst = append(dst, h.Value...)
+			}
+		}
+	}
+	return dst
+}
+
+// nullableLength is a key's or value's length as Kafka encodes it: -1 for
+// null, so a null and an empty key can be told apart (kcat prints 0 for
+// both).
+func nullableLength(b []byte) int64 {
+	if b == nil {
+		return -1
+	}
+	return int64(len(b))
+}
+
+// Binary encodings for --binary, which says how consume --json writes keys,
+// values and header values.
+const (
+	// binaryAuto writes valid UTF-8 as a JSON string and anything else as
+	// base64 with a *_encoding field saying so: readable for the common
+	// case of text, yet lossless for any bytes.
+	binaryAuto = "auto"
+	// binaryBase64 writes every key and value as base64, so a script need
+	// not look at the *_encoding fields.
+	binaryBase64 = "base64"
+)
+
+// jsonRecord is one consumed record in consume --json output, one per line.
+// key and value are null for a null key or value; key_encoding and
+// value_encoding are "base64" when the bytes were base64-encoded (see
+// binaryAuto) and absent when the string is the bytes themselves.
+type jsonRecord struct {
+	Topic         string       `json:"topic"`
+	Partition     int32        `json:"partition"`
+	Offset        int64        `json:"offset"`
+	Timestamp     int64        `json:"timestamp"`
+	Key           *string      `json:"key"`
+	KeyEncoding   string       `json:"key_encoding,omitempty"`
+	Value         *string      `json:"value"`
+	ValueEncoding string       `json:"value_encoding,omitempty"`
+	Headers       []jsonHeader `json:"headers"`
+}
+
+// jsonHeader is one record header; Kafka header keys are always strings.
+type jsonHeader struct {
+	Key           string  `json:"key"`
+	Value         *string `json:"value"`
+	ValueEncoding string  `json:"value_encoding,omitempty"`
+}
+
+// newJSONRecord converts r for consume --json under the --binary mode.
+func newJSONRecord(r *kgo.Record, binary string) jsonRecord {
+	out := jsonRecord{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp.UnixMilli(),
+		Headers:   make([]jsonHeader, 0, len(r.Headers)),
+	}
+	out.Key, out.KeyEncoding = encodeBytes(r.Key, binary)
+	out.Value, out.ValueEncoding = encodeBytes(r.Value, binary)
+	for _, h := range r.Headers {
+		jh := jsonHeader{Key: h.Key}
+		jh.Value, jh.ValueEncoding = encodeBytes(h.Value, binary)
+		out.Headers = append(out.Headers, jh)
+	}
+	return out
+}
+
+// encodeBytes returns b as a JSON string and its encoding ("" for the bytes
+// themselves, "base64"); nil stays null.
+func encodeBytes(b []byte, binary string) (*string, string) {
+	if b == nil {
+		return nil, ""
+	}
+	if binary != binaryBase64 && utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return &s, binaryBase64
+}
+
+// recordPrinter writes consumed records to the command's output, as a
+// template or as JSON lines, buffered between flushes so a large fetch is
+// not one write per record.
+type recordPrinter struct {
+	w      *bufio.Writer
+	enc    *json.Encoder // nil unless printing JSON
+	format recordFormat
+	binary string
+	line   []byte
+}
+
+func newRecordPrinter(w io.Writer, asJSON bool, format recordFormat, binary string) *recordPrinter {
+	p := &recordPrinter{w: bufio.NewWriter(w), format: format, binary: binary}
+	if asJSON {
+		p.enc = json.NewEncoder(p.w)
+		// A value like "a<b" should stay readable in a terminal.
+		p.enc.SetEscapeHTML(false)
+	}
+	return p
+}
+
+// print writes one record (one line in JSON mode).
+func (p *recordPrinter) print(r *kgo.Record) error {
+	if p.enc != nil {
+		return p.enc.Encode(newJSONRecord(r, p.binary))
+	}
+	p.line = p.format.appendRecord(p.line[:0], r)
+	_, err := p.w.Write(p.line)
+	return err
+}
+
+// flush writes out what print buffered; call it after each fetch so a
+// follower sees records as they arrive.
+func (p *recordPrinter) flush() error { return p.w.Flush() }
