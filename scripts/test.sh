@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check CI runs, in order of cost: formatting, go vet, the whole
 # test suite under the race detector, then real third-party clients (kcat,
-# kafka-python, confluent-kafka, kafkajs) against a `sluice serve` process;
-# test/compat/run.sh installs them with apt-get and npm when missing.
-# Extra arguments go to `go test` and skip the client checks, e.g.
+# kafka-python, confluent-kafka, kafkajs) against a `sluice serve` process
+# (test/compat/run.sh installs them with apt-get and npm when missing), then
+# the README's five-minute tour, command by command (test/tour/run.sh).
+# Extra arguments go to `go test` and skip the client and tour checks, e.g.
 # ./scripts/test.sh -run 'TestLog' -v
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,4 +28,6 @@ go test -race -count=1 "$@" ./...
 if [[ $# -eq 0 ]]; then
 	echo "== real clients (test/compat/run.sh)"
 	test/compat/run.sh
+	echo "== the README tour (test/tour/run.sh)"
+	test/tour/run.sh
 fi

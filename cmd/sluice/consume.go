@@ -69,6 +69,7 @@ base64 with key_encoding or value_encoding "base64" beside them
 		},
 	}
 	e = newClientEnv(cmd)
+	cmd.ValidArgsFunction = completeTopics(e)
 	fs := cmd.Flags()
 	fs.StringVar(&o.offset, "offset", "start", "where to start: start, end, N, -N, @TIMESTAMP_MS or @RFC3339")
 	fs.Int32SliceVarP(&o.partitions, "partition", "p", nil, "consume only partition N (repeatable, or a comma list)")

@@ -87,6 +87,7 @@ appended the last records.`,
 		},
 	}
 	e = newClientEnv(cmd)
+	cmd.ValidArgsFunction = completeTopics(e)
 	fs := cmd.Flags()
 	fs.StringVarP(&o.file, "file", "f", "", "read lines from FILE instead of standard input")
 	fs.StringVarP(&o.keyDelimiter, "key-delimiter", "k", "", "split each line at the first SEP into key and value")
