@@ -128,13 +128,21 @@ func (e *clientEnv) requestContext(ctx context.Context) (context.Context, contex
 	return context.WithTimeout(ctx, e.timeout)
 }
 
-// errBrokerUnreachable marks a failure to reach any seed broker.
-var errBrokerUnreachable = errors.New("cannot reach the cluster")
+// unreachableError is a failure to reach any seed broker. Its message is
+// the one a user can act on: which broker, what failed, and the likely fix.
+type unreachableError struct {
+	brokers string
+	err     error
+}
 
-// unreachable turns a dial or ping failure into the message a user can act
-// on: which broker, what failed, and the likely fix.
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s: %s — is `sluice serve` running?", e.brokers, dialReason(e.err))
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
 func unreachable(brokers string, err error) error {
-	return fmt.Errorf("%w: cannot reach %s: %s — is `sluice serve` running?", errBrokerUnreachable, brokers, dialReason(err))
+	return &unreachableError{brokers: brokers, err: err}
 }
 
 // dialReason names the cause of a connection failure in a few words.
