@@ -1,16 +1,377 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// newTopicCmd is a placeholder until the topic commands land.
 func newTopicCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "topic",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not built yet") },
+	cmd := &cobra.Command{
+		Use:   "topic",
+		Short: "Create, list, describe, alter and delete topics",
+		Example: "  sluice topic create orders -p 3 -c retention.ms=86400000\n" +
+			"  sluice topic list\n" +
+			"  sluice topic describe orders --json",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	e := newClientEnv(cmd)
+	cmd.AddCommand(
+		newTopicCreateCmd(e),
+		newTopicListCmd(e),
+		newTopicDescribeCmd(e),
+		newTopicDeleteCmd(e),
+		newTopicAlterConfigCmd(e),
+		newTopicAddPartitionsCmd(e),
+	)
+	return cmd
+}
+
+// topicConfigPairs parses repeated key=value flags into a map, naming the
+// flag in the usage error.
+func topicConfigPairs(flag string, pairs []string) (map[string]*string, error) {
+	out := make(map[string]*string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usageErrorf("%s %q: want key=value", flag, p)
+		}
+		out[strings.TrimSpace(k)] = kadm.StringPtr(v)
+	}
+	return out, nil
+}
+
+// topicError words a per-topic Kafka error for people: the topic, what was
+// attempted, the error's name and the broker's message when it sent one.
+func topicError(topic, action string, err error, brokerMsg string) error {
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %q does not exist (%w)", topic, err)
+	}
+	if brokerMsg != "" && !strings.Contains(err.Error(), brokerMsg) {
+		return fmt.Errorf("%s topic %q: %w (%s)", action, topic, err, brokerMsg)
+	}
+	return fmt.Errorf("%s topic %q: %w", action, topic, err)
+}
+
+type topicCreated struct {
+	Topic             string `json:"topic"`
+	ID                string `json:"id"`
+	Partitions        int32  `json:"partitions"`
+	ReplicationFactor int16  `json:"replication_factor"`
+}
+
+func newTopicCreateCmd(e *clientEnv) *cobra.Command {
+	var (
+		partitions int32
+		replicas   int16
+		configs    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create TOPIC...",
+		Short: "Create topics",
+		Long: "Create topics. Without -p or -r the broker's num.partitions and\n" +
+			"default.replication.factor apply. -c sets a topic config (Kafka's key names,\n" +
+			"see docs/configuration.md) and may be repeated.",
+		Example: "  sluice topic create orders\n" +
+			"  sluice topic create orders -p 6 -c retention.ms=3600000 -c cleanup.policy=delete",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, topics []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := topicConfigPairs("-c", configs)
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			resps, err := adm.CreateTopics(ctx, partitions, replicas, cfg, topics...)
+			if err != nil {
+				return fmt.Errorf("create topics: %w", err)
+			}
+			var created []topicCreated
+			var errs []error
+			for _, t := range topics {
+				r := resps[t]
+				if r.Err != nil {
+					errs = append(errs, topicError(t, "create", r.Err, r.ErrMessage))
+					continue
+				}
+				created = append(created, topicCreated{Topic: t, ID: r.ID.String(), Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor})
+			}
+			if err := printTopicsCreated(cmd, asJSON, created); err != nil {
+				return err
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().Int32VarP(&partitions, "partitions", "p", -1, "number of partitions (default: the broker's num.partitions)")
+	cmd.Flags().Int16VarP(&replicas, "replication-factor", "r", -1, "replicas per partition (default: the broker's default.replication.factor)")
+	cmd.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
+	return cmd
+}
+
+func printTopicsCreated(cmd *cobra.Command, asJSON bool, created []topicCreated) error {
+	if asJSON {
+		if created == nil {
+			created = []topicCreated{}
+		}
+		return printJSON(cmd.OutOrStdout(), created)
+	}
+	for _, c := range created {
+		fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (%d partitions, replication factor %d)\n", c.Topic, c.Partitions, c.ReplicationFactor)
+	}
+	return nil
+}
+
+type topicListed struct {
+	Topic             string `json:"topic"`
+	Partitions        int    `json:"partitions"`
+	ReplicationFactor int    `json:"replication_factor"`
+	Internal          bool   `json:"internal"`
+}
+
+func newTopicListCmd(e *clientEnv) *cobra.Command {
+	var internal bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List topics with their partition counts",
+		Example: "  sluice topic list\n  sluice topic list --internal --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			list := adm.ListTopics
+			if internal {
+				list = adm.ListTopicsWithInternal
+			}
+			details, err := list(ctx)
+			if err != nil {
+				return fmt.Errorf("list topics: %w", err)
+			}
+			listed := []topicListed{}
+			for _, d := range details.Sorted() {
+				listed = append(listed, topicListed{Topic: d.Topic, Partitions: len(d.Partitions),
+					ReplicationFactor: d.Partitions.NumReplicas(), Internal: d.IsInternal})
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), listed)
+			}
+			rows := make([][]string, 0, len(listed))
+			for _, l := range listed {
+				rows = append(rows, []string{l.Topic, strconv.Itoa(l.Partitions), strconv.Itoa(l.ReplicationFactor)})
+			}
+			return printTable(cmd.OutOrStdout(), []string{"TOPIC", "PARTITIONS", "REPLICAS"}, rows)
+		},
+	}
+	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics such as __consumer_offsets")
+	return cmd
+}
+
+func newTopicDeleteCmd(e *clientEnv) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "delete TOPIC...",
+		Short:   "Delete topics and all their records",
+		Example: "  sluice topic delete orders\n  sluice topic delete t1 t2 --json",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, topics []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			resps, err := adm.DeleteTopics(ctx, topics...)
+			if err != nil {
+				return fmt.Errorf("delete topics: %w", err)
+			}
+			deleted := []string{}
+			var errs []error
+			for _, t := range topics {
+				r := resps[t]
+				if r.Err != nil {
+					errs = append(errs, topicError(t, "delete", r.Err, r.ErrMessage))
+					continue
+				}
+				deleted = append(deleted, t)
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
+					return err
+				}
+			} else {
+				for _, t := range deleted {
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", t)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.ValidArgsFunction = completeTopics(e)
+	return cmd
+}
+
+func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
+	var sets, deletes []string
+	cmd := &cobra.Command{
+		Use:   "alter-config TOPIC --set key=value... --delete key...",
+		Short: "Set or remove a topic's configs",
+		Long: "Change a topic's configs incrementally: --set overrides a key, --delete removes\n" +
+			"the override so the broker default applies again. Other keys keep their values.",
+		Example: "  sluice topic alter-config orders --set retention.ms=3600000\n" +
+			"  sluice topic alter-config orders --delete retention.ms",
+		Args: exactlyOneTopic,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic := args[0]
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			alters, err := topicAlterations(sets, deletes)
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			resps, err := adm.AlterTopicConfigs(ctx, alters, topic)
+			if err != nil {
+				return fmt.Errorf("alter topic %q configs: %w", topic, err)
+			}
+			for _, r := range resps {
+				if r.Err != nil {
+					return topicError(topic, "alter configs of", r.Err, r.ErrMessage)
+				}
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"topic": topic, "set": sets, "deleted": deletes})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s: %d set, %d deleted\n", topic, len(sets), len(deletes))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "key=value to set (repeatable)")
+	cmd.Flags().StringArrayVar(&deletes, "delete", nil, "key to reset to the broker default (repeatable)")
+	cmd.ValidArgsFunction = completeTopics(e)
+	return cmd
+}
+
+func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
+	if len(sets) == 0 && len(deletes) == 0 {
+		return nil, usageErrorf("nothing to change: give --set key=value or --delete key")
+	}
+	setMap, err := topicConfigPairs("--set", sets)
+	if err != nil {
+		return nil, err
+	}
+	var alters []kadm.AlterConfig
+	keys := make([]string, 0, len(setMap))
+	for k := range setMap {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: setMap[k]})
+	}
+	for _, k := range deletes {
+		if strings.Contains(k, "=") {
+			return nil, usageErrorf("--delete %q: want a key, not key=value", k)
+		}
+		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+	}
+	return alters, nil
+}
+
+func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
+	var total int
+	cmd := &cobra.Command{
+		Use:   "add-partitions TOPIC --total N",
+		Short: "Grow a topic to N partitions",
+		Long: "Grow a topic to N partitions in all. Partitions cannot be removed, and keyed\n" +
+			"records written after the change may hash to a different partition.",
+		Example: "  sluice topic add-partitions orders --total 6",
+		Args:    exactlyOneTopic,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic := args[0]
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			if total < 1 {
+				return usageErrorf("--total %d: want the new partition count, at least 1", total)
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			resps, err := adm.UpdatePartitions(ctx, total, topic)
+			if err != nil {
+				return fmt.Errorf("add partitions to topic %q: %w", topic, err)
+			}
+			if r := resps[topic]; r.Err != nil {
+				return topicError(topic, "add partitions to", r.Err, r.ErrMessage)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"topic": topic, "partitions": total})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "topic %s now has %d partitions\n", topic, total)
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&total, "total", "n", 0, "the partition count after the change (required)")
+	cmd.ValidArgsFunction = completeTopics(e)
+	return cmd
+}
+
+// describeOne runs a metadata request for one topic and fails with a clear
+// message when it does not exist.
+func describeOne(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
+	details, err := adm.ListTopicsWithInternal(ctx, topic)
+	if err != nil {
+		return kadm.TopicDetail{}, fmt.Errorf("describe topic %q: %w", topic, err)
+	}
+	d, ok := details[topic]
+	if !ok {
+		return d, topicError(topic, "describe", kerr.UnknownTopicOrPartition, "")
+	}
+	if d.Err != nil {
+		return d, topicError(topic, "describe", d.Err, "")
+	}
+	return d, nil
 }
