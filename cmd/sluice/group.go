@@ -1,16 +1,199 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// newGroupCmd is a placeholder until the group commands land.
 func newGroupCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "group",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not built yet") },
+	cmd := &cobra.Command{
+		Use:     "group",
+		Short:   "List, describe, reset and delete consumer groups",
+		Example: "  sluice group list\n  sluice group describe billing\n  sluice group reset-offsets billing --topic orders --to-earliest",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	e := newClientEnv(cmd)
+	cmd.AddCommand(newGroupListCmd(e), newGroupDescribeCmd(e), newGroupResetOffsetsCmd(e), newGroupDeleteCmd(e))
+	return cmd
+}
+
+// groupRetry retries f while the group's coordinator is still loading: on
+// a group's first use the broker answers COORDINATOR_LOAD_IN_PROGRESS or
+// COORDINATOR_NOT_AVAILABLE for a moment, as Kafka does.
+func groupRetry(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.CoordinatorNotAvailable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+type groupListed struct {
+	Group        string `json:"group"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+	Members      int    `json:"members"`
+	Coordinator  int32  `json:"coordinator"`
+}
+
+func newGroupListCmd(e *clientEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List consumer groups with their state and member count",
+		Example: "  sluice group list\n  sluice group list --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			groups, err := listGroups(ctx, adm)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), groups)
+			}
+			rows := make([][]string, 0, len(groups))
+			for _, g := range groups {
+				rows = append(rows, []string{g.Group, g.State, g.ProtocolType, strconv.Itoa(g.Members)})
+			}
+			return printTable(cmd.OutOrStdout(), []string{"GROUP", "STATE", "PROTOCOL-TYPE", "MEMBERS"}, rows)
+		},
+	}
+}
+
+func listGroups(ctx context.Context, adm *kadm.Client) ([]groupListed, error) {
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	out := []groupListed{}
+	names := listed.Groups()
+	if len(names) == 0 {
+		return out, nil
+	}
+	var described kadm.DescribedGroups
+	err = groupRetry(ctx, func() (err error) {
+		described, err = adm.DescribeGroups(ctx, names...)
+		if err == nil {
+			err = described.Error()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe groups: %w", err)
+	}
+	for _, l := range listed.Sorted() {
+		g := groupListed{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Coordinator: l.Coordinator}
+		if d, ok := described[l.Group]; ok {
+			g.State, g.Members = d.State, len(d.Members)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "delete GROUP...",
+		Short: "Delete consumer groups and their committed offsets",
+		Long: "Delete consumer groups and their committed offsets. A group with members\n" +
+			"cannot be deleted (NON_EMPTY_GROUP): stop its consumers first.",
+		Example: "  sluice group delete billing",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, groups []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			var resps kadm.DeleteGroupResponses
+			err = groupRetry(ctx, func() (err error) {
+				resps, err = adm.DeleteGroups(ctx, groups...)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("delete groups: %w", err)
+			}
+			deleted := []string{}
+			var errs []error
+			for _, g := range groups {
+				switch r := resps[g]; {
+				case errors.Is(r.Err, kerr.GroupIDNotFound):
+					errs = append(errs, fmt.Errorf("group %q does not exist (%w)", g, r.Err))
+				case errors.Is(r.Err, kerr.NonEmptyGroup):
+					errs = append(errs, fmt.Errorf("group %q has members: stop its consumers first (%w)", g, r.Err))
+				case r.Err != nil:
+					errs = append(errs, fmt.Errorf("delete group %q: %w", g, r.Err))
+				default:
+					deleted = append(deleted, g)
+				}
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
+					return err
+				}
+			} else {
+				for _, g := range deleted {
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", g)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.ValidArgsFunction = completeGroups(e)
+	return cmd
+}
+
+// groupPartitions parses --topic T or T:0,2 into the topic and the chosen
+// partitions (nil: all).
+func groupPartitions(spec string) (string, []int32, error) {
+	topic, list, found := strings.Cut(spec, ":")
+	if topic == "" {
+		return "", nil, usageErrorf("--topic %q: want TOPIC or TOPIC:P,P", spec)
+	}
+	if !found {
+		return topic, nil, nil
+	}
+	var parts []int32
+	for _, s := range strings.Split(list, ",") {
+		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+		if err != nil || p < 0 {
+			return "", nil, usageErrorf("--topic %q: partition %q is not a partition number", spec, s)
+		}
+		parts = append(parts, int32(p))
+	}
+	slices.Sort(parts)
+	return topic, slices.Compact(parts), nil
 }

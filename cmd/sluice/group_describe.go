@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// groupDescription is what `group describe` prints, and its --json form.
+type groupDescription struct {
+	Group        string               `json:"group"`
+	State        string               `json:"state"`
+	ProtocolType string               `json:"protocol_type"`
+	Protocol     string               `json:"protocol"`
+	Coordinator  string               `json:"coordinator"`
+	Members      []groupMemberDesc    `json:"members"`
+	Partitions   []groupPartitionDesc `json:"partitions"`
+	TotalLag     int64                `json:"total_lag"`
+}
+
+type groupMemberDesc struct {
+	MemberID   string             `json:"member_id"`
+	InstanceID string             `json:"instance_id,omitempty"`
+	ClientID   string             `json:"client_id"`
+	ClientHost string             `json:"client_host"`
+	Assigned   map[string][]int32 `json:"assigned"`
+}
+
+type groupPartitionDesc struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed_offset"` // -1: nothing committed
+	LogStart  int64  `json:"log_start_offset"`
+	LogEnd    int64  `json:"log_end_offset"`
+	Lag       int64  `json:"lag"`
+	MemberID  string `json:"member_id,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "describe GROUP",
+		Short: "Show a group's members, committed offsets and lag",
+		Long: "Show a consumer group: its state, members and what each is assigned, and per\n" +
+			"partition the committed offset, the log end offset and the lag between them.\n" +
+			"A partition with nothing committed lags by everything from the log start.",
+		Example: "  sluice group describe billing\n  sluice group describe billing --json | jq .total_lag",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			adm, err := e.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			d, err := describeGroup(ctx, adm, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), d)
+			}
+			return d.print(cmd.OutOrStdout())
+		},
+	}
+	cmd.ValidArgsFunction = completeGroups(e)
+	return cmd
+}
+
+func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {
+	var lags kadm.DescribedGroupLags
+	err := groupRetry(ctx, func() (err error) {
+		lags, err = adm.Lag(ctx, group)
+		if err == nil {
+			if l, ok := lags[group]; ok {
+				err = l.Error()
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe group %q: %w", group, err)
+	}
+	l, ok := lags[group]
+	if !ok || (l.State == "Dead" && len(l.Lag) == 0 && len(l.Members) == 0) {
+		return nil, fmt.Errorf("group %q does not exist", group)
+	}
+	d := &groupDescription{
+		Group: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
+		Coordinator: net.JoinHostPort(l.Coordinator.Host, strconv.Itoa(int(l.Coordinator.Port))),
+		Members:     []groupMemberDesc{}, Partitions: []groupPartitionDesc{},
+		TotalLag: l.Lag.Total(),
+	}
+	for _, m := range l.Members {
+		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}}
+		if m.InstanceID != nil {
+			md.InstanceID = *m.InstanceID
+		}
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range a.Topics {
+				md.Assigned[t.Topic] = slices.Sorted(slices.Values(t.Partitions))
+			}
+		}
+		d.Members = append(d.Members, md)
+	}
+	for _, p := range l.Lag.Sorted() {
+		pd := groupPartitionDesc{Topic: p.Topic, Partition: p.Partition, Committed: p.Commit.At,
+			LogStart: p.Start.Offset, LogEnd: p.End.Offset, Lag: p.Lag}
+		if p.Member != nil {
+			pd.MemberID = p.Member.MemberID
+		}
+		if p.Err != nil {
+			pd.Error = p.Err.Error()
+		}
+		d.Partitions = append(d.Partitions, pd)
+	}
+	return d, nil
+}
+
+func (d *groupDescription) print(w io.Writer) error {
+	protocol := d.ProtocolType
+	if d.Protocol != "" {
+		protocol += " (" + d.Protocol + ")"
+	}
+	if err := printFields(w,
+		[2]string{"Group", d.Group}, [2]string{"State", d.State}, [2]string{"Protocol", protocol},
+		[2]string{"Coordinator", d.Coordinator}, [2]string{"Members", strconv.Itoa(len(d.Members))},
+		[2]string{"Total lag", strconv.FormatInt(d.TotalLag, 10)}); err != nil {
+		return err
+	}
+	if len(d.Members) > 0 {
+		fmt.Fprintln(w)
+		rows := make([][]string, 0, len(d.Members))
+		for _, m := range d.Members {
+			rows = append(rows, []string{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, formatAssigned(m.Assigned)})
+		}
+		if err := printTable(w, []string{"MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(d.Partitions) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(d.Partitions))
+	for _, p := range d.Partitions {
+		committed := ""
+		if p.Committed >= 0 {
+			committed = strconv.FormatInt(p.Committed, 10)
+		}
+		rows = append(rows, []string{p.Topic, strconv.Itoa(int(p.Partition)), committed,
+			strconv.FormatInt(p.LogEnd, 10), strconv.FormatInt(p.Lag, 10), p.MemberID, p.Error})
+	}
+	return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "MEMBER", "ERROR"}, rows)
+}
+
+// formatAssigned prints an assignment as topic:0,1 other:2.
+func formatAssigned(a map[string][]int32) string {
+	topics := make([]string, 0, len(a))
+	for t := range a {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	parts := make([]string, len(topics))
+	for i, t := range topics {
+		parts[i] = t + ":" + joinIDs(a[t])
+	}
+	return strings.Join(parts, " ")
+}
