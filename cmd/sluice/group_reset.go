@@ -61,63 +61,7 @@ func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
 			"  sluice group reset-offsets billing --topic orders --to-timestamp 2024-05-01T00:00:00Z",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			group := args[0]
-			asJSON, err := e.jsonOutput()
-			if err != nil {
-				return err
-			}
-			mode, err := target.mode()
-			if err != nil {
-				return err
-			}
-			if len(topics) == 0 {
-				return usageErrorf("--topic is required")
-			}
-			var tsMillis int64
-			if mode == "to-timestamp" {
-				spec, err := parseOffsetSpec("@" + target.timestamp)
-				if err != nil {
-					return usageErrorf("--to-timestamp %q: want milliseconds since the epoch or RFC 3339", target.timestamp)
-				}
-				tsMillis = spec.n
-			}
-			adm, err := e.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
-			if err := requireInactiveGroup(ctx, adm, group); err != nil {
-				return err
-			}
-			plan, err := planReset(ctx, adm, group, topics, mode, target, tsMillis)
-			if err != nil {
-				return err
-			}
-			if !dryRun {
-				if err := commitReset(ctx, adm, group, plan); err != nil {
-					return err
-				}
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "dry_run": dryRun, "offsets": plan})
-			}
-			rows := make([][]string, 0, len(plan))
-			for _, r := range plan {
-				old := ""
-				if r.Old >= 0 {
-					old = strconv.FormatInt(r.Old, 10)
-				}
-				rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)})
-			}
-			if err := printTable(cmd.OutOrStdout(), []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}, rows); err != nil {
-				return err
-			}
-			if dryRun {
-				fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
-			}
-			return nil
+			return runGroupReset(cmd, e, args[0], topics, dryRun, target)
 		},
 	}
 	target.flags = cmd
@@ -130,6 +74,67 @@ func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
 	cmd.Flags().Int64Var(&target.shiftBy, "shift-by", 0, "move by N (negative: back)")
 	cmd.ValidArgsFunction = completeGroups(e)
 	return cmd
+}
+
+// runGroupReset plans the reset of group's offsets and commits it unless
+// dryRun.
+func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, topics []string, dryRun bool, target resetTarget) error {
+	asJSON, err := e.jsonOutput()
+	if err != nil {
+		return err
+	}
+	mode, err := target.mode()
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return usageErrorf("--topic is required")
+	}
+	var tsMillis int64
+	if mode == "to-timestamp" {
+		spec, err := parseOffsetSpec("@" + target.timestamp)
+		if err != nil {
+			return usageErrorf("--to-timestamp %q: want milliseconds since the epoch or RFC 3339", target.timestamp)
+		}
+		tsMillis = spec.n
+	}
+	adm, err := e.admin(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	ctx, cancel := e.requestContext(cmd.Context())
+	defer cancel()
+	if err := requireInactiveGroup(ctx, adm, group); err != nil {
+		return err
+	}
+	plan, err := planReset(ctx, adm, group, topics, mode, target, tsMillis)
+	if err != nil {
+		return err
+	}
+	if !dryRun {
+		if err := commitReset(ctx, adm, group, plan); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "dry_run": dryRun, "offsets": plan})
+	}
+	rows := make([][]string, 0, len(plan))
+	for _, r := range plan {
+		old := ""
+		if r.Old >= 0 {
+			old = strconv.FormatInt(r.Old, 10)
+		}
+		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)})
+	}
+	if err := printTable(cmd.OutOrStdout(), []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}, rows); err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
+	}
+	return nil
 }
 
 // requireInactiveGroup refuses a reset while consumers are in the group:
@@ -197,26 +202,7 @@ func planReset(ctx context.Context, adm *kadm.Client, group string, specs []stri
 			if c, ok := committed.Lookup(topic, s.Partition); ok && c.Err == nil && c.At >= 0 {
 				r.Old = c.At
 			}
-			switch mode {
-			case "to-earliest":
-				r.New = s.Offset
-			case "to-latest":
-				r.New = e.Offset
-			case "to-offset":
-				r.New = target.offset
-			case "to-timestamp":
-				r.New = e.Offset
-				if t, ok := atTime.Lookup(topic, s.Partition); ok && t.Err == nil && t.Offset >= 0 {
-					r.New = t.Offset
-				}
-			case "shift-by":
-				base := r.Old
-				if base < 0 {
-					base = s.Offset
-				}
-				r.New = base + target.shiftBy
-			}
-			r.New = min(max(r.New, s.Offset), e.Offset)
+			r.New = resetOffset(mode, target, r.Old, s.Offset, e.Offset, atTime, topic, p)
 			plan = append(plan, r)
 		}
 		for _, p := range only {
@@ -245,4 +231,30 @@ func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []off
 		return fmt.Errorf("commit offsets for group %q: %w", group, err)
 	}
 	return nil
+}
+
+// resetOffset is one partition's new offset for mode, clamped to the log
+// [logStart, logEnd]; old is the committed offset or -1.
+func resetOffset(mode string, target resetTarget, old, logStart, logEnd int64, atTime kadm.ListedOffsets, topic string, partition int32) int64 {
+	var next int64
+	switch mode {
+	case "to-earliest":
+		next = logStart
+	case "to-latest":
+		next = logEnd
+	case "to-offset":
+		next = target.offset
+	case "to-timestamp":
+		next = logEnd
+		if t, ok := atTime.Lookup(topic, partition); ok && t.Err == nil && t.Offset >= 0 {
+			next = t.Offset
+		}
+	case "shift-by":
+		base := old
+		if base < 0 {
+			base = logStart
+		}
+		next = base + target.shiftBy
+	}
+	return min(max(next, logStart), logEnd)
 }
