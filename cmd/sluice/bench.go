@@ -1,16 +1,345 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicelog/sluice/internal/bench"
 )
 
-// newBenchCmd is a placeholder until the bench commands land.
-func newBenchCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "bench",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not built yet") },
+// benchOptions are the load's shape, shared by the three bench modes.
+type benchOptions struct {
+	topic         string
+	partitions    int32
+	recordSize    int
+	records       int64
+	duration      time.Duration
+	rate          float64
+	acks          string
+	compression   string
+	producers     int
+	consumers     int
+	progress      bool
+	progressEvery time.Duration
+}
+
+func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
+	fs.StringVar(&o.topic, "topic", "sluice-bench", "topic to use; created with --partitions if missing")
+	fs.Int32Var(&o.partitions, "partitions", 3, "partitions when the topic is created")
+	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value (random, incompressible)")
+	fs.Int64Var(&o.records, "records", 0, "records to send or read (default 100000 unless --duration is given)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (with --records: whichever comes first)")
+	fs.Float64Var(&o.rate, "rate", defaultRate, "records per second in all, on a fixed schedule; 0 = as fast as possible")
+	fs.StringVar(&o.acks, "acks", "all", "producer acks: all, 1 or 0")
+	fs.StringVar(&o.compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fs.IntVar(&o.producers, "producers", 1, "producer clients")
+	fs.IntVar(&o.consumers, "consumers", 1, "consumer clients")
+	fs.BoolVar(&o.progress, "progress", false, "print a progress line every second even when stderr is not a terminal")
+	fs.DurationVar(&o.progressEvery, "progress-interval", time.Second, "time between progress lines")
+	_ = fs.MarkHidden("progress-interval")
+}
+
+// check rejects a load that cannot run, as a usage error.
+func (o *benchOptions) check(mode string) error {
+	switch {
+	case o.recordSize < 1:
+		return usageErrorf("--record-size %d: want at least 1 byte", o.recordSize)
+	case mode == "e2e" && o.recordSize < 8:
+		return usageErrorf("--record-size %d: e2e needs at least 8 bytes to carry the send time", o.recordSize)
+	case o.records < 0:
+		return usageErrorf("--records %d: want a positive count", o.records)
+	case o.duration < 0:
+		return usageErrorf("--duration %v: want a positive duration", o.duration)
+	case o.rate < 0:
+		return usageErrorf("--rate %v: want records per second, or 0 for as fast as possible", o.rate)
+	case o.producers < 1 || o.consumers < 1:
+		return usageErrorf("--producers and --consumers want at least 1")
+	case o.partitions < 1:
+		return usageErrorf("--partitions %d: want at least 1", o.partitions)
+	case o.topic == "":
+		return usageErrorf("--topic is empty")
 	}
+	if o.records == 0 && o.duration == 0 {
+		o.records = 100000
+	}
+	if _, err := acksOptions(o.acks); err != nil {
+		return err
+	}
+	_, err := compressionCodec(o.compression)
+	return err
+}
+
+// producerOpts are the client options for the load's producers.
+func (o *benchOptions) producerOpts() []kgo.Opt {
+	acks, _ := acksOptions(o.acks)
+	codec, _ := compressionCodec(o.compression)
+	return append(acks, kgo.DefaultProduceTopic(o.topic), kgo.ProducerBatchCompression(codec),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+}
+
+// benchStats is what a run has measured so far; the clients' callbacks
+// write it from several goroutines.
+type benchStats struct {
+	mu       sync.Mutex
+	hist     bench.Histogram
+	records  int64
+	bytes    int64
+	errors   int64
+	firstErr error
+}
+
+func (s *benchStats) ok(latency time.Duration, size int) {
+	s.mu.Lock()
+	s.hist.Record(latency)
+	s.records++
+	s.bytes += int64(size)
+	s.mu.Unlock()
+}
+
+func (s *benchStats) fail(err error) {
+	s.mu.Lock()
+	s.errors++
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *benchStats) snapshot() (records, bytes int64, p50, p99 time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records, s.bytes, s.hist.Quantile(0.5), s.hist.Quantile(0.99)
+}
+
+// benchSummary is the final report, and its --json form.
+type benchSummary struct {
+	Mode            string         `json:"mode"`
+	Topic           string         `json:"topic"`
+	Records         int64          `json:"records"`
+	Bytes           int64          `json:"bytes"`
+	Seconds         float64        `json:"seconds"`
+	RecordsPerSec   float64        `json:"records_per_sec"`
+	MBPerSec        float64        `json:"mb_per_sec"`
+	Latency         benchLatency   `json:"latency_ms"`
+	LatencyMeasures string         `json:"latency_measures"`
+	Errors          int64          `json:"errors"`
+	Rate            float64        `json:"rate"`
+	Options         map[string]any `json:"options"`
+}
+
+type benchLatency struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duration, measures string) benchSummary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	secs := elapsed.Seconds()
+	sum := benchSummary{
+		Mode: mode, Topic: o.topic, Records: s.records, Bytes: s.bytes, Seconds: secs,
+		Latency: benchLatency{
+			P50: ms(s.hist.Quantile(0.5)), P95: ms(s.hist.Quantile(0.95)), P99: ms(s.hist.Quantile(0.99)),
+			P999: ms(s.hist.Quantile(0.999)), Max: ms(s.hist.Max()),
+		},
+		LatencyMeasures: measures, Errors: s.errors, Rate: o.rate,
+		Options: map[string]any{"record_size": o.recordSize, "partitions": o.partitions, "acks": o.acks,
+			"compression": o.compression, "producers": o.producers, "consumers": o.consumers},
+	}
+	if secs > 0 {
+		sum.RecordsPerSec = float64(s.records) / secs
+		sum.MBPerSec = float64(s.bytes) / secs / 1e6
+	}
+	return sum
+}
+
+func (sum benchSummary) print(w io.Writer) error {
+	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	rows := [][]string{{sum.Mode, strconv.FormatInt(sum.Records, 10), f(sum.Seconds, 2), f(sum.RecordsPerSec, 0),
+		f(sum.MBPerSec, 1), f(sum.Latency.P50, 2), f(sum.Latency.P95, 2), f(sum.Latency.P99, 2),
+		f(sum.Latency.P999, 2), f(sum.Latency.Max, 2), strconv.FormatInt(sum.Errors, 10)}}
+	if err := printTable(w, []string{"MODE", "RECORDS", "SECONDS", "records/s", "MB/s", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "ERRORS"}, rows); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "latency: %s\n", sum.LatencyMeasures)
+	return err
+}
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency: produce, consume, e2e",
+		Long: "Load a cluster and measure it, like kafka-producer-perf-test and the\n" +
+			"OpenMessaging Benchmark. With --rate the load follows a fixed schedule and\n" +
+			"latency counts from each record's scheduled send time, so a stall shows up in\n" +
+			"the tail instead of slowing the load down (no coordinated omission).",
+		Example: "  sluice bench produce --records 1000000 --record-size 1024\n" +
+			"  sluice bench produce --rate 5000 --duration 30s --json\n" +
+			"  sluice bench consume --records 1000000 --consumers 2\n" +
+			"  sluice bench e2e --rate 2000 --duration 20s",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	e := newClientEnv(cmd)
+	cmd.AddCommand(newBenchModeCmd(e, "produce", 0), newBenchModeCmd(e, "consume", 0), newBenchModeCmd(e, "e2e", 1000))
+	return cmd
+}
+
+var benchShort = map[string]string{
+	"produce": "Produce records and measure throughput and acknowledgement latency",
+	"consume": "Read records from the start of a topic and measure throughput",
+	"e2e":     "Produce at a fixed rate and measure produce-to-consume latency",
+}
+
+func newBenchModeCmd(e *clientEnv, mode string, defaultRate float64) *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:     mode,
+		Short:   benchShort[mode],
+		Example: "  sluice bench " + mode + " --records 100000 --record-size 512 --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := e.jsonOutput()
+			if err != nil {
+				return err
+			}
+			if err := o.check(mode); err != nil {
+				return err
+			}
+			sum, err := runBench(cmd, e, mode, &o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = printJSON(cmd.OutOrStdout(), sum)
+			} else {
+				err = sum.print(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if sum.Errors > 0 {
+				return fmt.Errorf("%d records failed", sum.Errors)
+			}
+			return nil
+		},
+	}
+	o.register(cmd.Flags(), defaultRate)
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (benchSummary, error) {
+	ctx := cmd.Context()
+	if err := ensureBenchTopic(ctx, e, o); err != nil {
+		return benchSummary{}, err
+	}
+	var stats benchStats
+	stop := startProgress(cmd.ErrOrStderr(), mode, o, &stats)
+	start := time.Now()
+	var measures string
+	var err error
+	switch mode {
+	case "produce":
+		measures = "time from each record's send (scheduled send with --rate) to its acknowledgement"
+		err = benchProduce(ctx, e, o, &stats, nil)
+	case "consume":
+		measures = "time each poll waited for the broker's fetch response"
+		start, err = benchConsume(ctx, cmd.ErrOrStderr(), e, o, &stats)
+	case "e2e":
+		measures = "time from each record's scheduled send to its arrival at a consumer"
+		err = benchEndToEnd(ctx, e, o, &stats)
+	}
+	elapsed := time.Since(start)
+	stop()
+	if err != nil {
+		return benchSummary{}, err
+	}
+	sum := summarize(mode, o, &stats, elapsed, measures)
+	if stats.firstErr != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: first failure: %v\n", stats.firstErr)
+	}
+	return sum, nil
+}
+
+// ensureBenchTopic creates the topic unless it exists.
+func ensureBenchTopic(ctx context.Context, e *clientEnv, o *benchOptions) error {
+	adm, err := e.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	rctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	resp, err := adm.CreateTopic(rctx, o.partitions, -1, nil, o.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %q: %w", o.topic, err)
+	}
+	return nil
+}
+
+// startProgress prints a line every progressEvery to stderr when it is a
+// terminal or --progress asks; the returned func stops it.
+func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats) func() {
+	if !o.progress && !isTerminal(stderr) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(o.progressEvery)
+		defer tick.Stop()
+		var lastRecords, lastBytes int64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				records, bytes, p50, p99 := s.snapshot()
+				secs := now.Sub(last).Seconds()
+				fmt.Fprintf(stderr, "%s: %.0f records/s, %.1f MB/s, p50 %.2f ms, p99 %.2f ms (%d records)\n", mode,
+					float64(records-lastRecords)/secs, float64(bytes-lastBytes)/secs/1e6,
+					float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, records)
+				lastRecords, lastBytes, last = records, bytes, now
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// randomPayload is n incompressible bytes.
+func randomPayload(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
 }

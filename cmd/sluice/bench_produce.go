@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicelog/sluice/internal/bench"
+)
+
+// benchFlushTimeout bounds the wait for acknowledgements once the load has
+// been sent (or interrupted).
+const benchFlushTimeout = time.Minute
+
+// e2eCounts is what the producers of an e2e run tell its consumers.
+type e2eCounts struct {
+	acked atomic.Int64 // records the broker acknowledged
+}
+
+// benchProduce sends the load from o.producers clients: producer k sends
+// records k, k+N, k+2N... each at its scheduled time when --rate is set.
+// Without e2e it times each acknowledgement into stats; with e2e it stamps
+// each value with its scheduled send time for the consumers to time, and
+// counts acknowledgements there.
+func benchProduce(ctx context.Context, e *clientEnv, o *benchOptions, stats *benchStats, e2e *e2eCounts) error {
+	clients := make([]*kgo.Client, o.producers)
+	for k := range clients {
+		cl, err := e.client(ctx, o.producerOpts()...)
+		if err != nil {
+			for _, c := range clients[:k] {
+				c.Close()
+			}
+			return err
+		}
+		clients[k] = cl
+	}
+	payload := randomPayload(o.recordSize)
+	sched := bench.Schedule{Start: time.Now(), Rate: o.rate}
+	var deadline time.Time
+	if o.duration > 0 {
+		deadline = sched.Start.Add(o.duration)
+	}
+	var wg sync.WaitGroup
+	for k, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			produceShare(ctx, cl, o, int64(k), sched, deadline, payload, stats, e2e)
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), benchFlushTimeout)
+			defer cancel()
+			if err := cl.Flush(flushCtx); err != nil {
+				stats.fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// produceShare is producer k's part of the load.
+func produceShare(ctx context.Context, cl *kgo.Client, o *benchOptions, k int64, sched bench.Schedule,
+	deadline time.Time, payload []byte, stats *benchStats, e2e *e2eCounts) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	step := int64(o.producers)
+	for i := k; o.records == 0 || i < o.records; i += step {
+		due := sched.Due(i)
+		if !deadline.IsZero() && !due.Before(deadline) {
+			return
+		}
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		if o.rate <= 0 {
+			due = time.Now() // closed loop: time from the actual send
+		}
+		value := payload
+		if e2e != nil {
+			value = make([]byte, len(payload))
+			copy(value, payload)
+			binary.BigEndian.PutUint64(value, uint64(due.UnixNano()))
+		}
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) {
+			switch {
+			case err != nil:
+				stats.fail(err)
+			case e2e != nil:
+				e2e.acked.Add(1)
+			default:
+				stats.ok(time.Since(due), len(r.Value))
+			}
+		})
+	}
+}
