@@ -87,6 +87,10 @@ type Def struct {
 	Values []string
 	// Deprecated says what replaces the key; the key still works.
 	Deprecated string
+	// NotActedOn says why a key is accepted (so Kafka tooling that sets it
+	// keeps working) but changes nothing yet; empty when Sluice honours it.
+	// The generated reference shows it, so users are not misled.
+	NotActedOn string
 }
 
 // Validate checks value against the definition. The error wraps
