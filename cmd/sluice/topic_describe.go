@@ -99,7 +99,7 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfi
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of topic %q: %w", topic, err)
 	}
-	sizes := topicSizes(ctx, adm, topic)
+	sizes := topicSizes(ctx, adm, topic, detail.Partitions.Numbers())
 	for _, p := range detail.Partitions.Sorted() {
 		pd := partitionDescription{
 			Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
@@ -135,8 +135,11 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfi
 // topicSizes returns each partition's size on its leader, or nothing when
 // the cluster does not answer DescribeLogDirs: the size is extra
 // information, not a reason to fail the whole description.
-func topicSizes(ctx context.Context, adm *kadm.Client, topic string) map[int32]int64 {
-	dirs, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{topic: nil})
+func topicSizes(ctx context.Context, adm *kadm.Client, topic string, partitions []int32) map[int32]int64 {
+	// The partitions are named: an empty list asks for none of them.
+	set := kadm.TopicsSet{}
+	set.Add(topic, partitions...)
+	dirs, err := adm.DescribeAllLogDirs(ctx, set)
 	if err != nil {
 		return nil
 	}

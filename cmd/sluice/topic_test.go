@@ -54,6 +54,9 @@ func TestTopicCreateListDescribeDelete(t *testing.T) {
 	if p1.Partition != 1 || p1.HighWatermark != 3 || p1.LogStartOffset != 0 || p1.Leader < 0 || len(p1.ISR) != 1 {
 		t.Fatalf("partition 1 = %+v, want high watermark 3 with a leader", p1)
 	}
+	if p1.SizeBytes == nil || *p1.SizeBytes == 0 || d.SizeBytes == nil || *d.SizeBytes != *p1.SizeBytes {
+		t.Fatalf("sizes: topic %v, partition 1 %v; want the partition's bytes, all in partition 1", d.SizeBytes, p1.SizeBytes)
+	}
 	if len(d.Configs) != 1 || d.Configs[0].Key != "retention.ms" || d.Configs[0].Value != "3600000" || d.Configs[0].Source != "topic" {
 		t.Fatalf("configs = %+v, want only retention.ms=3600000 from the topic", d.Configs)
 	}

@@ -43,6 +43,7 @@ var handlers = []*handler{
 	&offsetForLeaderEpochHandler,    // 23
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
+	&describeLogDirsHandler,         // 35
 	&createPartitionsHandler,        // 37
 	&deleteGroupsHandler,            // 42
 	&incrementalAlterConfigsHandler, // 44

@@ -264,6 +264,10 @@ func (p *Partition) Offsets() Offsets {
 // LeaderEpoch is the partition's leader epoch in the newest image.
 func (p *Partition) LeaderEpoch() int32 { return p.role.Load().leaderEpoch }
 
+// Size is the bytes of the partition's log segments on disk, as
+// DescribeLogDirs reports it.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
 // CheckLeaderEpoch compares a request's current leader epoch with ours; a
 // negative one (-1: the client does not know) skips the check.
 func (p *Partition) CheckLeaderEpoch(current int32) error {

@@ -304,6 +304,13 @@ var offsetDeleteRequest = message{key: 47, name: "OffsetDelete", minVersion: 0, 
 	),
 }}
 
+var describeLogDirsRequest = message{key: 35, name: "DescribeLogDirs", minVersion: 0, maxVersion: 4, flexibleFrom: 2, fields: []field{
+	array[kmsg.DescribeLogDirsRequestTopic]("topics",
+		str("topic"),
+		primArray("partitions", kindInt32),
+	).nullable(0),
+}}
+
 var describeClusterRequest = message{key: 60, name: "DescribeCluster", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
 	boolean("include_cluster_authorized_operations"),
 	i8("endpoint_type").from(1),
@@ -325,7 +332,7 @@ var requestSchemas = indexSchemas(
 	&describeGroupsRequest, &listGroupsRequest, &apiVersionsRequest,
 	&createTopicsRequest, &deleteTopicsRequest, &deleteRecordsRequest,
 	&initProducerIDRequest, &offsetForLeaderEpochRequest,
-	&describeConfigsRequest, &alterConfigsRequest, &createPartitionsRequest,
+	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeClusterRequest, &describeProducersRequest,
 )
