@@ -123,6 +123,17 @@ func (e *clientEnv) admin(ctx context.Context) (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// adminSession is an admin client and a context bounded by --timeout for
+// one command's requests; done releases both.
+func (e *clientEnv) adminSession(ctx context.Context) (context.Context, *kadm.Client, func(), error) {
+	adm, err := e.admin(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rctx, cancel := e.requestContext(ctx)
+	return rctx, adm, func() { cancel(); adm.Close() }, nil
+}
+
 // requestContext bounds one round of requests by --timeout.
 func (e *clientEnv) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, e.timeout)

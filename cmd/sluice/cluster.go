@@ -69,13 +69,11 @@ func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			info, err := describeCluster(ctx, adm)
 			if err != nil {
 				return err
@@ -158,13 +156,11 @@ func newClusterHealthCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			checks, err := checkHealth(ctx, adm)
 			if err != nil {
 				return err

@@ -64,13 +64,11 @@ func newGroupListCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			groups, err := listGroups(ctx, adm)
 			if err != nil {
 				return err
@@ -131,13 +129,11 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			var resps kadm.DeleteGroupResponses
 			err = groupRetry(ctx, func() (err error) {
 				resps, err = adm.DeleteGroups(ctx, groups...)
@@ -160,16 +156,7 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 					deleted = append(deleted, g)
 				}
 			}
-			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
-					return err
-				}
-			} else {
-				for _, g := range deleted {
-					fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", g)
-				}
-			}
-			return errors.Join(errs...)
+			return printDeleted(cmd, asJSON, "group", deleted, errs)
 		},
 	}
 	cmd.ValidArgsFunction = completeGroups(e)

@@ -58,13 +58,11 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			d, err := describeGroup(ctx, adm, args[0])
 			if err != nil {
 				return err

@@ -98,13 +98,11 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, topics []stri
 		}
 		tsMillis = spec.n
 	}
-	adm, err := e.admin(cmd.Context())
+	ctx, adm, done, err := e.adminSession(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := e.requestContext(cmd.Context())
-	defer cancel()
+	defer done()
 	if err := requireInactiveGroup(ctx, adm, group); err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
 // printJSON writes v as indented JSON followed by a newline: one document
@@ -42,4 +45,19 @@ func printFields(w io.Writer, pairs ...[2]string) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", p[0], p[1])
 	}
 	return tw.Flush()
+}
+
+// printDeleted reports what a delete command removed ({"deleted": [...]}
+// with --json) and returns the failures for the rest, joined.
+func printDeleted(cmd *cobra.Command, asJSON bool, kind string, deleted []string, failures []error) error {
+	if asJSON {
+		if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
+			return err
+		}
+	} else {
+		for _, name := range deleted {
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s %s\n", kind, name)
+		}
+	}
+	return errors.Join(failures...)
 }

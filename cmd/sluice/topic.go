@@ -92,13 +92,11 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.CreateTopics(ctx, partitions, replicas, cfg, topics...)
 			if err != nil {
 				return fmt.Errorf("create topics: %w", err)
@@ -158,13 +156,11 @@ func newTopicListCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			list := adm.ListTopics
 			if internal {
 				list = adm.ListTopicsWithInternal
@@ -203,13 +199,11 @@ func newTopicDeleteCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteTopics(ctx, topics...)
 			if err != nil {
 				return fmt.Errorf("delete topics: %w", err)
@@ -224,16 +218,7 @@ func newTopicDeleteCmd(e *clientEnv) *cobra.Command {
 				}
 				deleted = append(deleted, t)
 			}
-			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
-					return err
-				}
-			} else {
-				for _, t := range deleted {
-					fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", t)
-				}
-			}
-			return errors.Join(errs...)
+			return printDeleted(cmd, asJSON, "topic", deleted, errs)
 		},
 	}
 	cmd.ValidArgsFunction = completeTopics(e)
@@ -260,13 +245,11 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.AlterTopicConfigs(ctx, alters, topic)
 			if err != nil {
 				return fmt.Errorf("alter topic %q configs: %w", topic, err)
@@ -333,13 +316,11 @@ func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
 			if total < 1 {
 				return usageErrorf("--total %d: want the new partition count, at least 1", total)
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.UpdatePartitions(ctx, total, topic)
 			if err != nil {
 				return fmt.Errorf("add partitions to topic %q: %w", topic, err)

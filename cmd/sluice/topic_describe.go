@@ -60,13 +60,11 @@ func newTopicDescribeCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := e.admin(cmd.Context())
+			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := e.requestContext(cmd.Context())
-			defer cancel()
+			defer done()
 			d, err := describeTopic(ctx, adm, args[0], allConfigs)
 			if err != nil {
 				return err
