@@ -39,7 +39,7 @@ func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
 	fs.StringVar(&o.topic, "topic", "sluice-bench", "topic to use; created with --partitions if missing")
 	fs.Int32Var(&o.partitions, "partitions", 3, "partitions when the topic is created")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value (random, incompressible)")
-	fs.Int64Var(&o.records, "records", 0, "records to send or read (default 100000 unless --duration is given)")
+	fs.Int64Var(&o.records, "records", 0, "records to send or read (default 100000, or for e2e 10s of --rate, unless --duration is given)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (with --records: whichever comes first)")
 	fs.Float64Var(&o.rate, "rate", defaultRate, "records per second in all, on a fixed schedule; 0 = as fast as possible")
 	fs.StringVar(&o.acks, "acks", "all", "producer acks: all, 1 or 0")
@@ -72,7 +72,13 @@ func (o *benchOptions) check(mode string) error {
 		return usageErrorf("--topic is empty")
 	}
 	if o.records == 0 && o.duration == 0 {
-		o.records = 100000
+		// e2e runs at a fixed rate, so a count would make its length
+		// depend on the rate; a time keeps the default run short.
+		if mode == "e2e" {
+			o.duration = 10 * time.Second
+		} else {
+			o.records = 100000
+		}
 	}
 	if _, err := acksOptions(o.acks); err != nil {
 		return err
