@@ -162,3 +162,18 @@ func TestCLICommandErrorsExitOne(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIEveryCommandHasExamples walks the command tree: every command a
+// user can run shows examples in its --help.
+func TestCLIEveryCommandHasExamples(t *testing.T) {
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if cmd.Example == "" && cmd.HasParent() {
+			t.Errorf("%s has no Example in its help", cmd.CommandPath())
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+}

@@ -30,9 +30,10 @@ type buildVersion struct {
 func newVersionCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the version, git commit and Go version of this binary",
-		Args:  noArgs,
+		Use:     "version",
+		Short:   "Print the version, git commit and Go version of this binary",
+		Example: "  sluice version\n  sluice version --json",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b := resolveBuild(version, commit, debug.ReadBuildInfo)
 			if asJSON {
