@@ -70,6 +70,12 @@ func produceShare(ctx context.Context, cl *kgo.Client, o *benchOptions, k int64,
 	step := int64(o.producers)
 	for i := k; o.records == 0 || i < o.records; i += step {
 		due := sched.Due(i)
+		if o.rate <= 0 {
+			// Unpaced (a closed loop), a record is due when it is
+			// sent: latency counts from the actual send, and the
+			// clock, not the schedule, says when --duration is up.
+			due = time.Now()
+		}
 		if !deadline.IsZero() && !due.Before(deadline) {
 			return
 		}
@@ -82,9 +88,6 @@ func produceShare(ctx context.Context, cl *kgo.Client, o *benchOptions, k int64,
 			}
 		} else if ctx.Err() != nil {
 			return
-		}
-		if o.rate <= 0 {
-			due = time.Now() // closed loop: time from the actual send
 		}
 		value := payload
 		if e2e != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -92,5 +94,26 @@ func TestBenchErrors(t *testing.T) {
 	requireCode(t, code, exitError, stderr)
 	if !strings.Contains(stderr, "cannot reach "+dead) {
 		t.Errorf("broker down: %q", stderr)
+	}
+}
+
+// Without --rate every record is due at the start, so --duration must be
+// read off the clock; this once ran until interrupted.
+func TestBenchDurationWithoutRate(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out, stderr, code := runCLIContext(ctx, "", "bench", "produce", "--duration", "300ms", "--record-size", "10",
+		"--topic", "timed", "--json", "--brokers", addr)
+	if ctx.Err() != nil {
+		t.Fatalf("bench produce --duration 300ms still running after 30s")
+	}
+	requireCode(t, code, exitOK, stderr)
+	var sum benchSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if sum.Records == 0 || sum.Errors != 0 {
+		t.Errorf("summary = %+v", sum)
 	}
 }

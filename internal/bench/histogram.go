@@ -11,18 +11,26 @@ import (
 )
 
 // subBucketBits sets the histogram's resolution: each power-of-two range
-// of values is split into 2^subBucketBits linear buckets, so a recorded
-// value is off by at most 1/2^subBucketBits (under 0.8%) of itself. This is
-// the layout of HdrHistogram, with a fixed precision.
-const subBucketBits = 7
+// of values is split into 2^subBucketBits linear buckets, so a reported
+// quantile is off by at most 1/2^subBucketBits (under 0.1%) of itself:
+// three significant digits, as HdrHistogram is usually configured. This is
+// HdrHistogram's layout, with a fixed precision.
+const subBucketBits = 10
 
 const subBuckets = 1 << subBucketBits
 
-// Histogram counts durations, in microseconds, from 0 to about 292,000
-// years, in about 7,000 buckets (57 KB). The zero value is ready to use.
-// It is not safe for concurrent use.
+// trackableBits bounds the values bucketed: up to 2^36 µs, about 19 hours,
+// far beyond any latency worth a percentile, which keeps the histogram at
+// 27,648 buckets (216 KB) instead of 512 KB for the whole int64 range.
+// Longer values fall in the top bucket; Max still reports them exactly.
+const trackableBits = 36
+
+const maxTrackable = int64(1)<<trackableBits - 1
+
+// Histogram counts durations, in microseconds, from 0 to about 19 hours.
+// The zero value is ready to use. It is not safe for concurrent use.
 type Histogram struct {
-	counts [64 * subBuckets]uint64
+	counts [(trackableBits - subBucketBits + 1) * subBuckets]uint64
 	total  uint64
 	max    int64
 }
@@ -57,7 +65,7 @@ func highestOf(b int) int64 {
 // Record counts one duration; negative durations count as zero.
 func (h *Histogram) Record(d time.Duration) {
 	v := max(d.Microseconds(), 0)
-	h.counts[bucketOf(v)]++
+	h.counts[bucketOf(min(v, maxTrackable))]++
 	h.total++
 	h.max = max(h.max, v)
 }
@@ -80,6 +88,7 @@ func (h *Histogram) Max() time.Duration { return time.Duration(h.max) * time.Mic
 // Quantile returns the value at quantile q (0.99 for p99): the highest
 // value of the bucket holding the ceil(q×count)-th smallest value, capped
 // at Max, so it never understates a tail. Zero when nothing was recorded.
+// A quantile falling among values beyond maxTrackable reports maxTrackable.
 func (h *Histogram) Quantile(q float64) time.Duration {
 	if h.total == 0 {
 		return 0

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -8,7 +9,8 @@ import (
 )
 
 func TestBucketBoundsCoverEveryValue(t *testing.T) {
-	values := []int64{0, 1, 127, 128, 129, 255, 256, 1000, 1 << 20, 1<<40 + 12345, 1<<62 + 1}
+	values := []int64{0, 1, subBuckets - 1, subBuckets, subBuckets + 1, 2*subBuckets - 1, 2 * subBuckets,
+		1000, 123456, 1 << 20, 1<<30 + 12345, maxTrackable - 1, maxTrackable}
 	for _, v := range values {
 		b := bucketOf(v)
 		if lo, hi := lowestOf(b), highestOf(b); v < lo || v > hi {
@@ -18,32 +20,58 @@ func TestBucketBoundsCoverEveryValue(t *testing.T) {
 			t.Errorf("gap before bucket %d", b)
 		}
 	}
+	var h Histogram
+	if top := bucketOf(maxTrackable); top != len(h.counts)-1 {
+		t.Errorf("top value in bucket %d of %d", top, len(h.counts))
+	}
 }
 
+// TestQuantilesWithinPrecision checks quantiles of known distributions
+// against the exact order statistics: never below, and above by at most
+// 0.1% (three significant digits).
 func TestQuantilesWithinPrecision(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	distributions := map[string]func() int64{
+		"uniform 0-10s":     func() int64 { return r.Int64N(10_000_000) },
+		"exponential 2ms":   func() int64 { return int64(r.ExpFloat64() * 2000) },
+		"constant 1.5ms":    func() int64 { return 1500 },
+		"normal 20±3ms":     func() int64 { return max(int64(20000+r.NormFloat64()*3000), 0) },
+		"bimodal 50µs, 25s": func() int64 { return map[bool]int64{true: 25_000_000, false: 50}[r.IntN(100) == 0] + r.Int64N(100) },
+		"log-uniform µs-1h": func() int64 { return int64(math.Exp(r.Float64() * math.Log(3.6e9))) },
+	}
+	for name, draw := range distributions {
+		var h Histogram
+		exact := make([]int64, 200000)
+		for i := range exact {
+			exact[i] = draw()
+			h.Record(time.Duration(exact[i]) * time.Microsecond)
+		}
+		slices.Sort(exact)
+		for _, q := range []float64{0.001, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 1} {
+			want := exact[max(int(math.Ceil(q*float64(len(exact))))-1, 0)]
+			got := h.Quantile(q).Microseconds()
+			if got < want || float64(got-want) > float64(want)*0.001 {
+				t.Errorf("%s: q%g = %d µs, exact %d µs: off by more than 0.1%%", name, q, got, want)
+			}
+		}
+		if h.Max() != time.Duration(exact[len(exact)-1])*time.Microsecond || h.Count() != uint64(len(exact)) {
+			t.Errorf("%s: max %v count %d", name, h.Max(), h.Count())
+		}
+	}
+}
+
+func TestBeyondTrackableRange(t *testing.T) {
 	var h Histogram
-	var exact []int64
-	for range 100000 {
-		// Log-normal-ish latencies from 50 µs to a few seconds.
-		v := int64(50 + r.ExpFloat64()*2000)
-		if r.IntN(100) == 0 {
-			v *= 500
-		}
-		exact = append(exact, v)
-		h.Record(time.Duration(v) * time.Microsecond)
+	h.Record(time.Millisecond)
+	h.Record(30 * time.Hour)
+	if h.Max() != 30*time.Hour {
+		t.Errorf("max %v, want 30h exactly", h.Max())
 	}
-	slices.Sort(exact)
-	for _, q := range []float64{0.5, 0.95, 0.99, 0.999, 1} {
-		idx := int(float64(len(exact))*q+0.999999) - 1
-		want := exact[max(idx, 0)]
-		got := h.Quantile(q).Microseconds()
-		if got < want || float64(got-want) > float64(want)/subBuckets+1 {
-			t.Errorf("q%.3f = %d µs, exact %d µs: outside 1/%d", q, got, want, subBuckets)
-		}
+	if got := h.Quantile(1); got != time.Duration(maxTrackable)*time.Microsecond {
+		t.Errorf("p100 %v, want the top of the range", got)
 	}
-	if h.Max() != time.Duration(exact[len(exact)-1])*time.Microsecond || h.Count() != 100000 {
-		t.Errorf("max %v count %d", h.Max(), h.Count())
+	if got := h.Quantile(0.5); got != time.Millisecond {
+		t.Errorf("p50 %v, want 1ms", got)
 	}
 }
 
