@@ -241,7 +241,7 @@ func newBenchModeCmd(e *clientEnv, mode string, defaultRate float64) *cobra.Comm
 				return err
 			}
 			if sum.Errors > 0 {
-				return fmt.Errorf("%d records failed", sum.Errors)
+				return fmt.Errorf("%d records to topic %s failed", sum.Errors, o.topic)
 			}
 			return nil
 		},
@@ -278,7 +278,7 @@ func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (b
 	}
 	sum := summarize(mode, o, &stats, elapsed, measures)
 	if stats.firstErr != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: first failure: %v\n", stats.firstErr)
+		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: first failure producing to topic %s: %v\n", o.topic, stats.firstErr)
 	}
 	return sum, nil
 }

@@ -54,6 +54,33 @@ func TestBenchProduceConsumeE2E(t *testing.T) {
 	if sum.Mode != "e2e" || sum.Records != 400 || sum.Rate != 2000 {
 		t.Fatalf("e2e summary = %+v", sum)
 	}
+	// The schedule spreads 400 records over at least 0.2 s, however fast
+	// the machine; a slow machine only lowers the figure, so this bound
+	// cannot flake.
+	if sum.RecordsPerSec > 1.5*sum.Rate {
+		t.Errorf("e2e ran at %.0f records/s, over 1.5 × --rate %v", sum.RecordsPerSec, sum.Rate)
+	}
+}
+
+// A record the broker refuses is counted and reported, and the run exits 1
+// with its summary still printed.
+func TestBenchProduceErrorsExitOne(t *testing.T) {
+	addr := startBroker(t, "message.max.bytes=2000")
+	out, stderr, code := runCLI(t, "bench", "produce", "--records", "5", "--record-size", "5000", "--topic", "small",
+		"--json", "--brokers", addr)
+	requireCode(t, code, exitError, stderr)
+	var sum benchSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if sum.Errors != 5 || sum.Records != 0 {
+		t.Errorf("summary = %+v", sum)
+	}
+	for _, want := range []string{"5 records to topic small failed", "first failure producing to topic small", "MESSAGE_TOO_LARGE"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q: %q", want, stderr)
+		}
+	}
 }
 
 func TestBenchTextAndProgress(t *testing.T) {
