@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -14,8 +15,8 @@ import (
 // DescribeLogDirs v0–4: the partitions this broker keeps on disk and their
 // sizes, as kafka-log-dirs.sh and `sluice topic describe` show. A node has
 // one log directory; partitions it does not host are left out, as Kafka
-// leaves out what is not in a directory. Volume sizes (v4) are reported as
-// unknown (-1).
+// leaves out what is not in a directory. Volume sizes (v4) come from statfs
+// on the directory, and are unknown (-1) where that cannot be had.
 var describeLogDirsHandler = handler{key: 35, minVersion: 0, maxVersion: 4, serve: serveDescribeLogDirs}
 
 func serveDescribeLogDirs(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
@@ -23,6 +24,9 @@ func serveDescribeLogDirs(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = logDirOf(b)
+	if req.Version >= 4 {
+		dir.TotalBytes, dir.UsableBytes = logDirVolume(b)
+	}
 	for _, want := range logDirsWanted(b.Control.Image(), b.NodeID, req.Topics) {
 		rt := kmsg.NewDescribeLogDirsResponseDirTopic()
 		rt.Topic = want.topic
@@ -41,6 +45,20 @@ func serveDescribeLogDirs(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 	}
 	resp.Dirs = append(resp.Dirs, dir)
 	return resp, nil
+}
+
+// logDirVolume is the total and usable bytes of the log directory's volume,
+// -1 each when unknown. A failing statfs does not fail the request: the
+// partition sizes are still worth having, and the warning names the cause.
+func logDirVolume(b *Broker) (totalBytes, usableBytes int64) {
+	usage, err := b.Partitions.LogDirUsage()
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			b.Logger.Warn("describe log dirs: volume size unknown", "err", err)
+		}
+		return -1, -1
+	}
+	return usage.TotalBytes, usage.UsableBytes
 }
 
 type logDirTopic struct {

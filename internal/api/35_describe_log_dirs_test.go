@@ -29,6 +29,13 @@ func TestDescribeLogDirs(t *testing.T) {
 				sizes[rt.Topic][p.Partition] = p.Size
 			}
 		}
+		total, usable := resp.Dirs[0].TotalBytes, resp.Dirs[0].UsableBytes
+		if v < 4 && (total != -1 || usable != -1) {
+			t.Errorf("v%d volume sizes %d/%d set, but the version has no such fields", v, total, usable)
+		}
+		if v >= 4 && (total <= 0 || usable < 0 || usable > total) {
+			t.Errorf("v%d volume sizes total %d, usable %d: want statfs of the log dir, 0 <= usable <= total", v, total, usable)
+		}
 		if got := sizes["orders"][1]; got != int64(len(batch)) {
 			t.Errorf("v%d: orders/1 size %d, want the batch's %d bytes", v, got, len(batch))
 		}
@@ -52,8 +59,5 @@ func TestDescribeLogDirs(t *testing.T) {
 	topics := resp.Dirs[0].Topics
 	if len(topics) != 1 || topics[0].Topic != "orders" || len(topics[0].Partitions) != 1 || topics[0].Partitions[0].Partition != 1 {
 		t.Fatalf("filtered: %+v", topics)
-	}
-	if resp.Dirs[0].TotalBytes != -1 || resp.Dirs[0].UsableBytes != -1 {
-		t.Errorf("v4 volume sizes %d/%d, want -1 (unknown)", resp.Dirs[0].TotalBytes, resp.Dirs[0].UsableBytes)
 	}
 }

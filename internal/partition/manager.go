@@ -396,6 +396,13 @@ func (m *Manager) Checkpoint() error {
 	return errors.Join(errs...)
 }
 
+// LogDirUsage is the size of the volume holding the log directory, as
+// DescribeLogDirs v4 reports it; errors.ErrUnsupported when the FS cannot
+// tell (the in-memory one).
+func (m *Manager) LogDirUsage() (vfs.VolumeUsage, error) {
+	return vfs.Volume(m.opts.FS, m.opts.Dir)
+}
+
 // Close snapshots producer state and stops hosting; the caller closes Logs.
 func (m *Manager) Close() error {
 	m.refreshMu.Lock()

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/config"
@@ -140,5 +141,15 @@ func requireQuiet(t testing.TB, ch chan struct{}) {
 	case <-ch:
 		t.Fatal("watcher signalled unexpectedly")
 	default:
+	}
+}
+
+// The in-memory FS has no volume: the manager says so rather than invent
+// sizes, and DescribeLogDirs reports -1. statfs on a real directory is
+// tested in vfs and through the api harness.
+func TestPartitionLogDirUsageUnsupportedInMemory(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.mgr.LogDirUsage(); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("LogDirUsage on MemFS: %v, want errors.ErrUnsupported", err)
 	}
 }
