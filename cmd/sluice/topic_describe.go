@@ -144,7 +144,9 @@ func topicSizes(ctx context.Context, adm *kadm.Client, topic string, partitions 
 	sizes := map[int32]int64{}
 	dirs.Each(func(d kadm.DescribedLogDir) {
 		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
-			if p.Topic == topic && p.Size > sizes[p.Partition] {
+			// The largest copy is the leader's, or the one furthest along; an
+			// empty partition is 0 bytes, not unknown.
+			if cur, seen := sizes[p.Partition]; p.Topic == topic && (!seen || p.Size > cur) {
 				sizes[p.Partition] = p.Size
 			}
 		})

@@ -54,6 +54,9 @@ func TestTopicCreateListDescribeDelete(t *testing.T) {
 	if p1.Partition != 1 || p1.HighWatermark != 3 || p1.LogStartOffset != 0 || p1.Leader < 0 || len(p1.ISR) != 1 {
 		t.Fatalf("partition 1 = %+v, want high watermark 3 with a leader", p1)
 	}
+	if p0 := d.PartitionDetails[0]; p0.SizeBytes == nil || *p0.SizeBytes != 0 {
+		t.Fatalf("empty partition 0 size %v, want 0 bytes (known, not null)", p0.SizeBytes)
+	}
 	if p1.SizeBytes == nil || *p1.SizeBytes == 0 || d.SizeBytes == nil || *d.SizeBytes != *p1.SizeBytes {
 		t.Fatalf("sizes: topic %v, partition 1 %v; want the partition's bytes, all in partition 1", d.SizeBytes, p1.SizeBytes)
 	}
