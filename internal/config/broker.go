@@ -43,6 +43,13 @@ const (
 	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
 	GroupMaxSize                         = "group.max.size"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
+	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
+	ReplicaFetchWaitMaxMs                = "replica.fetch.wait.max.ms"
+	ReplicaFetchMaxBytes                 = "replica.fetch.max.bytes"
+	ReplicaFetchResponseMaxBytes         = "replica.fetch.response.max.bytes"
+	ReplicaSocketTimeoutMs               = "replica.socket.timeout.ms"
+	AutoLeaderRebalanceEnable            = "auto.leader.rebalance.enable"
+	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
 
 	// Aliases of topic-default keys, resolved as Kafka resolves them:
 	// log.retention.ms > log.retention.minutes > log.retention.hours, and
@@ -79,6 +86,10 @@ var BrokerConfigs = []Def{
 	{
 		Name: AutoCreateTopicsEnable, Type: TypeBoolean, Default: "true",
 		Doc: "Whether a Metadata or Produce request naming a missing topic creates it with num.partitions and the topic defaults.",
+	},
+	{
+		Name: AutoLeaderRebalanceEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Whether the controller periodically moves each partition's leadership back to its preferred replica (the first one) when that replica is in the ISR.",
 	},
 	{
 		Name: BrokerHeartbeatIntervalMs, Type: TypeInt, Default: "2000", Ranges: atLeast(1, maxInt),
@@ -132,6 +143,10 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupMinSessionTimeoutMs, Type: TypeInt, Default: "6000", Ranges: atLeast(1, maxInt),
 		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
+	},
+	{
+		Name: LeaderImbalanceCheckIntervalSeconds, Type: TypeLong, Default: "300", Ranges: atLeast(1, maxLong),
+		Doc: "How often the controller checks for partitions not led by their preferred replica (auto.leader.rebalance.enable).",
 	},
 	{
 		Name: Listeners, Type: TypeString, Default: "PLAINTEXT://localhost:9092",
@@ -217,6 +232,26 @@ var BrokerConfigs = []Def{
 		Name: QueuedMaxRequestBytes, Type: TypeLong, Default: "536870912", Ranges: []Range{{-1, -1}, {1, maxLong}},
 		Doc: "The most bytes of requests read but not yet answered, across all connections. Kafka's default is unlimited (-1); " +
 			"Sluice bounds it so many large requests at once cannot exhaust memory.",
+	},
+	{
+		Name: ReplicaFetchMaxBytes, Type: TypeInt, Default: "1048576", Ranges: atLeast(0, maxInt),
+		Doc: "How many bytes a follower asks for per partition in one fetch from its leader (at least one whole batch is always returned).",
+	},
+	{
+		Name: ReplicaFetchResponseMaxBytes, Type: TypeInt, Default: "10485760", Ranges: atLeast(0, maxInt),
+		Doc: "How many bytes a follower asks for in one whole fetch from its leader.",
+	},
+	{
+		Name: ReplicaFetchWaitMaxMs, Type: TypeInt, Default: "500", Ranges: atLeast(0, maxInt),
+		Doc: "How long a leader holds a follower's fetch when there is nothing new; keep it below replica.lag.time.max.ms.",
+	},
+	{
+		Name: ReplicaLagTimeMaxMs, Type: TypeLong, Default: "30000", Ranges: atLeast(1, maxLong),
+		Doc: "A follower that has not caught up to the leader's log end offset for this long leaves the ISR; it rejoins once caught up.",
+	},
+	{
+		Name: ReplicaSocketTimeoutMs, Type: TypeInt, Default: "30000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a follower waits for its leader to answer a fetch before it reconnects; at least replica.fetch.wait.max.ms.",
 	},
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),

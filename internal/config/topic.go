@@ -171,9 +171,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: MinInsyncReplicas, BrokerName: "min.insync.replicas", Type: TypeInt, Default: "1",
-		Ranges:     atLeast(1, maxInt),
-		Doc:        "The fewest in-sync replicas for an acks=all produce to succeed; with fewer it fails with NOT_ENOUGH_REPLICAS.",
-		NotActedOn: "stored and reported; partitions have one replica until replication lands",
+		Ranges: atLeast(1, maxInt),
+		Doc:    "The fewest in-sync replicas for an acks=all produce to succeed; with fewer it fails with NOT_ENOUGH_REPLICAS.",
 	},
 	{
 		Name: Preallocate, BrokerName: "log.preallocate", Type: TypeBoolean, Default: "false",
