@@ -128,6 +128,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
+	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	return n, nil
 }
 
@@ -189,6 +190,15 @@ func (n *Node) openLogs() error {
 		NodeID: n.meta.NodeID, Logs: n.logs, FS: n.opts.FS, Dir: cfg.LogDir(), Clock: n.opts.Clock, Logger: n.log,
 		Image: n.cp.Image, TopicDefaults: n.topicDefaults,
 		ProducerIDExpirationMs: cfg.Int64("producer.id.expiration.ms"),
+		AlterISR:               n.alterISR,
+		DialLeader:             n.dialLeader,
+		ReplicaLagTimeMaxMs:    cfg.Int64(config.ReplicaLagTimeMaxMs),
+		Fetcher: partition.FetcherConfig{
+			MaxWaitMs:        cfg.Int32(config.ReplicaFetchWaitMaxMs),
+			MaxBytes:         cfg.Int32(config.ReplicaFetchMaxBytes),
+			ResponseMaxBytes: cfg.Int32(config.ReplicaFetchResponseMaxBytes),
+			SocketTimeoutMs:  cfg.Int32(config.ReplicaSocketTimeoutMs),
+		},
 	})
 	return err
 }
