@@ -49,6 +49,16 @@ type Config struct {
 	UncleanLeaderElectionEnable bool
 	// ProducerIDBlockSize is how many producer ids a broker gets at once.
 	ProducerIDBlockSize int32
+	// AutoLeaderRebalanceEnable (auto.leader.rebalance.enable) has the
+	// driver run RebalanceLeaders every LeaderImbalanceCheckIntervalMs
+	// (leader.imbalance.check.interval.seconds, in ms).
+	AutoLeaderRebalanceEnable      bool
+	LeaderImbalanceCheckIntervalMs int64
+	// LeaderImbalancePerBrokerPercentage (leader.imbalance.per.broker.percentage)
+	// is the share of a broker's preferred partitions that may be led
+	// elsewhere before RebalanceLeaders moves them back. Unlike the other
+	// fields, 0 is kept: it means any imbalance is corrected.
+	LeaderImbalancePerBrokerPercentage int32
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -58,6 +68,10 @@ func DefaultConfig() Config {
 		NumPartitions:            1,
 		BrokerSessionTimeoutMs:   9000,
 		ProducerIDBlockSize:      1000,
+
+		AutoLeaderRebalanceEnable:          true,
+		LeaderImbalanceCheckIntervalMs:     300_000,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 
@@ -90,6 +104,12 @@ func New(cfg Config, ids IDGenerator) *Controller {
 	}
 	if cfg.ProducerIDBlockSize <= 0 {
 		cfg.ProducerIDBlockSize = def.ProducerIDBlockSize
+	}
+	if cfg.LeaderImbalanceCheckIntervalMs <= 0 {
+		cfg.LeaderImbalanceCheckIntervalMs = def.LeaderImbalanceCheckIntervalMs
+	}
+	if cfg.LeaderImbalancePerBrokerPercentage < 0 {
+		cfg.LeaderImbalancePerBrokerPercentage = def.LeaderImbalancePerBrokerPercentage
 	}
 	return &Controller{cfg: cfg, ids: ids, lastHeartbeatMs: map[int32]int64{}}
 }
