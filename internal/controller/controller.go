@@ -90,8 +90,15 @@ type Controller struct {
 	lastHeartbeatMs map[int32]int64
 }
 
-// New returns a Controller. Zero fields of cfg take DefaultConfig's values.
+// New returns a Controller with cfg.WithDefaults().
 func New(cfg Config, ids IDGenerator) *Controller {
+	return &Controller{cfg: cfg.WithDefaults(), ids: ids, lastHeartbeatMs: map[int32]int64{}}
+}
+
+// WithDefaults returns cfg with its zero fields (negative, for
+// LeaderImbalancePerBrokerPercentage) set to DefaultConfig's values. The
+// booleans are kept as given.
+func (cfg Config) WithDefaults() Config {
 	def := DefaultConfig()
 	if cfg.DefaultReplicationFactor <= 0 {
 		cfg.DefaultReplicationFactor = def.DefaultReplicationFactor
@@ -111,7 +118,7 @@ func New(cfg Config, ids IDGenerator) *Controller {
 	if cfg.LeaderImbalancePerBrokerPercentage < 0 {
 		cfg.LeaderImbalancePerBrokerPercentage = def.LeaderImbalancePerBrokerPercentage
 	}
-	return &Controller{cfg: cfg, ids: ids, lastHeartbeatMs: map[int32]int64{}}
+	return cfg
 }
 
 // Config returns the controller's settings after defaults.
