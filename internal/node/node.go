@@ -169,6 +169,9 @@ func (n *Node) startControlPlane() error {
 	ccfg.NumPartitions = cfg.Int32("num.partitions")
 	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
 	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
+	ccfg.AutoLeaderRebalanceEnable = cfg.Bool("auto.leader.rebalance.enable")
+	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
+	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
 	n.cp, err = controlplane.Start(controlplane.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg,
 	})
