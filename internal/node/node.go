@@ -55,6 +55,9 @@ type Node struct {
 	session   *brokerSession
 	unlock    func() error
 	cancel    context.CancelFunc
+	// stopHeartbeats stops the heartbeat loop and waits for it, so a
+	// controlled shutdown's fencing is not undone by a late heartbeat.
+	stopHeartbeats func()
 	bg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -124,7 +127,16 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
-	n.goBackground(func() { n.session.run(bgCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) }) })
+	hbCtx, stopHeartbeats := context.WithCancel(bgCtx)
+	heartbeatsDone := make(chan struct{})
+	n.stopHeartbeats = func() {
+		stopHeartbeats()
+		<-heartbeatsDone
+	}
+	go func() {
+		defer close(heartbeatsDone)
+		n.session.run(hbCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) })
+	}()
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
@@ -325,14 +337,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	n.closeOnce.Do(func() {
+		if n.server != nil && n.session != nil && n.stopHeartbeats != nil {
+			// Controlled shutdown first, while still serving: leadership
+			// moves to other ISR members and clients still connected are
+			// told NOT_LEADER_OR_FOLLOWER and move with it, so a rolling
+			// restart of RF>1 topics never leaves a partition leaderless.
+			n.stopHeartbeats()
+			errs = append(errs, n.session.shutDown(ctx))
+			errs = append(errs, n.parts.Refresh())
+		}
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
 		}
 		n.cancel()
 		n.bg.Wait()
-		if n.server != nil && n.session != nil {
-			errs = append(errs, n.session.shutDown(ctx))
-		}
 		if n.groups != nil {
 			n.groups.Stop()
 		}
