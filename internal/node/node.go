@@ -44,22 +44,22 @@ type Options struct {
 
 // Node is a running Sluice node.
 type Node struct {
-	opts      Options
-	log       *slog.Logger
-	meta      metaProperties
-	cp        *controlplane.ControlPlane
-	logs      *log.Manager
-	parts     *partition.Manager
-	groups    *coord.Coordinator
-	server    *netserver.Server
-	session   *brokerSession
-	unlock    func() error
-	cancel    context.CancelFunc
+	opts    Options
+	log     *slog.Logger
+	meta    metaProperties
+	cp      *controlplane.ControlPlane
+	logs    *log.Manager
+	parts   *partition.Manager
+	groups  *coord.Coordinator
+	server  *netserver.Server
+	session *brokerSession
+	unlock  func() error
+	cancel  context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
 	// controlled shutdown's fencing is not undone by a late heartbeat.
 	stopHeartbeats func()
-	bg        sync.WaitGroup
-	closeOnce sync.Once
+	bg             sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // Start starts a node; ctx bounds the start-up only.
