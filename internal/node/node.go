@@ -343,8 +343,7 @@ func (n *Node) stop(ctx context.Context) error {
 			// told NOT_LEADER_OR_FOLLOWER and move with it, so a rolling
 			// restart of RF>1 topics never leaves a partition leaderless.
 			n.stopHeartbeats()
-			errs = append(errs, n.session.shutDown(ctx))
-			errs = append(errs, n.parts.Refresh())
+			n.controlledShutdown(ctx)
 		}
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
@@ -368,6 +367,26 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// controlledShutdownTimeout bounds the controlled shutdown: when the
+// controller quorum is gone (the last nodes of a cluster stopping) the
+// broker stops without it, as Kafka's does after its retries.
+const controlledShutdownTimeout = 5 * time.Second
+
+// controlledShutdown asks the controller to fence this broker and move its
+// leaderships, then applies the resulting image so its partitions stop
+// being led here before the listener closes.
+func (n *Node) controlledShutdown(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+	defer cancel()
+	if err := n.session.shutDown(ctx); err != nil {
+		n.log.Warn("controlled shutdown failed; stopping without it", "err", err)
+		return
+	}
+	if err := n.parts.Refresh(); err != nil {
+		n.log.Warn("controlled shutdown: hosting partitions from metadata", "err", err)
+	}
 }
 
 // handler adapts the api server to the network server: the same method
