@@ -284,4 +284,43 @@ func TestReplicationFailedISRProposalIsRetried(t *testing.T) {
 		got := rec.next(t)
 		require(t, slices.Equal(got.NewISR, []int32{1, 2, 3}), "second proposal %+v", got)
 	})
+	// A failed expansion no longer holds the HW back: an acks=all produce
+	// the rest of the ISR has must complete without waiting for another
+	// fetch or append.
+	t.Run("expansion failure releases the HW", func(t *testing.T) {
+		rec := newAlterRecorder()
+		rec.failNext(refused)
+		rec.hold = make(chan struct{})
+		c, _, p := leaderOfThree(t, brokerOpts{alterISR: rec.submit}, nil)
+		c.change(metadata.NoLeaderChange, 1, 2)
+		_, err := p.Append(c.batch(plain(10)))
+		noErr(t, err)
+		fetchAs(t, p, 2, 10)
+		fetchAs(t, p, 3, 10) // caught up: the expansion is proposed and held
+		rec.next(t)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := appendAllAsync(p, ctx, c.batch(plain(5)))
+		eventually(t, func() error {
+			if leo := p.Offsets().LogEndOffset; leo != 15 {
+				return fmt.Errorf("LEO %d, want 15", leo)
+			}
+			return nil
+		})
+		hw, _ := fetchAs(t, p, 2, 15)
+		require(t, hw == 10, "HW %d: the proposed newcomer at 10 must hold it", hw)
+		requireWaiting(t, done)
+
+		close(rec.hold) // the controller refuses the expansion
+		eventually(t, func() error {
+			if _, pending := pendingISR(p); pending {
+				return errors.New("the failed proposal is still pending")
+			}
+			return nil
+		})
+		r := waitResult(t, done)
+		noErr(t, r.err)
+		require(t, p.Offsets().HighWatermark == 15, "offsets %+v", p.Offsets())
+	})
 }
