@@ -114,7 +114,9 @@ var BrokerConfigs = []Def{
 	},
 	{
 		Name: ControllerListener, Type: TypeString,
-		Doc: "Sluice only: host:port where this node's controller listens when it is a cluster of one; empty picks a free loopback port.",
+		Doc: "Sluice only: host:port where this node listens for the metadata quorum. Empty: a cluster of one picks a free loopback port, " +
+			"a voter listens at its controller.quorum.voters address, and a broker-only node picks a free port on its client listener's interface " +
+			"(it tells the voters its address, with the advertised.listeners host for an all-interfaces bind).",
 	},
 	{
 		Name: ControllerQuorumVoters, Type: TypeList,
@@ -222,7 +224,8 @@ var BrokerConfigs = []Def{
 	{
 		Name: ProcessRoles, Type: TypeList, Default: "broker,controller",
 		Values: []string{"broker", "controller"},
-		Doc:    "What this node runs: broker, controller or both (the default, a cluster of one).",
+		Doc: "What this node runs: broker, controller or both (the default, a cluster of one). A broker-only node follows the controllers " +
+			"(controller.quorum.voters) as a Raft learner; a controller-only node votes and decides but serves no Kafka clients.",
 	},
 	{
 		Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Ranges: atLeast(1, maxInt),

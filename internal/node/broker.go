@@ -97,9 +97,20 @@ func (s *brokerSession) sleep(ctx context.Context, d time.Duration) error {
 // shutdown): it is fenced and leadership moves to other replicas, if any,
 // and a restart can register again without waiting for the session to
 // expire.
+//
+// It is bounded by a few heartbeat intervals, and a failure is only
+// logged: when a whole cluster stops at once, the last brokers find no
+// quorum left to tell, and waiting for one would hold their shutdown for
+// the full grace period. Their logs are closed cleanly all the same; the
+// cost is that their next start waits for the session to expire, as
+// after a crash.
 func (s *brokerSession) shutDown(ctx context.Context) error {
-	_, err := s.heartbeat(ctx, true)
-	return err
+	ctx, cancel := context.WithTimeout(ctx, 2*s.interval)
+	defer cancel()
+	if _, err := s.heartbeat(ctx, true); err != nil {
+		s.log.Warn("controlled shutdown: the controller was not told; the next start waits for this session to expire", "err", err)
+	}
+	return nil
 }
 
 func (s *brokerSession) brokerEpoch() int64 {

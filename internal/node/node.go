@@ -90,6 +90,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.startControlPlane(); err != nil {
 		return nil, err
 	}
+	if !n.IsBroker() {
+		// A controller-only node votes and decides; clients are served
+		// by the brokers, so it opens no logs and no client listener.
+		n.log.Info("controller-only node: serving the metadata quorum, not Kafka clients", "node", n.meta.NodeID)
+		return n, nil
+	}
 	if err = n.openLogs(); err != nil {
 		return nil, err
 	}
@@ -151,10 +157,18 @@ func (n *Node) startControlPlane() error {
 	if err != nil {
 		return err
 	}
-	if !quorum.IsController() {
-		return errors.New("process.roles without controller needs a controller quorum to join; multi-node clusters arrive with replication")
-	}
-	if cfg.String("controller.quorum.voters") == "" {
+	var learnerLn net.Listener
+	switch {
+	case !quorum.IsController():
+		// A broker-only node follows the metadata log as a Raft learner
+		// and forwards its commands (registration, heartbeats, topic
+		// creation) to the active controller. The voters must reach it
+		// to replicate to it, so it binds a listener and says where.
+		if learnerLn, quorum.ControllerAdvertised, err = n.learnerListener(); err != nil {
+			return err
+		}
+		quorum.ControllerListen = learnerLn.Addr().String()
+	case cfg.String("controller.quorum.voters") == "":
 		// A cluster of one talks to nobody: its controller listens where
 		// controller.listener says, by default a free loopback port, so
 		// two nodes can run side by side.
@@ -163,14 +177,21 @@ func (n *Node) startControlPlane() error {
 			return err
 		}
 		quorum.ControllerListen = net.JoinHostPort(host, strconv.Itoa(port))
+	case cfg.String("controller.listener") != "":
+		// A voter is dialed at its controller.quorum.voters address but
+		// may bind elsewhere (0.0.0.0:9093 behind host:9093).
+		quorum.ControllerListen = cfg.String("controller.listener")
 	}
 	ccfg := controller.DefaultConfig()
 	ccfg.NumPartitions = cfg.Int32("num.partitions")
 	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
 	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
 	n.cp, err = controlplane.Start(controlplane.Options{
-		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg,
+		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
 	})
+	if err != nil && learnerLn != nil {
+		learnerLn.Close() // the quorum may have failed before taking it over
+	}
 	return err
 }
 
@@ -296,8 +317,13 @@ func (n *Node) checkpointProducers(ctx context.Context) {
 	}
 }
 
-// Addr is the client listener's address.
-func (n *Node) Addr() net.Addr { return n.server.Addr() }
+// Addr is the client listener's address; nil on a controller-only node.
+func (n *Node) Addr() net.Addr {
+	if n.server == nil {
+		return nil
+	}
+	return n.server.Addr()
+}
 
 // ClusterID is the cluster's id from meta.properties.
 func (n *Node) ClusterID() string { return n.meta.ClusterID }
