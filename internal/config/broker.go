@@ -218,8 +218,9 @@ var BrokerConfigs = []Def{
 		Doc: "The partition count of __consumer_offsets; fixed once the topic exists.",
 	},
 	{
-		Name: OffsetsTopicReplicationFactor, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxShort),
-		Doc: "The replication factor of __consumer_offsets. Kafka's default is 3; Sluice's is 1 so a cluster of one works out of the box.",
+		Name: OffsetsTopicReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __consumer_offsets, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"so a cluster of one works out of the box.",
 	},
 	{
 		Name: ProcessRoles, Type: TypeList, Default: "broker,controller",

@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
@@ -96,6 +98,11 @@ func TestNodeClusterRoles(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// Node 4 is ready once its own image has it unfenced; node 1, a
+	// follower perhaps, may not have applied that yet.
+	if _, err := nodes[0].cp.WaitForOffset(ctx, nodes[3].cp.Image().Offset()); err != nil {
+		t.Fatal(err)
+	}
 	c := client(t, nodes[0])
 	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c)
 	if err != nil {
@@ -142,5 +149,30 @@ func TestNodeClusterRoles(t *testing.T) {
 	// The records are on node 4's disk: it leads the partition.
 	if pi, ok := nodes[3].cp.Image().Partition("on-four", 0); !ok || pi.Leader != 4 {
 		t.Fatalf("on-four-0 in node 4's image: %+v", pi)
+	}
+}
+
+// TestNodeOffsetsReplicationFactorCappedAtLiveBrokers keeps a cluster of
+// one working with Kafka's default offsets.topic.replication.factor=3.
+func TestNodeOffsetsReplicationFactorCappedAtLiveBrokers(t *testing.T) {
+	delta := metadata.NewDelta(metadata.EmptyImage())
+	for id, fenced := range map[int32]bool{1: false, 2: false, 3: true} {
+		if err := delta.Replay(&metadata.RegisterBroker{BrokerID: id, BrokerEpoch: int64(id), Fenced: fenced}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := delta.Apply(10)
+	for _, tc := range []struct {
+		configured int16
+		img        *metadata.Image
+		want       int16
+	}{
+		{3, img, 2}, // broker 3 is fenced
+		{1, img, 1},
+		{3, metadata.EmptyImage(), 1},
+	} {
+		if got := offsetsReplicationFactor(tc.configured, tc.img); got != tc.want {
+			t.Errorf("offsetsReplicationFactor(%d, %d brokers) = %d, want %d", tc.configured, len(tc.img.Brokers()), got, tc.want)
+		}
 	}
 }
