@@ -38,10 +38,11 @@ const (
 
 func newDevCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Tools for trying Sluice out locally",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Use:     "dev",
+		Short:   "Tools for trying Sluice out locally",
+		Example: "  sluice dev cluster",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newDevClusterCmd())
 	return cmd
