@@ -261,9 +261,6 @@ func (n *devNode) start(binary, voters string, o devClusterOptions, logs *locked
 	for _, s := range o.sets {
 		args = append(args, "--set", s)
 	}
-	if err := os.MkdirAll(n.dir, 0o755); err != nil {
-		return fmt.Errorf("node %d: %w", n.id, err)
-	}
 	out := &prefixWriter{prefix: fmt.Sprintf("[node %d] ", n.id), dst: logs, onLine: func(line []byte) {
 		if bytes.HasPrefix(line, []byte(devReadyLine)) {
 			events <- devEvent{node: n, ready: true}

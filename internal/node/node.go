@@ -60,6 +60,9 @@ type Node struct {
 }
 
 // Start starts a node; ctx bounds the start-up only.
+//
+// long: the start order of the package comment, step by step, with the
+// controller-only branch; split up, the order would be harder to check.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
