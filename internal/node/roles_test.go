@@ -150,6 +150,20 @@ func TestNodeClusterRoles(t *testing.T) {
 	if pi, ok := nodes[3].cp.Image().Partition("on-four", 0); !ok || pi.Leader != 4 {
 		t.Fatalf("on-four-0 in node 4's image: %+v", pi)
 	}
+
+	// Restarted, the learner binds a new free port; the voters must learn
+	// it again, and it serves the same records.
+	shutdown(t, nodes[3])
+	restartCtx, restartCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer restartCancel()
+	again, err := Start(restartCtx, Options{Config: nodes[3].opts.Config, Logger: quietLogger})
+	if err != nil {
+		t.Fatalf("restart broker-only node: %v", err)
+	}
+	t.Cleanup(func() { shutdown(t, again) })
+	if got := consumeAll(t, ctx, again, "on-four", 10); len(got) != 10 {
+		t.Fatalf("after restart: %d records", len(got))
+	}
 }
 
 // TestNodeOffsetsReplicationFactorCappedAtLiveBrokers keeps a cluster of
