@@ -94,6 +94,12 @@ type ReadOptions struct {
 	// CurrentLeaderEpoch is the epoch the client believes current; -1
 	// skips the check.
 	CurrentLeaderEpoch int32
+	// ToLogEnd reads past the high watermark up to the log end: for the
+	// coordinators loading their state on becoming leader, which must see
+	// everything the leader will keep (a new leader's log end is what its
+	// followers truncate to), not only what it already knows committed.
+	// Never for clients.
+	ToLogEnd bool
 }
 
 // ReadResult is a Read: Records must be released by the caller.
