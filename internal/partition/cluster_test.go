@@ -156,6 +156,17 @@ func (c *cluster) apply(records ...metadata.Record) {
 func (c *cluster) createTopic(name string, id byte, configs map[string]string, replicas ...[]int32) {
 	c.t.Helper()
 	records := []metadata.Record{&metadata.Topic{Name: name, ID: uuid(id)}}
+	// Every replica is a registered, unfenced broker: only those may join
+	// an ISR.
+	registered := map[int32]bool{}
+	for _, r := range replicas {
+		for _, b := range r {
+			if _, ok := c.image().Broker(b); !ok && !registered[b] {
+				registered[b] = true
+				records = append(records, &metadata.RegisterBroker{BrokerID: b, BrokerEpoch: int64(b)})
+			}
+		}
+	}
 	for i, r := range replicas {
 		records = append(records, &metadata.Partition{TopicID: uuid(id), Partition: int32(i), Replicas: r, ISR: r, Leader: r[0]})
 	}

@@ -59,6 +59,10 @@ type Partition struct {
 	leaderState *replica.LeaderState // while this node leads the partition
 	committed   committedState       // as of the newest image
 	alterISR    func(ISRProposal) error
+	// lagTimeMaxMs and brokerEligible (registered and unfenced in the
+	// newest image) decide which followers may be proposed into the ISR.
+	lagTimeMaxMs   int64
+	brokerEligible func(id int32) bool
 
 	producers *producerTable
 

@@ -133,6 +133,13 @@ func NewManager(opts Options) (*Manager, error) {
 // of a log directory's partitions (the log package's checkpoint format).
 const replicationOffsetCheckpointFile = "replication-offset-checkpoint"
 
+// brokerEligible says whether a broker may join an ISR: registered and
+// unfenced in the newest image (the controller refuses anyone else).
+func (m *Manager) brokerEligible(id int32) bool {
+	b, ok := m.currentImage().Broker(id)
+	return ok && !b.Fenced
+}
+
 // follow points the partition's replica fetcher at its leader, or stops
 // fetching it when this node leads it or nobody does.
 func (m *Manager) follow(p *Partition, pi *metadata.PartitionImage) {
@@ -347,6 +354,9 @@ func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l 
 		logger:    m.opts.Logger.With("partition", tp.String()),
 		producers: newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
 		alterISR:  m.opts.AlterISR,
+
+		lagTimeMaxMs:   m.opts.ReplicaLagTimeMaxMs,
+		brokerEligible: m.brokerEligible,
 	}
 	p.role.Store(&leadership{leader: metadata.NoLeader, leaderEpoch: -1})
 	p.settings.Store(&settings)

@@ -163,7 +163,7 @@ func (p *Partition) followerFetched(replicaID int32, offset int64) error {
 		return fmt.Errorf("partition %s: fetch from broker %d: %w (%w)", p.tp, replicaID, err, ErrNotFollower)
 	}
 	hw := s.HighWatermark()
-	change, propose := s.ProposeExpand()
+	change, propose := s.ProposeExpand(nowMs, p.lagTimeMaxMs, p.brokerEligible)
 	p.replMu.Unlock()
 	if advanced {
 		p.advanceHighWatermark(hw)

@@ -324,3 +324,27 @@ func TestReplicationFailedISRProposalIsRetried(t *testing.T) {
 		require(t, p.Offsets().HighWatermark == 15, "offsets %+v", p.Offsets())
 	})
 }
+
+// TestReplicationFencedFollowerNotProposed: a follower that is caught up
+// but fenced (its broker died) is never proposed back into the ISR, so it
+// can neither flood the controller with refused proposals nor, counted in
+// a pending expansion, hold the high watermark.
+func TestReplicationFencedFollowerNotProposed(t *testing.T) {
+	rec := newAlterRecorder()
+	c, _, p := leaderOfThree(t, brokerOpts{alterISR: rec.submit}, nil)
+	c.apply(&metadata.FenceBroker{BrokerID: 3, BrokerEpoch: 3})
+	c.change(metadata.NoLeaderChange, 1, 2)
+	_, err := p.Append(c.batch(plain(5)))
+	noErr(t, err)
+	fetchAs(t, p, 3, 5) // its last word before dying: caught up
+	hw, _ := fetchAs(t, p, 2, 5)
+	require(t, hw == 5, "HW %d", hw)
+	_, pending := pendingISR(p)
+	require(t, !pending, "a fenced follower was proposed into the ISR")
+	rec.requireNone(t)
+
+	_, err = p.Append(c.batch(plain(1)))
+	noErr(t, err)
+	hw, _ = fetchAs(t, p, 2, 6)
+	require(t, hw == 6, "HW %d: held by the fenced follower", hw)
+}

@@ -330,13 +330,21 @@ func (s *LeaderState) ProposeShrink(nowMs, lagTimeMaxMs int64) (ISRChange, bool)
 // epoch start may hold records from an older epoch that this leader
 // truncated away, not yet replaced by ours; in the ISR it could be elected
 // and lose them.
-func (s *LeaderState) ProposeExpand() (ISRChange, bool) {
+//
+// Two more conditions keep a dead follower out (KIP-841): it must have
+// fetched within lagTimeMaxMs of nowMs (its LEO is a memory, not a fact,
+// once it stops fetching), and eligible (nil: everyone) must accept it —
+// the caller passes the brokers the metadata has registered and unfenced.
+// Without them a follower that died while caught up would be proposed on
+// every fetch of the others, refused each time, and, counted in the
+// maximal ISR while pending, would hold the HW.
+func (s *LeaderState) ProposeExpand(nowMs, lagTimeMaxMs int64, eligible func(id int32) bool) (ISRChange, bool) {
 	if s.pending != nil {
 		return ISRChange{}, false
 	}
 	grown := slices.Clone(s.isr)
 	for _, f := range s.followers {
-		if slices.Contains(s.isr, f.ID) {
+		if slices.Contains(s.isr, f.ID) || nowMs-f.LastFetchTimeMs > lagTimeMaxMs || (eligible != nil && !eligible(f.ID)) {
 			continue
 		}
 		if f.LogEndOffset >= 0 && f.LogEndOffset >= s.highWatermark && f.LogEndOffset >= s.epochStartOffset {

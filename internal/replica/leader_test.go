@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files with the cur
 //	append leo=                        SetLogEndOffset
 //	fetch id= offset= now=             FollowerFetched
 //	shrink now= lag=                   ProposeShrink
-//	expand                             ProposeExpand
+//	expand [now=ms lag=ms ineligible=ids] ProposeExpand
 //	committed pepoch= replicas= isr=   UpdateCommitted
 //	failed                             ProposalFailed
 //	state                              HW, LEO, ISRs, pending, followers
@@ -87,7 +88,16 @@ func (h *leaderHarness) dispatch(cmd string, a map[string]string) string {
 	case "shrink":
 		return proposal(s.ProposeShrink(num(a["now"]), num(a["lag"])))
 	case "expand":
-		return proposal(s.ProposeExpand())
+		var eligible func(int32) bool
+		if a["ineligible"] != "" {
+			out := ids(a["ineligible"])
+			eligible = func(id int32) bool { return !slices.Contains(out, id) }
+		}
+		lag := int64(1 << 40)
+		if a["lag"] != "" {
+			lag = num(a["lag"])
+		}
+		return proposal(s.ProposeExpand(num(a["now"]), lag, eligible))
 	case "committed":
 		return h.advanced(s.UpdateCommitted(int32(num(a["pepoch"])), ids(a["replicas"]), ids(a["isr"])))
 	case "failed":
