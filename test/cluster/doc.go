@@ -1,0 +1,2 @@
+// Package cluster holds Sluice's cluster tests (placeholder, see below).
+package cluster
