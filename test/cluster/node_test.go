@@ -235,4 +235,3 @@ func (n *node) logTail(max int) string {
 	}
 	return string(b)
 }
-
