@@ -55,6 +55,7 @@ var errorCodes = []struct {
 	{log.ErrRecordBatchTooLarge, kerr.RecordListTooLarge},
 	{log.ErrInvalidRecords, kerr.CorruptMessage},
 	{log.ErrLogDirCorrupt, kerr.KafkaStorageError},
+	{log.ErrOffsetsOutOfOrder, kerr.UnknownServerError},
 
 	// Record batches.
 	{record.ErrTruncated, kerr.CorruptMessage},

@@ -15,6 +15,11 @@ type AppendOptions struct {
 	// LogAppendTime stamps batches with the broker's clock
 	// (message.timestamp.type=LogAppendTime); the CRC is recomputed.
 	LogAppendTime bool
+	// AsFollower keeps the offsets and leader epochs the leader wrote
+	// instead of assigning them: a follower's log must hold the leader's
+	// batches byte for byte. The first batch may not start below the log
+	// end offset, and batches must follow each other (ErrOffsetsOutOfOrder).
+	AsFollower bool
 }
 
 // AppendInfo describes a completed append.
@@ -44,6 +49,9 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	if err := validateBatches(records); err != nil {
 		return info, fmt.Errorf("log %s: %w", l.dir, err)
 	}
+	if opts.AsFollower {
+		return l.appendAsFollower(records)
+	}
 	if opts.LogAppendTime {
 		info.LogAppendTimeMs = l.nowMs()
 		forEachBatch(records, func(b []byte) { record.SetLogAppendTime(b, info.LogAppendTimeMs) })
@@ -63,6 +71,52 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 	info.LogStartOffset = l.logStartOffset
 	return info, nil
+}
+
+// appendAsFollower appends batches that already carry their offsets.
+func (l *Log) appendAsFollower(records []byte) (AppendInfo, error) {
+	info := AppendInfo{LogAppendTimeMs: -1}
+	first, next, err := batchOffsets(records)
+	if err != nil {
+		return info, fmt.Errorf("log %s: %w", l.dir, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.appendableLocked(len(records)); err != nil {
+		return info, err
+	}
+	if first < l.nextOffset {
+		return info, fmt.Errorf("log %s: follower batch at %d below the log end offset %d: %w", l.dir, first, l.nextOffset, ErrOffsetsOutOfOrder)
+	}
+	info.FirstOffset, info.LastOffset = first, next-1
+	l.queue = append(l.queue, appendCall{buf: records, baseOffset: first, nextOffset: next})
+	l.nextOffset = next
+	if err := l.waitDurableLocked(next); err != nil {
+		return info, err
+	}
+	info.LogStartOffset = l.logStartOffset
+	return info, nil
+}
+
+// batchOffsets validates batches that carry their offsets and returns the
+// first offset and the one after the last; each batch must start past the
+// previous one's last offset.
+func batchOffsets(records []byte) (first, next int64, err error) {
+	if err := validateBatches(records); err != nil {
+		return 0, 0, err
+	}
+	first = -1
+	for rest := records; len(rest) > 0; {
+		_, after, h, _ := record.NextBatch(rest)
+		if first < 0 {
+			first = h.BaseOffset
+		} else if h.BaseOffset < next {
+			return 0, 0, fmt.Errorf("batch at %d after one ending at %d: %w", h.BaseOffset, next, ErrOffsetsOutOfOrder)
+		}
+		next = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+		rest = after
+	}
+	return first, next, nil
 }
 
 // validateBatches checks every batch in full (length, magic, CRC) before any

@@ -23,4 +23,8 @@ var (
 	// ErrLogDirCorrupt: a log directory cannot be opened as a log, for
 	// example an unparseable segment file name (KAFKA_STORAGE_ERROR).
 	ErrLogDirCorrupt = errors.New("log directory corrupt")
+	// ErrOffsetsOutOfOrder: a follower's append does not continue its log
+	// (a batch below the log end offset, or batches out of order); only
+	// replication sends these, so no client sees it (UNKNOWN_SERVER_ERROR).
+	ErrOffsetsOutOfOrder = errors.New("follower batches out of order")
 )

@@ -223,6 +223,19 @@ func (m *Manager) Truncate(tp TopicPartition, offset int64) error {
 	return m.Checkpoint()
 }
 
+// TruncateFullyAndStartAt empties a partition's log, restarting it at
+// offset, and checkpoints at once (see Truncate).
+func (m *Manager) TruncateFullyAndStartAt(tp TopicPartition, offset int64) error {
+	l, ok := m.Log(tp)
+	if !ok {
+		return fmt.Errorf("partition %s: %w", tp, ErrClosed)
+	}
+	if err := l.TruncateFullyAndStartAt(offset); err != nil {
+		return err
+	}
+	return m.Checkpoint()
+}
+
 // Checkpoint writes the recovery points and log start offsets of every log.
 func (m *Manager) Checkpoint() error {
 	m.checkpointMu.Lock()

@@ -79,6 +79,20 @@ func (l *Log) truncateActiveLocked(offset int64) error {
 	return nil
 }
 
+// TruncateFullyAndStartAt empties the log and starts it again at offset,
+// as a follower does when its log ends below the leader's log start offset
+// (or lies entirely outside the leader's log): nothing it holds can be
+// reconciled, so it begins again where the leader's log begins. The caller
+// checkpoints the recovery point and log start offset (Manager does).
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.mutableLocked(); err != nil {
+		return err
+	}
+	return l.restartAtLocked(max(offset, 0))
+}
+
 // restartAtLocked deletes every segment and starts an empty log at offset.
 func (l *Log) restartAtLocked(offset int64) error {
 	if err := l.removeSegmentsLocked(l.segments); err != nil {

@@ -1,12 +1,24 @@
-// Package replica holds the pure per-partition replication state: for now
-// the leader-epoch cache, which maps each leader epoch to the first offset
-// written in it. Followers use it (through OffsetForLeaderEpoch) to find
-// where their log diverges from a new leader's, and consumers to detect
-// that the log they read was truncated under them (KIP-101, KIP-320).
+// Package replica holds the pure per-partition replication state, the
+// decisions of DESIGN.md §6 without their I/O: on a leader, LeaderState
+// tracks each follower's log end offset and catch-up time, computes the high
+// watermark and decides when to propose shrinking or expanding the ISR; on a
+// follower, TruncationOffset finds where its log diverges from a new
+// leader's; on both, the leader-epoch cache maps each leader epoch to the
+// first offset written in it, which answers OffsetForLeaderEpoch for
+// followers and for consumers detecting truncation (KIP-101, KIP-279,
+// KIP-320).
 //
-// Invariants: entries are ordered by strictly increasing epoch and
-// non-decreasing start offset; nothing here does I/O — the partition
-// package persists Encode's bytes and feeds ParseCheckpoint what it read.
+// Invariants: the high watermark only grows and never passes the leader's
+// log end offset. It is computed from the ISR the controller committed plus
+// the pending proposal's members (Kafka's maximal ISR), never from a
+// proposal alone: a member we proposed to remove keeps holding the HW until
+// the controller commits its removal, since the controller may refuse and
+// that member may still become leader. One ISR proposal is in flight at a
+// time. Epoch-cache entries are ordered by strictly increasing epoch and
+// non-decreasing start offset. Nothing here does I/O or reads a clock (time
+// enters as nowMs): internal/partition persists EncodeCheckpoint's bytes, feeds
+// ParseCheckpoint what it read, sends the proposals as AlterPartition and
+// hands back the controller's answers.
 package replica
 
 import (
