@@ -362,3 +362,5 @@ func (c *cluster) waitISR(t testing.TB, ask int32, topic string, partition, want
 	})
 	return time.Since(start)
 }
+
+func adminOf(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
