@@ -17,13 +17,13 @@ import (
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "cluster",
-		Short:   "Show the cluster's brokers, controller and health",
-		Example: "  sluice cluster info\n  sluice cluster health --json",
+		Short:   "Show the cluster's brokers, controller and health; run leader elections",
+		Example: "  sluice cluster info\n  sluice cluster health --json\n  sluice cluster elect-leaders --all",
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	e := newClientEnv(cmd)
-	cmd.AddCommand(newClusterInfoCmd(e), newClusterHealthCmd(e))
+	cmd.AddCommand(newClusterInfoCmd(e), newClusterHealthCmd(e), newClusterElectCmd(e))
 	return cmd
 }
 
@@ -83,7 +83,7 @@ func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if err := printFields(w, [2]string{"Cluster ID", info.ClusterID},
-				[2]string{"Controller", strconv.Itoa(int(info.Controller))}); err != nil {
+				[2]string{"Controller", strconv.Itoa(int(info.Controller)) + " (active)"}); err != nil {
 				return err
 			}
 			fmt.Fprintln(w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,12 +30,13 @@ type produceAppend struct {
 	partition int32
 	records   []byte
 	out       *kmsg.ProduceResponseTopicPartition
+	acks      int16
 
 	result partition.AppendResult
 	err    error
 }
 
-func serveProduce(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	rejectCode, rejectErr := produceRejection(req)
@@ -53,7 +55,7 @@ func serveProduce(_ context.Context, b *Broker, r *Request) (kmsg.Response, erro
 			case rejectErr != nil:
 				produceFail(out, errorCode(rejectErr), rejectErr)
 			default:
-				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out})
+				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks})
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -65,7 +67,11 @@ func serveProduce(_ context.Context, b *Broker, r *Request) (kmsg.Response, erro
 	// replicas) by timeout_ms. A client that goes away mid-request does
 	// not cancel its appends either: what was read is appended, as Kafka
 	// does (an acks=0 producer's last request before it exits).
-	produceAppendAll(b, appends)
+	// acks=all waits for the ISR at most timeout_ms (Kafka's delayed
+	// produce), measured from here as Kafka measures it from the append.
+	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
+	produceAppendAll(waitCtx, b, appends)
 	if req.Acks == 0 {
 		err := produceFirstError(appends)
 		if rejectCode != 0 || rejectErr != nil {
@@ -115,7 +121,7 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 // produceAppendAll appends every partition, at most
 // produceMaxConcurrentAppends at a time, and fills their responses. It
 // returns only when every append has finished.
-func produceAppendAll(b *Broker, appends []*produceAppend) {
+func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) {
 	if len(appends) == 0 {
 		return
 	}
@@ -128,7 +134,7 @@ func produceAppendAll(b *Broker, appends []*produceAppend) {
 	for range min(len(appends), produceMaxConcurrentAppends) {
 		wg.Go(func() {
 			for a := range next {
-				a.result, a.err = produceOne(b, a)
+				a.result, a.err = produceOne(ctx, b, a)
 			}
 		})
 	}
@@ -144,13 +150,16 @@ func produceAppendAll(b *Broker, appends []*produceAppend) {
 	}
 }
 
-func produceOne(b *Broker, a *produceAppend) (partition.AppendResult, error) {
+func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.AppendResult, error) {
 	if a.records == nil {
 		return partition.AppendResult{}, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
 	p, err := b.Partitions.Partition(a.topic, a.partition)
 	if err != nil {
 		return partition.AppendResult{}, err
+	}
+	if a.acks == -1 {
+		return p.AppendAll(ctx, a.records)
 	}
 	return p.Append(a.records)
 }

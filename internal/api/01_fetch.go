@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,10 +22,6 @@ var fetchHandler = handler{key: 1, minVersion: 4, maxVersion: 12, serveFrame: se
 // defaultFetchMaxBytes is Kafka's fetch.max.bytes default (55 MiB), the cap
 // on one response when the broker config leaves it unset.
 const defaultFetchMaxBytes = 55 << 20
-
-// errReplicationUnsupported answers follower fetches until replication
-// lands: NOT_LEADER_OR_FOLLOWER, so a follower would look elsewhere.
-var errReplicationUnsupported = fmt.Errorf("replication is not supported yet: %w", partition.ErrNotLeader)
 
 // fetchRead is one partition of a fetch: what to read, and what was read.
 type fetchRead struct {
@@ -139,7 +134,13 @@ func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
 		}
 	}()
 	for _, rd := range f.reads {
-		if rd.part != nil {
+		switch {
+		case rd.part == nil:
+		case f.fromReplica():
+			// A follower waits for the leader's appends: the HW moves
+			// only after followers fetch them.
+			cancels = append(cancels, rd.part.WatchAppends(wake))
+		default:
 			cancels = append(cancels, rd.part.Watch(wake))
 		}
 	}
@@ -170,10 +171,18 @@ func (f *fetcher) done(bytes int64, failed bool) bool {
 	return failed || f.req.MaxWaitMillis <= 0 || bytes >= int64(f.req.MinBytes) || len(f.reads) == 0
 }
 
-// moved says whether a partition's high watermark moved since it was read.
+// fromReplica says whether a follower (not a consumer) sent the fetch.
+func (f *fetcher) fromReplica() bool { return f.req.ReplicaID >= 0 }
+
+// moved says whether a partition's bound (the high watermark for a
+// consumer, the log end for a follower) moved since it was read.
 func (f *fetcher) moved() bool {
 	for _, rd := range f.reads {
-		if rd.part != nil && rd.err == nil && rd.part.Offsets().HighWatermark != rd.result.HighWatermark {
+		if rd.part == nil || rd.err != nil {
+			continue
+		}
+		o := rd.part.Offsets()
+		if (f.fromReplica() && o.LogEndOffset != rd.result.LogEndOffset) || (!f.fromReplica() && o.HighWatermark != rd.result.HighWatermark) {
 			return true
 		}
 	}
@@ -190,10 +199,7 @@ func (f *fetcher) readAll() (bytes int64, failed bool) {
 	for _, rd := range f.reads {
 		rd.release()
 		rd.err = nil
-		if f.req.ReplicaID >= 0 {
-			rd.err = errReplicationUnsupported
-		}
-		if rd.err == nil && rd.part == nil {
+		if rd.part == nil {
 			rd.part, rd.err = f.b.Partitions.Partition(rd.topic, rd.partition)
 		}
 		if rd.err != nil {
@@ -202,7 +208,13 @@ func (f *fetcher) readAll() (bytes int64, failed bool) {
 		}
 		opts := partition.ReadOptions{MaxBytes: int32(max(min(int64(rd.maxBytes), remaining), 0)),
 			MinOneBatch: minOneBatch, CurrentLeaderEpoch: rd.currentLeaderEpoch}
-		res, err := rd.part.Read(rd.fetchOffset, opts)
+		var res partition.ReadResult
+		var err error
+		if f.fromReplica() {
+			res, err = rd.part.ReadAsReplica(f.req.ReplicaID, rd.fetchOffset, opts)
+		} else {
+			res, err = rd.part.Read(rd.fetchOffset, opts)
+		}
 		if err != nil {
 			rd.err, failed = err, true
 			continue

@@ -53,3 +53,25 @@ func TestCreatePartitions(t *testing.T) {
 		t.Fatalf("placed %d, other %d partitions", count("placed"), count("other"))
 	}
 }
+
+// TestCreatePartitionsReplicationFactorAboveUnfencedBrokers: only unfenced
+// brokers hold new replicas, so once broker 2 is fenced a topic of
+// replication factor 2 can neither be created nor grown on the one broker
+// left, and both answer INVALID_REPLICATION_FACTOR as Kafka does.
+func TestCreatePartitionsReplicationFactorAboveUnfencedBrokers(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	adminRegister(t, h, 2, "")
+	adminHeartbeat(t, h, 2, false)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Version, create.TimeoutMillis = 7, 10000
+	create.Topics = append(create.Topics, createTopicsTopic("pair", 1, 2))
+	cresp := h.do(create).(*kmsg.CreateTopicsResponse)
+	adminWantCode(t, "create rf 2 on two brokers", cresp.Topics[0].ErrorCode, nil)
+
+	adminHeartbeat(t, h, 2, true)
+	create.Topics[0].Topic = "pair2"
+	cresp = h.do(create).(*kmsg.CreateTopicsResponse)
+	adminWantCode(t, "create rf 2 with one unfenced broker", cresp.Topics[0].ErrorCode, kerr.InvalidReplicationFactor)
+	resp := h.do(createPartitionsRequest(3, false, kmsg.CreatePartitionsRequestTopic{Topic: "pair", Count: 2})).(*kmsg.CreatePartitionsResponse)
+	adminWantCode(t, "grow rf 2 with one unfenced broker", resp.Topics[0].ErrorCode, kerr.InvalidReplicationFactor)
+}

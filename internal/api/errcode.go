@@ -76,6 +76,9 @@ var errorCodes = []struct {
 	{partition.ErrTransactionsUnsupported, kerr.InvalidRequest},
 	{partition.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{partition.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
+	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+	{partition.ErrNotFollower, kerr.NotLeaderForPartition},
 
 	// Controller decisions.
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},

@@ -46,6 +46,7 @@ var handlers = []*handler{
 	&describeLogDirsHandler,         // 35
 	&createPartitionsHandler,        // 37
 	&deleteGroupsHandler,            // 42
+	&electLeadersHandler,            // 43
 	&incrementalAlterConfigsHandler, // 44
 	&offsetDeleteHandler,            // 47
 	&describeClusterHandler,         // 60

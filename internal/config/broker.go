@@ -50,6 +50,7 @@ const (
 	ReplicaSocketTimeoutMs               = "replica.socket.timeout.ms"
 	AutoLeaderRebalanceEnable            = "auto.leader.rebalance.enable"
 	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
+	LeaderImbalancePerBrokerPercentage   = "leader.imbalance.per.broker.percentage"
 
 	// Aliases of topic-default keys, resolved as Kafka resolves them:
 	// log.retention.ms > log.retention.minutes > log.retention.hours, and
@@ -147,6 +148,10 @@ var BrokerConfigs = []Def{
 	{
 		Name: LeaderImbalanceCheckIntervalSeconds, Type: TypeLong, Default: "300", Ranges: atLeast(1, maxLong),
 		Doc: "How often the controller checks for partitions not led by their preferred replica (auto.leader.rebalance.enable).",
+	},
+	{
+		Name: LeaderImbalancePerBrokerPercentage, Type: TypeInt, Default: "10", Ranges: atLeast(0, 100),
+		Doc: "The share (percent) of the partitions a broker is preferred for that may be led elsewhere before the rebalance check moves them back; 0 corrects any imbalance.",
 	},
 	{
 		Name: Listeners, Type: TypeString, Default: "PLAINTEXT://localhost:9092",

@@ -49,6 +49,16 @@ type Config struct {
 	UncleanLeaderElectionEnable bool
 	// ProducerIDBlockSize is how many producer ids a broker gets at once.
 	ProducerIDBlockSize int32
+	// AutoLeaderRebalanceEnable (auto.leader.rebalance.enable) has the
+	// driver run RebalanceLeaders every LeaderImbalanceCheckIntervalMs
+	// (leader.imbalance.check.interval.seconds, in ms).
+	AutoLeaderRebalanceEnable      bool
+	LeaderImbalanceCheckIntervalMs int64
+	// LeaderImbalancePerBrokerPercentage (leader.imbalance.per.broker.percentage)
+	// is the share of a broker's preferred partitions that may be led
+	// elsewhere before RebalanceLeaders moves them back. Unlike the other
+	// fields, 0 is kept: it means any imbalance is corrected.
+	LeaderImbalancePerBrokerPercentage int32
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -58,6 +68,10 @@ func DefaultConfig() Config {
 		NumPartitions:            1,
 		BrokerSessionTimeoutMs:   9000,
 		ProducerIDBlockSize:      1000,
+
+		AutoLeaderRebalanceEnable:          true,
+		LeaderImbalanceCheckIntervalMs:     300_000,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 
@@ -76,8 +90,15 @@ type Controller struct {
 	lastHeartbeatMs map[int32]int64
 }
 
-// New returns a Controller. Zero fields of cfg take DefaultConfig's values.
+// New returns a Controller with cfg.WithDefaults().
 func New(cfg Config, ids IDGenerator) *Controller {
+	return &Controller{cfg: cfg.WithDefaults(), ids: ids, lastHeartbeatMs: map[int32]int64{}}
+}
+
+// WithDefaults returns cfg with its zero fields (negative, for
+// LeaderImbalancePerBrokerPercentage) set to DefaultConfig's values. The
+// booleans are kept as given.
+func (cfg Config) WithDefaults() Config {
 	def := DefaultConfig()
 	if cfg.DefaultReplicationFactor <= 0 {
 		cfg.DefaultReplicationFactor = def.DefaultReplicationFactor
@@ -91,7 +112,13 @@ func New(cfg Config, ids IDGenerator) *Controller {
 	if cfg.ProducerIDBlockSize <= 0 {
 		cfg.ProducerIDBlockSize = def.ProducerIDBlockSize
 	}
-	return &Controller{cfg: cfg, ids: ids, lastHeartbeatMs: map[int32]int64{}}
+	if cfg.LeaderImbalanceCheckIntervalMs <= 0 {
+		cfg.LeaderImbalanceCheckIntervalMs = def.LeaderImbalanceCheckIntervalMs
+	}
+	if cfg.LeaderImbalancePerBrokerPercentage < 0 {
+		cfg.LeaderImbalancePerBrokerPercentage = def.LeaderImbalancePerBrokerPercentage
+	}
+	return cfg
 }
 
 // Config returns the controller's settings after defaults.

@@ -27,7 +27,7 @@ import (
 // Commands (time is nowMs, starting at 0):
 //
 //	config key=value...               a new controller and empty image (Config fields:
-//	                                  partitions, rf, session, unclean, block)
+//	                                  partitions, rf, session, unclean, block, imbalance)
 //	register ID [rack=R] [inc=N]      RegisterBroker (incarnation N, default 1)
 //	heartbeat ID [fence] [shutdown] [behind]
 //	                                  BrokerHeartbeat with the registered epoch, caught up
@@ -41,6 +41,7 @@ import (
 //	alter-isr TOPIC/P ISR [as=ID] [stale]
 //	                                  AlterPartition with the current epochs (stale: one behind)
 //	elect preferred|unclean [TOPIC/P...]
+//	rebalance                         RebalanceLeaders (the auto.leader.rebalance.enable check)
 //	set TOPIC|broker:NAME KEY=VALUE...   IncrementalAlterConfigs SET (VALUE "-" deletes)
 //	partitions                        every partition's state
 //	brokers-state                     every broker's state
@@ -90,7 +91,10 @@ func (g *goldenController) run(command string) []string {
 	case "config":
 		cfg := Config{NumPartitions: int32(atoi(opts["partitions"])), DefaultReplicationFactor: int16(atoi(opts["rf"])),
 			BrokerSessionTimeoutMs: int64(atoi(opts["session"])), UncleanLeaderElectionEnable: opts["unclean"] == "true",
-			ProducerIDBlockSize: int32(atoi(opts["block"]))}
+			ProducerIDBlockSize: int32(atoi(opts["block"])), LeaderImbalancePerBrokerPercentage: DefaultConfig().LeaderImbalancePerBrokerPercentage}
+		if v, ok := opts["imbalance"]; ok {
+			cfg.LeaderImbalancePerBrokerPercentage = int32(atoi(v))
+		}
 		g.cl = newCluster(cl.t, cfg)
 	case "register":
 		inc := byte(1)
@@ -144,6 +148,8 @@ func (g *goldenController) run(command string) []string {
 		g.alterISR(args, opts)
 	case "elect":
 		g.elect(args)
+	case "rebalance":
+		g.emit(cl.c.RebalanceLeaders(cl.img))
 	case "set":
 		g.set(args[0], opts)
 	case "partitions":

@@ -34,6 +34,14 @@ type placer struct {
 // newPlacer lists img's unfenced brokers for placement. Brokers without a
 // rack form one rack of their own (named ""), so a cluster with no racks is
 // the rack-unaware case and a mixed one still spreads.
+//
+// Mixed racks are accepted, not refused: ZooKeeper-era Kafka failed such a
+// placement unless told --disable-rack-aware, but KRaft's StripedReplicaPlacer
+// treats "no rack" as one more rack, as here. Refusing would make every
+// CreateTopics fail during a rolling restart that adds broker.rack, and an
+// operator has no flag to pass through a client's CreateTopics anyway.
+// Fenced brokers are left out entirely, so a replication factor above the
+// unfenced brokers fails with ErrNotEnoughBrokers.
 func newPlacer(img *metadata.Image) *placer {
 	byRack := map[string][]int32{}
 	p := &placer{rack: map[int32]string{}}

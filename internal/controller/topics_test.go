@@ -99,6 +99,40 @@ func TestControllerPlacementRacks(t *testing.T) {
 	}
 }
 
+// TestControllerPlacementOnlyUnfenced checks placement counts only
+// unfenced brokers: with one of three racks' brokers fenced, replicas use
+// the other racks, and a replication factor above the unfenced brokers
+// fails for new topics and for partitions added to an existing one (Kafka
+// answers INVALID_REPLICATION_FACTOR for both).
+func TestControllerPlacementOnlyUnfenced(t *testing.T) {
+	cl := newCluster(t, DefaultConfig())
+	cl.addBrokers("1:a", "2:b", "3:c", "4:a")
+	cl.createTopic("wide", 1, 4)
+	cl.heartbeat(3, true)
+
+	// Unfenced: 1 and 4 in rack a, 2 in rack b. Two replicas must span
+	// both racks, so every partition holds broker 2.
+	topic := cl.createTopic("t", 12, 2)
+	for i, p := range topic.Partitions {
+		if slices.Contains(p.Replicas, 3) || !slices.Contains(p.Replicas, 2) {
+			t.Errorf("partition %d: replicas %v, want broker 2 and not fenced broker 3", i, p.Replicas)
+		}
+	}
+
+	recs, resp := cl.c.CreateTopics(cl.img, CreateTopicsRequest{Topics: []CreatableTopic{{Name: "n", NumPartitions: 1, ReplicationFactor: 4}}})
+	requireErr(t, resp.Topics[0].Err, ErrNotEnoughBrokers)
+	requireErr(t, resp.Topics[0].Err, ErrInvalidReplicationFactor)
+	if len(recs) != 0 {
+		t.Errorf("failed create emitted %d records", len(recs))
+	}
+	recs, presp := cl.c.CreatePartitions(cl.img, CreatePartitionsRequest{Topics: []CreatePartitionsTopic{{Name: "wide", Count: 2}}})
+	requireErr(t, presp.Topics[0].Err, ErrNotEnoughBrokers)
+	requireErr(t, presp.Topics[0].Err, ErrInvalidReplicationFactor)
+	if len(recs) != 0 {
+		t.Errorf("failed create-partitions emitted %d records", len(recs))
+	}
+}
+
 // TestControllerCreateTopicsValidation sends each bad topic next to a good
 // one: the bad one must fail with its error and emit no record, the good
 // one must be created, as Kafka answers per topic.

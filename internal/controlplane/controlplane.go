@@ -72,7 +72,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	cp := &ControlPlane{
 		state: newImageState(), clock: opts.Clock, log: opts.Logger,
-		controllerCfg: opts.Controller, ids: opts.IDs,
+		controllerCfg: opts.Controller.WithDefaults(), ids: opts.IDs,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	voters := make(map[uint64]string, len(opts.Quorum.Voters))
@@ -89,7 +89,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("metadata quorum: %w", err)
 	}
 	cp.node = node
-	go cp.expireSessions(opts.SessionCheckInterval)
+	go cp.runTimers(opts.SessionCheckInterval)
 	return cp, nil
 }
 
@@ -238,32 +238,58 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 	return encodeReply(resp, index, err)
 }
 
-// expireSessions fences brokers whose session lease ran out, while this
-// node is the active controller.
-func (cp *ControlPlane) expireSessions(interval time.Duration) {
+// runTimers runs the active controller's own periodic commands: fencing
+// brokers whose session lease ran out, and, with
+// auto.leader.rebalance.enable, moving leadership back to preferred
+// replicas every leader.imbalance.check.interval.seconds. Both go through
+// decideAndCommit like any command, so they are serialized with client
+// decisions and see every earlier one.
+func (cp *ControlPlane) runTimers(sessionCheck time.Duration) {
 	defer close(cp.done)
-	ticker := cp.clock.NewTicker(interval)
-	defer ticker.Stop()
+	sessions := cp.clock.NewTicker(sessionCheck)
+	defer sessions.Stop()
+	var rebalance <-chan time.Time // nil, never ready, when disabled
+	if cp.controllerCfg.AutoLeaderRebalanceEnable {
+		interval := time.Duration(cp.controllerCfg.LeaderImbalanceCheckIntervalMs) * time.Millisecond
+		ticker := cp.clock.NewTicker(interval)
+		defer ticker.Stop()
+		rebalance = ticker.C()
+	}
 	for {
 		select {
 		case <-cp.stop:
 			return
 		case <-cp.node.Done():
 			return
-		case <-ticker.C():
+		case <-sessions.C():
 			if cp.node.IsLeader() {
-				cp.fenceExpired()
+				cp.runPeriodic(fenceExpired{}, "fencing expired broker sessions")
+			}
+		case <-rebalance:
+			if cp.node.IsLeader() {
+				if moved, _ := cp.runPeriodic(rebalanceLeaders{}, "rebalancing partition leadership").(int); moved > 0 {
+					cp.log.Info("moved partition leadership back to preferred replicas", "partitions", moved)
+				}
 			}
 		}
 	}
 }
 
-func (cp *ControlPlane) fenceExpired() {
+// runPeriodic decides and commits one of the active controller's own
+// commands. Losing the leadership meanwhile is not a failure: the new
+// active controller runs its own timers. It returns the decision's
+// response, nil on failure.
+func (cp *ControlPlane) runPeriodic(cmd Command, what string) any {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := cp.decideAndCommit(ctx, fenceExpired{}); err != nil && !errors.Is(err, quorum.ErrNotLeader) && !errors.Is(err, quorum.ErrStopped) {
-		cp.log.Warn("fencing expired broker sessions failed", "err", err)
+	resp, _, err := cp.decideAndCommit(ctx, cmd)
+	if err != nil && !errors.Is(err, quorum.ErrNotLeader) && !errors.Is(err, quorum.ErrStopped) {
+		cp.log.Warn(what+" failed", "err", err)
 	}
+	if err != nil {
+		return nil
+	}
+	return resp
 }
 
 // fenceExpired is the active controller's own periodic command.
@@ -272,6 +298,15 @@ type fenceExpired struct{}
 func (fenceExpired) decide(ctl *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any) {
 	records, fenced := ctl.FenceExpiredBrokers(img, nowMs)
 	return records, fenced
+}
+
+// rebalanceLeaders is the auto.leader.rebalance.enable check; its
+// response is how many partitions changed leader.
+type rebalanceLeaders struct{}
+
+func (rebalanceLeaders) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	records := ctl.RebalanceLeaders(img)
+	return records, len(records)
 }
 
 // Stop leaves the quorum gracefully.

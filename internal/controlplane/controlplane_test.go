@@ -371,3 +371,57 @@ func TestControlPlaneWireErrorsKeepQuorumOutcome(t *testing.T) {
 		t.Fatalf("after the wire: %v, want ErrProposalLost", err)
 	}
 }
+
+// TestControlPlaneRebalancesLeaders checks the active controller runs the
+// preferred-leader check on its timer: leadership that moved away while
+// broker 1 was fenced returns to it once it is back in the ISR, without
+// any client command.
+func TestControlPlaneRebalancesLeaders(t *testing.T) {
+	cfg := controller.Config{AutoLeaderRebalanceEnable: true, LeaderImbalanceCheckIntervalMs: 50}
+	cl := newCluster(t, 1, Options{Controller: cfg})
+	cp := cl.nodes[cl.leader()]
+	registerBrokers(t, cp, 1, 2)
+	if resp := createTopics(t, cp, 2, "t"); resp.Topics[0].Err != nil {
+		t.Fatal(resp.Topics[0].Err)
+	}
+	preferredOne := func() (int32, *metadata.PartitionImage) {
+		topic, _ := cp.Image().Topic("t")
+		for id, p := range topic.Partitions {
+			if p.Replicas[0] == 1 {
+				return int32(id), p
+			}
+		}
+		t.Fatal("broker 1 is preferred for no partition")
+		return 0, nil
+	}
+	id, _ := preferredOne()
+	epoch := func(broker int32) int64 { b, _ := cp.Image().Broker(broker); return b.Epoch }
+
+	fence := submit(t, cp, BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: 1, BrokerEpoch: epoch(1), WantFence: true}})
+	if err := fence.(controller.BrokerHeartbeatResponse).Err; err != nil {
+		t.Fatal(err)
+	}
+	submit(t, cp, BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: 1, BrokerEpoch: epoch(1), CurrentMetadataOffset: cp.Image().Offset()}})
+	_, p := preferredOne()
+	if p.Leader != 2 {
+		t.Fatalf("after fencing broker 1, partition %d is led by %d", id, p.Leader)
+	}
+	topic, _ := cp.Image().Topic("t")
+	alter := submit(t, cp, AlterPartition{Request: controller.AlterPartitionRequest{BrokerID: 2, BrokerEpoch: epoch(2),
+		Partitions: []controller.AlterPartitionItem{{TopicID: topic.ID, Partition: id, LeaderEpoch: p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch, NewISR: []int32{2, 1}}}}}).(controller.AlterPartitionResponse)
+	if alter.Err != nil || alter.Partitions[0].Err != nil {
+		t.Fatalf("alter ISR: %v %v", alter.Err, alter.Partitions[0].Err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, p := preferredOne(); p.Leader == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, p := preferredOne()
+			t.Fatalf("partition %d still led by %d with ISR %v after 10s", id, p.Leader, p.ISR)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

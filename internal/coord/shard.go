@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -163,6 +164,10 @@ func (s *shard) handle(req request) {
 	req.step(s.machine, s.nowMs(), w)
 }
 
+// offsetsCommitTimeout is Kafka's offsets.commit.timeout.ms default: how
+// long a group write waits for the ISR of its __consumer_offsets partition.
+const offsetsCommitTimeout = 5 * time.Second
+
 // flush appends the decided records (one append, one fsync) and releases
 // the replies that waited on them.
 func (s *shard) flush() error {
@@ -172,7 +177,13 @@ func (s *shard) flush() error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.part.Append(batches); err != nil {
+		// Replies wait for the whole ISR (acks=all), as Kafka's group
+		// coordinator writes: a commit acknowledged here survives the
+		// loss of this broker. offsetsCommitTimeout bounds the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout)
+		_, err = s.part.AppendAll(ctx, batches)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, s.partition, err)
 		}
 	}

@@ -44,19 +44,22 @@ type Options struct {
 
 // Node is a running Sluice node.
 type Node struct {
-	opts      Options
-	log       *slog.Logger
-	meta      metaProperties
-	cp        *controlplane.ControlPlane
-	logs      *log.Manager
-	parts     *partition.Manager
-	groups    *coord.Coordinator
-	server    *netserver.Server
-	session   *brokerSession
-	unlock    func() error
-	cancel    context.CancelFunc
-	bg        sync.WaitGroup
-	closeOnce sync.Once
+	opts    Options
+	log     *slog.Logger
+	meta    metaProperties
+	cp      *controlplane.ControlPlane
+	logs    *log.Manager
+	parts   *partition.Manager
+	groups  *coord.Coordinator
+	server  *netserver.Server
+	session *brokerSession
+	unlock  func() error
+	cancel  context.CancelFunc
+	// stopHeartbeats stops the heartbeat loop and waits for it, so a
+	// controlled shutdown's fencing is not undone by a late heartbeat.
+	stopHeartbeats func()
+	bg             sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // Start starts a node; ctx bounds the start-up only.
@@ -124,10 +127,20 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
-	n.goBackground(func() { n.session.run(bgCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) }) })
+	hbCtx, stopHeartbeats := context.WithCancel(bgCtx)
+	heartbeatsDone := make(chan struct{})
+	n.stopHeartbeats = func() {
+		stopHeartbeats()
+		<-heartbeatsDone
+	}
+	go func() {
+		defer close(heartbeatsDone)
+		n.session.run(hbCtx, func(err error) { n.log.Warn("broker heartbeat failed", "err", err) })
+	}()
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
+	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	return n, nil
 }
 
@@ -168,6 +181,9 @@ func (n *Node) startControlPlane() error {
 	ccfg.NumPartitions = cfg.Int32("num.partitions")
 	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
 	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
+	ccfg.AutoLeaderRebalanceEnable = cfg.Bool("auto.leader.rebalance.enable")
+	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
+	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
 	n.cp, err = controlplane.Start(controlplane.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg,
 	})
@@ -189,6 +205,15 @@ func (n *Node) openLogs() error {
 		NodeID: n.meta.NodeID, Logs: n.logs, FS: n.opts.FS, Dir: cfg.LogDir(), Clock: n.opts.Clock, Logger: n.log,
 		Image: n.cp.Image, TopicDefaults: n.topicDefaults,
 		ProducerIDExpirationMs: cfg.Int64("producer.id.expiration.ms"),
+		AlterISR:               n.alterISR,
+		DialLeader:             n.dialLeader,
+		ReplicaLagTimeMaxMs:    cfg.Int64(config.ReplicaLagTimeMaxMs),
+		Fetcher: partition.FetcherConfig{
+			MaxWaitMs:        cfg.Int32(config.ReplicaFetchWaitMaxMs),
+			MaxBytes:         cfg.Int32(config.ReplicaFetchMaxBytes),
+			ResponseMaxBytes: cfg.Int32(config.ReplicaFetchResponseMaxBytes),
+			SocketTimeoutMs:  cfg.Int32(config.ReplicaSocketTimeoutMs),
+		},
 	})
 	return err
 }
@@ -312,14 +337,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	n.closeOnce.Do(func() {
+		if n.server != nil && n.session != nil && n.stopHeartbeats != nil {
+			// Controlled shutdown first, while still serving: leadership
+			// moves to other ISR members and clients still connected are
+			// told NOT_LEADER_OR_FOLLOWER and move with it, so a rolling
+			// restart of RF>1 topics never leaves a partition leaderless.
+			n.stopHeartbeats()
+			n.controlledShutdown(ctx)
+		}
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
 		}
 		n.cancel()
 		n.bg.Wait()
-		if n.server != nil && n.session != nil {
-			errs = append(errs, n.session.shutDown(ctx))
-		}
 		if n.groups != nil {
 			n.groups.Stop()
 		}
@@ -337,6 +367,26 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// controlledShutdownTimeout bounds the controlled shutdown: when the
+// controller quorum is gone (the last nodes of a cluster stopping) the
+// broker stops without it, as Kafka's does after its retries.
+const controlledShutdownTimeout = 5 * time.Second
+
+// controlledShutdown asks the controller to fence this broker and move its
+// leaderships, then applies the resulting image so its partitions stop
+// being led here before the listener closes.
+func (n *Node) controlledShutdown(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+	defer cancel()
+	if err := n.session.shutDown(ctx); err != nil {
+		n.log.Warn("controlled shutdown failed; stopping without it", "err", err)
+		return
+	}
+	if err := n.parts.Refresh(); err != nil {
+		n.log.Warn("controlled shutdown: hosting partitions from metadata", "err", err)
+	}
 }
 
 // handler adapts the api server to the network server: the same method

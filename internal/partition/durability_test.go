@@ -203,6 +203,9 @@ func TestPartitionProducerStateCrashRecovery(t *testing.T) {
 func TestPartitionLeaderEpochCache(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{1, 2})
+	// Broker 2 never fetches here: with it out of the ISR the high
+	// watermark follows broker 1's log alone.
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeaderChange, ISR: []int32{1}})
 	p := f.partition("t", 0)
 	for range 3 {
 		_, err := p.Append(f.batch(plain(1)))

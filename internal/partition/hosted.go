@@ -46,10 +46,19 @@ type Partition struct {
 	// exclusively, so neither sees an append half done (its batches in the
 	// log but not yet in the producer state, or stamped with an old epoch
 	// after the new epoch's cache entry).
-	gate          sync.RWMutex
-	role          atomic.Pointer[leadership]
-	settings      atomic.Pointer[appendSettings]
-	highWatermark atomic.Int64 // single replica: the durable log end offset
+	gate     sync.RWMutex
+	role     atomic.Pointer[leadership]
+	settings atomic.Pointer[appendSettings]
+	// highWatermark is what readers are served up to. On the leader it is
+	// replica.LeaderState's (the minimum log end offset over the ISR); on a
+	// follower, the leader's as last fetched, capped by the local log end.
+	highWatermark atomic.Int64
+
+	// replMu guards the replication state; a leaf lock, like epochMu.
+	replMu      sync.Mutex
+	leaderState *replica.LeaderState // while this node leads the partition
+	committed   committedState       // as of the newest image
+	alterISR    func(ISRProposal) error
 
 	producers *producerTable
 
@@ -59,7 +68,11 @@ type Partition struct {
 	snapshotMu         sync.Mutex
 	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
 
-	watchers purgatory.Watchers
+	// watchers wake on a high watermark move (consumer fetches, acks=all
+	// produces); appendWatchers on a leader append (follower fetches).
+	// Both wake when the partition stops being led here.
+	watchers       purgatory.Watchers
+	appendWatchers purgatory.Watchers
 }
 
 // leaderEpochCheckpointFile is Kafka's name for the leader-epoch cache file
@@ -152,9 +165,10 @@ func (p *Partition) appendLocked(records []byte, role *leadership, settings *app
 	if err := p.assignEpoch(role.leaderEpoch, info.FirstOffset); err != nil {
 		p.logger.Warn("leader epoch checkpoint failed", "err", err)
 	}
-	// A single replica: the append is durable, so it is committed. Appends
-	// sharing a round may return in any order, hence the max.
-	p.advanceHighWatermark(info.LastOffset + 1)
+	// The append is durable here; it is committed once the ISR has it
+	// (at once for a single replica). Appends sharing a round may return
+	// in any order: leaderAppended keeps the largest end.
+	p.leaderAppended(info.LastOffset+1, role.leaderEpoch)
 	return AppendResult{BaseOffset: info.FirstOffset, LastOffset: info.LastOffset,
 		LogAppendTimeMs: info.LogAppendTimeMs, LogStartOffset: info.LogStartOffset}, nil
 }
@@ -248,12 +262,17 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 		return ReadResult{}, err
 	}
 	hw := p.highWatermark.Load()
-	slice, err := p.log.Read(offset, log.ReadOptions{MaxBytes: max(int(opts.MaxBytes), 0), MaxOffset: hw, MinOneBatch: opts.MinOneBatch})
+	slice, err := p.log.Read(offset, readOptionsTo(opts, hw))
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("partition %s: read at %d: %w", p.tp, offset, err)
 	}
 	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}, nil
+}
+
+// readOptionsTo is a read bounded by opts and by maxOffset (-1: the log end).
+func readOptionsTo(opts ReadOptions, maxOffset int64) log.ReadOptions {
+	return log.ReadOptions{MaxBytes: max(int(opts.MaxBytes), 0), MaxOffset: maxOffset, MinOneBatch: opts.MinOneBatch}
 }
 
 // Offsets returns the partition's offsets.
@@ -376,8 +395,9 @@ func (p *Partition) Watch(ch chan<- struct{}) (cancel func()) {
 
 // setRole applies the image's view of the partition. Becoming leader in a
 // new epoch records the epoch's start offset before any append can carry
-// it.
-func (p *Partition) setRole(r leadership) error {
+// it, and starts the leader's replication state; losing leadership drops
+// it and wakes everything parked on the partition.
+func (p *Partition) setRole(r leadership, pi *metadata.PartitionImage, localID int32) error {
 	if *p.role.Load() == r {
 		return nil
 	}
@@ -385,11 +405,15 @@ func (p *Partition) setRole(r leadership) error {
 	var err error
 	if r.isLeader {
 		err = p.assignEpoch(r.leaderEpoch, p.log.LogEndOffset())
+		p.becomeLeaderLocked(pi, localID)
+	} else {
+		p.stopLeadingLocked()
 	}
 	p.role.Store(&r)
 	p.gate.Unlock()
 	if !r.isLeader {
-		p.watchers.Notify() // parked fetches find out at once
+		p.watchers.Notify() // parked fetches and produces find out at once
+		p.appendWatchers.Notify()
 	}
 	return err
 }

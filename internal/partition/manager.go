@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
@@ -39,6 +41,16 @@ type Options struct {
 	// MaxProducersPerPartition bounds the producers remembered per
 	// partition (0: DefaultMaxProducersPerPartition).
 	MaxProducersPerPartition int
+
+	// Replication. AlterISR sends a leader's ISR change to the controller
+	// (AlterPartition) and returns once it is committed or refused; nil
+	// never changes an ISR. DialLeader connects to another broker for the
+	// replica fetchers; nil fetches nothing (a node that cannot follow).
+	AlterISR   func(ISRProposal) error
+	DialLeader func(ctx context.Context, brokerID int32) (LeaderClient, error)
+	Fetcher    FetcherConfig
+	// ReplicaLagTimeMaxMs is replica.lag.time.max.ms (0: 30 s).
+	ReplicaLagTimeMaxMs int64
 }
 
 // Manager hosts this broker's partitions.
@@ -57,6 +69,8 @@ type Manager struct {
 	parts    map[log.TopicPartition]*Partition
 	openErrs map[log.TopicPartition]error // partitions whose log failed to open
 	closed   bool
+
+	fetchers *fetcherSet
 
 	// Owned by Refresh (under refreshMu).
 	topics        map[string]topicState
@@ -92,11 +106,49 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.MaxProducersPerPartition <= 0 {
 		opts.MaxProducersPerPartition = DefaultMaxProducersPerPartition
 	}
-	return &Manager{
+	if opts.ReplicaLagTimeMaxMs <= 0 {
+		opts.ReplicaLagTimeMaxMs = 30_000
+	}
+	m := &Manager{
 		opts: opts, image: metadata.EmptyImage(),
 		parts: map[log.TopicPartition]*Partition{}, openErrs: map[log.TopicPartition]error{},
 		topics: map[string]topicState{},
-	}, nil
+	}
+	m.fetchers = newFetcherSet(m)
+	return m, nil
+}
+
+// follow points the partition's replica fetcher at its leader, or stops
+// fetching it when this node leads it or nobody does.
+func (m *Manager) follow(p *Partition, pi *metadata.PartitionImage) {
+	if pi.Leader == m.opts.NodeID || pi.Leader < 0 || m.opts.DialLeader == nil {
+		m.fetchers.remove(p.tp)
+		return
+	}
+	m.fetchers.follow(p, pi.Leader, pi.LeaderEpoch)
+}
+
+// RunISRChecks shrinks the ISR of led partitions whose followers fell
+// behind, every half replica.lag.time.max.ms (as Kafka's ISR expiration
+// task does), until ctx ends.
+func (m *Manager) RunISRChecks(ctx context.Context) {
+	t := m.opts.Clock.NewTicker(time.Duration(m.opts.ReplicaLagTimeMaxMs/2) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		m.mu.RLock()
+		parts := slices.Collect(maps.Values(m.parts))
+		m.mu.RUnlock()
+		for _, p := range parts {
+			if p.role.Load().isLeader {
+				p.MaybeShrinkISR(m.opts.ReplicaLagTimeMaxMs)
+			}
+		}
+	}
 }
 
 func (m *Manager) currentImage() *metadata.Image {
@@ -219,7 +271,10 @@ func (m *Manager) host(tp log.TopicPartition, topicID metadata.UUID, pi *metadat
 		}
 	}
 	p.settings.Store(&settings)
-	return p.setRole(leadership{leader: pi.Leader, leaderEpoch: pi.LeaderEpoch, isLeader: pi.Leader == m.opts.NodeID})
+	err := p.setRole(leadership{leader: pi.Leader, leaderEpoch: pi.LeaderEpoch, isLeader: pi.Leader == m.opts.NodeID}, pi, m.opts.NodeID)
+	p.applyCommitted(pi)
+	m.follow(p, pi)
+	return err
 }
 
 // openLog opens the partition's log with the topic's config, replacing a
@@ -276,10 +331,14 @@ func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l 
 		tp: tp, topicID: topicID, log: l, logs: m.opts.Logs, fs: m.opts.FS, clock: m.opts.Clock,
 		logger:    m.opts.Logger.With("partition", tp.String()),
 		producers: newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
+		alterISR:  m.opts.AlterISR,
 	}
 	p.role.Store(&leadership{leader: metadata.NoLeader, leaderEpoch: -1})
 	p.settings.Store(&settings)
-	p.highWatermark.Store(l.LogEndOffset()) // a single replica: all of the recovered log is committed
+	// Nothing here says how much of the recovered log the ISR had: start
+	// at the log start and let the leader state (at once for a single
+	// replica) or the leader's fetch responses move it.
+	p.highWatermark.Store(l.LogStartOffset())
 	if err := p.loadLeaderEpochs(); err != nil {
 		return nil, err
 	}
@@ -308,7 +367,8 @@ func (m *Manager) unhostAllBut(wanted map[log.TopicPartition]bool) error {
 }
 
 func (m *Manager) unhost(tp log.TopicPartition, p *Partition) error {
-	p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true})
+	p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
+	m.fetchers.remove(tp)
 	m.mu.Lock()
 	delete(m.parts, tp)
 	m.mu.Unlock()
@@ -415,11 +475,13 @@ func (m *Manager) Close() error {
 	m.closed = true
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.Unlock()
+	m.fetchers.stopAll()
 	var errs []error
 	for _, p := range parts {
 		// Stopping first (it waits for appends in flight) makes the final
 		// snapshot cover everything appended.
-		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true})
+		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
+		m.fetchers.remove(p.tp)
 		if err := p.checkpoint(); err != nil {
 			errs = append(errs, err)
 		}

@@ -59,6 +59,17 @@ var (
 	// ErrUnknownLeaderEpoch: the request's current leader epoch is newer
 	// than ours; our metadata is behind (UNKNOWN_LEADER_EPOCH).
 	ErrUnknownLeaderEpoch = errors.New("unknown leader epoch")
+	// ErrNotEnoughReplicas: an acks=all produce while the ISR is smaller
+	// than min.insync.replicas; nothing was appended (NOT_ENOUGH_REPLICAS).
+	ErrNotEnoughReplicas = errors.New("fewer in-sync replicas than min.insync.replicas")
+	// ErrNotEnoughReplicasAfterAppend: an acks=all produce was appended
+	// and replicated, but the ISR had shrunk below min.insync.replicas
+	// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrNotEnoughReplicasAfterAppend = errors.New("in-sync replicas fell below min.insync.replicas after the append")
+	// ErrNotFollower: a replica fetch from a broker that is not a replica
+	// of the partition, or a fetcher writing to a partition it no longer
+	// follows (NOT_LEADER_OR_FOLLOWER).
+	ErrNotFollower = errors.New("not a follower of this partition")
 	// ErrOffsetNotAvailable / out-of-range offsets come from the log
 	// (log.ErrOffsetOutOfRange → OFFSET_OUT_OF_RANGE).
 )

@@ -236,6 +236,15 @@ func (t *producerTable) replay(h *record.Header, nowMs int64) {
 	e.replayLocked(h, nowMs)
 }
 
+// reset forgets every producer: a truncation invalidated the state, which
+// is then reloaded from the log. Entries pinned by an append in flight are
+// orphaned, and release ignores them.
+func (t *producerTable) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.entries = map[int64]*producerEntry{}
+}
+
 // snapshotProducer is one producer's state as a snapshot holds it.
 type snapshotProducer struct {
 	id           int64

@@ -28,6 +28,9 @@ type appendSettings struct {
 	logAppendTime        bool
 	timestampBeforeMaxMs int64
 	timestampAfterMaxMs  int64
+	// minInsyncReplicas is min.insync.replicas: an acks=all produce fails
+	// with NOT_ENOUGH_REPLICAS while the committed ISR is smaller.
+	minInsyncReplicas int
 }
 
 // topicSettings resolves a topic's effective configs into the log's Config
@@ -57,6 +60,7 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 		logAppendTime:        v.String(config.MessageTimestampType) == config.TimestampLogAppendTime,
 		timestampBeforeMaxMs: min(v.Int64(config.MessageTimestampBeforeMaxMs), difference),
 		timestampAfterMaxMs:  min(v.Int64(config.MessageTimestampAfterMaxMs), difference),
+		minInsyncReplicas:    int(v.Int64(config.MinInsyncReplicas)),
 	}
 	return cfg, settings
 }

@@ -281,6 +281,15 @@ var deleteGroupsRequest = message{key: 42, name: "DeleteGroups", minVersion: 0, 
 	primArray("groups_names", kindString),
 }}
 
+var electLeadersRequest = message{key: 43, name: "ElectLeaders", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
+	i8("election_type").from(1),
+	array[kmsg.ElectLeadersRequestTopic]("topic_partitions",
+		str("topic"),
+		primArray("partitions", kindInt32),
+	).nullable(0),
+	i32("timeout_ms"),
+}}
+
 var incrementalAlterConfigsRequest = message{key: 44, name: "IncrementalAlterConfigs", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
 	array[kmsg.IncrementalAlterConfigsRequestResource]("resources",
 		i8("resource_type"),
@@ -333,7 +342,7 @@ var requestSchemas = indexSchemas(
 	&createTopicsRequest, &deleteTopicsRequest, &deleteRecordsRequest,
 	&initProducerIDRequest, &offsetForLeaderEpochRequest,
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
-	&deleteGroupsRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
+	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeClusterRequest, &describeProducersRequest,
 )
 

@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/peer"
+)
+
+// alterISRTimeout bounds one AlterPartition round trip to the controller;
+// a leader whose proposal times out proposes again at its next check.
+const alterISRTimeout = 10 * time.Second
+
+// alterISR sends a partition leader's ISR change to the controller and
+// waits until it is committed (and in this node's image) or refused.
+func (n *Node) alterISR(p partition.ISRProposal) error {
+	ctx, cancel := context.WithTimeout(context.Background(), alterISRTimeout)
+	defer cancel()
+	resp, err := n.cp.Submit(ctx, controlplane.AlterPartition{Request: controller.AlterPartitionRequest{
+		BrokerID: n.meta.NodeID, BrokerEpoch: n.session.brokerEpoch(),
+		Partitions: []controller.AlterPartitionItem{{
+			TopicID: p.TopicID, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch, NewISR: p.NewISR,
+		}},
+	}})
+	if err != nil {
+		return fmt.Errorf("alter ISR of %s-%d: %w", p.Topic, p.Partition, err)
+	}
+	out := resp.(controller.AlterPartitionResponse)
+	if out.Err != nil {
+		return fmt.Errorf("alter ISR of %s-%d: %w", p.Topic, p.Partition, out.Err)
+	}
+	if len(out.Partitions) == 1 && out.Partitions[0].Err != nil {
+		return fmt.Errorf("alter ISR of %s-%d: %w", p.Topic, p.Partition, out.Partitions[0].Err)
+	}
+	return nil
+}
+
+// dialLeader connects a replica fetcher to a broker at the address it
+// registered with the controller.
+func (n *Node) dialLeader(ctx context.Context, brokerID int32) (partition.LeaderClient, error) {
+	b, ok := n.cp.Image().Broker(brokerID)
+	if !ok || len(b.Listeners) == 0 {
+		return nil, fmt.Errorf("broker %d: no registered listener", brokerID)
+	}
+	l := b.Listeners[0]
+	addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+	return peer.DialReplica(ctx, addr, peer.Options{
+		ClientID:         fmt.Sprintf("sluice-replica-fetcher-%d", n.meta.NodeID),
+		MaxResponseBytes: max(n.opts.Config.Int32("replica.fetch.response.max.bytes"), 0) + peer.DefaultMaxResponseBytes,
+	})
+}

@@ -1,0 +1,264 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicelog/sluice/internal/log"
+)
+
+// cluster is three in-process nodes, each a controller and a broker, on
+// loopback ports.
+type cluster struct {
+	t       *testing.T
+	dirs    []string
+	voters  string
+	ctrl    []string
+	clients []string
+	nodes   []*Node
+	sets    []string
+}
+
+// freePorts reserves n distinct loopback ports (closed again before use:
+// good enough on a test machine, and the ready node proves it got them).
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return addrs
+}
+
+func startCluster(t *testing.T, sets ...string) *cluster {
+	c := &cluster{t: t, sets: sets, nodes: make([]*Node, 3)}
+	c.ctrl = freePorts(t, 3)
+	c.clients = freePorts(t, 3)
+	var voters []string
+	for i := range 3 {
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, c.ctrl[i]))
+		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprint("node", i+1)))
+	}
+	c.voters = strings.Join(voters, ",")
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() { c.start(i) })
+	}
+	wg.Wait()
+	for i, n := range c.nodes {
+		if n == nil {
+			t.Fatalf("node %d did not start", i+1)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			if n != nil {
+				shutdown(t, n)
+			}
+		}
+	})
+	return c
+}
+
+// start starts node i+1 on its directory and ports (again, after stop).
+func (c *cluster) start(i int) {
+	cfg := loadConfig(c.t, append([]string{
+		"log.dirs=" + c.dirs[i], "listeners=PLAINTEXT://" + c.clients[i], fmt.Sprint("node.id=", i+1),
+		"controller.quorum.voters=" + c.voters, "broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=2000",
+		"group.initial.rebalance.delay.ms=0", "replica.fetch.wait.max.ms=200",
+	}, c.sets...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
+	if err != nil {
+		c.t.Errorf("node %d: %v", i+1, err)
+		return
+	}
+	c.nodes[i] = n
+}
+
+// stop shuts node i+1 down cleanly (a controlled shutdown).
+func (c *cluster) stop(i int) {
+	shutdown(c.t, c.nodes[i])
+	c.nodes[i] = nil
+}
+
+func (c *cluster) live() []string {
+	var addrs []string
+	for i, n := range c.nodes {
+		if n != nil {
+			addrs = append(addrs, c.clients[i])
+		}
+	}
+	return addrs
+}
+
+func (c *cluster) client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.live()...)}, opts...)...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// partitionState is a partition's leader and ISR as Metadata reports it.
+func (c *cluster) partitionState(ctx context.Context, topic string, p int32) (leader int32, isr []int32) {
+	c.t.Helper()
+	md, err := kadm.NewClient(c.client()).Metadata(ctx, topic)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pd := md.Topics[topic].Partitions[p]
+	return pd.Leader, pd.ISR
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logOf returns the local log of a partition on node i+1 (leader or not).
+func (c *cluster) logOf(i int, topic string, p int32) *log.Log {
+	l, ok := c.nodes[i].logs.Log(log.TopicPartition{Topic: topic, Partition: p})
+	if !ok {
+		c.t.Fatalf("node %d hosts no log for %s-%d", i+1, topic, p)
+	}
+	return l
+}
+
+// TestNodeReplicationFailover: acks=all records reach every replica's
+// log; a controlled shutdown of the leader moves leadership to an ISR
+// member; an idempotent producer goes on there; every acknowledged record
+// is read back once, in order; the stopped node rejoins the ISR.
+func TestNodeReplicationFailover(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": new("2")}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	prod := c.client(kgo.DefaultProduceTopic("orders"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
+	var acked []string
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			v := fmt.Sprint("v", i)
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", v, err)
+			}
+			acked = append(acked, v)
+		}
+	}
+	produce(0, 100)
+	leader, isr := c.partitionState(ctx, "orders", 0)
+	if len(isr) != 3 {
+		t.Fatalf("ISR %v, want all three replicas", isr)
+	}
+	// Acknowledged with acks=all: every ISR member holds them already.
+	for i := range 3 {
+		if leo := c.logOf(i, "orders", 0).LogEndOffset(); leo < 100 {
+			t.Errorf("node %d holds %d records of 100 acknowledged", i+1, leo)
+		}
+	}
+
+	c.stop(int(leader) - 1)
+	newLeader, _ := c.partitionState(ctx, "orders", 0)
+	if newLeader == leader || newLeader < 0 {
+		t.Fatalf("leader after shutting down %d: %d", leader, newLeader)
+	}
+	produce(100, 200)
+
+	c.start(int(leader) - 1)
+	eventually(t, 30*time.Second, "the restarted node rejoins the ISR", func() bool {
+		_, isr := c.partitionState(ctx, "orders", 0)
+		return slices.Contains(isr, leader)
+	})
+	checkReadBack(t, ctx, c, "orders", acked)
+}
+
+func checkReadBack(t *testing.T, ctx context.Context, c *cluster, topic string, acked []string) {
+	t.Helper()
+	cons := c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < len(acked) {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(got), len(acked), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, acked) {
+		t.Fatalf("read back %d records, first difference at %d (got %v...)", len(got), firstDiff(got, acked), got[:min(5, len(got))])
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestNodeReplicationNotEnoughReplicas: with min.insync.replicas=3 and a
+// replica gone, acks=all is refused with NOT_ENOUGH_REPLICAS (and nothing
+// appended), while acks=1 still succeeds.
+func TestNodeReplicationNotEnoughReplicas(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": new("3")}, "strict"); err != nil {
+		t.Fatal(err)
+	}
+	leader, _ := c.partitionState(ctx, "strict", 0)
+	follower := int(leader % 3) // another node's index
+	c.stop(follower)
+	eventually(t, 20*time.Second, "the stopped follower leaves the ISR", func() bool {
+		_, isr := c.partitionState(ctx, "strict", 0)
+		return len(isr) == 2
+	})
+	all := c.client(kgo.DefaultProduceTopic("strict"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(5*time.Second))
+	err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("refused")}).FirstErr()
+	if !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with ISR 2 < min.insync.replicas 3: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	one := c.client(kgo.DefaultProduceTopic("strict"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("accepted")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	if leo := c.logOf(int(leader)-1, "strict", 0).LogEndOffset(); leo != 1 {
+		t.Fatalf("leader log end %d: the refused record was appended", leo)
+	}
+}

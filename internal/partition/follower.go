@@ -1,0 +1,198 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/replica"
+)
+
+// The follower side of replication: the replica fetcher (fetcher.go)
+// truncates the log where it diverges from the leader's, then appends
+// what the leader sends, byte for byte. Appending keeps the follower's
+// producer state and leader-epoch cache current, so it can take over as
+// leader at any moment without rescanning its log.
+
+// FollowerPosition is what a follower fetches with.
+type FollowerPosition struct {
+	LogEndOffset   int64
+	LogStartOffset int64
+	HighWatermark  int64
+	// LatestEpoch is the newest leader epoch in the follower's log (-1:
+	// none), which OffsetForLeaderEpoch asks the leader about.
+	LatestEpoch int32
+}
+
+// Position returns the follower's log end offset, log start offset and
+// newest epoch.
+func (p *Partition) Position() FollowerPosition {
+	p.epochMu.Lock()
+	latest, ok := p.epochs.Latest()
+	p.epochMu.Unlock()
+	pos := FollowerPosition{LogEndOffset: p.log.LogEndOffset(), LogStartOffset: p.log.LogStartOffset(),
+		HighWatermark: p.highWatermark.Load(), LatestEpoch: -1}
+	if ok {
+		pos.LatestEpoch = latest.Epoch
+	}
+	return pos
+}
+
+// followerRole checks that this node follows the partition in leaderEpoch:
+// a fetcher that lags a leadership change must not write into a partition
+// that is now led here, or followed under a newer epoch.
+func (p *Partition) followerRole(leaderEpoch int32) error {
+	r := p.role.Load()
+	if r.stopped || r.isLeader || r.leaderEpoch != leaderEpoch {
+		return fmt.Errorf("partition %s: no longer following at epoch %d (leader %d, epoch %d): %w",
+			p.tp, leaderEpoch, r.leader, r.leaderEpoch, ErrNotFollower)
+	}
+	return nil
+}
+
+// AppendAsFollower appends batches fetched from the leader in leaderEpoch,
+// keeping their offsets and epochs, then moves the follower's high
+// watermark to min(the leader's, its own log end offset) and its log start
+// offset up to the leader's.
+func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHighWatermark, leaderLogStartOffset int64) error {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	if err := p.followerRole(leaderEpoch); err != nil {
+		return err
+	}
+	if len(records) > 0 {
+		if _, err := p.log.Append(records, log.AppendOptions{AsFollower: true}); err != nil {
+			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
+		}
+		if err := p.replayAppended(records); err != nil {
+			return err
+		}
+	}
+	if leaderLogStartOffset > p.log.LogStartOffset() && leaderLogStartOffset <= p.log.LogEndOffset() {
+		if _, err := p.logs.DeleteRecordsBefore(p.tp, leaderLogStartOffset); err != nil {
+			return fmt.Errorf("partition %s: follow the leader's log start offset %d: %w", p.tp, leaderLogStartOffset, err)
+		}
+	}
+	p.setFollowerHighWatermark(leaderHighWatermark)
+	return nil
+}
+
+// setFollowerHighWatermark is min(the leader's HW, the local log end):
+// a follower never claims as committed what it does not hold.
+func (p *Partition) setFollowerHighWatermark(leaderHighWatermark int64) {
+	hw := min(leaderHighWatermark, p.log.LogEndOffset())
+	if hw > p.highWatermark.Load() {
+		p.highWatermark.Store(hw)
+		p.watchers.Notify()
+	}
+}
+
+// replayAppended feeds appended batch headers to the producer state and
+// the leader-epoch cache, as recovery does from the log.
+func (p *Partition) replayAppended(records []byte) error {
+	nowMs := p.nowMs()
+	epochsChanged := false
+	for rest := records; len(rest) > 0; {
+		_, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			return fmt.Errorf("partition %s: replay follower batch: %w", p.tp, err)
+		}
+		if h.HasProducerID() && !h.IsControl() {
+			p.producers.replay(&h, nowMs)
+		}
+		p.epochMu.Lock()
+		if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+			epochsChanged = p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset) || epochsChanged
+		}
+		p.epochMu.Unlock()
+		rest = next
+	}
+	if !epochsChanged {
+		return nil
+	}
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	return p.persistEpochsLocked()
+}
+
+// TruncateForLeader truncates the log where it diverges from the leader's,
+// given the leader's answer to OffsetForLeaderEpoch for this replica's
+// newest epoch (KIP-101/279); with an undefined answer it falls back to
+// the high watermark, as Kafka does. It returns the new log end offset and
+// whether the divergence point was reached; when not (the leader answered
+// an epoch this log never held) the caller asks again with the newest
+// epoch left after this truncation (KIP-279).
+func (p *Partition) TruncateForLeader(leaderEpoch, answerEpoch int32, answerEndOffset int64) (leo int64, final bool, err error) {
+	p.snapshotMu.Lock() // truncation reloads producer state, which snapshots guard
+	defer p.snapshotMu.Unlock()
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	if err := p.followerRole(leaderEpoch); err != nil {
+		return 0, false, err
+	}
+	leo = p.log.LogEndOffset()
+	p.epochMu.Lock()
+	offset, ok := replica.TruncationOffset(&p.epochs, leo, answerEpoch, answerEndOffset)
+	final = replica.TruncationFinal(&p.epochs, leo, answerEpoch, answerEndOffset)
+	p.epochMu.Unlock()
+	if !ok {
+		offset = min(p.highWatermark.Load(), leo)
+	}
+	if offset >= leo {
+		return leo, final, nil
+	}
+	p.logger.Info("truncating divergent records", "from", leo, "to", offset,
+		slog.Int("leader_epoch", int(answerEpoch)), slog.Int64("leader_end_offset", answerEndOffset), slog.Bool("final", final))
+	leo, err = p.truncateLocked(offset, false)
+	return leo, final, err
+}
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset (the
+// leader's log start offset), when the follower's log ends below it.
+func (p *Partition) TruncateFullyAndStartAt(leaderEpoch int32, offset int64) error {
+	p.snapshotMu.Lock()
+	defer p.snapshotMu.Unlock()
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	if err := p.followerRole(leaderEpoch); err != nil {
+		return err
+	}
+	p.logger.Info("log is behind the leader's log start; starting over", "from", p.log.LogEndOffset(), "at", offset)
+	_, err := p.truncateLocked(offset, true)
+	return err
+}
+
+// truncateLocked truncates the log (gate held exclusively) and brings the
+// derived state along: the epoch cache loses entries past the end, the
+// producer state is rebuilt from the newest snapshot the log still covers,
+// the high watermark never points past the log end.
+func (p *Partition) truncateLocked(offset int64, fully bool) (int64, error) {
+	var err error
+	if fully {
+		err = p.logs.TruncateFullyAndStartAt(p.tp, offset)
+	} else {
+		err = p.logs.Truncate(p.tp, offset)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("partition %s: truncate to %d: %w", p.tp, offset, err)
+	}
+	leo := p.log.LogEndOffset()
+	p.epochMu.Lock()
+	changed := p.epochs.TruncateFromEnd(leo)
+	if fully {
+		changed = p.epochs.TruncateFromStart(p.log.LogStartOffset()) || changed
+	}
+	var errs []error
+	if changed {
+		errs = append(errs, p.persistEpochsLocked())
+	}
+	p.epochMu.Unlock()
+	if p.highWatermark.Load() > leo || fully {
+		p.highWatermark.Store(leo)
+	}
+	p.producers.reset()
+	errs = append(errs, p.loadProducers())
+	return leo, errors.Join(errs...)
+}

@@ -1,0 +1,287 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/replica"
+)
+
+// The leader side of replication: the leader tracks each follower's log
+// end offset through its fetches (replica.LeaderState), derives the high
+// watermark from the ISR the controller committed, proposes ISR changes
+// through AlterPartition, and releases acks=all produces once the high
+// watermark passes them.
+
+// ISRProposal is a leader's AlterPartition item for the controller.
+type ISRProposal struct {
+	TopicID        metadata.UUID
+	Topic          string
+	Partition      int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	NewISR         []int32
+}
+
+// committedState is the partition as the newest image has it, kept for
+// replication decisions taken between images.
+type committedState struct {
+	partitionEpoch int32
+	replicas, isr  []int32
+}
+
+// AppendAll appends like Append, then waits until every ISR member has the
+// records (the high watermark passes them): Kafka's acks=all. It refuses
+// to append while the committed ISR is below min.insync.replicas
+// (ErrNotEnoughReplicas), and reports ErrNotEnoughReplicasAfterAppend if
+// the ISR shrank below it by the time the records were committed. The wait
+// ends with ctx (the produce timeout) or when leadership moves.
+func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult, error) {
+	settings := p.settings.Load()
+	if n := p.isrSize(); n < settings.minInsyncReplicas {
+		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
+			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	}
+	epoch := p.role.Load().leaderEpoch
+	res, err := p.Append(records)
+	if err != nil {
+		return res, err
+	}
+	if err := p.WaitCommitted(ctx, res.LastOffset+1, epoch); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// WaitCommitted waits until the high watermark reaches offset while this
+// node leads the partition in leaderEpoch (records it appended then may be
+// truncated once another leader takes over, so only that epoch's HW counts).
+func (p *Partition) WaitCommitted(ctx context.Context, offset int64, leaderEpoch int32) error {
+	wake := make(chan struct{}, 1)
+	cancel := p.watchers.Add(wake)
+	defer cancel()
+	for {
+		role := p.role.Load()
+		if !role.isLeader || role.leaderEpoch != leaderEpoch {
+			return fmt.Errorf("partition %s: leadership moved (epoch %d, now leader %d at epoch %d) before offset %d was replicated: %w",
+				p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
+		}
+		if p.highWatermark.Load() >= offset {
+			if n, want := p.isrSize(), p.settings.Load().minInsyncReplicas; n < want {
+				return fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
+					p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
+			}
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("partition %s: waiting for the ISR to replicate offset %d (high watermark %d): %w",
+				p.tp, offset, p.highWatermark.Load(), ctx.Err())
+		}
+	}
+}
+
+// isrSize is the committed ISR's size as of the newest image.
+func (p *Partition) isrSize() int {
+	p.replMu.Lock()
+	defer p.replMu.Unlock()
+	return len(p.committed.isr)
+}
+
+// ISR returns the committed ISR and replicas as of the newest image.
+func (p *Partition) ISR() (isr, replicas []int32) {
+	p.replMu.Lock()
+	defer p.replMu.Unlock()
+	return slices.Clone(p.committed.isr), slices.Clone(p.committed.replicas)
+}
+
+// leaderAppended records the leader's durable log end offset after an
+// append, wakes parked follower fetches, and advances the high watermark
+// if the ISR allows.
+func (p *Partition) leaderAppended(logEndOffset int64, leaderEpoch int32) {
+	p.replMu.Lock()
+	hw := int64(-1)
+	if s := p.leaderState; s != nil && s.LeaderEpoch() == leaderEpoch && logEndOffset > s.LogEndOffset() {
+		if s.SetLogEndOffset(logEndOffset) {
+			hw = s.HighWatermark()
+		}
+	}
+	p.replMu.Unlock()
+	p.appendWatchers.Notify()
+	if hw >= 0 {
+		p.advanceHighWatermark(hw)
+	}
+}
+
+// ReadAsReplica serves a follower's fetch: it records the follower's log
+// end offset (its fetch offset), which may advance the high watermark or
+// let the follower back into the ISR, then reads up to the log end offset,
+// not the high watermark: the follower needs what is not yet committed.
+func (p *Partition) ReadAsReplica(replicaID int32, offset int64, opts ReadOptions) (ReadResult, error) {
+	if err := p.CheckLeaderEpoch(opts.CurrentLeaderEpoch); err != nil {
+		return ReadResult{}, err
+	}
+	if _, err := p.leaderRole(); err != nil {
+		return ReadResult{}, err
+	}
+	if leo := p.log.LogEndOffset(); offset > leo || offset < p.log.LogStartOffset() {
+		// A follower ahead of us diverged (it truncates after
+		// OffsetForLeaderEpoch); one behind our log start starts over.
+		// Either way its offset says nothing about what it holds of ours.
+		return ReadResult{}, fmt.Errorf("partition %s: replica %d fetch offset %d not in [%d, %d]: %w",
+			p.tp, replicaID, offset, p.log.LogStartOffset(), leo, log.ErrOffsetOutOfRange)
+	}
+	if err := p.followerFetched(replicaID, offset); err != nil {
+		return ReadResult{}, err
+	}
+	slice, err := p.log.Read(offset, readOptionsTo(opts, -1))
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("partition %s: replica %d read at %d: %w", p.tp, replicaID, offset, err)
+	}
+	hw := p.highWatermark.Load()
+	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
+		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}, nil
+}
+
+// followerFetched updates the leader state with a follower's fetch and
+// acts on what follows: a higher HW, an ISR expansion to propose.
+func (p *Partition) followerFetched(replicaID int32, offset int64) error {
+	nowMs := p.nowMs()
+	p.replMu.Lock()
+	s := p.leaderState
+	if s == nil {
+		p.replMu.Unlock()
+		return fmt.Errorf("partition %s: %w", p.tp, ErrNotLeader)
+	}
+	advanced, err := s.FollowerFetched(replicaID, offset, nowMs)
+	if err != nil {
+		p.replMu.Unlock()
+		return fmt.Errorf("partition %s: fetch from broker %d: %w (%w)", p.tp, replicaID, err, ErrNotFollower)
+	}
+	hw := s.HighWatermark()
+	change, propose := s.ProposeExpand()
+	p.replMu.Unlock()
+	if advanced {
+		p.advanceHighWatermark(hw)
+	}
+	if propose {
+		p.proposeISR(s, change)
+	}
+	return nil
+}
+
+// MaybeShrinkISR proposes removing followers that have not caught up for
+// longer than lagTimeMaxMs (replica.lag.time.max.ms). The Manager calls it
+// on a timer for every partition it leads.
+func (p *Partition) MaybeShrinkISR(lagTimeMaxMs int64) {
+	p.replMu.Lock()
+	s := p.leaderState
+	if s == nil {
+		p.replMu.Unlock()
+		return
+	}
+	change, ok := s.ProposeShrink(p.nowMs(), lagTimeMaxMs)
+	p.replMu.Unlock()
+	if ok {
+		p.logger.Info("proposing to shrink the ISR", "isr", s.ISR(), "new_isr", change.NewISR)
+		p.proposeISR(s, change)
+	}
+}
+
+// proposeISR hands a proposal to the controller in the background; the
+// committed result arrives with the next metadata image (applyCommitted).
+// A refused or failed proposal is forgotten so a later check proposes
+// again from the state it finds then.
+func (p *Partition) proposeISR(s *replica.LeaderState, change replica.ISRChange) {
+	submit := p.alterISR
+	if submit == nil {
+		p.replMu.Lock()
+		s.ProposalFailed()
+		p.replMu.Unlock()
+		return
+	}
+	proposal := ISRProposal{TopicID: p.topicID, Topic: p.tp.Topic, Partition: p.tp.Partition,
+		LeaderEpoch: s.LeaderEpoch(), PartitionEpoch: change.PartitionEpoch, NewISR: change.NewISR}
+	go func() {
+		if err := submit(proposal); err != nil {
+			p.logger.Warn("ISR change not committed", "new_isr", change.NewISR, "err", err)
+			p.replMu.Lock()
+			if p.leaderState == s {
+				s.ProposalFailed()
+			}
+			p.replMu.Unlock()
+		}
+	}()
+}
+
+// WatchAppends registers ch for a signal whenever the leader appends (its
+// log end offset moves) or the partition stops being led here: what a
+// parked follower fetch waits for.
+func (p *Partition) WatchAppends(ch chan<- struct{}) (cancel func()) {
+	cancel = p.appendWatchers.Add(ch)
+	if !p.role.Load().isLeader {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	return cancel
+}
+
+// applyCommitted adopts the image's ISR, replicas and partition epoch. On
+// the leader it may advance the high watermark (a member left the ISR).
+// Called by the Manager's Refresh, after setRole.
+func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
+	p.replMu.Lock()
+	p.committed = committedState{partitionEpoch: pi.PartitionEpoch, replicas: slices.Clone(pi.Replicas), isr: slices.Clone(pi.ISR)}
+	hw := int64(-1)
+	if s := p.leaderState; s != nil && s.LeaderEpoch() == pi.LeaderEpoch {
+		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {
+			hw = s.HighWatermark()
+		}
+	}
+	p.replMu.Unlock()
+	if hw >= 0 {
+		p.advanceHighWatermark(hw)
+	}
+	p.watchers.Notify() // acks=all waiters re-check min.insync.replicas
+}
+
+// becomeLeaderLocked starts the leader state for a new leader epoch (gate
+// held exclusively, so no append runs): followers start unknown, the HW
+// starts where this replica's was and advances once followers fetch.
+func (p *Partition) becomeLeaderLocked(pi *metadata.PartitionImage, localID int32) {
+	leo := p.log.LogEndOffset()
+	s := replica.NewLeaderState(replica.LeaderStateConfig{
+		LocalID: localID, LeaderEpoch: pi.LeaderEpoch, PartitionEpoch: pi.PartitionEpoch,
+		Replicas: pi.Replicas, ISR: pi.ISR, LogEndOffset: leo,
+		HighWatermark: min(p.highWatermark.Load(), leo), EpochStartOffset: leo,
+	}, p.nowMs())
+	p.replMu.Lock()
+	p.leaderState = s
+	hw := s.HighWatermark()
+	p.replMu.Unlock()
+	p.advanceHighWatermark(hw)
+}
+
+// stopLeadingLocked drops the leader state (gate held exclusively).
+func (p *Partition) stopLeadingLocked() {
+	p.replMu.Lock()
+	p.leaderState = nil
+	p.replMu.Unlock()
+}
+
+// ReplicaStates returns the followers as the leader sees them; nil when
+// this node does not lead the partition.
+func (p *Partition) ReplicaStates() []replica.FollowerState {
+	p.replMu.Lock()
+	defer p.replMu.Unlock()
+	if p.leaderState == nil {
+		return nil
+	}
+	return p.leaderState.Followers()
+}
