@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,6 +97,7 @@ func startCluster(t testing.TB, n int, opts clusterOpts) *cluster {
 			for _, nd := range c.nodes {
 				t.Logf("node %d stderr (%s), tail:\n%s", nd.id, nd.logPath, nd.logTail(5000))
 			}
+			keepLogs(t, c.nodes)
 		}
 	})
 	for i := range n {
@@ -131,6 +133,30 @@ func startCluster(t testing.TB, n int, opts clusterOpts) *cluster {
 		}
 	}
 	return c
+}
+
+// keepLogs copies every node's whole stderr to $SLUICE_CLUSTER_LOGS/<test>/
+// when that is set: the tail logged on failure is often not enough.
+func keepLogs(t testing.TB, nodes []*node) {
+	root := os.Getenv("SLUICE_CLUSTER_LOGS")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, nd := range nodes {
+		b, err := os.ReadFile(nd.logPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(nd.logPath)), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("keeping logs: %v", err)
+		}
+	}
+	t.Logf("node logs kept in %s", dir)
 }
 
 // voters is node from's controller.quorum.voters: its own controller

@@ -24,6 +24,7 @@
 //	SLUICE_BIN=path          test this binary instead of building ./cmd/sluice
 //	SLUICE_CLUSTER_SEED=n    replay a run: each test logs its seed (go test -v)
 //	SLUICE_LONG_TESTS=1      the long forms: more rounds of each fault
+//	SLUICE_CLUSTER_LOGS=dir  on failure, copy each node's whole stderr to dir/<test>/
 //
 // Run:
 //

@@ -52,7 +52,8 @@ func BenchmarkClusterFailover(b *testing.B) {
 func failoverClient(t testing.TB, c *cluster, topic string) *kgo.Client {
 	return c.client(t, nil, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
-		kgo.ProduceRequestTimeout(3*time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+		kgo.ProduceRequestTimeout(3*time.Second), kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
 }
 
 // failover is one producer's state across measurements: seq never

@@ -20,7 +20,8 @@ func TestClusterGroupSurvivesCoordinatorKill(t *testing.T) {
 	c := startCluster(t, 3, clusterOpts{})
 	const topic, partitions, group = "group-input", 3, "survivors"
 	c.createTopic(t, topic, partitions)
-	prod := c.client(t, nil, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	prod := c.client(t, nil, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(30*time.Second)) // ProduceSync's ctx does not end a retrying record
 	produceN(t, prod, 0, 300)
 
 	first := c.client(t, nil, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
@@ -56,6 +57,7 @@ func TestClusterGroupSurvivesCoordinatorKill(t *testing.T) {
 		defer cancel()
 		return wantCommitted(ctx, adm, group, topic, committed)
 	})
+	t.Logf("the new coordinator serves the committed offsets")
 	produceN(t, prod, 300, 60) // the partitions' leaders moved too
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -72,6 +74,7 @@ func TestClusterGroupSurvivesCoordinatorKill(t *testing.T) {
 		e, _ := ends.Lookup(topic, p)
 		want += int(e.Offset - committed[p])
 	}
+	t.Logf("a new member resumes; %d records to read after the committed offsets", want)
 	next := map[int32]int64{}
 	for p := range int32(partitions) {
 		next[p] = committed[p]
