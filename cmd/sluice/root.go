@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newGroupCmd(),
 		newClusterCmd(),
+		newDevCmd(),
 		newBenchCmd(),
 		newVersionCmd(),
 	)

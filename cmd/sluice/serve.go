@@ -79,7 +79,11 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr inte
 		return fmt.Errorf("start: %w", err)
 	}
 	// The one line scripts and tests wait for.
-	fmt.Fprintf(stderr, "sluice: accepting Kafka clients on %s\n", n.Addr())
+	if n.IsBroker() {
+		fmt.Fprintf(stderr, "sluice: accepting Kafka clients on %s\n", n.Addr())
+	} else {
+		fmt.Fprintf(stderr, "sluice: controller %s ready (process.roles=controller: no Kafka clients here)\n", cfg.String("node.id"))
+	}
 	<-ctx.Done()
 	logger.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

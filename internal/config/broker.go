@@ -115,7 +115,9 @@ var BrokerConfigs = []Def{
 	},
 	{
 		Name: ControllerListener, Type: TypeString,
-		Doc: "Sluice only: host:port where this node's controller listens when it is a cluster of one; empty picks a free loopback port.",
+		Doc: "Sluice only: host:port where this node listens for the metadata quorum. Empty: a cluster of one picks a free loopback port, " +
+			"a voter listens at its controller.quorum.voters address, and a broker-only node picks a free port on its client listener's interface " +
+			"(it tells the voters its address, with the advertised.listeners host for an all-interfaces bind).",
 	},
 	{
 		Name: ControllerQuorumVoters, Type: TypeList,
@@ -221,13 +223,15 @@ var BrokerConfigs = []Def{
 		Doc: "The partition count of __consumer_offsets; fixed once the topic exists.",
 	},
 	{
-		Name: OffsetsTopicReplicationFactor, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxShort),
-		Doc: "The replication factor of __consumer_offsets. Kafka's default is 3; Sluice's is 1 so a cluster of one works out of the box.",
+		Name: OffsetsTopicReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __consumer_offsets, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"so a cluster of one works out of the box.",
 	},
 	{
 		Name: ProcessRoles, Type: TypeList, Default: "broker,controller",
 		Values: []string{"broker", "controller"},
-		Doc:    "What this node runs: broker, controller or both (the default, a cluster of one).",
+		Doc: "What this node runs: broker, controller or both (the default, a cluster of one). A broker-only node follows the controllers " +
+			"(controller.quorum.voters) as a Raft learner; a controller-only node votes and decides but serves no Kafka clients.",
 	},
 	{
 		Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Ranges: atLeast(1, maxInt),

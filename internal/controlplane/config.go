@@ -27,7 +27,10 @@ type QuorumConfig struct {
 	Roles            []Role           // process.roles
 	Voters           map[int32]string // controller.quorum.voters: id -> host:port
 	MetadataLogDir   string           // metadata.log.dir
-	ControllerListen string           // where this controller listens; defaults to its voter address
+	ControllerListen string           // where this node listens for the quorum; defaults to its voter address
+	// ControllerAdvertised is what a learner (a broker-only node) tells the
+	// voters to dial back; voters are dialed at their voter addresses.
+	ControllerAdvertised string
 }
 
 // IsController says whether the node votes in the quorum.

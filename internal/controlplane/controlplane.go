@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -24,6 +25,10 @@ type Options struct {
 	Logger     *slog.Logger // nil: slog.Default()
 	Controller controller.Config
 	IDs        controller.IDGenerator // nil: crypto/rand
+	// Listener, if set, is the quorum listener, already bound (a learner
+	// binds port 0 first so it can advertise the real port); otherwise
+	// Quorum.ControllerListen is listened on.
+	Listener net.Listener
 	// SnapshotEntries and TickInterval pass through to the quorum (0: its
 	// defaults). SessionCheckInterval is how often the active controller
 	// fences brokers whose session expired (0: one second).
@@ -82,8 +87,8 @@ func Start(opts Options) (*ControlPlane, error) {
 	node, err := quorum.Start(quorum.Config{
 		NodeID: uint64(opts.Quorum.NodeID), Voters: voters, Learner: !opts.Quorum.IsController(),
 		Dir: opts.Quorum.MetadataLogDir, FS: opts.FS, Clock: opts.Clock, Logger: opts.Logger,
-		ListenAddr: opts.Quorum.ControllerListen, SnapshotEntries: opts.SnapshotEntries,
-		TickInterval: opts.TickInterval, HandleForward: cp.handleForward,
+		ListenAddr: opts.Quorum.ControllerListen, Listener: opts.Listener, AdvertisedAddr: opts.Quorum.ControllerAdvertised,
+		SnapshotEntries: opts.SnapshotEntries, TickInterval: opts.TickInterval, HandleForward: cp.handleForward,
 	}, cp.state)
 	if err != nil {
 		return nil, fmt.Errorf("metadata quorum: %w", err)

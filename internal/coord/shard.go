@@ -266,13 +266,16 @@ func (s *shard) load() error {
 	offsets := p.Offsets()
 	now := s.nowMs()
 	skipped := 0
-	for offset := offsets.LogStartOffset; offset < offsets.HighWatermark; {
+	// To the log end, not the high watermark: a new leader's HW catches up
+	// only as followers fetch, and its whole log is what the group state
+	// will be (Kafka's coordinator loads to the log end too).
+	for offset := offsets.LogStartOffset; offset < offsets.LogEndOffset; {
 		select {
 		case <-s.stop:
 			return errors.New("unloaded while loading")
 		default:
 		}
-		res, err := p.Read(offset, partition.ReadOptions{MaxBytes: loadReadBytes, MinOneBatch: true, CurrentLeaderEpoch: -1})
+		res, err := p.Read(offset, partition.ReadOptions{MaxBytes: loadReadBytes, MinOneBatch: true, CurrentLeaderEpoch: -1, ToLogEnd: true})
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,19 @@ func ParseTopicPartition(name string) (TopicPartition, bool) {
 	return TopicPartition{Topic: name[:i], Partition: int32(p)}, true
 }
 
+// WriteOffsetCheckpoint writes offsets per partition in Kafka's checkpoint
+// format, as the partition layer's replication-offset-checkpoint (high
+// watermarks) needs; see writeCheckpoint.
+func WriteOffsetCheckpoint(fsys vfs.FS, path string, offsets map[TopicPartition]int64) error {
+	return writeCheckpoint(fsys, path, offsets)
+}
+
+// ReadOffsetCheckpoint reads a file WriteOffsetCheckpoint wrote; a missing
+// file is empty.
+func ReadOffsetCheckpoint(fsys vfs.FS, path string) (map[TopicPartition]int64, error) {
+	return readCheckpoint(fsys, path)
+}
+
 // writeCheckpoint replaces a checkpoint file atomically: write a temporary
 // file, fsync it, rename it over the old one, fsync the directory. A crash
 // leaves either the old file or the new one, never a mix.

@@ -96,7 +96,7 @@ func (s *brokerSession) sleep(ctx context.Context, d time.Duration) error {
 // shutDown tells the controller this broker is stopping (Kafka's controlled
 // shutdown): it is fenced and leadership moves to other replicas, if any,
 // and a restart can register again without waiting for the session to
-// expire.
+// expire. Node.controlledShutdown bounds it.
 func (s *brokerSession) shutDown(ctx context.Context) error {
 	_, err := s.heartbeat(ctx, true)
 	return err

@@ -9,6 +9,7 @@ import (
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // offsetsTopic is where the group coordinator keeps group metadata and
@@ -54,10 +55,11 @@ func (n *Node) createOffsetsTopic(ctx context.Context) error {
 		configs = append(configs, controller.ConfigEntry{Name: k, Value: v})
 	}
 	sort.Slice(configs, func(i, j int) bool { return configs[i].Name < configs[j].Name })
+	replicationFactor := offsetsReplicationFactor(int16(cfg.Int32("offsets.topic.replication.factor")), n.cp.Image())
 	resp, err := n.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{
 		Topics: []controller.CreatableTopic{{
 			Name: offsetsTopic, NumPartitions: cfg.Int32("offsets.topic.num.partitions"),
-			ReplicationFactor: int16(cfg.Int32("offsets.topic.replication.factor")), Configs: configs,
+			ReplicationFactor: replicationFactor, Configs: configs,
 		}},
 	}})
 	if err != nil {
@@ -68,4 +70,21 @@ func (n *Node) createOffsetsTopic(ctx context.Context) error {
 		return fmt.Errorf("create %s: %w", offsetsTopic, result.Err)
 	}
 	return nil
+}
+
+// offsetsReplicationFactor caps offsets.topic.replication.factor at the
+// live brokers, registered and unfenced: with Kafka's default of 3 a
+// cluster of one (or two) could otherwise never create the topic, and no
+// consumer group would work. Kafka refuses instead; we prefer a laptop
+// that works. The topic keeps the factor it was created with, so a
+// cluster that grows later should reassign it. At least 1: the first
+// image may lag; the controller checks the factor against its own.
+func offsetsReplicationFactor(configured int16, img *metadata.Image) int16 {
+	live := 0
+	for _, b := range img.Brokers() {
+		if !b.Fenced {
+			live++
+		}
+	}
+	return int16(max(1, min(int(configured), live)))
 }

@@ -63,6 +63,9 @@ type Node struct {
 }
 
 // Start starts a node; ctx bounds the start-up only.
+//
+// long: the start order of the package comment, step by step, with the
+// controller-only branch; split up, the order would be harder to check.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
@@ -92,6 +95,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if err = n.startControlPlane(); err != nil {
 		return nil, err
+	}
+	if !n.IsBroker() {
+		// A controller-only node votes and decides; clients are served
+		// by the brokers, so it opens no logs and no client listener.
+		n.log.Info("controller-only node: serving the metadata quorum, not Kafka clients", "node", n.meta.NodeID)
+		return n, nil
 	}
 	if err = n.openLogs(); err != nil {
 		return nil, err
@@ -164,10 +173,18 @@ func (n *Node) startControlPlane() error {
 	if err != nil {
 		return err
 	}
-	if !quorum.IsController() {
-		return errors.New("process.roles without controller needs a controller quorum to join; multi-node clusters arrive with replication")
-	}
-	if cfg.String("controller.quorum.voters") == "" {
+	var learnerLn net.Listener
+	switch {
+	case !quorum.IsController():
+		// A broker-only node follows the metadata log as a Raft learner
+		// and forwards its commands (registration, heartbeats, topic
+		// creation) to the active controller. The voters must reach it
+		// to replicate to it, so it binds a listener and says where.
+		if learnerLn, quorum.ControllerAdvertised, err = n.learnerListener(); err != nil {
+			return err
+		}
+		quorum.ControllerListen = learnerLn.Addr().String()
+	case cfg.String("controller.quorum.voters") == "":
 		// A cluster of one talks to nobody: its controller listens where
 		// controller.listener says, by default a free loopback port, so
 		// two nodes can run side by side.
@@ -176,6 +193,10 @@ func (n *Node) startControlPlane() error {
 			return err
 		}
 		quorum.ControllerListen = net.JoinHostPort(host, strconv.Itoa(port))
+	case cfg.String("controller.listener") != "":
+		// A voter is dialed at its controller.quorum.voters address but
+		// may bind elsewhere (0.0.0.0:9093 behind host:9093).
+		quorum.ControllerListen = cfg.String("controller.listener")
 	}
 	ccfg := controller.DefaultConfig()
 	ccfg.NumPartitions = cfg.Int32("num.partitions")
@@ -185,8 +206,11 @@ func (n *Node) startControlPlane() error {
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
 	n.cp, err = controlplane.Start(controlplane.Options{
-		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg,
+		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
 	})
+	if err != nil && learnerLn != nil {
+		learnerLn.Close() // the quorum may have failed before taking it over
+	}
 	return err
 }
 
@@ -321,8 +345,13 @@ func (n *Node) checkpointProducers(ctx context.Context) {
 	}
 }
 
-// Addr is the client listener's address.
-func (n *Node) Addr() net.Addr { return n.server.Addr() }
+// Addr is the client listener's address; nil on a controller-only node.
+func (n *Node) Addr() net.Addr {
+	if n.server == nil {
+		return nil
+	}
+	return n.server.Addr()
+}
 
 // ClusterID is the cluster's id from meta.properties.
 func (n *Node) ClusterID() string { return n.meta.ClusterID }
@@ -370,8 +399,10 @@ func (n *Node) stop(ctx context.Context) error {
 }
 
 // controlledShutdownTimeout bounds the controlled shutdown: when the
-// controller quorum is gone (the last nodes of a cluster stopping) the
-// broker stops without it, as Kafka's does after its retries.
+// controller quorum is gone (the last nodes of a cluster stopping at once)
+// the broker stops without it, as Kafka's does after its retries. Its logs
+// are closed cleanly all the same; the cost is that its next start waits
+// for the session to expire, as after a crash.
 const controlledShutdownTimeout = 5 * time.Second
 
 // controlledShutdown asks the controller to fence this broker and move its
@@ -381,7 +412,7 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
 	defer cancel()
 	if err := n.session.shutDown(ctx); err != nil {
-		n.log.Warn("controlled shutdown failed; stopping without it", "err", err)
+		n.log.Warn("controlled shutdown: the controller was not told; the next start waits for this session to expire", "err", err)
 		return
 	}
 	if err := n.parts.Refresh(); err != nil {

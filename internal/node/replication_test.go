@@ -262,3 +262,50 @@ func TestNodeReplicationNotEnoughReplicas(t *testing.T) {
 		t.Fatalf("leader log end %d: the refused record was appended", leo)
 	}
 }
+
+// TestNodeReplicationGroupSurvivesCoordinatorLoss: offsets committed to a
+// group whose coordinator then stops are served by the next coordinator,
+// which loaded them from its replica of __consumer_offsets.
+func TestNodeReplicationGroupSurvivesCoordinatorLoss(t *testing.T) {
+	c := startCluster(t, "offsets.topic.num.partitions=3")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	var offsets kadm.Offsets
+	for p := range int32(2) {
+		offsets.Add(kadm.Offset{Topic: "events", Partition: p, At: int64(40 + p), LeaderEpoch: -1})
+	}
+	var coordinator int32 = -1
+	eventually(t, 30*time.Second, "the group's first commit", func() bool {
+		resp, err := adm.CommitOffsets(ctx, "billing", offsets)
+		if err != nil || resp.Error() != nil {
+			return false
+		}
+		fc := adm.FindGroupCoordinators(ctx, "billing")["billing"]
+		coordinator = fc.NodeID
+		return fc.Err == nil
+	})
+	c.stop(int(coordinator) - 1)
+
+	adm2 := kadm.NewClient(c.client())
+	eventually(t, 30*time.Second, "committed offsets from the new coordinator", func() bool {
+		got, err := adm2.FetchOffsets(ctx, "billing")
+		if err != nil || got.Error() != nil {
+			return false
+		}
+		for p := range int32(2) {
+			o, ok := got.Lookup("events", p)
+			if !ok || o.At != int64(40+p) {
+				t.Logf("partition %d: %+v", p, o)
+				return false
+			}
+		}
+		return true
+	})
+	if fc := adm2.FindGroupCoordinators(ctx, "billing")["billing"]; fc.NodeID == coordinator {
+		t.Fatalf("coordinator still %d after it stopped", coordinator)
+	}
+}

@@ -393,16 +393,34 @@ func (f *replicaFetcher) fetch(client LeaderClient, targets []*fetchTarget) erro
 	if err != nil {
 		return err
 	}
-	for _, r := range results {
-		tp := log.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		t := byTP[tp]
-		if t == nil || !f.current(t) {
-			continue
-		}
-		f.handleFetched(t, &r, fetchOffsets[tp])
+	// Partitions are appended side by side: each append waits for its own
+	// log's fsync, and one after the other those waits would add up on
+	// every round, delaying the next fetch (and so every acks=all produce
+	// waiting on it).
+	work := make(chan int, len(results))
+	for i := range results {
+		work <- i
 	}
+	close(work)
+	var wg sync.WaitGroup
+	for range min(len(results), maxConcurrentFollowerAppends) {
+		wg.Go(func() {
+			for i := range work {
+				r := &results[i]
+				tp := log.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+				if t := byTP[tp]; t != nil && f.current(t) {
+					f.handleFetched(t, r, fetchOffsets[tp])
+				}
+			}
+		})
+	}
+	wg.Wait()
 	return nil
 }
+
+// maxConcurrentFollowerAppends bounds the partitions one fetcher appends
+// at once.
+const maxConcurrentFollowerAppends = 16
 
 // handleFetched appends one partition's records, or reacts to its error.
 func (f *replicaFetcher) handleFetched(t *fetchTarget, r *ReplicaFetchResult, fetchOffset int64) {

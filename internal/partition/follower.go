@@ -62,6 +62,7 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	if err := p.followerRole(leaderEpoch); err != nil {
 		return err
 	}
+	records = wholeBatches(records)
 	if len(records) > 0 {
 		if _, err := p.log.Append(records, log.AppendOptions{AsFollower: true}); err != nil {
 			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
@@ -77,6 +78,27 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	p.setFollowerHighWatermark(leaderHighWatermark)
 	return nil
+}
+
+// wholeBatches drops a partial batch at the end of fetched records: a
+// fetch response cut at its byte limit may end inside a batch (consumers
+// skip such a tail too), and the rest of it comes with the next fetch.
+func wholeBatches(records []byte) []byte {
+	n := 0
+	for rest := records; len(rest) > 0; {
+		batch, next, _, err := record.NextBatch(rest)
+		if err != nil {
+			break // corrupt batches are left for the append to refuse
+		}
+		n += len(batch)
+		rest = next
+	}
+	if n == 0 && len(records) >= record.HeaderSize {
+		if _, _, _, err := record.NextBatch(records); !errors.Is(err, record.ErrTruncated) {
+			return records // not a cut batch: let the append say what is wrong
+		}
+	}
+	return records[:n]
 }
 
 // setFollowerHighWatermark is min(the leader's HW, the local log end):

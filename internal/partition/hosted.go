@@ -262,7 +262,11 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 		return ReadResult{}, err
 	}
 	hw := p.highWatermark.Load()
-	slice, err := p.log.Read(offset, readOptionsTo(opts, hw))
+	bound := hw
+	if opts.ToLogEnd {
+		bound = -1
+	}
+	slice, err := p.log.Read(offset, readOptionsTo(opts, bound))
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("partition %s: read at %d: %w", p.tp, offset, err)
 	}

@@ -71,6 +71,9 @@ type Manager struct {
 	closed   bool
 
 	fetchers *fetcherSet
+	// checkpointedHW are the high watermarks read at start-up from
+	// replication-offset-checkpoint; a partition opened later starts there.
+	checkpointedHW map[log.TopicPartition]int64
 
 	// Owned by Refresh (under refreshMu).
 	topics        map[string]topicState
@@ -115,8 +118,20 @@ func NewManager(opts Options) (*Manager, error) {
 		topics: map[string]topicState{},
 	}
 	m.fetchers = newFetcherSet(m)
+	hws, err := log.ReadOffsetCheckpoint(opts.FS, opts.Dir+"/"+replicationOffsetCheckpointFile)
+	if err != nil {
+		// Derived data: without it replicas start their HW at the log
+		// start, and the ISR moves it up again.
+		opts.Logger.Warn("ignoring unreadable high watermark checkpoint", "err", err)
+		hws = nil
+	}
+	m.checkpointedHW = hws
 	return m, nil
 }
+
+// replicationOffsetCheckpointFile is Kafka's name for the high watermarks
+// of a log directory's partitions (the log package's checkpoint format).
+const replicationOffsetCheckpointFile = "replication-offset-checkpoint"
 
 // follow points the partition's replica fetcher at its leader, or stops
 // fetching it when this node leads it or nobody does.
@@ -335,10 +350,15 @@ func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l 
 	}
 	p.role.Store(&leadership{leader: metadata.NoLeader, leaderEpoch: -1})
 	p.settings.Store(&settings)
-	// Nothing here says how much of the recovered log the ISR had: start
-	// at the log start and let the leader state (at once for a single
-	// replica) or the leader's fetch responses move it.
-	p.highWatermark.Store(l.LogStartOffset())
+	// Only the checkpoint says how much of the recovered log the ISR had
+	// (it never names more than was committed); without one start at the
+	// log start. The leader state (at once for a single replica) or the
+	// leader's fetch responses move it up from there.
+	hw := l.LogStartOffset()
+	if c, ok := m.checkpointedHW[tp]; ok {
+		hw = min(max(c, hw), l.LogEndOffset())
+	}
+	p.highWatermark.Store(hw)
 	if err := p.loadLeaderEpochs(); err != nil {
 		return nil, err
 	}
@@ -453,7 +473,21 @@ func (m *Manager) Checkpoint() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, m.checkpointHighWatermarks(parts))...)
+}
+
+// checkpointHighWatermarks writes every hosted partition's high watermark,
+// so a restarted replica serves what was committed at once rather than
+// waiting for its ISR to say so again.
+func (m *Manager) checkpointHighWatermarks(parts []*Partition) error {
+	hws := make(map[log.TopicPartition]int64, len(parts))
+	for _, p := range parts {
+		hws[p.tp] = p.highWatermark.Load()
+	}
+	if err := log.WriteOffsetCheckpoint(m.opts.FS, m.opts.Dir+"/"+replicationOffsetCheckpointFile, hws); err != nil {
+		return fmt.Errorf("high watermark checkpoint: %w", err)
+	}
+	return nil
 }
 
 // LogDirUsage is the size of the volume holding the log directory, as
@@ -486,7 +520,7 @@ func (m *Manager) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, m.checkpointHighWatermarks(parts))...)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

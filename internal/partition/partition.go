@@ -1,18 +1,25 @@
-// Package partition hosts the partitions this broker leads: Kafka's
+// Package partition hosts this broker's replicas of partitions: Kafka's
 // ReplicaManager for a node. It turns metadata images into open logs (with
-// their topic configs), validates and appends produce batches (sizes,
-// timestamps, idempotent producer sequences), keeps the high watermark and
-// the leader-epoch cache, and wakes long-polling fetches when the high
-// watermark moves.
+// their topic configs) and roles: on the partitions it leads it validates
+// and appends produce batches (sizes, timestamps, idempotent producer
+// sequences), tracks its followers (replica.LeaderState), keeps the high
+// watermark and releases acks=all produces and long-polling fetches when it
+// moves; on the partitions it follows, its replica fetchers copy the
+// leader's log (fetcher.go, follower.go).
 //
 // Invariants:
-//   - the high watermark only grows, and only past appends that are durable
-//     under the topic's flush policy (one replica for now: HW = the log end
-//     offset of completed appends); reads never return records at or past it;
+//   - on a leader the high watermark is the smallest log end offset over
+//     the ISR the controller committed (plus a pending expansion), counting
+//     only the leader's durable appends; it only grows while the node leads;
+//     consumer reads never return records at or past it;
+//   - a follower's log holds the leader's batches byte for byte (offsets
+//     and leader epochs), after truncating where the two diverged; its high
+//     watermark is the leader's, capped by its own log end;
 //   - an idempotent producer's batches reach the log in sequence order, each
 //     at most once while its state is remembered: a retry of one of its last
 //     5 batches is answered with the original offsets, and that state
-//     survives restarts and crashes (snapshots plus a scan of the log tail);
+//     survives restarts, crashes and leader changes (snapshots, a scan of
+//     the log tail, and followers replaying what they append);
 //   - different producers, and plain batches, append concurrently, so the
 //     log's group commit shares one fsync among them;
 //   - the leader-epoch cache holds an entry for the current leader epoch
@@ -21,7 +28,9 @@
 // Files in each partition directory, next to the log's segments:
 // leader-epoch-checkpoint (Kafka's format, internal/replica),
 // partition.metadata (Kafka's format: the topic id), and %020d.snapshot
-// (producer state, Sluice's format, drawn in snapshot.go).
+// (producer state, Sluice's format, drawn in snapshot.go); in the log
+// directory, replication-offset-checkpoint (the high watermarks, Kafka's
+// format).
 package partition
 
 import (
@@ -94,6 +103,12 @@ type ReadOptions struct {
 	// CurrentLeaderEpoch is the epoch the client believes current; -1
 	// skips the check.
 	CurrentLeaderEpoch int32
+	// ToLogEnd reads past the high watermark up to the log end: for the
+	// coordinators loading their state on becoming leader, which must see
+	// everything the leader will keep (a new leader's log end is what its
+	// followers truncate to), not only what it already knows committed.
+	// Never for clients.
+	ToLogEnd bool
 }
 
 // ReadResult is a Read: Records must be released by the caller.

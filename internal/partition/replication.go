@@ -199,9 +199,7 @@ func (p *Partition) MaybeShrinkISR(lagTimeMaxMs int64) {
 func (p *Partition) proposeISR(s *replica.LeaderState, change replica.ISRChange) {
 	submit := p.alterISR
 	if submit == nil {
-		p.replMu.Lock()
-		s.ProposalFailed()
-		p.replMu.Unlock()
+		p.proposalFailed(s)
 		return
 	}
 	proposal := ISRProposal{TopicID: p.topicID, Topic: p.tp.Topic, Partition: p.tp.Partition,
@@ -209,13 +207,28 @@ func (p *Partition) proposeISR(s *replica.LeaderState, change replica.ISRChange)
 	go func() {
 		if err := submit(proposal); err != nil {
 			p.logger.Warn("ISR change not committed", "new_isr", change.NewISR, "err", err)
-			p.replMu.Lock()
-			if p.leaderState == s {
-				s.ProposalFailed()
-			}
-			p.replMu.Unlock()
+			p.proposalFailed(s)
 		}
 	}()
+}
+
+// proposalFailed drops the proposal in flight. Dropping an expansion
+// takes its newcomer out of the maximal ISR, which may let the HW advance
+// (replica.LeaderState.ProposalFailed): publish it, or acks=all produces
+// wait for an event that may never come.
+func (p *Partition) proposalFailed(s *replica.LeaderState) {
+	p.replMu.Lock()
+	if p.leaderState != s {
+		p.replMu.Unlock()
+		return
+	}
+	before := s.HighWatermark()
+	s.ProposalFailed()
+	hw := s.HighWatermark()
+	p.replMu.Unlock()
+	if hw > before {
+		p.advanceHighWatermark(hw)
+	}
 }
 
 // WatchAppends registers ch for a signal whenever the leader appends (its

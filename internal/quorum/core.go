@@ -553,9 +553,12 @@ func (c *core) isMember() bool {
 }
 
 // maybeJoin asks the voters, once per election timeout, to add this learner
-// to the configuration; only the leader acts on it.
+// to the configuration; only the leader acts on it. A learner already in
+// the configuration that hears from no leader asks too: after a restart it
+// may listen on another port, and only a frame from it tells the voters
+// (the transport's hello); the leader ignores the request itself.
 func (c *core) maybeJoin() {
-	if !c.cfg.learner || c.isMember() || c.ticks%uint64(c.cfg.electionTicks) != 1 {
+	if !c.cfg.learner || c.isMember() && c.leader != 0 || c.ticks%uint64(c.cfg.electionTicks) != 1 {
 		return
 	}
 	for _, v := range c.confState.GetVoters() {
