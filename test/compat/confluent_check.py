@@ -5,8 +5,13 @@ headers (idempotent, acks=all) under gzip, snappy, lz4 and zstd, reads them
 back with an assigned consumer (no consumer group) and compares exactly.
 
 Usage: /usr/bin/python3 confluent_check.py HOST:PORT
+
+Env: SLUICE_COMPAT_REPLICATION_FACTOR (default 1) is the replication factor
+of the topics it creates; SLUICE_COMPAT_MIN_INSYNC_REPLICAS, if set, is set
+as their min.insync.replicas (run.sh's cluster pass: 3 and 2).
 """
 
+import os
 import sys
 import time
 
@@ -16,6 +21,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 N = 200
 PARTITIONS = 3
 DEADLINE_S = 60
+
+# Replication of the topics this check creates: run.sh's cluster pass sets
+# 3 and 2; by default (one broker) 1 and the broker's min.insync.replicas.
+REPLICATION_FACTOR = int(os.environ.get("SLUICE_COMPAT_REPLICATION_FACTOR") or 1)
+MIN_INSYNC = os.environ.get("SLUICE_COMPAT_MIN_INSYNC_REPLICAS")
+TOPIC_CONFIGS = {"min.insync.replicas": MIN_INSYNC} if MIN_INSYNC else {}
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
@@ -31,7 +42,8 @@ def expected(codec):
 
 
 def create_topic(admin, topic):
-    futures = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)], request_timeout=15)
+    futures = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=REPLICATION_FACTOR,
+                                          config=TOPIC_CONFIGS)], request_timeout=15)
     futures[topic].result(timeout=20)
 
 

@@ -6,8 +6,13 @@ produces more and checks that a second consumer of the same group reads
 exactly the new records.
 
 Usage: /usr/bin/python3 confluent_group_check.py HOST:PORT
+
+Env: SLUICE_COMPAT_REPLICATION_FACTOR (default 1) is the replication factor
+of the topics it creates; SLUICE_COMPAT_MIN_INSYNC_REPLICAS, if set, is set
+as their min.insync.replicas (run.sh's cluster pass: 3 and 2).
 """
 
+import os
 import sys
 import time
 
@@ -18,6 +23,12 @@ TOPIC = "compat-confluent-group"
 GROUP = "compat-confluent-g"
 PARTITIONS = 3
 DEADLINE_S = 60
+
+# Replication of the topics this check creates: run.sh's cluster pass sets
+# 3 and 2; by default (one broker) 1 and the broker's min.insync.replicas.
+REPLICATION_FACTOR = int(os.environ.get("SLUICE_COMPAT_REPLICATION_FACTOR") or 1)
+MIN_INSYNC = os.environ.get("SLUICE_COMPAT_MIN_INSYNC_REPLICAS")
+TOPIC_CONFIGS = {"min.insync.replicas": MIN_INSYNC} if MIN_INSYNC else {}
 
 
 def produce(bootstrap, prefix, n):
@@ -99,7 +110,8 @@ def main():
         return 2
     bootstrap = sys.argv[1]
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "sluice-compat-confluent"})
-    admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=1)], request_timeout=15)[TOPIC].result(timeout=20)
+    admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=REPLICATION_FACTOR,
+                                  config=TOPIC_CONFIGS)], request_timeout=15)[TOPIC].result(timeout=20)
     errs = []
     first = produce(bootstrap, "first", 90)
     got, e = consume(bootstrap, first)

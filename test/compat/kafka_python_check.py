@@ -5,8 +5,13 @@ with headers under every codec kafka-python can use here, reads them back
 with a group-less consumer (assign + seek) and compares exactly.
 
 Usage: /usr/bin/python3 kafka_python_check.py HOST:PORT
+
+Env: SLUICE_COMPAT_REPLICATION_FACTOR (default 1) is the replication factor
+of the topics it creates; SLUICE_COMPAT_MIN_INSYNC_REPLICAS, if set, is set
+as their min.insync.replicas (run.sh's cluster pass: 3 and 2).
 """
 
+import os
 import sys
 import time
 
@@ -17,6 +22,12 @@ from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 N = 200
 PARTITIONS = 3
 DEADLINE_S = 60
+
+# Replication of the topics this check creates: run.sh's cluster pass sets
+# 3 and 2; by default (one broker) 1 and the broker's min.insync.replicas.
+REPLICATION_FACTOR = int(os.environ.get("SLUICE_COMPAT_REPLICATION_FACTOR") or 1)
+MIN_INSYNC = os.environ.get("SLUICE_COMPAT_MIN_INSYNC_REPLICAS")
+TOPIC_CONFIGS = {"min.insync.replicas": MIN_INSYNC} if MIN_INSYNC else {}
 
 
 def expected(codec):
@@ -32,7 +43,8 @@ def expected(codec):
 
 def check_codec(bootstrap, admin, codec):
     topic = f"compat-kafka-python-{codec}"
-    admin.create_topics([NewTopic(name=topic, num_partitions=PARTITIONS, replication_factor=1)], timeout_ms=15000)
+    admin.create_topics([NewTopic(name=topic, num_partitions=PARTITIONS, replication_factor=REPLICATION_FACTOR,
+                                 topic_configs=TOPIC_CONFIGS)], timeout_ms=15000)
     want = expected(codec)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,

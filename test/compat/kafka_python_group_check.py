@@ -6,8 +6,13 @@ then produces more and checks that a second consumer of the same group
 reads exactly the new records (nothing the commit covered).
 
 Usage: /usr/bin/python3 kafka_python_group_check.py HOST:PORT
+
+Env: SLUICE_COMPAT_REPLICATION_FACTOR (default 1) is the replication factor
+of the topics it creates; SLUICE_COMPAT_MIN_INSYNC_REPLICAS, if set, is set
+as their min.insync.replicas (run.sh's cluster pass: 3 and 2).
 """
 
+import os
 import sys
 import time
 
@@ -18,6 +23,12 @@ TOPIC = "compat-kafka-python-group"
 GROUP = "compat-kafka-python-g"
 PARTITIONS = 3
 DEADLINE_S = 60
+
+# Replication of the topics this check creates: run.sh's cluster pass sets
+# 3 and 2; by default (one broker) 1 and the broker's min.insync.replicas.
+REPLICATION_FACTOR = int(os.environ.get("SLUICE_COMPAT_REPLICATION_FACTOR") or 1)
+MIN_INSYNC = os.environ.get("SLUICE_COMPAT_MIN_INSYNC_REPLICAS")
+TOPIC_CONFIGS = {"min.insync.replicas": MIN_INSYNC} if MIN_INSYNC else {}
 
 
 def produce(bootstrap, prefix, n):
@@ -92,7 +103,8 @@ def main():
     bootstrap = sys.argv[1]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sluice-compat-kafka-python", request_timeout_ms=15000)
     try:
-        admin.create_topics([NewTopic(name=TOPIC, num_partitions=PARTITIONS, replication_factor=1)], timeout_ms=15000)
+        admin.create_topics([NewTopic(name=TOPIC, num_partitions=PARTITIONS, replication_factor=REPLICATION_FACTOR,
+                                      topic_configs=TOPIC_CONFIGS)], timeout_ms=15000)
     finally:
         admin.close()
 

@@ -3,7 +3,7 @@
 // codecs kafkajs can use without native add-ons), read them back and
 // compare exactly.
 //
-// Usage: node kafkajs_check.js HOST:PORT
+// Usage: node kafkajs_check.js HOST:PORT[,HOST:PORT...]
 //
 // Reading back: this check reads with kafkajs's own Fetch request and
 // record decoding (its cluster/broker layer, what its group consumer calls
@@ -25,6 +25,13 @@ if (!bootstrap) {
 const N = 200
 const PARTITIONS = 3
 const DEADLINE_MS = 60000
+
+// Replication of the topics this check creates: run.sh's cluster pass sets
+// SLUICE_COMPAT_REPLICATION_FACTOR=3 and SLUICE_COMPAT_MIN_INSYNC_REPLICAS=2;
+// by default (one broker) 1 and the broker's min.insync.replicas.
+const REPLICATION_FACTOR = Number(process.env.SLUICE_COMPAT_REPLICATION_FACTOR || 1)
+const MIN_INSYNC = process.env.SLUICE_COMPAT_MIN_INSYNC_REPLICAS
+const CONFIG_ENTRIES = MIN_INSYNC ? [{ name: 'min.insync.replicas', value: String(MIN_INSYNC) }] : []
 
 function expected(codec) {
   const out = []
@@ -107,7 +114,7 @@ function compare(codec, want, got) {
 }
 
 async function main() {
-  const kafka = new Kafka({ clientId: 'sluice-compat-kafkajs', brokers: [bootstrap], logLevel: logLevel.ERROR, retry: { retries: 5 } })
+  const kafka = new Kafka({ clientId: 'sluice-compat-kafkajs', brokers: bootstrap.split(','), logLevel: logLevel.ERROR, retry: { retries: 5 } })
   const admin = kafka.admin()
   await admin.connect()
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
@@ -117,7 +124,7 @@ async function main() {
   try {
     for (const [codec, type] of Object.entries(codecs)) {
       const topic = `compat-kafkajs-${codec}`
-      const created = await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true })
+      const created = await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR, configEntries: CONFIG_ENTRIES }], waitForLeaders: true })
       if (!created) throw new Error(`createTopics ${topic}: not created`)
       const want = expected(codec)
       for (let i = 0; i < want.length; i += 50) {

@@ -4,7 +4,7 @@
 // client; produce more and check that a second consumer of the same group
 // reads exactly the new records.
 //
-// Usage: node kafkajs_group_check.js HOST:PORT
+// Usage: node kafkajs_group_check.js HOST:PORT[,HOST:PORT...]
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
@@ -19,6 +19,13 @@ const TOPIC = 'compat-kafkajs-group'
 const GROUP = 'compat-kafkajs-g'
 const PARTITIONS = 3
 const DEADLINE_MS = 60000
+
+// Replication of the topics this check creates: run.sh's cluster pass sets
+// SLUICE_COMPAT_REPLICATION_FACTOR=3 and SLUICE_COMPAT_MIN_INSYNC_REPLICAS=2;
+// by default (one broker) 1 and the broker's min.insync.replicas.
+const REPLICATION_FACTOR = Number(process.env.SLUICE_COMPAT_REPLICATION_FACTOR || 1)
+const MIN_INSYNC = process.env.SLUICE_COMPAT_MIN_INSYNC_REPLICAS
+const CONFIG_ENTRIES = MIN_INSYNC ? [{ name: 'min.insync.replicas', value: String(MIN_INSYNC) }] : []
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -94,12 +101,12 @@ function compare(run, want, got) {
 }
 
 async function main() {
-  const kafka = new Kafka({ clientId: 'sluice-compat-kafkajs', brokers: [bootstrap], logLevel: logLevel.ERROR, retry: { retries: 5 } })
+  const kafka = new Kafka({ clientId: 'sluice-compat-kafkajs', brokers: bootstrap.split(','), logLevel: logLevel.ERROR, retry: { retries: 5 } })
   const admin = kafka.admin()
   await admin.connect()
   const errs = []
   try {
-    const created = await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true })
+    const created = await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR, configEntries: CONFIG_ENTRIES }], waitForLeaders: true })
     if (!created) throw new Error(`createTopics ${TOPIC}: not created`)
     const first = await produce(kafka, 'first', 90)
     errs.push(...compare(1, first, await consume(kafka, first)))

@@ -3,6 +3,9 @@
 # produce keyed records with a header to a topic that does not exist yet
 # (auto-creation is kcat's normal path: it has no create-topic command),
 # read them back from the beginning, compare exactly.
+# acks=all is spelled out (idempotence implies it already): against a
+# cluster the produce waits for the ISR. The replication factor of an
+# auto-created topic is the broker's default.replication.factor.
 #
 # Usage: kcat_check.sh HOST:PORT
 set -euo pipefail
@@ -20,7 +23,7 @@ for codec in none gzip snappy lz4 zstd; do
 		printf 'kcat-%s-key-%03d\tvalue %d %s\n' "$codec" "$i" "$i" "$(printf 'x%.0s' $(seq 1 $((1 + i % 30))))" >>"$work/want"
 	done
 	if ! timeout 60 kcat -P -b "$bootstrap" -t "$topic" -K $'\t' -z "$codec" -H client=kcat \
-		-X message.timeout.ms=30000 -X enable.idempotence=true -l "$work/want" 2>"$work/produce.err"; then
+		-X message.timeout.ms=30000 -X enable.idempotence=true -X acks=all -l "$work/want" 2>"$work/produce.err"; then
 		echo "kcat $codec: produce failed: $(tail -3 "$work/produce.err")" >&2
 		fail=1
 		continue

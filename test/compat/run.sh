@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
 # Client compatibility: real third-party Kafka clients against a fresh
-# `sluice serve` process. Installs what it needs if missing (Debian: kcat,
-# python3-kafka, python3-confluent-kafka and the codec modules; npm:
-# kafkajs into test/compat/node_modules from the pinned lock file), builds
-# sluice, starts it on a free loopback port, runs one check per client
-# (create topic or auto-create, produce keyed records with compression,
-# consume them back, compare) and one group check per client (consume in a
-# consumer group, commit, and a second run of the group resumes after the
-# commits), prints PASS/FAIL per check and exits non-zero on any failure.
+# `sluice serve` process, then against a fresh three-node cluster.
+# Installs what it needs if missing (Debian: kcat, python3-kafka,
+# python3-confluent-kafka and the codec modules; npm: kafkajs into
+# test/compat/node_modules from the pinned lock file), builds sluice, and
+# runs one check per client (create topic or auto-create, produce keyed
+# records with compression, consume them back, compare) and one group
+# check per client (consume in a consumer group, commit, and a second run
+# of the group resumes after the commits), prints PASS/FAIL per check and
+# exits non-zero on any failure.
+#
+# Two passes, each on fresh brokers on free loopback ports:
+#   single   one `sluice serve`; topics with replication factor 1.
+#   cluster  three `sluice serve` nodes (each a voter and a broker), the
+#            bootstrap list naming all three; topics created with
+#            replication factor 3 and min.insync.replicas=2 (auto-created
+#            ones get both from the nodes: default.replication.factor=3,
+#            min.insync.replicas=2), offsets.topic.replication.factor=3,
+#            producers with acks=all. After each check, isr_check.py
+#            verifies with sluice's own client that the check's topics
+#            (and __consumer_offsets after a group check) have every
+#            replica in sync. Its lines are marked [cluster].
+# The last line, "compat: N passed, M failed", counts both passes.
 #
 # Usage (from anywhere): test/compat/run.sh [check...]
 #   checks: kcat kafka-python confluent-kafka kafkajs
 #           kcat-group kafka-python-group confluent-kafka-group kafkajs-group
 #           (default: all)
 # Env: SLUICE_BIN=path uses a prebuilt binary; SLUICE_COMPAT_NO_INSTALL=1
-# skips installing (a missing client then fails).
+# skips installing (a missing client then fails);
+# SLUICE_COMPAT_MODES=single|cluster|single,cluster (default both, in that
+# order); SLUICE_COMPAT_KEEP_WORK=1 keeps the work directory (broker logs,
+# client output) and prints where it is.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,27 +72,73 @@ install_node() {
 	(cd "$here" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
 }
 
+modes=()
+IFS=, read -r -a mode_list <<<"${SLUICE_COMPAT_MODES:-single,cluster}"
+for m in "${mode_list[@]}"; do
+	case "$m" in
+	single | cluster) modes+=("$m") ;;
+	"") ;;
+	*)
+		log "SLUICE_COMPAT_MODES: unknown mode '$m' (want single, cluster or single,cluster)"
+		exit 2
+		;;
+	esac
+done
+if [ ${#modes[@]} = 0 ]; then
+	log "SLUICE_COMPAT_MODES names no mode"
+	exit 2
+fi
+
 if [ "${SLUICE_COMPAT_NO_INSTALL:-}" != 1 ]; then
 	install_debian
 	install_node
 fi
 
+# The cluster pass: every topic replicated three ways, two replicas needed
+# to accept a write.
+cluster_nodes=3
+cluster_rf=3
+cluster_min_isr=2
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compat.XXXXXX")
-pid=""
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.2
+pids=()      # every sluice process running now, all started by this script
+client_pid="" # the check running now (its timeout(1) process)
+
+# stop_brokers sends SIGTERM to every broker still running, gives them 20 s
+# together to stop, then kills the rest.
+stop_brokers() {
+	local p alive
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for _ in $(seq 1 100); do
+		alive=0
+		for p in "${pids[@]}"; do
+			if kill -0 "$p" 2>/dev/null; then alive=1; fi
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "sluice did not stop within 20 s of SIGTERM; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
+		[ "$alive" = 1 ] || break
+		sleep 0.2
+	done
+	for p in "${pids[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			log "sluice (pid $p) did not stop within 20 s of SIGTERM; killing it"
+			kill -KILL "$p" 2>/dev/null || true
 		fi
-		wait "$pid" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	pids=()
+}
+cleanup() {
+	if [ -n "$client_pid" ]; then
+		kill -TERM "$client_pid" 2>/dev/null || true # timeout(1) passes it on
+		wait "$client_pid" 2>/dev/null || true
 	fi
-	rm -rf "$work"
+	stop_brokers
+	if [ "${SLUICE_COMPAT_KEEP_WORK:-}" = 1 ]; then
+		log "kept the work directory: $work"
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -87,37 +150,135 @@ if [ -z "$bin" ]; then
 	(cd "$root" && timeout 600 go build -o "$bin" ./cmd/sluice)
 fi
 
-# SLUICE_* variables are broker configuration: start it without ours.
+# SLUICE_* variables are broker configuration (and SLUICE_BROKERS that of
+# sluice's client commands): run sluice without ours.
 unset_sluice=()
 while IFS= read -r name; do unset_sluice+=(-u "$name"); done < <(env | sed -n 's/^\(SLUICE_[A-Za-z0-9_]*\)=.*/\1/p')
-env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 2>"$work/sluice.log" &
-pid=$!
-addr=""
-for _ in $(seq 1 300); do
-	addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$work/sluice.log" | head -1)
-	[ -n "$addr" ] && break
-	if ! kill -0 "$pid" 2>/dev/null; then
-		log "sluice exited before accepting clients:"
-		cat "$work/sluice.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if [ -z "$addr" ]; then
-	log "sluice printed no ready line within 30 s:"
-	tail -20 "$work/sluice.log" >&2
-	exit 1
-fi
-log "sluice (pid $pid) accepting Kafka clients on $addr"
+sluice_cmd() { env "${unset_sluice[@]}" "$bin" "$@"; }
+
+# start_node LOG ARGS...: starts `sluice serve ARGS...` with its output in
+# LOG. A plain command, not sluice_cmd: the background job then execs env,
+# which execs sluice, so $! is sluice's own pid (a function would leave a
+# subshell in between, and stopping that would leave sluice running).
+start_node() {
+	local logf=$1
+	shift
+	env "${unset_sluice[@]}" "$bin" serve "$@" >"$logf" 2>&1 &
+	pids+=($!)
+}
+
+# wait_ready LOG PID: prints the address once the node in LOG accepts
+# Kafka clients; fails if it exits first or takes over 30 s.
+wait_ready() {
+	local logf=$1 p=$2 addr=""
+	for _ in $(seq 1 300); do
+		addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$logf" | head -1)
+		if [ -n "$addr" ]; then
+			echo "$addr"
+			return 0
+		fi
+		if ! kill -0 "$p" 2>/dev/null; then
+			log "sluice (pid $p) exited before accepting clients:"
+			tail -20 "$logf" | sed 's/^/    /' >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	log "sluice (pid $p) printed no ready line within 30 s:"
+	tail -20 "$logf" | sed 's/^/    /' >&2
+	return 1
+}
+
+# free_ports N: N distinct free loopback ports (held together while chosen,
+# so distinct; a race with another process is caught by a failed start).
+free_ports() {
+	"$py" -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()' "$1"
+}
+
+# Set by start_single/start_cluster: the bootstrap list and broker logs.
+bootstrap=""
+broker_logs=()
+
+start_single() {
+	mkdir -p "$work/single"
+	broker_logs=("$work/single/sluice.log")
+	start_node "${broker_logs[0]}" --data-dir "$work/single/data" --listen 127.0.0.1:0
+	bootstrap=$(wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
+	log "sluice (pid ${pids[0]}) accepting Kafka clients on $bootstrap"
+}
+
+# start_cluster starts the nodes as `sluice dev cluster` does (each a voter
+# and a broker), but as direct children on ports picked free one by one,
+# so this script knows every pid. It is ready once every node accepts
+# clients and `sluice cluster health` is happy (a controller, every broker
+# registered). A start that fails (a port taken meanwhile) is retried on
+# other ports.
+start_cluster() {
+	local attempt i ports voters addrs addr dir
+	for attempt in 1 2 3; do
+		dir="$work/cluster-$attempt"
+		mkdir -p "$dir"
+		read -r -a ports <<<"$(free_ports $((2 * cluster_nodes)))"
+		voters=""
+		for ((i = 1; i <= cluster_nodes; i++)); do
+			voters+="${voters:+,}$i@127.0.0.1:${ports[cluster_nodes + i - 1]}"
+		done
+		broker_logs=()
+		for ((i = 1; i <= cluster_nodes; i++)); do
+			broker_logs+=("$dir/node-$i.log")
+			start_node "$dir/node-$i.log" --data-dir "$dir/node-$i" --listen "127.0.0.1:${ports[i - 1]}" \
+				--set node.id=$i --set process.roles=broker,controller \
+				--set controller.listener=127.0.0.1:${ports[cluster_nodes + i - 1]} \
+				--set controller.quorum.voters="$voters" \
+				--set default.replication.factor=$cluster_rf \
+				--set offsets.topic.replication.factor=$cluster_rf \
+				--set min.insync.replicas=$cluster_min_isr
+		done
+		addrs=()
+		for ((i = 1; i <= cluster_nodes; i++)); do
+			addr=$(wait_ready "${broker_logs[i - 1]}" "${pids[i - 1]}") || break
+			addrs+=("$addr")
+		done
+		if [ ${#addrs[@]} = "$cluster_nodes" ]; then
+			bootstrap=$(IFS=,; echo "${addrs[*]}")
+			local deadline=$((SECONDS + 30))
+			while [ "$SECONDS" -lt "$deadline" ]; do
+				if sluice_cmd cluster health --brokers "$bootstrap" --timeout 5s >"$dir/health.out" 2>&1; then
+					log "cluster of $cluster_nodes nodes (pids ${pids[*]}) ready on $bootstrap"
+					return 0
+				fi
+				sleep 0.5
+			done
+			log "the cluster did not become healthy within 30 s:"
+			sed 's/^/    /' "$dir/health.out" >&2
+		fi
+		log "cluster start attempt $attempt failed; stopping its nodes"
+		stop_brokers
+	done
+	return 1
+}
 
 run_client() {
 	local name=$1
 	shift
 	local out="$work/$name.out"
 	local start=$SECONDS rc=0
-	timeout "$client_timeout" "$@" >"$out" 2>&1 || rc=$?
+	out=${out// /}
+	# In the background and waited for: a signal to this script then runs
+	# its traps at once (not after the client), and cleanup stops it.
+	timeout "$client_timeout" "$@" >"$out" 2>&1 &
+	client_pid=$!
+	wait "$client_pid" || rc=$?
+	client_pid=""
 	if [ "$rc" = 0 ]; then
-		echo "PASS $name ($((SECONDS - start))s): $(tail -1 "$out")"
+		client_line="($((SECONDS - start))s): $(tail -1 "$out")"
 		return 0
 	fi
 	if [ "$rc" = 124 ]; then
@@ -129,42 +290,111 @@ run_client() {
 	return 1
 }
 
+# isr_pattern CHECK: the topics the check works on (a regex, matched whole
+# by isr_check.py); group checks add __consumer_offsets.
+isr_pattern() {
+	local prefix=compat-${1%-group}
+	prefix=${prefix/confluent-kafka/confluent} # its topics are compat-confluent-*
+	case "$1" in
+	*-group) echo "$prefix-group|__consumer_offsets" ;;
+	*) echo "$prefix-(?!group\$).*" ;;
+	esac
+}
+
 clients=("$@")
 [ ${#clients[@]} -gt 0 ] || clients=(kcat kafka-python confluent-kafka kafkajs
 	kcat-group kafka-python-group confluent-kafka-group kafkajs-group)
 passed=0
 failed=0
-for c in "${clients[@]}"; do
-	case "$c" in
-	kcat) cmd=(bash "$here/kcat_check.sh" "$addr") ;;
-	kafka-python) cmd=("$py" "$here/kafka_python_check.py" "$addr") ;;
-	confluent-kafka) cmd=("$py" "$here/confluent_check.py" "$addr") ;;
-	kafkajs) cmd=(node "$here/kafkajs_check.js" "$addr") ;;
-	kcat-group) cmd=(bash "$here/kcat_group_check.sh" "$addr") ;;
-	kafka-python-group) cmd=("$py" "$here/kafka_python_group_check.py" "$addr") ;;
-	confluent-kafka-group) cmd=("$py" "$here/confluent_group_check.py" "$addr") ;;
-	kafkajs-group) cmd=(node "$here/kafkajs_group_check.js" "$addr") ;;
-	*)
-		echo "FAIL $c: unknown client"
-		failed=$((failed + 1))
-		continue
-		;;
-	esac
-	if run_client "$c" "${cmd[@]}"; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-	fi
-done
 
-if ! kill -0 "$pid" 2>/dev/null; then
-	echo "FAIL sluice: the broker died during the checks"
-	tail -20 "$work/sluice.log" | sed 's/^/    /'
-	failed=$((failed + 1))
-fi
-if [ "$failed" -gt 0 ]; then
-	log "broker log tail:"
-	tail -30 "$work/sluice.log" | sed 's/^/    /' >&2
-fi
+# run_pass MODE: runs every check against the brokers already started.
+run_pass() {
+	local mode=$1 c name cmd client_env=() pattern isr_out i p dead=0
+	local marker=""
+	if [ "$mode" = cluster ]; then
+		marker=" [cluster]"
+		client_env=(SLUICE_COMPAT_REPLICATION_FACTOR=$cluster_rf SLUICE_COMPAT_MIN_INSYNC_REPLICAS=$cluster_min_isr)
+	fi
+	for c in "${clients[@]}"; do
+		name="$c$marker"
+		case "$c" in
+		kcat) cmd=(bash "$here/kcat_check.sh" "$bootstrap") ;;
+		kafka-python) cmd=("$py" "$here/kafka_python_check.py" "$bootstrap") ;;
+		confluent-kafka) cmd=("$py" "$here/confluent_check.py" "$bootstrap") ;;
+		kafkajs) cmd=(node "$here/kafkajs_check.js" "$bootstrap") ;;
+		kcat-group) cmd=(bash "$here/kcat_group_check.sh" "$bootstrap") ;;
+		kafka-python-group) cmd=("$py" "$here/kafka_python_group_check.py" "$bootstrap") ;;
+		confluent-kafka-group) cmd=("$py" "$here/confluent_group_check.py" "$bootstrap") ;;
+		kafkajs-group) cmd=(node "$here/kafkajs_group_check.js" "$bootstrap") ;;
+		*)
+			echo "FAIL $name: unknown client"
+			failed=$((failed + 1))
+			continue
+			;;
+		esac
+		if ! run_client "$name" env "${client_env[@]}" "${cmd[@]}"; then
+			failed=$((failed + 1))
+			continue
+		fi
+		if [ "$mode" = cluster ]; then
+			pattern=$(isr_pattern "$c")
+			if ! isr_out=$(timeout 120 env "${unset_sluice[@]}" "$py" "$here/isr_check.py" "$bin" "$bootstrap" "$pattern" \
+				"$cluster_rf" "$cluster_min_isr" 2>&1); then
+				echo "FAIL $name: the client passed $client_line"
+				echo "    but the ISR check of /$pattern/ failed:"
+				printf '%s\n' "$isr_out" | sed 's/^/    /' | tail -25
+				failed=$((failed + 1))
+				continue
+			fi
+			client_line+="; $isr_out"
+		fi
+		echo "PASS $name $client_line"
+		passed=$((passed + 1))
+	done
+
+	for i in "${!pids[@]}"; do
+		p=${pids[i]}
+		if ! kill -0 "$p" 2>/dev/null; then
+			if [ "$mode" = single ]; then
+				echo "FAIL sluice: the broker died during the checks"
+			else
+				echo "FAIL sluice$marker: node $((i + 1)) (pid $p) died during the checks"
+			fi
+			tail -20 "${broker_logs[i]}" | sed 's/^/    /'
+			dead=1
+		fi
+	done
+	if [ "$dead" = 1 ]; then failed=$((failed + 1)); fi
+}
+
+pass_failed_before=0
+for mode in "${modes[@]}"; do
+	pass_start=$SECONDS
+	pass_failed_before=$failed
+	if [ "$mode" = single ]; then
+		started=start_single
+	else
+		started=start_cluster
+	fi
+	if ! "$started"; then
+		if [ "$mode" = single ]; then
+			echo "FAIL sluice: the broker did not start"
+		else
+			echo "FAIL sluice [cluster]: the $cluster_nodes-node cluster did not start"
+		fi
+		failed=$((failed + 1))
+		stop_brokers
+		continue
+	fi
+	run_pass "$mode"
+	if [ "$failed" -gt "$pass_failed_before" ]; then
+		for f in "${broker_logs[@]}"; do
+			log "broker log tail ($mode: ${f#"$work"/}):"
+			tail -30 "$f" | sed 's/^/    /' >&2
+		done
+	fi
+	stop_brokers
+	log "$mode pass took $((SECONDS - pass_start))s"
+done
 echo "compat: $passed passed, $failed failed"
 [ "$failed" = 0 ]

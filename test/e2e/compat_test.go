@@ -11,7 +11,8 @@ import (
 )
 
 // TestCompatClients runs test/compat/run.sh (kcat, kafka-python,
-// confluent-kafka, kafkajs against a fresh `sluice serve`) when
+// confluent-kafka, kafkajs against a fresh `sluice serve`, then against a
+// fresh three-node cluster) when
 // SLUICE_COMPAT=1. It installs packages and needs the registries, so a
 // plain `go test ./...` leaves it out and stays hermetic.
 func TestCompatClients(t *testing.T) {
