@@ -24,6 +24,7 @@ import (
 // are this package's domain errors (ErrNotLeader, ErrFencedLeaderEpoch,
 // ErrUnknownLeaderEpoch, ErrUnknownTopicOrPartition, log.ErrOffsetOutOfRange);
 // a returned error means the connection failed and must be dialled again.
+// Records in a result are valid only until the next call on the client.
 type LeaderClient interface {
 	Fetch(ctx context.Context, req ReplicaFetchRequest) ([]ReplicaFetchResult, error)
 	OffsetsForLeaderEpoch(ctx context.Context, replicaID int32, queries []EpochQuery) ([]EpochAnswer, error)

@@ -50,9 +50,14 @@ type Conn struct {
 	mu            sync.Mutex
 	conn          net.Conn
 	r             *bufio.Reader
-	buf           []byte
+	buf           []byte // the request being written
+	frame         []byte // the last response frame; its decoded response aliases it
 	correlationID int32
 }
+
+// maxKeptFrameBytes bounds the response buffer a connection keeps between
+// calls; a larger frame gets a buffer of its own, dropped after use.
+const maxKeptFrameBytes = 16 << 20
 
 // Dial connects to addr (host:port).
 func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
@@ -80,6 +85,11 @@ func (c *Conn) Close() error { return c.conn.Close() }
 // into a new response of its kind. The caller sets the version (peers run
 // the same build, so the newest version both serve is known). A failure
 // leaves the connection unusable: the caller closes it and dials again.
+//
+// The response's byte fields (a fetch's records) alias a buffer the
+// connection reuses: they are valid until the next call. A follower
+// appends a fetch's records before it fetches again, so it never copies
+// them and the buffer is not reallocated for every response.
 func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,7 +155,14 @@ func (c *Conn) read(resp kmsg.Response) error {
 	if size < 4 || size > c.opts.MaxResponseBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrResponseTooLarge, size, c.opts.MaxResponseBytes)
 	}
-	frame := make([]byte, size)
+	frame := c.frame[:0]
+	if cap(frame) < int(size) {
+		frame = make([]byte, size)
+		if size <= maxKeptFrameBytes {
+			c.frame = frame
+		}
+	}
+	frame = frame[:size]
 	if _, err := io.ReadFull(c.r, frame); err != nil {
 		return err
 	}
