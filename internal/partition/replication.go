@@ -138,13 +138,18 @@ func (p *Partition) ReadAsReplica(replicaID int32, offset int64, opts ReadOption
 	if err := p.followerFetched(replicaID, offset); err != nil {
 		return ReadResult{}, err
 	}
-	slice, err := p.log.Read(offset, readOptionsTo(opts, -1))
+	// The log end is taken before the read and bounds it: a parked fetch
+	// compares it with the partition's later log end to see whether an
+	// append slipped in before its watch was set. Taken after, an append
+	// between the two would be counted as read, and its wake-up lost.
+	leo := p.log.LogEndOffset()
+	slice, err := p.log.Read(offset, readOptionsTo(opts, leo))
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("partition %s: replica %d read at %d: %w", p.tp, replicaID, offset, err)
 	}
 	hw := p.highWatermark.Load()
 	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
-		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}, nil
+		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: leo}, nil
 }
 
 // followerFetched updates the leader state with a follower's fetch and
