@@ -72,9 +72,10 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr inte
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	n, err := node.Start(startCtx, node.Options{Config: cfg, Logger: logger})
-	cancel()
+	// No deadline on the start: a node of a cluster waits for a majority of
+	// its voters however long the others take to come up (and says so in
+	// its log); Ctrl-C or SIGTERM ends the wait.
+	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

@@ -44,7 +44,7 @@ func (s *brokerSession) register(ctx context.Context) error {
 	_, _ = rand.Read(incarnation[:])
 	var reg controller.RegisterBrokerResponse
 	for logged := false; ; {
-		resp, err := s.cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
+		resp, err := s.submitWaitingForQuorum(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
 			BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
 		}})
 		if err != nil {
@@ -79,6 +79,28 @@ func (s *brokerSession) register(ctx context.Context) error {
 		if err := s.sleep(ctx, 50*time.Millisecond); err != nil {
 			return fmt.Errorf("broker %d still fenced: %w", s.id, err)
 		}
+	}
+}
+
+// quorumWaitLogInterval is how often a broker waiting for the controller
+// quorum says so.
+const quorumWaitLogInterval = 10 * time.Second
+
+// submitWaitingForQuorum submits a command, retrying for as long as ctx
+// allows while no controller quorum answers: the nodes of a cluster may
+// start in any order and at different times, and a broker waits for a
+// majority of the voters as Kafka's does, saying now and then what it is
+// waiting for. The command must be idempotent (registering the same
+// incarnation again is).
+func (s *brokerSession) submitWaitingForQuorum(ctx context.Context, cmd controlplane.Command) (any, error) {
+	for {
+		attempt, cancel := context.WithTimeout(ctx, quorumWaitLogInterval)
+		resp, err := s.cp.Submit(attempt, cmd)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt.Err() == nil {
+			return resp, err
+		}
+		s.log.Info("waiting for a majority of controller.quorum.voters to elect a leader", "broker", s.id, "err", err)
 	}
 }
 
