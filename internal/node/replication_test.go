@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,30 +30,10 @@ type cluster struct {
 	sets    []string
 }
 
-// freePorts reserves n distinct loopback ports (closed again before use:
-// good enough on a test machine, and the ready node proves it got them).
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return addrs
-}
-
 func startCluster(t *testing.T, sets ...string) *cluster {
 	c := &cluster{t: t, sets: sets, nodes: make([]*Node, 3)}
-	c.ctrl = freePorts(t, 3)
-	c.clients = freePorts(t, 3)
+	c.ctrl = freeAddrs(t, 3)
+	c.clients = freeAddrs(t, 3)
 	var voters []string
 	for i := range 3 {
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, c.ctrl[i]))

@@ -121,14 +121,7 @@ func (p *Partition) replayAppended(records []byte) error {
 		if err != nil {
 			return fmt.Errorf("partition %s: replay follower batch: %w", p.tp, err)
 		}
-		if h.HasProducerID() && !h.IsControl() {
-			p.producers.replay(&h, nowMs)
-		}
-		p.epochMu.Lock()
-		if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
-			epochsChanged = p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset) || epochsChanged
-		}
-		p.epochMu.Unlock()
+		epochsChanged = p.replayHeader(&h, nowMs) || epochsChanged
 		rest = next
 	}
 	if !epochsChanged {

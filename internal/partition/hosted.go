@@ -551,14 +551,7 @@ func (p *Partition) rebuildFrom(from, to int64) error {
 				slice.Release()
 				return fmt.Errorf("partition %s: rebuild producer state: %w", p.tp, err)
 			}
-			if h.HasProducerID() && !h.IsControl() {
-				p.producers.replay(&h, nowMs)
-			}
-			p.epochMu.Lock()
-			if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
-				epochsChanged = p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset) || epochsChanged
-			}
-			p.epochMu.Unlock()
+			epochsChanged = p.replayHeader(&h, nowMs) || epochsChanged
 			pos += int64(h.Size())
 			offset = h.NextOffset()
 		}
@@ -570,6 +563,21 @@ func (p *Partition) rebuildFrom(from, to int64) error {
 		return p.persistEpochsLocked()
 	}
 	return nil
+}
+
+// replayHeader applies a batch already in the log to the producer state and
+// the leader-epoch cache (recovery, and a follower's appends), reporting
+// whether the cache gained an epoch the caller must persist.
+func (p *Partition) replayHeader(h *record.Header, nowMs int64) (epochAdded bool) {
+	if h.HasProducerID() && !h.IsControl() {
+		p.producers.replay(h, nowMs)
+	}
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+		return p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset)
+	}
+	return false
 }
 
 // checkpoint snapshots producer state if the log moved since the last
