@@ -109,6 +109,11 @@ type core struct {
 	// maxProposalBytes is MaxProposalBytes, or less if the log's segments
 	// are too small for that: an entry must fit one segment.
 	maxProposalBytes int
+	// heardTick and caughtUpTick are, per member, the tick this node last
+	// got a message from it and the last tick (while leading) its log
+	// held the leader's whole log: what Status reports as times.
+	heardTick    map[uint64]uint64
+	caughtUpTick map[uint64]uint64
 
 	incoming      []*proposal
 	queued        []*proposal          // waiting for a leader
@@ -179,6 +184,7 @@ func raftConfig(cfg coreConfig, storage *Storage, applied uint64) *raft.Config {
 func (c *core) tick() {
 	c.ticks++
 	c.rn.Tick()
+	c.noteCaughtUp()
 	c.expireProposals()
 	c.maybeJoin()
 }
@@ -190,6 +196,7 @@ func (c *core) step(m *raftpb.Message) {
 	if m.GetTo() != c.cfg.id {
 		return
 	}
+	c.noteHeard(m.GetFrom())
 	if err := c.rn.Step(m); err != nil {
 		c.cfg.logger.Debug("raft rejected a message", "type", m.GetType(), "from", m.GetFrom(), "err", err)
 	}
@@ -454,6 +461,7 @@ func (c *core) restore(snap *raftpb.Snapshot) error {
 	c.applied = index
 	c.nextSnapshotAt = index + c.cfg.snapshotEntries
 	c.confState = proto.CloneOf(snap.GetMetadata().GetConfState())
+	c.forgetRemoved()
 	for _, i := range slices.Sorted(maps.Keys(c.appended)) {
 		if i <= index {
 			p := c.appended[i]
@@ -482,12 +490,14 @@ func (c *core) apply(ents []*raftpb.Entry) error {
 				return fmt.Errorf("conf change at index %d: %w", e.GetIndex(), err)
 			}
 			c.confState = c.rn.ApplyConfChange(cc)
+			c.forgetRemoved()
 		case raftpb.EntryConfChangeV2:
 			cc := &raftpb.ConfChangeV2{}
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return fmt.Errorf("conf change at index %d: %w", e.GetIndex(), err)
 			}
 			c.confState = c.rn.ApplyConfChange(cc)
+			c.forgetRemoved()
 		}
 		c.applied = e.GetIndex()
 		if p := c.appended[e.GetIndex()]; p != nil {
@@ -548,8 +558,11 @@ func (c *core) expireProposals() {
 }
 
 // isMember reports whether this node is in the configuration it applied.
-func (c *core) isMember() bool {
-	return slices.Contains(c.confState.GetVoters(), c.cfg.id) || slices.Contains(c.confState.GetLearners(), c.cfg.id)
+func (c *core) isMember() bool { return c.isMemberID(c.cfg.id) }
+
+// isMemberID reports whether id is in the configuration this node applied.
+func (c *core) isMemberID(id uint64) bool {
+	return slices.Contains(c.confState.GetVoters(), id) || slices.Contains(c.confState.GetLearners(), id)
 }
 
 // maybeJoin asks the voters, once per election timeout, to add this learner
