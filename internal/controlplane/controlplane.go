@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -39,10 +40,11 @@ type Options struct {
 
 // ControlPlane is a node's membership in the metadata quorum.
 type ControlPlane struct {
-	node  *quorum.Node
-	state *imageState
-	clock clock.Clock
-	log   *slog.Logger
+	node   *quorum.Node
+	state  *imageState
+	voters map[int32]string // controller.quorum.voters, for QuorumStatus
+	clock  clock.Clock
+	log    *slog.Logger
 
 	// decideMu serializes decisions: each one sees every earlier one.
 	// controller is replaced by a fresh one in each term this node leads,
@@ -77,7 +79,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	cp := &ControlPlane{
 		state: newImageState(), clock: opts.Clock, log: opts.Logger,
-		controllerCfg: opts.Controller.WithDefaults(), ids: opts.IDs,
+		controllerCfg: opts.Controller.WithDefaults(), ids: opts.IDs, voters: maps.Clone(opts.Quorum.Voters),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	voters := make(map[uint64]string, len(opts.Quorum.Voters))
