@@ -31,6 +31,9 @@ type ControlPlane interface {
 	Submit(ctx context.Context, cmd controlplane.Command) (any, error)
 	// Leader is the active controller's node id, -1 when unknown.
 	Leader() int32
+	// QuorumStatus is this node's view of the metadata quorum
+	// (DescribeQuorum); only the leader knows the members' progress.
+	QuorumStatus(ctx context.Context) (controlplane.QuorumStatus, error)
 }
 
 // ProducerIDs hands out producer ids from controller-allocated blocks.

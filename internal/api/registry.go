@@ -49,6 +49,7 @@ var handlers = []*handler{
 	&electLeadersHandler,            // 43
 	&incrementalAlterConfigsHandler, // 44
 	&offsetDeleteHandler,            // 47
+	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
 }

@@ -320,6 +320,15 @@ var describeLogDirsRequest = message{key: 35, name: "DescribeLogDirs", minVersio
 	).nullable(0),
 }}
 
+var describeQuorumRequest = message{key: 55, name: "DescribeQuorum", minVersion: 0, maxVersion: 2, flexibleFrom: 0, fields: []field{
+	array[kmsg.DescribeQuorumRequestTopic]("topics",
+		str("topic_name"),
+		array[kmsg.DescribeQuorumRequestTopicPartition]("partitions",
+			i32("partition_index"),
+		),
+	),
+}}
+
 var describeClusterRequest = message{key: 60, name: "DescribeCluster", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
 	boolean("include_cluster_authorized_operations"),
 	i8("endpoint_type").from(1),
@@ -343,7 +352,7 @@ var requestSchemas = indexSchemas(
 	&initProducerIDRequest, &offsetForLeaderEpochRequest,
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
-	&describeClusterRequest, &describeProducersRequest,
+	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {
