@@ -1,16 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -31,6 +36,23 @@ type clusterInfo struct {
 	ClusterID  string          `json:"cluster_id"`
 	Controller int32           `json:"controller"`
 	Brokers    []clusterBroker `json:"brokers"`
+	// Controllers is the metadata quorum from DescribeQuorum; when it
+	// cannot be read, ControllersNote says why instead.
+	Controllers     []clusterController `json:"controllers,omitempty"`
+	ControllersNote string              `json:"controllers_note,omitempty"`
+}
+
+// clusterController is one member of the metadata quorum: a voter
+// (leader or follower) or an observer (a broker-only node following the
+// log). Offsets and times are -1 where the answering node does not know
+// them: only the active controller tracks the others' progress.
+type clusterController struct {
+	NodeID         int32  `json:"node_id"`
+	Address        string `json:"address,omitempty"` // the controller listener (DescribeQuorum v2)
+	Role           string `json:"role"`              // leader, follower or observer
+	LogEndOffset   int64  `json:"log_end_offset"`
+	Lag            int64  `json:"lag"` // the leader's log end offset minus this one's
+	LastCaughtUpMs int64  `json:"last_caught_up_ms"`
 }
 
 type clusterBroker struct {
@@ -58,10 +80,13 @@ type clusterFeature struct {
 func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 	return &cobra.Command{
 		Use:   "info",
-		Short: "Show the cluster id, controller and each broker's address, APIs and features",
+		Short: "Show the cluster id, each broker's address, APIs and features, and the controllers",
 		Long: "Show the cluster id, the active controller and each broker: its address, rack,\n" +
 			"how many Kafka APIs it serves (--json lists them with their version ranges) and\n" +
-			"its finalized features.",
+			"its finalized features. Then the metadata quorum (DescribeQuorum): each\n" +
+			"controller's quorum address and role (leader, follower, or observer for a\n" +
+			"broker-only node), its metadata log end offset, its lag behind the leader and\n" +
+			"when it was last caught up; '-' where the answering node does not know.",
 		Example: "  sluice cluster info\n  sluice cluster info --json | jq '.brokers[0].apis | length'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,15 +94,19 @@ func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, adm, done, err := e.adminSession(cmd.Context())
+			cl, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer done()
+			adm := kadm.NewClient(cl) // kadm has no DescribeQuorum: cl sends it raw
+			defer adm.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
 			info, err := describeCluster(ctx, adm)
 			if err != nil {
 				return err
 			}
+			info.Controllers, info.ControllersNote = describeControllers(ctx, cl, info)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), info)
 			}
@@ -96,9 +125,126 @@ func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 				rows = append(rows, []string{strconv.Itoa(int(b.NodeID)), b.Address, b.Rack,
 					strconv.Itoa(len(b.APIs)), strings.Join(features, ","), b.Error})
 			}
-			return printTable(w, []string{"BROKER", "ADDRESS", "RACK", "APIS", "FEATURES", "ERROR"}, rows)
+			if err := printTable(w, []string{"BROKER", "ADDRESS", "RACK", "APIS", "FEATURES", "ERROR"}, rows); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			if info.ControllersNote != "" {
+				_, err := fmt.Fprintln(w, "Controllers not shown: "+info.ControllersNote)
+				return err
+			}
+			return printControllers(w, info.Controllers, time.Now())
 		},
 	}
+}
+
+func printControllers(w io.Writer, controllers []clusterController, now time.Time) error {
+	known := func(n int64) string {
+		if n < 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	rows := make([][]string, 0, len(controllers))
+	for _, c := range controllers {
+		caughtUp := ""
+		if c.LastCaughtUpMs >= 0 {
+			ago := max(now.Sub(time.UnixMilli(c.LastCaughtUpMs)), 0)
+			caughtUp = ago.Round(time.Millisecond).String() + " ago"
+		}
+		rows = append(rows, []string{strconv.Itoa(int(c.NodeID)), c.Address, c.Role,
+			known(c.LogEndOffset), known(c.Lag), caughtUp})
+	}
+	return printTable(w, []string{"CONTROLLER", "ADDRESS", "ROLE", "LOG END OFFSET", "LAG", "LAST CAUGHT UP"}, rows)
+}
+
+// metadataTopic is the metadata quorum's log, the one partition
+// DescribeQuorum knows.
+const metadataTopic = "__cluster_metadata"
+
+// describeControllers asks for the metadata quorum. kgo sends
+// DescribeQuorum, an admin request, to the controller the Metadata
+// response named. A broker that does not serve it, or a quorum that cannot
+// be read, does not fail `cluster info`: the brokers are still worth
+// showing, so the reason comes back as a note.
+func describeControllers(ctx context.Context, cl *kgo.Client, info *clusterInfo) ([]clusterController, string) {
+	for _, b := range info.Brokers {
+		if b.NodeID == info.Controller && b.Error == "" && !slices.ContainsFunc(b.APIs, func(a clusterAPI) bool { return a.Key == kmsg.DescribeQuorum.Int16() }) {
+			return nil, fmt.Sprintf("broker %d does not serve DescribeQuorum (55)", b.NodeID)
+		}
+	}
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	req.Topics = []kmsg.DescribeQuorumRequestTopic{{Topic: metadataTopic, Partitions: []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}}}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, "DescribeQuorum: " + err.Error()
+	}
+	controllers, err := quorumControllers(resp)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return controllers, ""
+}
+
+// quorumControllers turns a DescribeQuorum response into rows: the
+// voters, then the observers, each in id order.
+func quorumControllers(resp *kmsg.DescribeQuorumResponse) ([]clusterController, error) {
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnsupportedVersion) {
+			return nil, errors.New("the controller does not serve DescribeQuorum (55)")
+		}
+		return nil, fmt.Errorf("DescribeQuorum: %w", err)
+	}
+	var p *kmsg.DescribeQuorumResponseTopicPartition
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if resp.Topics[i].Topic == metadataTopic && resp.Topics[i].Partitions[j].Partition == 0 {
+				p = &resp.Topics[i].Partitions[j]
+			}
+		}
+	}
+	if p == nil {
+		return nil, errors.New("DescribeQuorum: no answer for " + metadataTopic + "-0")
+	}
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return nil, fmt.Errorf("DescribeQuorum %s-0: %w", metadataTopic, err)
+	}
+	addresses := map[int32]string{}
+	for _, n := range resp.Nodes {
+		for _, l := range n.Listeners {
+			if _, ok := addresses[n.NodeID]; !ok || l.Name == "CONTROLLER" {
+				addresses[n.NodeID] = net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+			}
+		}
+	}
+	leaderEnd := int64(-1)
+	for _, v := range p.CurrentVoters {
+		if v.ReplicaID == p.LeaderID {
+			leaderEnd = v.LogEndOffset
+		}
+	}
+	var out []clusterController
+	add := func(states []kmsg.DescribeQuorumResponseTopicPartitionReplicaState, role func(id int32) string) {
+		sorted := slices.SortedFunc(slices.Values(states), func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int {
+			return cmp.Compare(a.ReplicaID, b.ReplicaID)
+		})
+		for _, r := range sorted {
+			c := clusterController{NodeID: r.ReplicaID, Address: addresses[r.ReplicaID], Role: role(r.ReplicaID),
+				LogEndOffset: r.LogEndOffset, Lag: -1, LastCaughtUpMs: r.LastCaughtUpTimestamp}
+			if leaderEnd >= 0 && r.LogEndOffset >= 0 {
+				c.Lag = max(leaderEnd-r.LogEndOffset, 0)
+			}
+			out = append(out, c)
+		}
+	}
+	add(p.CurrentVoters, func(id int32) string {
+		if id == p.LeaderID {
+			return "leader"
+		}
+		return "follower"
+	})
+	add(p.Observers, func(int32) string { return "observer" })
+	return out, nil
 }
 
 func describeCluster(ctx context.Context, adm *kadm.Client) (*clusterInfo, error) {

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestClusterInfo(t *testing.T) {
@@ -25,15 +31,77 @@ func TestClusterInfo(t *testing.T) {
 	for _, a := range b.APIs {
 		apis[a.Name] = a
 	}
-	if apis["Produce"].Max < 9 || apis["Fetch"].Min != 4 || apis["JoinGroup"].Name == "" {
+	if apis["Produce"].Max < 9 || apis["Fetch"].Min != 4 || apis["JoinGroup"].Name == "" || apis["DescribeQuorum"].Max != 2 {
 		t.Errorf("apis = %+v", b.APIs)
+	}
+	if len(info.Controllers) != 1 || info.ControllersNote != "" {
+		t.Fatalf("controllers = %+v, note %q", info.Controllers, info.ControllersNote)
+	}
+	if c := info.Controllers[0]; c.NodeID != 1 || c.Role != "leader" || c.Address == "" || c.LogEndOffset <= 0 ||
+		c.Lag != 0 || c.LastCaughtUpMs <= 0 {
+		t.Errorf("controller = %+v", c)
 	}
 	out, stderr, code = runCLI(t, "cluster", "info", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
-	for _, want := range []string{"Cluster ID:  " + info.ClusterID, "Controller:  1", addr} {
+	for _, want := range []string{"Cluster ID:  " + info.ClusterID, "Controller:  1", addr,
+		"CONTROLLER", "LOG END OFFSET", "leader", info.Controllers[0].Address} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info text lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestClusterInfoControllers turns DescribeQuorum answers into rows: roles,
+// lag against the leader, unknowns kept unknown, and the notes shown
+// instead of the table when the quorum cannot be described.
+func TestClusterInfoControllers(t *testing.T) {
+	replica := func(id int32, end, caughtUp int64) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+		return kmsg.DescribeQuorumResponseTopicPartitionReplicaState{ReplicaID: id, LogEndOffset: end,
+			LastFetchTimestamp: caughtUp, LastCaughtUpTimestamp: caughtUp}
+	}
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	resp.Topics = []kmsg.DescribeQuorumResponseTopic{{Topic: "__cluster_metadata", Partitions: []kmsg.DescribeQuorumResponseTopicPartition{{
+		LeaderID: 2, LeaderEpoch: 3, HighWatermark: 40,
+		CurrentVoters: []kmsg.DescribeQuorumResponseTopicPartitionReplicaState{replica(3, -1, -1), replica(2, 42, 1000), replica(1, 40, 900)},
+		Observers:     []kmsg.DescribeQuorumResponseTopicPartitionReplicaState{replica(4, 30, 500)},
+	}}}}
+	resp.Nodes = []kmsg.DescribeQuorumResponseNode{{NodeID: 1, Listeners: []kmsg.DescribeQuorumResponseNodeListener{{Name: "CONTROLLER", Host: "h1", Port: 9093}}}}
+	got, err := quorumControllers(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []clusterController{
+		{NodeID: 1, Address: "h1:9093", Role: "follower", LogEndOffset: 40, Lag: 2, LastCaughtUpMs: 900},
+		{NodeID: 2, Role: "leader", LogEndOffset: 42, Lag: 0, LastCaughtUpMs: 1000},
+		{NodeID: 3, Role: "follower", LogEndOffset: -1, Lag: -1, LastCaughtUpMs: -1},
+		{NodeID: 4, Role: "observer", LogEndOffset: 30, Lag: 12, LastCaughtUpMs: 500},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	var text strings.Builder
+	if err := printControllers(&text, got, time.UnixMilli(1250)); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"leader", "250ms ago", "350ms ago"} {
+		if !strings.Contains(text.String(), line) {
+			t.Errorf("table lacks %q:\n%s", line, text.String())
+		}
+	}
+
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	if _, err := quorumControllers(resp); err == nil || !strings.Contains(err.Error(), "does not serve DescribeQuorum") {
+		t.Errorf("UNSUPPORTED_VERSION: %v", err)
+	}
+	resp.ErrorCode = 0
+	resp.Topics[0].Partitions[0].ErrorCode = kerr.UnknownTopicOrPartition.Code
+	if _, err := quorumControllers(resp); err == nil {
+		t.Error("a partition error was not reported")
+	}
+	// A controller whose ApiVersions lacks key 55 is not asked at all.
+	old := &clusterInfo{Controller: 1, Brokers: []clusterBroker{{NodeID: 1, APIs: []clusterAPI{{Key: 0}, {Key: 60}}}}}
+	if c, note := describeControllers(context.Background(), nil, old); c != nil || note != "broker 1 does not serve DescribeQuorum (55)" {
+		t.Errorf("old broker: %v %q", c, note)
 	}
 }
 
