@@ -110,8 +110,22 @@ func (c *cluster) partitionState(ctx context.Context, topic string, p int32) (le
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	pd := md.Topics[topic].Partitions[p]
+	pd, ok := md.Topics[topic].Partitions[p]
+	if !ok {
+		return -1, nil // the broker asked has not seen the topic yet
+	}
 	return pd.Leader, pd.ISR
+}
+
+// waitLeader waits until Metadata names a leader for the partition.
+func (c *cluster) waitLeader(ctx context.Context, topic string, p int32) int32 {
+	c.t.Helper()
+	var leader int32 = -1
+	eventually(c.t, 20*time.Second, fmt.Sprintf("a leader for %s-%d", topic, p), func() bool {
+		leader, _ = c.partitionState(ctx, topic, p)
+		return leader > 0
+	})
+	return leader
 }
 
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -158,7 +172,8 @@ func TestNodeReplicationFailover(t *testing.T) {
 		}
 	}
 	produce(0, 100)
-	leader, isr := c.partitionState(ctx, "orders", 0)
+	leader := c.waitLeader(ctx, "orders", 0)
+	_, isr := c.partitionState(ctx, "orders", 0)
 	if len(isr) != 3 {
 		t.Fatalf("ISR %v, want all three replicas", isr)
 	}
@@ -170,8 +185,8 @@ func TestNodeReplicationFailover(t *testing.T) {
 	}
 
 	c.stop(int(leader) - 1)
-	newLeader, _ := c.partitionState(ctx, "orders", 0)
-	if newLeader == leader || newLeader < 0 {
+	newLeader := c.waitLeader(ctx, "orders", 0)
+	if newLeader == leader {
 		t.Fatalf("leader after shutting down %d: %d", leader, newLeader)
 	}
 	produce(100, 200)
@@ -220,7 +235,7 @@ func TestNodeReplicationNotEnoughReplicas(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": new("3")}, "strict"); err != nil {
 		t.Fatal(err)
 	}
-	leader, _ := c.partitionState(ctx, "strict", 0)
+	leader := c.waitLeader(ctx, "strict", 0)
 	follower := int(leader % 3) // another node's index
 	c.stop(follower)
 	eventually(t, 20*time.Second, "the stopped follower leaves the ISR", func() bool {
