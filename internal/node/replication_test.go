@@ -31,6 +31,29 @@ type cluster struct {
 }
 
 func startCluster(t *testing.T, sets ...string) *cluster {
+	// Free addresses are found by binding and closing; another test
+	// process may take one before a node binds it, and then the cluster
+	// starts again on fresh ones.
+	for attempt := 1; ; attempt++ {
+		c, err := tryStartCluster(t, sets)
+		if err == nil {
+			t.Cleanup(func() {
+				for _, n := range c.nodes {
+					if n != nil {
+						shutdown(t, n)
+					}
+				}
+			})
+			return c
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("start attempt %d: %v; again on other addresses", attempt, err)
+	}
+}
+
+func tryStartCluster(t *testing.T, sets []string) (*cluster, error) {
 	c := &cluster{t: t, sets: sets, nodes: make([]*Node, 3)}
 	c.ctrl = freeAddrs(t, 3)
 	c.clients = freeAddrs(t, 3)
@@ -40,41 +63,54 @@ func startCluster(t *testing.T, sets ...string) *cluster {
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprint("node", i+1)))
 	}
 	c.voters = strings.Join(voters, ",")
+	// One node failing to start cancels the others, which would otherwise
+	// wait for a quorum that cannot form.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range 3 {
-		wg.Go(func() { c.start(i) })
+		wg.Go(func() {
+			if c.nodes[i], errs[i] = c.startNode(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		})
 	}
 	wg.Wait()
-	for i, n := range c.nodes {
-		if n == nil {
-			t.Fatalf("node %d did not start", i+1)
-		}
-	}
-	t.Cleanup(func() {
+	if err := errors.Join(errs...); err != nil {
 		for _, n := range c.nodes {
 			if n != nil {
 				shutdown(t, n)
 			}
 		}
-	})
-	return c
+		return nil, err
+	}
+	return c, nil
 }
 
-// start starts node i+1 on its directory and ports (again, after stop).
+// start starts node i+1 again on its directory and ports, after stop.
 func (c *cluster) start(i int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := c.startNode(ctx, i)
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	c.nodes[i] = n
+}
+
+func (c *cluster) startNode(ctx context.Context, i int) (*Node, error) {
 	cfg := loadConfig(c.t, append([]string{
 		"log.dirs=" + c.dirs[i], "listeners=PLAINTEXT://" + c.clients[i], fmt.Sprint("node.id=", i+1),
 		"controller.quorum.voters=" + c.voters, "broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=2000",
 		"group.initial.rebalance.delay.ms=0", "replica.fetch.wait.max.ms=200",
 	}, c.sets...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
 	if err != nil {
-		c.t.Errorf("node %d: %v", i+1, err)
-		return
+		return nil, fmt.Errorf("node %d: %w", i+1, err)
 	}
-	c.nodes[i] = n
+	return n, nil
 }
 
 // stop shuts node i+1 down cleanly (a controlled shutdown).

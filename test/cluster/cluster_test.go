@@ -79,20 +79,57 @@ func freePorts(t testing.TB, n int) []string {
 func startCluster(t testing.TB, n int, opts clusterOpts) *cluster {
 	t.Helper()
 	sluiceBinary(t) // build before starting the clock on any node
+	// Free ports are found by binding and closing, and another test
+	// process may take one before a node binds it: then start again on
+	// fresh ports (the failed attempt's nodes and proxies are stopped by
+	// its cleanup, and its logs kept there for a failing test).
+	for attempt := 1; ; attempt++ {
+		c, err := tryStartCluster(t, n, opts)
+		if err == nil {
+			return c
+		}
+		if attempt == startAttempts || !c.portTaken() {
+			t.Fatalf("start cluster: %v", err)
+		}
+		t.Logf("start cluster, attempt %d: %v; again on other ports", attempt, err)
+		c.stopAll()
+	}
+}
+
+// startAttempts bounds the restarts after a port was taken meanwhile.
+const startAttempts = 3
+
+// portTaken says whether a node failed because its port was in use.
+func (c *cluster) portTaken() bool {
+	for _, nd := range c.nodes {
+		if strings.Contains(nd.logTail(5000), "address already in use") {
+			return true
+		}
+	}
+	return false
+}
+
+// stopAll kills a failed attempt's nodes and closes its proxies.
+func (c *cluster) stopAll() {
+	for _, nd := range c.nodes {
+		nd.Kill()
+	}
+	for _, p := range c.dataProxy {
+		p.Close()
+	}
+	for _, p := range c.quorumProxy {
+		p.Close()
+	}
+}
+
+func tryStartCluster(t testing.TB, n int, opts clusterOpts) (*cluster, error) {
+	t.Helper()
 	c := &cluster{t: t, dataProxy: map[int32]*faultproxy.Proxy{}, quorumProxy: map[[2]int32]*faultproxy.Proxy{}, realAddr: map[string]string{}}
 	ports := freePorts(t, 2*n)
 	clientAddrs, controllerAddrs := ports[:n], ports[n:]
 	dir := t.TempDir()
 	t.Cleanup(func() {
-		for _, nd := range c.nodes {
-			nd.Kill()
-		}
-		for _, p := range c.dataProxy {
-			p.Close()
-		}
-		for _, p := range c.quorumProxy {
-			p.Close()
-		}
+		c.stopAll()
 		if t.Failed() {
 			for _, nd := range c.nodes {
 				t.Logf("node %d stderr (%s), tail:\n%s", nd.id, nd.logPath, nd.logTail(5000))
@@ -124,15 +161,15 @@ func startCluster(t testing.TB, n int, opts clusterOpts) *cluster {
 	}
 	for _, nd := range c.nodes {
 		if err := nd.launch(); err != nil {
-			t.Fatalf("start node %d: %v", nd.id, err)
+			return c, fmt.Errorf("start node %d: %w", nd.id, err)
 		}
 	}
 	for _, nd := range c.nodes {
 		if err := nd.awaitReady(); err != nil {
-			t.Fatalf("start cluster: %v", err)
+			return c, err
 		}
 	}
-	return c
+	return c, nil
 }
 
 // keepLogs copies every node's whole stderr to $SLUICE_CLUSTER_LOGS/<test>/
