@@ -109,7 +109,7 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 					errs = append(errs, topicError(t, "create", r.Err, r.ErrMessage))
 					continue
 				}
-				created = append(created, topicCreated{Topic: t, ID: r.ID.String(), Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor})
+				created = append(created, topicCreated{Topic: t, ID: kafkaTopicID(r.ID), Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor})
 			}
 			if err := printTopicsCreated(cmd, asJSON, created); err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"slices"
@@ -86,7 +87,7 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfi
 		return nil, err
 	}
 	d := &topicDescription{
-		Topic: topic, ID: detail.ID.String(), Internal: detail.IsInternal,
+		Topic: topic, ID: kafkaTopicID(detail.ID), Internal: detail.IsInternal,
 		Partitions: len(detail.Partitions), ReplicationFactor: detail.Partitions.NumReplicas(),
 	}
 	starts, err := adm.ListStartOffsets(ctx, topic)
@@ -256,3 +257,8 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// kafkaTopicID spells a topic id as Kafka's tools print a Uuid (URL-safe
+// base64 without padding), so ids can be compared with kafka-topics.sh
+// output and partition.metadata files; kadm's String uses standard base64.
+func kafkaTopicID(id kadm.TopicID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
