@@ -54,7 +54,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 	if opts.LogAppendTime {
 		info.LogAppendTimeMs = l.nowMs()
-		forEachBatch(records, func(b []byte) { record.SetLogAppendTime(b, info.LogAppendTimeMs) })
+		forEachBatch(records, func(b []byte, _ record.Header) { record.SetLogAppendTime(b, info.LogAppendTimeMs) })
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -107,7 +107,7 @@ func batchOffsets(records []byte) (first, next int64, err error) {
 	}
 	first = -1
 	for rest := records; len(rest) > 0; {
-		_, after, h, _ := record.NextBatch(rest)
+		_, after, h := mustNextBatch(rest)
 		if first < 0 {
 			first = h.BaseOffset
 		} else if h.BaseOffset < next {
@@ -117,6 +117,19 @@ func batchOffsets(records []byte) (first, next int64, err error) {
 		rest = after
 	}
 	return first, next, nil
+}
+
+// mustNextBatch splits off the next batch of bytes validateBatches
+// accepted. It cannot fail; if it does, the bytes changed under the log or
+// validation let something through, and writing on could put offsets or
+// index entries that disagree with the bytes on disk, so it stops the
+// process rather than skip the batch.
+func mustNextBatch(validated []byte) (batch, rest []byte, h record.Header) {
+	batch, rest, h, err := record.NextBatch(validated)
+	if err != nil {
+		panic(fmt.Sprintf("log: a validated record batch no longer parses: %v", err))
+	}
+	return batch, rest, h
 }
 
 // validateBatches checks every batch in full (length, magic, CRC) before any
@@ -139,13 +152,10 @@ func validateBatches(records []byte) error {
 }
 
 // forEachBatch calls fn for each batch of already validated bytes.
-func forEachBatch(records []byte, fn func(batch []byte)) {
+func forEachBatch(records []byte, fn func(batch []byte, h record.Header)) {
 	for rest := records; len(rest) > 0; {
-		batch, next, _, err := record.NextBatch(rest)
-		if err != nil {
-			return
-		}
-		fn(batch)
+		batch, next, h := mustNextBatch(rest)
+		fn(batch, h)
 		rest = next
 	}
 }
@@ -155,10 +165,7 @@ func forEachBatch(records []byte, fn func(batch []byte)) {
 func assignOffsets(records []byte, first int64, leaderEpoch int32) int64 {
 	next := first
 	for rest := records; len(rest) > 0; {
-		batch, after, h, err := record.NextBatch(rest)
-		if err != nil {
-			break
-		}
+		batch, after, h := mustNextBatch(rest)
 		record.SetBaseOffset(batch, next)
 		if leaderEpoch >= 0 {
 			record.SetPartitionLeaderEpoch(batch, leaderEpoch)
@@ -348,8 +355,7 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		}
 		w.iovecs = append(w.iovecs, c.buf)
 		pos := w.state.size
-		forEachBatch(c.buf, func(b []byte) {
-			h, _ := record.ParseHeader(b)
+		forEachBatch(c.buf, func(b []byte, h record.Header) {
 			w.offsets, w.times = w.state.add(pos, &h, int64(len(b)), cfg.IndexIntervalBytes, w.offsets, w.times)
 			pos += int64(len(b))
 		})
