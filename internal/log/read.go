@@ -108,7 +108,7 @@ func (l *Log) readOnce(offset int64, opts ReadOptions) (Slice, bool, error) {
 		l.mu.Unlock()
 		return Slice{}, false, nil
 	}
-	v, err := l.viewLocked(offset)
+	v, err := l.viewUnlocking(offset)
 	if err != nil {
 		return Slice{}, errors.Is(err, errSegmentGone), err
 	}
@@ -136,20 +136,22 @@ func (l *Log) checkOffsetLocked(offset int64) error {
 
 var errSegmentGone = errors.New("segment deleted while opening it")
 
-// viewLocked finds the segment holding offset, takes a file reference and
+// viewUnlocking finds the segment holding offset, takes a file reference and
 // looks up the index, releasing the log's lock (it is held on entry and
-// released on return) before any file is opened.
-func (l *Log) viewLocked(offset int64) (segmentView, error) {
+// released on return) before any file is opened. Functions named
+// ...Unlocking take the lock held and return without it; ...Locked ones
+// keep it.
+func (l *Log) viewUnlocking(offset int64) (segmentView, error) {
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].baseOffset > offset }) - 1
 	i = max(i, 0)
 	for i < len(l.segments)-1 && offset >= l.segments[i].nextOffset {
 		i++ // past this segment's last batch (a gap): the next one
 	}
-	return l.segmentViewLocked(l.segments[i], offset)
+	return l.segmentViewUnlocking(l.segments[i], offset)
 }
 
-// segmentViewLocked is viewLocked for a given segment. Releases the lock.
-func (l *Log) segmentViewLocked(s *segment, offset int64) (segmentView, error) {
+// segmentViewUnlocking is viewUnlocking for a given segment. Releases the lock.
+func (l *Log) segmentViewUnlocking(s *segment, offset int64) (segmentView, error) {
 	v := segmentView{seg: s, size: s.size, nextOffset: s.nextOffset}
 	if !s.sealed {
 		// The active segment is pinned: taking a reference opens nothing.
@@ -249,7 +251,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (result TimestampOffset, ok bool, err
 			l.mu.Unlock()
 			return result, false, nil
 		}
-		v, err := l.timeViewLocked(target, ts)
+		v, err := l.timeViewUnlocking(target, ts)
 		if err != nil {
 			return result, false, err
 		}
@@ -263,9 +265,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (result TimestampOffset, ok bool, err
 	}
 }
 
-// timeViewLocked is viewLocked for a lookup by time: the start position is
+// timeViewUnlocking is viewUnlocking for a lookup by time: the start position is
 // the offset index floor of the time index floor. Releases the lock.
-func (l *Log) timeViewLocked(s *segment, ts int64) (segmentView, error) {
+func (l *Log) timeViewUnlocking(s *segment, ts int64) (segmentView, error) {
 	v := segmentView{seg: s, size: s.size, nextOffset: s.nextOffset}
 	if !s.sealed {
 		ref, err := s.file.acquire()
@@ -365,7 +367,7 @@ func (l *Log) MaxTimestamp() (result TimestampOffset, ok bool, err error) {
 	}
 	if best != nil {
 		maxTs := best.maxTimestamp
-		v, err := l.timeViewLocked(best, maxTs)
+		v, err := l.timeViewUnlocking(best, maxTs)
 		if err != nil {
 			return result, false, err
 		}
@@ -380,7 +382,7 @@ func (l *Log) MaxTimestamp() (result TimestampOffset, ok bool, err error) {
 		l.mu.Unlock()
 		return result, ok, nil
 	}
-	v, err := l.segmentViewLocked(partial, startOffset)
+	v, err := l.segmentViewUnlocking(partial, startOffset)
 	if err != nil {
 		if errors.Is(err, errSegmentGone) {
 			return result, ok, nil // retention deleted it meanwhile
