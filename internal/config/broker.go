@@ -133,7 +133,9 @@ var BrokerConfigs = []Def{
 	},
 	{
 		Name: GroupInitialRebalanceDelayMs, Type: TypeInt, Default: "3000", Ranges: atLeast(0, maxInt),
-		Doc: "How long a new, empty consumer group waits for more members before its first rebalance.",
+		Doc: "How long a new, empty consumer group waits for more members before its first rebalance. " +
+			"Unless set, a cluster of one (no controller.quorum.voters) uses 0, as Kafka's own development config does: " +
+			"there a one-off consumer should not wait 3 s, and a cluster's groups still get Kafka's 3 s.",
 	},
 	{
 		Name: GroupMaxSessionTimeoutMs, Type: TypeInt, Default: "1800000", Ranges: atLeast(1, maxInt),

@@ -23,6 +23,12 @@ func (n *Node) startGroupCoordinator() error {
 	// coord reads a zero field as "unset, take Kafka's default"; an
 	// explicit 0 delay is -1 there.
 	initialDelayMs := cfg.Int32("group.initial.rebalance.delay.ms")
+	if _, set := cfg.Sources()["group.initial.rebalance.delay.ms"]; !set && cfg.String("controller.quorum.voters") == "" {
+		// A laptop's cluster of one: a one-off `consume -g` should not
+		// wait 3 s for members that will never come (Kafka's own
+		// development config sets 0); clusters keep Kafka's default.
+		initialDelayMs = 0
+	}
 	if initialDelayMs == 0 {
 		initialDelayMs = -1
 	}
