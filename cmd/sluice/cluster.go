@@ -28,7 +28,7 @@ func newClusterCmd() *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	e := newClientEnv(cmd)
-	cmd.AddCommand(newClusterInfoCmd(e), newClusterHealthCmd(e), newClusterElectCmd(e))
+	cmd.AddCommand(newClusterInfoCmd(e), newClusterHealthCmd(e), newClusterElectCmd(e), newClusterConfigCmd(e))
 	return cmd
 }
 
