@@ -14,7 +14,7 @@ import (
 )
 
 // Produce v0–12. v0–2 are advertised only because librdkafka enables
-// compression when the range includes them (DESIGN.md §9); they carry old
+// compression when the range includes them (docs/broker.md, wire compatibility); they carry old
 // message formats, which we do not store, so every partition gets
 // UNSUPPORTED_VERSION. v13 addresses topics by id.
 var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce}

@@ -19,7 +19,7 @@ import (
 // of KIP-848 members (classic groups do not check them, as in Kafka).
 //
 // A partition without a commit, in a group that exists or not, is offset -1
-// with no error (DESIGN.md §9).
+// with no error (docs/broker.md, wire compatibility).
 var offsetFetchHandler = handler{key: 9, minVersion: 0, maxVersion: 9, serve: serveOffsetFetch}
 
 func serveOffsetFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {

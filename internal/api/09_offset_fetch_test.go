@@ -78,7 +78,7 @@ func TestOffsetFetchAfterCommitOldAndMultiGroup(t *testing.T) {
 		if g2.Group != "f2" || len(g2.Topics) != 1 || g2.Topics[0].Topic != "a" || g2.Topics[0].Partitions[0].Offset != 20 {
 			t.Fatalf("v%d f2 %+v", v, g2)
 		}
-		// A group with no commits: -1, no error (DESIGN.md §9).
+		// A group with no commits: -1, no error (docs/broker.md, wire compatibility).
 		p := g3.Topics[0].Partitions[0]
 		if g3.ErrorCode != 0 || p.Offset != -1 || p.ErrorCode != 0 || p.LeaderEpoch != -1 || p.Metadata == nil || *p.Metadata != "" {
 			t.Fatalf("v%d f3 %+v", v, g3)

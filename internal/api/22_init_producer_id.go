@@ -11,7 +11,7 @@ import (
 
 // InitProducerId v0–5: a producer id for an idempotent producer, from the
 // blocks the controller allocates. v0 is advertised because librdkafka
-// enables idempotence only when the range includes it (DESIGN.md §9).
+// enables idempotence only when the range includes it (docs/broker.md, wire compatibility).
 //
 // A transactional id gets partition.ErrTransactionsUnsupported's code
 // (INVALID_REQUEST): it is not retriable, so franz-go and librdkafka fail

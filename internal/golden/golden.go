@@ -1,4 +1,4 @@
-// Package golden runs golden-file tests, the way STYLE.md asks state
+// Package golden runs golden-file tests, the way CONTRIBUTING.md asks state
 // machines and storage to be tested: a file in testdata/ tells a story as
 // blocks of comment lines, one command, a "----" line and the output the
 // command must print, blocks separated by a blank line. A test supplies a

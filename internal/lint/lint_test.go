@@ -39,7 +39,7 @@ func TestLintTree(t *testing.T) {
 	for i, v := range violations {
 		lines[i] = v.String()
 	}
-	t.Errorf("%d violations of DESIGN.md §3 / STYLE.md (rules in internal/lint/rules_test.go):\n%s",
+	t.Errorf("%d violations of the layering and style rules (CONTRIBUTING.md) (rules in internal/lint/rules_test.go):\n%s",
 		len(violations), strings.Join(lines, "\n"))
 }
 

@@ -1,6 +1,6 @@
 package lint
 
-// layerRanks orders the module's packages as DESIGN.md §3 draws them: a
+// layerRanks orders the module's packages as docs/architecture.md draws them: a
 // package may import packages of the same or a lower rank, never a higher
 // one. A package not listed takes the rank of its nearest listed ancestor
 // directory (internal/vfs/memfs ranks as internal/vfs); a package with no
@@ -93,7 +93,7 @@ var pureForbidden = []string{
 }
 
 // filePackage is the only package subtree allowed to touch the file system
-// through package os: STYLE.md's one door to the disk.
+// through package os: CONTRIBUTING.md's one door to the disk.
 const filePackage = "internal/vfs"
 
 // osFileFuncs are the functions of package os that open, create, read,
@@ -161,6 +161,6 @@ var compositionImporters = []string{
 }
 
 // maxFuncLines is the body length above which a function must carry a
-// `// long: reason` line in its doc comment (STYLE.md: above 70 only for a
+// `// long: reason` line in its doc comment (CONTRIBUTING.md: above 70 only for a
 // dispatch switch or a format parser).
 const maxFuncLines = 70

@@ -17,7 +17,7 @@ import (
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
-// Tiny helpers, no framework (STYLE.md).
+// Tiny helpers, no framework (CONTRIBUTING.md).
 
 func require(t testing.TB, cond bool, format string, args ...any) {
 	t.Helper()

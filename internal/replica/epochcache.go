@@ -1,5 +1,5 @@
 // Package replica holds the pure per-partition replication state, the
-// decisions of DESIGN.md §6 without their I/O: on a leader, LeaderState
+// decisions of docs/replication.md without their I/O: on a leader, LeaderState
 // tracks each follower's log end offset and catch-up time, computes the high
 // watermark and decides when to propose shrinking or expanding the ISR; on a
 // follower, TruncationOffset finds where its log diverges from a new

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Bounded decoding (DESIGN.md §9).
+// Bounded decoding (docs/broker.md, wire compatibility).
 //
 // kmsg trusts the counts it reads: an array count is only checked against
 // the bytes that remain, not against the size of the element it allocates,

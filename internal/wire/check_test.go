@@ -240,7 +240,7 @@ func TestCheckRequestDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// The crafted requests of DESIGN.md §9: ~8 MiB bodies whose counts promise
+// The crafted requests of docs/broker.md (wire compatibility): ~8 MiB bodies whose counts promise
 // far more memory than their bytes. Each is rejected, and the check plus
 // (never reached) decode allocates far less than the frame.
 func TestCheckRequestBoundsCraftedRequests(t *testing.T) {

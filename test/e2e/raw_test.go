@@ -181,7 +181,7 @@ func TestE2EApiVersionsAboveMax(t *testing.T) {
 	for _, k := range resp.ApiKeys {
 		advertised[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	// The ranges issue 4 promises (DESIGN.md §9 explains the minimums).
+	// The ranges issue 4 promises (docs/broker.md, wire compatibility, explains the minimums).
 	for key, want := range map[kmsg.Key][2]int16{
 		kmsg.ApiVersions: {0, 4}, kmsg.Metadata: {0, 12}, kmsg.Produce: {0, 12}, kmsg.Fetch: {4, 12},
 		kmsg.ListOffsets: {0, 8}, kmsg.CreateTopics: {0, 7}, kmsg.DeleteTopics: {0, 6},
