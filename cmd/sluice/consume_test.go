@@ -85,7 +85,7 @@ func TestConsumeByTimestamp(t *testing.T) {
 func TestConsumeJSON(t *testing.T) {
 	addr := startBroker(t)
 	topic := uniqueName("jsonl")
-	produceOK(t, addr, topic, "k1|hello\nno key\nk3|\xff\xfe\n", "-k", "|", "-H", "h=1")
+	produceOK(t, addr, topic, "k1|hello\nno key\nk3|\xff\xfe\n", "-K", "|", "-H", "h=1")
 	stdout := consumeOK(t, addr, topic, "-e", "--json")
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	if len(lines) != 3 {

@@ -40,7 +40,7 @@ func TestTopicCreateListDescribeDelete(t *testing.T) {
 		t.Fatalf("list --internal --json = %+v", listed)
 	}
 
-	produceOK(t, addr, "orders", "a:1\nb:2\nc:3\n", "-k", ":", "-p", "1")
+	produceOK(t, addr, "orders", "a:1\nb:2\nc:3\n", "-K", ":", "-p", "1")
 	out, stderr, code = runCLI(t, "topic", "describe", "orders", "--json", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
 	var d topicDescription
