@@ -128,7 +128,7 @@ func TestProduceKeyFlagsLikeKcat(t *testing.T) {
 	produceOK(t, addr, topic, "k3\tc\nd\n", "-K", `\t`)
 	produceOK(t, addr, topic, "e\n", "-k", ":", "--key-literal")
 	produceOK(t, addr, topic, "f\n", "-k", "a:b")
-	got := consumeOK(t, addr, topic, "-e", "-f", `%K %k=%v\n`)
+	got := consumeOK(t, addr, topic, "-e", "-f", `%K %k=%s\n`)
 	want := "6 user-1=a\n6 user-1=b\n2 k3=c\n-1 =d\n1 :=e\n3 a:b=f\n"
 	if got != want {
 		t.Fatalf("consumed:\n%s\nwant:\n%s", got, want)
