@@ -147,6 +147,15 @@ func TestConsumeParseOffsetSpec(t *testing.T) {
 		{"@1700000000000", offsetSpec{kind: offsetTime, n: 1700000000000}},
 		{"@2024-05-01T00:00:00Z", offsetSpec{kind: offsetTime, n: ts}},
 		{"@2024-05-01T02:00:00+02:00", offsetSpec{kind: offsetTime, n: ts}},
+		// kcat's and rpk's spellings.
+		{"earliest", offsetSpec{kind: offsetStart}},
+		{"oldest", offsetSpec{kind: offsetStart}},
+		{"latest", offsetSpec{kind: offsetEnd}},
+		{"newest", offsetSpec{kind: offsetEnd}},
+		{"stored", offsetSpec{kind: offsetStored}},
+		{"+3", offsetSpec{kind: offsetFromStart, n: 3}},
+		{"s@1700000000000", offsetSpec{kind: offsetTime, n: 1700000000000}},
+		{"s@2024-05-01T00:00:00Z", offsetSpec{kind: offsetTime, n: ts}},
 	}
 	for _, tc := range cases {
 		got, err := parseOffsetSpec(tc.in)
@@ -154,7 +163,7 @@ func TestConsumeParseOffsetSpec(t *testing.T) {
 			t.Errorf("parseOffsetSpec(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "first", "1.5", "@", "@yesterday", "@-5"} {
+	for _, bad := range []string{"", "first", "1.5", "@", "@yesterday", "@-5", "s@", "e@1700000000000", "json", "text"} {
 		if _, err := parseOffsetSpec(bad); err == nil || exitCode(err) != exitUsage {
 			t.Errorf("parseOffsetSpec(%q) = %v, want a usage error", bad, err)
 		}
@@ -175,6 +184,9 @@ func TestConsumeResolveOffsetBoundsWithinLog(t *testing.T) {
 		{offsetSpec{kind: offsetFromEnd, n: 4}, 16},
 		{offsetSpec{kind: offsetFromEnd, n: 40}, 10},
 		{offsetSpec{kind: offsetTime, n: 1}, 15},
+		{offsetSpec{kind: offsetStored}, 10},
+		{offsetSpec{kind: offsetFromStart, n: 3}, 13},
+		{offsetSpec{kind: offsetFromStart, n: 30}, 20},
 	}
 	for _, tc := range cases {
 		if got := tc.spec.resolve(b); got != tc.want {
