@@ -32,12 +32,24 @@ type clientEnv struct {
 	timeout time.Duration
 	asJSON  bool
 	output  string
+	// outputFlag is how --output is named in messages: "-o" where that
+	// shorthand is registered, "--output" on consume, whose -o is the
+	// offset as in kcat and rpk.
+	outputFlag string
 }
 
 // newClientEnv returns a clientEnv whose flags are registered on cmd's
 // persistent flag set.
 func newClientEnv(cmd *cobra.Command) *clientEnv {
-	e := &clientEnv{}
+	e := &clientEnv{outputFlag: "-o"}
+	e.register(cmd.PersistentFlags())
+	return e
+}
+
+// newClientEnvWithoutO is newClientEnv without the -o shorthand for
+// --output, for a command that gives -o another meaning.
+func newClientEnvWithoutO(cmd *cobra.Command) *clientEnv {
+	e := &clientEnv{outputFlag: "--output"}
 	e.register(cmd.PersistentFlags())
 	return e
 }
@@ -49,8 +61,12 @@ func (e *clientEnv) register(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&e.brokers, "brokers", brokers, "comma-separated HOST:PORT seed brokers (env "+brokersEnv+")")
 	fs.DurationVar(&e.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
-	fs.BoolVar(&e.asJSON, "json", false, "print JSON for scripts (same as -o json)")
-	fs.StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	fs.BoolVar(&e.asJSON, "json", false, "print JSON for scripts (same as "+e.outputFlag+" json)")
+	shorthand := ""
+	if e.outputFlag == "-o" {
+		shorthand = "o"
+	}
+	fs.StringVarP(&e.output, "output", shorthand, "text", "output format: text or json")
 }
 
 // jsonOutput reports whether the command should print JSON, rejecting an
@@ -62,7 +78,7 @@ func (e *clientEnv) jsonOutput() (bool, error) {
 	case "json":
 		return true, nil
 	}
-	return false, usageErrorf("-o %q: want text or json", e.output)
+	return false, usageErrorf("%s %q: want text or json", e.outputFlag, e.output)
 }
 
 // seeds splits --brokers, refusing an empty list or a malformed address

@@ -36,13 +36,19 @@ func newConsumeCmd() *cobra.Command {
 new records until Ctrl-C, -n records or, with -e, the end of each partition
 as it was when consume started.
 
---offset says where to start in each partition: start (the default), end,
-an offset N, -N (N records before the end), or @TIME: the first record
-stamped at or after TIME, in milliseconds since the epoch or RFC 3339. An
-offset outside the log starts at its nearer end.
+-o/--offset says where to start in each partition, as kcat's and rpk's -o:
+start (the default; also beginning, earliest, oldest), end (also latest,
+newest), an offset N, -N (N records before the end), +N (N records after
+the start), stored (the group's committed offsets; needs --group), or @TIME
+(also kcat's s@TIME): the first record stamped at or after TIME, in
+milliseconds since the epoch or RFC 3339. An offset outside the log starts
+at its nearer end.
+
+-o used to name the output format; here it is the offset, as in kcat and
+rpk, and -o json or -o text fail with exit 2. Write --json or --output json.
 
 With --group the partitions are shared with the group's other members and
-the offsets of printed records are committed; --offset then applies only
+the offsets of printed records are committed; -o then applies only
 to partitions the group has no committed offset for.
 
 Output is --format, or with --json one JSON object per line: topic,
@@ -55,23 +61,27 @@ base64 with key_encoding or value_encoding "base64" beside them
 		Example: `  # Everything in orders, then exit
   sluice consume orders -e
 
-  # The last 10 records, with keys and offsets
-  sluice consume orders --offset -10 -e -f '%p/%o %k=%v\n'
+  # The last 10 records, with keys and offsets (kcat's -o and verbs)
+  sluice consume orders -o -10 -e -f '%p/%o %k=%s\n'
+
+  # From the beginning, with the time of each record
+  sluice consume orders -o beginning -e -f '%d{2006-01-02T15:04:05Z07:00} %s\n'
 
   # Follow as part of group "billing", committing what is printed
   sluice consume orders -g billing
 
   # Records since a time, as JSON lines, from partitions 0 and 2
-  sluice consume orders --offset @2024-05-01T00:00:00Z --partition 0,2 --json`,
+  sluice consume orders -o @2024-05-01T00:00:00Z --partition 0,2 --json`,
 		Args: minOneTopic,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConsume(cmd, e, &o, args)
 		},
 	}
-	e = newClientEnv(cmd)
+	// -o is the offset here, as in kcat and rpk, so --output has no -o.
+	e = newClientEnvWithoutO(cmd)
 	cmd.ValidArgsFunction = completeTopics(e)
 	fs := cmd.Flags()
-	fs.StringVar(&o.offset, "offset", "start", "where to start: start, end, N, -N, @TIMESTAMP_MS or @RFC3339")
+	fs.StringVarP(&o.offset, "offset", "o", "start", "where to start: start, end, N, -N, +N, stored, @TIMESTAMP_MS or @RFC3339")
 	fs.Int32SliceVarP(&o.partitions, "partition", "p", nil, "consume only partition N (repeatable, or a comma list)")
 	fs.StringVarP(&o.group, "group", "g", "", "consume as a member of consumer group NAME, committing offsets")
 	fs.IntVarP(&o.num, "num", "n", 0, "exit after N records (0: no limit)")
@@ -96,11 +106,13 @@ func minOneTopic(cmd *cobra.Command, args []string) error {
 
 // Kinds of --offset.
 const (
-	offsetStart   = iota // the log start offset
-	offsetEnd            // the high watermark
-	offsetExact          // offset n
-	offsetFromEnd        // n before the high watermark
-	offsetTime           // the first record stamped at or after n ms
+	offsetStart     = iota // the log start offset
+	offsetEnd              // the high watermark
+	offsetExact            // offset n
+	offsetFromEnd          // n before the high watermark
+	offsetTime             // the first record stamped at or after n ms
+	offsetFromStart        // n after the log start offset
+	offsetStored           // the group's committed offset, else the log start
 )
 
 // offsetSpec is a parsed --offset.
@@ -109,23 +121,29 @@ type offsetSpec struct {
 	n    int64
 }
 
-// parseOffsetSpec parses --offset; errors are usage errors.
+// parseOffsetSpec parses -o/--offset, taking kcat's and rpk's spellings;
+// errors are usage errors.
 func parseOffsetSpec(s string) (offsetSpec, error) {
-	bad := usageErrorf("--offset %q: want start, end, N, -N, @TIMESTAMP_MS or @RFC3339", s)
+	bad := usageErrorf("-o/--offset %q: want start, end, N, -N, +N, stored, @TIMESTAMP_MS or @RFC3339", s)
 	switch s {
-	case "start", "beginning", "earliest":
+	case "start", "beginning", "earliest", "oldest":
 		return offsetSpec{kind: offsetStart}, nil
-	case "end", "latest":
+	case "end", "latest", "newest":
 		return offsetSpec{kind: offsetEnd}, nil
+	case "stored":
+		return offsetSpec{kind: offsetStored}, nil
+	case "json":
+		// -o was the output format before it became kcat's and rpk's
+		// offset; say so rather than "want start, end, ...".
+		return offsetSpec{}, usageErrorf("-o %q: -o is the start offset now (as in kcat and rpk); for JSON output use --json or --output json", s)
+	case "text":
+		return offsetSpec{}, usageErrorf("-o %q: -o is the start offset now (as in kcat and rpk); text output is the default (--output text)", s)
 	}
 	if ts, ok := strings.CutPrefix(s, "@"); ok {
-		if ms, err := strconv.ParseInt(ts, 10, 64); err == nil && ms >= 0 {
-			return offsetSpec{kind: offsetTime, n: ms}, nil
-		}
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			return offsetSpec{kind: offsetTime, n: max(t.UnixMilli(), 0)}, nil
-		}
-		return offsetSpec{}, bad
+		return parseOffsetTime(ts, bad)
+	}
+	if ts, ok := strings.CutPrefix(s, "s@"); ok {
+		return parseOffsetTime(ts, bad)
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	switch {
@@ -136,8 +154,21 @@ func parseOffsetSpec(s string) (offsetSpec, error) {
 			return offsetSpec{kind: offsetEnd}, nil
 		}
 		return offsetSpec{kind: offsetFromEnd, n: -n}, nil
+	case strings.HasPrefix(s, "+"):
+		return offsetSpec{kind: offsetFromStart, n: n}, nil
 	}
 	return offsetSpec{kind: offsetExact, n: n}, nil
+}
+
+// parseOffsetTime parses the TIME of @TIME: milliseconds or RFC 3339.
+func parseOffsetTime(ts string, bad error) (offsetSpec, error) {
+	if ms, err := strconv.ParseInt(ts, 10, 64); err == nil && ms >= 0 {
+		return offsetSpec{kind: offsetTime, n: ms}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		return offsetSpec{kind: offsetTime, n: max(t.UnixMilli(), 0)}, nil
+	}
+	return offsetSpec{}, bad
 }
 
 // kgoOffset is the spec as the client's reset offset: where a group member
@@ -153,6 +184,8 @@ func (s offsetSpec) kgoOffset() kgo.Offset {
 		return kgo.NewOffset().AtEnd().Relative(-s.n)
 	case offsetTime:
 		return kgo.NewOffset().AfterMilli(s.n)
+	case offsetFromStart:
+		return kgo.NewOffset().AtStart().Relative(s.n)
 	}
 	return kgo.NewOffset().AtStart()
 }
@@ -168,8 +201,10 @@ type partitionBounds struct {
 func (s offsetSpec) resolve(b partitionBounds) int64 {
 	var at int64
 	switch s.kind {
-	case offsetStart:
+	case offsetStart, offsetStored:
 		at = b.logStart
+	case offsetFromStart:
+		at = b.logStart + s.n
 	case offsetEnd:
 		at = b.highWatermark
 	case offsetExact:
@@ -224,6 +259,9 @@ func planConsume(cmd *cobra.Command, e *clientEnv, o *consumeOptions, topics []s
 	}
 	if p.asJSON, err = e.jsonOutput(); err != nil {
 		return nil, err
+	}
+	if p.spec.kind == offsetStored && o.group == "" {
+		return nil, usageErrorf("-o stored starts at the group's committed offsets: give --group GROUP")
 	}
 	if p.asJSON && cmd.Flags().Changed("format") {
 		return nil, usageErrorf("--format and --json conflict: choose one output")

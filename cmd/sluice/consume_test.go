@@ -34,6 +34,7 @@ func TestConsumeOffsets(t *testing.T) {
 	}{
 		{"start", "v0 v1 v2 v3 v4 "},
 		{"beginning", "v0 v1 v2 v3 v4 "},
+		{"+3", "v3 v4 "},
 		{"2", "v2 v3 v4 "},
 		{"-2", "v3 v4 "},
 		{"-99", "v0 v1 v2 v3 v4 "},
@@ -43,6 +44,10 @@ func TestConsumeOffsets(t *testing.T) {
 	for _, tc := range cases {
 		if got := consumeOK(t, addr, topic, "-e", "--offset", tc.offset, "-f", "%v "); got != tc.want {
 			t.Errorf("--offset %s: got %q, want %q", tc.offset, got, tc.want)
+		}
+		// -o is --offset, as in kcat and rpk.
+		if got := consumeOK(t, addr, topic, "-e", "-o", tc.offset, "-f", "%s "); got != tc.want {
+			t.Errorf("-o %s: got %q, want %q", tc.offset, got, tc.want)
 		}
 	}
 	// -n stops after N records without -e, even though more follow.
@@ -85,7 +90,7 @@ func TestConsumeByTimestamp(t *testing.T) {
 func TestConsumeJSON(t *testing.T) {
 	addr := startBroker(t)
 	topic := uniqueName("jsonl")
-	produceOK(t, addr, topic, "k1|hello\nno key\nk3|\xff\xfe\n", "-k", "|", "-H", "h=1")
+	produceOK(t, addr, topic, "k1|hello\nno key\nk3|\xff\xfe\n", "-K", "|", "-H", "h=1")
 	stdout := consumeOK(t, addr, topic, "-e", "--json")
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	if len(lines) != 3 {
@@ -113,7 +118,8 @@ func TestConsumeJSON(t *testing.T) {
 		t.Errorf("field names: %s", lines[0])
 	}
 
-	stdout = consumeOK(t, addr, topic, "-e", "-n", "1", "-o", "json", "--binary", "base64")
+	// --output json is --json; consume has no -o json, -o being the offset.
+	stdout = consumeOK(t, addr, topic, "-e", "-n", "1", "--output", "json", "--binary", "base64")
 	var r jsonRecord
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || *r.Value != "aGVsbG8=" || r.ValueEncoding != "base64" {
 		t.Errorf("--binary base64: %s (%v)", stdout, err)
@@ -199,6 +205,10 @@ func TestConsumeGroupCommits(t *testing.T) {
 	}
 	if c := committedOffset(t, addr, g2, topic); c != 2 {
 		t.Fatalf("after -n 2 committed %d, want 2", c)
+	}
+	// kcat's -o stored resumes at the committed offset.
+	if got := consumeOK(t, addr, topic, "-g", g2, "-e", "-o", "stored", "-f", "%s "); got != "v2 v3 v4 " {
+		t.Fatalf("-o stored: %q", got)
 	}
 	// A new group with --offset end starts at the end.
 	if got := consumeOK(t, addr, topic, "-g", uniqueName("late"), "-e", "--offset", "end"); got != "" {
@@ -345,7 +355,12 @@ func TestConsumeUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"consume"}, "needs at least one TOPIC"},
-		{[]string{"consume", "t", "--offset", "first"}, `--offset "first": want start, end, N, -N, @TIMESTAMP_MS or @RFC3339`},
+		{[]string{"consume", "t", "--offset", "first"}, `-o/--offset "first": want start, end, N, -N, +N, stored, @TIMESTAMP_MS or @RFC3339`},
+		{[]string{"consume", "t", "-o", "json"}, `-o "json": -o is the start offset now (as in kcat and rpk); for JSON output use --json or --output json`},
+		{[]string{"consume", "t", "-ojson"}, `-o "json": -o is the start offset now`},
+		{[]string{"consume", "t", "-o", "text"}, `-o "text": -o is the start offset now (as in kcat and rpk); text output is the default (--output text)`},
+		{[]string{"consume", "t", "--output", "yaml"}, `--output "yaml": want text or json`},
+		{[]string{"consume", "t", "-o", "stored"}, "-o stored starts at the group's committed offsets: give --group GROUP"},
 		{[]string{"consume", "t", "--offset", "@noon"}, `--offset "@noon"`},
 		{[]string{"consume", "t", "-f", "%q"}, "unknown verb %q"},
 		{[]string{"consume", "t", "-f", "%v", "--json"}, "--format and --json conflict"},

@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,14 +16,21 @@ import (
 
 // defaultRecordFormat prints each record's value on its own line, as kcat
 // does without -f.
-const defaultRecordFormat = "%v\n"
+const defaultRecordFormat = "%s\n"
 
 // recordFormatHelp documents the kcat-style verbs for --format.
-const recordFormatHelp = `kcat-style output template:
+const recordFormatHelp = `Output template (-f), kcat's verbs plus rpk's %d:
+  %s value (also %v)   %S value length (-1 when null)
+  %R value length as a 4-byte big-endian integer (kcat's framing for binary)
+  %k key     %K key length (-1 when null)     %h headers as k=v,k=v
   %t topic   %p partition   %o offset   %T timestamp (ms since the epoch)
-  %k key     %v value       %K key length   %S value length (-1 when null)
-  %h headers as k=v,k=v     %% a percent sign
-  \n newline  \t tab  \r carriage return  \\ backslash`
+  %d timestamp (ms)   %d{LAYOUT} timestamp in UTC as a Go time layout, as
+     rpk writes it, e.g. %d{2006-01-02T15:04:05Z07:00} (or %d{go[LAYOUT]})
+  %% a percent sign
+  \n newline  \t tab  \r carriage return  \\ backslash  \xHH the byte HH`
+
+// formatVerbs lists the verbs parseRecordFormat takes, for its error.
+const formatVerbs = "%s %v %S %R %k %K %h %t %p %o %T %d %d{LAYOUT} %%"
 
 // recordFormat is a parsed --format template: literal runs and verbs in
 // order, so formatting a record does no parsing.
@@ -29,15 +38,19 @@ type recordFormat struct {
 	parts []formatPart
 }
 
-// formatPart is a literal (verb 0) or one %-verb.
+// formatPart is a literal (verb 0) or one %-verb; layout is %d{LAYOUT}'s
+// Go time layout ("" for %d alone: milliseconds).
 type formatPart struct {
 	verb    byte
 	literal []byte
+	layout  string
 }
 
-// parseRecordFormat parses a kcat-style template. An unknown %-verb is an
-// error (a typo would otherwise print garbage for every record); an
-// unknown backslash escape is kept as written, as kcat keeps it.
+// parseRecordFormat parses a kcat-style template. It is one loop over the
+// template's bytes, longer than most functions because escapes and verbs
+// are read in place. An unknown %-verb is an error (a typo would otherwise
+// print garbage for every record); an unknown backslash escape is kept as
+// written, as kcat keeps it.
 func parseRecordFormat(template string) (recordFormat, error) {
 	var f recordFormat
 	var lit []byte
@@ -51,40 +64,83 @@ func parseRecordFormat(template string) (recordFormat, error) {
 		c := template[i]
 		switch {
 		case c == '\\' && i+1 < len(template):
-			i++
-			switch template[i] {
-			case 'n':
-				lit = append(lit, '\n')
-			case 't':
-				lit = append(lit, '\t')
-			case 'r':
-				lit = append(lit, '\r')
-			case '\\':
-				lit = append(lit, '\\')
-			default:
-				lit = append(lit, '\\', template[i])
-			}
+			var n int
+			lit, n = appendEscape(lit, template[i+1:])
+			i += n
 		case c == '%':
 			if i+1 == len(template) {
 				return recordFormat{}, fmt.Errorf("format %q ends in a lone %%; write %%%% for a percent sign", template)
 			}
-			i++
-			v := template[i]
-			switch v {
-			case '%':
+			if template[i+1] == '%' {
 				lit = append(lit, '%')
-			case 't', 'p', 'o', 'T', 'k', 'v', 'K', 'S', 'h':
-				flush()
-				f.parts = append(f.parts, formatPart{verb: v})
-			default:
-				return recordFormat{}, fmt.Errorf("format %q: unknown verb %%%c (want %%t %%p %%o %%T %%k %%v %%K %%S %%h or %%%%)", template, v)
+				i++
+				continue
 			}
+			part, n, err := parseVerb(template[i+1:])
+			if err != nil {
+				return recordFormat{}, fmt.Errorf("format %q: %w", template, err)
+			}
+			flush()
+			f.parts = append(f.parts, part)
+			i += n
 		default:
 			lit = append(lit, c)
 		}
 	}
 	flush()
 	return f, nil
+}
+
+// appendEscape appends the escape that rest (what follows a backslash)
+// starts with and returns how many bytes of rest it used.
+func appendEscape(dst []byte, rest string) ([]byte, int) {
+	switch rest[0] {
+	case 'n':
+		return append(dst, '\n'), 1
+	case 't':
+		return append(dst, '\t'), 1
+	case 'r':
+		return append(dst, '\r'), 1
+	case '\\':
+		return append(dst, '\\'), 1
+	case 'x':
+		if len(rest) >= 3 {
+			if b, err := strconv.ParseUint(rest[1:3], 16, 8); err == nil {
+				return append(dst, byte(b)), 3
+			}
+		}
+	}
+	return append(dst, '\\', rest[0]), 1
+}
+
+// parseVerb parses the verb that rest (what follows a '%') starts with and
+// returns how many bytes of rest it used.
+func parseVerb(rest string) (formatPart, int, error) {
+	v := rest[0]
+	switch v {
+	case 's', 'v':
+		return formatPart{verb: 'v'}, 1, nil
+	case 't', 'p', 'o', 'T', 'k', 'K', 'S', 'R', 'h':
+		return formatPart{verb: v}, 1, nil
+	case 'd':
+		if !strings.HasPrefix(rest, "d{") {
+			return formatPart{verb: 'd'}, 1, nil
+		}
+		end := strings.IndexByte(rest, '}')
+		if end < 0 {
+			return formatPart{}, 0, fmt.Errorf("%%d{ has no closing }")
+		}
+		layout := rest[2:end]
+		// rpk spells a Go layout %d{go[LAYOUT]}; take that too.
+		if inner, ok := strings.CutPrefix(layout, "go["); ok && strings.HasSuffix(inner, "]") {
+			layout = strings.TrimSuffix(inner, "]")
+		}
+		if layout == "" {
+			return formatPart{}, 0, fmt.Errorf("%%d{} has an empty layout; write %%d for milliseconds or a Go layout such as %%d{2006-01-02T15:04:05Z07:00}")
+		}
+		return formatPart{verb: 'd', layout: layout}, end + 1, nil
+	}
+	return formatPart{}, 0, fmt.Errorf("unknown verb %%%c (want one of %s)", v, formatVerbs)
 }
 
 // appendRecord appends r formatted by f to dst. Keys and values are written
@@ -102,6 +158,12 @@ func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
 			dst = strconv.AppendInt(dst, r.Offset, 10)
 		case 'T':
 			dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
+		case 'd':
+			if p.layout == "" {
+				dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
+			} else {
+				dst = r.Timestamp.UTC().AppendFormat(dst, p.layout)
+			}
 		case 'k':
 			dst = append(dst, r.Key...)
 		case 'v':
@@ -110,16 +172,24 @@ func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
 			dst = strconv.AppendInt(dst, nullableLength(r.Key), 10)
 		case 'S':
 			dst = strconv.AppendInt(dst, nullableLength(r.Value), 10)
+		case 'R':
+			dst = binary.BigEndian.AppendUint32(dst, uint32(int32(nullableLength(r.Value))))
 		case 'h':
-			for i, h := range r.Headers {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = append(dst, h.Key...)
-				dst = append(dst, '=')
-				dst = append(dst, h.Value...)
-			}
+			dst = appendHeaders(dst, r.Headers)
 		}
+	}
+	return dst
+}
+
+// appendHeaders appends headers as kcat's %h does: k=v,k=v.
+func appendHeaders(dst []byte, headers []kgo.RecordHeader) []byte {
+	for i, h := range headers {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, h.Key...)
+		dst = append(dst, '=')
+		dst = append(dst, h.Value...)
 	}
 	return dst
 }

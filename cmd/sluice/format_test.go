@@ -43,10 +43,50 @@ func TestFormatRecordVerbs(t *testing.T) {
 	}
 }
 
+// kcat's verbs (%s, %R, \xHH) and rpk's %d work as those tools print them.
+func TestFormatKcatAndRpkVerbs(t *testing.T) {
+	cases := []struct{ template, want string }{
+		{`%s|%S|%k|%K`, "hello|5|k1|2"},
+		{`%t %p %o %T`, "orders 2 41 1700000000123"},
+		{`%d`, "1700000000123"},
+		{`%d{2006-01-02T15:04:05Z07:00}`, "2023-11-14T22:13:20Z"},
+		{`%d{go[2006-01-02 15:04:05.000]}!`, "2023-11-14 22:13:20.123!"},
+		{`%d{15:04}%s`, "22:13hello"},
+		{`%R%s`, "\x00\x00\x00\x05hello"},
+		{`\x41\x7e\xzz`, "A~\\xzz"},
+		{`[%h]`, "[a=1,b=x=y]"},
+	}
+	for _, tc := range cases {
+		f, err := parseRecordFormat(tc.template)
+		if err != nil {
+			t.Errorf("%q: %v", tc.template, err)
+			continue
+		}
+		if got := string(f.appendRecord(nil, testRecord())); got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.template, got, tc.want)
+		}
+	}
+	nullValue := testRecord()
+	nullValue.Value = nil
+	f, _ := parseRecordFormat(`%R`)
+	if got := f.appendRecord(nil, nullValue); !bytes.Equal(got, []byte{0xff, 0xff, 0xff, 0xff}) {
+		t.Errorf("%%R of a null value = %x, want ffffffff", got)
+	}
+}
+
 func TestFormatRejectsBadTemplates(t *testing.T) {
-	for _, tmpl := range []string{"%x", "value %", "%v %Z"} {
-		if _, err := parseRecordFormat(tmpl); err == nil {
-			t.Errorf("parseRecordFormat(%q) accepted it", tmpl)
+	cases := []struct{ template, want string }{
+		{"%x", "unknown verb %x (want one of %s %v"},
+		{"value %", "ends in a lone %"},
+		{"%v %Z", "unknown verb %Z"},
+		{"%d{2006", "%d{ has no closing }"},
+		{"%d{}", "%d{} has an empty layout"},
+		{"%d{go[]}", "%d{} has an empty layout"},
+	}
+	for _, tc := range cases {
+		_, err := parseRecordFormat(tc.template)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseRecordFormat(%q) = %v, want an error containing %q", tc.template, err, tc.want)
 		}
 	}
 }
@@ -107,6 +147,15 @@ func TestConsumeParseOffsetSpec(t *testing.T) {
 		{"@1700000000000", offsetSpec{kind: offsetTime, n: 1700000000000}},
 		{"@2024-05-01T00:00:00Z", offsetSpec{kind: offsetTime, n: ts}},
 		{"@2024-05-01T02:00:00+02:00", offsetSpec{kind: offsetTime, n: ts}},
+		// kcat's and rpk's spellings.
+		{"earliest", offsetSpec{kind: offsetStart}},
+		{"oldest", offsetSpec{kind: offsetStart}},
+		{"latest", offsetSpec{kind: offsetEnd}},
+		{"newest", offsetSpec{kind: offsetEnd}},
+		{"stored", offsetSpec{kind: offsetStored}},
+		{"+3", offsetSpec{kind: offsetFromStart, n: 3}},
+		{"s@1700000000000", offsetSpec{kind: offsetTime, n: 1700000000000}},
+		{"s@2024-05-01T00:00:00Z", offsetSpec{kind: offsetTime, n: ts}},
 	}
 	for _, tc := range cases {
 		got, err := parseOffsetSpec(tc.in)
@@ -114,7 +163,7 @@ func TestConsumeParseOffsetSpec(t *testing.T) {
 			t.Errorf("parseOffsetSpec(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "first", "1.5", "@", "@yesterday", "@-5"} {
+	for _, bad := range []string{"", "first", "1.5", "@", "@yesterday", "@-5", "s@", "e@1700000000000", "json", "text"} {
 		if _, err := parseOffsetSpec(bad); err == nil || exitCode(err) != exitUsage {
 			t.Errorf("parseOffsetSpec(%q) = %v, want a usage error", bad, err)
 		}
@@ -135,6 +184,9 @@ func TestConsumeResolveOffsetBoundsWithinLog(t *testing.T) {
 		{offsetSpec{kind: offsetFromEnd, n: 4}, 16},
 		{offsetSpec{kind: offsetFromEnd, n: 40}, 10},
 		{offsetSpec{kind: offsetTime, n: 1}, 15},
+		{offsetSpec{kind: offsetStored}, 10},
+		{offsetSpec{kind: offsetFromStart, n: 3}, 13},
+		{offsetSpec{kind: offsetFromStart, n: 30}, 20},
 	}
 	for _, tc := range cases {
 		if got := tc.spec.resolve(b); got != tc.want {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -37,6 +38,7 @@ type produceOptions struct {
 	file         string
 	keyDelimiter string
 	key          string
+	keyLiteral   bool
 	headers      []string
 	partition    int32
 	compression  string
@@ -53,9 +55,15 @@ func newProduceCmd() *cobra.Command {
 TOPIC. The trailing newline is not part of the record; a last line without
 one still counts. A line may be as long as the topic's max.message.bytes.
 
-With --key-delimiter SEP each line is split at the first SEP into key and
-value; a line without SEP is written with a null key and the whole line as
-value, as kcat -K does. --key gives every record the same key instead.
+-k/--key KEY gives every record the key KEY, as -k does in kcat and rpk.
+With -K/--key-delimiter SEP each line is split at the first SEP into key
+and value instead; a line without SEP is written with a null key and the
+whole line as value, as kcat -K does (SEP '\t' is a tab, as in kcat).
+
+-k used to be the key delimiter. So that an old command line cannot
+silently write every record under the key ":", -k refuses a value that
+looks like a delimiter (one punctuation or space character, or '\t') and
+exits 2 pointing at -K. To really use such a key, add --key-literal.
 Records with a key go to the partition its hash picks (murmur2, as the Java
 client does), so one key always lands on one partition; records without
 one are spread in batches. --partition writes every record to one partition.
@@ -77,7 +85,10 @@ appended the last records.`,
   printf 'a\nb\nc\n' | sluice produce orders
 
   # Keyed records: "user-1" is the key, the rest of the line the value
-  printf 'user-1:{"total":3}\n' | sluice produce orders -k :
+  printf 'user-1:{"total":3}\n' | sluice produce orders -K :
+
+  # Every record with the key "user-1", as kcat -k and rpk -k do
+  echo '{"total":3}' | sluice produce orders -k user-1
 
   # A file, gzip-compressed, with a header on every record, summary as JSON
   sluice produce orders -f events.txt -z gzip -H source=import --json`,
@@ -90,8 +101,9 @@ appended the last records.`,
 	cmd.ValidArgsFunction = completeTopics(e)
 	fs := cmd.Flags()
 	fs.StringVarP(&o.file, "file", "f", "", "read lines from FILE instead of standard input")
-	fs.StringVarP(&o.keyDelimiter, "key-delimiter", "k", "", "split each line at the first SEP into key and value")
-	fs.StringVar(&o.key, "key", "", "use KEY as the key of every record")
+	fs.StringVarP(&o.key, "key", "k", "", "use KEY as the key of every record (as kcat -k and rpk -k)")
+	fs.StringVarP(&o.keyDelimiter, "key-delimiter", "K", "", "split each line at the first SEP into key and value (as kcat -K)")
+	fs.BoolVar(&o.keyLiteral, "key-literal", false, "take -k's value as the key even when it looks like a delimiter")
 	fs.StringArrayVarP(&o.headers, "header", "H", nil, "add header KEY=VALUE to every record (repeatable)")
 	fs.Int32VarP(&o.partition, "partition", "p", -1, "write every record to partition N (default: by key hash)")
 	fs.StringVarP(&o.compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
@@ -127,18 +139,8 @@ func planProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic stri
 	if p.asJSON, err = e.jsonOutput(); err != nil {
 		return nil, err
 	}
-	fs := cmd.Flags()
-	if fs.Changed("key") && fs.Changed("key-delimiter") {
-		return nil, usageErrorf("--key and --key-delimiter conflict: use one way to set keys")
-	}
-	if fs.Changed("key-delimiter") {
-		if o.keyDelimiter == "" {
-			return nil, usageErrorf("--key-delimiter is empty")
-		}
-		p.keyDelimiter = []byte(o.keyDelimiter)
-	}
-	if fs.Changed("key") {
-		p.key = []byte(o.key)
+	if p.key, p.keyDelimiter, err = planKeys(cmd, o); err != nil {
+		return nil, err
 	}
 	if p.headers, err = parseHeaders(o.headers); err != nil {
 		return nil, err
@@ -162,6 +164,59 @@ func planProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic stri
 	p.acksNone = o.acks == "0"
 	p.opts = append(p.opts, acksOpts...)
 	return p, nil
+}
+
+// planKeys checks -k, -K and --key-literal and returns the fixed key or the
+// delimiter (nil when not set).
+func planKeys(cmd *cobra.Command, o *produceOptions) (key, delimiter []byte, err error) {
+	fs := cmd.Flags()
+	keySet, delimiterSet := fs.Changed("key"), fs.Changed("key-delimiter")
+	switch {
+	case keySet && delimiterSet:
+		return nil, nil, usageErrorf("-k/--key and -K/--key-delimiter conflict: use one way to set keys")
+	case o.keyLiteral && !keySet:
+		return nil, nil, usageErrorf("--key-literal applies to -k/--key, which is not given")
+	case delimiterSet:
+		if o.keyDelimiter == "" {
+			return nil, nil, usageErrorf("-K/--key-delimiter is empty")
+		}
+		return nil, []byte(unescapeDelimiter(o.keyDelimiter)), nil
+	case keySet && looksLikeDelimiter(o.key) && !o.keyLiteral:
+		// -k was the key delimiter before it became kcat's and rpk's key;
+		// an old command line must fail, not key every record ":".
+		return nil, nil, usageErrorf("-k sets the key now (as in kcat and rpk); for a key delimiter use -K '%s' "+
+			"(or add --key-literal to give every record the key %q)", shellDelimiter(o.key), o.key)
+	case keySet:
+		return []byte(o.key), nil, nil
+	}
+	return nil, nil, nil
+}
+
+// looksLikeDelimiter reports whether a -k value is more likely an old key
+// delimiter than a key: one ASCII punctuation or space character (":",
+// ",", "|", "=", a tab), or kcat's written-out tab "\t". Real keys are ids
+// and names; a lone ':' is not one.
+func looksLikeDelimiter(s string) bool {
+	if s == `\t` {
+		return true
+	}
+	if len(s) != 1 {
+		return false
+	}
+	c := s[0]
+	return c < 0x80 && (unicode.IsPunct(rune(c)) || unicode.IsSymbol(rune(c)) || unicode.IsSpace(rune(c)))
+}
+
+// unescapeDelimiter turns kcat's written-out "\t" into a tab, so -K '\t'
+// works as it does with kcat.
+func unescapeDelimiter(s string) string {
+	return strings.ReplaceAll(s, `\t`, "\t")
+}
+
+// shellDelimiter writes a delimiter so it can be pasted inside single
+// quotes: a tab as kcat's "\t".
+func shellDelimiter(s string) string {
+	return strings.ReplaceAll(s, "\t", `\t`)
 }
 
 // parseHeaders parses repeated -H KEY=VALUE flags, splitting at the first

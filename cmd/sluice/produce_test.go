@@ -59,7 +59,7 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 	// The last line has no newline and still counts; the line without the
 	// delimiter gets a null key; '=' in a header value is kept.
 	in := "k1:v1\nno delimiter here\nk3:v:3"
-	stdout, stderr := produceOK(t, addr, topic, in, "-k", ":", "-H", "src=test", "-H", "expr=a=b")
+	stdout, stderr := produceOK(t, addr, topic, in, "-K", ":", "-H", "src=test", "-H", "expr=a=b")
 	if stdout != "" {
 		t.Errorf("text mode wrote to stdout: %q", stdout)
 	}
@@ -120,6 +120,43 @@ func TestProduceFixedKeyAndPartition(t *testing.T) {
 	}
 }
 
+// -k is the key, as in kcat and rpk, and -K the delimiter, as in kcat.
+func TestProduceKeyFlagsLikeKcat(t *testing.T) {
+	addr := startBroker(t)
+	topic := uniqueName("keys")
+	produceOK(t, addr, topic, "a\nb\n", "-k", "user-1")
+	produceOK(t, addr, topic, "k3\tc\nd\n", "-K", `\t`)
+	produceOK(t, addr, topic, "e\n", "-k", ":", "--key-literal")
+	produceOK(t, addr, topic, "f\n", "-k", "a:b")
+	got := consumeOK(t, addr, topic, "-e", "-f", `%K %k=%s\n`)
+	want := "6 user-1=a\n6 user-1=b\n2 k3=c\n-1 =d\n1 :=e\n3 a:b=f\n"
+	if got != want {
+		t.Fatalf("consumed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// -k used to be the key delimiter: an old command line fails with exit 2
+// and the new spelling rather than keying every record ":".
+func TestProduceOldKeyDelimiterFailsLoudly(t *testing.T) {
+	for _, tc := range []struct{ value, suggest string }{
+		{":", ":"}, {",", ","}, {"|", "|"}, {"=", "="}, {";", ";"}, {"\t", `\t`}, {`\t`, `\t`}, {" ", " "},
+	} {
+		_, stderr, code := runCLIInput(t, "k:v\n", "produce", "t", "-k", tc.value, "--brokers", "127.0.0.1:1")
+		requireCode(t, code, exitUsage, stderr)
+		want := "sluice: -k sets the key now (as in kcat and rpk); for a key delimiter use -K '" + tc.suggest + "'"
+		if !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, "--key-literal") {
+			t.Errorf("-k %q: stderr = %q, want it to start %q and name --key-literal", tc.value, stderr, want)
+		}
+	}
+	// Keys that are ids or names are taken as they are.
+	for _, key := range []string{"user-1", "a:b", "7", "x", "é"} {
+		if !looksLikeDelimiter(key) {
+			continue
+		}
+		t.Errorf("looksLikeDelimiter(%q) = true, want false", key)
+	}
+}
+
 func TestProduceKeysHashToOnePartition(t *testing.T) {
 	addr := startBroker(t, "num.partitions=4")
 	topic := uniqueName("hash")
@@ -127,7 +164,7 @@ func TestProduceKeysHashToOnePartition(t *testing.T) {
 	for i := range 40 {
 		in.WriteString("key" + strconv.Itoa(i%5) + ":" + strconv.Itoa(i) + "\n")
 	}
-	_, stderr := produceOK(t, addr, topic, in.String(), "-k", ":")
+	_, stderr := produceOK(t, addr, topic, in.String(), "-K", ":")
 	if !strings.Contains(stderr, "wrote 40 records") {
 		t.Fatalf("stderr = %q", stderr)
 	}
@@ -296,8 +333,10 @@ func TestProduceUsageErrors(t *testing.T) {
 		{[]string{"produce", "t", "--acks", "2"}, `--acks "2"`},
 		{[]string{"produce", "t", "-H", "novalue"}, `--header "novalue": want KEY=VALUE`},
 		{[]string{"produce", "t", "-H", "=v"}, `--header "=v"`},
-		{[]string{"produce", "t", "--key", "k", "-k", ":"}, "--key and --key-delimiter conflict"},
-		{[]string{"produce", "t", "-k", ""}, "--key-delimiter is empty"},
+		{[]string{"produce", "t", "--key", "k", "-K", ":"}, "-k/--key and -K/--key-delimiter conflict"},
+		{[]string{"produce", "t", "-k", "k", "--key-delimiter", ":"}, "-k/--key and -K/--key-delimiter conflict"},
+		{[]string{"produce", "t", "-K", ""}, "-K/--key-delimiter is empty"},
+		{[]string{"produce", "t", "--key-literal"}, "--key-literal applies to -k/--key"},
 		{[]string{"produce", "t", "-p", "-2"}, "--partition -2"},
 		{[]string{"produce", "t", "-p", "x"}, "invalid argument"},
 		{[]string{"produce", "t", "-o", "yaml"}, `-o "yaml"`},

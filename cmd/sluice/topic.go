@@ -299,28 +299,36 @@ func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 }
 
 func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
-	var total int
+	var o addPartitionsOptions
 	cmd := &cobra.Command{
-		Use:   "add-partitions TOPIC --total N",
-		Short: "Grow a topic to N partitions",
-		Long: "Grow a topic to N partitions in all. Partitions cannot be removed, and keyed\n" +
-			"records written after the change may hash to a different partition.",
-		Example: "  sluice topic add-partitions orders --total 6",
-		Args:    exactlyOneTopic,
+		Use:   "add-partitions TOPIC (--total N | --add N)",
+		Short: "Add partitions to a topic",
+		Long: "Add partitions to a topic: --total N grows it to N partitions in all, --add N\n" +
+			"adds N more; give exactly one. (There is no -n: it is a total in some tools and\n" +
+			"an increment in others, such as rpk.) Partitions cannot be removed, so a --total\n" +
+			"below the current count fails. Keyed records written after the change may hash\n" +
+			"to a different partition.",
+		Example: "  sluice topic add-partitions orders --total 6\n" +
+			"  sluice topic add-partitions orders --add 2 --json",
+		Args: exactlyOneTopic,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
 			asJSON, err := e.jsonOutput()
 			if err != nil {
 				return err
 			}
-			if total < 1 {
-				return usageErrorf("--total %d: want the new partition count, at least 1", total)
+			if err := o.check(cmd); err != nil {
+				return err
 			}
 			ctx, adm, done, err := e.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
+			total, err := o.newTotal(ctx, adm, topic)
+			if err != nil {
+				return err
+			}
 			resps, err := adm.UpdatePartitions(ctx, total, topic)
 			if err != nil {
 				return fmt.Errorf("add partitions to topic %q: %w", topic, err)
@@ -335,9 +343,59 @@ func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVarP(&total, "total", "n", 0, "the partition count after the change (required)")
+	fs := cmd.Flags()
+	fs.IntVar(&o.total, "total", 0, "the partition count after the change")
+	fs.IntVar(&o.add, "add", 0, "how many partitions to add")
+	// -n is kept, hidden, only to refuse it with a message naming both
+	// flags: a plain "unknown shorthand flag" would not say what to type.
+	fs.StringVarP(&o.removedN, "removed-n", "n", "", "")
+	_ = fs.MarkHidden("removed-n")
 	cmd.ValidArgsFunction = completeTopics(e)
 	return cmd
+}
+
+// addPartitionsOptions are add-partitions' flags: exactly one of total and
+// add.
+type addPartitionsOptions struct {
+	total, add int
+	removedN   string
+}
+
+// check validates the flags before anything is sent; errors are usage
+// errors.
+func (o *addPartitionsOptions) check(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	totalSet, addSet := fs.Changed("total"), fs.Changed("add")
+	switch {
+	case fs.Changed("removed-n"):
+		return usageErrorf("-n %s: -n is ambiguous (a total here once, an increment in rpk) and is gone; "+
+			"give --total N for the partition count after, or --add N for how many to add", o.removedN)
+	case totalSet == addSet:
+		return usageErrorf("give exactly one of --total N (the partition count after) or --add N (how many to add)")
+	case totalSet && o.total < 1:
+		return usageErrorf("--total %d: want the new partition count, at least 1", o.total)
+	case addSet && o.add < 1:
+		return usageErrorf("--add %d: want how many partitions to add, at least 1", o.add)
+	}
+	return nil
+}
+
+// newTotal is the partition count to ask for. It reads the current count
+// first: --add needs it, and a --total below it is refused here in words,
+// rather than with the broker's INVALID_PARTITIONS.
+func (o *addPartitionsOptions) newTotal(ctx context.Context, adm *kadm.Client, topic string) (int, error) {
+	d, err := describeOne(ctx, adm, topic)
+	if err != nil {
+		return 0, err
+	}
+	current := len(d.Partitions)
+	if o.add > 0 {
+		return current + o.add, nil
+	}
+	if o.total < current {
+		return 0, fmt.Errorf("topic %q has %d partitions; --total %d would remove partitions, which Kafka cannot do", topic, current, o.total)
+	}
+	return o.total, nil
 }
 
 // describeOne runs a metadata request for one topic and fails with a clear

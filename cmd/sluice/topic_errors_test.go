@@ -74,7 +74,7 @@ func TestTopicUnknownTopicErrors(t *testing.T) {
 		{"topic", "describe", missing, "--json"},
 		{"topic", "delete", missing},
 		{"topic", "alter-config", missing, "--set", "retention.ms=1000"},
-		{"topic", "add-partitions", missing, "-n", "3"},
+		{"topic", "add-partitions", missing, "--total", "3"},
 	} {
 		_, stderr, code := runCLI(t, append(args, "--brokers", addr)...)
 		requireCode(t, code, exitError, stderr)
@@ -102,7 +102,7 @@ func TestTopicBrokerDown(t *testing.T) {
 		{"topic", "describe", "x"},
 		{"topic", "delete", "x"},
 		{"topic", "alter-config", "x", "--set", "retention.ms=1"},
-		{"topic", "add-partitions", "x", "-n", "2"},
+		{"topic", "add-partitions", "x", "--add", "2"},
 	} {
 		_, stderr, code := runCLI(t, append(args, "--brokers", dead)...)
 		requireCode(t, code, exitError, stderr)
@@ -123,7 +123,12 @@ func TestTopicUsageMessages(t *testing.T) {
 		{[]string{"topic", "create", "x", "-c", "=1"}, "want key=value"},
 		{[]string{"topic", "alter-config", "x", "--set", "retention.ms"}, `--set "retention.ms": want key=value`},
 		{[]string{"topic", "alter-config", "x"}, "nothing to change"},
-		{[]string{"topic", "add-partitions", "x", "-n", "0"}, "--total 0"},
+		{[]string{"topic", "add-partitions", "x", "--total", "0"}, "--total 0: want the new partition count, at least 1"},
+		{[]string{"topic", "add-partitions", "x", "--add", "0"}, "--add 0: want how many partitions to add, at least 1"},
+		{[]string{"topic", "add-partitions", "x"}, "give exactly one of --total N (the partition count after) or --add N (how many to add)"},
+		{[]string{"topic", "add-partitions", "x", "--total", "4", "--add", "1"}, "give exactly one of --total N"},
+		{[]string{"topic", "add-partitions", "x", "-n", "4"}, "-n 4: -n is ambiguous (a total here once, an increment in rpk) and is gone; give --total N for the partition count after, or --add N for how many to add"},
+		{[]string{"topic", "add-partitions", "x", "-n", "4", "--total", "4"}, "-n is ambiguous"},
 		{[]string{"topic", "delete"}, "requires at least 1 arg"},
 		{[]string{"topic", "list", "extra"}, ""},
 		{[]string{"topic", "list", "--bogus"}, "unknown flag: --bogus"},

@@ -93,12 +93,12 @@ check_step() {
 		want_grep "$out" 'orders' ;;
 	"./bin/sluice topic list")
 		want_grep "$out" '^orders +3 +1( |$)' ;;
-	"printf 'alice:1 book\nbob:2 pens\nalice:3 ink\n' | ./bin/sluice produce orders -k :")
+	"printf 'alice:1 book\nbob:2 pens\nalice:3 ink\n' | ./bin/sluice produce orders -K :")
 		want_grep "$err" 'wrote 3 records' ;;
-	"./bin/sluice consume orders -g billing -e -f '%k => %v (partition %p, offset %o)\n'")
+	"./bin/sluice consume orders -g billing -e -f '%k => %s (partition %p, offset %o)\n'")
 		sed 's/ (partition [0-9], offset [0-9]*)$//' "$out" >"$work/kv"
 		want_lines "$work/kv" 'alice => 1 book' 'bob => 2 pens' 'alice => 3 ink' ;;
-	"echo 'carol:4 paper' | ./bin/sluice produce orders -k :")
+	"echo 'carol:4 paper' | ./bin/sluice produce orders -K :")
 		want_grep "$err" 'wrote 1 record' ;;
 	"./bin/sluice group describe billing")
 		want_grep "$out" 'orders' &&
