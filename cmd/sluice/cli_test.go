@@ -266,3 +266,22 @@ func exampleWords(line string) []string {
 	}
 	return words
 }
+
+// TestCLISuggestsSubcommands: a mistyped subcommand of a command group is
+// named as unknown with the close ones suggested, not "takes no arguments".
+func TestCLISuggestsSubcommands(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "craete", "x"}, `unknown command "craete" for "sluice topic"; did you mean create?`},
+		{[]string{"group", "descrbe"}, `unknown command "descrbe" for "sluice group"; did you mean describe?`},
+		{[]string{"cluster", "zzz"}, `unknown command "zzz" for "sluice cluster"`},
+	} {
+		_, stderr, code := runCLI(t, tc.args...)
+		requireCode(t, code, exitUsage, stderr)
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q, want %q", tc.args, stderr, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -87,10 +88,23 @@ func usageErrorf(format string, args ...any) error {
 // noArgs is cobra.NoArgs with a message that fits subcommands too: cobra's
 // says "unknown command" for any stray argument.
 func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	if len(args) == 0 {
+		return nil
 	}
-	return nil
+	if cmd.HasAvailableSubCommands() {
+		// A command group (topic, group, cluster, ...): the argument is a
+		// mistyped subcommand, so say which ones come close, as cobra
+		// does only for the root's own subcommands.
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			msg += "; did you mean " + strings.Join(near, " or ") + "?"
+		}
+		return usageErrorf("%s", msg)
+	}
+	return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
 }
 
 // failure marks an error that came out of our own command code rather than
