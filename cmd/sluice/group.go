@@ -23,7 +23,7 @@ func newGroupCmd() *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	e := newClientEnv(cmd)
-	cmd.AddCommand(newGroupListCmd(e), newGroupDescribeCmd(e), newGroupResetOffsetsCmd(e), newGroupDeleteCmd(e))
+	cmd.AddCommand(newGroupListCmd(e), newGroupDescribeCmd(e), newGroupResetOffsetsCmd(e), newGroupDeleteCmd(e), newGroupOffsetDeleteCmd(e))
 	return cmd
 }
 
