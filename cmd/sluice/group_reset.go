@@ -197,11 +197,9 @@ func checkReset(group string, scope resetScope, target resetTarget) (resetReques
 	}
 	switch req.mode {
 	case "to-timestamp":
-		spec, err := parseOffsetSpec("@" + target.timestamp)
-		if err != nil {
-			return req, usageErrorf("--to-timestamp %q: want milliseconds since the epoch or RFC 3339", target.timestamp)
+		if req.tsMillis, err = parseTimestamp("--to-timestamp", target.timestamp); err != nil {
+			return req, err
 		}
-		req.tsMillis = spec.n
 	case "to-group":
 		if target.toGroup == "" || target.toGroup == group {
 			return req, usageErrorf("--to-group %q: want another group's name", target.toGroup)
