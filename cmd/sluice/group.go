@@ -23,7 +23,7 @@ func newGroupCmd() *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	e := newClientEnv(cmd)
-	cmd.AddCommand(newGroupListCmd(e), newGroupDescribeCmd(e), newGroupResetOffsetsCmd(e), newGroupDeleteCmd(e))
+	cmd.AddCommand(newGroupListCmd(e), newGroupDescribeCmd(e), newGroupResetOffsetsCmd(e), newGroupDeleteCmd(e), newGroupOffsetDeleteCmd(e))
 	return cmd
 }
 
@@ -166,9 +166,16 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 // groupPartitions parses --topic T or T:0,2 into the topic and the chosen
 // partitions (nil: all).
 func groupPartitions(spec string) (string, []int32, error) {
+	return parseTopicPartitions("--topic", spec)
+}
+
+// parseTopicPartitions parses T or T:0,2, given as what (a flag or an
+// argument's name, for the usage error), into the topic and the chosen
+// partitions, sorted and without repeats (nil: all).
+func parseTopicPartitions(what, spec string) (string, []int32, error) {
 	topic, list, found := strings.Cut(spec, ":")
 	if topic == "" {
-		return "", nil, usageErrorf("--topic %q: want TOPIC or TOPIC:P,P", spec)
+		return "", nil, usageErrorf("%s %q: want TOPIC or TOPIC:P,P", what, spec)
 	}
 	if !found {
 		return topic, nil, nil
@@ -177,7 +184,7 @@ func groupPartitions(spec string) (string, []int32, error) {
 	for _, s := range strings.Split(list, ",") {
 		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 		if err != nil || p < 0 {
-			return "", nil, usageErrorf("--topic %q: partition %q is not a partition number", spec, s)
+			return "", nil, usageErrorf("%s %q: partition %q is not a partition number", what, spec, s)
 		}
 		parts = append(parts, int32(p))
 	}

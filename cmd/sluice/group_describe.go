@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,36 +46,98 @@ type groupPartitionDesc struct {
 }
 
 func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "describe GROUP",
-		Short: "Show a group's members, committed offsets and lag",
-		Long: "Show a consumer group: its state, members and what each is assigned, and per\n" +
-			"partition the committed offset, the log end offset and the lag between them.\n" +
-			"A partition with nothing committed lags by everything from the log start.",
-		Example: "  sluice group describe billing\n  sluice group describe billing --json | jq .total_lag",
-		Args:    cobra.ExactArgs(1),
+		Use:   "describe (GROUP... | --all)",
+		Short: "Show groups' members, committed offsets and lag",
+		Long: "Show consumer groups: each one's state, members and what each is assigned, and\n" +
+			"per partition the committed offset, the log end offset and the lag between them.\n" +
+			"A partition with nothing committed lags by everything from the log start.\n" +
+			"With several groups or --all (every group), a table of each group's state,\n" +
+			"members and total lag comes first, then each group in detail. --json prints one\n" +
+			"object for one named group, an array for several or --all.",
+		Example: "  sluice group describe billing\n" +
+			"  sluice group describe billing --json | jq .total_lag\n" +
+			"  sluice group describe billing audit\n" +
+			"  sluice group describe --all --json | jq '.[] | {group, total_lag}'",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := e.jsonOutput()
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := e.adminSession(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			d, err := describeGroup(ctx, adm, args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), d)
-			}
-			return d.print(cmd.OutOrStdout())
+			return runGroupDescribe(cmd, e, args, all)
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "describe every group")
 	cmd.ValidArgsFunction = completeGroups(e)
 	return cmd
+}
+
+func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all bool) error {
+	asJSON, err := e.jsonOutput()
+	if err != nil {
+		return err
+	}
+	if all == (len(groups) > 0) {
+		return usageErrorf("give GROUP names or --all, not both or neither")
+	}
+	ctx, adm, done, err := e.adminSession(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
+	if all {
+		listed, err := listGroups(ctx, adm)
+		if err != nil {
+			return err
+		}
+		for _, g := range listed {
+			groups = append(groups, g.Group)
+		}
+	}
+	described := []*groupDescription{}
+	var errs []error
+	for _, g := range groups {
+		d, err := describeGroup(ctx, adm, g)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		described = append(described, d)
+	}
+	switch {
+	case asJSON && len(groups) == 1 && !all:
+		if len(described) == 1 {
+			err = printJSON(cmd.OutOrStdout(), described[0])
+		}
+	case asJSON:
+		err = printJSON(cmd.OutOrStdout(), described)
+	case len(groups) == 1 && !all:
+		if len(described) == 1 {
+			err = described[0].print(cmd.OutOrStdout())
+		}
+	default:
+		err = printGroupDescriptions(cmd.OutOrStdout(), described)
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// printGroupDescriptions prints several groups: a summary line each, for
+// the total lag at a glance, then each group in detail.
+func printGroupDescriptions(w io.Writer, described []*groupDescription) error {
+	rows := make([][]string, 0, len(described))
+	for _, d := range described {
+		rows = append(rows, []string{d.Group, d.State, strconv.Itoa(len(d.Members)), strconv.FormatInt(d.TotalLag, 10)})
+	}
+	if err := printTable(w, []string{"GROUP", "STATE", "MEMBERS", "TOTAL-LAG"}, rows); err != nil {
+		return err
+	}
+	for _, d := range described {
+		fmt.Fprintln(w)
+		if err := d.print(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,20 +19,49 @@ type resetTarget struct {
 	offset           int64
 	timestamp        string
 	shiftBy          int64
+	fromFile         string // a CSV of topic,partition,offset
+	toGroup          string // the group whose commits to copy
 	flags            *cobra.Command
 }
 
+// resetModes are the target flags, of which exactly one is given.
+var resetModes = []string{"to-earliest", "to-latest", "to-offset", "to-timestamp", "shift-by", "from-file", "to-group"}
+
 func (r *resetTarget) mode() (string, error) {
 	set := []string{}
-	for _, name := range []string{"to-earliest", "to-latest", "to-offset", "to-timestamp", "shift-by"} {
+	for _, name := range resetModes {
 		if r.flags.Flags().Changed(name) {
 			set = append(set, "--"+name)
 		}
 	}
 	if len(set) != 1 {
-		return "", usageErrorf("give exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by (got %v)", set)
+		return "", usageErrorf("give exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by, --from-file, --to-group (got %v)", set)
 	}
 	return set[0][2:], nil
+}
+
+// resetScope is what reset-offsets resets: --topic specs, --all-topics,
+// or the partitions a --from-file names.
+type resetScope struct {
+	specs     []string
+	allTopics bool
+}
+
+// check refuses a scope that does not fit mode: --from-file names its own
+// partitions, every other mode needs --topic or --all-topics.
+func (s resetScope) check(mode string) error {
+	given := len(s.specs) > 0 || s.allTopics
+	switch {
+	case mode == "from-file" && given:
+		return usageErrorf("--from-file names its own partitions: drop --topic and --all-topics")
+	case mode == "from-file":
+		return nil
+	case len(s.specs) > 0 && s.allTopics:
+		return usageErrorf("--topic and --all-topics conflict: choose one")
+	case !given:
+		return usageErrorf("--topic or --all-topics is required")
+	}
+	return nil
 }
 
 type offsetReset struct {
@@ -43,60 +73,71 @@ type offsetReset struct {
 
 func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
 	var (
-		topics []string
+		scope  resetScope
 		dryRun bool
 		target resetTarget
 	)
 	cmd := &cobra.Command{
-		Use:   "reset-offsets GROUP --topic TOPIC[:P,P] (--to-earliest|--to-latest|--to-offset N|--to-timestamp T|--shift-by N)",
+		Use:   "reset-offsets GROUP (--topic TOPIC[:P,P]... | --all-topics) (--to-earliest|--to-latest|--to-offset N|--to-timestamp T|--shift-by N|--to-group OTHER) | --from-file F",
 		Short: "Move a group's committed offsets",
 		Long: "Move a consumer group's committed offsets, as kafka-consumer-groups --reset-offsets\n" +
 			"does. Refused while the group has members: stop its consumers first. New offsets\n" +
 			"are kept within the log (log start to log end). --to-timestamp takes milliseconds\n" +
 			"since the epoch or RFC 3339 and picks the first record at or after it. --shift-by\n" +
 			"moves from the committed offset (from the log start where nothing is committed).\n" +
+			"--to-group copies another group's committed offsets; partitions it has none for\n" +
+			"are left as they are. --from-file reads CSV lines topic,partition,offset (as\n" +
+			"kafka-consumer-groups --export writes them; group,topic,partition,offset lines\n" +
+			"are taken for this group only) and names the partitions itself. --all-topics\n" +
+			"means every topic the group has commits for (with --to-group: the other group).\n" +
 			"--dry-run prints the plan and changes nothing.",
 		Example: "  sluice group reset-offsets billing --topic orders --to-earliest\n" +
 			"  sluice group reset-offsets billing --topic orders:0,2 --shift-by -100 --dry-run\n" +
-			"  sluice group reset-offsets billing --topic orders --to-timestamp 2024-05-01T00:00:00Z",
+			"  sluice group reset-offsets billing --topic orders --to-timestamp 2024-05-01T00:00:00Z\n" +
+			"  sluice group reset-offsets billing --all-topics --to-latest\n" +
+			"  sluice group reset-offsets billing-v2 --all-topics --to-group billing\n" +
+			"  sluice group reset-offsets billing --from-file offsets.csv --json",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGroupReset(cmd, e, args[0], topics, dryRun, target)
+			return runGroupReset(cmd, e, args[0], scope, dryRun, target)
 		},
 	}
 	target.flags = cmd
-	cmd.Flags().StringArrayVar(&topics, "topic", nil, "TOPIC or TOPIC:P,P to reset (repeatable)")
+	cmd.Flags().StringArrayVar(&scope.specs, "topic", nil, "TOPIC or TOPIC:P,P to reset (repeatable)")
+	cmd.Flags().BoolVar(&scope.allTopics, "all-topics", false, "reset every topic the group has committed offsets for")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the new offsets without committing them")
 	cmd.Flags().BoolVar(&target.earliest, "to-earliest", false, "move to the log start")
 	cmd.Flags().BoolVar(&target.latest, "to-latest", false, "move to the log end")
 	cmd.Flags().Int64Var(&target.offset, "to-offset", 0, "move to offset N")
 	cmd.Flags().StringVar(&target.timestamp, "to-timestamp", "", "move to the first record at or after this time")
 	cmd.Flags().Int64Var(&target.shiftBy, "shift-by", 0, "move by N (negative: back)")
+	cmd.Flags().StringVar(&target.fromFile, "from-file", "", "move to the offsets in this CSV file (topic,partition,offset)")
+	cmd.Flags().StringVar(&target.toGroup, "to-group", "", "move to the offsets another group has committed")
 	cmd.ValidArgsFunction = completeGroups(e)
 	return cmd
 }
 
+// resetRequest is a reset-offsets command line, checked.
+type resetRequest struct {
+	group    string
+	mode     string
+	target   resetTarget
+	scope    resetScope
+	tsMillis int64
+	// fileOffsets are --from-file's offsets by topic and partition.
+	fileOffsets map[string]map[int32]int64
+}
+
 // runGroupReset plans the reset of group's offsets and commits it unless
 // dryRun.
-func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, topics []string, dryRun bool, target resetTarget) error {
+func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetScope, dryRun bool, target resetTarget) error {
 	asJSON, err := e.jsonOutput()
 	if err != nil {
 		return err
 	}
-	mode, err := target.mode()
+	req, err := checkReset(group, scope, target)
 	if err != nil {
 		return err
-	}
-	if len(topics) == 0 {
-		return usageErrorf("--topic is required")
-	}
-	var tsMillis int64
-	if mode == "to-timestamp" {
-		spec, err := parseOffsetSpec("@" + target.timestamp)
-		if err != nil {
-			return usageErrorf("--to-timestamp %q: want milliseconds since the epoch or RFC 3339", target.timestamp)
-		}
-		tsMillis = spec.n
 	}
 	ctx, adm, done, err := e.adminSession(cmd.Context())
 	if err != nil {
@@ -106,11 +147,14 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, topics []stri
 	if err := requireInactiveGroup(ctx, adm, group); err != nil {
 		return err
 	}
-	plan, err := planReset(ctx, adm, group, topics, mode, target, tsMillis)
+	plan, unchanged, err := planReset(ctx, adm, req)
 	if err != nil {
 		return err
 	}
-	if !dryRun {
+	for _, tp := range unchanged {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: group %q has no commit for %s/%d: left as it is\n", target.toGroup, tp.topic, tp.partition)
+	}
+	if !dryRun && len(plan) > 0 {
 		if err := commitReset(ctx, adm, group, plan); err != nil {
 			return err
 		}
@@ -135,6 +179,39 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, topics []stri
 	return nil
 }
 
+// checkReset checks the command line without the cluster: every error is
+// a usage error.
+func checkReset(group string, scope resetScope, target resetTarget) (resetRequest, error) {
+	req := resetRequest{group: group, scope: scope, target: target}
+	var err error
+	if req.mode, err = target.mode(); err != nil {
+		return req, err
+	}
+	if err := scope.check(req.mode); err != nil {
+		return req, err
+	}
+	for _, spec := range scope.specs {
+		if _, _, err := groupPartitions(spec); err != nil {
+			return req, err
+		}
+	}
+	switch req.mode {
+	case "to-timestamp":
+		if req.tsMillis, err = parseTimestamp("--to-timestamp", target.timestamp); err != nil {
+			return req, err
+		}
+	case "to-group":
+		if target.toGroup == "" || target.toGroup == group {
+			return req, usageErrorf("--to-group %q: want another group's name", target.toGroup)
+		}
+	case "from-file":
+		if req.fileOffsets, err = readResetFile(target.fromFile, group); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
 // requireInactiveGroup refuses a reset while consumers are in the group:
 // they would overwrite the new offsets with their next commit.
 func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) error {
@@ -156,60 +233,152 @@ func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) e
 	return nil
 }
 
-// planReset works out each partition's new offset, clamped to the log.
-func planReset(ctx context.Context, adm *kadm.Client, group string, specs []string, mode string, target resetTarget, tsMillis int64) ([]offsetReset, error) {
-	var plan []offsetReset
-	for _, spec := range specs {
-		topic, only, err := groupPartitions(spec)
-		if err != nil {
-			return nil, err
+// planReset works out each partition's new offset, clamped to the log, and
+// lists the partitions --to-group leaves alone for want of a commit there.
+func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offsetReset, []topicPartition, error) {
+	committed, err := groupCommits(ctx, adm, req.group)
+	if err != nil {
+		return nil, nil, err
+	}
+	given := req.fileOffsets
+	if req.mode == "to-group" {
+		if given, err = groupCommits(ctx, adm, req.target.toGroup); err != nil {
+			return nil, nil, err
 		}
-		if _, err := describeOne(ctx, adm, topic); err != nil {
-			return nil, err
-		}
-		starts, err := adm.ListStartOffsets(ctx, topic)
-		if err != nil {
-			return nil, fmt.Errorf("list log start offsets of %q: %w", topic, err)
-		}
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return nil, fmt.Errorf("list end offsets of %q: %w", topic, err)
-		}
-		var atTime kadm.ListedOffsets
-		if mode == "to-timestamp" {
-			if atTime, err = adm.ListOffsetsAfterMilli(ctx, tsMillis, topic); err != nil {
-				return nil, fmt.Errorf("list offsets of %q at %d: %w", topic, tsMillis, err)
-			}
-		}
-		var committed kadm.OffsetResponses
-		err = groupRetry(ctx, func() (err error) {
-			committed, err = adm.FetchOffsetsForTopics(ctx, group, topic)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
-		}
-		partitions := slices.Sorted(maps.Keys(starts[topic]))
-		for _, p := range partitions {
-			s := starts[topic][p]
-			if only != nil && !slices.Contains(only, s.Partition) {
-				continue
-			}
-			e, _ := ends.Lookup(topic, s.Partition)
-			r := offsetReset{Topic: topic, Partition: s.Partition, Old: -1}
-			if c, ok := committed.Lookup(topic, s.Partition); ok && c.Err == nil && c.At >= 0 {
-				r.Old = c.At
-			}
-			r.New = resetOffset(mode, target, r.Old, s.Offset, e.Offset, atTime, topic, p)
-			plan = append(plan, r)
-		}
-		for _, p := range only {
-			if _, ok := starts.Lookup(topic, p); !ok {
-				return nil, fmt.Errorf("topic %q has no partition %d", topic, p)
-			}
+		if len(given) == 0 {
+			return nil, nil, fmt.Errorf("group %q has no committed offsets to copy", req.target.toGroup)
 		}
 	}
-	return plan, nil
+	scopes, err := resetScopes(req, committed, given)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, unchanged := []offsetReset{}, []topicPartition{}
+	for _, sc := range scopes {
+		bounds, err := resetBounds(ctx, adm, sc, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, b := range bounds {
+			r := offsetReset{Topic: sc.topic, Partition: b.partition, Old: -1}
+			if c, ok := committed[sc.topic][b.partition]; ok {
+				r.Old = c
+			}
+			want := b.atTime
+			if given != nil {
+				var ok bool
+				if want, ok = given[sc.topic][b.partition]; !ok {
+					unchanged = append(unchanged, topicPartition{sc.topic, b.partition})
+					continue
+				}
+			}
+			r.New = resetOffset(req.mode, req.target, r.Old, b.logStart, b.highWatermark, want)
+			plan = append(plan, r)
+		}
+	}
+	return plan, unchanged, nil
+}
+
+// topicScope is one topic to reset and its chosen partitions (nil: all).
+type topicScope struct {
+	topic string
+	only  []int32
+}
+
+// resetScopes lists the topics to reset: those of --topic, of --all-topics
+// (the group's commits, or with --to-group the other group's), or of the
+// file.
+func resetScopes(req resetRequest, committed, given map[string]map[int32]int64) ([]topicScope, error) {
+	var scopes []topicScope
+	switch {
+	case req.mode == "from-file":
+		for _, topic := range slices.Sorted(maps.Keys(given)) {
+			scopes = append(scopes, topicScope{topic, slices.Sorted(maps.Keys(given[topic]))})
+		}
+	case req.scope.allTopics:
+		from, whose := committed, req.group
+		if req.mode == "to-group" {
+			from, whose = given, req.target.toGroup
+		}
+		if len(from) == 0 {
+			return nil, fmt.Errorf("group %q has no committed offsets: --all-topics finds no topic to reset", whose)
+		}
+		for _, topic := range slices.Sorted(maps.Keys(from)) {
+			scopes = append(scopes, topicScope{topic, nil})
+		}
+	default:
+		for _, spec := range req.scope.specs {
+			topic, only, _ := groupPartitions(spec) // checked in checkReset
+			scopes = append(scopes, topicScope{topic, only})
+		}
+	}
+	return scopes, nil
+}
+
+// resetBound is one partition's log and, for --to-timestamp, the first
+// offset at or after the time.
+type resetBound struct {
+	partition                       int32
+	logStart, highWatermark, atTime int64
+}
+
+func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req resetRequest) ([]resetBound, error) {
+	partitions, err := topicPartitionsIn(ctx, adm, sc.topic, sc.only)
+	if err != nil {
+		return nil, err
+	}
+	starts, err := adm.ListStartOffsets(ctx, sc.topic)
+	if err != nil {
+		return nil, fmt.Errorf("list log start offsets of %q: %w", sc.topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, sc.topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %q: %w", sc.topic, err)
+	}
+	var atTime kadm.ListedOffsets
+	if req.mode == "to-timestamp" {
+		if atTime, err = adm.ListOffsetsAfterMilli(ctx, req.tsMillis, sc.topic); err != nil {
+			return nil, fmt.Errorf("list offsets of %q at %d: %w", sc.topic, req.tsMillis, err)
+		}
+	}
+	bounds := make([]resetBound, 0, len(partitions))
+	for _, p := range partitions {
+		s, sok := starts.Lookup(sc.topic, p)
+		e, eok := ends.Lookup(sc.topic, p)
+		if !sok || !eok || s.Err != nil || e.Err != nil {
+			return nil, fmt.Errorf("list offsets of %q partition %d: %v", sc.topic, p, errors.Join(s.Err, e.Err))
+		}
+		b := resetBound{partition: p, logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
+		if t, ok := atTime.Lookup(sc.topic, p); ok && t.Err == nil && t.Offset >= 0 {
+			b.atTime = t.Offset
+		}
+		bounds = append(bounds, b)
+	}
+	return bounds, nil
+}
+
+// groupCommits is group's committed offsets by topic and partition;
+// partitions with nothing committed are left out.
+func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[string]map[int32]int64, error) {
+	var fetched kadm.OffsetResponses
+	err := groupRetry(ctx, func() (err error) {
+		fetched, err = adm.FetchOffsets(ctx, group)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
+	}
+	out := map[string]map[int32]int64{}
+	fetched.Each(func(o kadm.OffsetResponse) {
+		if o.Err != nil || o.At < 0 {
+			return
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.At
+	})
+	return out, nil
 }
 
 func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) error {
@@ -232,8 +401,9 @@ func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []off
 }
 
 // resetOffset is one partition's new offset for mode, clamped to the log
-// [logStart, logEnd]; old is the committed offset or -1.
-func resetOffset(mode string, target resetTarget, old, logStart, logEnd int64, atTime kadm.ListedOffsets, topic string, partition int32) int64 {
+// [logStart, logEnd]; old is the committed offset or -1, given the offset
+// listed for the time, read from the file or copied from the other group.
+func resetOffset(mode string, target resetTarget, old, logStart, logEnd, given int64) int64 {
 	var next int64
 	switch mode {
 	case "to-earliest":
@@ -242,11 +412,8 @@ func resetOffset(mode string, target resetTarget, old, logStart, logEnd int64, a
 		next = logEnd
 	case "to-offset":
 		next = target.offset
-	case "to-timestamp":
-		next = logEnd
-		if t, ok := atTime.Lookup(topic, partition); ok && t.Err == nil && t.Offset >= 0 {
-			next = t.Offset
-		}
+	case "to-timestamp", "from-file", "to-group":
+		next = given
 	case "shift-by":
 		base := old
 		if base < 0 {

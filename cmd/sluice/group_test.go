@@ -142,6 +142,7 @@ func TestGroupResetOffsets(t *testing.T) {
 		{[]string{"--shift-by", "-100"}, 0}, // clamped to the log start
 		{[]string{"--to-offset", "99"}, 10}, // clamped to the log end
 		{[]string{"--to-timestamp", "0"}, 0},
+		{[]string{"--to-timestamp", "@0"}, 0},
 		{[]string{"--to-timestamp", time.Now().Add(time.Hour).Format(time.RFC3339)}, 10},
 	}
 	for _, tc := range cases {

@@ -31,6 +31,7 @@ func newTopicCmd() *cobra.Command {
 		newTopicDeleteCmd(e),
 		newTopicAlterConfigCmd(e),
 		newTopicAddPartitionsCmd(e),
+		newTopicTrimCmd(e), newTopicOffsetsCmd(e),
 	)
 	return cmd
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+type groupOffsetDeleted struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+func newGroupOffsetDeleteCmd(e *clientEnv) *cobra.Command {
+	var topics []string
+	cmd := &cobra.Command{
+		Use:   "offset-delete GROUP --topic TOPIC[:P,P]...",
+		Short: "Delete a group's committed offsets for some partitions",
+		Long: "Delete a consumer group's committed offsets for the partitions named (a topic\n" +
+			"alone means all its partitions), with OffsetDelete as kafka-consumer-groups\n" +
+			"--delete-offsets does. The group may have members, but not ones subscribed to\n" +
+			"the topic (GROUP_SUBSCRIBED_TO_TOPIC). Deleting a partition with no commit\n" +
+			"succeeds.",
+		Example: "  sluice group offset-delete billing --topic orders\n" +
+			"  sluice group offset-delete billing --topic orders:0,1 --topic refunds --json",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGroupOffsetDelete(cmd, e, args[0], topics)
+		},
+	}
+	cmd.Flags().StringArrayVar(&topics, "topic", nil, "TOPIC or TOPIC:P,P whose offsets to delete (repeatable, required)")
+	cmd.ValidArgsFunction = completeGroups(e)
+	return cmd
+}
+
+func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs []string) error {
+	asJSON, err := e.jsonOutput()
+	if err != nil {
+		return err
+	}
+	if len(specs) == 0 {
+		return usageErrorf("--topic is required")
+	}
+	type scope struct {
+		topic string
+		only  []int32
+	}
+	scopes := make([]scope, 0, len(specs))
+	for _, spec := range specs {
+		topic, only, err := groupPartitions(spec)
+		if err != nil {
+			return err
+		}
+		scopes = append(scopes, scope{topic, only})
+	}
+	ctx, adm, done, err := e.adminSession(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
+	set := kadm.TopicsSet{}
+	for _, s := range scopes {
+		partitions, err := topicPartitionsIn(ctx, adm, s.topic, s.only)
+		if err != nil {
+			return err
+		}
+		set.Add(s.topic, partitions...)
+	}
+	var resps kadm.DeleteOffsetsResponses
+	err = groupRetry(ctx, func() (err error) {
+		resps, err = adm.DeleteOffsets(ctx, group, set)
+		return err
+	})
+	if err != nil {
+		return offsetDeleteGroupError(group, err)
+	}
+	deleted, errs := offsetDeleteResults(group, set, resps)
+	if asJSON {
+		if err := printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "deleted": deleted}); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range deleted {
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the offset of group %s on %s/%d\n", group, d.Topic, d.Partition)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// offsetDeleteResults sorts the answers into what was deleted and an error
+// per failed partition, worded for people.
+func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []error) {
+	deleted := []groupOffsetDeleted{}
+	var errs []error
+	for _, tp := range set.Sorted() {
+		for _, p := range slices.Sorted(slices.Values(tp.Partitions)) {
+			err, ok := resps.Lookup(tp.Topic, p)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("group %q: %s/%d: no answer for the partition", group, tp.Topic, p))
+			case errors.Is(err, kerr.GroupSubscribedToTopic):
+				errs = append(errs, fmt.Errorf("group %q: %s/%d: a member of the group is subscribed to topic %q: stop it or change its subscription first (%w)", group, tp.Topic, p, tp.Topic, err))
+			case errors.Is(err, kerr.UnknownTopicOrPartition):
+				errs = append(errs, fmt.Errorf("group %q: %s/%d: no such partition (%w)", group, tp.Topic, p, err))
+			case err != nil:
+				errs = append(errs, fmt.Errorf("group %q: %s/%d: %w", group, tp.Topic, p, err))
+			default:
+				deleted = append(deleted, groupOffsetDeleted{Topic: tp.Topic, Partition: p})
+			}
+		}
+	}
+	return deleted, errs
+}
+
+// offsetDeleteGroupError words a group-level OffsetDelete failure.
+func offsetDeleteGroupError(group string, err error) error {
+	switch {
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return fmt.Errorf("group %q does not exist (%w)", group, err)
+	case errors.Is(err, kerr.NonEmptyGroup):
+		return fmt.Errorf("group %q has members: stop its consumers first (%w)", group, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("delete offsets of group %q: no answer in time (%w)", group, err)
+	}
+	return fmt.Errorf("delete offsets of group %q: %w", group, err)
+}
