@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -17,12 +18,13 @@ const maxResetFileRows = 1_000_000
 // kafka-consumer-groups --reset-offsets --export writes for one group, or
 // group,topic,partition,offset as it writes for several, of which only
 // group's lines are taken. A partition named twice is refused, since one
-// of the two offsets would be silently dropped. Every error is a usage
-// error: the file is part of the command line.
+// of the two offsets would be silently dropped. What the file says wrong
+// is a usage error (exit 2); a file that cannot be read is a failure
+// (exit 1), as any other file the command could not open.
 func readResetFile(path, group string) (map[string]map[int32]int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usageErrorf("--from-file: %v", err)
+		return nil, fmt.Errorf("--from-file: %w", err)
 	}
 	defer f.Close()
 	r := csv.NewReader(f)

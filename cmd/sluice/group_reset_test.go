@@ -122,7 +122,6 @@ func TestGroupResetOffsetsScopeErrors(t *testing.T) {
 		{"--from-file", good, "--topic", "orders"},
 		{"--from-file", good, "--all-topics"},
 		{"--from-file", good, "--to-earliest"},
-		{"--from-file", filepath.Join(dir, "missing.csv")},
 		{"--from-file", write("cols.csv", "orders,0\n")},
 		{"--from-file", write("part.csv", "orders,x,1\n")},
 		{"--from-file", write("offset.csv", "orders,0,-5\n")},
@@ -142,6 +141,7 @@ func TestGroupResetOffsetsScopeErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--all-topics", "--to-earliest"}, `group "billing" has no committed offsets: --all-topics finds no topic to reset`},
+		{[]string{"--from-file", filepath.Join(dir, "missing.csv")}, "--from-file: open " + filepath.Join(dir, "missing.csv") + ": no such file or directory"},
 		{[]string{"--topic", "orders", "--to-group", "nobody"}, `group "nobody" has no committed offsets to copy`},
 		{[]string{"--from-file", write("missing-topic.csv", "gone,0,1\n")}, `topic "gone" does not exist`},
 		{[]string{"--from-file", write("missing-part.csv", "orders,4,1\n")}, "partition 4 does not exist"},

@@ -249,6 +249,7 @@ func TestProduceAcksAndCompression(t *testing.T) {
 	addr := startBroker(t)
 	topic := uniqueName("variants")
 	var want strings.Builder
+	written := int64(0)
 	for _, acks := range []string{"all", "1", "0"} {
 		for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 			line := acks + "/" + codec + "/" + strings.Repeat("compressible ", 20)
@@ -260,6 +261,12 @@ func TestProduceAcksAndCompression(t *testing.T) {
 			}
 			if unknown := s.Partitions[0].FirstOffset == -1; unknown != (acks == "0") {
 				t.Errorf("acks %s: first_offset %d", acks, s.Partitions[0].FirstOffset)
+			}
+			written++
+			if acks == "0" {
+				// Unacknowledged: the next process's record could
+				// overtake this one, so let it land first.
+				waitForEndOffset(t, addr, topic, 0, written)
 			}
 		}
 	}
