@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // maxResetFileRows bounds --from-file: a reset names partitions, and no
@@ -22,12 +23,16 @@ const maxResetFileRows = 1_000_000
 // is a usage error (exit 2); a file that cannot be read is a failure
 // (exit 1), as any other file the command could not open.
 func readResetFile(path, group string) (map[string]map[int32]int64, error) {
-	f, err := os.Open(path)
+	f, err := vfs.OS().Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--from-file: %w", err)
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	size, err := f.Size()
+	if err != nil {
+		return nil, fmt.Errorf("--from-file %s: %w", path, err)
+	}
+	r := csv.NewReader(io.NewSectionReader(f, 0, size))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	r.Comment = '#'
