@@ -246,3 +246,24 @@ func TestLintEveryRuleTableEntryIsRanked(t *testing.T) {
 		}
 	}
 }
+
+// TestLintRankedPackagesExist keeps the layer table honest: a ranked package
+// exists, and a planned one does not yet (once it does, it moves from
+// plannedRanks to layerRanks, its place chosen on purpose).
+func TestLintRankedPackagesExist(t *testing.T) {
+	root, err := findModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range layerRanks {
+		_, planned := plannedRanks[pkg]
+		info, err := os.Stat(filepath.Join(root, pkg))
+		exists := err == nil && info.IsDir()
+		switch {
+		case planned && exists:
+			t.Errorf("%s exists now: move it from plannedRanks to layerRanks", pkg)
+		case !planned && !exists:
+			t.Errorf("%s is ranked in layerRanks but does not exist: remove it, or list it in plannedRanks", pkg)
+		}
+	}
+}
