@@ -160,6 +160,13 @@ type Node struct {
 	leaderTerm atomic.Uint64 // the term this node leads in; 0 when it does not
 
 	requests forwardRequests // Forward calls waiting for the leader's reply
+	// serving tracks the forwarded requests this node runs as leader: at
+	// most maxServedRequests at once (a slot each in servingSlots), and
+	// Stop and Kill wait for them, so none outlives the node.
+	serving      sync.WaitGroup
+	servingSlots chan struct{}
+	servingMu    sync.Mutex // orders serving.Add before Stop's Wait
+	servingShut  bool       // under servingMu: no request starts any more
 
 	mu        sync.Mutex // guards applied, appliedCh and err
 	applied   uint64
@@ -194,7 +201,8 @@ func Start(cfg Config, sm StateMachine) (*Node, error) {
 	n := &Node{
 		cfg: cfg, core: c, logger: logger,
 		events: make(chan func(*core), maxEventsPerRound), stopc: make(chan struct{}), done: make(chan struct{}),
-		unreachable: map[uint64]bool{}, snapshotStatus: map[uint64]raft.SnapshotStatus{}, reportWake: make(chan struct{}, 1),
+		servingSlots: make(chan struct{}, maxServedRequests),
+		unreachable:  map[uint64]bool{}, snapshotStatus: map[uint64]raft.SnapshotStatus{}, reportWake: make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 	}
 	if n.transport, err = n.newTransport(); err != nil {
@@ -460,6 +468,7 @@ func (n *Node) ID() uint64 { return n.cfg.NodeID }
 func (n *Node) Stop() error {
 	n.halt.Do(func() { close(n.stopc) })
 	<-n.done
+	n.stopServing()
 	var err error
 	n.closed.Do(func() {
 		err = n.transport.Close()
@@ -477,7 +486,16 @@ func (n *Node) Stop() error {
 func (n *Node) Kill() {
 	n.halt.Do(func() { close(n.stopc) })
 	<-n.done
+	n.stopServing()
 	n.closed.Do(func() { n.transport.Close() })
+}
+
+// stopServing lets no forwarded request start and waits for those running.
+func (n *Node) stopServing() {
+	n.servingMu.Lock()
+	n.servingShut = true
+	n.servingMu.Unlock()
+	n.serving.Wait()
 }
 
 // nodeHandler is the Node's face to its transport: deliveries become events
@@ -490,8 +508,7 @@ func (h nodeHandler) Receive(m *raftpb.Message) {
 
 func (h nodeHandler) ReceiveProposal(from uint64, p ForwardedProposal) {
 	if p.Request {
-		p.Data = append([]byte(nil), p.Data...) // the frame buffer is reused
-		go h.n.serveRequest(from, p)
+		h.n.startServing(from, p)
 		return
 	}
 	h.n.enqueue(context.Background(), func(c *core) { c.receiveProposal(from, p) })

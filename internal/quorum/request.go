@@ -106,8 +106,38 @@ func requestResult(r ProposalReply) ([]byte, error) {
 	return nil, r.Code.err()
 }
 
-// serveRequest runs a forwarded request on its own goroutine (the handler
-// proposes, which needs the driver) and sends the answer back.
+// maxServedRequests bounds the forwarded requests a leader runs at once;
+// past it a request is answered ReplyTooMany at once (the forwarding
+// member's Submit retries), so followers cannot pile up goroutines on it.
+const maxServedRequests = 256
+
+// startServing runs a forwarded request on a goroutine of its own (the
+// handler proposes, which needs the driver goroutine free) if a slot is
+// free, owned by the node: Stop waits for it.
+func (n *Node) startServing(from uint64, p ForwardedProposal) {
+	select {
+	case n.servingSlots <- struct{}{}:
+	default:
+		n.transport.SendReply(from, ProposalReply{RequestID: p.RequestID, Code: ReplyTooMany})
+		return
+	}
+	n.servingMu.Lock()
+	if n.servingShut {
+		n.servingMu.Unlock()
+		<-n.servingSlots
+		return // stopping: the forwarding member times out and retries elsewhere
+	}
+	n.serving.Add(1)
+	n.servingMu.Unlock()
+	p.Data = append([]byte(nil), p.Data...) // the frame buffer is reused
+	go func() {
+		defer n.serving.Done()
+		defer func() { <-n.servingSlots }()
+		n.serveRequest(from, p)
+	}()
+}
+
+// serveRequest runs a forwarded request and sends the answer back.
 func (n *Node) serveRequest(from uint64, p ForwardedProposal) {
 	reply := ProposalReply{RequestID: p.RequestID, Code: ReplyOK}
 	switch {
