@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newClusterCmd(),
 		newDevCmd(),
 		newBenchCmd(),
+		newProfileCmd(),
 		newVersionCmd(),
 	)
 	return root
