@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newProfileCmd(),
 		newVersionCmd(),
 	)
+	registerFlagCompletions(root)
 	return root
 }
 
