@@ -292,3 +292,65 @@ func TestCLISuggestsSubcommands(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIJSONListsAreNeverNull runs the list-shaped commands against an
+// empty broker: every list in their --json is [], so `jq '.[]'` and
+// `length` work without a null check.
+func TestCLIJSONListsAreNeverNull(t *testing.T) {
+	isolateProfiles(t)
+	addr := startBroker(t)
+	for _, args := range [][]string{
+		{"topic", "list"},
+		{"group", "list"},
+		{"group", "describe", "--all"},
+		{"cluster", "elect-leaders", "--all"},
+		{"profile", "list"},
+		{"topic", "create", "orders", "-p", "1"},
+		{"topic", "alter-config", "orders", "--set", "retention.ms=60000"},
+		{"topic", "delete", "orders"},
+	} {
+		if args[0] != "profile" {
+			args = append(args, "--brokers", addr)
+		}
+		out, stderr, code := runCLI(t, append(args, "--json")...)
+		requireCode(t, code, exitOK, stderr)
+		if !json.Valid([]byte(out)) || strings.Contains(out, "null") {
+			t.Errorf("%v --json on an empty broker:\n%s", args, out)
+		}
+	}
+}
+
+func TestCLIPrintJSONEmptyLists(t *testing.T) {
+	type inner struct {
+		IDs  []int32           `json:"ids"`
+		Tags map[string]string `json:"tags"`
+	}
+	type doc struct {
+		Items   []inner          `json:"items"`
+		Nested  inner            `json:"nested"`
+		Ptr     *inner           `json:"ptr"`
+		Missing *string          `json:"missing"`
+		ByName  map[string][]int `json:"by_name"`
+		Raw     []byte           `json:"raw"`
+		Any     any              `json:"any"`
+	}
+	var b bytes.Buffer
+	v := doc{Ptr: &inner{}, ByName: map[string][]int{"a": nil}, Any: []string(nil), Items: []inner{{}}}
+	if err := printJSON(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"items":[{"ids":[],"tags":{}}],"nested":{"ids":[],"tags":{}},"ptr":{"ids":[],"tags":{}},"missing":null,"by_name":{"a":[]},"raw":null,"any":[]}`
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, b.Bytes()); err != nil || compact.String() != want {
+		t.Fatalf("printJSON = %s (%v)\nwant %s", compact.String(), err, want)
+	}
+	if v.Ptr.IDs != nil || v.ByName["a"] != nil {
+		t.Error("printJSON changed the value it printed")
+	}
+	for _, v := range []any{nil, []string(nil), map[string][]string{"deleted": nil}} {
+		b.Reset()
+		if err := printJSON(&b, v); err != nil || (v != nil && strings.Contains(b.String(), "null")) {
+			t.Errorf("printJSON(%#v) = %s (%v)", v, b.String(), err)
+		}
+	}
+}
