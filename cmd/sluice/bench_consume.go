@@ -20,8 +20,9 @@ const benchDrainTimeout = 30 * time.Second
 // benchPollInterval bounds one poll, so consumers notice the end of a run.
 const benchPollInterval = 200 * time.Millisecond
 
-// benchConsume reads o.records records from the start of the topic,
-// producing the shortfall first if the topic holds fewer. It returns when
+// benchConsume reads o.records records from the start of the topic (no
+// more, even when it holds more), producing the shortfall first if the
+// topic holds fewer. It returns when
 // the timed part began.
 func benchConsume(ctx context.Context, stderr io.Writer, e *clientEnv, o *benchOptions, stats *benchStats) (time.Time, error) {
 	adm, err := e.admin(ctx)
@@ -59,16 +60,20 @@ func benchConsume(ctx context.Context, stderr io.Writer, e *clientEnv, o *benchO
 			stats.hist.Record(polled)
 			stats.mu.Unlock()
 		}
-		n := int64(0)
 		fetches.EachRecord(func(r *kgo.Record) {
-			n++
+			// A fetch returns whole batches, so the one that crosses
+			// --records holds more than asked for; each record claims
+			// a place first and those past N are not counted, so the
+			// run reads exactly N however the consumers race.
+			if o.records > 0 && consumed.Add(1) > o.records {
+				return
+			}
 			stats.mu.Lock()
 			stats.records++
 			stats.bytes += int64(len(r.Value))
 			stats.mu.Unlock()
 		})
-		total := consumed.Add(n)
-		return (o.records > 0 && total >= o.records) || (o.duration > 0 && time.Since(start) >= o.duration)
+		return (o.records > 0 && consumed.Load() >= o.records) || (o.duration > 0 && time.Since(start) >= o.duration)
 	})
 	return start, err
 }

@@ -44,9 +44,16 @@ func TestBenchProduceConsumeE2E(t *testing.T) {
 		t.Fatalf("topic holds %d records after producing 3000", held)
 	}
 
+	// Asking for fewer than the topic holds reads exactly that many,
+	// although a fetch returns whole batches.
+	sum, _ = runBenchJSON(t, addr, "consume", "--records", "1001", "--consumers", "2")
+	if sum.Mode != "consume" || sum.Records != 1001 || sum.Bytes != 100100 {
+		t.Fatalf("consume --records 1001 of 3000: summary = %+v", sum)
+	}
+
 	// Asking for more than the topic holds fills it first.
 	sum, stderr := runBenchJSON(t, addr, "consume", "--records", "5000", "--record-size", "100", "--consumers", "2")
-	if sum.Records < 5000 || !strings.Contains(stderr, "producing 2000 more first") {
+	if sum.Records != 5000 || !strings.Contains(stderr, "producing 2000 more first") {
 		t.Fatalf("consume summary = %+v, stderr %q", sum, stderr)
 	}
 

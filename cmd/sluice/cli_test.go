@@ -186,6 +186,9 @@ func TestCLIEveryCommandHasExamples(t *testing.T) {
 // others, which would start servers, the flags are parsed.
 func TestCLIExamplesParse(t *testing.T) {
 	dead := deadBroker(t)
+	// No example may read or write the profiles of whoever runs the tests.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(profileEnv, "")
 	checked := 0
 	var walk func(cmd *cobra.Command)
 	walk = func(cmd *cobra.Command) {
@@ -199,7 +202,7 @@ func TestCLIExamplesParse(t *testing.T) {
 			found, rest, err := newRootCmd().Find(words[1:])
 			switch {
 			case err != nil:
-			case found.Flags().Lookup("brokers") != nil || found.PersistentFlags().Lookup("brokers") != nil || found.InheritedFlags().Lookup("brokers") != nil:
+			case hasFlag(found, "brokers") && hasFlag(found, "timeout"): // a client command, not profile create
 				args := append(words[1:], "--brokers", dead, "--timeout", "2s")
 				if _, stderr, code := runCLI(t, args...); code == exitUsage {
 					err = errors.New(strings.TrimSpace(stderr))
@@ -219,6 +222,10 @@ func TestCLIExamplesParse(t *testing.T) {
 	if checked < 20 {
 		t.Fatalf("checked %d examples; the walk is not finding them", checked)
 	}
+}
+
+func hasFlag(cmd *cobra.Command, name string) bool {
+	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil
 }
 
 // exampleWords splits the sluice command of one example line into words as
@@ -282,6 +289,68 @@ func TestCLISuggestsSubcommands(t *testing.T) {
 		requireCode(t, code, exitUsage, stderr)
 		if !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: stderr %q, want %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+// TestCLIJSONListsAreNeverNull runs the list-shaped commands against an
+// empty broker: every list in their --json is [], so `jq '.[]'` and
+// `length` work without a null check.
+func TestCLIJSONListsAreNeverNull(t *testing.T) {
+	isolateProfiles(t)
+	addr := startBroker(t)
+	for _, args := range [][]string{
+		{"topic", "list"},
+		{"group", "list"},
+		{"group", "describe", "--all"},
+		{"cluster", "elect-leaders", "--all"},
+		{"profile", "list"},
+		{"topic", "create", "orders", "-p", "1"},
+		{"topic", "alter-config", "orders", "--set", "retention.ms=60000"},
+		{"topic", "delete", "orders"},
+	} {
+		if args[0] != "profile" {
+			args = append(args, "--brokers", addr)
+		}
+		out, stderr, code := runCLI(t, append(args, "--json")...)
+		requireCode(t, code, exitOK, stderr)
+		if !json.Valid([]byte(out)) || strings.Contains(out, "null") {
+			t.Errorf("%v --json on an empty broker:\n%s", args, out)
+		}
+	}
+}
+
+func TestCLIPrintJSONEmptyLists(t *testing.T) {
+	type inner struct {
+		IDs  []int32           `json:"ids"`
+		Tags map[string]string `json:"tags"`
+	}
+	type doc struct {
+		Items   []inner          `json:"items"`
+		Nested  inner            `json:"nested"`
+		Ptr     *inner           `json:"ptr"`
+		Missing *string          `json:"missing"`
+		ByName  map[string][]int `json:"by_name"`
+		Raw     []byte           `json:"raw"`
+		Any     any              `json:"any"`
+	}
+	var b bytes.Buffer
+	v := doc{Ptr: &inner{}, ByName: map[string][]int{"a": nil}, Any: []string(nil), Items: []inner{{}}}
+	if err := printJSON(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"items":[{"ids":[],"tags":{}}],"nested":{"ids":[],"tags":{}},"ptr":{"ids":[],"tags":{}},"missing":null,"by_name":{"a":[]},"raw":null,"any":[]}`
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, b.Bytes()); err != nil || compact.String() != want {
+		t.Fatalf("printJSON = %s (%v)\nwant %s", compact.String(), err, want)
+	}
+	if v.Ptr.IDs != nil || v.ByName["a"] != nil {
+		t.Error("printJSON changed the value it printed")
+	}
+	for _, v := range []any{nil, []string(nil), map[string][]string{"deleted": nil}} {
+		b.Reset()
+		if err := printJSON(&b, v); err != nil || (v != nil && strings.Contains(b.String(), "null")) {
+			t.Errorf("printJSON(%#v) = %s (%v)", v, b.String(), err)
 		}
 	}
 }

@@ -19,7 +19,8 @@ import (
 // defaultBrokers is where `sluice serve` listens with no flags.
 const defaultBrokers = "localhost:9092"
 
-// brokersEnv overrides defaultBrokers; --brokers overrides both.
+// brokersEnv overrides a profile's brokers and defaultBrokers; --brokers
+// overrides all of them.
 const brokersEnv = "SLUICE_BROKERS"
 
 // clientEnv holds what every command that talks to a cluster shares: where
@@ -29,9 +30,18 @@ const brokersEnv = "SLUICE_BROKERS"
 // and `sluice serve` does not grow flags it cannot use.
 type clientEnv struct {
 	brokers string
-	timeout time.Duration
-	asJSON  bool
-	output  string
+	// profile and configFile are --profile and --config-file: where the
+	// settings the command line leaves out come from.
+	profile    string
+	configFile string
+	// flags is the flag set holding --brokers, to tell a --brokers typed
+	// from its empty default; nil when the env is built by hand (tests),
+	// and then brokers is used as it is.
+	flags    *pflag.FlagSet
+	resolved bool
+	timeout  time.Duration
+	asJSON   bool
+	output   string
 	// outputFlag is how --output is named in messages: "-o" where that
 	// shorthand is registered, "--output" on consume, whose -o is the
 	// offset as in kcat and rpk.
@@ -55,11 +65,10 @@ func newClientEnvWithoutO(cmd *cobra.Command) *clientEnv {
 }
 
 func (e *clientEnv) register(fs *pflag.FlagSet) {
-	brokers := defaultBrokers
-	if v := strings.TrimSpace(os.Getenv(brokersEnv)); v != "" {
-		brokers = v
-	}
-	fs.StringVar(&e.brokers, "brokers", brokers, "comma-separated HOST:PORT seed brokers (env "+brokersEnv+")")
+	e.flags = fs
+	fs.StringVar(&e.brokers, "brokers", "", "comma-separated HOST:PORT seed brokers (default $"+brokersEnv+", else the profile's, else "+defaultBrokers+")")
+	fs.StringVar(&e.profile, "profile", "", "client profile to use (default $"+profileEnv+", else the current one; see sluice profile)")
+	fs.StringVarP(&e.configFile, "config-file", "F", "", "read client settings (bootstrap.servers=HOST:PORT,...) from this file, as kcat -F")
 	fs.DurationVar(&e.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
 	fs.BoolVar(&e.asJSON, "json", false, "print JSON for scripts (same as "+e.outputFlag+" json)")
 	shorthand := ""
@@ -81,11 +90,51 @@ func (e *clientEnv) jsonOutput() (bool, error) {
 	return false, usageErrorf("%s %q: want text or json", e.outputFlag, e.output)
 }
 
-// seeds splits --brokers, refusing an empty list or a malformed address
+// resolve settles where the brokers are: --brokers, else $SLUICE_BROKERS,
+// else the --config-file or profile, else localhost:9092. A profile or
+// file named on the command line is read even when --brokers is given, so
+// a wrong name fails rather than being silently unused.
+func (e *clientEnv) resolve() error {
+	if e.resolved {
+		return nil
+	}
+	if e.flags == nil {
+		if e.brokers == "" {
+			e.brokers = defaultBrokers
+		}
+		e.resolved = true
+		return nil
+	}
+	settings, _, err := selectedSettings(e.profile, e.configFile)
+	if err != nil {
+		return err
+	}
+	e.resolved = true
+	if f := e.flags.Lookup("brokers"); f != nil && f.Changed {
+		return nil
+	}
+	e.brokers = defaultBrokers
+	if v := strings.TrimSpace(os.Getenv(brokersEnv)); v != "" {
+		e.brokers = v
+	} else if settings.Brokers != "" {
+		e.brokers = settings.Brokers
+	}
+	return nil
+}
+
+// seeds splits the brokers, refusing an empty list or a malformed address
 // before any connection is tried.
 func (e *clientEnv) seeds() ([]string, error) {
+	if err := e.resolve(); err != nil {
+		return nil, err
+	}
+	return parseSeeds(e.brokers)
+}
+
+// parseSeeds splits a comma-separated list of HOST:PORT addresses.
+func parseSeeds(brokers string) ([]string, error) {
 	var out []string
-	for _, b := range strings.Split(e.brokers, ",") {
+	for _, b := range strings.Split(brokers, ",") {
 		b = strings.TrimSpace(b)
 		if b == "" {
 			continue

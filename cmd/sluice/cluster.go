@@ -302,13 +302,17 @@ func newClusterHealthCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, adm, done, err := e.adminSession(cmd.Context())
+			checks, err := runHealthChecks(cmd.Context(), e)
 			if err != nil {
-				return err
-			}
-			defer done()
-			checks, err := checkHealth(ctx, adm)
-			if err != nil {
+				var usage usageError
+				if asJSON && !errors.As(err, &usage) {
+					// A script reading --json gets its document in every
+					// case, the unreachable cluster included.
+					failed := healthCheck{Name: "brokers", OK: false, Detail: err.Error()}
+					if perr := printJSON(cmd.OutOrStdout(), healthReport{Healthy: false, Checks: []healthCheck{failed}, Error: err.Error()}); perr != nil {
+						return perr
+					}
+				}
 				return err
 			}
 			healthy := true
@@ -320,7 +324,7 @@ func newClusterHealthCmd(e *clientEnv) *cobra.Command {
 				}
 			}
 			if asJSON {
-				err = printJSON(cmd.OutOrStdout(), map[string]any{"healthy": healthy, "checks": checks})
+				err = printJSON(cmd.OutOrStdout(), healthReport{Healthy: healthy, Checks: checks})
 			} else {
 				rows := make([][]string, 0, len(checks))
 				for _, c := range checks {
@@ -341,6 +345,25 @@ func newClusterHealthCmd(e *clientEnv) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// healthReport is `cluster health --json`. Error is set when the checks
+// could not run at all (no broker answers); Checks then holds the one
+// that failed.
+type healthReport struct {
+	Healthy bool          `json:"healthy"`
+	Checks  []healthCheck `json:"checks"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// runHealthChecks connects and runs checkHealth.
+func runHealthChecks(ctx context.Context, e *clientEnv) ([]healthCheck, error) {
+	ctx, adm, done, err := e.adminSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return checkHealth(ctx, adm)
 }
 
 func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {

@@ -146,6 +146,29 @@ func TestClusterErrors(t *testing.T) {
 	}
 	_, stderr, code := runCLI(t, "cluster", "info", "extra")
 	requireCode(t, code, exitUsage, stderr)
-	_, stderr, code = runCLI(t, "cluster", "health", "--brokers", "nocolon")
+	out, stderr, code := runCLI(t, "cluster", "health", "--brokers", "nocolon", "--json")
 	requireCode(t, code, exitUsage, stderr)
+	if out != "" {
+		t.Errorf("health --json with a malformed --brokers printed %q", out)
+	}
+}
+
+// A script reading `cluster health --json` gets its document also when no
+// broker answers: unhealthy, the failed check and the error, and exit 1.
+func TestClusterHealthJSONWithTheBrokerDown(t *testing.T) {
+	dead := deadBroker(t)
+	out, stderr, code := runCLI(t, "cluster", "health", "--json", "--brokers", dead, "--timeout", "2s")
+	requireCode(t, code, exitError, stderr)
+	var got healthReport
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	want := "cannot reach " + dead + ": connection refused"
+	if got.Healthy || len(got.Checks) != 1 || got.Checks[0].OK || got.Checks[0].Name != "brokers" ||
+		!strings.Contains(got.Checks[0].Detail, want) || !strings.Contains(got.Error, want) {
+		t.Fatalf("health --json with the broker down = %+v", got)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
 }

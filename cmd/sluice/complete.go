@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/config"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // completionTimeout bounds the cluster look-up behind a Tab press: a shell
@@ -69,5 +71,104 @@ func completeNames(e *clientEnv, list func(context.Context, *clientEnv) []string
 		}
 		slices.Sort(out)
 		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// Flag values offered on Tab, as "value\tdescription" for the shells that
+// show descriptions.
+var (
+	offsetValues = []string{
+		"start\tthe first record (default)", "beginning\tthe first record", "earliest\tthe first record",
+		"oldest\tthe first record", "end\tonly new records", "latest\tonly new records",
+		"newest\tonly new records", "stored\tthe group's committed offsets (with -g)",
+		"-10\tthe last 10 per partition", "@\ta time: @MS or @RFC3339",
+	}
+	compressionValues = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	acksValues        = []string{"all\tevery in-sync replica", "1\tthe leader only", "0\tno acknowledgement"}
+	outputValues      = []string{"text", "json"}
+	atValues          = []string{"start\tthe log start offsets", "end\tthe high watermarks", "@\ta time: @MS or RFC 3339"}
+	electionValues    = []string{"preferred", "unclean"}
+)
+
+// registerFlagCompletions walks the command tree and registers value
+// completions by flag name, so a flag declared in any file (produce's
+// --compression, bench's --acks, the client flags) completes the same
+// way wherever it appears. A completion a command registered itself (the
+// broker keys of cluster config set --delete) is kept.
+func registerFlagCompletions(cmd *cobra.Command) {
+	register := func(f *pflag.Flag) {
+		if fn := flagValueCompletion(cmd, f); fn != nil {
+			if _, ok := cmd.GetFlagCompletionFunc(f.Name); !ok {
+				_ = cmd.RegisterFlagCompletionFunc(f.Name, fn)
+			}
+		}
+	}
+	cmd.Flags().VisitAll(register)
+	cmd.PersistentFlags().VisitAll(register)
+	for _, sub := range cmd.Commands() {
+		registerFlagCompletions(sub)
+	}
+}
+
+// flagValueCompletion returns the completion for f's values on cmd, or nil.
+func flagValueCompletion(cmd *cobra.Command, f *pflag.Flag) cobra.CompletionFunc {
+	inTopic := cmd.Parent() != nil && cmd.Parent().Name() == "topic"
+	switch {
+	case f.Name == "offset" && f.Value.Type() == "string": // consume's; topic trim's is a number
+		return fixedValues(offsetValues...)
+	case f.Name == "compression":
+		return fixedValues(compressionValues...)
+	case f.Name == "acks":
+		return fixedValues(acksValues...)
+	case f.Name == "output":
+		return fixedValues(outputValues...)
+	case f.Name == "at":
+		return fixedValues(atValues...)
+	case f.Name == "type" && cmd.Name() == "elect-leaders":
+		return fixedValues(electionValues...)
+	case f.Name == "profile":
+		return completeProfiles
+	case inTopic && (f.Name == "config" || f.Name == "set"):
+		return completeTopicConfigKeys("=")
+	case inTopic && f.Name == "delete":
+		return completeTopicConfigKeys("")
+	case f.Name == "set" && (cmd.Name() == "serve" || cmd.Name() == "cluster"):
+		return completeConfigKeys(false, "=") // serve --set, dev cluster --set: any broker key
+	}
+	return nil
+}
+
+// fixedValues offers those of values that start with the word typed.
+func fixedValues(values ...string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, v := range values {
+			if strings.HasPrefix(v, toComplete) {
+				out = append(out, v)
+			}
+		}
+		directive := cobra.ShellCompDirectiveNoFileComp
+		if len(out) == 1 && strings.HasPrefix(out[0], "@") {
+			directive |= cobra.ShellCompDirectiveNoSpace
+		}
+		return out, directive
+	}
+}
+
+// completeTopicConfigKeys offers the topic config keys, each followed by
+// suffix ("=" where a value follows).
+func completeTopicConfigKeys(suffix string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, def := range config.TopicConfigs {
+			if strings.HasPrefix(def.Name, toComplete) {
+				out = append(out, def.Name+suffix)
+			}
+		}
+		directive := cobra.ShellCompDirectiveNoFileComp
+		if suffix != "" {
+			directive |= cobra.ShellCompDirectiveNoSpace
+		}
+		return out, directive
 	}
 }

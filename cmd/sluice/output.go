@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 
@@ -13,10 +14,72 @@ import (
 
 // printJSON writes v as indented JSON followed by a newline: one document
 // per command, so `sluice ... --json | jq` works.
+//
+// A list is never null: nil slices (and maps) are encoded empty, so a
+// script can iterate `.partitions[]` or take `length` without checking
+// for null first, however the command built its result.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if v == nil {
+		return enc.Encode(v)
+	}
+	return enc.Encode(withEmptyLists(reflect.ValueOf(v)).Interface())
+}
+
+// withEmptyLists returns a copy of v in which every nil slice or map that
+// encoding/json would reach is an empty one. Pointers stay nil (a null
+// there means "not known", as a sensitive config value); []byte is left
+// alone. Fields that cannot be set by reflection (those of an unexported
+// embedded struct) are copied as they are.
+func withEmptyLists(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(withEmptyLists(v.Index(i)))
+		}
+		return out
+	case reflect.Array:
+		out := reflect.New(v.Type()).Elem()
+		for i := range v.Len() {
+			out.Index(i).Set(withEmptyLists(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), withEmptyLists(it.Value()))
+		}
+		return out
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type().Elem())
+		out.Elem().Set(withEmptyLists(v.Elem()))
+		return out
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type()).Elem()
+		out.Set(withEmptyLists(v.Elem()))
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := range v.NumField() {
+			if f := out.Field(i); f.CanSet() {
+				f.Set(withEmptyLists(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
 }
 
 // printTable writes rows under headers as aligned columns for people.

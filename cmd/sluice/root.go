@@ -39,8 +39,10 @@ func newRootCmd() *cobra.Command {
 		newClusterCmd(),
 		newDevCmd(),
 		newBenchCmd(),
+		newProfileCmd(),
 		newVersionCmd(),
 	)
+	registerFlagCompletions(root)
 	return root
 }
 
