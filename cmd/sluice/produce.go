@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -43,15 +44,15 @@ type produceOptions struct {
 	partition    int32
 	compression  string
 	acks         string
+	nullEmpty    bool
+	delimiter    string
+	format       string
+	timestamp    string
+	valueFiles   []string
 }
 
-func newProduceCmd() *cobra.Command {
-	var o produceOptions
-	var e *clientEnv
-	cmd := &cobra.Command{
-		Use:   "produce TOPIC",
-		Short: "Write records to a topic, one per line of input",
-		Long: `Read lines from standard input (or --file) and write each as one record to
+// produceLong is produce --help's description.
+const produceLong = `Read lines from standard input (or --file) and write each as one record to
 TOPIC. The trailing newline is not part of the record; a last line without
 one still counts. A line may be as long as the topic's max.message.bytes.
 
@@ -64,6 +65,28 @@ whole line as value, as kcat -K does (SEP '\t' is a tab, as in kcat).
 silently write every record under the key ":", -k refuses a value that
 looks like a delimiter (one punctuation or space character, or '\t') and
 exits 2 pointing at -K. To really use such a key, add --key-literal.
+
+-Z/--null-empty sends an empty key or value as null, as kcat -Z does: a
+null value is a tombstone, which a compacted topic reads as "delete this
+key", so with -K : the line "user-1:" deletes user-1. Without -Z an empty
+line is an empty (not null) value.
+
+-D/--delimiter SEP ends each record at SEP instead of a newline (escapes
+\n \t \r \\ \0 \xHH, as kcat -D); records may hold any bytes, newlines
+included, up to max.message.bytes. -K still splits each record.
+
+--format TEMPLATE reads each record by a template, as rpk produce -f does:
+%k the key, %v the value, %H one header NAME=VALUE (repeatable), %T the
+timestamp (ms or RFC 3339), %% a percent sign, and literal text with -D's
+escapes. Each verb ends at the literal after it, and the template ends with
+the record's separator, e.g. '%k %v\n' or '%T,%H,%k,%v\n'. It replaces
+-K and -D. --timestamp MS|RFC3339 stamps every record (default: when
+produced); -H headers come before %H ones.
+
+--value-file PATH writes one record whose value is the file's bytes
+exactly (repeat it for more records, each keyed by -k if given);
+standard input is not read.
+
 Records with a key go to the partition its hash picks (murmur2, as the Java
 client does), so one key always lands on one partition; records without
 one are spread in batches. --partition writes every record to one partition.
@@ -80,8 +103,10 @@ naming the partition and the Kafka error. (Lines already handed to the
 client when the failure comes back may still be written; the count
 includes them.) With --acks 0 the broker does not answer: offsets are
 unknown, reported as -1, and produce may exit before the broker has
-appended the last records.`,
-		Example: `  # Three records, one per line
+appended the last records.`
+
+// produceExamples are produce --help's examples; a test runs each.
+const produceExamples = `  # Three records, one per line
   printf 'a\nb\nc\n' | sluice produce orders
 
   # Keyed records: "user-1" is the key, the rest of the line the value
@@ -91,8 +116,29 @@ appended the last records.`,
   echo '{"total":3}' | sluice produce orders -k user-1
 
   # A file, gzip-compressed, with a header on every record, summary as JSON
-  sluice produce orders -f events.txt -z gzip -H source=import --json`,
-		Args: exactlyOneTopic,
+  sluice produce orders -f events.txt -z gzip -H source=import --json
+
+  # A tombstone: delete key user-1 in a compacted topic (kcat -Z)
+  echo 'user-1:' | sluice produce orders -K : -Z
+
+  # NUL-separated records that may hold newlines (kcat -D)
+  printf 'line 1\nline 2\0next\0' | sluice produce orders -D '\0'
+
+  # Key, a header and a timestamp per record (rpk produce -f)
+  echo '1714564800000 user-1 src=web {"total":3}' | sluice produce orders --format '%T %k %H %v\n'
+
+  # Binary values, one record per file, all with one key and timestamp
+  sluice produce images --value-file a.png --value-file b.png -k batch-7 --timestamp 2024-05-01T12:00:00Z`
+
+func newProduceCmd() *cobra.Command {
+	var o produceOptions
+	var e *clientEnv
+	cmd := &cobra.Command{
+		Use:     "produce TOPIC",
+		Short:   "Write records to a topic, one per line of input",
+		Long:    produceLong,
+		Example: produceExamples,
+		Args:    exactlyOneTopic,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runProduce(cmd, e, &o, args[0])
 		},
@@ -108,6 +154,11 @@ appended the last records.`,
 	fs.Int32VarP(&o.partition, "partition", "p", -1, "write every record to partition N (default: by key hash)")
 	fs.StringVarP(&o.compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.StringVar(&o.acks, "acks", "all", "acknowledgement to wait for: all (every in-sync replica), 1 (the leader) or 0 (none)")
+	fs.BoolVarP(&o.nullEmpty, "null-empty", "Z", false, "send an empty key or value as null; an empty value is a tombstone (as kcat -Z)")
+	fs.StringVarP(&o.delimiter, "delimiter", "D", "", `end each record at SEP instead of a newline; escapes \n \t \r \\ \0 \xHH (as kcat -D)`)
+	fs.StringVar(&o.format, "format", "", `read each record by TEMPLATE, e.g. '%k %v\n': %k key, %v value, %H header NAME=VALUE, %T timestamp (as rpk -f)`)
+	fs.StringVar(&o.timestamp, "timestamp", "", "give every record the timestamp MS (ms since the epoch) or RFC 3339 time")
+	fs.StringArrayVar(&o.valueFiles, "value-file", nil, "write one record whose value is PATH's bytes (repeatable; standard input is not read)")
 	return cmd
 }
 
@@ -127,9 +178,16 @@ type producePlan struct {
 	key          []byte // nil: no fixed key
 	headers      []kgo.RecordHeader
 	partition    int32
-	acksNone     bool
-	asJSON       bool
-	opts         []kgo.Opt
+	delimiter    []byte         // -D; nil: a newline
+	template     *inputTemplate // --format; nil: by lines
+	timestamp    time.Time      // --timestamp; zero: when produced
+	valueFiles   []string       // --value-file; nil: read the input
+	nullIfEmpty  bool
+	// recordContext is each record's Context; nil: context.Background().
+	recordContext func() context.Context
+	acksNone      bool
+	asJSON        bool
+	opts          []kgo.Opt
 }
 
 // planProduce validates the flags; every error is a usage error (exit 2).
@@ -143,6 +201,9 @@ func planProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic stri
 		return nil, err
 	}
 	if p.headers, err = parseHeaders(o.headers); err != nil {
+		return nil, err
+	}
+	if err = planInput(cmd, o, p); err != nil {
 		return nil, err
 	}
 	if o.partition < -1 {
@@ -190,6 +251,74 @@ func planKeys(cmd *cobra.Command, o *produceOptions) (key, delimiter []byte, err
 		return []byte(o.key), nil, nil
 	}
 	return nil, nil, nil
+}
+
+// planInput checks how records are read (-D, --format, --value-file) and
+// what they carry (-Z, --timestamp); the three ways of reading exclude each
+// other and -K, which they would contradict.
+func planInput(cmd *cobra.Command, o *produceOptions, p *producePlan) error {
+	fs := cmd.Flags()
+	p.nullIfEmpty = o.nullEmpty
+	if fs.Changed("timestamp") {
+		ts, err := parseRecordTimestamp(o.timestamp)
+		if err != nil {
+			return usageErrorf("--timestamp: %v", err)
+		}
+		p.timestamp = ts
+	}
+	if err := checkInputConflicts(fs.Changed); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case fs.Changed("delimiter"):
+		p.delimiter, err = parseDelimiter("-D/--delimiter", o.delimiter)
+	case fs.Changed("format"):
+		if p.template, err = parseInputTemplate(o.format); err != nil {
+			return err
+		}
+		switch {
+		case p.template.hasKey && fs.Changed("key"):
+			return usageErrorf("--format has %%k and -k/--key gives a fixed key: use one")
+		case p.template.hasTS && fs.Changed("timestamp"):
+			return usageErrorf("--format has %%T and --timestamp gives a fixed timestamp: use one")
+		}
+	case fs.Changed("value-file"):
+		for _, path := range o.valueFiles {
+			if path == "" {
+				return usageErrorf("--value-file is empty")
+			}
+		}
+		p.valueFiles = o.valueFiles
+	}
+	return err
+}
+
+// inputConflicts are the pairs of flags that contradict each other, with
+// why. -D and -K go together (split each record at -K), as do --file and
+// --format or -D, which only say where the input comes from.
+var inputConflicts = []struct{ a, b, why string }{
+	{"format", "key-delimiter", "--format splits each record itself (use %k and %v)"},
+	{"format", "delimiter", `--format's last separator ends each record (e.g. '%v\0')`},
+	{"value-file", "file", "--value-file reads its files, not other input"},
+	{"value-file", "format", "--value-file reads its files, not other input"},
+	{"value-file", "delimiter", "--value-file reads its files, not other input"},
+	{"value-file", "key-delimiter", "each --value-file is a whole value; key it with -k"},
+}
+
+// flagNames are the spellings used in errors.
+var flagNames = map[string]string{"value-file": "--value-file", "format": "--format", "delimiter": "-D/--delimiter",
+	"key-delimiter": "-K/--key-delimiter", "file": "-f/--file"}
+
+// checkInputConflicts fails (exit 2) on the first pair of given flags
+// that contradict each other.
+func checkInputConflicts(changed func(string) bool) error {
+	for _, c := range inputConflicts {
+		if changed(c.a) && changed(c.b) {
+			return usageErrorf("%s and %s conflict: %s", flagNames[c.a], flagNames[c.b], c.why)
+		}
+	}
+	return nil
 }
 
 // looksLikeDelimiter reports whether a -k value is more likely an old key
@@ -287,6 +416,9 @@ func runProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic strin
 	if err != nil {
 		return err
 	}
+	if err := checkValueFiles(p.valueFiles); err != nil {
+		return err
+	}
 	in, closeInput, err := openProduceInput(cmd, o.file)
 	if err != nil {
 		return err
@@ -303,9 +435,18 @@ func runProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic strin
 		kgo.AllowAutoTopicCreation(),
 		kgo.ProducerBatchMaxBytesFn(func(string) int32 { return maxMessageBytes.Load() }),
 		kgo.MaxBufferedBytes(produceBufferedBytes),
-		kgo.RecordDeliveryTimeout(e.timeout),
 		kgo.UnknownTopicRetries(unknownTopicRetries),
 	)
+	if p.timestamp.IsZero() && (p.template == nil || !p.template.hasTS) {
+		opts = append(opts, kgo.RecordDeliveryTimeout(e.timeout))
+	} else {
+		// The client times a record out by its Timestamp, so a record
+		// stamped in the past would fail at once: bound delivery by
+		// the record's Context instead.
+		deadlines := newDeliveryDeadlines(e.timeout)
+		defer deadlines.stop()
+		p.recordContext = deadlines.get
+	}
 	ctx := cmd.Context()
 	cl, err := e.client(ctx, opts...)
 	if err != nil {

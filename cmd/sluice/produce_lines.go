@@ -18,23 +18,34 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// produceLines produces one record per line of in until the input ends, a
-// record fails, or ctx ends (Ctrl-C: what was read is still flushed). It
-// returns the input's error, if any.
+// produceLines produces one record per record of input (a line, or what
+// -D, --format or --value-file make one) until the input ends, a record
+// fails, or ctx ends (Ctrl-C: what was read is still flushed). It returns
+// the input's error, if any.
 //
-// Lines are read on their own goroutine so that Ctrl-C is noticed even
+// Records are read on their own goroutine so that Ctrl-C is noticed even
 // while a read from a terminal blocks.
 func produceLines(ctx context.Context, cl *kgo.Client, p *producePlan, in io.Reader, maxLine int, res *produceResults) error {
-	lines := make(chan []byte, 64)
+	records := make(chan *kgo.Record, 64)
 	readErr := make(chan error, 1)
 	stop := make(chan struct{})
 	defer close(stop)
-	go readLines(in, maxLine, lines, readErr, stop)
+	go func() {
+		defer close(records)
+		readErr <- p.readRecords(in, maxLine, func(r *kgo.Record) bool {
+			select {
+			case records <- r:
+				return true
+			case <-stop:
+				return false
+			}
+		})
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case line, ok := <-lines:
+		case r, ok := <-records:
 			if !ok {
 				return <-readErr
 			}
@@ -43,64 +54,99 @@ func produceLines(ctx context.Context, cl *kgo.Client, p *producePlan, in io.Rea
 				return nil
 			}
 			res.buffered()
-			cl.Produce(ctx, p.record(line), res.promise)
+			cl.Produce(ctx, r, res.promise)
 		}
 	}
 }
 
-// readLines sends each line of in on lines, then its error (nil at EOF) on
-// errc, and closes lines.
-func readLines(in io.Reader, maxLine int, lines chan<- []byte, errc chan<- error, stop <-chan struct{}) {
-	defer close(lines)
+// readRecords reads the input the way the command line says and sends
+// each record until the input ends or send returns false; it returns the
+// input's error (nil at its end).
+func (p *producePlan) readRecords(in io.Reader, maxLine int, send func(*kgo.Record) bool) error {
+	switch {
+	case p.valueFiles != nil:
+		return readValueFiles(p.valueFiles, p, maxLine, send)
+	case p.template != nil:
+		return readTemplateRecords(in, p, maxLine, send)
+	}
+	return readLines(in, p, maxLine, send)
+}
+
+// readLines sends a record for each line of in (each run of bytes ended
+// by -D's delimiter). Any byte may appear in a record; only its length is
+// bounded, by the topic's max.message.bytes.
+func readLines(in io.Reader, p *producePlan, maxLine int, send func(*kgo.Record) bool) error {
+	delim := p.delimiter
+	if delim == nil {
+		delim = []byte{'\n'}
+	}
 	sc := bufio.NewScanner(in)
-	// The buffer holds a line and its newline; bufio's default would stop
-	// at 64 KiB, far below what a topic takes. The scanner's limit is the
-	// larger of its argument and the initial buffer's capacity, so the
+	// The buffer holds a record and its delimiter; bufio's default would
+	// stop at 64 KiB, far below what a topic takes. The scanner's limit is
+	// the larger of its argument and the initial buffer's capacity, so the
 	// initial buffer must not exceed it either.
-	sc.Buffer(make([]byte, 0, min(64<<10, maxLine+1)), maxLine+1)
-	sc.Split(scanRecordLines)
+	limit := maxLine + len(delim)
+	sc.Buffer(make([]byte, 0, min(64<<10, limit)), limit)
+	if p.delimiter == nil {
+		sc.Split(scanRecordLines)
+	} else {
+		sc.Split(scanDelimited(delim))
+	}
 	n := 0
 	for sc.Scan() {
 		n++
-		select {
-		case lines <- bytes.Clone(sc.Bytes()):
-		case <-stop:
-			errc <- nil
-			return
+		if !send(p.record(bytes.Clone(sc.Bytes()))) {
+			return nil
 		}
 	}
 	err := sc.Err()
 	if errors.Is(err, bufio.ErrTooLong) {
-		err = fmt.Errorf("line %d is longer than the topic's max.message.bytes (%d bytes)", n+1, maxLine)
+		what := "line"
+		if p.delimiter != nil {
+			what = "record"
+		}
+		err = fmt.Errorf("%s %d is longer than the topic's max.message.bytes (%d bytes)", what, n+1, maxLine)
 	}
-	errc <- err
+	return err
 }
 
-// scanRecordLines is bufio.ScanLines without its dropping of a '\r' before
-// the '\n': the record is the line's bytes exactly, as kcat writes them.
-func scanRecordLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
-	if atEOF && len(data) == 0 {
+// scanRecordLines splits input into lines, the default records.
+var scanRecordLines = scanDelimited([]byte{'\n'})
+
+// scanDelimited is bufio.ScanLines for any delimiter and without its
+// dropping of a '\r' before the '\n': the record is the bytes between
+// delimiters exactly, as kcat writes them. Input that ends without a
+// delimiter is a last record.
+func scanDelimited(delim []byte) bufio.SplitFunc {
+	return func(data []byte, atEOF bool) (advance int, token []byte, err error) {
+		if atEOF && len(data) == 0 {
+			return 0, nil, nil
+		}
+		if i := bytes.Index(data, delim); i >= 0 {
+			return i + len(delim), data[:i], nil
+		}
+		if atEOF {
+			return len(data), data, nil
+		}
 		return 0, nil, nil
 	}
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		return i + 1, data[:i], nil
-	}
-	if atEOF {
-		return len(data), data, nil
-	}
-	return 0, nil, nil
 }
 
-// record builds the record for one line.
+// record builds the record for one line, or for one value.
 func (p *producePlan) record(line []byte) *kgo.Record {
 	r := &kgo.Record{
 		Topic:     p.topic,
 		Value:     line,
 		Headers:   p.headers,
 		Partition: max(p.partition, 0),
+		Timestamp: p.timestamp, // zero: the client stamps it when produced
 		// Ctrl-C stops reading but not delivery: records already read are
-		// flushed, bounded by --timeout through RecordDeliveryTimeout.
+		// flushed, bounded by --timeout through RecordDeliveryTimeout (or
+		// recordContext's deadline).
 		Context: context.Background(),
+	}
+	if p.recordContext != nil {
+		r.Context = p.recordContext()
 	}
 	switch {
 	case p.key != nil:
@@ -110,7 +156,22 @@ func (p *producePlan) record(line []byte) *kgo.Record {
 			r.Key, r.Value = k, v
 		}
 	}
+	p.nullEmpty(r)
 	return r
+}
+
+// nullEmpty applies -Z: an empty key or value becomes null, so an empty
+// value is a tombstone.
+func (p *producePlan) nullEmpty(r *kgo.Record) {
+	if !p.nullIfEmpty {
+		return
+	}
+	if len(r.Key) == 0 {
+		r.Key = nil
+	}
+	if len(r.Value) == 0 {
+		r.Value = nil
+	}
 }
 
 // produceResults gathers the client's per-record answers, which arrive on
