@@ -1,5 +1,29 @@
 package log
 
+// Group commit. Appends queue under the log's lock and the first appender
+// that finds no writer becomes the writer for everyone queued; the others
+// wait on cond. The writer drops the lock for the I/O, so appends keep
+// queueing behind the round it writes:
+//
+//	appender A ──┐ lock: validate, assign offsets [nextOffset..), queue
+//	appender B ──┤ (nextOffset moves; nothing is visible to readers yet)
+//	appender C ──┘
+//	                │ A finds writing == false: A becomes the writer
+//	                ▼
+//	   A: take the queue ─ unlock ─ pwritev every buffer (rolling segments
+//	      as needed) ─ fsync if the policy says (always: every round) ─ lock
+//	      ─ publish: index entries, logEndOffset, recoveryPoint
+//	      ─ broadcast cond
+//	                │
+//	B, C wake:      ▼ their offsets below recoveryPoint (durableEnd)? return.
+//	                  Not yet, and no writer? the first becomes the next writer.
+//
+// One fsync covers every append in the round, so N concurrent producers
+// pay about one fsync between them; no goroutine sits idle to do it. A
+// failed write or fsync makes l.err sticky: queued and later appends fail
+// and nothing is written again (after a failed fsync the page cache state
+// is unknown, so nothing may be acknowledged from it).
+
 import (
 	"fmt"
 	"math"
