@@ -3,7 +3,6 @@ package partition
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -278,7 +277,7 @@ func (f *replicaFetcher) run() {
 			if client, err = f.set.m.opts.DialLeader(f.ctx, f.leaderID); err != nil {
 				f.logger.Debug("cannot reach the leader", "err", err)
 				client = nil
-				f.sleep(time.Duration(f.cfg.BackoffMs) * time.Millisecond)
+				f.sleepOrWake(time.Duration(f.cfg.BackoffMs) * time.Millisecond)
 				continue
 			}
 		}
@@ -292,7 +291,7 @@ func (f *replicaFetcher) run() {
 			}
 			client.Close()
 			client = nil
-			f.sleep(time.Duration(f.cfg.BackoffMs) * time.Millisecond)
+			f.sleepOrWake(time.Duration(f.cfg.BackoffMs) * time.Millisecond)
 		}
 	}
 }
@@ -304,8 +303,6 @@ func (f *replicaFetcher) idle(waitFor time.Duration) {
 	}
 	f.sleepOrWake(waitFor)
 }
-
-func (f *replicaFetcher) sleep(d time.Duration) { f.sleepOrWake(d) }
 
 func (f *replicaFetcher) sleepOrWake(d time.Duration) {
 	t := f.set.m.opts.Clock.NewTimer(d)
@@ -359,7 +356,7 @@ func (f *replicaFetcher) truncate(client LeaderClient, targets []*fetchTarget) e
 			f.holdOff(t, a.Err)
 			continue
 		}
-		_, final, err := t.p.TruncateForLeader(t.leaderEpoch, a.LeaderEpoch, a.EndOffset)
+		final, err := t.p.TruncateForLeader(t.leaderEpoch, a.LeaderEpoch, a.EndOffset)
 		if err != nil {
 			f.holdOff(t, err)
 			continue
@@ -459,9 +456,4 @@ func (f *replicaFetcher) holdOff(t *fetchTarget, err error) {
 	if errors.Is(err, ErrFencedLeaderEpoch) || errors.Is(err, ErrUnknownLeaderEpoch) {
 		t.truncated, t.rounds = false, 0
 	}
-}
-
-// String names the fetcher in logs and tests.
-func (f *replicaFetcher) String() string {
-	return fmt.Sprintf("replica fetcher for leader %d", f.leaderID)
 }

@@ -20,7 +20,6 @@ import (
 type FollowerPosition struct {
 	LogEndOffset   int64
 	LogStartOffset int64
-	HighWatermark  int64
 	// LatestEpoch is the newest leader epoch in the follower's log (-1:
 	// none), which OffsetForLeaderEpoch asks the leader about.
 	LatestEpoch int32
@@ -32,8 +31,7 @@ func (p *Partition) Position() FollowerPosition {
 	p.epochMu.Lock()
 	latest, ok := p.epochs.Latest()
 	p.epochMu.Unlock()
-	pos := FollowerPosition{LogEndOffset: p.log.LogEndOffset(), LogStartOffset: p.log.LogStartOffset(),
-		HighWatermark: p.highWatermark.Load(), LatestEpoch: -1}
+	pos := FollowerPosition{LogEndOffset: p.log.LogEndOffset(), LogStartOffset: p.log.LogStartOffset(), LatestEpoch: -1}
 	if ok {
 		pos.LatestEpoch = latest.Epoch
 	}
@@ -135,19 +133,19 @@ func (p *Partition) replayAppended(records []byte) error {
 // TruncateForLeader truncates the log where it diverges from the leader's,
 // given the leader's answer to OffsetForLeaderEpoch for this replica's
 // newest epoch (KIP-101/279); with an undefined answer it falls back to
-// the high watermark, as Kafka does. It returns the new log end offset and
-// whether the divergence point was reached; when not (the leader answered
-// an epoch this log never held) the caller asks again with the newest
-// epoch left after this truncation (KIP-279).
-func (p *Partition) TruncateForLeader(leaderEpoch, answerEpoch int32, answerEndOffset int64) (leo int64, final bool, err error) {
+// the high watermark, as Kafka does. It reports whether the divergence
+// point was reached; when not (the leader answered an epoch this log never
+// held) the caller asks again with the newest epoch left after this
+// truncation (KIP-279).
+func (p *Partition) TruncateForLeader(leaderEpoch, answerEpoch int32, answerEndOffset int64) (final bool, err error) {
 	p.snapshotMu.Lock() // truncation reloads producer state, which snapshots guard
 	defer p.snapshotMu.Unlock()
 	p.gate.Lock()
 	defer p.gate.Unlock()
 	if err := p.followerRole(leaderEpoch); err != nil {
-		return 0, false, err
+		return false, err
 	}
-	leo = p.log.LogEndOffset()
+	leo := p.log.LogEndOffset()
 	p.epochMu.Lock()
 	offset, ok := replica.TruncationOffset(&p.epochs, leo, answerEpoch, answerEndOffset)
 	final = replica.TruncationFinal(&p.epochs, leo, answerEpoch, answerEndOffset)
@@ -156,12 +154,11 @@ func (p *Partition) TruncateForLeader(leaderEpoch, answerEpoch int32, answerEndO
 		offset = min(p.highWatermark.Load(), leo)
 	}
 	if offset >= leo {
-		return leo, final, nil
+		return final, nil
 	}
 	p.logger.Info("truncating divergent records", "from", leo, "to", offset,
 		slog.Int("leader_epoch", int(answerEpoch)), slog.Int64("leader_end_offset", answerEndOffset), slog.Bool("final", final))
-	leo, err = p.truncateLocked(offset, false)
-	return leo, final, err
+	return final, p.truncateLocked(offset, false)
 }
 
 // TruncateFullyAndStartAt empties the log and restarts it at offset (the
@@ -175,15 +172,14 @@ func (p *Partition) TruncateFullyAndStartAt(leaderEpoch int32, offset int64) err
 		return err
 	}
 	p.logger.Info("log is behind the leader's log start; starting over", "from", p.log.LogEndOffset(), "at", offset)
-	_, err := p.truncateLocked(offset, true)
-	return err
+	return p.truncateLocked(offset, true)
 }
 
 // truncateLocked truncates the log (gate held exclusively) and brings the
 // derived state along: the epoch cache loses entries past the end, the
 // producer state is rebuilt from the newest snapshot the log still covers,
 // the high watermark never points past the log end.
-func (p *Partition) truncateLocked(offset int64, fully bool) (int64, error) {
+func (p *Partition) truncateLocked(offset int64, fully bool) error {
 	var err error
 	if fully {
 		err = p.logs.TruncateFullyAndStartAt(p.tp, offset)
@@ -191,7 +187,7 @@ func (p *Partition) truncateLocked(offset int64, fully bool) (int64, error) {
 		err = p.logs.Truncate(p.tp, offset)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("partition %s: truncate to %d: %w", p.tp, offset, err)
+		return fmt.Errorf("partition %s: truncate to %d: %w", p.tp, offset, err)
 	}
 	leo := p.log.LogEndOffset()
 	p.epochMu.Lock()
@@ -209,5 +205,5 @@ func (p *Partition) truncateLocked(offset int64, fully bool) (int64, error) {
 	}
 	p.producers.reset()
 	errs = append(errs, p.loadProducers())
-	return leo, errors.Join(errs...)
+	return errors.Join(errs...)
 }

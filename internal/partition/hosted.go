@@ -57,7 +57,6 @@ type Partition struct {
 	// replMu guards the replication state; a leaf lock, like epochMu.
 	replMu      sync.Mutex
 	leaderState *replica.LeaderState // while this node leads the partition
-	committed   committedState       // as of the newest image
 	alterISR    func(ISRProposal) error
 	// lagTimeMaxMs and brokerEligible (registered and unfenced in the
 	// newest image) decide which followers may be proposed into the ISR.

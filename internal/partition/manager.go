@@ -525,7 +525,6 @@ func (m *Manager) Close() error {
 		// Stopping first (it waits for appends in flight) makes the final
 		// snapshot cover everything appended.
 		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
-		m.fetchers.remove(p.tp)
 		if err := p.checkpoint(); err != nil {
 			errs = append(errs, err)
 		}

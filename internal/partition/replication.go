@@ -3,7 +3,6 @@ package partition
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -26,13 +25,6 @@ type ISRProposal struct {
 	NewISR         []int32
 }
 
-// committedState is the partition as the newest image has it, kept for
-// replication decisions taken between images.
-type committedState struct {
-	partitionEpoch int32
-	replicas, isr  []int32
-}
-
 // AppendAll appends like Append, then waits until every ISR member has the
 // records (the high watermark passes them): Kafka's acks=all. It refuses
 // to append while the committed ISR is below min.insync.replicas
@@ -41,7 +33,9 @@ type committedState struct {
 // ends with ctx (the produce timeout) or when leadership moves.
 func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult, error) {
 	settings := p.settings.Load()
-	if n := p.isrSize(); n < settings.minInsyncReplicas {
+	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
+	// error a client must see rather than NOT_ENOUGH_REPLICAS.
+	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
 		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
@@ -70,7 +64,11 @@ func (p *Partition) WaitCommitted(ctx context.Context, offset int64, leaderEpoch
 				p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
 		}
 		if p.highWatermark.Load() >= offset {
-			if n, want := p.isrSize(), p.settings.Load().minInsyncReplicas; n < want {
+			n, leading := p.isrSize()
+			if !leading {
+				return fmt.Errorf("partition %s: leadership moved before offset %d was acknowledged: %w", p.tp, offset, ErrNotLeader)
+			}
+			if want := p.settings.Load().minInsyncReplicas; n < want {
 				return fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
 					p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
 			}
@@ -85,18 +83,26 @@ func (p *Partition) WaitCommitted(ctx context.Context, offset int64, leaderEpoch
 	}
 }
 
-// isrSize is the committed ISR's size as of the newest image.
-func (p *Partition) isrSize() int {
+// isrSize is the size of the ISR the controller committed, as the leader
+// state holds it; leading is false when this node does not lead.
+func (p *Partition) isrSize() (n int, leading bool) {
 	p.replMu.Lock()
 	defer p.replMu.Unlock()
-	return len(p.committed.isr)
+	if p.leaderState == nil {
+		return 0, false
+	}
+	return len(p.leaderState.ISR()), true
 }
 
-// ISR returns the committed ISR and replicas as of the newest image.
-func (p *Partition) ISR() (isr, replicas []int32) {
+// ISR returns the ISR the controller committed; nil when this node does
+// not lead the partition.
+func (p *Partition) ISR() []int32 {
 	p.replMu.Lock()
 	defer p.replMu.Unlock()
-	return slices.Clone(p.committed.isr), slices.Clone(p.committed.replicas)
+	if p.leaderState == nil {
+		return nil
+	}
+	return p.leaderState.ISR()
 }
 
 // leaderAppended records the leader's durable log end offset after an
@@ -250,12 +256,12 @@ func (p *Partition) WatchAppends(ch chan<- struct{}) (cancel func()) {
 	return cancel
 }
 
-// applyCommitted adopts the image's ISR, replicas and partition epoch. On
-// the leader it may advance the high watermark (a member left the ISR).
+// applyCommitted adopts the image's ISR, replicas and partition epoch into
+// the leader state, which may advance the high watermark (a member left
+// the ISR).
 // Called by the Manager's Refresh, after setRole.
 func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 	p.replMu.Lock()
-	p.committed = committedState{partitionEpoch: pi.PartitionEpoch, replicas: slices.Clone(pi.Replicas), isr: slices.Clone(pi.ISR)}
 	hw := int64(-1)
 	if s := p.leaderState; s != nil && s.LeaderEpoch() == pi.LeaderEpoch {
 		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {

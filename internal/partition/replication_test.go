@@ -205,7 +205,7 @@ func TestReplicationShrinkISRAfterLagTime(t *testing.T) {
 	// Committed: the HW is the remaining ISR's minimum.
 	c.change(metadata.NoLeaderChange, 1, 2)
 	_, pending = pendingISR(p)
-	isr, _ := p.ISR()
+	isr := p.ISR()
 	require(t, !pending && slices.Equal(isr, []int32{1, 2}), "pending %v, ISR %v", pending, isr)
 	require(t, p.Offsets().HighWatermark == 4, "HW %d after the shrink", p.Offsets().HighWatermark)
 	rec.requireNone(t)
@@ -237,7 +237,7 @@ func TestReplicationExpandISRWhenCaughtUp(t *testing.T) {
 
 	c.change(metadata.NoLeaderChange, 1, 2, 3)
 	_, pending = pendingISR(p)
-	isr, _ := p.ISR()
+	isr := p.ISR()
 	require(t, !pending && slices.Equal(isr, []int32{1, 2, 3}), "pending %v, ISR %v", pending, isr)
 }
 
