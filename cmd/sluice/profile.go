@@ -120,15 +120,7 @@ func newProfileUseCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeProfiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pf, err := loadProfiles()
-			if err != nil {
-				return err
-			}
-			if _, err := pf.get(args[0]); err != nil {
-				return err
-			}
-			pf.current = args[0]
-			if err := pf.save(); err != nil {
+			if err := editProfile(args[0], func(pf *profilesFile) { pf.current = args[0] }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "current profile: %s\n", args[0])
@@ -191,22 +183,31 @@ func newProfileDeleteCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeProfiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pf, err := loadProfiles()
+			err := editProfile(args[0], func(pf *profilesFile) {
+				pf.profiles = slicesDeleteProfile(pf.profiles, args[0])
+				if pf.current == args[0] {
+					pf.current = ""
+				}
+			})
 			if err != nil {
-				return err
-			}
-			if _, err := pf.get(args[0]); err != nil {
-				return err
-			}
-			pf.profiles = slicesDeleteProfile(pf.profiles, args[0])
-			if pf.current == args[0] {
-				pf.current = ""
-			}
-			if err := pf.save(); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted profile %s\n", args[0])
 			return nil
 		},
 	}
+}
+
+// editProfile loads the profiles file, checks that profile name exists,
+// applies change and saves the file.
+func editProfile(name string, change func(pf *profilesFile)) error {
+	pf, err := loadProfiles()
+	if err != nil {
+		return err
+	}
+	if _, err := pf.get(name); err != nil {
+		return err
+	}
+	change(pf)
+	return pf.save()
 }
