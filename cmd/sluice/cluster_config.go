@@ -162,6 +162,18 @@ func withBrokerMessage(err error, msg *string) error {
 
 // configSession connects, resolves --node and bounds the requests by
 // --timeout; done releases it all.
+// readNodeConfigs connects, picks the node (--node, else the active
+// controller) and describes its configs (names, or all of them).
+func readNodeConfigs(cmd *cobra.Command, e *clientEnv, node *configNode, names ...string) (int32, []brokerConfigEntry, error) {
+	ctx, cl, id, done, err := configSession(cmd, e, node)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer done()
+	entries, err := describeNodeConfigs(ctx, cl, id, names...)
+	return id, entries, err
+}
+
 func configSession(cmd *cobra.Command, e *clientEnv, node *configNode) (context.Context, *kgo.Client, int32, func(), error) {
 	cl, err := e.client(cmd.Context())
 	if err != nil {
@@ -195,12 +207,7 @@ func newClusterConfigDescribeCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cl, id, done, err := configSession(cmd, e, &node)
-			if err != nil {
-				return err
-			}
-			defer done()
-			entries, err := describeNodeConfigs(ctx, cl, id)
+			id, entries, err := readNodeConfigs(cmd, e, &node)
 			if err != nil {
 				return err
 			}
@@ -251,12 +258,7 @@ func newClusterConfigGetCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cl, id, done, err := configSession(cmd, e, &node)
-			if err != nil {
-				return err
-			}
-			defer done()
-			entries, err := describeNodeConfigs(ctx, cl, id, args[0])
+			id, entries, err := readNodeConfigs(cmd, e, &node, args[0])
 			if err != nil {
 				return err
 			}

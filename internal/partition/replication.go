@@ -44,16 +44,16 @@ func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult
 	if err != nil {
 		return res, err
 	}
-	if err := p.WaitCommitted(ctx, res.LastOffset+1, epoch); err != nil {
+	if err := p.waitCommitted(ctx, res.LastOffset+1, epoch); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// WaitCommitted waits until the high watermark reaches offset while this
+// waitCommitted waits until the high watermark reaches offset while this
 // node leads the partition in leaderEpoch (records it appended then may be
 // truncated once another leader takes over, so only that epoch's HW counts).
-func (p *Partition) WaitCommitted(ctx context.Context, offset int64, leaderEpoch int32) error {
+func (p *Partition) waitCommitted(ctx context.Context, offset int64, leaderEpoch int32) error {
 	wake := make(chan struct{}, 1)
 	cancel := p.watchers.Add(wake)
 	defer cancel()
