@@ -102,9 +102,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: FlushMessages, BrokerName: "log.flush.interval.messages", Type: TypeLong, Default: maxLongText,
-		Ranges:     atLeast(1, maxLong),
-		Doc:        "Fsync after this many appended messages; the default leaves it to the flush policy and the OS.",
-		NotActedOn: "fsync is governed by log.flush.policy and flush.ms",
+		Ranges: atLeast(1, maxLong),
+		Doc:    "Fsync in the append that leaves this many messages (offsets) unsynced, whatever log.flush.policy says; the default leaves it to the flush policy and the OS.",
 	},
 	{
 		Name: FlushMs, BrokerName: "log.flush.interval.ms", Type: TypeLong, Default: maxLongText,

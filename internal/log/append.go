@@ -275,7 +275,7 @@ func (l *Log) writeLocked() {
 	l.writing = true
 	calls := l.queue
 	l.queue = l.spareQueue[:0]
-	req := syncRequest{all: l.syncRequested, sealed: l.syncSealedRequested}
+	req := syncRequest{all: l.syncRequested || l.flushMessagesDueLocked(calls), sealed: l.syncSealedRequested}
 	l.syncRequested, l.syncSealedRequested = false, false
 	cfg, nowMs := l.cfg, l.nowMs()
 	unsynced := l.unsyncedSealed // only the writer and idle-time operations change it
@@ -294,6 +294,17 @@ func (l *Log) writeLocked() {
 	}
 	l.writing = false
 	l.cond.Broadcast()
+}
+
+// flushMessagesDueLocked applies flush.messages (Kafka's
+// log.flush.interval.messages): the round fsyncs when it would leave at
+// least that many offsets above the recovery point, as Kafka flushes
+// after an append once logEndOffset - recoveryPoint reaches it.
+func (l *Log) flushMessagesDueLocked(calls []appendCall) bool {
+	if len(calls) == 0 || l.cfg.FlushMessages <= 0 {
+		return false
+	}
+	return calls[len(calls)-1].nextOffset-l.recoveryPoint >= l.cfg.FlushMessages
 }
 
 // failLocked makes a write or fsync failure sticky: after a failed fsync the

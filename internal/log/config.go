@@ -54,6 +54,9 @@ type Config struct {
 	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; negative = no limit
 	FlushPolicy        FlushPolicy
 	FlushMs            int64 // flush.ms: with FlushInterval, the longest unsynced time
+	// FlushMessages is flush.messages: an append that leaves this many
+	// offsets unsynced fsyncs, whatever the policy; 0 or MaxInt64: never.
+	FlushMessages int64
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
+		FlushMessages:      math.MaxInt64,
 	}
 }
 
@@ -88,6 +92,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retention.ms %d must be -1 or more", c.RetentionMs)
 	case c.FlushPolicy < FlushAlways || c.FlushPolicy > FlushNever:
 		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
+	case c.FlushMessages < 0:
+		return fmt.Errorf("flush.messages %d must not be negative", c.FlushMessages)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
 		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
 	}

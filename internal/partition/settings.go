@@ -60,6 +60,7 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
 	}
 	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
+	cfg.FlushMessages = v.Int64(config.FlushMessages)
 	// The deprecated difference bound applies both ways when set; unset,
 	// its default (Long.MAX_VALUE) bounds nothing.
 	difference := v.Int64(config.MessageTimestampDifferenceMaxMs)

@@ -33,3 +33,13 @@ func TestPartitionSettingsCompactOnlyHasNoRetention(t *testing.T) {
 			cfg.RetentionMs, cfg.RetentionBytes, tc.retentionMs, tc.retentionBytes)
 	}
 }
+
+// TestPartitionSettingsActedOnKeys: the topic keys the log acts on reach
+// its Config, from the topic override or the broker default.
+func TestPartitionSettingsActedOnKeys(t *testing.T) {
+	cfg, _ := topicSettings(config.TopicValues{BrokerDefaults: map[string]string{"log.flush.interval.messages": "7"}})
+	require(t, cfg.FlushMessages == 7, "broker default flush.messages: %d", cfg.FlushMessages)
+	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.FlushMessages: "3"},
+		BrokerDefaults: map[string]string{"log.flush.interval.messages": "7"}})
+	require(t, cfg.FlushMessages == 3, "topic flush.messages: %d", cfg.FlushMessages)
+}
