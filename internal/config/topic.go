@@ -171,8 +171,9 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: Preallocate, BrokerName: "log.preallocate", Type: TypeBoolean, Default: "false",
-		Doc:        "Whether a new segment file is allocated at full segment.bytes up front.",
-		NotActedOn: "segments grow as they are written",
+		Doc: "Whether a new segment file is allocated at full segment.bytes up front.",
+		Refused: &Refusal{Value: "true", Why: "Sluice does not preallocate segments (Kafka does it for Windows " +
+			"file systems); recovery would have to tell a preallocated zero tail from a torn write"},
 	},
 	{
 		Name: RetentionBytes, BrokerName: "log.retention.bytes", Type: TypeLong, Default: "-1",
