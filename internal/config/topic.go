@@ -196,9 +196,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: SegmentJitterMs, BrokerName: "log.roll.jitter.ms", Type: TypeLong, Default: "0",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "The most a random delay subtracted from segment.ms, so partitions created together do not all roll at once.",
-		NotActedOn: "segments roll at exactly segment.ms",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "The most a random delay subtracted from segment.ms, drawn for each segment when it becomes active, so partitions created together do not all roll at once.",
 	},
 	{
 		Name: SegmentMs, BrokerName: "log.roll.ms", Type: TypeLong, Default: "604800000",

@@ -436,7 +436,7 @@ func (l *Log) syncSealed(unsynced []*segment) error {
 }
 
 // shouldRoll applies Kafka's roll rules before an append: the segment would
-// pass segment.bytes, is older than segment.ms, has a full index, or the
+// pass segment.bytes, is older than segment.ms less its jitter, has a full index, or the
 // offsets would not fit the index's 32-bit relative form. An empty segment
 // never rolls.
 func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
@@ -444,7 +444,7 @@ func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
 		return false
 	}
 	return w.state.size+int64(len(c.buf)) > cfg.SegmentBytes ||
-		nowMs-w.seg.createdMs >= cfg.SegmentMs ||
+		nowMs-w.seg.createdMs >= cfg.SegmentMs-w.seg.rollJitterMs ||
 		w.state.offsetEntries >= cfg.maxIndexEntries(offsetIndexEntrySize) ||
 		w.state.timeEntries >= cfg.maxIndexEntries(timeIndexEntrySize) ||
 		c.nextOffset-1-w.seg.baseOffset > math.MaxInt32
@@ -485,6 +485,7 @@ func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (
 	}
 	w.sealed = true
 	s := newSegment(l.fs, l.files, l.dir, baseOffset, nowMs, cfg.IndexIntervalBytes)
+	s.rollJitterMs = cfg.rollJitterMs(l.rollJitter)
 	if err := createSegmentFiles(l.fs, s, cfg); err != nil {
 		return nil, err
 	}

@@ -48,6 +48,9 @@ func ParseFlushPolicy(s string) (FlushPolicy, error) {
 type Config struct {
 	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
 	SegmentMs          int64 // segment.ms: roll when the active segment is older
+	// SegmentJitterMs is segment.jitter.ms: each segment rolls up to this
+	// much (drawn at random when it becomes active) before segment.ms.
+	SegmentJitterMs int64
 	IndexIntervalBytes int64 // index.interval.bytes: bytes of log between index entries
 	SegmentIndexBytes  int64 // segment.index.bytes: index file capacity; a full index rolls
 	RetentionMs        int64 // retention.ms: delete sealed segments older than this; -1 keeps forever
@@ -82,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("segment.bytes %d must be between %d and %d", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
 	case c.SegmentMs < 1:
 		return fmt.Errorf("segment.ms %d must be at least 1", c.SegmentMs)
+	case c.SegmentJitterMs < 0:
+		return fmt.Errorf("segment.jitter.ms %d must not be negative", c.SegmentJitterMs)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("index.interval.bytes %d must not be negative", c.IndexIntervalBytes)
 	case c.SegmentIndexBytes < minSegmentIndexBytes || c.SegmentIndexBytes > math.MaxInt32:
@@ -98,6 +103,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
 	}
 	return nil
+}
+
+// rollJitterMs draws a segment's roll jitter as Kafka's randomSegmentJitter
+// does: uniform in [0, min(segment.jitter.ms, segment.ms)), 0 without
+// jitter. intN is the random source (Options.RollJitter).
+func (c Config) rollJitterMs(intN func(n int64) int64) int64 {
+	if c.SegmentJitterMs <= 0 {
+		return 0
+	}
+	return intN(min(c.SegmentJitterMs, c.SegmentMs))
 }
 
 // minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the

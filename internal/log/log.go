@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync"
 
@@ -50,6 +51,9 @@ type Options struct {
 	// CleanShutdown says the previous Close completed, so the active
 	// segment's index files can be trusted.
 	CleanShutdown bool
+	// RollJitter returns a random int64 in [0, n) for segment.jitter.ms;
+	// nil: math/rand/v2. Tests pass a fixed source.
+	RollJitter func(n int64) int64
 }
 
 // Log is one partition's log in its own directory.
@@ -59,6 +63,9 @@ type Log struct {
 	clock  clock.Clock
 	files  *FileCache
 	logger *slog.Logger
+	// rollJitter is the random source of segment.jitter.ms, called by the
+	// writer (roll) and under mu.
+	rollJitter func(n int64) int64
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -92,7 +99,11 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
-	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config}
+	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
+		rollJitter: opts.RollJitter}
+	if l.rollJitter == nil {
+		l.rollJitter = rand.Int64N
+	}
 	if l.clock == nil {
 		l.clock = clock.Real()
 	}
@@ -135,6 +146,7 @@ func (l *Log) load(opts Options) error {
 		return err
 	}
 	active := l.active()
+	active.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
 	l.logEndOffset, l.nextOffset = active.nextOffset, active.nextOffset
 	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), l.logEndOffset)
 	l.recoveryPoint = l.logEndOffset
@@ -454,6 +466,7 @@ func (l *Log) unseal(s *segment) error {
 // the active one. The directory is synced so the new files survive a crash.
 func (l *Log) createActiveSegment(baseOffset int64) error {
 	s := newSegment(l.fs, l.files, l.dir, baseOffset, l.nowMs(), l.cfg.IndexIntervalBytes)
+	s.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
 	if err := createSegmentFiles(l.fs, s, l.cfg); err != nil {
 		return err
 	}

@@ -3,6 +3,10 @@ package log
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestLogFlushMessages: under the never policy, an append that leaves
@@ -30,5 +34,40 @@ func TestLogFlushMessages(t *testing.T) {
 		noErr(t, err)
 		require(t, l.LogEndOffset() >= 5, "seed %d: the flushed 5 messages were lost: log end %d", seed, l.LogEndOffset())
 		noErr(t, l.Close())
+	}
+}
+
+// TestLogSegmentJitter: a segment rolls segment.ms less its jitter after it
+// became active; the jitter is drawn below min(segment.jitter.ms,
+// segment.ms), once per segment.
+func TestLogSegmentJitter(t *testing.T) {
+	for _, tc := range []struct {
+		jitterMs, wantBound, drawn, rollAfterMs int64
+	}{
+		{jitterMs: 0, rollAfterMs: 1000},
+		{jitterMs: 500, wantBound: 500, drawn: 400, rollAfterMs: 600},
+		{jitterMs: 5000, wantBound: 1000, drawn: 999, rollAfterMs: 1},
+	} {
+		cfg := smallConfig()
+		cfg.SegmentMs, cfg.SegmentJitterMs = 1000, tc.jitterMs
+		tl := &testLog{fs: vfs.NewMem(), clock: clock.NewManual(time.UnixMilli(1_700_000_000_000)), cfg: cfg, dir: "/data/topic-0"}
+		var bounds []int64
+		tl.reopen(t, Options{RollJitter: func(n int64) int64 { bounds = append(bounds, n); return tc.drawn }})
+		appendAt := func() int {
+			t.Helper()
+			_, err := tl.Append(testBatch(t, "x", 1, 10, tl.clock.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			return tl.NumSegments()
+		}
+		appendAt()
+		tl.clock.Advance(time.Duration(tc.rollAfterMs-1) * time.Millisecond)
+		require(t, appendAt() == 1, "jitter %d: rolled %d ms after creation, before %d", tc.jitterMs, tc.rollAfterMs-1, tc.rollAfterMs)
+		tl.clock.Advance(time.Millisecond)
+		require(t, appendAt() == 2, "jitter %d: did not roll %d ms after creation", tc.jitterMs, tc.rollAfterMs)
+		for _, n := range bounds {
+			require(t, n == tc.wantBound, "jitter %d: drawn below %d, want below %d", tc.jitterMs, n, tc.wantBound)
+		}
+		require(t, (len(bounds) > 0) == (tc.jitterMs > 0), "jitter %d: drew %d times", tc.jitterMs, len(bounds))
+		noErr(t, tl.Close())
 	}
 }

@@ -47,6 +47,7 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 	cfg := log.Config{
 		SegmentBytes:       v.Int64(config.SegmentBytes),
 		SegmentMs:          v.Int64(config.SegmentMs),
+		SegmentJitterMs:    v.Int64(config.SegmentJitterMs),
 		IndexIntervalBytes: v.Int64(config.IndexIntervalBytes),
 		SegmentIndexBytes:  v.Int64(config.SegmentIndexBytes),
 		RetentionMs:        v.Int64(config.RetentionMs),

@@ -42,4 +42,6 @@ func TestPartitionSettingsActedOnKeys(t *testing.T) {
 	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.FlushMessages: "3"},
 		BrokerDefaults: map[string]string{"log.flush.interval.messages": "7"}})
 	require(t, cfg.FlushMessages == 3, "topic flush.messages: %d", cfg.FlushMessages)
+	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.SegmentJitterMs: "250"}})
+	require(t, cfg.SegmentJitterMs == 250, "segment.jitter.ms: %d", cfg.SegmentJitterMs)
 }
