@@ -96,9 +96,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: FileDeleteDelayMs, BrokerName: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "How long a deleted segment's files linger (renamed .deleted) so in-flight reads of them can finish.",
-		NotActedOn: "segments are deleted at once; readers hold open files, so reads in flight finish",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "How long the files of a segment that retention or DeleteRecords removed linger, renamed .deleted, before they are removed (on the manager's tick; a restart removes leftovers). Readers hold open files, so reads in flight finish either way.",
 	},
 	{
 		Name: FlushMessages, BrokerName: "log.flush.interval.messages", Type: TypeLong, Default: maxLongText,

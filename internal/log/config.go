@@ -46,11 +46,11 @@ func ParseFlushPolicy(s string) (FlushPolicy, error) {
 
 // Config is the per-log configuration, named after Kafka's topic configs.
 type Config struct {
-	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
-	SegmentMs          int64 // segment.ms: roll when the active segment is older
+	SegmentBytes int64 // segment.bytes: roll when the active segment would exceed it
+	SegmentMs    int64 // segment.ms: roll when the active segment is older
 	// SegmentJitterMs is segment.jitter.ms: each segment rolls up to this
 	// much (drawn at random when it becomes active) before segment.ms.
-	SegmentJitterMs int64
+	SegmentJitterMs    int64
 	IndexIntervalBytes int64 // index.interval.bytes: bytes of log between index entries
 	SegmentIndexBytes  int64 // segment.index.bytes: index file capacity; a full index rolls
 	RetentionMs        int64 // retention.ms: delete sealed segments older than this; -1 keeps forever
@@ -60,6 +60,10 @@ type Config struct {
 	// FlushMessages is flush.messages: an append that leaves this many
 	// offsets unsynced fsyncs, whatever the policy; 0 or MaxInt64: never.
 	FlushMessages int64
+	// FileDeleteDelayMs is file.delete.delay.ms: how long the files of a
+	// segment removed by retention or DeleteRecords linger renamed
+	// .deleted; 0 removes them at once.
+	FileDeleteDelayMs int64
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
@@ -75,6 +79,7 @@ func DefaultConfig() Config {
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
 		FlushMessages:      math.MaxInt64,
+		FileDeleteDelayMs:  60_000,
 	}
 }
 
@@ -97,6 +102,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retention.ms %d must be -1 or more", c.RetentionMs)
 	case c.FlushPolicy < FlushAlways || c.FlushPolicy > FlushNever:
 		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
+	case c.FileDeleteDelayMs < 0:
+		return fmt.Errorf("file.delete.delay.ms %d must not be negative", c.FileDeleteDelayMs)
 	case c.FlushMessages < 0:
 		return fmt.Errorf("flush.messages %d must not be negative", c.FlushMessages)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:

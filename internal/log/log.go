@@ -88,8 +88,11 @@ type Log struct {
 	// flushes a rolled segment in the background).
 	unsyncedSealed      []*segment
 	syncSealedRequested bool
-	err                 error
-	closed              bool
+	// pendingDeletes are retired segments' renamed files awaiting
+	// file.delete.delay.ms (delete.go).
+	pendingDeletes []pendingDelete
+	err            error
+	closed         bool
 
 	round roundScratch // owned by the goroutine with writing set
 }
@@ -155,7 +158,8 @@ func (l *Log) load(opts Options) error {
 }
 
 // listSegments returns the base offsets of the .log files, removing files
-// that a crash can leave behind: temporary files and orphaned indexes.
+// that a crash can leave behind: temporary files, orphaned indexes and
+// segments renamed for delayed deletion.
 func (l *Log) listSegments() ([]int64, error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {
@@ -183,6 +187,9 @@ func (l *Log) listSegments() ([]int64, error) {
 func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
 	if _, ok := parseSegmentFileName(name, tmpSuffix); ok {
 		return true
+	}
+	if isDeletedLeftover(name) {
+		return true // retired before a crash or stop; its delay is moot now
 	}
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 		if base, ok := parseSegmentFileName(name, suffix); ok {

@@ -1,7 +1,9 @@
 package log
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +72,71 @@ func TestLogSegmentJitter(t *testing.T) {
 		require(t, (len(bounds) > 0) == (tc.jitterMs > 0), "jitter %d: drew %d times", tc.jitterMs, len(bounds))
 		noErr(t, tl.Close())
 	}
+}
+
+// TestLogFileDeleteDelay: a segment that retention or DeleteRecords
+// removes leaves the log at once, its files linger renamed .deleted until
+// file.delete.delay.ms has passed, and Open removes any left behind.
+func TestLogFileDeleteDelay(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 300 // a few batches per segment
+	cfg.FileDeleteDelayMs = 60_000
+	tl := openTestLog(t, cfg)
+	for i := range 6 {
+		_, err := tl.Append(testBatch(t, fmt.Sprint(i), 1, 100, tl.clock.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	require(t, tl.NumSegments() >= 3, "%d segments", tl.NumSegments())
+	countFiles := func(suffix string) int {
+		t.Helper()
+		names, err := tl.fs.List(tl.dir)
+		noErr(t, err)
+		n := 0
+		for _, name := range names {
+			if strings.HasSuffix(name, suffix) {
+				n++
+			}
+		}
+		return n
+	}
+	segments, logs := tl.NumSegments(), countFiles(".log")
+	start, err := tl.DeleteRecordsBefore(tl.LogEndOffset() - 1)
+	noErr(t, err)
+	deleted := segments - tl.NumSegments()
+	require(t, deleted > 0, "DeleteRecordsBefore deleted no segment")
+	require(t, countFiles(".log") == logs-deleted, "%d .log files, want %d", countFiles(".log"), logs-deleted)
+	require(t, countFiles(".log.deleted") == deleted && countFiles(".index.deleted") == deleted,
+		"%d .log.deleted and %d .index.deleted files, want %d", countFiles(".log.deleted"), countFiles(".index.deleted"), deleted)
+	_, err = tl.Read(start, ReadOptions{MaxBytes: 1 << 20})
+	noErr(t, err)
+
+	noErr(t, tl.removeDeletedSegments(tl.clock.Now().UnixMilli()+59_999))
+	require(t, countFiles(deletedSuffix) == 3*deleted, "removed before the delay: %d left", countFiles(deletedSuffix))
+	noErr(t, tl.removeDeletedSegments(tl.clock.Now().UnixMilli()+60_000))
+	require(t, countFiles(deletedSuffix) == 0, "%d .deleted files after the delay", countFiles(deletedSuffix))
+
+	// Leftovers of a stop before the delay are removed at open.
+	for i := range 6 {
+		_, err := tl.Append(testBatch(t, fmt.Sprint(i), 1, 100, tl.clock.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	_, err = tl.DeleteRecordsBefore(tl.LogEndOffset())
+	noErr(t, err)
+	require(t, countFiles(deletedSuffix) > 0, "nothing retired")
+	noErr(t, tl.Close())
+	tl.reopen(t, Options{RecoveryPoint: 0})
+	require(t, countFiles(deletedSuffix) == 0, "%d .deleted files after reopen", countFiles(deletedSuffix))
+	noErr(t, tl.Close())
+
+	// No delay: removed at once.
+	cfg.FileDeleteDelayMs = 0
+	tl = openTestLog(t, cfg)
+	for i := range 6 {
+		_, err := tl.Append(testBatch(t, fmt.Sprint(i), 1, 100, tl.clock.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	_, err = tl.DeleteRecordsBefore(tl.LogEndOffset() - 1)
+	noErr(t, err)
+	require(t, countFiles(deletedSuffix) == 0, "file.delete.delay.ms=0 left %d .deleted files", countFiles(deletedSuffix))
+	noErr(t, tl.Close())
 }

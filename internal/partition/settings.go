@@ -62,6 +62,7 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 	}
 	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
 	cfg.FlushMessages = v.Int64(config.FlushMessages)
+	cfg.FileDeleteDelayMs = v.Int64(config.FileDeleteDelayMs)
 	// The deprecated difference bound applies both ways when set; unset,
 	// its default (Long.MAX_VALUE) bounds nothing.
 	difference := v.Int64(config.MessageTimestampDifferenceMaxMs)

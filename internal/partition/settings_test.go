@@ -44,4 +44,8 @@ func TestPartitionSettingsActedOnKeys(t *testing.T) {
 	require(t, cfg.FlushMessages == 3, "topic flush.messages: %d", cfg.FlushMessages)
 	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.SegmentJitterMs: "250"}})
 	require(t, cfg.SegmentJitterMs == 250, "segment.jitter.ms: %d", cfg.SegmentJitterMs)
+	cfg, _ = topicSettings(config.TopicValues{BrokerDefaults: map[string]string{"log.segment.delete.delay.ms": "0"}})
+	require(t, cfg.FileDeleteDelayMs == 0, "file.delete.delay.ms: %d", cfg.FileDeleteDelayMs)
+	cfg, _ = topicSettings(config.TopicValues{})
+	require(t, cfg.FileDeleteDelayMs == 60_000, "default file.delete.delay.ms: %d", cfg.FileDeleteDelayMs)
 }
