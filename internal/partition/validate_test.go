@@ -176,3 +176,20 @@ func TestPartitionCompressionTypeChecksMaxMessageBytes(t *testing.T) {
 	requireErrorIs(t, err, ErrMessageTooLarge)
 	require(t, p.Offsets().LogEndOffset == 0, "LEO %d", p.Offsets().LogEndOffset)
 }
+
+// TestPartitionCompressionTypeLeaderOnly: the leader re-encodes, the
+// follower stores the leader's bytes as they are, even when its own
+// broker default names another codec.
+func TestPartitionCompressionTypeLeaderOnly(t *testing.T) {
+	c := newCluster(t)
+	b1 := c.addBroker(1, brokerOpts{defaults: map[string]string{"compression.type": "zstd"}})
+	b2 := c.addBroker(2, brokerOpts{defaults: map[string]string{"compression.type": "lz4"}})
+	c.createTopic("t", 1, nil, []int32{1, 2})
+	leader, follower := b1.leader(), b2.hosted()
+	_, err := leader.Append(c.mk.keyedBatch(record.CodecNone, -1, -1, 20))
+	noErr(t, err)
+	c.requireConverged(leader, follower)
+	for _, h := range batchHeaders(t, logBytes(t, follower, 0)) {
+		require(t, h.Codec() == record.CodecZstd, "follower stored a %v batch, want the leader's zstd", h.Codec())
+	}
+}
