@@ -67,7 +67,10 @@ type Config struct {
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
-// acknowledging (FlushAlways) where Kafka leaves it to the page cache.
+// acknowledging (FlushAlways) where Kafka leaves it to the page cache, and
+// that retired segments are removed at once (FileDeleteDelayMs 0): only a
+// log whose manager ticks can remove them later, and a bare log (the raft
+// log) has none. Topics get Kafka's 60 s from file.delete.delay.ms.
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:       1 << 30,
@@ -79,7 +82,6 @@ func DefaultConfig() Config {
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
 		FlushMessages:      math.MaxInt64,
-		FileDeleteDelayMs:  60_000,
 	}
 }
 
