@@ -340,6 +340,9 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 			if node.set {
 				nodes, change.Node, target = []int32{id}, &id, "node "+strconv.Itoa(int(id))
 			}
+			if err := requireDeletesSet(ctx, cl, brokerLayer(id, node.set), change.Deleted); err != nil {
+				return err
+			}
 			resps, err := kadm.NewClient(cl).AlterBrokerConfigs(ctx, alters, nodes...)
 			if err != nil {
 				return fmt.Errorf("alter configs of %s: %w", target, err)

@@ -246,12 +246,17 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, adm, done, err := e.adminSession(cmd.Context())
+			cl, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer done()
-			resps, err := adm.AlterTopicConfigs(ctx, alters, topic)
+			defer cl.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			if err := requireDeletesSet(ctx, cl, topicLayer(topic), deletes); err != nil {
+				return err
+			}
+			resps, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, alters, topic)
 			if err != nil {
 				return fmt.Errorf("alter topic %q configs: %w", topic, err)
 			}

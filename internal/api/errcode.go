@@ -79,6 +79,7 @@ var errorCodes = []struct {
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{partition.ErrNotFollower, kerr.NotLeaderForPartition},
+	{partition.ErrNoKeyCompactedTopic, kerr.InvalidRecord},
 
 	// Controller decisions.
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},

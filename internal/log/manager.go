@@ -285,6 +285,9 @@ func (m *Manager) maintainLog(l *Log, nowMs int64, retention bool) {
 	if err := l.flushIfDue(nowMs); err != nil && !errors.Is(err, ErrClosed) {
 		m.opts.Logger.Error("interval flush failed", "log", l.Dir(), "err", err)
 	}
+	if err := l.removeDeletedSegments(nowMs); err != nil {
+		m.opts.Logger.Warn("removing deleted segment files failed", "log", l.Dir(), "err", err)
+	}
 	if !retention {
 		return
 	}

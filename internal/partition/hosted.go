@@ -108,6 +108,11 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
+	records, buf, err := p.applyRecordRules(records, settings)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	defer releaseRecompressBuffer(buf)
 	if idempotent != nil {
 		return p.appendIdempotent(records, idempotent, settings, nowMs)
 	}

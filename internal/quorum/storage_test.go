@@ -134,6 +134,14 @@ func TestQuorumStorageSnapshotCompaction(t *testing.T) {
 	if got := fmt.Sprint(names); got != "[00000000000000000100-00000000000000000001.checkpoint 00000000000000000150-00000000000000000001.checkpoint __cluster_metadata-0]" {
 		t.Fatalf("files: %s", got)
 	}
+	// The raft log has no manager tick to remove retired segments later,
+	// so compaction must remove them at once.
+	logFiles, _ := fs.List("/q/__cluster_metadata-0")
+	for _, name := range logFiles {
+		if strings.HasSuffix(name, ".deleted") {
+			t.Fatalf("compaction left %s behind", name)
+		}
+	}
 	require(t, s.Close())
 
 	s = openTestStorage(t, fs, 1<<20)
