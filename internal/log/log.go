@@ -50,7 +50,14 @@ type Options struct {
 	// CleanShutdown says the previous Close completed, so the active
 	// segment's index files can be trusted.
 	CleanShutdown bool
+	// FlushTime observes how long each fsync of an append round took, in
+	// seconds (a Prometheus histogram); nil observes nothing.
+	FlushTime Observer
 }
+
+// Observer takes one measurement (prometheus.Observer's shape, so the log
+// needs no metrics package).
+type Observer interface{ Observe(float64) }
 
 // Log is one partition's log in its own directory.
 type Log struct {
@@ -59,6 +66,8 @@ type Log struct {
 	clock  clock.Clock
 	files  *FileCache
 	logger *slog.Logger
+	// flushTime times the fsyncs appends wait for; nil: not timed.
+	flushTime Observer
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -92,7 +101,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
-	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config}
+	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config, flushTime: opts.FlushTime}
 	if l.clock == nil {
 		l.clock = clock.Real()
 	}
