@@ -47,8 +47,6 @@ type PartitionSample struct {
 	UnderReplicated bool // ISR smaller than the replica set
 	UnderMinISR     bool // ISR smaller than min.insync.replicas
 	SizeBytes       int64
-	LogStartOffset  int64
-	LogEndOffset    int64
 }
 
 // GroupOffsetSample is one committed offset of a consumer group.
@@ -69,7 +67,7 @@ type stateCollector struct {
 	connections, activeController, offline, globalPartitions, globalTopics *prometheus.Desc
 	raftEpoch, raftLeader, raftHighWatermark                               *prometheus.Desc
 	partitionCount, leaderCount, underReplicated, underMinISR              *prometheus.Desc
-	partitionUnderReplicated, logSize, logStart, logEnd                    *prometheus.Desc
+	partitionUnderReplicated, logSize                                      *prometheus.Desc
 	groupOffset, groupLag                                                  *prometheus.Desc
 }
 
@@ -101,9 +99,10 @@ func newStateCollector(s State) *stateCollector {
 			"Partitions this node leads whose ISR is smaller than min.insync.replicas (acks=all produces fail)."),
 		partitionUnderReplicated: gauge("kafka_cluster_partition_underreplicated",
 			"1 when the partition, led by this node, has an ISR smaller than its replica set.", tp...),
+		// One series per partition per metric is what a scrape costs, so
+		// only the size and, for leaders, under-replication are per
+		// partition; offsets are in the Kafka APIs and the console.
 		logSize:     gauge("kafka_log_log_size", "Bytes of the partition's log segments on this node.", tp...),
-		logStart:    gauge("kafka_log_log_logstartoffset", "The partition's log start offset on this node.", tp...),
-		logEnd:      gauge("kafka_log_log_logendoffset", "The partition's log end offset on this node.", tp...),
 		groupOffset: gauge("kafka_consumergroup_current_offset", "The committed offset of a consumer group coordinated by this node.", group...),
 		groupLag: gauge("kafka_consumergroup_lag",
 			"The partition's high watermark minus the group's committed offset; only for partitions this node hosts.", group...),
@@ -114,7 +113,7 @@ func newStateCollector(s State) *stateCollector {
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connections, c.activeController, c.offline, c.globalPartitions, c.globalTopics,
 		c.raftEpoch, c.raftLeader, c.raftHighWatermark, c.partitionCount, c.leaderCount, c.underReplicated, c.underMinISR,
-		c.partitionUnderReplicated, c.logSize, c.logStart, c.logEnd, c.groupOffset, c.groupLag} {
+		c.partitionUnderReplicated, c.logSize, c.groupOffset, c.groupLag} {
 		ch <- d
 	}
 }
@@ -146,8 +145,6 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		hosted++
 		partition := strconv.Itoa(int(p.Partition))
 		gauge(c.logSize, float64(p.SizeBytes), p.Topic, partition)
-		gauge(c.logStart, float64(p.LogStartOffset), p.Topic, partition)
-		gauge(c.logEnd, float64(p.LogEndOffset), p.Topic, partition)
 		if !p.Leader {
 			return
 		}

@@ -170,9 +170,7 @@ func (s nodeState) Partitions(visit func(*metrics.PartitionSample)) {
 	var sample metrics.PartitionSample
 	for _, p := range parts.Hosted() {
 		tp := p.TopicPartition()
-		offsets := p.Offsets()
-		sample = metrics.PartitionSample{Topic: tp.Topic, Partition: tp.Partition, SizeBytes: p.Size(),
-			LogStartOffset: offsets.LogStartOffset, LogEndOffset: offsets.LogEndOffset}
+		sample = metrics.PartitionSample{Topic: tp.Topic, Partition: tp.Partition, SizeBytes: p.Size()}
 		if pi, ok := img.Partition(tp.Topic, tp.Partition); ok && pi.Leader == s.n.meta.NodeID {
 			sample.Leader = true
 			sample.UnderReplicated = len(pi.ISR) < len(pi.Replicas)
