@@ -95,7 +95,7 @@ func (c *errorCounts) add(code int16) {
 // countResponseErrors adds every non-zero ErrorCode field of a response,
 // at any depth (top level, per topic, per partition), as Kafka's
 // errorCounts does per response type. The fields to visit are worked out
-// once per type, so a walk is index lookups.
+// once per type, so a walk is field indexing and no lookups.
 func countResponseErrors(v reflect.Value, counts *errorCounts) {
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -106,26 +106,39 @@ func countResponseErrors(v reflect.Value, counts *errorCounts) {
 	if v.Kind() != reflect.Struct {
 		return
 	}
-	p := errorPlanFor(v.Type())
+	errorPlanFor(v.Type()).walk(v, counts)
+}
+
+// errorPlan is where a struct type keeps error codes: its own ErrorCode
+// fields, and the struct and slice-of-struct fields that hold some, with
+// their own plans.
+type errorPlan struct {
+	codes   []int
+	structs []fieldPlan
+	slices  []fieldPlan
+}
+
+type fieldPlan struct {
+	index int
+	plan  *errorPlan
+}
+
+func (p *errorPlan) walk(v reflect.Value, counts *errorCounts) {
 	for _, i := range p.codes {
 		counts.add(int16(v.Field(i).Int()))
 	}
-	for _, i := range p.structs {
-		countResponseErrors(v.Field(i), counts)
+	for _, f := range p.structs {
+		f.plan.walk(v.Field(f.index), counts)
 	}
-	for _, i := range p.slices {
-		s := v.Field(i)
+	for _, f := range p.slices {
+		s := v.Field(f.index)
 		for j := range s.Len() {
-			countResponseErrors(s.Index(j), counts)
+			f.plan.walk(s.Index(j), counts)
 		}
 	}
 }
 
-// errorPlan is where a struct type keeps error codes: its own ErrorCode
-// fields, and the struct and slice-of-struct fields that hold some.
-type errorPlan struct {
-	codes, structs, slices []int
-}
+func (p *errorPlan) empty() bool { return len(p.codes)+len(p.structs)+len(p.slices) == 0 }
 
 var errorPlans sync.Map // reflect.Type -> *errorPlan
 
@@ -149,19 +162,15 @@ func buildErrorPlan(t reflect.Type, visiting map[reflect.Type]bool) *errorPlan {
 		switch {
 		case f.Name == "ErrorCode" && f.Type.Kind() == reflect.Int16:
 			p.codes = append(p.codes, i)
-		case f.Type.Kind() == reflect.Struct && holdsErrorCodes(f.Type, visiting):
-			p.structs = append(p.structs, i)
-		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && holdsErrorCodes(f.Type.Elem(), visiting):
-			p.slices = append(p.slices, i)
+		case f.Type.Kind() == reflect.Struct && !visiting[f.Type]:
+			if sub := buildErrorPlan(f.Type, visiting); !sub.empty() {
+				p.structs = append(p.structs, fieldPlan{i, sub})
+			}
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && !visiting[f.Type.Elem()]:
+			if sub := buildErrorPlan(f.Type.Elem(), visiting); !sub.empty() {
+				p.slices = append(p.slices, fieldPlan{i, sub})
+			}
 		}
 	}
 	return p
-}
-
-func holdsErrorCodes(t reflect.Type, visiting map[reflect.Type]bool) bool {
-	if visiting[t] {
-		return false
-	}
-	p := buildErrorPlan(t, visiting)
-	return len(p.codes)+len(p.structs)+len(p.slices) > 0
 }
