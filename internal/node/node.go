@@ -94,9 +94,6 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}()
 	n.setStage(stageQuorum)
-	if err = n.startHTTP(); err != nil {
-		return nil, err
-	}
 	if err = opts.FS.MkdirAll(cfg.LogDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -104,6 +101,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("log dir: %w (is another sluice serve using it?)", err)
 	}
 	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
+		return nil, err
+	}
+	// After the lock, so a second node on one data dir is told that, not
+	// that the HTTP port is taken; before everything slow, so /readyz
+	// can say what the node waits for.
+	if err = n.startHTTP(); err != nil {
 		return nil, err
 	}
 	if err = n.startControlPlane(); err != nil {
