@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -73,6 +74,36 @@ func TestMetricsTopicCountersAndTotals(t *testing.T) {
 
 	var nilTopics *Topics
 	nilTopics.Topic("x").In(1, 1) // a broker without metrics counts nothing, without a check at each call
+}
+
+// TestMetricsTopicCountersConcurrently: produces on many goroutines create
+// and count topics while a scrape prunes others; no count is lost.
+func TestMetricsTopicCountersConcurrently(t *testing.T) {
+	r := New(Options{})
+	const workers, adds = 8, 500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range adds {
+				r.Topics.Topic(fmt.Sprintf("t%d", (w+i)%20)).In(1, 2)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			r.Topics.Retain(func(topic string) bool { return topic != "gone" })
+			r.Topics.Topic("gone")
+		}
+	})
+	wg.Wait()
+	var sum float64
+	s, _ := scrape(t, r)
+	for i := range 20 {
+		sum += s[fmt.Sprintf(`kafka_server_brokertopicmetrics_messagesin_total{topic="t%d"}`, i)]
+	}
+	if sum != workers*adds || s[`kafka_server_brokertopicmetrics_messagesin_total{topic=""}`] != workers*adds {
+		t.Errorf("per-topic sum %v, total %v, want %d", sum, s[`kafka_server_brokertopicmetrics_messagesin_total{topic=""}`], workers*adds)
+	}
 }
 
 func TestMetricsRequestsCountTimeAndErrors(t *testing.T) {
@@ -161,13 +192,15 @@ func BenchmarkMetricsScrape10000Partitions(b *testing.B) {
 }
 
 // BenchmarkMetricsTopicIn is the hot-path cost a produce pays per
-// partition appended: resolve the topic's counters, add.
+// partition appended, from every core at once: resolve the topic's
+// counters among 1,000, add.
 func BenchmarkMetricsTopicIn(b *testing.B) {
 	r := New(Options{})
 	for i := range 1000 {
 		r.Topics.Topic(fmt.Sprintf("topic-%d", i))
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r.Topics.Topic("topic-500").In(10, 1000)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -11,8 +12,12 @@ import (
 // and fetched from this broker's leaders, per topic and for all topics
 // (the series with no topic label, as Kafka's AllTopics).
 type Topics struct {
-	mu      sync.RWMutex
-	byTopic map[string]*TopicCounters
+	// byTopic is replaced, never changed, under mu: a produce or fetch
+	// reads it with one atomic load and no lock, so handlers on many
+	// cores do not contend on a reader count. Topics are added once each,
+	// so copying the map then is cheap over their lifetime.
+	byTopic atomic.Pointer[map[string]*TopicCounters]
+	mu      sync.Mutex
 	all     TopicCounters
 
 	messagesIn, bytesIn, bytesOut *prometheus.Desc
@@ -27,8 +32,7 @@ type TopicCounters struct {
 
 func newTopics() *Topics {
 	labels := []string{"topic"}
-	return &Topics{
-		byTopic: map[string]*TopicCounters{},
+	t := &Topics{
 		messagesIn: prometheus.NewDesc("kafka_server_brokertopicmetrics_messagesin_total",
 			"Records appended by produce requests to partitions this node leads; the series without a topic label is all topics.", labels, nil),
 		bytesIn: prometheus.NewDesc("kafka_server_brokertopicmetrics_bytesin_total",
@@ -36,6 +40,8 @@ func newTopics() *Topics {
 		bytesOut: prometheus.NewDesc("kafka_server_brokertopicmetrics_bytesout_total",
 			"Record batch bytes sent to consumers by fetch requests (not to follower replicas); the series without a topic label is all topics.", labels, nil),
 	}
+	t.byTopic.Store(&map[string]*TopicCounters{})
+	return t
 }
 
 // Topic returns the counters of topic, creating them on first use; nil
@@ -44,18 +50,20 @@ func (t *Topics) Topic(topic string) *TopicCounters {
 	if t == nil {
 		return nil
 	}
-	t.mu.RLock()
-	c := t.byTopic[topic]
-	t.mu.RUnlock()
-	if c != nil {
+	if c := (*t.byTopic.Load())[topic]; c != nil {
 		return c
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c = t.byTopic[topic]; c == nil {
-		c = &TopicCounters{all: &t.all}
-		t.byTopic[topic] = c
+	old := *t.byTopic.Load()
+	if c := old[topic]; c != nil {
+		return c
 	}
+	c := &TopicCounters{all: &t.all}
+	next := make(map[string]*TopicCounters, len(old)+1)
+	maps.Copy(next, old)
+	next[topic] = c
+	t.byTopic.Store(&next)
 	return c
 }
 
@@ -64,10 +72,15 @@ func (t *Topics) Topic(topic string) *TopicCounters {
 func (t *Topics) Retain(keep func(topic string) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for name := range t.byTopic {
-		if !keep(name) {
-			delete(t.byTopic, name)
+	old := *t.byTopic.Load()
+	next := make(map[string]*TopicCounters, len(old))
+	for name, c := range old {
+		if keep(name) {
+			next[name] = c
 		}
+	}
+	if len(next) < len(old) {
+		t.byTopic.Store(&next)
 	}
 }
 
@@ -101,9 +114,7 @@ func (t *Topics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (t *Topics) Collect(ch chan<- prometheus.Metric) {
 	t.collect(ch, "", &t.all)
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for name, c := range t.byTopic {
+	for name, c := range *t.byTopic.Load() {
 		t.collect(ch, name, c)
 	}
 }
