@@ -251,7 +251,9 @@ func printDevSummary(w io.Writer, nodes []*devNode, o devClusterOptions) {
 // start runs the node's `sluice serve`. Its output goes to logs with a
 // "[node i] " prefix; events learns when it is ready and when it exits.
 func (n *devNode) start(binary, voters string, o devClusterOptions, logs *lockedWriter, events chan<- devEvent) error {
-	args := []string{"serve", "--data-dir", n.dir, "--listen", n.clientAddr, "--log-level", o.logLevel,
+	// Each node's HTTP listener takes a free loopback port (its address is
+	// in the node's "serving HTTP" line): the nodes share one host.
+	args := []string{"serve", "--data-dir", n.dir, "--listen", n.clientAddr, "--http", "127.0.0.1:0", "--log-level", o.logLevel,
 		"--set", "node.id=" + strconv.Itoa(n.id),
 		"--set", "process.roles=broker,controller",
 		"--set", "controller.quorum.voters=" + voters,

@@ -149,6 +149,11 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) 
 		a.out.BaseOffset = a.result.BaseOffset
 		a.out.LogAppendTime = a.result.LogAppendTimeMs
 		a.out.LogStartOffset = a.result.LogStartOffset
+		if !a.result.Duplicate {
+			// Kafka's MessagesIn and BytesIn: what was appended, so a
+			// retried duplicate or a failed partition counts nothing.
+			b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
+		}
 	}
 }
 

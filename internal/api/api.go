@@ -18,6 +18,7 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -84,6 +85,10 @@ type Broker struct {
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.
 	TopicDefaults func() map[string]string
+
+	// Metrics counts requests, their errors, and records and bytes per
+	// topic; nil counts nothing.
+	Metrics *metrics.Registry
 
 	fetchSessions *fetchSessionCache
 }

@@ -26,10 +26,11 @@ var layerRanks = withPlanned(map[string]int{
 	// Edge. The servers are wired by node and imported by no one; handlers
 	// may call clients of other nodes (to forward controller-bound
 	// requests); everything at the edge may use the wire codecs.
-	"internal/netserver": 80,
-	"internal/api":       70,
-	"internal/peer":      60,
-	"internal/wire":      55,
+	"internal/netserver":  80,
+	"internal/httpserver": 80, // HTTP: metrics, health, pprof; mounts the console
+	"internal/api":        70,
+	"internal/peer":       60,
+	"internal/wire":       55,
 
 	// Drivers: the goroutines, timers and disks around the state machines.
 	// The coordinators write their state to partitions; the quorum keeps
@@ -59,8 +60,11 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/bench":  10, // latency histograms and rate pacing for `sluice bench`
 	"internal/clock":  10,
 	"internal/golden": 10, // golden-file test runner, used from tests only
-	"internal/vfs":    10,
-	"internal/record": 10,
+	// The Prometheus registry: counters the hot path adds to, and the
+	// collector that reads the node's state at scrape time.
+	"internal/metrics": 10,
+	"internal/vfs":     10,
+	"internal/record":  10,
 })
 
 // plannedRanks are the ranks of packages not written yet (see layerRanks).
@@ -68,7 +72,6 @@ var plannedRanks = map[string]int{
 	"internal/sim":       100, // the seeded cluster simulator (test-only)
 	"internal/admin":     80,  // HTTP: health, metrics, the web console (issue 13)
 	"internal/coord/txn": 30,  // the pure transaction state machine (issue 12)
-	"internal/metrics":   10,  // the metrics registry (issue 13)
 }
 
 // withPlanned adds plannedRanks to the ranks of existing packages.
@@ -162,6 +165,7 @@ var logForbidden = []string{
 	"internal/coord",
 	"internal/node",
 	"internal/admin",
+	"internal/httpserver",
 }
 
 // compositionOnly are imported only by the composition root and the command
@@ -169,6 +173,7 @@ var logForbidden = []string{
 var compositionOnly = []string{
 	"internal/node",
 	"internal/netserver",
+	"internal/httpserver",
 	"internal/api",
 }
 

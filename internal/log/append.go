@@ -408,11 +408,23 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		res.sealedSynced = true
 	}
 	if res.synced {
-		if err := w.seg.activeFile.Sync(); err != nil {
+		if err := l.timedSync(w.seg.activeFile); err != nil {
 			return roundResult{}, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
 		}
 	}
 	return res, nil
+}
+
+// timedSync fsyncs the active segment of an append round, observing how
+// long the fsync took: the latency every acks=1/all producer waits for.
+func (l *Log) timedSync(f interface{ Sync() error }) error {
+	if l.flushTime == nil {
+		return f.Sync()
+	}
+	start := l.clock.Now()
+	err := f.Sync()
+	l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
+	return err
 }
 
 // syncSealed fsyncs the segments sealed without a sync, in earlier rounds

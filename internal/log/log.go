@@ -54,7 +54,14 @@ type Options struct {
 	// RollJitter returns a random int64 in [0, n) for segment.jitter.ms;
 	// nil: math/rand/v2. Tests pass a fixed source.
 	RollJitter func(n int64) int64
+	// FlushTime observes how long each fsync of an append round took, in
+	// seconds (a Prometheus histogram); nil observes nothing.
+	FlushTime Observer
 }
+
+// Observer takes one measurement (prometheus.Observer's shape, so the log
+// needs no metrics package).
+type Observer interface{ Observe(float64) }
 
 // Log is one partition's log in its own directory.
 type Log struct {
@@ -66,6 +73,8 @@ type Log struct {
 	// rollJitter is the random source of segment.jitter.ms, called by the
 	// writer (roll) and under mu.
 	rollJitter func(n int64) int64
+	// flushTime times the fsyncs appends wait for; nil: not timed.
+	flushTime Observer
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -103,7 +112,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
-		rollJitter: opts.RollJitter}
+		rollJitter: opts.RollJitter, flushTime: opts.FlushTime}
 	if l.rollJitter == nil {
 		l.rollJitter = rand.Int64N
 	}

@@ -37,6 +37,8 @@ type ManagerOptions struct {
 	// log.flush.offset.checkpoint.interval.ms; 0 means 60 seconds.
 	RetentionCheckIntervalMs int64
 	CheckpointIntervalMs     int64
+	// FlushTime observes every log's append fsyncs (Options.FlushTime).
+	FlushTime Observer
 }
 
 // Manager owns the logs of one log directory, as Kafka's LogManager: it opens
@@ -131,7 +133,7 @@ func (m *Manager) openAll() error {
 }
 
 func (m *Manager) logOptions(cfg Config, o Options) Options {
-	o.Config, o.Clock, o.Files, o.Logger = cfg, m.opts.Clock, m.files, m.opts.Logger
+	o.Config, o.Clock, o.Files, o.Logger, o.FlushTime = cfg, m.opts.Clock, m.files, m.opts.Logger, m.opts.FlushTime
 	return o
 }
 

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -27,8 +28,10 @@ import (
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/httpserver"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -40,6 +43,9 @@ type Options struct {
 	FS     vfs.FS       // nil: the real filesystem
 	Clock  clock.Clock  // nil: the real clock
 	Logger *slog.Logger // nil: slog.Default()
+	// Console is the web console, mounted at "/" of the HTTP listener;
+	// nil serves an index of the other endpoints there.
+	Console http.Handler
 }
 
 // Node is a running Sluice node.
@@ -53,6 +59,9 @@ type Node struct {
 	groups  *coord.Coordinator
 	server  *netserver.Server
 	session *brokerSession
+	metrics *metrics.Registry
+	http    *httpserver.Server
+	obs     observed
 	unlock  func() error
 	cancel  context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
@@ -84,6 +93,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.stop(context.Background())
 		}
 	}()
+	n.setStage(stageQuorum)
 	if err = opts.FS.MkdirAll(cfg.LogDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -93,18 +103,29 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
 		return nil, err
 	}
+	// After the lock, so a second node on one data dir is told that, not
+	// that the HTTP port is taken; before everything slow, so /readyz
+	// can say what the node waits for.
+	if err = n.startHTTP(); err != nil {
+		return nil, err
+	}
 	if err = n.startControlPlane(); err != nil {
 		return nil, err
 	}
+	n.obs.cp.Store(n.cp)
 	if !n.IsBroker() {
+		n.setStage("")
 		// A controller-only node votes and decides; clients are served
 		// by the brokers, so it opens no logs and no client listener.
 		n.log.Info("controller-only node: serving the metadata quorum, not Kafka clients", "node", n.meta.NodeID)
 		return n, nil
 	}
+	n.setStage(stageLogs)
 	if err = n.openLogs(); err != nil {
 		return nil, err
 	}
+	n.obs.parts.Store(n.parts)
+	n.setStage(stageRegistration)
 	ln, host, port, err := n.listen()
 	if err != nil {
 		return nil, err
@@ -125,10 +146,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	n.setStage(stageGroups)
 	if err = n.startGroupCoordinator(); err != nil {
 		ln.Close()
 		return nil, err
 	}
+	n.obs.groups.Store(n.groups)
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
@@ -136,6 +159,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
+	n.obs.server.Store(n.server)
+	n.setStage("")
 	hbCtx, stopHeartbeats := context.WithCancel(bgCtx)
 	heartbeatsDone := make(chan struct{})
 	n.stopHeartbeats = func() {
@@ -221,6 +246,7 @@ func (n *Node) openLogs() error {
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
+		FlushTime:                n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
@@ -232,6 +258,7 @@ func (n *Node) openLogs() error {
 		AlterISR:               n.alterISR,
 		DialLeader:             n.dialLeader,
 		ReplicaLagTimeMaxMs:    cfg.Int64(config.ReplicaLagTimeMaxMs),
+		ISRChanged:             n.isrChanged,
 		Fetcher: partition.FetcherConfig{
 			MaxWaitMs:        cfg.Int32(config.ReplicaFetchWaitMaxMs),
 			MaxBytes:         cfg.Int32(config.ReplicaFetchMaxBytes),
@@ -307,7 +334,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			StaticSources:                        cfg.Sources(),
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
-		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults,
+		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
 	}
 }
 
@@ -366,6 +393,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	n.closeOnce.Do(func() {
+		n.setStage(stageShuttingDown)
 		if n.server != nil && n.session != nil && n.stopHeartbeats != nil {
 			// Controlled shutdown first, while still serving: leadership
 			// moves to other ISR members and clients still connected are
@@ -394,6 +422,8 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.unlock != nil {
 			errs = append(errs, n.unlock())
 		}
+		// Last: /readyz says "shutting down" until the node is gone.
+		errs = append(errs, n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }
