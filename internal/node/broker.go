@@ -11,7 +11,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -19,7 +19,7 @@ import (
 // the controller, kept alive (and unfenced) by heartbeats. Its epoch is what
 // producer-id blocks are requested with.
 type brokerSession struct {
-	cp        *controlplane.ControlPlane
+	cp        *kraft.ControlPlane
 	id        int32
 	listeners []metadata.Listener
 	rack      string
@@ -44,7 +44,7 @@ func (s *brokerSession) register(ctx context.Context) error {
 	_, _ = rand.Read(incarnation[:])
 	var reg controller.RegisterBrokerResponse
 	for logged := false; ; {
-		resp, err := s.submitWaitingForQuorum(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
+		resp, err := s.submitWaitingForQuorum(ctx, kraft.RegisterBroker{Request: controller.RegisterBrokerRequest{
 			BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
 		}})
 		if err != nil {
@@ -92,7 +92,7 @@ const quorumWaitLogInterval = 10 * time.Second
 // majority of the voters as Kafka's does, saying now and then what it is
 // waiting for. The command must be idempotent (registering the same
 // incarnation again is).
-func (s *brokerSession) submitWaitingForQuorum(ctx context.Context, cmd controlplane.Command) (any, error) {
+func (s *brokerSession) submitWaitingForQuorum(ctx context.Context, cmd kraft.Command) (any, error) {
 	for {
 		attempt, cancel := context.WithTimeout(ctx, quorumWaitLogInterval)
 		resp, err := s.cp.Submit(attempt, cmd)
@@ -131,7 +131,7 @@ func (s *brokerSession) brokerEpoch() int64 {
 }
 
 func (s *brokerSession) heartbeat(ctx context.Context, shuttingDown bool) (controller.BrokerHeartbeatResponse, error) {
-	resp, err := s.cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
+	resp, err := s.cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
 		BrokerID: s.id, BrokerEpoch: s.brokerEpoch(), CurrentMetadataOffset: s.cp.Image().Offset(),
 		WantShutDown: shuttingDown,
 	}})
@@ -183,7 +183,7 @@ func (p *producerIDBlocks) NextProducerID(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
-		resp, err := p.session.cp.Submit(ctx, controlplane.AllocateProducerIDs{BrokerID: p.session.id, BrokerEpoch: p.session.brokerEpoch()})
+		resp, err := p.session.cp.Submit(ctx, kraft.AllocateProducerIDs{BrokerID: p.session.id, BrokerEpoch: p.session.brokerEpoch()})
 		if err != nil {
 			return -1, fmt.Errorf("allocate producer ids: %w", err)
 		}

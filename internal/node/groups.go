@@ -7,8 +7,8 @@ import (
 	"sort"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -62,7 +62,7 @@ func (n *Node) createOffsetsTopic(ctx context.Context) error {
 	}
 	sort.Slice(configs, func(i, j int) bool { return configs[i].Name < configs[j].Name })
 	replicationFactor := offsetsReplicationFactor(int16(cfg.Int32("offsets.topic.replication.factor")), n.cp.Image())
-	resp, err := n.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{
+	resp, err := n.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{
 		Topics: []controller.CreatableTopic{{
 			Name: offsetsTopic, NumPartitions: cfg.Int32("offsets.topic.num.partitions"),
 			ReplicationFactor: replicationFactor, Configs: configs,

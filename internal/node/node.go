@@ -25,8 +25,8 @@ import (
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/netserver"
@@ -47,7 +47,7 @@ type Node struct {
 	opts    Options
 	log     *slog.Logger
 	meta    metaProperties
-	cp      *controlplane.ControlPlane
+	cp      *kraft.ControlPlane
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
@@ -169,7 +169,7 @@ func (n *Node) startControlPlane() error {
 		"controller.quorum.voters": cfg.String("controller.quorum.voters"),
 		"metadata.log.dir":         cfg.MetadataLogDir(),
 	}
-	quorum, err := controlplane.ParseQuorumConfig(props)
+	quorum, err := kraft.ParseQuorumConfig(props)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (n *Node) startControlPlane() error {
 	ccfg.AutoLeaderRebalanceEnable = cfg.Bool("auto.leader.rebalance.enable")
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
-	n.cp, err = controlplane.Start(controlplane.Options{
+	n.cp, err = kraft.Start(kraft.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
 	})
 	if err != nil && learnerLn != nil {

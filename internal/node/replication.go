@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
 )
@@ -22,7 +22,7 @@ const alterISRTimeout = 10 * time.Second
 func (n *Node) alterISR(p partition.ISRProposal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), alterISRTimeout)
 	defer cancel()
-	resp, err := n.cp.Submit(ctx, controlplane.AlterPartition{Request: controller.AlterPartitionRequest{
+	resp, err := n.cp.Submit(ctx, kraft.AlterPartition{Request: controller.AlterPartitionRequest{
 		BrokerID: n.meta.NodeID, BrokerEpoch: n.session.brokerEpoch(),
 		Partitions: []controller.AlterPartitionItem{{
 			TopicID: p.TopicID, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch,

@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 )
 
 // Command is a request for the active controller. The controller decides it
@@ -123,7 +123,7 @@ type WireError struct {
 // then the quorum's that say whether a failed decision was committed (so a
 // caller can tell a safe retry from an unknown outcome).
 var wireSentinels = append(slices.Clone(controller.Errors),
-	quorum.ErrProposalDropped, quorum.ErrProposalLost, quorum.ErrOutcomeUnknown, quorum.ErrTooManyProposals)
+	raft.ErrProposalDropped, raft.ErrProposalLost, raft.ErrOutcomeUnknown, raft.ErrTooManyProposals)
 
 func (e *WireError) Error() string { return e.Message }
 

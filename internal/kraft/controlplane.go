@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -40,7 +40,7 @@ type Options struct {
 
 // ControlPlane is a node's membership in the metadata quorum.
 type ControlPlane struct {
-	node   *quorum.Node
+	node   *raft.Node
 	state  *imageState
 	voters map[int32]string // controller.quorum.voters, for QuorumStatus
 	clock  clock.Clock
@@ -86,7 +86,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	for id, addr := range opts.Quorum.Voters {
 		voters[uint64(id)] = addr
 	}
-	node, err := quorum.Start(quorum.Config{
+	node, err := raft.Start(raft.Config{
 		NodeID: uint64(opts.Quorum.NodeID), Voters: voters, Learner: !opts.Quorum.IsController(),
 		Dir: opts.Quorum.MetadataLogDir, FS: opts.FS, Clock: opts.Clock, Logger: opts.Logger,
 		ListenAddr: opts.Quorum.ControllerListen, Listener: opts.Listener, AdvertisedAddr: opts.Quorum.ControllerAdvertised,
@@ -150,7 +150,7 @@ func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
 		} else {
 			resp, index, err = cp.forward(ctx, cmd)
 		}
-		if errors.Is(err, quorum.ErrNotLeader) || errors.Is(err, quorum.ErrNoLeader) {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) {
 			if werr := cp.waitForLeader(ctx); werr != nil {
 				return nil, fmt.Errorf("submit %T: %w (%w)", cmd, werr, err)
 			}
@@ -180,9 +180,9 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	case <-cp.node.Done():
 		// A graceful stop leaves Err nil, which must not read as "retry".
 		if err := cp.node.Err(); err != nil {
-			return fmt.Errorf("%w: %w", quorum.ErrStopped, err)
+			return fmt.Errorf("%w: %w", raft.ErrStopped, err)
 		}
-		return quorum.ErrStopped
+		return raft.ErrStopped
 	}
 }
 
@@ -190,7 +190,7 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 // every entry an earlier leader committed is in the image the decision
 // reads; then the decision's records are committed as one entry. Both are
 // bound to the term this node leads in: if it loses the leadership
-// meanwhile they fail with quorum.ErrNotLeader instead of being forwarded
+// meanwhile they fail with raft.ErrNotLeader instead of being forwarded
 // to the new leader, which decides concurrently on its own image. The index
 // is the records' entry, or the barrier's when there are none: what the
 // submitter's image must reach to hold what the decision saw.
@@ -236,11 +236,11 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 		return nil, err
 	}
 	if !cp.node.IsLeader() {
-		return nil, quorum.ErrNotLeader // without waiting for decideMu
+		return nil, raft.ErrNotLeader // without waiting for decideMu
 	}
 	resp, index, err := cp.decideAndCommit(ctx, cmd)
-	if errors.Is(err, quorum.ErrNotLeader) {
-		return nil, quorum.ErrNotLeader // the follower asks the new leader
+	if errors.Is(err, raft.ErrNotLeader) {
+		return nil, raft.ErrNotLeader // the follower asks the new leader
 	}
 	return encodeReply(resp, index, err)
 }
@@ -290,7 +290,7 @@ func (cp *ControlPlane) runPeriodic(cmd Command, what string) any {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, _, err := cp.decideAndCommit(ctx, cmd)
-	if err != nil && !errors.Is(err, quorum.ErrNotLeader) && !errors.Is(err, quorum.ErrStopped) {
+	if err != nil && !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrStopped) {
 		cp.log.Warn(what+" failed", "err", err)
 	}
 	if err != nil {

@@ -1,13 +1,16 @@
-// Package controlplane runs Sluice's controller on the Raft quorum and gives
-// the rest of the node its view of the cluster metadata: the current Image,
-// a way to wait for newer ones, and Submit, which has a command decided by
-// the active controller (the Raft leader), committed, and replayed
-// everywhere before it answers.
+// Package kraft runs Sluice's controller on the Raft quorum, as Kafka's KRaft
+// mode does, and gives every node (voter or learner) its view of the cluster
+// metadata: the current Image, a way to wait for newer ones, and Submit,
+// which has a command decided by the active controller (the Raft leader),
+// committed, and replayed everywhere before it answers. The decisions are
+// internal/controller's and the replication internal/raft's; this package
+// is the glue that makes them Kafka's controller as each node sees it. Its
+// main type keeps the name ControlPlane: it is the node's control plane.
 //
 // One committed Raft entry is the whole batch of records one decision
 // emitted, so a command's effect is atomic: a crash or a leader change never
 // leaves half a topic behind.
-package controlplane
+package kraft
 
 import (
 	"fmt"
