@@ -143,20 +143,20 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 				return fmt.Errorf("delete groups: %w", err)
 			}
 			deleted := []string{}
-			var errs []error
+			var failed []nameFailure
 			for _, g := range groups {
 				switch r := resps[g]; {
 				case errors.Is(r.Err, kerr.GroupIDNotFound):
-					errs = append(errs, fmt.Errorf("group %q does not exist (%w)", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("group %q does not exist (%w)", g, r.Err)))
 				case errors.Is(r.Err, kerr.NonEmptyGroup):
-					errs = append(errs, fmt.Errorf("group %q has members: stop its consumers first (%w)", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("group %q has members: stop its consumers first (%w)", g, r.Err)))
 				case r.Err != nil:
-					errs = append(errs, fmt.Errorf("delete group %q: %w", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("delete group %q: %w", g, r.Err)))
 				default:
 					deleted = append(deleted, g)
 				}
 			}
-			return printDeleted(cmd, asJSON, "group", deleted, errs)
+			return printDeleted(cmd, asJSON, "group", deleted, failed)
 		},
 	}
 	cmd.ValidArgsFunction = completeGroups(e)

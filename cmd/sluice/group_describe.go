@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // groupDescription is what `group describe` prints, and its --json form.
@@ -55,7 +55,8 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 			"A partition with nothing committed lags by everything from the log start.\n" +
 			"With several groups or --all (every group), a table of each group's state,\n" +
 			"members and total lag comes first, then each group in detail. --json prints one\n" +
-			"object for one named group, an array for several or --all.",
+			"object for one named group, an array for several or --all; a group that cannot\n" +
+			"be described is {\"group\", \"error\", \"error_code\"} there, and the exit code is 1.",
 		Example: "  sluice group describe billing\n" +
 			"  sluice group describe billing --json | jq .total_lag\n" +
 			"  sluice group describe billing audit\n" +
@@ -91,23 +92,27 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 			groups = append(groups, g.Group)
 		}
 	}
+	// entries keeps every name in order for --json: a description, or a
+	// nameFailure for a group that could not be described.
 	described := []*groupDescription{}
-	var errs []error
+	entries := []any{}
+	var failed []nameFailure
 	for _, g := range groups {
 		d, err := describeGroup(ctx, adm, g)
 		if err != nil {
-			errs = append(errs, err)
+			f := failedGroup(g, err)
+			failed = append(failed, f)
+			entries = append(entries, f)
 			continue
 		}
 		described = append(described, d)
+		entries = append(entries, d)
 	}
 	switch {
 	case asJSON && len(groups) == 1 && !all:
-		if len(described) == 1 {
-			err = printJSON(cmd.OutOrStdout(), described[0])
-		}
+		err = printJSON(cmd.OutOrStdout(), entries[0])
 	case asJSON:
-		err = printJSON(cmd.OutOrStdout(), described)
+		err = printJSON(cmd.OutOrStdout(), entries)
 	case len(groups) == 1 && !all:
 		if len(described) == 1 {
 			err = described[0].print(cmd.OutOrStdout())
@@ -118,7 +123,7 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 	if err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	return failureErrors(failed)
 }
 
 // printGroupDescriptions prints several groups: a summary line each, for
@@ -156,7 +161,10 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 	}
 	l, ok := lags[group]
 	if !ok || (l.State == "Dead" && len(l.Lag) == 0 && len(l.Members) == 0) {
-		return nil, fmt.Errorf("group %q does not exist", group)
+		// Kafka's DescribeGroups answers a group it does not know as Dead
+		// with no error; the code is named here so scripts see the same
+		// GROUP_ID_NOT_FOUND that delete and offset-delete report.
+		return nil, fmt.Errorf("group %q does not exist (%w)", group, kerr.GroupIDNotFound)
 	}
 	d := &groupDescription{
 		Group: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,

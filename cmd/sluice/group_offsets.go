@@ -79,9 +79,14 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 	if err != nil {
 		return offsetDeleteGroupError(group, err)
 	}
-	deleted, errs := offsetDeleteResults(group, set, resps)
+	deleted, failed := offsetDeleteResults(group, set, resps)
 	if asJSON {
-		if err := printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "deleted": deleted}); err != nil {
+		doc := struct {
+			Group   string               `json:"group"`
+			Deleted []groupOffsetDeleted `json:"deleted"`
+			Errors  []nameFailure        `json:"errors"`
+		}{group, deleted, failed}
+		if err := printJSON(cmd.OutOrStdout(), doc); err != nil {
 			return err
 		}
 	} else {
@@ -89,32 +94,34 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted the offset of group %s on %s/%d\n", group, d.Topic, d.Partition)
 		}
 	}
-	return errors.Join(errs...)
+	return failureErrors(failed)
 }
 
-// offsetDeleteResults sorts the answers into what was deleted and an error
-// per failed partition, worded for people.
-func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []error) {
+// offsetDeleteResults sorts the answers into what was deleted and a
+// failure per partition that was not, worded for people.
+func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []nameFailure) {
 	deleted := []groupOffsetDeleted{}
-	var errs []error
+	var failed []nameFailure
 	for _, tp := range set.Sorted() {
 		for _, p := range slices.Sorted(slices.Values(tp.Partitions)) {
 			err, ok := resps.Lookup(tp.Topic, p)
 			switch {
 			case !ok:
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: no answer for the partition", group, tp.Topic, p))
+				err = fmt.Errorf("group %q: %s/%d: no answer for the partition", group, tp.Topic, p)
 			case errors.Is(err, kerr.GroupSubscribedToTopic):
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: a member of the group is subscribed to topic %q: stop it or change its subscription first (%w)", group, tp.Topic, p, tp.Topic, err))
+				err = fmt.Errorf("group %q: %s/%d: a member of the group is subscribed to topic %q: stop it or change its subscription first (%w)", group, tp.Topic, p, tp.Topic, err)
 			case errors.Is(err, kerr.UnknownTopicOrPartition):
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: no such partition (%w)", group, tp.Topic, p, err))
+				err = fmt.Errorf("group %q: %s/%d: no such partition (%w)", group, tp.Topic, p, err)
 			case err != nil:
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: %w", group, tp.Topic, p, err))
+				err = fmt.Errorf("group %q: %s/%d: %w", group, tp.Topic, p, err)
 			default:
 				deleted = append(deleted, groupOffsetDeleted{Topic: tp.Topic, Partition: p})
+				continue
 			}
+			failed = append(failed, failedPartition(tp.Topic, p, err))
 		}
 	}
-	return deleted, errs
+	return deleted, failed
 }
 
 // offsetDeleteGroupError words a group-level OffsetDelete failure.

@@ -69,6 +69,10 @@ type offsetReset struct {
 	Partition int32  `json:"partition"`
 	Old       int64  `json:"old_offset"` // -1: nothing was committed
 	New       int64  `json:"new_offset"`
+	// Error is set when the broker refused this partition's commit while
+	// others went through: OffsetCommit answers per partition, so a reset
+	// can half succeed, and the output must show which half.
+	Error string `json:"error,omitempty"`
 }
 
 func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
@@ -154,13 +158,31 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 	for _, tp := range unchanged {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: group %q has no commit for %s/%d: left as it is\n", target.toGroup, tp.topic, tp.partition)
 	}
+	var failed []error
 	if !dryRun && len(plan) > 0 {
-		if err := commitReset(ctx, adm, group, plan); err != nil {
+		if failed, err = commitReset(ctx, adm, group, plan); err != nil {
 			return err
 		}
 	}
+	if err := printResetPlan(cmd, asJSON, group, dryRun, plan); err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
+	}
+	return errors.Join(failed...)
+}
+
+// printResetPlan prints the offsets set (or, dry, to be set); an ERROR
+// column appears only when some partition's commit failed.
+func printResetPlan(cmd *cobra.Command, asJSON bool, group string, dryRun bool, plan []offsetReset) error {
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "dry_run": dryRun, "offsets": plan})
+	}
+	headers := []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}
+	withErrors := slices.ContainsFunc(plan, func(r offsetReset) bool { return r.Error != "" })
+	if withErrors {
+		headers = append(headers, "ERROR")
 	}
 	rows := make([][]string, 0, len(plan))
 	for _, r := range plan {
@@ -168,15 +190,13 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 		if r.Old >= 0 {
 			old = strconv.FormatInt(r.Old, 10)
 		}
-		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)})
+		row := []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)}
+		if withErrors {
+			row = append(row, r.Error)
+		}
+		rows = append(rows, row)
 	}
-	if err := printTable(cmd.OutOrStdout(), []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}, rows); err != nil {
-		return err
-	}
-	if dryRun {
-		fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
-	}
-	return nil
+	return printTable(cmd.OutOrStdout(), headers, rows)
 }
 
 // checkReset checks the command line without the cluster: every error is
@@ -381,23 +401,45 @@ func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[stri
 	return out, nil
 }
 
-func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) error {
+// commitReset commits the plan. A request that fails as a whole is the
+// error; partitions the broker refused one by one (the others are then
+// committed: OffsetCommit is not atomic across partitions) get their
+// Error set in plan and come back as failures, so the output can show
+// both halves.
+func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) ([]error, error) {
 	offsets := kadm.Offsets{}
 	for _, r := range plan {
 		offsets.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 	}
 	var resps kadm.OffsetResponses
-	err := groupRetry(ctx, func() (err error) {
-		resps, err = adm.CommitOffsets(ctx, group, offsets)
-		if err == nil {
-			err = resps.Error()
+	var requestErr error
+	err := groupRetry(ctx, func() error {
+		resps, requestErr = adm.CommitOffsets(ctx, group, offsets)
+		if requestErr != nil {
+			return requestErr
 		}
-		return err
+		return resps.Error() // a loading coordinator answers per partition
 	})
-	if err != nil {
-		return fmt.Errorf("commit offsets for group %q: %w", group, err)
+	if requestErr != nil {
+		return nil, fmt.Errorf("commit offsets for group %q: %w", group, requestErr)
 	}
-	return nil
+	if err == nil {
+		return nil, nil
+	}
+	var failed []error
+	for i, r := range plan {
+		resp, ok := resps.Lookup(r.Topic, r.Partition)
+		partitionErr := resp.Err
+		if !ok {
+			partitionErr = errors.New("no answer for the partition")
+		}
+		if partitionErr == nil {
+			continue
+		}
+		plan[i].Error = partitionErr.Error()
+		failed = append(failed, fmt.Errorf("commit offset %d for group %q on %s/%d: %w", r.New, group, r.Topic, r.Partition, partitionErr))
+	}
+	return failed, nil
 }
 
 // resetOffset is one partition's new offset for mode, clamped to the log

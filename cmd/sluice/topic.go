@@ -62,11 +62,17 @@ func topicError(topic, action string, err error, brokerMsg string) error {
 	return fmt.Errorf("%s topic %q: %w", action, topic, err)
 }
 
+// topicCreated is one named topic's line in `topic create --json`: what
+// was created, or, for a topic that was not, the error alone (the other
+// fields are then zero and left out, so a script tells the two apart by
+// "error").
 type topicCreated struct {
 	Topic             string `json:"topic"`
-	ID                string `json:"id"`
-	Partitions        int32  `json:"partitions"`
-	ReplicationFactor int16  `json:"replication_factor"`
+	ID                string `json:"id,omitempty"`
+	Partitions        int32  `json:"partitions,omitempty"`
+	ReplicationFactor int16  `json:"replication_factor,omitempty"`
+	Error             string `json:"error,omitempty"`
+	ErrorCode         string `json:"error_code,omitempty"`
 }
 
 func newTopicCreateCmd(e *clientEnv) *cobra.Command {
@@ -102,12 +108,14 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create topics: %w", err)
 			}
-			var created []topicCreated
+			created := []topicCreated{} // every name, in the order given
 			var errs []error
 			for _, t := range topics {
 				r := resps[t]
 				if r.Err != nil {
-					errs = append(errs, topicError(t, "create", r.Err, r.ErrMessage))
+					err := topicError(t, "create", r.Err, r.ErrMessage)
+					errs = append(errs, err)
+					created = append(created, topicCreated{Topic: t, Error: err.Error(), ErrorCode: kafkaErrorCode(err)})
 					continue
 				}
 				created = append(created, topicCreated{Topic: t, ID: kafkaTopicID(r.ID), Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor})
@@ -124,14 +132,17 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// printTopicsCreated prints every named topic with --json, the failed ones
+// with their error; as text only the created ones, since the failures
+// are on stderr.
 func printTopicsCreated(cmd *cobra.Command, asJSON bool, created []topicCreated) error {
 	if asJSON {
-		if created == nil {
-			created = []topicCreated{}
-		}
 		return printJSON(cmd.OutOrStdout(), created)
 	}
 	for _, c := range created {
+		if c.Error != "" {
+			continue
+		}
 		fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (%d partitions, replication factor %d)\n", c.Topic, c.Partitions, c.ReplicationFactor)
 	}
 	return nil
@@ -210,16 +221,16 @@ func newTopicDeleteCmd(e *clientEnv) *cobra.Command {
 				return fmt.Errorf("delete topics: %w", err)
 			}
 			deleted := []string{}
-			var errs []error
+			var failed []nameFailure
 			for _, t := range topics {
 				r := resps[t]
 				if r.Err != nil {
-					errs = append(errs, topicError(t, "delete", r.Err, r.ErrMessage))
+					failed = append(failed, failedTopic(t, topicError(t, "delete", r.Err, r.ErrMessage)))
 					continue
 				}
 				deleted = append(deleted, t)
 			}
-			return printDeleted(cmd, asJSON, "topic", deleted, errs)
+			return printDeleted(cmd, asJSON, "topic", deleted, failed)
 		},
 	}
 	cmd.ValidArgsFunction = completeTopics(e)
