@@ -74,6 +74,10 @@ func Start(opts Options) (*ControlPlane, error) {
 	if opts.IDs == nil {
 		opts.IDs = randomIDs{}
 	}
+	// One second keeps a dead broker's fencing within a second of
+	// broker.session.timeout.ms (9 s). Each check on the leader is a
+	// decision, and a decision commits a barrier entry first, so this is
+	// also the rate at which an idle metadata log grows and fsyncs.
 	if opts.SessionCheckInterval <= 0 {
 		opts.SessionCheckInterval = time.Second
 	}
@@ -150,6 +154,11 @@ func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
 		} else {
 			resp, index, err = cp.forward(ctx, cmd)
 		}
+		// Only these two are retried: both mean the command was never
+		// proposed in a term this node or the one it asked leads, so it
+		// cannot have been committed. After ErrOutcomeUnknown it may have
+		// been, and deciding again could create a second producer-id
+		// block or report TOPIC_ALREADY_EXISTS for the client's own topic.
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) {
 			if werr := cp.waitForLeader(ctx); werr != nil {
 				return nil, fmt.Errorf("submit %T: %w (%w)", cmd, werr, err)
@@ -168,7 +177,9 @@ func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
 	}
 }
 
-// waitForLeader backs off briefly while an election runs.
+// waitForLeader backs off briefly while an election runs. 50 ms is a
+// fraction of an election timeout, so a new leader is found soon after it
+// wins, without spinning on the node while no leader is known.
 func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	t := cp.clock.NewTimer(50 * time.Millisecond)
 	defer t.Stop()
@@ -202,6 +213,8 @@ func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, 
 	if err != nil {
 		return nil, 0, err
 	}
+	// A fresh Controller per term: its soft state (broker sessions) must
+	// start empty whenever this node starts leading again (see decideMu).
 	if cp.controller == nil || cp.controllerTerm != term {
 		cp.controller, cp.controllerTerm = controller.New(cp.controllerCfg, cp.ids), term
 	}
@@ -235,8 +248,11 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	// Refuse before taking decideMu: a deposed leader may hold it for a
+	// decision that is about to fail, and the follower is better off
+	// asking again, since its next try reaches the new leader.
 	if !cp.node.IsLeader() {
-		return nil, raft.ErrNotLeader // without waiting for decideMu
+		return nil, raft.ErrNotLeader
 	}
 	resp, index, err := cp.decideAndCommit(ctx, cmd)
 	if errors.Is(err, raft.ErrNotLeader) {
@@ -287,6 +303,8 @@ func (cp *ControlPlane) runTimers(sessionCheck time.Duration) {
 // active controller runs its own timers. It returns the decision's
 // response, nil on failure.
 func (cp *ControlPlane) runPeriodic(cmd Command, what string) any {
+	// Bounded so that a stalled commit (a disk that hangs on fsync) does
+	// not stop the timers for good; the next tick tries again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, _, err := cp.decideAndCommit(ctx, cmd)
@@ -335,6 +353,8 @@ func (cp *ControlPlane) Kill() {
 type randomIDs struct{}
 
 func (randomIDs) NewUUID() metadata.UUID {
+	// The zero UUID means "no topic id" on the wire (Kafka's
+	// Uuid.ZERO_UUID), so it is never handed out.
 	var id metadata.UUID
 	for id == (metadata.UUID{}) {
 		rand.Read(id[:])

@@ -52,6 +52,8 @@ func (s *imageState) Apply(index uint64, data []byte) error {
 	return nil
 }
 
+// Snapshot encodes the current image. Images are immutable, so the lock is
+// held only to read the pointer, and encoding does not stall Apply.
 func (s *imageState) Snapshot() ([]byte, error) {
 	s.mu.Lock()
 	img := s.image
@@ -59,6 +61,8 @@ func (s *imageState) Snapshot() ([]byte, error) {
 	return metadata.AppendSnapshot(nil, img), nil
 }
 
+// Restore replaces the image with a snapshot's, at start-up or when a
+// lagging member is sent one; watchers are woken as for any new image.
 func (s *imageState) Restore(index uint64, data []byte) error {
 	img, err := metadata.DecodeSnapshot(data)
 	if err != nil {
@@ -70,6 +74,9 @@ func (s *imageState) Restore(index uint64, data []byte) error {
 	return nil
 }
 
+// publishLocked installs img and wakes every watcher by closing the old
+// channel: a close reaches any number of waiters, and a waiter that comes
+// later gets the new channel with the new image, so no change is missed.
 func (s *imageState) publishLocked(img *metadata.Image) {
 	s.image = img
 	close(s.changed)
