@@ -40,6 +40,11 @@ type brokerSession struct {
 // broker.session.timeout.ms. A clean shutdown fences the broker instead,
 // and the next start registers at once.
 func (s *brokerSession) register(ctx context.Context) error {
+	// A fresh incarnation per start is how the controller tells a restart
+	// from a retry: the same incarnation registering again (a forwarded
+	// request retried after a leader change) is idempotent, a new one is a
+	// new process. crypto/rand.Read cannot fail since Go 1.24 (it aborts
+	// the program instead), so its error is dropped.
 	var incarnation metadata.UUID
 	_, _ = rand.Read(incarnation[:])
 	var reg controller.RegisterBrokerResponse
@@ -58,6 +63,9 @@ func (s *brokerSession) register(ctx context.Context) error {
 			s.log.Info("waiting for the previous run's broker session to expire (it did not shut down cleanly)", "broker", s.id)
 			logged = true
 		}
+		// A few tries a second against a session timeout of seconds: the
+		// wait ends soon after the old session expires, without flooding
+		// the controller (each try is a decision and a Raft entry).
 		if err := s.sleep(ctx, 250*time.Millisecond); err != nil {
 			return fmt.Errorf("register broker %d: %w (%w)", s.id, err, reg.Err)
 		}
@@ -76,6 +84,9 @@ func (s *brokerSession) register(ctx context.Context) error {
 		if !hb.IsFenced {
 			return nil
 		}
+		// Unfencing waits only for this node to replay the metadata up
+		// to its own registration, a matter of milliseconds, so the
+		// first client request is not delayed by a long poll.
 		if err := s.sleep(ctx, 50*time.Millisecond); err != nil {
 			return fmt.Errorf("broker %d still fenced: %w", s.id, err)
 		}
@@ -131,6 +142,9 @@ func (s *brokerSession) brokerEpoch() int64 {
 }
 
 func (s *brokerSession) heartbeat(ctx context.Context, shuttingDown bool) (controller.BrokerHeartbeatResponse, error) {
+	// CurrentMetadataOffset is what the controller unfences on: a broker
+	// that has not replayed up to its own registration would host
+	// partitions from an image older than the one it was registered in.
 	resp, err := s.cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
 		BrokerID: s.id, BrokerEpoch: s.brokerEpoch(), CurrentMetadataOffset: s.cp.Image().Offset(),
 		WantShutDown: shuttingDown,
@@ -157,6 +171,10 @@ func (s *brokerSession) run(ctx context.Context, onError func(error)) {
 			return
 		case <-t.C():
 		}
+		// Bounded (four intervals, 8 s by default) so a heartbeat stuck
+		// behind a controller that died gives up, and the loop tries again
+		// on the new one; a new active controller starts every broker's
+		// session afresh, so the gap does not get this broker fenced.
 		hctx, cancel := context.WithTimeout(ctx, 4*s.interval)
 		_, err := s.heartbeat(hctx, false)
 		if errors.Is(err, controller.ErrStaleBrokerEpoch) || errors.Is(err, controller.ErrUnknownBroker) {
@@ -179,6 +197,9 @@ type producerIDBlocks struct {
 }
 
 // NextProducerID returns an id no other producer in the cluster was given.
+//
+// The lock is held across the Submit on purpose: concurrent InitProducerId
+// requests wait for one new block instead of each allocating its own.
 func (p *producerIDBlocks) NextProducerID(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
