@@ -38,6 +38,8 @@ type benchOptions struct {
 func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
 	fs.StringVar(&o.topic, "topic", "sluice-bench", "topic to use; created with --partitions if missing")
 	fs.Int32Var(&o.partitions, "partitions", 3, "partitions when the topic is created")
+	// 1 KiB is the payload of the OpenMessaging Benchmark's standard
+	// workloads, so figures compare with published ones.
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value (random, incompressible)")
 	fs.Int64Var(&o.records, "records", 0, "records to send or read (default 100000, or for e2e 10s of --rate, unless --duration is given)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (with --records: whichever comes first)")
@@ -48,6 +50,8 @@ func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
 	fs.IntVar(&o.consumers, "consumers", 1, "consumer clients")
 	fs.BoolVar(&o.progress, "progress", false, "print a progress line every second even when stderr is not a terminal")
 	fs.DurationVar(&o.progressEvery, "progress-interval", time.Second, "time between progress lines")
+	// Hidden: it exists so tests can see progress lines without waiting
+	// a second for each.
 	_ = fs.MarkHidden("progress-interval")
 }
 
@@ -56,6 +60,8 @@ func (o *benchOptions) check(mode string) error {
 	switch {
 	case o.recordSize < 1:
 		return usageErrorf("--record-size %d: want at least 1 byte", o.recordSize)
+	// The e2e consumer reads the scheduled send time from the first eight
+	// bytes of the value.
 	case mode == "e2e" && o.recordSize < 8:
 		return usageErrorf("--record-size %d: e2e needs at least 8 bytes to carry the send time", o.recordSize)
 	case o.records < 0:
@@ -91,12 +97,17 @@ func (o *benchOptions) check(mode string) error {
 func (o *benchOptions) producerOpts() []kgo.Opt {
 	acks, _ := acksOptions(o.acks)
 	codec, _ := compressionCodec(o.compression)
+	// Round robin, not sticky: the records have no key, and a benchmark
+	// should load every partition evenly from the first second rather than
+	// fill one batch per partition in turn.
 	return append(acks, kgo.DefaultProduceTopic(o.topic), kgo.ProducerBatchCompression(codec),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 }
 
 // benchStats is what a run has measured so far; the clients' callbacks
-// write it from several goroutines.
+// write it from several goroutines. One mutex is enough: a callback holds
+// it for a histogram increment, far less than a produce round trip, so it
+// does not limit the load it measures.
 type benchStats struct {
 	mu       sync.Mutex
 	hist     bench.Histogram
@@ -156,6 +167,8 @@ type benchLatency struct {
 func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duration, measures string) benchSummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Milliseconds with microsecond precision: the unit of Kafka's
+	// perf-test output, fine enough for a sub-millisecond p50 on a laptop.
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	secs := elapsed.Seconds()
 	sum := benchSummary{
@@ -168,6 +181,8 @@ func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duratio
 		Options: map[string]any{"record_size": o.recordSize, "partitions": o.partitions, "acks": o.acks,
 			"compression": o.compression, "producers": o.producers, "consumers": o.consumers},
 	}
+	// MB are 10^6 bytes. The guard keeps an instant run from dividing by
+	// zero: +Inf cannot be encoded as JSON.
 	if secs > 0 {
 		sum.RecordsPerSec = float64(s.records) / secs
 		sum.MBPerSec = float64(s.bytes) / secs / 1e6
@@ -266,6 +281,9 @@ func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (b
 		err = benchProduce(ctx, e, o, &stats, nil)
 	case "consume":
 		measures = "time each poll waited for the broker's fetch response"
+		// The consume run starts its own clock once the consumers have
+		// joined and been assigned, so the join does not count as
+		// throughput time.
 		start, err = benchConsume(ctx, cmd.ErrOrStderr(), e, o, &stats)
 	case "e2e":
 		measures = "time from each record's scheduled send to its arrival at a consumer"
@@ -292,6 +310,8 @@ func ensureBenchTopic(ctx context.Context, e *clientEnv, o *benchOptions) error 
 	defer adm.Close()
 	rctx, cancel := e.requestContext(ctx)
 	defer cancel()
+	// Replication factor -1: the cluster's default, so a bench against a
+	// three-node cluster measures replicated writes, as production would.
 	resp, err := adm.CreateTopic(rctx, o.partitions, -1, nil, o.topic)
 	if err == nil {
 		err = resp.Err
@@ -343,7 +363,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// randomPayload is n incompressible bytes.
+// randomPayload is n incompressible bytes. Random, so that --compression
+// measures the codec's cost without flattering throughput: real payloads
+// compress somewhere between this and a run of zeros.
 func randomPayload(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

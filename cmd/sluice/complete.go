@@ -57,10 +57,14 @@ func completeNames(e *clientEnv, list func(context.Context, *clientEnv) []string
 		}
 		ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 		defer cancel()
+		// A copy with the short timeout: the user's --timeout (10 s by
+		// default) is right for a command, far too long for a Tab press.
 		quick := *e
 		quick.timeout = completionTimeout
 		var out []string
 		for _, name := range list(ctx, &quick) {
+			// Names already on the line are not offered again: a second
+			// `topic delete a a` would only fail on the repeat.
 			if slices.Contains(args, name) || !strings.HasPrefix(name, toComplete) {
 				continue
 			}
@@ -112,6 +116,10 @@ func registerFlagCompletions(cmd *cobra.Command) {
 
 // flagValueCompletion returns the completion for f's values on cmd, or nil.
 func flagValueCompletion(cmd *cobra.Command, f *pflag.Flag) cobra.CompletionFunc {
+	// Matched by flag name across the tree, with the command where one
+	// name means different things (--set is a topic key under `topic`, a
+	// broker key under `serve`; --offset is a spec on consume, a number on
+	// topic trim).
 	inTopic := cmd.Parent() != nil && cmd.Parent().Name() == "topic"
 	switch {
 	case f.Name == "offset" && f.Value.Type() == "string": // consume's; topic trim's is a number
@@ -147,6 +155,8 @@ func fixedValues(values ...string) cobra.CompletionFunc {
 				out = append(out, v)
 			}
 		}
+		// "@" is the start of a value, not a value: no space after it, so
+		// the user types the time straight on.
 		directive := cobra.ShellCompDirectiveNoFileComp
 		if len(out) == 1 && strings.HasPrefix(out[0], "@") {
 			directive |= cobra.ShellCompDirectiveNoSpace

@@ -118,6 +118,8 @@ func (o devClusterOptions) validate() error {
 			return usageErrorf("%s %d: the %d ports from it must be in 1 to 65535", p.flag, p.port, o.nodes)
 		}
 	}
+	// The two ranges [port, port+n) and [controllerPort, controllerPort+n)
+	// overlap exactly when each starts before the other ends.
 	if o.port < o.controllerPort+o.nodes && o.controllerPort < o.port+o.nodes {
 		return usageErrorf("--port %d and --controller-port %d: the ranges of %d ports overlap", o.port, o.controllerPort, o.nodes)
 	}
@@ -134,6 +136,9 @@ func (o devClusterOptions) validate() error {
 func (o devClusterOptions) plan() (nodes []*devNode, voters string) {
 	var list []string
 	for i := 1; i <= o.nodes; i++ {
+		// Loopback only: a dev cluster is for this machine, and an
+		// address clients can always resolve keeps the summary's
+		// commands working as printed.
 		n := &devNode{
 			id:             i,
 			clientAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port+i-1)),
@@ -154,6 +159,9 @@ func checkPortsFree(nodes []*devNode) error {
 		for _, p := range []struct{ addr, what string }{
 			{n.clientAddr, "Kafka listener"}, {n.controllerAddr, "controller listener"},
 		} {
+			// Racy by nature (the port may be taken between this check
+			// and the child's bind), but it turns the common case, an
+			// old cluster still running, into one clear message.
 			ln, err := net.Listen("tcp", p.addr)
 			if err != nil {
 				_, port, _ := net.SplitHostPort(p.addr)
@@ -179,6 +187,8 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 		return err
 	}
 	logs := &lockedWriter{w: stderr}
+	// Room for every node's two events (ready, exited), so a child's
+	// goroutine never blocks on a supervisor that has already returned.
 	events := make(chan devEvent, 2*len(nodes))
 	var started []*devNode
 	for _, n := range nodes {
@@ -241,6 +251,8 @@ func printDevSummary(w io.Writer, nodes []*devNode, o devClusterOptions) {
 	for _, n := range nodes {
 		fmt.Fprintf(w, "  node %d  clients %s  quorum %s  pid %d  data %s\n", n.id, n.clientAddr, n.controllerAddr, n.cmd.Process.Pid, n.dir)
 	}
+	// The suggested replication factor is 3 where the cluster can hold it,
+	// the usual production choice, so the example shows replication.
 	r := min(3, len(nodes))
 	fmt.Fprintf(w, "\nBootstrap servers: %s\n\nTry it (in another terminal):\n\n", bootstrap)
 	fmt.Fprintf(w, "  export %s=%s\n", brokersEnv, bootstrap)

@@ -91,6 +91,9 @@ func listGroups(ctx context.Context, adm *kadm.Client) ([]groupListed, error) {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
 	out := []groupListed{}
+	// ListGroups gives names and states but not members; DescribeGroups
+	// adds the member count people look for first. Skipped when there is
+	// nothing to describe, since an empty DescribeGroups is a wasted trip.
 	names := listed.Groups()
 	if len(names) == 0 {
 		return out, nil
@@ -108,6 +111,8 @@ func listGroups(ctx context.Context, adm *kadm.Client) ([]groupListed, error) {
 	}
 	for _, l := range listed.Sorted() {
 		g := groupListed{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Coordinator: l.Coordinator}
+		// DescribeGroups' state wins: it was read after ListGroups, and a
+		// group between the two requests may have moved on.
 		if d, ok := described[l.Group]; ok {
 			g.State, g.Members = d.State, len(d.Members)
 		}
@@ -188,6 +193,8 @@ func parseTopicPartitions(what, spec string) (string, []int32, error) {
 		}
 		parts = append(parts, int32(p))
 	}
+	// Sorted and deduplicated so that "0,0,1" or "1,0" reads the same
+	// partitions once each, in the order they are printed.
 	slices.Sort(parts)
 	return topic, slices.Compact(parts), nil
 }

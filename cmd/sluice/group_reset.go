@@ -13,7 +13,9 @@ import (
 )
 
 // resetTarget says where reset-offsets moves a group: exactly one of its
-// modes, from the command line.
+// modes, from the command line. flags is kept to ask which flags were
+// given: a zero --to-offset or --shift-by is a valid target, so the values
+// alone cannot tell.
 type resetTarget struct {
 	earliest, latest bool
 	offset           int64
@@ -24,7 +26,10 @@ type resetTarget struct {
 	flags            *cobra.Command
 }
 
-// resetModes are the target flags, of which exactly one is given.
+// resetModes are the target flags, of which exactly one is given. They are
+// kafka-consumer-groups' own names (--to-earliest, --shift-by, ...), so a
+// command line copied from Kafka's docs works after the group name; the
+// mode string is the flag name without its dashes.
 var resetModes = []string{"to-earliest", "to-latest", "to-offset", "to-timestamp", "shift-by", "from-file", "to-group"}
 
 func (r *resetTarget) mode() (string, error) {
@@ -64,6 +69,8 @@ func (s resetScope) check(mode string) error {
 	return nil
 }
 
+// offsetReset is one partition's line in the plan, as printed and as
+// --json shows it.
 type offsetReset struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -210,6 +217,9 @@ func checkReset(group string, scope resetScope, target resetTarget) (resetReques
 	if err := scope.check(req.mode); err != nil {
 		return req, err
 	}
+	// Parse every spec now, before the cluster is asked anything, so a
+	// typo in the last --topic is a usage error (exit 2), not a failure
+	// after half the offsets were listed.
 	for _, spec := range scope.specs {
 		if _, _, err := groupPartitions(spec); err != nil {
 			return req, err
@@ -221,6 +231,8 @@ func checkReset(group string, scope resetScope, target resetTarget) (resetReques
 			return req, err
 		}
 	case "to-group":
+		// Copying a group onto itself would be a no-op that still
+		// requires the group to be stopped: certainly a typo.
 		if target.toGroup == "" || target.toGroup == group {
 			return req, usageErrorf("--to-group %q: want another group's name", target.toGroup)
 		}
@@ -246,6 +258,9 @@ func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) e
 	if err != nil {
 		return fmt.Errorf("describe group %q: %w", group, err)
 	}
+	// Empty (no members, commits kept) and Dead or "" (no such group yet:
+	// a reset may create its commits) are the states Kafka's tool
+	// accepts; any other state has or is about to have members.
 	d := described[group]
 	if len(d.Members) > 0 || (d.State != "Empty" && d.State != "Dead" && d.State != "") {
 		return fmt.Errorf("group %q is %s with %d member(s): stop its consumers first", group, d.State, len(d.Members))
@@ -256,6 +271,9 @@ func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) e
 // planReset works out each partition's new offset, clamped to the log, and
 // lists the partitions --to-group leaves alone for want of a commit there.
 func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offsetReset, []topicPartition, error) {
+	// The old offsets are read for every mode: they are the base of
+	// --shift-by, the topics of --all-topics, and the OLD-OFFSET column
+	// that lets a user check a dry run before committing.
 	committed, err := groupCommits(ctx, adm, req.group)
 	if err != nil {
 		return nil, nil, err
@@ -284,6 +302,9 @@ func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offse
 			if c, ok := committed[sc.topic][b.partition]; ok {
 				r.Old = c
 			}
+			// given (file or other group) names partitions one by one; a
+			// partition it does not mention keeps its commit rather than
+			// being moved to some default, as Kafka's tool does.
 			want := b.atTime
 			if given != nil {
 				var ok bool
@@ -368,6 +389,9 @@ func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req reset
 		if !sok || !eok || s.Err != nil || e.Err != nil {
 			return nil, fmt.Errorf("list offsets of %q partition %d: %v", sc.topic, p, errors.Join(s.Err, e.Err))
 		}
+		// A time after the last record lists offset -1: the group then
+		// goes to the log end, where the next record at or after that
+		// time will be, which is what kafka-consumer-groups does too.
 		b := resetBound{partition: p, logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
 		if t, ok := atTime.Lookup(sc.topic, p); ok && t.Err == nil && t.Offset >= 0 {
 			b.atTime = t.Offset
@@ -389,6 +413,9 @@ func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[stri
 		return nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
 	}
 	out := map[string]map[int32]int64{}
+	// OffsetFetch answers -1 with no error for a partition the group
+	// never committed (and for a group that does not exist), as Kafka
+	// does: both mean "no commit" here.
 	fetched.Each(func(o kadm.OffsetResponse) {
 		if o.Err != nil || o.At < 0 {
 			return
@@ -407,6 +434,11 @@ func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[stri
 // Error set in plan and come back as failures, so the output can show
 // both halves.
 func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) ([]error, error) {
+	// Leader epoch -1: the new offset was not read from a record, so there
+	// is no epoch to vouch for it, and a consumer must not use one to
+	// detect truncation (KIP-320) against the wrong epoch. kadm commits
+	// with generation -1, the "simple commit" a group without members
+	// accepts.
 	offsets := kadm.Offsets{}
 	for _, r := range plan {
 		offsets.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
@@ -457,11 +489,17 @@ func resetOffset(mode string, target resetTarget, old, logStart, logEnd, given i
 	case "to-timestamp", "from-file", "to-group":
 		next = given
 	case "shift-by":
+		// Nothing committed shifts from the log start, where a new
+		// consumer with auto.offset.reset=earliest would begin, so
+		// --shift-by 100 on a fresh group skips the first 100.
 		base := old
 		if base < 0 {
 			base = logStart
 		}
 		next = base + target.shiftBy
 	}
+	// Clamped to the log: an offset below the start would make the
+	// consumer fall back to auto.offset.reset, one past the end would
+	// give OFFSET_OUT_OF_RANGE, and neither is what the user asked for.
 	return min(max(next, logStart), logEnd)
 }

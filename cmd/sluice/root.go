@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as scripts see them.
+// Exit codes, as scripts see them. 2 for a wrong command line is the
+// convention of getopt-style tools (grep, curl, diff), so a script can
+// tell a typo, which will never succeed, from a failure worth retrying.
 const (
 	exitOK    = 0
 	exitError = 1 // the command ran and failed

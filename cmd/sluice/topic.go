@@ -37,7 +37,10 @@ func newTopicCmd() *cobra.Command {
 }
 
 // topicConfigPairs parses repeated key=value flags into a map, naming the
-// flag in the usage error.
+// flag in the usage error. kadm takes *string because CreateTopics can
+// send null for a config; a pair given here is never null, so key= sets
+// the empty string, as kafka-topics --config key= does. Only the first
+// '=' splits, so a value may contain '=' itself.
 func topicConfigPairs(flag string, pairs []string) (map[string]*string, error) {
 	out := make(map[string]*string, len(pairs))
 	for _, p := range pairs {
@@ -56,6 +59,9 @@ func topicError(topic, action string, err error, brokerMsg string) error {
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return fmt.Errorf("topic %q does not exist (%w)", topic, err)
 	}
+	// The broker's message often says more than the code's generic text
+	// (which limit, which config); it is added unless the error text
+	// already carries it, so nothing is printed twice.
 	if brokerMsg != "" && !strings.Contains(err.Error(), brokerMsg) {
 		return fmt.Errorf("%s topic %q: %w (%s)", action, topic, err, brokerMsg)
 	}
@@ -104,6 +110,9 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// -1 for either lets the broker apply num.partitions and
+			// default.replication.factor (CreateTopics v4+, KIP-464), so
+			// the CLI never guesses another cluster's defaults.
 			resps, err := adm.CreateTopics(ctx, partitions, replicas, cfg, topics...)
 			if err != nil {
 				return fmt.Errorf("create topics: %w", err)
@@ -173,6 +182,9 @@ func newTopicListCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// Internal topics are hidden by default, as in kafka-topics
+			// --list: __consumer_offsets appears once groups exist and is
+			// rarely what a user is looking for.
 			list := adm.ListTopics
 			if internal {
 				list = adm.ListTopicsWithInternal
@@ -262,6 +274,10 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// IncrementalAlterConfigs (KIP-339) changes only the keys
+			// named, where the older AlterConfigs would drop every
+			// override not resent. It is atomic per topic, so the first
+			// error below means nothing changed.
 			resps, err := adm.AlterTopicConfigs(ctx, alters, topic)
 			if err != nil {
 				return fmt.Errorf("alter topic %q configs: %w", topic, err)
@@ -292,6 +308,8 @@ func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sorted: map order is random, and the request (and which key an
+	// error names first) should be the same on every run.
 	var alters []kadm.AlterConfig
 	keys := make([]string, 0, len(setMap))
 	for k := range setMap {
@@ -302,6 +320,8 @@ func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: setMap[k]})
 	}
 	for _, k := range deletes {
+		// A user who types --delete k=v probably meant --set; deleting
+		// a key literally named "k=v" would silently do nothing.
 		if strings.Contains(k, "=") {
 			return nil, usageErrorf("--delete %q: want a key, not key=value", k)
 		}
@@ -341,6 +361,10 @@ func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// CreatePartitions takes the new total, never an increment
+			// (KIP-195). Two --add runs at once can compute the same total;
+			// the second then fails with INVALID_PARTITIONS instead of
+			// adding twice, which is the safer way round.
 			resps, err := adm.UpdatePartitions(ctx, total, topic)
 			if err != nil {
 				return fmt.Errorf("add partitions to topic %q: %w", topic, err)
@@ -412,11 +436,17 @@ func (o *addPartitionsOptions) newTotal(ctx context.Context, adm *kadm.Client, t
 
 // describeOne runs a metadata request for one topic and fails with a clear
 // message when it does not exist.
+//
+// It lists with internal topics so that __consumer_offsets can be grown
+// or described like any other topic when an operator names it.
 func describeOne(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
 	details, err := adm.ListTopicsWithInternal(ctx, topic)
 	if err != nil {
 		return kadm.TopicDetail{}, fmt.Errorf("describe topic %q: %w", topic, err)
 	}
+	// A topic the broker did not mention at all and one it reported with
+	// UNKNOWN_TOPIC_OR_PARTITION read the same to the user. kadm asks
+	// without auto-creation, so describing never creates a topic.
 	d, ok := details[topic]
 	if !ok {
 		return d, topicError(topic, "describe", kerr.UnknownTopicOrPartition, "")
