@@ -325,6 +325,8 @@ func ensureBenchTopic(ctx context.Context, e *clientEnv, o *benchOptions) error 
 // startProgress prints a line every progressEvery to stderr when it is a
 // terminal or --progress asks; the returned func stops it.
 func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats) func() {
+	// Progress lines are for a person watching; in CI logs and pipes
+	// they would be noise around the summary, unless asked for.
 	if !o.progress && !isTerminal(stderr) {
 		return func() {}
 	}
@@ -342,6 +344,8 @@ func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats
 			case <-done:
 				return
 			case now := <-tick.C:
+				// Rates over the last interval, not since the start: a
+				// stall shows at once instead of being averaged away.
 				records, bytes, p50, p99 := s.snapshot()
 				secs := now.Sub(last).Seconds()
 				fmt.Fprintf(stderr, "%s: %.0f records/s, %.1f MB/s, p50 %.2f ms, p99 %.2f ms (%d records)\n", mode,

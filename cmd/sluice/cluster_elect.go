@@ -145,6 +145,9 @@ func electLeaders(ctx context.Context, adm *kadm.Client, how kadm.ElectLeadersHo
 			}
 			for _, topic := range whole {
 				d := details[topic]
+				// An unknown topic fails the command before any election:
+				// electing on the others and then failing would leave the
+				// user unsure what ran.
 				if d.Err != nil {
 					return nil, topicError(topic, "elect leaders for", d.Err, "")
 				}
@@ -203,6 +206,9 @@ func printElections(cmd *cobra.Command, asJSON, all bool, results []electionResu
 			results = []electionResult{}
 		}
 		err = printJSON(w, results)
+	// With --all the controller lists only the partitions that needed an
+	// election (as Kafka answers null topic_partitions), so none means the
+	// cluster was already balanced.
 	case all && len(results) == 0:
 		_, err = fmt.Fprintln(w, "no partition needed an election")
 	default:

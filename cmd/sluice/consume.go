@@ -15,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// consumeOptions are consume's own flags.
+// consumeOptions are consume's own flags. Their letters are kcat's (-o
+// offset, -p partition, -e exit at end, -f format) and rpk's (-g group,
+// where kcat has -G), so a command line from either needs few changes.
 type consumeOptions struct {
 	offset     string
 	partitions []int32
@@ -400,8 +402,9 @@ func listBounds(ctx context.Context, adm *kadm.Client, p *consumePlan) (map[topi
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("%s: the broker did not list its offsets", tp)
 		}
-		// No record at or after the time lists -1: start at the end, where
-		// the first such record will arrive, as kcat does.
+		// A time past every record (the broker answers -1, which kadm
+		// turns into the high watermark) starts at the end, where the
+		// first such record will arrive, as kcat does.
 		b := partitionBounds{logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
 		if t, ok := atTime.Lookup(tp.topic, tp.partition); ok && t.Offset >= 0 {
 			b.atTime = t.Offset

@@ -177,7 +177,8 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 	if err := o.validate(); err != nil {
 		return err
 	}
-	// The nodes run this very binary, so they are the same version.
+	// The nodes run this very binary, so they are the same version: the
+	// controllers' forwarding is only defined between equal builds.
 	binary, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the sluice binary to run the nodes with: %w", err)
@@ -191,6 +192,8 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 	// goroutine never blocks on a supervisor that has already returned.
 	events := make(chan devEvent, 2*len(nodes))
 	var started []*devNode
+	// A node that fails to start takes the ones already started down with
+	// it: a partial cluster would wait for a quorum that never forms.
 	for _, n := range nodes {
 		if err := n.start(binary, voters, o, logs, events); err != nil {
 			stopDevNodes(started, logs)
@@ -347,6 +350,10 @@ type prefixWriter struct {
 	long    bool   // the current line outgrew pending and was flushed in part
 }
 
+// Write always reports the whole of b written, whatever dst did: an
+// error would stop os/exec's copying from the child's pipe, and the child
+// would then block on a full pipe or die writing to a closed one. A lost
+// log line must not take a node down.
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
@@ -372,6 +379,8 @@ func (p *prefixWriter) flush(endOfLine bool) {
 	if !p.long {
 		out = append(out, p.prefix...)
 	}
+	// The prefix goes only on a line's first piece: the rest of a long
+	// line continues it on the terminal and must not be split again.
 	out = append(out, p.pending...)
 	if endOfLine {
 		out = append(out, '\n')

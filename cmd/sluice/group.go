@@ -39,11 +39,17 @@ func groupRetry(ctx context.Context, f func() error) error {
 		select {
 		case <-ctx.Done():
 			return err
+		// 50 ms: a coordinator loads a small __consumer_offsets
+		// partition in milliseconds, so a few tries cover the wait
+		// without flooding a broker that is still starting.
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
+// groupListed is one line of `group list`. Coordinator is the broker
+// that owns the group (the leader of its __consumer_offsets partition),
+// where to look when a group misbehaves.
 type groupListed struct {
 	Group        string `json:"group"`
 	State        string `json:"state"`
@@ -150,6 +156,8 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 			deleted := []string{}
 			var failed []nameFailure
 			for _, g := range groups {
+				// Worded for the two refusals people meet: a name that does
+				// not exist (often a typo) and a group still in use.
 				switch r := resps[g]; {
 				case errors.Is(r.Err, kerr.GroupIDNotFound):
 					failed = append(failed, failedGroup(g, fmt.Errorf("group %q does not exist (%w)", g, r.Err)))

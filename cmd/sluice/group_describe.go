@@ -34,6 +34,10 @@ type groupMemberDesc struct {
 	Assigned   map[string][]int32 `json:"assigned"`
 }
 
+// groupPartitionDesc is one partition the group has a commit for or a
+// member assigned. Lag is log end minus committed (or minus log start when
+// nothing is committed), the figure kafka-consumer-groups --describe shows
+// as LAG; it counts offsets, so aborted or compacted records count too.
 type groupPartitionDesc struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -75,6 +79,8 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 	if err != nil {
 		return err
 	}
+	// Neither would describe nothing; both would be ambiguous about
+	// whether --all adds to the names or replaces them.
 	if all == (len(groups) > 0) {
 		return usageErrorf("give GROUP names or --all, not both or neither")
 	}
@@ -146,6 +152,9 @@ func printGroupDescriptions(w io.Writer, described []*groupDescription) error {
 }
 
 func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {
+	// kadm's Lag does describe, fetch offsets and list end offsets in one
+	// call, so the lag is computed from answers taken moments apart, as
+	// Kafka's tool does; under heavy writes it is a snapshot, not exact.
 	var lags kadm.DescribedGroupLags
 	err := groupRetry(ctx, func() (err error) {
 		lags, err = adm.Lag(ctx, group)
@@ -177,6 +186,9 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		if m.InstanceID != nil {
 			md.InstanceID = *m.InstanceID
 		}
+		// Only consumer-protocol groups have an assignment we can read;
+		// a Connect or other protocol group's is opaque bytes, and its
+		// members show with no partitions rather than with garbage.
 		if a, ok := m.Assigned.AsConsumer(); ok {
 			for _, t := range a.Topics {
 				md.Assigned[t.Topic] = slices.Sorted(slices.Values(t.Partitions))

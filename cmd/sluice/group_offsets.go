@@ -11,6 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// groupOffsetDeleted is one partition whose commit is gone, as --json
+// lists it. A partition the group never committed counts too: OffsetDelete
+// succeeds for it, and the user's intent (no commit there) holds.
 type groupOffsetDeleted struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -64,6 +67,8 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 	}
 	defer done()
 	set := kadm.TopicsSet{}
+	// Every topic is checked before anything is deleted: a typo in the
+	// second --topic must not leave the first one's offsets gone.
 	for _, s := range scopes {
 		partitions, err := topicPartitionsIn(ctx, adm, s.topic, s.only)
 		if err != nil {
@@ -71,6 +76,9 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		}
 		set.Add(s.topic, partitions...)
 	}
+	// OffsetDelete (KIP-496) goes to the group's coordinator in one
+	// request for every partition; group-level errors (no such group, a
+	// loading coordinator) come back for the whole request.
 	var resps kadm.DeleteOffsetsResponses
 	err = groupRetry(ctx, func() (err error) {
 		resps, err = adm.DeleteOffsets(ctx, group, set)
@@ -102,6 +110,8 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []nameFailure) {
 	deleted := []groupOffsetDeleted{}
 	var failed []nameFailure
+	// Walked in topic and partition order so the output and the first
+	// error are the same on every run.
 	for _, tp := range set.Sorted() {
 		for _, p := range slices.Sorted(slices.Values(tp.Partitions)) {
 			err, ok := resps.Lookup(tp.Topic, p)

@@ -389,9 +389,10 @@ func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req reset
 		if !sok || !eok || s.Err != nil || e.Err != nil {
 			return nil, fmt.Errorf("list offsets of %q partition %d: %v", sc.topic, p, errors.Join(s.Err, e.Err))
 		}
-		// A time after the last record lists offset -1: the group then
-		// goes to the log end, where the next record at or after that
-		// time will be, which is what kafka-consumer-groups does too.
+		// A time after the last record (the broker answers -1, which kadm
+		// turns into the high watermark) sends the group to the log end,
+		// where the next record at or after that time will be, as
+		// kafka-consumer-groups does too.
 		b := resetBound{partition: p, logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
 		if t, ok := atTime.Lookup(sc.topic, p); ok && t.Err == nil && t.Offset >= 0 {
 			b.atTime = t.Offset

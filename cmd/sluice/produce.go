@@ -38,7 +38,10 @@ const produceBufferedBytes = 64 << 20
 // where the topic is deleted after it.
 const unknownTopicRetries = 2
 
-// produceOptions are produce's own flags.
+// produceOptions are produce's own flags. Short letters follow kcat and
+// rpk where they agree (-k key, -K key delimiter, -H header, -p partition,
+// -z compression, -Z null, -D delimiter), since those are what users type
+// from memory; a letter whose meaning changed fails loudly (see planKeys).
 type produceOptions struct {
 	file         string
 	keyDelimiter string
