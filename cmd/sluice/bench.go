@@ -164,6 +164,8 @@ type benchLatency struct {
 	Max  float64 `json:"max"`
 }
 
+// summarize turns the stats into the report. The options are echoed in
+// it so that a saved --json result says how it was produced.
 func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duration, measures string) benchSummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,6 +267,10 @@ func newBenchModeCmd(e *clientEnv, mode string, defaultRate float64) *cobra.Comm
 	return cmd
 }
 
+// runBench runs one mode and summarizes it. The clock starts after the
+// topic exists, so creating it is not billed to the load; failed records
+// are counted, not fatal, because a benchmark that stops at the first
+// error hides how often errors happen.
 func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (benchSummary, error) {
 	ctx := cmd.Context()
 	if err := ensureBenchTopic(ctx, e, o); err != nil {
@@ -358,6 +364,9 @@ func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats
 	return func() { close(done); wg.Wait() }
 }
 
+// isTerminal reports whether w is a character device. The check is by
+// file mode, not by a terminal library, so the CLI takes no dependency
+// for one decision; a pipe or a file reads as not a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {

@@ -83,6 +83,9 @@ func (e *clientEnv) register(fs *pflag.FlagSet) {
 
 // jsonOutput reports whether the command should print JSON, rejecting an
 // unknown -o value as a usage error.
+//
+// --json and -o json (kubectl's spelling) both work; -o text does not
+// cancel --json, since a user who typed --json meant it.
 func (e *clientEnv) jsonOutput() (bool, error) {
 	switch e.output {
 	case "text", "":

@@ -398,6 +398,9 @@ func runHealthChecks(ctx context.Context, e *clientEnv) ([]healthCheck, error) {
 	return checkHealth(ctx, adm)
 }
 
+// checkHealth runs the checks. It fails as a whole only when the cluster
+// cannot be read at all; a failed check is a result, reported with the
+// others.
 func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 	info, err := describeCluster(ctx, adm)
 	if err != nil {

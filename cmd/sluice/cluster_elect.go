@@ -80,6 +80,7 @@ func newClusterElectCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// electionType maps --type to the election ElectLeaders runs.
 func electionType(s string) (kadm.ElectLeadersHow, error) {
 	switch s {
 	case "preferred":

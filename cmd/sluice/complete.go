@@ -49,6 +49,11 @@ func completeGroups(e *clientEnv) cobra.CompletionFunc {
 	})
 }
 
+// completeNames wraps a cluster look-up as a completion. Errors are
+// swallowed on purpose: a completion cannot print, and offering nothing is
+// the shell's way of saying "no suggestions". Internal names (__...) are
+// offered only when the user has typed the underscores, so Tab on a fresh
+// word lists the user's own topics.
 func completeNames(e *clientEnv, list func(context.Context, *clientEnv) []string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		ctx := cmd.Context()

@@ -187,6 +187,10 @@ func parseOffsetTime(ts string, bad error) (offsetSpec, error) {
 // kgoOffset is the spec as the client's reset offset: where a group member
 // starts a partition without a committed offset, and where any partition
 // resumes if its position falls out of the log.
+//
+// offsetStored has no client equivalent: with a group, a partition that
+// has a commit never consults the reset offset, and one without starts at
+// the log start, as stored's help promises.
 func (s offsetSpec) kgoOffset() kgo.Offset {
 	switch s.kind {
 	case offsetEnd:

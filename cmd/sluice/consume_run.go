@@ -259,6 +259,9 @@ func (t *endTracker) reachedEndLocked() bool {
 	return true
 }
 
+// assign records partitions the group gave this member. It may end the
+// run at once: a member assigned only partitions that were already read to
+// their end has nothing left to wait for.
 func (t *endTracker) assign(added map[string][]int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -273,6 +276,8 @@ func (t *endTracker) assign(added map[string][]int32) {
 	}
 }
 
+// revoke forgets partitions taken away in a rebalance; their position is
+// kept, since the group may hand them back.
 func (t *endTracker) revoke(removed map[string][]int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

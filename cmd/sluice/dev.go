@@ -106,6 +106,9 @@ type devEvent struct {
 	ready bool
 }
 
+// validate checks the flags before any process starts: every error is a
+// usage error, and a bad port range found later would leave half a
+// cluster running.
 func (o devClusterOptions) validate() error {
 	if o.nodes < 1 || o.nodes > devMaxNodes {
 		return usageErrorf("--nodes %d: want 1 to %d", o.nodes, devMaxNodes)
@@ -328,6 +331,8 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Write holds the lock for a whole write; prefixWriter writes whole lines,
+// so lines from different nodes never interleave.
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -291,6 +291,10 @@ type recordPrinter struct {
 	line   []byte
 }
 
+// newRecordPrinter buffers the output: consume may print millions of
+// records, and one write per record would make the terminal, not the
+// broker, the bottleneck. pollAndPrint flushes after each poll, so output
+// is never held back longer than one fetch.
 func newRecordPrinter(w io.Writer, asJSON bool, format recordFormat, binary string) *recordPrinter {
 	p := &recordPrinter{w: bufio.NewWriter(w), format: format, binary: binary}
 	if asJSON {

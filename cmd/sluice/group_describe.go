@@ -74,6 +74,9 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// runGroupDescribe describes each group in turn. One group that fails
+// does not stop the others: describing several is how an operator looks
+// for the broken one.
 func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all bool) error {
 	asJSON, err := e.jsonOutput()
 	if err != nil {
@@ -151,6 +154,9 @@ func printGroupDescriptions(w io.Writer, described []*groupDescription) error {
 	return nil
 }
 
+// describeGroup reads one group with its lag. A group reported Dead with
+// no commits and no members is one that does not exist: DescribeGroups up
+// to v5 answers an unknown group that way, with no error code.
 func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {
 	// kadm's Lag does describe, fetch offsets and list end offsets in one
 	// call, so the lag is computed from answers taken moments apart, as

@@ -41,6 +41,9 @@ func newGroupOffsetDeleteCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// runGroupOffsetDelete checks every --topic spec, then every topic, and
+// only then deletes, so a mistake anywhere on the command line deletes
+// nothing.
 func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs []string) error {
 	asJSON, err := e.jsonOutput()
 	if err != nil {

@@ -32,6 +32,8 @@ type resetTarget struct {
 // mode string is the flag name without its dashes.
 var resetModes = []string{"to-earliest", "to-latest", "to-offset", "to-timestamp", "shift-by", "from-file", "to-group"}
 
+// mode is the one target flag given. All the given ones are named in the
+// error, since a user who gave two needs to see which.
 func (r *resetTarget) mode() (string, error) {
 	set := []string{}
 	for _, name := range resetModes {
@@ -363,6 +365,9 @@ type resetBound struct {
 	logStart, highWatermark, atTime int64
 }
 
+// resetBounds lists one topic's log bounds. Unlike describe, a partition
+// whose offsets cannot be listed fails the reset: clamping to a log we
+// cannot see could move the group to an offset that is not there.
 func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req resetRequest) ([]resetBound, error) {
 	partitions, err := topicPartitionsIn(ctx, adm, sc.topic, sc.only)
 	if err != nil {

@@ -89,6 +89,8 @@ func printTable(w io.Writer, headers []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(headers, "\t"))
 	for _, row := range rows {
+		// An empty cell would shift the eye to the next column when
+		// read by column; "-" holds its place, as kubectl and ps do.
 		cells := make([]string, len(row))
 		for i, c := range row {
 			if c == "" {

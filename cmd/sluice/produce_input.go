@@ -377,6 +377,9 @@ func newDeliveryDeadlines(timeout time.Duration) *deliveryDeadlines {
 	return &deliveryDeadlines{timeout: timeout}
 }
 
+// get returns the context for a record read now. Its deadline counts from
+// the read (up to a second before it), as RecordDeliveryTimeout's would
+// for a record stamped now.
 func (d *deliveryDeadlines) get() context.Context {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -226,6 +226,8 @@ func (res *produceResults) buffered() {
 	res.mu.Unlock()
 }
 
+// failed reports whether a record has failed; produceLines stops reading
+// then, so records are not written past a gap in what was acknowledged.
 func (res *produceResults) failed() bool {
 	res.mu.Lock()
 	defer res.mu.Unlock()

@@ -141,6 +141,9 @@ func eachSetting(path, text string, f func(lineNo int, section, key, value strin
 	return sc.Err()
 }
 
+// setSetting applies one key. An unknown key fails with the file and line:
+// a misspelled setting silently ignored would connect with defaults the
+// user did not choose.
 func setSetting(s *clientSettings, path string, lineNo int, key, value string) error {
 	set, ok := settingsKeys[key]
 	if !ok {

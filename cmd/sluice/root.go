@@ -153,6 +153,8 @@ func markFailures(cmd *cobra.Command) {
 
 type hook = func(cmd *cobra.Command, args []string) error
 
+// asFailure marks f's errors as failures unless f already chose: a hook
+// that returns a usageError keeps exit code 2.
 func asFailure(f hook) hook {
 	if f == nil {
 		return nil

@@ -65,6 +65,9 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
+// serve loads the configuration, runs a node until ctx ends and stops it
+// cleanly. A bad --log-level is checked before the config is read, so a
+// typo is a usage error even when the config is also wrong.
 func serve(ctx context.Context, src config.Sources, logLevel string, stderr interface{ Write([]byte) (int, error) }) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

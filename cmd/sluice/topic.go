@@ -300,6 +300,9 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// topicAlterations turns --set and --delete into one operation per key.
+// Nothing to change is a usage error: an empty IncrementalAlterConfigs
+// would succeed and mislead the user into thinking something changed.
 func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 	if len(sets) == 0 && len(deletes) == 0 {
 		return nil, usageErrorf("nothing to change: give --set key=value or --delete key")

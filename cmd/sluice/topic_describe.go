@@ -86,6 +86,10 @@ func newTopicDescribeCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// describeTopic gathers a topic's metadata, offsets, sizes and configs.
+// A partition whose leader cannot give its offsets, and sizes the brokers
+// do not report, degrade to unknown for that partition, so describe still
+// works on a cluster that is partly down, when it is needed most.
 func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfigs bool) (*topicDescription, error) {
 	detail, err := describeOne(ctx, adm, topic)
 	if err != nil {
