@@ -17,7 +17,10 @@ import (
 )
 
 // shutdownGrace bounds how long a stopping node waits for requests already
-// read to be answered.
+// read to be answered. Thirty seconds covers a long-poll fetch (fetch.max.
+// wait.ms is 500 ms by default, but clients may ask for more) and the
+// controlled shutdown's own bound, and stays under the 90 s a systemd unit
+// waits before it sends SIGKILL.
 const shutdownGrace = 30 * time.Second
 
 func newServeCmd() *cobra.Command {
@@ -62,6 +65,9 @@ func newServeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "data", "directory for partition logs and metadata (log.dirs)")
+	// localhost, not all interfaces: a laptop's `sluice serve` must not be
+	// reachable from the network by accident; a server says --listen
+	// 0.0.0.0:9092 on purpose.
 	cmd.Flags().StringVar(&listen, "listen", "localhost:9092", "HOST:PORT for Kafka clients (listeners); port 0 picks a free port")
 	cmd.Flags().StringVar(&configFile, "config", "", "a Kafka server.properties file")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set a config key, Kafka's name: --set log.retention.hours=1 (repeatable)")
@@ -72,6 +78,9 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
+// serve loads the configuration, runs a node until ctx ends and stops it
+// cleanly. A bad --log-level is checked before the config is read, so a
+// typo is a usage error even when the config is also wrong.
 func serve(ctx context.Context, src config.Sources, logLevel string, stderr io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -104,6 +113,9 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr io.W
 	} else {
 		fmt.Fprintf(stderr, "sluice: controller %s ready (process.roles=controller: no Kafka clients here)\n", cfg.String("node.id"))
 	}
+	// ctx ends on SIGINT or SIGTERM (main's signal context). The stop
+	// runs on a fresh context: the cancelled one would cut the graceful
+	// shutdown short at once.
 	<-ctx.Done()
 	logger.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 )
@@ -28,7 +28,7 @@ func dpCreateTopic(t testing.TB, h *harness, name string, partitions int32, conf
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := h.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
+	resp, err := h.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
 		Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}}}})
 	if err != nil {
 		t.Fatal(err)

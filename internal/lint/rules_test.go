@@ -33,14 +33,14 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/wire":       55,
 
 	// Drivers: the goroutines, timers and disks around the state machines.
-	// The coordinators write their state to partitions; the quorum keeps
-	// its Raft log on internal/log and publishes metadata images;
+	// The coordinators write their state to partitions; raft keeps its
+	// log on internal/log, and kraft replays it into metadata images;
 	// partitions park delayed operations in purgatory.
-	"internal/coord":        50,
-	"internal/controlplane": 47, // the controller on the quorum: Image, Watch, Submit
-	"internal/quorum":       45,
-	"internal/partition":    40,
-	"internal/purgatory":    35,
+	"internal/coord":     50,
+	"internal/kraft":     47, // the controller on the Raft quorum, as each node sees it: Image, Watch, Submit
+	"internal/raft":      45, // the driver around go.etcd.io/raft/v3
+	"internal/partition": 40,
+	"internal/purgatory": 35,
 
 	// Pure state machines (see purePackages). Controller decisions read
 	// the metadata image.
@@ -159,7 +159,8 @@ var logForbidden = []string{
 	"internal/wire",
 	"internal/api",
 	"internal/peer",
-	"internal/quorum",
+	"internal/raft",
+	"internal/kraft",
 	"internal/controller",
 	"internal/metadata",
 	"internal/coord",

@@ -26,9 +26,9 @@ import (
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/httpserver"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/metrics"
@@ -53,7 +53,7 @@ type Node struct {
 	opts    Options
 	log     *slog.Logger
 	meta    metaProperties
-	cp      *controlplane.ControlPlane
+	cp      *kraft.ControlPlane
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
@@ -88,6 +88,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	cfg := opts.Config
 	bgCtx, cancel := context.WithCancel(context.Background())
 	n := &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	// A failed start unwinds what it built through the same stop as a
+	// shutdown, so the lock, listeners and quorum membership are released
+	// and the process (or a test) can start a node on the directory again.
 	defer func() {
 		if err != nil {
 			n.stop(context.Background())
@@ -97,9 +100,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = opts.FS.MkdirAll(cfg.LogDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
+	// The lock comes before anything reads the directory: two processes on
+	// one data dir would each recover the same segments and append to them.
 	if n.unlock, err = vfs.LockDir(opts.FS, cfg.LogDir()); err != nil {
 		return nil, fmt.Errorf("log dir: %w (is another sluice serve using it?)", err)
 	}
+	// Identity before the quorum: a data dir written by another node.id is
+	// refused here, before this node could join the quorum under an
+	// identity its data does not have.
 	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
 		return nil, err
 	}
@@ -161,6 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
 	n.setStage("")
+	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
+	// before the controlled shutdown, while the loops in n.bg stop only
+	// after the listener has closed.
 	hbCtx, stopHeartbeats := context.WithCancel(bgCtx)
 	heartbeatsDone := make(chan struct{})
 	n.stopHeartbeats = func() {
@@ -194,7 +205,7 @@ func (n *Node) startControlPlane() error {
 		"controller.quorum.voters": cfg.String("controller.quorum.voters"),
 		"metadata.log.dir":         cfg.MetadataLogDir(),
 	}
-	quorum, err := controlplane.ParseQuorumConfig(props)
+	quorum, err := kraft.ParseQuorumConfig(props)
 	if err != nil {
 		return err
 	}
@@ -228,9 +239,11 @@ func (n *Node) startControlPlane() error {
 	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
 	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
 	ccfg.AutoLeaderRebalanceEnable = cfg.Bool("auto.leader.rebalance.enable")
+	// Kafka's key is in seconds; the controller, like every pure package,
+	// works in milliseconds.
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
-	n.cp, err = controlplane.Start(controlplane.Options{
+	n.cp, err = kraft.Start(kraft.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
 	})
 	if err != nil && learnerLn != nil {
@@ -273,6 +286,11 @@ func (n *Node) openLogs() error {
 // the static config, with dynamic cluster-wide broker configs over it.
 // The flush policy rides along: it is Sluice's broker-wide default for how
 // every log syncs, read where the topic configs are.
+//
+// It is read at every call, not cached, so a dynamic cluster-wide change
+// (`sluice cluster config set`) applies without a restart. Dynamic values
+// are merged last and win, as Kafka's dynamic cluster-wide defaults win
+// over server.properties.
 func (n *Node) topicDefaults() map[string]string {
 	static := n.opts.Config.TopicDefaults()
 	dynamic := n.cp.Image().Configs(metadata.ConfigResourceBroker, "")
@@ -303,6 +321,8 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("listeners: %w", err)
 	}
+	// Port 0 (tests, `sluice dev cluster`) binds a free port; clients must
+	// be told that port, not 0, or no client could connect.
 	if advertisedPort == 0 {
 		advertisedPort = ln.Addr().(*net.TCPAddr).Port
 	}
@@ -341,6 +361,9 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 // followImages hosts partitions as the metadata changes.
 func (n *Node) followImages(ctx context.Context) {
 	for {
+		// Watch before Refresh: an image published while Refresh runs
+		// closes this changed channel, so the loop runs once more and no
+		// change is missed, at the cost of an occasional extra Refresh.
 		_, changed := n.cp.Watch()
 		if err := n.parts.Refresh(); err != nil {
 			n.log.Error("hosting partitions from metadata", "err", err)
@@ -405,6 +428,9 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
 		}
+		// The background loops use the groups, partitions and logs, so
+		// they stop before any of those close. The group coordinator
+		// stops before the partitions: it writes to __consumer_offsets.
 		n.cancel()
 		n.bg.Wait()
 		if n.groups != nil {
@@ -419,6 +445,9 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.cp != nil {
 			errs = append(errs, n.cp.Stop())
 		}
+		// The data-dir lock goes last, after the logs are closed: a
+		// second process must not open segments this one may still be
+		// writing.
 		if n.unlock != nil {
 			errs = append(errs, n.unlock())
 		}

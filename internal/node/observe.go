@@ -11,9 +11,9 @@ import (
 
 	"github.com/sluicelog/sluice/internal/api"
 	"github.com/sluicelog/sluice/internal/config"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/httpserver"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
@@ -25,7 +25,7 @@ import (
 // and read through the atomics, never through Node's plain fields.
 type observed struct {
 	stage  atomic.Pointer[string] // why the node does not serve clients; nil once it does
-	cp     atomic.Pointer[controlplane.ControlPlane]
+	cp     atomic.Pointer[kraft.ControlPlane]
 	parts  atomic.Pointer[partition.Manager]
 	groups atomic.Pointer[coord.Coordinator]
 	server atomic.Pointer[netserver.Server]
@@ -148,7 +148,7 @@ func (s nodeState) Node() metrics.NodeSample {
 
 // raftSample reads the metadata quorum's state: the only place metrics
 // touch the Raft driver (through the control plane's DescribeQuorum view).
-func raftSample(ctx context.Context, cp *controlplane.ControlPlane, out *metrics.NodeSample) {
+func raftSample(ctx context.Context, cp *kraft.ControlPlane, out *metrics.NodeSample) {
 	st, err := cp.QuorumStatus(ctx)
 	if err != nil {
 		return

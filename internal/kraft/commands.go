@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"bytes"
@@ -10,16 +10,23 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 )
 
 // Command is a request for the active controller. The controller decides it
 // against the newest Image; its records are committed as one Raft entry.
+//
+// decide is unexported so that only the commands below exist: each must
+// also be registered with gob in init, or it fails the first time a
+// follower forwards it, which a cluster of one never does.
 type Command interface {
 	decide(c *controller.Controller, img *metadata.Image, nowMs int64) ([]metadata.Record, any)
 }
 
-// The commands the broker submits, one per controller decision.
+// The commands the broker submits, one per controller decision. Only the
+// broker-session commands read nowMs: a session deadline is the active
+// controller's soft state, while every other decision depends on the Image
+// and the request alone, so a retry on a new leader decides the same way.
 type (
 	CreateTopics struct {
 		Request controller.CreateTopicsRequest
@@ -36,6 +43,9 @@ type (
 	BrokerHeartbeat struct {
 		Request controller.BrokerHeartbeatRequest
 	}
+	// AllocateProducerIDs carries the broker epoch (KIP-730) so that only
+	// the broker's current registration is given a block: a request from
+	// an earlier incarnation, or from a fenced broker, is refused.
 	AllocateProducerIDs struct {
 		BrokerID    int32
 		BrokerEpoch int64
@@ -99,6 +109,12 @@ func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Im
 // the same build, not an on-disk format). Responses carry errors, which gob
 // cannot send as they are, so every error value is replaced by a WireError
 // that still matches its controller sentinel with errors.Is.
+//
+// gob sends the registered name of each concrete type, and that name
+// includes the package's import path (.../internal/kraft.CreateTopics).
+// Moving or renaming a package or one of these types breaks
+// forwarding between controllers running different builds, which happens
+// during a rolling upgrade, until every controller runs the new build.
 
 func init() {
 	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{},
@@ -114,6 +130,10 @@ func init() {
 }
 
 // WireError is an error that crossed from the leader to a follower.
+//
+// Sentinel is an index rather than the error's text: both ends share
+// wireSentinels because they run the same build. Appending to the list
+// keeps old indexes meaning the same; reordering it does not.
 type WireError struct {
 	Sentinel int // index in wireSentinels; -1 when none matched
 	Message  string
@@ -123,7 +143,7 @@ type WireError struct {
 // then the quorum's that say whether a failed decision was committed (so a
 // caller can tell a safe retry from an unknown outcome).
 var wireSentinels = append(slices.Clone(controller.Errors),
-	quorum.ErrProposalDropped, quorum.ErrProposalLost, quorum.ErrOutcomeUnknown, quorum.ErrTooManyProposals)
+	raft.ErrProposalDropped, raft.ErrProposalLost, raft.ErrOutcomeUnknown, raft.ErrTooManyProposals)
 
 func (e *WireError) Error() string { return e.Message }
 
@@ -143,6 +163,11 @@ func toWireError(err error) *WireError {
 
 // wireErrors replaces, in place, every non-nil error field reachable
 // through structs and slices of v (a pointer) with a WireError.
+//
+// Only fields declared as the error interface are replaced: those are what
+// gob cannot encode (the concrete type behind them is usually an
+// unregistered *fmt.wrapError), while a field of a concrete type keeps its
+// type. Unexported fields are skipped because gob does not send them.
 func wireErrors(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -169,6 +194,10 @@ func wireErrors(v reflect.Value) {
 var errorType = reflect.TypeFor[error]()
 
 type forwardRequest struct{ Command Command }
+
+// forwardReply carries Index so that the follower waits until its own
+// image has applied that entry before it answers: a client that creates a
+// topic through any broker then finds it in that broker's Metadata at once.
 type forwardReply struct {
 	Response any
 	Index    uint64 // the entry the decision committed; 0 when none

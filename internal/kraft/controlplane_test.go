@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -147,7 +147,7 @@ func createTopics(t testing.TB, cp *ControlPlane, rf int16, names ...string) con
 // sameImage compares two images by the records that rebuild them.
 func sameImage(a, b *metadata.Image) bool { return reflect.DeepEqual(a.Records(), b.Records()) }
 
-func TestControlPlaneQuorumOfOneSurvivesRestart(t *testing.T) {
+func TestKRaftQuorumOfOneSurvivesRestart(t *testing.T) {
 	c := newCluster(t, 1, Options{SnapshotEntries: 5})
 	cp := c.nodes[c.leader()]
 	registerBrokers(t, cp, 1)
@@ -176,7 +176,7 @@ func TestControlPlaneQuorumOfOneSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestControlPlaneThreeControllers(t *testing.T) {
+func TestKRaftThreeControllers(t *testing.T) {
 	c := newCluster(t, 3, Options{SnapshotEntries: 8})
 	follower := c.nodes[c.follower()]
 	registerBrokers(t, follower, 1, 2, 3)
@@ -232,7 +232,7 @@ func TestControlPlaneThreeControllers(t *testing.T) {
 	}
 }
 
-func TestControlPlaneWireErrorsMatchSentinels(t *testing.T) {
+func TestKRaftWireErrorsMatchSentinels(t *testing.T) {
 	resp := controller.CreateTopicsResponse{Topics: []controller.CreateTopicResult{
 		{Name: "a", Err: fmt.Errorf("topic a: %w", controller.ErrTopicExists)}, {Name: "b"}}}
 	data, err := encodeReply(resp, 7, nil)
@@ -249,7 +249,7 @@ func TestControlPlaneWireErrorsMatchSentinels(t *testing.T) {
 	}
 }
 
-func TestControlPlaneParseVoters(t *testing.T) {
+func TestKRaftParseVoters(t *testing.T) {
 	voters, err := ParseVoters("1@a:9093, 2@b:9094,3@[::1]:9093")
 	if err != nil || len(voters) != 3 || voters[2] != "b:9094" || voters[3] != "[::1]:9093" {
 		t.Fatalf("ParseVoters: %v %v", voters, err)
@@ -271,10 +271,10 @@ func TestControlPlaneParseVoters(t *testing.T) {
 	}
 }
 
-// BenchmarkControlPlaneCreateTopics measures topics created per second
+// BenchmarkKRaftCreateTopics measures topics created per second
 // through a quorum of one with fsync, 100 topics of 10 partitions per
 // CreateTopics request.
-func BenchmarkControlPlaneCreateTopics(b *testing.B) {
+func BenchmarkKRaftCreateTopics(b *testing.B) {
 	c := newCluster(b, 1, Options{})
 	cp := c.nodes[c.leader()]
 	registerBrokers(b, cp, 1)
@@ -298,7 +298,7 @@ func BenchmarkControlPlaneCreateTopics(b *testing.B) {
 // A stopped node that never knew a leader must not leave Submit spinning
 // until its context expires: waitForLeader saw Done with a nil Err (a
 // graceful stop) as "try again".
-func TestControlPlaneSubmitAfterStopFailsFast(t *testing.T) {
+func TestKRaftSubmitAfterStopFailsFast(t *testing.T) {
 	voters := map[int32]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
 	cp, err := Start(Options{Quorum: QuorumConfig{NodeID: 1, Roles: []Role{RoleController}, Voters: voters,
 		MetadataLogDir: t.TempDir(), ControllerListen: voters[1]}, FS: vfs.OS(), Logger: quietLogger, TickInterval: 20 * time.Millisecond})
@@ -312,7 +312,7 @@ func TestControlPlaneSubmitAfterStopFailsFast(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = cp.Submit(ctx, CreateTopics{})
-	if !errors.Is(err, quorum.ErrStopped) || time.Since(start) > time.Second {
+	if !errors.Is(err, raft.ErrStopped) || time.Since(start) > time.Second {
 		t.Fatalf("Submit on a stopped node: %v after %v; want ErrStopped at once", err, time.Since(start))
 	}
 }
@@ -320,7 +320,7 @@ func TestControlPlaneSubmitAfterStopFailsFast(t *testing.T) {
 // Only the leader may decide: a node that is not (or no longer) the leader
 // must not read its own image, decide, and have Propose forward the records
 // to the real leader, which decides concurrently on the same image.
-func TestControlPlaneFollowerDoesNotDecide(t *testing.T) {
+func TestKRaftFollowerDoesNotDecide(t *testing.T) {
 	c := newCluster(t, 3, Options{})
 	leader := c.nodes[c.leader()]
 	registerBrokers(t, leader, 1)
@@ -328,7 +328,7 @@ func TestControlPlaneFollowerDoesNotDecide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{Name: "x", NumPartitions: 1, ReplicationFactor: 1}}}}
-	if _, _, err := follower.decideAndCommit(ctx, cmd); !errors.Is(err, quorum.ErrNotLeader) {
+	if _, _, err := follower.decideAndCommit(ctx, cmd); !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("decideAndCommit on a follower: %v, want ErrNotLeader", err)
 	}
 	// A forwarded command that finds the node no longer leading is refused
@@ -338,7 +338,7 @@ func TestControlPlaneFollowerDoesNotDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := follower.handleForward(ctx, payload); !errors.Is(err, quorum.ErrNotLeader) {
+	if _, err := follower.handleForward(ctx, payload); !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("handleForward on a follower: %v, want ErrNotLeader", err)
 	}
 	if _, ok := leader.Image().Topic("x"); ok {
@@ -349,7 +349,7 @@ func TestControlPlaneFollowerDoesNotDecide(t *testing.T) {
 // A decision with no records still answers with an index, the barrier's,
 // so a follower that submitted it waits until its image holds what the
 // decision saw (a duplicate CreateTopics must find the topic there).
-func TestControlPlaneNoRecordDecisionHasIndex(t *testing.T) {
+func TestKRaftNoRecordDecisionHasIndex(t *testing.T) {
 	c := newCluster(t, 1, Options{})
 	cp := c.nodes[c.leader()]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -362,21 +362,21 @@ func TestControlPlaneNoRecordDecisionHasIndex(t *testing.T) {
 
 // A decision that failed in the quorum on the leader keeps, on the
 // follower, the sentinel that says whether it may have been committed.
-func TestControlPlaneWireErrorsKeepQuorumOutcome(t *testing.T) {
-	data, err := encodeReply(nil, 0, fmt.Errorf("commit: %w", quorum.ErrProposalLost))
+func TestKRaftWireErrorsKeepQuorumOutcome(t *testing.T) {
+	data, err := encodeReply(nil, 0, fmt.Errorf("commit: %w", raft.ErrProposalLost))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := decodeReply(data); !errors.Is(err, quorum.ErrProposalLost) {
+	if _, _, err := decodeReply(data); !errors.Is(err, raft.ErrProposalLost) {
 		t.Fatalf("after the wire: %v, want ErrProposalLost", err)
 	}
 }
 
-// TestControlPlaneRebalancesLeaders checks the active controller runs the
+// TestKRaftRebalancesLeaders checks the active controller runs the
 // preferred-leader check on its timer: leadership that moved away while
 // broker 1 was fenced returns to it once it is back in the ISR, without
 // any client command.
-func TestControlPlaneRebalancesLeaders(t *testing.T) {
+func TestKRaftRebalancesLeaders(t *testing.T) {
 	cfg := controller.Config{AutoLeaderRebalanceEnable: true, LeaderImbalanceCheckIntervalMs: 50}
 	cl := newCluster(t, 1, Options{Controller: cfg})
 	cp := cl.nodes[cl.leader()]

@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -40,7 +40,7 @@ type Options struct {
 
 // ControlPlane is a node's membership in the metadata quorum.
 type ControlPlane struct {
-	node   *quorum.Node
+	node   *raft.Node
 	state  *imageState
 	voters map[int32]string // controller.quorum.voters, for QuorumStatus
 	clock  clock.Clock
@@ -74,6 +74,10 @@ func Start(opts Options) (*ControlPlane, error) {
 	if opts.IDs == nil {
 		opts.IDs = randomIDs{}
 	}
+	// One second keeps a dead broker's fencing within a second of
+	// broker.session.timeout.ms (9 s). Each check on the leader is a
+	// decision, and a decision commits a barrier entry first, so this is
+	// also the rate at which an idle metadata log grows and fsyncs.
 	if opts.SessionCheckInterval <= 0 {
 		opts.SessionCheckInterval = time.Second
 	}
@@ -86,7 +90,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	for id, addr := range opts.Quorum.Voters {
 		voters[uint64(id)] = addr
 	}
-	node, err := quorum.Start(quorum.Config{
+	node, err := raft.Start(raft.Config{
 		NodeID: uint64(opts.Quorum.NodeID), Voters: voters, Learner: !opts.Quorum.IsController(),
 		Dir: opts.Quorum.MetadataLogDir, FS: opts.FS, Clock: opts.Clock, Logger: opts.Logger,
 		ListenAddr: opts.Quorum.ControllerListen, Listener: opts.Listener, AdvertisedAddr: opts.Quorum.ControllerAdvertised,
@@ -150,7 +154,12 @@ func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
 		} else {
 			resp, index, err = cp.forward(ctx, cmd)
 		}
-		if errors.Is(err, quorum.ErrNotLeader) || errors.Is(err, quorum.ErrNoLeader) {
+		// Only these two are retried: both mean the command was never
+		// proposed in a term this node or the one it asked leads, so it
+		// cannot have been committed. After ErrOutcomeUnknown it may have
+		// been, and deciding again could create a second producer-id
+		// block or report TOPIC_ALREADY_EXISTS for the client's own topic.
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) {
 			if werr := cp.waitForLeader(ctx); werr != nil {
 				return nil, fmt.Errorf("submit %T: %w (%w)", cmd, werr, err)
 			}
@@ -168,7 +177,9 @@ func (cp *ControlPlane) Submit(ctx context.Context, cmd Command) (any, error) {
 	}
 }
 
-// waitForLeader backs off briefly while an election runs.
+// waitForLeader backs off briefly while an election runs. 50 ms is a
+// fraction of an election timeout, so a new leader is found soon after it
+// wins, without spinning on the node while no leader is known.
 func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	t := cp.clock.NewTimer(50 * time.Millisecond)
 	defer t.Stop()
@@ -180,9 +191,9 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	case <-cp.node.Done():
 		// A graceful stop leaves Err nil, which must not read as "retry".
 		if err := cp.node.Err(); err != nil {
-			return fmt.Errorf("%w: %w", quorum.ErrStopped, err)
+			return fmt.Errorf("%w: %w", raft.ErrStopped, err)
 		}
-		return quorum.ErrStopped
+		return raft.ErrStopped
 	}
 }
 
@@ -190,7 +201,7 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 // every entry an earlier leader committed is in the image the decision
 // reads; then the decision's records are committed as one entry. Both are
 // bound to the term this node leads in: if it loses the leadership
-// meanwhile they fail with quorum.ErrNotLeader instead of being forwarded
+// meanwhile they fail with raft.ErrNotLeader instead of being forwarded
 // to the new leader, which decides concurrently on its own image. The index
 // is the records' entry, or the barrier's when there are none: what the
 // submitter's image must reach to hold what the decision saw.
@@ -202,6 +213,8 @@ func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, 
 	if err != nil {
 		return nil, 0, err
 	}
+	// A fresh Controller per term: its soft state (broker sessions) must
+	// start empty whenever this node starts leading again (see decideMu).
 	if cp.controller == nil || cp.controllerTerm != term {
 		cp.controller, cp.controllerTerm = controller.New(cp.controllerCfg, cp.ids), term
 	}
@@ -235,12 +248,15 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	// Refuse before taking decideMu: a deposed leader may hold it for a
+	// decision that is about to fail, and the follower is better off
+	// asking again, since its next try reaches the new leader.
 	if !cp.node.IsLeader() {
-		return nil, quorum.ErrNotLeader // without waiting for decideMu
+		return nil, raft.ErrNotLeader
 	}
 	resp, index, err := cp.decideAndCommit(ctx, cmd)
-	if errors.Is(err, quorum.ErrNotLeader) {
-		return nil, quorum.ErrNotLeader // the follower asks the new leader
+	if errors.Is(err, raft.ErrNotLeader) {
+		return nil, raft.ErrNotLeader // the follower asks the new leader
 	}
 	return encodeReply(resp, index, err)
 }
@@ -287,10 +303,12 @@ func (cp *ControlPlane) runTimers(sessionCheck time.Duration) {
 // active controller runs its own timers. It returns the decision's
 // response, nil on failure.
 func (cp *ControlPlane) runPeriodic(cmd Command, what string) any {
+	// Bounded so that a stalled commit (a disk that hangs on fsync) does
+	// not stop the timers for good; the next tick tries again.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, _, err := cp.decideAndCommit(ctx, cmd)
-	if err != nil && !errors.Is(err, quorum.ErrNotLeader) && !errors.Is(err, quorum.ErrStopped) {
+	if err != nil && !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrStopped) {
 		cp.log.Warn(what+" failed", "err", err)
 	}
 	if err != nil {
@@ -335,6 +353,8 @@ func (cp *ControlPlane) Kill() {
 type randomIDs struct{}
 
 func (randomIDs) NewUUID() metadata.UUID {
+	// The zero UUID means "no topic id" on the wire (Kafka's
+	// Uuid.ZERO_UUID), so it is never handed out.
 	var id metadata.UUID
 	for id == (metadata.UUID{}) {
 		rand.Read(id[:])

@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"fmt"
@@ -17,7 +17,8 @@ const (
 )
 
 // DefaultControllerPort is where controllers listen for each other when
-// controller.quorum.voters names no port.
+// controller.quorum.voters names no port: 9093, the port Kafka's own KRaft
+// examples give the CONTROLLER listener, next to 9092 for clients.
 const DefaultControllerPort = 9093
 
 // QuorumConfig is the part of the node configuration that places it in the
@@ -59,7 +60,11 @@ func ParseQuorumConfig(props map[string]string) (QuorumConfig, error) {
 	if _, ok := c.Voters[c.NodeID]; c.IsController() && !ok {
 		return c, fmt.Errorf("controller.quorum.voters %q: this node (node.id %d) has the controller role but is not a voter", voters, c.NodeID)
 	}
+	// Relative, like `sluice serve`'s ./data: a laptop run keeps everything
+	// in the directory it was started from.
 	c.MetadataLogDir = orDefault(props["metadata.log.dir"], "data/__cluster_metadata")
+	// A voter listens where the others dial it. A learner has no voter
+	// address; the node gives it a listener and ControllerAdvertised.
 	c.ControllerListen = c.Voters[c.NodeID]
 	return c, nil
 }
@@ -93,6 +98,8 @@ func ParseVoters(s string) (map[int32]string, error) {
 		if err != nil || host == "" {
 			return nil, fmt.Errorf("controller.quorum.voters %q: %q: want host:port", s, addr)
 		}
+		// Port 0 would let a voter listen on any port, but no other voter
+		// could then dial it at the address written here.
 		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 			return nil, fmt.Errorf("controller.quorum.voters %q: bad port in %q", s, addr)
 		}

@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"cmp"
@@ -40,12 +40,12 @@ func checkpoints(t testing.TB, fs vfs.FS, dir string) []snapshotFile {
 	return files
 }
 
-// TestQuorumOfOneRestart proposes to a quorum of one (on the manual clock:
+// TestRaftQuorumOfOneRestart proposes to a quorum of one (on the manual clock:
 // it needs no election timeout), stops it, and restarts it from the same
 // directory: the state machine comes back identical from the snapshot and
 // the log after it. Then the same after a crash of the file system: every
 // acknowledged entry survives.
-func TestQuorumOfOneRestart(t *testing.T) {
+func TestRaftQuorumOfOneRestart(t *testing.T) {
 	fs := vfs.NewMem()
 	clk := clock.NewManual(time.Unix(1_700_000_000, 0))
 	cfg := Config{
@@ -130,9 +130,9 @@ func proposeConcurrently(t *testing.T, n *Node, count, proposers int) []appliedE
 	return want
 }
 
-// TestQuorumNodeDiskFailure fails an fsync under a quorum of one: the node
+// TestRaftNodeDiskFailure fails an fsync under a quorum of one: the node
 // stops with the error instead of acknowledging, and restarts from disk.
-func TestQuorumNodeDiskFailure(t *testing.T) {
+func TestRaftNodeDiskFailure(t *testing.T) {
 	mem := vfs.NewMem()
 	efs := vfs.NewErrorFS(mem)
 	cfg := Config{
@@ -289,11 +289,11 @@ func containsAll(t testing.TB, applied []appliedEntry, acked []string) {
 	}
 }
 
-// TestQuorumThreeNodes runs three voters on loopback: proposals through a
+// TestRaftThreeNodes runs three voters on loopback: proposals through a
 // follower are forwarded; killing the leader elects another and proposals
 // go on; the killed node, restarted after its disk lost unsynced data and
 // after the leader compacted its log, catches up through a snapshot.
-func TestQuorumThreeNodes(t *testing.T) {
+func TestRaftThreeNodes(t *testing.T) {
 	c := newCluster(t, 3, Config{
 		TickInterval: 10 * time.Millisecond, SnapshotEntries: 5, SegmentBytes: 1024, Logger: testLogger(),
 	})
@@ -337,9 +337,9 @@ func TestQuorumThreeNodes(t *testing.T) {
 	containsAll(t, c.converged(last), acked)
 }
 
-// TestQuorumLearner adds a learner to a quorum of one: it asks to join,
+// TestRaftLearner adds a learner to a quorum of one: it asks to join,
 // follows the log, and its proposals are forwarded to the leader.
-func TestQuorumLearner(t *testing.T) {
+func TestRaftLearner(t *testing.T) {
 	voterLn, learnerLn := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
 	voters := map[uint64]string{1: voterLn.Addr().String()}
 	base := Config{Voters: voters, Dir: "/meta", TickInterval: 10 * time.Millisecond, Logger: testLogger()}
@@ -368,9 +368,9 @@ func TestQuorumLearner(t *testing.T) {
 	}
 }
 
-// TestQuorumProposeErrors covers what Propose refuses before and after a
+// TestRaftProposeErrors covers what Propose refuses before and after a
 // stop.
-func TestQuorumProposeErrors(t *testing.T) {
+func TestRaftProposeErrors(t *testing.T) {
 	n, err := Start(Config{
 		NodeID: 1, Voters: map[uint64]string{1: "127.0.0.1:0"}, Dir: "/meta", FS: vfs.NewMem(),
 		ListenAddr: "127.0.0.1:0", Logger: testLogger(),

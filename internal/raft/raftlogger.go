@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func (l raftLogger) Debugf(format string, v ...any) {
 
 // Raft's Info lines (elections, term changes) go to Debug: on a cluster of
 // one they are a dozen lines of noise at every start, and a leader change
-// that matters shows up in the controlplane's own logs.
+// that matters shows up in internal/kraft's own logs.
 func (l raftLogger) Info(v ...any)                 { l.log(slog.LevelDebug, fmt.Sprint(v...)) }
 func (l raftLogger) Infof(format string, v ...any) { l.log(slog.LevelDebug, fmt.Sprintf(format, v...)) }
 func (l raftLogger) Warning(v ...any)              { l.log(slog.LevelWarn, fmt.Sprint(v...)) }

@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -74,10 +74,10 @@ func checkBounds(t testing.TB, s *Storage, first, last uint64) {
 	}
 }
 
-// TestQuorumStorageAppendTruncateReopen appends, overwrites a conflicting
+// TestRaftStorageAppendTruncateReopen appends, overwrites a conflicting
 // suffix with entries of a new term, and reads everything back before and
 // after a reopen, with a cache so small that reads go to the segments.
-func TestQuorumStorageAppendTruncateReopen(t *testing.T) {
+func TestRaftStorageAppendTruncateReopen(t *testing.T) {
 	for _, cacheBytes := range []int64{1, 1 << 20} {
 		t.Run(fmt.Sprintf("cache%d", cacheBytes), func(t *testing.T) {
 			fs := vfs.NewMem()
@@ -88,7 +88,7 @@ func TestQuorumStorageAppendTruncateReopen(t *testing.T) {
 			want := append(entries(1, 20, 1), append(entries(20, 25, 2), entries(25, 28, 3)...)...)
 			checkEntries(t, s, 1, 28, want)
 			checkBounds(t, s, 1, 27)
-			if _, err := s.Term(28); !errors.Is(err, raft.ErrUnavailable) {
+			if _, err := s.Term(28); !errors.Is(err, etcdraft.ErrUnavailable) {
 				t.Fatalf("term past the end: %v", err)
 			}
 			if got, _ := s.Entries(3, 28, 1); len(got) != 1 {
@@ -108,10 +108,10 @@ func TestQuorumStorageAppendTruncateReopen(t *testing.T) {
 	}
 }
 
-// TestQuorumStorageSnapshotCompaction takes snapshots, checks the log is
+// TestRaftStorageSnapshotCompaction takes snapshots, checks the log is
 // compacted behind them, only two checkpoint files stay, and a reopen
 // starts from the newest.
-func TestQuorumStorageSnapshotCompaction(t *testing.T) {
+func TestRaftStorageSnapshotCompaction(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openTestStorage(t, fs, 1<<20)
 	require(t, s.Append(entries(1, 200, 1)))
@@ -120,11 +120,11 @@ func TestQuorumStorageSnapshotCompaction(t *testing.T) {
 	for _, index := range []uint64{50, 100, 150} {
 		require(t, s.CreateSnapshot(index, cs, []byte(fmt.Sprintf("state@%d", index))))
 	}
-	if err := s.CreateSnapshot(120, cs, nil); !errors.Is(err, raft.ErrSnapOutOfDate) {
+	if err := s.CreateSnapshot(120, cs, nil); !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
 		t.Fatalf("old snapshot: %v", err)
 	}
 	checkBounds(t, s, 151, 199)
-	if _, err := s.Entries(150, 160, 1<<20); !errors.Is(err, raft.ErrCompacted) {
+	if _, err := s.Entries(150, 160, 1<<20); !errors.Is(err, etcdraft.ErrCompacted) {
 		t.Fatalf("compacted read: %v", err)
 	}
 	if after := s.log.NumSegments(); after >= before {
@@ -155,9 +155,9 @@ func TestQuorumStorageSnapshotCompaction(t *testing.T) {
 	}
 }
 
-// TestQuorumStorageApplySnapshot installs snapshots from a leader: one past
+// TestRaftStorageApplySnapshot installs snapshots from a leader: one past
 // the log end and one inside it; either way the log is replaced.
-func TestQuorumStorageApplySnapshot(t *testing.T) {
+func TestRaftStorageApplySnapshot(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openTestStorage(t, fs, 1<<20)
 	require(t, s.Append(entries(1, 10, 1)))
@@ -183,10 +183,10 @@ func TestQuorumStorageApplySnapshot(t *testing.T) {
 	checkEntries(t, s, 23, 26, entries(23, 26, 5))
 }
 
-// TestQuorumStorageSnapshotLogMismatch is the crash between persisting a
+// TestRaftStorageSnapshotLogMismatch is the crash between persisting a
 // received snapshot and discarding the old log: the log's entry at the
 // snapshot's index has another term, so the log goes on reopen.
-func TestQuorumStorageSnapshotLogMismatch(t *testing.T) {
+func TestRaftStorageSnapshotLogMismatch(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openTestStorage(t, fs, 1<<20)
 	require(t, s.Append(entries(1, 10, 1)))
@@ -213,10 +213,10 @@ func TestQuorumStorageSnapshotLogMismatch(t *testing.T) {
 	checkEntries(t, s, 6, 10, entries(6, 10, 2))
 }
 
-// TestQuorumStorageCrash appends and snapshots on the crash-simulating FS,
+// TestRaftStorageCrash appends and snapshots on the crash-simulating FS,
 // crashes at random points, and checks that what each call made durable
 // survives: every appended entry, term and vote, and snapshot.
-func TestQuorumStorageCrash(t *testing.T) {
+func TestRaftStorageCrash(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0))
@@ -261,9 +261,9 @@ func TestQuorumStorageCrash(t *testing.T) {
 	}
 }
 
-// TestQuorumStorageCorruptState refuses a damaged hard state file rather
+// TestRaftStorageCorruptState refuses a damaged hard state file rather
 // than forget a vote.
-func TestQuorumStorageCorruptState(t *testing.T) {
+func TestRaftStorageCorruptState(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openTestStorage(t, fs, 1<<20)
 	require(t, s.SetHardState(&raftpb.HardState{Term: new(uint64(7)), Vote: new(uint64(1))}))
@@ -278,9 +278,9 @@ func TestQuorumStorageCorruptState(t *testing.T) {
 	}
 }
 
-// TestQuorumStorageFailureSticky checks a failed fsync is never retried:
+// TestRaftStorageFailureSticky checks a failed fsync is never retried:
 // every later write fails too.
-func TestQuorumStorageFailureSticky(t *testing.T) {
+func TestRaftStorageFailureSticky(t *testing.T) {
 	efs := vfs.NewErrorFS(vfs.NewMem())
 	s := openTestStorage(t, efs, 1<<20)
 	require(t, s.Append(entries(1, 3, 1)))
@@ -297,9 +297,9 @@ func TestQuorumStorageFailureSticky(t *testing.T) {
 	}
 }
 
-// TestQuorumSnapshotFileFormat round-trips the snapshot file and rejects a
+// TestRaftSnapshotFileFormat round-trips the snapshot file and rejects a
 // flipped bit anywhere in it.
-func TestQuorumSnapshotFileFormat(t *testing.T) {
+func TestRaftSnapshotFileFormat(t *testing.T) {
 	snap := &raftpb.Snapshot{Data: []byte("state"), Metadata: &raftpb.SnapshotMetadata{
 		ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}, Index: new(uint64(9)), Term: new(uint64(3)),
 	}}

@@ -1,13 +1,16 @@
-// Package controlplane runs Sluice's controller on the Raft quorum and gives
-// the rest of the node its view of the cluster metadata: the current Image,
-// a way to wait for newer ones, and Submit, which has a command decided by
-// the active controller (the Raft leader), committed, and replayed
-// everywhere before it answers.
+// Package kraft runs Sluice's controller on the Raft quorum, as Kafka's KRaft
+// mode does, and gives every node (voter or learner) its view of the cluster
+// metadata: the current Image, a way to wait for newer ones, and Submit,
+// which has a command decided by the active controller (the Raft leader),
+// committed, and replayed everywhere before it answers. The decisions are
+// internal/controller's and the replication internal/raft's; this package
+// is the glue that makes them Kafka's controller as each node sees it. Its
+// main type keeps the name ControlPlane: it is the node's control plane.
 //
 // One committed Raft entry is the whole batch of records one decision
 // emitted, so a command's effect is atomic: a crash or a leader change never
 // leaves half a topic behind.
-package controlplane
+package kraft
 
 import (
 	"fmt"
@@ -49,6 +52,8 @@ func (s *imageState) Apply(index uint64, data []byte) error {
 	return nil
 }
 
+// Snapshot encodes the current image. Images are immutable, so the lock is
+// held only to read the pointer, and encoding does not stall Apply.
 func (s *imageState) Snapshot() ([]byte, error) {
 	s.mu.Lock()
 	img := s.image
@@ -56,6 +61,8 @@ func (s *imageState) Snapshot() ([]byte, error) {
 	return metadata.AppendSnapshot(nil, img), nil
 }
 
+// Restore replaces the image with a snapshot's, at start-up or when a
+// lagging member is sent one; watchers are woken as for any new image.
 func (s *imageState) Restore(index uint64, data []byte) error {
 	img, err := metadata.DecodeSnapshot(data)
 	if err != nil {
@@ -67,6 +74,9 @@ func (s *imageState) Restore(index uint64, data []byte) error {
 	return nil
 }
 
+// publishLocked installs img and wakes every watcher by closing the old
+// channel: a close reaches any number of waiters, and a waiter that comes
+// later gets the new channel with the new image, so no change is missed.
 func (s *imageState) publishLocked(img *metadata.Image) {
 	s.image = img
 	close(s.changed)

@@ -1,4 +1,4 @@
-package controlplane
+package kraft
 
 import (
 	"context"
@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 )
 
-// TestControlPlaneQuorumStatus reads the quorum's status from the leader
+// TestKRaftQuorumStatus reads the quorum's status from the leader
 // of three controllers, which knows every voter's progress, and from a
 // follower, which knows only its own log and who leads.
-func TestControlPlaneQuorumStatus(t *testing.T) {
+func TestKRaftQuorumStatus(t *testing.T) {
 	c := newCluster(t, 3, Options{})
 	registerBrokers(t, c.nodes[c.leader()], 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -56,12 +56,12 @@ func TestControlPlaneQuorumStatus(t *testing.T) {
 	}
 }
 
-// TestControlPlaneQuorumStatusOffsets pins the conversion from Raft
+// TestKRaftQuorumStatusOffsets pins the conversion from Raft
 // indexes to Kafka's exclusive offsets and -1 for what is unknown.
-func TestControlPlaneQuorumStatusOffsets(t *testing.T) {
-	st := quorum.Status{NodeID: 1, Term: 4, Leader: 1, IsLeader: true, CommitIndex: 10, LastIndex: 12,
+func TestKRaftQuorumStatusOffsets(t *testing.T) {
+	st := raft.Status{NodeID: 1, Term: 4, Leader: 1, IsLeader: true, CommitIndex: 10, LastIndex: 12,
 		Voters: []uint64{1, 2}, Learners: []uint64{5},
-		Progress: map[uint64]quorum.MemberProgress{
+		Progress: map[uint64]raft.MemberProgress{
 			1: {Match: 11, LastHeardMs: 900, LastCaughtUpMs: 900},
 			2: {Match: 9, LastHeardMs: 800, LastCaughtUpMs: -1},
 		}}
@@ -74,7 +74,7 @@ func TestControlPlaneQuorumStatusOffsets(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
-	none := quorumStatus(quorum.Status{NodeID: 2, Term: 4, LastIndex: 3, Voters: []uint64{1, 2}}, nil)
+	none := quorumStatus(raft.Status{NodeID: 2, Term: 4, LastIndex: 3, Voters: []uint64{1, 2}}, nil)
 	if none.LeaderID != -1 || none.Voters[0].LogEndOffset != -1 || none.Voters[1].LogEndOffset != 3 {
 		t.Fatalf("without a leader: %+v", none)
 	}

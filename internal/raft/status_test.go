@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
-// TestQuorumStatus reads the status of a voter that leads and of a learner
+// TestRaftStatus reads the status of a voter that leads and of a learner
 // following it: both see the same term, leader and membership; only the
 // leader knows each member's progress and when it last heard from it.
-func TestQuorumStatus(t *testing.T) {
+func TestRaftStatus(t *testing.T) {
 	voterLn, learnerLn := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
 	base := Config{Voters: map[uint64]string{1: voterLn.Addr().String()}, Dir: "/meta",
 		TickInterval: 10 * time.Millisecond, Logger: testLogger()}

@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// TestQuorumProposeAsLeader: an entry bound to a leader's term is appended
+// TestRaftProposeAsLeader: an entry bound to a leader's term is appended
 // only by that leader in that term; anywhere else it fails with
 // ErrNotLeader and is not forwarded (Propose on a follower would be).
-func TestQuorumProposeAsLeader(t *testing.T) {
+func TestRaftProposeAsLeader(t *testing.T) {
 	c := newCluster(t, 3, Config{TickInterval: 10 * time.Millisecond, Logger: testLogger()})
 	leader := c.leader()
 	follower := c.follower(leader)
@@ -37,9 +37,9 @@ func TestQuorumProposeAsLeader(t *testing.T) {
 	}
 }
 
-// TestQuorumForward: a follower's Forward reaches the leader's
+// TestRaftForward: a follower's Forward reaches the leader's
 // HandleForward and brings back its answer or its failure.
-func TestQuorumForward(t *testing.T) {
+func TestRaftForward(t *testing.T) {
 	handle := func(_ context.Context, payload []byte) ([]byte, error) {
 		switch string(payload) {
 		case "fail":

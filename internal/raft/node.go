@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"cmp"
@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -152,7 +152,7 @@ type Node struct {
 	// block, and are idempotent, so a set per peer is enough.
 	reportMu       sync.Mutex
 	unreachable    map[uint64]bool
-	snapshotStatus map[uint64]raft.SnapshotStatus
+	snapshotStatus map[uint64]etcdraft.SnapshotStatus
 	reportWake     chan struct{}
 
 	leader     atomic.Uint64
@@ -202,7 +202,7 @@ func Start(cfg Config, sm StateMachine) (*Node, error) {
 		cfg: cfg, core: c, logger: logger,
 		events: make(chan func(*core), maxEventsPerRound), stopc: make(chan struct{}), done: make(chan struct{}),
 		servingSlots: make(chan struct{}, maxServedRequests),
-		unreachable:  map[uint64]bool{}, snapshotStatus: map[uint64]raft.SnapshotStatus{}, reportWake: make(chan struct{}, 1),
+		unreachable:  map[uint64]bool{}, snapshotStatus: map[uint64]etcdraft.SnapshotStatus{}, reportWake: make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 	}
 	if n.transport, err = n.newTransport(); err != nil {
@@ -294,7 +294,7 @@ func (n *Node) deliverReports() {
 		n.reportMu.Unlock()
 		return
 	}
-	n.unreachable, n.snapshotStatus = map[uint64]bool{}, map[uint64]raft.SnapshotStatus{}
+	n.unreachable, n.snapshotStatus = map[uint64]bool{}, map[uint64]etcdraft.SnapshotStatus{}
 	n.reportMu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(snapshots)) {
 		n.core.reportSnapshot(id, snapshots[id])
@@ -307,9 +307,9 @@ func (n *Node) deliverReports() {
 // publish makes the core's state visible to other goroutines.
 func (n *Node) publish() {
 	n.leader.Store(n.core.leader)
-	n.isLeader.Store(n.core.state == raft.StateLeader)
+	n.isLeader.Store(n.core.state == etcdraft.StateLeader)
 	var term uint64
-	if st := n.core.rn.BasicStatus(); st.RaftState == raft.StateLeader {
+	if st := n.core.rn.BasicStatus(); st.RaftState == etcdraft.StateLeader {
 		term = st.GetTerm()
 	}
 	n.leaderTerm.Store(term)
@@ -529,7 +529,7 @@ func (h nodeHandler) ReportUnreachable(id uint64) {
 	h.n.wake()
 }
 
-func (h nodeHandler) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+func (h nodeHandler) ReportSnapshot(id uint64, status etcdraft.SnapshotStatus) {
 	h.n.reportMu.Lock()
 	h.n.snapshotStatus[id] = status
 	h.n.reportMu.Unlock()

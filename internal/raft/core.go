@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"maps"
 	"slices"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -88,13 +88,13 @@ type coreConfig struct {
 	logger          *slog.Logger
 }
 
-// core is the driver state around one raft.RawNode: it turns ticks,
+// core is the driver state around one etcdraft.RawNode: it turns ticks,
 // messages and proposals into Readies and handles each as Raft requires.
 // It is single-threaded and does no I/O but through Storage and sender, so
 // a Node's goroutine or the simulator drives it.
 type core struct {
 	cfg     coreConfig
-	rn      *raft.RawNode
+	rn      *etcdraft.RawNode
 	storage *Storage
 	sm      StateMachine
 	send    sender
@@ -103,7 +103,7 @@ type core struct {
 	applied        uint64
 	nextSnapshotAt uint64
 	leader         uint64
-	state          raft.StateType
+	state          etcdraft.StateType
 	ticks          uint64
 	lastJoinTick   uint64
 	// maxProposalBytes is MaxProposalBytes, or less if the log's segments
@@ -128,7 +128,7 @@ func newCore(cfg coreConfig, storage *Storage, sm StateMachine, send sender) (*c
 	snap, _ := storage.Snapshot()
 	snapIndex := snap.GetMetadata().GetIndex()
 	_, cs, _ := storage.InitialState()
-	rn, err := raft.NewRawNode(raftConfig(cfg, storage, snapIndex))
+	rn, err := etcdraft.NewRawNode(raftConfig(cfg, storage, snapIndex))
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -160,8 +160,8 @@ func newCore(cfg coreConfig, storage *Storage, sm StateMachine, send sender) (*c
 // PreVote keeps a member that was cut off from disrupting the leader when
 // it returns; CheckQuorum makes a leader that lost the quorum step down, so
 // it stops taking proposals it cannot commit.
-func raftConfig(cfg coreConfig, storage *Storage, applied uint64) *raft.Config {
-	return &raft.Config{
+func raftConfig(cfg coreConfig, storage *Storage, applied uint64) *etcdraft.Config {
+	return &etcdraft.Config{
 		ID:                        cfg.id,
 		ElectionTick:              cfg.electionTicks,
 		HeartbeatTick:             cfg.heartbeatTicks,
@@ -204,7 +204,7 @@ func (c *core) step(m *raftpb.Message) {
 
 func (c *core) reportUnreachable(id uint64) { c.rn.ReportUnreachable(id) }
 
-func (c *core) reportSnapshot(id uint64, status raft.SnapshotStatus) {
+func (c *core) reportSnapshot(id uint64, status etcdraft.SnapshotStatus) {
 	c.rn.ReportSnapshot(id, status)
 }
 
@@ -235,7 +235,7 @@ func (c *core) receiveProposal(from uint64, fp ForwardedProposal) {
 		c.admitLearner(from)
 		return
 	}
-	if c.state != raft.StateLeader {
+	if c.state != etcdraft.StateLeader {
 		c.send.SendReply(from, ProposalReply{RequestID: fp.RequestID, Code: ReplyNotLeader})
 		return
 	}
@@ -288,11 +288,11 @@ func (c *core) process() error {
 func (c *core) flushProposals() error {
 	for len(c.incoming) > 0 || c.hasDueQueued() {
 		switch {
-		case c.state == raft.StateLeader:
+		case c.state == etcdraft.StateLeader:
 			if err := c.proposeBatch(c.refuseOtherTerms(c.takeBatch())); err != nil {
 				return err
 			}
-		case c.leader != raft.None:
+		case c.leader != etcdraft.None:
 			c.forwardToLeader(c.takeBatch())
 		default:
 			for _, p := range c.incoming {
@@ -342,7 +342,7 @@ func (c *core) takeBatch() []*proposal {
 func (c *core) refuseOtherTerms(batch []*proposal) []*proposal {
 	st := c.rn.BasicStatus()
 	return slices.DeleteFunc(batch, func(p *proposal) bool {
-		if p.leaderTerm == 0 || st.RaftState == raft.StateLeader && st.GetTerm() == p.leaderTerm {
+		if p.leaderTerm == 0 || st.RaftState == etcdraft.StateLeader && st.GetTerm() == p.leaderTerm {
 			return false
 		}
 		c.finish(p, 0, ErrNotLeader)
@@ -414,11 +414,11 @@ func (c *core) forwardToLeader(batch []*proposal) {
 // snapshot, hard state and entries durable; only then send messages (a vote
 // or an append acknowledgement must survive a crash); apply what is
 // committed; then Advance.
-func (c *core) handleReady(rd raft.Ready) error {
+func (c *core) handleReady(rd etcdraft.Ready) error {
 	if rd.SoftState != nil {
 		c.leader, c.state = rd.SoftState.Lead, rd.SoftState.RaftState
 	}
-	snapshot := !raft.IsEmptySnap(rd.Snapshot)
+	snapshot := !etcdraft.IsEmptySnap(rd.Snapshot)
 	if snapshot {
 		// Before the hard state: its commit index may cover the snapshot,
 		// and a commit index past the log is refused at start-up.
@@ -426,7 +426,7 @@ func (c *core) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
+	if !etcdraft.IsEmptyHardState(rd.HardState) {
 		if err := c.storage.SetHardState(rd.HardState); err != nil {
 			return err
 		}
@@ -582,7 +582,7 @@ func (c *core) maybeJoin() {
 // admitLearner proposes adding a node as a learner, at most once per
 // election timeout: Raft holds one configuration change at a time anyway.
 func (c *core) admitLearner(id uint64) {
-	if c.state != raft.StateLeader || slices.Contains(c.confState.GetVoters(), id) || slices.Contains(c.confState.GetLearners(), id) {
+	if c.state != etcdraft.StateLeader || slices.Contains(c.confState.GetVoters(), id) || slices.Contains(c.confState.GetLearners(), id) {
 		return
 	}
 	if c.lastJoinTick != 0 && c.ticks < c.lastJoinTick+uint64(c.cfg.electionTicks) {

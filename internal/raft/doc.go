@@ -1,13 +1,16 @@
-// Package quorum is the driver around go.etcd.io/raft/v3 that replicates the
-// metadata log among the controllers, as Kafka's KRaft quorum does. It
-// replicates opaque entries: what they mean is the StateMachine's business
-// (internal/metadata and internal/controller), not this package's.
+// Package raft is the driver around go.etcd.io/raft/v3 (imported here as
+// etcdraft) that replicates the metadata log among the controllers, as the
+// raft module of Kafka's KRaft does. It replicates opaque entries: what they
+// mean is the StateMachine's business (internal/kraft applies them with
+// internal/metadata and decides with internal/controller), not this
+// package's. Kafka calls its own implementation raft too; ours does not
+// implement the algorithm, it drives etcd's deterministic one.
 //
 // The pieces:
 //   - Storage keeps Raft's log in internal/log segments (one record batch per
 //     entry, the term in the batch's partition leader epoch), the hard state
 //     in a small file replaced atomically, and snapshots in checkpoint files;
-//   - core is the single-threaded driver state around raft.RawNode: it handles
+//   - core is the single-threaded driver state around etcdraft.RawNode: it handles
 //     each Ready in the order Raft requires (persist, then send, then apply,
 //     then Advance) and matches proposals to the log indexes they commit at.
 //     It does no I/O of its own beyond Storage and the Transport, so the
@@ -25,4 +28,4 @@
 //     starts again from the newest snapshot (Restore) and the log after it;
 //   - a Propose that returns an index without error has been committed at
 //     that index and applied on this node.
-package quorum
+package raft

@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -65,7 +65,7 @@ type StorageOptions struct {
 	CacheBytes       int64 // entries kept in memory; 0: 32 MiB
 }
 
-// Storage is raft.Storage on disk. Raft index i is log offset i-1, one record
+// Storage is etcdraft.Storage on disk. Raft index i is log offset i-1, one record
 // batch per entry: the entry's term in the batch's partition leader epoch,
 // its type and data in the one record's value ([1-byte type][data]). The log
 // holds at least the entries after the newest snapshot; FirstIndex is always
@@ -97,7 +97,7 @@ type Storage struct {
 	err       error
 }
 
-var _ raft.Storage = (*Storage)(nil)
+var _ etcdraft.Storage = (*Storage)(nil)
 
 // OpenStorage opens (creating if needed) the quorum directory: the newest
 // valid snapshot, the hard state, and the log after the snapshot, which is
@@ -320,9 +320,9 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 	case i == snapIndex:
 		return s.snapshot.GetMetadata().GetTerm(), nil
 	case i < snapIndex:
-		return 0, raft.ErrCompacted
+		return 0, etcdraft.ErrCompacted
 	case i > s.lastIndex():
-		return 0, raft.ErrUnavailable
+		return 0, etcdraft.ErrUnavailable
 	}
 	if e := s.cached(i); e != nil {
 		return e.GetTerm(), nil
@@ -334,10 +334,10 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 // least one. Entries older than the cache come from disk.
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	if lo <= s.snapIndex() {
-		return nil, raft.ErrCompacted
+		return nil, etcdraft.ErrCompacted
 	}
 	if hi > s.lastIndex()+1 || lo > hi {
-		return nil, fmt.Errorf("entries [%d, %d) outside (%d, %d]: %w", lo, hi, s.snapIndex(), s.lastIndex(), raft.ErrUnavailable)
+		return nil, fmt.Errorf("entries [%d, %d) outside (%d, %d]: %w", lo, hi, s.snapIndex(), s.lastIndex(), etcdraft.ErrUnavailable)
 	}
 	if lo == hi {
 		return nil, nil
@@ -663,7 +663,7 @@ func (s *Storage) ApplySnapshot(snap *raftpb.Snapshot) error {
 		return s.err
 	}
 	if snap.GetMetadata().GetIndex() <= s.snapIndex() {
-		return raft.ErrSnapOutOfDate
+		return etcdraft.ErrSnapOutOfDate
 	}
 	if err := s.writeSnapshot(snap); err != nil {
 		return err
@@ -682,7 +682,7 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 		return s.err
 	}
 	if index <= s.snapIndex() {
-		return raft.ErrSnapOutOfDate
+		return etcdraft.ErrSnapOutOfDate
 	}
 	if index > s.lastIndex() {
 		return fmt.Errorf("snapshot at index %d past the log end %d", index, s.lastIndex())

@@ -1,11 +1,11 @@
-package controlplane
+package kraft
 
 import (
 	"context"
 	"maps"
 	"math"
 
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 )
 
 // QuorumStatus is this node's view of the metadata quorum, in Kafka's
@@ -53,7 +53,7 @@ func (cp *ControlPlane) QuorumStatus(ctx context.Context) (QuorumStatus, error) 
 }
 
 // quorumStatus converts the Raft view to Kafka's.
-func quorumStatus(st quorum.Status, voters map[int32]string) QuorumStatus {
+func quorumStatus(st raft.Status, voters map[int32]string) QuorumStatus {
 	qs := QuorumStatus{
 		NodeID: int32(st.NodeID), LeaderID: -1, LeaderEpoch: int32(min(st.Term, math.MaxInt32)),
 		HighWatermark: int64(st.CommitIndex), IsLeader: st.IsLeader, VoterAddresses: maps.Clone(voters),

@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"cmp"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -48,7 +48,7 @@ type simFrame struct {
 	payload          []byte
 	report           bool
 	unreachable      bool
-	snapshotStatus   raft.SnapshotStatus
+	snapshotStatus   etcdraft.SnapshotStatus
 	hasSnapshotState bool
 }
 
@@ -132,7 +132,7 @@ func newSim(t *testing.T, seed uint64, voters, learners int) *sim {
 
 func (s *sim) fatalf(format string, args ...any) {
 	s.t.Helper()
-	s.t.Fatalf("seed %d, tick %d: %s\nreplay: SLUICE_SIM_SEED=%d go test -run TestQuorumSimulation ./internal/quorum/",
+	s.t.Fatalf("seed %d, tick %d: %s\nreplay: SLUICE_SIM_SEED=%d go test -run TestRaftSimulation ./internal/raft/",
 		s.seed, s.tick, fmt.Sprintf(format, args...), s.seed)
 }
 
@@ -191,7 +191,7 @@ func (s *sim) process(n *simNode) {
 		return
 	}
 	n.sm.check(s.t)
-	if n.core.state == raft.StateLeader {
+	if n.core.state == etcdraft.StateLeader {
 		term := n.core.rn.BasicStatus().GetTerm()
 		if other, ok := s.leaders[term]; ok && other != n.id {
 			s.fatalf("election safety: nodes %d and %d both lead term %d", other, n.id, term)
@@ -252,7 +252,7 @@ func (s *sim) send(f simFrame, snapshot bool) {
 	if !s.connected(f.from, f.to) || s.rng.Float64() < s.dropRate || s.node(f.to) == nil {
 		s.stats.dropped++
 		if f.kind == kindRaft {
-			s.report(f.from, f.to, snapshot, raft.SnapshotFailure)
+			s.report(f.from, f.to, snapshot, etcdraft.SnapshotFailure)
 		}
 		return
 	}
@@ -263,12 +263,12 @@ func (s *sim) send(f simFrame, snapshot bool) {
 }
 
 // report queues a transport report for the sender's current incarnation.
-func (s *sim) report(from, peer uint64, snapshot bool, status raft.SnapshotStatus) {
+func (s *sim) report(from, peer uint64, snapshot bool, status etcdraft.SnapshotStatus) {
 	n := s.node(from)
 	s.seq++
 	s.frames = append(s.frames, simFrame{
 		at: s.round + 1, seq: s.seq, from: peer, to: from, toIncarnation: n.incarnation, report: true,
-		unreachable: status == raft.SnapshotFailure, snapshotStatus: status, hasSnapshotState: snapshot,
+		unreachable: status == etcdraft.SnapshotFailure, snapshotStatus: status, hasSnapshotState: snapshot,
 	})
 }
 
@@ -309,7 +309,7 @@ func (s *sim) deliver(f simFrame) {
 	}
 	if n.core == nil || !s.connected(f.from, f.to) {
 		if f.kind == kindRaft {
-			s.report(f.from, f.to, f.hasSnapshotState, raft.SnapshotFailure)
+			s.report(f.from, f.to, f.hasSnapshotState, etcdraft.SnapshotFailure)
 		}
 		return
 	}
@@ -322,7 +322,7 @@ func (s *sim) deliver(f simFrame) {
 	case *raftpb.Message:
 		n.core.step(v)
 		if f.hasSnapshotState {
-			s.report(f.from, f.to, true, raft.SnapshotFinish)
+			s.report(f.from, f.to, true, etcdraft.SnapshotFinish)
 		}
 	case ForwardedProposal:
 		n.core.receiveProposal(f.from, v)
@@ -468,7 +468,7 @@ func (s *sim) heal() {
 
 func (s *sim) leader() *simNode {
 	for _, n := range s.nodes {
-		if n.core.state == raft.StateLeader {
+		if n.core.state == etcdraft.StateLeader {
 			return n
 		}
 	}
@@ -513,10 +513,10 @@ func (s *sim) checkFinal() {
 		s.seed, s.tick, len(s.proposals), acked, len(want), len(s.leaders), s.stats.crashes, s.stats.diskFailures, s.stats.partitions, s.stats.snapshotsSent, s.stats.delivered, s.stats.dropped)
 }
 
-// TestQuorumSimulation runs seeded simulations of three voters and a
+// TestRaftSimulation runs seeded simulations of three voters and a
 // learner under drops, delays, partitions and crashes. SLUICE_SIM_SEED
 // replays one seed; SLUICE_LONG_TESTS=1 runs many more, longer.
-func TestQuorumSimulation(t *testing.T) {
+func TestRaftSimulation(t *testing.T) {
 	seeds, ticks := []uint64{1, 2, 3, 4, 5, 6}, 3000
 	if os.Getenv("SLUICE_LONG_TESTS") != "" {
 		seeds, ticks = nil, 6000
@@ -539,7 +539,7 @@ func TestQuorumSimulation(t *testing.T) {
 					if s != nil {
 						tick = s.tick
 					}
-					t.Fatalf("seed %d, tick %d: panic: %v\n%s\nreplay: SLUICE_SIM_SEED=%d go test -run TestQuorumSimulation ./internal/quorum/", seed, tick, r, debug.Stack(), seed)
+					t.Fatalf("seed %d, tick %d: panic: %v\n%s\nreplay: SLUICE_SIM_SEED=%d go test -run TestRaftSimulation ./internal/raft/", seed, tick, r, debug.Stack(), seed)
 				}
 			}()
 			s = newSim(t, seed, 3, 1)

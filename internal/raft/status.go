@@ -1,11 +1,11 @@
-package quorum
+package raft
 
 import (
 	"context"
 	"maps"
 	"slices"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -80,11 +80,11 @@ func (c *core) noteHeard(from uint64) {
 // the leader's whole log. WithProgress visits the trackers without
 // copying them.
 func (c *core) noteCaughtUp() {
-	if c.state != raft.StateLeader {
+	if c.state != etcdraft.StateLeader {
 		return
 	}
 	last := c.storage.lastIndex()
-	c.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+	c.rn.WithProgress(func(id uint64, _ etcdraft.ProgressType, pr tracker.Progress) {
 		if pr.Match < last {
 			return
 		}
@@ -110,7 +110,7 @@ func (c *core) forgetRemoved() {
 func (c *core) status(nowMs, tickMs int64) Status {
 	st := c.rn.BasicStatus()
 	s := Status{
-		NodeID: c.cfg.id, Term: st.GetTerm(), Leader: st.Lead, IsLeader: st.RaftState == raft.StateLeader,
+		NodeID: c.cfg.id, Term: st.GetTerm(), Leader: st.Lead, IsLeader: st.RaftState == etcdraft.StateLeader,
 		CommitIndex: st.GetCommit(), LastIndex: c.storage.lastIndex(),
 		Voters:   slices.Sorted(slices.Values(c.confState.GetVoters())),
 		Learners: slices.Sorted(slices.Values(c.confState.GetLearners())),
@@ -126,7 +126,7 @@ func (c *core) status(nowMs, tickMs int64) Status {
 		return nowMs - int64(c.ticks-t)*tickMs
 	}
 	s.Progress = map[uint64]MemberProgress{}
-	c.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+	c.rn.WithProgress(func(id uint64, _ etcdraft.ProgressType, pr tracker.Progress) {
 		p := MemberProgress{Match: pr.Match, LastHeardMs: at(c.heardTick, id), LastCaughtUpMs: at(c.caughtUpTick, id)}
 		if id == c.cfg.id {
 			p.LastHeardMs, p.LastCaughtUpMs = nowMs, nowMs

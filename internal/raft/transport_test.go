@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,8 +21,8 @@ func frameBytes(kind byte, payload []byte) []byte {
 	return append(appendFrameHeader(nil, kind, len(payload)), payload...)
 }
 
-// TestQuorumFrameRoundTrip encodes each kind of frame and reads it back.
-func TestQuorumFrameRoundTrip(t *testing.T) {
+// TestRaftFrameRoundTrip encodes each kind of frame and reads it back.
+func TestRaftFrameRoundTrip(t *testing.T) {
 	msg := &raftpb.Message{Type: raftpb.MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(1)), Term: new(uint64(3)),
 		Entries: []*raftpb.Entry{{Index: new(uint64(7)), Term: new(uint64(3)), Data: []byte("x")}}}
 	raw, err := proto.Marshal(msg)
@@ -66,9 +66,9 @@ func TestQuorumFrameRoundTrip(t *testing.T) {
 	}
 }
 
-// TestQuorumFrameLimits refuses frames outside the bounds, and a length
+// TestRaftFrameLimits refuses frames outside the bounds, and a length
 // prefix alone does not make the reader allocate what it claims.
-func TestQuorumFrameLimits(t *testing.T) {
+func TestRaftFrameLimits(t *testing.T) {
 	for _, n := range []uint32{0, maxFrameBytes + 1, 1 << 31} {
 		b := binary.BigEndian.AppendUint32(nil, n)
 		if _, _, err := readFrame(bytes.NewReader(append(b, 1, 2, 3))); !errors.Is(err, errFrame) {
@@ -129,11 +129,11 @@ type recordingHandler struct {
 	proposals   []ForwardedProposal
 	replies     []ProposalReply
 	unreachable map[uint64]int
-	snapshots   map[raft.SnapshotStatus]int
+	snapshots   map[etcdraft.SnapshotStatus]int
 }
 
 func newRecordingHandler() *recordingHandler {
-	return &recordingHandler{unreachable: map[uint64]int{}, snapshots: map[raft.SnapshotStatus]int{}}
+	return &recordingHandler{unreachable: map[uint64]int{}, snapshots: map[etcdraft.SnapshotStatus]int{}}
 }
 
 func (h *recordingHandler) Receive(m *raftpb.Message) {
@@ -160,13 +160,13 @@ func (h *recordingHandler) ReportUnreachable(id uint64) {
 	h.unreachable[id]++
 }
 
-func (h *recordingHandler) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+func (h *recordingHandler) ReportSnapshot(id uint64, status etcdraft.SnapshotStatus) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.snapshots[status]++
 }
 
-func (h *recordingHandler) counts() (messages, proposals, replies int, unreachable map[uint64]int, snapshots map[raft.SnapshotStatus]int) {
+func (h *recordingHandler) counts() (messages, proposals, replies int, unreachable map[uint64]int, snapshots map[etcdraft.SnapshotStatus]int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.messages), len(h.proposals), len(h.replies), maps.Clone(h.unreachable), maps.Clone(h.snapshots)
@@ -178,10 +178,10 @@ func snapMessage(from, to uint64) *raftpb.Message {
 			Index: new(uint64(10)), Term: new(uint64(1)), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}}}}
 }
 
-// TestQuorumTCPTransport sends every kind of frame between two transports,
+// TestRaftTCPTransport sends every kind of frame between two transports,
 // learns a learner's address from its hello, and reports what cannot be
 // delivered.
-func TestQuorumTCPTransport(t *testing.T) {
+func TestRaftTCPTransport(t *testing.T) {
 	ln1, ln2, ln3 := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
 	peers := map[uint64]string{1: ln1.Addr().String(), 2: ln2.Addr().String()}
 	h1, h2, h3 := newRecordingHandler(), newRecordingHandler(), newRecordingHandler()
@@ -200,7 +200,7 @@ func TestQuorumTCPTransport(t *testing.T) {
 	eventually(t, testTimeout, "frames to arrive", func() bool {
 		messages, proposals, _, _, _ := h2.counts()
 		_, _, replies, _, snapshots := h1.counts()
-		return messages == 2 && proposals == 1 && replies == 1 && snapshots[raft.SnapshotFinish] == 1
+		return messages == 2 && proposals == 1 && replies == 1 && snapshots[etcdraft.SnapshotFinish] == 1
 	})
 
 	// Node 3 is nobody's configured peer: 1 can reach it only once 3 has
@@ -223,13 +223,13 @@ func TestQuorumTCPTransport(t *testing.T) {
 	}
 	eventually(t, testTimeout, "unreachable reports", func() bool {
 		_, _, _, u, s := h1.counts()
-		return u[2] > 0 && s[raft.SnapshotFailure] > 0
+		return u[2] > 0 && s[etcdraft.SnapshotFailure] > 0
 	})
 }
 
-// TestQuorumTCPTransportBadPeer sends garbage to a transport: it drops the
+// TestRaftTCPTransportBadPeer sends garbage to a transport: it drops the
 // connection and keeps serving others.
-func TestQuorumTCPTransportBadPeer(t *testing.T) {
+func TestRaftTCPTransportBadPeer(t *testing.T) {
 	h := newRecordingHandler()
 	tr, err := NewTCPTransport(TCPConfig{NodeID: 1, Listener: listen(t, "127.0.0.1:0"), Logger: testLogger()}, h)
 	require(t, err)

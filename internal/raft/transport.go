@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -40,7 +40,7 @@ type Handler interface {
 	ReceiveProposal(from uint64, p ForwardedProposal)
 	ReceiveReply(from uint64, r ProposalReply)
 	ReportUnreachable(id uint64)
-	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	ReportSnapshot(id uint64, status etcdraft.SnapshotStatus)
 }
 
 // ForwardedProposal is sent by a member to the leader: an entry to append
@@ -392,7 +392,7 @@ func (t *TCPTransport) dropped(to uint64, f *outFrame) {
 		return
 	}
 	if f.isSnapshot() {
-		t.handler.ReportSnapshot(to, raft.SnapshotFailure)
+		t.handler.ReportSnapshot(to, etcdraft.SnapshotFailure)
 	}
 	t.handler.ReportUnreachable(to)
 }
@@ -608,7 +608,7 @@ func (p *peerSender) run() {
 			continue
 		}
 		if f.isSnapshot() {
-			p.t.handler.ReportSnapshot(p.id, raft.SnapshotFinish)
+			p.t.handler.ReportSnapshot(p.id, etcdraft.SnapshotFinish)
 		}
 	}
 }

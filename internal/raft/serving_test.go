@@ -1,4 +1,4 @@
-package quorum
+package raft
 
 import (
 	"context"
@@ -24,11 +24,11 @@ func (r *replyRecorder) SendReply(_ uint64, p ProposalReply) {
 	r.replies = append(r.replies, p)
 }
 
-// TestQuorumServedRequestsAreBounded: a leader runs at most
+// TestRaftServedRequestsAreBounded: a leader runs at most
 // maxServedRequests forwarded requests at once and answers the next one
 // ReplyTooMany at once; once stopping it starts none, and stopServing
 // waits for those running.
-func TestQuorumServedRequestsAreBounded(t *testing.T) {
+func TestRaftServedRequestsAreBounded(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, maxServedRequests)
 	rec := &replyRecorder{}
