@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -370,14 +371,7 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), change)
 			}
-			w := cmd.OutOrStdout()
-			for _, a := range alters {
-				if a.Op == kadm.SetConfig {
-					fmt.Fprintf(w, "set %s=%s on %s\n", a.Name, *a.Value, target)
-				} else {
-					fmt.Fprintf(w, "deleted %s from %s\n", a.Name, target)
-				}
-			}
+			printConfigChanges(cmd.OutOrStdout(), alters, target)
 			return nil
 		},
 	}
@@ -386,6 +380,17 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 	cmd.ValidArgsFunction = completeConfigKeys(true, "=")
 	_ = cmd.RegisterFlagCompletionFunc("delete", completeConfigKeys(true, ""))
 	return cmd
+}
+
+// printConfigChanges prints one line per key `cluster config set` changed.
+func printConfigChanges(w io.Writer, alters []kadm.AlterConfig, target string) {
+	for _, a := range alters {
+		if a.Op == kadm.SetConfig {
+			fmt.Fprintf(w, "set %s=%s on %s\n", a.Name, *a.Value, target)
+		} else {
+			fmt.Fprintf(w, "deleted %s from %s\n", a.Name, target)
+		}
+	}
 }
 
 // brokerConfigAlterations turns KEY=VALUE arguments and --delete keys into
