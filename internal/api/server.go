@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/wire"
 )
 
@@ -30,6 +31,9 @@ type Request struct {
 	Body   kmsg.Request // decoded, with its version set
 	// ClientAddr is the client's address, for logs and DescribeProducers.
 	ClientAddr string
+	// Principal is who the connection authenticated as (auth.Anonymous on
+	// a PLAINTEXT listener); the network server puts it in the context.
+	Principal auth.Principal
 
 	// errors are the error codes a hand-framed response carries (Fetch),
 	// counted by its handler because there is no kmsg.Response to walk.
@@ -84,7 +88,7 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", wire.ErrMalformed, kmsg.NameForKey(header.APIKey), header.APIVersion, err)
 	}
-	r := &Request{Header: header, Body: req, ClientAddr: clientAddr}
+	r := &Request{Header: header, Body: req, ClientAddr: clientAddr, Principal: auth.FromContext(ctx)}
 	*rp = r
 	if h.serveFrame != nil {
 		return h.serveFrame(ctx, s.broker, r)

@@ -57,6 +57,7 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/config": 15,
 
 	// Leaves: import no other internal package except each other.
+	"internal/auth":   10, // principals and the pure parts of the security model
 	"internal/bench":  10, // latency histograms and rate pacing for `sluice bench`
 	"internal/clock":  10,
 	"internal/golden": 10, // golden-file test runner, used from tests only
@@ -70,7 +71,6 @@ var layerRanks = withPlanned(map[string]int{
 // plannedRanks are the ranks of packages not written yet (see layerRanks).
 var plannedRanks = map[string]int{
 	"internal/sim":       100, // the seeded cluster simulator (test-only)
-	"internal/admin":     80,  // HTTP: health, metrics, the web console (issue 13)
 	"internal/coord/txn": 30,  // the pure transaction state machine (issue 12)
 }
 
@@ -138,7 +138,6 @@ var edgePackages = []string{
 	"internal/netserver",
 	"internal/wire",
 	"internal/api",
-	"internal/admin",
 	"internal/peer",
 	"internal/node",
 	"cmd",
@@ -165,7 +164,6 @@ var logForbidden = []string{
 	"internal/metadata",
 	"internal/coord",
 	"internal/node",
-	"internal/admin",
 	"internal/httpserver",
 }
 
