@@ -27,6 +27,8 @@ func (d *Delta) Apply(offset int64) *Image {
 		configs:        base.configs,
 		nextProducerID: d.nextProducerID,
 		features:       base.features,
+		acls:           base.acls,
+		aclList:        base.aclList,
 	}
 	if len(d.brokers) > 0 {
 		img.brokers, img.brokerList = d.applyBrokers()
@@ -39,6 +41,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.features) > 0 {
 		img.features = applyChanges(base.features, d.features, func(level int16) bool { return level == 0 })
+	}
+	if len(d.acls) > 0 {
+		d.applyACLs(img)
 	}
 	*d = Delta{base: img, nextProducerID: img.nextProducerID}
 	return img

@@ -44,6 +44,9 @@ import (
 //	Config            0 ResourceType, 1 ResourceName, 2 Name, 3 Value, 4 Delete
 //	ProducerIDs       0 BrokerID, 1 BrokerEpoch, 2 NextProducerID
 //	FeatureLevel      0 Name, 1 Level
+//	AccessControlEntry 0 ID, 1 ResourceType, 2 ResourceName, 3 PatternType, 4 Principal,
+//	                   5 Host, 6 Operation, 7 Permission (the enums in Kafka's numbering)
+//	RemoveAccessControlEntry 0 ID
 //
 // testdata/records.golden holds an encoding of every type; a change to it
 // in review is a format change.
@@ -118,6 +121,10 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *FeatureLevel:
 		w.string(0, r.Name)
 		w.int(1, int64(r.Level))
+	case *AccessControlEntry:
+		appendAccessControlEntry(&w, r)
+	case *RemoveAccessControlEntry:
+		w.uuid(0, r.ID)
 	default:
 		panic(fmt.Sprintf("metadata: AppendRecord of unknown record %T", r))
 	}
@@ -175,6 +182,9 @@ var decoders = map[uint64]func(*fieldReader) Record{
 	uint64(TypeConfig):           decodeConfig,
 	uint64(TypeProducerIDs):      decodeProducerIDs,
 	uint64(TypeFeatureLevel):     decodeFeatureLevel,
+
+	uint64(TypeAccessControlEntry):       decodeAccessControlEntry,
+	uint64(TypeRemoveAccessControlEntry): decodeRemoveAccessControlEntry,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

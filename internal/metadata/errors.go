@@ -16,6 +16,7 @@ var (
 	ErrInvalidPartition    = errors.New("metadata: invalid partition state")
 	ErrProducerIDRegressed = errors.New("metadata: next producer id does not grow")
 	ErrInvalidRecord       = errors.New("metadata: invalid record")
+	ErrUnknownACL          = errors.New("metadata: unknown acl")
 )
 
 // Decoding errors.
