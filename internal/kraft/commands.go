@@ -62,7 +62,21 @@ type (
 	AlterPartition struct {
 		Request controller.AlterPartitionRequest
 	}
+	CreateACLs struct {
+		Request controller.CreateACLsRequest
+	}
+	DeleteACLs struct {
+		Request controller.DeleteACLsRequest
+	}
 )
+
+func (c CreateACLs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.CreateACLs(img, c.Request)
+}
+
+func (c DeleteACLs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.DeleteACLs(img, c.Request)
+}
 
 func (c AlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	return ctl.AlterConfigs(img, c.Request)
@@ -121,6 +135,10 @@ func init() {
 		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{}} {
 		gob.Register(c)
 	}
+	gob.Register(CreateACLs{})
+	gob.Register(DeleteACLs{})
+	gob.Register(controller.CreateACLsResponse{})
+	gob.Register(controller.DeleteACLsResponse{})
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
 		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
 		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{}} {
