@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -33,9 +34,10 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 	// v0 has no null array: an empty list means every topic. From v1 on,
 	// null means every topic and an empty list none.
 	allTopics := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
+	z := b.authz(r)
 	var created map[string]error
 	if !allTopics {
-		img, created = metadataAutoCreate(ctx, b, img, req)
+		img, created = metadataAutoCreate(ctx, b, z, img, req)
 	}
 
 	for _, bi := range adminAliveBrokers(img) {
@@ -47,8 +49,12 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 	resp.ControllerID = adminControllerID(b, img)
 
 	if allTopics {
+		// Topics the principal may not describe are left out, as if
+		// they did not exist.
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(img, req.Version, t))
+			if z.topic(auth.OpDescribe, t.Name) == nil {
+				resp.Topics = append(resp.Topics, metadataTopic(img, req.Version, t))
+			}
 		}
 		return resp, nil
 	}
@@ -60,7 +66,7 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 			id := metadata.UUID(rt.TopicID)
 			if !seenIDs[id] {
 				seenIDs[id] = true
-				resp.Topics = append(resp.Topics, metadataTopicByID(img, req.Version, id))
+				resp.Topics = append(resp.Topics, metadataTopicByID(img, z, req.Version, id))
 			}
 			continue
 		}
@@ -69,40 +75,63 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 			continue
 		}
 		seenNames[name] = true
+		if err := z.topic(auth.OpDescribe, name); err != nil {
+			resp.Topics = append(resp.Topics, metadataTopicDenied(name, err))
+			continue
+		}
 		resp.Topics = append(resp.Topics, metadataTopicByName(img, req.Version, name, created))
 	}
 	return resp, nil
 }
 
+// metadataTopicDenied answers a topic the principal may not describe,
+// whether or not it exists.
+func metadataTopicDenied(name string, err error) kmsg.MetadataResponseTopic {
+	out := kmsg.NewMetadataResponseTopic()
+	out.Topic = &name
+	out.IsInternal = adminIsInternalTopic(name)
+	out.ErrorCode = errorCode(err)
+	return out
+}
+
 // metadataAutoCreate creates the requested topics that do not exist, if
 // the broker and the request allow it, and returns the image to answer
-// from with each creation's outcome by name.
-func metadataAutoCreate(ctx context.Context, b *Broker, img *metadata.Image, req *kmsg.MetadataRequest) (*metadata.Image, map[string]error) {
+// from with each creation's outcome by name. Creating needs CREATE on the
+// cluster or on the topic; a topic the principal may not create gets
+// TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+func metadataAutoCreate(ctx context.Context, b *Broker, z *authz, img *metadata.Image, req *kmsg.MetadataRequest) (*metadata.Image, map[string]error) {
 	allowed := req.Version < 4 || req.AllowAutoTopicCreation
 	if !allowed || !b.Config.AutoCreateTopicsEnable {
 		return img, nil
 	}
 	var topics []controller.CreatableTopic
 	want := map[string]bool{}
+	outcome := map[string]error{}
+	mayCreateAny := z.cluster(auth.OpCreate) == nil
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			continue
 		}
 		name := *rt.Topic
-		if _, exists := img.Topic(name); exists || want[name] || !metadataAutoCreatable(name) {
+		if _, exists := img.Topic(name); exists || want[name] || !metadataAutoCreatable(name) || z.topic(auth.OpDescribe, name) != nil {
 			continue
 		}
 		want[name] = true
+		if !mayCreateAny {
+			if err := z.topic(auth.OpCreate, name); err != nil {
+				outcome[name] = err
+				continue
+			}
+		}
 		topics = append(topics, controller.CreatableTopic{
 			Name: name, NumPartitions: b.Config.NumPartitions, ReplicationFactor: b.Config.DefaultReplicationFactor,
 		})
 	}
 	if len(topics) == 0 {
-		return img, nil
+		return img, outcome
 	}
 	ctx, cancel := context.WithTimeout(ctx, metadataAutoCreateTimeout)
 	defer cancel()
-	outcome := make(map[string]error, len(topics))
 	resp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: topics}})
 	if err != nil {
 		b.Logger.Warn("metadata: auto-creating topics failed", "topics", len(topics), "err", err)
@@ -155,13 +184,20 @@ func metadataTopicByName(img *metadata.Image, version int16, name string, create
 }
 
 // metadataTopicByID answers one topic requested by id (v10+).
-func metadataTopicByID(img *metadata.Image, version int16, id metadata.UUID) kmsg.MetadataResponseTopic {
+func metadataTopicByID(img *metadata.Image, z *authz, version int16, id metadata.UUID) kmsg.MetadataResponseTopic {
 	if id == (metadata.UUID{}) {
 		out := kmsg.NewMetadataResponseTopic()
 		out.ErrorCode = errorCode(adminInvalidRequest("a requested topic has neither a name nor an id"))
 		return out
 	}
 	if t, ok := img.TopicByID(id); ok {
+		if err := z.topic(auth.OpDescribe, t.Name); err != nil {
+			// The name is not told: an id is no way around ACLs.
+			out := kmsg.NewMetadataResponseTopic()
+			out.TopicID = id
+			out.ErrorCode = errorCode(err)
+			return out
+		}
 		return metadataTopic(img, version, t)
 	}
 	out := kmsg.NewMetadataResponseTopic()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/partition"
 )
@@ -35,24 +36,24 @@ func serveFindCoordinator(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := findCoordinatorOne(ctx, b, req.CoordinatorType, req.CoordinatorKey)
+		c := findCoordinatorOne(ctx, b, b.authz(r), req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp, nil
 	}
 	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, 0, len(req.CoordinatorKeys))
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, findCoordinatorOne(ctx, b, req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, findCoordinatorOne(ctx, b, b.authz(r), req.CoordinatorType, key))
 	}
 	return resp, nil
 }
 
 // findCoordinatorOne answers one key: the coordinator's address, or an
 // error with node -1 (Kafka's "no node").
-func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func findCoordinatorOne(ctx context.Context, b *Broker, z *authz, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	out := kmsg.NewFindCoordinatorResponseCoordinator()
 	out.Key = key
-	nodeID, host, port, err := findCoordinatorNode(ctx, b, keyType, key)
+	nodeID, host, port, err := findCoordinatorNode(ctx, b, z, keyType, key)
 	if err != nil {
 		out.ErrorCode, out.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		out.NodeID, out.Host, out.Port = -1, "", -1
@@ -62,10 +63,18 @@ func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string
 	return out
 }
 
-func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key string) (int32, string, int32, error) {
+// findCoordinatorNode needs DESCRIBE on the group or transactional id,
+// as in Kafka.
+func findCoordinatorNode(ctx context.Context, b *Broker, z *authz, keyType int8, key string) (int32, string, int32, error) {
 	switch keyType {
 	case coordinatorKeyGroup:
+		if err := z.group(auth.OpDescribe, key); err != nil {
+			return 0, "", 0, err
+		}
 	case coordinatorKeyTransaction:
+		if err := z.transactionalID(auth.OpDescribe, key); err != nil {
+			return 0, "", 0, err
+		}
 		return 0, "", 0, fmt.Errorf("transaction coordinator for %q: %w", key, partition.ErrTransactionsUnsupported)
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", coord.ErrInvalidRequest, keyType)

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // ListGroups v0–4: the groups this broker coordinates. v4 filters by state
@@ -28,7 +30,14 @@ func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 	listed, err := g.ListGroups(ctx, states)
 	resp.ErrorCode = groupErrorCode(err)
 	resp.Groups = make([]kmsg.ListGroupsResponseGroup, 0, len(listed))
+	// DESCRIBE on the cluster lists every group; without it, only the
+	// groups the principal may describe are listed, as in Kafka.
+	z := b.authz(r)
+	all := z.cluster(auth.OpDescribe) == nil
 	for _, l := range listed {
+		if !all && z.group(auth.OpDescribe, l.GroupID) != nil {
+			continue
+		}
 		out := kmsg.NewListGroupsResponseGroup()
 		out.Group, out.ProtocolType, out.GroupState = l.GroupID, l.ProtocolType, l.State
 		resp.Groups = append(resp.Groups, out)

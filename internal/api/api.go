@@ -14,6 +14,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/kraft"
@@ -59,6 +60,11 @@ type Config struct {
 	// Kafka cannot tell file from flag either.
 	Static        map[string]string
 	StaticSources map[string]config.Source
+
+	// Authorizer turns on ACL authorization of every request
+	// (authorizer.class.name, super.users,
+	// allow.everyone.if.no.acl.found); nil allows everything.
+	Authorizer *auth.AuthorizerConfig
 }
 
 // Broker is everything the handlers share: this node's identity, its
@@ -91,4 +97,5 @@ type Broker struct {
 	Metrics *metrics.Registry
 
 	fetchSessions *fetchSessionCache
+	authzState
 }

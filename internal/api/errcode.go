@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/coord"
@@ -103,6 +104,14 @@ var errorCodes = []struct {
 	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
 	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{controller.ErrProducerIDsExhausted, kerr.UnknownServerError},
+
+	// Authorization.
+	{auth.ErrTopicAuthorizationFailed, kerr.TopicAuthorizationFailed},
+	{auth.ErrGroupAuthorizationFailed, kerr.GroupAuthorizationFailed},
+	{auth.ErrClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed},
+	{auth.ErrTransactionalIDAuthorizationFailed, kerr.TransactionalIDAuthorizationFailed},
+	{auth.ErrSecurityDisabled, kerr.SecurityDisabled},
+	{auth.ErrInvalidACL, kerr.InvalidRequest},
 
 	// Config validation outside the controller (DescribeConfigs).
 	{config.ErrUnknownConfig, kerr.InvalidConfig},

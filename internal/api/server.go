@@ -38,6 +38,8 @@ type Request struct {
 	// errors are the error codes a hand-framed response carries (Fetch),
 	// counted by its handler because there is no kmsg.Response to walk.
 	errors errorCounts
+	// authz is the request's authorization context, built on first use.
+	authz *authz
 }
 
 // noteError counts an error code of a hand-framed response.

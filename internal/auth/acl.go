@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -134,7 +135,7 @@ func ParsePermission(s string) (Permission, error) {
 // ErrInvalidACL is a binding or filter that no ACL can be or match: an
 // unknown or filter-only enum in a binding, a principal without a type, a
 // cluster resource not named kafka-cluster.
-var ErrInvalidACL = fmt.Errorf("invalid ACL")
+var ErrInvalidACL = errors.New("invalid ACL")
 
 // Binding is one ACL: Principal may do (or, with PermissionDeny, may not
 // do) Operation on the resources the pattern names, from Host.
