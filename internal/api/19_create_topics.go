@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 )
@@ -36,10 +37,20 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	}
 	creq := controller.CreateTopicsRequest{ValidateOnly: req.ValidateOnly}
 	var sent []int // request index of each topic sent to the controller
+	z := b.authz(r)
+	mayCreateAny := z.cluster(auth.OpCreate) == nil
 	for i, t := range req.Topics {
 		if err := createTopicsPrecheck(t, counts[t.Topic]); err != nil {
 			createTopicsFail(&resp.Topics[i], err)
 			continue
+		}
+		// CREATE on the cluster allows any topic; otherwise CREATE on
+		// the topic itself, as in Kafka.
+		if !mayCreateAny {
+			if err := z.topic(auth.OpCreate, t.Topic); err != nil {
+				createTopicsFail(&resp.Topics[i], err)
+				continue
+			}
 		}
 		creq.Topics = append(creq.Topics, createTopicsConvert(t))
 		sent = append(sent, i)

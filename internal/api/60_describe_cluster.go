@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DescribeCluster v0–1: the live brokers, the cluster id and the
@@ -16,6 +18,11 @@ var describeClusterHandler = handler{key: 60, minVersion: 0, maxVersion: 1, serv
 // (2 would be the controllers, which only a controller listener serves).
 const describeClusterBrokers int8 = 1
 
+// clusterAllOperations are the operations the cluster resource supports,
+// as an authorized_operations bit field: CREATE, ALTER, DESCRIBE,
+// CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+const clusterAllOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+
 func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
@@ -26,12 +33,20 @@ func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 		resp.ErrorMessage = &msg
 		return resp, nil
 	}
+	z := b.authz(r)
+	if err := z.cluster(auth.OpDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	img := b.Control.Image()
 	resp.ClusterID = b.ClusterID
 	resp.ControllerID = adminControllerID(b, img)
 	// Without an authorizer there are no operations to report: the
 	// schema's "not requested" value.
 	resp.ClusterAuthorizedOperations = -2147483648
+	if z.enabled() && req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = z.operations(auth.ResourceCluster, auth.ClusterName, clusterAllOperations)
+	}
 	for _, bi := range adminAliveBrokers(img) {
 		host, port, _ := adminEndpoint(bi)
 		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})

@@ -7,10 +7,12 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // audit writes one log line per resource an admin request changed or
-// tried to change: who asked (client address and client id), what
+// tried to change: who asked (client address, client id and principal), what
 // (action, resource, the change), and the result (ok or the Kafka error).
 // It reads the request and its response after the handler, so the
 // handlers stay free of logging and every admin API is covered in one
@@ -88,6 +90,36 @@ func (b *Broker) audit(r *Request, resp kmsg.Response) {
 		}
 	case *kmsg.OffsetDeleteRequest:
 		b.auditOffsetDelete(r, req, resp.(*kmsg.OffsetDeleteResponse))
+	case *kmsg.CreateACLsRequest, *kmsg.DeleteACLsRequest:
+		b.auditACLs(r, resp)
+	}
+}
+
+// auditACLs logs one line per ACL created, and per ACL a filter deleted
+// (or per filter that failed).
+func (b *Broker) auditACLs(r *Request, resp kmsg.Response) {
+	switch resp := resp.(type) {
+	case *kmsg.CreateACLsResponse:
+		req := r.Body.(*kmsg.CreateACLsRequest)
+		for i, res := range resp.Results {
+			c := req.Creations[i]
+			bd := auth.Binding{ResourceType: auth.ResourceType(c.ResourceType), ResourceName: c.ResourceName,
+				PatternType: auth.PatternType(c.ResourcePatternType), Principal: c.Principal, Host: c.Host,
+				Operation: auth.Operation(c.Operation), Permission: auth.Permission(c.PermissionType)}
+			b.auditLine(r, "create_acl", "acl", bd.String(), res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.DeleteACLsResponse:
+		for _, res := range resp.Results {
+			if res.ErrorCode != 0 {
+				b.auditLine(r, "delete_acl", "acl", "", res.ErrorCode, res.ErrorMessage)
+			}
+			for _, m := range res.MatchingACLs {
+				bd := auth.Binding{ResourceType: auth.ResourceType(m.ResourceType), ResourceName: m.ResourceName,
+					PatternType: auth.PatternType(m.ResourcePatternType), Principal: m.Principal, Host: m.Host,
+					Operation: auth.Operation(m.Operation), Permission: auth.Permission(m.PermissionType)}
+				b.auditLine(r, "delete_acl", "acl", bd.String(), m.ErrorCode, m.ErrorMessage)
+			}
+		}
 	}
 }
 
@@ -129,7 +161,7 @@ func (b *Broker) auditOffsetDelete(r *Request, req *kmsg.OffsetDeleteRequest, re
 // error (the message) when it failed.
 func (b *Broker) auditLine(r *Request, action, resourceType, resource string, code int16, message *string, extra ...any) {
 	attrs := []any{"audit", true, "action", action, "resource_type", resourceType, "resource", resource,
-		"client", r.ClientAddr, "client_id", valueOrNull(r.Header.ClientID)}
+		"client", r.ClientAddr, "client_id", valueOrNull(r.Header.ClientID), "principal", r.Principal.String()}
 	attrs = append(attrs, extra...)
 	level := slog.LevelInfo
 	if code == 0 {

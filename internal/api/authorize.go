@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
@@ -107,6 +109,19 @@ func (z *authz) transactionalID(op auth.Operation, id string) error {
 		return nil
 	}
 	return fmt.Errorf("%w %q: %s may not %s it", auth.ErrTransactionalIDAuthorizationFailed, id, z.principal, op)
+}
+
+// configResource authorizes op on a config resource: a topic's configs
+// are the topic's, a broker's (or broker logger's) the cluster's. Other
+// types are left to the handler's own validation.
+func (z *authz) configResource(op auth.Operation, typ kmsg.ConfigResourceType, name string) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		return z.topic(op, name)
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		return z.cluster(op)
+	}
+	return nil
 }
 
 // anyResource reports whether the principal may perform op on some

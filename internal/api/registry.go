@@ -41,6 +41,9 @@ var handlers = []*handler{
 	&deleteRecordsHandler,           // 21
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
+	&describeACLsHandler,            // 29
+	&createACLsHandler,              // 30
+	&deleteACLsHandler,              // 31
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35
