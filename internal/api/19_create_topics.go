@@ -40,17 +40,9 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	z := b.authz(r)
 	mayCreateAny := z.cluster(auth.OpCreate) == nil
 	for i, t := range req.Topics {
-		if err := createTopicsPrecheck(t, counts[t.Topic]); err != nil {
+		if err := createTopicsPrecheck(z, mayCreateAny, t, counts[t.Topic]); err != nil {
 			createTopicsFail(&resp.Topics[i], err)
 			continue
-		}
-		// CREATE on the cluster allows any topic; otherwise CREATE on
-		// the topic itself, as in Kafka.
-		if !mayCreateAny {
-			if err := z.topic(auth.OpCreate, t.Topic); err != nil {
-				createTopicsFail(&resp.Topics[i], err)
-				continue
-			}
 		}
 		creq.Topics = append(creq.Topics, createTopicsConvert(t))
 		sent = append(sent, i)
@@ -95,9 +87,16 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 
 // createTopicsPrecheck finds what is wrong with t before the controller
 // sees it; count is how often its name appears in the request.
-func createTopicsPrecheck(t kmsg.CreateTopicsRequestTopic, count int) error {
+// createTopicsPrecheck also authorizes: CREATE on the cluster allows any
+// topic, otherwise CREATE on the topic itself is needed, as in Kafka.
+func createTopicsPrecheck(z *authz, mayCreateAny bool, t kmsg.CreateTopicsRequestTopic, count int) error {
 	if count > 1 {
 		return adminInvalidRequest("topic %q appears %d times in the request", t.Topic, count)
+	}
+	if !mayCreateAny {
+		if err := z.topic(auth.OpCreate, t.Topic); err != nil {
+			return err
+		}
 	}
 	if t.Topic == adminMetadataTopic {
 		return adminInvalidRequest("creation of internal topic %s is prohibited", adminMetadataTopic)

@@ -22,6 +22,7 @@ import (
 // with no generation, which a consumer outside any group sends too, so it
 // cannot be told apart from ordinary commits and is not logged.
 func (b *Broker) audit(r *Request, resp kmsg.Response) {
+	b.auditACLs(r, resp)
 	switch req := r.Body.(type) {
 	case *kmsg.CreateTopicsRequest:
 		if req.ValidateOnly {
@@ -90,13 +91,11 @@ func (b *Broker) audit(r *Request, resp kmsg.Response) {
 		}
 	case *kmsg.OffsetDeleteRequest:
 		b.auditOffsetDelete(r, req, resp.(*kmsg.OffsetDeleteResponse))
-	case *kmsg.CreateACLsRequest, *kmsg.DeleteACLsRequest:
-		b.auditACLs(r, resp)
 	}
 }
 
 // auditACLs logs one line per ACL created, and per ACL a filter deleted
-// (or per filter that failed).
+// (or per filter that failed); other responses log nothing here.
 func (b *Broker) auditACLs(r *Request, resp kmsg.Response) {
 	switch resp := resp.(type) {
 	case *kmsg.CreateACLsResponse:

@@ -60,14 +60,14 @@ type authz struct {
 
 // authz returns the request's authorization context, built once.
 func (b *Broker) authz(r *Request) *authz {
-	if r.authz == nil {
+	if !r.authzReady {
 		host, _, err := net.SplitHostPort(r.ClientAddr)
 		if err != nil {
 			host = r.ClientAddr
 		}
-		r.authz = &authz{a: b.authorizer(), principal: r.Principal, host: host}
+		r.authz, r.authzReady = authz{a: b.authorizer(), principal: r.Principal, host: host}, true
 	}
-	return r.authz
+	return &r.authz
 }
 
 // enabled reports whether an authorizer is configured.

@@ -245,3 +245,15 @@ func (f Filter) matchesPattern(b Binding) bool {
 		return f.PatternType == b.PatternType && (f.ResourceName == "" || f.ResourceName == b.ResourceName)
 	}
 }
+
+// ParseSuperUsers splits super.users: principals separated by semicolons,
+// as Kafka writes them (User:admin;User:ops), blanks ignored.
+func ParseSuperUsers(s string) []string {
+	var users []string
+	for _, u := range strings.Split(s, ";") {
+		if u = strings.TrimSpace(u); u != "" {
+			users = append(users, u)
+		}
+	}
+	return users
+}

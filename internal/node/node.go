@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/api"
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
@@ -46,6 +47,11 @@ type Options struct {
 	// Console is the web console, mounted at "/" of the HTTP listener;
 	// nil serves an index of the other endpoints there.
 	Console http.Handler
+
+	// testPrincipal, when set, names the principal of a client connection
+	// by its address (tests only: they act as several principals over
+	// PLAINTEXT before SASL exists); false leaves the listener's own.
+	testPrincipal func(clientAddr string) (auth.Principal, bool)
 }
 
 // Node is a running Sluice node.
@@ -166,7 +172,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
-	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
+	n.server = netserver.New(ln, n.netserverConfig(), handler{s: api.NewServer(n.brokerDeps(host, port)), principal: opts.testPrincipal})
 	n.obs.server.Store(n.server)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
@@ -352,9 +358,22 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			FetchMaxBytes:                        cfg.Int32("fetch.max.bytes"),
 			Static:                               cfg.Values(),
 			StaticSources:                        cfg.Sources(),
+			Authorizer:                           authorizerConfig(cfg),
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+	}
+}
+
+// authorizerConfig is the ACL authorizer's settings, nil when
+// authorizer.class.name is empty (no authorization, as in Kafka).
+func authorizerConfig(cfg *config.Broker) *auth.AuthorizerConfig {
+	if cfg.String(config.AuthorizerClassName) == "" {
+		return nil
+	}
+	return &auth.AuthorizerConfig{
+		SuperUsers:           auth.ParseSuperUsers(cfg.String(config.SuperUsers)),
+		AllowEveryoneIfNoACL: cfg.Bool(config.AllowEveryoneIfNoACLFound),
 	}
 }
 
@@ -481,9 +500,17 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 
 // handler adapts the api server to the network server: the same method
 // with the network server's own Response interface.
-type handler struct{ s *api.Server }
+type handler struct {
+	s         *api.Server
+	principal func(clientAddr string) (auth.Principal, bool)
+}
 
 func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (netserver.Response, error) {
+	if h.principal != nil {
+		if p, ok := h.principal(clientAddr); ok {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+	}
 	resp, err := h.s.Serve(ctx, clientAddr, frame)
 	if resp == nil {
 		return nil, err
