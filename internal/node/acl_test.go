@@ -1,0 +1,114 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicelog/sluice/internal/auth"
+)
+
+// principals names the principal of each client connection by its local
+// address, which is the client address the node sees on loopback: the
+// test-only stand-in for SASL.
+type principals struct{ byAddr sync.Map }
+
+func (ps *principals) lookup(clientAddr string) (auth.Principal, bool) {
+	p, ok := ps.byAddr.Load(clientAddr)
+	if !ok {
+		return auth.Principal{}, false
+	}
+	return p.(auth.Principal), true
+}
+
+// dialAs is a kgo dialer whose connections act as p.
+func (ps *principals) dialAs(p auth.Principal) kgo.Opt {
+	var d net.Dialer
+	return kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, host)
+		if err == nil {
+			ps.byAddr.Store(conn.LocalAddr().String(), p)
+		}
+		return conn, err
+	})
+}
+
+// TestNodeACLsWithFranzGo runs franz-go against a node with the
+// authorizer on: alice is refused with TOPIC_AUTHORIZATION_FAILED until
+// the super user grants her ACLs through kadm, then produces and consumes.
+func TestNodeACLsWithFranzGo(t *testing.T) {
+	ps := &principals{}
+	cfg := loadConfig(t, "log.dirs="+t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0",
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", "super.users=User:admin")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger, testPrincipal: ps.lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, n) })
+
+	admin := kadm.NewClient(client(t, n, ps.dialAs(auth.User("admin"))))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	alice := client(t, n, ps.dialAs(auth.User("alice")), kgo.DefaultProduceTopic("orders"),
+		kgo.RecordRetries(1), kgo.ProduceRequestTimeout(5*time.Second), kgo.UnknownTopicRetries(1))
+
+	err = alice.ProduceSync(ctx, &kgo.Record{Value: []byte("refused")}).FirstErr()
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce without ACLs: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+
+	acls := kadm.NewACLs().Allow("User:alice").Topics("orders").Operations(kadm.OpWrite, kadm.OpRead).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	results, err := admin.CreateACLs(ctx, acls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			t.Fatalf("create ACL: %v", r.Err)
+		}
+	}
+	group := kadm.NewACLs().Allow("User:alice").Groups("billing").Operations(kadm.OpRead).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	if _, err := admin.CreateACLs(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	// A new client: franz-go remembers the failure of the first one.
+	alice.Close()
+	alice = client(t, n, ps.dialAs(auth.User("alice")), kgo.DefaultProduceTopic("orders"),
+		kgo.ConsumeTopics("orders"), kgo.ConsumerGroup("billing"), kgo.FetchMaxWait(200*time.Millisecond))
+	if err := alice.ProduceSync(ctx, &kgo.Record{Value: []byte("allowed")}).FirstErr(); err != nil {
+		t.Fatalf("produce with ACLs: %v", err)
+	}
+	for {
+		fetches := alice.PollFetches(ctx)
+		if err := fetches.Err0(); err != nil {
+			t.Fatalf("consume with ACLs: %v", err)
+		}
+		if recs := fetches.Records(); len(recs) > 0 {
+			if string(recs[0].Value) != "allowed" {
+				t.Fatalf("consumed %q", recs[0].Value)
+			}
+			break
+		}
+	}
+
+	described, err := admin.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().AllowHosts().Deny().DenyHosts().
+		ResourcePatternType(kadm.ACLPatternAny).Operations(kadm.OpAny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(described[0].Described); got != 3 {
+		t.Fatalf("described %d ACLs, want 3", got)
+	}
+}
