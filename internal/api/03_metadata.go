@@ -30,11 +30,18 @@ const metadataAutoCreateTimeout = 10 * time.Second
 func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	z := b.authz(r)
+	metadataAnswer(ctx, b, z, req, resp)
+	metadataAuthorizedOperations(z, req, resp)
+	return resp, nil
+}
+
+// metadataAnswer fills the brokers, the controller and the topics.
+func metadataAnswer(ctx context.Context, b *Broker, z *authz, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	img := b.Control.Image()
 	// v0 has no null array: an empty list means every topic. From v1 on,
 	// null means every topic and an empty list none.
 	allTopics := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
-	z := b.authz(r)
 	var created map[string]error
 	if !allTopics {
 		img, created = metadataAutoCreate(ctx, b, z, img, req)
@@ -56,7 +63,7 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 				resp.Topics = append(resp.Topics, metadataTopic(img, req.Version, t))
 			}
 		}
-		return resp, nil
+		return
 	}
 	seenNames := map[string]bool{}
 	seenIDs := map[metadata.UUID]bool{}
@@ -81,7 +88,36 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 		}
 		resp.Topics = append(resp.Topics, metadataTopicByName(img, req.Version, name, created))
 	}
-	return resp, nil
+}
+
+// Authorized operations bit fields (KIP-430): bit n set means operation n.
+const (
+	// topicAllOperations: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
+	// DESCRIBE_CONFIGS, ALTER_CONFIGS, what a topic supports in Kafka.
+	topicAllOperations int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	// clusterAllOperations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+	// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+	clusterAllOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+)
+
+// metadataAuthorizedOperations fills the authorized operations a v8+
+// request asks for: each answered topic's, and the cluster's (v8–10).
+// Without an authorizer every supported operation is set, as Kafka does.
+func metadataAuthorizedOperations(z *authz, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
+	if req.Version < 8 {
+		return
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			t := &resp.Topics[i]
+			if t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = z.operations(auth.ResourceTopic, *t.Topic, topicAllOperations)
+			}
+		}
+	}
+	if req.IncludeClusterAuthorizedOperations && req.Version <= 10 {
+		resp.AuthorizedOperations = z.operations(auth.ResourceCluster, auth.ClusterName, clusterAllOperations)
+	}
 }
 
 // metadataTopicDenied answers a topic the principal may not describe,

@@ -72,6 +72,11 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		}
 		out.TopicID = res.TopicID
 		out.NumPartitions, out.ReplicationFactor = res.NumPartitions, res.ReplicationFactor
+		if err := z.topic(auth.OpDescribeConfigs, out.Topic); err != nil {
+			// Created, but its configs are withheld, as Kafka does.
+			out.ConfigErrorCode = errorCode(err)
+			continue
+		}
 		overrides := make(map[string]string, len(creq.Topics[j].Configs))
 		for _, c := range creq.Topics[j].Configs {
 			overrides[c.Name] = c.Value
@@ -86,9 +91,9 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 }
 
 // createTopicsPrecheck finds what is wrong with t before the controller
-// sees it; count is how often its name appears in the request.
-// createTopicsPrecheck also authorizes: CREATE on the cluster allows any
-// topic, otherwise CREATE on the topic itself is needed, as in Kafka.
+// sees it; count is how often its name appears in the request. It also
+// authorizes: CREATE on the cluster allows any topic, otherwise CREATE on
+// the topic itself is needed, as in Kafka.
 func createTopicsPrecheck(z *authz, mayCreateAny bool, t kmsg.CreateTopicsRequestTopic, count int) error {
 	if count > 1 {
 		return adminInvalidRequest("topic %q appears %d times in the request", t.Topic, count)

@@ -18,11 +18,6 @@ var describeClusterHandler = handler{key: 60, minVersion: 0, maxVersion: 1, serv
 // (2 would be the controllers, which only a controller listener serves).
 const describeClusterBrokers int8 = 1
 
-// clusterAllOperations are the operations the cluster resource supports,
-// as an authorized_operations bit field: CREATE, ALTER, DESCRIBE,
-// CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const clusterAllOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
-
 func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
@@ -41,10 +36,11 @@ func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 	img := b.Control.Image()
 	resp.ClusterID = b.ClusterID
 	resp.ControllerID = adminControllerID(b, img)
-	// Without an authorizer there are no operations to report: the
+	// Asked for, the operations the principal may perform (every one the
+	// cluster supports without an authorizer, as Kafka answers); else the
 	// schema's "not requested" value.
 	resp.ClusterAuthorizedOperations = -2147483648
-	if z.enabled() && req.IncludeClusterAuthorizedOperations {
+	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = z.operations(auth.ResourceCluster, auth.ClusterName, clusterAllOperations)
 	}
 	for _, bi := range adminAliveBrokers(img) {

@@ -196,3 +196,37 @@ func BenchmarkAuthorizeRequest(b *testing.B) {
 		}
 	}
 }
+
+func TestACLAuthorizedOperations(t *testing.T) {
+	h := newACLHarness(t)
+	dpCreateTopic(t, h, "t", 1)
+	aclCreate(t, h, aclAllow(auth.ResourceTopic, "t", auth.OpRead), aclAllow(auth.ResourceCluster, auth.ClusterName, auth.OpDescribe))
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version, req.IncludeTopicAuthorizedOperations, req.IncludeClusterAuthorizedOperations = 10, true, true
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: aclStr("t")}}
+	resp := h.doAs(aclAlice, req).(*kmsg.MetadataResponse)
+	if want := int32(1<<auth.OpRead | 1<<auth.OpDescribe); resp.Topics[0].AuthorizedOperations != want {
+		t.Errorf("topic authorized operations %b, want %b (READ and the DESCRIBE it implies)", resp.Topics[0].AuthorizedOperations, want)
+	}
+	if want := int32(1 << auth.OpDescribe); resp.AuthorizedOperations != want {
+		t.Errorf("cluster authorized operations %b, want %b", resp.AuthorizedOperations, want)
+	}
+	if got := h.doAs(aclAdmin, req).(*kmsg.MetadataResponse).Topics[0].AuthorizedOperations; got != topicAllOperations {
+		t.Errorf("super user's topic operations %b, want all %b", got, topicAllOperations)
+	}
+}
+
+func TestACLCreateTopicsWithholdsConfigs(t *testing.T) {
+	h := newACLHarness(t)
+	aclCreate(t, h, aclAllow(auth.ResourceTopic, "made", auth.OpCreate))
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 7, 10_000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "made", 1, 1
+	req.Topics = append(req.Topics, rt)
+	out := h.doAs(aclAlice, req).(*kmsg.CreateTopicsResponse).Topics[0]
+	if out.ErrorCode != 0 || out.ConfigErrorCode != topicAuthz || len(out.Configs) != 0 {
+		t.Fatalf("create without DESCRIBE_CONFIGS: error %v, config error %v, %d configs; want created, configs withheld",
+			kerr.ErrorForCode(out.ErrorCode), kerr.ErrorForCode(out.ConfigErrorCode), len(out.Configs))
+	}
+}
