@@ -27,6 +27,7 @@ var layerRanks = withPlanned(map[string]int{
 	// may call clients of other nodes (to forward controller-bound
 	// requests); everything at the edge may use the wire codecs.
 	"internal/netserver": 80,
+	"internal/console":   80, // the web console: a Kafka client of the node, mounted on the HTTP listener
 	"internal/api":       70,
 	"internal/peer":      60,
 	"internal/wire":      55,
@@ -136,6 +137,7 @@ var edgePackages = []string{
 	"internal/wire",
 	"internal/api",
 	"internal/admin",
+	"internal/console",
 	"internal/peer",
 	"internal/node",
 	"cmd",

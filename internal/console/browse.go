@@ -1,0 +1,258 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The message browser's limits: one request never scans more than
+// maxScanRecords records or maxScanBytes bytes of batches, and never holds
+// more than one fetch response (maxFetchResponseBytes) at a time.
+const (
+	maxScanRecords        = 20_000
+	maxScanBytes          = 32 << 20
+	maxFetchResponseBytes = 1 << 20
+	defaultBrowseLimit    = 50
+	maxBrowseLimit        = 500
+	// backwardWindow is how many offsets a newest-first scan reads per
+	// step back: fetches only go forward, so a backward scan reads a
+	// window forward and keeps its newest matches.
+	backwardWindow = 500
+)
+
+// browseQuery is what the message browser's form asks for.
+type browseQuery struct {
+	Topic     string
+	Partition int32
+	// From is where to start: "end" (newest), "start" (oldest), "offset"
+	// or "timestamp".
+	From      string
+	Offset    int64
+	Timestamp string // as typed: RFC 3339, 2006-01-02T15:04[:05] (UTC) or Unix ms
+	// NewestFirst reads backward from the starting point; otherwise forward.
+	NewestFirst bool
+	Key         string
+	Value       string
+	Header      string // name, or name=value substring
+	Limit       int
+}
+
+func (q browseQuery) filtered() bool { return q.Key != "" || q.Value != "" || q.Header != "" }
+
+func (q browseQuery) matches(r *kgo.Record) bool {
+	if q.Key != "" && !bytes.Contains(r.Key, []byte(q.Key)) {
+		return false
+	}
+	if q.Value != "" && !bytes.Contains(r.Value, []byte(q.Value)) {
+		return false
+	}
+	if q.Header == "" {
+		return true
+	}
+	name, value, withValue := strings.Cut(q.Header, "=")
+	for _, h := range r.Headers {
+		if h.Key == name && (!withValue || strings.Contains(string(h.Value), value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTimestamp accepts Unix milliseconds, RFC 3339, or the
+// datetime-local input's format, read as UTC.
+func parseTimestamp(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ms, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), nil
+		}
+	}
+	return 0, fmt.Errorf("timestamp %q: want Unix milliseconds, RFC 3339 or 2006-01-02T15:04:05 (UTC)", s)
+}
+
+// browseResult is one page of the browser.
+type browseResult struct {
+	Records        []shownRecord
+	LogStartOffset int64
+	HighWatermark  int64
+	Scanned        int   // records read, matching or not
+	ScannedBytes   int64 // batch bytes fetched
+	// StoppedBy says why the scan ended before reaching the end of the
+	// log in its direction: "" when it did not stop early.
+	StoppedBy string
+	// Next is the offset a "more" link continues from, -1 when the scan
+	// reached the end of the log.
+	Next int64
+}
+
+// partitionReader fetches one partition from its leader, with raw Fetch
+// requests so the console controls exactly how many bytes it holds.
+type partitionReader struct {
+	client    *kgo.Client
+	topic     string
+	partition int32
+	leader    int32
+}
+
+// fetch reads records at offsets [from, until) that one Fetch of at most
+// maxFetchResponseBytes returns. next is the offset after the last record
+// read (from when nothing came back).
+func (p *partitionReader) fetch(ctx context.Context, from, until int64) (recs []*kgo.Record, next int64, size int64, err error) {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 0
+	req.MinBytes = 0
+	req.MaxBytes = maxFetchResponseBytes
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = p.topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = p.partition
+	rp.FetchOffset = from
+	rp.PartitionMaxBytes = maxFetchResponseBytes
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := p.client.Broker(int(p.leader)).RetriableRequest(ctx, req)
+	if err != nil {
+		return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
+	}
+	for _, t := range resp.Topics {
+		for i := range t.Partitions {
+			part := &t.Partitions[i]
+			if part.Partition != p.partition {
+				continue
+			}
+			fp, after := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: from, Topic: p.topic, Partition: p.partition},
+				part, kgo.DefaultDecompressor(), nil)
+			if fp.Err != nil {
+				return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, fp.Err)
+			}
+			for _, r := range fp.Records {
+				if r.Offset < until {
+					recs = append(recs, r)
+				}
+			}
+			return recs, after, int64(len(part.RecordBatches)), nil
+		}
+	}
+	return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: no answer for the partition", p.topic, p.partition, from)
+}
+
+// scan holds one browse request's progress against its caps.
+type scan struct {
+	q      browseQuery
+	reader *partitionReader
+	res    *browseResult
+}
+
+// capped reports whether a cap stops the scan, and records which.
+func (s *scan) capped() bool {
+	switch {
+	case s.res.Scanned >= maxScanRecords:
+		s.res.StoppedBy = fmt.Sprintf("the scan cap of %d records", maxScanRecords)
+	case s.res.ScannedBytes >= maxScanBytes:
+		s.res.StoppedBy = fmt.Sprintf("the scan cap of %s", formatBytes(maxScanBytes))
+	default:
+		return false
+	}
+	return true
+}
+
+// readRange reads offsets [from, until) forward, handing each record to
+// keep, which returns false to stop. It returns the offset it stopped at.
+func (s *scan) readRange(ctx context.Context, from, until int64, keep func(*kgo.Record) bool) (int64, error) {
+	for from < until {
+		if s.capped() {
+			return from, nil
+		}
+		recs, next, size, err := s.reader.fetch(ctx, from, until)
+		if err != nil {
+			return from, err
+		}
+		s.res.ScannedBytes += size
+		if next <= from {
+			// Nothing readable at from below the high watermark: an
+			// empty response would repeat forever.
+			return from, errors.New("the broker returned no records below the high watermark at offset " + strconv.FormatInt(from, 10))
+		}
+		for _, r := range recs {
+			s.res.Scanned++
+			if !keep(r) {
+				return r.Offset + 1, nil
+			}
+		}
+		from = next
+	}
+	return until, nil
+}
+
+// forward reads from start toward the high watermark until limit records
+// match.
+func (s *scan) forward(ctx context.Context, start int64) error {
+	s.res.Next = -1
+	stop, err := s.readRange(ctx, start, s.res.HighWatermark, func(r *kgo.Record) bool {
+		if s.q.matches(r) {
+			s.res.Records = append(s.res.Records, showRecord(r))
+		}
+		return len(s.res.Records) < s.q.Limit
+	})
+	if stop < s.res.HighWatermark {
+		s.res.Next = stop
+	}
+	return err
+}
+
+// backward reads windows of offsets below end (exclusive), newest window
+// first, keeping each window's matches newest first, until limit records
+// match or the log start is reached.
+func (s *scan) backward(ctx context.Context, end int64) error {
+	s.res.Next = -1
+	for end > s.res.LogStartOffset {
+		if s.capped() {
+			s.res.Next = end - 1
+			return nil
+		}
+		from := max(s.res.LogStartOffset, end-backwardWindow)
+		var window []*kgo.Record
+		stop, err := s.readRange(ctx, from, end, func(r *kgo.Record) bool {
+			if s.q.matches(r) {
+				window = append(window, r)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if stop < end {
+			// A cap cut the window short: its newest records were not
+			// read, so none of it is shown and "more" starts it again.
+			s.res.Next = end - 1
+			return nil
+		}
+		for i := len(window) - 1; i >= 0; i-- {
+			s.res.Records = append(s.res.Records, showRecord(window[i]))
+			if len(s.res.Records) == s.q.Limit {
+				s.res.Next = window[i].Offset - 1
+				return nil
+			}
+		}
+		end = from
+	}
+	return nil
+}
