@@ -20,14 +20,20 @@ type brokerRow struct {
 	Address    string
 	Rack       string
 	Controller bool // the active controller, as Metadata names it
-	APIs       int
+	// APIs are the request types and version ranges the broker
+	// advertises in ApiVersions. Kafka has no field for a broker's
+	// software name or version, so this is what "version" means here.
+	APIs []apiRange
 	// Produce and Fetch are the highest versions the broker serves:
 	// what decides which client features work.
 	Produce, Fetch int16
-	// VersionGuess is franz-go's guess of the Kafka release whose API
-	// ranges match; Kafka has no field for a broker's software version.
-	VersionGuess string
-	Err          string
+	Err            string
+}
+
+type apiRange struct {
+	Key      int16
+	Name     string
+	Min, Max int16
 }
 
 type controllerRow struct {
@@ -96,10 +102,11 @@ func brokerRowOf(b kadm.BrokerDetail, versions kadm.BrokersApiVersions, controll
 	case v.Err != nil:
 		row.Err = v.Err.Error()
 	default:
-		v.EachKeySorted(func(int16, int16, int16) { row.APIs++ })
+		v.EachKeySorted(func(key, lo, hi int16) {
+			row.APIs = append(row.APIs, apiRange{Key: key, Name: kmsg.NameForKey(key), Min: lo, Max: hi})
+		})
 		row.Produce, _ = v.KeyMaxVersion(kmsg.Produce.Int16())
 		row.Fetch, _ = v.KeyMaxVersion(kmsg.Fetch.Int16())
-		row.VersionGuess = v.VersionGuess()
 	}
 	return row
 }
