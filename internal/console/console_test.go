@@ -38,7 +38,15 @@ type cluster struct {
 	http    *http.Client
 }
 
-func startCluster(t *testing.T) *cluster {
+// startCluster starts the node and a console that samples every 200 ms.
+func startCluster(t testing.TB) *cluster {
+	t.Helper()
+	return startClusterWith(t, console.Options{ThroughputInterval: 200 * time.Millisecond, LagInterval: 200 * time.Millisecond})
+}
+
+// startClusterWith starts the node and a console with opts (Brokers and
+// Logger are filled in).
+func startClusterWith(t testing.TB, opts console.Options) *cluster {
 	t.Helper()
 	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: []string{"log.dirs=" + t.TempDir(),
 		"listeners=PLAINTEXT://127.0.0.1:0", "group.initial.rebalance.delay.ms=0"}})
@@ -58,8 +66,8 @@ func startCluster(t *testing.T) *cluster {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	c, err := console.New(console.Options{Brokers: []string{n.Addr().String()}, Logger: quietLogger,
-		ThroughputInterval: 200 * time.Millisecond, LagInterval: 200 * time.Millisecond})
+	opts.Brokers, opts.Logger = []string{n.Addr().String()}, quietLogger
+	c, err := console.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +83,7 @@ func startCluster(t *testing.T) *cluster {
 		http: &http.Client{Timeout: testTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (c *cluster) get(t *testing.T, path string) (int, string) {
+func (c *cluster) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := c.http.Get(c.url + path)
 	if err != nil {
@@ -90,7 +98,7 @@ func (c *cluster) get(t *testing.T, path string) (int, string) {
 }
 
 // mustGet fetches a page that must answer 200 and contain every want.
-func (c *cluster) mustGet(t *testing.T, path string, want ...string) string {
+func (c *cluster) mustGet(t testing.TB, path string, want ...string) string {
 	t.Helper()
 	status, body := c.get(t, path)
 	if status != http.StatusOK {
@@ -134,7 +142,7 @@ func (c *cluster) post(t *testing.T, path string, form url.Values, origin string
 	return resp.StatusCode, resp.Header.Get("Location"), string(body)
 }
 
-func (c *cluster) createTopic(t *testing.T, name string, partitions int32) {
+func (c *cluster) createTopic(t testing.TB, name string, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
