@@ -190,20 +190,16 @@ func (c *Console) browse(ctx context.Context, q browseQuery) (browseResult, erro
 	if !ok || p.Err != nil || p.Leader < 0 {
 		return res, fmt.Errorf("%s-%d has no leader to read from: %w", q.Topic, q.Partition, errors.Join(p.Err, errors.New("unknown or offline partition")))
 	}
-	starts, err := c.admin.ListStartOffsets(ctx, q.Topic)
+	one := []int32{q.Partition}
+	starts, err := c.listOffsets(ctx, q.Topic, one, listEarliest)
 	if err != nil {
 		return res, fmt.Errorf("log start offset: %w", err)
 	}
-	ends, err := c.admin.ListEndOffsets(ctx, q.Topic)
+	ends, err := c.listOffsets(ctx, q.Topic, one, listLatest)
 	if err != nil {
 		return res, fmt.Errorf("high watermark: %w", err)
 	}
-	start, _ := starts.Lookup(q.Topic, q.Partition)
-	end, _ := ends.Lookup(q.Topic, q.Partition)
-	if err := errors.Join(start.Err, end.Err); err != nil {
-		return res, fmt.Errorf("%s-%d offsets: %w", q.Topic, q.Partition, err)
-	}
-	res.LogStartOffset, res.HighWatermark = start.Offset, end.Offset
+	res.LogStartOffset, res.HighWatermark = starts[q.Partition], ends[q.Partition]
 	from, err := c.startOffset(ctx, q, res)
 	if err != nil {
 		return res, err
@@ -236,15 +232,15 @@ func (c *Console) startOffset(ctx context.Context, q browseQuery, res browseResu
 		if err != nil {
 			return 0, fmt.Errorf("%w: %w", err, errBadQuery)
 		}
-		listed, err := c.admin.ListOffsetsAfterMilli(ctx, ms, q.Topic)
+		listed, err := c.listOffsets(ctx, q.Topic, []int32{q.Partition}, ms)
 		if err != nil {
 			return 0, fmt.Errorf("offset for timestamp: %w", err)
 		}
-		o, ok := listed.Lookup(q.Topic, q.Partition)
-		if !ok || o.Err != nil || o.Offset < 0 {
+		o, ok := listed[q.Partition]
+		if !ok || o < 0 {
 			return res.HighWatermark, nil // nothing at or after the time
 		}
-		return clamp(o.Offset), nil
+		return clamp(o), nil
 	default: // "end"
 		if !q.NewestFirst {
 			// Oldest first from the end: the last limit records, in order.

@@ -44,6 +44,9 @@ var templateFuncs = template.FuncMap{
 	"query":     func(v url.Values) template.URL { return template.URL(v.Encode()) },
 	"add":       func(a, b int) int { return a + b },
 	"ptrString": func(s *string) string { return derefString(s) },
+	// path escapes a group or topic name for a URL path segment: group
+	// names may hold "/", "?", "#" or spaces.
+	"path": url.PathEscape,
 }
 
 func parsePages() (*pageSet, error) {

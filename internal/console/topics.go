@@ -129,18 +129,25 @@ func (c *Console) readTopic(ctx context.Context, r *http.Request, topic string) 
 	data.Summary = c.topicRowOf(detail)
 	parts := detail.Partitions.Sorted()
 	data.Pager = newPager(r, len(parts), partitionsPerPage)
-	starts, errStart := c.admin.ListStartOffsets(ctx, topic)
-	ends, errEnd := c.admin.ListEndOffsets(ctx, topic)
-	dirs, errDirs := c.admin.DescribeAllLogDirs(ctx, kadm.TopicsSet{topic: {}})
+	shown := parts[data.Pager.First:data.Pager.Last]
+	numbers := make([]int32, len(shown))
+	set := kadm.TopicsSet{topic: {}}
+	for i, p := range shown {
+		numbers[i] = p.Partition
+		set[topic][p.Partition] = struct{}{}
+	}
+	starts, errStart := c.listOffsets(ctx, topic, numbers, listEarliest)
+	ends, errEnd := c.listOffsets(ctx, topic, numbers, listLatest)
+	dirs, errDirs := c.admin.DescribeAllLogDirs(ctx, set)
 	sizes := partitionSizes(dirs)[topic]
-	for _, p := range parts[data.Pager.First:data.Pager.Last] {
+	for _, p := range shown {
 		row := partitionRow{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 			Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, SizeBytes: -1, Err: errText(p.Err)}
-		if o, ok := starts.Lookup(topic, p.Partition); ok && o.Err == nil {
-			row.LogStartOffset = o.Offset
+		if o, ok := starts[p.Partition]; ok {
+			row.LogStartOffset = o
 		}
-		if o, ok := ends.Lookup(topic, p.Partition); ok && o.Err == nil {
-			row.HighWatermark = o.Offset
+		if o, ok := ends[p.Partition]; ok {
+			row.HighWatermark = o
 		}
 		if size, ok := sizes[p.Partition]; ok {
 			row.SizeBytes = size
