@@ -167,7 +167,10 @@ func TestConsolePagesRender(t *testing.T) {
 	c.produce(t, &kgo.Record{Topic: "orders", Partition: 0, Key: []byte("k"), Value: []byte("v")})
 	c.mustGet(t, "/", c.node.ClusterID(), c.node.Addr().String(), "leader (active controller)", `id="under-replicated" >0<`)
 	c.mustGet(t, "/topics", `href="/topics/orders"`, "<td>3</td>")
-	c.mustGet(t, "/topics/orders", "retention.ms", "High watermark", `id="partitions"`)
+	topic := c.mustGet(t, "/topics/orders", "retention.ms", "High watermark", `id="partitions"`)
+	if strings.Contains(topic, "<td>?</td>") {
+		t.Errorf("a partition's size is unknown on the topic page:\n%s", topic)
+	}
 	c.mustGet(t, "/groups", "No consumer groups.")
 	c.mustGet(t, "/produce", `id="produce-form"`)
 	c.mustGet(t, "/static/console.js", "data-chart")
