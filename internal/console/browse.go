@@ -23,11 +23,29 @@ const (
 	maxFetchResponseBytes = 1 << 20
 	defaultBrowseLimit    = 50
 	maxBrowseLimit        = 500
-	// backwardWindow is how many offsets a newest-first scan reads per
-	// step back: fetches only go forward, so a backward scan reads a
-	// window forward and keeps its newest matches.
-	backwardWindow = 500
 )
+
+// A newest-first scan steps back in windows of offsets: fetches only go
+// forward, so it reads a window forward and keeps its newest matches. The
+// first window is small enough that, even with batches as large as a
+// broker accepts (about 1 MiB each), it fits inside maxScanBytes, so every
+// request makes progress; later windows are sized from the bytes per
+// record seen so far to read about backwardWindowBytes each.
+const (
+	firstBackwardWindow = 16
+	maxBackwardWindow   = 500
+	backwardWindowBytes = 4 << 20
+)
+
+// nextBackwardWindow sizes the next window from the last one's bytes and
+// records.
+func nextBackwardWindow(bytes int64, records int) int64 {
+	if records == 0 {
+		return maxBackwardWindow
+	}
+	perRecord := max(bytes/int64(records), 1)
+	return min(max(backwardWindowBytes/perRecord, firstBackwardWindow), maxBackwardWindow)
+}
 
 // browseQuery is what the message browser's form asks for.
 type browseQuery struct {
@@ -192,6 +210,10 @@ func (s *scan) readRange(ctx context.Context, from, until int64, keep func(*kgo.
 			return from, errors.New("the broker returned no records below the high watermark at offset " + strconv.FormatInt(from, 10))
 		}
 		for _, r := range recs {
+			if s.capped() {
+				// One fetch can hold more records than the cap left.
+				return r.Offset, nil
+			}
 			s.res.Scanned++
 			if !keep(r) {
 				return r.Offset + 1, nil
@@ -223,16 +245,20 @@ func (s *scan) forward(ctx context.Context, start int64) error {
 // match or the log start is reached.
 func (s *scan) backward(ctx context.Context, end int64) error {
 	s.res.Next = -1
+	window := int64(firstBackwardWindow)
 	for end > s.res.LogStartOffset {
 		if s.capped() {
 			s.res.Next = end - 1
 			return nil
 		}
-		from := max(s.res.LogStartOffset, end-backwardWindow)
-		var window []*kgo.Record
+		from := max(s.res.LogStartOffset, end-window)
+		bytesBefore, scannedBefore := s.res.ScannedBytes, s.res.Scanned
+		// Matches are kept as shown (each value cut to maxShownBytes), so
+		// a window holds no fetch response once the next one is read.
+		var matches []shownRecord
 		stop, err := s.readRange(ctx, from, end, func(r *kgo.Record) bool {
 			if s.q.matches(r) {
-				window = append(window, r)
+				matches = append(matches, showRecord(r))
 			}
 			return true
 		})
@@ -245,14 +271,15 @@ func (s *scan) backward(ctx context.Context, end int64) error {
 			s.res.Next = end - 1
 			return nil
 		}
-		for i := len(window) - 1; i >= 0; i-- {
-			s.res.Records = append(s.res.Records, showRecord(window[i]))
+		for i := len(matches) - 1; i >= 0; i-- {
+			s.res.Records = append(s.res.Records, matches[i])
 			if len(s.res.Records) == s.q.Limit {
-				s.res.Next = window[i].Offset - 1
+				s.res.Next = matches[i].Offset - 1
 				return nil
 			}
 		}
 		end = from
+		window = nextBackwardWindow(s.res.ScannedBytes-bytesBefore, s.res.Scanned-scannedBefore)
 	}
 	return nil
 }

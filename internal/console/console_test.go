@@ -388,3 +388,51 @@ func TestConsoleGroupNameEscaped(t *testing.T) {
 	c.mustGet(t, escaped, `id="group-state">Empty<`, `action="`+escaped+`/reset"`, `data-chart="/api`+escaped+`/lag"`)
 	c.mustGet(t, "/api"+escaped+"/lag", `"group":"team a/b?x#y"`)
 }
+
+// TestConsoleBrowserScanCapAndMore: a search that matches nothing stops at
+// the scan cap and says so, with a "more" link that goes on from there;
+// paging newest first with "more" walks down without gaps or repeats.
+func TestConsoleBrowserScanCapAndMore(t *testing.T) {
+	c := startCluster(t)
+	c.createTopic(t, "big", 1)
+	const total = 25_000
+	recs := make([]*kgo.Record, 0, total)
+	for i := range total {
+		recs = append(recs, &kgo.Record{Topic: "big", Key: []byte(fmt.Sprintf("k%05d", i)), Value: []byte("v")})
+	}
+	c.produce(t, recs...)
+
+	body := c.mustGet(t, "/topics/big/messages?from=start&order=oldest&key=absent", `id="scan-capped"`, "20000 records", `id="more"`)
+	if !strings.Contains(body, "offset=20000") {
+		t.Fatalf("the more link does not continue at offset 20000:\n%s", body)
+	}
+	// The rest of the log, from the more link's offset, finishes the scan.
+	c.mustGet(t, "/topics/big/messages?from=offset&offset=20000&order=oldest&key=absent", "Scanned 5000 records", "Reached the end of the log.")
+
+	var seen []string
+	next := "/topics/big/messages?from=end&limit=300"
+	for range 3 {
+		body := c.mustGet(t, next)
+		for _, m := range offsetAttr.FindAllStringSubmatch(body, -1) {
+			seen = append(seen, m[1])
+		}
+		more := moreLink.FindStringSubmatch(body)
+		if more == nil {
+			t.Fatal("no more link while records remain")
+		}
+		next = "/topics/big/messages" + strings.ReplaceAll(more[1], "&amp;", "&")
+	}
+	if len(seen) != 900 {
+		t.Fatalf("three pages of 300 showed %d records", len(seen))
+	}
+	for i, off := range seen {
+		if want := fmt.Sprint(total - 1 - i); off != want {
+			t.Fatalf("record %d of the newest-first pages is offset %s, want %s", i, off, want)
+		}
+	}
+}
+
+var (
+	offsetAttr = regexp.MustCompile(`data-offset="(\d+)"`)
+	moreLink   = regexp.MustCompile(`id="more" href="([^"]+)"`)
+)

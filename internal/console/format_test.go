@@ -108,3 +108,27 @@ func TestConsoleSameHost(t *testing.T) {
 		t.Fatal("sameHost disagrees")
 	}
 }
+
+func TestConsoleBackwardWindow(t *testing.T) {
+	cases := []struct {
+		bytes   int64
+		records int
+		want    int64
+	}{
+		{0, 0, maxBackwardWindow},                          // nothing read: step back as far as allowed
+		{1000, 100, maxBackwardWindow},                     // small records: capped at the maximum
+		{64 << 20, 1024, backwardWindowBytes / (64 << 10)}, // 64 KiB records: 4 MiB per window
+		{16 << 20, 16, firstBackwardWindow},                // 1 MiB records: the floor
+		{64 << 20, 1, firstBackwardWindow},                 // never below the first window
+	}
+	for _, c := range cases {
+		if got := nextBackwardWindow(c.bytes, c.records); got != c.want {
+			t.Errorf("nextBackwardWindow(%d, %d) = %d, want %d", c.bytes, c.records, got, c.want)
+		}
+	}
+	// The first window fits the byte cap even with 1 MiB batches, so
+	// every newest-first request moves.
+	if firstBackwardWindow*(maxFetchResponseBytes+(64<<10)) >= maxScanBytes {
+		t.Fatal("the first backward window can exceed the scan's byte cap")
+	}
+}
