@@ -436,3 +436,34 @@ var (
 	offsetAttr = regexp.MustCompile(`data-offset="(\d+)"`)
 	moreLink   = regexp.MustCompile(`id="more" href="([^"]+)"`)
 )
+
+// TestConsoleWithoutBrokers: New needs bootstrap addresses but not live
+// brokers; a page then answers 502 with the error within the request
+// timeout, and Close may be called twice.
+func TestConsoleWithoutBrokers(t *testing.T) {
+	if _, err := console.New(console.Options{}); err == nil {
+		t.Fatal("New without brokers succeeded")
+	}
+	// Port 1 on loopback: nothing listens there.
+	c, err := console.New(console.Options{Brokers: []string{"127.0.0.1:1"}, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/topics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `id="error"`) {
+		t.Fatalf("status %d, want 502 with an error box:\n%s", resp.StatusCode, body)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
