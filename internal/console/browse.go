@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/record"
 )
 
 // The message browser's limits: one request never scans more than
@@ -66,7 +68,8 @@ type browseQuery struct {
 
 func (q browseQuery) filtered() bool { return q.Key != "" || q.Value != "" || q.Header != "" }
 
-func (q browseQuery) matches(r *kgo.Record) bool {
+func (q browseQuery) matches(v recordView) bool {
+	r := v.r
 	if q.Key != "" && !bytes.Contains(r.Key, []byte(q.Key)) {
 		return false
 	}
@@ -115,8 +118,23 @@ type browseResult struct {
 	Next int64
 }
 
+// maxDecompressedBatchBytes bounds one batch's records once decompressed:
+// a 1 MiB batch of zeros can inflate to gigabytes, and the browser must
+// not allocate that because a producer sent it.
+const maxDecompressedBatchBytes = 8 << 20
+
+// recordView is a record as decoded from a fetch response. Its slices alias
+// buffers that are reused for the next record: whatever must outlive the
+// visit is copied (showRecord does).
+type recordView struct {
+	offset      int64
+	timestampMs int64
+	r           *record.Record
+}
+
 // partitionReader fetches one partition from its leader, with raw Fetch
-// requests so the console controls exactly how many bytes it holds.
+// requests so the console controls exactly how many bytes it holds, and
+// decodes batches with internal/record (CRC checked, decompression bounded).
 type partitionReader struct {
 	client    *kgo.Client
 	topic     string
@@ -124,10 +142,11 @@ type partitionReader struct {
 	leader    int32
 }
 
-// fetch reads records at offsets [from, until) that one Fetch of at most
-// maxFetchResponseBytes returns. next is the offset after the last record
-// read (from when nothing came back).
-func (p *partitionReader) fetch(ctx context.Context, from, until int64) (recs []*kgo.Record, next int64, size int64, err error) {
+// fetch reads the records at offsets [from, until) that one Fetch of at
+// most maxFetchResponseBytes returns and visits each in order until visit
+// returns false. next is the offset after the last batch decoded (from
+// when nothing came back); size is the response's batch bytes.
+func (p *partitionReader) fetch(ctx context.Context, from, until int64, visit func(recordView) bool) (next, size int64, err error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 0
@@ -144,32 +163,71 @@ func (p *partitionReader) fetch(ctx context.Context, from, until int64) (recs []
 	req.Topics = append(req.Topics, rt)
 	kresp, err := p.client.Broker(int(p.leader)).RetriableRequest(ctx, req)
 	if err != nil {
-		return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
+		return from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
 	}
 	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
+		return from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
 	}
 	for _, t := range resp.Topics {
-		for i := range t.Partitions {
-			part := &t.Partitions[i]
-			if part.Partition != p.partition {
+		for _, part := range t.Partitions {
+			if t.Topic != p.topic || part.Partition != p.partition {
 				continue
 			}
-			fp, after := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: from, Topic: p.topic, Partition: p.partition},
-				part, kgo.DefaultDecompressor(), nil)
-			if fp.Err != nil {
-				return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, fp.Err)
+			if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
+				return from, 0, fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
 			}
-			for _, r := range fp.Records {
-				if r.Offset < until {
-					recs = append(recs, r)
-				}
+			next, err := visitBatches(part.RecordBatches, from, until, visit)
+			if err != nil {
+				err = fmt.Errorf("fetch %s-%d at %d: %w", p.topic, p.partition, from, err)
 			}
-			return recs, after, int64(len(part.RecordBatches)), nil
+			return next, int64(len(part.RecordBatches)), err
 		}
 	}
-	return nil, from, 0, fmt.Errorf("fetch %s-%d at %d: no answer for the partition", p.topic, p.partition, from)
+	return from, 0, fmt.Errorf("fetch %s-%d at %d: no answer for the partition", p.topic, p.partition, from)
+}
+
+// visitBatches decodes the batches in data and visits their records with
+// offsets in [from, until), in order, until visit returns false. A batch cut
+// off at the end of data (a fetch response may end inside one) is left for
+// the next fetch; control batches (transaction markers) are skipped. It
+// returns the offset after the last whole batch.
+func visitBatches(data []byte, from, until int64, visit func(recordView) bool) (int64, error) {
+	next := from
+	for len(data) > 0 {
+		batch, rest, h, err := record.NextBatch(data)
+		if errors.Is(err, record.ErrTruncated) {
+			break
+		}
+		if err != nil {
+			return next, err
+		}
+		data = rest
+		if _, err := record.ValidateBatch(batch); err != nil {
+			return next, err
+		}
+		stopped := errors.New("stop")
+		if !h.IsControl() {
+			err = record.Records(batch, maxDecompressedBatchBytes, func(r *record.Record) error {
+				off := h.Offset(r)
+				if off < from || off >= until {
+					return nil
+				}
+				if !visit(recordView{offset: off, timestampMs: h.Timestamp(r), r: r}) {
+					return stopped
+				}
+				return nil
+			})
+		}
+		if errors.Is(err, stopped) {
+			return next, nil
+		}
+		if err != nil {
+			return next, err
+		}
+		next = max(next, h.LastOffset()+1)
+	}
+	return next, nil
 }
 
 // scan holds one browse request's progress against its caps.
@@ -193,31 +251,37 @@ func (s *scan) capped() bool {
 }
 
 // readRange reads offsets [from, until) forward, handing each record to
-// keep, which returns false to stop. It returns the offset it stopped at.
-func (s *scan) readRange(ctx context.Context, from, until int64, keep func(*kgo.Record) bool) (int64, error) {
+// keep, which returns false to stop. It returns the offset it stopped at:
+// the next offset to read.
+func (s *scan) readRange(ctx context.Context, from, until int64, keep func(recordView) bool) (int64, error) {
 	for from < until {
 		if s.capped() {
 			return from, nil
 		}
-		recs, next, size, err := s.reader.fetch(ctx, from, until)
-		if err != nil {
-			return from, err
-		}
-		s.res.ScannedBytes += size
-		if next <= from {
-			// Nothing readable at from below the high watermark: an
-			// empty response would repeat forever.
-			return from, errors.New("the broker returned no records below the high watermark at offset " + strconv.FormatInt(from, 10))
-		}
-		for _, r := range recs {
+		stopAt := int64(-1)
+		next, size, err := s.reader.fetch(ctx, from, until, func(v recordView) bool {
 			if s.capped() {
 				// One fetch can hold more records than the cap left.
-				return r.Offset, nil
+				stopAt = v.offset
+				return false
 			}
 			s.res.Scanned++
-			if !keep(r) {
-				return r.Offset + 1, nil
+			if !keep(v) {
+				stopAt = v.offset + 1
+				return false
 			}
+			return true
+		})
+		s.res.ScannedBytes += size
+		switch {
+		case err != nil:
+			return from, err
+		case stopAt >= 0:
+			return stopAt, nil
+		case next <= from:
+			// Nothing readable at from below the high watermark: asking
+			// again would get the same empty answer forever.
+			return from, errors.New("the broker returned no records below the high watermark at offset " + strconv.FormatInt(from, 10))
 		}
 		from = next
 	}
@@ -228,9 +292,9 @@ func (s *scan) readRange(ctx context.Context, from, until int64, keep func(*kgo.
 // match.
 func (s *scan) forward(ctx context.Context, start int64) error {
 	s.res.Next = -1
-	stop, err := s.readRange(ctx, start, s.res.HighWatermark, func(r *kgo.Record) bool {
-		if s.q.matches(r) {
-			s.res.Records = append(s.res.Records, showRecord(r))
+	stop, err := s.readRange(ctx, start, s.res.HighWatermark, func(v recordView) bool {
+		if s.q.matches(v) {
+			s.res.Records = append(s.res.Records, showRecord(v))
 		}
 		return len(s.res.Records) < s.q.Limit
 	})
@@ -256,9 +320,9 @@ func (s *scan) backward(ctx context.Context, end int64) error {
 		// Matches are kept as shown (each value cut to maxShownBytes), so
 		// a window holds no fetch response once the next one is read.
 		var matches []shownRecord
-		stop, err := s.readRange(ctx, from, end, func(r *kgo.Record) bool {
-			if s.q.matches(r) {
-				matches = append(matches, showRecord(r))
+		stop, err := s.readRange(ctx, from, end, func(v recordView) bool {
+			if s.q.matches(v) {
+				matches = append(matches, showRecord(v))
 			}
 			return true
 		})

@@ -1,11 +1,14 @@
 package console
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/sluicelog/sluice/internal/record"
 )
 
 func TestConsoleShowBytes(t *testing.T) {
@@ -52,7 +55,7 @@ func TestConsoleParseTimestamp(t *testing.T) {
 }
 
 func TestConsoleBrowseMatches(t *testing.T) {
-	r := &kgo.Record{Key: []byte("order-17"), Value: []byte(`{"total":3}`), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc-123")}}}
+	r := recordView{r: &record.Record{Key: []byte("order-17"), Value: []byte(`{"total":3}`), Headers: []record.RecordHeader{{Key: "trace", Value: []byte("abc-123")}}}}
 	cases := []struct {
 		q    browseQuery
 		want bool
@@ -130,5 +133,73 @@ func TestConsoleBackwardWindow(t *testing.T) {
 	// every newest-first request moves.
 	if firstBackwardWindow*(maxFetchResponseBytes+(64<<10)) >= maxScanBytes {
 		t.Fatal("the first backward window can exceed the scan's byte cap")
+	}
+}
+
+// batches builds consecutive batches: a gzip batch of offsets 0-2, a
+// control batch at 3, an uncompressed batch of 4-5, then the first half of
+// a batch at 6 (a fetch response may end inside one).
+func batches(t *testing.T) []byte {
+	t.Helper()
+	var data []byte
+	var err error
+	add := func(opts record.BatchOptions, recs ...record.Record) {
+		opts.ProducerID = -1
+		if data, err = record.AppendBatch(data, opts, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := func(key string) record.Record { return record.Record{Key: []byte(key), Value: []byte("v-" + key)} }
+	add(record.BatchOptions{BaseOffset: 0, Codec: record.CodecGzip, FirstTimestamp: 1000}, rec("a"), rec("b"), rec("c"))
+	add(record.BatchOptions{BaseOffset: 3, Control: true}, record.Record{Key: []byte{0, 0, 0, 0}, Value: []byte{0, 0, 0, 0, 0, 0}})
+	add(record.BatchOptions{BaseOffset: 4}, rec("d"), rec("e"))
+	whole := len(data)
+	add(record.BatchOptions{BaseOffset: 6}, rec("f"))
+	return data[:whole+(len(data)-whole)/2]
+}
+
+func TestConsoleVisitBatches(t *testing.T) {
+	data := batches(t)
+	var keys []string
+	next, err := visitBatches(data, 1, 100, func(v recordView) bool {
+		keys = append(keys, fmt.Sprintf("%d:%s@%d", v.offset, v.r.Key, v.timestampMs))
+		return true
+	})
+	if err != nil || next != 6 {
+		t.Fatalf("visitBatches = %d, %v; want 6 (the cut batch left for the next fetch)", next, err)
+	}
+	if got := strings.Join(keys, " "); got != "1:b@1000 2:c@1000 4:d@0 5:e@0" {
+		t.Fatalf("visited %s", got)
+	}
+	// until bounds the range, and visit can stop the walk.
+	keys = keys[:0]
+	if _, err := visitBatches(data, 0, 5, func(v recordView) bool {
+		keys = append(keys, string(v.r.Key))
+		return len(keys) < 3
+	}); err != nil || strings.Join(keys, "") != "abc" {
+		t.Fatalf("stopped walk visited %v, %v", keys, err)
+	}
+	// A flipped byte inside the CRC range is caught.
+	bad := bytes.Clone(data)
+	bad[len(bad)/3] ^= 0xff
+	if _, err := visitBatches(bad, 0, 100, func(recordView) bool { return true }); err == nil {
+		t.Fatal("a corrupt batch was decoded")
+	}
+}
+
+func TestConsoleVisitBatchesBoundsDecompression(t *testing.T) {
+	// 12 MiB of zeros compresses to a few KiB and would inflate past the
+	// 8 MiB bound.
+	bomb, err := record.AppendBatch(nil, record.BatchOptions{Codec: record.CodecZstd, ProducerID: -1},
+		[]record.Record{{Value: make([]byte, 12<<20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bomb) > 1<<20 {
+		t.Fatalf("the bomb is %d bytes compressed", len(bomb))
+	}
+	_, err = visitBatches(bomb, 0, 100, func(recordView) bool { return true })
+	if !errors.Is(err, record.ErrDecompressedTooLarge) {
+		t.Fatalf("err = %v, want ErrDecompressedTooLarge", err)
 	}
 }

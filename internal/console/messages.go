@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // maxShownBytes caps how much of one key, value or header is rendered; the
@@ -41,8 +39,11 @@ type shownRecord struct {
 	Headers     []shownHeader
 }
 
-func showRecord(r *kgo.Record) shownRecord {
-	s := shownRecord{Offset: r.Offset, TimestampMs: r.Timestamp.UnixMilli(), Key: showBytes(r.Key), Value: showBytes(r.Value)}
+// showRecord copies what the page shows out of v, whose slices are reused
+// once the visit returns.
+func showRecord(v recordView) shownRecord {
+	r := v.r
+	s := shownRecord{Offset: v.offset, TimestampMs: v.timestampMs, Key: showBytes(r.Key), Value: showBytes(r.Value)}
 	for _, h := range r.Headers {
 		s.Headers = append(s.Headers, shownHeader{Key: h.Key, Value: showBytes(h.Value)})
 	}
