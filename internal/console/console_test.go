@@ -467,3 +467,16 @@ func TestConsoleWithoutBrokers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConsoleManyPartitionsNoHugeSelect: past 256 partitions the browser
+// offers a number input instead of a select listing them all.
+func TestConsoleManyPartitionsNoHugeSelect(t *testing.T) {
+	c := startCluster(t)
+	c.createTopic(t, "few", 3)
+	c.createTopic(t, "many", 300)
+	c.mustGet(t, "/topics/few/messages", `<select name="partition"><option value="0" selected>0</option>`)
+	body := c.mustGet(t, "/topics/many/messages", `<input name="partition" type="number" min="0" max="299" value="0">`)
+	if strings.Contains(body, `<option value="299"`) {
+		t.Fatal("the page lists 300 partitions")
+	}
+}

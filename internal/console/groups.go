@@ -87,8 +87,9 @@ type groupData struct {
 	TotalLag     int64
 	Pager        pager
 	// Topics are the topics the group has commits for, offered by the
-	// reset form.
-	Topics []string
+	// reset form (nil past maxChoices: the form then takes a typed name).
+	Topics     []string
+	TopicCount int
 }
 
 func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +127,8 @@ func groupDataOf(r *http.Request, l kadm.DescribedGroupLag) groupData {
 		data.Topics = append(data.Topics, topic)
 	}
 	slices.Sort(data.Topics)
+	data.TopicCount = len(data.Topics)
+	data.Topics = capChoices(data.Topics)
 	return data
 }
 

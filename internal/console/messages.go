@@ -97,9 +97,12 @@ func printable(b []byte) bool {
 }
 
 type messagesData struct {
-	Query      browseQuery
-	Partitions []int32
-	Result     browseResult
+	Query browseQuery
+	// Partitions are offered as a select when there are at most
+	// maxChoices of them; PartitionCount bounds the number input otherwise.
+	Partitions     []int32
+	PartitionCount int
+	Result         browseResult
 	// More continues the scan from where it stopped; empty at the end.
 	More url.Values
 	// Searched is false when the form has not been submitted yet.
@@ -112,7 +115,9 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 	q, err := parseBrowseQuery(r)
 	data := messagesData{Query: q, Searched: r.URL.Query().Has("from")}
 	if err == nil {
-		data.Partitions, err = c.partitionsOf(ctx, q.Topic)
+		var parts []int32
+		parts, err = c.partitionsOf(ctx, q.Topic)
+		data.Partitions, data.PartitionCount = capChoices(parts), len(parts)
 	}
 	if err == nil && data.Searched {
 		data.Result, err = c.browse(ctx, q)

@@ -79,7 +79,7 @@ func (c *Console) producePage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	form := produceForm{Topic: r.URL.Query().Get("topic")}
 	topics, err := c.admin.ListTopics(ctx)
-	data := produceData{Form: form, Topics: topics.Names()}
+	data := produceData{Form: form, Topics: capChoices(topics.Names())}
 	c.render(w, statusFor(err), "produce", page{Title: "Produce", Nav: "produce", Error: errText(err),
 		Notice: r.URL.Query().Get("notice"), Data: data})
 }
@@ -98,7 +98,7 @@ func (c *Console) produceRecord(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		topics, _ := c.admin.ListTopics(ctx)
 		c.render(w, http.StatusBadRequest, "produce", page{Title: "Produce", Nav: "produce",
-			Error: "produce: " + err.Error(), Data: produceData{Form: form, Topics: topics.Names()}})
+			Error: "produce: " + err.Error(), Data: produceData{Form: form, Topics: capChoices(topics.Names())}})
 		return
 	}
 	c.log.Info("console: record produced", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)

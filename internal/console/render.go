@@ -168,6 +168,19 @@ func derefString(s *string) string {
 	return *s
 }
 
+// maxChoices caps the options of a select or datalist (topic names,
+// partition numbers); past it the page offers a plain input instead, so a
+// cluster of 10,000 topics or partitions does not put them all in a page.
+const maxChoices = 256
+
+// capChoices returns names if they fit maxChoices, else nil.
+func capChoices[T any](names []T) []T {
+	if len(names) > maxChoices {
+		return nil
+	}
+	return names
+}
+
 // pager cuts a list of n rows into pages of size rows: tables never render
 // more than one page, so a 10,000-partition topic stays one quick page.
 type pager struct {
