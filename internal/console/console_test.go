@@ -72,16 +72,28 @@ func startClusterWith(t testing.TB, opts console.Options) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	srv := httptest.NewServer(c)
-	t.Cleanup(srv.Close)
+	url := serveConsole(t, c)
 	// Records go to the partition they name: the tests count on it.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &cluster{node: n, console: c, url: srv.URL, client: cl, admin: kadm.NewClient(cl),
-		http: &http.Client{Timeout: testTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &cluster{node: n, console: c, url: url, client: cl, admin: kadm.NewClient(cl), http: noRedirects()}
+}
+
+// serveConsole serves c on an httptest server on loopback until the test
+// ends, and returns its URL.
+func serveConsole(t testing.TB, c *console.Console) string {
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// noRedirects is an HTTP client that shows a POST's redirect instead of
+// following it.
+func noRedirects() *http.Client {
+	return &http.Client{Timeout: testTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func (c *cluster) get(t testing.TB, path string) (int, string) {
