@@ -39,7 +39,9 @@ func (c *Console) sampleTimeout() time.Duration {
 }
 
 func (c *Console) sampleThroughput(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, c.sampleTimeout())
+	// Fresh metadata (see requestContext), so a new topic's baseline is
+	// taken at the first sample after it is created.
+	ctx, cancel := context.WithTimeout(kadm.WithAuthorizedOps(ctx), c.sampleTimeout())
 	defer cancel()
 	totals, err := c.readTopicTotals(ctx)
 	if err != nil {
