@@ -24,7 +24,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +60,11 @@ type Options struct {
 	// ClientOptions are added to the franz-go client's options (tests use
 	// them for SASL or shorter timeouts once Sluice has them).
 	ClientOptions []kgo.Opt
+	// AllowedHosts are the host names (without port) the console answers
+	// to besides IP addresses and "localhost". Requests naming any other
+	// Host are refused, so a web page cannot reach the console through
+	// DNS rebinding (its own name resolving to 127.0.0.1).
+	AllowedHosts []string
 }
 
 const (
@@ -182,6 +190,11 @@ func (c *Console) Close() error {
 
 // ServeHTTP serves the console's pages, JSON endpoints and static assets.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !c.hostAllowed(r.Host) {
+		http.Error(w, fmt.Sprintf("console: Host %q is not allowed: use an IP address or localhost, "+
+			"or list the name in the console's AllowedHosts (protection against DNS rebinding)", r.Host), http.StatusForbidden)
+		return
+	}
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
@@ -239,4 +252,28 @@ func (c *Console) checkPost(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// hostAllowed reports whether a request's Host header (host[:port]) names
+// an IP address, localhost, or one of opts.AllowedHosts. A DNS-rebinding
+// page reaches the console under its own domain name, which is none of
+// these.
+func (c *Console) hostAllowed(hostPort string) bool {
+	host := hostPort
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return true
+	}
+	for _, allowed := range c.opts.AllowedHosts {
+		if strings.EqualFold(host, allowed) {
+			return true
+		}
+	}
+	return false
 }

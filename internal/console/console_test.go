@@ -492,3 +492,37 @@ func TestConsoleManyPartitionsNoHugeSelect(t *testing.T) {
 		t.Fatal("the page lists 300 partitions")
 	}
 }
+
+// TestConsoleRefusesForeignHost: a request naming another host (a page
+// reaching the console through DNS rebinding) is refused before any page.
+func TestConsoleRefusesForeignHost(t *testing.T) {
+	c, err := console.New(console.Options{Brokers: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	url := serveConsole(t, c)
+	req, err := http.NewRequest(http.MethodGet, url+"/static/console.css", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "rebind.example:9644"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "DNS rebinding") {
+		t.Fatalf("status %d, want 403 naming DNS rebinding: %s", resp.StatusCode, body)
+	}
+	req.Host = ""
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d for the server's own address, want 200", resp.StatusCode)
+	}
+}

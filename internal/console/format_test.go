@@ -203,3 +203,24 @@ func TestConsoleVisitBatchesBoundsDecompression(t *testing.T) {
 		t.Fatalf("err = %v, want ErrDecompressedTooLarge", err)
 	}
 }
+
+func TestConsoleHostAllowed(t *testing.T) {
+	c := &Console{opts: Options{AllowedHosts: []string{"sluice.example.org"}}}
+	for host, want := range map[string]bool{
+		"127.0.0.1:9644":         true,
+		"[::1]:9644":             true,
+		"10.1.2.3":               true,
+		"localhost:9644":         true,
+		"LOCALHOST":              true,
+		"app.localhost:1":        true,
+		"sluice.example.org:80":  true,
+		"sluice.example.org.":    true,
+		"evil.example:9644":      false, // a rebinding domain
+		"localhost.evil.example": false,
+		"":                       false,
+	} {
+		if got := c.hostAllowed(host); got != want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
