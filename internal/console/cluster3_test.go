@@ -74,7 +74,7 @@ func tryStartThree(t *testing.T) ([]*node.Node, []string, error) {
 		wg.Go(func() {
 			cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: []string{
 				"log.dirs=" + filepath.Join(t.TempDir(), fmt.Sprint("node", i+1)), "listeners=PLAINTEXT://" + clients[i],
-				fmt.Sprint("node.id=", i+1), "controller.quorum.voters=" + strings.Join(voters, ","),
+				fmt.Sprint("node.id=", i+1), "controller.quorum.voters=" + strings.Join(voters, ","), "http.listener=127.0.0.1:0",
 				"broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=2000", "replica.fetch.wait.max.ms=200"}})
 			if err == nil {
 				nodes[i], err = node.Start(ctx, node.Options{Config: cfg, Logger: quietLogger})

@@ -48,8 +48,10 @@ func startCluster(t testing.TB) *cluster {
 // Logger are filled in).
 func startClusterWith(t testing.TB, opts console.Options) *cluster {
 	t.Helper()
+	// http.listener on port 0: the default port would collide with any
+	// other node on this machine.
 	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: []string{"log.dirs=" + t.TempDir(),
-		"listeners=PLAINTEXT://127.0.0.1:0", "group.initial.rebalance.delay.ms=0"}})
+		"listeners=PLAINTEXT://127.0.0.1:0", "http.listener=127.0.0.1:0", "group.initial.rebalance.delay.ms=0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

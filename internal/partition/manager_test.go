@@ -2,6 +2,7 @@ package partition
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/config"
@@ -88,7 +89,8 @@ func TestPartitionConfigMapping(t *testing.T) {
 	}, []int32{1})
 	p := f.partition("t", 0)
 	want := log.Config{SegmentBytes: 4096, SegmentMs: 60000, IndexIntervalBytes: 100, SegmentIndexBytes: 800,
-		RetentionMs: 5000, RetentionBytes: 99999, FlushPolicy: log.FlushInterval, FlushMs: 250}
+		RetentionMs: 5000, RetentionBytes: 99999, FlushPolicy: log.FlushInterval, FlushMs: 250,
+		FlushMessages: math.MaxInt64, FileDeleteDelayMs: 60_000}
 	require(t, p.log.Config() == want, "config %+v\nwant   %+v", p.log.Config(), want)
 
 	// A topic override of flush.ms picks the interval policy, 0 means always.
