@@ -31,10 +31,10 @@ const (
 	TypeProducerIDs      RecordType = 10
 	TypeFeatureLevel     RecordType = 11
 
-	// ACLs. Numbered away from the next free values so that branches
-	// adding other record types at the same time do not collide.
-	TypeAccessControlEntry       RecordType = 20
-	TypeRemoveAccessControlEntry RecordType = 21
+	// ACLs, numbered as the CreateAcls and DeleteAcls API keys, away from
+	// the values other branches take for their records at the same time.
+	TypeAccessControlEntry       RecordType = 30
+	TypeRemoveAccessControlEntry RecordType = 31
 )
 
 // Record is one metadata record.
