@@ -177,3 +177,13 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+func TestParseSuperUsers(t *testing.T) {
+	got := ParseSuperUsers(" User:admin ;; User:ops;")
+	if len(got) != 2 || got[0] != "User:admin" || got[1] != "User:ops" {
+		t.Fatalf("ParseSuperUsers = %q", got)
+	}
+	if ParseSuperUsers("") != nil {
+		t.Fatal("empty super.users gives users")
+	}
+}

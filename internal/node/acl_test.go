@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,20 @@ func TestNodeACLsWithFranzGo(t *testing.T) {
 	}
 	if got := len(described[0].Described); got != 3 {
 		t.Fatalf("described %d ACLs, want 3", got)
+	}
+}
+
+func TestNodeACLSuperUsersMustHaveAType(t *testing.T) {
+	cfg := loadConfig(t, "log.dirs="+t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0",
+		"authorizer.class.name=acl", "super.users=User:admin;admin")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
+	if err == nil {
+		shutdown(t, n)
+		t.Fatal("started with super.users entry \"admin\"")
+	}
+	if !strings.Contains(err.Error(), `super.users entry "admin"`) {
+		t.Fatalf("error %q does not name the entry", err)
 	}
 }

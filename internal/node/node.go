@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,9 @@ type Node struct {
 	stopHeartbeats func()
 	bg             sync.WaitGroup
 	closeOnce      sync.Once
+
+	// authorizer is the ACL authorizer's settings, nil without one.
+	authorizer *auth.AuthorizerConfig
 }
 
 // Start starts a node; ctx bounds the start-up only.
@@ -94,8 +98,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		opts.Logger = slog.Default()
 	}
 	cfg := opts.Config
+	authorizer, err := authorizerConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer}
 	// A failed start unwinds what it built through the same stop as a
 	// shutdown, so the lock, listeners and quorum membership are released
 	// and the process (or a test) can start a node on the directory again.
@@ -361,7 +369,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			FetchMaxBytes:                        cfg.Int32("fetch.max.bytes"),
 			Static:                               cfg.Values(),
 			StaticSources:                        cfg.Sources(),
-			Authorizer:                           authorizerConfig(cfg),
+			Authorizer:                           n.authorizer,
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
@@ -369,15 +377,20 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 }
 
 // authorizerConfig is the ACL authorizer's settings, nil when
-// authorizer.class.name is empty (no authorization, as in Kafka).
-func authorizerConfig(cfg *config.Broker) *auth.AuthorizerConfig {
+// authorizer.class.name is empty (no authorization, as in Kafka). A
+// super user that is not Type:name refuses the start, as Kafka's does: it
+// could never match, and the operator would be locked out.
+func authorizerConfig(cfg *config.Broker) (*auth.AuthorizerConfig, error) {
 	if cfg.String(config.AuthorizerClassName) == "" {
-		return nil
+		return nil, nil
 	}
-	return &auth.AuthorizerConfig{
-		SuperUsers:           auth.ParseSuperUsers(cfg.String(config.SuperUsers)),
-		AllowEveryoneIfNoACL: cfg.Bool(config.AllowEveryoneIfNoACLFound),
+	superUsers := auth.ParseSuperUsers(cfg.String(config.SuperUsers))
+	for _, u := range superUsers {
+		if typ, name, ok := strings.Cut(u, ":"); !ok || typ == "" || name == "" {
+			return nil, fmt.Errorf("config: super.users entry %q: want Type:name, e.g. User:admin", u)
+		}
 	}
+	return &auth.AuthorizerConfig{SuperUsers: superUsers, AllowEveryoneIfNoACL: cfg.Bool(config.AllowEveryoneIfNoACLFound)}, nil
 }
 
 // followImages hosts partitions as the metadata changes.
