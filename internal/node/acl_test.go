@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/auth"
 )
@@ -126,5 +128,35 @@ func TestNodeACLSuperUsersMustHaveAType(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `super.users entry "admin"`) {
 		t.Fatalf("error %q does not name the entry", err)
+	}
+}
+
+// TestNodeACLsSameOnEveryNode creates a DENY through one node of three and
+// checks that every broker refuses with it once it has replayed the ACL:
+// ACLs live in the metadata log, not in the node that took the request.
+// allow.everyone.if.no.acl.found keeps the replica fetches (CLUSTER_ACTION,
+// which no ACL names) and the anonymous admin client working.
+func TestNodeACLsSameOnEveryNode(t *testing.T) {
+	c := startCluster(t, "authorizer.class.name=acl", "allow.everyone.if.no.acl.found=true")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := c.client()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	viaOne := kadm.NewClient(client(t, c.nodes[0]))
+	deny := kadm.NewACLs().Deny("User:*").DenyHosts().Topics("secret").Operations(kadm.OpAll).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	if _, err := viaOne.CreateACLs(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		eventually(t, 10*time.Second, fmt.Sprintf("node %d refuses topic secret", id), func() bool {
+			req := kmsg.NewPtrMetadataRequest()
+			req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("secret")}}
+			resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+			return err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == kerr.TopicAuthorizationFailed.Code
+		})
 	}
 }
