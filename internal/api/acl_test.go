@@ -230,3 +230,26 @@ func TestACLCreateTopicsWithholdsConfigs(t *testing.T) {
 			kerr.ErrorForCode(out.ErrorCode), kerr.ErrorForCode(out.ConfigErrorCode), len(out.Configs))
 	}
 }
+
+// TestACLAPIsVersion0 checks the versions without a pattern type: v0
+// means LITERAL, both in a creation and in a filter.
+func TestACLAPIsVersion0(t *testing.T) {
+	h := newACLHarness(t)
+	create := kmsg.NewPtrCreateACLsRequest()
+	create.Version = 0
+	cr := kmsg.NewCreateACLsRequestCreation()
+	cr.ResourceType, cr.ResourceName = kmsg.ACLResourceTypeTopic, "orders"
+	cr.Principal, cr.Host, cr.Operation, cr.PermissionType = "User:alice", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	create.Creations = append(create.Creations, cr)
+	aclWantCode(t, "create v0", h.doAs(aclAdmin, create).(*kmsg.CreateACLsResponse).Results[0].ErrorCode, 0)
+	if acls := h.cp.Image().ACLBindings(); len(acls) != 1 || acls[0].PatternType != auth.PatternLiteral {
+		t.Fatalf("v0 creation stored %v, want one LITERAL ACL", acls)
+	}
+	describe := kmsg.NewPtrDescribeACLsRequest()
+	describe.Version = 0
+	describe.ResourceType, describe.Operation, describe.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	resp := h.doAs(aclAdmin, describe).(*kmsg.DescribeACLsResponse)
+	if resp.ErrorCode != 0 || len(resp.Resources) != 1 || resp.Resources[0].ResourceName != "orders" {
+		t.Fatalf("describe v0: %v %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Resources)
+	}
+}
