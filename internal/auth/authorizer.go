@@ -20,7 +20,7 @@ import "strings"
 // any number of requests may use it without locks. Authorize allocates
 // nothing: it is on the produce and fetch path.
 type Authorizer struct {
-	superUsers           map[string]bool
+	superUsers           map[Principal]bool
 	allowEveryoneIfNoACL bool
 	byType               map[ResourceType]*resourceACLs
 	bindings             []Binding
@@ -47,13 +47,15 @@ type AuthorizerConfig struct {
 // validate are ignored (the metadata log only holds valid ones).
 func NewAuthorizer(cfg AuthorizerConfig, bindings []Binding) *Authorizer {
 	a := &Authorizer{
-		superUsers:           make(map[string]bool, len(cfg.SuperUsers)),
+		superUsers:           make(map[Principal]bool, len(cfg.SuperUsers)),
 		allowEveryoneIfNoACL: cfg.AllowEveryoneIfNoACL,
 		byType:               make(map[ResourceType]*resourceACLs),
 		bindings:             bindings,
 	}
 	for _, u := range cfg.SuperUsers {
-		a.superUsers[u] = true
+		if typ, name, ok := strings.Cut(u, ":"); ok {
+			a.superUsers[Principal{Type: typ, Name: name}] = true
+		}
 	}
 	for _, b := range bindings {
 		if b.Validate() != nil {
@@ -94,7 +96,7 @@ func (a *Authorizer) Bindings() []Binding { return a.bindings }
 
 // IsSuperUser reports whether principal is listed in super.users.
 func (a *Authorizer) IsSuperUser(p Principal) bool {
-	return len(a.superUsers) > 0 && a.superUsers[p.String()]
+	return len(a.superUsers) > 0 && a.superUsers[p]
 }
 
 // Authorize reports whether principal, connected from host, may perform
@@ -107,13 +109,12 @@ func (a *Authorizer) Authorize(p Principal, host string, op Operation, rt Resour
 	if r == nil {
 		return a.allowEveryoneIfNoACL
 	}
-	principal := p.String()
 	var v verdict
-	v.scan(r.literal[name], principal, host, op)
-	v.scan(r.literal[WildcardResource], principal, host, op)
+	v.scan(r.literal[name], p, host, op)
+	v.scan(r.literal[WildcardResource], p, host, op)
 	for _, n := range r.prefixLengths {
 		if n <= len(name) {
-			v.scan(r.prefixed[name[:n]], principal, host, op)
+			v.scan(r.prefixed[name[:n]], p, host, op)
 		}
 	}
 	switch {
@@ -134,11 +135,11 @@ type verdict struct {
 	denied  bool
 }
 
-func (v *verdict) scan(acls []Binding, principal, host string, op Operation) {
+func (v *verdict) scan(acls []Binding, p Principal, host string, op Operation) {
 	for i := range acls {
 		b := &acls[i]
 		v.found = true
-		if b.Principal != principal && b.Principal != WildcardPrincipal {
+		if !principalIs(b.Principal, p) && b.Principal != WildcardPrincipal {
 			continue
 		}
 		if b.Host != host && b.Host != WildcardHost {
@@ -156,6 +157,13 @@ func (v *verdict) scan(acls []Binding, principal, host string, op Operation) {
 			v.allowed = true
 		}
 	}
+}
+
+// principalIs reports whether s, an ACL's "Type:name", is p, without
+// building p's string on the hot path.
+func principalIs(s string, p Principal) bool {
+	return len(s) == len(p.Type)+1+len(p.Name) && s[len(p.Type)] == ':' &&
+		s[:len(p.Type)] == p.Type && s[len(p.Type)+1:] == p.Name
 }
 
 // allows reports whether an ALLOW of granted permits op.
@@ -186,9 +194,8 @@ func (a *Authorizer) AuthorizeAny(p Principal, host string, op Operation, rt Res
 	if r == nil {
 		return a.allowEveryoneIfNoACL
 	}
-	principal := p.String()
 	var wildcard verdict
-	wildcard.scan(r.literal[WildcardResource], principal, host, op)
+	wildcard.scan(r.literal[WildcardResource], p, host, op)
 	if wildcard.denied {
 		return false
 	}
@@ -196,28 +203,28 @@ func (a *Authorizer) AuthorizeAny(p Principal, host string, op Operation, rt Res
 		return true
 	}
 	for name, acls := range r.literal {
-		if v := scanOne(acls, principal, host, op); v.allowed && !v.denied && !a.deniedByPrefix(r, name, principal, host, op) {
+		if v := scanOne(acls, p, host, op); v.allowed && !v.denied && !a.deniedByPrefix(r, name, p, host, op) {
 			return true
 		}
 	}
 	for prefix, acls := range r.prefixed {
-		if v := scanOne(acls, principal, host, op); v.allowed && !v.denied && !a.deniedByPrefix(r, prefix, principal, host, op) {
+		if v := scanOne(acls, p, host, op); v.allowed && !v.denied && !a.deniedByPrefix(r, prefix, p, host, op) {
 			return true
 		}
 	}
 	return false
 }
 
-func scanOne(acls []Binding, principal, host string, op Operation) verdict {
+func scanOne(acls []Binding, p Principal, host string, op Operation) verdict {
 	var v verdict
-	v.scan(acls, principal, host, op)
+	v.scan(acls, p, host, op)
 	return v
 }
 
 // deniedByPrefix reports whether a prefixed DENY covers name.
-func (a *Authorizer) deniedByPrefix(r *resourceACLs, name, principal, host string, op Operation) bool {
+func (a *Authorizer) deniedByPrefix(r *resourceACLs, name string, p Principal, host string, op Operation) bool {
 	for prefix, acls := range r.prefixed {
-		if strings.HasPrefix(name, prefix) && scanOne(acls, principal, host, op).denied {
+		if strings.HasPrefix(name, prefix) && scanOne(acls, p, host, op).denied {
 			return true
 		}
 	}

@@ -187,3 +187,19 @@ func TestParseSuperUsers(t *testing.T) {
 		t.Fatal("empty super.users gives users")
 	}
 }
+
+func TestAuthorizerPrincipalMatching(t *testing.T) {
+	a := NewAuthorizer(AuthorizerConfig{SuperUsers: []string{"User:ro:ot"}}, []Binding{
+		allow(ResourceTopic, PatternLiteral, "t", "User:a:b", OpRead),
+		allow(ResourceTopic, PatternLiteral, "t", "Group:alice", OpWrite),
+	})
+	if !a.Authorize(User("a:b"), "h", OpRead, ResourceTopic, "t") {
+		t.Error("a principal whose name holds ':' does not match its ACL")
+	}
+	if a.Authorize(User("a"), "h", OpRead, ResourceTopic, "t") || a.Authorize(User("alice"), "h", OpWrite, ResourceTopic, "t") {
+		t.Error("a principal matched another's ACL (a prefix of the name, or another type)")
+	}
+	if !a.IsSuperUser(User("ro:ot")) || a.IsSuperUser(User("ro")) {
+		t.Error("super user parsing at the first ':'")
+	}
+}
