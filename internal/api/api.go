@@ -63,7 +63,8 @@ type Config struct {
 
 	// Authorizer turns on ACL authorization of every request
 	// (authorizer.class.name, super.users,
-	// allow.everyone.if.no.acl.found); nil allows everything.
+	// allow.everyone.if.no.acl.found); nil allows everything. It is
+	// static: the authorizer built from it is cached until ACLs change.
 	Authorizer *auth.AuthorizerConfig
 }
 
