@@ -118,7 +118,7 @@ func fetchThrottle(ctx context.Context, b *Broker, r *Request, send []*fetchRead
 	for _, rd := range send {
 		bytes += rd.recordsSize()
 	}
-	throttleMs := max(b.quotaRecord(r, quota.Fetch, float64(bytes)), b.quotaRequestTime(r, readTook))
+	throttleMs := b.noteThrottle(quota.Fetch, b.quotaRecord(r, quota.Fetch, float64(bytes)), b.quotaRequestTime(r, readTook))
 	quota.ThrottleChannel(ctx, throttleMs)
 	return int32(min(throttleMs, math.MaxInt32))
 }

@@ -87,13 +87,14 @@ func (b *Broker) throttleResponse(ctx context.Context, r *Request, frameBytes in
 	if b.Quotas == nil || r == nil {
 		return
 	}
-	var throttleMs int64
+	var bytesMs, timeMs int64
 	if r.Header.APIKey == produceHandler.key {
-		throttleMs = b.quotaRecord(r, quota.Produce, float64(frameBytes))
+		bytesMs = b.quotaRecord(r, quota.Produce, float64(frameBytes))
 	}
 	if !quotaUnchargedRequestTime[r.Header.APIKey] {
-		throttleMs = max(throttleMs, b.quotaRequestTime(r, took))
+		timeMs = b.quotaRequestTime(r, took)
 	}
+	throttleMs := b.noteThrottle(quota.Produce, bytesMs, timeMs)
 	if throttleMs <= 0 {
 		return
 	}
@@ -104,4 +105,20 @@ func (b *Broker) throttleResponse(ctx context.Context, r *Request, frameBytes in
 		st.SetThrottle(int32(min(throttleMs, math.MaxInt32)))
 	}
 	quota.ThrottleChannel(ctx, throttleMs)
+}
+
+// noteThrottle returns the longer of a byte-rate throttle (of kind) and
+// a request-time throttle, counting the response as throttled by the
+// quota that asked for the longer one.
+func (b *Broker) noteThrottle(kind quota.Kind, bytesMs, timeMs int64) int64 {
+	throttleMs := max(bytesMs, timeMs)
+	if throttleMs <= 0 || b.Metrics == nil {
+		return throttleMs
+	}
+	key := kind.Key()
+	if timeMs > bytesMs {
+		key = quota.Request.Key()
+	}
+	b.Metrics.QuotaThrottles.WithLabelValues(key).Inc()
+	return throttleMs
 }
