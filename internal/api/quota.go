@@ -22,9 +22,11 @@ import (
 //
 // Not charged to request_percentage: follower fetches (replication is
 // never throttled by client quotas), ApiVersions (a throttled client must
-// still be able to talk), and the time a request spends parked rather
-// than handled: a Fetch's long-poll wait (only its reads are charged), and
-// JoinGroup and SyncGroup, which mostly wait for the rest of the group.
+// still be able to talk), and requests whose handling time is mostly a
+// wait rather than work: a Fetch's long poll (only its reads are
+// charged), JoinGroup and SyncGroup (the rest of the group), OffsetCommit
+// (the offsets' replication), and the requests decided by the controller
+// (a Raft commit), which Kafka forwards without holding a request thread.
 // Produce is charged its whole handling time, which here includes the
 // append's fsync and, for acks=all, the wait for the ISR; Kafka parks that
 // wait in purgatory and does not charge it.
@@ -33,9 +35,18 @@ import (
 // not work.
 var quotaUnchargedRequestTime = map[int16]bool{
 	1:  true, // Fetch: charged its read time in serveFetch
+	8:  true, // OffsetCommit
 	11: true, // JoinGroup
 	14: true, // SyncGroup
 	18: true, // ApiVersions
+	19: true, // CreateTopics
+	20: true, // DeleteTopics
+	22: true, // InitProducerId (a producer-id block from the controller)
+	33: true, // AlterConfigs
+	37: true, // CreatePartitions
+	43: true, // ElectLeaders
+	44: true, // IncrementalAlterConfigs
+	49: true, // AlterClientQuotas
 }
 
 // quotaClient returns who the request counts against.

@@ -7,10 +7,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/wire"
 )
 
 // recordingThrottler stands in for the network server's connection.
@@ -111,5 +113,34 @@ func TestQuotaFetchBoundedAndThrottled(t *testing.T) {
 	}
 	if resp.ThrottleMillis <= 0 || int64(resp.ThrottleMillis) != muted {
 		t.Fatalf("throttle_time_ms %d, muted %d", resp.ThrottleMillis, muted)
+	}
+}
+
+// TestQuotaRequestPercentage: handling time is charged as a percentage of
+// a second; over request_percentage the response says so and the
+// connection is muted; a key whose time is waiting is not charged.
+func TestQuotaRequestPercentage(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+	clientID := "busy"
+	request := func(key int16) *Request {
+		return &Request{Header: wire.RequestHeader{APIKey: key, ClientID: &clientID}, Principal: auth.Anonymous}
+	}
+	th := &recordingThrottler{}
+	ctx := quota.WithThrottler(context.Background(), th)
+
+	// A JoinGroup that waited 500 ms is not charged.
+	join := kmsg.NewPtrJoinGroupResponse()
+	h.broker.throttleResponse(ctx, request(11), 100, 500*time.Millisecond, join)
+	if join.ThrottleMillis != 0 || th.ms != 0 {
+		t.Fatalf("JoinGroup's wait was charged: throttle %d, muted %d", join.ThrottleMillis, th.ms)
+	}
+	// 500 ms of Metadata is 50% of a second against 10%: (50-10)/10 × 1 s,
+	// capped at the 2 s the windows span.
+	md := kmsg.NewPtrMetadataResponse()
+	h.broker.throttleResponse(ctx, request(3), 100, 500*time.Millisecond, md)
+	if md.ThrottleMillis != 2000 || th.ms != 2000 {
+		t.Fatalf("throttle_time_ms %d, muted %d; want 2000", md.ThrottleMillis, th.ms)
 	}
 }
