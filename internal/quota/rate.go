@@ -110,12 +110,18 @@ func (r *Rate) WindowMs(nowMs int64) int64 {
 
 // PerSecond returns the rate at nowMs in units per second.
 func (r *Rate) PerSecond(nowMs int64) float64 {
-	window := r.WindowMs(nowMs) // purges first
+	rate, _ := r.measure(nowMs)
+	return rate
+}
+
+// measure returns the rate at nowMs and the span it is measured over.
+func (r *Rate) measure(nowMs int64) (perSecond float64, windowMs int64) {
+	windowMs = r.WindowMs(nowMs) // purges first
 	total := 0.0
 	for _, s := range r.samples {
 		total += s.value
 	}
-	return total * 1000 / float64(window)
+	return total * 1000 / float64(windowMs), windowMs
 }
 
 // ThrottleMs is how long a client whose rate is above bound must pause so
@@ -127,11 +133,10 @@ func (r *Rate) ThrottleMs(bound float64, nowMs int64) int64 {
 	if bound <= 0 {
 		return 0
 	}
-	rate := r.PerSecond(nowMs)
+	rate, window := r.measure(nowMs)
 	if rate <= bound {
 		return 0
 	}
-	window := r.WindowMs(nowMs)
 	throttle := (rate - bound) / bound * float64(window)
 	limit := float64(int64(len(r.samples)) * r.cfg.WindowMs)
 	return int64(min(throttle, limit) + 0.5)
