@@ -219,3 +219,49 @@ func TestNodeMaxConnectionsPerIP(t *testing.T) {
 		t.Fatalf("refused connections metric %v, want 1", got)
 	}
 }
+
+// TestNodeConsumerByteRateQuota: a franz-go consumer with a
+// consumer_byte_rate quota is told throttle_time_ms, gets no more than
+// the quota admits per response, and reads at most about its quota.
+func TestNodeConsumerByteRateQuota(t *testing.T) {
+	n := startNode(t, t.TempDir(), "quota.window.num=2", "quota.window.size.seconds=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(client(t, n)).CreateTopic(ctx, 1, 1, nil, "reads"); err != nil {
+		t.Fatal(err)
+	}
+	const quota, total = 20 << 10, 100 << 10
+	// Uncompressed: the quota counts the bytes on the wire.
+	p := client(t, n, kgo.DefaultProduceTopic("reads"), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := bytes.Repeat([]byte("r"), 2<<10)
+	// One batch per record: a response is capped at the quota's worth of
+	// batches, but always holds at least one whole batch (KIP-74).
+	for sent := 0; sent < total; sent += len(value) {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setClientQuota(t, ctx, n, "slow-consumer", "consumer_byte_rate", quota)
+
+	hook := &throttleHook{}
+	c := client(t, n, kgo.ClientID("slow-consumer"), kgo.ConsumeTopics("reads"), kgo.WithHooks(hook),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(1<<20))
+	start := time.Now()
+	read := 0
+	for read < total {
+		fetches := c.PollFetches(ctx)
+		if err := fetches.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { read += len(r.Value) })
+	}
+	took := time.Since(start)
+	if hook.count() == 0 {
+		t.Fatal("the consumer was never told throttle_time_ms")
+	}
+	if rate := float64(read) / took.Seconds(); rate > 2*quota {
+		t.Fatalf("%d bytes in %v: %.0f B/s, quota %d B/s", read, took, rate, quota)
+	}
+	t.Logf("%d bytes in %v (%.0f B/s against a quota of %d B/s), %d throttled responses",
+		read, took, float64(read)/took.Seconds(), quota, hook.count())
+}
