@@ -296,12 +296,13 @@ var BrokerConfigs = []Def{
 			"Sluice bounds it so many large requests at once cannot exhaust memory.",
 	},
 	{
-		Name: QuotaWindowNum, Type: TypeInt, Default: "11", Ranges: atLeast(1, maxInt),
-		Doc: "How many windows client quota rates are sampled over: a rate is measured across this many windows of quota.window.size.seconds.",
+		Name: QuotaWindowNum, Type: TypeInt, Default: "11", Ranges: []Range{{1, 100}},
+		Doc: "How many windows client quota rates are sampled over: a rate is measured across this many windows of quota.window.size.seconds. " +
+			"Kafka sets no upper bound; Sluice caps it at 100 because every client's sensor holds one slot per window.",
 	},
 	{
-		Name: QuotaWindowSizeSeconds, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
-		Doc: "The length of one client quota sample window.",
+		Name: QuotaWindowSizeSeconds, Type: TypeInt, Default: "1", Ranges: []Range{{1, 3600}},
+		Doc: "The length of one client quota sample window (at most an hour in Sluice, so a throttle time fits its field).",
 	},
 	{
 		Name: ReplicaFetchMaxBytes, Type: TypeInt, Default: "1048576", Ranges: atLeast(0, maxInt),

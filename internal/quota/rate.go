@@ -22,9 +22,18 @@ const (
 	DefaultWindowMs = 1000
 )
 
+// Bounds on a WindowConfig, as the config keys bound them: every
+// client's sensor holds a slot per window, and the longest throttle
+// (Samples × WindowMs) must fit throttle_time_ms.
+const (
+	MaxSamples  = 100
+	MaxWindowMs = 3600 * 1000
+)
+
 // WithDefaults returns c with non-positive fields set to Kafka's
-// defaults; one sample is raised to two, because the rate needs a
-// complete window besides the current one.
+// defaults and larger ones cut to the bounds above; one sample is raised
+// to two, because the rate needs a complete window besides the current
+// one.
 func (c WindowConfig) WithDefaults() WindowConfig {
 	if c.Samples <= 0 {
 		c.Samples = DefaultSamples
@@ -35,6 +44,7 @@ func (c WindowConfig) WithDefaults() WindowConfig {
 	if c.WindowMs <= 0 {
 		c.WindowMs = DefaultWindowMs
 	}
+	c.Samples, c.WindowMs = min(c.Samples, MaxSamples), min(c.WindowMs, MaxWindowMs)
 	return c
 }
 
