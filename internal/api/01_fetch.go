@@ -119,7 +119,8 @@ func fetchThrottle(ctx context.Context, b *Broker, r *Request, send []*fetchRead
 		bytes += rd.recordsSize()
 	}
 	throttleMs := b.noteThrottle(quota.Fetch, b.quotaRecord(r, quota.Fetch, float64(bytes)), b.quotaRequestTime(r, readTook))
-	quota.ThrottleChannel(ctx, throttleMs)
+	// Fetch v8 is KIP-219's: older consumers expect the response held back.
+	quota.ThrottleChannel(ctx, throttleMs, r.Header.APIVersion >= 8)
 	return int32(min(throttleMs, math.MaxInt32))
 }
 

@@ -109,13 +109,17 @@ func (b *Broker) throttleResponse(ctx context.Context, r *Request, frameBytes in
 	if throttleMs <= 0 {
 		return
 	}
-	// Responses of every version carry throttle_time_ms; versions before
-	// KIP-219 expect the broker to have waited before answering, and get
-	// the same mute after the answer instead.
+	// Versions before KIP-219 expect the broker to hold the response back
+	// itself; kmsg knows which versions those are. A request without a
+	// response (acks=0) mutes the connection.
+	afterResponse := true
+	if t, ok := resp.(kmsg.ThrottleResponse); ok {
+		_, afterResponse = t.Throttle()
+	}
 	if st, ok := resp.(kmsg.SetThrottleResponse); ok {
 		st.SetThrottle(int32(min(throttleMs, math.MaxInt32)))
 	}
-	quota.ThrottleChannel(ctx, throttleMs)
+	quota.ThrottleChannel(ctx, throttleMs, afterResponse)
 }
 
 // noteThrottle returns the longer of a byte-rate throttle (of kind) and

@@ -16,9 +16,15 @@ import (
 )
 
 // recordingThrottler stands in for the network server's connection.
-type recordingThrottler struct{ ms int64 }
+type recordingThrottler struct {
+	ms     int64
+	before bool // a response was to be held back
+}
 
-func (r *recordingThrottler) Throttle(ms int64) { r.ms = max(r.ms, ms) }
+func (r *recordingThrottler) Throttle(ms int64, afterResponse bool) {
+	r.ms = max(r.ms, ms)
+	r.before = r.before || !afterResponse
+}
 
 func setQuota(t *testing.T, h *harness, entity []metadata.QuotaEntityPart, key string, value float64) {
 	t.Helper()
@@ -77,6 +83,24 @@ func TestQuotaProduceThrottled(t *testing.T) {
 	}
 	if last.ThrottleMillis <= 0 || int64(last.ThrottleMillis) != muted {
 		t.Fatalf("over quota: throttle_time_ms %d, muted %d ms", last.ThrottleMillis, muted)
+	}
+	// Produce v6 is KIP-219's: v5 asks the broker to hold the response
+	// back, v9 to answer at once and mute.
+	for _, c := range []struct {
+		version int16
+		before  bool
+	}{{5, true}, {9, false}} {
+		th := &recordingThrottler{}
+		ctx, cancel := context.WithTimeout(quota.WithThrottler(context.Background(), th), 30*time.Second)
+		out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(c.version, 1, "q", map[int32][]byte{0: batch})))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Release()
+		if th.ms <= 0 || th.before != c.before {
+			t.Fatalf("produce v%d: throttled %d ms, held back %v; want held back %v", c.version, th.ms, th.before, c.before)
+		}
 	}
 	if code := last.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("a throttled produce is still appended, got code %d", code)

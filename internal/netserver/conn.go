@@ -52,8 +52,9 @@ type conn struct {
 	ip         string // the client's address, for the per-IP limits
 
 	// mutedUntil (Unix ns) is when a quota mute ends (Throttle); 0: never
-	// muted.
+	// muted. delayUntil is the same for holding a response back.
 	mutedUntil atomic.Int64
+	delayUntil atomic.Int64
 
 	// ctx is every Serve's ctx: cancelled when the reader stops (the client
 	// left or will be disconnected: nobody waits for a long poll), at close,
@@ -281,6 +282,7 @@ func (c *conn) process(req request) {
 	putFrameBuffer(req.buf)
 	c.s.pool.release(int64(req.size))
 	if resp != nil {
+		c.waitDelayed(c.ctx)
 		c.write(resp)
 	}
 	if err != nil {

@@ -157,14 +157,23 @@ func (s *Server) throttleAccept() {
 	}
 }
 
-// Throttle mutes the connection for ms after the response being prepared
-// is written (quota.Throttler): neither the next request is served nor,
-// once the reader gets there, more bytes read until the time is up.
-func (c *conn) Throttle(ms int64) {
+// Throttle holds the connection back for ms (quota.Throttler): after the
+// response being prepared is written, neither the next request is served
+// nor, once the reader gets there, more bytes read until the time is up;
+// and when !afterResponse, that response itself waits too.
+func (c *conn) Throttle(ms int64, afterResponse bool) {
 	until := time.Now().Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	raise(&c.mutedUntil, until)
+	if !afterResponse {
+		raise(&c.delayUntil, until)
+	}
+}
+
+// raise sets v to until unless it already holds a later time.
+func raise(v *atomic.Int64, until int64) {
 	for {
-		old := c.mutedUntil.Load()
-		if old >= until || c.mutedUntil.CompareAndSwap(old, until) {
+		old := v.Load()
+		if old >= until || v.CompareAndSwap(old, until) {
 			return
 		}
 	}
@@ -173,8 +182,13 @@ func (c *conn) Throttle(ms int64) {
 // waitMuted waits out a mute; it ends early when the connection stops
 // (the client left, or the server is shutting down and still answers what
 // it has read).
-func (c *conn) waitMuted(ctx context.Context) {
-	until := c.mutedUntil.Load()
+func (c *conn) waitMuted(ctx context.Context) { c.waitUntil(ctx, &c.mutedUntil) }
+
+// waitDelayed holds a response back for a client older than KIP-219.
+func (c *conn) waitDelayed(ctx context.Context) { c.waitUntil(ctx, &c.delayUntil) }
+
+func (c *conn) waitUntil(ctx context.Context, v *atomic.Int64) {
+	until := v.Load()
 	if until == 0 {
 		return
 	}

@@ -65,7 +65,7 @@ func TestNetserverThrottleMutesConnection(t *testing.T) {
 		served[f[3]] = time.Now()
 		mu.Unlock()
 		if f[4] == opBlock { // "throttle me"
-			quota.ThrottleChannel(ctx, mute.Milliseconds())
+			quota.ThrottleChannel(ctx, mute.Milliseconds(), true)
 		}
 		return testResponses.idResponse(uint32(f[3])), nil
 	}))
@@ -97,3 +97,22 @@ func TestNetserverThrottleMutesConnection(t *testing.T) {
 }
 
 var testResponses responses
+
+// TestNetserverThrottleHoldsOldResponses: for a client older than KIP-219
+// the throttled response itself is held back for the throttle time.
+func TestNetserverThrottleHoldsOldResponses(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	s := startServer(t, Config{}, handlerFunc(func(ctx context.Context, addr string, f []byte) (Response, error) {
+		quota.ThrottleChannel(ctx, delay.Milliseconds(), false)
+		return testResponses.idResponse(uint32(f[3])), nil
+	}))
+	c := dial(t, s)
+	sent := time.Now()
+	c.send(frame(payload(7, opSlow, 0)))
+	if id := c.readID(); id != 7 {
+		t.Fatalf("response %d, want 7", id)
+	}
+	if waited := time.Since(sent); waited < delay {
+		t.Fatalf("the response came after %v, want at least %v", waited, delay)
+	}
+}
