@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -130,9 +129,4 @@ func (f quotaFilter) matches(e metadata.QuotaEntity) bool {
 		}
 	}
 	return true
-}
-
-// String shows a filter in logs and tests.
-func (f quotaFilter) String() string {
-	return fmt.Sprintf("exact=%v any=%v strict=%v", f.exact, f.anyOf, f.strict)
 }
