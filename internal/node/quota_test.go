@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -264,4 +265,32 @@ func TestNodeConsumerByteRateQuota(t *testing.T) {
 	}
 	t.Logf("%d bytes in %v (%.0f B/s against a quota of %d B/s), %d throttled responses",
 		read, took, float64(read)/took.Seconds(), quota, hook.count())
+}
+
+// TestNodeQuotasReachEveryNode: a quota set through any broker is in the
+// metadata log, so every node of a cluster describes it from its own
+// image, and so enforces it.
+func TestNodeQuotasReachEveryNode(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	user := "alice"
+	res, err := kadm.NewClient(c.client()).AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &user}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 4096}}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter client quotas: %v %v", err, res)
+	}
+	cl := c.client()
+	for id := int32(1); id <= 3; id++ {
+		eventually(t, 20*time.Second, fmt.Sprintf("node %d describes alice's quota", id), func() bool {
+			req := kmsg.NewPtrDescribeClientQuotasRequest()
+			resp, err := cl.Broker(int(id)).RetriableRequest(ctx, req)
+			if err != nil {
+				return false
+			}
+			entries := resp.(*kmsg.DescribeClientQuotasResponse).Entries
+			return len(entries) == 1 && len(entries[0].Values) == 1 && entries[0].Values[0].Value == 4096
+		})
+	}
 }
