@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newGroupCmd(),
 		newACLCmd(),
 		newClusterCmd(),
+		newQuotaCmd(),
 		newDevCmd(),
 		newBenchCmd(),
 		newProfileCmd(),

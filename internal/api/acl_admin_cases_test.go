@@ -145,6 +145,28 @@ func aclAdminCases(t *testing.T, h *harness) []aclCase {
 				}
 				return resp.Topics[0].Partitions[0].ErrorCode
 			}},
+		{name: "DescribeClientQuotas", acls: []auth.Binding{aclCluster(auth.OpDescribeConfigs)}, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrDescribeClientQuotasRequest()
+				req.Version = 1
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClientQuotasResponse).ErrorCode }},
+		{name: "AlterClientQuotas", acls: []auth.Binding{aclCluster(auth.OpAlterConfigs)}, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrAlterClientQuotasRequest()
+				req.Version = 1
+				entry := kmsg.NewAlterClientQuotasRequestEntry()
+				entity := kmsg.NewAlterClientQuotasRequestEntryEntity()
+				entity.Type, entity.Name = "client-id", aclStr("quoted")
+				op := kmsg.NewAlterClientQuotasRequestEntryOp()
+				op.Key, op.Value = "producer_byte_rate", 1048576
+				entry.Entity, entry.Ops = append(entry.Entity, entity), append(entry.Ops, op)
+				req.Entries = append(req.Entries, entry)
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode },
+			effect: func() bool { return len(h.cp.Image().AllClientQuotas()) > 0 }},
 		{name: "DescribeQuorum", acls: []auth.Binding{aclCluster(auth.OpDescribe)}, denied: clusterAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeQuorumRequest()

@@ -29,6 +29,7 @@ func (d *Delta) Apply(offset int64) *Image {
 		features:       base.features,
 		acls:           base.acls,
 		aclList:        base.aclList,
+		quotas:         base.quotas,
 	}
 	if len(d.brokers) > 0 {
 		img.brokers, img.brokerList = d.applyBrokers()
@@ -44,6 +45,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.acls) > 0 {
 		d.applyACLs(img)
+	}
+	if len(d.quotas) > 0 {
+		img.quotas = applyChanges(base.quotas, d.quotas, func(m map[string]float64) bool { return len(m) == 0 })
 	}
 	*d = Delta{base: img, nextProducerID: img.nextProducerID}
 	return img

@@ -47,6 +47,7 @@ import (
 //	AccessControlEntry 0 ID, 1 ResourceType, 2 ResourceName, 3 PatternType, 4 Principal,
 //	                   5 Host, 6 Operation, 7 Permission (the enums in Kafka's numbering)
 //	RemoveAccessControlEntry 0 ID
+//	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
 //
 // testdata/records.golden holds an encoding of every type; a change to it
 // in review is a format change.
@@ -125,6 +126,8 @@ func AppendRecord(dst []byte, r Record) []byte {
 		appendAccessControlEntry(&w, r)
 	case *RemoveAccessControlEntry:
 		w.uuid(0, r.ID)
+	case *ClientQuota:
+		appendClientQuota(&w, r)
 	default:
 		panic(fmt.Sprintf("metadata: AppendRecord of unknown record %T", r))
 	}
@@ -185,6 +188,8 @@ var decoders = map[uint64]func(*fieldReader) Record{
 
 	uint64(TypeAccessControlEntry):       decodeAccessControlEntry,
 	uint64(TypeRemoveAccessControlEntry): decodeRemoveAccessControlEntry,
+
+	uint64(TypeClientQuota): decodeClientQuota,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

@@ -35,6 +35,9 @@ const (
 	// the values other branches take for their records at the same time.
 	TypeAccessControlEntry       RecordType = 30
 	TypeRemoveAccessControlEntry RecordType = 31
+
+	// TypeClientQuota is Kafka's own number for ClientQuotaRecord.
+	TypeClientQuota RecordType = 14
 )
 
 // Record is one metadata record.
