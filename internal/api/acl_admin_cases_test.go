@@ -165,7 +165,7 @@ func aclAdminCases(t *testing.T, h *harness) []aclCase {
 				req.Entries = append(req.Entries, entry)
 				return req
 			},
-			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode },
+			code:   func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode },
 			effect: func() bool { return len(h.cp.Image().AllClientQuotas()) > 0 }},
 		{name: "DescribeQuorum", acls: []auth.Binding{aclCluster(auth.OpDescribe)}, denied: clusterAuthz,
 			req: func() kmsg.Request {
