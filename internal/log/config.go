@@ -54,6 +54,13 @@ type Config struct {
 	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; negative = no limit
 	FlushPolicy        FlushPolicy
 	FlushMs            int64 // flush.ms: with FlushInterval, the longest unsynced time
+
+	// Compaction (cleanup.policy contains compact; see cleaner.go).
+	Compact                bool
+	DeleteRetentionMs      int64   // delete.retention.ms: how long a cleaned tombstone stays
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: a segment this young is not cleaned
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: a dirty segment this old is cleaned whatever the ratio
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: dirty share of the log that triggers a clean
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
@@ -68,6 +75,10 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
+
+		DeleteRetentionMs:      (24 * time.Hour).Milliseconds(),
+		MaxCompactionLagMs:     math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -90,6 +101,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
 		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
+	case c.DeleteRetentionMs < 0:
+		return fmt.Errorf("delete.retention.ms %d must not be negative", c.DeleteRetentionMs)
+	case c.MinCompactionLagMs < 0:
+		return fmt.Errorf("min.compaction.lag.ms %d must not be negative", c.MinCompactionLagMs)
+	case c.MaxCompactionLagMs < 1:
+		return fmt.Errorf("max.compaction.lag.ms %d must be at least 1", c.MaxCompactionLagMs)
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1):
+		return fmt.Errorf("min.cleanable.dirty.ratio %v must be between 0 and 1", c.MinCleanableDirtyRatio)
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// CleanShutdown says the previous Close completed, so the active
 	// segment's index files can be trusted.
 	CleanShutdown bool
+	// FirstDirtyOffset comes from the cleaner-offset checkpoint: where the
+	// records never compacted begin (0: from the log start).
+	FirstDirtyOffset int64
 }
 
 // Log is one partition's log in its own directory.
@@ -85,6 +88,17 @@ type Log struct {
 	closed              bool
 
 	round roundScratch // owned by the goroutine with writing set
+
+	// Compaction (cleaner.go). cleanMu lets one clean of this log run at a
+	// time; it is taken before mu. firstDirtyOffset is where the records
+	// never compacted begin; cleanBound (the partition's high watermark)
+	// is the offset the cleaner stays below, nil until the partition sets
+	// it; deleteHorizonMs is the earliest tombstone delete horizon the
+	// last clean kept (0: none), when a clean would remove tombstones.
+	cleanMu          sync.Mutex
+	firstDirtyOffset int64
+	cleanBound       func() int64
+	deleteHorizonMs  int64
 }
 
 // Open opens (creating if needed) the log in dir and recovers it.
@@ -129,6 +143,7 @@ func (l *Log) load(opts Options) error {
 			return err
 		}
 		l.logStartOffset, l.nextOffset, l.logEndOffset, l.recoveryPoint = start, start, start, start
+		l.firstDirtyOffset = start
 		return nil
 	}
 	if err := l.loadSegments(bases, opts); err != nil {
@@ -139,6 +154,7 @@ func (l *Log) load(opts Options) error {
 	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), l.logEndOffset)
 	l.recoveryPoint = l.logEndOffset
 	l.lastSyncMs = l.nowMs()
+	l.firstDirtyOffset = min(max(opts.FirstDirtyOffset, l.logStartOffset), l.logEndOffset)
 	return nil
 }
 
@@ -147,6 +163,12 @@ func (l *Log) load(opts Options) error {
 func (l *Log) listSegments() ([]int64, error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := l.recoverCleanerFiles(names); err != nil {
+		return nil, err
+	}
+	if names, err = l.fs.List(l.dir); err != nil {
 		return nil, err
 	}
 	logs := map[int64]bool{}

@@ -46,6 +46,8 @@ func (l *Log) Truncate(offset int64) error {
 	l.logEndOffset, l.nextOffset = s.nextOffset, s.nextOffset
 	l.recoveryPoint = min(l.recoveryPoint, l.logEndOffset)
 	l.logStartOffset = min(l.logStartOffset, l.logEndOffset)
+	// Records appended after the truncation are dirty.
+	l.firstDirtyOffset = min(l.firstDirtyOffset, l.logEndOffset)
 	return nil
 }
 
@@ -103,6 +105,7 @@ func (l *Log) restartAtLocked(offset int64) error {
 		return l.failAndReturnLocked(err)
 	}
 	l.logStartOffset, l.logEndOffset, l.nextOffset, l.recoveryPoint = offset, offset, offset, offset
+	l.firstDirtyOffset = offset
 	return nil
 }
 

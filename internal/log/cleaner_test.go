@@ -1,0 +1,179 @@
+package log
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// keyedRecord is one record of a compaction test: a nil value is a tombstone.
+type keyedRecord struct {
+	key, value []byte
+}
+
+func keyed(key, value string) keyedRecord {
+	r := keyedRecord{key: []byte(key)}
+	if value != "" {
+		r.value = []byte(value)
+	}
+	return r
+}
+
+// keyedBatch builds one batch of keyed records.
+func keyedBatch(t testing.TB, codec record.Codec, timestampMs int64, recs ...keyedRecord) []byte {
+	t.Helper()
+	out := make([]record.Record, len(recs))
+	for i, r := range recs {
+		out[i] = record.Record{Key: r.key, Value: r.value}
+	}
+	b, err := record.AppendBatch(nil, record.BatchOptions{ProducerID: -1, Codec: codec, FirstTimestamp: timestampMs}, out)
+	noErr(t, err)
+	return b
+}
+
+// readRecord is a record as a full read returns it.
+type readRecord struct {
+	offset    int64
+	key       string
+	value     []byte
+	timestamp int64
+}
+
+// readRecords reads the whole log from its start and decodes every record.
+func readRecords(t testing.TB, l *Log) []readRecord {
+	t.Helper()
+	var out []readRecord
+	for rest := readAll(t, l, l.LogStartOffset()); len(rest) > 0; {
+		batch, next, h, err := record.NextBatch(rest)
+		noErr(t, err)
+		noErr(t, record.Records(batch, maxRecordsBytes, func(r *record.Record) error {
+			if off := h.Offset(r); off >= l.LogStartOffset() {
+				out = append(out, readRecord{offset: off, key: string(r.Key), value: cloneOrNil(r.Value), timestamp: h.Timestamp(r)})
+			}
+			return nil
+		}))
+		rest = next
+	}
+	return out
+}
+
+func cloneOrNil(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+func compactConfig() Config {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1024
+	cfg.Compact = true
+	cfg.RetentionMs = -1
+	cfg.DeleteRetentionMs = 1000
+	return cfg
+}
+
+func unbounded() int64 { return math.MaxInt64 }
+
+func TestLogCleanerKeepsLatestPerKey(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	tl.SetCleanableBound(unbounded)
+	now := tl.clock.Now().UnixMilli()
+	for i := range 60 {
+		_, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed(fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d-%s", i, string(make([]byte, 40))))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	before := tl.Size()
+	segmentsBefore := tl.NumSegments()
+	stats, err := tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, stats.Segments > 0 && stats.RecordsRemoved > 0, "nothing cleaned: %+v", stats)
+	require(t, tl.Size() < before, "size %d not below %d", tl.Size(), before)
+	// Groups are formed from the sizes before cleaning (as Kafka's): the
+	// next clean merges what the first left small.
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, tl.NumSegments() < segmentsBefore, "segments %d, were %d: small cleaned segments are not grouped", tl.NumSegments(), segmentsBefore)
+	got := readRecords(t, tl.Log)
+	latest := map[string]int64{}
+	for _, r := range got {
+		latest[r.key] = r.offset
+	}
+	require(t, latest["k0"] == 55 && latest["k4"] == 59, "latest offsets %v", latest)
+	// Offsets are kept: a read at a removed offset returns the next batch.
+	s, err := tl.Read(1, ReadOptions{MaxBytes: 1 << 20, MaxOffset: NoMaxOffset})
+	noErr(t, err)
+	buf, err := s.AppendTo(nil)
+	s.Release()
+	noErr(t, err)
+	_, _, h, err := record.NextBatch(buf)
+	noErr(t, err)
+	require(t, h.LastOffset() >= 1, "read at 1 returned batch %d..%d", h.BaseOffset, h.LastOffset())
+	// The result survives a reopen, from disk.
+	noErr(t, tl.Close())
+	tl.reopen(t, Options{})
+	again := readRecords(t, tl.Log)
+	require(t, len(again) == len(got), "after reopen %d records, before %d", len(again), len(got))
+}
+
+func TestLogCleanerNeedsBound(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	now := tl.clock.Now().UnixMilli()
+	for i := range 40 {
+		_, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed("k", fmt.Sprintf("v%d-%s", i, string(make([]byte, 60))))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	stats, err := tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, stats.Segments == 0, "cleaned without a bound: %+v", stats)
+	hw := int64(20)
+	tl.SetCleanableBound(func() int64 { return hw })
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	got := readRecords(t, tl.Log)
+	for off := int64(20); off < 40; off++ {
+		found := false
+		for _, r := range got {
+			found = found || r.offset == off
+		}
+		require(t, found, "offset %d at or above the bound %d was removed", off, hw)
+	}
+	require(t, got[0].offset > 0, "nothing below the bound was removed")
+}
+
+func TestLogCleanerTombstonesStayForDeleteRetention(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	tl.SetCleanableBound(unbounded)
+	now := tl.clock.Now().UnixMilli()
+	_, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed("gone", "value"), keyed("kept", "value")), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	_, err = tl.Append(keyedBatch(t, record.CodecZstd, now, keyed("gone", "")), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	for i := range 30 { // fill and roll so the tombstone's segment is sealed
+		_, err = tl.Append(keyedBatch(t, record.CodecNone, now, keyed(fmt.Sprintf("f%d", i), string(make([]byte, 60)))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	hasTombstone := func() bool {
+		for _, r := range readRecords(t, tl.Log) {
+			if r.key == "gone" {
+				require(t, r.value == nil && r.offset == 2, "record of a deleted key: %+v", r)
+				return true
+			}
+		}
+		return false
+	}
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, hasTombstone(), "tombstone removed by the first clean")
+	tl.clock.Advance(999 * time.Millisecond)
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, hasTombstone(), "tombstone removed before delete.retention.ms")
+	tl.clock.Advance(time.Millisecond)
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, !hasTombstone(), "tombstone kept past delete.retention.ms")
+}
