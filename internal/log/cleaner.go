@@ -206,7 +206,7 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	if err != nil {
 		return stats, err
 	}
-	res.filter.reset(res.offsets, producers, nowMs, cfg.DeleteRetentionMs)
+	res.filter.reset(res.offsets, producers, end, nowMs, cfg.DeleteRetentionMs)
 	for _, g := range groupSegments(c.segments[:n], cfg) {
 		if err := l.cleanGroup(res, g, refs[g.first:g.first+len(g.segments)], cfg, &stats); err != nil {
 			return stats, err

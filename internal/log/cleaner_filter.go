@@ -15,6 +15,10 @@ type batchFilter struct {
 	producers         map[int64]int64 // producer id -> last offset of its last batch
 	nowMs             int64
 	deleteRetentionMs int64
+	// mapEnd is the end of the range the offset map covers. A record at or
+	// past it is kept as it is: its key's older records were not removed
+	// this round, so its tombstone may neither get a horizon nor go.
+	mapEnd int64
 	// earliestHorizonMs is the earliest delete horizon of the batches kept,
 	// math.MaxInt64 when none: when the log is next worth a clean for its
 	// tombstones alone.
@@ -51,8 +55,8 @@ type span struct {
 	null       bool
 }
 
-func (f *batchFilter) reset(offsets *offsetMap, producers map[int64]int64, nowMs, deleteRetentionMs int64) {
-	f.offsets, f.producers, f.nowMs, f.deleteRetentionMs = offsets, producers, nowMs, deleteRetentionMs
+func (f *batchFilter) reset(offsets *offsetMap, producers map[int64]int64, mapEnd, nowMs, deleteRetentionMs int64) {
+	f.offsets, f.producers, f.mapEnd, f.nowMs, f.deleteRetentionMs = offsets, producers, mapEnd, nowMs, deleteRetentionMs
 	f.earliestHorizonMs = math.MaxInt64
 }
 
@@ -94,7 +98,7 @@ func (f *batchFilter) filter(batch []byte, h *record.Header, lastInGroup bool) (
 			removed++
 			return nil
 		}
-		tombstones = tombstones || r.Value == nil
+		tombstones = tombstones || r.Value == nil && offset < f.mapEnd
 		k := keptRecord{timestamp: h.Timestamp(r), offsetDelta: r.OffsetDelta, key: f.save(r.Key), value: f.save(r.Value),
 			headerStart: len(f.headers), attributes: r.Attributes}
 		for _, hd := range r.Headers {
@@ -130,6 +134,9 @@ func (f *batchFilter) filter(batch []byte, h *record.Header, lastInGroup bool) (
 
 // retain is Kafka's shouldRetainRecord for one record.
 func (f *batchFilter) retain(r *record.Record, offset int64, horizonPassed bool) bool {
+	if offset >= f.mapEnd {
+		return true
+	}
 	if r.Key == nil {
 		return false // cannot be compacted; produce refuses these on compacted topics
 	}
