@@ -33,24 +33,31 @@ const (
 	MaxIncrementalFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
 	FetchMaxBytes                        = "fetch.max.bytes"
 	LogFlushPolicy                       = "log.flush.policy"
-	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
-	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
-	ProducerIDExpirationMs               = "producer.id.expiration.ms"
-	OffsetsTopicNumPartitions            = "offsets.topic.num.partitions"
-	OffsetsTopicReplicationFactor        = "offsets.topic.replication.factor"
-	GroupInitialRebalanceDelayMs         = "group.initial.rebalance.delay.ms"
-	GroupMinSessionTimeoutMs             = "group.min.session.timeout.ms"
-	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
-	GroupMaxSize                         = "group.max.size"
-	OffsetsRetentionMinutes              = "offsets.retention.minutes"
-	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
-	ReplicaFetchWaitMaxMs                = "replica.fetch.wait.max.ms"
-	ReplicaFetchMaxBytes                 = "replica.fetch.max.bytes"
-	ReplicaFetchResponseMaxBytes         = "replica.fetch.response.max.bytes"
-	ReplicaSocketTimeoutMs               = "replica.socket.timeout.ms"
-	AutoLeaderRebalanceEnable            = "auto.leader.rebalance.enable"
-	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
-	LeaderImbalancePerBrokerPercentage   = "leader.imbalance.per.broker.percentage"
+
+	// The log cleaner (compaction), one set of threads per log directory.
+	LogCleanerEnable                    = "log.cleaner.enable"
+	LogCleanerThreads                   = "log.cleaner.threads"
+	LogCleanerDedupeBufferSize          = "log.cleaner.dedupe.buffer.size"
+	LogCleanerIOMaxBytesPerSecond       = "log.cleaner.io.max.bytes.per.second"
+	LogCleanerBackoffMs                 = "log.cleaner.backoff.ms"
+	LogRetentionCheckIntervalMs         = "log.retention.check.interval.ms"
+	LogFlushOffsetCheckpointIntervalMs  = "log.flush.offset.checkpoint.interval.ms"
+	ProducerIDExpirationMs              = "producer.id.expiration.ms"
+	OffsetsTopicNumPartitions           = "offsets.topic.num.partitions"
+	OffsetsTopicReplicationFactor       = "offsets.topic.replication.factor"
+	GroupInitialRebalanceDelayMs        = "group.initial.rebalance.delay.ms"
+	GroupMinSessionTimeoutMs            = "group.min.session.timeout.ms"
+	GroupMaxSessionTimeoutMs            = "group.max.session.timeout.ms"
+	GroupMaxSize                        = "group.max.size"
+	OffsetsRetentionMinutes             = "offsets.retention.minutes"
+	ReplicaLagTimeMaxMs                 = "replica.lag.time.max.ms"
+	ReplicaFetchWaitMaxMs               = "replica.fetch.wait.max.ms"
+	ReplicaFetchMaxBytes                = "replica.fetch.max.bytes"
+	ReplicaFetchResponseMaxBytes        = "replica.fetch.response.max.bytes"
+	ReplicaSocketTimeoutMs              = "replica.socket.timeout.ms"
+	AutoLeaderRebalanceEnable           = "auto.leader.rebalance.enable"
+	LeaderImbalanceCheckIntervalSeconds = "leader.imbalance.check.interval.seconds"
+	LeaderImbalancePerBrokerPercentage  = "leader.imbalance.per.broker.percentage"
 
 	// Aliases of topic-default keys, resolved as Kafka resolves them:
 	// log.retention.ms > log.retention.minutes > log.retention.hours, and
@@ -160,6 +167,27 @@ var BrokerConfigs = []Def{
 	{
 		Name: Listeners, Type: TypeString, Default: "PLAINTEXT://localhost:9092",
 		Doc: "Where the broker accepts clients, as PLAINTEXT://host:port or host:port; an empty host means all interfaces, port 0 a free port.",
+	},
+	{
+		Name: LogCleanerBackoffMs, Type: TypeLong, Default: "15000", Ranges: atLeast(0, maxLong),
+		Doc: "How long a cleaner thread sleeps when no log needs compacting.",
+	},
+	{
+		Name: LogCleanerDedupeBufferSize, Type: TypeLong, Default: "134217728", Ranges: atLeast(1024, maxLong),
+		Doc: "The memory, shared by all cleaner threads, for the map of key hashes to latest offsets (24 bytes a key); " +
+			"when a log has more distinct dirty keys than fit, a clean compacts the prefix that fits and the next clean goes on.",
+	},
+	{
+		Name: LogCleanerEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Whether the cleaner compacts topics with cleanup.policy=compact; off, they keep every record.",
+	},
+	{
+		Name: LogCleanerIOMaxBytesPerSecond, Type: TypeDouble, Default: "1.7976931348623157E308", MinDouble: 0, MaxDouble: math.MaxFloat64,
+		Doc: "The most bytes per second the cleaner threads read and write together; the default is unlimited.",
+	},
+	{
+		Name: LogCleanerThreads, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
+		Doc: "How many threads compact logs; 0 compacts nothing.",
 	},
 	{
 		Name: LogDir, Type: TypeString, Default: "./data",

@@ -144,18 +144,32 @@ func (l *Log) cleanableLocked(nowMs int64) cleanable {
 // cleanerResources are one cleaner thread's: its share of the dedupe
 // buffer, the directory's throttle, and the signal to stop.
 type cleanerResources struct {
-	offsets  *offsetMap
-	throttle *Throttler
-	stop     <-chan struct{}
-	writeBuf []byte
-	filter   batchFilter
+	dedupeBytes int64
+	offsets     *offsetMap // allocated at the first clean
+	throttle    *Throttler
+	stop        <-chan struct{}
+	writeBuf    []byte
+	filter      batchFilter
 }
 
 func newCleanerResources(dedupeBytes int64, throttle *Throttler, stop <-chan struct{}) *cleanerResources {
-	return &cleanerResources{offsets: newOffsetMap(dedupeBytes), throttle: throttle, stop: stop}
+	return &cleanerResources{dedupeBytes: dedupeBytes, throttle: throttle, stop: stop}
 }
 
-var errCleanAborted = errors.New("clean aborted: the log changed under the cleaner")
+var errCleanAborted = errors.New("clean aborted: the log changed under the cleaner, or the cleaner stopped")
+
+// pace accounts for n bytes of cleaner I/O against the throttle, and stops
+// a clean when the cleaner is stopping (a broker shutting down should not
+// wait for a whole log to be cleaned).
+func (res *cleanerResources) pace(n int64) error {
+	res.throttle.maybeThrottle(n, res.stop)
+	select {
+	case <-res.stop:
+		return errCleanAborted
+	default:
+		return nil
+	}
+}
 
 // CleanNow compacts the log at once, whatever its dirty ratio (still below
 // the cleanable bound, sealed segments only, min.compaction.lag.ms
@@ -188,6 +202,9 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	l.mu.Unlock()
 	if len(c.segments) == 0 || !cfg.Compact {
 		return stats, nil
+	}
+	if res.offsets == nil {
+		res.offsets = newOffsetMap(res.dedupeBytes)
 	}
 	refs, err := acquireAll(c.segments)
 	if err != nil {
@@ -257,7 +274,9 @@ func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef
 			continue
 		}
 		err := eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
-			res.throttle.maybeThrottle(int64(len(batch)), res.stop)
+			if err := res.pace(int64(len(batch))); err != nil {
+				return err
+			}
 			if h.LastOffset() < c.firstDirty || h.IsControl() {
 				// Control batches carry no keys for the map (transaction
 				// markers, once transactions exist, are kept by the filter).
@@ -278,6 +297,9 @@ func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef
 		})
 		if errors.Is(err, errFull) {
 			return end, nil
+		}
+		if errors.Is(err, errCleanAborted) {
+			return 0, err
 		}
 		if err != nil {
 			return 0, fmt.Errorf("log %s: segment %020d: build offset map: %w", l.dir, s.seg.baseOffset, err)

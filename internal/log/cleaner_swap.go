@@ -83,7 +83,6 @@ func (l *Log) writeCleaned(res *cleanerResources, g segmentGroup, refs []fileRef
 		if _, err := f.WriteAt(buf, written); err != nil {
 			return err
 		}
-		res.throttle.maybeThrottle(int64(len(buf)), res.stop)
 		written += int64(len(buf))
 		buf = buf[:0]
 		return nil
@@ -91,10 +90,13 @@ func (l *Log) writeCleaned(res *cleanerResources, g segmentGroup, refs []fileRef
 	records, removed := res.filter.recordsRead, res.filter.recordsRemoved
 	for i, s := range g.segments {
 		err := eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
-			res.throttle.maybeThrottle(int64(len(batch)), res.stop)
 			stats.BytesRead += int64(len(batch))
 			out, err := res.filter.filter(batch, h, h.NextOffset() == end)
-			if err != nil || out == nil {
+			if err != nil {
+				return err
+			}
+			// The throttle counts bytes read and written, as Kafka's.
+			if err := res.pace(int64(len(batch) + len(out))); err != nil || out == nil {
 				return err
 			}
 			oh, err := record.ParseHeader(out)

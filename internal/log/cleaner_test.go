@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -176,4 +177,86 @@ func TestLogCleanerTombstonesStayForDeleteRetention(t *testing.T) {
 	_, err = tl.CleanNow(1 << 20)
 	noErr(t, err)
 	require(t, !hasTombstone(), "tombstone kept past delete.retention.ms")
+}
+
+// fillKeyed appends n one-record batches over keys distinct keys.
+func fillKeyed(t *testing.T, l *Log, n, keys int, nowMs int64) {
+	t.Helper()
+	for i := range n {
+		_, err := l.Append(keyedBatch(t, record.CodecNone, nowMs, keyed(fmt.Sprintf("k%d", i%keys), fmt.Sprintf("v%d-%060d", i, i))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+}
+
+func TestLogCleanerManagerPicksTheDirtiestLogAndCheckpoints(t *testing.T) {
+	env := newManagerEnv(DefaultConfig())
+	env.opts.Cleaner = CleanerConfig{Threads: 1, DedupeBufferBytes: 1 << 20, BackoffMs: 50}
+	m := env.open(t)
+	now := env.clock.Now().UnixMilli()
+	plain, err := m.GetOrCreate(TopicPartition{"plain", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, plain, 50, 5, now)
+	plainCfg := compactConfig()
+	plainCfg.Compact = false
+	noErr(t, plain.SetConfig(plainCfg))
+	plain.SetCleanableBound(unbounded)
+	little, err := m.GetOrCreate(TopicPartition{"little", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, little, 30, 30, now) // every key distinct: dirty, but one clean is enough
+	little.SetCleanableBound(unbounded)
+	dirty, err := m.GetOrCreate(TopicPartition{"dirty", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, dirty, 60, 3, now)
+	noBound, err := m.GetOrCreate(TopicPartition{"nobound", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, noBound, 60, 3, now)
+
+	tp, _, ok := m.CleanOnce(1 << 20)
+	require(t, ok && tp.Topic == "little", "first clean: %v %v, want the only log with a bound", tp, ok)
+	dirty.SetCleanableBound(unbounded)
+	seen := map[string]bool{}
+	for {
+		tp, stats, ok := m.CleanOnce(1 << 20)
+		if !ok {
+			break
+		}
+		require(t, !seen[tp.Topic], "%s cleaned twice with nothing new: %+v", tp, stats)
+		seen[tp.Topic] = true
+	}
+	require(t, seen["dirty"] && !seen["plain"] && !seen["nobound"], "cleaned %v", seen)
+	firstDirty := dirty.FirstDirtyOffset()
+	require(t, firstDirty > 0, "first dirty offset did not move")
+	noErr(t, m.Close())
+	m = env.open(t)
+	defer m.Close()
+	again, ok := m.Log(TopicPartition{"dirty", 0})
+	require(t, ok && again.FirstDirtyOffset() == firstDirty, "first dirty offset after reopen %d, want %d", again.FirstDirtyOffset(), firstDirty)
+}
+
+func TestLogCleanerThreadsRunUntilStopped(t *testing.T) {
+	env := newManagerEnv(DefaultConfig())
+	env.opts.Cleaner = CleanerConfig{Threads: 2, DedupeBufferBytes: 1 << 20, BackoffMs: 60_000}
+	m := env.open(t)
+	defer m.Close()
+	l, err := m.GetOrCreate(TopicPartition{"dirty", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, l, 60, 3, env.clock.Now().UnixMilli())
+	l.SetCleanableBound(unbounded)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.RunCleaner(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.FirstDirtyOffset() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("cleaner threads did not stop")
+	}
+	require(t, l.FirstDirtyOffset() > 0, "the cleaner threads never cleaned the log")
 }
