@@ -260,3 +260,46 @@ func TestLogCleanerThreadsRunUntilStopped(t *testing.T) {
 	}
 	require(t, l.FirstDirtyOffset() > 0, "the cleaner threads never cleaned the log")
 }
+
+func TestLogCleanerOffsetForTimestampSkipsEmptyBatches(t *testing.T) {
+	cfg := compactConfig()
+	cfg.SegmentBytes = 200 // one batch a segment: each cleaned segment keeps an empty batch
+	tl := openTestLog(t, cfg)
+	tl.SetCleanableBound(unbounded)
+	base := tl.clock.Now().UnixMilli()
+	for i := range 6 {
+		_, err := tl.Append(keyedBatch(t, record.CodecNone, base+int64(i)*1000, keyed("k", fmt.Sprintf("v%d-%080d", i, i))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	stats, err := tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, stats.RecordsRemoved > 0, "nothing cleaned: %+v", stats)
+	got, ok, err := tl.OffsetForTimestamp(base + 1000)
+	noErr(t, err)
+	latest := readRecords(t, tl.Log)
+	require(t, ok && got.Offset == latest[0].offset, "lookup by time found %+v, the first record left is at %d", got, latest[0].offset)
+}
+
+func TestLogCleanerDirtyRatioAndMaxCompactionLag(t *testing.T) {
+	cfg := compactConfig()
+	cfg.MinCleanableDirtyRatio = 0.9
+	tl := openTestLog(t, cfg)
+	tl.SetCleanableBound(unbounded)
+	now := tl.clock.Now().UnixMilli()
+	fillKeyed(t, tl.Log, 60, 60, now)
+	first, err := tl.CleanNow(1 << 20) // all sealed segments clean now
+	noErr(t, err)
+	fillKeyed(t, tl.Log, 30, 60, now)
+	score := tl.cleanScore(tl.clock.Now().UnixMilli())
+	require(t, score == 0, "score %v below min.cleanable.dirty.ratio 0.9", score)
+	cfg.MaxCompactionLagMs = 60_000
+	noErr(t, tl.SetConfig(cfg))
+	require(t, tl.cleanScore(tl.clock.Now().UnixMilli()) == 0, "scored before max.compaction.lag.ms passed")
+	tl.clock.Advance(time.Minute)
+	require(t, tl.cleanScore(tl.clock.Now().UnixMilli()) >= 2, "not first in line past max.compaction.lag.ms")
+	cfg.MinCompactionLagMs = 120_000 // a younger dirty segment is left alone
+	noErr(t, tl.SetConfig(cfg))
+	stats, err := tl.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, stats.EndOffset == first.EndOffset, "cleaned dirty segments younger than min.compaction.lag.ms: %+v", stats)
+}
