@@ -134,26 +134,37 @@ const cleanerWriteBufferBytes = 1 << 20
 
 // swapIn replaces the group's segments with the cleaned one (steps 2-5 at
 // the top of this file), unless the log changed since the cleaner looked:
-// then the cleaned file is dropped (errCleanAborted). A failure mid-swap
-// fails the log (sticky, as for a failed append): what is on disk is then
-// settled by recovery at the next open.
+// then the cleaned file is dropped (errCleanAborted).
+//
+// The renames and fsyncs run without the log's lock, so appends and reads
+// go on meanwhile: l.swapping holds off every change to the segment list
+// (truncation, retention, DeleteRecords, Close wait in waitIdleLocked),
+// readers keep using the old segments, whose files the cleaner holds open
+// (a reader never reopens an old segment's path, which the new file takes
+// over), and the appender only touches the active segment. A failure
+// mid-swap fails the log (sticky, as for a failed append): what is on disk
+// is then settled by recovery at the next open.
 func (l *Log) swapIn(g segmentGroup, c *cleanedSegment) error {
 	l.mu.Lock()
+	first, err := l.checkGroupLocked(g)
+	if err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	l.swapping = true
+	l.mu.Unlock()
+	err = l.swapFiles(g, c)
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.err != nil {
-		return errCleanAborted
+	// The writer reads the segment list (its last, active segment) without
+	// the lock while it writes a round; the list may change only between
+	// rounds.
+	for l.writing {
+		l.cond.Wait()
 	}
-	first := slices.Index(l.segments, g.segments[0].seg)
-	if first < 0 || first+len(g.segments) >= len(l.segments) {
-		return errCleanAborted // removed, or the last one became active again
-	}
-	for i, snap := range g.segments {
-		s := l.segments[first+i]
-		if s != snap.seg || !s.sealed || s.size != snap.size || s.nextOffset != snap.nextOffset {
-			return errCleanAborted
-		}
-	}
-	if err := l.swapFilesLocked(g, c); err != nil {
+	l.swapping = false
+	l.cond.Broadcast()
+	if err != nil {
 		return l.failAndReturnLocked(fmt.Errorf("log %s: swap cleaned segment %020d: %w", l.dir, c.baseOffset, err))
 	}
 	s := newSegment(l.fs, l.files, l.dir, c.baseOffset, l.nowMs(), l.cfg.IndexIntervalBytes)
@@ -161,14 +172,34 @@ func (l *Log) swapIn(g segmentGroup, c *cleanedSegment) error {
 	s.sealed = true
 	s.file.sealedSize, s.file.sealedNextOffset = s.size, s.nextOffset
 	for _, old := range g.segments {
+		old.seg.file.remove() // readers holding it keep reading the old data
 		l.unsyncedSealed = slices.DeleteFunc(l.unsyncedSealed, func(u *segment) bool { return u == old.seg })
 	}
 	l.segments = slices.Replace(l.segments, first, first+len(g.segments), s)
 	return nil
 }
 
-// swapFilesLocked does the renames and removals of a swap.
-func (l *Log) swapFilesLocked(g segmentGroup, c *cleanedSegment) error {
+// checkGroupLocked finds the group in the segment list, unchanged since the
+// cleaner snapshot it, and returns the index of its first segment.
+func (l *Log) checkGroupLocked(g segmentGroup) (int, error) {
+	if l.closed || l.err != nil {
+		return 0, errCleanAborted
+	}
+	first := slices.Index(l.segments, g.segments[0].seg)
+	if first < 0 || first+len(g.segments) >= len(l.segments) {
+		return 0, errCleanAborted // removed, or the last one became active again
+	}
+	for i, snap := range g.segments {
+		s := l.segments[first+i]
+		if s != snap.seg || !s.sealed || s.size != snap.size || s.nextOffset != snap.nextOffset {
+			return 0, errCleanAborted
+		}
+	}
+	return first, nil
+}
+
+// swapFiles does the renames and removals of a swap.
+func (l *Log) swapFiles(g segmentGroup, c *cleanedSegment) error {
 	base := g.segments[0].seg
 	logPath := base.path(logSuffix)
 	if err := l.fs.Rename(logPath+cleanedSuffix, logPath+swapSuffix); err != nil {
@@ -178,7 +209,6 @@ func (l *Log) swapFilesLocked(g segmentGroup, c *cleanedSegment) error {
 		return err
 	}
 	for i, old := range g.segments {
-		old.seg.file.remove() // readers holding it keep reading the old data
 		suffixes := []string{indexSuffix, timeIndexSuffix, logSuffix}
 		if i == 0 {
 			suffixes = suffixes[:2] // the rename below replaces <B>.log

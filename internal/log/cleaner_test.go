@@ -2,8 +2,10 @@ package log
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,4 +304,133 @@ func TestLogCleanerDirtyRatioAndMaxCompactionLag(t *testing.T) {
 	stats, err := tl.CleanNow(1 << 20)
 	noErr(t, err)
 	require(t, stats.EndOffset == first.EndOffset, "cleaned dirty segments younger than min.compaction.lag.ms: %+v", stats)
+}
+
+// TestLogCleanerConcurrentWithAppendsReadsAndDeletes runs cleans while
+// appenders, readers and DeleteRecords work on the same log (run it with
+// -race): readers always see increasing offsets and records that were
+// written at those offsets, and every key's latest value survives.
+func TestLogCleanerConcurrentWithAppendsReadsAndDeletes(t *testing.T) {
+	cfg := compactConfig()
+	cfg.SegmentBytes = 2048
+	tl := openTestLog(t, cfg)
+	defer tl.Close()
+	tl.SetCleanableBound(unbounded)
+	var mu sync.Mutex
+	written := map[int64]string{} // offset -> key/value
+	latest := map[string]int64{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	fail := make(chan error, 8)
+	wg.Add(3)
+	go func() { // appender
+		defer wg.Done()
+		defer close(done)
+		now := tl.clock.Now().UnixMilli()
+		for i := range 1500 {
+			key, value := fmt.Sprintf("k%d", i%20), fmt.Sprintf("v%d-%030d", i, i)
+			info, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed(key, value)), AppendOptions{LeaderEpoch: -1})
+			if err != nil {
+				fail <- err
+				return
+			}
+			mu.Lock()
+			written[info.FirstOffset], latest[key] = key+"="+value, info.FirstOffset
+			mu.Unlock()
+			if i == 700 {
+				if _, err := tl.DeleteRecordsBefore(10); err != nil {
+					fail <- err
+					return
+				}
+			}
+		}
+	}()
+	go func() { // cleaner
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := tl.CleanNow(4 * offsetMapSlotSize); err != nil {
+				fail <- err
+				return
+			}
+		}
+	}()
+	go func() { // reader
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := checkConcurrentRead(tl.Log, &mu, written); err != nil {
+				fail <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(fail)
+	for err := range fail {
+		t.Fatal(err)
+	}
+	_, err := tl.CleanNow(1 << 20)
+	noErr(t, err)
+	got := map[string]int64{}
+	for _, r := range readRecords(t, tl.Log) {
+		got[r.key] = r.offset
+	}
+	for key, off := range latest {
+		require(t, got[key] == off, "key %s: latest read at %d, written at %d", key, got[key], off)
+	}
+}
+
+func checkConcurrentRead(l *Log, mu *sync.Mutex, written map[int64]string) error {
+	offset, last := l.LogStartOffset(), int64(-1)
+	mu.Lock()
+	end := int64(len(written)) // appends are recorded once they return: read only those
+	mu.Unlock()
+	for offset < end {
+		s, err := l.Read(offset, ReadOptions{MaxBytes: 1 << 16, MaxOffset: end})
+		if errors.Is(err, ErrOffsetOutOfRange) {
+			return nil // DeleteRecords moved the start past the reader
+		}
+		if err != nil {
+			return err
+		}
+		buf, err := s.AppendTo(nil)
+		s.Release()
+		if err != nil {
+			return err
+		}
+		if len(buf) == 0 {
+			return fmt.Errorf("empty read at %d below %d", offset, end)
+		}
+		for rest := buf; len(rest) > 0; {
+			batch, next, h, err := record.NextBatch(rest)
+			if err != nil {
+				break
+			}
+			err = record.Records(batch, maxRecordsBytes, func(r *record.Record) error {
+				off := h.Offset(r)
+				mu.Lock()
+				want := written[off]
+				mu.Unlock()
+				if off <= last || want != string(r.Key)+"="+string(r.Value) {
+					return fmt.Errorf("read %s=%s at %d after %d, written %q", r.Key, r.Value, off, last, want)
+				}
+				last = off
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			offset, rest = h.NextOffset(), next
+		}
+	}
+	return nil
 }

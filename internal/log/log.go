@@ -96,6 +96,7 @@ type Log struct {
 	// it; deleteHorizonMs is the earliest tombstone delete horizon the
 	// last clean kept (0: none), when a clean would remove tombstones.
 	cleanMu          sync.Mutex
+	swapping         bool // a swap's file operations run: the segment list must not change
 	firstDirtyOffset int64
 	cleanBound       func() int64
 	deleteHorizonMs  int64
@@ -570,8 +571,14 @@ func (l *Log) waitIdleLocked() error {
 	// A failed log's queue is never written (its waiters already have the
 	// error), so it counts as idle: Close must still close the files.
 	idle := func() bool { return !l.writing && (len(l.queue) == 0 || l.err != nil) }
-	if err := l.driveLocked(idle, nil); err != nil {
-		return err
+	for {
+		if err := l.driveLocked(idle, nil); err != nil {
+			return err
+		}
+		if !l.swapping {
+			break
+		}
+		l.cond.Wait() // the cleaner's swap broadcasts when it is done
 	}
 	if l.closed { // another Close ran while this one waited
 		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
