@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -38,7 +39,6 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 	)
 	l, ok := f.logs.Log(log.TopicPartition{Topic: OffsetsTopic, Partition: 0})
 	require(t, ok, "no __consumer_offsets-0 log")
-	ctx := ctxT(t)
 	offsets := map[int32]int64{}
 	largest := int64(0)
 	start := time.Now()
@@ -46,7 +46,9 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 		for p := range int32(partitions) {
 			offsets[p] = int64(i*partitions) + int64(p)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := f.coord.CommitOffsets(ctx, commit("g", -1, "", "events", offsets))
+		cancel()
 		noErr(t, err)
 		if i%10 == 9 {
 			for {
