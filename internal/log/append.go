@@ -371,7 +371,7 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 	for i := range calls {
 		c := &calls[i]
 		if w.shouldRoll(c, cfg, nowMs) {
-			next, err := l.roll(w, c.baseOffset, cfg, nowMs)
+			next, err := l.roll(w, rollBaseOffset(w, c), cfg, nowMs)
 			if err != nil {
 				return roundResult{}, err
 			}
@@ -422,6 +422,19 @@ func (l *Log) syncSealed(unsynced []*segment) error {
 		}
 	}
 	return nil
+}
+
+// rollBaseOffset is the base offset of the segment a roll creates: where
+// the rolled segment ends, even when the call starts later (a follower
+// copying a compacted leader's log, which has gaps), so that segments stay
+// contiguous; recovery takes a segment that ends before the next one
+// starts for a lost tail. Only a gap too wide for the new segment's 32-bit
+// relative offsets starts it at the call's own base.
+func rollBaseOffset(w *segmentWrite, c *appendCall) int64 {
+	if c.nextOffset-1-w.state.nextOffset > math.MaxInt32 {
+		return c.baseOffset
+	}
+	return w.state.nextOffset
 }
 
 // shouldRoll applies Kafka's roll rules before an append: the segment would

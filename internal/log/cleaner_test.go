@@ -434,3 +434,29 @@ func checkConcurrentRead(l *Log, mu *sync.Mutex, written map[int64]string) error
 	}
 	return nil
 }
+
+// TestLogFollowerGapsKeepSegmentsContiguous: a follower copying a compacted
+// leader appends batches after gaps; a roll must not leave a segment ending
+// before the next begins, or recovery (which takes that for a lost tail)
+// would drop the later segments.
+func TestLogFollowerGapsKeepSegmentsContiguous(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 300
+	tl := openTestLog(t, cfg)
+	now := tl.clock.Now().UnixMilli()
+	offset := int64(0)
+	for i := range 20 {
+		b := keyedBatch(t, record.CodecNone, now, keyed(fmt.Sprintf("k%d", i), fmt.Sprintf("%0100d", i)))
+		record.SetBaseOffset(b, offset)
+		_, err := tl.Append(b, AppendOptions{AsFollower: true})
+		noErr(t, err)
+		offset += 5 // the leader's compaction removed the four after each
+	}
+	require(t, tl.NumSegments() > 3, "no rolls: %d segments", tl.NumSegments())
+	end := tl.LogEndOffset()
+	before := readRecords(t, tl.Log)
+	noErr(t, tl.Close())
+	tl.reopen(t, Options{RecoveryPoint: 0}) // a crash: every segment is scanned
+	require(t, tl.LogEndOffset() == end, "log end %d after recovery, was %d", tl.LogEndOffset(), end)
+	require(t, len(readRecords(t, tl.Log)) == len(before), "records lost in recovery")
+}
