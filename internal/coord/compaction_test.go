@@ -85,24 +85,38 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 		_, err := f.coord.CommitOffsets(ctxT(t), commit("g", -1, "", "events", offsets))
 		noErr(t, err)
 	}
-	noErr(t, rollLog(l, f))
+	noErr(t, rollLog(l, f, "g"))
 	for range 3 {
 		_, err := l.CleanNow(1 << 20)
 		noErr(t, err)
 		time.Sleep(2 * time.Millisecond) // past the horizon, with delete.retention.ms=0
 	}
 	require(t, countTombstones(t, l) == 0, "tombstones left after delete.retention.ms: %d", countTombstones(t, l))
+
+	// Deleting the group writes a tombstone per remaining offset; once
+	// cleaned, the partition holds next to nothing of it.
+	res := f.coord.DeleteGroups(ctxT(t), []string{"g"})
+	noErr(t, res[0].Err)
+	require(t, countTombstones(t, l) >= partitions-3, "DeleteGroups wrote %d tombstones", countTombstones(t, l))
+	noErr(t, rollLog(l, f, "other"))
+	for range 3 {
+		_, err := l.CleanNow(1 << 20)
+		noErr(t, err)
+		time.Sleep(2 * time.Millisecond)
+	}
+	require(t, countTombstones(t, l) == 0, "group tombstones left after delete.retention.ms: %d", countTombstones(t, l))
 }
 
-// rollLog commits until the log rolls, so what came before is sealed.
-func rollLog(l *log.Log, f *fixture) error {
+// rollLog commits for group until the log rolls, so what came before is
+// sealed.
+func rollLog(l *log.Log, f *fixture, group string) error {
 	segments := l.NumSegments()
 	for i := 0; l.NumSegments() == segments; i++ {
 		offsets := map[int32]int64{}
 		for p := range int32(100) {
 			offsets[p] = int64(1_000_000 + i)
 		}
-		if _, err := f.coord.CommitOffsets(ctxT(f.t), commit("g", -1, "", "events", offsets)); err != nil {
+		if _, err := f.coord.CommitOffsets(ctxT(f.t), commit(group, -1, "", "events", offsets)); err != nil {
 			return err
 		}
 	}
