@@ -85,7 +85,9 @@ func (m *Manager) cleanOnce(res *cleanerResources) (TopicPartition, CleanStats, 
 	defer m.doneCleaning(l)
 	stats, err := l.clean(res, nowMs)
 	switch {
-	case errors.Is(err, errCleanAborted) || errors.Is(err, ErrClosed):
+	case errors.Is(err, errCleanAborted) || errors.Is(err, ErrClosed) || l.isClosed():
+		// Deleted or closed under the cleaner (a partition moved away):
+		// nothing to report.
 		m.opts.Logger.Debug("clean abandoned", "log", l.Dir(), "err", err)
 	case err != nil:
 		m.opts.Logger.Error("clean failed", "log", l.Dir(), "err", err)
@@ -132,6 +134,12 @@ func (m *Manager) doneCleaning(l *Log) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.cleaner.inProgress, l)
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
 }
 
 // cleanScore orders logs for the cleaner, as Kafka's LogCleanerManager

@@ -255,7 +255,7 @@ func (m *Manager) Checkpoint() error {
 	firstDirty := map[TopicPartition]int64{}
 	for tp, l := range m.logs {
 		recoveryPoints[tp], startOffsets[tp] = l.RecoveryPoint(), l.LogStartOffset()
-		if offset := l.FirstDirtyOffset(); offset > 0 {
+		if offset := l.FirstDirtyOffset(); offset > 0 && l.Config().Compact {
 			firstDirty[tp] = offset
 		}
 	}
