@@ -149,6 +149,7 @@ type cleanerResources struct {
 	throttle    *Throttler
 	stop        <-chan struct{}
 	writeBuf    []byte
+	scanBuf     []byte // the batch scanner's read buffer
 	filter      batchFilter
 }
 
@@ -273,7 +274,7 @@ func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef
 		if s.nextOffset <= c.firstDirty {
 			continue
 		}
-		err := eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
+		err := res.eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
 			if err := res.pace(int64(len(batch))); err != nil {
 				return err
 			}
@@ -310,8 +311,11 @@ func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef
 
 // eachBatch calls fn for every batch of the first size bytes of a segment
 // file, CRC unchecked (the data was validated when appended or recovered).
-func eachBatch(f vfs.File, size int64, fn func(batch []byte, h *record.Header) error) error {
+// The read buffer is the thread's, reused from segment to segment.
+func (res *cleanerResources) eachBatch(f vfs.File, size int64, fn func(batch []byte, h *record.Header) error) error {
 	sc := newBatchScanner(f, 0, size)
+	sc.buf = res.scanBuf
+	defer func() { res.scanBuf = sc.buf }()
 	for {
 		batch, h, _, err := sc.next()
 		if err == io.EOF {

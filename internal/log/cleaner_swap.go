@@ -89,7 +89,7 @@ func (l *Log) writeCleaned(res *cleanerResources, g segmentGroup, refs []fileRef
 	}
 	records, removed := res.filter.recordsRead, res.filter.recordsRemoved
 	for i, s := range g.segments {
-		err := eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
+		err := res.eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
 			stats.BytesRead += int64(len(batch))
 			out, err := res.filter.filter(batch, h, h.NextOffset() == end)
 			if err != nil {
