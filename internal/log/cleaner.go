@@ -207,12 +207,10 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	if res.offsets == nil {
 		res.offsets = newOffsetMap(res.dedupeBytes)
 	}
-	refs, err := acquireAll(c.segments)
-	if err != nil {
-		return stats, errCleanAborted
-	}
-	defer releaseAll(refs)
-	end, err := l.buildOffsetMap(res, &c, refs)
+	// Segment files are opened one at a time (one group at a time for the
+	// rewrite), so a log of many small segments does not hold the open-file
+	// budget.
+	end, err := l.buildOffsetMap(res, &c)
 	if err != nil {
 		return stats, err
 	}
@@ -220,13 +218,13 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	for n < len(c.segments) && c.segments[n].seg.baseOffset < end {
 		n++
 	}
-	producers, err := lastBatchOfProducers(c.segments[:n], refs[:n])
+	producers, err := lastBatchOfProducers(c.segments[:n])
 	if err != nil {
 		return stats, err
 	}
 	res.filter.reset(res.offsets, producers, end, nowMs, cfg.DeleteRetentionMs)
 	for _, g := range groupSegments(c.segments[:n], cfg) {
-		if err := l.cleanGroup(res, g, refs[g.first:g.first+len(g.segments)], cfg, &stats); err != nil {
+		if err := l.cleanGroup(res, g, cfg, &stats); err != nil {
 			return stats, err
 		}
 	}
@@ -244,13 +242,15 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	return stats, nil
 }
 
+// acquireAll opens the segments' files; a segment deleted since the cleaner
+// looked aborts the clean.
 func acquireAll(segments []segmentSnapshot) ([]fileRef, error) {
 	refs := make([]fileRef, 0, len(segments))
 	for _, s := range segments {
 		ref, err := s.seg.file.acquire()
 		if err != nil {
 			releaseAll(refs)
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errCleanAborted, err)
 		}
 		refs = append(refs, ref)
 	}
@@ -266,15 +266,19 @@ func releaseAll(refs []fileRef) {
 // buildOffsetMap fills the map from the dirty segments and returns the end
 // of the range it covers: firstUncleanable when every key fit, else the
 // offset of the first record whose key did not.
-func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef) (int64, error) {
+func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable) (int64, error) {
 	res.offsets.clear()
 	errFull := errors.New("offset map full")
 	end := c.firstUncleanable
-	for i, s := range c.segments {
+	for _, s := range c.segments {
 		if s.nextOffset <= c.firstDirty {
 			continue
 		}
-		err := res.eachBatch(refs[i].file, s.size, func(batch []byte, h *record.Header) error {
+		refs, err := acquireAll([]segmentSnapshot{s})
+		if err != nil {
+			return 0, err
+		}
+		err = res.eachBatch(refs[0].file, s.size, func(batch []byte, h *record.Header) error {
 			if err := res.pace(int64(len(batch))); err != nil {
 				return err
 			}
@@ -296,6 +300,7 @@ func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable, refs []fileRef
 				return nil
 			})
 		})
+		releaseAll(refs)
 		if errors.Is(err, errFull) {
 			return end, nil
 		}
@@ -334,25 +339,50 @@ func (res *cleanerResources) eachBatch(f vfs.File, size int64, fn func(batch []b
 // batch in the segments, reading batch headers only. Batches of a producer
 // after the cleaned range make keeping its last one here unnecessary, never
 // wrong. Its size is bounded by the producers the partition admits.
-func lastBatchOfProducers(segments []segmentSnapshot, refs []fileRef) (map[int64]int64, error) {
+func lastBatchOfProducers(segments []segmentSnapshot) (map[int64]int64, error) {
 	last := map[int64]int64{}
-	var buf [record.HeaderSize]byte
-	for i, s := range segments {
-		for pos := int64(0); pos < s.size; {
-			if _, err := refs[i].file.ReadAt(buf[:], pos); err != nil {
-				return nil, fmt.Errorf("segment %020d: read batch header at %d: %w", s.seg.baseOffset, pos, err)
-			}
-			h, err := record.ParseHeader(buf[:])
-			if err != nil {
-				return nil, fmt.Errorf("segment %020d: batch header at %d: %w", s.seg.baseOffset, pos, err)
-			}
-			if h.HasProducerID() {
-				last[h.ProducerID] = h.LastOffset()
-			}
-			pos += int64(h.Size())
+	for _, s := range segments {
+		refs, err := acquireAll([]segmentSnapshot{s})
+		if err != nil {
+			return nil, err
+		}
+		err = producerBatches(refs[0].file, s, last)
+		releaseAll(refs)
+		if err != nil {
+			return nil, err
+		}
+		if len(last) > maxTrackedProducers {
+			// Too many to remember: nil says every producer's batch may be
+			// its last, so each is kept (empty if need be). Correct, only
+			// less compact.
+			return nil, nil
 		}
 	}
 	return last, nil
+}
+
+// maxTrackedProducers bounds the producer map of one clean (24 bytes or
+// so an entry).
+const maxTrackedProducers = 1 << 20
+
+// producerBatches records the last offset of each producer's batches in
+// one segment, reading batch headers only.
+func producerBatches(f vfs.File, s segmentSnapshot, last map[int64]int64) error {
+	var buf [record.HeaderSize]byte
+	for pos := int64(0); pos < s.size; {
+		if _, err := f.ReadAt(buf[:], pos); err != nil {
+			return fmt.Errorf("segment %020d: read batch header at %d: %w", s.seg.baseOffset, pos, err)
+		}
+		h, err := record.ParseHeader(buf[:])
+		if err != nil {
+			return fmt.Errorf("segment %020d: batch header at %d: %w", s.seg.baseOffset, pos, err)
+		}
+		if h.HasProducerID() {
+			last[h.ProducerID] = h.LastOffset()
+		}
+		pos += int64(h.Size())
+	}
+	return nil
 }
 
 // segmentGroup is consecutive segments cleaned into one.

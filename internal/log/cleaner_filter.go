@@ -12,7 +12,7 @@ import (
 // to clean, so a clean allocates little beyond the batches it rebuilds.
 type batchFilter struct {
 	offsets           *offsetMap
-	producers         map[int64]int64 // producer id -> last offset of its last batch
+	producers         map[int64]int64 // producer id -> last offset of its last batch; nil: too many, keep all
 	nowMs             int64
 	deleteRetentionMs int64
 	// mapEnd is the end of the range the offset map covers. A record at or
@@ -124,7 +124,7 @@ func (f *batchFilter) filter(batch []byte, h *record.Header, lastInGroup bool) (
 	case removed == 0 && !stamp:
 		return batch, nil
 	case len(f.kept) == 0:
-		if lastInGroup || h.HasProducerID() && f.producers[h.ProducerID] == h.LastOffset() {
+		if lastInGroup || h.HasProducerID() && (f.producers == nil || f.producers[h.ProducerID] == h.LastOffset()) {
 			return f.emptyBatch(h)
 		}
 		return nil, nil

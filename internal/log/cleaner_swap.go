@@ -46,7 +46,14 @@ type cleanedSegment struct {
 }
 
 // cleanGroup writes a group's cleaned file and swaps it in.
-func (l *Log) cleanGroup(res *cleanerResources, g segmentGroup, refs []fileRef, cfg Config, stats *CleanStats) error {
+func (l *Log) cleanGroup(res *cleanerResources, g segmentGroup, cfg Config, stats *CleanStats) error {
+	// The group's files stay open until the swap is done: readers keep
+	// reading the old segments through them meanwhile.
+	refs, err := acquireAll(g.segments)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(refs)
 	base := g.segments[0].seg.baseOffset
 	path := g.segments[0].seg.path(logSuffix) + cleanedSuffix
 	cleaned, err := l.writeCleaned(res, g, refs, cfg, path, stats)

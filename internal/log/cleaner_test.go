@@ -460,3 +460,61 @@ func TestLogFollowerGapsKeepSegmentsContiguous(t *testing.T) {
 	require(t, tl.LogEndOffset() == end, "log end %d after recovery, was %d", tl.LogEndOffset(), end)
 	require(t, len(readRecords(t, tl.Log)) == len(before), "records lost in recovery")
 }
+
+// TestLogCleanerKeepsTheLastBatchOfEachProducer: an idempotent producer's
+// batches whose records are all superseded go, except its last one, kept
+// empty with its offset range and sequence numbers, so the producer's last
+// sequence survives (as Kafka keeps it); a batch that loses only its tail
+// keeps its whole offset range.
+func TestLogCleanerKeepsTheLastBatchOfEachProducer(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	tl.SetCleanableBound(unbounded)
+	now := tl.clock.Now().UnixMilli()
+	producerBatch := func(seq int32, recs ...keyedRecord) []byte {
+		out := make([]record.Record, len(recs))
+		for i, r := range recs {
+			out[i] = record.Record{Key: r.key, Value: r.value}
+		}
+		b, err := record.AppendBatch(nil, record.BatchOptions{ProducerID: 42 + int64(seq/100), ProducerEpoch: 3, BaseSequence: seq % 100, FirstTimestamp: now}, out)
+		noErr(t, err)
+		return b
+	}
+	for _, b := range [][]byte{
+		producerBatch(0, keyed("a", "1"), keyed("b", "1")),   // offsets 0-1: all superseded
+		producerBatch(2, keyed("c", "1"), keyed("a", "2")),   // offsets 2-3: "a" superseded below
+		producerBatch(4, keyed("b", "2"), keyed("c", "2")),   // offsets 4-5: the producer's last, superseded
+		producerBatch(107, keyed("x", "1"), keyed("y", "1")), // producer 43, offsets 6-7: "y" superseded below
+		keyedBatch(t, record.CodecNone, now, keyed("y", "2")),
+	} {
+		_, err := tl.Append(b, AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	_, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed("a", "3"), keyed("b", "3"), keyed("c", "3")), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	for range 20 { // seal it all
+		_, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed("filler", fmt.Sprintf("%0100d", 0))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	_, err = tl.CleanNow(1 << 20)
+	noErr(t, err)
+	var producerHeaders []record.Header
+	seen43 := false
+	for rest := readAll(t, tl.Log, 0); len(rest) > 0; {
+		_, next, h, err := record.NextBatch(rest)
+		noErr(t, err)
+		switch h.ProducerID {
+		case 42:
+			producerHeaders = append(producerHeaders, h)
+		case 43:
+			seen43 = true
+			require(t, h.BaseOffset == 6 && h.LastOffset() == 7 && h.RecordCount == 1 && h.BaseSequence == 7,
+				"producer 43's batch lost its tail as %+v, want offsets 6-7 kept, sequence 7", h)
+		}
+		rest = next
+	}
+	require(t, seen43, "producer 43's batch, whose first record is the latest of its key, is gone")
+	require(t, len(producerHeaders) == 1, "producer batches left: %+v", producerHeaders)
+	h := producerHeaders[0]
+	require(t, h.BaseOffset == 4 && h.LastOffset() == 5 && h.RecordCount == 0 && h.BaseSequence == 4 && h.ProducerEpoch == 3,
+		"the producer's last batch became %+v, want an empty batch for offsets 4-5, sequence 4", h)
+}
