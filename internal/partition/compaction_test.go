@@ -63,3 +63,52 @@ func latestValues(t *testing.T, p *Partition) map[string]string {
 	}
 	return out
 }
+
+// TestPartitionIdempotentProducerAfterCompactionAndRestart: an idempotent
+// producer's batches are compacted away except its last (kept empty), the
+// broker restarts without producer snapshots, and the producer state
+// rebuilt from the compacted log still knows its last sequence: a retry of
+// the last batch is a duplicate, the next sequence is accepted, a gap is
+// refused.
+func TestPartitionIdempotentProducerAfterCompactionAndRestart(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, map[string]string{"cleanup.policy": "compact", "segment.bytes": "1024"}, []int32{1})
+	p := f.partition("t", 0)
+	idemKeyed := func(seq int32, key string) []byte {
+		b, err := record.AppendBatch(nil, record.BatchOptions{ProducerID: 7, ProducerEpoch: 0, BaseSequence: seq, FirstTimestamp: f.nowMs()},
+			[]record.Record{{Key: []byte(key), Value: []byte(fmt.Sprintf("value-%d", seq))}})
+		noErr(t, err)
+		return b
+	}
+	for seq := range int32(5) {
+		_, err := p.Append(idemKeyed(seq, "k"))
+		noErr(t, err)
+	}
+	for i := range 30 { // supersede "k" and seal everything
+		_, err := p.Append(keyedBatch(t, f.nowMs(), "k", fmt.Sprintf("plain-%d-%060d", i, i)))
+		noErr(t, err)
+	}
+	stats, err := p.log.CleanNow(1 << 20)
+	noErr(t, err)
+	require(t, stats.RecordsRemoved >= 5, "the producer's records were not compacted: %+v", stats)
+
+	noErr(t, f.mgr.Close())
+	noErr(t, f.logs.Close())
+	names, err := f.fs.List("/data/t-0")
+	noErr(t, err)
+	for _, n := range names {
+		if _, ok := parseSnapshotName(n); ok {
+			noErr(t, f.fs.Remove("/data/t-0/"+n))
+		}
+	}
+	f.open(f.fs)
+	p = f.partition("t", 0)
+	res, err := p.Append(idemKeyed(4, "k"))
+	noErr(t, err)
+	require(t, res.Duplicate && res.BaseOffset == 4, "a retry of the last batch after compaction and restart: %+v", res)
+	_, err = p.Append(idemKeyed(6, "k"))
+	requireErrorIs(t, err, ErrOutOfOrderSequence)
+	res, err = p.Append(idemKeyed(5, "k"))
+	noErr(t, err)
+	require(t, !res.Duplicate, "the next sequence was taken for a duplicate: %+v", res)
+}
