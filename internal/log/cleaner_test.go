@@ -518,3 +518,42 @@ func TestLogCleanerKeepsTheLastBatchOfEachProducer(t *testing.T) {
 	require(t, h.BaseOffset == 4 && h.LastOffset() == 5 && h.RecordCount == 0 && h.BaseSequence == 4 && h.ProducerEpoch == 3,
 		"the producer's last batch became %+v, want an empty batch for offsets 4-5, sequence 4", h)
 }
+
+// TestLogCleanerThrottleBoundsTheRate: with a 1,000 bytes/s throttle on a
+// manual clock, a clean goes on only as the clock moves, and the clock must
+// move at least the cleaned bytes over the rate (less the one second of
+// burst) before it is done.
+func TestLogCleanerThrottleBoundsTheRate(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	tl.SetCleanableBound(unbounded)
+	fillKeyed(t, tl.Log, 60, 5, tl.clock.Now().UnixMilli())
+	res := newCleanerResources(1<<20, NewThrottler(tl.clock, 1000), nil)
+	type result struct {
+		stats CleanStats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		stats, err := tl.clean(res, tl.clock.Now().UnixMilli())
+		done <- result{stats, err}
+	}()
+	var advanced time.Duration
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case r := <-done:
+			noErr(t, r.err)
+			minimum := time.Duration(r.stats.BytesRead-1000) * time.Second / 1000
+			require(t, r.stats.BytesRead > 2000 && advanced >= minimum,
+				"cleaned %d bytes after the clock moved %v; at 1000 bytes/s it needs %v", r.stats.BytesRead, advanced, minimum)
+			return
+		default:
+		}
+		require(t, time.Now().Before(deadline), "the clean did not finish; the clock moved %v", advanced)
+		if tl.clock.Waiters() > 0 {
+			tl.clock.Advance(100 * time.Millisecond)
+			advanced += 100 * time.Millisecond
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
