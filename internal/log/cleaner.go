@@ -76,6 +76,7 @@ type cleanable struct {
 	// firstDirtySegment is the first segment holding dirty records, whose
 	// first batch's age max.compaction.lag.ms bounds.
 	firstDirtySegment *segment
+	truncations       int64 // the log's truncation count when it was looked at
 }
 
 // segmentSnapshot is a sealed segment's state as the cleaner saw it under
@@ -113,7 +114,7 @@ func (l *Log) FirstDirtyOffset() int64 {
 
 // cleanableLocked finds the segments a clean may rewrite now.
 func (l *Log) cleanableLocked(nowMs int64) cleanable {
-	c := cleanable{firstDirty: max(l.firstDirtyOffset, l.logStartOffset, l.segments[0].baseOffset)}
+	c := cleanable{firstDirty: max(l.firstDirtyOffset, l.logStartOffset, l.segments[0].baseOffset), truncations: l.truncations}
 	if l.cleanBound == nil || !l.cfg.Compact {
 		c.firstUncleanable = c.firstDirty
 		return c
@@ -183,10 +184,9 @@ func (l *Log) CleanNow(dedupeBytes int64) (CleanStats, error) {
 // clean runs one compaction of the log. A log that changed under it
 // (truncation, retention, a new configuration) keeps what was swapped in
 // so far; the rest waits for the next round.
-func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
+func (l *Log) clean(res *cleanerResources, nowMs int64) (stats CleanStats, err error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
-	stats := CleanStats{}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -201,6 +201,13 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	c := l.cleanableLocked(nowMs)
 	stats.EndOffset = c.firstDirty
 	l.mu.Unlock()
+	defer func() {
+		// A truncation cuts segments in place: reading one then fails, and
+		// is no more than an aborted clean.
+		if err != nil && !errors.Is(err, errCleanAborted) && l.truncatedSince(c.truncations) {
+			err = fmt.Errorf("%w: %w", errCleanAborted, err)
+		}
+	}()
 	if len(c.segments) == 0 || !cfg.Compact {
 		return stats, nil
 	}
@@ -210,7 +217,8 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	// Segment files are opened one at a time (one group at a time for the
 	// rewrite), so a log of many small segments does not hold the open-file
 	// budget.
-	end, err := l.buildOffsetMap(res, &c)
+	var end int64
+	end, err = l.buildOffsetMap(res, &c)
 	if err != nil {
 		return stats, err
 	}
@@ -223,12 +231,17 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 		return stats, err
 	}
 	res.filter.reset(res.offsets, producers, end, nowMs, cfg.DeleteRetentionMs)
-	for _, g := range groupSegments(c.segments[:n], cfg) {
+	for _, g := range groupSegments(c.segments[:n], cfg, c.truncations) {
 		if err := l.cleanGroup(res, g, cfg, &stats); err != nil {
 			return stats, err
 		}
 	}
 	l.mu.Lock()
+	if l.truncations != c.truncations {
+		// Truncated after the last swap: the map held removed records.
+		l.mu.Unlock()
+		return stats, errCleanAborted
+	}
 	l.firstDirtyOffset = max(l.firstDirtyOffset, end)
 	// Every batch with a delete horizon lies in what was just rewritten
 	// (horizons are stamped only by cleans, and each clean starts at the
@@ -240,6 +253,12 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (CleanStats, error) {
 	stats.EndOffset = l.firstDirtyOffset
 	l.mu.Unlock()
 	return stats, nil
+}
+
+func (l *Log) truncatedSince(truncations int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.truncations != truncations
 }
 
 // acquireAll opens the segments' files; a segment deleted since the cleaner
@@ -387,17 +406,17 @@ func producerBatches(f vfs.File, s segmentSnapshot, last map[int64]int64) error 
 
 // segmentGroup is consecutive segments cleaned into one.
 type segmentGroup struct {
-	first    int // index in the cleanable segments
-	segments []segmentSnapshot
+	segments    []segmentSnapshot
+	truncations int64 // the log's truncation count when the clean began
 }
 
 // groupSegments groups consecutive segments whose sizes add up to at most
 // segment.bytes and whose offsets fit a segment's int32 relative offsets,
 // as Kafka's groupSegmentsBySize: small cleaned segments merge over time.
-func groupSegments(segments []segmentSnapshot, cfg Config) []segmentGroup {
+func groupSegments(segments []segmentSnapshot, cfg Config, truncations int64) []segmentGroup {
 	var groups []segmentGroup
 	for i := 0; i < len(segments); {
-		g := segmentGroup{first: i, segments: segments[i : i+1]}
+		g := segmentGroup{segments: segments[i : i+1], truncations: truncations}
 		size := segments[i].size
 		for j := i + 1; j < len(segments); j++ {
 			s := segments[j]

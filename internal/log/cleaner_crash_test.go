@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -143,4 +144,52 @@ func (s *cleanerCrashSetup) checkRecovered(t *testing.T, l *Log, k int64) {
 		}
 		require(t, view[key] == off, "crash at step %d: key %q reads offset %d, latest is %d", k, key, view[key], off)
 	}
+}
+
+// TestLogCleanerTruncationDuringCleanSwapsNothing: a truncation while a
+// clean writes its first cleaned file removes the record that superseded
+// an older one in the clean's offset map; the clean must then swap nothing,
+// or the older record, now the latest of its key, would be lost.
+func TestLogCleanerTruncationDuringCleanSwapsNothing(t *testing.T) {
+	mem := vfs.NewMem()
+	probe := newCrashProbe(mem)
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	cfg := compactConfig()
+	cfg.SegmentBytes = 400
+	l, err := Open(probe, cleanerCrashDir, Options{Config: cfg, Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	l.SetCleanableBound(unbounded)
+	for i := range 60 {
+		key := fmt.Sprintf("filler-%d", i)
+		if i == 10 || i == 50 {
+			key = "k"
+		}
+		_, err := l.Append(keyedBatch(t, record.CodecNone, clk.Now().UnixMilli(), keyed(key, fmt.Sprintf("v%d-%040d", i, i))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	truncated := false
+	probe.setHook(func(op vfs.Op, path string) error {
+		if op == vfs.OpCreate && strings.HasSuffix(path, cleanedSuffix) && !truncated {
+			truncated = true
+			return l.Truncate(40) // runs on the cleaner's goroutine, without the log's lock
+		}
+		return nil
+	})
+	_, err = l.CleanNow(1 << 20)
+	require(t, truncated, "the clean never wrote a cleaned file")
+	require(t, errors.Is(err, errCleanAborted), "clean across a truncation: %v", err)
+	probe.setHook(nil)
+	found := false
+	for _, r := range readRecords(t, l) {
+		found = found || r.key == "k" && r.offset == 10
+	}
+	require(t, found, "k@10, the latest of its key after the truncation, was removed")
+	_, err = l.CleanNow(1 << 20)
+	noErr(t, err)
+	found = false
+	for _, r := range readRecords(t, l) {
+		found = found || r.key == "k" && r.offset == 10
+	}
+	require(t, found, "k@10 removed by the clean after the truncation")
 }

@@ -189,7 +189,9 @@ func (l *Log) swapIn(g segmentGroup, c *cleanedSegment) error {
 // checkGroupLocked finds the group in the segment list, unchanged since the
 // cleaner snapshot it, and returns the index of its first segment.
 func (l *Log) checkGroupLocked(g segmentGroup) (int, error) {
-	if l.closed || l.err != nil {
+	if l.closed || l.err != nil || l.truncations != g.truncations {
+		// A truncation may have removed records the offset map holds: a
+		// record they superseded must not be dropped.
 		return 0, errCleanAborted
 	}
 	first := slices.Index(l.segments, g.segments[0].seg)

@@ -98,6 +98,7 @@ type Log struct {
 	cleanMu          sync.Mutex
 	swapping         bool // a swap's file operations run: the segment list must not change
 	firstDirtyOffset int64
+	truncations      int64 // counts truncations: a clean across one swaps nothing more
 	cleanBound       func() int64
 	deleteHorizonMs  int64
 }
