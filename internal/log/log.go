@@ -4,7 +4,9 @@
 //
 // Invariants:
 //   - offsets are dense and increasing: each append gets the offsets after
-//     the previous one, assigned in place in the batch headers;
+//     the previous one, assigned in place in the batch headers; only the
+//     cleaner (cleaner.go, cleanup.policy=compact) removes records, and it
+//     never renumbers them, so a compacted log has gaps that reads skip;
 //   - an append returns only once its bytes are durable under the flush
 //     policy (fsynced for FlushAlways), and concurrent appends share one
 //     write and one fsync;
