@@ -212,8 +212,9 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (stats CleanStats, err e
 		return stats, nil
 	}
 	if res.offsets == nil {
-		res.offsets = newOffsetMap(res.dedupeBytes)
+		res.offsets = &offsetMap{}
 	}
+	res.offsets.reset(offsetMapBytesFor(c.dirtyBytes, res.dedupeBytes))
 	// Segment files are opened one at a time (one group at a time for the
 	// rewrite), so a log of many small segments does not hold the open-file
 	// budget.
@@ -282,11 +283,23 @@ func releaseAll(refs []fileRef) {
 	}
 }
 
+// offsetMapBytesFor sizes a clean's offset map: the thread's dedupe buffer,
+// or less when the dirty range cannot hold that many keys (a record takes
+// at least 7 bytes; 4 map bytes per log byte allows for compression). The
+// map is allocated at a thread's first clean and grows to the buffer only
+// when a log needs it, so a broker whose compacted logs are small (often
+// just __consumer_offsets) does not hold the whole buffer.
+func offsetMapBytesFor(dirtyBytes, dedupeBytes int64) int64 {
+	if dirtyBytes > dedupeBytes/4 {
+		return dedupeBytes
+	}
+	return min(max(4*dirtyBytes, 64<<10), dedupeBytes)
+}
+
 // buildOffsetMap fills the map from the dirty segments and returns the end
 // of the range it covers: firstUncleanable when every key fit, else the
 // offset of the first record whose key did not.
 func (l *Log) buildOffsetMap(res *cleanerResources, c *cleanable) (int64, error) {
-	res.offsets.clear()
 	errFull := errors.New("offset map full")
 	end := c.firstUncleanable
 	for _, s := range c.segments {

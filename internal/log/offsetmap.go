@@ -39,20 +39,27 @@ const (
 
 // newOffsetMap makes a map in bufferBytes; it holds at least one key.
 func newOffsetMap(bufferBytes int64) *offsetMap {
-	n := max(int(bufferBytes/offsetMapSlotSize), 2)
-	return &offsetMap{
-		slots:      make([]byte, n*offsetMapSlotSize),
-		numSlots:   n,
-		maxEntries: max(int(float64(n)*offsetMapLoadRatio), 1),
-		latest:     -1,
-	}
+	m := &offsetMap{}
+	m.reset(bufferBytes)
+	return m
 }
 
-// clear empties the map for the next clean, keeping its memory.
-func (m *offsetMap) clear() {
+// reset empties the map and sizes it to bufferBytes, reusing its memory
+// when that is large enough: a clean of a small log needs neither a large
+// allocation nor clearing one.
+func (m *offsetMap) reset(bufferBytes int64) {
+	n := max(int(bufferBytes/offsetMapSlotSize), 2)
+	if cap(m.slots) < n*offsetMapSlotSize {
+		m.slots = make([]byte, n*offsetMapSlotSize)
+	}
+	m.slots = m.slots[:n*offsetMapSlotSize]
 	clear(m.slots)
+	m.numSlots, m.maxEntries = n, max(int(float64(n)*offsetMapLoadRatio), 1)
 	m.entries, m.latest = 0, -1
 }
+
+// clear empties the map for the next clean, keeping its size.
+func (m *offsetMap) clear() { m.reset(int64(len(m.slots))) }
 
 // full says no new key fits.
 func (m *offsetMap) full() bool { return m.entries >= m.maxEntries }

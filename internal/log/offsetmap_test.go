@@ -35,3 +35,17 @@ func TestLogTokenBucketPacesToTheRate(t *testing.T) {
 	unlimited := newTokenBucket(0, 0)
 	require(t, unlimited.take(1<<40, 0) == 0, "no limit should never wait")
 }
+
+func TestLogOffsetMapSizedToTheDirtyRange(t *testing.T) {
+	const buffer = 128 << 20
+	require(t, offsetMapBytesFor(1<<30, buffer) == buffer, "a large dirty range gets the whole buffer")
+	require(t, offsetMapBytesFor(1<<20, buffer) == 4<<20, "1 MiB dirty: %d", offsetMapBytesFor(1<<20, buffer))
+	require(t, offsetMapBytesFor(100, buffer) == 64<<10, "a tiny log gets the floor")
+	require(t, offsetMapBytesFor(100, 1000) == 1000, "never past the buffer: %d", offsetMapBytesFor(100, 1000))
+	m := newOffsetMap(1 << 20)
+	big := cap(m.slots)
+	h := offsetMapHash([]byte("k"))
+	m.put(&h, 5)
+	m.reset(48)
+	require(t, cap(m.slots) == big && m.numSlots == 2 && m.get(&h) == -1, "reset to a smaller size: %d slots, cap %d, get %d", m.numSlots, cap(m.slots), m.get(&h))
+}
