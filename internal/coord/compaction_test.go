@@ -12,11 +12,12 @@ import (
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestCoordOffsetsTopicStaysBoundedWithTheCleaner commits offsets for 100
 // partitions again and again to a small-segment __consumer_offsets, with
-// the cleaner running between commits, and checks that the partition's
+// a cleaner thread running as on a broker (10 ms backoff), and checks that the partition's
 // bytes on disk stay bounded by its live keys instead of growing with the
 // commits; that a restarted coordinator loads the compacted log to the
 // latest offsets; and that the tombstones an OffsetDelete writes are
@@ -30,7 +31,10 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 		requests = 10_000
 	}
 	const partitions, segmentBytes = 100, 64 << 10
-	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1, GroupInitialRebalanceDelayMs: -1})
+	f := &fixture{t: t, fs: vfs.OS(), dir: t.TempDir(), clock: clock.Real(), img: metadata.EmptyImage(),
+		cfg:     Config{OffsetsTopicNumPartitions: 1, GroupInitialRebalanceDelayMs: -1},
+		cleaner: log.CleanerConfig{Threads: 1, DedupeBufferBytes: 1 << 20, BackoffMs: 10}}
+	f.open()
 	f.createTopic("events", partitions, nil)
 	f.ready("g")
 	f.apply(
@@ -42,6 +46,12 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 	offsets := map[int32]int64{}
 	largest := int64(0)
 	start := time.Now()
+	cleanerCtx, stopCleaner := context.WithCancel(context.Background())
+	cleanerDone := make(chan struct{})
+	go func() {
+		defer close(cleanerDone)
+		f.logs.RunCleaner(cleanerCtx)
+	}()
 	for i := range requests {
 		for p := range int32(partitions) {
 			offsets[p] = int64(i*partitions) + int64(p)
@@ -50,19 +60,14 @@ func TestCoordOffsetsTopicStaysBoundedWithTheCleaner(t *testing.T) {
 		_, err := f.coord.CommitOffsets(ctx, commit("g", -1, "", "events", offsets))
 		cancel()
 		noErr(t, err)
-		if i%10 == 9 {
-			for {
-				if _, _, cleaned := f.logs.CleanOnce(1 << 20); !cleaned {
-					break
-				}
-			}
-		}
 		largest = max(largest, l.Size())
 	}
+	stopCleaner()
+	<-cleanerDone
 	commits := requests * partitions
 	t.Logf("%d offset commits (%d requests of %d partitions), segment.bytes %d: %d bytes on disk at the end, %d at most, in %v",
 		commits, requests, partitions, segmentBytes, l.Size(), largest, time.Since(start).Round(time.Millisecond))
-	// Without compaction: about 80 bytes a commit. With it: the live keys
+	// Without compaction: about 49 bytes a commit. With it: the live keys
 	// (100 offsets, the group), the active segment and the dirty segments
 	// the ratio lets wait, whatever the number of commits.
 	require(t, largest < 10*segmentBytes, "__consumer_offsets-0 grew to %d bytes for %d commits", largest, commits)
