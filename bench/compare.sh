@@ -58,7 +58,7 @@ start() {
 
 sets=()
 [ -n "${SLUICE_SET:-}" ] && sets=(--set "$SLUICE_SET")
-start sluice env -u SLUICE_BROKERS "$work/sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 "${sets[@]}"
+start sluice env -u SLUICE_BROKERS "$work/sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http 127.0.0.1:0 "${sets[@]}"
 sluice_addr=$addr
 start kfake "$work/kfake"
 kfake_addr=$addr

@@ -55,7 +55,7 @@ sets=()
 [ -n "${SLUICE_SET:-}" ] && sets=(--set "$SLUICE_SET")
 
 for i in 1 2 3; do
-	env -u SLUICE_BROKERS "$work/sluice" serve --data-dir "$data/node-$i" --listen "127.0.0.1:${ports[$((i - 1))]}" \
+	env -u SLUICE_BROKERS "$work/sluice" serve --data-dir "$data/node-$i" --listen "127.0.0.1:${ports[$((i - 1))]}" --http 127.0.0.1:0 \
 		--set "node.id=$i" --set "controller.listener=127.0.0.1:${ports[$((i + 2))]}" \
 		--set "controller.quorum.voters=$voters" "${sets[@]}" >/dev/null 2>"$work/node-$i.log" &
 	pid_of[$i]=$!

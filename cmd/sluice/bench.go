@@ -38,6 +38,8 @@ type benchOptions struct {
 func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
 	fs.StringVar(&o.topic, "topic", "sluice-bench", "topic to use; created with --partitions if missing")
 	fs.Int32Var(&o.partitions, "partitions", 3, "partitions when the topic is created")
+	// 1 KiB is the payload of the OpenMessaging Benchmark's standard
+	// workloads, so figures compare with published ones.
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value (random, incompressible)")
 	fs.Int64Var(&o.records, "records", 0, "records to send or read (default 100000, or for e2e 10s of --rate, unless --duration is given)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (with --records: whichever comes first)")
@@ -48,6 +50,8 @@ func (o *benchOptions) register(fs *pflag.FlagSet, defaultRate float64) {
 	fs.IntVar(&o.consumers, "consumers", 1, "consumer clients")
 	fs.BoolVar(&o.progress, "progress", false, "print a progress line every second even when stderr is not a terminal")
 	fs.DurationVar(&o.progressEvery, "progress-interval", time.Second, "time between progress lines")
+	// Hidden: it exists so tests can see progress lines without waiting
+	// a second for each.
 	_ = fs.MarkHidden("progress-interval")
 }
 
@@ -56,6 +60,8 @@ func (o *benchOptions) check(mode string) error {
 	switch {
 	case o.recordSize < 1:
 		return usageErrorf("--record-size %d: want at least 1 byte", o.recordSize)
+	// The e2e consumer reads the scheduled send time from the first eight
+	// bytes of the value.
 	case mode == "e2e" && o.recordSize < 8:
 		return usageErrorf("--record-size %d: e2e needs at least 8 bytes to carry the send time", o.recordSize)
 	case o.records < 0:
@@ -91,12 +97,17 @@ func (o *benchOptions) check(mode string) error {
 func (o *benchOptions) producerOpts() []kgo.Opt {
 	acks, _ := acksOptions(o.acks)
 	codec, _ := compressionCodec(o.compression)
+	// Round robin, not sticky: the records have no key, and a benchmark
+	// should load every partition evenly from the first second rather than
+	// fill one batch per partition in turn.
 	return append(acks, kgo.DefaultProduceTopic(o.topic), kgo.ProducerBatchCompression(codec),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 }
 
 // benchStats is what a run has measured so far; the clients' callbacks
-// write it from several goroutines.
+// write it from several goroutines. One mutex is enough: a callback holds
+// it for a histogram increment, far less than a produce round trip, so it
+// does not limit the load it measures.
 type benchStats struct {
 	mu       sync.Mutex
 	hist     bench.Histogram
@@ -153,9 +164,13 @@ type benchLatency struct {
 	Max  float64 `json:"max"`
 }
 
+// summarize turns the stats into the report. The options are echoed in
+// it so that a saved --json result says how it was produced.
 func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duration, measures string) benchSummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Milliseconds with microsecond precision: the unit of Kafka's
+	// perf-test output, fine enough for a sub-millisecond p50 on a laptop.
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	secs := elapsed.Seconds()
 	sum := benchSummary{
@@ -168,6 +183,8 @@ func summarize(mode string, o *benchOptions, s *benchStats, elapsed time.Duratio
 		Options: map[string]any{"record_size": o.recordSize, "partitions": o.partitions, "acks": o.acks,
 			"compression": o.compression, "producers": o.producers, "consumers": o.consumers},
 	}
+	// MB are 10^6 bytes. The guard keeps an instant run from dividing by
+	// zero: +Inf cannot be encoded as JSON.
 	if secs > 0 {
 		sum.RecordsPerSec = float64(s.records) / secs
 		sum.MBPerSec = float64(s.bytes) / secs / 1e6
@@ -250,6 +267,10 @@ func newBenchModeCmd(e *clientEnv, mode string, defaultRate float64) *cobra.Comm
 	return cmd
 }
 
+// runBench runs one mode and summarizes it. The clock starts after the
+// topic exists, so creating it is not billed to the load; failed records
+// are counted, not fatal, because a benchmark that stops at the first
+// error hides how often errors happen.
 func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (benchSummary, error) {
 	ctx := cmd.Context()
 	if err := ensureBenchTopic(ctx, e, o); err != nil {
@@ -266,6 +287,9 @@ func runBench(cmd *cobra.Command, e *clientEnv, mode string, o *benchOptions) (b
 		err = benchProduce(ctx, e, o, &stats, nil)
 	case "consume":
 		measures = "time each poll waited for the broker's fetch response"
+		// The consume run starts its own clock once the consumers have
+		// joined and been assigned, so the join does not count as
+		// throughput time.
 		start, err = benchConsume(ctx, cmd.ErrOrStderr(), e, o, &stats)
 	case "e2e":
 		measures = "time from each record's scheduled send to its arrival at a consumer"
@@ -292,6 +316,8 @@ func ensureBenchTopic(ctx context.Context, e *clientEnv, o *benchOptions) error 
 	defer adm.Close()
 	rctx, cancel := e.requestContext(ctx)
 	defer cancel()
+	// Replication factor -1: the cluster's default, so a bench against a
+	// three-node cluster measures replicated writes, as production would.
 	resp, err := adm.CreateTopic(rctx, o.partitions, -1, nil, o.topic)
 	if err == nil {
 		err = resp.Err
@@ -305,6 +331,8 @@ func ensureBenchTopic(ctx context.Context, e *clientEnv, o *benchOptions) error 
 // startProgress prints a line every progressEvery to stderr when it is a
 // terminal or --progress asks; the returned func stops it.
 func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats) func() {
+	// Progress lines are for a person watching; in CI logs and pipes
+	// they would be noise around the summary, unless asked for.
 	if !o.progress && !isTerminal(stderr) {
 		return func() {}
 	}
@@ -322,6 +350,8 @@ func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats
 			case <-done:
 				return
 			case now := <-tick.C:
+				// Rates over the last interval, not since the start: a
+				// stall shows at once instead of being averaged away.
 				records, bytes, p50, p99 := s.snapshot()
 				secs := now.Sub(last).Seconds()
 				fmt.Fprintf(stderr, "%s: %.0f records/s, %.1f MB/s, p50 %.2f ms, p99 %.2f ms (%d records)\n", mode,
@@ -334,6 +364,9 @@ func startProgress(stderr io.Writer, mode string, o *benchOptions, s *benchStats
 	return func() { close(done); wg.Wait() }
 }
 
+// isTerminal reports whether w is a character device. The check is by
+// file mode, not by a terminal library, so the CLI takes no dependency
+// for one decision; a pipe or a file reads as not a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -343,7 +376,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// randomPayload is n incompressible bytes.
+// randomPayload is n incompressible bytes. Random, so that --compression
+// measures the codec's cost without flattering throughput: real payloads
+// compress somewhere between this and a run of zeros.
 func randomPayload(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

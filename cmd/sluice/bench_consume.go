@@ -22,8 +22,8 @@ const benchPollInterval = 200 * time.Millisecond
 
 // benchConsume reads o.records records from the start of the topic (no
 // more, even when it holds more), producing the shortfall first if the
-// topic holds fewer. It returns when
-// the timed part began.
+// topic holds fewer. It returns when the timed part began: the filling
+// produce is not part of the consume figure.
 func benchConsume(ctx context.Context, stderr io.Writer, e *clientEnv, o *benchOptions, stats *benchStats) (time.Time, error) {
 	adm, err := e.admin(ctx)
 	if err != nil {
@@ -41,6 +41,8 @@ func benchConsume(ctx context.Context, stderr io.Writer, e *clientEnv, o *benchO
 		}
 	})
 	if o.records > 0 && held < o.records {
+		// Filled unpaced and without a time limit: the filling is set-up,
+		// and a --duration meant for the read must not cut it short.
 		fill := *o
 		fill.records, fill.duration, fill.rate = o.records-held, 0, 0
 		fmt.Fprintf(stderr, "sluice: topic %s holds %d records; producing %d more first\n", o.topic, held, fill.records)
@@ -104,6 +106,9 @@ func benchEndToEnd(ctx context.Context, e *clientEnv, o *benchOptions, stats *be
 			now := time.Now()
 			n := int64(0)
 			fetches.EachRecord(func(r *kgo.Record) {
+				// Records shorter than the stamp were not written by this
+				// run (a topic shared with other writers); they cannot be
+				// timed and are skipped rather than misread.
 				if len(r.Value) < 8 {
 					return
 				}
@@ -120,6 +125,8 @@ func benchEndToEnd(ctx context.Context, e *clientEnv, o *benchOptions, stats *be
 			}
 		})
 	}()
+	// The deadline is stored before produced closes, so a consumer that
+	// sees the channel closed always reads a real deadline, never zero.
 	err = benchProduce(ctx, e, o, stats, &counts)
 	drainDeadline.Store(time.Now().Add(benchDrainTimeout).UnixNano())
 	close(produced)
@@ -156,6 +163,9 @@ func benchBounds(ctx context.Context, e *clientEnv, adm *kadm.Client, topic stri
 // consumer), ctx ends, or a fetch fails.
 func runConsumers(ctx context.Context, e *clientEnv, o *benchOptions, from map[string]map[int32]kgo.Offset,
 	onFetch func(kgo.Fetches, time.Duration) bool) error {
+	// Partitions are dealt round robin to direct consumers, not through a
+	// group: a group's join and rebalance would land inside the measured
+	// time and vary from run to run.
 	shares := make([]map[string]map[int32]kgo.Offset, o.consumers)
 	i := 0
 	for topic, parts := range from {
@@ -180,6 +190,9 @@ func runConsumers(ctx context.Context, e *clientEnv, o *benchOptions, from map[s
 		if share == nil {
 			continue // more consumers than partitions
 		}
+		// A 100 ms max wait keeps an empty long poll shorter than the
+		// 200 ms poll bound, so an idle consumer gets back to checking
+		// whether the run is over; data still returns at once.
 		cl, err := e.client(ctx, kgo.ConsumePartitions(share), kgo.FetchMaxWait(100*time.Millisecond))
 		if err != nil {
 			return err

@@ -13,7 +13,9 @@ import (
 )
 
 // benchFlushTimeout bounds the wait for acknowledgements once the load has
-// been sent (or interrupted).
+// been sent (or interrupted). A minute lets a backlog built by an
+// overloaded broker drain, so its latency is measured rather than cut off;
+// records still unacknowledged after it count as errors.
 const benchFlushTimeout = time.Minute
 
 // e2eCounts is what the producers of an e2e run tell its consumers.
@@ -38,6 +40,8 @@ func benchProduce(ctx context.Context, e *clientEnv, o *benchOptions, stats *ben
 		}
 		clients[k] = cl
 	}
+	// One payload for every record: generating random bytes per record
+	// would cost more CPU than the produce path being measured.
 	payload := randomPayload(o.recordSize)
 	sched := bench.Schedule{Start: time.Now(), Rate: o.rate}
 	var deadline time.Time
@@ -90,6 +94,8 @@ func produceShare(ctx context.Context, cl *kgo.Client, o *benchOptions, k int64,
 			return
 		}
 		value := payload
+		// e2e needs a copy per record to stamp it; the shared payload
+		// must stay unchanged while earlier records wait in batches.
 		if e2e != nil {
 			value = make([]byte, len(payload))
 			copy(value, payload)
@@ -99,6 +105,8 @@ func produceShare(ctx context.Context, cl *kgo.Client, o *benchOptions, k int64,
 			switch {
 			case err != nil:
 				stats.fail(err)
+			// In e2e the consumers time each record; the producers only
+			// count acknowledgements so the consumers know when to stop.
 			case e2e != nil:
 				e2e.acked.Add(1)
 			default:

@@ -24,7 +24,7 @@ const cliTestTimeout = 60 * time.Second
 // ends. sets are extra config keys (key=value).
 func startBroker(t *testing.T, sets ...string) string {
 	t.Helper()
-	all := append([]string{"log.dirs=" + t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0"}, sets...)
+	all := append([]string{"log.dirs=" + t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0", "http.listener=127.0.0.1:0"}, sets...)
 	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: all})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,9 @@ func (e *clientEnv) register(fs *pflag.FlagSet) {
 	fs.StringVar(&e.brokers, "brokers", "", "comma-separated HOST:PORT seed brokers (default $"+brokersEnv+", else the profile's, else "+defaultBrokers+")")
 	fs.StringVar(&e.profile, "profile", "", "client profile to use (default $"+profileEnv+", else the current one; see sluice profile)")
 	fs.StringVarP(&e.configFile, "config-file", "F", "", "read client settings (bootstrap.servers=HOST:PORT,...) from this file, as kcat -F")
+	// Ten seconds outlasts a controller election and a coordinator load
+	// on a healthy cluster, yet a dead address still fails while the user
+	// is watching.
 	fs.DurationVar(&e.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
 	fs.BoolVar(&e.asJSON, "json", false, "print JSON for scripts (same as "+e.outputFlag+" json)")
 	shorthand := ""
@@ -80,6 +83,9 @@ func (e *clientEnv) register(fs *pflag.FlagSet) {
 
 // jsonOutput reports whether the command should print JSON, rejecting an
 // unknown -o value as a usage error.
+//
+// --json and -o json (kubectl's spelling) both work; -o text does not
+// cancel --json, since a user who typed --json meant it.
 func (e *clientEnv) jsonOutput() (bool, error) {
 	switch e.output {
 	case "text", "":
@@ -110,6 +116,8 @@ func (e *clientEnv) resolve() error {
 		return err
 	}
 	e.resolved = true
+	// Changed, not a non-empty value: `--brokers ""` is a typed flag and
+	// must fail in seeds as empty, not fall back to a profile's brokers.
 	if f := e.flags.Lookup("brokers"); f != nil && f.Changed {
 		return nil
 	}
@@ -136,6 +144,8 @@ func parseSeeds(brokers string) ([]string, error) {
 	var out []string
 	for _, b := range strings.Split(brokers, ",") {
 		b = strings.TrimSpace(b)
+		// A trailing comma (a list built by a script) is forgiven; an
+		// empty list as a whole is not.
 		if b == "" {
 			continue
 		}
@@ -158,6 +168,9 @@ func (e *clientEnv) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, e
 	if err != nil {
 		return nil, err
 	}
+	// --timeout bounds each phase the client would otherwise retry for
+	// long (dial, retries, request); the ClientID names the CLI in broker
+	// logs and quotas.
 	base := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("sluice-cli"),
@@ -165,6 +178,8 @@ func (e *clientEnv) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, e
 		kgo.RetryTimeout(e.timeout),
 		kgo.RequestTimeoutOverhead(e.timeout),
 	}
+	// NewClient fails only on contradictory options, which come from the
+	// command line, so it is a usage error.
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, usageErrorf("%v", err)
@@ -221,7 +236,9 @@ func unreachable(brokers string, err error) error {
 	return &unreachableError{brokers: brokers, err: err}
 }
 
-// dialReason names the cause of a connection failure in a few words.
+// dialReason names the cause of a connection failure in a few words. The
+// raw errors chain dial, syscall and address details that hide the one
+// fact a user needs; anything not recognised is printed whole.
 func dialReason(err error) string {
 	var dnsErr *net.DNSError
 	switch {

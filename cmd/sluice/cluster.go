@@ -32,6 +32,11 @@ func newClusterCmd() *cobra.Command {
 	return cmd
 }
 
+// clusterInfo is `cluster info`, and its --json form. Controller is the id
+// the Metadata response names, which is always a live broker (the active
+// controller if it is one, else the broker that answered, which forwards
+// controller-bound requests, KIP-590): a controller-only node never
+// appears there, only under Controllers.
 type clusterInfo struct {
 	ClusterID  string          `json:"cluster_id"`
 	Controller int32           `json:"controller"`
@@ -55,6 +60,10 @@ type clusterController struct {
 	LastCaughtUpMs int64  `json:"last_caught_up_ms"`
 }
 
+// clusterBroker is one broker from Metadata with what its own ApiVersions
+// said. APIs are per broker because brokers of different builds may serve
+// different ranges during a rolling upgrade; Error is set when that broker
+// did not answer, and the others are still shown.
 type clusterBroker struct {
 	NodeID   int32            `json:"node_id"`
 	Address  string           `json:"address"`
@@ -138,6 +147,9 @@ func newClusterInfoCmd(e *clientEnv) *cobra.Command {
 	}
 }
 
+// printControllers prints the quorum table. now is passed in so the
+// "ago" column can be tested; a timestamp in the future (clock skew
+// between machines) reads as 0s ago rather than a negative time.
 func printControllers(w io.Writer, controllers []clusterController, now time.Time) error {
 	known := func(n int64) string {
 		if n < 0 {
@@ -168,6 +180,9 @@ const metadataTopic = "__cluster_metadata"
 // be read, does not fail `cluster info`: the brokers are still worth
 // showing, so the reason comes back as a note.
 func describeControllers(ctx context.Context, cl *kgo.Client, info *clusterInfo) ([]clusterController, string) {
+	// Checking the controller's advertised APIs first gives an older
+	// broker a clear note instead of a protocol error, and saves the
+	// round trip.
 	for _, b := range info.Brokers {
 		if b.NodeID == info.Controller && b.Error == "" && !slices.ContainsFunc(b.APIs, func(a clusterAPI) bool { return a.Key == kmsg.DescribeQuorum.Int16() }) {
 			return nil, fmt.Sprintf("broker %d does not serve DescribeQuorum (55)", b.NodeID)
@@ -209,6 +224,9 @@ func quorumControllers(resp *kmsg.DescribeQuorumResponse) ([]clusterController, 
 	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 		return nil, fmt.Errorf("DescribeQuorum %s-0: %w", metadataTopic, err)
 	}
+	// DescribeQuorum v2 lists each node's listeners (KIP-853). A node may
+	// have several; the one named CONTROLLER, Kafka's conventional name,
+	// is the quorum address, and otherwise the first one is shown.
 	addresses := map[int32]string{}
 	for _, n := range resp.Nodes {
 		for _, l := range n.Listeners {
@@ -217,6 +235,9 @@ func quorumControllers(resp *kmsg.DescribeQuorumResponse) ([]clusterController, 
 			}
 		}
 	}
+	// Lag is measured against the leader's log end offset as the leader
+	// reports it; only the leader tracks the others' progress, so when a
+	// follower answered the offsets are -1 and so is the lag.
 	leaderEnd := int64(-1)
 	for _, v := range p.CurrentVoters {
 		if v.ReplicaID == p.LeaderID {
@@ -231,6 +252,9 @@ func quorumControllers(resp *kmsg.DescribeQuorumResponse) ([]clusterController, 
 		for _, r := range sorted {
 			c := clusterController{NodeID: r.ReplicaID, Address: addresses[r.ReplicaID], Role: role(r.ReplicaID),
 				LogEndOffset: r.LogEndOffset, Lag: -1, LastCaughtUpMs: r.LastCaughtUpTimestamp}
+			// The clamp: the leader's own offset and a follower's are read
+			// at slightly different moments, and a lag below zero would
+			// only confuse.
 			if leaderEnd >= 0 && r.LogEndOffset >= 0 {
 				c.Lag = max(leaderEnd-r.LogEndOffset, 0)
 			}
@@ -247,6 +271,10 @@ func quorumControllers(resp *kmsg.DescribeQuorumResponse) ([]clusterController, 
 	return out, nil
 }
 
+// describeCluster reads Metadata for the brokers and asks each broker for
+// its ApiVersions. A broker that does not answer ApiVersions gets an Error
+// and does not fail the command: `cluster health` relies on that to report
+// a broker down while naming the others.
 func describeCluster(ctx context.Context, adm *kadm.Client) (*clusterInfo, error) {
 	md, err := adm.BrokerMetadata(ctx)
 	if err != nil {
@@ -282,6 +310,10 @@ func describeCluster(ctx context.Context, adm *kadm.Client) (*clusterInfo, error
 	return info, nil
 }
 
+// healthCheck is one line of `cluster health`. The checks are the ones an
+// operator looks at first in Kafka (kafka-topics --describe
+// --under-replicated-partitions / --unavailable-partitions, and whether a
+// controller is active); each names what failed.
 type healthCheck struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
@@ -366,6 +398,9 @@ func runHealthChecks(ctx context.Context, e *clientEnv) ([]healthCheck, error) {
 	return checkHealth(ctx, adm)
 }
 
+// checkHealth runs the checks. It fails as a whole only when the cluster
+// cannot be read at all; a failed check is a result, reported with the
+// others.
 func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 	info, err := describeCluster(ctx, adm)
 	if err != nil {
@@ -375,6 +410,9 @@ func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
+	// Internal topics are included: an offline __consumer_offsets
+	// partition stops every consumer group it holds, which is exactly what
+	// a health check should catch.
 	var down, offline, underReplicated []string
 	for _, b := range info.Brokers {
 		if b.Error != "" {
@@ -386,6 +424,8 @@ func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 		for _, p := range t.Partitions.Sorted() {
 			partitions++
 			name := t.Topic + "/" + strconv.Itoa(int(p.Partition))
+			// Offline wins over under-replicated: a partition without a
+			// leader serves nothing, whatever its ISR says.
 			switch {
 			case p.Leader < 0:
 				offline = append(offline, name)
@@ -394,6 +434,9 @@ func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 			}
 		}
 	}
+	// The Metadata controller id is a live broker by construction (see
+	// clusterInfo), so one missing from the broker list means the answer
+	// came from a broker whose metadata is stale.
 	controllerOK := info.Controller >= 0 && slices.ContainsFunc(info.Brokers, func(b clusterBroker) bool { return b.NodeID == info.Controller })
 	controllerDetail := "controller is node " + strconv.Itoa(int(info.Controller))
 	if info.Controller < 0 {
@@ -408,7 +451,9 @@ func checkHealth(ctx context.Context, adm *kadm.Client) ([]healthCheck, error) {
 }
 
 // listCheck passes when bad is empty, and otherwise names up to ten of
-// the failures.
+// the failures: enough to start from, while a cluster with thousands of
+// under-replicated partitions still prints one readable line (the count
+// says how many there are).
 func listCheck(name string, bad []string, okDetail string) healthCheck {
 	if len(bad) == 0 {
 		return healthCheck{Name: name, OK: true, Detail: okDetail}

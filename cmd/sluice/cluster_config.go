@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +76,10 @@ func brokerConfigSourceName(s kmsg.ConfigSource) string {
 	return "unknown-" + strconv.Itoa(int(s))
 }
 
-// configNode is the --node flag: unset means the active controller.
+// configNode is the --node flag: unset means the active controller. The
+// active controller is a sensible default because it is a broker every
+// client already knows, and in a cluster configured alike every node
+// answers the same.
 type configNode struct {
 	id  int32
 	set bool
@@ -99,6 +103,9 @@ func (n *configNode) resolve(ctx context.Context, cmd *cobra.Command, adm *kadm.
 		ids = append(ids, b.NodeID)
 	}
 	slices.Sort(ids)
+	// A --node that is not a broker is refused here, with the list of the
+	// brokers there are, rather than by the client library's error for a
+	// node it has no address for.
 	switch {
 	case n.set && slices.Contains(ids, n.id):
 		return n.id, nil
@@ -141,6 +148,8 @@ func describeNodeConfigs(ctx context.Context, cl *kgo.Client, node int32, names 
 	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
 		return nil, withBrokerMessage(fmt.Errorf("describe configs of node %d: %w", node, err), r.ErrorMessage)
 	}
+	// ReadOnly is Kafka's "not dynamically updatable": the inverse is what
+	// `cluster config set` can change, which is what a user wants to know.
 	out := make([]brokerConfigEntry, 0, len(r.Configs))
 	for _, c := range r.Configs {
 		out = append(out, brokerConfigEntry{Key: c.Name, Value: c.Value, Source: brokerConfigSourceName(c.Source),
@@ -160,8 +169,6 @@ func withBrokerMessage(err error, msg *string) error {
 	return fmt.Errorf("%w (%s)", err, *msg)
 }
 
-// configSession connects, resolves --node and bounds the requests by
-// --timeout; done releases it all.
 // readNodeConfigs connects, picks the node (--node, else the active
 // controller) and describes its configs (names, or all of them).
 func readNodeConfigs(cmd *cobra.Command, e *clientEnv, node *configNode, names ...string) (int32, []brokerConfigEntry, error) {
@@ -174,6 +181,8 @@ func readNodeConfigs(cmd *cobra.Command, e *clientEnv, node *configNode, names .
 	return id, entries, err
 }
 
+// configSession connects, resolves --node and bounds the requests by
+// --timeout; done releases it all.
 func configSession(cmd *cobra.Command, e *clientEnv, node *configNode) (context.Context, *kgo.Client, int32, func(), error) {
 	cl, err := e.client(cmd.Context())
 	if err != nil {
@@ -262,6 +271,8 @@ func newClusterConfigGetCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A broker answers a key it does not know by leaving it out,
+			// not with an error, so absence is the "no such key" case.
 			i := slices.IndexFunc(entries, func(c brokerConfigEntry) bool { return c.Key == args[0] })
 			if i < 0 {
 				return fmt.Errorf("node %d has no config %q (`sluice cluster config describe` lists them)", id, args[0])
@@ -335,15 +346,23 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// No node means the BROKER resource with an empty name, Kafka's
+			// cluster-wide default; kadm sends that when nodes is empty.
 			var nodes []int32
 			target := "the cluster-wide default"
 			if node.set {
 				nodes, change.Node, target = []int32{id}, &id, "node "+strconv.Itoa(int(id))
 			}
+			if err := requireDeletesSet(ctx, cl, brokerLayer(id, node.set), change.Deleted); err != nil {
+				return err
+			}
 			resps, err := kadm.NewClient(cl).AlterBrokerConfigs(ctx, alters, nodes...)
 			if err != nil {
 				return fmt.Errorf("alter configs of %s: %w", target, err)
 			}
+			// One resource per request, and IncrementalAlterConfigs is
+			// atomic per resource: an error means none of the keys
+			// changed, so there is no partial result to print.
 			for _, r := range resps {
 				if r.Err != nil {
 					return withBrokerMessage(fmt.Errorf("alter configs of %s: %w", target, r.Err), &r.ErrMessage)
@@ -352,14 +371,7 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), change)
 			}
-			w := cmd.OutOrStdout()
-			for _, a := range alters {
-				if a.Op == kadm.SetConfig {
-					fmt.Fprintf(w, "set %s=%s on %s\n", a.Name, *a.Value, target)
-				} else {
-					fmt.Fprintf(w, "deleted %s from %s\n", a.Name, target)
-				}
-			}
+			printConfigChanges(cmd.OutOrStdout(), alters, target)
 			return nil
 		},
 	}
@@ -368,6 +380,17 @@ func newClusterConfigSetCmd(e *clientEnv) *cobra.Command {
 	cmd.ValidArgsFunction = completeConfigKeys(true, "=")
 	_ = cmd.RegisterFlagCompletionFunc("delete", completeConfigKeys(true, ""))
 	return cmd
+}
+
+// printConfigChanges prints one line per key `cluster config set` changed.
+func printConfigChanges(w io.Writer, alters []kadm.AlterConfig, target string) {
+	for _, a := range alters {
+		if a.Op == kadm.SetConfig {
+			fmt.Fprintf(w, "set %s=%s on %s\n", a.Name, *a.Value, target)
+		} else {
+			fmt.Fprintf(w, "deleted %s from %s\n", a.Name, target)
+		}
+	}
 }
 
 // brokerConfigAlterations turns KEY=VALUE arguments and --delete keys into
@@ -386,6 +409,8 @@ func brokerConfigAlterations(sets, deletes []string) (configChange, []kadm.Alter
 		if !ok || k == "" {
 			return change, nil, usageErrorf("%q: want KEY=VALUE", s)
 		}
+		// Kafka refuses a request naming a key twice as INVALID_REQUEST;
+		// saying so here names the key and sends nothing.
 		if seen[k] {
 			return change, nil, usageErrorf("%s is given twice", k)
 		}

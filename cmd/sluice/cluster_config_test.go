@@ -99,12 +99,25 @@ func TestClusterConfigSetAndGet(t *testing.T) {
 	_, stderr, code = runCLI(t, "cluster", "config", "set", "--delete", "log.retention.ms", "--node", "1", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
 	requireConfig(t, configGet(t, addr, "log.retention.ms"), "3600000", "dynamic-cluster", true)
+	// The node has no value of its own any more: deleting it again is an
+	// error, and the cluster-wide value stays.
+	_, stderr, code = runCLI(t, "cluster", "config", "set", "--delete", "log.retention.ms", "--node", "1", "--brokers", addr)
+	requireCode(t, code, exitError, stderr)
+	if !strings.Contains(stderr, "node 1 has no value of log.retention.ms to delete") {
+		t.Errorf("deleting an unset node value: stderr %q", stderr)
+	}
+	requireConfig(t, configGet(t, addr, "log.retention.ms"), "3600000", "dynamic-cluster", true)
 	out, stderr, code = runCLI(t, "cluster", "config", "set", "--delete", "log.retention.ms", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
 	if out != "deleted log.retention.ms from the cluster-wide default\n" {
 		t.Errorf("set --delete printed %q", out)
 	}
 	requireConfig(t, configGet(t, addr, "log.retention.ms"), "604800000", "default", true)
+	_, stderr, code = runCLI(t, "cluster", "config", "set", "--delete", "log.retention.ms", "--brokers", addr)
+	requireCode(t, code, exitError, stderr)
+	if !strings.Contains(stderr, "the cluster-wide default has no value of log.retention.ms to delete") {
+		t.Errorf("deleting an unset cluster-wide value: stderr %q", stderr)
+	}
 }
 
 func TestClusterConfigErrors(t *testing.T) {

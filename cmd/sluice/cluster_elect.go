@@ -80,10 +80,13 @@ func newClusterElectCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// electionType maps --type to the election ElectLeaders runs.
 func electionType(s string) (kadm.ElectLeadersHow, error) {
 	switch s {
 	case "preferred":
 		return kadm.ElectPreferredReplica, nil
+	// Kafka's protocol calls it "unclean" (election_type 1, KIP-460) and
+	// kadm "live replica": the same thing, a leader from outside the ISR.
 	case "unclean":
 		return kadm.ElectLiveReplica, nil
 	}
@@ -122,6 +125,9 @@ func parseElectTopics(values []string) (map[string][]int32, error) {
 // elections and returns the outcomes by topic and partition. Unknown
 // topics named without partitions fail the command before any election.
 func electLeaders(ctx context.Context, adm *kadm.Client, how kadm.ElectLeadersHow, named map[string][]int32, all bool) ([]electionResult, error) {
+	// A nil set sends null topic_partitions: every partition in the
+	// cluster, decided by the controller in one request, instead of the
+	// CLI listing them all first.
 	var set kadm.TopicsSet // nil: every partition
 	if !all {
 		set = kadm.TopicsSet{}
@@ -140,6 +146,9 @@ func electLeaders(ctx context.Context, adm *kadm.Client, how kadm.ElectLeadersHo
 			}
 			for _, topic := range whole {
 				d := details[topic]
+				// An unknown topic fails the command before any election:
+				// electing on the others and then failing would leave the
+				// user unsure what ran.
 				if d.Err != nil {
 					return nil, topicError(topic, "elect leaders for", d.Err, "")
 				}
@@ -156,6 +165,9 @@ func electLeaders(ctx context.Context, adm *kadm.Client, how kadm.ElectLeadersHo
 		for _, r := range partitions {
 			res := electionResult{Topic: r.Topic, Partition: r.Partition, Result: "elected"}
 			switch {
+			// ELECTION_NOT_NEEDED is a success for the user: the
+			// partition already has the leader asked for. Kafka's tool
+			// treats it the same and does not fail.
 			case errors.Is(r.Err, kerr.ElectionNotNeeded):
 				res.Result = "not needed"
 			case r.Err != nil:
@@ -167,6 +179,8 @@ func electLeaders(ctx context.Context, adm *kadm.Client, how kadm.ElectLeadersHo
 			out = append(out, res)
 		}
 	}
+	// kadm returns the answers in maps, whose order is random; sort so the
+	// output is stable and can be diffed or tested.
 	slices.SortFunc(out, func(a, b electionResult) int {
 		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 			return c
@@ -193,6 +207,9 @@ func printElections(cmd *cobra.Command, asJSON, all bool, results []electionResu
 			results = []electionResult{}
 		}
 		err = printJSON(w, results)
+	// With --all the controller lists only the partitions that needed an
+	// election (as Kafka answers null topic_partitions), so none means the
+	// cluster was already balanced.
 	case all && len(results) == 0:
 		_, err = fmt.Fprintln(w, "no partition needed an election")
 	default:

@@ -49,6 +49,11 @@ func completeGroups(e *clientEnv) cobra.CompletionFunc {
 	})
 }
 
+// completeNames wraps a cluster look-up as a completion. Errors are
+// swallowed on purpose: a completion cannot print, and offering nothing is
+// the shell's way of saying "no suggestions". Internal names (__...) are
+// offered only when the user has typed the underscores, so Tab on a fresh
+// word lists the user's own topics.
 func completeNames(e *clientEnv, list func(context.Context, *clientEnv) []string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		ctx := cmd.Context()
@@ -57,10 +62,14 @@ func completeNames(e *clientEnv, list func(context.Context, *clientEnv) []string
 		}
 		ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 		defer cancel()
+		// A copy with the short timeout: the user's --timeout (10 s by
+		// default) is right for a command, far too long for a Tab press.
 		quick := *e
 		quick.timeout = completionTimeout
 		var out []string
 		for _, name := range list(ctx, &quick) {
+			// Names already on the line are not offered again: a second
+			// `topic delete a a` would only fail on the repeat.
 			if slices.Contains(args, name) || !strings.HasPrefix(name, toComplete) {
 				continue
 			}
@@ -112,6 +121,10 @@ func registerFlagCompletions(cmd *cobra.Command) {
 
 // flagValueCompletion returns the completion for f's values on cmd, or nil.
 func flagValueCompletion(cmd *cobra.Command, f *pflag.Flag) cobra.CompletionFunc {
+	// Matched by flag name across the tree, with the command where one
+	// name means different things (--set is a topic key under `topic`, a
+	// broker key under `serve`; --offset is a spec on consume, a number on
+	// topic trim).
 	inTopic := cmd.Parent() != nil && cmd.Parent().Name() == "topic"
 	switch {
 	case f.Name == "offset" && f.Value.Type() == "string": // consume's; topic trim's is a number
@@ -147,6 +160,8 @@ func fixedValues(values ...string) cobra.CompletionFunc {
 				out = append(out, v)
 			}
 		}
+		// "@" is the start of a value, not a value: no space after it, so
+		// the user types the time straight on.
 		directive := cobra.ShellCompDirectiveNoFileComp
 		if len(out) == 1 && strings.HasPrefix(out[0], "@") {
 			directive |= cobra.ShellCompDirectiveNoSpace

@@ -15,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// consumeOptions are consume's own flags.
+// consumeOptions are consume's own flags. Their letters are kcat's (-o
+// offset, -p partition, -e exit at end, -f format) and rpk's (-g group,
+// where kcat has -G), so a command line from either needs few changes.
 type consumeOptions struct {
 	offset     string
 	partitions []int32
@@ -125,6 +127,9 @@ type offsetSpec struct {
 // errors are usage errors.
 func parseOffsetSpec(s string) (offsetSpec, error) {
 	bad := usageErrorf("-o/--offset %q: want start, end, N, -N, +N, stored, @TIMESTAMP_MS or @RFC3339", s)
+	// Every spelling of the two ends that kcat, rpk and Kafka's own
+	// auto.offset.reset use is accepted, so muscle memory from any of them
+	// works.
 	switch s {
 	case "start", "beginning", "earliest", "oldest":
 		return offsetSpec{kind: offsetStart}, nil
@@ -142,6 +147,8 @@ func parseOffsetSpec(s string) (offsetSpec, error) {
 	if ts, ok := strings.CutPrefix(s, "@"); ok {
 		return parseOffsetTime(ts, bad)
 	}
+	// kcat writes a timestamp start as s@MS; accepting it lets a kcat
+	// command line be pasted.
 	if ts, ok := strings.CutPrefix(s, "s@"); ok {
 		return parseOffsetTime(ts, bad)
 	}
@@ -149,6 +156,9 @@ func parseOffsetSpec(s string) (offsetSpec, error) {
 	switch {
 	case err != nil:
 		return offsetSpec{}, bad
+	// The sign matters even when ParseInt ignores it: "-10" is ten before
+	// the end (kcat's -o -10) and "+10" ten after the start, while "10"
+	// is offset 10 itself. "-0" is the end.
 	case strings.HasPrefix(s, "-"):
 		if n == 0 {
 			return offsetSpec{kind: offsetEnd}, nil
@@ -165,6 +175,9 @@ func parseOffsetTime(ts string, bad error) (offsetSpec, error) {
 	if ms, err := strconv.ParseInt(ts, 10, 64); err == nil && ms >= 0 {
 		return offsetSpec{kind: offsetTime, n: ms}, nil
 	}
+	// A time before 1970 is clamped to 0: ListOffsets reserves negative
+	// timestamps for its special queries (-1 latest, -2 earliest), so
+	// passing one through would silently mean something else.
 	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 		return offsetSpec{kind: offsetTime, n: max(t.UnixMilli(), 0)}, nil
 	}
@@ -174,6 +187,10 @@ func parseOffsetTime(ts string, bad error) (offsetSpec, error) {
 // kgoOffset is the spec as the client's reset offset: where a group member
 // starts a partition without a committed offset, and where any partition
 // resumes if its position falls out of the log.
+//
+// offsetStored has no client equivalent: with a group, a partition that
+// has a commit never consults the reset offset, and one without starts at
+// the log start, as stored's help promises.
 func (s offsetSpec) kgoOffset() kgo.Offset {
 	switch s.kind {
 	case offsetEnd:
@@ -214,6 +231,9 @@ func (s offsetSpec) resolve(b partitionBounds) int64 {
 	case offsetTime:
 		at = b.atTime
 	}
+	// Clamping here, rather than leaving it to the client's reset, keeps
+	// the start offset printed and used by -e the one actually read: an
+	// -o -100 on a 10-record partition starts at its log start.
 	return min(max(at, b.logStart), b.highWatermark)
 }
 
@@ -248,6 +268,8 @@ type consumePlan struct {
 // planConsume validates the flags; every error is a usage error (exit 2).
 func planConsume(cmd *cobra.Command, e *clientEnv, o *consumeOptions, topics []string) (*consumePlan, error) {
 	p := &consumePlan{group: o.group, num: o.num, exitAtEnd: o.exitAtEnd, binary: o.binary}
+	// A topic named twice is read once; reading it twice would print
+	// every record twice and, in a group, subscribe to it once anyway.
 	for _, t := range topics {
 		if !slices.Contains(p.topics, t) {
 			p.topics = append(p.topics, t)
@@ -275,6 +297,8 @@ func planConsume(cmd *cobra.Command, e *clientEnv, o *consumeOptions, topics []s
 	if o.num < 0 {
 		return nil, usageErrorf("--num %d: want a count of records (0: no limit)", o.num)
 	}
+	// A group member cannot choose partitions: the group's assignor does.
+	// Kafka's consumer refuses mixing subscribe and assign the same way.
 	if o.group != "" && len(o.partitions) > 0 {
 		return nil, usageErrorf("--group and --partition conflict: a group assigns partitions to its members")
 	}
@@ -338,6 +362,9 @@ func resolveOffsets(ctx context.Context, adm *kadm.Client, p *consumePlan) error
 		b := bounds[tp]
 		p.end[tp] = b.highWatermark
 		p.start[tp] = p.spec.resolve(b)
+		// A committed offset wins over -o, as in any Kafka consumer: -o
+		// is auto.offset.reset for partitions the group never committed.
+		// It is clamped too, since retention may have deleted past it.
 		if c, ok := committed.Lookup(tp.topic, tp.partition); ok && c.Err == nil && c.At >= 0 {
 			p.start[tp] = min(max(c.At, b.logStart), b.highWatermark)
 		}
@@ -379,6 +406,9 @@ func listBounds(ctx context.Context, adm *kadm.Client, p *consumePlan) (map[topi
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("%s: the broker did not list its offsets", tp)
 		}
+		// A time past every record (the broker answers -1, which kadm
+		// turns into the high watermark) starts at the end, where the
+		// first such record will arrive, as kcat does.
 		b := partitionBounds{logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
 		if t, ok := atTime.Lookup(tp.topic, tp.partition); ok && t.Offset >= 0 {
 			b.atTime = t.Offset

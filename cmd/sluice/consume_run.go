@@ -72,6 +72,9 @@ func prepareConsume(ctx context.Context, e *clientEnv, p *consumePlan, only []in
 // consumerOptions configures the consuming client: exact start offsets
 // without a group, the group and its callbacks with one.
 func consumerOptions(p *consumePlan, tracker *endTracker) []kgo.Opt {
+	// Without a group the reset offset is only a fallback: the exact start
+	// listed a moment ago can fall out of the log (retention or a trim in
+	// between), and the client then resets to where -o would have started.
 	reset := kgo.ConsumeResetOffset(p.spec.kgoOffset())
 	if p.group == "" {
 		assign := map[string]map[int32]kgo.Offset{}
@@ -99,6 +102,9 @@ func consumerOptions(p *consumePlan, tracker *endTracker) []kgo.Opt {
 			_ = cl.CommitMarkedOffsets(ctx)
 			tracker.revoke(revoked)
 		}),
+		// Lost partitions (our session expired) are not committed, unlike
+		// revoked ones: another member may own them already, and a late
+		// commit from us would move its position back.
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 			tracker.revoke(lost)
 		}),
@@ -113,6 +119,8 @@ func pollAndPrint(ctx, pollCtx context.Context, cl *kgo.Client, p *consumePlan, 
 		if p.exitAtEnd && tracker.reachedEnd() {
 			return nil
 		}
+		// Ask for no more than -n still allows, so records that will never
+		// be printed are not buffered (and, in a group, never marked).
 		limit := 0 // no limit
 		if p.num > 0 {
 			limit = p.num - printed
@@ -162,6 +170,8 @@ func fetchError(fetches kgo.Fetches, p *consumePlan, stderr io.Writer) error {
 		case errors.As(fe.Err, &dataLoss):
 			fmt.Fprintf(stderr, "sluice: warning: %v\n", fe.Err)
 			continue
+		// An error that names no partition comes from the group (join,
+		// sync, heartbeat) or from the client itself.
 		case fe.Topic == "" && p.group != "":
 			return fmt.Errorf("group %q: %w", p.group, fe.Err)
 		case fe.Topic == "":
@@ -218,6 +228,8 @@ func (t *endTracker) consumed(r *kgo.Record) bool {
 	tp := topicPartition{r.Topic, r.Partition}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// -e reads the log as it was at the start: without this bound a busy
+	// topic would keep consume running forever.
 	if end, ok := t.end[tp]; !ok || r.Offset >= end {
 		return false
 	}
@@ -247,6 +259,9 @@ func (t *endTracker) reachedEndLocked() bool {
 	return true
 }
 
+// assign records partitions the group gave this member. It may end the
+// run at once: a member assigned only partitions that were already read to
+// their end has nothing left to wait for.
 func (t *endTracker) assign(added map[string][]int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -261,6 +276,8 @@ func (t *endTracker) assign(added map[string][]int32) {
 	}
 }
 
+// revoke forgets partitions taken away in a rebalance; their position is
+// kept, since the group may hand them back.
 func (t *endTracker) revoke(removed map[string][]int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

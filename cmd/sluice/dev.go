@@ -106,6 +106,9 @@ type devEvent struct {
 	ready bool
 }
 
+// validate checks the flags before any process starts: every error is a
+// usage error, and a bad port range found later would leave half a
+// cluster running.
 func (o devClusterOptions) validate() error {
 	if o.nodes < 1 || o.nodes > devMaxNodes {
 		return usageErrorf("--nodes %d: want 1 to %d", o.nodes, devMaxNodes)
@@ -118,6 +121,8 @@ func (o devClusterOptions) validate() error {
 			return usageErrorf("%s %d: the %d ports from it must be in 1 to 65535", p.flag, p.port, o.nodes)
 		}
 	}
+	// The two ranges [port, port+n) and [controllerPort, controllerPort+n)
+	// overlap exactly when each starts before the other ends.
 	if o.port < o.controllerPort+o.nodes && o.controllerPort < o.port+o.nodes {
 		return usageErrorf("--port %d and --controller-port %d: the ranges of %d ports overlap", o.port, o.controllerPort, o.nodes)
 	}
@@ -134,6 +139,9 @@ func (o devClusterOptions) validate() error {
 func (o devClusterOptions) plan() (nodes []*devNode, voters string) {
 	var list []string
 	for i := 1; i <= o.nodes; i++ {
+		// Loopback only: a dev cluster is for this machine, and an
+		// address clients can always resolve keeps the summary's
+		// commands working as printed.
 		n := &devNode{
 			id:             i,
 			clientAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port+i-1)),
@@ -154,6 +162,9 @@ func checkPortsFree(nodes []*devNode) error {
 		for _, p := range []struct{ addr, what string }{
 			{n.clientAddr, "Kafka listener"}, {n.controllerAddr, "controller listener"},
 		} {
+			// Racy by nature (the port may be taken between this check
+			// and the child's bind), but it turns the common case, an
+			// old cluster still running, into one clear message.
 			ln, err := net.Listen("tcp", p.addr)
 			if err != nil {
 				_, port, _ := net.SplitHostPort(p.addr)
@@ -169,7 +180,8 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 	if err := o.validate(); err != nil {
 		return err
 	}
-	// The nodes run this very binary, so they are the same version.
+	// The nodes run this very binary, so they are the same version: the
+	// controllers' forwarding is only defined between equal builds.
 	binary, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the sluice binary to run the nodes with: %w", err)
@@ -179,8 +191,12 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 		return err
 	}
 	logs := &lockedWriter{w: stderr}
+	// Room for every node's two events (ready, exited), so a child's
+	// goroutine never blocks on a supervisor that has already returned.
 	events := make(chan devEvent, 2*len(nodes))
 	var started []*devNode
+	// A node that fails to start takes the ones already started down with
+	// it: a partial cluster would wait for a quorum that never forms.
 	for _, n := range nodes {
 		if err := n.start(binary, voters, o, logs, events); err != nil {
 			stopDevNodes(started, logs)
@@ -241,6 +257,8 @@ func printDevSummary(w io.Writer, nodes []*devNode, o devClusterOptions) {
 	for _, n := range nodes {
 		fmt.Fprintf(w, "  node %d  clients %s  quorum %s  pid %d  data %s\n", n.id, n.clientAddr, n.controllerAddr, n.cmd.Process.Pid, n.dir)
 	}
+	// The suggested replication factor is 3 where the cluster can hold it,
+	// the usual production choice, so the example shows replication.
 	r := min(3, len(nodes))
 	fmt.Fprintf(w, "\nBootstrap servers: %s\n\nTry it (in another terminal):\n\n", bootstrap)
 	fmt.Fprintf(w, "  export %s=%s\n", brokersEnv, bootstrap)
@@ -251,7 +269,9 @@ func printDevSummary(w io.Writer, nodes []*devNode, o devClusterOptions) {
 // start runs the node's `sluice serve`. Its output goes to logs with a
 // "[node i] " prefix; events learns when it is ready and when it exits.
 func (n *devNode) start(binary, voters string, o devClusterOptions, logs *lockedWriter, events chan<- devEvent) error {
-	args := []string{"serve", "--data-dir", n.dir, "--listen", n.clientAddr, "--log-level", o.logLevel,
+	// Each node's HTTP listener takes a free loopback port (its address is
+	// in the node's "serving HTTP" line): the nodes share one host.
+	args := []string{"serve", "--data-dir", n.dir, "--listen", n.clientAddr, "--http", "127.0.0.1:0", "--log-level", o.logLevel,
 		"--set", "node.id=" + strconv.Itoa(n.id),
 		"--set", "process.roles=broker,controller",
 		"--set", "controller.quorum.voters=" + voters,
@@ -313,6 +333,8 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Write holds the lock for a whole write; prefixWriter writes whole lines,
+// so lines from different nodes never interleave.
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -335,6 +357,10 @@ type prefixWriter struct {
 	long    bool   // the current line outgrew pending and was flushed in part
 }
 
+// Write always reports the whole of b written, whatever dst did: an
+// error would stop os/exec's copying from the child's pipe, and the child
+// would then block on a full pipe or die writing to a closed one. A lost
+// log line must not take a node down.
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
@@ -360,6 +386,8 @@ func (p *prefixWriter) flush(endOfLine bool) {
 	if !p.long {
 		out = append(out, p.prefix...)
 	}
+	// The prefix goes only on a line's first piece: the rest of a long
+	// line continues it on the terminal and must not be split again.
 	out = append(out, p.pending...)
 	if endOfLine {
 		out = append(out, '\n')

@@ -156,12 +156,16 @@ func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
 			dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 		case 'o':
 			dst = strconv.AppendInt(dst, r.Offset, 10)
+		// Kafka timestamps are milliseconds; %T prints them as the
+		// broker stores them, so output can be fed back to --timestamp.
 		case 'T':
 			dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
 		case 'd':
 			if p.layout == "" {
 				dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
 			} else {
+				// UTC, not local time: output that is the same on every
+				// machine can be diffed and compared across regions.
 				dst = r.Timestamp.UTC().AppendFormat(dst, p.layout)
 			}
 		case 'k':
@@ -172,6 +176,8 @@ func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
 			dst = strconv.AppendInt(dst, nullableLength(r.Key), 10)
 		case 'S':
 			dst = strconv.AppendInt(dst, nullableLength(r.Value), 10)
+		// kcat's framing for binary values: a reader takes 4 bytes of
+		// length, then that many bytes; -1 (0xffffffff) marks null.
 		case 'R':
 			dst = binary.BigEndian.AppendUint32(dst, uint32(int32(nullableLength(r.Value))))
 		case 'h':
@@ -268,6 +274,8 @@ func encodeBytes(b []byte, binary string) (*string, string) {
 		s := string(b)
 		return &s, ""
 	}
+	// Standard base64 with padding, what `base64 -d` and most languages'
+	// default decoders take.
 	s := base64.StdEncoding.EncodeToString(b)
 	return &s, binaryBase64
 }
@@ -283,6 +291,10 @@ type recordPrinter struct {
 	line   []byte
 }
 
+// newRecordPrinter buffers the output: consume may print millions of
+// records, and one write per record would make the terminal, not the
+// broker, the bottleneck. pollAndPrint flushes after each poll, so output
+// is never held back longer than one fetch.
 func newRecordPrinter(w io.Writer, asJSON bool, format recordFormat, binary string) *recordPrinter {
 	p := &recordPrinter{w: bufio.NewWriter(w), format: format, binary: binary}
 	if asJSON {

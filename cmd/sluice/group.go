@@ -39,11 +39,17 @@ func groupRetry(ctx context.Context, f func() error) error {
 		select {
 		case <-ctx.Done():
 			return err
+		// 50 ms: a coordinator loads a small __consumer_offsets
+		// partition in milliseconds, so a few tries cover the wait
+		// without flooding a broker that is still starting.
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
+// groupListed is one line of `group list`. Coordinator is the broker
+// that owns the group (the leader of its __consumer_offsets partition),
+// where to look when a group misbehaves.
 type groupListed struct {
 	Group        string `json:"group"`
 	State        string `json:"state"`
@@ -91,6 +97,9 @@ func listGroups(ctx context.Context, adm *kadm.Client) ([]groupListed, error) {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
 	out := []groupListed{}
+	// ListGroups gives names and states but not members; DescribeGroups
+	// adds the member count people look for first. Skipped when there is
+	// nothing to describe, since an empty DescribeGroups is a wasted trip.
 	names := listed.Groups()
 	if len(names) == 0 {
 		return out, nil
@@ -108,6 +117,8 @@ func listGroups(ctx context.Context, adm *kadm.Client) ([]groupListed, error) {
 	}
 	for _, l := range listed.Sorted() {
 		g := groupListed{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Coordinator: l.Coordinator}
+		// DescribeGroups' state wins: it was read after ListGroups, and a
+		// group between the two requests may have moved on.
 		if d, ok := described[l.Group]; ok {
 			g.State, g.Members = d.State, len(d.Members)
 		}
@@ -143,20 +154,22 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 				return fmt.Errorf("delete groups: %w", err)
 			}
 			deleted := []string{}
-			var errs []error
+			var failed []nameFailure
 			for _, g := range groups {
+				// Worded for the two refusals people meet: a name that does
+				// not exist (often a typo) and a group still in use.
 				switch r := resps[g]; {
 				case errors.Is(r.Err, kerr.GroupIDNotFound):
-					errs = append(errs, fmt.Errorf("group %q does not exist (%w)", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("group %q does not exist (%w)", g, r.Err)))
 				case errors.Is(r.Err, kerr.NonEmptyGroup):
-					errs = append(errs, fmt.Errorf("group %q has members: stop its consumers first (%w)", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("group %q has members: stop its consumers first (%w)", g, r.Err)))
 				case r.Err != nil:
-					errs = append(errs, fmt.Errorf("delete group %q: %w", g, r.Err))
+					failed = append(failed, failedGroup(g, fmt.Errorf("delete group %q: %w", g, r.Err)))
 				default:
 					deleted = append(deleted, g)
 				}
 			}
-			return printDeleted(cmd, asJSON, "group", deleted, errs)
+			return printDeleted(cmd, asJSON, "group", deleted, failed)
 		},
 	}
 	cmd.ValidArgsFunction = completeGroups(e)
@@ -188,6 +201,8 @@ func parseTopicPartitions(what, spec string) (string, []int32, error) {
 		}
 		parts = append(parts, int32(p))
 	}
+	// Sorted and deduplicated so that "0,0,1" or "1,0" reads the same
+	// partitions once each, in the order they are printed.
 	slices.Sort(parts)
 	return topic, slices.Compact(parts), nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // groupDescription is what `group describe` prints, and its --json form.
@@ -34,6 +34,10 @@ type groupMemberDesc struct {
 	Assigned   map[string][]int32 `json:"assigned"`
 }
 
+// groupPartitionDesc is one partition the group has a commit for or a
+// member assigned. Lag is log end minus committed (or minus log start when
+// nothing is committed), the figure kafka-consumer-groups --describe shows
+// as LAG; it counts offsets, so aborted or compacted records count too.
 type groupPartitionDesc struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -55,7 +59,8 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 			"A partition with nothing committed lags by everything from the log start.\n" +
 			"With several groups or --all (every group), a table of each group's state,\n" +
 			"members and total lag comes first, then each group in detail. --json prints one\n" +
-			"object for one named group, an array for several or --all.",
+			"object for one named group, an array for several or --all; a group that cannot\n" +
+			"be described is {\"group\", \"error\", \"error_code\"} there, and the exit code is 1.",
 		Example: "  sluice group describe billing\n" +
 			"  sluice group describe billing --json | jq .total_lag\n" +
 			"  sluice group describe billing audit\n" +
@@ -69,11 +74,16 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// runGroupDescribe describes each group in turn. One group that fails
+// does not stop the others: describing several is how an operator looks
+// for the broken one.
 func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all bool) error {
 	asJSON, err := e.jsonOutput()
 	if err != nil {
 		return err
 	}
+	// Neither would describe nothing; both would be ambiguous about
+	// whether --all adds to the names or replaces them.
 	if all == (len(groups) > 0) {
 		return usageErrorf("give GROUP names or --all, not both or neither")
 	}
@@ -91,23 +101,27 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 			groups = append(groups, g.Group)
 		}
 	}
+	// entries keeps every name in order for --json: a description, or a
+	// nameFailure for a group that could not be described.
 	described := []*groupDescription{}
-	var errs []error
+	entries := []any{}
+	var failed []nameFailure
 	for _, g := range groups {
 		d, err := describeGroup(ctx, adm, g)
 		if err != nil {
-			errs = append(errs, err)
+			f := failedGroup(g, err)
+			failed = append(failed, f)
+			entries = append(entries, f)
 			continue
 		}
 		described = append(described, d)
+		entries = append(entries, d)
 	}
 	switch {
 	case asJSON && len(groups) == 1 && !all:
-		if len(described) == 1 {
-			err = printJSON(cmd.OutOrStdout(), described[0])
-		}
+		err = printJSON(cmd.OutOrStdout(), entries[0])
 	case asJSON:
-		err = printJSON(cmd.OutOrStdout(), described)
+		err = printJSON(cmd.OutOrStdout(), entries)
 	case len(groups) == 1 && !all:
 		if len(described) == 1 {
 			err = described[0].print(cmd.OutOrStdout())
@@ -118,7 +132,7 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 	if err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	return failureErrors(failed)
 }
 
 // printGroupDescriptions prints several groups: a summary line each, for
@@ -140,7 +154,13 @@ func printGroupDescriptions(w io.Writer, described []*groupDescription) error {
 	return nil
 }
 
+// describeGroup reads one group with its lag. A group reported Dead with
+// no commits and no members is one that does not exist: DescribeGroups up
+// to v5 answers an unknown group that way, with no error code.
 func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {
+	// kadm's Lag does describe, fetch offsets and list end offsets in one
+	// call, so the lag is computed from answers taken moments apart, as
+	// Kafka's tool does; under heavy writes it is a snapshot, not exact.
 	var lags kadm.DescribedGroupLags
 	err := groupRetry(ctx, func() (err error) {
 		lags, err = adm.Lag(ctx, group)
@@ -156,7 +176,10 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 	}
 	l, ok := lags[group]
 	if !ok || (l.State == "Dead" && len(l.Lag) == 0 && len(l.Members) == 0) {
-		return nil, fmt.Errorf("group %q does not exist", group)
+		// Kafka's DescribeGroups answers a group it does not know as Dead
+		// with no error; the code is named here so scripts see the same
+		// GROUP_ID_NOT_FOUND that delete and offset-delete report.
+		return nil, fmt.Errorf("group %q does not exist (%w)", group, kerr.GroupIDNotFound)
 	}
 	d := &groupDescription{
 		Group: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
@@ -169,6 +192,9 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		if m.InstanceID != nil {
 			md.InstanceID = *m.InstanceID
 		}
+		// Only consumer-protocol groups have an assignment we can read;
+		// a Connect or other protocol group's is opaque bytes, and its
+		// members show with no partitions rather than with garbage.
 		if a, ok := m.Assigned.AsConsumer(); ok {
 			for _, t := range a.Topics {
 				md.Assigned[t.Topic] = slices.Sorted(slices.Values(t.Partitions))

@@ -11,6 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// groupOffsetDeleted is one partition whose commit is gone, as --json
+// lists it. A partition the group never committed counts too: OffsetDelete
+// succeeds for it, and the user's intent (no commit there) holds.
 type groupOffsetDeleted struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -38,6 +41,9 @@ func newGroupOffsetDeleteCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// runGroupOffsetDelete checks every --topic spec, then every topic, and
+// only then deletes, so a mistake anywhere on the command line deletes
+// nothing.
 func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs []string) error {
 	asJSON, err := e.jsonOutput()
 	if err != nil {
@@ -64,6 +70,8 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 	}
 	defer done()
 	set := kadm.TopicsSet{}
+	// Every topic is checked before anything is deleted: a typo in the
+	// second --topic must not leave the first one's offsets gone.
 	for _, s := range scopes {
 		partitions, err := topicPartitionsIn(ctx, adm, s.topic, s.only)
 		if err != nil {
@@ -71,6 +79,9 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		}
 		set.Add(s.topic, partitions...)
 	}
+	// OffsetDelete (KIP-496) goes to the group's coordinator in one
+	// request for every partition; group-level errors (no such group, a
+	// loading coordinator) come back for the whole request.
 	var resps kadm.DeleteOffsetsResponses
 	err = groupRetry(ctx, func() (err error) {
 		resps, err = adm.DeleteOffsets(ctx, group, set)
@@ -79,9 +90,14 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 	if err != nil {
 		return offsetDeleteGroupError(group, err)
 	}
-	deleted, errs := offsetDeleteResults(group, set, resps)
+	deleted, failed := offsetDeleteResults(group, set, resps)
 	if asJSON {
-		if err := printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "deleted": deleted}); err != nil {
+		doc := struct {
+			Group   string               `json:"group"`
+			Deleted []groupOffsetDeleted `json:"deleted"`
+			Errors  []nameFailure        `json:"errors"`
+		}{group, deleted, failed}
+		if err := printJSON(cmd.OutOrStdout(), doc); err != nil {
 			return err
 		}
 	} else {
@@ -89,32 +105,36 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted the offset of group %s on %s/%d\n", group, d.Topic, d.Partition)
 		}
 	}
-	return errors.Join(errs...)
+	return failureErrors(failed)
 }
 
-// offsetDeleteResults sorts the answers into what was deleted and an error
-// per failed partition, worded for people.
-func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []error) {
+// offsetDeleteResults sorts the answers into what was deleted and a
+// failure per partition that was not, worded for people.
+func offsetDeleteResults(group string, set kadm.TopicsSet, resps kadm.DeleteOffsetsResponses) ([]groupOffsetDeleted, []nameFailure) {
 	deleted := []groupOffsetDeleted{}
-	var errs []error
+	var failed []nameFailure
+	// Walked in topic and partition order so the output and the first
+	// error are the same on every run.
 	for _, tp := range set.Sorted() {
 		for _, p := range slices.Sorted(slices.Values(tp.Partitions)) {
 			err, ok := resps.Lookup(tp.Topic, p)
 			switch {
 			case !ok:
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: no answer for the partition", group, tp.Topic, p))
+				err = fmt.Errorf("group %q: %s/%d: no answer for the partition", group, tp.Topic, p)
 			case errors.Is(err, kerr.GroupSubscribedToTopic):
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: a member of the group is subscribed to topic %q: stop it or change its subscription first (%w)", group, tp.Topic, p, tp.Topic, err))
+				err = fmt.Errorf("group %q: %s/%d: a member of the group is subscribed to topic %q: stop it or change its subscription first (%w)", group, tp.Topic, p, tp.Topic, err)
 			case errors.Is(err, kerr.UnknownTopicOrPartition):
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: no such partition (%w)", group, tp.Topic, p, err))
+				err = fmt.Errorf("group %q: %s/%d: no such partition (%w)", group, tp.Topic, p, err)
 			case err != nil:
-				errs = append(errs, fmt.Errorf("group %q: %s/%d: %w", group, tp.Topic, p, err))
+				err = fmt.Errorf("group %q: %s/%d: %w", group, tp.Topic, p, err)
 			default:
 				deleted = append(deleted, groupOffsetDeleted{Topic: tp.Topic, Partition: p})
+				continue
 			}
+			failed = append(failed, failedPartition(tp.Topic, p, err))
 		}
 	}
-	return deleted, errs
+	return deleted, failed
 }
 
 // offsetDeleteGroupError words a group-level OffsetDelete failure.

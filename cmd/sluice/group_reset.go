@@ -13,7 +13,9 @@ import (
 )
 
 // resetTarget says where reset-offsets moves a group: exactly one of its
-// modes, from the command line.
+// modes, from the command line. flags is kept to ask which flags were
+// given: a zero --to-offset or --shift-by is a valid target, so the values
+// alone cannot tell.
 type resetTarget struct {
 	earliest, latest bool
 	offset           int64
@@ -24,9 +26,14 @@ type resetTarget struct {
 	flags            *cobra.Command
 }
 
-// resetModes are the target flags, of which exactly one is given.
+// resetModes are the target flags, of which exactly one is given. They are
+// kafka-consumer-groups' own names (--to-earliest, --shift-by, ...), so a
+// command line copied from Kafka's docs works after the group name; the
+// mode string is the flag name without its dashes.
 var resetModes = []string{"to-earliest", "to-latest", "to-offset", "to-timestamp", "shift-by", "from-file", "to-group"}
 
+// mode is the one target flag given. All the given ones are named in the
+// error, since a user who gave two needs to see which.
 func (r *resetTarget) mode() (string, error) {
 	set := []string{}
 	for _, name := range resetModes {
@@ -64,11 +71,17 @@ func (s resetScope) check(mode string) error {
 	return nil
 }
 
+// offsetReset is one partition's line in the plan, as printed and as
+// --json shows it.
 type offsetReset struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Old       int64  `json:"old_offset"` // -1: nothing was committed
 	New       int64  `json:"new_offset"`
+	// Error is set when the broker refused this partition's commit while
+	// others went through: OffsetCommit answers per partition, so a reset
+	// can half succeed, and the output must show which half.
+	Error string `json:"error,omitempty"`
 }
 
 func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
@@ -154,13 +167,31 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 	for _, tp := range unchanged {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: group %q has no commit for %s/%d: left as it is\n", target.toGroup, tp.topic, tp.partition)
 	}
+	var failed []error
 	if !dryRun && len(plan) > 0 {
-		if err := commitReset(ctx, adm, group, plan); err != nil {
+		if failed, err = commitReset(ctx, adm, group, plan); err != nil {
 			return err
 		}
 	}
+	if err := printResetPlan(cmd, asJSON, group, dryRun, plan); err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
+	}
+	return errors.Join(failed...)
+}
+
+// printResetPlan prints the offsets set (or, dry, to be set); an ERROR
+// column appears only when some partition's commit failed.
+func printResetPlan(cmd *cobra.Command, asJSON bool, group string, dryRun bool, plan []offsetReset) error {
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "dry_run": dryRun, "offsets": plan})
+	}
+	headers := []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}
+	withErrors := slices.ContainsFunc(plan, func(r offsetReset) bool { return r.Error != "" })
+	if withErrors {
+		headers = append(headers, "ERROR")
 	}
 	rows := make([][]string, 0, len(plan))
 	for _, r := range plan {
@@ -168,15 +199,13 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 		if r.Old >= 0 {
 			old = strconv.FormatInt(r.Old, 10)
 		}
-		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)})
+		row := []string{r.Topic, strconv.Itoa(int(r.Partition)), old, strconv.FormatInt(r.New, 10)}
+		if withErrors {
+			row = append(row, r.Error)
+		}
+		rows = append(rows, row)
 	}
-	if err := printTable(cmd.OutOrStdout(), []string{"TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"}, rows); err != nil {
-		return err
-	}
-	if dryRun {
-		fmt.Fprintln(cmd.ErrOrStderr(), "sluice: dry run: nothing was changed")
-	}
-	return nil
+	return printTable(cmd.OutOrStdout(), headers, rows)
 }
 
 // checkReset checks the command line without the cluster: every error is
@@ -190,6 +219,9 @@ func checkReset(group string, scope resetScope, target resetTarget) (resetReques
 	if err := scope.check(req.mode); err != nil {
 		return req, err
 	}
+	// Parse every spec now, before the cluster is asked anything, so a
+	// typo in the last --topic is a usage error (exit 2), not a failure
+	// after half the offsets were listed.
 	for _, spec := range scope.specs {
 		if _, _, err := groupPartitions(spec); err != nil {
 			return req, err
@@ -201,6 +233,8 @@ func checkReset(group string, scope resetScope, target resetTarget) (resetReques
 			return req, err
 		}
 	case "to-group":
+		// Copying a group onto itself would be a no-op that still
+		// requires the group to be stopped: certainly a typo.
 		if target.toGroup == "" || target.toGroup == group {
 			return req, usageErrorf("--to-group %q: want another group's name", target.toGroup)
 		}
@@ -226,6 +260,9 @@ func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) e
 	if err != nil {
 		return fmt.Errorf("describe group %q: %w", group, err)
 	}
+	// Empty (no members, commits kept) and Dead or "" (no such group yet:
+	// a reset may create its commits) are the states Kafka's tool
+	// accepts; any other state has or is about to have members.
 	d := described[group]
 	if len(d.Members) > 0 || (d.State != "Empty" && d.State != "Dead" && d.State != "") {
 		return fmt.Errorf("group %q is %s with %d member(s): stop its consumers first", group, d.State, len(d.Members))
@@ -236,6 +273,9 @@ func requireInactiveGroup(ctx context.Context, adm *kadm.Client, group string) e
 // planReset works out each partition's new offset, clamped to the log, and
 // lists the partitions --to-group leaves alone for want of a commit there.
 func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offsetReset, []topicPartition, error) {
+	// The old offsets are read for every mode: they are the base of
+	// --shift-by, the topics of --all-topics, and the OLD-OFFSET column
+	// that lets a user check a dry run before committing.
 	committed, err := groupCommits(ctx, adm, req.group)
 	if err != nil {
 		return nil, nil, err
@@ -264,6 +304,9 @@ func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offse
 			if c, ok := committed[sc.topic][b.partition]; ok {
 				r.Old = c
 			}
+			// given (file or other group) names partitions one by one; a
+			// partition it does not mention keeps its commit rather than
+			// being moved to some default, as Kafka's tool does.
 			want := b.atTime
 			if given != nil {
 				var ok bool
@@ -322,6 +365,9 @@ type resetBound struct {
 	logStart, highWatermark, atTime int64
 }
 
+// resetBounds lists one topic's log bounds. Unlike describe, a partition
+// whose offsets cannot be listed fails the reset: clamping to a log we
+// cannot see could move the group to an offset that is not there.
 func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req resetRequest) ([]resetBound, error) {
 	partitions, err := topicPartitionsIn(ctx, adm, sc.topic, sc.only)
 	if err != nil {
@@ -348,6 +394,10 @@ func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req reset
 		if !sok || !eok || s.Err != nil || e.Err != nil {
 			return nil, fmt.Errorf("list offsets of %q partition %d: %v", sc.topic, p, errors.Join(s.Err, e.Err))
 		}
+		// A time after the last record (the broker answers -1, which kadm
+		// turns into the high watermark) sends the group to the log end,
+		// where the next record at or after that time will be, as
+		// kafka-consumer-groups does too.
 		b := resetBound{partition: p, logStart: s.Offset, highWatermark: e.Offset, atTime: e.Offset}
 		if t, ok := atTime.Lookup(sc.topic, p); ok && t.Err == nil && t.Offset >= 0 {
 			b.atTime = t.Offset
@@ -369,6 +419,9 @@ func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[stri
 		return nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
 	}
 	out := map[string]map[int32]int64{}
+	// OffsetFetch answers -1 with no error for a partition the group
+	// never committed (and for a group that does not exist), as Kafka
+	// does: both mean "no commit" here.
 	fetched.Each(func(o kadm.OffsetResponse) {
 		if o.Err != nil || o.At < 0 {
 			return
@@ -381,23 +434,50 @@ func groupCommits(ctx context.Context, adm *kadm.Client, group string) (map[stri
 	return out, nil
 }
 
-func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) error {
+// commitReset commits the plan. A request that fails as a whole is the
+// error; partitions the broker refused one by one (the others are then
+// committed: OffsetCommit is not atomic across partitions) get their
+// Error set in plan and come back as failures, so the output can show
+// both halves.
+func commitReset(ctx context.Context, adm *kadm.Client, group string, plan []offsetReset) ([]error, error) {
+	// Leader epoch -1: the new offset was not read from a record, so there
+	// is no epoch to vouch for it, and a consumer must not use one to
+	// detect truncation (KIP-320) against the wrong epoch. kadm commits
+	// with generation -1, the "simple commit" a group without members
+	// accepts.
 	offsets := kadm.Offsets{}
 	for _, r := range plan {
 		offsets.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 	}
 	var resps kadm.OffsetResponses
-	err := groupRetry(ctx, func() (err error) {
-		resps, err = adm.CommitOffsets(ctx, group, offsets)
-		if err == nil {
-			err = resps.Error()
+	var requestErr error
+	err := groupRetry(ctx, func() error {
+		resps, requestErr = adm.CommitOffsets(ctx, group, offsets)
+		if requestErr != nil {
+			return requestErr
 		}
-		return err
+		return resps.Error() // a loading coordinator answers per partition
 	})
-	if err != nil {
-		return fmt.Errorf("commit offsets for group %q: %w", group, err)
+	if requestErr != nil {
+		return nil, fmt.Errorf("commit offsets for group %q: %w", group, requestErr)
 	}
-	return nil
+	if err == nil {
+		return nil, nil
+	}
+	var failed []error
+	for i, r := range plan {
+		resp, ok := resps.Lookup(r.Topic, r.Partition)
+		partitionErr := resp.Err
+		if !ok {
+			partitionErr = errors.New("no answer for the partition")
+		}
+		if partitionErr == nil {
+			continue
+		}
+		plan[i].Error = partitionErr.Error()
+		failed = append(failed, fmt.Errorf("commit offset %d for group %q on %s/%d: %w", r.New, group, r.Topic, r.Partition, partitionErr))
+	}
+	return failed, nil
 }
 
 // resetOffset is one partition's new offset for mode, clamped to the log
@@ -415,11 +495,17 @@ func resetOffset(mode string, target resetTarget, old, logStart, logEnd, given i
 	case "to-timestamp", "from-file", "to-group":
 		next = given
 	case "shift-by":
+		// Nothing committed shifts from the log start, where a new
+		// consumer with auto.offset.reset=earliest would begin, so
+		// --shift-by 100 on a fresh group skips the first 100.
 		base := old
 		if base < 0 {
 			base = logStart
 		}
 		next = base + target.shiftBy
 	}
+	// Clamped to the log: an offset below the start would make the
+	// consumer fall back to auto.offset.reset, one past the end would
+	// give OFFSET_OUT_OF_RANGE, and neither is what the user asked for.
 	return min(max(next, logStart), logEnd)
 }

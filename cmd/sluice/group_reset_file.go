@@ -32,6 +32,9 @@ func readResetFile(path, group string) (map[string]map[int32]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--from-file %s: %w", path, err)
 	}
+	// A CSV reader rather than splitting on commas: it copes with the
+	// quoting and CRLF line ends a file saved from a spreadsheet has. -1
+	// fields per record lets 3- and 4-column lines mix.
 	r := csv.NewReader(io.NewSectionReader(f, 0, size))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
@@ -42,6 +45,8 @@ func readResetFile(path, group string) (map[string]map[int32]int64, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		// The line number for messages: FieldPos counts the file's lines,
+		// comments included, so it matches what an editor shows.
 		line, _ := r.FieldPos(0)
 		if err != nil {
 			return nil, usageErrorf("--from-file %s: %v", path, err)
@@ -67,6 +72,8 @@ func readResetFile(path, group string) (map[string]map[int32]int64, error) {
 		}
 		out[topic][partition] = offset
 	}
+	// An empty result is refused: the usual cause is a multi-group export
+	// of other groups, and resetting nothing would look like success.
 	if len(out) == 0 {
 		return nil, usageErrorf("--from-file %s: no topic,partition,offset line (for group %q)", path, group)
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // printJSON writes v as indented JSON followed by a newline: one document
@@ -88,6 +89,8 @@ func printTable(w io.Writer, headers []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(headers, "\t"))
 	for _, row := range rows {
+		// An empty cell would shift the eye to the next column when
+		// read by column; "-" holds its place, as kubectl and ps do.
 		cells := make([]string, len(row))
 		for i, c := range row {
 			if c == "" {
@@ -110,11 +113,68 @@ func printFields(w io.Writer, pairs ...[2]string) error {
 	return tw.Flush()
 }
 
-// printDeleted reports what a delete command removed ({"deleted": [...]}
-// with --json) and returns the failures for the rest, joined.
-func printDeleted(cmd *cobra.Command, asJSON bool, kind string, deleted []string, failures []error) error {
+// nameFailure is one name (a topic, a group, a partition of a topic) that
+// a command acting on several could not act on. --json output lists one
+// per failed name next to what succeeded, so a script sees a partial
+// failure in the document it parses, not only in the exit code and on
+// stderr. Error is the message stderr shows; ErrorCode is the Kafka error
+// code when the broker gave one, for scripts that branch on it.
+type nameFailure struct {
+	Topic     string `json:"topic,omitempty"`
+	Partition *int32 `json:"partition,omitempty"`
+	Group     string `json:"group,omitempty"`
+	Error     string `json:"error"`
+	ErrorCode string `json:"error_code,omitempty"`
+	err       error  // as returned, for errors.Is and the exit code
+}
+
+// failedTopic, failedGroup and failedPartition build a nameFailure from the
+// error already worded for stderr.
+func failedTopic(topic string, err error) nameFailure {
+	return nameFailure{Topic: topic, Error: err.Error(), ErrorCode: kafkaErrorCode(err), err: err}
+}
+
+func failedGroup(group string, err error) nameFailure {
+	return nameFailure{Group: group, Error: err.Error(), ErrorCode: kafkaErrorCode(err), err: err}
+}
+
+func failedPartition(topic string, partition int32, err error) nameFailure {
+	return nameFailure{Topic: topic, Partition: &partition, Error: err.Error(), ErrorCode: kafkaErrorCode(err), err: err}
+}
+
+// kafkaErrorCode is the name of the Kafka error code err wraps
+// ("UNKNOWN_TOPIC_OR_PARTITION"), or "" when no broker chose one (a
+// timeout, a refused connection, a check made here).
+func kafkaErrorCode(err error) string {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Message
+	}
+	return ""
+}
+
+// failureErrors turns the failures back into the error the command
+// returns, joined, so the exit code is 1 when any name failed.
+func failureErrors(failures []nameFailure) error {
+	errs := make([]error, len(failures))
+	for i, f := range failures {
+		errs[i] = f.err
+	}
+	return errors.Join(errs...)
+}
+
+// printDeleted reports what a delete command removed and what it could
+// not: {"deleted": [...], "errors": [{"topic"|"group", "error",
+// "error_code"}]} with --json (both lists always present), a line per
+// deleted name otherwise. It returns the failures, joined, for stderr and
+// the exit code.
+func printDeleted(cmd *cobra.Command, asJSON bool, kind string, deleted []string, failures []nameFailure) error {
 	if asJSON {
-		if err := printJSON(cmd.OutOrStdout(), map[string][]string{"deleted": deleted}); err != nil {
+		doc := struct {
+			Deleted []string      `json:"deleted"`
+			Errors  []nameFailure `json:"errors"`
+		}{deleted, failures}
+		if err := printJSON(cmd.OutOrStdout(), doc); err != nil {
 			return err
 		}
 	} else {
@@ -122,5 +182,5 @@ func printDeleted(cmd *cobra.Command, asJSON bool, kind string, deleted []string
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s %s\n", kind, name)
 		}
 	}
-	return errors.Join(failures...)
+	return failureErrors(failures)
 }

@@ -21,11 +21,15 @@ import (
 
 // defaultMaxMessageBytes is Kafka's message.max.bytes default, used as the
 // longest line we accept until the topic's own max.message.bytes is known.
+// It is 1 MiB plus 12 bytes, the batch's offset and length prefix, which
+// Kafka counts in the limit.
 const defaultMaxMessageBytes = 1048588
 
 // produceBufferedBytes bounds the records read ahead of the broker's
 // acknowledgements, so piping a large file in does not hold it all in memory:
-// reading stalls until the broker catches up.
+// reading stalls until the broker catches up. 64 MiB keeps dozens of
+// full-size batches in flight, enough to keep a broker busy, and is small
+// next to the files people pipe in.
 const produceBufferedBytes = 64 << 20
 
 // unknownTopicRetries is how many metadata refreshes a record may wait for
@@ -34,7 +38,10 @@ const produceBufferedBytes = 64 << 20
 // where the topic is deleted after it.
 const unknownTopicRetries = 2
 
-// produceOptions are produce's own flags.
+// produceOptions are produce's own flags. Short letters follow kcat and
+// rpk where they agree (-k key, -K key delimiter, -H header, -p partition,
+// -z compression, -Z null, -D delimiter), since those are what users type
+// from memory; a letter whose meaning changed fails loudly (see planKeys).
 type produceOptions struct {
 	file         string
 	keyDelimiter string
@@ -209,6 +216,9 @@ func planProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic stri
 	if o.partition < -1 {
 		return nil, usageErrorf("--partition %d: want a partition number (0 or more)", o.partition)
 	}
+	// A nil hasher is murmur2, the Java client's, so a key lands on the
+	// partition Java and librdkafka's murmur2 partitioners pick; records
+	// without a key stick to one partition per batch (KIP-480).
 	p.opts = []kgo.Opt{kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))}
 	if o.partition >= 0 {
 		p.opts = []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}
@@ -362,6 +372,9 @@ func parseHeaders(flags []string) ([]kgo.RecordHeader, error) {
 	return out, nil
 }
 
+// compressionCodec maps -z to a codec. The names are Kafka's
+// compression.type values (and kcat's -z), so they can be copied from a
+// topic's config.
 func compressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch name {
 	case "none":
@@ -381,6 +394,7 @@ func compressionCodec(name string) (kgo.CompressionCodec, error) {
 // acksOptions maps --acks to client options. Idempotent writes need acks
 // from every in-sync replica, so acks 1 and 0 turn them off.
 func acksOptions(acks string) ([]kgo.Opt, error) {
+	// -1 is how Kafka's own tools and librdkafka spell all.
 	switch acks {
 	case "all", "-1":
 		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, nil
@@ -397,6 +411,7 @@ func openProduceInput(cmd *cobra.Command, path string) (io.Reader, func(), error
 	if path == "" {
 		return cmd.InOrStdin(), func() {}, nil
 	}
+	// Through vfs, the one door to files (the lint test enforces it).
 	f, err := vfs.OS().Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--file: %w", err)
@@ -461,6 +476,9 @@ func runProduce(cmd *cobra.Command, e *clientEnv, o *produceOptions, topic strin
 
 	res := newProduceResults(topic, p.acksNone)
 	readErr := produceLines(ctx, cl, p, in, int(limit), res)
+	// Ctrl-C cancels ctx, but the flush still waits (up to --timeout)
+	// for the records already handed over, so the report counts what the
+	// broker acknowledged rather than guessing.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
 	defer cancel()
 	flushErr := cl.Flush(flushCtx)
@@ -483,6 +501,8 @@ func checkProduceTopic(ctx context.Context, e *clientEnv, adm *kadm.Client, p *p
 	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
 		return 0, fmt.Errorf("topic %q: %v (it does not exist and the broker did not create it: is auto.create.topics.enable false? Create it with `sluice topic create %s`)",
 			p.topic, kerr.UnknownTopicOrPartition, p.topic)
+	// A retriable error (LEADER_NOT_AVAILABLE just after auto-creation)
+	// is left to the client, which retries it; only a final one fails.
 	case td.Err != nil && !kerr.IsRetriable(td.Err):
 		return 0, fmt.Errorf("topic %q: %w", p.topic, td.Err)
 	case td.Err == nil && p.partition >= int32(len(td.Partitions)):

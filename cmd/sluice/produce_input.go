@@ -70,6 +70,8 @@ func parseDelimiter(flag, s string) ([]byte, error) {
 // parseRecordTimestamp reads a record timestamp: milliseconds since the epoch or
 // an RFC 3339 time (fractions allowed).
 func parseRecordTimestamp(s string) (time.Time, error) {
+	// Negative timestamps are refused: Kafka reserves -1 for "no
+	// timestamp", and a time before 1970 is likelier a typo than meant.
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if ms < 0 {
 			return time.Time{}, fmt.Errorf("timestamp %q: want milliseconds since the epoch (0 or more) or an RFC 3339 time", s)
@@ -137,6 +139,8 @@ func parseInputTemplate(s string) (*inputTemplate, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		// An escape is kept whole for parseDelimiter, so that "\%" is a
+		// backslash then a verb, never an escaped percent sign.
 		case c == '\\' && i+1 < len(s):
 			lit.WriteByte(c)
 			lit.WriteByte(s[i+1])
@@ -183,6 +187,7 @@ func checkTemplateVerb(v, prev byte, seen map[byte]bool) error {
 		if seen[v] {
 			return fmt.Errorf("%%%c appears twice", v)
 		}
+	// %H may repeat: each occurrence is one more header, as in rpk -f.
 	case 'H':
 	default:
 		return fmt.Errorf("unknown verb %%%c (want %s)", v, inputTemplateVerbs)
@@ -200,6 +205,9 @@ var errFieldTooLong = errors.New("field too long")
 // EOF it returns what was read and io.EOF. Any byte may appear in a field:
 // only end ends it.
 func readField(r *bufio.Reader, end []byte, limit int) ([]byte, error) {
+	// ReadSlice finds the terminator's last byte quickly; the suffix test
+	// then checks the whole terminator, so a multi-byte one that only
+	// partly matches keeps the loop going.
 	last := end[len(end)-1]
 	var buf []byte
 	for {
@@ -208,6 +216,8 @@ func readField(r *bufio.Reader, end []byte, limit int) ([]byte, error) {
 		if err == nil && bytes.HasSuffix(buf, end) {
 			return buf[:len(buf)-len(end)], nil
 		}
+		// Bounded by the topic's limit: a template whose terminator never
+		// appears must not read a whole piped file into memory.
 		if len(buf) > limit+len(end) {
 			return nil, errFieldTooLong
 		}
@@ -224,6 +234,8 @@ func readField(r *bufio.Reader, end []byte, limit int) ([]byte, error) {
 // readTemplateRecords reads records from in by the template and sends
 // each; it returns nil at the end of the input.
 func readTemplateRecords(in io.Reader, p *producePlan, limit int, send func(*kgo.Record) bool) error {
+	// 64 KiB reads amortize the syscalls; fields longer than the buffer
+	// are assembled by readField, so it does not limit record size.
 	r := bufio.NewReaderSize(in, 64<<10)
 	t := p.template
 	for n := 1; ; n++ {
@@ -266,6 +278,8 @@ func (t *inputTemplate) readRecord(r *bufio.Reader, p *producePlan, limit int) (
 		case err != nil:
 			return nil, err
 		}
+		// The field may alias the reader's buffer, which the next read
+		// overwrites while the record is still queued in the client.
 		field = bytes.Clone(field)
 		switch f.verb {
 		case 'k':
@@ -284,6 +298,8 @@ func (t *inputTemplate) readRecord(r *bufio.Reader, p *producePlan, limit int) (
 			}
 		}
 	}
+	// A template without %v writes empty values, not null ones: null is a
+	// tombstone, which only -Z should produce.
 	if value == nil {
 		value = []byte{}
 	}
@@ -294,6 +310,8 @@ func (t *inputTemplate) readRecord(r *bufio.Reader, p *producePlan, limit int) (
 			rec.Key = []byte{}
 		}
 	}
+	// A fresh slice: p.headers is shared by every record, and appending
+	// to it in place could let records overwrite each other's headers.
 	if len(headers) > 0 {
 		rec.Headers = append(append([]kgo.RecordHeader(nil), p.headers...), headers...)
 	}
@@ -323,6 +341,8 @@ func checkValueFiles(paths []string) error {
 // bytes exactly.
 func readValueFiles(paths []string, p *producePlan, limit int, send func(*kgo.Record) bool) error {
 	for _, path := range paths {
+		// ReadFile stops at the limit, so a file too large for the topic
+		// is refused without being read into memory first.
 		b, err := vfs.ReadFile(vfs.OS(), path, int64(limit))
 		if errors.Is(err, vfs.ErrFileTooLarge) {
 			return fmt.Errorf("--value-file %s is longer than the topic's max.message.bytes (%d bytes)", path, limit)
@@ -357,6 +377,9 @@ func newDeliveryDeadlines(timeout time.Duration) *deliveryDeadlines {
 	return &deliveryDeadlines{timeout: timeout}
 }
 
+// get returns the context for a record read now. Its deadline counts from
+// the read (up to a second before it), as RecordDeliveryTimeout's would
+// for a record stamped now.
 func (d *deliveryDeadlines) get() context.Context {
 	d.mu.Lock()
 	defer d.mu.Unlock()

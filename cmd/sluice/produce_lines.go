@@ -26,6 +26,8 @@ import (
 // Records are read on their own goroutine so that Ctrl-C is noticed even
 // while a read from a terminal blocks.
 func produceLines(ctx context.Context, cl *kgo.Client, p *producePlan, in io.Reader, maxLine int, res *produceResults) error {
+	// A small channel: the client's own buffer (produceBufferedBytes) is
+	// where records wait; this only decouples the reader from Produce.
 	records := make(chan *kgo.Record, 64)
 	readErr := make(chan error, 1)
 	stop := make(chan struct{})
@@ -95,6 +97,8 @@ func readLines(in io.Reader, p *producePlan, maxLine int, send func(*kgo.Record)
 	n := 0
 	for sc.Scan() {
 		n++
+		// Cloned: the scanner reuses its buffer on the next Scan, while the
+		// record waits in the client until its batch is sent.
 		if !send(p.record(bytes.Clone(sc.Bytes()))) {
 			return nil
 		}
@@ -132,7 +136,9 @@ func scanDelimited(delim []byte) bufio.SplitFunc {
 	}
 }
 
-// record builds the record for one line, or for one value.
+// record builds the record for one line, or for one value. Only the
+// manual partitioner (--partition) reads Partition, so -1, "not given",
+// may become 0 there without effect.
 func (p *producePlan) record(line []byte) *kgo.Record {
 	r := &kgo.Record{
 		Topic:     p.topic,
@@ -151,6 +157,8 @@ func (p *producePlan) record(line []byte) *kgo.Record {
 	switch {
 	case p.key != nil:
 		r.Key = p.key
+	// The first delimiter splits, so a value may contain it (JSON after
+	// "user-1:"), as with kcat -K.
 	case p.keyDelimiter != nil:
 		if k, v, ok := bytes.Cut(line, p.keyDelimiter); ok {
 			r.Key, r.Value = k, v
@@ -218,6 +226,8 @@ func (res *produceResults) buffered() {
 	res.mu.Unlock()
 }
 
+// failed reports whether a record has failed; produceLines stops reading
+// then, so records are not written past a gap in what was acknowledged.
 func (res *produceResults) failed() bool {
 	res.mu.Lock()
 	defer res.mu.Unlock()
@@ -236,6 +246,9 @@ func (res *produceResults) promise(r *kgo.Record, err error) {
 		}
 		return
 	}
+	// Bytes count keys and values only, what the user sent: headers and
+	// batch framing vary with the client and would make the figure
+	// unreproducible.
 	res.records++
 	res.bytes += int64(len(r.Key) + len(r.Value))
 	pw := res.partitions[r.Partition]
@@ -245,6 +258,8 @@ func (res *produceResults) promise(r *kgo.Record, err error) {
 	}
 	pw.LastOffset = r.Offset
 	pw.Records++
+	// With acks 0 the client fills in offsets it never got from the
+	// broker; printing them would look like facts.
 	if res.acksNone {
 		pw.FirstOffset, pw.LastOffset = -1, -1
 	}
@@ -276,6 +291,8 @@ func (res *produceResults) summary() (produceSummary, int, error) {
 // on stdout, and returns the error that ended the produce, if any: a
 // failed record first, since it stopped the reading.
 func reportProduce(cmd *cobra.Command, p *producePlan, res *produceResults, readErr, flushErr error) error {
+	// The first failed record is reported before a read or flush error:
+	// it is why reading stopped, and the others follow from it.
 	s, unanswered, err := res.summary()
 	switch {
 	case err != nil:

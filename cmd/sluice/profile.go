@@ -43,6 +43,9 @@ func completeProfiles(_ *cobra.Command, args []string, _ string) ([]string, cobr
 	return pf.names(), cobra.ShellCompDirectiveNoFileComp
 }
 
+// The profile commands declare their own --json: they never talk to a
+// cluster, so they are not under a command with the client flags (which
+// bring --json, --brokers and --timeout along).
 func newProfileListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -88,6 +91,9 @@ func newProfileShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Without a name, show the profile a client command would use
+			// right now: $SLUICE_PROFILE wins over the file's current one,
+			// as it does for client commands.
 			name := pf.current
 			if len(args) == 1 {
 				name = args[0]
@@ -140,12 +146,16 @@ func newProfileCreateCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			// Names are limited so that they fit a [NAME] section header
+			// and a shell word unquoted.
 			if !validProfileName(name) {
 				return usageErrorf("profile name %q: want letters, digits, '.', '_' or '-'", name)
 			}
 			if brokers == "" {
 				return usageErrorf("--brokers is required: the profile's HOST:PORT seed brokers")
 			}
+			// Checked now, not at first use: a typo found weeks later in
+			// a profile is harder to trace than one refused here.
 			if _, err := parseSeeds(brokers); err != nil {
 				return err
 			}
@@ -157,6 +167,8 @@ func newProfileCreateCmd() *cobra.Command {
 				return fmt.Errorf("profile %q already exists in %s", name, pf.path)
 			}
 			pf.profiles = append(pf.profiles, namedProfile{Name: name, clientSettings: clientSettings{Brokers: brokers}})
+			// The first profile becomes current, so `profile create` then
+			// any client command works without a `profile use` in between.
 			if use || pf.current == "" {
 				pf.current = name
 			}
@@ -185,6 +197,9 @@ func newProfileDeleteCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := editProfile(args[0], func(pf *profilesFile) {
 				pf.profiles = slicesDeleteProfile(pf.profiles, args[0])
+				// Deleting the current profile leaves none current rather
+				// than picking another: silently pointing commands at a
+				// different cluster would be worse than an error.
 				if pf.current == args[0] {
 					pf.current = ""
 				}

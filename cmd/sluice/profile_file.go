@@ -53,7 +53,9 @@ type profilesFile struct {
 	profiles []namedProfile
 }
 
-// profilesPath is where the profiles file lives.
+// profilesPath is where the profiles file lives. os.UserConfigDir follows
+// XDG on Linux and the platform's own place elsewhere (~/Library/Application
+// Support on macOS), where users look for such files.
 func profilesPath() (string, error) {
 	dir, err := os.UserConfigDir()
 	if err != nil {
@@ -92,6 +94,8 @@ func (pf *profilesFile) parse(text string) error {
 			if pf.lookup(section) != nil {
 				return fmt.Errorf("%s:%d: profile %q defined twice", pf.path, lineNo, section)
 			}
+			// in points into the slice: safe because no later append
+			// happens before the next section re-points it.
 			pf.profiles = append(pf.profiles, namedProfile{Name: section})
 			in = &pf.profiles[len(pf.profiles)-1]
 			return nil
@@ -137,6 +141,9 @@ func eachSetting(path, text string, f func(lineNo int, section, key, value strin
 	return sc.Err()
 }
 
+// setSetting applies one key. An unknown key fails with the file and line:
+// a misspelled setting silently ignored would connect with defaults the
+// user did not choose.
 func setSetting(s *clientSettings, path string, lineNo int, key, value string) error {
 	set, ok := settingsKeys[key]
 	if !ok {
@@ -213,6 +220,9 @@ func (pf *profilesFile) save() error {
 			fmt.Fprintf(&b, "bootstrap.servers = %s\n", p.Brokers)
 		}
 	}
+	// 0700: profiles will hold SASL credentials once they are supported,
+	// so the directory is private from the start. The file is replaced
+	// atomically, so a crash mid-save never leaves half a file.
 	if err := vfs.OS().MkdirAll(filepath.Dir(pf.path), 0o700); err != nil {
 		return fmt.Errorf("profiles: %w", err)
 	}
@@ -224,6 +234,8 @@ func (pf *profilesFile) save() error {
 // current one, else none; and where they came from, for messages.
 func selectedSettings(profile, configFile string) (clientSettings, string, error) {
 	switch {
+	// Both at once would need a merge order nobody could guess; refusing
+	// costs the user one flag.
 	case profile != "" && configFile != "":
 		return clientSettings{}, "", usageErrorf("--profile and --config-file both name client settings: give one")
 	case configFile != "":

@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as scripts see them.
+// Exit codes, as scripts see them. 2 for a wrong command line is the
+// convention of getopt-style tools (grep, curl, diff), so a script can
+// tell a typo, which will never succeed, from a failure worth retrying.
 const (
 	exitOK    = 0
 	exitError = 1 // the command ran and failed
@@ -151,6 +153,8 @@ func markFailures(cmd *cobra.Command) {
 
 type hook = func(cmd *cobra.Command, args []string) error
 
+// asFailure marks f's errors as failures unless f already chose: a hook
+// that returns a usageError keeps exit code 2.
 func asFailure(f hook) hook {
 	if f == nil {
 		return nil

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +17,10 @@ import (
 )
 
 // shutdownGrace bounds how long a stopping node waits for requests already
-// read to be answered.
+// read to be answered. Thirty seconds covers a long-poll fetch (fetch.max.
+// wait.ms is 500 ms by default, but clients may ask for more) and the
+// controlled shutdown's own bound, and stays under the 90 s a systemd unit
+// waits before it sends SIGKILL.
 const shutdownGrace = 30 * time.Second
 
 func newServeCmd() *cobra.Command {
@@ -23,6 +28,7 @@ func newServeCmd() *cobra.Command {
 		dataDir, listen, configFile string
 		sets                        []string
 		logLevel                    string
+		httpListener, logFormat     string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -30,10 +36,11 @@ func newServeCmd() *cobra.Command {
 		Long: "Run a Sluice node. With no flags it is a cluster of one: broker and controller,\n" +
 			"data in ./data, Kafka clients on localhost:9092.\n\n" +
 			"Configuration uses Kafka's key names. Precedence: flags (--set, --data-dir,\n" +
-			"--listen) > SLUICE_* environment variables (SLUICE_LOG_RETENTION_HOURS=1 sets\n" +
+			"--listen, --http, --log-format) > SLUICE_* environment variables (SLUICE_LOG_RETENTION_HOURS=1 sets\n" +
 			"log.retention.hours) > --config file (server.properties) > defaults.",
 		Example: "  sluice serve\n" +
 			"  sluice serve --data-dir /var/lib/sluice --listen 0.0.0.0:9092\n" +
+			"  sluice serve --http 127.0.0.1:0 --log-format json\n" +
 			"  sluice serve --config server.properties --set log.retention.hours=1\n" +
 			"  SLUICE_NUM_PARTITIONS=3 sluice serve",
 		Args: noArgs,
@@ -47,28 +54,43 @@ func newServeCmd() *cobra.Command {
 			if cmd.Flags().Changed("listen") {
 				flags["listeners"] = "PLAINTEXT://" + listen
 			}
+			if cmd.Flags().Changed("http") {
+				flags[config.HTTPListener] = httpListener
+			}
+			if cmd.Flags().Changed("log-format") {
+				flags[config.LogFormat] = logFormat
+			}
 			return serve(cmd.Context(), config.Sources{File: configFile, Env: os.Environ(), Sets: sets, Flags: flags},
 				logLevel, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "data", "directory for partition logs and metadata (log.dirs)")
+	// localhost, not all interfaces: a laptop's `sluice serve` must not be
+	// reachable from the network by accident; a server says --listen
+	// 0.0.0.0:9092 on purpose.
 	cmd.Flags().StringVar(&listen, "listen", "localhost:9092", "HOST:PORT for Kafka clients (listeners); port 0 picks a free port")
 	cmd.Flags().StringVar(&configFile, "config", "", "a Kafka server.properties file")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set a config key, Kafka's name: --set log.retention.hours=1 (repeatable)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&httpListener, "http", config.DefaultHTTPListener,
+		"HOST:PORT for /metrics, /healthz, /readyz and the console (http.listener); port 0 picks a free port, empty disables it")
+	cmd.Flags().StringVar(&logFormat, "log-format", config.LogFormatText, "text or json (log.format)")
 	return cmd
 }
 
-func serve(ctx context.Context, src config.Sources, logLevel string, stderr interface{ Write([]byte) (int, error) }) error {
+// serve loads the configuration, runs a node until ctx ends and stops it
+// cleanly. A bad --log-level is checked before the config is read, so a
+// typo is a usage error even when the config is also wrong.
+func serve(ctx context.Context, src config.Sources, logLevel string, stderr io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg, warnings, err := config.Load(vfs.OS(), src)
 	if err != nil {
 		return err
 	}
+	logger := newLogger(stderr, cfg.String(config.LogFormat), level)
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
@@ -79,12 +101,21 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr inte
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	logStarted(logger, cfg, n)
+	if a := n.HTTPAddr(); a != nil {
+		// Before the ready line, so whoever waits for that one finds
+		// this one written.
+		fmt.Fprintf(stderr, "sluice: serving HTTP (metrics, health) on http://%s/\n", a)
+	}
 	// The one line scripts and tests wait for.
 	if n.IsBroker() {
 		fmt.Fprintf(stderr, "sluice: accepting Kafka clients on %s\n", n.Addr())
 	} else {
 		fmt.Fprintf(stderr, "sluice: controller %s ready (process.roles=controller: no Kafka clients here)\n", cfg.String("node.id"))
 	}
+	// ctx ends on SIGINT or SIGTERM (main's signal context). The stop
+	// runs on a fresh context: the cancelled one would cut the graceful
+	// shutdown short at once.
 	<-ctx.Done()
 	logger.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -94,4 +125,27 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr inte
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// newLogger makes the broker's logger in log.format (validated by config).
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == config.LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logStarted is the one start-up line that says what runs where.
+func logStarted(logger *slog.Logger, cfg *config.Broker, n *node.Node) {
+	b := resolveBuild(version, commit, debug.ReadBuildInfo)
+	attrs := []any{"version", b.Version, "commit", b.Commit, "node", cfg.String(config.NodeID), "cluster", n.ClusterID(),
+		"roles", cfg.String(config.ProcessRoles), "data_dir", cfg.LogDir()}
+	if a := n.Addr(); a != nil {
+		attrs = append(attrs, "kafka", a.String())
+	}
+	if a := n.HTTPAddr(); a != nil {
+		attrs = append(attrs, "http", a.String())
+	}
+	logger.Info("sluice started", attrs...)
 }

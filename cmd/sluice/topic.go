@@ -37,7 +37,10 @@ func newTopicCmd() *cobra.Command {
 }
 
 // topicConfigPairs parses repeated key=value flags into a map, naming the
-// flag in the usage error.
+// flag in the usage error. kadm takes *string because CreateTopics can
+// send null for a config; a pair given here is never null, so key= sets
+// the empty string, as kafka-topics --config key= does. Only the first
+// '=' splits, so a value may contain '=' itself.
 func topicConfigPairs(flag string, pairs []string) (map[string]*string, error) {
 	out := make(map[string]*string, len(pairs))
 	for _, p := range pairs {
@@ -56,17 +59,26 @@ func topicError(topic, action string, err error, brokerMsg string) error {
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return fmt.Errorf("topic %q does not exist (%w)", topic, err)
 	}
+	// The broker's message often says more than the code's generic text
+	// (which limit, which config); it is added unless the error text
+	// already carries it, so nothing is printed twice.
 	if brokerMsg != "" && !strings.Contains(err.Error(), brokerMsg) {
 		return fmt.Errorf("%s topic %q: %w (%s)", action, topic, err, brokerMsg)
 	}
 	return fmt.Errorf("%s topic %q: %w", action, topic, err)
 }
 
+// topicCreated is one named topic's line in `topic create --json`: what
+// was created, or, for a topic that was not, the error alone (the other
+// fields are then zero and left out, so a script tells the two apart by
+// "error").
 type topicCreated struct {
 	Topic             string `json:"topic"`
-	ID                string `json:"id"`
-	Partitions        int32  `json:"partitions"`
-	ReplicationFactor int16  `json:"replication_factor"`
+	ID                string `json:"id,omitempty"`
+	Partitions        int32  `json:"partitions,omitempty"`
+	ReplicationFactor int16  `json:"replication_factor,omitempty"`
+	Error             string `json:"error,omitempty"`
+	ErrorCode         string `json:"error_code,omitempty"`
 }
 
 func newTopicCreateCmd(e *clientEnv) *cobra.Command {
@@ -98,16 +110,21 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// -1 for either lets the broker apply num.partitions and
+			// default.replication.factor (CreateTopics v4+, KIP-464), so
+			// the CLI never guesses another cluster's defaults.
 			resps, err := adm.CreateTopics(ctx, partitions, replicas, cfg, topics...)
 			if err != nil {
 				return fmt.Errorf("create topics: %w", err)
 			}
-			var created []topicCreated
+			created := []topicCreated{} // every name, in the order given
 			var errs []error
 			for _, t := range topics {
 				r := resps[t]
 				if r.Err != nil {
-					errs = append(errs, topicError(t, "create", r.Err, r.ErrMessage))
+					err := topicError(t, "create", r.Err, r.ErrMessage)
+					errs = append(errs, err)
+					created = append(created, topicCreated{Topic: t, Error: err.Error(), ErrorCode: kafkaErrorCode(err)})
 					continue
 				}
 				created = append(created, topicCreated{Topic: t, ID: kafkaTopicID(r.ID), Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor})
@@ -124,14 +141,17 @@ func newTopicCreateCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// printTopicsCreated prints every named topic with --json, the failed ones
+// with their error; as text only the created ones, since the failures
+// are on stderr.
 func printTopicsCreated(cmd *cobra.Command, asJSON bool, created []topicCreated) error {
 	if asJSON {
-		if created == nil {
-			created = []topicCreated{}
-		}
 		return printJSON(cmd.OutOrStdout(), created)
 	}
 	for _, c := range created {
+		if c.Error != "" {
+			continue
+		}
 		fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (%d partitions, replication factor %d)\n", c.Topic, c.Partitions, c.ReplicationFactor)
 	}
 	return nil
@@ -162,6 +182,9 @@ func newTopicListCmd(e *clientEnv) *cobra.Command {
 				return err
 			}
 			defer done()
+			// Internal topics are hidden by default, as in kafka-topics
+			// --list: __consumer_offsets appears once groups exist and is
+			// rarely what a user is looking for.
 			list := adm.ListTopics
 			if internal {
 				list = adm.ListTopicsWithInternal
@@ -210,16 +233,16 @@ func newTopicDeleteCmd(e *clientEnv) *cobra.Command {
 				return fmt.Errorf("delete topics: %w", err)
 			}
 			deleted := []string{}
-			var errs []error
+			var failed []nameFailure
 			for _, t := range topics {
 				r := resps[t]
 				if r.Err != nil {
-					errs = append(errs, topicError(t, "delete", r.Err, r.ErrMessage))
+					failed = append(failed, failedTopic(t, topicError(t, "delete", r.Err, r.ErrMessage)))
 					continue
 				}
 				deleted = append(deleted, t)
 			}
-			return printDeleted(cmd, asJSON, "topic", deleted, errs)
+			return printDeleted(cmd, asJSON, "topic", deleted, failed)
 		},
 	}
 	cmd.ValidArgsFunction = completeTopics(e)
@@ -246,12 +269,21 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, adm, done, err := e.adminSession(cmd.Context())
+			cl, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer done()
-			resps, err := adm.AlterTopicConfigs(ctx, alters, topic)
+			defer cl.Close()
+			ctx, cancel := e.requestContext(cmd.Context())
+			defer cancel()
+			if err := requireDeletesSet(ctx, cl, topicLayer(topic), deletes); err != nil {
+				return err
+			}
+			// IncrementalAlterConfigs (KIP-339) changes only the keys
+			// named, where the older AlterConfigs would drop every
+			// override not resent. It is atomic per topic, so the first
+			// error below means nothing changed.
+			resps, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, alters, topic)
 			if err != nil {
 				return fmt.Errorf("alter topic %q configs: %w", topic, err)
 			}
@@ -273,6 +305,9 @@ func newTopicAlterConfigCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// topicAlterations turns --set and --delete into one operation per key.
+// Nothing to change is a usage error: an empty IncrementalAlterConfigs
+// would succeed and mislead the user into thinking something changed.
 func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 	if len(sets) == 0 && len(deletes) == 0 {
 		return nil, usageErrorf("nothing to change: give --set key=value or --delete key")
@@ -281,6 +316,8 @@ func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sorted: map order is random, and the request (and which key an
+	// error names first) should be the same on every run.
 	var alters []kadm.AlterConfig
 	keys := make([]string, 0, len(setMap))
 	for k := range setMap {
@@ -291,6 +328,8 @@ func topicAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: setMap[k]})
 	}
 	for _, k := range deletes {
+		// A user who types --delete k=v probably meant --set; deleting
+		// a key literally named "k=v" would silently do nothing.
 		if strings.Contains(k, "=") {
 			return nil, usageErrorf("--delete %q: want a key, not key=value", k)
 		}
@@ -330,6 +369,10 @@ func newTopicAddPartitionsCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// CreatePartitions takes the new total, never an increment
+			// (KIP-195). Two --add runs at once can compute the same total;
+			// the second then fails with INVALID_PARTITIONS instead of
+			// adding twice, which is the safer way round.
 			resps, err := adm.UpdatePartitions(ctx, total, topic)
 			if err != nil {
 				return fmt.Errorf("add partitions to topic %q: %w", topic, err)
@@ -401,11 +444,17 @@ func (o *addPartitionsOptions) newTotal(ctx context.Context, adm *kadm.Client, t
 
 // describeOne runs a metadata request for one topic and fails with a clear
 // message when it does not exist.
+//
+// It lists with internal topics so that __consumer_offsets can be grown
+// or described like any other topic when an operator names it.
 func describeOne(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
 	details, err := adm.ListTopicsWithInternal(ctx, topic)
 	if err != nil {
 		return kadm.TopicDetail{}, fmt.Errorf("describe topic %q: %w", topic, err)
 	}
+	// A topic the broker did not mention at all and one it reported with
+	// UNKNOWN_TOPIC_OR_PARTITION read the same to the user. kadm asks
+	// without auto-creation, so describing never creates a topic.
 	d, ok := details[topic]
 	if !ok {
 		return d, topicError(topic, "describe", kerr.UnknownTopicOrPartition, "")

@@ -26,6 +26,9 @@ type topicDescription struct {
 	Configs           []configDescription    `json:"configs"`
 }
 
+// partitionDescription is one partition's row. Offsets are -1 where the
+// leader could not list them (no leader, say): one unreachable partition
+// must not hide the others, which is when describe is most needed.
 type partitionDescription struct {
 	Partition      int32   `json:"partition"`
 	Leader         int32   `json:"leader"`
@@ -39,6 +42,8 @@ type partitionDescription struct {
 	Error          string  `json:"error,omitempty"`
 }
 
+// configDescription is one config. A sensitive value is never sent by the
+// broker, so Value is empty and Sensitive says why.
 type configDescription struct {
 	Key       string `json:"key"`
 	Value     string `json:"value"`
@@ -81,11 +86,18 @@ func newTopicDescribeCmd(e *clientEnv) *cobra.Command {
 	return cmd
 }
 
+// describeTopic gathers a topic's metadata, offsets, sizes and configs.
+// A partition whose leader cannot give its offsets, and sizes the brokers
+// do not report, degrade to unknown for that partition, so describe still
+// works on a cluster that is partly down, when it is needed most.
 func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfigs bool) (*topicDescription, error) {
 	detail, err := describeOne(ctx, adm, topic)
 	if err != nil {
 		return nil, err
 	}
+	// The replication factor is read from the partitions' replica lists:
+	// Kafka keeps no topic-level factor, and after a reassignment the
+	// partitions are what is true.
 	d := &topicDescription{
 		Topic: topic, ID: kafkaTopicID(detail.ID), Internal: detail.IsInternal,
 		Partitions: len(detail.Partitions), ReplicationFactor: detail.Partitions.NumReplicas(),
@@ -98,6 +110,9 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfi
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of topic %q: %w", topic, err)
 	}
+	// ListOffsets gives the log start and high watermark as consumers see
+	// them; DescribeLogDirs gives bytes on disk. Kafka has no one request
+	// for both, so describe asks three times.
 	sizes := topicSizes(ctx, adm, topic, detail.Partitions.Numbers())
 	for _, p := range detail.Partitions.Sorted() {
 		pd := partitionDescription{
@@ -114,6 +129,8 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string, allConfi
 		if o, ok := ends.Lookup(topic, p.Partition); ok && o.Err == nil {
 			pd.HighWatermark = o.Offset
 		}
+		// The topic's size is the sum of one copy per partition, not of
+		// every replica: what the data takes, not what the cluster pays.
 		if size, ok := sizes[p.Partition]; ok {
 			pd.SizeBytes = &size
 			total := size
@@ -166,6 +183,8 @@ func topicConfigs(ctx context.Context, adm *kadm.Client, topic string, all bool)
 			return nil, topicError(topic, "describe configs of", rc.Err, rc.ErrMessage)
 		}
 		for _, c := range rc.Configs {
+			// Without --all-configs only the overrides, as kafka-configs
+			// --describe shows them: the inherited dozens would bury them.
 			if !all && c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 				continue
 			}
@@ -176,7 +195,10 @@ func topicConfigs(ctx context.Context, adm *kadm.Client, topic string, all bool)
 	return out, nil
 }
 
-// configSourceName says where a config's value comes from, in words.
+// configSourceName says where a config's value comes from, in words. For
+// a topic both dynamic broker layers read "broker (dynamic)": what matters
+// here is that the topic does not set it (`cluster config describe` tells
+// the layers apart).
 func configSourceName(s kmsg.ConfigSource) string {
 	switch s {
 	case kmsg.ConfigSourceDynamicTopicConfig:
@@ -245,6 +267,8 @@ func joinIDs(ids []int32) string {
 }
 
 // humanBytes prints a byte count the way people read sizes: 0 B, 1.5 KiB.
+// Binary units, as du -h and segment sizes (log.segment.bytes = 1 GiB) use;
+// --json keeps the exact count.
 func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {

@@ -14,7 +14,7 @@ import (
 func TestTopicJSONOutputs(t *testing.T) {
 	addr := startBroker(t)
 	a, b := uniqueName("json"), uniqueName("json")
-	out, stderr, code := runCLI(t, "topic", "create", a, b, "-p", "2", "--json", "--brokers", addr)
+	out, stderr, code := runCLI(t, "topic", "create", a, b, "-p", "2", "-c", "segment.bytes=1048576", "--json", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
 	var created []topicCreated
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
@@ -42,8 +42,8 @@ func TestTopicJSONOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := rcs.On(a, nil); err != nil || !hasConfig(c.Configs, "retention.ms", "60000") {
-		t.Fatalf("after alter-config the broker has %+v (%v), want retention.ms=60000", c.Configs, err)
+	if c, err := rcs.On(a, nil); err != nil || !hasConfig(c.Configs, "retention.ms", "60000") || hasConfig(c.Configs, "segment.bytes", "1048576") {
+		t.Fatalf("after alter-config the broker has %+v (%v), want retention.ms=60000 and segment.bytes deleted", c.Configs, err)
 	}
 
 	out, stderr, code = runCLI(t, "topic", "delete", a, b, "--json", "--brokers", addr)

@@ -15,6 +15,9 @@ import (
 // parseTimestamp reads a point in time as consume's --offset @TIME does,
 // with or without the @: milliseconds since the epoch or RFC 3339. flag
 // names the flag in the usage error.
+//
+// It goes through parseOffsetSpec so that every command reads times the
+// same way; a fix to one (time zones, fractions) is a fix to all.
 func parseTimestamp(flag, s string) (int64, error) {
 	spec, err := parseOffsetSpec("@" + strings.TrimPrefix(s, "@"))
 	if err != nil || spec.kind != offsetTime {
@@ -35,6 +38,9 @@ func topicPartitionsIn(ctx context.Context, adm *kadm.Client, topic string, only
 	if only == nil {
 		return all, nil
 	}
+	// Checked here, because the brokers would answer a partition that does
+	// not exist with UNKNOWN_TOPIC_OR_PARTITION, which reads as if the
+	// whole topic were missing.
 	for _, p := range only {
 		if !slices.Contains(all, p) {
 			return nil, fmt.Errorf("topic %q has %d partition(s): partition %d does not exist", topic, len(all), p)
@@ -171,6 +177,8 @@ func (t topicOffsets) print(cmd *cobra.Command, asJSON bool) error {
 		if o.Timestamp >= 0 {
 			ts = strconv.FormatInt(o.Timestamp, 10)
 		}
+		// An unknown timestamp prints empty, not -1: in a table -1 would
+		// read as a time.
 		rows = append(rows, []string{strconv.Itoa(int(o.Partition)), strconv.FormatInt(o.Offset, 10), ts, o.Error})
 	}
 	return printTable(cmd.OutOrStdout(), []string{"PARTITION", "OFFSET", "TIMESTAMP", "ERROR"}, rows)

@@ -91,7 +91,14 @@ func TestTopicAlterConfigAndAddPartitions(t *testing.T) {
 	requireCode(t, code, exitOK, stderr)
 	_, stderr, code = runCLI(t, "topic", "alter-config", "events", "--delete", "max.message.bytes", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
-	out, stderr, code := runCLI(t, "topic", "add-partitions", "events", "--total", "4", "--json", "--brokers", addr)
+	// A key the topic does not override: an error, and nothing changes
+	// (retention.ms, deleted alongside, keeps its value).
+	out, stderr, code := runCLI(t, "topic", "alter-config", "events", "--delete", "max.message.bytes", "--delete", "retention.ms", "--brokers", addr)
+	requireCode(t, code, exitError, stderr)
+	if out != "" || !strings.Contains(stderr, "topic events has no value of max.message.bytes to delete") {
+		t.Fatalf("deleting an unset key printed %q, stderr %q", out, stderr)
+	}
+	out, stderr, code = runCLI(t, "topic", "add-partitions", "events", "--total", "4", "--json", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
 	if !strings.Contains(out, `"partitions": 4`) {
 		t.Fatalf("add-partitions --json printed %q", out)

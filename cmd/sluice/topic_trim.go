@@ -12,6 +12,8 @@ import (
 )
 
 // partitionTrim is one partition's line in `topic trim`, planned or done.
+// Kafka calls the log start offset the low watermark in DeleteRecords'
+// answer; the output uses that word so it matches kafka-delete-records.
 type partitionTrim struct {
 	Partition       int32  `json:"partition"`
 	Offset          int64  `json:"offset"` // records below it are deleted
@@ -73,6 +75,9 @@ func runTopicTrim(cmd *cobra.Command, e *clientEnv, spec string, o trimOptions) 
 	if byOffset == byTime {
 		return usageErrorf("give exactly one of --offset N or --before TIME")
 	}
+	// Negative offsets mean "the high watermark" to DeleteRecords (-1);
+	// a user who wants everything gone should say --before with a future
+	// time, not stumble on a sentinel.
 	if byOffset && o.offset < 0 {
 		return usageErrorf("--offset %d: want an offset, 0 or more", o.offset)
 	}
@@ -91,6 +96,9 @@ func runTopicTrim(cmd *cobra.Command, e *clientEnv, spec string, o trimOptions) 
 	if err != nil {
 		return err
 	}
+	// A dry run predicts from the offsets just listed; a real run reports
+	// what the broker did. They can differ if records arrive in between,
+	// which is why the real run never trusts the prediction.
 	if o.dryRun {
 		for i := range plan {
 			plan[i].expect()
@@ -181,6 +189,9 @@ func applyTrim(ctx context.Context, adm *kadm.Client, topic string, plan []parti
 	if len(offsets) == 0 {
 		return nil
 	}
+	// kadm sends one request per leader; some may fail while others
+	// succeed, so a request error is fatal only when nothing answered,
+	// and otherwise lands on the partitions that got no answer.
 	resps, err := adm.DeleteRecords(ctx, offsets)
 	if err != nil && len(resps) == 0 {
 		return fmt.Errorf("delete records of topic %q: %w", topic, err)
@@ -199,6 +210,8 @@ func applyTrim(ctx context.Context, adm *kadm.Client, topic string, plan []parti
 		case r.Err != nil:
 			t.Error = r.Err.Error()
 		default:
+			// Clamped: retention may have moved the start past the old
+			// value since it was listed, and nothing was deleted twice.
 			t.LowWatermark = r.LowWatermark
 			t.RecordsDeleted = max(r.LowWatermark-t.OldLowWatermark, 0)
 		}

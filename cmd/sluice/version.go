@@ -36,6 +36,8 @@ func newVersionCmd() *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b := resolveBuild(version, commit, debug.ReadBuildInfo)
+			// version takes its own --json (it has no client flags), and
+			// encodes compactly: one line, easy to grep in CI logs.
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(b)
 			}
@@ -59,6 +61,8 @@ func resolveBuild(ldVersion, ldCommit string, readBuildInfo func() (*debug.Build
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}
 	if info, ok := readBuildInfo(); ok && info != nil {
+		// "(devel)" is what the toolchain records for a build from a
+		// checkout; it says nothing a user could report.
 		if b.Version == "" && info.Main.Version != "(devel)" {
 			b.Version = info.Main.Version
 		}

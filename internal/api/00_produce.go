@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -142,11 +143,32 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) 
 	for _, a := range appends {
 		if a.err != nil {
 			produceFail(a.out, errorCode(a.err), a.err)
+			produceRecordErrors(a.out, a.err)
 			continue
 		}
 		a.out.BaseOffset = a.result.BaseOffset
 		a.out.LogAppendTime = a.result.LogAppendTimeMs
 		a.out.LogStartOffset = a.result.LogStartOffset
+		if !a.result.Duplicate {
+			// Kafka's MessagesIn and BytesIn: what was appended, so a
+			// retried duplicate or a failed partition counts nothing.
+			b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
+		}
+	}
+}
+
+// produceRecordErrors lists the records that made the append fail, as
+// Kafka's record_errors (v8+; older versions drop the field).
+func produceRecordErrors(out *kmsg.ProduceResponseTopicPartition, err error) {
+	var refused *partition.RecordErrors
+	if !errors.As(err, &refused) {
+		return
+	}
+	for _, r := range refused.Records {
+		e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		e.RelativeOffset = r.BatchIndex
+		e.ErrorMessage = &r.Message
+		out.ErrorRecords = append(out.ErrorRecords, e)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 )
@@ -27,7 +28,7 @@ func dpCreateTopic(t testing.TB, h *harness, name string, partitions int32, conf
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := h.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
+	resp, err := h.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
 		Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -354,5 +355,37 @@ func TestProduceAcksZeroFailureClosesTheConnection(t *testing.T) {
 	out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(9, 0, "missing", map[int32][]byte{0: dpBatch(t, "x", 1, dpBatchOptions{})})))
 	if err == nil || out != nil {
 		t.Fatalf("acks=0 produce to a missing topic: response %v, error %v; want no response and an error", out, err)
+	}
+}
+
+// TestProduceKeylessToCompactedTopic: INVALID_RECORD with one record_errors
+// entry per keyless record and a message at v8+, nothing appended; older
+// versions get the code alone.
+func TestProduceKeylessToCompactedTopic(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "changelog", 1, controller.ConfigEntry{Name: "cleanup.policy", Value: "compact"})
+	keyless := dpBatch(t, "k", 3, dpBatchOptions{}) // dpBatch writes no keys
+	for _, v := range []int16{7, 8, 12} {
+		out := dpProduce(t, h, v, "changelog", 0, keyless)
+		if out.ErrorCode != kerr.InvalidRecord.Code {
+			t.Fatalf("v%d: error %v, want INVALID_RECORD", v, kerr.ErrorForCode(out.ErrorCode))
+		}
+		if v < 8 {
+			if len(out.ErrorRecords) != 0 || out.ErrorMessage != nil {
+				t.Fatalf("v%d: record errors %+v and message %v outside the version's fields", v, out.ErrorRecords, out.ErrorMessage)
+			}
+			continue
+		}
+		if len(out.ErrorRecords) != 3 || out.ErrorMessage == nil {
+			t.Fatalf("v%d: record errors %+v, message %v", v, out.ErrorRecords, out.ErrorMessage)
+		}
+		for i, e := range out.ErrorRecords {
+			if e.RelativeOffset != int32(i) || e.ErrorMessage == nil || !strings.Contains(*e.ErrorMessage, "without a key") {
+				t.Fatalf("v%d: record error %d: %d %v", v, i, e.RelativeOffset, e.ErrorMessage)
+			}
+		}
+	}
+	if end := dpListOffsets(t, h, 7, "changelog", 0, -1, nil).Offset; end != 0 {
+		t.Fatalf("log end offset %d after refused produces", end)
 	}
 }

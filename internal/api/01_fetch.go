@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/wire"
 )
@@ -77,6 +78,7 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 	resp := &wire.FetchResponse{Version: req.Version, CorrelationID: r.Header.CorrelationID}
 	if fc.kind == fetchSessionError {
 		resp.ErrorCode = fc.errorCode
+		r.noteError(fc.errorCode)
 		return wire.EncodeFetchResponse(resp)
 	}
 	f := fetcher{b: b, req: req, reads: fc.reads, maxBytes: fetchResponseMaxBytes(b, req)}
@@ -89,8 +91,27 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 		resp.SessionID = fc.session.id
 		send = b.fetchSessions.finishIncremental(fc.session, fc.reads)
 	}
+	fetchObserve(b, r, send, f.fromReplica())
 	resp.Topics = fetchResponseTopics(req, send)
 	return wire.EncodeFetchResponse(resp)
+}
+
+// fetchObserve counts the partitions' error codes and, for a consumer,
+// the bytes sent per topic (Kafka's BytesOut leaves replication out).
+func fetchObserve(b *Broker, r *Request, send []*fetchRead, fromReplica bool) {
+	var topic string
+	var counters *metrics.TopicCounters
+	for _, rd := range send {
+		r.noteError(errorCode(rd.err))
+		size := rd.recordsSize()
+		if fromReplica || size == 0 {
+			continue
+		}
+		if counters == nil || rd.topic != topic {
+			topic, counters = rd.topic, b.topicMetrics(rd.topic)
+		}
+		counters.Out(size)
+	}
 }
 
 func fetchClock(b *Broker) clock.Clock {

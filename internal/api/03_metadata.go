@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -103,7 +103,7 @@ func metadataAutoCreate(ctx context.Context, b *Broker, img *metadata.Image, req
 	ctx, cancel := context.WithTimeout(ctx, metadataAutoCreateTimeout)
 	defer cancel()
 	outcome := make(map[string]error, len(topics))
-	resp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{Topics: topics}})
+	resp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: topics}})
 	if err != nil {
 		b.Logger.Warn("metadata: auto-creating topics failed", "topics", len(topics), "err", err)
 		for _, t := range topics {

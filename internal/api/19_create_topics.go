@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // CreateTopics v0–7, decided by the controller (forwarded from any broker,
@@ -50,7 +50,7 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
-	cresp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, controlplane.CreateTopics{Request: creq})
+	cresp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, kraft.CreateTopics{Request: creq})
 	if err == nil && len(cresp.Topics) != len(sent) {
 		err = fmt.Errorf("controller answered %d topics for %d", len(cresp.Topics), len(sent))
 	}

@@ -105,6 +105,7 @@ func TestCreateTopicsErrors(t *testing.T) {
 		{createTopicsTopic("bad name", 1, 1), kerr.InvalidTopicException},
 		{createTopicsTopic("exists", 1, 1), kerr.TopicAlreadyExists},
 		{createTopicsTopic("badvalue", 1, 1, "retention.ms", "soon"), kerr.InvalidConfig},
+		{createTopicsTopic("prealloc", 1, 1, "preallocate", "true"), kerr.InvalidConfig},
 		{createTopicsTopic("unknownkey", 1, 1, "no.such.config", "1"), kerr.InvalidConfig},
 		{nullConfig, kerr.InvalidConfig},
 		{createTopicsTopic("zero", 0, 1), kerr.InvalidPartitions},

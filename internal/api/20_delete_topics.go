@@ -7,7 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -46,7 +46,7 @@ func serveDeleteTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	if len(byName)+len(byID) > 0 {
 		ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 		defer cancel()
-		cresp, err := adminSubmit[controller.DeleteTopicsResponse](ctx, b, controlplane.DeleteTopics{Request: creq})
+		cresp, err := adminSubmit[controller.DeleteTopicsResponse](ctx, b, kraft.DeleteTopics{Request: creq})
 		if err == nil && len(cresp.Topics) != len(byName)+len(byID) {
 			err = fmt.Errorf("controller answered %d topics for %d", len(cresp.Topics), len(byName)+len(byID))
 		}

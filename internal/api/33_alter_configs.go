@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -49,7 +49,7 @@ func serveAlterConfigs(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	if len(sent) > 0 {
 		ctx, cancel := adminContext(ctx, alterConfigsTimeoutMs)
 		defer cancel()
-		cresp, err := adminSubmit[controller.AlterConfigsResponse](ctx, b, controlplane.AlterConfigs{Request: creq})
+		cresp, err := adminSubmit[controller.AlterConfigsResponse](ctx, b, kraft.AlterConfigs{Request: creq})
 		alterConfigsResults(errs, sent, cresp, err)
 	}
 	for i, k := range keys {

@@ -67,6 +67,7 @@ func TestAlterConfigsErrors(t *testing.T) {
 	h := newAdminHarness(t, Config{})
 	adminCreate(t, h, "t", 1)
 	adminCreate(t, h, "u", 1)
+	adminCreate(t, h, "p", 1)
 	topic, broker := kmsg.ConfigResourceTypeTopic, kmsg.ConfigResourceTypeBroker
 	nullValue := alterConfigsResource(topic, "u")
 	nullValue.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms"}}
@@ -75,6 +76,7 @@ func TestAlterConfigsErrors(t *testing.T) {
 		want *kerr.Error
 	}{
 		{alterConfigsResource(topic, "t", "retention.ms", "soon"), kerr.InvalidConfig},
+		{alterConfigsResource(topic, "p", "preallocate", "true"), kerr.InvalidConfig},
 		{alterConfigsResource(topic, "missing", "retention.ms", "1"), kerr.UnknownTopicOrPartition},
 		{alterConfigsResource(broker, "2", "log.retention.ms", "1"), kerr.InvalidRequest},
 		{alterConfigsResource(broker, "one", "log.retention.ms", "1"), kerr.InvalidRequest},

@@ -7,7 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // CreatePartitions v0–3, decided by the controller: grow each topic to
@@ -34,7 +34,7 @@ func serveCreatePartitions(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 	}
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
-	cresp, err := adminSubmit[controller.CreatePartitionsResponse](ctx, b, controlplane.CreatePartitions{Request: creq})
+	cresp, err := adminSubmit[controller.CreatePartitionsResponse](ctx, b, kraft.CreatePartitions{Request: creq})
 	if err == nil && len(cresp.Topics) != len(req.Topics) {
 		err = fmt.Errorf("controller answered %d topics for %d", len(cresp.Topics), len(req.Topics))
 	}

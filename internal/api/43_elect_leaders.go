@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // ElectLeaders v0–2, decided by the controller (kafka-leader-election.sh,
@@ -43,7 +43,7 @@ func serveElectLeaders(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 		defer cancel()
 		var cresp controller.ElectLeadersResponse
-		cresp, err = adminSubmit[controller.ElectLeadersResponse](ctx, b, controlplane.ElectLeaders{Request: creq})
+		cresp, err = adminSubmit[controller.ElectLeadersResponse](ctx, b, kraft.ElectLeaders{Request: creq})
 		results = cresp.Results
 	}
 	if err != nil {

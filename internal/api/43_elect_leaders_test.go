@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // serveTCP serves h over a loopback listener, one request at a time per
@@ -129,7 +129,7 @@ func electAlterISR(t *testing.T, h *harness, topic string, partition int32, isr 
 	leader, _ := h.cp.Image().Broker(p.Leader)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := h.cp.Submit(ctx, controlplane.AlterPartition{Request: controller.AlterPartitionRequest{BrokerID: p.Leader, BrokerEpoch: leader.Epoch,
+	out, err := h.cp.Submit(ctx, kraft.AlterPartition{Request: controller.AlterPartitionRequest{BrokerID: p.Leader, BrokerEpoch: leader.Epoch,
 		Partitions: []controller.AlterPartitionItem{{TopicID: ti.ID, Partition: partition, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: isr}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // IncrementalAlterConfigs v0–1, decided by the controller: set, delete
@@ -51,7 +51,7 @@ func serveIncrementalAlterConfigs(ctx context.Context, b *Broker, r *Request) (k
 	if len(sent) > 0 {
 		ctx, cancel := adminContext(ctx, alterConfigsTimeoutMs)
 		defer cancel()
-		cresp, err := adminSubmit[controller.AlterConfigsResponse](ctx, b, controlplane.IncrementalAlterConfigs{Request: creq})
+		cresp, err := adminSubmit[controller.AlterConfigsResponse](ctx, b, kraft.IncrementalAlterConfigs{Request: creq})
 		alterConfigsResults(errs, sent, cresp, err)
 	}
 	for i, k := range keys {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -40,7 +40,7 @@ const describeQuorumListener = "CONTROLLER"
 func serveDescribeQuorum(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-	var status *controlplane.QuorumStatus // read once, only if asked about
+	var status *kraft.QuorumStatus // read once, only if asked about
 	for _, t := range req.Topics {
 		rt := kmsg.NewDescribeQuorumResponseTopic()
 		rt.Topic = t.Topic
@@ -83,13 +83,13 @@ func serveDescribeQuorum(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 	return resp, nil
 }
 
-func fillQuorumPartition(rp *kmsg.DescribeQuorumResponseTopicPartition, st *controlplane.QuorumStatus) {
+func fillQuorumPartition(rp *kmsg.DescribeQuorumResponseTopicPartition, st *kraft.QuorumStatus) {
 	rp.LeaderID, rp.LeaderEpoch, rp.HighWatermark = st.LeaderID, st.LeaderEpoch, st.HighWatermark
 	rp.CurrentVoters = quorumReplicas(st.Voters)
 	rp.Observers = quorumReplicas(st.Observers)
 }
 
-func quorumReplicas(members []controlplane.QuorumMember) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+func quorumReplicas(members []kraft.QuorumMember) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
 	out := make([]kmsg.DescribeQuorumResponseTopicPartitionReplicaState, 0, len(members))
 	for _, m := range members {
 		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
@@ -104,7 +104,7 @@ func quorumReplicas(members []controlplane.QuorumMember) []kmsg.DescribeQuorumRe
 // controller.quorum.voters. A voter whose configured address cannot be
 // split (never, once the config parsed) is listed without a listener
 // rather than with a made-up one.
-func quorumNodes(st *controlplane.QuorumStatus) []kmsg.DescribeQuorumResponseNode {
+func quorumNodes(st *kraft.QuorumStatus) []kmsg.DescribeQuorumResponseNode {
 	nodes := make([]kmsg.DescribeQuorumResponseNode, 0, len(st.Voters))
 	for _, v := range st.Voters {
 		n := kmsg.NewDescribeQuorumResponseNode()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -30,7 +30,7 @@ func adminContext(ctx context.Context, timeoutMs int32) (context.Context, contex
 }
 
 // adminSubmit runs cmd on the controller and returns its typed response.
-func adminSubmit[T any](ctx context.Context, b *Broker, cmd controlplane.Command) (T, error) {
+func adminSubmit[T any](ctx context.Context, b *Broker, cmd kraft.Command) (T, error) {
 	var zero T
 	out, err := b.Control.Submit(ctx, cmd)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -65,7 +65,7 @@ func adminBeat(t *testing.T, h *harness, id int32, fence bool) func(context.Cont
 		t.Fatalf("broker %d is not registered", id)
 	}
 	beat := func(ctx context.Context) (controller.BrokerHeartbeatResponse, error) {
-		out, err := h.cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
+		out, err := h.cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
 			BrokerID: id, BrokerEpoch: bi.Epoch, CurrentMetadataOffset: h.cp.Image().Offset(), WantFence: fence}})
 		if err != nil {
 			return controller.BrokerHeartbeatResponse{}, err
@@ -136,7 +136,7 @@ func adminRegister(t *testing.T, h *harness, id int32, rack string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := h.cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{BrokerID: id,
+	out, err := h.cp.Submit(ctx, kraft.RegisterBroker{Request: controller.RegisterBrokerRequest{BrokerID: id,
 		Incarnation: metadata.UUID{byte(id), 9}, Rack: rack,
 		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "127.0.0.2", Port: uint16(9090 + id), SecurityProtocol: "PLAINTEXT"}}}})
 	if err != nil || out.(controller.RegisterBrokerResponse).Err != nil {

@@ -16,8 +16,9 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -28,12 +29,12 @@ type ControlPlane interface {
 	// Submit runs a controller command (forwarded to the active controller
 	// when this node is not it) and returns once this node's image holds
 	// the outcome.
-	Submit(ctx context.Context, cmd controlplane.Command) (any, error)
+	Submit(ctx context.Context, cmd kraft.Command) (any, error)
 	// Leader is the active controller's node id, -1 when unknown.
 	Leader() int32
 	// QuorumStatus is this node's view of the metadata quorum
 	// (DescribeQuorum); only the leader knows the members' progress.
-	QuorumStatus(ctx context.Context) (controlplane.QuorumStatus, error)
+	QuorumStatus(ctx context.Context) (kraft.QuorumStatus, error)
 }
 
 // ProducerIDs hands out producer ids from controller-allocated blocks.
@@ -84,6 +85,10 @@ type Broker struct {
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.
 	TopicDefaults func() map[string]string
+
+	// Metrics counts requests, their errors, and records and bytes per
+	// topic; nil counts nothing.
+	Metrics *metrics.Registry
 
 	fetchSessions *fetchSessionCache
 }

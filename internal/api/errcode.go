@@ -11,7 +11,7 @@ import (
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/partition"
-	"github.com/sluicelog/sluice/internal/quorum"
+	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/record"
 )
 
@@ -79,6 +79,7 @@ var errorCodes = []struct {
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{partition.ErrNotFollower, kerr.NotLeaderForPartition},
+	{partition.ErrNoKeyCompactedTopic, kerr.InvalidRecord},
 
 	// Controller decisions.
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},
@@ -110,14 +111,14 @@ var errorCodes = []struct {
 	// The metadata quorum: a controller that cannot be reached in time.
 	// Never NOT_CONTROLLER: clients send controller requests to any broker
 	// (KIP-590), and a timeout is what they retry.
-	{quorum.ErrStopped, kerr.RequestTimedOut},
-	{quorum.ErrNoLeader, kerr.RequestTimedOut},
-	{quorum.ErrNotLeader, kerr.RequestTimedOut},
-	{quorum.ErrOutcomeUnknown, kerr.RequestTimedOut},
-	{quorum.ErrProposalDropped, kerr.RequestTimedOut},
-	{quorum.ErrProposalLost, kerr.RequestTimedOut},
-	{quorum.ErrTooManyProposals, kerr.ThrottlingQuotaExceeded},
-	{quorum.ErrProposalTooLarge, kerr.PolicyViolation},
+	{raft.ErrStopped, kerr.RequestTimedOut},
+	{raft.ErrNoLeader, kerr.RequestTimedOut},
+	{raft.ErrNotLeader, kerr.RequestTimedOut},
+	{raft.ErrOutcomeUnknown, kerr.RequestTimedOut},
+	{raft.ErrProposalDropped, kerr.RequestTimedOut},
+	{raft.ErrProposalLost, kerr.RequestTimedOut},
+	{raft.ErrTooManyProposals, kerr.ThrottlingQuotaExceeded},
+	{raft.ErrProposalTooLarge, kerr.PolicyViolation},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},
 }

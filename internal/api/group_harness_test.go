@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/kraft"
 )
 
 // groupTestConfig is a coordinator small enough for tests: three offsets
@@ -65,13 +65,13 @@ func newGroupHarness(t *testing.T, cfg coord.Config) *harness {
 	return h
 }
 
-func groupCreateOffsetsTopic(ctx context.Context, cp *controlplane.ControlPlane, cfg coord.Config) error {
+func groupCreateOffsetsTopic(ctx context.Context, cp *kraft.ControlPlane, cfg coord.Config) error {
 	topic := controller.CreatableTopic{Name: coord.OffsetsTopic, NumPartitions: cfg.OffsetsTopicNumPartitions,
 		ReplicationFactor: cfg.OffsetsTopicReplicationFactor}
 	for k, v := range coord.OffsetsTopicConfigs {
 		topic.Configs = append(topic.Configs, controller.ConfigEntry{Name: k, Value: v})
 	}
-	out, err := cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{topic}}})
+	out, err := cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{topic}}})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
@@ -31,7 +31,7 @@ type harness struct {
 	t      testing.TB
 	broker *Broker
 	server *Server
-	cp     *controlplane.ControlPlane
+	cp     *kraft.ControlPlane
 	logs   *log.Manager
 	corrID int32
 }
@@ -51,8 +51,8 @@ func newHarness(t testing.TB, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	ln.Close() // the quorum listens on the address itself
-	cp, err := controlplane.Start(controlplane.Options{
-		Quorum: controlplane.QuorumConfig{NodeID: 1, Roles: []controlplane.Role{controlplane.RoleBroker, controlplane.RoleController},
+	cp, err := kraft.Start(kraft.Options{
+		Quorum: kraft.QuorumConfig{NodeID: 1, Roles: []kraft.Role{kraft.RoleBroker, kraft.RoleController},
 			Voters: map[int32]string{1: ln.Addr().String()}, MetadataLogDir: filepath.Join(dir, "__cluster_metadata"),
 			ControllerListen: ln.Addr().String()},
 		FS: vfs.OS(), Logger: quietLogger, TickInterval: 10 * time.Millisecond,
@@ -85,11 +85,11 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	return &harness{t: t, broker: b, server: NewServer(b), cp: cp, logs: logs}
 }
 
-func registerAndUnfence(t testing.TB, cp *controlplane.ControlPlane, id int32) {
+func registerAndUnfence(t testing.TB, cp *kraft.ControlPlane, id int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := cp.Submit(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{BrokerID: id,
+	resp, err := cp.Submit(ctx, kraft.RegisterBroker{Request: controller.RegisterBrokerRequest{BrokerID: id,
 		Incarnation: metadata.UUID{byte(id), 7},
 		Listeners:   []metadata.Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}})
 	if err != nil || resp.(controller.RegisterBrokerResponse).Err != nil {
@@ -97,7 +97,7 @@ func registerAndUnfence(t testing.TB, cp *controlplane.ControlPlane, id int32) {
 	}
 	epoch := resp.(controller.RegisterBrokerResponse).BrokerEpoch
 	heartbeat := func(ctx context.Context) (any, error) {
-		return cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: id,
+		return cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: id,
 			BrokerEpoch: epoch, CurrentMetadataOffset: cp.Image().Offset()}})
 	}
 	hb, err := heartbeat(ctx)

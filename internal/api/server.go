@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/wire"
 )
 
@@ -30,7 +31,17 @@ type Request struct {
 	Body   kmsg.Request // decoded, with its version set
 	// ClientAddr is the client's address, for logs and DescribeProducers.
 	ClientAddr string
+	// Principal is who the connection authenticated as (auth.Anonymous on
+	// a PLAINTEXT listener); the network server puts it in the context.
+	Principal auth.Principal
+
+	// errors are the error codes a hand-framed response carries (Fetch),
+	// counted by its handler because there is no kmsg.Response to walk.
+	errors errorCounts
 }
+
+// noteError counts an error code of a hand-framed response.
+func (r *Request) noteError(code int16) { r.errors.add(code) }
 
 // Serve handles one request frame. It returns nil when the request gets no
 // response (Produce with acks=0), and an error when the connection must be
@@ -40,6 +51,18 @@ func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wi
 	if err != nil {
 		return nil, err
 	}
+	clk := fetchClock(s.broker)
+	start := clk.Now()
+	var r *Request
+	var resp kmsg.Response
+	out, err := s.serve(ctx, clientAddr, frame, peek, &r, &resp)
+	s.broker.observeRequest(peek.APIKey, clk.Now().Sub(start), r, resp, err)
+	return out, err
+}
+
+// serve is Serve after the header peek; it leaves the decoded request and
+// the response in *rp and *respp for the request metrics.
+func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, peek wire.RequestHeader, rp **Request, respp *kmsg.Response) (wire.Response, error) {
 	h := lookup(peek.APIKey)
 	if h == nil {
 		// Kafka closes the connection for an unknown key: there is no
@@ -65,13 +88,16 @@ func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wi
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", wire.ErrMalformed, kmsg.NameForKey(header.APIKey), header.APIVersion, err)
 	}
-	r := &Request{Header: header, Body: req, ClientAddr: clientAddr}
+	r := &Request{Header: header, Body: req, ClientAddr: clientAddr, Principal: auth.FromContext(ctx)}
+	*rp = r
 	if h.serveFrame != nil {
 		return h.serveFrame(ctx, s.broker, r)
 	}
 	resp, err := h.serve(ctx, s.broker, r)
+	*respp = resp
 	if err != nil || resp == nil {
 		return nil, err
 	}
+	s.broker.audit(r, resp)
 	return wire.Frame(wire.AppendResponse(nil, header.APIKey, header.APIVersion, header.CorrelationID, resp)), nil
 }

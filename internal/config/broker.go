@@ -33,31 +33,34 @@ const (
 	MaxIncrementalFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
 	FetchMaxBytes                        = "fetch.max.bytes"
 	LogFlushPolicy                       = "log.flush.policy"
+	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
+	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
+	ProducerIDExpirationMs               = "producer.id.expiration.ms"
+	OffsetsTopicNumPartitions            = "offsets.topic.num.partitions"
+	OffsetsTopicReplicationFactor        = "offsets.topic.replication.factor"
+	GroupInitialRebalanceDelayMs         = "group.initial.rebalance.delay.ms"
+	GroupMinSessionTimeoutMs             = "group.min.session.timeout.ms"
+	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
+	GroupMaxSize                         = "group.max.size"
+	OffsetsRetentionMinutes              = "offsets.retention.minutes"
+	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
+	ReplicaFetchWaitMaxMs                = "replica.fetch.wait.max.ms"
+	ReplicaFetchMaxBytes                 = "replica.fetch.max.bytes"
+	ReplicaFetchResponseMaxBytes         = "replica.fetch.response.max.bytes"
+	ReplicaSocketTimeoutMs               = "replica.socket.timeout.ms"
+	AutoLeaderRebalanceEnable            = "auto.leader.rebalance.enable"
+	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
+	LeaderImbalancePerBrokerPercentage   = "leader.imbalance.per.broker.percentage"
+	HTTPListener                         = "http.listener"
+	HTTPPprofEnabled                     = "http.pprof.enabled"
+	LogFormat                            = "log.format"
 
 	// The log cleaner (compaction), one set of threads per log directory.
-	LogCleanerEnable                    = "log.cleaner.enable"
-	LogCleanerThreads                   = "log.cleaner.threads"
-	LogCleanerDedupeBufferSize          = "log.cleaner.dedupe.buffer.size"
-	LogCleanerIOMaxBytesPerSecond       = "log.cleaner.io.max.bytes.per.second"
-	LogCleanerBackoffMs                 = "log.cleaner.backoff.ms"
-	LogRetentionCheckIntervalMs         = "log.retention.check.interval.ms"
-	LogFlushOffsetCheckpointIntervalMs  = "log.flush.offset.checkpoint.interval.ms"
-	ProducerIDExpirationMs              = "producer.id.expiration.ms"
-	OffsetsTopicNumPartitions           = "offsets.topic.num.partitions"
-	OffsetsTopicReplicationFactor       = "offsets.topic.replication.factor"
-	GroupInitialRebalanceDelayMs        = "group.initial.rebalance.delay.ms"
-	GroupMinSessionTimeoutMs            = "group.min.session.timeout.ms"
-	GroupMaxSessionTimeoutMs            = "group.max.session.timeout.ms"
-	GroupMaxSize                        = "group.max.size"
-	OffsetsRetentionMinutes             = "offsets.retention.minutes"
-	ReplicaLagTimeMaxMs                 = "replica.lag.time.max.ms"
-	ReplicaFetchWaitMaxMs               = "replica.fetch.wait.max.ms"
-	ReplicaFetchMaxBytes                = "replica.fetch.max.bytes"
-	ReplicaFetchResponseMaxBytes        = "replica.fetch.response.max.bytes"
-	ReplicaSocketTimeoutMs              = "replica.socket.timeout.ms"
-	AutoLeaderRebalanceEnable           = "auto.leader.rebalance.enable"
-	LeaderImbalanceCheckIntervalSeconds = "leader.imbalance.check.interval.seconds"
-	LeaderImbalancePerBrokerPercentage  = "leader.imbalance.per.broker.percentage"
+	LogCleanerEnable              = "log.cleaner.enable"
+	LogCleanerThreads             = "log.cleaner.threads"
+	LogCleanerDedupeBufferSize    = "log.cleaner.dedupe.buffer.size"
+	LogCleanerIOMaxBytesPerSecond = "log.cleaner.io.max.bytes.per.second"
+	LogCleanerBackoffMs           = "log.cleaner.backoff.ms"
 
 	// Aliases of topic-default keys, resolved as Kafka resolves them:
 	// log.retention.ms > log.retention.minutes > log.retention.hours, and
@@ -75,6 +78,17 @@ const (
 	FlushInterval = "interval"
 	FlushNever    = "never"
 )
+
+// Values of log.format.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// DefaultHTTPListener is where metrics, health and the console are served
+// when http.listener is not set: loopback only, because nothing on it is
+// authenticated yet (Redpanda's admin port).
+const DefaultHTTPListener = "localhost:9644"
 
 // DefaultListenPort is the client port when neither listeners nor --listen
 // says otherwise: Kafka's.
@@ -157,6 +171,16 @@ var BrokerConfigs = []Def{
 		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
 	},
 	{
+		Name: HTTPListener, Type: TypeString, Default: DefaultHTTPListener,
+		Doc: "Sluice only: host:port of the HTTP listener serving /metrics (Prometheus), /healthz, /readyz, /debug/pprof/ and the console; " +
+			"port 0 picks a free port, empty disables it. Nothing on it is authenticated, so the default binds to loopback only.",
+	},
+	{
+		Name: HTTPPprofEnabled, Type: TypeBoolean, Default: "false",
+		Doc: "Sluice only: whether the HTTP listener serves Go's profiler at /debug/pprof/ (404 when off). " +
+			"A profile costs CPU and reveals internals, so it is off unless asked for.",
+	},
+	{
 		Name: LeaderImbalanceCheckIntervalSeconds, Type: TypeLong, Default: "300", Ranges: atLeast(1, maxLong),
 		Doc: "How often the controller checks for partitions not led by their preferred replica (auto.leader.rebalance.enable).",
 	},
@@ -206,6 +230,11 @@ var BrokerConfigs = []Def{
 		Values: []string{FlushAlways, FlushInterval, FlushNever},
 		Doc: "Sluice only: when appends are fsynced. always acknowledges acks=1/all only after a group-commit fsync; " +
 			"interval fsyncs per log.flush.interval.ms/messages; never leaves it to the OS, which is Kafka's page-cache behaviour.",
+	},
+	{
+		Name: LogFormat, Type: TypeString, Default: LogFormatText,
+		Values: []string{LogFormatText, LogFormatJSON},
+		Doc:    "Sluice only: the format of the broker's own log lines on stderr: text (key=value) or json (one object per line, for log shippers).",
 	},
 	{
 		Name: LogRetentionCheckIntervalMs, Type: TypeLong, Default: "300000", Ranges: atLeast(1, maxLong),

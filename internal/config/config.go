@@ -91,6 +91,27 @@ type Def struct {
 	// keeps working) but changes nothing yet; empty when Sluice honours it.
 	// The generated reference shows it, so users are not misled.
 	NotActedOn string
+	// Refused is a value that parses but that Sluice does not implement:
+	// it is refused (INVALID_CONFIG at create/alter time, an error at
+	// start-up) rather than accepted and ignored.
+	Refused *Refusal
+}
+
+// Refusal is a refused value and why it is refused.
+type Refusal struct{ Value, Why string }
+
+// refuses says whether value is d's refused value, compared as the type
+// parses it (TRUE is true).
+func (d *Def) refuses(value string) bool {
+	if d.Refused == nil {
+		return false
+	}
+	if d.Type == TypeBoolean {
+		got, ok := parseBool(value)
+		refused, _ := parseBool(d.Refused.Value)
+		return ok && got == refused
+	}
+	return strings.TrimSpace(value) == d.Refused.Value
 }
 
 // Validate checks value against the definition. The error wraps
@@ -99,10 +120,17 @@ func (d *Def) Validate(value string) error {
 	if d.valid(value) {
 		return nil
 	}
+	if d.refuses(value) {
+		return fmt.Errorf("%w: %s=%q is refused: %s", ErrInvalidConfigValue, d.Name, value, d.Refused.Why)
+	}
 	return fmt.Errorf("%w: %s=%q: want %s", ErrInvalidConfigValue, d.Name, value, d.Accepted())
 }
 
 func (d *Def) valid(value string) bool {
+	return d.parses(value) && !d.refuses(value)
+}
+
+func (d *Def) parses(value string) bool {
 	switch d.Type {
 	case TypeBoolean:
 		_, ok := parseBool(value)
@@ -162,6 +190,13 @@ func (d *Def) validList(value string) bool {
 // Accepted describes the accepted values in words, for error messages and
 // the documentation.
 func (d *Def) Accepted() string {
+	if d.Refused != nil {
+		return d.accepted() + "; " + d.Refused.Value + " is refused: " + d.Refused.Why
+	}
+	return d.accepted()
+}
+
+func (d *Def) accepted() string {
 	switch d.Type {
 	case TypeBoolean:
 		return "true or false"

@@ -21,7 +21,8 @@ defaults where Sluice acts on them.
 
 **Broker keys** are set, highest precedence first, by a flag of
 ` + "`sluice serve`" + ` (` + "`--set key=value`" + `, ` + "`--data-dir`" + ` for log.dirs,
-` + "`--listen`" + ` for listeners), a ` + "`SLUICE_*`" + ` environment variable (the key upper-cased
+` + "`--listen`" + ` for listeners, ` + "`--http`" + ` for http.listener, ` + "`--log-format`" + ` for
+log.format), a ` + "`SLUICE_*`" + ` environment variable (the key upper-cased
 with ` + "`_`" + ` for ` + "`.`" + `: ` + "`SLUICE_LOG_RETENTION_HOURS=1`" + `), a server.properties file given
 with ` + "`--config`" + `, and the default. An unknown key is reported as a warning and
 ignored; an invalid value stops the broker with a message naming the key,

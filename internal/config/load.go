@@ -318,6 +318,11 @@ func (b *Broker) checkStructure() (warnings []string, err error) {
 			return nil, b.invalid(ControllerListener, "host:port")
 		}
 	}
+	if v := b.values[HTTPListener]; v != "" {
+		if _, _, err := splitHostPort(v); err != nil {
+			return nil, b.invalid(HTTPListener, "host:port, or empty to disable it")
+		}
+	}
 	if err := b.checkVoters(); err != nil {
 		return nil, err
 	}

@@ -70,27 +70,23 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: CompressionGzipLevel, BrokerName: "compression.gzip.level", Type: TypeInt, Default: "-1",
-		Ranges:     []Range{{-1, -1}, {1, 9}},
-		Doc:        "The gzip level used when compression.type is gzip; -1 is the codec's default.",
-		NotActedOn: "batches are stored as the producer sent them",
+		Ranges: []Range{{-1, -1}, {1, 9}},
+		Doc:    "The gzip level the leader recompresses with when compression.type is gzip; -1 is the codec's default.",
 	},
 	{
 		Name: CompressionLz4Level, BrokerName: "compression.lz4.level", Type: TypeInt, Default: "9",
-		Ranges:     []Range{{1, 17}},
-		Doc:        "The lz4 level used when compression.type is lz4.",
-		NotActedOn: "batches are stored as the producer sent them",
+		Ranges: []Range{{1, 17}},
+		Doc:    "The lz4 level the leader recompresses with when compression.type is lz4: 1-9 are lz4's high-compression levels; 10-17 compress as 9 (the Go library's highest).",
 	},
 	{
 		Name: CompressionType, BrokerName: "compression.type", Type: TypeString, Default: "producer",
-		Values:     []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
-		Doc:        "The codec batches are stored with: producer keeps what the producer sent; any other value recompresses on append.",
-		NotActedOn: "batches are stored as the producer sent them",
+		Values: []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
+		Doc:    "The codec batches are stored with: producer keeps what the producer sent; a codec makes the leader re-encode every batch sent in another codec (uncompressed decompresses); followers store the leader's bytes.",
 	},
 	{
 		Name: CompressionZstdLevel, BrokerName: "compression.zstd.level", Type: TypeInt, Default: "3",
-		Ranges:     []Range{{-131072, 22}},
-		Doc:        "The zstd level used when compression.type is zstd; negative levels trade ratio for speed.",
-		NotActedOn: "batches are stored as the producer sent them",
+		Ranges: []Range{{-131072, 22}},
+		Doc:    "The zstd level the leader recompresses with when compression.type is zstd; the Go library has four speeds: below 3 fastest, 3-5 default, 6-9 better, 10 and above best.",
 	},
 	{
 		Name: DeleteRetentionMs, BrokerName: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000",
@@ -99,15 +95,13 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: FileDeleteDelayMs, BrokerName: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "How long a deleted segment's files linger (renamed .deleted) so in-flight reads of them can finish.",
-		NotActedOn: "segments are deleted at once; readers hold open files, so reads in flight finish",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "How long the files of a segment that retention or DeleteRecords removed linger, renamed .deleted, before they are removed (on the manager's tick; a restart removes leftovers). Readers hold open files, so reads in flight finish either way.",
 	},
 	{
 		Name: FlushMessages, BrokerName: "log.flush.interval.messages", Type: TypeLong, Default: maxLongText,
-		Ranges:     atLeast(1, maxLong),
-		Doc:        "Fsync after this many appended messages; the default leaves it to the flush policy and the OS.",
-		NotActedOn: "fsync is governed by log.flush.policy and flush.ms",
+		Ranges: atLeast(1, maxLong),
+		Doc:    "Fsync in the append that leaves this many messages (offsets) unsynced, whatever log.flush.policy says; the default leaves it to the flush policy and the OS.",
 	},
 	{
 		Name: FlushMs, BrokerName: "log.flush.interval.ms", Type: TypeLong, Default: maxLongText,
@@ -172,8 +166,9 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: Preallocate, BrokerName: "log.preallocate", Type: TypeBoolean, Default: "false",
-		Doc:        "Whether a new segment file is allocated at full segment.bytes up front.",
-		NotActedOn: "segments grow as they are written",
+		Doc: "Whether a new segment file is allocated at full segment.bytes up front.",
+		Refused: &Refusal{Value: "true", Why: "Sluice does not preallocate segments (Kafka does it for Windows " +
+			"file systems); recovery would have to tell a preallocated zero tail from a torn write"},
 	},
 	{
 		Name: RetentionBytes, BrokerName: "log.retention.bytes", Type: TypeLong, Default: "-1",
@@ -196,9 +191,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: SegmentJitterMs, BrokerName: "log.roll.jitter.ms", Type: TypeLong, Default: "0",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "The most a random delay subtracted from segment.ms, so partitions created together do not all roll at once.",
-		NotActedOn: "segments roll at exactly segment.ms",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "The most a random delay subtracted from segment.ms, drawn for each segment when it becomes active, so partitions created together do not all roll at once.",
 	},
 	{
 		Name: SegmentMs, BrokerName: "log.roll.ms", Type: TypeLong, Default: "604800000",

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestConfigTopicTable checks the invariants generated docs and
@@ -189,5 +191,30 @@ func TestConfigSplitList(t *testing.T) {
 	}
 	if got := SplitList("  "); got != nil {
 		t.Errorf("empty: %q", got)
+	}
+}
+
+// TestTopicConfigRefusedValue: preallocate=true parses but is refused with
+// the key and the reason, at create/alter time and in a broker's file.
+func TestTopicConfigRefusedValue(t *testing.T) {
+	for _, v := range []string{"true", " TRUE "} {
+		err := ValidateTopicConfig(Preallocate, v)
+		if !errors.Is(err, ErrInvalidConfigValue) || !strings.Contains(err.Error(), "preallocate") || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("preallocate=%q: %v", v, err)
+		}
+		if err := ValidateBrokerConfig("log.preallocate", v); !errors.Is(err, ErrInvalidConfigValue) {
+			t.Fatalf("log.preallocate=%q as a dynamic broker config: %v", v, err)
+		}
+	}
+	if err := ValidateTopicConfig(Preallocate, "false"); err != nil {
+		t.Fatalf("preallocate=false: %v", err)
+	}
+	_, _, err := Load(vfs.NewMem(), Sources{Sets: []string{"log.preallocate=true"}})
+	if !errors.Is(err, ErrInvalidConfigValue) || !strings.Contains(err.Error(), "log.preallocate") {
+		t.Fatalf("log.preallocate=true at start-up: %v", err)
+	}
+	// A refused value stored by an older version reads as the default.
+	if (TopicValues{Overrides: map[string]string{Preallocate: "true"}}).Bool(Preallocate) {
+		t.Fatal("a stored preallocate=true is read as true")
 	}
 }

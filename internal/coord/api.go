@@ -313,6 +313,21 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, groupIDs []string) []Del
 	return c.deleteGroups(ctx, groupIDs)
 }
 
+// GroupOffset is one committed offset of a group.
+type GroupOffset struct {
+	GroupID   string
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// CommittedOffsets returns the committed offsets of every group this node
+// coordinates, in no order, for metrics (consumer lag). Shards still
+// loading are left out, and so are the shards left when ctx ends.
+func (c *Coordinator) CommittedOffsets(ctx context.Context) []GroupOffset {
+	return c.committedOffsets(ctx)
+}
+
 // DeleteOffsets deletes committed offsets of a group (OffsetDelete),
 // blocking until the tombstones are durable. Group-level errors:
 // ErrGroupIDNotFound, ErrNonEmptyGroup (the group has members and is not a

@@ -186,7 +186,22 @@ func (c *Coordinator) waitLoaded(ctx context.Context) error {
 		case <-t.C():
 		}
 	}
+	shards, groups := c.loadedSummary()
+	c.logger.Info("loaded group coordinator shards", "shards", shards, "groups", groups)
 	return nil
+}
+
+// loadedSummary counts the loaded shards and the groups they loaded.
+func (c *Coordinator) loadedSummary() (shards int, groups int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.shards {
+		if s.loaded.Load() {
+			shards++
+			groups += s.loadedGroups.Load()
+		}
+	}
+	return shards, groups
 }
 
 func (c *Coordinator) allLoaded() bool {
@@ -507,4 +522,47 @@ func (c *Coordinator) deleteOffsets(ctx context.Context, req DeleteOffsetsReques
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, _ int64, w group.Waiter) { m.DeleteOffsets(w, req) }})
 	res, _ := r.Value.(DeleteOffsetsResult)
 	return res, err
+}
+
+// committedOffsets asks every loaded shard for its groups' offsets, one
+// shard at a time; a shard that stops or does not answer before ctx ends
+// is skipped, so a scrape is never stuck behind a loading shard.
+func (c *Coordinator) committedOffsets(ctx context.Context) []GroupOffset {
+	c.mu.Lock()
+	shards := make([]*shard, 0, len(c.shards))
+	for _, s := range c.shards {
+		shards = append(shards, s)
+	}
+	c.mu.Unlock()
+	var out []GroupOffset
+	for _, s := range shards {
+		if !s.loaded.Load() {
+			continue
+		}
+		ch := make(chan group.Reply, 1)
+		read := func(m *group.Shard) any {
+			var offsets []GroupOffset
+			m.EachOffset(func(id string, tp group.TopicPartition, offset int64) {
+				offsets = append(offsets, GroupOffset{GroupID: id, Topic: tp.Topic, Partition: tp.Partition, Offset: offset})
+			})
+			return offsets
+		}
+		select {
+		case s.inbox <- request{read: read, reply: ch}:
+		case <-s.done:
+			continue
+		case <-ctx.Done():
+			return out
+		}
+		r, err := wait(ctx, s, ch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out
+			}
+			continue
+		}
+		offsets, _ := r.Value.([]GroupOffset)
+		out = append(out, offsets...)
+	}
+	return out
 }

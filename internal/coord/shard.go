@@ -43,10 +43,13 @@ type shard struct {
 	c         *Coordinator
 	partition int32
 	loaded    atomic.Bool
-	inbox     chan request
-	stop      chan struct{}
-	done      chan struct{}
-	exit      atomic.Pointer[error] // why the shard ended, for late callers
+	// loadedGroups is how many groups the load found, for WaitLoaded's
+	// summary line.
+	loadedGroups atomic.Int64
+	inbox        chan request
+	stop         chan struct{}
+	done         chan struct{}
+	exit         atomic.Pointer[error] // why the shard ended, for late callers
 
 	machine    *group.Shard
 	part       *partition.Partition
@@ -312,6 +315,9 @@ func (s *shard) load() error {
 	if skipped > 0 {
 		s.c.logger.Warn("skipped unreadable __consumer_offsets records", "partition", s.partition, "records", skipped)
 	}
-	s.c.logger.Info("loaded group coordinator shard", "partition", s.partition, "groups", s.machine.NumGroups())
+	// Debug: a start loads up to offsets.topic.num.partitions (50) shards,
+	// which WaitLoaded sums up in one line.
+	s.loadedGroups.Store(int64(s.machine.NumGroups()))
+	s.c.logger.Debug("loaded group coordinator shard", "partition", s.partition, "groups", s.machine.NumGroups())
 	return nil
 }

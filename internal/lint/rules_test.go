@@ -26,20 +26,21 @@ var layerRanks = withPlanned(map[string]int{
 	// Edge. The servers are wired by node and imported by no one; handlers
 	// may call clients of other nodes (to forward controller-bound
 	// requests); everything at the edge may use the wire codecs.
-	"internal/netserver": 80,
-	"internal/api":       70,
-	"internal/peer":      60,
-	"internal/wire":      55,
+	"internal/netserver":  80,
+	"internal/httpserver": 80, // HTTP: metrics, health, pprof; mounts the console
+	"internal/api":        70,
+	"internal/peer":       60,
+	"internal/wire":       55,
 
 	// Drivers: the goroutines, timers and disks around the state machines.
-	// The coordinators write their state to partitions; the quorum keeps
-	// its Raft log on internal/log and publishes metadata images;
+	// The coordinators write their state to partitions; raft keeps its
+	// log on internal/log, and kraft replays it into metadata images;
 	// partitions park delayed operations in purgatory.
-	"internal/coord":        50,
-	"internal/controlplane": 47, // the controller on the quorum: Image, Watch, Submit
-	"internal/quorum":       45,
-	"internal/partition":    40,
-	"internal/purgatory":    35,
+	"internal/coord":     50,
+	"internal/kraft":     47, // the controller on the Raft quorum, as each node sees it: Image, Watch, Submit
+	"internal/raft":      45, // the driver around go.etcd.io/raft/v3
+	"internal/partition": 40,
+	"internal/purgatory": 35,
 
 	// Pure state machines (see purePackages). Controller decisions read
 	// the metadata image.
@@ -56,19 +57,21 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/config": 15,
 
 	// Leaves: import no other internal package except each other.
+	"internal/auth":   10, // principals and the pure parts of the security model
 	"internal/bench":  10, // latency histograms and rate pacing for `sluice bench`
 	"internal/clock":  10,
 	"internal/golden": 10, // golden-file test runner, used from tests only
-	"internal/vfs":    10,
-	"internal/record": 10,
+	// The Prometheus registry: counters the hot path adds to, and the
+	// collector that reads the node's state at scrape time.
+	"internal/metrics": 10,
+	"internal/vfs":     10,
+	"internal/record":  10,
 })
 
 // plannedRanks are the ranks of packages not written yet (see layerRanks).
 var plannedRanks = map[string]int{
 	"internal/sim":       100, // the seeded cluster simulator (test-only)
-	"internal/admin":     80,  // HTTP: health, metrics, the web console (issue 13)
 	"internal/coord/txn": 30,  // the pure transaction state machine (issue 12)
-	"internal/metrics":   10,  // the metrics registry (issue 13)
 }
 
 // withPlanned adds plannedRanks to the ranks of existing packages.
@@ -135,7 +138,6 @@ var edgePackages = []string{
 	"internal/netserver",
 	"internal/wire",
 	"internal/api",
-	"internal/admin",
 	"internal/peer",
 	"internal/node",
 	"cmd",
@@ -156,12 +158,13 @@ var logForbidden = []string{
 	"internal/wire",
 	"internal/api",
 	"internal/peer",
-	"internal/quorum",
+	"internal/raft",
+	"internal/kraft",
 	"internal/controller",
 	"internal/metadata",
 	"internal/coord",
 	"internal/node",
-	"internal/admin",
+	"internal/httpserver",
 }
 
 // compositionOnly are imported only by the composition root and the command
@@ -169,6 +172,7 @@ var logForbidden = []string{
 var compositionOnly = []string{
 	"internal/node",
 	"internal/netserver",
+	"internal/httpserver",
 	"internal/api",
 }
 

@@ -275,7 +275,7 @@ func (l *Log) writeLocked() {
 	l.writing = true
 	calls := l.queue
 	l.queue = l.spareQueue[:0]
-	req := syncRequest{all: l.syncRequested, sealed: l.syncSealedRequested}
+	req := syncRequest{all: l.syncRequested || l.flushMessagesDueLocked(calls), sealed: l.syncSealedRequested}
 	l.syncRequested, l.syncSealedRequested = false, false
 	cfg, nowMs := l.cfg, l.nowMs()
 	unsynced := l.unsyncedSealed // only the writer and idle-time operations change it
@@ -294,6 +294,17 @@ func (l *Log) writeLocked() {
 	}
 	l.writing = false
 	l.cond.Broadcast()
+}
+
+// flushMessagesDueLocked applies flush.messages (Kafka's
+// log.flush.interval.messages): the round fsyncs when it would leave at
+// least that many offsets above the recovery point, as Kafka flushes
+// after an append once logEndOffset - recoveryPoint reaches it.
+func (l *Log) flushMessagesDueLocked(calls []appendCall) bool {
+	if len(calls) == 0 || l.cfg.FlushMessages <= 0 {
+		return false
+	}
+	return calls[len(calls)-1].nextOffset-l.recoveryPoint >= l.cfg.FlushMessages
 }
 
 // failLocked makes a write or fsync failure sticky: after a failed fsync the
@@ -397,11 +408,23 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		res.sealedSynced = true
 	}
 	if res.synced {
-		if err := w.seg.activeFile.Sync(); err != nil {
+		if err := l.timedSync(w.seg.activeFile); err != nil {
 			return roundResult{}, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
 		}
 	}
 	return res, nil
+}
+
+// timedSync fsyncs the active segment of an append round, observing how
+// long the fsync took: the latency every acks=1/all producer waits for.
+func (l *Log) timedSync(f interface{ Sync() error }) error {
+	if l.flushTime == nil {
+		return f.Sync()
+	}
+	start := l.clock.Now()
+	err := f.Sync()
+	l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
+	return err
 }
 
 // syncSealed fsyncs the segments sealed without a sync, in earlier rounds
@@ -438,7 +461,7 @@ func rollBaseOffset(w *segmentWrite, c *appendCall) int64 {
 }
 
 // shouldRoll applies Kafka's roll rules before an append: the segment would
-// pass segment.bytes, is older than segment.ms, has a full index, or the
+// pass segment.bytes, is older than segment.ms less its jitter, has a full index, or the
 // offsets would not fit the index's 32-bit relative form. An empty segment
 // never rolls.
 func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
@@ -446,7 +469,7 @@ func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
 		return false
 	}
 	return w.state.size+int64(len(c.buf)) > cfg.SegmentBytes ||
-		nowMs-w.seg.createdMs >= cfg.SegmentMs ||
+		nowMs-w.seg.createdMs >= cfg.SegmentMs-w.seg.rollJitterMs ||
 		w.state.offsetEntries >= cfg.maxIndexEntries(offsetIndexEntrySize) ||
 		w.state.timeEntries >= cfg.maxIndexEntries(timeIndexEntrySize) ||
 		c.nextOffset-1-w.seg.baseOffset > math.MaxInt32
@@ -487,6 +510,7 @@ func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (
 	}
 	w.sealed = true
 	s := newSegment(l.fs, l.files, l.dir, baseOffset, nowMs, cfg.IndexIntervalBytes)
+	s.rollJitterMs = cfg.rollJitterMs(l.rollJitter)
 	if err := createSegmentFiles(l.fs, s, cfg); err != nil {
 		return nil, err
 	}

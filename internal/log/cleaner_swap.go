@@ -180,7 +180,7 @@ func (l *Log) swapIn(g segmentGroup, c *cleanedSegment) error {
 	s.file.sealedSize, s.file.sealedNextOffset = s.size, s.nextOffset
 	for _, old := range g.segments {
 		old.seg.file.remove() // readers holding it keep reading the old data
-		l.unsyncedSealed = slices.DeleteFunc(l.unsyncedSealed, func(u *segment) bool { return u == old.seg })
+		l.dropUnsyncedLocked(old.seg)
 	}
 	l.segments = slices.Replace(l.segments, first, first+len(g.segments), s)
 	return nil

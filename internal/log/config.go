@@ -46,14 +46,24 @@ func ParseFlushPolicy(s string) (FlushPolicy, error) {
 
 // Config is the per-log configuration, named after Kafka's topic configs.
 type Config struct {
-	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
-	SegmentMs          int64 // segment.ms: roll when the active segment is older
+	SegmentBytes int64 // segment.bytes: roll when the active segment would exceed it
+	SegmentMs    int64 // segment.ms: roll when the active segment is older
+	// SegmentJitterMs is segment.jitter.ms: each segment rolls up to this
+	// much (drawn at random when it becomes active) before segment.ms.
+	SegmentJitterMs    int64
 	IndexIntervalBytes int64 // index.interval.bytes: bytes of log between index entries
 	SegmentIndexBytes  int64 // segment.index.bytes: index file capacity; a full index rolls
 	RetentionMs        int64 // retention.ms: delete sealed segments older than this; -1 keeps forever
 	RetentionBytes     int64 // retention.bytes: delete oldest sealed segments above this size; negative = no limit
 	FlushPolicy        FlushPolicy
 	FlushMs            int64 // flush.ms: with FlushInterval, the longest unsynced time
+	// FlushMessages is flush.messages: an append that leaves this many
+	// offsets unsynced fsyncs, whatever the policy; 0 or MaxInt64: never.
+	FlushMessages int64
+	// FileDeleteDelayMs is file.delete.delay.ms: how long the files of a
+	// segment removed by retention or DeleteRecords linger renamed
+	// .deleted; 0 removes them at once.
+	FileDeleteDelayMs int64
 
 	// Compaction (cleanup.policy contains compact; see cleaner.go).
 	Compact                bool
@@ -64,7 +74,10 @@ type Config struct {
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
-// acknowledging (FlushAlways) where Kafka leaves it to the page cache.
+// acknowledging (FlushAlways) where Kafka leaves it to the page cache, and
+// that retired segments are removed at once (FileDeleteDelayMs 0): only a
+// log whose manager ticks can remove them later, and a bare log (the raft
+// log) has none. Topics get Kafka's 60 s from file.delete.delay.ms.
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:       1 << 30,
@@ -75,6 +88,7 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
+		FlushMessages:      math.MaxInt64,
 
 		DeleteRetentionMs:      (24 * time.Hour).Milliseconds(),
 		MaxCompactionLagMs:     math.MaxInt64,
@@ -89,6 +103,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("segment.bytes %d must be between %d and %d", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
 	case c.SegmentMs < 1:
 		return fmt.Errorf("segment.ms %d must be at least 1", c.SegmentMs)
+	case c.SegmentJitterMs < 0:
+		return fmt.Errorf("segment.jitter.ms %d must not be negative", c.SegmentJitterMs)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("index.interval.bytes %d must not be negative", c.IndexIntervalBytes)
 	case c.SegmentIndexBytes < minSegmentIndexBytes || c.SegmentIndexBytes > math.MaxInt32:
@@ -99,6 +115,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retention.ms %d must be -1 or more", c.RetentionMs)
 	case c.FlushPolicy < FlushAlways || c.FlushPolicy > FlushNever:
 		return fmt.Errorf("flush policy %d unknown", c.FlushPolicy)
+	case c.FileDeleteDelayMs < 0:
+		return fmt.Errorf("file.delete.delay.ms %d must not be negative", c.FileDeleteDelayMs)
+	case c.FlushMessages < 0:
+		return fmt.Errorf("flush.messages %d must not be negative", c.FlushMessages)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
 		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
 	case c.DeleteRetentionMs < 0:
@@ -111,6 +131,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("min.cleanable.dirty.ratio %v must be between 0 and 1", c.MinCleanableDirtyRatio)
 	}
 	return nil
+}
+
+// rollJitterMs draws a segment's roll jitter as Kafka's randomSegmentJitter
+// does: uniform in [0, min(segment.jitter.ms, segment.ms)), 0 without
+// jitter. intN is the random source (Options.RollJitter).
+func (c Config) rollJitterMs(intN func(n int64) int64) int64 {
+	if c.SegmentJitterMs <= 0 {
+		return 0
+	}
+	return intN(min(c.SegmentJitterMs, c.SegmentMs))
 }
 
 // minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the

@@ -28,6 +28,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync"
 
@@ -55,7 +56,17 @@ type Options struct {
 	// FirstDirtyOffset comes from the cleaner-offset checkpoint: where the
 	// records never compacted begin (0: from the log start).
 	FirstDirtyOffset int64
+	// RollJitter returns a random int64 in [0, n) for segment.jitter.ms;
+	// nil: math/rand/v2. Tests pass a fixed source.
+	RollJitter func(n int64) int64
+	// FlushTime observes how long each fsync of an append round took, in
+	// seconds (a Prometheus histogram); nil observes nothing.
+	FlushTime Observer
 }
+
+// Observer takes one measurement (prometheus.Observer's shape, so the log
+// needs no metrics package).
+type Observer interface{ Observe(float64) }
 
 // Log is one partition's log in its own directory.
 type Log struct {
@@ -64,6 +75,11 @@ type Log struct {
 	clock  clock.Clock
 	files  *FileCache
 	logger *slog.Logger
+	// rollJitter is the random source of segment.jitter.ms, called by the
+	// writer (roll) and under mu.
+	rollJitter func(n int64) int64
+	// flushTime times the fsyncs appends wait for; nil: not timed.
+	flushTime Observer
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -86,8 +102,11 @@ type Log struct {
 	// flushes a rolled segment in the background).
 	unsyncedSealed      []*segment
 	syncSealedRequested bool
-	err                 error
-	closed              bool
+	// pendingDeletes are retired segments' renamed files awaiting
+	// file.delete.delay.ms (delete.go).
+	pendingDeletes []pendingDelete
+	err            error
+	closed         bool
 
 	round roundScratch // owned by the goroutine with writing set
 
@@ -110,7 +129,11 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
-	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config}
+	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
+		rollJitter: opts.RollJitter, flushTime: opts.FlushTime}
+	if l.rollJitter == nil {
+		l.rollJitter = rand.Int64N
+	}
 	if l.clock == nil {
 		l.clock = clock.Real()
 	}
@@ -154,6 +177,7 @@ func (l *Log) load(opts Options) error {
 		return err
 	}
 	active := l.active()
+	active.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
 	l.logEndOffset, l.nextOffset = active.nextOffset, active.nextOffset
 	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), l.logEndOffset)
 	l.recoveryPoint = l.logEndOffset
@@ -163,7 +187,8 @@ func (l *Log) load(opts Options) error {
 }
 
 // listSegments returns the base offsets of the .log files, removing files
-// that a crash can leave behind: temporary files and orphaned indexes.
+// that a crash can leave behind: temporary files, orphaned indexes and
+// segments renamed for delayed deletion.
 func (l *Log) listSegments() ([]int64, error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {
@@ -197,6 +222,9 @@ func (l *Log) listSegments() ([]int64, error) {
 func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
 	if _, ok := parseSegmentFileName(name, tmpSuffix); ok {
 		return true
+	}
+	if isDeletedLeftover(name) {
+		return true // retired before a crash or stop; its delay is moot now
 	}
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 		if base, ok := parseSegmentFileName(name, suffix); ok {
@@ -480,6 +508,7 @@ func (l *Log) unseal(s *segment) error {
 // the active one. The directory is synced so the new files survive a crash.
 func (l *Log) createActiveSegment(baseOffset int64) error {
 	s := newSegment(l.fs, l.files, l.dir, baseOffset, l.nowMs(), l.cfg.IndexIntervalBytes)
+	s.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
 	if err := createSegmentFiles(l.fs, s, l.cfg); err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ type ManagerOptions struct {
 	CheckpointIntervalMs     int64
 	// Cleaner configures the log cleaner that RunCleaner runs.
 	Cleaner CleanerConfig
+	// FlushTime observes every log's append fsyncs (Options.FlushTime).
+	FlushTime Observer
 }
 
 // Manager owns the logs of one log directory, as Kafka's LogManager: it opens
@@ -140,7 +142,7 @@ func (m *Manager) openAll() error {
 }
 
 func (m *Manager) logOptions(cfg Config, o Options) Options {
-	o.Config, o.Clock, o.Files, o.Logger = cfg, m.opts.Clock, m.files, m.opts.Logger
+	o.Config, o.Clock, o.Files, o.Logger, o.FlushTime = cfg, m.opts.Clock, m.files, m.opts.Logger, m.opts.FlushTime
 	return o
 }
 
@@ -300,6 +302,9 @@ func (m *Manager) Maintain(nowMs int64) error {
 func (m *Manager) maintainLog(l *Log, nowMs int64, retention bool) {
 	if err := l.flushIfDue(nowMs); err != nil && !errors.Is(err, ErrClosed) {
 		m.opts.Logger.Error("interval flush failed", "log", l.Dir(), "err", err)
+	}
+	if err := l.removeDeletedSegments(nowMs); err != nil {
+		m.opts.Logger.Warn("removing deleted segment files failed", "log", l.Dir(), "err", err)
 	}
 	if !retention {
 		return

@@ -47,6 +47,7 @@ type segment struct {
 	maxTimestamp         int64 // largest batch max timestamp; -1 when empty
 	offsetOfMaxTimestamp int64 // last offset of the batch holding maxTimestamp
 	createdMs            int64 // when the segment was rolled, for segment.ms
+	rollJitterMs         int64 // subtracted from segment.ms for this segment (segment.jitter.ms)
 	sealed               bool
 	// activeFile is the pinned .log file of the active segment, written by
 	// the log's writer without taking a cache reference.

@@ -172,7 +172,7 @@ func (l *Log) deleteOldestLocked(n int) error {
 	if n == 0 {
 		return nil
 	}
-	if err := l.removeSegmentsLocked(l.segments[:n]); err != nil {
+	if err := l.retireSegmentsLocked(l.segments[:n]); err != nil {
 		return err
 	}
 	l.segments = append(l.segments[:0], l.segments[n:]...)
@@ -190,12 +190,17 @@ func (l *Log) removeSegmentsLocked(segments []*segment) error {
 		if err := removeSegmentFiles(l.fs, s); err != nil {
 			return l.failAndReturnLocked(err)
 		}
-		l.unsyncedSealed = slices.DeleteFunc(l.unsyncedSealed, func(u *segment) bool { return u == s })
+		l.dropUnsyncedLocked(s)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.failAndReturnLocked(fmt.Errorf("sync %s: %w", l.dir, err))
 	}
 	return nil
+}
+
+// dropUnsyncedLocked forgets a removed segment's pending fsync.
+func (l *Log) dropUnsyncedLocked(s *segment) {
+	l.unsyncedSealed = slices.DeleteFunc(l.unsyncedSealed, func(u *segment) bool { return u == s })
 }
 
 // mutableLocked waits for the writer to be idle and checks the log can

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -19,7 +19,7 @@ import (
 // the controller, kept alive (and unfenced) by heartbeats. Its epoch is what
 // producer-id blocks are requested with.
 type brokerSession struct {
-	cp        *controlplane.ControlPlane
+	cp        *kraft.ControlPlane
 	id        int32
 	listeners []metadata.Listener
 	rack      string
@@ -40,11 +40,16 @@ type brokerSession struct {
 // broker.session.timeout.ms. A clean shutdown fences the broker instead,
 // and the next start registers at once.
 func (s *brokerSession) register(ctx context.Context) error {
+	// A fresh incarnation per start is how the controller tells a restart
+	// from a retry: the same incarnation registering again (a forwarded
+	// request retried after a leader change) is idempotent, a new one is a
+	// new process. crypto/rand.Read cannot fail since Go 1.24 (it aborts
+	// the program instead), so its error is dropped.
 	var incarnation metadata.UUID
 	_, _ = rand.Read(incarnation[:])
 	var reg controller.RegisterBrokerResponse
 	for logged := false; ; {
-		resp, err := s.submitWaitingForQuorum(ctx, controlplane.RegisterBroker{Request: controller.RegisterBrokerRequest{
+		resp, err := s.submitWaitingForQuorum(ctx, kraft.RegisterBroker{Request: controller.RegisterBrokerRequest{
 			BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
 		}})
 		if err != nil {
@@ -58,6 +63,9 @@ func (s *brokerSession) register(ctx context.Context) error {
 			s.log.Info("waiting for the previous run's broker session to expire (it did not shut down cleanly)", "broker", s.id)
 			logged = true
 		}
+		// A few tries a second against a session timeout of seconds: the
+		// wait ends soon after the old session expires, without flooding
+		// the controller (each try is a decision and a Raft entry).
 		if err := s.sleep(ctx, 250*time.Millisecond); err != nil {
 			return fmt.Errorf("register broker %d: %w (%w)", s.id, err, reg.Err)
 		}
@@ -76,6 +84,9 @@ func (s *brokerSession) register(ctx context.Context) error {
 		if !hb.IsFenced {
 			return nil
 		}
+		// Unfencing waits only for this node to replay the metadata up
+		// to its own registration, a matter of milliseconds, so the
+		// first client request is not delayed by a long poll.
 		if err := s.sleep(ctx, 50*time.Millisecond); err != nil {
 			return fmt.Errorf("broker %d still fenced: %w", s.id, err)
 		}
@@ -92,7 +103,7 @@ const quorumWaitLogInterval = 10 * time.Second
 // majority of the voters as Kafka's does, saying now and then what it is
 // waiting for. The command must be idempotent (registering the same
 // incarnation again is).
-func (s *brokerSession) submitWaitingForQuorum(ctx context.Context, cmd controlplane.Command) (any, error) {
+func (s *brokerSession) submitWaitingForQuorum(ctx context.Context, cmd kraft.Command) (any, error) {
 	for {
 		attempt, cancel := context.WithTimeout(ctx, quorumWaitLogInterval)
 		resp, err := s.cp.Submit(attempt, cmd)
@@ -131,7 +142,10 @@ func (s *brokerSession) brokerEpoch() int64 {
 }
 
 func (s *brokerSession) heartbeat(ctx context.Context, shuttingDown bool) (controller.BrokerHeartbeatResponse, error) {
-	resp, err := s.cp.Submit(ctx, controlplane.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
+	// CurrentMetadataOffset is what the controller unfences on: a broker
+	// that has not replayed up to its own registration would host
+	// partitions from an image older than the one it was registered in.
+	resp, err := s.cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
 		BrokerID: s.id, BrokerEpoch: s.brokerEpoch(), CurrentMetadataOffset: s.cp.Image().Offset(),
 		WantShutDown: shuttingDown,
 	}})
@@ -157,6 +171,10 @@ func (s *brokerSession) run(ctx context.Context, onError func(error)) {
 			return
 		case <-t.C():
 		}
+		// Bounded (four intervals, 8 s by default) so a heartbeat stuck
+		// behind a controller that died gives up, and the loop tries again
+		// on the new one; a new active controller starts every broker's
+		// session afresh, so the gap does not get this broker fenced.
 		hctx, cancel := context.WithTimeout(ctx, 4*s.interval)
 		_, err := s.heartbeat(hctx, false)
 		if errors.Is(err, controller.ErrStaleBrokerEpoch) || errors.Is(err, controller.ErrUnknownBroker) {
@@ -179,11 +197,14 @@ type producerIDBlocks struct {
 }
 
 // NextProducerID returns an id no other producer in the cluster was given.
+//
+// The lock is held across the Submit on purpose: concurrent InitProducerId
+// requests wait for one new block instead of each allocating its own.
 func (p *producerIDBlocks) NextProducerID(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
-		resp, err := p.session.cp.Submit(ctx, controlplane.AllocateProducerIDs{BrokerID: p.session.id, BrokerEpoch: p.session.brokerEpoch()})
+		resp, err := p.session.cp.Submit(ctx, kraft.AllocateProducerIDs{BrokerID: p.session.id, BrokerEpoch: p.session.brokerEpoch()})
 		if err != nil {
 			return -1, fmt.Errorf("allocate producer ids: %w", err)
 		}

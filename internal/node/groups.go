@@ -7,8 +7,8 @@ import (
 	"sort"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -60,9 +60,12 @@ func (n *Node) createOffsetsTopic(ctx context.Context) error {
 	for k, v := range coord.OffsetsTopicConfigs {
 		configs = append(configs, controller.ConfigEntry{Name: k, Value: v})
 	}
+	// Sorted so that every broker asks for the same request: the configs
+	// become metadata records, and map order would make them differ from
+	// one broker (and run) to the next for no reason.
 	sort.Slice(configs, func(i, j int) bool { return configs[i].Name < configs[j].Name })
 	replicationFactor := offsetsReplicationFactor(int16(cfg.Int32("offsets.topic.replication.factor")), n.cp.Image())
-	resp, err := n.cp.Submit(ctx, controlplane.CreateTopics{Request: controller.CreateTopicsRequest{
+	resp, err := n.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{
 		Topics: []controller.CreatableTopic{{
 			Name: offsetsTopic, NumPartitions: cfg.Int32("offsets.topic.num.partitions"),
 			ReplicationFactor: replicationFactor, Configs: configs,
@@ -72,6 +75,8 @@ func (n *Node) createOffsetsTopic(ctx context.Context) error {
 		return fmt.Errorf("create %s: %w", offsetsTopic, err)
 	}
 	result := resp.(controller.CreateTopicsResponse).Topics[0]
+	// Several brokers may race to create it on their first FindCoordinator;
+	// the loser's TOPIC_ALREADY_EXISTS means what it wanted is there.
 	if result.Err != nil && !errors.Is(result.Err, controller.ErrTopicExists) {
 		return fmt.Errorf("create %s: %w", offsetsTopic, result.Err)
 	}

@@ -54,6 +54,8 @@ func loadOrCreateMeta(fsys vfs.FS, dir string, nodeID int32) (metaProperties, er
 	if err != nil {
 		return meta, fmt.Errorf("%s: %w", path, err)
 	}
+	// Kafka refuses this too: serving another node's replicas under this
+	// id would hand the controller logs it believes live elsewhere.
 	if meta.NodeID != nodeID {
 		return meta, fmt.Errorf("%s belongs to node.id %d, but this node is node.id %d", path, meta.NodeID, nodeID)
 	}
@@ -96,6 +98,9 @@ func parseMeta(data []byte) (metaProperties, error) {
 
 // newClusterID is a random UUID in Kafka's cluster id spelling.
 func newClusterID() string {
+	// 16 random bytes as 22 characters of URL-safe base64 without padding,
+	// as kafka-storage.sh random-uuid prints them, so Kafka tools accept
+	// the id. crypto/rand.Read cannot fail since Go 1.24.
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])

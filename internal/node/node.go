@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -25,10 +26,12 @@ import (
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/httpserver"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -40,6 +43,9 @@ type Options struct {
 	FS     vfs.FS       // nil: the real filesystem
 	Clock  clock.Clock  // nil: the real clock
 	Logger *slog.Logger // nil: slog.Default()
+	// Console is the web console, mounted at "/" of the HTTP listener;
+	// nil serves an index of the other endpoints there.
+	Console http.Handler
 }
 
 // Node is a running Sluice node.
@@ -47,12 +53,15 @@ type Node struct {
 	opts    Options
 	log     *slog.Logger
 	meta    metaProperties
-	cp      *controlplane.ControlPlane
+	cp      *kraft.ControlPlane
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
 	server  *netserver.Server
 	session *brokerSession
+	metrics *metrics.Registry
+	http    *httpserver.Server
+	obs     observed
 	unlock  func() error
 	cancel  context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
@@ -79,32 +88,52 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	cfg := opts.Config
 	bgCtx, cancel := context.WithCancel(context.Background())
 	n := &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	// A failed start unwinds what it built through the same stop as a
+	// shutdown, so the lock, listeners and quorum membership are released
+	// and the process (or a test) can start a node on the directory again.
 	defer func() {
 		if err != nil {
 			n.stop(context.Background())
 		}
 	}()
+	n.setStage(stageQuorum)
 	if err = opts.FS.MkdirAll(cfg.LogDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
+	// The lock comes before anything reads the directory: two processes on
+	// one data dir would each recover the same segments and append to them.
 	if n.unlock, err = vfs.LockDir(opts.FS, cfg.LogDir()); err != nil {
 		return nil, fmt.Errorf("log dir: %w (is another sluice serve using it?)", err)
 	}
+	// Identity before the quorum: a data dir written by another node.id is
+	// refused here, before this node could join the quorum under an
+	// identity its data does not have.
 	if n.meta, err = loadOrCreateMeta(opts.FS, cfg.LogDir(), cfg.Int32("node.id")); err != nil {
+		return nil, err
+	}
+	// After the lock, so a second node on one data dir is told that, not
+	// that the HTTP port is taken; before everything slow, so /readyz
+	// can say what the node waits for.
+	if err = n.startHTTP(); err != nil {
 		return nil, err
 	}
 	if err = n.startControlPlane(); err != nil {
 		return nil, err
 	}
+	n.obs.cp.Store(n.cp)
 	if !n.IsBroker() {
+		n.setStage("")
 		// A controller-only node votes and decides; clients are served
 		// by the brokers, so it opens no logs and no client listener.
 		n.log.Info("controller-only node: serving the metadata quorum, not Kafka clients", "node", n.meta.NodeID)
 		return n, nil
 	}
+	n.setStage(stageLogs)
 	if err = n.openLogs(); err != nil {
 		return nil, err
 	}
+	n.obs.parts.Store(n.parts)
+	n.setStage(stageRegistration)
 	ln, host, port, err := n.listen()
 	if err != nil {
 		return nil, err
@@ -125,10 +154,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	n.setStage(stageGroups)
 	if err = n.startGroupCoordinator(); err != nil {
 		ln.Close()
 		return nil, err
 	}
+	n.obs.groups.Store(n.groups)
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
@@ -136,6 +167,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
+	n.obs.server.Store(n.server)
+	n.setStage("")
+	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
+	// before the controlled shutdown, while the loops in n.bg stop only
+	// after the listener has closed.
 	hbCtx, stopHeartbeats := context.WithCancel(bgCtx)
 	heartbeatsDone := make(chan struct{})
 	n.stopHeartbeats = func() {
@@ -170,7 +206,7 @@ func (n *Node) startControlPlane() error {
 		"controller.quorum.voters": cfg.String("controller.quorum.voters"),
 		"metadata.log.dir":         cfg.MetadataLogDir(),
 	}
-	quorum, err := controlplane.ParseQuorumConfig(props)
+	quorum, err := kraft.ParseQuorumConfig(props)
 	if err != nil {
 		return err
 	}
@@ -204,9 +240,11 @@ func (n *Node) startControlPlane() error {
 	ccfg.DefaultReplicationFactor = int16(cfg.Int32("default.replication.factor"))
 	ccfg.BrokerSessionTimeoutMs = cfg.Int64("broker.session.timeout.ms")
 	ccfg.AutoLeaderRebalanceEnable = cfg.Bool("auto.leader.rebalance.enable")
+	// Kafka's key is in seconds; the controller, like every pure package,
+	// works in milliseconds.
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
-	n.cp, err = controlplane.Start(controlplane.Options{
+	n.cp, err = kraft.Start(kraft.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
 	})
 	if err != nil && learnerLn != nil {
@@ -238,6 +276,7 @@ func (n *Node) openLogs() error {
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
 		Cleaner:                  cleanerConfig(cfg),
+		FlushTime:                n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
@@ -249,6 +288,7 @@ func (n *Node) openLogs() error {
 		AlterISR:               n.alterISR,
 		DialLeader:             n.dialLeader,
 		ReplicaLagTimeMaxMs:    cfg.Int64(config.ReplicaLagTimeMaxMs),
+		ISRChanged:             n.isrChanged,
 		Fetcher: partition.FetcherConfig{
 			MaxWaitMs:        cfg.Int32(config.ReplicaFetchWaitMaxMs),
 			MaxBytes:         cfg.Int32(config.ReplicaFetchMaxBytes),
@@ -263,6 +303,11 @@ func (n *Node) openLogs() error {
 // the static config, with dynamic cluster-wide broker configs over it.
 // The flush policy rides along: it is Sluice's broker-wide default for how
 // every log syncs, read where the topic configs are.
+//
+// It is read at every call, not cached, so a dynamic cluster-wide change
+// (`sluice cluster config set`) applies without a restart. Dynamic values
+// are merged last and win, as Kafka's dynamic cluster-wide defaults win
+// over server.properties.
 func (n *Node) topicDefaults() map[string]string {
 	static := n.opts.Config.TopicDefaults()
 	dynamic := n.cp.Image().Configs(metadata.ConfigResourceBroker, "")
@@ -293,6 +338,8 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("listeners: %w", err)
 	}
+	// Port 0 (tests, `sluice dev cluster`) binds a free port; clients must
+	// be told that port, not 0, or no client could connect.
 	if advertisedPort == 0 {
 		advertisedPort = ln.Addr().(*net.TCPAddr).Port
 	}
@@ -324,13 +371,16 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			StaticSources:                        cfg.Sources(),
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
-		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults,
+		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
 	}
 }
 
 // followImages hosts partitions as the metadata changes.
 func (n *Node) followImages(ctx context.Context) {
 	for {
+		// Watch before Refresh: an image published while Refresh runs
+		// closes this changed channel, so the loop runs once more and no
+		// change is missed, at the cost of an occasional extra Refresh.
 		_, changed := n.cp.Watch()
 		if err := n.parts.Refresh(); err != nil {
 			n.log.Error("hosting partitions from metadata", "err", err)
@@ -383,6 +433,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	n.closeOnce.Do(func() {
+		n.setStage(stageShuttingDown)
 		if n.server != nil && n.session != nil && n.stopHeartbeats != nil {
 			// Controlled shutdown first, while still serving: leadership
 			// moves to other ISR members and clients still connected are
@@ -394,6 +445,9 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
 		}
+		// The background loops use the groups, partitions and logs, so
+		// they stop before any of those close. The group coordinator
+		// stops before the partitions: it writes to __consumer_offsets.
 		n.cancel()
 		n.bg.Wait()
 		if n.groups != nil {
@@ -408,9 +462,14 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.cp != nil {
 			errs = append(errs, n.cp.Stop())
 		}
+		// The data-dir lock goes last, after the logs are closed: a
+		// second process must not open segments this one may still be
+		// writing.
 		if n.unlock != nil {
 			errs = append(errs, n.unlock())
 		}
+		// Last: /readyz says "shutting down" until the node is gone.
+		errs = append(errs, n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }

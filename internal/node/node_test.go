@@ -33,9 +33,12 @@ func startNode(t *testing.T, dir string, sets ...string) *Node {
 	return n
 }
 
+// loadConfig loads sets over the defaults, with the HTTP listener on a free
+// loopback port (its default port would collide between tests); a test's
+// own http.listener wins.
 func loadConfig(t testing.TB, sets ...string) *config.Broker {
 	t.Helper()
-	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: sets})
+	cfg, _, err := config.Load(vfs.OS(), config.Sources{Sets: append([]string{"http.listener=127.0.0.1:0"}, sets...)})
 	if err != nil {
 		t.Fatal(err)
 	}

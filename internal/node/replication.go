@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/controller"
-	"github.com/sluicelog/sluice/internal/controlplane"
+	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
 )
@@ -22,7 +22,7 @@ const alterISRTimeout = 10 * time.Second
 func (n *Node) alterISR(p partition.ISRProposal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), alterISRTimeout)
 	defer cancel()
-	resp, err := n.cp.Submit(ctx, controlplane.AlterPartition{Request: controller.AlterPartitionRequest{
+	resp, err := n.cp.Submit(ctx, kraft.AlterPartition{Request: controller.AlterPartitionRequest{
 		BrokerID: n.meta.NodeID, BrokerEpoch: n.session.brokerEpoch(),
 		Partitions: []controller.AlterPartitionItem{{
 			TopicID: p.TopicID, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch,
@@ -49,8 +49,13 @@ func (n *Node) dialLeader(ctx context.Context, brokerID int32) (partition.Leader
 	if !ok || len(b.Listeners) == 0 {
 		return nil, fmt.Errorf("broker %d: no registered listener", brokerID)
 	}
+	// Replication uses the first listener the broker registered, the one
+	// clients use too: Sluice has no separate inter-broker listener yet.
 	l := b.Listeners[0]
 	addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+	// replica.fetch.response.max.bytes bounds the records asked for, but a
+	// leader still returns a first batch whole when it is larger (KIP-74),
+	// so the frame limit has room on top for one such batch.
 	return peer.DialReplica(ctx, addr, peer.Options{
 		ClientID:         fmt.Sprintf("sluice-replica-fetcher-%d", n.meta.NodeID),
 		MaxResponseBytes: max(n.opts.Config.Int32("replica.fetch.response.max.bytes"), 0) + peer.DefaultMaxResponseBytes,

@@ -49,10 +49,11 @@ type cluster struct {
 }
 
 type broker struct {
-	c        *cluster
-	id       int32
-	defaults map[string]string
-	alterISR func(ISRProposal) error
+	c          *cluster
+	id         int32
+	defaults   map[string]string
+	alterISR   func(ISRProposal) error
+	isrChanged func(shrunk bool)
 
 	// Written by the test goroutine only, under c.mu; fetchers of other
 	// brokers read mgr under c.mu.
@@ -62,8 +63,9 @@ type broker struct {
 }
 
 type brokerOpts struct {
-	defaults map[string]string // broker config defaults on top of the test ones
-	alterISR func(ISRProposal) error
+	defaults   map[string]string // broker config defaults on top of the test ones
+	alterISR   func(ISRProposal) error
+	isrChanged func(shrunk bool)
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -77,7 +79,7 @@ func (c *cluster) addBroker(id int32, o brokerOpts) *broker {
 	c.t.Helper()
 	defaults := map[string]string{"log.index.size.max.bytes": "65536"}
 	maps.Copy(defaults, o.defaults)
-	b := &broker{c: c, id: id, defaults: defaults, alterISR: o.alterISR}
+	b := &broker{c: c, id: id, defaults: defaults, alterISR: o.alterISR, isrChanged: o.isrChanged}
 	c.mu.Lock()
 	c.brokers[id] = b
 	c.mu.Unlock()
@@ -96,7 +98,7 @@ func (b *broker) open(fsys vfs.FS) {
 	noErr(t, err)
 	mgr, err := NewManager(Options{NodeID: b.id, Logs: logs, FS: fsys, Dir: "/data", Clock: b.c.clock, Logger: quietLogger,
 		Image: b.c.image, TopicDefaults: func() map[string]string { return maps.Clone(b.defaults) },
-		AlterISR: b.alterISR,
+		AlterISR: b.alterISR, ISRChanged: b.isrChanged,
 		DialLeader: func(_ context.Context, leader int32) (LeaderClient, error) {
 			return &loopback{c: b.c, from: b.id, to: leader}, nil
 		},

@@ -58,6 +58,7 @@ type Partition struct {
 	replMu      sync.Mutex
 	leaderState *replica.LeaderState // while this node leads the partition
 	alterISR    func(ISRProposal) error
+	isrChanged  func(shrunk bool) // nil: nobody counts ISR changes
 	// lagTimeMaxMs and brokerEligible (registered and unfenced in the
 	// newest image) decide which followers may be proposed into the ISR.
 	lagTimeMaxMs   int64
@@ -108,6 +109,11 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
+	records, buf, err := p.applyRecordRules(records, settings)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	defer releaseRecompressBuffer(buf)
 	if idempotent != nil {
 		return p.appendIdempotent(records, idempotent, settings, nowMs)
 	}
@@ -289,6 +295,9 @@ func (p *Partition) Offsets() Offsets {
 
 // LeaderEpoch is the partition's leader epoch in the newest image.
 func (p *Partition) LeaderEpoch() int32 { return p.role.Load().leaderEpoch }
+
+// TopicPartition names the partition.
+func (p *Partition) TopicPartition() log.TopicPartition { return p.tp }
 
 // Size is the bytes of the partition's log segments on disk, as
 // DescribeLogDirs reports it.

@@ -51,6 +51,10 @@ type Options struct {
 	Fetcher    FetcherConfig
 	// ReplicaLagTimeMaxMs is replica.lag.time.max.ms (0: 30 s).
 	ReplicaLagTimeMaxMs int64
+	// ISRChanged is told when a committed ISR change reaches a partition
+	// this node leads: shrunk or grown (Kafka's IsrShrinks/IsrExpands
+	// metrics). Nil: nobody is told.
+	ISRChanged func(shrunk bool)
 }
 
 // Manager hosts this broker's partitions.
@@ -351,9 +355,10 @@ func encodePartitionMetadata(id metadata.UUID) []byte {
 func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l *log.Log, settings appendSettings) (*Partition, error) {
 	p := &Partition{
 		tp: tp, topicID: topicID, log: l, logs: m.opts.Logs, fs: m.opts.FS, clock: m.opts.Clock,
-		logger:    m.opts.Logger.With("partition", tp.String()),
-		producers: newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
-		alterISR:  m.opts.AlterISR,
+		logger:     m.opts.Logger.With("partition", tp.String()),
+		producers:  newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
+		alterISR:   m.opts.AlterISR,
+		isrChanged: m.opts.ISRChanged,
 
 		lagTimeMaxMs:   m.opts.ReplicaLagTimeMaxMs,
 		brokerEligible: m.brokerEligible,
@@ -537,3 +542,16 @@ func (m *Manager) Close() error {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// Hosted returns every partition this node hosts a replica of, led or
+// followed, in no order: a copy, so a metrics scrape walks it without
+// holding up Refresh or the hot path.
+func (m *Manager) Hosted() []*Partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		out = append(out, p)
+	}
+	return out
+}

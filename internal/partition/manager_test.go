@@ -90,6 +90,7 @@ func TestPartitionConfigMapping(t *testing.T) {
 	p := f.partition("t", 0)
 	want := log.Config{SegmentBytes: 4096, SegmentMs: 60000, IndexIntervalBytes: 100, SegmentIndexBytes: 800,
 		RetentionMs: 5000, RetentionBytes: 99999, FlushPolicy: log.FlushInterval, FlushMs: 250,
+		FlushMessages: math.MaxInt64, FileDeleteDelayMs: 60_000,
 		DeleteRetentionMs: 86400000, MaxCompactionLagMs: math.MaxInt64, MinCleanableDirtyRatio: 0.5}
 	require(t, p.log.Config() == want, "config %+v\nwant   %+v", p.log.Config(), want)
 

@@ -2,7 +2,8 @@
 // ReplicaManager for a node. It turns metadata images into open logs (with
 // their topic configs) and roles: on the partitions it leads it validates
 // and appends produce batches (sizes, timestamps, idempotent producer
-// sequences), tracks its followers (replica.LeaderState), keeps the high
+// sequences, keys on compacted topics, re-encoding to the topic's
+// compression.type: validate.go), tracks its followers (replica.LeaderState), keeps the high
 // watermark and releases acks=all produces and long-polling fetches when it
 // moves; on the partitions it follows, its replica fetchers copy the
 // leader's log (fetcher.go, follower.go).

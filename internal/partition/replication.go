@@ -263,7 +263,9 @@ func (p *Partition) WatchAppends(ch chan<- struct{}) (cancel func()) {
 func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 	p.replMu.Lock()
 	hw := int64(-1)
+	isrBefore := -1
 	if s := p.leaderState; s != nil && s.LeaderEpoch() == pi.LeaderEpoch {
+		isrBefore = len(s.ISR())
 		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {
 			hw = s.HighWatermark()
 		}
@@ -271,6 +273,12 @@ func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 	p.replMu.Unlock()
 	if hw >= 0 {
 		p.advanceHighWatermark(hw)
+	}
+	// Counted where the leader adopts the committed ISR, as Kafka counts
+	// on the AlterPartition response: a proposal the controller refused
+	// changed nothing.
+	if p.isrChanged != nil && isrBefore >= 0 && isrBefore != len(pi.ISR) {
+		p.isrChanged(len(pi.ISR) < isrBefore)
 	}
 	p.watchers.Notify() // acks=all waiters re-check min.insync.replicas
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,6 +240,26 @@ func TestReplicationExpandISRWhenCaughtUp(t *testing.T) {
 	_, pending = pendingISR(p)
 	isr := p.ISR()
 	require(t, !pending && slices.Equal(isr, []int32{1, 2, 3}), "pending %v, ISR %v", pending, isr)
+}
+
+// TestReplicationISRChangesAreCounted: the leader reports each committed
+// ISR change once, as a shrink or an expansion (the ISR metrics); an image
+// that leaves the ISR alone reports nothing.
+func TestReplicationISRChangesAreCounted(t *testing.T) {
+	var shrinks, expands atomic.Int32
+	count := func(shrunk bool) {
+		if shrunk {
+			shrinks.Add(1)
+		} else {
+			expands.Add(1)
+		}
+	}
+	c, _, _ := leaderOfThree(t, brokerOpts{isrChanged: count}, nil)
+	c.change(metadata.NoLeaderChange, 1, 2)
+	c.change(metadata.NoLeaderChange, 1, 2) // the same ISR again
+	require(t, shrinks.Load() == 1 && expands.Load() == 0, "after a shrink: %d shrinks, %d expands", shrinks.Load(), expands.Load())
+	c.change(metadata.NoLeaderChange, 1, 2, 3)
+	require(t, shrinks.Load() == 1 && expands.Load() == 1, "after an expansion: %d shrinks, %d expands", shrinks.Load(), expands.Load())
 }
 
 func TestReplicationFailedISRProposalIsRetried(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/record"
 )
 
 // Broker keys read from Options.TopicDefaults besides the topic defaults.
@@ -31,6 +32,13 @@ type appendSettings struct {
 	// minInsyncReplicas is min.insync.replicas: an acks=all produce fails
 	// with NOT_ENOUGH_REPLICAS while the committed ISR is smaller.
 	minInsyncReplicas int
+	// requireKeys: cleanup.policy includes compact, so every record needs
+	// a key (validate.go).
+	requireKeys bool
+	// recompress: compression.type names a codec, which batches in
+	// another codec are re-encoded to (validate.go); false for producer.
+	recompress  bool
+	compression record.Compression
 }
 
 // topicSettings resolves a topic's effective configs into the log's Config
@@ -39,6 +47,7 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 	cfg := log.Config{
 		SegmentBytes:       v.Int64(config.SegmentBytes),
 		SegmentMs:          v.Int64(config.SegmentMs),
+		SegmentJitterMs:    v.Int64(config.SegmentJitterMs),
 		IndexIntervalBytes: v.Int64(config.IndexIntervalBytes),
 		SegmentIndexBytes:  v.Int64(config.SegmentIndexBytes),
 		RetentionMs:        v.Int64(config.RetentionMs),
@@ -56,6 +65,8 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 	cfg.MaxCompactionLagMs = v.Int64(config.MaxCompactionLagMs)
 	cfg.MinCleanableDirtyRatio = v.Float64(config.MinCleanableDirtyRatio)
 	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
+	cfg.FlushMessages = v.Int64(config.FlushMessages)
+	cfg.FileDeleteDelayMs = v.Int64(config.FileDeleteDelayMs)
 	// The deprecated difference bound applies both ways when set; unset,
 	// its default (Long.MAX_VALUE) bounds nothing.
 	difference := v.Int64(config.MessageTimestampDifferenceMaxMs)
@@ -65,8 +76,31 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 		timestampBeforeMaxMs: min(v.Int64(config.MessageTimestampBeforeMaxMs), difference),
 		timestampAfterMaxMs:  min(v.Int64(config.MessageTimestampAfterMaxMs), difference),
 		minInsyncReplicas:    int(v.Int64(config.MinInsyncReplicas)),
+		requireKeys:          slices.Contains(v.List(config.CleanupPolicy), config.CleanupPolicyCompact),
 	}
+	settings.compression, settings.recompress = compressionSettings(v)
 	return cfg, settings
+}
+
+// compressionSettings resolves compression.type and the level of the codec
+// it names; producer means no recompression.
+func compressionSettings(v config.TopicValues) (record.Compression, bool) {
+	var c record.Compression
+	switch v.String(config.CompressionType) {
+	case "uncompressed":
+		c.Codec = record.CodecNone
+	case "gzip":
+		c = record.Compression{Codec: record.CodecGzip, Level: int(v.Int64(config.CompressionGzipLevel))}
+	case "snappy":
+		c.Codec = record.CodecSnappy
+	case "lz4":
+		c = record.Compression{Codec: record.CodecLZ4, Level: int(v.Int64(config.CompressionLz4Level))}
+	case "zstd":
+		c = record.Compression{Codec: record.CodecZstd, Level: int(v.Int64(config.CompressionZstdLevel))}
+	default: // producer
+		return c, false
+	}
+	return c, true
 }
 
 // flushSettings picks the flush policy: the broker's log.flush.policy

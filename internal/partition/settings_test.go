@@ -33,3 +33,19 @@ func TestPartitionSettingsCompactOnlyHasNoRetention(t *testing.T) {
 			cfg.RetentionMs, cfg.RetentionBytes, tc.retentionMs, tc.retentionBytes)
 	}
 }
+
+// TestPartitionSettingsActedOnKeys: the topic keys the log acts on reach
+// its Config, from the topic override or the broker default.
+func TestPartitionSettingsActedOnKeys(t *testing.T) {
+	cfg, _ := topicSettings(config.TopicValues{BrokerDefaults: map[string]string{"log.flush.interval.messages": "7"}})
+	require(t, cfg.FlushMessages == 7, "broker default flush.messages: %d", cfg.FlushMessages)
+	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.FlushMessages: "3"},
+		BrokerDefaults: map[string]string{"log.flush.interval.messages": "7"}})
+	require(t, cfg.FlushMessages == 3, "topic flush.messages: %d", cfg.FlushMessages)
+	cfg, _ = topicSettings(config.TopicValues{Overrides: map[string]string{config.SegmentJitterMs: "250"}})
+	require(t, cfg.SegmentJitterMs == 250, "segment.jitter.ms: %d", cfg.SegmentJitterMs)
+	cfg, _ = topicSettings(config.TopicValues{BrokerDefaults: map[string]string{"log.segment.delete.delay.ms": "0"}})
+	require(t, cfg.FileDeleteDelayMs == 0, "file.delete.delay.ms: %d", cfg.FileDeleteDelayMs)
+	cfg, _ = topicSettings(config.TopicValues{})
+	require(t, cfg.FileDeleteDelayMs == 60_000, "default file.delete.delay.ms: %d", cfg.FileDeleteDelayMs)
+}

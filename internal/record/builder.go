@@ -223,24 +223,31 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// compress appends the compression of src to dst. Snappy is written as one
-// raw block, as librdkafka and franz-go do; every Kafka consumer reads it.
+// compress appends the compression of src to dst at the codec's default
+// level. Snappy is written as one raw block, as librdkafka and franz-go do;
+// every Kafka consumer reads it.
 func compress(codec Codec, dst, src []byte) ([]byte, error) {
-	switch codec {
+	return compressLevel(Compression{Codec: codec, Level: defaultLevel(codec)}, dst, src)
+}
+
+// compressLevel appends the compression of src to dst with c's codec and
+// level.
+func compressLevel(c Compression, dst, src []byte) ([]byte, error) {
+	switch c.Codec {
 	case CodecGzip:
-		return gzipCompress(dst, src)
+		return gzipCompress(dst, src, c.Level)
 	case CodecSnappy:
 		return snappyCompress(dst, src)
 	case CodecLZ4:
-		return lz4Compress(dst, src)
+		return lz4Compress(dst, src, c.Level)
 	case CodecZstd:
-		enc, err := zstdEncoder()
+		enc, err := zstdEncoderAt(c.Level)
 		if err != nil {
 			return dst, fmt.Errorf("zstd: %w", err)
 		}
 		return enc.EncodeAll(src, dst), nil
 	}
-	return dst, fmt.Errorf("%v: %w", codec, ErrUnknownCodec)
+	return dst, fmt.Errorf("%v: %w", c.Codec, ErrUnknownCodec)
 }
 
 // snappyCompress encodes straight into dst's spare capacity.
@@ -254,17 +261,26 @@ func snappyCompress(dst, src []byte) ([]byte, error) {
 	return dst[:len(dst)+len(out)], nil
 }
 
-var gzipWriters sync.Pool
+// gzipWriters pools writers per level: a gzip.Writer's level is fixed when
+// it is made. Index 0 is gzip's default (-1), 1-9 the levels.
+var gzipWriters [10]sync.Pool
 
-func gzipCompress(dst, src []byte) ([]byte, error) {
+func gzipCompress(dst, src []byte, level int) ([]byte, error) {
+	if level != gzip.DefaultCompression && (level < gzip.BestSpeed || level > gzip.BestCompression) {
+		return dst, fmt.Errorf("gzip: level %d: %w", level, ErrUnknownCodec)
+	}
+	pool := &gzipWriters[max(level, 0)]
 	w := appendWriter{b: dst}
-	zw, _ := gzipWriters.Get().(*gzip.Writer)
+	zw, _ := pool.Get().(*gzip.Writer)
 	if zw == nil {
-		zw = gzip.NewWriter(&w)
+		var err error
+		if zw, err = gzip.NewWriterLevel(&w, level); err != nil {
+			return dst, fmt.Errorf("gzip: %w", err)
+		}
 	} else {
 		zw.Reset(&w)
 	}
-	defer gzipWriters.Put(zw)
+	defer pool.Put(zw)
 	if _, err := zw.Write(src); err != nil {
 		return dst, fmt.Errorf("gzip: %w", err)
 	}
@@ -275,20 +291,30 @@ func gzipCompress(dst, src []byte) ([]byte, error) {
 	return w.b, nil
 }
 
-var lz4Writers sync.Pool
+// lz4Writers pools writers per lz4Levels entry.
+var lz4Writers [len(lz4Levels)]sync.Pool
 
-func lz4Compress(dst, src []byte) ([]byte, error) {
+// lz4Levels maps Kafka's compression.lz4.level to the library's levels.
+// Index 0 is the fast compressor that producers use and AppendBatch
+// writes; 1-9 are the high-compression levels of the same number. The
+// library stops at 9, so Kafka's 10-17 compress as 9 does.
+var lz4Levels = [...]lz4.CompressionLevel{lz4.Fast, lz4.Level1, lz4.Level2, lz4.Level3,
+	lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
+
+func lz4Compress(dst, src []byte, level int) ([]byte, error) {
+	i := min(max(level, 0), len(lz4Levels)-1)
+	pool := &lz4Writers[i]
 	w := appendWriter{b: dst}
-	zw, _ := lz4Writers.Get().(*lz4.Writer)
+	zw, _ := pool.Get().(*lz4.Writer)
 	if zw == nil {
 		zw = lz4.NewWriter(&w)
-		if err := zw.Apply(lz4.BlockSizeOption(lz4BlockSize)); err != nil {
+		if err := zw.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.CompressionLevelOption(lz4Levels[i])); err != nil {
 			return dst, fmt.Errorf("lz4: %w", err)
 		}
 	} else {
 		zw.Reset(&w)
 	}
-	defer lz4Writers.Put(zw)
+	defer pool.Put(zw)
 	if _, err := zw.Write(src); err != nil {
 		return dst, fmt.Errorf("lz4: %w", err)
 	}
@@ -299,10 +325,25 @@ func lz4Compress(dst, src []byte) ([]byte, error) {
 	return w.b, nil
 }
 
-// zstdEncoder is shared: EncodeAll is safe for concurrent use. The 64 KiB
-// window, as franz-go uses, keeps consumers' decode memory small; batches
-// gain little from a larger one. Zero frames make an empty batch's payload a
+// zstdEncoders are shared, one per library level (zstd's 22 levels map
+// onto its four): EncodeAll is safe for concurrent use. The 64 KiB window,
+// as franz-go uses, keeps consumers' decode memory small; batches gain
+// little from a larger one. Zero frames make an empty batch's payload a
 // valid zstd frame rather than no bytes at all.
-var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
-	return zstd.NewWriter(nil, zstd.WithWindowSize(64<<10), zstd.WithZeroFrames(true))
-})
+var zstdEncoders [zstd.SpeedBestCompression + 1]func() (*zstd.Encoder, error)
+
+func init() {
+	for level := range zstdEncoders {
+		zstdEncoders[level] = sync.OnceValues(func() (*zstd.Encoder, error) {
+			return zstd.NewWriter(nil, zstd.WithWindowSize(64<<10), zstd.WithZeroFrames(true),
+				zstd.WithEncoderLevel(zstd.EncoderLevel(level)))
+		})
+	}
+}
+
+// zstdEncoderAt returns the encoder for a zstd level as Kafka spells it
+// (compression.zstd.level: negative levels and 1-2 are the fastest, 3 the
+// default).
+func zstdEncoderAt(level int) (*zstd.Encoder, error) {
+	return zstdEncoders[zstd.EncoderLevelFromZstd(level)]()
+}

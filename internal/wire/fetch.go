@@ -50,15 +50,26 @@ type FetchAbortedTransaction struct {
 
 // FetchPartition is one partition of a Fetch response.
 type FetchPartition struct {
-	Partition        int32
-	ErrorCode        int16
-	HighWatermark    int64
+	Partition int32
+	ErrorCode int16
+	// HighWatermark bounds what a consumer may read (only committed data
+	// is served); a follower also takes its own high watermark from it,
+	// which is how the HW reaches the followers at all.
+	HighWatermark int64
+	// LastStableOffset equals HighWatermark while transactions do not
+	// exist; it is sent anyway because read_committed clients stop at it.
 	LastStableOffset int64
-	LogStartOffset   int64
+	// LogStartOffset (v5+, KIP-107) tells a consumer that DeleteRecords or
+	// retention moved the start, and lets a follower move its own start to
+	// match instead of keeping records the leader has deleted.
+	LogStartOffset int64
 	// AbortedTransactions is null (nil) for read_uncommitted fetches and a
 	// list, possibly empty, for read_committed ones, as Kafka answers.
-	AbortedTransactions  []FetchAbortedTransaction
-	PreferredReadReplica int32 // v11+; -1 for none
+	AbortedTransactions []FetchAbortedTransaction
+	// PreferredReadReplica (v11+, KIP-392 fetch from follower) is always -1
+	// today: every read is served by the leader, so a rack-aware consumer
+	// is never redirected to a replica that may lag.
+	PreferredReadReplica int32
 	// Records are the partition's batches, sent from the segment file;
 	// nil sends empty (not null) records, as Kafka does. The response
 	// owns the slice from EncodeFetchResponse on and releases it.
@@ -76,9 +87,13 @@ type FetchResponse struct {
 	Version        int16
 	CorrelationID  int32
 	ThrottleMillis int32
-	ErrorCode      int16 // v7+
-	SessionID      int32 // v7+
-	Topics         []FetchTopic
+	// ErrorCode and SessionID (v7+) belong to fetch sessions (KIP-227):
+	// the top-level code reports a session the broker no longer has, and
+	// session id 0 tells the client that no session was kept, so it sends
+	// full fetch requests next time.
+	ErrorCode int16
+	SessionID int32
+	Topics    []FetchTopic
 }
 
 // FetchFrame is an encoded Fetch response: a Response whose WriteTo sends
@@ -86,8 +101,11 @@ type FetchResponse struct {
 // segment file is an operating-system file, and copies them otherwise (TLS,
 // in-memory files, tests).
 type FetchFrame struct {
-	head   []byte       // every byte that is not records, size prefix first
-	splits []fetchSplit // records go in head at these points, in order
+	head []byte // every byte that is not records, size prefix first
+	// splits are in ascending order of at, because encoding walks the
+	// partitions in response order; both write paths rely on it to emit
+	// head and records alternately in one pass.
+	splits []fetchSplit
 	slices []*log.Slice // every slice handed over, released by Release
 	size   int64        // the whole frame, size prefix included
 	once   sync.Once    // Release runs once
@@ -106,6 +124,9 @@ var ErrFetchTooLarge = errors.New("fetch response larger than a frame can be")
 // EncodeFetchResponse frames r. It takes ownership of every Records slice
 // in r, also on error (they are released then).
 func EncodeFetchResponse(r *FetchResponse) (*FetchFrame, error) {
+	// Take the slices before any check, so every return path (the version
+	// error too) releases them: an unreleased slice keeps its segment file
+	// open after retention deleted it, and the disk space never comes back.
 	f := &FetchFrame{}
 	for ti := range r.Topics {
 		for pi := range r.Topics[ti].Partitions {
@@ -151,6 +172,8 @@ func EncodeFetchResponse(r *FetchResponse) (*FetchFrame, error) {
 	}
 	e.tags()
 	f.head, f.size = e.buf, int64(len(e.buf))+recordBytes
+	// The size prefix counts the bytes after itself. Checking the total
+	// here also covers every partition's int32 records length below it.
 	if f.size-4 > math.MaxInt32 {
 		f.Release()
 		return nil, fmt.Errorf("%w: %d bytes", ErrFetchTooLarge, f.size)
@@ -160,6 +183,9 @@ func EncodeFetchResponse(r *FetchResponse) (*FetchFrame, error) {
 }
 
 // fetchHeadSizeHint guesses the head's size so it is allocated once.
+// A partition's head is about 45 bytes at v12 (ids, offsets, lengths and
+// tags); 64 leaves room for a few aborted transactions. A low guess costs
+// one reallocation, never correctness.
 func fetchHeadSizeHint(r *FetchResponse) int {
 	n := 32
 	for ti := range r.Topics {
@@ -184,6 +210,9 @@ func (f *FetchFrame) Release() {
 // WriteTo writes the whole frame. An error leaves a partial frame on w:
 // the caller must close the connection.
 func (f *FetchFrame) WriteTo(w io.Writer) (int64, error) {
+	// sendfile only helps on a plain TCP socket: a TLS connection has to
+	// encrypt in user space, so its bytes must pass through memory anyway,
+	// and a frame with no OS-backed records has nothing to send from.
 	if conn, ok := w.(*net.TCPConn); ok && sendfileSupported && f.anyOSFile() {
 		return f.writeSendfile(conn)
 	}
@@ -202,6 +231,10 @@ func (f *FetchFrame) anyOSFile() bool {
 // writeSendfile writes the head with write(2) and the records with
 // sendfile(2), corked so the pieces leave in full segments.
 func (f *FetchFrame) writeSendfile(conn *net.TCPConn) (written int64, err error) {
+	// A failed cork costs only extra small packets, so it does not fail the
+	// response. Uncorking is what flushes the last partial segment: left
+	// corked, the tail of the response would wait in the kernel for up to
+	// 200 ms, and a long-polling consumer would see it as latency.
 	if err := setCork(conn, true); err == nil {
 		defer func() {
 			if uncorkErr := setCork(conn, false); err == nil && uncorkErr != nil {
@@ -338,6 +371,9 @@ var fetchBuffers = sync.Pool{New: func() any { b := make([]byte, fetchCopyBuffer
 
 func fetchGetBuffer() []byte { return *fetchBuffers.Get().(*[]byte) }
 
+// fetchPutBuffer returns b to the pool. A buffer of another capacity did
+// not come from it, and putting it back would let the pool hand out a
+// buffer shorter than the copy loops assume.
 func fetchPutBuffer(b []byte) {
 	if cap(b) == fetchCopyBufferSize {
 		b = b[:cap(b)]
@@ -392,7 +428,9 @@ func (e *fetchEncoder) string(s string) {
 	e.buf = append(e.buf, s...)
 }
 
-// bytesLen writes the length of non-null bytes that follow.
+// bytesLen writes the length of non-null bytes that follow. The int32
+// cast is safe: EncodeFetchResponse has checked that the whole frame fits
+// an int32.
 func (e *fetchEncoder) bytesLen(n int64) {
 	if e.flexible {
 		e.buf = binary.AppendUvarint(e.buf, uint64(n)+1)

@@ -32,6 +32,9 @@ type RequestHeader struct {
 // PeekHeader reads the key, version and correlation id, which every header
 // version starts with, so an unsupported version can still be answered.
 func PeekHeader(frame []byte) (RequestHeader, error) {
+	// Key (2 bytes), version (2) and correlation id (4) have the same
+	// layout in every header version; what follows depends on the version,
+	// which is only known to be served after this peek.
 	if len(frame) < 8 {
 		return RequestHeader{}, fmt.Errorf("%w: %d-byte frame is shorter than a request header", ErrMalformed, len(frame))
 	}
@@ -53,6 +56,9 @@ func ParseRequestHeader(frame []byte, flexible bool) (RequestHeader, []byte, err
 	if len(rest) < 2 {
 		return h, nil, fmt.Errorf("%w: header ends before the client id", ErrMalformed)
 	}
+	// The client id is a classic int16-length string even in the flexible
+	// header v2: Kafka kept it so that any broker can read who is asking
+	// before knowing the version. Only the tag section is new in v2.
 	n := int16(binary.BigEndian.Uint16(rest))
 	rest = rest[2:]
 	if n >= 0 {
@@ -72,6 +78,8 @@ func ParseRequestHeader(frame []byte, flexible bool) (RequestHeader, []byte, err
 
 // skipTags skips a tagged-field section: a count, then tag, size, bytes.
 func skipTags(b []byte) ([]byte, error) {
+	// Every tagged field takes at least a byte, so a count above the bytes
+	// left is forged; refusing it first bounds the loop by the frame.
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count > uint64(len(b)) {
 		return nil, fmt.Errorf("%w: bad tagged field count", ErrMalformed)
@@ -93,6 +101,10 @@ func skipTags(b []byte) ([]byte, error) {
 
 // IsFlexible says whether key at version uses flexible (compact, tagged)
 // encoding, which also selects request header v2 and response header v1.
+//
+// It asks kmsg instead of keeping a table: the flexible versions are part
+// of the message definitions kmsg is generated from, so the two cannot
+// drift apart.
 func IsFlexible(key, version int16) bool {
 	req := kmsg.RequestForKey(key)
 	if req == nil {

@@ -177,6 +177,9 @@ func goSize(k kind) int64 {
 }
 
 // minWireBytes is the fewest bytes a field takes at a version.
+// A tagged field may be absent, and a field outside its versions is not
+// sent, so both add nothing: the minimum must never overstate, or a real
+// request would be refused as malformed.
 func minWireBytes(f *field, version int16, flexible bool) int32 {
 	if f.tag >= 0 || !f.inVersion(version) {
 		return 0
@@ -220,7 +223,8 @@ func minStructBytes(fields []field, version int16, flexible bool) int32 {
 }
 
 // prepare fills in minElemBytes for every struct array in m, for each
-// version m has.
+// version m has. It runs once at package init (indexSchemas), so the check
+// of a request only looks the minimum up.
 func (m *message) prepare() {
 	prepareFields(m.fields, m)
 }

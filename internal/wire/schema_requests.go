@@ -8,6 +8,12 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 // maxVersion are kept where they are cheap to state, so widening a range
 // is a one-line change once the new versions are checked against kmsg.
 
+// Produce is advertised from v0 although v0-2 (the old message formats)
+// are answered UNSUPPORTED_VERSION: librdkafka stops compressing when the
+// range lacks v0. v3 brings transactional_id (KIP-98) and record batch v2,
+// the only format stored. It is capped at v12: v13 names topics by id
+// (KIP-516), which the broker does not serve yet. The records are checked
+// only for their length; kmsg aliases them, and the log validates them.
 var produceRequest = message{key: 0, name: "Produce", minVersion: 0, maxVersion: 12, flexibleFrom: 9, fields: []field{
 	nstr("transactional_id").from(3),
 	i16("acks"),
@@ -22,6 +28,15 @@ var produceRequest = message{key: 0, name: "Produce", minVersion: 0, maxVersion:
 	),
 }}
 
+// Fetch starts at v4, the first version with isolation_level and the last
+// stable offset (KIP-98); older versions would need batches down-converted
+// to the old message formats, and records are never re-encoded. On the
+// way: max_bytes v3 (KIP-74), log_start_offset v5 (KIP-107), sessions and
+// forgotten topics v7 (KIP-227), current_leader_epoch v9 (KIP-320),
+// rack_id v11 (KIP-392), last_fetched_epoch v12 (KIP-595). From v15 the
+// replica id moves into the tagged replica_state with the broker epoch
+// (KIP-903), so a follower restarted with a new epoch cannot join the ISR
+// on the strength of an old fetch.
 var fetchRequest = message{key: 1, name: "Fetch", minVersion: 4, maxVersion: 12, flexibleFrom: 12, fields: []field{
 	tagged(0, nstr("cluster_id").from(12)),
 	i32("replica_id").versions(0, 14),
@@ -57,6 +72,11 @@ var fetchRequest = message{key: 1, name: "Fetch", minVersion: 4, maxVersion: 12,
 	str("rack_id").from(11),
 }}
 
+// ListOffsets v0 could ask for several offsets (max_num_offsets); later
+// versions answer one per partition. isolation_level arrives in v2
+// (KIP-98) and current_leader_epoch in v4 (KIP-320): a client whose view
+// of leadership is stale is refused (FENCED_LEADER_EPOCH) instead of being
+// answered from a log that is no longer the leader's.
 var listOffsetsRequest = message{key: 2, name: "ListOffsets", minVersion: 0, maxVersion: 8, flexibleFrom: 6, fields: []field{
 	i32("replica_id"),
 	i8("isolation_level").from(2),
@@ -72,10 +92,16 @@ var listOffsetsRequest = message{key: 2, name: "ListOffsets", minVersion: 0, max
 	i32("timeout_ms").from(10),
 }}
 
+// Metadata: Kafka's edge case matters here. In v0 an empty topic list
+// means every topic; from v1 null means every topic and empty means none.
+// The topic id (v10, KIP-516) allows a lookup by id, with the name null.
+// Cluster authorized operations left Metadata in v11 for DescribeCluster
+// (KIP-700).
 var metadataRequest = message{key: 3, name: "Metadata", minVersion: 0, maxVersion: 12, flexibleFrom: 9, fields: []field{
 	array[kmsg.MetadataRequestTopic]("topics",
 		uuid("topic_id").from(10),
-		// kmsg boxes the name (*string) at every version.
+		// kmsg boxes the name (*string) at every version, so it is
+		// charged as a nullable string even where the wire forbids null.
 		str("name").nullable(10),
 	).nullable(1),
 	boolean("allow_auto_topic_creation").from(4),
@@ -83,6 +109,12 @@ var metadataRequest = message{key: 3, name: "Metadata", minVersion: 0, maxVersio
 	boolean("include_topic_authorized_operations").from(8),
 }}
 
+// OffsetCommit: generation -1 with an empty member id is a simple commit
+// from outside any group, which the CLI's reset-offsets uses. The retention
+// time only exists in v2-4; from v5 the broker's offsets.retention.minutes
+// decides (KIP-211). group_instance_id is static membership (KIP-345), and
+// committed_leader_epoch (v6, KIP-320) lets a consumer detect truncation
+// after a restart.
 var offsetCommitRequest = message{key: 8, name: "OffsetCommit", minVersion: 0, maxVersion: 9, flexibleFrom: 8, fields: []field{
 	str("group_id"),
 	i32("generation_id_or_member_epoch").from(1),
@@ -102,6 +134,10 @@ var offsetCommitRequest = message{key: 8, name: "OffsetCommit", minVersion: 0, m
 	),
 }}
 
+// OffsetFetch: null topics (v2+) asks for every partition the group has
+// committed. From v8 one request carries several groups (KIP-709), so the
+// single-group fields stop at v7. require_stable (v7, KIP-447) makes the
+// broker hold back offsets of pending transactional commits.
 var offsetFetchRequest = message{key: 9, name: "OffsetFetch", minVersion: 0, maxVersion: 9, flexibleFrom: 6, fields: []field{
 	str("group_id").versions(0, 7),
 	array[kmsg.OffsetFetchRequestTopic]("topics",
@@ -121,12 +157,19 @@ var offsetFetchRequest = message{key: 9, name: "OffsetFetch", minVersion: 0, max
 	boolean("require_stable").from(7),
 }}
 
+// FindCoordinator: key_type (v1) tells group from transaction coordinators
+// (KIP-98); from v4 several keys travel in one request (KIP-699) and the
+// single key field is gone.
 var findCoordinatorRequest = message{key: 10, name: "FindCoordinator", minVersion: 0, maxVersion: 6, flexibleFrom: 3, fields: []field{
 	str("key").versions(0, 3),
 	i8("key_type").from(1),
 	primArray("coordinator_keys", kindString).from(4),
 }}
 
+// JoinGroup: the rebalance timeout got its own field in v1 (KIP-62), so a
+// slow poll loop no longer looks like a dead member; group_instance_id is
+// static membership (v5, KIP-345) and reason is logged by the broker (v8,
+// KIP-800).
 var joinGroupRequest = message{key: 11, name: "JoinGroup", minVersion: 0, maxVersion: 9, flexibleFrom: 6, fields: []field{
 	str("group_id"),
 	i32("session_timeout_ms"),
@@ -141,6 +184,8 @@ var joinGroupRequest = message{key: 11, name: "JoinGroup", minVersion: 0, maxVer
 	nstr("reason").from(8),
 }}
 
+// Heartbeat: group_instance_id (v3) lets a static member (KIP-345)
+// heartbeat under its instance id after a restart.
 var heartbeatRequest = message{key: 12, name: "Heartbeat", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
 	str("group_id"),
 	i32("generation_id"),
@@ -148,6 +193,8 @@ var heartbeatRequest = message{key: 12, name: "Heartbeat", minVersion: 0, maxVer
 	nstr("group_instance_id").from(3),
 }}
 
+// LeaveGroup: from v3 one request removes several members, by member or
+// instance id, which is how an operator removes static members (KIP-345).
 var leaveGroupRequest = message{key: 13, name: "LeaveGroup", minVersion: 0, maxVersion: 5, flexibleFrom: 4, fields: []field{
 	str("group_id"),
 	str("member_id").versions(0, 2),
@@ -158,6 +205,8 @@ var leaveGroupRequest = message{key: 13, name: "LeaveGroup", minVersion: 0, maxV
 	).from(3),
 }}
 
+// SyncGroup: v5 echoes the protocol type and name (KIP-559), so a client
+// can check that the assignment it gets is for the protocol it joined with.
 var syncGroupRequest = message{key: 14, name: "SyncGroup", minVersion: 0, maxVersion: 5, flexibleFrom: 4, fields: []field{
 	str("group_id"),
 	i32("generation_id"),
@@ -171,21 +220,35 @@ var syncGroupRequest = message{key: 14, name: "SyncGroup", minVersion: 0, maxVer
 	),
 }}
 
+// DescribeGroups: include_authorized_operations (v3, KIP-430) asks which
+// operations the client may perform on each group; with no ACLs yet the
+// answer is all of them.
 var describeGroupsRequest = message{key: 15, name: "DescribeGroups", minVersion: 0, maxVersion: 5, flexibleFrom: 5, fields: []field{
 	primArray("groups", kindString),
 	boolean("include_authorized_operations").from(3),
 }}
 
+// ListGroups: the state filter (v4, KIP-518) is what `kafka-consumer-groups
+// --list --state` sends; the type filter (v5, KIP-848) tells classic
+// groups from those of the new consumer protocol.
 var listGroupsRequest = message{key: 16, name: "ListGroups", minVersion: 0, maxVersion: 5, flexibleFrom: 3, fields: []field{
 	primArray("states_filter", kindString).from(4),
 	primArray("types_filter", kindString).from(5),
 }}
 
+// ApiVersions must be answered at any version: one above the range gets a
+// v0-format UNSUPPORTED_VERSION body before this schema is consulted
+// (api.Server.Serve), so the schema only sees versions we serve. The
+// client software fields (v3, KIP-511) are free text for logs and metrics.
 var apiVersionsRequest = message{key: 18, name: "ApiVersions", minVersion: 0, maxVersion: 4, flexibleFrom: 3, fields: []field{
 	str("client_software_name").from(3),
 	str("client_software_version").from(3),
 }}
 
+// CreateTopics: -1 partitions or replication factor means the broker's
+// default (KIP-464, v4), which is what `sluice topic create` without -p/-r
+// sends. Arriving at any broker, the request is forwarded to the active
+// controller (KIP-590) rather than answered NOT_CONTROLLER.
 var createTopicsRequest = message{key: 19, name: "CreateTopics", minVersion: 0, maxVersion: 7, flexibleFrom: 5, fields: []field{
 	array[kmsg.CreateTopicsRequestTopic]("topics",
 		str("name"),
@@ -204,6 +267,8 @@ var createTopicsRequest = message{key: 19, name: "CreateTopics", minVersion: 0, 
 	boolean("validate_only").from(1),
 }}
 
+// DeleteTopics: from v6 topics are named by name or by id (KIP-516), so
+// the plain name list stops at v5.
 var deleteTopicsRequest = message{key: 20, name: "DeleteTopics", minVersion: 0, maxVersion: 6, flexibleFrom: 4, fields: []field{
 	primArray("topic_names", kindString).versions(0, 5),
 	array[kmsg.DeleteTopicsRequestTopic]("topics",
@@ -213,6 +278,8 @@ var deleteTopicsRequest = message{key: 20, name: "DeleteTopics", minVersion: 0, 
 	i32("timeout_ms"),
 }}
 
+// DeleteRecords (KIP-107) moves a partition's log start offset up; it is
+// `sluice topic trim`.
 var deleteRecordsRequest = message{key: 21, name: "DeleteRecords", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
 	array[kmsg.DeleteRecordsRequestTopic]("topics",
 		str("name"),
@@ -224,6 +291,9 @@ var deleteRecordsRequest = message{key: 21, name: "DeleteRecords", minVersion: 0
 	i32("timeout_ms"),
 }}
 
+// InitProducerId: v3 carries the current producer id and epoch so a
+// producer can bump its epoch after a timeout instead of starting over
+// (KIP-360).
 var initProducerIDRequest = message{key: 22, name: "InitProducerId", minVersion: 0, maxVersion: 5, flexibleFrom: 2, fields: []field{
 	nstr("transactional_id"),
 	i32("transaction_timeout_ms"),
@@ -231,6 +301,10 @@ var initProducerIDRequest = message{key: 22, name: "InitProducerId", minVersion:
 	i16("producer_epoch").from(3),
 }}
 
+// OffsetForLeaderEpoch is how a follower finds where its log diverges from
+// the leader's, rather than guessing from the high watermark (KIP-101).
+// current_leader_epoch (v2, KIP-320) fences a stale leader; replica_id
+// (v3) tells a consumer's request from a follower's.
 var offsetForLeaderEpochRequest = message{key: 23, name: "OffsetForLeaderEpoch", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
 	i32("replica_id").from(3),
 	array[kmsg.OffsetForLeaderEpochRequestTopic]("topics",
@@ -243,6 +317,9 @@ var offsetForLeaderEpochRequest = message{key: 23, name: "OffsetForLeaderEpoch",
 	),
 }}
 
+// DescribeConfigs: null configuration_keys means every key. Synonyms (v1,
+// KIP-226) give each value's source, which `topic describe --all-configs`
+// prints; documentation is v3 (KIP-569).
 var describeConfigsRequest = message{key: 32, name: "DescribeConfigs", minVersion: 0, maxVersion: 4, flexibleFrom: 4, fields: []field{
 	array[kmsg.DescribeConfigsRequestResource]("resources",
 		i8("resource_type"),
@@ -253,6 +330,8 @@ var describeConfigsRequest = message{key: 32, name: "DescribeConfigs", minVersio
 	boolean("include_documentation").from(3),
 }}
 
+// AlterConfigs replaces a resource's whole set of overrides (keys left out
+// are removed); IncrementalAlterConfigs is the one tools use today.
 var alterConfigsRequest = message{key: 33, name: "AlterConfigs", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
 	array[kmsg.AlterConfigsRequestResource]("resources",
 		i8("resource_type"),
@@ -265,6 +344,9 @@ var alterConfigsRequest = message{key: 33, name: "AlterConfigs", minVersion: 0, 
 	boolean("validate_only"),
 }}
 
+// CreatePartitions (KIP-195): count is the new total, never an increment,
+// which is why the CLI's --add is computed from a describe first. Null
+// assignments let the controller place the new replicas.
 var createPartitionsRequest = message{key: 37, name: "CreatePartitions", minVersion: 0, maxVersion: 3, flexibleFrom: 2, fields: []field{
 	array[kmsg.CreatePartitionsRequestTopic]("topics",
 		str("name"),
@@ -277,10 +359,13 @@ var createPartitionsRequest = message{key: 37, name: "CreatePartitions", minVers
 	boolean("validate_only"),
 }}
 
+// DeleteGroups removes empty groups with their committed offsets.
 var deleteGroupsRequest = message{key: 42, name: "DeleteGroups", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
 	primArray("groups_names", kindString),
 }}
 
+// ElectLeaders: election_type (v1, KIP-460) adds unclean elections to the
+// preferred ones; null topic_partitions means every partition.
 var electLeadersRequest = message{key: 43, name: "ElectLeaders", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
 	i8("election_type").from(1),
 	array[kmsg.ElectLeadersRequestTopic]("topic_partitions",
@@ -290,6 +375,8 @@ var electLeadersRequest = message{key: 43, name: "ElectLeaders", minVersion: 0, 
 	i32("timeout_ms"),
 }}
 
+// IncrementalAlterConfigs (KIP-339) sets, deletes, appends or subtracts one
+// key at a time, leaving the other overrides alone.
 var incrementalAlterConfigsRequest = message{key: 44, name: "IncrementalAlterConfigs", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
 	array[kmsg.IncrementalAlterConfigsRequestResource]("resources",
 		i8("resource_type"),
@@ -303,6 +390,8 @@ var incrementalAlterConfigsRequest = message{key: 44, name: "IncrementalAlterCon
 	boolean("validate_only"),
 }}
 
+// OffsetDelete (KIP-496) has only v0, which is not flexible: flexibleFrom
+// is allVersions.
 var offsetDeleteRequest = message{key: 47, name: "OffsetDelete", minVersion: 0, maxVersion: 0, flexibleFrom: allVersions, fields: []field{
 	str("group_id"),
 	array[kmsg.OffsetDeleteRequestTopic]("topics",
@@ -313,6 +402,8 @@ var offsetDeleteRequest = message{key: 47, name: "OffsetDelete", minVersion: 0, 
 	),
 }}
 
+// DescribeLogDirs (KIP-113): null topics asks for every partition; `topic
+// describe` takes the sizes on disk from it.
 var describeLogDirsRequest = message{key: 35, name: "DescribeLogDirs", minVersion: 0, maxVersion: 4, flexibleFrom: 2, fields: []field{
 	array[kmsg.DescribeLogDirsRequestTopic]("topics",
 		str("topic"),
@@ -320,6 +411,9 @@ var describeLogDirsRequest = message{key: 35, name: "DescribeLogDirs", minVersio
 	).nullable(0),
 }}
 
+// DescribeQuorum (KIP-595) is flexible from v0, as every KRaft-era API is;
+// v1 adds the voters' last fetch and caught-up times to the response
+// (KIP-836), not the request.
 var describeQuorumRequest = message{key: 55, name: "DescribeQuorum", minVersion: 0, maxVersion: 2, flexibleFrom: 0, fields: []field{
 	array[kmsg.DescribeQuorumRequestTopic]("topics",
 		str("topic_name"),
@@ -329,12 +423,17 @@ var describeQuorumRequest = message{key: 55, name: "DescribeQuorum", minVersion:
 	),
 }}
 
+// DescribeCluster (KIP-700): endpoint_type (v1, KIP-919) asks for the
+// controllers instead of the brokers, for admin clients that bootstrap
+// from the controllers.
 var describeClusterRequest = message{key: 60, name: "DescribeCluster", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
 	boolean("include_cluster_authorized_operations"),
 	i8("endpoint_type").from(1),
 	boolean("include_fenced_brokers").from(2),
 }}
 
+// DescribeProducers (KIP-664) lists the idempotent producers' state per
+// partition.
 var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
 	array[kmsg.DescribeProducersRequestTopic]("topics",
 		str("name"),

@@ -47,10 +47,15 @@ func sendFile(conn *net.TCPConn, file *os.File, position, size int64) (int64, er
 				case errors.Is(err, unix.EAGAIN):
 					return false // the poller waits until the socket is writable
 				case errors.Is(err, unix.EINTR):
+					// A signal interrupted the call; the offset says where
+					// to go on, so it is simply retried.
 				case err != nil:
 					sendErr = os.NewSyscallError("sendfile", err)
 					return true
 				case n == 0:
+					// Zero bytes with no error is end of file: the slice
+					// promised bytes the file no longer has (truncated under
+					// the reader). Looping would spin forever.
 					sendErr = io.ErrUnexpectedEOF // the segment shrank under the reader
 					return true
 				}

@@ -148,6 +148,7 @@ func tryStartCluster(t testing.TB, n int, opts clusterOpts) (*cluster, error) {
 		args := []string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("node%d", id)),
 			"--listen", clientAddrs[i],
+			"--http", "127.0.0.1:0",
 			"--set", "node.id=" + fmt.Sprint(id),
 			"--set", "controller.listener=" + controllerAddrs[i],
 			"--set", "controller.quorum.voters=" + c.voters(t, id, controllerAddrs, opts.proxied),

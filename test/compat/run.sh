@@ -160,10 +160,11 @@ sluice_cmd() { env "${unset_sluice[@]}" "$bin" "$@"; }
 # LOG. A plain command, not sluice_cmd: the background job then execs env,
 # which execs sluice, so $! is sluice's own pid (a function would leave a
 # subshell in between, and stopping that would leave sluice running).
+# Each node's HTTP listener takes a free port: several run on one host.
 start_node() {
 	local logf=$1
 	shift
-	env "${unset_sluice[@]}" "$bin" serve "$@" >"$logf" 2>&1 &
+	env "${unset_sluice[@]}" "$bin" serve --http 127.0.0.1:0 "$@" >"$logf" 2>&1 &
 	pids+=($!)
 }
 

@@ -229,7 +229,7 @@ func (b *broker) start() error {
 	if running {
 		return errors.New("broker already running")
 	}
-	args := append([]string{"serve", "--data-dir", b.dataDir, "--listen", "127.0.0.1:0"}, b.args...)
+	args := append([]string{"serve", "--data-dir", b.dataDir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, b.args...)
 	ready := make(chan string, 1)
 	p, err := launch(args, b.env, &b.logs, ready)
 	if err != nil {

@@ -19,7 +19,7 @@ func runToExit(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	var logs lockedBuffer
 	ready := make(chan string, 1)
-	full := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, args...)
+	full := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, args...)
 	p, err := launch(full, env, &logs, ready)
 	if err != nil {
 		t.Fatalf("launch: %v", err)

@@ -56,7 +56,7 @@ fi
 # SLUICE_* variables are broker configuration: start it without ours.
 unset_sluice=()
 while IFS= read -r name; do unset_sluice+=(-u "$name"); done < <(env | sed -n 's/^\(SLUICE_[A-Za-z0-9_]*\)=.*/\1/p')
-env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 2>"$work/sluice.log" &
+env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http 127.0.0.1:0 2>"$work/sluice.log" &
 pid=$!
 addr=""
 for _ in $(seq 1 300); do

@@ -403,3 +403,13 @@ func (s *Shard) loadGroup(nowMs int64, id string, r *groupRecord) {
 	s.groups[id] = g
 	s.updateActive(g)
 }
+
+// EachOffset visits every committed offset of the shard's groups, in no
+// order, for metrics (consumer lag).
+func (s *Shard) EachOffset(visit func(groupID string, tp TopicPartition, offset int64)) {
+	for id, g := range s.groups {
+		for tp, o := range g.offsets {
+			visit(id, tp, o.Offset)
+		}
+	}
+}

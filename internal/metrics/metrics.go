@@ -1,0 +1,96 @@
+// Package metrics keeps the broker's Prometheus metrics and renders them
+// in the Prometheus text format, with Kafka's metric names where Kafka
+// has one (its JMX names as the Prometheus JMX exporter spells them).
+//
+// Two kinds of metric, by cost:
+//   - counters on the hot path (records and bytes per topic, requests,
+//     fsyncs, ISR changes) are atomic adds on values resolved once, so a
+//     produce or fetch pays no lookup that allocates;
+//   - everything that grows with partitions, groups or the metadata (log
+//     sizes, under-replicated and offline partitions, consumer lag, the
+//     Raft state) is read from the running node only when scraped, by a
+//     Collector walking a State, so 10,000 idle partitions cost nothing
+//     between scrapes.
+//
+// The package is a leaf: it knows no Sluice types; the node adapts its
+// components to State.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure New.
+type Options struct {
+	// APIKeys names every API key the broker serves (Produce, Fetch, ...),
+	// the request label of the request metrics.
+	APIKeys map[int16]string
+	// State is read at each scrape; nil exports only the counters.
+	State State
+}
+
+// Registry is one node's metrics.
+type Registry struct {
+	reg *prometheus.Registry
+
+	// Requests are counted, timed and checked for error codes where
+	// requests are dispatched.
+	Requests *Requests
+	// Topics counts records and bytes in and out per topic.
+	Topics *Topics
+	// LogFlush observes each fsync of a partition log, in seconds.
+	LogFlush prometheus.Histogram
+	// ISRShrinks and ISRExpands count ISR changes committed for
+	// partitions this node leads.
+	ISRShrinks, ISRExpands prometheus.Counter
+}
+
+// flushBuckets span a page-cache fsync on NVMe (~50µs) to a stalled disk.
+var flushBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// New returns a registry with the node's metrics and Go's runtime and
+// process metrics.
+func New(opts Options) *Registry {
+	r := &Registry{
+		reg:      prometheus.NewRegistry(),
+		Requests: newRequests(opts.APIKeys),
+		Topics:   newTopics(),
+		LogFlush: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kafka_log_logflushstats_logflushtime_seconds",
+			Help:    "Time of one fsync of a partition log segment (Kafka's LogFlushStats LogFlushRateAndTimeMs, in seconds).",
+			Buckets: flushBuckets,
+		}),
+		ISRShrinks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_server_replicamanager_isrshrinks_total",
+			Help: "ISR shrinks committed for partitions this node leads.",
+		}),
+		ISRExpands: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_server_replicamanager_isrexpands_total",
+			Help: "ISR expansions committed for partitions this node leads.",
+		}),
+	}
+	r.reg.MustRegister(r.Requests, r.Topics, r.LogFlush, r.ISRShrinks, r.ISRExpands,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if opts.State != nil {
+		r.reg.MustRegister(newStateCollector(opts.State))
+	}
+	return r
+}
+
+// maxConcurrentScrapes bounds scrapes in flight (more get 503): each walks
+// every partition, so an impatient scraper's retries must not pile up;
+// two Prometheus servers of an HA pair still fit.
+const maxConcurrentScrapes = 4
+
+// Handler serves the metrics in the Prometheus exposition format (text,
+// or protobuf when a scraper asks for it).
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{MaxRequestsInFlight: maxConcurrentScrapes, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Gatherer exposes the registry for tests and other exporters.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
