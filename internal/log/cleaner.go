@@ -64,6 +64,9 @@ type CleanStats struct {
 	Records        int64 // records read from the old segments
 	RecordsRemoved int64
 	EndOffset      int64 // the new first dirty offset
+	// MapUtilization is how full the offset map was (0 to 1): 1 means the
+	// dirty range had more keys than fit, and the next clean goes on.
+	MapUtilization float64
 }
 
 // cleanable is what a log offers the cleaner at one moment.
@@ -223,6 +226,7 @@ func (l *Log) clean(res *cleanerResources, nowMs int64) (stats CleanStats, err e
 	if err != nil {
 		return stats, err
 	}
+	stats.MapUtilization = float64(res.offsets.entries) / float64(res.offsets.maxEntries)
 	n := 0
 	for n < len(c.segments) && c.segments[n].seg.baseOffset < end {
 		n++

@@ -28,6 +28,46 @@ func DefaultCleanerConfig() CleanerConfig {
 	return CleanerConfig{Threads: 1, DedupeBufferBytes: 128 << 20, IOMaxBytesPerSecond: math.MaxFloat64, BackoffMs: 15000}
 }
 
+// CleanerMetrics receive what each clean that rewrote segments did (the
+// node passes Prometheus metrics; Kafka's LogCleaner gauges and Sluice's
+// totals). Nil fields are skipped.
+type CleanerMetrics struct {
+	CleanTimeSecs            Gauge // the last clean's duration (max-clean-time-secs)
+	RecopyPercent            Gauge // bytes written over bytes read, last clean (cleaner-recopy-percent)
+	BufferUtilizationPercent Gauge // offset map fill, last clean (max-buffer-utilization-percent)
+	BytesRead                Counter
+	BytesWritten             Counter
+	RecordsRemoved           Counter
+}
+
+// Gauge and Counter are prometheus.Gauge's and prometheus.Counter's
+// shapes, so the log needs no metrics package.
+type (
+	Gauge   interface{ Set(float64) }
+	Counter interface{ Add(float64) }
+)
+
+func (cm *CleanerMetrics) record(stats CleanStats, seconds float64) {
+	set := func(g Gauge, v float64) {
+		if g != nil {
+			g.Set(v)
+		}
+	}
+	add := func(c Counter, v float64) {
+		if c != nil {
+			c.Add(v)
+		}
+	}
+	set(cm.CleanTimeSecs, seconds)
+	if stats.BytesRead > 0 {
+		set(cm.RecopyPercent, 100*float64(stats.BytesWritten)/float64(stats.BytesRead))
+	}
+	set(cm.BufferUtilizationPercent, 100*stats.MapUtilization)
+	add(cm.BytesRead, float64(stats.BytesRead))
+	add(cm.BytesWritten, float64(stats.BytesWritten))
+	add(cm.RecordsRemoved, float64(stats.RecordsRemoved))
+}
+
 // cleanerState is the manager's bookkeeping of its cleaner threads.
 type cleanerState struct {
 	throttle   *Throttler
@@ -83,7 +123,11 @@ func (m *Manager) cleanOnce(res *cleanerResources) (TopicPartition, CleanStats, 
 		return tp, CleanStats{}, false
 	}
 	defer m.doneCleaning(l)
+	start := m.opts.Clock.Now()
 	stats, err := l.clean(res, nowMs)
+	if stats.Segments > 0 {
+		m.opts.CleanerMetrics.record(stats, m.opts.Clock.Since(start).Seconds())
+	}
 	switch {
 	case errors.Is(err, errCleanAborted) || errors.Is(err, ErrClosed) || l.isClosed():
 		// Deleted or closed under the cleaner (a partition moved away):

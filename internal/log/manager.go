@@ -37,8 +37,10 @@ type ManagerOptions struct {
 	// log.flush.offset.checkpoint.interval.ms; 0 means 60 seconds.
 	RetentionCheckIntervalMs int64
 	CheckpointIntervalMs     int64
-	// Cleaner configures the log cleaner that RunCleaner runs.
-	Cleaner CleanerConfig
+	// Cleaner configures the log cleaner that RunCleaner runs, and
+	// CleanerMetrics receive what its cleans do.
+	Cleaner        CleanerConfig
+	CleanerMetrics CleanerMetrics
 	// FlushTime observes every log's append fsyncs (Options.FlushTime).
 	FlushTime Observer
 }

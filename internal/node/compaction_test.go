@@ -17,7 +17,8 @@ import (
 // reads the topic from offset 0 across the gaps compaction left: offsets
 // increase, every key reads its latest value, deleted keys stay deleted,
 // and ListOffsets still answers the log start and end. The idempotent
-// producer goes on producing after the clean.
+// producer goes on producing after the clean, and the cleaner's metrics
+// count what it removed.
 func TestNodeCompactedTopicReadFromStartWithGaps(t *testing.T) {
 	n := startNode(t, t.TempDir(), "log.cleaner.backoff.ms=20")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -91,6 +92,15 @@ func TestNodeCompactedTopicReadFromStartWithGaps(t *testing.T) {
 	start, _ := starts.Lookup("changelog", 0)
 	if end.Offset != 420 || start.Offset != 0 {
 		t.Fatalf("ListOffsets: start %d end %d, want 0 and 420", start.Offset, end.Offset)
+	}
+	m := scrapeNode(t, n)
+	// A clean's totals are added when it ends, after its swaps: one may
+	// still be running, so only check that cleans were counted.
+	if removed := series(t, m, `sluice_log_cleaner_records_removed_total`); removed <= 0 {
+		t.Errorf("records removed metric %v, but %d of 420 records are gone", removed, 420-count)
+	}
+	if recopy := series(t, m, `kafka_log_logcleaner_cleaner_recopy_percent`); recopy <= 0 || recopy > 100 {
+		t.Errorf("recopy percent %v", recopy)
 	}
 	t.Logf("read %d records of 420 produced; the first dirty offset is %d", count, l.FirstDirtyOffset())
 }

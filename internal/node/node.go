@@ -276,7 +276,12 @@ func (n *Node) openLogs() error {
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
 		Cleaner:                  cleanerConfig(cfg),
-		FlushTime:                n.metrics.LogFlush,
+		CleanerMetrics: log.CleanerMetrics{
+			CleanTimeSecs: n.metrics.Cleaner.CleanTimeSecs, RecopyPercent: n.metrics.Cleaner.RecopyPercent,
+			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
+			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
+		},
+		FlushTime: n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
