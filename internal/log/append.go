@@ -469,7 +469,7 @@ func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
 		return false
 	}
 	return w.state.size+int64(len(c.buf)) > cfg.SegmentBytes ||
-		nowMs-w.seg.createdMs >= cfg.SegmentMs-w.seg.rollJitterMs ||
+		nowMs-w.seg.createdMs >= cfg.rollMs()-w.seg.rollJitterMs ||
 		w.state.offsetEntries >= cfg.maxIndexEntries(offsetIndexEntrySize) ||
 		w.state.timeEntries >= cfg.maxIndexEntries(timeIndexEntrySize) ||
 		c.nextOffset-1-w.seg.baseOffset > math.MaxInt32

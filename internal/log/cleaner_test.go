@@ -557,3 +557,24 @@ func TestLogCleanerThrottleBoundsTheRate(t *testing.T) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// TestLogCleanerMaxCompactionLagRollsTheActiveSegment: the cleaner never
+// touches the active segment, so a compacted log rolls it once
+// max.compaction.lag.ms has passed, even before segment.ms (as Kafka's
+// maxSegmentMs).
+func TestLogCleanerMaxCompactionLagRollsTheActiveSegment(t *testing.T) {
+	cfg := compactConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.MaxCompactionLagMs = 1000
+	tl := openTestLog(t, cfg)
+	fillKeyed(t, tl.Log, 3, 3, tl.clock.Now().UnixMilli())
+	require(t, tl.NumSegments() == 1, "rolled early: %d segments", tl.NumSegments())
+	tl.clock.Advance(time.Second)
+	fillKeyed(t, tl.Log, 1, 3, tl.clock.Now().UnixMilli())
+	require(t, tl.NumSegments() == 2, "no roll after max.compaction.lag.ms: %d segments", tl.NumSegments())
+	cfg.Compact = false // only compacted logs roll early
+	noErr(t, tl.SetConfig(cfg))
+	tl.clock.Advance(time.Second)
+	fillKeyed(t, tl.Log, 1, 3, tl.clock.Now().UnixMilli())
+	require(t, tl.NumSegments() == 2, "a log without compaction rolled at max.compaction.lag.ms")
+}

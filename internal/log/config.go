@@ -143,6 +143,17 @@ func (c Config) rollJitterMs(intN func(n int64) int64) int64 {
 	return intN(min(c.SegmentJitterMs, c.SegmentMs))
 }
 
+// rollMs is the age at which the active segment rolls: segment.ms, or
+// max.compaction.lag.ms when compaction needs it sooner (Kafka's
+// LogConfig.maxSegmentMs), since the cleaner never touches the active
+// segment and its records could not be compacted in time otherwise.
+func (c Config) rollMs() int64 {
+	if c.Compact {
+		return min(c.SegmentMs, c.MaxCompactionLagMs)
+	}
+	return c.SegmentMs
+}
+
 // minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the
 // legacy record overhead); tests use small segments to exercise rolling.
 const minSegmentBytes = 14
