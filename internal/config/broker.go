@@ -52,6 +52,7 @@ const (
 	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
 	LeaderImbalancePerBrokerPercentage   = "leader.imbalance.per.broker.percentage"
 	HTTPListener                         = "http.listener"
+	HTTPConsoleEnabled                   = "http.console.enabled"
 	HTTPPprofEnabled                     = "http.pprof.enabled"
 	LogFormat                            = "log.format"
 
@@ -169,6 +170,11 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupMinSessionTimeoutMs, Type: TypeInt, Default: "6000", Ranges: atLeast(1, maxInt),
 		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
+	},
+	{
+		Name: HTTPConsoleEnabled, Type: TypeBoolean, Default: "true",
+		Doc: "Sluice only: whether the HTTP listener serves the web console at / on a broker (an index of the other endpoints when off). " +
+			"The console is a Kafka client of its own node; it samples throughput and group lag only after its first page is opened.",
 	},
 	{
 		Name: HTTPListener, Type: TypeString, Default: DefaultHTTPListener,

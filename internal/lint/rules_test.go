@@ -28,6 +28,7 @@ var layerRanks = withPlanned(map[string]int{
 	// requests); everything at the edge may use the wire codecs.
 	"internal/netserver":  80,
 	"internal/httpserver": 80, // HTTP: metrics, health, pprof; mounts the console
+	"internal/console":    80, // the web console: a Kafka client of the node, mounted on the HTTP listener
 	"internal/api":        70,
 	"internal/peer":       60,
 	"internal/wire":       55,
@@ -138,6 +139,7 @@ var edgePackages = []string{
 	"internal/netserver",
 	"internal/wire",
 	"internal/api",
+	"internal/console",
 	"internal/peer",
 	"internal/node",
 	"cmd",

@@ -61,9 +61,11 @@ type Node struct {
 	session *brokerSession
 	metrics *metrics.Registry
 	http    *httpserver.Server
-	obs     observed
-	unlock  func() error
-	cancel  context.CancelFunc
+	// consoleSlot is mounted at "/" when the built-in console is on.
+	consoleSlot *consoleSlot
+	obs         observed
+	unlock      func() error
+	cancel      context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
 	// controlled shutdown's fencing is not undone by a late heartbeat.
 	stopHeartbeats func()
@@ -168,6 +170,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
+	n.startConsole(ln)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -474,7 +477,7 @@ func (n *Node) stop(ctx context.Context) error {
 			errs = append(errs, n.unlock())
 		}
 		// Last: /readyz says "shutting down" until the node is gone.
-		errs = append(errs, n.stopHTTP())
+		errs = append(errs, n.stopConsole(), n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }
