@@ -72,6 +72,10 @@ func (cm *CleanerMetrics) record(stats CleanStats, seconds float64) {
 type cleanerState struct {
 	throttle   *Throttler
 	inProgress map[*Log]bool // guarded by Manager.mu: one thread per log
+	// uncleanable are logs whose clean failed (an I/O error, a batch that
+	// does not decode): as Kafka's uncleanable partitions, they are not
+	// tried again until a restart, rather than failing in a loop.
+	uncleanable map[*Log]bool // guarded by Manager.mu
 }
 
 // RunCleaner runs the cleaner threads until ctx is done. Each thread picks
@@ -134,7 +138,10 @@ func (m *Manager) cleanOnce(res *cleanerResources) (TopicPartition, CleanStats, 
 		// nothing to report.
 		m.opts.Logger.Debug("clean abandoned", "log", l.Dir(), "err", err)
 	case err != nil:
-		m.opts.Logger.Error("clean failed", "log", l.Dir(), "err", err)
+		m.opts.Logger.Error("clean failed; the log is not cleaned again until a restart", "log", l.Dir(), "err", err)
+		m.mu.Lock()
+		m.cleaner.uncleanable[l] = true
+		m.mu.Unlock()
 	case stats.Segments > 0:
 		m.opts.Logger.Info("cleaned log", "log", l.Dir(), "segments", stats.Segments,
 			"bytes_read", stats.BytesRead, "bytes_written", stats.BytesWritten, "records_removed", stats.RecordsRemoved)
@@ -148,9 +155,16 @@ func (m *Manager) cleanOnce(res *cleanerResources) (TopicPartition, CleanStats, 
 func (m *Manager) grabFilthiestLog(nowMs int64) (TopicPartition, *Log) {
 	m.mu.Lock()
 	candidates := map[TopicPartition]*Log{}
+	live := make(map[*Log]bool, len(m.logs))
 	for tp, l := range m.logs {
-		if !m.cleaner.inProgress[l] {
+		live[l] = true
+		if !m.cleaner.inProgress[l] && !m.cleaner.uncleanable[l] {
 			candidates[tp] = l
+		}
+	}
+	for l := range m.cleaner.uncleanable {
+		if !live[l] { // deleted since (the partition moved away)
+			delete(m.cleaner.uncleanable, l)
 		}
 	}
 	m.mu.Unlock()

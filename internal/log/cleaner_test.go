@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // keyedRecord is one record of a compaction test: a nil value is a tombstone.
@@ -577,4 +578,27 @@ func TestLogCleanerMaxCompactionLagRollsTheActiveSegment(t *testing.T) {
 	tl.clock.Advance(time.Second)
 	fillKeyed(t, tl.Log, 1, 3, tl.clock.Now().UnixMilli())
 	require(t, tl.NumSegments() == 2, "a log without compaction rolled at max.compaction.lag.ms")
+}
+
+// TestLogCleanerFailedLogIsNotRetriedInALoop: a clean that fails (here the
+// disk refuses the cleaned file) marks the log uncleanable until a restart,
+// as Kafka does, instead of failing again on every pass; the log itself
+// stays writable and readable.
+func TestLogCleanerFailedLogIsNotRetriedInALoop(t *testing.T) {
+	env := newManagerEnv(DefaultConfig())
+	efs := vfs.NewErrorFS(env.mem)
+	env.opts.FS = efs
+	m := env.open(t)
+	defer m.Close()
+	l, err := m.GetOrCreate(TopicPartition{"dirty", 0}, compactConfig())
+	noErr(t, err)
+	fillKeyed(t, l, 60, 3, env.clock.Now().UnixMilli())
+	l.SetCleanableBound(unbounded)
+	efs.Inject(vfs.Rule{Op: vfs.OpCreate, PathContains: cleanedSuffix, Err: vfs.ErrDiskFull})
+	_, _, ok := m.CleanOnce(1 << 20)
+	require(t, ok && efs.Injected() == 1, "the clean did not run into the full disk")
+	_, _, ok = m.CleanOnce(1 << 20)
+	require(t, !ok, "a log whose clean failed was picked again")
+	_, err = l.Append(keyedBatch(t, record.CodecNone, env.clock.Now().UnixMilli(), keyed("k", "v")), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
 }

@@ -84,7 +84,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, files: NewFileCache(opts.MaxOpenSealedSegments), logs: map[TopicPartition]*Log{}}
-	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}}
+	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
 	}
