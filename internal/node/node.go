@@ -34,6 +34,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -356,12 +357,22 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 
 func (n *Node) netserverConfig() netserver.Config {
 	cfg := n.opts.Config
+	// Checked when the config was loaded.
+	overrides, _ := config.ConnectionsPerIPOverrides(cfg.String("max.connections.per.ip.overrides"))
 	return netserver.Config{
 		MaxRequestBytes:       cfg.Int32("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		MaxConnections:        int(cfg.Int32("max.connections")),
 		Logger:                n.log,
+
+		MaxConnectionsPerIP:          connectionsPerIP(cfg.Int32("max.connections.per.ip")),
+		MaxConnectionsPerIPOverrides: overrides,
+		MaxConnectionCreationRate:    connectionCreationRate(cfg.Int32("max.connection.creation.rate")),
+		IPConnectionRate: func(ip string) (float64, bool) {
+			return quota.ResolveIP(n.cp.Image().ClientQuotas, ip)
+		},
+		QuotaWindow: n.quotaWindow(),
 	}
 }
 
@@ -380,6 +391,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+		Quotas: quota.NewManager(n.quotaWindow()),
 	}
 }
 

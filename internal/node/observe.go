@@ -69,7 +69,13 @@ const httpShutdownTimeout = 5 * time.Second
 // for during a long recovery.
 func (n *Node) startHTTP() error {
 	cfg := n.opts.Config
-	n.metrics = metrics.New(metrics.Options{APIKeys: api.APIKeyNames(), State: nodeState{n}})
+	n.metrics = metrics.New(metrics.Options{APIKeys: api.APIKeyNames(), State: nodeState{n},
+		RefusedConnections: func() map[string]int64 {
+			if srv := n.obs.server.Load(); srv != nil {
+				return srv.RefusedConnections()
+			}
+			return nil
+		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {
 		return nil
