@@ -41,6 +41,9 @@ var handlers = []*handler{
 	&deleteRecordsHandler,           // 21
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
+	&addPartitionsToTxnHandler,      // 24
+	&addOffsetsToTxnHandler,         // 25
+	&endTxnHandler,                  // 26
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35
@@ -52,6 +55,8 @@ var handlers = []*handler{
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
+	&describeTransactionsHandler,    // 65
+	&listTransactionsHandler,        // 66
 }
 
 // byKey indexes handlers by API key.
