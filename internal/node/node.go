@@ -5,10 +5,11 @@
 // Start order: identity (meta.properties, under the data-dir lock) →
 // metadata quorum → partition logs → client listener (bound, not yet
 // serving, so the broker can register the real port) → broker
-// registration, unfenced → group coordinator → serving. Shutdown reverses
-// it: stop serving (requests already read are answered), stop heartbeats,
-// tell the controller (controlled shutdown), stop the group coordinator,
-// snapshot producer state, close the logs cleanly, leave the quorum.
+// registration, unfenced → group coordinator → transaction coordinator →
+// serving. Shutdown reverses it: stop serving (requests already read are
+// answered), stop heartbeats, tell the controller (controlled shutdown),
+// stop the group and transaction coordinators, snapshot producer state,
+// close the logs cleanly, leave the quorum.
 package node
 
 import (
@@ -69,6 +70,14 @@ type Node struct {
 	stopHeartbeats func()
 	bg             sync.WaitGroup
 	closeOnce      sync.Once
+
+	txns *coord.TxnCoordinator
+	// txnMarkers holds the connections the transaction coordinator
+	// writes markers over; closed after it stops.
+	txnMarkers *txnMarkerWriter
+	// producerIDs hands out producer ids to idempotent producers
+	// (InitProducerId) and to the transaction coordinator alike.
+	producerIDs *producerIDBlocks
 }
 
 // Start starts a node; ctx bounds the start-up only.
@@ -163,6 +172,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.setStage(stageTxns)
+	if err = n.startTxnCoordinator(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// As for groups: a producer's first InitProducerId after a restart
+	// must see its transactional id's epoch.
+	if err = n.txns.WaitLoaded(ctx); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -353,7 +373,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			Static:                               cfg.Values(),
 			StaticSources:                        cfg.Sources(),
 		},
-		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
+		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
 	}
 }
@@ -370,6 +390,7 @@ func (n *Node) followImages(ctx context.Context) {
 		}
 		// After the partitions: a shard loads from its partition's log.
 		n.groups.Refresh()
+		n.txns.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -435,6 +456,13 @@ func (n *Node) stop(ctx context.Context) error {
 		n.bg.Wait()
 		if n.groups != nil {
 			n.groups.Stop()
+		}
+		// Before the partitions too: it writes to __transaction_state.
+		if n.txns != nil {
+			n.txns.Stop()
+		}
+		if n.txnMarkers != nil {
+			n.txnMarkers.close()
 		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())
