@@ -148,6 +148,9 @@ func (r *reader) count(minSize int) int {
 	if r.err == nil && (n < -1 || int(n)*minSize > len(r.b)) {
 		r.err = ErrCorruptRecord
 	}
+	if r.err != nil {
+		return 0 // nothing to loop over once the record is known bad
+	}
 	return int(n)
 }
 
@@ -190,6 +193,9 @@ func decodeValue(value []byte) (*Metadata, error) {
 	}
 	if m.State < StateEmpty || m.State > StatePrepareEpochFence {
 		return nil, fmt.Errorf("%w: status %d", ErrCorruptRecord, m.State)
+	}
+	if m.State == StateEmpty {
+		m.Partitions = nil // an Empty transaction has none, whatever a writer put there
 	}
 	slices.SortFunc(m.Partitions, compareTopicPartitions)
 	m.Partitions = slices.Compact(m.Partitions)
