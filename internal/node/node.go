@@ -72,9 +72,9 @@ type Node struct {
 	closeOnce      sync.Once
 
 	txns *coord.TxnCoordinator
-	// txnMarkers holds the connections the transaction coordinator
-	// writes markers over; closed after it stops.
-	txnMarkers *txnMarkerWriter
+	// txnPeers holds the connections the transaction coordinator writes
+	// markers over; closed after it stops.
+	txnPeers *peerPool
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
@@ -461,8 +461,8 @@ func (n *Node) stop(ctx context.Context) error {
 		if n.txns != nil {
 			n.txns.Stop()
 		}
-		if n.txnMarkers != nil {
-			n.txnMarkers.close()
+		if n.txnPeers != nil {
+			n.txnPeers.close()
 		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())

@@ -23,14 +23,14 @@ import (
 // partitions of __transaction_state this node leads.
 func (n *Node) startTxnCoordinator() error {
 	cfg := n.opts.Config
-	n.txnMarkers = &txnMarkerWriter{n: n, idle: map[int32][]*peer.Conn{}}
+	n.txnPeers = &peerPool{n: n, clientID: fmt.Sprintf("sluice-txn-%d", n.meta.NodeID), idle: map[int32][]*peer.Conn{}}
 	n.producerIDs = &producerIDBlocks{session: n.session}
 	var err error
 	n.txns, err = coord.StartTxn(coord.TxnOptions{
 		NodeID: n.meta.NodeID, Partitions: n.parts, Image: n.cp.Image,
 		CreateTransactionTopic: n.createTransactionTopic,
 		NextProducerID:         n.producerIDs.NextProducerID,
-		Markers:                n.txnMarkers, Clock: n.opts.Clock, Logger: n.log,
+		Markers:                &txnMarkerWriter{peers: n.txnPeers}, Clock: n.opts.Clock, Logger: n.log,
 		Config: coord.TxnConfig{
 			TransactionTopicNumPartitions: cfg.Int32(config.TransactionStateLogNumPartitions),
 			MaxTimeoutMs:                  cfg.Int32(config.TransactionMaxTimeoutMs),
@@ -77,66 +77,87 @@ func (n *Node) createTransactionTopic(ctx context.Context) error {
 	return nil
 }
 
-// maxIdleMarkerConns bounds the connections kept open to one broker for
-// markers; transactions ending at once beyond it dial their own, closed
-// after use.
-const maxIdleMarkerConns = 4
+// maxIdlePeerConns bounds the connections a peerPool keeps open to one
+// broker; callers beyond it dial their own, closed after use.
+const maxIdlePeerConns = 4
 
 // writeTxnMarkersVersion is the WriteTxnMarkers version sent: v1, the
 // flexible one every Kafka since 2.8 serves (v2 adds KIP-890's
 // transaction version, which this coordinator does not use).
 const writeTxnMarkersVersion = 1
 
-// txnMarkerWriter sends WriteTxnMarkers to partition leaders over plain
-// Kafka-protocol connections (internal/peer), this node included: its own
-// partitions' markers go through its own listener, so there is one path
-// to test.
-type txnMarkerWriter struct {
-	n *Node
+// peerPool keeps Kafka-protocol connections to other brokers (and to this
+// one) for the transaction coordinator's markers and the partition
+// leaders' KIP-890 checks. Each connection carries one request at a time.
+type peerPool struct {
+	n        *Node
+	clientID string
 
 	mu     sync.Mutex
 	idle   map[int32][]*peer.Conn
 	closed bool
 }
 
-func (w *txnMarkerWriter) conn(ctx context.Context, broker int32) (*peer.Conn, error) {
-	w.mu.Lock()
-	if conns := w.idle[broker]; len(conns) > 0 {
+// request sends req to broker over a pooled connection; a connection that
+// failed is closed, not returned to the pool.
+func (p *peerPool) request(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
+	c, err := p.conn(ctx, broker)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Request(ctx, req)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	p.release(broker, c)
+	return resp, nil
+}
+
+func (p *peerPool) conn(ctx context.Context, broker int32) (*peer.Conn, error) {
+	p.mu.Lock()
+	if conns := p.idle[broker]; len(conns) > 0 {
 		c := conns[len(conns)-1]
-		w.idle[broker] = conns[:len(conns)-1]
-		w.mu.Unlock()
+		p.idle[broker] = conns[:len(conns)-1]
+		p.mu.Unlock()
 		return c, nil
 	}
-	w.mu.Unlock()
-	b, ok := w.n.cp.Image().Broker(broker)
+	p.mu.Unlock()
+	b, ok := p.n.cp.Image().Broker(broker)
 	if !ok || len(b.Listeners) == 0 {
 		return nil, fmt.Errorf("broker %d: no registered listener", broker)
 	}
 	l := b.Listeners[0]
-	return peer.Dial(ctx, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))),
-		peer.Options{ClientID: fmt.Sprintf("sluice-txn-coordinator-%d", w.n.meta.NodeID)})
+	return peer.Dial(ctx, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), peer.Options{ClientID: p.clientID})
 }
 
-func (w *txnMarkerWriter) release(broker int32, c *peer.Conn) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed || len(w.idle[broker]) >= maxIdleMarkerConns {
+func (p *peerPool) release(broker int32, c *peer.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle[broker]) >= maxIdlePeerConns {
 		c.Close()
 		return
 	}
-	w.idle[broker] = append(w.idle[broker], c)
+	p.idle[broker] = append(p.idle[broker], c)
 }
 
-func (w *txnMarkerWriter) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.closed = true
-	for _, conns := range w.idle {
+func (p *peerPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, conns := range p.idle {
 		for _, c := range conns {
 			c.Close()
 		}
 	}
-	w.idle = nil
+	p.idle = nil
+}
+
+// txnMarkerWriter sends WriteTxnMarkers to partition leaders, this node
+// included: its own partitions' markers go through its own listener, so
+// there is one path to test.
+type txnMarkerWriter struct {
+	peers *peerPool
 }
 
 // WriteTxnMarkers implements coord.TxnMarkerWriter.
@@ -153,16 +174,10 @@ func (w *txnMarkerWriter) WriteTxnMarkers(ctx context.Context, broker int32, m c
 		marker.Topics = append(marker.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: tp.Topic, Partitions: []int32{tp.Partition}})
 	}
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{marker}
-	c, err := w.conn(ctx, broker)
+	resp, err := w.peers.request(ctx, broker, req)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.Request(ctx, req)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	w.release(broker, c)
 	codes := map[coord.TxnTopicPartition]int16{}
 	for _, rm := range resp.(*kmsg.WriteTxnMarkersResponse).Markers {
 		for _, t := range rm.Topics {
