@@ -41,6 +41,7 @@ var handlers = []*handler{
 	&deleteRecordsHandler,           // 21
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
+	&writeTxnMarkersHandler,         // 27
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35

@@ -60,14 +60,21 @@ var (
 	// ErrInvalidProducerEpoch: the batch's producer epoch is older than
 	// the one this partition has seen (INVALID_PRODUCER_EPOCH).
 	ErrInvalidProducerEpoch = errors.New("producer epoch is fenced")
-	// ErrTransactionsUnsupported: a transactional produce this broker
-	// cannot serve (INVALID_REQUEST, with this message).
+	// ErrTransactionsUnsupported: a transactional request this broker
+	// cannot serve: it has no transaction coordinator (INVALID_REQUEST,
+	// with this message).
 	ErrTransactionsUnsupported = errors.New("transactions are not supported by this Sluice version yet")
 	// ErrInvalidTxnState: a plain batch from a producer whose transaction
 	// is open on the partition, or a transactional batch the transaction
 	// coordinator says is not part of an ongoing transaction (KIP-890)
 	// (INVALID_TXN_STATE).
 	ErrInvalidTxnState = errors.New("producer's transaction state does not allow this write")
+	// ErrTxnVerificationUnsupported: the transaction coordinator cannot
+	// verify a partition's membership in a transaction (it answered
+	// AddPartitionsToTxn's verify form with UNSUPPORTED_VERSION); the
+	// produce is let through unverified, as by Kafka brokers before
+	// KIP-890. Never sent to a client.
+	ErrTxnVerificationUnsupported = errors.New("transaction coordinator cannot verify transactional produces")
 	// ErrTransactionCoordinatorFenced: a transaction marker from a
 	// coordinator epoch older than one the partition has seen
 	// (TRANSACTION_COORDINATOR_FENCED).

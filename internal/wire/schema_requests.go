@@ -441,6 +441,24 @@ var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVe
 	),
 }}
 
+// WriteTxnMarkers (KIP-98) is sent by a transaction coordinator to the
+// leaders of a transaction's partitions to append its COMMIT or ABORT
+// marker; v1 is flexible, v2 adds transaction_version (KIP-1228), not
+// served yet.
+var writeTxnMarkersRequest = message{key: 27, name: "WriteTxnMarkers", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.WriteTxnMarkersRequestMarker]("markers",
+		i64("producer_id"),
+		i16("producer_epoch"),
+		boolean("transaction_result"),
+		array[kmsg.WriteTxnMarkersRequestMarkerTopic]("topics",
+			str("name"),
+			primArray("partition_indexes", kindInt32),
+		),
+		i32("coordinator_epoch"),
+		i8("transaction_version").from(2),
+	),
+}}
+
 // requestSchemas indexes the schemas by API key.
 var requestSchemas = indexSchemas(
 	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
@@ -452,6 +470,7 @@ var requestSchemas = indexSchemas(
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
+	&writeTxnMarkersRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {
