@@ -81,6 +81,7 @@ var errorCodes = []struct {
 	{record.ErrUnknownCodec, kerr.UnsupportedCompressionType},
 	{record.ErrDecompressedTooLarge, kerr.MessageTooLarge},
 	{record.ErrInvalidRecord, kerr.InvalidRecord},
+	{record.ErrNotMarker, kerr.InvalidRecord},
 
 	// Hosted partitions.
 	{partition.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
@@ -90,6 +91,10 @@ var errorCodes = []struct {
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrTransactionsUnsupported, kerr.InvalidRequest},
+	{partition.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{partition.ErrTransactionCoordinatorFenced, kerr.TransactionCoordinatorFenced},
+	// Consumed by the produce path, never sent; a row all the same.
+	{partition.ErrTxnVerificationUnsupported, kerr.UnknownServerError},
 	{partition.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{partition.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},

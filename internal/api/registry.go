@@ -44,6 +44,7 @@ var handlers = []*handler{
 	&addPartitionsToTxnHandler,      // 24
 	&addOffsetsToTxnHandler,         // 25
 	&endTxnHandler,                  // 26
+	&writeTxnMarkersHandler,         // 27
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35

@@ -35,6 +35,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/peer"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -51,20 +52,23 @@ type Options struct {
 
 // Node is a running Sluice node.
 type Node struct {
-	opts    Options
-	log     *slog.Logger
-	meta    metaProperties
-	cp      *kraft.ControlPlane
-	logs    *log.Manager
-	parts   *partition.Manager
-	groups  *coord.Coordinator
-	server  *netserver.Server
-	session *brokerSession
-	metrics *metrics.Registry
-	http    *httpserver.Server
-	obs     observed
-	unlock  func() error
-	cancel  context.CancelFunc
+	opts   Options
+	log    *slog.Logger
+	meta   metaProperties
+	cp     *kraft.ControlPlane
+	logs   *log.Manager
+	parts  *partition.Manager
+	groups *coord.Coordinator
+	// txnVerifier asks transaction coordinators about transactional
+	// produces (KIP-890); its connections close with the node.
+	txnVerifier *peer.TxnVerifier
+	server      *netserver.Server
+	session     *brokerSession
+	metrics     *metrics.Registry
+	http        *httpserver.Server
+	obs         observed
+	unlock      func() error
+	cancel      context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
 	// controlled shutdown's fencing is not undone by a late heartbeat.
 	stopHeartbeats func()
@@ -186,6 +190,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	n.txnVerifier = n.newTxnVerifier()
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
 	n.setStage("")
@@ -375,6 +380,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+		TxnVerifier: n.txnVerifier,
 	}
 }
 
@@ -463,6 +469,9 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 		if n.txnPeers != nil {
 			n.txnPeers.close()
+		}
+		if n.txnVerifier != nil {
+			n.txnVerifier.Close()
 		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())

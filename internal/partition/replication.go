@@ -154,7 +154,7 @@ func (p *Partition) ReadAsReplica(replicaID int32, offset int64, opts ReadOption
 		return ReadResult{}, fmt.Errorf("partition %s: replica %d read at %d: %w", p.tp, replicaID, offset, err)
 	}
 	hw := p.highWatermark.Load()
-	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
+	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: p.lastStableOffset(hw),
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: leo}, nil
 }
 

@@ -495,6 +495,24 @@ var listTransactionsRequest = message{key: 66, name: "ListTransactions", minVers
 	i64("duration_filter").from(1),
 }}
 
+// WriteTxnMarkers (KIP-98) is sent by a transaction coordinator to the
+// leaders of a transaction's partitions to append its COMMIT or ABORT
+// marker; v1 is flexible, v2 adds transaction_version (KIP-1228), not
+// served yet.
+var writeTxnMarkersRequest = message{key: 27, name: "WriteTxnMarkers", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.WriteTxnMarkersRequestMarker]("markers",
+		i64("producer_id"),
+		i16("producer_epoch"),
+		boolean("transaction_result"),
+		array[kmsg.WriteTxnMarkersRequestMarkerTopic]("topics",
+			str("name"),
+			primArray("partition_indexes", kindInt32),
+		),
+		i32("coordinator_epoch"),
+		i8("transaction_version").from(2),
+	),
+}}
+
 // requestSchemas indexes the schemas by API key.
 var requestSchemas = indexSchemas(
 	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
@@ -508,6 +526,7 @@ var requestSchemas = indexSchemas(
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
 	&addPartitionsToTxnRequest, &addOffsetsToTxnRequest, &endTxnRequest,
 	&describeTransactionsRequest, &listTransactionsRequest,
+	&writeTxnMarkersRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {
