@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
 )
@@ -176,4 +177,32 @@ func TestTxnCoordinatorAbortsTimedOutTransactions(t *testing.T) {
 	l, err := f.txn.ListTransactions(ctx, TxnListFilter{MinDurationMs: -1})
 	noErr(t, err)
 	require(t, len(l) == 1 && l[0].TransactionalID == "slow", "list: %+v", l)
+}
+
+// A request that finds its transaction being completed waits for the
+// completion instead of failing with CONCURRENT_TRANSACTIONS (which makes
+// clients back off 20 ms), as long as the markers take under a second.
+func TestTxnCoordinatorHoldsRequestsWhileMarkersAreWritten(t *testing.T) {
+	f := newTxnFixture(t, TxnConfig{TransactionTopicNumPartitions: 3})
+	ctx := ctxT(t)
+	f.ready("app")
+	f.markers.mu.Lock()
+	f.markers.fail = func(TxnMarker) error { time.Sleep(50 * time.Millisecond); return nil }
+	f.markers.mu.Unlock()
+	res, err := f.txn.InitProducerID(ctx, InitProducerIDReq{TransactionalID: "app", TimeoutMs: 60000, ProducerID: -1, ProducerEpoch: -1})
+	noErr(t, err)
+	p := TxnProducer{TransactionalID: "app", ProducerID: res.ProducerID, ProducerEpoch: res.ProducerEpoch}
+	out := []TxnTopicPartition{{Topic: "out", Partition: 0}}
+	for range 3 {
+		noErr(t, f.txn.AddPartitions(ctx, p, out))
+		noErr(t, f.txn.EndTxn(ctx, p, true))
+	}
+	// A second producer's InitProducerId while a transaction is open: the
+	// open one is aborted (fencing the first producer) and the answer,
+	// held until the abort completes, is the bumped epoch.
+	noErr(t, f.txn.AddPartitions(ctx, p, out))
+	res, err = f.txn.InitProducerID(ctx, InitProducerIDReq{TransactionalID: "app", TimeoutMs: 60000, ProducerID: -1, ProducerEpoch: -1})
+	noErr(t, err)
+	require(t, res.ProducerEpoch == 2, "epoch after fencing an open transaction: %d", res.ProducerEpoch)
+	require(t, len(f.markers.written()) == 4, "markers: %v", f.markers.written())
 }

@@ -297,7 +297,7 @@ func (c *TxnCoordinator) call(ctx context.Context, transactionalID string, req t
 func (c *TxnCoordinator) initProducerID(ctx context.Context, req InitProducerIDReq) (InitProducerIDResp, error) {
 	req.NewProducerID = -1
 	for range maxProducerIDRounds {
-		r, err := c.call(ctx, req.TransactionalID, txnRequest{step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
+		r, err := c.call(ctx, req.TransactionalID, txnRequest{waitConcurrent: true, step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
 			m.InitProducerID(nowMs, w, req)
 		}})
 		if !errors.Is(err, txn.ErrProducerIDNeeded) {
@@ -312,7 +312,7 @@ func (c *TxnCoordinator) initProducerID(ctx context.Context, req InitProducerIDR
 }
 
 func (c *TxnCoordinator) addPartitions(ctx context.Context, req TxnProducer, partitions []TxnTopicPartition) error {
-	_, err := c.call(ctx, req.TransactionalID, txnRequest{step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
+	_, err := c.call(ctx, req.TransactionalID, txnRequest{waitConcurrent: true, step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
 		m.AddPartitions(nowMs, w, req, partitions)
 	}})
 	return err
@@ -345,7 +345,7 @@ func (c *TxnCoordinator) verifyPartitions(ctx context.Context, req TxnProducer, 
 }
 
 func (c *TxnCoordinator) endTxn(ctx context.Context, req TxnProducer, commit bool) error {
-	_, err := c.call(ctx, req.TransactionalID, txnRequest{step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
+	_, err := c.call(ctx, req.TransactionalID, txnRequest{waitConcurrent: true, step: func(m *txn.Shard, nowMs int64, w txn.Waiter) {
 		m.EndTxn(nowMs, w, req, commit)
 	}})
 	return err

@@ -23,6 +23,15 @@ const (
 	// markerRequestTimeout bounds one WriteTxnMarkers round trip
 	// (Kafka's request.timeout.ms for the marker channel).
 	markerRequestTimeout = 30 * time.Second
+	// concurrentWait bounds how long a request that found its transaction
+	// being completed (CONCURRENT_TRANSACTIONS) is held for the
+	// completion before it is answered with that error. Kafka answers at
+	// once and the client retries after a backoff (franz-go and the Java
+	// client: 20 ms), which is most of a short transaction's latency when
+	// the markers take a few milliseconds.
+	concurrentWait = time.Second
+	// maxParkedSteps bounds the requests one shard holds that way.
+	maxParkedSteps = 4096
 	// transactionCommitTimeout bounds how long a transaction record waits
 	// for the ISR of its __transaction_state partition.
 	transactionCommitTimeout = 5 * time.Second
@@ -35,6 +44,16 @@ type txnRequest struct {
 	step  func(m *txn.Shard, nowMs int64, w txn.Waiter)
 	read  func(m *txn.Shard, nowMs int64) any
 	reply chan txn.Reply
+	// waitConcurrent: an ErrConcurrentTransactions answer is held until
+	// the shard's state moves on, and the step run again (concurrentWait).
+	waitConcurrent bool
+}
+
+// parkedStep is a step held after ErrConcurrentTransactions, run again
+// when the shard's state moves on, or answered at deadlineMs.
+type parkedStep struct {
+	req        txnRequest
+	deadlineMs int64
 }
 
 // txnShard is one loaded __transaction_state partition: its owner
@@ -57,13 +76,17 @@ type txnShard struct {
 	waiters    map[txn.Waiter]chan txn.Reply
 	nextWaiter txn.Waiter
 	buf        []byte
+	// waiting are the steps in flight that may be parked, by waiter;
+	// parked those held until the state moves on.
+	waiting map[txn.Waiter]parkedStep
+	parked  []parkedStep
 }
 
 func (c *TxnCoordinator) startShardLocked(p, coordinatorEpoch int32) *txnShard {
 	ctx, cancel := context.WithCancel(c.ctx)
 	s := &txnShard{c: c, partition: p, coordinatorEpoch: coordinatorEpoch, inbox: make(chan txnRequest, inboxSize),
 		stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel,
-		waiters: map[txn.Waiter]chan txn.Reply{}}
+		waiters: map[txn.Waiter]chan txn.Reply{}, waiting: map[txn.Waiter]parkedStep{}}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -101,11 +124,14 @@ func (s *txnShard) run() {
 	defer abort.Stop()
 	expire := s.c.clock.NewTicker(time.Duration(s.c.cfg.RemoveExpiredIntervalMs) * time.Millisecond)
 	defer expire.Stop()
+	parkTimer := s.c.clock.NewTimer(time.Hour)
+	defer parkTimer.Stop()
 	for {
 		if err := s.flush(); err != nil {
 			s.failed(err)
 			return
 		}
+		s.armParkTimer(parkTimer)
 		select {
 		case <-s.stop:
 			return
@@ -124,8 +150,37 @@ func (s *txnShard) run() {
 			s.machine.AbortTimedOut(s.nowMs())
 		case <-expire.C():
 			s.machine.ExpireTransactionalIDs(s.nowMs())
+		case <-parkTimer.C():
+			s.expireParked()
 		}
 	}
+}
+
+// armParkTimer sets the timer to the earliest parked step's deadline.
+func (s *txnShard) armParkTimer(t clock.Timer) {
+	t.Stop()
+	if len(s.parked) == 0 {
+		return
+	}
+	first := s.parked[0].deadlineMs
+	for _, p := range s.parked[1:] {
+		first = min(first, p.deadlineMs)
+	}
+	t.Reset(time.Duration(max(first-s.nowMs(), 1)) * time.Millisecond)
+}
+
+// expireParked answers the parked steps whose wait is over.
+func (s *txnShard) expireParked() {
+	now := s.nowMs()
+	keep := s.parked[:0]
+	for _, p := range s.parked {
+		if p.deadlineMs <= now {
+			p.req.reply <- txn.Reply{Err: ErrConcurrentTransactions}
+			continue
+		}
+		keep = append(keep, p)
+	}
+	s.parked = keep
 }
 
 func (s *txnShard) handle(req txnRequest) {
@@ -133,13 +188,38 @@ func (s *txnShard) handle(req txnRequest) {
 		req.reply <- txn.Reply{Value: req.read(s.machine, s.nowMs())}
 		return
 	}
+	s.runStep(parkedStep{req: req, deadlineMs: s.nowMs() + concurrentWait.Milliseconds()})
+}
+
+func (s *txnShard) runStep(p parkedStep) {
 	var w txn.Waiter
-	if req.reply != nil {
+	if p.req.reply != nil {
 		s.nextWaiter++
 		w = s.nextWaiter
-		s.waiters[w] = req.reply
+		s.waiters[w] = p.req.reply
+		if p.req.waitConcurrent {
+			s.waiting[w] = p
+		}
 	}
-	req.step(s.machine, s.nowMs(), w)
+	p.req.step(s.machine, s.nowMs(), w)
+}
+
+// deliver sends a reply to its caller, or parks the step if it found its
+// transaction being completed and may wait for that.
+func (s *txnShard) deliver(r txn.Reply) {
+	ch, ok := s.waiters[r.Waiter]
+	if !ok {
+		return
+	}
+	delete(s.waiters, r.Waiter)
+	if p, ok := s.waiting[r.Waiter]; ok {
+		delete(s.waiting, r.Waiter)
+		if errors.Is(r.Err, ErrConcurrentTransactions) && s.nowMs() < p.deadlineMs && len(s.parked) < maxParkedSteps {
+			s.parked = append(s.parked, p)
+			return
+		}
+	}
+	ch <- r
 }
 
 // flush appends the decided records (one append, acks=all), releases the
@@ -156,12 +236,18 @@ func (s *txnShard) flush() error {
 			}
 		}
 		for _, r := range s.machine.Durable() {
-			if ch, ok := s.waiters[r.Waiter]; ok {
-				delete(s.waiters, r.Waiter)
-				ch <- r
-			}
+			s.deliver(r)
 		}
 		again := false
+		if len(records) > 0 && len(s.parked) > 0 {
+			// The state moved on: the parked steps may now pass.
+			retry := s.parked
+			s.parked = nil
+			for _, p := range retry {
+				s.runStep(p)
+			}
+			again = true
+		}
 		for _, m := range s.machine.TakeMarkers() {
 			if len(m.Partitions) == 0 {
 				s.machine.MarkersWritten(s.nowMs(), m)
@@ -321,6 +407,10 @@ func (s *txnShard) failAll() {
 		ch <- txn.Reply{Waiter: w, Err: err}
 	}
 	s.waiters = nil
+	for _, p := range s.parked {
+		p.req.reply <- txn.Reply{Err: err}
+	}
+	s.parked = nil
 	for {
 		select {
 		case req := <-s.inbox:
