@@ -42,6 +42,7 @@ var handlers = []*handler{
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
 	&writeTxnMarkersHandler,         // 27
+	&txnOffsetCommitHandler,         // 28
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35
