@@ -45,6 +45,7 @@ var handlers = []*handler{
 	&addOffsetsToTxnHandler,         // 25
 	&endTxnHandler,                  // 26
 	&writeTxnMarkersHandler,         // 27
+	&txnOffsetCommitHandler,         // 28
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35

@@ -75,3 +75,25 @@ func mustList(tl *testLog) []string {
 	names, _ := tl.fs.List(tl.dir)
 	return names
 }
+
+// FuzzTxnIndexDecode: whatever a .txnindex file holds, decoding keeps a
+// prefix of well-formed entries inside the segment and never panics.
+func FuzzTxnIndexDecode(f *testing.F) {
+	f.Add(appendAbortedTxn(nil, AbortedTxn{ProducerID: 1, FirstOffset: 3, LastOffset: 7, LastStableOffset: 8}), int64(0), int64(10))
+	f.Add([]byte{0, 1, 2}, int64(5), int64(6))
+	f.Fuzz(func(t *testing.T, data []byte, base, next int64) {
+		txns := decodeTxnIndex(data, base, next)
+		if len(txns)*txnIndexEntrySize > len(data) {
+			t.Fatalf("%d entries from %d bytes", len(txns), len(data))
+		}
+		for i, txn := range txns {
+			if txn.LastOffset < base || txn.LastOffset >= next || txn.FirstOffset > txn.LastOffset || txn.ProducerID < 0 {
+				t.Fatalf("entry %d kept: %+v in [%d, %d)", i, txn, base, next)
+			}
+			enc := appendAbortedTxn(nil, txn)
+			if string(enc) != string(data[i*txnIndexEntrySize:(i+1)*txnIndexEntrySize]) {
+				t.Fatalf("entry %d does not re-encode to its bytes", i)
+			}
+		}
+	})
+}

@@ -380,7 +380,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
-		TxnVerifier: n.txnVerifier,
+		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
 	}
 }
 

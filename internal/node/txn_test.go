@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/record"
 )
 
@@ -192,3 +193,83 @@ func TestNodeReadCommittedNeverSeesAbortedRecords(t *testing.T) {
 		t.Fatalf("unverifiable transactional produce: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(code))
 	}
 }
+
+// TestNodeTxnOffsetCommitSurvivesRestart: transactional offsets become
+// visible on their COMMIT marker, and a restart replays both the settled
+// and the still pending ones from __consumer_offsets.
+func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "in"); err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, n)
+	d := &txnDriver{t: t, cl: cl, topic: "__consumer_offsets"}
+	commitTxn := func(cl *kgo.Client, pid, offset int64) {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.Generation = 3, "etl", "g", pid, -1
+		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "in", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}
+		for {
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+			if err == nil {
+				return
+			}
+			if !kerr.IsRetriable(err) || ctx.Err() != nil {
+				t.Fatalf("txn offset commit: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fetch := func(cl *kgo.Client) (int64, error) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version, req.Group, req.RequireStable = 7, "g", true
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "in", Partitions: []int32{0}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		return p.Offset, kerr.ErrorForCode(p.ErrorCode)
+	}
+	waitFor := func(cl *kgo.Client, offset int64, want error) {
+		t.Helper()
+		for {
+			got, err := fetch(cl)
+			if got == offset && errors.Is(err, want) || (want == nil && err == nil && got == offset) {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("offset fetch: %d %v, want %d %v", got, err, offset, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	partition := coordPartition("g")
+	pid1, pid2 := d.initProducer(ctx), d.initProducer(ctx)
+	commitTxn(cl, pid1, 100)
+	waitFor(cl, -1, kerr.UnstableOffsetCommit)
+	d.end(ctx, pid1, true, partition)
+	waitFor(cl, 100, nil)
+	commitTxn(cl, pid2, 200)
+	waitFor(cl, -1, kerr.UnstableOffsetCommit)
+
+	shutdown(t, n)
+	n = startNode(t, dir)
+	cl = client(t, n)
+	d.cl = cl
+	waitFor(cl, -1, kerr.UnstableOffsetCommit) // pid2's offset is still pending
+	d.end(ctx, pid2, false, partition)
+	waitFor(cl, 100, nil)
+}
+
+// coordPartition is the group's __consumer_offsets partition with the
+// default 50 partitions.
+func coordPartition(group string) int32 { return coord.PartitionFor(group, 50) }

@@ -103,9 +103,17 @@ func (p *Partition) leaderRole() (*leadership, error) {
 // of idempotent producers. It returns once the batches are durable under
 // the topic's flush policy; the high watermark then covers them.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
+	return p.appendFrom(records, false)
+}
+
+// appendFrom appends a client's batches, or a coordinator's (Kafka's
+// AppendOrigin.COORDINATOR): a group coordinator's transactional offset
+// commits carry their producer's id and epoch but no sequence, so for
+// them only the epoch and the transaction state are checked.
+func (p *Partition) appendFrom(records []byte, coordinator bool) (AppendResult, error) {
 	nowMs := p.nowMs()
 	settings := p.settings.Load()
-	idempotent, err := p.checkBatches(records, settings, nowMs)
+	idempotent, err := p.checkBatches(records, settings, nowMs, coordinator)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
@@ -115,7 +123,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	defer releaseRecompressBuffer(buf)
 	if idempotent != nil {
-		return p.appendIdempotent(records, idempotent, settings, nowMs)
+		return p.appendIdempotent(records, idempotent, settings, nowMs, coordinator)
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
@@ -129,7 +137,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 // appendIdempotent checks the batch against its producer's state and
 // appends it, holding the producer's lock throughout so that two batches of
 // one producer cannot pass the check together.
-func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64) (AppendResult, error) {
+func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, coordinator bool) (AppendResult, error) {
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	defer p.producers.release(entry)
 	entry.appendMu.Lock()
@@ -140,7 +148,7 @@ func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings 
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
-	dup, err := p.producers.check(entry, h)
+	dup, err := p.producers.check(entry, h, coordinator)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
 			p.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
@@ -202,7 +210,7 @@ func (p *Partition) advanceHighWatermark(to int64) {
 // checkBatches applies the produce rules to every batch header before
 // anything is written. It returns the header of the batch when the append
 // is one idempotent batch.
-func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs int64) (*record.Header, error) {
+func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs int64, coordinator bool) (*record.Header, error) {
 	var idempotent *record.Header
 	n := 0
 	for rest := records; len(rest) > 0; n++ {
@@ -210,7 +218,7 @@ func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: batch %d: %w", p.tp, n, err)
 		}
-		if err := checkBatch(&h, settings, nowMs); err != nil {
+		if err := checkBatch(&h, settings, nowMs, coordinator); err != nil {
 			return nil, fmt.Errorf("partition %s: batch %d at offset %d: %w", p.tp, n, p.log.LogEndOffset(), err)
 		}
 		if h.HasProducerID() {
@@ -229,12 +237,17 @@ func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs
 	return idempotent, nil
 }
 
-func checkBatch(h *record.Header, settings *appendSettings, nowMs int64) error {
+func checkBatch(h *record.Header, settings *appendSettings, nowMs int64, coordinator bool) error {
 	if size := int64(h.Size()); size > settings.maxMessageBytes {
 		return fmt.Errorf("%d bytes, max.message.bytes %d: %w", size, settings.maxMessageBytes, ErrMessageTooLarge)
 	}
-	if err := h.CheckClientOrigin(); err != nil {
-		return err
+	switch {
+	case coordinator && h.IsControl():
+		return fmt.Errorf("coordinators may not write control batches: %w", record.ErrInvalidRecord)
+	case !coordinator:
+		if err := h.CheckClientOrigin(); err != nil {
+			return err
+		}
 	}
 	if h.IsTransactional() && !h.HasProducerID() {
 		return fmt.Errorf("transactional batch without a producer id: %w", record.ErrInvalidRecord)

@@ -272,9 +272,17 @@ func (t *producerTable) expireLocked(nowMs int64) {
 	}
 }
 
-func (t *producerTable) check(e *producerEntry, h *record.Header) (*producerBatch, error) {
+func (t *producerTable) check(e *producerEntry, h *record.Header, coordinator bool) (*producerBatch, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if coordinator {
+		// No sequence to check or deduplicate (the coordinator does not
+		// retry an append it made); a fenced epoch is still refused.
+		if e.known && h.ProducerEpoch < e.epoch {
+			return nil, ErrInvalidProducerEpoch
+		}
+		return nil, nil
+	}
 	return e.checkLocked(h)
 }
 

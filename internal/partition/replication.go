@@ -32,6 +32,16 @@ type ISRProposal struct {
 // the ISR shrank below it by the time the records were committed. The wait
 // ends with ctx (the produce timeout) or when leadership moves.
 func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, false)
+}
+
+// AppendAllAsCoordinator is AppendAll for batches a coordinator writes
+// (see appendFrom): the group coordinator's transactional offset commits.
+func (p *Partition) AppendAllAsCoordinator(ctx context.Context, records []byte) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, true)
+}
+
+func (p *Partition) appendAllFrom(ctx context.Context, records []byte, coordinator bool) (AppendResult, error) {
 	settings := p.settings.Load()
 	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
 	// error a client must see rather than NOT_ENOUGH_REPLICAS.
@@ -40,7 +50,7 @@ func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
 	epoch := p.role.Load().leaderEpoch
-	res, err := p.Append(records)
+	res, err := p.appendFrom(records, coordinator)
 	if err != nil {
 		return res, err
 	}

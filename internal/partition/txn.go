@@ -46,10 +46,12 @@ type TxnMarkerResult struct {
 	Ignored bool
 }
 
-// lastStableOffset is min(first offset of the open transactions, hw).
+// lastStableOffset is min(first offset of the open transactions, hw). An
+// open transaction whose first batches retention or DeleteRecords removed
+// holds it at the log start offset, as Kafka's does, never below.
 func (p *Partition) lastStableOffset(hw int64) int64 {
 	if first := p.producers.firstUnstableOffset.Load(); first >= 0 && first < hw {
-		return first
+		return min(max(first, p.log.LogStartOffset()), hw)
 	}
 	return hw
 }

@@ -2,11 +2,16 @@ package partition
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 func txnBatch(pid int64, epoch int16, seq int32, n int) batchSpec {
@@ -221,4 +226,87 @@ func readCommittedFull(t testing.TB, p *Partition) ReadResult {
 	noErr(t, err)
 	res.Records.Release()
 	return res
+}
+
+// TestTxnCrashRecovery crashes the broker (keeping what was synced and a
+// random part of the rest) after transactions opened, committed and
+// aborted, with and without a snapshot first: the LSO, the open
+// transactions and the aborted list come back as acknowledged.
+func TestTxnCrashRecovery(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			f := newFixture(t)
+			mem := f.fs.(*vfs.MemFS)
+			f.createTopic("t", 1, nil, []int32{1})
+			p := f.partition("t", 0)
+			for pid := int64(1); pid <= 4; pid++ {
+				_, err := p.Append(f.batch(txnBatch(pid, 0, 0, 2)))
+				noErr(t, err)
+			}
+			writeMarker(t, p, 1, 0, 1, false)
+			if seed%2 == 0 {
+				noErr(t, f.mgr.Checkpoint())
+			}
+			writeMarker(t, p, 2, 0, 1, true)
+			writeMarker(t, p, 3, 0, 1, false)
+			_, err := p.Append(f.batch(plain(1)))
+			noErr(t, err)
+			before := readCommittedFull(t, p)
+			require(t, before.LastStableOffset == 6 && len(before.AbortedTxns) == 2, "before the crash: %+v", before)
+
+			f.open(mem.CrashClone(rand.New(rand.NewPCG(seed, 7))))
+			t.Logf("crash seed %d", seed)
+			p = f.partition("t", 0)
+			after := readCommittedFull(t, p)
+			require(t, after.LastStableOffset == before.LastStableOffset && after.HighWatermark == before.HighWatermark,
+				"offsets after the crash: LSO %d HW %d, want %d %d", after.LastStableOffset, after.HighWatermark, before.LastStableOffset, before.HighWatermark)
+			require(t, slices.Equal(after.AbortedTxns, before.AbortedTxns), "aborted after the crash %+v, want %+v", after.AbortedTxns, before.AbortedTxns)
+			res := writeMarker(t, p, 4, 0, 1, true)
+			require(t, !res.Ignored, "producer 4's open transaction was lost")
+			res = writeMarker(t, p, 1, 0, 1, true)
+			require(t, res.Ignored, "producer 1's aborted transaction came back open")
+		})
+	}
+}
+
+func TestTxnSnapshotVersions(t *testing.T) {
+	producers := []snapshotProducer{{id: 4, epoch: 1, lastUpdateMs: 9, coordinatorEpoch: 6, currentTxnFirstOffset: 30,
+		batches: []producerBatch{{0, 1, 30, 31, 500}}}}
+	off, got, err := decodeSnapshot(encodeSnapshot(32, producers))
+	noErr(t, err)
+	require(t, off == 32 && reflect.DeepEqual(got, producers), "v2 round trip: %+v", got)
+
+	// A version 1 snapshot (before transactions) still loads, with no
+	// open transaction and no coordinator epoch.
+	v1 := make([]byte, snapshotHeaderSize)
+	binary.BigEndian.PutUint16(v1, snapshotVersion1)
+	binary.BigEndian.PutUint64(v1[6:], 32)
+	binary.BigEndian.PutUint32(v1[14:], 1)
+	v1 = binary.BigEndian.AppendUint64(v1, 4)
+	v1 = binary.BigEndian.AppendUint16(v1, 1)
+	v1 = binary.BigEndian.AppendUint64(v1, 9)
+	v1 = append(v1, 0)
+	binary.BigEndian.PutUint32(v1[2:], crc32.Checksum(v1[6:], castagnoli))
+	_, got, err = decodeSnapshot(v1)
+	noErr(t, err)
+	require(t, len(got) == 1 && got[0].id == 4 && got[0].coordinatorEpoch == -1 && got[0].currentTxnFirstOffset == -1, "v1: %+v", got)
+}
+
+// TestTxnLastStableOffsetNotBelowLogStart: DeleteRecords past an open
+// transaction's first batch leaves the LSO at the log start offset.
+func TestTxnLastStableOffsetNotBelowLogStart(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(txnBatch(1, 0, 0, 2)))
+	noErr(t, err)
+	_, err = p.Append(f.batch(plain(3)))
+	noErr(t, err)
+	_, err = p.DeleteRecordsBefore(3)
+	noErr(t, err)
+	require(t, p.Offsets().LastStableOffset == 3, "LSO %d, want the log start 3", p.Offsets().LastStableOffset)
+	res, err := p.Read(3, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+	noErr(t, err)
+	res.Records.Release()
+	require(t, res.Records.Size == 0 && res.LastStableOffset == 3, "read_committed at the log start: %+v", res)
 }

@@ -513,6 +513,29 @@ var writeTxnMarkersRequest = message{key: 27, name: "WriteTxnMarkers", minVersio
 	),
 }}
 
+// TxnOffsetCommit (KIP-98) commits a consumer's offsets inside a
+// transaction; v2 adds the leader epoch, v3 (flexible) the member id,
+// generation and group.instance.id (KIP-447). v6 names topics by id.
+var txnOffsetCommitRequest = message{key: 28, name: "TxnOffsetCommit", minVersion: 0, maxVersion: 3, flexibleFrom: 3, fields: []field{
+	str("transactional_id"),
+	str("group_id"),
+	i64("producer_id"),
+	i16("producer_epoch"),
+	i32("generation_id").from(3),
+	str("member_id").from(3),
+	nstr("group_instance_id").from(3),
+	array[kmsg.TxnOffsetCommitRequestTopic]("topics",
+		str("name").versions(0, 5),
+		uuid("topic_id").from(6),
+		array[kmsg.TxnOffsetCommitRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i64("committed_offset"),
+			i32("committed_leader_epoch").from(2),
+			nstr("committed_metadata"),
+		),
+	),
+}}
+
 // requestSchemas indexes the schemas by API key.
 var requestSchemas = indexSchemas(
 	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
@@ -526,7 +549,7 @@ var requestSchemas = indexSchemas(
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
 	&addPartitionsToTxnRequest, &addOffsetsToTxnRequest, &endTxnRequest,
 	&describeTransactionsRequest, &listTransactionsRequest,
-	&writeTxnMarkersRequest,
+	&writeTxnMarkersRequest, &txnOffsetCommitRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {
