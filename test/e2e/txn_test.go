@@ -320,7 +320,8 @@ func TestE2ETxnETLExactlyOnceAcrossKill9(t *testing.T) {
 			default:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			fs := sess.PollFetches(ctx)
+			// Small transactions, so the kill lands mid-stream.
+			fs := sess.PollRecords(ctx, 50)
 			cancel()
 			if fs.IsClientClosed() {
 				return
@@ -355,7 +356,11 @@ func TestE2ETxnETLExactlyOnceAcrossKill9(t *testing.T) {
 	b.kill9()
 	close(stop)
 	wg.Wait()
-	t.Logf("%d records through the pipeline before kill -9", done.Load())
+	before := done.Load()
+	t.Logf("%d records through the pipeline before kill -9", before)
+	if before >= total {
+		t.Fatal("the pipeline finished before the kill: the test proves nothing")
+	}
 	b.restart()
 
 	stop = make(chan struct{})
