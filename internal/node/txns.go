@@ -87,8 +87,8 @@ const maxIdlePeerConns = 4
 const writeTxnMarkersVersion = 1
 
 // peerPool keeps Kafka-protocol connections to other brokers (and to this
-// one) for the transaction coordinator's markers and the partition
-// leaders' KIP-890 checks. Each connection carries one request at a time.
+// one) for the transaction coordinator's markers. Each connection carries
+// one request at a time, so transactions ending at once use several.
 type peerPool struct {
 	n        *Node
 	clientID string
