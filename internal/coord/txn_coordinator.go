@@ -96,8 +96,8 @@ func startTxn(opts TxnOptions) (*TxnCoordinator, error) {
 		txnCfg: txn.Config{
 			MaxTimeoutMs: cfg.MaxTimeoutMs, ExpirationMs: cfg.TransactionalIDExpirationMs,
 			// Ids hash evenly over the shards: the node-wide bound, shared out.
-			MaxTransaction: max(cfg.MaxTransactions/int(cfg.TransactionTopicNumPartitions), 1),
-			MaxRecordBytes: maxTxnRecordBytes,
+			MaxTransactions: max(cfg.MaxTransactions/int(cfg.TransactionTopicNumPartitions), 1),
+			MaxRecordBytes:  maxTxnRecordBytes,
 		},
 	}, nil
 }

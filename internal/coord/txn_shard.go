@@ -113,6 +113,16 @@ func (s *txnShard) run() {
 	defer close(s.done)
 	defer s.cancel()
 	defer s.failAll()
+	// The state machine panics on a transition Kafka does not allow (a
+	// bug, never a client's doing): drop the shard, whose memory may be
+	// half-changed, rather than the broker; the next Refresh reloads it
+	// from the log, and every caller gets a retriable error meanwhile.
+	defer func() {
+		if r := recover(); r != nil {
+			s.c.logger.Error("transaction coordinator shard failed", "partition", s.partition, "panic", r)
+			s.drop(ErrCoordinatorNotAvailable)
+		}
+	}()
 	if err := s.load(); err != nil {
 		s.c.logger.Warn("loading __transaction_state partition failed", "partition", s.partition, "err", err)
 		s.drop(ErrCoordinatorLoadInProgress)

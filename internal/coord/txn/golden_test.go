@@ -32,7 +32,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files with the cur
 // Durable (replies printed) and prints the markers queued.
 func TestTxnGolden(t *testing.T) {
 	golden.RunDir(t, "testdata", *rewrite, func(t *testing.T) func(string) string {
-		h := &harness{cfg: Config{MaxTimeoutMs: 60000, ExpirationMs: 100000, MaxTransaction: 100, MaxRecordBytes: 4096}}
+		h := &harness{cfg: Config{MaxTimeoutMs: 60000, ExpirationMs: 100000, MaxTransactions: 100, MaxRecordBytes: 4096}}
 		h.shard = NewShard(h.cfg)
 		return h.run
 	})
@@ -93,7 +93,7 @@ func (h *harness) run(command string) string {
 	case "config":
 		h.cfg.MaxTimeoutMs = int32(atoi(a["max-timeout"], int64(h.cfg.MaxTimeoutMs)))
 		h.cfg.ExpirationMs = atoi(a["expiration"], h.cfg.ExpirationMs)
-		h.cfg.MaxTransaction = int(atoi(a["max-txns"], int64(h.cfg.MaxTransaction)))
+		h.cfg.MaxTransactions = int(atoi(a["max-txns"], int64(h.cfg.MaxTransactions)))
 		h.cfg.MaxRecordBytes = int(atoi(a["max-record"], int64(h.cfg.MaxRecordBytes)))
 		s.cfg = h.cfg
 		return "ok"

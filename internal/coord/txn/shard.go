@@ -79,9 +79,9 @@ type Metadata struct {
 
 // Config bounds and times the transactions of a shard.
 type Config struct {
-	MaxTimeoutMs   int32 // transaction.max.timeout.ms
-	ExpirationMs   int64 // transactional.id.expiration.ms
-	MaxTransaction int   // transactional ids in this shard; 0 is no bound
+	MaxTimeoutMs    int32 // transaction.max.timeout.ms
+	ExpirationMs    int64 // transactional.id.expiration.ms
+	MaxTransactions int   // transactional ids in this shard; 0 is no bound
 	// MaxRecordBytes bounds a record (the partitions of one transaction),
 	// under the topic's max.message.bytes.
 	MaxRecordBytes int
@@ -220,7 +220,7 @@ func (s *Shard) InitProducerID(nowMs int64, w Waiter, req InitRequest) {
 			s.reply(w, nil, ErrProducerIDNeeded)
 			return
 		}
-		if s.cfg.MaxTransaction > 0 && len(s.txns) >= s.cfg.MaxTransaction {
+		if s.cfg.MaxTransactions > 0 && len(s.txns) >= s.cfg.MaxTransactions {
 			s.reply(w, nil, ErrTooManyTransactions)
 			return
 		}
