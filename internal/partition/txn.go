@@ -67,6 +67,50 @@ func (p *Partition) NeedsTxnVerification(producerID int64, producerEpoch int16) 
 	return !ok || !e.known || e.currentTxnFirstOffset < 0 || producerEpoch > e.epoch
 }
 
+// BeginTxnVerification starts the KIP-890 check of a producer's first
+// transactional produce to this partition and returns its guard: the
+// produce is then appended with AppendVerified or AppendAllVerified and
+// that guard, and is refused (INVALID_TXN_STATE) if a marker for the
+// producer was written meanwhile: a transaction the coordinator ended
+// while the produce was being verified is not opened again by it, so no
+// transaction is left open that nobody will end (Kafka's
+// VerificationGuard). Call EndTxnVerification when the produce is not
+// appended.
+func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nextGuard++
+	t.guards[producerID] = t.nextGuard
+	return t.nextGuard
+}
+
+// EndTxnVerification forgets a guard whose produce will not be appended.
+func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.guards[producerID] == guard {
+		delete(t.guards, producerID)
+	}
+}
+
+// consumeGuard checks, as a verified batch is appended (its producer's
+// appendMu held), that no marker ended the transaction since it was
+// verified; a transaction already open here needs no guard.
+func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	current, ok := t.guards[e.id]
+	if ok && current == guard {
+		delete(t.guards, e.id)
+	}
+	if e.currentTxnFirstOffset >= 0 || (ok && current == guard) {
+		return nil
+	}
+	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)
+}
+
 // beginProvisional opens e's transaction at logEnd before its first batch
 // is appended, when the batch is transactional and none is open. It
 // returns whether it did, so a failed append can undo it.
@@ -104,6 +148,9 @@ func (t *producerTable) checkMarker(e *producerEntry, m TxnMarker) (ignore bool,
 	case m.CoordinatorEpoch < e.coordinatorEpoch:
 		return false, fmt.Errorf("coordinator epoch %d, last seen %d: %w", m.CoordinatorEpoch, e.coordinatorEpoch, ErrTransactionCoordinatorFenced)
 	}
+	// Written or ignored, the marker ends whatever a produce being
+	// verified believed it belonged to.
+	delete(t.guards, e.id)
 	return !e.known || e.currentTxnFirstOffset < 0, nil
 }
 
