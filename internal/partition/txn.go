@@ -219,6 +219,11 @@ func (p *Partition) indexCompleted(c completedTxn) error {
 // it (ctx bounds the wait). A marker from a fenced producer epoch or an
 // older coordinator epoch is refused; one for a producer with no open
 // transaction here is ignored (see TxnMarkerResult.Ignored).
+//
+// On __consumer_offsets the group coordinator must hear of the marker
+// (coord.Coordinator.TxnMarkerWritten) to settle the transaction's offset
+// commits; the WriteTxnMarkers handler tells it. A caller writing markers
+// some other way must tell it too.
 func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) (TxnMarkerResult, error) {
 	settings := p.settings.Load()
 	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
