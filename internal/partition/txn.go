@@ -67,6 +67,21 @@ func (p *Partition) NeedsTxnVerification(producerID int64, producerEpoch int16) 
 	return !ok || !e.known || e.currentTxnFirstOffset < 0 || producerEpoch > e.epoch
 }
 
+// CheckProducerEpoch refuses a producer epoch older than the one this
+// partition knows for the producer (ErrInvalidProducerEpoch): the group
+// coordinator checks a TxnOffsetCommit with it before writing, so a
+// zombie's commit is answered INVALID_PRODUCER_EPOCH instead of failing
+// the append that carries other groups' records.
+func (p *Partition) CheckProducerEpoch(producerID int64, producerEpoch int16) error {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[producerID]; ok && e.known && producerEpoch < e.epoch {
+		return fmt.Errorf("partition %s: producer %d epoch %d, partition has %d: %w", p.tp, producerID, producerEpoch, e.epoch, ErrInvalidProducerEpoch)
+	}
+	return nil
+}
+
 // BeginTxnVerification starts the KIP-890 check of a producer's first
 // transactional produce to this partition and returns its guard: the
 // produce is then appended with AppendVerified or AppendAllVerified and
