@@ -322,7 +322,7 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 	res := ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: lso,
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}
 	if opts.ReadCommitted {
-		res.AbortedTxns = p.log.AbortedTxns(offset, lso)
+		res.AbortedTxns = p.log.AbortedTxns(offset, min(lso, p.log.SegmentEnd(offset)))
 	}
 	return res, nil
 }
