@@ -181,8 +181,16 @@ func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.App
 	if err != nil {
 		return partition.AppendResult{}, err
 	}
-	if err := verifyTxnProduce(ctx, b, a, p); err != nil {
+	guard, producerID, err := verifyTxnProduce(ctx, b, a, p)
+	if err != nil {
 		return partition.AppendResult{}, err
+	}
+	if guard != 0 {
+		defer p.EndTxnVerification(producerID, guard)
+		if a.acks == -1 {
+			return p.AppendAllVerified(ctx, a.records, guard)
+		}
+		return p.AppendVerified(a.records, guard)
 	}
 	if a.acks == -1 {
 		return p.AppendAll(ctx, a.records)
@@ -196,23 +204,24 @@ func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.App
 // (KIP-890 part 1): a produce that lost a race with an abort, or a
 // zombie's, must not open a transaction nobody will end. A coordinator
 // that cannot verify lets it through, as brokers did before KIP-890.
-// Between this check and the append a marker could still slip in; Kafka
-// closes that gap with a verification guard, which Sluice does not have
-// yet.
-func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *partition.Partition) error {
+// A marker written between the check and the append voids it: the
+// verification guard returned (0: none taken) makes the append refuse.
+func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *partition.Partition) (guard uint64, producerID int64, err error) {
 	if a.transactionalID == nil || b.TxnVerifier == nil {
-		return nil
+		return 0, -1, nil
 	}
 	h, err := record.ParseHeader(a.records)
 	if err != nil || !h.IsTransactional() || !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
-		return nil // a malformed batch is refused by the append
+		return 0, -1, nil // a malformed batch is refused by the append
 	}
+	guard = p.BeginTxnVerification(h.ProducerID)
 	err = b.TxnVerifier.VerifyTxnPartition(ctx, *a.transactionalID, h.ProducerID, h.ProducerEpoch, a.topic, a.partition)
+	if err == nil {
+		return guard, h.ProducerID, nil
+	}
+	p.EndTxnVerification(h.ProducerID, guard)
 	if errors.Is(err, partition.ErrTxnVerificationUnsupported) {
-		return nil
+		return 0, -1, nil
 	}
-	if err != nil {
-		return fmt.Errorf("transactional id %q, producer %d epoch %d: %w", *a.transactionalID, h.ProducerID, h.ProducerEpoch, err)
-	}
-	return nil
+	return 0, -1, fmt.Errorf("transactional id %q, producer %d epoch %d: %w", *a.transactionalID, h.ProducerID, h.ProducerEpoch, err)
 }

@@ -86,12 +86,15 @@ func writeTxnMarker(ctx context.Context, b *Broker, w *markerWrite) error {
 		return err
 	}
 	res, err := p.WriteTxnMarker(ctx, w.marker)
-	if err != nil || res.Ignored {
+	if err != nil {
 		return err
 	}
 	if b.TxnMarkerListener != nil {
 		// The group coordinator applies a transaction's offset commits
-		// once its marker is in __consumer_offsets.
+		// once its marker is in __consumer_offsets. An ignored marker is
+		// told too: it is the coordinator's retry of one written before
+		// (whose wait for the ISR timed out), and carries the same
+		// outcome.
 		b.TxnMarkerListener.TxnMarkerWritten(w.topic, w.partition, w.marker.ProducerID, w.marker.Commit, res.Offset)
 	}
 	return nil

@@ -18,13 +18,20 @@ type fakeVerifier struct {
 	mu      sync.Mutex
 	answers map[int64]error
 	asked   []int64
+	// during runs inside a verification: a coordinator acting meanwhile.
+	during func()
 }
 
 func (v *fakeVerifier) VerifyTxnPartition(_ context.Context, _ string, producerID int64, _ int16, _ string, _ int32) error {
 	v.mu.Lock()
-	defer v.mu.Unlock()
+	during := v.during
 	v.asked = append(v.asked, producerID)
-	return v.answers[producerID]
+	answer := v.answers[producerID]
+	v.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	return answer
 }
 
 func txnTestBatch(t testing.TB, pid int64, seq int32, n int) []byte {
@@ -147,5 +154,38 @@ func TestWriteTxnMarkersUnknownPartition(t *testing.T) {
 	h := newHarness(t, Config{})
 	if code := writeMarkers(t, h, "nope", 1, 0, true); code != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("marker for a missing topic: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// TestProduceVerifiedThenAbortedIsRefused: the coordinator aborts a
+// transaction (its marker reaches the partition) while the partition
+// leader verifies the transaction's first produce there; the produce must
+// not open a transaction nobody will end (KIP-890's verification guard).
+func TestProduceVerifiedThenAbortedIsRefused(t *testing.T) {
+	h := newHarness(t, Config{})
+	verifier := &fakeVerifier{answers: map[int64]error{}}
+	h.broker.TxnVerifier = verifier
+	dpCreateTopic(t, h, "race", 1)
+	p, err := h.broker.Partitions.Partition("race", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier.during = func() {
+		// The coordinator's abort, straight to the partition: the
+		// harness serves one request at a time.
+		res, err := p.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 5, CoordinatorEpoch: 1})
+		if err != nil || !res.Ignored {
+			t.Errorf("abort marker: %+v %v, want it ignored (nothing open yet)", res, err)
+		}
+	}
+	if out := txnProduce(t, h, "race", txnTestBatch(t, 5, 0, 1)); out.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("produce verified before an abort: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(out.ErrorCode))
+	}
+	verifier.during = nil
+	if lso := listLatest(t, h, "race", 1); lso != 0 {
+		t.Fatalf("read_committed end %d: a transaction was left open", lso)
+	}
+	if out := txnProduce(t, h, "race", txnTestBatch(t, 5, 0, 1)); out.ErrorCode != 0 {
+		t.Fatalf("produce of the next transaction: %v", kerr.ErrorForCode(out.ErrorCode))
 	}
 }

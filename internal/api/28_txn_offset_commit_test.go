@@ -75,6 +75,17 @@ func TestTxnOffsetCommitVisibleOnCommitMarker(t *testing.T) {
 		return nil
 	})
 
+	// A zombie (an older epoch of a producer the partition knows) is
+	// refused, and the shard goes on serving.
+	req := txnOffsetCommitRequest(3, "tg", 10, "in", 500)
+	req.ProducerEpoch = 1
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, req)
+	groupWantCode(t, "epoch 1", resp.Topics[0].Partitions[0].ErrorCode, nil)
+	req = txnOffsetCommitRequest(3, "tg", 10, "in", 400)
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, req)
+	groupWantCode(t, "zombie at epoch 0", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidProducerEpoch)
+	groupWantCode(t, "fetch after the zombie", fetchStable(t, h, "tg", "in").ErrorCode, kerr.UnstableOffsetCommit)
+
 	// A partition that does not exist is refused like a plain commit.
 	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 9, "missing", 1))
 	groupWantCode(t, "unknown partition", resp.Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 // ControlPlane is what handlers need of the metadata quorum.
@@ -93,6 +94,9 @@ type Broker struct {
 	// topic; nil counts nothing.
 	Metrics *metrics.Registry
 
+	// Quotas keeps the client quota sensors (producer and consumer byte
+	// rates, request time); nil enforces no client quota.
+	Quotas *quota.Manager
 	// TxnVerifier confirms with the transaction coordinator that a
 	// transactional produce belongs to an ongoing transaction before it
 	// opens one on a partition (KIP-890); nil skips the check.
@@ -115,8 +119,9 @@ type TxnVerifier interface {
 	VerifyTxnPartition(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error
 }
 
-// TxnMarkerListener is told of each transaction marker appended on this
-// broker, after the ISR has it.
+// TxnMarkerListener is told of each transaction marker the
+// WriteTxnMarkers handler appended (once the ISR has it) or ignored as a
+// retry of one appended before.
 type TxnMarkerListener interface {
 	TxnMarkerWritten(topic string, partition int32, producerID int64, commit bool, offset int64)
 }

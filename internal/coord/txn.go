@@ -19,7 +19,20 @@ type TxnCommitRequest = group.TxnCommitRequest
 // for CommitOffsets.
 func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest) (CommitResult, error) {
 	check := c.commitCheck()
+	s, err := c.route(req.GroupID)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	part := s.part
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
+		// On the shard's goroutine, so no append of this shard runs
+		// between the check and the records it leads to. A fenced epoch
+		// would fail that append, and with it the shard (its memory would
+		// then differ from the log): refuse the commit instead.
+		if err := part.CheckProducerEpoch(req.ProducerID, req.ProducerEpoch); err != nil {
+			m.Refuse(w, err)
+			return
+		}
 		m.TxnCommitOffsets(nowMs, w, req, check)
 	}})
 	res, _ := r.Value.(CommitResult)

@@ -188,6 +188,18 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 	return out
 }
 
+// SegmentEnd is the offset after the last batch of the segment holding
+// offset (of the first segment when offset is below it). A Read returns
+// batches of one segment only, so this bounds what a read from offset can
+// return: a read_committed fetch lists the aborted transactions up to
+// there, not up to the LSO, so the list grows with what is read rather
+// than with the log.
+func (l *Log) SegmentEnd(offset int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segments[max(l.segmentIndexLocked(offset), 0)].nextOffset
+}
+
 // DropAbortedTxnsFrom forgets the entries whose marker is at or past
 // offset: the partition layer replays the log from there and writes them
 // again.

@@ -36,6 +36,7 @@ import (
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
+	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -52,20 +53,22 @@ type Options struct {
 
 // Node is a running Sluice node.
 type Node struct {
-	opts   Options
-	log    *slog.Logger
-	meta   metaProperties
-	cp     *kraft.ControlPlane
-	logs   *log.Manager
-	parts  *partition.Manager
-	groups *coord.Coordinator
+	opts    Options
+	log     *slog.Logger
+	meta    metaProperties
+	cp      *kraft.ControlPlane
+	logs    *log.Manager
+	parts   *partition.Manager
+	groups  *coord.Coordinator
+	server  *netserver.Server
+	session *brokerSession
+	metrics *metrics.Registry
+	http    *httpserver.Server
+	// consoleSlot is mounted at "/" when the built-in console is on.
+	consoleSlot *consoleSlot
 	// txnVerifier asks transaction coordinators about transactional
 	// produces (KIP-890); its connections close with the node.
 	txnVerifier *peer.TxnVerifier
-	server      *netserver.Server
-	session     *brokerSession
-	metrics     *metrics.Registry
-	http        *httpserver.Server
 	obs         observed
 	unlock      func() error
 	cancel      context.CancelFunc
@@ -193,6 +196,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.txnVerifier = n.newTxnVerifier()
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
+	n.startConsole(ln)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -356,12 +360,22 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 
 func (n *Node) netserverConfig() netserver.Config {
 	cfg := n.opts.Config
+	// Checked when the config was loaded.
+	overrides, _ := config.ConnectionsPerIPOverrides(cfg.String("max.connections.per.ip.overrides"))
 	return netserver.Config{
 		MaxRequestBytes:       cfg.Int32("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		MaxConnections:        int(cfg.Int32("max.connections")),
 		Logger:                n.log,
+
+		MaxConnectionsPerIP:          connectionsPerIP(cfg.Int32("max.connections.per.ip")),
+		MaxConnectionsPerIPOverrides: overrides,
+		MaxConnectionCreationRate:    connectionCreationRate(cfg.Int32("max.connection.creation.rate")),
+		IPConnectionRate: func(ip string) (float64, bool) {
+			return quota.ResolveIP(n.cp.Image().ClientQuotas, ip)
+		},
+		QuotaWindow: n.quotaWindow(),
 	}
 }
 
@@ -380,6 +394,9 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+		Quotas: quota.NewManager(n.quotaWindow()),
+		// Transactions on the partition side: KIP-890 produce checks, and
+		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
 	}
 }
@@ -489,7 +506,7 @@ func (n *Node) stop(ctx context.Context) error {
 			errs = append(errs, n.unlock())
 		}
 		// Last: /readyz says "shutting down" until the node is gone.
-		errs = append(errs, n.stopHTTP())
+		errs = append(errs, n.stopConsole(), n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }

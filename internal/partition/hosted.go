@@ -103,17 +103,33 @@ func (p *Partition) leaderRole() (*leadership, error) {
 // of idempotent producers. It returns once the batches are durable under
 // the topic's flush policy; the high watermark then covers them.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
-	return p.appendFrom(records, false)
+	return p.appendFrom(records, appendOrigin{})
 }
 
-// appendFrom appends a client's batches, or a coordinator's (Kafka's
-// AppendOrigin.COORDINATOR): a group coordinator's transactional offset
-// commits carry their producer's id and epoch but no sequence, so for
-// them only the epoch and the transaction state are checked.
-func (p *Partition) appendFrom(records []byte, coordinator bool) (AppendResult, error) {
+// AppendVerified is Append for a transactional batch whose membership in
+// its producer's transaction the coordinator confirmed under guard (see
+// BeginTxnVerification).
+func (p *Partition) AppendVerified(records []byte, guard uint64) (AppendResult, error) {
+	return p.appendFrom(records, appendOrigin{guard: guard})
+}
+
+// appendOrigin says who appends, and under which checks.
+type appendOrigin struct {
+	// coordinator: a coordinator's batches (Kafka's
+	// AppendOrigin.COORDINATOR): a group coordinator's transactional
+	// offset commits carry their producer's id and epoch but no sequence,
+	// so for them only the epoch and the transaction state are checked.
+	coordinator bool
+	// guard is the KIP-890 verification guard the batch was verified
+	// under; 0: not verified.
+	guard uint64
+}
+
+// appendFrom appends batches from origin.
+func (p *Partition) appendFrom(records []byte, origin appendOrigin) (AppendResult, error) {
 	nowMs := p.nowMs()
 	settings := p.settings.Load()
-	idempotent, err := p.checkBatches(records, settings, nowMs, coordinator)
+	idempotent, err := p.checkBatches(records, settings, nowMs, origin.coordinator)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
@@ -123,7 +139,7 @@ func (p *Partition) appendFrom(records []byte, coordinator bool) (AppendResult, 
 	}
 	defer releaseRecompressBuffer(buf)
 	if idempotent != nil {
-		return p.appendIdempotent(records, idempotent, settings, nowMs, coordinator)
+		return p.appendIdempotent(records, idempotent, settings, nowMs, origin)
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
@@ -137,7 +153,7 @@ func (p *Partition) appendFrom(records []byte, coordinator bool) (AppendResult, 
 // appendIdempotent checks the batch against its producer's state and
 // appends it, holding the producer's lock throughout so that two batches of
 // one producer cannot pass the check together.
-func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, coordinator bool) (AppendResult, error) {
+func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (AppendResult, error) {
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	defer p.producers.release(entry)
 	entry.appendMu.Lock()
@@ -148,7 +164,10 @@ func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings 
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
-	dup, err := p.producers.check(entry, h, coordinator)
+	dup, err := p.producers.check(entry, h, origin.coordinator)
+	if err == nil && origin.guard != 0 {
+		err = p.producers.consumeGuard(entry, origin.guard)
+	}
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
 			p.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
@@ -303,7 +322,7 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 	res := ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: lso,
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}
 	if opts.ReadCommitted {
-		res.AbortedTxns = p.log.AbortedTxns(offset, lso)
+		res.AbortedTxns = p.log.AbortedTxns(offset, min(lso, p.log.SegmentEnd(offset)))
 	}
 	return res, nil
 }

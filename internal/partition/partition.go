@@ -24,12 +24,17 @@
 //   - different producers, and plain batches, append concurrently, so the
 //     log's group commit shares one fsync among them;
 //   - the leader-epoch cache holds an entry for the current leader epoch
-//     before any batch stamped with that epoch is appended.
+//     before any batch stamped with that epoch is appended;
+//   - the last stable offset never passes the first batch of an open
+//     transaction, and passes an aborted one only once its .txnindex entry
+//     is durable; open transactions survive restarts and failovers like
+//     idempotent state (txn.go).
 //
 // Files in each partition directory, next to the log's segments:
 // leader-epoch-checkpoint (Kafka's format, internal/replica),
 // partition.metadata (Kafka's format: the topic id), and %020d.snapshot
-// (producer state, Sluice's format, drawn in snapshot.go); in the log
+// (producer state with open transactions, Sluice's format, drawn in
+// snapshot.go); the log's segments carry the .txnindex files; in the log
 // directory, replication-offset-checkpoint (the high watermarks, Kafka's
 // format).
 package partition

@@ -181,11 +181,17 @@ type producerTable struct {
 	// without the lock on every read_committed fetch.
 	ongoing             map[int64]int64
 	firstUnstableOffset atomic.Int64
+	// guards are the KIP-890 verification guards of producers whose first
+	// transactional produce is being verified (txn.go); nextGuard numbers
+	// them. An entry lives from BeginTxnVerification until the append,
+	// EndTxnVerification or a marker for the producer.
+	guards    map[int64]uint64
+	nextGuard uint64
 }
 
 func newProducerTable(maxProducers int, expirationMs int64) *producerTable {
 	t := &producerTable{maxProducers: maxProducers, expirationMs: expirationMs, entries: map[int64]*producerEntry{},
-		ongoing: map[int64]int64{}}
+		ongoing: map[int64]int64{}, guards: map[int64]uint64{}}
 	t.firstUnstableOffset.Store(-1)
 	return t
 }

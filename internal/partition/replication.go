@@ -32,16 +32,22 @@ type ISRProposal struct {
 // the ISR shrank below it by the time the records were committed. The wait
 // ends with ctx (the produce timeout) or when leadership moves.
 func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult, error) {
-	return p.appendAllFrom(ctx, records, false)
+	return p.appendAllFrom(ctx, records, appendOrigin{})
 }
 
 // AppendAllAsCoordinator is AppendAll for batches a coordinator writes
-// (see appendFrom): the group coordinator's transactional offset commits.
+// (see appendOrigin): the group coordinator's transactional offset commits.
 func (p *Partition) AppendAllAsCoordinator(ctx context.Context, records []byte) (AppendResult, error) {
-	return p.appendAllFrom(ctx, records, true)
+	return p.appendAllFrom(ctx, records, appendOrigin{coordinator: true})
 }
 
-func (p *Partition) appendAllFrom(ctx context.Context, records []byte, coordinator bool) (AppendResult, error) {
+// AppendAllVerified is AppendAll for a transactional batch verified under
+// guard (see BeginTxnVerification).
+func (p *Partition) AppendAllVerified(ctx context.Context, records []byte, guard uint64) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, appendOrigin{guard: guard})
+}
+
+func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
 	settings := p.settings.Load()
 	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
 	// error a client must see rather than NOT_ENOUGH_REPLICAS.
@@ -50,7 +56,7 @@ func (p *Partition) appendAllFrom(ctx context.Context, records []byte, coordinat
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
 	epoch := p.role.Load().leaderEpoch
-	res, err := p.appendFrom(records, coordinator)
+	res, err := p.appendFrom(records, origin)
 	if err != nil {
 		return res, err
 	}

@@ -67,6 +67,65 @@ func (p *Partition) NeedsTxnVerification(producerID int64, producerEpoch int16) 
 	return !ok || !e.known || e.currentTxnFirstOffset < 0 || producerEpoch > e.epoch
 }
 
+// CheckProducerEpoch refuses a producer epoch older than the one this
+// partition knows for the producer (ErrInvalidProducerEpoch): the group
+// coordinator checks a TxnOffsetCommit with it before writing, so a
+// zombie's commit is answered INVALID_PRODUCER_EPOCH instead of failing
+// the append that carries other groups' records.
+func (p *Partition) CheckProducerEpoch(producerID int64, producerEpoch int16) error {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[producerID]; ok && e.known && producerEpoch < e.epoch {
+		return fmt.Errorf("partition %s: producer %d epoch %d, partition has %d: %w", p.tp, producerID, producerEpoch, e.epoch, ErrInvalidProducerEpoch)
+	}
+	return nil
+}
+
+// BeginTxnVerification starts the KIP-890 check of a producer's first
+// transactional produce to this partition and returns its guard: the
+// produce is then appended with AppendVerified or AppendAllVerified and
+// that guard, and is refused (INVALID_TXN_STATE) if a marker for the
+// producer was written meanwhile: a transaction the coordinator ended
+// while the produce was being verified is not opened again by it, so no
+// transaction is left open that nobody will end (Kafka's
+// VerificationGuard). Call EndTxnVerification when the produce is not
+// appended.
+func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nextGuard++
+	t.guards[producerID] = t.nextGuard
+	return t.nextGuard
+}
+
+// EndTxnVerification forgets a guard whose produce will not be appended.
+func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.guards[producerID] == guard {
+		delete(t.guards, producerID)
+	}
+}
+
+// consumeGuard checks, as a verified batch is appended (its producer's
+// appendMu held), that no marker ended the transaction since it was
+// verified; a transaction already open here needs no guard.
+func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	current, ok := t.guards[e.id]
+	if ok && current == guard {
+		delete(t.guards, e.id)
+	}
+	if e.currentTxnFirstOffset >= 0 || (ok && current == guard) {
+		return nil
+	}
+	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)
+}
+
 // beginProvisional opens e's transaction at logEnd before its first batch
 // is appended, when the batch is transactional and none is open. It
 // returns whether it did, so a failed append can undo it.
@@ -104,6 +163,9 @@ func (t *producerTable) checkMarker(e *producerEntry, m TxnMarker) (ignore bool,
 	case m.CoordinatorEpoch < e.coordinatorEpoch:
 		return false, fmt.Errorf("coordinator epoch %d, last seen %d: %w", m.CoordinatorEpoch, e.coordinatorEpoch, ErrTransactionCoordinatorFenced)
 	}
+	// Written or ignored, the marker ends whatever a produce being
+	// verified believed it belonged to.
+	delete(t.guards, e.id)
 	return !e.known || e.currentTxnFirstOffset < 0, nil
 }
 
@@ -172,6 +234,11 @@ func (p *Partition) indexCompleted(c completedTxn) error {
 // it (ctx bounds the wait). A marker from a fenced producer epoch or an
 // older coordinator epoch is refused; one for a producer with no open
 // transaction here is ignored (see TxnMarkerResult.Ignored).
+//
+// On __consumer_offsets the group coordinator must hear of the marker
+// (coord.Coordinator.TxnMarkerWritten) to settle the transaction's offset
+// commits; the WriteTxnMarkers handler tells it. A caller writing markers
+// some other way must tell it too.
 func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) (TxnMarkerResult, error) {
 	settings := p.settings.Load()
 	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {

@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -10,7 +11,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -309,4 +312,61 @@ func TestTxnLastStableOffsetNotBelowLogStart(t *testing.T) {
 	noErr(t, err)
 	res.Records.Release()
 	require(t, res.Records.Size == 0 && res.LastStableOffset == 3, "read_committed at the log start: %+v", res)
+}
+
+// TestTxnReadCommittedAcrossSegments: a consumer reading a many-segment
+// log read by read, dropping what each read's own aborted list names (as
+// clients do), keeps exactly the committed and plain records, although
+// each read lists aborted transactions only up to its segment's end.
+func TestTxnReadCommittedAcrossSegments(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, map[string]string{config.SegmentBytes: "4096"}, []int32{1})
+	p := f.partition("t", 0)
+	var want []int64
+	seq := map[int64]int32{}
+	for round := range 40 {
+		pid := int64(round % 3)
+		res, err := p.Append(f.batch(batchSpec{records: 3, valueSize: 200, producerID: pid, sequence: seq[pid], transactional: true}))
+		noErr(t, err)
+		seq[pid] += 3
+		plainRes, err := p.Append(f.batch(batchSpec{records: 1, valueSize: 200, producerID: -1}))
+		noErr(t, err)
+		want = append(want, plainRes.BaseOffset)
+		commit := round%4 != 1
+		writeMarker(t, p, pid, 0, 1, commit)
+		if commit {
+			want = append(want, offsetsRange(res.BaseOffset, res.LastOffset+1)...)
+		}
+	}
+	require(t, p.log.NumSegments() > 5, "%d segments, want many", p.log.NumSegments())
+	slices.Sort(want)
+	var got []int64
+	for offset := int64(0); offset < p.Offsets().LastStableOffset; {
+		res, err := p.Read(offset, ReadOptions{MaxBytes: 1500, MinOneBatch: true, CurrentLeaderEpoch: -1, ReadCommitted: true})
+		noErr(t, err)
+		data, err := res.Records.AppendTo(nil)
+		res.Records.Release()
+		noErr(t, err)
+		var headers []record.Header
+		for rest := data; len(rest) > 0; {
+			_, next, h, err := record.NextBatch(rest)
+			if errors.Is(err, record.ErrTruncated) {
+				break // a byte limit inside a batch: clients drop the tail
+			}
+			noErr(t, err)
+			headers, rest = append(headers, h), next
+		}
+		require(t, len(headers) > 0, "empty read at %d below the LSO %d", offset, res.LastStableOffset)
+		for _, h := range headers {
+			offset = h.NextOffset()
+			aborted := slices.ContainsFunc(res.AbortedTxns, func(a log.AbortedTxn) bool {
+				return a.ProducerID == h.ProducerID && h.IsTransactional() && a.FirstOffset <= h.BaseOffset && h.BaseOffset < a.LastOffset
+			})
+			if h.IsControl() || aborted {
+				continue
+			}
+			got = append(got, offsetsRange(h.BaseOffset, h.LastOffset()+1)...)
+		}
+	}
+	require(t, slices.Equal(got, want), "read_committed kept %v\nwant %v", got, want)
 }

@@ -87,6 +87,10 @@ func (s *Shard) TxnCommitOffsets(nowMs int64, w Waiter, req TxnCommitRequest, ch
 	})
 }
 
+// Refuse answers a step's caller with err at once, for a check the
+// runtime makes before the state machine decides anything.
+func (s *Shard) Refuse(w Waiter, err error) { s.reply(w, nil, err) }
+
 // validateTxnCommit applies Kafka's checks: a named member must belong to
 // the group, a given generation must be the group's. A group that does not
 // exist accepts a commit without them (the offsets create it on COMMIT).
