@@ -63,6 +63,15 @@ const (
 	LogCleanerIOMaxBytesPerSecond = "log.cleaner.io.max.bytes.per.second"
 	LogCleanerBackoffMs           = "log.cleaner.backoff.ms"
 
+	// The transaction coordinator's keys.
+	TransactionMaxTimeoutMs                   = "transaction.max.timeout.ms"
+	TransactionStateLogNumPartitions          = "transaction.state.log.num.partitions"
+	TransactionStateLogReplicationFactor      = "transaction.state.log.replication.factor"
+	TransactionStateLogMinISR                 = "transaction.state.log.min.isr"
+	TransactionalIDExpirationMs               = "transactional.id.expiration.ms"
+	TransactionAbortTimedOutCleanupIntervalMs = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+	TransactionRemoveExpiredCleanupIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
+
 	// Client quotas and connection limits (docs/security.md#quotas).
 	QuotaWindowNum               = "quota.window.num"
 	QuotaWindowSizeSeconds       = "quota.window.size.seconds"
@@ -361,6 +370,35 @@ var BrokerConfigs = []Def{
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),
 		Doc: "The largest request frame the broker reads; a larger one closes the connection.",
+	},
+	{
+		Name: TransactionAbortTimedOutCleanupIntervalMs, Type: TypeInt, Default: "10000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator aborts transactions open longer than their transaction.timeout.ms.",
+	},
+	{
+		Name: TransactionMaxTimeoutMs, Type: TypeInt, Default: "900000", Ranges: atLeast(1, maxInt),
+		Doc: "The longest transaction.timeout.ms a producer may ask for; InitProducerId with a longer one gets INVALID_TRANSACTION_TIMEOUT.",
+	},
+	{
+		Name: TransactionRemoveExpiredCleanupIntervalMs, Type: TypeInt, Default: "3600000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator forgets transactional ids idle longer than transactional.id.expiration.ms.",
+	},
+	{
+		Name: TransactionStateLogMinISR, Type: TypeInt, Default: "2", Ranges: atLeast(1, maxInt),
+		Doc: "min.insync.replicas of __transaction_state, capped at its replication factor when the topic is created so a cluster of one works.",
+	},
+	{
+		Name: TransactionStateLogNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __transaction_state; fixed once the topic exists.",
+	},
+	{
+		Name: TransactionStateLogReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __transaction_state, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"as offsets.topic.replication.factor is.",
+	},
+	{
+		Name: TransactionalIDExpirationMs, Type: TypeInt, Default: "604800000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a transactional id with no transaction open is kept after its last use before the coordinator forgets it.",
 	},
 }
 
