@@ -242,6 +242,7 @@ type GroupListing struct {
 	GroupID      string
 	ProtocolType string
 	State        string
+	Type         string // GroupTypeClassic or GroupTypeConsumer (ListGroups v5)
 }
 
 // DeleteGroupResult is a DeleteGroups outcome: nil, ErrGroupIDNotFound,
