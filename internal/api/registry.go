@@ -52,6 +52,8 @@ var handlers = []*handler{
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
+	&consumerGroupHeartbeatHandler,  // 68
+	&consumerGroupDescribeHandler,   // 69
 }
 
 // byKey indexes handlers by API key.

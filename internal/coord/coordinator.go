@@ -83,6 +83,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.MaxGroups == 0 {
 		cfg.MaxGroups = DefaultMaxGroups
 	}
+	cfg.setConsumerDefaults()
 }
 
 func start(opts Options) (*Coordinator, error) {
@@ -117,6 +118,11 @@ func start(opts Options) (*Coordinator, error) {
 			// shared out.
 			MaxGroups:      max(cfg.MaxGroups/int(cfg.OffsetsTopicNumPartitions), 1),
 			MaxRecordBytes: maxGroupRecordBytes,
+
+			ConsumerSessionTimeoutMs:    cfg.ConsumerSessionTimeoutMs,
+			ConsumerHeartbeatIntervalMs: cfg.ConsumerHeartbeatIntervalMs,
+			ConsumerMaxSize:             cfg.ConsumerMaxSize,
+			ConsumerAssignors:           cfg.ConsumerAssignors,
 		},
 	}
 	return c, nil
