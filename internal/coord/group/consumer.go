@@ -70,6 +70,14 @@ type consumerGroup struct {
 	assignor string
 	// topicNames are the names of the topic ids assigned, for commits.
 	topicNames map[metadata.UUID]string
+
+	// The subscribed topics and their hash, as of subscribedImage: every
+	// heartbeat needs the hash, and computing it costs O(members). A
+	// subscription change clears subscribedImage; a new image is another
+	// pointer.
+	subscribedImage  *metadata.Image
+	subscribedCached []*metadata.TopicImage
+	hashCached       uint64
 }
 
 // consumerMember is one member of a consumer-protocol group.
@@ -192,6 +200,7 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 	}
 	if isNew || bump {
 		s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
+		c.invalidateSubscriptions()
 	}
 	if hash := c.subscriptionHash(img); bump || hash != c.metadataHash {
 		c.metadataHash = hash
@@ -392,6 +401,19 @@ func (c *consumerGroup) subscribedTopics(img *metadata.Image) []*metadata.TopicI
 	if img == nil {
 		return nil
 	}
+	if img == c.subscribedImage {
+		return c.subscribedCached
+	}
+	c.subscribedCached, c.hashCached = c.resolveSubscriptions(img), 0
+	c.subscribedImage = img
+	return c.subscribedCached
+}
+
+// invalidateSubscriptions forgets the cached subscribed topics, after a
+// member, or a member's subscription, came or went.
+func (c *consumerGroup) invalidateSubscriptions() { c.subscribedImage = nil }
+
+func (c *consumerGroup) resolveSubscriptions(img *metadata.Image) []*metadata.TopicImage {
 	var out []*metadata.TopicImage
 	hasRegex := false
 	names := map[string]bool{}
@@ -423,9 +445,13 @@ func (c *consumerGroup) subscribedTopics(img *metadata.Image) []*metadata.TopicI
 // ids and partition counts): when it changes, the group epoch grows and
 // the assignment is recomputed (Kafka 4.1's metadata hash, KIP-1101).
 func (c *consumerGroup) subscriptionHash(img *metadata.Image) uint64 {
+	if img != nil && img == c.subscribedImage && c.hashCached != 0 {
+		return c.hashCached
+	}
+	topics := c.subscribedTopics(img)
 	h := uint64(14695981039346656037)
 	mix := func(b byte) { h = (h ^ uint64(b)) * 1099511628211 }
-	for _, t := range c.subscribedTopics(img) {
+	for _, t := range topics {
 		for i := range len(t.Name) {
 			mix(t.Name[i])
 		}
@@ -437,6 +463,9 @@ func (c *consumerGroup) subscriptionHash(img *metadata.Image) uint64 {
 		mix(byte(n >> 16))
 		mix(byte(n >> 8))
 		mix(byte(n))
+	}
+	if img != nil {
+		c.hashCached = h
 	}
 	return h
 }
@@ -589,6 +618,7 @@ func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 		delete(c.byInstance, m.instanceID)
 	}
 	s.emitMemberTombstones(g.id, m.id)
+	c.invalidateSubscriptions()
 	c.epoch++
 	s.emit(consumerGroupKey(g.id), consumerGroupValue(c))
 	if len(c.members) == 0 {

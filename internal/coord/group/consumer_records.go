@@ -285,6 +285,7 @@ func (s *Shard) loadConsumerRecord(nowMs int64, recordType int16, key, value []b
 	default:
 		m := s.loadedMember(g, nowMs, memberID)
 		loadMemberRecord(&r, recordType, m, c)
+		c.invalidateSubscriptions()
 	}
 	if r.err != nil {
 		return fmt.Errorf("consumer group %s record type %d: %w", groupID, recordType, r.err)
@@ -369,6 +370,7 @@ func (s *Shard) loadConsumerTombstone(g *Group, recordType int16, memberID strin
 			if m.instanceID != "" && c.byInstance[m.instanceID] == m {
 				delete(c.byInstance, m.instanceID)
 			}
+			c.invalidateSubscriptions()
 		}
 		if len(c.members) == 0 {
 			g.state = stateEmpty
