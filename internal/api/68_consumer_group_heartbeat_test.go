@@ -88,3 +88,37 @@ func TestGroupConsumerHeartbeatHandler(t *testing.T) {
 	join := groupMust[*kmsg.JoinGroupResponse](t, h, groupJoinRequest(5, "g", "", []byte("sub")))
 	groupWantCode(t, "classic join of a consumer group", join.ErrorCode, kerr.InconsistentGroupProtocol)
 }
+
+// TestGroupConsumerOffsetsWithMemberEpoch: OffsetCommit and OffsetFetch v9
+// of a consumer-protocol member carry its member epoch; another epoch is
+// STALE_MEMBER_EPOCH, an unknown member UNKNOWN_MEMBER_ID.
+func TestGroupConsumerOffsetsWithMemberEpoch(t *testing.T) {
+	h := newGroupHarness(t, groupTestConfig())
+	groupCreateTopic(t, h, "t", 1)
+	groupWaitCoordinator(t, h, "g")
+	a := groupMust[*kmsg.ConsumerGroupHeartbeatResponse](t, h, consumerHeartbeatRequest("g", "a", 0, []string{"t"}))
+	groupWantCode(t, "join", a.ErrorCode, nil)
+
+	commit := groupCommitRequest(9, "g", a.MemberEpoch, "a", "t", 5)
+	groupWantCode(t, "commit at the member epoch", groupCommitCodes(groupMust[*kmsg.OffsetCommitResponse](t, h, commit))[0], nil)
+	commit = groupCommitRequest(9, "g", a.MemberEpoch+1, "a", "t", 6)
+	groupWantCode(t, "commit at another epoch", groupCommitCodes(groupMust[*kmsg.OffsetCommitResponse](t, h, commit))[0], kerr.StaleMemberEpoch)
+
+	fetch := func(member *string, epoch int32) kmsg.OffsetFetchResponseGroup {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 9
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group, rg.MemberID, rg.MemberEpoch = "g", member, epoch
+		req.Groups = append(req.Groups, rg)
+		return groupMust[*kmsg.OffsetFetchResponse](t, h, req).Groups[0]
+	}
+	member, stranger := "a", "zz"
+	if g := fetch(&member, a.MemberEpoch); g.ErrorCode != 0 || len(g.Topics) != 1 || g.Topics[0].Partitions[0].Offset != 5 {
+		t.Fatalf("fetch at the member epoch: %+v", g)
+	}
+	groupWantCode(t, "fetch at another epoch", fetch(&member, a.MemberEpoch+1).ErrorCode, kerr.StaleMemberEpoch)
+	groupWantCode(t, "fetch of an unknown member", fetch(&stranger, 1).ErrorCode, kerr.UnknownMemberID)
+	if g := fetch(nil, -1); g.ErrorCode != 0 || len(g.Topics) != 1 {
+		t.Fatalf("fetch without a member (an admin): %+v", g)
+	}
+}

@@ -422,7 +422,15 @@ func (c *Coordinator) commitOffsets(ctx context.Context, req CommitRequest) (Com
 }
 
 func (c *Coordinator) fetchOffsets(ctx context.Context, req FetchRequest) (FetchResult, error) {
-	r, err := c.call(ctx, req.GroupID, request{read: func(m *group.Shard) any { return m.FetchOffsets(req) }})
+	r, err := c.call(ctx, req.GroupID, request{read: func(m *group.Shard) any {
+		if err := m.ValidateOffsetFetch(req); err != nil {
+			return err
+		}
+		return m.FetchOffsets(req)
+	}})
+	if e, ok := r.Value.(error); ok && err == nil {
+		err = e
+	}
 	res, _ := r.Value.(FetchResult)
 	return res, err
 }

@@ -406,6 +406,9 @@ func (c *consumerGroup) subscribedTopics(img *metadata.Image) []*metadata.TopicI
 	}
 	c.subscribedCached, c.hashCached = c.resolveSubscriptions(img), 0
 	c.subscribedImage = img
+	for _, t := range c.subscribedCached {
+		c.topicNames[t.ID] = t.Name
+	}
 	return c.subscribedCached
 }
 
@@ -477,9 +480,6 @@ func (s *Shard) computeTargetAssignment(g *Group, img *metadata.Image) {
 	members := c.sortedMembers()
 	c.assignor = s.chooseAssignor(members)
 	topics := c.subscribedTopics(img)
-	for _, t := range topics {
-		c.topicNames[t.ID] = t.Name
-	}
 	targets := assign(c.assignor, members, topics)
 	for i, m := range members {
 		if !sameSet(m.target, targets[i]) {
@@ -678,9 +678,10 @@ func (c *consumerGroup) state() string {
 	return ConsumerStateStable
 }
 
-// subscribedTopicNames are the topic names the members subscribe to by
-// name, for OffsetDelete and offset expiry (regex subscriptions are
-// resolved against img when it is given).
+// subscribedTopicNames are the topics the members subscribe to, for
+// OffsetDelete and offset expiry: by name, and by regex as resolved
+// against img, or without one as last resolved, plus every topic assigned
+// (a topic matched by a regex stays subscribed while it is held).
 func (c *consumerGroup) subscribedTopicNames(img *metadata.Image) map[string]bool {
 	out := map[string]bool{}
 	for _, m := range c.members {
@@ -688,8 +689,17 @@ func (c *consumerGroup) subscribedTopicNames(img *metadata.Image) map[string]boo
 			out[n] = true
 		}
 	}
-	for _, t := range c.subscribedTopics(img) {
+	topics := c.subscribedCached
+	if img != nil {
+		topics = c.subscribedTopics(img)
+	}
+	for _, t := range topics {
 		out[t.Name] = true
+	}
+	for p := range c.owner {
+		if name, ok := c.topicNames[p.topic]; ok {
+			out[name] = true
+		}
 	}
 	return out
 }
@@ -745,6 +755,25 @@ func (g *Group) validateConsumerCommit(req *CommitRequest) error {
 		return nil
 	}
 	return fmt.Errorf("member %q commits at epoch %d, its epoch is %d: %w", req.MemberID, req.GenerationID, m.memberEpoch, ErrStaleMemberEpoch)
+}
+
+// ValidateOffsetFetch applies Kafka's ConsumerGroup.validateOffsetFetch to
+// an OffsetFetch v9 naming a member: in a consumer-protocol group it must
+// be a member (ErrUnknownMemberID) at its current epoch
+// (ErrStaleMemberEpoch). Classic groups do not check, as in Kafka.
+func (s *Shard) ValidateOffsetFetch(req FetchRequest) error {
+	g := s.groups[req.GroupID]
+	if !req.CheckMember || g == nil || g.consumer == nil {
+		return nil
+	}
+	m := g.consumer.members[req.MemberID]
+	if m == nil || m.left {
+		return fmt.Errorf("member %q of group %q: %w", req.MemberID, g.id, ErrUnknownMemberID)
+	}
+	if req.MemberEpoch != m.memberEpoch {
+		return fmt.Errorf("member %q fetches offsets at epoch %d, its epoch is %d: %w", req.MemberID, req.MemberEpoch, m.memberEpoch, ErrStaleMemberEpoch)
+	}
+	return nil
 }
 
 // holds is whether the member owns the partition, assigned or pending

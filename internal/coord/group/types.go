@@ -182,6 +182,12 @@ type FetchRequest struct {
 	// RequireStable (v7+): partitions with pending transactional commits
 	// answer ErrUnstableOffsetCommit (none exist yet).
 	RequireStable bool
+	// CheckMember (v9+, when a member id or an epoch is given): the
+	// fetching member of a consumer-protocol group must exist and be at
+	// MemberEpoch (ValidateOffsetFetch).
+	CheckMember bool
+	MemberID    string
+	MemberEpoch int32
 }
 
 // FetchTopic names partitions to fetch offsets for.
