@@ -167,10 +167,23 @@ func (s *Shard) checkConsumerHeartbeat(req *ConsumerHeartbeatRequest) error {
 			return fmt.Errorf("%w: %v", ErrInvalidRegularExpression, err)
 		}
 	}
+	size := 0
 	for _, t := range req.SubscribedTopicNames {
 		if err := checkRecordStrings(t); err != nil {
 			return err
 		}
+		size += len(t) + 2
+	}
+	if req.SubscribedTopicRegex != nil {
+		if err := checkRecordStrings(*req.SubscribedTopicRegex); err != nil {
+			return err
+		}
+	}
+	// The subscription goes into one member record, which must fit well
+	// within a __consumer_offsets batch: an append that fails would unload
+	// the whole shard.
+	if limit := s.cfg.MaxRecordBytes / 2; s.cfg.MaxRecordBytes > 0 && size > limit {
+		return fmt.Errorf("a subscription of %d bytes, at most %d: %w", size, limit, ErrMemberMetadataTooLarge)
 	}
 	return nil
 }
