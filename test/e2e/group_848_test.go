@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,4 +136,93 @@ func wantConsumerProtocolGroup(t testing.TB, cl *kgo.Client, group string, n int
 		}
 		return nil
 	})
+}
+
+// TestE2EGroupConsumerProtocolStaticRestart: a static member of a
+// consumer-protocol group (group.instance.id) that restarts gets its
+// partitions back and the other members see no rebalance: their member
+// epochs do not move and nothing is revoked from them.
+func TestE2EGroupConsumerProtocolStaticRestart(t *testing.T) {
+	b := startConsumerProtocolBroker(t)
+	const topic, parts = "kip848-static", 6
+	createTopic(t, newAdmin(t, b.Addr()), topic, parts, nil)
+	log := newGroupLog()
+	spec := func(id string) memberSpec {
+		return memberSpec{Addr: b.Addr(), Group: "kip848-static", Topic: topic, Balancer: "cooperative-sticky", InstanceID: id,
+			Session: groupSession, ServerSide: true}
+	}
+	a := startMember(t, log, "a", spec("static-a"))
+	bm := startMember(t, log, "b", spec("static-b"))
+	wantAssignment(t, parts, "two static members split 6 partitions", a.ownedSet, bm.ownedSet)
+	wantConsumerProtocolGroup(t, bm.cl, "kip848-static", 2)
+	ownedA := a.ownedSet()
+	epochB := bm.generation()
+	revB, _, asgB := bm.history()
+
+	a.close(t) // a static member leaves with epoch -2: its partitions wait for it
+	a2 := startMember(t, log, "a2", spec("static-a"))
+	eventually(t, groupSettle, "the restarted static member gets its partitions back", func() error {
+		if got := a2.ownedSet(); !slices.Equal(got, ownedA) {
+			return fmt.Errorf("a2 holds %v, a held %v", got, ownedA)
+		}
+		return nil
+	})
+	time.Sleep(10 * groupHeartbeat)
+	wantConsumerProtocolGroup(t, bm.cl, "kip848-static", 2)
+	if e := bm.generation(); e != epochB {
+		t.Errorf("member b: epoch %d -> %d across a static restart", epochB, e)
+	}
+	if rev, lost, asg := bm.history(); len(rev) != len(revB) || asg != asgB || len(lost) > 0 {
+		t.Errorf("member b rebalanced across a static restart: revoked %v, lost %v, %d -> %d assignments", rev[len(revB):], lost, asgB, asg)
+	}
+	log.check(t)
+}
+
+// TestE2EGroupConsumerProtocolRegex: a franz-go member subscribing by
+// regex (ConsumeRegex; kgo sends the pattern as SubscribedTopicRegex, which
+// the broker matches against whole topic names) is assigned a matching
+// topic created after it joined, and never a topic that does not match.
+func TestE2EGroupConsumerProtocolRegex(t *testing.T) {
+	b := startConsumerProtocolBroker(t)
+	adm := newAdmin(t, b.Addr())
+	createTopic(t, adm, "metrics-cpu", 2, nil)
+	createTopic(t, adm, "logs", 1, nil)
+	cl := newClient(t, b.Addr(), kgo.ConsumerGroup("kip848-regex"), kgo.ConsumeTopics("^metrics-.*"), kgo.ConsumeRegex(),
+		kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
+		kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	producePerPartition(t, b.Addr(), "metrics-cpu", "cpu", 2, 3)
+	producePerPartition(t, b.Addr(), "logs", "log", 1, 3)
+	got := map[string]int{}
+	poll := func(what string, want func() error) {
+		eventually(t, groupSettle, what, func() error {
+			ctx, cancel := context.WithTimeout(testCtx(t), 500*time.Millisecond)
+			defer cancel()
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[r.Topic]++ })
+			return want()
+		})
+	}
+	poll("the records of metrics-cpu", func() error {
+		if got["metrics-cpu"] != 6 {
+			return fmt.Errorf("consumed %v", got)
+		}
+		return nil
+	})
+	createTopic(t, adm, "metrics-mem", 1, nil)
+	producePerPartition(t, b.Addr(), "metrics-mem", "mem", 1, 4)
+	poll("the records of metrics-mem, created after the join", func() error {
+		if got["metrics-mem"] != 4 {
+			return fmt.Errorf("consumed %v", got)
+		}
+		return nil
+	})
+	if got["logs"] != 0 {
+		t.Errorf("consumed %d records of logs, which the regex does not match", got["logs"])
+	}
+	described, err := adm.DescribeConsumerGroups(testCtx(t), "kip848-regex")
+	if err != nil || described["kip848-regex"].Err != nil {
+		t.Fatalf("describe: %v %v", err, described["kip848-regex"].Err)
+	}
+	if ms := described["kip848-regex"].Members; len(ms) != 1 || ms[0].SubscribedTopicRegex == nil {
+		t.Errorf("members %+v, want one with a regex subscription", ms)
+	}
 }

@@ -145,9 +145,6 @@ func (s *Shard) checkConsumerHeartbeat(req *ConsumerHeartbeatRequest) error {
 	if req.MemberEpoch < epochStaticLeave {
 		return fmt.Errorf("member epoch %d: %w", req.MemberEpoch, ErrInvalidRequest)
 	}
-	if req.MemberEpoch == epochStaticLeave && req.InstanceID == "" {
-		return fmt.Errorf("member epoch -2 without an instance id: %w", ErrInvalidRequest)
-	}
 	if req.MemberEpoch == epochJoin {
 		if req.RebalanceTimeoutMs <= 0 {
 			return fmt.Errorf("rebalance timeout %d on join: %w", req.RebalanceTimeoutMs, ErrInvalidRequest)
@@ -601,7 +598,13 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 		return ConsumerHeartbeatResult{}, fmt.Errorf("member %q: %w", req.MemberID, ErrFencedInstanceID)
 	}
 	res := ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch, HeartbeatIntervalMs: s.cfg.ConsumerHeartbeatIntervalMs}
+	if req.MemberEpoch == epochStaticLeave && m.instanceID == "" {
+		return ConsumerHeartbeatResult{}, fmt.Errorf("member epoch -2 for dynamic member %q: %w", req.MemberID, ErrInvalidRequest)
+	}
 	if req.MemberEpoch == epochStaticLeave {
+		// Kafka also wants the instance id in a -2 leave (INVALID_REQUEST
+		// without it); franz-go 1.22 sends the member id only, and the
+		// member id names the static member as well, so it is enough.
 		// Its partitions stay reserved for its return within the
 		// session timeout: no rebalance.
 		m.left = true
