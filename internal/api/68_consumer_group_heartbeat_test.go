@@ -72,6 +72,21 @@ func TestGroupConsumerHeartbeatHandler(t *testing.T) {
 	}
 	groupWantCode(t, "describe an unknown group", d.Groups[1].ErrorCode, kerr.GroupIDNotFound)
 
+	// DescribeGroups shows the group as a classic consumer's tools read
+	// it: protocol type consumer, members' assignments by topic name.
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version, dg.Groups = 5, []string{"g"}
+	dgr := groupMust[*kmsg.DescribeGroupsResponse](t, h, dg)
+	if len(dgr.Groups) != 1 || dgr.Groups[0].ProtocolType != "consumer" || dgr.Groups[0].State != "Stable" || len(dgr.Groups[0].Members) != 2 {
+		t.Fatalf("DescribeGroups: %+v", dgr.Groups)
+	}
+	for _, m := range dgr.Groups[0].Members {
+		var a kmsg.ConsumerMemberAssignment
+		if err := a.ReadFrom(m.MemberAssignment); err != nil || len(a.Topics) != 1 || a.Topics[0].Topic != "t" || len(a.Topics[0].Partitions) != 1 {
+			t.Fatalf("member %s's assignment %+v: %v", m.MemberID, a, err)
+		}
+	}
+
 	list := kmsg.NewPtrListGroupsRequest()
 	list.Version = 5
 	list.TypesFilter = []string{"Consumer"}
