@@ -297,6 +297,10 @@ func (s *Shard) consumerMemberFor(g *Group, nowMs int64, req *ConsumerHeartbeatR
 		// the whole assignment.
 		return m, false, nil
 	}
+	if m != nil && m.left && req.InstanceID == "" {
+		// A static member back under its own member id.
+		req.InstanceID = m.instanceID
+	}
 	if req.InstanceID != "" {
 		if old := c.byInstance[req.InstanceID]; old != nil {
 			if !old.left {
