@@ -656,7 +656,7 @@ func (s *Shard) emitMemberTombstones(groupID, memberID string) {
 	s.emit(consumerMemberKey(groupID, memberID), nil)
 }
 
-// consumerNextDeadline is the group's earliest session or revocation
+// nextDeadline is the group's earliest session or revocation
 // deadline, or -1.
 func (c *consumerGroup) nextDeadline() int64 {
 	next := int64(-1)
@@ -681,7 +681,7 @@ func (s *Shard) tickConsumerGroup(g *Group, nowMs int64) {
 	s.updateActive(g)
 }
 
-// consumerGroupState is the group's state as ConsumerGroupDescribe and
+// state is the group's state as ConsumerGroupDescribe and
 // ListGroups name it.
 func (c *consumerGroup) state() string {
 	if len(c.members) == 0 {
