@@ -49,6 +49,8 @@ var handlers = []*handler{
 	&electLeadersHandler,            // 43
 	&incrementalAlterConfigsHandler, // 44
 	&offsetDeleteHandler,            // 47
+	&describeClientQuotasHandler,    // 48
+	&alterClientQuotasHandler,       // 49
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61

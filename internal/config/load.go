@@ -326,6 +326,9 @@ func (b *Broker) checkStructure() (warnings []string, err error) {
 	if err := b.checkVoters(); err != nil {
 		return nil, err
 	}
+	if err := b.checkConnectionLimits(); err != nil {
+		return nil, err
+	}
 	if q := b.Int64(QueuedMaxRequestBytes); q != -1 && q < b.Int64(SocketRequestMaxBytes) {
 		return nil, b.invalid(QueuedMaxRequestBytes, fmt.Sprintf("-1 or at least socket.request.max.bytes=%s (from %s), or no request that large could ever be read",
 			b.values[SocketRequestMaxBytes], b.origin(SocketRequestMaxBytes)))
@@ -425,6 +428,13 @@ func (b *Broker) Bool(key string) bool {
 	mustBrokerType(key, TypeBoolean)
 	v, _ := parseBool(b.values[key])
 	return v
+}
+
+// Float64 returns the value of a double key; 0 when it has none.
+func (b *Broker) Float64(key string) float64 {
+	mustBrokerType(key, TypeDouble)
+	f, _ := strconv.ParseFloat(strings.TrimSpace(b.values[key]), 64)
+	return f
 }
 
 // List returns a key's value split on commas, items trimmed.

@@ -55,6 +55,11 @@ type Options struct {
 	// LagHistory is how many lag samples each group keeps (default 360:
 	// one hour at 10 s).
 	LagHistory int
+	// SampleOnFirstVisit delays the sampler until the first request, so a
+	// node whose console nobody opens makes no Kafka requests for it (a
+	// broker with 10,000 partitions would otherwise list them all every
+	// few seconds for nothing). Charts then start at the first visit.
+	SampleOnFirstVisit bool
 	// RequestTimeout bounds the Kafka requests behind one page (default 10 s).
 	RequestTimeout time.Duration
 	// ClientOptions are added to the franz-go client's options (tests use
@@ -94,8 +99,12 @@ type Console struct {
 
 	samples *sampler
 
-	stop     context.CancelFunc
-	done     chan struct{}
+	samplerCtx context.Context
+	stop       context.CancelFunc
+	done       chan struct{}
+	// startOne starts the sampler (at New or at the first request), or,
+	// run first by Close, marks it as never to start.
+	startOne sync.Once
 	closeOne sync.Once
 }
 
@@ -138,10 +147,16 @@ func New(opts Options) (*Console, error) {
 		done:    make(chan struct{}),
 	}
 	c.routes()
-	ctx, stop := context.WithCancel(context.Background())
-	c.stop = stop
-	go c.runSampler(ctx)
+	c.samplerCtx, c.stop = context.WithCancel(context.Background())
+	if !opts.SampleOnFirstVisit {
+		c.startSampler()
+	}
 	return c, nil
+}
+
+// startSampler starts the sampler once; after Close it does nothing.
+func (c *Console) startSampler() {
+	c.startOne.Do(func() { go c.runSampler(c.samplerCtx) })
 }
 
 // clientOptions bound the one client everything shares: small produce
@@ -181,6 +196,8 @@ func orDefault(d, def time.Duration) time.Duration {
 // more than once.
 func (c *Console) Close() error {
 	c.closeOne.Do(func() {
+		// A sampler never started has nothing to wait for.
+		c.startOne.Do(func() { close(c.done) })
 		c.stop()
 		<-c.done
 		c.client.Close()
@@ -190,6 +207,7 @@ func (c *Console) Close() error {
 
 // ServeHTTP serves the console's pages, JSON endpoints and static assets.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.startSampler()
 	if !c.hostAllowed(r.Host) {
 		http.Error(w, fmt.Sprintf("console: Host %q is not allowed: use an IP address or localhost, "+
 			"or list the name in the console's AllowedHosts (protection against DNS rebinding)", r.Host), http.StatusForbidden)

@@ -56,3 +56,38 @@ func TestConsoleSamplerOnManualClock(t *testing.T) {
 		t.Fatalf("third sample = %+v, want t0+10 s, 2 records/s and some bytes", last)
 	}
 }
+
+// TestConsoleSamplerOnFirstVisit: with SampleOnFirstVisit nothing is
+// sampled until a page is asked for, the first request starts the sampler
+// (its start sample appears), and Close of a console nobody visited
+// returns at once instead of waiting for a sampler that never ran.
+func TestConsoleSamplerOnFirstVisit(t *testing.T) {
+	unvisited, err := console.New(console.Options{Brokers: []string{"127.0.0.1:1"}, SampleOnFirstVisit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { unvisited.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(testTimeout):
+		t.Fatal("Close of an unvisited console did not return")
+	}
+
+	c := startClusterWith(t, console.Options{SampleOnFirstVisit: true})
+	deadline := time.Now().Add(testTimeout)
+	for {
+		var doc struct{ Points []json.RawMessage }
+		_, body := c.get(t, "/api/throughput")
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Points) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no throughput sample after the first visit")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -50,6 +50,10 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/metadata":    25,
 	"internal/replica":     25,
 
+	// Client quotas: rates sampled with nowMs and the per-client sensors
+	// the edge records into, over the quotas of the metadata image.
+	"internal/quota": 27,
+
 	// Storage: the partition log, on vfs, holding record batches.
 	"internal/log": 20,
 

@@ -28,6 +28,7 @@ type Delta struct {
 	configs        map[configResource]map[string]string
 	nextProducerID int64
 	features       map[string]int16 // a level of 0 removes the feature
+	quotas         map[QuotaEntity]map[string]float64
 }
 
 // NewDelta starts a delta on base. Maps are made on first use, so a delta
@@ -66,6 +67,8 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayProducerIDs(r)
 	case *FeatureLevel:
 		return d.replayFeatureLevel(r)
+	case *ClientQuota:
+		return d.replayClientQuota(r)
 	}
 	return fmt.Errorf("replay %T: %w", r, ErrUnknownRecordType)
 }

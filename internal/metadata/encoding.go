@@ -44,6 +44,7 @@ import (
 //	Config            0 ResourceType, 1 ResourceName, 2 Name, 3 Value, 4 Delete
 //	ProducerIDs       0 BrokerID, 1 BrokerEpoch, 2 NextProducerID
 //	FeatureLevel      0 Name, 1 Level
+//	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
 //
 // testdata/records.golden holds an encoding of every type; a change to it
 // in review is a format change.
@@ -118,6 +119,8 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *FeatureLevel:
 		w.string(0, r.Name)
 		w.int(1, int64(r.Level))
+	case *ClientQuota:
+		appendClientQuota(&w, r)
 	default:
 		panic(fmt.Sprintf("metadata: AppendRecord of unknown record %T", r))
 	}
@@ -175,6 +178,7 @@ var decoders = map[uint64]func(*fieldReader) Record{
 	uint64(TypeConfig):           decodeConfig,
 	uint64(TypeProducerIDs):      decodeProducerIDs,
 	uint64(TypeFeatureLevel):     decodeFeatureLevel,
+	uint64(TypeClientQuota):      decodeClientQuota,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

@@ -115,6 +115,9 @@ func sampleRecords() []struct {
 		{"config-delete", &Config{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "log.retention.hours", Delete: true}},
 		{"producer-ids", &ProducerIDs{BrokerID: 1, BrokerEpoch: 42, NextProducerID: 2000}},
 		{"feature-level", &FeatureLevel{Name: "metadata.version", Level: 21}},
+		{"client-quota", &ClientQuota{Entity: []QuotaEntityPart{{Type: "user", Name: "alice"}, {Type: "client-id", Default: true}},
+			Key: "producer_byte_rate", Value: 1048576}},
+		{"client-quota-remove", &ClientQuota{Entity: []QuotaEntityPart{{Type: "ip", Name: "10.0.0.1"}}, Key: "connection_creation_rate", Remove: true}},
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 var (
@@ -47,6 +49,12 @@ type conn struct {
 	s          *Server
 	nc         net.Conn
 	clientAddr string
+	ip         string // the client's address, for the per-IP limits
+
+	// mutedUntil (Unix ns) is when a quota mute ends (Throttle); 0: never
+	// muted. delayUntil is the same for holding a response back.
+	mutedUntil atomic.Int64
+	delayUntil atomic.Int64
 
 	// ctx is every Serve's ctx: cancelled when the reader stops (the client
 	// left or will be disconnected: nobody waits for a long poll), at close,
@@ -83,12 +91,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 		s:          s,
 		nc:         nc,
 		clientAddr: nc.RemoteAddr().String(),
-		ctx:        ctx,
 		cancel:     cancel,
 		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
 		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		stopRead:   make(chan struct{}),
 	}
+	// Handlers mute this connection through its context when a client
+	// quota throttles it.
+	c.ctx = quota.WithThrottler(ctx, c)
 	c.lastActivity.Store(time.Now().UnixNano())
 	return c
 }
@@ -121,6 +131,7 @@ func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer close(c.requests)
 	for {
+		c.waitMuted(c.ctx)
 		req, err := c.readRequest()
 		if err != nil {
 			c.cancel()
@@ -252,6 +263,9 @@ func (c *conn) processLoop() {
 		c.process(req)
 		c.lastActivity.Store(time.Now().UnixNano())
 		<-c.slots
+		// A throttled client's next request waits out the mute: its
+		// response went out at once, with throttle_time_ms (KIP-219).
+		c.waitMuted(c.ctx)
 	}
 	// The reader has stopped and everything it read is answered.
 	c.close()
@@ -268,6 +282,7 @@ func (c *conn) process(req request) {
 	putFrameBuffer(req.buf)
 	c.s.pool.release(int64(req.size))
 	if resp != nil {
+		c.waitDelayed(c.ctx)
 		c.write(resp)
 	}
 	if err != nil {

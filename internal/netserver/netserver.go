@@ -24,9 +24,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 // Handler serves one request frame: the bytes after the 4-byte size prefix.
@@ -56,6 +59,23 @@ type Config struct {
 	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
 	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
 	Logger                *slog.Logger
+
+	// MaxConnectionsPerIP is max.connections.per.ip: 0 means no limit,
+	// a negative value none at all (Kafka's 0: only the addresses in the
+	// overrides may connect). MaxConnectionsPerIPOverrides sets the limit
+	// of single addresses (max.connections.per.ip.overrides).
+	MaxConnectionsPerIP          int
+	MaxConnectionsPerIPOverrides map[string]int
+	// MaxConnectionCreationRate is max.connection.creation.rate: new
+	// connections per second the broker accepts; above it the accept loop
+	// waits. 0 means no limit.
+	MaxConnectionCreationRate float64
+	// IPConnectionRate returns the connection_creation_rate quota of a
+	// client address (ip quota entities); nil or ok false: none.
+	IPConnectionRate func(ip string) (rate float64, ok bool)
+	// QuotaWindow samples the connection rates (quota.window.num,
+	// quota.window.size.seconds).
+	QuotaWindow quota.WindowConfig
 }
 
 // Defaults, Kafka's where Kafka has the setting.
@@ -101,6 +121,13 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	switch {
+	case c.MaxConnectionsPerIP == 0:
+		c.MaxConnectionsPerIP = math.MaxInt
+	case c.MaxConnectionsPerIP < 0:
+		c.MaxConnectionsPerIP = 0
+	}
+	c.QuotaWindow = c.QuotaWindow.WithDefaults()
 	return c
 }
 
@@ -117,9 +144,15 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex // guards conns, stopping
-	conns    map[*conn]struct{}
-	stopping bool // no new connections; set by Shutdown and Close
+	mu         sync.Mutex // guards conns, stopping, connsPerIP, ipRates
+	conns      map[*conn]struct{}
+	stopping   bool // no new connections; set by Shutdown and Close
+	connsPerIP map[string]int
+	ipRates    map[string]*ipRate
+	refused    refusals
+	// acceptRate meters max.connection.creation.rate; only the accept
+	// loop uses it. nil when there is no limit.
+	acceptRate *quota.Rate
 
 	// wg counts the accept loop and both goroutines of every connection.
 	// Connection goroutines are added by the accept loop while it is itself
@@ -159,6 +192,12 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[*conn]struct{}),
+
+		connsPerIP: make(map[string]int),
+		ipRates:    make(map[string]*ipRate),
+	}
+	if cfg.MaxConnectionCreationRate > 0 {
+		s.acceptRate = quota.NewRate(cfg.QuotaWindow)
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -259,6 +298,7 @@ func (s *Server) acceptLoop() {
 		}
 		backoff = 0
 		s.register(nc)
+		s.throttleAccept()
 	}
 }
 
@@ -269,22 +309,23 @@ func (s *Server) isStopping() bool {
 }
 
 // register starts serving nc, or closes it at once when the server is
-// stopping or at max.connections.
+// stopping or a connection limit refuses it (limits.go).
 func (s *Server) register(nc net.Conn) {
+	ip := clientIP(nc)
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
-	if len(s.conns) >= s.cfg.MaxConnections {
+	if reason, ok := s.admitLocked(ip, time.Now().UnixMilli()); !ok {
 		s.mu.Unlock()
-		s.log.Debug("connection refused: max.connections reached",
-			"client", nc.RemoteAddr().String(), "max.connections", s.cfg.MaxConnections)
+		s.log.Debug("connection refused", "client", nc.RemoteAddr().String(), "limit", reason)
 		nc.Close()
 		return
 	}
 	c := newConn(s, nc)
+	c.ip = ip
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
@@ -295,5 +336,6 @@ func (s *Server) register(nc net.Conn) {
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.releaseIPLocked(c.ip)
 	s.mu.Unlock()
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -61,9 +62,11 @@ type Node struct {
 	session *brokerSession
 	metrics *metrics.Registry
 	http    *httpserver.Server
-	obs     observed
-	unlock  func() error
-	cancel  context.CancelFunc
+	// consoleSlot is mounted at "/" when the built-in console is on.
+	consoleSlot *consoleSlot
+	obs         observed
+	unlock      func() error
+	cancel      context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
 	// controlled shutdown's fencing is not undone by a late heartbeat.
 	stopHeartbeats func()
@@ -168,6 +171,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
+	n.startConsole(ln)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -184,6 +188,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}()
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
+	n.goBackground(func() { n.logs.RunCleaner(bgCtx) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
 	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	return n, nil
@@ -252,6 +257,21 @@ func (n *Node) startControlPlane() error {
 	return err
 }
 
+// cleanerConfig reads the log.cleaner.* keys; log.cleaner.enable=false
+// runs no cleaner thread.
+func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
+	c := log.CleanerConfig{
+		Threads:             int(cfg.Int32(config.LogCleanerThreads)),
+		DedupeBufferBytes:   cfg.Int64(config.LogCleanerDedupeBufferSize),
+		IOMaxBytesPerSecond: cfg.Float64(config.LogCleanerIOMaxBytesPerSecond),
+		BackoffMs:           cfg.Int64(config.LogCleanerBackoffMs),
+	}
+	if !cfg.Bool(config.LogCleanerEnable) {
+		c.Threads = 0
+	}
+	return c
+}
+
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
@@ -259,7 +279,13 @@ func (n *Node) openLogs() error {
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
-		FlushTime:                n.metrics.LogFlush,
+		Cleaner:                  cleanerConfig(cfg),
+		CleanerMetrics: log.CleanerMetrics{
+			CleanTimeSecs: n.metrics.Cleaner.CleanTimeSecs, RecopyPercent: n.metrics.Cleaner.RecopyPercent,
+			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
+			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
+		},
+		FlushTime: n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
@@ -331,12 +357,22 @@ func (n *Node) listen() (net.Listener, string, int, error) {
 
 func (n *Node) netserverConfig() netserver.Config {
 	cfg := n.opts.Config
+	// Checked when the config was loaded.
+	overrides, _ := config.ConnectionsPerIPOverrides(cfg.String("max.connections.per.ip.overrides"))
 	return netserver.Config{
 		MaxRequestBytes:       cfg.Int32("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		MaxConnections:        int(cfg.Int32("max.connections")),
 		Logger:                n.log,
+
+		MaxConnectionsPerIP:          connectionsPerIP(cfg.Int32("max.connections.per.ip")),
+		MaxConnectionsPerIPOverrides: overrides,
+		MaxConnectionCreationRate:    connectionCreationRate(cfg.Int32("max.connection.creation.rate")),
+		IPConnectionRate: func(ip string) (float64, bool) {
+			return quota.ResolveIP(n.cp.Image().ClientQuotas, ip)
+		},
+		QuotaWindow: n.quotaWindow(),
 	}
 }
 
@@ -355,6 +391,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+		Quotas: quota.NewManager(n.quotaWindow()),
 	}
 }
 
@@ -452,7 +489,7 @@ func (n *Node) stop(ctx context.Context) error {
 			errs = append(errs, n.unlock())
 		}
 		// Last: /readyz says "shutting down" until the node is gone.
-		errs = append(errs, n.stopHTTP())
+		errs = append(errs, n.stopConsole(), n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }

@@ -3,9 +3,6 @@ package console
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluicelog/sluice/internal/console"
 )
 
 // chromiumNames are the executables tried, Debian's first.
@@ -170,7 +165,8 @@ func (u *ui) screenshot(name string) {
 // offset, and a record produced from the browser lands.
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := findChromium(t)
-	addr := serve(t, buildSluice(t, t.TempDir()))
+	node := serve(t, buildSluice(t, t.TempDir()))
+	addr := node.kafka
 	// Records go to the partition they name: the checks below count on it.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -180,16 +176,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	seed(t, cl, adm)
 
-	c, err := console.New(console.Options{Brokers: []string{addr}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ThroughputInterval: time.Second, LagInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-
-	u := &ui{t: t, ctx: browser(t, chromium), base: srv.URL, shots: screenshotDir(t)}
+	// The console `sluice serve` itself mounts on its HTTP listener.
+	u := &ui{t: t, ctx: browser(t, chromium), base: node.console, shots: screenshotDir(t)}
 	u.open("/", "#brokers", "cluster")
 	if got := u.text("#brokers"); !strings.Contains(got, addr) {
 		t.Fatalf("the cluster page lists brokers %q, want %s", got, addr)

@@ -20,6 +20,10 @@ import (
 // Kafka clients; the rest of the line is its address.
 const readyPrefix = "sluice: accepting Kafka clients on "
 
+// httpPrefix starts the line naming the HTTP listener, where `sluice
+// serve` mounts the console; it is printed before the ready line.
+const httpPrefix = "sluice: serving HTTP (console, metrics, health) on "
+
 // buildSluice compiles ./cmd/sluice into dir.
 func buildSluice(t *testing.T, dir string) string {
 	t.Helper()
@@ -39,9 +43,9 @@ func buildSluice(t *testing.T, dir string) string {
 }
 
 // serve starts `sluice serve` on a free loopback port and a fresh data
-// directory, and returns its Kafka address. The process (its own process
+// directory, and returns its Kafka address and console URL. The process (its own process
 // group) is stopped when the test ends, and killed if the test binary dies.
-func serve(t *testing.T, bin string) string {
+func serve(t *testing.T, bin string) served {
 	t.Helper()
 	// http.listener on port 0: once the node serves HTTP, a second test
 	// run must not fight over the default port. Older nodes warn that
@@ -64,7 +68,7 @@ func serve(t *testing.T, bin string) string {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	ready := make(chan string, 1)
+	ready := make(chan served, 1)
 	done := make(chan error, 1)
 	go func() {
 		scanLines(stderr, logs, ready)
@@ -72,25 +76,38 @@ func serve(t *testing.T, bin string) string {
 	}()
 	t.Cleanup(func() { stop(t, cmd, done, logs) })
 	select {
-	case addr := <-ready:
-		return addr
+	case s := <-ready:
+		if s.console == "" {
+			t.Fatalf("sluice serve did not say where its console is\n%s", logs)
+		}
+		return s
 	case err := <-done:
 		done <- err
 		t.Fatalf("sluice serve exited before serving: %v\n%s", err, logs)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("sluice serve did not start within 30 s\n%s", logs)
 	}
-	return ""
+	return served{}
 }
 
-func scanLines(r io.Reader, logs *lockedBuffer, ready chan<- string) {
+// served are the addresses a started `sluice serve` printed.
+type served struct {
+	kafka   string // host:port of its Kafka listener
+	console string // http://host:port of its HTTP listener, where the console is
+}
+
+func scanLines(r io.Reader, logs *lockedBuffer, ready chan<- served) {
+	var consoleURL string
 	s := bufio.NewScanner(r)
 	for s.Scan() {
 		line := s.Text()
 		logs.add(line)
+		if u, ok := strings.CutPrefix(line, httpPrefix); ok {
+			consoleURL = strings.TrimSuffix(strings.TrimSpace(u), "/")
+		}
 		if addr, ok := strings.CutPrefix(line, readyPrefix); ok {
 			select {
-			case ready <- strings.TrimSpace(addr):
+			case ready <- served{kafka: strings.TrimSpace(addr), console: consoleURL}:
 			default:
 			}
 		}
