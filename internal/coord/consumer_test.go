@@ -2,10 +2,15 @@ package coord
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestCoordConsumerGroupSurvivesRestart: a consumer-protocol group's
@@ -76,4 +81,79 @@ func TestCoordConsumerSessionExpiry(t *testing.T) {
 		d := f.coord.ConsumerGroupDescribe(ctx, []string{"g"})[0]
 		return d.State == "Empty" && len(d.Members) == 0
 	})
+}
+
+// TestCoordConsumerGroupSurvivesCompaction: a consumer-protocol group whose
+// members come and go writes many records and tombstones; once the log
+// cleaner has compacted __consumer_offsets (tombstones removed after
+// delete.retention.ms=0), a restarted coordinator replays the same group:
+// epochs, members and their assignments.
+func TestCoordConsumerGroupSurvivesCompaction(t *testing.T) {
+	f := &fixture{t: t, fs: vfs.OS(), dir: t.TempDir(), clock: clock.Real(), img: metadata.EmptyImage(),
+		cfg:     Config{OffsetsTopicNumPartitions: 1, GroupInitialRebalanceDelayMs: -1},
+		cleaner: log.CleanerConfig{Threads: 1, DedupeBufferBytes: 1 << 20, BackoffMs: 10}}
+	f.open()
+	f.createTopic("events", 100, nil)
+	f.ready("g")
+	f.apply(
+		&metadata.Config{ResourceType: metadata.ConfigResourceTopic, ResourceName: OffsetsTopic, Name: config.SegmentBytes, Value: "16384"},
+		&metadata.Config{ResourceType: metadata.ConfigResourceTopic, ResourceName: OffsetsTopic, Name: config.DeleteRetentionMs, Value: "0"},
+	)
+	ctx := ctxT(t)
+	owned := map[string][]ConsumerTopicPartitions{}
+	epochs := map[string]int32{}
+	beat := func(id string) {
+		req := ConsumerHeartbeatRequest{GroupID: "g", MemberID: id, MemberEpoch: epochs[id], RebalanceTimeoutMs: -1, OwnedTopics: owned[id]}
+		if req.MemberEpoch == 0 {
+			req.RebalanceTimeoutMs, req.SubscribedTopicNames, req.OwnedTopics = 5000, []string{"events"}, nil
+		}
+		res, err := f.coord.ConsumerGroupHeartbeat(ctx, req)
+		noErr(t, err)
+		epochs[id] = res.MemberEpoch
+		if res.HasAssignment {
+			owned[id] = res.Assignment
+		} else if owned[id] == nil {
+			owned[id] = []ConsumerTopicPartitions{}
+		}
+	}
+	var live []string
+	for r := range 30 {
+		id := fmt.Sprintf("member-%d", r)
+		live = append(live, id)
+		if len(live) > 4 {
+			gone := live[0]
+			live = live[1:]
+			_, err := f.coord.ConsumerGroupHeartbeat(ctx, ConsumerHeartbeatRequest{GroupID: "g", MemberID: gone, MemberEpoch: -1})
+			noErr(t, err)
+		}
+		for range 4 {
+			for _, m := range live {
+				beat(m)
+			}
+		}
+	}
+	before := f.coord.ConsumerGroupDescribe(ctx, []string{"g"})[0]
+	require(t, before.State == "Stable" && len(before.Members) == 4, "before compaction: %+v", before)
+	l, ok := f.logs.Log(log.TopicPartition{Topic: OffsetsTopic, Partition: 0})
+	require(t, ok, "no __consumer_offsets-0 log")
+	noErr(t, rollLog(l, f, "other"))
+	sizeBefore := l.Size()
+	for range 3 {
+		_, err := l.CleanNow(1 << 20)
+		noErr(t, err)
+		time.Sleep(2 * time.Millisecond) // past the horizon, with delete.retention.ms=0
+	}
+	t.Logf("__consumer_offsets-0: %d bytes before cleaning, %d after", sizeBefore, l.Size())
+	require(t, l.Size() < sizeBefore, "the cleaner removed nothing: %d bytes", l.Size())
+
+	f.restart()
+	f.ready("g")
+	after := f.coord.ConsumerGroupDescribe(ctx, []string{"g"})[0]
+	require(t, after.Err == nil && after.State == before.State && after.GroupEpoch == before.GroupEpoch &&
+		after.AssignmentEpoch == before.AssignmentEpoch && len(after.Members) == len(before.Members), "after compaction and restart: %+v, before %+v", after, before)
+	for i := range after.Members {
+		a, b := after.Members[i], before.Members[i]
+		require(t, a.MemberID == b.MemberID && a.MemberEpoch == b.MemberEpoch && fmt.Sprint(a.Assignment) == fmt.Sprint(b.Assignment),
+			"member %d: %+v, before %+v", i, a, b)
+	}
 }
