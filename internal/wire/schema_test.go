@@ -21,6 +21,7 @@ var coveredVersions = []struct{ key, min, max int16 }{
 	{24, 0, 5}, {25, 0, 4}, {26, 0, 4}, {65, 0, 0}, {66, 0, 1},
 	{48, 0, 1}, {49, 0, 1},
 	{27, 0, 1}, {28, 0, 3},
+	{68, 0, 1}, {69, 0, 1},
 }
 
 // forEachCovered calls fn for every covered key and version.
