@@ -302,6 +302,7 @@ func aclMatrixCases(t *testing.T, h *harness) []aclCase {
 			req:  func() kmsg.Request { return aclOffsetForLeaderEpoch(2) },
 			code: aclOffsetForLeaderEpochCode},
 	}
+	cases = append(cases, aclTxnCases()...)
 	return append(cases, aclAdminCases(t, h)...)
 }
 
@@ -319,4 +320,129 @@ func aclOffsetForLeaderEpoch(replicaID int32) *kmsg.OffsetForLeaderEpochRequest 
 
 func aclOffsetForLeaderEpochCode(r kmsg.Response) int16 {
 	return r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode
+}
+
+// aclTxnCases are the matrix cases of the transaction and KIP-848 APIs.
+//
+// long: a table, one entry per API and resource, as aclMatrixCases.
+func aclTxnCases() []aclCase {
+	txnWrite := aclAllow(auth.ResourceTransactionalID, "tx", auth.OpWrite)
+	addPartitions := func() kmsg.Request {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version, req.TransactionalID, req.ProducerID = 3, "tx", 1
+		req.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+		return req
+	}
+	addPartitionsCode := func(r kmsg.Response) int16 {
+		return r.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	addOffsets := func() kmsg.Request {
+		req := kmsg.NewPtrAddOffsetsToTxnRequest()
+		req.Version, req.TransactionalID, req.ProducerID, req.Group = 3, "tx", 1, "g"
+		return req
+	}
+	addOffsetsCode := func(r kmsg.Response) int16 { return r.(*kmsg.AddOffsetsToTxnResponse).ErrorCode }
+	txnCommit := func() kmsg.Request {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.Generation = 3, "tx", "g", 1, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset = 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	txnCommitCode := func(r kmsg.Response) int16 {
+		return r.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	return []aclCase{
+		{name: "AddPartitionsToTxn transactional id", acls: []auth.Binding{txnWrite, aclTopic(auth.OpWrite)}, denied: txnAuthz,
+			req: addPartitions, code: addPartitionsCode},
+		{name: "AddPartitionsToTxn topic", given: []auth.Binding{txnWrite}, acls: []auth.Binding{aclTopic(auth.OpWrite)}, denied: topicAuthz,
+			req: addPartitions, code: addPartitionsCode},
+		{name: "AddPartitionsToTxn v4 (brokers)", acls: []auth.Binding{aclCluster(auth.OpClusterAction)}, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrAddPartitionsToTxnRequest()
+				req.Version = 4
+				tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+				tx.TransactionalID, tx.ProducerID, tx.VerifyOnly = "tx", 1, true
+				tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{0}}}
+				req.Transactions = append(req.Transactions, tx)
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AddPartitionsToTxnResponse).ErrorCode }},
+		{name: "AddOffsetsToTxn transactional id", acls: []auth.Binding{txnWrite, aclGroup(auth.OpRead)}, denied: txnAuthz,
+			req: addOffsets, code: addOffsetsCode},
+		{name: "AddOffsetsToTxn group", given: []auth.Binding{txnWrite}, acls: []auth.Binding{aclGroup(auth.OpRead)}, denied: groupAuthz,
+			req: addOffsets, code: addOffsetsCode},
+		{name: "EndTxn", acls: []auth.Binding{txnWrite}, denied: txnAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrEndTxnRequest()
+				req.Version, req.TransactionalID, req.ProducerID = 3, "tx", 1
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.EndTxnResponse).ErrorCode }},
+		{name: "WriteTxnMarkers", acls: []auth.Binding{aclCluster(auth.OpClusterAction)}, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrWriteTxnMarkersRequest()
+				req.Version = 1
+				m := kmsg.NewWriteTxnMarkersRequestMarker()
+				m.ProducerID, m.Committed = 999, false
+				m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "t", Partitions: []int32{1}}}
+				req.Markers = append(req.Markers, m)
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "TxnOffsetCommit transactional id", acls: []auth.Binding{txnWrite, aclGroup(auth.OpRead), aclTopic(auth.OpRead)},
+			denied: txnAuthz, req: txnCommit, code: txnCommitCode},
+		{name: "TxnOffsetCommit group", given: []auth.Binding{txnWrite}, acls: []auth.Binding{aclGroup(auth.OpRead), aclTopic(auth.OpRead)},
+			denied: groupAuthz, req: txnCommit, code: txnCommitCode},
+		{name: "TxnOffsetCommit topic", given: []auth.Binding{txnWrite, aclGroup(auth.OpRead)}, acls: []auth.Binding{aclTopic(auth.OpRead)},
+			denied: topicAuthz, req: txnCommit, code: txnCommitCode},
+		{name: "DescribeTransactions", acls: []auth.Binding{aclAllow(auth.ResourceTransactionalID, "tx", auth.OpDescribe)}, denied: txnAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrDescribeTransactionsRequest()
+				req.TransactionalIDs = []string{"tx"}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.DescribeTransactionsResponse).TransactionStates[0].ErrorCode
+			}},
+		{name: "ListTransactions", acls: []auth.Binding{aclAllow(auth.ResourceTransactionalID, "tx", auth.OpDescribe)}, denied: txnAuthz,
+			req: func() kmsg.Request { return kmsg.NewPtrListTransactionsRequest() },
+			// Ids the principal may not describe are left out.
+			code: func(r kmsg.Response) int16 {
+				resp := r.(*kmsg.ListTransactionsResponse)
+				for _, s := range resp.TransactionStates {
+					if s.TransactionalID == "tx" {
+						return resp.ErrorCode
+					}
+				}
+				return txnAuthz
+			}},
+		{name: "ConsumerGroupHeartbeat group", acls: []auth.Binding{aclAllow(auth.ResourceGroup, "cg", auth.OpRead), aclTopic(auth.OpDescribe)},
+			denied: groupAuthz, req: aclConsumerHeartbeat,
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode }},
+		{name: "ConsumerGroupHeartbeat topic", given: []auth.Binding{aclAllow(auth.ResourceGroup, "cg", auth.OpRead)},
+			acls: []auth.Binding{aclTopic(auth.OpDescribe)}, denied: topicAuthz, req: aclConsumerHeartbeat,
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode }},
+		{name: "ConsumerGroupDescribe", acls: []auth.Binding{aclAllow(auth.ResourceGroup, "cg", auth.OpDescribe)}, denied: groupAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrConsumerGroupDescribeRequest()
+				req.Groups = []string{"cg"}
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode }},
+	}
+}
+
+func aclConsumerHeartbeat() kmsg.Request {
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version, req.Group, req.MemberID, req.RebalanceTimeoutMillis = 1, "cg", "m-acl", 10_000
+	req.SubscribedTopicNames = []string{"t"}
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	return req
 }

@@ -25,8 +25,14 @@ var (
 // super user and no ACLs.
 func newACLHarness(t *testing.T) *harness {
 	t.Helper()
-	h := newGroupHarness(t, groupTestConfig())
+	h, _ := newTxnHarness(t)
 	groupWaitCoordinator(t, h, "g") // before authorization, as User:ANONYMOUS
+	// Transactional id tx exists, for ListTransactions to list it.
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version, init.TransactionalID, init.TransactionTimeoutMillis = 4, aclStr("tx"), 30_000
+	if resp := txnEventually(t, h, init, func(r *kmsg.InitProducerIDResponse) int16 { return r.ErrorCode }); resp.ErrorCode != 0 {
+		t.Fatalf("init producer id of tx: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
 	h.broker.Config.Authorizer = &auth.AuthorizerConfig{SuperUsers: []string{aclAdmin.String()}}
 	return h
 }
