@@ -160,3 +160,56 @@ func TestNodeACLsSameOnEveryNode(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeACLsTransactions runs a franz-go transaction as alice on a node
+// with the authorizer on. The node sends WriteTxnMarkers and its produce
+// verification (AddPartitionsToTxn v4) to its own listener as
+// User:ANONYMOUS, so that principal is given CLUSTER_ACTION, as
+// security.md says; alice needs WRITE on her transactional id and topic.
+func TestNodeACLsTransactions(t *testing.T) {
+	ps := &principals{}
+	cfg := loadConfig(t, "log.dirs="+t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0",
+		"authorizer.class.name=acl", "super.users=User:admin", "transaction.state.log.replication.factor=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger, testPrincipal: ps.lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, n) })
+	admin := kadm.NewClient(client(t, n, ps.dialAs(auth.User("admin"))))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:ANONYMOUS").Clusters().Operations(kadm.OpClusterAction).ResourcePatternType(kadm.ACLPatternLiteral),
+		kadm.NewACLs().Allow("User:alice").Topics("ledger").TransactionalIDs("writer").Operations(kadm.OpWrite, kadm.OpDescribe).
+			ResourcePatternType(kadm.ACLPatternLiteral),
+	} {
+		results, err := admin.CreateACLs(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				t.Fatalf("create ACL: %v", r.Err)
+			}
+		}
+	}
+	alice := client(t, n, ps.dialAs(auth.User("alice")), kgo.TransactionalID("writer"), kgo.DefaultProduceTopic("ledger"))
+	if err := alice.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ProduceSync(ctx, &kgo.Record{Value: []byte("entry")}).FirstErr(); err != nil {
+		t.Fatalf("transactional produce: %v", err)
+	}
+	if err := alice.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	reader := client(t, n, ps.dialAs(auth.User("admin")), kgo.ConsumeTopics("ledger"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	fetches := reader.PollFetches(ctx)
+	if err := fetches.Err0(); err != nil || len(fetches.Records()) != 1 || string(fetches.Records()[0].Value) != "entry" {
+		t.Fatalf("read_committed after the commit: %v %d records", err, len(fetches.Records()))
+	}
+}
