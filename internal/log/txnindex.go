@@ -170,13 +170,21 @@ func (l *Log) AppendAbortedTxn(t AbortedTxn) error {
 // overlapping transaction has its marker at or after from) and ends, as
 // Kafka's does, at the first entry whose last stable offset reaches to:
 // every transaction that began below to had ended by then, so no later
-// marker can belong to one.
+// marker can belong to one. Entries whose marker is below from are
+// skipped by a binary search: a transaction open at a marker began before
+// it, so an entry's last stable offset is at most its marker plus one, and
+// one below from could only end an empty range.
 func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []AbortedTxn
-	for i := max(l.segmentIndexLocked(from), 0); i < len(l.segments); i++ {
-		for _, t := range l.segments[i].abortedTxns {
+	first := max(l.segmentIndexLocked(from), 0)
+	for i := first; i < len(l.segments); i++ {
+		txns := l.segments[i].abortedTxns
+		if i == first {
+			txns = txns[sort.Search(len(txns), func(j int) bool { return txns[j].LastOffset >= from }):]
+		}
+		for _, t := range txns {
 			if t.LastOffset >= from && t.FirstOffset < to {
 				out = append(out, t)
 			}
