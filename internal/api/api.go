@@ -82,6 +82,9 @@ type Broker struct {
 	// Groups is the consumer-group coordinator; nil answers every group
 	// request COORDINATOR_NOT_AVAILABLE.
 	Groups Groups
+	// Txns is the transaction coordinator; nil answers every transaction
+	// request COORDINATOR_NOT_AVAILABLE.
+	Txns Txns
 
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.

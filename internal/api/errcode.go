@@ -47,6 +47,27 @@ var errorCodes = []struct {
 	{coord.ErrInvalidRequest, kerr.InvalidRequest},
 	{coord.ErrTooManyGroups, kerr.PolicyViolation},
 	{coord.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+	{coord.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
+	{coord.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
+	{coord.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID},
+	{coord.ErrUnsupportedAssignor, kerr.UnsupportedAssignor},
+	{coord.ErrInvalidRegularExpression, kerr.InvalidRegularExpression},
+
+	// The transaction coordinator (the coordinator errors above are
+	// shared with it).
+	{coord.ErrInvalidTransactionTimeout, kerr.InvalidTransactionTimeout},
+	{coord.ErrProducerFenced, kerr.ProducerFenced},
+	{coord.ErrInvalidProducerIDMapping, kerr.InvalidProducerIDMapping},
+	{coord.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
+	{coord.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{coord.ErrInvalidTxnRequest, kerr.InvalidRequest},
+	{coord.ErrTransactionalIDNotFound, kerr.TransactionalIDNotFound},
+	{coord.ErrTooManyTransactions, kerr.PolicyViolation},
+	{coord.ErrTooManyTxnPartitions, kerr.PolicyViolation},
+	// Never sent to a client: the marker writer's verdicts on a
+	// partition leader's answer, mapped for completeness.
+	{coord.ErrTxnMarkerRetriable, kerr.RequestTimedOut},
+	{coord.ErrTxnMarkerFenced, kerr.TransactionCoordinatorFenced},
 
 	// The partition log.
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},

@@ -41,6 +41,9 @@ var handlers = []*handler{
 	&deleteRecordsHandler,           // 21
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
+	&addPartitionsToTxnHandler,      // 24
+	&addOffsetsToTxnHandler,         // 25
+	&endTxnHandler,                  // 26
 	&writeTxnMarkersHandler,         // 27
 	&txnOffsetCommitHandler,         // 28
 	&describeConfigsHandler,         // 32
@@ -56,6 +59,10 @@ var handlers = []*handler{
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
+	&describeTransactionsHandler,    // 65
+	&listTransactionsHandler,        // 66
+	&consumerGroupHeartbeatHandler,  // 68
+	&consumerGroupDescribeHandler,   // 69
 }
 
 // byKey indexes handlers by API key.

@@ -30,11 +30,13 @@ import (
 // Entries live in memory too (aborts are rare), so a read_committed fetch
 // never opens the files.
 //
-// Compaction (the log cleaner) must keep this in step: a cleaned segment
-// must carry the entries of the markers it keeps, and a marker may only be
-// removed once no aborted record of its transaction remains below it and
-// delete.retention.ms has passed, as Kafka's cleaner does; otherwise
-// read_committed readers would see aborted records as committed.
+// The log cleaner keeps this in step: it keeps transactional batches and
+// markers whole (cleaner_filter.go) and cleans a segment with entries on
+// its own, so the segment keeps its base offset and its .txnindex
+// (groupSegments, cleaner_swap.go). Should it ever drop markers, it may
+// only drop one once no aborted record of its transaction remains below
+// it and delete.retention.ms has passed, as Kafka's cleaner does;
+// otherwise read_committed readers would see aborted records as committed.
 const (
 	txnIndexSuffix    = ".txnindex"
 	txnIndexEntrySize = 34

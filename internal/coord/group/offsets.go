@@ -107,6 +107,9 @@ func (g *Group) validateCommit(req *CommitRequest) error {
 	if g == nil {
 		return nil
 	}
+	if g.consumer != nil {
+		return g.validateConsumerCommit(req)
+	}
 	if req.GenerationID < 0 && g.state == stateEmpty {
 		// Kafka accepts any commit without a generation into an empty
 		// group, member id or not (a consumer using assign() with a
@@ -221,7 +224,11 @@ func (s *Shard) removeGroup(g *Group) {
 	for _, tp := range sortedTopicPartitions(g.offsets) {
 		s.emit(offsetKey(g.id, tp), nil)
 	}
-	s.emit(groupKey(g.id), nil)
+	if g.consumer != nil {
+		s.emitConsumerGroupTombstones(g)
+	} else {
+		s.emit(groupKey(g.id), nil)
+	}
 	delete(s.groups, g.id)
 	delete(s.active, g)
 }
@@ -296,6 +303,9 @@ func (s *Shard) ExpireOffsets(nowMs int64) {
 			if g.hasRecord {
 				s.emit(groupKey(g.id), nil)
 			}
+			if g.consumer != nil {
+				s.emitConsumerGroupTombstones(g)
+			}
 			delete(s.groups, g.id)
 			delete(s.active, g)
 			continue
@@ -352,6 +362,9 @@ func (g *Group) expiredOffsets(nowMs, retentionMs int64) []TopicPartition {
 // later records replace earlier ones, tombstones delete. Members of a
 // loaded group get a full session from nowMs to heartbeat again.
 func (s *Shard) Load(nowMs int64, key, value []byte) error {
+	if t, ok := consumerRecordType(key); ok {
+		return s.loadConsumerRecord(nowMs, t, key, value)
+	}
 	k, err := parseKey(key)
 	if err != nil {
 		return err
