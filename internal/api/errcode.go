@@ -103,6 +103,10 @@ var errorCodes = []struct {
 	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
 	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{controller.ErrProducerIDsExhausted, kerr.UnknownServerError},
+	{controller.ErrResourceNotFound, kerr.ResourceNotFound},
+	{controller.ErrDuplicateResource, kerr.DuplicateResource},
+	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
+	{controller.ErrUnsupportedSaslMechanism, kerr.UnsupportedSaslMechanism},
 
 	// Config validation outside the controller (DescribeConfigs).
 	{config.ErrUnknownConfig, kerr.InvalidConfig},

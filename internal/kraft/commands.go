@@ -62,7 +62,14 @@ type (
 	AlterPartition struct {
 		Request controller.AlterPartitionRequest
 	}
+	AlterUserScramCredentials struct {
+		Request controller.AlterUserScramCredentialsRequest
+	}
 )
+
+func (c AlterUserScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AlterUserScramCredentials(img, c.Request)
+}
 
 func (c AlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	return ctl.AlterConfigs(img, c.Request)
@@ -118,12 +125,14 @@ func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Im
 
 func init() {
 	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{},
-		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{}} {
+		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{},
+		AlterUserScramCredentials{}} {
 		gob.Register(c)
 	}
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
 		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
-		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{}} {
+		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{},
+		controller.AlterUserScramCredentialsResponse{}} {
 		gob.Register(r)
 	}
 	gob.Register(&WireError{})

@@ -27,6 +27,7 @@ func (d *Delta) Apply(offset int64) *Image {
 		configs:        base.configs,
 		nextProducerID: d.nextProducerID,
 		features:       base.features,
+		scram:          base.scram,
 	}
 	if len(d.brokers) > 0 {
 		img.brokers, img.brokerList = d.applyBrokers()
@@ -39,6 +40,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.features) > 0 {
 		img.features = applyChanges(base.features, d.features, func(level int16) bool { return level == 0 })
+	}
+	if len(d.scram) > 0 {
+		img.scram = applyChanges(base.scram, d.scram, func(c *ScramCredential) bool { return c == nil })
 	}
 	*d = Delta{base: img, nextProducerID: img.nextProducerID}
 	return img

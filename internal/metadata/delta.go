@@ -27,7 +27,8 @@ type Delta struct {
 	names          map[string]UUID        // topics created by this delta, by name
 	configs        map[configResource]map[string]string
 	nextProducerID int64
-	features       map[string]int16 // a level of 0 removes the feature
+	features       map[string]int16              // a level of 0 removes the feature
+	scram          map[scramKey]*ScramCredential // nil value: removed
 }
 
 // NewDelta starts a delta on base. Maps are made on first use, so a delta
@@ -66,6 +67,10 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayProducerIDs(r)
 	case *FeatureLevel:
 		return d.replayFeatureLevel(r)
+	case *UserScramCredential:
+		return d.replayUserScramCredential(r)
+	case *RemoveUserScramCredential:
+		return d.replayRemoveUserScramCredential(r)
 	}
 	return fmt.Errorf("replay %T: %w", r, ErrUnknownRecordType)
 }

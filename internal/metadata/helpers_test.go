@@ -115,6 +115,8 @@ func sampleRecords() []struct {
 		{"config-delete", &Config{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "log.retention.hours", Delete: true}},
 		{"producer-ids", &ProducerIDs{BrokerID: 1, BrokerEpoch: 42, NextProducerID: 2000}},
 		{"feature-level", &FeatureLevel{Name: "metadata.version", Level: 21}},
+		{"user-scram-credential", &UserScramCredential{Name: "alice", Mechanism: ScramSHA512, Salt: []byte("salt"), StoredKey: []byte{1, 2}, ServerKey: []byte{3, 4}, Iterations: 4096}},
+		{"remove-user-scram-credential", &RemoveUserScramCredential{Name: "alice", Mechanism: ScramSHA256}},
 	}
 }
 

@@ -29,6 +29,7 @@ type Image struct {
 	configs        map[configResource]map[string]string
 	nextProducerID int64
 	features       map[string]int16
+	scram          map[scramKey]*ScramCredential
 }
 
 // configResource names the owner of a set of configs.
@@ -148,6 +149,7 @@ func (img *Image) Records() []Record {
 		}
 	}
 	records = img.appendConfigRecords(records)
+	records = img.appendScramRecords(records)
 	if img.nextProducerID != 0 {
 		// No broker asked for this block: it only restores the counter.
 		records = append(records, &ProducerIDs{BrokerID: -1, BrokerEpoch: -1, NextProducerID: img.nextProducerID})
