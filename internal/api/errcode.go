@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/coord"
@@ -107,6 +108,13 @@ var errorCodes = []struct {
 	{controller.ErrDuplicateResource, kerr.DuplicateResource},
 	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
 	{controller.ErrUnsupportedSaslMechanism, kerr.UnsupportedSaslMechanism},
+
+	// Authentication (SaslHandshake, SaslAuthenticate).
+	{auth.ErrAuthenticationFailed, kerr.SaslAuthenticationFailed},
+	{auth.ErrUnsupportedMechanism, kerr.UnsupportedSaslMechanism},
+	{auth.ErrNoHandshake, kerr.IllegalSaslState},
+	{auth.ErrPrincipalChanged, kerr.SaslAuthenticationFailed},
+	{errIllegalSaslState, kerr.IllegalSaslState},
 
 	// Config validation outside the controller (DescribeConfigs).
 	{config.ErrUnknownConfig, kerr.InvalidConfig},

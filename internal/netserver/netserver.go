@@ -20,6 +20,7 @@ package netserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // Handler serves one request frame: the bytes after the 4-byte size prefix.
@@ -56,7 +59,42 @@ type Config struct {
 	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
 	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
 	Logger                *slog.Logger
+
+	Security Security // what this listener speaks; the zero value is PLAINTEXT
 }
+
+// Security is a listener's protocol: TLS, SASL, or both, as Kafka's
+// security protocols combine them. Each connection gets an auth.Session
+// in its requests' context, which the SASL handlers advance and every
+// handler reads the principal from.
+type Security struct {
+	Listener         string // the listener's name, e.g. PLAINTEXT, SASL_SSL, INTERNAL
+	SecurityProtocol string // PLAINTEXT (when empty), SSL, SASL_PLAINTEXT, SASL_SSL
+	// TLS is the server config of SSL and SASL_SSL listeners.
+	TLS *tls.Config
+	// PrincipalRules map a client certificate's subject to the principal
+	// of an SSL connection (ssl.principal.mapping.rules).
+	PrincipalRules auth.PrincipalRules
+	// SASLMechanisms (sasl.enabled.mechanisms) and ReauthMs
+	// (connections.max.reauth.ms) go into each connection's session.
+	SASLMechanisms []string
+	ReauthMs       int64
+	// HandshakeTimeout bounds the TLS handshake and, on a SASL listener,
+	// the time until the connection has authenticated; a client that
+	// never finishes is disconnected. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxUnauthenticatedRequestBytes (sasl.server.max.receive.size) bounds
+	// each frame read before a SASL connection authenticated, so an
+	// unauthenticated client cannot make the broker read 100 MiB frames.
+	// Default 512 KiB.
+	MaxUnauthenticatedRequestBytes int32
+}
+
+// Security defaults.
+const (
+	DefaultHandshakeTimeout               = 10 * time.Second
+	DefaultMaxUnauthenticatedRequestBytes = 512 << 10 // sasl.server.max.receive.size
+)
 
 // Defaults, Kafka's where Kafka has the setting.
 const (
@@ -71,6 +109,9 @@ const (
 // Validate reports settings that contradict each other.
 func (c Config) Validate() error {
 	d := c.withDefaults()
+	if d.Security.usesTLS() && d.Security.TLS == nil {
+		return fmt.Errorf("listener %s is %s but has no TLS config", d.Security.Listener, d.Security.SecurityProtocol)
+	}
 	if c.QueuedMaxRequestBytes > 0 && d.QueuedMaxRequestBytes < int64(d.MaxRequestBytes) {
 		// A frame larger than the whole pool could never be admitted.
 		return fmt.Errorf("queued.max.request.bytes %d is below socket.request.max.bytes %d",
@@ -101,7 +142,24 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Security.SecurityProtocol == "" {
+		c.Security.SecurityProtocol = "PLAINTEXT"
+	}
+	if c.Security.Listener == "" {
+		c.Security.Listener = c.Security.SecurityProtocol
+	}
+	if c.Security.HandshakeTimeout <= 0 {
+		c.Security.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.Security.MaxUnauthenticatedRequestBytes <= 0 {
+		c.Security.MaxUnauthenticatedRequestBytes = DefaultMaxUnauthenticatedRequestBytes
+	}
 	return c
+}
+
+// usesTLS reports whether the listener's protocol is over TLS.
+func (sec Security) usesTLS() bool {
+	return sec.SecurityProtocol == "SSL" || sec.SecurityProtocol == "SASL_SSL"
 }
 
 // Server accepts connections on one listener and serves their requests.
