@@ -50,6 +50,11 @@ func (b *Broker) audit(r *Request, resp kmsg.Response) {
 		}
 	case *kmsg.DeleteRecordsRequest:
 		b.auditDeleteRecords(r, req, resp.(*kmsg.DeleteRecordsResponse))
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		// Which mechanisms changed, never the salt or salted password.
+		for _, res := range resp.(*kmsg.AlterUserSCRAMCredentialsResponse).Results {
+			b.auditLine(r, "alter_user_scram_credentials", "user", res.User, res.ErrorCode, res.ErrorMessage)
+		}
 	case *kmsg.AlterConfigsRequest:
 		if req.ValidateOnly {
 			return
@@ -129,7 +134,7 @@ func (b *Broker) auditOffsetDelete(r *Request, req *kmsg.OffsetDeleteRequest, re
 // error (the message) when it failed.
 func (b *Broker) auditLine(r *Request, action, resourceType, resource string, code int16, message *string, extra ...any) {
 	attrs := []any{"audit", true, "action", action, "resource_type", resourceType, "resource", resource,
-		"client", r.ClientAddr, "client_id", valueOrNull(r.Header.ClientID)}
+		"client", r.ClientAddr, "client_id", valueOrNull(r.Header.ClientID), "principal", r.Principal.String()}
 	attrs = append(attrs, extra...)
 	level := slog.LevelInfo
 	if code == 0 {

@@ -223,6 +223,9 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	return s
 }
 
+// Listener is the listener's name (PLAINTEXT, SASL_SSL, INTERNAL, ...).
+func (s *Server) Listener() string { return s.cfg.Security.Listener }
+
 // Addr is the listener's address (with the real port when 0 was asked for).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

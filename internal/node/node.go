@@ -57,7 +57,8 @@ type Node struct {
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
-	server  *netserver.Server
+	server  *netserver.Server   // the first client listener's
+	servers []*netserver.Server // every client listener's, server first
 	session *brokerSession
 	metrics *metrics.Registry
 	http    *httpserver.Server
@@ -134,40 +135,41 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.obs.parts.Store(n.parts)
 	n.setStage(stageRegistration)
-	ln, host, port, err := n.listen()
+	lns, err := n.listenAll()
 	if err != nil {
 		return nil, err
 	}
 	n.session = &brokerSession{
 		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock, log: n.log,
 		interval:  time.Duration(cfg.Int64("broker.heartbeat.interval.ms")) * time.Millisecond,
-		listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: "PLAINTEXT"}},
+		listeners: registeredListeners(lns),
 	}
 	if err = n.session.register(ctx); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	// The first Refresh deletes logs the metadata no longer places here
 	// (topics deleted while the node was down), so it must see every
 	// committed record: the registration above was applied after them.
 	if err = n.parts.Refresh(); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.setStage(stageGroups)
 	if err = n.startGroupCoordinator(); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.obs.groups.Store(n.groups)
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
-	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
-	n.obs.server.Store(n.server)
+	if err = n.serve(lns); err != nil {
+		return nil, err
+	}
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -243,8 +245,16 @@ func (n *Node) startControlPlane() error {
 	// works in milliseconds.
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
+	tlsServer, tlsClient, err := n.controllerTLS()
+	if err != nil {
+		if learnerLn != nil {
+			learnerLn.Close()
+		}
+		return err
+	}
 	n.cp, err = kraft.Start(kraft.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
+		TLSServer: tlsServer, TLSClient: tlsClient,
 	})
 	if err != nil && learnerLn != nil {
 		learnerLn.Close() // the quorum may have failed before taking it over
@@ -305,28 +315,23 @@ func (n *Node) topicDefaults() map[string]string {
 	return merged
 }
 
-// listen binds the client listener and works out the address clients are
-// told (advertised.listeners, else the listener with "localhost" for all
-// interfaces); a port 0 there becomes the bound port.
-func (n *Node) listen() (net.Listener, string, int, error) {
-	host, port, err := n.opts.Config.Listener()
-	if err != nil {
-		return nil, "", 0, err
+// serve starts a network server on each bound listener, all with one API
+// server: the listener a request came in on reaches the handlers through
+// its connection's session.
+func (n *Node) serve(lns []clientListener) error {
+	h := handler{api.NewServer(n.brokerDeps(lns[0].host, lns[0].port))}
+	for i, l := range lns {
+		cfg := n.netserverConfig()
+		var err error
+		if cfg.Security, err = n.listenerSecurity(l.cfg); err != nil {
+			closeListeners(lns[i:])
+			return err
+		}
+		n.servers = append(n.servers, netserver.New(l.ln, cfg, h))
 	}
-	advertisedHost, advertisedPort, err := n.opts.Config.AdvertisedListener()
-	if err != nil {
-		return nil, "", 0, err
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return nil, "", 0, fmt.Errorf("listeners: %w", err)
-	}
-	// Port 0 (tests, `sluice dev cluster`) binds a free port; clients must
-	// be told that port, not 0, or no client could connect.
-	if advertisedPort == 0 {
-		advertisedPort = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ln, advertisedHost, advertisedPort, nil
+	n.server = n.servers[0]
+	n.obs.server.Store(n.server)
+	return nil
 }
 
 func (n *Node) netserverConfig() netserver.Config {
@@ -395,12 +400,23 @@ func (n *Node) checkpointProducers(ctx context.Context) {
 	}
 }
 
-// Addr is the client listener's address; nil on a controller-only node.
+// Addr is the first client listener's address; nil on a controller-only node.
 func (n *Node) Addr() net.Addr {
 	if n.server == nil {
 		return nil
 	}
 	return n.server.Addr()
+}
+
+// ListenerAddr is the address of the client listener of that name; nil
+// when there is none.
+func (n *Node) ListenerAddr(name string) net.Addr {
+	for _, srv := range n.servers {
+		if srv.Listener() == name {
+			return srv.Addr()
+		}
+	}
+	return nil
 }
 
 // ClusterID is the cluster's id from meta.properties.
@@ -425,8 +441,8 @@ func (n *Node) stop(ctx context.Context) error {
 			n.stopHeartbeats()
 			n.controlledShutdown(ctx)
 		}
-		if n.server != nil {
-			errs = append(errs, n.server.Shutdown(ctx))
+		for _, srv := range n.servers {
+			errs = append(errs, srv.Shutdown(ctx))
 		}
 		// The background loops use the groups, partitions and logs, so
 		// they stop before any of those close. The group coordinator
