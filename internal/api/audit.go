@@ -16,6 +16,8 @@ import (
 // handlers stay free of logging and every admin API is covered in one
 // place. Validate-only requests change nothing and are not logged.
 //
+// long: a dispatch switch, one case per audited admin API.
+//
 // Not covered: an offset reset by an admin tool arrives as an OffsetCommit
 // with no generation, which a consumer outside any group sends too, so it
 // cannot be told apart from ordinary commits and is not logged.
