@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newBenchCmd(),
 		newProfileCmd(),
+		newUserCmd(),
 		newVersionCmd(),
 	)
 	registerFlagCompletions(root)

@@ -132,3 +132,28 @@ func scramRecord(u ScramUpsertion) (metadata.Record, error) {
 		StoredKey: storedKey, ServerKey: serverKey, Iterations: u.Iterations,
 	}, nil
 }
+
+// BootstrapScramCredentials adds credentials made offline (`sluice user
+// create --data-dir`) that the cluster does not have yet: a user's
+// credential for a mechanism, once set online, is never overwritten by a
+// stale bootstrap file, and replaying the file after a crash changes
+// nothing. The records were derived offline, so only their shape is
+// checked.
+func (c *Controller) BootstrapScramCredentials(img *metadata.Image, creds []metadata.UserScramCredential) ([]metadata.Record, error) {
+	var records []metadata.Record
+	for i := range creds {
+		cred := creds[i]
+		if err := checkScramMechanism(cred.Name, cred.Mechanism); err != nil {
+			return nil, err
+		}
+		if cred.Iterations < auth.ScramMinIterations || cred.Iterations > auth.ScramMaxIterations ||
+			len(cred.Salt) == 0 || len(cred.StoredKey) == 0 || len(cred.ServerKey) == 0 {
+			return nil, fmt.Errorf("%w: bootstrap credential of %q (%s)", ErrUnacceptableCredential, cred.Name, cred.Mechanism)
+		}
+		if _, ok := img.ScramCredential(cred.Name, cred.Mechanism); ok {
+			continue
+		}
+		records = append(records, &cred)
+	}
+	return records, nil
+}

@@ -123,6 +123,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.obs.cp.Store(n.cp)
 	if !n.IsBroker() {
+		// A controller-only node does not wait for the quorum to start,
+		// so its offline credentials are applied once a leader is there.
+		n.goBackground(func() {
+			if err := n.applyBootstrapCredentials(bgCtx); err != nil && bgCtx.Err() == nil {
+				n.log.Error("applying bootstrap credentials", "err", err)
+			}
+		})
 		n.setStage("")
 		// A controller-only node votes and decides; clients are served
 		// by the brokers, so it opens no logs and no client listener.
@@ -135,6 +142,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.obs.parts.Store(n.parts)
 	n.setStage(stageRegistration)
+	// Before registration, so that clients of a SASL listener can
+	// authenticate with the offline admin credential as soon as it serves.
+	if err = n.applyBootstrapCredentials(ctx); err != nil {
+		return nil, err
+	}
 	lns, err := n.listenAll()
 	if err != nil {
 		return nil, err
