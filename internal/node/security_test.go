@@ -39,7 +39,7 @@ type securePKI struct {
 	clientKeyPEM      []byte
 }
 
-func newPKI(t *testing.T) *securePKI {
+func newPKI(t testing.TB) *securePKI {
 	t.Helper()
 	dir := t.TempDir()
 	ca := authtest.NewCA(t)
@@ -59,7 +59,7 @@ func (p *securePKI) sets() []string {
 }
 
 // clientTLS trusts the test CA; withCert also presents alice's certificate.
-func (p *securePKI) clientTLS(t *testing.T, withCert bool) *tls.Config {
+func (p *securePKI) clientTLS(t testing.TB, withCert bool) *tls.Config {
 	t.Helper()
 	var certPEM, keyPEM []byte
 	if withCert {
