@@ -31,7 +31,7 @@ func serveSaslAuthenticate(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		b.Logger.Info("SASL authentication failed; closing the connection",
-			"client", r.ClientAddr, "listener", sess.Listener, "err", err)
+			"client", r.ClientAddr, "listener", sess.Listener, "err", auth.LogDetail(err))
 		return resp, closeAfterResponse(err)
 	}
 	resp.SASLAuthBytes = challenge
@@ -46,7 +46,7 @@ func (s *Server) serveRawToken(sess *auth.Session, clientAddr string, frame []by
 	challenge, _, _, err := sess.Authenticate(frame, fetchClock(s.broker).Now().UnixMilli())
 	if err != nil {
 		s.broker.Logger.Info("SASL authentication failed; closing the connection",
-			"client", clientAddr, "listener", sess.Listener, "err", err)
+			"client", clientAddr, "listener", sess.Listener, "err", auth.LogDetail(err))
 		return nil, fmt.Errorf("SASL (SaslHandshake v0 flow): %w", err)
 	}
 	out := make([]byte, 4+len(challenge))

@@ -1,11 +1,15 @@
 package auth_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/xdg-go/scram"
@@ -150,4 +154,52 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSASLScramAcceptsLibrdkafkaNonce replays librdkafka's client-final
+// message, whose nonce repeats the client's part in front of the combined
+// nonce: Kafka accepts it (the nonce ends with the server's), and so must
+// Sluice, or no kcat or confluent-kafka client can log in with SCRAM.
+func TestSASLScramAcceptsLibrdkafkaNonce(t *testing.T) {
+	creds := authtest.Credentials{}
+	creds.Add(t, auth.MechanismScramSHA256, "alice", "secret")
+	cred, _ := creds.ScramCredential("alice", auth.MechanismScramSHA256)
+	for _, tc := range []struct {
+		name   string
+		nonce  func(client, combined string) string
+		accept bool
+	}{
+		{"RFC 5802", func(_, combined string) string { return combined }, true},
+		{"librdkafka", func(client, combined string) string { return client + combined }, true},
+		{"not the server's", func(client, _ string) string { return client + "forged" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, err := auth.NewExchange(auth.MechanismScramSHA256, []string{auth.MechanismScramSHA256}, creds)
+			must(t, err)
+			const clientNonce = "fyko+d2lbbFgONRv9qkxdawL"
+			first := "n=alice,r=" + clientNonce
+			serverFirst, _, err := ex.Step([]byte("n,," + first))
+			must(t, err)
+			combined := strings.TrimPrefix(strings.Split(string(serverFirst), ",")[0], "r=")
+			withoutProof := "c=biws,r=" + tc.nonce(clientNonce, combined)
+			salted, err := auth.SaltPassword(auth.MechanismScramSHA256, "secret", cred.Salt, cred.Iterations)
+			must(t, err)
+			clientKey := hmacSHA256(salted, "Client Key")
+			signature := hmacSHA256(cred.StoredKey, first+","+string(serverFirst)+","+withoutProof)
+			proof := make([]byte, len(clientKey))
+			for i := range proof {
+				proof[i] = clientKey[i] ^ signature[i]
+			}
+			_, done, err := ex.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+			if tc.accept != (done && err == nil) {
+				t.Fatalf("done %v, err %v; want accepted=%v", done, err, tc.accept)
+			}
+		})
+	}
+}
+
+func hmacSHA256(key []byte, text string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(text))
+	return m.Sum(nil)
 }

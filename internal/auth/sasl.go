@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/xdg-go/scram"
 )
 
 // ErrAuthenticationFailed: the client's credentials did not check out.
@@ -16,6 +14,28 @@ var ErrAuthenticationFailed = errors.New("authentication failed")
 // ErrUnsupportedMechanism: the client asked for a mechanism the listener
 // does not offer. The edge answers UNSUPPORTED_SASL_MECHANISM.
 var ErrUnsupportedMechanism = errors.New("unsupported SASL mechanism")
+
+// FailureError is an authentication failure whose Message goes to the
+// client and whose Cause only to the broker's log.
+type FailureError struct {
+	Message string
+	Cause   error
+}
+
+func (e *FailureError) Error() string { return e.Message }
+
+// Unwrap makes it an ErrAuthenticationFailed; the cause stays out of the
+// chain so no client-facing text can include it.
+func (e *FailureError) Unwrap() error { return ErrAuthenticationFailed }
+
+// LogDetail is the failure with its cause, for the broker's log.
+func LogDetail(err error) string {
+	var f *FailureError
+	if errors.As(err, &f) && f.Cause != nil {
+		return err.Error() + ": " + f.Cause.Error()
+	}
+	return err.Error()
+}
 
 // ScramCredential is a stored SCRAM credential, as the metadata log holds
 // it (only derived keys, never the password).
@@ -87,54 +107,3 @@ func (e *plainExchange) Step(token []byte) ([]byte, bool, error) {
 }
 
 func (e *plainExchange) Principal() Principal { return e.principal }
-
-// scramExchange runs RFC 5802's two round trips with xdg-go/scram.
-type scramExchange struct {
-	mechanism string
-	conv      *scram.ServerConversation
-	principal Principal
-}
-
-func newScramExchange(mechanism string, store CredentialStore) (Exchange, error) {
-	h := scram.SHA256
-	if mechanism == MechanismScramSHA512 {
-		h = scram.SHA512
-	}
-	server, err := h.NewServer(func(user string) (scram.StoredCredentials, error) {
-		c, ok := store.ScramCredential(user, mechanism)
-		if !ok {
-			return scram.StoredCredentials{}, fmt.Errorf("user %q has no %s credential", user, mechanism)
-		}
-		return scram.StoredCredentials{
-			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
-			StoredKey:  c.StoredKey, ServerKey: c.ServerKey,
-		}, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s server: %w", mechanism, err)
-	}
-	return &scramExchange{mechanism: mechanism, conv: server.NewConversation()}, nil
-}
-
-func (e *scramExchange) Step(token []byte) ([]byte, bool, error) {
-	out, err := e.conv.Step(string(token))
-	if err != nil {
-		// Kafka's message; what failed (unknown user, wrong proof) is
-		// not told to the client, so it cannot probe for user names.
-		return nil, false, fmt.Errorf("%w during authentication due to invalid credentials with SASL mechanism %s",
-			ErrAuthenticationFailed, e.mechanism)
-	}
-	if !e.conv.Done() {
-		return []byte(out), false, nil
-	}
-	if !e.conv.Valid() {
-		return nil, false, fmt.Errorf("%w with SASL mechanism %s", ErrAuthenticationFailed, e.mechanism)
-	}
-	if a := e.conv.AuthzID(); a != "" && a != e.conv.Username() {
-		return nil, false, fmt.Errorf("%w: authorization id %q differs from user %q", ErrAuthenticationFailed, a, e.conv.Username())
-	}
-	e.principal = User(e.conv.Username())
-	return []byte(out), true, nil
-}
-
-func (e *scramExchange) Principal() Principal { return e.principal }

@@ -420,6 +420,21 @@ func (n *Node) Addr() net.Addr {
 	return n.server.Addr()
 }
 
+// ListenerInfo is one client listener as bound.
+type ListenerInfo struct {
+	Name string
+	Addr net.Addr
+}
+
+// Listeners are the client listeners, in the order of listeners.
+func (n *Node) Listeners() []ListenerInfo {
+	out := make([]ListenerInfo, 0, len(n.servers))
+	for _, srv := range n.servers {
+		out = append(out, ListenerInfo{Name: srv.Listener(), Addr: srv.Addr()})
+	}
+	return out
+}
+
 // ListenerAddr is the address of the client listener of that name; nil
 // when there is none.
 func (n *Node) ListenerAddr(name string) net.Addr {
