@@ -27,6 +27,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/auth/authtest"
+	"github.com/sluicelog/sluice/internal/peer"
 )
 
 // securePKI is a CA made for one test, with the broker's certificate and
@@ -455,4 +456,49 @@ func TestNodeSecureClusterReplicates(t *testing.T) {
 	if isr := topics["replicated"].Partitions[0].ISR; len(isr) != 3 {
 		t.Errorf("ISR %v, want all three replicas", isr)
 	}
+}
+
+// TestNodePeerReauthenticates keeps one broker-to-broker connection (the
+// follower's kind) across a session expiry: peer must authenticate again
+// before the leader's deadline, or the leader closes the connection at the
+// next request and the request fails (peer does not redial by itself).
+func TestNodePeerReauthenticates(t *testing.T) {
+	p := newPKI(t)
+	logs := &syncBuffer{}
+	n := startSecureNode(t, p, logs)
+	addUser(t, n, "broker", "broker-secret")
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			conn, err := peer.Dial(ctx, n.ListenerAddr("SASL_PLAINTEXT").String(), peer.Options{
+				ClientID: "test-peer", SASL: &peer.SASL{Mechanism: mech, User: "broker", Password: "broker-secret"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for round := range 2 {
+				if _, err := conn.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				if round == 0 {
+					time.Sleep(2 * time.Second) // past the listener's 1.5 s session
+				}
+			}
+			if strings.Contains(logs.String(), "SASL session expired") {
+				t.Errorf("the session expired instead of being renewed:\n%s", logs.String())
+			}
+		})
+	}
+	t.Run("wrong password", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := peer.Dial(ctx, n.ListenerAddr("SASL_PLAINTEXT").String(), peer.Options{
+			SASL: &peer.SASL{Mechanism: "SCRAM-SHA-512", User: "broker", Password: "nope"},
+		})
+		if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Fatalf("dial with a wrong password: %v", err)
+		}
+	})
 }
