@@ -66,6 +66,19 @@ func (s *Session) Principal() Principal {
 	return s.principal
 }
 
+// SetCertificatePrincipal sets the principal of an SSL connection, from
+// its client certificate, once the TLS handshake is done and before any
+// request is read. SASL listeners ignore it: their principal is the SASL
+// one, as in Kafka.
+func (s *Session) SetCertificatePrincipal(p Principal) {
+	if s.UsesSASL() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.principal = p
+}
+
 // Expired reports whether a SASL session's lifetime (KIP-368) is over.
 func (s *Session) Expired(nowMs int64) bool {
 	s.mu.Lock()

@@ -106,19 +106,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		session:    session,
 	}
 	c.lastActivity.Store(time.Now().UnixNano())
-	return c
-}
-
-// errHandshake ends a reader whose TLS handshake failed; it was logged.
-var errHandshake = errors.New("TLS handshake failed")
-
-// startSecurity runs the TLS handshake, with its deadline, and arms the
-// SASL authentication timer. A failed handshake (a plaintext client on a
-// TLS listener, a certificate the CA did not sign) is logged once and
-// closes the connection; no request is read from it.
-func (c *conn) startSecurity() error {
-	sec := c.s.cfg.Security
-	if session := c.session; session.UsesSASL() {
+	if session.UsesSASL() {
+		// Armed here, before the connection's goroutines start, so that
+		// close (from any goroutine) always sees it.
 		c.authTimer = time.AfterFunc(sec.HandshakeTimeout, func() {
 			if !session.IsAuthenticated() {
 				c.s.log.Info("closing connection: SASL authentication not finished in time",
@@ -127,6 +117,18 @@ func (c *conn) startSecurity() error {
 			}
 		})
 	}
+	return c
+}
+
+// errHandshake ends a reader whose TLS handshake failed; it was logged.
+var errHandshake = errors.New("TLS handshake failed")
+
+// startSecurity runs the TLS handshake, with its deadline, before the
+// first frame is read. A failed handshake (a plaintext client on a TLS
+// listener, a certificate the CA did not sign) is logged once and closes
+// the connection; no request is read from it.
+func (c *conn) startSecurity() error {
+	sec := c.s.cfg.Security
 	tc, ok := c.nc.(*tls.Conn)
 	if !ok {
 		return nil
@@ -140,8 +142,7 @@ func (c *conn) startSecurity() error {
 		return errHandshake
 	}
 	if sec.SecurityProtocol == "SSL" {
-		c.session = auth.NewSession(sec.Listener, sec.SecurityProtocol, auth.CertificatePrincipal(tc.ConnectionState(), sec.PrincipalRules))
-		c.ctx = auth.WithSession(c.ctx, c.session)
+		c.session.SetCertificatePrincipal(auth.CertificatePrincipal(tc.ConnectionState(), sec.PrincipalRules))
 	}
 	return nil
 }
