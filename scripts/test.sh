@@ -4,6 +4,8 @@
 # kafka-python, confluent-kafka, kafkajs) against a `sluice serve` process
 # (test/compat/run.sh installs them with apt-get and npm when missing), then
 # the README's five-minute tour, command by command (test/tour/run.sh).
+# Before the Go tests it installs Chromium (scripts/install-chromium.sh) for
+# the console's headless-browser test in test/console.
 # Extra arguments go to `go test` and skip the client and tour checks, e.g.
 # ./scripts/test.sh -run 'TestLog' -v
 set -euo pipefail
@@ -21,6 +23,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== chromium for test/console (scripts/install-chromium.sh)"
+scripts/install-chromium.sh
 
 echo "== go test -race"
 go test -race -count=1 "$@" ./...

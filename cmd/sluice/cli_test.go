@@ -308,6 +308,7 @@ func TestCLIJSONListsAreNeverNull(t *testing.T) {
 		{"topic", "create", "orders", "-p", "1"},
 		{"topic", "alter-config", "orders", "--set", "retention.ms=60000"},
 		{"topic", "delete", "orders"},
+		{"quota", "describe"},
 	} {
 		if args[0] != "profile" {
 			args = append(args, "--brokers", addr)

@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newGroupCmd(),
 		newClusterCmd(),
+		newQuotaCmd(),
 		newDevCmd(),
 		newBenchCmd(),
 		newProfileCmd(),

@@ -105,7 +105,11 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr io.W
 	if a := n.HTTPAddr(); a != nil {
 		// Before the ready line, so whoever waits for that one finds
 		// this one written.
-		fmt.Fprintf(stderr, "sluice: serving HTTP (metrics, health) on http://%s/\n", a)
+		what := "metrics, health"
+		if n.IsBroker() && cfg.Bool(config.HTTPConsoleEnabled) {
+			what = "console, metrics, health"
+		}
+		fmt.Fprintf(stderr, "sluice: serving HTTP (%s) on http://%s/\n", what, a)
 	}
 	// The one line scripts and tests wait for.
 	if n.IsBroker() {

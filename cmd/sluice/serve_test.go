@@ -12,7 +12,7 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 )
 
-var httpLine = regexp.MustCompile(`(?m)^sluice: serving HTTP \(metrics, health\) on http://(127\.0\.0\.1:(\d+))/$`)
+var httpLine = regexp.MustCompile(`(?m)^sluice: serving HTTP \(console, metrics, health\) on http://(127\.0\.0\.1:(\d+))/$`)
 
 // TestServeHTTPPortZeroIsNamed: with --http on port 0 the line before the
 // ready line names the port really bound, and it serves; the start-up

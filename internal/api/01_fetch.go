@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/wire"
 )
 
@@ -82,6 +84,9 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 		return wire.EncodeFetchResponse(resp)
 	}
 	f := fetcher{b: b, req: req, reads: fc.reads, maxBytes: fetchResponseMaxBytes(b, req)}
+	if !f.fromReplica() {
+		f.maxBytes = b.quotaFetchMaxBytes(r, f.maxBytes)
+	}
 	f.fetch(ctx, clk)
 	send := fc.reads
 	switch fc.kind {
@@ -92,8 +97,31 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 		send = b.fetchSessions.finishIncremental(fc.session, fc.reads)
 	}
 	fetchObserve(b, r, send, f.fromReplica())
+	if !f.fromReplica() {
+		resp.ThrottleMillis = fetchThrottle(ctx, b, r, send, f.readTook)
+	}
 	resp.Topics = fetchResponseTopics(req, send)
 	return wire.EncodeFetchResponse(resp)
+}
+
+// fetchThrottle records a consumer fetch's bytes and read time in its
+// client's quota sensors and mutes the connection for the throttle, which
+// it returns for throttle_time_ms. Unlike Kafka, which answers a throttled
+// fetch with no records (and takes the bytes back out of the sensor), the
+// records read are sent: the mute still holds the consumer's next fetch
+// back until its rate is within the quota.
+func fetchThrottle(ctx context.Context, b *Broker, r *Request, send []*fetchRead, readTook time.Duration) int32 {
+	if b.Quotas == nil {
+		return 0
+	}
+	var bytes int64
+	for _, rd := range send {
+		bytes += rd.recordsSize()
+	}
+	throttleMs := b.noteThrottle(quota.Fetch, b.quotaRecord(r, quota.Fetch, float64(bytes)), b.quotaRequestTime(r, readTook))
+	// Fetch v8 is KIP-219's: older consumers expect the response held back.
+	quota.ThrottleChannel(ctx, throttleMs, r.Header.APIVersion >= 8)
+	return int32(min(throttleMs, math.MaxInt32))
 }
 
 // fetchObserve counts the partitions' error codes and, for a consumer,
@@ -136,6 +164,9 @@ type fetcher struct {
 	req      *kmsg.FetchRequest
 	reads    []*fetchRead
 	maxBytes int64
+	// readTook is the time spent reading, without the long-poll wait: what
+	// the request_percentage quota charges.
+	readTook time.Duration
 }
 
 // fetch reads every partition; when that gives fewer than min_bytes and
@@ -143,7 +174,12 @@ type fetcher struct {
 // fires when a high watermark moves), the deadline or the request's end,
 // and reads again. Like Kafka it answers at once when a partition fails.
 func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
-	bytes, failed := f.readAll()
+	readAll := func() (int64, bool) {
+		start := clk.Now()
+		defer func() { f.readTook += clk.Now().Sub(start) }()
+		return f.readAll()
+	}
+	bytes, failed := readAll()
 	if f.done(bytes, failed) {
 		return
 	}
@@ -168,7 +204,7 @@ func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
 	// An append between the read and the watches would not wake us: look
 	// once more now that they are in place.
 	if f.moved() {
-		if bytes, failed = f.readAll(); f.done(bytes, failed) {
+		if bytes, failed = readAll(); f.done(bytes, failed) {
 			return
 		}
 	}
@@ -182,7 +218,7 @@ func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
 		case <-ctx.Done():
 			return
 		}
-		if bytes, failed = f.readAll(); f.done(bytes, failed) {
+		if bytes, failed = readAll(); f.done(bytes, failed) {
 			return
 		}
 	}

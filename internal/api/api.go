@@ -20,6 +20,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 // ControlPlane is what handlers need of the metadata quorum.
@@ -89,6 +90,10 @@ type Broker struct {
 	// Metrics counts requests, their errors, and records and bytes per
 	// topic; nil counts nothing.
 	Metrics *metrics.Registry
+
+	// Quotas keeps the client quota sensors (producer and consumer byte
+	// rates, request time); nil enforces no client quota.
+	Quotas *quota.Manager
 
 	fetchSessions *fetchSessionCache
 }

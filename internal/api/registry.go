@@ -51,6 +51,8 @@ var handlers = []*handler{
 	&electLeadersHandler,                 // 43
 	&incrementalAlterConfigsHandler,      // 44
 	&offsetDeleteHandler,                 // 47
+	&describeClientQuotasHandler,         // 48
+	&alterClientQuotasHandler,            // 49
 	&describeUserScramCredentialsHandler, // 50
 	&alterUserScramCredentialsHandler,    // 51
 	&describeQuorumHandler,               // 55

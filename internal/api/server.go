@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -35,6 +36,10 @@ type Request struct {
 	// Principal is who the connection authenticated as (auth.Anonymous on
 	// a PLAINTEXT listener); the network server puts it in the context.
 	Principal auth.Principal
+
+	// received is when the request was decoded: its handling time, for
+	// the request_percentage quota, counts from here.
+	received time.Time
 
 	// errors are the error codes a hand-framed response carries (Fetch),
 	// counted by its handler because there is no kmsg.Response to walk.
@@ -96,13 +101,17 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", wire.ErrMalformed, kmsg.NameForKey(header.APIKey), header.APIVersion, err)
 	}
-	r := &Request{Header: header, Body: req, ClientAddr: clientAddr, Principal: auth.FromContext(ctx)}
+	r := &Request{Header: header, Body: req, ClientAddr: clientAddr, Principal: auth.FromContext(ctx),
+		received: fetchClock(s.broker).Now()}
 	*rp = r
 	if h.serveFrame != nil {
 		return h.serveFrame(ctx, s.broker, r)
 	}
 	resp, err := h.serve(ctx, s.broker, r)
 	*respp = resp
+	if err == nil {
+		s.broker.throttleResponse(ctx, r, len(frame), fetchClock(s.broker).Now().Sub(r.received), resp)
+	}
 	if (err != nil && !errors.Is(err, errCloseAfterResponse)) || resp == nil {
 		return nil, err
 	}

@@ -52,8 +52,16 @@ const (
 	LeaderImbalanceCheckIntervalSeconds  = "leader.imbalance.check.interval.seconds"
 	LeaderImbalancePerBrokerPercentage   = "leader.imbalance.per.broker.percentage"
 	HTTPListener                         = "http.listener"
+	HTTPConsoleEnabled                   = "http.console.enabled"
 	HTTPPprofEnabled                     = "http.pprof.enabled"
 	LogFormat                            = "log.format"
+
+	// Client quotas and connection limits (docs/security.md#quotas).
+	QuotaWindowNum               = "quota.window.num"
+	QuotaWindowSizeSeconds       = "quota.window.size.seconds"
+	MaxConnectionsPerIP          = "max.connections.per.ip"
+	MaxConnectionsPerIPOverrides = "max.connections.per.ip.overrides"
+	MaxConnectionCreationRate    = "max.connection.creation.rate"
 
 	// Aliases of topic-default keys, resolved as Kafka resolves them:
 	// log.retention.ms > log.retention.minutes > log.retention.hours, and
@@ -164,6 +172,11 @@ var BrokerConfigs = []Def{
 		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
 	},
 	{
+		Name: HTTPConsoleEnabled, Type: TypeBoolean, Default: "true",
+		Doc: "Sluice only: whether the HTTP listener serves the web console at / on a broker (an index of the other endpoints when off). " +
+			"The console is a Kafka client of its own node; it samples throughput and group lag only after its first page is opened.",
+	},
+	{
 		Name: HTTPListener, Type: TypeString, Default: DefaultHTTPListener,
 		Doc: "Sluice only: host:port of the HTTP listener serving /metrics (Prometheus), /healthz, /readyz, /debug/pprof/ and the console; " +
 			"port 0 picks a free port, empty disables it. Nothing on it is authenticated, so the default binds to loopback only.",
@@ -225,9 +238,24 @@ var BrokerConfigs = []Def{
 		Doc: "The age in hours at which the active segment rolls; log.roll.ms wins over it.",
 	},
 	{
+		Name: MaxConnectionCreationRate, Type: TypeInt, Default: "2147483647", Ranges: atLeast(0, maxInt),
+		Doc: "The most new connections a second the broker accepts; above it the accept loop waits (clients wait in the listen backlog), as in Kafka. " +
+			"Per-address rates are connection_creation_rate quotas on ip entities (sluice quota alter --ip).",
+	},
+	{
 		Name: MaxConnections, Type: TypeInt, Default: "10000", Ranges: atLeast(0, maxInt),
 		Doc: "The most client connections at once. Kafka's default is unlimited; Sluice caps it because every connection " +
 			"holds buffers and goroutines, and a leaking client should meet refused connections, not an out-of-memory broker.",
+	},
+	{
+		Name: MaxConnectionsPerIP, Type: TypeInt, Default: "2147483647", Ranges: atLeast(0, maxInt),
+		Doc: "The most connections at once from one client address; a connection over it is closed right after accept. " +
+			"0 admits only the addresses in max.connections.per.ip.overrides.",
+	},
+	{
+		Name: MaxConnectionsPerIPOverrides, Type: TypeString,
+		Doc: "Per-address exceptions to max.connections.per.ip, as ip:count pairs separated by commas (10.0.0.1:200,::1:5). " +
+			"Sluice takes IP addresses only, not host names.",
 	},
 	{
 		Name: MaxIncrementalFetchSessionCacheSlots, Type: TypeInt, Default: "1000", Ranges: atLeast(0, maxInt),
@@ -272,6 +300,15 @@ var BrokerConfigs = []Def{
 		Name: QueuedMaxRequestBytes, Type: TypeLong, Default: "536870912", Ranges: []Range{{-1, -1}, {1, maxLong}},
 		Doc: "The most bytes of requests read but not yet answered, across all connections. Kafka's default is unlimited (-1); " +
 			"Sluice bounds it so many large requests at once cannot exhaust memory.",
+	},
+	{
+		Name: QuotaWindowNum, Type: TypeInt, Default: "11", Ranges: []Range{{1, 100}},
+		Doc: "How many windows client quota rates are sampled over: a rate is measured across this many windows of quota.window.size.seconds. " +
+			"Kafka sets no upper bound; Sluice caps it at 100 because every client's sensor holds one slot per window.",
+	},
+	{
+		Name: QuotaWindowSizeSeconds, Type: TypeInt, Default: "1", Ranges: []Range{{1, 3600}},
+		Doc: "The length of one client quota sample window (at most an hour in Sluice, so a throttle time fits its field).",
 	},
 	{
 		Name: ReplicaFetchMaxBytes, Type: TypeInt, Default: "1048576", Ranges: atLeast(0, maxInt),

@@ -332,6 +332,9 @@ func (b *Broker) checkStructure() (warnings []string, err error) {
 	if err := b.checkVoters(); err != nil {
 		return nil, err
 	}
+	if err := b.checkConnectionLimits(); err != nil {
+		return nil, err
+	}
 	if q := b.Int64(QueuedMaxRequestBytes); q != -1 && q < b.Int64(SocketRequestMaxBytes) {
 		return nil, b.invalid(QueuedMaxRequestBytes, fmt.Sprintf("-1 or at least socket.request.max.bytes=%s (from %s), or no request that large could ever be read",
 			b.values[SocketRequestMaxBytes], b.origin(SocketRequestMaxBytes)))

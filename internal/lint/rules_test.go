@@ -28,6 +28,7 @@ var layerRanks = withPlanned(map[string]int{
 	// requests); everything at the edge may use the wire codecs.
 	"internal/netserver":  80,
 	"internal/httpserver": 80, // HTTP: metrics, health, pprof; mounts the console
+	"internal/console":    80, // the web console: a Kafka client of the node, mounted on the HTTP listener
 	"internal/api":        70,
 	"internal/peer":       60,
 	"internal/wire":       55,
@@ -48,6 +49,10 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/coord/group": 30,
 	"internal/metadata":    25,
 	"internal/replica":     25,
+
+	// Client quotas: rates sampled with nowMs and the per-client sensors
+	// the edge records into, over the quotas of the metadata image.
+	"internal/quota": 27,
 
 	// Storage: the partition log, on vfs, holding record batches.
 	"internal/log": 20,
@@ -138,6 +143,7 @@ var edgePackages = []string{
 	"internal/netserver",
 	"internal/wire",
 	"internal/api",
+	"internal/console",
 	"internal/peer",
 	"internal/node",
 	"cmd",

@@ -28,6 +28,7 @@ func (d *Delta) Apply(offset int64) *Image {
 		nextProducerID: d.nextProducerID,
 		features:       base.features,
 		scram:          base.scram,
+		quotas:         base.quotas,
 	}
 	if len(d.brokers) > 0 {
 		img.brokers, img.brokerList = d.applyBrokers()
@@ -43,6 +44,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.scram) > 0 {
 		img.scram = applyChanges(base.scram, d.scram, func(c *ScramCredential) bool { return c == nil })
+	}
+	if len(d.quotas) > 0 {
+		img.quotas = applyChanges(base.quotas, d.quotas, func(m map[string]float64) bool { return len(m) == 0 })
 	}
 	*d = Delta{base: img, nextProducerID: img.nextProducerID}
 	return img

@@ -29,6 +29,7 @@ type Delta struct {
 	nextProducerID int64
 	features       map[string]int16              // a level of 0 removes the feature
 	scram          map[scramKey]*ScramCredential // nil value: removed
+	quotas         map[QuotaEntity]map[string]float64
 }
 
 // NewDelta starts a delta on base. Maps are made on first use, so a delta
@@ -71,6 +72,8 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayUserScramCredential(r)
 	case *RemoveUserScramCredential:
 		return d.replayRemoveUserScramCredential(r)
+	case *ClientQuota:
+		return d.replayClientQuota(r)
 	}
 	return fmt.Errorf("replay %T: %w", r, ErrUnknownRecordType)
 }

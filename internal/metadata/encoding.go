@@ -46,6 +46,7 @@ import (
 //	FeatureLevel      0 Name, 1 Level
 //	UserScramCredential        0 Name, 1 Mechanism, 2 Salt, 3 StoredKey, 4 ServerKey, 5 Iterations (2-4: raw bytes, as strings)
 //	RemoveUserScramCredential  0 Name, 1 Mechanism
+//	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
 //
 // testdata/records.golden holds an encoding of every type; a change to it
 // in review is a format change.
@@ -120,6 +121,8 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *FeatureLevel:
 		w.string(0, r.Name)
 		w.int(1, int64(r.Level))
+	case *ClientQuota:
+		appendClientQuota(&w, r)
 	default:
 		if appendScramRecord(&w, r) {
 			break
@@ -182,6 +185,7 @@ var decoders = map[uint64]func(*fieldReader) Record{
 	uint64(TypeFeatureLevel):              decodeFeatureLevel,
 	uint64(TypeUserScramCredential):       decodeUserScramCredential,
 	uint64(TypeRemoveUserScramCredential): decodeRemoveUserScramCredential,
+	uint64(TypeClientQuota):               decodeClientQuota,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

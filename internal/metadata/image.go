@@ -30,6 +30,7 @@ type Image struct {
 	nextProducerID int64
 	features       map[string]int16
 	scram          map[scramKey]*ScramCredential
+	quotas         map[QuotaEntity]map[string]float64
 }
 
 // configResource names the owner of a set of configs.
@@ -126,7 +127,8 @@ func (img *Image) Features() map[string]int16 { return img.features }
 // one (everything but the offset, which a snapshot stores next to them).
 // The order is deterministic, so two equal images give equal records:
 // features, brokers by id, topics by name each followed by its partitions,
-// configs by resource then key, the producer-id counter.
+// configs by resource then key, client quotas by entity then key, the
+// producer-id counter.
 func (img *Image) Records() []Record {
 	records := make([]Record, 0, 1+len(img.features)+len(img.brokerList)+len(img.topics)+img.numPartitions+len(img.configs))
 	for _, name := range sortedKeys(img.features) {
@@ -150,6 +152,7 @@ func (img *Image) Records() []Record {
 	}
 	records = img.appendConfigRecords(records)
 	records = img.appendScramRecords(records)
+	records = img.appendClientQuotaRecords(records)
 	if img.nextProducerID != 0 {
 		// No broker asked for this block: it only restores the counter.
 		records = append(records, &ProducerIDs{BrokerID: -1, BrokerEpoch: -1, NextProducerID: img.nextProducerID})

@@ -28,6 +28,8 @@ const (
 	TypeConfig           RecordType = 9
 	TypeProducerIDs      RecordType = 10
 	TypeFeatureLevel     RecordType = 11
+	// TypeClientQuota is Kafka's own number for ClientQuotaRecord.
+	TypeClientQuota RecordType = 14
 )
 
 // Record is one metadata record.

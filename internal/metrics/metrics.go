@@ -31,6 +31,9 @@ type Options struct {
 	APIKeys map[int16]string
 	// State is read at each scrape; nil exports only the counters.
 	State State
+	// RefusedConnections reads the connections refused at accept, by
+	// reason, at each scrape; nil exports none.
+	RefusedConnections func() map[string]int64
 }
 
 // Registry is one node's metrics.
@@ -47,6 +50,8 @@ type Registry struct {
 	// ISRShrinks and ISRExpands count ISR changes committed for
 	// partitions this node leads.
 	ISRShrinks, ISRExpands prometheus.Counter
+	// QuotaThrottles counts throttled responses by quota key.
+	QuotaThrottles *prometheus.CounterVec
 }
 
 // flushBuckets span a page-cache fsync on NVMe (~50µs) to a stalled disk.
@@ -72,6 +77,11 @@ func New(opts Options) *Registry {
 			Name: "kafka_server_replicamanager_isrexpands_total",
 			Help: "ISR expansions committed for partitions this node leads.",
 		}),
+		QuotaThrottles: newQuotaThrottles(),
+	}
+	r.reg.MustRegister(r.QuotaThrottles)
+	if opts.RefusedConnections != nil {
+		r.reg.MustRegister(newRefusedCollector(opts.RefusedConnections))
 	}
 	r.reg.MustRegister(r.Requests, r.Topics, r.LogFlush, r.ISRShrinks, r.ISRExpands,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 var (
@@ -50,6 +51,12 @@ type conn struct {
 	s          *Server
 	nc         net.Conn
 	clientAddr string
+	ip         string // the client's address, for the per-IP limits
+
+	// mutedUntil (Unix ns) is when a quota mute ends (Throttle); 0: never
+	// muted. delayUntil is the same for holding a response back.
+	mutedUntil atomic.Int64
+	delayUntil atomic.Int64
 
 	// ctx is every Serve's ctx: cancelled when the reader stops (the client
 	// left or will be disconnected: nobody waits for a long poll), at close,
@@ -73,6 +80,7 @@ type conn struct {
 	// session is the connection's security state; every request's ctx
 	// carries it. authTimer closes a SASL connection that has not
 	// authenticated within the handshake timeout.
+	sec       Security // the listener's
 	session   *auth.Session
 	authTimer *time.Timer
 
@@ -86,8 +94,7 @@ type request struct {
 	size int32
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
-	sec := s.cfg.Security
+func newConn(s *Server, nc net.Conn, sec Security) *conn {
 	session := auth.NewSession(sec.Listener, sec.SecurityProtocol, auth.Anonymous)
 	session.Mechanisms, session.ReauthMs = sec.SASLMechanisms, sec.ReauthMs
 	if sec.usesTLS() {
@@ -98,13 +105,16 @@ func newConn(s *Server, nc net.Conn) *conn {
 		s:          s,
 		nc:         nc,
 		clientAddr: nc.RemoteAddr().String(),
-		ctx:        ctx,
 		cancel:     cancel,
 		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
 		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		stopRead:   make(chan struct{}),
+		sec:        sec,
 		session:    session,
 	}
+	// Handlers mute this connection through its context when a client
+	// quota throttles it.
+	c.ctx = quota.WithThrottler(ctx, c)
 	c.lastActivity.Store(time.Now().UnixNano())
 	if session.UsesSASL() {
 		// Armed here, before the connection's goroutines start, so that
@@ -128,7 +138,7 @@ var errHandshake = errors.New("TLS handshake failed")
 // listener, a certificate the CA did not sign) is logged once and closes
 // the connection; no request is read from it.
 func (c *conn) startSecurity() error {
-	sec := c.s.cfg.Security
+	sec := c.sec
 	tc, ok := c.nc.(*tls.Conn)
 	if !ok {
 		return nil
@@ -151,7 +161,7 @@ func (c *conn) startSecurity() error {
 // connection that has not authenticated is held to the smaller bound.
 func (c *conn) maxFrameBytes() int32 {
 	if !c.session.IsAuthenticated() {
-		return min(c.s.cfg.MaxRequestBytes, c.s.cfg.Security.MaxUnauthenticatedRequestBytes)
+		return min(c.s.cfg.MaxRequestBytes, c.sec.MaxUnauthenticatedRequestBytes)
 	}
 	return c.s.cfg.MaxRequestBytes
 }
@@ -191,6 +201,7 @@ func (c *conn) readLoop() {
 		return
 	}
 	for {
+		c.waitMuted(c.ctx)
 		req, err := c.readRequest()
 		if err != nil {
 			c.cancel()
@@ -326,6 +337,9 @@ func (c *conn) processLoop() {
 		c.process(req)
 		c.lastActivity.Store(time.Now().UnixNano())
 		<-c.slots
+		// A throttled client's next request waits out the mute: its
+		// response went out at once, with throttle_time_ms (KIP-219).
+		c.waitMuted(c.ctx)
 	}
 	// The reader has stopped and everything it read is answered.
 	c.close()
@@ -342,6 +356,7 @@ func (c *conn) process(req request) {
 	putFrameBuffer(req.buf)
 	c.s.pool.release(int64(req.size))
 	if resp != nil {
+		c.waitDelayed(c.ctx)
 		c.write(resp)
 	}
 	if err != nil {

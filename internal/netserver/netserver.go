@@ -25,11 +25,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/quota"
 )
 
 // Handler serves one request frame: the bytes after the 4-byte size prefix.
@@ -59,6 +61,23 @@ type Config struct {
 	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
 	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
 	Logger                *slog.Logger
+
+	// MaxConnectionsPerIP is max.connections.per.ip: 0 means no limit,
+	// a negative value none at all (Kafka's 0: only the addresses in the
+	// overrides may connect). MaxConnectionsPerIPOverrides sets the limit
+	// of single addresses (max.connections.per.ip.overrides).
+	MaxConnectionsPerIP          int
+	MaxConnectionsPerIPOverrides map[string]int
+	// MaxConnectionCreationRate is max.connection.creation.rate: new
+	// connections per second the broker accepts; above it the accept loop
+	// waits. 0 means no limit.
+	MaxConnectionCreationRate float64
+	// IPConnectionRate returns the connection_creation_rate quota of a
+	// client address (ip quota entities); nil or ok false: none.
+	IPConnectionRate func(ip string) (rate float64, ok bool)
+	// QuotaWindow samples the connection rates (quota.window.num,
+	// quota.window.size.seconds).
+	QuotaWindow quota.WindowConfig
 
 	Security Security // what this listener speaks; the zero value is PLAINTEXT
 }
@@ -142,19 +161,31 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Security.SecurityProtocol == "" {
-		c.Security.SecurityProtocol = "PLAINTEXT"
+	c.Security = c.Security.withDefaults()
+	switch {
+	case c.MaxConnectionsPerIP == 0:
+		c.MaxConnectionsPerIP = math.MaxInt
+	case c.MaxConnectionsPerIP < 0:
+		c.MaxConnectionsPerIP = 0
 	}
-	if c.Security.Listener == "" {
-		c.Security.Listener = c.Security.SecurityProtocol
-	}
-	if c.Security.HandshakeTimeout <= 0 {
-		c.Security.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.Security.MaxUnauthenticatedRequestBytes <= 0 {
-		c.Security.MaxUnauthenticatedRequestBytes = DefaultMaxUnauthenticatedRequestBytes
-	}
+	c.QuotaWindow = c.QuotaWindow.WithDefaults()
 	return c
+}
+
+func (sec Security) withDefaults() Security {
+	if sec.SecurityProtocol == "" {
+		sec.SecurityProtocol = "PLAINTEXT"
+	}
+	if sec.Listener == "" {
+		sec.Listener = sec.SecurityProtocol
+	}
+	if sec.HandshakeTimeout <= 0 {
+		sec.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if sec.MaxUnauthenticatedRequestBytes <= 0 {
+		sec.MaxUnauthenticatedRequestBytes = DefaultMaxUnauthenticatedRequestBytes
+	}
+	return sec
 }
 
 // usesTLS reports whether the listener's protocol is over TLS.
@@ -164,20 +195,26 @@ func (sec Security) usesTLS() bool {
 
 // Server accepts connections on one listener and serves their requests.
 type Server struct {
-	ln      net.Listener
-	cfg     Config
-	handler Handler
-	log     *slog.Logger
-	pool    *memoryPool
+	listeners []Listener
+	cfg       Config
+	handler   Handler
+	log       *slog.Logger
+	pool      *memoryPool
 
 	// ctx is the parent of every Serve ctx; cancelled at Shutdown and Close
 	// so that long polls end early.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex // guards conns, stopping
-	conns    map[*conn]struct{}
-	stopping bool // no new connections; set by Shutdown and Close
+	mu         sync.Mutex // guards conns, stopping, connsPerIP, ipRates
+	conns      map[*conn]struct{}
+	stopping   bool // no new connections; set by Shutdown and Close
+	connsPerIP map[string]int
+	ipRates    map[string]*ipRate
+	refused    refusals
+	// acceptRate meters max.connection.creation.rate; only the accept
+	// loop uses it. nil when there is no limit.
+	acceptRate *quota.Rate
 
 	// wg counts the accept loop and both goroutines of every connection.
 	// Connection goroutines are added by the accept loop while it is itself
@@ -197,10 +234,24 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	return New(ln, cfg, h), nil
 }
 
-// New starts accepting on ln. An inconsistent Config is corrected rather
-// than refused (the pool is raised to hold one maximal frame); use Validate
-// or Listen to have it refused.
+// Listener is one socket a Server accepts on, and what it speaks.
+type Listener struct {
+	Listener net.Listener
+	Security Security
+}
+
+// New starts accepting on ln, which speaks cfg.Security. An inconsistent
+// Config is corrected rather than refused (the pool is raised to hold one
+// maximal frame); use Validate or Listen to have it refused.
 func New(ln net.Listener, cfg Config, h Handler) *Server {
+	return NewListeners([]Listener{{Listener: ln, Security: cfg.Security}}, cfg, h)
+}
+
+// NewListeners starts accepting on every listener, each with its own
+// security, all sharing the Server's limits: max.connections, the
+// per-address limits and rates, and the request memory pool are the
+// broker's, as in Kafka, not one set per listener.
+func NewListeners(listeners []Listener, cfg Config, h Handler) *Server {
 	cfg = cfg.withDefaults()
 	if cfg.QueuedMaxRequestBytes < int64(cfg.MaxRequestBytes) {
 		cfg.Logger.Warn("queued.max.request.bytes raised to socket.request.max.bytes",
@@ -209,7 +260,6 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		ln:      ln,
 		cfg:     cfg,
 		handler: h,
 		log:     cfg.Logger,
@@ -217,17 +267,55 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[*conn]struct{}),
+
+		connsPerIP: make(map[string]int),
+		ipRates:    make(map[string]*ipRate),
 	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	if cfg.MaxConnectionCreationRate > 0 {
+		s.acceptRate = quota.NewRate(cfg.QuotaWindow)
+	}
+	for _, l := range listeners {
+		l.Security = l.Security.withDefaults()
+		s.listeners = append(s.listeners, l)
+	}
+	s.wg.Add(len(s.listeners))
+	for i := range s.listeners {
+		go s.acceptLoop(&s.listeners[i])
+	}
 	return s
 }
 
-// Listener is the listener's name (PLAINTEXT, SASL_SSL, INTERNAL, ...).
-func (s *Server) Listener() string { return s.cfg.Security.Listener }
+// Addr is the first listener's address (with the real port when 0 was
+// asked for).
+func (s *Server) Addr() net.Addr { return s.listeners[0].Listener.Addr() }
 
-// Addr is the listener's address (with the real port when 0 was asked for).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// ListenerAddr is a listener's name and bound address.
+type ListenerAddr struct {
+	Name string // PLAINTEXT, SASL_SSL, INTERNAL, ...
+	Addr net.Addr
+}
+
+// Listeners are the listeners' names and addresses, in the order given.
+func (s *Server) Listeners() []ListenerAddr {
+	out := make([]ListenerAddr, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, ListenerAddr{Name: l.Security.Listener, Addr: l.Listener.Addr()})
+	}
+	return out
+}
+
+// NumConnectionsOn is the number of open connections of one listener.
+func (s *Server) NumConnectionsOn(listener string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.sec.Listener == listener {
+			n++
+		}
+	}
+	return n
+}
 
 // NumConnections is the number of open client connections.
 func (s *Server) NumConnections() int {
@@ -278,7 +366,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// stop marks the server as stopping, closes the listener on the first call
+// stop marks the server as stopping, closes the listeners on the first call
 // and returns the connections open at that moment. Connections accepted
 // later are closed by register.
 func (s *Server) stop() []*conn {
@@ -291,18 +379,20 @@ func (s *Server) stop() []*conn {
 	}
 	s.mu.Unlock()
 	if first {
-		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Debug("closing listener", "err", err)
+		for _, l := range s.listeners {
+			if err := l.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("closing listener", "listener", l.Security.Listener, "err", err)
+			}
 		}
 	}
 	return conns
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(l *Listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := l.Listener.Accept()
 		if err != nil {
 			if s.isStopping() || errors.Is(err, net.ErrClosed) {
 				return
@@ -319,7 +409,8 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		s.register(nc)
+		s.register(nc, l.Security)
+		s.throttleAccept()
 	}
 }
 
@@ -330,22 +421,23 @@ func (s *Server) isStopping() bool {
 }
 
 // register starts serving nc, or closes it at once when the server is
-// stopping or at max.connections.
-func (s *Server) register(nc net.Conn) {
+// stopping or a connection limit refuses it (limits.go).
+func (s *Server) register(nc net.Conn, sec Security) {
+	ip := clientIP(nc)
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
-	if len(s.conns) >= s.cfg.MaxConnections {
+	if reason, ok := s.admitLocked(ip, time.Now().UnixMilli()); !ok {
 		s.mu.Unlock()
-		s.log.Debug("connection refused: max.connections reached",
-			"client", nc.RemoteAddr().String(), "max.connections", s.cfg.MaxConnections)
+		s.log.Debug("connection refused", "client", nc.RemoteAddr().String(), "limit", reason)
 		nc.Close()
 		return
 	}
-	c := newConn(s, nc)
+	c := newConn(s, nc, sec)
+	c.ip = ip
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
@@ -356,5 +448,6 @@ func (s *Server) register(nc net.Conn) {
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.releaseIPLocked(c.ip)
 	s.mu.Unlock()
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -57,14 +58,15 @@ type Node struct {
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
-	server  *netserver.Server   // the first client listener's
-	servers []*netserver.Server // every client listener's, server first
+	server  *netserver.Server // every client listener's
 	session *brokerSession
 	metrics *metrics.Registry
 	http    *httpserver.Server
-	obs     observed
-	unlock  func() error
-	cancel  context.CancelFunc
+	// consoleSlot is mounted at "/" when the built-in console is on.
+	consoleSlot *consoleSlot
+	obs         observed
+	unlock      func() error
+	cancel      context.CancelFunc
 	// stopHeartbeats stops the heartbeat loop and waits for it, so a
 	// controlled shutdown's fencing is not undone by a late heartbeat.
 	stopHeartbeats func()
@@ -182,6 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.serve(lns); err != nil {
 		return nil, err
 	}
+	n.startConsole(lns)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -327,33 +330,45 @@ func (n *Node) topicDefaults() map[string]string {
 	return merged
 }
 
-// serve starts a network server on each bound listener, all with one API
-// server: the listener a request came in on reaches the handlers through
-// its connection's session.
+// serve starts the network server on every bound listener, with one API
+// server behind it: the listener a request came in on reaches the
+// handlers through its connection's session. The listeners share the
+// server's limits (max.connections, the request memory pool, the
+// per-address limits), which are the broker's, as in Kafka.
 func (n *Node) serve(lns []clientListener) error {
-	h := handler{api.NewServer(n.brokerDeps(lns[0].host, lns[0].port))}
-	for i, l := range lns {
-		cfg := n.netserverConfig()
-		var err error
-		if cfg.Security, err = n.listenerSecurity(l.cfg); err != nil {
-			closeListeners(lns[i:])
+	listeners := make([]netserver.Listener, 0, len(lns))
+	for _, l := range lns {
+		sec, err := n.listenerSecurity(l.cfg)
+		if err != nil {
+			closeListeners(lns)
 			return err
 		}
-		n.servers = append(n.servers, netserver.New(l.ln, cfg, h))
+		listeners = append(listeners, netserver.Listener{Listener: l.ln, Security: sec})
 	}
-	n.server = n.servers[0]
+	h := handler{api.NewServer(n.brokerDeps(lns[0].host, lns[0].port))}
+	n.server = netserver.NewListeners(listeners, n.netserverConfig(), h)
 	n.obs.server.Store(n.server)
 	return nil
 }
 
 func (n *Node) netserverConfig() netserver.Config {
 	cfg := n.opts.Config
+	// Checked when the config was loaded.
+	overrides, _ := config.ConnectionsPerIPOverrides(cfg.String("max.connections.per.ip.overrides"))
 	return netserver.Config{
 		MaxRequestBytes:       cfg.Int32("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		MaxConnections:        int(cfg.Int32("max.connections")),
 		Logger:                n.log,
+
+		MaxConnectionsPerIP:          connectionsPerIP(cfg.Int32("max.connections.per.ip")),
+		MaxConnectionsPerIPOverrides: overrides,
+		MaxConnectionCreationRate:    connectionCreationRate(cfg.Int32("max.connection.creation.rate")),
+		IPConnectionRate: func(ip string) (float64, bool) {
+			return quota.ResolveIP(n.cp.Image().ClientQuotas, ip)
+		},
+		QuotaWindow: n.quotaWindow(),
 	}
 }
 
@@ -372,6 +387,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
+		Quotas: quota.NewManager(n.quotaWindow()),
 	}
 }
 
@@ -420,27 +436,21 @@ func (n *Node) Addr() net.Addr {
 	return n.server.Addr()
 }
 
-// ListenerInfo is one client listener as bound.
-type ListenerInfo struct {
-	Name string
-	Addr net.Addr
-}
-
-// Listeners are the client listeners, in the order of listeners.
-func (n *Node) Listeners() []ListenerInfo {
-	out := make([]ListenerInfo, 0, len(n.servers))
-	for _, srv := range n.servers {
-		out = append(out, ListenerInfo{Name: srv.Listener(), Addr: srv.Addr()})
+// Listeners are the client listeners' names and bound addresses, in the
+// order of listeners; none on a controller-only node.
+func (n *Node) Listeners() []netserver.ListenerAddr {
+	if n.server == nil {
+		return nil
 	}
-	return out
+	return n.server.Listeners()
 }
 
 // ListenerAddr is the address of the client listener of that name; nil
 // when there is none.
 func (n *Node) ListenerAddr(name string) net.Addr {
-	for _, srv := range n.servers {
-		if srv.Listener() == name {
-			return srv.Addr()
+	for _, l := range n.Listeners() {
+		if l.Name == name {
+			return l.Addr
 		}
 	}
 	return nil
@@ -468,8 +478,8 @@ func (n *Node) stop(ctx context.Context) error {
 			n.stopHeartbeats()
 			n.controlledShutdown(ctx)
 		}
-		for _, srv := range n.servers {
-			errs = append(errs, srv.Shutdown(ctx))
+		if n.server != nil {
+			errs = append(errs, n.server.Shutdown(ctx))
 		}
 		// The background loops use the groups, partitions and logs, so
 		// they stop before any of those close. The group coordinator
@@ -495,7 +505,7 @@ func (n *Node) stop(ctx context.Context) error {
 			errs = append(errs, n.unlock())
 		}
 		// Last: /readyz says "shutting down" until the node is gone.
-		errs = append(errs, n.stopHTTP())
+		errs = append(errs, n.stopConsole(), n.stopHTTP())
 	})
 	return errors.Join(errs...)
 }

@@ -69,7 +69,13 @@ const httpShutdownTimeout = 5 * time.Second
 // for during a long recovery.
 func (n *Node) startHTTP() error {
 	cfg := n.opts.Config
-	n.metrics = metrics.New(metrics.Options{APIKeys: api.APIKeyNames(), State: nodeState{n}})
+	n.metrics = metrics.New(metrics.Options{APIKeys: api.APIKeyNames(), State: nodeState{n},
+		RefusedConnections: func() map[string]int64 {
+			if srv := n.obs.server.Load(); srv != nil {
+				return srv.RefusedConnections()
+			}
+			return nil
+		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {
 		return nil
@@ -78,8 +84,15 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w (set it to another host:port, or empty to disable it)", config.HTTPListener, err)
 	}
+	// The built-in console is mounted on brokers; a controller-only node
+	// has no client listener for it to talk to, so it serves the index.
+	consoleHandler := n.opts.Console
+	if consoleHandler == nil && n.IsBroker() && cfg.Bool(config.HTTPConsoleEnabled) {
+		n.consoleSlot = &consoleSlot{}
+		consoleHandler = n.consoleSlot
+	}
 	n.http = httpserver.Start(ln, httpserver.Options{
-		Metrics: n.metrics.Handler(), Ready: n.ready, Console: n.opts.Console,
+		Metrics: n.metrics.Handler(), Ready: n.ready, Console: consoleHandler,
 		Pprof: cfg.Bool(config.HTTPPprofEnabled), Logger: n.log,
 	})
 	return nil

@@ -360,3 +360,21 @@ func TestNodeEmptyHTTPListenerDisablesIt(t *testing.T) {
 		t.Fatalf("http.listener is empty, yet HTTP listens on %s", a)
 	}
 }
+
+// TestNodeServesTheConsole: a broker mounts the built-in console at "/" of
+// its HTTP listener, talking to its own client listener; with
+// http.console.enabled=false "/" is the index of the other endpoints.
+func TestNodeServesTheConsole(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	code, body := httpGet(t, n.HTTPAddr().String(), "/topics")
+	if code != 200 || !strings.Contains(body, "__consumer_offsets") && !strings.Contains(body, "Topics") {
+		t.Fatalf("console /topics = %d: %.300s", code, body)
+	}
+	off := startNode(t, t.TempDir(), "http.console.enabled=false")
+	if code, body := httpGet(t, off.HTTPAddr().String(), "/"); code != 200 || !strings.Contains(body, "/metrics") {
+		t.Fatalf("index with the console off = %d: %.300s", code, body)
+	}
+	if code, _ := httpGet(t, off.HTTPAddr().String(), "/topics"); code != 404 {
+		t.Fatalf("/topics with the console off = %d, want 404", code)
+	}
+}

@@ -404,9 +404,9 @@ func TestNodeSecurityRefusals(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "every refused connection to be gone", func() bool {
 		total := 0
-		for _, srv := range n.servers {
-			if srv.Listener() != "PLAINTEXT" { // addUser's admin client stays until cleanup
-				total += srv.NumConnections()
+		for _, l := range n.Listeners() {
+			if l.Name != "PLAINTEXT" { // addUser's admin client stays until cleanup
+				total += n.server.NumConnectionsOn(l.Name)
 			}
 		}
 		return total == 0

@@ -402,6 +402,35 @@ var offsetDeleteRequest = message{key: 47, name: "OffsetDelete", minVersion: 0, 
 	),
 }}
 
+// DescribeClientQuotas (KIP-546): filter components on entity types,
+// each matching a name exactly (0, with match set), the default entity (1)
+// or any named entity (2).
+var describeClientQuotasRequest = message{key: 48, name: "DescribeClientQuotas", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.DescribeClientQuotasRequestComponent]("components",
+		str("entity_type"),
+		i8("match_type"),
+		nstr("match"),
+	),
+	boolean("strict"),
+}}
+
+// AlterClientQuotas (KIP-546): a null entity_name is the type's default
+// entity.
+var alterClientQuotasRequest = message{key: 49, name: "AlterClientQuotas", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.AlterClientQuotasRequestEntry]("entries",
+		array[kmsg.AlterClientQuotasRequestEntryEntity]("entity",
+			str("entity_type"),
+			nstr("entity_name"),
+		),
+		array[kmsg.AlterClientQuotasRequestEntryOp]("ops",
+			str("key"),
+			prim(kindFloat64, "value"),
+			boolean("remove"),
+		),
+	),
+	boolean("validate_only"),
+}}
+
 // DescribeLogDirs (KIP-113): null topics asks for every partition; `topic
 // describe` takes the sizes on disk from it.
 var describeLogDirsRequest = message{key: 35, name: "DescribeLogDirs", minVersion: 0, maxVersion: 4, flexibleFrom: 2, fields: []field{
@@ -490,6 +519,7 @@ var requestSchemas = indexSchemas(
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
 	&saslHandshakeRequest, &saslAuthenticateRequest,
 	&describeUserScramCredentialsRequest, &alterUserScramCredentialsRequest,
+	&describeClientQuotasRequest, &alterClientQuotasRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/quota"
+)
+
+// Client quota enforcement, as Kafka's KafkaApis applies it: after a
+// request is handled, its bytes (Produce: the request; consumer Fetch: the
+// response) and its handler time are recorded in the client's sensors,
+// the longest throttle among them goes into the response's
+// throttle_time_ms, and the connection is muted that long once the
+// response is written (KIP-219). The client is identified by the
+// principal's name (ANONYMOUS without authentication) and the header's
+// client id.
+//
+// Not charged to request_percentage: follower fetches (replication is
+// never throttled by client quotas), ApiVersions (a throttled client must
+// still be able to talk), and requests whose handling time is mostly a
+// wait rather than work: a Fetch's long poll (only its reads are
+// charged), JoinGroup and SyncGroup (the rest of the group), OffsetCommit
+// (the offsets' replication), and the requests decided by the controller
+// (a Raft commit), which Kafka forwards without holding a request thread.
+// Produce is charged its whole handling time, which here includes the
+// append's fsync and, for acks=all, the wait for the ISR; Kafka parks that
+// wait in purgatory and does not charge it.
+
+// quotaUnchargedRequestTime lists the keys whose handler time is waiting,
+// not work.
+var quotaUnchargedRequestTime = map[int16]bool{
+	1:  true, // Fetch: charged its read time in serveFetch
+	8:  true, // OffsetCommit
+	11: true, // JoinGroup
+	14: true, // SyncGroup
+	18: true, // ApiVersions
+	19: true, // CreateTopics
+	20: true, // DeleteTopics
+	22: true, // InitProducerId (a producer-id block from the controller)
+	33: true, // AlterConfigs
+	37: true, // CreatePartitions
+	43: true, // ElectLeaders
+	44: true, // IncrementalAlterConfigs
+	49: true, // AlterClientQuotas
+	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
+	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
+	51: true, // AlterUserScramCredentials (decided by the controller)
+}
+
+// quotaClient returns who the request counts against.
+func quotaClient(r *Request) (user, clientID string) {
+	if r.Header.ClientID != nil {
+		clientID = *r.Header.ClientID
+	}
+	return r.Principal.Name, clientID
+}
+
+// quotaRecord records value of kind for r's client and returns the
+// throttle time in ms (0 without quotas).
+func (b *Broker) quotaRecord(r *Request, kind quota.Kind, value float64) int64 {
+	if b.Quotas == nil {
+		return 0
+	}
+	user, clientID := quotaClient(r)
+	return b.Quotas.Record(b.Control.Image(), kind, user, clientID, value, clock.UnixMs(fetchClock(b)))
+}
+
+// quotaRequestTime records handler time d (as Kafka does: percent of one
+// second) and returns the throttle time.
+func (b *Broker) quotaRequestTime(r *Request, d time.Duration) int64 {
+	if b.Quotas == nil || d <= 0 {
+		return 0
+	}
+	return b.quotaRecord(r, quota.Request, float64(d)*100/float64(time.Second))
+}
+
+// quotaFetchMaxBytes caps a consumer fetch at what its quota admits in one
+// sampled span, so one response cannot put it over its quota for longer
+// than the sensors can see; without a quota it returns limit unchanged.
+func (b *Broker) quotaFetchMaxBytes(r *Request, limit int64) int64 {
+	if b.Quotas == nil {
+		return limit
+	}
+	user, clientID := quotaClient(r)
+	bound, ok := b.Quotas.Bound(b.Control.Image(), quota.Fetch, user, clientID)
+	if !ok {
+		return limit
+	}
+	return min(limit, max(int64(quota.MaxValueInWindow(b.Quotas.Config(), bound)), 1))
+}
+
+// throttleResponse applies the throttles of a request answered with a
+// kmsg response (or none: acks=0): the produce byte rate and the request
+// time. It sets throttle_time_ms and mutes the connection.
+func (b *Broker) throttleResponse(ctx context.Context, r *Request, frameBytes int, took time.Duration, resp kmsg.Response) {
+	if b.Quotas == nil || r == nil {
+		return
+	}
+	var bytesMs, timeMs int64
+	if r.Header.APIKey == produceHandler.key {
+		bytesMs = b.quotaRecord(r, quota.Produce, float64(frameBytes))
+	}
+	if !quotaUnchargedRequestTime[r.Header.APIKey] {
+		timeMs = b.quotaRequestTime(r, took)
+	}
+	throttleMs := b.noteThrottle(quota.Produce, bytesMs, timeMs)
+	if throttleMs <= 0 {
+		return
+	}
+	// Versions before KIP-219 expect the broker to hold the response back
+	// itself; kmsg knows which versions those are. A request without a
+	// response (acks=0) mutes the connection.
+	afterResponse := true
+	if t, ok := resp.(kmsg.ThrottleResponse); ok {
+		_, afterResponse = t.Throttle()
+	}
+	if st, ok := resp.(kmsg.SetThrottleResponse); ok {
+		st.SetThrottle(int32(min(throttleMs, math.MaxInt32)))
+	}
+	quota.ThrottleChannel(ctx, throttleMs, afterResponse)
+}
+
+// noteThrottle returns the longer of a byte-rate throttle (of kind) and
+// a request-time throttle, counting the response as throttled by the
+// quota that asked for the longer one.
+func (b *Broker) noteThrottle(kind quota.Kind, bytesMs, timeMs int64) int64 {
+	throttleMs := max(bytesMs, timeMs)
+	if throttleMs <= 0 || b.Metrics == nil {
+		return throttleMs
+	}
+	key := kind.Key()
+	if timeMs > bytesMs {
+		key = quota.Request.Key()
+	}
+	b.Metrics.QuotaThrottles.WithLabelValues(key).Inc()
+	return throttleMs
+}

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/kraft"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/wire"
+)
+
+// recordingThrottler stands in for the network server's connection.
+type recordingThrottler struct {
+	ms     int64
+	before bool // a response was to be held back
+}
+
+func (r *recordingThrottler) Throttle(ms int64, afterResponse bool) {
+	r.ms = max(r.ms, ms)
+	r.before = r.before || !afterResponse
+}
+
+func setQuota(t *testing.T, h *harness, entity []metadata.QuotaEntityPart, key string, value float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := h.cp.Submit(ctx, kraft.AlterClientQuotas{Request: controller.AlterClientQuotasRequest{
+		Entries: []controller.AlterClientQuotasEntry{{Entity: entity, Ops: []controller.QuotaOp{{Key: key, Value: value}}}}}})
+	if err != nil || resp.(controller.AlterClientQuotasResponse).Entries[0].Err != nil {
+		t.Fatalf("set quota: %v %+v", err, resp)
+	}
+}
+
+// serveThrottled serves req with a throttler in the context and returns
+// the encoded response frame and the mute asked for.
+func serveThrottled(t *testing.T, h *harness, req kmsg.Request) ([]byte, int64) {
+	t.Helper()
+	th := &recordingThrottler{}
+	ctx, cancel := context.WithTimeout(quota.WithThrottler(context.Background(), th), 30*time.Second)
+	defer cancel()
+	out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out == nil {
+		return nil, th.ms
+	}
+	defer out.Release()
+	var buf writeBuffer
+	if _, err := out.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf, th.ms
+}
+
+func TestQuotaProduceThrottled(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 11, WindowMs: 1000})
+	dpCreateTopic(t, h, "q", 1)
+	// The harness's client id is "test"; the quota is on it.
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "client-id", Name: "test"}}, metadata.QuotaProducerByteRate, 1024)
+
+	batch := dpBatch(t, "q", 4, dpBatchOptions{valueSize: 1000})
+	// 4 KB is within 10 s × 1 KiB/s: not throttled.
+	frame, muted := serveThrottled(t, h, dpProduceRequest(9, 1, "q", map[int32][]byte{0: batch}))
+	resp := h.decode(dpProduceRequest(9, 1, "q", nil), frame).(*kmsg.ProduceResponse)
+	if resp.ThrottleMillis != 0 || muted != 0 {
+		t.Fatalf("first produce throttled %d ms, muted %d", resp.ThrottleMillis, muted)
+	}
+	// Three more go over: the response says so and the connection is muted
+	// for as long.
+	var last *kmsg.ProduceResponse
+	for range 3 {
+		req := dpProduceRequest(9, 1, "q", map[int32][]byte{0: batch})
+		frame, muted = serveThrottled(t, h, req)
+		last = h.decode(req, frame).(*kmsg.ProduceResponse)
+	}
+	if last.ThrottleMillis <= 0 || int64(last.ThrottleMillis) != muted {
+		t.Fatalf("over quota: throttle_time_ms %d, muted %d ms", last.ThrottleMillis, muted)
+	}
+	// Produce v6 is KIP-219's: v5 asks the broker to hold the response
+	// back, v9 to answer at once and mute.
+	for _, c := range []struct {
+		version int16
+		before  bool
+	}{{5, true}, {9, false}} {
+		th := &recordingThrottler{}
+		ctx, cancel := context.WithTimeout(quota.WithThrottler(context.Background(), th), 30*time.Second)
+		out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(c.version, 1, "q", map[int32][]byte{0: batch})))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Release()
+		if th.ms <= 0 || th.before != c.before {
+			t.Fatalf("produce v%d: throttled %d ms, held back %v; want held back %v", c.version, th.ms, th.before, c.before)
+		}
+	}
+	if code := last.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("a throttled produce is still appended, got code %d", code)
+	}
+
+	// acks=0 has no response but is muted all the same.
+	_, muted = serveThrottled(t, h, dpProduceRequest(9, 0, "q", map[int32][]byte{0: batch}))
+	if muted <= 0 {
+		t.Fatal("acks=0 produce over quota was not muted")
+	}
+
+	// Another client id has no quota.
+	if h.broker.Quotas.NumSensors() != 1 {
+		t.Fatalf("%d sensors", h.broker.Quotas.NumSensors())
+	}
+}
+
+func TestQuotaFetchBoundedAndThrottled(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 3, WindowMs: 1000})
+	dpCreateTopic(t, h, "f", 1)
+	for range 8 {
+		dpProduce(t, h, 9, "f", 0, dpBatch(t, "f", 1, dpBatchOptions{valueSize: 1000}))
+	}
+	// 500 B/s over (3-1) windows of 1 s: at most 1000 bytes a response,
+	// which still returns one whole batch (KIP-74) but no second one.
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Name: "ANONYMOUS"}}, metadata.QuotaConsumerByteRate, 500)
+	req := dpFetchRequest(12, 0, 0, dpFetchPart{topic: "f", partition: 0, offset: 0})
+	frame, muted := serveThrottled(t, h, req)
+	resp := dpDecodeFetch(t, req, frame)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) == 0 || len(p.RecordBatches) > 1100 {
+		t.Fatalf("fetch under quota returned %d record bytes (code %d), want one batch", len(p.RecordBatches), p.ErrorCode)
+	}
+	if resp.ThrottleMillis <= 0 || int64(resp.ThrottleMillis) != muted {
+		t.Fatalf("throttle_time_ms %d, muted %d", resp.ThrottleMillis, muted)
+	}
+}
+
+// TestQuotaRequestPercentage: handling time is charged as a percentage of
+// a second; over request_percentage the response says so and the
+// connection is muted; a key whose time is waiting is not charged.
+func TestQuotaRequestPercentage(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+	clientID := "busy"
+	request := func(key int16) *Request {
+		return &Request{Header: wire.RequestHeader{APIKey: key, ClientID: &clientID}, Principal: auth.Anonymous}
+	}
+	th := &recordingThrottler{}
+	ctx := quota.WithThrottler(context.Background(), th)
+
+	// A JoinGroup that waited 500 ms is not charged.
+	join := kmsg.NewPtrJoinGroupResponse()
+	h.broker.throttleResponse(ctx, request(11), 100, 500*time.Millisecond, join)
+	if join.ThrottleMillis != 0 || th.ms != 0 {
+		t.Fatalf("JoinGroup's wait was charged: throttle %d, muted %d", join.ThrottleMillis, th.ms)
+	}
+	// 500 ms of Metadata is 50% of a second against 10%: (50-10)/10 × 1 s,
+	// capped at the 2 s the windows span.
+	md := kmsg.NewPtrMetadataResponse()
+	h.broker.throttleResponse(ctx, request(3), 100, 500*time.Millisecond, md)
+	if md.ThrottleMillis != 2000 || th.ms != 2000 {
+		t.Fatalf("throttle_time_ms %d, muted %d; want 2000", md.ThrottleMillis, th.ms)
+	}
+}
