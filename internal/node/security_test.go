@@ -27,7 +27,9 @@ import (
 
 	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/auth/authtest"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/peer"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // securePKI is a CA made for one test, with the broker's certificate and
@@ -501,4 +503,36 @@ func TestNodePeerReauthenticates(t *testing.T) {
 			t.Fatalf("dial with a wrong password: %v", err)
 		}
 	})
+}
+
+// TestNodeConsoleOnASecuredNode: a node whose only listener is SASL_SSL
+// still serves its web console, which dials that listener with the
+// broker's own credential (created offline before the first start).
+func TestNodeConsoleOnASecuredNode(t *testing.T) {
+	p := newPKI(t)
+	dir, files := t.TempDir(), t.TempDir()
+	salt := []byte("console-test-salt")
+	salted, err := auth.SaltPassword(auth.MechanismScramSHA512, "broker-secret", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, server, err := auth.ScramKeys(auth.MechanismScramSHA512, salted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddBootstrapCredential(vfs.OS(), dir, metadata.UserScramCredential{
+		Name: "broker", Mechanism: metadata.ScramSHA512, Salt: salt, StoredKey: stored, ServerKey: server, Iterations: 4096,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	passwordFile := filepath.Join(files, "broker.password")
+	if err := os.WriteFile(passwordFile, []byte("broker-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, dir, append(p.sets(), "listeners=SASL_SSL://127.0.0.1:0",
+		"inter.broker.sasl.username=broker", "inter.broker.sasl.password.file="+passwordFile)...)
+	code, body := httpGet(t, n.HTTPAddr().String(), "/topics")
+	if code != 200 || !strings.Contains(body, "__consumer_offsets") && !strings.Contains(body, "Topics") {
+		t.Fatalf("console /topics on a SASL_SSL-only node = %d: %.300s", code, body)
+	}
 }
