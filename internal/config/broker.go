@@ -56,6 +56,13 @@ const (
 	HTTPPprofEnabled                     = "http.pprof.enabled"
 	LogFormat                            = "log.format"
 
+	// The log cleaner (compaction), one set of threads per log directory.
+	LogCleanerEnable              = "log.cleaner.enable"
+	LogCleanerThreads             = "log.cleaner.threads"
+	LogCleanerDedupeBufferSize    = "log.cleaner.dedupe.buffer.size"
+	LogCleanerIOMaxBytesPerSecond = "log.cleaner.io.max.bytes.per.second"
+	LogCleanerBackoffMs           = "log.cleaner.backoff.ms"
+
 	// Client quotas and connection limits (docs/security.md#quotas).
 	QuotaWindowNum               = "quota.window.num"
 	QuotaWindowSizeSeconds       = "quota.window.size.seconds"
@@ -197,6 +204,27 @@ var BrokerConfigs = []Def{
 	{
 		Name: Listeners, Type: TypeString, Default: "PLAINTEXT://localhost:9092",
 		Doc: "Where the broker accepts clients, as PLAINTEXT://host:port or host:port; an empty host means all interfaces, port 0 a free port.",
+	},
+	{
+		Name: LogCleanerBackoffMs, Type: TypeLong, Default: "15000", Ranges: atLeast(0, maxLong),
+		Doc: "How long a cleaner thread sleeps when no log needs compacting.",
+	},
+	{
+		Name: LogCleanerDedupeBufferSize, Type: TypeLong, Default: "134217728", Ranges: atLeast(1024, maxLong),
+		Doc: "The memory, shared by all cleaner threads, for the map of key hashes to latest offsets (24 bytes a key); " +
+			"when a log has more distinct dirty keys than fit, a clean compacts the prefix that fits and the next clean goes on.",
+	},
+	{
+		Name: LogCleanerEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Whether the cleaner compacts topics with cleanup.policy=compact; off, they keep every record.",
+	},
+	{
+		Name: LogCleanerIOMaxBytesPerSecond, Type: TypeDouble, Default: "1.7976931348623157E308", MinDouble: 0, MaxDouble: math.MaxFloat64,
+		Doc: "The most bytes per second the cleaner threads read and write together; the default is unlimited.",
+	},
+	{
+		Name: LogCleanerThreads, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
+		Doc: "How many threads compact logs; 0 compacts nothing.",
 	},
 	{
 		Name: LogDir, Type: TypeString, Default: "./data",

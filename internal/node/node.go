@@ -201,6 +201,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}()
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
+	n.goBackground(func() { n.logs.RunCleaner(bgCtx) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
 	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	return n, nil
@@ -277,6 +278,21 @@ func (n *Node) startControlPlane() error {
 	return err
 }
 
+// cleanerConfig reads the log.cleaner.* keys; log.cleaner.enable=false
+// runs no cleaner thread.
+func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
+	c := log.CleanerConfig{
+		Threads:             int(cfg.Int32(config.LogCleanerThreads)),
+		DedupeBufferBytes:   cfg.Int64(config.LogCleanerDedupeBufferSize),
+		IOMaxBytesPerSecond: cfg.Float64(config.LogCleanerIOMaxBytesPerSecond),
+		BackoffMs:           cfg.Int64(config.LogCleanerBackoffMs),
+	}
+	if !cfg.Bool(config.LogCleanerEnable) {
+		c.Threads = 0
+	}
+	return c
+}
+
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
@@ -284,7 +300,13 @@ func (n *Node) openLogs() error {
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
-		FlushTime:                n.metrics.LogFlush,
+		Cleaner:                  cleanerConfig(cfg),
+		CleanerMetrics: log.CleanerMetrics{
+			CleanTimeSecs: n.metrics.Cleaner.CleanTimeSecs, RecopyPercent: n.metrics.Cleaner.RecopyPercent,
+			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
+			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
+		},
+		FlushTime: n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
