@@ -536,3 +536,24 @@ func TestNodeConsoleOnASecuredNode(t *testing.T) {
 		t.Fatalf("console /topics on a SASL_SSL-only node = %d: %.300s", code, body)
 	}
 }
+
+// TestNodeSecurityMetrics: a failed SASL authentication is counted once,
+// under SaslAuthenticate's SASL_AUTHENTICATION_FAILED, in Kafka's request
+// error metric.
+func TestNodeSecurityMetrics(t *testing.T) {
+	p := newPKI(t)
+	n := startSecureNode(t, p, nil)
+	addUser(t, n, "alice", "alice-secret")
+	c := dialRaw(t, n.ListenerAddr("SASL_PLAINTEXT").String())
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, "PLAIN"
+	c.roundTrip(hs)
+	req := kmsg.NewPtrSASLAuthenticateRequest()
+	req.Version, req.SASLAuthBytes = 1, []byte("\x00alice\x00nope")
+	c.roundTrip(req)
+	c.requireClosed("after SASL_AUTHENTICATION_FAILED")
+	got := series(t, scrapeNode(t, n), `kafka_network_requestmetrics_errors_total{error="SASL_AUTHENTICATION_FAILED",request="SASLAuthenticate"}`)
+	if got != 1 {
+		t.Errorf("SASL_AUTHENTICATION_FAILED counted %v times, want 1", got)
+	}
+}
