@@ -623,8 +623,19 @@ func TestBrokerSecureListeners(t *testing.T) {
 	if got := b.InterBrokerListener(); got != "INTERNAL" {
 		t.Errorf("InterBrokerListener = %q", got)
 	}
-	if b.ListenerValue("SSL", SSLClientAuth) != "required" || b.ListenerValue("INTERNAL", SSLClientAuth) != "none" {
-		t.Errorf("per-listener ssl.client.auth: SSL %q, INTERNAL %q", b.ListenerValue("SSL", SSLClientAuth), b.ListenerValue("INTERNAL", SSLClientAuth))
+	if b.ClientAuth(listeners[1]) != "required" || b.ClientAuth(listeners[2]) != "none" {
+		t.Errorf("per-listener ssl.client.auth: SSL %q, INTERNAL %q", b.ClientAuth(listeners[1]), b.ClientAuth(listeners[2]))
+	}
+	// A broker-wide ssl.client.auth reaches SSL listeners, not SASL_SSL ones
+	// (KIP-684), unless their own key says so.
+	wide, _ := mustLoad(t, nil, Sources{Sets: []string{
+		"listeners=SSL://:9093,SASL_SSL://:9094,OTHER://:9095", "listener.security.protocol.map=SSL:SSL,SASL_SSL:SASL_SSL,OTHER:SASL_SSL",
+		"ssl.certificate.location=/c", "ssl.key.location=/k", "ssl.ca.location=/ca", "ssl.client.auth=required",
+		"listener.name.other.ssl.client.auth=requested",
+	}})
+	wl, _ := wide.ClientListeners()
+	if got := []string{wide.ClientAuth(wl[0]), wide.ClientAuth(wl[1]), wide.ClientAuth(wl[2])}; got[0] != "required" || got[1] != "none" || got[2] != "requested" {
+		t.Errorf("ssl.client.auth by listener = %q, want required, none, requested", got)
 	}
 
 	for _, sets := range [][]string{

@@ -121,7 +121,7 @@ var securityConfigs = []Def{
 		Name: SSLClientAuth, Type: TypeString, Default: ClientAuthNone,
 		Values: []string{ClientAuthRequired, ClientAuthRequested, ClientAuthNone},
 		Doc: "Whether SSL listeners ask for a client certificate: required refuses a client without a valid one, requested checks one if given. " +
-			"The principal is the certificate's subject (User:CN=...,OU=...).",
+			"The principal is the certificate's subject (User:CN=...,OU=...). A SASL_SSL listener asks only if its own listener.name.<name>.ssl.client.auth says so, as in Kafka.",
 	},
 	{
 		Name: SSLKeyLocation, Type: TypeString,
@@ -184,6 +184,21 @@ func (b *Broker) ListenerValue(listener, key string) string {
 		return v
 	}
 	return b.String(key)
+}
+
+// ClientAuth is a listener's ssl.client.auth. On a SASL_SSL listener only
+// its own listener.name.<name>.ssl.client.auth counts, as in Kafka
+// (KIP-684): the client authenticates with SASL there, and a broker-wide
+// ssl.client.auth=required meant for SSL listeners must not make SASL
+// clients present certificates too.
+func (b *Broker) ClientAuth(l ListenerConfig) string {
+	if l.SecurityProtocol == ProtocolSASLSSL {
+		if v, ok := b.listenerOverrides[listenerOverrideKey(l.Name, SSLClientAuth)]; ok {
+			return v
+		}
+		return ClientAuthNone
+	}
+	return b.ListenerValue(l.Name, SSLClientAuth)
 }
 
 func listenerOverrideKey(listener, key string) string {
@@ -295,7 +310,7 @@ func (b *Broker) checkSecurity(listeners []ListenerConfig) error {
 		if tls && (b.ListenerValue(l.Name, SSLCertificateLocation) == "" || b.ListenerValue(l.Name, SSLKeyLocation) == "") {
 			return b.invalid(Listeners, fmt.Sprintf("ssl.certificate.location and ssl.key.location set, since listener %s is %s", l.Name, l.SecurityProtocol))
 		}
-		if tls && b.ListenerValue(l.Name, SSLClientAuth) != ClientAuthNone && b.ListenerValue(l.Name, SSLCALocation) == "" {
+		if tls && b.ClientAuth(l) != ClientAuthNone && b.ListenerValue(l.Name, SSLCALocation) == "" {
 			return b.invalid(SSLClientAuth, fmt.Sprintf("ssl.ca.location set too, to check client certificates of listener %s", l.Name))
 		}
 	}

@@ -97,7 +97,7 @@ func (n *Node) listenerSecurity(l config.ListenerConfig) (netserver.Security, er
 	if err != nil {
 		return sec, err
 	}
-	if sec.TLS, err = auth.ServerTLS(certPEM, keyPEM, caPEM, cfg.ListenerValue(l.Name, config.SSLClientAuth)); err != nil {
+	if sec.TLS, err = auth.ServerTLS(certPEM, keyPEM, caPEM, cfg.ClientAuth(l)); err != nil {
 		return sec, fmt.Errorf("listener %s: %w", l.Name, err)
 	}
 	if sec.PrincipalRules, err = auth.ParsePrincipalRules(cfg.ListenerValue(l.Name, config.SSLPrincipalMappingRules)); err != nil {
