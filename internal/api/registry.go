@@ -42,6 +42,11 @@ var handlers = []*handler{
 	&deleteRecordsHandler,                // 21
 	&initProducerIDHandler,               // 22
 	&offsetForLeaderEpochHandler,         // 23
+	&addPartitionsToTxnHandler,           // 24
+	&addOffsetsToTxnHandler,              // 25
+	&endTxnHandler,                       // 26
+	&writeTxnMarkersHandler,              // 27
+	&txnOffsetCommitHandler,              // 28
 	&describeConfigsHandler,              // 32
 	&alterConfigsHandler,                 // 33
 	&describeLogDirsHandler,              // 35
@@ -58,6 +63,10 @@ var handlers = []*handler{
 	&describeQuorumHandler,               // 55
 	&describeClusterHandler,              // 60
 	&describeProducersHandler,            // 61
+	&describeTransactionsHandler,         // 65
+	&listTransactionsHandler,             // 66
+	&consumerGroupHeartbeatHandler,       // 68
+	&consumerGroupDescribeHandler,        // 69
 }
 
 // byKey indexes handlers by API key.

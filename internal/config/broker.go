@@ -42,6 +42,10 @@ const (
 	GroupMinSessionTimeoutMs             = "group.min.session.timeout.ms"
 	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
 	GroupMaxSize                         = "group.max.size"
+	GroupConsumerAssignors               = "group.consumer.assignors"
+	GroupConsumerHeartbeatIntervalMs     = "group.consumer.heartbeat.interval.ms"
+	GroupConsumerMaxSize                 = "group.consumer.max.size"
+	GroupConsumerSessionTimeoutMs        = "group.consumer.session.timeout.ms"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
 	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
 	ReplicaFetchWaitMaxMs                = "replica.fetch.wait.max.ms"
@@ -62,6 +66,15 @@ const (
 	LogCleanerDedupeBufferSize    = "log.cleaner.dedupe.buffer.size"
 	LogCleanerIOMaxBytesPerSecond = "log.cleaner.io.max.bytes.per.second"
 	LogCleanerBackoffMs           = "log.cleaner.backoff.ms"
+
+	// The transaction coordinator's keys.
+	TransactionMaxTimeoutMs                   = "transaction.max.timeout.ms"
+	TransactionStateLogNumPartitions          = "transaction.state.log.num.partitions"
+	TransactionStateLogReplicationFactor      = "transaction.state.log.replication.factor"
+	TransactionStateLogMinISR                 = "transaction.state.log.min.isr"
+	TransactionalIDExpirationMs               = "transactional.id.expiration.ms"
+	TransactionAbortTimedOutCleanupIntervalMs = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+	TransactionRemoveExpiredCleanupIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
 
 	// Client quotas and connection limits (docs/security.md#quotas).
 	QuotaWindowNum               = "quota.window.num"
@@ -159,6 +172,23 @@ var BrokerConfigs = []Def{
 	{
 		Name: FetchMaxBytes, Type: TypeInt, Default: "57671680", Ranges: atLeast(1024, maxInt),
 		Doc: "The most bytes one Fetch response carries, whatever the client asks for (at least one whole batch is always returned).",
+	},
+	{
+		Name: GroupConsumerAssignors, Type: TypeList, Default: "uniform,range", Values: []string{"uniform", "range"},
+		Doc: "The server-side assignors of consumer-protocol (KIP-848) groups; the first is used unless a member asks for another by name.",
+	},
+	{
+		Name: GroupConsumerHeartbeatIntervalMs, Type: TypeInt, Default: "5000", Ranges: atLeast(1, maxInt),
+		Doc: "How often members of consumer-protocol (KIP-848) groups are told to heartbeat.",
+	},
+	{
+		Name: GroupConsumerMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
+		Doc: "The most members one consumer-protocol (KIP-848) group may have.",
+	},
+	{
+		Name: GroupConsumerSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a member of a consumer-protocol (KIP-848) group may go without a heartbeat before it is removed and its partitions reassigned. " +
+			"The broker sets it (the client's session.timeout.ms is not used by this protocol).",
 	},
 	{
 		Name: GroupInitialRebalanceDelayMs, Type: TypeInt, Default: "3000", Ranges: atLeast(0, maxInt),
@@ -361,6 +391,35 @@ var BrokerConfigs = []Def{
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),
 		Doc: "The largest request frame the broker reads; a larger one closes the connection.",
+	},
+	{
+		Name: TransactionAbortTimedOutCleanupIntervalMs, Type: TypeInt, Default: "10000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator aborts transactions open longer than their transaction.timeout.ms.",
+	},
+	{
+		Name: TransactionMaxTimeoutMs, Type: TypeInt, Default: "900000", Ranges: atLeast(1, maxInt),
+		Doc: "The longest transaction.timeout.ms a producer may ask for; InitProducerId with a longer one gets INVALID_TRANSACTION_TIMEOUT.",
+	},
+	{
+		Name: TransactionRemoveExpiredCleanupIntervalMs, Type: TypeInt, Default: "3600000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator forgets transactional ids idle longer than transactional.id.expiration.ms.",
+	},
+	{
+		Name: TransactionStateLogMinISR, Type: TypeInt, Default: "2", Ranges: atLeast(1, maxInt),
+		Doc: "min.insync.replicas of __transaction_state, capped at its replication factor when the topic is created so a cluster of one works.",
+	},
+	{
+		Name: TransactionStateLogNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __transaction_state; fixed once the topic exists.",
+	},
+	{
+		Name: TransactionStateLogReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __transaction_state, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"as offsets.topic.replication.factor is.",
+	},
+	{
+		Name: TransactionalIDExpirationMs, Type: TypeInt, Default: "604800000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a transactional id with no transaction open is kept after its last use before the coordinator forgets it.",
 	},
 }
 

@@ -88,6 +88,10 @@ type segmentSnapshot struct {
 	seg        *segment
 	size       int64
 	nextOffset int64
+	// abortedTxns says the segment has aborted-transaction index entries.
+	// A sealed segment's entries never change (markers land in the active
+	// segment), so the snapshot's answer holds for the whole clean.
+	abortedTxns bool
 }
 
 func (c *cleanable) dirtyRatio() float64 {
@@ -128,7 +132,8 @@ func (l *Log) cleanableLocked(nowMs int64) cleanable {
 		if !s.sealed || s.nextOffset > limit || dirty && l.cfg.MinCompactionLagMs > 0 && s.maxTimestamp > nowMs-l.cfg.MinCompactionLagMs {
 			break
 		}
-		c.segments = append(c.segments, segmentSnapshot{seg: s, size: s.size, nextOffset: s.nextOffset})
+		c.segments = append(c.segments, segmentSnapshot{seg: s, size: s.size, nextOffset: s.nextOffset,
+			abortedTxns: len(s.abortedTxns) > 0})
 		if dirty {
 			c.dirtyBytes += s.size
 			if c.firstDirtySegment == nil {
@@ -430,14 +435,20 @@ type segmentGroup struct {
 // groupSegments groups consecutive segments whose sizes add up to at most
 // segment.bytes and whose offsets fit a segment's int32 relative offsets,
 // as Kafka's groupSegmentsBySize: small cleaned segments merge over time.
+//
+// A segment with aborted-transaction entries is cleaned on its own: its
+// .txnindex keeps its base offset and stays valid because cleaning keeps
+// offsets, whereas merging would have to combine several segments' index
+// files into one crash-safely, which the swap does not do yet (Kafka
+// concatenates them).
 func groupSegments(segments []segmentSnapshot, cfg Config, truncations int64) []segmentGroup {
 	var groups []segmentGroup
 	for i := 0; i < len(segments); {
 		g := segmentGroup{segments: segments[i : i+1], truncations: truncations}
 		size := segments[i].size
-		for j := i + 1; j < len(segments); j++ {
+		for j := i + 1; j < len(segments) && !segments[i].abortedTxns; j++ {
 			s := segments[j]
-			if size+s.size > cfg.SegmentBytes || s.nextOffset-1-segments[i].seg.baseOffset > math.MaxInt32 {
+			if s.abortedTxns || size+s.size > cfg.SegmentBytes || s.nextOffset-1-segments[i].seg.baseOffset > math.MaxInt32 {
 				break
 			}
 			size += s.size

@@ -176,6 +176,10 @@ func (l *Log) swapIn(g segmentGroup, c *cleanedSegment) error {
 	}
 	s := newSegment(l.fs, l.files, l.dir, c.baseOffset, l.nowMs(), l.cfg.IndexIntervalBytes)
 	s.setIndexState(c.state)
+	// Only a group of one can have aborted-transaction entries
+	// (groupSegments); the segment keeps its base, so its .txnindex file,
+	// which the swap leaves alone, still describes it.
+	s.abortedTxns = g.segments[0].seg.abortedTxns
 	s.sealed = true
 	s.file.sealedSize, s.file.sealedNextOffset = s.size, s.nextOffset
 	for _, old := range g.segments {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -601,4 +602,36 @@ func TestLogCleanerFailedLogIsNotRetriedInALoop(t *testing.T) {
 	require(t, !ok, "a log whose clean failed was picked again")
 	_, err = l.Append(keyedBatch(t, record.CodecNone, env.clock.Now().UnixMilli(), keyed("k", "v")), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
+}
+
+// TestLogCleanerKeepsAbortedTxnIndex: a read_committed reader learns which
+// records to skip from the aborted-transaction index, so cleaning must
+// not lose it: segments with entries are cleaned on their own (never
+// merged into another's file) and keep their entries, in memory and on
+// disk, while segments without entries still merge.
+func TestLogCleanerKeepsAbortedTxnIndex(t *testing.T) {
+	tl := openTestLog(t, compactConfig())
+	tl.SetCleanableBound(unbounded)
+	now := tl.clock.Now().UnixMilli()
+	var want []AbortedTxn
+	for i := range 90 {
+		off, err := tl.Append(keyedBatch(t, record.CodecNone, now, keyed(fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d-%s", i, string(make([]byte, 40))))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+		if i%30 == 10 {
+			txn := AbortedTxn{ProducerID: int64(i), FirstOffset: off.FirstOffset, LastOffset: off.FirstOffset, LastStableOffset: off.FirstOffset + 1}
+			noErr(t, tl.AppendAbortedTxn(txn))
+			want = append(want, txn)
+		}
+	}
+	require(t, slices.Equal(tl.AbortedTxns(0, tl.LogEndOffset()), want), "before: %+v", tl.AbortedTxns(0, tl.LogEndOffset()))
+	segmentsBefore := tl.NumSegments()
+	for range 3 {
+		_, err := tl.CleanNow(1 << 20)
+		noErr(t, err)
+	}
+	require(t, tl.NumSegments() < segmentsBefore, "segments %d, were %d: nothing merged", tl.NumSegments(), segmentsBefore)
+	require(t, slices.Equal(tl.AbortedTxns(0, tl.LogEndOffset()), want), "after cleaning: %+v", tl.AbortedTxns(0, tl.LogEndOffset()))
+	noErr(t, tl.Close())
+	tl.reopen(t, Options{})
+	require(t, slices.Equal(tl.AbortedTxns(0, tl.LogEndOffset()), want), "after reopen: %+v", tl.AbortedTxns(0, tl.LogEndOffset()))
 }

@@ -160,7 +160,7 @@ func (l *Log) nowMs() int64 { return l.clock.Now().UnixMilli() }
 // load reads the segments on disk, recovers those not known to be synced, and
 // leaves the last one active.
 func (l *Log) load(opts Options) error {
-	bases, err := l.listSegments()
+	bases, txnIndexes, err := l.listSegments()
 	if err != nil {
 		return err
 	}
@@ -176,6 +176,9 @@ func (l *Log) load(opts Options) error {
 	if err := l.loadSegments(bases, opts); err != nil {
 		return err
 	}
+	if err := l.loadTxnIndexes(txnIndexes); err != nil {
+		return err
+	}
 	active := l.active()
 	active.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
 	l.logEndOffset, l.nextOffset = active.nextOffset, active.nextOffset
@@ -186,37 +189,40 @@ func (l *Log) load(opts Options) error {
 	return nil
 }
 
-// listSegments returns the base offsets of the .log files, removing files
-// that a crash can leave behind: temporary files, orphaned indexes and
-// segments renamed for delayed deletion.
-func (l *Log) listSegments() ([]int64, error) {
+// listSegments returns the base offsets of the .log files, and of the
+// segments with an aborted-transaction index, removing files that a crash
+// can leave behind: temporary files, orphaned indexes and segments renamed
+// for delayed deletion.
+func (l *Log) listSegments() (bases []int64, txnIndexes map[int64]bool, err error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := l.recoverCleanerFiles(names); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if names, err = l.fs.List(l.dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logs := map[int64]bool{}
-	var bases []int64
 	for _, name := range names {
 		if base, ok := parseSegmentFileName(name, logSuffix); ok {
 			logs[base] = true
 			bases = append(bases, base)
 		}
 	}
+	txnIndexes = map[int64]bool{}
 	for _, name := range names {
 		if l.isOrphan(name, logs) {
 			if err := l.fs.Remove(l.path(name)); err != nil {
-				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+				return nil, nil, fmt.Errorf("remove leftover %s: %w", name, err)
 			}
+		} else if base, ok := parseSegmentFileName(name, txnIndexSuffix); ok {
+			txnIndexes[base] = true
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
+	return bases, txnIndexes, nil
 }
 
 func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
@@ -226,7 +232,10 @@ func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
 	if isDeletedLeftover(name) {
 		return true // retired before a crash or stop; its delay is moot now
 	}
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+	if isTxnIndexLeftover(name) {
+		return true // a rewrite a crash interrupted; the old file stands
+	}
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if base, ok := parseSegmentFileName(name, suffix); ok {
 			return !logs[base]
 		}

@@ -43,6 +43,9 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.truncateActiveLocked(offset); err != nil {
 		return l.failAndReturnLocked(err)
 	}
+	if err := l.dropAbortedTxnsFromLocked(s.nextOffset); err != nil {
+		return err
+	}
 	l.logEndOffset, l.nextOffset = s.nextOffset, s.nextOffset
 	l.recoveryPoint = min(l.recoveryPoint, l.logEndOffset)
 	l.logStartOffset = min(l.logStartOffset, l.logEndOffset)

@@ -106,6 +106,9 @@ func (g *Group) validateCommit(req *CommitRequest) error {
 	if g == nil {
 		return nil
 	}
+	if g.consumer != nil {
+		return g.validateConsumerCommit(req)
+	}
 	if req.GenerationID < 0 && g.state == stateEmpty {
 		// Kafka accepts any commit without a generation into an empty
 		// group, member id or not (a consumer using assign() with a
@@ -159,7 +162,11 @@ func (s *Shard) FetchOffsets(req FetchRequest) FetchResult {
 		offsets = g.offsets
 	}
 	if req.Topics == nil {
-		return allOffsets(offsets)
+		res := allOffsets(offsets)
+		if req.RequireStable {
+			s.markUnstable(req.GroupID, &res)
+		}
+		return res
 	}
 	res := FetchResult{Topics: make([]FetchTopicResult, len(req.Topics))}
 	for i, t := range req.Topics {
@@ -168,6 +175,9 @@ func (s *Shard) FetchOffsets(req FetchRequest) FetchResult {
 			r := FetchPartitionResult{Partition: p, Offset: -1, LeaderEpoch: -1}
 			if o, ok := offsets[TopicPartition{t.Name, p}]; ok {
 				r.Offset, r.LeaderEpoch, r.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
+			}
+			if req.RequireStable && s.hasPendingTxnOffset(req.GroupID, TopicPartition{t.Name, p}) {
+				r.Offset, r.LeaderEpoch, r.Metadata, r.Err = -1, -1, "", ErrUnstableOffsetCommit
 			}
 			res.Topics[i].Partitions[j] = r
 		}
@@ -213,7 +223,11 @@ func (s *Shard) removeGroup(g *Group) {
 	for _, tp := range sortedTopicPartitions(g.offsets) {
 		s.emit(offsetKey(g.id, tp), nil)
 	}
-	s.emit(groupKey(g.id), nil)
+	if g.consumer != nil {
+		s.emitConsumerGroupTombstones(g)
+	} else {
+		s.emit(groupKey(g.id), nil)
+	}
 	delete(s.groups, g.id)
 	delete(s.active, g)
 }
@@ -288,6 +302,9 @@ func (s *Shard) ExpireOffsets(nowMs int64) {
 			if g.hasRecord {
 				s.emit(groupKey(g.id), nil)
 			}
+			if g.consumer != nil {
+				s.emitConsumerGroupTombstones(g)
+			}
 			delete(s.groups, g.id)
 			delete(s.active, g)
 			continue
@@ -344,6 +361,9 @@ func (g *Group) expiredOffsets(nowMs, retentionMs int64) []TopicPartition {
 // later records replace earlier ones, tombstones delete. Members of a
 // loaded group get a full session from nowMs to heartbeat again.
 func (s *Shard) Load(nowMs int64, key, value []byte) error {
+	if t, ok := consumerRecordType(key); ok {
+		return s.loadConsumerRecord(nowMs, t, key, value)
+	}
 	k, err := parseKey(key)
 	if err != nil {
 		return err

@@ -50,6 +50,14 @@ type Config struct {
 	// MaxRecordBytes bounds a group metadata record (all members'
 	// metadata and assignments), under the topic's max.message.bytes.
 	MaxRecordBytes int
+
+	// The consumer protocol (KIP-848): group.consumer.session.timeout.ms,
+	// group.consumer.heartbeat.interval.ms, group.consumer.max.size and
+	// group.consumer.assignors (the first is the default).
+	ConsumerSessionTimeoutMs    int32
+	ConsumerHeartbeatIntervalMs int32
+	ConsumerMaxSize             int32
+	ConsumerAssignors           []string
 }
 
 // maxProtocols bounds the protocols one member may offer; clients offer one
@@ -68,11 +76,19 @@ type Shard struct {
 	records   []Record
 	replies   []Reply
 	onDurable []func()
+
+	// pendingTxn holds the offsets committed inside transactions
+	// (TxnOffsetCommit), by producer id, group and partition: durable in
+	// the log, invisible to OffsetFetch until the producer's COMMIT marker
+	// (CompleteTxn), dropped on ABORT. pendingTxnOffsets counts them.
+	pendingTxn        map[int64]map[string]map[TopicPartition]Offset
+	pendingTxnOffsets int
 }
 
 // NewShard returns an empty shard.
 func NewShard(cfg Config) *Shard {
-	return &Shard{cfg: cfg, groups: map[string]*Group{}, active: map[*Group]struct{}{}}
+	return &Shard{cfg: cfg, groups: map[string]*Group{}, active: map[*Group]struct{}{},
+		pendingTxn: map[int64]map[string]map[TopicPartition]Offset{}}
 }
 
 // NumGroups is how many groups the shard holds.
@@ -130,14 +146,14 @@ func (s *Shard) getOrCreate(id string, nowMs int64) (*Group, error) {
 // dropIfUnused forgets a group that holds nothing (created for a request
 // that then failed, or emptied), so failed joins cannot grow the shard.
 func (s *Shard) dropIfUnused(g *Group) {
-	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasRecord && g.state == stateEmpty {
+	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasRecord && g.state == stateEmpty && g.consumer == nil {
 		delete(s.groups, g.id)
 		delete(s.active, g)
 	}
 }
 
 func (s *Shard) updateActive(g *Group) {
-	if len(g.members) > 0 || len(g.pending) > 0 || g.state == statePreparingRebalance {
+	if len(g.members) > 0 || len(g.pending) > 0 || g.state == statePreparingRebalance || (g.consumer != nil && len(g.consumer.members) > 0) {
 		s.active[g] = struct{}{}
 	} else {
 		delete(s.active, g)
@@ -176,11 +192,14 @@ func (s *Shard) Tick(nowMs int64) {
 func (s *Shard) ListGroups(states []string) []GroupListing {
 	var out []GroupListing
 	for _, g := range s.groups {
-		name := g.state.String()
+		name, groupType := g.state.String(), GroupTypeClassic
+		if g.consumer != nil {
+			name, groupType = g.consumer.state(), GroupTypeConsumer
+		}
 		if len(states) > 0 && !slices.ContainsFunc(states, func(f string) bool { return strings.EqualFold(f, name) }) {
 			continue
 		}
-		out = append(out, GroupListing{GroupID: g.id, ProtocolType: g.protocolType, State: name})
+		out = append(out, GroupListing{GroupID: g.id, ProtocolType: g.protocolType, State: name, Type: groupType})
 	}
 	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.GroupID, b.GroupID) })
 	return out
@@ -191,6 +210,9 @@ func (s *Shard) DescribeGroup(id string) GroupDescription {
 	g := s.groups[id]
 	if g == nil {
 		return GroupDescription{GroupID: id, State: StateDead}
+	}
+	if g.consumer != nil {
+		return g.describeConsumerAsClassic()
 	}
 	d := GroupDescription{GroupID: id, State: g.state.String(), ProtocolType: g.protocolType}
 	stable := g.state == stateStable
