@@ -208,3 +208,30 @@ func (n *Node) dialOptions(_ context.Context, l metadata.Listener) (peer.Options
 		TLS:              tlsCfg, SASL: sasl,
 	}, nil
 }
+
+// interBrokerPeerOptions are the options of broker-to-broker connections
+// whose target is found per call (the transaction verifier): this node's
+// own inter-broker listener says the protocol, since brokers of a
+// cluster share listener names and protocols. Missing credentials are
+// logged and the options left plain: the calls then fail against a
+// secured listener, each with its error.
+func (n *Node) interBrokerPeerOptions(clientID string) peer.Options {
+	opts := peer.Options{ClientID: clientID}
+	listeners, err := n.opts.Config.ClientListeners()
+	if err != nil {
+		return opts
+	}
+	name := n.opts.Config.InterBrokerListener()
+	for _, l := range listeners {
+		if l.Name != name {
+			continue
+		}
+		tlsCfg, sasl, err := n.interBrokerOptions(l.Name, l.SecurityProtocol)
+		if err != nil {
+			n.log.Warn("inter-broker credentials", "listener", l.Name, "err", err)
+			return opts
+		}
+		opts.TLS, opts.SASL = tlsCfg, sasl
+	}
+	return opts
+}

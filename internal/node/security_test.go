@@ -458,6 +458,39 @@ func TestNodeSecureClusterReplicates(t *testing.T) {
 	if isr := topics["replicated"].Partitions[0].ISR; len(isr) != 3 {
 		t.Errorf("ISR %v, want all three replicas", isr)
 	}
+
+	// A transaction: its markers and KIP-890 verification go broker to
+	// broker over the same SASL_SSL listener.
+	txn, err := kgo.NewClient(kgo.SeedBrokers(c.nodes[0].Addr().String()), kgo.TransactionalID("secure-txn"),
+		kgo.DefaultProduceTopic("replicated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := txn.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint("txn-", i))}).FirstErr(); err != nil {
+			t.Fatalf("transactional produce %d: %v", i, err)
+		}
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	rc, err := kgo.NewClient(kgo.SeedBrokers(c.nodes[1].Addr().String()), kgo.ConsumeTopics("replicated"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	committed := 0
+	for committed < 25 && ctx.Err() == nil {
+		committed += rc.PollFetches(ctx).NumRecords()
+	}
+	if committed != 25 {
+		t.Errorf("read_committed saw %d records, want 20 + 5 committed", committed)
+	}
 }
 
 // TestNodePeerReauthenticates keeps one broker-to-broker connection (the
