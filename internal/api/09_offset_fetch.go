@@ -14,7 +14,8 @@ import (
 // every partition the group committed (null topics) and has a top-level
 // error code; v0–1 carry a group-level error on each requested partition
 // instead, so old clients still see NOT_COORDINATOR and retry. v7 adds
-// require_stable (nothing is unstable until transactions exist), v8 several
+// require_stable (a partition with a pending transactional commit answers
+// UNSTABLE_OFFSET_COMMIT until its transaction's marker), v8 several
 // groups per request, each with its own error, v9 the member id and epoch
 // of KIP-848 members: in a consumer-protocol group an unknown member gets
 // UNKNOWN_MEMBER_ID and another epoch STALE_MEMBER_EPOCH (classic groups do

@@ -59,7 +59,8 @@ func (s *Shard) CommitOffsets(nowMs int64, w Waiter, req CommitRequest, check fu
 				r.Err = ErrOffsetMetadataTooLarge
 			default:
 				tp := TopicPartition{Topic: t.Name, Partition: p.Partition}
-				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: expireMs}
+				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: expireMs,
+					logOrder: s.nextLogOrder()}
 				s.emit(offsetKey(g.id, tp), offsetValue(o))
 				committed = append(committed, pendingOffset{tp, o})
 			}
@@ -380,6 +381,7 @@ func (s *Shard) Load(nowMs int64, key, value []byte) error {
 		if err != nil {
 			return fmt.Errorf("offset of %s %s-%d: %w", k.group, k.tp.Topic, k.tp.Partition, err)
 		}
+		o.logOrder = s.nextLogOrder()
 		s.applyOffset(k.group, k.tp, o)
 		return nil
 	}

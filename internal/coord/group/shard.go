@@ -83,6 +83,18 @@ type Shard struct {
 	// (CompleteTxn), dropped on ABORT. pendingTxnOffsets counts them.
 	pendingTxn        map[int64]map[string]map[TopicPartition]Offset
 	pendingTxnOffsets int
+	// logOrder counts offset records in log order: those replayed by Load
+	// and LoadTxnOffset, then those decided here (emitted in this order,
+	// appended in it, and a failed append drops the shard), so it orders
+	// any two offsets of the shard as their records are ordered in the
+	// partition, as Kafka compares their batch offsets.
+	logOrder int64
+}
+
+// nextLogOrder numbers the next offset record.
+func (s *Shard) nextLogOrder() int64 {
+	s.logOrder++
+	return s.logOrder
 }
 
 // NewShard returns an empty shard.
