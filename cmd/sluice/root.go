@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newBenchCmd(),
 		newProfileCmd(),
+		newUserCmd(),
 		newVersionCmd(),
 	)
 	registerFlagCompletions(root)

@@ -48,7 +48,7 @@ func metadataAnswer(ctx context.Context, b *Broker, z *authz, req *kmsg.Metadata
 	}
 
 	for _, bi := range adminAliveBrokers(img) {
-		host, port, _ := adminEndpoint(bi)
+		host, port, _ := adminEndpoint(bi, requestListener(ctx))
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})
 	}
 	clusterID := b.ClusterID

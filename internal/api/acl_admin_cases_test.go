@@ -167,6 +167,20 @@ func aclAdminCases(t *testing.T, h *harness) []aclCase {
 			},
 			code:   func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode },
 			effect: func() bool { return len(h.cp.Image().AllClientQuotas()) > 0 }},
+		{name: "DescribeUserScramCredentials", acls: []auth.Binding{aclCluster(auth.OpDescribe)}, denied: clusterAuthz,
+			req:  func() kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }},
+		{name: "AlterUserScramCredentials", acls: []auth.Binding{aclCluster(auth.OpAlter)}, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+				up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+				up.Name, up.Mechanism, up.Iterations = "carol", 1, 4096
+				up.Salt, up.SaltedPassword = []byte("0123456789abcdef"), make([]byte, 32)
+				req.Upsertions = append(req.Upsertions, up)
+				return req
+			},
+			code:   func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode },
+			effect: func() bool { return len(h.cp.Image().ScramUsers()) > 0 }},
 		{name: "DescribeQuorum", acls: []auth.Binding{aclCluster(auth.OpDescribe)}, denied: clusterAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeQuorumRequest()

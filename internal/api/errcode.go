@@ -130,6 +130,17 @@ var errorCodes = []struct {
 	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
 	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{controller.ErrProducerIDsExhausted, kerr.UnknownServerError},
+	{controller.ErrResourceNotFound, kerr.ResourceNotFound},
+	{controller.ErrDuplicateResource, kerr.DuplicateResource},
+	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
+	{controller.ErrUnsupportedSaslMechanism, kerr.UnsupportedSaslMechanism},
+
+	// Authentication (SaslHandshake, SaslAuthenticate).
+	{auth.ErrAuthenticationFailed, kerr.SaslAuthenticationFailed},
+	{auth.ErrUnsupportedMechanism, kerr.UnsupportedSaslMechanism},
+	{auth.ErrNoHandshake, kerr.IllegalSaslState},
+	{auth.ErrPrincipalChanged, kerr.SaslAuthenticationFailed},
+	{errIllegalSaslState, kerr.IllegalSaslState},
 
 	// Authorization.
 	{auth.ErrTopicAuthorizationFailed, kerr.TopicAuthorizationFailed},

@@ -62,6 +62,14 @@ type (
 	AlterPartition struct {
 		Request controller.AlterPartitionRequest
 	}
+	AlterUserScramCredentials struct {
+		Request controller.AlterUserScramCredentialsRequest
+	}
+	// BootstrapScramCredentials adds credentials created offline before
+	// the node's first start; its response is an error or nil.
+	BootstrapScramCredentials struct {
+		Credentials []metadata.UserScramCredential
+	}
 	CreateACLs struct {
 		Request controller.CreateACLsRequest
 	}
@@ -76,6 +84,21 @@ func (c CreateACLs) decide(ctl *controller.Controller, img *metadata.Image, _ in
 
 func (c DeleteACLs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	return ctl.DeleteACLs(img, c.Request)
+}
+
+func (c BootstrapScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	records, err := ctl.BootstrapScramCredentials(img, c.Credentials)
+	return records, BootstrapScramCredentialsResponse{Err: err, Added: len(records)}
+}
+
+// BootstrapScramCredentialsResponse says how many credentials were new.
+type BootstrapScramCredentialsResponse struct {
+	Err   error
+	Added int
+}
+
+func (c AlterUserScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AlterUserScramCredentials(img, c.Request)
 }
 
 func (c AlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
@@ -132,7 +155,8 @@ func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Im
 
 func init() {
 	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{},
-		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{}} {
+		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{},
+		AlterUserScramCredentials{}, BootstrapScramCredentials{}} {
 		gob.Register(c)
 	}
 	gob.Register(CreateACLs{})
@@ -141,7 +165,8 @@ func init() {
 	gob.Register(controller.DeleteACLsResponse{})
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
 		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
-		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{}} {
+		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{},
+		controller.AlterUserScramCredentialsResponse{}, BootstrapScramCredentialsResponse{}} {
 		gob.Register(r)
 	}
 	gob.Register(&WireError{})

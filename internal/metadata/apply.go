@@ -29,6 +29,7 @@ func (d *Delta) Apply(offset int64) *Image {
 		features:       base.features,
 		acls:           base.acls,
 		aclList:        base.aclList,
+		scram:          base.scram,
 		quotas:         base.quotas,
 	}
 	if len(d.brokers) > 0 {
@@ -45,6 +46,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.acls) > 0 {
 		d.applyACLs(img)
+	}
+	if len(d.scram) > 0 {
+		img.scram = applyChanges(base.scram, d.scram, func(c *ScramCredential) bool { return c == nil })
 	}
 	if len(d.quotas) > 0 {
 		img.quotas = applyChanges(base.quotas, d.quotas, func(m map[string]float64) bool { return len(m) == 0 })

@@ -27,8 +27,9 @@ type Delta struct {
 	names          map[string]UUID        // topics created by this delta, by name
 	configs        map[configResource]map[string]string
 	nextProducerID int64
-	features       map[string]int16             // a level of 0 removes the feature
-	acls           map[UUID]*AccessControlEntry // nil value: removed
+	features       map[string]int16              // a level of 0 removes the feature
+	acls           map[UUID]*AccessControlEntry  // nil value: removed
+	scram          map[scramKey]*ScramCredential // nil value: removed
 	quotas         map[QuotaEntity]map[string]float64
 }
 
@@ -72,6 +73,10 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayAccessControlEntry(r)
 	case *RemoveAccessControlEntry:
 		return d.replayRemoveAccessControlEntry(r)
+	case *UserScramCredential:
+		return d.replayUserScramCredential(r)
+	case *RemoveUserScramCredential:
+		return d.replayRemoveUserScramCredential(r)
 	case *ClientQuota:
 		return d.replayClientQuota(r)
 	}

@@ -47,6 +47,8 @@ import (
 //	AccessControlEntry 0 ID, 1 ResourceType, 2 ResourceName, 3 PatternType, 4 Principal,
 //	                   5 Host, 6 Operation, 7 Permission (the enums in Kafka's numbering)
 //	RemoveAccessControlEntry 0 ID
+//	UserScramCredential        0 Name, 1 Mechanism, 2 Salt, 3 StoredKey, 4 ServerKey, 5 Iterations (2-4: raw bytes, as strings)
+//	RemoveUserScramCredential  0 Name, 1 Mechanism
 //	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
 //
 // testdata/records.golden holds an encoding of every type; a change to it
@@ -129,6 +131,9 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *ClientQuota:
 		appendClientQuota(&w, r)
 	default:
+		if appendScramRecord(&w, r) {
+			break
+		}
 		panic(fmt.Sprintf("metadata: AppendRecord of unknown record %T", r))
 	}
 	return w.b
@@ -174,22 +179,23 @@ func DecodeRecord(b []byte) (Record, error) {
 // decoders decode the fields of each record type. Each is a loop over the
 // fields that ignores tags it does not know.
 var decoders = map[uint64]func(*fieldReader) Record{
-	uint64(TypeRegisterBroker):   decodeRegisterBroker,
-	uint64(TypeUnregisterBroker): decodeUnregisterBroker,
-	uint64(TypeFenceBroker):      decodeFenceBroker,
-	uint64(TypeUnfenceBroker):    decodeUnfenceBroker,
-	uint64(TypeTopic):            decodeTopic,
-	uint64(TypePartition):        decodePartition,
-	uint64(TypePartitionChange):  decodePartitionChange,
-	uint64(TypeRemoveTopic):      decodeRemoveTopic,
-	uint64(TypeConfig):           decodeConfig,
-	uint64(TypeProducerIDs):      decodeProducerIDs,
-	uint64(TypeFeatureLevel):     decodeFeatureLevel,
+	uint64(TypeRegisterBroker):            decodeRegisterBroker,
+	uint64(TypeUnregisterBroker):          decodeUnregisterBroker,
+	uint64(TypeFenceBroker):               decodeFenceBroker,
+	uint64(TypeUnfenceBroker):             decodeUnfenceBroker,
+	uint64(TypeTopic):                     decodeTopic,
+	uint64(TypePartition):                 decodePartition,
+	uint64(TypePartitionChange):           decodePartitionChange,
+	uint64(TypeRemoveTopic):               decodeRemoveTopic,
+	uint64(TypeConfig):                    decodeConfig,
+	uint64(TypeProducerIDs):               decodeProducerIDs,
+	uint64(TypeFeatureLevel):              decodeFeatureLevel,
+	uint64(TypeUserScramCredential):       decodeUserScramCredential,
+	uint64(TypeRemoveUserScramCredential): decodeRemoveUserScramCredential,
+	uint64(TypeClientQuota):               decodeClientQuota,
 
 	uint64(TypeAccessControlEntry):       decodeAccessControlEntry,
 	uint64(TypeRemoveAccessControlEntry): decodeRemoveAccessControlEntry,
-
-	uint64(TypeClientQuota): decodeClientQuota,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

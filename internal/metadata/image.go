@@ -31,6 +31,7 @@ type Image struct {
 	features       map[string]int16
 	acls           map[UUID]AccessControlEntry
 	aclList        []AccessControlEntry // sorted by id
+	scram          map[scramKey]*ScramCredential
 	quotas         map[QuotaEntity]map[string]float64
 }
 
@@ -155,6 +156,7 @@ func (img *Image) Records() []Record {
 	for _, e := range img.aclList {
 		records = append(records, &e)
 	}
+	records = img.appendScramRecords(records)
 	records = img.appendClientQuotaRecords(records)
 	if img.nextProducerID != 0 {
 		// No broker asked for this block: it only restores the counter.
