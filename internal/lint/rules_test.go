@@ -50,6 +50,8 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/metadata":    25,
 	"internal/replica":     25,
 
+	"internal/coord/sharegroup": 30, // share groups and share partitions (KIP-932)
+
 	// Client quotas: rates sampled with nowMs and the per-client sensors
 	// the edge records into, over the quotas of the metadata image.
 	"internal/quota": 27,
@@ -96,6 +98,7 @@ var purePackages = []string{
 	"internal/controller",
 	"internal/coord/group",
 	"internal/coord/txn",
+	"internal/coord/sharegroup",
 }
 
 // pureForbidden are the import paths (with everything below them) that
