@@ -65,7 +65,7 @@ type inFlight struct {
 // EndOffset (the SPEO) on were never acquired; in between, every offset has
 // a state and a delivery count. Invariants: records[0] is never
 // Acknowledged or Archived (the SPSO moves past them), and at most
-// MaxRecordLocks records are Acquired at once.
+// MaxRecordLocks records are in flight.
 type Partition struct {
 	cfg         PartitionConfig
 	startOffset int64
@@ -107,22 +107,22 @@ type AcquiredRange struct {
 // highWatermark can be acquired, or the lock bound is reached.
 func (p *Partition) FirstAcquirable(logStartOffset, highWatermark int64) (offset int64, ok bool) {
 	p.skipTo(logStartOffset)
-	if p.acquired >= p.cfg.MaxRecordLocks {
-		return 0, false
-	}
 	for i := range p.records {
 		if p.records[i].state == Available {
 			return p.startOffset + int64(i), true
 		}
 	}
 	end := p.EndOffset()
-	return end, end < highWatermark
+	return end, end < highWatermark && len(p.records) < p.cfg.MaxRecordLocks
 }
 
 // Acquire locks up to maxRecords records for memberID: first Available
 // in-flight records (a redelivery), then new ones from the SPEO, all below
 // readEnd (the end of what the fetch read, never above the high
-// watermark). Each acquisition counts one delivery.
+// watermark). Each acquisition counts one delivery. As in Kafka, the
+// in-flight records (SPSO to SPEO, whatever their state) are bounded by
+// MaxRecordLocks: a record stuck in delivery holds the SPSO back, and the
+// partition stops taking new records rather than grow without limit.
 func (p *Partition) Acquire(memberID string, readEnd int64, maxRecords int, nowMs int64) []AcquiredRange {
 	var out []AcquiredRange
 	budget := min(maxRecords, p.cfg.MaxRecordLocks-p.acquired)
@@ -146,7 +146,7 @@ func (p *Partition) Acquire(memberID string, readEnd int64, maxRecords int, nowM
 			take(offset, &p.records[i])
 		}
 	}
-	for offset := p.EndOffset(); offset < readEnd && budget > 0; offset++ {
+	for offset := p.EndOffset(); offset < readEnd && budget > 0 && len(p.records) < p.cfg.MaxRecordLocks; offset++ {
 		p.records = append(p.records, inFlight{})
 		take(offset, &p.records[len(p.records)-1])
 	}
