@@ -43,6 +43,10 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/partition": 40,
 	"internal/purgatory": 35,
 
+	// Share groups (KIP-932): share partitions on their leader, share
+	// sessions, the share state files; over the pure sharegroup.
+	"internal/share": 50,
+
 	// Pure state machines (see purePackages). Controller decisions read
 	// the metadata image.
 	"internal/controller":  30,

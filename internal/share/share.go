@@ -1,0 +1,255 @@
+// Package share runs share groups (KIP-932) on a broker: the groups'
+// membership (sharegroup.Group), the share partitions this node leads
+// (sharegroup.Partition) with their acquisition locks, the share sessions
+// of ShareFetch, and each share partition's durable state.
+//
+// Durability, and what is not there yet: a share partition's state (SPSO,
+// in-flight states and delivery counts) is written with fsync to a state
+// file on the partition leader's log dir (statefile.go) before an
+// acknowledgement is answered. It survives a restart of that node, but it is
+// not replicated: Kafka keeps it in __share_group_state through the share
+// coordinator (APIs 83–86), which Sluice does not have yet, so after a
+// leader failover the new leader starts the share partition afresh. The
+// group's membership is kept in memory only: after a restart members get
+// UNKNOWN_MEMBER_ID and rejoin, as Kafka's members do after a coordinator
+// failover. The group of a share group is kept on every broker a member
+// heartbeats to; FindCoordinator sends them all to one broker, the group's
+// coordinator.
+//
+// Locking: one mutex guards every group, share partition and session of
+// this node. It is held across a share partition's log read and state
+// write, so a node serves one share fetch or acknowledgement at a time:
+// simple and correct first; per-partition locks are the next step.
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// The driver's domain errors; internal/api/errcode.go maps each.
+var (
+	// ErrShareSessionNotFound: a ShareFetch or ShareAcknowledge with a
+	// non-zero session epoch and no session (SHARE_SESSION_NOT_FOUND).
+	ErrShareSessionNotFound = errors.New("share session not found")
+	// ErrInvalidShareSessionEpoch: the session epoch is not the next one
+	// (INVALID_SHARE_SESSION_EPOCH).
+	ErrInvalidShareSessionEpoch = errors.New("invalid share session epoch")
+	// ErrShareSessionLimitReached: max share sessions on this node
+	// (SHARE_SESSION_LIMIT_REACHED).
+	ErrShareSessionLimitReached = errors.New("share session limit reached")
+	// ErrInvalidRequest: a malformed share request, e.g. acknowledgement
+	// types that do not match their range (INVALID_REQUEST).
+	ErrInvalidRequest = errors.New("invalid share request")
+)
+
+// Config is the share-group configuration.
+type Config struct {
+	Group     sharegroup.GroupConfig
+	Partition sharegroup.PartitionConfig
+	// AutoOffsetResetEarliest starts a new share partition at the log start
+	// offset instead of the high watermark (share.auto.offset.reset).
+	AutoOffsetResetEarliest bool
+	// MaxSessions bounds the share sessions of this node
+	// (group.share.max.share.sessions).
+	MaxSessions int
+}
+
+// Partitions is what the coordinator needs of the partition manager.
+type Partitions interface {
+	Partition(topic string, partition int32) (*partition.Partition, error)
+}
+
+// Options build a Coordinator.
+type Options struct {
+	Config     Config
+	FS         vfs.FS
+	Dir        string // log.dirs: state files go under Dir/StateDirName
+	Clock      clock.Clock
+	Partitions Partitions
+	Logger     *slog.Logger
+}
+
+// TopicPartition names a partition of a share session.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+type partitionKey struct {
+	group string
+	TopicPartition
+}
+
+type sessionKey struct{ group, member string }
+
+// session is one member's share session (KIP-932's share fetch session):
+// the partitions it fetches from and the epoch its next request must
+// carry.
+type session struct {
+	nextEpoch  int32
+	partitions map[TopicPartition]bool
+}
+
+// Coordinator is the share-group state of this node.
+type Coordinator struct {
+	opts Options
+
+	mu         sync.Mutex
+	groups     map[string]*sharegroup.Group
+	partitions map[partitionKey]*sharegroup.Partition
+	sessions   map[sessionKey]*session
+}
+
+// New builds a Coordinator with no groups; share partitions load their
+// state files on first use.
+func New(opts Options) *Coordinator {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	return &Coordinator{opts: opts, groups: map[string]*sharegroup.Group{},
+		partitions: map[partitionKey]*sharegroup.Partition{}, sessions: map[sessionKey]*session{}}
+}
+
+func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
+
+// LockDurationMs is the acquisition lock duration ShareFetch reports.
+func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.LockDurationMs }
+
+// Heartbeat serves ShareGroupHeartbeat. partitionCounts gives the partition
+// count of each existing topic (0 for none).
+func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.nowMs()
+	g := c.groups[groupID]
+	if g == nil {
+		if hb.MemberEpoch != 0 {
+			return sharegroup.HeartbeatResult{}, fmt.Errorf("share group %q does not exist: %w", groupID, sharegroup.ErrUnknownMemberID)
+		}
+		g = sharegroup.NewGroup(groupID)
+		c.groups[groupID] = g
+	}
+	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, now) {
+		c.memberGoneLocked(groupID, gone)
+	}
+	res, err := g.Heartbeat(c.opts.Config.Group, hb, partitionCounts, now)
+	if err == nil && res.Left {
+		c.memberGoneLocked(groupID, hb.MemberID)
+	}
+	return res, err
+}
+
+// memberGoneLocked releases what a member that left (or timed out) held,
+// so others get its records now rather than at lock expiry.
+func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
+	delete(c.sessions, sessionKey{groupID, memberID})
+	for key, p := range c.partitions {
+		if key.group == groupID && p.ReleaseMember(memberID) > 0 {
+			c.persistLocked(key, p)
+		}
+	}
+}
+
+// GroupDescription is a share group as ShareGroupDescribe shows it.
+type GroupDescription struct {
+	GroupID string
+	State   string
+	Epoch   int32
+	Members []sharegroup.Member
+}
+
+// Describe returns a copy of a group, and false when there is none.
+func (c *Coordinator) Describe(groupID string) (GroupDescription, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[groupID]
+	if g == nil {
+		return GroupDescription{}, false
+	}
+	d := GroupDescription{GroupID: groupID, State: g.State(), Epoch: g.Epoch}
+	for _, m := range g.Members() {
+		d.Members = append(d.Members, *m)
+	}
+	return d, true
+}
+
+// Groups lists the share groups and their states, sorted by id.
+func (c *Coordinator) Groups() []GroupDescription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]GroupDescription, 0, len(c.groups))
+	for id, g := range c.groups {
+		out = append(out, GroupDescription{GroupID: id, State: g.State(), Epoch: g.Epoch})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
+	return out
+}
+
+// IsShareGroup says whether groupID is a share group here.
+func (c *Coordinator) IsShareGroup(groupID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[groupID] != nil
+}
+
+// sharePartitionLocked returns the share partition, loading its state file
+// (or starting it at the log start or the high watermark) the first time.
+func (c *Coordinator) sharePartitionLocked(key partitionKey, part *partition.Partition) (*sharegroup.Partition, error) {
+	if p := c.partitions[key]; p != nil {
+		return p, nil
+	}
+	cfg := c.opts.Config.Partition
+	st, found, err := readState(c.opts.FS, statePath(c.opts.Dir, key.group, key.Topic, key.Partition), cfg.MaxRecordLocks)
+	if err != nil {
+		return nil, err
+	}
+	var p *sharegroup.Partition
+	switch {
+	case found:
+		p = sharegroup.LoadPartition(cfg, st)
+	case c.opts.Config.AutoOffsetResetEarliest:
+		p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
+	default:
+		p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
+	}
+	c.partitions[key] = p
+	return p, nil
+}
+
+// persistLocked writes a share partition's state; a failure is logged and
+// returned: the acknowledgement that caused it is not confirmed.
+func (c *Coordinator) persistLocked(key partitionKey, p *sharegroup.Partition) error {
+	err := writeState(c.opts.FS, statePath(c.opts.Dir, key.group, key.Topic, key.Partition), p.State())
+	if err != nil {
+		c.opts.Logger.Error("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
+	}
+	return err
+}
+
+// waitFor sleeps until d passes, ctx ends or wake is signalled.
+func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan struct{}) {
+	if d <= 0 {
+		return
+	}
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
+	case <-wake:
+	}
+}
