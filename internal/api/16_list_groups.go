@@ -33,5 +33,6 @@ func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		out.Group, out.ProtocolType, out.GroupState = l.GroupID, l.ProtocolType, l.State
 		resp.Groups = append(resp.Groups, out)
 	}
+	resp.Groups = appendShareGroups(b, states, resp.Groups)
 	return resp, nil
 }

@@ -9,10 +9,12 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/share"
 )
 
 // errorCodes is the only place a Kafka error code is chosen for a domain
@@ -47,6 +49,18 @@ var errorCodes = []struct {
 	{coord.ErrInvalidRequest, kerr.InvalidRequest},
 	{coord.ErrTooManyGroups, kerr.PolicyViolation},
 	{coord.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+
+	// Share groups (KIP-932).
+	{sharegroup.ErrUnknownMemberID, kerr.UnknownMemberID},
+	{sharegroup.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
+	{sharegroup.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
+	{sharegroup.ErrInvalidRequest, kerr.InvalidRequest},
+	{sharegroup.ErrInvalidRecordState, kerr.InvalidRecordState},
+	{share.ErrShareSessionNotFound, kerr.ShareSessionNotFound},
+	{share.ErrInvalidShareSessionEpoch, kerr.InvalidShareSessionEpoch},
+	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
+	{share.ErrInvalidRequest, kerr.InvalidRequest},
+	{share.ErrCorruptState, kerr.KafkaStorageError},
 
 	// The partition log.
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},

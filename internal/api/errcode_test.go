@@ -23,6 +23,10 @@ var domainErrorPackages = map[string]string{
 	"partition":  "../partition",
 	"controller": "../controller",
 	"coord":      "../coord",
+
+	// Share groups.
+	"sharegroup": "../coord/sharegroup",
+	"share":      "../share",
 }
 
 // TestErrorCodesMapEveryDomainError: every exported Err* variable of the

@@ -54,6 +54,10 @@ var handlers = []*handler{
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
+	&shareGroupHeartbeatHandler,     // 76
+	&shareGroupDescribeHandler,      // 77
+	&shareFetchHandler,              // 78
+	&shareAcknowledgeHandler,        // 79
 }
 
 // byKey indexes handlers by API key.

@@ -370,6 +370,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
 		Quotas: quota.NewManager(n.quotaWindow()),
+		Shares: n.newShares(),
 	}
 }
 

@@ -482,6 +482,7 @@ var requestSchemas = indexSchemas(
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
 	&describeClientQuotasRequest, &alterClientQuotasRequest,
+	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {

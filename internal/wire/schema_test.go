@@ -19,6 +19,7 @@ var coveredVersions = []struct{ key, min, max int16 }{
 	{23, 0, 4}, {32, 0, 4}, {33, 0, 2}, {35, 0, 4}, {37, 0, 3}, {42, 0, 2}, {43, 0, 2}, {44, 0, 1},
 	{47, 0, 0}, {55, 0, 2}, {60, 0, 1}, {61, 0, 0},
 	{48, 0, 1}, {49, 0, 1},
+	{76, 1, 1}, {77, 1, 1}, {78, 1, 1}, {79, 1, 1},
 }
 
 // forEachCovered calls fn for every covered key and version.
