@@ -106,6 +106,7 @@ type Coordinator struct {
 	opts Options
 
 	mu         sync.Mutex
+	dirs       stateDirs
 	groups     map[string]*sharegroup.Group
 	partitions map[partitionKey]*sharegroup.Partition
 	sessions   map[sessionKey]*session
@@ -120,7 +121,7 @@ func New(opts Options) *Coordinator {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Coordinator{opts: opts, groups: map[string]*sharegroup.Group{},
+	return &Coordinator{opts: opts, dirs: stateDirs{fs: opts.FS, root: opts.Dir, ready: map[string]bool{}}, groups: map[string]*sharegroup.Group{},
 		partitions: map[partitionKey]*sharegroup.Partition{}, sessions: map[sessionKey]*session{}}
 }
 
@@ -233,7 +234,7 @@ func (c *Coordinator) sharePartitionLocked(key partitionKey, part *partition.Par
 // persistLocked writes a share partition's state; a failure is logged and
 // returned: the acknowledgement that caused it is not confirmed.
 func (c *Coordinator) persistLocked(key partitionKey, p *sharegroup.Partition) error {
-	err := writeState(c.opts.FS, statePath(c.opts.Dir, key.group, key.Topic, key.Partition), p.State())
+	err := c.dirs.write(statePath(c.opts.Dir, key.group, key.Topic, key.Partition), p.State())
 	if err != nil {
 		c.opts.Logger.Error("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
 	}

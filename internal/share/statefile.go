@@ -116,9 +116,28 @@ func readState(fsys vfs.FS, path string, maxBatches int) (st sharegroup.Partitio
 	return st, true, nil
 }
 
-func writeState(fsys vfs.FS, path string, st sharegroup.PartitionState) error {
-	if err := fsys.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("share state %s: %w", path, err)
+// stateDirs makes the directories of a group's state files durable once
+// per process: a directory entry created and not synced can vanish in a
+// crash with the files under it, after their acknowledgements were
+// answered.
+type stateDirs struct {
+	fs    vfs.FS
+	root  string // log.dirs
+	ready map[string]bool
+}
+
+func (d *stateDirs) write(path string, st sharegroup.PartitionState) error {
+	dir := filepath.Dir(path)
+	if !d.ready[dir] {
+		if err := d.fs.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("share state %s: %w", path, err)
+		}
+		for _, parent := range []string{d.root, filepath.Join(d.root, StateDirName)} {
+			if err := d.fs.SyncDir(parent); err != nil {
+				return fmt.Errorf("share state %s: sync %s: %w", path, parent, err)
+			}
+		}
+		d.ready[dir] = true
 	}
-	return vfs.WriteFileAtomic(fsys, path, encodeState(st))
+	return vfs.WriteFileAtomic(d.fs, path, encodeState(st))
 }
