@@ -202,6 +202,11 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		}
 		d.Members = append(d.Members, md)
 	}
+	if l.ProtocolType == shareProtocolType {
+		if err := describeShareMembers(ctx, adm, d); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range l.Lag.Sorted() {
 		pd := groupPartitionDesc{Topic: p.Topic, Partition: p.Partition, Committed: p.Commit.At,
 			LogStart: p.Start.Offset, LogEnd: p.End.Offset, Lag: p.Lag}
