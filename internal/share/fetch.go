@@ -253,7 +253,7 @@ func (c *Coordinator) acquireLocked(req FetchRequest, tp TopicPartition, part *p
 	if !ok {
 		return nil
 	}
-	read, err := part.Read(from, partition.ReadOptions{MaxBytes: int32(min(maxBytes, 1<<30)), MinOneBatch: true, CurrentLeaderEpoch: -1})
+	read, err := part.Read(from, partition.ReadOptions{MaxBytes: int32(min(maxBytes, shareReadMaxBytes)), MinOneBatch: true, CurrentLeaderEpoch: -1})
 	if err != nil {
 		return err
 	}
@@ -271,10 +271,34 @@ func (c *Coordinator) acquireLocked(req FetchRequest, tp TopicPartition, part *p
 		readEnd, rest = h.NextOffset(), next
 	}
 	r.Acquired = p.Acquire(req.MemberID, min(readEnd, read.HighWatermark), maxRecords, now)
-	if len(r.Acquired) > 0 {
-		r.Records = records
+	if n := len(r.Acquired); n > 0 {
+		r.Records = batchesThrough(records, r.Acquired[n-1].LastOffset)
 	}
 	return nil
+}
+
+// shareReadMaxBytes bounds one share partition's read: a fetch acquires at
+// most MaxRecords (500 by default) records, so reading the client's whole
+// MaxBytes (50 MiB by default) would copy bytes only to cut them off.
+// MinOneBatch still returns a larger first batch whole.
+const shareReadMaxBytes = 1 << 20
+
+// batchesThrough cuts records after the batch holding lastOffset: the
+// batches past it hold no record acquired by this fetch.
+func batchesThrough(records []byte, lastOffset int64) []byte {
+	end := 0
+	for rest := records; len(rest) > 0; {
+		batch, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		end += len(batch)
+		if h.LastOffset() >= lastOffset {
+			break
+		}
+		rest = next
+	}
+	return records[:end]
 }
 
 // nextExpiry is how long until the earliest acquisition lock of this node
