@@ -93,7 +93,7 @@ func describeShareGroup(b *Broker, out *kmsg.DescribeGroupsResponseGroup) bool {
 	if b.Shares == nil {
 		return false
 	}
-	d, ok := b.Shares.Describe(out.Group)
+	d, ok := b.Shares.Describe(out.Group, partitionCounter(b.Control.Image()))
 	if !ok {
 		return false
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -277,5 +278,77 @@ func TestNodeShareGroupRedeliversAfterLockExpiryAndKeepsAcksOverRestart(t *testi
 	}
 	if got := acquiredString(c.fetch(ctx, 5000)); got != "[5-5 delivery 1]" {
 		t.Fatalf("after restart c acquired %s, want [5-5 delivery 1]", got)
+	}
+}
+
+// acknowledge sends a ShareAcknowledge of first..last with the given types
+// (one for the range, or one per offset) and returns partition 0's error.
+func (m *shareMember) acknowledge(ctx context.Context, first, last int64, types ...int8) error {
+	m.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.sess
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: first, LastOffset: last, AcknowledgeTypes: types}}
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID, rt.Partitions = m.topic, []kmsg.ShareAcknowledgeRequestTopicPartition{rp}
+	req.Topics = []kmsg.ShareAcknowledgeRequestTopic{rt}
+	resp, err := req.RequestWith(ctx, m.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		m.t.Fatalf("share acknowledge of %s: %v", m.id, err)
+	}
+	m.sess++
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// TestNodeShareAcknowledgeReleaseRejectAccept: per-offset acknowledgement
+// types through ShareAcknowledge: released records come back at once with
+// their delivery counted, a rejected one never does, an accepted one is
+// done; acknowledging a record not held is INVALID_RECORD_STATE, a wrong
+// session epoch INVALID_SHARE_SESSION_EPOCH, a stranger UNKNOWN_MEMBER_ID.
+func TestNodeShareAcknowledgeReleaseRejectAccept(t *testing.T) {
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "queue"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("queue"))
+	for i := range 4 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "queue-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"queue"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-3 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	// RELEASE 0-1, REJECT 2, ACCEPT 3.
+	if err := a.acknowledge(ctx, 0, 3, 2, 2, 3, 1); err != nil {
+		t.Fatalf("acknowledge: %v", err)
+	}
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 2]" {
+		t.Fatalf("after release/reject/accept acquired %s, want [0-1 delivery 2]", got)
+	}
+	if err := a.acknowledge(ctx, 2, 2, 1); !errors.Is(err, kerr.InvalidRecordState) {
+		t.Errorf("accepting a rejected record: %v, want INVALID_RECORD_STATE", err)
+	}
+
+	a.sess = 99
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &a.group, &a.id, a.sess
+	resp, err := req.RequestWith(ctx, a.cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.InvalidShareSessionEpoch) {
+		t.Errorf("share fetch at epoch 99: %v %v, want INVALID_SHARE_SESSION_EPOCH", err, resp)
+	}
+	stranger := "member-x"
+	req.MemberID, req.ShareSessionEpoch = &stranger, 0
+	resp, err = req.RequestWith(ctx, a.cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.UnknownMemberID) {
+		t.Errorf("share fetch of a stranger: %v %v, want UNKNOWN_MEMBER_ID", err, resp)
 	}
 }

@@ -173,13 +173,18 @@ type GroupDescription struct {
 	Members []sharegroup.Member
 }
 
-// Describe returns a copy of a group, and false when there is none.
-func (c *Coordinator) Describe(groupID string) (GroupDescription, bool) {
+// Describe returns a copy of a group, and false when there is none. Members
+// whose session timed out are removed first, so a group whose members all
+// died is not shown Stable until someone heartbeats.
+func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[groupID]
 	if g == nil {
 		return GroupDescription{}, false
+	}
+	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+		c.memberGoneLocked(groupID, gone)
 	}
 	d := GroupDescription{GroupID: groupID, State: g.State(), Epoch: g.Epoch}
 	for _, m := range g.Members() {

@@ -84,3 +84,22 @@ func TestShareStateSurvivesCrash(t *testing.T) {
 		t.Errorf("a state larger than its bound: %v, want ErrFileTooLarge", err)
 	}
 }
+
+// FuzzShareStateDecode: any bytes decode to a state that encodes back to
+// the same bytes, or to ErrCorruptState; never a panic.
+func FuzzShareStateDecode(f *testing.F) {
+	f.Add(encodeState(testState(0)))
+	f.Add(encodeState(testState(3)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := decodeState(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorruptState) {
+				t.Fatalf("error %v is not ErrCorruptState", err)
+			}
+			return
+		}
+		if again := encodeState(st); string(again) != string(b) {
+			t.Fatalf("decoded state re-encodes differently")
+		}
+	})
+}
