@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/share"
 )
 
 // ShareGroupHeartbeat v1 (KIP-932, Kafka 4.1; v0 was 4.0's early access and
@@ -27,6 +30,9 @@ func serveShareGroupHeartbeat(ctx context.Context, b *Broker, r *Request) (kmsg.
 		return fail(err)
 	}
 	if err := checkShareCoordinator(ctx, b, req.GroupID); err != nil {
+		return fail(err)
+	}
+	if err := checkNotOtherGroupType(ctx, b, s, req.GroupID); err != nil {
 		return fail(err)
 	}
 	hb := sharegroup.Heartbeat{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch,
@@ -64,4 +70,30 @@ func stringOrEmpty(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// checkNotOtherGroupType refuses a share group under the id of a consumer
+// group (one with members or committed offsets), as Kafka does: the two
+// would otherwise share a name in ListGroups and DescribeGroups.
+func checkNotOtherGroupType(ctx context.Context, b *Broker, s *share.Coordinator, groupID string) error {
+	if s.IsShareGroup(groupID) {
+		return nil
+	}
+	g, err := groups(b)
+	if err != nil {
+		return err
+	}
+	for _, d := range g.DescribeGroups(ctx, []string{groupID}) {
+		if d.Err == nil && d.State != "Dead" {
+			return fmt.Errorf("%w: group %q is a %s group, not a share group", coord.ErrGroupIDNotFound, groupID, groupTypeName(d.ProtocolType))
+		}
+	}
+	return nil
+}
+
+func groupTypeName(protocolType string) string {
+	if protocolType == "" {
+		return "consumer"
+	}
+	return protocolType
 }

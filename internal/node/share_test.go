@@ -352,3 +352,27 @@ func TestNodeShareAcknowledgeReleaseRejectAccept(t *testing.T) {
 		t.Errorf("share fetch of a stranger: %v %v, want UNKNOWN_MEMBER_ID", err, resp)
 	}
 }
+
+// TestNodeShareGroupRefusesAConsumerGroupsID: a share member cannot join
+// under the id of a consumer group that has committed offsets
+// (GROUP_ID_NOT_FOUND, as Kafka answers).
+func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	offsets := kadm.Offsets{}
+	offsets.AddOffset("ledger", 0, 0, -1)
+	if err := adm.CommitAllOffsets(ctx, "accounts", offsets); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrShareGroupHeartbeatRequest()
+	req.GroupID, req.MemberID, req.SubscribedTopicNames = "accounts", "member-a", []string{"ledger"}
+	resp, err := req.RequestWith(ctx, client(t, n))
+	if err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.GroupIDNotFound) {
+		t.Fatalf("share join of a consumer group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, resp)
+	}
+}
