@@ -32,6 +32,8 @@ type produceAppend struct {
 	records   []byte
 	out       *kmsg.ProduceResponseTopicPartition
 	acks      int16
+	// transactionalID is the request's, nil for other producers.
+	transactionalID *string
 
 	result partition.AppendResult
 	err    error
@@ -56,7 +58,8 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 			case rejectErr != nil:
 				produceFail(out, errorCode(rejectErr), rejectErr)
 			default:
-				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks})
+				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
+					transactionalID: req.TransactionID})
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -107,8 +110,6 @@ func produceRejection(req *kmsg.ProduceRequest) (int16, error) {
 		return kerr.UnsupportedVersion.Code, fmt.Errorf("produce v%d carries old message formats; use v3 or later", req.Version)
 	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 		return kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks %d: must be -1, 0 or 1", req.Acks)
-	case req.TransactionID != nil:
-		return 0, fmt.Errorf("transactional id %q: %w", *req.TransactionID, partition.ErrTransactionsUnsupported)
 	}
 	return 0, nil
 }
@@ -180,8 +181,47 @@ func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.App
 	if err != nil {
 		return partition.AppendResult{}, err
 	}
+	guard, producerID, err := verifyTxnProduce(ctx, b, a, p)
+	if err != nil {
+		return partition.AppendResult{}, err
+	}
+	if guard != 0 {
+		defer p.EndTxnVerification(producerID, guard)
+		if a.acks == -1 {
+			return p.AppendAllVerified(ctx, a.records, guard)
+		}
+		return p.AppendVerified(a.records, guard)
+	}
 	if a.acks == -1 {
 		return p.AppendAll(ctx, a.records)
 	}
 	return p.Append(a.records)
+}
+
+// verifyTxnProduce asks the transaction coordinator, before a
+// transactional batch opens its producer's transaction on the partition,
+// whether the partition is part of that producer's ongoing transaction
+// (KIP-890 part 1): a produce that lost a race with an abort, or a
+// zombie's, must not open a transaction nobody will end. A coordinator
+// that cannot verify lets it through, as brokers did before KIP-890.
+// A marker written between the check and the append voids it: the
+// verification guard returned (0: none taken) makes the append refuse.
+func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *partition.Partition) (guard uint64, producerID int64, err error) {
+	if a.transactionalID == nil || b.TxnVerifier == nil {
+		return 0, -1, nil
+	}
+	h, err := record.ParseHeader(a.records)
+	if err != nil || !h.IsTransactional() || !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
+		return 0, -1, nil // a malformed batch is refused by the append
+	}
+	guard = p.BeginTxnVerification(h.ProducerID)
+	err = b.TxnVerifier.VerifyTxnPartition(ctx, *a.transactionalID, h.ProducerID, h.ProducerEpoch, a.topic, a.partition)
+	if err == nil {
+		return guard, h.ProducerID, nil
+	}
+	p.EndTxnVerification(h.ProducerID, guard)
+	if errors.Is(err, partition.ErrTxnVerificationUnsupported) {
+		return 0, -1, nil
+	}
+	return 0, -1, fmt.Errorf("transactional id %q, producer %d epoch %d: %w", *a.transactionalID, h.ProducerID, h.ProducerEpoch, err)
 }

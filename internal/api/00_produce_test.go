@@ -16,7 +16,6 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
-	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 )
 
@@ -196,12 +195,6 @@ func TestProduceRejectsWholeRequests(t *testing.T) {
 		{"acks=2", dpProduceRequest(9, 2, "rej", map[int32][]byte{0: batch, 1: batch}), kerr.InvalidRequiredAcks.Code},
 		{"v2", dpProduceRequest(2, 1, "rej", map[int32][]byte{0: batch, 1: batch}), kerr.UnsupportedVersion.Code},
 		{"v0", dpProduceRequest(0, 1, "rej", map[int32][]byte{0: batch}), kerr.UnsupportedVersion.Code},
-		{"transactional", func() *kmsg.ProduceRequest {
-			r := dpProduceRequest(9, -1, "rej", map[int32][]byte{0: batch, 1: batch})
-			id := "txn"
-			r.TransactionID = &id
-			return r
-		}(), errorCode(partition.ErrTransactionsUnsupported)},
 	}
 	for _, tc := range cases {
 		resp := h.do(tc.req).(*kmsg.ProduceResponse)

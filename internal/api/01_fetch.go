@@ -35,7 +35,7 @@ type fetchRead struct {
 	currentLeaderEpoch int32
 	// The session's high watermark and log start offset as last sent
 	// (incremental fetches); -1 when none was.
-	sentHighWatermark, sentLogStartOffset int64
+	sentHighWatermark, sentLogStartOffset, sentLastStableOffset int64
 
 	part    *partition.Partition
 	err     error
@@ -71,6 +71,15 @@ func (rd *fetchRead) responseState() (highWatermark, logStartOffset int64) {
 	default:
 		return -1, -1
 	}
+}
+
+// responseLastStableOffset is the last stable offset the response carries:
+// -1 for errors, as Kafka sends.
+func (rd *fetchRead) responseLastStableOffset() int64 {
+	if rd.err != nil {
+		return -1
+	}
+	return rd.result.LastStableOffset
 }
 
 func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, error) {
@@ -231,6 +240,10 @@ func (f *fetcher) done(bytes int64, failed bool) bool {
 // fromReplica says whether a follower (not a consumer) sent the fetch.
 func (f *fetcher) fromReplica() bool { return f.req.ReplicaID >= 0 }
 
+// readCommitted says whether a consumer asked for isolation_level
+// read_committed: reads end at the last stable offset.
+func (f *fetcher) readCommitted() bool { return !f.fromReplica() && f.req.IsolationLevel == 1 }
+
 // moved says whether a partition's bound (the high watermark for a
 // consumer, the log end for a follower) moved since it was read.
 func (f *fetcher) moved() bool {
@@ -239,7 +252,8 @@ func (f *fetcher) moved() bool {
 			continue
 		}
 		o := rd.part.Offsets()
-		if (f.fromReplica() && o.LogEndOffset != rd.result.LogEndOffset) || (!f.fromReplica() && o.HighWatermark != rd.result.HighWatermark) {
+		if (f.fromReplica() && o.LogEndOffset != rd.result.LogEndOffset) || (!f.fromReplica() && o.HighWatermark != rd.result.HighWatermark) ||
+			(f.readCommitted() && o.LastStableOffset != rd.result.LastStableOffset) {
 			return true
 		}
 	}
@@ -264,7 +278,7 @@ func (f *fetcher) readAll() (bytes int64, failed bool) {
 			continue
 		}
 		opts := partition.ReadOptions{MaxBytes: int32(max(min(int64(rd.maxBytes), remaining), 0)),
-			MinOneBatch: minOneBatch, CurrentLeaderEpoch: rd.currentLeaderEpoch}
+			MinOneBatch: minOneBatch, CurrentLeaderEpoch: rd.currentLeaderEpoch, ReadCommitted: f.readCommitted()}
 		var res partition.ReadResult
 		var err error
 		if f.fromReplica() {
@@ -307,12 +321,14 @@ func fetchResponsePartition(req *kmsg.FetchRequest, rd *fetchRead) wire.FetchPar
 	if rd.err != nil {
 		return p
 	}
-	// No transactions yet, so nothing is pending and the last stable
-	// offset is the high watermark; read_committed readers get the
-	// (empty) aborted-transaction list Kafka sends them.
-	p.LastStableOffset = hw
+	// read_committed readers get the aborted transactions of their range
+	// (an empty list, not null, when there are none, as Kafka sends).
+	p.LastStableOffset = rd.result.LastStableOffset
 	if req.IsolationLevel == 1 {
-		p.AbortedTransactions = []wire.FetchAbortedTransaction{}
+		p.AbortedTransactions = make([]wire.FetchAbortedTransaction, 0, len(rd.result.AbortedTxns))
+		for _, a := range rd.result.AbortedTxns {
+			p.AbortedTransactions = append(p.AbortedTransactions, wire.FetchAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+		}
 	}
 	if rd.holding {
 		records := rd.result.Records

@@ -79,11 +79,14 @@ func listOffsetsOne(b *Broker, req *kmsg.ListOffsetsRequest, topic string, rp km
 		return
 	}
 	offsets := p.Offsets()
-	// The newest offset the asker may see; with no transactions the last
-	// stable offset (read_committed) equals the high watermark.
+	// The newest offset the asker may see: the last stable offset for
+	// read_committed (isolation_level 1, v2+), as Kafka answers.
 	lastFetchable := offsets.HighWatermark
-	if req.ReplicaID != listOffsetsConsumerReplicaID {
+	switch {
+	case req.ReplicaID != listOffsetsConsumerReplicaID:
 		lastFetchable = offsets.LogEndOffset
+	case req.IsolationLevel == 1:
+		lastFetchable = offsets.LastStableOffset
 	}
 	epoch := p.LeaderEpoch()
 	var offset, timestamp int64

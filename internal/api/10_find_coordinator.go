@@ -7,7 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/coord"
-	"github.com/sluicelog/sluice/internal/partition"
 )
 
 // FindCoordinator v0–6. v0 (kafka-python, librdkafka) names a group; v1+
@@ -17,12 +16,10 @@ import (
 // topic is being created or the partition loaded the answer is
 // COORDINATOR_NOT_AVAILABLE, which clients retry.
 //
-// Transaction coordinators (key type 1) do not exist yet: each such key
-// gets INVALID_REQUEST with a message saying so. That code is not
-// retriable, so a transactional producer fails at once with the reason
-// instead of retrying COORDINATOR_NOT_AVAILABLE until its timeout; it is
-// also what Produce answers a transactional batch. Share coordinators (key
-// type 2, v6) get INVALID_REQUEST as on a Kafka without share groups.
+// A transaction coordinator (key type 1) is the leader of the
+// transactional id's __transaction_state partition, found the same way.
+// Share coordinators (key type 2, v6) get INVALID_REQUEST as on a Kafka
+// without share groups.
 var findCoordinatorHandler = handler{key: 10, minVersion: 0, maxVersion: 6, serve: serveFindCoordinator}
 
 // The coordinator key types.
@@ -63,20 +60,26 @@ func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string
 }
 
 func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key string) (int32, string, int32, error) {
+	var nodeID int32
 	switch keyType {
 	case coordinatorKeyGroup:
+		g, err := groups(b)
+		if err != nil {
+			return 0, "", 0, err
+		}
+		if nodeID, err = g.FindCoordinator(ctx, key); err != nil {
+			return 0, "", 0, fmt.Errorf("coordinator for group %q: %w", key, err)
+		}
 	case coordinatorKeyTransaction:
-		return 0, "", 0, fmt.Errorf("transaction coordinator for %q: %w", key, partition.ErrTransactionsUnsupported)
+		t, err := txns(b)
+		if err != nil {
+			return 0, "", 0, err
+		}
+		if nodeID, err = t.FindCoordinator(ctx, key); err != nil {
+			return 0, "", 0, fmt.Errorf("coordinator for transactional id %q: %w", key, err)
+		}
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", coord.ErrInvalidRequest, keyType)
-	}
-	g, err := groups(b)
-	if err != nil {
-		return 0, "", 0, err
-	}
-	nodeID, err := g.FindCoordinator(ctx, key)
-	if err != nil {
-		return 0, "", 0, fmt.Errorf("coordinator for group %q: %w", key, err)
 	}
 	if nodeID == b.NodeID {
 		return b.NodeID, b.Host, b.Port, nil

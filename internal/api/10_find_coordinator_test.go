@@ -73,23 +73,20 @@ func TestFindCoordinatorWithoutCoordinator(t *testing.T) {
 	}
 }
 
-// Transaction coordinators do not exist yet: the answer must be an error a
-// client does not retry, with a message that says why.
-func TestFindCoordinatorTransactionKeysFailClearly(t *testing.T) {
+// A broker without a transaction coordinator answers transaction keys
+// with the retriable COORDINATOR_NOT_AVAILABLE, and group keys as before.
+func TestFindCoordinatorTransactionKeysWithoutTxnCoordinator(t *testing.T) {
 	h := newFakeGroupHarness(t, &fakeGroups{findNode: 1})
 	for _, v := range []int16{1, 3} {
 		resp := groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(v, 1, "txn"))
-		groupWantCode(t, "transaction key", resp.ErrorCode, kerr.InvalidRequest)
+		groupWantCode(t, "transaction key", resp.ErrorCode, kerr.CoordinatorNotAvailable)
 		if resp.ErrorMessage == nil || !strings.Contains(*resp.ErrorMessage, "transaction") || resp.NodeID != -1 {
 			t.Fatalf("v%d: message %v, node %d", v, resp.ErrorMessage, resp.NodeID)
-		}
-		if kerr.IsRetriable(kerr.ErrorForCode(resp.ErrorCode)) {
-			t.Fatal("the transaction key's error is retriable")
 		}
 	}
 	resp := groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(4, 1, "t1", "t2"))
 	for _, c := range resp.Coordinators {
-		groupWantCode(t, "batched transaction key "+c.Key, c.ErrorCode, kerr.InvalidRequest)
+		groupWantCode(t, "batched transaction key "+c.Key, c.ErrorCode, kerr.CoordinatorNotAvailable)
 	}
 	// A share coordinator (key type 2) is unknown here.
 	resp = groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(6, 2, "s"))

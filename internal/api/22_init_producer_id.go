@@ -2,22 +2,22 @@ package api
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/coord"
 )
 
 // InitProducerId v0–5: a producer id for an idempotent producer, from the
 // blocks the controller allocates. v0 is advertised because librdkafka
 // enables idempotence only when the range includes it (docs/broker.md, wire compatibility).
 //
-// A transactional id gets partition.ErrTransactionsUnsupported's code
-// (INVALID_REQUEST): it is not retriable, so franz-go and librdkafka fail
-// the producer at once with the code's name rather than retry for ever, as
-// they would on COORDINATOR_NOT_AVAILABLE; the response has no message
-// field, so the name is all a client shows.
+// A transactional id goes to the transaction coordinator, which bumps the
+// id's epoch (fencing earlier producers of it) and allocates a producer id
+// the first time; v3+ clients may name their current id and epoch
+// (KIP-360), and are fenced if a newer producer took over. PRODUCER_FENCED
+// is INVALID_PRODUCER_EPOCH before v4 (KIP-588). An empty transactional id
+// is INVALID_REQUEST, as in Kafka.
 //
 // A new id always comes with epoch 0: epoch bumps for a known producer id
 // (KIP-360) apply to transactional producers only; Kafka hands an
@@ -29,8 +29,7 @@ func serveInitProducerID(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = errorCode(fmt.Errorf("transactional id %q: %w", *req.TransactionalID, partition.ErrTransactionsUnsupported))
-		return resp, nil
+		return serveInitTransactionalProducerID(ctx, b, req, resp), nil
 	}
 	id, err := b.ProducerIDs.NextProducerID(ctx)
 	if err != nil {
@@ -39,4 +38,23 @@ func serveInitProducerID(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
+}
+
+// producerFencedSinceInitProducerID: KIP-588's first version.
+const producerFencedSinceInitProducerID = 4
+
+func serveInitTransactionalProducerID(ctx context.Context, b *Broker, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) *kmsg.InitProducerIDResponse {
+	t, err := txns(b)
+	if err != nil {
+		resp.ErrorCode = txnErrorCode(err, req.Version, producerFencedSinceInitProducerID)
+		return resp
+	}
+	res, err := t.InitProducerID(ctx, coord.InitProducerIDReq{TransactionalID: *req.TransactionalID, TimeoutMs: req.TransactionTimeoutMillis,
+		ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch})
+	if err != nil {
+		resp.ErrorCode = txnErrorCode(err, req.Version, producerFencedSinceInitProducerID)
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = res.ProducerID, res.ProducerEpoch
+	return resp
 }

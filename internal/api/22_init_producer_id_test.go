@@ -25,7 +25,9 @@ func TestInitProducerIDAtEveryVersion(t *testing.T) {
 	id := "txn-1"
 	req.TransactionalID = &id
 	resp := h.do(req).(*kmsg.InitProducerIDResponse)
-	if resp.ErrorCode != kerr.InvalidRequest.Code || resp.ProducerID != -1 || resp.ProducerEpoch != -1 {
+	// Without a transaction coordinator (this harness has none) the answer
+	// is retriable; txn_test.go covers the coordinator's.
+	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code || resp.ProducerID != -1 || resp.ProducerEpoch != -1 {
 		t.Fatalf("transactional: %+v", resp)
 	}
 }

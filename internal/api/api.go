@@ -83,6 +83,9 @@ type Broker struct {
 	// Groups is the consumer-group coordinator; nil answers every group
 	// request COORDINATOR_NOT_AVAILABLE.
 	Groups Groups
+	// Txns is the transaction coordinator; nil answers every transaction
+	// request COORDINATOR_NOT_AVAILABLE.
+	Txns Txns
 	// Shares runs share groups (KIP-932); nil answers every share request
 	// COORDINATOR_NOT_AVAILABLE.
 	Shares *share.Coordinator
@@ -98,6 +101,31 @@ type Broker struct {
 	// Quotas keeps the client quota sensors (producer and consumer byte
 	// rates, request time); nil enforces no client quota.
 	Quotas *quota.Manager
+	// TxnVerifier confirms with the transaction coordinator that a
+	// transactional produce belongs to an ongoing transaction before it
+	// opens one on a partition (KIP-890); nil skips the check.
+	TxnVerifier TxnVerifier
+	// TxnMarkerListener hears of every marker appended here; nil: nobody.
+	TxnMarkerListener TxnMarkerListener
 
 	fetchSessions *fetchSessionCache
+}
+
+// TxnVerifier asks a transaction coordinator whether the producer (id and
+// epoch) of transactionalID has added the partition to its ongoing
+// transaction: AddPartitionsToTxn v4+ with verify_only (KIP-890 part 1).
+// It returns nil when it has, partition.ErrInvalidTxnState when it has
+// not, partition.ErrInvalidProducerEpoch for a fenced epoch, and
+// partition.ErrTxnVerificationUnsupported when the coordinator cannot
+// verify (then the produce goes ahead, as Kafka's does when the
+// verification feature is off).
+type TxnVerifier interface {
+	VerifyTxnPartition(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error
+}
+
+// TxnMarkerListener is told of each transaction marker the
+// WriteTxnMarkers handler appended (once the ISR has it) or ignored as a
+// retry of one appended before.
+type TxnMarkerListener interface {
+	TxnMarkerWritten(topic string, partition int32, producerID int64, commit bool, offset int64)
 }

@@ -50,6 +50,21 @@ var errorCodes = []struct {
 	{coord.ErrTooManyGroups, kerr.PolicyViolation},
 	{coord.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
 
+	// The transaction coordinator (the coordinator errors above are
+	// shared with it).
+	{coord.ErrInvalidTransactionTimeout, kerr.InvalidTransactionTimeout},
+	{coord.ErrProducerFenced, kerr.ProducerFenced},
+	{coord.ErrInvalidProducerIDMapping, kerr.InvalidProducerIDMapping},
+	{coord.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
+	{coord.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{coord.ErrInvalidTxnRequest, kerr.InvalidRequest},
+	{coord.ErrTransactionalIDNotFound, kerr.TransactionalIDNotFound},
+	{coord.ErrTooManyTransactions, kerr.PolicyViolation},
+	{coord.ErrTooManyTxnPartitions, kerr.PolicyViolation},
+	// Never sent to a client: the marker writer's verdicts on a
+	// partition leader's answer, mapped for completeness.
+	{coord.ErrTxnMarkerRetriable, kerr.RequestTimedOut},
+	{coord.ErrTxnMarkerFenced, kerr.TransactionCoordinatorFenced},
 	// Share groups (KIP-932).
 	{sharegroup.ErrUnknownMemberID, kerr.UnknownMemberID},
 	{sharegroup.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
@@ -79,6 +94,7 @@ var errorCodes = []struct {
 	{record.ErrUnknownCodec, kerr.UnsupportedCompressionType},
 	{record.ErrDecompressedTooLarge, kerr.MessageTooLarge},
 	{record.ErrInvalidRecord, kerr.InvalidRecord},
+	{record.ErrNotMarker, kerr.InvalidRecord},
 
 	// Hosted partitions.
 	{partition.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
@@ -88,6 +104,10 @@ var errorCodes = []struct {
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrTransactionsUnsupported, kerr.InvalidRequest},
+	{partition.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{partition.ErrTransactionCoordinatorFenced, kerr.TransactionCoordinatorFenced},
+	// Consumed by the produce path, never sent; a row all the same.
+	{partition.ErrTxnVerificationUnsupported, kerr.UnknownServerError},
 	{partition.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{partition.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},

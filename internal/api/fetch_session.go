@@ -55,10 +55,11 @@ type fetchSessionPartition struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
-	// highWatermark and logStartOffset as last sent; -1 makes the next
-	// fetch include the partition (new, or after an error).
-	highWatermark  int64
-	logStartOffset int64
+	// highWatermark, logStartOffset and lastStableOffset as last sent; -1
+	// makes the next fetch include the partition (new, or after an error).
+	highWatermark    int64
+	logStartOffset   int64
+	lastStableOffset int64
 }
 
 // fetchSession is one client's session.
@@ -143,7 +144,7 @@ func (c *fetchSessionCache) begin(req *kmsg.FetchRequest, nowMs int64) *fetchCon
 	for i, p := range s.partitions {
 		reads[i] = &fetchRead{topic: p.key.topic, partition: p.key.partition, fetchOffset: p.fetchOffset,
 			maxBytes: p.maxBytes, currentLeaderEpoch: p.currentLeaderEpoch,
-			sentHighWatermark: p.highWatermark, sentLogStartOffset: p.logStartOffset}
+			sentHighWatermark: p.highWatermark, sentLogStartOffset: p.logStartOffset, sentLastStableOffset: p.lastStableOffset}
 	}
 	return &fetchContext{kind: fetchIncremental, session: s, reads: reads}
 }
@@ -163,7 +164,7 @@ func fetchRequestReads(req *kmsg.FetchRequest) []*fetchRead {
 		for _, p := range t.Partitions {
 			reads = append(reads, &fetchRead{topic: t.Topic, partition: p.Partition, fetchOffset: p.FetchOffset,
 				maxBytes: p.PartitionMaxBytes, currentLeaderEpoch: fetchCurrentLeaderEpoch(req, p),
-				sentHighWatermark: -1, sentLogStartOffset: -1})
+				sentHighWatermark: -1, sentLogStartOffset: -1, sentLastStableOffset: -1})
 		}
 	}
 	return reads
@@ -190,7 +191,7 @@ func (c *fetchSessionCache) updateLocked(s *fetchSession, req *kmsg.FetchRequest
 				if c.partitions >= maxFetchSessionPartitions {
 					return false
 				}
-				p = &fetchSessionPartition{key: key, highWatermark: -1, logStartOffset: -1}
+				p = &fetchSessionPartition{key: key, highWatermark: -1, logStartOffset: -1, lastStableOffset: -1}
 				s.byKey[key] = p
 				s.partitions = append(s.partitions, p)
 				c.partitions++
@@ -246,6 +247,7 @@ func (c *fetchSessionCache) create(reads []*fetchRead, nowMs int64) int32 {
 		p := &fetchSessionPartition{key: key, fetchOffset: rd.fetchOffset, maxBytes: rd.maxBytes,
 			currentLeaderEpoch: rd.currentLeaderEpoch}
 		p.highWatermark, p.logStartOffset = rd.responseState()
+		p.lastStableOffset = rd.responseLastStableOffset()
 		s.byKey[key] = p
 		s.partitions = append(s.partitions, p)
 	}
@@ -297,15 +299,19 @@ func (c *fetchSessionCache) finishIncremental(s *fetchSession, reads []*fetchRea
 	var send, moved []*fetchRead
 	for _, rd := range reads {
 		hw, logStart := rd.responseState()
+		lastStable := rd.responseLastStableOffset()
+		// Kafka's rule: a partition whose offsets changed is sent even
+		// with no records; the LSO moves alone when a marker ends a
+		// transaction that blocked read_committed readers.
 		mustRespond := rd.recordsSize() > 0 || rd.err != nil ||
-			hw != rd.sentHighWatermark || logStart != rd.sentLogStartOffset
+			hw != rd.sentHighWatermark || logStart != rd.sentLogStartOffset || lastStable != rd.sentLastStableOffset
 		if !mustRespond {
 			rd.release()
 			continue
 		}
 		send = append(send, rd)
 		if p := s.byKey[fetchSessionKey{rd.topic, rd.partition}]; p != nil && c.sessions[s.id] == s {
-			p.highWatermark, p.logStartOffset = hw, logStart
+			p.highWatermark, p.logStartOffset, p.lastStableOffset = hw, logStart, lastStable
 			if rd.recordsSize() > 0 {
 				moved = append(moved, rd)
 			}

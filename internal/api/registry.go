@@ -41,6 +41,11 @@ var handlers = []*handler{
 	&deleteRecordsHandler,           // 21
 	&initProducerIDHandler,          // 22
 	&offsetForLeaderEpochHandler,    // 23
+	&addPartitionsToTxnHandler,      // 24
+	&addOffsetsToTxnHandler,         // 25
+	&endTxnHandler,                  // 26
+	&writeTxnMarkersHandler,         // 27
+	&txnOffsetCommitHandler,         // 28
 	&describeConfigsHandler,         // 32
 	&alterConfigsHandler,            // 33
 	&describeLogDirsHandler,         // 35
@@ -54,6 +59,8 @@ var handlers = []*handler{
 	&describeQuorumHandler,          // 55
 	&describeClusterHandler,         // 60
 	&describeProducersHandler,       // 61
+	&describeTransactionsHandler,    // 65
+	&listTransactionsHandler,        // 66
 	&shareGroupHeartbeatHandler,     // 76
 	&shareGroupDescribeHandler,      // 77
 	&shareFetchHandler,              // 78

@@ -56,6 +56,22 @@ const (
 	HTTPPprofEnabled                     = "http.pprof.enabled"
 	LogFormat                            = "log.format"
 
+	// The log cleaner (compaction), one set of threads per log directory.
+	LogCleanerEnable              = "log.cleaner.enable"
+	LogCleanerThreads             = "log.cleaner.threads"
+	LogCleanerDedupeBufferSize    = "log.cleaner.dedupe.buffer.size"
+	LogCleanerIOMaxBytesPerSecond = "log.cleaner.io.max.bytes.per.second"
+	LogCleanerBackoffMs           = "log.cleaner.backoff.ms"
+
+	// The transaction coordinator's keys.
+	TransactionMaxTimeoutMs                   = "transaction.max.timeout.ms"
+	TransactionStateLogNumPartitions          = "transaction.state.log.num.partitions"
+	TransactionStateLogReplicationFactor      = "transaction.state.log.replication.factor"
+	TransactionStateLogMinISR                 = "transaction.state.log.min.isr"
+	TransactionalIDExpirationMs               = "transactional.id.expiration.ms"
+	TransactionAbortTimedOutCleanupIntervalMs = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+	TransactionRemoveExpiredCleanupIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
+
 	// Client quotas and connection limits (docs/security.md#quotas).
 	QuotaWindowNum               = "quota.window.num"
 	QuotaWindowSizeSeconds       = "quota.window.size.seconds"
@@ -248,6 +264,27 @@ var BrokerConfigs = []Def{
 		Doc: "Where the broker accepts clients, as PLAINTEXT://host:port or host:port; an empty host means all interfaces, port 0 a free port.",
 	},
 	{
+		Name: LogCleanerBackoffMs, Type: TypeLong, Default: "15000", Ranges: atLeast(0, maxLong),
+		Doc: "How long a cleaner thread sleeps when no log needs compacting.",
+	},
+	{
+		Name: LogCleanerDedupeBufferSize, Type: TypeLong, Default: "134217728", Ranges: atLeast(1024, maxLong),
+		Doc: "The memory, shared by all cleaner threads, for the map of key hashes to latest offsets (24 bytes a key); " +
+			"when a log has more distinct dirty keys than fit, a clean compacts the prefix that fits and the next clean goes on.",
+	},
+	{
+		Name: LogCleanerEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Whether the cleaner compacts topics with cleanup.policy=compact; off, they keep every record.",
+	},
+	{
+		Name: LogCleanerIOMaxBytesPerSecond, Type: TypeDouble, Default: "1.7976931348623157E308", MinDouble: 0, MaxDouble: math.MaxFloat64,
+		Doc: "The most bytes per second the cleaner threads read and write together; the default is unlimited.",
+	},
+	{
+		Name: LogCleanerThreads, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
+		Doc: "How many threads compact logs; 0 compacts nothing.",
+	},
+	{
 		Name: LogDir, Type: TypeString, Default: "./data",
 		Doc: "The directory partitions are kept in, when log.dirs is not set.",
 	},
@@ -388,6 +425,35 @@ var BrokerConfigs = []Def{
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),
 		Doc: "The largest request frame the broker reads; a larger one closes the connection.",
+	},
+	{
+		Name: TransactionAbortTimedOutCleanupIntervalMs, Type: TypeInt, Default: "10000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator aborts transactions open longer than their transaction.timeout.ms.",
+	},
+	{
+		Name: TransactionMaxTimeoutMs, Type: TypeInt, Default: "900000", Ranges: atLeast(1, maxInt),
+		Doc: "The longest transaction.timeout.ms a producer may ask for; InitProducerId with a longer one gets INVALID_TRANSACTION_TIMEOUT.",
+	},
+	{
+		Name: TransactionRemoveExpiredCleanupIntervalMs, Type: TypeInt, Default: "3600000", Ranges: atLeast(1, maxInt),
+		Doc: "How often the transaction coordinator forgets transactional ids idle longer than transactional.id.expiration.ms.",
+	},
+	{
+		Name: TransactionStateLogMinISR, Type: TypeInt, Default: "2", Ranges: atLeast(1, maxInt),
+		Doc: "min.insync.replicas of __transaction_state, capped at its replication factor when the topic is created so a cluster of one works.",
+	},
+	{
+		Name: TransactionStateLogNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __transaction_state; fixed once the topic exists.",
+	},
+	{
+		Name: TransactionStateLogReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __transaction_state, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"as offsets.topic.replication.factor is.",
+	},
+	{
+		Name: TransactionalIDExpirationMs, Type: TypeInt, Default: "604800000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a transactional id with no transaction open is kept after its last use before the coordinator forgets it.",
 	},
 }
 

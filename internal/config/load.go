@@ -430,6 +430,13 @@ func (b *Broker) Bool(key string) bool {
 	return v
 }
 
+// Float64 returns the value of a double key; 0 when it has none.
+func (b *Broker) Float64(key string) float64 {
+	mustBrokerType(key, TypeDouble)
+	f, _ := strconv.ParseFloat(strings.TrimSpace(b.values[key]), 64)
+	return f
+}
+
 // List returns a key's value split on commas, items trimmed.
 func (b *Broker) List(key string) []string {
 	return SplitList(b.String(key))

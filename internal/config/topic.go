@@ -66,7 +66,7 @@ var TopicConfigs = []Def{
 	{
 		Name: CleanupPolicy, BrokerName: "log.cleanup.policy", Type: TypeList, Default: CleanupPolicyDelete,
 		Values: []string{CleanupPolicyDelete, CleanupPolicyCompact},
-		Doc:    "How old segments are cleaned: delete drops them past retention; compact (keep the latest record per key) is accepted, but until Sluice has compaction a compact-only topic keeps every record.",
+		Doc:    "How old segments are cleaned: delete drops them past retention; compact keeps the latest record per key (the log cleaner); both together do both. A compact-only topic has no time or size retention.",
 	},
 	{
 		Name: CompressionGzipLevel, BrokerName: "compression.gzip.level", Type: TypeInt, Default: "-1",
@@ -90,9 +90,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: DeleteRetentionMs, BrokerName: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "How long a compacted topic keeps tombstones, so a consumer reading from the start sees deletes it would otherwise miss.",
-		NotActedOn: "Sluice has no compaction yet",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "How long a compacted topic keeps a tombstone, counted from the first clean that kept it (its delete horizon, as Kafka 3+), so a consumer reading from the start sees deletes it would otherwise miss.",
 	},
 	{
 		Name: FileDeleteDelayMs, BrokerName: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000",
@@ -116,9 +115,8 @@ var TopicConfigs = []Def{
 	},
 	{
 		Name: MaxCompactionLagMs, BrokerName: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLongText,
-		Ranges:     atLeast(1, maxLong),
-		Doc:        "The longest a record may stay uncompacted; an older dirty segment is compacted regardless of the dirty ratio.",
-		NotActedOn: "Sluice has no compaction yet",
+		Ranges: atLeast(1, maxLong),
+		Doc:    "The longest a record may stay uncompacted; an older dirty segment is compacted regardless of the dirty ratio.",
 	},
 	{
 		Name: MaxMessageBytes, BrokerName: "message.max.bytes", Type: TypeInt, Default: "1048588",
@@ -154,14 +152,12 @@ var TopicConfigs = []Def{
 	{
 		Name: MinCleanableDirtyRatio, BrokerName: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5",
 		MinDouble: 0, MaxDouble: 1,
-		Doc:        "The share of a compacted log that must be uncompacted before the cleaner compacts it again.",
-		NotActedOn: "Sluice has no compaction yet",
+		Doc: "The share of a compacted log that must be uncompacted before the cleaner compacts it again.",
 	},
 	{
 		Name: MinCompactionLagMs, BrokerName: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0",
-		Ranges:     atLeast(0, maxLong),
-		Doc:        "The shortest time a record stays uncompacted, so consumers can see every update for at least this long.",
-		NotActedOn: "Sluice has no compaction yet",
+		Ranges: atLeast(0, maxLong),
+		Doc:    "The shortest time a record stays uncompacted, so consumers can see every update for at least this long.",
 	},
 	{
 		Name: MinInsyncReplicas, BrokerName: "min.insync.replicas", Type: TypeInt, Default: "1",

@@ -4,7 +4,8 @@
 // state machine of internal/coord/group with the time and one timer per
 // shard, persists group metadata and offset commits as records in
 // __consumer_offsets, and rebuilds a shard's state by replaying that
-// partition when it is loaded.
+// partition when it is loaded. The transaction coordinator
+// (TxnCoordinator, txn_*.go) is built the same way on __transaction_state.
 //
 // Invariants: a response that depends on a record (a commit, a sync that
 // ends a rebalance) is released only after the record's append returned,

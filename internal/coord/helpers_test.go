@@ -65,6 +65,9 @@ type fixture struct {
 	dir   string
 	clock clock.Clock
 	cfg   Config
+	// cleaner configures the log manager's cleaner threads, which a test
+	// runs itself (log.Manager.RunCleaner).
+	cleaner log.CleanerConfig
 
 	logs  *log.Manager
 	mgr   *partition.Manager
@@ -86,7 +89,7 @@ func (f *fixture) open() {
 	f.t.Helper()
 	lc := log.DefaultConfig()
 	lc.SegmentIndexBytes = 65536
-	logs, err := log.OpenManager(log.ManagerOptions{FS: f.fs, Dir: f.dir, Config: lc, Clock: f.clock, Logger: quietLogger})
+	logs, err := log.OpenManager(log.ManagerOptions{FS: f.fs, Dir: f.dir, Config: lc, Clock: f.clock, Logger: quietLogger, Cleaner: f.cleaner})
 	noErr(f.t, err)
 	mgr, err := partition.NewManager(partition.Options{NodeID: testNode, Logs: logs, FS: f.fs, Dir: f.dir, Clock: f.clock,
 		Logger: quietLogger, Image: f.image, TopicDefaults: func() map[string]string {

@@ -175,20 +175,18 @@ const offsetsCommitTimeout = 5 * time.Second
 // the replies that waited on them.
 func (s *shard) flush() error {
 	records := s.machine.TakeRecords()
-	if len(records) > 0 {
-		batches, err := s.encode(records)
-		if err != nil {
+	// Plain records go in one append; a transactional offset commit is a
+	// batch of its own producer (one producer batch per append), in the
+	// order the records were decided.
+	for len(records) > 0 {
+		n := 1
+		for n < len(records) && sameBatchKind(records[n], records[0]) {
+			n++
+		}
+		if err := s.appendRecords(records[:n]); err != nil {
 			return err
 		}
-		// Replies wait for the whole ISR (acks=all), as Kafka's group
-		// coordinator writes: a commit acknowledged here survives the
-		// loss of this broker. offsetsCommitTimeout bounds the wait.
-		ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout)
-		_, err = s.part.AppendAll(ctx, batches)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, s.partition, err)
-		}
+		records = records[n:]
 	}
 	for _, r := range s.machine.Durable() {
 		if ch, ok := s.waiters[r.Waiter]; ok {
@@ -199,18 +197,51 @@ func (s *shard) flush() error {
 	return nil
 }
 
-// encode builds record batches of at most about batchTargetBytes each.
+// sameBatchKind says whether two records may share an append: both plain,
+// or both of one producer's transaction.
+func sameBatchKind(a, b group.Record) bool {
+	return a.Transactional == b.Transactional && (!a.Transactional || a.ProducerID == b.ProducerID && a.ProducerEpoch == b.ProducerEpoch)
+}
+
+// appendRecords appends records of one kind and waits for the ISR.
+func (s *shard) appendRecords(records []group.Record) error {
+	batches, err := s.encode(records)
+	if err != nil {
+		return err
+	}
+	// Replies wait for the whole ISR (acks=all), as Kafka's group
+	// coordinator writes: a commit acknowledged here survives the
+	// loss of this broker. offsetsCommitTimeout bounds the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout)
+	defer cancel()
+	if records[0].Transactional {
+		_, err = s.part.AppendAllAsCoordinator(ctx, batches)
+	} else {
+		_, err = s.part.AppendAll(ctx, batches)
+	}
+	if err != nil {
+		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, s.partition, err)
+	}
+	return nil
+}
+
+// encode builds record batches of at most about batchTargetBytes each; a
+// transactional producer's records always make one batch (the partition
+// takes one producer batch per append).
 func (s *shard) encode(records []group.Record) ([]byte, error) {
 	s.buf = s.buf[:0]
 	opts := record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 		TimestampType: record.CreateTime, FirstTimestamp: s.nowMs()}
+	if r := records[0]; r.Transactional {
+		opts.ProducerID, opts.ProducerEpoch, opts.Transactional = r.ProducerID, r.ProducerEpoch, true
+	}
 	batch := make([]record.Record, 0, min(len(records), 1024))
 	size := 0
 	var err error
 	for i, r := range records {
 		batch = append(batch, record.Record{Key: r.Key, Value: r.Value})
 		size += len(r.Key) + len(r.Value) + 16
-		if size >= batchTargetBytes || i == len(records)-1 {
+		if (size >= batchTargetBytes && !opts.Transactional) || i == len(records)-1 {
 			if s.buf, err = record.AppendBatch(s.buf, opts, batch); err != nil {
 				return nil, err
 			}
@@ -296,17 +327,8 @@ func (s *shard) load() error {
 				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, offset, err)
 			}
 			rest, offset = next, h.NextOffset()
-			if h.IsControl() {
-				continue
-			}
-			err = record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
-				if err := s.machine.Load(now, r.Key, r.Value); err != nil {
-					// A record of a newer Kafka coordinator, or damage: not
-					// ours to interpret, and no reason to lose the rest.
-					skipped++
-				}
-				return nil
-			})
+			n, err := s.loadBatch(batch, &h, now)
+			skipped += n
 			if err != nil {
 				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, h.BaseOffset, err)
 			}

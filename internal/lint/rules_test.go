@@ -51,6 +51,7 @@ var layerRanks = withPlanned(map[string]int{
 	// the metadata image.
 	"internal/controller":  30,
 	"internal/coord/group": 30,
+	"internal/coord/txn":   30, // the pure transaction state machine (issue 12)
 	"internal/metadata":    25,
 	"internal/replica":     25,
 
@@ -81,8 +82,7 @@ var layerRanks = withPlanned(map[string]int{
 
 // plannedRanks are the ranks of packages not written yet (see layerRanks).
 var plannedRanks = map[string]int{
-	"internal/sim":       100, // the seeded cluster simulator (test-only)
-	"internal/coord/txn": 30,  // the pure transaction state machine (issue 12)
+	"internal/sim": 100, // the seeded cluster simulator (test-only)
 }
 
 // withPlanned adds plannedRanks to the ranks of existing packages.

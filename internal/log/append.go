@@ -382,7 +382,7 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 	for i := range calls {
 		c := &calls[i]
 		if w.shouldRoll(c, cfg, nowMs) {
-			next, err := l.roll(w, c.baseOffset, cfg, nowMs)
+			next, err := l.roll(w, rollBaseOffset(w, c), cfg, nowMs)
 			if err != nil {
 				return roundResult{}, err
 			}
@@ -447,6 +447,19 @@ func (l *Log) syncSealed(unsynced []*segment) error {
 	return nil
 }
 
+// rollBaseOffset is the base offset of the segment a roll creates: where
+// the rolled segment ends, even when the call starts later (a follower
+// copying a compacted leader's log, which has gaps), so that segments stay
+// contiguous; recovery takes a segment that ends before the next one
+// starts for a lost tail. Only a gap too wide for the new segment's 32-bit
+// relative offsets starts it at the call's own base.
+func rollBaseOffset(w *segmentWrite, c *appendCall) int64 {
+	if c.nextOffset-1-w.state.nextOffset > math.MaxInt32 {
+		return c.baseOffset
+	}
+	return w.state.nextOffset
+}
+
 // shouldRoll applies Kafka's roll rules before an append: the segment would
 // pass segment.bytes, is older than segment.ms less its jitter, has a full index, or the
 // offsets would not fit the index's 32-bit relative form. An empty segment
@@ -456,7 +469,7 @@ func (w *segmentWrite) shouldRoll(c *appendCall, cfg Config, nowMs int64) bool {
 		return false
 	}
 	return w.state.size+int64(len(c.buf)) > cfg.SegmentBytes ||
-		nowMs-w.seg.createdMs >= cfg.SegmentMs-w.seg.rollJitterMs ||
+		nowMs-w.seg.createdMs >= cfg.rollMs()-w.seg.rollJitterMs ||
 		w.state.offsetEntries >= cfg.maxIndexEntries(offsetIndexEntrySize) ||
 		w.state.timeEntries >= cfg.maxIndexEntries(timeIndexEntrySize) ||
 		c.nextOffset-1-w.seg.baseOffset > math.MaxInt32

@@ -64,6 +64,13 @@ type Config struct {
 	// segment removed by retention or DeleteRecords linger renamed
 	// .deleted; 0 removes them at once.
 	FileDeleteDelayMs int64
+
+	// Compaction (cleanup.policy contains compact; see cleaner.go).
+	Compact                bool
+	DeleteRetentionMs      int64   // delete.retention.ms: how long a cleaned tombstone stays
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: a segment this young is not cleaned
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: a dirty segment this old is cleaned whatever the ratio
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: dirty share of the log that triggers a clean
 }
 
 // DefaultConfig returns Kafka's defaults, except that Sluice fsyncs before
@@ -82,6 +89,10 @@ func DefaultConfig() Config {
 		FlushPolicy:        FlushAlways,
 		FlushMs:            1000,
 		FlushMessages:      math.MaxInt64,
+
+		DeleteRetentionMs:      (24 * time.Hour).Milliseconds(),
+		MaxCompactionLagMs:     math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -110,6 +121,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flush.messages %d must not be negative", c.FlushMessages)
 	case c.FlushPolicy == FlushInterval && c.FlushMs < 1:
 		return fmt.Errorf("flush.ms %d must be at least 1 with the interval policy", c.FlushMs)
+	case c.DeleteRetentionMs < 0:
+		return fmt.Errorf("delete.retention.ms %d must not be negative", c.DeleteRetentionMs)
+	case c.MinCompactionLagMs < 0:
+		return fmt.Errorf("min.compaction.lag.ms %d must not be negative", c.MinCompactionLagMs)
+	case c.MaxCompactionLagMs < 1:
+		return fmt.Errorf("max.compaction.lag.ms %d must be at least 1", c.MaxCompactionLagMs)
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1):
+		return fmt.Errorf("min.cleanable.dirty.ratio %v must be between 0 and 1", c.MinCleanableDirtyRatio)
 	}
 	return nil
 }
@@ -122,6 +141,17 @@ func (c Config) rollJitterMs(intN func(n int64) int64) int64 {
 		return 0
 	}
 	return intN(min(c.SegmentJitterMs, c.SegmentMs))
+}
+
+// rollMs is the age at which the active segment rolls: segment.ms, or
+// max.compaction.lag.ms when compaction needs it sooner (Kafka's
+// LogConfig.maxSegmentMs), since the cleaner never touches the active
+// segment and its records could not be compacted in time otherwise.
+func (c Config) rollMs() int64 {
+	if c.Compact {
+		return min(c.SegmentMs, c.MaxCompactionLagMs)
+	}
+	return c.SegmentMs
 }
 
 // minSegmentBytes is Kafka's lower bound for segment.bytes (14 bytes, the

@@ -42,7 +42,7 @@ func (l *Log) retireSegmentsLocked(segments []*segment) error {
 	for _, s := range segments {
 		s.file.remove()
 		pending := pendingDelete{dueMs: dueMs}
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			from := s.path(suffix)
 			if err := l.fs.Rename(from, from+deletedSuffix); err != nil {
 				if isNotExist(err) {

@@ -4,7 +4,9 @@
 //
 // Invariants:
 //   - offsets are dense and increasing: each append gets the offsets after
-//     the previous one, assigned in place in the batch headers;
+//     the previous one, assigned in place in the batch headers; only the
+//     cleaner (cleaner.go, cleanup.policy=compact) removes records, and it
+//     never renumbers them, so a compacted log has gaps that reads skip;
 //   - an append returns only once its bytes are durable under the flush
 //     policy (fsynced for FlushAlways), and concurrent appends share one
 //     write and one fsync;
@@ -51,6 +53,9 @@ type Options struct {
 	// CleanShutdown says the previous Close completed, so the active
 	// segment's index files can be trusted.
 	CleanShutdown bool
+	// FirstDirtyOffset comes from the cleaner-offset checkpoint: where the
+	// records never compacted begin (0: from the log start).
+	FirstDirtyOffset int64
 	// RollJitter returns a random int64 in [0, n) for segment.jitter.ms;
 	// nil: math/rand/v2. Tests pass a fixed source.
 	RollJitter func(n int64) int64
@@ -104,6 +109,19 @@ type Log struct {
 	closed         bool
 
 	round roundScratch // owned by the goroutine with writing set
+
+	// Compaction (cleaner.go). cleanMu lets one clean of this log run at a
+	// time; it is taken before mu. firstDirtyOffset is where the records
+	// never compacted begin; cleanBound (the partition's high watermark)
+	// is the offset the cleaner stays below, nil until the partition sets
+	// it; deleteHorizonMs is the earliest tombstone delete horizon the
+	// last clean kept (0: none), when a clean would remove tombstones.
+	cleanMu          sync.Mutex
+	swapping         bool // a swap's file operations run: the segment list must not change
+	firstDirtyOffset int64
+	truncations      int64 // counts truncations: a clean across one swaps nothing more
+	cleanBound       func() int64
+	deleteHorizonMs  int64
 }
 
 // Open opens (creating if needed) the log in dir and recovers it.
@@ -142,7 +160,7 @@ func (l *Log) nowMs() int64 { return l.clock.Now().UnixMilli() }
 // load reads the segments on disk, recovers those not known to be synced, and
 // leaves the last one active.
 func (l *Log) load(opts Options) error {
-	bases, err := l.listSegments()
+	bases, txnIndexes, err := l.listSegments()
 	if err != nil {
 		return err
 	}
@@ -152,9 +170,13 @@ func (l *Log) load(opts Options) error {
 			return err
 		}
 		l.logStartOffset, l.nextOffset, l.logEndOffset, l.recoveryPoint = start, start, start, start
+		l.firstDirtyOffset = start
 		return nil
 	}
 	if err := l.loadSegments(bases, opts); err != nil {
+		return err
+	}
+	if err := l.loadTxnIndexes(txnIndexes); err != nil {
 		return err
 	}
 	active := l.active()
@@ -163,34 +185,44 @@ func (l *Log) load(opts Options) error {
 	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), l.logEndOffset)
 	l.recoveryPoint = l.logEndOffset
 	l.lastSyncMs = l.nowMs()
+	l.firstDirtyOffset = min(max(opts.FirstDirtyOffset, l.logStartOffset), l.logEndOffset)
 	return nil
 }
 
-// listSegments returns the base offsets of the .log files, removing files
-// that a crash can leave behind: temporary files, orphaned indexes and
-// segments renamed for delayed deletion.
-func (l *Log) listSegments() ([]int64, error) {
+// listSegments returns the base offsets of the .log files, and of the
+// segments with an aborted-transaction index, removing files that a crash
+// can leave behind: temporary files, orphaned indexes and segments renamed
+// for delayed deletion.
+func (l *Log) listSegments() (bases []int64, txnIndexes map[int64]bool, err error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := l.recoverCleanerFiles(names); err != nil {
+		return nil, nil, err
+	}
+	if names, err = l.fs.List(l.dir); err != nil {
+		return nil, nil, err
 	}
 	logs := map[int64]bool{}
-	var bases []int64
 	for _, name := range names {
 		if base, ok := parseSegmentFileName(name, logSuffix); ok {
 			logs[base] = true
 			bases = append(bases, base)
 		}
 	}
+	txnIndexes = map[int64]bool{}
 	for _, name := range names {
 		if l.isOrphan(name, logs) {
 			if err := l.fs.Remove(l.path(name)); err != nil {
-				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+				return nil, nil, fmt.Errorf("remove leftover %s: %w", name, err)
 			}
+		} else if base, ok := parseSegmentFileName(name, txnIndexSuffix); ok {
+			txnIndexes[base] = true
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
+	return bases, txnIndexes, nil
 }
 
 func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
@@ -200,7 +232,10 @@ func (l *Log) isOrphan(name string, logs map[int64]bool) bool {
 	if isDeletedLeftover(name) {
 		return true // retired before a crash or stop; its delay is moot now
 	}
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+	if isTxnIndexLeftover(name) {
+		return true // a rewrite a crash interrupted; the old file stands
+	}
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if base, ok := parseSegmentFileName(name, suffix); ok {
 			return !logs[base]
 		}
@@ -577,8 +612,14 @@ func (l *Log) waitIdleLocked() error {
 	// A failed log's queue is never written (its waiters already have the
 	// error), so it counts as idle: Close must still close the files.
 	idle := func() bool { return !l.writing && (len(l.queue) == 0 || l.err != nil) }
-	if err := l.driveLocked(idle, nil); err != nil {
-		return err
+	for {
+		if err := l.driveLocked(idle, nil); err != nil {
+			return err
+		}
+		if !l.swapping {
+			break
+		}
+		l.cond.Wait() // the cleaner's swap broadcasts when it is done
 	}
 	if l.closed { // another Close ran while this one waited
 		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)

@@ -37,6 +37,10 @@ type ManagerOptions struct {
 	// log.flush.offset.checkpoint.interval.ms; 0 means 60 seconds.
 	RetentionCheckIntervalMs int64
 	CheckpointIntervalMs     int64
+	// Cleaner configures the log cleaner that RunCleaner runs, and
+	// CleanerMetrics receive what its cleans do.
+	Cleaner        CleanerConfig
+	CleanerMetrics CleanerMetrics
 	// FlushTime observes every log's append fsyncs (Options.FlushTime).
 	FlushTime Observer
 }
@@ -56,6 +60,7 @@ type Manager struct {
 	lastCheckpointMs int64
 	checkpointMu     sync.Mutex // one checkpoint writer at a time
 	closed           bool
+	cleaner          cleanerState
 }
 
 // OpenManager opens every partition log found in opts.Dir.
@@ -79,6 +84,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, files: NewFileCache(opts.MaxOpenSealedSegments), logs: map[TopicPartition]*Log{}}
+	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
 	}
@@ -105,6 +111,10 @@ func (m *Manager) openAll() error {
 	if err != nil {
 		return err
 	}
+	firstDirty, err := readCheckpoint(m.opts.FS, m.path(cleanerOffsetCheckpointFile))
+	if err != nil {
+		return err
+	}
 	_, statErr := m.opts.FS.Stat(m.path(cleanShutdownFile))
 	clean := statErr == nil
 	names, err := m.opts.FS.List(m.opts.Dir)
@@ -118,6 +128,7 @@ func (m *Manager) openAll() error {
 		}
 		l, err := Open(m.opts.FS, m.path(name), m.logOptions(m.opts.Config, Options{
 			RecoveryPoint: recoveryPoints[tp], LogStartOffset: startOffsets[tp], CleanShutdown: clean,
+			FirstDirtyOffset: firstDirty[tp],
 		}))
 		if err != nil {
 			return err
@@ -245,11 +256,18 @@ func (m *Manager) Checkpoint() error {
 	m.mu.Lock()
 	recoveryPoints := make(map[TopicPartition]int64, len(m.logs))
 	startOffsets := make(map[TopicPartition]int64, len(m.logs))
+	firstDirty := map[TopicPartition]int64{}
 	for tp, l := range m.logs {
 		recoveryPoints[tp], startOffsets[tp] = l.RecoveryPoint(), l.LogStartOffset()
+		if offset := l.FirstDirtyOffset(); offset > 0 && l.Config().Compact {
+			firstDirty[tp] = offset
+		}
 	}
 	m.mu.Unlock()
 	if err := writeCheckpoint(m.opts.FS, m.path(recoveryPointCheckpointFile), recoveryPoints); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(m.opts.FS, m.path(cleanerOffsetCheckpointFile), firstDirty); err != nil {
 		return err
 	}
 	return writeCheckpoint(m.opts.FS, m.path(logStartOffsetCheckpointFile), startOffsets)

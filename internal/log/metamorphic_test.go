@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,6 +131,9 @@ type metaRun struct {
 	logEnd  int64
 	held    []metaHeld
 	trace   []string
+	// aborted is the model of the aborted-transaction index: every entry
+	// whose marker was not truncated, by marker offset.
+	aborted []AbortedTxn
 }
 
 func runMetamorphic(t *testing.T, seed int64, ops int) {
@@ -280,6 +284,37 @@ func (r *metaRun) append() {
 	if r.logEnd != first.LastOffset+1 {
 		r.fatalf("model end %d, append ended at %d", r.logEnd, first.LastOffset)
 	}
+	if r.rng.Intn(5) == 0 {
+		r.abortTxn(first.LastOffset)
+	}
+}
+
+// abortTxn indexes an aborted transaction whose marker is at marker, as
+// the partition layer does after appending an ABORT marker.
+func (r *metaRun) abortTxn(marker int64) {
+	first := max(marker-int64(r.rng.Intn(40)), r.maxStart())
+	txn := AbortedTxn{ProducerID: int64(r.rng.Intn(4)), FirstOffset: first, LastOffset: marker, LastStableOffset: marker + 1}
+	r.trace = append(r.trace, fmt.Sprintf("abort %+v", txn))
+	for _, ml := range r.logs {
+		if err := ml.log.AppendAbortedTxn(txn); err != nil {
+			r.fatalf("%s: append aborted txn: %v", ml.mc.name, err)
+		}
+	}
+	r.aborted = append(r.aborted, txn)
+}
+
+// modelAborted is what AbortedTxns(from, to) must answer.
+func (r *metaRun) modelAborted(from, to int64) []AbortedTxn {
+	var out []AbortedTxn
+	for _, t := range r.aborted {
+		if t.LastOffset >= from && t.FirstOffset < to {
+			out = append(out, t)
+		}
+		if t.LastOffset >= from && t.LastStableOffset >= to {
+			break
+		}
+	}
+	return out
 }
 
 // addToModel records the batches as stored (offsets assigned, maybe stamped).
@@ -504,6 +539,11 @@ func (r *metaRun) truncate() {
 	for _, ml := range r.logs {
 		ml.logStart = min(ml.logStart, r.logEnd)
 	}
+	n := 0
+	for n < len(r.aborted) && r.aborted[n].LastOffset < r.logEnd {
+		n++
+	}
+	r.aborted = r.aborted[:n]
 }
 
 func (r *metaRun) deleteRecords() {
@@ -664,9 +704,21 @@ func (r *metaRun) checkState(contents bool) {
 	if !contents {
 		return
 	}
+	// The aborted-transaction index from the largest start offset on (a
+	// segment below another config's start may be gone): every config
+	// answers as the model, over the whole range and a random one.
+	start := r.maxStart()
+	to := start + r.rng.Int63n(r.logEnd-start+1)
+	for _, ml := range r.logs {
+		if got, want := ml.log.AbortedTxns(start, r.logEnd), r.modelAborted(start, r.logEnd); !slices.Equal(got, want) {
+			r.fatalf("%s: aborted transactions from %d: %+v, want %+v", ml.mc.name, start, got, want)
+		}
+		if got, want := ml.log.AbortedTxns(start, to), r.modelAborted(start, to); !slices.Equal(got, want) {
+			r.fatalf("%s: aborted transactions in [%d, %d): %+v, want %+v", ml.mc.name, start, to, got, want)
+		}
+	}
 	// Implied by the model, but the point of the test, so said outright:
 	// from the largest start offset on, every config reads the same bytes.
-	start := r.maxStart()
 	ref := readAll(r.t, r.logs[0].log, start)
 	for _, ml := range r.logs[1:] {
 		if got := readAll(r.t, ml.log, start); !bytes.Equal(got, ref) {

@@ -291,7 +291,9 @@ func findRecordByTime(v *segmentView, startOffset, ts int64) (TimestampOffset, b
 		var h *record.Header
 		var err error
 		pos, h, err = findBatch(v, pos, func(h *record.Header) bool {
-			return h.MaxTimestamp >= ts && h.LastOffset() >= startOffset
+			// An empty batch (compaction keeps one for its offsets) holds
+			// no record to find, whatever its timestamp says.
+			return h.MaxTimestamp >= ts && h.LastOffset() >= startOffset && h.RecordCount > 0
 		})
 		if err != nil || h == nil {
 			return TimestampOffset{}, false, err

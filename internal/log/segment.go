@@ -58,6 +58,10 @@ type segment struct {
 	offsets         offsetIndex
 	times           timeIndex
 	bytesSinceIndex int64
+
+	// abortedTxns is the segment's aborted-transaction index (txnindex.go),
+	// by marker offset.
+	abortedTxns []AbortedTxn
 }
 
 func newSegment(fs vfs.FS, cache *FileCache, dir string, baseOffset, nowMs, indexIntervalBytes int64) *segment {
@@ -210,7 +214,7 @@ func readWholeFile(fs vfs.FS, path string) ([]byte, error) {
 // .log data through their references (POSIX unlink semantics).
 func removeSegmentFiles(fs vfs.FS, s *segment) error {
 	s.file.remove()
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := fs.Remove(s.path(suffix)); err != nil && !isNotExist(err) {
 			return fmt.Errorf("delete segment %020d: %w", s.baseOffset, err)
 		}

@@ -43,9 +43,16 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.truncateActiveLocked(offset); err != nil {
 		return l.failAndReturnLocked(err)
 	}
+	if err := l.dropAbortedTxnsFromLocked(s.nextOffset); err != nil {
+		return err
+	}
 	l.logEndOffset, l.nextOffset = s.nextOffset, s.nextOffset
 	l.recoveryPoint = min(l.recoveryPoint, l.logEndOffset)
 	l.logStartOffset = min(l.logStartOffset, l.logEndOffset)
+	// Records appended after the truncation are dirty, and a clean in
+	// progress must not swap in what it built from the removed records.
+	l.firstDirtyOffset = min(l.firstDirtyOffset, l.logEndOffset)
+	l.truncations++
 	return nil
 }
 
@@ -103,6 +110,8 @@ func (l *Log) restartAtLocked(offset int64) error {
 		return l.failAndReturnLocked(err)
 	}
 	l.logStartOffset, l.logEndOffset, l.nextOffset, l.recoveryPoint = offset, offset, offset, offset
+	l.firstDirtyOffset = offset
+	l.truncations++
 	return nil
 }
 

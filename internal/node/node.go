@@ -5,10 +5,11 @@
 // Start order: identity (meta.properties, under the data-dir lock) →
 // metadata quorum → partition logs → client listener (bound, not yet
 // serving, so the broker can register the real port) → broker
-// registration, unfenced → group coordinator → serving. Shutdown reverses
-// it: stop serving (requests already read are answered), stop heartbeats,
-// tell the controller (controlled shutdown), stop the group coordinator,
-// snapshot producer state, close the logs cleanly, leave the quorum.
+// registration, unfenced → group coordinator → transaction coordinator →
+// serving. Shutdown reverses it: stop serving (requests already read are
+// answered), stop heartbeats, tell the controller (controlled shutdown),
+// stop the group and transaction coordinators, snapshot producer state,
+// close the logs cleanly, leave the quorum.
 package node
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/peer"
 	"github.com/sluicelog/sluice/internal/quota"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -64,6 +66,9 @@ type Node struct {
 	http    *httpserver.Server
 	// consoleSlot is mounted at "/" when the built-in console is on.
 	consoleSlot *consoleSlot
+	// txnVerifier asks transaction coordinators about transactional
+	// produces (KIP-890); its connections close with the node.
+	txnVerifier *peer.TxnVerifier
 	obs         observed
 	unlock      func() error
 	cancel      context.CancelFunc
@@ -72,6 +77,14 @@ type Node struct {
 	stopHeartbeats func()
 	bg             sync.WaitGroup
 	closeOnce      sync.Once
+
+	txns *coord.TxnCoordinator
+	// txnPeers holds the connections the transaction coordinator writes
+	// markers over; closed after it stops.
+	txnPeers *peerPool
+	// producerIDs hands out producer ids to idempotent producers
+	// (InitProducerId) and to the transaction coordinator alike.
+	producerIDs *producerIDBlocks
 }
 
 // Start starts a node; ctx bounds the start-up only.
@@ -169,6 +182,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	n.setStage(stageTxns)
+	if err = n.startTxnCoordinator(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// As for groups: a producer's first InitProducerId after a restart
+	// must see its transactional id's epoch.
+	if err = n.txns.WaitLoaded(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.txnVerifier = n.newTxnVerifier()
 	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
 	n.obs.server.Store(n.server)
 	n.startConsole(ln)
@@ -188,6 +213,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}()
 	n.goBackground(func() { n.followImages(bgCtx) })
 	n.goBackground(func() { n.logs.Run(bgCtx, time.Second) })
+	n.goBackground(func() { n.logs.RunCleaner(bgCtx) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
 	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	return n, nil
@@ -256,6 +282,21 @@ func (n *Node) startControlPlane() error {
 	return err
 }
 
+// cleanerConfig reads the log.cleaner.* keys; log.cleaner.enable=false
+// runs no cleaner thread.
+func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
+	c := log.CleanerConfig{
+		Threads:             int(cfg.Int32(config.LogCleanerThreads)),
+		DedupeBufferBytes:   cfg.Int64(config.LogCleanerDedupeBufferSize),
+		IOMaxBytesPerSecond: cfg.Float64(config.LogCleanerIOMaxBytesPerSecond),
+		BackoffMs:           cfg.Int64(config.LogCleanerBackoffMs),
+	}
+	if !cfg.Bool(config.LogCleanerEnable) {
+		c.Threads = 0
+	}
+	return c
+}
+
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
@@ -263,7 +304,13 @@ func (n *Node) openLogs() error {
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
-		FlushTime:                n.metrics.LogFlush,
+		Cleaner:                  cleanerConfig(cfg),
+		CleanerMetrics: log.CleanerMetrics{
+			CleanTimeSecs: n.metrics.Cleaner.CleanTimeSecs, RecopyPercent: n.metrics.Cleaner.RecopyPercent,
+			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
+			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
+		},
+		FlushTime: n.metrics.LogFlush,
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
@@ -367,9 +414,12 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			Static:                               cfg.Values(),
 			StaticSources:                        cfg.Sources(),
 		},
-		Control: n.cp, Partitions: n.parts, ProducerIDs: &producerIDBlocks{session: n.session}, Groups: n.groups,
+		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
 		Quotas: quota.NewManager(n.quotaWindow()),
+		// Transactions on the partition side: KIP-890 produce checks, and
+		// markers on __consumer_offsets settling transactional commits.
+		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
 		Shares: n.newShares(),
 	}
 }
@@ -386,6 +436,7 @@ func (n *Node) followImages(ctx context.Context) {
 		}
 		// After the partitions: a shard loads from its partition's log.
 		n.groups.Refresh()
+		n.txns.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -451,6 +502,16 @@ func (n *Node) stop(ctx context.Context) error {
 		n.bg.Wait()
 		if n.groups != nil {
 			n.groups.Stop()
+		}
+		// Before the partitions too: it writes to __transaction_state.
+		if n.txns != nil {
+			n.txns.Stop()
+		}
+		if n.txnPeers != nil {
+			n.txnPeers.close()
+		}
+		if n.txnVerifier != nil {
+			n.txnVerifier.Close()
 		}
 		if n.parts != nil {
 			errs = append(errs, n.parts.Close())

@@ -37,6 +37,7 @@ const (
 	stageLogs         = "recovering partition logs"
 	stageRegistration = "registering with the controller and waiting to be unfenced"
 	stageGroups       = "loading consumer groups from __consumer_offsets"
+	stageTxns         = "loading transactions from __transaction_state"
 	stageShuttingDown = "shutting down"
 )
 

@@ -35,8 +35,8 @@ func TestPartitionAppendValidation(t *testing.T) {
 		{"magic 1", oldMagic, record.ErrUnsupportedMagic},
 		{"truncated", f.batch(plain(1))[:40], record.ErrTruncated},
 		{"too large", f.batch(batchSpec{records: 1, valueSize: 400, producerID: -1}), ErrMessageTooLarge},
-		{"transactional", f.batch(batchSpec{records: 1, producerID: 5, transactional: true}), ErrTransactionsUnsupported},
-		{"control", controlBatch, ErrTransactionsUnsupported},
+		{"transactional without a producer id", f.batch(batchSpec{records: 1, producerID: -1, transactional: true}), record.ErrInvalidRecord},
+		{"control", controlBatch, record.ErrInvalidRecord},
 		{"too old", f.batch(batchSpec{records: 1, producerID: -1, timestampMs: now - 1001}), ErrInvalidTimestamp},
 		{"too new", f.batch(batchSpec{records: 1, producerID: -1, timestampMs: now + 3_600_001}), ErrInvalidTimestamp},
 		{"very old", f.batch(batchSpec{records: 1, producerID: -1, timestampMs: math.MinInt64 + 5}), ErrInvalidTimestamp},
@@ -200,7 +200,7 @@ func TestPartitionHighWatermarkReadsAndOffsets(t *testing.T) {
 	noErr(t, err)
 	requireQuiet(t, ch)
 
-	require(t, p.Offsets() == Offsets{LogStartOffset: 0, HighWatermark: 9, LogEndOffset: 9}, "offsets %+v", p.Offsets())
+	require(t, p.Offsets() == Offsets{LogStartOffset: 0, HighWatermark: 9, LogEndOffset: 9, LastStableOffset: 9}, "offsets %+v", p.Offsets())
 	hs := readAll(t, p, 4)
 	require(t, len(hs) == 3 && hs[0].BaseOffset == 4, "read from 4: %d batches", len(hs))
 	res, err := p.Read(9, ReadOptions{MaxBytes: 100, CurrentLeaderEpoch: 0})

@@ -90,7 +90,7 @@ func TestPartitionConcurrentProducers(t *testing.T) {
 	}
 	require(t, len(seen) == producers*batches, "%d idempotent batches in the log", len(seen))
 	want := int64(producers*batches*2 + batches*3)
-	require(t, p.Offsets() == Offsets{0, want, want}, "offsets %+v, want HW=LEO=%d", p.Offsets(), want)
+	require(t, p.Offsets() == Offsets{0, want, want, want}, "offsets %+v, want HW=LEO=LSO=%d", p.Offsets(), want)
 }
 
 // appendProducerHistory appends n batches of 2 records for producers 1-3

@@ -217,10 +217,10 @@ func TestReplicationFollowerBehindLogStartStartsOver(t *testing.T) {
 	}
 	low, err := p1.DeleteRecordsBefore(20)
 	noErr(t, err)
-	require(t, low == 20 && p1.Offsets() == Offsets{20, 30, 30}, "leader %+v", p1.Offsets())
+	require(t, low == 20 && p1.Offsets() == Offsets{20, 30, 30, 30}, "leader %+v", p1.Offsets())
 
 	c.setLink(2, 1, linkUp)
-	c.requireOffsets(f2, Offsets{20, 30, 30})
+	c.requireOffsets(f2, Offsets{20, 30, 30, 30})
 	require(t, bytes.Equal(logBytes(t, f2, 20), logBytes(t, p1, 20)), "follower log differs from the leader's")
 	require(t, slices.Equal(f2.LeaderEpochEntries(), p1.LeaderEpochEntries()), "follower epochs %v, leader %v",
 		f2.LeaderEpochEntries(), p1.LeaderEpochEntries())
@@ -229,7 +229,7 @@ func TestReplicationFollowerBehindLogStartStartsOver(t *testing.T) {
 	// Within the follower's log, its log start follows the leader's.
 	_, err = p1.DeleteRecordsBefore(25)
 	noErr(t, err)
-	c.requireOffsets(f2, Offsets{25, 30, 30})
+	c.requireOffsets(f2, Offsets{25, 30, 30, 30})
 }
 
 // TestReplicationFollowerCrashKeepsLeaderPrefix crashes a follower that

@@ -115,11 +115,19 @@ func (p *Partition) replayAppended(records []byte) error {
 	nowMs := p.nowMs()
 	epochsChanged := false
 	for rest := records; len(rest) > 0; {
-		_, next, h, err := record.NextBatch(rest)
+		batch, next, h, err := record.NextBatch(rest)
 		if err != nil {
 			return fmt.Errorf("partition %s: replay follower batch: %w", p.tp, err)
 		}
-		epochsChanged = p.replayHeader(&h, nowMs) || epochsChanged
+		var marker *record.Marker
+		if h.IsControl() {
+			marker = markerOf(batch)
+		}
+		changed, err := p.replayHeader(&h, marker, nowMs)
+		if err != nil {
+			return err
+		}
+		epochsChanged = changed || epochsChanged
 		rest = next
 	}
 	if !epochsChanged {

@@ -103,9 +103,33 @@ func (p *Partition) leaderRole() (*leadership, error) {
 // of idempotent producers. It returns once the batches are durable under
 // the topic's flush policy; the high watermark then covers them.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
+	return p.appendFrom(records, appendOrigin{})
+}
+
+// AppendVerified is Append for a transactional batch whose membership in
+// its producer's transaction the coordinator confirmed under guard (see
+// BeginTxnVerification).
+func (p *Partition) AppendVerified(records []byte, guard uint64) (AppendResult, error) {
+	return p.appendFrom(records, appendOrigin{guard: guard})
+}
+
+// appendOrigin says who appends, and under which checks.
+type appendOrigin struct {
+	// coordinator: a coordinator's batches (Kafka's
+	// AppendOrigin.COORDINATOR): a group coordinator's transactional
+	// offset commits carry their producer's id and epoch but no sequence,
+	// so for them only the epoch and the transaction state are checked.
+	coordinator bool
+	// guard is the KIP-890 verification guard the batch was verified
+	// under; 0: not verified.
+	guard uint64
+}
+
+// appendFrom appends batches from origin.
+func (p *Partition) appendFrom(records []byte, origin appendOrigin) (AppendResult, error) {
 	nowMs := p.nowMs()
 	settings := p.settings.Load()
-	idempotent, err := p.checkBatches(records, settings, nowMs)
+	idempotent, err := p.checkBatches(records, settings, nowMs, origin.coordinator)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
@@ -115,7 +139,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	defer releaseRecompressBuffer(buf)
 	if idempotent != nil {
-		return p.appendIdempotent(records, idempotent, settings, nowMs)
+		return p.appendIdempotent(records, idempotent, settings, nowMs, origin)
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
@@ -129,7 +153,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 // appendIdempotent checks the batch against its producer's state and
 // appends it, holding the producer's lock throughout so that two batches of
 // one producer cannot pass the check together.
-func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64) (AppendResult, error) {
+func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (AppendResult, error) {
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	defer p.producers.release(entry)
 	entry.appendMu.Lock()
@@ -140,7 +164,10 @@ func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings 
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
-	dup, err := p.producers.check(entry, h)
+	dup, err := p.producers.check(entry, h, origin.coordinator)
+	if err == nil && origin.guard != 0 {
+		err = p.producers.consumeGuard(entry, origin.guard)
+	}
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
 			p.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
@@ -149,8 +176,12 @@ func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings 
 		return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
 			LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
 	}
+	provisional := p.producers.beginProvisional(entry, h, p.log.LogEndOffset())
 	res, err := p.appendLocked(records, role, settings)
 	if err != nil {
+		if provisional {
+			p.producers.cancelProvisional(entry)
+		}
 		return res, err
 	}
 	maxTimestamp := h.MaxTimestamp
@@ -198,7 +229,7 @@ func (p *Partition) advanceHighWatermark(to int64) {
 // checkBatches applies the produce rules to every batch header before
 // anything is written. It returns the header of the batch when the append
 // is one idempotent batch.
-func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs int64) (*record.Header, error) {
+func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs int64, coordinator bool) (*record.Header, error) {
 	var idempotent *record.Header
 	n := 0
 	for rest := records; len(rest) > 0; n++ {
@@ -206,7 +237,7 @@ func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: batch %d: %w", p.tp, n, err)
 		}
-		if err := checkBatch(&h, settings, nowMs); err != nil {
+		if err := checkBatch(&h, settings, nowMs, coordinator); err != nil {
 			return nil, fmt.Errorf("partition %s: batch %d at offset %d: %w", p.tp, n, p.log.LogEndOffset(), err)
 		}
 		if h.HasProducerID() {
@@ -225,15 +256,20 @@ func (p *Partition) checkBatches(records []byte, settings *appendSettings, nowMs
 	return idempotent, nil
 }
 
-func checkBatch(h *record.Header, settings *appendSettings, nowMs int64) error {
+func checkBatch(h *record.Header, settings *appendSettings, nowMs int64, coordinator bool) error {
 	if size := int64(h.Size()); size > settings.maxMessageBytes {
 		return fmt.Errorf("%d bytes, max.message.bytes %d: %w", size, settings.maxMessageBytes, ErrMessageTooLarge)
 	}
-	if h.IsTransactional() || h.IsControl() {
-		return ErrTransactionsUnsupported
+	switch {
+	case coordinator && h.IsControl():
+		return fmt.Errorf("coordinators may not write control batches: %w", record.ErrInvalidRecord)
+	case !coordinator:
+		if err := h.CheckClientOrigin(); err != nil {
+			return err
+		}
 	}
-	if err := h.CheckClientOrigin(); err != nil {
-		return err
+	if h.IsTransactional() && !h.HasProducerID() {
+		return fmt.Errorf("transactional batch without a producer id: %w", record.ErrInvalidRecord)
 	}
 	if settings.logAppendTime {
 		return nil // the broker's clock replaces the producer's
@@ -271,16 +307,24 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 		return ReadResult{}, err
 	}
 	hw := p.highWatermark.Load()
+	lso := p.lastStableOffset(hw)
 	bound := hw
-	if opts.ToLogEnd {
+	switch {
+	case opts.ToLogEnd:
 		bound = -1
+	case opts.ReadCommitted:
+		bound = lso
 	}
 	slice, err := p.log.Read(offset, readOptionsTo(opts, bound))
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("partition %s: read at %d: %w", p.tp, offset, err)
 	}
-	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
-		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}, nil
+	res := ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: lso,
+		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}
+	if opts.ReadCommitted {
+		res.AbortedTxns = p.log.AbortedTxns(offset, min(lso, p.log.SegmentEnd(offset)))
+	}
+	return res, nil
 }
 
 // readOptionsTo is a read bounded by opts and by maxOffset (-1: the log end).
@@ -290,7 +334,9 @@ func readOptionsTo(opts ReadOptions, maxOffset int64) log.ReadOptions {
 
 // Offsets returns the partition's offsets.
 func (p *Partition) Offsets() Offsets {
-	return Offsets{LogStartOffset: p.log.LogStartOffset(), HighWatermark: p.highWatermark.Load(), LogEndOffset: p.log.LogEndOffset()}
+	hw := p.highWatermark.Load()
+	return Offsets{LogStartOffset: p.log.LogStartOffset(), HighWatermark: hw, LogEndOffset: p.log.LogEndOffset(),
+		LastStableOffset: p.lastStableOffset(hw)}
 }
 
 // LeaderEpoch is the partition's leader epoch in the newest image.
@@ -516,6 +562,12 @@ func (p *Partition) loadProducers() error {
 		from, p.lastSnapshotOffset = max(off, start), off
 		break
 	}
+	// The replay below writes the .txnindex entries of the aborts it
+	// meets; entries already there from before a crash are dropped first
+	// so the rebuilt ones (with their last stable offsets) stand alone.
+	if err := p.log.DropAbortedTxnsFrom(from); err != nil {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
 	return p.rebuildFrom(from, leo)
 }
 
@@ -559,7 +611,17 @@ func (p *Partition) rebuildFrom(from, to int64) error {
 				slice.Release()
 				return fmt.Errorf("partition %s: rebuild producer state: %w", p.tp, err)
 			}
-			epochsChanged = p.replayHeader(&h, nowMs) || epochsChanged
+			marker, err := readMarker(file, pos, &h)
+			if err != nil {
+				slice.Release()
+				return fmt.Errorf("partition %s: rebuild producer state: %w", p.tp, err)
+			}
+			changed, err := p.replayHeader(&h, marker, nowMs)
+			if err != nil {
+				slice.Release()
+				return err
+			}
+			epochsChanged = changed || epochsChanged
 			pos += int64(h.Size())
 			offset = h.NextOffset()
 		}
@@ -575,17 +637,55 @@ func (p *Partition) rebuildFrom(from, to int64) error {
 
 // replayHeader applies a batch already in the log to the producer state and
 // the leader-epoch cache (recovery, and a follower's appends), reporting
-// whether the cache gained an epoch the caller must persist.
-func (p *Partition) replayHeader(h *record.Header, nowMs int64) (epochAdded bool) {
-	if h.HasProducerID() && !h.IsControl() {
+// whether the cache gained an epoch the caller must persist. marker is
+// the batch's transaction marker, nil for other batches; an ABORT gets
+// its .txnindex entry here.
+func (p *Partition) replayHeader(h *record.Header, marker *record.Marker, nowMs int64) (epochAdded bool, err error) {
+	switch {
+	case marker != nil && h.HasProducerID():
+		if c, ok := p.producers.replayMarker(h, *marker, nowMs); ok {
+			err = p.indexCompleted(c)
+		}
+	case h.HasProducerID() && !h.IsControl():
 		p.producers.replay(h, nowMs)
 	}
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
 	if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
-		return p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		return p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset), err
 	}
-	return false
+	return false, err
+}
+
+// maxMarkerBatchBytes bounds what recovery reads of a control batch to
+// find its marker: Kafka's are about 80 bytes; a larger one is not a
+// transaction marker we wrote, and is skipped like other control batches.
+const maxMarkerBatchBytes = 4 << 10
+
+// readMarker reads the transaction marker of the control batch at pos
+// (nil for any other batch).
+func readMarker(file interface {
+	ReadAt([]byte, int64) (int, error)
+}, pos int64, h *record.Header) (*record.Marker, error) {
+	if !h.IsControl() || h.Size() > maxMarkerBatchBytes {
+		return nil, nil
+	}
+	batch := make([]byte, h.Size())
+	if n, err := file.ReadAt(batch, pos); n < len(batch) {
+		return nil, fmt.Errorf("read control batch at %d: %w", pos, errors.Join(err, record.ErrTruncated))
+	}
+	return markerOf(batch), nil
+}
+
+// markerOf decodes a control batch's marker; a control batch of another
+// kind (or one that does not decode: the log validated its CRC, so it is
+// a kind we do not know) is nil.
+func markerOf(batch []byte) *record.Marker {
+	m, err := record.ParseMarker(batch)
+	if err != nil {
+		return nil
+	}
+	return &m
 }
 
 // checkpoint snapshots producer state if the log moved since the last

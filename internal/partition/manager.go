@@ -380,6 +380,10 @@ func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l 
 	if err := p.loadProducers(); err != nil {
 		return nil, err
 	}
+	// The cleaner stays below the high watermark, on leaders and followers
+	// alike: above it a record may still be truncated, and compaction must
+	// not drop a record that only a truncated one superseded.
+	l.SetCleanableBound(p.highWatermark.Load)
 	return p, nil
 }
 

@@ -90,8 +90,18 @@ func TestPartitionConfigMapping(t *testing.T) {
 	p := f.partition("t", 0)
 	want := log.Config{SegmentBytes: 4096, SegmentMs: 60000, IndexIntervalBytes: 100, SegmentIndexBytes: 800,
 		RetentionMs: 5000, RetentionBytes: 99999, FlushPolicy: log.FlushInterval, FlushMs: 250,
-		FlushMessages: math.MaxInt64, FileDeleteDelayMs: 60_000}
+		FlushMessages: math.MaxInt64, FileDeleteDelayMs: 60_000,
+		DeleteRetentionMs: 86400000, MaxCompactionLagMs: math.MaxInt64, MinCleanableDirtyRatio: 0.5}
 	require(t, p.log.Config() == want, "config %+v\nwant   %+v", p.log.Config(), want)
+
+	// Compaction keys reach the log; compact,delete keeps time retention.
+	f.createTopic("c", 2, map[string]string{
+		config.CleanupPolicy: "compact,delete", config.DeleteRetentionMs: "100", config.MinCompactionLagMs: "7",
+		config.MaxCompactionLagMs: "9000", config.MinCleanableDirtyRatio: "0.25",
+	}, []int32{1})
+	c := f.partition("c", 0).log.Config()
+	require(t, c.Compact && c.RetentionMs == 5000 && c.DeleteRetentionMs == 100 && c.MinCompactionLagMs == 7 &&
+		c.MaxCompactionLagMs == 9000 && c.MinCleanableDirtyRatio == 0.25, "compaction config %+v", c)
 
 	// A topic override of flush.ms picks the interval policy, 0 means always.
 	f.apply(&metadata.Config{ResourceType: metadata.ConfigResourceTopic, ResourceName: "t", Name: config.FlushMs, Value: "700"})

@@ -24,12 +24,17 @@
 //   - different producers, and plain batches, append concurrently, so the
 //     log's group commit shares one fsync among them;
 //   - the leader-epoch cache holds an entry for the current leader epoch
-//     before any batch stamped with that epoch is appended.
+//     before any batch stamped with that epoch is appended;
+//   - the last stable offset never passes the first batch of an open
+//     transaction, and passes an aborted one only once its .txnindex entry
+//     is durable; open transactions survive restarts and failovers like
+//     idempotent state (txn.go).
 //
 // Files in each partition directory, next to the log's segments:
 // leader-epoch-checkpoint (Kafka's format, internal/replica),
 // partition.metadata (Kafka's format: the topic id), and %020d.snapshot
-// (producer state, Sluice's format, drawn in snapshot.go); in the log
+// (producer state with open transactions, Sluice's format, drawn in
+// snapshot.go); the log's segments carry the .txnindex files; in the log
 // directory, replication-offset-checkpoint (the high watermarks, Kafka's
 // format).
 package partition
@@ -60,9 +65,25 @@ var (
 	// ErrInvalidProducerEpoch: the batch's producer epoch is older than
 	// the one this partition has seen (INVALID_PRODUCER_EPOCH).
 	ErrInvalidProducerEpoch = errors.New("producer epoch is fenced")
-	// ErrTransactionsUnsupported: a transactional batch; transactions are
-	// not implemented yet (INVALID_REQUEST, with this message).
+	// ErrTransactionsUnsupported: a transactional request this broker
+	// cannot serve: it has no transaction coordinator (INVALID_REQUEST,
+	// with this message).
 	ErrTransactionsUnsupported = errors.New("transactions are not supported by this Sluice version yet")
+	// ErrInvalidTxnState: a plain batch from a producer whose transaction
+	// is open on the partition, or a transactional batch the transaction
+	// coordinator says is not part of an ongoing transaction (KIP-890)
+	// (INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("producer's transaction state does not allow this write")
+	// ErrTxnVerificationUnsupported: the transaction coordinator cannot
+	// verify a partition's membership in a transaction (it answered
+	// AddPartitionsToTxn's verify form with UNSUPPORTED_VERSION); the
+	// produce is let through unverified, as by Kafka brokers before
+	// KIP-890. Never sent to a client.
+	ErrTxnVerificationUnsupported = errors.New("transaction coordinator cannot verify transactional produces")
+	// ErrTransactionCoordinatorFenced: a transaction marker from a
+	// coordinator epoch older than one the partition has seen
+	// (TRANSACTION_COORDINATOR_FENCED).
+	ErrTransactionCoordinatorFenced = errors.New("transaction coordinator epoch is fenced")
 	// ErrFencedLeaderEpoch: the request's current leader epoch is older
 	// than ours (FENCED_LEADER_EPOCH).
 	ErrFencedLeaderEpoch = errors.New("fenced leader epoch")
@@ -110,6 +131,10 @@ type ReadOptions struct {
 	// followers truncate to), not only what it already knows committed.
 	// Never for clients.
 	ToLogEnd bool
+	// ReadCommitted bounds the read by the last stable offset instead of
+	// the high watermark and lists the aborted transactions in the range
+	// (isolation_level=read_committed).
+	ReadCommitted bool
 }
 
 // ReadResult is a Read: Records must be released by the caller.
@@ -119,13 +144,17 @@ type ReadResult struct {
 	LastStableOffset int64
 	LogStartOffset   int64
 	LogEndOffset     int64
+	// AbortedTxns are the aborted transactions overlapping a
+	// read_committed read's range (nil for other reads).
+	AbortedTxns []log.AbortedTxn
 }
 
 // Offsets are a partition's offsets at one moment.
 type Offsets struct {
-	LogStartOffset int64
-	HighWatermark  int64
-	LogEndOffset   int64
+	LogStartOffset   int64
+	HighWatermark    int64
+	LogEndOffset     int64
+	LastStableOffset int64
 }
 
 // ProducerState is one idempotent producer's state on a partition

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicelog/sluice/internal/record"
 )
@@ -57,6 +58,23 @@ type producerEntry struct {
 	numBatches   int
 	lastUpdateMs int64 // broker clock at the last append: drives expiry
 	inflight     int   // appends holding the entry: never evicted meanwhile
+
+	// currentTxnFirstOffset is the offset of the producer's first batch in
+	// its ongoing transaction, -1 when none: the last stable offset may not
+	// pass it. A producer with an ongoing transaction is never expired or
+	// evicted (its marker must find it). txnProvisional marks a first
+	// offset set before the append assigned the real one (see
+	// beginProvisional).
+	currentTxnFirstOffset int64
+	txnProvisional        bool
+	// coordinatorEpoch is the transaction coordinator's epoch from the
+	// producer's last marker, -1 before any: a marker from an older
+	// coordinator is fenced.
+	coordinatorEpoch int32
+}
+
+func newProducerEntry(id, nowMs int64) *producerEntry {
+	return &producerEntry{id: id, lastUpdateMs: nowMs, currentTxnFirstOffset: -1, coordinatorEpoch: -1}
 }
 
 func (e *producerEntry) newest() (producerBatch, bool) {
@@ -89,6 +107,10 @@ func (e *producerEntry) checkLocked(h *record.Header) (*producerBatch, error) {
 	switch {
 	case h.ProducerEpoch < e.epoch:
 		return nil, ErrInvalidProducerEpoch
+	case e.currentTxnFirstOffset >= 0 && !h.IsTransactional():
+		// Kafka's "expected transactional write": the producer's
+		// transaction is open here, so a plain batch is out of place.
+		return nil, ErrInvalidTxnState
 	case h.ProducerEpoch > e.epoch:
 		if h.BaseSequence != 0 {
 			return nil, ErrOutOfOrderSequence
@@ -120,6 +142,9 @@ func (e *producerEntry) recordLocked(h *record.Header, b producerBatch, nowMs in
 	e.batches[e.numBatches] = b
 	e.numBatches++
 	e.lastUpdateMs = max(e.lastUpdateMs, nowMs)
+	if h.IsTransactional() && (e.currentTxnFirstOffset < 0 || e.txnProvisional) {
+		e.currentTxnFirstOffset, e.txnProvisional = b.firstOffset, false
+	}
 }
 
 // replayLocked applies a batch read back from the log while rebuilding
@@ -151,10 +176,52 @@ type producerTable struct {
 	mu           sync.Mutex
 	entries      map[int64]*producerEntry
 	lastExpiryMs int64
+	// ongoing maps each producer with an open transaction to its first
+	// offset; firstUnstableOffset is the smallest of them (-1: none), read
+	// without the lock on every read_committed fetch.
+	ongoing             map[int64]int64
+	firstUnstableOffset atomic.Int64
+	// guards are the KIP-890 verification guards of producers whose first
+	// transactional produce is being verified (txn.go); nextGuard numbers
+	// them. An entry lives from BeginTxnVerification until the append,
+	// EndTxnVerification or a marker for the producer.
+	guards    map[int64]uint64
+	nextGuard uint64
 }
 
 func newProducerTable(maxProducers int, expirationMs int64) *producerTable {
-	return &producerTable{maxProducers: maxProducers, expirationMs: expirationMs, entries: map[int64]*producerEntry{}}
+	t := &producerTable{maxProducers: maxProducers, expirationMs: expirationMs, entries: map[int64]*producerEntry{},
+		ongoing: map[int64]int64{}, guards: map[int64]uint64{}}
+	t.firstUnstableOffset.Store(-1)
+	return t
+}
+
+// syncOngoingLocked brings the ongoing set in line with e's transaction.
+func (t *producerTable) syncOngoingLocked(e *producerEntry) {
+	if e.currentTxnFirstOffset >= 0 {
+		if first, ok := t.ongoing[e.id]; ok && first == e.currentTxnFirstOffset {
+			return
+		}
+		t.ongoing[e.id] = e.currentTxnFirstOffset
+	} else {
+		if _, ok := t.ongoing[e.id]; !ok {
+			return
+		}
+		delete(t.ongoing, e.id)
+	}
+	t.firstUnstableOffset.Store(t.firstUnstableExceptLocked(-1))
+}
+
+// firstUnstableExceptLocked is the smallest first offset of the open
+// transactions other than producer id's (-1: none).
+func (t *producerTable) firstUnstableExceptLocked(id int64) int64 {
+	first := int64(-1)
+	for pid, off := range t.ongoing {
+		if pid != id && (first < 0 || off < first) {
+			first = off
+		}
+	}
+	return first
 }
 
 // acquire returns the producer's entry (a placeholder if unknown), pinned
@@ -165,7 +232,7 @@ func (t *producerTable) acquire(id, nowMs int64) *producerEntry {
 	e, ok := t.entries[id]
 	if !ok {
 		t.makeRoomLocked(nowMs)
-		e = &producerEntry{id: id, lastUpdateMs: nowMs}
+		e = newProducerEntry(id, nowMs)
 		t.entries[id] = e
 	}
 	e.inflight++
@@ -193,7 +260,7 @@ func (t *producerTable) makeRoomLocked(nowMs int64) {
 	}
 	var oldest *producerEntry
 	for _, e := range t.entries {
-		if e.inflight == 0 && (oldest == nil || e.lastUpdateMs < oldest.lastUpdateMs) {
+		if e.inflight == 0 && e.currentTxnFirstOffset < 0 && (oldest == nil || e.lastUpdateMs < oldest.lastUpdateMs) {
 			oldest = e
 		}
 	}
@@ -205,15 +272,23 @@ func (t *producerTable) makeRoomLocked(nowMs int64) {
 func (t *producerTable) expireLocked(nowMs int64) {
 	t.lastExpiryMs = nowMs
 	for id, e := range t.entries {
-		if e.inflight == 0 && nowMs-e.lastUpdateMs >= t.expirationMs {
+		if e.inflight == 0 && e.currentTxnFirstOffset < 0 && nowMs-e.lastUpdateMs >= t.expirationMs {
 			delete(t.entries, id)
 		}
 	}
 }
 
-func (t *producerTable) check(e *producerEntry, h *record.Header) (*producerBatch, error) {
+func (t *producerTable) check(e *producerEntry, h *record.Header, coordinator bool) (*producerBatch, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if coordinator {
+		// No sequence to check or deduplicate (the coordinator does not
+		// retry an append it made); a fenced epoch is still refused.
+		if e.known && h.ProducerEpoch < e.epoch {
+			return nil, ErrInvalidProducerEpoch
+		}
+		return nil, nil
+	}
 	return e.checkLocked(h)
 }
 
@@ -221,19 +296,26 @@ func (t *producerTable) record(e *producerEntry, h *record.Header, b producerBat
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e.recordLocked(h, b, nowMs)
+	t.syncOngoingLocked(e)
 }
 
 // replay applies a batch read back from the log (single-threaded load).
 func (t *producerTable) replay(h *record.Header, nowMs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.entries[h.ProducerID]
+	e := t.replayEntryLocked(h.ProducerID, nowMs)
+	e.replayLocked(h, nowMs)
+	t.syncOngoingLocked(e)
+}
+
+func (t *producerTable) replayEntryLocked(id, nowMs int64) *producerEntry {
+	e, ok := t.entries[id]
 	if !ok {
 		t.makeRoomLocked(nowMs)
-		e = &producerEntry{id: h.ProducerID}
-		t.entries[h.ProducerID] = e
+		e = newProducerEntry(id, 0)
+		t.entries[id] = e
 	}
-	e.replayLocked(h, nowMs)
+	return e
 }
 
 // reset forgets every producer: a truncation invalidated the state, which
@@ -243,14 +325,18 @@ func (t *producerTable) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.entries = map[int64]*producerEntry{}
+	t.ongoing = map[int64]int64{}
+	t.firstUnstableOffset.Store(-1)
 }
 
 // snapshotProducer is one producer's state as a snapshot holds it.
 type snapshotProducer struct {
-	id           int64
-	epoch        int16
-	lastUpdateMs int64
-	batches      []producerBatch
+	id                    int64
+	epoch                 int16
+	lastUpdateMs          int64
+	coordinatorEpoch      int32
+	currentTxnFirstOffset int64
+	batches               []producerBatch
 }
 
 // snapshot copies the known producers' state, expiring silent ones first.
@@ -262,6 +348,7 @@ func (t *producerTable) snapshot(nowMs int64) []snapshotProducer {
 	for _, e := range t.entries {
 		if e.known {
 			out = append(out, snapshotProducer{id: e.id, epoch: e.epoch, lastUpdateMs: e.lastUpdateMs,
+				coordinatorEpoch: e.coordinatorEpoch, currentTxnFirstOffset: e.currentTxnFirstOffset,
 				batches: slices.Clone(e.batches[:e.numBatches])})
 		}
 	}
@@ -274,9 +361,11 @@ func (t *producerTable) load(producers []snapshotProducer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range producers {
-		e := &producerEntry{id: p.id, known: true, epoch: p.epoch, lastUpdateMs: p.lastUpdateMs}
+		e := &producerEntry{id: p.id, known: true, epoch: p.epoch, lastUpdateMs: p.lastUpdateMs,
+			coordinatorEpoch: p.coordinatorEpoch, currentTxnFirstOffset: p.currentTxnFirstOffset}
 		e.numBatches = copy(e.batches[:], p.batches)
 		t.entries[p.id] = e
+		t.syncOngoingLocked(e)
 	}
 }
 
@@ -289,12 +378,15 @@ func (t *producerTable) states(nowMs int64) []ProducerState {
 	}
 	out := make([]ProducerState, 0, len(t.entries))
 	for _, e := range t.entries {
-		newest, ok := e.newest()
-		if !e.known || !ok {
+		if !e.known {
 			continue
 		}
-		out = append(out, ProducerState{ProducerID: e.id, ProducerEpoch: e.epoch, LastSequence: newest.lastSeq,
-			LastTimestampMs: newest.maxTimestamp, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1})
+		s := ProducerState{ProducerID: e.id, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestampMs: -1,
+			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: e.currentTxnFirstOffset}
+		if newest, ok := e.newest(); ok {
+			s.LastSequence, s.LastTimestampMs = newest.lastSeq, newest.maxTimestamp
+		}
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out

@@ -32,6 +32,22 @@ type ISRProposal struct {
 // the ISR shrank below it by the time the records were committed. The wait
 // ends with ctx (the produce timeout) or when leadership moves.
 func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, appendOrigin{})
+}
+
+// AppendAllAsCoordinator is AppendAll for batches a coordinator writes
+// (see appendOrigin): the group coordinator's transactional offset commits.
+func (p *Partition) AppendAllAsCoordinator(ctx context.Context, records []byte) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, appendOrigin{coordinator: true})
+}
+
+// AppendAllVerified is AppendAll for a transactional batch verified under
+// guard (see BeginTxnVerification).
+func (p *Partition) AppendAllVerified(ctx context.Context, records []byte, guard uint64) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, appendOrigin{guard: guard})
+}
+
+func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
 	settings := p.settings.Load()
 	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
 	// error a client must see rather than NOT_ENOUGH_REPLICAS.
@@ -40,7 +56,7 @@ func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
 	epoch := p.role.Load().leaderEpoch
-	res, err := p.Append(records)
+	res, err := p.appendFrom(records, origin)
 	if err != nil {
 		return res, err
 	}
@@ -154,7 +170,7 @@ func (p *Partition) ReadAsReplica(replicaID int32, offset int64, opts ReadOption
 		return ReadResult{}, fmt.Errorf("partition %s: replica %d read at %d: %w", p.tp, replicaID, offset, err)
 	}
 	hw := p.highWatermark.Load()
-	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: hw,
+	return ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: p.lastStableOffset(hw),
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: leo}, nil
 }
 

@@ -56,10 +56,14 @@ func topicSettings(v config.TopicValues) (log.Config, appendSettings) {
 	if !slices.Contains(v.List(config.CleanupPolicy), config.CleanupPolicyDelete) {
 		// A compact-only topic (like __consumer_offsets) keeps records
 		// until compaction supersedes them; time and size retention would
-		// delete the only copy of live state (and compaction does not
-		// exist yet).
+		// delete the only copy of live state.
 		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
 	}
+	cfg.Compact = slices.Contains(v.List(config.CleanupPolicy), config.CleanupPolicyCompact)
+	cfg.DeleteRetentionMs = v.Int64(config.DeleteRetentionMs)
+	cfg.MinCompactionLagMs = v.Int64(config.MinCompactionLagMs)
+	cfg.MaxCompactionLagMs = v.Int64(config.MaxCompactionLagMs)
+	cfg.MinCleanableDirtyRatio = v.Float64(config.MinCleanableDirtyRatio)
 	cfg.FlushPolicy, cfg.FlushMs = flushSettings(v)
 	cfg.FlushMessages = v.Int64(config.FlushMessages)
 	cfg.FileDeleteDelayMs = v.Int64(config.FileDeleteDelayMs)

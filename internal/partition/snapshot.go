@@ -19,7 +19,7 @@ import (
 // All integers are big-endian.
 //
 //	offset  size  field
-//	     0     2  version (= 1)
+//	     0     2  version (= 2; 1 is still read)
 //	     2     4  CRC-32C (Castagnoli) of every byte after this field
 //	     6     8  log end offset covered (the same as in the file name)
 //	    14     4  producer count
@@ -27,14 +27,24 @@ import (
 //	                8  producer id
 //	                2  producer epoch
 //	                8  last update (broker clock, ms): drives expiry
+//	             (version 2 only:)
+//	                4  coordinator epoch of the last marker (-1: none)
+//	                8  first offset of the ongoing transaction (-1: none)
+//	             (all versions:)
 //	                1  batch count (0-5), then each batch, oldest first:
 //	                   4 first sequence   4 last sequence
 //	                   8 first offset     8 last offset
 //	                   8 max timestamp
+//
+// Version 2 carries open transactions across restarts: the last stable
+// offset of a partition whose snapshot lies past a transaction's first
+// batch could not be rebuilt from the log tail alone.
 const (
-	snapshotVersion        = 1
+	snapshotVersion        = 2
+	snapshotVersion1       = 1
 	snapshotHeaderSize     = 18
-	snapshotProducerSize   = 19 // before its batches
+	snapshotProducerSizeV1 = 19 // before its batches
+	snapshotProducerSize   = 31
 	snapshotBatchSize      = 32
 	snapshotSuffix         = ".snapshot"
 	snapshotsKept          = 2
@@ -69,6 +79,8 @@ func encodeSnapshot(offset int64, producers []snapshotProducer) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(p.id))
 		b = binary.BigEndian.AppendUint16(b, uint16(p.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(p.lastUpdateMs))
+		b = binary.BigEndian.AppendUint32(b, uint32(p.coordinatorEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.currentTxnFirstOffset))
 		b = append(b, byte(len(p.batches)))
 		for _, batch := range p.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(batch.firstSeq))
@@ -88,8 +100,14 @@ func decodeSnapshot(b []byte) (offset int64, producers []snapshotProducer, err e
 	if len(b) < snapshotHeaderSize {
 		return 0, nil, fmt.Errorf("%w: %d bytes", errInvalidSnapshot, len(b))
 	}
-	if v := binary.BigEndian.Uint16(b[0:]); v != snapshotVersion {
-		return 0, nil, fmt.Errorf("%w: version %d", errInvalidSnapshot, v)
+	version := binary.BigEndian.Uint16(b[0:])
+	producerSize := snapshotProducerSize
+	switch version {
+	case snapshotVersion:
+	case snapshotVersion1:
+		producerSize = snapshotProducerSizeV1
+	default:
+		return 0, nil, fmt.Errorf("%w: version %d", errInvalidSnapshot, version)
 	}
 	if stored, sum := binary.BigEndian.Uint32(b[2:]), crc32.Checksum(b[6:], castagnoli); stored != sum {
 		return 0, nil, fmt.Errorf("%w: stored CRC %08x, computed %08x", errInvalidSnapshot, stored, sum)
@@ -97,22 +115,28 @@ func decodeSnapshot(b []byte) (offset int64, producers []snapshotProducer, err e
 	offset = int64(binary.BigEndian.Uint64(b[6:]))
 	count := binary.BigEndian.Uint32(b[14:])
 	rest := b[snapshotHeaderSize:]
-	if offset < 0 || uint64(count)*snapshotProducerSize > uint64(len(rest)) {
+	if offset < 0 || uint64(count)*uint64(producerSize) > uint64(len(rest)) {
 		return 0, nil, fmt.Errorf("%w: offset %d, %d producers in %d bytes", errInvalidSnapshot, offset, count, len(rest))
 	}
 	producers = make([]snapshotProducer, 0, count)
 	for range count {
-		if len(rest) < snapshotProducerSize {
+		if len(rest) < producerSize {
 			return 0, nil, fmt.Errorf("%w: truncated producer", errInvalidSnapshot)
 		}
 		p := snapshotProducer{
-			id:           int64(binary.BigEndian.Uint64(rest[0:])),
-			epoch:        int16(binary.BigEndian.Uint16(rest[8:])),
-			lastUpdateMs: int64(binary.BigEndian.Uint64(rest[10:])),
+			id:                    int64(binary.BigEndian.Uint64(rest[0:])),
+			epoch:                 int16(binary.BigEndian.Uint16(rest[8:])),
+			lastUpdateMs:          int64(binary.BigEndian.Uint64(rest[10:])),
+			coordinatorEpoch:      -1,
+			currentTxnFirstOffset: -1,
 		}
-		n := int(rest[18])
-		rest = rest[snapshotProducerSize:]
-		if n > producerBatchesKept || len(rest) < n*snapshotBatchSize || p.id < 0 {
+		if version == snapshotVersion {
+			p.coordinatorEpoch = int32(binary.BigEndian.Uint32(rest[18:]))
+			p.currentTxnFirstOffset = int64(binary.BigEndian.Uint64(rest[22:]))
+		}
+		n := int(rest[producerSize-1])
+		rest = rest[producerSize:]
+		if n > producerBatchesKept || len(rest) < n*snapshotBatchSize || p.id < 0 || p.currentTxnFirstOffset < -1 {
 			return 0, nil, fmt.Errorf("%w: producer %d with %d batches", errInvalidSnapshot, p.id, n)
 		}
 		p.batches = make([]producerBatch, n)

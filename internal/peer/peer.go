@@ -1,6 +1,8 @@
 // Package peer is how a broker talks to another broker: one Kafka-protocol
 // connection that sends a request and reads its response, used by the
-// follower fetchers (Fetch, OffsetForLeaderEpoch to the partition leader).
+// follower fetchers (Fetch, OffsetForLeaderEpoch to the partition leader)
+// and by partition leaders checking transactional produces with the
+// transaction coordinator (TxnVerifier: AddPartitionsToTxn verify_only).
 //
 // It speaks the same protocol clients do, so a leader needs no second
 // listener or second code path to serve its followers: a follower's Fetch

@@ -40,6 +40,11 @@ type BatchOptions struct {
 	// The cleaner keeps a batch's original range when it removes the tail, so
 	// the producer's last sequence number survives (see DefaultRecordBatch).
 	LastOffsetDelta int32
+	// DeleteHorizon marks FirstTimestamp as the tombstone delete horizon
+	// (KIP-534, attribute bit 6): the cleaner stamps it on a batch holding
+	// tombstones, and removes them once the horizon has passed. Record
+	// timestamp deltas then count from the horizon.
+	DeleteHorizon bool
 }
 
 // AppendBatch encodes records as one complete v2 batch appended to dst:
@@ -109,6 +114,9 @@ func putHeader(batch []byte, opts *BatchOptions, count, lastOffsetDelta int32, m
 	}
 	if opts.Control {
 		attributes |= attributeControl
+	}
+	if opts.DeleteHorizon {
+		attributes |= attributeDeleteHorizon
 	}
 	binary.BigEndian.PutUint64(batch[offsetBaseOffset:], uint64(opts.BaseOffset))
 	binary.BigEndian.PutUint32(batch[offsetBatchLength:], uint32(len(batch)-logOverhead))

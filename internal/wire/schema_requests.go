@@ -301,6 +301,47 @@ var initProducerIDRequest = message{key: 22, name: "InitProducerId", minVersion:
 	i16("producer_epoch").from(3),
 }}
 
+// AddPartitionsToTxn: v0-3 is a producer's one transaction; v4+ (KIP-890)
+// is the brokers' batched form, where verify_only asks the coordinator
+// whether partitions are in an ongoing transaction.
+var addPartitionsToTxnRequest = message{key: 24, name: "AddPartitionsToTxn", minVersion: 0, maxVersion: 5, flexibleFrom: 3, fields: []field{
+	array[kmsg.AddPartitionsToTxnRequestTransaction]("transactions",
+		str("transactional_id"),
+		i64("producer_id"),
+		i16("producer_epoch"),
+		boolean("verify_only"),
+		array[kmsg.AddPartitionsToTxnRequestTransactionTopic]("topics",
+			str("name"),
+			primArray("partitions", kindInt32),
+		),
+	).from(4),
+	str("v3_and_below_transactional_id").versions(0, 3),
+	i64("v3_and_below_producer_id").versions(0, 3),
+	i16("v3_and_below_producer_epoch").versions(0, 3),
+	array[kmsg.AddPartitionsToTxnRequestTopic]("v3_and_below_topics",
+		str("name"),
+		primArray("partitions", kindInt32),
+	).versions(0, 3),
+}}
+
+// AddOffsetsToTxn adds a group's __consumer_offsets partition to a
+// transaction.
+var addOffsetsToTxnRequest = message{key: 25, name: "AddOffsetsToTxn", minVersion: 0, maxVersion: 4, flexibleFrom: 3, fields: []field{
+	str("transactional_id"),
+	i64("producer_id"),
+	i16("producer_epoch"),
+	str("group_id"),
+}}
+
+// EndTxn commits or aborts a transaction; v5 (KIP-890 part 2) is not
+// served.
+var endTxnRequest = message{key: 26, name: "EndTxn", minVersion: 0, maxVersion: 4, flexibleFrom: 3, fields: []field{
+	str("transactional_id"),
+	i64("producer_id"),
+	i16("producer_epoch"),
+	boolean("committed"),
+}}
+
 // OffsetForLeaderEpoch is how a follower finds where its log diverges from
 // the leader's, rather than guessing from the high watermark (KIP-101).
 // current_leader_epoch (v2, KIP-320) fences a stale leader; replica_id
@@ -470,6 +511,60 @@ var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVe
 	),
 }}
 
+// DescribeTransactions (KIP-664) describes transactional ids.
+var describeTransactionsRequest = message{key: 65, name: "DescribeTransactions", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	primArray("transactional_ids", kindString),
+}}
+
+// ListTransactions (KIP-664) lists transactional ids; v1 adds the duration
+// filter (KIP-994).
+var listTransactionsRequest = message{key: 66, name: "ListTransactions", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	primArray("state_filters", kindString),
+	primArray("producer_id_filters", kindInt64),
+	i64("duration_filter").from(1),
+}}
+
+// WriteTxnMarkers (KIP-98) is sent by a transaction coordinator to the
+// leaders of a transaction's partitions to append its COMMIT or ABORT
+// marker; v1 is flexible, v2 adds transaction_version (KIP-1228), not
+// served yet.
+var writeTxnMarkersRequest = message{key: 27, name: "WriteTxnMarkers", minVersion: 0, maxVersion: 1, flexibleFrom: 1, fields: []field{
+	array[kmsg.WriteTxnMarkersRequestMarker]("markers",
+		i64("producer_id"),
+		i16("producer_epoch"),
+		boolean("transaction_result"),
+		array[kmsg.WriteTxnMarkersRequestMarkerTopic]("topics",
+			str("name"),
+			primArray("partition_indexes", kindInt32),
+		),
+		i32("coordinator_epoch"),
+		i8("transaction_version").from(2),
+	),
+}}
+
+// TxnOffsetCommit (KIP-98) commits a consumer's offsets inside a
+// transaction; v2 adds the leader epoch, v3 (flexible) the member id,
+// generation and group.instance.id (KIP-447). v6 names topics by id.
+var txnOffsetCommitRequest = message{key: 28, name: "TxnOffsetCommit", minVersion: 0, maxVersion: 3, flexibleFrom: 3, fields: []field{
+	str("transactional_id"),
+	str("group_id"),
+	i64("producer_id"),
+	i16("producer_epoch"),
+	i32("generation_id").from(3),
+	str("member_id").from(3),
+	nstr("group_instance_id").from(3),
+	array[kmsg.TxnOffsetCommitRequestTopic]("topics",
+		str("name").versions(0, 5),
+		uuid("topic_id").from(6),
+		array[kmsg.TxnOffsetCommitRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i64("committed_offset"),
+			i32("committed_leader_epoch").from(2),
+			nstr("committed_metadata"),
+		),
+	),
+}}
+
 // requestSchemas indexes the schemas by API key.
 var requestSchemas = indexSchemas(
 	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
@@ -481,7 +576,10 @@ var requestSchemas = indexSchemas(
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
+	&addPartitionsToTxnRequest, &addOffsetsToTxnRequest, &endTxnRequest,
+	&describeTransactionsRequest, &listTransactionsRequest,
 	&describeClientQuotasRequest, &alterClientQuotasRequest,
+	&writeTxnMarkersRequest, &txnOffsetCommitRequest,
 	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
 )
 

@@ -7,8 +7,11 @@
 # runs one check per client (create topic or auto-create, produce keyed
 # records with compression, consume them back, compare) and one group
 # check per client (consume in a consumer group, commit, and a second run
-# of the group resumes after the commits), prints PASS/FAIL per check and
-# exits non-zero on any failure.
+# of the group resumes after the commits), a transaction check for
+# librdkafka and kafkajs (commit and abort transactions; read_committed
+# reads exactly the committed records), and kcat reading a compacted
+# topic from offset 0 across the cleaner's gaps; prints PASS/FAIL per
+# check and exits non-zero on any failure.
 #
 # Two passes, each on fresh brokers on free loopback ports:
 #   single   one `sluice serve`; topics with replication factor 1.
@@ -26,6 +29,8 @@
 # Usage (from anywhere): test/compat/run.sh [check...]
 #   checks: kcat kafka-python confluent-kafka kafkajs
 #           kcat-group kafka-python-group confluent-kafka-group kafkajs-group
+#           confluent-kafka-txn kafkajs-txn
+#           kcat-compact
 #           (default: all)
 # Env: SLUICE_BIN=path uses a prebuilt binary; SLUICE_COMPAT_NO_INSTALL=1
 # skips installing (a missing client then fails);
@@ -292,19 +297,23 @@ run_client() {
 }
 
 # isr_pattern CHECK: the topics the check works on (a regex, matched whole
-# by isr_check.py); group checks add __consumer_offsets.
+# by isr_check.py); group checks add __consumer_offsets, transaction
+# checks __transaction_state.
 isr_pattern() {
 	local prefix=compat-${1%-group}
 	prefix=${prefix/confluent-kafka/confluent} # its topics are compat-confluent-*
 	case "$1" in
+	kcat-compact) echo "compat-kcat-compact" ;;
 	*-group) echo "$prefix-group|__consumer_offsets" ;;
+	*-txn) echo "$prefix|__transaction_state" ;;
 	*) echo "$prefix-(?!group\$).*" ;;
 	esac
 }
 
 clients=("$@")
 [ ${#clients[@]} -gt 0 ] || clients=(kcat kafka-python confluent-kafka kafkajs
-	kcat-group kafka-python-group confluent-kafka-group kafkajs-group)
+	kcat-group kafka-python-group confluent-kafka-group kafkajs-group
+	confluent-kafka-txn kafkajs-txn kcat-compact)
 passed=0
 failed=0
 
@@ -324,9 +333,12 @@ run_pass() {
 		confluent-kafka) cmd=("$py" "$here/confluent_check.py" "$bootstrap") ;;
 		kafkajs) cmd=(node "$here/kafkajs_check.js" "$bootstrap") ;;
 		kcat-group) cmd=(bash "$here/kcat_group_check.sh" "$bootstrap") ;;
+		kcat-compact) cmd=(bash "$here/kcat_compact_check.sh" "$bin" "$bootstrap") ;;
 		kafka-python-group) cmd=("$py" "$here/kafka_python_group_check.py" "$bootstrap") ;;
 		confluent-kafka-group) cmd=("$py" "$here/confluent_group_check.py" "$bootstrap") ;;
 		kafkajs-group) cmd=(node "$here/kafkajs_group_check.js" "$bootstrap") ;;
+		confluent-kafka-txn) cmd=("$py" "$here/confluent_txn_check.py" "$bootstrap") ;;
+		kafkajs-txn) cmd=(node "$here/kafkajs_txn_check.js" "$bootstrap") ;;
 		*)
 			echo "FAIL $name: unknown client"
 			failed=$((failed + 1))

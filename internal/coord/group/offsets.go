@@ -159,7 +159,11 @@ func (s *Shard) FetchOffsets(req FetchRequest) FetchResult {
 		offsets = g.offsets
 	}
 	if req.Topics == nil {
-		return allOffsets(offsets)
+		res := allOffsets(offsets)
+		if req.RequireStable {
+			s.markUnstable(req.GroupID, &res)
+		}
+		return res
 	}
 	res := FetchResult{Topics: make([]FetchTopicResult, len(req.Topics))}
 	for i, t := range req.Topics {
@@ -168,6 +172,9 @@ func (s *Shard) FetchOffsets(req FetchRequest) FetchResult {
 			r := FetchPartitionResult{Partition: p, Offset: -1, LeaderEpoch: -1}
 			if o, ok := offsets[TopicPartition{t.Name, p}]; ok {
 				r.Offset, r.LeaderEpoch, r.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
+			}
+			if req.RequireStable && s.hasPendingTxnOffset(req.GroupID, TopicPartition{t.Name, p}) {
+				r.Offset, r.LeaderEpoch, r.Metadata, r.Err = -1, -1, "", ErrUnstableOffsetCommit
 			}
 			res.Topics[i].Partitions[j] = r
 		}

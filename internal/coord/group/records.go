@@ -53,6 +53,12 @@ var ErrCorruptRecord = errors.New("corrupt __consumer_offsets record")
 // Record is one __consumer_offsets record: Value nil is a tombstone.
 type Record struct {
 	Key, Value []byte
+	// Transactional records (TxnOffsetCommit) are written in a
+	// transactional batch of their producer, with no sequence, so the
+	// producer's COMMIT or ABORT marker on the partition settles them.
+	Transactional bool
+	ProducerID    int64
+	ProducerEpoch int16
 }
 
 // TopicPartition names a partition.

@@ -68,11 +68,19 @@ type Shard struct {
 	records   []Record
 	replies   []Reply
 	onDurable []func()
+
+	// pendingTxn holds the offsets committed inside transactions
+	// (TxnOffsetCommit), by producer id, group and partition: durable in
+	// the log, invisible to OffsetFetch until the producer's COMMIT marker
+	// (CompleteTxn), dropped on ABORT. pendingTxnOffsets counts them.
+	pendingTxn        map[int64]map[string]map[TopicPartition]Offset
+	pendingTxnOffsets int
 }
 
 // NewShard returns an empty shard.
 func NewShard(cfg Config) *Shard {
-	return &Shard{cfg: cfg, groups: map[string]*Group{}, active: map[*Group]struct{}{}}
+	return &Shard{cfg: cfg, groups: map[string]*Group{}, active: map[*Group]struct{}{},
+		pendingTxn: map[int64]map[string]map[TopicPartition]Offset{}}
 }
 
 // NumGroups is how many groups the shard holds.

@@ -179,8 +179,8 @@ type FetchRequest struct {
 	// Topics nil means every partition the group has offsets for (v2+);
 	// a listed partition without a commit gets offset -1.
 	Topics []FetchTopic
-	// RequireStable (v7+): partitions with pending transactional commits
-	// answer ErrUnstableOffsetCommit (none exist yet).
+	// RequireStable (v7+, KIP-447): partitions with pending transactional
+	// commits answer ErrUnstableOffsetCommit.
 	RequireStable bool
 }
 

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/coord"
+)
+
+func txnOffsetCommitRequest(version int16, group string, pid int64, topic string, offset int64) *kmsg.TxnOffsetCommitRequest {
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.Version, req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = version, "etl", group, pid, 0
+	if version >= 3 {
+		req.Generation = -1
+	}
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// fetchStable is a v7 OffsetFetch with require_stable of topic-0.
+func fetchStable(t *testing.T, h *harness, group, topic string) kmsg.OffsetFetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version, req.Group, req.RequireStable = 7, group, true
+	req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	return groupMust[*kmsg.OffsetFetchResponse](t, h, req).Topics[0].Partitions[0]
+}
+
+func TestTxnOffsetCommitVisibleOnCommitMarker(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	h.broker.TxnMarkerListener = h.broker.Groups.(*coord.Coordinator)
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	offsetsPartition := coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions)
+	marker := func(pid int64, commit bool) {
+		t.Helper()
+		if code := writeMarkersTo(t, h, coord.OffsetsTopic, offsetsPartition, pid, commit); code != 0 {
+			t.Fatalf("marker: %v", kerr.ErrorForCode(code))
+		}
+	}
+
+	for _, v := range []int16{0, 3} {
+		resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(v, "tg", 7, "in", 10+int64(v)))
+		groupWantCode(t, fmt.Sprintf("txn offset commit v%d", v), resp.Topics[0].Partitions[0].ErrorCode, nil)
+	}
+	if p := groupFetchOne(t, h, "tg", "in", 0); p.Offset != -1 {
+		t.Fatalf("pending transactional offset visible: %d", p.Offset)
+	}
+	groupWantCode(t, "require_stable", fetchStable(t, h, "tg", "in").ErrorCode, kerr.UnstableOffsetCommit)
+
+	marker(7, true)
+	groupEventually(t, "offset after COMMIT", func() error {
+		if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != 13 {
+			return fmt.Errorf("offset %d, %v", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return nil
+	})
+
+	resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 8, "in", 99))
+	groupWantCode(t, "second transaction", resp.Topics[0].Partitions[0].ErrorCode, nil)
+	marker(8, false)
+	groupEventually(t, "offset after ABORT", func() error {
+		if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != 13 {
+			return fmt.Errorf("offset %d, %v", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return nil
+	})
+
+	// A zombie (an older epoch of a producer the partition knows) is
+	// refused, and the shard goes on serving.
+	req := txnOffsetCommitRequest(3, "tg", 10, "in", 500)
+	req.ProducerEpoch = 1
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, req)
+	groupWantCode(t, "epoch 1", resp.Topics[0].Partitions[0].ErrorCode, nil)
+	req = txnOffsetCommitRequest(3, "tg", 10, "in", 400)
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, req)
+	groupWantCode(t, "zombie at epoch 0", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidProducerEpoch)
+	groupWantCode(t, "fetch after the zombie", fetchStable(t, h, "tg", "in").ErrorCode, kerr.UnstableOffsetCommit)
+
+	// A partition that does not exist is refused like a plain commit.
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 9, "missing", 1))
+	groupWantCode(t, "unknown partition", resp.Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
+}
+
+func writeMarkersTo(t *testing.T, h *harness, topic string, partition int32, pid int64, commit bool) int16 {
+	t.Helper()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 1
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.Committed = pid, commit
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{partition}}}
+	req.Markers = append(req.Markers, m)
+	return h.do(req).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+}

@@ -1,0 +1,275 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// txnDriver plays a transaction coordinator by hand: it produces
+// transactional batches with kmsg and ends them with WriteTxnMarkers, so
+// the partition side is tested without the coordinator.
+type txnDriver struct {
+	t        *testing.T
+	cl       *kgo.Client
+	topic    string
+	sequence map[[2]int64]int32 // producer id, partition -> next sequence
+}
+
+func (d *txnDriver) initProducer(ctx context.Context) int64 {
+	d.t.Helper()
+	resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, d.cl)
+	if err != nil || resp.ErrorCode != 0 {
+		d.t.Fatalf("init producer id: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp.ProducerID
+}
+
+func (d *txnDriver) produce(ctx context.Context, pid int64, part int32, transactional bool, values ...string) {
+	d.t.Helper()
+	key := [2]int64{pid, int64(part)}
+	recs := make([]record.Record, len(values))
+	for i, v := range values {
+		recs[i] = record.Record{Value: []byte(v)}
+	}
+	opts := record.BatchOptions{ProducerID: -1, BaseSequence: -1, FirstTimestamp: time.Now().UnixMilli()}
+	if pid >= 0 {
+		opts.ProducerID, opts.BaseSequence, opts.Transactional = pid, d.sequence[key], transactional
+		d.sequence[key] += int32(len(values))
+	}
+	batch, err := record.AppendBatch(nil, opts, recs)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10_000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = d.topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = part, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, d.cl)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		d.t.Fatalf("produce %v to %d: %v", values, part, kerr.ErrorForCode(code))
+	}
+}
+
+func (d *txnDriver) end(ctx context.Context, pid int64, commit bool, parts ...int32) {
+	d.t.Helper()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 1
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.Committed, m.CoordinatorEpoch = pid, commit, 1
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = d.topic, parts
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(ctx, d.cl)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, p := range resp.Markers[0].Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			d.t.Fatalf("marker for producer %d on %d: %v", pid, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+}
+
+// consumeValues reads want records from the start of the topic, then
+// polls once more for a second to catch any record beyond them.
+func consumeValues(t *testing.T, ctx context.Context, n *Node, topic string, level kgo.IsolationLevel, want int) []string {
+	t.Helper()
+	c := client(t, n, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(level))
+	defer c.Close()
+	var values []string
+	poll := func(ctx context.Context) {
+		fetches := c.PollFetches(ctx)
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("fetch %s-%d: %v", topic, p, err)
+			}
+		})
+		fetches.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
+	}
+	for len(values) < want {
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(values), want, err)
+		}
+		poll(ctx)
+	}
+	extra, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	poll(extra)
+	return values
+}
+
+// TestNodeReadCommittedNeverSeesAbortedRecords drives transactions by hand
+// against a real node and checks what real franz-go consumers see, before
+// and after a restart.
+func TestNodeReadCommittedNeverSeesAbortedRecords(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(client(t, n)).CreateTopic(ctx, 2, 1, nil, "etl"); err != nil {
+		t.Fatal(err)
+	}
+	d := &txnDriver{t: t, cl: client(t, n), topic: "etl", sequence: map[[2]int64]int32{}}
+	producers := []int64{d.initProducer(ctx), d.initProducer(ctx), d.initProducer(ctx)}
+	var committed []string
+	for round := range 12 {
+		pid := producers[round%len(producers)]
+		commit := round%3 != 1
+		tag := "abort"
+		if commit {
+			tag = "commit"
+		}
+		for part := range int32(2) {
+			d.produce(ctx, pid, part, true, fmt.Sprintf("%s-%d-%d-a", tag, round, part), fmt.Sprintf("%s-%d-%d-b", tag, round, part))
+			d.produce(ctx, -1, part, false, fmt.Sprintf("plain-%d-%d", round, part))
+			committed = append(committed, fmt.Sprintf("plain-%d-%d", round, part))
+			if commit {
+				committed = append(committed, fmt.Sprintf("%s-%d-%d-a", tag, round, part), fmt.Sprintf("%s-%d-%d-b", tag, round, part))
+			}
+		}
+		d.end(ctx, pid, commit, 0, 1)
+	}
+	// One transaction stays open: read_committed stops before it.
+	d.produce(ctx, producers[0], 0, true, "open-0")
+
+	check := func(n *Node) {
+		t.Helper()
+		got := consumeValues(t, ctx, n, "etl", kgo.ReadCommitted(), len(committed))
+		for _, v := range got {
+			if strings.HasPrefix(v, "abort-") || strings.HasPrefix(v, "open-") {
+				t.Fatalf("read_committed consumer saw %q", v)
+			}
+		}
+		if len(got) != len(committed) {
+			t.Fatalf("read_committed consumer saw %d records, want %d", len(got), len(committed))
+		}
+		all := consumeValues(t, ctx, n, "etl", kgo.ReadUncommitted(), len(committed)+4*2*2+1)
+		if len(all) != len(committed)+4*2*2+1 {
+			t.Fatalf("read_uncommitted consumer saw %d records, want %d", len(all), len(committed)+4*2*2+1)
+		}
+	}
+	check(n)
+	shutdown(t, n)
+	n = startNode(t, dir)
+	check(n)
+
+	// Without a transaction coordinator a produce naming a transactional
+	// id cannot be verified: refused, retriably.
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10_000
+	id := "nobody-coordinates-me"
+	req.TransactionID = &id
+	batch, _ := record.AppendBatch(nil, record.BatchOptions{ProducerID: producers[1], BaseSequence: d.sequence[[2]int64{producers[1], 1}],
+		Transactional: true, FirstTimestamp: time.Now().UnixMilli()}, []record.Record{{Value: []byte("x")}})
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "etl"
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 1, Records: batch}}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, client(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; !errors.Is(kerr.ErrorForCode(code), kerr.NotEnoughReplicas) {
+		t.Fatalf("unverifiable transactional produce: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(code))
+	}
+}
+
+// TestNodeTxnOffsetCommitSurvivesRestart: transactional offsets become
+// visible on their COMMIT marker, and a restart replays both the settled
+// and the still pending ones from __consumer_offsets.
+func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "in"); err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, n)
+	d := &txnDriver{t: t, cl: cl, topic: "__consumer_offsets"}
+	commitTxn := func(cl *kgo.Client, pid, offset int64) {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.Generation = 3, "etl", "g", pid, -1
+		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "in", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}
+		for {
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+			if err == nil {
+				return
+			}
+			if !kerr.IsRetriable(err) || ctx.Err() != nil {
+				t.Fatalf("txn offset commit: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fetch := func(cl *kgo.Client) (int64, error) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version, req.Group, req.RequireStable = 7, "g", true
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "in", Partitions: []int32{0}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		return p.Offset, kerr.ErrorForCode(p.ErrorCode)
+	}
+	waitFor := func(cl *kgo.Client, offset int64, want error) {
+		t.Helper()
+		for {
+			got, err := fetch(cl)
+			if got == offset && errors.Is(err, want) || (want == nil && err == nil && got == offset) {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("offset fetch: %d %v, want %d %v", got, err, offset, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	partition := coordPartition("g")
+	pid1, pid2 := d.initProducer(ctx), d.initProducer(ctx)
+	commitTxn(cl, pid1, 100)
+	waitFor(cl, -1, kerr.UnstableOffsetCommit)
+	d.end(ctx, pid1, true, partition)
+	waitFor(cl, 100, nil)
+	commitTxn(cl, pid2, 200)
+	waitFor(cl, -1, kerr.UnstableOffsetCommit)
+
+	shutdown(t, n)
+	n = startNode(t, dir)
+	cl = client(t, n)
+	d.cl = cl
+	waitFor(cl, -1, kerr.UnstableOffsetCommit) // pid2's offset is still pending
+	d.end(ctx, pid2, false, partition)
+	waitFor(cl, 100, nil)
+}
+
+// coordPartition is the group's __consumer_offsets partition with the
+// default 50 partitions.
+func coordPartition(group string) int32 { return coord.PartitionFor(group, 50) }

@@ -1,0 +1,298 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// The partition side of transactions (Kafka's ProducerStateManager and the
+// WriteTxnMarkers path of ReplicaManager). A producer's first
+// transactional batch opens its transaction on the partition at that
+// batch's offset; the transaction coordinator closes it with a COMMIT or
+// ABORT marker, which the leader appends here. The last stable offset
+// (LSO) is the smallest first offset of the open transactions, capped by
+// the high watermark: read_committed consumers read below it only, and get
+// the aborted transactions of their range from the log's .txnindex so they
+// can drop those records.
+//
+// Ordering that keeps readers safe:
+//   - a transaction is registered as open (provisionally, at the log end)
+//     before its first batch is appended, so the high watermark can never
+//     pass that batch while the LSO does not know about it;
+//   - an ABORT marker's .txnindex entry is durable before the transaction
+//     is removed from the open set, so once the LSO passes aborted records
+//     every reader finds them in the aborted list.
+
+// TxnMarker is one WriteTxnMarkers item for a partition.
+type TxnMarker struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	CoordinatorEpoch int32
+	Commit           bool
+}
+
+// TxnMarkerResult says what became of a marker.
+type TxnMarkerResult struct {
+	// Offset is the marker's offset, -1 when nothing was written.
+	Offset int64
+	// Ignored: the producer has no open transaction here (the marker is a
+	// coordinator's retry after the transaction ended, or a late one), so
+	// nothing was appended. Kafka 3.x would append it anyway; with
+	// KIP-890's defence a marker never opens or ends anything it did not
+	// find open.
+	Ignored bool
+}
+
+// lastStableOffset is min(first offset of the open transactions, hw). An
+// open transaction whose first batches retention or DeleteRecords removed
+// holds it at the log start offset, as Kafka's does, never below.
+func (p *Partition) lastStableOffset(hw int64) int64 {
+	if first := p.producers.firstUnstableOffset.Load(); first >= 0 && first < hw {
+		return min(max(first, p.log.LogStartOffset()), hw)
+	}
+	return hw
+}
+
+// NeedsTxnVerification reports whether a transactional batch would open a
+// transaction for its producer here, which KIP-890 has the leader confirm
+// with the transaction coordinator first (AddPartitionsToTxn verify_only).
+func (p *Partition) NeedsTxnVerification(producerID int64, producerEpoch int16) bool {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[producerID]
+	return !ok || !e.known || e.currentTxnFirstOffset < 0 || producerEpoch > e.epoch
+}
+
+// CheckProducerEpoch refuses a producer epoch older than the one this
+// partition knows for the producer (ErrInvalidProducerEpoch): the group
+// coordinator checks a TxnOffsetCommit with it before writing, so a
+// zombie's commit is answered INVALID_PRODUCER_EPOCH instead of failing
+// the append that carries other groups' records.
+func (p *Partition) CheckProducerEpoch(producerID int64, producerEpoch int16) error {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[producerID]; ok && e.known && producerEpoch < e.epoch {
+		return fmt.Errorf("partition %s: producer %d epoch %d, partition has %d: %w", p.tp, producerID, producerEpoch, e.epoch, ErrInvalidProducerEpoch)
+	}
+	return nil
+}
+
+// BeginTxnVerification starts the KIP-890 check of a producer's first
+// transactional produce to this partition and returns its guard: the
+// produce is then appended with AppendVerified or AppendAllVerified and
+// that guard, and is refused (INVALID_TXN_STATE) if a marker for the
+// producer was written meanwhile: a transaction the coordinator ended
+// while the produce was being verified is not opened again by it, so no
+// transaction is left open that nobody will end (Kafka's
+// VerificationGuard). Call EndTxnVerification when the produce is not
+// appended.
+func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nextGuard++
+	t.guards[producerID] = t.nextGuard
+	return t.nextGuard
+}
+
+// EndTxnVerification forgets a guard whose produce will not be appended.
+func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.guards[producerID] == guard {
+		delete(t.guards, producerID)
+	}
+}
+
+// consumeGuard checks, as a verified batch is appended (its producer's
+// appendMu held), that no marker ended the transaction since it was
+// verified; a transaction already open here needs no guard.
+func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	current, ok := t.guards[e.id]
+	if ok && current == guard {
+		delete(t.guards, e.id)
+	}
+	if e.currentTxnFirstOffset >= 0 || (ok && current == guard) {
+		return nil
+	}
+	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)
+}
+
+// beginProvisional opens e's transaction at logEnd before its first batch
+// is appended, when the batch is transactional and none is open. It
+// returns whether it did, so a failed append can undo it.
+func (t *producerTable) beginProvisional(e *producerEntry, h *record.Header, logEnd int64) bool {
+	if !h.IsTransactional() {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.currentTxnFirstOffset >= 0 {
+		return false
+	}
+	e.currentTxnFirstOffset, e.txnProvisional = logEnd, true
+	t.syncOngoingLocked(e)
+	return true
+}
+
+func (t *producerTable) cancelProvisional(e *producerEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.txnProvisional {
+		e.currentTxnFirstOffset, e.txnProvisional = -1, false
+		t.syncOngoingLocked(e)
+	}
+}
+
+// checkMarker decides what a marker does: fenced (an error), ignored (no
+// open transaction), or written.
+func (t *producerTable) checkMarker(e *producerEntry, m TxnMarker) (ignore bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case e.known && m.ProducerEpoch < e.epoch:
+		return false, fmt.Errorf("marker epoch %d, producer epoch %d: %w", m.ProducerEpoch, e.epoch, ErrInvalidProducerEpoch)
+	case m.CoordinatorEpoch < e.coordinatorEpoch:
+		return false, fmt.Errorf("coordinator epoch %d, last seen %d: %w", m.CoordinatorEpoch, e.coordinatorEpoch, ErrTransactionCoordinatorFenced)
+	}
+	// Written or ignored, the marker ends whatever a produce being
+	// verified believed it belonged to.
+	delete(t.guards, e.id)
+	return !e.known || e.currentTxnFirstOffset < 0, nil
+}
+
+// completedTxn is a transaction a marker ended.
+type completedTxn struct {
+	producerID, firstOffset, lastOffset int64
+	lastStableOffset                    int64 // once it is ended
+	aborted                             bool
+}
+
+// endTxnLocked applies a marker at offset to e and returns the transaction
+// it ended (ok false when none was open). The open set still holds it: the
+// caller removes it with finishTxn once the abort is indexed.
+func (t *producerTable) endTxnLocked(e *producerEntry, producerEpoch int16, m record.Marker, offset, nowMs int64) (completedTxn, bool) {
+	if !e.known || producerEpoch > e.epoch {
+		e.known, e.epoch, e.numBatches = true, producerEpoch, 0
+	}
+	e.coordinatorEpoch = max(e.coordinatorEpoch, m.CoordinatorEpoch)
+	e.lastUpdateMs = max(e.lastUpdateMs, nowMs)
+	if e.currentTxnFirstOffset < 0 {
+		return completedTxn{}, false
+	}
+	c := completedTxn{producerID: e.id, firstOffset: e.currentTxnFirstOffset, lastOffset: offset,
+		aborted: m.Type == record.ControlAbort, lastStableOffset: offset + 1}
+	if first := t.firstUnstableExceptLocked(e.id); first >= 0 {
+		c.lastStableOffset = first
+	}
+	e.currentTxnFirstOffset, e.txnProvisional = -1, false
+	return c, true
+}
+
+// finishTxn removes an ended transaction from the open set, letting the
+// LSO move past it.
+func (t *producerTable) finishTxn(e *producerEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.syncOngoingLocked(e)
+}
+
+// replayMarker applies a marker read back from the log (recovery, a
+// follower's append) and returns the transaction it ended.
+func (t *producerTable) replayMarker(h *record.Header, m record.Marker, nowMs int64) (completedTxn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.replayEntryLocked(h.ProducerID, nowMs)
+	c, ok := t.endTxnLocked(e, h.ProducerEpoch, m, h.BaseOffset, nowMs)
+	t.syncOngoingLocked(e)
+	return c, ok
+}
+
+// indexCompleted writes an aborted transaction's .txnindex entry.
+func (p *Partition) indexCompleted(c completedTxn) error {
+	if !c.aborted {
+		return nil
+	}
+	err := p.log.AppendAbortedTxn(log.AbortedTxn{ProducerID: c.producerID, FirstOffset: c.firstOffset,
+		LastOffset: c.lastOffset, LastStableOffset: c.lastStableOffset})
+	if err != nil {
+		return fmt.Errorf("partition %s: index aborted transaction of producer %d at %d: %w", p.tp, c.producerID, c.lastOffset, err)
+	}
+	return nil
+}
+
+// WriteTxnMarker appends the coordinator's COMMIT or ABORT marker for a
+// producer and waits, as a produce with acks=all does, until the ISR has
+// it (ctx bounds the wait). A marker from a fenced producer epoch or an
+// older coordinator epoch is refused; one for a producer with no open
+// transaction here is ignored (see TxnMarkerResult.Ignored).
+//
+// On __consumer_offsets the group coordinator must hear of the marker
+// (coord.Coordinator.TxnMarkerWritten) to settle the transaction's offset
+// commits; the WriteTxnMarkers handler tells it. A caller writing markers
+// some other way must tell it too.
+func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) (TxnMarkerResult, error) {
+	settings := p.settings.Load()
+	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
+		return TxnMarkerResult{Offset: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
+			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	}
+	res, epoch, err := p.appendMarker(m, settings)
+	if err != nil || res.Ignored {
+		return res, err
+	}
+	return res, p.waitCommitted(ctx, res.Offset+1, epoch)
+}
+
+func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMarkerResult, int32, error) {
+	nowMs := p.nowMs()
+	entry := p.producers.acquire(m.ProducerID, nowMs)
+	defer p.producers.release(entry)
+	entry.appendMu.Lock()
+	defer entry.appendMu.Unlock()
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	role, err := p.leaderRole()
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, 0, err
+	}
+	ignore, err := p.producers.checkMarker(entry, m)
+	if err != nil || ignore {
+		if err != nil {
+			err = fmt.Errorf("partition %s: producer %d: %w", p.tp, m.ProducerID, err)
+		}
+		return TxnMarkerResult{Offset: -1, Ignored: ignore}, 0, err
+	}
+	marker := record.Marker{Type: record.ControlAbort, CoordinatorEpoch: m.CoordinatorEpoch}
+	if m.Commit {
+		marker.Type = record.ControlCommit
+	}
+	batch, err := record.AppendMarker(nil, m.ProducerID, m.ProducerEpoch, marker, nowMs)
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, 0, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	res, err := p.appendLocked(batch, role, settings)
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, 0, err
+	}
+	p.producers.mu.Lock()
+	completed, _ := p.producers.endTxnLocked(entry, m.ProducerEpoch, marker, res.BaseOffset, nowMs)
+	p.producers.mu.Unlock()
+	if err := p.indexCompleted(completed); err != nil {
+		// The marker is in the log but its abort is not indexed: leave
+		// the transaction in the open set so no reader is served past
+		// it; the log is failed, and recovery rebuilds both.
+		return TxnMarkerResult{Offset: -1}, 0, err
+	}
+	p.producers.finishTxn(entry)
+	p.watchers.Notify() // the LSO moved without the HW moving again
+	return TxnMarkerResult{Offset: res.BaseOffset}, role.leaderEpoch, nil
+}

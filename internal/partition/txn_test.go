@@ -1,0 +1,372 @@
+package partition
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/sluicelog/sluice/internal/config"
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+func txnBatch(pid int64, epoch int16, seq int32, n int) batchSpec {
+	return batchSpec{records: n, producerID: pid, producerEpoch: epoch, sequence: seq, transactional: true}
+}
+
+func writeMarker(t testing.TB, p *Partition, pid int64, epoch int16, coordinatorEpoch int32, commit bool) TxnMarkerResult {
+	t.Helper()
+	res, err := p.WriteTxnMarker(context.Background(), TxnMarker{ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: coordinatorEpoch, Commit: commit})
+	noErr(t, err)
+	return res
+}
+
+// readCommitted returns the offsets of the data records a read_committed
+// consumer keeps from offset: batches below the LSO, minus control
+// batches and the aborted transactions the read lists (as clients drop
+// them).
+func readCommitted(t testing.TB, p *Partition, offset int64) []int64 {
+	t.Helper()
+	res, err := p.Read(offset, ReadOptions{MaxBytes: 1 << 30, CurrentLeaderEpoch: -1, ReadCommitted: true})
+	noErr(t, err)
+	defer res.Records.Release()
+	data, err := res.Records.AppendTo(nil)
+	noErr(t, err)
+	var kept []int64
+	for _, h := range batchHeaders(t, data) {
+		require(t, h.NextOffset() <= res.LastStableOffset, "batch at %d past the LSO %d", h.BaseOffset, res.LastStableOffset)
+		if h.IsControl() {
+			continue
+		}
+		aborted := slices.ContainsFunc(res.AbortedTxns, func(a log.AbortedTxn) bool {
+			return a.ProducerID == h.ProducerID && h.IsTransactional() && a.FirstOffset <= h.BaseOffset && h.BaseOffset < a.LastOffset
+		})
+		if aborted {
+			continue
+		}
+		for o := h.BaseOffset; o <= h.LastOffset(); o++ {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+func offsetsRange(from, to int64) []int64 {
+	var out []int64
+	for o := from; o < to; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+func TestTxnLastStableOffsetAndReadCommitted(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+
+	// Producer 7 opens a transaction at 0; a plain batch follows it.
+	_, err := p.Append(f.batch(txnBatch(7, 0, 0, 2)))
+	noErr(t, err)
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.HighWatermark == 3 && o.LastStableOffset == 0, "open txn: %+v, want HW 3, LSO 0", o)
+	require(t, len(readCommitted(t, p, 0)) == 0, "read_committed passed an open transaction")
+	require(t, len(readAll(t, p, 0)) == 2, "read_uncommitted sees everything below the HW")
+
+	// Producer 8 opens another at 3; 7 commits: the LSO stops at 8's.
+	_, err = p.Append(f.batch(txnBatch(8, 0, 0, 2)))
+	noErr(t, err)
+	res := writeMarker(t, p, 7, 0, 1, true)
+	require(t, res.Offset == 5 && !res.Ignored, "commit marker %+v", res)
+	require(t, p.Offsets().LastStableOffset == 3, "LSO %d, want 3 (producer 8's first offset)", p.Offsets().LastStableOffset)
+	require(t, slices.Equal(readCommitted(t, p, 0), offsetsRange(0, 3)), "committed: %v", readCommitted(t, p, 0))
+
+	// 8 aborts: its records are listed as aborted, the LSO reaches the HW.
+	res = writeMarker(t, p, 8, 0, 1, false)
+	require(t, res.Offset == 6, "abort marker %+v", res)
+	o = p.Offsets()
+	require(t, o.LastStableOffset == 7 && o.HighWatermark == 7, "after abort: %+v", o)
+	require(t, slices.Equal(readCommitted(t, p, 0), offsetsRange(0, 3)), "aborted records read: %v", readCommitted(t, p, 0))
+	got, err := p.Read(4, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+	noErr(t, err)
+	got.Records.Release()
+	want := []log.AbortedTxn{{ProducerID: 8, FirstOffset: 3, LastOffset: 6, LastStableOffset: 7}}
+	require(t, slices.Equal(got.AbortedTxns, want), "aborted list from 4: %+v, want %+v", got.AbortedTxns, want)
+
+	states := p.Producers()
+	require(t, len(states) == 2 && states[0].CurrentTxnStartOffset == -1 && states[0].CoordinatorEpoch == 1, "producers %+v", states)
+}
+
+func TestTxnMarkerRules(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(txnBatch(7, 2, 0, 1)))
+	noErr(t, err)
+
+	// A plain batch from a producer whose transaction is open.
+	_, err = p.Append(f.batch(idem(7, 2, 1, 1)))
+	requireErrorIs(t, err, ErrInvalidTxnState)
+
+	_, err = p.WriteTxnMarker(context.Background(), TxnMarker{ProducerID: 7, ProducerEpoch: 1, CoordinatorEpoch: 5, Commit: true})
+	requireErrorIs(t, err, ErrInvalidProducerEpoch)
+	writeMarker(t, p, 7, 2, 5, false)
+	leo := p.Offsets().LogEndOffset
+
+	// A late marker (a coordinator retry, or one for a transaction that
+	// never wrote here) changes nothing.
+	res := writeMarker(t, p, 7, 2, 5, true)
+	require(t, res.Ignored && res.Offset == -1 && p.Offsets().LogEndOffset == leo, "late marker %+v, LEO %d", res, p.Offsets().LogEndOffset)
+	res = writeMarker(t, p, 99, 0, 5, true)
+	require(t, res.Ignored && p.Offsets().LogEndOffset == leo, "marker for an unknown producer %+v", res)
+
+	// An older coordinator is fenced, even for a new transaction.
+	_, err = p.Append(f.batch(txnBatch(7, 2, 1, 1)))
+	noErr(t, err)
+	_, err = p.WriteTxnMarker(context.Background(), TxnMarker{ProducerID: 7, ProducerEpoch: 2, CoordinatorEpoch: 4, Commit: true})
+	requireErrorIs(t, err, ErrTransactionCoordinatorFenced)
+	require(t, p.Offsets().LastStableOffset == leo, "LSO %d, want the open transaction's %d", p.Offsets().LastStableOffset, leo)
+	require(t, !p.NeedsTxnVerification(7, 2) && p.NeedsTxnVerification(7, 3) && p.NeedsTxnVerification(8, 0),
+		"verification needed only to open a transaction")
+}
+
+// TestTxnStateSurvivesRestart: open transactions and the aborted index
+// come back after a restart, from a snapshot or from the log alone, and
+// after a truncation.
+func TestTxnStateSurvivesRestart(t *testing.T) {
+	for _, snapshot := range []bool{false, true} {
+		t.Run(fmt.Sprintf("snapshot=%v", snapshot), func(t *testing.T) {
+			f := newFixture(t)
+			f.createTopic("t", 1, nil, []int32{1})
+			p := f.partition("t", 0)
+			_, err := p.Append(f.batch(txnBatch(1, 0, 0, 2))) // 0-1, aborted
+			noErr(t, err)
+			_, err = p.Append(f.batch(txnBatch(2, 0, 0, 1))) // 2, stays open
+			noErr(t, err)
+			writeMarker(t, p, 1, 0, 3, false) // 3
+			if snapshot {
+				noErr(t, f.mgr.Checkpoint())
+			}
+			_, err = p.Append(f.batch(txnBatch(3, 0, 0, 1))) // 4, aborted after the snapshot
+			noErr(t, err)
+			writeMarker(t, p, 3, 0, 3, false) // 5
+			before := p.Offsets()
+			beforeRead, err := p.Read(0, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+			noErr(t, err)
+			beforeRead.Records.Release()
+			require(t, before.LastStableOffset == 2 && len(beforeRead.AbortedTxns) == 1, "before: %+v %+v", before, beforeRead.AbortedTxns)
+
+			f.restart()
+			p = f.partition("t", 0)
+			require(t, p.Offsets() == before, "offsets after restart %+v, want %+v", p.Offsets(), before)
+			writeMarker(t, p, 2, 0, 3, true) // 6: the open transaction is still known
+			after, err := p.Read(0, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+			noErr(t, err)
+			after.Records.Release()
+			want := []log.AbortedTxn{{ProducerID: 1, FirstOffset: 0, LastOffset: 3, LastStableOffset: 2},
+				{ProducerID: 3, FirstOffset: 4, LastOffset: 5, LastStableOffset: 2}}
+			require(t, slices.Equal(after.AbortedTxns, want), "aborted after restart %+v, want %+v", after.AbortedTxns, want)
+			require(t, slices.Equal(readCommitted(t, p, 0), []int64{2}), "read_committed after restart: %v", readCommitted(t, p, 0))
+		})
+	}
+}
+
+// TestTxnFollowerReplicatesMarkers: a follower rebuilds the open
+// transactions and the aborted index from what it copies, and serves the
+// same read_committed view once it leads.
+func TestTxnFollowerReplicatesMarkers(t *testing.T) {
+	c, b1, b2 := pairOfBrokers(t, brokerOpts{})
+	p1 := b1.leader()
+	f2 := b2.hosted()
+	_, err := p1.Append(c.batch(txnBatch(1, 0, 0, 2)))
+	noErr(t, err)
+	_, err = p1.Append(c.batch(txnBatch(2, 0, 0, 2)))
+	noErr(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p1.WriteTxnMarker(context.Background(), TxnMarker{ProducerID: 1, CoordinatorEpoch: 1})
+		done <- err
+	}()
+	c.eventually(func() error {
+		select {
+		case err := <-done:
+			return err
+		default:
+			return fmt.Errorf("abort marker not yet replicated")
+		}
+	})
+	c.requireConverged(p1, f2)
+	leaderView := readCommittedFull(t, p1)
+
+	c.change(2, 2, 1)
+	p2 := b2.leader()
+	c.eventually(func() error {
+		if o := p2.Offsets(); o.LastStableOffset != 2 {
+			return fmt.Errorf("new leader offsets %+v, want LSO 2 (producer 2's open transaction)", o)
+		}
+		return nil
+	})
+	res := writeMarker(t, p2, 2, 0, 1, true)
+	require(t, !res.Ignored, "the new leader lost producer 2's open transaction")
+	require(t, slices.Equal(p2.Producers()[0:1], []ProducerState{{ProducerID: 1, ProducerEpoch: 0, LastSequence: 1,
+		LastTimestampMs: p2.Producers()[0].LastTimestampMs, CoordinatorEpoch: 1, CurrentTxnStartOffset: -1}}), "producers %+v", p2.Producers())
+	newView := readCommittedFull(t, p2)
+	require(t, slices.Equal(newView.AbortedTxns, leaderView.AbortedTxns), "aborted on the new leader %+v, old %+v", newView.AbortedTxns, leaderView.AbortedTxns)
+	require(t, slices.Equal(readCommitted(t, p2, 0), []int64{2, 3}), "read_committed on the new leader: %v", readCommitted(t, p2, 0))
+}
+
+func readCommittedFull(t testing.TB, p *Partition) ReadResult {
+	t.Helper()
+	res, err := p.Read(0, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+	noErr(t, err)
+	res.Records.Release()
+	return res
+}
+
+// TestTxnCrashRecovery crashes the broker (keeping what was synced and a
+// random part of the rest) after transactions opened, committed and
+// aborted, with and without a snapshot first: the LSO, the open
+// transactions and the aborted list come back as acknowledged.
+func TestTxnCrashRecovery(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			f := newFixture(t)
+			mem := f.fs.(*vfs.MemFS)
+			f.createTopic("t", 1, nil, []int32{1})
+			p := f.partition("t", 0)
+			for pid := int64(1); pid <= 4; pid++ {
+				_, err := p.Append(f.batch(txnBatch(pid, 0, 0, 2)))
+				noErr(t, err)
+			}
+			writeMarker(t, p, 1, 0, 1, false)
+			if seed%2 == 0 {
+				noErr(t, f.mgr.Checkpoint())
+			}
+			writeMarker(t, p, 2, 0, 1, true)
+			writeMarker(t, p, 3, 0, 1, false)
+			_, err := p.Append(f.batch(plain(1)))
+			noErr(t, err)
+			before := readCommittedFull(t, p)
+			require(t, before.LastStableOffset == 6 && len(before.AbortedTxns) == 2, "before the crash: %+v", before)
+
+			f.open(mem.CrashClone(rand.New(rand.NewPCG(seed, 7))))
+			t.Logf("crash seed %d", seed)
+			p = f.partition("t", 0)
+			after := readCommittedFull(t, p)
+			require(t, after.LastStableOffset == before.LastStableOffset && after.HighWatermark == before.HighWatermark,
+				"offsets after the crash: LSO %d HW %d, want %d %d", after.LastStableOffset, after.HighWatermark, before.LastStableOffset, before.HighWatermark)
+			require(t, slices.Equal(after.AbortedTxns, before.AbortedTxns), "aborted after the crash %+v, want %+v", after.AbortedTxns, before.AbortedTxns)
+			res := writeMarker(t, p, 4, 0, 1, true)
+			require(t, !res.Ignored, "producer 4's open transaction was lost")
+			res = writeMarker(t, p, 1, 0, 1, true)
+			require(t, res.Ignored, "producer 1's aborted transaction came back open")
+		})
+	}
+}
+
+func TestTxnSnapshotVersions(t *testing.T) {
+	producers := []snapshotProducer{{id: 4, epoch: 1, lastUpdateMs: 9, coordinatorEpoch: 6, currentTxnFirstOffset: 30,
+		batches: []producerBatch{{0, 1, 30, 31, 500}}}}
+	off, got, err := decodeSnapshot(encodeSnapshot(32, producers))
+	noErr(t, err)
+	require(t, off == 32 && reflect.DeepEqual(got, producers), "v2 round trip: %+v", got)
+
+	// A version 1 snapshot (before transactions) still loads, with no
+	// open transaction and no coordinator epoch.
+	v1 := make([]byte, snapshotHeaderSize)
+	binary.BigEndian.PutUint16(v1, snapshotVersion1)
+	binary.BigEndian.PutUint64(v1[6:], 32)
+	binary.BigEndian.PutUint32(v1[14:], 1)
+	v1 = binary.BigEndian.AppendUint64(v1, 4)
+	v1 = binary.BigEndian.AppendUint16(v1, 1)
+	v1 = binary.BigEndian.AppendUint64(v1, 9)
+	v1 = append(v1, 0)
+	binary.BigEndian.PutUint32(v1[2:], crc32.Checksum(v1[6:], castagnoli))
+	_, got, err = decodeSnapshot(v1)
+	noErr(t, err)
+	require(t, len(got) == 1 && got[0].id == 4 && got[0].coordinatorEpoch == -1 && got[0].currentTxnFirstOffset == -1, "v1: %+v", got)
+}
+
+// TestTxnLastStableOffsetNotBelowLogStart: DeleteRecords past an open
+// transaction's first batch leaves the LSO at the log start offset.
+func TestTxnLastStableOffsetNotBelowLogStart(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(txnBatch(1, 0, 0, 2)))
+	noErr(t, err)
+	_, err = p.Append(f.batch(plain(3)))
+	noErr(t, err)
+	_, err = p.DeleteRecordsBefore(3)
+	noErr(t, err)
+	require(t, p.Offsets().LastStableOffset == 3, "LSO %d, want the log start 3", p.Offsets().LastStableOffset)
+	res, err := p.Read(3, ReadOptions{MaxBytes: 1 << 20, CurrentLeaderEpoch: -1, ReadCommitted: true})
+	noErr(t, err)
+	res.Records.Release()
+	require(t, res.Records.Size == 0 && res.LastStableOffset == 3, "read_committed at the log start: %+v", res)
+}
+
+// TestTxnReadCommittedAcrossSegments: a consumer reading a many-segment
+// log read by read, dropping what each read's own aborted list names (as
+// clients do), keeps exactly the committed and plain records, although
+// each read lists aborted transactions only up to its segment's end.
+func TestTxnReadCommittedAcrossSegments(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, map[string]string{config.SegmentBytes: "4096"}, []int32{1})
+	p := f.partition("t", 0)
+	var want []int64
+	seq := map[int64]int32{}
+	for round := range 40 {
+		pid := int64(round % 3)
+		res, err := p.Append(f.batch(batchSpec{records: 3, valueSize: 200, producerID: pid, sequence: seq[pid], transactional: true}))
+		noErr(t, err)
+		seq[pid] += 3
+		plainRes, err := p.Append(f.batch(batchSpec{records: 1, valueSize: 200, producerID: -1}))
+		noErr(t, err)
+		want = append(want, plainRes.BaseOffset)
+		commit := round%4 != 1
+		writeMarker(t, p, pid, 0, 1, commit)
+		if commit {
+			want = append(want, offsetsRange(res.BaseOffset, res.LastOffset+1)...)
+		}
+	}
+	require(t, p.log.NumSegments() > 5, "%d segments, want many", p.log.NumSegments())
+	slices.Sort(want)
+	var got []int64
+	for offset := int64(0); offset < p.Offsets().LastStableOffset; {
+		res, err := p.Read(offset, ReadOptions{MaxBytes: 1500, MinOneBatch: true, CurrentLeaderEpoch: -1, ReadCommitted: true})
+		noErr(t, err)
+		data, err := res.Records.AppendTo(nil)
+		res.Records.Release()
+		noErr(t, err)
+		var headers []record.Header
+		for rest := data; len(rest) > 0; {
+			_, next, h, err := record.NextBatch(rest)
+			if errors.Is(err, record.ErrTruncated) {
+				break // a byte limit inside a batch: clients drop the tail
+			}
+			noErr(t, err)
+			headers, rest = append(headers, h), next
+		}
+		require(t, len(headers) > 0, "empty read at %d below the LSO %d", offset, res.LastStableOffset)
+		for _, h := range headers {
+			offset = h.NextOffset()
+			aborted := slices.ContainsFunc(res.AbortedTxns, func(a log.AbortedTxn) bool {
+				return a.ProducerID == h.ProducerID && h.IsTransactional() && a.FirstOffset <= h.BaseOffset && h.BaseOffset < a.LastOffset
+			})
+			if h.IsControl() || aborted {
+				continue
+			}
+			got = append(got, offsetsRange(h.BaseOffset, h.LastOffset()+1)...)
+		}
+	}
+	require(t, slices.Equal(got, want), "read_committed kept %v\nwant %v", got, want)
+}
