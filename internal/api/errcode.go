@@ -76,6 +76,7 @@ var errorCodes = []struct {
 	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
 	{share.ErrInvalidRequest, kerr.InvalidRequest},
 	{share.ErrCorruptState, kerr.KafkaStorageError},
+	{share.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 
 	// The partition log.
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},

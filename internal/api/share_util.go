@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/coord"
@@ -105,4 +106,16 @@ func describeShareGroup(b *Broker, out *kmsg.DescribeGroupsResponseGroup) bool {
 		out.Members = append(out.Members, rm)
 	}
 	return true
+}
+
+// deleteShareGroup answers DeleteGroups for a share group of this node,
+// which the consumer-group coordinator reports as GROUP_ID_NOT_FOUND.
+func deleteShareGroup(b *Broker, out *kmsg.DeleteGroupsResponseGroup) {
+	if b.Shares == nil || out.ErrorCode != kerr.GroupIDNotFound.Code {
+		return
+	}
+	found, err := b.Shares.DeleteGroup(out.Group, partitionCounter(b.Control.Image()))
+	if found {
+		out.ErrorCode = groupErrorCode(err)
+	}
 }

@@ -376,3 +376,44 @@ func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
 		t.Fatalf("share join of a consumer group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, resp)
 	}
 }
+
+// TestNodeShareGroupDelete: DeleteGroups refuses a share group with
+// members (NON_EMPTY_GROUP) and deletes an empty one with its share
+// partitions' state, so the same id starts afresh.
+func TestNodeShareGroupDelete(t *testing.T) {
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "inbox"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("inbox"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}, &kgo.Record{Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	a.fetch(ctx, 0, [2]int64{0, 1})
+	if _, err := adm.DeleteGroup(ctx, "inbox-group"); !errors.Is(err, kerr.NonEmptyGroup) {
+		t.Fatalf("deleting a share group with a member: %v, want NON_EMPTY_GROUP", err)
+	}
+	a.epoch = -1
+	a.heartbeat(ctx, nil)
+	if _, err := adm.DeleteGroup(ctx, "inbox-group"); err != nil {
+		t.Fatalf("deleting the empty share group: %v", err)
+	}
+	if n := shareGroupMembers(ctx, client(t, n), "inbox-group"); n != -1 {
+		t.Fatalf("described after delete: %d members", n)
+	}
+	// The accepted records were the deleted group's: a new group of the
+	// same id reads from the log start again.
+	b := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-b"}
+	b.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(b.fetch(ctx, 1000)); got != "[0-1 delivery 1]" {
+		t.Fatalf("after delete acquired %s, want [0-1 delivery 1]", got)
+	}
+}

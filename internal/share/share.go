@@ -51,6 +51,9 @@ var (
 	// ErrInvalidRequest: a malformed share request, e.g. acknowledgement
 	// types that do not match their range (INVALID_REQUEST).
 	ErrInvalidRequest = errors.New("invalid share request")
+	// ErrNonEmptyGroup: DeleteGroups of a share group with members
+	// (NON_EMPTY_GROUP).
+	ErrNonEmptyGroup = errors.New("share group is not empty")
 )
 
 // Config is the share-group configuration.
@@ -258,4 +261,35 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 	case <-t.C():
 	case <-wake:
 	}
+}
+
+// DeleteGroup deletes an empty share group with its share partitions'
+// state on this node; found is false when there is no such share group
+// here. State files on other partition leaders are left (they are found
+// again if a group of the same id comes back).
+func (c *Coordinator) DeleteGroup(groupID string, partitionCounts func(string) int32) (found bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[groupID]
+	if g == nil {
+		return false, nil
+	}
+	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+		c.memberGoneLocked(groupID, gone)
+	}
+	if n := len(g.Members()); n > 0 {
+		return true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+	}
+	delete(c.groups, groupID)
+	for key := range c.partitions {
+		if key.group == groupID {
+			delete(c.partitions, key)
+		}
+	}
+	for key := range c.sessions {
+		if key.group == groupID {
+			delete(c.sessions, key)
+		}
+	}
+	return true, c.dirs.removeGroup(groupID)
 }

@@ -141,3 +141,18 @@ func (d *stateDirs) write(path string, st sharegroup.PartitionState) error {
 	}
 	return vfs.WriteFileAtomic(d.fs, path, encodeState(st))
 }
+
+// removeGroup deletes a group's state files and makes the deletion
+// durable, so a group created again under the same id starts afresh.
+func (d *stateDirs) removeGroup(group string) error {
+	root := filepath.Join(d.root, StateDirName)
+	dir := filepath.Join(root, hex.EncodeToString([]byte(group)))
+	delete(d.ready, dir)
+	if err := d.fs.RemoveAll(dir); err != nil {
+		return fmt.Errorf("share state of group %q: %w", group, err)
+	}
+	if err := d.fs.SyncDir(root); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("share state of group %q: sync %s: %w", group, root, err)
+	}
+	return nil
+}

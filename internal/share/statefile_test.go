@@ -83,6 +83,16 @@ func TestShareStateSurvivesCrash(t *testing.T) {
 	if _, _, err := readState(fs, path, 2); !errors.Is(err, vfs.ErrFileTooLarge) {
 		t.Errorf("a state larger than its bound: %v, want ErrFileTooLarge", err)
 	}
+	// A deleted group's state is gone in every crash after the delete.
+	if err := dirs.removeGroup("orders/eu"); err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(20) {
+		crashed := fs.CrashClone(rand.New(rand.NewPCG(seed, 9)))
+		if _, found, err := readState(crashed, path, 100); found || err != nil {
+			t.Fatalf("seed %d: deleted state found=%v err=%v", seed, found, err)
+		}
+	}
 }
 
 // FuzzShareStateDecode: any bytes decode to a state that encodes back to
