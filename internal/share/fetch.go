@@ -148,8 +148,6 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 // acknowledge applies every acknowledgement batch and writes the state of
 // each partition that changed before the response says so.
 func (c *Coordinator) acknowledge(req FetchRequest) []PartitionResult {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []PartitionResult
 	tps := make([]TopicPartition, 0, len(req.Acks))
 	for tp := range req.Acks {
@@ -158,28 +156,29 @@ func (c *Coordinator) acknowledge(req FetchRequest) []PartitionResult {
 	sortTopicPartitions(tps)
 	for _, tp := range tps {
 		r := PartitionResult{TopicPartition: tp}
-		r.AckErr = c.acknowledgeLocked(req.GroupID, req.MemberID, tp, req.Acks[tp])
+		r.AckErr = c.acknowledgePartition(req.GroupID, req.MemberID, tp, req.Acks[tp])
 		out = append(out, r)
 	}
 	return out
 }
 
-func (c *Coordinator) acknowledgeLocked(groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
+func (c *Coordinator) acknowledgePartition(groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
 	part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return err
 	}
-	key := partitionKey{groupID, tp}
-	p, err := c.sharePartitionLocked(key, part)
+	sp, err := c.sharePartition(partitionKey{groupID, tp}, part)
 	if err != nil {
 		return err
 	}
-	p.ExpireLocks(c.nowMs())
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.p.ExpireLocks(c.nowMs())
 	var errs []error
 	for _, a := range acks {
-		errs = append(errs, applyAcknowledgement(p, memberID, a))
+		errs = append(errs, applyAcknowledgement(sp.p, memberID, a))
 	}
-	if err := c.persistLocked(key, p); err != nil {
+	if err := c.persistLocked(sp); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
@@ -208,8 +207,6 @@ func applyAcknowledgement(p *sharegroup.Partition, memberID string, a Acknowledg
 // request's record and byte budgets, and watches the partitions for
 // appends on wake; the caller cancels the watches.
 func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake chan<- struct{}) ([]PartitionResult, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var cancels []func()
 	out := make([]PartitionResult, 0, len(tps))
 	maxRecords, maxBytes := req.MaxRecords, int64(req.MaxBytes)
@@ -220,7 +217,7 @@ func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake ch
 			cancels = append(cancels, part.Watch(wake))
 			r.LeaderEpoch = part.LeaderEpoch()
 			if maxRecords > 0 && maxBytes > 0 {
-				err = c.acquireLocked(req, tp, part, &r, maxRecords, maxBytes)
+				err = c.acquire(req, tp, part, &r, maxRecords, maxBytes)
 			}
 		}
 		r.Err = err
@@ -240,12 +237,14 @@ func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake ch
 // acquireLocked reads whole batches from the first acquirable offset and
 // acquires what they hold. The batches may hold records another member has
 // acquired: the client keeps only the records in its acquired ranges.
-func (c *Coordinator) acquireLocked(req FetchRequest, tp TopicPartition, part *partition.Partition, r *PartitionResult, maxRecords int, maxBytes int64) error {
-	key := partitionKey{req.GroupID, tp}
-	p, err := c.sharePartitionLocked(key, part)
+func (c *Coordinator) acquire(req FetchRequest, tp TopicPartition, part *partition.Partition, r *PartitionResult, maxRecords int, maxBytes int64) error {
+	sp, err := c.sharePartition(partitionKey{req.GroupID, tp}, part)
 	if err != nil {
 		return err
 	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	p := sp.p
 	now := c.nowMs()
 	p.ExpireLocks(now)
 	offsets := part.Offsets()
@@ -305,12 +304,13 @@ func batchesThrough(records []byte, lastOffset int64) []byte {
 // expires (a redelivery a waiting fetch may take), at most the lock
 // duration.
 func (c *Coordinator) nextExpiry() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.nowMs()
 	wait := c.opts.Config.Partition.LockDurationMs
-	for _, p := range c.partitions {
-		if next := p.NextLockExpiryMs(); next >= 0 {
+	for _, sp := range c.partitionsOf("") {
+		sp.mu.Lock()
+		next := sp.p.NextLockExpiryMs()
+		sp.mu.Unlock()
+		if next >= 0 {
 			wait = min(wait, max(next-now, 1))
 		}
 	}
@@ -346,12 +346,14 @@ func sortTopicPartitions(tps []TopicPartition) {
 // releaseSession gives back the records a member still holds in the
 // partitions of the session it closed: it will not acknowledge them.
 func (c *Coordinator) releaseSession(groupID, memberID string, s *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tp := range s.partitions {
-		key := partitionKey{groupID, tp}
-		if p := c.partitions[key]; p != nil && p.ReleaseMember(memberID) > 0 {
-			_ = c.persistLocked(key, p) // logged; the records come back at lock expiry anyway
+	for _, sp := range c.partitionsOf(groupID) {
+		if !s.partitions[sp.key.TopicPartition] {
+			continue
 		}
+		sp.mu.Lock()
+		if sp.p.ReleaseMember(memberID) > 0 {
+			_ = c.persistLocked(sp) // logged; the records come back at lock expiry anyway
+		}
+		sp.mu.Unlock()
 	}
 }

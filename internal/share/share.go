@@ -16,10 +16,12 @@
 // heartbeats to; FindCoordinator sends them all to one broker, the group's
 // coordinator.
 //
-// Locking: one mutex guards every group, share partition and session of
-// this node. It is held across a share partition's log read and state
-// write, so a node serves one share fetch or acknowledgement at a time:
-// simple and correct first; per-partition locks are the next step.
+// Locking: Coordinator.mu guards the groups, the sessions and the map of
+// share partitions; each share partition has its own mutex, held across its
+// log read, its acquisitions and acknowledgements and its state write, so
+// fetches and fsyncs of different partitions run in parallel and a
+// partition's state files are written in order. Order: Coordinator.mu
+// before a partition's mu, never the reverse; stateDirs.mu is a leaf.
 package share
 
 import (
@@ -109,9 +111,9 @@ type Coordinator struct {
 	opts Options
 
 	mu         sync.Mutex
-	dirs       stateDirs
+	dirs       *stateDirs
 	groups     map[string]*sharegroup.Group
-	partitions map[partitionKey]*sharegroup.Partition
+	partitions map[partitionKey]*sharePartition
 	sessions   map[sessionKey]*session
 }
 
@@ -124,8 +126,8 @@ func New(opts Options) *Coordinator {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Coordinator{opts: opts, dirs: stateDirs{fs: opts.FS, root: opts.Dir, ready: map[string]bool{}}, groups: map[string]*sharegroup.Group{},
-		partitions: map[partitionKey]*sharegroup.Partition{}, sessions: map[sessionKey]*session{}}
+	return &Coordinator{opts: opts, dirs: &stateDirs{fs: opts.FS, root: opts.Dir, ready: map[string]bool{}}, groups: map[string]*sharegroup.Group{},
+		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}}
 }
 
 func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
@@ -161,9 +163,13 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partiti
 // so others get its records now rather than at lock expiry.
 func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	delete(c.sessions, sessionKey{groupID, memberID})
-	for key, p := range c.partitions {
-		if key.group == groupID && p.ReleaseMember(memberID) > 0 {
-			c.persistLocked(key, p)
+	for key, sp := range c.partitions {
+		if key.group == groupID {
+			sp.mu.Lock()
+			if sp.p.ReleaseMember(memberID) > 0 {
+				_ = c.persistLocked(sp) // logged; the records come back at lock expiry anyway
+			}
+			sp.mu.Unlock()
 		}
 	}
 }
@@ -215,38 +221,67 @@ func (c *Coordinator) IsShareGroup(groupID string) bool {
 	return c.groups[groupID] != nil
 }
 
-// sharePartitionLocked returns the share partition, loading its state file
-// (or starting it at the log start or the high watermark) the first time.
-func (c *Coordinator) sharePartitionLocked(key partitionKey, part *partition.Partition) (*sharegroup.Partition, error) {
-	if p := c.partitions[key]; p != nil {
-		return p, nil
+// sharePartition is one share partition on its leader, with the mutex
+// that orders its changes and its state writes.
+type sharePartition struct {
+	key     partitionKey
+	mu      sync.Mutex
+	p       *sharegroup.Partition
+	deleted bool // its group was deleted: write no state for it
+}
+
+// sharePartition returns the share partition, loading its state file (or
+// starting it at the log start or the high watermark) the first time.
+func (c *Coordinator) sharePartition(key partitionKey, part *partition.Partition) (*sharePartition, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sp := c.partitions[key]; sp != nil {
+		return sp, nil
 	}
 	cfg := c.opts.Config.Partition
 	st, found, err := readState(c.opts.FS, statePath(c.opts.Dir, key.group, key.Topic, key.Partition), cfg.MaxRecordLocks)
 	if err != nil {
 		return nil, err
 	}
-	var p *sharegroup.Partition
+	sp := &sharePartition{key: key}
 	switch {
 	case found:
-		p = sharegroup.LoadPartition(cfg, st)
+		sp.p = sharegroup.LoadPartition(cfg, st)
 	case c.opts.Config.AutoOffsetResetEarliest:
-		p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
+		sp.p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
 	default:
-		p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
+		sp.p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
 	}
-	c.partitions[key] = p
-	return p, nil
+	c.partitions[key] = sp
+	return sp, nil
 }
 
-// persistLocked writes a share partition's state; a failure is logged and
-// returned: the acknowledgement that caused it is not confirmed.
-func (c *Coordinator) persistLocked(key partitionKey, p *sharegroup.Partition) error {
-	err := c.dirs.write(statePath(c.opts.Dir, key.group, key.Topic, key.Partition), p.State())
+// persistLocked writes a share partition's state (sp.mu held); a failure
+// is logged and returned: the acknowledgement that caused it is not
+// confirmed.
+func (c *Coordinator) persistLocked(sp *sharePartition) error {
+	if sp.deleted {
+		return nil
+	}
+	key := sp.key
+	err := c.dirs.write(statePath(c.opts.Dir, key.group, key.Topic, key.Partition), sp.p.State())
 	if err != nil {
 		c.opts.Logger.Error("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
 	}
 	return err
+}
+
+// partitionsOf returns the share partitions of a group (all groups for "").
+func (c *Coordinator) partitionsOf(groupID string) []*sharePartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*sharePartition
+	for key, sp := range c.partitions {
+		if groupID == "" || key.group == groupID {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
 
 // waitFor sleeps until d passes, ctx ends or wake is signalled.
@@ -281,8 +316,11 @@ func (c *Coordinator) DeleteGroup(groupID string, partitionCounts func(string) i
 		return true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
 	delete(c.groups, groupID)
-	for key := range c.partitions {
+	for key, sp := range c.partitions {
 		if key.group == groupID {
+			sp.mu.Lock()
+			sp.deleted = true
+			sp.mu.Unlock()
 			delete(c.partitions, key)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -123,23 +124,32 @@ func readState(fsys vfs.FS, path string, maxBatches int) (st sharegroup.Partitio
 type stateDirs struct {
 	fs    vfs.FS
 	root  string // log.dirs
+	mu    sync.Mutex
 	ready map[string]bool
 }
 
 func (d *stateDirs) write(path string, st sharegroup.PartitionState) error {
-	dir := filepath.Dir(path)
+	if err := d.makeDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("share state %s: %w", path, err)
+	}
+	return vfs.WriteFileAtomic(d.fs, path, encodeState(st))
+}
+
+func (d *stateDirs) makeDir(dir string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if !d.ready[dir] {
 		if err := d.fs.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("share state %s: %w", path, err)
+			return err
 		}
 		for _, parent := range []string{d.root, filepath.Join(d.root, StateDirName)} {
 			if err := d.fs.SyncDir(parent); err != nil {
-				return fmt.Errorf("share state %s: sync %s: %w", path, parent, err)
+				return fmt.Errorf("sync %s: %w", parent, err)
 			}
 		}
 		d.ready[dir] = true
 	}
-	return vfs.WriteFileAtomic(d.fs, path, encodeState(st))
+	return nil
 }
 
 // removeGroup deletes a group's state files and makes the deletion
@@ -147,6 +157,8 @@ func (d *stateDirs) write(path string, st sharegroup.PartitionState) error {
 func (d *stateDirs) removeGroup(group string) error {
 	root := filepath.Join(d.root, StateDirName)
 	dir := filepath.Join(root, hex.EncodeToString([]byte(group)))
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	delete(d.ready, dir)
 	if err := d.fs.RemoveAll(dir); err != nil {
 		return fmt.Errorf("share state of group %q: %w", group, err)
