@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,13 @@ type groupDescription struct {
 	Members      []groupMemberDesc    `json:"members"`
 	Partitions   []groupPartitionDesc `json:"partitions"`
 	TotalLag     int64                `json:"total_lag"`
+	// GroupType is "consumer" for a group of the consumer protocol
+	// (KIP-848) and "share" for a share group (KIP-932), whose epochs and
+	// assignor follow, else "classic".
+	GroupType       string `json:"group_type"`
+	GroupEpoch      int32  `json:"group_epoch,omitempty"`
+	AssignmentEpoch int32  `json:"assignment_epoch,omitempty"`
+	Assignor        string `json:"assignor,omitempty"`
 }
 
 type groupMemberDesc struct {
@@ -32,6 +40,8 @@ type groupMemberDesc struct {
 	ClientID   string             `json:"client_id"`
 	ClientHost string             `json:"client_host"`
 	Assigned   map[string][]int32 `json:"assigned"`
+	// MemberEpoch is set for members of consumer-protocol groups.
+	MemberEpoch *int32 `json:"member_epoch,omitempty"`
 }
 
 // groupPartitionDesc is one partition the group has a commit for or a
@@ -185,7 +195,7 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		Group: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
 		Coordinator: net.JoinHostPort(l.Coordinator.Host, strconv.Itoa(int(l.Coordinator.Port))),
 		Members:     []groupMemberDesc{}, Partitions: []groupPartitionDesc{},
-		TotalLag: l.Lag.Total(),
+		TotalLag: l.Lag.Total(), GroupType: "classic",
 	}
 	for _, m := range l.Members {
 		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}}
@@ -218,13 +228,74 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		}
 		d.Partitions = append(d.Partitions, pd)
 	}
+	if l.ProtocolType == "consumer" {
+		if err := describeConsumerProtocol(ctx, adm, d); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// describeConsumerProtocol adds what ConsumerGroupDescribe knows of a
+// consumer-protocol (KIP-848) group: DescribeGroups shows its members
+// without assignments. A classic group answers GROUP_ID_NOT_FOUND and is
+// left as it is.
+func describeConsumerProtocol(ctx context.Context, adm *kadm.Client, d *groupDescription) error {
+	var described kadm.DescribedConsumerGroups
+	err := groupRetry(ctx, func() (err error) {
+		described, err = adm.DescribeConsumerGroups(ctx, d.Group)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("describe consumer group %q: %w", d.Group, err)
+	}
+	g, ok := described[d.Group]
+	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
+		return nil
+	}
+	if g.Err != nil {
+		return fmt.Errorf("describe consumer group %q: %w", d.Group, g.Err)
+	}
+	d.GroupType, d.State, d.GroupEpoch, d.AssignmentEpoch, d.Assignor = "consumer", g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName
+	d.Members = d.Members[:0]
+	owner := map[string]map[int32]string{}
+	for _, m := range g.Members {
+		epoch := m.MemberEpoch
+		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}, MemberEpoch: &epoch}
+		if m.InstanceID != nil {
+			md.InstanceID = *m.InstanceID
+		}
+		for topic, ps := range m.Assignment {
+			for p := range ps {
+				md.Assigned[topic] = append(md.Assigned[topic], p)
+				if owner[topic] == nil {
+					owner[topic] = map[int32]string{}
+				}
+				owner[topic][p] = m.MemberID
+			}
+			slices.Sort(md.Assigned[topic])
+		}
+		d.Members = append(d.Members, md)
+	}
+	for i := range d.Partitions {
+		if id, ok := owner[d.Partitions[i].Topic][d.Partitions[i].Partition]; ok {
+			d.Partitions[i].MemberID = id
+		}
+	}
+	return nil
 }
 
 func (d *groupDescription) print(w io.Writer) error {
 	protocol := d.ProtocolType
 	if d.Protocol != "" {
 		protocol += " (" + d.Protocol + ")"
+	}
+	if d.GroupType == "consumer" {
+		protocol = fmt.Sprintf("consumer group protocol (KIP-848), assignor %s, group epoch %d, assignment epoch %d",
+			d.Assignor, d.GroupEpoch, d.AssignmentEpoch)
+	}
+	if d.GroupType == shareProtocolType {
+		protocol = fmt.Sprintf("share group (KIP-932), assignor %s, group epoch %d", d.Assignor, d.GroupEpoch)
 	}
 	if err := printFields(w,
 		[2]string{"Group", d.Group}, [2]string{"State", d.State}, [2]string{"Protocol", protocol},
@@ -235,10 +306,18 @@ func (d *groupDescription) print(w io.Writer) error {
 	if len(d.Members) > 0 {
 		fmt.Fprintln(w)
 		rows := make([][]string, 0, len(d.Members))
-		for _, m := range d.Members {
-			rows = append(rows, []string{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, formatAssigned(m.Assigned)})
+		header := []string{"MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
+		if d.GroupType == "consumer" || d.GroupType == shareProtocolType {
+			header = []string{"MEMBER", "EPOCH", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
 		}
-		if err := printTable(w, []string{"MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}, rows); err != nil {
+		for _, m := range d.Members {
+			row := []string{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, formatAssigned(m.Assigned)}
+			if m.MemberEpoch != nil {
+				row = slices.Insert(row, 1, strconv.Itoa(int(*m.MemberEpoch)))
+			}
+			rows = append(rows, row)
+		}
+		if err := printTable(w, header, rows); err != nil {
 			return err
 		}
 	}

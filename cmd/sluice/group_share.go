@@ -14,8 +14,9 @@ import (
 const shareProtocolType = "share"
 
 // describeShareMembers adds what ShareGroupDescribe knows of a share
-// group: each member's epoch-assigned partitions (DescribeGroups shows
-// share members with no assignment) and the assignor as the protocol. A
+// group: the group and member epochs, each member's assigned partitions
+// (DescribeGroups shows share members with no assignment) and the assignor
+// as the protocol. A
 // share group has no committed offsets: each share partition keeps its
 // own start offset, so no lag is shown.
 func describeShareMembers(ctx context.Context, adm *kadm.Client, d *groupDescription) error {
@@ -34,9 +35,11 @@ func describeShareMembers(ctx context.Context, adm *kadm.Client, d *groupDescrip
 	}
 	g := described[d.Group]
 	d.State, d.Protocol = g.GroupState, g.Assignor
+	d.GroupType, d.GroupEpoch, d.AssignmentEpoch, d.Assignor = shareProtocolType, g.GroupEpoch, g.AssignmentEpoch, g.Assignor
 	d.Members = d.Members[:0]
 	for _, m := range g.Members {
-		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}}
+		epoch := m.MemberEpoch
+		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}, MemberEpoch: &epoch}
 		for topic, partitions := range m.Assignment {
 			md.Assigned[topic] = slices.Sorted(maps.Keys(partitions))
 		}

@@ -12,8 +12,8 @@ import (
 )
 
 // TestGroupDescribeShareGroup: a share group (a member joined with raw
-// ShareGroupHeartbeat) is described with protocol type share, the simple
-// assignor and its member's assignment, and listed by --all.
+// ShareGroupHeartbeat) is described with type share, the simple assignor,
+// its epochs and its member's assignment, and listed by --all.
 func TestGroupDescribeShareGroup(t *testing.T) {
 	addr := groupBroker(t)
 	createTopic(t, addr, "tasks", 2)
@@ -44,13 +44,15 @@ func TestGroupDescribeShareGroup(t *testing.T) {
 		t.Fatalf("describe --all = %+v", ds)
 	}
 	d := ds[0]
-	if d.Group != "crunchers" || d.ProtocolType != "share" || d.Protocol != "simple" || d.State != "Stable" ||
-		len(d.Members) != 1 || d.Members[0].MemberID != "member-1" || len(d.Members[0].Assigned["tasks"]) != 2 {
+	if d.Group != "crunchers" || d.ProtocolType != "share" || d.GroupType != "share" || d.Assignor != "simple" || d.GroupEpoch != 1 ||
+		d.State != "Stable" || len(d.Members) != 1 || d.Members[0].MemberID != "member-1" ||
+		d.Members[0].MemberEpoch == nil || *d.Members[0].MemberEpoch != 1 || len(d.Members[0].Assigned["tasks"]) != 2 {
 		t.Fatalf("describe = %+v", d)
 	}
 	out, stderr, code := runCLI(t, "group", "describe", "crunchers", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
-	if !strings.Contains(out, "share (simple)") || !strings.Contains(out, "tasks:0,1") {
+	if !strings.Contains(out, "share group (KIP-932), assignor simple, group epoch 1") || !strings.Contains(out, "member-1  1 ") ||
+		!strings.Contains(out, "tasks:0,1") {
 		t.Errorf("describe crunchers:\n%s", out)
 	}
 }

@@ -211,3 +211,44 @@ func TestGroupErrors(t *testing.T) {
 		t.Errorf("broker down: %q", stderr)
 	}
 }
+
+// TestGroupDescribeConsumerProtocol: a member of the consumer group
+// protocol (KIP-848) is described with its member epoch and assignment,
+// and the group with its assignor and epochs.
+func TestGroupDescribeConsumerProtocol(t *testing.T) {
+	addr := groupBroker(t)
+	produceNumbered(t, addr, "orders", 0, 10)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("next"), kgo.ConsumeTopics("orders"),
+		kgo.ServerSideBalancer(), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	var d groupDescription
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for d.State != "Stable" || len(d.Members) != 1 || len(d.Members[0].Assigned["orders"]) != 1 {
+		pollCtx, cancelPoll := context.WithTimeout(ctx, 100*time.Millisecond)
+		cl.PollRecords(pollCtx, 1)
+		cancelPoll()
+		if ctx.Err() != nil {
+			t.Fatalf("the member never got its assignment: %+v", d)
+		}
+		if out, _, code := runCLI(t, "group", "describe", "next", "--json", "--brokers", addr); code == exitOK {
+			d = groupDescription{}
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if d.GroupType != "consumer" || d.Assignor != "uniform" || d.GroupEpoch < 1 || d.Members[0].MemberEpoch == nil || *d.Members[0].MemberEpoch != d.AssignmentEpoch {
+		t.Fatalf("describe = %+v", d)
+	}
+	out, stderr, code := runCLI(t, "group", "describe", "next", "--brokers", addr)
+	requireCode(t, code, exitOK, stderr)
+	for _, want := range []string{"consumer group protocol (KIP-848), assignor uniform", "EPOCH", "orders:0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe text lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -14,9 +14,12 @@ import (
 // every partition the group committed (null topics) and has a top-level
 // error code; v0–1 carry a group-level error on each requested partition
 // instead, so old clients still see NOT_COORDINATOR and retry. v7 adds
-// require_stable (nothing is unstable until transactions exist), v8 several
+// require_stable (a partition with a pending transactional commit answers
+// UNSTABLE_OFFSET_COMMIT until its transaction's marker), v8 several
 // groups per request, each with its own error, v9 the member id and epoch
-// of KIP-848 members (classic groups do not check them, as in Kafka).
+// of KIP-848 members: in a consumer-protocol group an unknown member gets
+// UNKNOWN_MEMBER_ID and another epoch STALE_MEMBER_EPOCH (classic groups do
+// not check them, as in Kafka).
 //
 // A partition without a commit, in a group that exists or not, is offset -1
 // with no error (docs/broker.md, wire compatibility).
@@ -40,6 +43,10 @@ func serveOffsetFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response
 	resp.Groups = make([]kmsg.OffsetFetchResponseGroup, 0, len(req.Groups))
 	for _, rg := range req.Groups {
 		freq := coord.FetchRequest{GroupID: rg.Group, RequireStable: req.RequireStable}
+		if req.Version >= 9 && (rg.MemberID != nil || rg.MemberEpoch >= 0) {
+			// A KIP-848 member's fetch: checked against its group.
+			freq.CheckMember, freq.MemberID, freq.MemberEpoch = true, groupString(rg.MemberID), rg.MemberEpoch
+		}
 		if rg.Topics != nil {
 			freq.Topics = make([]coord.FetchTopic, 0, len(rg.Topics))
 			for _, t := range rg.Topics {

@@ -2,16 +2,19 @@ package api
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListGroups v0–4: the groups this broker coordinates. v4 filters by state
-// (case-insensitive, KIP-518) and returns each group's state. While a shard
-// of __consumer_offsets is still loading, the groups of the others come
-// with COORDINATOR_LOAD_IN_PROGRESS, as in Kafka. v5's type filter (KIP-848)
-// is not advertised: every group here is a classic group.
-var listGroupsHandler = handler{key: 16, minVersion: 0, maxVersion: 4, serve: serveListGroups}
+// ListGroups v0–5: the groups this broker coordinates. v4 filters by state
+// (case-insensitive, KIP-518) and returns each group's state. v5 (KIP-848)
+// returns each group's type, "classic" or "consumer", and filters by type
+// (case-insensitive, as Kafka). While a shard of __consumer_offsets is still
+// loading, the groups of the others come with COORDINATOR_LOAD_IN_PROGRESS,
+// as in Kafka.
+var listGroupsHandler = handler{key: 16, minVersion: 0, maxVersion: 5, serve: serveListGroups}
 
 func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ListGroupsRequest)
@@ -29,10 +32,17 @@ func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 	resp.ErrorCode = groupErrorCode(err)
 	resp.Groups = make([]kmsg.ListGroupsResponseGroup, 0, len(listed))
 	for _, l := range listed {
+		if req.Version >= 5 && len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, l.Type) }) {
+			continue
+		}
 		out := kmsg.NewListGroupsResponseGroup()
-		out.Group, out.ProtocolType, out.GroupState = l.GroupID, l.ProtocolType, l.State
+		out.Group, out.ProtocolType, out.GroupState, out.GroupType = l.GroupID, l.ProtocolType, l.State, l.Type
 		resp.Groups = append(resp.Groups, out)
 	}
-	resp.Groups = appendShareGroups(b, states, resp.Groups)
+	var types []string
+	if req.Version >= 5 {
+		types = req.TypesFilter
+	}
+	resp.Groups = appendShareGroups(b, states, types, resp.Groups)
 	return resp, nil
 }

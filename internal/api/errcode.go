@@ -49,6 +49,11 @@ var errorCodes = []struct {
 	{coord.ErrInvalidRequest, kerr.InvalidRequest},
 	{coord.ErrTooManyGroups, kerr.PolicyViolation},
 	{coord.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+	{coord.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
+	{coord.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
+	{coord.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID},
+	{coord.ErrUnsupportedAssignor, kerr.UnsupportedAssignor},
+	{coord.ErrInvalidRegularExpression, kerr.InvalidRegularExpression},
 
 	// The transaction coordinator (the coordinator errors above are
 	// shared with it).

@@ -61,6 +61,8 @@ var handlers = []*handler{
 	&describeProducersHandler,       // 61
 	&describeTransactionsHandler,    // 65
 	&listTransactionsHandler,        // 66
+	&consumerGroupHeartbeatHandler,  // 68
+	&consumerGroupDescribeHandler,   // 69
 	&shareGroupHeartbeatHandler,     // 76
 	&shareGroupDescribeHandler,      // 77
 	&shareFetchHandler,              // 78

@@ -62,9 +62,9 @@ func partitionCounter(img *metadata.Image) func(string) int32 {
 }
 
 // appendShareGroups adds this node's share groups to a ListGroups
-// response, filtered by state as the classic ones are.
-func appendShareGroups(b *Broker, states []string, out []kmsg.ListGroupsResponseGroup) []kmsg.ListGroupsResponseGroup {
-	if b.Shares == nil {
+// response, filtered by state and (v5) type as the other groups are.
+func appendShareGroups(b *Broker, states, types []string, out []kmsg.ListGroupsResponseGroup) []kmsg.ListGroupsResponseGroup {
+	if b.Shares == nil || len(types) > 0 && !containsFold(types, shareGroupProtocolType) {
 		return out
 	}
 	for _, g := range b.Shares.Groups() {

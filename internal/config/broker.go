@@ -42,6 +42,10 @@ const (
 	GroupMinSessionTimeoutMs             = "group.min.session.timeout.ms"
 	GroupMaxSessionTimeoutMs             = "group.max.session.timeout.ms"
 	GroupMaxSize                         = "group.max.size"
+	GroupConsumerAssignors               = "group.consumer.assignors"
+	GroupConsumerHeartbeatIntervalMs     = "group.consumer.heartbeat.interval.ms"
+	GroupConsumerMaxSize                 = "group.consumer.max.size"
+	GroupConsumerSessionTimeoutMs        = "group.consumer.session.timeout.ms"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
 	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
 	ReplicaFetchWaitMaxMs                = "replica.fetch.wait.max.ms"
@@ -186,6 +190,23 @@ var BrokerConfigs = []Def{
 	{
 		Name: FetchMaxBytes, Type: TypeInt, Default: "57671680", Ranges: atLeast(1024, maxInt),
 		Doc: "The most bytes one Fetch response carries, whatever the client asks for (at least one whole batch is always returned).",
+	},
+	{
+		Name: GroupConsumerAssignors, Type: TypeList, Default: "uniform,range", Values: []string{"uniform", "range"},
+		Doc: "The server-side assignors of consumer-protocol (KIP-848) groups; the first is used unless a member asks for another by name.",
+	},
+	{
+		Name: GroupConsumerHeartbeatIntervalMs, Type: TypeInt, Default: "5000", Ranges: atLeast(1, maxInt),
+		Doc: "How often members of consumer-protocol (KIP-848) groups are told to heartbeat.",
+	},
+	{
+		Name: GroupConsumerMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
+		Doc: "The most members one consumer-protocol (KIP-848) group may have.",
+	},
+	{
+		Name: GroupConsumerSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
+		Doc: "How long a member of a consumer-protocol (KIP-848) group may go without a heartbeat before it is removed and its partitions reassigned. " +
+			"The broker sets it (the client's session.timeout.ms is not used by this protocol).",
 	},
 	{
 		Name: GroupInitialRebalanceDelayMs, Type: TypeInt, Default: "3000", Ranges: atLeast(0, maxInt),

@@ -136,6 +136,12 @@ type Config struct {
 	// MaxGroups bounds the groups (with members or offsets) one node holds
 	// across its shards [DefaultMaxGroups].
 	MaxGroups int
+
+	// The consumer protocol (KIP-848).
+	ConsumerSessionTimeoutMs    int32    // group.consumer.session.timeout.ms [45000]
+	ConsumerHeartbeatIntervalMs int32    // group.consumer.heartbeat.interval.ms [5000]
+	ConsumerMaxSize             int32    // group.consumer.max.size [DefaultGroupMaxSize]
+	ConsumerAssignors           []string // group.consumer.assignors [uniform, range]
 }
 
 // Sluice's own bounds (Kafka has none).

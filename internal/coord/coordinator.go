@@ -83,6 +83,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.MaxGroups == 0 {
 		cfg.MaxGroups = DefaultMaxGroups
 	}
+	cfg.setConsumerDefaults()
 }
 
 func start(opts Options) (*Coordinator, error) {
@@ -117,6 +118,11 @@ func start(opts Options) (*Coordinator, error) {
 			// shared out.
 			MaxGroups:      max(cfg.MaxGroups/int(cfg.OffsetsTopicNumPartitions), 1),
 			MaxRecordBytes: maxGroupRecordBytes,
+
+			ConsumerSessionTimeoutMs:    cfg.ConsumerSessionTimeoutMs,
+			ConsumerHeartbeatIntervalMs: cfg.ConsumerHeartbeatIntervalMs,
+			ConsumerMaxSize:             cfg.ConsumerMaxSize,
+			ConsumerAssignors:           cfg.ConsumerAssignors,
 		},
 	}
 	return c, nil
@@ -416,7 +422,15 @@ func (c *Coordinator) commitOffsets(ctx context.Context, req CommitRequest) (Com
 }
 
 func (c *Coordinator) fetchOffsets(ctx context.Context, req FetchRequest) (FetchResult, error) {
-	r, err := c.call(ctx, req.GroupID, request{read: func(m *group.Shard) any { return m.FetchOffsets(req) }})
+	r, err := c.call(ctx, req.GroupID, request{read: func(m *group.Shard) any {
+		if err := m.ValidateOffsetFetch(req); err != nil {
+			return err
+		}
+		return m.FetchOffsets(req)
+	}})
+	if e, ok := r.Value.(error); ok && err == nil {
+		err = e
+	}
 	res, _ := r.Value.(FetchResult)
 	return res, err
 }

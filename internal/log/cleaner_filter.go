@@ -82,10 +82,10 @@ func (f *batchFilter) bytes(s span) []byte {
 // must stay (lastInGroup, or the producer's last batch), or nil to drop it.
 func (f *batchFilter) filter(batch []byte, h *record.Header, lastInGroup bool) ([]byte, error) {
 	if h.IsControl() || h.IsTransactional() {
-		// Transactions do not exist yet (produce refuses them); when they
-		// do, aborted records go and markers stay until delete.retention.ms
-		// after the transaction ended. Until then such batches are kept
-		// whole.
+		// Kafka drops aborted records and, after delete.retention.ms,
+		// markers with no record of their transaction left below them;
+		// that is not built yet, so such batches are kept whole (which
+		// keeps read_committed readers right: markers and .txnindex stay).
 		return batch, nil
 	}
 	f.kept, f.headers, f.arena = f.kept[:0], f.headers[:0], f.arena[:0]

@@ -290,9 +290,16 @@ func (r *metaRun) append() {
 }
 
 // abortTxn indexes an aborted transaction whose marker is at marker, as
-// the partition layer does after appending an ABORT marker.
+// the partition layer does after appending an ABORT marker. Transactions
+// do not overlap here, so marker+1 is a true last stable offset: the
+// partition layer never writes an entry whose last stable offset passes
+// the first offset of a transaction still open, and the early stop of
+// AbortedTxns relies on it.
 func (r *metaRun) abortTxn(marker int64) {
 	first := max(marker-int64(r.rng.Intn(40)), r.maxStart())
+	if n := len(r.aborted); n > 0 {
+		first = max(first, r.aborted[n-1].LastOffset+1)
+	}
 	txn := AbortedTxn{ProducerID: int64(r.rng.Intn(4)), FirstOffset: first, LastOffset: marker, LastStableOffset: marker + 1}
 	r.trace = append(r.trace, fmt.Sprintf("abort %+v", txn))
 	for _, ml := range r.logs {
@@ -372,7 +379,7 @@ func (r *metaRun) randomOffset(from int64) int64 {
 func (r *metaRun) read() {
 	offset := r.randomOffset(r.maxStart())
 	maxBytes := []int{0, 1, 40, 61, 100, 250, 1000, 1 << 20}[r.rng.Intn(8)]
-	opts := ReadOptions{MaxBytes: maxBytes, MaxOffset: NoMaxOffset, MinOneBatch: r.rng.Intn(2) == 0}
+	opts := ReadOptions{MaxBytes: maxBytes, MaxOffset: NoMaxOffset, MinOneBatch: r.rng.Intn(2) == 0, UpperOffset: r.rng.Intn(2) == 0}
 	if r.rng.Intn(3) == 0 {
 		opts.MaxOffset = r.randomOffset(offset)
 	}
@@ -393,11 +400,35 @@ func (r *metaRun) read() {
 			r.fatalf("%s: read %d: %v", ml.mc.name, offset, err)
 		}
 		r.checkRead(ml, offset, opts, got)
+		if opts.UpperOffset && len(got) > 0 {
+			r.checkUpperOffset(ml, offset, len(got), s.UpperOffset)
+		}
 		if r.rng.Intn(4) == 0 {
 			r.held = append(r.held, metaHeld{ml: ml, slice: s, want: got})
 		} else {
 			s.Release()
 		}
+	}
+}
+
+// checkUpperOffset holds a slice's UpperOffset to its promise: above every
+// record of every batch the n bytes read from offset touch, whole or cut,
+// and never past the log end.
+func (r *metaRun) checkUpperOffset(ml *metaLog, offset int64, n int, upper int64) {
+	covered := 0
+	for _, b := range r.batches {
+		if b.last < offset {
+			continue
+		}
+		if b.last >= upper {
+			r.fatalf("%s: read %d of %d bytes: upper offset %d, but batch %d-%d is in it", ml.mc.name, offset, n, upper, b.base, b.last)
+		}
+		if covered += len(b.bytes); covered >= n {
+			break
+		}
+	}
+	if upper > r.logEnd {
+		r.fatalf("%s: read %d: upper offset %d past the log end %d", ml.mc.name, offset, upper, r.logEnd)
 	}
 }
 

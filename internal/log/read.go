@@ -25,6 +25,8 @@ type ReadOptions struct {
 	// MinOneBatch returns the first batch whole even when it is larger than
 	// MaxBytes, so a consumer is never stuck behind a large batch (KIP-74).
 	MinOneBatch bool
+	// UpperOffset asks for Slice.UpperOffset (an offset index lookup).
+	UpperOffset bool
 }
 
 // Slice is a byte range of one segment file: whole batches from the one
@@ -34,6 +36,12 @@ type Slice struct {
 	ref      fileRef
 	Position int64 // in the segment file
 	Size     int64
+	// UpperOffset, when ReadOptions.UpperOffset asked for it, is an offset
+	// above every record in the slice (whole or cut batches): the base
+	// offset of the first indexed batch at or past the slice's end, else
+	// the segment's end. A read_committed fetch lists the aborted
+	// transactions below it, as Kafka bounds them by the fetched range.
+	UpperOffset int64
 }
 
 // File is the segment file the slice reads from, for sendfile(2) when it is
@@ -119,9 +127,39 @@ func (l *Log) readOnce(offset int64, opts ReadOptions) (Slice, bool, error) {
 	}()
 	slice, err := readRange(&v, offset, maxOffset, opts)
 	if err == nil {
+		if opts.UpperOffset {
+			slice.UpperOffset = l.upperOffset(&v, slice.Position+slice.Size)
+		}
 		v.ref = fileRef{} // handed to the slice
 	}
 	return slice, false, err
+}
+
+// upperOffset bounds the offsets of a slice of v ending at position: the
+// first index entry at or past it (a batch starting there or later has a
+// larger base offset than any batch that starts before), else the
+// segment's end as v captured it (a slice never reaches past v.size). A
+// sealed segment's index is immutable; the active one's is the writer's,
+// read under the log's lock.
+func (l *Log) upperOffset(v *segmentView, position int64) int64 {
+	if v.ref.indexes != nil {
+		return indexCeiling(&v.ref.indexes.offsets, v.seg.baseOffset, position, v.nextOffset)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return indexCeiling(&v.seg.offsets, v.seg.baseOffset, position, v.nextOffset)
+}
+
+func indexCeiling(x *offsetIndex, baseOffset, position, end int64) int64 {
+	i := sort.Search(x.len(), func(i int) bool {
+		_, pos := x.entry(i)
+		return int64(pos) >= position
+	})
+	if i == x.len() {
+		return end
+	}
+	rel, _ := x.entry(i)
+	return min(baseOffset+int64(rel), end)
 }
 
 func (l *Log) checkOffsetLocked(offset int64) error {

@@ -30,11 +30,13 @@ import (
 // Entries live in memory too (aborts are rare), so a read_committed fetch
 // never opens the files.
 //
-// Compaction (the log cleaner) must keep this in step: a cleaned segment
-// must carry the entries of the markers it keeps, and a marker may only be
-// removed once no aborted record of its transaction remains below it and
-// delete.retention.ms has passed, as Kafka's cleaner does; otherwise
-// read_committed readers would see aborted records as committed.
+// The log cleaner keeps this in step: it keeps transactional batches and
+// markers whole (cleaner_filter.go) and cleans a segment with entries on
+// its own, so the segment keeps its base offset and its .txnindex
+// (groupSegments, cleaner_swap.go). Should it ever drop markers, it may
+// only drop one once no aborted record of its transaction remains below
+// it and delete.retention.ms has passed, as Kafka's cleaner does;
+// otherwise read_committed readers would see aborted records as committed.
 const (
 	txnIndexSuffix    = ".txnindex"
 	txnIndexEntrySize = 34
@@ -170,13 +172,21 @@ func (l *Log) AppendAbortedTxn(t AbortedTxn) error {
 // overlapping transaction has its marker at or after from) and ends, as
 // Kafka's does, at the first entry whose last stable offset reaches to:
 // every transaction that began below to had ended by then, so no later
-// marker can belong to one.
+// marker can belong to one. Entries whose marker is below from are
+// skipped by a binary search: a transaction open at a marker began before
+// it, so an entry's last stable offset is at most its marker plus one, and
+// one below from could only end an empty range.
 func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []AbortedTxn
-	for i := max(l.segmentIndexLocked(from), 0); i < len(l.segments); i++ {
-		for _, t := range l.segments[i].abortedTxns {
+	first := max(l.segmentIndexLocked(from), 0)
+	for i := first; i < len(l.segments); i++ {
+		txns := l.segments[i].abortedTxns
+		if i == first {
+			txns = txns[sort.Search(len(txns), func(j int) bool { return txns[j].LastOffset >= from }):]
+		}
+		for _, t := range txns {
 			if t.LastOffset >= from && t.FirstOffset < to {
 				out = append(out, t)
 			}

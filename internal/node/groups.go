@@ -44,6 +44,10 @@ func (n *Node) startGroupCoordinator() error {
 			GroupInitialRebalanceDelayMs:  initialDelayMs,
 			GroupMaxSize:                  cfg.Int32("group.max.size"),
 			OffsetsRetentionMs:            cfg.Int64("offsets.retention.minutes") * 60_000,
+			ConsumerSessionTimeoutMs:      cfg.Int32("group.consumer.session.timeout.ms"),
+			ConsumerHeartbeatIntervalMs:   cfg.Int32("group.consumer.heartbeat.interval.ms"),
+			ConsumerMaxSize:               cfg.Int32("group.consumer.max.size"),
+			ConsumerAssignors:             cfg.List("group.consumer.assignors"),
 		},
 	})
 	if err != nil {

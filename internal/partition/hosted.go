@@ -315,14 +315,16 @@ func (p *Partition) Read(offset int64, opts ReadOptions) (ReadResult, error) {
 	case opts.ReadCommitted:
 		bound = lso
 	}
-	slice, err := p.log.Read(offset, readOptionsTo(opts, bound))
+	logOpts := readOptionsTo(opts, bound)
+	logOpts.UpperOffset = opts.ReadCommitted
+	slice, err := p.log.Read(offset, logOpts)
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("partition %s: read at %d: %w", p.tp, offset, err)
 	}
 	res := ReadResult{Records: slice, HighWatermark: hw, LastStableOffset: lso,
 		LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset()}
-	if opts.ReadCommitted {
-		res.AbortedTxns = p.log.AbortedTxns(offset, min(lso, p.log.SegmentEnd(offset)))
+	if opts.ReadCommitted && slice.Size > 0 {
+		res.AbortedTxns = p.log.AbortedTxns(offset, min(lso, slice.UpperOffset))
 	}
 	return res, nil
 }

@@ -320,7 +320,7 @@ func TestTxnLastStableOffsetNotBelowLogStart(t *testing.T) {
 // each read lists aborted transactions only up to its segment's end.
 func TestTxnReadCommittedAcrossSegments(t *testing.T) {
 	f := newFixture(t)
-	f.createTopic("t", 1, map[string]string{config.SegmentBytes: "4096"}, []int32{1})
+	f.createTopic("t", 1, map[string]string{config.SegmentBytes: "4096", config.IndexIntervalBytes: "256"}, []int32{1})
 	p := f.partition("t", 0)
 	var want []int64
 	seq := map[int64]int32{}

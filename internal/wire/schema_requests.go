@@ -565,6 +565,32 @@ var txnOffsetCommitRequest = message{key: 28, name: "TxnOffsetCommit", minVersio
 	),
 }}
 
+// ConsumerGroupHeartbeat is KIP-848's one group request: join (epoch 0),
+// heartbeat, leave (-1, -2). Fields that did not change since the last
+// heartbeat are null; v1 (Kafka 4.0) adds the regex subscription and
+// makes the client choose its member id.
+var consumerGroupHeartbeatRequest = message{key: 68, name: "ConsumerGroupHeartbeat", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	str("member_id"),
+	i32("member_epoch"),
+	nstr("instance_id"),
+	nstr("rack_id"),
+	i32("rebalance_timeout_ms"),
+	primArray("subscribed_topic_names", kindString).nullable(0),
+	nstr("subscribed_topic_regex").from(1),
+	nstr("server_assignor"),
+	array[kmsg.ConsumerGroupHeartbeatRequestTopic]("topic_partitions",
+		uuid("topic_id"),
+		primArray("partitions", kindInt32),
+	).nullable(0),
+}}
+
+// ConsumerGroupDescribe (KIP-848) describes consumer-protocol groups.
+var consumerGroupDescribeRequest = message{key: 69, name: "ConsumerGroupDescribe", minVersion: 0, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	primArray("group_ids", kindString),
+	boolean("include_authorized_operations"),
+}}
+
 // requestSchemas indexes the schemas by API key.
 var requestSchemas = indexSchemas(
 	&produceRequest, &fetchRequest, &listOffsetsRequest, &metadataRequest,
@@ -580,6 +606,7 @@ var requestSchemas = indexSchemas(
 	&describeTransactionsRequest, &listTransactionsRequest,
 	&describeClientQuotasRequest, &alterClientQuotasRequest,
 	&writeTxnMarkersRequest, &txnOffsetCommitRequest,
+	&consumerGroupHeartbeatRequest, &consumerGroupDescribeRequest,
 	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
 )
 

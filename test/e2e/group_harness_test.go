@@ -71,6 +71,9 @@ type memberSpec struct {
 	Balancer   string        `json:"balancer"`
 	InstanceID string        `json:"instanceId,omitempty"`
 	Session    time.Duration `json:"session"`
+	// ServerSide makes the member use the consumer group protocol of
+	// KIP-848 (the broker assigns; Balancer picks the server assignor).
+	ServerSide bool `json:"serverSide,omitempty"`
 }
 
 // delivery is one record as a member consumed it.
@@ -297,6 +300,9 @@ func memberOpts(spec memberSpec, assigned, revoked, lost func(context.Context, *
 	}
 	if spec.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(spec.InstanceID))
+	}
+	if spec.ServerSide {
+		opts = append(opts, kgo.ServerSideBalancer())
 	}
 	return opts
 }

@@ -45,8 +45,8 @@ var (
 	// consumers subscribe to (GROUP_SUBSCRIBED_TO_TOPIC).
 	ErrGroupSubscribedToTopic = errors.New("group is subscribed to the topic")
 	// ErrUnstableOffsetCommit: a transactional commit for the partition is
-	// pending (UNSTABLE_OFFSET_COMMIT). Not returned until transactions
-	// exist.
+	// pending (UNSTABLE_OFFSET_COMMIT), answered to OffsetFetch with
+	// require_stable (KIP-447).
 	ErrUnstableOffsetCommit = errors.New("unstable offset commit")
 	// ErrMemberMetadataTooLarge: a member's protocol metadata or assignment
 	// exceeds the coordinator's bound (INVALID_REQUEST).

@@ -51,6 +51,9 @@ type Group struct {
 	byInstance map[string]*member // static members by group.instance.id
 	pending    map[string]int64   // KIP-394 member ids handed out → expiry
 	offsets    map[TopicPartition]Offset
+	// consumer is set for a consumer-protocol (KIP-848) group; members
+	// above then stay empty.
+	consumer *consumerGroup
 
 	// PreparingRebalance: when the join phase ends. During the initial
 	// delay (group.initial.rebalance.delay.ms) initialDelay is set and
@@ -252,6 +255,11 @@ func (g *Group) nextDeadline() int64 {
 	if g.state == statePreparingRebalance {
 		consider(g.rebalanceDeadlineMs)
 	}
+	if g.consumer != nil {
+		if d := g.consumer.nextDeadline(); d >= 0 {
+			consider(d)
+		}
+	}
 	for _, d := range g.pending {
 		consider(d)
 	}
@@ -283,6 +291,9 @@ func (g *Group) record() *groupRecord {
 // their ConsumerProtocolSubscription metadata; ok is false when the group
 // is not a consumer group or a subscription does not parse.
 func (g *Group) subscribedTopics() (topics map[string]bool, ok bool) {
+	if g.consumer != nil {
+		return g.consumer.subscribedTopicNames(nil), true
+	}
 	if g.protocolType != "consumer" || g.protocolName == "" {
 		return nil, false
 	}

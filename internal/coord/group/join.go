@@ -22,6 +22,10 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string)
 		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
 		return
 	}
+	if err := s.classicJoinOfConsumerGroup(g); err != nil {
+		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
+		return
+	}
 	defer s.updateActive(g)
 	defer s.dropIfUnused(g)
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
@@ -383,6 +387,10 @@ func (s *Shard) removeMemberAndUpdate(g *Group, m *member, nowMs int64) {
 
 // tickGroup expires what is due in g.
 func (s *Shard) tickGroup(g *Group, nowMs int64) {
+	if g.consumer != nil {
+		s.tickConsumerGroup(g, nowMs)
+		return
+	}
 	for id, d := range g.pending {
 		if d <= nowMs {
 			delete(g.pending, id)

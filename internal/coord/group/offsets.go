@@ -59,7 +59,8 @@ func (s *Shard) CommitOffsets(nowMs int64, w Waiter, req CommitRequest, check fu
 				r.Err = ErrOffsetMetadataTooLarge
 			default:
 				tp := TopicPartition{Topic: t.Name, Partition: p.Partition}
-				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: expireMs}
+				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: expireMs,
+					logOrder: s.nextLogOrder()}
 				s.emit(offsetKey(g.id, tp), offsetValue(o))
 				committed = append(committed, pendingOffset{tp, o})
 			}
@@ -105,6 +106,9 @@ func checkCommitStrings(req *CommitRequest) error {
 func (g *Group) validateCommit(req *CommitRequest) error {
 	if g == nil {
 		return nil
+	}
+	if g.consumer != nil {
+		return g.validateConsumerCommit(req)
 	}
 	if req.GenerationID < 0 && g.state == stateEmpty {
 		// Kafka accepts any commit without a generation into an empty
@@ -220,7 +224,11 @@ func (s *Shard) removeGroup(g *Group) {
 	for _, tp := range sortedTopicPartitions(g.offsets) {
 		s.emit(offsetKey(g.id, tp), nil)
 	}
-	s.emit(groupKey(g.id), nil)
+	if g.consumer != nil {
+		s.emitConsumerGroupTombstones(g)
+	} else {
+		s.emit(groupKey(g.id), nil)
+	}
 	delete(s.groups, g.id)
 	delete(s.active, g)
 }
@@ -295,6 +303,9 @@ func (s *Shard) ExpireOffsets(nowMs int64) {
 			if g.hasRecord {
 				s.emit(groupKey(g.id), nil)
 			}
+			if g.consumer != nil {
+				s.emitConsumerGroupTombstones(g)
+			}
 			delete(s.groups, g.id)
 			delete(s.active, g)
 			continue
@@ -351,6 +362,9 @@ func (g *Group) expiredOffsets(nowMs, retentionMs int64) []TopicPartition {
 // later records replace earlier ones, tombstones delete. Members of a
 // loaded group get a full session from nowMs to heartbeat again.
 func (s *Shard) Load(nowMs int64, key, value []byte) error {
+	if t, ok := consumerRecordType(key); ok {
+		return s.loadConsumerRecord(nowMs, t, key, value)
+	}
 	k, err := parseKey(key)
 	if err != nil {
 		return err
@@ -367,6 +381,7 @@ func (s *Shard) Load(nowMs int64, key, value []byte) error {
 		if err != nil {
 			return fmt.Errorf("offset of %s %s-%d: %w", k.group, k.tp.Topic, k.tp.Partition, err)
 		}
+		o.logOrder = s.nextLogOrder()
 		s.applyOffset(k.group, k.tp, o)
 		return nil
 	}

@@ -74,6 +74,10 @@ type Offset struct {
 	Metadata          string
 	CommitTimestampMs int64
 	ExpireTimestampMs int64 // -1: expires by the retention rule
+	// logOrder places the offset's record among the shard's offset records
+	// in log order (Shard.nextLogOrder); not stored. A transaction's
+	// offsets replace only older ones when its COMMIT arrives.
+	logOrder int64
 }
 
 // groupRecordMember is a member as a group metadata record holds it.

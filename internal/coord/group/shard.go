@@ -50,6 +50,14 @@ type Config struct {
 	// MaxRecordBytes bounds a group metadata record (all members'
 	// metadata and assignments), under the topic's max.message.bytes.
 	MaxRecordBytes int
+
+	// The consumer protocol (KIP-848): group.consumer.session.timeout.ms,
+	// group.consumer.heartbeat.interval.ms, group.consumer.max.size and
+	// group.consumer.assignors (the first is the default).
+	ConsumerSessionTimeoutMs    int32
+	ConsumerHeartbeatIntervalMs int32
+	ConsumerMaxSize             int32
+	ConsumerAssignors           []string
 }
 
 // maxProtocols bounds the protocols one member may offer; clients offer one
@@ -75,6 +83,18 @@ type Shard struct {
 	// (CompleteTxn), dropped on ABORT. pendingTxnOffsets counts them.
 	pendingTxn        map[int64]map[string]map[TopicPartition]Offset
 	pendingTxnOffsets int
+	// logOrder counts offset records in log order: those replayed by Load
+	// and LoadTxnOffset, then those decided here (emitted in this order,
+	// appended in it, and a failed append drops the shard), so it orders
+	// any two offsets of the shard as their records are ordered in the
+	// partition, as Kafka compares their batch offsets.
+	logOrder int64
+}
+
+// nextLogOrder numbers the next offset record.
+func (s *Shard) nextLogOrder() int64 {
+	s.logOrder++
+	return s.logOrder
 }
 
 // NewShard returns an empty shard.
@@ -138,14 +158,14 @@ func (s *Shard) getOrCreate(id string, nowMs int64) (*Group, error) {
 // dropIfUnused forgets a group that holds nothing (created for a request
 // that then failed, or emptied), so failed joins cannot grow the shard.
 func (s *Shard) dropIfUnused(g *Group) {
-	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasRecord && g.state == stateEmpty {
+	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasRecord && g.state == stateEmpty && g.consumer == nil {
 		delete(s.groups, g.id)
 		delete(s.active, g)
 	}
 }
 
 func (s *Shard) updateActive(g *Group) {
-	if len(g.members) > 0 || len(g.pending) > 0 || g.state == statePreparingRebalance {
+	if len(g.members) > 0 || len(g.pending) > 0 || g.state == statePreparingRebalance || (g.consumer != nil && len(g.consumer.members) > 0) {
 		s.active[g] = struct{}{}
 	} else {
 		delete(s.active, g)
@@ -184,11 +204,14 @@ func (s *Shard) Tick(nowMs int64) {
 func (s *Shard) ListGroups(states []string) []GroupListing {
 	var out []GroupListing
 	for _, g := range s.groups {
-		name := g.state.String()
+		name, groupType := g.state.String(), GroupTypeClassic
+		if g.consumer != nil {
+			name, groupType = g.consumer.state(), GroupTypeConsumer
+		}
 		if len(states) > 0 && !slices.ContainsFunc(states, func(f string) bool { return strings.EqualFold(f, name) }) {
 			continue
 		}
-		out = append(out, GroupListing{GroupID: g.id, ProtocolType: g.protocolType, State: name})
+		out = append(out, GroupListing{GroupID: g.id, ProtocolType: g.protocolType, State: name, Type: groupType})
 	}
 	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.GroupID, b.GroupID) })
 	return out
@@ -199,6 +222,9 @@ func (s *Shard) DescribeGroup(id string) GroupDescription {
 	g := s.groups[id]
 	if g == nil {
 		return GroupDescription{GroupID: id, State: StateDead}
+	}
+	if g.consumer != nil {
+		return g.describeConsumerAsClassic()
 	}
 	d := GroupDescription{GroupID: id, State: g.state.String(), ProtocolType: g.protocolType}
 	stable := g.state == stateStable

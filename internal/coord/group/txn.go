@@ -13,12 +13,10 @@ import "fmt"
 // Replaying the partition does the same from the batches and markers in
 // log order (LoadTxnOffset, CompleteTxn).
 //
-// Simplification: Kafka applies a committed transactional offset only if
-// it was appended after the group's current offset for the partition; here
-// the COMMIT always wins. The two differ only when a plain commit for the
-// same partition lands between a transaction's offset commit and its
-// marker, which a transactional consumer (the only writer of its group's
-// offsets) does not do.
+// As in Kafka, a committed transactional offset replaces the group's
+// offset only if its record comes later in the log: a plain commit for
+// the partition written between the transaction's offset commit and its
+// marker stays (Offset.logOrder).
 
 // maxPendingTxnOffsets bounds the pending transactional offsets of one
 // shard: each is memory held until a marker arrives. Kafka has no bound.
@@ -68,7 +66,8 @@ func (s *Shard) TxnCommitOffsets(nowMs int64, w Waiter, req TxnCommitRequest, ch
 				r.Err = fmt.Errorf("%d transactional offsets await their markers: %w", s.pendingTxnOffsets, ErrTooManyGroups)
 			default:
 				tp := TopicPartition{Topic: t.Name, Partition: p.Partition}
-				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: -1}
+				o := Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestampMs: nowMs, ExpireTimestampMs: -1,
+					logOrder: s.nextLogOrder()}
 				s.records = append(s.records, Record{Key: offsetKey(req.GroupID, tp), Value: offsetValue(o),
 					Transactional: true, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch})
 				pending = append(pending, pendingOffset{tp, o})
@@ -147,6 +146,13 @@ func (s *Shard) CompleteTxn(w Waiter, producerID int64, commit bool) {
 			continue
 		}
 		for tp, o := range offsets {
+			// Kafka's rule: a plain commit written after the
+			// transaction's offset (in the log) stays.
+			if g := s.groups[groupID]; g != nil {
+				if cur, ok := g.offsets[tp]; ok && cur.logOrder > o.logOrder {
+					continue
+				}
+			}
 			s.applyOffset(groupID, tp, o)
 		}
 	}
@@ -166,6 +172,7 @@ func (s *Shard) LoadTxnOffset(producerID int64, key, value []byte) error {
 	if err != nil {
 		return fmt.Errorf("transactional offset of %s %s-%d: %w", k.group, k.tp.Topic, k.tp.Partition, err)
 	}
+	o.logOrder = s.nextLogOrder()
 	s.addPendingTxnOffset(producerID, k.group, k.tp, o)
 	return nil
 }

@@ -130,3 +130,47 @@ func TestGroupTxnOffsetsReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupTxnOffsetOlderThanPlainCommit: a plain commit written after a
+// transaction's offset commit (before its marker) stays when the COMMIT
+// arrives, live and on replay, as Kafka keeps the later record.
+func TestGroupTxnOffsetOlderThanPlainCommit(t *testing.T) {
+	live := NewShard(Config{})
+	var replay []Record
+	live.TxnCommitOffsets(1, 1, txnCommit(7, "g", 10), nil)
+	replay = append(replay, durable(t, live)...)
+	live.CommitOffsets(2, 2, CommitRequest{GroupID: "g", GenerationID: -1, RetentionTimeMs: -1,
+		Topics: []CommitTopic{{Name: "in", Partitions: []CommitPartition{{Partition: 0, Offset: 20, LeaderEpoch: -1}}}}}, nil)
+	replay = append(replay, durable(t, live)...)
+	live.CompleteTxn(0, 7, true)
+
+	replayed := NewShard(Config{})
+	for _, r := range replay {
+		var err error
+		if r.Transactional {
+			err = replayed.LoadTxnOffset(r.ProducerID, r.Key, r.Value)
+		} else {
+			err = replayed.Load(3, r.Key, r.Value)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	replayed.CompleteTxn(0, 7, true)
+	for name, s := range map[string]*Shard{"live": live, "replayed": replayed} {
+		if r := fetchOne(s, "g", true); r.Offset != 20 || r.Err != nil {
+			t.Fatalf("%s: %+v, want the later plain commit 20", name, r)
+		}
+	}
+
+	// The other way round, the transaction's offset is the later one.
+	live.CommitOffsets(4, 3, CommitRequest{GroupID: "g", GenerationID: -1, RetentionTimeMs: -1,
+		Topics: []CommitTopic{{Name: "in", Partitions: []CommitPartition{{Partition: 0, Offset: 30, LeaderEpoch: -1}}}}}, nil)
+	durable(t, live)
+	live.TxnCommitOffsets(5, 4, txnCommit(8, "g", 40), nil)
+	durable(t, live)
+	live.CompleteTxn(0, 8, true)
+	if r := fetchOne(live, "g", true); r.Offset != 40 {
+		t.Fatalf("later transactional offset: %+v, want 40", r)
+	}
+}

@@ -182,6 +182,12 @@ type FetchRequest struct {
 	// RequireStable (v7+, KIP-447): partitions with pending transactional
 	// commits answer ErrUnstableOffsetCommit.
 	RequireStable bool
+	// CheckMember (v9+, when a member id or an epoch is given): the
+	// fetching member of a consumer-protocol group must exist and be at
+	// MemberEpoch (ValidateOffsetFetch).
+	CheckMember bool
+	MemberID    string
+	MemberEpoch int32
 }
 
 // FetchTopic names partitions to fetch offsets for.
@@ -242,6 +248,7 @@ type GroupListing struct {
 	GroupID      string
 	ProtocolType string
 	State        string
+	Type         string // GroupTypeClassic or GroupTypeConsumer (ListGroups v5)
 }
 
 // DeleteGroupResult is a DeleteGroups outcome: nil, ErrGroupIDNotFound,
