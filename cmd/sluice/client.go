@@ -46,6 +46,10 @@ type clientEnv struct {
 	// shorthand is registered, "--output" on consume, whose -o is the
 	// offset as in kcat and rpk.
 	outputFlag string
+	// security is --tls, --sasl-mechanism and the rest; settings are the
+	// profile's or --config-file's, kept by resolve for securityOpts.
+	security securityFlags
+	settings clientSettings
 }
 
 // newClientEnv returns a clientEnv whose flags are registered on cmd's
@@ -79,6 +83,7 @@ func (e *clientEnv) register(fs *pflag.FlagSet) {
 		shorthand = "o"
 	}
 	fs.StringVarP(&e.output, "output", shorthand, "text", "output format: text or json")
+	e.security.register(fs)
 }
 
 // jsonOutput reports whether the command should print JSON, rejecting an
@@ -116,6 +121,7 @@ func (e *clientEnv) resolve() error {
 		return err
 	}
 	e.resolved = true
+	e.settings = settings
 	// Changed, not a non-empty value: `--brokers ""` is a typed flag and
 	// must fail in seeds as empty, not fall back to a profile's brokers.
 	if f := e.flags.Lookup("brokers"); f != nil && f.Changed {
@@ -178,6 +184,11 @@ func (e *clientEnv) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, e
 		kgo.RetryTimeout(e.timeout),
 		kgo.RequestTimeoutOverhead(e.timeout),
 	}
+	security, err := e.securityOpts(e.settings)
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, security...)
 	// NewClient fails only on contradictory options, which come from the
 	// command line, so it is a usage error.
 	cl, err := kgo.NewClient(append(base, opts...)...)

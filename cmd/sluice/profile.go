@@ -138,11 +138,13 @@ func newProfileUseCmd() *cobra.Command {
 func newProfileCreateCmd() *cobra.Command {
 	var brokers string
 	var use bool
+	var security securityFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME --brokers HOST:PORT,...",
 		Short: "Create a profile; the first one becomes current",
 		Example: "  sluice profile create prod --brokers kafka-1:9092,kafka-2:9092\n" +
-			"  sluice profile create local --brokers localhost:9092 --use",
+			"  sluice profile create local --brokers localhost:9092 --use\n" +
+			"  sluice profile create secure --brokers kafka-1:9094 --tls-ca ca.pem --sasl-mechanism SCRAM-SHA-512 --user alice --password-file alice.pass",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -166,7 +168,11 @@ func newProfileCreateCmd() *cobra.Command {
 			if pf.lookup(name) != nil {
 				return fmt.Errorf("profile %q already exists in %s", name, pf.path)
 			}
-			pf.profiles = append(pf.profiles, namedProfile{Name: name, clientSettings: clientSettings{Brokers: brokers}})
+			settings, err := security.settings(brokers)
+			if err != nil {
+				return err
+			}
+			pf.profiles = append(pf.profiles, namedProfile{Name: name, clientSettings: settings})
 			// The first profile becomes current, so `profile create` then
 			// any client command works without a `profile use` in between.
 			if use || pf.current == "" {
@@ -184,6 +190,7 @@ func newProfileCreateCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&brokers, "brokers", "", "comma-separated HOST:PORT seed brokers")
 	cmd.Flags().BoolVar(&use, "use", false, "make it the current profile")
+	security.register(cmd.Flags())
 	return cmd
 }
 

@@ -24,10 +24,18 @@ const profilesFileName = "profiles.conf"
 // settings, never megabytes.
 const maxSettingsFile = 1 << 20
 
-// clientSettings is what a profile or a --config-file sets. Today the seed
-// brokers; TLS and SASL settings will join them.
+// clientSettings is what a profile or a --config-file sets: the seed
+// brokers, and how to secure the connection (librdkafka's names).
 type clientSettings struct {
-	Brokers string `json:"brokers"`
+	Brokers                string `json:"brokers"`
+	SecurityProtocol       string `json:"security_protocol,omitempty"`
+	SASLMechanism          string `json:"sasl_mechanism,omitempty"`
+	SASLUsername           string `json:"sasl_username,omitempty"`
+	SASLPassword           string `json:"-"`
+	SASLPasswordFile       string `json:"sasl_password_file,omitempty"`
+	SSLCALocation          string `json:"ssl_ca_location,omitempty"`
+	SSLCertificateLocation string `json:"ssl_certificate_location,omitempty"`
+	SSLKeyLocation         string `json:"ssl_key_location,omitempty"`
 }
 
 // settingsKeys maps the keys a settings file may use to a setter. The
@@ -35,8 +43,36 @@ type clientSettings struct {
 // unchanged; a key sluice does not know is refused rather than ignored,
 // since ignoring security.protocol would connect in plain text.
 var settingsKeys = map[string]func(*clientSettings, string){
-	"bootstrap.servers":    func(s *clientSettings, v string) { s.Brokers = v },
-	"metadata.broker.list": func(s *clientSettings, v string) { s.Brokers = v },
+	"bootstrap.servers":        func(s *clientSettings, v string) { s.Brokers = v },
+	"metadata.broker.list":     func(s *clientSettings, v string) { s.Brokers = v },
+	"security.protocol":        func(s *clientSettings, v string) { s.SecurityProtocol = v },
+	"sasl.mechanisms":          func(s *clientSettings, v string) { s.SASLMechanism = v },
+	"sasl.mechanism":           func(s *clientSettings, v string) { s.SASLMechanism = v },
+	"sasl.username":            func(s *clientSettings, v string) { s.SASLUsername = v },
+	"sasl.password":            func(s *clientSettings, v string) { s.SASLPassword = v },
+	"sasl.password.file":       func(s *clientSettings, v string) { s.SASLPasswordFile = v }, // Sluice's: keeps the password out of the file
+	"ssl.ca.location":          func(s *clientSettings, v string) { s.SSLCALocation = v },
+	"ssl.certificate.location": func(s *clientSettings, v string) { s.SSLCertificateLocation = v },
+	"ssl.key.location":         func(s *clientSettings, v string) { s.SSLKeyLocation = v },
+}
+
+// settingsLines are a profile's settings as the file writes them, in a
+// fixed order, empty ones left out.
+func (s clientSettings) settingsLines() [][2]string {
+	all := [][2]string{
+		{"bootstrap.servers", s.Brokers}, {"security.protocol", s.SecurityProtocol},
+		{"sasl.mechanisms", s.SASLMechanism}, {"sasl.username", s.SASLUsername},
+		{"sasl.password", s.SASLPassword}, {"sasl.password.file", s.SASLPasswordFile},
+		{"ssl.ca.location", s.SSLCALocation}, {"ssl.certificate.location", s.SSLCertificateLocation},
+		{"ssl.key.location", s.SSLKeyLocation},
+	}
+	var out [][2]string
+	for _, kv := range all {
+		if kv[1] != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // namedProfile is one [NAME] section of the profiles file.
@@ -147,7 +183,7 @@ func eachSetting(path, text string, f func(lineNo int, section, key, value strin
 func setSetting(s *clientSettings, path string, lineNo int, key, value string) error {
 	set, ok := settingsKeys[key]
 	if !ok {
-		return fmt.Errorf("%s:%d: unknown setting %q (sluice reads bootstrap.servers or metadata.broker.list)", path, lineNo, key)
+		return fmt.Errorf("%s:%d: unknown setting %q (sluice reads bootstrap.servers, security.protocol, sasl.mechanisms, sasl.username, sasl.password[.file], ssl.ca.location, ssl.certificate.location, ssl.key.location)", path, lineNo, key)
 	}
 	set(s, value)
 	return nil
@@ -216,13 +252,13 @@ func (pf *profilesFile) save() error {
 	}
 	for _, p := range pf.profiles {
 		fmt.Fprintf(&b, "\n[%s]\n", p.Name)
-		if p.Brokers != "" {
-			fmt.Fprintf(&b, "bootstrap.servers = %s\n", p.Brokers)
+		for _, kv := range p.settingsLines() {
+			fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
 		}
 	}
-	// 0700: profiles will hold SASL credentials once they are supported,
-	// so the directory is private from the start. The file is replaced
-	// atomically, so a crash mid-save never leaves half a file.
+	// 0700: profiles may hold SASL credentials (sasl.password), so the
+	// directory is private. The file is replaced atomically, so a crash
+	// mid-save never leaves half a file.
 	if err := vfs.OS().MkdirAll(filepath.Dir(pf.path), 0o700); err != nil {
 		return fmt.Errorf("profiles: %w", err)
 	}

@@ -104,7 +104,7 @@ func TestProfileBrokersPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.conf")
-	if err := vfs.WriteFileAtomic(vfs.OS(), bad, []byte("metadata.broker.list="+live+"\nsecurity.protocol=SSL\n")); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.OS(), bad, []byte("metadata.broker.list="+live+"\nsasl.kerberos.service.name=kafka\n")); err != nil {
 		t.Fatal(err)
 	}
 	reaches := func(t *testing.T, want string, args ...string) {
@@ -138,7 +138,7 @@ func TestProfileBrokersPrecedence(t *testing.T) {
 		want string
 	}{
 		{[]string{"--profile", "nope"}, exitError, `no profile "nope"`},
-		{[]string{"-F", bad}, exitError, `bad.conf:2: unknown setting "security.protocol"`},
+		{[]string{"-F", bad}, exitError, `bad.conf:2: unknown setting "sasl.kerberos.service.name"`},
 		{[]string{"-F", filepath.Join(t.TempDir(), "missing")}, exitError, "--config-file"},
 		{[]string{"-F", cfg, "--profile", "live"}, exitUsage, "give one"},
 	} {

@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newBenchCmd(),
 		newProfileCmd(),
+		newUserCmd(),
 		newVersionCmd(),
 	)
 	registerFlagCompletions(root)

@@ -113,6 +113,14 @@ func serve(ctx context.Context, src config.Sources, logLevel string, stderr io.W
 	}
 	// The one line scripts and tests wait for.
 	if n.IsBroker() {
+		// Each listener of several has its own line, before the ready
+		// line (the first listener's), so a script that waited for that
+		// one finds them all written.
+		if listeners := n.Listeners(); len(listeners) > 1 {
+			for _, l := range listeners {
+				fmt.Fprintf(stderr, "sluice: listener %s on %s\n", l.Name, l.Addr)
+			}
+		}
 		fmt.Fprintf(stderr, "sluice: accepting Kafka clients on %s\n", n.Addr())
 	} else {
 		fmt.Fprintf(stderr, "sluice: controller %s ready (process.roles=controller: no Kafka clients here)\n", cfg.String("node.id"))

@@ -39,7 +39,7 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 	}
 
 	for _, bi := range adminAliveBrokers(img) {
-		host, port, _ := adminEndpoint(bi)
+		host, port, _ := adminEndpoint(bi, requestListener(ctx))
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})
 	}
 	clusterID := b.ClusterID

@@ -81,12 +81,18 @@ func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key strin
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", coord.ErrInvalidRequest, keyType)
 	}
+	img := b.Control.Image()
 	if nodeID == b.NodeID {
+		// This broker is the coordinator, fenced or not; its own
+		// registration says where each of its listeners is.
+		if bi, ok := img.Broker(nodeID); ok {
+			host, port, _ := adminEndpoint(bi, requestListener(ctx))
+			return nodeID, host, port, nil
+		}
 		return b.NodeID, b.Host, b.Port, nil
 	}
-	img := b.Control.Image()
 	if bi, ok := img.Broker(nodeID); ok && adminBrokerAlive(img, nodeID) {
-		host, port, _ := adminEndpoint(bi)
+		host, port, _ := adminEndpoint(bi, requestListener(ctx))
 		return nodeID, host, port, nil
 	}
 	return 0, "", 0, fmt.Errorf("%w: coordinator %d of group %q is not a live broker", coord.ErrCoordinatorNotAvailable, nodeID, key)

@@ -16,7 +16,7 @@ var describeClusterHandler = handler{key: 60, minVersion: 0, maxVersion: 1, serv
 // (2 would be the controllers, which only a controller listener serves).
 const describeClusterBrokers int8 = 1
 
-func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+func serveDescribeCluster(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = describeClusterBrokers
@@ -33,7 +33,7 @@ func serveDescribeCluster(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 	// schema's "not requested" value.
 	resp.ClusterAuthorizedOperations = -2147483648
 	for _, bi := range adminAliveBrokers(img) {
-		host, port, _ := adminEndpoint(bi)
+		host, port, _ := adminEndpoint(bi, requestListener(ctx))
 		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})
 	}
 	return resp, nil

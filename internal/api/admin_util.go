@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -49,15 +50,27 @@ func adminInvalidRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", controller.ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
-// adminListenerName is the listener clients are pointed at.
+// adminListenerName is the listener clients are pointed at when the
+// request did not come through a listener (tests, internal callers).
 const adminListenerName = "PLAINTEXT"
 
-// adminEndpoint is the address clients reach broker bi on: its PLAINTEXT
-// listener, else its first one (a broker with a single listener under
+// requestListener is the name of the listener a request came in on: as in
+// Kafka, Metadata and FindCoordinator point a client at the same listener
+// on every broker, so a client of the SASL_SSL listener is never sent to
+// a PLAINTEXT port.
+func requestListener(ctx context.Context) string {
+	if s := auth.SessionFromContext(ctx); s != nil && s.Listener != "" {
+		return s.Listener
+	}
+	return adminListenerName
+}
+
+// adminEndpoint is the address clients reach broker bi on: its listener
+// of that name, else its first one (a broker with a single listener under
 // another name must still be reachable).
-func adminEndpoint(bi *metadata.BrokerImage) (host string, port int32, ok bool) {
+func adminEndpoint(bi *metadata.BrokerImage, listener string) (host string, port int32, ok bool) {
 	for _, l := range bi.Listeners {
-		if l.Name == adminListenerName {
+		if l.Name == listener {
 			return l.Host, int32(l.Port), true
 		}
 	}
@@ -74,8 +87,7 @@ func adminBrokerAlive(img *metadata.Image, id int32) bool {
 	if !ok || bi.Fenced {
 		return false
 	}
-	_, _, ok = adminEndpoint(bi)
-	return ok
+	return len(bi.Listeners) > 0
 }
 
 // adminAliveBrokers lists the live brokers, by id.

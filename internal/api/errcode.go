@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/coord"
@@ -143,6 +144,17 @@ var errorCodes = []struct {
 	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
 	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{controller.ErrProducerIDsExhausted, kerr.UnknownServerError},
+	{controller.ErrResourceNotFound, kerr.ResourceNotFound},
+	{controller.ErrDuplicateResource, kerr.DuplicateResource},
+	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
+	{controller.ErrUnsupportedSaslMechanism, kerr.UnsupportedSaslMechanism},
+
+	// Authentication (SaslHandshake, SaslAuthenticate).
+	{auth.ErrAuthenticationFailed, kerr.SaslAuthenticationFailed},
+	{auth.ErrUnsupportedMechanism, kerr.UnsupportedSaslMechanism},
+	{auth.ErrNoHandshake, kerr.IllegalSaslState},
+	{auth.ErrPrincipalChanged, kerr.SaslAuthenticationFailed},
+	{errIllegalSaslState, kerr.IllegalSaslState},
 
 	// Config validation outside the controller (DescribeConfigs).
 	{config.ErrUnknownConfig, kerr.InvalidConfig},

@@ -23,6 +23,7 @@ var domainErrorPackages = map[string]string{
 	"partition":  "../partition",
 	"controller": "../controller",
 	"coord":      "../coord",
+	"auth":       "../auth",
 
 	// Share groups.
 	"sharegroup": "../coord/sharegroup",

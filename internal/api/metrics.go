@@ -61,6 +61,8 @@ func (b *Broker) observeRequest(key int16, took time.Duration, r *Request, resp 
 	}
 	m.Served(key, took)
 	switch {
+	case errors.Is(err, errCloseAfterResponse):
+		// The response was sent and carries the code; counted below.
 	case err != nil && errors.Is(err, wire.ErrMalformed):
 		m.Error(key, kerr.InvalidRequest.Message, 1)
 	case err != nil:

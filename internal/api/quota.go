@@ -47,6 +47,9 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	43: true, // ElectLeaders
 	44: true, // IncrementalAlterConfigs
 	49: true, // AlterClientQuotas
+	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
+	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
+	51: true, // AlterUserScramCredentials (decided by the controller)
 }
 
 // quotaClient returns who the request counts against.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -52,6 +53,10 @@ func (r *Request) noteError(code int16) { r.errors.add(code) }
 // response (Produce with acks=0), and an error when the connection must be
 // closed (a frame that does not parse).
 func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wire.Response, error) {
+	sess := auth.SessionFromContext(ctx)
+	if sess != nil && sess.ExpectsRawToken() {
+		return s.serveRawToken(sess, clientAddr, frame)
+	}
 	peek, err := wire.PeekHeader(frame)
 	if err != nil {
 		return nil, err
@@ -68,6 +73,9 @@ func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wi
 // serve is Serve after the header peek; it leaves the decoded request and
 // the response in *rp and *respp for the request metrics.
 func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, peek wire.RequestHeader, rp **Request, respp *kmsg.Response) (wire.Response, error) {
+	if err := s.checkSaslState(auth.SessionFromContext(ctx), peek.APIKey, clientAddr); err != nil {
+		return nil, err
+	}
 	h := lookup(peek.APIKey)
 	if h == nil {
 		// Kafka closes the connection for an unknown key: there is no
@@ -104,9 +112,9 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	if err == nil {
 		s.broker.throttleResponse(ctx, r, len(frame), fetchClock(s.broker).Now().Sub(r.received), resp)
 	}
-	if err != nil || resp == nil {
+	if (err != nil && !errors.Is(err, errCloseAfterResponse)) || resp == nil {
 		return nil, err
 	}
 	s.broker.audit(r, resp)
-	return wire.Frame(wire.AppendResponse(nil, header.APIKey, header.APIVersion, header.CorrelationID, resp)), nil
+	return wire.Frame(wire.AppendResponse(nil, header.APIKey, header.APIVersion, header.CorrelationID, resp)), err
 }

@@ -73,6 +73,9 @@ type Broker struct {
 	// origins say where each non-default value was found, for messages:
 	// "server.properties:12", "SLUICE_NODE_ID", "--set", "--listen".
 	origins map[string]string
+	// listenerOverrides are listener.name.<name>.<key> settings, by that
+	// full key with the name lower-cased.
+	listenerOverrides map[string]string
 }
 
 // setting is one key=value from one layer.
@@ -96,6 +99,9 @@ func Load(fs vfs.FS, src Sources) (*Broker, []string, error) {
 	var warnings []string
 	for _, s := range settings {
 		d, ok := lookupStatic(s.key)
+		if !ok && b.takeListenerOverride(s) {
+			continue
+		}
 		if !ok {
 			warnings = append(warnings, fmt.Sprintf("config: unknown key %q (from %s) ignored", s.key, s.origin))
 			continue
@@ -345,31 +351,19 @@ func (b *Broker) checkStructure() (warnings []string, err error) {
 	return warnings, nil
 }
 
-// checkListeners requires a PLAINTEXT client listener and a well-formed
-// advertised one. Other listener names (a Kafka file's CONTROLLER://:9093)
-// are legal in Kafka, so they are skipped with a warning, not refused.
+// checkListeners requires at least one client listener, each with a
+// protocol, and well-formed advertised ones. A Kafka file's
+// CONTROLLER://:9093 is legal in Kafka, so it is skipped with a warning.
 func (b *Broker) checkListeners() (warnings []string, err error) {
-	listeners, err := parseListeners(b.values[Listeners])
+	listeners, warnings, err := b.clientListeners()
 	if err != nil {
-		return nil, b.invalid(Listeners, "a list of PLAINTEXT://host:port or host:port ("+err.Error()+")")
-	}
-	plaintext := 0
-	for _, l := range listeners {
-		if l.name == plaintextName {
-			plaintext++
-			continue
+		if strings.HasPrefix(err.Error(), AdvertisedListeners) {
+			return nil, b.invalid(AdvertisedListeners, "NAME://host:port for listeners, with a host clients can reach and a port other than 0 ("+err.Error()+")")
 		}
-		warnings = append(warnings, fmt.Sprintf("config: listener %s://%s (from %s) ignored: Sluice serves clients on PLAINTEXT only; its controller listens on %s",
-			l.name, net.JoinHostPort(l.host, strconv.Itoa(l.port)), b.origin(Listeners), ControllerListener))
+		return nil, b.invalid(Listeners, "a list of NAME://host:port or host:port, each NAME in listener.security.protocol.map ("+err.Error()+")")
 	}
-	if plaintext == 0 {
-		return nil, b.invalid(Listeners, "at least one PLAINTEXT://host:port or host:port")
-	}
-	if b.values[AdvertisedListeners] == "" {
-		return warnings, nil
-	}
-	if _, _, err := b.AdvertisedListener(); err != nil {
-		return nil, b.invalid(AdvertisedListeners, "PLAINTEXT://host:port with a host clients can reach and a port other than 0 ("+err.Error()+")")
+	if err := b.checkSecurity(listeners); err != nil {
+		return nil, err
 	}
 	return warnings, nil
 }
@@ -495,36 +489,27 @@ func (b *Broker) MetadataLogDir() string {
 	return filepath.Join(b.LogDir(), "__cluster_metadata")
 }
 
-// Listener returns where to accept clients: the first PLAINTEXT listener.
-// An empty host means every interface; port 0 means a free port, which the
-// caller learns from the bound socket.
+// Listener returns where the first client listener binds. An empty host
+// means every interface; port 0 means a free port, which the caller learns
+// from the bound socket.
 func (b *Broker) Listener() (host string, port int, err error) {
-	return firstPlaintext(Listeners, b.values[Listeners])
+	listeners, err := b.ClientListeners()
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: %w", Listeners, b.values[Listeners], err)
+	}
+	return listeners[0].Host, listeners[0].Port, nil
 }
 
-// AdvertisedListener returns the address clients are told to connect to:
-// advertised.listeners' first PLAINTEXT entry, else the listener with an
-// all-interfaces host replaced by localhost (the one name sure to reach
-// this machine). Port 0 is the caller's to replace with the bound port.
+// AdvertisedListener returns the address clients of the first listener
+// are told to connect to: its advertised.listeners entry, else the listener
+// with an all-interfaces host replaced by localhost (the one name sure to
+// reach this machine). Port 0 is the caller's to replace with the bound port.
 func (b *Broker) AdvertisedListener() (host string, port int, err error) {
-	if v := b.values[AdvertisedListeners]; v != "" {
-		host, port, err = firstPlaintext(AdvertisedListeners, v)
-		if err != nil {
-			return "", 0, err
-		}
-		if isAnyHost(host) || port == 0 {
-			return "", 0, fmt.Errorf("%s: %s is not an address a client can connect to", AdvertisedListeners, net.JoinHostPort(host, strconv.Itoa(port)))
-		}
-		return host, port, nil
-	}
-	host, port, err = b.Listener()
+	listeners, err := b.ClientListeners()
 	if err != nil {
 		return "", 0, err
 	}
-	if isAnyHost(host) {
-		host = "localhost"
-	}
-	return host, port, nil
+	return listeners[0].AdvertisedHost, listeners[0].AdvertisedPort, nil
 }
 
 // ControllerListener returns where a cluster of one's controller listens:
@@ -612,19 +597,6 @@ func parseListeners(value string) ([]listener, error) {
 		listeners = append(listeners, listener{name, host, port})
 	}
 	return listeners, nil
-}
-
-func firstPlaintext(key, value string) (host string, port int, err error) {
-	listeners, err := parseListeners(value)
-	if err != nil {
-		return "", 0, fmt.Errorf("%s %q: %w", key, value, err)
-	}
-	for _, l := range listeners {
-		if l.name == plaintextName {
-			return l.host, l.port, nil
-		}
-	}
-	return "", 0, fmt.Errorf("%s %q: no PLAINTEXT listener", key, value)
 }
 
 // splitHostPort reads host:port, [v6]:port or :port (empty host).

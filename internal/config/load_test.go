@@ -203,7 +203,7 @@ func TestBrokerLoadInvalidValues(t *testing.T) {
 		{"file", Sources{File: confPath}, "\n\nauto.create.topics.enable = yes\n",
 			`config: auto.create.topics.enable="yes" (from /conf/server.properties:3): want true or false`},
 		{"flag", Sources{Flags: map[string]string{Listeners: "localhost"}}, "",
-			`config: listeners="localhost" (from --listen): want a list of PLAINTEXT://host:port or host:port`},
+			`config: listeners="localhost" (from --listen): want a list of NAME://host:port or host:port`},
 		{"topic default", Sources{Sets: []string{"log.segment.bytes=10"}}, "",
 			`config: log.segment.bytes="10" (from --set): want an integer `},
 		{"roles", Sources{Sets: []string{"process.roles=broker,broker"}}, "",
@@ -223,7 +223,7 @@ func TestBrokerLoadInvalidValues(t *testing.T) {
 		{"broker only alone", Sources{Sets: []string{"process.roles=broker"}}, "",
 			`config: process.roles="broker" (from --set): want a role list with controller`},
 		{"advertised any", Sources{Sets: []string{"advertised.listeners=PLAINTEXT://0.0.0.0:9092"}}, "",
-			`config: advertised.listeners="PLAINTEXT://0.0.0.0:9092" (from --set): want PLAINTEXT://host:port`},
+			`config: advertised.listeners="PLAINTEXT://0.0.0.0:9092" (from --set): want NAME://host:port`},
 		{"controller listener", Sources{Sets: []string{"controller.listener=nohost"}}, "",
 			`config: controller.listener="nohost" (from --set): want host:port`},
 		{"compaction lags", Sources{Sets: []string{"log.cleaner.min.compaction.lag.ms=10", "log.cleaner.max.compaction.lag.ms=5"}}, "",
@@ -566,7 +566,7 @@ log.retention.check.interval.ms=300000
 `
 	fs := memWithFile(t, sample)
 	b, warnings := mustLoad(t, fs, Sources{File: confPath})
-	if len(warnings) != 2 { // inter.broker.listener.name, and the CONTROLLER listener
+	if len(warnings) != 1 { // the CONTROLLER listener
 		t.Errorf("warnings = %q", warnings)
 	}
 	if b.LogDir() != "/tmp/kraft-combined-logs" {
@@ -592,4 +592,61 @@ func FuzzParseProperties(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBrokerSecureListeners(t *testing.T) {
+	b, warnings := mustLoad(t, nil, Sources{Sets: []string{
+		"listeners=PLAINTEXT://127.0.0.1:0,SSL://:9093,INTERNAL://127.0.0.1:9094",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:SASL_SSL",
+		"advertised.listeners=SSL://broker1.example:19093",
+		"inter.broker.listener.name=internal",
+		"ssl.certificate.location=/c.pem", "ssl.key.location=/k.pem",
+		"listener.name.ssl.ssl.client.auth=required", "listener.name.ssl.ssl.ca.location=/ca.pem",
+	}})
+	if len(warnings) != 0 {
+		t.Errorf("warnings = %q", warnings)
+	}
+	listeners, err := b.ClientListeners()
+	if err != nil || len(listeners) != 3 {
+		t.Fatalf("ClientListeners = %+v, %v", listeners, err)
+	}
+	want := []ListenerConfig{
+		{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Host: "127.0.0.1", AdvertisedHost: "127.0.0.1"},
+		{Name: "SSL", SecurityProtocol: "SSL", Host: "", Port: 9093, AdvertisedHost: "broker1.example", AdvertisedPort: 19093},
+		{Name: "INTERNAL", SecurityProtocol: "SASL_SSL", Host: "127.0.0.1", Port: 9094, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9094},
+	}
+	for i := range want {
+		if listeners[i] != want[i] {
+			t.Errorf("listener %d = %+v, want %+v", i, listeners[i], want[i])
+		}
+	}
+	if got := b.InterBrokerListener(); got != "INTERNAL" {
+		t.Errorf("InterBrokerListener = %q", got)
+	}
+	if b.ClientAuth(listeners[1]) != "required" || b.ClientAuth(listeners[2]) != "none" {
+		t.Errorf("per-listener ssl.client.auth: SSL %q, INTERNAL %q", b.ClientAuth(listeners[1]), b.ClientAuth(listeners[2]))
+	}
+	// A broker-wide ssl.client.auth reaches SSL listeners, not SASL_SSL ones
+	// (KIP-684), unless their own key says so.
+	wide, _ := mustLoad(t, nil, Sources{Sets: []string{
+		"listeners=SSL://:9093,SASL_SSL://:9094,OTHER://:9095", "listener.security.protocol.map=SSL:SSL,SASL_SSL:SASL_SSL,OTHER:SASL_SSL",
+		"ssl.certificate.location=/c", "ssl.key.location=/k", "ssl.ca.location=/ca", "ssl.client.auth=required",
+		"listener.name.other.ssl.client.auth=requested",
+	}})
+	wl, _ := wide.ClientListeners()
+	if got := []string{wide.ClientAuth(wl[0]), wide.ClientAuth(wl[1]), wide.ClientAuth(wl[2])}; got[0] != "required" || got[1] != "none" || got[2] != "requested" {
+		t.Errorf("ssl.client.auth by listener = %q, want required, none, requested", got)
+	}
+
+	for _, sets := range [][]string{
+		{"listeners=SSL://:9093"}, // no certificate
+		{"listeners=FOO://:9093"}, // no protocol for FOO
+		{"listeners=SSL://:9093", "ssl.certificate.location=/c", "ssl.key.location=/k", "ssl.client.auth=required"}, // no CA
+		{"listeners=PLAINTEXT://:9092", "inter.broker.listener.name=OTHER"},
+		{"listeners=PLAINTEXT://:9092", "advertised.listeners=SSL://h:1"},
+	} {
+		if err := loadErr(t, nil, Sources{Sets: sets}); err == nil {
+			t.Errorf("%q loaded", sets)
+		}
+	}
 }

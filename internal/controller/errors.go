@@ -96,6 +96,23 @@ var (
 	// ErrProducerIDsExhausted: the next block would pass the largest
 	// producer id. Kafka: UNKNOWN_SERVER_ERROR (-1), as Kafka reports it.
 	ErrProducerIDsExhausted = errors.New("producer ids exhausted")
+
+	// ErrResourceNotFound: a SCRAM credential to delete does not exist.
+	// Kafka: RESOURCE_NOT_FOUND (91).
+	ErrResourceNotFound = errors.New("resource not found")
+
+	// ErrDuplicateResource: one request alters a user's credential for a
+	// mechanism twice. Kafka: DUPLICATE_RESOURCE (92).
+	ErrDuplicateResource = errors.New("duplicate resource")
+
+	// ErrUnacceptableCredential: a SCRAM credential with an empty user, salt
+	// or salted password, or an iteration count outside 4096-16384.
+	// Kafka: UNACCEPTABLE_CREDENTIAL (93).
+	ErrUnacceptableCredential = errors.New("unacceptable credential")
+
+	// ErrUnsupportedSaslMechanism: a SCRAM mechanism other than SHA-256 and
+	// SHA-512. Kafka: UNSUPPORTED_SASL_MECHANISM (33).
+	ErrUnsupportedSaslMechanism = errors.New("unsupported SASL mechanism")
 )
 
 // Errors lists every domain error, for the edge's table test that each one
@@ -108,6 +125,7 @@ var Errors = []error{
 	ErrInvalidUpdateVersion, ErrFencedLeaderEpoch, ErrIneligibleReplica,
 	ErrElectionNotNeeded, ErrPreferredLeaderNotAvailable,
 	ErrEligibleLeadersNotAvailable, ErrProducerIDsExhausted,
+	ErrResourceNotFound, ErrDuplicateResource, ErrUnacceptableCredential, ErrUnsupportedSaslMechanism,
 }
 
 // kindError gives an error from another package (a config validation

@@ -62,7 +62,30 @@ type (
 	AlterPartition struct {
 		Request controller.AlterPartitionRequest
 	}
+	AlterUserScramCredentials struct {
+		Request controller.AlterUserScramCredentialsRequest
+	}
+	// BootstrapScramCredentials adds credentials created offline before
+	// the node's first start; its response is an error or nil.
+	BootstrapScramCredentials struct {
+		Credentials []metadata.UserScramCredential
+	}
 )
+
+func (c BootstrapScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	records, err := ctl.BootstrapScramCredentials(img, c.Credentials)
+	return records, BootstrapScramCredentialsResponse{Err: err, Added: len(records)}
+}
+
+// BootstrapScramCredentialsResponse says how many credentials were new.
+type BootstrapScramCredentialsResponse struct {
+	Err   error
+	Added int
+}
+
+func (c AlterUserScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.AlterUserScramCredentials(img, c.Request)
+}
 
 func (c AlterConfigs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	return ctl.AlterConfigs(img, c.Request)
@@ -118,12 +141,14 @@ func (c AllocateProducerIDs) decide(ctl *controller.Controller, img *metadata.Im
 
 func init() {
 	for _, c := range []Command{CreateTopics{}, DeleteTopics{}, CreatePartitions{}, RegisterBroker{}, BrokerHeartbeat{},
-		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{}} {
+		AllocateProducerIDs{}, AlterConfigs{}, IncrementalAlterConfigs{}, ElectLeaders{}, AlterPartition{},
+		AlterUserScramCredentials{}, BootstrapScramCredentials{}} {
 		gob.Register(c)
 	}
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
 		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
-		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{}} {
+		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{},
+		controller.AlterUserScramCredentialsResponse{}, BootstrapScramCredentialsResponse{}} {
 		gob.Register(r)
 	}
 	gob.Register(&WireError{})

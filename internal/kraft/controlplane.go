@@ -3,6 +3,7 @@ package kraft
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Options struct {
 	// binds port 0 first so it can advertise the real port); otherwise
 	// Quorum.ControllerListen is listened on.
 	Listener net.Listener
+	// TLSServer and TLSClient put the quorum on mutual TLS; nil: plaintext.
+	TLSServer, TLSClient *tls.Config
 	// SnapshotEntries and TickInterval pass through to the quorum (0: its
 	// defaults). SessionCheckInterval is how often the active controller
 	// fences brokers whose session expired (0: one second).
@@ -95,6 +98,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		Dir: opts.Quorum.MetadataLogDir, FS: opts.FS, Clock: opts.Clock, Logger: opts.Logger,
 		ListenAddr: opts.Quorum.ControllerListen, Listener: opts.Listener, AdvertisedAddr: opts.Quorum.ControllerAdvertised,
 		SnapshotEntries: opts.SnapshotEntries, TickInterval: opts.TickInterval, HandleForward: cp.handleForward,
+		TLSServer: opts.TLSServer, TLSClient: opts.TLSClient,
 	}, cp.state)
 	if err != nil {
 		return nil, fmt.Errorf("metadata quorum: %w", err)

@@ -27,6 +27,7 @@ func (d *Delta) Apply(offset int64) *Image {
 		configs:        base.configs,
 		nextProducerID: d.nextProducerID,
 		features:       base.features,
+		scram:          base.scram,
 		quotas:         base.quotas,
 	}
 	if len(d.brokers) > 0 {
@@ -40,6 +41,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.features) > 0 {
 		img.features = applyChanges(base.features, d.features, func(level int16) bool { return level == 0 })
+	}
+	if len(d.scram) > 0 {
+		img.scram = applyChanges(base.scram, d.scram, func(c *ScramCredential) bool { return c == nil })
 	}
 	if len(d.quotas) > 0 {
 		img.quotas = applyChanges(base.quotas, d.quotas, func(m map[string]float64) bool { return len(m) == 0 })

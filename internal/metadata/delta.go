@@ -27,7 +27,8 @@ type Delta struct {
 	names          map[string]UUID        // topics created by this delta, by name
 	configs        map[configResource]map[string]string
 	nextProducerID int64
-	features       map[string]int16 // a level of 0 removes the feature
+	features       map[string]int16              // a level of 0 removes the feature
+	scram          map[scramKey]*ScramCredential // nil value: removed
 	quotas         map[QuotaEntity]map[string]float64
 }
 
@@ -67,6 +68,10 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayProducerIDs(r)
 	case *FeatureLevel:
 		return d.replayFeatureLevel(r)
+	case *UserScramCredential:
+		return d.replayUserScramCredential(r)
+	case *RemoveUserScramCredential:
+		return d.replayRemoveUserScramCredential(r)
 	case *ClientQuota:
 		return d.replayClientQuota(r)
 	}

@@ -44,6 +44,8 @@ import (
 //	Config            0 ResourceType, 1 ResourceName, 2 Name, 3 Value, 4 Delete
 //	ProducerIDs       0 BrokerID, 1 BrokerEpoch, 2 NextProducerID
 //	FeatureLevel      0 Name, 1 Level
+//	UserScramCredential        0 Name, 1 Mechanism, 2 Salt, 3 StoredKey, 4 ServerKey, 5 Iterations (2-4: raw bytes, as strings)
+//	RemoveUserScramCredential  0 Name, 1 Mechanism
 //	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
 //
 // testdata/records.golden holds an encoding of every type; a change to it
@@ -122,6 +124,9 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *ClientQuota:
 		appendClientQuota(&w, r)
 	default:
+		if appendScramRecord(&w, r) {
+			break
+		}
 		panic(fmt.Sprintf("metadata: AppendRecord of unknown record %T", r))
 	}
 	return w.b
@@ -167,18 +172,20 @@ func DecodeRecord(b []byte) (Record, error) {
 // decoders decode the fields of each record type. Each is a loop over the
 // fields that ignores tags it does not know.
 var decoders = map[uint64]func(*fieldReader) Record{
-	uint64(TypeRegisterBroker):   decodeRegisterBroker,
-	uint64(TypeUnregisterBroker): decodeUnregisterBroker,
-	uint64(TypeFenceBroker):      decodeFenceBroker,
-	uint64(TypeUnfenceBroker):    decodeUnfenceBroker,
-	uint64(TypeTopic):            decodeTopic,
-	uint64(TypePartition):        decodePartition,
-	uint64(TypePartitionChange):  decodePartitionChange,
-	uint64(TypeRemoveTopic):      decodeRemoveTopic,
-	uint64(TypeConfig):           decodeConfig,
-	uint64(TypeProducerIDs):      decodeProducerIDs,
-	uint64(TypeFeatureLevel):     decodeFeatureLevel,
-	uint64(TypeClientQuota):      decodeClientQuota,
+	uint64(TypeRegisterBroker):            decodeRegisterBroker,
+	uint64(TypeUnregisterBroker):          decodeUnregisterBroker,
+	uint64(TypeFenceBroker):               decodeFenceBroker,
+	uint64(TypeUnfenceBroker):             decodeUnfenceBroker,
+	uint64(TypeTopic):                     decodeTopic,
+	uint64(TypePartition):                 decodePartition,
+	uint64(TypePartitionChange):           decodePartitionChange,
+	uint64(TypeRemoveTopic):               decodeRemoveTopic,
+	uint64(TypeConfig):                    decodeConfig,
+	uint64(TypeProducerIDs):               decodeProducerIDs,
+	uint64(TypeFeatureLevel):              decodeFeatureLevel,
+	uint64(TypeUserScramCredential):       decodeUserScramCredential,
+	uint64(TypeRemoveUserScramCredential): decodeRemoveUserScramCredential,
+	uint64(TypeClientQuota):               decodeClientQuota,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

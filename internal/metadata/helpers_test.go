@@ -115,6 +115,8 @@ func sampleRecords() []struct {
 		{"config-delete", &Config{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "log.retention.hours", Delete: true}},
 		{"producer-ids", &ProducerIDs{BrokerID: 1, BrokerEpoch: 42, NextProducerID: 2000}},
 		{"feature-level", &FeatureLevel{Name: "metadata.version", Level: 21}},
+		{"user-scram-credential", &UserScramCredential{Name: "alice", Mechanism: ScramSHA512, Salt: []byte("salt"), StoredKey: []byte{1, 2}, ServerKey: []byte{3, 4}, Iterations: 4096}},
+		{"remove-user-scram-credential", &RemoveUserScramCredential{Name: "alice", Mechanism: ScramSHA256}},
 		{"client-quota", &ClientQuota{Entity: []QuotaEntityPart{{Type: "user", Name: "alice"}, {Type: "client-id", Default: true}},
 			Key: "producer_byte_rate", Value: 1048576}},
 		{"client-quota-remove", &ClientQuota{Entity: []QuotaEntityPart{{Type: "ip", Name: "10.0.0.1"}}, Key: "connection_creation_rate", Remove: true}},

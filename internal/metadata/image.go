@@ -29,6 +29,7 @@ type Image struct {
 	configs        map[configResource]map[string]string
 	nextProducerID int64
 	features       map[string]int16
+	scram          map[scramKey]*ScramCredential
 	quotas         map[QuotaEntity]map[string]float64
 }
 
@@ -150,6 +151,7 @@ func (img *Image) Records() []Record {
 		}
 	}
 	records = img.appendConfigRecords(records)
+	records = img.appendScramRecords(records)
 	records = img.appendClientQuotaRecords(records)
 	if img.nextProducerID != 0 {
 		// No broker asked for this block: it only restores the counter.

@@ -2,6 +2,7 @@ package netserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/quota"
 )
 
@@ -75,6 +77,13 @@ type conn struct {
 	// connection accepted: the idle clock's start once nothing is pending.
 	lastActivity atomic.Int64
 
+	// session is the connection's security state; every request's ctx
+	// carries it. authTimer closes a SASL connection that has not
+	// authenticated within the handshake timeout.
+	sec       Security // the listener's
+	session   *auth.Session
+	authTimer *time.Timer
+
 	sizePrefix [sizePrefixLen]byte
 }
 
@@ -85,8 +94,13 @@ type request struct {
 	size int32
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
-	ctx, cancel := context.WithCancel(s.ctx)
+func newConn(s *Server, nc net.Conn, sec Security) *conn {
+	session := auth.NewSession(sec.Listener, sec.SecurityProtocol, auth.Anonymous)
+	session.Mechanisms, session.ReauthMs = sec.SASLMechanisms, sec.ReauthMs
+	if sec.usesTLS() {
+		nc = tls.Server(nc, sec.TLS)
+	}
+	ctx, cancel := context.WithCancel(auth.WithSession(s.ctx, session))
 	c := &conn{
 		s:          s,
 		nc:         nc,
@@ -95,12 +109,61 @@ func newConn(s *Server, nc net.Conn) *conn {
 		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
 		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		stopRead:   make(chan struct{}),
+		sec:        sec,
+		session:    session,
 	}
 	// Handlers mute this connection through its context when a client
 	// quota throttles it.
 	c.ctx = quota.WithThrottler(ctx, c)
 	c.lastActivity.Store(time.Now().UnixNano())
+	if session.UsesSASL() {
+		// Armed here, before the connection's goroutines start, so that
+		// close (from any goroutine) always sees it.
+		c.authTimer = time.AfterFunc(sec.HandshakeTimeout, func() {
+			if !session.IsAuthenticated() {
+				c.s.log.Info("closing connection: SASL authentication not finished in time",
+					"client", c.clientAddr, "listener", sec.Listener, "timeout", sec.HandshakeTimeout)
+				c.close()
+			}
+		})
+	}
 	return c
+}
+
+// errHandshake ends a reader whose TLS handshake failed; it was logged.
+var errHandshake = errors.New("TLS handshake failed")
+
+// startSecurity runs the TLS handshake, with its deadline, before the
+// first frame is read. A failed handshake (a plaintext client on a TLS
+// listener, a certificate the CA did not sign) is logged once and closes
+// the connection; no request is read from it.
+func (c *conn) startSecurity() error {
+	sec := c.sec
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, sec.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if !c.readStopping.Load() {
+			c.s.log.Info("closing connection: TLS handshake failed", "client", c.clientAddr, "listener", sec.Listener, "err", err)
+		}
+		return errHandshake
+	}
+	if sec.SecurityProtocol == "SSL" {
+		c.session.SetCertificatePrincipal(auth.CertificatePrincipal(tc.ConnectionState(), sec.PrincipalRules))
+	}
+	return nil
+}
+
+// maxFrameBytes is the largest frame the connection may send next: a SASL
+// connection that has not authenticated is held to the smaller bound.
+func (c *conn) maxFrameBytes() int32 {
+	if !c.session.IsAuthenticated() {
+		return min(c.s.cfg.MaxRequestBytes, c.sec.MaxUnauthenticatedRequestBytes)
+	}
+	return c.s.cfg.MaxRequestBytes
 }
 
 // stopReading makes the reader stop at its next step: it wakes a blocked
@@ -121,6 +184,9 @@ func (c *conn) close() {
 		c.dead.Store(true)
 		c.cancel()
 		c.stopReading()
+		if c.authTimer != nil {
+			c.authTimer.Stop()
+		}
 		if err := c.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			c.s.log.Debug("closing connection", "client", c.clientAddr, "err", err)
 		}
@@ -130,6 +196,10 @@ func (c *conn) close() {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer close(c.requests)
+	if err := c.startSecurity(); err != nil {
+		c.cancel()
+		return
+	}
 	for {
 		c.waitMuted(c.ctx)
 		req, err := c.readRequest()
@@ -150,9 +220,13 @@ func (c *conn) readRequest() (request, error) {
 		return request{}, err
 	}
 	size := int32(binary.BigEndian.Uint32(c.sizePrefix[:]))
-	if size <= 0 || size > c.s.cfg.MaxRequestBytes {
-		return request{}, fmt.Errorf("%w: %d bytes, socket.request.max.bytes is %d",
-			errFrameSize, size, c.s.cfg.MaxRequestBytes)
+	if limit := c.maxFrameBytes(); size <= 0 || size > limit {
+		if limit < c.s.cfg.MaxRequestBytes {
+			c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
+				"client", c.clientAddr, "bytes", size, "limit", limit)
+		}
+		return request{}, fmt.Errorf("%w: %d bytes, the limit is %d",
+			errFrameSize, size, limit)
 	}
 	select {
 	case c.slots <- struct{}{}:
@@ -301,7 +375,14 @@ func (c *conn) serve(frame []byte) (resp Response, err error) {
 			resp, err = nil, fmt.Errorf("request handler panicked: %v", r)
 		}
 	}()
-	return c.s.handler.Serve(c.ctx, c.clientAddr, frame)
+	ctx := c.ctx
+	// Only a connection that authenticated as someone carries a principal:
+	// auth.FromContext gives Anonymous without one, so PLAINTEXT requests
+	// pay nothing for it.
+	if p := c.session.Principal(); !p.IsAnonymous() {
+		ctx = auth.WithPrincipal(ctx, p)
+	}
+	return c.s.handler.Serve(ctx, c.clientAddr, frame)
 }
 
 // minWriteBytesPerSecond is the slowest a client may read a large

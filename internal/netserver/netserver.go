@@ -20,6 +20,7 @@ package netserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/quota"
 )
 
@@ -76,7 +78,42 @@ type Config struct {
 	// QuotaWindow samples the connection rates (quota.window.num,
 	// quota.window.size.seconds).
 	QuotaWindow quota.WindowConfig
+
+	Security Security // what this listener speaks; the zero value is PLAINTEXT
 }
+
+// Security is a listener's protocol: TLS, SASL, or both, as Kafka's
+// security protocols combine them. Each connection gets an auth.Session
+// in its requests' context, which the SASL handlers advance and every
+// handler reads the principal from.
+type Security struct {
+	Listener         string // the listener's name, e.g. PLAINTEXT, SASL_SSL, INTERNAL
+	SecurityProtocol string // PLAINTEXT (when empty), SSL, SASL_PLAINTEXT, SASL_SSL
+	// TLS is the server config of SSL and SASL_SSL listeners.
+	TLS *tls.Config
+	// PrincipalRules map a client certificate's subject to the principal
+	// of an SSL connection (ssl.principal.mapping.rules).
+	PrincipalRules auth.PrincipalRules
+	// SASLMechanisms (sasl.enabled.mechanisms) and ReauthMs
+	// (connections.max.reauth.ms) go into each connection's session.
+	SASLMechanisms []string
+	ReauthMs       int64
+	// HandshakeTimeout bounds the TLS handshake and, on a SASL listener,
+	// the time until the connection has authenticated; a client that
+	// never finishes is disconnected. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxUnauthenticatedRequestBytes (sasl.server.max.receive.size) bounds
+	// each frame read before a SASL connection authenticated, so an
+	// unauthenticated client cannot make the broker read 100 MiB frames.
+	// Default 512 KiB.
+	MaxUnauthenticatedRequestBytes int32
+}
+
+// Security defaults.
+const (
+	DefaultHandshakeTimeout               = 10 * time.Second
+	DefaultMaxUnauthenticatedRequestBytes = 512 << 10 // sasl.server.max.receive.size
+)
 
 // Defaults, Kafka's where Kafka has the setting.
 const (
@@ -91,6 +128,9 @@ const (
 // Validate reports settings that contradict each other.
 func (c Config) Validate() error {
 	d := c.withDefaults()
+	if d.Security.usesTLS() && d.Security.TLS == nil {
+		return fmt.Errorf("listener %s is %s but has no TLS config", d.Security.Listener, d.Security.SecurityProtocol)
+	}
 	if c.QueuedMaxRequestBytes > 0 && d.QueuedMaxRequestBytes < int64(d.MaxRequestBytes) {
 		// A frame larger than the whole pool could never be admitted.
 		return fmt.Errorf("queued.max.request.bytes %d is below socket.request.max.bytes %d",
@@ -121,6 +161,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Security = c.Security.withDefaults()
 	switch {
 	case c.MaxConnectionsPerIP == 0:
 		c.MaxConnectionsPerIP = math.MaxInt
@@ -131,13 +172,34 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+func (sec Security) withDefaults() Security {
+	if sec.SecurityProtocol == "" {
+		sec.SecurityProtocol = "PLAINTEXT"
+	}
+	if sec.Listener == "" {
+		sec.Listener = sec.SecurityProtocol
+	}
+	if sec.HandshakeTimeout <= 0 {
+		sec.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if sec.MaxUnauthenticatedRequestBytes <= 0 {
+		sec.MaxUnauthenticatedRequestBytes = DefaultMaxUnauthenticatedRequestBytes
+	}
+	return sec
+}
+
+// usesTLS reports whether the listener's protocol is over TLS.
+func (sec Security) usesTLS() bool {
+	return sec.SecurityProtocol == "SSL" || sec.SecurityProtocol == "SASL_SSL"
+}
+
 // Server accepts connections on one listener and serves their requests.
 type Server struct {
-	ln      net.Listener
-	cfg     Config
-	handler Handler
-	log     *slog.Logger
-	pool    *memoryPool
+	listeners []Listener
+	cfg       Config
+	handler   Handler
+	log       *slog.Logger
+	pool      *memoryPool
 
 	// ctx is the parent of every Serve ctx; cancelled at Shutdown and Close
 	// so that long polls end early.
@@ -172,10 +234,24 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	return New(ln, cfg, h), nil
 }
 
-// New starts accepting on ln. An inconsistent Config is corrected rather
-// than refused (the pool is raised to hold one maximal frame); use Validate
-// or Listen to have it refused.
+// Listener is one socket a Server accepts on, and what it speaks.
+type Listener struct {
+	Listener net.Listener
+	Security Security
+}
+
+// New starts accepting on ln, which speaks cfg.Security. An inconsistent
+// Config is corrected rather than refused (the pool is raised to hold one
+// maximal frame); use Validate or Listen to have it refused.
 func New(ln net.Listener, cfg Config, h Handler) *Server {
+	return NewListeners([]Listener{{Listener: ln, Security: cfg.Security}}, cfg, h)
+}
+
+// NewListeners starts accepting on every listener, each with its own
+// security, all sharing the Server's limits: max.connections, the
+// per-address limits and rates, and the request memory pool are the
+// broker's, as in Kafka, not one set per listener.
+func NewListeners(listeners []Listener, cfg Config, h Handler) *Server {
 	cfg = cfg.withDefaults()
 	if cfg.QueuedMaxRequestBytes < int64(cfg.MaxRequestBytes) {
 		cfg.Logger.Warn("queued.max.request.bytes raised to socket.request.max.bytes",
@@ -184,7 +260,6 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		ln:      ln,
 		cfg:     cfg,
 		handler: h,
 		log:     cfg.Logger,
@@ -199,13 +274,48 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	if cfg.MaxConnectionCreationRate > 0 {
 		s.acceptRate = quota.NewRate(cfg.QuotaWindow)
 	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	for _, l := range listeners {
+		l.Security = l.Security.withDefaults()
+		s.listeners = append(s.listeners, l)
+	}
+	s.wg.Add(len(s.listeners))
+	for i := range s.listeners {
+		go s.acceptLoop(&s.listeners[i])
+	}
 	return s
 }
 
-// Addr is the listener's address (with the real port when 0 was asked for).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the first listener's address (with the real port when 0 was
+// asked for).
+func (s *Server) Addr() net.Addr { return s.listeners[0].Listener.Addr() }
+
+// ListenerAddr is a listener's name and bound address.
+type ListenerAddr struct {
+	Name string // PLAINTEXT, SASL_SSL, INTERNAL, ...
+	Addr net.Addr
+}
+
+// Listeners are the listeners' names and addresses, in the order given.
+func (s *Server) Listeners() []ListenerAddr {
+	out := make([]ListenerAddr, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, ListenerAddr{Name: l.Security.Listener, Addr: l.Listener.Addr()})
+	}
+	return out
+}
+
+// NumConnectionsOn is the number of open connections of one listener.
+func (s *Server) NumConnectionsOn(listener string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.sec.Listener == listener {
+			n++
+		}
+	}
+	return n
+}
 
 // NumConnections is the number of open client connections.
 func (s *Server) NumConnections() int {
@@ -256,7 +366,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// stop marks the server as stopping, closes the listener on the first call
+// stop marks the server as stopping, closes the listeners on the first call
 // and returns the connections open at that moment. Connections accepted
 // later are closed by register.
 func (s *Server) stop() []*conn {
@@ -269,18 +379,20 @@ func (s *Server) stop() []*conn {
 	}
 	s.mu.Unlock()
 	if first {
-		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Debug("closing listener", "err", err)
+		for _, l := range s.listeners {
+			if err := l.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("closing listener", "listener", l.Security.Listener, "err", err)
+			}
 		}
 	}
 	return conns
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(l *Listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := l.Listener.Accept()
 		if err != nil {
 			if s.isStopping() || errors.Is(err, net.ErrClosed) {
 				return
@@ -297,7 +409,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		s.register(nc)
+		s.register(nc, l.Security)
 		s.throttleAccept()
 	}
 }
@@ -310,7 +422,7 @@ func (s *Server) isStopping() bool {
 
 // register starts serving nc, or closes it at once when the server is
 // stopping or a connection limit refuses it (limits.go).
-func (s *Server) register(nc net.Conn) {
+func (s *Server) register(nc net.Conn, sec Security) {
 	ip := clientIP(nc)
 	s.mu.Lock()
 	if s.stopping {
@@ -324,7 +436,7 @@ func (s *Server) register(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	c := newConn(s, nc)
+	c := newConn(s, nc, sec)
 	c.ip = ip
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)

@@ -60,7 +60,7 @@ type Node struct {
 	logs    *log.Manager
 	parts   *partition.Manager
 	groups  *coord.Coordinator
-	server  *netserver.Server
+	server  *netserver.Server // every client listener's
 	session *brokerSession
 	metrics *metrics.Registry
 	http    *httpserver.Server
@@ -138,6 +138,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.obs.cp.Store(n.cp)
 	if !n.IsBroker() {
+		// A controller-only node does not wait for the quorum to start,
+		// so its offline credentials are applied once a leader is there.
+		n.goBackground(func() {
+			if err := n.applyBootstrapCredentials(bgCtx); err != nil && bgCtx.Err() == nil {
+				n.log.Error("applying bootstrap credentials", "err", err)
+			}
+		})
 		n.setStage("")
 		// A controller-only node votes and decides; clients are served
 		// by the brokers, so it opens no logs and no client listener.
@@ -150,53 +157,59 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.obs.parts.Store(n.parts)
 	n.setStage(stageRegistration)
-	ln, host, port, err := n.listen()
+	// Before registration, so that clients of a SASL listener can
+	// authenticate with the offline admin credential as soon as it serves.
+	if err = n.applyBootstrapCredentials(ctx); err != nil {
+		return nil, err
+	}
+	lns, err := n.listenAll()
 	if err != nil {
 		return nil, err
 	}
 	n.session = &brokerSession{
 		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock, log: n.log,
 		interval:  time.Duration(cfg.Int64("broker.heartbeat.interval.ms")) * time.Millisecond,
-		listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: "PLAINTEXT"}},
+		listeners: registeredListeners(lns),
 	}
 	if err = n.session.register(ctx); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	// The first Refresh deletes logs the metadata no longer places here
 	// (topics deleted while the node was down), so it must see every
 	// committed record: the registration above was applied after them.
 	if err = n.parts.Refresh(); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.setStage(stageGroups)
 	if err = n.startGroupCoordinator(); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.obs.groups.Store(n.groups)
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.setStage(stageTxns)
 	if err = n.startTxnCoordinator(); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	// As for groups: a producer's first InitProducerId after a restart
 	// must see its transactional id's epoch.
 	if err = n.txns.WaitLoaded(ctx); err != nil {
-		ln.Close()
+		closeListeners(lns)
 		return nil, err
 	}
 	n.txnVerifier = n.newTxnVerifier()
-	n.server = netserver.New(ln, n.netserverConfig(), handler{api.NewServer(n.brokerDeps(host, port))})
-	n.obs.server.Store(n.server)
-	n.startConsole(ln)
+	if err = n.serve(lns); err != nil {
+		return nil, err
+	}
+	n.startConsole(lns)
 	n.setStage("")
 	// Heartbeats run outside n.bg on purpose: shutdown stops them first,
 	// before the controlled shutdown, while the loops in n.bg stop only
@@ -273,8 +286,16 @@ func (n *Node) startControlPlane() error {
 	// works in milliseconds.
 	ccfg.LeaderImbalanceCheckIntervalMs = cfg.Int64("leader.imbalance.check.interval.seconds") * 1000
 	ccfg.LeaderImbalancePerBrokerPercentage = cfg.Int32("leader.imbalance.per.broker.percentage")
+	tlsServer, tlsClient, err := n.controllerTLS()
+	if err != nil {
+		if learnerLn != nil {
+			learnerLn.Close()
+		}
+		return err
+	}
 	n.cp, err = kraft.Start(kraft.Options{
 		Quorum: quorum, FS: n.opts.FS, Clock: n.opts.Clock, Logger: n.log, Controller: ccfg, Listener: learnerLn,
+		TLSServer: tlsServer, TLSClient: tlsClient,
 	})
 	if err != nil && learnerLn != nil {
 		learnerLn.Close() // the quorum may have failed before taking it over
@@ -356,28 +377,25 @@ func (n *Node) topicDefaults() map[string]string {
 	return merged
 }
 
-// listen binds the client listener and works out the address clients are
-// told (advertised.listeners, else the listener with "localhost" for all
-// interfaces); a port 0 there becomes the bound port.
-func (n *Node) listen() (net.Listener, string, int, error) {
-	host, port, err := n.opts.Config.Listener()
-	if err != nil {
-		return nil, "", 0, err
+// serve starts the network server on every bound listener, with one API
+// server behind it: the listener a request came in on reaches the
+// handlers through its connection's session. The listeners share the
+// server's limits (max.connections, the request memory pool, the
+// per-address limits), which are the broker's, as in Kafka.
+func (n *Node) serve(lns []clientListener) error {
+	listeners := make([]netserver.Listener, 0, len(lns))
+	for _, l := range lns {
+		sec, err := n.listenerSecurity(l.cfg)
+		if err != nil {
+			closeListeners(lns)
+			return err
+		}
+		listeners = append(listeners, netserver.Listener{Listener: l.ln, Security: sec})
 	}
-	advertisedHost, advertisedPort, err := n.opts.Config.AdvertisedListener()
-	if err != nil {
-		return nil, "", 0, err
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return nil, "", 0, fmt.Errorf("listeners: %w", err)
-	}
-	// Port 0 (tests, `sluice dev cluster`) binds a free port; clients must
-	// be told that port, not 0, or no client could connect.
-	if advertisedPort == 0 {
-		advertisedPort = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ln, advertisedHost, advertisedPort, nil
+	h := handler{api.NewServer(n.brokerDeps(lns[0].host, lns[0].port))}
+	n.server = netserver.NewListeners(listeners, n.netserverConfig(), h)
+	n.obs.server.Store(n.server)
+	return nil
 }
 
 func (n *Node) netserverConfig() netserver.Config {
@@ -462,12 +480,32 @@ func (n *Node) checkpointProducers(ctx context.Context) {
 	}
 }
 
-// Addr is the client listener's address; nil on a controller-only node.
+// Addr is the first client listener's address; nil on a controller-only node.
 func (n *Node) Addr() net.Addr {
 	if n.server == nil {
 		return nil
 	}
 	return n.server.Addr()
+}
+
+// Listeners are the client listeners' names and bound addresses, in the
+// order of listeners; none on a controller-only node.
+func (n *Node) Listeners() []netserver.ListenerAddr {
+	if n.server == nil {
+		return nil
+	}
+	return n.server.Listeners()
+}
+
+// ListenerAddr is the address of the client listener of that name; nil
+// when there is none.
+func (n *Node) ListenerAddr(name string) net.Addr {
+	for _, l := range n.Listeners() {
+		if l.Name == name {
+			return l.Addr
+		}
+	}
+	return nil
 }
 
 // ClusterID is the cluster's id from meta.properties.

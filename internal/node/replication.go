@@ -49,15 +49,14 @@ func (n *Node) dialLeader(ctx context.Context, brokerID int32) (partition.Leader
 	if !ok || len(b.Listeners) == 0 {
 		return nil, fmt.Errorf("broker %d: no registered listener", brokerID)
 	}
-	// Replication uses the first listener the broker registered, the one
-	// clients use too: Sluice has no separate inter-broker listener yet.
-	l := b.Listeners[0]
+	l := interBrokerEndpoint(b, n.opts.Config.InterBrokerListener())
 	addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
 	// replica.fetch.response.max.bytes bounds the records asked for, but a
 	// leader still returns a first batch whole when it is larger (KIP-74),
 	// so the frame limit has room on top for one such batch.
-	return peer.DialReplica(ctx, addr, peer.Options{
-		ClientID:         fmt.Sprintf("sluice-replica-fetcher-%d", n.meta.NodeID),
-		MaxResponseBytes: max(n.opts.Config.Int32("replica.fetch.response.max.bytes"), 0) + peer.DefaultMaxResponseBytes,
-	})
+	opts, err := n.dialOptions(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("broker %d listener %s: %w", brokerID, l.Name, err)
+	}
+	return peer.DialReplica(ctx, addr, opts)
 }

@@ -28,14 +28,21 @@ type cluster struct {
 	clients []string
 	nodes   []*Node
 	sets    []string
+	// perNode, when set, adds settings that differ by node (index 0-2).
+	perNode func(i int) []string
 }
 
 func startCluster(t *testing.T, sets ...string) *cluster {
+	return startClusterPerNode(t, nil, sets...)
+}
+
+// startClusterPerNode is startCluster with settings that differ by node.
+func startClusterPerNode(t *testing.T, perNode func(i int) []string, sets ...string) *cluster {
 	// Free addresses are found by binding and closing; another test
 	// process may take one before a node binds it, and then the cluster
 	// starts again on fresh ones.
 	for attempt := 1; ; attempt++ {
-		c, err := tryStartCluster(t, sets)
+		c, err := tryStartCluster(t, sets, perNode)
 		if err == nil {
 			t.Cleanup(func() {
 				for _, n := range c.nodes {
@@ -53,8 +60,8 @@ func startCluster(t *testing.T, sets ...string) *cluster {
 	}
 }
 
-func tryStartCluster(t *testing.T, sets []string) (*cluster, error) {
-	c := &cluster{t: t, sets: sets, nodes: make([]*Node, 3)}
+func tryStartCluster(t *testing.T, sets []string, perNode func(int) []string) (*cluster, error) {
+	c := &cluster{t: t, sets: sets, nodes: make([]*Node, 3), perNode: perNode}
 	c.ctrl = freeAddrs(t, 3)
 	c.clients = freeAddrs(t, 3)
 	var voters []string
@@ -105,12 +112,19 @@ func (c *cluster) startNode(ctx context.Context, i int) (*Node, error) {
 		"log.dirs=" + c.dirs[i], "listeners=PLAINTEXT://" + c.clients[i], fmt.Sprint("node.id=", i+1),
 		"controller.quorum.voters=" + c.voters, "broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=2000",
 		"group.initial.rebalance.delay.ms=0", "replica.fetch.wait.max.ms=200",
-	}, c.sets...)...)
+	}, c.nodeSets(i)...)...)
 	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger})
 	if err != nil {
 		return nil, fmt.Errorf("node %d: %w", i+1, err)
 	}
 	return n, nil
+}
+
+func (c *cluster) nodeSets(i int) []string {
+	if c.perNode == nil {
+		return c.sets
+	}
+	return append(slices.Clone(c.sets), c.perNode(i)...)
 }
 
 // stop shuts node i+1 down cleanly (a controlled shutdown).

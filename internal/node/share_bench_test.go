@@ -27,9 +27,10 @@ func BenchmarkNodeShareConsume(b *testing.B) {
 		defer cancel()
 		n.Shutdown(ctx)
 	})
+	bn := &benchNode{Node: n, opts: []kgo.Opt{kgo.SeedBrokers(n.Addr().String())}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	p := clientB(b, n, kgo.DefaultProduceTopic("bench"), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16),
+	p := clientB(b, bn, kgo.DefaultProduceTopic("bench"), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if _, err := kadm.NewClient(p).CreateTopic(ctx, 4, 1, nil, "bench"); err != nil {
 		b.Fatal(err)
@@ -44,7 +45,7 @@ func BenchmarkNodeShareConsume(b *testing.B) {
 	b.SetBytes(1024)
 	// Joining the group (and creating __consumer_offsets) is left out of
 	// the timing: the timer starts once the first records are in.
-	c := clientB(b, n, kgo.ShareGroup("bench-share"), kgo.ConsumeTopics("bench"))
+	c := clientB(b, bn, kgo.ShareGroup("bench-share"), kgo.ConsumeTopics("bench"))
 	seen := 0
 	for seen == 0 {
 		fetches := c.PollFetches(ctx)

@@ -17,9 +17,7 @@ const transactionStateTopic = "__transaction_state"
 // newTxnVerifier is the partition leaders' link to transaction
 // coordinators for KIP-890's produce verification.
 func (n *Node) newTxnVerifier() *peer.TxnVerifier {
-	return &peer.TxnVerifier{Locate: n.locateTxnCoordinator, Options: peer.Options{
-		ClientID: fmt.Sprintf("sluice-txn-verifier-%d", n.meta.NodeID),
-	}}
+	return &peer.TxnVerifier{Locate: n.locateTxnCoordinator, Options: n.interBrokerPeerOptions(fmt.Sprintf("sluice-txn-verifier-%d", n.meta.NodeID))}
 }
 
 // locateTxnCoordinator finds the address of the broker leading the
@@ -39,6 +37,6 @@ func (n *Node) locateTxnCoordinator(transactionalID string) (string, error) {
 	if !ok || len(b.Listeners) == 0 {
 		return "", fmt.Errorf("broker %d leading %s-%d has no registered listener", pi.Leader, transactionStateTopic, index)
 	}
-	l := b.Listeners[0]
+	l := interBrokerEndpoint(b, n.opts.Config.InterBrokerListener())
 	return net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), nil
 }

@@ -30,7 +30,7 @@ func BenchmarkNodeIdempotent100(b *testing.B) {
 }
 
 func benchRounds(b *testing.B, extra ...kgo.Opt) {
-	n := startNodeB(b)
+	n := startNodeB(b, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	opts := append([]kgo.Opt{kgo.DefaultProduceTopic("bench"), kgo.ProducerLinger(0),

@@ -127,8 +127,13 @@ func (p *peerPool) conn(ctx context.Context, broker int32) (*peer.Conn, error) {
 	if !ok || len(b.Listeners) == 0 {
 		return nil, fmt.Errorf("broker %d: no registered listener", broker)
 	}
-	l := b.Listeners[0]
-	return peer.Dial(ctx, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), peer.Options{ClientID: p.clientID})
+	l := interBrokerEndpoint(b, p.n.opts.Config.InterBrokerListener())
+	opts, err := p.n.dialOptions(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("broker %d listener %s: %w", broker, l.Name, err)
+	}
+	opts.ClientID = p.clientID
+	return peer.Dial(ctx, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), opts)
 }
 
 func (p *peerPool) release(broker int32, c *peer.Conn) {

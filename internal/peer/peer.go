@@ -18,6 +18,7 @@ package peer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,13 @@ type Options struct {
 	ClientID         string // what the peer's logs and metrics see, e.g. "sluice-replica-fetcher-2"
 	MaxResponseBytes int32
 	DialTimeout      time.Duration
+	// TLS, when set, dials the peer over TLS (its SSL or SASL_SSL
+	// listener); a certificate in it is presented for mutual TLS.
+	TLS *tls.Config
+	// SASL, when set, authenticates the connection before its first
+	// request (the peer's SASL listener), and again before the session
+	// the peer granted runs out (KIP-368).
+	SASL *SASL
 }
 
 // Conn is one connection to a peer broker. Safe for concurrent use (calls
@@ -55,6 +63,9 @@ type Conn struct {
 	buf           []byte // the request being written
 	frame         []byte // the last response frame; its decoded response aliases it
 	correlationID int32
+	// reauthAt is when to authenticate again; zero when the session does
+	// not expire.
+	reauthAt time.Time
 }
 
 // maxKeptFrameBytes bounds the response buffer a connection keeps between
@@ -70,11 +81,30 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		opts.DialTimeout = 5 * time.Second
 	}
 	d := net.Dialer{Timeout: opts.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if opts.TLS != nil {
+		cfg := opts.TLS.Clone()
+		if host, _, splitErr := net.SplitHostPort(addr); splitErr == nil && cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		nc, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
 	}
-	return &Conn{opts: opts, addr: addr, conn: nc, r: bufio.NewReaderSize(nc, 64<<10)}, nil
+	c := &Conn{opts: opts, addr: addr, conn: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+	if opts.SASL != nil {
+		authCtx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
+		defer cancel()
+		if err := c.authenticate(authCtx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Addr is the address dialled.
@@ -95,6 +125,16 @@ func (c *Conn) Close() error { return c.conn.Close() }
 func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.reauthAt.IsZero() && !time.Now().Before(c.reauthAt) {
+		if err := c.authenticate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.roundTrip(ctx, req)
+}
+
+// roundTrip sends req and reads its response; c.mu is held.
+func (c *Conn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Time{}

@@ -3,6 +3,7 @@ package raft
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,9 @@ type Config struct {
 	// default: the listener's address. Voters are dialed at their
 	// configured addresses.
 	AdvertisedAddr string
+	// TLSServer and TLSClient, when set, put the quorum's connections on
+	// mutual TLS (controller.listener.security.protocol=SSL).
+	TLSServer, TLSClient *tls.Config
 	// SegmentBytes is the Raft log's segment size; 0: DefaultSegmentBytes.
 	SegmentBytes int64
 	// NewTransport, if set, replaces the TCP transport (tests, simulation).
@@ -228,7 +232,7 @@ func (n *Node) newTransport() (Transport, error) {
 	}
 	return NewTCPTransport(TCPConfig{
 		NodeID: n.cfg.NodeID, Listener: n.cfg.Listener, ListenAddr: n.cfg.ListenAddr, AdvertisedAddr: advertised,
-		Peers: peers, Clock: n.cfg.Clock, Logger: n.logger,
+		Peers: peers, Clock: n.cfg.Clock, Logger: n.logger, TLSServer: n.cfg.TLSServer, TLSClient: n.cfg.TLSClient,
 	}, h)
 }
 

@@ -3,6 +3,7 @@ package raft
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -279,6 +280,10 @@ type TCPConfig struct {
 	Peers  map[uint64]string
 	Clock  clock.Clock
 	Logger *slog.Logger
+	// TLSServer wraps the listener in TLS and TLSClient every dial: the
+	// controllers' connections are then mutual TLS, each end checking the
+	// other's certificate against the CA. Both or neither.
+	TLSServer, TLSClient *tls.Config
 }
 
 // TCPTransport is the Transport of a real cluster: each member dials every
@@ -293,6 +298,7 @@ type TCPTransport struct {
 	logger     *slog.Logger
 	handler    Handler
 	configured map[uint64]string
+	tlsClient  *tls.Config
 	ctx        context.Context // cancels dials on Close
 	cancel     context.CancelFunc
 	closing    chan struct{}
@@ -317,8 +323,13 @@ func NewTCPTransport(cfg TCPConfig, h Handler) (*TCPTransport, error) {
 			return nil, fmt.Errorf("quorum listener: %w", err)
 		}
 	}
+	if cfg.TLSServer != nil {
+		// The handshake runs on the first read, under the hello's
+		// deadline, so a peer that never finishes it is dropped.
+		ln = tls.NewListener(ln, cfg.TLSServer)
+	}
 	t := &TCPTransport{
-		id: cfg.NodeID, ln: ln, advertised: cfg.AdvertisedAddr, clock: cfg.Clock, logger: cfg.Logger,
+		id: cfg.NodeID, ln: ln, advertised: cfg.AdvertisedAddr, clock: cfg.Clock, logger: cfg.Logger, tlsClient: cfg.TLSClient,
 		handler: h, configured: cfg.Peers, closing: make(chan struct{}),
 		addrs: map[uint64]string{}, peers: map[uint64]*peerSender{}, conns: map[net.Conn]bool{},
 	}
@@ -663,8 +674,7 @@ func (p *peerSender) connect() error {
 		return errBackoff
 	}
 	addr := p.t.addr(p.id)
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(p.t.ctx, "tcp", addr)
+	conn, err := p.t.dial(addr)
 	if err == nil && !p.t.track(conn, false) {
 		conn.Close()
 		err = net.ErrClosed
@@ -682,6 +692,22 @@ func (p *peerSender) connect() error {
 	p.w.Write(hello)
 	p.backoff = 0
 	return nil
+}
+
+// dial connects to a peer, over TLS when configured (the handshake is
+// done here, within dialTimeout, so a failure backs off like a refused
+// connection).
+func (t *TCPTransport) dial(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	if t.tlsClient == nil {
+		return d.DialContext(t.ctx, "tcp", addr)
+	}
+	cfg := t.tlsClient.Clone()
+	if host, _, err := net.SplitHostPort(addr); err == nil && cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	td := tls.Dialer{NetDialer: &d, Config: cfg}
+	return td.DialContext(t.ctx, "tcp", addr)
 }
 
 // disconnect drops the connection after a failure; the next frame redials

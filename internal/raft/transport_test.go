@@ -2,6 +2,8 @@ package raft
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -15,6 +17,9 @@ import (
 	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/auth/authtest"
 )
 
 func frameBytes(kind byte, payload []byte) []byte {
@@ -260,5 +265,42 @@ func TestRaftTCPTransportBadPeer(t *testing.T) {
 	}
 	if m, _, _, _, _ := h.counts(); m != 0 {
 		t.Fatalf("%d bad messages delivered", m)
+	}
+}
+
+// TestRaftTCPTransportTLS runs the quorum's frames over mutual TLS, and
+// checks a peer without a certificate from the CA gets nothing through.
+func TestRaftTCPTransportTLS(t *testing.T) {
+	ca := authtest.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, pkix.Name{CommonName: "controller"})
+	server, client, err := auth.MutualTLS(certPEM, keyPEM, ca.CertPEM)
+	require(t, err)
+	ln1, ln2 := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
+	peers := map[uint64]string{1: ln1.Addr().String(), 2: ln2.Addr().String()}
+	h1, h2 := newRecordingHandler(), newRecordingHandler()
+	start := func(id uint64, ln net.Listener, h Handler, client *tls.Config) *TCPTransport {
+		tr, err := NewTCPTransport(TCPConfig{NodeID: id, Listener: ln, Peers: peers, Logger: testLogger(), TLSServer: server, TLSClient: client}, h)
+		require(t, err)
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}
+	t1, _ := start(1, ln1, h1, client), start(2, ln2, h2, client)
+	t1.SendProposal(2, ForwardedProposal{RequestID: 1, Data: []byte("p")})
+	eventually(t, testTimeout, "a proposal over TLS", func() bool { _, p, _, _, _ := h2.counts(); return p == 1 })
+
+	// A peer with another CA's certificate is refused by the handshake:
+	// the server closes the connection before reading a frame from it.
+	other := authtest.NewCA(t)
+	otherCert, otherKey := other.Issue(t, pkix.Name{CommonName: "intruder"})
+	_, badClient, err := auth.MutualTLS(otherCert, otherKey, ca.CertPEM)
+	require(t, err)
+	conn, err := tls.Dial("tcp", ln2.Addr().String(), badClient)
+	if err == nil {
+		conn.SetDeadline(time.Now().Add(testTimeout))
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if err == nil {
+		t.Fatal("a peer without a valid certificate kept its connection")
 	}
 }

@@ -511,6 +511,42 @@ var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVe
 	),
 }}
 
+// SaslHandshake names the mechanism. v0 is the old flow where the tokens
+// follow as raw frames (kafka-python, old librdkafka); from v1 they come
+// in SaslAuthenticate requests.
+var saslHandshakeRequest = message{key: 17, name: "SaslHandshake", minVersion: 0, maxVersion: 1, flexibleFrom: allVersions, fields: []field{
+	str("mechanism"),
+}}
+
+// SaslAuthenticate carries one SASL token (KIP-152); v1 answers the
+// session lifetime (KIP-368), v2 is flexible.
+var saslAuthenticateRequest = message{key: 36, name: "SaslAuthenticate", minVersion: 0, maxVersion: 2, flexibleFrom: 2, fields: []field{
+	byts("auth_bytes"),
+}}
+
+// DescribeUserScramCredentials (KIP-554): null users means every user.
+var describeUserScramCredentialsRequest = message{key: 50, name: "DescribeUserScramCredentials", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	array[kmsg.DescribeUserSCRAMCredentialsRequestUser]("users",
+		str("name"),
+	).nullable(0),
+}}
+
+// AlterUserScramCredentials (KIP-554): the client sends salt and salted
+// password, never the password.
+var alterUserScramCredentialsRequest = message{key: 51, name: "AlterUserScramCredentials", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	array[kmsg.AlterUserSCRAMCredentialsRequestDeletion]("deletions",
+		str("name"),
+		i8("mechanism"),
+	),
+	array[kmsg.AlterUserSCRAMCredentialsRequestUpsertion]("upsertions",
+		str("name"),
+		i8("mechanism"),
+		i32("iterations"),
+		byts("salt"),
+		byts("salted_password"),
+	),
+}}
+
 // DescribeTransactions (KIP-664) describes transactional ids.
 var describeTransactionsRequest = message{key: 65, name: "DescribeTransactions", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
 	primArray("transactional_ids", kindString),
@@ -602,6 +638,8 @@ var requestSchemas = indexSchemas(
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
+	&saslHandshakeRequest, &saslAuthenticateRequest,
+	&describeUserScramCredentialsRequest, &alterUserScramCredentialsRequest,
 	&addPartitionsToTxnRequest, &addOffsetsToTxnRequest, &endTxnRequest,
 	&describeTransactionsRequest, &listTransactionsRequest,
 	&describeClientQuotasRequest, &alterClientQuotasRequest,

@@ -13,8 +13,16 @@
 # topic from offset 0 across the cleaner's gaps; prints PASS/FAIL per
 # check and exits non-zero on any failure.
 #
-# Two passes, each on fresh brokers on free loopback ports:
+# Three passes, each on fresh brokers on free loopback ports:
 #   single   one `sluice serve`; topics with replication factor 1.
+#   secure   one `sluice serve` whose only listeners are SASL_SSL and SSL
+#            (ssl.client.auth=required), with a CA, broker and client
+#            certificates made by openssl in the work directory at run time
+#            (no key is ever committed) and the admin's SCRAM-SHA-512
+#            credential created offline (`sluice user create --data-dir`).
+#            Each client (not the group variants) round-trips records over
+#            SASL_SSL with SCRAM-SHA-512 and over mutual TLS
+#            (*_secure_check.*). Its lines are marked [secure].
 #   cluster  three `sluice serve` nodes (each a voter and a broker), the
 #            bootstrap list naming all three; topics created with
 #            replication factor 3 and min.insync.replicas=2 (auto-created
@@ -34,8 +42,8 @@
 #           (default: all)
 # Env: SLUICE_BIN=path uses a prebuilt binary; SLUICE_COMPAT_NO_INSTALL=1
 # skips installing (a missing client then fails);
-# SLUICE_COMPAT_MODES=single|cluster|single,cluster (default both, in that
-# order); SLUICE_COMPAT_KEEP_WORK=1 keeps the work directory (broker logs,
+# SLUICE_COMPAT_MODES: a comma-separated list of single, secure and cluster
+# (default single,secure,cluster, in that order); SLUICE_COMPAT_KEEP_WORK=1 keeps the work directory (broker logs,
 # client output) and prints where it is.
 set -euo pipefail
 
@@ -78,13 +86,13 @@ install_node() {
 }
 
 modes=()
-IFS=, read -r -a mode_list <<<"${SLUICE_COMPAT_MODES:-single,cluster}"
+IFS=, read -r -a mode_list <<<"${SLUICE_COMPAT_MODES:-single,secure,cluster}"
 for m in "${mode_list[@]}"; do
 	case "$m" in
-	single | cluster) modes+=("$m") ;;
+	single | secure | cluster) modes+=("$m") ;;
 	"") ;;
 	*)
-		log "SLUICE_COMPAT_MODES: unknown mode '$m' (want single, cluster or single,cluster)"
+		log "SLUICE_COMPAT_MODES: unknown mode '$m' (want single, secure, cluster, comma-separated)"
 		exit 2
 		;;
 	esac
@@ -220,6 +228,52 @@ start_single() {
 	log "sluice (pid ${pids[0]}) accepting Kafka clients on $bootstrap"
 }
 
+# make_pki DIR: a CA, a broker certificate for localhost and 127.0.0.1, and
+# a client certificate, EC P-256, valid for a day, made now.
+make_pki() {
+	local dir=$1
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext.cnf
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+			-days 1 -subj "/CN=sluice compat CA" 2>/dev/null
+		for name in broker client; do
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$name.key" -out "$name.csr" \
+				-subj "/CN=compat-$name/OU=compat" 2>/dev/null
+			openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$name.pem" \
+				-days 1 -extfile ext.cnf 2>/dev/null
+		done
+	)
+}
+
+# Set by start_secure: the SSL listener's address and the clients' settings.
+secure_env=()
+
+# start_secure starts one node whose only listeners are SASL_SSL (the
+# bootstrap) and SSL with client certificates required, after creating the
+# admin's credential offline in its data dir.
+start_secure() {
+	local dir="$work/secure" ports sasl_addr
+	mkdir -p "$dir"
+	make_pki "$dir/pki" || return 1
+	printf 'compat-admin-secret\n' >"$dir/admin.pass"
+	sluice_cmd user create compat-admin --password-file "$dir/admin.pass" --mechanism SCRAM-SHA-512 \
+		--data-dir "$dir/data" >/dev/null || return 1
+	read -r -a ports <<<"$(free_ports 2)"
+	broker_logs=("$dir/sluice.log")
+	start_node "${broker_logs[0]}" --data-dir "$dir/data" \
+		--set listeners="SASL_SSL://127.0.0.1:${ports[0]},SSL://127.0.0.1:${ports[1]}" \
+		--set ssl.certificate.location="$dir/pki/broker.pem" --set ssl.key.location="$dir/pki/broker.key" \
+		--set ssl.ca.location="$dir/pki/ca.pem" --set listener.name.ssl.ssl.client.auth=required
+	sasl_addr=$(wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
+	bootstrap=$sasl_addr
+	secure_env=(SLUICE_COMPAT_MTLS_BOOTSTRAP="127.0.0.1:${ports[1]}" SLUICE_COMPAT_CA="$dir/pki/ca.pem"
+		SLUICE_COMPAT_CERT="$dir/pki/client.pem" SLUICE_COMPAT_KEY="$dir/pki/client.key"
+		SLUICE_COMPAT_USER=compat-admin SLUICE_COMPAT_PASSWORD=compat-admin-secret)
+	log "sluice (pid ${pids[0]}) accepting SASL_SSL clients on $bootstrap, mTLS on 127.0.0.1:${ports[1]}"
+}
+
 # start_cluster starts the nodes as `sluice dev cluster` does (each a voter
 # and a broker), but as direct children on ports picked free one by one,
 # so this script knows every pid. It is ready once every node accepts
@@ -325,8 +379,28 @@ run_pass() {
 		marker=" [cluster]"
 		client_env=(SLUICE_COMPAT_REPLICATION_FACTOR=$cluster_rf SLUICE_COMPAT_MIN_INSYNC_REPLICAS=$cluster_min_isr)
 	fi
+	if [ "$mode" = secure ]; then
+		marker=" [secure]"
+		client_env=("${secure_env[@]}")
+	fi
 	for c in "${clients[@]}"; do
 		name="$c$marker"
+		if [ "$mode" = secure ]; then
+			case "$c" in
+			kcat) cmd=(bash "$here/kcat_secure_check.sh" "$bootstrap") ;;
+			kafka-python) cmd=("$py" "$here/kafka_python_secure_check.py" "$bootstrap") ;;
+			confluent-kafka) cmd=("$py" "$here/confluent_secure_check.py" "$bootstrap") ;;
+			kafkajs) cmd=(node "$here/kafkajs_secure_check.js" "$bootstrap") ;;
+			*) continue ;; # the group checks run in the other passes
+			esac
+			if run_client "$name" env "${client_env[@]}" "${cmd[@]}"; then
+				echo "PASS $name $client_line"
+				passed=$((passed + 1))
+			else
+				failed=$((failed + 1))
+			fi
+			continue
+		fi
 		case "$c" in
 		kcat) cmd=(bash "$here/kcat_check.sh" "$bootstrap") ;;
 		kafka-python) cmd=("$py" "$here/kafka_python_check.py" "$bootstrap") ;;
@@ -368,8 +442,8 @@ run_pass() {
 	for i in "${!pids[@]}"; do
 		p=${pids[i]}
 		if ! kill -0 "$p" 2>/dev/null; then
-			if [ "$mode" = single ]; then
-				echo "FAIL sluice: the broker died during the checks"
+			if [ "$mode" != cluster ]; then
+				echo "FAIL sluice$marker: the broker died during the checks"
 			else
 				echo "FAIL sluice$marker: node $((i + 1)) (pid $p) died during the checks"
 			fi
@@ -384,14 +458,14 @@ pass_failed_before=0
 for mode in "${modes[@]}"; do
 	pass_start=$SECONDS
 	pass_failed_before=$failed
-	if [ "$mode" = single ]; then
-		started=start_single
-	else
-		started=start_cluster
-	fi
+	case "$mode" in
+	single) started=start_single ;;
+	secure) started=start_secure ;;
+	*) started=start_cluster ;;
+	esac
 	if ! "$started"; then
-		if [ "$mode" = single ]; then
-			echo "FAIL sluice: the broker did not start"
+		if [ "$mode" != cluster ]; then
+			echo "FAIL sluice ($mode): the broker did not start"
 		else
 			echo "FAIL sluice [cluster]: the $cluster_nodes-node cluster did not start"
 		fi
