@@ -34,6 +34,10 @@ func serveDescribeGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 	for _, d := range descs {
 		out := kmsg.NewDescribeGroupsResponseGroup()
 		out.Group = d.GroupID
+		if d.State == "Dead" && describeShareGroup(b, &out) {
+			resp.Groups = append(resp.Groups, out)
+			continue
+		}
 		if d.Err != nil {
 			out.ErrorCode = groupErrorCode(d.Err)
 			resp.Groups = append(resp.Groups, out)

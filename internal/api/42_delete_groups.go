@@ -34,6 +34,7 @@ func serveDeleteGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	for _, res := range results {
 		out := kmsg.NewDeleteGroupsResponseGroup()
 		out.Group, out.ErrorCode = res.GroupID, groupErrorCode(res.Err)
+		deleteShareGroup(b, &out)
 		resp.Groups = append(resp.Groups, out)
 	}
 	return resp, nil
