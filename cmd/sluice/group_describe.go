@@ -26,7 +26,8 @@ type groupDescription struct {
 	Partitions   []groupPartitionDesc `json:"partitions"`
 	TotalLag     int64                `json:"total_lag"`
 	// GroupType is "consumer" for a group of the consumer protocol
-	// (KIP-848), whose epochs and assignor follow, else "classic".
+	// (KIP-848) and "share" for a share group (KIP-932), whose epochs and
+	// assignor follow, else "classic".
 	GroupType       string `json:"group_type"`
 	GroupEpoch      int32  `json:"group_epoch,omitempty"`
 	AssignmentEpoch int32  `json:"assignment_epoch,omitempty"`
@@ -211,6 +212,11 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		}
 		d.Members = append(d.Members, md)
 	}
+	if l.ProtocolType == shareProtocolType {
+		if err := describeShareMembers(ctx, adm, d); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range l.Lag.Sorted() {
 		pd := groupPartitionDesc{Topic: p.Topic, Partition: p.Partition, Committed: p.Commit.At,
 			LogStart: p.Start.Offset, LogEnd: p.End.Offset, Lag: p.Lag}
@@ -288,6 +294,9 @@ func (d *groupDescription) print(w io.Writer) error {
 		protocol = fmt.Sprintf("consumer group protocol (KIP-848), assignor %s, group epoch %d, assignment epoch %d",
 			d.Assignor, d.GroupEpoch, d.AssignmentEpoch)
 	}
+	if d.GroupType == shareProtocolType {
+		protocol = fmt.Sprintf("share group (KIP-932), assignor %s, group epoch %d", d.Assignor, d.GroupEpoch)
+	}
 	if err := printFields(w,
 		[2]string{"Group", d.Group}, [2]string{"State", d.State}, [2]string{"Protocol", protocol},
 		[2]string{"Coordinator", d.Coordinator}, [2]string{"Members", strconv.Itoa(len(d.Members))},
@@ -298,7 +307,7 @@ func (d *groupDescription) print(w io.Writer) error {
 		fmt.Fprintln(w)
 		rows := make([][]string, 0, len(d.Members))
 		header := []string{"MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
-		if d.GroupType == "consumer" {
+		if d.GroupType == "consumer" || d.GroupType == shareProtocolType {
 			header = []string{"MEMBER", "EPOCH", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
 		}
 		for _, m := range d.Members {

@@ -52,6 +52,10 @@ func serveDescribeGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 		}
 		d := descs[0]
 		descs = descs[1:]
+		if d.State == "Dead" && describeShareGroup(b, &out) {
+			resp.Groups = append(resp.Groups, out)
+			continue
+		}
 		if d.Err != nil {
 			out.ErrorCode = groupErrorCode(d.Err)
 			resp.Groups = append(resp.Groups, out)

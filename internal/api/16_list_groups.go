@@ -48,5 +48,10 @@ func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		out.Group, out.ProtocolType, out.GroupState, out.GroupType = l.GroupID, l.ProtocolType, l.State, l.Type
 		resp.Groups = append(resp.Groups, out)
 	}
+	var types []string
+	if req.Version >= 5 {
+		types = req.TypesFilter
+	}
+	resp.Groups = appendShareGroups(b, states, types, resp.Groups)
 	return resp, nil
 }

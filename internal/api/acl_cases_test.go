@@ -303,6 +303,7 @@ func aclMatrixCases(t *testing.T, h *harness) []aclCase {
 			code: aclOffsetForLeaderEpochCode},
 	}
 	cases = append(cases, aclTxnCases()...)
+	cases = append(cases, aclShareCases(h)...)
 	return append(cases, aclAdminCases(t, h)...)
 }
 
@@ -445,4 +446,56 @@ func aclConsumerHeartbeat() kmsg.Request {
 	req.SubscribedTopicNames = []string{"t"}
 	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	return req
+}
+
+// aclShareCases are the matrix cases of the share-group APIs (KIP-932).
+func aclShareCases(h *harness) []aclCase {
+	topicID := func() [16]byte {
+		tp, _ := h.cp.Image().Topic("t")
+		return tp.ID
+	}
+	shareGroup := aclAllow(auth.ResourceGroup, "sg", auth.OpRead)
+	shareFetch := func() kmsg.Request {
+		req := kmsg.NewPtrShareFetchRequest()
+		req.Version = shareFetchHandler.minVersion
+		req.GroupID, req.MemberID = aclStr("sg"), aclStr("m")
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = topicID()
+		rt.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	shareAck := func() kmsg.Request {
+		req := kmsg.NewPtrShareAcknowledgeRequest()
+		req.Version = shareAcknowledgeHandler.minVersion
+		req.GroupID, req.MemberID = aclStr("sg"), aclStr("m")
+		rt := kmsg.NewShareAcknowledgeRequestTopic()
+		rt.TopicID = topicID()
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	return []aclCase{
+		{name: "ShareGroupHeartbeat", acls: []auth.Binding{shareGroup, aclTopic(auth.OpRead)}, denied: groupAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrShareGroupHeartbeatRequest()
+				req.Version = shareGroupHeartbeatHandler.minVersion
+				req.GroupID, req.MemberID, req.SubscribedTopicNames = "sg", "m", []string{"t"}
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode }},
+		{name: "ShareGroupDescribe", acls: []auth.Binding{aclAllow(auth.ResourceGroup, "sg", auth.OpDescribe)}, denied: groupAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrShareGroupDescribeRequest()
+				req.Version = shareGroupDescribeHandler.minVersion
+				req.GroupIDs = []string{"sg"}
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareGroupDescribeResponse).Groups[0].ErrorCode }},
+		{name: "ShareFetch group", acls: []auth.Binding{shareGroup, aclTopic(auth.OpRead)}, denied: groupAuthz,
+			req: shareFetch, code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareFetchResponse).ErrorCode }},
+		{name: "ShareFetch topic", given: []auth.Binding{shareGroup}, acls: []auth.Binding{aclTopic(auth.OpRead)}, denied: topicAuthz,
+			req: shareFetch, code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareFetchResponse).ErrorCode }},
+		{name: "ShareAcknowledge", acls: []auth.Binding{shareGroup, aclTopic(auth.OpRead)}, denied: groupAuthz,
+			req: shareAck, code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareAcknowledgeResponse).ErrorCode }},
+	}
 }

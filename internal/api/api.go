@@ -22,6 +22,7 @@ import (
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/share"
 )
 
 // ControlPlane is what handlers need of the metadata quorum.
@@ -92,6 +93,9 @@ type Broker struct {
 	// Txns is the transaction coordinator; nil answers every transaction
 	// request COORDINATOR_NOT_AVAILABLE.
 	Txns Txns
+	// Shares runs share groups (KIP-932); nil answers every share request
+	// COORDINATOR_NOT_AVAILABLE.
+	Shares *share.Coordinator
 
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.

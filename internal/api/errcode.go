@@ -10,10 +10,12 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/raft"
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/share"
 )
 
 // errorCodes is the only place a Kafka error code is chosen for a domain
@@ -69,6 +71,18 @@ var errorCodes = []struct {
 	// partition leader's answer, mapped for completeness.
 	{coord.ErrTxnMarkerRetriable, kerr.RequestTimedOut},
 	{coord.ErrTxnMarkerFenced, kerr.TransactionCoordinatorFenced},
+	// Share groups (KIP-932).
+	{sharegroup.ErrUnknownMemberID, kerr.UnknownMemberID},
+	{sharegroup.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
+	{sharegroup.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
+	{sharegroup.ErrInvalidRequest, kerr.InvalidRequest},
+	{sharegroup.ErrInvalidRecordState, kerr.InvalidRecordState},
+	{share.ErrShareSessionNotFound, kerr.ShareSessionNotFound},
+	{share.ErrInvalidShareSessionEpoch, kerr.InvalidShareSessionEpoch},
+	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
+	{share.ErrInvalidRequest, kerr.InvalidRequest},
+	{share.ErrCorruptState, kerr.KafkaStorageError},
+	{share.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 
 	// The partition log.
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},

@@ -24,6 +24,10 @@ var domainErrorPackages = map[string]string{
 	"controller": "../controller",
 	"coord":      "../coord",
 	"auth":       "../auth",
+
+	// Share groups.
+	"sharegroup": "../coord/sharegroup",
+	"share":      "../share",
 }
 
 // TestErrorCodesMapEveryDomainError: every exported Err* variable of the

@@ -70,6 +70,10 @@ var handlers = []*handler{
 	&listTransactionsHandler,             // 66
 	&consumerGroupHeartbeatHandler,       // 68
 	&consumerGroupDescribeHandler,        // 69
+	&shareGroupHeartbeatHandler,          // 76
+	&shareGroupDescribeHandler,           // 77
+	&shareFetchHandler,                   // 78
+	&shareAcknowledgeHandler,             // 79
 }
 
 // byKey indexes handlers by API key.

@@ -96,6 +96,24 @@ const (
 	LogRollHours        = "log.roll.hours"
 )
 
+// Share groups (KIP-932; docs/groups.md#share-groups).
+const (
+	GroupShareSessionTimeoutMs        = "group.share.session.timeout.ms"
+	GroupShareHeartbeatIntervalMs     = "group.share.heartbeat.interval.ms"
+	GroupShareMaxSize                 = "group.share.max.size"
+	GroupShareRecordLockDurationMs    = "group.share.record.lock.duration.ms"
+	GroupShareDeliveryCountLimit      = "group.share.delivery.count.limit"
+	GroupSharePartitionMaxRecordLocks = "group.share.partition.max.record.locks"
+	GroupShareMaxShareSessions        = "group.share.max.share.sessions"
+	ShareAutoOffsetReset              = "share.auto.offset.reset"
+)
+
+// Values of share.auto.offset.reset.
+const (
+	ShareAutoOffsetResetLatest   = "latest"
+	ShareAutoOffsetResetEarliest = "earliest"
+)
+
 // Values of log.flush.policy.
 const (
 	FlushAlways   = "always"
@@ -228,6 +246,37 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupMinSessionTimeoutMs, Type: TypeInt, Default: "6000", Ranges: atLeast(1, maxInt),
 		Doc: "The shortest session timeout a group member may ask for; shorter ones make failure detection noisy.",
+	},
+	{
+		Name: GroupShareDeliveryCountLimit, Type: TypeInt, Default: "5", Ranges: []Range{{2, 10}},
+		Doc: "How many times a share group delivers a record (acquisition lock expired or released) before it archives it and moves on.",
+	},
+	{
+		Name: GroupShareHeartbeatIntervalMs, Type: TypeInt, Default: "5000", Ranges: atLeast(1, maxInt),
+		Doc: "How often share group members are told to heartbeat.",
+	},
+	{
+		Name: GroupShareMaxShareSessions, Type: TypeInt, Default: "2000", Ranges: atLeast(1, maxInt),
+		Doc: "The most share sessions (ShareFetch sessions of share group members) one broker keeps.",
+	},
+	{
+		Name: GroupShareMaxSize, Type: TypeInt, Default: "200", Ranges: atLeast(1, 1000),
+		Doc: "The most members one share group may have.",
+	},
+	{
+		Name: GroupSharePartitionMaxRecordLocks, Type: TypeInt, Default: "2000", Ranges: atLeast(1, 10000),
+		Doc: "The most in-flight records (between the share-partition start and end offsets, acquired or not) of one share partition; " +
+			"a record stuck in delivery holds the window, and the share partition takes no new records until it moves. " +
+			"Kafka's minimum is 100; Sluice accepts smaller values for tests.",
+	},
+	{
+		Name: GroupShareRecordLockDurationMs, Type: TypeInt, Default: "30000", Ranges: atLeast(1, 3600000),
+		Doc: "How long a share group member holds the records a ShareFetch acquired for it; unacknowledged records become available again after it. " +
+			"Kafka's minimum is 1000 ms; Sluice accepts shorter locks for tests.",
+	},
+	{
+		Name: GroupShareSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
+		Doc: "A share group member that has not heartbeated for this long leaves the group, and its acquired records are released.",
 	},
 	{
 		Name: HTTPConsoleEnabled, Type: TypeBoolean, Default: "true",
@@ -408,6 +457,12 @@ var BrokerConfigs = []Def{
 	{
 		Name: ReplicaSocketTimeoutMs, Type: TypeInt, Default: "30000", Ranges: atLeast(1, maxInt),
 		Doc: "How long a follower waits for its leader to answer a fetch before it reconnects; at least replica.fetch.wait.max.ms.",
+	},
+	{
+		Name: ShareAutoOffsetReset, Type: TypeString, Default: ShareAutoOffsetResetLatest,
+		Values: []string{ShareAutoOffsetResetLatest, ShareAutoOffsetResetEarliest},
+		Doc: "Sluice only: where a share group starts reading a partition it has no state for (latest: the high watermark; earliest: the log start). " +
+			"Kafka sets this per group (the group config share.auto.offset.reset, default latest); Sluice has no group configs yet, so this broker key is the value for every share group.",
 	},
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),

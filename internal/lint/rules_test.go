@@ -43,6 +43,10 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/partition": 40,
 	"internal/purgatory": 35,
 
+	// Share groups (KIP-932): share partitions on their leader, share
+	// sessions, the share state files; over the pure sharegroup.
+	"internal/share": 50,
+
 	// Pure state machines (see purePackages). Controller decisions read
 	// the metadata image.
 	"internal/controller":  30,
@@ -50,6 +54,8 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/coord/txn":   30, // the pure transaction state machine (issue 12)
 	"internal/metadata":    25,
 	"internal/replica":     25,
+
+	"internal/coord/sharegroup": 30, // share groups and share partitions (KIP-932)
 
 	// Client quotas: rates sampled with nowMs and the per-client sensors
 	// the edge records into, over the quotas of the metadata image.
@@ -96,6 +102,7 @@ var purePackages = []string{
 	"internal/controller",
 	"internal/coord/group",
 	"internal/coord/txn",
+	"internal/coord/sharegroup",
 }
 
 // pureForbidden are the import paths (with everything below them) that

@@ -452,6 +452,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		// Transactions on the partition side: KIP-890 produce checks, and
 		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
+		Shares: n.newShares(),
 	}
 }
 

@@ -683,6 +683,7 @@ var requestSchemas = indexSchemas(
 	&describeClientQuotasRequest, &alterClientQuotasRequest,
 	&writeTxnMarkersRequest, &txnOffsetCommitRequest,
 	&consumerGroupHeartbeatRequest, &consumerGroupDescribeRequest,
+	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {

@@ -23,6 +23,7 @@ var coveredVersions = []struct{ key, min, max int16 }{
 	{48, 0, 1}, {49, 0, 1},
 	{27, 0, 1}, {28, 0, 3},
 	{68, 0, 1}, {69, 0, 1},
+	{76, 1, 1}, {77, 1, 1}, {78, 1, 1}, {79, 1, 1},
 }
 
 // forEachCovered calls fn for every covered key and version.

@@ -1,0 +1,359 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// Acknowledgement is one acknowledgement batch of ShareFetch or
+// ShareAcknowledge: Types has one entry for the whole range, or one per
+// offset.
+type Acknowledgement struct {
+	FirstOffset, LastOffset int64
+	Types                   []int8
+}
+
+// FetchRequest is a ShareFetch as the coordinator sees it.
+type FetchRequest struct {
+	GroupID, MemberID string
+	SessionEpoch      int32
+	// Partitions are added to the session (epoch 0: they are the session).
+	Partitions []TopicPartition
+	Forget     []TopicPartition
+	Acks       map[TopicPartition][]Acknowledgement
+	MaxWait    time.Duration
+	MaxRecords int
+	MaxBytes   int32
+	// Acknowledge only: ShareAcknowledge fetches nothing.
+	AcknowledgeOnly bool
+}
+
+// PartitionResult is one partition of a ShareFetch or ShareAcknowledge
+// response.
+type PartitionResult struct {
+	TopicPartition
+	Err         error // fetching
+	AckErr      error // the acknowledgements
+	LeaderEpoch int32
+	Records     []byte
+	Acquired    []sharegroup.AcquiredRange
+}
+
+// Fetch serves ShareFetch and ShareAcknowledge: apply the
+// acknowledgements, then (unless AcknowledgeOnly or closing the session)
+// acquire records from every partition of the session, waiting up to
+// MaxWait for some. A request-level error (session, member) is returned
+// as err.
+func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionResult, error) {
+	sess, closing, err := c.session(req)
+	if err != nil {
+		return nil, err
+	}
+	results := c.acknowledge(req)
+	if closing {
+		c.releaseSession(req.GroupID, req.MemberID, sess)
+		return results, nil
+	}
+	if req.AcknowledgeOnly {
+		return results, nil
+	}
+	tps := sessionPartitions(sess, c)
+	deadline := c.opts.Clock.Now().Add(req.MaxWait)
+	for {
+		wake := make(chan struct{}, 1)
+		fetched, cancel := c.acquireAll(req, tps, wake)
+		got := false
+		for _, r := range fetched {
+			got = got || len(r.Acquired) > 0 || r.Err != nil
+		}
+		remaining := deadline.Sub(c.opts.Clock.Now())
+		if got || remaining <= 0 || ctx.Err() != nil {
+			cancel()
+			return mergeResults(results, fetched), nil
+		}
+		// Wake on an append, or when the next lock may expire.
+		waitFor(ctx, c.opts.Clock, min(remaining, c.nextExpiry()), wake)
+		cancel()
+	}
+}
+
+func sessionPartitions(s *session, c *Coordinator) []TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tps := make([]TopicPartition, 0, len(s.partitions))
+	for tp := range s.partitions {
+		tps = append(tps, tp)
+	}
+	sortTopicPartitions(tps)
+	return tps
+}
+
+// session checks the request's share session epoch and updates the
+// session: 0 opens one (replacing the member's old one), -1 closes it,
+// anything else must be the session's next epoch.
+func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The group lives on its coordinator; a partition leader elsewhere
+	// cannot check the member and trusts the session instead.
+	if g := c.groups[req.GroupID]; g != nil && g.Member(req.MemberID) == nil {
+		return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, sharegroup.ErrUnknownMemberID)
+	}
+	key := sessionKey{req.GroupID, req.MemberID}
+	switch req.SessionEpoch {
+	case 0:
+		if req.AcknowledgeOnly || len(req.Acks) > 0 {
+			return nil, false, fmt.Errorf("acknowledgements with share session epoch 0: %w", ErrInvalidShareSessionEpoch)
+		}
+		if _, ok := c.sessions[key]; !ok && len(c.sessions) >= c.opts.Config.MaxSessions {
+			return nil, false, fmt.Errorf("%d share sessions: %w", len(c.sessions), ErrShareSessionLimitReached)
+		}
+		s = &session{nextEpoch: 1, partitions: map[TopicPartition]bool{}}
+		c.sessions[key] = s
+	case -1:
+		s = c.sessions[key]
+		if s == nil {
+			return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, ErrShareSessionNotFound)
+		}
+		delete(c.sessions, key)
+		return s, true, nil
+	default:
+		s = c.sessions[key]
+		if s == nil {
+			return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, ErrShareSessionNotFound)
+		}
+		if req.SessionEpoch != s.nextEpoch {
+			return nil, false, fmt.Errorf("share session epoch %d, expected %d: %w", req.SessionEpoch, s.nextEpoch, ErrInvalidShareSessionEpoch)
+		}
+		s.nextEpoch = max(1, s.nextEpoch+1) // wraps to 1, as in Kafka
+	}
+	if !req.AcknowledgeOnly {
+		for _, tp := range req.Partitions {
+			s.partitions[tp] = true
+		}
+		for _, tp := range req.Forget {
+			delete(s.partitions, tp)
+		}
+	}
+	return s, false, nil
+}
+
+// acknowledge applies every acknowledgement batch and writes the state of
+// each partition that changed before the response says so.
+func (c *Coordinator) acknowledge(req FetchRequest) []PartitionResult {
+	var out []PartitionResult
+	tps := make([]TopicPartition, 0, len(req.Acks))
+	for tp := range req.Acks {
+		tps = append(tps, tp)
+	}
+	sortTopicPartitions(tps)
+	for _, tp := range tps {
+		r := PartitionResult{TopicPartition: tp}
+		r.AckErr = c.acknowledgePartition(req.GroupID, req.MemberID, tp, req.Acks[tp])
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *Coordinator) acknowledgePartition(groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
+	part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
+	if err != nil {
+		return err
+	}
+	sp, err := c.sharePartition(partitionKey{groupID, tp}, part)
+	if err != nil {
+		return err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.p.ExpireLocks(c.nowMs())
+	var errs []error
+	for _, a := range acks {
+		errs = append(errs, applyAcknowledgement(sp.p, memberID, a))
+	}
+	if err := c.persistLocked(sp); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func applyAcknowledgement(p *sharegroup.Partition, memberID string, a Acknowledgement) error {
+	n := a.LastOffset - a.FirstOffset + 1
+	switch {
+	case n <= 0 || len(a.Types) == 0:
+		return fmt.Errorf("acknowledgement %d-%d: %w", a.FirstOffset, a.LastOffset, ErrInvalidRequest)
+	case len(a.Types) == 1:
+		return p.Acknowledge(memberID, a.FirstOffset, a.LastOffset, sharegroup.AcknowledgeType(a.Types[0]))
+	case int64(len(a.Types)) != n:
+		return fmt.Errorf("acknowledgement %d-%d with %d types: %w", a.FirstOffset, a.LastOffset, len(a.Types), ErrInvalidRequest)
+	}
+	for i, t := range a.Types {
+		o := a.FirstOffset + int64(i)
+		if err := p.Acknowledge(memberID, o, o, sharegroup.AcknowledgeType(t)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acquireAll acquires records from each partition, sharing out the
+// request's record and byte budgets, and watches the partitions for
+// appends on wake; the caller cancels the watches.
+func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake chan<- struct{}) ([]PartitionResult, func()) {
+	var cancels []func()
+	out := make([]PartitionResult, 0, len(tps))
+	maxRecords, maxBytes := req.MaxRecords, int64(req.MaxBytes)
+	for _, tp := range tps {
+		r := PartitionResult{TopicPartition: tp, LeaderEpoch: -1}
+		part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
+		if err == nil {
+			cancels = append(cancels, part.Watch(wake))
+			r.LeaderEpoch = part.LeaderEpoch()
+			if maxRecords > 0 && maxBytes > 0 {
+				err = c.acquire(req, tp, part, &r, maxRecords, maxBytes)
+			}
+		}
+		r.Err = err
+		for _, a := range r.Acquired {
+			maxRecords -= int(a.LastOffset - a.FirstOffset + 1)
+		}
+		maxBytes -= int64(len(r.Records))
+		out = append(out, r)
+	}
+	return out, func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}
+}
+
+// acquireLocked reads whole batches from the first acquirable offset and
+// acquires what they hold. The batches may hold records another member has
+// acquired: the client keeps only the records in its acquired ranges.
+func (c *Coordinator) acquire(req FetchRequest, tp TopicPartition, part *partition.Partition, r *PartitionResult, maxRecords int, maxBytes int64) error {
+	sp, err := c.sharePartition(partitionKey{req.GroupID, tp}, part)
+	if err != nil {
+		return err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	p := sp.p
+	now := c.nowMs()
+	p.ExpireLocks(now)
+	offsets := part.Offsets()
+	from, ok := p.FirstAcquirable(offsets.LogStartOffset, offsets.HighWatermark)
+	if !ok {
+		return nil
+	}
+	read, err := part.Read(from, partition.ReadOptions{MaxBytes: int32(min(maxBytes, shareReadMaxBytes)), MinOneBatch: true, CurrentLeaderEpoch: -1})
+	if err != nil {
+		return err
+	}
+	records, err := read.Records.AppendTo(nil)
+	read.Records.Release()
+	if err != nil {
+		return fmt.Errorf("share fetch %s-%d at %d: %w", tp.Topic, tp.Partition, from, err)
+	}
+	readEnd := from
+	for rest := records; len(rest) > 0; {
+		_, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			break // a torn last batch is left for the next fetch
+		}
+		readEnd, rest = h.NextOffset(), next
+	}
+	r.Acquired = p.Acquire(req.MemberID, min(readEnd, read.HighWatermark), maxRecords, now)
+	if n := len(r.Acquired); n > 0 {
+		r.Records = batchesThrough(records, r.Acquired[n-1].LastOffset)
+	}
+	return nil
+}
+
+// shareReadMaxBytes bounds one share partition's read: a fetch acquires at
+// most MaxRecords (500 by default) records, so reading the client's whole
+// MaxBytes (50 MiB by default) would copy bytes only to cut them off.
+// MinOneBatch still returns a larger first batch whole.
+const shareReadMaxBytes = 1 << 20
+
+// batchesThrough cuts records after the batch holding lastOffset: the
+// batches past it hold no record acquired by this fetch.
+func batchesThrough(records []byte, lastOffset int64) []byte {
+	end := 0
+	for rest := records; len(rest) > 0; {
+		batch, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		end += len(batch)
+		if h.LastOffset() >= lastOffset {
+			break
+		}
+		rest = next
+	}
+	return records[:end]
+}
+
+// nextExpiry is how long until the earliest acquisition lock of this node
+// expires (a redelivery a waiting fetch may take), at most the lock
+// duration.
+func (c *Coordinator) nextExpiry() time.Duration {
+	now := c.nowMs()
+	wait := c.opts.Config.Partition.LockDurationMs
+	for _, sp := range c.partitionsOf("") {
+		sp.mu.Lock()
+		next := sp.p.NextLockExpiryMs()
+		sp.mu.Unlock()
+		if next >= 0 {
+			wait = min(wait, max(next-now, 1))
+		}
+	}
+	return time.Duration(wait) * time.Millisecond
+}
+
+// mergeResults joins the acknowledgement results and the fetch results of
+// the same partitions.
+func mergeResults(acks, fetched []PartitionResult) []PartitionResult {
+	byTP := make(map[TopicPartition]int, len(fetched))
+	for i, r := range fetched {
+		byTP[r.TopicPartition] = i
+	}
+	for _, a := range acks {
+		if i, ok := byTP[a.TopicPartition]; ok {
+			fetched[i].AckErr = a.AckErr
+			continue
+		}
+		fetched = append(fetched, a)
+	}
+	return fetched
+}
+
+func sortTopicPartitions(tps []TopicPartition) {
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].Topic != tps[j].Topic {
+			return tps[i].Topic < tps[j].Topic
+		}
+		return tps[i].Partition < tps[j].Partition
+	})
+}
+
+// releaseSession gives back the records a member still holds in the
+// partitions of the session it closed: it will not acknowledge them.
+func (c *Coordinator) releaseSession(groupID, memberID string, s *session) {
+	for _, sp := range c.partitionsOf(groupID) {
+		if !s.partitions[sp.key.TopicPartition] {
+			continue
+		}
+		sp.mu.Lock()
+		if sp.p.ReleaseMember(memberID) > 0 {
+			_ = c.persistLocked(sp) // logged; the records come back at lock expiry anyway
+		}
+		sp.mu.Unlock()
+	}
+}

@@ -1,0 +1,68 @@
+package wire
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// Share group requests (KIP-932), flexible from v0. Kafka 4.1 serves v1
+// of each; v0 was 4.0's early access and was removed, so only v1 is
+// checked. v2 (Kafka 4.2) adds the acquire mode and renew acknowledgements
+// (KIP-1206, KIP-1222), not served.
+
+var shareGroupHeartbeatRequest = message{key: 76, name: "ShareGroupHeartbeat", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	str("member_id"),
+	i32("member_epoch"),
+	nstr("rack_id"),
+	primArray("subscribed_topic_names", kindString).nullable(0),
+}}
+
+var shareGroupDescribeRequest = message{key: 77, name: "ShareGroupDescribe", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	primArray("group_ids", kindString),
+	boolean("include_authorized_operations"),
+}}
+
+var shareFetchRequest = message{key: 78, name: "ShareFetch", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	nstr("group_id"),
+	nstr("member_id"),
+	i32("share_session_epoch"),
+	i32("max_wait_ms"),
+	i32("min_bytes"),
+	i32("max_bytes"),
+	i32("max_records").from(1),
+	i32("batch_size").from(1),
+	i8("share_acquire_mode").from(2),
+	boolean("is_renew_ack").from(2),
+	array[kmsg.ShareFetchRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.ShareFetchRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i32("partition_max_bytes").versions(0, 0),
+			array[kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch]("acknowledgement_batches",
+				i64("first_offset"),
+				i64("last_offset"),
+				primArray("acknowledge_types", kindInt8),
+			),
+		),
+	),
+	array[kmsg.ShareFetchRequestForgottenTopicsData]("forgotten_topics_data",
+		uuid("topic_id"),
+		primArray("partitions", kindInt32),
+	),
+}}
+
+var shareAcknowledgeRequest = message{key: 79, name: "ShareAcknowledge", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+	nstr("group_id"),
+	nstr("member_id"),
+	i32("share_session_epoch"),
+	boolean("is_renew_ack").from(2),
+	array[kmsg.ShareAcknowledgeRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.ShareAcknowledgeRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			array[kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch]("acknowledgement_batches",
+				i64("first_offset"),
+				i64("last_offset"),
+				primArray("acknowledge_types", kindInt8),
+			),
+		),
+	),
+}}
