@@ -99,6 +99,13 @@ var (
 	electionValues    = []string{"preferred", "unclean"}
 )
 
+// The values of the acl commands' --operation and --resource-pattern-type.
+var (
+	aclOperationValues = []string{"all", "read", "write", "create", "delete", "alter", "describe", "cluster-action",
+		"describe-configs", "alter-configs", "idempotent-write"}
+	aclPatternValues = []string{"literal", "prefixed", "match", "any"}
+)
+
 // registerFlagCompletions walks the command tree and registers value
 // completions by flag name, so a flag declared in any file (produce's
 // --compression, bench's --acks, the client flags) completes the same
@@ -139,6 +146,10 @@ func flagValueCompletion(cmd *cobra.Command, f *pflag.Flag) cobra.CompletionFunc
 		return fixedValues(atValues...)
 	case f.Name == "type" && cmd.Name() == "elect-leaders":
 		return fixedValues(electionValues...)
+	case f.Name == "operation":
+		return fixedValues(aclOperationValues...)
+	case f.Name == "resource-pattern-type":
+		return fixedValues(aclPatternValues...)
 	case f.Name == "profile":
 		return completeProfiles
 	case inTopic && (f.Name == "config" || f.Name == "set"):

@@ -84,6 +84,8 @@ func TestCompleteFlagValues(t *testing.T) {
 		{[]string{"consume", "orders", "--output", "j"}, "json"},
 		{[]string{"topic", "offsets", "orders", "--at", "s"}, "start"},
 		{[]string{"cluster", "elect-leaders", "--type", ""}, "preferred,unclean"},
+		{[]string{"acl", "create", "--operation", "describe"}, "describe,describe-configs"},
+		{[]string{"acl", "list", "--resource-pattern-type", "p"}, "prefixed"},
 	} {
 		got, directive := completeWords(t, tc.args...)
 		if strings.Join(got, ",") != tc.want || directive != noFiles {

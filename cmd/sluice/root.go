@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newGroupCmd(),
+		newACLCmd(),
 		newClusterCmd(),
 		newQuotaCmd(),
 		newDevCmd(),

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 )
@@ -43,8 +44,21 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	rejectCode, rejectErr := produceRejection(req)
+	z := b.authz(r)
+	if req.TransactionID != nil && rejectCode == 0 {
+		// Kafka checks the transactional id before anything else, so a
+		// producer without WRITE on it learns nothing about the topics.
+		if err := z.transactionalID(auth.OpWrite, *req.TransactionID); err != nil {
+			rejectErr = err
+		}
+	}
 	var appends []*produceAppend
+	var refused error // the first authorization failure, for acks=0
 	for _, t := range req.Topics {
+		topicErr := z.topic(auth.OpWrite, t.Topic)
+		if topicErr != nil && refused == nil {
+			refused = topicErr
+		}
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
@@ -57,6 +71,8 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 				produceFail(out, rejectCode, rejectErr)
 			case rejectErr != nil:
 				produceFail(out, errorCode(rejectErr), rejectErr)
+			case topicErr != nil:
+				produceFail(out, errorCode(topicErr), topicErr)
 			default:
 				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
 					transactionalID: req.TransactionID})
@@ -78,6 +94,9 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 	produceAppendAll(waitCtx, b, appends)
 	if req.Acks == 0 {
 		err := produceFirstError(appends)
+		if refused != nil {
+			err = refused
+		}
 		if rejectCode != 0 || rejectErr != nil {
 			err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
 		}

@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metrics"
@@ -38,6 +40,7 @@ type fetchRead struct {
 	sentHighWatermark, sentLogStartOffset, sentLastStableOffset int64
 
 	part    *partition.Partition
+	denied  error // the principal may not read the partition; set per request
 	err     error
 	result  partition.ReadResult
 	holding bool // result.Records must be released
@@ -92,6 +95,7 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 		r.noteError(fc.errorCode)
 		return wire.EncodeFetchResponse(resp)
 	}
+	fetchAuthorize(b, r, req, fc.reads)
 	f := fetcher{b: b, req: req, reads: fc.reads, maxBytes: fetchResponseMaxBytes(b, req)}
 	if !f.fromReplica() {
 		f.maxBytes = b.quotaFetchMaxBytes(r, f.maxBytes)
@@ -111,6 +115,32 @@ func serveFetch(ctx context.Context, b *Broker, r *Request) (wire.Response, erro
 	}
 	resp.Topics = fetchResponseTopics(req, send)
 	return wire.EncodeFetchResponse(resp)
+}
+
+// fetchAuthorize marks the partitions the principal may not read: a
+// consumer needs READ on each topic; a follower (replica id set) needs
+// CLUSTER_ACTION on the cluster, else every partition is refused with
+// TOPIC_AUTHORIZATION_FAILED, as Kafka answers it. A refused partition
+// does not end a long poll early: the others may still wait for data.
+func fetchAuthorize(b *Broker, r *Request, req *kmsg.FetchRequest, reads []*fetchRead) {
+	z := b.authz(r)
+	if !z.enabled() {
+		return
+	}
+	var replicaErr error
+	if req.ReplicaID >= 0 {
+		if err := z.cluster(auth.OpClusterAction); err != nil {
+			replicaErr = fmt.Errorf("%w: replica fetch: %w", auth.ErrTopicAuthorizationFailed, err)
+		}
+	}
+	for _, rd := range reads {
+		switch {
+		case req.ReplicaID >= 0:
+			rd.denied = replicaErr
+		default:
+			rd.denied = z.topic(auth.OpRead, rd.topic)
+		}
+	}
 }
 
 // fetchThrottle records a consumer fetch's bytes and read time in its
@@ -201,7 +231,7 @@ func (f *fetcher) fetch(ctx context.Context, clk clock.Clock) {
 	}()
 	for _, rd := range f.reads {
 		switch {
-		case rd.part == nil:
+		case rd.part == nil || rd.denied != nil:
 		case f.fromReplica():
 			// A follower waits for the leader's appends: the HW moves
 			// only after followers fetch them.
@@ -269,7 +299,10 @@ func (f *fetcher) readAll() (bytes int64, failed bool) {
 	minOneBatch := true
 	for _, rd := range f.reads {
 		rd.release()
-		rd.err = nil
+		rd.err = rd.denied
+		if rd.denied != nil {
+			continue
+		}
 		if rd.part == nil {
 			rd.part, rd.err = f.b.Partitions.Partition(rd.topic, rd.partition)
 		}

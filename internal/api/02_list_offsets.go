@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // ListOffsets v0–8: the offset for a timestamp, or for one of the special
@@ -42,13 +44,17 @@ func serveListOffsets(_ context.Context, b *Broker, r *Request) (kmsg.Response, 
 			seen[topicPartition{t.Topic, p.Partition}]++
 		}
 	}
+	z := b.authz(r)
 	for _, t := range req.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
+		denied := z.topic(auth.OpDescribe, t.Topic)
 		for _, p := range t.Partitions {
 			out := kmsg.NewListOffsetsResponseTopicPartition()
 			out.Partition = p.Partition
 			switch {
+			case denied != nil:
+				out.ErrorCode = errorCode(denied)
 			case req.Version >= 1 && seen[topicPartition{t.Topic, p.Partition}] > 1:
 				// Kafka refuses a partition asked for twice (v1+).
 				out.ErrorCode = kerr.InvalidRequest.Code

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -29,13 +30,21 @@ const metadataAutoCreateTimeout = 10 * time.Second
 func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	z := b.authz(r)
+	metadataAnswer(ctx, b, z, req, resp)
+	metadataAuthorizedOperations(z, req, resp)
+	return resp, nil
+}
+
+// metadataAnswer fills the brokers, the controller and the topics.
+func metadataAnswer(ctx context.Context, b *Broker, z *authz, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	img := b.Control.Image()
 	// v0 has no null array: an empty list means every topic. From v1 on,
 	// null means every topic and an empty list none.
 	allTopics := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
 	var created map[string]error
 	if !allTopics {
-		img, created = metadataAutoCreate(ctx, b, img, req)
+		img, created = metadataAutoCreate(ctx, b, z, img, req)
 	}
 
 	for _, bi := range adminAliveBrokers(img) {
@@ -47,10 +56,14 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 	resp.ControllerID = adminControllerID(b, img)
 
 	if allTopics {
+		// Topics the principal may not describe are left out, as if
+		// they did not exist.
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(img, req.Version, t))
+			if z.topic(auth.OpDescribe, t.Name) == nil {
+				resp.Topics = append(resp.Topics, metadataTopic(img, req.Version, t))
+			}
 		}
-		return resp, nil
+		return
 	}
 	seenNames := map[string]bool{}
 	seenIDs := map[metadata.UUID]bool{}
@@ -60,7 +73,7 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 			id := metadata.UUID(rt.TopicID)
 			if !seenIDs[id] {
 				seenIDs[id] = true
-				resp.Topics = append(resp.Topics, metadataTopicByID(img, req.Version, id))
+				resp.Topics = append(resp.Topics, metadataTopicByID(img, z, req.Version, id))
 			}
 			continue
 		}
@@ -69,40 +82,92 @@ func serveMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 			continue
 		}
 		seenNames[name] = true
+		if err := z.topic(auth.OpDescribe, name); err != nil {
+			resp.Topics = append(resp.Topics, metadataTopicDenied(name, err))
+			continue
+		}
 		resp.Topics = append(resp.Topics, metadataTopicByName(img, req.Version, name, created))
 	}
-	return resp, nil
+}
+
+// Authorized operations bit fields (KIP-430): bit n set means operation n.
+const (
+	// topicAllOperations: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
+	// DESCRIBE_CONFIGS, ALTER_CONFIGS, what a topic supports in Kafka.
+	topicAllOperations int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	// clusterAllOperations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+	// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+	clusterAllOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+)
+
+// metadataAuthorizedOperations fills the authorized operations a v8+
+// request asks for: each answered topic's, and the cluster's (v8–10).
+// Without an authorizer every supported operation is set, as Kafka does.
+func metadataAuthorizedOperations(z *authz, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
+	if req.Version < 8 {
+		return
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			t := &resp.Topics[i]
+			if t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = z.operations(auth.ResourceTopic, *t.Topic, topicAllOperations)
+			}
+		}
+	}
+	if req.IncludeClusterAuthorizedOperations && req.Version <= 10 {
+		resp.AuthorizedOperations = z.operations(auth.ResourceCluster, auth.ClusterName, clusterAllOperations)
+	}
+}
+
+// metadataTopicDenied answers a topic the principal may not describe,
+// whether or not it exists.
+func metadataTopicDenied(name string, err error) kmsg.MetadataResponseTopic {
+	out := kmsg.NewMetadataResponseTopic()
+	out.Topic = &name
+	out.IsInternal = adminIsInternalTopic(name)
+	out.ErrorCode = errorCode(err)
+	return out
 }
 
 // metadataAutoCreate creates the requested topics that do not exist, if
 // the broker and the request allow it, and returns the image to answer
-// from with each creation's outcome by name.
-func metadataAutoCreate(ctx context.Context, b *Broker, img *metadata.Image, req *kmsg.MetadataRequest) (*metadata.Image, map[string]error) {
+// from with each creation's outcome by name. Creating needs CREATE on the
+// cluster or on the topic; a topic the principal may not create gets
+// TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+func metadataAutoCreate(ctx context.Context, b *Broker, z *authz, img *metadata.Image, req *kmsg.MetadataRequest) (*metadata.Image, map[string]error) {
 	allowed := req.Version < 4 || req.AllowAutoTopicCreation
 	if !allowed || !b.Config.AutoCreateTopicsEnable {
 		return img, nil
 	}
 	var topics []controller.CreatableTopic
 	want := map[string]bool{}
+	outcome := map[string]error{}
+	mayCreateAny := z.cluster(auth.OpCreate) == nil
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			continue
 		}
 		name := *rt.Topic
-		if _, exists := img.Topic(name); exists || want[name] || !metadataAutoCreatable(name) {
+		if _, exists := img.Topic(name); exists || want[name] || !metadataAutoCreatable(name) || z.topic(auth.OpDescribe, name) != nil {
 			continue
 		}
 		want[name] = true
+		if !mayCreateAny {
+			if err := z.topic(auth.OpCreate, name); err != nil {
+				outcome[name] = err
+				continue
+			}
+		}
 		topics = append(topics, controller.CreatableTopic{
 			Name: name, NumPartitions: b.Config.NumPartitions, ReplicationFactor: b.Config.DefaultReplicationFactor,
 		})
 	}
 	if len(topics) == 0 {
-		return img, nil
+		return img, outcome
 	}
 	ctx, cancel := context.WithTimeout(ctx, metadataAutoCreateTimeout)
 	defer cancel()
-	outcome := make(map[string]error, len(topics))
 	resp, err := adminSubmit[controller.CreateTopicsResponse](ctx, b, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: topics}})
 	if err != nil {
 		b.Logger.Warn("metadata: auto-creating topics failed", "topics", len(topics), "err", err)
@@ -155,13 +220,20 @@ func metadataTopicByName(img *metadata.Image, version int16, name string, create
 }
 
 // metadataTopicByID answers one topic requested by id (v10+).
-func metadataTopicByID(img *metadata.Image, version int16, id metadata.UUID) kmsg.MetadataResponseTopic {
+func metadataTopicByID(img *metadata.Image, z *authz, version int16, id metadata.UUID) kmsg.MetadataResponseTopic {
 	if id == (metadata.UUID{}) {
 		out := kmsg.NewMetadataResponseTopic()
 		out.ErrorCode = errorCode(adminInvalidRequest("a requested topic has neither a name nor an id"))
 		return out
 	}
 	if t, ok := img.TopicByID(id); ok {
+		if err := z.topic(auth.OpDescribe, t.Name); err != nil {
+			// The name is not told: an id is no way around ACLs.
+			out := kmsg.NewMetadataResponseTopic()
+			out.TopicID = id
+			out.ErrorCode = errorCode(err)
+			return out
+		}
 		return metadataTopic(img, version, t)
 	}
 	out := kmsg.NewMetadataResponseTopic()

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -47,8 +49,11 @@ func serveOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		creq.RetentionTimeMs = -1
 	}
 	img := b.Control.Image()
+	z := b.authz(r)
+	groupErr := z.group(auth.OpRead, req.Group)
 	var sent []offsetCommitSent
 	for i, t := range req.Topics {
+		topicErr := z.topic(auth.OpRead, t.Topic)
 		out := &resp.Topics[i]
 		out.Default()
 		out.Topic = t.Topic
@@ -58,6 +63,12 @@ func serveOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		for j, p := range t.Partitions {
 			out.Partitions[j].Default()
 			out.Partitions[j].Partition = p.Partition
+			if err := cmp.Or(groupErr, topicErr); err != nil {
+				// READ on the group comes first: without it, every
+				// partition is GROUP_AUTHORIZATION_FAILED.
+				out.Partitions[j].ErrorCode = errorCode(err)
+				continue
+			}
 			if !groupPartitionKnown(img, t.Topic, p.Partition) {
 				out.Partitions[j].ErrorCode = errorCode(groupErrUnknownPartition(t.Topic, p.Partition))
 				continue

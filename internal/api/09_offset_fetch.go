@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -36,7 +37,7 @@ func serveOffsetFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response
 				freq.Topics = append(freq.Topics, coord.FetchTopic{Name: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		res, err := offsetFetchRun(ctx, b, freq)
+		res, err := offsetFetchAuthorized(ctx, b, r, freq)
 		offsetFetchFillSingle(resp, freq, res, err)
 		return resp, nil
 	}
@@ -53,10 +54,41 @@ func serveOffsetFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response
 				freq.Topics = append(freq.Topics, coord.FetchTopic{Name: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		res, err := offsetFetchRun(ctx, b, freq)
+		res, err := offsetFetchAuthorized(ctx, b, r, freq)
 		resp.Groups = append(resp.Groups, offsetFetchGroup(rg.Group, res, err))
 	}
 	return resp, nil
+}
+
+// offsetFetchAuthorized fetches one group's offsets if the principal may
+// describe the group, and hides the topics it may not describe: a topic
+// asked for by name gets TOPIC_AUTHORIZATION_FAILED on each partition, and
+// with every topic asked for (null) it is left out, as in Kafka.
+func offsetFetchAuthorized(ctx context.Context, b *Broker, r *Request, freq coord.FetchRequest) (coord.FetchResult, error) {
+	z := b.authz(r)
+	if err := z.group(auth.OpDescribe, freq.GroupID); err != nil {
+		return coord.FetchResult{}, err
+	}
+	res, err := offsetFetchRun(ctx, b, freq)
+	if err != nil || !z.enabled() {
+		return res, err
+	}
+	kept := res.Topics[:0]
+	for _, t := range res.Topics {
+		denied := z.topic(auth.OpDescribe, t.Name)
+		switch {
+		case denied == nil:
+		case freq.Topics == nil:
+			continue
+		default:
+			for i := range t.Partitions {
+				t.Partitions[i] = coord.FetchPartitionResult{Partition: t.Partitions[i].Partition, Offset: -1, LeaderEpoch: -1, Err: denied}
+			}
+		}
+		kept = append(kept, t)
+	}
+	res.Topics = kept
+	return res, nil
 }
 
 // offsetFetchRun fetches one group's offsets.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -32,24 +33,24 @@ func serveFindCoordinator(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := findCoordinatorOne(ctx, b, req.CoordinatorType, req.CoordinatorKey)
+		c := findCoordinatorOne(ctx, b, b.authz(r), req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp, nil
 	}
 	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, 0, len(req.CoordinatorKeys))
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, findCoordinatorOne(ctx, b, req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, findCoordinatorOne(ctx, b, b.authz(r), req.CoordinatorType, key))
 	}
 	return resp, nil
 }
 
 // findCoordinatorOne answers one key: the coordinator's address, or an
 // error with node -1 (Kafka's "no node").
-func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func findCoordinatorOne(ctx context.Context, b *Broker, z *authz, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	out := kmsg.NewFindCoordinatorResponseCoordinator()
 	out.Key = key
-	nodeID, host, port, err := findCoordinatorNode(ctx, b, keyType, key)
+	nodeID, host, port, err := findCoordinatorNode(ctx, b, z, keyType, key)
 	if err != nil {
 		out.ErrorCode, out.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		out.NodeID, out.Host, out.Port = -1, "", -1
@@ -59,10 +60,15 @@ func findCoordinatorOne(ctx context.Context, b *Broker, keyType int8, key string
 	return out
 }
 
-func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key string) (int32, string, int32, error) {
+// findCoordinatorNode needs DESCRIBE on the group or transactional id,
+// as in Kafka.
+func findCoordinatorNode(ctx context.Context, b *Broker, z *authz, keyType int8, key string) (int32, string, int32, error) {
 	var nodeID int32
 	switch keyType {
 	case coordinatorKeyGroup:
+		if err := z.group(auth.OpDescribe, key); err != nil {
+			return 0, "", 0, err
+		}
 		g, err := groups(b)
 		if err != nil {
 			return 0, "", 0, err
@@ -71,6 +77,9 @@ func findCoordinatorNode(ctx context.Context, b *Broker, keyType int8, key strin
 			return 0, "", 0, fmt.Errorf("coordinator for group %q: %w", key, err)
 		}
 	case coordinatorKeyTransaction:
+		if err := z.transactionalID(auth.OpDescribe, key); err != nil {
+			return 0, "", 0, err
+		}
 		t, err := txns(b)
 		if err != nil {
 			return 0, "", 0, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -22,6 +23,10 @@ var joinGroupHandler = handler{key: 11, minVersion: 0, maxVersion: 9, serve: ser
 func serveJoinGroup(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.JoinGroupRequest)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if err := b.authz(r).group(auth.OpRead, req.Group); err != nil {
+		joinGroupFail(resp, req.MemberID, err)
+		return resp, nil
+	}
 	g, err := groups(b)
 	if err != nil {
 		joinGroupFail(resp, req.MemberID, err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -16,7 +17,11 @@ var heartbeatHandler = handler{key: 12, minVersion: 0, maxVersion: 4, serve: ser
 func serveHeartbeat(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	g, err := groups(b)
+	err := b.authz(r).group(auth.OpRead, req.Group)
+	var g Groups
+	if err == nil {
+		g, err = groups(b)
+	}
 	if err == nil {
 		err = g.Heartbeat(ctx, coord.HeartbeatRequest{
 			GroupID:         req.Group,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -29,6 +30,10 @@ func serveLeaveGroup(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 				MemberID: m.MemberID, GroupInstanceID: groupString(m.InstanceID), Reason: groupString(m.Reason),
 			})
 		}
+	}
+	if err := b.authz(r).group(auth.OpRead, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
 	}
 	res, err := leaveGroupRun(ctx, b, lreq)
 	switch {

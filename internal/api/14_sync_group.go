@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -19,6 +20,10 @@ var syncGroupHandler = handler{key: 14, minVersion: 0, maxVersion: 5, serve: ser
 func serveSyncGroup(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	if err := b.authz(r).group(auth.OpRead, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	g, err := groups(b)
 	if err != nil {
 		resp.ErrorCode = groupErrorCode(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // ListGroups v0–5: the groups this broker coordinates. v4 filters by state
@@ -31,7 +33,14 @@ func serveListGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 	listed, err := g.ListGroups(ctx, states)
 	resp.ErrorCode = groupErrorCode(err)
 	resp.Groups = make([]kmsg.ListGroupsResponseGroup, 0, len(listed))
+	// DESCRIBE on the cluster lists every group; without it, only the
+	// groups the principal may describe are listed, as in Kafka.
+	z := b.authz(r)
+	all := z.cluster(auth.OpDescribe) == nil
 	for _, l := range listed {
+		if !all && z.group(auth.OpDescribe, l.GroupID) != nil {
+			continue
+		}
 		if req.Version >= 5 && len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, l.Type) }) {
 			continue
 		}

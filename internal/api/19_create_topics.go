@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 )
@@ -36,8 +37,10 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	}
 	creq := controller.CreateTopicsRequest{ValidateOnly: req.ValidateOnly}
 	var sent []int // request index of each topic sent to the controller
+	z := b.authz(r)
+	mayCreateAny := z.cluster(auth.OpCreate) == nil
 	for i, t := range req.Topics {
-		if err := createTopicsPrecheck(t, counts[t.Topic]); err != nil {
+		if err := createTopicsPrecheck(z, mayCreateAny, t, counts[t.Topic]); err != nil {
 			createTopicsFail(&resp.Topics[i], err)
 			continue
 		}
@@ -69,6 +72,11 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		}
 		out.TopicID = res.TopicID
 		out.NumPartitions, out.ReplicationFactor = res.NumPartitions, res.ReplicationFactor
+		if err := z.topic(auth.OpDescribeConfigs, out.Topic); err != nil {
+			// Created, but its configs are withheld, as Kafka does.
+			out.ConfigErrorCode = errorCode(err)
+			continue
+		}
 		overrides := make(map[string]string, len(creq.Topics[j].Configs))
 		for _, c := range creq.Topics[j].Configs {
 			overrides[c.Name] = c.Value
@@ -83,10 +91,17 @@ func serveCreateTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 }
 
 // createTopicsPrecheck finds what is wrong with t before the controller
-// sees it; count is how often its name appears in the request.
-func createTopicsPrecheck(t kmsg.CreateTopicsRequestTopic, count int) error {
+// sees it; count is how often its name appears in the request. It also
+// authorizes: CREATE on the cluster allows any topic, otherwise CREATE on
+// the topic itself is needed, as in Kafka.
+func createTopicsPrecheck(z *authz, mayCreateAny bool, t kmsg.CreateTopicsRequestTopic, count int) error {
 	if count > 1 {
 		return adminInvalidRequest("topic %q appears %d times in the request", t.Topic, count)
+	}
+	if !mayCreateAny {
+		if err := z.topic(auth.OpCreate, t.Topic); err != nil {
+			return err
+		}
 	}
 	if t.Topic == adminMetadataTopic {
 		return adminInvalidRequest("creation of internal topic %s is prohibited", adminMetadataTopic)

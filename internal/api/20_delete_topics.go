@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -26,6 +27,7 @@ func serveDeleteTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	req := r.Body.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	items := deleteTopicsItems(req)
+	deleteTopicsAuthorize(b, r, items)
 
 	// The controller answers the names first, then the ids, each in the
 	// order sent.
@@ -81,6 +83,28 @@ func serveDeleteTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 // deleteTopicsItems lists the requested topics in request order, with the
 // edge's verdict on those that name a topic by both name and id, or by
 // neither (Kafka rejects both).
+// deleteTopicsAuthorize refuses the topics the principal may not delete
+// (DELETE on the topic; by id, on the topic the id names). An id that
+// names no topic is left to the controller's UNKNOWN_TOPIC_ID.
+func deleteTopicsAuthorize(b *Broker, r *Request, items []deleteTopicsItem) {
+	z := b.authz(r)
+	if !z.enabled() {
+		return
+	}
+	img := b.Control.Image()
+	for i := range items {
+		it := &items[i]
+		if it.err != nil {
+			continue
+		}
+		if it.name != nil {
+			it.err = z.topic(auth.OpDelete, *it.name)
+		} else if t, ok := img.TopicByID(it.id); ok {
+			it.err = z.topic(auth.OpDelete, t.Name)
+		}
+	}
+}
+
 func deleteTopicsItems(req *kmsg.DeleteTopicsRequest) []deleteTopicsItem {
 	if req.Version < 6 {
 		items := make([]deleteTopicsItem, len(req.TopicNames))

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DeleteRecords v0–2: move a partition's log start offset forward; whole
@@ -13,12 +15,19 @@ var deleteRecordsHandler = handler{key: 21, minVersion: 0, maxVersion: 2, serve:
 func serveDeleteRecords(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	z := b.authz(r)
 	for _, t := range req.Topics {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
 		rt.Topic = t.Topic
+		denied := z.topic(auth.OpDelete, t.Topic)
 		for _, p := range t.Partitions {
 			out := kmsg.NewDeleteRecordsResponseTopicPartition()
 			out.Partition = p.Partition
+			if denied != nil {
+				out.LowWatermark, out.ErrorCode = -1, errorCode(denied)
+				rt.Partitions = append(rt.Partitions, out)
+				continue
+			}
 			lowWatermark, err := deleteRecordsOne(b, t.Topic, p.Partition, p.Offset)
 			out.LowWatermark, out.ErrorCode = lowWatermark, errorCode(err)
 			rt.Partitions = append(rt.Partitions, out)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -28,6 +29,20 @@ func serveInitProducerID(ctx context.Context, b *Broker, r *Request) (kmsg.Respo
 	req := r.Body.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	z := b.authz(r)
+	switch {
+	case req.TransactionalID != nil:
+		if err := z.transactionalID(auth.OpWrite, *req.TransactionalID); err != nil {
+			resp.ErrorCode = errorCode(err)
+			return resp, nil
+		}
+	case z.cluster(auth.OpIdempotentWrite) != nil && !z.anyResource(auth.OpWrite, auth.ResourceTopic):
+		// Kafka (KIP-679): WRITE on any topic also makes a producer
+		// idempotent, so IDEMPOTENT_WRITE on the cluster is not needed.
+		err := z.cluster(auth.OpIdempotentWrite)
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	if req.TransactionalID != nil {
 		return serveInitTransactionalProducerID(ctx, b, req, resp), nil
 	}

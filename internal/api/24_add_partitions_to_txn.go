@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/partition"
 )
@@ -30,8 +31,9 @@ const producerFencedSinceAddPartitions = 2
 func serveAddPartitionsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	z := b.authz(r)
 	if req.Version < 4 {
-		codes := addPartitionsOne(ctx, b, req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, req.Topics)
+		codes := addPartitionsOne(ctx, b, z, req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, req.Topics)
 		for _, t := range codes {
 			rt := kmsg.AddPartitionsToTxnResponseTopic{Topic: t.topic}
 			for _, p := range t.partitions {
@@ -41,13 +43,19 @@ func serveAddPartitionsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.R
 		}
 		return resp, nil
 	}
+	// v4+ is the brokers' batched form (KIP-890): CLUSTER_ACTION, as Kafka
+	// asks of inter-broker requests.
+	if err := z.cluster(auth.OpClusterAction); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	for _, tx := range req.Transactions {
 		topics := make([]kmsg.AddPartitionsToTxnRequestTopic, len(tx.Topics))
 		for i, t := range tx.Topics {
 			topics[i] = kmsg.AddPartitionsToTxnRequestTopic{Topic: t.Topic, Partitions: t.Partitions}
 		}
 		rtx := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
-		for _, t := range addPartitionsOne(ctx, b, req.Version, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics) {
+		for _, t := range addPartitionsOne(ctx, b, nil, req.Version, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics) {
 			rt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: t.topic}
 			for _, p := range t.partitions {
 				rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p.partition, ErrorCode: p.code})
@@ -71,7 +79,7 @@ type topicCodes struct {
 
 // addPartitionsOne adds (or verifies) one transaction's partitions and
 // returns a code per partition, in request order.
-func addPartitionsOne(ctx context.Context, b *Broker, version int16, id string, producerID int64, epoch int16,
+func addPartitionsOne(ctx context.Context, b *Broker, z *authz, version int16, id string, producerID int64, epoch int16,
 	verifyOnly bool, topics []kmsg.AddPartitionsToTxnRequestTopic) []topicCodes {
 	var tps []coord.TxnTopicPartition
 	var unknown error
@@ -88,6 +96,7 @@ func addPartitionsOne(ctx context.Context, b *Broker, version int16, id string, 
 	producer := coord.TxnProducer{TransactionalID: id, ProducerID: producerID, ProducerEpoch: epoch}
 	t, err := txns(b)
 	switch {
+	case addPartitionsAuthorize(z, id, tps, codes):
 	case err != nil:
 		fill(codes, txnErrorCode(err, version, producerFencedSinceAddPartitions))
 	case unknown != nil:
@@ -126,4 +135,28 @@ func fill(codes []int16, code int16) {
 	for i := range codes {
 		codes[i] = code
 	}
+}
+
+// addPartitionsAuthorize checks a producer's AddPartitionsToTxn (z is nil
+// for the brokers' batched form, authorized as a whole): WRITE on the
+// transactional id, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every
+// partition; then WRITE on each topic, else TOPIC_AUTHORIZATION_FAILED on
+// its partitions and OPERATION_NOT_ATTEMPTED on the others, as in Kafka.
+// It reports whether it refused the request, with codes filled.
+func addPartitionsAuthorize(z *authz, id string, tps []coord.TxnTopicPartition, codes []int16) bool {
+	if z == nil || !z.enabled() {
+		return false
+	}
+	if err := z.transactionalID(auth.OpWrite, id); err != nil {
+		fill(codes, errorCode(err))
+		return true
+	}
+	refused := false
+	for i, tp := range tps {
+		codes[i] = kerr.OperationNotAttempted.Code
+		if err := z.topic(auth.OpWrite, tp.Topic); err != nil {
+			codes[i], refused = errorCode(err), true
+		}
+	}
+	return refused
 }

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -20,6 +22,12 @@ const producerFencedSinceAddOffsets = 2
 func serveAddOffsetsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	// WRITE on the transactional id, then READ on the group, as in Kafka.
+	z := b.authz(r)
+	if err := cmp.Or(z.transactionalID(auth.OpWrite, req.TransactionalID), z.group(auth.OpRead, req.Group)); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	t, err := txns(b)
 	if err == nil {
 		err = t.AddOffsets(ctx, coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}, req.Group)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -25,6 +26,10 @@ const producerFencedSinceEndTxn = 2
 func serveEndTxn(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if err := b.authz(r).transactionalID(auth.OpWrite, req.TransactionalID); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	t, err := txns(b)
 	if err == nil {
 		err = t.EndTxn(ctx, coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}, req.Commit)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -41,6 +42,8 @@ func serveWriteTxnMarkers(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	req := r.Body.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	var writes []*markerWrite
+	// Inter-broker: CLUSTER_ACTION, else every partition is refused.
+	denied := b.authz(r).cluster(auth.OpClusterAction)
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(req.Markers))
 	for i, m := range req.Markers {
 		rm := &resp.Markers[i]
@@ -56,6 +59,10 @@ func serveWriteTxnMarkers(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 				out := &rt.Partitions[k]
 				out.Default()
 				out.Partition = id
+				if denied != nil {
+					out.ErrorCode = errorCode(denied)
+					continue
+				}
 				writes = append(writes, &markerWrite{topic: t.Topic, partition: id, out: out, marker: partition.TxnMarker{
 					ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, CoordinatorEpoch: m.CoordinatorEpoch, Commit: m.Committed}})
 			}

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -42,7 +44,15 @@ func serveTxnOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	if req.Version < 3 {
 		creq.GenerationID, creq.MemberID, creq.GroupInstanceID = -1, "", ""
 	}
-	for _, t := range req.Topics {
+	// WRITE on the transactional id, READ on the group, then READ on each
+	// topic, as in Kafka; refused topics never reach the coordinator.
+	z := b.authz(r)
+	refused := cmp.Or(z.transactionalID(auth.OpWrite, req.TransactionalID), z.group(auth.OpRead, req.Group))
+	denied := make([]error, len(req.Topics))
+	for i, t := range req.Topics {
+		if denied[i] = cmp.Or(refused, z.topic(auth.OpRead, t.Topic)); denied[i] != nil {
+			continue
+		}
 		ct := coord.CommitTopic{Name: t.Topic}
 		for _, p := range t.Partitions {
 			leaderEpoch := p.LeaderEpoch
@@ -54,8 +64,13 @@ func serveTxnOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 		}
 		creq.Topics = append(creq.Topics, ct)
 	}
-	res, err := txnOffsetCommitRun(ctx, b, creq)
+	var res coord.CommitResult
+	var err error
+	if len(creq.Topics) > 0 {
+		res, err = txnOffsetCommitRun(ctx, b, creq)
+	}
 	resp.Topics = make([]kmsg.TxnOffsetCommitResponseTopic, len(req.Topics))
+	next := 0 // the coordinator's answers, in the order of the topics sent
 	for i, t := range req.Topics {
 		rt := &resp.Topics[i]
 		rt.Default()
@@ -65,11 +80,17 @@ func serveTxnOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 			rp := &rt.Partitions[j]
 			rp.Default()
 			rp.Partition = p.Partition
-			if err != nil {
+			switch {
+			case denied[i] != nil:
+				rp.ErrorCode = errorCode(denied[i])
+			case err != nil:
 				rp.ErrorCode = groupErrorCode(err)
-				continue
+			default:
+				rp.ErrorCode = errorCode(res.Topics[next].Partitions[j].Err)
 			}
-			rp.ErrorCode = errorCode(res.Topics[i].Partitions[j].Err)
+		}
+		if denied[i] == nil {
+			next++
 		}
 	}
 	return resp, nil

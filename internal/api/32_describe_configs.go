@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -40,10 +41,15 @@ func serveDescribeConfigs(_ context.Context, b *Broker, r *Request) (kmsg.Respon
 	req := r.Body.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	img := b.Control.Image()
+	z := b.authz(r)
 	for _, res := range req.Resources {
 		out := kmsg.NewDescribeConfigsResponseResource()
 		out.ResourceType, out.ResourceName = res.ResourceType, res.ResourceName
-		configs, err := describeResource(b, img, res)
+		var configs []describedConfig
+		err := z.configResource(auth.OpDescribeConfigs, res.ResourceType, res.ResourceName)
+		if err == nil {
+			configs, err = describeResource(b, img, res)
+		}
 		if err != nil {
 			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 			out.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}

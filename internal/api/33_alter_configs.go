@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -33,6 +34,7 @@ func serveAlterConfigs(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		}
 		return nulls
 	})
+	alterConfigsAuthorize(b.authz(r), keys, errs)
 	creq := controller.AlterConfigsRequest{ValidateOnly: req.ValidateOnly}
 	var sent []int
 	for i, res := range req.Resources {
@@ -131,4 +133,15 @@ func alterConfigsDescribe(k alterConfigsKey) string {
 		return fmt.Sprintf("broker %q", k.name)
 	}
 	return fmt.Sprintf("resource %d %q", k.typ, k.name)
+}
+
+// alterConfigsAuthorize sets errs[i] for each resource the principal may
+// not ALTER_CONFIGS. It wins over any other error of the resource, so an
+// unauthorized principal learns nothing about it.
+func alterConfigsAuthorize(z *authz, keys []alterConfigsKey, errs []error) {
+	for i, k := range keys {
+		if err := z.configResource(auth.OpAlterConfigs, k.typ, k.name); err != nil {
+			errs[i] = err
+		}
+	}
 }

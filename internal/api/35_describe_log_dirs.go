@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
@@ -22,6 +23,13 @@ var describeLogDirsHandler = handler{key: 35, minVersion: 0, maxVersion: 4, serv
 func serveDescribeLogDirs(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if err := b.authz(r).cluster(auth.OpDescribe); err != nil {
+		// v3+ says why; before, Kafka answers with no log dirs.
+		if req.Version >= 3 {
+			resp.ErrorCode = errorCode(err)
+		}
+		return resp, nil
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = logDirOf(b)
 	if req.Version >= 4 {

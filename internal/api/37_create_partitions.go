@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 )
@@ -22,7 +23,13 @@ func serveCreatePartitions(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		return resp, nil
 	}
 	creq := controller.CreatePartitionsRequest{ValidateOnly: req.ValidateOnly}
-	for _, t := range req.Topics {
+	// Topics the principal may not ALTER never reach the controller.
+	z := b.authz(r)
+	denied := make([]error, len(req.Topics))
+	for i, t := range req.Topics {
+		if denied[i] = z.topic(auth.OpAlter, t.Topic); denied[i] != nil {
+			continue
+		}
 		ct := controller.CreatePartitionsTopic{Name: t.Topic, Count: t.Count}
 		if t.Assignment != nil {
 			ct.Assignments = make([][]int32, len(t.Assignment))
@@ -32,18 +39,28 @@ func serveCreatePartitions(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		}
 		creq.Topics = append(creq.Topics, ct)
 	}
-	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
-	defer cancel()
-	cresp, err := adminSubmit[controller.CreatePartitionsResponse](ctx, b, kraft.CreatePartitions{Request: creq})
-	if err == nil && len(cresp.Topics) != len(req.Topics) {
-		err = fmt.Errorf("controller answered %d topics for %d", len(cresp.Topics), len(req.Topics))
+	var cresp controller.CreatePartitionsResponse
+	var err error
+	if len(creq.Topics) > 0 {
+		ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+		defer cancel()
+		cresp, err = adminSubmit[controller.CreatePartitionsResponse](ctx, b, kraft.CreatePartitions{Request: creq})
+		if err == nil && len(cresp.Topics) != len(creq.Topics) {
+			err = fmt.Errorf("controller answered %d topics for %d", len(cresp.Topics), len(creq.Topics))
+		}
 	}
+	next := 0 // the controller's answers, in the order of the topics sent
 	for i, t := range req.Topics {
 		out := kmsg.NewCreatePartitionsResponseTopic()
 		out.Topic = t.Topic
-		topicErr := err
-		if err == nil {
-			topicErr = cresp.Topics[i].Err
+		topicErr := denied[i]
+		switch {
+		case topicErr != nil:
+		case err != nil:
+			topicErr = err
+		default:
+			topicErr = cresp.Topics[next].Err
+			next++
 		}
 		out.ErrorCode, out.ErrorMessage = errorCode(topicErr), errorMessage(topicErr)
 		resp.Topics = append(resp.Topics, out)

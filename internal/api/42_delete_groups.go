@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DeleteGroups v0–2: delete empty groups and their committed offsets. A
@@ -27,11 +29,29 @@ func serveDeleteGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		}
 		return resp, nil
 	}
-	results := g.DeleteGroups(ctx, ids)
-	if len(results) != len(ids) {
-		return nil, fmt.Errorf("coordinator answered %d of %d deleted groups", len(results), len(ids))
+	// Only the groups the principal may delete reach the coordinator;
+	// the others are GROUP_AUTHORIZATION_FAILED, in request order.
+	z := b.authz(r)
+	denied := make([]error, len(ids))
+	allowed := make([]string, 0, len(ids))
+	for i, id := range ids {
+		if denied[i] = z.group(auth.OpDelete, id); denied[i] == nil {
+			allowed = append(allowed, id)
+		}
 	}
-	for _, res := range results {
+	results := g.DeleteGroups(ctx, allowed)
+	if len(results) != len(allowed) {
+		return nil, fmt.Errorf("coordinator answered %d of %d deleted groups", len(results), len(allowed))
+	}
+	for i, id := range ids {
+		if denied[i] != nil {
+			out := kmsg.NewDeleteGroupsResponseGroup()
+			out.Group, out.ErrorCode = id, errorCode(denied[i])
+			resp.Groups = append(resp.Groups, out)
+			continue
+		}
+		res := results[0]
+		results = results[1:]
 		out := kmsg.NewDeleteGroupsResponseGroup()
 		out.Group, out.ErrorCode = res.GroupID, groupErrorCode(res.Err)
 		deleteShareGroup(b, &out)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 )
@@ -38,7 +39,10 @@ func serveElectLeaders(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		}
 	}
 	var results []controller.ElectionResult
-	err := electLeadersCheckType(creq.Type)
+	err := b.authz(r).cluster(auth.OpAlter)
+	if err == nil {
+		err = electLeadersCheckType(creq.Type)
+	}
 	if err == nil {
 		ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 		defer cancel()

@@ -31,6 +31,7 @@ func serveIncrementalAlterConfigs(ctx context.Context, b *Broker, r *Request) (k
 		}
 		return nulls
 	})
+	alterConfigsAuthorize(b.authz(r), keys, errs)
 	creq := controller.IncrementalAlterConfigsRequest{ValidateOnly: req.ValidateOnly}
 	var sent []int
 	for i, res := range req.Resources {

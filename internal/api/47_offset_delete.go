@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -23,8 +24,14 @@ func serveOffsetDelete(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	resp.Topics = make([]kmsg.OffsetDeleteResponseTopic, len(req.Topics))
 	dreq := coord.DeleteOffsetsRequest{GroupID: req.Group}
 	img := b.Control.Image()
+	z := b.authz(r)
+	if err := z.group(auth.OpDelete, req.Group); err != nil {
+		resp.ErrorCode, resp.Topics = errorCode(err), nil
+		return resp, nil
+	}
 	var sent []offsetCommitSent // request positions, as for OffsetCommit
 	for i, t := range req.Topics {
+		topicErr := z.topic(auth.OpRead, t.Topic)
 		out := &resp.Topics[i]
 		out.Topic = t.Topic
 		out.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(t.Partitions))
@@ -32,6 +39,10 @@ func serveOffsetDelete(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		s := offsetCommitSent{topic: i}
 		for j, p := range t.Partitions {
 			out.Partitions[j].Partition = p.Partition
+			if topicErr != nil {
+				out.Partitions[j].ErrorCode = errorCode(topicErr)
+				continue
+			}
 			if !groupPartitionKnown(img, t.Topic, p.Partition) {
 				out.Partitions[j].ErrorCode = errorCode(groupErrUnknownPartition(t.Topic, p.Partition))
 				continue

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
@@ -30,7 +31,12 @@ type quotaFilter struct {
 func serveDescribeClientQuotas(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeClientQuotasRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
-	filter, err := newQuotaFilter(req)
+	// Quotas are cluster configs to Kafka: DESCRIBE_CONFIGS on the cluster.
+	err := b.authz(r).cluster(auth.OpDescribeConfigs)
+	var filter quotaFilter
+	if err == nil {
+		filter, err = newQuotaFilter(req)
+	}
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -27,7 +28,14 @@ func serveAlterClientQuotas(ctx context.Context, b *Broker, r *Request) (kmsg.Re
 	errs := make([]error, len(req.Entries))
 	creq := controller.AlterClientQuotasRequest{ValidateOnly: req.ValidateOnly}
 	var sent []int
+	// ALTER_CONFIGS on the cluster, as Kafka asks: every entry is refused
+	// without it.
+	denied := b.authz(r).cluster(auth.OpAlterConfigs)
 	for i, entry := range req.Entries {
+		if denied != nil {
+			errs[i] = denied
+			continue
+		}
 		parts := make([]metadata.QuotaEntityPart, len(entry.Entity))
 		for j, e := range entry.Entity {
 			parts[j] = metadata.QuotaEntityPart{Type: e.Type, Default: e.Name == nil}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
@@ -19,6 +20,10 @@ var describeUserScramCredentialsHandler = handler{key: 50, minVersion: 0, maxVer
 func serveDescribeUserScramCredentials(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if err := b.authz(r).cluster(auth.OpDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	users := b.Control.Image().ScramUsers()
 	byName := make(map[string]metadata.ScramUser, len(users))
 	for _, u := range users {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -18,6 +19,15 @@ var alterUserScramCredentialsHandler = handler{key: 51, minVersion: 0, maxVersio
 func serveAlterUserScramCredentials(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	// ALTER on the cluster, as in Kafka; without it every user is refused.
+	if err := b.authz(r).cluster(auth.OpAlter); err != nil {
+		for _, user := range scramRequestUsers(req) {
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode, res.ErrorMessage = user, errorCode(err), errorMessage(err)
+			resp.Results = append(resp.Results, res)
+		}
+		return resp, nil
+	}
 	var creq controller.AlterUserScramCredentialsRequest
 	for _, d := range req.Deletions {
 		creq.Deletions = append(creq.Deletions, controller.ScramDeletion{Name: d.Name, Mechanism: metadata.ScramMechanism(d.Mechanism)})

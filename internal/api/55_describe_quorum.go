@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/partition"
 )
@@ -40,6 +41,13 @@ const describeQuorumListener = "CONTROLLER"
 func serveDescribeQuorum(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if err := b.authz(r).cluster(auth.OpDescribe); err != nil {
+		resp.ErrorCode = errorCode(err)
+		if req.Version >= 2 {
+			resp.ErrorMessage = errorMessage(err)
+		}
+		return resp, nil
+	}
 	var status *kraft.QuorumStatus // read once, only if asked about
 	for _, t := range req.Topics {
 		rt := kmsg.NewDescribeQuorumResponseTopic()

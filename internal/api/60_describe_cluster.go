@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DescribeCluster v0–1: the live brokers, the cluster id and the
@@ -26,12 +28,21 @@ func serveDescribeCluster(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 		resp.ErrorMessage = &msg
 		return resp, nil
 	}
+	z := b.authz(r)
+	if err := z.cluster(auth.OpDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	img := b.Control.Image()
 	resp.ClusterID = b.ClusterID
 	resp.ControllerID = adminControllerID(b, img)
-	// Without an authorizer there are no operations to report: the
+	// Asked for, the operations the principal may perform (every one the
+	// cluster supports without an authorizer, as Kafka answers); else the
 	// schema's "not requested" value.
 	resp.ClusterAuthorizedOperations = -2147483648
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = z.operations(auth.ResourceCluster, auth.ClusterName, clusterAllOperations)
+	}
 	for _, bi := range adminAliveBrokers(img) {
 		host, port, _ := adminEndpoint(bi, requestListener(ctx))
 		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: bi.ID, Host: host, Port: port, Rack: adminRack(bi)})

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DescribeProducers v0: the idempotent producers a partition has state
@@ -13,12 +15,19 @@ var describeProducersHandler = handler{key: 61, minVersion: 0, maxVersion: 0, se
 func serveDescribeProducers(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	z := b.authz(r)
 	for _, t := range req.Topics {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = t.Topic
+		denied := z.topic(auth.OpRead, t.Topic)
 		for _, id := range t.Partitions {
 			out := kmsg.NewDescribeProducersResponseTopicPartition()
 			out.Partition = id
+			if denied != nil {
+				out.ErrorCode, out.ErrorMessage = errorCode(denied), errorMessage(denied)
+				rt.Partitions = append(rt.Partitions, out)
+				continue
+			}
 			p, err := b.Partitions.Partition(t.Topic, id)
 			if err != nil {
 				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // DescribeTransactions v0 (KIP-664): the state, producer and partitions of
@@ -15,9 +17,17 @@ func serveDescribeTransactions(ctx context.Context, b *Broker, r *Request) (kmsg
 	req := r.Body.(*kmsg.DescribeTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	t, err := txns(b)
+	z := b.authz(r)
 	for i, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
+		// DESCRIBE on the id; its partitions are listed only for topics
+		// the principal may describe, as in Kafka.
+		if denied := z.transactionalID(auth.OpDescribe, id); denied != nil {
+			st.ErrorCode = errorCode(denied)
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		if err != nil {
 			st.ErrorCode = groupErrorCode(err)
 			resp.TransactionStates = append(resp.TransactionStates, st)
@@ -32,6 +42,9 @@ func serveDescribeTransactions(ctx context.Context, b *Broker, r *Request) (kmsg
 		st.State, st.TimeoutMillis, st.StartTimestamp = d.State.String(), d.TimeoutMs, d.StartTimestampMs
 		st.ProducerID, st.ProducerEpoch = d.ProducerID, d.ProducerEpoch
 		for _, tp := range d.Partitions {
+			if z.topic(auth.OpDescribe, tp.Topic) != nil {
+				continue
+			}
 			if n := len(st.Topics); n > 0 && st.Topics[n-1].Topic == tp.Topic {
 				st.Topics[n-1].Partitions = append(st.Topics[n-1].Partitions, tp.Partition)
 				continue

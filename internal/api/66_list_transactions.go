@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/coord/txn"
 )
@@ -46,7 +47,11 @@ func serveListTransactions(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		return resp, nil
 	}
 	resp.ErrorCode = groupErrorCode(err)
+	z := b.authz(r)
 	for _, l := range listings {
+		if z.transactionalID(auth.OpDescribe, l.TransactionalID) != nil {
+			continue // only the ids the principal may describe, as in Kafka
+		}
 		resp.TransactionStates = append(resp.TransactionStates, kmsg.ListTransactionsResponseTransactionState{
 			TransactionalID: l.TransactionalID, ProducerID: l.ProducerID, TransactionState: l.State.String()})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -45,6 +46,10 @@ func consumerGroups(b *Broker) (ConsumerGroups, error) {
 func serveConsumerGroupHeartbeat(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ConsumerGroupHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+	if err := consumerGroupHeartbeatAuthorize(b.authz(r), req); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	creq := coord.ConsumerHeartbeatRequest{
 		GroupID: req.Group, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch, InstanceID: groupString(req.InstanceID),
 		RackID: req.RackID, RebalanceTimeoutMs: req.RebalanceTimeoutMillis, SubscribedTopicNames: req.SubscribedTopicNames,
@@ -98,4 +103,18 @@ func newConsumerMemberID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// consumerGroupHeartbeatAuthorize asks READ on the group and DESCRIBE on
+// each topic the member subscribes to by name, as Kafka does.
+func consumerGroupHeartbeatAuthorize(z *authz, req *kmsg.ConsumerGroupHeartbeatRequest) error {
+	if err := z.group(auth.OpRead, req.Group); err != nil {
+		return err
+	}
+	for _, topic := range req.SubscribedTopicNames {
+		if err := z.topic(auth.OpDescribe, topic); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/metadata"
 )
@@ -34,13 +35,33 @@ func serveConsumerGroupDescribe(ctx context.Context, b *Broker, r *Request) (kms
 		}
 		return resp, nil
 	}
-	descs := g.ConsumerGroupDescribe(ctx, req.Groups)
-	if len(descs) != len(req.Groups) {
-		return nil, fmt.Errorf("coordinator described %d of %d groups", len(descs), len(req.Groups))
+	// Groups the principal may not describe never reach the coordinator.
+	z := b.authz(r)
+	denied := make([]error, len(req.Groups))
+	allowed := make([]string, 0, len(req.Groups))
+	for i, id := range req.Groups {
+		if denied[i] = z.group(auth.OpDescribe, id); denied[i] == nil {
+			allowed = append(allowed, id)
+		}
+	}
+	descs := g.ConsumerGroupDescribe(ctx, allowed)
+	if len(descs) != len(allowed) {
+		return nil, fmt.Errorf("coordinator described %d of %d groups", len(descs), len(allowed))
 	}
 	img := b.Control.Image()
-	for _, d := range descs {
-		resp.Groups = append(resp.Groups, consumerGroupDescribeGroup(img, d, req.IncludeAuthorizedOperations))
+	for i, id := range req.Groups {
+		if denied[i] != nil {
+			out := kmsg.NewConsumerGroupDescribeResponseGroup()
+			out.Group, out.ErrorCode, out.ErrorMessage = id, errorCode(denied[i]), errorMessage(denied[i])
+			resp.Groups = append(resp.Groups, out)
+			continue
+		}
+		out := consumerGroupDescribeGroup(img, descs[0], req.IncludeAuthorizedOperations)
+		if req.IncludeAuthorizedOperations {
+			out.AuthorizedOperations = z.operations(auth.ResourceGroup, id, groupAllOperations)
+		}
+		resp.Groups = append(resp.Groups, out)
+		descs = descs[1:]
 	}
 	return resp, nil
 }

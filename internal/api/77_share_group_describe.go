@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
 )
 
@@ -25,6 +26,11 @@ func serveShareGroupDescribe(ctx context.Context, b *Broker, r *Request) (kmsg.R
 	for _, id := range req.GroupIDs {
 		out := kmsg.NewShareGroupDescribeResponseGroup()
 		out.GroupID = id
+		if denied := b.authz(r).group(auth.OpDescribe, id); denied != nil {
+			out.ErrorCode, out.ErrorMessage = errorCode(denied), errorMessage(denied)
+			resp.Groups = append(resp.Groups, out)
+			continue
+		}
 		err := checkShareCoordinator(ctx, b, id)
 		if err == nil && b.Shares == nil {
 			err = errNoShareCoordinator

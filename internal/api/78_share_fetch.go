@@ -27,6 +27,14 @@ const shareFetchMaxWait = 30 * time.Second
 func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
+	ids := make([]metadata.UUID, len(req.Topics))
+	for i, t := range req.Topics {
+		ids[i] = t.TopicID
+	}
+	if err := shareGroupAuthorize(b.authz(r), stringOrEmpty(req.GroupID), shareTopicsByID(b, ids)); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	s, err := shares(b)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/share"
 )
 
@@ -20,6 +21,14 @@ var shareAcknowledgeHandler = handler{key: 79, minVersion: 1, maxVersion: 1, ser
 func serveShareAcknowledge(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ShareAcknowledgeRequest)
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+	ids := make([]metadata.UUID, len(req.Topics))
+	for i, t := range req.Topics {
+		ids[i] = t.TopicID
+	}
+	if err := shareGroupAuthorize(b.authz(r), stringOrEmpty(req.GroupID), shareTopicsByID(b, ids)); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	s, err := shares(b)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)

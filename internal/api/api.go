@@ -14,6 +14,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/kraft"
@@ -61,6 +62,12 @@ type Config struct {
 	// Kafka cannot tell file from flag either.
 	Static        map[string]string
 	StaticSources map[string]config.Source
+
+	// Authorizer turns on ACL authorization of every request
+	// (authorizer.class.name, super.users,
+	// allow.everyone.if.no.acl.found); nil allows everything. It is
+	// static: the authorizer built from it is cached until ACLs change.
+	Authorizer *auth.AuthorizerConfig
 }
 
 // Broker is everything the handlers share: this node's identity, its
@@ -109,6 +116,7 @@ type Broker struct {
 	TxnMarkerListener TxnMarkerListener
 
 	fetchSessions *fetchSessionCache
+	authzState
 }
 
 // TxnVerifier asks a transaction coordinator whether the producer (id and

@@ -7,10 +7,12 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // audit writes one log line per resource an admin request changed or
-// tried to change: who asked (client address and client id), what
+// tried to change: who asked (client address, client id and principal), what
 // (action, resource, the change), and the result (ok or the Kafka error).
 // It reads the request and its response after the handler, so the
 // handlers stay free of logging and every admin API is covered in one
@@ -22,6 +24,7 @@ import (
 // with no generation, which a consumer outside any group sends too, so it
 // cannot be told apart from ordinary commits and is not logged.
 func (b *Broker) audit(r *Request, resp kmsg.Response) {
+	b.auditACLs(r, resp)
 	switch req := r.Body.(type) {
 	case *kmsg.CreateTopicsRequest:
 		if req.ValidateOnly {
@@ -95,6 +98,34 @@ func (b *Broker) audit(r *Request, resp kmsg.Response) {
 		}
 	case *kmsg.OffsetDeleteRequest:
 		b.auditOffsetDelete(r, req, resp.(*kmsg.OffsetDeleteResponse))
+	}
+}
+
+// auditACLs logs one line per ACL created, and per ACL a filter deleted
+// (or per filter that failed); other responses log nothing here.
+func (b *Broker) auditACLs(r *Request, resp kmsg.Response) {
+	switch resp := resp.(type) {
+	case *kmsg.CreateACLsResponse:
+		req := r.Body.(*kmsg.CreateACLsRequest)
+		for i, res := range resp.Results {
+			c := req.Creations[i]
+			bd := auth.Binding{ResourceType: auth.ResourceType(c.ResourceType), ResourceName: c.ResourceName,
+				PatternType: auth.PatternType(c.ResourcePatternType), Principal: c.Principal, Host: c.Host,
+				Operation: auth.Operation(c.Operation), Permission: auth.Permission(c.PermissionType)}
+			b.auditLine(r, "create_acl", "acl", bd.String(), res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.DeleteACLsResponse:
+		for _, res := range resp.Results {
+			if res.ErrorCode != 0 {
+				b.auditLine(r, "delete_acl", "acl", "", res.ErrorCode, res.ErrorMessage)
+			}
+			for _, m := range res.MatchingACLs {
+				bd := auth.Binding{ResourceType: auth.ResourceType(m.ResourceType), ResourceName: m.ResourceName,
+					PatternType: auth.PatternType(m.ResourcePatternType), Principal: m.Principal, Host: m.Host,
+					Operation: auth.Operation(m.Operation), Permission: auth.Permission(m.PermissionType)}
+				b.auditLine(r, "delete_acl", "acl", bd.String(), m.ErrorCode, m.ErrorMessage)
+			}
+		}
 	}
 }
 

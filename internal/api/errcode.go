@@ -156,6 +156,14 @@ var errorCodes = []struct {
 	{auth.ErrPrincipalChanged, kerr.SaslAuthenticationFailed},
 	{errIllegalSaslState, kerr.IllegalSaslState},
 
+	// Authorization.
+	{auth.ErrTopicAuthorizationFailed, kerr.TopicAuthorizationFailed},
+	{auth.ErrGroupAuthorizationFailed, kerr.GroupAuthorizationFailed},
+	{auth.ErrClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed},
+	{auth.ErrTransactionalIDAuthorizationFailed, kerr.TransactionalIDAuthorizationFailed},
+	{auth.ErrSecurityDisabled, kerr.SecurityDisabled},
+	{auth.ErrInvalidACL, kerr.InvalidRequest},
+
 	// Config validation outside the controller (DescribeConfigs).
 	{config.ErrUnknownConfig, kerr.InvalidConfig},
 	{config.ErrInvalidConfigValue, kerr.InvalidConfig},

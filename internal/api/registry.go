@@ -47,6 +47,9 @@ var handlers = []*handler{
 	&endTxnHandler,                       // 26
 	&writeTxnMarkersHandler,              // 27
 	&txnOffsetCommitHandler,              // 28
+	&describeACLsHandler,                 // 29
+	&createACLsHandler,                   // 30
+	&deleteACLsHandler,                   // 31
 	&describeConfigsHandler,              // 32
 	&alterConfigsHandler,                 // 33
 	&describeLogDirsHandler,              // 35

@@ -44,6 +44,10 @@ type Request struct {
 	// errors are the error codes a hand-framed response carries (Fetch),
 	// counted by its handler because there is no kmsg.Response to walk.
 	errors errorCounts
+	// authz is the request's authorization context, built on first use
+	// (authzReady); kept by value so building it allocates nothing.
+	authz      authz
+	authzReady bool
 }
 
 // noteError counts an error code of a hand-framed response.

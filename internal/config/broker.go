@@ -59,6 +59,9 @@ const (
 	HTTPConsoleEnabled                   = "http.console.enabled"
 	HTTPPprofEnabled                     = "http.pprof.enabled"
 	LogFormat                            = "log.format"
+	AuthorizerClassName                  = "authorizer.class.name"
+	SuperUsers                           = "super.users"
+	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
 
 	// The log cleaner (compaction), one set of threads per log directory.
 	LogCleanerEnable              = "log.cleaner.enable"
@@ -124,6 +127,14 @@ const (
 	LogFormatJSON = "json"
 )
 
+// Values of authorizer.class.name that turn ACL authorization on: Kafka's
+// KRaft authorizer class, so a Kafka server.properties works unchanged, and
+// Sluice's short name for the same thing.
+const (
+	StandardAuthorizerClass = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	SluiceAuthorizer        = "acl"
+)
+
 // DefaultHTTPListener is where metrics, health and the console are served
 // when http.listener is not set: loopback only, because nothing on it is
 // authenticated yet (Redpanda's admin port).
@@ -143,6 +154,16 @@ var BrokerConfigs = []Def{
 	{
 		Name: AdvertisedListeners, Type: TypeString,
 		Doc: "The address clients are told to connect to (PLAINTEXT://host:port); empty means the listener's, with localhost for an all-interfaces host.",
+	},
+	{
+		Name: AllowEveryoneIfNoACLFound, Type: TypeBoolean, Default: "false",
+		Doc: "With an authorizer, whether a resource that no ACL names is open to every principal (true) or only to super.users (false).",
+	},
+	{
+		Name: AuthorizerClassName, Type: TypeString,
+		Values: []string{StandardAuthorizerClass, SluiceAuthorizer},
+		Doc: "Turns on ACL authorization of every request (docs/security.md): " + StandardAuthorizerClass + " (Kafka's name) or " +
+			SluiceAuthorizer + " (the same, short). Empty: no authorization, every request is allowed.",
 	},
 	{
 		Name: AutoCreateTopicsEnable, Type: TypeBoolean, Default: "true",
@@ -446,6 +467,10 @@ var BrokerConfigs = []Def{
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),
 		Doc: "The largest request frame the broker reads; a larger one closes the connection.",
+	},
+	{
+		Name: SuperUsers, Type: TypeString,
+		Doc: "Principals allowed everything whatever the ACLs say, separated by semicolons: User:admin;User:ops.",
 	},
 	{
 		Name: TransactionAbortTimedOutCleanupIntervalMs, Type: TypeInt, Default: "10000", Ranges: atLeast(1, maxInt),

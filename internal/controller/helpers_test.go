@@ -153,6 +153,10 @@ func formatRecord(r metadata.Record) string {
 		return fmt.Sprintf("Config %d/%q %s=%s", r.ResourceType, r.ResourceName, r.Name, r.Value)
 	case *metadata.ProducerIDs:
 		return fmt.Sprintf("ProducerIDs broker=%d epoch=%d next=%d", r.BrokerID, r.BrokerEpoch, r.NextProducerID)
+	case *metadata.AccessControlEntry:
+		return fmt.Sprintf("AccessControlEntry %s", r.Binding)
+	case *metadata.RemoveAccessControlEntry:
+		return fmt.Sprintf("RemoveAccessControlEntry %x", r.ID[:4])
 	}
 	return fmt.Sprintf("%T %+v", r, r)
 }

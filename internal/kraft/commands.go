@@ -70,7 +70,21 @@ type (
 	BootstrapScramCredentials struct {
 		Credentials []metadata.UserScramCredential
 	}
+	CreateACLs struct {
+		Request controller.CreateACLsRequest
+	}
+	DeleteACLs struct {
+		Request controller.DeleteACLsRequest
+	}
 )
+
+func (c CreateACLs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.CreateACLs(img, c.Request)
+}
+
+func (c DeleteACLs) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
+	return ctl.DeleteACLs(img, c.Request)
+}
 
 func (c BootstrapScramCredentials) decide(ctl *controller.Controller, img *metadata.Image, _ int64) ([]metadata.Record, any) {
 	records, err := ctl.BootstrapScramCredentials(img, c.Credentials)
@@ -145,6 +159,10 @@ func init() {
 		AlterUserScramCredentials{}, BootstrapScramCredentials{}} {
 		gob.Register(c)
 	}
+	gob.Register(CreateACLs{})
+	gob.Register(DeleteACLs{})
+	gob.Register(controller.CreateACLsResponse{})
+	gob.Register(controller.DeleteACLsResponse{})
 	for _, r := range []any{controller.CreateTopicsResponse{}, controller.DeleteTopicsResponse{}, controller.CreatePartitionsResponse{},
 		controller.RegisterBrokerResponse{}, controller.BrokerHeartbeatResponse{}, controller.AllocateProducerIDsResponse{},
 		controller.AlterConfigsResponse{}, controller.ElectLeadersResponse{}, controller.AlterPartitionResponse{},

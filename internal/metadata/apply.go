@@ -27,6 +27,8 @@ func (d *Delta) Apply(offset int64) *Image {
 		configs:        base.configs,
 		nextProducerID: d.nextProducerID,
 		features:       base.features,
+		acls:           base.acls,
+		aclList:        base.aclList,
 		scram:          base.scram,
 		quotas:         base.quotas,
 	}
@@ -41,6 +43,9 @@ func (d *Delta) Apply(offset int64) *Image {
 	}
 	if len(d.features) > 0 {
 		img.features = applyChanges(base.features, d.features, func(level int16) bool { return level == 0 })
+	}
+	if len(d.acls) > 0 {
+		d.applyACLs(img)
 	}
 	if len(d.scram) > 0 {
 		img.scram = applyChanges(base.scram, d.scram, func(c *ScramCredential) bool { return c == nil })

@@ -28,6 +28,7 @@ type Delta struct {
 	configs        map[configResource]map[string]string
 	nextProducerID int64
 	features       map[string]int16              // a level of 0 removes the feature
+	acls           map[UUID]*AccessControlEntry  // nil value: removed
 	scram          map[scramKey]*ScramCredential // nil value: removed
 	quotas         map[QuotaEntity]map[string]float64
 }
@@ -68,6 +69,10 @@ func (d *Delta) Replay(r Record) error {
 		return d.replayProducerIDs(r)
 	case *FeatureLevel:
 		return d.replayFeatureLevel(r)
+	case *AccessControlEntry:
+		return d.replayAccessControlEntry(r)
+	case *RemoveAccessControlEntry:
+		return d.replayRemoveAccessControlEntry(r)
 	case *UserScramCredential:
 		return d.replayUserScramCredential(r)
 	case *RemoveUserScramCredential:

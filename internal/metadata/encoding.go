@@ -44,6 +44,9 @@ import (
 //	Config            0 ResourceType, 1 ResourceName, 2 Name, 3 Value, 4 Delete
 //	ProducerIDs       0 BrokerID, 1 BrokerEpoch, 2 NextProducerID
 //	FeatureLevel      0 Name, 1 Level
+//	AccessControlEntry 0 ID, 1 ResourceType, 2 ResourceName, 3 PatternType, 4 Principal,
+//	                   5 Host, 6 Operation, 7 Permission (the enums in Kafka's numbering)
+//	RemoveAccessControlEntry 0 ID
 //	UserScramCredential        0 Name, 1 Mechanism, 2 Salt, 3 StoredKey, 4 ServerKey, 5 Iterations (2-4: raw bytes, as strings)
 //	RemoveUserScramCredential  0 Name, 1 Mechanism
 //	ClientQuota       0 Entity, 1 Key, 2 Value, 3 Remove (quota.go)
@@ -121,6 +124,10 @@ func AppendRecord(dst []byte, r Record) []byte {
 	case *FeatureLevel:
 		w.string(0, r.Name)
 		w.int(1, int64(r.Level))
+	case *AccessControlEntry:
+		appendAccessControlEntry(&w, r)
+	case *RemoveAccessControlEntry:
+		w.uuid(0, r.ID)
 	case *ClientQuota:
 		appendClientQuota(&w, r)
 	default:
@@ -186,6 +193,9 @@ var decoders = map[uint64]func(*fieldReader) Record{
 	uint64(TypeUserScramCredential):       decodeUserScramCredential,
 	uint64(TypeRemoveUserScramCredential): decodeRemoveUserScramCredential,
 	uint64(TypeClientQuota):               decodeClientQuota,
+
+	uint64(TypeAccessControlEntry):       decodeAccessControlEntry,
+	uint64(TypeRemoveAccessControlEntry): decodeRemoveAccessControlEntry,
 }
 
 func decodeRegisterBroker(r *fieldReader) Record {

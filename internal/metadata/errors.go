@@ -16,6 +16,7 @@ var (
 	ErrInvalidPartition    = errors.New("metadata: invalid partition state")
 	ErrProducerIDRegressed = errors.New("metadata: next producer id does not grow")
 	ErrInvalidRecord       = errors.New("metadata: invalid record")
+	ErrUnknownACL          = errors.New("metadata: unknown acl")
 	// ErrInvalidQuotaEntity: a client quota entity that breaks Kafka's
 	// rules (unknown type, a type twice, an ip with a user).
 	ErrInvalidQuotaEntity = errors.New("metadata: invalid client quota entity")

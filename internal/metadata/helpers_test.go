@@ -4,6 +4,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // Test helpers, kept tiny.
@@ -115,6 +117,10 @@ func sampleRecords() []struct {
 		{"config-delete", &Config{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "log.retention.hours", Delete: true}},
 		{"producer-ids", &ProducerIDs{BrokerID: 1, BrokerEpoch: 42, NextProducerID: 2000}},
 		{"feature-level", &FeatureLevel{Name: "metadata.version", Level: 21}},
+		{"access-control-entry", &AccessControlEntry{ID: uuid(9), Binding: auth.Binding{
+			ResourceType: auth.ResourceTopic, ResourceName: "orders-", PatternType: auth.PatternPrefixed,
+			Principal: "User:alice", Host: "*", Operation: auth.OpWrite, Permission: auth.PermissionDeny}}},
+		{"remove-access-control-entry", &RemoveAccessControlEntry{ID: uuid(9)}},
 		{"user-scram-credential", &UserScramCredential{Name: "alice", Mechanism: ScramSHA512, Salt: []byte("salt"), StoredKey: []byte{1, 2}, ServerKey: []byte{3, 4}, Iterations: 4096}},
 		{"remove-user-scram-credential", &RemoveUserScramCredential{Name: "alice", Mechanism: ScramSHA256}},
 		{"client-quota", &ClientQuota{Entity: []QuotaEntityPart{{Type: "user", Name: "alice"}, {Type: "client-id", Default: true}},

@@ -29,6 +29,8 @@ type Image struct {
 	configs        map[configResource]map[string]string
 	nextProducerID int64
 	features       map[string]int16
+	acls           map[UUID]AccessControlEntry
+	aclList        []AccessControlEntry // sorted by id
 	scram          map[scramKey]*ScramCredential
 	quotas         map[QuotaEntity]map[string]float64
 }
@@ -127,8 +129,8 @@ func (img *Image) Features() map[string]int16 { return img.features }
 // one (everything but the offset, which a snapshot stores next to them).
 // The order is deterministic, so two equal images give equal records:
 // features, brokers by id, topics by name each followed by its partitions,
-// configs by resource then key, client quotas by entity then key, the
-// producer-id counter.
+// configs by resource then key, ACLs by id, client quotas by entity then
+// key, the producer-id counter.
 func (img *Image) Records() []Record {
 	records := make([]Record, 0, 1+len(img.features)+len(img.brokerList)+len(img.topics)+img.numPartitions+len(img.configs))
 	for _, name := range sortedKeys(img.features) {
@@ -151,6 +153,9 @@ func (img *Image) Records() []Record {
 		}
 	}
 	records = img.appendConfigRecords(records)
+	for _, e := range img.aclList {
+		records = append(records, &e)
+	}
 	records = img.appendScramRecords(records)
 	records = img.appendClientQuotaRecords(records)
 	if img.nextProducerID != 0 {

@@ -8,6 +8,8 @@
 // start-up, so they cannot disagree about what a record means.
 package metadata
 
+import "github.com/sluicelog/sluice/internal/auth"
+
 // UUID is a 16-byte identifier (topic ids, broker incarnations), written as
 // Kafka writes them: URL-safe base64 without padding.
 type UUID [16]byte
@@ -28,6 +30,12 @@ const (
 	TypeConfig           RecordType = 9
 	TypeProducerIDs      RecordType = 10
 	TypeFeatureLevel     RecordType = 11
+
+	// ACLs, numbered as the CreateAcls and DeleteAcls API keys, away from
+	// the values other branches take for their records at the same time.
+	TypeAccessControlEntry       RecordType = 30
+	TypeRemoveAccessControlEntry RecordType = 31
+
 	// TypeClientQuota is Kafka's own number for ClientQuotaRecord.
 	TypeClientQuota RecordType = 14
 )
@@ -162,3 +170,20 @@ func (*RemoveTopic) Type() RecordType      { return TypeRemoveTopic }
 func (*Config) Type() RecordType           { return TypeConfig }
 func (*ProducerIDs) Type() RecordType      { return TypeProducerIDs }
 func (*FeatureLevel) Type() RecordType     { return TypeFeatureLevel }
+func (*AccessControlEntry) Type() RecordType {
+	return TypeAccessControlEntry
+}
+func (*RemoveAccessControlEntry) Type() RecordType { return TypeRemoveAccessControlEntry }
+
+// AccessControlEntry stores one ACL under an id (Kafka's
+// AccessControlEntryRecord). The controller derives the id from the
+// binding, so creating an ACL that exists is a no-op, as in Kafka.
+type AccessControlEntry struct {
+	ID UUID
+	auth.Binding
+}
+
+// RemoveAccessControlEntry deletes the ACL with the id.
+type RemoveAccessControlEntry struct {
+	ID UUID
+}

@@ -20,10 +20,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/api"
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/controller"
@@ -49,6 +51,11 @@ type Options struct {
 	// Console is the web console, mounted at "/" of the HTTP listener;
 	// nil serves an index of the other endpoints there.
 	Console http.Handler
+
+	// testPrincipal, when set, names the principal of a client connection
+	// by its address (tests only: they act as several principals over
+	// PLAINTEXT before SASL exists); false leaves the listener's own.
+	testPrincipal func(clientAddr string) (auth.Principal, bool)
 }
 
 // Node is a running Sluice node.
@@ -85,6 +92,8 @@ type Node struct {
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
+	// authorizer is the ACL authorizer's settings, nil without one.
+	authorizer *auth.AuthorizerConfig
 }
 
 // Start starts a node; ctx bounds the start-up only.
@@ -102,8 +111,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		opts.Logger = slog.Default()
 	}
 	cfg := opts.Config
+	authorizer, err := authorizerConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{opts: opts, log: opts.Logger, cancel: cancel}
+	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer}
 	// A failed start unwinds what it built through the same stop as a
 	// shutdown, so the lock, listeners and quorum membership are released
 	// and the process (or a test) can start a node on the directory again.
@@ -392,7 +405,7 @@ func (n *Node) serve(lns []clientListener) error {
 		}
 		listeners = append(listeners, netserver.Listener{Listener: l.ln, Security: sec})
 	}
-	h := handler{api.NewServer(n.brokerDeps(lns[0].host, lns[0].port))}
+	h := handler{s: api.NewServer(n.brokerDeps(lns[0].host, lns[0].port)), principal: n.opts.testPrincipal}
 	n.server = netserver.NewListeners(listeners, n.netserverConfig(), h)
 	n.obs.server.Store(n.server)
 	return nil
@@ -431,6 +444,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 			FetchMaxBytes:                        cfg.Int32("fetch.max.bytes"),
 			Static:                               cfg.Values(),
 			StaticSources:                        cfg.Sources(),
+			Authorizer:                           n.authorizer,
 		},
 		Control: n.cp, Partitions: n.parts, ProducerIDs: n.producerIDs, Groups: n.groups, Txns: n.txns,
 		Clock: n.opts.Clock, Logger: n.log, TopicDefaults: n.topicDefaults, Metrics: n.metrics,
@@ -440,6 +454,23 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
 		Shares: n.newShares(),
 	}
+}
+
+// authorizerConfig is the ACL authorizer's settings, nil when
+// authorizer.class.name is empty (no authorization, as in Kafka). A
+// super user that is not Type:name refuses the start, as Kafka's does: it
+// could never match, and the operator would be locked out.
+func authorizerConfig(cfg *config.Broker) (*auth.AuthorizerConfig, error) {
+	if cfg.String(config.AuthorizerClassName) == "" {
+		return nil, nil
+	}
+	superUsers := auth.ParseSuperUsers(cfg.String(config.SuperUsers))
+	for _, u := range superUsers {
+		if typ, name, ok := strings.Cut(u, ":"); !ok || typ == "" || name == "" {
+			return nil, fmt.Errorf("config: super.users entry %q: want Type:name, e.g. User:admin", u)
+		}
+	}
+	return &auth.AuthorizerConfig{SuperUsers: superUsers, AllowEveryoneIfNoACL: cfg.Bool(config.AllowEveryoneIfNoACLFound)}, nil
 }
 
 // followImages hosts partitions as the metadata changes.
@@ -596,9 +627,17 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 
 // handler adapts the api server to the network server: the same method
 // with the network server's own Response interface.
-type handler struct{ s *api.Server }
+type handler struct {
+	s         *api.Server
+	principal func(clientAddr string) (auth.Principal, bool)
+}
 
 func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (netserver.Response, error) {
+	if h.principal != nil {
+		if p, ok := h.principal(clientAddr); ok {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+	}
 	resp, err := h.s.Serve(ctx, clientAddr, frame)
 	if resp == nil {
 		return nil, err

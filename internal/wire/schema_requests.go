@@ -511,6 +511,43 @@ var describeProducersRequest = message{key: 61, name: "DescribeProducers", minVe
 	),
 }}
 
+// The ACL requests (KIP-140): filters carry nullable names, principals and
+// hosts (null matches any); v1 adds the resource pattern type (KIP-290),
+// v2 is flexible.
+var describeACLsRequest = message{key: 29, name: "DescribeAcls", minVersion: 0, maxVersion: 3, flexibleFrom: 2, fields: []field{
+	i8("resource_type_filter"),
+	nstr("resource_name_filter"),
+	i8("pattern_type_filter").from(1),
+	nstr("principal_filter"),
+	nstr("host_filter"),
+	i8("operation"),
+	i8("permission_type"),
+}}
+
+var createACLsRequest = message{key: 30, name: "CreateAcls", minVersion: 0, maxVersion: 3, flexibleFrom: 2, fields: []field{
+	array[kmsg.CreateACLsRequestCreation]("creations",
+		i8("resource_type"),
+		str("resource_name"),
+		i8("resource_pattern_type").from(1),
+		str("principal"),
+		str("host"),
+		i8("operation"),
+		i8("permission_type"),
+	),
+}}
+
+var deleteACLsRequest = message{key: 31, name: "DeleteAcls", minVersion: 0, maxVersion: 3, flexibleFrom: 2, fields: []field{
+	array[kmsg.DeleteACLsRequestFilter]("filters",
+		i8("resource_type_filter"),
+		nstr("resource_name_filter"),
+		i8("pattern_type_filter").from(1),
+		nstr("principal_filter"),
+		nstr("host_filter"),
+		i8("operation"),
+		i8("permission_type"),
+	),
+}}
+
 // SaslHandshake names the mechanism. v0 is the old flow where the tokens
 // follow as raw frames (kafka-python, old librdkafka); from v1 they come
 // in SaslAuthenticate requests.
@@ -635,6 +672,7 @@ var requestSchemas = indexSchemas(
 	&describeGroupsRequest, &listGroupsRequest, &apiVersionsRequest,
 	&createTopicsRequest, &deleteTopicsRequest, &deleteRecordsRequest,
 	&initProducerIDRequest, &offsetForLeaderEpochRequest,
+	&describeACLsRequest, &createACLsRequest, &deleteACLsRequest,
 	&describeConfigsRequest, &alterConfigsRequest, &describeLogDirsRequest, &createPartitionsRequest,
 	&deleteGroupsRequest, &electLeadersRequest, &incrementalAlterConfigsRequest, &offsetDeleteRequest,
 	&describeQuorumRequest, &describeClusterRequest, &describeProducersRequest,
