@@ -297,42 +297,15 @@ func (s *shard) load() error {
 	}
 	s.part = p
 	s.machine = group.NewShard(s.c.groupCfg)
-	offsets := p.Offsets()
 	now := s.nowMs()
 	skipped := 0
-	// To the log end, not the high watermark: a new leader's HW catches up
-	// only as followers fetch, and its whole log is what the group state
-	// will be (Kafka's coordinator loads to the log end too).
-	for offset := offsets.LogStartOffset; offset < offsets.LogEndOffset; {
-		select {
-		case <-s.stop:
-			return errors.New("unloaded while loading")
-		default:
-		}
-		res, err := p.Read(offset, partition.ReadOptions{MaxBytes: loadReadBytes, MinOneBatch: true, CurrentLeaderEpoch: -1, ToLogEnd: true})
-		if err != nil {
-			return err
-		}
-		s.buf, err = res.Records.AppendTo(s.buf[:0])
-		res.Records.Release()
-		if err != nil {
-			return err
-		}
-		if len(s.buf) == 0 {
-			break
-		}
-		for rest := s.buf; len(rest) > 0; {
-			batch, next, h, err := record.NextBatch(rest)
-			if err != nil {
-				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, offset, err)
-			}
-			rest, offset = next, h.NextOffset()
-			n, err := s.loadBatch(batch, &h, now)
-			skipped += n
-			if err != nil {
-				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, s.partition, h.BaseOffset, err)
-			}
-		}
+	s.buf, err = replayPartition(p, OffsetsTopic, s.partition, s.stop, s.buf, func(batch []byte, h *record.Header) error {
+		n, err := s.loadBatch(batch, h, now)
+		skipped += n
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if skipped > 0 {
 		s.c.logger.Warn("skipped unreadable __consumer_offsets records", "partition", s.partition, "records", skipped)

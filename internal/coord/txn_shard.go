@@ -442,45 +442,20 @@ func (s *txnShard) load() error {
 	}
 	s.part = p
 	s.machine = txn.NewShard(s.c.txnCfg)
-	offsets := p.Offsets()
 	skipped := 0
-	for offset := offsets.LogStartOffset; offset < offsets.LogEndOffset; {
-		select {
-		case <-s.stop:
-			return errors.New("unloaded while loading")
-		default:
+	s.buf, err = replayPartition(p, TransactionStateTopic, s.partition, s.stop, s.buf, func(batch []byte, h *record.Header) error {
+		if h.IsControl() {
+			return nil
 		}
-		res, err := p.Read(offset, partition.ReadOptions{MaxBytes: loadReadBytes, MinOneBatch: true, CurrentLeaderEpoch: -1, ToLogEnd: true})
-		if err != nil {
-			return err
-		}
-		s.buf, err = res.Records.AppendTo(s.buf[:0])
-		res.Records.Release()
-		if err != nil {
-			return err
-		}
-		if len(s.buf) == 0 {
-			break
-		}
-		for rest := s.buf; len(rest) > 0; {
-			batch, next, h, err := record.NextBatch(rest)
-			if err != nil {
-				return fmt.Errorf("%s-%d at %d: %w", TransactionStateTopic, s.partition, offset, err)
+		return record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
+			if err := s.machine.Load(r.Key, r.Value); err != nil {
+				skipped++
 			}
-			rest, offset = next, h.NextOffset()
-			if h.IsControl() {
-				continue
-			}
-			err = record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
-				if err := s.machine.Load(r.Key, r.Value); err != nil {
-					skipped++
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("%s-%d at %d: %w", TransactionStateTopic, s.partition, h.BaseOffset, err)
-			}
-		}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
 	}
 	if skipped > 0 {
 		s.c.logger.Warn("skipped unreadable __transaction_state records", "partition", s.partition, "records", skipped)
