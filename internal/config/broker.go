@@ -178,7 +178,7 @@ var BrokerConfigs = []Def{
 		Doc: "How often a broker tells the controller it is alive.",
 	},
 	{
-		Name: BrokerID, Type: TypeInt, Ranges: atLeast(0, maxInt),
+		Name: BrokerID, Type: TypeInt, Ranges: atLeast(1, maxInt),
 		Deprecated: "use node.id; if both are set they must agree",
 		Doc:        "The older name of node.id.",
 	},
@@ -394,8 +394,10 @@ var BrokerConfigs = []Def{
 		Doc: "Where the metadata quorum keeps its log and snapshots; empty means <log.dirs>/__cluster_metadata.",
 	},
 	{
-		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
-		Doc: "This node's id in the cluster, unique across brokers and controllers.",
+		// Kafka accepts 0, but the metadata quorum's Raft library uses 0
+		// for "no node", so it is refused here, before anything starts.
+		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
+		Doc: "This node's id in the cluster, unique across brokers and controllers. Unlike Kafka, 0 is not allowed: the Raft quorum reserves it.",
 	},
 	{
 		Name: NumPartitions, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
