@@ -101,6 +101,9 @@ type consumerMember struct {
 	// left is a static member that left with epoch -2: its assignment
 	// stays reserved until it returns or its session expires.
 	left bool
+	// classic is set for a member that uses the classic protocol
+	// (JoinGroup and SyncGroup) inside this group; see consumer_classic.go.
+	classic *classicMemberMetadata
 }
 
 func newConsumerGroup() *consumerGroup {
@@ -191,7 +194,7 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 	if err := s.checkConsumerHeartbeat(req); err != nil {
 		return ConsumerHeartbeatResult{}, err
 	}
-	g, err := s.consumerGroupFor(nowMs, req)
+	g, err := s.consumerGroupFor(nowMs, req, img)
 	if err != nil {
 		return ConsumerHeartbeatResult{}, err
 	}
@@ -237,9 +240,10 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 }
 
 // consumerGroupFor finds or creates the consumer group of a heartbeat. An
-// empty classic group (offsets only) becomes a consumer group; one with
-// members is refused, as Kafka does when it cannot upgrade the group.
-func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*Group, error) {
+// empty classic group (offsets only) becomes a consumer group whatever the
+// policy; one with members is upgraded when a member joins, if the
+// migration policy allows (consumer_classic.go).
+func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest, img *metadata.Image) (*Group, error) {
 	g := s.groups[req.GroupID]
 	if g == nil && req.MemberEpoch != epochJoin {
 		return nil, fmt.Errorf("group %q: %w", req.GroupID, ErrGroupIDNotFound)
@@ -247,11 +251,14 @@ func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*G
 	if g != nil && g.consumer != nil {
 		return g, nil
 	}
-	if g != nil && (len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty) {
-		return nil, fmt.Errorf("group %q is a classic group with members; mixed groups are not supported: %w", req.GroupID, ErrGroupIDNotFound)
-	}
 	if g != nil && req.MemberEpoch != epochJoin {
-		return nil, fmt.Errorf("group %q: %w", req.GroupID, ErrGroupIDNotFound)
+		return nil, fmt.Errorf("group %q is not a consumer group: %w", req.GroupID, ErrGroupIDNotFound)
+	}
+	if g != nil && len(g.members) > 0 {
+		if err := s.convertToConsumerGroup(g, nowMs, img); err != nil {
+			return nil, err
+		}
+		return g, nil
 	}
 	g, err := s.getOrCreate(req.GroupID, nowMs)
 	if err != nil {
@@ -259,13 +266,14 @@ func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*G
 	}
 	if g.hasRecord {
 		// The classic group's metadata record goes, as when Kafka
-		// converts an empty classic group; its offsets stay.
+		// replaces an empty classic group; its offsets stay.
 		s.emit(groupKey(g.id), nil)
 		g.hasRecord = false
 	}
 	g.consumer = newConsumerGroup()
 	g.protocolType = GroupTypeConsumer
 	g.protocolName, g.generation, g.leaderID = "", 0, ""
+	g.pending, g.state, g.initialDelay = nil, stateEmpty, false
 	return g, nil
 }
 
@@ -625,7 +633,9 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 }
 
 // removeConsumerMember fences a member out: its partitions are freed and
-// the group epoch grows so the others are reassigned.
+// the group epoch grows so the others are reassigned. When it was the
+// last consumer-protocol member, the group may go back to the classic
+// protocol (maybeDowngrade).
 func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 	c := g.consumer
 	for p, o := range c.owner {
@@ -645,6 +655,9 @@ func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 		g.state, g.stateTimestampMs = stateEmpty, nowMs
 		c.assignmentEpoch = c.epoch
 		s.emit(consumerTargetMetadataKey(g.id), consumerTargetMetadataValue(c.assignmentEpoch))
+	}
+	if m.classic == nil {
+		s.maybeDowngrade(g, nowMs)
 	}
 	s.updateActive(g)
 }
@@ -674,6 +687,9 @@ func (c *consumerGroup) nextDeadline() int64 {
 // revoke within their rebalance timeout.
 func (s *Shard) tickConsumerGroup(g *Group, nowMs int64) {
 	for _, m := range g.consumer.sortedMembers() {
+		if g.consumer == nil {
+			break // downgraded: the classic group's own deadlines apply
+		}
 		if m.sessionDeadlineMs <= nowMs || (m.revocationDeadlineMs >= 0 && m.revocationDeadlineMs <= nowMs) {
 			s.removeConsumerMember(g, m, nowMs)
 		}
@@ -764,6 +780,11 @@ func (g *Group) validateConsumerCommit(req *CommitRequest) error {
 	if req.GenerationID == m.memberEpoch {
 		return nil
 	}
+	if m.classic != nil {
+		// A classic member commits at its generation, which is its
+		// member epoch (Kafka's validateMemberEpoch).
+		return fmt.Errorf("classic member %q commits at generation %d, its epoch is %d: %w", req.MemberID, req.GenerationID, m.memberEpoch, ErrIllegalGeneration)
+	}
 	if req.GenerationID == m.previousMemberEpoch && req.GenerationID >= 0 {
 		for _, t := range req.Topics {
 			for _, p := range t.Partitions {
@@ -789,6 +810,9 @@ func (s *Shard) ValidateOffsetFetch(req FetchRequest) error {
 	m := g.consumer.members[req.MemberID]
 	if m == nil || m.left {
 		return fmt.Errorf("member %q of group %q: %w", req.MemberID, g.id, ErrUnknownMemberID)
+	}
+	if req.MemberEpoch != m.memberEpoch && m.classic != nil {
+		return fmt.Errorf("classic member %q fetches offsets at generation %d, its epoch is %d: %w", req.MemberID, req.MemberEpoch, m.memberEpoch, ErrIllegalGeneration)
 	}
 	if req.MemberEpoch != m.memberEpoch {
 		return fmt.Errorf("member %q fetches offsets at epoch %d, its epoch is %d: %w", req.MemberID, req.MemberEpoch, m.memberEpoch, ErrStaleMemberEpoch)

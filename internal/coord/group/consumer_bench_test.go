@@ -76,7 +76,7 @@ func consumerUntilStable(b *testing.B, s *Shard, img *metadata.Image, reqs []*Co
 func classicForm(b *testing.B, s *Shard, n int) []string {
 	ids := make([]string, n)
 	for m := range n {
-		s.Join(0, Waiter(m+1), classicBenchJoin(""), fmt.Sprintf("member-%d", m))
+		s.Join(0, Waiter(m+1), classicBenchJoin(""), fmt.Sprintf("member-%d", m), nil)
 		ids[m] = fmt.Sprintf("member-%d", m)
 	}
 	// The initial delay grows while members arrive; tick it out.
@@ -94,12 +94,12 @@ func classicForm(b *testing.B, s *Shard, n int) []string {
 // the rebalance from a heartbeat, all rejoin, and all sync.
 func classicJoinOneMore(b *testing.B, s *Shard, ids []string) {
 	newID := fmt.Sprintf("member-%d", len(ids))
-	s.Join(11, Waiter(len(ids)+1), classicBenchJoin(""), newID)
+	s.Join(11, Waiter(len(ids)+1), classicBenchJoin(""), newID, nil)
 	gen := s.groups["g"].generation
 	for m, id := range ids {
 		s.Heartbeat(11, Waiter(m+1), HeartbeatRequest{GroupID: "g", GenerationID: gen, MemberID: id})
 		s.Durable()
-		s.Join(11, Waiter(m+1), classicBenchJoin(id), "")
+		s.Join(11, Waiter(m+1), classicBenchJoin(id), "", nil)
 	}
 	s.Tick(11)
 	classicSyncAll(b, s, append(ids, newID))

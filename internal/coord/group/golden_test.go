@@ -116,7 +116,7 @@ func (h *harness) run(command string) string {
 		if req.GroupInstanceID != "" {
 			prefix = req.GroupInstanceID
 		}
-		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID))
+		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID), nil)
 	case "sync":
 		req := SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen}
 		for _, as := range strings.Split(a["a"], ",") {

@@ -58,6 +58,10 @@ type Config struct {
 	ConsumerHeartbeatIntervalMs int32
 	ConsumerMaxSize             int32
 	ConsumerAssignors           []string
+	// ConsumerMigrationPolicy is group.consumer.migration.policy: which
+	// conversions between the protocols a group may make while it has
+	// members (Migration*; "" is bidirectional, Kafka 4's default).
+	ConsumerMigrationPolicy string
 }
 
 // maxProtocols bounds the protocols one member may offer; clients offer one
