@@ -28,8 +28,7 @@ func startConsumerProtocolBroker(t testing.TB) *broker {
 // any partition they held (the protocol is incremental). The group log
 // checks, as events arrive, that no partition is assigned while another
 // member holds it, that consumption resumes at the committed offset and
-// that no record goes to two members within one member epoch. A classic
-// member cannot join meanwhile (mixed groups are refused), and a member
+// that no record goes to two members within one member epoch. A member
 // closing cleanly hands its partitions over at once.
 func TestE2EGroupConsumerProtocolKillMember(t *testing.T) {
 	b := startConsumerProtocolBroker(t)
@@ -58,18 +57,6 @@ func TestE2EGroupConsumerProtocolKillMember(t *testing.T) {
 		}
 		return wantConsumed(log, mine)
 	})
-
-	join := kmsg.NewPtrJoinGroupRequest()
-	join.Version, join.Group, join.ProtocolType = 5, spec.Group, "consumer"
-	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 10000, 10000
-	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0}}}
-	resp, err := join.RequestWith(testCtx(t), a.cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.ErrorCode != kerr.InconsistentGroupProtocol.Code {
-		t.Errorf("a classic JoinGroup to the consumer-protocol group: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(resp.ErrorCode))
-	}
 
 	beforeA, beforeB := a.ownedSet(), c.ownedSet()
 	killed := time.Now()

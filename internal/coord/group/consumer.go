@@ -759,6 +759,7 @@ func (s *Shard) DescribeConsumerGroup(id string, img *metadata.Image) ConsumerGr
 			ClientID: m.clientID, ClientHost: m.clientHost, SubscribedTopicNames: m.subscribedTopicNames,
 			SubscribedTopicRegex: m.subscribedTopicRegex,
 			Assignment:           topicPartitionsOf(m.assigned), TargetAssignment: topicPartitionsOf(m.target),
+			Classic: m.classic != nil,
 		})
 	}
 	return d
