@@ -104,6 +104,10 @@ type consumerMember struct {
 	// classic is set for a member that uses the classic protocol
 	// (JoinGroup and SyncGroup) inside this group; see consumer_classic.go.
 	classic *classicMemberMetadata
+	// A classic member told to rejoin must send JoinGroup, and one that
+	// joined must send SyncGroup, within its rebalance timeout, or it is
+	// removed (Kafka's join and sync timeouts); 0: none pending.
+	classicJoinDeadlineMs, classicSyncDeadlineMs int64
 }
 
 func newConsumerGroup() *consumerGroup {
@@ -679,18 +683,24 @@ func (c *consumerGroup) nextDeadline() int64 {
 				next = d
 			}
 		}
+		for _, d := range []int64{m.classicJoinDeadlineMs, m.classicSyncDeadlineMs} {
+			if d > 0 && (next < 0 || d < next) {
+				next = d
+			}
+		}
 	}
 	return next
 }
 
 // tickConsumerGroup removes members whose session expired or who did not
-// revoke within their rebalance timeout.
+// revoke, or (classic members) rejoin or sync, within their rebalance
+// timeout.
 func (s *Shard) tickConsumerGroup(g *Group, nowMs int64) {
 	for _, m := range g.consumer.sortedMembers() {
 		if g.consumer == nil {
 			break // downgraded: the classic group's own deadlines apply
 		}
-		if m.sessionDeadlineMs <= nowMs || (m.revocationDeadlineMs >= 0 && m.revocationDeadlineMs <= nowMs) {
+		if m.sessionDeadlineMs <= nowMs || (m.revocationDeadlineMs >= 0 && m.revocationDeadlineMs <= nowMs) || m.classicTimedOut(nowMs) {
 			s.removeConsumerMember(g, m, nowMs)
 		}
 	}

@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -147,6 +148,8 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	owned := topicPartitionsOf(c.idSet(sub.owned, img))
 	s.reconcile(g, m, owned, nowMs)
 	m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
+	m.classicJoinDeadlineMs = 0
+	m.classicSyncDeadlineMs = nowMs + int64(m.rebalanceTimeoutMs)
 	res := JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}
 	if replaced {
 		// The last consumer-protocol member (a static one) was replaced
@@ -253,11 +256,15 @@ func (s *Shard) classicSyncToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		// partitions has rejoined already; it gets what it keeps.
 		err = fmt.Errorf("group %q is at epoch %d, member %q at %d: %w", g.id, c.epoch, m.id, m.memberEpoch, ErrRebalanceInProgress)
 	}
+	if errors.Is(err, ErrRebalanceInProgress) {
+		m.expectRejoin(nowMs)
+	}
 	if err != nil {
 		s.reply(w, SyncResult{}, err)
 		return
 	}
 	m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
+	m.classicSyncDeadlineMs = 0
 	s.reply(w, SyncResult{ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), Assignment: c.classicMemberAssignment(m, m.assigned)}, nil)
 }
 
@@ -289,8 +296,23 @@ func (s *Shard) classicHeartbeatToConsumerGroup(g *Group, nowMs int64, w Waiter,
 	if m.memberEpoch < c.epoch || m.state == memberUnrevokedPartitions ||
 		(m.state == memberUnreleasedPartitions && !c.waitingOnUnreleased(m)) {
 		err = ErrRebalanceInProgress
+		m.expectRejoin(nowMs)
 	}
 	s.reply(w, nil, err)
+}
+
+// expectRejoin starts the join timeout of a classic member told to
+// rejoin, unless one runs.
+func (m *consumerMember) expectRejoin(nowMs int64) {
+	if m.classicJoinDeadlineMs == 0 {
+		m.classicJoinDeadlineMs = nowMs + int64(m.rebalanceTimeoutMs)
+	}
+}
+
+// classicTimedOut: a classic member did not rejoin or sync in time.
+func (m *consumerMember) classicTimedOut(nowMs int64) bool {
+	return (m.classicJoinDeadlineMs > 0 && m.classicJoinDeadlineMs <= nowMs) ||
+		(m.classicSyncDeadlineMs > 0 && m.classicSyncDeadlineMs <= nowMs)
 }
 
 // waitingOnUnreleased: some partition of m's target is still held by
