@@ -315,12 +315,15 @@ func (s *Shard) consumerMemberFor(g *Group, nowMs int64, req *ConsumerHeartbeatR
 	}
 	if req.InstanceID != "" {
 		if old := c.byInstance[req.InstanceID]; old != nil {
-			if !old.left {
+			// A classic static member never leaves with -2: a restart
+			// with the consumer protocol replaces it, as in Kafka.
+			if !old.left && old.classic == nil {
 				return nil, false, fmt.Errorf("instance %q of group %q: %w", req.InstanceID, g.id, ErrUnreleasedInstanceID)
 			}
 			// Not new to the group: it takes the place it left, so no
 			// rebalance (isNew false), but its records are written anew.
 			m := s.replaceStaticMember(g, old, req.MemberID)
+			m.classic, m.classicJoinDeadlineMs, m.classicSyncDeadlineMs = nil, 0, 0
 			s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 			return m, false, nil
 		}
@@ -346,7 +349,9 @@ func (s *Shard) replaceStaticMember(g *Group, old *consumerMember, newID string)
 	delete(c.members, old.id)
 	m := *old
 	m.id, m.left = newID, false
-	m.memberEpoch = old.previousMemberEpoch // set aside by the -2 leave
+	if old.left {
+		m.memberEpoch = old.previousMemberEpoch // set aside by the -2 leave
+	}
 	for p := range m.assigned {
 		c.owner[p] = newID
 	}

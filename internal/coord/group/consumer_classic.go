@@ -399,6 +399,9 @@ func (s *Shard) convertToConsumerGroup(g *Group, nowMs int64, img *metadata.Imag
 		m.target = clonePartitionSet(m.assigned)
 		c.addMember(m)
 	}
+	// The subscribed topics as the group sees them now, so that only a
+	// change from here bumps the epoch (Kafka computes it at conversion).
+	c.metadataHash = c.subscriptionHash(img)
 	for _, gm := range g.members {
 		s.reply(gm.joinWaiter, JoinResult{MemberID: gm.id}, ErrRebalanceInProgress)
 		s.reply(gm.syncWaiter, SyncResult{}, ErrRebalanceInProgress)
