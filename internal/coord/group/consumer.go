@@ -215,7 +215,12 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 	if m.update(req) {
 		bump = true
 	}
-	if isNew || bump {
+	// A classic member heartbeating with the consumer protocol becomes a
+	// consumer-protocol member, keeping its place (Kafka clears its
+	// classic metadata the same way).
+	wasClassic := m.classic != nil
+	m.classic, m.classicJoinDeadlineMs, m.classicSyncDeadlineMs = nil, 0, 0
+	if isNew || bump || wasClassic {
 		s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 		c.invalidateSubscriptions()
 	}

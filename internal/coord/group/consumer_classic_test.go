@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -105,5 +106,35 @@ func TestGroupConsumerProtocolParsesSubscriptions(t *testing.T) {
 	}
 	if got, err := parseConsumerAssignment(encodeConsumerAssignment(3, owned)); err != nil || len(got) != 1 || got[0].topic != "in" {
 		t.Errorf("assignment round trip: %+v %v", got, err)
+	}
+}
+
+// TestGroupConsumerClassicMemberSwitchesProtocol: a classic member that
+// heartbeats with ConsumerGroupHeartbeat at its epoch becomes a
+// consumer-protocol member in place: same id and partitions, its member
+// record rewritten without the classic metadata, and its classic calls
+// then refused as UNKNOWN_MEMBER_ID.
+func TestGroupConsumerClassicMemberSwitchesProtocol(t *testing.T) {
+	s, img := mixedShard(t)
+	a := s.groups["g"].consumer.members["a"]
+	s.ConsumerHeartbeat(0, 4, ConsumerHeartbeatRequest{GroupID: "g", MemberID: "a", MemberEpoch: a.memberEpoch, RebalanceTimeoutMs: -1}, img)
+	records := s.TakeRecords()
+	replies := s.Durable()
+	if len(replies) != 1 || replies[0].Err != nil {
+		t.Fatalf("consumer heartbeat of the classic member: %+v", replies)
+	}
+	var rewritten bool
+	for _, r := range records {
+		if string(r.Key) == string(consumerMemberKey("g", "a")) {
+			rewritten = !bytes.Contains(r.Value, []byte("range"))
+		}
+	}
+	d := s.DescribeConsumerGroup("g", img)
+	if !rewritten || len(d.Members) != 2 || d.Members[0].MemberID != "a" || d.Members[0].Classic {
+		t.Fatalf("after the switch: record rewritten %v, %+v", rewritten, d.Members)
+	}
+	s.Heartbeat(0, 5, HeartbeatRequest{GroupID: "g", MemberID: "a", GenerationID: a.memberEpoch})
+	if replies := s.Durable(); len(replies) != 1 || !errors.Is(replies[0].Err, ErrUnknownMemberID) {
+		t.Fatalf("a classic heartbeat after the switch: %+v", replies)
 	}
 }
