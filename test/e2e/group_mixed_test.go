@@ -89,3 +89,56 @@ func wantMixedGroup(t testing.TB, cl *kgo.Client, group string, n int) {
 		return nil
 	})
 }
+
+// TestE2EGroupMixedDowngrade: the other way. A consumer-protocol member
+// and a classic one share a group; when the consumer-protocol member
+// leaves, the broker converts the group back to a classic group (Kafka
+// 4's online downgrade), whose classic rebalance hands the remaining
+// member everything; a second classic member then joins it as classic
+// groups always did. Every record is read and no partition has two
+// owners at once.
+func TestE2EGroupMixedDowngrade(t *testing.T) {
+	b := startConsumerProtocolBroker(t)
+	const topic, group, parts = "mixed-down", "mixed-down", 6
+	adm := newAdmin(t, b.Addr())
+	createTopic(t, adm, topic, parts, nil)
+	log := newGroupLog()
+	classic := memberSpec{Addr: b.Addr(), Group: group, Topic: topic, Balancer: "cooperative-sticky", Session: groupSession}
+	modern := classic
+	modern.ServerSide = true
+
+	c := startMember(t, log, "c-consumer", modern)
+	wantAssignment(t, parts, "the consumer-protocol member owns all 6 partitions", c.ownedSet)
+	a := startMember(t, log, "a-classic", classic)
+	wantAssignment(t, parts, "a consumer-protocol and a classic member split 6 partitions", a.ownedSet, c.ownedSet)
+	wantMixedGroup(t, c.cl, group, 2)
+	first := producePerPartition(t, b.Addr(), topic, "mixed", parts, 10)
+	eventually(t, groupSettle, "the mixed group consumes every record", func() error { return wantConsumed(log, first) })
+
+	c.close(t)
+	wantAssignment(t, parts, "the classic member owns all 6 once the consumer-protocol member left", a.ownedSet)
+	eventually(t, groupSettle, "the group is a classic group again", func() error {
+		req := kmsg.NewPtrListGroupsRequest()
+		req.Version = 5
+		resp, err := req.RequestWith(testCtx(t), a.cl)
+		if err != nil {
+			return err
+		}
+		for _, g := range resp.Groups {
+			if g.Group == group && g.ProtocolType == "consumer" && g.GroupType == "classic" && g.GroupState == "Stable" {
+				return nil
+			}
+		}
+		return fmt.Errorf("listed as %+v", resp.Groups)
+	})
+	a2 := startMember(t, log, "a2-classic", classic)
+	wantAssignment(t, parts, "two classic members split 6 partitions", a.ownedSet, a2.ownedSet)
+	last := producePerPartition(t, b.Addr(), topic, "classic-again", parts, 10)
+	eventually(t, groupSettle, "the classic group consumes every record", func() error { return wantConsumed(log, last) })
+	for _, m := range []*member{a, c, a2} {
+		if _, losts, _ := m.history(); len(losts) > 0 {
+			t.Errorf("member %s lost partitions %v (a fatal group error)", m.name, losts)
+		}
+	}
+	log.check(t)
+}

@@ -651,6 +651,10 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 // last consumer-protocol member, the group may go back to the classic
 // protocol (maybeDowngrade).
 func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
+	if m.classic == nil && s.canDowngrade(g, m) {
+		s.convertToClassicGroup(g, m, nowMs)
+		return
+	}
 	c := g.consumer
 	for p, o := range c.owner {
 		if o == m.id {
@@ -669,9 +673,6 @@ func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 		g.state, g.stateTimestampMs = stateEmpty, nowMs
 		c.assignmentEpoch = c.epoch
 		s.emit(consumerTargetMetadataKey(g.id), consumerTargetMetadataValue(c.assignmentEpoch))
-	}
-	if m.classic == nil {
-		s.maybeDowngrade(g, nowMs)
 	}
 	s.updateActive(g)
 }

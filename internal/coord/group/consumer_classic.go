@@ -434,35 +434,52 @@ func (s *Shard) emitConsumerGroupRecords(groupID string, c *consumerGroup) {
 	}
 }
 
-// maybeDowngrade converts a consumer group whose members all use the
-// classic protocol back into a classic group, when the policy allows and
-// the classic group.max.size does (Kafka's validateOnlineDowngrade*).
-func (s *Shard) maybeDowngrade(g *Group, nowMs int64) {
+// canDowngrade: the group's members other than leaving (nil: none) are
+// all classic, at least one and at most the classic group.max.size, and
+// the policy allows a downgrade (Kafka's validateOnlineDowngrade*).
+func (s *Shard) canDowngrade(g *Group, leaving *consumerMember) bool {
 	c := g.consumer
-	if c == nil || len(c.members) == 0 || !s.downgradeEnabled() {
-		return
+	if c == nil {
+		return false
 	}
-	if s.cfg.MaxSize > 0 && len(c.members) > int(s.cfg.MaxSize) {
-		return
+	remaining := len(c.members)
+	if leaving != nil {
+		remaining--
+	}
+	if remaining <= 0 || !s.downgradeEnabled() || (s.cfg.MaxSize > 0 && remaining > int(s.cfg.MaxSize)) {
+		return false
 	}
 	for _, m := range c.members {
-		if m.classic == nil {
-			return
+		if m != leaving && m.classic == nil {
+			return false
 		}
 	}
-	s.convertToClassicGroup(g, nowMs)
+	return true
+}
+
+// maybeDowngrade converts the group back to the classic protocol when
+// only classic members remain (after a static replacement).
+func (s *Shard) maybeDowngrade(g *Group, nowMs int64) {
+	if s.canDowngrade(g, nil) {
+		s.convertToClassicGroup(g, nil, nowMs)
+	}
 }
 
 // convertToClassicGroup is Kafka's convertToClassicGroup: the consumer
-// group's tombstones, then a classic group at the group epoch with each
-// member's target as its assignment, written and then rebalanced.
-func (s *Shard) convertToClassicGroup(g *Group, nowMs int64) {
+// group's tombstones (the leaving member's too), then a classic group of
+// the other members at the group epoch as its generation, each with its
+// target as its assignment, written and then rebalanced. The epoch is
+// not bumped for the leaving member first: the classic members' next
+// heartbeat, at their epoch, is then the current generation and learns
+// of the rebalance (REBALANCE_IN_PROGRESS) instead of being fenced.
+func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64) {
 	c := g.consumer
 	members := c.sortedMembers()
 	for _, m := range members {
 		s.emitMemberTombstones(g.id, m.id)
 	}
 	s.emitConsumerGroupTombstones(g)
+	members = slices.DeleteFunc(members, func(m *consumerMember) bool { return m == leaving })
 	g.consumer = nil
 	g.protocolType = GroupTypeConsumer
 	g.generation = c.epoch
