@@ -109,6 +109,12 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		fail(fmt.Errorf("member %q's protocols are not supported by consumer group %q: %w", req.MemberID, g.id, ErrInconsistentGroupProtocol))
 		return
 	}
+	// Its protocols go into its member record, which must fit well within
+	// a __consumer_offsets batch, as a consumer-protocol subscription must.
+	if limit := s.cfg.MaxRecordBytes / 2; s.cfg.MaxRecordBytes > 0 && protocolsBytes(req.Protocols) > limit {
+		fail(fmt.Errorf("member %q: protocols of %d bytes, at most %d: %w", req.MemberID, protocolsBytes(req.Protocols), limit, ErrMemberMetadataTooLarge))
+		return
+	}
 	// Every protocol carries the same subscription; Kafka reads the first.
 	sub, err := parseConsumerSubscription(req.Protocols[0].Metadata)
 	if err != nil {
@@ -374,6 +380,9 @@ func (s *Shard) convertToConsumerGroup(g *Group, nowMs int64, img *metadata.Imag
 		if g.protocolName == "" && len(gm.protocols) > 0 {
 			metadata = gm.protocols[0].Metadata // the first rebalance chose none yet
 		}
+		if limit := s.cfg.MaxRecordBytes / 2; s.cfg.MaxRecordBytes > 0 && protocolsBytes(gm.protocols) > limit {
+			return refuse(fmt.Sprintf("member %q's protocols of %d bytes would not fit its record", gm.id, protocolsBytes(gm.protocols)))
+		}
 		sub, err := parseConsumerSubscription(metadata)
 		if err != nil {
 			return refuse(fmt.Sprintf("the embedded consumer protocol is malformed (%v)", err)) // Kafka's reason
@@ -449,12 +458,19 @@ func (s *Shard) canDowngrade(g *Group, leaving *consumerMember) bool {
 	if remaining <= 0 || !s.downgradeEnabled() || (s.cfg.MaxSize > 0 && remaining > int(s.cfg.MaxSize)) {
 		return false
 	}
+	// The classic group's record holds every member's protocols and
+	// assignment: it must fit (Sluice's bound; Kafka has none).
+	size := 0
 	for _, m := range c.members {
-		if m != leaving && m.classic == nil {
+		if m == leaving {
+			continue
+		}
+		if m.classic == nil {
 			return false
 		}
+		size += protocolsBytes(m.classic.protocols) + 64 + 8*len(m.target)
 	}
-	return true
+	return s.cfg.MaxRecordBytes <= 0 || size <= s.cfg.MaxRecordBytes
 }
 
 // maybeDowngrade converts the group back to the classic protocol when

@@ -138,3 +138,26 @@ func TestGroupConsumerClassicMemberSwitchesProtocol(t *testing.T) {
 		t.Fatalf("a classic heartbeat after the switch: %+v", replies)
 	}
 }
+
+// TestGroupConsumerClassicRecordBounds: a classic member's protocols go
+// into its member record and, on a downgrade, into the classic group's
+// one record: a JoinGroup whose protocols could not fit is refused
+// (INVALID_REQUEST), and a downgrade whose record could not fit is not
+// made (the group stays a consumer group).
+func TestGroupConsumerClassicRecordBounds(t *testing.T) {
+	s, img := mixedShard(t)
+	s.cfg.MaxRecordBytes = 90
+	big := make([]byte, 60)
+	copy(big, testSubscription(0, []string{"in"}, nil))
+	s.Join(0, 6, JoinRequest{GroupID: "g", ProtocolType: "consumer", Protocols: []Protocol{{Name: "range", Metadata: big}},
+		SessionTimeoutMs: 1000, RebalanceTimeoutMs: 1000}, "b", img)
+	if replies := s.Durable(); len(replies) != 1 || !errors.Is(replies[0].Err, ErrMemberMetadataTooLarge) {
+		t.Fatalf("a classic join with protocols past half a record: %+v", replies)
+	}
+	c := s.groups["g"].consumer.members["c"]
+	s.ConsumerHeartbeat(0, 7, ConsumerHeartbeatRequest{GroupID: "g", MemberID: "c", MemberEpoch: epochLeave}, img)
+	durable(t, s)
+	if g := s.groups["g"]; g.consumer == nil || len(g.consumer.members) != 1 || c.classic != nil {
+		t.Fatalf("a downgrade whose record would not fit was made: %+v", g)
+	}
+}
