@@ -18,14 +18,22 @@ import (
 // read, no partition is held by two members at once, and none is read by
 // two members within one epoch (the group log's checks). Then the classic
 // member is rolled to the consumer protocol and the group stays whole.
+// The classic member runs a cooperative balancer, then an eager one
+// (range), which revokes everything at each rebalance.
 func TestE2EGroupMixedProtocols(t *testing.T) {
+	for _, balancer := range []string{"cooperative-sticky", "range"} {
+		t.Run(balancer, func(t *testing.T) { testMixedProtocols(t, balancer) })
+	}
+}
+
+func testMixedProtocols(t *testing.T, balancer string) {
 	b := startConsumerProtocolBroker(t)
 	const topic, group, parts = "mixed", "mixed", 6
 	createTopic(t, newAdmin(t, b.Addr()), topic, parts, nil)
 	log := newGroupLog()
-	classic := memberSpec{Addr: b.Addr(), Group: group, Topic: topic, Balancer: "cooperative-sticky", Session: groupSession}
+	classic := memberSpec{Addr: b.Addr(), Group: group, Topic: topic, Balancer: balancer, Session: groupSession}
 	modern := classic
-	modern.ServerSide = true
+	modern.ServerSide, modern.Balancer = true, "cooperative-sticky" // the uniform server assignor
 
 	a := startMember(t, log, "a-classic", classic)
 	wantAssignment(t, parts, "the classic member owns all 6 partitions", a.ownedSet)
