@@ -377,8 +377,9 @@ func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, er
 }
 
 func (c *Coordinator) sync(ctx context.Context, req SyncRequest) (SyncResult, error) {
+	img := c.opts.Image() // names the topics of a classic member's assignment in a consumer group
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
-		m.Sync(nowMs, w, req)
+		m.Sync(nowMs, w, req, img)
 	}})
 	res, _ := r.Value.(SyncResult)
 	return res, err

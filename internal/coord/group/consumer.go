@@ -130,6 +130,7 @@ func (c *consumerGroup) sortedMembers() []*consumerMember {
 // subscriptions are resolved against. The reply, a
 // ConsumerHeartbeatResult, comes once the records it caused are durable.
 func (s *Shard) ConsumerHeartbeat(nowMs int64, w Waiter, req ConsumerHeartbeatRequest, img *metadata.Image) {
+	s.observeImage(img)
 	res, err := s.consumerHeartbeat(nowMs, &req, img)
 	if err != nil {
 		s.reply(w, ConsumerHeartbeatResult{MemberID: req.MemberID}, err)

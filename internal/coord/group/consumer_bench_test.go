@@ -133,10 +133,10 @@ func classicSyncAll(b *testing.B, s *Shard, ids []string, assign func(i int) []b
 		}
 		req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m.MemberID, Assignment: a})
 	}
-	s.Sync(11, 1, req)
+	s.Sync(11, 1, req, nil)
 	for m, id := range ids {
 		if id != leader.MemberID {
-			s.Sync(11, Waiter(m+2), SyncRequest{GroupID: "g", GenerationID: leader.GenerationID, MemberID: id})
+			s.Sync(11, Waiter(m+2), SyncRequest{GroupID: "g", GenerationID: leader.GenerationID, MemberID: id}, nil)
 		}
 	}
 	s.TakeRecords()

@@ -271,17 +271,17 @@ func (s *Shard) classicSyncToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	}
 	m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
 	m.classicSyncDeadlineMs = 0
-	s.reply(w, SyncResult{ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), Assignment: c.classicMemberAssignment(m, m.assigned)}, nil)
+	s.reply(w, SyncResult{ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), Assignment: c.classicMemberAssignment(m, m.assigned, s.image)}, nil)
 }
 
 // classicMemberAssignment is set as a ConsumerProtocolAssignment in the
 // version of the member's subscription.
-func (c *consumerGroup) classicMemberAssignment(m *consumerMember, set partitionSet) []byte {
+func (c *consumerGroup) classicMemberAssignment(m *consumerMember, set partitionSet, img *metadata.Image) []byte {
 	var version int16
 	if m.classic != nil && len(m.classic.protocols) > 0 {
 		version = protocolVersion(m.classic.protocols[0].Metadata)
 	}
-	return encodeConsumerAssignment(version, c.namedSet(set))
+	return encodeConsumerAssignment(version, c.namedSet(set, img))
 }
 
 // classicHeartbeatToConsumerGroup is a Heartbeat of a classic member of a
@@ -509,7 +509,7 @@ func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs i
 	g.protocolName = g.selectProtocol()
 	for i, cm := range members {
 		m := g.members[i]
-		m.assignment = encodeConsumerAssignment(protocolVersion(m.metadata(g.protocolName)), c.namedSet(cm.target))
+		m.assignment = encodeConsumerAssignment(protocolVersion(m.metadata(g.protocolName)), c.namedSet(cm.target, s.image))
 	}
 	s.emitGroup(g)
 	s.prepareRebalance(g, nowMs)
@@ -554,5 +554,5 @@ func classicSubscription(topics []string) []byte {
 
 // classicAssignment is a ConsumerProtocolAssignment v0 of a set.
 func (c *consumerGroup) classicAssignment(set partitionSet) []byte {
-	return encodeConsumerAssignment(0, c.namedSet(set))
+	return encodeConsumerAssignment(0, c.namedSet(set, nil))
 }

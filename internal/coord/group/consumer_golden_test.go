@@ -94,7 +94,7 @@ func (h *consumerHarness) run(command string) string {
 		h.shard.Join(h.nowMs, w, h.classicJoinRequest(a), cmp.Or(a["id"], fmt.Sprintf("cm-%d", w)), h.img)
 	case "csync":
 		h.shard.Sync(h.nowMs, w, SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1)),
-			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"])})
+			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"])}, h.img)
 	case "chb":
 		h.shard.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1))})
 	case "cleave":

@@ -145,13 +145,20 @@ func encodeConsumerAssignment(version int16, topics []namedPartitions) []byte {
 	return binary.BigEndian.AppendUint32(b, 0xffffffff)
 }
 
-// namedSet is a set by topic name: the topics the group knows the name
-// of (topicNames), in id order; a topic whose name is unknown (deleted
-// since) is left out.
-func (c *consumerGroup) namedSet(set partitionSet) []namedPartitions {
+// namedSet is a set by topic name, in id order: names the group learnt
+// (topicNames), else img's (after a load the group has ids only); a
+// topic whose name is unknown (deleted since) is left out.
+func (c *consumerGroup) namedSet(set partitionSet, img *metadata.Image) []namedPartitions {
 	var out []namedPartitions
 	for _, t := range topicPartitionsOf(set) {
-		if name, ok := c.topicNames[t.TopicID]; ok {
+		name, ok := c.topicNames[t.TopicID]
+		if !ok && img != nil {
+			if ti, found := img.TopicByID(t.TopicID); found {
+				name, ok = ti.Name, true
+				c.topicNames[t.TopicID] = name
+			}
+		}
+		if ok {
 			out = append(out, namedPartitions{topic: name, partitions: t.Partitions})
 		}
 	}

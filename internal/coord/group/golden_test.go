@@ -124,7 +124,7 @@ func (h *harness) run(command string) string {
 				req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m, Assignment: []byte(v)})
 			}
 		}
-		s.Sync(h.nowMs, w, req)
+		s.Sync(h.nowMs, w, req, nil)
 	case "heartbeat":
 		s.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen})
 	case "leave":

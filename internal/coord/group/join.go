@@ -14,6 +14,7 @@ import (
 // members joins it as a classic member, assigned by the server against
 // img (consumer_classic.go); it is answered once its records are durable.
 func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string, img *metadata.Image) {
+	s.observeImage(img)
 	if err := s.checkJoin(&req); err != nil {
 		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
 		return
@@ -430,8 +431,10 @@ func (s *Shard) tickGroup(g *Group, nowMs int64) {
 	s.dropIfUnused(g)
 }
 
-// Sync handles a SyncGroup (Kafka's handleSyncGroup).
-func (s *Shard) Sync(nowMs int64, w Waiter, req SyncRequest) {
+// Sync handles a SyncGroup (Kafka's handleSyncGroup). img names the
+// topics of a classic member's assignment in a consumer group.
+func (s *Shard) Sync(nowMs int64, w Waiter, req SyncRequest, img *metadata.Image) {
+	s.observeImage(img)
 	if req.GroupID == "" {
 		s.reply(w, SyncResult{}, ErrInvalidGroupID)
 		return
