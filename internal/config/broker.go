@@ -45,6 +45,7 @@ const (
 	GroupConsumerAssignors               = "group.consumer.assignors"
 	GroupConsumerHeartbeatIntervalMs     = "group.consumer.heartbeat.interval.ms"
 	GroupConsumerMaxSize                 = "group.consumer.max.size"
+	GroupConsumerMigrationPolicy         = "group.consumer.migration.policy"
 	GroupConsumerSessionTimeoutMs        = "group.consumer.session.timeout.ms"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
 	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
@@ -223,6 +224,13 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupConsumerMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
 		Doc: "The most members one consumer-protocol (KIP-848) group may have.",
+	},
+	{
+		Name: GroupConsumerMigrationPolicy, Type: TypeString, Default: "bidirectional",
+		Values: []string{"bidirectional", "upgrade", "downgrade", "disabled"},
+		Doc: "Which conversions a consumer group with members may make between the classic and the consumer (KIP-848) protocol while its members roll: " +
+			"upgrade converts a classic group when a consumer-protocol member joins it, downgrade converts a consumer group back when its last consumer-protocol member leaves. " +
+			"Classic members may join a consumer-protocol group whatever the policy.",
 	},
 	{
 		Name: GroupConsumerSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
