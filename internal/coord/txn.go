@@ -68,10 +68,8 @@ func (c *Coordinator) TxnMarkerWritten(topic string, partition int32, producerID
 	if topic != OffsetsTopic {
 		return
 	}
-	c.mu.Lock()
-	s := c.shards[partition]
-	c.mu.Unlock()
-	if s == nil {
+	s, ok := c.set.get(partition)
+	if !ok {
 		return
 	}
 	select {
