@@ -524,7 +524,9 @@ func aclShareStateCases(topicID func() [16]byte) []aclCase {
 					Partitions: []kmsg.ReadShareGroupStateRequestTopicPartition{{Partition: 0}}}}
 				return req
 			},
-			code: func(r kmsg.Response) int16 { return r.(*kmsg.ReadShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode }},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.ReadShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{name: "WriteShareGroupState", acls: cluster, denied: clusterAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrWriteShareGroupStateRequest()
@@ -533,7 +535,9 @@ func aclShareStateCases(topicID func() [16]byte) []aclCase {
 					Partitions: []kmsg.WriteShareGroupStateRequestTopicPartition{{Partition: 0, StateEpoch: 1, StartOffset: 0}}}}
 				return req
 			},
-			code: func(r kmsg.Response) int16 { return r.(*kmsg.WriteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode }},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.WriteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{name: "DeleteShareGroupState", acls: cluster, denied: clusterAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDeleteShareGroupStateRequest()
@@ -542,7 +546,9 @@ func aclShareStateCases(topicID func() [16]byte) []aclCase {
 					Partitions: []kmsg.DeleteShareGroupStateRequestTopicPartition{{Partition: 0}}}}
 				return req
 			},
-			code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode }},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.DeleteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{name: "ReadShareGroupStateSummary", acls: cluster, denied: clusterAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
