@@ -86,7 +86,7 @@ var errorCodes = []struct {
 	{share.ErrInvalidShareSessionEpoch, kerr.InvalidShareSessionEpoch},
 	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
 	{share.ErrInvalidRequest, kerr.InvalidRequest},
-	{share.ErrCorruptState, kerr.KafkaStorageError},
+	{share.ErrStateUnavailable, kerr.CoordinatorNotAvailable},
 	{share.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 
 	// The partition log.

@@ -89,6 +89,9 @@ type Node struct {
 	// txnPeers holds the connections the transaction coordinator writes
 	// markers over; closed after it stops.
 	txnPeers *peerPool
+	// shareStates is the share coordinator on __share_group_state; it
+	// sends over txnPeers too.
+	shareStates *coord.ShareCoordinator
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
@@ -215,6 +218,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	// As for groups: a producer's first InitProducerId after a restart
 	// must see its transactional id's epoch.
 	if err = n.txns.WaitLoaded(ctx); err != nil {
+		closeListeners(lns)
+		return nil, err
+	}
+	n.setStage(stageShareStates)
+	if err = n.startShareStateCoordinator(); err != nil {
+		closeListeners(lns)
+		return nil, err
+	}
+	// As for groups: a share partition's first fetch after a restart must
+	// find its state.
+	if err = n.shareStates.WaitLoaded(ctx); err != nil {
 		closeListeners(lns)
 		return nil, err
 	}
@@ -452,7 +466,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		// Transactions on the partition side: KIP-890 produce checks, and
 		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
-		Shares: n.newShares(),
+		Shares: n.newShares(), ShareStates: n.shareStates,
 	}
 }
 
@@ -486,6 +500,7 @@ func (n *Node) followImages(ctx context.Context) {
 		// After the partitions: a shard loads from its partition's log.
 		n.groups.Refresh()
 		n.txns.Refresh()
+		n.shareStates.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -575,6 +590,10 @@ func (n *Node) stop(ctx context.Context) error {
 		// Before the partitions too: it writes to __transaction_state.
 		if n.txns != nil {
 			n.txns.Stop()
+		}
+		// Before the partitions too: it writes to __share_group_state.
+		if n.shareStates != nil {
+			n.shareStates.Stop()
 		}
 		if n.txnPeers != nil {
 			n.txnPeers.close()
