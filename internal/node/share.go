@@ -40,8 +40,8 @@ func (n *Node) newShares() *share.Coordinator {
 			AutoOffsetResetEarliest: cfg.String(config.ShareAutoOffsetReset) == config.ShareAutoOffsetResetEarliest,
 			MaxSessions:             int(cfg.Int32(config.GroupShareMaxShareSessions)),
 		},
-		Persister: &sharePersister{n: n},
-		Clock:     n.opts.Clock, Partitions: n.parts, Logger: n.log,
+		Persister: &sharePersister{n: n}, Image: n.cp.Image,
+		Clock: n.opts.Clock, Partitions: n.parts, Logger: n.log,
 	})
 }
 

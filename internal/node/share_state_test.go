@@ -3,13 +3,16 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestNodeShareStateSurvivesLeaderFailover: a franz-go share consumer
@@ -138,4 +141,67 @@ func TestNodeShareReleasesRecordsWhenConnectionCloses(t *testing.T) {
 	if got := acquiredString(b.fetch(ctx, 10000)); got != "[0-2 delivery 2]" {
 		t.Fatalf("b acquired %s after a's connection closed, want [0-2 delivery 2]", got)
 	}
+}
+
+// TestNodeShareGroupMembershipSurvivesRestart: a share group's epoch,
+// members, subscriptions and assignments are in __consumer_offsets, so
+// after a restart the group is described as it was, and its members go on
+// heartbeating at their epochs instead of being told UNKNOWN_MEMBER_ID.
+func TestNodeShareGroupMembershipSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "orders-group", id: "member-a"}
+	b := &shareMember{t: t, cl: client(t, n), group: "orders-group", id: "member-b"}
+	a.heartbeat(ctx, []string{"orders"})
+	b.heartbeat(ctx, []string{"orders"})
+	a.heartbeat(ctx, nil) // a learns the epoch b's join started
+	before := describeShareGroupText(t, ctx, client(t, n), "orders-group")
+	if a.epoch != 2 || b.epoch != 2 || len(a.parts) != 1 || len(b.parts) != 1 {
+		t.Fatalf("before the restart: a epoch %d parts %v, b epoch %d parts %v", a.epoch, a.parts, b.epoch, b.parts)
+	}
+	shutdown(t, n)
+
+	n = startNode(t, dir)
+	after := describeShareGroupText(t, ctx, client(t, n), "orders-group")
+	if after != before {
+		t.Fatalf("described after the restart:\n%s\nbefore:\n%s", after, before)
+	}
+	a.cl, b.cl = client(t, n), client(t, n)
+	a.heartbeat(ctx, nil)
+	b.heartbeat(ctx, nil)
+	if a.epoch != 2 || b.epoch != 2 {
+		t.Fatalf("after the restart: epochs %d and %d, want 2 (no new epoch)", a.epoch, b.epoch)
+	}
+}
+
+// describeShareGroupText is ShareGroupDescribe's group epoch and members
+// (id, epoch, subscriptions, assignment), as text to compare.
+func describeShareGroupText(t *testing.T, ctx context.Context, cl *kgo.Client, group string) string {
+	t.Helper()
+	req := kmsg.NewPtrShareGroupDescribeRequest()
+	req.GroupIDs = []string{group}
+	var resp *kmsg.ShareGroupDescribeResponse
+	eventually(t, 20*time.Second, "the share group described", func() bool {
+		var err error
+		resp, err = req.RequestWith(ctx, cl)
+		return err == nil && len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0
+	})
+	g := resp.Groups[0]
+	out := fmt.Sprintf("state=%s epoch=%d assignment-epoch=%d\n", g.GroupState, g.GroupEpoch, g.AssignmentEpoch)
+	members := slices.Clone(g.Members)
+	slices.SortFunc(members, func(x, y kmsg.ShareGroupDescribeResponseGroupMember) int { return strings.Compare(x.MemberID, y.MemberID) })
+	for _, m := range members {
+		var parts []string
+		for _, tp := range m.Assignment.TopicPartitions {
+			parts = append(parts, fmt.Sprint(tp.Topic, tp.Partitions))
+		}
+		out += fmt.Sprintf("%s epoch=%d subs=%v assignment=%v\n", m.MemberID, m.MemberEpoch, m.SubscribedTopicNames, parts)
+	}
+	return out
 }

@@ -38,6 +38,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -99,8 +100,11 @@ type Partitions interface {
 
 // Options build a Coordinator.
 type Options struct {
-	Config     Config
-	Persister  Persister
+	Config    Config
+	Persister Persister
+	// Image is the newest metadata image: where __consumer_offsets is
+	// led (share groups live there) and the topics' ids.
+	Image      func() *metadata.Image
 	Clock      clock.Clock
 	Partitions Partitions
 	Logger     *slog.Logger
@@ -140,6 +144,9 @@ type Coordinator struct {
 	// groupTopics are the topics each group's members subscribed to here,
 	// whose share partitions' state DeleteGroup deletes.
 	groupTopics map[string]map[string]bool
+	// loadedEpochs is the leader epoch each __consumer_offsets partition's
+	// share groups were loaded in (membership.go).
+	loadedEpochs map[int32]int32
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -151,7 +158,7 @@ func New(opts Options) *Coordinator {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Coordinator{opts: opts, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{},
+	return &Coordinator{opts: opts, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
 		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}}
 }
 
@@ -160,11 +167,27 @@ func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
 // LockDurationMs is the acquisition lock duration ShareFetch reports.
 func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.LockDurationMs }
 
-// Heartbeat serves ShareGroupHeartbeat. partitionCounts gives the partition
-// count of each existing topic (0 for none).
+// Heartbeat serves ShareGroupHeartbeat on the group's coordinator (else
+// coord.ErrNotCoordinator). partitionCounts gives the partition count of
+// each existing topic (0 for none). What the heartbeat changed is in
+// __consumer_offsets before it is answered.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		return sharegroup.HeartbeatResult{}, err
+	}
+	res, err := c.heartbeatLocked(groupID, hb, partitionCounts)
+	if g := c.groups[groupID]; g != nil {
+		if werr := c.writeGroupLocked(part, g.TakeRecords(topicIDOf(c.opts.Image()))); werr != nil {
+			return sharegroup.HeartbeatResult{}, werr
+		}
+	}
+	return res, err
+}
+
+func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
 	now := c.nowMs()
 	g := c.groups[groupID]
 	if g == nil {
@@ -231,6 +254,9 @@ type GroupDescription struct {
 func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return GroupDescription{}, false
+	}
 	g := c.groups[groupID]
 	if g == nil {
 		return GroupDescription{}, false
@@ -249,6 +275,7 @@ func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int3
 func (c *Coordinator) Groups() []GroupDescription {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.loadAllLocked()
 	out := make([]GroupDescription, 0, len(c.groups))
 	for id, g := range c.groups {
 		out = append(out, GroupDescription{GroupID: id, State: g.State(), Epoch: g.Epoch})
@@ -261,6 +288,9 @@ func (c *Coordinator) Groups() []GroupDescription {
 func (c *Coordinator) IsShareGroup(groupID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return false
+	}
 	return c.groups[groupID] != nil
 }
 
@@ -386,6 +416,11 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 // when there is no such share group here.
 func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
 	c.mu.Lock()
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		c.mu.Unlock()
+		return false, nil
+	}
 	g := c.groups[groupID]
 	if g == nil {
 		c.mu.Unlock()
@@ -397,6 +432,10 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 	if n := len(g.Members()); n > 0 {
 		c.mu.Unlock()
 		return true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+	}
+	if err := c.writeGroupLocked(part, g.DeleteRecords()); err != nil {
+		c.mu.Unlock()
+		return true, err
 	}
 	delete(c.groups, groupID)
 	topics := c.groupTopics[groupID]
