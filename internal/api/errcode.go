@@ -77,6 +77,9 @@ var errorCodes = []struct {
 	{sharegroup.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
 	{sharegroup.ErrInvalidRequest, kerr.InvalidRequest},
 	{sharegroup.ErrInvalidRecordState, kerr.InvalidRecordState},
+	// Only met while loading __consumer_offsets, where the record is
+	// skipped; a request never sees it.
+	{sharegroup.ErrCorruptRecord, kerr.CorruptMessage},
 	{coord.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{coord.ErrFencedStateEpoch, kerr.FencedStateEpoch},
 	{coord.ErrInvalidShareState, kerr.InvalidRequest},

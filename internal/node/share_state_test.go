@@ -195,7 +195,9 @@ func describeShareGroupText(t *testing.T, ctx context.Context, cl *kgo.Client, g
 	g := resp.Groups[0]
 	out := fmt.Sprintf("state=%s epoch=%d assignment-epoch=%d\n", g.GroupState, g.GroupEpoch, g.AssignmentEpoch)
 	members := slices.Clone(g.Members)
-	slices.SortFunc(members, func(x, y kmsg.ShareGroupDescribeResponseGroupMember) int { return strings.Compare(x.MemberID, y.MemberID) })
+	slices.SortFunc(members, func(x, y kmsg.ShareGroupDescribeResponseGroupMember) int {
+		return strings.Compare(x.MemberID, y.MemberID)
+	})
 	for _, m := range members {
 		var parts []string
 		for _, tp := range m.Assignment.TopicPartitions {
