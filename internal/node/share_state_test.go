@@ -207,3 +207,37 @@ func describeShareGroupText(t *testing.T, ctx context.Context, cl *kgo.Client, g
 	}
 	return out
 }
+
+// TestNodeShareGroupMembershipSurvivesCoordinatorLoss: on three nodes, the
+// broker coordinating a share group stops; the leader of the group's
+// __consumer_offsets partition after it loads the group from its records,
+// and the members heartbeat there at the epochs they had.
+func TestNodeShareGroupMembershipSurvivesCoordinatorLoss(t *testing.T) {
+	c := startCluster(t, "offsets.topic.num.partitions=3")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: c.client(), group: "events-group", id: "member-a"}
+	b := &shareMember{t: t, cl: c.client(), group: "events-group", id: "member-b"}
+	a.heartbeat(ctx, []string{"events"})
+	b.heartbeat(ctx, []string{"events"})
+	a.heartbeat(ctx, nil)
+	if a.epoch != 2 || b.epoch != 2 {
+		t.Fatalf("epochs %d and %d, want 2", a.epoch, b.epoch)
+	}
+	coordinator := adm.FindGroupCoordinators(ctx, "events-group")["events-group"].NodeID
+	c.stop(int(coordinator) - 1)
+
+	a.cl, b.cl = c.client(), c.client()
+	a.heartbeat(ctx, nil)
+	b.heartbeat(ctx, nil)
+	if a.epoch != 2 || b.epoch != 2 || len(a.parts) != 1 || len(b.parts) != 1 {
+		t.Fatalf("after the coordinator stopped: a epoch %d parts %v, b epoch %d parts %v", a.epoch, a.parts, b.epoch, b.parts)
+	}
+	if now := kadm.NewClient(c.client()).FindGroupCoordinators(ctx, "events-group")["events-group"].NodeID; now == coordinator {
+		t.Fatalf("coordinator still %d after it stopped", coordinator)
+	}
+}

@@ -107,9 +107,13 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The group lives on its coordinator; a partition leader elsewhere
-	// cannot check the member and trusts the session instead.
-	if g := c.groups[req.GroupID]; g != nil && g.Member(req.MemberID) == nil {
-		return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, sharegroup.ErrUnknownMemberID)
+	// cannot check the member and trusts the session instead. A group
+	// this node coordinated before the coordinator moved is stale, so it
+	// is only checked while this node coordinates it.
+	if _, err := c.groupPartitionLocked(req.GroupID); err == nil {
+		if g := c.groups[req.GroupID]; g != nil && g.Member(req.MemberID) == nil {
+			return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, sharegroup.ErrUnknownMemberID)
+		}
 	}
 	key := sessionKey{req.GroupID, req.MemberID}
 	switch req.SessionEpoch {

@@ -163,9 +163,17 @@ func (c *Coordinator) loadAllLocked() {
 	if !ok {
 		return
 	}
-	for p := range int32(len(t.Partitions)) {
+	n := int32(len(t.Partitions))
+	for p := range n {
 		part, err := c.opts.Partitions.Partition(coord.OffsetsTopic, p)
 		if err != nil {
+			// Led elsewhere now: its groups here are stale.
+			delete(c.loadedEpochs, p)
+			for id := range c.groups {
+				if coord.PartitionFor(id, n) == p {
+					c.dropGroupLocked(id)
+				}
+			}
 			continue
 		}
 		if err := c.loadGroupsLocked(img, p, part); err != nil {
