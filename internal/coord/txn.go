@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/sluicelog/sluice/internal/coord/group"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/record"
 )
 
@@ -90,6 +91,9 @@ func (s *shard) loadBatch(batch []byte, h *record.Header, now int64) (skipped in
 		return 0, nil
 	}
 	err = record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
+		if sharegroup.IsGroupRecord(r.Key) {
+			return nil // a share group's: internal/share loads those
+		}
 		var err error
 		if h.IsTransactional() && h.HasProducerID() {
 			err = s.machine.LoadTxnOffset(h.ProducerID, r.Key, r.Value)
