@@ -39,6 +39,7 @@ import (
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
 	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/share"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -92,6 +93,8 @@ type Node struct {
 	// shareStates is the share coordinator on __share_group_state; it
 	// sends over txnPeers too.
 	shareStates *coord.ShareCoordinator
+	// shares runs share groups; its persister sends over txnPeers.
+	shares *share.Coordinator
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
@@ -233,6 +236,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.txnVerifier = n.newTxnVerifier()
+	n.shares = n.newShares()
 	if err = n.serve(lns); err != nil {
 		return nil, err
 	}
@@ -466,7 +470,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		// Transactions on the partition side: KIP-890 produce checks, and
 		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
-		Shares: n.newShares(), ShareStates: n.shareStates,
+		Shares: n.shares, ShareStates: n.shareStates,
 	}
 }
 
@@ -590,6 +594,11 @@ func (n *Node) stop(ctx context.Context) error {
 		// Before the partitions too: it writes to __transaction_state.
 		if n.txns != nil {
 			n.txns.Stop()
+		}
+		// The releases of records that closing connections started stop
+		// before the share coordinator and the peers they write through.
+		if n.shares != nil {
+			n.shares.Close()
 		}
 		// Before the partitions too: it writes to __share_group_state.
 		if n.shareStates != nil {

@@ -389,6 +389,6 @@ func (c *Coordinator) connectionClosed(groupID, memberID string, s *session) {
 	}
 	c.mu.Unlock()
 	if current {
-		c.releaseSession(context.Background(), groupID, memberID, s)
+		c.releaseSession(c.ctx, groupID, memberID, s)
 	}
 }

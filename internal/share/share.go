@@ -136,6 +136,10 @@ type session struct {
 // Coordinator is the share-group state of this node.
 type Coordinator struct {
 	opts Options
+	// ctx bounds the work a closed connection leaves behind (releasing
+	// its member's records); Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu         sync.Mutex
 	groups     map[string]*sharegroup.Group
@@ -158,11 +162,17 @@ func New(opts Options) *Coordinator {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Coordinator{opts: opts, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Coordinator{opts: opts, ctx: ctx, cancel: cancel, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
 		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}}
 }
 
 func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
+
+// Close stops the state writes that closed connections started; the node
+// calls it once the client listener is closed, before the partitions
+// close.
+func (c *Coordinator) Close() { c.cancel() }
 
 // LockDurationMs is the acquisition lock duration ShareFetch reports.
 func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.LockDurationMs }
