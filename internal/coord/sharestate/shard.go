@@ -348,26 +348,24 @@ func (s *Shard) applyUpdate(st *State, u update) {
 // merge lays batches over base (a later batch wins where they overlap),
 // drops what lies below startOffset, and joins neighbouring runs of the
 // same state and delivery count, as Kafka's PersisterStateBatchCombiner
-// does. Both inputs are small (a share partition's in-flight window), so
-// the simple quadratic cut is fine.
+// does. base is sorted and disjoint (merge's own output); batches from a
+// leader usually are too, and then one sweep does it, else they are laid
+// one by one.
 func merge(base, batches []Batch, startOffset int64) []Batch {
-	out := slices.Clone(base)
-	for _, b := range batches {
-		out = cut(out, b.FirstOffset, b.LastOffset)
-		out = append(out, b)
+	var out []Batch
+	if sortedDisjoint(batches) {
+		out = overlay(base, batches)
+	} else {
+		out = slices.Clone(base)
+		for _, b := range batches {
+			out = cut(out, b.FirstOffset, b.LastOffset)
+			out = append(out, b)
+		}
+		slices.SortFunc(out, func(a, b Batch) int { return cmpOffset(a.FirstOffset, b.FirstOffset) })
 	}
 	if startOffset >= 0 {
 		out = cut(out, 0, startOffset-1)
 	}
-	slices.SortFunc(out, func(a, b Batch) int {
-		switch {
-		case a.FirstOffset < b.FirstOffset:
-			return -1
-		case a.FirstOffset > b.FirstOffset:
-			return 1
-		}
-		return 0
-	})
 	joined := out[:0]
 	for _, b := range out {
 		if n := len(joined); n > 0 {
@@ -382,13 +380,58 @@ func merge(base, batches []Batch, startOffset int64) []Batch {
 	return joined
 }
 
+func cmpOffset(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func sortedDisjoint(batches []Batch) bool {
+	for i := 1; i < len(batches); i++ {
+		if batches[i].FirstOffset <= batches[i-1].LastOffset {
+			return false
+		}
+	}
+	return true
+}
+
+// overlay is merge's sweep: base and top sorted and disjoint, top wins;
+// the result is sorted and disjoint.
+func overlay(base, top []Batch) []Batch {
+	out := make([]Batch, 0, len(base)+len(top))
+	t := 0
+	for _, b := range base {
+		for b.FirstOffset <= b.LastOffset {
+			for t < len(top) && top[t].LastOffset < b.FirstOffset {
+				out = append(out, top[t])
+				t++
+			}
+			if t == len(top) || top[t].FirstOffset > b.LastOffset {
+				out = append(out, b) // no top batch touches the rest of b
+				break
+			}
+			if top[t].FirstOffset > b.FirstOffset {
+				left := b
+				left.LastOffset = top[t].FirstOffset - 1
+				out = append(out, left)
+			}
+			b.FirstOffset = top[t].LastOffset + 1 // what top[t] covers is dropped
+		}
+	}
+	return append(out, top[t:]...)
+}
+
 // cut removes offsets first..last from batches, splitting those that
 // straddle the range.
 func cut(batches []Batch, first, last int64) []Batch {
 	if first > last {
 		return batches
 	}
-	out := batches[:0:0]
+	out := make([]Batch, 0, len(batches)+1)
 	for _, b := range batches {
 		if b.LastOffset < first || b.FirstOffset > last {
 			out = append(out, b)
