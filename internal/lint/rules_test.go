@@ -44,7 +44,8 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/purgatory": 35,
 
 	// Share groups (KIP-932): share partitions on their leader, share
-	// sessions, the share state files; over the pure sharegroup.
+	// sessions, the persister of share state and the share groups' records;
+	// over the pure sharegroup.
 	"internal/share": 50,
 
 	// Pure state machines (see purePackages). Controller decisions read
