@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
@@ -166,19 +167,32 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 // acknowledge applies every acknowledgement batch and writes the state of
 // each partition that changed before the response says so.
 func (c *Coordinator) acknowledge(ctx context.Context, req FetchRequest) []PartitionResult {
-	var out []PartitionResult
 	tps := make([]TopicPartition, 0, len(req.Acks))
 	for tp := range req.Acks {
 		tps = append(tps, tp)
 	}
 	sortTopicPartitions(tps)
-	for _, tp := range tps {
-		r := PartitionResult{TopicPartition: tp}
-		r.AckErr = c.acknowledgePartition(ctx, req.GroupID, req.MemberID, tp, req.Acks[tp])
-		out = append(out, r)
+	out := make([]PartitionResult, len(tps))
+	// Each partition's state write waits for its share coordinator's
+	// append (an fsync and the ISR): the partitions go side by side, a
+	// bounded number at a time, so the waits overlap instead of adding up.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxConcurrentAcknowledgements)
+	for i, tp := range tps {
+		out[i] = PartitionResult{TopicPartition: tp}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			out[i].AckErr = c.acknowledgePartition(ctx, req.GroupID, req.MemberID, tp, req.Acks[tp])
+		})
 	}
+	wg.Wait()
 	return out
 }
+
+// maxConcurrentAcknowledgements bounds the partitions of one request whose
+// acknowledgements (and state writes) run at once.
+const maxConcurrentAcknowledgements = 16
 
 func (c *Coordinator) acknowledgePartition(ctx context.Context, groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
 	part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
