@@ -107,6 +107,11 @@ const (
 	GroupSharePartitionMaxRecordLocks = "group.share.partition.max.record.locks"
 	GroupShareMaxShareSessions        = "group.share.max.share.sessions"
 	ShareAutoOffsetReset              = "share.auto.offset.reset"
+
+	ShareCoordinatorStateTopicNumPartitions     = "share.coordinator.state.topic.num.partitions"
+	ShareCoordinatorStateTopicReplicationFactor = "share.coordinator.state.topic.replication.factor"
+	ShareCoordinatorStateTopicMinISR            = "share.coordinator.state.topic.min.isr"
+	ShareCoordinatorSnapshotUpdateRecords       = "share.coordinator.snapshot.update.records.per.snapshot"
 )
 
 // Values of share.auto.offset.reset.
@@ -473,6 +478,23 @@ var BrokerConfigs = []Def{
 		Values: []string{ShareAutoOffsetResetLatest, ShareAutoOffsetResetEarliest},
 		Doc: "Sluice only: where a share group starts reading a partition it has no state for (latest: the high watermark; earliest: the log start). " +
 			"Kafka sets this per group (the group config share.auto.offset.reset, default latest); Sluice has no group configs yet, so this broker key is the value for every share group.",
+	},
+	{
+		Name: ShareCoordinatorSnapshotUpdateRecords, Type: TypeInt, Default: "500", Ranges: atLeast(0, 500),
+		Doc: "How many ShareUpdate records the share coordinator writes for a share partition before it writes a new ShareSnapshot to __share_group_state.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicMinISR, Type: TypeInt, Default: "2", Ranges: atLeast(1, maxInt),
+		Doc: "min.insync.replicas of __share_group_state, capped at its replication factor when the topic is created so a cluster of one works.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __share_group_state, where the share coordinator keeps share partitions' state; fixed once the topic exists.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __share_group_state, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"as offsets.topic.replication.factor is.",
 	},
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),

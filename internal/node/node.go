@@ -40,6 +40,7 @@ import (
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
 	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/share"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -93,6 +94,11 @@ type Node struct {
 	// txnPeers holds the connections the transaction coordinator writes
 	// markers over; closed after it stops.
 	txnPeers *peerPool
+	// shareStates is the share coordinator on __share_group_state; it
+	// sends over txnPeers too.
+	shareStates *coord.ShareCoordinator
+	// shares runs share groups; its persister sends over txnPeers.
+	shares *share.Coordinator
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
@@ -228,7 +234,19 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.txns.WaitLoaded(ctx); err != nil {
 		return nil, err
 	}
+	n.setStage(stageShareStates)
+	if err = n.startShareStateCoordinator(); err != nil {
+		closeListeners(lns)
+		return nil, err
+	}
+	// As for groups: a share partition's first fetch after a restart must
+	// find its state.
+	if err = n.shareStates.WaitLoaded(ctx); err != nil {
+		closeListeners(lns)
+		return nil, err
+	}
 	n.txnVerifier = n.newTxnVerifier()
+	n.shares = n.newShares()
 	if err = n.serve(lns); err != nil {
 		return nil, err
 	}
@@ -461,7 +479,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		// Transactions on the partition side: KIP-890 produce checks, and
 		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
-		Shares: n.newShares(),
+		Shares: n.shares, ShareStates: n.shareStates,
 	}
 }
 
@@ -495,6 +513,7 @@ func (n *Node) followImages(ctx context.Context) {
 		// After the partitions: a shard loads from its partition's log.
 		n.groups.Refresh()
 		n.txns.Refresh()
+		n.shareStates.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -586,6 +605,15 @@ func (n *Node) stop(ctx context.Context) error {
 		// Before the partitions too: it writes to __transaction_state.
 		if n.txns != nil {
 			n.txns.Stop()
+		}
+		// The releases of records that closing connections started stop
+		// before the share coordinator and the peers they write through.
+		if n.shares != nil {
+			n.shares.Close()
+		}
+		// Before the partitions too: it writes to __share_group_state.
+		if n.shareStates != nil {
+			n.shareStates.Stop()
 		}
 		if n.txnPeers != nil {
 			n.txnPeers.close()
