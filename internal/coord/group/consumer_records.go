@@ -28,7 +28,7 @@ import (
 //	8 ConsumerGroupCurrentMemberAssignment key: group, member | value: member_epoch int32,
 //	                                     previous_member_epoch int32, state int8, assigned_partitions [],
 //	                                     partitions_pending_revocation [] (same struct as 7's)
-//	15 ConsumerGroupRegularExpression    read and ignored: Sluice resolves regexes from the image
+//	16 ConsumerGroupRegularExpression    read and ignored: Sluice resolves regexes from the image
 //
 // Sluice's metadata hash is its own (FNV-1a, not Kafka's), which is fine:
 // it is only compared with hashes Sluice computed.
@@ -39,7 +39,7 @@ const (
 	recordConsumerGroupTargetMetadata    = 6
 	recordConsumerGroupTargetMember      = 7
 	recordConsumerGroupCurrentAssignment = 8
-	recordConsumerGroupRegex             = 15
+	recordConsumerGroupRegex             = 16 // 15 is the share coordinator's ShareGroupStatePartitionMetadata
 )
 
 func consumerKey(recordType int16, group string, member ...string) []byte {
