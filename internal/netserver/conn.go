@@ -29,22 +29,28 @@ var (
 // sizePrefixLen is the length of the big-endian int32 before every frame.
 const sizePrefixLen = 4
 
-// conn is one client connection, served by two goroutines:
+// conn is one client connection, served by a reader goroutine and, while
+// it has requests to serve, a processor goroutine:
 //
 //   - readLoop cuts frames off the socket and queues them. Before reading a
 //     frame's body it takes one of MaxInFlightPerConn slots and the frame's
 //     bytes from the server's memory pool, so it never holds more than that
-//     many requests nor allocates beyond the pool. It is the only sender on
-//     requests and closes it when it stops.
+//     many requests nor allocates beyond the pool. It starts a processor
+//     when it queues a request and none is running.
 //   - processLoop serves the queued requests one at a time, in order, and
 //     writes each response before taking the next request, which is what
 //     keeps responses in request order. It frees a request's slot once the
-//     response is written, and closes the socket when the queue is drained.
+//     response is written, and exits when the queue is empty.
+//
+// An idle connection thus costs one goroutine parked in Read, its small
+// stack, and no buffer: with thousands of idle clients, a second parked
+// goroutine each would be most of their memory.
 //
 // A read error, an idle timeout, a bad frame size or Shutdown stop the
 // reader only: requests already read are still served (as Kafka's request
 // handlers still handle requests queued before a channel closed; an acks=0
-// produce sent just before a client exits is appended). A write error, a
+// produce sent just before a client exits is appended), and whichever of
+// reader and processor ends last closes the socket. A write error, a
 // handler error or Close make the connection dead: the socket is closed and
 // queued requests are dropped unserved.
 type conn struct {
@@ -64,8 +70,14 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	requests chan request  // capacity MaxInFlightPerConn; never blocks, see slots
-	slots    chan struct{} // one token per request read and not yet answered
+	// mu guards queue, processing and readDone: whether the reader must
+	// start a processor for the request it queues, and which of the two
+	// finishes the connection.
+	mu         sync.Mutex
+	queue      []request     // read, not yet served; at most MaxInFlightPerConn
+	processing bool          // a processLoop is running
+	readDone   bool          // the reader has stopped: nothing more is queued
+	slots      chan struct{} // one token per request read and not yet answered
 
 	stopRead     chan struct{} // closed to stop the reader, see stopReading
 	stopOnce     sync.Once
@@ -106,7 +118,6 @@ func newConn(s *Server, nc net.Conn, sec Security) *conn {
 		nc:         nc,
 		clientAddr: nc.RemoteAddr().String(),
 		cancel:     cancel,
-		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
 		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		stopRead:   make(chan struct{}),
 		sec:        sec,
@@ -195,7 +206,7 @@ func (c *conn) close() {
 
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
-	defer close(c.requests)
+	defer c.readStopped()
 	if err := c.startSecurity(); err != nil {
 		c.cancel()
 		return
@@ -210,8 +221,59 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
-		c.requests <- req // holds a slot, so there is room
+		c.enqueue(req)
 	}
+}
+
+// enqueue queues a request (it holds a slot, so the queue stays bounded)
+// and starts a processor unless one is running.
+func (c *conn) enqueue(req request) {
+	c.mu.Lock()
+	c.queue = append(c.queue, req)
+	start := !c.processing
+	c.processing = true
+	c.mu.Unlock()
+	if start {
+		// The reader is counted in wg while it adds the processor, so
+		// Add never races with a Wait that could see zero.
+		c.s.wg.Add(1)
+		go c.processLoop()
+	}
+}
+
+// readStopped records that nothing more will be queued. With no processor
+// running, nothing is queued either: the reader finishes the connection.
+func (c *conn) readStopped() {
+	c.mu.Lock()
+	c.readDone = true
+	finish := !c.processing
+	c.mu.Unlock()
+	if finish {
+		c.finish()
+	}
+}
+
+// next takes the next queued request. With none, the processor stops:
+// it reports whether it must finish the connection (the reader is gone).
+func (c *conn) next() (req request, ok, finish bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.processing = false
+		return request{}, false, c.readDone
+	}
+	req = c.queue[0]
+	n := copy(c.queue, c.queue[1:])
+	c.queue[n] = request{}
+	c.queue = c.queue[:n]
+	return req, true, false
+}
+
+// finish closes the connection once the reader has stopped and everything
+// it read is answered.
+func (c *conn) finish() {
+	c.close()
+	c.s.unregister(c)
 }
 
 // readRequest reads one frame. On error it holds nothing.
@@ -333,17 +395,21 @@ func (c *conn) setReadDeadline(t time.Time) error {
 
 func (c *conn) processLoop() {
 	defer c.s.wg.Done()
-	for req := range c.requests {
-		c.process(req)
-		c.lastActivity.Store(time.Now().UnixNano())
-		<-c.slots
+	for {
+		req, ok, finish := c.next()
+		if !ok {
+			if finish {
+				c.finish()
+			}
+			return
+		}
 		// A throttled client's next request waits out the mute: its
 		// response went out at once, with throttle_time_ms (KIP-219).
 		c.waitMuted(c.ctx)
+		c.process(req)
+		c.lastActivity.Store(time.Now().UnixNano())
+		<-c.slots
 	}
-	// The reader has stopped and everything it read is answered.
-	c.close()
-	c.s.unregister(c)
 }
 
 // process serves one request and writes its response.
