@@ -21,8 +21,10 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -270,6 +272,18 @@ func commit(ctx context.Context, cl *kgo.Client, gf groupFlags, i int) error {
 		t.Partitions = append(t.Partitions, tp)
 	}
 	req.Topics = append(req.Topics, t)
+	// The first commits find __consumer_offsets still being created:
+	// retry what Kafka calls retriable, as a consumer would.
+	for {
+		err := commitOnce(ctx, cl, req)
+		if err == nil || !kerr.IsRetriable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func commitOnce(ctx context.Context, cl *kgo.Client, req *kmsg.OffsetCommitRequest) error {
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return fmt.Errorf("committing %s: %w", req.Group, err)
@@ -293,10 +307,15 @@ func groupsWait(args []string) error {
 	startNs := fs.Int64("start", 0, "when the broker was started, Unix ns; default now")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	batch := fs.Int("batch", 500, "groups per OffsetFetch request (v8 asks for many groups at once)")
+	httpAddr := fs.String("http", "", "the broker's http.listener: time its start-up stage of loading groups from /readyz")
 	_ = fs.Parse(args)
 	start := time.Now()
 	if *startNs != 0 {
 		start = time.Unix(0, *startNs)
+	}
+	var stage <-chan float64
+	if *httpAddr != "" {
+		stage = timeGroupsStage("http://"+*httpAddr+"/readyz", start.Add(*timeout))
 	}
 	cl, err := newClient(*gf.brokers)
 	if err != nil {
@@ -324,12 +343,56 @@ func groupsWait(args []string) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	out, _ := json.Marshal(map[string]any{
+	result := map[string]any{
 		"groups": *gf.groups, "partitions": *gf.partitions,
 		"first_group_ms": firstMs, "all_groups_ms": msSince(start),
-	})
+	}
+	if stage != nil {
+		result["groups_stage_ms"] = <-stage
+	}
+	out, _ := json.Marshal(result)
 	fmt.Println(string(out))
 	return nil
+}
+
+// groupsStage is how /readyz names the start-up stage that replays
+// __consumer_offsets (internal/node's stageGroups).
+const groupsStage = "loading consumer groups"
+
+// timeGroupsStage polls readyz every millisecond and sends how long its
+// body named the groups stage, from the first poll that saw it to the
+// first that did not: the group coordinator's load, apart from the
+// stages before it (a restart after kill -9 waits for its old broker
+// session first). -1 if no poll saw the stage (shorter than a poll).
+func timeGroupsStage(readyz string, deadline time.Time) <-chan float64 {
+	out := make(chan float64, 1)
+	go func() {
+		hc := &http.Client{Timeout: time.Second}
+		var seen time.Time
+		for time.Now().Before(deadline) {
+			resp, err := hc.Get(readyz)
+			if err != nil {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			inStage := strings.Contains(string(body), groupsStage)
+			switch {
+			case inStage && seen.IsZero():
+				seen = time.Now()
+			case !inStage && !seen.IsZero():
+				out <- msSince(seen)
+				return
+			case resp.StatusCode == http.StatusOK:
+				out <- -1
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		out <- -1
+	}()
+	return out
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
