@@ -12,7 +12,8 @@
 # Usage: bench/connections.sh
 # Env: RUNS (3), CONNECTIONS (10000), SETTLE (5, seconds after the last
 #      connection opened), IDLE (10, seconds of CPU sampling), SLUICE_SET
-#      (key=value).
+#      (key=value), SLUICE_BIN (a sluice binary to measure instead of
+#      building this tree's, for before/after figures).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,7 +44,11 @@ fi
 ulimit -n "$(ulimit -Hn)"
 
 log "building sluice and the client"
-(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+if [ -n "${SLUICE_BIN:-}" ]; then
+	cp "$SLUICE_BIN" "$work/sluice"
+else
+	(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+fi
 (cd "$here" && go build -o "$work/manyclients" ./manyclients)
 
 # wait_line FILE PATTERN: prints what follows PATTERN on its first line.

@@ -20,7 +20,8 @@
 # Usage: bench/groups.sh
 # Env: RUNS (3), NUM_GROUPS (10000; bash owns $GROUPS), PARTITIONS (4),
 #      SETTLE (5, seconds before memory is read), IDLE (10), SLUICE_SET
-#      (key=value).
+#      (key=value), SLUICE_BIN (a sluice binary to measure instead of
+#      building this tree's, for before/after figures).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,7 +45,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building sluice and the client"
-(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+if [ -n "${SLUICE_BIN:-}" ]; then
+	cp "$SLUICE_BIN" "$work/sluice"
+else
+	(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+fi
 (cd "$here" && go build -o "$work/manyclients" ./manyclients)
 
 wait_line() {

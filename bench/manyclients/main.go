@@ -9,6 +9,7 @@
 //	manyclients connections -brokers ADDR -n 10000
 //	manyclients groups-create -brokers ADDR -groups 10000 -partitions 4
 //	manyclients groups-wait -brokers ADDR -groups 10000 -partitions 4 -start UNIX_NS
+//	manyclients longpoll -brokers ADDR -consumers 1000 -max-wait 500ms
 package main
 
 import (
@@ -39,7 +40,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("manyclients: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: manyclients connections|groups-create|groups-wait [flags]")
+		log.Fatal("usage: manyclients connections|groups-create|groups-wait|longpoll [flags]")
 	}
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
@@ -49,6 +50,8 @@ func main() {
 		err = groupsCreate(args)
 	case "groups-wait":
 		err = groupsWait(args)
+	case "longpoll":
+		err = longPoll(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -452,4 +455,144 @@ func offsetsMatch(g kmsg.OffsetFetchResponseGroup, gf groupFlags, i int) bool {
 		}
 	}
 	return seen == *gf.partitions
+}
+
+// longPoll creates a topic of one partition per consumer and runs that many
+// consumers, each on its own connection long-polling its own empty
+// partition: Fetch at the log end with min bytes 1 and -max-wait, as a
+// caught-up consumer does (the Java client's fetch.max.wait.ms is 500 ms,
+// franz-go's 5 s). It prints "polling N" once every consumer has had its
+// first answer, and at the end (SIGTERM, SIGINT, end of stdin) the fetches
+// answered per second.
+func longPoll(args []string) error {
+	fs := flag.NewFlagSet("longpoll", flag.ExitOnError)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "broker address")
+	consumers := fs.Int("consumers", 1000, "consumers, each with its own partition and connection")
+	topic := fs.String("topic", "manyclients-idle", "the idle topic, created with one partition per consumer")
+	maxWait := fs.Duration("max-wait", 500*time.Millisecond, "Fetch max_wait_ms")
+	_ = fs.Parse(args)
+	if err := raiseFileLimit(); err != nil {
+		return err
+	}
+	cl, err := newClient(*brokers)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err = createTopic(ctx, cl, *topic, int32(*consumers))
+	cancel()
+	cl.Close()
+	if err != nil {
+		return err
+	}
+	var answered atomic.Int64
+	var first sync.WaitGroup
+	stop := make(chan struct{})
+	errs := make(chan error, *consumers)
+	first.Add(*consumers)
+	for p := range *consumers {
+		go func() {
+			errs <- pollPartition(*brokers, *topic, int32(p), *maxWait, &answered, first.Done, stop)
+		}()
+	}
+	firstDone := make(chan struct{})
+	go func() { first.Wait(); close(firstDone) }()
+	select {
+	case <-firstDone:
+	case err := <-errs:
+		return err
+	}
+	fmt.Printf("polling %d\n", *consumers)
+	start, before := time.Now(), answered.Load()
+	waitForStop()
+	close(stop)
+	fmt.Printf("fetches_per_sec %.1f\n", float64(answered.Load()-before)/time.Since(start).Seconds())
+	return nil
+}
+
+// pollPartition long-polls one partition until stop, calling started after
+// the first answer. Any error or non-empty answer ends it with an error:
+// the partition must stay idle.
+func pollPartition(addr, topic string, partition int32, maxWait time.Duration, answered *atomic.Int64,
+	started func(), stop <-chan struct{}) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	go func() { <-stop; c.Close() }()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 11 // before flexible versions: a v0 response header
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, int32(maxWait/time.Millisecond), 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = partition, 0, 1<<20, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("manyclients"))
+	var buf []byte
+	polling := false
+	for corr := int32(0); ; corr++ {
+		buf = formatter.AppendRequest(buf[:0], req, corr)
+		if _, err := c.Write(buf); err != nil {
+			return stopped(stop, err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return stopped(stop, err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			return stopped(stop, err)
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = req.Version
+		if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != corr {
+			return errors.New("fetch response out of order")
+		}
+		if err := resp.ReadFrom(body[4:]); err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return fmt.Errorf("fetch %s-%d: %w", topic, partition, err)
+		}
+		if err := partitionError(resp); err != nil {
+			// Right after CreateTopics a partition may have no leader
+			// yet: retry as a consumer would, not counted.
+			if !kerr.IsRetriable(err) {
+				return fmt.Errorf("fetch %s-%d: %w", topic, partition, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		answered.Add(1)
+		if !polling {
+			polling = true
+			started()
+		}
+	}
+}
+
+func partitionError(resp *kmsg.FetchResponse) error {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return err
+			}
+			if len(p.RecordBatches) > 0 {
+				return errors.New("records in the idle partition")
+			}
+		}
+	}
+	return nil
+}
+
+func stopped(stop <-chan struct{}, err error) error {
+	select {
+	case <-stop:
+		return nil
+	default:
+		return err
+	}
 }
