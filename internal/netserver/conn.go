@@ -248,10 +248,11 @@ func (c *conn) readEnded(err error) {
 // it, and so keeps one processor whose stack has grown to what serving
 // needs: a new goroutine per request grows its stack again each time
 // (stack copying was 8% of a CPU profile of the broker with 1,000
-// consumers long-polling, bench/longpoll.sh). Short, because the runtime keeps the memory of
-// the most processors ever alive at once: 10,000 clients that connect
-// within a second and go idle would otherwise leave 10,000 grown stacks'
-// worth of resident memory behind (bench/connections.sh).
+// consumers long-polling, bench/longpoll.sh). Short, because the runtime
+// keeps the memory of the most processors ever alive at once: 10,000
+// clients that connect within a second and go idle would otherwise leave
+// 10,000 grown stacks' worth of resident memory behind
+// (bench/connections.sh).
 const processorLinger = 100 * time.Millisecond
 
 // enqueue queues a request (it holds a slot, so the queue stays bounded)
@@ -295,16 +296,18 @@ func (c *conn) readStopped() {
 	}
 }
 
-// What next tells the processor to do.
+// nextStep is what next tells the processor to do.
+type nextStep int
+
 const (
-	serveRequest = iota
+	serveRequest nextStep = iota
 	lingerForRequest
 	finishConnection
 )
 
 // next takes the next queued request. With none, the processor lingers,
 // or finishes the connection if the reader is gone.
-func (c *conn) next() (req request, what int) {
+func (c *conn) next() (req request, step nextStep) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) == 0 {
@@ -475,8 +478,8 @@ func (c *conn) processLoop() {
 		}
 	}()
 	for {
-		req, what := c.next()
-		switch what {
+		req, step := c.next()
+		switch step {
 		case finishConnection:
 			c.finish()
 			return
