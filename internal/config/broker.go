@@ -45,6 +45,7 @@ const (
 	GroupConsumerAssignors               = "group.consumer.assignors"
 	GroupConsumerHeartbeatIntervalMs     = "group.consumer.heartbeat.interval.ms"
 	GroupConsumerMaxSize                 = "group.consumer.max.size"
+	GroupConsumerMigrationPolicy         = "group.consumer.migration.policy"
 	GroupConsumerSessionTimeoutMs        = "group.consumer.session.timeout.ms"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
 	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
@@ -178,7 +179,7 @@ var BrokerConfigs = []Def{
 		Doc: "How often a broker tells the controller it is alive.",
 	},
 	{
-		Name: BrokerID, Type: TypeInt, Ranges: atLeast(0, maxInt),
+		Name: BrokerID, Type: TypeInt, Ranges: atLeast(1, maxInt),
 		Deprecated: "use node.id; if both are set they must agree",
 		Doc:        "The older name of node.id.",
 	},
@@ -223,6 +224,13 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupConsumerMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
 		Doc: "The most members one consumer-protocol (KIP-848) group may have.",
+	},
+	{
+		Name: GroupConsumerMigrationPolicy, Type: TypeString, Default: "bidirectional",
+		Values: []string{"bidirectional", "upgrade", "downgrade", "disabled"},
+		Doc: "Which conversions a consumer group with members may make between the classic and the consumer (KIP-848) protocol while its members roll: " +
+			"upgrade converts a classic group when a consumer-protocol member joins it, downgrade converts a consumer group back when its last consumer-protocol member leaves. " +
+			"Classic members may join a consumer-protocol group whatever the policy.",
 	},
 	{
 		Name: GroupConsumerSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
@@ -394,8 +402,10 @@ var BrokerConfigs = []Def{
 		Doc: "Where the metadata quorum keeps its log and snapshots; empty means <log.dirs>/__cluster_metadata.",
 	},
 	{
-		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
-		Doc: "This node's id in the cluster, unique across brokers and controllers.",
+		// Kafka accepts 0, but the metadata quorum's Raft library uses 0
+		// for "no node", so it is refused here, before anything starts.
+		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
+		Doc: "This node's id in the cluster, unique across brokers and controllers. Unlike Kafka, 0 is not allowed: the Raft quorum reserves it.",
 	},
 	{
 		Name: NumPartitions, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),

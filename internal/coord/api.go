@@ -142,6 +142,7 @@ type Config struct {
 	ConsumerHeartbeatIntervalMs int32    // group.consumer.heartbeat.interval.ms [5000]
 	ConsumerMaxSize             int32    // group.consumer.max.size [DefaultGroupMaxSize]
 	ConsumerAssignors           []string // group.consumer.assignors [uniform, range]
+	ConsumerMigrationPolicy     string   // group.consumer.migration.policy [bidirectional]
 }
 
 // Sluice's own bounds (Kafka has none).

@@ -123,6 +123,7 @@ func start(opts Options) (*Coordinator, error) {
 			ConsumerHeartbeatIntervalMs: cfg.ConsumerHeartbeatIntervalMs,
 			ConsumerMaxSize:             cfg.ConsumerMaxSize,
 			ConsumerAssignors:           cfg.ConsumerAssignors,
+			ConsumerMigrationPolicy:     cfg.ConsumerMigrationPolicy,
 		},
 	}
 	return c, nil
@@ -364,8 +365,9 @@ func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, er
 		prefix = req.GroupInstanceID
 	}
 	id := newMemberID(prefix)
+	img := c.opts.Image() // a classic member of a consumer group is assigned against it
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
-		m.Join(nowMs, w, req, id)
+		m.Join(nowMs, w, req, id, img)
 	}})
 	res, _ := r.Value.(JoinResult)
 	if res.MemberID == "" {
@@ -375,8 +377,9 @@ func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, er
 }
 
 func (c *Coordinator) sync(ctx context.Context, req SyncRequest) (SyncResult, error) {
+	img := c.opts.Image() // names the topics of a classic member's assignment in a consumer group
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
-		m.Sync(nowMs, w, req)
+		m.Sync(nowMs, w, req, img)
 	}})
 	res, _ := r.Value.(SyncResult)
 	return res, err

@@ -116,7 +116,7 @@ func (h *harness) run(command string) string {
 		if req.GroupInstanceID != "" {
 			prefix = req.GroupInstanceID
 		}
-		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID))
+		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID), nil)
 	case "sync":
 		req := SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen}
 		for _, as := range strings.Split(a["a"], ",") {
@@ -124,7 +124,7 @@ func (h *harness) run(command string) string {
 				req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m, Assignment: []byte(v)})
 			}
 		}
-		s.Sync(h.nowMs, w, req)
+		s.Sync(h.nowMs, w, req, nil)
 	case "heartbeat":
 		s.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen})
 	case "leave":

@@ -23,6 +23,8 @@ package group
 import (
 	"slices"
 	"strings"
+
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // Waiter identifies a caller waiting for a reply; 0 means nobody waits.
@@ -58,6 +60,10 @@ type Config struct {
 	ConsumerHeartbeatIntervalMs int32
 	ConsumerMaxSize             int32
 	ConsumerAssignors           []string
+	// ConsumerMigrationPolicy is group.consumer.migration.policy: which
+	// conversions between the protocols a group may make while it has
+	// members (Migration*; "" is bidirectional, Kafka 4's default).
+	ConsumerMigrationPolicy string
 }
 
 // maxProtocols bounds the protocols one member may offer; clients offer one
@@ -76,6 +82,11 @@ type Shard struct {
 	records   []Record
 	replies   []Reply
 	onDurable []func()
+
+	// image is the newest metadata image a call brought (ConsumerHeartbeat,
+	// Join, Sync): after a load the group knows its partitions by topic id
+	// only, and a classic member's assignment names topics.
+	image *metadata.Image
 
 	// pendingTxn holds the offsets committed inside transactions
 	// (TxnOffsetCommit), by producer id, group and partition: durable in
@@ -136,6 +147,13 @@ func (s *Shard) reply(w Waiter, v any, err error) {
 // replyWhenDurable queues a reply that reports a durable outcome.
 func (s *Shard) replyWhenDurable(w Waiter, v any, err error) {
 	s.onDurable = append(s.onDurable, func() { s.reply(w, v, err) })
+}
+
+// observeImage keeps the newest image a call brought.
+func (s *Shard) observeImage(img *metadata.Image) {
+	if img != nil && (s.image == nil || img.Offset() >= s.image.Offset()) {
+		s.image = img
+	}
 }
 
 func (s *Shard) emit(key, value []byte) {
