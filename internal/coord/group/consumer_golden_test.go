@@ -76,10 +76,10 @@ func (h *consumerHarness) run(command string) string {
 		target := h.nowMs + atoi(fields[1], 0)
 		for i, d := 0, h.shard.NextDeadline(); d >= 0 && d <= target && i < 10000; i, d = i+1, h.shard.NextDeadline() {
 			h.nowMs = max(h.nowMs, d)
-			h.shard.Tick(h.nowMs)
+			h.shard.Tick(h.nowMs, h.img)
 		}
 		h.nowMs = target
-		h.shard.Tick(h.nowMs)
+		h.shard.Tick(h.nowMs, h.img)
 	case "commit":
 		req := CommitRequest{GroupID: a["g"], MemberID: a["m"], GenerationID: int32(atoi(a["epoch"], -1)), RetentionTimeMs: -1}
 		for _, o := range strings.Split(a["o"], ",") {
