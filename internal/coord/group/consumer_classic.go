@@ -387,9 +387,17 @@ func (s *Shard) convertToConsumerGroup(g *Group, nowMs int64, img *metadata.Imag
 		if err != nil {
 			return refuse(fmt.Sprintf("the embedded consumer protocol is malformed (%v)", err)) // Kafka's reason
 		}
-		assigned, err := parseConsumerAssignment(gm.assignment)
+		assigned, userData, err := parseConsumerAssignment(gm.assignment)
 		if err != nil {
 			return refuse(fmt.Sprintf("the embedded consumer protocol is malformed (%v)", err)) // Kafka's reason
+		}
+		if len(userData) > 0 {
+			// A client-side assignor that keeps state in its assignments
+			// (Kafka Streams', a custom one) would lose it to the
+			// server-side assignor: Kafka refuses (KAFKA-18134), and so do
+			// we, with its reason. Null or empty user data, which the
+			// built-in assignors send, converts.
+			return refuse("an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade")
 		}
 		// Every member is Stable at the generation, its last assignment
 		// its target; a group that was rebalancing is told to rejoin.

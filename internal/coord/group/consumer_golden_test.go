@@ -25,8 +25,9 @@ import (
 //	join-classic w g                 a classic JoinGroup with an opaque subscription
 //	cjoin w g m [i=instance] [id=new-id] [topics=a,b] [owned=t:0.1/u:2] [protocols=p1,p2] [v=version]
 //	   [s=session] [r=rebalance] [known]   a classic consumer's JoinGroup (m=- without a member id)
-//	csync w g m gen [i=instance] [a=m1@t:0.1/u:2,m2@t:2]
-//	                                 a classic SyncGroup (a=: a leader's assignments, v1);
+//	csync w g m gen [i=instance] [a=m1@t:0.1/u:2,m2@t:2] [ud=bytes]
+//	                                 a classic SyncGroup (a=: a leader's assignments, v1,
+//	                                 with ud= as their user data);
 //	                                 the assignment received is printed by partition
 //	chb w g m gen [i=instance]       a classic Heartbeat
 //	cleave w g m [i=instance]        a classic LeaveGroup
@@ -94,7 +95,7 @@ func (h *consumerHarness) run(command string) string {
 		h.shard.Join(h.nowMs, w, h.classicJoinRequest(a), cmp.Or(a["id"], fmt.Sprintf("cm-%d", w)), h.img)
 	case "csync":
 		h.shard.Sync(h.nowMs, w, SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1)),
-			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"])}, h.img)
+			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"], a["ud"])}, h.img)
 	case "chb":
 		h.shard.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1))})
 	case "cleave":
@@ -356,7 +357,7 @@ func testSubscription(version int16, topics []string, owned []namedPartitions) [
 
 // assignment prints a ConsumerProtocolAssignment: v1[a:0,1 b:2].
 func (h *consumerHarness) assignment(b []byte) string {
-	tps, err := parseConsumerAssignment(b)
+	tps, _, err := parseConsumerAssignment(b)
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -384,8 +385,9 @@ func (h *consumerHarness) describeClassic(d GroupDescription) string {
 	return strings.Join(lines, "\n")
 }
 
-// leaderAssignments parses m1@t:0.1/u:2,m2@t:2 into v1 assignments.
-func leaderAssignments(v string) []MemberAssignment {
+// leaderAssignments parses m1@t:0.1/u:2,m2@t:2 into v1 assignments,
+// with userData as each one's user data (null when empty).
+func leaderAssignments(v, userData string) []MemberAssignment {
 	var out []MemberAssignment
 	for _, ma := range strings.Split(v, ",") {
 		member, tps, ok := strings.Cut(ma, "@")
@@ -401,7 +403,12 @@ func leaderAssignments(v string) []MemberAssignment {
 			}
 			named = append(named, np)
 		}
-		out = append(out, MemberAssignment{MemberID: member, Assignment: encodeConsumerAssignment(1, named)})
+		b := encodeConsumerAssignment(1, named)
+		if userData != "" {
+			b = binary.BigEndian.AppendUint32(b[:len(b)-4], uint32(len(userData)))
+			b = append(b, userData...)
+		}
+		out = append(out, MemberAssignment{MemberID: member, Assignment: b})
 	}
 	return out
 }
