@@ -653,7 +653,7 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 // protocol (maybeDowngrade).
 func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 	if m.classic == nil && s.canDowngrade(g, m) {
-		s.convertToClassicGroup(g, m, nowMs)
+		s.convertToClassicGroup(g, m, nowMs, true)
 		return
 	}
 	c := g.consumer

@@ -136,10 +136,20 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		fail(err)
 		return
 	}
+	// A static member that replaced a consumer-protocol member still has
+	// its classic metadata (none) until the update below.
+	replacedConsumer := replaced && m.classic == nil
 	recordChanged, subscriptionChanged := m.updateFromClassicJoin(req, sub)
 	if isNew || replaced || recordChanged {
 		s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 		c.invalidateSubscriptions()
+	}
+	// A classic member owns what its subscription says (nothing below
+	// subscription v1, whose members revoke everything before rejoining).
+	owned := topicPartitionsOf(c.idSet(sub.owned, img))
+	if replacedConsumer && s.canDowngrade(g, nil) {
+		s.downgradeOnStaticReplacement(g, m, owned, subscriptionChanged, nowMs, w)
+		return
 	}
 	if hash := c.subscriptionHash(img); isNew || subscriptionChanged || hash != c.metadataHash {
 		c.metadataHash = hash
@@ -149,19 +159,29 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	if c.epoch > c.assignmentEpoch {
 		s.computeTargetAssignment(g, img)
 	}
-	// A classic member always reports what it owns (nothing below
-	// subscription v1, whose members revoke everything before rejoining).
-	owned := topicPartitionsOf(c.idSet(sub.owned, img))
 	s.reconcile(g, m, owned, nowMs)
 	m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
 	m.classicJoinDeadlineMs = 0
 	m.classicSyncDeadlineMs = nowMs + int64(m.rebalanceTimeoutMs)
-	res := JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}
-	if replaced {
-		// The last consumer-protocol member (a static one) was replaced
-		// by a classic one: the group may go back to the classic protocol.
-		s.maybeDowngrade(g, nowMs)
+	s.replyWhenDurable(w, JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}, nil)
+}
+
+// downgradeOnStaticReplacement: a classic static member m replaced the
+// group's last consumer-protocol member, so the group goes back to the
+// classic protocol (Kafka 4.1's classicGroupJoinToConsumerGroup with a
+// valid validateOnlineDowngradeWithReplacedMember). As in Kafka, the
+// group epoch is not bumped and no target is computed: with the same
+// subscription m reconciles against the target it inherited and the
+// classic group stays Stable with those assignments (a restart moves no
+// partition); with another subscription the classic group rebalances.
+// The JoinGroup answer carries m's member epoch as its generation.
+func (s *Shard) downgradeOnStaticReplacement(g *Group, m *consumerMember, owned []ConsumerTopicPartitions, subscriptionChanged bool, nowMs int64, w Waiter) {
+	if !subscriptionChanged {
+		s.reconcile(g, m, owned, nowMs)
 	}
+	res := JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}
+	s.convertToClassicGroup(g, nil, nowMs, subscriptionChanged)
+	s.updateActive(g)
 	s.replyWhenDurable(w, res, nil)
 }
 
@@ -481,22 +501,15 @@ func (s *Shard) canDowngrade(g *Group, leaving *consumerMember) bool {
 	return s.cfg.MaxRecordBytes <= 0 || size <= s.cfg.MaxRecordBytes
 }
 
-// maybeDowngrade converts the group back to the classic protocol when
-// only classic members remain (after a static replacement).
-func (s *Shard) maybeDowngrade(g *Group, nowMs int64) {
-	if s.canDowngrade(g, nil) {
-		s.convertToClassicGroup(g, nil, nowMs)
-	}
-}
-
 // convertToClassicGroup is Kafka's convertToClassicGroup: the consumer
 // group's tombstones (the leaving member's too), then a classic group of
 // the other members at the group epoch as its generation, each with its
-// target as its assignment, written and then rebalanced. The epoch is
-// not bumped for the leaving member first: the classic members' next
-// heartbeat, at their epoch, is then the current generation and learns
-// of the rebalance (REBALANCE_IN_PROGRESS) instead of being fenced.
-func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64) {
+// target as its assignment, written and then, when rebalance, rebalanced
+// (always for a leaving member). The epoch is not bumped for the leaving
+// member first: the classic members' next heartbeat, at their epoch, is
+// then the current generation and learns of the rebalance
+// (REBALANCE_IN_PROGRESS) instead of being fenced.
+func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64, rebalance bool) {
 	c := g.consumer
 	members := c.sortedMembers()
 	for _, m := range members {
@@ -520,7 +533,9 @@ func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs i
 		m.assignment = encodeConsumerAssignment(protocolVersion(m.metadata(g.protocolName)), c.namedSet(cm.target, s.image))
 	}
 	s.emitGroup(g)
-	s.prepareRebalance(g, nowMs)
+	if rebalance {
+		s.prepareRebalance(g, nowMs)
+	}
 }
 
 func clonePartitionSet(set partitionSet) partitionSet {
