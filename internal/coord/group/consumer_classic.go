@@ -355,15 +355,27 @@ func (c *consumerGroup) waitingOnUnreleased(m *consumerMember) bool {
 	return false
 }
 
-// classicLeaveConsumerGroup removes a classic member of a consumer group
-// (LeaveGroup; by instance id alone for an admin's removal).
-func (s *Shard) classicLeaveConsumerGroup(g *Group, nowMs int64, lm LeavingMember) error {
-	m, err := g.consumer.classicMember(g.id, lm.MemberID, lm.GroupInstanceID)
-	if err != nil {
-		return err
+// classicLeaveConsumerGroup removes the classic members a LeaveGroup
+// names (by instance id alone for an admin's removal) from a consumer
+// group, and bumps the group epoch once for them all, as Kafka's
+// classicGroupLeaveToConsumerGroup does: one batch is one rebalance. The
+// errors are by member, in order.
+func (s *Shard) classicLeaveConsumerGroup(g *Group, nowMs int64, leaving []LeavingMember) []error {
+	errs := make([]error, len(leaving))
+	removed := 0
+	for i, lm := range leaving {
+		m, err := g.consumer.classicMember(g.id, lm.MemberID, lm.GroupInstanceID)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		s.dropConsumerMember(g, m)
+		removed++
 	}
-	s.removeConsumerMember(g, m, nowMs)
-	return nil
+	if removed > 0 {
+		s.bumpAfterRemoval(g, nowMs)
+	}
+	return errs
 }
 
 // downgradeEmptyConsumerGroup lets a classic JoinGroup have an empty

@@ -30,7 +30,7 @@ import (
 //	                                 with ud= as their user data);
 //	                                 the assignment received is printed by partition
 //	chb w g m gen [i=instance]       a classic Heartbeat
-//	cleave w g m [i=instance]        a classic LeaveGroup
+//	cleave w g m[,m2] [i=instance]   a classic LeaveGroup (of several members, batched)
 //	classic g                        DescribeGroups' view of g
 //	config policy=bidirectional|upgrade|downgrade|disabled classic-max=n
 //	describe g | list | delete w g | restart
@@ -99,7 +99,11 @@ func (h *consumerHarness) run(command string) string {
 	case "chb":
 		h.shard.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1))})
 	case "cleave":
-		h.shard.Leave(h.nowMs, w, LeaveRequest{GroupID: a["g"], Members: []LeavingMember{{MemberID: a["m"], GroupInstanceID: a["i"]}}})
+		req := LeaveRequest{GroupID: a["g"]}
+		for _, m := range strings.Split(a["m"], ",") {
+			req.Members = append(req.Members, LeavingMember{MemberID: m, GroupInstanceID: a["i"]})
+		}
+		h.shard.Leave(h.nowMs, w, req)
 	case "classic":
 		return h.describeClassic(h.shard.DescribeGroup(fields[1]))
 	case "describe":
