@@ -75,15 +75,17 @@ func (m *consumerMember) protocolName() string {
 }
 
 // supportsClassicProtocols: a classic joiner must offer a protocol every
-// classic member supports (Kafka's ConsumerGroup.supportsClassicProtocols).
-func (c *consumerGroup) supportsClassicProtocols(joiningID, protocolType string, ps []Protocol) bool {
+// classic member supports, itself included with the protocols it joined
+// with last (Kafka's ConsumerGroup.supportsClassicProtocols counts every
+// classic member, as a classic group's check counts the rejoining member).
+func (c *consumerGroup) supportsClassicProtocols(protocolType string, ps []Protocol) bool {
 	if protocolType != GroupTypeConsumer || len(ps) == 0 {
 		return false
 	}
 	for _, p := range ps {
 		all := true
 		for _, m := range c.members {
-			if m.classic != nil && m.id != joiningID && !hasProtocol(m.classic.protocols, p.Name) {
+			if m.classic != nil && !hasProtocol(m.classic.protocols, p.Name) {
 				all = false
 				break
 			}
@@ -105,7 +107,7 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	defer s.updateActive(g)
 	c := g.consumer
 	fail := func(err error) { s.reply(w, JoinResult{MemberID: req.MemberID}, err) }
-	if !c.supportsClassicProtocols(req.MemberID, req.ProtocolType, req.Protocols) {
+	if !c.supportsClassicProtocols(req.ProtocolType, req.Protocols) {
 		fail(fmt.Errorf("member %q's protocols are not supported by consumer group %q: %w", req.MemberID, g.id, ErrInconsistentGroupProtocol))
 		return
 	}
