@@ -526,10 +526,21 @@ func (s *Shard) canDowngrade(g *Group, leaving *consumerMember) bool {
 func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64, rebalance bool) {
 	c := g.consumer
 	members := c.sortedMembers()
+	// Kafka's ConsumerGroup.createGroupTombstoneRecords order: every
+	// current assignment, every target, the target epoch, every member,
+	// the group. Each member's current and target go before its member
+	// record, as Kafka's replay requires.
 	for _, m := range members {
-		s.emitMemberTombstones(g.id, m.id)
+		s.emit(consumerCurrentKey(g.id, m.id), nil)
 	}
-	s.emitConsumerGroupTombstones(g)
+	for _, m := range members {
+		s.emit(consumerTargetMemberKey(g.id, m.id), nil)
+	}
+	s.emit(consumerTargetMetadataKey(g.id), nil)
+	for _, m := range members {
+		s.emit(consumerMemberKey(g.id, m.id), nil)
+	}
+	s.emit(consumerGroupKey(g.id), nil)
 	members = slices.DeleteFunc(members, func(m *consumerMember) bool { return m == leaving })
 	g.consumer = nil
 	g.protocolType = GroupTypeConsumer
