@@ -107,6 +107,16 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	defer s.updateActive(g)
 	c := g.consumer
 	fail := func(err error) { s.reply(w, JoinResult{MemberID: req.MemberID}, err) }
+	// Kafka checks the size first (throwIfConsumerGroupIsFull): a joiner
+	// that is not yet a member of a full group is refused whatever it
+	// offers. A static member replacing its own instance is not counted
+	// as new here (Kafka refuses it too, which would stop a full group's
+	// rolling restart).
+	isMember := c.members[req.MemberID] != nil || (req.GroupInstanceID != "" && c.byInstance[req.GroupInstanceID] != nil)
+	if !isMember && s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
+		fail(fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached))
+		return
+	}
 	if !c.supportsClassicProtocols(req.ProtocolType, req.Protocols) {
 		fail(fmt.Errorf("member %q's protocols are not supported by consumer group %q: %w", req.MemberID, g.id, ErrInconsistentGroupProtocol))
 		return
@@ -124,10 +134,6 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		return
 	}
 	if req.MemberID == "" && req.GroupInstanceID == "" && req.RequireKnownMemberID {
-		if s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
-			fail(fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached))
-			return
-		}
 		// Kafka keeps no pending member ids for a consumer group: the
 		// rejoin with this id creates the member.
 		s.reply(w, JoinResult{MemberID: newMemberID, GenerationID: -1}, ErrMemberIDRequired)
@@ -214,9 +220,7 @@ func (s *Shard) classicConsumerMemberFor(g *Group, req *JoinRequest, newMemberID
 		}
 		return m, false, false, nil
 	}
-	if s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
-		return nil, false, false, fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached)
-	}
+	// A new member: the caller checked group.consumer.max.size.
 	m = &consumerMember{id: id, assigned: partitionSet{}, pendingRevocation: partitionSet{}, target: partitionSet{}, revocationDeadlineMs: -1}
 	c.addMember(m)
 	return m, true, false, nil
