@@ -97,7 +97,7 @@ func (s *shard) run() {
 				}
 			}
 		case <-timer.C():
-			s.machine.Tick(s.nowMs())
+			s.machine.Tick(s.nowMs(), s.c.opts.Image())
 		case <-retention.C():
 			s.machine.ExpireOffsets(s.nowMs())
 		}
@@ -117,7 +117,7 @@ func (s *shard) tickDue() error {
 		if d < 0 || d > now {
 			return nil
 		}
-		s.machine.Tick(now)
+		s.machine.Tick(now, s.c.opts.Image())
 		if err := s.flush(); err != nil {
 			return err
 		}

@@ -653,9 +653,16 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 // protocol (maybeDowngrade).
 func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 	if m.classic == nil && s.canDowngrade(g, m) {
-		s.convertToClassicGroup(g, m, nowMs)
+		s.convertToClassicGroup(g, m, nowMs, true)
 		return
 	}
+	s.dropConsumerMember(g, m)
+	s.bumpAfterRemoval(g, nowMs)
+}
+
+// dropConsumerMember takes m out of the group: its partitions are freed
+// and its records deleted.
+func (s *Shard) dropConsumerMember(g *Group, m *consumerMember) {
 	c := g.consumer
 	for p, o := range c.owner {
 		if o == m.id {
@@ -668,6 +675,12 @@ func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 	}
 	s.emitMemberTombstones(g.id, m.id)
 	c.invalidateSubscriptions()
+}
+
+// bumpAfterRemoval grows the group epoch once members were dropped, so
+// the others are reassigned.
+func (s *Shard) bumpAfterRemoval(g *Group, nowMs int64) {
+	c := g.consumer
 	c.epoch++
 	s.emit(consumerGroupKey(g.id), consumerGroupValue(c))
 	if len(c.members) == 0 {

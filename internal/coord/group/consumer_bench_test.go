@@ -85,7 +85,7 @@ func classicForm(b *testing.B, s *Shard, n int, join func(memberID string) JoinR
 		if s.groups["g"].state == stateCompletingRebalance {
 			break
 		}
-		s.Tick(s.NextDeadline())
+		s.Tick(s.NextDeadline(), nil)
 	}
 	classicSyncAll(b, s, ids, assign)
 	return ids
@@ -102,7 +102,7 @@ func classicJoinOneMore(b *testing.B, s *Shard, ids []string) {
 		s.Durable()
 		s.Join(11, Waiter(m+1), classicBenchJoin(id), "", nil)
 	}
-	s.Tick(11)
+	s.Tick(11, nil)
 	classicSyncAll(b, s, append(ids, newID), nil)
 }
 

@@ -75,15 +75,17 @@ func (m *consumerMember) protocolName() string {
 }
 
 // supportsClassicProtocols: a classic joiner must offer a protocol every
-// classic member supports (Kafka's ConsumerGroup.supportsClassicProtocols).
-func (c *consumerGroup) supportsClassicProtocols(joiningID, protocolType string, ps []Protocol) bool {
+// classic member supports, itself included with the protocols it joined
+// with last (Kafka's ConsumerGroup.supportsClassicProtocols counts every
+// classic member, as a classic group's check counts the rejoining member).
+func (c *consumerGroup) supportsClassicProtocols(protocolType string, ps []Protocol) bool {
 	if protocolType != GroupTypeConsumer || len(ps) == 0 {
 		return false
 	}
 	for _, p := range ps {
 		all := true
 		for _, m := range c.members {
-			if m.classic != nil && m.id != joiningID && !hasProtocol(m.classic.protocols, p.Name) {
+			if m.classic != nil && !hasProtocol(m.classic.protocols, p.Name) {
 				all = false
 				break
 			}
@@ -105,7 +107,17 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	defer s.updateActive(g)
 	c := g.consumer
 	fail := func(err error) { s.reply(w, JoinResult{MemberID: req.MemberID}, err) }
-	if !c.supportsClassicProtocols(req.MemberID, req.ProtocolType, req.Protocols) {
+	// Kafka checks the size first (throwIfConsumerGroupIsFull): a joiner
+	// that is not yet a member of a full group is refused whatever it
+	// offers. A static member replacing its own instance is not counted
+	// as new here (Kafka refuses it too, which would stop a full group's
+	// rolling restart).
+	isMember := c.members[req.MemberID] != nil || (req.GroupInstanceID != "" && c.byInstance[req.GroupInstanceID] != nil)
+	if !isMember && s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
+		fail(fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached))
+		return
+	}
+	if !c.supportsClassicProtocols(req.ProtocolType, req.Protocols) {
 		fail(fmt.Errorf("member %q's protocols are not supported by consumer group %q: %w", req.MemberID, g.id, ErrInconsistentGroupProtocol))
 		return
 	}
@@ -122,10 +134,6 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		return
 	}
 	if req.MemberID == "" && req.GroupInstanceID == "" && req.RequireKnownMemberID {
-		if s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
-			fail(fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached))
-			return
-		}
 		// Kafka keeps no pending member ids for a consumer group: the
 		// rejoin with this id creates the member.
 		s.reply(w, JoinResult{MemberID: newMemberID, GenerationID: -1}, ErrMemberIDRequired)
@@ -136,10 +144,20 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 		fail(err)
 		return
 	}
+	// A static member that replaced a consumer-protocol member still has
+	// its classic metadata (none) until the update below.
+	replacedConsumer := replaced && m.classic == nil
 	recordChanged, subscriptionChanged := m.updateFromClassicJoin(req, sub)
 	if isNew || replaced || recordChanged {
 		s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 		c.invalidateSubscriptions()
+	}
+	// A classic member owns what its subscription says (nothing below
+	// subscription v1, whose members revoke everything before rejoining).
+	owned := topicPartitionsOf(c.idSet(sub.owned, img))
+	if replacedConsumer && s.canDowngrade(g, nil) {
+		s.downgradeOnStaticReplacement(g, m, owned, subscriptionChanged, nowMs, w)
+		return
 	}
 	if hash := c.subscriptionHash(img); isNew || subscriptionChanged || hash != c.metadataHash {
 		c.metadataHash = hash
@@ -149,19 +167,29 @@ func (s *Shard) classicJoinToConsumerGroup(g *Group, nowMs int64, w Waiter, req 
 	if c.epoch > c.assignmentEpoch {
 		s.computeTargetAssignment(g, img)
 	}
-	// A classic member always reports what it owns (nothing below
-	// subscription v1, whose members revoke everything before rejoining).
-	owned := topicPartitionsOf(c.idSet(sub.owned, img))
 	s.reconcile(g, m, owned, nowMs)
 	m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
 	m.classicJoinDeadlineMs = 0
 	m.classicSyncDeadlineMs = nowMs + int64(m.rebalanceTimeoutMs)
-	res := JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}
-	if replaced {
-		// The last consumer-protocol member (a static one) was replaced
-		// by a classic one: the group may go back to the classic protocol.
-		s.maybeDowngrade(g, nowMs)
+	s.replyWhenDurable(w, JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}, nil)
+}
+
+// downgradeOnStaticReplacement: a classic static member m replaced the
+// group's last consumer-protocol member, so the group goes back to the
+// classic protocol (Kafka 4.1's classicGroupJoinToConsumerGroup with a
+// valid validateOnlineDowngradeWithReplacedMember). As in Kafka, the
+// group epoch is not bumped and no target is computed: with the same
+// subscription m reconciles against the target it inherited and the
+// classic group stays Stable with those assignments (a restart moves no
+// partition); with another subscription the classic group rebalances.
+// The JoinGroup answer carries m's member epoch as its generation.
+func (s *Shard) downgradeOnStaticReplacement(g *Group, m *consumerMember, owned []ConsumerTopicPartitions, subscriptionChanged bool, nowMs int64, w Waiter) {
+	if !subscriptionChanged {
+		s.reconcile(g, m, owned, nowMs)
 	}
+	res := JoinResult{GenerationID: m.memberEpoch, ProtocolType: GroupTypeConsumer, ProtocolName: m.protocolName(), MemberID: m.id}
+	s.convertToClassicGroup(g, nil, nowMs, subscriptionChanged)
+	s.updateActive(g)
 	s.replyWhenDurable(w, res, nil)
 }
 
@@ -192,9 +220,7 @@ func (s *Shard) classicConsumerMemberFor(g *Group, req *JoinRequest, newMemberID
 		}
 		return m, false, false, nil
 	}
-	if s.cfg.ConsumerMaxSize > 0 && len(c.members) >= int(s.cfg.ConsumerMaxSize) {
-		return nil, false, false, fmt.Errorf("group %q has %d members: %w", g.id, len(c.members), ErrGroupMaxSizeReached)
-	}
+	// A new member: the caller checked group.consumer.max.size.
 	m = &consumerMember{id: id, assigned: partitionSet{}, pendingRevocation: partitionSet{}, target: partitionSet{}, revocationDeadlineMs: -1}
 	c.addMember(m)
 	return m, true, false, nil
@@ -335,15 +361,27 @@ func (c *consumerGroup) waitingOnUnreleased(m *consumerMember) bool {
 	return false
 }
 
-// classicLeaveConsumerGroup removes a classic member of a consumer group
-// (LeaveGroup; by instance id alone for an admin's removal).
-func (s *Shard) classicLeaveConsumerGroup(g *Group, nowMs int64, lm LeavingMember) error {
-	m, err := g.consumer.classicMember(g.id, lm.MemberID, lm.GroupInstanceID)
-	if err != nil {
-		return err
+// classicLeaveConsumerGroup removes the classic members a LeaveGroup
+// names (by instance id alone for an admin's removal) from a consumer
+// group, and bumps the group epoch once for them all, as Kafka's
+// classicGroupLeaveToConsumerGroup does: one batch is one rebalance. The
+// errors are by member, in order.
+func (s *Shard) classicLeaveConsumerGroup(g *Group, nowMs int64, leaving []LeavingMember) []error {
+	errs := make([]error, len(leaving))
+	removed := 0
+	for i, lm := range leaving {
+		m, err := g.consumer.classicMember(g.id, lm.MemberID, lm.GroupInstanceID)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		s.dropConsumerMember(g, m)
+		removed++
 	}
-	s.removeConsumerMember(g, m, nowMs)
-	return nil
+	if removed > 0 {
+		s.bumpAfterRemoval(g, nowMs)
+	}
+	return errs
 }
 
 // downgradeEmptyConsumerGroup lets a classic JoinGroup have an empty
@@ -387,9 +425,17 @@ func (s *Shard) convertToConsumerGroup(g *Group, nowMs int64, img *metadata.Imag
 		if err != nil {
 			return refuse(fmt.Sprintf("the embedded consumer protocol is malformed (%v)", err)) // Kafka's reason
 		}
-		assigned, err := parseConsumerAssignment(gm.assignment)
+		assigned, userData, err := parseConsumerAssignment(gm.assignment)
 		if err != nil {
 			return refuse(fmt.Sprintf("the embedded consumer protocol is malformed (%v)", err)) // Kafka's reason
+		}
+		if len(userData) > 0 {
+			// A client-side assignor that keeps state in its assignments
+			// (Kafka Streams', a custom one) would lose it to the
+			// server-side assignor: Kafka refuses (KAFKA-18134), and so do
+			// we, with its reason. Null or empty user data, which the
+			// built-in assignors send, converts.
+			return refuse("an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade")
 		}
 		// Every member is Stable at the generation, its last assignment
 		// its target; a group that was rebalancing is told to rejoin.
@@ -473,28 +519,32 @@ func (s *Shard) canDowngrade(g *Group, leaving *consumerMember) bool {
 	return s.cfg.MaxRecordBytes <= 0 || size <= s.cfg.MaxRecordBytes
 }
 
-// maybeDowngrade converts the group back to the classic protocol when
-// only classic members remain (after a static replacement).
-func (s *Shard) maybeDowngrade(g *Group, nowMs int64) {
-	if s.canDowngrade(g, nil) {
-		s.convertToClassicGroup(g, nil, nowMs)
-	}
-}
-
 // convertToClassicGroup is Kafka's convertToClassicGroup: the consumer
 // group's tombstones (the leaving member's too), then a classic group of
 // the other members at the group epoch as its generation, each with its
-// target as its assignment, written and then rebalanced. The epoch is
-// not bumped for the leaving member first: the classic members' next
-// heartbeat, at their epoch, is then the current generation and learns
-// of the rebalance (REBALANCE_IN_PROGRESS) instead of being fenced.
-func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64) {
+// target as its assignment, written and then, when rebalance, rebalanced
+// (always for a leaving member). The epoch is not bumped for the leaving
+// member first: the classic members' next heartbeat, at their epoch, is
+// then the current generation and learns of the rebalance
+// (REBALANCE_IN_PROGRESS) instead of being fenced.
+func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs int64, rebalance bool) {
 	c := g.consumer
 	members := c.sortedMembers()
+	// Kafka's ConsumerGroup.createGroupTombstoneRecords order: every
+	// current assignment, every target, the target epoch, every member,
+	// the group. Each member's current and target go before its member
+	// record, as Kafka's replay requires.
 	for _, m := range members {
-		s.emitMemberTombstones(g.id, m.id)
+		s.emit(consumerCurrentKey(g.id, m.id), nil)
 	}
-	s.emitConsumerGroupTombstones(g)
+	for _, m := range members {
+		s.emit(consumerTargetMemberKey(g.id, m.id), nil)
+	}
+	s.emit(consumerTargetMetadataKey(g.id), nil)
+	for _, m := range members {
+		s.emit(consumerMemberKey(g.id, m.id), nil)
+	}
+	s.emit(consumerGroupKey(g.id), nil)
 	members = slices.DeleteFunc(members, func(m *consumerMember) bool { return m == leaving })
 	g.consumer = nil
 	g.protocolType = GroupTypeConsumer
@@ -512,7 +562,9 @@ func (s *Shard) convertToClassicGroup(g *Group, leaving *consumerMember, nowMs i
 		m.assignment = encodeConsumerAssignment(protocolVersion(m.metadata(g.protocolName)), c.namedSet(cm.target, s.image))
 	}
 	s.emitGroup(g)
-	s.prepareRebalance(g, nowMs)
+	if rebalance {
+		s.prepareRebalance(g, nowMs)
+	}
 }
 
 func clonePartitionSet(set partitionSet) partitionSet {

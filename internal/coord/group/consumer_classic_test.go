@@ -104,7 +104,7 @@ func TestGroupConsumerProtocolParsesSubscriptions(t *testing.T) {
 			}
 		}
 	}
-	if got, err := parseConsumerAssignment(encodeConsumerAssignment(3, owned)); err != nil || len(got) != 1 || got[0].topic != "in" {
+	if got, _, err := parseConsumerAssignment(encodeConsumerAssignment(3, owned)); err != nil || len(got) != 1 || got[0].topic != "in" {
 		t.Errorf("assignment round trip: %+v %v", got, err)
 	}
 }

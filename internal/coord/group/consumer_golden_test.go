@@ -25,11 +25,12 @@ import (
 //	join-classic w g                 a classic JoinGroup with an opaque subscription
 //	cjoin w g m [i=instance] [id=new-id] [topics=a,b] [owned=t:0.1/u:2] [protocols=p1,p2] [v=version]
 //	   [s=session] [r=rebalance] [known]   a classic consumer's JoinGroup (m=- without a member id)
-//	csync w g m gen [i=instance] [a=m1@t:0.1/u:2,m2@t:2]
-//	                                 a classic SyncGroup (a=: a leader's assignments, v1);
+//	csync w g m gen [i=instance] [a=m1@t:0.1/u:2,m2@t:2] [ud=bytes]
+//	                                 a classic SyncGroup (a=: a leader's assignments, v1,
+//	                                 with ud= as their user data);
 //	                                 the assignment received is printed by partition
 //	chb w g m gen [i=instance]       a classic Heartbeat
-//	cleave w g m [i=instance]        a classic LeaveGroup
+//	cleave w g m[,m2] [i=instance]   a classic LeaveGroup (of several members, batched)
 //	classic g                        DescribeGroups' view of g
 //	config policy=bidirectional|upgrade|downgrade|disabled classic-max=n
 //	describe g | list | delete w g | restart
@@ -76,10 +77,10 @@ func (h *consumerHarness) run(command string) string {
 		target := h.nowMs + atoi(fields[1], 0)
 		for i, d := 0, h.shard.NextDeadline(); d >= 0 && d <= target && i < 10000; i, d = i+1, h.shard.NextDeadline() {
 			h.nowMs = max(h.nowMs, d)
-			h.shard.Tick(h.nowMs)
+			h.shard.Tick(h.nowMs, h.img)
 		}
 		h.nowMs = target
-		h.shard.Tick(h.nowMs)
+		h.shard.Tick(h.nowMs, h.img)
 	case "commit":
 		req := CommitRequest{GroupID: a["g"], MemberID: a["m"], GenerationID: int32(atoi(a["epoch"], -1)), RetentionTimeMs: -1}
 		for _, o := range strings.Split(a["o"], ",") {
@@ -94,11 +95,15 @@ func (h *consumerHarness) run(command string) string {
 		h.shard.Join(h.nowMs, w, h.classicJoinRequest(a), cmp.Or(a["id"], fmt.Sprintf("cm-%d", w)), h.img)
 	case "csync":
 		h.shard.Sync(h.nowMs, w, SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1)),
-			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"])}, h.img)
+			ProtocolType: "consumer", Assignments: leaderAssignments(a["a"], a["ud"])}, h.img)
 	case "chb":
 		h.shard.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: int32(atoi(a["gen"], -1))})
 	case "cleave":
-		h.shard.Leave(h.nowMs, w, LeaveRequest{GroupID: a["g"], Members: []LeavingMember{{MemberID: a["m"], GroupInstanceID: a["i"]}}})
+		req := LeaveRequest{GroupID: a["g"]}
+		for _, m := range strings.Split(a["m"], ",") {
+			req.Members = append(req.Members, LeavingMember{MemberID: m, GroupInstanceID: a["i"]})
+		}
+		h.shard.Leave(h.nowMs, w, req)
 	case "classic":
 		return h.describeClassic(h.shard.DescribeGroup(fields[1]))
 	case "describe":
@@ -356,7 +361,7 @@ func testSubscription(version int16, topics []string, owned []namedPartitions) [
 
 // assignment prints a ConsumerProtocolAssignment: v1[a:0,1 b:2].
 func (h *consumerHarness) assignment(b []byte) string {
-	tps, err := parseConsumerAssignment(b)
+	tps, _, err := parseConsumerAssignment(b)
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -384,8 +389,9 @@ func (h *consumerHarness) describeClassic(d GroupDescription) string {
 	return strings.Join(lines, "\n")
 }
 
-// leaderAssignments parses m1@t:0.1/u:2,m2@t:2 into v1 assignments.
-func leaderAssignments(v string) []MemberAssignment {
+// leaderAssignments parses m1@t:0.1/u:2,m2@t:2 into v1 assignments,
+// with userData as each one's user data (null when empty).
+func leaderAssignments(v, userData string) []MemberAssignment {
 	var out []MemberAssignment
 	for _, ma := range strings.Split(v, ",") {
 		member, tps, ok := strings.Cut(ma, "@")
@@ -401,7 +407,12 @@ func leaderAssignments(v string) []MemberAssignment {
 			}
 			named = append(named, np)
 		}
-		out = append(out, MemberAssignment{MemberID: member, Assignment: encodeConsumerAssignment(1, named)})
+		b := encodeConsumerAssignment(1, named)
+		if userData != "" {
+			b = binary.BigEndian.AppendUint32(b[:len(b)-4], uint32(len(userData)))
+			b = append(b, userData...)
+		}
+		out = append(out, MemberAssignment{MemberID: member, Assignment: b})
 	}
 	return out
 }

@@ -76,21 +76,27 @@ func parseConsumerSubscription(b []byte) (consumerSubscription, error) {
 	return sub, nil
 }
 
-// parseConsumerAssignment decodes a classic member's assignment; an empty
-// one (a member the leader gave nothing, or none yet) has no partitions.
-func parseConsumerAssignment(b []byte) ([]namedPartitions, error) {
+// parseConsumerAssignment decodes a classic member's assignment and its
+// user data (a client-side assignor's own bytes; nil when null or absent);
+// an empty one (a member the leader gave nothing, or none yet) has no
+// partitions.
+func parseConsumerAssignment(b []byte) ([]namedPartitions, []byte, error) {
 	if len(b) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	r := reader{b: b}
 	if v := r.int16(); v < 0 {
-		return nil, fmt.Errorf("assignment version %d: %w", v, errMalformedConsumerProtocol)
+		return nil, nil, fmt.Errorf("assignment version %d: %w", v, errMalformedConsumerProtocol)
 	}
 	out := r.namedPartitions()
-	if r.err != nil {
-		return nil, fmt.Errorf("assignment: %w", errMalformedConsumerProtocol)
+	var userData []byte
+	if r.err == nil && len(r.b) >= 4 {
+		userData = r.bytes()
 	}
-	return out, nil
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("assignment: %w", errMalformedConsumerProtocol)
+	}
+	return out, userData, nil
 }
 
 // namedPartitions reads an array of (topic, [partition]).

@@ -86,10 +86,10 @@ func (h *harness) run(command string) string {
 		target := h.nowMs + atoi(fields[1], 0)
 		for i, d := 0, s.NextDeadline(); d >= 0 && d <= target && i < 10000; i, d = i+1, s.NextDeadline() {
 			h.nowMs = max(h.nowMs, d)
-			s.Tick(h.nowMs)
+			s.Tick(h.nowMs, nil)
 		}
 		h.nowMs = target
-		s.Tick(h.nowMs)
+		s.Tick(h.nowMs, nil)
 	case "join":
 		req := JoinRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], ProtocolType: "consumer",
 			SessionTimeoutMs: int32(atoi(a["s"], 1000)), RebalanceTimeoutMs: int32(atoi(a["r"], 5000)),

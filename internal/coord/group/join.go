@@ -584,8 +584,14 @@ func (s *Shard) Leave(nowMs int64, w Waiter, req LeaveRequest) {
 	}
 	g := s.groups[req.GroupID]
 	res := LeaveResult{Members: make([]LeftMember, len(req.Members))}
-	for i, lm := range req.Members {
-		res.Members[i] = LeftMember{MemberID: lm.MemberID, GroupInstanceID: lm.GroupInstanceID, Err: s.leaveOne(g, nowMs, lm)}
+	if g != nil && g.consumer != nil {
+		for i, err := range s.classicLeaveConsumerGroup(g, nowMs, req.Members) {
+			res.Members[i] = LeftMember{MemberID: req.Members[i].MemberID, GroupInstanceID: req.Members[i].GroupInstanceID, Err: err}
+		}
+	} else {
+		for i, lm := range req.Members {
+			res.Members[i] = LeftMember{MemberID: lm.MemberID, GroupInstanceID: lm.GroupInstanceID, Err: s.leaveOne(g, nowMs, lm)}
+		}
 	}
 	if g != nil {
 		s.updateActive(g)
@@ -597,9 +603,6 @@ func (s *Shard) Leave(nowMs int64, w Waiter, req LeaveRequest) {
 func (s *Shard) leaveOne(g *Group, nowMs int64, lm LeavingMember) error {
 	if g == nil {
 		return ErrUnknownMemberID
-	}
-	if g.consumer != nil {
-		return s.classicLeaveConsumerGroup(g, nowMs, lm)
 	}
 	if lm.MemberID == "" && lm.GroupInstanceID != "" {
 		m := g.byInstance[lm.GroupInstanceID]

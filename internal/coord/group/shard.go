@@ -202,8 +202,12 @@ func (s *Shard) NextDeadline() int64 {
 }
 
 // Tick expires what is due at nowMs: pending member ids, session timeouts,
-// the end of a join phase (rebalance timeout or initial delay).
-func (s *Shard) Tick(nowMs int64) {
+// the end of a join phase (rebalance timeout or initial delay). img is the
+// newest metadata image: a consumer-protocol member that expires may
+// downgrade its group, and the classic assignments written then name
+// topics that a group replayed from the log knows by id only.
+func (s *Shard) Tick(nowMs int64, img *metadata.Image) {
+	s.observeImage(img)
 	var due []*Group
 	for g := range s.active {
 		if d := g.nextDeadline(); d >= 0 && d <= nowMs {
