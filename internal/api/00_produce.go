@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,7 +20,7 @@ import (
 // compression when the range includes them (docs/broker.md, wire compatibility); they carry old
 // message formats, which we do not store, so every partition gets
 // UNSUPPORTED_VERSION. v13 addresses topics by id.
-var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce}
+var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
 // produceMaxConcurrentAppends bounds the appends one request runs at once.
 // Each append waits for an fsync (group-committed per partition), so the
@@ -38,12 +39,74 @@ type produceAppend struct {
 
 	result partition.AppendResult
 	err    error
+	queued bool // the batches reached the log's write queue
 }
 
+// serveProduce answers a produce once every append has finished.
 func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	done := make(chan struct{})
+	resp, pending, err := startProduce(ctx, b, r, func(kmsg.Response) { close(done) })
+	if pending {
+		<-done
+	}
+	return resp, err
+}
+
+// startProduce starts a produce's appends and returns once each is queued
+// in its partition's log (or failed), before their writes and fsyncs: the
+// connection's next produce then queues behind them and shares their
+// write round, as a pipelining client (five requests in flight) expects.
+// With pending it has not finished: finished is called with the response
+// (from another goroutine) once every append is durable and, for
+// acks=all, replicated. acks=0 and a request with nothing to append finish
+// before it returns (pending false; finished is not called).
+func startProduce(ctx context.Context, b *Broker, r *Request, finished func(kmsg.Response)) (kmsg.Response, bool, error) {
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	rejectCode, rejectErr := produceRejection(req)
+	appends, refused, rejectCode, rejectErr := produceAppends(b, r, req, resp)
+	// The local append is never cut short: the records alias the request
+	// frame, which the network server keeps until the response is done,
+	// so every append must finish first; and an append is a local write,
+	// like Kafka's, which bounds only the wait for replication (acks=all
+	// across replicas) by timeout_ms. A client that goes away mid-request
+	// does not cancel its appends either: what was read is appended, as
+	// Kafka does (an acks=0 producer's last request before it exits).
+	// acks=all waits for the ISR at most timeout_ms (Kafka's delayed
+	// produce), measured from here as Kafka measures it from the append.
+	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	if req.Acks != 0 && len(appends) > 0 {
+		produceAppendAll(waitCtx, b, appends, func() {
+			cancel()
+			finished(resp)
+		})
+		return resp, true, nil
+	}
+	produceAppendAll(waitCtx, b, appends, nil)
+	cancel()
+	if req.Acks != 0 {
+		return resp, false, nil
+	}
+	err := produceFirstError(appends)
+	if refused != nil {
+		err = refused
+	}
+	if rejectCode != 0 || rejectErr != nil {
+		err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
+	}
+	if err != nil {
+		// Kafka closes an acks=0 producer's connection when a partition
+		// failed: the only way to tell it to refresh its metadata.
+		return nil, false, fmt.Errorf("acks=0 produce failed, closing the connection: %w", err)
+	}
+	return nil, false, nil // appended; acks=0 gets no response
+}
+
+// produceAppends checks the request and its principal's rights, answers
+// the partitions refused outright in resp, and lists the appends to run.
+// refused is the first authorization failure, for acks=0.
+func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (
+	appends []*produceAppend, refused error, rejectCode int16, rejectErr error) {
+	rejectCode, rejectErr = produceRejection(req)
 	z := b.authz(r)
 	if req.TransactionID != nil && rejectCode == 0 {
 		// Kafka checks the transactional id before anything else, so a
@@ -52,8 +115,6 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 			rejectErr = err
 		}
 	}
-	var appends []*produceAppend
-	var refused error // the first authorization failure, for acks=0
 	for _, t := range req.Topics {
 		topicErr := z.topic(auth.OpWrite, t.Topic)
 		if topicErr != nil && refused == nil {
@@ -80,35 +141,7 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	// The local append is never cut short: the records alias the request
-	// frame, which the network server reuses once Serve returns, so every
-	// append must finish first; and an append is a local write, like
-	// Kafka's, which bounds only the wait for replication (acks=all across
-	// replicas) by timeout_ms. A client that goes away mid-request does
-	// not cancel its appends either: what was read is appended, as Kafka
-	// does (an acks=0 producer's last request before it exits).
-	// acks=all waits for the ISR at most timeout_ms (Kafka's delayed
-	// produce), measured from here as Kafka measures it from the append.
-	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
-	defer cancel()
-	produceAppendAll(waitCtx, b, appends)
-	if req.Acks == 0 {
-		err := produceFirstError(appends)
-		if refused != nil {
-			err = refused
-		}
-		if rejectCode != 0 || rejectErr != nil {
-			err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
-		}
-		if err != nil {
-			// Kafka closes an acks=0 producer's connection when a
-			// partition failed: the only way to tell it to refresh its
-			// metadata.
-			return nil, fmt.Errorf("acks=0 produce failed, closing the connection: %w", err)
-		}
-		return nil, nil // appended; acks=0 gets no response
-	}
-	return resp, nil
+	return appends, refused, rejectCode, rejectErr
 }
 
 // produceFirstError is the first partition's error, if any.
@@ -140,10 +173,15 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 }
 
 // produceAppendAll appends every partition, at most
-// produceMaxConcurrentAppends at a time, and fills their responses. It
-// returns only when every append has finished.
-func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) {
+// produceMaxConcurrentAppends at a time. It returns once every append is
+// queued in its log or has failed; with finished nil it returns only when
+// every append has finished. Otherwise the last append to finish fills the
+// responses and calls finished.
+func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
 	if len(appends) == 0 {
+		if finished != nil {
+			finished()
+		}
 		return
 	}
 	next := make(chan *produceAppend, len(appends))
@@ -151,15 +189,37 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) 
 		next <- a
 	}
 	close(next)
-	var wg sync.WaitGroup
-	for range min(len(appends), produceMaxConcurrentAppends) {
-		wg.Go(func() {
+	workers := min(len(appends), produceMaxConcurrentAppends)
+	var queued, done sync.WaitGroup
+	queued.Add(len(appends))
+	done.Add(workers)
+	var running atomic.Int32
+	running.Store(int32(workers))
+	for range workers {
+		go func() {
+			defer done.Done()
 			for a := range next {
-				a.result, a.err = produceOne(ctx, b, a)
+				a.result, a.err = produceOne(ctx, b, a, queued.Done)
+				if !a.queued {
+					queued.Done()
+				}
 			}
-		})
+			if running.Add(-1) == 0 && finished != nil {
+				produceFill(b, appends)
+				finished()
+			}
+		}()
 	}
-	wg.Wait()
+	if finished != nil {
+		queued.Wait()
+		return
+	}
+	done.Wait()
+	produceFill(b, appends)
+}
+
+// produceFill writes each append's result into its partition's response.
+func produceFill(b *Broker, appends []*produceAppend) {
 	for _, a := range appends {
 		if a.err != nil {
 			produceFail(a.out, errorCode(a.err), a.err)
@@ -192,7 +252,9 @@ func produceRecordErrors(out *kmsg.ProduceResponseTopicPartition, err error) {
 	}
 }
 
-func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.AppendResult, error) {
+// produceOne appends one partition; queued is called (at most once, and
+// recorded in a.queued) when its batches are queued in the log.
+func produceOne(ctx context.Context, b *Broker, a *produceAppend, queued func()) (partition.AppendResult, error) {
 	if a.records == nil {
 		return partition.AppendResult{}, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
@@ -206,15 +268,11 @@ func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.App
 	}
 	if guard != 0 {
 		defer p.EndTxnVerification(producerID, guard)
-		if a.acks == -1 {
-			return p.AppendAllVerified(ctx, a.records, guard)
-		}
-		return p.AppendVerified(a.records, guard)
 	}
-	if a.acks == -1 {
-		return p.AppendAll(ctx, a.records)
-	}
-	return p.Append(a.records)
+	return p.Produce(ctx, a.records, partition.ProduceOptions{AcksAll: a.acks == -1, Guard: guard, Queued: func() {
+		a.queued = true
+		queued()
+	}})
 }
 
 // verifyTxnProduce asks the transaction coordinator, before a

@@ -38,8 +38,11 @@ const sizePrefixLen = 4
 //     requests and closes it when it stops.
 //   - processLoop serves the queued requests one at a time, in order, and
 //     writes each response before taking the next request, which is what
-//     keeps responses in request order. It frees a request's slot once the
-//     response is written, and closes the socket when the queue is drained.
+//     keeps responses in request order; the exception is a Deferred
+//     response (a produce waiting for its fsync), behind which the handler
+//     may let later requests be served while their responses queue. It
+//     frees a request's slot once the response is written, and closes the
+//     socket when the queue is drained.
 //
 // A read error, an idle timeout, a bad frame size or Shutdown stop the
 // reader only: requests already read are still served (as Kafka's request
@@ -333,36 +336,104 @@ func (c *conn) setReadDeadline(t time.Time) error {
 
 func (c *conn) processLoop() {
 	defer c.s.wg.Done()
-	for req := range c.requests {
-		c.process(req)
-		c.lastActivity.Store(time.Now().UnixNano())
-		<-c.slots
-		// A throttled client's next request waits out the mute: its
-		// response went out at once, with throttle_time_ms (KIP-219).
-		c.waitMuted(c.ctx)
+	// pending holds the responses not yet written, in request order, once
+	// a handler returned a Deferred one: later pipelinable requests are
+	// served meanwhile and their responses queue behind it. It is bounded
+	// by the read-ahead slots, which are freed only as responses go out.
+	var pending []served
+	requests := c.requests
+	for requests != nil || len(pending) > 0 {
+		var headReady <-chan struct{}
+		if len(pending) > 0 {
+			headReady = pending[0].ready
+		}
+		select {
+		case <-headReady:
+			c.finish(pending[0])
+			pending[0] = served{}
+			pending = pending[1:]
+		case req, ok := <-requests:
+			if !ok {
+				requests = nil
+				continue
+			}
+			if len(pending) > 0 && !c.canPipeline(req) {
+				pending = c.drain(pending)
+			}
+			sv := c.process(req)
+			if sv.ready != nil || len(pending) > 0 {
+				pending = append(pending, sv)
+				continue
+			}
+			c.finish(sv)
+		}
 	}
 	// The reader has stopped and everything it read is answered.
 	c.close()
 	c.s.unregister(c)
 }
 
-// process serves one request and writes its response.
-func (c *conn) process(req request) {
-	var resp Response
-	var err error
+// served is a request served, and its response (nil: none) waiting to be
+// written; ready is open while a Deferred response is not finished.
+type served struct {
+	req   request
+	resp  Response
+	err   error
+	ready <-chan struct{}
+}
+
+// closedReady stands for a response that is ready.
+var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// process serves one request. A Deferred response keeps the frame.
+func (c *conn) process(req request) served {
+	sv := served{req: req}
 	if !c.dead.Load() {
-		resp, err = c.serve((*req.buf)[:req.size])
+		sv.resp, sv.err = c.serve((*req.buf)[:req.size])
 	}
-	putFrameBuffer(req.buf)
-	c.s.pool.release(int64(req.size))
-	if resp != nil {
+	if d, ok := sv.resp.(Deferred); ok {
+		sv.ready = d.Ready()
+	}
+	return sv
+}
+
+// drain writes every pending response, in order, waiting for each.
+func (c *conn) drain(pending []served) []served {
+	for i := range pending {
+		if pending[i].ready != nil {
+			<-pending[i].ready
+		}
+		c.finish(pending[i])
+		pending[i] = served{}
+	}
+	return pending[:0]
+}
+
+// finish writes a served request's response, whose handler is done with
+// the frame, and frees the frame and the request's slot.
+func (c *conn) finish(sv served) {
+	putFrameBuffer(sv.req.buf)
+	c.s.pool.release(int64(sv.req.size))
+	if sv.resp != nil {
 		c.waitDelayed(c.ctx)
-		c.write(resp)
+		c.write(sv.resp)
 	}
-	if err != nil {
-		c.s.log.Debug("closing connection after handler error", "client", c.clientAddr, "err", err)
+	if sv.err != nil {
+		c.s.log.Debug("closing connection after handler error", "client", c.clientAddr, "err", sv.err)
 		c.close()
 	}
+	c.lastActivity.Store(time.Now().UnixNano())
+	<-c.slots
+	// A throttled client's next request waits out the mute: its
+	// response went out at once, with throttle_time_ms (KIP-219).
+	c.waitMuted(c.ctx)
+}
+
+// canPipeline asks the handler whether req may be served while earlier
+// responses are pending.
+func (c *conn) canPipeline(req request) bool {
+	p, ok := c.s.handler.(Pipeliner)
+	return ok && !c.dead.Load() && p.CanPipeline(c.ctx, (*req.buf)[:req.size])
 }
 
 // serve calls the handler. A panic is turned into an error that closes

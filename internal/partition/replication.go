@@ -47,6 +47,31 @@ func (p *Partition) AppendAllVerified(ctx context.Context, records []byte, guard
 	return p.appendAllFrom(ctx, records, appendOrigin{guard: guard})
 }
 
+// ProduceOptions shape a client's produce append.
+type ProduceOptions struct {
+	// AcksAll waits for the ISR (AppendAll) instead of the local append.
+	AcksAll bool
+	// Guard is the KIP-890 verification guard of a transactional batch
+	// (BeginTxnVerification); 0: none.
+	Guard uint64
+	// Queued, if set, is called once the batches hold their offsets in the
+	// log's write queue, before the wait for the write (and the ISR): the
+	// produce handler then moves on to the connection's next request, whose
+	// appends land after these and can share their fsync. It is not called
+	// if the append fails or is answered as a duplicate before that.
+	Queued func()
+}
+
+// Produce appends a client's batches: Append, AppendVerified, AppendAll or
+// AppendAllVerified as opts say, telling opts.Queued when they are queued.
+func (p *Partition) Produce(ctx context.Context, records []byte, opts ProduceOptions) (AppendResult, error) {
+	origin := appendOrigin{guard: opts.Guard, queued: opts.Queued}
+	if opts.AcksAll {
+		return p.appendAllFrom(ctx, records, origin)
+	}
+	return p.appendFrom(records, origin)
+}
+
 func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
 	settings := p.settings.Load()
 	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
