@@ -22,10 +22,12 @@ import (
 // UNSUPPORTED_VERSION. v13 addresses topics by id.
 var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
-// produceMaxConcurrentAppends bounds the appends one request runs at once.
-// Each append waits for an fsync (group-committed per partition), so the
-// partitions of a request are appended side by side rather than in turn.
-const produceMaxConcurrentAppends = 16
+// produceMaxConcurrentWaits bounds the goroutines one request runs to
+// wait for its partitions' writes. Each waits for an fsync
+// (group-committed per partition), so the partitions of a request are
+// waited for side by side rather than in turn; past the bound, queueing
+// the request's next partition waits for one of them to finish.
+const produceMaxConcurrentWaits = 32
 
 // produceAppend is one partition of a produce request.
 type produceAppend struct {
@@ -39,7 +41,6 @@ type produceAppend struct {
 
 	result partition.AppendResult
 	err    error
-	queued bool // the batches reached the log's write queue
 }
 
 // serveProduce answers a produce once every append has finished.
@@ -172,50 +173,47 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = -1, -1, -1
 }
 
-// produceAppendAll appends every partition, at most
-// produceMaxConcurrentAppends at a time. It returns once every append is
-// queued in its log or has failed; with finished nil it returns only when
-// every append has finished. Otherwise the last append to finish fills the
-// responses and calls finished.
+// produceAppendAll appends every partition. It queues them in their logs
+// one after the other, in request order, on the calling goroutine (so the
+// connection's next produce lands behind them), and waits for each one's
+// write on a goroutine of its own (so the partitions' fsyncs overlap). It
+// returns once every append is queued or has failed; with finished nil
+// only when every append has finished, otherwise the last to finish fills
+// the responses and calls finished.
 func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
-	if len(appends) == 0 {
-		if finished != nil {
-			finished()
-		}
-		return
-	}
-	next := make(chan *produceAppend, len(appends))
-	for _, a := range appends {
-		next <- a
-	}
-	close(next)
-	workers := min(len(appends), produceMaxConcurrentAppends)
-	var queued, done sync.WaitGroup
-	queued.Add(len(appends))
-	done.Add(workers)
 	var running atomic.Int32
-	running.Store(int32(workers))
-	for range workers {
-		go func() {
-			defer done.Done()
-			for a := range next {
-				a.result, a.err = produceOne(ctx, b, a, queued.Done)
-				if !a.queued {
-					queued.Done()
-				}
-			}
-			if running.Add(-1) == 0 && finished != nil {
-				produceFill(b, appends)
+	running.Store(int32(len(appends)) + 1) // +1: the queueing below
+	done := func() {
+		if running.Add(-1) == 0 {
+			produceFill(b, appends)
+			if finished != nil {
 				finished()
 			}
-		}()
+		}
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, produceMaxConcurrentWaits)
+	for _, a := range appends {
+		pending, end, err := produceStart(ctx, b, a)
+		if err != nil {
+			a.err = err
+			done()
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			a.result, a.err = pending.Wait(ctx)
+			end()
+			<-slots
+			done()
+		})
 	}
 	if finished != nil {
-		queued.Wait()
+		done()
 		return
 	}
-	done.Wait()
-	produceFill(b, appends)
+	wg.Wait()
+	done()
 }
 
 // produceFill writes each append's result into its partition's response.
@@ -252,27 +250,30 @@ func produceRecordErrors(out *kmsg.ProduceResponseTopicPartition, err error) {
 	}
 }
 
-// produceOne appends one partition; queued is called (at most once, and
-// recorded in a.queued) when its batches are queued in the log.
-func produceOne(ctx context.Context, b *Broker, a *produceAppend, queued func()) (partition.AppendResult, error) {
+// produceStart queues one partition's batches. end must be called after
+// the pending produce's Wait.
+func produceStart(ctx context.Context, b *Broker, a *produceAppend) (pending *partition.PendingProduce, end func(), err error) {
 	if a.records == nil {
-		return partition.AppendResult{}, fmt.Errorf("null records: %w", record.ErrCorrupt)
+		return nil, nil, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
 	p, err := b.Partitions.Partition(a.topic, a.partition)
 	if err != nil {
-		return partition.AppendResult{}, err
+		return nil, nil, err
 	}
 	guard, producerID, err := verifyTxnProduce(ctx, b, a, p)
 	if err != nil {
-		return partition.AppendResult{}, err
+		return nil, nil, err
 	}
+	end = func() {}
 	if guard != 0 {
-		defer p.EndTxnVerification(producerID, guard)
+		end = func() { p.EndTxnVerification(producerID, guard) }
 	}
-	return p.Produce(ctx, a.records, partition.ProduceOptions{AcksAll: a.acks == -1, Guard: guard, Queued: func() {
-		a.queued = true
-		queued()
-	}})
+	pending, err = p.StartProduce(a.records, partition.ProduceOptions{AcksAll: a.acks == -1, Guard: guard})
+	if err != nil {
+		end()
+		return nil, nil, err
+	}
+	return pending, end, nil
 }
 
 // verifyTxnProduce asks the transaction coordinator, before a

@@ -123,67 +123,104 @@ type appendOrigin struct {
 	// guard is the KIP-890 verification guard the batch was verified
 	// under; 0: not verified.
 	guard uint64
-	// queued, if set, is called once the batches hold their offsets in the
-	// log's write queue, before the wait for the write: from then on a
-	// later append of the same producer to the partition lands after
-	// them. It is not called when the append fails or is a duplicate
-	// before that point.
-	queued func()
 }
 
-func (o *appendOrigin) noteQueued() {
-	if o.queued != nil {
-		o.queued()
-	}
+// pendingAppend is an append whose batches are queued in the log (or a
+// duplicate whose original may still be): finish completes it. Until then
+// it holds the gate shared, its producer's entry pinned, and the
+// recompression buffer the queued bytes may live in.
+type pendingAppend struct {
+	p     *Partition
+	info  log.AppendInfo
+	role  *leadership
+	dup   *producerBatch // a retry: wait for the original, append nothing
+	entry *producerEntry
+	buf   *recompressBuffer
 }
 
 // appendFrom appends batches from origin.
 func (p *Partition) appendFrom(records []byte, origin appendOrigin) (AppendResult, error) {
+	pa, err := p.startAppend(records, origin)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	return pa.finish()
+}
+
+// startAppend checks the batches and queues them in the log's next write
+// round: the half of an append that must run in request order. On success
+// the caller must call finish, from any goroutine.
+func (p *Partition) startAppend(records []byte, origin appendOrigin) (pendingAppend, error) {
 	nowMs := p.nowMs()
 	settings := p.settings.Load()
 	idempotent, err := p.checkBatches(records, settings, nowMs, origin.coordinator)
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		return pendingAppend{}, err
 	}
 	records, buf, err := p.applyRecordRules(records, settings)
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		return pendingAppend{}, err
 	}
-	defer releaseRecompressBuffer(buf)
+	var pa pendingAppend
 	if idempotent != nil {
-		return p.appendIdempotent(records, idempotent, settings, nowMs, origin)
+		pa, err = p.startIdempotent(records, idempotent, settings, nowMs, origin)
+	} else {
+		pa, err = p.startPlain(records, settings)
 	}
-	p.gate.RLock()
-	defer p.gate.RUnlock()
-	role, err := p.leaderRole()
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		releaseRecompressBuffer(buf)
+		return pendingAppend{}, err
 	}
-	info, err := p.enqueueLocked(records, role, settings)
-	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
-	}
-	origin.noteQueued()
-	return p.completeLocked(info, role)
+	pa.buf = buf
+	return pa, nil
 }
 
-// appendIdempotent checks the batch against its producer's state and
+// startPlain queues batches of no idempotent producer.
+func (p *Partition) startPlain(records []byte, settings *appendSettings) (pendingAppend, error) {
+	p.gate.RLock()
+	role, err := p.leaderRole()
+	if err == nil {
+		var info log.AppendInfo
+		if info, err = p.enqueueLocked(records, role, settings); err == nil {
+			return pendingAppend{p: p, info: info, role: role}, nil
+		}
+	}
+	p.gate.RUnlock()
+	return pendingAppend{}, err
+}
+
+// startIdempotent checks the batch against its producer's state and
 // queues it, holding the producer's lock until its offsets are assigned
 // and recorded, so two batches of one producer cannot pass the check
-// together; the wait for the write happens after, so the producer's next
-// batch (pipelined on its connection) can join the same write round.
-func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (AppendResult, error) {
+// together; the wait for the write comes after (finish), so the
+// producer's next batch (pipelined on its connection) can join the same
+// write round.
+func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (pendingAppend, error) {
 	entry := p.producers.acquire(h.ProducerID, nowMs)
-	defer p.producers.release(entry)
 	entry.appendMu.Lock()
 	p.gate.RLock()
-	defer p.gate.RUnlock()
 	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry)
 	entry.appendMu.Unlock()
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		p.gate.RUnlock()
+		p.producers.release(entry)
+		return pendingAppend{}, err
 	}
-	if dup != nil {
+	return pendingAppend{p: p, info: info, role: role, dup: dup, entry: entry}, nil
+}
+
+// finish waits until the queued append is durable, advances the high
+// watermark and lets go of what startAppend held.
+func (pa *pendingAppend) finish() (AppendResult, error) {
+	p := pa.p
+	defer func() {
+		p.gate.RUnlock()
+		if pa.entry != nil {
+			p.producers.release(pa.entry)
+		}
+		releaseRecompressBuffer(pa.buf)
+	}()
+	if dup := pa.dup; dup != nil {
 		// The original may still be in its write round (queued by a
 		// request that has not been answered): a retry is acknowledged
 		// only once the original is durable, and fails if it never is.
@@ -194,11 +231,10 @@ func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings 
 		return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
 			LogStartOffset: logStart, Duplicate: true}, nil
 	}
-	origin.noteQueued()
-	return p.completeLocked(info, role)
+	return p.completeLocked(pa.info, pa.role)
 }
 
-// enqueueIdempotentLocked is appendIdempotent's part under the producer's
+// enqueueIdempotentLocked is startIdempotent's part under the producer's
 // lock (and the gate): the sequence check, then either the duplicate's
 // original offsets, or the batch queued in the log and recorded in the
 // producer's state with its assigned offsets. Recording it before it is

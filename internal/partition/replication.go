@@ -54,31 +54,54 @@ type ProduceOptions struct {
 	// Guard is the KIP-890 verification guard of a transactional batch
 	// (BeginTxnVerification); 0: none.
 	Guard uint64
-	// Queued, if set, is called once the batches hold their offsets in the
-	// log's write queue, before the wait for the write (and the ISR): the
-	// produce handler then moves on to the connection's next request, whose
-	// appends land after these and can share their fsync. It is not called
-	// if the append fails or is answered as a duplicate before that.
-	Queued func()
 }
 
-// Produce appends a client's batches: Append, AppendVerified, AppendAll or
-// AppendAllVerified as opts say, telling opts.Queued when they are queued.
-func (p *Partition) Produce(ctx context.Context, records []byte, opts ProduceOptions) (AppendResult, error) {
-	origin := appendOrigin{guard: opts.Guard, queued: opts.Queued}
+// PendingProduce is a produce whose batches are queued in the log, in the
+// order StartProduce was called: Wait completes it.
+type PendingProduce struct {
+	pa      pendingAppend
+	acksAll bool
+	epoch   int32
+}
+
+// StartProduce is the first half of a client's append (Append,
+// AppendVerified, AppendAll or AppendAllVerified as opts say): it checks
+// the batches and queues them in the log, and returns before their write.
+// The produce handler calls it for each partition of a request in turn,
+// then waits for them all together, while the connection's next request
+// queues its batches behind these and shares their write round. Wait must
+// be called unless it fails; until then the partition's leadership cannot
+// change (the append holds the gate shared).
+func (p *Partition) StartProduce(records []byte, opts ProduceOptions) (*PendingProduce, error) {
+	epoch := p.role.Load().leaderEpoch
 	if opts.AcksAll {
-		return p.appendAllFrom(ctx, records, origin)
+		if err := p.checkMinISR(); err != nil {
+			return nil, err
+		}
 	}
-	return p.appendFrom(records, origin)
+	pa, err := p.startAppend(records, appendOrigin{guard: opts.Guard})
+	if err != nil {
+		return nil, err
+	}
+	return &PendingProduce{pa: pa, acksAll: opts.AcksAll, epoch: epoch}, nil
+}
+
+// Wait waits until the produce is durable and, for acks=all, replicated
+// (at most until ctx ends).
+func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
+	res, err := pp.pa.finish()
+	if err != nil || !pp.acksAll {
+		return res, err
+	}
+	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.epoch); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
-	settings := p.settings.Load()
-	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
-	// error a client must see rather than NOT_ENOUGH_REPLICAS.
-	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
-		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
-			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	if err := p.checkMinISR(); err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
 	}
 	epoch := p.role.Load().leaderEpoch
 	res, err := p.appendFrom(records, origin)
@@ -89,6 +112,19 @@ func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin ap
 		return res, err
 	}
 	return res, nil
+}
+
+// checkMinISR refuses an acks=all append while the committed ISR is below
+// min.insync.replicas. Not leading passes: the append then refuses with
+// NOT_LEADER_OR_FOLLOWER, the error a client must see rather than
+// NOT_ENOUGH_REPLICAS.
+func (p *Partition) checkMinISR() error {
+	settings := p.settings.Load()
+	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
+		return fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
+			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	}
+	return nil
 }
 
 // waitCommitted waits until the high watermark reaches offset while this
