@@ -5,7 +5,11 @@
 # the sluice/kfake ratio: produce and consume MB/s at full speed, and p99
 # produce latency at a fixed rate.
 #
-# Both brokers listen on free loopback ports and are stopped on exit.
+# Each round also produces to bench/nullbroker, a broker that stores
+# nothing, so the load generator's own ceiling on this machine is measured
+# in the same run; the last row is Sluice's produce MB/s as a share of it.
+#
+# All brokers listen on free loopback ports and are stopped on exit.
 # Sluice runs with its defaults (every acknowledged record fsynced) unless
 # SLUICE_SET is given, e.g. SLUICE_SET=log.flush.policy=never for kfake's
 # no-fsync footing.
@@ -40,7 +44,7 @@ trap 'exit 130' INT TERM
 
 log "building sluice and the kfake runner"
 (cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
-(cd "$here" && go build -o "$work/kfake" ./kfake)
+(cd "$here" && go build -o "$work/kfake" ./kfake && go build -o "$work/nullbroker" ./nullbroker)
 
 # start NAME CMD...: runs CMD in the background with stderr to NAME.log and
 # sets addr from its "accepting Kafka clients on ADDR" line.
@@ -65,11 +69,15 @@ start sluice env -u SLUICE_BROKERS "$work/sluice" serve --data-dir "$work/data" 
 sluice_addr=$addr
 start kfake "$work/kfake"
 kfake_addr=$addr
+start nullbroker "$work/nullbroker"
+null_addr=$addr
 log "sluice on $sluice_addr${SLUICE_SET:+ ($SLUICE_SET)}, kfake on $kfake_addr"
 
 bench() { "$work/sluice" bench "$@" --json --record-size "$size"; }
 
 for i in $(seq 1 "$runs"); do
+	log "run $i/$runs: null broker (the ceiling)"
+	bench produce --brokers "$null_addr" --topic "cmp-produce-$i" --records "$records" >"$work/null-produce-$i.json"
 	for target in sluice kfake; do
 		addr=$sluice_addr
 		[ "$target" = kfake ] && addr=$kfake_addr
@@ -102,4 +110,7 @@ for name, load, pick, better in rows:
     s, k = med("sluice", load, pick), med("kfake", load, pick)
     ratio = s / k if k else float("nan")
     print(f"{name:<28} {s:>10.2f} {k:>10.2f} {ratio:>13.2f}  ({better})")
+ceiling = med("null", "produce", lambda d: d["mb_per_sec"])
+s = med("sluice", "produce", lambda d: d["mb_per_sec"])
+print(f"null-broker ceiling MB/s {ceiling:.2f}; sluice produce is {s / ceiling:.2f} of it")
 PY
