@@ -285,4 +285,3 @@ func recordCount(records []byte) int64 {
 	}
 	return n
 }
-
