@@ -131,25 +131,19 @@ func (p *Partition) checkMinISR() error {
 // node leads the partition in leaderEpoch (records it appended then may be
 // truncated once another leader takes over, so only that epoch's HW counts).
 func (p *Partition) waitCommitted(ctx context.Context, offset int64, leaderEpoch int32) error {
+	// Checked before registering: on a single replica the append already
+	// moved the high watermark past offset, and a produce should not pay
+	// for a channel and a place among the watchers every other append
+	// then signals.
+	if done, err := p.committed(offset, leaderEpoch); done {
+		return err
+	}
 	wake := make(chan struct{}, 1)
 	cancel := p.watchers.Add(wake)
 	defer cancel()
 	for {
-		role := p.role.Load()
-		if !role.isLeader || role.leaderEpoch != leaderEpoch {
-			return fmt.Errorf("partition %s: leadership moved (epoch %d, now leader %d at epoch %d) before offset %d was replicated: %w",
-				p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
-		}
-		if p.highWatermark.Load() >= offset {
-			n, leading := p.isrSize()
-			if !leading {
-				return fmt.Errorf("partition %s: leadership moved before offset %d was acknowledged: %w", p.tp, offset, ErrNotLeader)
-			}
-			if want := p.settings.Load().minInsyncReplicas; n < want {
-				return fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
-					p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
-			}
-			return nil
+		if done, err := p.committed(offset, leaderEpoch); done {
+			return err
 		}
 		select {
 		case <-wake:
@@ -158,6 +152,29 @@ func (p *Partition) waitCommitted(ctx context.Context, offset int64, leaderEpoch
 				p.tp, offset, p.highWatermark.Load(), ctx.Err())
 		}
 	}
+}
+
+// committed says whether waitCommitted is done: the high watermark reached
+// offset in leaderEpoch (err says whether with enough replicas), or
+// leadership moved (err is ErrNotLeader).
+func (p *Partition) committed(offset int64, leaderEpoch int32) (bool, error) {
+	role := p.role.Load()
+	if !role.isLeader || role.leaderEpoch != leaderEpoch {
+		return true, fmt.Errorf("partition %s: leadership moved (epoch %d, now leader %d at epoch %d) before offset %d was replicated: %w",
+			p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
+	}
+	if p.highWatermark.Load() < offset {
+		return false, nil
+	}
+	n, leading := p.isrSize()
+	if !leading {
+		return true, fmt.Errorf("partition %s: leadership moved before offset %d was acknowledged: %w", p.tp, offset, ErrNotLeader)
+	}
+	if want := p.settings.Load().minInsyncReplicas; n < want {
+		return true, fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
+			p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
+	}
+	return true, nil
 }
 
 // isrSize is the size of the ISR the controller committed, as the leader
