@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,12 +20,14 @@ import (
 // compression when the range includes them (docs/broker.md, wire compatibility); they carry old
 // message formats, which we do not store, so every partition gets
 // UNSUPPORTED_VERSION. v13 addresses topics by id.
-var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce}
+var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
-// produceMaxConcurrentAppends bounds the appends one request runs at once.
-// Each append waits for an fsync (group-committed per partition), so the
-// partitions of a request are appended side by side rather than in turn.
-const produceMaxConcurrentAppends = 16
+// produceMaxConcurrentWaits bounds the goroutines one request runs to
+// wait for its partitions' writes. Each waits for an fsync
+// (group-committed per partition), so the partitions of a request are
+// waited for side by side rather than in turn; past the bound, queueing
+// the request's next partition waits for one of them to finish.
+const produceMaxConcurrentWaits = 32
 
 // produceAppend is one partition of a produce request.
 type produceAppend struct {
@@ -40,10 +43,71 @@ type produceAppend struct {
 	err    error
 }
 
+// serveProduce answers a produce once every append has finished.
 func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	done := make(chan struct{})
+	resp, pending, err := startProduce(ctx, b, r, func(kmsg.Response) { close(done) })
+	if pending {
+		<-done
+	}
+	return resp, err
+}
+
+// startProduce starts a produce's appends and returns once each is queued
+// in its partition's log (or failed), before their writes and fsyncs: the
+// connection's next produce then queues behind them and shares their
+// write round, as a pipelining client (five requests in flight) expects.
+// With pending it has not finished: finished is called with the response
+// (from another goroutine) once every append is durable and, for
+// acks=all, replicated. acks=0 and a request with nothing to append finish
+// before it returns (pending false; finished is not called).
+func startProduce(ctx context.Context, b *Broker, r *Request, finished func(kmsg.Response)) (kmsg.Response, bool, error) {
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	rejectCode, rejectErr := produceRejection(req)
+	appends, refused, rejectCode, rejectErr := produceAppends(b, r, req, resp)
+	// The local append is never cut short: the records alias the request
+	// frame, which the network server keeps until the response is done,
+	// so every append must finish first; and an append is a local write,
+	// like Kafka's, which bounds only the wait for replication (acks=all
+	// across replicas) by timeout_ms. A client that goes away mid-request
+	// does not cancel its appends either: what was read is appended, as
+	// Kafka does (an acks=0 producer's last request before it exits).
+	// acks=all waits for the ISR at most timeout_ms (Kafka's delayed
+	// produce), measured from here as Kafka measures it from the append.
+	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	if req.Acks != 0 && len(appends) > 0 {
+		produceAppendAll(waitCtx, b, appends, func() {
+			cancel()
+			finished(resp)
+		})
+		return resp, true, nil
+	}
+	produceAppendAll(waitCtx, b, appends, nil)
+	cancel()
+	if req.Acks != 0 {
+		return resp, false, nil
+	}
+	err := produceFirstError(appends)
+	if refused != nil {
+		err = refused
+	}
+	if rejectCode != 0 || rejectErr != nil {
+		err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
+	}
+	if err != nil {
+		// Kafka closes an acks=0 producer's connection when a partition
+		// failed: the only way to tell it to refresh its metadata.
+		return nil, false, fmt.Errorf("acks=0 produce failed, closing the connection: %w", err)
+	}
+	return nil, false, nil // appended; acks=0 gets no response
+}
+
+// produceAppends checks the request and its principal's rights, answers
+// the partitions refused outright in resp, and lists the appends to run.
+// refused is the first authorization failure, for acks=0.
+func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (
+	appends []*produceAppend, refused error, rejectCode int16, rejectErr error) {
+	rejectCode, rejectErr = produceRejection(req)
 	z := b.authz(r)
 	if req.TransactionID != nil && rejectCode == 0 {
 		// Kafka checks the transactional id before anything else, so a
@@ -52,8 +116,6 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 			rejectErr = err
 		}
 	}
-	var appends []*produceAppend
-	var refused error // the first authorization failure, for acks=0
 	for _, t := range req.Topics {
 		topicErr := z.topic(auth.OpWrite, t.Topic)
 		if topicErr != nil && refused == nil {
@@ -80,35 +142,7 @@ func serveProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, er
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	// The local append is never cut short: the records alias the request
-	// frame, which the network server reuses once Serve returns, so every
-	// append must finish first; and an append is a local write, like
-	// Kafka's, which bounds only the wait for replication (acks=all across
-	// replicas) by timeout_ms. A client that goes away mid-request does
-	// not cancel its appends either: what was read is appended, as Kafka
-	// does (an acks=0 producer's last request before it exits).
-	// acks=all waits for the ISR at most timeout_ms (Kafka's delayed
-	// produce), measured from here as Kafka measures it from the append.
-	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
-	defer cancel()
-	produceAppendAll(waitCtx, b, appends)
-	if req.Acks == 0 {
-		err := produceFirstError(appends)
-		if refused != nil {
-			err = refused
-		}
-		if rejectCode != 0 || rejectErr != nil {
-			err = fmt.Errorf("code %d: %w", rejectCode, rejectErr)
-		}
-		if err != nil {
-			// Kafka closes an acks=0 producer's connection when a
-			// partition failed: the only way to tell it to refresh its
-			// metadata.
-			return nil, fmt.Errorf("acks=0 produce failed, closing the connection: %w", err)
-		}
-		return nil, nil // appended; acks=0 gets no response
-	}
-	return resp, nil
+	return appends, refused, rejectCode, rejectErr
 }
 
 // produceFirstError is the first partition's error, if any.
@@ -139,27 +173,51 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = -1, -1, -1
 }
 
-// produceAppendAll appends every partition, at most
-// produceMaxConcurrentAppends at a time, and fills their responses. It
-// returns only when every append has finished.
-func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend) {
-	if len(appends) == 0 {
-		return
-	}
-	next := make(chan *produceAppend, len(appends))
-	for _, a := range appends {
-		next <- a
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(len(appends), produceMaxConcurrentAppends) {
-		wg.Go(func() {
-			for a := range next {
-				a.result, a.err = produceOne(ctx, b, a)
+// produceAppendAll appends every partition. It queues them in their logs
+// one after the other, in request order, on the calling goroutine (so the
+// connection's next produce lands behind them), and waits for each one's
+// write on a goroutine of its own (so the partitions' fsyncs overlap). It
+// returns once every append is queued or has failed; with finished nil
+// only when every append has finished, otherwise the last to finish fills
+// the responses and calls finished.
+func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
+	var running atomic.Int32
+	running.Store(int32(len(appends)) + 1) // +1: the queueing below
+	done := func() {
+		if running.Add(-1) == 0 {
+			produceFill(b, appends)
+			if finished != nil {
+				finished()
 			}
+		}
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, produceMaxConcurrentWaits)
+	for _, a := range appends {
+		pending, end, err := produceStart(ctx, b, a)
+		if err != nil {
+			a.err = err
+			done()
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			a.result, a.err = pending.Wait(ctx)
+			end()
+			<-slots
+			done()
 		})
 	}
+	if finished != nil {
+		done()
+		return
+	}
 	wg.Wait()
+	done()
+}
+
+// produceFill writes each append's result into its partition's response.
+func produceFill(b *Broker, appends []*produceAppend) {
 	for _, a := range appends {
 		if a.err != nil {
 			produceFail(a.out, errorCode(a.err), a.err)
@@ -192,29 +250,30 @@ func produceRecordErrors(out *kmsg.ProduceResponseTopicPartition, err error) {
 	}
 }
 
-func produceOne(ctx context.Context, b *Broker, a *produceAppend) (partition.AppendResult, error) {
+// produceStart queues one partition's batches. end must be called after
+// the pending produce's Wait.
+func produceStart(ctx context.Context, b *Broker, a *produceAppend) (pending *partition.PendingProduce, end func(), err error) {
 	if a.records == nil {
-		return partition.AppendResult{}, fmt.Errorf("null records: %w", record.ErrCorrupt)
+		return nil, nil, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
 	p, err := b.Partitions.Partition(a.topic, a.partition)
 	if err != nil {
-		return partition.AppendResult{}, err
+		return nil, nil, err
 	}
 	guard, producerID, err := verifyTxnProduce(ctx, b, a, p)
 	if err != nil {
-		return partition.AppendResult{}, err
+		return nil, nil, err
 	}
+	end = func() {}
 	if guard != 0 {
-		defer p.EndTxnVerification(producerID, guard)
-		if a.acks == -1 {
-			return p.AppendAllVerified(ctx, a.records, guard)
-		}
-		return p.AppendVerified(a.records, guard)
+		end = func() { p.EndTxnVerification(producerID, guard) }
 	}
-	if a.acks == -1 {
-		return p.AppendAll(ctx, a.records)
+	pending, err = p.StartProduce(a.records, partition.ProduceOptions{AcksAll: a.acks == -1, Guard: guard})
+	if err != nil {
+		end()
+		return nil, nil, err
 	}
-	return p.Append(a.records)
+	return pending, end, nil
 }
 
 // verifyTxnProduce asks the transaction coordinator, before a

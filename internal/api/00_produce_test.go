@@ -242,7 +242,7 @@ func TestProducePartitionErrors(t *testing.T) {
 // concurrency bound, each appended once with its own offsets.
 func TestProduceManyPartitionsInOneRequest(t *testing.T) {
 	h := newHarness(t, Config{})
-	const n = produceMaxConcurrentAppends + 9
+	const n = produceMaxConcurrentWaits + 9
 	dpCreateTopic(t, h, "many", n)
 	parts := map[int32][]byte{}
 	for p := range int32(n) {

@@ -17,6 +17,12 @@ type handler struct {
 	maxVersion int16
 	serve      func(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error)
 	serveFrame func(ctx context.Context, b *Broker, r *Request) (wire.Response, error)
+	// serveDeferred, when set, is serve split in two for a server that
+	// defers responses (Server.DeferResponses): it returns once the
+	// request's effects are ordered (a produce's batches queued in their
+	// logs), with pending set if it calls finished later, from another
+	// goroutine, with the response.
+	serveDeferred func(ctx context.Context, b *Broker, r *Request, finished func(kmsg.Response)) (resp kmsg.Response, pending bool, err error)
 }
 
 // handlers lists every API this broker serves, in key order. ApiVersions

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -16,7 +17,56 @@ import (
 // Server turns request frames into response frames for the network server.
 type Server struct {
 	broker *Broker
+	// deferResponses lets Serve return a produce's response before its
+	// appends are durable (see DeferResponses).
+	deferResponses bool
 }
+
+// DeferResponses makes Serve answer a produce (acks 1 or all) with a
+// response that is not ready yet, once its batches are queued in their
+// logs but before they are written and fsynced, so the connection can
+// serve its next produce meanwhile: the pipelined requests of one producer
+// then share write rounds instead of paying an fsync each, in turn. The
+// caller must keep the request frame unchanged until the response's Ready
+// channel is closed, and write responses in request order (WriteTo waits
+// for Ready). Call it before serving.
+func (s *Server) DeferResponses() { s.deferResponses = true }
+
+// CanPipeline reports whether the frame may be served while responses to
+// earlier requests on its connection are still pending: a produce, whose
+// effects are ordered by the log queue. Any other request waits until
+// they are written, so, for one, a long-polling fetch never holds back a
+// produce response, and a request whose handling depends on the
+// connection's state (SASL) sees it settled.
+func (s *Server) CanPipeline(ctx context.Context, frame []byte) bool {
+	if sess := auth.SessionFromContext(ctx); sess != nil && sess.ExpectsRawToken() {
+		return false
+	}
+	peek, err := wire.PeekHeader(frame)
+	return err == nil && peek.APIKey == produceHandler.key
+}
+
+// deferredResponse is a response whose request was still being served
+// when Serve returned; frame is set before ready is closed.
+type deferredResponse struct {
+	ready chan struct{}
+	frame wire.Frame
+}
+
+// Ready is closed once the response can be written.
+func (d *deferredResponse) Ready() <-chan struct{} { return d.ready }
+
+// WriteTo waits until the response is ready, then writes it.
+func (d *deferredResponse) WriteTo(w io.Writer) (int64, error) {
+	<-d.ready
+	if d.frame == nil {
+		return 0, nil
+	}
+	return d.frame.WriteTo(w)
+}
+
+// Release does nothing: the frame is garbage once written.
+func (d *deferredResponse) Release() {}
 
 // NewServer returns a Server for b.
 func NewServer(b *Broker) *Server {
@@ -70,7 +120,10 @@ func (s *Server) Serve(ctx context.Context, clientAddr string, frame []byte) (wi
 	var r *Request
 	var resp kmsg.Response
 	out, err := s.serve(ctx, clientAddr, frame, peek, &r, &resp)
-	s.broker.observeRequest(peek.APIKey, clk.Now().Sub(start), r, resp, err)
+	if _, deferred := out.(*deferredResponse); !deferred {
+		// A deferred response is observed when it is finished.
+		s.broker.observeRequest(peek.APIKey, clk.Now().Sub(start), r, resp, err)
+	}
 	return out, err
 }
 
@@ -111,6 +164,9 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	if h.serveFrame != nil {
 		return h.serveFrame(ctx, s.broker, r)
 	}
+	if h.serveDeferred != nil && s.deferResponses {
+		return s.serveDeferred(ctx, h, r, len(frame), respp)
+	}
 	resp, err := h.serve(ctx, s.broker, r)
 	*respp = resp
 	if err == nil {
@@ -121,4 +177,34 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	}
 	s.broker.audit(r, resp)
 	return wire.Frame(wire.AppendResponse(nil, header.APIKey, header.APIVersion, header.CorrelationID, resp)), err
+}
+
+// serveDeferred runs a handler that may finish after it returns. The
+// response is throttled, audited, framed and observed once finished, from
+// the goroutine that finished it; until then the caller holds a
+// deferredResponse whose Ready is open.
+func (s *Server) serveDeferred(ctx context.Context, h *handler, r *Request, frameBytes int, respp *kmsg.Response) (wire.Response, error) {
+	d := &deferredResponse{ready: make(chan struct{})}
+	start := fetchClock(s.broker).Now()
+	finish := func(resp kmsg.Response) {
+		took := fetchClock(s.broker).Now().Sub(r.received)
+		s.broker.throttleResponse(ctx, r, frameBytes, took, resp)
+		s.broker.audit(r, resp)
+		d.frame = wire.Frame(wire.AppendResponse(nil, r.Header.APIKey, r.Header.APIVersion, r.Header.CorrelationID, resp))
+		s.broker.observeRequest(r.Header.APIKey, fetchClock(s.broker).Now().Sub(start), r, resp, nil)
+		close(d.ready)
+	}
+	resp, pending, err := h.serveDeferred(ctx, s.broker, r, finish)
+	if pending {
+		return d, nil
+	}
+	*respp = resp
+	if err == nil {
+		s.broker.throttleResponse(ctx, r, frameBytes, fetchClock(s.broker).Now().Sub(r.received), resp)
+	}
+	if (err != nil && !errors.Is(err, errCloseAfterResponse)) || resp == nil {
+		return nil, err
+	}
+	s.broker.audit(r, resp)
+	return wire.Frame(wire.AppendResponse(nil, r.Header.APIKey, r.Header.APIVersion, r.Header.CorrelationID, resp)), err
 }

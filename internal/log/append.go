@@ -69,6 +69,24 @@ type appendCall struct {
 // pwritev and one fsync: the first waiter becomes the writer for everyone
 // queued (group commit without a background goroutine).
 func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
+	info, err := l.Enqueue(records, opts)
+	if err != nil {
+		return info, err
+	}
+	info.LogStartOffset, err = l.WaitDurable(info.LastOffset + 1)
+	return info, err
+}
+
+// Enqueue is the first half of Append: it validates the batches, assigns
+// their offsets in place and queues them for the next write round, and
+// returns without waiting for the write. The caller must then call
+// WaitDurable(info.LastOffset+1), which writes the round if nobody else
+// is writing, and keep records unchanged until it returns. Splitting the
+// two lets a caller queue appends in the order its requests arrived, then
+// wait for them together: a pipelining producer's next request joins the
+// round (and the fsync) of the one before it instead of waiting behind
+// it. info.LogStartOffset is left for WaitDurable to report.
+func (l *Log) Enqueue(records []byte, opts AppendOptions) (AppendInfo, error) {
 	info := AppendInfo{LogAppendTimeMs: -1}
 	if err := validateBatches(records); err != nil {
 		return info, fmt.Errorf("log %s: %w", l.dir, err)
@@ -90,11 +108,26 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	info.LastOffset = next - 1
 	l.queue = append(l.queue, appendCall{buf: records, baseOffset: info.FirstOffset, nextOffset: next})
 	l.nextOffset = next
-	if err := l.waitDurableLocked(next); err != nil {
-		return info, err
-	}
-	info.LogStartOffset = l.logStartOffset
 	return info, nil
+}
+
+// WaitDurable waits until the offsets below next are written and, under
+// FlushAlways, fsynced, writing queued rounds itself when no other
+// goroutine is; it returns the log start offset then. It is how Enqueue's
+// caller completes an append, and how a duplicate of a batch still in
+// flight waits for the original.
+func (l *Log) WaitDurable(next int64) (logStartOffset int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if next > l.nextOffset {
+		// Only a truncation between Enqueue and here can cause it; the
+		// offsets are gone, so nothing may be acknowledged for them.
+		return l.logStartOffset, fmt.Errorf("log %s: offsets below %d were never appended (next offset %d)", l.dir, next, l.nextOffset)
+	}
+	if err := l.waitDurableLocked(next); err != nil {
+		return l.logStartOffset, err
+	}
+	return l.logStartOffset, nil
 }
 
 // appendAsFollower appends batches that already carry their offsets.

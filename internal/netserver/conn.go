@@ -39,8 +39,11 @@ const sizePrefixLen = 4
 //     when it queues a request and none is running.
 //   - processLoop serves the queued requests one at a time, in order, and
 //     writes each response before taking the next request, which is what
-//     keeps responses in request order. It frees a request's slot once the
-//     response is written, and exits once the queue has been empty for
+//     keeps responses in request order; the exception is a Deferred
+//     response (a produce waiting for its fsync), behind which the handler
+//     may let later requests be served while their responses queue. It
+//     frees a request's slot once the response is written, and exits once
+//     the queue has been empty, with no response pending, for
 //     processorLinger.
 //
 // An idle connection thus costs one goroutine parked in Read, its small
@@ -337,6 +340,20 @@ func (c *conn) stopLingering() bool {
 	return true
 }
 
+// stopWaiting ends a processor's wait for a request that something else
+// ended: it clears lingering, unless a request or the reader's stop
+// cleared it meanwhile, whose wake is then on the way and is taken, so
+// the next wait does not end on a stale one.
+func (c *conn) stopWaiting() {
+	c.mu.Lock()
+	wakeSent := !c.lingering
+	c.lingering = false
+	c.mu.Unlock()
+	if wakeSent {
+		<-c.wake
+	}
+}
+
 // finish closes the connection once the reader has stopped and everything
 // it read is answered.
 func (c *conn) finish() {
@@ -477,13 +494,33 @@ func (c *conn) processLoop() {
 			linger.Stop()
 		}
 	}()
+	// pending holds the responses not yet written, in request order, once
+	// a handler returned a Deferred one: later pipelinable requests are
+	// served meanwhile and their responses queue behind it. It is bounded
+	// by the read-ahead slots, which are freed only as responses go out.
+	var pending []served
 	for {
+		pending = c.respondReady(pending)
 		req, step := c.next()
 		switch step {
 		case finishConnection:
+			c.drain(pending)
 			c.finish()
 			return
 		case lingerForRequest:
+			if len(pending) > 0 {
+				// Waiting for the head's fsync or the next request,
+				// whichever comes first; never lingering out meanwhile.
+				select {
+				case <-c.wake:
+				case <-pending[0].ready:
+					c.stopWaiting()
+					c.respond(pending[0])
+					pending[0] = served{}
+					pending = pending[1:]
+				}
+				continue
+			}
 			if linger == nil {
 				linger = time.NewTimer(processorLinger)
 			} else {
@@ -499,32 +536,99 @@ func (c *conn) processLoop() {
 			}
 			continue
 		}
-		// A throttled client's next request waits out the mute: its
-		// response went out at once, with throttle_time_ms (KIP-219).
-		c.waitMuted(c.ctx)
-		c.process(req)
-		c.lastActivity.Store(time.Now().UnixNano())
-		<-c.slots
+		if len(pending) > 0 && !c.canPipeline(req) {
+			pending = c.drain(pending)
+		}
+		sv := c.process(req)
+		if sv.ready == nil && len(pending) == 0 {
+			c.respond(sv)
+			continue
+		}
+		if sv.ready == nil {
+			sv.ready = closedReady // answered at once, but queued behind the others
+		}
+		pending = append(pending, sv)
 	}
 }
 
-// process serves one request and writes its response.
-func (c *conn) process(req request) {
-	var resp Response
-	var err error
+// served is a request served, and its response (nil: none) waiting to be
+// written; ready is open while a Deferred response is not finished.
+type served struct {
+	req   request
+	resp  Response
+	err   error
+	ready <-chan struct{}
+}
+
+// closedReady stands for a response that is ready.
+var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// process serves one request. A Deferred response keeps the frame.
+func (c *conn) process(req request) served {
+	sv := served{req: req}
 	if !c.dead.Load() {
-		resp, err = c.serve((*req.buf)[:req.size])
+		sv.resp, sv.err = c.serve((*req.buf)[:req.size])
 	}
-	putFrameBuffer(req.buf)
-	c.s.pool.release(int64(req.size))
-	if resp != nil {
+	if d, ok := sv.resp.(Deferred); ok {
+		sv.ready = d.Ready()
+	}
+	return sv
+}
+
+// drain writes every pending response, in order, waiting for each.
+func (c *conn) drain(pending []served) []served {
+	for i := range pending {
+		if pending[i].ready != nil {
+			<-pending[i].ready
+		}
+		c.respond(pending[i])
+		pending[i] = served{}
+	}
+	return pending[:0]
+}
+
+// respondReady writes the pending responses that are ready, up to the
+// first that is not, so a stream of pipelined produces does not hold back
+// the answers of those whose rounds are done.
+func (c *conn) respondReady(pending []served) []served {
+	for len(pending) > 0 {
+		select {
+		case <-pending[0].ready:
+		default:
+			return pending
+		}
+		c.respond(pending[0])
+		pending[0] = served{}
+		pending = pending[1:]
+	}
+	return pending
+}
+
+// respond writes a served request's response, whose handler is done with
+// the frame, and frees the frame and the request's slot.
+func (c *conn) respond(sv served) {
+	putFrameBuffer(sv.req.buf)
+	c.s.pool.release(int64(sv.req.size))
+	if sv.resp != nil {
 		c.waitDelayed(c.ctx)
-		c.write(resp)
+		c.write(sv.resp)
 	}
-	if err != nil {
-		c.s.log.Debug("closing connection after handler error", "client", c.clientAddr, "err", err)
+	if sv.err != nil {
+		c.s.log.Debug("closing connection after handler error", "client", c.clientAddr, "err", sv.err)
 		c.close()
 	}
+	c.lastActivity.Store(time.Now().UnixNano())
+	<-c.slots
+	// A throttled client's next request waits out the mute: its
+	// response went out at once, with throttle_time_ms (KIP-219).
+	c.waitMuted(c.ctx)
+}
+
+// canPipeline asks the handler whether req may be served while earlier
+// responses are pending.
+func (c *conn) canPipeline(req request) bool {
+	p, ok := c.s.handler.(Pipeliner)
+	return ok && !c.dead.Load() && p.CanPipeline(c.ctx, (*req.buf)[:req.size])
 }
 
 // serve calls the handler. A panic is turned into an error that closes

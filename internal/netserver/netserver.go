@@ -45,6 +45,24 @@ type Handler interface {
 	Serve(ctx context.Context, clientAddr string, frame []byte) (Response, error)
 }
 
+// Deferred is a Response that was not finished when Serve returned: the
+// handler ordered the request's effects (a produce's batches queued in
+// their logs) and finishes it on another goroutine, closing Ready. Until
+// then the request's frame stays valid and unchanged, and the connection
+// may serve its next requests, if the Handler is a Pipeliner that allows
+// them; responses are still written in request order.
+type Deferred interface {
+	Response
+	Ready() <-chan struct{}
+}
+
+// Pipeliner is a Handler that says which requests may be served while
+// Deferred responses are pending on their connection; any other request
+// waits until those are written.
+type Pipeliner interface {
+	CanPipeline(ctx context.Context, frame []byte) bool
+}
+
 // Response is a complete response frame (size prefix included). The server
 // calls WriteTo with the *net.TCPConn itself (so an implementation can use
 // sendfile on it), then Release exactly once, also when the write fails or

@@ -433,6 +433,9 @@ func (n *Node) serve(lns []clientListener) error {
 		listeners = append(listeners, netserver.Listener{Listener: l.ln, Security: sec})
 	}
 	h := handler{s: api.NewServer(n.brokerDeps(lns[0].host, lns[0].port)), principal: n.opts.testPrincipal}
+	// The network server writes Deferred responses in order and keeps
+	// their frames, so produces pipelined on a connection share fsyncs.
+	h.s.DeferResponses()
 	n.server = netserver.NewListeners(listeners, n.netserverConfig(), h)
 	n.obs.server.Store(n.server)
 	return nil
@@ -682,4 +685,9 @@ func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (ne
 		return nil, err
 	}
 	return resp, err
+}
+
+// CanPipeline makes the handler a netserver.Pipeliner.
+func (h handler) CanPipeline(ctx context.Context, frame []byte) bool {
+	return h.s.CanPipeline(ctx, frame)
 }

@@ -125,78 +125,182 @@ type appendOrigin struct {
 	guard uint64
 }
 
+// pendingAppend is an append whose batches are queued in the log (or a
+// duplicate whose original may still be): finish completes it. Until then
+// it holds the gate shared, its producer's entry pinned, and the
+// recompression buffer the queued bytes may live in.
+type pendingAppend struct {
+	p     *Partition
+	info  log.AppendInfo
+	role  *leadership
+	dup   *producerBatch // a retry: wait for the original, append nothing
+	entry *producerEntry
+	buf   *recompressBuffer
+}
+
 // appendFrom appends batches from origin.
 func (p *Partition) appendFrom(records []byte, origin appendOrigin) (AppendResult, error) {
+	pa, err := p.startAppend(records, origin)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	return pa.finish()
+}
+
+// startAppend checks the batches and queues them in the log's next write
+// round: the half of an append that must run in request order. On success
+// the caller must call finish, from any goroutine.
+func (p *Partition) startAppend(records []byte, origin appendOrigin) (pendingAppend, error) {
 	nowMs := p.nowMs()
 	settings := p.settings.Load()
 	idempotent, err := p.checkBatches(records, settings, nowMs, origin.coordinator)
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		return pendingAppend{}, err
 	}
 	records, buf, err := p.applyRecordRules(records, settings)
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		return pendingAppend{}, err
 	}
-	defer releaseRecompressBuffer(buf)
+	var pa pendingAppend
 	if idempotent != nil {
-		return p.appendIdempotent(records, idempotent, settings, nowMs, origin)
+		pa, err = p.startIdempotent(records, idempotent, settings, nowMs, origin)
+	} else {
+		pa, err = p.startPlain(records, settings)
 	}
-	p.gate.RLock()
-	defer p.gate.RUnlock()
-	role, err := p.leaderRole()
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		releaseRecompressBuffer(buf)
+		return pendingAppend{}, err
 	}
-	return p.appendLocked(records, role, settings)
+	pa.buf = buf
+	return pa, nil
 }
 
-// appendIdempotent checks the batch against its producer's state and
-// appends it, holding the producer's lock throughout so that two batches of
-// one producer cannot pass the check together.
-func (p *Partition) appendIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (AppendResult, error) {
-	entry := p.producers.acquire(h.ProducerID, nowMs)
-	defer p.producers.release(entry)
-	entry.appendMu.Lock()
-	defer entry.appendMu.Unlock()
+// startPlain queues batches of no idempotent producer.
+func (p *Partition) startPlain(records []byte, settings *appendSettings) (pendingAppend, error) {
 	p.gate.RLock()
-	defer p.gate.RUnlock()
+	role, err := p.leaderRole()
+	if err == nil {
+		var info log.AppendInfo
+		if info, err = p.enqueueLocked(records, role, settings); err == nil {
+			return pendingAppend{p: p, info: info, role: role}, nil
+		}
+	}
+	p.gate.RUnlock()
+	return pendingAppend{}, err
+}
+
+// startIdempotent checks the batch against its producer's state and
+// queues it, holding the producer's lock until its offsets are assigned
+// and recorded, so two batches of one producer cannot pass the check
+// together; the wait for the write comes after (finish), so the
+// producer's next batch (pipelined on its connection) can join the same
+// write round.
+func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (pendingAppend, error) {
+	entry := p.producers.acquire(h.ProducerID, nowMs)
+	entry.appendMu.Lock()
+	p.gate.RLock()
+	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry)
+	entry.appendMu.Unlock()
+	if err != nil {
+		p.gate.RUnlock()
+		p.producers.release(entry)
+		return pendingAppend{}, err
+	}
+	return pendingAppend{p: p, info: info, role: role, dup: dup, entry: entry}, nil
+}
+
+// finish waits until the queued append is durable, advances the high
+// watermark and lets go of what startAppend held.
+func (pa *pendingAppend) finish() (AppendResult, error) {
+	p := pa.p
+	defer func() {
+		p.gate.RUnlock()
+		if pa.entry != nil {
+			p.producers.release(pa.entry)
+		}
+		releaseRecompressBuffer(pa.buf)
+	}()
+	if dup := pa.dup; dup != nil {
+		// The original may still be in its write round (queued by a
+		// request that has not been answered): a retry is acknowledged
+		// only once the original is durable, and fails if it never is.
+		logStart, err := p.log.WaitDurable(dup.lastOffset + 1)
+		if err != nil {
+			return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: %w", p.tp, err)
+		}
+		return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
+			LogStartOffset: logStart, Duplicate: true}, nil
+	}
+	return p.completeLocked(pa.info, pa.role)
+}
+
+// enqueueIdempotentLocked is startIdempotent's part under the producer's
+// lock (and the gate): the sequence check, then either the duplicate's
+// original offsets, or the batch queued in the log and recorded in the
+// producer's state with its assigned offsets. Recording it before it is
+// durable is safe: a write or fsync failure fails the log for good (so
+// nothing after it is acknowledged, a retried duplicate included), and a
+// snapshot of the producer state takes the gate exclusively, so it never
+// sees a batch whose append is still in flight.
+func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, settings *appendSettings, nowMs int64,
+	origin appendOrigin, entry *producerEntry) (log.AppendInfo, *leadership, *producerBatch, error) {
 	role, err := p.leaderRole()
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, err
+		return log.AppendInfo{}, nil, nil, err
 	}
 	dup, err := p.producers.check(entry, h, origin.coordinator)
 	if err == nil && origin.guard != 0 {
 		err = p.producers.consumeGuard(entry, origin.guard)
 	}
 	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
+		return log.AppendInfo{}, nil, nil, fmt.Errorf("partition %s: producer %d epoch %d sequence %d: %w",
 			p.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
 	}
 	if dup != nil {
-		return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
-			LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
+		return log.AppendInfo{}, role, dup, nil
 	}
 	provisional := p.producers.beginProvisional(entry, h, p.log.LogEndOffset())
-	res, err := p.appendLocked(records, role, settings)
+	info, err := p.enqueueLocked(records, role, settings)
 	if err != nil {
 		if provisional {
 			p.producers.cancelProvisional(entry)
 		}
-		return res, err
+		return info, nil, nil, err
 	}
 	maxTimestamp := h.MaxTimestamp
-	if res.LogAppendTimeMs >= 0 {
-		maxTimestamp = res.LogAppendTimeMs
+	if info.LogAppendTimeMs >= 0 {
+		maxTimestamp = info.LogAppendTimeMs
 	}
 	p.producers.record(entry, h, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
-		firstOffset: res.BaseOffset, lastOffset: res.LastOffset, maxTimestamp: maxTimestamp}, nowMs)
-	return res, nil
+		firstOffset: info.FirstOffset, lastOffset: info.LastOffset, maxTimestamp: maxTimestamp}, nowMs)
+	return info, role, nil, nil
 }
 
 // appendLocked appends to the log (gate held shared) and advances the high
 // watermark.
 func (p *Partition) appendLocked(records []byte, role *leadership, settings *appendSettings) (AppendResult, error) {
-	info, err := p.log.Append(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime})
+	info, err := p.enqueueLocked(records, role, settings)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	return p.completeLocked(info, role)
+}
+
+// enqueueLocked queues the batches in the log's next write round (gate
+// held shared), stamped with the leader epoch; completeLocked finishes
+// the append.
+func (p *Partition) enqueueLocked(records []byte, role *leadership, settings *appendSettings) (log.AppendInfo, error) {
+	info, err := p.log.Enqueue(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime})
+	if err != nil {
+		return info, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	return info, nil
+}
+
+// completeLocked waits until the queued append is durable (gate still held
+// shared) and advances the high watermark.
+func (p *Partition) completeLocked(info log.AppendInfo, role *leadership) (AppendResult, error) {
+	logStart, err := p.log.WaitDurable(info.LastOffset + 1)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
@@ -210,7 +314,7 @@ func (p *Partition) appendLocked(records []byte, role *leadership, settings *app
 	// in any order: leaderAppended keeps the largest end.
 	p.leaderAppended(info.LastOffset+1, role.leaderEpoch)
 	return AppendResult{BaseOffset: info.FirstOffset, LastOffset: info.LastOffset,
-		LogAppendTimeMs: info.LogAppendTimeMs, LogStartOffset: info.LogStartOffset}, nil
+		LogAppendTimeMs: info.LogAppendTimeMs, LogStartOffset: logStart}, nil
 }
 
 func (p *Partition) advanceHighWatermark(to int64) {

@@ -47,13 +47,61 @@ func (p *Partition) AppendAllVerified(ctx context.Context, records []byte, guard
 	return p.appendAllFrom(ctx, records, appendOrigin{guard: guard})
 }
 
+// ProduceOptions shape a client's produce append.
+type ProduceOptions struct {
+	// AcksAll waits for the ISR (AppendAll) instead of the local append.
+	AcksAll bool
+	// Guard is the KIP-890 verification guard of a transactional batch
+	// (BeginTxnVerification); 0: none.
+	Guard uint64
+}
+
+// PendingProduce is a produce whose batches are queued in the log, in the
+// order StartProduce was called: Wait completes it.
+type PendingProduce struct {
+	pa      pendingAppend
+	acksAll bool
+	epoch   int32
+}
+
+// StartProduce is the first half of a client's append (Append,
+// AppendVerified, AppendAll or AppendAllVerified as opts say): it checks
+// the batches and queues them in the log, and returns before their write.
+// The produce handler calls it for each partition of a request in turn,
+// then waits for them all together, while the connection's next request
+// queues its batches behind these and shares their write round. Wait must
+// be called unless it fails; until then the partition's leadership cannot
+// change (the append holds the gate shared).
+func (p *Partition) StartProduce(records []byte, opts ProduceOptions) (*PendingProduce, error) {
+	epoch := p.role.Load().leaderEpoch
+	if opts.AcksAll {
+		if err := p.checkMinISR(); err != nil {
+			return nil, err
+		}
+	}
+	pa, err := p.startAppend(records, appendOrigin{guard: opts.Guard})
+	if err != nil {
+		return nil, err
+	}
+	return &PendingProduce{pa: pa, acksAll: opts.AcksAll, epoch: epoch}, nil
+}
+
+// Wait waits until the produce is durable and, for acks=all, replicated
+// (at most until ctx ends).
+func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
+	res, err := pp.pa.finish()
+	if err != nil || !pp.acksAll {
+		return res, err
+	}
+	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.epoch); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
 func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
-	settings := p.settings.Load()
-	// Not leading: Append below refuses with NOT_LEADER_OR_FOLLOWER, the
-	// error a client must see rather than NOT_ENOUGH_REPLICAS.
-	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
-		return AppendResult{LogAppendTimeMs: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
-			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	if err := p.checkMinISR(); err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
 	}
 	epoch := p.role.Load().leaderEpoch
 	res, err := p.appendFrom(records, origin)
@@ -66,29 +114,36 @@ func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin ap
 	return res, nil
 }
 
+// checkMinISR refuses an acks=all append while the committed ISR is below
+// min.insync.replicas. Not leading passes: the append then refuses with
+// NOT_LEADER_OR_FOLLOWER, the error a client must see rather than
+// NOT_ENOUGH_REPLICAS.
+func (p *Partition) checkMinISR() error {
+	settings := p.settings.Load()
+	if n, leading := p.isrSize(); leading && n < settings.minInsyncReplicas {
+		return fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
+			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
+	}
+	return nil
+}
+
 // waitCommitted waits until the high watermark reaches offset while this
 // node leads the partition in leaderEpoch (records it appended then may be
 // truncated once another leader takes over, so only that epoch's HW counts).
 func (p *Partition) waitCommitted(ctx context.Context, offset int64, leaderEpoch int32) error {
+	// Checked before registering: on a single replica the append already
+	// moved the high watermark past offset, and a produce should not pay
+	// for a channel and a place among the watchers every other append
+	// then signals.
+	if done, err := p.committed(offset, leaderEpoch); done {
+		return err
+	}
 	wake := make(chan struct{}, 1)
 	cancel := p.watchers.Add(wake)
 	defer cancel()
 	for {
-		role := p.role.Load()
-		if !role.isLeader || role.leaderEpoch != leaderEpoch {
-			return fmt.Errorf("partition %s: leadership moved (epoch %d, now leader %d at epoch %d) before offset %d was replicated: %w",
-				p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
-		}
-		if p.highWatermark.Load() >= offset {
-			n, leading := p.isrSize()
-			if !leading {
-				return fmt.Errorf("partition %s: leadership moved before offset %d was acknowledged: %w", p.tp, offset, ErrNotLeader)
-			}
-			if want := p.settings.Load().minInsyncReplicas; n < want {
-				return fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
-					p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
-			}
-			return nil
+		if done, err := p.committed(offset, leaderEpoch); done {
+			return err
 		}
 		select {
 		case <-wake:
@@ -97,6 +152,29 @@ func (p *Partition) waitCommitted(ctx context.Context, offset int64, leaderEpoch
 				p.tp, offset, p.highWatermark.Load(), ctx.Err())
 		}
 	}
+}
+
+// committed says whether waitCommitted is done: the high watermark reached
+// offset in leaderEpoch (err says whether with enough replicas), or
+// leadership moved (err is ErrNotLeader).
+func (p *Partition) committed(offset int64, leaderEpoch int32) (bool, error) {
+	role := p.role.Load()
+	if !role.isLeader || role.leaderEpoch != leaderEpoch {
+		return true, fmt.Errorf("partition %s: leadership moved (epoch %d, now leader %d at epoch %d) before offset %d was replicated: %w",
+			p.tp, leaderEpoch, role.leader, role.leaderEpoch, offset, ErrNotLeader)
+	}
+	if p.highWatermark.Load() < offset {
+		return false, nil
+	}
+	n, leading := p.isrSize()
+	if !leading {
+		return true, fmt.Errorf("partition %s: leadership moved before offset %d was acknowledged: %w", p.tp, offset, ErrNotLeader)
+	}
+	if want := p.settings.Load().minInsyncReplicas; n < want {
+		return true, fmt.Errorf("partition %s: offset %d committed by an ISR of %d, min.insync.replicas %d: %w",
+			p.tp, offset, n, want, ErrNotEnoughReplicasAfterAppend)
+	}
+	return true, nil
 }
 
 // isrSize is the size of the ISR the controller committed, as the leader

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/wire"
+)
+
+// With DeferResponses, a produce (acks 1 or all) is answered with a
+// response that becomes ready once its appends are durable; requests that
+// are pipelined behind it are queued after it; and only produces may be
+// pipelined. acks=0 is served in full and gets no response, as before.
+func TestProduceDeferredResponses(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.server.DeferResponses()
+	dpCreateTopic(t, h, "deferred", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	serve := func(req kmsg.Request) wire.Response {
+		t.Helper()
+		out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	parts := map[int32][]byte{0: dpBatch(t, "a", 2, dpBatchOptions{}), 1: dpBatch(t, "b", 3, dpBatchOptions{})}
+	first := serve(dpProduceRequest(9, -1, "deferred", parts))
+	firstCorr := h.corrID
+	second := serve(dpProduceRequest(9, 1, "deferred", map[int32][]byte{0: dpBatch(t, "c", 1, dpBatchOptions{})}))
+	secondCorr := h.corrID
+	for i, out := range []wire.Response{first, second} {
+		d, ok := out.(*deferredResponse)
+		if !ok {
+			t.Fatalf("produce %d answered with %T, want a deferred response", i, out)
+		}
+		select {
+		case <-d.Ready():
+		case <-ctx.Done():
+			t.Fatalf("produce %d never became ready", i)
+		}
+	}
+	var buf writeBuffer
+	if _, err := first.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h.corrID = firstCorr
+	resp := h.decode(dpProduceRequest(9, -1, "deferred", nil), buf).(*kmsg.ProduceResponse)
+	if p := resp.Topics[0].Partitions; len(p) != 2 || p[0].ErrorCode != 0 || p[0].BaseOffset != 0 || p[1].BaseOffset != 0 {
+		t.Fatalf("first response %+v", p)
+	}
+	buf = buf[:0]
+	if _, err := second.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h.corrID = secondCorr
+	resp = h.decode(dpProduceRequest(9, 1, "deferred", nil), buf).(*kmsg.ProduceResponse)
+	if p := resp.Topics[0].Partitions; p[0].ErrorCode != 0 || p[0].BaseOffset != 2 {
+		t.Fatalf("pipelined produce answered %+v, want offset 2 after the first request's 2 records", p)
+	}
+	if out := serve(dpProduceRequest(9, 0, "deferred", map[int32][]byte{1: dpBatch(t, "d", 1, dpBatchOptions{})})); out != nil {
+		t.Fatalf("acks=0 produce answered with %T", out)
+	}
+	if fp := dpFetchOne(t, h, 12, "deferred", 1, 0); fp.HighWatermark != 4 {
+		t.Fatalf("partition 1 high watermark %d after 3 + 1 records", fp.HighWatermark)
+	}
+	if !h.server.CanPipeline(ctx, h.frame(dpProduceRequest(9, 1, "deferred", parts))) {
+		t.Error("a produce may not be pipelined")
+	}
+	if h.server.CanPipeline(ctx, h.frame(kmsg.NewPtrMetadataRequest())) {
+		t.Error("a metadata request may be pipelined")
+	}
+}

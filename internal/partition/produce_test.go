@@ -1,0 +1,55 @@
+package partition
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// An idempotent producer's next batch can be queued while its previous one
+// has not been written yet: StartProduce releases the producer's lock once
+// the batch is queued and recorded, so the produce handler can serve the
+// pipelined next request and both share a write round. Were the lock held
+// until Wait, the second StartProduce below would never return.
+func TestPartitionStartProducePipelinesIdempotentBatches(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("pipe", 1, nil, []int32{testNode})
+	p := f.partition("pipe", 0)
+	first, err := p.StartProduce(f.batch(idem(7, 0, 0, 2)), ProduceOptions{AcksAll: true})
+	noErr(t, err)
+	started := make(chan *PendingProduce, 1)
+	go func() {
+		second, err := p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{AcksAll: true})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- second
+	}()
+	var second *PendingProduce
+	select {
+	case second = <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the producer's next batch was not queued while the first waited for its write")
+	}
+	require(t, p.Offsets().HighWatermark == 0, "high watermark %d before any Wait", p.Offsets().HighWatermark)
+	if second == nil {
+		t.FailNow()
+	}
+	res2, err := second.Wait(context.Background())
+	noErr(t, err)
+	res1, err := first.Wait(context.Background())
+	noErr(t, err)
+	require(t, res1.BaseOffset == 0 && res1.LastOffset == 1 && res2.BaseOffset == 2 && res2.LastOffset == 4,
+		"offsets %+v then %+v", res1, res2)
+	require(t, p.Offsets().HighWatermark == 5, "high watermark %d", p.Offsets().HighWatermark)
+
+	// A retry of a batch is answered with its offsets, once durable; a
+	// batch out of sequence is still refused.
+	pending, err := p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{})
+	noErr(t, err)
+	dup, err := pending.Wait(context.Background())
+	noErr(t, err)
+	require(t, dup.Duplicate && dup.BaseOffset == 2, "retry answered %+v", dup)
+	_, err = p.StartProduce(f.batch(idem(7, 0, 9, 1)), ProduceOptions{})
+	requireErrorIs(t, err, ErrOutOfOrderSequence)
+}
