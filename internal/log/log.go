@@ -455,9 +455,13 @@ func (l *Log) recoverSegment(s *segment, recoveryPoint int64, last bool) (bool, 
 		}
 	}
 	// What survived a crash may sit only in the page cache: make it durable
-	// before it counts as recovered.
-	if err := f.Sync(); err != nil {
-		return false, err
+	// before it counts as recovered. Below the recovery point it was
+	// fsynced already: a log idle since its last checkpoint costs no
+	// fsync (with 10,000 partitions, 10,000 fsyncs after every crash).
+	if truncated || res.state.nextOffset > recoveryPoint {
+		if err := f.Sync(); err != nil {
+			return false, err
+		}
 	}
 	if last || truncated {
 		return truncated, nil
