@@ -32,6 +32,11 @@ type ManagerOptions struct {
 	// MaxOpenSealedSegments bounds sealed segment files open at once across
 	// all logs; 0 means DefaultOpenSealedSegments.
 	MaxOpenSealedSegments int
+	// MaxOpenActiveSegments bounds idle active segment files kept open
+	// (synced, not being written or read); 0 means
+	// DefaultOpenActiveSegments. With both bounds below the descriptor
+	// limit, hosting more partitions than descriptors works.
+	MaxOpenActiveSegments int
 	// RetentionCheckIntervalMs is log.retention.check.interval.ms; 0 means
 	// Kafka's 5 minutes. CheckpointIntervalMs is
 	// log.flush.offset.checkpoint.interval.ms; 0 means 60 seconds.
@@ -76,6 +81,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if opts.MaxOpenSealedSegments == 0 {
 		opts.MaxOpenSealedSegments = DefaultOpenSealedSegments
 	}
+	if opts.MaxOpenActiveSegments == 0 {
+		opts.MaxOpenActiveSegments = DefaultOpenActiveSegments
+	}
 	if opts.RetentionCheckIntervalMs == 0 {
 		opts.RetentionCheckIntervalMs = (5 * time.Minute).Milliseconds()
 	}
@@ -85,7 +93,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, files: NewFileCache(opts.MaxOpenSealedSegments), logs: map[TopicPartition]*Log{},
+	m := &Manager{opts: opts, files: NewFileCacheWithActive(opts.MaxOpenSealedSegments, opts.MaxOpenActiveSegments), logs: map[TopicPartition]*Log{},
 		opening: map[TopicPartition]chan struct{}{}}
 	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -182,6 +190,9 @@ func (m *Manager) Partitions() []TopicPartition {
 
 // OpenFiles reports the sealed segment files open across all logs.
 func (m *Manager) OpenFiles() int { return m.files.OpenFiles() }
+
+// OpenActiveFiles reports the active segment files open across all logs.
+func (m *Manager) OpenActiveFiles() int { return m.files.OpenActiveFiles() }
 
 // GetOrCreate returns the partition's log, creating it with cfg if needed.
 // Logs of different partitions open in parallel: m.mu is not held across
