@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -89,6 +90,9 @@ func runBigLog(args []string) error {
 			cl.Close()
 			rchar, readBytes := procIO(n.pid())
 			r.add(label+": start after "+what, ready, "")
+			if !n.sessionWait.IsZero() {
+				r.add(label+": start after "+what+": logs open, session wait begins", n.sessionWait.Sub(n.started), "")
+			}
 			r.add(label+": bytes read by start after "+what, rchar>>20, "MiB")
 			r.add(label+": disk reads by start after "+what, readBytes>>20, "MiB")
 			if what == "kill -9" {
@@ -103,13 +107,17 @@ func runBigLog(args []string) error {
 
 // fill produces bytes of 1 KiB records spread over the topic's partitions.
 func fill(ctx context.Context, addr, topic string, bytes int64) error {
+	// Uncompressed random values: kgo compresses with snappy by default,
+	// and zeros would shrink the data on disk to a tenth.
 	cl, err := newClient(addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1<<20),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	value := make([]byte, 1024)
+	rand.Read(value)
 	errs := make(chan error, 1)
 	for sent := int64(0); sent < bytes; sent += int64(len(value)) {
 		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {

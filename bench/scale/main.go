@@ -9,6 +9,7 @@
 //	go run ./scale partitions --sluice ../sluice --topics 100 --partitions 100
 //	go run ./scale partitions --sluice ../sluice --nofile 1024
 //	go run ./scale biglog --sluice ../sluice --gib 1,5,20
+//	go run ./scale spread --sluice ../sluice --layouts 1x8,100x100
 //
 // Figures are printed as a table, one "name value unit" row each; the load
 // average is printed first, since the machine may be shared.
@@ -38,7 +39,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: scale partitions|biglog [flags]")
+		fmt.Fprintln(os.Stderr, "usage: scale partitions|biglog|spread [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,8 +48,10 @@ func main() {
 		err = runPartitions(os.Args[2:])
 	case "biglog":
 		err = runBigLog(os.Args[2:])
+	case "spread":
+		err = runSpread(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q: want partitions or biglog", os.Args[1])
+		err = fmt.Errorf("unknown mode %q: want partitions, biglog or spread", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
@@ -87,6 +90,9 @@ type node struct {
 	http    string
 	started time.Time
 	ready   time.Time // "accepting Kafka clients" printed
+	// sessionWait is when the node said it waits for its previous broker
+	// session to expire (after kill -9): its logs are open by then.
+	sessionWait time.Time
 	logPath string
 	done    chan struct{}
 }
@@ -141,6 +147,9 @@ func (c *common) start(ctx context.Context, dir, logPath string) (*node, error) 
 			}
 			if a, ok := strings.CutPrefix(line, "sluice: serving HTTP (console, metrics, health) on http://"); ok {
 				n.http = strings.TrimSuffix(a, "/")
+			}
+			if strings.Contains(line, "waiting for the previous run's broker session to expire") {
+				n.sessionWait = time.Now()
 			}
 			if a, ok := strings.CutPrefix(line, "sluice: accepting Kafka clients on "); ok {
 				n.addr, n.ready = a, time.Now()
@@ -353,4 +362,14 @@ func scrapeToFile(url, path string) {
 	}
 	defer f.Close()
 	io.Copy(f, resp.Body)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

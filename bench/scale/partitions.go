@@ -145,6 +145,9 @@ func runPartitions(args []string) error {
 			return err
 		}
 		r.add("start after "+what+": serving", n.ready.Sub(n.started), "")
+		if !n.sessionWait.IsZero() {
+			r.add("start after "+what+": logs open, session wait begins", n.sessionWait.Sub(n.started), "")
+		}
 		if cl, err = newClient(n.addr); err != nil {
 			return err
 		}

@@ -91,6 +91,9 @@ type Log struct {
 	logEndOffset   int64 // offset after the last batch written
 	recoveryPoint  int64 // every offset below is fsynced
 	lastSyncMs     int64
+	// checkpointedBase is the active segment's base offset when the
+	// manager last checkpointed this log's recovery point; set at open.
+	checkpointedBase int64
 
 	queue         []appendCall // appends with offsets assigned, not yet written
 	spareQueue    []appendCall
@@ -152,6 +155,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
+	l.checkpointedBase = l.active().baseOffset
 	return l, nil
 }
 
@@ -558,6 +562,28 @@ func (l *Log) RecoveryPoint() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.recoveryPoint
+}
+
+// activeBaseOffset is the active segment's base offset: it changes when the
+// log rolls (or is truncated or emptied).
+func (l *Log) activeBaseOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active().baseOffset
+}
+
+// setCheckpointedBase records the active base offset a written checkpoint
+// saw, and rolledSinceCheckpoint compares with it (see the manager's).
+func (l *Log) setCheckpointedBase(base int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checkpointedBase = base
+}
+
+func (l *Log) rolledSinceCheckpoint() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active().baseOffset != l.checkpointedBase
 }
 
 // Dir is the log's directory.
