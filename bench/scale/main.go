@@ -93,8 +93,8 @@ type node struct {
 	// sessionWait is when the node said it waits for its previous broker
 	// session to expire (after kill -9): its logs are open by then.
 	sessionWait time.Time
-	logPath string
-	done    chan struct{}
+	logPath     string
+	done        chan struct{}
 }
 
 func (c *common) start(ctx context.Context, dir, logPath string) (*node, error) {
