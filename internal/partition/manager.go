@@ -288,9 +288,16 @@ func (m *Manager) hostAll(jobs []hostJob) []error {
 	m.pending = pending
 	m.mu.Unlock()
 	defer func() {
+		// No request starts hosting once pending is gone; wait for those
+		// that did, so none outlives this Refresh (the next one might
+		// delete the partition it is opening).
 		m.mu.Lock()
 		m.pending = nil
+		running := slices.Collect(maps.Values(m.hosting))
 		m.mu.Unlock()
+		for _, done := range running {
+			<-done
+		}
 	}()
 	var (
 		errMu sync.Mutex
@@ -311,6 +318,11 @@ func (m *Manager) hostAll(jobs []hostJob) []error {
 // goroutine that ran it returns its error; it is in openErrs for all.
 func (m *Manager) hostOnce(j hostJob) error {
 	m.mu.Lock()
+	return m.hostOnceLocked(j)
+}
+
+// hostOnceLocked is hostOnce with m.mu held; it releases it.
+func (m *Manager) hostOnceLocked(j hostJob) error {
 	if done, ok := m.hosting[j.tp]; ok {
 		m.mu.Unlock()
 		<-done
@@ -337,13 +349,16 @@ func (m *Manager) hostOnce(j hostJob) error {
 // so a request for it waits for its own log, not for all the others. It
 // reports whether the partition was pending.
 func (m *Manager) hostPending(tp log.TopicPartition) bool {
-	m.mu.RLock()
+	m.mu.Lock()
 	j, ok := m.pending[tp]
-	m.mu.RUnlock()
-	if ok {
-		_ = m.hostOnce(j) // a failure is in openErrs
+	if !ok {
+		m.mu.Unlock()
+		return false
 	}
-	return ok
+	// Registered under the same lock that found it pending, so hostAll
+	// waits for it before its Refresh ends.
+	_ = m.hostOnceLocked(j) // a failure is in openErrs
+	return true
 }
 
 // forEachParallel calls fn for every item on at most n goroutines and
