@@ -603,7 +603,8 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	}
 	if !refreshing || !m.hostPending(tp) {
 		// A partition of an image newer than the running Refresh's
-		// waits for it and the next.
+		// waits for it and the next; so does a request in the moment
+		// before a Refresh has listed its jobs.
 		_ = m.Refresh() // failures are per partition: see openErrs
 		refreshing = false
 	}
