@@ -158,7 +158,12 @@ func newGroupDeleteCmd(e *clientEnv) *cobra.Command {
 			for _, g := range groups {
 				// Worded for the two refusals people meet: a name that does
 				// not exist (often a typo) and a group still in use.
-				switch r := resps[g]; {
+				r, answered := resps[g]
+				switch {
+				case !answered:
+					// A zero response would read as success: a group the
+					// broker said nothing about was not deleted.
+					failed = append(failed, failedGroup(g, fmt.Errorf("delete group %q: the broker's response did not mention it", g)))
 				case errors.Is(r.Err, kerr.GroupIDNotFound):
 					failed = append(failed, failedGroup(g, fmt.Errorf("group %q does not exist (%w)", g, r.Err)))
 				case errors.Is(r.Err, kerr.NonEmptyGroup):

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // groupDescription is what `group describe` prints, and its --json form.
@@ -42,6 +43,10 @@ type groupMemberDesc struct {
 	Assigned   map[string][]int32 `json:"assigned"`
 	// MemberEpoch is set for members of consumer-protocol groups.
 	MemberEpoch *int32 `json:"member_epoch,omitempty"`
+	// MemberType is, in a consumer-protocol group, "classic" for a member
+	// still using JoinGroup/SyncGroup (a mixed group, while its members
+	// roll) and "consumer" for one using ConsumerGroupHeartbeat.
+	MemberType string `json:"member_type,omitempty"`
 }
 
 // groupPartitionDesc is one partition the group has a commit for or a
@@ -97,11 +102,16 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 	if all == (len(groups) > 0) {
 		return usageErrorf("give GROUP names or --all, not both or neither")
 	}
-	ctx, adm, done, err := e.adminSession(cmd.Context())
+	// The kgo client too: ConsumerGroupDescribe's member type is not in
+	// kadm's answer, so that request is sent as it is.
+	cl, err := e.client(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer cl.Close()
+	ctx, cancel := e.requestContext(cmd.Context())
+	defer cancel()
+	adm := kadm.NewClient(cl)
 	if all {
 		listed, err := listGroups(ctx, adm)
 		if err != nil {
@@ -117,7 +127,7 @@ func runGroupDescribe(cmd *cobra.Command, e *clientEnv, groups []string, all boo
 	entries := []any{}
 	var failed []nameFailure
 	for _, g := range groups {
-		d, err := describeGroup(ctx, adm, g)
+		d, err := describeGroup(ctx, adm, cl, g)
 		if err != nil {
 			f := failedGroup(g, err)
 			failed = append(failed, f)
@@ -167,7 +177,7 @@ func printGroupDescriptions(w io.Writer, described []*groupDescription) error {
 // describeGroup reads one group with its lag. A group reported Dead with
 // no commits and no members is one that does not exist: DescribeGroups up
 // to v5 answers an unknown group that way, with no error code.
-func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupDescription, error) {
+func describeGroup(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, group string) (*groupDescription, error) {
 	// kadm's Lag does describe, fetch offsets and list end offsets in one
 	// call, so the lag is computed from answers taken moments apart, as
 	// Kafka's tool does; under heavy writes it is a snapshot, not exact.
@@ -229,7 +239,7 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 		d.Partitions = append(d.Partitions, pd)
 	}
 	if l.ProtocolType == "consumer" {
-		if err := describeConsumerProtocol(ctx, adm, d); err != nil {
+		if err := describeConsumerProtocol(ctx, cl, d); err != nil {
 			return nil, err
 		}
 	}
@@ -238,42 +248,50 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (*groupD
 
 // describeConsumerProtocol adds what ConsumerGroupDescribe knows of a
 // consumer-protocol (KIP-848) group: DescribeGroups shows its members
-// without assignments. A classic group answers GROUP_ID_NOT_FOUND and is
-// left as it is.
-func describeConsumerProtocol(ctx context.Context, adm *kadm.Client, d *groupDescription) error {
-	var described kadm.DescribedConsumerGroups
-	err := groupRetry(ctx, func() (err error) {
-		described, err = adm.DescribeConsumerGroups(ctx, d.Group)
-		return err
+// without assignments, and neither it nor kadm's answer tells a classic
+// member of a mixed group from a consumer-protocol one (the member type
+// of ConsumerGroupDescribe v1, read here from the request itself). A
+// classic group answers GROUP_ID_NOT_FOUND and is left as it is.
+func describeConsumerProtocol(ctx context.Context, cl kmsg.Requestor, d *groupDescription) error {
+	var g kmsg.ConsumerGroupDescribeResponseGroup
+	err := groupRetry(ctx, func() error {
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{d.Group}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if len(resp.Groups) != 1 {
+			return fmt.Errorf("%d groups in the answer", len(resp.Groups))
+		}
+		g = resp.Groups[0]
+		return kerr.ErrorForCode(g.ErrorCode)
 	})
-	if err != nil {
-		return fmt.Errorf("describe consumer group %q: %w", d.Group, err)
-	}
-	g, ok := described[d.Group]
-	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
+	if errors.Is(err, kerr.GroupIDNotFound) {
 		return nil
 	}
-	if g.Err != nil {
-		return fmt.Errorf("describe consumer group %q: %w", d.Group, g.Err)
+	if err != nil {
+		return fmt.Errorf("describe consumer group %q: %w", d.Group, err)
 	}
 	d.GroupType, d.State, d.GroupEpoch, d.AssignmentEpoch, d.Assignor = "consumer", g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName
 	d.Members = d.Members[:0]
 	owner := map[string]map[int32]string{}
 	for _, m := range g.Members {
 		epoch := m.MemberEpoch
-		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{}, MemberEpoch: &epoch}
+		md := groupMemberDesc{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assigned: map[string][]int32{},
+			MemberEpoch: &epoch, MemberType: memberTypeName(m.MemberType)}
 		if m.InstanceID != nil {
 			md.InstanceID = *m.InstanceID
 		}
-		for topic, ps := range m.Assignment {
-			for p := range ps {
-				md.Assigned[topic] = append(md.Assigned[topic], p)
-				if owner[topic] == nil {
-					owner[topic] = map[int32]string{}
+		for _, t := range m.Assignment.TopicPartitions {
+			for _, p := range t.Partitions {
+				md.Assigned[t.Topic] = append(md.Assigned[t.Topic], p)
+				if owner[t.Topic] == nil {
+					owner[t.Topic] = map[int32]string{}
 				}
-				owner[topic][p] = m.MemberID
+				owner[t.Topic][p] = m.MemberID
 			}
-			slices.Sort(md.Assigned[topic])
+			slices.Sort(md.Assigned[t.Topic])
 		}
 		d.Members = append(d.Members, md)
 	}
@@ -283,6 +301,18 @@ func describeConsumerProtocol(ctx context.Context, adm *kadm.Client, d *groupDes
 		}
 	}
 	return nil
+}
+
+// memberTypeName names ConsumerGroupDescribe's member type (v1+; -1 from
+// a broker that does not say).
+func memberTypeName(t int8) string {
+	switch t {
+	case 0:
+		return "classic"
+	case 1:
+		return "consumer"
+	}
+	return ""
 }
 
 func (d *groupDescription) print(w io.Writer) error {
@@ -307,13 +337,19 @@ func (d *groupDescription) print(w io.Writer) error {
 		fmt.Fprintln(w)
 		rows := make([][]string, 0, len(d.Members))
 		header := []string{"MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
-		if d.GroupType == "consumer" || d.GroupType == shareProtocolType {
+		switch d.GroupType {
+		case "consumer":
+			header = []string{"MEMBER", "EPOCH", "TYPE", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
+		case shareProtocolType:
 			header = []string{"MEMBER", "EPOCH", "INSTANCE", "CLIENT-ID", "HOST", "ASSIGNED"}
 		}
 		for _, m := range d.Members {
 			row := []string{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, formatAssigned(m.Assigned)}
 			if m.MemberEpoch != nil {
 				row = slices.Insert(row, 1, strconv.Itoa(int(*m.MemberEpoch)))
+			}
+			if d.GroupType == "consumer" {
+				row = slices.Insert(row, 2, m.MemberType)
 			}
 			rows = append(rows, row)
 		}

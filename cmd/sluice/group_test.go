@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,12 +242,72 @@ func TestGroupDescribeConsumerProtocol(t *testing.T) {
 			}
 		}
 	}
-	if d.GroupType != "consumer" || d.Assignor != "uniform" || d.GroupEpoch < 1 || d.Members[0].MemberEpoch == nil || *d.Members[0].MemberEpoch != d.AssignmentEpoch {
+	if d.GroupType != "consumer" || d.Assignor != "uniform" || d.GroupEpoch < 1 || d.Members[0].MemberEpoch == nil || *d.Members[0].MemberEpoch != d.AssignmentEpoch ||
+		d.Members[0].MemberType != "consumer" {
 		t.Fatalf("describe = %+v", d)
 	}
 	out, stderr, code := runCLI(t, "group", "describe", "next", "--brokers", addr)
 	requireCode(t, code, exitOK, stderr)
-	for _, want := range []string{"consumer group protocol (KIP-848), assignor uniform", "EPOCH", "orders:0"} {
+	for _, want := range []string{"consumer group protocol (KIP-848), assignor uniform", "EPOCH", "TYPE", "consumer", "orders:0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe text lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestGroupDescribeMixedMemberTypes: in a mixed group (a classic consumer
+// joined a consumer-protocol group) each member shows its type, in text
+// and JSON.
+func TestGroupDescribeMixedMemberTypes(t *testing.T) {
+	addr := groupBroker(t)
+	produceNumbered(t, addr, "mixed", 0, 10)
+	newConsumer := func(opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumerGroup("mixed"), kgo.ConsumeTopics("mixed"),
+			kgo.DisableAutoCommit(), kgo.ClientID("mixed-test")}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	next := newConsumer(kgo.ServerSideBalancer())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var d groupDescription
+	types := func() []string {
+		var out []string
+		for _, m := range d.Members {
+			out = append(out, m.MemberType)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var classic *kgo.Client
+	for !slices.Equal(types(), []string{"classic", "consumer"}) {
+		if classic == nil && d.GroupType == "consumer" {
+			// Joins the consumer-protocol group as a classic member.
+			classic = newConsumer()
+		}
+		for _, cl := range []*kgo.Client{next, classic} {
+			if cl != nil {
+				pollCtx, cancelPoll := context.WithTimeout(ctx, 100*time.Millisecond)
+				cl.PollRecords(pollCtx, 1)
+				cancelPoll()
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("never saw a classic and a consumer member: %+v", d)
+		}
+		if out, _, code := runCLI(t, "group", "describe", "mixed", "--json", "--brokers", addr); code == exitOK {
+			d = groupDescription{}
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, stderr, code := runCLI(t, "group", "describe", "mixed", "--brokers", addr)
+	requireCode(t, code, exitOK, stderr)
+	for _, want := range []string{"TYPE", "classic", "consumer"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe text lacks %q:\n%s", want, out)
 		}

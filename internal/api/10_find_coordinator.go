@@ -19,14 +19,17 @@ import (
 //
 // A transaction coordinator (key type 1) is the leader of the
 // transactional id's __transaction_state partition, found the same way.
-// Share coordinators (key type 2, v6) get INVALID_REQUEST as on a Kafka
-// without share groups.
+// A share coordinator (key type 2, v6) is the leader of the
+// __share_group_state partition of a "group:topicId:partition" key, found
+// by the share partition leaders that persist share state (KIP-932); it
+// needs CLUSTER_ACTION, as in Kafka.
 var findCoordinatorHandler = handler{key: 10, minVersion: 0, maxVersion: 6, serve: serveFindCoordinator}
 
 // The coordinator key types.
 const (
 	coordinatorKeyGroup       int8 = 0
 	coordinatorKeyTransaction int8 = 1
+	coordinatorKeyShare       int8 = 2
 )
 
 func serveFindCoordinator(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
@@ -86,6 +89,17 @@ func findCoordinatorNode(ctx context.Context, b *Broker, z *authz, keyType int8,
 		}
 		if nodeID, err = t.FindCoordinator(ctx, key); err != nil {
 			return 0, "", 0, fmt.Errorf("coordinator for transactional id %q: %w", key, err)
+		}
+	case coordinatorKeyShare:
+		if err := z.cluster(auth.OpClusterAction); err != nil {
+			return 0, "", 0, err
+		}
+		if b.ShareStates == nil {
+			return 0, "", 0, errNoShareStateCoordinator
+		}
+		var err error
+		if nodeID, err = b.ShareStates.FindCoordinator(ctx, key); err != nil {
+			return 0, "", 0, fmt.Errorf("share coordinator for %q: %w", key, err)
 		}
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", coord.ErrInvalidRequest, keyType)

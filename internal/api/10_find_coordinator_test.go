@@ -88,9 +88,11 @@ func TestFindCoordinatorTransactionKeysWithoutTxnCoordinator(t *testing.T) {
 	for _, c := range resp.Coordinators {
 		groupWantCode(t, "batched transaction key "+c.Key, c.ErrorCode, kerr.CoordinatorNotAvailable)
 	}
-	// A share coordinator (key type 2) is unknown here.
-	resp = groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(6, 2, "s"))
-	groupWantCode(t, "share key", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
+	// Nor a share coordinator (key type 2); an unknown key type is invalid.
+	resp = groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(6, 2, "s:AAAAAAAAAAAAAAAAAAAAAA:0"))
+	groupWantCode(t, "share key", resp.Coordinators[0].ErrorCode, kerr.CoordinatorNotAvailable)
+	resp = groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(6, 3, "s"))
+	groupWantCode(t, "key type 3", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
 	// Group keys of the same broker still work.
 	resp = groupMust[*kmsg.FindCoordinatorResponse](t, h, findCoordinatorRequest(4, 0, "g"))
 	groupWantCode(t, "group key", resp.Coordinators[0].ErrorCode, nil)

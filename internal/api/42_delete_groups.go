@@ -54,7 +54,7 @@ func serveDeleteGroups(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 		results = results[1:]
 		out := kmsg.NewDeleteGroupsResponseGroup()
 		out.Group, out.ErrorCode = res.GroupID, groupErrorCode(res.Err)
-		deleteShareGroup(b, &out)
+		deleteShareGroup(ctx, b, &out)
 		resp.Groups = append(resp.Groups, out)
 	}
 	return resp, nil

@@ -99,9 +99,82 @@ func TestGroupConsumerHeartbeatHandler(t *testing.T) {
 		t.Fatalf("list classic groups: %+v", l.Groups)
 	}
 
-	// A classic member cannot join while consumer-protocol members are in.
+	// A classic JoinGroup whose subscription does not parse cannot join.
 	join := groupMust[*kmsg.JoinGroupResponse](t, h, groupJoinRequest(5, "g", "", []byte("sub")))
-	groupWantCode(t, "classic join of a consumer group", join.ErrorCode, kerr.InconsistentGroupProtocol)
+	groupWantCode(t, "classic join of a consumer group without a consumer subscription", join.ErrorCode, kerr.InconsistentGroupProtocol)
+}
+
+// TestGroupConsumerClassicMember: a classic consumer joins a
+// consumer-protocol group with members (a mixed group, KIP-848's
+// migration): JoinGroup answers at once with its member epoch as the
+// generation and no leader, SyncGroup hands it a ConsumerProtocolAssignment
+// of the partitions the server assigned it, it commits at that generation
+// (another is ILLEGAL_GENERATION), and ConsumerGroupDescribe shows it as a
+// classic member.
+func TestGroupConsumerClassicMember(t *testing.T) {
+	h := newGroupHarness(t, groupTestConfig())
+	groupCreateTopic(t, h, "t", 2)
+	groupWaitCoordinator(t, h, "g")
+	a := groupMust[*kmsg.ConsumerGroupHeartbeatResponse](t, h, consumerHeartbeatRequest("g", "a", 0, []string{"t"}))
+	groupWantCode(t, "consumer join", a.ErrorCode, nil)
+
+	sub := kmsg.NewConsumerMemberMetadata()
+	sub.Version, sub.Topics = 1, []string{"t"}
+	join := groupMust[*kmsg.JoinGroupResponse](t, h, groupJoinRequest(5, "g", "", sub.AppendTo(nil)))
+	groupWantCode(t, "classic join without a member id", join.ErrorCode, kerr.MemberIDRequired)
+	join = groupMust[*kmsg.JoinGroupResponse](t, h, groupJoinRequest(5, "g", join.MemberID, sub.AppendTo(nil)))
+	groupWantCode(t, "classic join", join.ErrorCode, nil)
+	if join.MemberID == "" || join.LeaderID != "" || join.Protocol == nil || *join.Protocol != "range" || join.Generation <= a.MemberEpoch {
+		t.Fatalf("classic join: member %q leader %q protocol %v generation %d", join.MemberID, join.LeaderID, join.Protocol, join.Generation)
+	}
+	classicID, generation := join.MemberID, join.Generation
+
+	// The consumer-protocol member releases a partition: it reports both,
+	// learns which it keeps, and reports that one.
+	topicID := a.Assignment.Topics[0].TopicID
+	req := consumerHeartbeatRequest("g", "a", a.MemberEpoch, nil)
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: topicID, Partitions: []int32{0, 1}}}
+	a = groupMust[*kmsg.ConsumerGroupHeartbeatResponse](t, h, req)
+	if a.ErrorCode != 0 || a.Assignment == nil || len(a.Assignment.Topics) != 1 || len(a.Assignment.Topics[0].Partitions) != 1 {
+		t.Fatalf("a's revocation: %v %+v", kerr.ErrorForCode(a.ErrorCode), a.Assignment)
+	}
+	kept := a.Assignment.Topics[0].Partitions[0]
+	req = consumerHeartbeatRequest("g", "a", a.MemberEpoch, nil)
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: topicID, Partitions: []int32{kept}}}
+	groupWantCode(t, "a acknowledges the revocation", groupMust[*kmsg.ConsumerGroupHeartbeatResponse](t, h, req).ErrorCode, nil)
+
+	// The classic member's heartbeat tells it to rejoin for the freed
+	// partition; it gets it in SyncGroup.
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.Generation, hb.MemberID = 4, "g", generation, classicID
+	groupWantCode(t, "classic heartbeat", groupMust[*kmsg.HeartbeatResponse](t, h, hb).ErrorCode, kerr.RebalanceInProgress)
+	join = groupMust[*kmsg.JoinGroupResponse](t, h, groupJoinRequest(5, "g", classicID, sub.AppendTo(nil)))
+	groupWantCode(t, "classic rejoin", join.ErrorCode, nil)
+	sync := groupMust[*kmsg.SyncGroupResponse](t, h, groupSyncRequest(5, "g", join.Generation, classicID, nil))
+	groupWantCode(t, "classic sync", sync.ErrorCode, nil)
+	var assignment kmsg.ConsumerMemberAssignment
+	if err := assignment.ReadFrom(sync.MemberAssignment); err != nil || len(assignment.Topics) != 1 || assignment.Topics[0].Topic != "t" ||
+		len(assignment.Topics[0].Partitions) != 1 || assignment.Topics[0].Partitions[0] == kept {
+		t.Fatalf("classic assignment %+v (%v), a kept %d", assignment, err, kept)
+	}
+	hb.Generation = join.Generation
+	groupWantCode(t, "classic heartbeat when reconciled", groupMust[*kmsg.HeartbeatResponse](t, h, hb).ErrorCode, nil)
+
+	commit := groupCommitRequest(8, "g", join.Generation, classicID, "t", 5)
+	groupWantCode(t, "classic commit at its generation", groupCommitCodes(groupMust[*kmsg.OffsetCommitResponse](t, h, commit))[0], nil)
+	commit = groupCommitRequest(8, "g", join.Generation+1, classicID, "t", 6)
+	groupWantCode(t, "classic commit at another generation", groupCommitCodes(groupMust[*kmsg.OffsetCommitResponse](t, h, commit))[0], kerr.IllegalGeneration)
+
+	describe := kmsg.NewPtrConsumerGroupDescribeRequest()
+	describe.Version, describe.Groups = 1, []string{"g"}
+	d := groupMust[*kmsg.ConsumerGroupDescribeResponse](t, h, describe)
+	types := map[string]int8{}
+	for _, m := range d.Groups[0].Members {
+		types[m.MemberID] = m.MemberType
+	}
+	if len(types) != 2 || types["a"] != 1 || types[classicID] != 0 {
+		t.Fatalf("member types %v, want a consumer (1) and %s classic (0)", types, classicID)
+	}
 }
 
 // TestGroupConsumerOffsetsWithMemberEpoch: OffsetCommit and OffsetFetch v9

@@ -13,14 +13,17 @@ import (
 
 // ConsumerGroupDescribe v0–1 (Kafka 4.1's range): consumer-protocol groups
 // with their epochs, assignor and members (member epoch, subscription,
-// current and target assignment). v1 adds the member type: always
-// "consumer" (1) here, as classic members never join these groups. A
-// classic or unknown group is GROUP_ID_NOT_FOUND, as in Kafka.
+// current and target assignment). v1 adds the member type: classic (0)
+// for a classic member of a consumer group (a mixed group), else
+// consumer (1). A classic or unknown group is GROUP_ID_NOT_FOUND, as in
+// Kafka.
 var consumerGroupDescribeHandler = handler{key: 69, minVersion: 0, maxVersion: 1, serve: serveConsumerGroupDescribe}
 
-// consumerMemberTypeConsumer is ConsumerGroupDescribe v1's member type of a
-// member using the consumer protocol (0 would be classic).
-const consumerMemberTypeConsumer int8 = 1
+// ConsumerGroupDescribe v1's member types.
+const (
+	consumerMemberTypeClassic  int8 = 0
+	consumerMemberTypeConsumer int8 = 1
+)
 
 func serveConsumerGroupDescribe(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ConsumerGroupDescribeRequest)
@@ -89,6 +92,9 @@ func consumerGroupDescribeGroup(img *metadata.Image, d coord.ConsumerGroupDescri
 		rm.Assignment.TopicPartitions = consumerAssignmentTopics(img, m.Assignment)
 		rm.TargetAssignment.TopicPartitions = consumerAssignmentTopics(img, m.TargetAssignment)
 		rm.MemberType = consumerMemberTypeConsumer
+		if m.Classic {
+			rm.MemberType = consumerMemberTypeClassic
+		}
 		out.Members = append(out.Members, rm)
 	}
 	return out

@@ -44,6 +44,9 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 	img := b.Control.Image()
 	names := shareTopicNames{img: img}
 	fr := share.FetchRequest{
+		// The connection's context (netserver serves each request with
+		// it): the share session ends with the connection, as in Kafka.
+		Conn:    ctx,
 		GroupID: stringOrEmpty(req.GroupID), MemberID: stringOrEmpty(req.MemberID), SessionEpoch: req.ShareSessionEpoch,
 		MaxWait:    min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, shareFetchMaxWait),
 		MaxRecords: int(req.MaxRecords), MaxBytes: req.MaxBytes,

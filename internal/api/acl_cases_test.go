@@ -474,7 +474,7 @@ func aclShareCases(h *harness) []aclCase {
 		req.Topics = append(req.Topics, rt)
 		return req
 	}
-	return []aclCase{
+	return append([]aclCase{
 		{name: "ShareGroupHeartbeat", acls: []auth.Binding{shareGroup, aclTopic(auth.OpRead)}, denied: groupAuthz,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrShareGroupHeartbeatRequest()
@@ -497,5 +497,68 @@ func aclShareCases(h *harness) []aclCase {
 			req: shareFetch, code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareFetchResponse).ErrorCode }},
 		{name: "ShareAcknowledge", acls: []auth.Binding{shareGroup, aclTopic(auth.OpRead)}, denied: groupAuthz,
 			req: shareAck, code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareAcknowledgeResponse).ErrorCode }},
+	}, aclShareStateCases(topicID)...)
+}
+
+// aclShareStateCases are the share coordinator's APIs (83–87): sent by
+// brokers, so CLUSTER_ACTION, as in Kafka.
+func aclShareStateCases(topicID func() [16]byte) []aclCase {
+	cluster := []auth.Binding{aclCluster(auth.OpClusterAction)}
+	return []aclCase{
+		{name: "InitializeShareGroupState", acls: cluster, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrInitializeShareGroupStateRequest()
+				req.GroupID = "sg"
+				req.Topics = []kmsg.InitializeShareGroupStateRequestTopic{{TopicID: topicID(),
+					Partitions: []kmsg.InitializeShareGroupStateRequestTopicPartition{{Partition: 0, StateEpoch: 1}}}}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.InitializeShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "ReadShareGroupState", acls: cluster, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrReadShareGroupStateRequest()
+				req.GroupID = "sg"
+				req.Topics = []kmsg.ReadShareGroupStateRequestTopic{{TopicID: topicID(),
+					Partitions: []kmsg.ReadShareGroupStateRequestTopicPartition{{Partition: 0}}}}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.ReadShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "WriteShareGroupState", acls: cluster, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrWriteShareGroupStateRequest()
+				req.GroupID = "sg"
+				req.Topics = []kmsg.WriteShareGroupStateRequestTopic{{TopicID: topicID(),
+					Partitions: []kmsg.WriteShareGroupStateRequestTopicPartition{{Partition: 0, StateEpoch: 1, StartOffset: 0}}}}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.WriteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "DeleteShareGroupState", acls: cluster, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrDeleteShareGroupStateRequest()
+				req.GroupID = "sg"
+				req.Topics = []kmsg.DeleteShareGroupStateRequestTopic{{TopicID: topicID(),
+					Partitions: []kmsg.DeleteShareGroupStateRequestTopicPartition{{Partition: 0}}}}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.DeleteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "ReadShareGroupStateSummary", acls: cluster, denied: clusterAuthz,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+				req.GroupID = "sg"
+				req.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: topicID(),
+					Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: 0}}}}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.ReadShareGroupStateSummaryResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 	}
 }

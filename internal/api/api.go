@@ -96,6 +96,10 @@ type Broker struct {
 	// Shares runs share groups (KIP-932); nil answers every share request
 	// COORDINATOR_NOT_AVAILABLE.
 	Shares *share.Coordinator
+	// ShareStates is the share coordinator on __share_group_state (APIs
+	// 83–87, FindCoordinator key type 2); nil answers them
+	// COORDINATOR_NOT_AVAILABLE.
+	ShareStates ShareStates
 
 	// TopicDefaults returns the cluster-wide topic config defaults by broker
 	// key: the static config with dynamic broker configs over it.

@@ -77,11 +77,19 @@ var errorCodes = []struct {
 	{sharegroup.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
 	{sharegroup.ErrInvalidRequest, kerr.InvalidRequest},
 	{sharegroup.ErrInvalidRecordState, kerr.InvalidRecordState},
+	// Only met while loading __consumer_offsets, where the record is
+	// skipped; a request never sees it.
+	{sharegroup.ErrCorruptRecord, kerr.CorruptMessage},
+	{coord.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{coord.ErrFencedStateEpoch, kerr.FencedStateEpoch},
+	{coord.ErrInvalidShareState, kerr.InvalidRequest},
+	{coord.ErrTooManyShareStates, kerr.PolicyViolation},
+	{coord.ErrUnknownShareTopic, kerr.UnknownTopicOrPartition},
 	{share.ErrShareSessionNotFound, kerr.ShareSessionNotFound},
 	{share.ErrInvalidShareSessionEpoch, kerr.InvalidShareSessionEpoch},
 	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
 	{share.ErrInvalidRequest, kerr.InvalidRequest},
-	{share.ErrCorruptState, kerr.KafkaStorageError},
+	{share.ErrStateUnavailable, kerr.CoordinatorNotAvailable},
 	{share.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 
 	// The partition log.

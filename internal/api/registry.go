@@ -74,6 +74,11 @@ var handlers = []*handler{
 	&shareGroupDescribeHandler,           // 77
 	&shareFetchHandler,                   // 78
 	&shareAcknowledgeHandler,             // 79
+	&initializeShareGroupStateHandler,    // 83
+	&readShareGroupStateHandler,          // 84
+	&writeShareGroupStateHandler,         // 85
+	&deleteShareGroupStateHandler,        // 86
+	&readShareGroupStateSummaryHandler,   // 87
 }
 
 // byKey indexes handlers by API key.

@@ -110,11 +110,11 @@ func describeShareGroup(b *Broker, out *kmsg.DescribeGroupsResponseGroup) bool {
 
 // deleteShareGroup answers DeleteGroups for a share group of this node,
 // which the consumer-group coordinator reports as GROUP_ID_NOT_FOUND.
-func deleteShareGroup(b *Broker, out *kmsg.DeleteGroupsResponseGroup) {
+func deleteShareGroup(ctx context.Context, b *Broker, out *kmsg.DeleteGroupsResponseGroup) {
 	if b.Shares == nil || out.ErrorCode != kerr.GroupIDNotFound.Code {
 		return
 	}
-	found, err := b.Shares.DeleteGroup(out.Group, partitionCounter(b.Control.Image()))
+	found, err := b.Shares.DeleteGroup(ctx, out.Group, partitionCounter(b.Control.Image()))
 	if found {
 		out.ErrorCode = groupErrorCode(err)
 	}

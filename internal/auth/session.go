@@ -36,13 +36,23 @@ type Session struct {
 // connection is authenticated at once, as principal (Anonymous, or the
 // TLS client certificate's); a SASL one is not, until SaslAuthenticate.
 func NewSession(listener, protocol string, principal Principal) *Session {
-	s := &Session{Listener: listener, SecurityProtocol: protocol, principal: principal, authenticatedCh: make(chan struct{})}
-	if !s.UsesSASL() {
+	s := &Session{Listener: listener, SecurityProtocol: protocol, principal: principal, authenticatedCh: authenticatedAtStart}
+	if s.UsesSASL() {
+		s.authenticatedCh = make(chan struct{})
+	} else {
 		s.authenticated = true
-		close(s.authenticatedCh)
 	}
 	return s
 }
+
+// authenticatedAtStart is the Authenticated channel of every session
+// that needs no SASL: already closed, and shared, since every idle
+// connection holds its session.
+var authenticatedAtStart = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // UsesSASL reports whether the listener authenticates with SASL.
 func (s *Session) UsesSASL() bool {

@@ -45,6 +45,7 @@ const (
 	GroupConsumerAssignors               = "group.consumer.assignors"
 	GroupConsumerHeartbeatIntervalMs     = "group.consumer.heartbeat.interval.ms"
 	GroupConsumerMaxSize                 = "group.consumer.max.size"
+	GroupConsumerMigrationPolicy         = "group.consumer.migration.policy"
 	GroupConsumerSessionTimeoutMs        = "group.consumer.session.timeout.ms"
 	OffsetsRetentionMinutes              = "offsets.retention.minutes"
 	ReplicaLagTimeMaxMs                  = "replica.lag.time.max.ms"
@@ -106,6 +107,11 @@ const (
 	GroupSharePartitionMaxRecordLocks = "group.share.partition.max.record.locks"
 	GroupShareMaxShareSessions        = "group.share.max.share.sessions"
 	ShareAutoOffsetReset              = "share.auto.offset.reset"
+
+	ShareCoordinatorStateTopicNumPartitions     = "share.coordinator.state.topic.num.partitions"
+	ShareCoordinatorStateTopicReplicationFactor = "share.coordinator.state.topic.replication.factor"
+	ShareCoordinatorStateTopicMinISR            = "share.coordinator.state.topic.min.isr"
+	ShareCoordinatorSnapshotUpdateRecords       = "share.coordinator.snapshot.update.records.per.snapshot"
 )
 
 // Values of share.auto.offset.reset.
@@ -178,7 +184,7 @@ var BrokerConfigs = []Def{
 		Doc: "How often a broker tells the controller it is alive.",
 	},
 	{
-		Name: BrokerID, Type: TypeInt, Ranges: atLeast(0, maxInt),
+		Name: BrokerID, Type: TypeInt, Ranges: atLeast(1, maxInt),
 		Deprecated: "use node.id; if both are set they must agree",
 		Doc:        "The older name of node.id.",
 	},
@@ -223,6 +229,13 @@ var BrokerConfigs = []Def{
 	{
 		Name: GroupConsumerMaxSize, Type: TypeInt, Default: "2147483647", Ranges: atLeast(1, maxInt),
 		Doc: "The most members one consumer-protocol (KIP-848) group may have.",
+	},
+	{
+		Name: GroupConsumerMigrationPolicy, Type: TypeString, Default: "bidirectional",
+		Values: []string{"bidirectional", "upgrade", "downgrade", "disabled"},
+		Doc: "Which conversions a consumer group with members may make between the classic and the consumer (KIP-848) protocol while its members roll: " +
+			"upgrade converts a classic group when a consumer-protocol member joins it, downgrade converts a consumer group back when its last consumer-protocol member leaves. " +
+			"Classic members may join a consumer-protocol group whatever the policy.",
 	},
 	{
 		Name: GroupConsumerSessionTimeoutMs, Type: TypeInt, Default: "45000", Ranges: atLeast(1, maxInt),
@@ -394,8 +407,10 @@ var BrokerConfigs = []Def{
 		Doc: "Where the metadata quorum keeps its log and snapshots; empty means <log.dirs>/__cluster_metadata.",
 	},
 	{
-		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(0, maxInt),
-		Doc: "This node's id in the cluster, unique across brokers and controllers.",
+		// Kafka accepts 0, but the metadata quorum's Raft library uses 0
+		// for "no node", so it is refused here, before anything starts.
+		Name: NodeID, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
+		Doc: "This node's id in the cluster, unique across brokers and controllers. Unlike Kafka, 0 is not allowed: the Raft quorum reserves it.",
 	},
 	{
 		Name: NumPartitions, Type: TypeInt, Default: "1", Ranges: atLeast(1, maxInt),
@@ -463,6 +478,23 @@ var BrokerConfigs = []Def{
 		Values: []string{ShareAutoOffsetResetLatest, ShareAutoOffsetResetEarliest},
 		Doc: "Sluice only: where a share group starts reading a partition it has no state for (latest: the high watermark; earliest: the log start). " +
 			"Kafka sets this per group (the group config share.auto.offset.reset, default latest); Sluice has no group configs yet, so this broker key is the value for every share group.",
+	},
+	{
+		Name: ShareCoordinatorSnapshotUpdateRecords, Type: TypeInt, Default: "500", Ranges: atLeast(0, 500),
+		Doc: "How many ShareUpdate records the share coordinator writes for a share partition before it writes a new ShareSnapshot to __share_group_state.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicMinISR, Type: TypeInt, Default: "2", Ranges: atLeast(1, maxInt),
+		Doc: "min.insync.replicas of __share_group_state, capped at its replication factor when the topic is created so a cluster of one works.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicNumPartitions, Type: TypeInt, Default: "50", Ranges: atLeast(1, maxInt),
+		Doc: "The partition count of __share_group_state, where the share coordinator keeps share partitions' state; fixed once the topic exists.",
+	},
+	{
+		Name: ShareCoordinatorStateTopicReplicationFactor, Type: TypeInt, Default: "3", Ranges: atLeast(1, maxShort),
+		Doc: "The replication factor of __share_group_state, capped at the number of live (registered, unfenced) brokers when the topic is created, " +
+			"as offsets.topic.replication.factor is.",
 	},
 	{
 		Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Ranges: atLeast(1, maxInt),

@@ -212,6 +212,8 @@ func TestBrokerLoadInvalidValues(t *testing.T) {
 			`config: log.dirs="/a,/b" (from --set): want one directory`},
 		{"broker.id disagrees", Sources{Sets: []string{"node.id=2", "broker.id=3"}}, "",
 			`config: broker.id="3" (from --set): want the same id as node.id=2 (from --set)`},
+		{"node id zero", Sources{Sets: []string{"node.id=0"}}, "",
+			`config: node.id="0" (from --set): want an integer in [1, 2147483647]`},
 		{"queued below frame", Sources{Sets: []string{"queued.max.request.bytes=1000"}}, "",
 			`config: queued.max.request.bytes="1000" (from --set): want -1 or at least socket.request.max.bytes=104857600 (from default)`},
 		{"session timeouts", Sources{Sets: []string{"group.min.session.timeout.ms=10", "group.max.session.timeout.ms=5"}}, "",

@@ -14,8 +14,17 @@ type RegisterBrokerRequest struct {
 	// Incarnation identifies this run of the broker process; a restart
 	// draws a new one.
 	Incarnation metadata.UUID
-	Listeners   []metadata.Listener
-	Rack        string
+	// PreviousIncarnation is the incarnation of the process that ran
+	// before this one on the broker's log directory (zero on a first
+	// start), read under the directory's lock. It is the broker's proof
+	// that the previous incarnation is dead: the lock is an flock the
+	// kernel drops only when that process is gone, and a second process
+	// configured with the same node.id on another directory cannot know
+	// the incarnation (KIP-966's previous broker epoch plays this part in
+	// Kafka, for clean shutdowns only).
+	PreviousIncarnation metadata.UUID
+	Listeners           []metadata.Listener
+	Rack                string
 }
 
 // RegisterBrokerResponse carries the broker epoch the broker must quote in
@@ -41,8 +50,20 @@ type RegisterBrokerResponse struct {
 // nothing and returns the epoch it has. A new incarnation is refused while
 // the old one's session is alive, as in Kafka, so two processes configured
 // with the same node.id cannot take turns; once the old session expires
-// (FenceExpiredBrokers) the new one is accepted, and if the old one still
-// led partitions they move away in the same batch.
+// (FenceExpiredBrokers) the new one is accepted.
+//
+// Except for a restart: a new incarnation that names the registered one as
+// its PreviousIncarnation replaces it at once, live session or not, so a
+// broker killed and restarted serves again in a second instead of waiting
+// out broker.session.timeout.ms. Fencing is not weakened: the new record
+// carries a new broker epoch, so the old incarnation's heartbeats,
+// AlterPartitions and producer-id requests are refused as stale, and in
+// the same batch every partition the old incarnation led gets a new
+// leader (and so a new leader epoch) and it leaves every ISR. The new
+// incarnation registers fenced and out of every ISR: its log may have lost
+// an unflushed tail, so it returns to an ISR only when a leader finds it
+// caught up, and it leads only partitions whose ISR it is the last member
+// of, as after a session expiry.
 func (c *Controller) RegisterBroker(img *metadata.Image, req RegisterBrokerRequest, nowMs int64) ([]metadata.Record, RegisterBrokerResponse) {
 	if req.BrokerID < 0 || req.Incarnation == (metadata.UUID{}) {
 		return nil, RegisterBrokerResponse{Err: fmt.Errorf("%w: broker id %d with incarnation %x", ErrInvalidRequest, req.BrokerID, req.Incarnation[:])}
@@ -52,7 +73,8 @@ func (c *Controller) RegisterBroker(img *metadata.Image, req RegisterBrokerReque
 		c.lastHeartbeatMs[req.BrokerID] = nowMs
 		return nil, RegisterBrokerResponse{BrokerEpoch: existing.Epoch}
 	}
-	if registered && !existing.Fenced && c.sessionAlive(req.BrokerID, nowMs) {
+	restart := registered && req.PreviousIncarnation == existing.Incarnation
+	if registered && !existing.Fenced && !restart && c.sessionAlive(req.BrokerID, nowMs) {
 		return nil, RegisterBrokerResponse{Err: fmt.Errorf("%w: broker %d's session (incarnation %x) has not expired",
 			ErrDuplicateBrokerRegistration, req.BrokerID, existing.Incarnation[:])}
 	}

@@ -28,17 +28,19 @@ import (
 //
 //	config key=value...               a new controller and empty image (Config fields:
 //	                                  partitions, rf, session, unclean, block, imbalance)
-//	register ID [rack=R] [inc=N]      RegisterBroker (incarnation N, default 1)
-//	heartbeat ID [fence] [shutdown] [behind]
-//	                                  BrokerHeartbeat with the registered epoch, caught up
-//	                                  unless behind
+//	register ID [rack=R] [inc=N] [prev=M]
+//	                                  RegisterBroker (incarnation N, default 1; previous
+//	                                  incarnation M on its log dir, default none)
+//	heartbeat ID [fence] [shutdown] [behind] [epoch=E]
+//	                                  BrokerHeartbeat with the registered epoch (or E), caught
+//	                                  up unless behind
 //	brokers ID[:RACK]...              register and unfence each
 //	advance MS                        move nowMs
 //	fence-expired                     FenceExpiredBrokers
 //	create NAME [p=N] [rf=N] [assign=1,2;2,3] [validate] [KEY=VALUE...]
 //	delete NAME...
 //	add-partitions NAME COUNT
-//	alter-isr TOPIC/P ISR [as=ID] [stale]
+//	alter-isr TOPIC/P ISR [as=ID] [stale] [broker-epoch=E]
 //	                                  AlterPartition with the current epochs (stale: one behind)
 //	elect preferred|unclean [TOPIC/P...]
 //	rebalance                         RebalanceLeaders (the auto.leader.rebalance.enable check)
@@ -101,8 +103,11 @@ func (g *goldenController) run(command string) []string {
 		if opts["inc"] != "" {
 			inc = byte(atoi(opts["inc"]))
 		}
-		recs, resp := cl.c.RegisterBroker(cl.img, RegisterBrokerRequest{BrokerID: int32(atoi(args[0])),
-			Incarnation: metadata.UUID{inc, byte(atoi(args[0]))}, Rack: opts["rack"]}, cl.nowMs)
+		req := RegisterBrokerRequest{BrokerID: int32(atoi(args[0])), Incarnation: metadata.UUID{inc, byte(atoi(args[0]))}, Rack: opts["rack"]}
+		if opts["prev"] != "" {
+			req.PreviousIncarnation = metadata.UUID{byte(atoi(opts["prev"])), byte(req.BrokerID)}
+		}
+		recs, resp := cl.c.RegisterBroker(cl.img, req, cl.nowMs)
 		g.emit(recs)
 		if g.result(resp.Err); resp.Err == nil {
 			cl.epoch[int32(atoi(args[0]))] = resp.BrokerEpoch
@@ -116,7 +121,11 @@ func (g *goldenController) run(command string) []string {
 		}
 		_, fence := opts["fence"]
 		_, shutdown := opts["shutdown"]
-		recs, resp := cl.c.BrokerHeartbeat(cl.img, BrokerHeartbeatRequest{BrokerID: id, BrokerEpoch: cl.epoch[id],
+		epoch := cl.epoch[id]
+		if opts["epoch"] != "" {
+			epoch = int64(atoi(opts["epoch"]))
+		}
+		recs, resp := cl.c.BrokerHeartbeat(cl.img, BrokerHeartbeatRequest{BrokerID: id, BrokerEpoch: epoch,
 			CurrentMetadataOffset: offset, WantFence: fence, WantShutDown: shutdown}, cl.nowMs)
 		g.emit(recs)
 		if g.result(resp.Err); resp.Err == nil {
@@ -211,7 +220,11 @@ func (g *goldenController) alterISR(args []string, opts map[string]string) {
 	if _, stale := opts["stale"]; stale {
 		item.PartitionEpoch--
 	}
-	recs, resp := g.cl.c.AlterPartition(g.cl.img, AlterPartitionRequest{BrokerID: broker, BrokerEpoch: g.cl.epoch[broker], Partitions: []AlterPartitionItem{item}})
+	brokerEpoch := g.cl.epoch[broker]
+	if opts["broker-epoch"] != "" {
+		brokerEpoch = int64(atoi(opts["broker-epoch"]))
+	}
+	recs, resp := g.cl.c.AlterPartition(g.cl.img, AlterPartitionRequest{BrokerID: broker, BrokerEpoch: brokerEpoch, Partitions: []AlterPartitionItem{item}})
 	g.emit(recs)
 	if g.result(resp.Err); resp.Err != nil {
 		return

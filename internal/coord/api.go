@@ -5,7 +5,9 @@
 // shard, persists group metadata and offset commits as records in
 // __consumer_offsets, and rebuilds a shard's state by replaying that
 // partition when it is loaded. The transaction coordinator
-// (TxnCoordinator, txn_*.go) is built the same way on __transaction_state.
+// (TxnCoordinator, txn_*.go) is built the same way on __transaction_state,
+// and so is the share coordinator (ShareCoordinator, share_state*.go) on
+// __share_group_state; shardset.go is the runtime the three share.
 //
 // Invariants: a response that depends on a record (a commit, a sync that
 // ends a rebalance) is released only after the record's append returned,
@@ -142,6 +144,7 @@ type Config struct {
 	ConsumerHeartbeatIntervalMs int32    // group.consumer.heartbeat.interval.ms [5000]
 	ConsumerMaxSize             int32    // group.consumer.max.size [DefaultGroupMaxSize]
 	ConsumerAssignors           []string // group.consumer.assignors [uniform, range]
+	ConsumerMigrationPolicy     string   // group.consumer.migration.policy [bidirectional]
 }
 
 // Sluice's own bounds (Kafka has none).

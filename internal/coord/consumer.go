@@ -35,6 +35,14 @@ const (
 	AssignorRange     = group.AssignorRange     // "range"
 )
 
+// group.consumer.migration.policy's values, as Kafka names them.
+const (
+	MigrationBidirectional = group.MigrationBidirectional
+	MigrationUpgrade       = group.MigrationUpgrade
+	MigrationDowngrade     = group.MigrationDowngrade
+	MigrationDisabled      = group.MigrationDisabled
+)
+
 // Kafka's defaults for the consumer protocol's Config fields.
 const (
 	defaultConsumerSessionTimeoutMs    = 45000
@@ -53,8 +61,9 @@ var DefaultConsumerAssignors = []string{AssignorUniform, AssignorRange}
 // ErrFencedMemberEpoch, ErrFencedInstanceID, ErrUnreleasedInstanceID,
 // ErrGroupMaxSizeReached, ErrUnsupportedAssignor,
 // ErrInvalidRegularExpression, ErrGroupIDNotFound (an unknown group with
-// epoch above 0, or a classic group with members), ErrTooManyGroups and
-// the coordinator errors.
+// epoch above 0, or a classic group with members that
+// group.consumer.migration.policy does not let it upgrade), ErrTooManyGroups
+// and the coordinator errors.
 func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req ConsumerHeartbeatRequest) (ConsumerHeartbeatResult, error) {
 	if req.GroupID == "" {
 		return ConsumerHeartbeatResult{MemberID: req.MemberID}, ErrInvalidGroupID
@@ -99,5 +108,8 @@ func (cfg *Config) setConsumerDefaults() {
 	}
 	if len(cfg.ConsumerAssignors) == 0 {
 		cfg.ConsumerAssignors = DefaultConsumerAssignors
+	}
+	if cfg.ConsumerMigrationPolicy == "" {
+		cfg.ConsumerMigrationPolicy = MigrationBidirectional
 	}
 }

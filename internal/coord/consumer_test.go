@@ -157,3 +157,78 @@ func TestCoordConsumerGroupSurvivesCompaction(t *testing.T) {
 			"member %d: %+v, before %+v", i, a, b)
 	}
 }
+
+// classicSubscriptionV0 is a classic consumer's JoinGroup metadata
+// (ConsumerProtocolSubscription v0: version, topics, null user data).
+func classicSubscriptionV0(topics ...string) []byte {
+	b := []byte{0, 0, 0, 0, 0, byte(len(topics))}
+	for _, t := range topics {
+		b = append(b, 0, byte(len(t)))
+		b = append(b, t...)
+	}
+	return append(b, 0xff, 0xff, 0xff, 0xff)
+}
+
+// TestCoordMixedGroupSurvivesRestart: a classic group is upgraded when a
+// consumer-protocol member joins, and downgraded when it leaves; after
+// each conversion a restarted coordinator replays the group in its
+// converted form, with the classic member carrying on at its generation
+// and the offsets it committed kept.
+func TestCoordMixedGroupSurvivesRestart(t *testing.T) {
+	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1, GroupInitialRebalanceDelayMs: -1})
+	f.createTopic("events", 2, nil)
+	f.ready("g")
+	ctx := ctxT(t)
+	joinReq := JoinRequest{GroupID: "g", ProtocolType: "consumer", Protocols: []Protocol{{Name: "range", Metadata: classicSubscriptionV0("events")}},
+		SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000, ClientID: "classic"}
+	j, err := f.coord.Join(ctx, joinReq)
+	noErr(t, err)
+	_, err = f.coord.Sync(ctx, SyncRequest{GroupID: "g", GenerationID: j.GenerationID, MemberID: j.MemberID,
+		Assignments: []MemberAssignment{{MemberID: j.MemberID, Assignment: []byte{0, 0, 0, 0, 0, 1, 0, 6, 'e', 'v', 'e', 'n', 't', 's', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}}}})
+	noErr(t, err)
+	commit := func(gen int32, offset int64) error {
+		_, err := f.coord.CommitOffsets(ctx, CommitRequest{GroupID: "g", GenerationID: gen, MemberID: j.MemberID, RetentionTimeMs: -1,
+			Topics: []CommitTopic{{Name: "events", Partitions: []CommitPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}})
+		return err
+	}
+	noErr(t, commit(j.GenerationID, 7))
+
+	// The upgrade: c joins, the classic member keeps its generation as
+	// its epoch and is told to rejoin.
+	c, err := f.coord.ConsumerGroupHeartbeat(ctx, ConsumerHeartbeatRequest{GroupID: "g", MemberID: "c", RebalanceTimeoutMs: 5000,
+		SubscribedTopicNames: []string{"events"}})
+	noErr(t, err)
+	err = f.coord.Heartbeat(ctx, HeartbeatRequest{GroupID: "g", GenerationID: j.GenerationID, MemberID: j.MemberID})
+	require(t, errors.Is(err, ErrRebalanceInProgress), "the classic member's heartbeat after the upgrade: %v", err)
+	joinReq.MemberID = j.MemberID
+	j2, err := f.coord.Join(ctx, joinReq)
+	noErr(t, err)
+	before := f.coord.ConsumerGroupDescribe(ctx, []string{"g"})[0]
+	require(t, before.Err == nil && len(before.Members) == 2 && before.GroupEpoch == c.MemberEpoch, "the upgraded group: %+v", before)
+
+	f.restart()
+	noErr(t, f.coord.WaitLoaded(ctx))
+	after := f.coord.ConsumerGroupDescribe(ctx, []string{"g"})[0]
+	require(t, after.Err == nil && after.GroupEpoch == before.GroupEpoch && len(after.Members) == 2, "after the restart: %+v", after)
+	for i, m := range after.Members {
+		require(t, m.Classic == (m.MemberID == j.MemberID) && m.MemberEpoch == before.Members[i].MemberEpoch, "member %d after the restart: %+v", i, m)
+	}
+	_, err = f.coord.Sync(ctx, SyncRequest{GroupID: "g", GenerationID: j2.GenerationID, MemberID: j.MemberID})
+	noErr(t, err)
+	noErr(t, commit(j2.GenerationID, 8))
+
+	// The downgrade: c leaves; the classic group rebalances.
+	_, err = f.coord.ConsumerGroupHeartbeat(ctx, ConsumerHeartbeatRequest{GroupID: "g", MemberID: "c", MemberEpoch: -1})
+	noErr(t, err)
+	f.restart()
+	noErr(t, f.coord.WaitLoaded(ctx))
+	d := f.coord.DescribeGroups(ctx, []string{"g"})[0]
+	require(t, d.Err == nil && d.ProtocolType == "consumer" && d.State == StateStable && len(d.Members) == 1 && d.Members[0].MemberID == j.MemberID,
+		"the downgraded group after a restart: %+v", d)
+	fr, err := f.coord.FetchOffsets(ctx, FetchRequest{GroupID: "g", Topics: []FetchTopic{{Name: "events", Partitions: []int32{0}}}})
+	noErr(t, err)
+	require(t, fr.Topics[0].Partitions[0].Offset == 8, "the offset after both conversions and restarts: %+v", fr)
+	j3, err := f.coord.Join(ctx, joinReq)
+	noErr(t, err)
+	require(t, j3.LeaderID == j.MemberID && j3.GenerationID > j2.GenerationID, "the classic rejoin: %+v", j3)
+}

@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/coord/group"
-	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // Kafka's defaults for Config.
@@ -33,26 +30,15 @@ const (
 	createTopicTimeout = 30 * time.Second
 )
 
-// Coordinator is the group coordinator of one node.
-//
-// Locks: mu guards shards and stopped; it is never held while waiting on a
-// shard.
+// Coordinator is the group coordinator of one node: its shards are the
+// partitions of __consumer_offsets this node leads (shardSet).
 type Coordinator struct {
 	opts     Options
 	cfg      Config
 	groupCfg group.Config
 	clock    clock.Clock
 	logger   *slog.Logger
-
-	ctx    context.Context // cancelled by Stop
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	creating atomic.Bool // a CreateOffsetsTopic call is under way
-
-	mu      sync.Mutex
-	shards  map[int32]*shard
-	stopped bool
+	set      *shardSet[*shard]
 }
 
 func (cfg *Config) setDefaults() {
@@ -102,10 +88,8 @@ func start(opts Options) (*Coordinator, error) {
 		return nil, fmt.Errorf("coord: group.min.session.timeout.ms %d above group.max.session.timeout.ms %d",
 			cfg.GroupMinSessionTimeoutMs, cfg.GroupMaxSessionTimeoutMs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{
 		opts: opts, cfg: cfg, clock: opts.Clock, logger: opts.Logger.With("component", "coord"),
-		ctx: ctx, cancel: cancel, shards: map[int32]*shard{},
 		groupCfg: group.Config{
 			MinSessionTimeoutMs:     cfg.GroupMinSessionTimeoutMs,
 			MaxSessionTimeoutMs:     cfg.GroupMaxSessionTimeoutMs,
@@ -123,74 +107,21 @@ func start(opts Options) (*Coordinator, error) {
 			ConsumerHeartbeatIntervalMs: cfg.ConsumerHeartbeatIntervalMs,
 			ConsumerMaxSize:             cfg.ConsumerMaxSize,
 			ConsumerAssignors:           cfg.ConsumerAssignors,
+			ConsumerMigrationPolicy:     cfg.ConsumerMigrationPolicy,
 		},
 	}
+	c.set = newShardSet[*shard](OffsetsTopic, opts.NodeID, opts.Image, opts.CreateOffsetsTopic, opts.Clock, c.logger)
+	c.set.newShard = c.startShardLocked
 	return c, nil
 }
 
-func (c *Coordinator) stop() {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return
-	}
-	c.stopped = true
-	for p, s := range c.shards {
-		s.unload(ErrCoordinatorNotAvailable)
-		delete(c.shards, p)
-	}
-	c.mu.Unlock()
-	c.cancel()
-	c.wg.Wait()
-}
+func (c *Coordinator) stop() { c.set.stop() }
 
-// offsetsTopic returns __consumer_offsets from the newest image.
-func (c *Coordinator) offsetsTopic() (*metadata.TopicImage, bool) {
-	img := c.opts.Image()
-	if img == nil {
-		return nil, false
-	}
-	return img.Topic(OffsetsTopic)
-}
-
-func (c *Coordinator) refresh() {
-	t, ok := c.offsetsTopic()
-	want := map[int32]bool{}
-	if ok {
-		for p, pi := range t.Partitions {
-			if pi != nil && pi.Leader == c.opts.NodeID {
-				want[int32(p)] = true
-			}
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return
-	}
-	for p, s := range c.shards {
-		if !want[p] {
-			s.unload(ErrNotCoordinator)
-			delete(c.shards, p)
-		}
-	}
-	for p := range want {
-		if c.shards[p] == nil {
-			c.shards[p] = c.startShardLocked(p)
-		}
-	}
-}
+func (c *Coordinator) refresh() { c.set.refresh() }
 
 func (c *Coordinator) waitLoaded(ctx context.Context) error {
-	c.refresh()
-	for !c.allLoaded() {
-		t := c.clock.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("loading group coordinator shards: %w", ctx.Err())
-		case <-t.C():
-		}
+	if err := c.set.waitLoaded(ctx); err != nil {
+		return err
 	}
 	shards, groups := c.loadedSummary()
 	c.logger.Info("loaded group coordinator shards", "shards", shards, "groups", groups)
@@ -199,9 +130,7 @@ func (c *Coordinator) waitLoaded(ctx context.Context) error {
 
 // loadedSummary counts the loaded shards and the groups they loaded.
 func (c *Coordinator) loadedSummary() (shards int, groups int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.shards {
+	for _, s := range c.set.all() {
 		if s.loaded.Load() {
 			shards++
 			groups += s.loadedGroups.Load()
@@ -210,96 +139,14 @@ func (c *Coordinator) loadedSummary() (shards int, groups int64) {
 	return shards, groups
 }
 
-func (c *Coordinator) allLoaded() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.shards {
-		if !s.loaded.Load() {
-			return false
-		}
-	}
-	return true
-}
-
-// ensureOffsetsTopic starts creating __consumer_offsets unless a creation
-// is under way.
-func (c *Coordinator) ensureOffsetsTopic() {
-	if !c.creating.CompareAndSwap(false, true) {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		c.creating.Store(false)
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.creating.Store(false)
-		ctx, cancel := context.WithTimeout(c.ctx, createTopicTimeout)
-		defer cancel()
-		if err := c.opts.CreateOffsetsTopic(ctx); err != nil {
-			c.logger.Warn("creating __consumer_offsets failed", "err", err)
-			return
-		}
-		c.logger.Info("created __consumer_offsets", "partitions", c.cfg.OffsetsTopicNumPartitions)
-	}()
-}
-
 // route finds the loaded shard of groupID, or the coordinator error.
-func (c *Coordinator) route(groupID string) (*shard, error) {
-	t, ok := c.offsetsTopic()
-	if !ok {
-		c.ensureOffsetsTopic()
-		return nil, ErrCoordinatorNotAvailable
-	}
-	p := PartitionFor(groupID, int32(len(t.Partitions)))
-	pi := t.Partitions[p]
-	switch {
-	case pi == nil || pi.Leader < 0:
-		return nil, ErrCoordinatorNotAvailable
-	case pi.Leader != c.opts.NodeID:
-		return nil, ErrNotCoordinator
-	}
-	c.mu.Lock()
-	s, stopped := c.shards[p], c.stopped
-	c.mu.Unlock()
-	if stopped {
-		return nil, ErrCoordinatorNotAvailable
-	}
-	if s == nil {
-		// The node has not called Refresh since leadership came here (or
-		// a failed shard dropped itself): load it now.
-		c.refresh()
-		return nil, ErrCoordinatorLoadInProgress
-	}
-	if !s.loaded.Load() {
-		return nil, ErrCoordinatorLoadInProgress
-	}
-	return s, nil
-}
+func (c *Coordinator) route(groupID string) (*shard, error) { return c.set.route(groupID) }
 
 func (c *Coordinator) findCoordinator(_ context.Context, groupID string) (int32, error) {
 	if groupID == "" {
 		return -1, ErrInvalidGroupID
 	}
-	t, ok := c.offsetsTopic()
-	if !ok {
-		c.ensureOffsetsTopic()
-		return -1, ErrCoordinatorNotAvailable
-	}
-	p := PartitionFor(groupID, int32(len(t.Partitions)))
-	pi := t.Partitions[p]
-	if pi == nil || pi.Leader < 0 {
-		return -1, ErrCoordinatorNotAvailable
-	}
-	if pi.Leader == c.opts.NodeID {
-		if _, err := c.route(groupID); err != nil {
-			return -1, ErrCoordinatorNotAvailable
-		}
-	}
-	return pi.Leader, nil
+	return c.set.findCoordinator(groupID)
 }
 
 // submit hands a step to groupID's shard; the reply arrives on the
@@ -364,8 +211,9 @@ func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, er
 		prefix = req.GroupInstanceID
 	}
 	id := newMemberID(prefix)
+	img := c.opts.Image() // a classic member of a consumer group is assigned against it
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
-		m.Join(nowMs, w, req, id)
+		m.Join(nowMs, w, req, id, img)
 	}})
 	res, _ := r.Value.(JoinResult)
 	if res.MemberID == "" {
@@ -375,8 +223,9 @@ func (c *Coordinator) join(ctx context.Context, req JoinRequest) (JoinResult, er
 }
 
 func (c *Coordinator) sync(ctx context.Context, req SyncRequest) (SyncResult, error) {
+	img := c.opts.Image() // names the topics of a classic member's assignment in a consumer group
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
-		m.Sync(nowMs, w, req)
+		m.Sync(nowMs, w, req, img)
 	}})
 	res, _ := r.Value.(SyncResult)
 	return res, err
@@ -482,12 +331,7 @@ func (c *Coordinator) fanOut(ctx context.Context, ids []string, req func(id stri
 }
 
 func (c *Coordinator) listGroups(ctx context.Context, states []string) ([]GroupListing, error) {
-	c.mu.Lock()
-	shards := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		shards = append(shards, s)
-	}
-	c.mu.Unlock()
+	shards := c.set.all()
 	var out []GroupListing
 	var loadErr error
 	for _, s := range shards {
@@ -542,12 +386,7 @@ func (c *Coordinator) deleteOffsets(ctx context.Context, req DeleteOffsetsReques
 // shard at a time; a shard that stops or does not answer before ctx ends
 // is skipped, so a scrape is never stuck behind a loading shard.
 func (c *Coordinator) committedOffsets(ctx context.Context) []GroupOffset {
-	c.mu.Lock()
-	shards := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		shards = append(shards, s)
-	}
-	c.mu.Unlock()
+	shards := c.set.all()
 	var out []GroupOffset
 	for _, s := range shards {
 		if !s.loaded.Load() {

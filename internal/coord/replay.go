@@ -52,3 +52,18 @@ func replayPartition(p *partition.Partition, topic string, index int32, stop <-c
 	}
 	return buf, nil
 }
+
+// ReplayRecords reads a partition of topic from its log start to its log
+// end and hands each record of its data batches to fn, in offset order (a
+// null value is a tombstone). The share-group driver (internal/share)
+// loads the share groups it keeps in __consumer_offsets with it, beside
+// the group coordinator's shards that load the other records there.
+func ReplayRecords(p *partition.Partition, topic string, index int32, stop <-chan struct{}, fn func(key, value []byte) error) error {
+	_, err := replayPartition(p, topic, index, stop, nil, func(batch []byte, h *record.Header) error {
+		if h.IsControl() {
+			return nil
+		}
+		return record.Records(batch, maxDecompressedBytes, func(r *record.Record) error { return fn(r.Key, r.Value) })
+	})
+	return err
+}

@@ -40,16 +40,12 @@ type request struct {
 // shard is one loaded __consumer_offsets partition: its owner goroutine is
 // the only one touching machine and waiters.
 type shard struct {
-	c         *Coordinator
-	partition int32
-	loaded    atomic.Bool
+	shardBase
+	c *Coordinator
 	// loadedGroups is how many groups the load found, for WaitLoaded's
 	// summary line.
 	loadedGroups atomic.Int64
 	inbox        chan request
-	stop         chan struct{}
-	done         chan struct{}
-	exit         atomic.Pointer[error] // why the shard ended, for late callers
 
 	machine    *group.Shard
 	part       *partition.Partition
@@ -58,28 +54,11 @@ type shard struct {
 	buf        []byte
 }
 
-func (c *Coordinator) startShardLocked(p int32) *shard {
-	s := &shard{c: c, partition: p, inbox: make(chan request, inboxSize), stop: make(chan struct{}),
-		done: make(chan struct{}), waiters: map[group.Waiter]chan group.Reply{}}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		s.run()
-	}()
+func (c *Coordinator) startShardLocked(p, leaderEpoch int32) *shard {
+	s := &shard{shardBase: newShardBase(p, leaderEpoch), c: c, inbox: make(chan request, inboxSize),
+		waiters: map[group.Waiter]chan group.Reply{}}
+	c.set.goLocked(s.run)
 	return s
-}
-
-// unload asks the owner to stop; callers get err.
-func (s *shard) unload(err error) {
-	s.exit.CompareAndSwap(nil, &err)
-	close(s.stop)
-}
-
-func (s *shard) exitErr() error {
-	if e := s.exit.Load(); e != nil {
-		return *e
-	}
-	return ErrNotCoordinator
 }
 
 func (s *shard) nowMs() int64 { return clock.UnixMs(s.c.clock) }
@@ -118,7 +97,7 @@ func (s *shard) run() {
 				}
 			}
 		case <-timer.C():
-			s.machine.Tick(s.nowMs())
+			s.machine.Tick(s.nowMs(), s.c.opts.Image())
 		case <-retention.C():
 			s.machine.ExpireOffsets(s.nowMs())
 		}
@@ -138,7 +117,7 @@ func (s *shard) tickDue() error {
 		if d < 0 || d > now {
 			return nil
 		}
-		s.machine.Tick(now)
+		s.machine.Tick(now, s.c.opts.Image())
 		if err := s.flush(); err != nil {
 			return err
 		}
@@ -263,14 +242,7 @@ func (s *shard) failed(err error) {
 }
 
 // drop removes the shard from the coordinator (if still there).
-func (s *shard) drop(err error) {
-	s.exit.CompareAndSwap(nil, &err)
-	s.c.mu.Lock()
-	if s.c.shards[s.partition] == s {
-		delete(s.c.shards, s.partition)
-	}
-	s.c.mu.Unlock()
-}
+func (s *shard) drop(err error) { s.c.set.drop(s, err) }
 
 // failAll answers every waiting caller and queued step as the shard ends.
 func (s *shard) failAll() {

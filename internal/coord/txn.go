@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/sluicelog/sluice/internal/coord/group"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/record"
 )
 
@@ -68,10 +69,8 @@ func (c *Coordinator) TxnMarkerWritten(topic string, partition int32, producerID
 	if topic != OffsetsTopic {
 		return
 	}
-	c.mu.Lock()
-	s := c.shards[partition]
-	c.mu.Unlock()
-	if s == nil {
+	s, ok := c.set.get(partition)
+	if !ok {
 		return
 	}
 	select {
@@ -92,6 +91,9 @@ func (s *shard) loadBatch(batch []byte, h *record.Header, now int64) (skipped in
 		return 0, nil
 	}
 	err = record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
+		if sharegroup.IsGroupRecord(r.Key) {
+			return nil // a share group's: internal/share loads those
+		}
 		var err error
 		if h.IsTransactional() && h.HasProducerID() {
 			err = s.machine.LoadTxnOffset(h.ProducerID, r.Key, r.Value)

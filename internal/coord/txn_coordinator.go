@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/coord/txn"
-	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // Kafka's defaults for TxnConfig.
@@ -31,26 +27,15 @@ const (
 	maxProducerIDRounds = 3
 )
 
-// TxnCoordinator is the transaction coordinator of one node.
-//
-// Locks: mu guards shards and stopped; it is never held while waiting on a
-// shard.
+// TxnCoordinator is the transaction coordinator of one node: its shards
+// are the partitions of __transaction_state this node leads (shardSet).
 type TxnCoordinator struct {
 	opts   TxnOptions
 	cfg    TxnConfig
 	txnCfg txn.Config
 	clock  clock.Clock
 	logger *slog.Logger
-
-	ctx    context.Context // cancelled by Stop
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	creating atomic.Bool // a CreateTransactionTopic call is under way
-
-	mu      sync.Mutex
-	shards  map[int32]*txnShard
-	stopped bool
+	set    *shardSet[*txnShard]
 }
 
 func (cfg *TxnConfig) setDefaults() {
@@ -89,180 +74,39 @@ func startTxn(opts TxnOptions) (*TxnCoordinator, error) {
 	}
 	cfg := opts.Config
 	cfg.setDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	return &TxnCoordinator{
+	c := &TxnCoordinator{
 		opts: opts, cfg: cfg, clock: opts.Clock, logger: opts.Logger.With("component", "txn-coord"),
-		ctx: ctx, cancel: cancel, shards: map[int32]*txnShard{},
 		txnCfg: txn.Config{
 			MaxTimeoutMs: cfg.MaxTimeoutMs, ExpirationMs: cfg.TransactionalIDExpirationMs,
 			// Ids hash evenly over the shards: the node-wide bound, shared out.
 			MaxTransactions: max(cfg.MaxTransactions/int(cfg.TransactionTopicNumPartitions), 1),
 			MaxRecordBytes:  maxTxnRecordBytes,
 		},
-	}, nil
+	}
+	c.set = newShardSet[*txnShard](TransactionStateTopic, opts.NodeID, opts.Image, opts.CreateTransactionTopic, opts.Clock, c.logger)
+	c.set.newShard = c.startShardLocked
+	return c, nil
 }
 
-func (c *TxnCoordinator) stop() {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return
-	}
-	c.stopped = true
-	for p, s := range c.shards {
-		s.unload(ErrCoordinatorNotAvailable)
-		delete(c.shards, p)
-	}
-	c.mu.Unlock()
-	c.cancel()
-	c.wg.Wait()
-}
+func (c *TxnCoordinator) stop() { c.set.stop() }
 
-func (c *TxnCoordinator) stateTopic() (*metadata.TopicImage, bool) {
-	img := c.opts.Image()
-	if img == nil {
-		return nil, false
-	}
-	return img.Topic(TransactionStateTopic)
-}
+func (c *TxnCoordinator) refresh() { c.set.refresh() }
 
-func (c *TxnCoordinator) refresh() {
-	t, ok := c.stateTopic()
-	want := map[int32]int32{} // partition -> leader epoch
-	if ok {
-		for p, pi := range t.Partitions {
-			if pi != nil && pi.Leader == c.opts.NodeID {
-				want[int32(p)] = pi.LeaderEpoch
-			}
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return
-	}
-	for p, s := range c.shards {
-		// A new leader epoch is a new coordinator epoch: reload, so the
-		// markers carry the epoch partitions will check.
-		if epoch, ok := want[p]; !ok || epoch != s.coordinatorEpoch {
-			s.unload(ErrNotCoordinator)
-			delete(c.shards, p)
-		}
-	}
-	for p, epoch := range want {
-		if c.shards[p] == nil {
-			c.shards[p] = c.startShardLocked(p, epoch)
-		}
-	}
-}
-
-func (c *TxnCoordinator) waitLoaded(ctx context.Context) error {
-	c.refresh()
-	for !c.allLoaded() {
-		t := c.clock.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("loading transaction coordinator shards: %w", ctx.Err())
-		case <-t.C():
-		}
-	}
-	return nil
-}
-
-func (c *TxnCoordinator) allLoaded() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.shards {
-		if !s.loaded.Load() {
-			return false
-		}
-	}
-	return true
-}
-
-// ensureTopic starts creating __transaction_state unless a creation is
-// under way.
-func (c *TxnCoordinator) ensureTopic() {
-	if !c.creating.CompareAndSwap(false, true) {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		c.creating.Store(false)
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.creating.Store(false)
-		ctx, cancel := context.WithTimeout(c.ctx, createTopicTimeout)
-		defer cancel()
-		if err := c.opts.CreateTransactionTopic(ctx); err != nil {
-			c.logger.Warn("creating __transaction_state failed", "err", err)
-			return
-		}
-		c.logger.Info("created __transaction_state", "partitions", c.cfg.TransactionTopicNumPartitions)
-	}()
-}
-
-// leaderOf is the leader of the id's __transaction_state partition.
-func (c *TxnCoordinator) leaderOf(transactionalID string) (int32, int32, error) {
-	t, ok := c.stateTopic()
-	if !ok {
-		c.ensureTopic()
-		return -1, -1, ErrCoordinatorNotAvailable
-	}
-	p := PartitionFor(transactionalID, int32(len(t.Partitions)))
-	pi := t.Partitions[p]
-	if pi == nil || pi.Leader < 0 {
-		return -1, -1, ErrCoordinatorNotAvailable
-	}
-	return p, pi.Leader, nil
-}
+func (c *TxnCoordinator) waitLoaded(ctx context.Context) error { return c.set.waitLoaded(ctx) }
 
 // route finds the loaded shard of transactionalID, or the coordinator error.
 func (c *TxnCoordinator) route(transactionalID string) (*txnShard, error) {
 	if transactionalID == "" {
 		return nil, ErrInvalidTxnRequest
 	}
-	p, leader, err := c.leaderOf(transactionalID)
-	if err != nil {
-		return nil, err
-	}
-	if leader != c.opts.NodeID {
-		return nil, ErrNotCoordinator
-	}
-	c.mu.Lock()
-	s, stopped := c.shards[p], c.stopped
-	c.mu.Unlock()
-	switch {
-	case stopped:
-		return nil, ErrCoordinatorNotAvailable
-	case s == nil:
-		c.refresh()
-		return nil, ErrCoordinatorLoadInProgress
-	case !s.loaded.Load():
-		return nil, ErrCoordinatorLoadInProgress
-	}
-	return s, nil
+	return c.set.route(transactionalID)
 }
 
 func (c *TxnCoordinator) findCoordinator(_ context.Context, transactionalID string) (int32, error) {
 	if transactionalID == "" {
 		return -1, ErrInvalidTxnRequest
 	}
-	_, leader, err := c.leaderOf(transactionalID)
-	if err != nil {
-		return -1, err
-	}
-	if leader == c.opts.NodeID {
-		if _, err := c.route(transactionalID); err != nil {
-			return -1, ErrCoordinatorNotAvailable
-		}
-	}
-	return leader, nil
+	return c.set.findCoordinator(transactionalID)
 }
 
 // call hands a step to the id's shard and waits for its reply.
@@ -377,12 +221,7 @@ func (c *TxnCoordinator) describe(ctx context.Context, ids []string) []TxnDescri
 }
 
 func (c *TxnCoordinator) list(ctx context.Context, f TxnListFilter) ([]TxnListing, error) {
-	c.mu.Lock()
-	shards := make([]*txnShard, 0, len(c.shards))
-	for _, s := range c.shards {
-		shards = append(shards, s)
-	}
-	c.mu.Unlock()
+	shards := c.set.all()
 	var out []TxnListing
 	var loadErr error
 	for _, s := range shards {

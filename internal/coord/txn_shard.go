@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -59,17 +58,14 @@ type parkedStep struct {
 // txnShard is one loaded __transaction_state partition: its owner
 // goroutine is the only one touching machine and waiters; marker senders
 // run beside it and report back through the inbox.
+//
+// Its coordinator epoch (in markers) is the partition's leader epoch.
 type txnShard struct {
-	c                *TxnCoordinator
-	partition        int32
-	coordinatorEpoch int32
-	loaded           atomic.Bool
-	inbox            chan txnRequest
-	stop             chan struct{}
-	done             chan struct{}
-	exit             atomic.Pointer[error]
-	ctx              context.Context // cancelled when the shard ends: stops its marker senders
-	cancel           context.CancelFunc
+	shardBase
+	c      *TxnCoordinator
+	inbox  chan txnRequest
+	ctx    context.Context // cancelled when the shard ends: stops its marker senders
+	cancel context.CancelFunc
 
 	machine    *txn.Shard
 	part       *partition.Partition
@@ -83,28 +79,11 @@ type txnShard struct {
 }
 
 func (c *TxnCoordinator) startShardLocked(p, coordinatorEpoch int32) *txnShard {
-	ctx, cancel := context.WithCancel(c.ctx)
-	s := &txnShard{c: c, partition: p, coordinatorEpoch: coordinatorEpoch, inbox: make(chan txnRequest, inboxSize),
-		stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel,
-		waiters: map[txn.Waiter]chan txn.Reply{}, waiting: map[txn.Waiter]parkedStep{}}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		s.run()
-	}()
+	ctx, cancel := context.WithCancel(c.set.ctx)
+	s := &txnShard{shardBase: newShardBase(p, coordinatorEpoch), c: c, inbox: make(chan txnRequest, inboxSize),
+		ctx: ctx, cancel: cancel, waiters: map[txn.Waiter]chan txn.Reply{}, waiting: map[txn.Waiter]parkedStep{}}
+	c.set.goLocked(s.run)
 	return s
-}
-
-func (s *txnShard) unload(err error) {
-	s.exit.CompareAndSwap(nil, &err)
-	close(s.stop)
-}
-
-func (s *txnShard) exitErr() error {
-	if e := s.exit.Load(); e != nil {
-		return *e
-	}
-	return ErrNotCoordinator
 }
 
 func (s *txnShard) nowMs() int64 { return clock.UnixMs(s.c.clock) }
@@ -264,9 +243,9 @@ func (s *txnShard) flush() error {
 				again = true
 				continue
 			}
-			s.c.wg.Add(1)
+			s.c.set.wg.Add(1)
 			go func() {
-				defer s.c.wg.Done()
+				defer s.c.set.wg.Done()
 				s.sendMarkers(m)
 			}()
 		}
@@ -360,7 +339,7 @@ func (s *txnShard) markerRound(m txn.Markers, pending []TxnTopicPartition) (left
 		tps := byLeader[broker]
 		ctx, cancel := context.WithTimeout(s.ctx, markerRequestTimeout)
 		errs, err := s.c.opts.Markers.WriteTxnMarkers(ctx, broker, TxnMarker{ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch,
-			Commit: m.Commit, CoordinatorEpoch: s.coordinatorEpoch, Partitions: tps})
+			Commit: m.Commit, CoordinatorEpoch: s.leaderEpoch, Partitions: tps})
 		cancel()
 		if s.ctx.Err() != nil {
 			return nil, true
@@ -402,14 +381,7 @@ func (s *txnShard) failed(err error) {
 	s.drop(code)
 }
 
-func (s *txnShard) drop(err error) {
-	s.exit.CompareAndSwap(nil, &err)
-	s.c.mu.Lock()
-	if s.c.shards[s.partition] == s {
-		delete(s.c.shards, s.partition)
-	}
-	s.c.mu.Unlock()
-}
+func (s *txnShard) drop(err error) { s.c.set.drop(s, err) }
 
 func (s *txnShard) failAll() {
 	err := s.exitErr()

@@ -57,8 +57,11 @@ type ControlPlane struct {
 	decideMu       sync.Mutex
 	controller     *controller.Controller
 	controllerTerm uint64
-	controllerCfg  controller.Config
-	ids            controller.IDGenerator
+	// barrierTerm is the term whose barrier entry this node committed
+	// and applied (see decideAndCommit).
+	barrierTerm   uint64
+	controllerCfg controller.Config
+	ids           controller.IDGenerator
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -78,9 +81,8 @@ func Start(opts Options) (*ControlPlane, error) {
 		opts.IDs = randomIDs{}
 	}
 	// One second keeps a dead broker's fencing within a second of
-	// broker.session.timeout.ms (9 s). Each check on the leader is a
-	// decision, and a decision commits a barrier entry first, so this is
-	// also the rate at which an idle metadata log grows and fsyncs.
+	// broker.session.timeout.ms (9 s). A check is a decision only when a
+	// session may have run out, so an idle cluster writes nothing.
 	if opts.SessionCheckInterval <= 0 {
 		opts.SessionCheckInterval = time.Second
 	}
@@ -201,36 +203,72 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 	}
 }
 
-// decideAndCommit runs on the leader. A barrier entry first makes sure
-// every entry an earlier leader committed is in the image the decision
-// reads; then the decision's records are committed as one entry. Both are
-// bound to the term this node leads in: if it loses the leadership
-// meanwhile they fail with raft.ErrNotLeader instead of being forwarded
-// to the new leader, which decides concurrently on its own image. The index
-// is the records' entry, or the barrier's when there are none: what the
-// submitter's image must reach to hold what the decision saw.
+// decideAndCommit runs on the leader. The first decision of each term
+// this node leads commits a barrier entry first: once an entry of its own
+// term is applied, every entry an earlier leader committed is in the image
+// the decision reads (Raft's leader completeness). Later decisions of the
+// term need none, since each waits for its own records to be applied
+// before the next one runs (decideMu), so the image already holds every
+// committed entry; an idle cluster's heartbeats then write nothing. The
+// records are bound to the term this node leads in: if it loses the
+// leadership meanwhile they fail with raft.ErrNotLeader instead of being
+// forwarded to the new leader, which decides concurrently on its own
+// image. A decision without records answers from the image without a
+// round of the quorum: at worst a leader that was deposed a moment ago
+// (CheckQuorum makes a cut-off leader step down within an election
+// timeout) answers a heartbeat or a refusal from an image a little old,
+// which no safety property rests on. After a proposal whose outcome is
+// not known the next decision commits a barrier again. The index is the records' entry, or
+// the image's when there are none: what the submitter's image must reach
+// to hold what the decision saw.
 func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, uint64, error) {
 	cp.decideMu.Lock()
 	defer cp.decideMu.Unlock()
 	term := cp.node.LeaderTerm()
-	barrier, err := cp.node.ProposeAsLeader(ctx, term, metadata.AppendRecords(nil, nil))
-	if err != nil {
-		return nil, 0, err
+	if term == 0 {
+		return nil, 0, raft.ErrNotLeader // only the leader decides
+	}
+	if cp.barrierTerm != term {
+		if _, err := cp.node.ProposeAsLeader(ctx, term, metadata.AppendRecords(nil, nil)); err != nil {
+			return nil, 0, err
+		}
+		cp.barrierTerm = term
 	}
 	// A fresh Controller per term: its soft state (broker sessions) must
 	// start empty whenever this node starts leading again (see decideMu).
 	if cp.controller == nil || cp.controllerTerm != term {
 		cp.controller, cp.controllerTerm = controller.New(cp.controllerCfg, cp.ids), term
 	}
-	records, resp := cmd.decide(cp.controller, cp.Image(), clock.UnixMs(cp.clock))
+	img := cp.Image()
+	records, resp := cmd.decide(cp.controller, img, clock.UnixMs(cp.clock))
 	if len(records) == 0 {
-		return resp, barrier, nil
+		return resp, uint64(img.Offset()), nil
 	}
 	index, err := cp.node.ProposeAsLeader(ctx, term, metadata.AppendRecords(nil, records))
 	if err != nil {
+		// The entry may still commit and apply after this returns (a
+		// timeout, an unknown outcome): the next decision must not read
+		// an image without it, or it could hand out the same producer-id
+		// block twice. A new barrier, appended after it, settles that.
+		cp.barrierTerm = 0
 		return nil, 0, err
 	}
 	return resp, index, nil
+}
+
+// sessionsMayExpire says whether the session check has anything to do: a
+// broker session may have run out, or this term's controller has not
+// started the sessions yet. Without it every tick would be a decision,
+// and an idle controller would never be idle.
+func (cp *ControlPlane) sessionsMayExpire() bool {
+	cp.decideMu.Lock()
+	defer cp.decideMu.Unlock()
+	if cp.controller == nil || cp.controllerTerm != cp.node.LeaderTerm() {
+		return true
+	}
+	nowMs := clock.UnixMs(cp.clock)
+	next, live := cp.controller.NextExpiryMs(cp.Image(), nowMs)
+	return live && next <= nowMs
 }
 
 // forward sends cmd to the leader and waits for its reply.
@@ -289,7 +327,7 @@ func (cp *ControlPlane) runTimers(sessionCheck time.Duration) {
 		case <-cp.node.Done():
 			return
 		case <-sessions.C():
-			if cp.node.IsLeader() {
+			if cp.node.IsLeader() && cp.sessionsMayExpire() {
 				cp.runPeriodic(fenceExpired{}, "fencing expired broker sessions")
 			}
 		case <-rebalance:

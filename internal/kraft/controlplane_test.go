@@ -346,9 +346,9 @@ func TestKRaftFollowerDoesNotDecide(t *testing.T) {
 	}
 }
 
-// A decision with no records still answers with an index, the barrier's,
-// so a follower that submitted it waits until its image holds what the
-// decision saw (a duplicate CreateTopics must find the topic there).
+// A decision with no records still answers with an index, the image's it
+// read, so a follower that submitted it waits until its image holds what
+// the decision saw (a duplicate CreateTopics must find the topic there).
 func TestKRaftNoRecordDecisionHasIndex(t *testing.T) {
 	c := newCluster(t, 1, Options{})
 	cp := c.nodes[c.leader()]
@@ -423,5 +423,52 @@ func TestKRaftRebalancesLeaders(t *testing.T) {
 			t.Fatalf("partition %d still led by %d with ISR %v after 10s", id, p.Leader, p.ISR)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKRaftIdleClusterWritesNothing checks that heartbeats that change
+// nothing and session checks with no session near expiry append no
+// entry to the metadata log (an idle controller used to commit a barrier
+// entry, and fsync it, every second), while a broker that stops
+// heartbeating is still fenced by the timer.
+func TestKRaftIdleClusterWritesNothing(t *testing.T) {
+	cl := newCluster(t, 1, Options{SessionCheckInterval: 10 * time.Millisecond,
+		Controller: controller.Config{BrokerSessionTimeoutMs: 400}})
+	cp := cl.nodes[cl.leader()]
+	registerBrokers(t, cp, 1, 2)
+	epoch := func(id int32) int64 { b, _ := cp.Image().Broker(id); return b.Epoch }
+	heartbeat := func(id int32) {
+		hb := submit(t, cp, BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{BrokerID: id, BrokerEpoch: epoch(id),
+			CurrentMetadataOffset: cp.Image().Offset()}}).(controller.BrokerHeartbeatResponse)
+		if hb.Err != nil || hb.IsFenced {
+			t.Fatalf("heartbeat broker %d: fenced=%v err=%v", id, hb.IsFenced, hb.Err)
+		}
+	}
+	heartbeat(1)
+	heartbeat(2)
+	applied := cp.node.AppliedIndex()
+	// Twenty session checks pass with both sessions alive.
+	for range 10 {
+		time.Sleep(20 * time.Millisecond)
+		heartbeat(1)
+		heartbeat(2)
+	}
+	if now := cp.node.AppliedIndex(); now != applied {
+		t.Fatalf("idle: the metadata log grew from %d to %d", applied, now)
+	}
+	// Broker 2 stops heartbeating: the timer fences it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		heartbeat(1)
+		if b, _ := cp.Image().Broker(2); b.Fenced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("broker 2 not fenced 10 s after its last heartbeat")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, _ := cp.Image().Broker(1); b.Fenced {
+		t.Fatal("broker 1 fenced although it heartbeated")
 	}
 }

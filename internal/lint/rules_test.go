@@ -44,7 +44,8 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/purgatory": 35,
 
 	// Share groups (KIP-932): share partitions on their leader, share
-	// sessions, the share state files; over the pure sharegroup.
+	// sessions, the persister of share state and the share groups' records;
+	// over the pure sharegroup.
 	"internal/share": 50,
 
 	// Pure state machines (see purePackages). Controller decisions read
@@ -56,6 +57,7 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/replica":     25,
 
 	"internal/coord/sharegroup": 30, // share groups and share partitions (KIP-932)
+	"internal/coord/sharestate": 30, // the share coordinator's state: __share_group_state (KIP-932)
 
 	// Client quotas: rates sampled with nowMs and the per-client sensors
 	// the edge records into, over the quotas of the metadata image.
@@ -103,6 +105,7 @@ var purePackages = []string{
 	"internal/coord/group",
 	"internal/coord/txn",
 	"internal/coord/sharegroup",
+	"internal/coord/sharestate",
 }
 
 // pureForbidden are the import paths (with everything below them) that

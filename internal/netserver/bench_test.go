@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 )
 
@@ -79,5 +80,50 @@ func BenchmarkNetserverPipelined(b *testing.B) {
 		if _, err := io.ReadFull(nc, got); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// idleConnections is how many connections BenchmarkNetserverIdleConnections
+// holds open: both ends are in this process, so it needs twice as many
+// descriptors, under the 20,000 a test process usually may have.
+const idleConnections = 4000
+
+// BenchmarkNetserverIdleConnections opens idleConnections connections that
+// each do one request and then idle, and reports what the server holds for
+// each once their processors have exited: goroutines, stack bytes and live
+// heap bytes, after a GC (which frees the stacks of exited goroutines and
+// halves those using under a quarter of theirs; the runtime forces one at
+// least every two minutes). The heap figure includes the client's end of
+// each loopback connection. bench/connections.sh measures the whole broker
+// process's resident memory. Run with
+//
+//	go test -run '^$' -bench IdleConnections -benchtime 1x -count 3 ./internal/netserver/
+func BenchmarkNetserverIdleConnections(b *testing.B) {
+	h := newTestHandler()
+	s := startServer(b, Config{MaxConnections: 2 * idleConnections}, h)
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		goroutines := runtime.NumGoroutine()
+		clients := make([]*testClient, idleConnections)
+		for i := range clients {
+			clients[i] = dial(b, s)
+			clients[i].roundTrip(uint32(i))
+		}
+		// Processors exit processorLinger after their last answer.
+		eventually(b, "processors done", func() bool {
+			return runtime.NumGoroutine()-goroutines <= idleConnections
+		})
+		goroutines = runtime.NumGoroutine() - goroutines
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(goroutines)/idleConnections, "goroutines/conn")
+		b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/idleConnections, "stack-B/conn")
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/idleConnections, "heap-B/conn")
+		for _, c := range clients {
+			c.nc.Close()
+		}
+		eventually(b, "connections closed", func() bool { return s.NumConnections() == 0 })
 	}
 }

@@ -29,22 +29,29 @@ var (
 // sizePrefixLen is the length of the big-endian int32 before every frame.
 const sizePrefixLen = 4
 
-// conn is one client connection, served by two goroutines:
+// conn is one client connection, served by a reader goroutine and, while
+// it has requests to serve, a processor goroutine:
 //
 //   - readLoop cuts frames off the socket and queues them. Before reading a
 //     frame's body it takes one of MaxInFlightPerConn slots and the frame's
 //     bytes from the server's memory pool, so it never holds more than that
-//     many requests nor allocates beyond the pool. It is the only sender on
-//     requests and closes it when it stops.
+//     many requests nor allocates beyond the pool. It starts a processor
+//     when it queues a request and none is running.
 //   - processLoop serves the queued requests one at a time, in order, and
 //     writes each response before taking the next request, which is what
 //     keeps responses in request order. It frees a request's slot once the
-//     response is written, and closes the socket when the queue is drained.
+//     response is written, and exits once the queue has been empty for
+//     processorLinger.
+//
+// An idle connection thus costs one goroutine parked in Read, its small
+// stack, and no buffer: with thousands of idle clients, a second parked
+// goroutine each would be most of their memory.
 //
 // A read error, an idle timeout, a bad frame size or Shutdown stop the
 // reader only: requests already read are still served (as Kafka's request
 // handlers still handle requests queued before a channel closed; an acks=0
-// produce sent just before a client exits is appended). A write error, a
+// produce sent just before a client exits is appended), and whichever of
+// reader and processor ends last closes the socket. A write error, a
 // handler error or Close make the connection dead: the socket is closed and
 // queued requests are dropped unserved.
 type conn struct {
@@ -64,8 +71,18 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	requests chan request  // capacity MaxInFlightPerConn; never blocks, see slots
-	slots    chan struct{} // one token per request read and not yet answered
+	// mu guards queue, processing, lingering and readDone: whether the
+	// reader must start or wake a processor for the request it queues,
+	// and which of the two finishes the connection.
+	mu         sync.Mutex
+	queue      []request     // read, not yet served; at most MaxInFlightPerConn
+	processing bool          // a processLoop is running (serving or lingering)
+	lingering  bool          // it waits on wake, the queue empty
+	readDone   bool          // the reader has stopped: nothing more is queued
+	slots      chan struct{} // one token per request read and not yet answered
+	// wake carries the one wake-up of a lingering processor, sent by
+	// whoever cleared lingering; made with the first processor.
+	wake chan struct{}
 
 	stopRead     chan struct{} // closed to stop the reader, see stopReading
 	stopOnce     sync.Once
@@ -106,7 +123,6 @@ func newConn(s *Server, nc net.Conn, sec Security) *conn {
 		nc:         nc,
 		clientAddr: nc.RemoteAddr().String(),
 		cancel:     cancel,
-		requests:   make(chan request, s.cfg.MaxInFlightPerConn),
 		slots:      make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		stopRead:   make(chan struct{}),
 		sec:        sec,
@@ -195,30 +211,142 @@ func (c *conn) close() {
 
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
-	defer close(c.requests)
+	defer c.readStopped()
 	if err := c.startSecurity(); err != nil {
 		c.cancel()
 		return
 	}
 	for {
 		c.waitMuted(c.ctx)
-		req, err := c.readRequest()
+		// The wait for the size is where an idle connection spends its
+		// life, so nothing on this path keeps a large frame on the stack:
+		// the garbage collector halves an idle reader's stack only while
+		// it uses under a quarter of it.
+		err := c.readSizePrefix()
+		var req request
+		if err == nil {
+			req, err = c.readRequest()
+		}
 		if err != nil {
-			c.cancel()
-			if !errors.Is(err, errStopped) {
-				c.s.log.Debug("connection read ended", "client", c.clientAddr, "err", err)
-			}
+			c.readEnded(err)
 			return
 		}
-		c.requests <- req // holds a slot, so there is room
+		c.enqueue(req)
 	}
 }
 
-// readRequest reads one frame. On error it holds nothing.
-func (c *conn) readRequest() (request, error) {
-	if err := c.readSizePrefix(); err != nil {
-		return request{}, err
+func (c *conn) readEnded(err error) {
+	c.cancel()
+	if !errors.Is(err, errStopped) {
+		c.s.log.Debug("connection read ended", "client", c.clientAddr, "err", err)
 	}
+}
+
+// processorLinger is how long a processor waits for the next request
+// once the queue is empty before it exits. A consumer that long-polls, or
+// a producer that sends every linger.ms, sends its next request within
+// it, and so keeps one processor whose stack has grown to what serving
+// needs: a new goroutine per request grows its stack again each time
+// (stack copying was 8% of a CPU profile of the broker with 1,000
+// consumers long-polling, bench/longpoll.sh). Short, because the runtime
+// keeps the memory of the most processors ever alive at once: 10,000
+// clients that connect within a second and go idle would otherwise leave
+// 10,000 grown stacks' worth of resident memory behind
+// (bench/connections.sh).
+const processorLinger = 100 * time.Millisecond
+
+// enqueue queues a request (it holds a slot, so the queue stays bounded)
+// and wakes the processor, or starts one unless one is running.
+func (c *conn) enqueue(req request) {
+	c.mu.Lock()
+	c.queue = append(c.queue, req)
+	start := !c.processing
+	if start && c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	wake := c.lingering
+	c.processing, c.lingering = true, false
+	c.mu.Unlock()
+	if wake {
+		c.wake <- struct{}{}
+	}
+	if start {
+		// The reader is counted in wg while it adds the processor, so
+		// Add never races with a Wait that could see zero.
+		c.s.wg.Add(1)
+		go c.processLoop()
+	}
+}
+
+// readStopped records that nothing more will be queued. With no processor
+// running, nothing is queued either: the reader finishes the connection;
+// a lingering processor is woken to finish it.
+func (c *conn) readStopped() {
+	c.mu.Lock()
+	c.readDone = true
+	finish := !c.processing
+	wake := c.lingering
+	c.lingering = false
+	c.mu.Unlock()
+	if wake {
+		c.wake <- struct{}{}
+	}
+	if finish {
+		c.finish()
+	}
+}
+
+// nextStep is what next tells the processor to do.
+type nextStep int
+
+const (
+	serveRequest nextStep = iota
+	lingerForRequest
+	finishConnection
+)
+
+// next takes the next queued request. With none, the processor lingers,
+// or finishes the connection if the reader is gone.
+func (c *conn) next() (req request, step nextStep) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		if c.readDone {
+			c.processing = false
+			return request{}, finishConnection
+		}
+		c.lingering = true
+		return request{}, lingerForRequest
+	}
+	req = c.queue[0]
+	n := copy(c.queue, c.queue[1:])
+	c.queue[n] = request{}
+	c.queue = c.queue[:n]
+	return req, serveRequest
+}
+
+// stopLingering ends a processor whose linger ran out, unless a request
+// or the reader's stop woke it meanwhile: then its wake is on the way.
+func (c *conn) stopLingering() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.lingering {
+		return false
+	}
+	c.processing, c.lingering = false, false
+	return true
+}
+
+// finish closes the connection once the reader has stopped and everything
+// it read is answered.
+func (c *conn) finish() {
+	c.close()
+	c.s.unregister(c)
+}
+
+// readRequest reads the frame whose size readSizePrefix read. On error it
+// holds nothing.
+func (c *conn) readRequest() (request, error) {
 	size := int32(binary.BigEndian.Uint32(c.sizePrefix[:]))
 	if limit := c.maxFrameBytes(); size <= 0 || size > limit {
 		if limit < c.s.cfg.MaxRequestBytes {
@@ -263,42 +391,52 @@ func (c *conn) readRequest() (request, error) {
 // passed with nothing pending. Once the first byte is in, the frame must
 // complete within IdleTimeout, so a client trickling bytes is cut off too.
 func (c *conn) readSizePrefix() error {
-	idle := c.s.cfg.IdleTimeout
-	if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
+	if err := c.setReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
 		return err
 	}
-	n := 0
-	for n < sizePrefixLen {
+	for n := 0; n < sizePrefixLen; {
 		m, err := c.nc.Read(c.sizePrefix[n:])
-		if n == 0 && m > 0 && m < sizePrefixLen {
-			if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
-				return err
-			}
+		var stop bool
+		if n, stop, err = c.sizePrefixRead(n, m, err); stop {
+			return err
 		}
-		n += m
-		if err == nil {
-			continue
-		}
-		if c.readStopping.Load() {
-			return errStopped
-		}
-		var netErr net.Error
-		if n == 0 && errors.As(err, &netErr) && netErr.Timeout() {
-			next, ok := c.idleDeadline()
-			if !ok {
-				return errIdle
-			}
-			if err := c.setReadDeadline(next); err != nil {
-				return err
-			}
-			continue
-		}
-		if n == 0 && errors.Is(err, io.EOF) {
-			return io.EOF // the client closed between requests
-		}
-		return fmt.Errorf("reading request size (%d of 4 bytes): %w", n, err)
 	}
 	return nil
+}
+
+// sizePrefixRead handles one Read of the size prefix that had n bytes and
+// read m more: it returns the new count and whether the read must stop,
+// with the error why. Apart from readSizePrefix to keep the parked frame
+// small.
+func (c *conn) sizePrefixRead(n, m int, err error) (int, bool, error) {
+	idle := c.s.cfg.IdleTimeout
+	if n == 0 && m > 0 && m < sizePrefixLen {
+		if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
+			return n, true, err
+		}
+	}
+	n += m
+	if err == nil {
+		return n, false, nil
+	}
+	if c.readStopping.Load() {
+		return n, true, errStopped
+	}
+	var netErr net.Error
+	if n == 0 && errors.As(err, &netErr) && netErr.Timeout() {
+		next, ok := c.idleDeadline()
+		if !ok {
+			return n, true, errIdle
+		}
+		if err := c.setReadDeadline(next); err != nil {
+			return n, true, err
+		}
+		return n, false, nil
+	}
+	if n == 0 && errors.Is(err, io.EOF) {
+		return n, true, io.EOF // the client closed between requests
+	}
+	return n, true, fmt.Errorf("reading request size (%d of 4 bytes): %w", n, err)
 }
 
 // idleDeadline decides, when a wait for a request times out, whether the
@@ -333,17 +471,41 @@ func (c *conn) setReadDeadline(t time.Time) error {
 
 func (c *conn) processLoop() {
 	defer c.s.wg.Done()
-	for req := range c.requests {
-		c.process(req)
-		c.lastActivity.Store(time.Now().UnixNano())
-		<-c.slots
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	for {
+		req, step := c.next()
+		switch step {
+		case finishConnection:
+			c.finish()
+			return
+		case lingerForRequest:
+			if linger == nil {
+				linger = time.NewTimer(processorLinger)
+			} else {
+				linger.Reset(processorLinger)
+			}
+			select {
+			case <-c.wake:
+			case <-linger.C:
+				if c.stopLingering() {
+					return
+				}
+				<-c.wake
+			}
+			continue
+		}
 		// A throttled client's next request waits out the mute: its
 		// response went out at once, with throttle_time_ms (KIP-219).
 		c.waitMuted(c.ctx)
+		c.process(req)
+		c.lastActivity.Store(time.Now().UnixNano())
+		<-c.slots
 	}
-	// The reader has stopped and everything it read is answered.
-	c.close()
-	c.s.unregister(c)
 }
 
 // process serves one request and writes its response.

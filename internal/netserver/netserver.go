@@ -9,10 +9,12 @@
 //     written in the same order. The reader reads ahead up to
 //     MaxInFlightPerConn frames, so a pipelining client does not wait a round
 //     trip per request.
-//   - Connections are independent: each has its own reader and processor
-//     goroutines, reads of a frame in progress and writes of a response have
-//     deadlines, so a client that stalls, trickles or stops reading only ever
-//     holds up itself.
+//   - Connections are independent: each has its own reader goroutine and,
+//     while it has requests, its own processor goroutine; reads of a frame
+//     in progress and writes of a response have deadlines, so a client that
+//     stalls, trickles or stops reading only ever holds up itself.
+//   - An idle connection holds one parked goroutine and no buffer: cost
+//     grows with requests served, not with clients connected.
 //   - Memory is bounded: a frame's size is checked against MaxRequestBytes
 //     before anything is allocated, and all frames read but not yet served
 //     share one byte budget (QueuedMaxRequestBytes).
@@ -216,9 +218,10 @@ type Server struct {
 	// loop uses it. nil when there is no limit.
 	acceptRate *quota.Rate
 
-	// wg counts the accept loop and both goroutines of every connection.
-	// Connection goroutines are added by the accept loop while it is itself
-	// counted, so Add never races with a Wait that could see zero.
+	// wg counts the accept loop and the goroutines of every connection.
+	// Readers are added by the accept loop and processors by their reader,
+	// each while itself counted, so Add never races with a Wait that could
+	// see zero.
 	wg sync.WaitGroup
 }
 
@@ -439,10 +442,9 @@ func (s *Server) register(nc net.Conn, sec Security) {
 	c := newConn(s, nc, sec)
 	c.ip = ip
 	s.conns[c] = struct{}{}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	s.mu.Unlock()
-	go c.readLoop()
-	go c.processLoop()
+	go c.readLoop() // which starts a processor when it has requests
 }
 
 func (s *Server) unregister(c *conn) {

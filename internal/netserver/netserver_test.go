@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -454,6 +455,28 @@ func TestNetserverNoGoroutineLeak(t *testing.T) {
 	eventually(t, fmt.Sprintf("goroutines back to %d", before), func() bool {
 		return runtime.NumGoroutine() <= before
 	})
+}
+
+// TestNetserverIdleConnectionHoldsOnlyItsReader: once a connection has
+// been answered and stays quiet, its processor exits, and a later request
+// starts a new one.
+func TestNetserverIdleConnectionHoldsOnlyItsReader(t *testing.T) {
+	s := startServer(t, Config{}, newTestHandler())
+	c := dial(t, s)
+	for i := range 2 {
+		c.roundTrip(uint32(i))
+		eventually(t, "no processor left", func() bool { return goroutinesIn("(*conn).processLoop") == 0 })
+		if n := goroutinesIn("(*conn).readLoop"); n != 1 || s.NumConnections() != 1 {
+			t.Fatalf("%d readers, %d connections; want the idle connection's reader", n, s.NumConnections())
+		}
+	}
+}
+
+// goroutinesIn counts the goroutines with fn on their stack.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "netserver."+fn+"(")
 }
 
 func TestNetserverConfigValidate(t *testing.T) {

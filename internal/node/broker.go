@@ -3,9 +3,13 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // brokerSession is this broker's membership in the cluster: registered with
@@ -26,6 +31,10 @@ type brokerSession struct {
 	interval  time.Duration
 	clock     clock.Clock
 	log       *slog.Logger
+	// incarnation is this process's, previousIncarnation the one that ran
+	// on the log directory before it (zero on a first start); see
+	// newIncarnation.
+	incarnation, previousIncarnation metadata.UUID
 
 	mu    sync.Mutex
 	epoch int64
@@ -36,21 +45,23 @@ type brokerSession struct {
 //
 // After a crash, the previous incarnation's session is still alive at the
 // controller (a new controller gives every broker a fresh session, as
-// Kafka's does), so registration is refused until it expires, at most
-// broker.session.timeout.ms. A clean shutdown fences the broker instead,
-// and the next start registers at once.
+// Kafka's does). The registration names that incarnation, read from the
+// log directory, and the controller replaces it at once. Only when it
+// cannot be named (the file was lost) is the registration refused until
+// the old session expires, at most broker.session.timeout.ms. A clean
+// shutdown fences the broker, and the next start registers at once either
+// way.
+//
+// The incarnation is the same for every registration of this process, so
+// the controller tells a restart from a retry: the same incarnation
+// registering again (a forwarded request retried after a leader change, or
+// run re-registering after the controller forgot it) is idempotent.
 func (s *brokerSession) register(ctx context.Context) error {
-	// A fresh incarnation per start is how the controller tells a restart
-	// from a retry: the same incarnation registering again (a forwarded
-	// request retried after a leader change) is idempotent, a new one is a
-	// new process. crypto/rand.Read cannot fail since Go 1.24 (it aborts
-	// the program instead), so its error is dropped.
-	var incarnation metadata.UUID
-	_, _ = rand.Read(incarnation[:])
 	var reg controller.RegisterBrokerResponse
 	for logged := false; ; {
 		resp, err := s.submitWaitingForQuorum(ctx, kraft.RegisterBroker{Request: controller.RegisterBrokerRequest{
-			BrokerID: s.id, Incarnation: incarnation, Listeners: s.listeners, Rack: s.rack,
+			BrokerID: s.id, Incarnation: s.incarnation, PreviousIncarnation: s.previousIncarnation,
+			Listeners: s.listeners, Rack: s.rack,
 		}})
 		if err != nil {
 			return fmt.Errorf("register broker %d: %w", s.id, err)
@@ -60,7 +71,7 @@ func (s *brokerSession) register(ctx context.Context) error {
 			break
 		}
 		if !logged {
-			s.log.Info("waiting for the previous run's broker session to expire (it did not shut down cleanly)", "broker", s.id)
+			s.log.Info("waiting for the previous run's broker session to expire (it did not shut down cleanly, and its incarnation is not known)", "broker", s.id)
 			logged = true
 		}
 		// A few tries a second against a session timeout of seconds: the
@@ -91,6 +102,44 @@ func (s *brokerSession) register(ctx context.Context) error {
 			return fmt.Errorf("broker %d still fenced: %w", s.id, err)
 		}
 	}
+}
+
+// incarnationFile holds the incarnation of the broker process running on
+// the log directory, or of the last one that did:
+//
+//	<32 lowercase hex digits>\n
+//
+// It is replaced (atomically, synced) under the directory's lock before the
+// broker registers, so the next process on the directory can name it as
+// its previous incarnation. Holding the lock proves that process is gone:
+// the lock is an flock the kernel releases only when its holder dies. Do
+// not change the format.
+const incarnationFile = ".sluice_incarnation"
+
+// newIncarnation draws this process's incarnation, records it in dir and
+// returns it with the one the file held before (zero if none, or if the
+// file is unreadable: then a restart after a crash waits out the old
+// session, as before this file existed). The caller holds dir's lock.
+func newIncarnation(fsys vfs.FS, dir string) (current, previous metadata.UUID, err error) {
+	path := filepath.Join(dir, incarnationFile)
+	data, err := vfs.ReadFile(fsys, path, 1<<10)
+	switch {
+	case err == nil:
+		if b, decErr := hex.DecodeString(strings.TrimSpace(string(data))); decErr == nil && len(b) == len(previous) {
+			copy(previous[:], b)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return current, previous, fmt.Errorf("read %s: %w", path, err)
+	}
+	// crypto/rand.Read cannot fail since Go 1.24 (it aborts the program
+	// instead); zero is not an incarnation, so it is drawn again.
+	for current == (metadata.UUID{}) || current == previous {
+		_, _ = rand.Read(current[:])
+	}
+	if err := vfs.WriteFileAtomic(fsys, path, []byte(hex.EncodeToString(current[:])+"\n")); err != nil {
+		return current, previous, err
+	}
+	return current, previous, nil
 }
 
 // quorumWaitLogInterval is how often a broker waiting for the controller

@@ -48,6 +48,7 @@ func (n *Node) startGroupCoordinator() error {
 			ConsumerHeartbeatIntervalMs:   cfg.Int32("group.consumer.heartbeat.interval.ms"),
 			ConsumerMaxSize:               cfg.Int32("group.consumer.max.size"),
 			ConsumerAssignors:             cfg.List("group.consumer.assignors"),
+			ConsumerMigrationPolicy:       cfg.String("group.consumer.migration.policy"),
 		},
 	})
 	if err != nil {

@@ -3,9 +3,10 @@
 // reverse order.
 //
 // Start order: identity (meta.properties, under the data-dir lock) →
-// metadata quorum → partition logs → client listener (bound, not yet
-// serving, so the broker can register the real port) → broker
-// registration, unfenced → group coordinator → transaction coordinator →
+// client listener (bound, not yet serving: connections wait in the listen
+// backlog, and the broker can register the real port) → metadata quorum →
+// partition logs → broker registration (naming the previous incarnation on
+// the directory), unfenced → group coordinator → transaction coordinator →
 // serving. Shutdown reverses it: stop serving (requests already read are
 // answered), stop heartbeats, tell the controller (controlled shutdown),
 // stop the group and transaction coordinators, snapshot producer state,
@@ -39,6 +40,7 @@ import (
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/peer"
 	"github.com/sluicelog/sluice/internal/quota"
+	"github.com/sluicelog/sluice/internal/share"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -60,17 +62,20 @@ type Options struct {
 
 // Node is a running Sluice node.
 type Node struct {
-	opts    Options
-	log     *slog.Logger
-	meta    metaProperties
-	cp      *kraft.ControlPlane
-	logs    *log.Manager
-	parts   *partition.Manager
-	groups  *coord.Coordinator
-	server  *netserver.Server // every client listener's
-	session *brokerSession
-	metrics *metrics.Registry
-	http    *httpserver.Server
+	opts   Options
+	log    *slog.Logger
+	meta   metaProperties
+	cp     *kraft.ControlPlane
+	logs   *log.Manager
+	parts  *partition.Manager
+	groups *coord.Coordinator
+	server *netserver.Server // every client listener's
+	// unserved are the client listeners bound at start, closed by stop
+	// if the start fails before server takes them over.
+	unserved []clientListener
+	session  *brokerSession
+	metrics  *metrics.Registry
+	http     *httpserver.Server
 	// consoleSlot is mounted at "/" when the built-in console is on.
 	consoleSlot *consoleSlot
 	// txnVerifier asks transaction coordinators about transactional
@@ -89,6 +94,11 @@ type Node struct {
 	// txnPeers holds the connections the transaction coordinator writes
 	// markers over; closed after it stops.
 	txnPeers *peerPool
+	// shareStates is the share coordinator on __share_group_state; it
+	// sends over txnPeers too.
+	shareStates *coord.ShareCoordinator
+	// shares runs share groups; its persister sends over txnPeers.
+	shares *share.Coordinator
 	// producerIDs hands out producer ids to idempotent producers
 	// (InitProducerId) and to the transaction coordinator alike.
 	producerIDs *producerIDBlocks
@@ -146,6 +156,19 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.startHTTP(); err != nil {
 		return nil, err
 	}
+	// The client port is bound first thing, before the quorum and the
+	// logs: from now on a client that connects is held by the kernel in
+	// the listen backlog (its requests wait there) until serve accepts,
+	// as Kafka holds connections until request processing is enabled.
+	// Refused connections, before, made kcat give up at once after a
+	// restart.
+	var lns []clientListener
+	if n.IsBroker() {
+		if lns, err = n.listenAll(); err != nil {
+			return nil, err
+		}
+		n.unserved = lns
+	}
 	if err = n.startControlPlane(); err != nil {
 		return nil, err
 	}
@@ -175,50 +198,55 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.applyBootstrapCredentials(ctx); err != nil {
 		return nil, err
 	}
-	lns, err := n.listenAll()
-	if err != nil {
-		return nil, err
-	}
 	n.session = &brokerSession{
 		cp: n.cp, id: n.meta.NodeID, rack: cfg.String("broker.rack"), clock: opts.Clock, log: n.log,
 		interval:  time.Duration(cfg.Int64("broker.heartbeat.interval.ms")) * time.Millisecond,
 		listeners: registeredListeners(lns),
 	}
+	if n.session.incarnation, n.session.previousIncarnation, err = newIncarnation(opts.FS, cfg.LogDir()); err != nil {
+		return nil, err
+	}
 	if err = n.session.register(ctx); err != nil {
-		closeListeners(lns)
 		return nil, err
 	}
 	// The first Refresh deletes logs the metadata no longer places here
 	// (topics deleted while the node was down), so it must see every
 	// committed record: the registration above was applied after them.
 	if err = n.parts.Refresh(); err != nil {
-		closeListeners(lns)
 		return nil, err
 	}
 	n.setStage(stageGroups)
 	if err = n.startGroupCoordinator(); err != nil {
-		closeListeners(lns)
 		return nil, err
 	}
 	n.obs.groups.Store(n.groups)
 	// Serve only once the groups are rebuilt: right after a restart a
 	// consumer's first request must see its committed offsets.
 	if err = n.groups.WaitLoaded(ctx); err != nil {
-		closeListeners(lns)
 		return nil, err
 	}
 	n.setStage(stageTxns)
 	if err = n.startTxnCoordinator(); err != nil {
-		closeListeners(lns)
 		return nil, err
 	}
 	// As for groups: a producer's first InitProducerId after a restart
 	// must see its transactional id's epoch.
 	if err = n.txns.WaitLoaded(ctx); err != nil {
+		return nil, err
+	}
+	n.setStage(stageShareStates)
+	if err = n.startShareStateCoordinator(); err != nil {
+		closeListeners(lns)
+		return nil, err
+	}
+	// As for groups: a share partition's first fetch after a restart must
+	// find its state.
+	if err = n.shareStates.WaitLoaded(ctx); err != nil {
 		closeListeners(lns)
 		return nil, err
 	}
 	n.txnVerifier = n.newTxnVerifier()
+	n.shares = n.newShares()
 	if err = n.serve(lns); err != nil {
 		return nil, err
 	}
@@ -415,7 +443,6 @@ func (n *Node) serve(lns []clientListener) error {
 	for _, l := range lns {
 		sec, err := n.listenerSecurity(l.cfg)
 		if err != nil {
-			closeListeners(lns)
 			return err
 		}
 		listeners = append(listeners, netserver.Listener{Listener: l.ln, Security: sec})
@@ -467,7 +494,7 @@ func (n *Node) brokerDeps(host string, port int) *api.Broker {
 		// Transactions on the partition side: KIP-890 produce checks, and
 		// markers on __consumer_offsets settling transactional commits.
 		TxnVerifier: n.txnVerifier, TxnMarkerListener: n.groups,
-		Shares: n.newShares(),
+		Shares: n.shares, ShareStates: n.shareStates,
 	}
 }
 
@@ -501,6 +528,7 @@ func (n *Node) followImages(ctx context.Context) {
 		// After the partitions: a shard loads from its partition's log.
 		n.groups.Refresh()
 		n.txns.Refresh()
+		n.shareStates.Refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -578,6 +606,8 @@ func (n *Node) stop(ctx context.Context) error {
 		}
 		if n.server != nil {
 			errs = append(errs, n.server.Shutdown(ctx))
+		} else {
+			closeListeners(n.unserved)
 		}
 		// The background loops use the groups, partitions and logs, so
 		// they stop before any of those close. The group coordinator
@@ -590,6 +620,15 @@ func (n *Node) stop(ctx context.Context) error {
 		// Before the partitions too: it writes to __transaction_state.
 		if n.txns != nil {
 			n.txns.Stop()
+		}
+		// The releases of records that closing connections started stop
+		// before the share coordinator and the peers they write through.
+		if n.shares != nil {
+			n.shares.Close()
+		}
+		// Before the partitions too: it writes to __share_group_state.
+		if n.shareStates != nil {
+			n.shareStates.Stop()
 		}
 		if n.txnPeers != nil {
 			n.txnPeers.close()

@@ -38,6 +38,7 @@ const (
 	stageRegistration = "registering with the controller and waiting to be unfenced"
 	stageGroups       = "loading consumer groups from __consumer_offsets"
 	stageTxns         = "loading transactions from __transaction_state"
+	stageShareStates  = "loading share partition state from __share_group_state"
 	stageShuttingDown = "shutting down"
 )
 

@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,22 +19,52 @@ import (
 )
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
+//
+// They come from below the kernel's ephemeral range when it leaves room:
+// a node restarted on its old address would otherwise find the port taken
+// by some process's outgoing connection (which draws its local port from
+// that range), and the test would fail with "address already in use".
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	var addrs []string
 	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	low, high := portsOutsideEphemeralRange()
+	for len(addrs) < n {
+		port := 0
+		if high > low {
+			port = low + rand.IntN(high-low)
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
+			if port != 0 {
+				continue // taken by someone else: draw again
+			}
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
 	return addrs
+}
+
+// portsOutsideEphemeralRange is [low, high) below the kernel's ephemeral
+// port range, or an empty range where the kernel says nothing or leaves
+// no room.
+func portsOutsideEphemeralRange() (low, high int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil || first <= 12000 {
+		return 0, 0
+	}
+	return 10000, first
 }
 
 // startNodes starts nodes concurrently: a voter's Start waits for a

@@ -12,7 +12,9 @@ import (
 // BenchmarkNodeShareConsume reads b.N 1 KiB records with one franz-go
 // share consumer that accepts every record, as BenchmarkNodeConsume reads
 // them with a plain consumer: each fetch acquires up to 500 records, and
-// each acknowledgement writes the share partition's state file with fsync.
+// each acknowledgement round writes the share partition's state to the
+// share coordinator (WriteShareGroupState over loopback, appended to
+// __share_group_state with fsync).
 // The final FlushAcks is timed: the last records count only once accepted.
 func BenchmarkNodeShareConsume(b *testing.B) {
 	cfg := loadConfig(b, "log.dirs="+b.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0", "share.auto.offset.reset=earliest")

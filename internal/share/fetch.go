@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
@@ -33,6 +34,11 @@ type FetchRequest struct {
 	MaxBytes   int32
 	// Acknowledge only: ShareAcknowledge fetches nothing.
 	AcknowledgeOnly bool
+	// Conn is the client connection's context: a session opened by this
+	// request ends when it is done, and the records its member holds are
+	// released at once, as Kafka releases them when the connection
+	// closes. nil: the session ends only as below.
+	Conn context.Context
 }
 
 // PartitionResult is one partition of a ShareFetch or ShareAcknowledge
@@ -56,9 +62,9 @@ func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionR
 	if err != nil {
 		return nil, err
 	}
-	results := c.acknowledge(req)
+	results := c.acknowledge(ctx, req)
 	if closing {
-		c.releaseSession(req.GroupID, req.MemberID, sess)
+		c.releaseSession(ctx, req.GroupID, req.MemberID, sess)
 		return results, nil
 	}
 	if req.AcknowledgeOnly {
@@ -68,7 +74,7 @@ func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionR
 	deadline := c.opts.Clock.Now().Add(req.MaxWait)
 	for {
 		wake := make(chan struct{}, 1)
-		fetched, cancel := c.acquireAll(req, tps, wake)
+		fetched, cancel := c.acquireAll(ctx, req, tps, wake)
 		got := false
 		for _, r := range fetched {
 			got = got || len(r.Acquired) > 0 || r.Err != nil
@@ -102,9 +108,13 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The group lives on its coordinator; a partition leader elsewhere
-	// cannot check the member and trusts the session instead.
-	if g := c.groups[req.GroupID]; g != nil && g.Member(req.MemberID) == nil {
-		return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, sharegroup.ErrUnknownMemberID)
+	// cannot check the member and trusts the session instead. A group
+	// this node coordinated before the coordinator moved is stale, so it
+	// is only checked while this node coordinates it.
+	if _, err := c.groupPartitionLocked(req.GroupID); err == nil {
+		if g := c.groups[req.GroupID]; g != nil && g.Member(req.MemberID) == nil {
+			return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, sharegroup.ErrUnknownMemberID)
+		}
 	}
 	key := sessionKey{req.GroupID, req.MemberID}
 	switch req.SessionEpoch {
@@ -115,12 +125,21 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 		if _, ok := c.sessions[key]; !ok && len(c.sessions) >= c.opts.Config.MaxSessions {
 			return nil, false, fmt.Errorf("%d share sessions: %w", len(c.sessions), ErrShareSessionLimitReached)
 		}
+		if old := c.sessions[key]; old != nil && old.stopWatch != nil {
+			old.stopWatch()
+		}
 		s = &session{nextEpoch: 1, partitions: map[TopicPartition]bool{}}
+		if req.Conn != nil {
+			s.stopWatch = context.AfterFunc(req.Conn, func() { c.connectionClosed(req.GroupID, req.MemberID, s) })
+		}
 		c.sessions[key] = s
 	case -1:
 		s = c.sessions[key]
 		if s == nil {
 			return nil, false, fmt.Errorf("share group %q member %q: %w", req.GroupID, req.MemberID, ErrShareSessionNotFound)
+		}
+		if s.stopWatch != nil {
+			s.stopWatch()
 		}
 		delete(c.sessions, key)
 		return s, true, nil
@@ -147,38 +166,50 @@ func (c *Coordinator) session(req FetchRequest) (s *session, closing bool, err e
 
 // acknowledge applies every acknowledgement batch and writes the state of
 // each partition that changed before the response says so.
-func (c *Coordinator) acknowledge(req FetchRequest) []PartitionResult {
-	var out []PartitionResult
+func (c *Coordinator) acknowledge(ctx context.Context, req FetchRequest) []PartitionResult {
 	tps := make([]TopicPartition, 0, len(req.Acks))
 	for tp := range req.Acks {
 		tps = append(tps, tp)
 	}
 	sortTopicPartitions(tps)
-	for _, tp := range tps {
-		r := PartitionResult{TopicPartition: tp}
-		r.AckErr = c.acknowledgePartition(req.GroupID, req.MemberID, tp, req.Acks[tp])
-		out = append(out, r)
+	out := make([]PartitionResult, len(tps))
+	// Each partition's state write waits for its share coordinator's
+	// append (an fsync and the ISR): the partitions go side by side, a
+	// bounded number at a time, so the waits overlap instead of adding up.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxConcurrentAcknowledgements)
+	for i, tp := range tps {
+		out[i] = PartitionResult{TopicPartition: tp}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			out[i].AckErr = c.acknowledgePartition(ctx, req.GroupID, req.MemberID, tp, req.Acks[tp])
+		})
 	}
+	wg.Wait()
 	return out
 }
 
-func (c *Coordinator) acknowledgePartition(groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
+// maxConcurrentAcknowledgements bounds the partitions of one request whose
+// acknowledgements (and state writes) run at once.
+const maxConcurrentAcknowledgements = 16
+
+func (c *Coordinator) acknowledgePartition(ctx context.Context, groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
 	part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return err
 	}
-	sp, err := c.sharePartition(partitionKey{groupID, tp}, part)
+	sp, err := c.lockSharePartition(ctx, partitionKey{groupID, tp}, part)
 	if err != nil {
 		return err
 	}
-	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	sp.p.ExpireLocks(c.nowMs())
 	var errs []error
 	for _, a := range acks {
 		errs = append(errs, applyAcknowledgement(sp.p, memberID, a))
 	}
-	if err := c.persistLocked(sp); err != nil {
+	if err := c.persistLocked(ctx, sp); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
@@ -206,7 +237,7 @@ func applyAcknowledgement(p *sharegroup.Partition, memberID string, a Acknowledg
 // acquireAll acquires records from each partition, sharing out the
 // request's record and byte budgets, and watches the partitions for
 // appends on wake; the caller cancels the watches.
-func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake chan<- struct{}) ([]PartitionResult, func()) {
+func (c *Coordinator) acquireAll(ctx context.Context, req FetchRequest, tps []TopicPartition, wake chan<- struct{}) ([]PartitionResult, func()) {
 	var cancels []func()
 	out := make([]PartitionResult, 0, len(tps))
 	maxRecords, maxBytes := req.MaxRecords, int64(req.MaxBytes)
@@ -217,7 +248,7 @@ func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake ch
 			cancels = append(cancels, part.Watch(wake))
 			r.LeaderEpoch = part.LeaderEpoch()
 			if maxRecords > 0 && maxBytes > 0 {
-				err = c.acquire(req, tp, part, &r, maxRecords, maxBytes)
+				err = c.acquire(ctx, req, tp, part, &r, maxRecords, maxBytes)
 			}
 		}
 		r.Err = err
@@ -237,12 +268,11 @@ func (c *Coordinator) acquireAll(req FetchRequest, tps []TopicPartition, wake ch
 // acquireLocked reads whole batches from the first acquirable offset and
 // acquires what they hold. The batches may hold records another member has
 // acquired: the client keeps only the records in its acquired ranges.
-func (c *Coordinator) acquire(req FetchRequest, tp TopicPartition, part *partition.Partition, r *PartitionResult, maxRecords int, maxBytes int64) error {
-	sp, err := c.sharePartition(partitionKey{req.GroupID, tp}, part)
+func (c *Coordinator) acquire(ctx context.Context, req FetchRequest, tp TopicPartition, part *partition.Partition, r *PartitionResult, maxRecords int, maxBytes int64) error {
+	sp, err := c.lockSharePartition(ctx, partitionKey{req.GroupID, tp}, part)
 	if err != nil {
 		return err
 	}
-	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	p := sp.p
 	now := c.nowMs()
@@ -308,7 +338,10 @@ func (c *Coordinator) nextExpiry() time.Duration {
 	wait := c.opts.Config.Partition.LockDurationMs
 	for _, sp := range c.partitionsOf("") {
 		sp.mu.Lock()
-		next := sp.p.NextLockExpiryMs()
+		next := int64(-1)
+		if sp.p != nil {
+			next = sp.p.NextLockExpiryMs()
+		}
 		sp.mu.Unlock()
 		if next >= 0 {
 			wait = min(wait, max(next-now, 1))
@@ -345,15 +378,31 @@ func sortTopicPartitions(tps []TopicPartition) {
 
 // releaseSession gives back the records a member still holds in the
 // partitions of the session it closed: it will not acknowledge them.
-func (c *Coordinator) releaseSession(groupID, memberID string, s *session) {
+func (c *Coordinator) releaseSession(ctx context.Context, groupID, memberID string, s *session) {
 	for _, sp := range c.partitionsOf(groupID) {
 		if !s.partitions[sp.key.TopicPartition] {
 			continue
 		}
 		sp.mu.Lock()
-		if sp.p.ReleaseMember(memberID) > 0 {
-			_ = c.persistLocked(sp) // logged; the records come back at lock expiry anyway
+		if sp.p != nil && sp.p.ReleaseMember(memberID) > 0 {
+			_ = c.persistLocked(ctx, sp) // logged; the records come back at lock expiry anyway
 		}
 		sp.mu.Unlock()
+	}
+}
+
+// connectionClosed ends a share session whose client connection closed
+// (if it is still the member's session) and releases what its member
+// holds, so another member gets the records now, not at lock expiry.
+func (c *Coordinator) connectionClosed(groupID, memberID string, s *session) {
+	key := sessionKey{groupID, memberID}
+	c.mu.Lock()
+	current := c.sessions[key] == s
+	if current {
+		delete(c.sessions, key)
+	}
+	c.mu.Unlock()
+	if current {
+		c.releaseSession(c.ctx, groupID, memberID, s)
 	}
 }

@@ -1,27 +1,30 @@
 // Package share runs share groups (KIP-932) on a broker: the groups'
 // membership (sharegroup.Group), the share partitions this node leads
 // (sharegroup.Partition) with their acquisition locks, the share sessions
-// of ShareFetch, and each share partition's durable state.
+// of ShareFetch, and each share partition's durable state through a
+// Persister: the share coordinator on __share_group_state, reached with
+// ReadShareGroupState and WriteShareGroupState as Kafka's share partition
+// leaders do (Kafka's Persister).
 //
-// Durability, and what is not there yet: a share partition's state (SPSO,
-// in-flight states and delivery counts) is written with fsync to a state
-// file on the partition leader's log dir (statefile.go) before an
-// acknowledgement is answered. It survives a restart of that node, but it is
-// not replicated: Kafka keeps it in __share_group_state through the share
-// coordinator (APIs 83–86), which Sluice does not have yet, so after a
-// leader failover the new leader starts the share partition afresh. The
-// group's membership is kept in memory only: after a restart members get
-// UNKNOWN_MEMBER_ID and rejoin, as Kafka's members do after a coordinator
-// failover. The group of a share group is kept on every broker a member
-// heartbeats to; FindCoordinator sends them all to one broker, the group's
-// coordinator.
+// Durability: a share partition reads its state from the persister the
+// first time it is used, and again when its leader epoch changed (the
+// read records the new epoch, fencing the previous leader's writes); it
+// writes its whole state after each acknowledgement round, before the
+// acknowledgement is answered. The state is replicated with
+// __share_group_state, so a new partition leader resumes where the old one
+// was. The group's membership is kept in memory only: after a restart
+// members get UNKNOWN_MEMBER_ID and rejoin, as Kafka's members do after a
+// coordinator failover. The group of a share group is kept on every broker
+// a member heartbeats to; FindCoordinator sends them all to one broker,
+// the group's coordinator.
 //
 // Locking: Coordinator.mu guards the groups, the sessions and the map of
-// share partitions; each share partition has its own mutex, held across its
-// log read, its acquisitions and acknowledgements and its state write, so
-// fetches and fsyncs of different partitions run in parallel and a
-// partition's state files are written in order. Order: Coordinator.mu
-// before a partition's mu, never the reverse; stateDirs.mu is a leaf.
+// share partitions; each share partition has its own mutex, held across
+// its state read, its log read, its acquisitions and acknowledgements and
+// its state write, so fetches and state writes of different partitions run
+// in parallel and a partition's writes are sent in order. Order:
+// Coordinator.mu before a partition's mu, never the reverse; the persister
+// is never called with Coordinator.mu held.
 package share
 
 import (
@@ -35,8 +38,8 @@ import (
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
-	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // The driver's domain errors; internal/api/errcode.go maps each.
@@ -56,7 +59,27 @@ var (
 	// ErrNonEmptyGroup: DeleteGroups of a share group with members
 	// (NON_EMPTY_GROUP).
 	ErrNonEmptyGroup = errors.New("share group is not empty")
+	// ErrStateUnavailable: the share partition's state could not be read
+	// or written through the share coordinator (COORDINATOR_NOT_AVAILABLE;
+	// retriable). A fenced leader epoch is partition.ErrNotLeader instead.
+	ErrStateUnavailable = errors.New("share partition state unavailable")
 )
+
+// Persister keeps share partitions' state, Kafka's Persister: the node's
+// sends ReadShareGroupState and WriteShareGroupState to the share
+// coordinator of each share partition.
+type Persister interface {
+	// ReadState returns the state of a share partition for its leader in
+	// leaderEpoch; found is false when there is none yet.
+	ReadState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32) (st sharegroup.PartitionState, found bool, err error)
+	// WriteState stores it, durably, before it returns.
+	WriteState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32, st sharegroup.PartitionState) error
+	// DeleteState deletes it (a deleted share group).
+	DeleteState(ctx context.Context, groupID, topic string, partition int32) error
+}
+
+// persistTimeout bounds one state read or write, retries included.
+const persistTimeout = 15 * time.Second
 
 // Config is the share-group configuration.
 type Config struct {
@@ -77,9 +100,11 @@ type Partitions interface {
 
 // Options build a Coordinator.
 type Options struct {
-	Config     Config
-	FS         vfs.FS
-	Dir        string // log.dirs: state files go under Dir/StateDirName
+	Config    Config
+	Persister Persister
+	// Image is the newest metadata image: where __consumer_offsets is
+	// led (share groups live there) and the topics' ids.
+	Image      func() *metadata.Image
 	Clock      clock.Clock
 	Partitions Partitions
 	Logger     *slog.Logger
@@ -100,25 +125,36 @@ type sessionKey struct{ group, member string }
 
 // session is one member's share session (KIP-932's share fetch session):
 // the partitions it fetches from and the epoch its next request must
-// carry.
+// carry. It ends with the client connection that opened it (stopWatch
+// cancels that watch when it ends first).
 type session struct {
 	nextEpoch  int32
 	partitions map[TopicPartition]bool
+	stopWatch  func() bool
 }
 
 // Coordinator is the share-group state of this node.
 type Coordinator struct {
 	opts Options
+	// ctx bounds the work a closed connection leaves behind (releasing
+	// its member's records); Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	dirs       *stateDirs
 	groups     map[string]*sharegroup.Group
 	partitions map[partitionKey]*sharePartition
 	sessions   map[sessionKey]*session
+	// groupTopics are the topics each group's members subscribed to here,
+	// whose share partitions' state DeleteGroup deletes.
+	groupTopics map[string]map[string]bool
+	// loadedEpochs is the leader epoch each __consumer_offsets partition's
+	// share groups were loaded in (membership.go).
+	loadedEpochs map[int32]int32
 }
 
-// New builds a Coordinator with no groups; share partitions load their
-// state files on first use.
+// New builds a Coordinator with no groups; share partitions read their
+// state from the persister on first use.
 func New(opts Options) *Coordinator {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -126,20 +162,42 @@ func New(opts Options) *Coordinator {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Coordinator{opts: opts, dirs: &stateDirs{fs: opts.FS, root: opts.Dir, ready: map[string]bool{}}, groups: map[string]*sharegroup.Group{},
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Coordinator{opts: opts, ctx: ctx, cancel: cancel, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
 		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}}
 }
 
 func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
 
+// Close stops the state writes that closed connections started; the node
+// calls it once the client listener is closed, before the partitions
+// close.
+func (c *Coordinator) Close() { c.cancel() }
+
 // LockDurationMs is the acquisition lock duration ShareFetch reports.
 func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.LockDurationMs }
 
-// Heartbeat serves ShareGroupHeartbeat. partitionCounts gives the partition
-// count of each existing topic (0 for none).
+// Heartbeat serves ShareGroupHeartbeat on the group's coordinator (else
+// coord.ErrNotCoordinator). partitionCounts gives the partition count of
+// each existing topic (0 for none). What the heartbeat changed is in
+// __consumer_offsets before it is answered.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		return sharegroup.HeartbeatResult{}, err
+	}
+	res, err := c.heartbeatLocked(groupID, hb, partitionCounts)
+	if g := c.groups[groupID]; g != nil {
+		if werr := c.writeGroupLocked(part, g.TakeRecords(topicIDOf(c.opts.Image()))); werr != nil {
+			return sharegroup.HeartbeatResult{}, werr
+		}
+	}
+	return res, err
+}
+
+func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
 	now := c.nowMs()
 	g := c.groups[groupID]
 	if g == nil {
@@ -156,18 +214,36 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partiti
 	if err == nil && res.Left {
 		c.memberGoneLocked(groupID, hb.MemberID)
 	}
+	if err == nil && len(hb.SubscribedTopicNames) > 0 {
+		topics := c.groupTopics[groupID]
+		if topics == nil {
+			topics = map[string]bool{}
+			c.groupTopics[groupID] = topics
+		}
+		for _, t := range hb.SubscribedTopicNames {
+			topics[t] = true
+		}
+	}
 	return res, err
 }
 
 // memberGoneLocked releases what a member that left (or timed out) held,
-// so others get its records now rather than at lock expiry.
+// so others get its records now rather than at lock expiry. The release
+// is not written at once (Coordinator.mu is held, and the persister is
+// never called under it): the stored state already has an acquired record
+// as available with its delivery counted, which is what a release makes
+// of it; only a release that archives a record at the delivery limit
+// waits for the partition's next write.
 func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
+	if s := c.sessions[sessionKey{groupID, memberID}]; s != nil && s.stopWatch != nil {
+		s.stopWatch()
+	}
 	delete(c.sessions, sessionKey{groupID, memberID})
 	for key, sp := range c.partitions {
 		if key.group == groupID {
 			sp.mu.Lock()
-			if sp.p.ReleaseMember(memberID) > 0 {
-				_ = c.persistLocked(sp) // logged; the records come back at lock expiry anyway
+			if sp.p != nil {
+				sp.p.ReleaseMember(memberID)
 			}
 			sp.mu.Unlock()
 		}
@@ -188,6 +264,9 @@ type GroupDescription struct {
 func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return GroupDescription{}, false
+	}
 	g := c.groups[groupID]
 	if g == nil {
 		return GroupDescription{}, false
@@ -206,6 +285,7 @@ func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int3
 func (c *Coordinator) Groups() []GroupDescription {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.loadAllLocked()
 	out := make([]GroupDescription, 0, len(c.groups))
 	for id, g := range c.groups {
 		out = append(out, GroupDescription{GroupID: id, State: g.State(), Epoch: g.Epoch})
@@ -218,57 +298,99 @@ func (c *Coordinator) Groups() []GroupDescription {
 func (c *Coordinator) IsShareGroup(groupID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return false
+	}
 	return c.groups[groupID] != nil
 }
 
 // sharePartition is one share partition on its leader, with the mutex
-// that orders its changes and its state writes.
+// that orders its changes and its state writes. p is nil until its state
+// is read.
 type sharePartition struct {
-	key     partitionKey
-	mu      sync.Mutex
-	p       *sharegroup.Partition
-	deleted bool // its group was deleted: write no state for it
+	key         partitionKey
+	mu          sync.Mutex
+	p           *sharegroup.Partition
+	leaderEpoch int32 // the partition's leader epoch p was read in
+	deleted     bool  // its group was deleted: write no state for it
 }
 
-// sharePartition returns the share partition, loading its state file (or
-// starting it at the log start or the high watermark) the first time.
-func (c *Coordinator) sharePartition(key partitionKey, part *partition.Partition) (*sharePartition, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if sp := c.partitions[key]; sp != nil {
+// lockSharePartition returns the share partition with its mu held,
+// reading its state through the persister the first time and whenever the
+// partition's leader epoch moved since (leadership went elsewhere and
+// came back: another leader may have written). A share partition without
+// state starts at the log start or the high watermark
+// (share.auto.offset.reset), and that start is written at once, so a
+// failover before the first acknowledgement does not move it.
+func (c *Coordinator) lockSharePartition(ctx context.Context, key partitionKey, part *partition.Partition) (*sharePartition, error) {
+	for {
+		c.mu.Lock()
+		sp := c.partitions[key]
+		if sp == nil {
+			sp = &sharePartition{key: key}
+			c.partitions[key] = sp
+		}
+		c.mu.Unlock()
+		sp.mu.Lock()
+		if sp.deleted {
+			sp.mu.Unlock()
+			continue // its group was deleted meanwhile: look again
+		}
+		epoch := part.LeaderEpoch()
+		if sp.p != nil && sp.leaderEpoch == epoch {
+			return sp, nil
+		}
+		if err := c.loadLocked(ctx, sp, part, epoch); err != nil {
+			sp.mu.Unlock()
+			return nil, err
+		}
 		return sp, nil
 	}
-	cfg := c.opts.Config.Partition
-	st, found, err := readState(c.opts.FS, statePath(c.opts.Dir, key.group, key.Topic, key.Partition), cfg.MaxRecordLocks)
+}
+
+func (c *Coordinator) loadLocked(ctx context.Context, sp *sharePartition, part *partition.Partition, epoch int32) error {
+	key := sp.key
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	st, found, err := c.opts.Persister.ReadState(ctx, key.group, key.Topic, key.Partition, epoch)
 	if err != nil {
-		return nil, err
+		sp.p = nil
+		return fmt.Errorf("share partition %s-%d of group %q: reading state: %w", key.Topic, key.Partition, key.group, err)
 	}
-	sp := &sharePartition{key: key}
+	cfg := c.opts.Config.Partition
+	sp.leaderEpoch = epoch
 	switch {
 	case found:
 		sp.p = sharegroup.LoadPartition(cfg, st)
+		return nil
 	case c.opts.Config.AutoOffsetResetEarliest:
 		sp.p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
 	default:
 		sp.p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
 	}
-	c.partitions[key] = sp
-	return sp, nil
+	if err := c.persistLocked(ctx, sp); err != nil {
+		sp.p = nil
+		return err
+	}
+	return nil
 }
 
 // persistLocked writes a share partition's state (sp.mu held); a failure
 // is logged and returned: the acknowledgement that caused it is not
 // confirmed.
-func (c *Coordinator) persistLocked(sp *sharePartition) error {
+func (c *Coordinator) persistLocked(ctx context.Context, sp *sharePartition) error {
 	if sp.deleted {
 		return nil
 	}
 	key := sp.key
-	err := c.dirs.write(statePath(c.opts.Dir, key.group, key.Topic, key.Partition), sp.p.State())
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	err := c.opts.Persister.WriteState(ctx, key.group, key.Topic, key.Partition, sp.leaderEpoch, sp.p.State())
 	if err != nil {
-		c.opts.Logger.Error("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
+		c.opts.Logger.Warn("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
+		return fmt.Errorf("share partition %s-%d of group %q: writing state: %w", key.Topic, key.Partition, key.group, err)
 	}
-	return err
+	return nil
 }
 
 // partitionsOf returns the share partitions of a group (all groups for "").
@@ -298,24 +420,36 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 	}
 }
 
-// DeleteGroup deletes an empty share group with its share partitions'
-// state on this node; found is false when there is no such share group
-// here. State files on other partition leaders are left (they are found
-// again if a group of the same id comes back).
-func (c *Coordinator) DeleteGroup(groupID string, partitionCounts func(string) int32) (found bool, err error) {
+// DeleteGroup deletes an empty share group with the state of its share
+// partitions: those of every topic its members subscribed to while this
+// node coordinated it, wherever their share coordinator is. found is false
+// when there is no such share group here.
+func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		c.mu.Unlock()
+		return false, nil
+	}
 	g := c.groups[groupID]
 	if g == nil {
+		c.mu.Unlock()
 		return false, nil
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
+		c.mu.Unlock()
 		return true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
+	if err := c.writeGroupLocked(part, g.DeleteRecords()); err != nil {
+		c.mu.Unlock()
+		return true, err
+	}
 	delete(c.groups, groupID)
+	topics := c.groupTopics[groupID]
+	delete(c.groupTopics, groupID)
 	for key, sp := range c.partitions {
 		if key.group == groupID {
 			sp.mu.Lock()
@@ -324,10 +458,24 @@ func (c *Coordinator) DeleteGroup(groupID string, partitionCounts func(string) i
 			delete(c.partitions, key)
 		}
 	}
-	for key := range c.sessions {
+	for key, s := range c.sessions {
 		if key.group == groupID {
+			if s.stopWatch != nil {
+				s.stopWatch()
+			}
 			delete(c.sessions, key)
 		}
 	}
-	return true, c.dirs.removeGroup(groupID)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	var errs []error
+	for topic := range topics {
+		for p := range partitionCounts(topic) {
+			if err := c.opts.Persister.DeleteState(ctx, groupID, topic, p); err != nil {
+				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
+			}
+		}
+	}
+	return true, errors.Join(errs...)
 }

@@ -684,6 +684,8 @@ var requestSchemas = indexSchemas(
 	&writeTxnMarkersRequest, &txnOffsetCommitRequest,
 	&consumerGroupHeartbeatRequest, &consumerGroupDescribeRequest,
 	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
+	&initializeShareGroupStateRequest, &readShareGroupStateRequest, &writeShareGroupStateRequest,
+	&deleteShareGroupStateRequest, &readShareGroupStateSummaryRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {

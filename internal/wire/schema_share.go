@@ -66,3 +66,72 @@ var shareAcknowledgeRequest = message{key: 79, name: "ShareAcknowledge", minVers
 		),
 	),
 }}
+
+// The share coordinator's requests (KIP-932), sent by share partition
+// leaders and group coordinators: v0 of each, as Kafka 4.1 serves them.
+// v1 of WriteShareGroupState and ReadShareGroupStateSummary (Kafka 4.2's
+// delivery complete count) is not served.
+
+var initializeShareGroupStateRequest = message{key: 83, name: "InitializeShareGroupState", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.InitializeShareGroupStateRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.InitializeShareGroupStateRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("state_epoch"),
+			i64("start_offset"),
+		),
+	),
+}}
+
+var readShareGroupStateRequest = message{key: 84, name: "ReadShareGroupState", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.ReadShareGroupStateRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.ReadShareGroupStateRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("leader_epoch"),
+		),
+	),
+}}
+
+var writeShareGroupStateRequest = message{key: 85, name: "WriteShareGroupState", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.WriteShareGroupStateRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.WriteShareGroupStateRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("state_epoch"),
+			i32("leader_epoch"),
+			i64("start_offset"),
+			i32("delivery_complete_count").from(1),
+			array[kmsg.WriteShareGroupStateRequestTopicPartitionStateBatch]("state_batches",
+				i64("first_offset"),
+				i64("last_offset"),
+				i8("delivery_state"),
+				i16("delivery_count"),
+			),
+		),
+	),
+}}
+
+var deleteShareGroupStateRequest = message{key: 86, name: "DeleteShareGroupState", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.DeleteShareGroupStateRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.DeleteShareGroupStateRequestTopicPartition]("partitions",
+			i32("partition"),
+		),
+	),
+}}
+
+var readShareGroupStateSummaryRequest = message{key: 87, name: "ReadShareGroupStateSummary", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.ReadShareGroupStateSummaryRequestTopic]("topics",
+		uuid("topic_id"),
+		array[kmsg.ReadShareGroupStateSummaryRequestTopicPartition]("partitions",
+			i32("partition"),
+			i32("leader_epoch"),
+		),
+	),
+}}

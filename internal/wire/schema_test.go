@@ -24,6 +24,7 @@ var coveredVersions = []struct{ key, min, max int16 }{
 	{27, 0, 1}, {28, 0, 3},
 	{68, 0, 1}, {69, 0, 1},
 	{76, 1, 1}, {77, 1, 1}, {78, 1, 1}, {79, 1, 1},
+	{83, 0, 0}, {84, 0, 0}, {85, 0, 0}, {86, 0, 0}, {87, 0, 0},
 }
 
 // forEachCovered calls fn for every covered key and version.

@@ -18,21 +18,42 @@ import (
 // carry on heartbeating to it, and they go on consuming what is produced
 // afterwards, the group Stable again with both members.
 func TestClusterConsumerProtocolGroupSurvivesCoordinatorKill(t *testing.T) {
-	c := startCluster(t, 3, clusterOpts{sets: []string{"group.consumer.session.timeout.ms=20000", "group.consumer.heartbeat.interval.ms=500"}})
-	const topic, partitions, group = "kip848-input", 4, "kip848-survivors"
+	testGroupSurvivesCoordinatorKill(t, "kip848-survivors", false)
+}
+
+// TestClusterMixedGroupSurvivesCoordinatorKill: the same with a mixed
+// group: a classic member forms a classic group, a consumer-protocol
+// member joining converts it (Kafka 4's online upgrade), and the new
+// coordinator replays the converted group, classic member included.
+func TestClusterMixedGroupSurvivesCoordinatorKill(t *testing.T) {
+	testGroupSurvivesCoordinatorKill(t, "mixed-survivors", true)
+}
+
+// long: one story, start to kill to recovery, with its helpers inline.
+func testGroupSurvivesCoordinatorKill(t *testing.T, group string, mixed bool) {
+	c := startCluster(t, 3, clusterOpts{sets: []string{"group.consumer.session.timeout.ms=20000", "group.consumer.heartbeat.interval.ms=500",
+		"group.initial.rebalance.delay.ms=0"}})
+	const topic, partitions = "kip848-input", 4
 	c.createTopic(t, topic, partitions)
 	prod := c.client(t, nil, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(30*time.Second))
+	adm := c.admin(t)
 
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); wg.Wait() }()
-	for range 2 {
-		cl := c.client(t, nil, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond),
-			kgo.AutoCommitInterval(500*time.Millisecond))
+	for i := range 2 {
+		opts := []kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500 * time.Millisecond),
+			kgo.AutoCommitInterval(500 * time.Millisecond)}
+		if mixed && i == 0 {
+			// The first member is classic (no ServerSideBalancer) and
+			// forms a classic group before the second one joins.
+			opts = append(opts[:2:2], opts[3:]...)
+		}
+		cl := c.client(t, nil, opts...)
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				fs := cl.PollFetches(ctx)
@@ -43,8 +64,21 @@ func TestClusterConsumerProtocolGroupSurvivesCoordinatorKill(t *testing.T) {
 				mu.Unlock()
 			}
 		})
+		if mixed && i == 0 {
+			eventually(t, 60*time.Second, "a stable classic group", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				described, err := adm.DescribeGroups(ctx, group)
+				if err != nil {
+					return err
+				}
+				if g := described[group]; g.Err != nil || g.State != "Stable" || len(g.Members) != 1 {
+					return fmt.Errorf("classic group %+v", g)
+				}
+				return nil
+			})
+		}
 	}
-	adm := c.admin(t)
 	stable := func(what string) kadm.DescribedConsumerGroup {
 		var g kadm.DescribedConsumerGroup
 		eventually(t, 60*time.Second, what, func() error {

@@ -10,8 +10,9 @@
 # of the group resumes after the commits), a transaction check for
 # librdkafka and kafkajs (commit and abort transactions; read_committed
 # reads exactly the committed records), and kcat reading a compacted
-# topic from offset 0 across the cleaner's gaps; prints PASS/FAIL per
-# check and exits non-zero on any failure.
+# topic from offset 0 across the cleaner's gaps, and kcat -C -e started
+# while a killed broker restarts (it must read every acknowledged record);
+# prints PASS/FAIL per check and exits non-zero on any failure.
 #
 # Three passes, each on fresh brokers on free loopback ports:
 #   single   one `sluice serve`; topics with replication factor 1.
@@ -39,6 +40,8 @@
 #           kcat-group kafka-python-group confluent-kafka-group kafkajs-group
 #           confluent-kafka-txn kafkajs-txn
 #           kcat-compact
+#           kcat-restart (single pass only: it runs a broker of its own,
+#           kills it with kill -9 and starts kcat -C -e while it restarts)
 #           (default: all)
 # Env: SLUICE_BIN=path uses a prebuilt binary; SLUICE_COMPAT_NO_INSTALL=1
 # skips installing (a missing client then fails);
@@ -367,7 +370,7 @@ isr_pattern() {
 clients=("$@")
 [ ${#clients[@]} -gt 0 ] || clients=(kcat kafka-python confluent-kafka kafkajs
 	kcat-group kafka-python-group confluent-kafka-group kafkajs-group
-	confluent-kafka-txn kafkajs-txn kcat-compact)
+	confluent-kafka-txn kafkajs-txn kcat-compact kcat-restart)
 passed=0
 failed=0
 
@@ -408,6 +411,10 @@ run_pass() {
 		kafkajs) cmd=(node "$here/kafkajs_check.js" "$bootstrap") ;;
 		kcat-group) cmd=(bash "$here/kcat_group_check.sh" "$bootstrap") ;;
 		kcat-compact) cmd=(bash "$here/kcat_compact_check.sh" "$bin" "$bootstrap") ;;
+		kcat-restart)
+			[ "$mode" = single ] || continue
+			cmd=(bash "$here/kcat_restart_check.sh" "$bin")
+			;;
 		kafka-python-group) cmd=("$py" "$here/kafka_python_group_check.py" "$bootstrap") ;;
 		confluent-kafka-group) cmd=("$py" "$here/confluent_group_check.py" "$bootstrap") ;;
 		kafkajs-group) cmd=(node "$here/kafkajs_group_check.js" "$bootstrap") ;;

@@ -28,8 +28,7 @@ func startConsumerProtocolBroker(t testing.TB) *broker {
 // any partition they held (the protocol is incremental). The group log
 // checks, as events arrive, that no partition is assigned while another
 // member holds it, that consumption resumes at the committed offset and
-// that no record goes to two members within one member epoch. A classic
-// member cannot join meanwhile (mixed groups are refused), and a member
+// that no record goes to two members within one member epoch. A member
 // closing cleanly hands its partitions over at once.
 func TestE2EGroupConsumerProtocolKillMember(t *testing.T) {
 	b := startConsumerProtocolBroker(t)
@@ -59,21 +58,22 @@ func TestE2EGroupConsumerProtocolKillMember(t *testing.T) {
 		return wantConsumed(log, mine)
 	})
 
-	join := kmsg.NewPtrJoinGroupRequest()
-	join.Version, join.Group, join.ProtocolType = 5, spec.Group, "consumer"
-	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 10000, 10000
-	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0}}}
-	resp, err := join.RequestWith(testCtx(t), a.cl)
+	beforeA, beforeB := a.ownedSet(), c.ownedSet()
+	childOwned := child.ownedSet()
+	killed := time.Now()
+	child.kill(t)
+	// The child's autocommit may or may not have run before the kill:
+	// its partitions resume at whatever it committed, which the log
+	// cannot see; read it now that nothing can commit for them.
+	committed, err := newAdmin(t, b.Addr()).FetchOffsets(testCtx(t), spec.Group)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ErrorCode != kerr.InconsistentGroupProtocol.Code {
-		t.Errorf("a classic JoinGroup to the consumer-protocol group: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(resp.ErrorCode))
+	for _, p := range childOwned {
+		if o, ok := committed.Lookup(topic, p); ok && o.Err == nil && o.At >= 0 {
+			log.setCommitted(p, o.At)
+		}
 	}
-
-	beforeA, beforeB := a.ownedSet(), c.ownedSet()
-	killed := time.Now()
-	child.kill(t)
 	wantAssignment(t, parts, "survivors own all 6 partitions after the session timeout", a.ownedSet, c.ownedSet)
 	t.Logf("survivors a=%v b=%v %v after the kill", a.ownedSet(), c.ownedSet(), time.Since(killed).Round(100*time.Millisecond))
 	if !isSubset(beforeA, a.ownedSet()) || !isSubset(beforeB, c.ownedSet()) {

@@ -174,6 +174,15 @@ func (l *groupLog) revoked(member string, parts []int32, committed map[int32]int
 	}
 }
 
+// setCommitted records the committed offset of a partition whose member
+// the log does not follow (a child process), before its next owner is
+// assigned it.
+func (l *groupLog) setCommitted(p int32, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.committed[p] = offset
+}
+
 // lost records partitions a member lost without a clean revoke; the next
 // owner may legitimately re-read anything after the last commit.
 func (l *groupLog) lost(member string, parts []int32) {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,12 @@ func TestE2EReadyzAcrossKill9(t *testing.T) {
 	}
 
 	b.kill9()
+	// A restart that names its predecessor's incarnation registers at
+	// once; without the file that names it, the node must wait out the
+	// old session, and /readyz has to say so meanwhile.
+	if err := os.Remove(filepath.Join(b.dataDir, ".sluice_incarnation")); err != nil {
+		t.Fatal(err)
+	}
 	started := make(chan error, 1)
 	go func() { started <- b.start() }()
 	reasons := map[string]bool{}

@@ -101,6 +101,13 @@ type consumerMember struct {
 	// left is a static member that left with epoch -2: its assignment
 	// stays reserved until it returns or its session expires.
 	left bool
+	// classic is set for a member that uses the classic protocol
+	// (JoinGroup and SyncGroup) inside this group; see consumer_classic.go.
+	classic *classicMemberMetadata
+	// A classic member told to rejoin must send JoinGroup, and one that
+	// joined must send SyncGroup, within its rebalance timeout, or it is
+	// removed (Kafka's join and sync timeouts); 0: none pending.
+	classicJoinDeadlineMs, classicSyncDeadlineMs int64
 }
 
 func newConsumerGroup() *consumerGroup {
@@ -123,6 +130,7 @@ func (c *consumerGroup) sortedMembers() []*consumerMember {
 // subscriptions are resolved against. The reply, a
 // ConsumerHeartbeatResult, comes once the records it caused are durable.
 func (s *Shard) ConsumerHeartbeat(nowMs int64, w Waiter, req ConsumerHeartbeatRequest, img *metadata.Image) {
+	s.observeImage(img)
 	res, err := s.consumerHeartbeat(nowMs, &req, img)
 	if err != nil {
 		s.reply(w, ConsumerHeartbeatResult{MemberID: req.MemberID}, err)
@@ -191,7 +199,7 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 	if err := s.checkConsumerHeartbeat(req); err != nil {
 		return ConsumerHeartbeatResult{}, err
 	}
-	g, err := s.consumerGroupFor(nowMs, req)
+	g, err := s.consumerGroupFor(nowMs, req, img)
 	if err != nil {
 		return ConsumerHeartbeatResult{}, err
 	}
@@ -208,7 +216,12 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 	if m.update(req) {
 		bump = true
 	}
-	if isNew || bump {
+	// A classic member heartbeating with the consumer protocol becomes a
+	// consumer-protocol member, keeping its place (Kafka clears its
+	// classic metadata the same way).
+	wasClassic := m.classic != nil
+	m.classic, m.classicJoinDeadlineMs, m.classicSyncDeadlineMs = nil, 0, 0
+	if isNew || bump || wasClassic {
 		s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 		c.invalidateSubscriptions()
 	}
@@ -237,9 +250,10 @@ func (s *Shard) consumerHeartbeat(nowMs int64, req *ConsumerHeartbeatRequest, im
 }
 
 // consumerGroupFor finds or creates the consumer group of a heartbeat. An
-// empty classic group (offsets only) becomes a consumer group; one with
-// members is refused, as Kafka does when it cannot upgrade the group.
-func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*Group, error) {
+// empty classic group (offsets only) becomes a consumer group whatever the
+// policy; one with members is upgraded when a member joins, if the
+// migration policy allows (consumer_classic.go).
+func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest, img *metadata.Image) (*Group, error) {
 	g := s.groups[req.GroupID]
 	if g == nil && req.MemberEpoch != epochJoin {
 		return nil, fmt.Errorf("group %q: %w", req.GroupID, ErrGroupIDNotFound)
@@ -247,11 +261,14 @@ func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*G
 	if g != nil && g.consumer != nil {
 		return g, nil
 	}
-	if g != nil && (len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty) {
-		return nil, fmt.Errorf("group %q is a classic group with members; mixed groups are not supported: %w", req.GroupID, ErrGroupIDNotFound)
-	}
 	if g != nil && req.MemberEpoch != epochJoin {
-		return nil, fmt.Errorf("group %q: %w", req.GroupID, ErrGroupIDNotFound)
+		return nil, fmt.Errorf("group %q is not a consumer group: %w", req.GroupID, ErrGroupIDNotFound)
+	}
+	if g != nil && len(g.members) > 0 {
+		if err := s.convertToConsumerGroup(g, nowMs, img); err != nil {
+			return nil, err
+		}
+		return g, nil
 	}
 	g, err := s.getOrCreate(req.GroupID, nowMs)
 	if err != nil {
@@ -259,13 +276,14 @@ func (s *Shard) consumerGroupFor(nowMs int64, req *ConsumerHeartbeatRequest) (*G
 	}
 	if g.hasRecord {
 		// The classic group's metadata record goes, as when Kafka
-		// converts an empty classic group; its offsets stay.
+		// replaces an empty classic group; its offsets stay.
 		s.emit(groupKey(g.id), nil)
 		g.hasRecord = false
 	}
 	g.consumer = newConsumerGroup()
 	g.protocolType = GroupTypeConsumer
 	g.protocolName, g.generation, g.leaderID = "", 0, ""
+	g.pending, g.state, g.initialDelay = nil, stateEmpty, false
 	return g, nil
 }
 
@@ -303,12 +321,15 @@ func (s *Shard) consumerMemberFor(g *Group, nowMs int64, req *ConsumerHeartbeatR
 	}
 	if req.InstanceID != "" {
 		if old := c.byInstance[req.InstanceID]; old != nil {
-			if !old.left {
+			// A classic static member never leaves with -2: a restart
+			// with the consumer protocol replaces it, as in Kafka.
+			if !old.left && old.classic == nil {
 				return nil, false, fmt.Errorf("instance %q of group %q: %w", req.InstanceID, g.id, ErrUnreleasedInstanceID)
 			}
 			// Not new to the group: it takes the place it left, so no
 			// rebalance (isNew false), but its records are written anew.
 			m := s.replaceStaticMember(g, old, req.MemberID)
+			m.classic, m.classicJoinDeadlineMs, m.classicSyncDeadlineMs = nil, 0, 0
 			s.emit(consumerMemberKey(g.id, m.id), consumerMemberValue(m))
 			return m, false, nil
 		}
@@ -334,7 +355,9 @@ func (s *Shard) replaceStaticMember(g *Group, old *consumerMember, newID string)
 	delete(c.members, old.id)
 	m := *old
 	m.id, m.left = newID, false
-	m.memberEpoch = old.previousMemberEpoch // set aside by the -2 leave
+	if old.left {
+		m.memberEpoch = old.previousMemberEpoch // set aside by the -2 leave
+	}
 	for p := range m.assigned {
 		c.owner[p] = newID
 	}
@@ -625,8 +648,21 @@ func (s *Shard) consumerLeave(g *Group, nowMs int64, req *ConsumerHeartbeatReque
 }
 
 // removeConsumerMember fences a member out: its partitions are freed and
-// the group epoch grows so the others are reassigned.
+// the group epoch grows so the others are reassigned. When it was the
+// last consumer-protocol member, the group may go back to the classic
+// protocol (maybeDowngrade).
 func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
+	if m.classic == nil && s.canDowngrade(g, m) {
+		s.convertToClassicGroup(g, m, nowMs, true)
+		return
+	}
+	s.dropConsumerMember(g, m)
+	s.bumpAfterRemoval(g, nowMs)
+}
+
+// dropConsumerMember takes m out of the group: its partitions are freed
+// and its records deleted.
+func (s *Shard) dropConsumerMember(g *Group, m *consumerMember) {
 	c := g.consumer
 	for p, o := range c.owner {
 		if o == m.id {
@@ -639,6 +675,12 @@ func (s *Shard) removeConsumerMember(g *Group, m *consumerMember, nowMs int64) {
 	}
 	s.emitMemberTombstones(g.id, m.id)
 	c.invalidateSubscriptions()
+}
+
+// bumpAfterRemoval grows the group epoch once members were dropped, so
+// the others are reassigned.
+func (s *Shard) bumpAfterRemoval(g *Group, nowMs int64) {
+	c := g.consumer
 	c.epoch++
 	s.emit(consumerGroupKey(g.id), consumerGroupValue(c))
 	if len(c.members) == 0 {
@@ -666,15 +708,24 @@ func (c *consumerGroup) nextDeadline() int64 {
 				next = d
 			}
 		}
+		for _, d := range []int64{m.classicJoinDeadlineMs, m.classicSyncDeadlineMs} {
+			if d > 0 && (next < 0 || d < next) {
+				next = d
+			}
+		}
 	}
 	return next
 }
 
 // tickConsumerGroup removes members whose session expired or who did not
-// revoke within their rebalance timeout.
+// revoke, or (classic members) rejoin or sync, within their rebalance
+// timeout.
 func (s *Shard) tickConsumerGroup(g *Group, nowMs int64) {
 	for _, m := range g.consumer.sortedMembers() {
-		if m.sessionDeadlineMs <= nowMs || (m.revocationDeadlineMs >= 0 && m.revocationDeadlineMs <= nowMs) {
+		if g.consumer == nil {
+			break // downgraded: the classic group's own deadlines apply
+		}
+		if m.sessionDeadlineMs <= nowMs || (m.revocationDeadlineMs >= 0 && m.revocationDeadlineMs <= nowMs) || m.classicTimedOut(nowMs) {
 			s.removeConsumerMember(g, m, nowMs)
 		}
 	}
@@ -743,6 +794,7 @@ func (s *Shard) DescribeConsumerGroup(id string, img *metadata.Image) ConsumerGr
 			ClientID: m.clientID, ClientHost: m.clientHost, SubscribedTopicNames: m.subscribedTopicNames,
 			SubscribedTopicRegex: m.subscribedTopicRegex,
 			Assignment:           topicPartitionsOf(m.assigned), TargetAssignment: topicPartitionsOf(m.target),
+			Classic: m.classic != nil,
 		})
 	}
 	return d
@@ -763,6 +815,11 @@ func (g *Group) validateConsumerCommit(req *CommitRequest) error {
 	}
 	if req.GenerationID == m.memberEpoch {
 		return nil
+	}
+	if m.classic != nil {
+		// A classic member commits at its generation, which is its
+		// member epoch (Kafka's validateMemberEpoch).
+		return fmt.Errorf("classic member %q commits at generation %d, its epoch is %d: %w", req.MemberID, req.GenerationID, m.memberEpoch, ErrIllegalGeneration)
 	}
 	if req.GenerationID == m.previousMemberEpoch && req.GenerationID >= 0 {
 		for _, t := range req.Topics {
@@ -789,6 +846,9 @@ func (s *Shard) ValidateOffsetFetch(req FetchRequest) error {
 	m := g.consumer.members[req.MemberID]
 	if m == nil || m.left {
 		return fmt.Errorf("member %q of group %q: %w", req.MemberID, g.id, ErrUnknownMemberID)
+	}
+	if req.MemberEpoch != m.memberEpoch && m.classic != nil {
+		return fmt.Errorf("classic member %q fetches offsets at generation %d, its epoch is %d: %w", req.MemberID, req.MemberEpoch, m.memberEpoch, ErrIllegalGeneration)
 	}
 	if req.MemberEpoch != m.memberEpoch {
 		return fmt.Errorf("member %q fetches offsets at epoch %d, its epoch is %d: %w", req.MemberID, req.MemberEpoch, m.memberEpoch, ErrStaleMemberEpoch)

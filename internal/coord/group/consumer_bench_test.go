@@ -23,7 +23,7 @@ func BenchmarkGroupClassicRebalanceJoin100(b *testing.B) {
 		b.StopTimer()
 		s := NewShard(Config{MinSessionTimeoutMs: 1, MaxSessionTimeoutMs: 100000, MaxSize: 1000, MaxGroups: 10, MaxMemberMetadataBytes: 1 << 20,
 			InitialRebalanceDelayMs: 10})
-		ids := classicForm(b, s, benchMembers)
+		ids := classicForm(b, s, benchMembers, classicBenchJoin, nil)
 		b.StartTimer()
 		classicJoinOneMore(b, s, ids)
 	}
@@ -72,11 +72,12 @@ func consumerUntilStable(b *testing.B, s *Shard, img *metadata.Image, reqs []*Co
 }
 
 // classicForm forms a classic group of n members (join, leader sync,
-// follower syncs) and returns their member ids.
-func classicForm(b *testing.B, s *Shard, n int) []string {
+// follower syncs) and returns their member ids. assign gives the leader's
+// assignment of member i (nil: an opaque one).
+func classicForm(b *testing.B, s *Shard, n int, join func(memberID string) JoinRequest, assign func(i int) []byte) []string {
 	ids := make([]string, n)
 	for m := range n {
-		s.Join(0, Waiter(m+1), classicBenchJoin(""), fmt.Sprintf("member-%d", m))
+		s.Join(0, Waiter(m+1), join(""), fmt.Sprintf("member-%d", m), nil)
 		ids[m] = fmt.Sprintf("member-%d", m)
 	}
 	// The initial delay grows while members arrive; tick it out.
@@ -84,9 +85,9 @@ func classicForm(b *testing.B, s *Shard, n int) []string {
 		if s.groups["g"].state == stateCompletingRebalance {
 			break
 		}
-		s.Tick(s.NextDeadline())
+		s.Tick(s.NextDeadline(), nil)
 	}
-	classicSyncAll(b, s, ids)
+	classicSyncAll(b, s, ids, assign)
 	return ids
 }
 
@@ -94,15 +95,15 @@ func classicForm(b *testing.B, s *Shard, n int) []string {
 // the rebalance from a heartbeat, all rejoin, and all sync.
 func classicJoinOneMore(b *testing.B, s *Shard, ids []string) {
 	newID := fmt.Sprintf("member-%d", len(ids))
-	s.Join(11, Waiter(len(ids)+1), classicBenchJoin(""), newID)
+	s.Join(11, Waiter(len(ids)+1), classicBenchJoin(""), newID, nil)
 	gen := s.groups["g"].generation
 	for m, id := range ids {
 		s.Heartbeat(11, Waiter(m+1), HeartbeatRequest{GroupID: "g", GenerationID: gen, MemberID: id})
 		s.Durable()
-		s.Join(11, Waiter(m+1), classicBenchJoin(id), "")
+		s.Join(11, Waiter(m+1), classicBenchJoin(id), "", nil)
 	}
-	s.Tick(11)
-	classicSyncAll(b, s, append(ids, newID))
+	s.Tick(11, nil)
+	classicSyncAll(b, s, append(ids, newID), nil)
 }
 
 func classicBenchJoin(memberID string) JoinRequest {
@@ -111,8 +112,9 @@ func classicBenchJoin(memberID string) JoinRequest {
 }
 
 // classicSyncAll collects the JoinGroup replies and has the leader assign
-// (one opaque assignment per member) and everyone sync.
-func classicSyncAll(b *testing.B, s *Shard, ids []string) {
+// (assign(i) to member i, or one opaque assignment each when nil) and
+// everyone sync.
+func classicSyncAll(b *testing.B, s *Shard, ids []string, assign func(i int) []byte) {
 	var leader JoinResult
 	replies := s.Durable()
 	if len(replies) != len(ids) {
@@ -124,17 +126,58 @@ func classicSyncAll(b *testing.B, s *Shard, ids []string) {
 		}
 	}
 	req := SyncRequest{GroupID: "g", GenerationID: leader.GenerationID, MemberID: leader.MemberID}
-	for _, m := range leader.Members {
-		req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m.MemberID, Assignment: []byte("assignment")})
+	for i, m := range leader.Members {
+		a := []byte("assignment")
+		if assign != nil {
+			a = assign(i)
+		}
+		req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m.MemberID, Assignment: a})
 	}
-	s.Sync(11, 1, req)
+	s.Sync(11, 1, req, nil)
 	for m, id := range ids {
 		if id != leader.MemberID {
-			s.Sync(11, Waiter(m+2), SyncRequest{GroupID: "g", GenerationID: leader.GenerationID, MemberID: id})
+			s.Sync(11, Waiter(m+2), SyncRequest{GroupID: "g", GenerationID: leader.GenerationID, MemberID: id}, nil)
 		}
 	}
 	s.TakeRecords()
 	if n := len(s.Durable()); n != len(ids) {
 		b.Fatalf("%d sync replies for %d members", n, len(ids))
+	}
+}
+
+// BenchmarkGroupMixedUpgrade100: the online upgrade in the state machine.
+// A stable classic group of 100 consumers (200 partitions, two each, with
+// real ConsumerProtocol subscriptions and assignments) is converted when a
+// consumer-protocol member joins: every member's subscription and
+// assignment parsed, the consumer group's 5 records per member written,
+// then the new member's join (epoch bump, target for 101).
+func BenchmarkGroupMixedUpgrade100(b *testing.B) {
+	h := &consumerHarness{img: metadata.EmptyImage(), names: map[metadata.UUID]string{}}
+	h.topic("events", benchPartitions)
+	sub := testSubscription(1, []string{"events"}, nil)
+	join := func(memberID string) JoinRequest {
+		req := classicBenchJoin(memberID)
+		req.Protocols = []Protocol{{Name: "range", Metadata: sub}}
+		return req
+	}
+	assign := func(i int) []byte {
+		return encodeConsumerAssignment(1, []namedPartitions{{topic: "events", partitions: []int32{int32(2 * i), int32(2*i + 1)}}})
+	}
+	for range b.N {
+		b.StopTimer()
+		s := NewShard(Config{MinSessionTimeoutMs: 1, MaxSessionTimeoutMs: 100000, MaxSize: 1000, MaxGroups: 10, MaxMemberMetadataBytes: 1 << 20,
+			InitialRebalanceDelayMs: 10, ConsumerSessionTimeoutMs: 100000, ConsumerHeartbeatIntervalMs: 100, ConsumerMaxSize: 1000,
+			ConsumerAssignors: []string{AssignorUniform}})
+		classicForm(b, s, benchMembers, join, assign)
+		b.StartTimer()
+		s.ConsumerHeartbeat(11, 1, ConsumerHeartbeatRequest{GroupID: "g", MemberID: "new", RebalanceTimeoutMs: 30000,
+			SubscribedTopicNames: []string{"events"}}, h.img)
+		s.TakeRecords()
+		if r := s.Durable(); len(r) != 1 || r[0].Err != nil {
+			b.Fatalf("the upgrading join: %+v", r)
+		}
+		if c := s.groups["g"].consumer; c == nil || len(c.members) != benchMembers+1 {
+			b.Fatal("the group was not upgraded")
+		}
 	}
 }

@@ -19,13 +19,16 @@ import (
 //	4 ConsumerGroupPartitionMetadata     read and ignored (Kafka 4.1 no longer needs it)
 //	5 ConsumerGroupMemberMetadata        key: group, member | value: instance_id?, rack_id?, client_id,
 //	                                     client_host, subscribed_topic_names [], subscribed_topic_regex?,
-//	                                     rebalance_timeout_ms int32, server_assignor?
+//	                                     rebalance_timeout_ms int32, server_assignor?,
+//	                                     tag 0 = classic_member_metadata? (a classic member's): int8 1
+//	                                     (present), session_timeout_ms int32, supported_protocols []
+//	                                     {name, metadata compact bytes}
 //	6 ConsumerGroupTargetAssignmentMetadata key: group | value: assignment_epoch int32
 //	7 ConsumerGroupTargetAssignmentMember key: group, member | value: topic_partitions [] {topic_id uuid, partitions []int32}
 //	8 ConsumerGroupCurrentMemberAssignment key: group, member | value: member_epoch int32,
 //	                                     previous_member_epoch int32, state int8, assigned_partitions [],
 //	                                     partitions_pending_revocation [] (same struct as 7's)
-//	15 ConsumerGroupRegularExpression    read and ignored: Sluice resolves regexes from the image
+//	16 ConsumerGroupRegularExpression    read and ignored: Sluice resolves regexes from the image
 //
 // Sluice's metadata hash is its own (FNV-1a, not Kafka's), which is fine:
 // it is only compared with hashes Sluice computed.
@@ -36,7 +39,7 @@ const (
 	recordConsumerGroupTargetMetadata    = 6
 	recordConsumerGroupTargetMember      = 7
 	recordConsumerGroupCurrentAssignment = 8
-	recordConsumerGroupRegex             = 15
+	recordConsumerGroupRegex             = 16 // 15 is the share coordinator's ShareGroupStatePartitionMetadata
 )
 
 func consumerKey(recordType int16, group string, member ...string) []byte {
@@ -116,7 +119,54 @@ func consumerMemberValue(m *consumerMember) []byte {
 	b = appendCompactNullable(b, m.subscribedTopicRegex)
 	b = binary.BigEndian.AppendUint32(b, uint32(m.rebalanceTimeoutMs))
 	b = appendCompactNullable(b, m.serverAssignor)
+	if m.classic == nil {
+		return appendNoTags(b)
+	}
+	body := classicMemberMetadataValue(m.classic)
+	b = appendUvarint(b, 1) // one tagged field
+	b = appendUvarint(b, 0) // tag 0: ClassicMemberMetadata
+	b = appendUvarint(b, uint64(len(body)))
+	return append(b, body...)
+}
+
+// classicMemberMetadataValue is the nullable ClassicMemberMetadata struct:
+// a byte 1 (present; -1 would be null), then its fields and tags.
+func classicMemberMetadataValue(c *classicMemberMetadata) []byte {
+	b := []byte{1}
+	b = binary.BigEndian.AppendUint32(b, uint32(c.sessionTimeoutMs))
+	b = appendUvarint(b, uint64(len(c.protocols))+1)
+	for _, p := range c.protocols {
+		b = appendCompactString(b, p.Name)
+		b = appendUvarint(b, uint64(len(p.Metadata))+1)
+		b = append(b, p.Metadata...)
+		b = appendNoTags(b)
+	}
 	return appendNoTags(b)
+}
+
+// parseClassicMemberMetadata reads the tagged ClassicMemberMetadata; nil
+// when null.
+func parseClassicMemberMetadata(b []byte) (*classicMemberMetadata, error) {
+	r := flexReader{reader{b: b}}
+	if r.int8() != 1 {
+		return nil, r.err
+	}
+	c := &classicMemberMetadata{sessionTimeoutMs: r.int32()}
+	n := r.compactLength()
+	for i := 0; i < n && r.err == nil; i++ {
+		p := Protocol{Name: r.compactString()}
+		if size := r.compactLength(); size >= 0 && r.need(size) {
+			p.Metadata = append([]byte(nil), r.b[:size]...)
+			r.b = r.b[size:]
+		}
+		r.tags(nil)
+		c.protocols = append(c.protocols, p)
+	}
+	r.tags(nil)
+	if r.err == nil && len(c.protocols) == 0 {
+		r.err = ErrCorruptRecord // a classic member always has a protocol
+	}
+	return c, r.err
 }
 
 func consumerTargetMetadataValue(epoch int32) []byte {
@@ -285,6 +335,9 @@ func (s *Shard) loadConsumerRecord(nowMs int64, recordType int16, key, value []b
 	default:
 		m := s.loadedMember(g, nowMs, memberID)
 		loadMemberRecord(&r, recordType, m, c)
+		if m.classic != nil {
+			m.sessionDeadlineMs = nowMs + int64(m.classic.sessionTimeoutMs)
+		}
 		c.invalidateSubscriptions()
 	}
 	if r.err != nil {
@@ -329,6 +382,12 @@ func loadMemberRecord(r *flexReader, recordType int16, m *consumerMember, c *con
 		}
 		m.rebalanceTimeoutMs = r.int32()
 		m.serverAssignor = r.compactString()
+		m.classic = nil
+		r.tags(func(tag uint64, b []byte) {
+			if tag == 0 && r.err == nil {
+				m.classic, r.err = parseClassicMemberMetadata(b)
+			}
+		})
 		if m.instanceID != "" {
 			c.byInstance[m.instanceID] = m
 		}

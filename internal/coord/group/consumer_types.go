@@ -75,6 +75,9 @@ type ConsumerMemberDescription struct {
 	SubscribedTopicRegex string
 	Assignment           []ConsumerTopicPartitions
 	TargetAssignment     []ConsumerTopicPartitions
+	// Classic: the member uses the classic protocol (JoinGroup) inside
+	// the consumer group (ConsumerGroupDescribe v1's member type 0).
+	Classic bool
 }
 
 // Consumer group states, as Kafka names them (ConsumerGroup.ConsumerGroupState).

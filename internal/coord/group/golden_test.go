@@ -86,10 +86,10 @@ func (h *harness) run(command string) string {
 		target := h.nowMs + atoi(fields[1], 0)
 		for i, d := 0, s.NextDeadline(); d >= 0 && d <= target && i < 10000; i, d = i+1, s.NextDeadline() {
 			h.nowMs = max(h.nowMs, d)
-			s.Tick(h.nowMs)
+			s.Tick(h.nowMs, nil)
 		}
 		h.nowMs = target
-		s.Tick(h.nowMs)
+		s.Tick(h.nowMs, nil)
 	case "join":
 		req := JoinRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], ProtocolType: "consumer",
 			SessionTimeoutMs: int32(atoi(a["s"], 1000)), RebalanceTimeoutMs: int32(atoi(a["r"], 5000)),
@@ -116,7 +116,7 @@ func (h *harness) run(command string) string {
 		if req.GroupInstanceID != "" {
 			prefix = req.GroupInstanceID
 		}
-		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID))
+		s.Join(h.nowMs, w, req, fmt.Sprintf("%s-%d", prefix, h.nextID), nil)
 	case "sync":
 		req := SyncRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen}
 		for _, as := range strings.Split(a["a"], ",") {
@@ -124,7 +124,7 @@ func (h *harness) run(command string) string {
 				req.Assignments = append(req.Assignments, MemberAssignment{MemberID: m, Assignment: []byte(v)})
 			}
 		}
-		s.Sync(h.nowMs, w, req)
+		s.Sync(h.nowMs, w, req, nil)
 	case "heartbeat":
 		s.Heartbeat(h.nowMs, w, HeartbeatRequest{GroupID: a["g"], MemberID: a["m"], GroupInstanceID: a["i"], GenerationID: gen})
 	case "leave":

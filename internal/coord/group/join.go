@@ -1,13 +1,20 @@
 package group
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sluicelog/sluice/internal/metadata"
+)
 
 // Join handles a JoinGroup (Kafka's GroupCoordinator.handleJoinGroup).
 // newMemberID is the id a new member gets (the runtime makes it unique:
 // client id or instance id, "-", a random suffix). The reply comes when
 // the join phase completes, or at once for errors and for a static member
-// rejoining a stable group.
-func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string) {
+// rejoining a stable group. A JoinGroup to a consumer-protocol group with
+// members joins it as a classic member, assigned by the server against
+// img (consumer_classic.go); it is answered once its records are durable.
+func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string, img *metadata.Image) {
+	s.observeImage(img)
 	if err := s.checkJoin(&req); err != nil {
 		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
 		return
@@ -22,9 +29,12 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string)
 		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
 		return
 	}
-	if err := s.classicJoinOfConsumerGroup(g); err != nil {
-		s.reply(w, JoinResult{MemberID: req.MemberID}, err)
+	if g.consumer != nil && len(g.consumer.members) > 0 {
+		s.classicJoinToConsumerGroup(g, nowMs, w, &req, newMemberID, img)
 		return
+	}
+	if g.consumer != nil {
+		s.downgradeEmptyConsumerGroup(g)
 	}
 	defer s.updateActive(g)
 	defer s.dropIfUnused(g)
@@ -421,15 +431,21 @@ func (s *Shard) tickGroup(g *Group, nowMs int64) {
 	s.dropIfUnused(g)
 }
 
-// Sync handles a SyncGroup (Kafka's handleSyncGroup).
-func (s *Shard) Sync(nowMs int64, w Waiter, req SyncRequest) {
+// Sync handles a SyncGroup (Kafka's handleSyncGroup). img names the
+// topics of a classic member's assignment in a consumer group.
+func (s *Shard) Sync(nowMs int64, w Waiter, req SyncRequest, img *metadata.Image) {
+	s.observeImage(img)
 	if req.GroupID == "" {
 		s.reply(w, SyncResult{}, ErrInvalidGroupID)
 		return
 	}
 	g := s.groups[req.GroupID]
-	if g == nil {
+	if g == nil || (g.consumer != nil && len(g.consumer.members) == 0) {
 		s.reply(w, SyncResult{}, ErrUnknownMemberID)
+		return
+	}
+	if g.consumer != nil {
+		s.classicSyncToConsumerGroup(g, nowMs, w, req)
 		return
 	}
 	m, err := g.validateMember(req.MemberID, req.GroupInstanceID)
@@ -535,6 +551,10 @@ func (s *Shard) Heartbeat(nowMs int64, w Waiter, req HeartbeatRequest) {
 		s.reply(w, nil, ErrUnknownMemberID)
 		return
 	}
+	if g.consumer != nil {
+		s.classicHeartbeatToConsumerGroup(g, nowMs, w, req)
+		return
+	}
 	m, err := g.validateMember(req.MemberID, req.GroupInstanceID)
 	if err == nil && req.GenerationID != g.generation {
 		err = ErrIllegalGeneration
@@ -564,8 +584,14 @@ func (s *Shard) Leave(nowMs int64, w Waiter, req LeaveRequest) {
 	}
 	g := s.groups[req.GroupID]
 	res := LeaveResult{Members: make([]LeftMember, len(req.Members))}
-	for i, lm := range req.Members {
-		res.Members[i] = LeftMember{MemberID: lm.MemberID, GroupInstanceID: lm.GroupInstanceID, Err: s.leaveOne(g, nowMs, lm)}
+	if g != nil && g.consumer != nil {
+		for i, err := range s.classicLeaveConsumerGroup(g, nowMs, req.Members) {
+			res.Members[i] = LeftMember{MemberID: req.Members[i].MemberID, GroupInstanceID: req.Members[i].GroupInstanceID, Err: err}
+		}
+	} else {
+		for i, lm := range req.Members {
+			res.Members[i] = LeftMember{MemberID: lm.MemberID, GroupInstanceID: lm.GroupInstanceID, Err: s.leaveOne(g, nowMs, lm)}
+		}
 	}
 	if g != nil {
 		s.updateActive(g)

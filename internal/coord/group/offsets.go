@@ -386,9 +386,14 @@ func (s *Shard) Load(nowMs int64, key, value []byte) error {
 		return nil
 	}
 	if value == nil {
-		if g := s.groups[k.group]; g != nil {
-			delete(s.groups, k.group)
+		if g := s.groups[k.group]; g != nil && g.consumer == nil {
+			// The classic group is gone, deleted (its offsets' tombstones
+			// came first) or converted to a consumer group (its offsets
+			// stay): only what the record held goes.
+			offsets := g.offsets
+			*g = Group{id: g.id, state: stateEmpty, stateTimestampMs: g.stateTimestampMs, offsets: offsets}
 			delete(s.active, g)
+			s.dropIfUnused(g)
 		}
 		return nil
 	}

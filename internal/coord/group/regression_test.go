@@ -99,7 +99,7 @@ func TestGroupRefusesStringsRecordsCannotHold(t *testing.T) {
 	}
 	join := JoinRequest{GroupID: "g", ProtocolType: "consumer", SessionTimeoutMs: 1000,
 		Protocols: []Protocol{{Name: strings.Repeat("p", 40000)}}}
-	h.s.Join(0, 3, join, "m-1")
+	h.s.Join(0, 3, join, "m-1", nil)
 	if err := h.flush()[3].Err; !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("join with a 40000-byte protocol name: %v, want ErrInvalidRequest", err)
 	}
@@ -114,7 +114,7 @@ func TestGroupBoundsMembersMetadataTogether(t *testing.T) {
 	var errs []error
 	for i, id := range []string{"a-1", "b-1", "c-1"} {
 		h.s.Join(0, Waiter(i+1), JoinRequest{GroupID: "g", ProtocolType: "consumer", SessionTimeoutMs: 1000,
-			Protocols: []Protocol{{Name: "range", Metadata: big}}}, id)
+			Protocols: []Protocol{{Name: "range", Metadata: big}}}, id, nil)
 	}
 	for w, r := range h.flush() {
 		if r.Err != nil {

@@ -23,6 +23,8 @@ package group
 import (
 	"slices"
 	"strings"
+
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // Waiter identifies a caller waiting for a reply; 0 means nobody waits.
@@ -58,6 +60,10 @@ type Config struct {
 	ConsumerHeartbeatIntervalMs int32
 	ConsumerMaxSize             int32
 	ConsumerAssignors           []string
+	// ConsumerMigrationPolicy is group.consumer.migration.policy: which
+	// conversions between the protocols a group may make while it has
+	// members (Migration*; "" is bidirectional, Kafka 4's default).
+	ConsumerMigrationPolicy string
 }
 
 // maxProtocols bounds the protocols one member may offer; clients offer one
@@ -76,6 +82,11 @@ type Shard struct {
 	records   []Record
 	replies   []Reply
 	onDurable []func()
+
+	// image is the newest metadata image a call brought (ConsumerHeartbeat,
+	// Join, Sync): after a load the group knows its partitions by topic id
+	// only, and a classic member's assignment names topics.
+	image *metadata.Image
 
 	// pendingTxn holds the offsets committed inside transactions
 	// (TxnOffsetCommit), by producer id, group and partition: durable in
@@ -138,6 +149,13 @@ func (s *Shard) replyWhenDurable(w Waiter, v any, err error) {
 	s.onDurable = append(s.onDurable, func() { s.reply(w, v, err) })
 }
 
+// observeImage keeps the newest image a call brought.
+func (s *Shard) observeImage(img *metadata.Image) {
+	if img != nil && (s.image == nil || img.Offset() >= s.image.Offset()) {
+		s.image = img
+	}
+}
+
 func (s *Shard) emit(key, value []byte) {
 	s.records = append(s.records, Record{Key: key, Value: value})
 }
@@ -184,8 +202,12 @@ func (s *Shard) NextDeadline() int64 {
 }
 
 // Tick expires what is due at nowMs: pending member ids, session timeouts,
-// the end of a join phase (rebalance timeout or initial delay).
-func (s *Shard) Tick(nowMs int64) {
+// the end of a join phase (rebalance timeout or initial delay). img is the
+// newest metadata image: a consumer-protocol member that expires may
+// downgrade its group, and the classic assignments written then name
+// topics that a group replayed from the log knows by id only.
+func (s *Shard) Tick(nowMs int64, img *metadata.Image) {
+	s.observeImage(img)
 	var due []*Group
 	for g := range s.active {
 		if d := g.nextDeadline(); d >= 0 && d <= nowMs {

@@ -100,6 +100,9 @@ func (g *Group) validateTxnCommit(req *TxnCommitRequest) error {
 		}
 		return nil
 	}
+	if g.consumer != nil {
+		return g.validateConsumerTxnCommit(req)
+	}
 	if req.MemberID != "" || req.GroupInstanceID != "" {
 		if _, err := g.validateMember(req.MemberID, req.GroupInstanceID); err != nil {
 			return err
@@ -109,6 +112,30 @@ func (g *Group) validateTxnCommit(req *TxnCommitRequest) error {
 		return ErrIllegalGeneration
 	}
 	return nil
+}
+
+// validateConsumerTxnCommit checks a TxnOffsetCommit to a consumer group:
+// a named member must be in it, and a given generation is its member
+// epoch (ILLEGAL_GENERATION for a classic member, STALE_MEMBER_EPOCH for
+// a consumer-protocol one, as Kafka's validateMemberEpoch).
+func (g *Group) validateConsumerTxnCommit(req *TxnCommitRequest) error {
+	if req.MemberID == "" && req.GroupInstanceID == "" {
+		if req.GenerationID >= 0 {
+			return ErrIllegalGeneration
+		}
+		return nil
+	}
+	m := g.consumer.members[req.MemberID]
+	if m == nil || m.left {
+		return fmt.Errorf("member %q of group %q: %w", req.MemberID, g.id, ErrUnknownMemberID)
+	}
+	if req.GenerationID < 0 || req.GenerationID == m.memberEpoch {
+		return nil
+	}
+	if m.classic != nil {
+		return fmt.Errorf("classic member %q commits at generation %d, its epoch is %d: %w", m.id, req.GenerationID, m.memberEpoch, ErrIllegalGeneration)
+	}
+	return fmt.Errorf("member %q commits at epoch %d, its epoch is %d: %w", m.id, req.GenerationID, m.memberEpoch, ErrStaleMemberEpoch)
 }
 
 func (s *Shard) addPendingTxnOffset(producerID int64, groupID string, tp TopicPartition, o Offset) {

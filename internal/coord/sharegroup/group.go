@@ -47,6 +47,13 @@ type Group struct {
 	// partitionCounts is the subscribed topics' partition counts the
 	// current assignment was computed from; a change reassigns.
 	partitionCounts map[string]int32
+
+	// What the records in __consumer_offsets say (records.go): written
+	// is false until the group's first records, savedEpoch and saved the
+	// epoch and members they describe.
+	written    bool
+	savedEpoch int32
+	saved      map[string]*savedMember
 }
 
 // NewGroup is an empty share group.

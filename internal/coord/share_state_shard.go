@@ -1,0 +1,182 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/sharestate"
+	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// shareRequest is one step for a share shard's owner: step drives the
+// state machine and its reply waits for the records, or read answers at
+// once.
+type shareRequest struct {
+	step  func(m *sharestate.Shard, nowMs int64, w sharestate.Waiter)
+	read  func(m *sharestate.Shard) any
+	reply chan sharestate.Reply
+}
+
+// shareShard is one loaded __share_group_state partition: its owner
+// goroutine is the only one touching machine and waiters.
+type shareShard struct {
+	shardBase
+	c     *ShareCoordinator
+	inbox chan shareRequest
+
+	machine    *sharestate.Shard
+	part       *partition.Partition
+	waiters    map[sharestate.Waiter]chan sharestate.Reply
+	nextWaiter sharestate.Waiter
+	buf        []byte
+}
+
+func (c *ShareCoordinator) startShardLocked(p, leaderEpoch int32) *shareShard {
+	s := &shareShard{shardBase: newShardBase(p, leaderEpoch), c: c, inbox: make(chan shareRequest, inboxSize),
+		waiters: map[sharestate.Waiter]chan sharestate.Reply{}}
+	c.set.goLocked(s.run)
+	return s
+}
+
+func (s *shareShard) nowMs() int64 { return clock.UnixMs(s.c.set.clock) }
+
+func (s *shareShard) run() {
+	defer close(s.done)
+	defer s.failAll()
+	if err := s.load(); err != nil {
+		s.c.logger.Warn("loading __share_group_state partition failed", "partition", s.partition, "err", err)
+		s.c.set.drop(s, ErrCoordinatorLoadInProgress)
+		return
+	}
+	s.loaded.Store(true)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case req := <-s.inbox:
+			s.handle(req)
+		drain:
+			for n := 1; n < maxStepsPerFlush; n++ {
+				select {
+				case req := <-s.inbox:
+					s.handle(req)
+				default:
+					break drain
+				}
+			}
+		}
+		if err := s.flush(); err != nil {
+			s.c.logger.Warn("share coordinator shard unloaded", "partition", s.partition, "err", err)
+			code := ErrCoordinatorNotAvailable
+			if errors.Is(err, partition.ErrNotLeader) || errors.Is(err, partition.ErrUnknownTopicOrPartition) {
+				code = ErrNotCoordinator
+			}
+			s.c.set.drop(s, code)
+			return
+		}
+	}
+}
+
+func (s *shareShard) handle(req shareRequest) {
+	if req.read != nil {
+		req.reply <- sharestate.Reply{Value: req.read(s.machine)}
+		return
+	}
+	s.nextWaiter++
+	s.waiters[s.nextWaiter] = req.reply
+	req.step(s.machine, s.nowMs(), s.nextWaiter)
+}
+
+// flush appends the decided records in one append (acks=all, as Kafka's
+// share coordinator writes) and then releases the replies that waited on
+// them, so an acknowledged state survives the loss of this broker.
+func (s *shareShard) flush() error {
+	if records := s.machine.TakeRecords(); len(records) > 0 {
+		if err := s.append(records); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.machine.Durable() {
+		if ch, ok := s.waiters[r.Waiter]; ok {
+			delete(s.waiters, r.Waiter)
+			ch <- r
+		}
+	}
+	return nil
+}
+
+func (s *shareShard) append(records []sharestate.Record) error {
+	s.buf = s.buf[:0]
+	opts := record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		TimestampType: record.CreateTime, FirstTimestamp: s.nowMs()}
+	batch := make([]record.Record, 0, min(len(records), 1024))
+	size := 0
+	var err error
+	for i, r := range records {
+		batch = append(batch, record.Record{Key: r.Key, Value: r.Value})
+		size += len(r.Key) + len(r.Value) + 16
+		if size >= batchTargetBytes || i == len(records)-1 {
+			if s.buf, err = record.AppendBatch(s.buf, opts, batch); err != nil {
+				return err
+			}
+			batch, size = batch[:0], 0
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shareStateCommitTimeout)
+	defer cancel()
+	if _, err := s.part.AppendAll(ctx, s.buf); err != nil {
+		return fmt.Errorf("append to %s-%d: %w", ShareStateTopic, s.partition, err)
+	}
+	return nil
+}
+
+// failAll answers every waiting caller and queued step as the shard ends.
+func (s *shareShard) failAll() {
+	err := s.exitErr()
+	for w, ch := range s.waiters {
+		ch <- sharestate.Reply{Waiter: w, Err: err}
+	}
+	s.waiters = nil
+	for {
+		select {
+		case req := <-s.inbox:
+			req.reply <- sharestate.Reply{Err: err}
+		default:
+			return
+		}
+	}
+}
+
+// load replays the partition to the log end (as the other coordinators
+// do) to rebuild the shard's share partitions.
+func (s *shareShard) load() error {
+	p, err := s.c.opts.Partitions.Partition(ShareStateTopic, s.partition)
+	if err != nil {
+		return err
+	}
+	s.part = p
+	s.machine = sharestate.NewShard(s.c.shardCfg)
+	skipped := 0
+	s.buf, err = replayPartition(p, ShareStateTopic, s.partition, s.stop, s.buf, func(batch []byte, h *record.Header) error {
+		if h.IsControl() {
+			return nil
+		}
+		return record.Records(batch, maxDecompressedBytes, func(r *record.Record) error {
+			if err := s.machine.Load(r.Key, r.Value); err != nil {
+				skipped++ // a newer Kafka's record, or damage: keep the rest
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if skipped > 0 {
+		s.c.logger.Warn("skipped unreadable __share_group_state records", "partition", s.partition, "records", skipped)
+	}
+	s.c.logger.Debug("loaded share coordinator shard", "partition", s.partition, "share_partitions", s.machine.NumStates())
+	return nil
+}

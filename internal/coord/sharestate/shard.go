@@ -1,0 +1,479 @@
+// Package sharestate is the share coordinator's state machine (KIP-932),
+// Kafka's ShareCoordinatorShard without the I/O: the durable state of
+// each share partition (its group, topic id and partition), kept in one
+// partition of __share_group_state.
+//
+// A step decides records, applies them with the same code that replays
+// them at load, and queues its reply; the driver (internal/coord) appends
+// the records with acks=all and only then releases the replies
+// (TakeRecords, then Durable). So a write is acknowledged to the share
+// partition leader only once the state survives the loss of this broker.
+//
+// Records: the first write of a share partition, and every
+// Config.UpdatesPerSnapshot-th after it, is a ShareSnapshot (snapshot
+// epoch + 1); the writes between are ShareUpdates naming that snapshot
+// epoch. Kafka's updates carry only the batches a write changed, which
+// compaction (it keeps one record per key, so only the newest update)
+// could lose; Sluice's updates carry the whole state merged since the
+// snapshot. Merging that over the snapshot, as Kafka's replay does, gives
+// the same state, so the topic stays readable by Kafka, and the newest
+// snapshot plus the newest update of a key are all that replay needs.
+//
+// Fencing, as in Kafka: a write or read with a leader epoch below the
+// stored one is FENCED_LEADER_EPOCH (a deposed share-partition leader); a
+// write with a state epoch below the stored one is FENCED_STATE_EPOCH (the
+// state was re-initialised since). A read with a newer leader epoch
+// records it, so the old leader's next write is fenced.
+package sharestate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Errors of the steps, each mapped to a Kafka code at the edge.
+var (
+	ErrFencedLeaderEpoch = errors.New("share partition leader epoch is stale")   // FENCED_LEADER_EPOCH
+	ErrFencedStateEpoch  = errors.New("share partition state epoch is stale")    // FENCED_STATE_EPOCH
+	ErrInvalidRequest    = errors.New("invalid share state request")             // INVALID_REQUEST
+	ErrTooManyStates     = errors.New("too many share partitions in this shard") // POLICY_VIOLATION, as for too many groups
+)
+
+// Key names one share partition's state.
+type Key struct {
+	GroupID   string
+	TopicID   [16]byte
+	Partition int32
+}
+
+// Batch is a run of offsets in one delivery state (0 available, 2
+// acknowledged, 4 archived) with one delivery count.
+type Batch struct {
+	FirstOffset, LastOffset int64
+	DeliveryState           int8
+	DeliveryCount           int16
+}
+
+// State is one share partition's durable state.
+type State struct {
+	SnapshotEpoch     int32
+	StateEpoch        int32
+	LeaderEpoch       int32
+	StartOffset       int64
+	CreateTimestampMs int64
+	WriteTimestampMs  int64
+	Batches           []Batch
+	// updates counts the ShareUpdates applied since the snapshot.
+	updates int
+}
+
+// Config bounds a shard.
+type Config struct {
+	// UpdatesPerSnapshot: share.coordinator.snapshot.update.records.per.snapshot
+	// (Kafka's default 500).
+	UpdatesPerSnapshot int
+	// MaxBatches bounds the batches of one state (a write that would
+	// exceed it is refused).
+	MaxBatches int
+	// MaxStates bounds the share partitions one shard holds.
+	MaxStates int
+}
+
+// Waiter identifies a step's caller; 0 means nobody waits.
+type Waiter uint64
+
+// Reply is a step's answer, released once its records are durable.
+type Reply struct {
+	Waiter Waiter
+	Value  any
+	Err    error
+}
+
+// Shard is the state of one __share_group_state partition.
+type Shard struct {
+	cfg     Config
+	states  map[Key]*State
+	records []Record
+	pending []Reply
+}
+
+// NewShard is an empty shard.
+func NewShard(cfg Config) *Shard {
+	return &Shard{cfg: cfg, states: map[Key]*State{}}
+}
+
+// NumStates is the number of share partitions held.
+func (s *Shard) NumStates() int { return len(s.states) }
+
+// TakeRecords returns the records decided since the last call.
+func (s *Shard) TakeRecords() []Record {
+	r := s.records
+	s.records = nil
+	return r
+}
+
+// Durable returns the replies whose records TakeRecords handed out (the
+// driver calls it once they are appended).
+func (s *Shard) Durable() []Reply {
+	r := s.pending
+	s.pending = nil
+	return r
+}
+
+func (s *Shard) reply(w Waiter, v any, err error) {
+	s.pending = append(s.pending, Reply{Waiter: w, Value: v, Err: err})
+}
+
+// ReadResult answers ReadShareGroupState: StartOffset -1 when the share
+// partition has no state yet.
+type ReadResult struct {
+	StateEpoch  int32
+	StartOffset int64
+	Batches     []Batch
+}
+
+// Summary answers ReadShareGroupStateSummary.
+type Summary struct {
+	StateEpoch  int32
+	LeaderEpoch int32
+	StartOffset int64
+}
+
+// Read returns a share partition's state for its leader in leaderEpoch. A
+// newer leader epoch is recorded first (a ShareUpdate changing nothing
+// else), so the previous leader can no longer write.
+func (s *Shard) Read(w Waiter, key Key, leaderEpoch int32) {
+	st := s.states[key]
+	switch {
+	case st == nil:
+		s.reply(w, ReadResult{StartOffset: -1}, nil)
+		return
+	case leaderEpoch < st.LeaderEpoch && leaderEpoch >= 0:
+		s.reply(w, nil, fmt.Errorf("read in leader epoch %d, stored %d: %w", leaderEpoch, st.LeaderEpoch, ErrFencedLeaderEpoch))
+		return
+	case leaderEpoch > st.LeaderEpoch:
+		s.emitUpdate(key, st, update{SnapshotEpoch: st.SnapshotEpoch, LeaderEpoch: leaderEpoch, StartOffset: st.StartOffset, Batches: st.Batches})
+	}
+	s.reply(w, ReadResult{StateEpoch: st.StateEpoch, StartOffset: st.StartOffset, Batches: slices.Clone(st.Batches)}, nil)
+}
+
+// ReadSummary returns the epochs and start offset of a share partition;
+// ok is false when it has no state.
+func (s *Shard) ReadSummary(key Key) (Summary, bool) {
+	st := s.states[key]
+	if st == nil {
+		return Summary{StartOffset: -1}, false
+	}
+	return Summary{StateEpoch: st.StateEpoch, LeaderEpoch: st.LeaderEpoch, StartOffset: st.StartOffset}, true
+}
+
+// WriteRequest is one partition of WriteShareGroupState. StartOffset -1
+// keeps the stored one; LeaderEpoch and StateEpoch -1 keep theirs.
+type WriteRequest struct {
+	StateEpoch  int32
+	LeaderEpoch int32
+	StartOffset int64
+	Batches     []Batch
+}
+
+// Write merges a share partition leader's state into the stored one.
+func (s *Shard) Write(nowMs int64, w Waiter, key Key, req WriteRequest) {
+	if err := s.checkWrite(key, req); err != nil {
+		s.reply(w, nil, err)
+		return
+	}
+	st := s.states[key]
+	if st == nil {
+		start := req.StartOffset
+		batches := merge(nil, req.Batches, start)
+		s.emitSnapshot(key, snapshot{StateEpoch: max(req.StateEpoch, 0), LeaderEpoch: req.LeaderEpoch, StartOffset: start,
+			CreateTimestampMs: nowMs, WriteTimestampMs: nowMs, Batches: batches})
+		s.reply(w, nil, nil)
+		return
+	}
+	next := *st
+	if req.LeaderEpoch >= 0 {
+		next.LeaderEpoch = req.LeaderEpoch
+	}
+	if req.StateEpoch >= 0 {
+		next.StateEpoch = req.StateEpoch
+	}
+	if req.StartOffset >= 0 {
+		next.StartOffset = req.StartOffset
+	}
+	next.Batches = merge(st.Batches, req.Batches, next.StartOffset)
+	if len(next.Batches) > s.cfg.MaxBatches {
+		s.reply(w, nil, fmt.Errorf("%d state batches, at most %d: %w", len(next.Batches), s.cfg.MaxBatches, ErrInvalidRequest))
+		return
+	}
+	if st.updates >= s.cfg.UpdatesPerSnapshot || next.StateEpoch != st.StateEpoch {
+		s.emitSnapshot(key, snapshot{SnapshotEpoch: st.SnapshotEpoch + 1, StateEpoch: next.StateEpoch, LeaderEpoch: next.LeaderEpoch,
+			StartOffset: next.StartOffset, CreateTimestampMs: st.CreateTimestampMs, WriteTimestampMs: nowMs, Batches: next.Batches})
+	} else {
+		s.emitUpdate(key, st, update{SnapshotEpoch: st.SnapshotEpoch, LeaderEpoch: next.LeaderEpoch, StartOffset: next.StartOffset, Batches: next.Batches})
+	}
+	s.reply(w, nil, nil)
+}
+
+func (s *Shard) checkWrite(key Key, req WriteRequest) error {
+	if key.Partition < 0 {
+		return fmt.Errorf("partition %d: %w", key.Partition, ErrInvalidRequest)
+	}
+	if len(req.Batches) > s.cfg.MaxBatches {
+		return fmt.Errorf("%d state batches, at most %d: %w", len(req.Batches), s.cfg.MaxBatches, ErrInvalidRequest)
+	}
+	for _, b := range req.Batches {
+		if b.FirstOffset > b.LastOffset || b.FirstOffset < 0 {
+			return fmt.Errorf("state batch %d-%d: %w", b.FirstOffset, b.LastOffset, ErrInvalidRequest)
+		}
+	}
+	st := s.states[key]
+	if st == nil {
+		if len(s.states) >= s.cfg.MaxStates {
+			return fmt.Errorf("%d share partitions: %w", len(s.states), ErrTooManyStates)
+		}
+		return nil
+	}
+	if req.LeaderEpoch >= 0 && req.LeaderEpoch < st.LeaderEpoch {
+		return fmt.Errorf("write in leader epoch %d, stored %d: %w", req.LeaderEpoch, st.LeaderEpoch, ErrFencedLeaderEpoch)
+	}
+	if req.StateEpoch >= 0 && req.StateEpoch < st.StateEpoch {
+		return fmt.Errorf("write in state epoch %d, stored %d: %w", req.StateEpoch, st.StateEpoch, ErrFencedStateEpoch)
+	}
+	return nil
+}
+
+// Initialize starts (or restarts) a share partition's state at
+// startOffset in a newer state epoch (InitializeShareGroupState): the
+// group coordinator does it when a share group starts consuming a
+// partition, or its offsets are reset.
+func (s *Shard) Initialize(nowMs int64, w Waiter, key Key, stateEpoch int32, startOffset int64) {
+	st := s.states[key]
+	switch {
+	case key.Partition < 0 || startOffset < -1:
+		s.reply(w, nil, fmt.Errorf("initialize partition %d at %d: %w", key.Partition, startOffset, ErrInvalidRequest))
+		return
+	case st != nil && stateEpoch <= st.StateEpoch:
+		s.reply(w, nil, fmt.Errorf("initialize in state epoch %d, stored %d: %w", stateEpoch, st.StateEpoch, ErrFencedStateEpoch))
+		return
+	case st == nil && len(s.states) >= s.cfg.MaxStates:
+		s.reply(w, nil, fmt.Errorf("%d share partitions: %w", len(s.states), ErrTooManyStates))
+		return
+	}
+	snap := snapshot{StateEpoch: stateEpoch, LeaderEpoch: -1, StartOffset: startOffset, CreateTimestampMs: nowMs, WriteTimestampMs: nowMs}
+	if st != nil {
+		snap.SnapshotEpoch, snap.LeaderEpoch = st.SnapshotEpoch+1, st.LeaderEpoch
+	}
+	s.emitSnapshot(key, snap)
+	s.reply(w, nil, nil)
+}
+
+// Delete removes a share partition's state (DeleteShareGroupState): a
+// tombstone for each of its keys, so compaction drops both records.
+func (s *Shard) Delete(w Waiter, key Key) {
+	if s.states[key] != nil {
+		for _, typ := range []int16{typeSnapshot, typeUpdate} {
+			r := Record{Key: encodeKey(typ, key)}
+			s.records = append(s.records, r)
+			s.apply(r)
+		}
+	}
+	s.reply(w, nil, nil)
+}
+
+func (s *Shard) emitSnapshot(key Key, snap snapshot) {
+	r := Record{Key: encodeKey(typeSnapshot, key), Value: encodeSnapshot(snap)}
+	s.records = append(s.records, r)
+	s.states[key] = &State{SnapshotEpoch: snap.SnapshotEpoch, StateEpoch: snap.StateEpoch, LeaderEpoch: snap.LeaderEpoch,
+		StartOffset: snap.StartOffset, CreateTimestampMs: snap.CreateTimestampMs, WriteTimestampMs: snap.WriteTimestampMs, Batches: snap.Batches}
+}
+
+func (s *Shard) emitUpdate(key Key, st *State, u update) {
+	r := Record{Key: encodeKey(typeUpdate, key), Value: encodeUpdate(u)}
+	s.records = append(s.records, r)
+	s.applyUpdate(st, u)
+}
+
+// apply replays one record decided here.
+func (s *Shard) apply(r Record) {
+	_ = s.Load(r.Key, r.Value) // records decided here always parse
+}
+
+// Load replays one record of the partition, in log order. A ShareUpdate
+// applies only on top of the snapshot epoch it names: one that precedes a
+// newer snapshot, or whose snapshot was deleted, changes nothing.
+func (s *Shard) Load(keyBytes, value []byte) error {
+	typ, key, err := decodeKey(keyBytes)
+	if err != nil {
+		return err
+	}
+	if value == nil {
+		if typ == typeSnapshot {
+			delete(s.states, key)
+		}
+		return nil
+	}
+	if typ == typeSnapshot {
+		snap, err := decodeSnapshot(value, s.cfg.MaxBatches)
+		if err != nil {
+			return err
+		}
+		s.states[key] = &State{SnapshotEpoch: snap.SnapshotEpoch, StateEpoch: snap.StateEpoch, LeaderEpoch: snap.LeaderEpoch,
+			StartOffset: snap.StartOffset, CreateTimestampMs: snap.CreateTimestampMs, WriteTimestampMs: snap.WriteTimestampMs, Batches: snap.Batches}
+		return nil
+	}
+	u, err := decodeUpdate(value, s.cfg.MaxBatches)
+	if err != nil {
+		return err
+	}
+	if st := s.states[key]; st != nil && st.SnapshotEpoch == u.SnapshotEpoch {
+		s.applyUpdate(st, u)
+	}
+	return nil
+}
+
+func (s *Shard) applyUpdate(st *State, u update) {
+	if u.LeaderEpoch >= 0 {
+		st.LeaderEpoch = u.LeaderEpoch
+	}
+	if u.StartOffset >= 0 {
+		st.StartOffset = u.StartOffset
+	}
+	st.Batches = merge(st.Batches, u.Batches, st.StartOffset)
+	st.updates++
+}
+
+// merge lays batches over base (a later batch wins where they overlap),
+// drops what lies below startOffset, and joins neighbouring runs of the
+// same state and delivery count, as Kafka's PersisterStateBatchCombiner
+// does. base is sorted and disjoint (merge's own output); batches from a
+// leader usually are too, and then one sweep does it, else they are laid
+// one by one.
+func merge(base, batches []Batch, startOffset int64) []Batch {
+	var out []Batch
+	if sortedDisjoint(batches) {
+		out = overlay(base, batches)
+	} else {
+		out = slices.Clone(base)
+		for _, b := range batches {
+			out = cut(out, b.FirstOffset, b.LastOffset)
+			out = append(out, b)
+		}
+		slices.SortFunc(out, func(a, b Batch) int { return cmpOffset(a.FirstOffset, b.FirstOffset) })
+	}
+	if startOffset >= 0 {
+		out = cut(out, 0, startOffset-1)
+	}
+	joined := out[:0]
+	for _, b := range out {
+		if n := len(joined); n > 0 {
+			last := &joined[n-1]
+			if last.LastOffset+1 == b.FirstOffset && last.DeliveryState == b.DeliveryState && last.DeliveryCount == b.DeliveryCount {
+				last.LastOffset = b.LastOffset
+				continue
+			}
+		}
+		joined = append(joined, b)
+	}
+	return joined
+}
+
+func cmpOffset(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func sortedDisjoint(batches []Batch) bool {
+	for i := 1; i < len(batches); i++ {
+		if batches[i].FirstOffset <= batches[i-1].LastOffset {
+			return false
+		}
+	}
+	return true
+}
+
+// overlay is merge's sweep: base and top sorted and disjoint, top wins;
+// the result is sorted and disjoint.
+func overlay(base, top []Batch) []Batch {
+	out := make([]Batch, 0, len(base)+len(top))
+	t := 0
+	for _, b := range base {
+		for b.FirstOffset <= b.LastOffset {
+			for t < len(top) && top[t].LastOffset < b.FirstOffset {
+				out = append(out, top[t])
+				t++
+			}
+			if t == len(top) || top[t].FirstOffset > b.LastOffset {
+				out = append(out, b) // no top batch touches the rest of b
+				break
+			}
+			if top[t].FirstOffset > b.FirstOffset {
+				left := b
+				left.LastOffset = top[t].FirstOffset - 1
+				out = append(out, left)
+			}
+			b.FirstOffset = top[t].LastOffset + 1 // what top[t] covers is dropped
+		}
+	}
+	return append(out, top[t:]...)
+}
+
+// cut removes offsets first..last from batches, splitting those that
+// straddle the range.
+func cut(batches []Batch, first, last int64) []Batch {
+	if first > last {
+		return batches
+	}
+	out := make([]Batch, 0, len(batches)+1)
+	for _, b := range batches {
+		if b.LastOffset < first || b.FirstOffset > last {
+			out = append(out, b)
+			continue
+		}
+		if b.FirstOffset < first {
+			left := b
+			left.LastOffset = first - 1
+			out = append(out, left)
+		}
+		if b.LastOffset > last {
+			right := b
+			right.FirstOffset = last + 1
+			out = append(out, right)
+		}
+	}
+	return out
+}
+
+// String prints the shard as the golden stories show it, keys sorted.
+func (s *Shard) String() string {
+	keys := make([]Key, 0, len(s.states))
+	for k := range s.states {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b Key) int {
+		if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a.TopicID[:]), string(b.TopicID[:])); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		st := s.states[k]
+		fmt.Fprintf(&b, "%s/%x/%d snapshot=%d updates=%d state=%d leader=%d spso=%d\n", k.GroupID, k.TopicID[:2], k.Partition,
+			st.SnapshotEpoch, st.updates, st.StateEpoch, st.LeaderEpoch, st.StartOffset)
+		for _, x := range st.Batches {
+			fmt.Fprintf(&b, "  %d-%d state=%d count=%d\n", x.FirstOffset, x.LastOffset, x.DeliveryState, x.DeliveryCount)
+		}
+	}
+	return b.String()
+}
