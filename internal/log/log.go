@@ -91,6 +91,9 @@ type Log struct {
 	logEndOffset   int64 // offset after the last batch written
 	recoveryPoint  int64 // every offset below is fsynced
 	lastSyncMs     int64
+	// checkpointedBase is the active segment's base offset when the
+	// manager last checkpointed this log's recovery point; set at open.
+	checkpointedBase int64
 
 	queue         []appendCall // appends with offsets assigned, not yet written
 	spareQueue    []appendCall
@@ -152,6 +155,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
+	l.checkpointedBase = l.active().baseOffset
 	return l, nil
 }
 
@@ -455,9 +459,13 @@ func (l *Log) recoverSegment(s *segment, recoveryPoint int64, last bool) (bool, 
 		}
 	}
 	// What survived a crash may sit only in the page cache: make it durable
-	// before it counts as recovered.
-	if err := f.Sync(); err != nil {
-		return false, err
+	// before it counts as recovered. Below the recovery point it was
+	// fsynced already: a log idle since its last checkpoint costs no
+	// fsync (with 10,000 partitions, 10,000 fsyncs after every crash).
+	if truncated || res.state.nextOffset > recoveryPoint {
+		if err := f.Sync(); err != nil {
+			return false, err
+		}
 	}
 	if last || truncated {
 		return truncated, nil
@@ -554,6 +562,28 @@ func (l *Log) RecoveryPoint() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.recoveryPoint
+}
+
+// activeBaseOffset is the active segment's base offset: it changes when the
+// log rolls (or is truncated or emptied).
+func (l *Log) activeBaseOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active().baseOffset
+}
+
+// setCheckpointedBase records the active base offset a written checkpoint
+// saw, and rolledSinceCheckpoint compares with it (see the manager's).
+func (l *Log) setCheckpointedBase(base int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checkpointedBase = base
+}
+
+func (l *Log) rolledSinceCheckpoint() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active().baseOffset != l.checkpointedBase
 }
 
 // Dir is the log's directory.

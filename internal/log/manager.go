@@ -32,6 +32,11 @@ type ManagerOptions struct {
 	// MaxOpenSealedSegments bounds sealed segment files open at once across
 	// all logs; 0 means DefaultOpenSealedSegments.
 	MaxOpenSealedSegments int
+	// MaxOpenActiveSegments bounds idle active segment files kept open
+	// (synced, not being written or read); 0 means
+	// DefaultOpenActiveSegments. With both bounds below the descriptor
+	// limit, hosting more partitions than descriptors works.
+	MaxOpenActiveSegments int
 	// RetentionCheckIntervalMs is log.retention.check.interval.ms; 0 means
 	// Kafka's 5 minutes. CheckpointIntervalMs is
 	// log.flush.offset.checkpoint.interval.ms; 0 means 60 seconds.
@@ -56,9 +61,11 @@ type Manager struct {
 
 	mu               sync.Mutex
 	logs             map[TopicPartition]*Log
+	opening          map[TopicPartition]chan struct{} // GetOrCreate opening a log; closed when done
 	lastRetentionMs  int64
 	lastCheckpointMs int64
 	checkpointMu     sync.Mutex // one checkpoint writer at a time
+	dirSync          groupSync  // fsyncs of opts.Dir after creating a log
 	closed           bool
 	cleaner          cleanerState
 }
@@ -74,6 +81,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if opts.MaxOpenSealedSegments == 0 {
 		opts.MaxOpenSealedSegments = DefaultOpenSealedSegments
 	}
+	if opts.MaxOpenActiveSegments == 0 {
+		opts.MaxOpenActiveSegments = DefaultOpenActiveSegments
+	}
 	if opts.RetentionCheckIntervalMs == 0 {
 		opts.RetentionCheckIntervalMs = (5 * time.Minute).Milliseconds()
 	}
@@ -83,7 +93,8 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, files: NewFileCache(opts.MaxOpenSealedSegments), logs: map[TopicPartition]*Log{}}
+	m := &Manager{opts: opts, files: NewFileCacheWithActive(opts.MaxOpenSealedSegments, opts.MaxOpenActiveSegments), logs: map[TopicPartition]*Log{},
+		opening: map[TopicPartition]chan struct{}{}}
 	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
@@ -121,19 +132,29 @@ func (m *Manager) openAll() error {
 	if err != nil {
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
-	for _, name := range names {
+	var errMu sync.Mutex
+	var errs []error
+	forEachParallel(names, openParallelism, func(name string) {
 		tp, ok := ParseTopicPartition(name)
 		if info, err := m.opts.FS.Stat(m.path(name)); !ok || err != nil || !info.IsDir() {
-			continue
+			return
 		}
 		l, err := Open(m.opts.FS, m.path(name), m.logOptions(m.opts.Config, Options{
 			RecoveryPoint: recoveryPoints[tp], LogStartOffset: startOffsets[tp], CleanShutdown: clean,
 			FirstDirtyOffset: firstDirty[tp],
 		}))
+		errMu.Lock()
+		defer errMu.Unlock()
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			return
 		}
+		m.mu.Lock()
 		m.logs[tp] = l
+		m.mu.Unlock()
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if clean {
 		if err := m.opts.FS.Remove(m.path(cleanShutdownFile)); err != nil {
@@ -170,31 +191,117 @@ func (m *Manager) Partitions() []TopicPartition {
 // OpenFiles reports the sealed segment files open across all logs.
 func (m *Manager) OpenFiles() int { return m.files.OpenFiles() }
 
+// OpenActiveFiles reports the active segment files open across all logs.
+func (m *Manager) OpenActiveFiles() int { return m.files.OpenActiveFiles() }
+
 // GetOrCreate returns the partition's log, creating it with cfg if needed.
+// Logs of different partitions open in parallel: m.mu is not held across
+// the open (its fsyncs), only an opening mark for tp.
 func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrClosed
+	if err := m.waitOpeningLocked(tp); err != nil {
+		m.mu.Unlock()
+		return nil, err
 	}
 	if l, ok := m.logs[tp]; ok {
+		m.mu.Unlock()
 		return l, nil
 	}
-	l, err := Open(m.opts.FS, m.path(tp.String()), m.logOptions(cfg, Options{}))
+	done := make(chan struct{})
+	m.opening[tp] = done
+	m.mu.Unlock()
+	l, err := m.create(tp, cfg)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.opening, tp)
+	close(done)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.opts.FS.SyncDir(m.opts.Dir); err != nil {
+	if m.closed {
 		l.Close()
-		return nil, fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
+		return nil, ErrClosed
 	}
 	m.logs[tp] = l
 	return l, nil
 }
 
+// waitOpeningLocked waits, releasing m.mu meanwhile, until no GetOrCreate
+// is opening tp.
+func (m *Manager) waitOpeningLocked(tp TopicPartition) error {
+	for {
+		if m.closed {
+			return ErrClosed
+		}
+		done, ok := m.opening[tp]
+		if !ok {
+			return nil
+		}
+		m.mu.Unlock()
+		<-done
+		m.mu.Lock()
+	}
+}
+
+func (m *Manager) create(tp TopicPartition, cfg Config) (*Log, error) {
+	l, err := Open(m.opts.FS, m.path(tp.String()), m.logOptions(cfg, Options{}))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.dirSync.sync(func() error { return m.opts.FS.SyncDir(m.opts.Dir) }); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
+	}
+	return l, nil
+}
+
+// groupSync shares fsyncs of one directory among concurrent callers, as
+// appends share a segment's fsync: a caller waits for a sync that started
+// after it asked, so its change is covered, and one sync serves everyone
+// who asked while the previous one ran. Creating a topic of thousands of
+// partitions in parallel then syncs the log directory a few times, not
+// once per partition.
+type groupSync struct {
+	mu        sync.Mutex
+	cond      sync.Cond
+	running   bool
+	started   int64 // syncs begun
+	completed int64 // the newest sync finished
+	err       error // its result
+}
+
+func (g *groupSync) sync(fn func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond.L == nil {
+		g.cond.L = &g.mu
+	}
+	// A sync running now may have begun before the caller's change.
+	want := g.started + 1
+	for g.completed < want {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := fn()
+		g.mu.Lock()
+		g.running, g.completed, g.err = false, gen, err
+		g.cond.Broadcast()
+	}
+	return g.err
+}
+
 // Delete removes a partition's log and its files.
 func (m *Manager) Delete(tp TopicPartition) error {
 	m.mu.Lock()
+	if err := m.waitOpeningLocked(tp); err != nil && !errors.Is(err, ErrClosed) {
+		m.mu.Unlock()
+		return err
+	}
 	l, ok := m.logs[tp]
 	delete(m.logs, tp)
 	m.mu.Unlock()
@@ -257,8 +364,10 @@ func (m *Manager) Checkpoint() error {
 	recoveryPoints := make(map[TopicPartition]int64, len(m.logs))
 	startOffsets := make(map[TopicPartition]int64, len(m.logs))
 	firstDirty := map[TopicPartition]int64{}
+	bases := make(map[*Log]int64, len(m.logs))
 	for tp, l := range m.logs {
 		recoveryPoints[tp], startOffsets[tp] = l.RecoveryPoint(), l.LogStartOffset()
+		bases[l] = l.activeBaseOffset()
 		if offset := l.FirstDirtyOffset(); offset > 0 && l.Config().Compact {
 			firstDirty[tp] = offset
 		}
@@ -270,7 +379,29 @@ func (m *Manager) Checkpoint() error {
 	if err := writeCheckpoint(m.opts.FS, m.path(cleanerOffsetCheckpointFile), firstDirty); err != nil {
 		return err
 	}
-	return writeCheckpoint(m.opts.FS, m.path(logStartOffsetCheckpointFile), startOffsets)
+	if err := writeCheckpoint(m.opts.FS, m.path(logStartOffsetCheckpointFile), startOffsets); err != nil {
+		return err
+	}
+	for l, base := range bases {
+		l.setCheckpointedBase(base)
+	}
+	return nil
+}
+
+// rolledSinceCheckpoint reports whether a log rolled a segment after the
+// last checkpoint. The segments it sealed are synced (or will be, by the
+// same tick) but not yet below a checkpointed recovery point, so a crash
+// would validate them again, CRC by CRC: at 200 MB/s, up to 12 GB of reads
+// for the default 60 s checkpoint interval. Checkpointing on the next tick
+// after a roll bounds what recovery reads to about one segment per log
+// plus its active one, at the cost of one checkpoint per tick at most.
+func rolledSinceCheckpoint(logs []*Log) bool {
+	for _, l := range logs {
+		if l.rolledSinceCheckpoint() {
+			return true
+		}
+	}
+	return false
 }
 
 // Maintain runs what is due at nowMs: fsync of interval-policy logs past
@@ -288,14 +419,15 @@ func (m *Manager) Maintain(nowMs int64) error {
 	if retention {
 		m.lastRetentionMs = nowMs
 	}
-	if checkpoint {
-		m.lastCheckpointMs = nowMs
-	}
 	m.mu.Unlock()
 	for _, l := range logs {
 		m.maintainLog(l, nowMs, retention)
 	}
-	if checkpoint {
+	// After the flushes above, so sealed segments they synced count.
+	if checkpoint || rolledSinceCheckpoint(logs) {
+		m.mu.Lock()
+		m.lastCheckpointMs = nowMs
+		m.mu.Unlock()
 		return m.Checkpoint()
 	}
 	return nil
@@ -354,14 +486,56 @@ func (m *Manager) Close() error {
 	return vfs.WriteFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
 }
 
+// closeLogs closes every log, openParallelism at a time: each close waits
+// for fsyncs (the active segment and its index files).
 func (m *Manager) closeLogs() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var errs []error
+	logs := make([]*Log, 0, len(m.logs))
 	for _, l := range m.logs {
-		if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
-			errs = append(errs, err)
-		}
+		logs = append(logs, l)
 	}
+	var errMu sync.Mutex
+	var errs []error
+	forEachParallel(logs, openParallelism, func(l *Log) {
+		if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+		}
+	})
 	return errors.Join(errs...)
+}
+
+// openParallelism bounds the logs opened or closed at once. Opening or
+// closing a log is mostly waiting for fsyncs and small reads, which a disk
+// serves many at a time; one log at a time, 10,000 partitions took a minute
+// to create and tens of seconds to stop or recover.
+const openParallelism = 32
+
+// forEachParallel calls fn for every item on at most n goroutines and
+// returns when all calls have.
+func forEachParallel[T any](items []T, n int, fn func(T)) {
+	if len(items) <= 1 || n <= 1 {
+		for _, it := range items {
+			fn(it)
+		}
+		return
+	}
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range min(n, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				fn(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }

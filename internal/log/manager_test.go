@@ -226,10 +226,23 @@ func TestManagerMaintainFlushesRetainsAndCheckpoints(t *testing.T) {
 	noErr(t, m.Maintain(now+5000))
 	require(t, l.NumSegments() < segments && l.LogStartOffset() > 0, "retention did not run: %d segments, log start %d", l.NumSegments(), l.LogStartOffset())
 
+	// The rolls above made those ticks checkpoint (see
+	// TestManagerCheckpointsAfterARoll); an append that rolls nothing
+	// waits for the interval.
 	points, err := readCheckpoint(env.mem, "/data/"+recoveryPointCheckpointFile)
 	noErr(t, err)
-	require(t, points[tp] == 0, "checkpoint written before its interval: %v", points)
-	noErr(t, m.Maintain(now+10000))
+	require(t, points[tp] > 0, "no checkpoint after rolls: %v", points)
+	rolled := points[tp]
+	segments = l.NumSegments()
+	append1(now)
+	noErr(t, l.Flush())
+	require(t, l.NumSegments() == segments, "the append rolled")
+	noErr(t, m.Maintain(now+5001))
+	points, err = readCheckpoint(env.mem, "/data/"+recoveryPointCheckpointFile)
+	noErr(t, err)
+	require(t, points[tp] == rolled, "checkpoint written before its interval: %v", points)
+	// The interval counts from the last checkpoint, the roll's at 4999.
+	noErr(t, m.Maintain(now+4999+10000))
 	points, err = readCheckpoint(env.mem, "/data/"+recoveryPointCheckpointFile)
 	noErr(t, err)
 	require(t, points[tp] == l.RecoveryPoint() && points[tp] > 0, "checkpointed recovery point %d, log's %d", points[tp], l.RecoveryPoint())
@@ -328,4 +341,34 @@ func TestManagerRejectsCorruptCheckpoint(t *testing.T) {
 	writeFileForTest(t, env.mem, "/data/"+recoveryPointCheckpointFile, []byte("0\n2\norders 0 5\n"))
 	_, err := OpenManager(env.opts)
 	require(t, err != nil, "opened with a corrupt checkpoint")
+}
+
+// A roll makes the next tick checkpoint, long before the checkpoint
+// interval: the sealed segment is then below a checkpointed recovery point,
+// so a crash does not validate it again.
+func TestManagerCheckpointsAfterARoll(t *testing.T) {
+	cfg := smallConfig()
+	env := newManagerEnv(cfg)
+	env.opts.CheckpointIntervalMs = 3_600_000
+	m := env.open(t)
+	defer m.Close()
+	tp := managerPartitions[0]
+	l, err := m.GetOrCreate(tp, cfg)
+	noErr(t, err)
+	now := env.clock.Now().UnixMilli()
+	checkpointed := func() int64 {
+		points, err := readCheckpoint(env.mem, "/data/"+recoveryPointCheckpointFile)
+		noErr(t, err)
+		return points[tp]
+	}
+	_, err = l.Append(testBatch(t, "a", 1, 10, now), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	noErr(t, m.Maintain(now+1000))
+	require(t, checkpointed() == 0, "checkpointed %d without a roll or the interval", checkpointed())
+	for l.NumSegments() < 2 {
+		_, err = l.Append(testBatch(t, "a", 1, 100, now), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	noErr(t, m.Maintain(now+2000))
+	require(t, checkpointed() == l.RecoveryPoint() && checkpointed() > 1, "after a roll: checkpointed %d, recovery point %d", checkpointed(), l.RecoveryPoint())
 }

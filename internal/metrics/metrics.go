@@ -17,11 +17,14 @@
 package metrics
 
 import (
+	"bytes"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Options configure New.
@@ -38,7 +41,9 @@ type Options struct {
 
 // Registry is one node's metrics.
 type Registry struct {
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	state   *stateWriter  // nil without a State
+	scrapes chan struct{} // a slot per scrape in flight
 
 	// Requests are counted, timed and checked for error codes where
 	// requests are dispatched.
@@ -119,8 +124,9 @@ func New(opts Options) *Registry {
 	r.reg.MustRegister(r.Requests, r.Topics, r.LogFlush, r.ISRShrinks, r.ISRExpands,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.State != nil {
-		r.reg.MustRegister(newStateCollector(opts.State))
+		r.state = newStateWriter(opts.State)
 	}
+	r.scrapes = make(chan struct{}, maxConcurrentScrapes)
 	return r
 }
 
@@ -129,11 +135,43 @@ func New(opts Options) *Registry {
 // two Prometheus servers of an HA pair still fit.
 const maxConcurrentScrapes = 4
 
-// Handler serves the metrics in the Prometheus exposition format (text,
-// or protobuf when a scraper asks for it).
+// Handler serves the metrics in the Prometheus text format (0.0.4, which
+// every scraper accepts): the registry's families, then the State's,
+// written by hand (see stateWriter).
 func (r *Registry) Handler() http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{MaxRequestsInFlight: maxConcurrentScrapes, ErrorHandling: promhttp.ContinueOnError})
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case r.scrapes <- struct{}{}:
+			defer func() { <-r.scrapes }()
+		default:
+			http.Error(w, "too many scrapes in flight", http.StatusServiceUnavailable)
+			return
+		}
+		bp := scrapeBuffers.Get().(*[]byte)
+		defer scrapeBuffers.Put(bp)
+		buf := bytes.NewBuffer((*bp)[:0])
+		// A collector that fails leaves its families out; the rest are
+		// still worth serving (promhttp's ContinueOnError).
+		families, _ := r.reg.Gather()
+		enc := expfmt.NewEncoder(buf, textFormat)
+		for _, mf := range families {
+			_ = enc.Encode(mf)
+		}
+		b := buf.Bytes()
+		if r.state != nil {
+			b = r.state.appendTo(b)
+		}
+		w.Header().Set("Content-Type", string(textFormat))
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b)
+		*bp = b
+	})
 }
+
+var (
+	textFormat    = expfmt.NewFormat(expfmt.TypeTextPlain)
+	scrapeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+)
 
 // Gatherer exposes the registry for tests and other exporters.
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }

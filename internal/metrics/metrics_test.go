@@ -3,6 +3,8 @@ package metrics
 import (
 	"bufio"
 	"fmt"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -206,4 +208,41 @@ func BenchmarkMetricsTopicIn(b *testing.B) {
 			r.Topics.Topic("topic-500").In(10, 1000)
 		}
 	})
+}
+
+// TestMetricsScrapeIsValidText parses a whole scrape with the Prometheus
+// text parser, which refuses a family split in two, a malformed line or a
+// bad escape: the state metrics are written by hand.
+func TestMetricsScrapeIsValidText(t *testing.T) {
+	r := New(Options{APIKeys: map[int16]string{0: "Produce"}, State: quotedState{fakeState{partitions: 2}}})
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("scrape does not parse: %v", err)
+	}
+	lag := families["kafka_consumergroup_lag"]
+	if lag == nil || len(lag.Metric) != 1 {
+		t.Fatalf("kafka_consumergroup_lag: %v", lag)
+	}
+	labels := map[string]string{}
+	for _, l := range lag.Metric[0].Label {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if g := labels["consumergroup"]; g != "a \"quoted\"\\group\nid" {
+		t.Errorf("group label = %q", g)
+	}
+	if got := lag.Metric[0].GetGauge().GetValue(); got != 1e12 {
+		t.Errorf("lag = %v", got)
+	}
+	if families["kafka_log_log_size"] == nil || families["go_goroutines"] == nil {
+		t.Error("state or registry families missing")
+	}
+}
+
+type quotedState struct{ fakeState }
+
+func (quotedState) GroupOffsets(visit func(*GroupOffsetSample)) {
+	visit(&GroupOffsetSample{Group: "a \"quoted\"\\group\nid", Topic: "t", Partition: 3, Offset: 7, Lag: 1e12})
 }

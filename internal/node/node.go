@@ -362,8 +362,10 @@ func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
+	sealedFiles, activeFiles := segmentFileBudget(vfs.DescriptorLimit())
 	n.logs, err = log.OpenManager(log.ManagerOptions{
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
+		MaxOpenSealedSegments: sealedFiles, MaxOpenActiveSegments: activeFiles,
 		RetentionCheckIntervalMs: cfg.Int64("log.retention.check.interval.ms"),
 		CheckpointIntervalMs:     cfg.Int64("log.flush.offset.checkpoint.interval.ms"),
 		Cleaner:                  cleanerConfig(cfg),
@@ -393,6 +395,19 @@ func (n *Node) openLogs() error {
 		},
 	})
 	return err
+}
+
+// segmentFileBudget splits the descriptor limit: an eighth for sealed
+// segment files and a quarter for idle active ones (each at most the log
+// package's default), the rest for connections, the metadata log and
+// transient files. A node hosting more partitions than that closes idle
+// segment files and reopens them on use, instead of failing with "too
+// many open files". Zero (an unknown limit) keeps the defaults.
+func segmentFileBudget(limit int) (sealed, active int) {
+	if limit <= 0 {
+		return 0, 0
+	}
+	return max(min(log.DefaultOpenSealedSegments, limit/8), 1), max(min(log.DefaultOpenActiveSegments, limit/4), 1)
 }
 
 // topicDefaults are the cluster-wide topic config defaults by broker key:

@@ -292,3 +292,39 @@ func TestPartitionSnapshotFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionLeaderEpochWrittenBeforeItsRecords: becoming leader does not
+// write the epoch checkpoint (a restart would drop an entry with no records
+// after it), the epoch's first append does, before its records, so the
+// file never lacks the epoch of a record in the log.
+func TestPartitionLeaderEpochWrittenBeforeItsRecords(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(plain(2)))
+	noErr(t, err)
+	checkpoint := func() string {
+		data, err := vfs.ReadFile(f.fs, "/data/t-0/leader-epoch-checkpoint", 1<<20)
+		noErr(t, err)
+		return string(data)
+	}
+	require(t, checkpoint() == "0\n1\n0 0\n", "checkpoint after the first append %q", checkpoint())
+
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeader})
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 1}) // epoch 2
+	p = f.partition("t", 0)
+	require(t, p.LeaderEpoch() == 2, "epoch %d", p.LeaderEpoch())
+	want := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 2}}
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries %v", p.LeaderEpochEntries())
+	require(t, checkpoint() == "0\n1\n0 0\n", "becoming leader wrote the checkpoint: %q", checkpoint())
+
+	// Restarting now loses nothing: the entry had no records.
+	f.restart()
+	p = f.partition("t", 0)
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after restart %v", p.LeaderEpochEntries())
+
+	// The epoch's first append writes it.
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	require(t, checkpoint() == "0\n2\n0 0\n2 2\n", "checkpoint after the epoch's first append %q", checkpoint())
+}

@@ -72,7 +72,11 @@ type Manager struct {
 	image    *metadata.Image
 	parts    map[log.TopicPartition]*Partition
 	openErrs map[log.TopicPartition]error // partitions whose log failed to open
-	closed   bool
+	// pending are the running Refresh's partitions to host, hosting those
+	// being hosted now (closed when done): see hostAll.
+	pending map[log.TopicPartition]hostJob
+	hosting map[log.TopicPartition]chan struct{}
+	closed  bool
 
 	fetchers *fetcherSet
 	// checkpointedHW are the high watermarks read at start-up from
@@ -119,7 +123,8 @@ func NewManager(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts: opts, image: metadata.EmptyImage(),
 		parts: map[log.TopicPartition]*Partition{}, openErrs: map[log.TopicPartition]error{},
-		topics: map[string]topicState{},
+		hosting: map[log.TopicPartition]chan struct{}{},
+		topics:  map[string]topicState{},
 	}
 	m.fetchers = newFetcherSet(m)
 	hws, err := log.ReadOffsetCheckpoint(opts.FS, opts.Dir+"/"+replicationOffsetCheckpointFile)
@@ -220,7 +225,7 @@ func (m *Manager) refreshLocked(img *metadata.Image) error {
 	defaultsChanged := !maps.Equal(defaults, m.lastDefaults)
 	m.lastDefaults = maps.Clone(defaults)
 	wanted := map[log.TopicPartition]bool{}
-	var errs []error
+	var jobs []hostJob
 	for _, t := range img.Topics() {
 		configs := img.Configs(metadata.ConfigResourceTopic, t.Name)
 		if prev, ok := m.topics[t.Name]; ok && prev.image == t && !defaultsChanged && maps.Equal(prev.configs, configs) && m.allHosted(prev.hosted) {
@@ -238,16 +243,11 @@ func (m *Manager) refreshLocked(img *metadata.Image) error {
 			tp := log.TopicPartition{Topic: t.Name, Partition: int32(i)}
 			wanted[tp] = true
 			st.hosted = append(st.hosted, tp)
-			if err := m.host(tp, t.ID, pi, cfg, settings); err != nil {
-				m.opts.Logger.Error("cannot host partition", "partition", tp.String(), "err", err)
-				m.mu.Lock()
-				m.openErrs[tp] = err
-				m.mu.Unlock()
-				errs = append(errs, err)
-			}
+			jobs = append(jobs, hostJob{tp: tp, topicID: t.ID, pi: pi, cfg: cfg, settings: settings})
 		}
 		m.topics[t.Name] = st
 	}
+	errs := m.hostAll(jobs)
 	for name := range m.topics {
 		if _, ok := img.Topic(name); !ok {
 			delete(m.topics, name)
@@ -256,6 +256,136 @@ func (m *Manager) refreshLocked(img *metadata.Image) error {
 	errs = append(errs, m.unhostAllBut(wanted))
 	errs = append(errs, m.removeStrays(img, wanted))
 	return errors.Join(errs...)
+}
+
+// hostJob is one partition a Refresh opens or updates.
+type hostJob struct {
+	tp       log.TopicPartition
+	topicID  metadata.UUID
+	pi       *metadata.PartitionImage
+	cfg      log.Config
+	settings appendSettings
+}
+
+// hostParallelism bounds the partitions opened or re-led at once. Hosting
+// a partition is mostly waiting for fsyncs (its directory, its
+// partition.metadata, a new leader epoch's checkpoint), a few milliseconds
+// each, which a disk serves many at a time: one at a time, creating a
+// 10,000-partition topic or restarting with one took a minute, and every
+// request for a partition not yet open waited for all of it.
+const hostParallelism = 32
+
+// hostAll runs host for every job, hostParallelism at a time; partitions are
+// independent, and each job touches only its own partition. Meanwhile the
+// jobs are pending: a request for one of them hosts it at once
+// (hostPending) rather than wait for the rest.
+func (m *Manager) hostAll(jobs []hostJob) []error {
+	pending := make(map[log.TopicPartition]hostJob, len(jobs))
+	for _, j := range jobs {
+		pending[j.tp] = j
+	}
+	m.mu.Lock()
+	m.pending = pending
+	m.mu.Unlock()
+	defer func() {
+		// No request starts hosting once pending is gone; wait for those
+		// that did, so none outlives this Refresh (the next one might
+		// delete the partition it is opening).
+		m.mu.Lock()
+		m.pending = nil
+		running := slices.Collect(maps.Values(m.hosting))
+		m.mu.Unlock()
+		for _, done := range running {
+			<-done
+		}
+	}()
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	forEachParallel(jobs, hostParallelism, func(j hostJob) {
+		if err := m.hostOnce(j); err != nil {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+		}
+	})
+	return errs
+}
+
+// hostOnce runs one job unless another goroutine is running the same
+// partition's (a worker and a request), then waits for that one. Only the
+// goroutine that ran it returns its error; it is in openErrs for all.
+func (m *Manager) hostOnce(j hostJob) error {
+	m.mu.Lock()
+	return m.hostOnceLocked(j)
+}
+
+// hostOnceLocked is hostOnce with m.mu held; it releases it.
+func (m *Manager) hostOnceLocked(j hostJob) error {
+	if done, ok := m.hosting[j.tp]; ok {
+		m.mu.Unlock()
+		<-done
+		return nil
+	}
+	done := make(chan struct{})
+	m.hosting[j.tp] = done
+	m.mu.Unlock()
+	err := m.host(j.tp, j.topicID, j.pi, j.cfg, j.settings)
+	m.mu.Lock()
+	delete(m.hosting, j.tp)
+	close(done)
+	if err != nil {
+		m.openErrs[j.tp] = err
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.opts.Logger.Error("cannot host partition", "partition", j.tp.String(), "err", err)
+	}
+	return err
+}
+
+// hostPending hosts a partition the running Refresh has not reached yet,
+// so a request for it waits for its own log, not for all the others. It
+// reports whether the partition was pending.
+func (m *Manager) hostPending(tp log.TopicPartition) bool {
+	m.mu.Lock()
+	j, ok := m.pending[tp]
+	if !ok {
+		m.mu.Unlock()
+		return false
+	}
+	// Registered under the same lock that found it pending, so hostAll
+	// waits for it before its Refresh ends.
+	_ = m.hostOnceLocked(j) // a failure is in openErrs
+	return true
+}
+
+// forEachParallel calls fn for every item on at most n goroutines and
+// returns when all calls have.
+func forEachParallel[T any](items []T, n int, fn func(T)) {
+	if len(items) <= 1 || n <= 1 {
+		for _, it := range items {
+			fn(it)
+		}
+		return
+	}
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range min(n, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				fn(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }
 
 // allHosted reports whether every partition of a topic is open (a failed
@@ -271,7 +401,11 @@ func (m *Manager) allHosted(tps []log.TopicPartition) bool {
 
 // host opens or updates one partition this node is a replica of.
 func (m *Manager) host(tp log.TopicPartition, topicID metadata.UUID, pi *metadata.PartitionImage, cfg log.Config, settings appendSettings) error {
-	p := m.parts[tp] // Refresh is the only writer of parts
+	// Refresh is the only writer of parts, but its workers run in
+	// parallel, each on its own partition: read under the lock.
+	m.mu.RLock()
+	p := m.parts[tp]
+	m.mu.RUnlock()
 	if p != nil && p.topicID != topicID {
 		// The topic was deleted and created again between two images.
 		if err := m.unhost(tp, p); err != nil {
@@ -453,17 +587,34 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	// partition already led is served meanwhile. Otherwise Refresh first
 	// (a no-op when the image is unchanged), so a topic created or a
 	// config altered a moment ago is seen.
+	//
+	// Nor does a request for a partition not open yet: a Refresh that
+	// opens thousands of new partitions takes seconds, and every
+	// ListOffsets, DescribeLogDirs or produce for any of them would wait
+	// for all of them. The request hosts its own partition first if the
+	// running Refresh has it pending (the worker that reaches it later
+	// finds it open).
 	m.mu.RLock()
 	p, ok := m.parts[tp]
 	m.mu.RUnlock()
-	if ok && p.role.Load().isLeader && m.refreshing.Load() {
+	refreshing := m.refreshing.Load()
+	if ok && p.role.Load().isLeader && refreshing {
 		return p, nil
 	}
-	_ = m.Refresh() // failures are per partition: see openErrs
+	if !refreshing || !m.hostPending(tp) {
+		// A partition of an image newer than the running Refresh's
+		// waits for it and the next; so does a request in the moment
+		// before a Refresh has listed its jobs.
+		_ = m.Refresh() // failures are per partition: see openErrs
+		refreshing = false
+	}
 	m.mu.RLock()
 	p, ok = m.parts[tp]
 	openErr, closed, img := m.openErrs[tp], m.closed, m.image
 	m.mu.RUnlock()
+	if refreshing {
+		img = m.currentImage()
+	}
 	switch {
 	case closed:
 		return nil, fmt.Errorf("partition %s: %w", tp, log.ErrClosed)
@@ -529,15 +680,21 @@ func (m *Manager) Close() error {
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.Unlock()
 	m.fetchers.stopAll()
-	var errs []error
-	for _, p := range parts {
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	// In parallel, like opening: each snapshot is a file and its fsyncs.
+	forEachParallel(parts, hostParallelism, func(p *Partition) {
 		// Stopping first (it waits for appends in flight) makes the final
 		// snapshot cover everything appended.
 		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
 		if err := p.checkpoint(); err != nil {
+			errMu.Lock()
 			errs = append(errs, err)
+			errMu.Unlock()
 		}
-	}
+	})
 	return errors.Join(append(errs, m.checkpointHighWatermarks(parts))...)
 }
 
