@@ -2,8 +2,12 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // An idempotent producer's next batch can be queued while its previous one
@@ -52,4 +56,47 @@ func TestPartitionStartProducePipelinesIdempotentBatches(t *testing.T) {
 	require(t, dup.Duplicate && dup.BaseOffset == 2, "retry answered %+v", dup)
 	_, err = p.StartProduce(f.batch(idem(7, 0, 9, 1)), ProduceOptions{})
 	requireErrorIs(t, err, ErrOutOfOrderSequence)
+}
+
+// A batch recorded in its producer's state when it was queued, whose write
+// then failed, must not reach a producer state snapshot: the log never
+// held it, so after a restart its retry would be answered as a duplicate
+// with offsets that other records take, an acknowledgement of records
+// nobody stored. (Pipelining records a batch before it is durable; only
+// the failed log keeps the record from being trusted until the restart.)
+func TestPartitionFailedPipelinedBatchIsNotSnapshotted(t *testing.T) {
+	f := newFixture(t)
+	efs := vfs.NewErrorFS(f.fs)
+	f.open(efs)
+	f.createTopic("fail", 1, nil, []int32{testNode})
+	p := f.partition("fail", 0)
+	_, err := p.Append(f.batch(idem(7, 0, 0, 2)))
+	noErr(t, err)
+
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: ".log", Count: -1})
+	pending, err := p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{})
+	noErr(t, err)
+	_, err = pending.Wait(context.Background())
+	requireErrorIs(t, err, log.ErrStorage)
+	// Until the restart, a retry is refused too: its original never was
+	// durable.
+	pending, err = p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{})
+	if err == nil {
+		_, err = pending.Wait(context.Background())
+	}
+	requireErrorIs(t, err, log.ErrStorage)
+
+	efs.Clear()
+	// Closing reports the failed log; the snapshot taken on the way out
+	// is what is checked.
+	t.Logf("closing: %v", errors.Join(f.mgr.Close(), f.logs.Close()))
+	f.open(f.fs)
+	p = f.partition("fail", 0)
+	// Another producer's records take the offsets the failed batch had.
+	_, err = p.Append(f.batch(plain(3)))
+	noErr(t, err)
+	retry, err := p.Append(f.batch(idem(7, 0, 2, 3)))
+	noErr(t, err)
+	require(t, !retry.Duplicate && retry.BaseOffset == 5,
+		"the retry of a batch that was never written was answered %+v, want appended at 5", retry)
 }
