@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -99,4 +100,57 @@ func TestPartitionFailedPipelinedBatchIsNotSnapshotted(t *testing.T) {
 	noErr(t, err)
 	require(t, !retry.Duplicate && retry.BaseOffset == 5,
 		"the retry of a batch that was never written was answered %+v, want appended at 5", retry)
+}
+
+// An acks=all produce waits for the high watermark in the leader epoch its
+// batches were appended in. Leadership can move on (here: a new epoch,
+// this node still leading) between StartProduce's start and its append,
+// which waits for the change: the produce is then appended in the new
+// epoch, and waiting in the old one would fail it with NOT_LEADER although
+// it is committed, so a client's retry would append it twice.
+func TestPartitionAcksAllWaitsInTheEpochItAppendedIn(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("epoch", 1, nil, []int32{testNode})
+	p := f.partition("epoch", 0)
+	before := p.LeaderEpoch()
+	// An append in flight holds the leadership change back.
+	held, err := p.StartProduce(f.batch(plain(1)), ProduceOptions{})
+	noErr(t, err)
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	refreshed := runInBackground(func() error { return f.mgr.Refresh() })
+	// Give the change time to wait for the gate, so the next produce
+	// reads the old epoch, then queues behind the change.
+	time.Sleep(50 * time.Millisecond)
+	started := runInBackground(func() error {
+		pending, err := p.StartProduce(f.batch(plain(2)), ProduceOptions{AcksAll: true})
+		if err != nil {
+			return err
+		}
+		_, err = pending.Wait(context.Background())
+		return err
+	})
+	time.Sleep(20 * time.Millisecond)
+	_, err = held.Wait(context.Background())
+	noErr(t, err)
+	noErr(t, waitErr(t, refreshed))
+	require(t, p.LeaderEpoch() > before, "leader epoch %d, want past %d", p.LeaderEpoch(), before)
+	noErr(t, waitErr(t, started))
+	require(t, p.Offsets().HighWatermark == 3, "high watermark %d", p.Offsets().HighWatermark)
+}
+
+func runInBackground(fn func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	return ch
+}
+
+func waitErr(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out")
+		return nil
+	}
 }
