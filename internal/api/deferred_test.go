@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/vfs"
 	"github.com/sluicelog/sluice/internal/wire"
 )
 
@@ -73,5 +76,50 @@ func TestProduceDeferredResponses(t *testing.T) {
 	}
 	if h.server.CanPipeline(ctx, h.frame(kmsg.NewPtrMetadataRequest())) {
 		t.Error("a metadata request may be pipelined")
+	}
+}
+
+// When the write of a round fails, every produce whose batches were queued
+// in it, pipelined or not, acks=1 or all, is answered KAFKA_STORAGE_ERROR
+// once the round is done, and so is a produce that comes after: nothing is
+// acknowledged from a failed log.
+func TestProduceDeferredStorageError(t *testing.T) {
+	efs := vfs.NewErrorFS(vfs.OS())
+	h := newHarnessOn(t, Config{}, efs)
+	h.server.DeferResponses()
+	dpCreateTopic(t, h, "failing", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The segments' writes fail, not the hosting of the partitions.
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: "failing-", Count: -1,
+		Match: func(path string) bool { return strings.HasSuffix(path, ".log") }})
+	type sent struct {
+		out  wire.Response
+		corr int32
+		req  *kmsg.ProduceRequest
+	}
+	var all []sent
+	for i, acks := range []int16{-1, 1, -1} {
+		req := dpProduceRequest(9, acks, "failing", map[int32][]byte{
+			0: dpBatch(t, "a", 2, dpBatchOptions{}), int32(i % 2): dpBatch(t, "b", 1, dpBatchOptions{})})
+		out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, sent{out: out, corr: h.corrID, req: req})
+	}
+	for i, s := range all {
+		var buf writeBuffer
+		if _, err := s.out.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		h.corrID = s.corr
+		resp := h.decode(s.req, buf).(*kmsg.ProduceResponse)
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != kerr.KafkaStorageError.Code || p.BaseOffset != -1 {
+				t.Errorf("produce %d partition %d answered code %d offset %d (%v), want KAFKA_STORAGE_ERROR",
+					i, p.Partition, p.ErrorCode, p.BaseOffset, *p.ErrorMessage)
+			}
+		}
 	}
 }

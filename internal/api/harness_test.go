@@ -45,6 +45,14 @@ func (c *counterIDs) NextProducerID(context.Context) (int64, error) {
 
 func newHarness(t testing.TB, cfg Config) *harness {
 	t.Helper()
+	return newHarnessOn(t, cfg, vfs.OS())
+}
+
+// newHarnessOn is newHarness with the logs and partitions on fsys (an
+// ErrorFS over vfs.OS(), to fail their writes); the quorum stays on the
+// real filesystem.
+func newHarnessOn(t testing.TB, cfg Config, fsys vfs.FS) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,13 +70,13 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	}
 	t.Cleanup(cp.Kill)
 	registerAndUnfence(t, cp, 1)
-	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.OS(), Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
+	logs, err := log.OpenManager(log.ManagerOptions{FS: fsys, Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
 	defaults := func() map[string]string { return map[string]string{} }
-	parts, err := partition.NewManager(partition.Options{NodeID: 1, Logs: logs, FS: vfs.OS(), Dir: dir,
+	parts, err := partition.NewManager(partition.Options{NodeID: 1, Logs: logs, FS: fsys, Dir: dir,
 		Logger: quietLogger, Image: cp.Image, TopicDefaults: defaults})
 	if err != nil {
 		t.Fatal(err)

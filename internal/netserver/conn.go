@@ -540,6 +540,14 @@ func (c *conn) processLoop() {
 			pending = c.drain(pending)
 		}
 		sv := c.process(req)
+		if sv.err != nil && len(pending) > 0 {
+			// The handler closes the connection (an acks=0 produce
+			// failed): the earlier responses go out first, and no later
+			// request may be served meanwhile, since the close would
+			// drop its response after its effects (a produce appended
+			// twice once the client retries it).
+			pending = c.drain(pending)
+		}
 		if sv.ready == nil && len(pending) == 0 {
 			c.respond(sv)
 			continue

@@ -162,3 +162,33 @@ func TestNetserverDeferredResponseOutlivesClient(t *testing.T) {
 	}
 	eventually(t, "the frame released", func() bool { return s.QueuedRequestBytes() == 0 })
 }
+
+// A pipelined request whose handler fails (an acks=0 produce that failed:
+// the connection must close) behind pending responses ends the serving:
+// the earlier responses still go out, in order, but no later request is
+// served, as none would be had it been served alone. A later produce
+// appended with its response dropped by the close would be appended again
+// by the client's retry.
+func TestNetserverPipelinedFailureServesNothingAfter(t *testing.T) {
+	h := &stressHandler{testHandler: newTestHandler()}
+	failing := &failPipeliner{stressHandler: h}
+	s := startServer(t, Config{MaxInFlightPerConn: 8}, failing)
+	c := dial(t, s)
+	// 1 is Deferred, finished shortly after Serve returns.
+	c.send(frame(payload(1, opDeferred, 16)), frame(payload(5, opFail, 16)), frame(payload(7, opPipelinedEcho, 16)))
+	if got := c.readID(); got != 1 {
+		t.Fatalf("response %d, want 1", got)
+	}
+	c.expectClosed()
+	if n := h.served.Load(); n != 1 {
+		t.Errorf("the handler served %d requests besides the deferred one, want only the failing one", n)
+	}
+}
+
+// failPipeliner lets a failing request be pipelined, as an acks=0 produce
+// is.
+type failPipeliner struct{ *stressHandler }
+
+func (h *failPipeliner) CanPipeline(ctx context.Context, frame []byte) bool {
+	return frame[4] == opFail || h.stressHandler.CanPipeline(ctx, frame)
+}

@@ -846,7 +846,13 @@ func (p *Partition) checkpoint() error {
 	defer p.snapshotMu.Unlock()
 	p.gate.Lock()
 	leo := p.log.LogEndOffset()
-	if leo == p.lastSnapshotOffset {
+	// A failed log's producer state may hold batches that were queued
+	// (recorded before their write, so a pipelined next batch can follow)
+	// and then never written: snapshotted, a restart would answer their
+	// retries as duplicates at offsets other records then take. The log
+	// already reported its failure; the restart rebuilds the state from
+	// the last good snapshot and the log itself.
+	if leo == p.lastSnapshotOffset || p.log.Err() != nil {
 		p.gate.Unlock()
 		return nil
 	}

@@ -2,8 +2,13 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // An idempotent producer's next batch can be queued while its previous one
@@ -52,4 +57,100 @@ func TestPartitionStartProducePipelinesIdempotentBatches(t *testing.T) {
 	require(t, dup.Duplicate && dup.BaseOffset == 2, "retry answered %+v", dup)
 	_, err = p.StartProduce(f.batch(idem(7, 0, 9, 1)), ProduceOptions{})
 	requireErrorIs(t, err, ErrOutOfOrderSequence)
+}
+
+// A batch recorded in its producer's state when it was queued, whose write
+// then failed, must not reach a producer state snapshot: the log never
+// held it, so after a restart its retry would be answered as a duplicate
+// with offsets that other records take, an acknowledgement of records
+// nobody stored. (Pipelining records a batch before it is durable; only
+// the failed log keeps the record from being trusted until the restart.)
+func TestPartitionFailedPipelinedBatchIsNotSnapshotted(t *testing.T) {
+	f := newFixture(t)
+	efs := vfs.NewErrorFS(f.fs)
+	f.open(efs)
+	f.createTopic("fail", 1, nil, []int32{testNode})
+	p := f.partition("fail", 0)
+	_, err := p.Append(f.batch(idem(7, 0, 0, 2)))
+	noErr(t, err)
+
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: ".log", Count: -1})
+	pending, err := p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{})
+	noErr(t, err)
+	_, err = pending.Wait(context.Background())
+	requireErrorIs(t, err, log.ErrStorage)
+	// Until the restart, a retry is refused too: its original never was
+	// durable.
+	pending, err = p.StartProduce(f.batch(idem(7, 0, 2, 3)), ProduceOptions{})
+	if err == nil {
+		_, err = pending.Wait(context.Background())
+	}
+	requireErrorIs(t, err, log.ErrStorage)
+
+	efs.Clear()
+	// Closing reports the failed log; the snapshot taken on the way out
+	// is what is checked.
+	t.Logf("closing: %v", errors.Join(f.mgr.Close(), f.logs.Close()))
+	f.open(f.fs)
+	p = f.partition("fail", 0)
+	// Another producer's records take the offsets the failed batch had.
+	_, err = p.Append(f.batch(plain(3)))
+	noErr(t, err)
+	retry, err := p.Append(f.batch(idem(7, 0, 2, 3)))
+	noErr(t, err)
+	require(t, !retry.Duplicate && retry.BaseOffset == 5,
+		"the retry of a batch that was never written was answered %+v, want appended at 5", retry)
+}
+
+// An acks=all produce waits for the high watermark in the leader epoch its
+// batches were appended in. Leadership can move on (here: a new epoch,
+// this node still leading) between StartProduce's start and its append,
+// which waits for the change: the produce is then appended in the new
+// epoch, and waiting in the old one would fail it with NOT_LEADER although
+// it is committed, so a client's retry would append it twice.
+func TestPartitionAcksAllWaitsInTheEpochItAppendedIn(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("epoch", 1, nil, []int32{testNode})
+	p := f.partition("epoch", 0)
+	before := p.LeaderEpoch()
+	// An append in flight holds the leadership change back.
+	held, err := p.StartProduce(f.batch(plain(1)), ProduceOptions{})
+	noErr(t, err)
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	refreshed := runInBackground(func() error { return f.mgr.Refresh() })
+	// Give the change time to wait for the gate, so the next produce
+	// reads the old epoch, then queues behind the change.
+	time.Sleep(50 * time.Millisecond)
+	started := runInBackground(func() error {
+		pending, err := p.StartProduce(f.batch(plain(2)), ProduceOptions{AcksAll: true})
+		if err != nil {
+			return err
+		}
+		_, err = pending.Wait(context.Background())
+		return err
+	})
+	time.Sleep(20 * time.Millisecond)
+	_, err = held.Wait(context.Background())
+	noErr(t, err)
+	noErr(t, waitErr(t, refreshed))
+	require(t, p.LeaderEpoch() > before, "leader epoch %d, want past %d", p.LeaderEpoch(), before)
+	noErr(t, waitErr(t, started))
+	require(t, p.Offsets().HighWatermark == 3, "high watermark %d", p.Offsets().HighWatermark)
+}
+
+func runInBackground(fn func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	return ch
+}
+
+func waitErr(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out")
+		return nil
+	}
 }

@@ -61,7 +61,6 @@ type ProduceOptions struct {
 type PendingProduce struct {
 	pa      pendingAppend
 	acksAll bool
-	epoch   int32
 }
 
 // StartProduce is the first half of a client's append (Append,
@@ -73,7 +72,6 @@ type PendingProduce struct {
 // be called unless it fails; until then the partition's leadership cannot
 // change (the append holds the gate shared).
 func (p *Partition) StartProduce(records []byte, opts ProduceOptions) (*PendingProduce, error) {
-	epoch := p.role.Load().leaderEpoch
 	if opts.AcksAll {
 		if err := p.checkMinISR(); err != nil {
 			return nil, err
@@ -83,7 +81,7 @@ func (p *Partition) StartProduce(records []byte, opts ProduceOptions) (*PendingP
 	if err != nil {
 		return nil, err
 	}
-	return &PendingProduce{pa: pa, acksAll: opts.AcksAll, epoch: epoch}, nil
+	return &PendingProduce{pa: pa, acksAll: opts.AcksAll}, nil
 }
 
 // Wait waits until the produce is durable and, for acks=all, replicated
@@ -93,7 +91,10 @@ func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
 	if err != nil || !pp.acksAll {
 		return res, err
 	}
-	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.epoch); err != nil {
+	// The epoch the batches were appended in, read under the gate: one
+	// read before it may be older, if a leadership change (this node
+	// leading again in a new epoch) took the gate first.
+	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.pa.role.leaderEpoch); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -103,12 +104,16 @@ func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin ap
 	if err := p.checkMinISR(); err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
-	epoch := p.role.Load().leaderEpoch
-	res, err := p.appendFrom(records, origin)
+	pa, err := p.startAppend(records, origin)
+	if err != nil {
+		return AppendResult{LogAppendTimeMs: -1}, err
+	}
+	res, err := pa.finish()
 	if err != nil {
 		return res, err
 	}
-	if err := p.waitCommitted(ctx, res.LastOffset+1, epoch); err != nil {
+	// In the epoch the batches were appended in (see PendingProduce.Wait).
+	if err := p.waitCommitted(ctx, res.LastOffset+1, pa.role.leaderEpoch); err != nil {
 		return res, err
 	}
 	return res, nil
