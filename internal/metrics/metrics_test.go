@@ -246,3 +246,43 @@ type quotedState struct{ fakeState }
 func (quotedState) GroupOffsets(visit func(*GroupOffsetSample)) {
 	visit(&GroupOffsetSample{Group: "a \"quoted\"\\group\nid", Topic: "t", Partition: 3, Offset: 7, Lag: 1e12})
 }
+
+// oddGroupState commits offsets under group ids a client may send but a
+// Prometheus label value may not hold as is: not UTF-8, or empty.
+type oddGroupState struct{ fakeState }
+
+func (oddGroupState) GroupOffsets(visit func(*GroupOffsetSample)) {
+	visit(&GroupOffsetSample{Group: "bad\xffutf8 \xe2\x82", Topic: "my.topic_name-1", Partition: 0, Offset: 1, Lag: 0})
+	visit(&GroupOffsetSample{Group: "ok é", Topic: "my.topic_name-1", Partition: 1, Offset: 2, Lag: 0})
+}
+
+// TestMetricsScrapeParsesWithInvalidUTF8GroupID: one group id that is not
+// UTF-8 used to make the Prometheus parser refuse the whole scrape.
+func TestMetricsScrapeParsesWithInvalidUTF8GroupID(t *testing.T) {
+	r := New(Options{State: oddGroupState{fakeState{partitions: 1}}})
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("scrape does not parse: %v", err)
+	}
+	offsets := families["kafka_consumergroup_current_offset"]
+	if offsets == nil || len(offsets.Metric) != 2 {
+		t.Fatalf("kafka_consumergroup_current_offset: %v", offsets)
+	}
+	var groups []string
+	for _, m := range offsets.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "consumergroup" {
+				groups = append(groups, l.GetValue())
+			}
+		}
+		if topic := m.Label[len(m.Label)-1]; topic.GetValue() != "my.topic_name-1" {
+			t.Errorf("topic label = %q", topic.GetValue())
+		}
+	}
+	if want := []string{"bad\uFFFDutf8 \uFFFD\uFFFD", "ok é"}; fmt.Sprint(groups) != fmt.Sprint(want) {
+		t.Errorf("group labels = %q, want %q", groups, want)
+	}
+}
