@@ -366,3 +366,31 @@ func TestPartitionStaleLeaderEpochEntryNotRevived(t *testing.T) {
 	require(t, p.log.LogEndOffset() == 5, "log end offset after restart %d", p.log.LogEndOffset())
 	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after restart %v", p.LeaderEpochEntries())
 }
+
+// TestPartitionOffsetForLeaderEpochBeforeFirstAppend: a new leader answers
+// OffsetForLeaderEpoch from the epoch it has not written yet, before and
+// after a restart that dropped the unwritten entry.
+func TestPartitionOffsetForLeaderEpochBeforeFirstAppend(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(plain(2)))
+	noErr(t, err)
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeader})
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 1}) // epoch 2
+	for _, restart := range []bool{false, true} {
+		if restart {
+			f.restart()
+		}
+		p = f.partition("t", 0)
+		require(t, p.LeaderEpoch() == 2, "restart %v: epoch %d", restart, p.LeaderEpoch())
+		for _, c := range []struct {
+			ask, epoch int32
+			end        int64
+		}{{0, 0, 2}, {1, 0, 2}, {2, 2, 2}, {3, -1, -1}} {
+			epoch, end := p.EndOffsetForLeaderEpoch(c.ask)
+			require(t, epoch == c.epoch && end == c.end, "restart %v: epoch %d answered (%d, %d), want (%d, %d)",
+				restart, c.ask, epoch, end, c.epoch, c.end)
+		}
+	}
+}
