@@ -61,7 +61,7 @@ type Manager struct {
 
 	mu               sync.Mutex
 	logs             map[TopicPartition]*Log
-	opening          map[TopicPartition]chan struct{} // GetOrCreate opening a log; closed when done
+	opening          map[TopicPartition]chan struct{} // GetOrCreate opening or Delete removing a log; closed when done
 	lastRetentionMs  int64
 	lastCheckpointMs int64
 	checkpointMu     sync.Mutex // one checkpoint writer at a time
@@ -227,7 +227,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 }
 
 // waitOpeningLocked waits, releasing m.mu meanwhile, until no GetOrCreate
-// is opening tp.
+// is opening tp and no Delete removing it.
 func (m *Manager) waitOpeningLocked(tp TopicPartition) error {
 	for {
 		if m.closed {
@@ -295,7 +295,8 @@ func (g *groupSync) sync(fn func() error) error {
 	return g.err
 }
 
-// Delete removes a partition's log and its files.
+// Delete removes a partition's log and its files; a GetOrCreate of the
+// same partition meanwhile waits for it, as one waits for an open.
 func (m *Manager) Delete(tp TopicPartition) error {
 	m.mu.Lock()
 	if err := m.waitOpeningLocked(tp); err != nil && !errors.Is(err, ErrClosed) {
@@ -304,10 +305,22 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	}
 	l, ok := m.logs[tp]
 	delete(m.logs, tp)
-	m.mu.Unlock()
 	if !ok {
+		m.mu.Unlock()
 		return nil
 	}
+	// A GetOrCreate of tp waits for the deletion as for an open: the
+	// directory it would create is the one being removed, new files and
+	// all.
+	done := make(chan struct{})
+	m.opening[tp] = done
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.opening, tp)
+		close(done)
+		m.mu.Unlock()
+	}()
 	if err := l.Delete(); err != nil {
 		return err
 	}

@@ -372,3 +372,58 @@ func TestManagerCheckpointsAfterARoll(t *testing.T) {
 	noErr(t, m.Maintain(now+2000))
 	require(t, checkpointed() == l.RecoveryPoint() && checkpointed() > 1, "after a roll: checkpointed %d, recovery point %d", checkpointed(), l.RecoveryPoint())
 }
+
+// blockingRemoveFS holds RemoveAll until released, so a test can act while
+// a log's directory is being deleted.
+type blockingRemoveFS struct {
+	vfs.FS
+	removing, release chan struct{}
+}
+
+func (f *blockingRemoveFS) RemoveAll(name string) error {
+	f.removing <- struct{}{}
+	<-f.release
+	return f.FS.RemoveAll(name)
+}
+
+// TestManagerGetOrCreateWaitsForDelete: a log created again while the old
+// one's directory is being removed must not have its new files removed
+// with it (its appends would go to unlinked files, lost at the next open).
+func TestManagerGetOrCreateWaitsForDelete(t *testing.T) {
+	fsys := &blockingRemoveFS{FS: vfs.NewMem(), removing: make(chan struct{}), release: make(chan struct{})}
+	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: DefaultConfig(), Logger: quietLogger})
+	noErr(t, err)
+	defer m.Close()
+	tp := TopicPartition{Topic: "t", Partition: 0}
+	_, err = m.GetOrCreate(tp, DefaultConfig())
+	noErr(t, err)
+	deleted := make(chan error, 1)
+	go func() { deleted <- m.Delete(tp) }()
+	<-fsys.removing
+	type result struct {
+		l   *Log
+		err error
+	}
+	created := make(chan result, 1)
+	go func() {
+		l, err := m.GetOrCreate(tp, DefaultConfig())
+		created <- result{l, err}
+	}()
+	// Give a GetOrCreate that does not wait for the deletion the time to
+	// create its files before they are removed; one that waits blocks.
+	var res result
+	select {
+	case res = <-created:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(fsys.release)
+	noErr(t, <-deleted)
+	if res.l == nil && res.err == nil {
+		res = <-created
+	}
+	noErr(t, res.err)
+	_, err = res.l.Append(testBatch(t, "after", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	_, err = fsys.Stat("/data/t-0/00000000000000000000.log")
+	require(t, err == nil, "the new log's segment file was removed with the old log: %v", err)
+}

@@ -246,3 +246,87 @@ type quotedState struct{ fakeState }
 func (quotedState) GroupOffsets(visit func(*GroupOffsetSample)) {
 	visit(&GroupOffsetSample{Group: "a \"quoted\"\\group\nid", Topic: "t", Partition: 3, Offset: 7, Lag: 1e12})
 }
+
+// oddGroupState commits offsets under group ids a client may send but a
+// Prometheus label value may not hold as is: not UTF-8, or empty.
+type oddGroupState struct{ fakeState }
+
+func (oddGroupState) GroupOffsets(visit func(*GroupOffsetSample)) {
+	visit(&GroupOffsetSample{Group: "bad\xffutf8 \xe2\x82", Topic: "my.topic_name-1", Partition: 0, Offset: 1, Lag: 0})
+	visit(&GroupOffsetSample{Group: "ok é", Topic: "my.topic_name-1", Partition: 1, Offset: 2, Lag: 0})
+}
+
+// TestMetricsScrapeParsesWithInvalidUTF8GroupID: one group id that is not
+// UTF-8 used to make the Prometheus parser refuse the whole scrape.
+func TestMetricsScrapeParsesWithInvalidUTF8GroupID(t *testing.T) {
+	r := New(Options{State: oddGroupState{fakeState{partitions: 1}}})
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("scrape does not parse: %v", err)
+	}
+	offsets := families["kafka_consumergroup_current_offset"]
+	if offsets == nil || len(offsets.Metric) != 2 {
+		t.Fatalf("kafka_consumergroup_current_offset: %v", offsets)
+	}
+	var groups []string
+	for _, m := range offsets.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "consumergroup" {
+				groups = append(groups, l.GetValue())
+			}
+		}
+		if topic := m.Label[len(m.Label)-1]; topic.GetValue() != "my.topic_name-1" {
+			t.Errorf("topic label = %q", topic.GetValue())
+		}
+	}
+	if want := []string{"bad\uFFFDutf8 \uFFFD\uFFFD", "ok é"}; fmt.Sprint(groups) != fmt.Sprint(want) {
+		t.Errorf("group labels = %q, want %q", groups, want)
+	}
+}
+
+// TestMetricsEveryFamilyOnce fills every metric, registry and state alike,
+// and parses the scrape: each family's HELP and TYPE appear once (the
+// parser refuses a second), and no family the state writes is also
+// rendered by the registry.
+func TestMetricsEveryFamilyOnce(t *testing.T) {
+	r := New(Options{APIKeys: map[int16]string{0: "Produce", 1: "Fetch"}, State: quotedState{fakeState{partitions: 4, groups: 3}},
+		RefusedConnections: func() map[string]int64 { return map[string]int64{"max.connections": 2} }})
+	r.Topics.Topic("my.topic_name-1").In(2, 20)
+	r.Topics.Topic("my.topic_name-1").Out(20)
+	r.Requests.Served(0, time.Millisecond)
+	r.Requests.Served(99, time.Millisecond)
+	r.Requests.Error(1, "NOT_LEADER_OR_FOLLOWER", 1)
+	r.QuotaThrottles.WithLabelValues("produce").Inc()
+	r.LogFlush.Observe(0.001)
+	r.ISRShrinks.Inc()
+	r.Cleaner.BytesRead.Add(1)
+	families, err := r.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		for _, f := range stateFamilies {
+			if mf.GetName() == f.name {
+				t.Errorf("%s is rendered by the registry and the state writer", f.name)
+			}
+		}
+	}
+	for range 2 { // the second scrape reuses the buffers of the first
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		parsed, err := parser.TextToMetricFamilies(rec.Body)
+		if err != nil {
+			t.Fatalf("scrape does not parse: %v", err)
+		}
+		for _, name := range []string{"kafka_server_brokertopicmetrics_messagesin_total", "kafka_log_log_size",
+			"kafka_consumergroup_lag", "sluice_connections_refused_total", "kafka_server_replicamanager_partitioncount"} {
+			if parsed[name] == nil {
+				t.Errorf("%s missing from the scrape", name)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // State is what a scrape reads from the running node. Each method is
@@ -234,10 +235,21 @@ func appendPartitionSample(b []byte, name string, v float64, group, topic string
 
 // appendEscaped escapes as the text format wants: backslash and newline
 // everywhere, double quotes inside label values. Topic names cannot hold
-// any of them, but group ids can.
+// any of them, but group ids can. A group id is whatever bytes a client
+// sent, and a label value that is not UTF-8 makes Prometheus reject the
+// whole scrape, so each invalid byte becomes U+FFFD, as client_golang's
+// own label values are required to be valid.
 func appendEscaped(b []byte, s string, quote bool) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size - 1
 		case c == '\\':
 			b = append(b, `\\`...)
 		case c == '\n':

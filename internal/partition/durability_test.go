@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -327,4 +328,69 @@ func TestPartitionLeaderEpochWrittenBeforeItsRecords(t *testing.T) {
 	_, err = p.Append(f.batch(plain(1)))
 	noErr(t, err)
 	require(t, checkpoint() == "0\n2\n0 0\n2 2\n", "checkpoint after the epoch's first append %q", checkpoint())
+}
+
+// TestPartitionStaleLeaderEpochEntryNotRevived: a checkpoint may hold an
+// entry whose records a crash lost (a leader in epoch 3 wrote "3 2" at its
+// first append, then lost the unsynced records). Loading drops it from the
+// cache; the file must lose it too before the log grows past its start
+// offset again, or a later open finds records there and keeps an epoch
+// they never had: the follower's appends below, all of epoch 0, change
+// nothing in the cache and so never rewrote the file.
+func TestPartitionStaleLeaderEpochEntryNotRevived(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1, 2})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(plain(2)))
+	noErr(t, err)
+	noErr(t, f.mgr.Close())
+	noErr(t, f.logs.Close())
+	noErr(t, vfs.WriteFileAtomic(f.fs, "/data/t-0/leader-epoch-checkpoint", []byte("0\n2\n0 0\n3 2\n")))
+	f.open(f.fs)
+	p = f.partition("t", 0)
+	want := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}}
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after load %v", p.LeaderEpochEntries())
+
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 2}) // epoch 1, followed here
+	noErr(t, f.mgr.Refresh())
+	b := f.batch(plain(3))
+	binary.BigEndian.PutUint64(b[0:8], 2) // base offset 2, leader epoch 0
+	noErr(t, p.AppendAsFollower(b, p.LeaderEpoch(), 5, 0))
+	require(t, p.log.LogEndOffset() == 5, "log end offset %d", p.log.LogEndOffset())
+
+	f.restart()
+	noErr(t, f.mgr.Refresh())
+	hosted := f.mgr.Hosted()
+	require(t, len(hosted) == 1, "hosted %d partitions", len(hosted))
+	p = hosted[0]
+	require(t, p.log.LogEndOffset() == 5, "log end offset after restart %d", p.log.LogEndOffset())
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after restart %v", p.LeaderEpochEntries())
+}
+
+// TestPartitionOffsetForLeaderEpochBeforeFirstAppend: a new leader answers
+// OffsetForLeaderEpoch from the epoch it has not written yet, before and
+// after a restart that dropped the unwritten entry.
+func TestPartitionOffsetForLeaderEpochBeforeFirstAppend(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(plain(2)))
+	noErr(t, err)
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeader})
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 1}) // epoch 2
+	for _, restart := range []bool{false, true} {
+		if restart {
+			f.restart()
+		}
+		p = f.partition("t", 0)
+		require(t, p.LeaderEpoch() == 2, "restart %v: epoch %d", restart, p.LeaderEpoch())
+		for _, c := range []struct {
+			ask, epoch int32
+			end        int64
+		}{{0, 0, 2}, {1, 0, 2}, {2, 2, 2}, {3, -1, -1}} {
+			epoch, end := p.EndOffsetForLeaderEpoch(c.ask)
+			require(t, epoch == c.epoch && end == c.end, "restart %v: epoch %d answered (%d, %d), want (%d, %d)",
+				restart, c.ask, epoch, end, c.epoch, c.end)
+		}
+	}
 }

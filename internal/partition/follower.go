@@ -62,6 +62,12 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	records = wholeBatches(records)
 	if len(records) > 0 {
+		// Entries loading dropped must leave the file before records
+		// land past their start (see loadLeaderEpochs); the fetcher
+		// retries a failed append.
+		if err := p.persistPendingEpoch(); err != nil {
+			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
+		}
 		if _, err := p.log.Append(records, log.AppendOptions{AsFollower: true}); err != nil {
 			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
 		}
@@ -204,7 +210,9 @@ func (p *Partition) truncateLocked(offset int64, fully bool) error {
 		changed = p.epochs.TruncateFromStart(p.log.LogStartOffset()) || changed
 	}
 	var errs []error
-	if changed {
+	// Also when loading left the file with entries the cache dropped: a
+	// full truncation may restart the log past their start.
+	if changed || p.epochsUnpersisted {
 		errs = append(errs, p.persistEpochsLocked())
 	}
 	p.epochMu.Unlock()

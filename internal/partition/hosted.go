@@ -68,9 +68,10 @@ type Partition struct {
 
 	epochMu sync.Mutex
 	epochs  replica.LeaderEpochCache
-	// epochsUnpersisted: becoming leader added an epoch to the cache
-	// but not to the checkpoint; the first append of the epoch writes
-	// it, before its records (see becomeLeaderEpoch).
+	// epochsUnpersisted: the cache differs from the checkpoint (becoming
+	// leader added an epoch, or loading dropped entries past the log
+	// end); the next append writes it, before its records (see
+	// becomeLeaderEpoch, loadLeaderEpochs).
 	epochsUnpersisted bool
 
 	snapshotMu         sync.Mutex
@@ -612,8 +613,9 @@ func (p *Partition) becomeLeaderEpoch(epoch int32, logEndOffset int64) {
 }
 
 // persistPendingEpoch writes the checkpoint if becoming leader left an
-// epoch unwritten: before the epoch's first records, so a crash never
-// leaves records of an epoch the checkpoint does not know.
+// epoch unwritten, or loading dropped entries the file still has: before
+// the next records, so a crash never leaves records of an epoch the
+// checkpoint does not know, nor records under an entry the cache dropped.
 func (p *Partition) persistPendingEpoch() error {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
@@ -668,14 +670,18 @@ func (p *Partition) loadLeaderEpochs() error {
 			p.logger.Warn("ignoring unreadable leader epoch checkpoint", "err", perr)
 		}
 	}
-	// The truncations are not persisted: they are derived from the log
-	// again at every open, and every later change of the cache writes it
-	// whole. Persisting them cost each partition a file and two fsyncs
-	// per restart (an epoch with no records yet, the common case, starts
-	// at the log end and is dropped here): 20,000 fsyncs for 10,000
-	// partitions before the node could serve.
-	p.epochs.TruncateFromEnd(p.log.LogEndOffset())
-	p.epochs.TruncateFromStart(p.log.LogStartOffset())
+	// The truncations are not persisted now: persisting them cost each
+	// partition a file and two fsyncs per restart (an epoch with no
+	// records yet, the common case, starts at the log end and is dropped
+	// here): 20,000 fsyncs for 10,000 partitions before the node could
+	// serve. But the file must lose a dropped entry before the log grows
+	// past its start again, or the next open finds records there and
+	// keeps an epoch they never had (a follower's appends of an epoch
+	// already in the cache write nothing): the next append, leader's or
+	// follower's, or a truncation writes it first (persistPendingEpoch).
+	changed := p.epochs.TruncateFromEnd(p.log.LogEndOffset())
+	changed = p.epochs.TruncateFromStart(p.log.LogStartOffset()) || changed
+	p.epochsUnpersisted = changed
 	return nil
 }
 
