@@ -295,10 +295,12 @@ func (p *Partition) appendLocked(records []byte, role *leadership, settings *app
 // held shared), stamped with the leader epoch; completeLocked finishes
 // the append.
 func (p *Partition) enqueueLocked(records []byte, role *leadership, settings *appendSettings) (log.AppendInfo, error) {
+	// Records of an epoch the checkpoint does not know could outlive a
+	// crash with the wrong epoch history, so the append waits for the
+	// checkpoint: refused now, the producer retries.
 	if err := p.persistPendingEpoch(); err != nil {
-		// As when the checkpoint failed at becoming leader before: the
-		// append goes on, and the next one tries again.
-		p.logger.Warn("leader epoch checkpoint failed", "err", err)
+		// ErrStorage: clients retry a KAFKA_STORAGE_ERROR.
+		return log.AppendInfo{}, fmt.Errorf("partition %s: %w: writing the leader epoch checkpoint before the epoch's first records: %w", p.tp, log.ErrStorage, err)
 	}
 	info, err := p.log.Enqueue(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime})
 	if err != nil {

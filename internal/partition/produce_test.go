@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,28 @@ func waitErr(t *testing.T, ch <-chan error) error {
 		t.Fatal("timed out")
 		return nil
 	}
+}
+
+// An epoch's first records wait for the leader epoch checkpoint that
+// knows the epoch: appended without it, a crash could leave records whose
+// epoch the checkpoint has never heard of. A failed checkpoint refuses
+// the append (the producer retries) and leaves the log as it was.
+func TestPartitionAppendRefusedWhenEpochCheckpointFails(t *testing.T) {
+	f := newFixture(t)
+	efs := vfs.NewErrorFS(f.fs)
+	f.open(efs)
+	f.createTopic("ckpt", 1, nil, []int32{testNode})
+	p := f.partition("ckpt", 0)
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: "leader-epoch-checkpoint", Count: -1})
+	_, err := p.Append(f.batch(plain(2)))
+	requireErrorIs(t, err, log.ErrStorage)
+	require(t, p.log.LogEndOffset() == 0, "log end %d after a refused append", p.log.LogEndOffset())
+
+	efs.Clear()
+	res, err := p.Append(f.batch(plain(2)))
+	noErr(t, err)
+	require(t, res.BaseOffset == 0, "append after the checkpoint healed: %+v", res)
+	data, err := vfs.ReadFile(f.fs, "/data/ckpt-0/leader-epoch-checkpoint", 1<<20)
+	noErr(t, err)
+	require(t, strings.Contains(string(data), "\n0 0"), "checkpoint %q does not know epoch 0 from offset 0", data)
 }
