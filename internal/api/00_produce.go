@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,7 +203,7 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 		}
 		slots <- struct{}{}
 		wg.Go(func() {
-			a.result, a.err = pending.Wait(ctx)
+			a.result, a.err = produceWait(ctx, b, a, pending)
 			end()
 			<-slots
 			done()
@@ -214,6 +215,19 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 	}
 	wg.Wait()
 	done()
+}
+
+// produceWait waits for one partition's append. It runs outside the
+// connection's goroutine and so outside its panic recovery: a panic here
+// fails this partition's append rather than taking the broker down.
+func produceWait(ctx context.Context, b *Broker, a *produceAppend, pending *partition.PendingProduce) (res partition.AppendResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.Logger.Error("produce wait panicked", "topic", a.topic, "partition", a.partition, "panic", r, "stack", string(debug.Stack()))
+			res, err = partition.AppendResult{}, fmt.Errorf("produce to %s-%d: panic while waiting: %v", a.topic, a.partition, r)
+		}
+	}()
+	return pending.Wait(ctx)
 }
 
 // produceFill writes each append's result into its partition's response.
