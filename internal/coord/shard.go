@@ -20,9 +20,6 @@ const (
 	// maxStepsPerFlush bounds how many queued steps share one append (and
 	// one fsync).
 	maxStepsPerFlush = 1024
-	// batchTargetBytes splits one flush's records into batches well under
-	// max.message.bytes.
-	batchTargetBytes = 256 << 10
 	// loadReadBytes is how much of the partition one read returns on load.
 	loadReadBytes = 1 << 20
 	// maxDecompressedBytes bounds one batch's records when replaying.
@@ -204,30 +201,17 @@ func (s *shard) appendRecords(records []group.Record) error {
 	return nil
 }
 
-// encode builds record batches of at most about batchTargetBytes each; a
-// transactional producer's records always make one batch (the partition
-// takes one producer batch per append).
+// encode builds the flush's record batches; a transactional producer's
+// records always make one batch (the partition takes one producer batch
+// per append).
 func (s *shard) encode(records []group.Record) ([]byte, error) {
-	s.buf = s.buf[:0]
-	opts := record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-		TimestampType: record.CreateTime, FirstTimestamp: s.nowMs()}
+	opts := coordinatorBatchOptions(s.nowMs())
 	if r := records[0]; r.Transactional {
 		opts.ProducerID, opts.ProducerEpoch, opts.Transactional = r.ProducerID, r.ProducerEpoch, true
 	}
-	batch := make([]record.Record, 0, min(len(records), 1024))
-	size := 0
 	var err error
-	for i, r := range records {
-		batch = append(batch, record.Record{Key: r.Key, Value: r.Value})
-		size += len(r.Key) + len(r.Value) + 16
-		if (size >= batchTargetBytes && !opts.Transactional) || i == len(records)-1 {
-			if s.buf, err = record.AppendBatch(s.buf, opts, batch); err != nil {
-				return nil, err
-			}
-			batch, size = batch[:0], 0
-		}
-	}
-	return s.buf, nil
+	s.buf, err = encodeBatches(s.buf[:0], opts, len(records), func(i int) ([]byte, []byte) { return records[i].Key, records[i].Value })
+	return s.buf, err
 }
 
 // failed ends a shard whose append failed: its memory may now differ from

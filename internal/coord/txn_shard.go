@@ -256,21 +256,10 @@ func (s *txnShard) flush() error {
 }
 
 func (s *txnShard) append(records []txn.Record) error {
-	s.buf = s.buf[:0]
-	opts := record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-		TimestampType: record.CreateTime, FirstTimestamp: s.nowMs()}
-	batch := make([]record.Record, 0, min(len(records), 1024))
-	size := 0
 	var err error
-	for i, r := range records {
-		batch = append(batch, record.Record{Key: r.Key, Value: r.Value})
-		size += len(r.Key) + len(r.Value) + 16
-		if size >= batchTargetBytes || i == len(records)-1 {
-			if s.buf, err = record.AppendBatch(s.buf, opts, batch); err != nil {
-				return err
-			}
-			batch, size = batch[:0], 0
-		}
+	s.buf, err = encodeBatches(s.buf[:0], coordinatorBatchOptions(s.nowMs()), len(records), func(i int) ([]byte, []byte) { return records[i].Key, records[i].Value })
+	if err != nil {
+		return err
 	}
 	// acks=all, as Kafka's coordinator writes: a decided outcome survives
 	// the loss of this broker.
