@@ -218,9 +218,9 @@ func (cp *ControlPlane) waitForLeader(ctx context.Context) error {
 // (CheckQuorum makes a cut-off leader step down within an election
 // timeout) answers a heartbeat or a refusal from an image a little old,
 // which no safety property rests on. After a proposal whose outcome is
-// not known the next decision commits a barrier again. The index is the records' entry, or
-// the image's when there are none: what the submitter's image must reach
-// to hold what the decision saw.
+// not known the next decision commits a barrier again. The index is the
+// records' entry, or the image's when there are none: what the
+// submitter's image must reach to hold what the decision saw.
 func (cp *ControlPlane) decideAndCommit(ctx context.Context, cmd Command) (any, uint64, error) {
 	cp.decideMu.Lock()
 	defer cp.decideMu.Unlock()
