@@ -83,16 +83,7 @@ func (s *shard) run() {
 		case <-s.stop:
 			return
 		case req := <-s.inbox:
-			s.handle(req)
-		drain:
-			for n := 1; n < maxStepsPerFlush; n++ {
-				select {
-				case req := <-s.inbox:
-					s.handle(req)
-				default:
-					break drain
-				}
-			}
+			handleQueued(s.inbox, req, s.handle)
 		case <-timer.C():
 			s.machine.Tick(s.nowMs(), s.c.opts.Image())
 		case <-retention.C():
@@ -235,14 +226,7 @@ func (s *shard) failAll() {
 		ch <- group.Reply{Waiter: w, Err: err}
 	}
 	s.waiters = nil
-	for {
-		select {
-		case req := <-s.inbox:
-			req.reply <- group.Reply{Err: err}
-		default:
-			return
-		}
-	}
+	answerQueued(s.inbox, func(req request) { req.reply <- group.Reply{Err: err} })
 }
 
 // load replays the partition from its start to rebuild the shard's groups.

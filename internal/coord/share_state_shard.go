@@ -57,16 +57,7 @@ func (s *shareShard) run() {
 		case <-s.stop:
 			return
 		case req := <-s.inbox:
-			s.handle(req)
-		drain:
-			for n := 1; n < maxStepsPerFlush; n++ {
-				select {
-				case req := <-s.inbox:
-					s.handle(req)
-				default:
-					break drain
-				}
-			}
+			handleQueued(s.inbox, req, s.handle)
 		}
 		if err := s.flush(); err != nil {
 			s.c.logger.Warn("share coordinator shard unloaded", "partition", s.partition, "err", err)
@@ -129,14 +120,7 @@ func (s *shareShard) failAll() {
 		ch <- sharestate.Reply{Waiter: w, Err: err}
 	}
 	s.waiters = nil
-	for {
-		select {
-		case req := <-s.inbox:
-			req.reply <- sharestate.Reply{Err: err}
-		default:
-			return
-		}
-	}
+	answerQueued(s.inbox, func(req shareRequest) { req.reply <- sharestate.Reply{Err: err} })
 }
 
 // load replays the partition to the log end (as the other coordinators

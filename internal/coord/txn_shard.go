@@ -125,16 +125,7 @@ func (s *txnShard) run() {
 		case <-s.stop:
 			return
 		case req := <-s.inbox:
-			s.handle(req)
-		drain:
-			for n := 1; n < maxStepsPerFlush; n++ {
-				select {
-				case req := <-s.inbox:
-					s.handle(req)
-				default:
-					break drain
-				}
-			}
+			handleQueued(s.inbox, req, s.handle)
 		case <-abort.C():
 			s.machine.AbortTimedOut(s.nowMs())
 		case <-expire.C():
@@ -382,16 +373,11 @@ func (s *txnShard) failAll() {
 		p.req.reply <- txn.Reply{Err: err}
 	}
 	s.parked = nil
-	for {
-		select {
-		case req := <-s.inbox:
-			if req.reply != nil {
-				req.reply <- txn.Reply{Err: err}
-			}
-		default:
-			return
+	answerQueued(s.inbox, func(req txnRequest) {
+		if req.reply != nil {
+			req.reply <- txn.Reply{Err: err}
 		}
-	}
+	})
 }
 
 // load replays the partition from its start to the log end (as the group
