@@ -157,31 +157,15 @@ func (c *Coordinator) submit(ctx context.Context, groupID string, req request) (
 		return nil, nil, err
 	}
 	req.reply = make(chan group.Reply, 1)
-	select {
-	case s.inbox <- req:
-		return s, req.reply, nil
-	case <-s.done:
-		return nil, nil, s.exitErr()
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+	if err := sendStep(ctx, s.base(), s.inbox, req); err != nil {
+		return nil, nil, err
 	}
+	return s, req.reply, nil
 }
 
 // wait waits for the reply of a submitted step.
 func wait(ctx context.Context, s *shard, ch chan group.Reply) (group.Reply, error) {
-	select {
-	case r := <-ch:
-		return r, r.Err
-	case <-s.done:
-		select {
-		case r := <-ch:
-			return r, r.Err
-		default:
-			return group.Reply{}, s.exitErr()
-		}
-	case <-ctx.Done():
-		return group.Reply{}, ctx.Err()
-	}
+	return awaitReply(ctx, s.base(), ch, func(r group.Reply) error { return r.Err })
 }
 
 // call submits a step and waits for its reply.

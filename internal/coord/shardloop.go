@@ -1,10 +1,47 @@
 package coord
 
-// What the loops of the group, transaction and share shards share: each
+// What the group, transaction and share shards share: callers hand a
+// step to a shard's inbox and wait for its reply; each shard's loop
 // handles a run of queued requests, writes their records in one flush,
 // and answers what is left queued when it ends.
 
-import "github.com/sluicelog/sluice/internal/record"
+import (
+	"context"
+
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// sendStep hands req to a shard's inbox, unless the shard ends or ctx is
+// done first.
+func sendStep[Req any](ctx context.Context, b *shardBase, inbox chan<- Req, req Req) error {
+	select {
+	case inbox <- req:
+		return nil
+	case <-b.done:
+		return b.exitErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// awaitReply waits for a sent step's reply, whose own error errOf gives.
+// A shard that ended answers with why, unless the reply came first.
+func awaitReply[Rep any](ctx context.Context, b *shardBase, reply <-chan Rep, errOf func(Rep) error) (Rep, error) {
+	var none Rep
+	select {
+	case r := <-reply:
+		return r, errOf(r)
+	case <-b.done:
+		select {
+		case r := <-reply:
+			return r, errOf(r)
+		default:
+			return none, b.exitErr()
+		}
+	case <-ctx.Done():
+		return none, ctx.Err()
+	}
+}
 
 // batchTargetBytes splits one flush's records into batches well under
 // max.message.bytes.

@@ -232,24 +232,8 @@ func (c *ShareCoordinator) call(ctx context.Context, k ShareStateKey, req shareR
 		return sharestate.Reply{}, err
 	}
 	req.reply = make(chan sharestate.Reply, 1)
-	select {
-	case s.inbox <- req:
-	case <-s.done:
-		return sharestate.Reply{}, s.exitErr()
-	case <-ctx.Done():
-		return sharestate.Reply{}, ctx.Err()
+	if err := sendStep(ctx, s.base(), s.inbox, req); err != nil {
+		return sharestate.Reply{}, err
 	}
-	select {
-	case r := <-req.reply:
-		return r, r.Err
-	case <-s.done:
-		select {
-		case r := <-req.reply:
-			return r, r.Err
-		default:
-			return sharestate.Reply{}, s.exitErr()
-		}
-	case <-ctx.Done():
-		return sharestate.Reply{}, ctx.Err()
-	}
+	return awaitReply(ctx, s.base(), req.reply, func(r sharestate.Reply) error { return r.Err })
 }

@@ -116,26 +116,10 @@ func (c *TxnCoordinator) call(ctx context.Context, transactionalID string, req t
 		return txn.Reply{}, err
 	}
 	req.reply = make(chan txn.Reply, 1)
-	select {
-	case s.inbox <- req:
-	case <-s.done:
-		return txn.Reply{}, s.exitErr()
-	case <-ctx.Done():
-		return txn.Reply{}, ctx.Err()
+	if err := sendStep(ctx, s.base(), s.inbox, req); err != nil {
+		return txn.Reply{}, err
 	}
-	select {
-	case r := <-req.reply:
-		return r, r.Err
-	case <-s.done:
-		select {
-		case r := <-req.reply:
-			return r, r.Err
-		default:
-			return txn.Reply{}, s.exitErr()
-		}
-	case <-ctx.Done():
-		return txn.Reply{}, ctx.Err()
-	}
+	return awaitReply(ctx, s.base(), req.reply, func(r txn.Reply) error { return r.Err })
 }
 
 func (c *TxnCoordinator) initProducerID(ctx context.Context, req InitProducerIDReq) (InitProducerIDResp, error) {
