@@ -43,29 +43,9 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt $((conns + 1000)) ]
 fi
 ulimit -n "$(ulimit -Hn)"
 
-log "building sluice and the client"
-if [ -n "${SLUICE_BIN:-}" ]; then
-	cp "$SLUICE_BIN" "$work/sluice"
-else
-	(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
-fi
-(cd "$here" && go build -o "$work/manyclients" ./manyclients)
+. "$here/lib.sh"
+build_binaries
 
-# wait_line FILE PATTERN: prints what follows PATTERN on its first line.
-wait_line() {
-	for _ in $(seq 1 600); do
-		v=$(sed -n "s/.*$2//p" "$1" | head -1)
-		[ -n "$v" ] && { echo "$v"; return; }
-		sleep 0.1
-	done
-	log "no '$2' in $1:"
-	cat "$1" >&2
-	exit 1
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# metric URL NAME: one unlabelled gauge from /metrics.
-metric() { curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {printf "%.0f\n", $2}'; }
 
 sets=(--set "max.connections=$((conns + 100))")
 [ -n "${SLUICE_SET:-}" ] && sets+=(--set "$SLUICE_SET")

@@ -44,27 +44,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building sluice and the client"
-if [ -n "${SLUICE_BIN:-}" ]; then
-	cp "$SLUICE_BIN" "$work/sluice"
-else
-	(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
-fi
-(cd "$here" && go build -o "$work/manyclients" ./manyclients)
+. "$here/lib.sh"
+build_binaries
 
-wait_line() {
-	for _ in $(seq 1 1200); do
-		v=$(sed -n "s/.*$2//p" "$1" | head -1)
-		[ -n "$v" ] && { echo "$v"; return; }
-		sleep 0.05
-	done
-	log "no '$2' in $1:"
-	cat "$1" >&2
-	exit 1
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-metric() { curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {printf "%.0f\n", $2}'; }
 
 # Fixed ports, so that clients and restarts find the broker where it was.
 read -r port http_port < <(python3 -c '

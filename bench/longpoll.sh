@@ -34,25 +34,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building sluice and the client"
-if [ -n "${SLUICE_BIN:-}" ]; then
-	cp "$SLUICE_BIN" "$work/sluice"
-else
-	(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
-fi
-(cd "$here" && go build -o "$work/manyclients" ./manyclients)
+. "$here/lib.sh"
+build_binaries
 
-wait_line() {
-	for _ in $(seq 1 1200); do
-		v=$(sed -n "s/.*$2//p" "$1" | head -1)
-		[ -n "$v" ] && { echo "$v"; return; }
-		sleep 0.1
-	done
-	log "no '$2' in $1:"
-	cat "$1" >&2
-	exit 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 sets=()
 [ -n "${SLUICE_SET:-}" ] && sets=(--set "$SLUICE_SET")

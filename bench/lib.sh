@@ -1,0 +1,33 @@
+# Shared by the bench scripts that measure a real `sluice serve` with the
+# manyclients load generator. Source it after setting here, root, work
+# and a log function.
+
+# build_binaries puts sluice (SLUICE_BIN if set, for before/after
+# figures; else this tree's) and the manyclients client in $work.
+build_binaries() {
+	log "building sluice and the client"
+	if [ -n "${SLUICE_BIN:-}" ]; then
+		cp "$SLUICE_BIN" "$work/sluice"
+	else
+		(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+	fi
+	(cd "$here" && go build -o "$work/manyclients" ./manyclients)
+}
+
+# wait_line FILE PATTERN: prints what follows PATTERN on its first line,
+# waiting up to two minutes for it to appear.
+wait_line() {
+	for _ in $(seq 1 2400); do
+		v=$(sed -n "s/.*$2//p" "$1" | head -1)
+		[ -n "$v" ] && { echo "$v"; return; }
+		sleep 0.05
+	done
+	log "no '$2' in $1:"
+	cat "$1" >&2
+	exit 1
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# metric URL NAME: one unlabelled gauge from /metrics.
+metric() { curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {printf "%.0f\n", $2}'; }
