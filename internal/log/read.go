@@ -89,7 +89,8 @@ func (l *Log) Read(offset int64, opts ReadOptions) (Slice, error) {
 		if !retry {
 			return slice, err
 		}
-		// The segment was deleted between choosing and opening it.
+		// The segment was deleted, or made active by a truncation,
+		// between choosing and opening it.
 	}
 }
 
@@ -172,7 +173,7 @@ func (l *Log) checkOffsetLocked(offset int64) error {
 	return nil
 }
 
-var errSegmentGone = errors.New("segment deleted while opening it")
+var errSegmentGone = errors.New("segment deleted or unsealed while opening it")
 
 // viewUnlocking finds the segment holding offset, takes a file reference and
 // looks up the index, releasing the log's lock (it is held on entry and
@@ -199,12 +200,29 @@ func (l *Log) segmentViewUnlocking(s *segment, offset int64) (segmentView, error
 		return v, err
 	}
 	l.mu.Unlock()
-	ref, err := s.file.acquire()
+	ref, err := acquireSealed(s)
 	if err != nil {
-		return v, fmt.Errorf("%w: %w", errSegmentGone, err)
+		return v, err
 	}
 	v.ref, v.startPos = ref, ref.indexes.offsets.floor(s.relOffset(offset))
 	return v, nil
+}
+
+// acquireSealed takes a reference to a segment chosen as sealed under the
+// log's lock, now released. Retention may have deleted it since, or a
+// truncation made it active again (its indexes are the log's then, and its
+// size may have shrunk below the one captured): either way the caller must
+// look again under the lock.
+func acquireSealed(s *segment) (fileRef, error) {
+	ref, err := s.file.acquire()
+	if err != nil {
+		return ref, fmt.Errorf("%w: %w", errSegmentGone, err)
+	}
+	if ref.indexes == nil {
+		ref.release()
+		return fileRef{}, fmt.Errorf("%w: segment %d became active", errSegmentGone, s.baseOffset)
+	}
+	return ref, nil
 }
 
 // readRange finds the batch holding offset and the end of the range.
@@ -315,7 +333,7 @@ func (l *Log) timeViewUnlocking(s *segment, ts int64) (segmentView, error) {
 		return v, err
 	}
 	l.mu.Unlock()
-	ref, err := s.file.acquire()
+	ref, err := acquireSealed(s)
 	if err != nil {
 		return v, err
 	}
