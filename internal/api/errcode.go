@@ -100,6 +100,7 @@ var errorCodes = []struct {
 	{log.ErrInvalidRecords, kerr.CorruptMessage},
 	{log.ErrLogDirCorrupt, kerr.KafkaStorageError},
 	{log.ErrOffsetsOutOfOrder, kerr.UnknownServerError},
+	{log.ErrAppendTruncated, kerr.NotLeaderForPartition},
 
 	// Record batches.
 	{record.ErrTruncated, kerr.CorruptMessage},

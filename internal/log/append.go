@@ -52,6 +52,10 @@ type AppendInfo struct {
 	LastOffset      int64 // last offset of the last batch
 	LogAppendTimeMs int64 // the stamped time, or -1 for CreateTime
 	LogStartOffset  int64
+
+	// truncations is the log's truncation count when the offsets were
+	// assigned: a truncation after it may have removed them.
+	truncations int64
 }
 
 // appendCall is one Append's bytes queued for the writer. The buffer belongs
@@ -73,7 +77,10 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	info.LogStartOffset, err = l.WaitDurable(info.LastOffset + 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err = l.waitDurableLocked(info.LastOffset+1, info.truncations)
+	info.LogStartOffset = l.logStartOffset
 	return info, err
 }
 
@@ -106,6 +113,7 @@ func (l *Log) Enqueue(records []byte, opts AppendOptions) (AppendInfo, error) {
 	info.FirstOffset = l.nextOffset
 	next := assignOffsets(records, l.nextOffset, opts.LeaderEpoch)
 	info.LastOffset = next - 1
+	info.truncations = l.truncations
 	l.queue = append(l.queue, appendCall{buf: records, baseOffset: info.FirstOffset, nextOffset: next})
 	l.nextOffset = next
 	return info, nil
@@ -115,19 +123,15 @@ func (l *Log) Enqueue(records []byte, opts AppendOptions) (AppendInfo, error) {
 // FlushAlways, fsynced, writing queued rounds itself when no other
 // goroutine is; it returns the log start offset then. It is how Enqueue's
 // caller completes an append, and how a duplicate of a batch still in
-// flight waits for the original.
+// flight waits for the original. A truncation while it waits fails it;
+// one between Enqueue and WaitDurable is caught only when it left the log
+// shorter than next, so a caller that truncates (a partition becoming a
+// follower) keeps truncation out of that window.
 func (l *Log) WaitDurable(next int64) (logStartOffset int64, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if next > l.nextOffset {
-		// Only a truncation between Enqueue and here can cause it; the
-		// offsets are gone, so nothing may be acknowledged for them.
-		return l.logStartOffset, fmt.Errorf("log %s: offsets below %d were never appended (next offset %d)", l.dir, next, l.nextOffset)
-	}
-	if err := l.waitDurableLocked(next); err != nil {
-		return l.logStartOffset, err
-	}
-	return l.logStartOffset, nil
+	err = l.waitDurableLocked(next, l.truncations)
+	return l.logStartOffset, err
 }
 
 // appendAsFollower appends batches that already carry their offsets.
@@ -145,10 +149,10 @@ func (l *Log) appendAsFollower(records []byte) (AppendInfo, error) {
 	if first < l.nextOffset {
 		return info, fmt.Errorf("log %s: follower batch at %d below the log end offset %d: %w", l.dir, first, l.nextOffset, ErrOffsetsOutOfOrder)
 	}
-	info.FirstOffset, info.LastOffset = first, next-1
+	info.FirstOffset, info.LastOffset, info.truncations = first, next-1, l.truncations
 	l.queue = append(l.queue, appendCall{buf: records, baseOffset: first, nextOffset: next})
 	l.nextOffset = next
-	if err := l.waitDurableLocked(next); err != nil {
+	if err := l.waitDurableLocked(next, info.truncations); err != nil {
 		return info, err
 	}
 	info.LogStartOffset = l.logStartOffset
@@ -254,9 +258,18 @@ func (l *Log) durableEndLocked() int64 {
 }
 
 // waitDurableLocked waits until offsets below next are durable, writing the
-// queue itself when no one else is.
-func (l *Log) waitDurableLocked(next int64) error {
-	return l.driveLocked(func() bool { return l.durableEndLocked() >= next }, nil)
+// queue itself when no one else is. The offsets were assigned when the
+// log's truncation count was truncations; a truncation since then may have
+// removed them, and waiting on could hang (nothing refills the log) or
+// acknowledge another append's records that took the same offsets, so it
+// fails instead, even if they had become durable before the truncation.
+func (l *Log) waitDurableLocked(next, truncations int64) error {
+	gone := func() bool { return l.truncations != truncations || next > l.nextOffset }
+	err := l.driveLocked(func() bool { return gone() || l.durableEndLocked() >= next }, nil)
+	if err == nil && gone() {
+		err = fmt.Errorf("log %s: offsets below %d (next offset now %d): %w", l.dir, next, l.nextOffset, ErrAppendTruncated)
+	}
+	return err
 }
 
 // driveLocked waits until reached holds, writing a round itself whenever no

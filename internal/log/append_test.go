@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -43,4 +44,76 @@ func TestLogEnqueuedAppendsShareOneRound(t *testing.T) {
 	require(t, efs.Count(vfs.OpSync)-syncs == 1, "a wait for durable offsets fsynced again")
 	_, err = l.WaitDurable(7)
 	require(t, err != nil, "a wait for an offset never appended succeeded")
+}
+
+// An append whose round another goroutine wrote, and whose offsets a
+// truncation then removed before the append saw its round complete, must
+// return an error: it used to wait for a durable end the log would never
+// reach again, writing empty rounds forever. The truncation's own wait for
+// an idle log writes the round half the time, so the test repeats.
+func TestLogAppendTruncatedWhileWaitingFails(t *testing.T) {
+	for i := range 20 {
+		cfg := smallConfig()
+		cfg.SegmentBytes = 1 << 20
+		fl := openFaultLog(t, cfg)
+		// Round 1 (append A) is held in its fsync while B queues and the
+		// truncation waits; round 2 (B's) is held so either B or the
+		// truncation is the writer when it ends.
+		gate := newFaultGate(fl.probe, 1, 2)
+		appended := make(chan error, 2)
+		appendOne := func(tag string) {
+			_, err := fl.Log.Append(testBatch(t, tag, 2, 50, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+			appended <- err
+		}
+		go appendOne("a")
+		faultWait(t, gate.entered[1], "round 1 to reach its fsync")
+		go appendOne("b")
+		fl.waitQueued(t, 1)
+		truncated := make(chan error, 1)
+		go func() { truncated <- fl.Truncate(1) }()
+		close(gate.held[1])
+		faultWait(t, gate.entered[2], "round 2 to reach its fsync")
+		close(gate.held[2])
+		var errs []error
+		for range 2 {
+			select {
+			case err := <-appended:
+				errs = append(errs, err)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("run %d: an append hung after a truncation removed its offsets", i)
+			}
+		}
+		noErr(t, <-truncated)
+		// A's round completed before the truncation could start, so A
+		// succeeded; B did only if it saw its round before the cut.
+		failed := 0
+		for _, err := range errs {
+			require(t, err == nil || errors.Is(err, ErrAppendTruncated), "run %d: append: %v", i, err)
+			if err != nil {
+				failed++
+			}
+		}
+		require(t, failed <= 1, "run %d: both appends failed", i)
+		require(t, fl.LogEndOffset() == 0, "run %d: log end %d after truncating to 1", i, fl.LogEndOffset())
+		fl.probe.setHook(nil)
+		noErr(t, fl.Close())
+	}
+}
+
+// The offsets an append was given may go to another append after a
+// truncation; the first append's wait must fail, not take the second's
+// round as its own.
+func TestLogWaitAfterTruncationDoesNotTakeAnotherAppendsOffsets(t *testing.T) {
+	l, err := Open(vfs.NewMem(), "/data/topic-0", Options{Config: smallConfig(), Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	first, err := l.Enqueue(testBatch(t, "first", 2, 40, 1000), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	noErr(t, l.Truncate(1)) // writes the round, then cuts the batch holding offset 1
+	_, err = l.Append(testBatch(t, "second", 3, 40, 1000), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	l.mu.Lock()
+	err = l.waitDurableLocked(first.LastOffset+1, first.truncations)
+	l.mu.Unlock()
+	require(t, errors.Is(err, ErrAppendTruncated), "the truncated append's wait: %v, want ErrAppendTruncated", err)
 }

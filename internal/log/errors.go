@@ -27,4 +27,9 @@ var (
 	// (a batch below the log end offset, or batches out of order); only
 	// replication sends these, so no client sees it (UNKNOWN_SERVER_ERROR).
 	ErrOffsetsOutOfOrder = errors.New("follower batches out of order")
+	// ErrAppendTruncated: a truncation removed an append's offsets before
+	// the append saw them durable. Only a leader losing its leadership
+	// truncates, so the producer retries on the new leader
+	// (NOT_LEADER_OR_FOLLOWER).
+	ErrAppendTruncated = errors.New("append truncated before it was acknowledged")
 )

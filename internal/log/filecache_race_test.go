@@ -34,7 +34,8 @@ func TestFileCacheActiveClosedUnderTraffic(t *testing.T) {
 		go func() { // appender
 			defer wg.Done()
 			for n := range 300 {
-				if _, err := l.Append(testBatch(t, fmt.Sprintf("%d/%d", i, n), 2, 100, 1), AppendOptions{LeaderEpoch: -1}); err != nil {
+				_, err := l.Append(testBatch(t, fmt.Sprintf("%d/%d", i, n), 2, 100, 1), AppendOptions{LeaderEpoch: -1})
+				if err != nil && !errors.Is(err, ErrAppendTruncated) {
 					errs <- err
 					return
 				}
