@@ -62,13 +62,12 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	records = wholeBatches(records)
 	if len(records) > 0 {
-		// Entries loading dropped must leave the file before records
-		// land past their start (see loadLeaderEpochs); the fetcher
-		// retries a failed append.
-		if err := p.persistPendingEpoch(); err != nil {
-			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
+		// The fetcher retries a failed append, from the log end.
+		if err := p.persistEpochsOf(records); err != nil {
+			return fmt.Errorf("partition %s: follower append: %w: writing the leader epoch checkpoint before the epoch's first records: %w", p.tp, log.ErrStorage, err)
 		}
 		if _, err := p.log.Append(records, log.AppendOptions{AsFollower: true}); err != nil {
+			p.dropEpochsPastLogEnd()
 			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
 		}
 		if err := p.replayAppended(records); err != nil {
@@ -82,6 +81,57 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	p.setFollowerHighWatermark(leaderHighWatermark)
 	return nil
+}
+
+// persistEpochsOf writes the leader epoch checkpoint with the epochs that
+// fetched batches start, before the batches are appended, as Kafka's
+// append assigns (and fsyncs) batch epochs before the segment append, and
+// as the leader writes a new epoch before its first records. Appended
+// first, a crash right after would still be repaired (loading replays the
+// batches after the newest producer snapshot, and no snapshot can be
+// taken inside an append: both hold the gate), but a failed write would
+// not: later batches of the epoch change nothing in the cache, so nothing
+// wrote the file again, and once a snapshot passed the epoch's start a
+// restart lost the epoch. The cache takes the epochs only once the file
+// has them; entries loading dropped go too (see loadLeaderEpochs).
+func (p *Partition) persistEpochsOf(records []byte) error {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	next, err := replica.NewLeaderEpochCache(p.epochs.Entries())
+	if err != nil {
+		return err // cannot happen: the entries come from a cache
+	}
+	changed := p.epochsUnpersisted
+	for rest := records; len(rest) > 0; {
+		_, after, h, err := record.NextBatch(rest)
+		if err != nil {
+			break // the append refuses it
+		}
+		changed = assignBatchEpoch(next, &h) || changed
+		rest = after
+	}
+	if !changed {
+		return nil
+	}
+	previous := p.epochs
+	p.epochs = *next
+	if err := p.persistEpochsLocked(); err != nil {
+		p.epochs = previous
+		return err
+	}
+	return nil
+}
+
+// dropEpochsPastLogEnd forgets the epochs persistEpochsOf added for
+// batches the log then refused: the file keeps them until the next write,
+// which must come before the log grows past their start (as for entries
+// loading drops).
+func (p *Partition) dropEpochsPastLogEnd() {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if p.epochs.TruncateFromEnd(p.log.LogEndOffset()) {
+		p.epochsUnpersisted = true
+	}
 }
 
 // wholeBatches drops a partial batch at the end of fetched records: a
