@@ -2,8 +2,10 @@ package log
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -39,6 +41,11 @@ import (
 //     flush.policy=never than the budget run out of descriptors, and a
 //     failed open of the active segment fails the write round, which is
 //     sticky;
+//   - an open that fails for want of descriptors (EMFILE, ENFILE: sockets
+//     and other files share the budget) closes the least recently used
+//     idle file, syncing it first if needed, and tries again, until the
+//     open succeeds or nothing idle is left: a transient shortage must not
+//     turn a healthy log read-only;
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes.
@@ -288,8 +295,13 @@ func (sf *segmentFile) noteSyncLocked(gen int64, err error) {
 	sf.synced = max(sf.synced, gen)
 }
 
+// openLocked opens the file. Out of descriptors, it frees one idle file at
+// a time and tries again (see the policy above).
 func (sf *segmentFile) openLocked() error {
 	f, err := sf.fs.OpenReadWrite(sf.path)
+	for err != nil && isDescriptorShortage(err) && sf.cache.shedLocked() {
+		f, err = sf.fs.OpenReadWrite(sf.path)
+	}
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}
@@ -305,6 +317,33 @@ func (sf *segmentFile) openLocked() error {
 	sf.cache.open[sf.kind()]++
 	sf.cache.evictLocked(sf.kind())
 	return nil
+}
+
+func isDescriptorShortage(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// shedLocked closes one idle file for an open that found no descriptor:
+// the least recently used, sealed before active, synced before unsynced.
+// An unsynced one is fsynced here, under the lock: the process is out of
+// descriptors, so the alternative is failing the open. It reports false
+// when no file is idle.
+func (c *FileCache) shedLocked() bool {
+	for _, l := range []*list.List{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
+		&c.idle[sealedKind][idleUnsynced], &c.idle[activeKind][idleUnsynced]} {
+		back := l.Back()
+		if back == nil {
+			continue
+		}
+		sf := back.Value.(*segmentFile)
+		if sf.unsyncedLocked() {
+			gen := sf.written
+			sf.noteSyncLocked(gen, sf.file.Sync())
+		}
+		sf.closeLocked()
+		return true
+	}
+	return false
 }
 
 // release drops a reference taken by acquire.

@@ -203,6 +203,49 @@ func TestFileCacheNeverPolicyStaysWithinDescriptors(t *testing.T) {
 	require(t, fsys.emfileHit == 0, "the cache's bound let the process run out of descriptors %d times", fsys.emfileHit)
 }
 
+// TestFileCacheDescriptorShortageIsNotSticky: an open of an active segment
+// that finds no descriptor (other files and sockets share the budget)
+// closes idle files, fsyncing unsynced ones first, and tries again,
+// instead of failing the write round, which turns the log read-only.
+func TestFileCacheDescriptorShortageIsNotSticky(t *testing.T) {
+	for _, policy := range []FlushPolicy{FlushAlways, FlushNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.FlushPolicy = policy
+			cfg.SegmentIndexBytes = 4096
+			fsys := newDescriptorFS(vfs.NewMem(), 0)
+			files := NewFileCacheWithActive(8, 1) // one idle active file kept
+			var logs []*Log
+			for i := range 3 {
+				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+				noErr(t, err)
+				defer l.Close()
+				logs = append(logs, l)
+				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+			}
+			// Everything else the process holds takes the rest of the
+			// budget: the next open finds none.
+			fsys.mu.Lock()
+			fsys.limit = len(fsys.open)
+			fsys.mu.Unlock()
+			for i, l := range logs {
+				_, err := l.Append(testBatch(t, fmt.Sprintf("%d/again", i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+				noErr(t, l.Err())
+			}
+			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
+			for i, l := range logs {
+				got := readAll(t, l, 0)
+				require(t, bytes.Contains(got, []byte(fmt.Sprintf("%d/again/0", i))), "log %d: the append after the shortage not read back", i)
+			}
+		})
+	}
+}
+
 // TestFileCacheSealedSegmentSyncedOnItsDescriptor: under flush policies
 // other than always a segment is sealed at a roll and fsynced later. The
 // cache closed it in between when the sealed bound was passed, and the
