@@ -1,7 +1,6 @@
 package log
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"sync"
@@ -81,7 +80,7 @@ type FileCache struct {
 	mu sync.Mutex
 	// idle holds open files nobody references, by kind and sync state;
 	// front = most recently used.
-	idle [2][2]list.List
+	idle [2][2]idleList
 	open [2]int // files open, by kind (idle, referenced or being synced)
 	// evicting counts files being fsynced to be closed, by the kind they
 	// had then: they are on their way out of the budget.
@@ -152,8 +151,9 @@ type segmentFile struct {
 	pinned                       bool // the active segment: indexes in the Log, not here
 	removed                      bool // deleted: never reopened, closed on last release
 	evicting                     bool // an eviction's fsync holds it
-	idleList                     *list.List
-	idleElem                     *list.Element
+	// The idle list the file is on, and its neighbours there.
+	idleOn             *idleList
+	idlePrev, idleNext *segmentFile
 	// The file's write generations: written counts writes begun, synced
 	// the newest generation an fsync covered. The file is closed without
 	// an fsync only when they are equal.
@@ -174,6 +174,39 @@ func (sf *segmentFile) kind() fileKind {
 // error: bytes were written since the last fsync and none failed yet.
 func (sf *segmentFile) unsyncedLocked() bool {
 	return sf.written != sf.synced && sf.syncErr == nil
+}
+
+// idleList is an LRU of idle files linked through the files themselves,
+// so parking a file after each write or read allocates nothing.
+type idleList struct {
+	head, tail *segmentFile // head = most recently used
+}
+
+// insert links sf at the front (most recently used) or the back.
+func (l *idleList) insert(sf *segmentFile, front bool) {
+	sf.idleOn = l
+	switch {
+	case l.head == nil:
+		l.head, l.tail = sf, sf
+	case front:
+		sf.idleNext, l.head.idlePrev, l.head = l.head, sf, sf
+	default:
+		sf.idlePrev, l.tail.idleNext, l.tail = l.tail, sf, sf
+	}
+}
+
+func (l *idleList) remove(sf *segmentFile) {
+	if sf.idlePrev != nil {
+		sf.idlePrev.idleNext = sf.idleNext
+	} else {
+		l.head = sf.idleNext
+	}
+	if sf.idleNext != nil {
+		sf.idleNext.idlePrev = sf.idlePrev
+	} else {
+		l.tail = sf.idlePrev
+	}
+	sf.idleOn, sf.idlePrev, sf.idleNext = nil, nil, nil
 }
 
 // fileRef is a reference to an open segment file. Release it exactly once.
@@ -205,9 +238,8 @@ func (sf *segmentFile) acquire() (fileRef, error) {
 }
 
 func (sf *segmentFile) unlistLocked() {
-	if sf.idleList != nil {
-		sf.idleList.Remove(sf.idleElem)
-		sf.idleList, sf.idleElem = nil, nil
+	if sf.idleOn != nil {
+		sf.idleOn.remove(sf)
 	}
 }
 
@@ -227,13 +259,7 @@ func (sf *segmentFile) parkLocked(front bool) {
 	if sf.unsyncedLocked() {
 		state = idleUnsynced
 	}
-	l := &sf.cache.idle[sf.kind()][state]
-	sf.idleList = l
-	if front {
-		sf.idleElem = l.PushFront(sf)
-	} else {
-		sf.idleElem = l.PushBack(sf)
-	}
+	sf.cache.idle[sf.kind()][state].insert(sf, front)
 	sf.cache.evictLocked(sf.kind())
 }
 
@@ -242,15 +268,14 @@ func (sf *segmentFile) parkLocked(front bool) {
 // unlock runs, which parks it again to be closed.
 func (c *FileCache) evictLocked(k fileKind) {
 	for c.open[k]-c.evicting[k] > c.limit[k] {
-		if back := c.idle[k][idleSynced].Back(); back != nil {
-			back.Value.(*segmentFile).closeLocked()
+		if sf := c.idle[k][idleSynced].tail; sf != nil {
+			sf.closeLocked()
 			continue
 		}
-		back := c.idle[k][idleUnsynced].Back()
-		if back == nil {
+		sf := c.idle[k][idleUnsynced].tail
+		if sf == nil {
 			return
 		}
-		sf := back.Value.(*segmentFile)
 		sf.unlistLocked()
 		sf.evicting = true
 		sf.refs++
@@ -329,13 +354,12 @@ func isDescriptorShortage(err error) bool {
 // descriptors, so the alternative is failing the open. It reports false
 // when no file is idle.
 func (c *FileCache) shedLocked() bool {
-	for _, l := range []*list.List{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
+	for _, l := range []*idleList{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
 		&c.idle[sealedKind][idleUnsynced], &c.idle[activeKind][idleUnsynced]} {
-		back := l.Back()
-		if back == nil {
+		sf := l.tail
+		if sf == nil {
 			continue
 		}
-		sf := back.Value.(*segmentFile)
 		if sf.unsyncedLocked() {
 			gen := sf.written
 			sf.noteSyncLocked(gen, sf.file.Sync())

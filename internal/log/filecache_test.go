@@ -281,3 +281,109 @@ func TestFileCacheSealedSegmentSyncedOnItsDescriptor(t *testing.T) {
 	require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "flush after a lost writeback of a sealed segment: %v", err)
 	require(t, l.RecoveryPoint() == 0, "recovery point %d moved past the segment whose writeback failed", l.RecoveryPoint())
 }
+
+// TestFileCacheIdleActiveWritebackErrorFailsTheLog: an idle active file
+// with unsynced bytes that the bound closes is fsynced on the descriptor
+// that wrote it; a writeback error found there fails the log's next
+// write, as its own failed fsync would, instead of vanishing with the
+// descriptor.
+func TestFileCacheIdleActiveWritebackErrorFailsTheLog(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = FlushNever
+	cfg.SegmentIndexBytes = 4096
+	fsys := newDescriptorFS(vfs.NewMem(), 0)
+	files := NewFileCacheWithActive(1, 1)
+	var logs []*Log
+	for i := range 2 {
+		l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(t, err)
+		defer l.Close()
+		logs = append(logs, l)
+	}
+	_, err := logs[0].Append(testBatch(t, "a", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	require(t, fsys.failWriteback(logs[0].active().file.path) == 1, "log 0's active segment is not open on one descriptor")
+	// Log 1's write opens its file: past the bound of 1, log 0's idle
+	// file is fsynced and closed.
+	_, err = logs[1].Append(testBatch(t, "b", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	require(t, files.OpenActiveFiles() == 1, "%d active files open, limit 1", files.OpenActiveFiles())
+
+	_, err = logs[0].Append(testBatch(t, "c", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "append after a failed fsync of the closed file: %v", err)
+	require(t, errors.Is(logs[0].Flush(), ErrStorage), "flush of a log whose fsync failed succeeded")
+	noErr(t, logs[1].Flush())
+}
+
+// TestFileCacheParkingAllocatesNothing: every write and read of an active
+// segment parks its file in an idle list afterwards; that must not cost an
+// allocation on the append path.
+func TestFileCacheParkingAllocatesNothing(t *testing.T) {
+	files := NewFileCacheWithActive(4, 4)
+	fsys := nopWriteFS{vfs.NewMem()} // MemFS's own writes allocate
+	var handles []vfs.File
+	for i := range 3 {
+		sf := &segmentFile{cache: files, fs: fsys, path: fmt.Sprintf("/f-%d.log", i)}
+		f, err := sf.pin()
+		noErr(t, err)
+		handles = append(handles, f)
+	}
+	buf := make([]byte, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, f := range handles {
+			if _, err := f.WriteAt(buf, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	require(t, allocs == 0, "%.1f allocations per round of writes and syncs", allocs)
+}
+
+// nopWriteFS opens files whose writes and syncs do nothing.
+type nopWriteFS struct{ vfs.FS }
+
+type nopWriteFile struct{ vfs.File }
+
+func (n nopWriteFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := n.FS.OpenReadWrite(name)
+	return nopWriteFile{f}, err
+}
+
+func (nopWriteFile) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+func (nopWriteFile) Sync() error                            { return nil }
+
+func TestFileCacheIdleList(t *testing.T) {
+	var l idleList
+	sfs := make([]*segmentFile, 4)
+	for i := range sfs {
+		sfs[i] = &segmentFile{path: fmt.Sprint(i)}
+	}
+	order := func() string {
+		var s []string
+		for sf := l.head; sf != nil; sf = sf.idleNext {
+			s = append(s, sf.path)
+		}
+		var back []string
+		for sf := l.tail; sf != nil; sf = sf.idlePrev {
+			back = append([]string{sf.path}, back...)
+		}
+		require(t, fmt.Sprint(s) == fmt.Sprint(back), "forward %v, backward %v", s, back)
+		return fmt.Sprint(s)
+	}
+	l.insert(sfs[0], true)
+	l.insert(sfs[1], true)
+	l.insert(sfs[2], false)
+	l.insert(sfs[3], true)
+	require(t, order() == "[3 1 0 2]", "order %s", order())
+	l.remove(sfs[1])
+	require(t, order() == "[3 0 2]", "after removing the middle: %s", order())
+	l.remove(sfs[3])
+	l.remove(sfs[2])
+	require(t, order() == "[0]", "after removing head and tail: %s", order())
+	require(t, sfs[3].idleOn == nil && sfs[3].idleNext == nil, "a removed file keeps its links")
+	l.remove(sfs[0])
+	require(t, l.head == nil && l.tail == nil, "list not empty")
+}
