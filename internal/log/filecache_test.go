@@ -387,3 +387,42 @@ func TestFileCacheIdleList(t *testing.T) {
 	l.remove(sfs[0])
 	require(t, l.head == nil && l.tail == nil, "list not empty")
 }
+
+// BenchmarkFileCacheManyLogs appends 4 KiB batches round-robin to 64 logs
+// on the real file system, with every active file fitting the cache's
+// bound and with a bound of 16: then each append reopens its file and,
+// under flush.policy=never, the file the bound closes is fsynced first.
+// That fsync is the price of keeping within the descriptor budget.
+func BenchmarkFileCacheManyLogs(b *testing.B) {
+	for _, policy := range []FlushPolicy{FlushNever, FlushAlways} {
+		for _, bound := range []int{64, 16} {
+			b.Run(fmt.Sprintf("flush=%s/active-bound=%d", policy, bound), func(b *testing.B) {
+				benchManyLogs(b, policy, bound)
+			})
+		}
+	}
+}
+
+func benchManyLogs(b *testing.B, policy FlushPolicy, bound int) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = policy
+	cfg.SegmentIndexBytes = 1 << 16
+	dir := benchDir(b)
+	files := NewFileCacheWithActive(DefaultOpenSealedSegments, bound)
+	logs := make([]*Log, 64)
+	for i := range logs {
+		l, err := Open(vfs.OS(), fmt.Sprintf("%s/t-%d", dir, i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(b, err)
+		defer l.Close()
+		logs[i] = l
+	}
+	batch := benchBatch(b, 4<<10)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := logs[i%len(logs)].Append(batch, AppendOptions{LeaderEpoch: -1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
