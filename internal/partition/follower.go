@@ -95,23 +95,28 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 // restart lost the epoch. The cache takes the epochs only once the file
 // has them; entries loading dropped go too (see loadLeaderEpochs).
 func (p *Partition) persistEpochsOf(records []byte) error {
+	if _, _, h, err := record.NextBatch(records); err != nil || h.BaseOffset < p.log.LogEndOffset() {
+		// The append refuses it (as Kafka checks offsets before
+		// assigning epochs): an epoch taken from it could start
+		// inside records of another.
+		return nil
+	}
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
+	if !p.epochsUnpersisted && !startsNewEpoch(&p.epochs, records) {
+		return nil // the common case: no copy of the cache on the fetch path
+	}
 	next, err := replica.NewLeaderEpochCache(p.epochs.Entries())
 	if err != nil {
 		return err // cannot happen: the entries come from a cache
 	}
-	changed := p.epochsUnpersisted
 	for rest := records; len(rest) > 0; {
 		_, after, h, err := record.NextBatch(rest)
 		if err != nil {
 			break // the append refuses it
 		}
-		changed = assignBatchEpoch(next, &h) || changed
+		assignBatchEpoch(next, &h)
 		rest = after
-	}
-	if !changed {
-		return nil
 	}
 	previous := p.epochs
 	p.epochs = *next
@@ -120,6 +125,23 @@ func (p *Partition) persistEpochsOf(records []byte) error {
 		return err
 	}
 	return nil
+}
+
+// startsNewEpoch says whether a batch carries an epoch newer than the
+// cache's latest.
+func startsNewEpoch(cache *replica.LeaderEpochCache, records []byte) bool {
+	latest, ok := cache.Latest()
+	for rest := records; len(rest) > 0; {
+		_, after, h, err := record.NextBatch(rest)
+		if err != nil {
+			return false
+		}
+		if h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+			return true
+		}
+		rest = after
+	}
+	return false
 }
 
 // dropEpochsPastLogEnd forgets the epochs persistEpochsOf added for

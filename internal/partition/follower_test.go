@@ -107,3 +107,32 @@ func TestReplicationFollowerEpochCheckpointedBeforeItsRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicationFollowerRefusedBatchLeavesEpochs: batches the follower's
+// log refuses leave the leader epoch cache (and what a restart loads) as
+// it was: one below the log end, one whose CRC fails.
+func TestReplicationFollowerRefusedBatchLeavesEpochs(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{2, testNode})
+	p := f.followed()
+	epoch := p.LeaderEpoch()
+	noErr(t, p.AppendAsFollower(f.leaderBatch(0, 0, 2), epoch, 0, 0))
+	noErr(t, p.AppendAsFollower(f.leaderBatch(2, 3, 3), epoch, 0, 0))
+	want := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 3, StartOffset: 2}}
+
+	below := f.leaderBatch(4, 6, 1) // the log ends at 5
+	require(t, p.AppendAsFollower(below, epoch, 0, 0) != nil, "a batch below the log end was appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a batch below the log end %v", p.LeaderEpochEntries())
+
+	corrupt := f.leaderBatch(5, 6, 1)
+	corrupt[len(corrupt)-1] ^= 1
+	require(t, p.AppendAsFollower(corrupt, epoch, 0, 0) != nil, "a corrupt batch was appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a corrupt batch %v", p.LeaderEpochEntries())
+
+	f.restart()
+	p = f.followed()
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a restart %v", p.LeaderEpochEntries())
+	noErr(t, p.AppendAsFollower(f.leaderBatch(5, 6, 1), epoch, 0, 0))
+	want = append(want, replica.EpochEntry{Epoch: 6, StartOffset: 5})
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after the good batch %v", p.LeaderEpochEntries())
+}
