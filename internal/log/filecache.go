@@ -39,7 +39,8 @@ import (
 //     open instead would let a broker with more partitions written under
 //     flush.policy=never than the budget run out of descriptors, and a
 //     failed open of the active segment fails the write round, which is
-//     sticky;
+//     sticky. The price: past the bound, never pays about an fsync per
+//     append, of another log's file (BenchmarkFileCacheManyLogs);
 //   - an open that fails for want of descriptors (EMFILE, ENFILE: sockets
 //     and other files share the budget) closes the least recently used
 //     idle file, syncing it first if needed, and tries again, until the
