@@ -95,15 +95,17 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 // restart lost the epoch. The cache takes the epochs only once the file
 // has them; entries loading dropped go too (see loadLeaderEpochs).
 func (p *Partition) persistEpochsOf(records []byte) error {
-	if _, _, h, err := record.NextBatch(records); err != nil || h.BaseOffset < p.log.LogEndOffset() {
-		// The append refuses it (as Kafka checks offsets before
-		// assigning epochs): an epoch taken from it could start
-		// inside records of another.
-		return nil
-	}
+	leo := p.log.LogEndOffset()
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
-	if !p.epochsUnpersisted && !startsNewEpoch(&p.epochs, records) {
+	newEpoch, inOrder := scanFetchedEpochs(&p.epochs, records, leo)
+	if !inOrder {
+		// The append refuses them (as Kafka checks offsets before
+		// assigning epochs): an epoch taken from such a batch could
+		// start inside records of another.
+		return nil
+	}
+	if !p.epochsUnpersisted && !newEpoch {
 		return nil // the common case: no copy of the cache on the fetch path
 	}
 	next, err := replica.NewLeaderEpochCache(p.epochs.Entries())
@@ -127,21 +129,27 @@ func (p *Partition) persistEpochsOf(records []byte) error {
 	return nil
 }
 
-// startsNewEpoch says whether a batch carries an epoch newer than the
-// cache's latest.
-func startsNewEpoch(cache *replica.LeaderEpochCache, records []byte) bool {
+// scanFetchedEpochs says whether a fetched batch carries an epoch newer
+// than the cache's latest, and whether the batches follow each other from
+// the log end, as the append requires.
+func scanFetchedEpochs(cache *replica.LeaderEpochCache, records []byte, logEndOffset int64) (newEpoch, inOrder bool) {
 	latest, ok := cache.Latest()
+	next := logEndOffset
 	for rest := records; len(rest) > 0; {
 		_, after, h, err := record.NextBatch(rest)
 		if err != nil {
-			return false
+			break // the append refuses it; epochs before it may be taken
+		}
+		if h.BaseOffset < next {
+			return false, false
 		}
 		if h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
-			return true
+			newEpoch = true
 		}
+		next = h.NextOffset()
 		rest = after
 	}
-	return false
+	return newEpoch, true
 }
 
 // dropEpochsPastLogEnd forgets the epochs persistEpochsOf added for

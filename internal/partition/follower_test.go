@@ -110,7 +110,8 @@ func TestReplicationFollowerEpochCheckpointedBeforeItsRecords(t *testing.T) {
 
 // TestReplicationFollowerRefusedBatchLeavesEpochs: batches the follower's
 // log refuses leave the leader epoch cache (and what a restart loads) as
-// it was: one below the log end, one whose CRC fails.
+// it was: one below the log end, a second batch going back inside the
+// log, one whose CRC fails.
 func TestReplicationFollowerRefusedBatchLeavesEpochs(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{2, testNode})
@@ -123,6 +124,11 @@ func TestReplicationFollowerRefusedBatchLeavesEpochs(t *testing.T) {
 	below := f.leaderBatch(4, 6, 1) // the log ends at 5
 	require(t, p.AppendAsFollower(below, epoch, 0, 0) != nil, "a batch below the log end was appended")
 	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a batch below the log end %v", p.LeaderEpochEntries())
+
+	// In order from the log end at first, then going back inside it.
+	back := append(f.leaderBatch(5, 6, 1), f.leaderBatch(3, 7, 1)...)
+	require(t, p.AppendAsFollower(back, epoch, 0, 0) != nil, "batches going back were appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after batches going back %v", p.LeaderEpochEntries())
 
 	corrupt := f.leaderBatch(5, 6, 1)
 	corrupt[len(corrupt)-1] ^= 1
