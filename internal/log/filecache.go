@@ -47,7 +47,8 @@ import (
 //     and other files share the budget) closes the least recently used
 //     idle file, syncing it first if needed, and tries again, until the
 //     open succeeds or nothing idle is left: a transient shortage must not
-//     turn a healthy log read-only;
+//     turn a healthy log read-only. A roll's opens of files outside the
+//     cache (the new segment's, index files) do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes.
@@ -391,6 +392,39 @@ func (c *FileCache) shedLocked() bool {
 		return true
 	}
 	return false
+}
+
+// shed closes one idle file for an open outside the cache (see
+// sheddingFS); false when none is idle.
+func (c *FileCache) shed() bool {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.shedLocked()
+}
+
+// sheddingFS opens the files a log opens outside the cache (a new
+// segment's, index files at a roll or a sync) as the cache opens its own:
+// out of descriptors, it closes an idle file and tries again, so that a
+// roll during a transient shortage does not turn the log read-only.
+// Never used under the cache's lock (loading a sealed segment's indexes
+// runs there): shedding takes it.
+type sheddingFS struct {
+	vfs.FS
+	cache *FileCache
+}
+
+func (s sheddingFS) retry(open func(string) (vfs.File, error), name string) (vfs.File, error) {
+	f, err := open(name)
+	for err != nil && isDescriptorShortage(err) && s.cache.shed() {
+		f, err = open(name)
+	}
+	return f, err
+}
+
+func (s sheddingFS) Create(name string) (vfs.File, error) { return s.retry(s.FS.Create, name) }
+
+func (s sheddingFS) OpenReadWrite(name string) (vfs.File, error) {
+	return s.retry(s.FS.OpenReadWrite, name)
 }
 
 // release drops a reference taken by acquire.

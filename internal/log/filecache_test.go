@@ -527,3 +527,47 @@ func TestFileCacheLogSyncNeverOverlapsAnEvictionFsync(t *testing.T) {
 		})
 	}
 }
+
+// TestFileCacheDescriptorShortageAtARoll: a roll opens files outside the
+// cache (the new segment's, the sealed one's indexes). Out of
+// descriptors, those opens failed the write round, which makes the log
+// read-only until a restart, while idle files the cache could close held
+// descriptors. They now close idle files and try again, as the cache's
+// own opens do.
+func TestFileCacheDescriptorShortageAtARoll(t *testing.T) {
+	for _, policy := range []FlushPolicy{FlushAlways, FlushNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.FlushPolicy = policy
+			cfg.SegmentBytes = 600
+			cfg.SegmentIndexBytes = 4096
+			fsys := newDescriptorFS(vfs.NewMem(), 0)
+			files := NewFileCacheWithActive(8, 8)
+			var logs []*Log
+			for i := range 4 {
+				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+				noErr(t, err)
+				defer l.Close()
+				logs = append(logs, l)
+				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+			}
+			fsys.mu.Lock()
+			fsys.limit = len(fsys.open) // the rest of the budget is taken
+			fsys.mu.Unlock()
+			l := logs[0]
+			_, err := l.Append(testBatch(t, "rolls", 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			require(t, l.NumSegments() == 2, "%d segments, want a roll", l.NumSegments())
+			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+			_, err = l.Append(testBatch(t, "after", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			noErr(t, l.Flush())
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
+			got := readAll(t, l, 0)
+			require(t, bytes.Contains(got, []byte("after/0")), "the append after the roll not read back")
+		})
+	}
+}
