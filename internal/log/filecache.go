@@ -35,7 +35,9 @@ import (
 //     it at close, whose error nobody reads), so closing first could turn
 //     a lost write into a successful fsync. A failed fsync is kept on the
 //     file and returned by the log's next write or sync of it, which makes
-//     the log read-only as its own failed fsync would. Keeping such files
+//     the log read-only as its own failed fsync would; a log's fsync of a
+//     file the cache is fsyncing waits for it, as only one of two fsyncs
+//     of a descriptor at once may see the error. Keeping such files
 //     open instead would let a broker with more partitions written under
 //     flush.policy=never than the budget run out of descriptors, and a
 //     failed open of the active segment fails the write round, which is
@@ -45,7 +47,8 @@ import (
 //     and other files share the budget) closes the least recently used
 //     idle file, syncing it first if needed, and tries again, until the
 //     open succeeds or nothing idle is left: a transient shortage must not
-//     turn a healthy log read-only;
+//     turn a healthy log read-only. A roll's opens of files outside the
+//     cache (the new segment's, index files) do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes.
@@ -87,6 +90,9 @@ type FileCache struct {
 	// had then: they are on their way out of the budget.
 	evicting [2]int
 	syncs    []evictSync // fsyncs for unlock to run
+	// evicted is broadcast when unlock has noted the fsyncs it ran: the
+	// log's own fsync of a file waits for the cache's (awaitEvictionLocked).
+	evicted sync.Cond
 }
 
 // evictSync is an fsync an eviction asked for: the file is held by a
@@ -110,7 +116,9 @@ func NewFileCache(limit int) *FileCache {
 // files too. Active files in use (being written or read) are never closed,
 // so they may exceed it.
 func NewFileCacheWithActive(limit, activeLimit int) *FileCache {
-	return &FileCache{limit: [2]int{max(limit, 1), max(activeLimit, 1)}}
+	c := &FileCache{limit: [2]int{max(limit, 1), max(activeLimit, 1)}}
+	c.evicted.L = &c.mu
+	return c
 }
 
 // OpenFiles reports how many sealed segment files are open.
@@ -305,8 +313,23 @@ func (c *FileCache) unlock() {
 			sf.noteSyncLocked(j.gen, j.err)
 			sf.parkLocked(false)
 		}
+		c.evicted.Broadcast()
 	}
 	c.mu.Unlock()
+}
+
+// awaitEvictionLocked waits until no fsync the cache runs to close the
+// file is in flight, and returns the failure of any it ran. The log calls
+// it before its own fsync of the file, holding a reference, so none can
+// start after: two fsyncs of one descriptor at once split a writeback
+// error between them (Linux reports it to one), and the log's could
+// succeed while the cache's failed, acknowledging bytes that never
+// reached the disk.
+func (sf *segmentFile) awaitEvictionLocked() error {
+	for sf.evicting {
+		sf.cache.evicted.Wait()
+	}
+	return sf.syncErr
 }
 
 // noteSyncLocked records an fsync the cache ran: the generation it covered,
@@ -369,6 +392,39 @@ func (c *FileCache) shedLocked() bool {
 		return true
 	}
 	return false
+}
+
+// shed closes one idle file for an open outside the cache (see
+// sheddingFS); false when none is idle.
+func (c *FileCache) shed() bool {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.shedLocked()
+}
+
+// sheddingFS opens the files a log opens outside the cache (a new
+// segment's, index files at a roll or a sync) as the cache opens its own:
+// out of descriptors, it closes an idle file and tries again, so that a
+// roll during a transient shortage does not turn the log read-only.
+// Never used under the cache's lock (loading a sealed segment's indexes
+// runs there): shedding takes it.
+type sheddingFS struct {
+	vfs.FS
+	cache *FileCache
+}
+
+func (s sheddingFS) retry(open func(string) (vfs.File, error), name string) (vfs.File, error) {
+	f, err := open(name)
+	for err != nil && isDescriptorShortage(err) && s.cache.shed() {
+		f, err = open(name)
+	}
+	return f, err
+}
+
+func (s sheddingFS) Create(name string) (vfs.File, error) { return s.retry(s.FS.Create, name) }
+
+func (s sheddingFS) OpenReadWrite(name string) (vfs.File, error) {
+	return s.retry(s.FS.OpenReadWrite, name)
 }
 
 // release drops a reference taken by acquire.
@@ -482,8 +538,12 @@ func (sf *segmentFile) syncSealed() (removed bool, err error) {
 	}
 	defer ref.release()
 	c.mu.Lock()
+	err = sf.awaitEvictionLocked()
 	gen := sf.written
 	c.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
 	err = ref.file.Sync()
 	c.mu.Lock()
 	sf.noteSyncLocked(gen, err)
@@ -620,7 +680,13 @@ func (a *activeFile) Sync() error {
 	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	sf.cache.mu.Lock()
+	err = sf.awaitEvictionLocked()
+	sf.cache.mu.Unlock()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
 		a.done(0)
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -424,5 +426,148 @@ func benchManyLogs(b *testing.B, policy FlushPolicy, bound int) {
 		if _, err := logs[i%len(logs)].Append(batch, AppendOptions{LeaderEpoch: -1}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// syncHookFS calls after once each Sync of a file opened through it has
+// returned, with the file's name and the Sync's result.
+type syncHookFS struct {
+	vfs.FS
+	after func(name string, err error)
+}
+
+type syncHookFile struct {
+	vfs.File
+	fs *syncHookFS
+}
+
+func (h *syncHookFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := h.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return &syncHookFile{File: f, fs: h}, nil
+}
+
+func (f *syncHookFile) Sync() error {
+	err := f.File.Sync()
+	f.fs.after(f.Name(), err)
+	return err
+}
+
+// TestFileCacheLogSyncNeverOverlapsAnEvictionFsync: the log's fsync of a
+// file (the active segment's at the end of a round, a sealed one's later)
+// ran on the same descriptor as an fsync the cache had started to close
+// it. Linux reports a writeback error to one fsync of a descriptor only,
+// so when the cache's took it, the log's succeeded and the log
+// acknowledged bytes that never reached the disk; the error reached the
+// log only at its next write. The log's fsync now waits for the cache's
+// and returns its failure.
+func TestFileCacheLogSyncNeverOverlapsAnEvictionFsync(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		t.Run(fmt.Sprint("sealed=", sealed), func(t *testing.T) {
+			dfs := newDescriptorFS(vfs.NewMem(), 0)
+			evicting, release := make(chan struct{}), make(chan struct{})
+			var syncs atomic.Int32
+			fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+				if name != "/a.log" {
+					return
+				}
+				// The first fsync of a.log is the eviction's: it took the
+				// writeback error; hold it before it can note it.
+				if syncs.Add(1) == 1 {
+					close(evicting)
+					<-release
+				}
+			}}
+			files := NewFileCacheWithActive(1, 1)
+			a := &segmentFile{cache: files, fs: fsys, path: "/a.log"}
+			fa, err := a.pin()
+			noErr(t, err)
+			_, err = fa.WriteAt([]byte("written, not yet synced"), 0)
+			noErr(t, err)
+			logSync := fa.Sync
+			if sealed {
+				a.unpin(nil, 23, 1)
+				logSync = func() error { _, err := a.syncSealed(); return err }
+			}
+			require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
+
+			// Opening b passes the bound: a is fsynced to be closed, by
+			// this goroutine.
+			b := &segmentFile{cache: files, fs: fsys, path: "/b.log"}
+			opened := make(chan error, 1)
+			go func() {
+				if sealed {
+					ref, err := b.acquire()
+					if err == nil {
+						ref.release()
+					}
+					opened <- err
+					return
+				}
+				_, err := b.pin()
+				opened <- err
+			}()
+			<-evicting
+			synced := make(chan error, 1)
+			go func() { synced <- logSync() }()
+			// The log's fsync must not return before the cache's is
+			// noted; give a wrong one a moment to show itself.
+			select {
+			case err := <-synced:
+				close(release)
+				require(t, err != nil, "the log's fsync succeeded while the cache's, on the same descriptor, took the writeback error")
+			case <-time.After(200 * time.Millisecond):
+				close(release)
+				err := <-synced
+				require(t, errors.Is(err, syscall.EIO), "the log's fsync after the cache's failed one: %v", err)
+			}
+			noErr(t, <-opened)
+		})
+	}
+}
+
+// TestFileCacheDescriptorShortageAtARoll: a roll opens files outside the
+// cache (the new segment's, the sealed one's indexes). Out of
+// descriptors, those opens failed the write round, which makes the log
+// read-only until a restart, while idle files the cache could close held
+// descriptors. They now close idle files and try again, as the cache's
+// own opens do.
+func TestFileCacheDescriptorShortageAtARoll(t *testing.T) {
+	for _, policy := range []FlushPolicy{FlushAlways, FlushNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.FlushPolicy = policy
+			cfg.SegmentBytes = 600
+			cfg.SegmentIndexBytes = 4096
+			fsys := newDescriptorFS(vfs.NewMem(), 0)
+			files := NewFileCacheWithActive(8, 8)
+			var logs []*Log
+			for i := range 4 {
+				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+				noErr(t, err)
+				defer l.Close()
+				logs = append(logs, l)
+				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+			}
+			fsys.mu.Lock()
+			fsys.limit = len(fsys.open) // the rest of the budget is taken
+			fsys.mu.Unlock()
+			l := logs[0]
+			_, err := l.Append(testBatch(t, "rolls", 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			require(t, l.NumSegments() == 2, "%d segments, want a roll", l.NumSegments())
+			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+			_, err = l.Append(testBatch(t, "after", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			noErr(t, l.Flush())
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
+			got := readAll(t, l, 0)
+			require(t, bytes.Contains(got, []byte("after/0")), "the append after the roll not read back")
+		})
 	}
 }

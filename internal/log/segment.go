@@ -91,6 +91,7 @@ func (s *segment) relOffset(offset int64) int32 {
 // index files preallocated to segment.index.bytes, as Kafka lays them out.
 // The caller syncs the directory before relying on the new names.
 func createSegmentFiles(fs vfs.FS, s *segment, cfg Config) error {
+	fs = sheddingFS{FS: fs, cache: s.file.cache}
 	f, err := fs.Create(s.path(logSuffix))
 	if err != nil {
 		return fmt.Errorf("create segment %020d: %w", s.baseOffset, err)
@@ -127,6 +128,7 @@ func preallocate(fs vfs.FS, path string, size int64) error {
 // the log is closed. extraOffsets/extraTimes are entries the writer computed
 // but has not yet merged into s (sealing happens mid-round).
 func writeIndexes(fs vfs.FS, s *segment, extraOffsets, extraTimes []byte, sync bool) error {
+	fs = sheddingFS{FS: fs, cache: s.file.cache}
 	for _, ix := range []struct {
 		suffix      string
 		kept, extra []byte
@@ -166,6 +168,7 @@ func syncSealedSegment(fs vfs.FS, s *segment) error {
 		}
 		return nil
 	}
+	fs = sheddingFS{FS: fs, cache: s.file.cache}
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 		f, err := fs.OpenReadWrite(s.path(suffix))
 		if err != nil {
