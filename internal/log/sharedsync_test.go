@@ -78,10 +78,10 @@ func resultOf(t *testing.T, ch <-chan error, what string) error {
 	}
 }
 
-// TestSharedSyncGenerations: a lone caller fdatasyncs its own file; callers
-// that arrive meanwhile share one syncfs; a caller that arrives while that
-// syncfs runs is not covered by it (it may have begun before its write)
-// and gets a sync of its own.
+// TestSharedSyncGenerations: a lone caller fdatasyncs its own file; one
+// that arrives while another syncs runs a syncfs; callers that arrive
+// while that syncfs runs are not covered by it (it may have begun before
+// their writes) and share the next one.
 func TestSharedSyncGenerations(t *testing.T) {
 	fsSync := newGatedSync()
 	s := NewSharedSync(fsSync, "/data", quietLogger)
@@ -92,33 +92,32 @@ func TestSharedSyncGenerations(t *testing.T) {
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
-	doneB, doneC := syncAsync(s, b), syncAsync(s, c)
+	doneB := syncAsync(s, b)
+	faultWait(t, fsSync.entered, "the syncfs B runs while A syncs")
+	doneC, doneD := syncAsync(s, c), syncAsync(s, d)
 	waitWaiting(t, s, 2)
-	close(a.release)
-	noErr(t, resultOf(t, doneA, "A"))
-	faultWait(t, fsSync.entered, "the syncfs for B and C")
-	doneD := syncAsync(s, d)
-	waitWaiting(t, s, 1) // D waits: the running syncfs does not cover it
 	select {
-	case err := <-doneD:
-		t.Fatalf("D returned (%v) while the only syncfs had begun before its call", err)
+	case err := <-doneC:
+		t.Fatalf("C returned (%v) while the only syncfs had begun before its call", err)
 	default:
 	}
 	close(fsSync.release)
 	noErr(t, resultOf(t, doneB, "B"))
 	noErr(t, resultOf(t, doneC, "C"))
 	noErr(t, resultOf(t, doneD, "D"))
-	require(t, fsSync.calls.Load() == 1, "syncfs ran %d times, want 1", fsSync.calls.Load())
-	require(t, b.calls.Load() == 0 && c.calls.Load() == 0, "B and C fdatasynced (%d, %d) though a syncfs covered them", b.calls.Load(), c.calls.Load())
-	require(t, a.calls.Load() == 1 && d.calls.Load() == 1, "lone callers A and D: %d and %d fdatasyncs, want 1 each", a.calls.Load(), d.calls.Load())
+	close(a.release)
+	noErr(t, resultOf(t, doneA, "A"))
+	require(t, fsSync.calls.Load() == 2, "syncfs ran %d times, want 2 (B's, then C's and D's)", fsSync.calls.Load())
+	require(t, b.calls.Load()+c.calls.Load()+d.calls.Load() == 0, "B, C or D fdatasynced though a syncfs covered them")
+	require(t, a.calls.Load() == 1, "lone caller A: %d fdatasyncs, want 1", a.calls.Load())
 	st := s.Stats()
-	require(t, st == SharedSyncStats{SyncFS: 1, FileSyncs: 2, SharedRuns: 2}, "stats %+v", st)
+	require(t, st == SharedSyncStats{SyncFS: 2, FileSyncs: 1, SharedRuns: 3}, "stats %+v", st)
 }
 
 // TestSharedSyncFailureFailsCoveredCallers: a failed syncfs fails every
 // caller it covered; afterwards callers fdatasync their own files, even
-// when several wait at once, and one that waited through the failed
-// syncfs (not covered by it) gets its own fdatasync's answer.
+// when several sync at once, and those that waited through the failed
+// syncfs (not covered by it) get their own fdatasync's answer.
 func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
 	fsSync := newGatedSync()
 	fsSync.err = vfs.ErrInjected
@@ -130,20 +129,18 @@ func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
-	doneB, doneC := syncAsync(s, b), syncAsync(s, c)
+	doneB := syncAsync(s, b)
+	faultWait(t, fsSync.entered, "the syncfs B runs")
+	doneC, doneD := syncAsync(s, c), syncAsync(s, d)
 	waitWaiting(t, s, 2)
+	close(fsSync.release)
+	err := resultOf(t, doneB, "B")
+	require(t, errors.Is(err, vfs.ErrInjected), "B after its syncfs failed: %v, want the injected error", err)
+	noErr(t, resultOf(t, doneC, "C"))
+	noErr(t, resultOf(t, doneD, "D"))
+	require(t, c.calls.Load() == 1 && d.calls.Load() == 1, "C and D: %d and %d fdatasyncs, want 1 each", c.calls.Load(), d.calls.Load())
 	close(a.release)
 	noErr(t, resultOf(t, doneA, "A"))
-	faultWait(t, fsSync.entered, "the syncfs for B and C")
-	doneD := syncAsync(s, d)
-	waitWaiting(t, s, 1)
-	close(fsSync.release)
-	for name, ch := range map[string]<-chan error{"B": doneB, "C": doneC} {
-		err := resultOf(t, ch, name)
-		require(t, errors.Is(err, vfs.ErrInjected), "%s after a failed syncfs: %v, want the injected error", name, err)
-	}
-	noErr(t, resultOf(t, doneD, "D"))
-	require(t, d.calls.Load() == 1, "D: %d fdatasyncs, want 1", d.calls.Load())
 
 	// Sharing is over: concurrent callers each sync their own file.
 	var wg sync.WaitGroup
@@ -340,11 +337,12 @@ func (f *sharedFault) holdFirstSync() (entered, release chan struct{}) {
 }
 
 // TestSharedSyncFaultFailsEveryCoveredLog: while log 0's round is held in
-// its own fdatasync, the rounds of the other logs wait and share the next
-// sync, a syncfs, which fails: every one of those appends fails with
-// ErrStorage, each of those logs is read-only from then on, nothing they
-// were told was acknowledged, and log 0 and later logs carry on with
-// their own fdatasyncs.
+// its own fdatasync, another log's round runs a syncfs (held too), and the
+// rounds of the remaining logs wait and share the next syncfs, which
+// fails: every one of those appends fails with ErrStorage, each of those
+// logs is read-only from then on with nothing it was told acknowledged,
+// and log 0, the first syncfs's log and new logs carry on with their own
+// fdatasyncs.
 func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys })
 	for i := range f.logs {
@@ -358,22 +356,38 @@ func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 	entered, release := f.holdFirstSync()
 	first := f.appendAsync(t, 0, "held")
 	faultWait(t, entered, "log 0's fdatasync")
-	var covered []<-chan error
-	for i := 1; i < len(f.logs); i++ {
-		covered = append(covered, f.appendAsync(t, i, "covered"))
-	}
-	waitWaiting(t, f.m.sharedSync, len(f.logs)-1)
-	f.efs.Inject(vfs.Rule{Op: vfs.OpSyncFS})
+	// Hold the first syncfs; fail the second.
+	syncfsEntered, syncfsRelease := make(chan struct{}), make(chan struct{})
+	var syncfsOnce sync.Once
+	f.probe.setHook(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSyncFS {
+			syncfsOnce.Do(func() {
+				close(syncfsEntered)
+				<-syncfsRelease
+			})
+		}
+		return nil
+	})
+	f.efs.Inject(vfs.Rule{Op: vfs.OpSyncFS, After: 1})
 	syncfsBefore := f.efs.Count(vfs.OpSyncFS)
+	results := make([]<-chan error, len(f.logs))
+	results[1] = f.appendAsync(t, 1, "first-syncfs")
+	faultWait(t, syncfsEntered, "log 1's syncfs")
+	for i := 2; i < len(f.logs); i++ {
+		results[i] = f.appendAsync(t, i, "covered")
+	}
+	waitWaiting(t, f.m.sharedSync, len(f.logs)-2)
+	close(syncfsRelease)
+	noErr(t, resultOf(t, results[1], "log 1's append, covered by the first syncfs"))
+	for i := 2; i < len(f.logs); i++ {
+		err := resultOf(t, results[i], fmt.Sprintf("log %d's append", i))
+		require(t, errors.Is(err, ErrStorage) && errors.Is(err, vfs.ErrInjected), "log %d: %v, want ErrStorage wrapping the injected error", i, err)
+	}
+	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+2 && f.efs.Injected() == 1, "%d syncfs, %d injected faults; want two, the second failed", f.efs.Count(vfs.OpSyncFS)-syncfsBefore, f.efs.Injected())
 	close(release)
 	noErr(t, resultOf(t, first, "log 0's append"))
-	for i, ch := range covered {
-		err := resultOf(t, ch, fmt.Sprintf("log %d's append", i+1))
-		require(t, errors.Is(err, ErrStorage) && errors.Is(err, vfs.ErrInjected), "log %d: %v, want ErrStorage wrapping the injected error", i+1, err)
-	}
-	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+1 && f.efs.Injected() == 1, "%d syncfs, %d injected faults; want one failed syncfs", f.efs.Count(vfs.OpSyncFS)-syncfsBefore, f.efs.Injected())
 	f.probe.setHook(nil)
-	for i := 1; i < len(f.logs); i++ {
+	for i := 2; i < len(f.logs); i++ {
 		l := f.logs[i]
 		require(t, errors.Is(l.Err(), ErrStorage), "log %d: Err() = %v after its round's syncfs failed", i, l.Err())
 		require(t, l.LogEndOffset() == acked[i], "log %d: log end offset %d, acknowledged up to %d", i, l.LogEndOffset(), acked[i])
@@ -381,14 +395,14 @@ func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 		require(t, errors.Is(err, ErrStorage), "log %d: append after the failure: %v", i, err)
 	}
 
-	// Log 0 was not covered and carries on; a new log too, and neither
+	// Logs 0 and 1 were not covered and carry on; a new log too, and none
 	// uses syncfs any more, even when their rounds overlap.
 	extra, err := f.m.GetOrCreate(TopicPartition{Topic: "orders", Partition: 99}, smallConfig())
 	noErr(t, err)
 	f.logs = append(f.logs, extra)
 	syncs := f.efs.Count(vfs.OpSync)
 	var wg sync.WaitGroup
-	for _, i := range []int{0, len(f.logs) - 1} {
+	for _, i := range []int{0, 1, len(f.logs) - 1} {
 		for range 4 {
 			wg.Add(1)
 			go func() {
@@ -398,7 +412,7 @@ func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+1, "syncfs ran again after failing")
+	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+2, "syncfs ran again after failing")
 	require(t, f.efs.Count(vfs.OpSync) > syncs, "appends after the failure did not fdatasync")
 	err = f.m.Close()
 	require(t, err == nil || errors.Is(err, ErrStorage), "Close: %v", err)
