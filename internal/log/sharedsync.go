@@ -36,12 +36,15 @@ import (
 // here), and syncfs also writes back every other dirty file of the file
 // system: the logs of flush.policy=never and interval topics, other
 // programs' files. Measured with BenchmarkAppendSpread (one request
-// appending to N logs at once, as a produce does), sharing halves the
-// request latency at 8 logs and cuts it four times at 64; with 8 logs each
-// appending back to back on its own (BenchmarkAppendManyLogs) it costs a
-// third of the appends per second, since then every sync waits for the
-// syncfs before it and the wake-ups are serialised through one lock,
-// where independent fdatasyncs overlap in the kernel.
+// appending to N logs at once, as a produce does), sharing cut the
+// request p50 by a quarter or more at 8 logs and two to three times at 64,
+// and the p99 more; with 8 logs each appending back to back on its own
+// (BenchmarkAppendManyLogs) it costs a third to two thirds of the appends
+// per second: every sync then waits for the syncfs before it, and syncfs
+// hands its writeback to a kernel flusher thread that waits for a core,
+// where independent fdatasyncs write back in the caller and overlap in
+// the journal. Requiring 4 or 8 logs before sharing did not win that back
+// and lost most of the spread gain (docs/testing.md has the figures).
 //
 // Errors: a failed syncfs fails every caller it covered, and nothing is
 // acknowledged from it; the caller cannot tell whose write failed. It also
