@@ -79,3 +79,16 @@ func TestOSFSKernelAtLeast(t *testing.T) {
 		}
 	}
 }
+
+// TestOSFSSyncerRefusesUntrustedFileSystem: syncfs is used only on file
+// systems known to make it durable; procfs is not one of them.
+func TestOSFSSyncerRefusesUntrustedFileSystem(t *testing.T) {
+	s, err := OS().OpenFileSystemSyncer("/proc")
+	if err == nil {
+		s.Close()
+		t.Fatal("a syncfs handle on procfs was accepted")
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("OpenFileSystemSyncer(/proc): %v, want ErrUnsupported", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,19 +65,29 @@ func openFileSystemSyncer(dir string) (FileSystemSyncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(d.Fd()), &st); err != nil {
-		d.Close()
-		return nil, &os.PathError{Op: "fstatfs", Path: dir, Err: err}
-	}
-	if _, ok := syncfsTrusted[int64(st.Type)]; !ok {
-		d.Close()
-		return nil, fmt.Errorf("vfs: syncfs of %s: file system type %#x not known to make syncfs durable: %w", dir, st.Type, errors.ErrUnsupported)
-	}
-	raw, err := d.SyscallConn()
+	s, err := newOSSyncer(d)
 	if err != nil {
 		d.Close()
 		return nil, err
+	}
+	return s, nil
+}
+
+func newOSSyncer(d *os.File) (*osSyncer, error) {
+	raw, err := d.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	var statErr error
+	if err := raw.Control(func(fd uintptr) { statErr = unix.Fstatfs(int(fd), &st) }); err != nil {
+		return nil, err
+	}
+	if statErr != nil {
+		return nil, &os.PathError{Op: "fstatfs", Path: d.Name(), Err: statErr}
+	}
+	if _, ok := syncfsTrusted[int64(st.Type)]; !ok {
+		return nil, fmt.Errorf("vfs: syncfs of %s: file system type %#x not known to make syncfs durable: %w", d.Name(), st.Type, errors.ErrUnsupported)
 	}
 	s := &osSyncer{dir: d, raw: raw}
 	s.syncFn = s.rawSyncfs
@@ -84,10 +95,11 @@ func openFileSystemSyncer(dir string) (FileSystemSyncer, error) {
 }
 
 // osSyncer holds the directory descriptor whose errseq sample syncfs
-// checks. mu serialises syncs, which share err.
+// checks. mu serialises syncs, which share err; syncFn is bound once so a
+// sync allocates no closure.
 type osSyncer struct {
 	dir    *os.File
-	raw    interface{ Control(func(fd uintptr)) error }
+	raw    syscall.RawConn
 	mu     sync.Mutex
 	err    error
 	syncFn func(fd uintptr)
