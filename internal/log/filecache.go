@@ -1,9 +1,10 @@
 package log
 
 import (
-	"container/list"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -12,20 +13,39 @@ import (
 // the process has a fixed descriptor budget, so:
 //
 //   - the active segment's .log file ("pinned": never given indexes by
-//     the cache) is open while it is written, read, or holds bytes not yet
-//     fsynced; once idle and synced it waits in a second LRU, bounded by
-//     the active limit, and the least recently used is closed past it. The
-//     writer reaches it through an activeFile handle that reopens it on
-//     demand, so 10,000 idle partitions do not hold 10,000 descriptors.
-//     Only synced files are closed: a write error the kernel reports at
-//     the next fsync must reach this process on the descriptor it wrote
-//     through;
+//     the cache) is open while it is written or read; once idle it waits
+//     in a second LRU, bounded by the active limit, and the least recently
+//     used is closed past it. The writer reaches it through an activeFile
+//     handle that reopens it on demand, so 10,000 idle partitions do not
+//     hold 10,000 descriptors;
 //   - index files are never held open: the active segment's indexes live in
 //     memory and are written out when the segment is sealed or the log closed;
 //   - a sealed segment's .log file is opened when a reader needs it, together
 //     with its indexes loaded into memory, and kept in a shared LRU bounded
 //     by FileCache's limit; the least recently used unreferenced one is
 //     closed (and its indexes dropped) when the limit is passed;
+//   - a file holding bytes no fsync has covered yet (flush policies other
+//     than always: an active segment between syncs, a segment sealed at a
+//     roll before the tick that syncs it) is fsynced before it is closed,
+//     through the descriptor that wrote it, by the goroutine whose open or
+//     release passed the bound, after it dropped the cache's lock. A
+//     writeback error is reported to the descriptors open when it happens
+//     (and to one opened later only if nobody saw it and the kernel kept
+//     the inode, which it may evict once no descriptor is open; NFS reports
+//     it at close, whose error nobody reads), so closing first could turn
+//     a lost write into a successful fsync. A failed fsync is kept on the
+//     file and returned by the log's next write or sync of it, which makes
+//     the log read-only as its own failed fsync would. Keeping such files
+//     open instead would let a broker with more partitions written under
+//     flush.policy=never than the budget run out of descriptors, and a
+//     failed open of the active segment fails the write round, which is
+//     sticky. The price: past the bound, never pays about an fsync per
+//     append, of another log's file (BenchmarkFileCacheManyLogs);
+//   - an open that fails for want of descriptors (EMFILE, ENFILE: sockets
+//     and other files share the budget) closes the least recently used
+//     idle file, syncing it first if needed, and tries again, until the
+//     open succeeds or nothing idle is left: a transient shortage must not
+//     turn a healthy log read-only;
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes.
@@ -40,16 +60,43 @@ const DefaultOpenSealedSegments = 1024
 // kept open across all logs sharing a FileCache.
 const DefaultOpenActiveSegments = 4096
 
+// fileKind tells the cache's two budgets apart.
+type fileKind int
+
+const (
+	sealedKind fileKind = iota
+	activeKind
+)
+
+// Idle lists by whether the file holds bytes no fsync covered.
+const (
+	idleSynced = iota
+	idleUnsynced
+)
+
 // FileCache bounds the segment files open at once across logs.
 type FileCache struct {
-	limit       int
-	activeLimit int
+	limit [2]int // by fileKind
 
-	mu         sync.Mutex
-	lru        list.List // *segmentFile, open, unreferenced and unpinned; front = most recent
-	open       int       // sealed files open (in lru or referenced)
-	idleActive list.List // *segmentFile, pinned, open, unreferenced and synced; front = most recent
-	activeOpen int       // active files open (idle or not)
+	mu sync.Mutex
+	// idle holds open files nobody references, by kind and sync state;
+	// front = most recently used.
+	idle [2][2]idleList
+	open [2]int // files open, by kind (idle, referenced or being synced)
+	// evicting counts files being fsynced to be closed, by the kind they
+	// had then: they are on their way out of the budget.
+	evicting [2]int
+	syncs    []evictSync // fsyncs for unlock to run
+}
+
+// evictSync is an fsync an eviction asked for: the file is held by a
+// reference until it is done.
+type evictSync struct {
+	sf   *segmentFile
+	file vfs.File
+	gen  int64 // the write generation it covers
+	kind fileKind
+	err  error
 }
 
 // NewFileCache returns a cache keeping at most limit sealed segment files
@@ -60,24 +107,24 @@ func NewFileCache(limit int) *FileCache {
 }
 
 // NewFileCacheWithActive is NewFileCache with a limit of idle active segment
-// files too. Active files in use (being written, read, or holding unsynced
-// bytes) are never closed, so they may exceed it.
+// files too. Active files in use (being written or read) are never closed,
+// so they may exceed it.
 func NewFileCacheWithActive(limit, activeLimit int) *FileCache {
-	return &FileCache{limit: max(limit, 1), activeLimit: max(activeLimit, 1)}
+	return &FileCache{limit: [2]int{max(limit, 1), max(activeLimit, 1)}}
 }
 
 // OpenFiles reports how many sealed segment files are open.
 func (c *FileCache) OpenFiles() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.open
+	return c.open[sealedKind]
 }
 
 // OpenActiveFiles reports how many active segment files are open.
 func (c *FileCache) OpenActiveFiles() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.activeOpen
+	return c.open[activeKind]
 }
 
 // sealedIndexes are a sealed segment's indexes, loaded with its file and
@@ -104,12 +151,63 @@ type segmentFile struct {
 	refs                         int
 	pinned                       bool // the active segment: indexes in the Log, not here
 	removed                      bool // deleted: never reopened, closed on last release
-	elem                         *list.Element
-	// The active file's write generations: written counts writes begun,
-	// synced the newest generation an fsync covered. The file may be
-	// closed only when they are equal.
+	evicting                     bool // an eviction's fsync holds it
+	// The idle list the file is on, and its neighbours there.
+	idleOn             *idleList
+	idlePrev, idleNext *segmentFile
+	// The file's write generations: written counts writes begun, synced
+	// the newest generation an fsync covered. The file is closed without
+	// an fsync only when they are equal.
 	written, synced int64
-	activeElem      *list.Element // in idleActive
+	// syncErr is an fsync the cache ran that failed: every later write
+	// and sync of the file returns it.
+	syncErr error
+}
+
+func (sf *segmentFile) kind() fileKind {
+	if sf.pinned {
+		return activeKind
+	}
+	return sealedKind
+}
+
+// unsyncedLocked says whether closing the file now could lose a writeback
+// error: bytes were written since the last fsync and none failed yet.
+func (sf *segmentFile) unsyncedLocked() bool {
+	return sf.written != sf.synced && sf.syncErr == nil
+}
+
+// idleList is an LRU of idle files linked through the files themselves,
+// so parking a file after each write or read allocates nothing.
+type idleList struct {
+	head, tail *segmentFile // head = most recently used
+}
+
+// insert links sf at the front (most recently used) or the back.
+func (l *idleList) insert(sf *segmentFile, front bool) {
+	sf.idleOn = l
+	switch {
+	case l.head == nil:
+		l.head, l.tail = sf, sf
+	case front:
+		sf.idleNext, l.head.idlePrev, l.head = l.head, sf, sf
+	default:
+		sf.idlePrev, l.tail.idleNext, l.tail = l.tail, sf, sf
+	}
+}
+
+func (l *idleList) remove(sf *segmentFile) {
+	if sf.idlePrev != nil {
+		sf.idlePrev.idleNext = sf.idleNext
+	} else {
+		l.head = sf.idleNext
+	}
+	if sf.idleNext != nil {
+		sf.idleNext.idlePrev = sf.idlePrev
+	} else {
+		l.tail = sf.idlePrev
+	}
+	sf.idleOn, sf.idlePrev, sf.idleNext = nil, nil, nil
 }
 
 // fileRef is a reference to an open segment file. Release it exactly once.
@@ -123,7 +221,7 @@ type fileRef struct {
 func (sf *segmentFile) acquire() (fileRef, error) {
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if sf.removed {
 		return fileRef{}, fmt.Errorf("segment %s: %w", sf.path, ErrOffsetOutOfRange)
 	}
@@ -135,50 +233,101 @@ func (sf *segmentFile) acquire() (fileRef, error) {
 			return fileRef{}, err
 		}
 	}
-	if sf.elem != nil {
-		c.lru.Remove(sf.elem)
-		sf.elem = nil
-	}
-	sf.leaveIdleActiveLocked()
+	sf.unlistLocked()
 	sf.refs++
 	return fileRef{sf: sf, file: sf.file, indexes: sf.indexes}, nil
 }
 
-func (sf *segmentFile) leaveIdleActiveLocked() {
-	if sf.activeElem != nil {
-		sf.cache.idleActive.Remove(sf.activeElem)
-		sf.activeElem = nil
+func (sf *segmentFile) unlistLocked() {
+	if sf.idleOn != nil {
+		sf.idleOn.remove(sf)
 	}
 }
 
-// idleLocked parks an unreferenced, synced active file in the idle LRU,
-// closing the least recently used idle ones past the limit.
-func (sf *segmentFile) idleLocked() {
-	if sf.refs > 0 || sf.file == nil || sf.written != sf.synced || sf.activeElem != nil {
+// parkLocked puts an open file nobody references into its idle list (at
+// the front: most recently used; or the back: next to go) and closes
+// files past the bound; a removed one is closed at once.
+func (sf *segmentFile) parkLocked(front bool) {
+	if sf.refs > 0 || sf.file == nil || sf.evicting {
 		return
 	}
-	sf.activeElem = sf.cache.idleActive.PushFront(sf)
-	sf.cache.evictActiveLocked()
+	if sf.removed {
+		sf.closeLocked()
+		return
+	}
+	sf.unlistLocked()
+	state := idleSynced
+	if sf.unsyncedLocked() {
+		state = idleUnsynced
+	}
+	sf.cache.idle[sf.kind()][state].insert(sf, front)
+	sf.cache.evictLocked(sf.kind())
 }
 
-// evictActiveLocked closes idle active files past the active limit.
-func (c *FileCache) evictActiveLocked() {
-	for c.activeOpen > c.activeLimit {
-		back := c.idleActive.Back()
-		if back == nil {
+// evictLocked closes the least recently used idle files of a kind past its
+// bound. Synced files go first; an unsynced one is handed to an fsync that
+// unlock runs, which parks it again to be closed.
+func (c *FileCache) evictLocked(k fileKind) {
+	for c.open[k]-c.evicting[k] > c.limit[k] {
+		if sf := c.idle[k][idleSynced].tail; sf != nil {
+			sf.closeLocked()
+			continue
+		}
+		sf := c.idle[k][idleUnsynced].tail
+		if sf == nil {
 			return
 		}
-		sf := back.Value.(*segmentFile)
-		c.idleActive.Remove(back)
-		sf.activeElem = nil
-		sf.file.Close()
-		sf.file = nil
-		c.activeOpen--
+		sf.unlistLocked()
+		sf.evicting = true
+		sf.refs++
+		c.evicting[k]++
+		c.syncs = append(c.syncs, evictSync{sf: sf, file: sf.file, gen: sf.written, kind: k})
 	}
 }
 
+// unlock releases the lock, first running the fsyncs evictions asked
+// for without it: one log's fsync must not stall every other log's file
+// operations.
+func (c *FileCache) unlock() {
+	for len(c.syncs) > 0 {
+		jobs := c.syncs
+		c.syncs = nil
+		c.mu.Unlock()
+		for i := range jobs {
+			jobs[i].err = jobs[i].file.Sync()
+		}
+		c.mu.Lock()
+		for _, j := range jobs {
+			sf := j.sf
+			sf.refs--
+			sf.evicting = false
+			c.evicting[j.kind]--
+			sf.noteSyncLocked(j.gen, j.err)
+			sf.parkLocked(false)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// noteSyncLocked records an fsync the cache ran: the generation it covered,
+// or its failure, which the file keeps.
+func (sf *segmentFile) noteSyncLocked(gen int64, err error) {
+	if err != nil {
+		if sf.syncErr == nil {
+			sf.syncErr = fmt.Errorf("segment %s: fsync before closing an idle file: %w", sf.path, err)
+		}
+		return
+	}
+	sf.synced = max(sf.synced, gen)
+}
+
+// openLocked opens the file. Out of descriptors, it frees one idle file at
+// a time and tries again (see the policy above).
 func (sf *segmentFile) openLocked() error {
 	f, err := sf.fs.OpenReadWrite(sf.path)
+	for err != nil && isDescriptorShortage(err) && sf.cache.shedLocked() {
+		f, err = sf.fs.OpenReadWrite(sf.path)
+	}
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}
@@ -191,14 +340,35 @@ func (sf *segmentFile) openLocked() error {
 		sf.indexes = idx
 	}
 	sf.file = f
-	if !sf.pinned {
-		sf.cache.open++
-		sf.cache.evictLocked()
-	} else {
-		sf.cache.activeOpen++
-		sf.cache.evictActiveLocked()
-	}
+	sf.cache.open[sf.kind()]++
+	sf.cache.evictLocked(sf.kind())
 	return nil
+}
+
+func isDescriptorShortage(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// shedLocked closes one idle file for an open that found no descriptor:
+// the least recently used, sealed before active, synced before unsynced.
+// An unsynced one is fsynced here, under the lock: the process is out of
+// descriptors, so the alternative is failing the open. It reports false
+// when no file is idle.
+func (c *FileCache) shedLocked() bool {
+	for _, l := range []*idleList{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
+		&c.idle[sealedKind][idleUnsynced], &c.idle[activeKind][idleUnsynced]} {
+		sf := l.tail
+		if sf == nil {
+			continue
+		}
+		if sf.unsyncedLocked() {
+			gen := sf.written
+			sf.noteSyncLocked(gen, sf.file.Sync())
+		}
+		sf.closeLocked()
+		return true
+	}
+	return false
 }
 
 // release drops a reference taken by acquire.
@@ -206,53 +376,22 @@ func (r fileRef) release() {
 	if r.sf == nil {
 		return
 	}
-	sf := r.sf
-	c := sf.cache
+	c := r.sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	sf.refs--
-	if sf.pinned {
-		sf.idleLocked()
-		return
-	}
-	if sf.refs > 0 {
-		return
-	}
-	if sf.removed {
-		sf.closeLocked()
-		return
-	}
-	sf.elem = c.lru.PushFront(sf)
-	c.evictLocked()
-}
-
-// evictLocked closes least recently used unreferenced files over the limit.
-func (c *FileCache) evictLocked() {
-	for c.open > c.limit {
-		back := c.lru.Back()
-		if back == nil {
-			return
-		}
-		sf := back.Value.(*segmentFile)
-		c.lru.Remove(back)
-		sf.elem = nil
-		sf.closeLocked()
-	}
+	defer c.unlock()
+	r.sf.refs--
+	r.sf.parkLocked(true)
 }
 
 func (sf *segmentFile) closeLocked() {
 	if sf.file == nil {
 		return
 	}
+	sf.unlistLocked()
 	sf.file.Close()
 	sf.file = nil
 	sf.indexes = nil
-	if !sf.pinned {
-		sf.cache.open--
-	} else {
-		sf.leaveIdleActiveLocked()
-		sf.cache.activeOpen--
-	}
+	sf.cache.open[sf.kind()]--
 }
 
 // isRemoved says whether the segment was deleted.
@@ -269,7 +408,7 @@ func (sf *segmentFile) isRemoved() bool {
 func (sf *segmentFile) pin() (vfs.File, error) {
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if sf.removed {
 		return nil, fmt.Errorf("segment %s: pin after removal", sf.path)
 	}
@@ -278,15 +417,12 @@ func (sf *segmentFile) pin() (vfs.File, error) {
 	}
 	if sf.file != nil {
 		// Was open as a sealed file: count it as an active one now.
-		if sf.elem != nil {
-			c.lru.Remove(sf.elem)
-			sf.elem = nil
-		}
-		c.open--
-		c.activeOpen++
+		sf.unlistLocked()
+		c.open[sealedKind]--
+		c.open[activeKind]++
 		sf.indexes = nil
 		sf.pinned = true
-		sf.idleLocked()
+		sf.parkLocked(true)
 		return &activeFile{sf: sf}, nil
 	}
 	sf.pinned = true
@@ -294,33 +430,65 @@ func (sf *segmentFile) pin() (vfs.File, error) {
 		sf.pinned = false
 		return nil, err
 	}
-	sf.idleLocked()
+	sf.parkLocked(true)
 	return &activeFile{sf: sf}, nil
 }
 
 // unpin turns the active segment's file into a sealed one, keeping it open
 // (it is the most likely to be read next) and handing over the indexes the
-// log kept in memory, so sealing costs no reload.
+// log kept in memory, so sealing costs no reload. A segment sealed without
+// an fsync keeps its written generation: the cache fsyncs it before
+// closing it, if the log's own sync of sealed segments has not come first.
 func (sf *segmentFile) unpin(idx *sealedIndexes, size, nextOffset int64) {
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	sf.sealedSize, sf.sealedNextOffset = size, nextOffset
 	if !sf.pinned {
 		return
 	}
-	sf.leaveIdleActiveLocked()
+	sf.unlistLocked()
 	sf.pinned = false
 	if sf.file == nil {
 		return
 	}
-	c.activeOpen--
+	c.open[activeKind]--
 	sf.indexes = idx
-	c.open++
-	if sf.refs == 0 {
-		sf.elem = c.lru.PushFront(sf)
+	c.open[sealedKind]++
+	sf.parkLocked(true)
+	c.evictLocked(sealedKind)
+}
+
+// syncSealed fsyncs a segment sealed without a sync, through the
+// descriptor that wrote it if it is still open, and says whether the
+// segment was deleted (then nothing is needed). A file the cache closed
+// needs nothing either: it is closed only once an fsync covered its writes
+// (or failed, which is returned).
+func (sf *segmentFile) syncSealed() (removed bool, err error) {
+	c := sf.cache
+	c.mu.Lock()
+	removed, err = sf.removed, sf.syncErr
+	closed := sf.file == nil && !sf.unsyncedLocked()
+	c.mu.Unlock()
+	if removed || err != nil || closed {
+		return removed, err
 	}
-	c.evictLocked()
+	ref, err := sf.acquire()
+	if err != nil {
+		if sf.isRemoved() {
+			return true, nil
+		}
+		return false, err
+	}
+	defer ref.release()
+	c.mu.Lock()
+	gen := sf.written
+	c.mu.Unlock()
+	err = ref.file.Sync()
+	c.mu.Lock()
+	sf.noteSyncLocked(gen, err)
+	c.mu.Unlock()
+	return false, err
 }
 
 // remove marks the file deleted: it is closed now if unreferenced, else on
@@ -328,20 +496,16 @@ func (sf *segmentFile) unpin(idx *sealedIndexes, size, nextOffset int64) {
 func (sf *segmentFile) remove() {
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	sf.removed = true
-	if sf.elem != nil {
-		c.lru.Remove(sf.elem)
-		sf.elem = nil
-	}
+	sf.unlistLocked()
 	if sf.pinned {
-		sf.leaveIdleActiveLocked()
 		sf.pinned = false
 		if sf.file != nil {
 			// Counted as sealed from now on: closeLocked below or a
 			// later release decrements it.
-			c.activeOpen--
-			c.open++
+			c.open[activeKind]--
+			c.open[sealedKind]++
 		}
 	}
 	if sf.refs == 0 {
@@ -359,16 +523,20 @@ func (sf *segmentFile) closeFile() {
 // call takes a reference (reopening the file if the cache closed it while
 // idle) and releases it after, so the cache can close an idle active file
 // and the writer never notices. Writes mark the file unsynced until a Sync
-// covers them: an unsynced file is never closed.
+// covers them: an unsynced file is fsynced before the cache closes it.
 type activeFile struct{ sf *segmentFile }
 
 // use takes a reference for one call; write says the call may dirty the
-// file, and returns the generation it starts.
+// file, and returns the generation it starts. A write after an fsync the
+// cache ran failed gets that failure.
 func (a *activeFile) use(write bool) (vfs.File, int64, error) {
 	sf := a.sf
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
+	if write && sf.syncErr != nil {
+		return nil, 0, sf.syncErr
+	}
 	if sf.file == nil {
 		if sf.removed {
 			return nil, 0, fmt.Errorf("segment %s: %w", sf.path, ErrClosed)
@@ -377,7 +545,7 @@ func (a *activeFile) use(write bool) (vfs.File, int64, error) {
 			return nil, 0, err
 		}
 	}
-	sf.leaveIdleActiveLocked()
+	sf.unlistLocked()
 	sf.refs++
 	if write {
 		sf.written++
@@ -391,17 +559,10 @@ func (a *activeFile) done(synced int64) {
 	sf := a.sf
 	c := sf.cache
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	sf.refs--
-	if synced > sf.synced {
-		sf.synced = synced
-	}
-	switch {
-	case sf.removed && sf.refs == 0:
-		sf.closeLocked()
-	case sf.pinned:
-		sf.idleLocked()
-	}
+	sf.synced = max(sf.synced, synced)
+	sf.parkLocked(true)
 }
 
 func (a *activeFile) ReadAt(p []byte, off int64) (int, error) {
@@ -441,12 +602,17 @@ func (a *activeFile) Truncate(size int64) error {
 }
 
 // Sync fsyncs the writes begun before it. A file closed while idle had
-// nothing unsynced: it is not reopened for a no-op fsync.
+// nothing unsynced: it is not reopened for a no-op fsync. A failed fsync
+// the cache ran is returned.
 func (a *activeFile) Sync() error {
 	sf := a.sf
 	sf.cache.mu.Lock()
+	err := sf.syncErr
 	clean := sf.file == nil && sf.written == sf.synced && !sf.removed
 	sf.cache.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if clean {
 		return nil
 	}

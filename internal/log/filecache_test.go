@@ -2,15 +2,19 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
-// TestFileCacheClosesIdleActiveSegments: past the active limit, idle synced
-// active segments are closed and reopened on demand by the writer and by
-// readers; an unsynced one stays open until a sync covers it.
+// TestFileCacheClosesIdleActiveSegments: past the active limit, idle
+// active segments are closed (unsynced ones after an fsync) and reopened
+// on demand by the writer and by readers.
 func TestFileCacheClosesIdleActiveSegments(t *testing.T) {
 	for _, policy := range []FlushPolicy{FlushAlways, FlushNever} {
 		t.Run(policy.String(), func(t *testing.T) {
@@ -33,7 +37,7 @@ func TestFileCacheClosesIdleActiveSegments(t *testing.T) {
 				}
 			}
 			if policy == FlushNever {
-				require(t, files.OpenActiveFiles() == 5, "%d active files open with 5 unsynced, want all 5", files.OpenActiveFiles())
+				// Unsynced idle files are fsynced before they are closed.
 				for _, l := range logs {
 					noErr(t, l.Flush())
 				}
@@ -72,5 +76,353 @@ func TestFileCacheActiveSegmentsSurviveReopen(t *testing.T) {
 	for i := range 3 {
 		l, ok := m.Log(TopicPartition{Topic: "t", Partition: int32(i)})
 		require(t, ok && l.LogEndOffset() == 2, "partition %d: not reopened with its 2 records", i)
+	}
+}
+
+// descriptorFS counts the files open through it, as a process's descriptor
+// table does: past limit (0: none) an open fails with EMFILE. It can also
+// give the files open on a path a writeback error, reported by the next
+// fsync of each of those descriptors only, as Linux reports an error to
+// the descriptors open when it happened (a descriptor opened later may
+// never see it).
+type descriptorFS struct {
+	vfs.FS
+	limit int
+
+	mu        sync.Mutex
+	open      map[*descriptorFile]bool
+	maxOpen   int
+	emfileHit int
+}
+
+type descriptorFile struct {
+	vfs.File
+	fs        *descriptorFS
+	closed    bool
+	writeback error // reported by the next Sync
+}
+
+func newDescriptorFS(inner vfs.FS, limit int) *descriptorFS {
+	return &descriptorFS{FS: inner, limit: limit, open: map[*descriptorFile]bool{}}
+}
+
+func (d *descriptorFS) wrap(open func(string) (vfs.File, error), name string) (vfs.File, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.limit > 0 && len(d.open) >= d.limit {
+		d.emfileHit++
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+	}
+	f, err := open(name)
+	if err != nil {
+		return nil, err
+	}
+	df := &descriptorFile{File: f, fs: d}
+	d.open[df] = true
+	d.maxOpen = max(d.maxOpen, len(d.open))
+	return df, nil
+}
+
+func (d *descriptorFS) Create(name string) (vfs.File, error) { return d.wrap(d.FS.Create, name) }
+func (d *descriptorFS) Open(name string) (vfs.File, error)   { return d.wrap(d.FS.Open, name) }
+func (d *descriptorFS) OpenReadWrite(name string) (vfs.File, error) {
+	return d.wrap(d.FS.OpenReadWrite, name)
+}
+
+// failWriteback gives every descriptor open on name a writeback error.
+func (d *descriptorFS) failWriteback(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for f := range d.open {
+		if f.Name() == name {
+			f.writeback = fmt.Errorf("writeback of %s: %w", name, syscall.EIO)
+			n++
+		}
+	}
+	return n
+}
+
+func (f *descriptorFile) Sync() error {
+	f.fs.mu.Lock()
+	err := f.writeback
+	f.writeback = nil
+	f.fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *descriptorFile) Close() error {
+	f.fs.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		delete(f.fs.open, f)
+	}
+	f.fs.mu.Unlock()
+	return f.File.Close()
+}
+
+// TestFileCacheNeverPolicyStaysWithinDescriptors: more logs written under
+// flush.policy=never than the cache's active bound, in a process with a
+// few descriptors more than that bound. Unsynced idle files were kept
+// open, so the process ran out of descriptors and a failed reopen of an
+// active segment turned its log read-only. The cache now fsyncs an
+// unsynced idle file on its own descriptor before closing it.
+func TestFileCacheNeverPolicyStaysWithinDescriptors(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = FlushNever
+	cfg.SegmentIndexBytes = 4096
+	const activeLimit = 2
+	fsys := newDescriptorFS(vfs.NewMem(), activeLimit+3)
+	files := NewFileCacheWithActive(1, activeLimit)
+	var logs []*Log
+	for i := range 6 {
+		l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(t, err)
+		defer l.Close()
+		logs = append(logs, l)
+	}
+	for round := range 4 {
+		for i, l := range logs {
+			_, err := l.Append(testBatch(t, fmt.Sprintf("%d/%d", i, round), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+			require(t, files.OpenActiveFiles() <= activeLimit, "%d active files open after an append, limit %d", files.OpenActiveFiles(), activeLimit)
+		}
+	}
+	for i, l := range logs {
+		noErr(t, l.Err())
+		got := readAll(t, l, 0)
+		for round := range 4 {
+			tag := fmt.Sprintf("%d/%d/0", i, round)
+			require(t, bytes.Contains(got, []byte(tag)), "log %d: %s not read back", i, tag)
+		}
+		noErr(t, l.Close())
+	}
+	require(t, fsys.emfileHit == 0, "the cache's bound let the process run out of descriptors %d times", fsys.emfileHit)
+}
+
+// TestFileCacheDescriptorShortageIsNotSticky: an open of an active segment
+// that finds no descriptor (other files and sockets share the budget)
+// closes idle files, fsyncing unsynced ones first, and tries again,
+// instead of failing the write round, which turns the log read-only.
+func TestFileCacheDescriptorShortageIsNotSticky(t *testing.T) {
+	for _, policy := range []FlushPolicy{FlushAlways, FlushNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.FlushPolicy = policy
+			cfg.SegmentIndexBytes = 4096
+			fsys := newDescriptorFS(vfs.NewMem(), 0)
+			files := NewFileCacheWithActive(8, 1) // one idle active file kept
+			var logs []*Log
+			for i := range 3 {
+				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+				noErr(t, err)
+				defer l.Close()
+				logs = append(logs, l)
+				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+			}
+			// Everything else the process holds takes the rest of the
+			// budget: the next open finds none.
+			fsys.mu.Lock()
+			fsys.limit = len(fsys.open)
+			fsys.mu.Unlock()
+			for i, l := range logs {
+				_, err := l.Append(testBatch(t, fmt.Sprintf("%d/again", i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+				noErr(t, l.Err())
+			}
+			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
+			for i, l := range logs {
+				got := readAll(t, l, 0)
+				require(t, bytes.Contains(got, []byte(fmt.Sprintf("%d/again/0", i))), "log %d: the append after the shortage not read back", i)
+			}
+		})
+	}
+}
+
+// TestFileCacheSealedSegmentSyncedOnItsDescriptor: under flush policies
+// other than always a segment is sealed at a roll and fsynced later. The
+// cache closed it in between when the sealed bound was passed, and the
+// later fsync reopened it: a writeback error reported to the descriptor
+// that wrote (and, on Linux, possibly to no later one) was lost, and the
+// recovery point moved past bytes that never reached the disk. The cache
+// now fsyncs such a file on its own descriptor before closing it, and the
+// failure reaches the log.
+func TestFileCacheSealedSegmentSyncedOnItsDescriptor(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = FlushNever
+	cfg.SegmentBytes = 600
+	cfg.SegmentIndexBytes = 4096
+	fsys := newDescriptorFS(vfs.NewMem(), 0)
+	files := NewFileCacheWithActive(1, 4)
+	l, err := Open(fsys, "/data/t-0", Options{Config: cfg, Files: files, Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	append1 := func(tag string) {
+		t.Helper()
+		_, err := l.Append(testBatch(t, tag, 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	append1("a")
+	append1("b") // rolls: segment 0 is sealed without an fsync
+	require(t, l.NumSegments() == 2, "%d segments, want a roll", l.NumSegments())
+	first := l.segments[0].file.path
+	require(t, fsys.failWriteback(first) == 1, "segment 0 is not open on one descriptor")
+	append1("c") // rolls again: two sealed segments, bound 1
+	require(t, l.NumSegments() == 3, "%d segments, want a second roll", l.NumSegments())
+
+	err = l.Flush()
+	require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "flush after a lost writeback of a sealed segment: %v", err)
+	require(t, l.RecoveryPoint() == 0, "recovery point %d moved past the segment whose writeback failed", l.RecoveryPoint())
+}
+
+// TestFileCacheIdleActiveWritebackErrorFailsTheLog: an idle active file
+// with unsynced bytes that the bound closes is fsynced on the descriptor
+// that wrote it; a writeback error found there fails the log's next
+// write, as its own failed fsync would, instead of vanishing with the
+// descriptor.
+func TestFileCacheIdleActiveWritebackErrorFailsTheLog(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = FlushNever
+	cfg.SegmentIndexBytes = 4096
+	fsys := newDescriptorFS(vfs.NewMem(), 0)
+	files := NewFileCacheWithActive(1, 1)
+	var logs []*Log
+	for i := range 2 {
+		l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(t, err)
+		defer l.Close()
+		logs = append(logs, l)
+	}
+	_, err := logs[0].Append(testBatch(t, "a", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	require(t, fsys.failWriteback(logs[0].active().file.path) == 1, "log 0's active segment is not open on one descriptor")
+	// Log 1's write opens its file: past the bound of 1, log 0's idle
+	// file is fsynced and closed.
+	_, err = logs[1].Append(testBatch(t, "b", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	require(t, files.OpenActiveFiles() == 1, "%d active files open, limit 1", files.OpenActiveFiles())
+
+	_, err = logs[0].Append(testBatch(t, "c", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+	require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "append after a failed fsync of the closed file: %v", err)
+	require(t, errors.Is(logs[0].Flush(), ErrStorage), "flush of a log whose fsync failed succeeded")
+	noErr(t, logs[1].Flush())
+}
+
+// TestFileCacheParkingAllocatesNothing: every write and read of an active
+// segment parks its file in an idle list afterwards; that must not cost an
+// allocation on the append path.
+func TestFileCacheParkingAllocatesNothing(t *testing.T) {
+	files := NewFileCacheWithActive(4, 4)
+	fsys := nopWriteFS{vfs.NewMem()} // MemFS's own writes allocate
+	var handles []vfs.File
+	for i := range 3 {
+		sf := &segmentFile{cache: files, fs: fsys, path: fmt.Sprintf("/f-%d.log", i)}
+		f, err := sf.pin()
+		noErr(t, err)
+		handles = append(handles, f)
+	}
+	buf := make([]byte, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, f := range handles {
+			if _, err := f.WriteAt(buf, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	require(t, allocs == 0, "%.1f allocations per round of writes and syncs", allocs)
+}
+
+// nopWriteFS opens files whose writes and syncs do nothing.
+type nopWriteFS struct{ vfs.FS }
+
+type nopWriteFile struct{ vfs.File }
+
+func (n nopWriteFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := n.FS.OpenReadWrite(name)
+	return nopWriteFile{f}, err
+}
+
+func (nopWriteFile) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+func (nopWriteFile) Sync() error                            { return nil }
+
+func TestFileCacheIdleList(t *testing.T) {
+	var l idleList
+	sfs := make([]*segmentFile, 4)
+	for i := range sfs {
+		sfs[i] = &segmentFile{path: fmt.Sprint(i)}
+	}
+	order := func() string {
+		var s []string
+		for sf := l.head; sf != nil; sf = sf.idleNext {
+			s = append(s, sf.path)
+		}
+		var back []string
+		for sf := l.tail; sf != nil; sf = sf.idlePrev {
+			back = append([]string{sf.path}, back...)
+		}
+		require(t, fmt.Sprint(s) == fmt.Sprint(back), "forward %v, backward %v", s, back)
+		return fmt.Sprint(s)
+	}
+	l.insert(sfs[0], true)
+	l.insert(sfs[1], true)
+	l.insert(sfs[2], false)
+	l.insert(sfs[3], true)
+	require(t, order() == "[3 1 0 2]", "order %s", order())
+	l.remove(sfs[1])
+	require(t, order() == "[3 0 2]", "after removing the middle: %s", order())
+	l.remove(sfs[3])
+	l.remove(sfs[2])
+	require(t, order() == "[0]", "after removing head and tail: %s", order())
+	require(t, sfs[3].idleOn == nil && sfs[3].idleNext == nil, "a removed file keeps its links")
+	l.remove(sfs[0])
+	require(t, l.head == nil && l.tail == nil, "list not empty")
+}
+
+// BenchmarkFileCacheManyLogs appends 4 KiB batches round-robin to 64 logs
+// on the real file system, with every active file fitting the cache's
+// bound and with a bound of 16: then each append reopens its file and,
+// under flush.policy=never, the file the bound closes is fsynced first.
+// That fsync is the price of keeping within the descriptor budget.
+func BenchmarkFileCacheManyLogs(b *testing.B) {
+	for _, policy := range []FlushPolicy{FlushNever, FlushAlways} {
+		for _, bound := range []int{64, 16} {
+			b.Run(fmt.Sprintf("flush=%s/active-bound=%d", policy, bound), func(b *testing.B) {
+				benchManyLogs(b, policy, bound)
+			})
+		}
+	}
+}
+
+func benchManyLogs(b *testing.B, policy FlushPolicy, bound int) {
+	cfg := DefaultConfig()
+	cfg.FlushPolicy = policy
+	cfg.SegmentIndexBytes = 1 << 16
+	dir := benchDir(b)
+	files := NewFileCacheWithActive(DefaultOpenSealedSegments, bound)
+	logs := make([]*Log, 64)
+	for i := range logs {
+		l, err := Open(vfs.OS(), fmt.Sprintf("%s/t-%d", dir, i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(b, err)
+		defer l.Close()
+		logs[i] = l
+	}
+	batch := benchBatch(b, 4<<10)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := logs[i%len(logs)].Append(batch, AppendOptions{LeaderEpoch: -1}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

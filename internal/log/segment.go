@@ -160,16 +160,11 @@ func writeIndexFile(fs vfs.FS, path string, kept, extra []byte, sync bool) error
 // other than always): its .log file and its index files. A segment deleted
 // meanwhile needs nothing.
 func syncSealedSegment(fs vfs.FS, s *segment) error {
-	ref, err := s.file.acquire()
-	if err != nil {
-		if s.file.isRemoved() {
-			return nil
+	if removed, err := s.file.syncSealed(); err != nil || removed {
+		if err != nil {
+			return fmt.Errorf("sync segment %020d: %w", s.baseOffset, err)
 		}
-		return err
-	}
-	defer ref.release()
-	if err := ref.file.Sync(); err != nil {
-		return fmt.Errorf("sync segment %020d: %w", s.baseOffset, err)
+		return nil
 	}
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 		f, err := fs.OpenReadWrite(s.path(suffix))

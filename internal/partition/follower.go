@@ -62,13 +62,12 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	records = wholeBatches(records)
 	if len(records) > 0 {
-		// Entries loading dropped must leave the file before records
-		// land past their start (see loadLeaderEpochs); the fetcher
-		// retries a failed append.
-		if err := p.persistPendingEpoch(); err != nil {
-			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
+		// The fetcher retries a failed append, from the log end.
+		if err := p.persistEpochsOf(records); err != nil {
+			return fmt.Errorf("partition %s: follower append: %w: writing the leader epoch checkpoint before the epoch's first records: %w", p.tp, log.ErrStorage, err)
 		}
 		if _, err := p.log.Append(records, log.AppendOptions{AsFollower: true}); err != nil {
+			p.dropEpochsPastLogEnd()
 			return fmt.Errorf("partition %s: follower append: %w", p.tp, err)
 		}
 		if err := p.replayAppended(records); err != nil {
@@ -82,6 +81,87 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 	}
 	p.setFollowerHighWatermark(leaderHighWatermark)
 	return nil
+}
+
+// persistEpochsOf writes the leader epoch checkpoint with the epochs that
+// fetched batches start, before the batches are appended, as Kafka's
+// append assigns (and fsyncs) batch epochs before the segment append, and
+// as the leader writes a new epoch before its first records. Appended
+// first, a crash right after would still be repaired (loading replays the
+// batches after the newest producer snapshot, and no snapshot can be
+// taken inside an append: both hold the gate), but a failed write would
+// not: later batches of the epoch change nothing in the cache, so nothing
+// wrote the file again, and once a snapshot passed the epoch's start a
+// restart lost the epoch. The cache takes the epochs only once the file
+// has them; entries loading dropped go too (see loadLeaderEpochs).
+func (p *Partition) persistEpochsOf(records []byte) error {
+	leo := p.log.LogEndOffset()
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	newEpoch, inOrder := scanFetchedEpochs(&p.epochs, records, leo)
+	if !inOrder {
+		// The append refuses them (as Kafka checks offsets before
+		// assigning epochs): an epoch taken from such a batch could
+		// start inside records of another.
+		return nil
+	}
+	if !p.epochsUnpersisted && !newEpoch {
+		return nil // the common case: no copy of the cache on the fetch path
+	}
+	next, err := replica.NewLeaderEpochCache(p.epochs.Entries())
+	if err != nil {
+		return err // cannot happen: the entries come from a cache
+	}
+	for rest := records; len(rest) > 0; {
+		_, after, h, err := record.NextBatch(rest)
+		if err != nil {
+			break // the append refuses it
+		}
+		assignBatchEpoch(next, &h)
+		rest = after
+	}
+	previous := p.epochs
+	p.epochs = *next
+	if err := p.persistEpochsLocked(); err != nil {
+		p.epochs = previous
+		return err
+	}
+	return nil
+}
+
+// scanFetchedEpochs says whether a fetched batch carries an epoch newer
+// than the cache's latest, and whether the batches follow each other from
+// the log end, as the append requires.
+func scanFetchedEpochs(cache *replica.LeaderEpochCache, records []byte, logEndOffset int64) (newEpoch, inOrder bool) {
+	latest, ok := cache.Latest()
+	next := logEndOffset
+	for rest := records; len(rest) > 0; {
+		_, after, h, err := record.NextBatch(rest)
+		if err != nil {
+			break // the append refuses it; epochs before it may be taken
+		}
+		if h.BaseOffset < next {
+			return false, false
+		}
+		if h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+			newEpoch = true
+		}
+		next = h.NextOffset()
+		rest = after
+	}
+	return newEpoch, true
+}
+
+// dropEpochsPastLogEnd forgets the epochs persistEpochsOf added for
+// batches the log then refused: the file keeps them until the next write,
+// which must come before the log grows past their start (as for entries
+// loading drops).
+func (p *Partition) dropEpochsPastLogEnd() {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if p.epochs.TruncateFromEnd(p.log.LogEndOffset()) {
+		p.epochsUnpersisted = true
+	}
 }
 
 // wholeBatches drops a partial batch at the end of fetched records: a

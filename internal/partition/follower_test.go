@@ -2,7 +2,14 @@ package partition
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
+
+	"github.com/sluicelog/sluice/internal/replica"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestReplicationWholeBatches: a fetch response cut inside a batch gives
@@ -31,4 +38,107 @@ func TestReplicationWholeBatches(t *testing.T) {
 	if got := wholeBatches(corrupt); len(got) != len(corrupt) {
 		t.Errorf("a corrupt first batch is passed on for the append to refuse; kept %d of %d bytes", len(got), len(corrupt))
 	}
+}
+
+// followed is the one partition the fixture hosts, which it follows.
+func (f *fixture) followed() *Partition {
+	f.t.Helper()
+	noErr(f.t, f.mgr.Refresh())
+	hosted := f.mgr.Hosted()
+	require(f.t, len(hosted) == 1, "hosting %d partitions", len(hosted))
+	return hosted[0]
+}
+
+// leaderBatch is a batch as a leader sends it: its base offset and leader
+// epoch written in place (both outside the CRC range).
+func (f *fixture) leaderBatch(baseOffset int64, leaderEpoch int32, records int) []byte {
+	b := f.batch(plain(records))
+	binary.BigEndian.PutUint64(b[0:8], uint64(baseOffset))
+	binary.BigEndian.PutUint32(b[12:16], uint32(leaderEpoch))
+	return b
+}
+
+// TestReplicationFollowerEpochCheckpointedBeforeItsRecords: a follower
+// writes the leader epoch checkpoint with a fetched epoch before the
+// epoch's records, as Kafka's append assigns batch epochs before the
+// segment append. Appended first, a failed checkpoint left records of an
+// epoch the file did not know, and nothing wrote it again (later batches
+// of the epoch change nothing in the cache); once a producer state
+// snapshot passed the epoch's start, a restart rebuilt the cache from the
+// snapshot on and lost the epoch. Both a clean restart and a crash must
+// find every epoch of the log's batches at its first batch.
+func TestReplicationFollowerEpochCheckpointedBeforeItsRecords(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprint("crash=", crash), func(t *testing.T) {
+			f := newFixture(t)
+			mem := f.fs.(*vfs.MemFS)
+			efs := vfs.NewErrorFS(mem)
+			f.open(efs)
+			f.createTopic("t", 1, nil, []int32{2, testNode}) // led by broker 2, followed here
+			p := f.followed()
+			epoch := p.LeaderEpoch()
+			noErr(t, p.AppendAsFollower(f.leaderBatch(0, 0, 2), epoch, 0, 0))
+
+			efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: "leader-epoch-checkpoint", Count: -1})
+			err := p.AppendAsFollower(f.leaderBatch(2, 3, 1), epoch, 0, 0)
+			require(t, err != nil, "the append of an epoch the checkpoint could not take succeeded")
+			require(t, p.log.LogEndOffset() == 2, "records of epoch 3 appended without its checkpoint: log end %d", p.log.LogEndOffset())
+			efs.Clear()
+
+			// The fetcher fetches again from the log end.
+			noErr(t, p.AppendAsFollower(f.leaderBatch(2, 3, 1), epoch, 0, 0))
+			noErr(t, p.AppendAsFollower(f.leaderBatch(3, 3, 2), epoch, 5, 0))
+			noErr(t, f.mgr.Checkpoint()) // a producer state snapshot at 5
+			want := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 3, StartOffset: 2}}
+			data, err := vfs.ReadFile(mem, "/data/t-0/leader-epoch-checkpoint", 1<<20)
+			noErr(t, err)
+			require(t, string(data) == "0\n2\n0 0\n3 2\n", "checkpoint %q", data)
+
+			if crash {
+				f.open(mem.CrashClone(rand.New(rand.NewPCG(7, 7))))
+			} else {
+				noErr(t, f.mgr.Close())
+				noErr(t, f.logs.Close())
+				f.open(mem)
+			}
+			p = f.followed()
+			require(t, p.log.LogEndOffset() == 5, "log end %d", p.log.LogEndOffset())
+			require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after reopening %v, want %v", p.LeaderEpochEntries(), want)
+		})
+	}
+}
+
+// TestReplicationFollowerRefusedBatchLeavesEpochs: batches the follower's
+// log refuses leave the leader epoch cache (and what a restart loads) as
+// it was: one below the log end, a second batch going back inside the
+// log, one whose CRC fails.
+func TestReplicationFollowerRefusedBatchLeavesEpochs(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{2, testNode})
+	p := f.followed()
+	epoch := p.LeaderEpoch()
+	noErr(t, p.AppendAsFollower(f.leaderBatch(0, 0, 2), epoch, 0, 0))
+	noErr(t, p.AppendAsFollower(f.leaderBatch(2, 3, 3), epoch, 0, 0))
+	want := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 3, StartOffset: 2}}
+
+	below := f.leaderBatch(4, 6, 1) // the log ends at 5
+	require(t, p.AppendAsFollower(below, epoch, 0, 0) != nil, "a batch below the log end was appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a batch below the log end %v", p.LeaderEpochEntries())
+
+	// In order from the log end at first, then going back inside it.
+	back := append(f.leaderBatch(5, 6, 1), f.leaderBatch(3, 7, 1)...)
+	require(t, p.AppendAsFollower(back, epoch, 0, 0) != nil, "batches going back were appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after batches going back %v", p.LeaderEpochEntries())
+
+	corrupt := f.leaderBatch(5, 6, 1)
+	corrupt[len(corrupt)-1] ^= 1
+	require(t, p.AppendAsFollower(corrupt, epoch, 0, 0) != nil, "a corrupt batch was appended")
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a corrupt batch %v", p.LeaderEpochEntries())
+
+	f.restart()
+	p = f.followed()
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after a restart %v", p.LeaderEpochEntries())
+	noErr(t, p.AppendAsFollower(f.leaderBatch(5, 6, 1), epoch, 0, 0))
+	want = append(want, replica.EpochEntry{Epoch: 6, StartOffset: 5})
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after the good batch %v", p.LeaderEpochEntries())
 }

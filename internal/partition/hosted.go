@@ -646,6 +646,9 @@ func (p *Partition) assignEpoch(epoch int32, startOffset int64) error {
 
 func (p *Partition) persistEpochsLocked() error {
 	if err := vfs.WriteFileAtomic(p.fs, p.path(leaderEpochCheckpointFile), replica.EncodeCheckpoint(p.epochs.Entries())); err != nil {
+		// The file may hold the old entries or the new: the next append
+		// writes it again before its records.
+		p.epochsUnpersisted = true
 		return fmt.Errorf("partition %s: %w", p.tp, err)
 	}
 	p.epochsUnpersisted = false // the whole cache is written
@@ -680,7 +683,8 @@ func (p *Partition) loadLeaderEpochs() error {
 	// past its start again, or the next open finds records there and
 	// keeps an epoch they never had (a follower's appends of an epoch
 	// already in the cache write nothing): the next append, leader's or
-	// follower's, or a truncation writes it first (persistPendingEpoch).
+	// follower's, or a truncation writes it first (persistPendingEpoch,
+	// persistEpochsOf).
 	changed := p.epochs.TruncateFromEnd(p.log.LogEndOffset())
 	changed = p.epochs.TruncateFromStart(p.log.LogStartOffset()) || changed
 	p.epochsUnpersisted = changed
@@ -810,10 +814,16 @@ func (p *Partition) replayHeader(h *record.Header, marker *record.Marker, nowMs 
 	}
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
-	if latest, ok := p.epochs.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
-		return p.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset), err
+	return assignBatchEpoch(&p.epochs, h), err
+}
+
+// assignBatchEpoch records the epoch a batch starts, if it is newer than
+// the cache's latest, and reports whether the cache changed.
+func assignBatchEpoch(cache *replica.LeaderEpochCache, h *record.Header) bool {
+	if latest, ok := cache.Latest(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest.Epoch) {
+		return cache.Assign(h.PartitionLeaderEpoch, h.BaseOffset)
 	}
-	return false, err
+	return false
 }
 
 // maxMarkerBatchBytes bounds what recovery reads of a control batch to
