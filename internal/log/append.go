@@ -480,13 +480,22 @@ func (l *Log) timedSync(f vfs.File) error {
 // syncActive syncs the active segment through the directory's SharedSync
 // (sharedsync.go), which may cover it with a syncfs shared with other logs
 // instead of its own fdatasync. The file cache must then learn that the
-// file is synced, as activeFile.Sync tells it, or it would keep the idle
-// file's descriptor open for good (it closes only synced files); so this
-// takes the reference and the write generation itself.
+// file is synced, as activeFile.Sync tells it, or it would fsync the idle
+// file again before closing it; so this does what activeFile.Sync does
+// (filecache.go) with the shared sync in place of the file's own: refuse
+// after a failed fsync the cache ran itself, then take the reference and
+// the write generation the sync covers.
 func (l *Log) syncActive(f vfs.File) error {
 	af, ok := f.(*activeFile)
 	if !ok || l.sharedSync == nil {
 		return f.Sync()
+	}
+	sf := af.sf
+	sf.cache.mu.Lock()
+	err := sf.syncErr
+	sf.cache.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	file, gen, err := af.use(false)
 	if err != nil {
