@@ -19,7 +19,9 @@ package log
 //	                  Not yet, and no writer? the first becomes the next writer.
 //
 // One fsync covers every append in the round, so N concurrent producers
-// pay about one fsync between them; no goroutine sits idle to do it. A
+// pay about one fsync between them; no goroutine sits idle to do it. The
+// logs of a Manager share their rounds' fsyncs too: when several wait at
+// once, one syncfs covers them all (sharedsync.go). A
 // failed write or fsync makes l.err sticky: queued and later appends fail
 // and nothing is written again (after a failed fsync the page cache state
 // is unknown, so nothing may be acknowledged from it).
@@ -29,6 +31,7 @@ import (
 	"math"
 
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // AppendOptions say how the broker stamps the batches it appends.
@@ -461,16 +464,49 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 	return res, nil
 }
 
-// timedSync fsyncs the active segment of an append round, observing how
-// long the fsync took: the latency every acks=1/all producer waits for.
-func (l *Log) timedSync(f interface{ Sync() error }) error {
+// timedSync makes the active segment of an append round durable,
+// observing how long that took (waiting for a shared sync included): the
+// latency every acks=1/all producer waits for.
+func (l *Log) timedSync(f vfs.File) error {
 	if l.flushTime == nil {
-		return f.Sync()
+		return l.syncActive(f)
 	}
 	start := l.clock.Now()
-	err := f.Sync()
+	err := l.syncActive(f)
 	l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
 	return err
+}
+
+// syncActive syncs the active segment through the directory's SharedSync
+// (sharedsync.go), which may cover it with a syncfs shared with other logs
+// instead of its own fdatasync. The file cache must then learn that the
+// file is synced, as activeFile.Sync tells it, or it would fsync the idle
+// file again before closing it; so this does what activeFile.Sync does
+// (filecache.go) with the shared sync in place of the file's own: refuse
+// after a failed fsync the cache ran itself, then take the reference and
+// the write generation the sync covers.
+func (l *Log) syncActive(f vfs.File) error {
+	af, ok := f.(*activeFile)
+	if !ok || l.sharedSync == nil {
+		return f.Sync()
+	}
+	sf := af.sf
+	sf.cache.mu.Lock()
+	err := sf.syncErr
+	sf.cache.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	file, gen, err := af.use(false)
+	if err != nil {
+		return err
+	}
+	if err := l.sharedSync.Sync(file); err != nil {
+		af.done(0)
+		return err
+	}
+	af.done(gen)
+	return nil
 }
 
 // syncSealed fsyncs the segments sealed without a sync, in earlier rounds

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -190,4 +192,186 @@ func nextOffsetAfter(buf []byte, offset int64) int64 {
 		offset, rest = h.NextOffset(), next
 	}
 	return offset
+}
+
+// BenchmarkAppendManyLogs: N logs of one directory, one appender each
+// appending a 1 KiB record at a time under FlushAlways, as a produce
+// spread over N partitions does: every append waits for a sync. sync=file
+// fdatasyncs each log's segment (the logs' own group commit only);
+// sync=shared gives the logs a SharedSync, so rounds that wait together
+// share one syncfs. Reported: appends/s over all logs, and each append's
+// latency (p50-ms, p99-ms); ns/op is per append of all logs.
+//
+//	go test -run='^$' -bench=BenchmarkAppendManyLogs -benchtime=3s ./internal/log/
+func BenchmarkAppendManyLogs(b *testing.B) {
+	for _, logs := range []int{1, 8, 64} {
+		for _, shared := range []bool{false, true} {
+			mode := "file"
+			if shared {
+				mode = "shared"
+			}
+			b.Run(fmt.Sprintf("logs=%d/sync=%s", logs, mode), func(b *testing.B) {
+				benchAppendManyLogs(b, logs, shared)
+			})
+		}
+	}
+}
+
+func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
+	dir := benchDir(b)
+	var ss *SharedSync
+	if shared {
+		syncer, err := vfs.OS().OpenFileSystemSyncer(dir)
+		if err != nil {
+			b.Skipf("syncfs refused here: %v", err)
+		}
+		ss = NewSharedSync(syncer, dir, quietLogger)
+		defer ss.Close()
+	}
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 256 << 20
+	files := NewFileCache(DefaultOpenSealedSegments)
+	all := make([]*Log, logs)
+	for i := range all {
+		l, err := Open(vfs.OS(), filepath.Join(dir, fmt.Sprintf("bench-%d", i)), Options{Config: cfg, Logger: quietLogger, Files: files, SharedSync: ss})
+		noErr(b, err)
+		defer l.Close()
+		all[i] = l
+	}
+	batch := benchBatch(b, 1024)
+	b.SetBytes(int64(len(batch)))
+	before := ss.Stats()
+	latencies := make([][]time.Duration, logs)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w, l := range all {
+		n := b.N / logs
+		if w < b.N%logs {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own := append([]byte(nil), batch...) // Append assigns offsets in place
+			lat := make([]time.Duration, 0, n)
+			for range n {
+				t0 := time.Now()
+				if _, err := l.Append(own, AppendOptions{LeaderEpoch: -1}); err != nil {
+					b.Error(err)
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			latencies[w] = lat
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var lat []time.Duration
+	for _, l := range latencies {
+		lat = append(lat, l...)
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "appends/s")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	if st := ss.Stats(); shared && st.SyncFS > before.SyncFS {
+		b.ReportMetric(float64(st.SharedRuns-before.SharedRuns)/float64(st.SyncFS-before.SyncFS), "logs/syncfs")
+	}
+}
+
+// BenchmarkAppendSpread: one op is a produce request spread over N logs of
+// one directory: a 1 KiB record appended to each, in parallel, and the
+// request waits for all of them (as the broker's produce does). Two such
+// requests are in flight at a time. sync=file and sync=shared as in
+// BenchmarkAppendManyLogs; p50-ms and p99-ms are per request.
+//
+//	go test -run='^$' -bench=BenchmarkAppendSpread -benchtime=2s ./internal/log/
+func BenchmarkAppendSpread(b *testing.B) {
+	for _, logs := range []int{8, 64} {
+		for _, shared := range []bool{false, true} {
+			mode := "file"
+			if shared {
+				mode = "shared"
+			}
+			b.Run(fmt.Sprintf("logs=%d/sync=%s", logs, mode), func(b *testing.B) {
+				benchAppendSpread(b, logs, shared)
+			})
+		}
+	}
+}
+
+func benchAppendSpread(b *testing.B, logs int, shared bool) {
+	const inFlight = 2
+	dir := benchDir(b)
+	var ss *SharedSync
+	if shared {
+		syncer, err := vfs.OS().OpenFileSystemSyncer(dir)
+		if err != nil {
+			b.Skipf("syncfs refused here: %v", err)
+		}
+		ss = NewSharedSync(syncer, dir, quietLogger)
+		defer ss.Close()
+	}
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 256 << 20
+	files := NewFileCache(DefaultOpenSealedSegments)
+	all := make([]*Log, logs)
+	for i := range all {
+		l, err := Open(vfs.OS(), filepath.Join(dir, fmt.Sprintf("bench-%d", i)), Options{Config: cfg, Logger: quietLogger, Files: files, SharedSync: ss})
+		noErr(b, err)
+		defer l.Close()
+		all[i] = l
+	}
+	batch := benchBatch(b, 1024)
+	b.SetBytes(int64(len(batch) * logs))
+	latencies := make([][]time.Duration, inFlight)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range inFlight {
+		n := b.N / inFlight
+		if w < b.N%inFlight {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bufs := make([][]byte, logs)
+			for i := range bufs {
+				bufs[i] = append([]byte(nil), batch...)
+			}
+			lat := make([]time.Duration, 0, n)
+			for range n {
+				t0 := time.Now()
+				var req sync.WaitGroup
+				for i, l := range all {
+					req.Add(1)
+					go func() {
+						defer req.Done()
+						if _, err := l.Append(bufs[i], AppendOptions{LeaderEpoch: -1}); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				req.Wait()
+				lat = append(lat, time.Since(t0))
+			}
+			latencies[w] = lat
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	var lat []time.Duration
+	for _, l := range latencies {
+		lat = append(lat, l...)
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
 }

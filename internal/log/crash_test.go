@@ -196,6 +196,41 @@ func (p *crashProbeFS) SyncDir(dir string) error {
 	return p.inner.SyncDir(dir)
 }
 
+func (p *crashProbeFS) OpenFileSystemSyncer(dir string) (vfs.FileSystemSyncer, error) {
+	if err := p.before(vfs.OpOpen, dir); err != nil {
+		return nil, err
+	}
+	inner, err := p.inner.OpenFileSystemSyncer(dir)
+	if err != nil {
+		return nil, err
+	}
+	p.openHandles.Add(1)
+	return &crashProbeSyncer{probe: p, inner: inner, dir: dir}, nil
+}
+
+// crashProbeSyncer lets a hook fail, hold or crash at a shared sync, as at
+// any other operation.
+type crashProbeSyncer struct {
+	probe  *crashProbeFS
+	inner  vfs.FileSystemSyncer
+	dir    string
+	closed atomic.Bool
+}
+
+func (s *crashProbeSyncer) SyncFS() error {
+	if err := s.probe.before(vfs.OpSyncFS, s.dir); err != nil {
+		return err
+	}
+	return s.inner.SyncFS()
+}
+
+func (s *crashProbeSyncer) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.probe.openHandles.Add(-1)
+	}
+	return s.inner.Close()
+}
+
 type crashProbeFile struct {
 	probe  *crashProbeFS
 	inner  vfs.File
@@ -257,7 +292,7 @@ func (f *crashProbeFile) Size() (int64, error) {
 // behind; crash points are counted in these.
 func crashMutates(op vfs.Op) bool {
 	switch op {
-	case vfs.OpCreate, vfs.OpWrite, vfs.OpSync, vfs.OpSyncDir, vfs.OpTruncate, vfs.OpRemove, vfs.OpRename:
+	case vfs.OpCreate, vfs.OpWrite, vfs.OpSync, vfs.OpSyncDir, vfs.OpSyncFS, vfs.OpTruncate, vfs.OpRemove, vfs.OpRename:
 		return true
 	}
 	return false

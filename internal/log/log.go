@@ -62,6 +62,10 @@ type Options struct {
 	// FlushTime observes how long each fsync of an append round took, in
 	// seconds (a Prometheus histogram); nil observes nothing.
 	FlushTime Observer
+	// SharedSync, shared by the logs of one log directory, lets their
+	// append rounds share a syncfs (sharedsync.go); nil: each round
+	// fdatasyncs its own segment.
+	SharedSync *SharedSync
 }
 
 // Observer takes one measurement (prometheus.Observer's shape, so the log
@@ -80,6 +84,8 @@ type Log struct {
 	rollJitter func(n int64) int64
 	// flushTime times the fsyncs appends wait for; nil: not timed.
 	flushTime Observer
+	// sharedSync is Options.SharedSync.
+	sharedSync *SharedSync
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -133,7 +139,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
-		rollJitter: opts.RollJitter, flushTime: opts.FlushTime}
+		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync}
 	if l.rollJitter == nil {
 		l.rollJitter = rand.Int64N
 	}

@@ -68,6 +68,11 @@ type Manager struct {
 	dirSync          groupSync  // fsyncs of opts.Dir after creating a log
 	closed           bool
 	cleaner          cleanerState
+
+	// sharedSync lets the logs' append rounds share a syncfs; opened
+	// before any log so that its descriptor sees every write-back error
+	// of their writes.
+	sharedSync *SharedSync
 }
 
 // OpenManager opens every partition log found in opts.Dir.
@@ -99,13 +104,33 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
 	}
+	shared, err := openSharedSync(opts)
+	if err != nil {
+		return nil, err
+	}
+	m.sharedSync = shared
 	if err := m.openAll(); err != nil {
 		m.closeLogs()
+		m.sharedSync.Close()
 		return nil, err
 	}
 	now := opts.Clock.Now().UnixMilli()
 	m.lastRetentionMs, m.lastCheckpointMs = now, now
 	return m, nil
+}
+
+// openSharedSync opens the syncfs handle of the log directory; where syncfs
+// is refused (see vfs.OpenFileSystemSyncer) the logs fdatasync their own
+// files, as they would without a manager.
+func openSharedSync(opts ManagerOptions) (*SharedSync, error) {
+	syncer, err := opts.FS.OpenFileSystemSyncer(opts.Dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		opts.Logger.Info("append rounds of different logs will not share a sync", "dir", opts.Dir, "reason", err)
+		syncer = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
+	}
+	return NewSharedSync(syncer, opts.Dir, opts.Logger), nil
 }
 
 func (m *Manager) path(name string) string { return filepath.Join(m.opts.Dir, name) }
@@ -166,6 +191,7 @@ func (m *Manager) openAll() error {
 
 func (m *Manager) logOptions(cfg Config, o Options) Options {
 	o.Config, o.Clock, o.Files, o.Logger, o.FlushTime = cfg, m.opts.Clock, m.files, m.opts.Logger, m.opts.FlushTime
+	o.SharedSync = m.sharedSync
 	return o
 }
 
@@ -493,11 +519,17 @@ func (m *Manager) Close() error {
 	if cerr := m.Checkpoint(); err == nil {
 		err = cerr
 	}
+	if serr := m.sharedSync.Close(); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return err
 	}
 	return vfs.WriteFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
 }
+
+// SharedSyncStats reports what the logs' shared syncs did.
+func (m *Manager) SharedSyncStats() SharedSyncStats { return m.sharedSync.Stats() }
 
 // closeLogs closes every log, openParallelism at a time: each close waits
 // for fsyncs (the active segment and its index files).

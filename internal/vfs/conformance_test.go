@@ -42,6 +42,7 @@ func runConformance(t *testing.T, kind string) {
 		"ReadOnlyAndClosed":  conformReadOnlyAndClosed,
 		"MkdirAllOverFile":   conformMkdirAllOverFile,
 		"SyncAndSyncDirWork": conformSync,
+		"FileSystemSyncer":   conformFileSystemSyncer,
 	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -303,4 +304,30 @@ func conformSync(t *testing.T, fsys FS, dir string) {
 	must(t, f.Sync())
 	must(t, f.Close())
 	must(t, fsys.SyncDir(dir))
+}
+
+// conformFileSystemSyncer: a syncer opens on a directory (not on a missing
+// one), syncs with files written and open, and refuses work once closed.
+// On the OS it may be refused as unsupported (non-Linux, old kernel, an
+// untrusted file system), which callers handle by syncing file by file.
+func conformFileSystemSyncer(t *testing.T, fsys FS, dir string) {
+	if _, err := fsys.OpenFileSystemSyncer(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("OpenFileSystemSyncer of a missing directory succeeded")
+	}
+	s, err := fsys.OpenFileSystemSyncer(dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("syncfs refused here: %v", err)
+	}
+	must(t, err)
+	f, err := fsys.Create(filepath.Join(dir, "s"))
+	must(t, err)
+	_, err = f.WritevAt([][]byte{[]byte("x"), []byte("y")}, 0)
+	must(t, err)
+	must(t, s.SyncFS())
+	must(t, f.Close())
+	must(t, s.SyncFS())
+	must(t, s.Close())
+	if err := s.SyncFS(); err == nil {
+		t.Fatal("SyncFS on a closed syncer succeeded")
+	}
 }

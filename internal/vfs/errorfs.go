@@ -34,12 +34,13 @@ const (
 	OpMkdir              // FS.MkdirAll
 	OpList               // FS.List
 	OpStat               // FS.Stat, File.Size
+	OpSyncFS             // FileSystemSyncer.SyncFS (the path is the directory it was opened on)
 	numOps
 )
 
 var opNames = [numOps]string{
 	"any", "create", "open", "write", "sync", "syncdir", "truncate",
-	"remove", "rename", "read", "mkdir", "list", "stat",
+	"remove", "rename", "read", "mkdir", "list", "stat", "syncfs",
 }
 
 func (o Op) String() string {
@@ -266,6 +267,34 @@ func (e *ErrorFS) SyncDir(dir string) error {
 	}
 	return e.inner.SyncDir(dir)
 }
+
+// OpenFileSystemSyncer counts as an OpOpen of dir; each SyncFS of the
+// handle is an OpSyncFS of dir, so a rule can fail it.
+func (e *ErrorFS) OpenFileSystemSyncer(dir string) (FileSystemSyncer, error) {
+	if _, err := e.check(OpOpen, dir); err != nil {
+		return nil, pathErr(OpOpen, dir, err)
+	}
+	inner, err := e.inner.OpenFileSystemSyncer(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &errorSyncer{fs: e, inner: inner, dir: dir}, nil
+}
+
+type errorSyncer struct {
+	fs    *ErrorFS
+	inner FileSystemSyncer
+	dir   string
+}
+
+func (s *errorSyncer) SyncFS() error {
+	if _, err := s.fs.check(OpSyncFS, s.dir); err != nil {
+		return pathErr(OpSyncFS, s.dir, err)
+	}
+	return s.inner.SyncFS()
+}
+
+func (s *errorSyncer) Close() error { return s.inner.Close() }
 
 // errorFile wraps a File from the inner FS. It deliberately does not expose
 // OSFile: a sendfile through the raw descriptor would bypass injection.

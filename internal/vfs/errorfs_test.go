@@ -101,7 +101,11 @@ func TestErrorFSEveryOpCanFail(t *testing.T) {
 	f, err := efs.Create("/d/f")
 	must(t, err)
 	defer f.Close()
+	syncer, err := efs.OpenFileSystemSyncer("/d")
+	must(t, err)
+	defer syncer.Close()
 	calls := map[Op]func() error{
+		OpSyncFS:   syncer.SyncFS,
 		OpCreate:   func() error { _, err := efs.Create("/d/g"); return err },
 		OpOpen:     func() error { _, err := efs.OpenReadWrite("/d/f"); return err },
 		OpWrite:    func() error { _, err := f.WriteAt([]byte("x"), 0); return err },

@@ -15,7 +15,8 @@ import (
 //   - A directory holds exactly its entries as of its last SyncDir (all
 //     later creations, removals and renames in it are undone). Only nodes
 //     reachable from the root through such entries exist afterwards.
-//   - A file holds its bytes as of its last Sync, then a prefix (possibly
+//   - A file holds its bytes as of its last Sync (or the last SyncFS of a
+//     FileSystemSyncer, which syncs every file), then a prefix (possibly
 //     empty, possibly all) of the writes and truncates made since, applied
 //     in order; the last write in that prefix may be torn, keeping only its
 //     first bytes.

@@ -352,3 +352,50 @@ func TestMemFSConcurrentReadWrite(t *testing.T) {
 	wg.Wait()
 	must(t, w.Close())
 }
+
+// TestMemFSCrashKeepsSyncFSBytes: a SyncFS makes what every file held at
+// that moment durable, files of other directories and removed-but-not-yet-
+// durable names included, and nothing written after it; directory entries
+// still need SyncDir.
+func TestMemFSCrashKeepsSyncFSBytes(t *testing.T) {
+	for seed := range uint64(100) {
+		m := NewMem()
+		must(t, m.MkdirAll("/a", 0o755))
+		must(t, m.MkdirAll("/b", 0o755))
+		fa := syncedFile(t, m, "/a/seg.log", []byte("a0|"))
+		fb := syncedFile(t, m, "/b/seg.log", []byte("b0|"))
+		gone := syncedFile(t, m, "/b/gone.log", []byte("g0|"))
+		_, err := fa.WriteAt([]byte("a1|"), 3)
+		must(t, err)
+		_, err = fb.WritevAt([][]byte{[]byte("b1"), []byte("|")}, 3)
+		must(t, err)
+		_, err = gone.WriteAt([]byte("g1|"), 3)
+		must(t, err)
+		must(t, m.Remove("/b/gone.log"))
+		fresh, err := m.Create("/b/fresh.log") // its name never made durable
+		must(t, err)
+		_, err = fresh.WriteAt([]byte("f0|"), 0)
+		must(t, err)
+		s, err := m.OpenFileSystemSyncer("/a")
+		must(t, err)
+		must(t, s.SyncFS())
+		_, err = fa.WriteAt([]byte("a2|"), 6)
+		must(t, err)
+		m.Crash(seeded(seed))
+		if got := string(readFile(t, m, "/a/seg.log")); !strings.HasPrefix(got, "a0|a1|") || !strings.HasPrefix("a0|a1|a2|", got) {
+			t.Fatalf("seed %d: /a/seg.log = %q, want a0|a1| and a prefix of a2|", seed, got)
+		}
+		if got := string(readFile(t, m, "/b/seg.log")); got != "b0|b1|" {
+			t.Fatalf("seed %d: /b/seg.log = %q, want b0|b1|", seed, got)
+		}
+		if got := string(readFile(t, m, "/b/gone.log")); got != "g0|g1|" {
+			t.Fatalf("seed %d: removed file brought back by the crash = %q, want g0|g1|", seed, got)
+		}
+		if _, err := m.Stat("/b/fresh.log"); err == nil {
+			t.Fatalf("seed %d: a name SyncFS covered without SyncDir survived", seed)
+		}
+		if err := s.SyncFS(); !errors.Is(err, ErrStaleHandle) {
+			t.Fatalf("seed %d: SyncFS after a crash: %v, want ErrStaleHandle", seed, err)
+		}
+	}
+}

@@ -92,6 +92,15 @@ func (osFS) SyncDir(dir string) error {
 	return d.Close()
 }
 
+// OpenFileSystemSyncer keeps a descriptor of dir open for syncfs(2):
+// write-back errors reach a syncfs caller through the descriptor it
+// passes, and only errors that happened after that descriptor was opened,
+// so the same one must be used from before the writes it vouches for
+// (see osfs_linux.go for where syncfs is refused).
+func (osFS) OpenFileSystemSyncer(dir string) (FileSystemSyncer, error) {
+	return openFileSystemSyncer(dir)
+}
+
 // osFile wraps *os.File rather than embedding it so that only the File
 // methods are reachable; callers that need the descriptor ask for it
 // explicitly through OSFile.

@@ -68,3 +68,27 @@ func TestOSFSWritevChunkedError(t *testing.T) {
 		t.Fatalf("got %d, %v with %d bytes on disk", n, err, len(disk.data))
 	}
 }
+
+func TestOSFSKernelAtLeast(t *testing.T) {
+	for release, want := range map[string]bool{
+		"6.18.0-1-amd64": true, "5.8.0": true, "5.10": true, "5.7.19": false,
+		"4.19.0-25-amd64": false, "5.8-rc1": true, "10.0.0": true, "garbage": false, "": false,
+	} {
+		if got := kernelAtLeast(release, 5, 8); got != want {
+			t.Errorf("kernelAtLeast(%q, 5, 8) = %v, want %v", release, got, want)
+		}
+	}
+}
+
+// TestOSFSSyncerRefusesUntrustedFileSystem: syncfs is used only on file
+// systems known to make it durable; procfs is not one of them.
+func TestOSFSSyncerRefusesUntrustedFileSystem(t *testing.T) {
+	s, err := OS().OpenFileSystemSyncer("/proc")
+	if err == nil {
+		s.Close()
+		t.Fatal("a syncfs handle on procfs was accepted")
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("OpenFileSystemSyncer(/proc): %v, want ErrUnsupported", err)
+	}
+}

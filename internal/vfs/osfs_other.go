@@ -2,6 +2,12 @@
 
 package vfs
 
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
 // sysCalls needs no state where the portable paths are used.
 type sysCalls struct{}
 
@@ -18,4 +24,11 @@ func (f *osFile) writevAt(bufs [][]byte, off int64) (int64, error) {
 // guarantees are stated for Linux).
 func (f *osFile) datasync() error {
 	return f.file.Sync()
+}
+
+// openFileSystemSyncer refuses: syncfs(2) is Linux's, and elsewhere a
+// whole-file-system sync (sync(2)) reports no errors at all, so callers
+// sync file by file.
+func openFileSystemSyncer(dir string) (FileSystemSyncer, error) {
+	return nil, fmt.Errorf("vfs: syncfs of %s on %s: %w", dir, runtime.GOOS, errors.ErrUnsupported)
 }

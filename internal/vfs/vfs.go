@@ -10,7 +10,10 @@
 // Durability follows POSIX as a careful storage engine must assume it:
 // data written to a file is durable only after File.Sync, and a created,
 // renamed or removed name is durable only after SyncDir of its parent
-// directory. MemFS enforces exactly this on Crash.
+// directory. MemFS enforces exactly this on Crash. A FileSystemSyncer
+// (syncfs(2)) makes the data of every file of a file system durable at
+// once, and is the one exception to "only File.Sync makes a file's data
+// durable".
 package vfs
 
 import (
@@ -45,6 +48,27 @@ type FS interface {
 	// SyncDir makes the directory's entries (creations, renames, removals
 	// of its children) durable.
 	SyncDir(dir string) error
+	// OpenFileSystemSyncer opens a handle on the file system holding dir,
+	// for syncing all of it at once. It fails with an error wrapping
+	// errors.ErrUnsupported where such a sync would not report write-back
+	// errors reliably; callers then sync file by file.
+	OpenFileSystemSyncer(dir string) (FileSystemSyncer, error)
+}
+
+// FileSystemSyncer syncs a whole file system (syncfs(2) on Linux): one
+// call instead of one fsync per file, so many files written at the same
+// time pay for one journal commit and one disk cache flush between them.
+type FileSystemSyncer interface {
+	// SyncFS makes the data and size of every file of the file system,
+	// written before the call, durable, like File.Sync on each of them.
+	// Directory entries are not covered (SyncDir still makes them
+	// durable). An error means some data written since the syncer was
+	// opened, or since the previous SyncFS, may be lost, of any file of
+	// the file system: the caller cannot tell which, so everything the
+	// call was to cover must be treated as not durable.
+	SyncFS() error
+	// Close releases the handle.
+	Close() error
 }
 
 // File is an open file.

@@ -1,0 +1,485 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// gatedSync is a sync (a file's, or the file system's) that a test holds
+// until it says so, and counts.
+type gatedSync struct {
+	calls   atomic.Int64
+	entered chan struct{} // closed when the first call starts
+	release chan struct{} // the first call returns when this closes
+	once    sync.Once
+	err     error
+}
+
+func newGatedSync() *gatedSync {
+	return &gatedSync{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedSync) Sync() error {
+	g.calls.Add(1)
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.release
+	}
+	return g.err
+}
+
+func (g *gatedSync) SyncFS() error { return g.Sync() }
+func (g *gatedSync) Close() error  { return nil }
+
+// waitWaiting waits until n callers wait in s for the next sync.
+func waitWaiting(t *testing.T, s *SharedSync, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		w := s.waitingNext
+		s.mu.Unlock()
+		if w == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %d callers wait, want %d", w, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// syncAsync runs s.Sync(f) on a goroutine and returns its result channel.
+func syncAsync(s *SharedSync, f fileSyncer) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- s.Sync(f) }()
+	return done
+}
+
+func resultOf(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return nil
+	}
+}
+
+// TestSharedSyncGenerations: a lone caller fdatasyncs its own file; one
+// that arrives while another syncs runs a syncfs; callers that arrive
+// while that syncfs runs are not covered by it (it may have begun before
+// their writes) and share the next one.
+func TestSharedSyncGenerations(t *testing.T) {
+	fsSync := newGatedSync()
+	s := NewSharedSync(fsSync, "/data", quietLogger)
+	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
+	close(b.release)
+	close(c.release)
+	close(d.release)
+
+	doneA := syncAsync(s, a)
+	faultWait(t, a.entered, "A's own fdatasync")
+	doneB := syncAsync(s, b)
+	faultWait(t, fsSync.entered, "the syncfs B runs while A syncs")
+	doneC, doneD := syncAsync(s, c), syncAsync(s, d)
+	waitWaiting(t, s, 2)
+	select {
+	case err := <-doneC:
+		t.Fatalf("C returned (%v) while the only syncfs had begun before its call", err)
+	default:
+	}
+	close(fsSync.release)
+	noErr(t, resultOf(t, doneB, "B"))
+	noErr(t, resultOf(t, doneC, "C"))
+	noErr(t, resultOf(t, doneD, "D"))
+	close(a.release)
+	noErr(t, resultOf(t, doneA, "A"))
+	require(t, fsSync.calls.Load() == 2, "syncfs ran %d times, want 2 (B's, then C's and D's)", fsSync.calls.Load())
+	require(t, b.calls.Load()+c.calls.Load()+d.calls.Load() == 0, "B, C or D fdatasynced though a syncfs covered them")
+	require(t, a.calls.Load() == 1, "lone caller A: %d fdatasyncs, want 1", a.calls.Load())
+	st := s.Stats()
+	require(t, st == SharedSyncStats{SyncFS: 2, FileSyncs: 1, SharedRuns: 3}, "stats %+v", st)
+}
+
+// TestSharedSyncFailureFailsCoveredCallers: a failed syncfs fails every
+// caller it covered; afterwards callers fdatasync their own files, even
+// when several sync at once, and those that waited through the failed
+// syncfs (not covered by it) get their own fdatasync's answer.
+func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
+	fsSync := newGatedSync()
+	fsSync.err = vfs.ErrInjected
+	s := NewSharedSync(fsSync, "/data", quietLogger)
+	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
+	close(b.release)
+	close(c.release)
+	close(d.release)
+
+	doneA := syncAsync(s, a)
+	faultWait(t, a.entered, "A's own fdatasync")
+	doneB := syncAsync(s, b)
+	faultWait(t, fsSync.entered, "the syncfs B runs")
+	doneC, doneD := syncAsync(s, c), syncAsync(s, d)
+	waitWaiting(t, s, 2)
+	close(fsSync.release)
+	err := resultOf(t, doneB, "B")
+	require(t, errors.Is(err, vfs.ErrInjected), "B after its syncfs failed: %v, want the injected error", err)
+	noErr(t, resultOf(t, doneC, "C"))
+	noErr(t, resultOf(t, doneD, "D"))
+	require(t, c.calls.Load() == 1 && d.calls.Load() == 1, "C and D: %d and %d fdatasyncs, want 1 each", c.calls.Load(), d.calls.Load())
+	close(a.release)
+	noErr(t, resultOf(t, doneA, "A"))
+
+	// Sharing is over: concurrent callers each sync their own file.
+	var wg sync.WaitGroup
+	files := make([]*gatedSync, 8)
+	for i := range files {
+		files[i] = newGatedSync()
+		close(files[i].release)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			noErr(t, s.Sync(files[i]))
+		}()
+	}
+	wg.Wait()
+	for i, f := range files {
+		require(t, f.calls.Load() == 1, "file %d: %d fdatasyncs after the failure, want 1", i, f.calls.Load())
+	}
+	require(t, fsSync.calls.Load() == 1, "syncfs ran %d times, want 1 (none after its failure)", fsSync.calls.Load())
+}
+
+// TestSharedSyncNilSyncer: where syncfs is refused, every caller syncs its
+// own file and the calls run in parallel as without a SharedSync.
+func TestSharedSyncNilSyncer(t *testing.T) {
+	s := NewSharedSync(nil, "/data", quietLogger)
+	held := newGatedSync()
+	done := syncAsync(s, held)
+	faultWait(t, held.entered, "the first fdatasync")
+	other := newGatedSync()
+	close(other.release)
+	noErr(t, resultOf(t, syncAsync(s, other), "a second caller while the first is held"))
+	close(held.release)
+	noErr(t, resultOf(t, done, "the first caller"))
+	noErr(t, s.Close())
+}
+
+// sharedCrashLogs is how many logs share a manager's syncer in the crash
+// and fault tests: enough that rounds of different logs overlap.
+const sharedCrashLogs = 6
+
+// TestSharedSyncCrashManyLogs: appenders on several logs of one Manager
+// (so sharing its syncfs) append concurrently; a crash clone is taken just
+// before a random file operation (a syncfs among them), and once more at
+// the end. Every append acknowledged before the crash, on every log, must
+// be recovered. A SharedSync that answered a caller before a sync covering
+// its write had run would lose acknowledged bytes here: nothing else syncs
+// FlushAlways logs' data.
+func TestSharedSyncCrashManyLogs(t *testing.T) {
+	var syncfs atomic.Int64
+	crashRun(t, crashSeeds(t, 12, 200), func(t *testing.T, seed uint64) {
+		syncfs.Add(runSharedSyncCrash(t, seed))
+	})
+	if os.Getenv(crashSeedEnv) == "" {
+		require(t, syncfs.Load() > 0, "no run shared a syncfs: the test did not exercise SharedSync")
+	}
+}
+
+func runSharedSyncCrash(t *testing.T, seed uint64) int64 {
+	rng := crashRand(seed, 0)
+	mem := vfs.NewMem()
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	probe := newCrashProbe(mem)
+	// Two idle active files kept open at most: the bound must hold with
+	// shared syncs too (TestSharedSyncMarksFileSynced checks that a syncfs
+	// counts as the file's sync).
+	const maxOpenActive = 2
+	m, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger, MaxOpenActiveSegments: maxOpenActive})
+	noErr(t, err)
+	cfg := crashConfig(rng)
+	cfg.FlushPolicy = FlushAlways
+	logs := make([]*Log, sharedCrashLogs)
+	hists := make([]*crashHistory, sharedCrashLogs)
+	for i := range logs {
+		logs[i], err = m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, cfg)
+		noErr(t, err)
+		hists[i] = &crashHistory{}
+	}
+	var snap *vfs.MemFS
+	required := make([]int64, sharedCrashLogs)
+	var once sync.Once
+	crashRng := crashRand(seed, 1000)
+	crash := func() {
+		once.Do(func() {
+			for i, h := range hists {
+				h.mu.Lock()
+				required[i] = h.durableLocked(FlushAlways)
+				h.mu.Unlock()
+			}
+			snap = mem.CrashClone(crashRng)
+		})
+	}
+	perLog := 10 + rng.IntN(20)
+	k := 1 + rng.Int64N(int64(2*perLog*sharedCrashLogs))
+	var ops atomic.Int64
+	probe.setHook(func(op vfs.Op, _ string) error {
+		if crashMutates(op) && ops.Add(1) == k {
+			crash()
+		}
+		if op == vfs.OpSync || op == vfs.OpSyncFS {
+			// Let other logs' rounds arrive while a sync runs, as a
+			// real fdatasync's fraction of a millisecond does.
+			time.Sleep(50 * time.Microsecond)
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	for i, l := range logs {
+		wg.Add(1)
+		arng := crashRand(seed, uint64(i+1))
+		go func() {
+			defer wg.Done()
+			crashAppender(l, hists[i], arng, cfg, clk, perLog, fmt.Sprintf("l%d", i))
+		}()
+	}
+	wg.Wait()
+	probe.setHook(nil)
+	crash()
+	stats := m.SharedSyncStats()
+	require(t, m.OpenActiveFiles() <= maxOpenActive, "%d idle active files open, bound %d", m.OpenActiveFiles(), maxOpenActive)
+	for i, h := range hists {
+		require(t, len(h.errs) == 0, "log %d: appends failed without a fault: %v", i, h.errs)
+	}
+	universes := make([][]byte, sharedCrashLogs)
+	for i, h := range hists {
+		universes[i] = h.expected(t, 0)
+	}
+	noErr(t, m.Close())
+	require(t, probe.openHandles.Load() == 0, "%d handles open after Manager.Close", probe.openHandles.Load())
+
+	m2, err := OpenManager(ManagerOptions{FS: snap, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	defer m2.Close()
+	for i := range logs {
+		l, ok := m2.Log(TopicPartition{Topic: "orders", Partition: int32(i)})
+		require(t, ok || required[i] == 0, "log %d lost with %d offsets acknowledged", i, required[i])
+		if ok {
+			checkRecovered(t, l, universes[i], required[i])
+		}
+	}
+	t.Logf("%d syncfs covering %d rounds, %d lone fdatasyncs; crash at op %d", stats.SyncFS, stats.SharedRuns, stats.FileSyncs, k)
+	return stats.SyncFS
+}
+
+// sharedFault is a Manager on probe(ErrorFS(MemFS)) whose logs' first
+// fdatasync of an append round is held, so that the rounds of the other
+// logs pile up behind it and share the next sync, a syncfs.
+type sharedFault struct {
+	mem   *vfs.MemFS
+	efs   *vfs.ErrorFS
+	probe *crashProbeFS
+	m     *Manager
+	logs  []*Log
+}
+
+func openSharedFault(t *testing.T, fsys func(vfs.FS) vfs.FS) *sharedFault {
+	t.Helper()
+	f := &sharedFault{mem: vfs.NewMem()}
+	f.efs = vfs.NewErrorFS(f.mem)
+	f.probe = newCrashProbe(fsys(f.efs))
+	var err error
+	f.m, err = OpenManager(ManagerOptions{FS: f.probe, Dir: "/data", Config: smallConfig(), Logger: quietLogger})
+	noErr(t, err)
+	for i := range sharedCrashLogs {
+		l, err := f.m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, smallConfig())
+		noErr(t, err)
+		f.logs = append(f.logs, l)
+	}
+	return f
+}
+
+// appendAsync appends one batch to log i on a goroutine.
+func (f *sharedFault) appendAsync(t *testing.T, i int, tag string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.logs[i].Append(testBatch(t, tag, 2, 40, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+		done <- err
+	}()
+	return done
+}
+
+// holdFirstSync holds log 0's next segment fdatasync until release is
+// closed; entered closes when it is reached.
+func (f *sharedFault) holdFirstSync() (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.probe.setHook(func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && strings.Contains(path, "orders-0/") && strings.HasSuffix(path, logSuffix) {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		}
+		return nil
+	})
+	return entered, release
+}
+
+// TestSharedSyncFaultFailsEveryCoveredLog: while log 0's round is held in
+// its own fdatasync, another log's round runs a syncfs (held too), and the
+// rounds of the remaining logs wait and share the next syncfs, which
+// fails: every one of those appends fails with ErrStorage, each of those
+// logs is read-only from then on with nothing it was told acknowledged,
+// and log 0, the first syncfs's log and new logs carry on with their own
+// fdatasyncs.
+func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys })
+	for i := range f.logs {
+		_, err := f.logs[i].Append(testBatch(t, "acked", 2, 40, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	acked := make([]int64, len(f.logs))
+	for i, l := range f.logs {
+		acked[i] = l.LogEndOffset()
+	}
+	entered, release := f.holdFirstSync()
+	first := f.appendAsync(t, 0, "held")
+	faultWait(t, entered, "log 0's fdatasync")
+	// Hold the first syncfs; fail the second.
+	syncfsEntered, syncfsRelease := make(chan struct{}), make(chan struct{})
+	var syncfsOnce sync.Once
+	f.probe.setHook(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSyncFS {
+			syncfsOnce.Do(func() {
+				close(syncfsEntered)
+				<-syncfsRelease
+			})
+		}
+		return nil
+	})
+	f.efs.Inject(vfs.Rule{Op: vfs.OpSyncFS, After: 1})
+	syncfsBefore := f.efs.Count(vfs.OpSyncFS)
+	results := make([]<-chan error, len(f.logs))
+	results[1] = f.appendAsync(t, 1, "first-syncfs")
+	faultWait(t, syncfsEntered, "log 1's syncfs")
+	for i := 2; i < len(f.logs); i++ {
+		results[i] = f.appendAsync(t, i, "covered")
+	}
+	waitWaiting(t, f.m.sharedSync, len(f.logs)-2)
+	close(syncfsRelease)
+	noErr(t, resultOf(t, results[1], "log 1's append, covered by the first syncfs"))
+	for i := 2; i < len(f.logs); i++ {
+		err := resultOf(t, results[i], fmt.Sprintf("log %d's append", i))
+		require(t, errors.Is(err, ErrStorage) && errors.Is(err, vfs.ErrInjected), "log %d: %v, want ErrStorage wrapping the injected error", i, err)
+	}
+	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+2 && f.efs.Injected() == 1, "%d syncfs, %d injected faults; want two, the second failed", f.efs.Count(vfs.OpSyncFS)-syncfsBefore, f.efs.Injected())
+	close(release)
+	noErr(t, resultOf(t, first, "log 0's append"))
+	f.probe.setHook(nil)
+	for i := 2; i < len(f.logs); i++ {
+		l := f.logs[i]
+		require(t, errors.Is(l.Err(), ErrStorage), "log %d: Err() = %v after its round's syncfs failed", i, l.Err())
+		require(t, l.LogEndOffset() == acked[i], "log %d: log end offset %d, acknowledged up to %d", i, l.LogEndOffset(), acked[i])
+		_, err := l.Append(testBatch(t, "refused", 1, 10, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+		require(t, errors.Is(err, ErrStorage), "log %d: append after the failure: %v", i, err)
+	}
+
+	// Logs 0 and 1 were not covered and carry on; a new log too, and none
+	// uses syncfs any more, even when their rounds overlap.
+	extra, err := f.m.GetOrCreate(TopicPartition{Topic: "orders", Partition: 99}, smallConfig())
+	noErr(t, err)
+	f.logs = append(f.logs, extra)
+	syncs := f.efs.Count(vfs.OpSync)
+	var wg sync.WaitGroup
+	for _, i := range []int{0, 1, len(f.logs) - 1} {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				noErr(t, resultOf(t, f.appendAsync(t, i, "after"), "an append after the failure"))
+			}()
+		}
+	}
+	wg.Wait()
+	require(t, f.efs.Count(vfs.OpSyncFS) == syncfsBefore+2, "syncfs ran again after failing")
+	require(t, f.efs.Count(vfs.OpSync) > syncs, "appends after the failure did not fdatasync")
+	err = f.m.Close()
+	require(t, err == nil || errors.Is(err, ErrStorage), "Close: %v", err)
+	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
+}
+
+// noSyncfsFS refuses syncfs, as a kernel before 5.8 or another OS does.
+type noSyncfsFS struct{ vfs.FS }
+
+func (noSyncfsFS) OpenFileSystemSyncer(dir string) (vfs.FileSystemSyncer, error) {
+	return nil, fmt.Errorf("syncfs of %s refused in this test: %w", dir, errors.ErrUnsupported)
+}
+
+// TestSharedSyncFallback: where syncfs is refused the manager still opens,
+// logs whose rounds overlap each fdatasync their own segment, in parallel
+// (log 0's is held while the others complete), and what they acknowledged
+// survives a crash.
+func TestSharedSyncFallback(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return noSyncfsFS{fsys} })
+	entered, release := f.holdFirstSync()
+	first := f.appendAsync(t, 0, "held")
+	faultWait(t, entered, "log 0's fdatasync")
+	for i := 1; i < len(f.logs); i++ {
+		noErr(t, resultOf(t, f.appendAsync(t, i, "parallel"), fmt.Sprintf("log %d's append while log 0 syncs", i)))
+	}
+	close(release)
+	noErr(t, resultOf(t, first, "log 0's append"))
+	f.probe.setHook(nil)
+	require(t, f.efs.Count(vfs.OpSyncFS) == 0, "syncfs ran though refused")
+	want := make([][]byte, len(f.logs))
+	for i, l := range f.logs {
+		want[i] = readAll(t, l, 0)
+	}
+	snap := f.mem.CrashClone(crashRand(1, 1))
+	noErr(t, f.m.Close())
+	m, err := OpenManager(ManagerOptions{FS: snap, Dir: "/data", Config: smallConfig(), Logger: quietLogger})
+	noErr(t, err)
+	defer m.Close()
+	for i := range f.logs {
+		l, ok := m.Log(TopicPartition{Topic: "orders", Partition: int32(i)})
+		require(t, ok, "log %d lost", i)
+		require(t, string(readAll(t, l, 0)) == string(want[i]), "log %d lost acknowledged data in a crash", i)
+	}
+}
+
+// TestSharedSyncMarksFileSynced: a round a syncfs covered counts as synced
+// in the file cache, as one its own fdatasync covered does; otherwise the
+// cache would fsync the file again before closing it idle.
+func TestSharedSyncMarksFileSynced(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys })
+	entered, release := f.holdFirstSync()
+	first := f.appendAsync(t, 0, "held")
+	faultWait(t, entered, "log 0's fdatasync")
+	syncfs := f.efs.Count(vfs.OpSyncFS)
+	noErr(t, resultOf(t, f.appendAsync(t, 1, "shared"), "log 1's append"))
+	require(t, f.efs.Count(vfs.OpSyncFS) == syncfs+1, "log 1's round did not share a syncfs")
+	l := f.logs[1]
+	l.mu.Lock()
+	sf := l.active().activeFile.(*activeFile).sf
+	l.mu.Unlock()
+	sf.cache.mu.Lock()
+	unsynced := sf.unsyncedLocked()
+	sf.cache.mu.Unlock()
+	require(t, !unsynced, "the file cache still counts log 1's active file unsynced after a syncfs covered its round")
+	close(release)
+	noErr(t, resultOf(t, first, "log 0's append"))
+	f.probe.setHook(nil)
+	noErr(t, f.m.Close())
+}

@@ -1,0 +1,131 @@
+//go:build linux
+
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncfsTrusted lists the file systems whose syncfs(2) is used: ones whose
+// sync_fs commits the journal (or transaction) and flushes the disk cache
+// after writing back every dirty page, so that syncfs is as durable as an
+// fdatasync of each file. Others (network and FUSE file systems, overlay
+// stacks) may do less or report less, and get fdatasync per file.
+var syncfsTrusted = map[int64]string{
+	unix.EXT4_SUPER_MAGIC:  "ext4", // also ext2 and ext3, same magic
+	unix.XFS_SUPER_MAGIC:   "xfs",
+	unix.BTRFS_SUPER_MAGIC: "btrfs",
+	// Nothing on tmpfs is durable, by fdatasync or by syncfs; listed so
+	// that tests on a tmpfs /tmp run the same code as a broker on disk.
+	unix.TMPFS_MAGIC: "tmpfs",
+}
+
+// syncfsReportsErrors is whether this kernel returns write-back errors
+// from syncfs: before Linux 5.8 (commit 735e4ae5ba28, errseq_t on the
+// superblock) syncfs returned 0 even when pages failed to reach the disk,
+// and an acknowledgement could follow a lost write.
+var syncfsReportsErrors = sync.OnceValues(func() (bool, string) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return false, "uname: " + err.Error()
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	return kernelAtLeast(release, 5, 8), release
+})
+
+// kernelAtLeast parses the "major.minor" of a kernel release string
+// ("6.18.0-1-amd64"); an unreadable one counts as too old.
+func kernelAtLeast(release string, major, minor int) bool {
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	maj, err1 := strconv.Atoi(parts[0])
+	minorDigits, _, _ := strings.Cut(parts[1], "-") // "8-rc1" when there is no patch level
+	mnr, err2 := strconv.Atoi(minorDigits)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return maj > major || (maj == major && mnr >= minor)
+}
+
+func openFileSystemSyncer(dir string) (FileSystemSyncer, error) {
+	if ok, release := syncfsReportsErrors(); !ok {
+		return nil, fmt.Errorf("vfs: syncfs of %s: kernel %s does not report write-back errors (needs 5.8): %w", dir, release, errors.ErrUnsupported)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newOSSyncer(d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newOSSyncer(d *os.File) (*osSyncer, error) {
+	raw, err := d.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	var statErr error
+	if err := raw.Control(func(fd uintptr) { statErr = unix.Fstatfs(int(fd), &st) }); err != nil {
+		return nil, err
+	}
+	if statErr != nil {
+		return nil, &os.PathError{Op: "fstatfs", Path: d.Name(), Err: statErr}
+	}
+	if _, ok := syncfsTrusted[int64(st.Type)]; !ok {
+		return nil, fmt.Errorf("vfs: syncfs of %s: file system type %#x not known to make syncfs durable: %w", d.Name(), st.Type, errors.ErrUnsupported)
+	}
+	s := &osSyncer{dir: d, raw: raw}
+	s.syncFn = s.rawSyncfs
+	return s, nil
+}
+
+// osSyncer holds the directory descriptor whose errseq sample syncfs
+// checks. mu serialises syncs, which share err; syncFn is bound once so a
+// sync allocates no closure.
+type osSyncer struct {
+	dir    *os.File
+	raw    syscall.RawConn
+	mu     sync.Mutex
+	err    error
+	syncFn func(fd uintptr)
+}
+
+func (s *osSyncer) SyncFS() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.raw.Control(s.syncFn)
+	if err == nil {
+		err = s.err
+	}
+	if err != nil {
+		return &os.PathError{Op: "syncfs", Path: s.dir.Name(), Err: err}
+	}
+	return nil
+}
+
+func (s *osSyncer) rawSyncfs(fd uintptr) {
+	for {
+		err := unix.Syncfs(int(fd))
+		if !errors.Is(err, unix.EINTR) {
+			s.err = err
+			return
+		}
+	}
+}
+
+func (s *osSyncer) Close() error { return s.dir.Close() }
