@@ -33,6 +33,7 @@ const (
 	MaxIncrementalFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
 	FetchMaxBytes                        = "fetch.max.bytes"
 	LogFlushPolicy                       = "log.flush.policy"
+	LogFlushSharedSync                   = "log.flush.shared.sync"
 	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
 	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
 	ProducerIDExpirationMs               = "producer.id.expiration.ms"
@@ -356,6 +357,12 @@ var BrokerConfigs = []Def{
 		Values: []string{FlushAlways, FlushInterval, FlushNever},
 		Doc: "Sluice only: when appends are fsynced. always acknowledges acks=1/all only after a group-commit fsync; " +
 			"interval fsyncs per log.flush.interval.ms/messages; never leaves it to the OS, which is Kafka's page-cache behaviour.",
+	},
+	{
+		Name: LogFlushSharedSync, Type: TypeBoolean, Default: "true",
+		Doc: "Sluice only: when several partitions need an fsync at the same time, cover them with one syncfs of the log directory's file system " +
+			"instead of one fdatasync each (Linux, local file systems). false: every partition syncs its own files; choose it when log.dirs " +
+			"shares a file system with other busy writers or with many topics on log.flush.policy=never, whose dirty data a syncfs writes back too.",
 	},
 	{
 		Name: LogFormat, Type: TypeString, Default: LogFormatText,

@@ -48,6 +48,9 @@ type ManagerOptions struct {
 	CleanerMetrics CleanerMetrics
 	// FlushTime observes every log's append fsyncs (Options.FlushTime).
 	FlushTime Observer
+	// NoSharedSync makes every log fdatasync its own files, never sharing
+	// a syncfs (log.flush.shared.sync=false).
+	NoSharedSync bool
 }
 
 // Manager owns the logs of one log directory, as Kafka's LogManager: it opens
@@ -123,6 +126,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 // is refused (see vfs.OpenFileSystemSyncer) the logs fdatasync their own
 // files, as they would without a manager.
 func openSharedSync(opts ManagerOptions) (*SharedSync, error) {
+	if opts.NoSharedSync {
+		return NewSharedSync(nil, opts.Dir, opts.Logger), nil
+	}
 	syncer, err := opts.FS.OpenFileSystemSyncer(opts.Dir)
 	if errors.Is(err, errors.ErrUnsupported) {
 		opts.Logger.Info("append rounds of different logs will not share a sync", "dir", opts.Dir, "reason", err)

@@ -294,13 +294,17 @@ type sharedFault struct {
 	logs  []*Log
 }
 
-func openSharedFault(t *testing.T, fsys func(vfs.FS) vfs.FS) *sharedFault {
+func openSharedFault(t *testing.T, fsys func(vfs.FS) vfs.FS, tweaks ...func(*ManagerOptions)) *sharedFault {
 	t.Helper()
 	f := &sharedFault{mem: vfs.NewMem()}
 	f.efs = vfs.NewErrorFS(f.mem)
 	f.probe = newCrashProbe(fsys(f.efs))
+	opts := ManagerOptions{FS: f.probe, Dir: "/data", Config: smallConfig(), Logger: quietLogger}
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
 	var err error
-	f.m, err = OpenManager(ManagerOptions{FS: f.probe, Dir: "/data", Config: smallConfig(), Logger: quietLogger})
+	f.m, err = OpenManager(opts)
 	noErr(t, err)
 	for i := range sharedCrashLogs {
 		l, err := f.m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, smallConfig())
@@ -482,4 +486,23 @@ func TestSharedSyncMarksFileSynced(t *testing.T) {
 	noErr(t, resultOf(t, first, "log 0's append"))
 	f.probe.setHook(nil)
 	noErr(t, f.m.Close())
+}
+
+// TestSharedSyncTurnedOff: with log.flush.shared.sync=false the rounds that
+// pile up behind a held fdatasync sync their own files, and no syncfs runs
+// though the file system offers it.
+func TestSharedSyncTurnedOff(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys }, func(o *ManagerOptions) { o.NoSharedSync = true })
+	defer f.m.Close()
+	entered, release := f.holdFirstSync()
+	first := f.appendAsync(t, 0, "held")
+	faultWait(t, entered, "log 0's fdatasync")
+	for i := 1; i < len(f.logs); i++ {
+		noErr(t, resultOf(t, f.appendAsync(t, i, "own"), fmt.Sprintf("log %d's append while log 0 syncs", i)))
+	}
+	close(release)
+	noErr(t, resultOf(t, first, "log 0's append"))
+	f.probe.setHook(nil)
+	require(t, f.efs.Count(vfs.OpSyncFS) == 0, "a syncfs ran with sharing turned off")
+	require(t, f.m.SharedSyncStats().SyncFS == 0, "stats count %d syncfs with sharing turned off", f.m.SharedSyncStats().SyncFS)
 }

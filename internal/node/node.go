@@ -374,7 +374,8 @@ func (n *Node) openLogs() error {
 			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
 			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
 		},
-		FlushTime: n.metrics.LogFlush,
+		FlushTime:    n.metrics.LogFlush,
+		NoSharedSync: !cfg.Bool(config.LogFlushSharedSync),
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
