@@ -425,7 +425,7 @@ func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
 }
 
-// noSyncfsFS refuses syncfs, as a kernel before 5.8 or another OS does.
+// noSyncfsFS refuses syncfs, as a kernel before 5.17 or another OS does.
 type noSyncfsFS struct{ vfs.FS }
 
 func (noSyncfsFS) OpenFileSystemSyncer(dir string) (vfs.FileSystemSyncer, error) {

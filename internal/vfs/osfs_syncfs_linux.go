@@ -28,18 +28,29 @@ var syncfsTrusted = map[int64]string{
 	unix.TMPFS_MAGIC: "tmpfs",
 }
 
-// syncfsReportsErrors is whether this kernel returns write-back errors
-// from syncfs: before Linux 5.8 (commit 735e4ae5ba28, errseq_t on the
-// superblock) syncfs returned 0 even when pages failed to reach the disk,
-// and an acknowledgement could follow a lost write.
+// syncfsReportsErrors is whether this kernel's syncfs reports every
+// failure an fdatasync of each file would (syncfsKernelOK), with the
+// release it read.
 var syncfsReportsErrors = sync.OnceValues(func() (bool, string) {
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return false, "uname: " + err.Error()
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	return kernelAtLeast(release, 5, 8), release
+	return syncfsKernelOK(release), release
 })
+
+// syncfsKernelOK says whether a kernel release returns from syncfs the
+// errors an fdatasync returns. Before 5.8 (commit 735e4ae5ba28, errseq_t
+// on the superblock) syncfs returned 0 when pages failed to reach the
+// disk. Before 5.17 (commit 5679897eb104) sync_filesystem dropped the
+// file system's own ->sync_fs result: a failed journal commit or log force
+// (which holds the extents and sizes that make appended bytes readable
+// after a crash) or a failed disk cache flush, all of which an fdatasync
+// reports, left syncfs returning 0, and an acknowledgement could follow a
+// lost write. Stable trees that took the fix later (5.15.y, 5.10.y) are
+// refused too: the release string does not say which have it.
+func syncfsKernelOK(release string) bool { return kernelAtLeast(release, 5, 17) }
 
 // kernelAtLeast parses the "major.minor" of a kernel release string
 // ("6.18.0-1-amd64"); an unreadable one counts as too old.
@@ -59,7 +70,7 @@ func kernelAtLeast(release string, major, minor int) bool {
 
 func openFileSystemSyncer(dir string) (FileSystemSyncer, error) {
 	if ok, release := syncfsReportsErrors(); !ok {
-		return nil, fmt.Errorf("vfs: syncfs of %s: kernel %s does not report write-back errors (needs 5.8): %w", dir, release, errors.ErrUnsupported)
+		return nil, fmt.Errorf("vfs: syncfs of %s: kernel %s does not report all sync errors from syncfs (needs 5.17): %w", dir, release, errors.ErrUnsupported)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
