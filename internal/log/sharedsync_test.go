@@ -534,7 +534,9 @@ func TestSharedSyncRoundWaitsForTheCachesFsync(t *testing.T) {
 	_, err = fa.WriteAt([]byte("the round's write, not yet synced"), 0)
 	noErr(t, err)
 	require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
-	shared := NewSharedSync(newGatedSync(), "/", quietLogger)
+	fsSync := newGatedSync()
+	close(fsSync.release)
+	shared := NewSharedSync(fsSync, "/", quietLogger)
 	defer shared.Close()
 	l := &Log{sharedSync: shared}
 
