@@ -20,7 +20,7 @@ import (
 // fdatasync of each file. Others (network and FUSE file systems, overlay
 // stacks) may do less or report less, and get fdatasync per file.
 var syncfsTrusted = map[int64]string{
-	unix.EXT4_SUPER_MAGIC:  "ext4", // also ext2 and ext3, same magic
+	unix.EXT4_SUPER_MAGIC:  "ext4", // also ext2 and ext3, same magic; ext2 is refused (extDriverFlushes)
 	unix.XFS_SUPER_MAGIC:   "xfs",
 	unix.BTRFS_SUPER_MAGIC: "btrfs",
 	// Nothing on tmpfs is durable, by fdatasync or by syncfs; listed so
@@ -100,9 +100,66 @@ func newOSSyncer(d *os.File) (*osSyncer, error) {
 	if _, ok := syncfsTrusted[int64(st.Type)]; !ok {
 		return nil, fmt.Errorf("vfs: syncfs of %s: file system type %#x not known to make syncfs durable: %w", d.Name(), st.Type, errors.ErrUnsupported)
 	}
+	if st.Type == unix.EXT4_SUPER_MAGIC {
+		if err := checkExtMount(d.Name(), raw); err != nil {
+			return nil, err
+		}
+	}
 	s := &osSyncer{dir: d, raw: raw}
 	s.syncFn = s.rawSyncfs
 	return s, nil
+}
+
+// checkExtMount refuses syncfs on an ext2 mount. ext2, ext3 and ext4
+// share a magic number, and ext2's sync_fs writes the superblock without
+// flushing the disk's volatile write cache, which its fsync does: a
+// syncfs there could return before appended bytes are on stable media.
+// The mount's type is read from /proc/self/mountinfo by the device number;
+// when it cannot be found syncfs is refused as well.
+func checkExtMount(dir string, raw syscall.RawConn) error {
+	var st unix.Stat_t
+	var statErr error
+	if err := raw.Control(func(fd uintptr) { statErr = unix.Fstat(int(fd), &st) }); err != nil {
+		return err
+	}
+	if statErr != nil {
+		return &os.PathError{Op: "fstat", Path: dir, Err: statErr}
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("vfs: syncfs of %s: cannot tell ext2 from ext4: %w (%w)", dir, errors.ErrUnsupported, err)
+	}
+	fstype, ok := mountFSType(info, unix.Major(st.Dev), unix.Minor(st.Dev))
+	if !ok || !extDriverFlushes(fstype) {
+		return fmt.Errorf("vfs: syncfs of %s: mount type %q does not flush the disk cache in syncfs: %w", dir, fstype, errors.ErrUnsupported)
+	}
+	return nil
+}
+
+// extDriverFlushes says whether a mount of this type (an ext magic file
+// system) flushes the disk cache in syncfs: ext3 and ext4 mounts run the
+// ext4 driver, whose sync_fs does; an ext2 mount may run the ext2 driver,
+// whose sync_fs does not.
+func extDriverFlushes(fstype string) bool { return fstype == "ext4" || fstype == "ext3" }
+
+// mountFSType finds the file system type of the mount of device
+// major:minor in /proc/self/mountinfo ("36 35 98:0 /a /b rw - ext4 /dev/x
+// rw": the third field is the device, the one after the "-" separator the
+// type).
+func mountFSType(mountinfo []byte, major, minor uint32) (string, bool) {
+	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
+	for line := range strings.SplitSeq(string(mountinfo), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 || fields[2] != dev {
+			continue
+		}
+		for i, f := range fields {
+			if f == "-" && i+1 < len(fields) {
+				return fields[i+1], true
+			}
+		}
+	}
+	return "", false
 }
 
 // osSyncer holds the directory descriptor whose errseq sample syncfs
