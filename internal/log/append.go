@@ -479,34 +479,15 @@ func (l *Log) timedSync(f vfs.File) error {
 
 // syncActive syncs the active segment through the directory's SharedSync
 // (sharedsync.go), which may cover it with a syncfs shared with other logs
-// instead of its own fdatasync. The file cache must then learn that the
-// file is synced, as activeFile.Sync tells it, or it would fsync the idle
-// file again before closing it; so this does what activeFile.Sync does
-// (filecache.go) with the shared sync in place of the file's own: refuse
-// after a failed fsync the cache ran itself, then take the reference and
-// the write generation the sync covers.
+// instead of its own fdatasync. It goes through the file cache's handle
+// (activeFile.syncShared) so that the file is synced by the cache's rules:
+// after any fsync the cache is running on it to close it, failing with
+// that fsync's error, and noted synced afterwards.
 func (l *Log) syncActive(f vfs.File) error {
-	af, ok := f.(*activeFile)
-	if !ok || l.sharedSync == nil {
-		return f.Sync()
+	if af, ok := f.(*activeFile); ok {
+		return af.syncShared(l.sharedSync)
 	}
-	sf := af.sf
-	sf.cache.mu.Lock()
-	err := sf.syncErr
-	sf.cache.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	file, gen, err := af.use(false)
-	if err != nil {
-		return err
-	}
-	if err := l.sharedSync.Sync(file); err != nil {
-		af.done(0)
-		return err
-	}
-	af.done(gen)
-	return nil
+	return f.Sync()
 }
 
 // syncSealed fsyncs the segments sealed without a sync, in earlier rounds

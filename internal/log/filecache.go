@@ -664,7 +664,13 @@ func (a *activeFile) Truncate(size int64) error {
 // Sync fsyncs the writes begun before it. A file closed while idle had
 // nothing unsynced: it is not reopened for a no-op fsync. A failed fsync
 // the cache ran is returned.
-func (a *activeFile) Sync() error {
+func (a *activeFile) Sync() error { return a.syncShared(nil) }
+
+// syncShared is Sync with shared.Sync(file) in place of the file's own
+// fsync (an append round's, sharedsync.go), so the round keeps Sync's
+// rules: wait for an eviction's fsync of the file and return its failure,
+// and note the generation covered so the cache does not fsync it again.
+func (a *activeFile) syncShared(shared *SharedSync) error {
 	sf := a.sf
 	sf.cache.mu.Lock()
 	err := sf.syncErr
@@ -684,7 +690,7 @@ func (a *activeFile) Sync() error {
 	err = sf.awaitEvictionLocked()
 	sf.cache.mu.Unlock()
 	if err == nil {
-		err = f.Sync()
+		err = shared.Sync(f)
 	}
 	if err != nil {
 		a.done(0)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -424,7 +425,7 @@ func TestSharedSyncFaultFailsEveryCoveredLog(t *testing.T) {
 	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
 }
 
-// noSyncfsFS refuses syncfs, as a kernel before 5.8 or another OS does.
+// noSyncfsFS refuses syncfs, as a kernel before 5.17 or another OS does.
 type noSyncfsFS struct{ vfs.FS }
 
 func (noSyncfsFS) OpenFileSystemSyncer(dir string) (vfs.FileSystemSyncer, error) {
@@ -505,4 +506,62 @@ func TestSharedSyncTurnedOff(t *testing.T) {
 	f.probe.setHook(nil)
 	require(t, f.efs.Count(vfs.OpSyncFS) == 0, "a syncfs ran with sharing turned off")
 	require(t, f.m.SharedSyncStats().SyncFS == 0, "stats count %d syncfs with sharing turned off", f.m.SharedSyncStats().SyncFS)
+}
+
+// TestSharedSyncRoundWaitsForTheCachesFsync: the round's sync through the
+// SharedSync (Log.syncActive) skipped what activeFile.Sync does since the
+// file cache learnt to fsync idle files before closing them: wait for the
+// cache's fsync of the same file and return its failure. A lone round
+// fdatasynced the descriptor the cache was fsyncing; Linux reports a
+// writeback error to one of the two, and when the cache's took it the
+// round was acknowledged over bytes that never reached the disk.
+func TestSharedSyncRoundWaitsForTheCachesFsync(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	evicting, release := make(chan struct{}), make(chan struct{})
+	var syncs atomic.Int32
+	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+		// The first fsync of a.log is the eviction's: it took the
+		// writeback error; hold it before the cache notes it.
+		if name == "/a.log" && syncs.Add(1) == 1 {
+			close(evicting)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(1, 1)
+	a := &segmentFile{cache: files, fs: fsys, path: "/a.log"}
+	fa, err := a.pin()
+	noErr(t, err)
+	_, err = fa.WriteAt([]byte("the round's write, not yet synced"), 0)
+	noErr(t, err)
+	require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
+	fsSync := newGatedSync()
+	close(fsSync.release)
+	shared := NewSharedSync(fsSync, "/", quietLogger)
+	defer shared.Close()
+	l := &Log{sharedSync: shared}
+
+	// Pinning b passes the active bound: a, idle and unsynced, is fsynced
+	// to be closed, by this goroutine.
+	b := &segmentFile{cache: files, fs: fsys, path: "/b.log"}
+	pinned := make(chan error, 1)
+	go func() {
+		_, err := b.pin()
+		pinned <- err
+	}()
+	faultWait(t, evicting, "the cache's fsync of a.log")
+	synced := make(chan error, 1)
+	go func() { synced <- l.syncActive(fa) }()
+	// The round's sync must not return before the cache's is noted; give
+	// a wrong one a moment to show itself.
+	select {
+	case err := <-synced:
+		close(release)
+		require(t, err != nil, "the round's sync succeeded while the cache's fsync of the same descriptor took the writeback error")
+	case <-time.After(200 * time.Millisecond):
+		close(release)
+		err := resultOf(t, synced, "the round's sync")
+		require(t, errors.Is(err, syscall.EIO), "the round's sync after the cache's failed fsync: %v, want EIO", err)
+	}
+	noErr(t, resultOf(t, pinned, "pinning b"))
+	require(t, shared.Stats().FileSyncs+shared.Stats().SyncFS == 0, "the round synced after the cache's fsync failed: %+v", shared.Stats())
 }

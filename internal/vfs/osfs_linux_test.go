@@ -80,6 +80,47 @@ func TestOSFSKernelAtLeast(t *testing.T) {
 	}
 }
 
+// TestOSFSSyncfsKernel: syncfs is used only on kernels whose syncfs
+// returns what an fdatasync of each file would. The common 5.10 (Debian
+// 11), 5.14 (RHEL 9) and 5.15 (Ubuntu 22.04) kernels report write-back
+// errors from syncfs but drop ext4's, XFS's and btrfs's ->sync_fs errors
+// (a failed journal commit or disk cache flush): syncfs returns 0 there
+// while fdatasync fails.
+func TestOSFSSyncfsKernel(t *testing.T) {
+	for release, want := range map[string]bool{
+		"4.19.0-25-amd64": false, "5.7.19": false, "5.8.0": false, "5.10.0-28-amd64": false,
+		"5.14.0-362.8.1.el9_3.x86_64": false, "5.15.0-91-generic": false, "5.16.20": false,
+		"5.17.0": true, "5.17-rc1": true, "6.1.0-18-amd64": true, "6.18.0-1-amd64": true, "garbage": false,
+	} {
+		if got := syncfsKernelOK(release); got != want {
+			t.Errorf("syncfsKernelOK(%q) = %v, want %v", release, got, want)
+		}
+	}
+}
+
+// TestOSFSSyncfsExt2Refused: ext2 shares ext4's magic number, but the
+// ext2 driver's syncfs writes back without flushing the disk's write
+// cache, which its fsync does; an ext2 mount must fall back to fdatasync.
+func TestOSFSSyncfsExt2Refused(t *testing.T) {
+	const info = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n" +
+		"29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n" +
+		"30 29 8:2 / /data rw,relatime shared:2 master:3 - ext2 /dev/sda2 rw\n" +
+		"31 29 8:3 / /old rw - ext3 /dev/sda3 rw,data=ordered\n"
+	for _, c := range []struct {
+		major, minor uint32
+		fstype       string
+		flushes      bool
+	}{{8, 1, "ext4", true}, {8, 2, "ext2", false}, {8, 3, "ext3", true}, {8, 4, "", false}} {
+		got, ok := mountFSType([]byte(info), c.major, c.minor)
+		if got != c.fstype || ok != (c.fstype != "") {
+			t.Errorf("mountFSType(%d:%d) = %q, %v; want %q", c.major, c.minor, got, ok, c.fstype)
+		}
+		if extDriverFlushes(got) != c.flushes {
+			t.Errorf("extDriverFlushes(%q) = %v, want %v", got, !c.flushes, c.flushes)
+		}
+	}
+}
+
 // TestOSFSSyncerRefusesUntrustedFileSystem: syncfs is used only on file
 // systems known to make it durable; procfs is not one of them.
 func TestOSFSSyncerRefusesUntrustedFileSystem(t *testing.T) {
