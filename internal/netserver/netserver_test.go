@@ -284,6 +284,31 @@ func TestNetserverIdleTimeout(t *testing.T) {
 	eventually(t, "all connections closed", func() bool { return s.NumConnections() == 0 })
 }
 
+// TestNetserverFrameOutlivesEarlierDeadline: the socket's read deadline
+// is moved only when it passes, so it may fire while a frame is half in;
+// the frame still has its full IdleTimeout from its first byte (here the
+// body's), and a request started just before the connection would have
+// idled out is served. The margins are IdleTimeout/4 either way.
+func TestNetserverFrameOutlivesEarlierDeadline(t *testing.T) {
+	const idle = 2 * time.Second
+	h := newTestHandler()
+	s := startServer(t, Config{IdleTimeout: idle}, h)
+	c := dial(t, s)
+	c.roundTrip(1)
+	// The deadline in force was set before that answer; now send half a
+	// frame at IdleTimeout/2, the rest after the idle timeout but within
+	// IdleTimeout of the first half.
+	time.Sleep(idle / 2)
+	f := frame(payload(2, opEcho, 64))
+	c.send(f[:8])
+	time.Sleep(3 * idle / 4)
+	c.send(f[8:])
+	b, err := c.readFrame()
+	if err != nil || len(b) < 4 || binary.BigEndian.Uint32(b) != 2 {
+		t.Fatalf("response %x, %v; want request 2 answered", b, err)
+	}
+}
+
 // TestNetserverMaxConnections: beyond MaxConnections a new connection is
 // closed at once; when one leaves, a new one is accepted.
 func TestNetserverMaxConnections(t *testing.T) {
