@@ -77,7 +77,7 @@ type Config struct {
 	MaxRequestBytes       int32         // socket.request.max.bytes, default 104857600; a larger size prefix closes the conn
 	QueuedMaxRequestBytes int64         // queued.max.request.bytes: bound on request bytes read but not yet served, across all connections; default 512 MiB; must be >= MaxRequestBytes
 	MaxInFlightPerConn    int           // requests read ahead per connection, default 16
-	IdleTimeout           time.Duration // connections.max.idle.ms, default 10 min: a connection with no request and nothing pending is closed
+	IdleTimeout           time.Duration // connections.max.idle.ms, default 10 min: a connection with no request and nothing pending is closed; negative: never (-1 in Kafka)
 	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
 	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
 	Logger                *slog.Logger
@@ -169,7 +169,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = DefaultMaxInFlightPerConn
 	}
-	if c.IdleTimeout <= 0 {
+	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.WriteTimeout <= 0 {

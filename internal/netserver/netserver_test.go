@@ -309,6 +309,27 @@ func TestNetserverFrameOutlivesEarlierDeadline(t *testing.T) {
 	}
 }
 
+// TestNetserverIdleTimeoutNever: a negative IdleTimeout (Kafka's
+// connections.max.idle.ms -1) means connections never idle out; it used
+// to become the 10-minute default, and must not become a deadline in the
+// past either.
+func TestNetserverIdleTimeoutNever(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{IdleTimeout: -time.Millisecond}, h)
+	if s.cfg.IdleTimeout >= 0 {
+		t.Fatalf("IdleTimeout = %v, want it kept negative", s.cfg.IdleTimeout)
+	}
+	c := dial(t, s)
+	c.roundTrip(1)
+	f := frame(payload(2, opEcho, 64))
+	c.send(f[:2]) // a partial size prefix, then the rest
+	time.Sleep(10 * time.Millisecond)
+	c.send(f[2:])
+	if got := c.readID(); got != 2 {
+		t.Fatalf("response %d, want 2", got)
+	}
+}
+
 // TestNetserverMaxConnections: beyond MaxConnections a new connection is
 // closed at once; when one leaves, a new one is accepted.
 func TestNetserverMaxConnections(t *testing.T) {
