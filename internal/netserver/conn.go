@@ -82,6 +82,7 @@ type conn struct {
 	queue      []request     // read, not yet served; at most MaxInFlightPerConn
 	processing bool          // a processLoop is running (serving or lingering)
 	lingering  bool          // it waits on wake, the queue empty
+	answered   bool          // while lingering, no response is pending either: the reader may serve inline
 	readDone   bool          // the reader has stopped: nothing more is queued
 	slots      chan struct{} // one token per request read and not yet answered
 	// wake carries the one wake-up of a lingering processor, sent by
@@ -257,15 +258,20 @@ func (c *conn) readLoop() {
 }
 
 // serveInline serves req on the reader when the handler allows it (see
-// Inliner) and no processor is running: then nothing of the connection is
-// queued or pending, so req's response is next in order anyway.
+// Inliner) and no processor is running, or one lingers with everything
+// answered: then nothing of the connection is queued or pending, so req's
+// response is next in order anyway.
 func (c *conn) serveInline(req request) bool {
 	in, ok := c.s.handler.(Inliner)
 	if !ok || c.dead.Load() || !in.CanInline(c.ctx, (*req.buf)[:req.size]) {
 		return false
 	}
 	c.mu.Lock()
-	busy := c.processing
+	// A processor lingering with everything answered serves nothing
+	// until woken, which only this reader does: once a processor exists
+	// (the connection served some other request) the fetches that follow
+	// would otherwise keep it and its hand-offs alive.
+	busy := c.processing && !(c.lingering && c.answered)
 	c.mu.Unlock()
 	if busy {
 		return false
@@ -350,7 +356,7 @@ const (
 
 // next takes the next queued request. With none, the processor lingers,
 // or finishes the connection if the reader is gone.
-func (c *conn) next() (req request, step nextStep) {
+func (c *conn) next(pending int) (req request, step nextStep) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) == 0 {
@@ -358,7 +364,7 @@ func (c *conn) next() (req request, step nextStep) {
 			c.processing = false
 			return request{}, finishConnection
 		}
-		c.lingering = true
+		c.lingering, c.answered = true, pending == 0
 		return request{}, lingerForRequest
 	}
 	req = c.queue[0]
@@ -578,7 +584,7 @@ func (c *conn) processLoop() {
 	var pending []served
 	for {
 		pending = c.respondReady(pending)
-		req, step := c.next()
+		req, step := c.next(len(pending))
 		switch step {
 		case finishConnection:
 			c.drain(pending)

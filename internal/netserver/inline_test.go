@@ -99,3 +99,28 @@ func TestNetserverInlineMutesReading(t *testing.T) {
 	c.drainUntilClosed()
 	h.resp.checkAllReleased(t)
 }
+
+// TestNetserverInlineBehindLingeringProcessor: a request the processor
+// served leaves it lingering; the inline requests that follow are served
+// by the reader all the same (not read ahead), in order.
+func TestNetserverInlineBehindLingeringProcessor(t *testing.T) {
+	h := &inlineHandler{testHandler: newTestHandler(), block: true}
+	h.entered = make(chan uint32, 1)
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	c.roundTrip(1) // served by a processor, which now lingers
+	c.send(frame(payload(2, opInline, 0)))
+	<-h.entered
+	c.send(frame(payload(3, opEcho, 100)))
+	time.Sleep(50 * time.Millisecond) // as in TestNetserverInlineMutesReading
+	if q := s.QueuedRequestBytes(); q != payloadMin {
+		t.Fatalf("QueuedRequestBytes = %d while the reader serves, want %d: the served frame's only", q, payloadMin)
+	}
+	h.gate <- struct{}{}
+	for _, want := range []uint32{2, 3} {
+		if got := c.readID(); got != want {
+			t.Fatalf("response %d, want %d", got, want)
+		}
+	}
+	h.resp.checkAllReleased(t)
+}
