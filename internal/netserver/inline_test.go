@@ -108,7 +108,18 @@ func TestNetserverInlineBehindLingeringProcessor(t *testing.T) {
 	h.entered = make(chan uint32, 1)
 	s := startServer(t, Config{}, h)
 	c := dial(t, s)
-	c.roundTrip(1) // served by a processor, which now lingers
+	c.roundTrip(1) // served by a processor, which then lingers
+	eventually(t, "the processor lingers", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			sc.mu.Lock()
+			lingering := sc.lingering && sc.answered
+			sc.mu.Unlock()
+			return lingering
+		}
+		return false
+	})
 	c.send(frame(payload(2, opInline, 0)))
 	<-h.entered
 	c.send(frame(payload(3, opEcho, 100)))
