@@ -120,6 +120,7 @@ type Broker struct {
 	TxnMarkerListener TxnMarkerListener
 
 	fetchSessions *fetchSessionCache
+	fetchWaits    fetchWaitPool
 	authzState
 }
 

@@ -46,6 +46,19 @@ func (s *Server) CanPipeline(ctx context.Context, frame []byte) bool {
 	return err == nil && peek.APIKey == produceHandler.key
 }
 
+// CanInline reports whether the connection's reader may serve the frame
+// itself while nothing else of its connection is being served: a fetch,
+// whose response is never deferred and whose wait ends at its max wait
+// (netserver.Inliner). A consumer long-polls with one fetch after another,
+// and each handed to another goroutine cost a wake-up.
+func (s *Server) CanInline(ctx context.Context, frame []byte) bool {
+	if sess := auth.SessionFromContext(ctx); sess != nil && sess.ExpectsRawToken() {
+		return false
+	}
+	peek, err := wire.PeekHeader(frame)
+	return err == nil && peek.APIKey == fetchHandler.key
+}
+
 // deferredResponse is a response whose request was still being served
 // when Serve returned; frame is set before ready is closed.
 type deferredResponse struct {

@@ -30,7 +30,8 @@ var (
 const sizePrefixLen = 4
 
 // conn is one client connection, served by a reader goroutine and, while
-// it has requests to serve, a processor goroutine:
+// it has requests to serve, a processor goroutine (except the requests an
+// Inliner lets the reader serve itself while no processor runs):
 //
 //   - readLoop cuts frames off the socket and queues them. Before reading a
 //     frame's body it takes one of MaxInFlightPerConn slots and the frame's
@@ -81,6 +82,7 @@ type conn struct {
 	queue      []request     // read, not yet served; at most MaxInFlightPerConn
 	processing bool          // a processLoop is running (serving or lingering)
 	lingering  bool          // it waits on wake, the queue empty
+	answered   bool          // while lingering, no response is pending either: the reader may serve inline
 	readDone   bool          // the reader has stopped: nothing more is queued
 	slots      chan struct{} // one token per request read and not yet answered
 	// wake carries the one wake-up of a lingering processor, sent by
@@ -105,6 +107,13 @@ type conn struct {
 	authTimer *time.Timer
 
 	sizePrefix [sizePrefixLen]byte
+	// partialPrefixDeadline is when a size prefix whose first bytes are in
+	// must be complete. Reader-owned, like sizePrefix.
+	partialPrefixDeadline time.Time
+	// writeDeadline is the socket's write deadline as last set. Written
+	// only by whoever writes responses: the processor, or the reader
+	// serving inline while none runs (handed over under mu).
+	writeDeadline time.Time
 }
 
 // request is a frame read off the socket. It holds frame bytes of the
@@ -219,6 +228,14 @@ func (c *conn) readLoop() {
 		c.cancel()
 		return
 	}
+	// The read deadline is set here once and then moved only when it
+	// passes (sizePrefixRead, readFrameBody): setting it before every
+	// read modified a runtime timer twice per request, 6% of the broker's
+	// CPU with 1,000 consumers long-polling (bench/idleconsumers).
+	if err := c.setReadDeadline(c.idleAfter(time.Now())); err != nil {
+		c.readEnded(err)
+		return
+	}
 	for {
 		c.waitMuted(c.ctx)
 		// The wait for the size is where an idle connection spends its
@@ -234,8 +251,37 @@ func (c *conn) readLoop() {
 			c.readEnded(err)
 			return
 		}
-		c.enqueue(req)
+		if !c.serveInline(req) {
+			c.enqueue(req)
+		}
 	}
+}
+
+// serveInline serves req on the reader when the handler allows it (see
+// Inliner) and no processor is running, or one lingers with everything
+// answered: then nothing of the connection is queued or pending, so req's
+// response is next in order anyway.
+func (c *conn) serveInline(req request) bool {
+	in, ok := c.s.handler.(Inliner)
+	if !ok || c.dead.Load() || !in.CanInline(c.ctx, (*req.buf)[:req.size]) {
+		return false
+	}
+	c.mu.Lock()
+	// A processor lingering with everything answered serves nothing
+	// until woken, which only this reader does: once a processor exists
+	// (the connection served some other request) the fetches that follow
+	// would otherwise keep it and its hand-offs alive.
+	busy := c.processing && !(c.lingering && c.answered)
+	c.mu.Unlock()
+	if busy {
+		return false
+	}
+	sv := c.process(req)
+	if sv.ready != nil {
+		<-sv.ready // an Inliner promises none; waiting keeps the order if one comes
+	}
+	c.respond(sv)
+	return true
 }
 
 func (c *conn) readEnded(err error) {
@@ -246,12 +292,12 @@ func (c *conn) readEnded(err error) {
 }
 
 // processorLinger is how long a processor waits for the next request
-// once the queue is empty before it exits. A consumer that long-polls, or
-// a producer that sends every linger.ms, sends its next request within
-// it, and so keeps one processor whose stack has grown to what serving
-// needs: a new goroutine per request grows its stack again each time
-// (stack copying was 8% of a CPU profile of the broker with 1,000
-// consumers long-polling, bench/longpoll.sh). Short, because the runtime
+// once the queue is empty before it exits. A producer that sends every
+// linger.ms (or a consumer whose fetches are not served inline) sends its
+// next request within it, and so keeps one processor whose stack has
+// grown to what serving needs: a new goroutine per request grows its
+// stack again each time (stack copying was 8% of a CPU profile of the
+// broker with 1,000 consumers long-polling, bench/longpoll.sh). Short, because the runtime
 // keeps the memory of the most processors ever alive at once: 10,000
 // clients that connect within a second and go idle would otherwise leave
 // 10,000 grown stacks' worth of resident memory behind
@@ -310,7 +356,7 @@ const (
 
 // next takes the next queued request. With none, the processor lingers,
 // or finishes the connection if the reader is gone.
-func (c *conn) next() (req request, step nextStep) {
+func (c *conn) next(pending int) (req request, step nextStep) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) == 0 {
@@ -318,7 +364,7 @@ func (c *conn) next() (req request, step nextStep) {
 			c.processing = false
 			return request{}, finishConnection
 		}
-		c.lingering = true
+		c.lingering, c.answered = true, pending == 0
 		return request{}, lingerForRequest
 	}
 	req = c.queue[0]
@@ -385,15 +431,7 @@ func (c *conn) readRequest() (request, error) {
 	bp := getFrameBuffer(int(size))
 	// The time spent waiting for a slot or memory is ours, not the client's:
 	// the body's deadline starts now.
-	err := c.setReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-	if err == nil {
-		_, err = io.ReadFull(c.nc, *bp)
-		if err != nil && c.readStopping.Load() {
-			err = errStopped
-		} else if err != nil {
-			err = fmt.Errorf("reading %d-byte request frame: %w", size, err)
-		}
-	}
+	err := c.readFrameBody(*bp, c.idleAfter(time.Now()))
 	if err != nil {
 		putFrameBuffer(bp)
 		c.s.pool.release(int64(size))
@@ -403,14 +441,41 @@ func (c *conn) readRequest() (request, error) {
 	return request{buf: bp, size: size}, nil
 }
 
+// readFrameBody reads a frame's body, which must be in by deadline.
+func (c *conn) readFrameBody(buf []byte, deadline time.Time) error {
+	for n := 0; n < len(buf); {
+		m, err := c.nc.Read(buf[n:])
+		n += m
+		if err == nil {
+			continue
+		}
+		if c.readStopping.Load() {
+			return errStopped
+		}
+		if isTimeout(err) && deadline.After(time.Now()) {
+			// The socket's deadline was an earlier one's.
+			if err := c.setReadDeadline(deadline); err != nil {
+				return err
+			}
+			continue
+		}
+		if errors.Is(err, io.EOF) && n > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("reading %d-byte request frame: %w", len(buf), err)
+	}
+	return nil
+}
+
 // readSizePrefix reads the next frame's 4-byte size. Waiting for it is where
 // a connection is idle: the wait ends with errIdle once IdleTimeout has
 // passed with nothing pending. Once the first byte is in, the frame must
 // complete within IdleTimeout, so a client trickling bytes is cut off too.
+//
+// The socket's read deadline is never later than the one that applies,
+// but often earlier: it is moved only when it passes, to the one that
+// applies then (the idle one, from the last answer, or the frame's).
 func (c *conn) readSizePrefix() error {
-	if err := c.setReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
-		return err
-	}
 	for n := 0; n < sizePrefixLen; {
 		m, err := c.nc.Read(c.sizePrefix[n:])
 		var stop bool
@@ -426,11 +491,8 @@ func (c *conn) readSizePrefix() error {
 // with the error why. Apart from readSizePrefix to keep the parked frame
 // small.
 func (c *conn) sizePrefixRead(n, m int, err error) (int, bool, error) {
-	idle := c.s.cfg.IdleTimeout
 	if n == 0 && m > 0 && m < sizePrefixLen {
-		if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
-			return n, true, err
-		}
+		c.partialPrefixDeadline = c.idleAfter(time.Now())
 	}
 	n += m
 	if err == nil {
@@ -439,21 +501,30 @@ func (c *conn) sizePrefixRead(n, m int, err error) (int, bool, error) {
 	if c.readStopping.Load() {
 		return n, true, errStopped
 	}
-	var netErr net.Error
-	if n == 0 && errors.As(err, &netErr) && netErr.Timeout() {
+	if isTimeout(err) {
 		next, ok := c.idleDeadline()
-		if !ok {
+		if n > 0 {
+			next, ok = c.partialPrefixDeadline, c.partialPrefixDeadline.After(time.Now())
+		}
+		if ok {
+			if err := c.setReadDeadline(next); err != nil {
+				return n, true, err
+			}
+			return n, false, nil
+		}
+		if n == 0 {
 			return n, true, errIdle
 		}
-		if err := c.setReadDeadline(next); err != nil {
-			return n, true, err
-		}
-		return n, false, nil
 	}
 	if n == 0 && errors.Is(err, io.EOF) {
 		return n, true, io.EOF // the client closed between requests
 	}
 	return n, true, fmt.Errorf("reading request size (%d of 4 bytes): %w", n, err)
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // idleDeadline decides, when a wait for a request times out, whether the
@@ -463,10 +534,22 @@ func (c *conn) sizePrefixRead(n, m int, err error) (int, bool, error) {
 func (c *conn) idleDeadline() (time.Time, bool) {
 	now := time.Now()
 	if len(c.slots) > 0 {
-		return now.Add(c.s.cfg.IdleTimeout), true
+		return c.idleAfter(now), true
+	}
+	if c.s.cfg.IdleTimeout < 0 {
+		return time.Time{}, true
 	}
 	next := time.Unix(0, c.lastActivity.Load()).Add(c.s.cfg.IdleTimeout)
 	return next, next.After(now)
+}
+
+// idleAfter is IdleTimeout after t: the zero time, which sets no
+// deadline, when connections never idle out (connections.max.idle.ms -1).
+func (c *conn) idleAfter(t time.Time) time.Time {
+	if c.s.cfg.IdleTimeout < 0 {
+		return time.Time{}
+	}
+	return t.Add(c.s.cfg.IdleTimeout)
 }
 
 // setReadDeadline sets the read deadline unless the reader is stopping.
@@ -501,7 +584,7 @@ func (c *conn) processLoop() {
 	var pending []served
 	for {
 		pending = c.respondReady(pending)
-		req, step := c.next()
+		req, step := c.next(len(pending))
 		switch step {
 		case finishConnection:
 			c.drain(pending)
@@ -680,7 +763,7 @@ func (c *conn) write(resp Response) {
 	if sized, ok := resp.(interface{ Size() int64 }); ok {
 		timeout += time.Duration(sized.Size()/minWriteBytesPerSecond) * time.Second
 	}
-	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	err := c.armWriteDeadline(time.Now().Add(timeout))
 	if err == nil {
 		_, err = resp.WriteTo(c.nc)
 	}
@@ -690,4 +773,21 @@ func (c *conn) write(resp Response) {
 		}
 		c.close()
 	}
+}
+
+// armWriteDeadline makes sure the write deadline is no earlier than need.
+// Setting it before every response modified a runtime timer each time;
+// instead it is moved, when it would come too early, to half a
+// WriteTimeout beyond need, so a connection answering steadily moves it
+// once in that long. A response that cannot be written is thus cut off
+// between its timeout and half a WriteTimeout later.
+func (c *conn) armWriteDeadline(need time.Time) error {
+	if !c.writeDeadline.Before(need) {
+		return nil
+	}
+	c.writeDeadline = need.Add(c.s.cfg.WriteTimeout / 2)
+	if err := c.nc.SetWriteDeadline(c.writeDeadline); err != nil {
+		return fmt.Errorf("setting write deadline: %w", err)
+	}
+	return nil
 }

@@ -284,6 +284,52 @@ func TestNetserverIdleTimeout(t *testing.T) {
 	eventually(t, "all connections closed", func() bool { return s.NumConnections() == 0 })
 }
 
+// TestNetserverFrameOutlivesEarlierDeadline: the socket's read deadline
+// is moved only when it passes, so it may fire while a frame is half in;
+// the frame still has its full IdleTimeout from its first byte (here the
+// body's), and a request started just before the connection would have
+// idled out is served. The margins are IdleTimeout/4 either way.
+func TestNetserverFrameOutlivesEarlierDeadline(t *testing.T) {
+	const idle = 2 * time.Second
+	h := newTestHandler()
+	s := startServer(t, Config{IdleTimeout: idle}, h)
+	c := dial(t, s)
+	c.roundTrip(1)
+	// The deadline in force was set before that answer; now send half a
+	// frame at IdleTimeout/2, the rest after the idle timeout but within
+	// IdleTimeout of the first half.
+	time.Sleep(idle / 2)
+	f := frame(payload(2, opEcho, 64))
+	c.send(f[:8])
+	time.Sleep(3 * idle / 4)
+	c.send(f[8:])
+	b, err := c.readFrame()
+	if err != nil || len(b) < 4 || binary.BigEndian.Uint32(b) != 2 {
+		t.Fatalf("response %x, %v; want request 2 answered", b, err)
+	}
+}
+
+// TestNetserverIdleTimeoutNever: a negative IdleTimeout (Kafka's
+// connections.max.idle.ms -1) means connections never idle out; it used
+// to become the 10-minute default, and must not become a deadline in the
+// past either.
+func TestNetserverIdleTimeoutNever(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{IdleTimeout: -time.Millisecond}, h)
+	if s.cfg.IdleTimeout >= 0 {
+		t.Fatalf("IdleTimeout = %v, want it kept negative", s.cfg.IdleTimeout)
+	}
+	c := dial(t, s)
+	c.roundTrip(1)
+	f := frame(payload(2, opEcho, 64))
+	c.send(f[:2]) // a partial size prefix, then the rest
+	time.Sleep(10 * time.Millisecond)
+	c.send(f[2:])
+	if got := c.readID(); got != 2 {
+		t.Fatalf("response %d, want 2", got)
+	}
+}
+
 // TestNetserverMaxConnections: beyond MaxConnections a new connection is
 // closed at once; when one leaves, a new one is accepted.
 func TestNetserverMaxConnections(t *testing.T) {

@@ -703,6 +703,11 @@ func (h handler) Serve(ctx context.Context, clientAddr string, frame []byte) (ne
 	return resp, err
 }
 
+// CanInline makes the handler a netserver.Inliner.
+func (h handler) CanInline(ctx context.Context, frame []byte) bool {
+	return h.s.CanInline(ctx, frame)
+}
+
 // CanPipeline makes the handler a netserver.Pipeliner.
 func (h handler) CanPipeline(ctx context.Context, frame []byte) bool {
 	return h.s.CanPipeline(ctx, frame)
