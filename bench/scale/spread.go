@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -19,6 +21,7 @@ type spreadOptions struct {
 	duration time.Duration
 	size     int
 	runs     int
+	brokers  string
 }
 
 // runSpread measures produce throughput (1 KiB records, acks=all, as
@@ -33,21 +36,28 @@ func runSpread(args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each run")
 	fs.IntVar(&o.size, "record-size", 1024, "bytes per record value")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each layout")
+	// Against bench/nullbroker this measures the load generator's own
+	// ceiling for each layout, the fair figure to compare Sluice with.
+	fs.StringVar(&o.brokers, "brokers", "", "HOST:PORT of a running broker to measure instead of starting sluice (--sluice, --dir and --set are then unused)")
 	fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	dir, cleanup, err := tempDir(&o.common, "sluice-spread-")
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	var r results
 	defer r.print()
-	n, err := o.start(ctx, filepath.Join(dir, "data"), filepath.Join(dir, "node.log"))
-	if err != nil {
-		return err
+	addr := o.brokers
+	if addr == "" {
+		dir, cleanup, err := tempDir(&o.common, "sluice-spread-")
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		n, err := o.start(ctx, filepath.Join(dir, "data"), filepath.Join(dir, "node.log"))
+		if err != nil {
+			return err
+		}
+		defer func() { n.kill() }()
+		addr = n.addr
 	}
-	defer func() { n.kill() }()
 	type layout struct {
 		name   string
 		topics []string
@@ -62,14 +72,14 @@ func runSpread(args []string) error {
 		for t := range topics {
 			l.topics = append(l.topics, fmt.Sprintf("spread%d-%03d", i, t))
 		}
-		if err := createTopics(ctx, n.addr, l.topics, partitions); err != nil {
+		if err := createTopics(ctx, addr, l.topics, partitions); err != nil {
 			return err
 		}
 		layouts = append(layouts, l)
 	}
 	for run := 1; run <= o.runs; run++ {
 		for _, l := range layouts {
-			mbs, err := produceFor(ctx, n.addr, l.topics, o.size, o.duration)
+			mbs, err := produceFor(ctx, addr, l.topics, o.size, o.duration)
 			if err != nil {
 				return err
 			}
@@ -88,11 +98,14 @@ func createTopics(ctx context.Context, addr string, topics []string, partitions 
 	adm := kadm.NewClient(cl)
 	for i := 0; i < len(topics); i += 10 {
 		resp, err := adm.CreateTopics(ctx, int32(partitions), 1, nil, topics[i:min(i+10, len(topics))]...)
-		if err == nil {
-			err = resp.Error()
-		}
 		if err != nil {
 			return fmt.Errorf("create topics: %w", err)
+		}
+		// A broker given with --brokers may have them from an earlier run.
+		for _, t := range resp {
+			if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", t.Topic, t.Err)
+			}
 		}
 	}
 	return waitAllPartitions(ctx, adm, topics, len(topics)*partitions)
