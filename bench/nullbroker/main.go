@@ -3,8 +3,9 @@
 // them. It measures the ceiling of a load generator (franz-go in `sluice
 // bench produce`) on this machine, the figure Sluice's produce throughput
 // is compared with; it serves only what that load needs (ApiVersions,
-// Metadata, CreateTopics, InitProducerId, Produce) and closes the
-// connection on anything else.
+// Metadata, CreateTopics, InitProducerId, Produce, and ListOffsets for a
+// bench that waits for its partitions) and closes the connection on
+// anything else.
 package main
 
 import (
@@ -166,7 +167,7 @@ func skipHeader(b []byte, flexible bool) ([]byte, error) {
 
 // maxVersions caps what is advertised: no topic ids (Produce v13,
 // Metadata v13).
-var maxVersions = map[int16]int16{0: 12, 3: 12, 18: 3, 19: 7, 22: 5}
+var maxVersions = map[int16]int16{0: 12, 2: 7, 3: 12, 18: 3, 19: 7, 22: 5}
 
 func (b *broker) answer(req kmsg.Request) kmsg.Response {
 	switch req := req.(type) {
@@ -205,6 +206,8 @@ func (b *broker) answer(req kmsg.Request) kmsg.Response {
 		return resp
 	case *kmsg.ProduceRequest:
 		return b.produce(req)
+	case *kmsg.ListOffsetsRequest:
+		return b.listOffsets(req)
 	}
 	return nil
 }
@@ -224,14 +227,22 @@ func (b *broker) metadata(req *kmsg.MetadataRequest) kmsg.Response {
 	br.NodeID, br.Host, br.Port = 0, b.host, b.port
 	resp.Brokers = append(resp.Brokers, br)
 	resp.ControllerID = 0
+	// Only the topics asked for (null asks for all), as a broker answers:
+	// a client refreshing 100 topics must not pay for every topic's
+	// partitions in each answer.
+	names := make(map[string]bool, len(req.Topics))
 	for _, t := range req.Topics {
 		if t.Topic != nil {
 			b.create(*t.Topic, defaultPartitions)
+			names[*t.Topic] = true
 		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for name, n := range b.topics {
+		if req.Topics != nil && !names[name] {
+			continue
+		}
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = kmsg.StringPtr(name)
 		for p := range n {
@@ -267,6 +278,34 @@ func (b *broker) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	b.mu.Unlock()
 	if req.Acks == 0 {
 		return nil
+	}
+	return resp
+}
+
+// listOffsets answers the earliest offset (0: nothing is kept, but the
+// offsets count on) and the end offset for any other timestamp.
+func (b *broker) listOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range req.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		offsets := b.offsets[t.Topic]
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.Timestamp = p.Partition, 0, -1
+			switch {
+			case int(p.Partition) >= len(offsets) || p.Partition < 0:
+				rp.ErrorCode = 3 // UNKNOWN_TOPIC_OR_PARTITION
+			case p.Timestamp == -2:
+				rp.Offset = 0
+			default:
+				rp.Offset = offsets[p.Partition]
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -19,6 +22,9 @@ type spreadOptions struct {
 	duration time.Duration
 	size     int
 	runs     int
+	brokers  string
+	profile  string
+	buffered int
 }
 
 // runSpread measures produce throughput (1 KiB records, acks=all, as
@@ -33,21 +39,30 @@ func runSpread(args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each run")
 	fs.IntVar(&o.size, "record-size", 1024, "bytes per record value")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each layout")
+	// Against bench/nullbroker this measures the load generator's own
+	// ceiling for each layout, the fair figure to compare Sluice with.
+	fs.StringVar(&o.brokers, "brokers", "", "HOST:PORT of a running broker to measure instead of starting sluice (--sluice, --dir and --set are then unused)")
+	fs.IntVar(&o.buffered, "max-buffered-records", 10000, "the client's kgo.MaxBufferedRecords (franz-go's default 10,000 is about one record per partition in flight at 10,000 partitions)")
+	fs.StringVar(&o.profile, "profile", "", "save the node's CPU profile and goroutines during each layout's last run to FILE-LAYOUT.cpu and .goroutines (needs --set http.pprof.enabled=true)")
 	fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	dir, cleanup, err := tempDir(&o.common, "sluice-spread-")
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	var r results
 	defer r.print()
-	n, err := o.start(ctx, filepath.Join(dir, "data"), filepath.Join(dir, "node.log"))
-	if err != nil {
-		return err
+	addr, httpAddr := o.brokers, ""
+	if addr == "" {
+		dir, cleanup, err := tempDir(&o.common, "sluice-spread-")
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		n, err := o.start(ctx, filepath.Join(dir, "data"), filepath.Join(dir, "node.log"))
+		if err != nil {
+			return err
+		}
+		defer func() { n.kill() }()
+		addr, httpAddr = n.addr, n.http
 	}
-	defer func() { n.kill() }()
 	type layout struct {
 		name   string
 		topics []string
@@ -62,14 +77,22 @@ func runSpread(args []string) error {
 		for t := range topics {
 			l.topics = append(l.topics, fmt.Sprintf("spread%d-%03d", i, t))
 		}
-		if err := createTopics(ctx, n.addr, l.topics, partitions); err != nil {
+		if err := createTopics(ctx, addr, l.topics, partitions); err != nil {
+			return err
+		}
+		if err := warmUp(ctx, addr, l.topics, partitions); err != nil {
 			return err
 		}
 		layouts = append(layouts, l)
 	}
 	for run := 1; run <= o.runs; run++ {
 		for _, l := range layouts {
-			mbs, err := produceFor(ctx, n.addr, l.topics, o.size, o.duration)
+			var profiled sync.WaitGroup
+			if o.profile != "" && httpAddr != "" && run == o.runs {
+				profiled.Go(func() { profileRun(httpAddr, o.profile+"-"+l.name, o.duration) })
+			}
+			mbs, err := produceFor(ctx, addr, l.topics, o.size, o.buffered, o.duration)
+			profiled.Wait()
 			if err != nil {
 				return err
 			}
@@ -88,21 +111,67 @@ func createTopics(ctx context.Context, addr string, topics []string, partitions 
 	adm := kadm.NewClient(cl)
 	for i := 0; i < len(topics); i += 10 {
 		resp, err := adm.CreateTopics(ctx, int32(partitions), 1, nil, topics[i:min(i+10, len(topics))]...)
-		if err == nil {
-			err = resp.Error()
-		}
 		if err != nil {
 			return fmt.Errorf("create topics: %w", err)
+		}
+		// A broker given with --brokers may have them from an earlier run.
+		for _, t := range resp {
+			if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", t.Topic, t.Err)
+			}
 		}
 	}
 	return waitAllPartitions(ctx, adm, topics, len(topics)*partitions)
 }
 
+// profileRun saves the node's CPU profile over most of a run and its
+// goroutines halfway through.
+func profileRun(httpAddr, path string, d time.Duration) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		scrapeToFile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", httpAddr, max(int(d.Seconds())-1, 1)), path+".cpu")
+	})
+	time.Sleep(d / 2)
+	scrapeToFile("http://"+httpAddr+"/debug/pprof/goroutine?debug=1", path+".goroutines")
+	wg.Wait()
+}
+
+// warmUp appends one record to every partition, unmeasured: a
+// partition's first append writes its leader epoch checkpoint (a few
+// fsyncs), a one-time cost that would otherwise land in the first run of
+// a layout with many partitions only.
+func warmUp(ctx context.Context, addr string, topics []string, partitions int) error {
+	cl, err := newClient(addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var firstErr atomic.Value
+	for _, t := range topics {
+		for p := range partitions {
+			cl.Produce(ctx, &kgo.Record{Topic: t, Partition: int32(p), Value: []byte("warm-up")}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			})
+		}
+	}
+	err = cl.Flush(ctx)
+	if e, _ := firstErr.Load().(error); e != nil {
+		err = e
+	}
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	return nil
+}
+
 // produceFor sends records as fast as acks=all allows for d, cycling over
 // the topics (round robin over each topic's partitions), and returns MB/s
 // acknowledged.
-func produceFor(ctx context.Context, addr string, topics []string, size int, d time.Duration) (float64, error) {
-	cl, err := newClient(addr, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+func produceFor(ctx context.Context, addr string, topics []string, size, buffered int, d time.Duration) (float64, error) {
+	cl, err := newClient(addr, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(buffered))
 	if err != nil {
 		return 0, err
 	}
