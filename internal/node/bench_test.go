@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +108,11 @@ func startNodeB(b *testing.B, secure bool) *benchNode {
 		p := newPKI(b)
 		sets = append(append(sets, "listeners=SSL://127.0.0.1:0"), p.sets()...)
 		opts = append(opts, kgo.DialTLSConfig(p.clientTLS(b, false)))
+	}
+	// SLUICE_BENCH_SET="key=value;key=value" sets broker configs, so one
+	// test binary compares settings (log.flush.policy=never, say).
+	if extra := os.Getenv("SLUICE_BENCH_SET"); extra != "" {
+		sets = append(sets, strings.Split(extra, ";")...)
 	}
 	cfg := loadConfig(b, sets...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
