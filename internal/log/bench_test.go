@@ -217,7 +217,9 @@ func BenchmarkAppendManyLogs(b *testing.B) {
 	}
 }
 
-func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
+// openBenchLogs opens logs on a real directory, sharing a syncfs if
+// shared (skipping where syncfs is refused); cleanup closes them.
+func openBenchLogs(b *testing.B, logs int, shared bool) ([]*Log, *SharedSync) {
 	dir := benchDir(b)
 	var ss *SharedSync
 	if shared {
@@ -226,7 +228,7 @@ func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
 			b.Skipf("syncfs refused here: %v", err)
 		}
 		ss = NewSharedSync(syncer, dir, quietLogger)
-		defer ss.Close()
+		b.Cleanup(func() { ss.Close() })
 	}
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 256 << 20
@@ -235,9 +237,14 @@ func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
 	for i := range all {
 		l, err := Open(vfs.OS(), filepath.Join(dir, fmt.Sprintf("bench-%d", i)), Options{Config: cfg, Logger: quietLogger, Files: files, SharedSync: ss})
 		noErr(b, err)
-		defer l.Close()
+		b.Cleanup(func() { l.Close() })
 		all[i] = l
 	}
+	return all, ss
+}
+
+func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
+	all, ss := openBenchLogs(b, logs, shared)
 	batch := benchBatch(b, 1024)
 	b.SetBytes(int64(len(batch)))
 	before := ss.Stats()
@@ -307,26 +314,7 @@ func BenchmarkAppendSpread(b *testing.B) {
 
 func benchAppendSpread(b *testing.B, logs int, shared bool) {
 	const inFlight = 2
-	dir := benchDir(b)
-	var ss *SharedSync
-	if shared {
-		syncer, err := vfs.OS().OpenFileSystemSyncer(dir)
-		if err != nil {
-			b.Skipf("syncfs refused here: %v", err)
-		}
-		ss = NewSharedSync(syncer, dir, quietLogger)
-		defer ss.Close()
-	}
-	cfg := DefaultConfig()
-	cfg.SegmentBytes = 256 << 20
-	files := NewFileCache(DefaultOpenSealedSegments)
-	all := make([]*Log, logs)
-	for i := range all {
-		l, err := Open(vfs.OS(), filepath.Join(dir, fmt.Sprintf("bench-%d", i)), Options{Config: cfg, Logger: quietLogger, Files: files, SharedSync: ss})
-		noErr(b, err)
-		defer l.Close()
-		all[i] = l
-	}
+	all, _ := openBenchLogs(b, logs, shared)
 	batch := benchBatch(b, 1024)
 	b.SetBytes(int64(len(batch) * logs))
 	latencies := make([][]time.Duration, inFlight)
