@@ -37,6 +37,17 @@ type Options struct {
 	// RefusedConnections reads the connections refused at accept, by
 	// reason, at each scrape; nil exports none.
 	RefusedConnections func() map[string]int64
+	// SharedSyncs reads, at each scrape, what the log directory's shared
+	// syncs did (log.flush.shared.sync); ok is false before the logs are
+	// open. Nil exports none.
+	SharedSyncs func() (s SharedSyncCounts, ok bool)
+}
+
+// SharedSyncCounts are the running totals of the logs' shared syncs.
+type SharedSyncCounts struct {
+	SyncFS        int64 // syncfs calls
+	CoveredRounds int64 // append rounds those calls made durable
+	OwnSyncs      int64 // rounds that fdatasynced their own file instead
 }
 
 // Registry is one node's metrics.
@@ -119,6 +130,9 @@ func New(opts Options) *Registry {
 	if opts.RefusedConnections != nil {
 		r.reg.MustRegister(newRefusedCollector(opts.RefusedConnections))
 	}
+	if opts.SharedSyncs != nil {
+		r.reg.MustRegister(sharedSyncCounters(opts.SharedSyncs)...)
+	}
 	r.Cleaner = newCleaner()
 	r.reg.MustRegister(r.Cleaner.collectors()...)
 	r.reg.MustRegister(r.Requests, r.Topics, r.LogFlush, r.ISRShrinks, r.ISRExpands,
@@ -175,3 +189,26 @@ var (
 
 // Gatherer exposes the registry for tests and other exporters.
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
+
+// sharedSyncCounters export SharedSyncCounts: how many logs a syncfs
+// covers on average (rounds over calls) is what says whether sharing pays
+// on this disk and workload.
+func sharedSyncCounters(read func() (SharedSyncCounts, bool)) []prometheus.Collector {
+	counter := func(name, help string, pick func(SharedSyncCounts) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			c, ok := read()
+			if !ok {
+				return 0
+			}
+			return float64(pick(c))
+		})
+	}
+	return []prometheus.Collector{
+		counter("sluice_log_shared_syncfs_total", "syncfs calls that made several partition logs' append rounds durable at once (log.flush.shared.sync).",
+			func(c SharedSyncCounts) int64 { return c.SyncFS }),
+		counter("sluice_log_shared_syncfs_rounds_total", "Append rounds made durable by a shared syncfs.",
+			func(c SharedSyncCounts) int64 { return c.CoveredRounds }),
+		counter("sluice_log_shared_sync_own_fdatasyncs_total", "Append rounds that fdatasynced their own segment file because no other log was syncing.",
+			func(c SharedSyncCounts) int64 { return c.OwnSyncs }),
+	}
+}

@@ -330,3 +330,27 @@ func TestMetricsEveryFamilyOnce(t *testing.T) {
 		}
 	}
 }
+
+// The shared-sync counters read the log manager's totals at each scrape,
+// and read 0 before the logs are open.
+func TestMetricsSharedSyncCounters(t *testing.T) {
+	open := false
+	r := New(Options{SharedSyncs: func() (SharedSyncCounts, bool) {
+		return SharedSyncCounts{SyncFS: 3, CoveredRounds: 11, OwnSyncs: 7}, open
+	}})
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := scrape(); !strings.Contains(body, "\nsluice_log_shared_syncfs_total 0\n") {
+		t.Errorf("before the logs open, want sluice_log_shared_syncfs_total 0 in:\n%s", body)
+	}
+	open = true
+	body := scrape()
+	for _, want := range []string{"sluice_log_shared_syncfs_total 3", "sluice_log_shared_syncfs_rounds_total 11", "sluice_log_shared_sync_own_fdatasyncs_total 7"} {
+		if !strings.Contains(body, "\n"+want+"\n") {
+			t.Errorf("want %q in the scrape", want)
+		}
+	}
+}

@@ -192,6 +192,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.obs.parts.Store(n.parts)
+	n.obs.logs.Store(n.logs)
 	n.setStage(stageRegistration)
 	// Before registration, so that clients of a SASL listener can
 	// authenticate with the offline admin credential as soon as it serves.

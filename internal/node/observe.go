@@ -14,6 +14,7 @@ import (
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/httpserver"
 	"github.com/sluicelog/sluice/internal/kraft"
+	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/netserver"
@@ -27,6 +28,7 @@ type observed struct {
 	stage  atomic.Pointer[string] // why the node does not serve clients; nil once it does
 	cp     atomic.Pointer[kraft.ControlPlane]
 	parts  atomic.Pointer[partition.Manager]
+	logs   atomic.Pointer[log.Manager]
 	groups atomic.Pointer[coord.Coordinator]
 	server atomic.Pointer[netserver.Server]
 }
@@ -77,6 +79,14 @@ func (n *Node) startHTTP() error {
 				return srv.RefusedConnections()
 			}
 			return nil
+		},
+		SharedSyncs: func() (metrics.SharedSyncCounts, bool) {
+			logs := n.obs.logs.Load()
+			if logs == nil {
+				return metrics.SharedSyncCounts{}, false
+			}
+			st := logs.SharedSyncStats()
+			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs}, true
 		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {
