@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +124,35 @@ func TestProduceDeferredStorageError(t *testing.T) {
 					i, p.Partition, p.ErrorCode, p.BaseOffset, *p.ErrorMessage)
 			}
 		}
+	}
+}
+
+// A panic while a deferred response is finished (throttle, audit,
+// framing) runs outside the connection's recovery; it must fail that
+// response, so the network server closes the connection, and not take
+// the broker down.
+func TestDeferredFinishPanicFailsTheResponse(t *testing.T) {
+	d := &deferredResponse{ready: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.finish(slog.New(slog.DiscardHandler), 0, func() wire.Frame { panic("audit blew up") })
+	}()
+	<-done
+	select {
+	case <-d.Ready():
+	default:
+		t.Fatal("a response whose finish panicked never became ready: its connection would wait forever")
+	}
+	var buf bytes.Buffer
+	if _, err := d.WriteTo(&buf); !errors.Is(err, errDeferredFailed) || buf.Len() > 0 {
+		t.Fatalf("WriteTo after a panic: %d bytes, err %v; want nothing and errDeferredFailed", buf.Len(), err)
+	}
+
+	ok := &deferredResponse{ready: make(chan struct{})}
+	ok.finish(slog.New(slog.DiscardHandler), 0, func() wire.Frame { return wire.Frame("frame") })
+	buf.Reset()
+	if _, err := ok.WriteTo(&buf); err != nil || buf.String() != "frame" {
+		t.Fatalf("WriteTo of a finished response: %q, %v", buf.String(), err)
 	}
 }

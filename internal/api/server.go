@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,22 +61,47 @@ func (s *Server) CanInline(ctx context.Context, frame []byte) bool {
 }
 
 // deferredResponse is a response whose request was still being served
-// when Serve returned; frame is set before ready is closed.
+// when Serve returned; frame (or failed) is set before ready is closed.
 type deferredResponse struct {
-	ready chan struct{}
-	frame wire.Frame
+	ready  chan struct{}
+	frame  wire.Frame
+	failed bool // finishing it panicked: the connection must close
 }
 
 // Ready is closed once the response can be written.
 func (d *deferredResponse) Ready() <-chan struct{} { return d.ready }
 
+// errDeferredFailed makes the network server close a connection whose
+// response could not be finished: the client's request would otherwise
+// wait for an answer that never comes.
+var errDeferredFailed = errors.New("the response could not be finished (see the broker's log)")
+
 // WriteTo waits until the response is ready, then writes it.
 func (d *deferredResponse) WriteTo(w io.Writer) (int64, error) {
 	<-d.ready
+	if d.failed {
+		return 0, errDeferredFailed
+	}
 	if d.frame == nil {
 		return 0, nil
 	}
 	return d.frame.WriteTo(w)
+}
+
+// finish builds the frame and closes ready. It runs on the goroutine that
+// completed the request (a produce's last partition wait), outside the
+// connection's panic recovery: a panic in throttling, audit or framing
+// would take the broker down, so it is logged and fails this response
+// instead, which closes its connection.
+func (d *deferredResponse) finish(logger *slog.Logger, apiKey int16, build func() wire.Frame) {
+	defer close(d.ready)
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("finishing a response panicked; closing its connection", "api_key", apiKey, "panic", p, "stack", string(debug.Stack()))
+			d.frame, d.failed = nil, true
+		}
+	}()
+	d.frame = build()
 }
 
 // Release does nothing: the frame is garbage once written.
@@ -200,12 +226,14 @@ func (s *Server) serveDeferred(ctx context.Context, h *handler, r *Request, fram
 	d := &deferredResponse{ready: make(chan struct{})}
 	start := fetchClock(s.broker).Now()
 	finish := func(resp kmsg.Response) {
-		took := fetchClock(s.broker).Now().Sub(r.received)
-		s.broker.throttleResponse(ctx, r, frameBytes, took, resp)
-		s.broker.audit(r, resp)
-		d.frame = wire.Frame(wire.AppendResponse(nil, r.Header.APIKey, r.Header.APIVersion, r.Header.CorrelationID, resp))
-		s.broker.observeRequest(r.Header.APIKey, fetchClock(s.broker).Now().Sub(start), r, resp, nil)
-		close(d.ready)
+		d.finish(s.broker.Logger, r.Header.APIKey, func() wire.Frame {
+			took := fetchClock(s.broker).Now().Sub(r.received)
+			s.broker.throttleResponse(ctx, r, frameBytes, took, resp)
+			s.broker.audit(r, resp)
+			frame := wire.Frame(wire.AppendResponse(nil, r.Header.APIKey, r.Header.APIVersion, r.Header.CorrelationID, resp))
+			s.broker.observeRequest(r.Header.APIKey, fetchClock(s.broker).Now().Sub(start), r, resp, nil)
+			return frame
+		})
 	}
 	resp, pending, err := h.serveDeferred(ctx, s.broker, r, finish)
 	if pending {
