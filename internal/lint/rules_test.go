@@ -71,10 +71,11 @@ var layerRanks = withPlanned(map[string]int{
 	"internal/config": 15,
 
 	// Leaves: import no other internal package except each other.
-	"internal/auth":   10, // principals and the pure parts of the security model
-	"internal/bench":  10, // latency histograms and rate pacing for `sluice bench`
-	"internal/clock":  10,
-	"internal/golden": 10, // golden-file test runner, used from tests only
+	"internal/auth":     10, // principals and the pure parts of the security model
+	"internal/bench":    10, // latency histograms and rate pacing for `sluice bench`
+	"internal/clock":    10,
+	"internal/parallel": 10, // bounded fan-out of disk-bound work (opening thousands of logs)
+	"internal/golden":   10, // golden-file test runner, used from tests only
 	// The Prometheus registry: counters the hot path adds to, and the
 	// collector that reads the node's state at scrape time.
 	"internal/metrics": 10,

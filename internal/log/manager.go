@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/parallel"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -165,7 +166,7 @@ func (m *Manager) openAll() error {
 	}
 	var errMu sync.Mutex
 	var errs []error
-	forEachParallel(names, openParallelism, func(name string) {
+	parallel.ForEach(names, openParallelism, func(name string) {
 		tp, ok := ParseTopicPartition(name)
 		if info, err := m.opts.FS.Stat(m.path(name)); !ok || err != nil || !info.IsDir() {
 			return
@@ -548,7 +549,7 @@ func (m *Manager) closeLogs() error {
 	}
 	var errMu sync.Mutex
 	var errs []error
-	forEachParallel(logs, openParallelism, func(l *Log) {
+	parallel.ForEach(logs, openParallelism, func(l *Log) {
 		if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
 			errMu.Lock()
 			errs = append(errs, err)
@@ -563,30 +564,3 @@ func (m *Manager) closeLogs() error {
 // serves many at a time; one log at a time, 10,000 partitions took a minute
 // to create and tens of seconds to stop or recover.
 const openParallelism = 32
-
-// forEachParallel calls fn for every item on at most n goroutines and
-// returns when all calls have.
-func forEachParallel[T any](items []T, n int, fn func(T)) {
-	if len(items) <= 1 || n <= 1 {
-		for _, it := range items {
-			fn(it)
-		}
-		return
-	}
-	next := make(chan T)
-	var wg sync.WaitGroup
-	for range min(n, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				fn(it)
-			}
-		}()
-	}
-	for _, it := range items {
-		next <- it
-	}
-	close(next)
-	wg.Wait()
-}

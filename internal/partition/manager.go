@@ -18,6 +18,7 @@ import (
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/parallel"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -303,7 +304,7 @@ func (m *Manager) hostAll(jobs []hostJob) []error {
 		errMu sync.Mutex
 		errs  []error
 	)
-	forEachParallel(jobs, hostParallelism, func(j hostJob) {
+	parallel.ForEach(jobs, hostParallelism, func(j hostJob) {
 		if err := m.hostOnce(j); err != nil {
 			errMu.Lock()
 			errs = append(errs, err)
@@ -359,33 +360,6 @@ func (m *Manager) hostPending(tp log.TopicPartition) bool {
 	// waits for it before its Refresh ends.
 	_ = m.hostOnceLocked(j) // a failure is in openErrs
 	return true
-}
-
-// forEachParallel calls fn for every item on at most n goroutines and
-// returns when all calls have.
-func forEachParallel[T any](items []T, n int, fn func(T)) {
-	if len(items) <= 1 || n <= 1 {
-		for _, it := range items {
-			fn(it)
-		}
-		return
-	}
-	next := make(chan T)
-	var wg sync.WaitGroup
-	for range min(n, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				fn(it)
-			}
-		}()
-	}
-	for _, it := range items {
-		next <- it
-	}
-	close(next)
-	wg.Wait()
 }
 
 // allHosted reports whether every partition of a topic is open (a failed
@@ -685,7 +659,7 @@ func (m *Manager) Close() error {
 		errs  []error
 	)
 	// In parallel, like opening: each snapshot is a file and its fsyncs.
-	forEachParallel(parts, hostParallelism, func(p *Partition) {
+	parallel.ForEach(parts, hostParallelism, func(p *Partition) {
 		// Stopping first (it waits for appends in flight) makes the final
 		// snapshot cover everything appended.
 		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
