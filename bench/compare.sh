@@ -32,15 +32,8 @@ e2e_partitions=${E2E_PARTITIONS:-8}
 
 log() { printf 'compare: %s\n' "$*" >&2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$here/lib.sh"
+bench_workdir compare
 
 log "building sluice and the kfake runner"
 (cd "$root" && go build -o "$work/sluice" ./cmd/sluice)

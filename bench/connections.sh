@@ -25,15 +25,8 @@ idle=${IDLE:-10}
 
 log() { printf 'connections: %s\n' "$*" >&2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-connections.XXXXXX")
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$here/lib.sh"
+bench_workdir connections
 
 # Both sides hold N descriptors: the broker (plus its own files) and the
 # client. Go raises the soft limit to the hard one; the hard one must do.
@@ -43,7 +36,6 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt $((conns + 1000)) ]
 fi
 ulimit -n "$(ulimit -Hn)"
 
-. "$here/lib.sh"
 build_binaries
 
 

@@ -1,6 +1,22 @@
-# Shared by the bench scripts that measure a real `sluice serve` with the
-# manyclients load generator. Source it after setting here, root, work
-# and a log function.
+# Shared by the bench scripts that measure a real `sluice serve`. Source
+# it after setting here, root and a log function; bench_workdir sets work.
+
+# bench_workdir NAME makes a fresh $work directory and an empty $pids
+# list; on exit every process in pids is stopped and waited for, so no
+# broker outlives its script (holding a bench lock it inherited), and
+# $work is removed.
+bench_workdir() {
+	work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$1.XXXXXX")
+	pids=()
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$work"
+}
 
 # build_binaries puts sluice (SLUICE_BIN if set, for before/after
 # figures; else this tree's) and the manyclients client in $work.

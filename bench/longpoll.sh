@@ -24,17 +24,9 @@ idle=${IDLE:-10}
 
 log() { printf 'longpoll: %s\n' "$*" >&2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-longpoll.XXXXXX")
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 . "$here/lib.sh"
+bench_workdir longpoll
+
 build_binaries
 
 
