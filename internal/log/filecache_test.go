@@ -205,6 +205,30 @@ func TestFileCacheNeverPolicyStaysWithinDescriptors(t *testing.T) {
 	require(t, fsys.emfileHit == 0, "the cache's bound let the process run out of descriptors %d times", fsys.emfileHit)
 }
 
+// openShortOfDescriptors opens n logs sharing a file cache that keeps up to
+// active idle active files, appends one record of valueSize bytes to each,
+// then lets the rest of the process take every other descriptor: the next
+// open finds none. Cleanup closes the logs.
+func openShortOfDescriptors(t *testing.T, cfg Config, n, active, valueSize int) (*descriptorFS, []*Log) {
+	t.Helper()
+	cfg.SegmentIndexBytes = 4096
+	fsys := newDescriptorFS(vfs.NewMem(), 0)
+	files := NewFileCacheWithActive(8, active)
+	var logs []*Log
+	for i := range n {
+		l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
+		noErr(t, err)
+		t.Cleanup(func() { l.Close() })
+		logs = append(logs, l)
+		_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, valueSize, 1), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	fsys.mu.Lock()
+	fsys.limit = len(fsys.open)
+	fsys.mu.Unlock()
+	return fsys, logs
+}
+
 // TestFileCacheDescriptorShortageIsNotSticky: an open of an active segment
 // that finds no descriptor (other files and sockets share the budget)
 // closes idle files, fsyncing unsynced ones first, and tries again,
@@ -214,23 +238,8 @@ func TestFileCacheDescriptorShortageIsNotSticky(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.FlushPolicy = policy
-			cfg.SegmentIndexBytes = 4096
-			fsys := newDescriptorFS(vfs.NewMem(), 0)
-			files := NewFileCacheWithActive(8, 1) // one idle active file kept
-			var logs []*Log
-			for i := range 3 {
-				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
-				noErr(t, err)
-				defer l.Close()
-				logs = append(logs, l)
-				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
-				noErr(t, err)
-			}
-			// Everything else the process holds takes the rest of the
-			// budget: the next open finds none.
-			fsys.mu.Lock()
-			fsys.limit = len(fsys.open)
-			fsys.mu.Unlock()
+			// One idle active file kept.
+			fsys, logs := openShortOfDescriptors(t, cfg, 3, 1, 10)
 			for i, l := range logs {
 				_, err := l.Append(testBatch(t, fmt.Sprintf("%d/again", i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
 				noErr(t, err)
@@ -540,21 +549,7 @@ func TestFileCacheDescriptorShortageAtARoll(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.FlushPolicy = policy
 			cfg.SegmentBytes = 600
-			cfg.SegmentIndexBytes = 4096
-			fsys := newDescriptorFS(vfs.NewMem(), 0)
-			files := NewFileCacheWithActive(8, 8)
-			var logs []*Log
-			for i := range 4 {
-				l, err := Open(fsys, fmt.Sprintf("/data/t-%d", i), Options{Config: cfg, Files: files, Logger: quietLogger})
-				noErr(t, err)
-				defer l.Close()
-				logs = append(logs, l)
-				_, err = l.Append(testBatch(t, fmt.Sprint(i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
-				noErr(t, err)
-			}
-			fsys.mu.Lock()
-			fsys.limit = len(fsys.open) // the rest of the budget is taken
-			fsys.mu.Unlock()
+			fsys, logs := openShortOfDescriptors(t, cfg, 4, 8, 300)
 			l := logs[0]
 			_, err := l.Append(testBatch(t, "rolls", 1, 300, 1), AppendOptions{LeaderEpoch: -1})
 			noErr(t, err)
