@@ -54,6 +54,14 @@ type Group struct {
 	written    bool
 	savedEpoch int32
 	saved      map[string]*savedMember
+
+	// The group's share state (statemeta.go), as its
+	// ShareGroupStatePartitionMetadata record says: the partitions it was
+	// ever assigned (initialized, by topic id) and the topics a deletion
+	// is deleting; stateWritten once such a record was written.
+	initialized  map[[16]byte]stateTopic
+	deleting     map[[16]byte]string
+	stateWritten bool
 }
 
 // NewGroup is an empty share group.
