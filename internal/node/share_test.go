@@ -386,6 +386,69 @@ func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
 	}
 }
 
+// TestNodeConsumerGroupRequestsRefuseAShareGroupsID: the other way round,
+// a consumer-group request under a share group's id gets Kafka 4.1's
+// answer: JoinGroup INCONSISTENT_GROUP_PROTOCOL with no member id,
+// ConsumerGroupHeartbeat and a commit without a generation
+// GROUP_ID_NOT_FOUND; nothing of a consumer group is made, and another id
+// still joins.
+func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := client(t, n)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: cl, group: "auditors", id: "member-a"}
+	a.heartbeat(ctx, []string{"ledger"})
+
+	join := func(group string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 9
+		req.Group, req.MemberID, req.ProtocolType = group, "", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := join("auditors"); !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.InconsistentGroupProtocol) || resp.MemberID != "" {
+		t.Errorf("JoinGroup under a share group's id: %v, member %q, want INCONSISTENT_GROUP_PROTOCOL and none",
+			kerr.ErrorForCode(resp.ErrorCode), resp.MemberID)
+	}
+	// Another id joins (v9 asks a first join to come back with its id).
+	if resp := join("accountants"); !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.MemberIDRequired) {
+		t.Errorf("JoinGroup of a new group: %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(resp.ErrorCode))
+	}
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version = 1
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "auditors", "consumer-a", 0, 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"ledger"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hbResp, err := hb.RequestWith(ctx, cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(hbResp.ErrorCode), kerr.GroupIDNotFound) {
+		t.Errorf("ConsumerGroupHeartbeat under a share group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, hbResp)
+	}
+
+	offsets := kadm.Offsets{}
+	offsets.AddOffset("ledger", 0, 0, -1)
+	if err := adm.CommitAllOffsets(ctx, "auditors", offsets); !errors.Is(err, kerr.GroupIDNotFound) {
+		t.Errorf("committing under a share group's id: %v, want GROUP_ID_NOT_FOUND", err)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := listed["auditors"]; g.ProtocolType != "share" {
+		t.Errorf("ListGroups lists auditors as %+v, want only the share group", g)
+	}
+	describeShareGroup(t, ctx, cl, "auditors", 1)
+}
+
 // TestNodeShareGroupDelete: DeleteGroups refuses a share group with
 // members (NON_EMPTY_GROUP) and deletes an empty one with its share
 // partitions' state, so the same id starts afresh.
