@@ -362,6 +362,48 @@ func TestNodeShareAcknowledgeReleaseRejectAccept(t *testing.T) {
 	}
 }
 
+// TestNodeShareArchiveAtLeaveSurvivesRestart: with a delivery limit of 2,
+// a member that leaves while holding records on their second delivery
+// archives them, and that is written before its leave is answered: after
+// a restart nobody gets them again (the stored state would otherwise have
+// them available from their first release).
+func TestNodeShareArchiveAtLeaveSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	sets := []string{"share.auto.offset.reset=earliest", "group.share.delivery.count.limit=2"}
+	n := startNode(t, dir, sets...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "poison"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("poison"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}, &kgo.Record{Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "poison-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"poison"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	if err := a.acknowledge(ctx, 0, 1, 2); err != nil { // RELEASE: written, delivery 1
+		t.Fatal(err)
+	}
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 2]" {
+		t.Fatalf("acquired %s the second time", got)
+	}
+	a.epoch = -1
+	a.heartbeat(ctx, nil)
+	shutdown(t, n)
+
+	n = startNode(t, dir, sets...)
+	b := &shareMember{t: t, cl: client(t, n), group: "poison-group", id: "member-b"}
+	b.heartbeat(ctx, []string{"poison"})
+	if got := acquiredString(b.fetch(ctx, 500)); got != "" {
+		t.Fatalf("after the restart b acquired %s of the records archived at the delivery limit", got)
+	}
+}
+
 // TestNodeShareGroupRefusesAConsumerGroupsID: a share member cannot join
 // under the id of a consumer group that has committed offsets
 // (GROUP_ID_NOT_FOUND, as Kafka answers).

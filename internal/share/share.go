@@ -153,6 +153,9 @@ type Coordinator struct {
 	// loadedEpochs is the leader epoch each __consumer_offsets partition's
 	// share groups were loaded in (membership.go).
 	loadedEpochs map[int32]int32
+	// released are share partitions a gone member's records were released
+	// in, whose state writeReleased writes once c.mu is let go.
+	released []*sharePartition
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -184,6 +187,7 @@ func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.Lo
 // each existing topic (0 for none). What the heartbeat changed is in
 // __consumer_offsets before it is answered.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
@@ -230,12 +234,12 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 }
 
 // memberGoneLocked releases what a member that left (or timed out) held,
-// so others get its records now rather than at lock expiry. The release
-// is not written at once (Coordinator.mu is held, and the persister is
-// never called under it): the stored state already has an acquired record
-// as available with its delivery counted, which is what a release makes
-// of it; only a release that archives a record at the delivery limit
-// waits for the partition's next write.
+// so others get its records now rather than at lock expiry. The persister
+// is never called under Coordinator.mu, so the partitions it released
+// records of are written by writeReleased, which the caller runs once it
+// let go of the lock, before it answers: a release that archives a record
+// at the delivery limit is then not lost in a failover (the stored state
+// has an acquired record as available, which would deliver it once more).
 func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	if s := c.sessions[sessionKey{groupID, memberID}]; s != nil && s.stopWatch != nil {
 		s.stopWatch()
@@ -244,11 +248,33 @@ func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	for key, sp := range c.partitions {
 		if key.group == groupID {
 			sp.mu.Lock()
-			if sp.p != nil {
-				sp.p.ReleaseMember(memberID)
+			if sp.p != nil && sp.p.ReleaseMember(memberID) > 0 {
+				c.released = append(c.released, sp)
 			}
 			sp.mu.Unlock()
 		}
+	}
+}
+
+// writeReleased writes the state of the share partitions whose records a
+// gone member's release changed (c.mu not held). A failed write is
+// logged: the stored state then delivers the records once more.
+func (c *Coordinator) writeReleased() {
+	c.mu.Lock()
+	released := c.released
+	c.released = nil
+	c.mu.Unlock()
+	written := map[*sharePartition]bool{}
+	for _, sp := range released {
+		if written[sp] {
+			continue
+		}
+		written[sp] = true
+		sp.mu.Lock()
+		if sp.p != nil && !sp.deleted {
+			_ = c.persistLocked(c.ctx, sp)
+		}
+		sp.mu.Unlock()
 	}
 }
 
@@ -264,6 +290,7 @@ type GroupDescription struct {
 // whose session timed out are removed first, so a group whose members all
 // died is not shown Stable until someone heartbeats.
 func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
+	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -432,6 +459,7 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 // the next DeleteGroups deletes them all, even on another coordinator.
 // found is false when there is no such share group here.
 func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
+	defer c.writeReleased() // another group's, if any: this one's are deleted
 	deleting, found, err := c.beginDelete(groupID, partitionCounts)
 	if !found || err != nil {
 		return found, err
