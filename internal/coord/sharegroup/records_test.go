@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var testTopicIDs = map[string][16]byte{"t": {1}, "u": {2}}
+var testTopicIDs = map[string][16]byte{"t": {1}, "u": {2}, "v": {3}}
 
 func testTopicID(name string) ([16]byte, bool) { id, ok := testTopicIDs[name]; return id, ok }
 
