@@ -259,3 +259,36 @@ func TestShareGroupStateMetadataBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestShareGroupStateMetadataFromAnEarlierLog: a group loaded from records
+// without type 15 (an earlier Sluice wrote none) records its assignment
+// at its first heartbeat, though that heartbeat changes nothing else.
+func TestShareGroupStateMetadataFromAnEarlierLog(t *testing.T) {
+	cfg := GroupConfig{SessionTimeoutMs: 1000, HeartbeatIntervalMs: 100, MaxSize: 10}
+	counts := func(topic string) int32 { return map[string]int32{"t": 2}[topic] }
+	g := NewGroup("g")
+	if _, err := g.Heartbeat(cfg, Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}}, counts, 0); err != nil {
+		t.Fatal(err)
+	}
+	var earlier []Record
+	for _, r := range g.TakeRecords(testTopicID) {
+		if r.Key[1] != recordStatePartitionMeta {
+			earlier = append(earlier, r)
+		}
+	}
+	loaded := replay(t, earlier)["g"]
+	loaded.Restored(counts)
+	if got := fmt.Sprint(loaded.InitializedTopics(testTopicName)); got != "map[]" {
+		t.Fatalf("loaded without the record, initialized %s", got)
+	}
+	if _, err := loaded.Heartbeat(cfg, Heartbeat{MemberID: "a", MemberEpoch: 1}, counts, 0); err != nil {
+		t.Fatal(err)
+	}
+	rs := loaded.TakeRecords(testTopicID)
+	if len(rs) != 1 || rs[0].Key[1] != recordStatePartitionMeta {
+		t.Fatalf("first heartbeat after the load wrote %d records, want only type 15", len(rs))
+	}
+	if got := fmt.Sprint(loaded.InitializedTopics(testTopicName)); got != "map[t:[0 1]]" {
+		t.Fatalf("initialized %s after the first heartbeat", got)
+	}
+}

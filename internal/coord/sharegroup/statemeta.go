@@ -22,11 +22,13 @@ type stateTopic struct {
 // takeStateRecord records as initialized the partitions the group's
 // assignment covers and the record does not yet: it returns the whole new
 // value to write, or false when nothing is new. A topic assigned again
-// while its deletion is recorded leaves the deleting topics.
+// while its deletion is recorded leaves the deleting topics. It looks at
+// the whole assignment every time, not only at a new epoch's, so a group
+// loaded from a log without the record (an earlier Sluice's) gets it at
+// its first heartbeat.
 func (g *Group) takeStateRecord(topicID func(string) ([16]byte, bool)) (Record, bool) {
 	changed := false
-	for _, id := range slices.Sorted(maps.Keys(g.members)) {
-		m := g.members[id]
+	for _, m := range g.members {
 		for topic, ps := range m.Assignment {
 			tid, ok := topicID(topic)
 			if ok && len(ps) > 0 && g.addInitialized(tid, topic, ps) {
@@ -45,13 +47,21 @@ func (g *Group) addInitialized(id [16]byte, name string, ps []int32) bool {
 		g.initialized = map[[16]byte]stateTopic{}
 	}
 	cur, ok := g.initialized[id]
-	merged := sortedUnion(cur.partitions, ps)
-	_, deleting := g.deleting[id]
-	if ok && len(merged) == len(cur.partitions) && !deleting {
-		return false
+	if _, deleting := g.deleting[id]; ok && !deleting && containsAll(cur.partitions, ps) {
+		return false // every heartbeat asks: no allocation when nothing is new
 	}
-	g.initialized[id] = stateTopic{name: name, partitions: merged}
+	g.initialized[id] = stateTopic{name: name, partitions: sortedUnion(cur.partitions, ps)}
 	delete(g.deleting, id)
+	return true
+}
+
+// containsAll says whether every partition of ps is in sorted.
+func containsAll(sorted, ps []int32) bool {
+	for _, p := range ps {
+		if _, found := slices.BinarySearch(sorted, p); !found {
+			return false
+		}
+	}
 	return true
 }
 
