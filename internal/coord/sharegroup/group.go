@@ -58,10 +58,13 @@ type Group struct {
 	// The group's share state (statemeta.go), as its
 	// ShareGroupStatePartitionMetadata record says: the partitions it was
 	// ever assigned (initialized, by topic id) and the topics a deletion
-	// is deleting; stateWritten once such a record was written.
+	// is deleting; stateWritten once such a record was written;
+	// stateChecked while the assignment is known to be in initialized
+	// (a reassignment or a load clears it).
 	initialized  map[[16]byte]stateTopic
 	deleting     map[[16]byte]string
 	stateWritten bool
+	stateChecked bool
 }
 
 // NewGroup is an empty share group.
@@ -202,6 +205,7 @@ func (g *Group) partitionCountsChanged(partitionCounts func(string) int32) bool 
 // partitions are shared, so nothing has to be revoked first.
 func (g *Group) reassign(partitionCounts func(string) int32) {
 	g.Epoch++
+	g.stateChecked = false
 	g.partitionCounts = map[string]int32{}
 	subscribers := map[string][]*Member{}
 	for _, m := range g.Members() {

@@ -270,7 +270,7 @@ func LoadRecord(groups map[string]*Group, key, value []byte, topicName func([16]
 		g = NewGroup(groupID)
 		groups[groupID] = g
 	}
-	g.written = true
+	g.written, g.stateChecked = true, false
 	if g.saved == nil {
 		g.saved = map[string]*savedMember{}
 	}

@@ -23,10 +23,14 @@ type stateTopic struct {
 // assignment covers and the record does not yet: it returns the whole new
 // value to write, or false when nothing is new. A topic assigned again
 // while its deletion is recorded leaves the deleting topics. It looks at
-// the whole assignment every time, not only at a new epoch's, so a group
+// the assignment after each reassignment and after a load, so a group
 // loaded from a log without the record (an earlier Sluice's) gets it at
-// its first heartbeat.
+// its first heartbeat, and a steady heartbeat costs nothing.
 func (g *Group) takeStateRecord(topicID func(string) ([16]byte, bool)) (Record, bool) {
+	if g.stateChecked {
+		return Record{}, false
+	}
+	g.stateChecked = true
 	changed := false
 	for _, m := range g.members {
 		for topic, ps := range m.Assignment {
@@ -48,7 +52,7 @@ func (g *Group) addInitialized(id [16]byte, name string, ps []int32) bool {
 	}
 	cur, ok := g.initialized[id]
 	if _, deleting := g.deleting[id]; ok && !deleting && containsAll(cur.partitions, ps) {
-		return false // every heartbeat asks: no allocation when nothing is new
+		return false
 	}
 	g.initialized[id] = stateTopic{name: name, partitions: sortedUnion(cur.partitions, ps)}
 	delete(g.deleting, id)
@@ -90,7 +94,7 @@ func (g *Group) BeginDelete(also map[[16]byte]string) (r Record, ok bool) {
 	for id, name := range also {
 		g.deleting[id] = name
 	}
-	g.initialized = nil
+	g.initialized, g.stateChecked = nil, false
 	return g.stateRecord(), true
 }
 
@@ -146,6 +150,7 @@ func (g *Group) stateRecord() Record {
 // loadStateMeta replays a type 15 value: it replaces what the group had.
 func (g *Group) loadStateMeta(r *flexReader) {
 	g.initialized, g.deleting, g.stateWritten = map[[16]byte]stateTopic{}, map[[16]byte]string{}, true
+	g.stateChecked = false
 	for range 2 { // initializing, then initialized: both may have state
 		for range r.compactCount(maxLoadedTopicsPerRecord) {
 			var id [16]byte
