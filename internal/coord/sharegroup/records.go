@@ -144,11 +144,24 @@ func (g *Group) TakeRecords(topicID func(string) ([16]byte, bool)) []Record {
 		out = append(out, r)
 	}
 	g.savedEpoch, g.written = g.Epoch, true
-	g.saved = make(map[string]*savedMember, len(g.members))
+	// Only what changed is copied: a steady heartbeat copies nothing.
 	for id, m := range g.members {
-		g.saved[id] = m.saved()
+		if s := g.saved[id]; s == nil || !s.describes(m) {
+			g.saved[id] = m.saved()
+		}
+	}
+	for id := range g.saved {
+		if g.members[id] == nil {
+			delete(g.saved, id)
+		}
 	}
 	return out
+}
+
+// describes says whether the saved member is m as it is now.
+func (s *savedMember) describes(m *Member) bool {
+	return s.rack == m.RackID && s.client == m.ClientID && s.host == m.ClientHost && s.epoch == m.Epoch &&
+		slices.Equal(s.subs, m.SubscribedTopicNames) && sameAssignment(s.assignment, m.Assignment)
 }
 
 // DeleteRecords are the tombstones of a deleted group: its members' and
