@@ -264,6 +264,9 @@ func (c *Coordinator) writeReleased() {
 	released := c.released
 	c.released = nil
 	c.mu.Unlock()
+	if len(released) == 0 {
+		return
+	}
 	written := map[*sharePartition]bool{}
 	for _, sp := range released {
 		if written[sp] {
