@@ -7,8 +7,8 @@ import "fmt"
 // same node, and Kafka keeps one group per id whatever its type. The
 // share side refuses the id of a consumer group (checkNotOtherGroupType);
 // the requests below refuse a share group's id, with Kafka 4.1's answers:
-// JoinGroup INCONSISTENT_GROUP_PROTOCOL, ConsumerGroupHeartbeat and
-// OffsetCommit GROUP_ID_NOT_FOUND. Only the requests that may create a
+// JoinGroup INCONSISTENT_GROUP_PROTOCOL, ConsumerGroupHeartbeat,
+// OffsetCommit and TxnOffsetCommit GROUP_ID_NOT_FOUND. Only the requests that may create a
 // group or a member are checked (a join, a commit without a generation):
 // the others find no such group or member in the consumer-group
 // coordinator and are refused there, without waiting on the share

@@ -431,9 +431,9 @@ func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
 // TestNodeConsumerGroupRequestsRefuseAShareGroupsID: the other way round,
 // a consumer-group request under a share group's id gets Kafka 4.1's
 // answer: JoinGroup INCONSISTENT_GROUP_PROTOCOL with no member id,
-// ConsumerGroupHeartbeat and a commit without a generation
-// GROUP_ID_NOT_FOUND; nothing of a consumer group is made, and another id
-// still joins.
+// ConsumerGroupHeartbeat and a commit (plain or transactional) without a
+// generation GROUP_ID_NOT_FOUND; nothing of a consumer group is made, and
+// another id still joins.
 func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -480,6 +480,13 @@ func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
 	offsets.AddOffset("ledger", 0, 0, -1)
 	if err := adm.CommitAllOffsets(ctx, "auditors", offsets); !errors.Is(err, kerr.GroupIDNotFound) {
 		t.Errorf("committing under a share group's id: %v, want GROUP_ID_NOT_FOUND", err)
+	}
+	txn := kmsg.NewPtrTxnOffsetCommitRequest()
+	txn.TransactionalID, txn.Group, txn.ProducerID, txn.ProducerEpoch, txn.Generation = "tx", "auditors", 1, 0, -1
+	txn.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "ledger", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0, LeaderEpoch: -1}}}}
+	txnResp, err := txn.RequestWith(ctx, cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(txnResp.Topics[0].Partitions[0].ErrorCode), kerr.GroupIDNotFound) {
+		t.Errorf("TxnOffsetCommit under a share group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, txnResp)
 	}
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
