@@ -111,6 +111,13 @@ func offsetCommitRun(ctx context.Context, b *Broker, creq coord.CommitRequest, s
 	if err != nil {
 		return coord.CommitResult{}, err
 	}
+	if creq.GenerationID < 0 {
+		// A commit without a generation creates a group: not under a
+		// share group's id (share_group_ids.go).
+		if err := errShareGroupID(b, creq.GroupID); err != nil {
+			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
+		}
+	}
 	res, err := g.CommitOffsets(ctx, creq)
 	if err != nil {
 		return res, fmt.Errorf("commit offsets of group %q: %w", creq.GroupID, err)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -17,7 +18,8 @@ import (
 // requires a known member id (KIP-394: a first join gets
 // MEMBER_ID_REQUIRED with the id to rejoin with), v5 static membership
 // (KIP-345), v7 returns the protocol type, v8 takes a reason, v9 may tell a
-// static leader to skip assignment (KIP-814).
+// static leader to skip assignment (KIP-814). The id of a share group is
+// INCONSISTENT_GROUP_PROTOCOL, as in Kafka (share_group_ids.go).
 var joinGroupHandler = handler{key: 11, minVersion: 0, maxVersion: 9, serve: serveJoinGroup}
 
 func serveJoinGroup(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
@@ -30,6 +32,11 @@ func serveJoinGroup(ctx context.Context, b *Broker, r *Request) (kmsg.Response, 
 	g, err := groups(b)
 	if err != nil {
 		joinGroupFail(resp, req.MemberID, err)
+		return resp, nil
+	}
+	if err := errShareGroupID(b, req.Group); err != nil {
+		// Kafka answers UNKNOWN_MEMBER_ID (empty) as the member id here.
+		joinGroupFail(resp, "", fmt.Errorf("%w: %w", coord.ErrInconsistentGroupProtocol, err))
 		return resp, nil
 	}
 	jreq := joinGroupConvert(req, r)

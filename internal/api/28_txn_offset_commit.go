@@ -107,6 +107,12 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 	if !ok {
 		return coord.CommitResult{}, errNoGroupCoordinator
 	}
+	if creq.GenerationID < 0 {
+		// As OffsetCommit: not a group under a share group's id.
+		if err := errShareGroupID(b, creq.GroupID); err != nil {
+			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
+		}
+	}
 	res, err := tg.TxnCommitOffsets(ctx, creq)
 	if err != nil {
 		return res, fmt.Errorf("transactional commit of group %q for %q: %w", creq.GroupID, creq.TransactionalID, err)

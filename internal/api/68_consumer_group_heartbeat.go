@@ -73,6 +73,11 @@ func serveConsumerGroupHeartbeat(ctx context.Context, b *Broker, r *Request) (km
 		creq.MemberID = newConsumerMemberID()
 	}
 	g, err := consumerGroups(b)
+	if err == nil && req.MemberEpoch == 0 {
+		if serr := errShareGroupID(b, req.Group); serr != nil {
+			err = fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, serr)
+		}
+	}
 	var res coord.ConsumerHeartbeatResult
 	if err == nil {
 		res, err = g.ConsumerGroupHeartbeat(ctx, creq)

@@ -362,6 +362,48 @@ func TestNodeShareAcknowledgeReleaseRejectAccept(t *testing.T) {
 	}
 }
 
+// TestNodeShareArchiveAtLeaveSurvivesRestart: with a delivery limit of 2,
+// a member that leaves while holding records on their second delivery
+// archives them, and that is written before its leave is answered: after
+// a restart nobody gets them again (the stored state would otherwise have
+// them available from their first release).
+func TestNodeShareArchiveAtLeaveSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	sets := []string{"share.auto.offset.reset=earliest", "group.share.delivery.count.limit=2"}
+	n := startNode(t, dir, sets...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "poison"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("poison"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}, &kgo.Record{Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "poison-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"poison"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	if err := a.acknowledge(ctx, 0, 1, 2); err != nil { // RELEASE: written, delivery 1
+		t.Fatal(err)
+	}
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-1 delivery 2]" {
+		t.Fatalf("acquired %s the second time", got)
+	}
+	a.epoch = -1
+	a.heartbeat(ctx, nil)
+	shutdown(t, n)
+
+	n = startNode(t, dir, sets...)
+	b := &shareMember{t: t, cl: client(t, n), group: "poison-group", id: "member-b"}
+	b.heartbeat(ctx, []string{"poison"})
+	if got := acquiredString(b.fetch(ctx, 500)); got != "" {
+		t.Fatalf("after the restart b acquired %s of the records archived at the delivery limit", got)
+	}
+}
+
 // TestNodeShareGroupRefusesAConsumerGroupsID: a share member cannot join
 // under the id of a consumer group that has committed offsets
 // (GROUP_ID_NOT_FOUND, as Kafka answers).
@@ -384,6 +426,76 @@ func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
 	if err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.GroupIDNotFound) {
 		t.Fatalf("share join of a consumer group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, resp)
 	}
+}
+
+// TestNodeConsumerGroupRequestsRefuseAShareGroupsID: the other way round,
+// a consumer-group request under a share group's id gets Kafka 4.1's
+// answer: JoinGroup INCONSISTENT_GROUP_PROTOCOL with no member id,
+// ConsumerGroupHeartbeat and a commit (plain or transactional) without a
+// generation GROUP_ID_NOT_FOUND; nothing of a consumer group is made, and
+// another id still joins.
+func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := client(t, n)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	a := &shareMember{t: t, cl: cl, group: "auditors", id: "member-a"}
+	a.heartbeat(ctx, []string{"ledger"})
+
+	join := func(group string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 9
+		req.Group, req.MemberID, req.ProtocolType = group, "", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := join("auditors"); !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.InconsistentGroupProtocol) || resp.MemberID != "" {
+		t.Errorf("JoinGroup under a share group's id: %v, member %q, want INCONSISTENT_GROUP_PROTOCOL and none",
+			kerr.ErrorForCode(resp.ErrorCode), resp.MemberID)
+	}
+	// Another id joins (v9 asks a first join to come back with its id).
+	if resp := join("accountants"); !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.MemberIDRequired) {
+		t.Errorf("JoinGroup of a new group: %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(resp.ErrorCode))
+	}
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version = 1
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "auditors", "consumer-a", 0, 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"ledger"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hbResp, err := hb.RequestWith(ctx, cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(hbResp.ErrorCode), kerr.GroupIDNotFound) {
+		t.Errorf("ConsumerGroupHeartbeat under a share group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, hbResp)
+	}
+
+	offsets := kadm.Offsets{}
+	offsets.AddOffset("ledger", 0, 0, -1)
+	if err := adm.CommitAllOffsets(ctx, "auditors", offsets); !errors.Is(err, kerr.GroupIDNotFound) {
+		t.Errorf("committing under a share group's id: %v, want GROUP_ID_NOT_FOUND", err)
+	}
+	txn := kmsg.NewPtrTxnOffsetCommitRequest()
+	txn.TransactionalID, txn.Group, txn.ProducerID, txn.ProducerEpoch, txn.Generation = "tx", "auditors", 1, 0, -1
+	txn.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "ledger", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0, LeaderEpoch: -1}}}}
+	txnResp, err := txn.RequestWith(ctx, cl)
+	if err != nil || !errors.Is(kerr.ErrorForCode(txnResp.Topics[0].Partitions[0].ErrorCode), kerr.GroupIDNotFound) {
+		t.Errorf("TxnOffsetCommit under a share group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, txnResp)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := listed["auditors"]; g.ProtocolType != "share" {
+		t.Errorf("ListGroups lists auditors as %+v, want only the share group", g)
+	}
+	describeShareGroup(t, ctx, cl, "auditors", 1)
 }
 
 // TestNodeShareGroupDelete: DeleteGroups refuses a share group with

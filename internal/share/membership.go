@@ -68,13 +68,7 @@ func (c *Coordinator) loadGroupsLocked(img *metadata.Image, p int32, part *parti
 			c.dropGroupLocked(id)
 		}
 	}
-	topicName := func(id [16]byte) (string, bool) {
-		t, ok := img.TopicByID(metadata.UUID(id))
-		if !ok {
-			return "", false
-		}
-		return t.Name, true
-	}
+	topicName := topicNameOf(img)
 	loaded := map[string]*sharegroup.Group{}
 	now := c.nowMs()
 	skipped := 0
@@ -141,6 +135,17 @@ func topicIDOf(img *metadata.Image) func(string) ([16]byte, bool) {
 	}
 }
 
+// topicNameOf names a topic id in img.
+func topicNameOf(img *metadata.Image) func([16]byte) (string, bool) {
+	return func(id [16]byte) (string, bool) {
+		t, ok := img.TopicByID(metadata.UUID(id))
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	}
+}
+
 // partitionCounter counts a topic's partitions in img (0: none).
 func partitionCounter(img *metadata.Image) func(string) int32 {
 	return func(name string) int32 {
@@ -180,4 +185,17 @@ func (c *Coordinator) loadAllLocked() {
 			c.opts.Logger.Warn("share groups not loaded", "partition", p, "err", err)
 		}
 	}
+}
+
+// initializedTopicsLocked is the share partitions groupID was ever
+// assigned, topic name -> partitions, from its
+// ShareGroupStatePartitionMetadata record: those whose state may exist
+// with the share coordinator. nil when the group is not here; the caller
+// loaded the group's partition (groupPartitionLocked) with c.mu held.
+func (c *Coordinator) initializedTopicsLocked(groupID string) map[string][]int32 {
+	g := c.groups[groupID]
+	if g == nil {
+		return nil
+	}
+	return g.InitializedTopics(topicNameOf(c.opts.Image()))
 }

@@ -12,11 +12,9 @@
 // writes its whole state after each acknowledgement round, before the
 // acknowledgement is answered. The state is replicated with
 // __share_group_state, so a new partition leader resumes where the old one
-// was. The group's membership is kept in memory only: after a restart
-// members get UNKNOWN_MEMBER_ID and rejoin, as Kafka's members do after a
-// coordinator failover. The group of a share group is kept on every broker
-// a member heartbeats to; FindCoordinator sends them all to one broker,
-// the group's coordinator.
+// was. The group's membership, and the share partitions it was ever
+// assigned, are in its __consumer_offsets partition (membership.go), on
+// the broker leading it, its coordinator.
 //
 // Locking: Coordinator.mu guards the groups, the sessions and the map of
 // share partitions; each share partition has its own mutex, held across
@@ -32,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -145,12 +145,17 @@ type Coordinator struct {
 	groups     map[string]*sharegroup.Group
 	partitions map[partitionKey]*sharePartition
 	sessions   map[sessionKey]*session
-	// groupTopics are the topics each group's members subscribed to here,
-	// whose share partitions' state DeleteGroup deletes.
+	// groupTopics are the topics each group's members subscribed to here;
+	// DeleteGroup deletes their share partitions' state besides those the
+	// group's record says it was assigned (a topic subscribed while it had
+	// no partitions, say).
 	groupTopics map[string]map[string]bool
 	// loadedEpochs is the leader epoch each __consumer_offsets partition's
 	// share groups were loaded in (membership.go).
 	loadedEpochs map[int32]int32
+	// released are share partitions a gone member's records were released
+	// in, whose state writeReleased writes once c.mu is let go.
+	released []*sharePartition
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -182,6 +187,7 @@ func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.Lo
 // each existing topic (0 for none). What the heartbeat changed is in
 // __consumer_offsets before it is answered.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
@@ -228,12 +234,12 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 }
 
 // memberGoneLocked releases what a member that left (or timed out) held,
-// so others get its records now rather than at lock expiry. The release
-// is not written at once (Coordinator.mu is held, and the persister is
-// never called under it): the stored state already has an acquired record
-// as available with its delivery counted, which is what a release makes
-// of it; only a release that archives a record at the delivery limit
-// waits for the partition's next write.
+// so others get its records now rather than at lock expiry. The persister
+// is never called under Coordinator.mu, so the partitions it released
+// records of are written by writeReleased, which the caller runs once it
+// let go of the lock, before it answers: a release that archives a record
+// at the delivery limit is then not lost in a failover (the stored state
+// has an acquired record as available, which would deliver it once more).
 func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	if s := c.sessions[sessionKey{groupID, memberID}]; s != nil && s.stopWatch != nil {
 		s.stopWatch()
@@ -242,11 +248,36 @@ func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	for key, sp := range c.partitions {
 		if key.group == groupID {
 			sp.mu.Lock()
-			if sp.p != nil {
-				sp.p.ReleaseMember(memberID)
+			if sp.p != nil && sp.p.ReleaseMember(memberID) > 0 {
+				c.released = append(c.released, sp)
 			}
 			sp.mu.Unlock()
 		}
+	}
+}
+
+// writeReleased writes the state of the share partitions whose records a
+// gone member's release changed (c.mu not held). A failed write is
+// logged: the stored state then delivers the records once more.
+func (c *Coordinator) writeReleased() {
+	c.mu.Lock()
+	released := c.released
+	c.released = nil
+	c.mu.Unlock()
+	if len(released) == 0 {
+		return
+	}
+	written := map[*sharePartition]bool{}
+	for _, sp := range released {
+		if written[sp] {
+			continue
+		}
+		written[sp] = true
+		sp.mu.Lock()
+		if sp.p != nil && !sp.deleted {
+			_ = c.persistLocked(c.ctx, sp)
+		}
+		sp.mu.Unlock()
 	}
 }
 
@@ -262,6 +293,7 @@ type GroupDescription struct {
 // whose session timed out are removed first, so a group whose members all
 // died is not shown Stable until someone heartbeats.
 func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
+	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -421,35 +453,86 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 }
 
 // DeleteGroup deletes an empty share group with the state of its share
-// partitions: those of every topic its members subscribed to while this
-// node coordinated it, wherever their share coordinator is. found is false
-// when there is no such share group here.
+// partitions, as Kafka's DeleteGroups does, in three steps: it records
+// (ShareGroupStatePartitionMetadata) every topic the group was ever
+// assigned, and those its members subscribed to here, as deleting; it
+// deletes their partitions' state, wherever their share coordinator is;
+// and only then it writes the group's tombstones. A deletion that fails
+// half-way leaves the group, empty, with its deleting topics recorded, so
+// the next DeleteGroups deletes them all, even on another coordinator.
+// found is false when there is no such share group here.
 func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
+	defer c.writeReleased() // another group's, if any: this one's are deleted
+	deleting, found, err := c.beginDelete(groupID, partitionCounts)
+	if !found || err != nil {
+		return found, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	var errs []error
+	for _, topic := range slices.Sorted(maps.Keys(deleting)) {
+		for p := range deleting[topic] {
+			if err := c.opts.Persister.DeleteState(ctx, groupID, topic, p); err != nil {
+				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return true, err
+	}
+	return true, c.finishDelete(groupID, partitionCounts)
+}
+
+// beginDelete checks the group is empty, records its topics as deleting
+// and fences its share partitions and sessions; it returns each deleting
+// topic that exists with its partition count (every partition: a topic
+// only gains partitions, so this covers the ones recorded).
+func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, found bool, err error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
-		c.mu.Unlock()
-		return false, nil
+		return nil, false, nil
 	}
 	g := c.groups[groupID]
 	if g == nil {
-		c.mu.Unlock()
-		return false, nil
+		return nil, false, nil
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
-		c.mu.Unlock()
-		return true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+		return nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
-	if err := c.writeGroupLocked(part, g.DeleteRecords()); err != nil {
-		c.mu.Unlock()
-		return true, err
+	img := c.opts.Image()
+	topicID := topicIDOf(img)
+	subscribed := map[[16]byte]string{}
+	for topic := range c.groupTopics[groupID] {
+		if id, ok := topicID(topic); ok {
+			subscribed[id] = topic
+		}
 	}
-	delete(c.groups, groupID)
-	topics := c.groupTopics[groupID]
-	delete(c.groupTopics, groupID)
+	if r, ok := g.BeginDelete(subscribed); ok {
+		if err := c.writeGroupLocked(part, []sharegroup.Record{r}); err != nil {
+			return nil, true, err
+		}
+	}
+	deleting = map[string]int32{}
+	for id, recorded := range g.DeletingTopics() {
+		t, ok := img.TopicByID(metadata.UUID(id))
+		if !ok {
+			c.opts.Logger.Warn("share state of a deleted topic left to its share coordinator", "group", groupID, "topic", recorded)
+			continue
+		}
+		deleting[t.Name] = int32(len(t.Partitions))
+	}
+	c.forgetPartitionsLocked(groupID)
+	return deleting, true, nil
+}
+
+// forgetPartitionsLocked drops a deleted group's share partitions (their
+// leaders write no more state) and sessions.
+func (c *Coordinator) forgetPartitionsLocked(groupID string) {
 	for key, sp := range c.partitions {
 		if key.group == groupID {
 			sp.mu.Lock()
@@ -466,16 +549,32 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 			delete(c.sessions, key)
 		}
 	}
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
-	defer cancel()
-	var errs []error
-	for topic := range topics {
-		for p := range partitionCounts(topic) {
-			if err := c.opts.Persister.DeleteState(ctx, groupID, topic, p); err != nil {
-				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
-			}
-		}
+}
+
+// finishDelete writes the tombstones of a group whose state is deleted,
+// unless a member joined meanwhile (NON_EMPTY_GROUP; its heartbeat took
+// the topics it was assigned out of the deleting ones).
+func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		return err
 	}
-	return true, errors.Join(errs...)
+	g := c.groups[groupID]
+	if g == nil {
+		return nil // deleted by another DeleteGroups meanwhile
+	}
+	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+		c.memberGoneLocked(groupID, gone)
+	}
+	if n := len(g.Members()); n > 0 {
+		return fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+	}
+	if err := c.writeGroupLocked(part, g.DeleteRecords()); err != nil {
+		return err
+	}
+	delete(c.groups, groupID)
+	delete(c.groupTopics, groupID)
+	return nil
 }

@@ -40,7 +40,21 @@ const (
 	recordConsumerGroupTargetMember      = 7
 	recordConsumerGroupCurrentAssignment = 8
 	recordConsumerGroupRegex             = 16 // 15 is the share coordinator's ShareGroupStatePartitionMetadata
+
+	// Types 10-15 are share groups' (internal/coord/sharegroup), in the
+	// same partitions: internal/share replays them, this shard skips them.
+	recordShareGroupFirst = 10
+	recordShareGroupLast  = 15
 )
+
+// isShareGroupRecord says whether a key is a share group's record.
+func isShareGroupRecord(key []byte) bool {
+	if len(key) < 2 {
+		return false
+	}
+	v := int16(binary.BigEndian.Uint16(key))
+	return v >= recordShareGroupFirst && v <= recordShareGroupLast
+}
 
 func consumerKey(recordType int16, group string, member ...string) []byte {
 	b := binary.BigEndian.AppendUint16(nil, uint16(recordType))

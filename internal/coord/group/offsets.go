@@ -360,8 +360,12 @@ func (g *Group) expiredOffsets(nowMs, retentionMs int64) []TopicPartition {
 // Load replays one record of the shard's partition, in log order, to
 // rebuild the shard at start-up (Kafka's GroupMetadataManager.loadGroups):
 // later records replace earlier ones, tombstones delete. Members of a
-// loaded group get a full session from nowMs to heartbeat again.
+// loaded group get a full session from nowMs to heartbeat again. Share
+// groups' records are skipped: they are internal/share's.
 func (s *Shard) Load(nowMs int64, key, value []byte) error {
+	if isShareGroupRecord(key) {
+		return nil
+	}
 	if t, ok := consumerRecordType(key); ok {
 		return s.loadConsumerRecord(nowMs, t, key, value)
 	}

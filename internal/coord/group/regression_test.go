@@ -128,3 +128,29 @@ func TestGroupBoundsMembersMetadataTogether(t *testing.T) {
 		t.Fatalf("%d joins refused (%v), want 2: only the first fits a 1 MB record", len(errs), errs)
 	}
 }
+
+// A share group's records (types 10-15, ShareGroupStatePartitionMetadata
+// among them) share __consumer_offsets with the consumer groups: the
+// shard's replay skips them, without an error and without a group.
+func TestGroupLoadSkipsShareGroupRecords(t *testing.T) {
+	h := newReplayHarness(t)
+	h.s.CommitOffsets(0, 1, commitRequest("g", "", 5), nil)
+	h.flush()
+	share := func(typ byte, group string, value ...byte) Record {
+		return Record{Key: append([]byte{0, typ, 0, byte(len(group))}, group...), Value: value}
+	}
+	h.log = append(h.log,
+		share(11, "s", 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0), // ShareGroupMetadata, epoch 1
+		share(15, "s", 0, 0, 1, 1, 1, 0),                            // ShareGroupStatePartitionMetadata, empty
+		share(15, "g", 0, 0, 1, 1, 1, 0),                            // under a consumer group's id
+		share(15, "s"))                                              // a tombstone
+	s := h.replay()
+	if got := committedOffset(s, "g"); got != 5 {
+		t.Fatalf("offset %d after replay, want 5", got)
+	}
+	for _, l := range s.ListGroups(nil) {
+		if l.GroupID == "s" {
+			t.Fatalf("a share group's records made a group: %+v", l)
+		}
+	}
+}

@@ -24,6 +24,11 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files with the cur
 //	heartbeat m=member epoch=n subs=a,b            ShareGroupHeartbeat (subs=- unchanged)
 //	group                                          the members, epochs, assignments
 //	advance ms                                     move time (group sessions expire)
+//	records                                        the group's records since the last
+//	                                               (TakeRecords), then the log replayed
+//	                                               whole and compacted against the group
+//	begin-delete also=topic,...                    BeginDelete (also: subscribed topics)
+//	delete                                         DeleteRecords, and the log replayed
 func TestShareGroupGolden(t *testing.T) {
 	golden.RunDir(t, "testdata", *rewrite, func(t *testing.T) func(string) string {
 		h := &harness{group: NewGroup("g"), topics: map[string]int32{},
@@ -40,6 +45,7 @@ type harness struct {
 	gcfg   GroupConfig
 	group  *Group
 	topics map[string]int32
+	log    []Record // the group's records, for records / begin-delete / delete
 }
 
 func args(fields []string) map[string]string {
@@ -105,6 +111,22 @@ func (h *harness) run(command string) string {
 		return h.heartbeat(a)
 	case "group":
 		return h.groupString()
+	case "records":
+		return h.appendRecords(h.group.TakeRecords(testTopicID))
+	case "begin-delete":
+		also := map[[16]byte]string{}
+		for _, topic := range strings.Split(a["also"], ",") {
+			if id, ok := testTopicID(topic); ok {
+				also[id] = topic
+			}
+		}
+		r, ok := h.group.BeginDelete(also)
+		if !ok {
+			return "nothing to delete"
+		}
+		return h.appendRecords([]Record{r})
+	case "delete":
+		return h.appendRecords(h.group.DeleteRecords())
 	case "advance":
 		h.nowMs += atoi(fields[1], 0)
 		gone := h.group.Expire(h.gcfg, h.partitionCount, h.nowMs)
@@ -154,4 +176,54 @@ func assignmentString(a map[string][]int32) string {
 		parts = append(parts, fmt.Sprintf("%s%v", t, a[t]))
 	}
 	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// appendRecords prints records and appends them to the log, then replays
+// the log whole and compacted: each must give the group as it is in
+// memory (or no group once it is deleted).
+func (h *harness) appendRecords(rs []Record) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString(recordString(r) + "\n")
+	}
+	h.log = append(h.log, rs...)
+	want := describe(map[string]*Group{"g": h.group})
+	if !h.group.written && !h.group.stateWritten {
+		want = ""
+	}
+	for _, log := range [][]Record{h.log, compact(h.log)} {
+		groups := map[string]*Group{}
+		for _, r := range log {
+			if _, err := LoadRecord(groups, r.Key, r.Value, testTopicName, 0); err != nil {
+				return fmt.Sprintf("%sreplay: %v", &b, err)
+			}
+		}
+		if got := describe(groups); got != want {
+			return fmt.Sprintf("%sreplay of %d records gives\n%swant\n%s", &b, len(log), got, want)
+		}
+	}
+	fmt.Fprintf(&b, "replayed whole and compacted: %d records, %d live", len(h.log), len(compact(h.log)))
+	return b.String()
+}
+
+// recordString names a record's type and key, and shows the share state
+// of a type 15 value.
+func recordString(r Record) string {
+	typ := r.Key[1]
+	kr := flexReader{b: r.Key[2:]}
+	key := kr.fixedString()
+	if len(kr.b) > 0 {
+		key += "/" + kr.fixedString()
+	}
+	out := fmt.Sprintf("type %d %s", typ, key)
+	switch {
+	case r.Value == nil:
+		return out + " tombstone"
+	case typ == recordStatePartitionMeta:
+		g := NewGroup("")
+		vr := flexReader{b: r.Value[2:]}
+		g.loadStateMeta(&vr)
+		return fmt.Sprintf("%s initialized=%v deleting=%v", out, g.InitializedTopics(testTopicName), stateTopicNames(g.DeletingTopics()))
+	}
+	return out
 }

@@ -54,6 +54,17 @@ type Group struct {
 	written    bool
 	savedEpoch int32
 	saved      map[string]*savedMember
+
+	// The group's share state (statemeta.go), as its
+	// ShareGroupStatePartitionMetadata record says: the partitions it was
+	// ever assigned (initialized, by topic id) and the topics a deletion
+	// is deleting; stateWritten once such a record was written;
+	// stateChecked while the assignment is known to be in initialized
+	// (a reassignment or a load clears it).
+	initialized  map[[16]byte]stateTopic
+	deleting     map[[16]byte]string
+	stateWritten bool
+	stateChecked bool
 }
 
 // NewGroup is an empty share group.
@@ -194,6 +205,7 @@ func (g *Group) partitionCountsChanged(partitionCounts func(string) int32) bool 
 // partitions are shared, so nothing has to be revoked first.
 func (g *Group) reassign(partitionCounts func(string) int32) {
 	g.Epoch++
+	g.stateChecked = false
 	g.partitionCounts = map[string]int32{}
 	subscribers := map[string][]*Member{}
 	for _, m := range g.Members() {

@@ -28,10 +28,21 @@ import (
 //	   value member_epoch int32 | previous_member_epoch int32 | state int8 |
 //	         assigned_partitions [] { topic_id uuid | partitions []int32 }
 //
-// A null value is a tombstone. Type 15 (ShareGroupStatePartitionMetadata,
-// the topics whose share state the group coordinator initialised) is not
-// written: share partition leaders start their state themselves (see
-// internal/share); it is skipped when read.
+//	15 ShareGroupStatePartitionMetadata   key group
+//	   value initializing_topics [] topic_partitions_info | initialized_topics [] topic_partitions_info |
+//	         deleting_topics [] { topic_id uuid | topic_name string }
+//	   topic_partitions_info: topic_id uuid | topic_name string | partitions []int32
+//
+// A null value is a tombstone. Type 15 is the group's share state: the
+// partitions whose state may exist with the share coordinator. Kafka's
+// group coordinator initialises them (InitializeShareGroupState) and moves
+// them from initializing to initialized; in Sluice a share partition's
+// leader starts its own state at first use, so every partition is
+// written as initialized at once, in the heartbeat's batch that first
+// assigns it, before that heartbeat is answered. Each value is the whole
+// truth (the newest replaces the rest), so compaction loses nothing.
+// Initializing topics of a log Kafka wrote are read as initialized: their
+// state may exist too.
 const (
 	recordMemberMetadata      = 10
 	recordGroupMetadata       = 11
@@ -129,25 +140,46 @@ func (g *Group) TakeRecords(topicID func(string) ([16]byte, bool)) []Record {
 			out = append(out, memberTombstones(g.ID, id)...)
 		}
 	}
+	if r, ok := g.takeStateRecord(topicID); ok {
+		out = append(out, r)
+	}
 	g.savedEpoch, g.written = g.Epoch, true
-	g.saved = make(map[string]*savedMember, len(g.members))
+	// Only what changed is copied: a steady heartbeat copies nothing.
 	for id, m := range g.members {
-		g.saved[id] = m.saved()
+		if s := g.saved[id]; s == nil || !s.describes(m) {
+			g.saved[id] = m.saved()
+		}
+	}
+	for id := range g.saved {
+		if g.members[id] == nil {
+			delete(g.saved, id)
+		}
 	}
 	return out
 }
 
+// describes says whether the saved member is m as it is now.
+func (s *savedMember) describes(m *Member) bool {
+	return s.rack == m.RackID && s.client == m.ClientID && s.host == m.ClientHost && s.epoch == m.Epoch &&
+		slices.Equal(s.subs, m.SubscribedTopicNames) && sameAssignment(s.assignment, m.Assignment)
+}
+
 // DeleteRecords are the tombstones of a deleted group: its members' and
-// its own records.
+// its own records, its share state's record included (BeginDelete first,
+// and the state deleted, so none is left behind).
 func (g *Group) DeleteRecords() []Record {
 	var out []Record
 	for _, id := range slices.Sorted(maps.Keys(g.saved)) {
 		out = append(out, memberTombstones(g.ID, id)...)
 	}
+	if g.stateWritten {
+		out = append(out, Record{Key: groupKey(recordStatePartitionMeta, g.ID, "")})
+	}
 	if g.written {
 		out = append(out, Record{Key: groupKey(recordTargetMetadata, g.ID, "")}, Record{Key: groupKey(recordGroupMetadata, g.ID, "")})
 	}
 	g.saved, g.written = nil, false
+	g.initialized, g.deleting, g.stateWritten = nil, nil, false
 	return out
 }
 
@@ -233,9 +265,6 @@ func LoadRecord(groups map[string]*Group, key, value []byte, topicName func([16]
 		return false, nil
 	}
 	typ := int16(binary.BigEndian.Uint16(key))
-	if typ == recordStatePartitionMeta {
-		return true, nil
-	}
 	kr := flexReader{b: key[2:]}
 	groupID := kr.fixedString()
 	memberID := ""
@@ -254,7 +283,7 @@ func LoadRecord(groups map[string]*Group, key, value []byte, topicName func([16]
 		g = NewGroup(groupID)
 		groups[groupID] = g
 	}
-	g.written = true
+	g.written, g.stateChecked = true, false
 	if g.saved == nil {
 		g.saved = map[string]*savedMember{}
 	}
@@ -269,6 +298,8 @@ func LoadRecord(groups map[string]*Group, key, value []byte, topicName func([16]
 		_ = r.int64() // the metadata hash: Sluice reassigns on partition counts
 	case recordTargetMetadata:
 		_ = r.int32() // the assignment epoch is the group epoch here
+	case recordStatePartitionMeta:
+		g.loadStateMeta(&r)
 	default:
 		m := g.loadMember(memberID, nowMs)
 		loadMemberValue(&r, typ, m, topicName)
@@ -322,6 +353,8 @@ func loadTombstone(groups map[string]*Group, g *Group, typ int16, memberID strin
 		delete(g.saved, memberID)
 	case recordGroupMetadata:
 		delete(groups, g.ID)
+	case recordStatePartitionMeta:
+		g.initialized, g.deleting, g.stateWritten = nil, nil, false
 	}
 }
 
