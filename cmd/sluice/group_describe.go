@@ -227,11 +227,6 @@ func describeGroup(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, gro
 		}
 		d.Members = append(d.Members, md)
 	}
-	if l.ProtocolType == shareProtocolType {
-		if err := describeShareMembers(ctx, adm, d); err != nil {
-			return nil, err
-		}
-	}
 	for _, p := range l.Lag.Sorted() {
 		pd := groupPartitionDesc{Topic: p.Topic, Partition: p.Partition, Committed: p.Commit.At,
 			LogStart: p.Start.Offset, LogEnd: p.End.Offset, Lag: p.Lag}
@@ -243,17 +238,25 @@ func describeGroup(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, gro
 		}
 		d.Partitions = append(d.Partitions, pd)
 	}
-	if l.ProtocolType == "consumer" {
-		if err := describeConsumerProtocol(ctx, cl, d); err != nil {
-			return nil, err
-		}
-	}
-	if l.ProtocolType == shareProtocolType {
-		if err := describeShareOffsets(ctx, adm, d); err != nil {
-			return nil, err
-		}
+	if err := describeByProtocol(ctx, adm, cl, l.ProtocolType, d); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// describeByProtocol adds what DescribeGroups and the commits cannot tell
+// of a consumer-protocol group or a share group.
+func describeByProtocol(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, protocolType string, d *groupDescription) error {
+	switch protocolType {
+	case "consumer":
+		return describeConsumerProtocol(ctx, cl, d)
+	case shareProtocolType:
+		if err := describeShareMembers(ctx, adm, d); err != nil {
+			return err
+		}
+		return describeShareOffsets(ctx, adm, d)
+	}
+	return nil
 }
 
 // describeConsumerProtocol adds what ConsumerGroupDescribe knows of a

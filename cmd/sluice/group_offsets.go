@@ -88,25 +88,9 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		}
 		set.Add(s.topic, partitions...)
 	}
-	var deleted []groupOffsetDeleted
-	var failed []nameFailure
-	if share {
-		if deleted, failed, err = deleteShareOffsets(ctx, adm, group, set); err != nil {
-			return err
-		}
-	} else {
-		// OffsetDelete (KIP-496) goes to the group's coordinator in one
-		// request for every partition; group-level errors (no such
-		// group, a loading coordinator) come back for the whole request.
-		var resps kadm.DeleteOffsetsResponses
-		err = groupRetry(ctx, func() (err error) {
-			resps, err = adm.DeleteOffsets(ctx, group, set)
-			return err
-		})
-		if err != nil {
-			return offsetDeleteGroupError(group, err)
-		}
-		deleted, failed = offsetDeleteResults(group, set, resps)
+	deleted, failed, err := deleteGroupOffsets(ctx, adm, group, share, set)
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		doc := struct {
@@ -123,6 +107,27 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		}
 	}
 	return failureErrors(failed)
+}
+
+// deleteGroupOffsets deletes a consumer group's commits, or a share
+// group's state of whole topics.
+func deleteGroupOffsets(ctx context.Context, adm *kadm.Client, group string, share bool, set kadm.TopicsSet) ([]groupOffsetDeleted, []nameFailure, error) {
+	if share {
+		return deleteShareOffsets(ctx, adm, group, set)
+	}
+	// OffsetDelete (KIP-496) goes to the group's coordinator in one
+	// request for every partition; group-level errors (no such group, a
+	// loading coordinator) come back for the whole request.
+	var resps kadm.DeleteOffsetsResponses
+	err := groupRetry(ctx, func() (err error) {
+		resps, err = adm.DeleteOffsets(ctx, group, set)
+		return err
+	})
+	if err != nil {
+		return nil, nil, offsetDeleteGroupError(group, err)
+	}
+	deleted, failed := offsetDeleteResults(group, set, resps)
+	return deleted, failed, nil
 }
 
 // offsetDeleteResults sorts the answers into what was deleted and a
