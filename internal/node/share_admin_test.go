@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicelog/sluice/internal/auth"
 )
 
 // The share group offset admin APIs (90–92) on one node, driven by kadm
@@ -311,5 +313,112 @@ func TestNodeShareOffsetsAlterAfterHeartbeatLeave(t *testing.T) {
 	b.heartbeat(ctx, []string{"ledger"})
 	if got := acquiredString(b.fetch(ctx, 1000)); got != "[1-9 delivery 1]" {
 		t.Fatalf("acquired %s, want [1-9 delivery 1]", got)
+	}
+}
+
+// TestNodeShareOffsetsTopicACLs: with the authorizer on, the topic checks
+// of 90–92 as Kafka makes them: a named topic the principal may not
+// describe (or read, to alter or delete) is TOPIC_AUTHORIZATION_FAILED on
+// its own, the others are served, and describing every topic leaves the
+// hidden one out.
+func TestNodeShareOffsetsTopicACLs(t *testing.T) {
+	ps := &principals{}
+	cfg := loadConfig(t, "log.dirs="+t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0",
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", "super.users=User:admin")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{Config: cfg, Logger: quietLogger, testPrincipal: ps.lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, n) })
+	adminClient := client(t, n, ps.dialAs(auth.User("admin")))
+	admin := kadm.NewClient(adminClient)
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	// The node reaches the share coordinator on its own listener as
+	// User:ANONYMOUS, which needs CLUSTER_ACTION (security.md).
+	cluster := kadm.NewACLs().Allow("User:ANONYMOUS").Clusters().Operations(kadm.OpClusterAction).ResourcePatternType(kadm.ACLPatternLiteral)
+	if results, err := admin.CreateACLs(ctx, cluster); err != nil || results[0].Err != nil {
+		t.Fatalf("create ACLs: %v %+v", err, results)
+	}
+	// An empty share group "book" with state for both topics.
+	m := &shareMember{t: t, cl: adminClient, group: "book", id: "member-a"}
+	m.heartbeat(ctx, []string{"ledger", "secret"})
+	m.epoch = -1
+	m.heartbeat(ctx, nil)
+	for _, topic := range []string{"ledger", "secret"} {
+		if err := alterOffset(ctx, admin, "book", topic, 0, 0); err != nil {
+			t.Fatalf("admin alter of %s: %v", topic, err)
+		}
+	}
+	acls := []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:alice").Groups("book").Operations(kadm.OpDescribe, kadm.OpRead, kadm.OpDelete).ResourcePatternType(kadm.ACLPatternLiteral),
+		kadm.NewACLs().Allow("User:alice").Topics("ledger").Operations(kadm.OpDescribe, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral),
+	}
+	for _, b := range acls {
+		if results, err := admin.CreateACLs(ctx, b); err != nil || results[0].Err != nil {
+			t.Fatalf("create ACLs: %v %+v", err, results)
+		}
+	}
+	aliceClient := client(t, n, ps.dialAs(auth.User("alice")))
+	alice := kadm.NewClient(aliceClient)
+
+	if got := startOffsets(t, ctx, alice, "book"); len(got) != 1 || got["ledger-0"] != 0 {
+		t.Errorf("alice describes every topic: %v, want ledger-0 only", got)
+	}
+	if got := startOffsets(t, ctx, admin, "book"); len(got) != 2 {
+		t.Errorf("admin describes every topic: %v, want ledger-0 and secret-0", got)
+	}
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	rg.GroupID = "book"
+	rg.Topics = []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: "ledger", Partitions: []int32{0}}, {Topic: "secret", Partitions: []int32{0}}}
+	req.Groups = append(req.Groups, rg)
+	dresp, err := req.RequestWith(ctx, aliceClient)
+	if err != nil || dresp.Groups[0].ErrorCode != 0 {
+		t.Fatalf("describe: %v %+v", err, dresp)
+	}
+	described := map[string]error{}
+	for _, rt := range dresp.Groups[0].Topics {
+		described[rt.Topic] = kerr.ErrorForCode(rt.Partitions[0].ErrorCode)
+	}
+	if described["ledger"] != nil || !errors.Is(described["secret"], kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice describes ledger and secret: %v", described)
+	}
+
+	offsets := kadm.Offsets{}
+	offsets.Add(kadm.Offset{Topic: "ledger", Partition: 0, At: 1})
+	offsets.Add(kadm.Offset{Topic: "secret", Partition: 0, At: 1})
+	altered, err := alice.AlterShareGroupOffsets(ctx, "book", offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := altered.Lookup("ledger", 0); err != nil {
+		t.Errorf("alice alters ledger: %v", err)
+	}
+	if err, _ := altered.Lookup("secret", 0); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice alters secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	if got := startOffsets(t, ctx, admin, "book"); got["ledger-0"] != 1 || got["secret-0"] != 0 {
+		t.Errorf("after alice's alter: %v, want ledger-0 at 1 and secret-0 at 0", got)
+	}
+
+	deleted, err := alice.DeleteShareGroupOffsets(ctx, "book", "ledger", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := deleted.Lookup("ledger"); err != nil {
+		t.Errorf("alice deletes ledger: %v", err)
+	}
+	if err, _ := deleted.Lookup("secret"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice deletes secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	if got := startOffsets(t, ctx, admin, "book"); len(got) != 1 || got["secret-0"] != 0 {
+		t.Errorf("after alice's delete: %v, want secret-0 only", got)
 	}
 }
