@@ -201,21 +201,24 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 }
 
 // dropCached forgets this node's copy of a share partition whose state was
-// altered or deleted: a fetch or acknowledgement holding it finishes first
-// (its mu), then nothing writes through it, and the next use reads the new
-// state (lockSharePartition looks it up again).
+// altered or deleted, so its next use reads the new state.
 func (c *Coordinator) dropCached(groupID string, tp TopicPartition) {
 	key := partitionKey{groupID, tp}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sp := c.partitions[key]
-	if sp == nil {
-		return
+	if sp := c.partitions[key]; sp != nil {
+		c.forgetLocked(sp)
 	}
+}
+
+// forgetLocked takes a share partition out of the map (c.mu held), once
+// whoever holds it is done: nothing writes through it after, and
+// lockSharePartition, finding it deleted, looks the key up again.
+func (c *Coordinator) forgetLocked(sp *sharePartition) {
 	sp.mu.Lock()
 	sp.deleted = true
 	sp.mu.Unlock()
-	delete(c.partitions, key)
+	delete(c.partitions, sp.key)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -232,10 +235,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // share group goes empty on it (ShareGroupListener.onGroupEmpty): what
 // they held is written, and the group's offsets may now be altered or
 // deleted from its coordinator, elsewhere, without this node hearing of
-// it, so its next consumer must read the state again. Releases written
-// with no state write yet (a departed member's, see memberGoneLocked) are
-// lost with the copy; the stored state already counts those records as
-// available.
+// it, so its next consumer must read the state again. Releases made in
+// memory only (a departed member's, see memberGoneLocked) are lost with
+// the copy: the stored state already counts those records as available,
+// but one archived at the delivery limit is delivered once more.
 func (c *Coordinator) dropIfNoSessions(groupID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -246,10 +249,7 @@ func (c *Coordinator) dropIfNoSessions(groupID string) {
 	}
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			sp.mu.Lock()
-			sp.deleted = true
-			sp.mu.Unlock()
-			delete(c.partitions, key)
+			c.forgetLocked(sp)
 		}
 	}
 }
