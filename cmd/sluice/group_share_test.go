@@ -228,6 +228,13 @@ func TestGroupShareOffsets(t *testing.T) {
 	if start, _ := shareStart(t, addr, "crunchers"); start != 7 {
 		t.Fatalf("after --shift-by -3 start offset %d, want 7", start)
 	}
+	// --to-group reads a share group's start offsets: a consumer group
+	// can be started where the share group stands.
+	_, stderr, code = runCLI(t, "group", "reset-offsets", "billing", "--all-topics", "--to-group", "crunchers", "--brokers", addr)
+	requireCode(t, code, exitOK, stderr)
+	if got := committedOffset(t, addr, "billing", "tasks"); got != 7 {
+		t.Fatalf("consumer group billing copied from crunchers: committed %d, want 7", got)
+	}
 
 	_, stderr, code = runCLI(t, "group", "offset-delete", "crunchers", "--topic", "tasks:0", "--brokers", addr)
 	if code != exitError || !strings.Contains(stderr, "deleted for whole topics") {
