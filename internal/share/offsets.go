@@ -18,13 +18,18 @@ import (
 // through the persister, as Kafka's group coordinator does.
 //
 // Altering or deleting the state under a partition leader that has it
-// cached must not let the leader go on from its cache. Three things
-// prevent it, as in Kafka: the group must be empty (no member fetches);
-// a share partition this node caches is dropped once the change is made,
-// so its next use reads the new state; and an alteration starts the state
-// in a state epoch above any a leader can hold, so a leader elsewhere that
-// still caches the old state is fenced (FENCED_STATE_EPOCH) at its next
-// write, and drops it then (persistLocked).
+// cached must not let the leader go on from its cache. As in Kafka: the
+// group must be empty (no member fetches); a share partition this node
+// caches is dropped once the change is made; a leader drops a group's
+// copies when the group's last share session on it ends
+// (dropIfNoSessions), so its next consumer reads the state again; and an
+// alteration starts the state in a state epoch above any a leader can
+// hold, so a leader elsewhere that still caches the old state (for a
+// departed member whose session is still open) is fenced
+// (FENCED_STATE_EPOCH) at its next write, and drops it then
+// (persistLocked). A deletion has no such fence: the share coordinator
+// takes a write for a share partition without state as its first, where
+// Kafka's refuses it, so that last leader would write the state back.
 
 // PartitionOffset is one share partition's start offset, as
 // DescribeShareGroupOffsets answers it: StartOffset and LeaderEpoch are -1
