@@ -28,9 +28,9 @@ func newGroupOffsetDeleteCmd(e *clientEnv) *cobra.Command {
 			"alone means all its partitions), with OffsetDelete as kafka-consumer-groups\n" +
 			"--delete-offsets does. The group may have members, but not ones subscribed to\n" +
 			"the topic (GROUP_SUBSCRIBED_TO_TOPIC). Deleting a partition with no commit\n" +
-			"succeeds. On a share group (KIP-932), which must have no members, the state of\n" +
-			"whole topics is deleted (DeleteShareGroupOffsets), so its next consumer starts\n" +
-			"at share.auto.offset.reset.",
+			"succeeds. On a share group (KIP-932), which must have no members, the start\n" +
+			"offsets of whole topics are deleted (DeleteShareGroupOffsets), so its next\n" +
+			"consumer starts at share.auto.offset.reset.",
 		Example: "  sluice group offset-delete billing --topic orders\n" +
 			"  sluice group offset-delete billing --topic orders:0,1 --topic refunds --json",
 		Args: cobra.ExactArgs(1),
@@ -110,7 +110,7 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 }
 
 // deleteGroupOffsets deletes a consumer group's commits, or a share
-// group's state of whole topics.
+// group's start offsets of whole topics.
 func deleteGroupOffsets(ctx context.Context, adm *kadm.Client, group string, share bool, set kadm.TopicsSet) ([]groupOffsetDeleted, []nameFailure, error) {
 	if share {
 		return deleteShareOffsets(ctx, adm, group, set)

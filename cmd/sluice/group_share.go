@@ -186,7 +186,7 @@ func shareOffsetsGroupError(what, group string, err error) error {
 	return fmt.Errorf("%s share group %q: %w", what, group, err)
 }
 
-// deleteShareOffsets deletes a share group's state of whole topics
+// deleteShareOffsets deletes a share group's start offsets of whole topics
 // (DeleteShareGroupOffsets names topics, not partitions); each deleted
 // topic is listed with its partitions.
 func deleteShareOffsets(ctx context.Context, adm *kadm.Client, group string, set kadm.TopicsSet) ([]groupOffsetDeleted, []nameFailure, error) {

@@ -8,9 +8,10 @@ import (
 	"github.com/sluicelog/sluice/internal/auth"
 )
 
-// DeleteShareGroupOffsets v0 (KIP-932, Kafka 4.1): delete the state of
-// every share partition of the given topics of an empty share group, so
-// its next consumer starts at share.auto.offset.reset. DELETE on the group
+// DeleteShareGroupOffsets v0 (KIP-932, Kafka 4.1): delete the start
+// offset of every share partition of the given topics of an empty share
+// group, so its next consumer starts at share.auto.offset.reset (the
+// state starts anew with none, share.Coordinator.DeleteOffsets). DELETE on the group
 // (GROUP_AUTHORIZATION_FAILED at the top) and READ on each topic
 // (TOPIC_AUTHORIZATION_FAILED on it), checked before anything exists; a
 // missing topic, or one the group has no state for, is

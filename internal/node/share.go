@@ -207,8 +207,13 @@ func (p *sharePersister) ReadState(ctx context.Context, groupID, topic string, p
 		out = r.Topics[0].Partitions[0]
 		return out.ErrorCode, nil
 	})
-	if err != nil || out.StartOffset < 0 {
+	if err != nil {
 		return sharegroup.PartitionState{}, false, err
+	}
+	if out.StartOffset < 0 {
+		// None, or started with no offset (a deleted share group offset):
+		// its state epoch still fences older writers.
+		return sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: -1}, false, nil
 	}
 	st := sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: out.StartOffset, Batches: make([]sharegroup.StateBatch, len(out.StateBatches))}
 	for i, b := range out.StateBatches {

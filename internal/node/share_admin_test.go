@@ -140,6 +140,21 @@ func TestNodeShareOffsetsAlter(t *testing.T) {
 // answers NOT_LEADER_OR_FOLLOWER) and it drops its copy, so the next fetch
 // delivers from the new start and the new state is not overwritten.
 func TestNodeShareOffsetsFenceACachedLeader(t *testing.T) {
+	testShareOffsetsFence(t, 7, "[7-9 delivery 1]", 7)
+}
+
+// TestNodeShareOffsetsDeleteFencesACachedLeader: the same with the state
+// started with no start offset, as DeleteShareGroupOffsets does: the
+// fenced leader does not write the deleted state back, and reads the
+// partition as new (share.auto.offset.reset=earliest here).
+func TestNodeShareOffsetsDeleteFencesACachedLeader(t *testing.T) {
+	testShareOffsetsFence(t, -1, "[0-9 delivery 1]", 0)
+}
+
+// testShareOffsetsFence starts the share partition anew at startOffset
+// under member a's feet and checks what a acquires next, and the start
+// offset stored after.
+func testShareOffsetsFence(t *testing.T, startOffset int64, wantAcquired string, wantStart int64) {
 	n, adm, a := startShareAdminNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -160,7 +175,7 @@ func TestNodeShareOffsetsFenceACachedLeader(t *testing.T) {
 	init.GroupID = "book"
 	init.Topics = []kmsg.InitializeShareGroupStateRequestTopic{{TopicID: topicID,
 		Partitions: []kmsg.InitializeShareGroupStateRequestTopicPartition{{Partition: 0,
-			StateEpoch: sresp.Topics[0].Partitions[0].StateEpoch + 2, StartOffset: 7}}}}
+			StateEpoch: sresp.Topics[0].Partitions[0].StateEpoch + 2, StartOffset: startOffset}}}}
 	iresp, err := init.RequestWith(ctx, client(t, n))
 	if err != nil || iresp.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Fatalf("initialize: %v %+v", err, iresp)
@@ -178,11 +193,11 @@ func TestNodeShareOffsetsFenceACachedLeader(t *testing.T) {
 	if got := kerr.ErrorForCode(aresp.Topics[0].Partitions[0].ErrorCode); !errors.Is(got, kerr.NotLeaderForPartition) {
 		t.Fatalf("acknowledging under the old state: %v, want NOT_LEADER_OR_FOLLOWER", got)
 	}
-	if got := acquiredString(a.fetch(ctx, 1000)); got != "[7-9 delivery 1]" {
-		t.Fatalf("after the fence acquired %s, want [7-9 delivery 1]", got)
+	if got := acquiredString(a.fetch(ctx, 1000)); got != wantAcquired {
+		t.Fatalf("after the fence acquired %s, want %s", got, wantAcquired)
 	}
-	if got := startOffsets(t, ctx, adm, "book"); got["ledger-0"] != 7 {
-		t.Fatalf("start offsets %v, want ledger-0 at 7", got)
+	if got := startOffsets(t, ctx, adm, "book"); got["ledger-0"] != wantStart {
+		t.Fatalf("start offsets %v, want ledger-0 at %d", got, wantStart)
 	}
 }
 

@@ -27,9 +27,7 @@ import (
 // hold, so a leader elsewhere that still caches the old state (for a
 // departed member whose session is still open) is fenced
 // (FENCED_STATE_EPOCH) at its next write, and drops it then
-// (persistLocked). A deletion has no such fence: the share coordinator
-// takes a write for a share partition without state as its first, where
-// Kafka's refuses it, so that last leader would write the state back.
+// (persistLocked). A deletion fences the same way (deletePartition).
 
 // PartitionOffset is one share partition's start offset, as
 // DescribeShareGroupOffsets answers it: StartOffset and LeaderEpoch are -1
@@ -168,9 +166,9 @@ func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp Top
 	return nil
 }
 
-// DeleteOffsets deletes the state of every share partition of the given
-// topics of an empty share group (DeleteShareGroupOffsets): its next
-// consumer starts at share.auto.offset.reset. A topic the group has no
+// DeleteOffsets deletes the start offset of every share partition of the
+// given topics of an empty share group (DeleteShareGroupOffsets): its
+// next consumer starts at share.auto.offset.reset. A topic the group has no
 // state for is UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, partitionCounts func(string) int32) (map[string]error, error) {
 	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
@@ -194,15 +192,34 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 		}
 		var errs []error
 		for p := range partitionCounts(topic) {
-			if err := c.opts.Persister.DeleteState(ctx, groupID, topic, p); err != nil {
+			if err := c.deletePartition(ctx, groupID, TopicPartition{topic, p}); err != nil {
 				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
-				continue
 			}
-			c.dropCached(groupID, TopicPartition{topic, p})
 		}
 		out[topic] = errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// deletePartition deletes a share partition's offset. Not with
+// DeleteShareGroupState, as Kafka does: Sluice's share coordinator would
+// take a stale leader's next write as a new state and bring the old one
+// back. The state is started anew with no start offset instead (Kafka's
+// group coordinator initializes a new share partition the same way), in a
+// newer state epoch, so that write is fenced, and the next leader to read
+// it starts at share.auto.offset.reset.
+func (c *Coordinator) deletePartition(ctx context.Context, groupID string, tp TopicPartition) error {
+	sum, found, err := c.opts.Persister.ReadStateSummary(ctx, groupID, tp.Topic, tp.Partition)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := c.opts.Persister.InitializeState(ctx, groupID, tp.Topic, tp.Partition, max(sum.StateEpoch, 0)+alterStateEpochStep, -1); err != nil {
+			return err
+		}
+	}
+	c.dropCached(groupID, tp)
+	return nil
 }
 
 // dropCached forgets this node's copy of a share partition whose state was

@@ -70,7 +70,8 @@ var (
 // coordinator of each share partition.
 type Persister interface {
 	// ReadState returns the state of a share partition for its leader in
-	// leaderEpoch; found is false when there is none yet.
+	// leaderEpoch; found is false when there is none yet, or it has no
+	// start offset (st then carries its state epoch).
 	ReadState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32) (st sharegroup.PartitionState, found bool, err error)
 	// WriteState stores it, durably, before it returns.
 	WriteState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32, st sharegroup.PartitionState) error
@@ -406,15 +407,18 @@ func (c *Coordinator) loadLocked(ctx context.Context, sp *sharePartition, part *
 	}
 	cfg := c.opts.Config.Partition
 	sp.leaderEpoch = epoch
-	switch {
-	case found:
+	if found {
 		sp.p = sharegroup.LoadPartition(cfg, st)
 		return nil
-	case c.opts.Config.AutoOffsetResetEarliest:
-		sp.p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
-	default:
-		sp.p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
 	}
+	start := part.Offsets().HighWatermark
+	if c.opts.Config.AutoOffsetResetEarliest {
+		start = part.Offsets().LogStartOffset
+	}
+	// Started from the state epoch read (that of a deleted share group
+	// offset, or 0): a leader still holding the old state writes in an
+	// older epoch and is fenced.
+	sp.p = sharegroup.LoadPartition(cfg, sharegroup.PartitionState{StateEpoch: st.StateEpoch, StartOffset: start})
 	if err := c.persistLocked(ctx, sp); err != nil {
 		sp.p = nil
 		return err
