@@ -24,7 +24,14 @@ import (
 // 6–9 under its lock.
 func startShareAdminNode(t *testing.T) (*Node, *kadm.Client, *shareMember) {
 	t.Helper()
-	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest", "group.share.record.lock.duration.ms=60000")
+	return startShareAdminNodeIn(t, t.TempDir())
+}
+
+var shareAdminSets = []string{"share.auto.offset.reset=earliest", "group.share.record.lock.duration.ms=60000"}
+
+func startShareAdminNodeIn(t *testing.T, dir string) (*Node, *kadm.Client, *shareMember) {
+	t.Helper()
+	n := startNode(t, dir, shareAdminSets...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(client(t, n))
@@ -435,5 +442,39 @@ func TestNodeShareOffsetsTopicACLs(t *testing.T) {
 	}
 	if got := startOffsets(t, ctx, admin, "book"); len(got) != 1 || got["secret-0"] != 0 {
 		t.Errorf("after alice's delete: %v, want secret-0 only", got)
+	}
+}
+
+// TestNodeShareOffsetsAfterRestart: after a restart the coordinator knows
+// which share partitions the group has state for from its
+// ShareGroupStatePartitionMetadata record (nothing subscribed since), so
+// describing every topic shows the start offset, and delete finds the
+// topic.
+func TestNodeShareOffsetsAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	n, _, a := startShareAdminNodeIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a.leave(ctx)
+	shutdown(t, n)
+
+	n = startNode(t, dir, shareAdminSets...)
+	adm := kadm.NewClient(client(t, n))
+	eventually(t, 30*time.Second, "the group's start offsets after the restart", func() bool {
+		described, err := adm.DescribeShareGroupOffsets(ctx, "book")
+		if err != nil || described["book"].Err != nil {
+			return false
+		}
+		o, ok := described["book"].Offsets.Lookup("ledger", 0)
+		return ok && o.StartOffset == 6
+	})
+	resp, err := adm.DeleteShareGroupOffsets(ctx, "book", "ledger")
+	if err != nil || resp.Error() != nil {
+		t.Fatalf("delete after the restart: %v %v", err, resp)
+	}
+	b := &shareMember{t: t, cl: client(t, n), group: "book", id: "member-b"}
+	b.heartbeat(ctx, []string{"ledger"})
+	if got := acquiredString(b.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("after delete acquired %s, want [0-9 delivery 1]", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/sluicelog/sluice/internal/coord"
@@ -38,19 +39,30 @@ type PartitionOffset struct {
 	LeaderEpoch int32
 }
 
-// initializedTopics are the topics whose share partitions groupID may have
-// state for: those its members subscribed to while this node coordinated
-// it. (Kafka keeps them in the ShareGroupStatePartitionMetadata record;
-// this is the one place to switch to it.)
-func (c *Coordinator) initializedTopics(groupID string) []string {
+// initializedTopics are the share partitions groupID may have state for,
+// topic -> partitions: those its ShareGroupStatePartitionMetadata record
+// names (initializedTopicsLocked), and every partition of the topics its
+// members subscribed to on this coordinator, which a group loaded from an
+// earlier build's log may not have recorded (as DeleteGroup takes them).
+// Only the group's coordinator knows them (else coord.ErrNotCoordinator).
+func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (map[string][]int32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.groupTopics[groupID]))
-	for t := range c.groupTopics[groupID] {
-		out = append(out, t)
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return nil, err
 	}
-	sort.Strings(out)
-	return out
+	out := map[string][]int32{}
+	for topic, partitions := range c.initializedTopicsLocked(groupID) {
+		out[topic] = slices.Clone(partitions)
+	}
+	for topic := range c.groupTopics[groupID] {
+		if _, ok := out[topic]; !ok {
+			for p := range partitionCounts(topic) {
+				out[topic] = append(out[topic], p)
+			}
+		}
+	}
+	return out, nil
 }
 
 // DescribeOffsets reads the start offset of each share partition of
@@ -62,24 +74,16 @@ func (c *Coordinator) initializedTopics(groupID string) []string {
 func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, partitionCounts func(string) int32) ([]PartitionOffset, error) {
 	all := topics == nil
 	if all {
-		c.mu.Lock()
-		_, err := c.groupPartitionLocked(groupID)
-		c.mu.Unlock()
-		if err != nil {
+		var err error
+		if topics, err = c.initializedTopics(groupID, partitionCounts); err != nil {
 			return nil, err
-		}
-		topics = map[string][]int32{}
-		for _, t := range c.initializedTopics(groupID) {
-			for p := range partitionCounts(t) {
-				topics[t] = append(topics[t], p)
-			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
 	var out []PartitionOffset
 	for _, topic := range sortedKeys(topics) {
-		for _, p := range topics[topic] {
+		for _, p := range slices.Sorted(slices.Values(topics[topic])) {
 			o := PartitionOffset{TopicPartition: TopicPartition{topic, p}, StartOffset: -1, LeaderEpoch: -1}
 			if p >= 0 && p < partitionCounts(topic) {
 				// An error reads as no state, as in Kafka: the answer is
@@ -102,8 +106,9 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 
 // checkEmptyGroup fails unless this node coordinates groupID, a share
 // group without members (members whose session timed out are removed
-// first).
+// first, and what they held is written).
 func (c *Coordinator) checkEmptyGroup(groupID string, partitionCounts func(string) int32) error {
+	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -174,9 +179,9 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for _, t := range c.initializedTopics(groupID) {
-		known[t] = true
+	known, err := c.initializedTopics(groupID, partitionCounts)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
@@ -186,12 +191,12 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 		case partitionCounts(topic) == 0:
 			out[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
 			continue
-		case !known[topic]:
+		case known[topic] == nil:
 			out[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
 			continue
 		}
 		var errs []error
-		for p := range partitionCounts(topic) {
+		for _, p := range known[topic] {
 			if err := c.deletePartition(ctx, groupID, TopicPartition{topic, p}); err != nil {
 				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
 			}
@@ -257,10 +262,11 @@ func sortedKeys[V any](m map[string]V) []string {
 // share group goes empty on it (ShareGroupListener.onGroupEmpty): what
 // they held is written, and the group's offsets may now be altered or
 // deleted from its coordinator, elsewhere, without this node hearing of
-// it, so its next consumer must read the state again. Releases made in
-// memory only (a departed member's, see memberGoneLocked) are lost with
-// the copy: the stored state already counts those records as available,
-// but one archived at the delivery limit is delivered once more.
+// it, so its next consumer must read the state again. A departed
+// member's release not yet written (memberGoneLocked queues it for
+// writeReleased) is lost with the copy: the stored state counts those
+// records as available, so one archived at the delivery limit is
+// delivered once more.
 func (c *Coordinator) dropIfNoSessions(groupID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
