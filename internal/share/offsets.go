@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -104,27 +105,26 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 	return out, nil
 }
 
-// checkEmptyGroup fails unless this node coordinates groupID, a share
-// group without members (members whose session timed out are removed
-// first, and what they held is written).
-func (c *Coordinator) checkEmptyGroup(groupID string, partitionCounts func(string) int32) error {
-	defer c.writeReleased()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return err
+// emptyGroupLocked returns groupID's group and its __consumer_offsets
+// partition (c.mu held), and fails unless this node coordinates it and it
+// is a share group without members (members whose session timed out are
+// removed first; the caller runs writeReleased once c.mu is let go).
+func (c *Coordinator) emptyGroupLocked(groupID string, partitionCounts func(string) int32) (*sharegroup.Group, *partition.Partition, error) {
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		return nil, nil, err
 	}
 	g := c.groups[groupID]
 	if g == nil {
-		return fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
+		return nil, nil, fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
-		return fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+		return nil, nil, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
-	return nil
+	return g, part, nil
 }
 
 // alterStateEpochStep is how far an alteration moves the state epoch
@@ -138,7 +138,7 @@ const alterStateEpochStep = 2
 // A request-level error (coordinator, coord.ErrGroupIDNotFound,
 // ErrNonEmptyGroup) is err; each partition's outcome is in the map.
 func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) (map[TopicPartition]error, error) {
-	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
+	if err := c.recordAltered(groupID, offsets, partitionCounts); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
@@ -151,6 +151,41 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets 
 		}
 	}
 	return out, nil
+}
+
+// recordAltered checks that groupID is an empty share group coordinated
+// here and records the partitions about to be started as initialized in
+// its ShareGroupStatePartitionMetadata, appended with acks=all before any
+// state is started (as Kafka's alter records them before it initializes
+// them): the record then names every share partition that may have
+// state, so describing every topic shows an altered partition that was
+// never assigned, and deleting the group deletes its state.
+func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) error {
+	defer c.writeReleased()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	if err != nil {
+		return err
+	}
+	topicID := topicIDOf(c.opts.Image())
+	var record []sharegroup.Record
+	for _, topic := range sortedKeys(offsets) {
+		id, ok := topicID(topic)
+		if !ok {
+			continue
+		}
+		var ps []int32
+		for p, startOffset := range offsets[topic] {
+			if p >= 0 && p < partitionCounts(topic) && startOffset >= 0 {
+				ps = append(ps, p)
+			}
+		}
+		if r, changed := g.RecordInitialized(id, topic, ps); changed {
+			record = []sharegroup.Record{r} // each is the whole record: the last says all
+		}
+	}
+	return c.writeGroupLocked(part, record)
 }
 
 func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp TopicPartition, startOffset int64, partitionCounts func(string) int32) error {
@@ -176,27 +211,15 @@ func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp Top
 // next consumer starts at share.auto.offset.reset. A topic the group has no
 // state for is UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, partitionCounts func(string) int32) (map[string]error, error) {
-	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
-		return nil, err
-	}
-	known, err := c.initializedTopics(groupID, partitionCounts)
+	deleting, out, err := c.recordDeleting(groupID, topics, partitionCounts)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
-	out := map[string]error{}
-	for _, topic := range topics {
-		switch {
-		case partitionCounts(topic) == 0:
-			out[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
-			continue
-		case known[topic] == nil:
-			out[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
-			continue
-		}
+	for _, topic := range sortedKeys(deleting) {
 		var errs []error
-		for _, p := range known[topic] {
+		for _, p := range deleting[topic] {
 			if err := c.deletePartition(ctx, groupID, TopicPartition{topic, p}); err != nil {
 				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
 			}
@@ -204,6 +227,64 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 		out[topic] = errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// recordDeleting checks that groupID is an empty share group coordinated
+// here, and moves the given topics it may have state for to the deleting
+// topics of its ShareGroupStatePartitionMetadata, appended with acks=all
+// before any state is deleted, as Kafka does: describing every topic no
+// longer shows them, and a deletion cut short is finished by the next
+// DeleteShareGroupOffsets or DeleteGroups. It returns the partitions
+// whose state to delete by topic, and the error of each topic it refuses.
+// A topic already deleting may have state in any partition (Kafka
+// deletes them all), and so may one its members subscribed to here.
+func (c *Coordinator) recordDeleting(groupID string, topics []string, partitionCounts func(string) int32) (deleting map[string][]int32, refused map[string]error, err error) {
+	defer c.writeReleased()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	if err != nil {
+		return nil, nil, err
+	}
+	topicID := topicIDOf(c.opts.Image())
+	initialized := c.initializedTopicsLocked(groupID)
+	deleting, refused = map[string][]int32{}, map[string]error{}
+	ids := map[[16]byte]string{}
+	for _, topic := range topics {
+		id, ok := topicID(topic)
+		n := partitionCounts(topic)
+		switch {
+		case !ok || n == 0:
+			refused[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+		case g.IsDeleting(id) || c.groupTopics[groupID][topic]:
+			deleting[topic] = allPartitions(n)
+		case initialized[topic] != nil:
+			deleting[topic] = initialized[topic]
+		default:
+			refused[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+		}
+		if deleting[topic] != nil {
+			ids[id] = topic
+		}
+	}
+	if r, changed := g.RecordDeletingTopics(ids); changed {
+		if err := c.writeGroupLocked(part, []sharegroup.Record{r}); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, topic := range ids {
+		// Recorded as deleting now, which DeleteGroups deletes.
+		delete(c.groupTopics[groupID], topic)
+	}
+	return deleting, refused, nil
+}
+
+func allPartitions(n int32) []int32 {
+	out := make([]int32, n)
+	for p := range n {
+		out[p] = p
+	}
+	return out
 }
 
 // deletePartition deletes a share partition's offset. Not with
