@@ -627,3 +627,21 @@ func shareStateStart(t *testing.T, ctx context.Context, cl *kgo.Client, group st
 	})
 	return start
 }
+
+// TestNodeShareOffsetsDescribeAssignedWithoutOffset: describing every
+// topic answers a partition the group was assigned, and has not fetched
+// yet, with start offset -1, as Kafka answers an initialized share
+// partition whose state has no start offset yet.
+func TestNodeShareOffsetsDescribeAssignedWithoutOffset(t *testing.T) {
+	n, adm, _ := startShareAdminNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	b := &shareMember{t: t, cl: client(t, n), group: "book", id: "member-b"}
+	b.heartbeat(ctx, []string{"fresh"})
+	if got := fmt.Sprint(startOffsets(t, ctx, adm, "book")); got != "map[fresh-0:-1 ledger-0:6]" {
+		t.Fatalf("start offsets %s, want fresh-0 at -1 and ledger-0 at 6", got)
+	}
+}

@@ -42,41 +42,47 @@ type PartitionOffset struct {
 
 // initializedTopics are the share partitions groupID may have state for,
 // topic -> partitions: those its ShareGroupStatePartitionMetadata record
-// names (initializedTopicsLocked), and every partition of the topics its
-// members subscribed to on this coordinator, which a group loaded from an
-// earlier build's log may not have recorded (as DeleteGroup takes them).
-// Only the group's coordinator knows them (else coord.ErrNotCoordinator).
-func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (map[string][]int32, error) {
+// names (initializedTopicsLocked, also returned as recorded), and every
+// partition of the topics its members subscribed to on this coordinator,
+// which a group loaded from an earlier build's log may not have recorded
+// (as DeleteGroup takes them). Only the group's coordinator knows them
+// (else coord.ErrNotCoordinator).
+func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (topics map[string][]int32, recorded map[TopicPartition]bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string][]int32{}
+	topics, recorded = map[string][]int32{}, map[TopicPartition]bool{}
 	for topic, partitions := range c.initializedTopicsLocked(groupID) {
-		out[topic] = slices.Clone(partitions)
-	}
-	for topic := range c.groupTopics[groupID] {
-		if _, ok := out[topic]; !ok {
-			for p := range partitionCounts(topic) {
-				out[topic] = append(out[topic], p)
-			}
+		topics[topic] = slices.Clone(partitions)
+		for _, p := range partitions {
+			recorded[TopicPartition{topic, p}] = true
 		}
 	}
-	return out, nil
+	for topic := range c.groupTopics[groupID] {
+		if _, ok := topics[topic]; !ok {
+			topics[topic] = allPartitions(partitionCounts(topic))
+		}
+	}
+	return topics, recorded, nil
 }
 
 // DescribeOffsets reads the start offset of each share partition of
 // groupID through the share coordinator. topics nil means every partition
 // of every topic the group has state for, which only the group's
-// coordinator knows (else coord.ErrNotCoordinator), and a partition without
-// state is then left out. Given topics are answered wherever the request
-// lands, a missing topic or state as offset -1, as Kafka answers them.
+// coordinator knows (else coord.ErrNotCoordinator): a partition its
+// record names is answered -1 while it has no start offset (assigned
+// and not fetched yet, say), as Kafka answers an initialized partition
+// whose state has none, and one only subscribed to here is left out
+// then. Given topics are answered wherever the request lands, a missing
+// topic or state as offset -1, as Kafka answers them.
 func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, partitionCounts func(string) int32) ([]PartitionOffset, error) {
 	all := topics == nil
+	var recorded map[TopicPartition]bool
 	if all {
 		var err error
-		if topics, err = c.initializedTopics(groupID, partitionCounts); err != nil {
+		if topics, recorded, err = c.initializedTopics(groupID, partitionCounts); err != nil {
 			return nil, err
 		}
 	}
@@ -96,7 +102,7 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 					c.opts.Logger.Warn("share partition state summary not read", "group", groupID, "topic", topic, "partition", p, "err", err)
 				}
 			}
-			if all && o.StartOffset < 0 {
+			if all && o.StartOffset < 0 && !recorded[o.TopicPartition] {
 				continue
 			}
 			out = append(out, o)
