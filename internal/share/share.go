@@ -34,6 +34,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -156,6 +157,9 @@ type Coordinator struct {
 	// released are share partitions a gone member's records were released
 	// in, whose state writeReleased writes once c.mu is let go.
 	released []*sharePartition
+	// groupIDs is the ids of groups and loadedEpochs as IsShareGroup
+	// reads them without c.mu (membership.go).
+	groupIDs atomic.Pointer[groupIDs]
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -212,6 +216,7 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 		}
 		g = sharegroup.NewGroup(groupID)
 		c.groups[groupID] = g
+		c.publishGroupIDsLocked()
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, now) {
 		c.memberGoneLocked(groupID, gone)
@@ -326,8 +331,12 @@ func (c *Coordinator) Groups() []GroupDescription {
 	return out
 }
 
-// IsShareGroup says whether groupID is a share group here.
+// IsShareGroup says whether groupID is a share group here. Once the
+// group's partition is loaded it does not wait for c.mu (membership.go).
 func (c *Coordinator) IsShareGroup(groupID string) bool {
+	if is, known := c.knownShareGroup(groupID); known {
+		return is
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -576,5 +585,6 @@ func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) 
 	}
 	delete(c.groups, groupID)
 	delete(c.groupTopics, groupID)
+	c.publishGroupIDsLocked()
 	return nil
 }
