@@ -13,6 +13,7 @@ import (
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
+	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -106,6 +107,47 @@ func (f *fixture) heartbeat(group string, hb sharegroup.Heartbeat) sharegroup.He
 	return res
 }
 
+// produce appends n records to a partition, with acks=all.
+func (f *fixture) produce(topic string, partition int32, n int) {
+	f.t.Helper()
+	part, err := f.mgr.Partition(topic, partition)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	records := make([]record.Record, n)
+	for i := range records {
+		records[i] = record.Record{Value: []byte("v")}
+	}
+	batch, err := record.AppendBatch(nil, record.BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := part.AppendAll(context.Background(), batch); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// fetch is a ShareFetch of member of group from t-0 in sessionEpoch,
+// without waiting; it returns the records acquired.
+func (f *fixture) fetch(group, member string, sessionEpoch int32) int64 {
+	f.t.Helper()
+	res, err := f.c.Fetch(context.Background(), FetchRequest{GroupID: group, MemberID: member, SessionEpoch: sessionEpoch,
+		Partitions: []TopicPartition{{"t", 0}}, MaxRecords: 100, MaxBytes: 1 << 20})
+	if err != nil {
+		f.t.Fatalf("fetch of %s/%s: %v", group, member, err)
+	}
+	var n int64
+	for _, r := range res {
+		if r.Err != nil {
+			f.t.Fatalf("fetch of %s/%s from %v: %v", group, member, r.TopicPartition, r.Err)
+		}
+		for _, a := range r.Acquired {
+			n += a.LastOffset - a.FirstOffset + 1
+		}
+	}
+	return n
+}
+
 type stateKey struct {
 	group, topic string
 	partition    int32
@@ -153,6 +195,13 @@ func (p *memPersister) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// state is a share partition's stored state.
+func (p *memPersister) state(group, topic string, partition int32) sharegroup.PartitionState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.states[stateKey{group, topic, partition}]
 }
 
 func (p *memPersister) ReadState(ctx context.Context, groupID, topic string, partition, _ int32) (sharegroup.PartitionState, bool, error) {

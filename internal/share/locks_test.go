@@ -12,49 +12,22 @@ import (
 // TestShareGroupIDCheckDoesNotWaitOnTheShareLock: JoinGroup,
 // ConsumerGroupHeartbeat and generation-less commits of consumer groups
 // ask IsShareGroup. A share heartbeat holds the node-wide share lock
-// while it waits for a share partition, whose lock is held across a state
-// read or write of up to 15 s (and while the heartbeat's records are
-// replicated, up to 5 s): the consumer groups' requests must not wait
-// behind it.
+// while its records are replicated (up to 5 s), and held it while it
+// waited for a share partition's lock, held across a state read or write
+// of up to 15 s: the consumer groups' requests must not wait behind it.
 func TestShareGroupIDCheckDoesNotWaitOnTheShareLock(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1)
 	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}})
-	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
 	if !f.c.IsShareGroup("g") || f.c.IsShareGroup("consumers") {
 		t.Fatal("IsShareGroup before the share lock is held: wrong answer")
 	}
-
-	// a's first fetch reads the share partition's state, under its lock,
-	// and the share coordinator does not answer.
-	entered := f.persister.hold()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer f.persister.release()
-	wg.Go(func() {
-		_, _ = f.c.Fetch(context.Background(), FetchRequest{GroupID: "g", MemberID: "a",
-			Partitions: []TopicPartition{{"t", 0}}, MaxRecords: 10, MaxBytes: 1 << 20})
-	})
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the fetch never read the share partition's state")
-	}
-	// b leaves: its heartbeat releases what b holds in that partition,
-	// waiting for its lock with the node-wide lock held.
-	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts) })
-	deadline := time.Now().Add(10 * time.Second)
-	for f.c.mu.TryLock() {
-		f.c.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("the leaving heartbeat never took the share lock")
-		}
-		time.Sleep(time.Millisecond)
-	}
-
+	f.c.mu.Lock() // a heartbeat waiting for its records' replication, say
 	var consumers, shares bool
-	if !within(5*time.Second, func() { consumers, shares = f.c.IsShareGroup("consumers"), f.c.IsShareGroup("g") }) {
-		t.Fatal("IsShareGroup waited for the share lock, held while a share partition's state is read")
+	ok := within(5*time.Second, func() { consumers, shares = f.c.IsShareGroup("consumers"), f.c.IsShareGroup("g") })
+	f.c.mu.Unlock()
+	if !ok {
+		t.Fatal("IsShareGroup waited for the node-wide share lock")
 	}
 	if consumers || !shares {
 		t.Fatalf("IsShareGroup under the held lock: consumers %v, g %v", consumers, shares)
@@ -83,5 +56,86 @@ func TestShareGroupIDsFollowGroups(t *testing.T) {
 	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
 	if !f.c.IsShareGroup("g") {
 		t.Fatal("not a share group once made again")
+	}
+}
+
+// TestShareLeaveDoesNotHoldTheShareLockForAPartition: a member's leave
+// releases what it holds in each share partition of its group, and a
+// partition's lock is held across its state read or write (up to 15 s).
+// The leave must not wait for it with the node-wide share lock held:
+// every heartbeat, fetch and acknowledgement of every share group of the
+// node takes that lock. The release is still written before the leave is
+// answered.
+func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
+	f := newFixture(t)
+	f.c.opts.Config.Partition.DeliveryCountLimit = 1 // a release archives
+	f.c.opts.Config.AutoOffsetResetEarliest = true
+	f.createTopic("t", 1)
+	f.createTopic("u", 1)
+	f.produce("t", 0, 5)
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}})
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
+	f.heartbeat("h", sharegroup.Heartbeat{MemberID: "c", SubscribedTopicNames: []string{"u"}})
+	tp := TopicPartition{"t", 0}
+	if got := f.fetch("g", "b", 0); got != 5 {
+		t.Fatalf("b acquired %d records, want 5", got)
+	}
+	f.fetch("g", "a", 0) // opens a's session; b holds everything
+
+	// a's acknowledgement writes the partition's state, under its lock,
+	// and the share coordinator does not answer.
+	entered := f.persister.hold()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer f.persister.release()
+	wg.Go(func() {
+		_, _ = f.c.Fetch(context.Background(), FetchRequest{GroupID: "g", MemberID: "a", SessionEpoch: 1, AcknowledgeOnly: true,
+			Acks: map[TopicPartition][]Acknowledgement{tp: {{FirstOffset: 0, LastOffset: 0, Types: []int8{1}}}}})
+	})
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acknowledgement never wrote the share partition's state")
+	}
+	left := make(chan struct{})
+	wg.Go(func() {
+		defer close(left)
+		_, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts)
+	})
+	// b is gone from the group at once, though its release waits for the
+	// partition; h's members heartbeat meanwhile.
+	ok := within(5*time.Second, func() {
+		for {
+			if _, err := f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); err != nil {
+				t.Errorf("heartbeat of h: %v", err)
+				return
+			}
+			f.c.mu.Lock()
+			n := len(f.c.groups["g"].Members())
+			f.c.mu.Unlock()
+			if n == 1 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if !ok {
+		t.Fatal("share group h waited for the node-wide share lock while g's leave waited for a share partition")
+	}
+	select {
+	case <-left:
+		t.Fatal("the leave was answered before its release was written")
+	default:
+	}
+	f.persister.release()
+	select {
+	case <-left:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leave never returned")
+	}
+	// b's records were on their last delivery: released, they are
+	// archived, and the stored state starts past them.
+	if st := f.persister.state("g", "t", 0); st.StartOffset != 5 {
+		t.Fatalf("stored state once the leave is answered: %+v, want start offset 5", st)
 	}
 }
