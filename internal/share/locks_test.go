@@ -104,10 +104,12 @@ func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	})
 	// b is gone from the group at once, though its release waits for the
 	// partition; h's members heartbeat meanwhile.
+	var heartbeatErr error
+	stop := time.Now().Add(10 * time.Second) // the loop's own bound, should within give up
 	ok := within(5*time.Second, func() {
-		for {
+		for time.Now().Before(stop) {
 			if _, err := f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); err != nil {
-				t.Errorf("heartbeat of h: %v", err)
+				heartbeatErr = err
 				return
 			}
 			f.c.mu.Lock()
@@ -121,6 +123,9 @@ func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	})
 	if !ok {
 		t.Fatal("share group h waited for the node-wide share lock while g's leave waited for a share partition")
+	}
+	if heartbeatErr != nil {
+		t.Fatalf("heartbeat of h: %v", heartbeatErr)
 	}
 	select {
 	case <-left:
