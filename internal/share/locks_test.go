@@ -144,3 +144,35 @@ func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 		t.Fatalf("stored state once the leave is answered: %+v, want start offset 5", st)
 	}
 }
+
+// TestShareLeaveQueuedReleaseComesBeforeARejoin: a leave's release is
+// queued in the share partition; the member rejoins under its id and
+// fetches before the leave's writer takes the partition's lock. The fetch
+// must make the release first, so it takes the old records, never those
+// the member acquires anew.
+func TestShareLeaveQueuedReleaseComesBeforeARejoin(t *testing.T) {
+	f := newFixture(t)
+	f.c.opts.Config.AutoOffsetResetEarliest = true
+	f.createTopic("t", 1)
+	f.produce("t", 0, 5)
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}})
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
+	if got := f.fetch("g", "b", 0); got != 5 {
+		t.Fatalf("b acquired %d records, want 5", got)
+	}
+	// b's leave as a heartbeat makes it, up to its writer; b is back
+	// (under its id, still in the group here) before that writer runs.
+	f.c.mu.Lock()
+	f.c.memberGoneLocked("g", "b")
+	f.c.mu.Unlock()
+	if got := f.fetch("g", "b", 0); got != 5 {
+		t.Fatalf("b acquired %d records after rejoining, want its 5 back", got)
+	}
+	f.c.writeGroupReleased("g") // the leave's writer, late
+	if got := f.fetch("g", "a", 0); got != 0 {
+		t.Fatalf("a acquired %d records that b holds since it rejoined", got)
+	}
+	if st := f.persister.state("g", "t", 0); len(st.Batches) != 1 || st.Batches[0].DeliveryCount != 2 {
+		t.Fatalf("stored state %+v, want the 5 records in their second delivery", st)
+	}
+}
