@@ -56,12 +56,15 @@ type groupMemberDesc struct {
 type groupPartitionDesc struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
-	Committed int64  `json:"committed_offset"` // -1: nothing committed
-	LogStart  int64  `json:"log_start_offset"`
-	LogEnd    int64  `json:"log_end_offset"`
-	Lag       int64  `json:"lag"`
-	MemberID  string `json:"member_id,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Committed int64  `json:"committed_offset"` // -1: nothing committed (always, in a share group)
+	// StartOffset is a share group's share-partition start offset
+	// (KIP-932): every record below it is acknowledged or archived.
+	StartOffset *int64 `json:"start_offset,omitempty"`
+	LogStart    int64  `json:"log_start_offset"`
+	LogEnd      int64  `json:"log_end_offset"`
+	Lag         int64  `json:"lag"`
+	MemberID    string `json:"member_id,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
@@ -72,6 +75,8 @@ func newGroupDescribeCmd(e *clientEnv) *cobra.Command {
 		Long: "Show consumer groups: each one's state, members and what each is assigned, and\n" +
 			"per partition the committed offset, the log end offset and the lag between them.\n" +
 			"A partition with nothing committed lags by everything from the log start.\n" +
+			"A share group (KIP-932) shows each share partition's start offset instead of a\n" +
+			"commit, and lags by the records from there to the log end.\n" +
 			"With several groups or --all (every group), a table of each group's state,\n" +
 			"members and total lag comes first, then each group in detail. --json prints one\n" +
 			"object for one named group, an array for several or --all; a group that cannot\n" +
@@ -222,11 +227,6 @@ func describeGroup(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, gro
 		}
 		d.Members = append(d.Members, md)
 	}
-	if l.ProtocolType == shareProtocolType {
-		if err := describeShareMembers(ctx, adm, d); err != nil {
-			return nil, err
-		}
-	}
 	for _, p := range l.Lag.Sorted() {
 		pd := groupPartitionDesc{Topic: p.Topic, Partition: p.Partition, Committed: p.Commit.At,
 			LogStart: p.Start.Offset, LogEnd: p.End.Offset, Lag: p.Lag}
@@ -238,12 +238,25 @@ func describeGroup(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, gro
 		}
 		d.Partitions = append(d.Partitions, pd)
 	}
-	if l.ProtocolType == "consumer" {
-		if err := describeConsumerProtocol(ctx, cl, d); err != nil {
-			return nil, err
-		}
+	if err := describeByProtocol(ctx, adm, cl, l.ProtocolType, d); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// describeByProtocol adds what DescribeGroups and the commits cannot tell
+// of a consumer-protocol group or a share group.
+func describeByProtocol(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, protocolType string, d *groupDescription) error {
+	switch protocolType {
+	case "consumer":
+		return describeConsumerProtocol(ctx, cl, d)
+	case shareProtocolType:
+		if err := describeShareMembers(ctx, adm, d); err != nil {
+			return err
+		}
+		return describeShareOffsets(ctx, adm, d)
+	}
+	return nil
 }
 
 // describeConsumerProtocol adds what ConsumerGroupDescribe knows of a
@@ -361,6 +374,9 @@ func (d *groupDescription) print(w io.Writer) error {
 		return nil
 	}
 	fmt.Fprintln(w)
+	if d.GroupType == shareProtocolType {
+		return d.printShareOffsets(w)
+	}
 	rows := make([][]string, 0, len(d.Partitions))
 	for _, p := range d.Partitions {
 		committed := ""
@@ -371,6 +387,21 @@ func (d *groupDescription) print(w io.Writer) error {
 			strconv.FormatInt(p.LogEnd, 10), strconv.FormatInt(p.Lag, 10), p.MemberID, p.Error})
 	}
 	return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "MEMBER", "ERROR"}, rows)
+}
+
+// printShareOffsets prints a share group's partitions: share partitions
+// are not owned by one member, so there is no MEMBER column.
+func (d *groupDescription) printShareOffsets(w io.Writer) error {
+	rows := make([][]string, 0, len(d.Partitions))
+	for _, p := range d.Partitions {
+		start := ""
+		if p.StartOffset != nil {
+			start = strconv.FormatInt(*p.StartOffset, 10)
+		}
+		rows = append(rows, []string{p.Topic, strconv.Itoa(int(p.Partition)), start,
+			strconv.FormatInt(p.LogEnd, 10), strconv.FormatInt(p.Lag, 10), p.Error})
+	}
+	return printTable(w, []string{"TOPIC", "PARTITION", "START-OFFSET", "LOG-END", "LAG", "ERROR"}, rows)
 }
 
 // formatAssigned prints an assignment as topic:0,1 other:2.

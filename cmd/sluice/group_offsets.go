@@ -23,12 +23,14 @@ func newGroupOffsetDeleteCmd(e *clientEnv) *cobra.Command {
 	var topics []string
 	cmd := &cobra.Command{
 		Use:   "offset-delete GROUP --topic TOPIC[:P,P]...",
-		Short: "Delete a group's committed offsets for some partitions",
+		Short: "Delete a group's committed offsets for some partitions (a share group's for topics)",
 		Long: "Delete a consumer group's committed offsets for the partitions named (a topic\n" +
 			"alone means all its partitions), with OffsetDelete as kafka-consumer-groups\n" +
 			"--delete-offsets does. The group may have members, but not ones subscribed to\n" +
 			"the topic (GROUP_SUBSCRIBED_TO_TOPIC). Deleting a partition with no commit\n" +
-			"succeeds.",
+			"succeeds. On a share group (KIP-932), which must have no members, the start\n" +
+			"offsets of whole topics are deleted (DeleteShareGroupOffsets), so its next\n" +
+			"consumer starts at share.auto.offset.reset.",
 		Example: "  sluice group offset-delete billing --topic orders\n" +
 			"  sluice group offset-delete billing --topic orders:0,1 --topic refunds --json",
 		Args: cobra.ExactArgs(1),
@@ -69,28 +71,27 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		return err
 	}
 	defer done()
+	share, err := isShareGroup(ctx, adm, group)
+	if err != nil {
+		return err
+	}
 	set := kadm.TopicsSet{}
 	// Every topic is checked before anything is deleted: a typo in the
 	// second --topic must not leave the first one's offsets gone.
 	for _, s := range scopes {
+		if share && s.only != nil {
+			return fmt.Errorf("share group %q: a share group's offsets are deleted for whole topics: give --topic %s without partitions", group, s.topic)
+		}
 		partitions, err := topicPartitionsIn(ctx, adm, s.topic, s.only)
 		if err != nil {
 			return err
 		}
 		set.Add(s.topic, partitions...)
 	}
-	// OffsetDelete (KIP-496) goes to the group's coordinator in one
-	// request for every partition; group-level errors (no such group, a
-	// loading coordinator) come back for the whole request.
-	var resps kadm.DeleteOffsetsResponses
-	err = groupRetry(ctx, func() (err error) {
-		resps, err = adm.DeleteOffsets(ctx, group, set)
-		return err
-	})
+	deleted, failed, err := deleteGroupOffsets(ctx, adm, group, share, set)
 	if err != nil {
-		return offsetDeleteGroupError(group, err)
+		return err
 	}
-	deleted, failed := offsetDeleteResults(group, set, resps)
 	if asJSON {
 		doc := struct {
 			Group   string               `json:"group"`
@@ -106,6 +107,27 @@ func runGroupOffsetDelete(cmd *cobra.Command, e *clientEnv, group string, specs 
 		}
 	}
 	return failureErrors(failed)
+}
+
+// deleteGroupOffsets deletes a consumer group's commits, or a share
+// group's start offsets of whole topics.
+func deleteGroupOffsets(ctx context.Context, adm *kadm.Client, group string, share bool, set kadm.TopicsSet) ([]groupOffsetDeleted, []nameFailure, error) {
+	if share {
+		return deleteShareOffsets(ctx, adm, group, set)
+	}
+	// OffsetDelete (KIP-496) goes to the group's coordinator in one
+	// request for every partition; group-level errors (no such group, a
+	// loading coordinator) come back for the whole request.
+	var resps kadm.DeleteOffsetsResponses
+	err := groupRetry(ctx, func() (err error) {
+		resps, err = adm.DeleteOffsets(ctx, group, set)
+		return err
+	})
+	if err != nil {
+		return nil, nil, offsetDeleteGroupError(group, err)
+	}
+	deleted, failed := offsetDeleteResults(group, set, resps)
+	return deleted, failed, nil
 }
 
 // offsetDeleteResults sorts the answers into what was deleted and a

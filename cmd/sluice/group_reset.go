@@ -103,7 +103,9 @@ func newGroupResetOffsetsCmd(e *clientEnv) *cobra.Command {
 			"kafka-consumer-groups --export writes them; group,topic,partition,offset lines\n" +
 			"are taken for this group only) and names the partitions itself. --all-topics\n" +
 			"means every topic the group has commits for (with --to-group: the other group).\n" +
-			"--dry-run prints the plan and changes nothing.",
+			"--dry-run prints the plan and changes nothing. On a share group (KIP-932) the\n" +
+			"offsets moved are its share partitions' start offsets (AlterShareGroupOffsets),\n" +
+			"and --all-topics means every topic it has them for.",
 		Example: "  sluice group reset-offsets billing --topic orders --to-earliest\n" +
 			"  sluice group reset-offsets billing --topic orders:0,2 --shift-by -100 --dry-run\n" +
 			"  sluice group reset-offsets billing --topic orders --to-timestamp 2024-05-01T00:00:00Z\n" +
@@ -139,6 +141,9 @@ type resetRequest struct {
 	tsMillis int64
 	// fileOffsets are --from-file's offsets by topic and partition.
 	fileOffsets map[string]map[int32]int64
+	// share: the group is a share group (KIP-932), whose "offsets" are
+	// its share partitions' start offsets, set with AlterShareGroupOffsets.
+	share bool
 }
 
 // runGroupReset plans the reset of group's offsets and commits it unless
@@ -160,6 +165,9 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 	if err := requireInactiveGroup(ctx, adm, group); err != nil {
 		return err
 	}
+	if req.share, err = isShareGroup(ctx, adm, group); err != nil {
+		return err
+	}
 	plan, unchanged, err := planReset(ctx, adm, req)
 	if err != nil {
 		return err
@@ -168,8 +176,12 @@ func runGroupReset(cmd *cobra.Command, e *clientEnv, group string, scope resetSc
 		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: group %q has no commit for %s/%d: left as it is\n", target.toGroup, tp.topic, tp.partition)
 	}
 	var failed []error
+	commit := commitReset
+	if req.share {
+		commit = commitShareReset
+	}
 	if !dryRun && len(plan) > 0 {
-		if failed, err = commitReset(ctx, adm, group, plan); err != nil {
+		if failed, err = commit(ctx, adm, group, plan); err != nil {
 			return err
 		}
 	}
@@ -276,13 +288,17 @@ func planReset(ctx context.Context, adm *kadm.Client, req resetRequest) ([]offse
 	// The old offsets are read for every mode: they are the base of
 	// --shift-by, the topics of --all-topics, and the OLD-OFFSET column
 	// that lets a user check a dry run before committing.
-	committed, err := groupCommits(ctx, adm, req.group)
+	committed, err := groupPositions(ctx, adm, req.group, req.share)
 	if err != nil {
 		return nil, nil, err
 	}
 	given := req.fileOffsets
 	if req.mode == "to-group" {
-		if given, err = groupCommits(ctx, adm, req.target.toGroup); err != nil {
+		otherShare, err := isShareGroup(ctx, adm, req.target.toGroup)
+		if err != nil {
+			return nil, nil, err
+		}
+		if given, err = groupPositions(ctx, adm, req.target.toGroup, otherShare); err != nil {
 			return nil, nil, err
 		}
 		if len(given) == 0 {
@@ -405,6 +421,15 @@ func resetBounds(ctx context.Context, adm *kadm.Client, sc topicScope, req reset
 		bounds = append(bounds, b)
 	}
 	return bounds, nil
+}
+
+// groupPositions is where a group stands: a consumer group's committed
+// offsets, a share group's share-partition start offsets.
+func groupPositions(ctx context.Context, adm *kadm.Client, group string, share bool) (map[string]map[int32]int64, error) {
+	if share {
+		return shareStartOffsets(ctx, adm, group)
+	}
+	return groupCommits(ctx, adm, group)
 }
 
 // groupCommits is group's committed offsets by topic and partition;

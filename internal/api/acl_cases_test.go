@@ -304,6 +304,7 @@ func aclMatrixCases(t *testing.T, h *harness) []aclCase {
 	}
 	cases = append(cases, aclTxnCases()...)
 	cases = append(cases, aclShareCases(h)...)
+	cases = append(cases, aclShareOffsetCases()...)
 	return append(cases, aclAdminCases(t, h)...)
 }
 

@@ -85,6 +85,9 @@ var handlers = []*handler{
 	&writeShareGroupStateHandler,         // 85
 	&deleteShareGroupStateHandler,        // 86
 	&readShareGroupStateSummaryHandler,   // 87
+	&describeShareGroupOffsetsHandler,    // 90
+	&alterShareGroupOffsetsHandler,       // 91
+	&deleteShareGroupOffsetsHandler,      // 92
 }
 
 // byKey indexes handlers by API key.

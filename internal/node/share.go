@@ -207,8 +207,13 @@ func (p *sharePersister) ReadState(ctx context.Context, groupID, topic string, p
 		out = r.Topics[0].Partitions[0]
 		return out.ErrorCode, nil
 	})
-	if err != nil || out.StartOffset < 0 {
+	if err != nil {
 		return sharegroup.PartitionState{}, false, err
+	}
+	if out.StartOffset < 0 {
+		// None, or started with no offset (a deleted share group offset):
+		// its state epoch still fences older writers.
+		return sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: -1}, false, nil
 	}
 	st := sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: out.StartOffset, Batches: make([]sharegroup.StateBatch, len(out.StateBatches))}
 	for i, b := range out.StateBatches {
@@ -264,6 +269,58 @@ func (p *sharePersister) DeleteState(ctx context.Context, groupID, topic string,
 			return 0, fmt.Errorf("%w: broker %d: %w", errShareStateRetriable, broker, err)
 		}
 		r := resp.(*kmsg.DeleteShareGroupStateResponse)
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+			return 0, fmt.Errorf("%w: broker %d answered %d topics", share.ErrStateUnavailable, broker, len(r.Topics))
+		}
+		return r.Topics[0].Partitions[0].ErrorCode, nil
+	})
+}
+
+// ReadStateSummary implements share.Persister.
+func (p *sharePersister) ReadStateSummary(ctx context.Context, groupID, topic string, partition int32) (share.StateSummary, bool, error) {
+	k, err := p.key(groupID, topic, partition)
+	if err != nil {
+		return share.StateSummary{}, false, err
+	}
+	var out kmsg.ReadShareGroupStateSummaryResponseTopicPartition
+	err = p.call(ctx, k, func(ctx context.Context, broker int32) (int16, error) {
+		req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+		req.GroupID = groupID
+		req.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: k.TopicID,
+			Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: partition}}}}
+		resp, err := p.n.txnPeers.request(ctx, broker, req)
+		if err != nil {
+			return 0, fmt.Errorf("%w: broker %d: %w", errShareStateRetriable, broker, err)
+		}
+		r := resp.(*kmsg.ReadShareGroupStateSummaryResponse)
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+			return 0, fmt.Errorf("%w: broker %d answered %d topics", share.ErrStateUnavailable, broker, len(r.Topics))
+		}
+		out = r.Topics[0].Partitions[0]
+		return out.ErrorCode, nil
+	})
+	if err != nil || out.StartOffset < 0 {
+		return share.StateSummary{StateEpoch: out.StateEpoch, LeaderEpoch: -1, StartOffset: -1}, false, err
+	}
+	return share.StateSummary{StateEpoch: out.StateEpoch, LeaderEpoch: out.LeaderEpoch, StartOffset: out.StartOffset}, true, nil
+}
+
+// InitializeState implements share.Persister.
+func (p *sharePersister) InitializeState(ctx context.Context, groupID, topic string, partition, stateEpoch int32, startOffset int64) error {
+	k, err := p.key(groupID, topic, partition)
+	if err != nil {
+		return err
+	}
+	return p.call(ctx, k, func(ctx context.Context, broker int32) (int16, error) {
+		req := kmsg.NewPtrInitializeShareGroupStateRequest()
+		req.GroupID = groupID
+		req.Topics = []kmsg.InitializeShareGroupStateRequestTopic{{TopicID: k.TopicID,
+			Partitions: []kmsg.InitializeShareGroupStateRequestTopicPartition{{Partition: partition, StateEpoch: stateEpoch, StartOffset: startOffset}}}}
+		resp, err := p.n.txnPeers.request(ctx, broker, req)
+		if err != nil {
+			return 0, fmt.Errorf("%w: broker %d: %w", errShareStateRetriable, broker, err)
+		}
+		r := resp.(*kmsg.InitializeShareGroupStateResponse)
 		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
 			return 0, fmt.Errorf("%w: broker %d answered %d topics", share.ErrStateUnavailable, broker, len(r.Topics))
 		}

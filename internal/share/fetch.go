@@ -65,6 +65,7 @@ func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionR
 	results := c.acknowledge(ctx, req)
 	if closing {
 		c.releaseSession(ctx, req.GroupID, req.MemberID, sess)
+		c.dropIfNoSessions(req.GroupID)
 		return results, nil
 	}
 	if req.AcknowledgeOnly {
@@ -404,5 +405,6 @@ func (c *Coordinator) connectionClosed(groupID, memberID string, s *session) {
 	c.mu.Unlock()
 	if current {
 		c.releaseSession(c.ctx, groupID, memberID, s)
+		c.dropIfNoSessions(groupID)
 	}
 }

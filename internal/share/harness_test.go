@@ -234,6 +234,26 @@ func (p *memPersister) DeleteState(ctx context.Context, groupID, topic string, p
 	return nil
 }
 
+func (p *memPersister) ReadStateSummary(ctx context.Context, groupID, topic string, partition int32) (StateSummary, bool, error) {
+	if err := p.wait(ctx); err != nil {
+		return StateSummary{}, false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.states[stateKey{groupID, topic, partition}]
+	return StateSummary{StateEpoch: st.StateEpoch, LeaderEpoch: -1, StartOffset: st.StartOffset}, ok, nil
+}
+
+func (p *memPersister) InitializeState(ctx context.Context, groupID, topic string, partition, stateEpoch int32, startOffset int64) error {
+	if err := p.wait(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.states[stateKey{groupID, topic, partition}] = sharegroup.PartitionState{StateEpoch: stateEpoch, StartOffset: startOffset}
+	return nil
+}
+
 // within runs fn and says whether it returned within d; fn goes on in the
 // background otherwise (the test's cleanup releases what it waits on).
 func within(d time.Duration, fn func()) bool {

@@ -72,12 +72,28 @@ var (
 // coordinator of each share partition.
 type Persister interface {
 	// ReadState returns the state of a share partition for its leader in
-	// leaderEpoch; found is false when there is none yet.
+	// leaderEpoch; found is false when there is none yet, or it has no
+	// start offset (st then carries its state epoch).
 	ReadState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32) (st sharegroup.PartitionState, found bool, err error)
 	// WriteState stores it, durably, before it returns.
 	WriteState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32, st sharegroup.PartitionState) error
 	// DeleteState deletes it (a deleted share group).
 	DeleteState(ctx context.Context, groupID, topic string, partition int32) error
+	// ReadStateSummary returns its epochs and start offset without
+	// recording a leader epoch (DescribeShareGroupOffsets); found is false
+	// when there is none.
+	ReadStateSummary(ctx context.Context, groupID, topic string, partition int32) (sum StateSummary, found bool, err error)
+	// InitializeState starts it anew at startOffset in stateEpoch, which
+	// must be above the stored one (AlterShareGroupOffsets).
+	InitializeState(ctx context.Context, groupID, topic string, partition, stateEpoch int32, startOffset int64) error
+}
+
+// StateSummary is what ReadShareGroupStateSummary tells of a share
+// partition's stored state.
+type StateSummary struct {
+	StateEpoch  int32
+	LeaderEpoch int32
+	StartOffset int64
 }
 
 // persistTimeout bounds one state read or write, retries included.
@@ -402,7 +418,7 @@ type sharePartition struct {
 	mu          sync.Mutex
 	p           *sharegroup.Partition
 	leaderEpoch int32 // the partition's leader epoch p was read in
-	deleted     bool  // its group was deleted: write no state for it
+	deleted     bool  // its group was deleted, or its state altered (offsets.go): write no state for it
 }
 
 // lockSharePartition returns the share partition with its mu held,
@@ -449,15 +465,18 @@ func (c *Coordinator) loadLocked(ctx context.Context, sp *sharePartition, part *
 	}
 	cfg := c.opts.Config.Partition
 	sp.leaderEpoch = epoch
-	switch {
-	case found:
+	if found {
 		sp.p = sharegroup.LoadPartition(cfg, st)
 		return nil
-	case c.opts.Config.AutoOffsetResetEarliest:
-		sp.p = sharegroup.NewPartition(cfg, part.Offsets().LogStartOffset)
-	default:
-		sp.p = sharegroup.NewPartition(cfg, part.Offsets().HighWatermark)
 	}
+	start := part.Offsets().HighWatermark
+	if c.opts.Config.AutoOffsetResetEarliest {
+		start = part.Offsets().LogStartOffset
+	}
+	// Started from the state epoch read (that of a deleted share group
+	// offset, or 0): a leader still holding the old state writes in an
+	// older epoch and is fenced.
+	sp.p = sharegroup.LoadPartition(cfg, sharegroup.PartitionState{StateEpoch: st.StateEpoch, StartOffset: start})
 	if err := c.persistLocked(ctx, sp); err != nil {
 		sp.p = nil
 		return err
@@ -478,6 +497,13 @@ func (c *Coordinator) persistLocked(ctx context.Context, sp *sharePartition) err
 	err := c.opts.Persister.WriteState(ctx, key.group, key.Topic, key.Partition, sp.leaderEpoch, sp.p.State())
 	if err != nil {
 		c.opts.Logger.Warn("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
+		if errors.Is(err, partition.ErrNotLeader) {
+			// A fenced leader epoch or state epoch: another leader wrote, or
+			// AlterShareGroupOffsets started the state anew. What is cached
+			// here is stale, so it is dropped and read again at next use
+			// (Kafka removes a fenced share partition from its cache).
+			sp.p = nil
+		}
 		return fmt.Errorf("share partition %s-%d of group %q: writing state: %w", key.Topic, key.Partition, key.group, err)
 	}
 	return nil

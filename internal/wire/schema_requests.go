@@ -686,6 +686,7 @@ var requestSchemas = indexSchemas(
 	&shareGroupHeartbeatRequest, &shareGroupDescribeRequest, &shareFetchRequest, &shareAcknowledgeRequest,
 	&initializeShareGroupStateRequest, &readShareGroupStateRequest, &writeShareGroupStateRequest,
 	&deleteShareGroupStateRequest, &readShareGroupStateSummaryRequest,
+	&describeShareGroupOffsetsRequest, &alterShareGroupOffsetsRequest, &deleteShareGroupOffsetsRequest,
 )
 
 func indexSchemas(messages ...*message) []*message {

@@ -135,3 +135,35 @@ var readShareGroupStateSummaryRequest = message{key: 87, name: "ReadShareGroupSt
 		),
 	),
 }}
+
+// The share group offset admin requests (KIP-932), v0 as Kafka 4.1
+// serves them. v1 of DescribeShareGroupOffsets (Kafka 4.2) only adds the
+// lag to the response, so its request is v0's.
+
+var describeShareGroupOffsetsRequest = message{key: 90, name: "DescribeShareGroupOffsets", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	array[kmsg.DescribeShareGroupOffsetsRequestGroup]("groups",
+		str("group_id"),
+		array[kmsg.DescribeShareGroupOffsetsRequestGroupTopic]("topics",
+			str("topic_name"),
+			primArray("partitions", kindInt32),
+		).nullable(0),
+	),
+}}
+
+var alterShareGroupOffsetsRequest = message{key: 91, name: "AlterShareGroupOffsets", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.AlterShareGroupOffsetsRequestTopic]("topics",
+		str("topic_name"),
+		array[kmsg.AlterShareGroupOffsetsRequestTopicPartition]("partitions",
+			i32("partition_index"),
+			i64("start_offset"),
+		),
+	),
+}}
+
+var deleteShareGroupOffsetsRequest = message{key: 92, name: "DeleteShareGroupOffsets", minVersion: 0, maxVersion: 0, flexibleFrom: 0, fields: []field{
+	str("group_id"),
+	array[kmsg.DeleteShareGroupOffsetsRequestTopic]("topics",
+		str("topic_name"),
+	),
+}}

@@ -25,6 +25,7 @@ var coveredVersions = []struct{ key, min, max int16 }{
 	{68, 0, 1}, {69, 0, 1},
 	{76, 1, 1}, {77, 1, 1}, {78, 1, 1}, {79, 1, 1},
 	{83, 0, 0}, {84, 0, 0}, {85, 0, 0}, {86, 0, 0}, {87, 0, 0},
+	{90, 0, 0}, {91, 0, 0}, {92, 0, 0},
 }
 
 // forEachCovered calls fn for every covered key and version.

@@ -1,0 +1,283 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/partition"
+)
+
+// The share group offset admin APIs (KIP-932: DescribeShareGroupOffsets,
+// AlterShareGroupOffsets, DeleteShareGroupOffsets) on the group's
+// coordinator. A share group has no committed offsets: its "offset" of a
+// partition is the share-partition start offset (SPSO) that the share
+// coordinator keeps, so these read, start anew or delete that state
+// through the persister, as Kafka's group coordinator does.
+//
+// Altering or deleting the state under a partition leader that has it
+// cached must not let the leader go on from its cache. As in Kafka: the
+// group must be empty (no member fetches); a share partition this node
+// caches is dropped once the change is made; a leader drops a group's
+// copies when the group's last share session on it ends
+// (dropIfNoSessions), so its next consumer reads the state again; and an
+// alteration starts the state in a state epoch above any a leader can
+// hold, so a leader elsewhere that still caches the old state (for a
+// departed member whose session is still open) is fenced
+// (FENCED_STATE_EPOCH) at its next write, and drops it then
+// (persistLocked). A deletion fences the same way (deletePartition).
+
+// PartitionOffset is one share partition's start offset, as
+// DescribeShareGroupOffsets answers it: StartOffset and LeaderEpoch are -1
+// when it has no state.
+type PartitionOffset struct {
+	TopicPartition
+	StartOffset int64
+	LeaderEpoch int32
+}
+
+// initializedTopics are the share partitions groupID may have state for,
+// topic -> partitions: those its ShareGroupStatePartitionMetadata record
+// names (initializedTopicsLocked), and every partition of the topics its
+// members subscribed to on this coordinator, which a group loaded from an
+// earlier build's log may not have recorded (as DeleteGroup takes them).
+// Only the group's coordinator knows them (else coord.ErrNotCoordinator).
+func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (map[string][]int32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return nil, err
+	}
+	out := map[string][]int32{}
+	for topic, partitions := range c.initializedTopicsLocked(groupID) {
+		out[topic] = slices.Clone(partitions)
+	}
+	for topic := range c.groupTopics[groupID] {
+		if _, ok := out[topic]; !ok {
+			for p := range partitionCounts(topic) {
+				out[topic] = append(out[topic], p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// DescribeOffsets reads the start offset of each share partition of
+// groupID through the share coordinator. topics nil means every partition
+// of every topic the group has state for, which only the group's
+// coordinator knows (else coord.ErrNotCoordinator), and a partition without
+// state is then left out. Given topics are answered wherever the request
+// lands, a missing topic or state as offset -1, as Kafka answers them.
+func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, partitionCounts func(string) int32) ([]PartitionOffset, error) {
+	all := topics == nil
+	if all {
+		var err error
+		if topics, err = c.initializedTopics(groupID, partitionCounts); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	var out []PartitionOffset
+	for _, topic := range sortedKeys(topics) {
+		for _, p := range slices.Sorted(slices.Values(topics[topic])) {
+			o := PartitionOffset{TopicPartition: TopicPartition{topic, p}, StartOffset: -1, LeaderEpoch: -1}
+			if p >= 0 && p < partitionCounts(topic) {
+				// An error reads as no state, as in Kafka: the answer is
+				// "no offset known", never a failed describe.
+				sum, found, err := c.opts.Persister.ReadStateSummary(ctx, groupID, topic, p)
+				if err == nil && found {
+					o.StartOffset, o.LeaderEpoch = sum.StartOffset, sum.LeaderEpoch
+				} else if err != nil {
+					c.opts.Logger.Warn("share partition state summary not read", "group", groupID, "topic", topic, "partition", p, "err", err)
+				}
+			}
+			if all && o.StartOffset < 0 {
+				continue
+			}
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// checkEmptyGroup fails unless this node coordinates groupID, a share
+// group without members (members whose session timed out are removed
+// first, and what they held is written).
+func (c *Coordinator) checkEmptyGroup(groupID string, partitionCounts func(string) int32) error {
+	defer c.writeReleased()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return err
+	}
+	g := c.groups[groupID]
+	if g == nil {
+		return fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
+	}
+	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+		c.memberGoneLocked(groupID, gone)
+	}
+	if n := len(g.Members()); n > 0 {
+		return fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+	}
+	return nil
+}
+
+// alterStateEpochStep is how far an alteration moves the state epoch
+// above the stored one. A leader that read state epoch E holds E+1 (it
+// counts its load, sharegroup.LoadPartition) and may not have written it
+// yet: starting the new state at E+2 fences its writes either way.
+const alterStateEpochStep = 2
+
+// AlterOffsets starts the state of the given share partitions of an empty
+// share group anew at the given start offsets (AlterShareGroupOffsets).
+// A request-level error (coordinator, coord.ErrGroupIDNotFound,
+// ErrNonEmptyGroup) is err; each partition's outcome is in the map.
+func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) (map[TopicPartition]error, error) {
+	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	out := map[TopicPartition]error{}
+	for topic, ps := range offsets {
+		for p, startOffset := range ps {
+			tp := TopicPartition{topic, p}
+			out[tp] = c.alterPartition(ctx, groupID, tp, startOffset, partitionCounts)
+		}
+	}
+	return out, nil
+}
+
+func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp TopicPartition, startOffset int64, partitionCounts func(string) int32) error {
+	switch {
+	case tp.Partition < 0 || tp.Partition >= partitionCounts(tp.Topic):
+		return fmt.Errorf("share group %q: %s-%d: %w", groupID, tp.Topic, tp.Partition, partition.ErrUnknownTopicOrPartition)
+	case startOffset < 0:
+		return fmt.Errorf("share group %q: %s-%d: start offset %d: %w", groupID, tp.Topic, tp.Partition, startOffset, ErrInvalidRequest)
+	}
+	sum, _, err := c.opts.Persister.ReadStateSummary(ctx, groupID, tp.Topic, tp.Partition)
+	if err != nil {
+		return fmt.Errorf("share group %q: %s-%d: %w", groupID, tp.Topic, tp.Partition, err)
+	}
+	if err := c.opts.Persister.InitializeState(ctx, groupID, tp.Topic, tp.Partition, max(sum.StateEpoch, 0)+alterStateEpochStep, startOffset); err != nil {
+		return fmt.Errorf("share group %q: %s-%d: %w", groupID, tp.Topic, tp.Partition, err)
+	}
+	c.dropCached(groupID, tp)
+	return nil
+}
+
+// DeleteOffsets deletes the start offset of every share partition of the
+// given topics of an empty share group (DeleteShareGroupOffsets): its
+// next consumer starts at share.auto.offset.reset. A topic the group has no
+// state for is UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, partitionCounts func(string) int32) (map[string]error, error) {
+	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
+		return nil, err
+	}
+	known, err := c.initializedTopics(groupID, partitionCounts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
+	defer cancel()
+	out := map[string]error{}
+	for _, topic := range topics {
+		switch {
+		case partitionCounts(topic) == 0:
+			out[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+			continue
+		case known[topic] == nil:
+			out[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+			continue
+		}
+		var errs []error
+		for _, p := range known[topic] {
+			if err := c.deletePartition(ctx, groupID, TopicPartition{topic, p}); err != nil {
+				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
+			}
+		}
+		out[topic] = errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// deletePartition deletes a share partition's offset. Not with
+// DeleteShareGroupState, as Kafka does: Sluice's share coordinator would
+// take a stale leader's next write as a new state and bring the old one
+// back. The state is started anew with no start offset instead (Kafka's
+// group coordinator initializes a new share partition the same way), in a
+// newer state epoch, so that write is fenced, and the next leader to read
+// it starts at share.auto.offset.reset.
+func (c *Coordinator) deletePartition(ctx context.Context, groupID string, tp TopicPartition) error {
+	sum, found, err := c.opts.Persister.ReadStateSummary(ctx, groupID, tp.Topic, tp.Partition)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := c.opts.Persister.InitializeState(ctx, groupID, tp.Topic, tp.Partition, max(sum.StateEpoch, 0)+alterStateEpochStep, -1); err != nil {
+			return err
+		}
+	}
+	c.dropCached(groupID, tp)
+	return nil
+}
+
+// dropCached forgets this node's copy of a share partition whose state was
+// altered or deleted, so its next use reads the new state.
+func (c *Coordinator) dropCached(groupID string, tp TopicPartition) {
+	key := partitionKey{groupID, tp}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sp := c.partitions[key]; sp != nil {
+		c.forgetLocked(sp)
+	}
+}
+
+// forgetLocked takes a share partition out of the map (c.mu held), once
+// whoever holds it is done: nothing writes through it after, and
+// lockSharePartition, finding it deleted, looks the key up again.
+func (c *Coordinator) forgetLocked(sp *sharePartition) {
+	sp.mu.Lock()
+	sp.deleted = true
+	sp.mu.Unlock()
+	delete(c.partitions, sp.key)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dropIfNoSessions forgets this node's share partitions of a group once
+// its last share session here has ended, as Kafka's leader does when a
+// share group goes empty on it (ShareGroupListener.onGroupEmpty): what
+// they held is written, and the group's offsets may now be altered or
+// deleted from its coordinator, elsewhere, without this node hearing of
+// it, so its next consumer must read the state again. A departed
+// member's release not yet written (memberGoneLocked queues it for
+// writeReleased) is lost with the copy: the stored state counts those
+// records as available, so one archived at the delivery limit is
+// delivered once more.
+func (c *Coordinator) dropIfNoSessions(groupID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.sessions {
+		if key.group == groupID {
+			return
+		}
+	}
+	for key, sp := range c.partitions {
+		if key.group == groupID {
+			c.forgetLocked(sp)
+		}
+	}
+}
