@@ -204,6 +204,14 @@ func (p *memPersister) state(group, topic string, partition int32) sharegroup.Pa
 	return p.states[stateKey{group, topic, partition}]
 }
 
+// stateOf is a share partition's stored state and whether there is one.
+func (p *memPersister) stateOf(group, topic string, partition int32) (sharegroup.PartitionState, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.states[stateKey{group, topic, partition}]
+	return st, ok
+}
+
 func (p *memPersister) ReadState(ctx context.Context, groupID, topic string, partition, _ int32) (sharegroup.PartitionState, bool, error) {
 	if err := p.wait(ctx); err != nil {
 		return sharegroup.PartitionState{}, false, err

@@ -176,3 +176,75 @@ func TestShareLeaveQueuedReleaseComesBeforeARejoin(t *testing.T) {
 		t.Fatalf("stored state %+v, want the 5 records in their second delivery", st)
 	}
 }
+
+// TestShareDeleteGroupDoesNotHoldTheShareLockForAPartition: DeleteGroups
+// drops the group's share partitions once a state write in progress ends
+// (none may land after the state is deleted), and must not wait for it
+// with the node-wide share lock held.
+func TestShareDeleteGroupDoesNotHoldTheShareLockForAPartition(t *testing.T) {
+	f := newFixture(t)
+	f.c.opts.Config.AutoOffsetResetEarliest = true
+	f.createTopic("t", 1)
+	f.createTopic("u", 1)
+	f.produce("t", 0, 5)
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
+	f.heartbeat("h", sharegroup.Heartbeat{MemberID: "c", SubscribedTopicNames: []string{"u"}})
+	if got := f.fetch("g", "b", 0); got != 5 {
+		t.Fatalf("b acquired %d records, want 5", got)
+	}
+
+	// b leaves: its release's write holds the partition's lock, and the
+	// share coordinator does not answer.
+	entered := f.persister.hold()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer f.persister.release()
+	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts) })
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leave never wrote its release")
+	}
+	deleted := make(chan error, 1)
+	wg.Go(func() {
+		_, err := f.c.DeleteGroup(context.Background(), "g", f.counts)
+		deleted <- err
+	})
+	var heartbeatErr error
+	stop := time.Now().Add(10 * time.Second) // the loop's own bound, should within give up
+	ok := within(5*time.Second, func() {
+		// The deletion is under way once its topics are recorded as
+		// deleting (its first step); then h's member heartbeats.
+		for deleting := false; !deleting && time.Now().Before(stop); time.Sleep(time.Millisecond) {
+			f.c.mu.Lock()
+			g := f.c.groups["g"]
+			deleting = g == nil || len(g.DeletingTopics()) > 0
+			f.c.mu.Unlock()
+		}
+		for n := 0; n < 20 && time.Now().Before(stop); n++ {
+			if _, heartbeatErr = f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); heartbeatErr != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if !ok {
+		t.Fatal("share group h waited for the node-wide share lock while g's deletion waited for a share partition")
+	}
+	if heartbeatErr != nil {
+		t.Fatalf("heartbeat of h: %v", heartbeatErr)
+	}
+	f.persister.release()
+	select {
+	case err := <-deleted:
+		if err != nil {
+			t.Fatalf("DeleteGroup: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DeleteGroup never returned")
+	}
+	wg.Wait()
+	if st, ok := f.persister.stateOf("g", "t", 0); ok {
+		t.Fatalf("the group's state is left after its deletion: %+v", st)
+	}
+}

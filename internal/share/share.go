@@ -547,9 +547,16 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 // found is false when there is no such share group here.
 func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
 	defer c.writeGroupReleased(groupID) // none is written: its partitions are deleted
-	deleting, found, err := c.beginDelete(groupID, partitionCounts)
+	deleting, dropped, found, err := c.beginDelete(groupID, partitionCounts)
 	if !found || err != nil {
 		return found, err
+	}
+	// A state write in progress ends before the state is deleted, and
+	// none starts after: waited for here, not under c.mu.
+	for _, sp := range dropped {
+		sp.mu.Lock()
+		sp.deleted = true
+		sp.mu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
@@ -568,25 +575,26 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 }
 
 // beginDelete checks the group is empty, records its topics as deleting
-// and fences its share partitions and sessions; it returns each deleting
+// and drops its share partitions and sessions; it returns each deleting
 // topic that exists with its partition count (every partition: a topic
-// only gains partitions, so this covers the ones recorded).
-func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, found bool, err error) {
+// only gains partitions, so this covers the ones recorded), and the share
+// partitions dropped, for the caller to fence.
+func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, dropped []*sharePartition, found bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	g := c.groups[groupID]
 	if g == nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
-		return nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+		return nil, nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
 	img := c.opts.Image()
 	topicID := topicIDOf(img)
@@ -598,7 +606,7 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 	}
 	if r, ok := g.BeginDelete(subscribed); ok {
 		if err := c.writeGroupLocked(part, []sharegroup.Record{r}); err != nil {
-			return nil, true, err
+			return nil, nil, true, err
 		}
 	}
 	deleting = map[string]int32{}
@@ -610,18 +618,18 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 		}
 		deleting[t.Name] = int32(len(t.Partitions))
 	}
-	c.forgetPartitionsLocked(groupID)
-	return deleting, true, nil
+	return deleting, c.forgetPartitionsLocked(groupID), true, nil
 }
 
-// forgetPartitionsLocked drops a deleted group's share partitions (their
-// leaders write no more state) and sessions.
-func (c *Coordinator) forgetPartitionsLocked(groupID string) {
+// forgetPartitionsLocked drops a deleted group's share partitions and
+// sessions, and returns the partitions: the caller marks them deleted
+// (their leaders write no more state) once it let go of c.mu, for a
+// partition's lock may be held across a state write.
+func (c *Coordinator) forgetPartitionsLocked(groupID string) []*sharePartition {
+	var dropped []*sharePartition
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			sp.mu.Lock()
-			sp.deleted = true
-			sp.mu.Unlock()
+			dropped = append(dropped, sp)
 			delete(c.partitions, key)
 		}
 	}
@@ -633,6 +641,7 @@ func (c *Coordinator) forgetPartitionsLocked(groupID string) {
 			delete(c.sessions, key)
 		}
 	}
+	return dropped
 }
 
 // finishDelete writes the tombstones of a group whose state is deleted,
