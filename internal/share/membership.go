@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/coord"
@@ -90,6 +91,7 @@ func (c *Coordinator) loadGroupsLocked(img *metadata.Image, p int32, part *parti
 		c.groups[id] = g
 	}
 	c.loadedEpochs[p] = epoch
+	c.publishGroupIDsLocked()
 	return nil
 }
 
@@ -119,6 +121,7 @@ func (c *Coordinator) writeGroupLocked(part *partition.Partition, records []shar
 	defer cancel()
 	if _, err := part.AppendAll(ctx, buf); err != nil {
 		delete(c.loadedEpochs, part.TopicPartition().Partition)
+		c.publishGroupIDsLocked()
 		return fmt.Errorf("share group records to %s: %w: %w", coord.OffsetsTopic, coord.ErrCoordinatorNotAvailable, err)
 	}
 	return nil
@@ -179,6 +182,7 @@ func (c *Coordinator) loadAllLocked() {
 					c.dropGroupLocked(id)
 				}
 			}
+			c.publishGroupIDsLocked()
 			continue
 		}
 		if err := c.loadGroupsLocked(img, p, part); err != nil {
@@ -198,4 +202,55 @@ func (c *Coordinator) initializedTopicsLocked(groupID string) map[string][]int32
 		return nil
 	}
 	return g.InitializedTopics(topicNameOf(c.opts.Image()))
+}
+
+// groupIDs is what IsShareGroup reads without c.mu: the ids of the share
+// groups here and the leader epoch each __consumer_offsets partition's
+// groups were loaded in. JoinGroup, ConsumerGroupHeartbeat and commits
+// of consumer groups ask IsShareGroup, and c.mu can be held for seconds:
+// across a heartbeat's replication (membershipWriteTimeout) and while a
+// heartbeat waits for a share partition whose lock is held across a state
+// read or write (persistTimeout). Immutable once published.
+type groupIDs struct {
+	loadedEpochs map[int32]int32
+	groups       map[string]struct{}
+}
+
+// publishGroupIDsLocked publishes c.groups and c.loadedEpochs to
+// IsShareGroup (c.mu held); every change of either calls it. It copies
+// them, which costs little: groups are made, loaded and deleted seldom.
+func (c *Coordinator) publishGroupIDsLocked() {
+	ids := &groupIDs{loadedEpochs: maps.Clone(c.loadedEpochs), groups: make(map[string]struct{}, len(c.groups))}
+	for id := range c.groups {
+		ids.groups[id] = struct{}{}
+	}
+	c.groupIDs.Store(ids)
+}
+
+// knownShareGroup answers IsShareGroup from the published ids, as the
+// locked path would; known is false when the group's partition must be
+// loaded first, which needs c.mu.
+func (c *Coordinator) knownShareGroup(groupID string) (is, known bool) {
+	img := c.opts.Image()
+	if img == nil {
+		return false, true
+	}
+	t, ok := img.Topic(coord.OffsetsTopic)
+	if !ok {
+		return false, true
+	}
+	p := coord.PartitionFor(groupID, int32(len(t.Partitions)))
+	part, err := c.opts.Partitions.Partition(coord.OffsetsTopic, p)
+	if err != nil {
+		return false, true // not the coordinator: not a share group here
+	}
+	ids := c.groupIDs.Load()
+	if ids == nil {
+		return false, false
+	}
+	if epoch, ok := ids.loadedEpochs[p]; !ok || epoch != part.LeaderEpoch() {
+		return false, false
+	}
+	_, is = ids.groups[groupID]
+	return is, true
 }

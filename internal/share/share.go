@@ -24,7 +24,8 @@
 // its state write, so fetches and state writes of different partitions run
 // in parallel and a partition's writes are sent in order. Order:
 // Coordinator.mu before a partition's mu, never the reverse; the persister
-// is never called with Coordinator.mu held.
+// is never called with Coordinator.mu held, and a member's leave does not
+// wait for a partition's mu with it held (memberGoneLocked).
 package share
 
 import (
@@ -36,6 +37,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -171,9 +173,13 @@ type Coordinator struct {
 	// loadedEpochs is the leader epoch each __consumer_offsets partition's
 	// share groups were loaded in (membership.go).
 	loadedEpochs map[int32]int32
-	// released are share partitions a gone member's records were released
-	// in, whose state writeReleased writes once c.mu is let go.
-	released []*sharePartition
+	// released are, by group, the share partitions a gone member's
+	// release is queued in (sharePartition.gone), whose state
+	// writeGroupReleased writes once c.mu is let go.
+	released map[string][]*sharePartition
+	// groupIDs is the ids of groups and loadedEpochs as IsShareGroup
+	// reads them without c.mu (membership.go).
+	groupIDs atomic.Pointer[groupIDs]
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -187,7 +193,7 @@ func New(opts Options) *Coordinator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Coordinator{opts: opts, ctx: ctx, cancel: cancel, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
-		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}}
+		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}, released: map[string][]*sharePartition{}}
 }
 
 func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
@@ -205,7 +211,7 @@ func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.Lo
 // each existing topic (0 for none). What the heartbeat changed is in
 // __consumer_offsets before it is answered.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
-	defer c.writeReleased()
+	defer c.writeGroupReleased(groupID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
@@ -230,6 +236,7 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 		}
 		g = sharegroup.NewGroup(groupID)
 		c.groups[groupID] = g
+		c.publishGroupIDsLocked()
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, now) {
 		c.memberGoneLocked(groupID, gone)
@@ -252,12 +259,17 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 }
 
 // memberGoneLocked releases what a member that left (or timed out) held,
-// so others get its records now rather than at lock expiry. The persister
-// is never called under Coordinator.mu, so the partitions it released
-// records of are written by writeReleased, which the caller runs once it
-// let go of the lock, before it answers: a release that archives a record
-// at the delivery limit is then not lost in a failover (the stored state
-// has an acquired record as available, which would deliver it once more).
+// so others get its records now rather than at lock expiry. A share
+// partition's lock is held across its state reads and writes (up to
+// persistTimeout), and c.mu, which every share request of the node
+// takes, must not wait for it: the release is queued in each of the
+// group's share partitions, and whoever takes a partition's lock next
+// does it first (releaseGoneLocked). writeGroupReleased, which the
+// caller runs once it let go of c.mu and before it answers, takes each
+// lock and writes the state a release changed: a release that archives a
+// record at the delivery limit is then not lost in a failover (the stored
+// state has an acquired record as available, which would deliver it once
+// more).
 func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	if s := c.sessions[sessionKey{groupID, memberID}]; s != nil && s.stopWatch != nil {
 		s.stopWatch()
@@ -265,23 +277,55 @@ func (c *Coordinator) memberGoneLocked(groupID, memberID string) {
 	delete(c.sessions, sessionKey{groupID, memberID})
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			sp.mu.Lock()
-			if sp.p != nil && sp.p.ReleaseMember(memberID) > 0 {
-				c.released = append(c.released, sp)
-			}
-			sp.mu.Unlock()
+			sp.goneMu.Lock()
+			sp.gone = append(sp.gone, memberID)
+			sp.goneMu.Unlock()
+			c.released[groupID] = append(c.released[groupID], sp)
 		}
 	}
 }
 
-// writeReleased writes the state of the share partitions whose records a
-// gone member's release changed (c.mu not held). A failed write is
-// logged: the stored state then delivers the records once more.
+// releaseGoneLocked releases what the members that left since sp.mu was
+// last taken hold (sp.mu held). A partition not read yet has nothing
+// acquired: its stored state has the records as available.
+func (sp *sharePartition) releaseGoneLocked() {
+	sp.goneMu.Lock()
+	gone := sp.gone
+	sp.gone = nil
+	sp.goneMu.Unlock()
+	for _, memberID := range gone {
+		if sp.p != nil && sp.p.ReleaseMember(memberID) > 0 {
+			sp.releasedUnwritten = true
+		}
+	}
+}
+
+// writeGroupReleased writes the state of groupID's share partitions whose
+// records a gone member's release changed (c.mu not held), waiting for
+// their locks; another group's releases are left to that group's calls.
+// A failed write is logged: the stored state then delivers the records
+// once more.
+func (c *Coordinator) writeGroupReleased(groupID string) {
+	c.mu.Lock()
+	released := c.released[groupID]
+	delete(c.released, groupID)
+	c.mu.Unlock()
+	c.writeReleasedOf(released)
+}
+
+// writeReleased is writeGroupReleased for every group.
 func (c *Coordinator) writeReleased() {
 	c.mu.Lock()
-	released := c.released
-	c.released = nil
+	var released []*sharePartition
+	for _, sps := range c.released {
+		released = append(released, sps...)
+	}
+	clear(c.released)
 	c.mu.Unlock()
+	c.writeReleasedOf(released)
+}
+
+func (c *Coordinator) writeReleasedOf(released []*sharePartition) {
 	if len(released) == 0 {
 		return
 	}
@@ -292,7 +336,9 @@ func (c *Coordinator) writeReleased() {
 		}
 		written[sp] = true
 		sp.mu.Lock()
-		if sp.p != nil && !sp.deleted {
+		sp.releaseGoneLocked()
+		if sp.releasedUnwritten && sp.p != nil && !sp.deleted {
+			sp.releasedUnwritten = false
 			_ = c.persistLocked(c.ctx, sp)
 		}
 		sp.mu.Unlock()
@@ -311,7 +357,7 @@ type GroupDescription struct {
 // whose session timed out are removed first, so a group whose members all
 // died is not shown Stable until someone heartbeats.
 func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
-	defer c.writeReleased()
+	defer c.writeGroupReleased(groupID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -344,8 +390,12 @@ func (c *Coordinator) Groups() []GroupDescription {
 	return out
 }
 
-// IsShareGroup says whether groupID is a share group here.
+// IsShareGroup says whether groupID is a share group here. Once the
+// group's partition is loaded it does not wait for c.mu (membership.go).
 func (c *Coordinator) IsShareGroup(groupID string) bool {
+	if is, known := c.knownShareGroup(groupID); known {
+		return is
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
@@ -358,6 +408,14 @@ func (c *Coordinator) IsShareGroup(groupID string) bool {
 // that orders its changes and its state writes. p is nil until its state
 // is read.
 type sharePartition struct {
+	// gone are the members whose release memberGoneLocked queued, for
+	// whoever takes mu next (releaseGoneLocked); goneMu guards it alone
+	// and is held for nothing else. releasedUnwritten (under mu) is set by
+	// a release that changed p, until writeReleasedOf writes it.
+	goneMu            sync.Mutex
+	gone              []string
+	releasedUnwritten bool
+
 	key         partitionKey
 	mu          sync.Mutex
 	p           *sharegroup.Partition
@@ -387,13 +445,13 @@ func (c *Coordinator) lockSharePartition(ctx context.Context, key partitionKey, 
 			continue // its group was deleted meanwhile: look again
 		}
 		epoch := part.LeaderEpoch()
-		if sp.p != nil && sp.leaderEpoch == epoch {
-			return sp, nil
+		if sp.p == nil || sp.leaderEpoch != epoch {
+			if err := c.loadLocked(ctx, sp, part, epoch); err != nil {
+				sp.mu.Unlock()
+				return nil, err
+			}
 		}
-		if err := c.loadLocked(ctx, sp, part, epoch); err != nil {
-			sp.mu.Unlock()
-			return nil, err
-		}
+		sp.releaseGoneLocked() // before anything of a member that left
 		return sp, nil
 	}
 }
@@ -490,10 +548,17 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 // the next DeleteGroups deletes them all, even on another coordinator.
 // found is false when there is no such share group here.
 func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
-	defer c.writeReleased() // another group's, if any: this one's are deleted
-	deleting, found, err := c.beginDelete(groupID, partitionCounts)
+	defer c.writeGroupReleased(groupID) // none is written: its partitions are deleted
+	deleting, dropped, found, err := c.beginDelete(groupID, partitionCounts)
 	if !found || err != nil {
 		return found, err
+	}
+	// A state write in progress ends before the state is deleted, and
+	// none starts after: waited for here, not under c.mu.
+	for _, sp := range dropped {
+		sp.mu.Lock()
+		sp.deleted = true
+		sp.mu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
@@ -512,25 +577,26 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 }
 
 // beginDelete checks the group is empty, records its topics as deleting
-// and fences its share partitions and sessions; it returns each deleting
+// and drops its share partitions and sessions; it returns each deleting
 // topic that exists with its partition count (every partition: a topic
-// only gains partitions, so this covers the ones recorded).
-func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, found bool, err error) {
+// only gains partitions, so this covers the ones recorded), and the share
+// partitions dropped, for the caller to fence.
+func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, dropped []*sharePartition, found bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	g := c.groups[groupID]
 	if g == nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
-		return nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+		return nil, nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
 	img := c.opts.Image()
 	topicID := topicIDOf(img)
@@ -542,7 +608,7 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 	}
 	if r, ok := g.BeginDelete(subscribed); ok {
 		if err := c.writeGroupLocked(part, []sharegroup.Record{r}); err != nil {
-			return nil, true, err
+			return nil, nil, true, err
 		}
 	}
 	deleting = map[string]int32{}
@@ -554,18 +620,18 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 		}
 		deleting[t.Name] = int32(len(t.Partitions))
 	}
-	c.forgetPartitionsLocked(groupID)
-	return deleting, true, nil
+	return deleting, c.forgetPartitionsLocked(groupID), true, nil
 }
 
-// forgetPartitionsLocked drops a deleted group's share partitions (their
-// leaders write no more state) and sessions.
-func (c *Coordinator) forgetPartitionsLocked(groupID string) {
+// forgetPartitionsLocked drops a deleted group's share partitions and
+// sessions, and returns the partitions: the caller marks them deleted
+// (their leaders write no more state) once it let go of c.mu, for a
+// partition's lock may be held across a state write.
+func (c *Coordinator) forgetPartitionsLocked(groupID string) []*sharePartition {
+	var dropped []*sharePartition
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			sp.mu.Lock()
-			sp.deleted = true
-			sp.mu.Unlock()
+			dropped = append(dropped, sp)
 			delete(c.partitions, key)
 		}
 	}
@@ -577,6 +643,7 @@ func (c *Coordinator) forgetPartitionsLocked(groupID string) {
 			delete(c.sessions, key)
 		}
 	}
+	return dropped
 }
 
 // finishDelete writes the tombstones of a group whose state is deleted,
@@ -604,5 +671,6 @@ func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) 
 	}
 	delete(c.groups, groupID)
 	delete(c.groupTopics, groupID)
+	c.publishGroupIDsLocked()
 	return nil
 }
