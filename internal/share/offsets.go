@@ -315,24 +315,29 @@ func (c *Coordinator) deletePartition(ctx context.Context, groupID string, tp To
 }
 
 // dropCached forgets this node's copy of a share partition whose state was
-// altered or deleted, so its next use reads the new state.
+// altered or deleted, so its next use reads the new state. The copy leaves
+// the map under c.mu and is marked deleted after, once whoever holds its
+// lock (a state write, up to persistTimeout) is done: c.mu does not wait
+// for that. A write through the copy meanwhile is fenced by the new state
+// epoch.
 func (c *Coordinator) dropCached(groupID string, tp TopicPartition) {
 	key := partitionKey{groupID, tp}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if sp := c.partitions[key]; sp != nil {
-		c.forgetLocked(sp)
+	sp := c.partitions[key]
+	delete(c.partitions, key)
+	c.mu.Unlock()
+	if sp != nil {
+		markDeleted(sp)
 	}
 }
 
-// forgetLocked takes a share partition out of the map (c.mu held), once
-// whoever holds it is done: nothing writes through it after, and
+// markDeleted marks a share partition taken out of the map as deleted,
+// once whoever holds it is done: nothing writes through it after, and
 // lockSharePartition, finding it deleted, looks the key up again.
-func (c *Coordinator) forgetLocked(sp *sharePartition) {
+func markDeleted(sp *sharePartition) {
 	sp.mu.Lock()
 	sp.deleted = true
 	sp.mu.Unlock()
-	delete(c.partitions, sp.key)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -346,25 +351,64 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // dropIfNoSessions forgets this node's share partitions of a group once
 // its last share session here has ended, as Kafka's leader does when a
-// share group goes empty on it (ShareGroupListener.onGroupEmpty): what
-// they held is written, and the group's offsets may now be altered or
-// deleted from its coordinator, elsewhere, without this node hearing of
-// it, so its next consumer must read the state again. A departed
-// member's release not yet written (memberGoneLocked queues it for
-// writeReleased) is lost with the copy: the stored state counts those
-// records as available, so one archived at the delivery limit is
-// delivered once more.
+// share group goes empty on it (ShareGroupListener.onGroupEmpty): the
+// group's offsets may now be altered or deleted from its coordinator,
+// elsewhere, without this node hearing of it, so its next consumer must
+// read the state again. A departed member's release not yet written
+// (memberGoneLocked queues it for writeGroupReleased, which skips a
+// deleted copy) is made and written first: lost with the copy, it would
+// leave a record archived at the delivery limit available in the stored
+// state, to be delivered once more. A share partition's lock is held
+// across a state write, so it is waited for without c.mu.
 func (c *Coordinator) dropIfNoSessions(groupID string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	idle := c.idlePartitionsLocked(groupID)
+	c.mu.Unlock()
+	if len(idle) == 0 {
+		return
+	}
+	for _, sp := range idle {
+		sp.mu.Lock()
+		sp.releaseGoneLocked()
+		if sp.releasedUnwritten && sp.p != nil && !sp.deleted {
+			sp.releasedUnwritten = false
+			_ = c.persistLocked(c.ctx, sp) // logged; as a leave's writer would
+		}
+		sp.mu.Unlock()
+	}
+	// A session opened meanwhile uses the copies, written and current: they
+	// stay. Otherwise none is held by a member any more (a session that
+	// ended released what its member held), so a leave queued since has
+	// nothing to release in them.
+	c.mu.Lock()
+	var dropped []*sharePartition
+	if c.idlePartitionsLocked(groupID) != nil {
+		for _, sp := range idle {
+			if c.partitions[sp.key] == sp {
+				delete(c.partitions, sp.key)
+				dropped = append(dropped, sp)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, sp := range dropped {
+		markDeleted(sp)
+	}
+}
+
+// idlePartitionsLocked is the group's share partitions here, or nil while
+// it has a share session here (c.mu held).
+func (c *Coordinator) idlePartitionsLocked(groupID string) []*sharePartition {
 	for key := range c.sessions {
 		if key.group == groupID {
-			return
+			return nil
 		}
 	}
+	var out []*sharePartition
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			c.forgetLocked(sp)
+			out = append(out, sp)
 		}
 	}
+	return out
 }
