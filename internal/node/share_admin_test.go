@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 )
 
 // The share group offset admin APIs (90–92) on one node, driven by kadm
@@ -476,5 +479,169 @@ func TestNodeShareOffsetsAfterRestart(t *testing.T) {
 	b.heartbeat(ctx, []string{"ledger"})
 	if got := acquiredString(b.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
 		t.Fatalf("after delete acquired %s, want [0-9 delivery 1]", got)
+	}
+}
+
+// TestNodeShareOffsetsAlterRecordsThePartition: altering the offset of a
+// partition the group was never assigned records it in the group's
+// ShareGroupStatePartitionMetadata, as Kafka's alter does, so describing
+// every topic shows it, over a restart too (the record is all the new
+// coordinator knows), and deleting the group deletes its state.
+func TestNodeShareOffsetsAlterRecordsThePartition(t *testing.T) {
+	dir := t.TempDir()
+	n, adm, a := startShareAdminNodeIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a.leave(ctx)
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "spare"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alterOffset(ctx, adm, "book", "spare", 1, 0); err != nil {
+		t.Fatalf("alter spare-1: %v", err)
+	}
+	if got := fmt.Sprint(startOffsets(t, ctx, adm, "book")); got != "map[ledger-0:6 spare-1:0]" {
+		t.Fatalf("start offsets %s, want ledger-0 at 6 and spare-1 at 0", got)
+	}
+	initialized, deleting := shareStateRecord(t, ctx, n, "book")
+	if got := fmt.Sprint(initialized, deleting); got != "map[ledger:[0] spare:[1]] []" {
+		t.Fatalf("the group's share partitions record: %s", got)
+	}
+	shutdown(t, n)
+
+	n = startNode(t, dir, shareAdminSets...)
+	adm = kadm.NewClient(client(t, n))
+	eventually(t, 30*time.Second, "spare-1 described after the restart", func() bool {
+		described, err := adm.DescribeShareGroupOffsets(ctx, "book")
+		if err != nil || described["book"].Err != nil {
+			return false
+		}
+		o, ok := described["book"].Offsets.Lookup("spare", 1)
+		return ok && o.StartOffset == 0
+	})
+	spare := topicIDs(t, ctx, adm, "spare")["spare"]
+	if got := shareStateStart(t, ctx, client(t, n), "book", spare, 1); got != 0 {
+		t.Fatalf("spare-1's stored start offset %d before the group's deletion", got)
+	}
+	if _, err := adm.DeleteGroup(ctx, "book"); err != nil {
+		t.Fatalf("deleting the group: %v", err)
+	}
+	if got := shareStateStart(t, ctx, client(t, n), "book", spare, 1); got != -1 {
+		t.Fatalf("spare-1's stored start offset %d after the group's deletion, want none", got)
+	}
+}
+
+// TestNodeShareOffsetsDeleteRecordsDeleting: DeleteShareGroupOffsets
+// moves the topic from the initialized topics of the group's
+// ShareGroupStatePartitionMetadata to its deleting ones before it deletes
+// the state, as Kafka does; it stays deleting (Sluice starts its state
+// anew without an offset rather than deleting it, and deleting the group
+// deletes that), and an alter of it makes it initialized again.
+func TestNodeShareOffsetsDeleteRecordsDeleting(t *testing.T) {
+	n, adm, a := startShareAdminNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a.leave(ctx)
+	if resp, err := adm.DeleteShareGroupOffsets(ctx, "book", "ledger"); err != nil || resp.Error() != nil {
+		t.Fatalf("delete: %v %v", err, resp)
+	}
+	initialized, deleting := shareStateRecord(t, ctx, n, "book")
+	if got := fmt.Sprint(initialized, deleting); got != "map[] [ledger]" {
+		t.Fatalf("the group's share partitions record after the delete: %s, want ledger deleting", got)
+	}
+	if err := alterOffset(ctx, adm, "book", "ledger", 0, 3); err != nil {
+		t.Fatalf("alter after the delete: %v", err)
+	}
+	initialized, deleting = shareStateRecord(t, ctx, n, "book")
+	if got := fmt.Sprint(initialized, deleting); got != "map[ledger:[0]] []" {
+		t.Fatalf("the group's share partitions record after the alter: %s, want ledger-0 initialized", got)
+	}
+	if got := fmt.Sprint(startOffsets(t, ctx, adm, "book")); got != "map[ledger-0:3]" {
+		t.Fatalf("start offsets %s, want ledger-0 at 3", got)
+	}
+}
+
+// shareStateRecord replays the share group's records in its
+// __consumer_offsets partition and returns what its
+// ShareGroupStatePartitionMetadata says: initialized partitions by topic
+// name, and the deleting topics' names.
+func shareStateRecord(t *testing.T, ctx context.Context, n *Node, group string) (map[string][]int32, []string) {
+	t.Helper()
+	adm := kadm.NewClient(client(t, n))
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[[16]byte]string{}
+	for name, td := range md.Topics {
+		names[td.ID] = name
+	}
+	topicName := func(id [16]byte) (string, bool) { name, ok := names[id]; return name, ok }
+	p := coord.PartitionFor(group, int32(len(md.Topics[coord.OffsetsTopic].Partitions)))
+	ends, err := adm.ListEndOffsets(ctx, coord.OffsetsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(coord.OffsetsTopic, p)
+	cl := client(t, n, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{coord.OffsetsTopic: {p: kgo.NewOffset().AtStart()}}))
+	groups := map[string]*sharegroup.Group{}
+	for next := int64(0); next < end.Offset; {
+		fetches := cl.PollFetches(ctx)
+		if err := fetches.Err(); err != nil {
+			t.Fatalf("reading %s-%d: %v", coord.OffsetsTopic, p, err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
+			if _, err := sharegroup.LoadRecord(groups, r.Key, r.Value, topicName, 0); err != nil {
+				t.Fatalf("replaying %s-%d at %d: %v", coord.OffsetsTopic, p, r.Offset, err)
+			}
+		})
+	}
+	g := groups[group]
+	if g == nil {
+		t.Fatalf("no share group %s in %s-%d", group, coord.OffsetsTopic, p)
+	}
+	var deleting []string
+	for _, name := range g.DeletingTopics() {
+		deleting = append(deleting, name)
+	}
+	sort.Strings(deleting)
+	return g.InitializedTopics(topicName), deleting
+}
+
+// shareStateStart is a share partition's start offset as its share
+// coordinator (ReadShareGroupStateSummary) has it, -1 for none.
+func shareStateStart(t *testing.T, ctx context.Context, cl *kgo.Client, group string, topicID [16]byte, partition int32) int64 {
+	t.Helper()
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = group
+	req.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: topicID,
+		Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: partition}}}}
+	var start int64
+	eventually(t, 20*time.Second, "ReadShareGroupStateSummary answered", func() bool {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			return false
+		}
+		start = resp.Topics[0].Partitions[0].StartOffset
+		return true
+	})
+	return start
+}
+
+// TestNodeShareOffsetsDescribeAssignedWithoutOffset: describing every
+// topic answers a partition the group was assigned, and has not fetched
+// yet, with start offset -1, as Kafka answers an initialized share
+// partition whose state has no start offset yet.
+func TestNodeShareOffsetsDescribeAssignedWithoutOffset(t *testing.T) {
+	n, adm, _ := startShareAdminNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	b := &shareMember{t: t, cl: client(t, n), group: "book", id: "member-b"}
+	b.heartbeat(ctx, []string{"fresh"})
+	if got := fmt.Sprint(startOffsets(t, ctx, adm, "book")); got != "map[fresh-0:-1 ledger-0:6]" {
+		t.Fatalf("start offsets %s, want fresh-0 at -1 and ledger-0 at 6", got)
 	}
 }

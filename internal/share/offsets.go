@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -41,41 +42,47 @@ type PartitionOffset struct {
 
 // initializedTopics are the share partitions groupID may have state for,
 // topic -> partitions: those its ShareGroupStatePartitionMetadata record
-// names (initializedTopicsLocked), and every partition of the topics its
-// members subscribed to on this coordinator, which a group loaded from an
-// earlier build's log may not have recorded (as DeleteGroup takes them).
-// Only the group's coordinator knows them (else coord.ErrNotCoordinator).
-func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (map[string][]int32, error) {
+// names (initializedTopicsLocked, also returned as recorded), and every
+// partition of the topics its members subscribed to on this coordinator,
+// which a group loaded from an earlier build's log may not have recorded
+// (as DeleteGroup takes them). Only the group's coordinator knows them
+// (else coord.ErrNotCoordinator).
+func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (topics map[string][]int32, recorded map[TopicPartition]bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string][]int32{}
+	topics, recorded = map[string][]int32{}, map[TopicPartition]bool{}
 	for topic, partitions := range c.initializedTopicsLocked(groupID) {
-		out[topic] = slices.Clone(partitions)
-	}
-	for topic := range c.groupTopics[groupID] {
-		if _, ok := out[topic]; !ok {
-			for p := range partitionCounts(topic) {
-				out[topic] = append(out[topic], p)
-			}
+		topics[topic] = slices.Clone(partitions)
+		for _, p := range partitions {
+			recorded[TopicPartition{topic, p}] = true
 		}
 	}
-	return out, nil
+	for topic := range c.groupTopics[groupID] {
+		if _, ok := topics[topic]; !ok {
+			topics[topic] = allPartitions(partitionCounts(topic))
+		}
+	}
+	return topics, recorded, nil
 }
 
 // DescribeOffsets reads the start offset of each share partition of
 // groupID through the share coordinator. topics nil means every partition
 // of every topic the group has state for, which only the group's
-// coordinator knows (else coord.ErrNotCoordinator), and a partition without
-// state is then left out. Given topics are answered wherever the request
-// lands, a missing topic or state as offset -1, as Kafka answers them.
+// coordinator knows (else coord.ErrNotCoordinator): a partition its
+// record names is answered -1 while it has no start offset (assigned
+// and not fetched yet, say), as Kafka answers an initialized partition
+// whose state has none, and one only subscribed to here is left out
+// then. Given topics are answered wherever the request lands, a missing
+// topic or state as offset -1, as Kafka answers them.
 func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, partitionCounts func(string) int32) ([]PartitionOffset, error) {
 	all := topics == nil
+	var recorded map[TopicPartition]bool
 	if all {
 		var err error
-		if topics, err = c.initializedTopics(groupID, partitionCounts); err != nil {
+		if topics, recorded, err = c.initializedTopics(groupID, partitionCounts); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +102,7 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 					c.opts.Logger.Warn("share partition state summary not read", "group", groupID, "topic", topic, "partition", p, "err", err)
 				}
 			}
-			if all && o.StartOffset < 0 {
+			if all && o.StartOffset < 0 && !recorded[o.TopicPartition] {
 				continue
 			}
 			out = append(out, o)
@@ -104,27 +111,26 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 	return out, nil
 }
 
-// checkEmptyGroup fails unless this node coordinates groupID, a share
-// group without members (members whose session timed out are removed
-// first, and what they held is written).
-func (c *Coordinator) checkEmptyGroup(groupID string, partitionCounts func(string) int32) error {
-	defer c.writeReleased()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return err
+// emptyGroupLocked returns groupID's group and its __consumer_offsets
+// partition (c.mu held), and fails unless this node coordinates it and it
+// is a share group without members (members whose session timed out are
+// removed first; the caller runs writeReleased once c.mu is let go).
+func (c *Coordinator) emptyGroupLocked(groupID string, partitionCounts func(string) int32) (*sharegroup.Group, *partition.Partition, error) {
+	part, err := c.groupPartitionLocked(groupID)
+	if err != nil {
+		return nil, nil, err
 	}
 	g := c.groups[groupID]
 	if g == nil {
-		return fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
+		return nil, nil, fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
 	}
 	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
-		return fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
+		return nil, nil, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
-	return nil
+	return g, part, nil
 }
 
 // alterStateEpochStep is how far an alteration moves the state epoch
@@ -138,7 +144,7 @@ const alterStateEpochStep = 2
 // A request-level error (coordinator, coord.ErrGroupIDNotFound,
 // ErrNonEmptyGroup) is err; each partition's outcome is in the map.
 func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) (map[TopicPartition]error, error) {
-	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
+	if err := c.recordAltered(groupID, offsets, partitionCounts); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
@@ -151,6 +157,41 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets 
 		}
 	}
 	return out, nil
+}
+
+// recordAltered checks that groupID is an empty share group coordinated
+// here and records the partitions about to be started as initialized in
+// its ShareGroupStatePartitionMetadata, appended with acks=all before any
+// state is started (as Kafka's alter records them before it initializes
+// them): the record then names every share partition that may have
+// state, so describing every topic shows an altered partition that was
+// never assigned, and deleting the group deletes its state.
+func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) error {
+	defer c.writeReleased()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	if err != nil {
+		return err
+	}
+	topicID := topicIDOf(c.opts.Image())
+	var record []sharegroup.Record
+	for _, topic := range sortedKeys(offsets) {
+		id, ok := topicID(topic)
+		if !ok {
+			continue
+		}
+		var ps []int32
+		for p, startOffset := range offsets[topic] {
+			if p >= 0 && p < partitionCounts(topic) && startOffset >= 0 {
+				ps = append(ps, p)
+			}
+		}
+		if r, changed := g.RecordInitialized(id, topic, ps); changed {
+			record = []sharegroup.Record{r} // each is the whole record: the last says all
+		}
+	}
+	return c.writeGroupLocked(part, record)
 }
 
 func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp TopicPartition, startOffset int64, partitionCounts func(string) int32) error {
@@ -176,27 +217,15 @@ func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp Top
 // next consumer starts at share.auto.offset.reset. A topic the group has no
 // state for is UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, partitionCounts func(string) int32) (map[string]error, error) {
-	if err := c.checkEmptyGroup(groupID, partitionCounts); err != nil {
-		return nil, err
-	}
-	known, err := c.initializedTopics(groupID, partitionCounts)
+	deleting, out, err := c.recordDeleting(groupID, topics, partitionCounts)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
-	out := map[string]error{}
-	for _, topic := range topics {
-		switch {
-		case partitionCounts(topic) == 0:
-			out[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
-			continue
-		case known[topic] == nil:
-			out[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
-			continue
-		}
+	for _, topic := range sortedKeys(deleting) {
 		var errs []error
-		for _, p := range known[topic] {
+		for _, p := range deleting[topic] {
 			if err := c.deletePartition(ctx, groupID, TopicPartition{topic, p}); err != nil {
 				errs = append(errs, fmt.Errorf("share group %q: state of %s-%d: %w", groupID, topic, p, err))
 			}
@@ -204,6 +233,64 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 		out[topic] = errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// recordDeleting checks that groupID is an empty share group coordinated
+// here, and moves the given topics it may have state for to the deleting
+// topics of its ShareGroupStatePartitionMetadata, appended with acks=all
+// before any state is deleted, as Kafka does: describing every topic no
+// longer shows them, and a deletion cut short is finished by the next
+// DeleteShareGroupOffsets or DeleteGroups. It returns the partitions
+// whose state to delete by topic, and the error of each topic it refuses.
+// A topic already deleting may have state in any partition (Kafka
+// deletes them all), and so may one its members subscribed to here.
+func (c *Coordinator) recordDeleting(groupID string, topics []string, partitionCounts func(string) int32) (deleting map[string][]int32, refused map[string]error, err error) {
+	defer c.writeReleased()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	if err != nil {
+		return nil, nil, err
+	}
+	topicID := topicIDOf(c.opts.Image())
+	initialized := c.initializedTopicsLocked(groupID)
+	deleting, refused = map[string][]int32{}, map[string]error{}
+	ids := map[[16]byte]string{}
+	for _, topic := range topics {
+		id, ok := topicID(topic)
+		n := partitionCounts(topic)
+		switch {
+		case !ok || n == 0:
+			refused[topic] = fmt.Errorf("share group %q: topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+		case g.IsDeleting(id) || c.groupTopics[groupID][topic]:
+			deleting[topic] = allPartitions(n)
+		case initialized[topic] != nil:
+			deleting[topic] = initialized[topic]
+		default:
+			refused[topic] = fmt.Errorf("share group %q has no offset information for topic %q: %w", groupID, topic, partition.ErrUnknownTopicOrPartition)
+		}
+		if deleting[topic] != nil {
+			ids[id] = topic
+		}
+	}
+	if r, changed := g.RecordDeletingTopics(ids); changed {
+		if err := c.writeGroupLocked(part, []sharegroup.Record{r}); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, topic := range ids {
+		// Recorded as deleting now, which DeleteGroups deletes.
+		delete(c.groupTopics[groupID], topic)
+	}
+	return deleting, refused, nil
+}
+
+func allPartitions(n int32) []int32 {
+	out := make([]int32, n)
+	for p := range n {
+		out[p] = p
+	}
+	return out
 }
 
 // deletePartition deletes a share partition's offset. Not with
@@ -228,24 +315,29 @@ func (c *Coordinator) deletePartition(ctx context.Context, groupID string, tp To
 }
 
 // dropCached forgets this node's copy of a share partition whose state was
-// altered or deleted, so its next use reads the new state.
+// altered or deleted, so its next use reads the new state. The copy leaves
+// the map under c.mu and is marked deleted after, once whoever holds its
+// lock (a state write, up to persistTimeout) is done: c.mu does not wait
+// for that. A write through the copy meanwhile is fenced by the new state
+// epoch.
 func (c *Coordinator) dropCached(groupID string, tp TopicPartition) {
 	key := partitionKey{groupID, tp}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if sp := c.partitions[key]; sp != nil {
-		c.forgetLocked(sp)
+	sp := c.partitions[key]
+	delete(c.partitions, key)
+	c.mu.Unlock()
+	if sp != nil {
+		markDeleted(sp)
 	}
 }
 
-// forgetLocked takes a share partition out of the map (c.mu held), once
-// whoever holds it is done: nothing writes through it after, and
+// markDeleted marks a share partition taken out of the map as deleted,
+// once whoever holds it is done: nothing writes through it after, and
 // lockSharePartition, finding it deleted, looks the key up again.
-func (c *Coordinator) forgetLocked(sp *sharePartition) {
+func markDeleted(sp *sharePartition) {
 	sp.mu.Lock()
 	sp.deleted = true
 	sp.mu.Unlock()
-	delete(c.partitions, sp.key)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -259,25 +351,64 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // dropIfNoSessions forgets this node's share partitions of a group once
 // its last share session here has ended, as Kafka's leader does when a
-// share group goes empty on it (ShareGroupListener.onGroupEmpty): what
-// they held is written, and the group's offsets may now be altered or
-// deleted from its coordinator, elsewhere, without this node hearing of
-// it, so its next consumer must read the state again. A departed
-// member's release not yet written (memberGoneLocked queues it for
-// writeReleased) is lost with the copy: the stored state counts those
-// records as available, so one archived at the delivery limit is
-// delivered once more.
+// share group goes empty on it (ShareGroupListener.onGroupEmpty): the
+// group's offsets may now be altered or deleted from its coordinator,
+// elsewhere, without this node hearing of it, so its next consumer must
+// read the state again. A departed member's release not yet written
+// (memberGoneLocked queues it for writeGroupReleased, which skips a
+// deleted copy) is made and written first: lost with the copy, it would
+// leave a record archived at the delivery limit available in the stored
+// state, to be delivered once more. A share partition's lock is held
+// across a state write, so it is waited for without c.mu.
 func (c *Coordinator) dropIfNoSessions(groupID string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	idle := c.idlePartitionsLocked(groupID)
+	c.mu.Unlock()
+	if len(idle) == 0 {
+		return
+	}
+	for _, sp := range idle {
+		sp.mu.Lock()
+		sp.releaseGoneLocked()
+		if sp.releasedUnwritten && sp.p != nil && !sp.deleted {
+			sp.releasedUnwritten = false
+			_ = c.persistLocked(c.ctx, sp) // logged; as a leave's writer would
+		}
+		sp.mu.Unlock()
+	}
+	// A session opened meanwhile uses the copies, written and current: they
+	// stay. Otherwise none is held by a member any more (a session that
+	// ended released what its member held), so a leave queued since has
+	// nothing to release in them.
+	c.mu.Lock()
+	var dropped []*sharePartition
+	if c.idlePartitionsLocked(groupID) != nil {
+		for _, sp := range idle {
+			if c.partitions[sp.key] == sp {
+				delete(c.partitions, sp.key)
+				dropped = append(dropped, sp)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, sp := range dropped {
+		markDeleted(sp)
+	}
+}
+
+// idlePartitionsLocked is the group's share partitions here, or nil while
+// it has a share session here (c.mu held).
+func (c *Coordinator) idlePartitionsLocked(groupID string) []*sharePartition {
 	for key := range c.sessions {
 		if key.group == groupID {
-			return
+			return nil
 		}
 	}
+	var out []*sharePartition
 	for key, sp := range c.partitions {
 		if key.group == groupID {
-			c.forgetLocked(sp)
+			out = append(out, sp)
 		}
 	}
+	return out
 }

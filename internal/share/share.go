@@ -8,8 +8,10 @@
 //
 // Durability: a share partition reads its state from the persister the
 // first time it is used, and again when its leader epoch changed (the
-// read records the new epoch, fencing the previous leader's writes); it
-// writes its whole state after each acknowledgement round, before the
+// read records the new epoch, fencing the previous leader's writes), when
+// a write of it was fenced, and after its group's last share session here
+// ended or its offsets were altered or deleted (offsets.go); it writes its
+// whole state after each acknowledgement round, before the
 // acknowledgement is answered. The state is replicated with
 // __share_group_state, so a new partition leader resumes where the old one
 // was. The group's membership, and the share partitions it was ever
