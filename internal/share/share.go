@@ -6,10 +6,14 @@
 // ReadShareGroupState and WriteShareGroupState as Kafka's share partition
 // leaders do (Kafka's Persister).
 //
-// Durability: a share partition reads its state from the persister the
-// first time it is used, and again when its leader epoch changed (the
-// read records the new epoch, fencing the previous leader's writes), when
-// a write of it was fenced, and after its group's last share session here
+// Durability: a share partition's state is made only by its group's
+// coordinator, when a heartbeat first assigns the partition
+// (initializeAssigned), never by a leader, so a leader still serving a
+// deleted group cannot bring its state back. A share partition reads its
+// state from the persister the first time it is used, and again when its
+// leader epoch changed (the read records the new epoch, fencing the
+// previous leader's writes), when a write of it was fenced or refused for
+// want of state, and after its group's last share session here
 // ended or its offsets were altered or deleted (offsets.go); it writes its
 // whole state after each acknowledgement round, before the
 // acknowledgement is answered. The state is replicated with
