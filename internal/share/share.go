@@ -795,6 +795,7 @@ func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) 
 	}
 	delete(c.groups, groupID)
 	delete(c.groupTopics, groupID)
+	delete(c.assigned, groupID)
 	c.publishGroupIDsLocked()
 	return nil
 }
