@@ -254,6 +254,8 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partiti
 		}
 		if err == nil && !res.Left {
 			assigned, uninitialized = c.uninitializedAssignmentLocked(groupID, g, hb.MemberID)
+		} else if a := c.assigned[groupID]; res.Left && a != nil {
+			delete(a.doneAt, hb.MemberID)
 		}
 	}
 	return res, err
@@ -267,6 +269,10 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partiti
 type assignedState struct {
 	group       *sharegroup.Group
 	initialized map[TopicPartition]bool
+	// doneAt is, by member, the group epoch at which every partition of
+	// its assignment was initialized: an assignment changes only with the
+	// group epoch, so a steady heartbeat looks at none of them.
+	doneAt map[string]int32
 }
 
 // uninitializedAssignmentLocked is the share partitions assigned to
@@ -278,8 +284,11 @@ func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegrou
 	}
 	a := c.assigned[groupID]
 	if a == nil || a.group != g {
-		a = &assignedState{group: g, initialized: map[TopicPartition]bool{}}
+		a = &assignedState{group: g, initialized: map[TopicPartition]bool{}, doneAt: map[string]int32{}}
 		c.assigned[groupID] = a
+	}
+	if epoch, ok := a.doneAt[memberID]; ok && epoch == g.Epoch {
+		return a, nil
 	}
 	var out []TopicPartition
 	for topic, ps := range m.Assignment {
@@ -288,6 +297,9 @@ func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegrou
 				out = append(out, tp)
 			}
 		}
+	}
+	if len(out) == 0 {
+		a.doneAt[memberID] = g.Epoch
 	}
 	return a, out
 }
