@@ -51,8 +51,7 @@ import (
 //     cache (the new segment's, index files) do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
-//     a deleted segment's file is closed when its last reference goes.
-//
+//     a deleted segment's file is closed when its last reference goes;
 //   - opening a file and loading its indexes run without the cache's lock:
 //     with more partitions written round-robin than the budget keeps open,
 //     nearly every append reopens its file, and an openat plus an index

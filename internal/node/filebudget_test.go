@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,4 +87,47 @@ func TestNodeFitSegmentFilesFollowsConnections(t *testing.T) {
 			return sealed == wantSealed && active == wantActive
 		})
 	}
+}
+
+// TestNodeSegmentFileBudgetFollowsClients: a running node shrinks its
+// segment file budget as clients connect and grows it back as they
+// leave.
+func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
+	limit := vfs.DescriptorLimit()
+	if limit <= 0 {
+		t.Skip("descriptor limit unknown: the node keeps the defaults")
+	}
+	n := startNode(t, t.TempDir())
+	_, idle := n.logs.OpenSegmentLimits()
+	const clients = 100 // two steps of 64
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range clients {
+		c, err := net.DialTimeout("tcp", n.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	_, want := segmentFileBudget(limit, clients)
+	eventually(t, 10*time.Second, fmt.Sprintf("active bound %d with %d clients", want, clients), func() bool {
+		_, active := n.logs.OpenSegmentLimits()
+		return active == want
+	})
+	if want >= idle {
+		t.Fatalf("%d clients left the bound at %d, from %d with none", clients, want, idle)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	_, back := segmentFileBudget(limit, 0)
+	eventually(t, 10*time.Second, "the bound back once the clients left", func() bool {
+		_, active := n.logs.OpenSegmentLimits()
+		return active == back
+	})
 }
