@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +16,12 @@ import (
 
 type partitionsOptions struct {
 	common
-	topics     int
-	partitions int
-	records    int
-	idle       time.Duration
-	profile    string
+	topics      int
+	partitions  int
+	records     int
+	idle        time.Duration
+	profile     string
+	connections int
 }
 
 // runPartitions creates topics × partitions with a few records each, then
@@ -36,6 +38,7 @@ func runPartitions(args []string) error {
 	fs.IntVar(&o.records, "records", 3, "records produced to each partition")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long idle CPU is measured")
 	fs.StringVar(&o.profile, "profile", "", "save pprof profiles of topic creation to FILE.cpu and FILE.goroutines (needs --set http.pprof.enabled=true)")
+	fs.IntVar(&o.connections, "connections", 0, "after the idle figures, open this many idle client connections and count descriptors again, then produce to every partition once more")
 	fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -130,6 +133,11 @@ func runPartitions(args []string) error {
 	cl.Close()
 
 	measureIdle(&r, n, o.idle, rss0, total)
+	if o.connections > 0 {
+		if err := measureWithConnections(ctx, &r, n, o.connections, topics, o.partitions); err != nil {
+			return err
+		}
+	}
 
 	d, err := n.stop(time.Minute)
 	if err != nil {
@@ -178,6 +186,36 @@ func measureIdle(r *results, n *node, idle time.Duration, rss0 int64, partitions
 	r.add("rss loaded", rss>>10, "KiB")
 	r.add("rss per partition", float64(rss-rss0)/float64(partitions)/1024, "KiB")
 	r.add("open descriptors", openFDs(n.pid()), "")
+}
+
+// measureWithConnections opens idle client connections, which share the
+// node's descriptor limit with its segment files, and counts the node's
+// descriptors once they are open and after a produce to every partition
+// (which reopens segment files the node closed to make room).
+func measureWithConnections(ctx context.Context, r *results, n *node, count int, topics []string, partitions int) error {
+	var d net.Dialer
+	conns := make([]net.Conn, 0, count)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range count {
+		c, err := d.DialContext(ctx, "tcp", n.addr)
+		if err != nil {
+			return fmt.Errorf("idle connection %d: %w", len(conns)+1, err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(2 * time.Second) // the node resizes its file budget on its own goroutine
+	r.add(fmt.Sprintf("open descriptors with %d idle connections", count), openFDs(n.pid()), "")
+	t0 := time.Now()
+	if err := produceEach(ctx, n.addr, topics, partitions, 1); err != nil {
+		return err
+	}
+	r.add(fmt.Sprintf("produce 1 record to each partition with %d idle connections", count), time.Since(t0), "")
+	r.add(fmt.Sprintf("open descriptors after that produce, %d idle connections", count), openFDs(n.pid()), "")
+	return nil
 }
 
 // produceEach writes records to every partition of every topic, a few

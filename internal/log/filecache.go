@@ -51,7 +51,15 @@ import (
 //     cache (the new segment's, index files) do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
-//     a deleted segment's file is closed when its last reference goes.
+//     a deleted segment's file is closed when its last reference goes;
+//   - opening a file and loading its indexes run without the cache's lock:
+//     with more partitions written round-robin than the budget keeps open,
+//     nearly every append reopens its file, and an openat plus an index
+//     load under one lock serialised every log of the broker behind it.
+//     The opener marks the file opening and counts it against the bound
+//     first; whoever else needs that file waits for that one open, and
+//     nothing else waits at all. Closing a descriptor also happens after
+//     the lock is dropped, by the goroutine that decided it.
 //
 // Lock order: Log.mu before FileCache.mu. FileCache never calls into a Log.
 
@@ -90,9 +98,16 @@ type FileCache struct {
 	// had then: they are on their way out of the budget.
 	evicting [2]int
 	syncs    []evictSync // fsyncs for unlock to run
+	closes   []vfs.File  // descriptors for unlock to close
 	// evicted is broadcast when unlock has noted the fsyncs it ran: the
 	// log's own fsync of a file waits for the cache's (awaitEvictionLocked).
 	evicted sync.Cond
+	// opened is broadcast when an open (openLocked) ends, well or not:
+	// others needing the same file, and pin and unpin, wait for it.
+	opened sync.Cond
+	// openWaits counts waits for another goroutine's open of the same
+	// file: the opens the cache saved (tests watch it).
+	openWaits int64
 }
 
 // evictSync is an fsync an eviction asked for: the file is held by a
@@ -118,7 +133,27 @@ func NewFileCache(limit int) *FileCache {
 func NewFileCacheWithActive(limit, activeLimit int) *FileCache {
 	c := &FileCache{limit: [2]int{max(limit, 1), max(activeLimit, 1)}}
 	c.evicted.L = &c.mu
+	c.opened.L = &c.mu
 	return c
+}
+
+// SetLimits changes both bounds (see NewFileCacheWithActive) while the
+// cache is in use, closing idle files past a lowered one at once, after
+// an fsync if they hold unsynced bytes (run by this caller): the node
+// shrinks the budget as client connections take descriptors.
+func (c *FileCache) SetLimits(sealed, active int) {
+	c.mu.Lock()
+	defer c.unlock()
+	c.limit = [2]int{max(sealed, 1), max(active, 1)}
+	c.evictLocked(sealedKind)
+	c.evictLocked(activeKind)
+}
+
+// Limits reports the bounds in force: sealed, then idle active files.
+func (c *FileCache) Limits() (sealed, active int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limit[sealedKind], c.limit[activeKind]
 }
 
 // OpenFiles reports how many sealed segment files are open.
@@ -160,6 +195,9 @@ type segmentFile struct {
 	pinned                       bool // the active segment: indexes in the Log, not here
 	removed                      bool // deleted: never reopened, closed on last release
 	evicting                     bool // an eviction's fsync holds it
+	// opening: a goroutine is opening the file without the lock; it is
+	// counted open already (cache.open) and file stays nil until done.
+	opening bool
 	// The idle list the file is on, and its neighbours there.
 	idleOn             *idleList
 	idlePrev, idleNext *segmentFile
@@ -230,16 +268,11 @@ func (sf *segmentFile) acquire() (fileRef, error) {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
-	if sf.removed {
-		return fileRef{}, fmt.Errorf("segment %s: %w", sf.path, ErrOffsetOutOfRange)
-	}
-	if sf.file == nil {
-		// Opening under the cache lock keeps the bookkeeping simple; opens
-		// are rare next to cache hits, and index loading is bounded by
-		// segment.index.bytes.
-		if err := sf.openLocked(); err != nil {
-			return fileRef{}, err
+	if err := sf.openLocked(); err != nil {
+		if errors.Is(err, errFileRemoved) {
+			return fileRef{}, fmt.Errorf("segment %s: %w", sf.path, ErrOffsetOutOfRange)
 		}
+		return fileRef{}, err
 	}
 	sf.unlistLocked()
 	sf.refs++
@@ -293,14 +326,26 @@ func (c *FileCache) evictLocked(k fileKind) {
 	}
 }
 
-// unlock releases the lock, first running the fsyncs evictions asked
-// for without it: one log's fsync must not stall every other log's file
-// operations.
+// unlock releases the lock, first running the fsyncs and closes
+// evictions asked for without it: one log's fsync must not stall every
+// other log's file operations.
 func (c *FileCache) unlock() {
-	for len(c.syncs) > 0 {
-		jobs := c.syncs
-		c.syncs = nil
+	c.runPendingLocked()
+	c.mu.Unlock()
+}
+
+// runPendingLocked runs the fsyncs and closes queued under the lock,
+// dropping it meanwhile, until none is left. Every goroutine that queues
+// some runs them before it lets go of the lock for good (unlock) or waits,
+// so none is left behind; any one may run another's.
+func (c *FileCache) runPendingLocked() {
+	for len(c.syncs) > 0 || len(c.closes) > 0 {
+		jobs, closes := c.syncs, c.closes
+		c.syncs, c.closes = nil, nil
 		c.mu.Unlock()
+		for _, f := range closes {
+			f.Close()
+		}
 		for i := range jobs {
 			jobs[i].err = jobs[i].file.Sync()
 		}
@@ -313,9 +358,22 @@ func (c *FileCache) unlock() {
 			sf.noteSyncLocked(j.gen, j.err)
 			sf.parkLocked(false)
 		}
-		c.evicted.Broadcast()
+		if len(jobs) > 0 {
+			c.evicted.Broadcast()
+		}
 	}
-	c.mu.Unlock()
+}
+
+// waitOpenedLocked waits for sf's open in flight to end, or returns at
+// once if none is. Pending fsyncs and closes run first (the cond's wait
+// drops the lock without them), which drops the lock too: the open may
+// have ended meanwhile, and its broadcast with it.
+func (sf *segmentFile) waitOpenedLocked() {
+	sf.cache.runPendingLocked()
+	if sf.opening {
+		sf.cache.openWaits++
+		sf.cache.opened.Wait()
+	}
 }
 
 // awaitEvictionLocked waits until no fsync the cache runs to close the
@@ -344,28 +402,84 @@ func (sf *segmentFile) noteSyncLocked(gen int64, err error) {
 	sf.synced = max(sf.synced, gen)
 }
 
-// openLocked opens the file. Out of descriptors, it frees one idle file at
-// a time and tries again (see the policy above).
+// errFileRemoved: the file was deleted before it could be opened.
+var errFileRemoved = errors.New("segment file removed")
+
+// openLocked makes sure the file is open, or says why it cannot be
+// (errFileRemoved once it is deleted). It may drop the lock meanwhile,
+// so the caller rechecks what it read before: when another goroutine is
+// opening the file it waits for that open, and when nobody is it opens
+// the file itself without the lock (startOpenLocked).
 func (sf *segmentFile) openLocked() error {
-	f, err := sf.fs.OpenReadWrite(sf.path)
-	for err != nil && isDescriptorShortage(err) && sf.cache.shedLocked() {
-		f, err = sf.fs.OpenReadWrite(sf.path)
+	for sf.file == nil {
+		switch {
+		case sf.removed:
+			return errFileRemoved
+		case sf.opening:
+			sf.waitOpenedLocked()
+		default:
+			if err := sf.startOpenLocked(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startOpenLocked opens the file and loads a sealed segment's indexes
+// with the lock dropped. The file counts against its kind's bound from
+// the start, so the bound holds while opens are in flight, and it is
+// marked opening so that it is opened once: pin and unpin, which change
+// its kind, wait for the open to end, and remove leaves it to the opener
+// to close.
+func (sf *segmentFile) startOpenLocked() error {
+	c := sf.cache
+	sf.opening = true
+	c.open[sf.kind()]++
+	c.evictLocked(sf.kind())
+	loadIndexes := !sf.pinned && sf.loadIndexes != nil
+	size, nextOffset := sf.sealedSize, sf.sealedNextOffset
+	c.runPendingLocked() // close what the bound evicted before opening more
+	c.mu.Unlock()
+	f, idx, err := sf.openAndLoad(loadIndexes, size, nextOffset)
+	c.mu.Lock()
+	sf.opening = false
+	c.opened.Broadcast()
+	if err == nil && sf.removed {
+		c.closes = append(c.closes, f)
+		err = errFileRemoved
 	}
 	if err != nil {
-		return fmt.Errorf("open segment: %w", err)
-	}
-	if !sf.pinned && sf.loadIndexes != nil {
-		idx, err := sf.loadIndexes(sf.sealedSize, sf.sealedNextOffset)
-		if err != nil {
-			f.Close()
-			return err
+		c.open[sf.kind()]-- // remove may have moved the count to sealed
+		if sf.removed {
+			return errFileRemoved // the open lost a race with the deletion
 		}
-		sf.indexes = idx
+		return err
 	}
 	sf.file = f
-	sf.cache.open[sf.kind()]++
-	sf.cache.evictLocked(sf.kind())
+	if loadIndexes {
+		sf.indexes = idx
+	}
 	return nil
+}
+
+// openAndLoad opens the file and, for a sealed segment, loads its indexes,
+// without the cache's lock. Out of descriptors, it has the cache close one
+// idle file at a time and tries again (see the policy above).
+func (sf *segmentFile) openAndLoad(loadIndexes bool, size, nextOffset int64) (vfs.File, *sealedIndexes, error) {
+	f, err := sheddingFS{FS: sf.fs, cache: sf.cache}.OpenReadWrite(sf.path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open segment: %w", err)
+	}
+	if !loadIndexes {
+		return f, nil, nil
+	}
+	idx, err := sf.loadIndexes(size, nextOffset)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, idx, nil
 }
 
 func isDescriptorShortage(err error) bool {
@@ -376,7 +490,8 @@ func isDescriptorShortage(err error) bool {
 // the least recently used, sealed before active, synced before unsynced.
 // An unsynced one is fsynced here, under the lock: the process is out of
 // descriptors, so the alternative is failing the open. It reports false
-// when no file is idle.
+// when no file is idle. The descriptor is closed by unlock, before the
+// open is tried again.
 func (c *FileCache) shedLocked() bool {
 	for _, l := range []*idleList{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
 		&c.idle[sealedKind][idleUnsynced], &c.idle[activeKind][idleUnsynced]} {
@@ -406,8 +521,7 @@ func (c *FileCache) shed() bool {
 // segment's, index files at a roll or a sync) as the cache opens its own:
 // out of descriptors, it closes an idle file and tries again, so that a
 // roll during a transient shortage does not turn the log read-only.
-// Never used under the cache's lock (loading a sealed segment's indexes
-// runs there): shedding takes it.
+// Never used under the cache's lock: shedding takes it.
 type sheddingFS struct {
 	vfs.FS
 	cache *FileCache
@@ -422,6 +536,8 @@ func (s sheddingFS) retry(open func(string) (vfs.File, error), name string) (vfs
 }
 
 func (s sheddingFS) Create(name string) (vfs.File, error) { return s.retry(s.FS.Create, name) }
+
+func (s sheddingFS) Open(name string) (vfs.File, error) { return s.retry(s.FS.Open, name) }
 
 func (s sheddingFS) OpenReadWrite(name string) (vfs.File, error) {
 	return s.retry(s.FS.OpenReadWrite, name)
@@ -439,12 +555,13 @@ func (r fileRef) release() {
 	r.sf.parkLocked(true)
 }
 
+// closeLocked forgets the file's descriptor and has unlock close it.
 func (sf *segmentFile) closeLocked() {
 	if sf.file == nil {
 		return
 	}
 	sf.unlistLocked()
-	sf.file.Close()
+	sf.cache.closes = append(sf.cache.closes, sf.file)
 	sf.file = nil
 	sf.indexes = nil
 	sf.cache.open[sf.kind()]--
@@ -465,6 +582,9 @@ func (sf *segmentFile) pin() (vfs.File, error) {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
+	for sf.opening { // a reader's open counts the file as sealed
+		sf.waitOpenedLocked()
+	}
 	if sf.removed {
 		return nil, fmt.Errorf("segment %s: pin after removal", sf.path)
 	}
@@ -483,6 +603,9 @@ func (sf *segmentFile) pin() (vfs.File, error) {
 	}
 	sf.pinned = true
 	if err := sf.openLocked(); err != nil {
+		if errors.Is(err, errFileRemoved) {
+			err = fmt.Errorf("segment %s: pin after removal", sf.path)
+		}
 		sf.pinned = false
 		return nil, err
 	}
@@ -499,6 +622,9 @@ func (sf *segmentFile) unpin(idx *sealedIndexes, size, nextOffset int64) {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
+	for sf.opening { // a reopen of the active file counts it as active
+		sf.waitOpenedLocked()
+	}
 	sf.sealedSize, sf.sealedNextOffset = size, nextOffset
 	if !sf.pinned {
 		return
@@ -561,9 +687,9 @@ func (sf *segmentFile) remove() {
 	sf.unlistLocked()
 	if sf.pinned {
 		sf.pinned = false
-		if sf.file != nil {
-			// Counted as sealed from now on: closeLocked below or a
-			// later release decrements it.
+		if sf.file != nil || sf.opening {
+			// Counted as sealed from now on: closeLocked below, a
+			// later release or the opener decrements it.
 			c.open[activeKind]--
 			c.open[sealedKind]++
 		}
@@ -597,13 +723,11 @@ func (a *activeFile) use(write bool) (vfs.File, int64, error) {
 	if write && sf.syncErr != nil {
 		return nil, 0, sf.syncErr
 	}
-	if sf.file == nil {
-		if sf.removed {
+	if err := sf.openLocked(); err != nil {
+		if errors.Is(err, errFileRemoved) {
 			return nil, 0, fmt.Errorf("segment %s: %w", sf.path, ErrClosed)
 		}
-		if err := sf.openLocked(); err != nil {
-			return nil, 0, err
-		}
+		return nil, 0, err
 	}
 	sf.unlistLocked()
 	sf.refs++

@@ -238,8 +238,13 @@ func TestFileCacheDescriptorShortageIsNotSticky(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.FlushPolicy = policy
-			// One idle active file kept.
-			fsys, logs := openShortOfDescriptors(t, cfg, 3, 1, 10)
+			// Two idle active files kept, and the rest of the process
+			// takes one of their descriptors too: closing what the bound
+			// evicts before opening is not enough.
+			fsys, logs := openShortOfDescriptors(t, cfg, 3, 2, 10)
+			fsys.mu.Lock()
+			fsys.limit--
+			fsys.mu.Unlock()
 			for i, l := range logs {
 				_, err := l.Append(testBatch(t, fmt.Sprintf("%d/again", i), 1, 10, 1), AppendOptions{LeaderEpoch: -1})
 				noErr(t, err)
@@ -564,5 +569,304 @@ func TestFileCacheDescriptorShortageAtARoll(t *testing.T) {
 			got := readAll(t, l, 0)
 			require(t, bytes.Contains(got, []byte("after/0")), "the append after the roll not read back")
 		})
+	}
+}
+
+// blockingOpenFS holds every open of one path in OpenReadWrite, once
+// armed, until release is closed, telling entered when the first
+// arrives; it counts the opens of each path while armed.
+type blockingOpenFS struct {
+	vfs.FS
+	path    string
+	entered chan struct{}
+	release chan struct{}
+
+	mu    sync.Mutex
+	armed bool
+	opens map[string]int
+}
+
+func newBlockingOpenFS(inner vfs.FS, path string) *blockingOpenFS {
+	return &blockingOpenFS{FS: inner, path: path, entered: make(chan struct{}), release: make(chan struct{}), opens: map[string]int{}}
+}
+
+func (b *blockingOpenFS) arm() {
+	b.mu.Lock()
+	b.armed = true
+	b.mu.Unlock()
+}
+
+func (b *blockingOpenFS) OpenReadWrite(name string) (vfs.File, error) {
+	b.mu.Lock()
+	armed := b.armed
+	if armed {
+		b.opens[name]++
+	}
+	first := b.opens[name] == 1
+	b.mu.Unlock()
+	if armed && name == b.path {
+		if first {
+			close(b.entered)
+		}
+		<-b.release
+	}
+	return b.FS.OpenReadWrite(name)
+}
+
+func (b *blockingOpenFS) openCount(name string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opens[name]
+}
+
+// newSealedFiles creates empty files at paths and returns them as sealed
+// segment files of one cache, with no indexes to load.
+func newSealedFiles(t *testing.T, fsys vfs.FS, files *FileCache, paths ...string) []*segmentFile {
+	t.Helper()
+	var sfs []*segmentFile
+	for _, p := range paths {
+		f, err := fsys.Create(p)
+		noErr(t, err)
+		noErr(t, f.Close())
+		sfs = append(sfs, &segmentFile{cache: files, fs: fsys, path: p})
+	}
+	return sfs
+}
+
+// TestFileCacheOpensOfDifferentFilesRunInParallel: with 10,000 partitions
+// written round-robin past the budget, almost every append reopens its
+// file, and the open (plus a sealed segment's index load) ran under the
+// cache's one lock: every log waited for every other log's openat. An open
+// now holds only its own file: while one is stuck in the file system,
+// another file opens, a cached one is used, and evicting still works.
+func TestFileCacheOpensOfDifferentFilesRunInParallel(t *testing.T) {
+	fsys := newBlockingOpenFS(vfs.NewMem(), "/a.log")
+	files := NewFileCacheWithActive(1, 1)
+	sfs := newSealedFiles(t, fsys, files, "/a.log", "/b.log", "/c.log")
+	a, b, c := sfs[0], sfs[1], sfs[2]
+	fsys.arm()
+
+	stuck := make(chan error, 1)
+	go func() {
+		ref, err := a.acquire()
+		if err == nil {
+			ref.release()
+		}
+		stuck <- err
+	}()
+	<-fsys.entered
+
+	others := make(chan error, 1)
+	go func() {
+		for _, sf := range []*segmentFile{b, c, b} { // c evicts b, b reopens
+			ref, err := sf.acquire()
+			if err != nil {
+				others <- err
+				return
+			}
+			ref.release()
+		}
+		others <- nil
+	}()
+	select {
+	case err := <-others:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		close(fsys.release)
+		t.Fatal("opening b and c waited for a's open, stuck in the file system")
+	}
+	require(t, fsys.openCount("/b.log") == 2, "b opened %d times, want 2 (evicted by c in between)", fsys.openCount("/b.log"))
+	close(fsys.release)
+	noErr(t, <-stuck)
+	require(t, files.OpenFiles() == 1, "%d sealed files open, bound 1", files.OpenFiles())
+}
+
+// TestFileCacheSameFileOpensOnce: readers that need a file another
+// goroutine is opening wait for that open and share its descriptor,
+// instead of opening (and loading indexes) once each.
+func TestFileCacheSameFileOpensOnce(t *testing.T) {
+	fsys := newBlockingOpenFS(vfs.NewMem(), "/a.log")
+	files := NewFileCacheWithActive(4, 4)
+	a := newSealedFiles(t, fsys, files, "/a.log")[0]
+	fsys.arm()
+	const readers = 4
+	refs := make(chan fileRef, readers)
+	errs := make(chan error, readers)
+	acquire := func() {
+		ref, err := a.acquire()
+		if err != nil {
+			errs <- err
+			return
+		}
+		refs <- ref
+	}
+	go acquire()
+	<-fsys.entered
+	for range readers - 1 {
+		go acquire()
+	}
+	// Each later reader either waits for the open in flight (right) or
+	// starts its own, which the file system counts (wrong).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files.mu.Lock()
+		waits := files.openWaits
+		files.mu.Unlock()
+		if waits == readers-1 || fsys.openCount("/a.log") > 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(fsys.release)
+	var first vfs.File
+	for range readers {
+		select {
+		case ref := <-refs:
+			require(t, first == nil || ref.file == first, "readers got different descriptors of one file")
+			first = ref.file
+			ref.release()
+		case err := <-errs:
+			t.Fatal(err)
+		}
+	}
+	require(t, fsys.openCount("/a.log") == 1, "a opened %d times by %d readers at once, want 1", fsys.openCount("/a.log"), readers)
+	require(t, files.OpenFiles() == 1, "%d sealed files counted open, want 1", files.OpenFiles())
+}
+
+// TestFileCacheRemovedWhileOpening: a segment deleted while its file is
+// being opened (retention, truncation, log close) is closed by the opener,
+// counted nowhere, and the reader gets ErrOffsetOutOfRange as if it came
+// after the deletion.
+func TestFileCacheRemovedWhileOpening(t *testing.T) {
+	for _, active := range []bool{false, true} {
+		t.Run(fmt.Sprint("active=", active), func(t *testing.T) {
+			dfs := newDescriptorFS(vfs.NewMem(), 0)
+			fsys := newBlockingOpenFS(dfs, "/a.log")
+			files := NewFileCacheWithActive(1, 1)
+			sfs := newSealedFiles(t, fsys, files, "/a.log", "/b.log")
+			a := sfs[0]
+			var handle vfs.File
+			if active {
+				// Pinned, then closed while idle when b's file took the
+				// one place: the writer's next use reopens it.
+				h, err := a.pin()
+				noErr(t, err)
+				handle = h
+				_, err = sfs[1].pin()
+				noErr(t, err)
+				require(t, files.OpenActiveFiles() == 1, "%d active files open, bound 1", files.OpenActiveFiles())
+				sfs[1].remove()
+			}
+			fsys.arm()
+			got := make(chan error, 1)
+			go func() {
+				if active {
+					_, err := handle.WriteAt([]byte("x"), 0)
+					got <- err
+					return
+				}
+				ref, err := a.acquire()
+				if err == nil {
+					ref.release()
+				}
+				got <- err
+			}()
+			<-fsys.entered
+			a.remove()
+			close(fsys.release)
+			err := <-got
+			want := ErrOffsetOutOfRange
+			if active {
+				want = ErrClosed
+			}
+			require(t, errors.Is(err, want), "use of a file removed while opening: %v, want %v", err, want)
+			require(t, files.OpenFiles() == 0 && files.OpenActiveFiles() == 0,
+				"%d sealed, %d active files counted open after the removal", files.OpenFiles(), files.OpenActiveFiles())
+			dfs.mu.Lock()
+			defer dfs.mu.Unlock()
+			require(t, len(dfs.open) == 0, "%d descriptors left open", len(dfs.open))
+		})
+	}
+}
+
+// TestFileCacheSetLimitsEvicts: lowering the bounds while files are idle
+// closes the least recently used at once, unsynced ones after an fsync on
+// their own descriptor; raising them keeps more open.
+func TestFileCacheSetLimitsEvicts(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	files := NewFileCacheWithActive(8, 8)
+	var handles []vfs.File
+	for i := range 6 {
+		sf := newSealedFiles(t, dfs, files, fmt.Sprintf("/f-%d.log", i))[0]
+		h, err := sf.pin()
+		noErr(t, err)
+		_, err = h.WriteAt([]byte("unsynced"), 0)
+		noErr(t, err)
+		handles = append(handles, h)
+	}
+	require(t, files.OpenActiveFiles() == 6, "%d active files open, want 6", files.OpenActiveFiles())
+	require(t, dfs.failWriteback("/f-0.log") == 1, "f-0 not open on one descriptor")
+	files.SetLimits(8, 2)
+	require(t, files.OpenActiveFiles() == 2, "%d active files open after lowering the bound to 2", files.OpenActiveFiles())
+	dfs.mu.Lock()
+	open := len(dfs.open)
+	dfs.mu.Unlock()
+	require(t, open == 2, "%d descriptors open after lowering the bound to 2", open)
+	// f-0 was closed after an fsync that took its writeback error.
+	_, err := handles[0].WriteAt([]byte("more"), 0)
+	require(t, errors.Is(err, syscall.EIO), "write after the eviction's failed fsync: %v", err)
+	files.SetLimits(8, 6)
+	for _, h := range handles[1:] {
+		_, err := h.WriteAt([]byte("reopened"), 0)
+		noErr(t, err)
+	}
+	require(t, files.OpenActiveFiles() == 5, "%d active files open with room for 6, want the 5 used", files.OpenActiveFiles())
+	sealed, active := files.Limits()
+	require(t, sealed == 8 && active == 6, "limits %d, %d", sealed, active)
+}
+
+// BenchmarkFileCacheReopenParallel reads round-robin, from 4 goroutines
+// per core, 1,024 sealed segments of the real file system through a cache
+// that keeps 64 open, so nearly every acquire reopens a file and loads its
+// 4 KiB indexes, as 10,000 partitions written round-robin past the budget
+// do. Before opens ran outside the cache's lock, every acquire queued
+// behind the one opening.
+func BenchmarkFileCacheReopenParallel(b *testing.B) {
+	dir := benchDir(b)
+	fsys := vfs.OS()
+	files := NewFileCacheWithActive(64, 64)
+	const segments = 1024
+	sfs := make([]*segmentFile, segments)
+	index := make([]byte, 4096)
+	for i := range sfs {
+		path := fmt.Sprintf("%s/%020d", dir, i)
+		for _, suffix := range []string{logSuffix, indexSuffix} {
+			f, err := fsys.Create(path + suffix)
+			noErr(b, err)
+			_, err = f.WriteAt(index, 0)
+			noErr(b, err)
+			noErr(b, f.Close())
+		}
+		sfs[i] = &segmentFile{cache: files, fs: fsys, path: path + logSuffix, loadIndexes: func(int64, int64) (*sealedIndexes, error) {
+			buf, err := vfs.ReadFile(fsys, path+indexSuffix, 1<<20)
+			return &sealedIndexes{offsets: offsetIndex{buf: buf}}, err
+		}}
+	}
+	var next atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ref, err := sfs[next.Add(1)%segments].acquire()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ref.release()
+		}
+	})
+	b.StopTimer()
+	for _, sf := range sfs {
+		sf.remove()
 	}
 }

@@ -227,6 +227,15 @@ func (m *Manager) OpenFiles() int { return m.files.OpenFiles() }
 // OpenActiveFiles reports the active segment files open across all logs.
 func (m *Manager) OpenActiveFiles() int { return m.files.OpenActiveFiles() }
 
+// OpenSegmentLimits reports the bounds on open segment files in force
+// (MaxOpenSealedSegments, MaxOpenActiveSegments).
+func (m *Manager) OpenSegmentLimits() (sealed, active int) { return m.files.Limits() }
+
+// SetOpenSegmentLimits changes those bounds while logs are in use; idle
+// files past a lowered bound are closed before it returns (after an
+// fsync, for those holding unsynced bytes).
+func (m *Manager) SetOpenSegmentLimits(sealed, active int) { m.files.SetLimits(sealed, active) }
+
 // GetOrCreate returns the partition's log, creating it with cfg if needed.
 // Logs of different partitions open in parallel: m.mu is not held across
 // the open (its fsyncs), only an opening mark for tp.

@@ -186,10 +186,12 @@ func syncSealedSegment(fs vfs.FS, s *segment) error {
 // loadSealedIndexes reads a sealed segment's index files for the file cache.
 // Indexes that fail validation are rebuilt from the .log file: they are
 // derived data.
+// It runs without the cache's lock, so its opens may shed idle files.
 func (s *segment) loadSealedIndexes(size, nextOffset int64) (*sealedIndexes, error) {
 	idx := &sealedIndexes{}
-	offsets, err1 := readWholeFile(s.file.fs, s.path(indexSuffix))
-	times, err2 := readWholeFile(s.file.fs, s.path(timeIndexSuffix))
+	fs := sheddingFS{FS: s.file.fs, cache: s.file.cache}
+	offsets, err1 := readWholeFile(fs, s.path(indexSuffix))
+	times, err2 := readWholeFile(fs, s.path(timeIndexSuffix))
 	if err1 == nil && err2 == nil && checkOffsetIndex(offsets, size) == nil &&
 		checkTimeIndex(times, s.relOffset(nextOffset-1)) == nil {
 		idx.offsets.buf, idx.times.buf = offsets, times

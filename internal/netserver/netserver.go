@@ -96,6 +96,11 @@ type Config struct {
 	WriteTimeout          time.Duration // a client that does not read its responses for this long is disconnected; default 30s
 	MaxConnections        int           // max.connections; default 10000; beyond it new connections are closed at once
 	Logger                *slog.Logger
+	// ConnectionsChanged, if set, is called each time a client connection
+	// is registered or unregistered, with the server's lock held: it must
+	// not block nor call into the server (the node signals a goroutine
+	// that reads NumConnections and resizes the segment file budget).
+	ConnectionsChanged func()
 
 	// MaxConnectionsPerIP is max.connections.per.ip: 0 means no limit,
 	// a negative value none at all (Kafka's 0: only the addresses in the
@@ -475,6 +480,7 @@ func (s *Server) register(nc net.Conn, sec Security) {
 	c := newConn(s, nc, sec)
 	c.ip = ip
 	s.conns[c] = struct{}{}
+	s.noteConnectionsLocked()
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go c.readLoop() // which starts a processor when it has requests
@@ -483,6 +489,13 @@ func (s *Server) register(nc net.Conn, sec Security) {
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.noteConnectionsLocked()
 	s.releaseIPLocked(c.ip)
 	s.mu.Unlock()
+}
+
+func (s *Server) noteConnectionsLocked() {
+	if s.cfg.ConnectionsChanged != nil {
+		s.cfg.ConnectionsChanged()
+	}
 }

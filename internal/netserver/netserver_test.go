@@ -536,3 +536,32 @@ func TestNetserverConfigValidate(t *testing.T) {
 		t.Error("Listen accepted an invalid config")
 	}
 }
+
+// TestNetserverConnectionsChanged: the hook the node resizes its segment
+// file budget from runs when a client connects and when it leaves, and
+// NumConnections is current by then.
+func TestNetserverConnectionsChanged(t *testing.T) {
+	counts := make(chan int, 8)
+	var s *Server
+	var ready sync.WaitGroup
+	ready.Add(1)
+	s = startServer(t, Config{ConnectionsChanged: func() {
+		ready.Wait()
+		counts <- len(s.conns) // the hook runs with s.mu held
+	}}, newTestHandler())
+	ready.Done()
+	c := dial(t, s)
+	c.roundTrip(1)
+	if n := <-counts; n != 1 {
+		t.Fatalf("hook saw %d connections after one connected", n)
+	}
+	c.nc.Close()
+	select {
+	case n := <-counts:
+		if n != 0 {
+			t.Fatalf("hook saw %d connections after the only one left", n)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no hook call after the client left")
+	}
+}

@@ -89,6 +89,9 @@ type Node struct {
 	stopHeartbeats func()
 	bg             sync.WaitGroup
 	closeOnce      sync.Once
+	// connectionsChanged wakes fitSegmentFiles when clients connect or
+	// leave (capacity 1: signals coalesce).
+	connectionsChanged chan struct{}
 
 	txns *coord.TxnCoordinator
 	// txnPeers holds the connections the transaction coordinator writes
@@ -126,7 +129,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer}
+	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer, connectionsChanged: make(chan struct{}, 1)}
 	// A failed start unwinds what it built through the same stop as a
 	// shutdown, so the lock, listeners and quorum membership are released
 	// and the process (or a test) can start a node on the directory again.
@@ -271,6 +274,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.goBackground(func() { n.logs.RunCleaner(bgCtx) })
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
 	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
+	n.goBackground(func() {
+		fitSegmentFiles(bgCtx, vfs.DescriptorLimit(), n.connectionsChanged, n.server.NumConnections, n.logs)
+	})
 	return n, nil
 }
 
@@ -363,7 +369,7 @@ func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
-	sealedFiles, activeFiles := segmentFileBudget(vfs.DescriptorLimit())
+	sealedFiles, activeFiles := segmentFileBudget(vfs.DescriptorLimit(), 0)
 	n.logs, err = log.OpenManager(log.ManagerOptions{
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		MaxOpenSealedSegments: sealedFiles, MaxOpenActiveSegments: activeFiles,
@@ -397,19 +403,6 @@ func (n *Node) openLogs() error {
 		},
 	})
 	return err
-}
-
-// segmentFileBudget splits the descriptor limit: an eighth for sealed
-// segment files and a quarter for idle active ones (each at most the log
-// package's default), the rest for connections, the metadata log and
-// transient files. A node hosting more partitions than that closes idle
-// segment files and reopens them on use, instead of failing with "too
-// many open files". Zero (an unknown limit) keeps the defaults.
-func segmentFileBudget(limit int) (sealed, active int) {
-	if limit <= 0 {
-		return 0, 0
-	}
-	return max(min(log.DefaultOpenSealedSegments, limit/8), 1), max(min(log.DefaultOpenActiveSegments, limit/4), 1)
 }
 
 // topicDefaults are the cluster-wide topic config defaults by broker key:
@@ -468,6 +461,12 @@ func (n *Node) netserverConfig() netserver.Config {
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		MaxConnections:        int(cfg.Int32("max.connections")),
 		Logger:                n.log,
+		ConnectionsChanged: func() {
+			select {
+			case n.connectionsChanged <- struct{}{}:
+			default: // a resize is pending already; it reads the count then
+			}
+		},
 
 		MaxConnectionsPerIP:          connectionsPerIP(cfg.Int32("max.connections.per.ip")),
 		MaxConnectionsPerIPOverrides: overrides,

@@ -1,0 +1,81 @@
+package node
+
+import (
+	"context"
+
+	"github.com/sluicelog/sluice/internal/log"
+)
+
+// Descriptor budget. Segment files and client sockets share the process's
+// descriptor limit (RLIMIT_NOFILE; Go raises the soft limit to one below
+// the hard one at start-up, so a node gets what the operator allowed). Segment
+// files can be closed and reopened on demand, sockets cannot, so the
+// segment file cache gets what connections leave, and gives it back as
+// they climb.
+
+const (
+	// fixedDescriptorReserve is kept for what is neither a segment file
+	// nor a client socket: the metadata log, listeners, replica fetcher
+	// and coordinator connections, index and checkpoint files opened for
+	// a moment. At most a quarter of a small limit.
+	fixedDescriptorReserve = 512
+	// connectionStep rounds the connection count up before it enters the
+	// budget, so clients connecting and leaving one by one do not close
+	// and reopen segment files each time.
+	connectionStep = 64
+	// minConnectionHeadroom is the least room kept for connections not
+	// yet accepted; it grows to a quarter of the open ones, since clients
+	// tend to arrive together (a consumer group starting, a producer
+	// fleet reconnecting) faster than the budget follows them.
+	minConnectionHeadroom = 256
+)
+
+// segmentFileBudget splits a descriptor limit between segment files and
+// everything else, given the client connections open now:
+//
+//	reserve = min(512, limit/4) + connections + max(256, connections/4)
+//	sealed  = min(log.DefaultOpenSealedSegments, (limit-reserve)/8)
+//	active  = limit - reserve - sealed
+//
+// with connections rounded up to a multiple of 64, and each bound at
+// least 1 (past the limit, a segment open that finds no descriptor closes
+// idle files and tries again). Sealed files stay capped because each
+// holds its indexes in memory; an idle active file is a descriptor only,
+// so active files get the rest, and 10,000 partitions keep their active
+// files open under a limit of 20,000 while few clients are connected.
+// Zero (an unknown limit) keeps the log package's defaults.
+func segmentFileBudget(limit, connections int) (sealed, active int) {
+	if limit <= 0 {
+		return 0, 0
+	}
+	connections = (max(connections, 0) + connectionStep - 1) / connectionStep * connectionStep
+	reserve := min(fixedDescriptorReserve, limit/4) + connections + max(minConnectionHeadroom, connections/4)
+	files := max(limit-reserve, 0)
+	sealed = max(min(log.DefaultOpenSealedSegments, files/8), 1)
+	active = max(files-sealed, 1)
+	return sealed, active
+}
+
+// fitSegmentFiles keeps the file cache's bounds at segmentFileBudget for
+// the connections open, each time changed reports that they changed:
+// growing the bounds as clients leave and closing idle segment files as
+// they arrive, before sockets run short. It runs on its own goroutine
+// because shrinking may fsync idle files written without a sync.
+func fitSegmentFiles(ctx context.Context, limit int, changed <-chan struct{}, connections func() int, logs *log.Manager) {
+	if limit <= 0 {
+		return
+	}
+	lastSealed, lastActive := logs.OpenSegmentLimits()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		sealed, active := segmentFileBudget(limit, connections())
+		if sealed != lastSealed || active != lastActive {
+			logs.SetOpenSegmentLimits(sealed, active)
+			lastSealed, lastActive = sealed, active
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/log"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+func TestNodeSegmentFileBudget(t *testing.T) {
+	for _, tc := range []struct {
+		limit, connections int
+		sealed, active     int
+	}{
+		{limit: 0, connections: 100, sealed: 0, active: 0}, // unknown: the log package's defaults
+		// This machine's limit, no clients: 10,000 partitions keep their
+		// active files open.
+		{limit: 20000, connections: 0, sealed: 1024, active: 20000 - 768 - 1024},
+		// One client counts as a step of 64.
+		{limit: 20000, connections: 1, sealed: 1024, active: 20000 - 832 - 1024},
+		{limit: 20000, connections: 64, sealed: 1024, active: 20000 - 832 - 1024},
+		// 10,000 clients (rounded to 10,048) and a quarter more of room:
+		// the sealed files' eighth drops below its cap.
+		{limit: 20000, connections: 10000, sealed: 866, active: 6928 - 866},
+		// A small limit keeps a quarter for the fixed reserve.
+		{limit: 1024, connections: 0, sealed: 64, active: 448},
+		// Nothing left: one of each, and opens shed idle files.
+		{limit: 100, connections: 0, sealed: 1, active: 1},
+		{limit: 20000, connections: 30000, sealed: 1, active: 1},
+		{limit: 1 << 20, connections: 0, sealed: 1024, active: 1<<20 - 768 - 1024},
+	} {
+		t.Run(fmt.Sprintf("limit=%d/connections=%d", tc.limit, tc.connections), func(t *testing.T) {
+			sealed, active := segmentFileBudget(tc.limit, tc.connections)
+			if sealed != tc.sealed || active != tc.active {
+				t.Fatalf("got sealed %d, active %d; want %d, %d", sealed, active, tc.sealed, tc.active)
+			}
+		})
+	}
+}
+
+// TestNodeSegmentFileBudgetShrinksWithConnections: more connections never
+// give segment files more room, and the budget plus the connections stay
+// within the limit while any room is left.
+func TestNodeSegmentFileBudgetShrinksWithConnections(t *testing.T) {
+	const limit = 20000
+	prevSealed, prevActive := segmentFileBudget(limit, 0)
+	for connections := 1; connections <= 25000; connections += 7 {
+		sealed, active := segmentFileBudget(limit, connections)
+		if sealed > prevSealed || active > prevActive {
+			t.Fatalf("%d connections: sealed %d, active %d, more than %d, %d with fewer", connections, sealed, active, prevSealed, prevActive)
+		}
+		if sealed+active > 2 && sealed+active+connections > limit {
+			t.Fatalf("%d connections: sealed %d + active %d + connections past the limit %d", connections, sealed, active, limit)
+		}
+		prevSealed, prevActive = sealed, active
+	}
+}
+
+// TestNodeFitSegmentFilesFollowsConnections: the node's file cache bounds
+// follow the connection count each time it is signalled.
+func TestNodeFitSegmentFilesFollowsConnections(t *testing.T) {
+	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.NewMem(), Dir: "/data", Config: log.DefaultConfig(), Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	var connections atomic.Int64
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fitSegmentFiles(ctx, 20000, changed, func() int { return int(connections.Load()) }, logs)
+	}()
+	defer func() { cancel(); <-done }()
+	for _, n := range []int{10000, 0, 64} {
+		connections.Store(int64(n))
+		changed <- struct{}{}
+		wantSealed, wantActive := segmentFileBudget(20000, n)
+		eventually(t, 5*time.Second, fmt.Sprintf("bounds for %d connections", n), func() bool {
+			sealed, active := logs.OpenSegmentLimits()
+			return sealed == wantSealed && active == wantActive
+		})
+	}
+}
+
+// TestNodeSegmentFileBudgetFollowsClients: a running node shrinks its
+// segment file budget as clients connect and grows it back as they
+// leave.
+func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
+	limit := vfs.DescriptorLimit()
+	if limit <= 0 {
+		t.Skip("descriptor limit unknown: the node keeps the defaults")
+	}
+	n := startNode(t, t.TempDir())
+	_, idle := n.logs.OpenSegmentLimits()
+	const clients = 100 // two steps of 64
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range clients {
+		c, err := net.DialTimeout("tcp", n.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	_, want := segmentFileBudget(limit, clients)
+	eventually(t, 10*time.Second, fmt.Sprintf("active bound %d with %d clients", want, clients), func() bool {
+		_, active := n.logs.OpenSegmentLimits()
+		return active == want
+	})
+	if want >= idle {
+		t.Fatalf("%d clients left the bound at %d, from %d with none", clients, want, idle)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	_, back := segmentFileBudget(limit, 0)
+	eventually(t, 10*time.Second, "the bound back once the clients left", func() bool {
+		_, active := n.logs.OpenSegmentLimits()
+		return active == back
+	})
+}
