@@ -1,0 +1,175 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ShareFetch and ShareAcknowledge v2 (Kafka 4.2): the record-limit acquire
+// mode (KIP-1206) and RENEW acknowledgements (KIP-1222).
+
+// shareV2Topic creates a one-partition topic holding n records produced in
+// one batch, so a fetch limited to fewer records must cut inside a batch.
+func shareV2Topic(t *testing.T, ctx context.Context, n *Node, topic string, records int) {
+	t.Helper()
+	if _, err := kadm.NewClient(client(t, n)).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Second))
+	rs := make([]*kgo.Record, records)
+	for i := range rs {
+		rs[i] = &kgo.Record{Value: []byte(fmt.Sprint(i))}
+	}
+	if err := p.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fetchV2 sends a ShareFetch v2 for partition 0 in the given acquire mode
+// and returns the response.
+func (m *shareMember) fetchV2(ctx context.Context, mode int8, maxRecords, waitMs int32) *kmsg.ShareFetchResponse {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.Version = 2
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.sess
+	req.MaxWaitMillis, req.MaxBytes, req.MaxRecords, req.BatchSize = waitMs, 1<<20, maxRecords, maxRecords
+	req.ShareAcquireMode = mode
+	if m.sess == 0 {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = m.topic
+		rt.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}
+		req.Topics = []kmsg.ShareFetchRequestTopic{rt}
+	}
+	resp, err := req.RequestWith(ctx, m.cl)
+	if err != nil {
+		m.t.Fatalf("share fetch v2 of %s: %v", m.id, err)
+	}
+	if resp.ErrorCode == 0 {
+		m.sess++
+	}
+	return resp
+}
+
+func acquiredOf(resp *kmsg.ShareFetchResponse) []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
+	var out []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			out = append(out, p.AcquiredRecords...)
+		}
+	}
+	return out
+}
+
+// acknowledgeV2 sends a ShareAcknowledge v2 of first..last with the given
+// types and IsRenewAck, and returns the response and partition 0's error.
+func (m *shareMember) acknowledgeV2(ctx context.Context, renew bool, first, last int64, types ...int8) (*kmsg.ShareAcknowledgeResponse, error) {
+	m.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.Version = 2
+	req.GroupID, req.MemberID, req.ShareSessionEpoch, req.IsRenewAck = &m.group, &m.id, m.sess, renew
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: first, LastOffset: last, AcknowledgeTypes: types}}
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID, rt.Partitions = m.topic, []kmsg.ShareAcknowledgeRequestTopicPartition{rp}
+	req.Topics = []kmsg.ShareAcknowledgeRequestTopic{rt}
+	resp, err := req.RequestWith(ctx, m.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		m.t.Fatalf("share acknowledge v2 of %s: %v", m.id, err)
+	}
+	m.sess++
+	return resp, kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// TestNodeShareFetchV2RecordLimit: in record-limit mode a fetch acquires
+// at most MaxRecords records even from inside one batch, the next fetch
+// takes the next ones, and an acquire mode that is neither 0 nor 1 is
+// INVALID_REQUEST.
+func TestNodeShareFetchV2RecordLimit(t *testing.T) {
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shareV2Topic(t, ctx, n, "limited", 10)
+	a := &shareMember{t: t, cl: client(t, n), group: "limited-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"limited"})
+
+	bad := a.fetchV2(ctx, 7, 3, 0)
+	if err := kerr.ErrorForCode(bad.ErrorCode); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("acquire mode 7: %v, want INVALID_REQUEST", err)
+	}
+	first := a.fetchV2(ctx, 1, 3, 2000)
+	if err := kerr.ErrorForCode(first.ErrorCode); err != nil {
+		t.Fatalf("record-limit fetch: %v", err)
+	}
+	if got := acquiredString(acquiredOf(first)); got != "[0-2 delivery 1]" {
+		t.Fatalf("record-limit fetch of 3 acquired %s, want [0-2 delivery 1]", got)
+	}
+	if got := acquiredString(acquiredOf(a.fetchV2(ctx, 1, 4, 2000))); got != "[3-6 delivery 1]" {
+		t.Fatalf("next record-limit fetch of 4 acquired %s, want [3-6 delivery 1]", got)
+	}
+	// Batch-optimized mode may not exceed the limit here either.
+	if got := acquiredString(acquiredOf(a.fetchV2(ctx, 0, 2, 2000))); got != "[7-8 delivery 1]" {
+		t.Fatalf("batch-optimized fetch of 2 acquired %s, want [7-8 delivery 1]", got)
+	}
+}
+
+// TestNodeShareAcknowledgeV2Renew: a RENEW restarts the acquisition lock
+// (3 s here) of records the member holds, so another member does not get
+// them when the first lock would have expired, and the holder can still
+// accept them after it. Renewing records held by someone else is
+// INVALID_RECORD_STATE; RENEW without IsRenewAck, and a type that is none
+// of Kafka's, are INVALID_REQUEST.
+func TestNodeShareAcknowledgeV2Renew(t *testing.T) {
+	const lockMs = 3000
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest", fmt.Sprintf("group.share.record.lock.duration.ms=%d", lockMs))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shareV2Topic(t, ctx, n, "slow", 5)
+	a := &shareMember{t: t, cl: client(t, n), group: "slow-group", id: "member-a"}
+	b := &shareMember{t: t, cl: client(t, n), group: "slow-group", id: "member-b"}
+	a.heartbeat(ctx, []string{"slow"})
+	b.heartbeat(ctx, []string{"slow"})
+	acquiredAt := time.Now()
+	if got := acquiredString(acquiredOf(a.fetchV2(ctx, 1, 100, 2000))); got != "[0-4 delivery 1]" {
+		t.Fatalf("a acquired %s, want [0-4 delivery 1]", got)
+	}
+	b.fetchV2(ctx, 1, 100, 0) // opens b's session
+
+	if _, err := b.acknowledgeV2(ctx, true, 0, 0, 4); !errors.Is(err, kerr.InvalidRecordState) {
+		t.Errorf("b renewing a's record: %v, want INVALID_RECORD_STATE", err)
+	}
+	if _, err := a.acknowledgeV2(ctx, false, 0, 0, 4); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("RENEW without IsRenewAck: %v, want INVALID_REQUEST", err)
+	}
+	if _, err := a.acknowledgeV2(ctx, true, 0, 0, 5); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("acknowledge type 5: %v, want INVALID_REQUEST", err)
+	}
+
+	time.Sleep(time.Until(acquiredAt.Add(lockMs / 2 * time.Millisecond)))
+	resp, err := a.acknowledgeV2(ctx, true, 0, 4, 4)
+	if err != nil {
+		t.Fatalf("a renewing its records: %v", err)
+	}
+	if resp.AcquisitionLockTimeoutMillis != lockMs {
+		t.Errorf("ShareAcknowledge v2 says the lock is %d ms, want %d", resp.AcquisitionLockTimeoutMillis, lockMs)
+	}
+	// b waits past the first lock's end (acquiredAt+3 s), not to the
+	// renewed one's (renewal+3 s): it must get nothing.
+	wait := time.Until(acquiredAt.Add(lockMs*time.Millisecond)) + lockMs/4*time.Millisecond
+	if got := acquiredString(acquiredOf(b.fetchV2(ctx, 1, 100, int32(wait.Milliseconds())))); got != "" {
+		t.Fatalf("b acquired %s after a renewed its locks", got)
+	}
+	if _, err := a.acknowledgeV2(ctx, false, 0, 4, 1); err != nil {
+		t.Fatalf("a accepting its renewed records past the first lock's end: %v", err)
+	}
+}
