@@ -63,7 +63,7 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("share acquire mode %d is neither 0 (batch optimized) nor 1 (record limit)", m))
 		return resp, nil
 	}
-	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs())
+	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID)))
 	img := b.Control.Image()
 	names := shareTopicNames{img: img}
 	fr := share.FetchRequest{

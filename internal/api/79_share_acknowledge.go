@@ -38,7 +38,7 @@ func serveShareAcknowledge(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		return resp, nil
 	}
-	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs()) // v2+
+	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID))) // v2+
 	img := b.Control.Image()
 	names := shareTopicNames{img: img}
 	fr := share.FetchRequest{

@@ -173,3 +173,97 @@ func TestNodeShareAcknowledgeV2Renew(t *testing.T) {
 		t.Fatalf("a accepting its renewed records past the first lock's end: %v", err)
 	}
 }
+
+// alterGroupConfigs sets group configs with IncrementalAlterConfigs on
+// the GROUP resource (type 32) and returns the resource's error.
+func alterGroupConfigs(t *testing.T, ctx context.Context, cl *kgo.Client, group string, kvs ...string) error {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	for i := 0; i+1 < len(kvs); i += 2 {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = kvs[i], kmsg.StringPtr(kvs[i+1])
+		res.Configs = append(res.Configs, c)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+}
+
+// describeGroupConfigs returns name -> "value/source" of a group.
+func describeGroupConfigs(t *testing.T, ctx context.Context, cl *kgo.Client, group string) map[string]string {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("describe configs of group %s: %v", group, err)
+	}
+	out := map[string]string{}
+	for _, c := range resp.Resources[0].Configs {
+		out[c.Name] = fmt.Sprintf("%s/%s", *c.Value, c.Source)
+	}
+	return out
+}
+
+// TestNodeShareGroupConfigs: share.auto.offset.reset and
+// share.record.lock.duration.ms set as GROUP configs before the group
+// exists override the broker's (latest, 30 s): the first member reads from
+// the log start, ShareFetch reports the group's lock, DescribeConfigs
+// shows the values as GROUP_CONFIG, and they outlive a restart. Another
+// group keeps the broker's values; an unknown key or a bad value is
+// INVALID_CONFIG.
+func TestNodeShareGroupConfigs(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shareV2Topic(t, ctx, n, "backlog", 4)
+	cl := client(t, n)
+	if err := alterGroupConfigs(t, ctx, cl, "eager", "share.auto.offset.reset", "earliest", "share.record.lock.duration.ms", "15000"); err != nil {
+		t.Fatalf("setting group configs: %v", err)
+	}
+	if err := alterGroupConfigs(t, ctx, cl, "eager", "share.delivery.count.limit", "3"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Errorf("an unknown group config: %v, want INVALID_CONFIG", err)
+	}
+	if err := alterGroupConfigs(t, ctx, cl, "eager", "share.auto.offset.reset", "sometimes"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Errorf("a bad share.auto.offset.reset: %v, want INVALID_CONFIG", err)
+	}
+	shutdown(t, n)
+
+	n = startNode(t, dir)
+	cl = client(t, n)
+	got := describeGroupConfigs(t, ctx, cl, "eager")
+	want := map[string]string{"share.auto.offset.reset": "earliest/GROUP_CONFIG", "share.record.lock.duration.ms": "15000/GROUP_CONFIG"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("configs of eager after a restart %v, want %v", got, want)
+	}
+	other := describeGroupConfigs(t, ctx, cl, "lazy")
+	if other["share.auto.offset.reset"] != "latest/DEFAULT_CONFIG" {
+		t.Errorf("configs of a group that set none: %v", other)
+	}
+	a := &shareMember{t: t, cl: cl, group: "eager", id: "member-a"}
+	a.heartbeat(ctx, []string{"backlog"})
+	resp := a.fetchV2(ctx, 1, 100, 2000)
+	if got := acquiredString(acquiredOf(resp)); got != "[0-3 delivery 1]" {
+		t.Errorf("eager's first member acquired %s, want the backlog [0-3 delivery 1]", got)
+	}
+	if resp.AcquisitionLockTimeoutMillis != 15000 {
+		t.Errorf("ShareFetch reports a lock of %d ms, want eager's 15000", resp.AcquisitionLockTimeoutMillis)
+	}
+	b := &shareMember{t: t, cl: cl, group: "lazy", id: "member-b"}
+	b.heartbeat(ctx, []string{"backlog"})
+	resp = b.fetchV2(ctx, 1, 100, 200)
+	if got := acquiredString(acquiredOf(resp)); got != "" || resp.AcquisitionLockTimeoutMillis != 30000 {
+		t.Errorf("lazy's member acquired %q with a lock of %d ms, want nothing (latest) and 30000", got, resp.AcquisitionLockTimeoutMillis)
+	}
+}

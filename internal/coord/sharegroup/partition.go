@@ -89,6 +89,11 @@ func NewPartition(cfg PartitionConfig, startOffset int64) *Partition {
 	return &Partition{cfg: cfg, startOffset: startOffset}
 }
 
+// SetLockDurationMs changes the lock duration of acquisitions and
+// renewals from now on (the group config share.record.lock.duration.ms
+// changed); locks already running keep their expiry.
+func (p *Partition) SetLockDurationMs(ms int64) { p.cfg.LockDurationMs = ms }
+
 // StartOffset is the SPSO: every record below it is acknowledged or
 // archived.
 func (p *Partition) StartOffset() int64 { return p.startOffset }
