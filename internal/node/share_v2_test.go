@@ -267,3 +267,86 @@ func TestNodeShareGroupConfigs(t *testing.T) {
 		t.Errorf("lazy's member acquired %q with a lock of %d ms, want nothing (latest) and 30000", got, resp.AcquisitionLockTimeoutMillis)
 	}
 }
+
+// TestNodeShareFranzGoRenewAndStrictLimit: franz-go's own share consumer
+// (kgo.ShareGroup) against ShareFetch and ShareAcknowledge v2. With
+// ShareMaxRecordsStrict a poll returns at most ShareMaxRecords records
+// from one batch. A member that renews (kgo.AckRenew) the records it holds
+// keeps them past several lock durations (1.5 s here) while another member
+// polls and never gets them; it then accepts them without an error.
+func TestNodeShareFranzGoRenewAndStrictLimit(t *testing.T) {
+	const lock = 1500 * time.Millisecond
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest", fmt.Sprintf("group.share.record.lock.duration.ms=%d", lock.Milliseconds()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shareV2Topic(t, ctx, n, "long-jobs", 4)
+	ackErrs := make(chan error, 100)
+	onAck := kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
+		for _, r := range rs {
+			if r.Err != nil {
+				ackErrs <- fmt.Errorf("%s-%d: %w", r.Topic, r.Partition, r.Err)
+			}
+		}
+	})
+	a := client(t, n, kgo.ConsumeTopics("long-jobs"), kgo.ShareGroup("renewers"), kgo.ShareMaxRecords(2), kgo.ShareMaxRecordsStrict(), onAck)
+	var held []*kgo.Record
+	for len(held) == 0 && ctx.Err() == nil {
+		fetches := a.PollFetches(ctx)
+		held = fetches.Records()
+	}
+	if len(held) != 2 || held[0].Offset != 0 || held[1].Offset != 1 {
+		t.Fatalf("first strict poll of 2 got %d records (%v), want offsets 0 and 1", len(held), offsetsOf(held))
+	}
+
+	b := client(t, n, kgo.ConsumeTopics("long-jobs"), kgo.ShareGroup("renewers"), onAck)
+	stop := make(chan struct{})
+	seenByB := make(chan []int64, 1)
+	go func() {
+		var seen []int64
+		defer func() { seenByB <- seen }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			seen = append(seen, offsetsOf(b.PollFetches(pollCtx).Records())...)
+			pollCancel()
+		}
+	}()
+	for end := time.Now().Add(3 * lock); time.Now().Before(end); {
+		time.Sleep(lock / 3)
+		for _, r := range held {
+			r.Ack(kgo.AckRenew)
+		}
+		if err := a.FlushAcks(ctx); err != nil {
+			t.Fatalf("flushing renewals: %v", err)
+		}
+	}
+	close(stop)
+	for _, o := range <-seenByB {
+		if o < 2 {
+			t.Errorf("b got offset %d while a renewed its lock", o)
+		}
+	}
+	for _, r := range held {
+		r.Ack(kgo.AckAccept)
+	}
+	if err := a.FlushAcks(ctx); err != nil {
+		t.Fatalf("flushing accepts: %v", err)
+	}
+	select {
+	case err := <-ackErrs:
+		t.Fatalf("an acknowledgement failed: %v", err)
+	default:
+	}
+}
+
+func offsetsOf(rs []*kgo.Record) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Offset
+	}
+	return out
+}
