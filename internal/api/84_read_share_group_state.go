@@ -11,8 +11,9 @@ import (
 // ReadShareGroupState v0 (Kafka 4.1): a share partition's leader reads the
 // partition's state (SPSO, state epoch, state batches) when it first uses
 // it. A newer leader epoch is recorded before the answer, fencing the
-// previous leader. No state yet reads as start offset -1. Sent by
-// brokers: CLUSTER_ACTION.
+// previous leader. A share partition initialized without a start offset
+// reads as start offset -1; one never initialized, or deleted, is
+// INVALID_REQUEST, as in Kafka. Sent by brokers: CLUSTER_ACTION.
 var readShareGroupStateHandler = handler{key: 84, minVersion: 0, maxVersion: 0, serve: serveReadShareGroupState}
 
 func serveReadShareGroupState(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {

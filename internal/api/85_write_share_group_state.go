@@ -12,7 +12,9 @@ import (
 // the partition's state after an acknowledgement round; the answer comes
 // once the state is in __share_group_state with acks=all. A write from a
 // stale leader epoch gets FENCED_LEADER_EPOCH, from a stale state epoch
-// FENCED_STATE_EPOCH. v1 (Kafka 4.2's delivery complete count) is not
+// FENCED_STATE_EPOCH, and one of a share partition never initialized, or
+// deleted, INVALID_REQUEST (Kafka's answer: only InitializeShareGroupState
+// creates state). v1 (Kafka 4.2's delivery complete count) is not
 // served. Sent by brokers: CLUSTER_ACTION.
 var writeShareGroupStateHandler = handler{key: 85, minVersion: 0, maxVersion: 0, serve: serveWriteShareGroupState}
 

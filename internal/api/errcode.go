@@ -86,10 +86,13 @@ var errorCodes = []struct {
 	{coord.ErrInvalidShareState, kerr.InvalidRequest},
 	{coord.ErrTooManyShareStates, kerr.PolicyViolation},
 	{coord.ErrUnknownShareTopic, kerr.UnknownTopicOrPartition},
+	{coord.ErrUninitializedShareState, kerr.InvalidRequest},
 	{share.ErrShareSessionNotFound, kerr.ShareSessionNotFound},
 	{share.ErrInvalidShareSessionEpoch, kerr.InvalidShareSessionEpoch},
 	{share.ErrShareSessionLimitReached, kerr.ShareSessionLimitReached},
 	{share.ErrInvalidRequest, kerr.InvalidRequest},
+	// Before ErrStateUnavailable, which it wraps: the same retriable code.
+	{share.ErrStateUninitialized, kerr.CoordinatorNotAvailable},
 	{share.ErrStateUnavailable, kerr.CoordinatorNotAvailable},
 	{share.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 

@@ -36,6 +36,10 @@ var (
 	ErrInvalidShareState  = sharestate.ErrInvalidRequest                // INVALID_REQUEST
 	ErrTooManyShareStates = sharestate.ErrTooManyStates                 // POLICY_VIOLATION
 	ErrUnknownShareTopic  = errors.New("unknown topic id or partition") // UNKNOWN_TOPIC_OR_PARTITION
+	// ErrUninitializedShareState: a read or write of a share partition
+	// that was never initialized, or was deleted (INVALID_REQUEST, as
+	// Kafka's share coordinator answers).
+	ErrUninitializedShareState = sharestate.ErrUninitialized
 )
 
 // Kafka's defaults for ShareStateConfig, and Sluice's bounds.
@@ -167,10 +171,10 @@ func (c *ShareCoordinator) checkTopic(k ShareStateKey) error {
 }
 
 // ReadState returns a share partition's state for its leader in
-// leaderEpoch (StartOffset -1: none yet). A newer leader epoch is made
-// durable before the answer, fencing the previous leader's writes.
-// Errors: ErrFencedLeaderEpoch, ErrUnknownShareTopic and the coordinator
-// errors.
+// leaderEpoch (StartOffset -1: initialized without one). A newer leader
+// epoch is made durable before the answer, fencing the previous leader's
+// writes. Errors: ErrUninitializedShareState, ErrFencedLeaderEpoch,
+// ErrUnknownShareTopic and the coordinator errors.
 func (c *ShareCoordinator) ReadState(ctx context.Context, k ShareStateKey, leaderEpoch int32) (ShareReadResult, error) {
 	if err := c.checkTopic(k); err != nil {
 		return ShareReadResult{}, err
@@ -181,8 +185,11 @@ func (c *ShareCoordinator) ReadState(ctx context.Context, k ShareStateKey, leade
 }
 
 // WriteState merges a share partition leader's state into the stored one
-// and returns once it is durable (acks=all). Errors: ErrFencedLeaderEpoch,
-// ErrFencedStateEpoch, ErrInvalidShareState, ErrTooManyShareStates,
+// and returns once it is durable (acks=all). Only InitializeState creates
+// a share partition's state: a write of one without (never initialized,
+// or deleted) is ErrUninitializedShareState, so a leader still holding a
+// deleted group's state cannot write it back. Other errors:
+// ErrFencedLeaderEpoch, ErrFencedStateEpoch, ErrInvalidShareState,
 // ErrUnknownShareTopic and the coordinator errors.
 func (c *ShareCoordinator) WriteState(ctx context.Context, k ShareStateKey, req ShareWriteRequest) error {
 	if err := c.checkTopic(k); err != nil {
@@ -192,8 +199,10 @@ func (c *ShareCoordinator) WriteState(ctx context.Context, k ShareStateKey, req 
 	return err
 }
 
-// InitializeState starts a share partition's state at startOffset in
-// stateEpoch (above the stored one, else ErrFencedStateEpoch).
+// InitializeState starts a share partition's state at startOffset (-1:
+// the leader picks it) in stateEpoch (above the stored one, else
+// ErrFencedStateEpoch); it is the only way state comes to be. Beyond
+// MaxStates it is ErrTooManyShareStates.
 func (c *ShareCoordinator) InitializeState(ctx context.Context, k ShareStateKey, stateEpoch int32, startOffset int64) error {
 	if err := c.checkTopic(k); err != nil {
 		return err
@@ -212,7 +221,8 @@ func (c *ShareCoordinator) DeleteState(ctx context.Context, k ShareStateKey) err
 }
 
 // ReadStateSummary returns a share partition's epochs and start offset
-// (StartOffset -1 when it has none); it reads memory only.
+// (StartOffset -1 when it has none, or no state at all, as Kafka answers
+// a summary); it reads memory only.
 func (c *ShareCoordinator) ReadStateSummary(ctx context.Context, k ShareStateKey) (ShareStateSummary, error) {
 	if err := c.checkTopic(k); err != nil {
 		return ShareStateSummary{}, err

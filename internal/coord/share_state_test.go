@@ -47,29 +47,19 @@ func TestShareCoordinatorStateSurvivesRestart(t *testing.T) {
 	f := newShareStateFixture(t)
 	ctx := ctxT(t)
 	k := f.key("sg", 1)
-	eventually(t, "the share coordinator", func() bool {
-		node, err := f.share.FindCoordinator(ctx, ShareCoordinatorKey(k))
-		return err == nil && node == testNode
-	})
+	f.waitCoordinator(k)
+	noErr(t, f.share.InitializeState(ctx, k, 0, -1))
 	res, err := f.share.ReadState(ctx, k, 0)
 	noErr(t, err)
-	require(t, res.StartOffset == -1, "no state yet: %+v", res)
+	require(t, res.StartOffset == -1, "initialized without a start offset: %+v", res)
 	for i, start := range []int64{10, 12, 15, 16} { // past UpdatesPerSnapshot: a second snapshot
 		noErr(t, f.share.WriteState(ctx, k, ShareWriteRequest{LeaderEpoch: 3, StartOffset: start,
 			Batches: []ShareStateBatch{{FirstOffset: start, LastOffset: start + 4, DeliveryCount: int16(i + 1)}}}))
 	}
-	_, err = f.share.ReadState(ctx, f.key("other", 0), 0)
-	noErr(t, err)
 	_, err = f.share.ReadState(ctx, ShareStateKey{GroupID: "sg", Partition: 0}, 0)
 	requireErrorIs(t, err, ErrUnknownShareTopic)
 
-	f.share.Stop()
-	f.restart()
-	f.startShare()
-	eventually(t, "the share coordinator after restart", func() bool {
-		_, err := f.share.ReadStateSummary(ctx, k)
-		return err == nil
-	})
+	f.restartShare()
 	sum, err := f.share.ReadStateSummary(ctx, k)
 	noErr(t, err)
 	require(t, sum.StartOffset == 16 && sum.LeaderEpoch == 3, "summary after restart: %+v", sum)
@@ -79,8 +69,72 @@ func TestShareCoordinatorStateSurvivesRestart(t *testing.T) {
 		"state after restart: %+v", res)
 	err = f.share.WriteState(ctx, k, ShareWriteRequest{LeaderEpoch: 3, StartOffset: 17})
 	requireErrorIs(t, err, ErrFencedLeaderEpoch)
-	noErr(t, f.share.DeleteState(ctx, k))
-	res, err = f.share.ReadState(ctx, k, 4)
+}
+
+// TestShareCoordinatorRefusesStateItDidNotInitialize: as in Kafka 4.1,
+// only InitializeShareGroupState creates a share partition's state. A
+// write or read of a share partition never initialized, or deleted (a
+// deleted share group), is refused and writes nothing, so a leader that
+// still holds a deleted group's state cannot write it back, before or
+// after the coordinator restarts; a new initialization starts clean.
+func TestShareCoordinatorRefusesStateItDidNotInitialize(t *testing.T) {
+	f := newShareStateFixture(t)
+	ctx := ctxT(t)
+	k := f.key("sg", 1)
+	f.waitCoordinator(k)
+	_, err := f.share.ReadState(ctx, k, 0)
+	requireErrorIs(t, err, ErrUninitializedShareState)
+	err = f.share.WriteState(ctx, k, ShareWriteRequest{LeaderEpoch: 0, StartOffset: 5})
+	requireErrorIs(t, err, ErrUninitializedShareState)
+	sum, err := f.share.ReadStateSummary(ctx, k)
 	noErr(t, err)
-	require(t, res.StartOffset == -1, "deleted: %+v", res)
+	require(t, sum.StartOffset == -1, "summary of a share partition never initialized: %+v", sum)
+
+	noErr(t, f.share.InitializeState(ctx, k, 0, -1))
+	_, err = f.share.ReadState(ctx, k, 2)
+	noErr(t, err)
+	stale := ShareWriteRequest{StateEpoch: 1, LeaderEpoch: 2, StartOffset: 40,
+		Batches: []ShareStateBatch{{FirstOffset: 40, LastOffset: 49, DeliveryState: 2, DeliveryCount: 1}}}
+	noErr(t, f.share.WriteState(ctx, k, stale))
+	noErr(t, f.share.DeleteState(ctx, k))
+	// The leader of the deleted group acknowledges once more.
+	err = f.share.WriteState(ctx, k, stale)
+	requireErrorIs(t, err, ErrUninitializedShareState)
+	_, err = f.share.ReadState(ctx, k, 2)
+	requireErrorIs(t, err, ErrUninitializedShareState)
+
+	f.restartShare()
+	err = f.share.WriteState(ctx, k, stale)
+	requireErrorIs(t, err, ErrUninitializedShareState)
+	sum, err = f.share.ReadStateSummary(ctx, k)
+	noErr(t, err)
+	require(t, sum.StartOffset == -1, "summary after delete and restart: %+v", sum)
+
+	noErr(t, f.share.InitializeState(ctx, k, 0, -1))
+	res, err := f.share.ReadState(ctx, k, 2)
+	noErr(t, err)
+	require(t, res.StartOffset == -1 && len(res.Batches) == 0, "a new group of the same id: %+v", res)
+}
+
+func (f *shareStateFixture) waitCoordinator(k ShareStateKey) {
+	f.t.Helper()
+	ctx := ctxT(f.t)
+	eventually(f.t, "the share coordinator", func() bool {
+		node, err := f.share.FindCoordinator(ctx, ShareCoordinatorKey(k))
+		return err == nil && node == testNode
+	})
+}
+
+// restartShare restarts the node's partitions and a new share
+// coordinator, which replays __share_group_state.
+func (f *shareStateFixture) restartShare() {
+	f.t.Helper()
+	f.share.Stop()
+	f.restart()
+	f.startShare()
+	ctx := ctxT(f.t)
+	eventually(f.t, "the share coordinator after restart", func() bool {
+		_, err := f.share.ReadStateSummary(ctx, f.key("sg", 1))
+		return err == nil
+	})
 }

@@ -165,7 +165,11 @@ var errShareStateRetriable = errors.New("share coordinator moved, loading or unr
 
 // persisterError sorts a share coordinator's answer: a fenced leader epoch
 // means this node no longer leads the partition (NOT_LEADER_OR_FOLLOWER to
-// the consumer, which looks for the new leader).
+// the consumer, which looks for the new leader). INVALID_REQUEST is how
+// Kafka's share coordinator, and ours, refuses a read or write of a share
+// partition without state (never initialized, or deleted): the requests
+// this node sends are otherwise well formed, so it is taken as that, and
+// is not retried here (the leader drops its copy instead).
 func persisterError(code int16) error {
 	if code == 0 {
 		return nil
@@ -179,6 +183,8 @@ func persisterError(code int16) error {
 		return fmt.Errorf("%w: share coordinator: %v", partition.ErrNotLeader, err)
 	case kerr.UnknownTopicOrPartition:
 		return fmt.Errorf("%w: share coordinator: %v", partition.ErrUnknownTopicOrPartition, err)
+	case kerr.InvalidRequest:
+		return fmt.Errorf("%w: share coordinator: %v", share.ErrStateUninitialized, err)
 	default:
 		return fmt.Errorf("%w: share coordinator: %v", share.ErrStateUnavailable, err)
 	}
@@ -211,8 +217,9 @@ func (p *sharePersister) ReadState(ctx context.Context, groupID, topic string, p
 		return sharegroup.PartitionState{}, false, err
 	}
 	if out.StartOffset < 0 {
-		// None, or started with no offset (a deleted share group offset):
-		// its state epoch still fences older writers.
+		// Initialized with no start offset (by the group coordinator, or
+		// a deleted share group offset): its state epoch still fences
+		// older writers.
 		return sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: -1}, false, nil
 	}
 	st := sharegroup.PartitionState{StateEpoch: out.StateEpoch, StartOffset: out.StartOffset, Batches: make([]sharegroup.StateBatch, len(out.StateBatches))}

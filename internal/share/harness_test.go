@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -153,13 +154,17 @@ type stateKey struct {
 	partition    int32
 }
 
-// memPersister keeps share partitions' state in memory. hold makes every
-// call wait, each telling entered, until release.
+// memPersister keeps share partitions' state in memory, as the share
+// coordinator does: only InitializeState creates it (counted in
+// initialized), and it fences an initialization in a state epoch not
+// above the stored one. hold makes every call wait, each telling entered,
+// until release.
 type memPersister struct {
-	mu      sync.Mutex
-	states  map[stateKey]sharegroup.PartitionState
-	held    chan struct{}
-	entered chan struct{}
+	mu          sync.Mutex
+	states      map[stateKey]sharegroup.PartitionState
+	initialized int
+	held        chan struct{}
+	entered     chan struct{}
 }
 
 // hold makes the persister's calls wait from now on; entered gets one
@@ -219,7 +224,10 @@ func (p *memPersister) ReadState(ctx context.Context, groupID, topic string, par
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, ok := p.states[stateKey{groupID, topic, partition}]
-	return st, ok, nil
+	if !ok {
+		return sharegroup.PartitionState{}, false, fmt.Errorf("%s-%d of %q: %w", topic, partition, groupID, ErrStateUninitialized)
+	}
+	return st, st.StartOffset >= 0, nil
 }
 
 func (p *memPersister) WriteState(ctx context.Context, groupID, topic string, partition, _ int32, st sharegroup.PartitionState) error {
@@ -228,7 +236,11 @@ func (p *memPersister) WriteState(ctx context.Context, groupID, topic string, pa
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.states[stateKey{groupID, topic, partition}] = st
+	key := stateKey{groupID, topic, partition}
+	if _, ok := p.states[key]; !ok {
+		return fmt.Errorf("%s-%d of %q: %w", topic, partition, groupID, ErrStateUninitialized)
+	}
+	p.states[key] = st
 	return nil
 }
 
@@ -249,16 +261,24 @@ func (p *memPersister) ReadStateSummary(ctx context.Context, groupID, topic stri
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, ok := p.states[stateKey{groupID, topic, partition}]
-	return StateSummary{StateEpoch: st.StateEpoch, LeaderEpoch: -1, StartOffset: st.StartOffset}, ok, nil
+	if !ok || st.StartOffset < 0 {
+		return StateSummary{StateEpoch: st.StateEpoch, LeaderEpoch: -1, StartOffset: -1}, false, nil
+	}
+	return StateSummary{StateEpoch: st.StateEpoch, LeaderEpoch: -1, StartOffset: st.StartOffset}, true, nil
 }
 
-func (p *memPersister) InitializeState(ctx context.Context, groupID, topic string, partition, stateEpoch int32, startOffset int64) error {
+func (p *memPersister) InitializeState(ctx context.Context, groupID, topic string, index, stateEpoch int32, startOffset int64) error {
 	if err := p.wait(ctx); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.states[stateKey{groupID, topic, partition}] = sharegroup.PartitionState{StateEpoch: stateEpoch, StartOffset: startOffset}
+	key := stateKey{groupID, topic, index}
+	if st, ok := p.states[key]; ok && stateEpoch <= st.StateEpoch {
+		return fmt.Errorf("initialize in state epoch %d, stored %d: %w", stateEpoch, st.StateEpoch, partition.ErrNotLeader)
+	}
+	p.states[key] = sharegroup.PartitionState{StateEpoch: stateEpoch, StartOffset: startOffset}
+	p.initialized++
 	return nil
 }
 

@@ -95,10 +95,13 @@ func (c *Coordinator) loadGroupsLocked(img *metadata.Image, p int32, part *parti
 	return nil
 }
 
-// dropGroupLocked forgets a group whose partition is reloaded; its
-// sessions and share partitions stay (they are the partition leaders').
+// dropGroupLocked forgets a group whose partition is reloaded, and what
+// was known of its share partitions' state (the reloaded group checks it
+// anew); its sessions and share partitions stay (they are the partition
+// leaders').
 func (c *Coordinator) dropGroupLocked(id string) {
 	delete(c.groups, id)
+	delete(c.assigned, id)
 }
 
 // writeGroupLocked appends what changed in a group since its last write.

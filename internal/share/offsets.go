@@ -309,12 +309,13 @@ func allPartitions(n int32) []int32 {
 }
 
 // deletePartition deletes a share partition's offset. Not with
-// DeleteShareGroupState, as Kafka does: Sluice's share coordinator would
-// take a stale leader's next write as a new state and bring the old one
-// back. The state is started anew with no start offset instead (Kafka's
-// group coordinator initializes a new share partition the same way), in a
-// newer state epoch, so that write is fenced, and the next leader to read
-// it starts at share.auto.offset.reset.
+// DeleteShareGroupState, as Kafka does: the state is started anew with no
+// start offset instead (Kafka's group coordinator initializes a new share
+// partition the same way), in a newer state epoch. So the partition stays
+// initialized, which this coordinator remembers it is (initializeAssigned
+// does not initialize it again), a stale leader's next write is fenced by
+// state epoch and it reads the state again, and the next leader to read it
+// starts at share.auto.offset.reset.
 func (c *Coordinator) deletePartition(ctx context.Context, groupID string, tp TopicPartition) error {
 	sum, found, err := c.opts.Persister.ReadStateSummary(ctx, groupID, tp.Topic, tp.Partition)
 	if err != nil {

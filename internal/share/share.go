@@ -6,10 +6,14 @@
 // ReadShareGroupState and WriteShareGroupState as Kafka's share partition
 // leaders do (Kafka's Persister).
 //
-// Durability: a share partition reads its state from the persister the
-// first time it is used, and again when its leader epoch changed (the
-// read records the new epoch, fencing the previous leader's writes), when
-// a write of it was fenced, and after its group's last share session here
+// Durability: a share partition's state is made only by its group's
+// coordinator, when a heartbeat first assigns the partition
+// (initializeAssigned), never by a leader, so a leader still serving a
+// deleted group cannot bring its state back. A share partition reads its
+// state from the persister the first time it is used, and again when its
+// leader epoch changed (the read records the new epoch, fencing the
+// previous leader's writes), when a write of it was fenced or refused for
+// want of state, and after its group's last share session here
 // ended or its offsets were altered or deleted (offsets.go); it writes its
 // whole state after each acknowledgement round, before the
 // acknowledgement is answered. The state is replicated with
@@ -69,15 +73,27 @@ var (
 	// or written through the share coordinator (COORDINATOR_NOT_AVAILABLE;
 	// retriable). A fenced leader epoch is partition.ErrNotLeader instead.
 	ErrStateUnavailable = errors.New("share partition state unavailable")
+	// ErrStateUninitialized: the share coordinator has no state for the
+	// share partition: its group coordinator has not initialized it yet
+	// (or could not), or the group was deleted. A leader that met it on a
+	// write drops its copy. Retriable, as ErrStateUnavailable, which it
+	// wraps: the next heartbeat of a member assigned the partition
+	// initializes it.
+	ErrStateUninitialized = fmt.Errorf("share partition state not initialized: %w", ErrStateUnavailable)
 )
 
 // Persister keeps share partitions' state, Kafka's Persister: the node's
 // sends ReadShareGroupState and WriteShareGroupState to the share
 // coordinator of each share partition.
+//
+// Only InitializeState creates a share partition's state, as in Kafka 4.1:
+// ReadState and WriteState of a share partition without state (never
+// initialized, or deleted) are ErrStateUninitialized, so a leader that
+// still holds a deleted group's copy cannot write it back.
 type Persister interface {
 	// ReadState returns the state of a share partition for its leader in
-	// leaderEpoch; found is false when there is none yet, or it has no
-	// start offset (st then carries its state epoch).
+	// leaderEpoch; found is false when it was initialized without a start
+	// offset (st then carries its state epoch).
 	ReadState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32) (st sharegroup.PartitionState, found bool, err error)
 	// WriteState stores it, durably, before it returns.
 	WriteState(ctx context.Context, groupID, topic string, partition, leaderEpoch int32, st sharegroup.PartitionState) error
@@ -87,8 +103,10 @@ type Persister interface {
 	// recording a leader epoch (DescribeShareGroupOffsets); found is false
 	// when there is none.
 	ReadStateSummary(ctx context.Context, groupID, topic string, partition int32) (sum StateSummary, found bool, err error)
-	// InitializeState starts it anew at startOffset in stateEpoch, which
-	// must be above the stored one (AlterShareGroupOffsets).
+	// InitializeState starts it anew at startOffset (-1: the leader picks
+	// it) in stateEpoch, which must be above the stored one, else
+	// partition.ErrNotLeader (FENCED_STATE_EPOCH): a heartbeat that
+	// assigns the partition, and AlterShareGroupOffsets.
 	InitializeState(ctx context.Context, groupID, topic string, partition, stateEpoch int32, startOffset int64) error
 }
 
@@ -179,6 +197,9 @@ type Coordinator struct {
 	// release is queued in (sharePartition.gone), whose state
 	// writeGroupReleased writes once c.mu is let go.
 	released map[string][]*sharePartition
+	// assigned is, by group, what this node as the group's coordinator
+	// knows of its assigned share partitions' state (initializeAssigned).
+	assigned map[string]*assignedState
 	// groupIDs is the ids of groups and loadedEpochs as IsShareGroup
 	// reads them without c.mu (membership.go).
 	groupIDs atomic.Pointer[groupIDs]
@@ -195,7 +216,8 @@ func New(opts Options) *Coordinator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Coordinator{opts: opts, ctx: ctx, cancel: cancel, groups: map[string]*sharegroup.Group{}, groupTopics: map[string]map[string]bool{}, loadedEpochs: map[int32]int32{},
-		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}, released: map[string][]*sharePartition{}}
+		partitions: map[partitionKey]*sharePartition{}, sessions: map[sessionKey]*session{}, released: map[string][]*sharePartition{},
+		assigned: map[string]*assignedState{}}
 }
 
 func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
@@ -247,8 +269,15 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 // coord.ErrNotCoordinator). partitionCounts gives the partition count of
 // each existing topic (0 for none). What the heartbeat changed is in
 // __consumer_offsets before it is answered.
+//
+// The member's assigned share partitions are initialized with the share
+// coordinator (initializeAssigned) before it is answered, once they are
+// recorded in the group's ShareGroupStatePartitionMetadata.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
 	defer c.writeGroupReleased(groupID)
+	var uninitialized []TopicPartition
+	var assigned *assignedState
+	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part, err := c.groupPartitionLocked(groupID)
@@ -260,8 +289,106 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partiti
 		if werr := c.writeGroupLocked(part, g.TakeRecords(topicIDOf(c.opts.Image()))); werr != nil {
 			return sharegroup.HeartbeatResult{}, werr
 		}
+		if err == nil && !res.Left {
+			assigned, uninitialized = c.uninitializedAssignmentLocked(groupID, g, hb.MemberID)
+		} else if a := c.assigned[groupID]; res.Left && a != nil {
+			delete(a.doneAt, hb.MemberID)
+		}
 	}
 	return res, err
+}
+
+// assignedState is the share partitions of a group that its coordinator
+// (this node) made sure have state with the share coordinator. It holds
+// for the group as loaded: a group loaded again (this node led its
+// __consumer_offsets partition again), or a new group of a deleted one's
+// id, is another *sharegroup.Group, and its partitions are checked anew.
+type assignedState struct {
+	group       *sharegroup.Group
+	initialized map[TopicPartition]bool
+	// doneAt is, by member, the group epoch at which every partition of
+	// its assignment was initialized: an assignment changes only with the
+	// group epoch, so a steady heartbeat looks at none of them.
+	doneAt map[string]int32
+}
+
+// uninitializedAssignmentLocked is the share partitions assigned to
+// memberID that this node has not yet made sure have state (c.mu held).
+func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegroup.Group, memberID string) (*assignedState, []TopicPartition) {
+	m := g.Member(memberID)
+	if m == nil {
+		return nil, nil
+	}
+	a := c.assigned[groupID]
+	if a == nil || a.group != g {
+		a = &assignedState{group: g, initialized: map[TopicPartition]bool{}, doneAt: map[string]int32{}}
+		c.assigned[groupID] = a
+	}
+	if epoch, ok := a.doneAt[memberID]; ok && epoch == g.Epoch {
+		return a, nil
+	}
+	var out []TopicPartition
+	for topic, ps := range m.Assignment {
+		for _, p := range ps {
+			if tp := (TopicPartition{topic, p}); !a.initialized[tp] {
+				out = append(out, tp)
+			}
+		}
+	}
+	if len(out) == 0 {
+		a.doneAt[memberID] = g.Epoch
+	}
+	return a, out
+}
+
+// initializeTimeout bounds the initialization of a heartbeat's newly
+// assigned share partitions, which the heartbeat waits for: one that is
+// not done by then is tried again at the member's next heartbeat.
+const initializeTimeout = 5 * time.Second
+
+// initializeAssigned makes sure the share coordinator has state for each
+// of a member's newly assigned share partitions, as Kafka's group
+// coordinator initializes them (InitializeShareGroupState) when a
+// heartbeat first assigns them, in state epoch 0 with no start offset
+// (the leader picks it: share.auto.offset.reset). Only this creates state:
+// a leader finding none answers ErrStateUninitialized and never makes it,
+// so a leader that still serves a deleted group cannot bring it back.
+// State already there (read by a leader, or altered) is kept: the share
+// coordinator refuses to initialize it again in state epoch 0
+// (FENCED_STATE_EPOCH), which here means done. A failure is logged and
+// tried again at the member's next heartbeat; meanwhile the leader
+// answers the partition's fetches with a retriable error.
+func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps []TopicPartition) {
+	if len(tps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, initializeTimeout)
+	defer cancel()
+	done := make([]bool, len(tps))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxConcurrentAcknowledgements)
+	for i, tp := range tps {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			err := c.opts.Persister.InitializeState(ctx, groupID, tp.Topic, tp.Partition, 0, -1)
+			done[i] = err == nil || errors.Is(err, partition.ErrNotLeader)
+			if !done[i] {
+				c.opts.Logger.Warn("share partition state not initialized", "group", groupID, "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.assigned[groupID] != a {
+		return // deleted or loaded again meanwhile: checked anew
+	}
+	for i, tp := range tps {
+		if done[i] {
+			a.initialized[tp] = true
+		}
+	}
 }
 
 func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
@@ -463,10 +590,13 @@ type sharePartition struct {
 // lockSharePartition returns the share partition with its mu held,
 // reading its state through the persister the first time and whenever the
 // partition's leader epoch moved since (leadership went elsewhere and
-// came back: another leader may have written). A share partition without
-// state starts at the log start or the high watermark
-// (share.auto.offset.reset), and that start is written at once, so a
-// failover before the first acknowledgement does not move it.
+// came back: another leader may have written). A share partition
+// initialized without a start offset starts at the log start or the high
+// watermark (share.auto.offset.reset), and that start is written at once,
+// so a failover before the first acknowledgement does not move it. One
+// without state is ErrStateUninitialized: only its group coordinator
+// creates state (initializeAssigned), never a leader, which might be
+// serving a group deleted meanwhile.
 func (c *Coordinator) lockSharePartition(ctx context.Context, key partitionKey, part *partition.Partition) (*sharePartition, error) {
 	for {
 		c.mu.Lock()
@@ -541,10 +671,12 @@ func (c *Coordinator) persistLocked(ctx context.Context, sp *sharePartition) err
 	err := c.opts.Persister.WriteState(ctx, key.group, key.Topic, key.Partition, sp.leaderEpoch, sp.p.State())
 	if err != nil {
 		c.opts.Logger.Warn("share partition state not written", "group", key.group, "topic", key.Topic, "partition", key.Partition, "err", err)
-		if errors.Is(err, partition.ErrNotLeader) {
+		if errors.Is(err, partition.ErrNotLeader) || errors.Is(err, ErrStateUninitialized) {
 			// A fenced leader epoch or state epoch: another leader wrote, or
-			// AlterShareGroupOffsets started the state anew. What is cached
-			// here is stale, so it is dropped and read again at next use
+			// AlterShareGroupOffsets started the state anew. No state at
+			// all: the group was deleted (its state with it) while this
+			// copy was held. Either way what is cached here is stale, so it
+			// is dropped, not written again, and read again at next use
 			// (Kafka removes a fenced share partition from its cache).
 			sp.p = nil
 		}
@@ -653,6 +785,10 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 			return nil, nil, true, err
 		}
 	}
+	// Its state is about to be deleted: a member assigned a partition
+	// before the deletion is done (it fails half-way, say) has it
+	// initialized again.
+	delete(c.assigned, groupID)
 	deleting = map[string]int32{}
 	for id, recorded := range g.DeletingTopics() {
 		t, ok := img.TopicByID(metadata.UUID(id))
@@ -713,6 +849,7 @@ func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) 
 	}
 	delete(c.groups, groupID)
 	delete(c.groupTopics, groupID)
+	delete(c.assigned, groupID)
 	c.publishGroupIDsLocked()
 	return nil
 }

@@ -9,6 +9,9 @@ import "testing"
 func BenchmarkShareStateWrite(b *testing.B) {
 	s := NewShard(Config{UpdatesPerSnapshot: 500, MaxBatches: 1 << 16, MaxStates: 10})
 	key := Key{GroupID: "bench", Partition: 0}
+	s.Initialize(0, 0, key, 0, 0) // as the group coordinator does first
+	s.TakeRecords()
+	s.Durable()
 	batches := make([]Batch, 20)
 	b.ReportAllocs()
 	for i := range b.N {

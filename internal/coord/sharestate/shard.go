@@ -9,10 +9,11 @@
 // (TakeRecords, then Durable). So a write is acknowledged to the share
 // partition leader only once the state survives the loss of this broker.
 //
-// Records: the first write of a share partition, and every
-// Config.UpdatesPerSnapshot-th after it, is a ShareSnapshot (snapshot
+// Records: the initialisation of a share partition is a ShareSnapshot,
+// and so is every Config.UpdatesPerSnapshot-th write after it (snapshot
 // epoch + 1); the writes between are ShareUpdates naming that snapshot
-// epoch. Kafka's updates carry only the batches a write changed, which
+// epoch. (Logs of earlier Sluice builds, whose first write made the
+// snapshot, replay the same.) Kafka's updates carry only the batches a write changed, which
 // compaction (it keeps one record per key, so only the newest update)
 // could lose; Sluice's updates carry the whole state merged since the
 // snapshot. Merging that over the snapshot, as Kafka's replay does, gives
@@ -24,6 +25,13 @@
 // write with a state epoch below the stored one is FENCED_STATE_EPOCH (the
 // state was re-initialised since). A read with a newer leader epoch
 // records it, so the old leader's next write is fenced.
+//
+// Only InitializeShareGroupState creates a share partition's state. A read
+// or write of a share partition with none (never initialised, or deleted
+// by DeleteShareGroupState) is refused with INVALID_REQUEST, as Kafka 4.1's
+// share coordinator refuses it: a leader that still caches a deleted
+// group's share partition cannot write it back, whatever its epochs, for
+// a deletion leaves no epoch behind to fence it with.
 package sharestate
 
 import (
@@ -39,6 +47,10 @@ var (
 	ErrFencedStateEpoch  = errors.New("share partition state epoch is stale")    // FENCED_STATE_EPOCH
 	ErrInvalidRequest    = errors.New("invalid share state request")             // INVALID_REQUEST
 	ErrTooManyStates     = errors.New("too many share partitions in this shard") // POLICY_VIOLATION, as for too many groups
+	// ErrUninitialized: a read or write of a share partition without
+	// state (INVALID_REQUEST, Kafka's answer; its own error so that the
+	// share partition leader can tell it from a malformed request).
+	ErrUninitialized = errors.New("share partition state is not initialized")
 )
 
 // Key names one share partition's state.
@@ -127,7 +139,8 @@ func (s *Shard) reply(w Waiter, v any, err error) {
 }
 
 // ReadResult answers ReadShareGroupState: StartOffset -1 when the share
-// partition has no state yet.
+// partition was initialised without one (the group coordinator leaves it
+// to the leader's share.auto.offset.reset).
 type ReadResult struct {
 	StateEpoch  int32
 	StartOffset int64
@@ -143,12 +156,13 @@ type Summary struct {
 
 // Read returns a share partition's state for its leader in leaderEpoch. A
 // newer leader epoch is recorded first (a ShareUpdate changing nothing
-// else), so the previous leader can no longer write.
+// else), so the previous leader can no longer write. A share partition
+// without state is ErrUninitialized, and nothing is recorded.
 func (s *Shard) Read(w Waiter, key Key, leaderEpoch int32) {
 	st := s.states[key]
 	switch {
 	case st == nil:
-		s.reply(w, ReadResult{StartOffset: -1}, nil)
+		s.reply(w, nil, fmt.Errorf("read of %s/%d: %w", key.GroupID, key.Partition, ErrUninitialized))
 		return
 	case leaderEpoch < st.LeaderEpoch && leaderEpoch >= 0:
 		s.reply(w, nil, fmt.Errorf("read in leader epoch %d, stored %d: %w", leaderEpoch, st.LeaderEpoch, ErrFencedLeaderEpoch))
@@ -178,21 +192,14 @@ type WriteRequest struct {
 	Batches     []Batch
 }
 
-// Write merges a share partition leader's state into the stored one.
+// Write merges a share partition leader's state into the stored one; a
+// share partition without state is ErrUninitialized (Initialize makes it).
 func (s *Shard) Write(nowMs int64, w Waiter, key Key, req WriteRequest) {
 	if err := s.checkWrite(key, req); err != nil {
 		s.reply(w, nil, err)
 		return
 	}
 	st := s.states[key]
-	if st == nil {
-		start := req.StartOffset
-		batches := merge(nil, req.Batches, start)
-		s.emitSnapshot(key, snapshot{StateEpoch: max(req.StateEpoch, 0), LeaderEpoch: req.LeaderEpoch, StartOffset: start,
-			CreateTimestampMs: nowMs, WriteTimestampMs: nowMs, Batches: batches})
-		s.reply(w, nil, nil)
-		return
-	}
 	next := *st
 	if req.LeaderEpoch >= 0 {
 		next.LeaderEpoch = req.LeaderEpoch
@@ -231,10 +238,7 @@ func (s *Shard) checkWrite(key Key, req WriteRequest) error {
 	}
 	st := s.states[key]
 	if st == nil {
-		if len(s.states) >= s.cfg.MaxStates {
-			return fmt.Errorf("%d share partitions: %w", len(s.states), ErrTooManyStates)
-		}
-		return nil
+		return fmt.Errorf("write of %s/%d: %w", key.GroupID, key.Partition, ErrUninitialized)
 	}
 	if req.LeaderEpoch >= 0 && req.LeaderEpoch < st.LeaderEpoch {
 		return fmt.Errorf("write in leader epoch %d, stored %d: %w", req.LeaderEpoch, st.LeaderEpoch, ErrFencedLeaderEpoch)

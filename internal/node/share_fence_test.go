@@ -1,0 +1,97 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestNodeShareStaleLeaderCannotWriteADeletedGroupBack: member a holds
+// records 0-9 when the group's state is deleted by DeleteShareGroupState,
+// sent here as a group coordinator on another node sends it for
+// DeleteGroups, so this node's leader still caches the share partition.
+// a's acknowledgement is then refused with a retriable error and writes
+// nothing back (ReadShareGroupState answers INVALID_REQUEST: no state);
+// the leader dropped its copy, so a's next fetch fails the same way
+// instead of serving it. After DeleteGroups, a new group of the same id
+// starts clean, its partitions initialized by its first heartbeat.
+func TestNodeShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "inbox"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("inbox"))
+	for i := range 10 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte{byte('0' + i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+
+	del := kmsg.NewPtrDeleteShareGroupStateRequest()
+	del.GroupID = a.group
+	del.Topics = []kmsg.DeleteShareGroupStateRequestTopic{{TopicID: a.topic,
+		Partitions: []kmsg.DeleteShareGroupStateRequestTopicPartition{{Partition: 0}}}}
+	if resp, err := del.RequestWith(ctx, client(t, n)); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("DeleteShareGroupState: %v %+v", err, resp)
+	}
+	if err := a.acknowledge(ctx, 0, 4, 1); !errors.Is(err, kerr.CoordinatorNotAvailable) {
+		t.Fatalf("acknowledging the deleted group's records: %v, want COORDINATOR_NOT_AVAILABLE", err)
+	}
+	read := kmsg.NewPtrReadShareGroupStateRequest()
+	read.GroupID = a.group
+	read.Topics = []kmsg.ReadShareGroupStateRequestTopic{{TopicID: a.topic,
+		Partitions: []kmsg.ReadShareGroupStateRequestTopicPartition{{Partition: 0, LeaderEpoch: -1}}}}
+	resp, err := read.RequestWith(ctx, client(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := resp.Topics[0].Partitions[0]; rp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("the deleted state was written back: ReadShareGroupState %v, start offset %d", kerr.ErrorForCode(rp.ErrorCode), rp.StartOffset)
+	}
+	if code := a.fetchCode(ctx); code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("fetching after the delete: %v, want COORDINATOR_NOT_AVAILABLE", kerr.ErrorForCode(code))
+	}
+
+	a.epoch = -1
+	a.heartbeat(ctx, nil)
+	if _, err := adm.DeleteGroup(ctx, a.group); err != nil {
+		t.Fatalf("deleting the group: %v", err)
+	}
+	b := &shareMember{t: t, cl: client(t, n), group: a.group, id: "member-b"}
+	b.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(b.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("the new group acquired %s, want [0-9 delivery 1]", got)
+	}
+}
+
+// fetchCode sends a ShareFetch of partition 0 without waiting and returns
+// its partition's error code.
+func (m *shareMember) fetchCode(ctx context.Context) int16 {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.sess
+	req.MaxBytes, req.MaxRecords = 1<<20, 100
+	resp, err := req.RequestWith(ctx, m.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		m.t.Fatalf("share fetch of %s: %v %+v", m.id, err, resp)
+	}
+	m.sess++
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
