@@ -3,7 +3,9 @@
 # test suite under the race detector, then real third-party clients (kcat,
 # kafka-python, confluent-kafka, kafkajs) against a `sluice serve` process
 # (test/compat/run.sh installs them with apt-get and npm when missing), then
-# the README's five-minute tour, command by command (test/tour/run.sh).
+# franz-go's own pkg/kgo test suite against a `sluice serve` process
+# (test/compat/kgo-suite.sh), then the README's five-minute tour, command
+# by command (test/tour/run.sh).
 # Before the Go tests it installs Chromium (scripts/install-chromium.sh) for
 # the console's headless-browser test in test/console.
 # Extra arguments go to `go test` and skip the client and tour checks, e.g.
@@ -33,6 +35,8 @@ go test -race -count=1 "$@" ./...
 if [[ $# -eq 0 ]]; then
 	echo "== real clients (test/compat/run.sh)"
 	test/compat/run.sh
+	echo "== franz-go's own test suite (test/compat/kgo-suite.sh)"
+	test/compat/kgo-suite.sh
 	echo "== the README tour (test/tour/run.sh)"
 	test/tour/run.sh
 fi

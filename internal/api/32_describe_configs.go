@@ -16,7 +16,8 @@ import (
 	"github.com/sluicelog/sluice/internal/metadata"
 )
 
-// DescribeConfigs v0–4: topic configs (type 2) and broker configs (type 4)
+// DescribeConfigs v0–4: topic configs (type 2), broker configs (type 4)
+// and group configs (type 32, the share-group keys of config.GroupConfigs)
 // with where each value comes from.
 //
 // A topic config resolves, first match wins, as the log applies it: the
@@ -108,9 +109,12 @@ func (c *describedConfig) entry(req *kmsg.DescribeConfigsRequest, typ kmsg.Confi
 	// v0 has no source: clients read is_default as DEFAULT_CONFIG and
 	// anything else as the resource's own config (a topic override, a
 	// broker's static config).
-	if typ == kmsg.ConfigResourceTypeTopic {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
 		out.IsDefault = out.Source != describeSourceTopic
-	} else {
+	case kmsg.ConfigResourceTypeGroupConfig:
+		out.IsDefault = out.Source != kmsg.ConfigSourceGroupConfig
+	default:
 		out.IsDefault = out.Source == describeSourceDefault
 	}
 	out.ConfigType = kmsg.ConfigType(c.typ)
@@ -151,8 +155,35 @@ func describeResource(b *Broker, img *metadata.Image, res kmsg.DescribeConfigsRe
 		return describeBrokerConfigs(b, img), nil
 	case kmsg.ConfigResourceTypeBrokerLogger:
 		return nil, adminInvalidRequest("broker loggers (resource type 8) are not supported: Sluice has no per-logger log levels to describe or change")
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if res.ResourceName == "" {
+			return nil, adminInvalidRequest("a group resource needs a group id")
+		}
+		return describeGroupConfigs(b, img, img.Configs(metadata.ConfigResourceGroup, res.ResourceName)), nil
 	}
 	return nil, adminInvalidRequest("unsupported config resource type %d", res.ResourceType)
+}
+
+// describeGroupConfigs describes every group config Sluice serves for a
+// group with the given overrides: the group's own value (GROUP_CONFIG),
+// then the broker key it falls back to, as a topic config's chain runs.
+// A group need not exist, as in Kafka.
+func describeGroupConfigs(b *Broker, img *metadata.Image, overrides map[string]string) []describedConfig {
+	clusterDefaults := img.Configs(metadata.ConfigResourceBroker, "")
+	out := make([]describedConfig, 0, len(config.GroupConfigs))
+	for i := range config.GroupConfigs {
+		def := &config.GroupConfigs[i]
+		c := describedConfig{name: def.Name, typ: def.Type, doc: def.Doc}
+		if v, ok := overrides[def.Name]; ok && def.Validate(v) == nil {
+			c.add(def.Name, v, kmsg.ConfigSourceGroupConfig)
+		}
+		if v, ok := clusterDefaults[def.BrokerName]; ok && def.Validate(v) == nil {
+			c.add(def.BrokerName, v, describeSourceClusterDefault)
+		}
+		describeStaticLayers(b, &c, def.BrokerName, def)
+		out = append(out, c)
+	}
+	return out
 }
 
 // describeTopicConfigs describes every topic config of a topic with the

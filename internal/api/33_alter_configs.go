@@ -80,7 +80,7 @@ func (k alterConfigsKey) resource() controller.ConfigResource {
 
 // alterConfigsPrecheck returns, per resource, what the broker rejects
 // before the controller sees it, as Kafka's brokers do: a resource named
-// twice (every copy fails), a resource type other than topic or broker,
+// twice (every copy fails), a resource type other than topic, broker or group,
 // a broker resource naming another broker, and a null value where one is
 // needed (nulls(i) lists those keys of resource i).
 func alterConfigsPrecheck(b *Broker, keys []alterConfigsKey, nulls func(i int) []string) []error {
@@ -97,7 +97,7 @@ func alterConfigsPrecheck(b *Broker, keys []alterConfigsKey, nulls func(i int) [
 			errs[i] = adminCheckBrokerResource(b, k.name)
 		case k.typ == kmsg.ConfigResourceTypeBrokerLogger:
 			errs[i] = adminInvalidRequest("broker loggers (resource type 8) are not supported: Sluice has no per-logger log levels to describe or change")
-		case k.typ != kmsg.ConfigResourceTypeTopic:
+		case k.typ != kmsg.ConfigResourceTypeTopic && k.typ != kmsg.ConfigResourceTypeGroupConfig:
 			errs[i] = adminInvalidRequest("unsupported config resource type %d", k.typ)
 		}
 		if errs[i] != nil {
@@ -131,6 +131,8 @@ func alterConfigsDescribe(k alterConfigsKey) string {
 		return fmt.Sprintf("topic %q", k.name)
 	case kmsg.ConfigResourceTypeBroker:
 		return fmt.Sprintf("broker %q", k.name)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return fmt.Sprintf("group %q", k.name)
 	}
 	return fmt.Sprintf("resource %d %q", k.typ, k.name)
 }

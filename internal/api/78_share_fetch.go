@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/controller"
@@ -12,13 +13,30 @@ import (
 	"github.com/sluicelog/sluice/internal/share"
 )
 
-// ShareFetch v1 (KIP-932, Kafka 4.1): a share group member fetches from
-// the partitions of its share session (epoch 0 opens one, -1 closes it),
-// acknowledging what it got before in the same request. Each partition
-// answers with whole record batches and the ranges of offsets acquired for
-// this member, with their delivery counts; the member keeps only the
-// records in those ranges. Topics are addressed by id.
-var shareFetchHandler = handler{key: 78, minVersion: 1, maxVersion: 1, serve: serveShareFetch}
+// ShareFetch v1-2 (KIP-932, Kafka 4.1; v2 Kafka 4.2): a share group
+// member fetches from the partitions of its share session (epoch 0 opens
+// one, -1 closes it), acknowledging what it got before in the same
+// request. Each partition answers with whole record batches and the ranges
+// of offsets acquired for this member, with their delivery counts; the
+// member keeps only the records in those ranges. Topics are addressed by
+// id.
+//
+// v2 adds ShareAcquireMode (KIP-1206): 1 (record limit) makes MaxRecords
+// a strict bound; 0 (batch optimized) lets a broker go past it to a batch
+// boundary. Sluice acquires at most MaxRecords records in both modes,
+// which 0 allows; the batches carrying them are still sent whole, the
+// member keeping the acquired records only. BatchSize, a hint for how to
+// split acquired ranges, is not needed for that. v2 also adds IsRenewAck
+// (KIP-1222): its acknowledgements may carry RENEW (4), which extends the
+// locks of records the member holds, and then the request acquires
+// nothing (a renewing consumer is still busy with what it has).
+var shareFetchHandler = handler{key: 78, minVersion: 1, maxVersion: 2, serve: serveShareFetch}
+
+// The ShareAcquireMode values of ShareFetch v2 (KIP-1206).
+const (
+	shareAcquireBatchOptimized = 0
+	shareAcquireRecordLimit    = 1
+)
 
 // shareFetchMaxWait bounds how long a share fetch is held for records,
 // whatever the client asks for.
@@ -40,7 +58,12 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		return resp, nil
 	}
-	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs())
+	if m := req.ShareAcquireMode; m != shareAcquireBatchOptimized && m != shareAcquireRecordLimit {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("share acquire mode %d is neither 0 (batch optimized) nor 1 (record limit)", m))
+		return resp, nil
+	}
+	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID)))
 	img := b.Control.Image()
 	names := shareTopicNames{img: img}
 	fr := share.FetchRequest{
@@ -50,7 +73,8 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		GroupID: stringOrEmpty(req.GroupID), MemberID: stringOrEmpty(req.MemberID), SessionEpoch: req.ShareSessionEpoch,
 		MaxWait:    min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, shareFetchMaxWait),
 		MaxRecords: int(req.MaxRecords), MaxBytes: req.MaxBytes,
-		Acks: map[share.TopicPartition][]share.Acknowledgement{},
+		Acks:     map[share.TopicPartition][]share.Acknowledgement{},
+		RenewAck: req.IsRenewAck,
 	}
 	if fr.MaxRecords <= 0 {
 		fr.MaxRecords = 500 // KIP-1206's default, for a client that sends none

@@ -11,12 +11,16 @@ import (
 	"github.com/sluicelog/sluice/internal/share"
 )
 
-// ShareAcknowledge v1 (KIP-932, Kafka 4.1): acknowledge records without
-// fetching (ACCEPT 1, RELEASE 2, REJECT 3; GAP 0 for offsets that hold no
-// record), in a share session whose epoch it advances; epoch -1 also
-// closes the session and releases what the member still holds. The answer
-// comes once the share partitions' state is on disk.
-var shareAcknowledgeHandler = handler{key: 79, minVersion: 1, maxVersion: 1, serve: serveShareAcknowledge}
+// ShareAcknowledge v1-2 (KIP-932, Kafka 4.1; v2 Kafka 4.2): acknowledge
+// records without fetching (ACCEPT 1, RELEASE 2, REJECT 3; GAP 0 for
+// offsets that hold no record), in a share session whose epoch it
+// advances; epoch -1 also closes the session and releases what the member
+// still holds. The answer comes once the share partitions' state is on
+// disk. v2 (KIP-1222) adds IsRenewAck, with which a batch may be RENEW
+// (4): the member's locks on those records run a full lock duration
+// again, and the response says how long that is. Any other type, or RENEW
+// without IsRenewAck, gets INVALID_REQUEST for its partition.
+var shareAcknowledgeHandler = handler{key: 79, minVersion: 1, maxVersion: 2, serve: serveShareAcknowledge}
 
 func serveShareAcknowledge(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ShareAcknowledgeRequest)
@@ -34,11 +38,12 @@ func serveShareAcknowledge(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		return resp, nil
 	}
+	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID))) // v2+
 	img := b.Control.Image()
 	names := shareTopicNames{img: img}
 	fr := share.FetchRequest{
 		GroupID: stringOrEmpty(req.GroupID), MemberID: stringOrEmpty(req.MemberID), SessionEpoch: req.ShareSessionEpoch,
-		AcknowledgeOnly: true, Acks: map[share.TopicPartition][]share.Acknowledgement{},
+		AcknowledgeOnly: true, RenewAck: req.IsRenewAck, Acks: map[share.TopicPartition][]share.Acknowledgement{},
 	}
 	var unknown []kmsg.ShareAcknowledgeResponseTopic
 	for _, t := range req.Topics {

@@ -88,5 +88,9 @@ func alterShareGroupOffsets(ctx context.Context, b *Broker, groupID string, offs
 	if err := checkShareCoordinator(ctx, b, groupID); err != nil {
 		return nil, err
 	}
+	// A missing group is created, but not under a consumer group's id.
+	if err := checkNotOtherGroupType(ctx, b, s, groupID); err != nil {
+		return nil, err
+	}
 	return s.AlterOffsets(ctx, groupID, offsets, partitionCounter(b.Control.Image()))
 }

@@ -120,6 +120,8 @@ func (z *authz) configResource(op auth.Operation, typ kmsg.ConfigResourceType, n
 		return z.topic(op, name)
 	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
 		return z.cluster(op)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return z.group(op, name)
 	}
 	return nil
 }

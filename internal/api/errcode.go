@@ -77,6 +77,7 @@ var errorCodes = []struct {
 	{sharegroup.ErrGroupMaxSizeReached, kerr.GroupMaxSizeReached},
 	{sharegroup.ErrInvalidRequest, kerr.InvalidRequest},
 	{sharegroup.ErrInvalidRecordState, kerr.InvalidRecordState},
+	{sharegroup.ErrInvalidAcknowledgeType, kerr.InvalidRequest},
 	// Only met while loading __consumer_offsets, where the record is
 	// skipped; a request never sees it.
 	{sharegroup.ErrCorruptRecord, kerr.CorruptMessage},

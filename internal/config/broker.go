@@ -484,7 +484,7 @@ var BrokerConfigs = []Def{
 		Name: ShareAutoOffsetReset, Type: TypeString, Default: ShareAutoOffsetResetLatest,
 		Values: []string{ShareAutoOffsetResetLatest, ShareAutoOffsetResetEarliest},
 		Doc: "Sluice only: where a share group starts reading a partition it has no state for (latest: the high watermark; earliest: the log start). " +
-			"Kafka sets this per group (the group config share.auto.offset.reset, default latest); Sluice has no group configs yet, so this broker key is the value for every share group.",
+			"Kafka sets this only per group; here it is the default for every share group whose group config share.auto.offset.reset is not set.",
 	},
 	{
 		Name: ShareCoordinatorSnapshotUpdateRecords, Type: TypeInt, Default: "500", Ranges: atLeast(0, 500),

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// ReferenceMarkdown renders docs/configuration.md: every broker and topic
-// key Sluice accepts, from the definitions the broker validates with, so
+// ReferenceMarkdown renders docs/configuration.md: every broker, topic and
+// group key Sluice accepts, from the definitions the broker validates with, so
 // the reference cannot drift from the code (TestConfigurationDocIsCurrent).
 func ReferenceMarkdown() string {
 	var b strings.Builder
@@ -33,6 +33,11 @@ where it was set and what is accepted.
 (CreateTopics, IncrementalAlterConfigs). A topic without an override takes
 the cluster-wide default from the broker key in the "broker default" column.
 
+**Group keys** are set per consumer or share group with IncrementalAlterConfigs
+on the GROUP resource (type 32), before or after the group exists, and read
+with DescribeConfigs. A group without an override takes the broker key in
+the "broker default" column. Kafka's other group keys are refused.
+
 `)
 	b.WriteString("## Broker keys\n\n")
 	b.WriteString("| key | default | accepted | environment variable | meaning |\n| --- | --- | --- | --- | --- |\n")
@@ -52,6 +57,12 @@ the cluster-wide default from the broker key in the "broker default" column.
 			brokerKey = "`" + d.BrokerName + "`"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, docDefault(d.Default), brokerKey,
+			docCell(d.Accepted()), docMeaning(d))
+	}
+	b.WriteString("\n## Group keys\n\n")
+	b.WriteString("| key | default | broker default | accepted | meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, d := range GroupConfigs {
+		fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s | %s |\n", d.Name, docDefault(d.Default), d.BrokerName,
 			docCell(d.Accepted()), docMeaning(d))
 	}
 	return b.String()

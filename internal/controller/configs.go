@@ -12,7 +12,7 @@ import (
 )
 
 // ConfigResource names a topic, or a broker by id, or (empty name of type
-// broker) the cluster-wide broker defaults.
+// broker) the cluster-wide broker defaults, or a group.
 type ConfigResource struct {
 	Type metadata.ConfigResourceType
 	Name string
@@ -141,8 +141,8 @@ func (c *Controller) alterConfigs(img *metadata.Image, resources []ConfigResourc
 	return append(records, c.uncleanAfterConfigChange(img, changed)...), resp
 }
 
-// checkResource rejects unknown topics, malformed broker ids and unknown
-// resource types.
+// checkResource rejects unknown topics, malformed broker ids, a group
+// without an id and unknown resource types. A group need not exist.
 func checkResource(img *metadata.Image, r ConfigResource) error {
 	switch r.Type {
 	case metadata.ConfigResourceTopic:
@@ -156,6 +156,10 @@ func checkResource(img *metadata.Image, r ConfigResource) error {
 		if id, err := strconv.ParseInt(r.Name, 10, 32); err != nil || id < 0 {
 			return fmt.Errorf("%w: broker resource %q is not a broker id", ErrInvalidRequest, r.Name)
 		}
+	case metadata.ConfigResourceGroup:
+		if r.Name == "" {
+			return fmt.Errorf("%w: a group resource needs a group id", ErrInvalidRequest)
+		}
 	default:
 		return fmt.Errorf("%w: config resource type %d", ErrInvalidRequest, r.Type)
 	}
@@ -165,9 +169,12 @@ func checkResource(img *metadata.Image, r ConfigResource) error {
 // validateResource checks a resource's complete new set of configs.
 func validateResource(r ConfigResource, configs map[string]string) error {
 	var err error
-	if r.Type == metadata.ConfigResourceTopic {
+	switch r.Type {
+	case metadata.ConfigResourceTopic:
 		err = config.ValidateTopicConfigs(configs)
-	} else {
+	case metadata.ConfigResourceGroup:
+		err = config.ValidateGroupConfigs(configs)
+	default:
 		for _, k := range slices.Sorted(maps.Keys(configs)) {
 			if err = config.ValidateBrokerConfig(k, configs[k]); err != nil {
 				break
@@ -260,8 +267,11 @@ func listOp(img *metadata.Image, r ConfigResource, configs map[string]string, op
 
 func lookupDef(typ metadata.ConfigResourceType, name string) (*config.Def, error) {
 	lookup := config.LookupTopicConfig
-	if typ == metadata.ConfigResourceBroker {
+	switch typ {
+	case metadata.ConfigResourceBroker:
 		lookup = config.LookupBrokerConfig
+	case metadata.ConfigResourceGroup:
+		lookup = config.LookupGroupConfig
 	}
 	if def, ok := lookup(name); ok {
 		return def, nil
@@ -314,8 +324,11 @@ func compareResources(a, b ConfigResource) int {
 }
 
 func resourceTypeName(typ metadata.ConfigResourceType) string {
-	if typ == metadata.ConfigResourceBroker {
+	switch typ {
+	case metadata.ConfigResourceBroker:
 		return "dynamic broker"
+	case metadata.ConfigResourceGroup:
+		return "group"
 	}
 	return "topic"
 }

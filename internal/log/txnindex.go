@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -158,12 +159,38 @@ func (l *Log) AppendAbortedTxn(t AbortedTxn) error {
 			return nil // replayed again: one marker, one entry
 		}
 	}
+	t.LastStableOffset = min(t.LastStableOffset, l.firstOffsetAbortedAfterLocked(i, t.LastOffset))
 	s.abortedTxns = append(s.abortedTxns, t)
 	sort.Slice(s.abortedTxns, func(a, b int) bool { return s.abortedTxns[a].LastOffset < s.abortedTxns[b].LastOffset })
 	if err := l.writeTxnIndexLocked(s); err != nil {
 		return l.failAndReturnLocked(err)
 	}
 	return nil
+}
+
+// firstOffsetAbortedAfterLocked is the smallest first offset of the
+// indexed aborted transactions whose marker comes after marker (from
+// segment i on), or the largest offset when there are none.
+//
+// Markers of different producers that share a write round finish in any
+// order, so the partition layer may index the abort whose marker is later
+// in the log first, and then work out the earlier marker's last stable
+// offset without it: that transaction was still open at the earlier marker,
+// but it has left the open set. An entry whose last stable offset passes
+// the start of a transaction aborted after it would stop AbortedTxns before
+// that transaction, and a read_committed reader would take its records as
+// committed; so an entry's last stable offset is never above the first
+// offset of an abort indexed after it.
+func (l *Log) firstOffsetAbortedAfterLocked(i int, marker int64) int64 {
+	first := int64(math.MaxInt64)
+	for _, s := range l.segments[i:] {
+		for _, have := range s.abortedTxns {
+			if have.LastOffset > marker {
+				first = min(first, have.FirstOffset)
+			}
+		}
+	}
+	return first
 }
 
 // AbortedTxns lists the aborted transactions that overlap [from, to): a

@@ -71,6 +71,26 @@ func TestLogTxnIndexAcrossSegmentsRestartTruncation(t *testing.T) {
 	}
 }
 
+// TestLogTxnIndexMarkersIndexedOutOfOrder: two aborts whose markers share
+// a write round may be indexed later-marker first, and the earlier
+// marker's last stable offset then comes from an open set that no longer
+// holds the later one (it passes that transaction's start). A
+// read_committed range up to the last stable offset must still list
+// both; it used to stop at the earlier marker's entry and leave the later
+// transaction's records to be read as committed.
+func TestLogTxnIndexMarkersIndexedOutOfOrder(t *testing.T) {
+	tl := openTestLog(t, smallConfig())
+	appendN(t, tl, 20) // offsets 0-19: x at 0-2, y at 3-8, z (open) from 9
+	x := AbortedTxn{ProducerID: 3, FirstOffset: 0, LastOffset: 17, LastStableOffset: 9}
+	y := AbortedTxn{ProducerID: 0, FirstOffset: 3, LastOffset: 18, LastStableOffset: 0}
+	noErr(t, tl.AppendAbortedTxn(y)) // the later marker's abort is indexed first
+	noErr(t, tl.AppendAbortedTxn(x)) // then x's, worked out without y open
+	got := tl.AbortedTxns(0, 9)
+	require(t, len(got) == 2 && got[0].ProducerID == 3 && got[1].ProducerID == 0,
+		"aborted transactions of [0, 9): %+v, want x and y", got)
+	require(t, got[0].LastStableOffset == 3, "x's last stable offset %d, want y's first offset 3", got[0].LastStableOffset)
+}
+
 func mustList(tl *testLog) []string {
 	names, _ := tl.fs.List(tl.dir)
 	return names

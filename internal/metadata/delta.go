@@ -387,10 +387,12 @@ func (d *Delta) mutableConfigs(res configResource) map[string]string {
 // that does not exist would outlive any topic of that name.
 func (d *Delta) replayConfig(r *Config) error {
 	switch {
-	case r.ResourceType != ConfigResourceTopic && r.ResourceType != ConfigResourceBroker:
+	case r.ResourceType != ConfigResourceTopic && r.ResourceType != ConfigResourceBroker && r.ResourceType != ConfigResourceGroup:
 		return fmt.Errorf("config %q of resource type %d: %w", r.Name, r.ResourceType, ErrInvalidRecord)
 	case r.Name == "":
 		return fmt.Errorf("config with empty key on %q: %w", r.ResourceName, ErrInvalidRecord)
+	case r.ResourceType == ConfigResourceGroup && r.ResourceName == "":
+		return fmt.Errorf("group config %q without a group: %w", r.Name, ErrInvalidRecord)
 	case r.ResourceType == ConfigResourceTopic:
 		if _, ok := d.topicByName(r.ResourceName); !ok {
 			return fmt.Errorf("config %q of topic %q: %w", r.Name, r.ResourceName, ErrUnknownTopic)

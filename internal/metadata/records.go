@@ -133,6 +133,11 @@ type ConfigResourceType int8
 const (
 	ConfigResourceTopic  ConfigResourceType = 2
 	ConfigResourceBroker ConfigResourceType = 4
+	// ConfigResourceGroup is a consumer or share group's overrides (Kafka's
+	// GROUP resource). A group's configs may be set before the group
+	// exists, as in Kafka: clients configure a share group before its
+	// first member joins.
+	ConfigResourceGroup ConfigResourceType = 32
 )
 
 // Config sets (or, with Delete, removes) one config key of a resource. A

@@ -267,7 +267,8 @@ func TestNodeShareOffsetsDelete(t *testing.T) {
 }
 
 // TestNodeShareOffsetsErrors: the errors Kafka gives: an unknown group is
-// GROUP_ID_NOT_FOUND for alter and delete; an unknown topic or partition
+// GROUP_ID_NOT_FOUND for delete (alter creates it:
+// TestNodeShareOffsetsAlterCreatesGroup); an unknown topic or partition
 // UNKNOWN_TOPIC_OR_PARTITION, and so is a topic the group has no state
 // for; describing named topics answers -1 for what has no state.
 func TestNodeShareOffsetsErrors(t *testing.T) {
@@ -277,9 +278,6 @@ func TestNodeShareOffsetsErrors(t *testing.T) {
 	a.leave(ctx)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "other"); err != nil {
 		t.Fatal(err)
-	}
-	if err := alterOffset(ctx, adm, "nobody", "ledger", 0, 0); !errors.Is(err, kerr.GroupIDNotFound) {
-		t.Errorf("alter of an unknown group: %v, want GROUP_ID_NOT_FOUND", err)
 	}
 	if _, err := adm.DeleteShareGroupOffsets(ctx, "nobody", "ledger"); !errors.Is(err, kerr.GroupIDNotFound) {
 		t.Errorf("delete of an unknown group: %v, want GROUP_ID_NOT_FOUND", err)
@@ -643,5 +641,41 @@ func TestNodeShareOffsetsDescribeAssignedWithoutOffset(t *testing.T) {
 	b.heartbeat(ctx, []string{"fresh"})
 	if got := fmt.Sprint(startOffsets(t, ctx, adm, "book")); got != "map[fresh-0:-1 ledger-0:6]" {
 		t.Fatalf("start offsets %s, want fresh-0 at -1 and ledger-0 at 6", got)
+	}
+}
+
+// TestNodeShareOffsetsAlterCreatesGroup: AlterShareGroupOffsets of a group
+// that does not exist creates it empty with the given start, as Kafka 4.2
+// does (franz-go sets a new group's offsets before its first member
+// joins); the group and its start survive a restart, and its first member
+// starts there. A consumer group's id is still GROUP_ID_NOT_FOUND.
+func TestNodeShareOffsetsAlterCreatesGroup(t *testing.T) {
+	dir := t.TempDir()
+	n, adm, _ := startShareAdminNodeIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := alterOffset(ctx, adm, "fresh", "ledger", 0, 7); err != nil {
+		t.Fatalf("alter of a new group: %v", err)
+	}
+	if got := startOffsets(t, ctx, adm, "fresh"); got["ledger-0"] != 7 {
+		t.Fatalf("start offsets of the new group %v, want ledger-0 at 7", got)
+	}
+	if _, err := adm.CommitOffsets(ctx, "classic", kadm.OffsetsFromRecords(kgo.Record{Topic: "ledger", Partition: 0, Offset: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if err := alterOffset(ctx, adm, "classic", "ledger", 0, 0); !errors.Is(err, kerr.GroupIDNotFound) {
+		t.Errorf("alter of a consumer group's id: %v, want GROUP_ID_NOT_FOUND", err)
+	}
+	shutdown(t, n)
+
+	n = startNode(t, dir, shareAdminSets...)
+	adm = kadm.NewClient(client(t, n))
+	if got := startOffsets(t, ctx, adm, "fresh"); got["ledger-0"] != 7 {
+		t.Fatalf("after a restart start offsets %v, want ledger-0 at 7", got)
+	}
+	m := &shareMember{t: t, cl: client(t, n), group: "fresh", id: "member-f"}
+	m.heartbeat(ctx, []string{"ledger"})
+	if got := acquiredString(m.fetch(ctx, 1000)); got != "[7-9 delivery 1]" {
+		t.Fatalf("first member of the created group acquired %s, want [7-9 delivery 1]", got)
 	}
 }

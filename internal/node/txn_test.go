@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,3 +274,94 @@ func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
 // coordPartition is the group's __consumer_offsets partition with the
 // default 50 partitions.
 func coordPartition(group string) int32 { return coord.PartitionFor(group, 50) }
+
+// TestNodeReadCommittedWhileAbortsRace: transactional producers commit and
+// abort concurrently on one partition, so their markers share write rounds
+// and finish in any order, while a read_committed consumer reads along. It
+// must never see a record of an aborted transaction (values say which kind
+// they are). It used to, for a moment, when a later marker's abort was
+// indexed before an earlier one's (TestLogTxnIndexMarkersIndexedOutOfOrder
+// is the exact case).
+func TestNodeReadCommittedWhileAbortsRace(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(client(t, n)).CreateTopic(ctx, 1, 1, nil, "racing"); err != nil {
+		t.Fatal(err)
+	}
+	const producers, txns = 4, 200
+	var wg sync.WaitGroup
+	// The producers stop when the test does; their errors are reported
+	// from here, never from their goroutines after the test ended.
+	errs := make(chan error, producers)
+	defer wg.Wait()
+	defer cancel()
+	for p := range producers {
+		wg.Go(func() {
+			cl := client(t, n, kgo.TransactionalID(fmt.Sprintf("racer-%d", p)), kgo.DefaultProduceTopic("racing"))
+			errs <- produceTxns(ctx, cl, txns)
+		})
+	}
+	c := client(t, n, kgo.ConsumeTopics("racing"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(20*time.Millisecond))
+	committed, want := 0, 0
+	for i := range txns {
+		if i%3 != 0 {
+			want += producers * (1 + i%5)
+		}
+	}
+	for finished := 0; finished < producers || committed < want; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("transactional producer: %v", err)
+			}
+			finished++
+		default:
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d committed records: %v", committed, want, ctx.Err())
+		}
+		pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fetches := c.PollFetches(pollCtx)
+		pollCancel()
+		var bad *kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != "commit" && bad == nil {
+				bad = r
+			}
+			committed++
+		})
+		if bad != nil {
+			t.Fatalf("read_committed consumer saw %q at offset %d (producer %d)", bad.Value, bad.Offset, bad.ProducerID)
+		}
+	}
+	if committed != want {
+		t.Fatalf("read %d committed records, want %d", committed, want)
+	}
+}
+
+// produceTxns runs txns transactions of 1 to 5 records, aborting every
+// third; each record's value says which its transaction will be.
+func produceTxns(ctx context.Context, cl *kgo.Client, txns int) error {
+	for i := range txns {
+		abort := i%3 == 0
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		value := "commit"
+		if abort {
+			value = "abort"
+		}
+		for range 1 + i%5 {
+			cl.Produce(ctx, &kgo.Record{Value: []byte(value)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			return err
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(!abort)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

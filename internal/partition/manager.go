@@ -202,6 +202,11 @@ func (m *Manager) Refresh() error {
 	}
 	m.refreshMu.Lock()
 	defer m.refreshMu.Unlock()
+	// The Refresh this one waited for may have applied a newer image than
+	// the one read above. Applying the older one after it would delete
+	// the logs of every topic created in between; images only move
+	// forward, so the newest is read again.
+	img = m.currentImage()
 	if m.refreshed.Load() == img {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -81,4 +82,52 @@ func TestPartitionRequestDoesNotWaitForTheWholeRefresh(t *testing.T) {
 		_, err := f.mgr.Partition("t", int32(i))
 		noErr(t, err)
 	}
+}
+
+// TestPartitionStaleRefreshDoesNotGoBack: a Refresh reads the newest image,
+// then waits for the one running. If that one applied a newer image still,
+// the waiting Refresh must not apply its older one after it: that image
+// lacks the topics created since, so it deleted their logs, records and
+// all (franz-go's suite saw "lost records" on topics it had just created
+// while other topics were deleted).
+func TestPartitionStaleRefreshDoesNotGoBack(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("old", 1, nil, []int32{testNode})
+	noErr(t, f.mgr.Refresh())
+	f.createTopic("mid", 2, nil, []int32{testNode})
+
+	// The stale Refresh reads the image with "mid" and waits, as if behind
+	// another Refresh.
+	read := make(chan struct{}, 1)
+	newest := f.mgr.opts.Image
+	f.mgr.opts.Image = func() *metadata.Image {
+		img := newest()
+		select {
+		case read <- struct{}{}:
+		default:
+		}
+		return img
+	}
+	f.mgr.refreshMu.Lock()
+	stale := make(chan error, 1)
+	go func() { stale <- f.mgr.Refresh() }()
+	<-read
+
+	// Meanwhile the Refresh it waits for applies a newer image, with
+	// "new", which takes a record.
+	f.createTopic("new", 3, nil, []int32{testNode})
+	img := f.image()
+	noErr(t, f.mgr.refreshLocked(img))
+	f.mgr.mu.Lock()
+	f.mgr.image = img
+	f.mgr.mu.Unlock()
+	f.mgr.refreshed.Store(img)
+	_, err := f.partition("new", 0).Append(f.batch(plain(1)))
+	noErr(t, err)
+	f.mgr.refreshMu.Unlock()
+
+	noErr(t, <-stale)
+	p := f.partition("new", 0)
+	require(t, p.log.LogEndOffset() == 1, "the stale Refresh deleted new-0: log end %d, want 1", p.log.LogEndOffset())
+	f.partition("mid", 0)
 }

@@ -32,8 +32,12 @@ type FetchRequest struct {
 	MaxWait    time.Duration
 	MaxRecords int
 	MaxBytes   int32
-	// Acknowledge only: ShareAcknowledge fetches nothing.
+	// Acknowledge only: ShareAcknowledge fetches nothing, nor does a
+	// ShareFetch that renews locks.
 	AcknowledgeOnly bool
+	// RenewAck is the request's IsRenewAck (v2, KIP-1222): only then may
+	// its acknowledgements carry RENEW.
+	RenewAck bool
 	// Conn is the client connection's context: a session opened by this
 	// request ends when it is done, and the records its member holds are
 	// released at once, as Kafka releases them when the connection
@@ -53,8 +57,8 @@ type PartitionResult struct {
 }
 
 // Fetch serves ShareFetch and ShareAcknowledge: apply the
-// acknowledgements, then (unless AcknowledgeOnly or closing the session)
-// acquire records from every partition of the session, waiting up to
+// acknowledgements, then (unless AcknowledgeOnly, RenewAck or closing the
+// session) acquire records from every partition of the session, waiting up to
 // MaxWait for some. A request-level error (session, member) is returned
 // as err.
 func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionResult, error) {
@@ -68,7 +72,7 @@ func (c *Coordinator) Fetch(ctx context.Context, req FetchRequest) ([]PartitionR
 		c.dropIfNoSessions(req.GroupID)
 		return results, nil
 	}
-	if req.AcknowledgeOnly {
+	if req.AcknowledgeOnly || req.RenewAck {
 		return results, nil
 	}
 	tps := sessionPartitions(sess, c)
@@ -184,7 +188,7 @@ func (c *Coordinator) acknowledge(ctx context.Context, req FetchRequest) []Parti
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			out[i].AckErr = c.acknowledgePartition(ctx, req.GroupID, req.MemberID, tp, req.Acks[tp])
+			out[i].AckErr = c.acknowledgePartition(ctx, req, tp)
 		})
 	}
 	wg.Wait()
@@ -195,40 +199,82 @@ func (c *Coordinator) acknowledge(ctx context.Context, req FetchRequest) []Parti
 // acknowledgements (and state writes) run at once.
 const maxConcurrentAcknowledgements = 16
 
-func (c *Coordinator) acknowledgePartition(ctx context.Context, groupID, memberID string, tp TopicPartition, acks []Acknowledgement) error {
+func (c *Coordinator) acknowledgePartition(ctx context.Context, req FetchRequest, tp TopicPartition) error {
+	acks := req.Acks[tp]
+	// A malformed batch refuses the partition's acknowledgements whole,
+	// before any is applied, as Kafka validates them before acting.
+	for _, a := range acks {
+		if err := checkAcknowledgement(a, req.RenewAck); err != nil {
+			return err
+		}
+	}
 	part, err := c.opts.Partitions.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return err
 	}
-	sp, err := c.lockSharePartition(ctx, partitionKey{groupID, tp}, part)
+	sp, err := c.lockSharePartition(ctx, partitionKey{req.GroupID, tp}, part)
 	if err != nil {
 		return err
 	}
 	defer sp.mu.Unlock()
-	sp.p.ExpireLocks(c.nowMs())
+	now := c.nowMs()
+	sp.p.ExpireLocks(now)
 	var errs []error
 	for _, a := range acks {
-		errs = append(errs, applyAcknowledgement(sp.p, memberID, a))
+		errs = append(errs, applyAcknowledgement(sp.p, req.MemberID, a, now))
 	}
-	if err := c.persistLocked(ctx, sp); err != nil {
-		return err
+	// A renewal changes only a lock's expiry, which is not part of the
+	// durable state (a new leader starts every lock afresh), so renewals
+	// alone are not written.
+	if !onlyRenewals(acks) {
+		if err := c.persistLocked(ctx, sp); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func applyAcknowledgement(p *sharegroup.Partition, memberID string, a Acknowledgement) error {
+// checkAcknowledgement refuses a batch whose types do not fit its range,
+// a type that is none of Kafka's, and RENEW in a request that did not say
+// it renews (IsRenewAck false, or a v1 request, which has no such field).
+func checkAcknowledgement(a Acknowledgement, renewAck bool) error {
 	n := a.LastOffset - a.FirstOffset + 1
 	switch {
 	case n <= 0 || len(a.Types) == 0:
 		return fmt.Errorf("acknowledgement %d-%d: %w", a.FirstOffset, a.LastOffset, ErrInvalidRequest)
-	case len(a.Types) == 1:
-		return p.Acknowledge(memberID, a.FirstOffset, a.LastOffset, sharegroup.AcknowledgeType(a.Types[0]))
-	case int64(len(a.Types)) != n:
+	case len(a.Types) > 1 && int64(len(a.Types)) != n:
 		return fmt.Errorf("acknowledgement %d-%d with %d types: %w", a.FirstOffset, a.LastOffset, len(a.Types), ErrInvalidRequest)
+	}
+	for _, t := range a.Types {
+		switch at := sharegroup.AcknowledgeType(t); {
+		case !at.Valid():
+			return fmt.Errorf("acknowledgement %d-%d: type %d: %w", a.FirstOffset, a.LastOffset, t, sharegroup.ErrInvalidAcknowledgeType)
+		case at == sharegroup.AckRenew && !renewAck:
+			return fmt.Errorf("acknowledgement %d-%d: RENEW without IsRenewAck: %w", a.FirstOffset, a.LastOffset, ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+func onlyRenewals(acks []Acknowledgement) bool {
+	for _, a := range acks {
+		for _, t := range a.Types {
+			if sharegroup.AcknowledgeType(t) != sharegroup.AckRenew {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// applyAcknowledgement applies a batch checkAcknowledgement accepted.
+func applyAcknowledgement(p *sharegroup.Partition, memberID string, a Acknowledgement, nowMs int64) error {
+	if len(a.Types) == 1 {
+		return p.Acknowledge(memberID, a.FirstOffset, a.LastOffset, sharegroup.AcknowledgeType(a.Types[0]), nowMs)
 	}
 	for i, t := range a.Types {
 		o := a.FirstOffset + int64(i)
-		if err := p.Acknowledge(memberID, o, o, sharegroup.AcknowledgeType(t)); err != nil {
+		if err := p.Acknowledge(memberID, o, o, sharegroup.AcknowledgeType(t), nowMs); err != nil {
 			return err
 		}
 	}

@@ -166,15 +166,30 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets 
 // them): the record then names every share partition that may have
 // state, so describing every topic shows an altered partition that was
 // never assigned, and deleting the group deletes its state.
+//
+// A group that does not exist is created empty, as Kafka's alter creates
+// it: a client sets a new share group's offsets before its first member
+// joins. Its metadata records go out with the partition record, so the
+// group survives a restart even if no partition was valid.
 func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) error {
 	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, err := c.groupPartitionLocked(groupID); err != nil {
+		return err
+	}
+	topicID := topicIDOf(c.opts.Image())
+	var created []sharegroup.Record
+	if c.groups[groupID] == nil {
+		g := sharegroup.NewGroup(groupID)
+		c.groups[groupID] = g
+		c.publishGroupIDsLocked()
+		created = g.TakeRecords(topicID)
+	}
 	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
 	if err != nil {
 		return err
 	}
-	topicID := topicIDOf(c.opts.Image())
 	var record []sharegroup.Record
 	for _, topic := range sortedKeys(offsets) {
 		id, ok := topicID(topic)
@@ -191,7 +206,7 @@ func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32
 			record = []sharegroup.Record{r} // each is the whole record: the last says all
 		}
 	}
-	return c.writeGroupLocked(part, record)
+	return c.writeGroupLocked(part, append(created, record...))
 }
 
 func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp TopicPartition, startOffset int64, partitionCounts func(string) int32) error {

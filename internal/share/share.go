@@ -40,11 +40,13 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
@@ -225,8 +227,43 @@ func (c *Coordinator) nowMs() int64 { return clock.UnixMs(c.opts.Clock) }
 // close.
 func (c *Coordinator) Close() { c.cancel() }
 
-// LockDurationMs is the acquisition lock duration ShareFetch reports.
-func (c *Coordinator) LockDurationMs() int64 { return c.opts.Config.Partition.LockDurationMs }
+// LockDurationMs is the acquisition lock duration of a group's share
+// partitions, which ShareFetch and ShareAcknowledge report.
+func (c *Coordinator) LockDurationMs(groupID string) int64 {
+	_, lockMs := c.groupSettings(groupID)
+	return lockMs
+}
+
+// groupSettings are the group's share.auto.offset.reset (earliest or not)
+// and share.record.lock.duration.ms: its group configs in the metadata
+// image, else the broker's. A value the image holds that does not parse
+// (written by a newer version) is skipped, as the controller would not
+// have let it in.
+func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64) {
+	earliest, lockMs = c.opts.Config.AutoOffsetResetEarliest, c.opts.Config.Partition.LockDurationMs
+	if c.opts.Image == nil {
+		return earliest, lockMs
+	}
+	img := c.opts.Image()
+	if img == nil {
+		return earliest, lockMs
+	}
+	overrides := img.Configs(metadata.ConfigResourceGroup, groupID)
+	if v, ok := overrides[config.ShareAutoOffsetReset]; ok {
+		switch v {
+		case config.ShareAutoOffsetResetEarliest:
+			earliest = true
+		case config.ShareAutoOffsetResetLatest:
+			earliest = false
+		}
+	}
+	if v, ok := overrides[config.ShareRecordLockDurationMs]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			lockMs = n
+		}
+	}
+	return earliest, lockMs
+}
 
 // Heartbeat serves ShareGroupHeartbeat on the group's coordinator (else
 // coord.ErrNotCoordinator). partitionCounts gives the partition count of
@@ -581,6 +618,9 @@ func (c *Coordinator) lockSharePartition(ctx context.Context, key partitionKey, 
 				return nil, err
 			}
 		}
+		// The group's lock duration may have changed since the load.
+		_, lockMs := c.groupSettings(key.group)
+		sp.p.SetLockDurationMs(lockMs)
 		sp.releaseGoneLocked() // before anything of a member that left
 		return sp, nil
 	}
@@ -595,14 +635,16 @@ func (c *Coordinator) loadLocked(ctx context.Context, sp *sharePartition, part *
 		sp.p = nil
 		return fmt.Errorf("share partition %s-%d of group %q: reading state: %w", key.Topic, key.Partition, key.group, err)
 	}
+	earliest, lockMs := c.groupSettings(key.group)
 	cfg := c.opts.Config.Partition
+	cfg.LockDurationMs = lockMs
 	sp.leaderEpoch = epoch
 	if found {
 		sp.p = sharegroup.LoadPartition(cfg, st)
 		return nil
 	}
 	start := part.Offsets().HighWatermark
-	if c.opts.Config.AutoOffsetResetEarliest {
+	if earliest {
 		start = part.Offsets().LogStartOffset
 	}
 	// Started from the state epoch read (that of a deleted share group

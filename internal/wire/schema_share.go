@@ -3,9 +3,9 @@ package wire
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 // Share group requests (KIP-932), flexible from v0. Kafka 4.1 serves v1
-// of each; v0 was 4.0's early access and was removed, so only v1 is
-// checked. v2 (Kafka 4.2) adds the acquire mode and renew acknowledgements
-// (KIP-1206, KIP-1222), not served.
+// of each; v0 was 4.0's early access and was removed, so it is not
+// checked. ShareFetch and ShareAcknowledge v2 (Kafka 4.2) add the acquire
+// mode and renew acknowledgements (KIP-1206, KIP-1222).
 
 var shareGroupHeartbeatRequest = message{key: 76, name: "ShareGroupHeartbeat", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
 	str("group_id"),
@@ -20,7 +20,7 @@ var shareGroupDescribeRequest = message{key: 77, name: "ShareGroupDescribe", min
 	boolean("include_authorized_operations"),
 }}
 
-var shareFetchRequest = message{key: 78, name: "ShareFetch", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+var shareFetchRequest = message{key: 78, name: "ShareFetch", minVersion: 1, maxVersion: 2, flexibleFrom: 0, fields: []field{
 	nstr("group_id"),
 	nstr("member_id"),
 	i32("share_session_epoch"),
@@ -49,7 +49,7 @@ var shareFetchRequest = message{key: 78, name: "ShareFetch", minVersion: 1, maxV
 	),
 }}
 
-var shareAcknowledgeRequest = message{key: 79, name: "ShareAcknowledge", minVersion: 1, maxVersion: 1, flexibleFrom: 0, fields: []field{
+var shareAcknowledgeRequest = message{key: 79, name: "ShareAcknowledge", minVersion: 1, maxVersion: 2, flexibleFrom: 0, fields: []field{
 	nstr("group_id"),
 	nstr("member_id"),
 	i32("share_session_epoch"),

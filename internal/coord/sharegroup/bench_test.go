@@ -23,7 +23,7 @@ func BenchmarkSharePartitionAcquireAccept(b *testing.B) {
 		if len(got) != 1 || got[0].LastOffset-got[0].FirstOffset+1 != batch {
 			b.Fatalf("acquired %v", got)
 		}
-		if err := p.Acknowledge("m", got[0].FirstOffset, got[0].LastOffset, AckAccept); err != nil {
+		if err := p.Acknowledge("m", got[0].FirstOffset, got[0].LastOffset, AckAccept, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,4 +21,7 @@ var (
 	// acquired by this member, or a range outside the in-flight records
 	// (INVALID_RECORD_STATE).
 	ErrInvalidRecordState = errors.New("invalid record state")
+	// ErrInvalidAcknowledgeType: an acknowledgement type that is none of
+	// GAP, ACCEPT, RELEASE, REJECT and RENEW (INVALID_REQUEST).
+	ErrInvalidAcknowledgeType = errors.New("invalid acknowledge type")
 )

@@ -68,7 +68,7 @@ func atoi(s string, def int64) int64 {
 	return n
 }
 
-var ackTypes = map[string]AcknowledgeType{"accept": AckAccept, "release": AckRelease, "reject": AckReject, "gap": AckGap}
+var ackTypes = map[string]AcknowledgeType{"accept": AckAccept, "release": AckRelease, "reject": AckReject, "gap": AckGap, "renew": AckRenew, "undefined": AcknowledgeType(5)}
 
 // long: a dispatch switch over the golden commands.
 func (h *harness) run(command string) string {
@@ -87,7 +87,7 @@ func (h *harness) run(command string) string {
 		got := h.part.Acquire(a["m"], atoi(a["end"], 0), int(atoi(a["max"], 1<<20)), h.nowMs)
 		return fmt.Sprintf("read from %d, acquired %v\n%s", first, got, h.part)
 	case "ack":
-		err := h.part.Acknowledge(a["m"], atoi(a["first"], 0), atoi(a["last"], 0), ackTypes[a["type"]])
+		err := h.part.Acknowledge(a["m"], atoi(a["first"], 0), atoi(a["last"], 0), ackTypes[a["type"]], h.nowMs)
 		if err != nil {
 			return "error: " + err.Error()
 		}

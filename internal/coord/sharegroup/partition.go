@@ -41,7 +41,15 @@ const (
 	AckAccept  AcknowledgeType = 1
 	AckRelease AcknowledgeType = 2
 	AckReject  AcknowledgeType = 3
+	// AckRenew (KIP-1222, ShareFetch and ShareAcknowledge v2) extends the
+	// acquisition lock of records the member still holds, changing
+	// neither their state nor their delivery count: a consumer that
+	// processes a record for longer than the lock keeps it.
+	AckRenew AcknowledgeType = 4
 )
+
+// Valid reports whether t is one of the types above.
+func (t AcknowledgeType) Valid() bool { return t >= AckGap && t <= AckRenew }
 
 // PartitionConfig is the share-partition's bounds, from the broker config.
 type PartitionConfig struct {
@@ -80,6 +88,11 @@ type Partition struct {
 func NewPartition(cfg PartitionConfig, startOffset int64) *Partition {
 	return &Partition{cfg: cfg, startOffset: startOffset}
 }
+
+// SetLockDurationMs changes the lock duration of acquisitions and
+// renewals from now on (the group config share.record.lock.duration.ms
+// changed); locks already running keep their expiry.
+func (p *Partition) SetLockDurationMs(ms int64) { p.cfg.LockDurationMs = ms }
 
 // StartOffset is the SPSO: every record below it is acknowledged or
 // archived.
@@ -154,8 +167,13 @@ func (p *Partition) Acquire(memberID string, readEnd int64, maxRecords int, nowM
 }
 
 // Acknowledge applies one acknowledgement to offsets first..last, which
-// must all be acquired by memberID; nothing changes when one is not.
-func (p *Partition) Acknowledge(memberID string, first, last int64, ack AcknowledgeType) error {
+// must all be acquired by memberID; nothing changes when one is not, or
+// when ack is no type at all. A renewed lock runs lock duration from
+// nowMs.
+func (p *Partition) Acknowledge(memberID string, first, last int64, ack AcknowledgeType, nowMs int64) error {
+	if !ack.Valid() {
+		return fmt.Errorf("acknowledge %d-%d: type %d: %w", first, last, ack, ErrInvalidAcknowledgeType)
+	}
 	if first > last || first < p.startOffset || last >= p.EndOffset() {
 		return fmt.Errorf("acknowledge %d-%d outside in-flight records %d-%d: %w", first, last, p.startOffset, p.EndOffset()-1, ErrInvalidRecordState)
 	}
@@ -172,7 +190,9 @@ func (p *Partition) Acknowledge(memberID string, first, last int64, ack Acknowle
 			p.settle(r, Acknowledged)
 		case AckRelease:
 			p.release(r)
-		default:
+		case AckRenew:
+			r.lockExpiryMs = nowMs + p.cfg.LockDurationMs
+		default: // AckReject, AckGap
 			p.settle(r, Archived)
 		}
 	}
