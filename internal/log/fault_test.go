@@ -87,18 +87,21 @@ func (fl *faultLog) universe(t *testing.T) (all, acked []byte) {
 	return all, acked
 }
 
-// waitQueued waits until n appends are queued behind a writer.
-func (fl *faultLog) waitQueued(t *testing.T, n int) {
+// waitWritten waits until the offsets below end are written (and nothing
+// is being written) while the sync before them may still be held: under
+// FlushAlways the appends that arrive during a sync are written during it
+// (pipelined group commit), and wait only for the sync after it.
+func (fl *faultLog) waitWritten(t *testing.T, end int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fl.Log.mu.Lock()
-		queued := len(fl.queue)
+		written, writing, queued := fl.writtenEnd, fl.writing, len(fl.queue)
 		fl.Log.mu.Unlock()
-		if queued == n {
+		if written >= end && !writing {
 			return
 		}
-		require(t, time.Now().Before(deadline), "%d appends queued, waiting for %d", queued, n)
+		require(t, time.Now().Before(deadline), "written up to %d (%d appends queued), waiting for %d", written, queued, end)
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -220,13 +223,16 @@ func TestLogFaultFsyncFailsEveryWaiter(t *testing.T) {
 		}
 		start(1, "round1")
 		faultWait(t, gate.entered[1], "round 1 to reach its fsync")
+		end := fl.LogEndOffset() + 2 // round 1's batch of 2 records
 		start(inRound2, "round2")
-		fl.waitQueued(t, inRound2)
+		end += 2 * inRound2
+		fl.waitWritten(t, end)
 		close(gate.held[1])
 		require(t, <-results == nil, "round 1 failed with nothing injected")
 		faultWait(t, gate.entered[2], "round 2 to reach its fsync")
 		start(inRound3, "round3")
-		fl.waitQueued(t, inRound3)
+		end += 2 * inRound3
+		fl.waitWritten(t, end)
 		fl.efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: logSuffix})
 		close(gate.held[2])
 		for i := 0; i < inRound2+inRound3; i++ {

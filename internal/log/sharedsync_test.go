@@ -550,7 +550,10 @@ func TestSharedSyncRoundWaitsForTheCachesFsync(t *testing.T) {
 	}()
 	faultWait(t, evicting, "the cache's fsync of a.log")
 	synced := make(chan error, 1)
-	go func() { synced <- l.syncActive(fa) }()
+	go func() {
+		_, err := l.syncActive(fa, shared.Started())
+		synced <- err
+	}()
 	// The round's sync must not return before the cache's is noted; give
 	// a wrong one a moment to show itself.
 	select {
