@@ -335,6 +335,53 @@ func traceOps(probe *crashProbeFS, fn func()) []faultOp {
 	return ops
 }
 
+// TestLogFaultPipelinedRoundWaitsForItsOwnSync: under FlushAlways a round
+// written while the sync before it runs is not acknowledged by that sync
+// (it may have begun before the write), nor shown to readers, but only by
+// the next; when that one fails, the round fails and what the first sync
+// acknowledged survives a crash.
+func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
+	crashRun(t, crashSeeds(t, 3, 30), func(t *testing.T, seed uint64) {
+		cfg := smallConfig()
+		cfg.SegmentBytes = 1 << 20
+		fl := openFaultLog(t, cfg)
+		fl.appendAcked(t, 3, "acked")
+		rp := fl.RecoveryPoint()
+		gate := newFaultGate(fl.probe, 1, 2)
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() {
+			_, err := fl.append(testBatch(t, "first", 2, 50, 1_700_000_000_000))
+			first <- err
+		}()
+		faultWait(t, gate.entered[1], "the first round's sync")
+		firstEnd := rp + 2
+		go func() {
+			_, err := fl.append(testBatch(t, "second", 2, 50, 1_700_000_000_000))
+			second <- err
+		}()
+		fl.waitWritten(t, firstEnd+2) // written while the first sync is held
+		require(t, fl.LogEndOffset() == rp, "log end offset %d shows unsynced rounds, want %d", fl.LogEndOffset(), rp)
+		close(gate.held[1])
+		noErr(t, <-first)
+		select {
+		case err := <-second:
+			t.Fatalf("the second round returned (%v) after a sync that began before its write", err)
+		case <-gate.entered[2]:
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out waiting for the second round's sync")
+		}
+		require(t, fl.RecoveryPoint() == firstEnd && fl.LogEndOffset() == firstEnd,
+			"recovery point %d, log end offset %d while the second sync runs; want %d", fl.RecoveryPoint(), fl.LogEndOffset(), firstEnd)
+		fl.efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: logSuffix})
+		close(gate.held[2])
+		err := <-second
+		require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "second round: %v, want ErrStorage wrapping EIO", err)
+		fl.probe.setHook(nil)
+		checkFailed(t, fl, syscall.EIO)
+		checkReopen(t, fl, crashRand(seed, 1), firstEnd)
+	})
+}
+
 // faultKinds are the ways each operation is failed in the exhaustive tests:
 // an I/O error, and a full disk that lets a few bytes of a write through.
 var faultKinds = []struct {
