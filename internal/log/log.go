@@ -99,16 +99,16 @@ type Log struct {
 	// logEndOffset only under FlushAlways, between a round's write and
 	// its sync: bytes not yet durable are not shown to readers (nor to
 	// followers, nor counted in the log end offset a follower reports).
-	writtenEnd int64
-	recoveryPoint  int64 // every offset below is fsynced
-	lastSyncMs     int64
+	writtenEnd    int64
+	recoveryPoint int64 // every offset below is fsynced
+	lastSyncMs    int64
 	// checkpointedBase is the active segment's base offset when the
 	// manager last checkpointed this log's recovery point; set at open.
 	checkpointedBase int64
 
-	queue         []appendCall // appends with offsets assigned, not yet written
-	spareQueue    []appendCall
-	writing       bool // a goroutine is writing the queue for everyone
+	queue      []appendCall // appends with offsets assigned, not yet written
+	spareQueue []appendCall
+	writing    bool // a goroutine is writing the queue for everyone
 	// syncing: a goroutine is fsyncing the active segment for everyone
 	// (FlushAlways), without the lock, while a writer may write the next
 	// round. syncsPaused: the writer is about to fsync or seal a segment

@@ -82,10 +82,10 @@ type SharedSync struct {
 	// round they just wrote (Started).
 	started atomic.Uint64
 	covered uint64 // the newest generation of a successful syncfs
-	failed      uint64 // the generation of the syncfs that failed; 0: none
-	failErr     error
-	closed      bool // Close ran: syncs are each caller's own
-	stats       SharedSyncStats
+	failed  uint64 // the generation of the syncfs that failed; 0: none
+	failErr error
+	closed  bool // Close ran: syncs are each caller's own
+	stats   SharedSyncStats
 }
 
 // SharedSyncStats count what a SharedSync did, for tests and benchmarks.
