@@ -1,10 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,11 +187,14 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 
 // produceAppendAll appends every partition. It queues them in their logs
 // one after the other, in request order, on the calling goroutine (so the
-// connection's next produce lands behind them), and waits for each one's
-// write on a goroutine of its own (so the partitions' fsyncs overlap). It
-// returns once every append is queued or has failed; with finished nil
-// only when every append has finished, otherwise the last to finish fills
-// the responses and calls finished.
+// connection's next produce lands behind them), then writes each one's
+// batches to its log file, and only then waits for each one's sync on a
+// goroutine of its own: the partitions' fsyncs overlap, and as they all
+// begin after every write of the request, one syncfs of the log directory
+// covers them all (log.SharedSync). It returns once every append is
+// written or has failed; with finished nil only when every append has
+// finished, otherwise the last to finish fills the responses and calls
+// finished.
 func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
 	var running atomic.Int32
 	running.Store(int32(len(appends)) + 1) // +1: the queueing below
@@ -200,19 +206,26 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, produceMaxConcurrentWaits)
-	for _, a := range appends {
+	started := make([]produceStarted, 0, len(appends))
+	for _, a := range produceQueueOrder(appends) {
 		pending, end, err := produceStart(ctx, b, a)
 		if err != nil {
 			a.err = err
 			done()
 			continue
 		}
+		started = append(started, produceStarted{a, pending, end})
+	}
+	for _, s := range started {
+		s.pending.Write()
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, produceMaxConcurrentWaits)
+	for _, s := range started {
 		slots <- struct{}{}
 		wg.Go(func() {
-			a.result, a.err = produceWait(ctx, b, a, pending)
-			end()
+			s.a.result, s.a.err = produceWait(ctx, b, s.a, s.pending)
+			s.end()
 			<-slots
 			done()
 		})
@@ -223,6 +236,32 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 	}
 	wg.Wait()
 	done()
+}
+
+// produceQueueOrder is the order a request's appends are queued in: by
+// topic and partition. A queued append holds its partition's gate shared
+// until its wait ends, and the waits begin only once every partition is
+// queued; a leadership change waiting for a gate blocks new shared holders,
+// so two requests queueing the same partitions in opposite orders, each
+// behind such a change, would wait for each other for ever. In one order
+// for every request, the one holding the highest gate can always go on.
+// Each partition's own appends stay in request order (the sort is stable).
+func produceQueueOrder(appends []*produceAppend) []*produceAppend {
+	if len(appends) < 2 {
+		return appends
+	}
+	order := slices.Clone(appends)
+	slices.SortStableFunc(order, func(x, y *produceAppend) int {
+		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
+	})
+	return order
+}
+
+// produceStarted is an append queued in its partition's log.
+type produceStarted struct {
+	a       *produceAppend
+	pending *partition.PendingProduce
+	end     func()
 }
 
 // produceWait waits for one partition's append. It runs outside the

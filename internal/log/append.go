@@ -137,6 +137,22 @@ func (l *Log) WaitDurable(next int64) (logStartOffset int64, err error) {
 	return l.logStartOffset, err
 }
 
+// Write writes the queued appends below next now, on the caller's
+// goroutine, if no writer is at work (one that is, or the next, writes
+// them otherwise), and returns without waiting for their sync. A caller
+// that queued appends to several logs writes them all this way before it
+// waits on any (WaitDurable): their rounds are then all written before
+// the first of their syncs begins, so a syncfs shared by the log
+// directory covers them all at once (sharedsync.go).
+func (l *Log) Write(next int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writtenEnd >= next || l.writing || l.err != nil || l.closed || len(l.queue) == 0 {
+		return
+	}
+	l.writeLocked()
+}
+
 // appendAsFollower appends batches that already carry their offsets.
 func (l *Log) appendAsFollower(records []byte) (AppendInfo, error) {
 	info := AppendInfo{LogAppendTimeMs: -1}
@@ -352,6 +368,7 @@ func (l *Log) syncLocked() {
 	l.recoveryPoint = max(l.recoveryPoint, target)
 	l.logEndOffset = max(l.logEndOffset, target)
 	l.lastSyncMs = l.nowMs()
+	l.noteOwedLocked()
 }
 
 // Flush fsyncs everything appended so far.
@@ -403,6 +420,7 @@ func (l *Log) writeLocked() {
 		l.applyRoundLocked(res, nowMs)
 		// Read after the write completed: a syncfs begun later covers it.
 		l.writtenAt = l.sharedSync.Started()
+		l.noteOwedLocked()
 	}
 	l.writing = false
 	l.syncsPaused = false
@@ -442,6 +460,23 @@ func (l *Log) flushMessagesDueLocked(calls []appendCall) bool {
 func (l *Log) failLocked(err error) {
 	l.err = fmt.Errorf("log %s: %w: %w", l.dir, ErrStorage, err)
 	l.logger.Error("log is now read-only", "err", err)
+	l.noteOwedLocked()
+}
+
+// noteOwedLocked tells the SharedSync whether the log holds rounds written
+// and not yet synced (FlushAlways), which then wait for a sync soon: a
+// log about to sync alone shares a syncfs with them instead.
+func (l *Log) noteOwedLocked() {
+	owes := l.err == nil && !l.closed && l.writtenEnd > l.logEndOffset
+	if owes == l.owesSync {
+		return
+	}
+	l.owesSync = owes
+	if owes {
+		l.sharedSync.owe(1)
+	} else {
+		l.sharedSync.owe(-1)
+	}
 }
 
 // dropCreatedSegments closes the files of segments a failed round created:

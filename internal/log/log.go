@@ -117,7 +117,10 @@ type Log struct {
 	syncing, syncsPaused bool
 	// writtenAt is sharedSync.Started() read when the last round was
 	// published: a syncfs of a later generation covers that round.
-	writtenAt     uint64
+	writtenAt uint64
+	// owesSync: writtenEnd is past logEndOffset, and sharedSync counts
+	// this log among those owing a sync (noteOwedLocked).
+	owesSync      bool
 	syncRequested bool // Flush asked the next round to fsync everything
 	// unsyncedSealed are segments sealed without an fsync (flush policies
 	// other than always); the recovery point stays below them until a
@@ -696,6 +699,7 @@ func (l *Log) Close() error {
 		l.writeLocked()
 	}
 	l.closed = true
+	l.noteOwedLocked()
 	// A waiter may have become the syncer while the round above was
 	// written; closeActiveLocked's fsync must not run beside its (closed
 	// set, no new one starts).

@@ -35,8 +35,9 @@ import (
 // Only one syncfs runs at a time, which is what lets rounds pile up
 // behind it and share the next one.
 //
-// The rule: a caller syncs its own file when no other log is syncing or
-// waiting to (defaultMinSharedSync), and shares a syncfs otherwise. A lone
+// The rule: a caller syncs its own file when no other log is syncing,
+// waiting to, or holding a round written and not yet synced
+// (defaultMinSharedSync), and shares a syncfs otherwise. A lone
 // log, however busy, is as fast with fdatasync (0.21 against 0.22 ms
 // here), and syncfs also writes back every other dirty file of the file
 // system: the logs of flush.policy=never and interval topics, other
@@ -81,6 +82,12 @@ type SharedSync struct {
 	// is read without it by logs noting which syncfs may still cover a
 	// round they just wrote (Started).
 	started atomic.Uint64
+	// owing counts the logs holding rounds written and not yet synced
+	// (Log.owesSync), the caller's own included: when others owe one too,
+	// they are about to sync, so a lone caller runs a syncfs that covers
+	// them rather than its own fdatasync (a produce writes all of its
+	// partitions before it waits on any: they all ride on that syncfs).
+	owing   atomic.Int64
 	covered uint64 // the newest generation of a successful syncfs
 	failed  uint64 // the generation of the syncfs that failed; 0: none
 	failErr error
@@ -163,7 +170,7 @@ func (s *SharedSync) SyncWritten(file fileSyncer, writtenAt uint64) (covered uin
 		case s.running:
 			s.cond.Wait()
 		case !waiting || s.failed != 0 || s.closed ||
-			s.waitingNext < s.minShared && s.fileSyncing+1 < s.minShared:
+			s.waitingNext < s.minShared && s.fileSyncing+1 < s.minShared && s.owing.Load() < int64(s.minShared):
 			// A caller not waiting for the next syncfs had one of its
 			// generation begin and end, which then either covered it or
 			// failed (the cases above): it cannot get here, but its own
@@ -214,6 +221,13 @@ func (s *SharedSync) runLocked() (uint64, error) {
 	}
 	s.covered = gen
 	return gen, nil
+}
+
+// owe counts a log that starts (+1) or stops (-1) owing a sync.
+func (s *SharedSync) owe(delta int64) {
+	if s != nil {
+		s.owing.Add(delta)
+	}
 }
 
 // Stats returns the counts so far.

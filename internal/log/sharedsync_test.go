@@ -156,7 +156,8 @@ func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
 	rb, rc := <-doneB, <-doneC
 	noErr(t, rb.err)
 	noErr(t, rc.err)
-	require(t, rb.covered == 1 && rc.covered == 1, "B and C covered by generations %d and %d, want 1", rb.covered, rc.covered)
+	// covered is the newest generation done, which D's may already be.
+	require(t, rb.covered >= 1 && rc.covered >= 1, "B and C covered by generations %d and %d, want 1 or later", rb.covered, rc.covered)
 	var rd syncResult
 	select {
 	case rd = <-doneD:
