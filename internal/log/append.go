@@ -1,30 +1,37 @@
 package log
 
-// Group commit. Appends queue under the log's lock and the first appender
-// that finds no writer becomes the writer for everyone queued; the others
-// wait on cond. The writer drops the lock for the I/O, so appends keep
-// queueing behind the round it writes:
+// Group commit, pipelined. Appends queue under the log's lock; waiters
+// take on two roles, each held by one goroutine at a time, and drop the
+// lock for their I/O, so the two run side by side:
 //
 //	appender A ──┐ lock: validate, assign offsets [nextOffset..), queue
 //	appender B ──┤ (nextOffset moves; nothing is visible to readers yet)
 //	appender C ──┘
-//	                │ A finds writing == false: A becomes the writer
-//	                ▼
+//	                │ A finds appends queued and writing == false:
+//	                ▼ A becomes the writer
 //	   A: take the queue ─ unlock ─ pwritev every buffer (rolling segments
-//	      as needed) ─ fsync if the policy says (always: every round) ─ lock
-//	      ─ publish: index entries, logEndOffset, recoveryPoint
-//	      ─ broadcast cond
+//	      as needed) ─ lock ─ publish: index entries, writtenEnd ─ broadcast
 //	                │
-//	B, C wake:      ▼ their offsets below recoveryPoint (durableEnd)? return.
-//	                  Not yet, and no writer? the first becomes the next writer.
+//	                ▼ always: bytes written, not synced, syncing == false:
+//	                  a waiter (A) becomes the syncer
+//	   A: target = writtenEnd ─ unlock ─ fdatasync, or a share of a syncfs
+//	      (sharedsync.go) ─ lock ─ recoveryPoint = logEndOffset = target
+//	      ─ broadcast
+//	                │ meanwhile D, E queue: D becomes the writer and writes
+//	                │ their round while A's sync runs; it is synced next
+//	B, C wake:      ▼ their offsets below durableEnd? return. Not yet? take
+//	                  whichever role is free and needed, or wait.
 //
-// One fsync covers every append in the round, so N concurrent producers
-// pay about one fsync between them; no goroutine sits idle to do it. The
-// logs of a Manager share their rounds' fsyncs too: when several wait at
-// once, one syncfs covers them all (sharedsync.go). A
-// failed write or fsync makes l.err sticky: queued and later appends fail
-// and nothing is written again (after a failed fsync the page cache state
-// is unknown, so nothing may be acknowledged from it).
+// One fsync covers every round written before it began, so N concurrent
+// producers pay about one fsync between them, and one arriving during a
+// sync waits for the rest of it and one more, not for a whole write and
+// sync; no goroutine sits idle to do it. A sync acknowledges only what
+// was written when it began (target), or what a shared syncfs that began
+// later covered. The logs of a Manager share their fsyncs too: when
+// several wait at once, one syncfs covers them all. A failed write or
+// fsync makes l.err sticky: queued and later appends fail and nothing is
+// written again (after a failed fsync the page cache state is unknown, so
+// nothing may be acknowledged from it).
 
 import (
 	"fmt"
