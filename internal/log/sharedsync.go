@@ -158,6 +158,9 @@ func (s *SharedSync) SyncWritten(file fileSyncer, writtenAt uint64) (covered uin
 	for {
 		switch {
 		case s.covered >= want:
+			if !waiting {
+				s.stats.SharedRuns++ // a rider: runLocked did not count it
+			}
 			covered = s.covered
 			s.mu.Unlock()
 			return covered, nil
