@@ -382,6 +382,92 @@ func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
 	})
 }
 
+// TestLogFaultRollWaitsForTheSyncInFlight: a round that rolls the segment
+// the syncer is fsyncing waits for that fsync before its own of the same
+// file (two at once could split a writeback error between them), and
+// every append is acknowledged once both are done.
+func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
+	cfg := smallConfig()
+	fl := openFaultLog(t, cfg)
+	var mu sync.Mutex
+	inFlight := map[string]int{}
+	overlapped := false
+	held, entered := make(chan struct{}), make(chan struct{})
+	first := true
+	fl.probe.setHook(func(op vfs.Op, path string) error {
+		if op != vfs.OpSync || !strings.HasSuffix(path, logSuffix) {
+			return nil
+		}
+		mu.Lock()
+		inFlight[path]++
+		overlapped = overlapped || inFlight[path] > 1
+		hold := first
+		first = false
+		mu.Unlock()
+		if hold {
+			close(entered)
+			<-held
+		}
+		mu.Lock()
+		inFlight[path]--
+		mu.Unlock()
+		return nil
+	})
+	done := make(chan error, 64)
+	appends := 0
+	appendAsync := func(b []byte) {
+		appends++
+		go func() {
+			_, err := fl.append(b)
+			done <- err
+		}()
+	}
+	appendAsync(testBatch(t, "synced", 3, 150, 1_700_000_000_000))
+	faultWait(t, entered, "the first round's sync")
+	for {
+		b := testBatch(t, "fill", 3, 150, 1_700_000_000_000)
+		fl.Log.mu.Lock()
+		full := fl.active().size+int64(len(b)) > cfg.SegmentBytes
+		next := fl.nextOffset + 3
+		fl.Log.mu.Unlock()
+		appendAsync(b)
+		if full {
+			break // this one rolls
+		}
+		fl.waitWritten(t, next) // during the held sync
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fl.Log.mu.Lock()
+		paused := fl.syncsPaused
+		fl.Log.mu.Unlock()
+		mu.Lock()
+		bad := overlapped
+		mu.Unlock()
+		require(t, !bad, "the roll fsynced the segment while the syncer's fsync of it ran")
+		if paused {
+			break // the roll waits for the held sync
+		}
+		require(t, time.Now().Before(deadline), "timed out waiting for the roll")
+		time.Sleep(time.Millisecond)
+	}
+	close(held)
+	for range appends {
+		select {
+		case err := <-done:
+			noErr(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out waiting for the appends")
+		}
+	}
+	fl.probe.setHook(nil)
+	require(t, !overlapped, "two fsyncs of one segment ran at once")
+	require(t, fl.NumSegments() == 2, "the append did not roll")
+	require(t, fl.LogEndOffset() == fl.ackedEnd && fl.RecoveryPoint() == fl.ackedEnd,
+		"log end offset %d, recovery point %d, acknowledged up to %d", fl.LogEndOffset(), fl.RecoveryPoint(), fl.ackedEnd)
+	noErr(t, fl.Close())
+}
+
 // faultKinds are the ways each operation is failed in the exhaustive tests:
 // an I/O error, and a full disk that lets a few bytes of a write through.
 var faultKinds = []struct {
