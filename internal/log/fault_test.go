@@ -382,6 +382,89 @@ func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
 	})
 }
 
+// segmentSyncs holds the first fsync of a segment file until held closes,
+// and notes whether two fsyncs of one segment file ever ran at once.
+type segmentSyncs struct {
+	held, entered chan struct{}
+	mu            sync.Mutex
+	inFlight      map[string]int
+	overlap       bool
+	first         bool
+}
+
+func watchSegmentSyncs(fl *faultLog) *segmentSyncs {
+	w := &segmentSyncs{held: make(chan struct{}), entered: make(chan struct{}), inFlight: map[string]int{}, first: true}
+	fl.probe.setHook(func(op vfs.Op, path string) error {
+		if op != vfs.OpSync || !strings.HasSuffix(path, logSuffix) {
+			return nil
+		}
+		w.mu.Lock()
+		w.inFlight[path]++
+		w.overlap = w.overlap || w.inFlight[path] > 1
+		hold := w.first
+		w.first = false
+		w.mu.Unlock()
+		if hold {
+			close(w.entered)
+			<-w.held
+		}
+		w.mu.Lock()
+		w.inFlight[path]--
+		w.mu.Unlock()
+		return nil
+	})
+	return w
+}
+
+func (w *segmentSyncs) overlapped() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.overlap
+}
+
+// TestLogFaultCloseWaitsForTheSyncInFlight: Close while the syncer's fsync
+// runs and a round written during it waits for its sync waits for both,
+// acknowledges both, and never fsyncs the segment beside the syncer.
+func TestLogFaultCloseWaitsForTheSyncInFlight(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	fl := openFaultLog(t, cfg)
+	fl.appendAcked(t, 2, "acked")
+	syncs := watchSegmentSyncs(fl)
+	done := make(chan error, 2)
+	go func() {
+		_, err := fl.append(testBatch(t, "first", 2, 50, 1_700_000_000_000))
+		done <- err
+	}()
+	faultWait(t, syncs.entered, "the first round's sync")
+	end := fl.LogEndOffset() + 4
+	go func() {
+		_, err := fl.append(testBatch(t, "second", 2, 50, 1_700_000_000_000))
+		done <- err
+	}()
+	fl.waitWritten(t, end)
+	closed := make(chan error, 1)
+	go func() { closed <- fl.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a sync of the log ran", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(syncs.held)
+	noErr(t, resultOf(t, done, "the first append"))
+	noErr(t, resultOf(t, done, "the second append"))
+	noErr(t, resultOf(t, closed, "Close"))
+	fl.probe.setHook(nil)
+	require(t, !syncs.overlapped(), "two fsyncs of one segment ran at once")
+	require(t, fl.ackedEnd == end, "acknowledged up to %d, want %d", fl.ackedEnd, end)
+	_, acked := fl.universe(t)
+	l, err := Open(fl.mem, faultDir, Options{Config: cfg, Clock: fl.clock, Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	require(t, l.LogEndOffset() == end, "reopened at %d, want %d", l.LogEndOffset(), end)
+	require(t, string(readAll(t, l, 0)) == string(acked), "acknowledged data does not read back after Close")
+}
+
 // TestLogFaultRollWaitsForTheSyncInFlight: a round that rolls the segment
 // the syncer is fsyncing waits for that fsync before its own of the same
 // file (two at once could split a writeback error between them), and
@@ -389,30 +472,8 @@ func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
 func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
 	cfg := smallConfig()
 	fl := openFaultLog(t, cfg)
-	var mu sync.Mutex
-	inFlight := map[string]int{}
-	overlapped := false
-	held, entered := make(chan struct{}), make(chan struct{})
-	first := true
-	fl.probe.setHook(func(op vfs.Op, path string) error {
-		if op != vfs.OpSync || !strings.HasSuffix(path, logSuffix) {
-			return nil
-		}
-		mu.Lock()
-		inFlight[path]++
-		overlapped = overlapped || inFlight[path] > 1
-		hold := first
-		first = false
-		mu.Unlock()
-		if hold {
-			close(entered)
-			<-held
-		}
-		mu.Lock()
-		inFlight[path]--
-		mu.Unlock()
-		return nil
-	})
+	syncs := watchSegmentSyncs(fl)
+	held, entered := syncs.held, syncs.entered
 	done := make(chan error, 64)
 	appends := 0
 	appendAsync := func(b []byte) {
@@ -441,10 +502,7 @@ func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
 		fl.Log.mu.Lock()
 		paused := fl.syncsPaused
 		fl.Log.mu.Unlock()
-		mu.Lock()
-		bad := overlapped
-		mu.Unlock()
-		require(t, !bad, "the roll fsynced the segment while the syncer's fsync of it ran")
+		require(t, !syncs.overlapped(), "the roll fsynced the segment while the syncer's fsync of it ran")
 		if paused {
 			break // the roll waits for the held sync
 		}
@@ -461,7 +519,7 @@ func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
 		}
 	}
 	fl.probe.setHook(nil)
-	require(t, !overlapped, "two fsyncs of one segment ran at once")
+	require(t, !syncs.overlapped(), "two fsyncs of one segment ran at once")
 	require(t, fl.NumSegments() == 2, "the append did not roll")
 	require(t, fl.LogEndOffset() == fl.ackedEnd && fl.RecoveryPoint() == fl.ackedEnd,
 		"log end offset %d, recovery point %d, acknowledged up to %d", fl.LogEndOffset(), fl.RecoveryPoint(), fl.ackedEnd)
