@@ -27,14 +27,15 @@ import (
 var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
 // produceMaxConcurrentWaits bounds the goroutines one request runs to
-// wait for its partitions' writes. Each waits for an fsync, and the logs
+// wait for its partitions' syncs. Each waits for an fsync, and the logs
 // syncing at once share one syncfs (log.SharedSync), so the partitions
 // of a request are waited for side by side rather than in turn; past the
-// bound, queueing the request's next partition waits for one of them to
-// finish, and a request spread over more partitions than the bound pays
-// for more syncfs rounds one after the other. At 32, 100 topics × 100
+// bound, starting the next partition's wait waits for one of them to
+// finish (every partition is written before the first wait starts, so
+// the later ones mostly find their rounds covered by a syncfs already
+// run; measured before that was so: at 32, 100 topics × 100
 // partitions with 10 records per partition in flight reached 11–14 MB/s;
-// at 1,024, 39–48 (4,096: 37–52, no better; docs/testing.md). The cost
+// at 1,024, 39–48, and 4,096: 37–52, no better; docs/testing.md). The cost
 // is memory: a waiting goroutine holds a few KiB of stack, so a request
 // holds at most a few MiB, times the requests a connection may have in
 // flight (netserver.DefaultMaxInFlightPerConn). A variable only so that
@@ -186,8 +187,8 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 }
 
 // produceAppendAll appends every partition. It queues them in their logs
-// one after the other, in request order, on the calling goroutine (so the
-// connection's next produce lands behind them), then writes each one's
+// one after the other (produceQueueOrder), on the calling goroutine (so
+// the connection's next produce lands behind them), then writes each one's
 // batches to its log file, and only then waits for each one's sync on a
 // goroutine of its own: the partitions' fsyncs overlap, and as they all
 // begin after every write of the request, one syncfs of the log directory
