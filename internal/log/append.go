@@ -320,12 +320,29 @@ func (l *Log) driveLocked(reached func() bool, request *bool) error {
 			if request != nil {
 				*request = true
 			}
-			l.writeLocked()
+			l.driveRoundLocked(reached)
 		default:
 			l.cond.Wait()
 		}
 	}
 	return nil
+}
+
+// driveRoundLocked writes a round as driveLocked's writer, waking the
+// other waiters only if the round may have changed something for them.
+// When it only wrote bytes that now wait for a sync this caller is about
+// to run itself, waking them would have every one of them find nothing to
+// do and sleep again: the sync's end wakes them instead. Nothing they
+// wait for moved (recovery point, log end offset), no role is free for
+// them (the queue is empty and this caller takes the syncer's under the
+// same hold of the lock), and the caller cannot return first.
+func (l *Log) driveRoundLocked(reached func() bool) {
+	recoveryPoint, logEndOffset := l.recoveryPoint, l.logEndOffset
+	l.writeRoundLocked()
+	if l.err != nil || len(l.queue) > 0 || l.recoveryPoint != recoveryPoint || l.logEndOffset != logEndOffset ||
+		reached() || !l.syncDueLocked() {
+		l.cond.Broadcast()
+	}
 }
 
 // writeDueLocked says whether a round has something to do: queued
@@ -399,11 +416,17 @@ func (l *Log) flushLocked() error {
 // writeLocked writes the queue as one round: it releases the lock for the
 // I/O, then publishes the result and wakes every waiter.
 func (l *Log) writeLocked() {
+	l.writeRoundLocked()
+	l.cond.Broadcast()
+}
+
+// writeRoundLocked is writeLocked without the wake-up, which its caller
+// owes the waiters.
+func (l *Log) writeRoundLocked() {
 	if l.err != nil {
 		// Never write after a failure: waiters see the sticky error.
 		clear(l.queue)
 		l.queue = l.queue[:0]
-		l.cond.Broadcast()
 		return
 	}
 	l.writing = true
@@ -431,7 +454,6 @@ func (l *Log) writeLocked() {
 	}
 	l.writing = false
 	l.syncsPaused = false
-	l.cond.Broadcast()
 }
 
 // pauseSyncs waits for the syncer to finish and keeps a new one from
