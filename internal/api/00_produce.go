@@ -1,10 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,14 +27,15 @@ import (
 var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
 // produceMaxConcurrentWaits bounds the goroutines one request runs to
-// wait for its partitions' writes. Each waits for an fsync, and the logs
+// wait for its partitions' syncs. Each waits for an fsync, and the logs
 // syncing at once share one syncfs (log.SharedSync), so the partitions
 // of a request are waited for side by side rather than in turn; past the
-// bound, queueing the request's next partition waits for one of them to
-// finish, and a request spread over more partitions than the bound pays
-// for more syncfs rounds one after the other. At 32, 100 topics × 100
+// bound, starting the next partition's wait waits for one of them to
+// finish (every partition is written before the first wait starts, so
+// the later ones mostly find their rounds covered by a syncfs already
+// run; measured before that was so: at 32, 100 topics × 100
 // partitions with 10 records per partition in flight reached 11–14 MB/s;
-// at 1,024, 39–48 (4,096: 37–52, no better; docs/testing.md). The cost
+// at 1,024, 39–48, and 4,096: 37–52, no better; docs/testing.md). The cost
 // is memory: a waiting goroutine holds a few KiB of stack, so a request
 // holds at most a few MiB, times the requests a connection may have in
 // flight (netserver.DefaultMaxInFlightPerConn). A variable only so that
@@ -183,12 +187,15 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 }
 
 // produceAppendAll appends every partition. It queues them in their logs
-// one after the other, in request order, on the calling goroutine (so the
-// connection's next produce lands behind them), and waits for each one's
-// write on a goroutine of its own (so the partitions' fsyncs overlap). It
-// returns once every append is queued or has failed; with finished nil
-// only when every append has finished, otherwise the last to finish fills
-// the responses and calls finished.
+// one after the other (produceQueueOrder), on the calling goroutine (so
+// the connection's next produce lands behind them), then writes each one's
+// batches to its log file, and only then waits for each one's sync on a
+// goroutine of its own: the partitions' fsyncs overlap, and as they all
+// begin after every write of the request, one syncfs of the log directory
+// covers them all (log.SharedSync). It returns once every append is
+// written or has failed; with finished nil only when every append has
+// finished, otherwise the last to finish fills the responses and calls
+// finished.
 func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
 	var running atomic.Int32
 	running.Store(int32(len(appends)) + 1) // +1: the queueing below
@@ -200,19 +207,26 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, produceMaxConcurrentWaits)
-	for _, a := range appends {
+	started := make([]produceStarted, 0, len(appends))
+	for _, a := range produceQueueOrder(appends) {
 		pending, end, err := produceStart(ctx, b, a)
 		if err != nil {
 			a.err = err
 			done()
 			continue
 		}
+		started = append(started, produceStarted{a, pending, end})
+	}
+	for _, s := range started {
+		s.pending.Write()
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, produceMaxConcurrentWaits)
+	for _, s := range started {
 		slots <- struct{}{}
 		wg.Go(func() {
-			a.result, a.err = produceWait(ctx, b, a, pending)
-			end()
+			s.a.result, s.a.err = produceWait(ctx, b, s.a, s.pending)
+			s.end()
 			<-slots
 			done()
 		})
@@ -223,6 +237,32 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 	}
 	wg.Wait()
 	done()
+}
+
+// produceQueueOrder is the order a request's appends are queued in: by
+// topic and partition. A queued append holds its partition's gate shared
+// until its wait ends, and the waits begin only once every partition is
+// queued; a leadership change waiting for a gate blocks new shared holders,
+// so two requests queueing the same partitions in opposite orders, each
+// behind such a change, would wait for each other for ever. In one order
+// for every request, the one holding the highest gate can always go on.
+// Each partition's own appends stay in request order (the sort is stable).
+func produceQueueOrder(appends []*produceAppend) []*produceAppend {
+	if len(appends) < 2 {
+		return appends
+	}
+	order := slices.Clone(appends)
+	slices.SortStableFunc(order, func(x, y *produceAppend) int {
+		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
+	})
+	return order
+}
+
+// produceStarted is an append queued in its partition's log.
+type produceStarted struct {
+	a       *produceAppend
+	pending *partition.PendingProduce
+	end     func()
 }
 
 // produceWait waits for one partition's append. It runs outside the

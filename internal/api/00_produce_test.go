@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/record"
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // Helpers shared by the data-plane handler tests (prefix dp).
@@ -259,6 +261,61 @@ func TestProduceManyPartitionsInOneRequest(t *testing.T) {
 			if p.ErrorCode != 0 || p.BaseOffset != int64(round)*int64(p.Partition+1) {
 				t.Fatalf("round %d partition %d: error %d base %d", round, p.Partition, p.ErrorCode, p.BaseOffset)
 			}
+		}
+	}
+}
+
+// TestProduceManyPartitionsShareOneSync: a produce to many partitions
+// writes every one of them before any of their syncs begins, so the first
+// partition to sync runs a syncfs of the log directory (the others owe
+// one) and every other partition rides on it: one sync for the request.
+func TestProduceManyPartitionsShareOneSync(t *testing.T) {
+	efs := vfs.NewErrorFS(vfs.OS())
+	var mu sync.Mutex
+	var ops []byte // 'w': a segment write, 's': a segment fsync or a syncfs
+	note := func(op byte) func(string) bool {
+		return func(string) bool {
+			mu.Lock()
+			ops = append(ops, op)
+			mu.Unlock()
+			return false // observe only, never fail
+		}
+	}
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: ".log", Match: note('w')})
+	efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: ".log", Match: note('s')})
+	efs.Inject(vfs.Rule{Op: vfs.OpSyncFS, Match: note('s')})
+	h := newHarnessOn(t, Config{}, efs)
+	const n = 16
+	dpCreateTopic(t, h, "spread", n)
+	parts := map[int32][]byte{}
+	for p := range int32(n) {
+		parts[p] = dpBatch(t, fmt.Sprint(p), 1, dpBatchOptions{valueSize: 1024})
+	}
+	h.do(dpProduceRequest(9, -1, "spread", parts)) // opens every log
+	if h.logs.SharedSyncStats().SyncFS == 0 {
+		t.Skip("the file system under t.TempDir() refuses syncfs")
+	}
+	for round := range 5 {
+		before := h.logs.SharedSyncStats()
+		mu.Lock()
+		ops = ops[:0]
+		mu.Unlock()
+		resp := h.do(dpProduceRequest(9, -1, "spread", parts)).(*kmsg.ProduceResponse)
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("round %d partition %d: %v", round, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+		mu.Lock()
+		seen := string(ops)
+		mu.Unlock()
+		if want := strings.Repeat("w", n) + "s"; seen != want {
+			t.Fatalf("round %d: writes and syncs %q, want every write before the one sync %q", round, seen, want)
+		}
+		after := h.logs.SharedSyncStats()
+		syncfs, files := after.SyncFS-before.SyncFS, after.FileSyncs-before.FileSyncs
+		if syncfs != 1 || files != 0 {
+			t.Fatalf("round %d: a produce to %d partitions ran %d syncfs and %d fdatasyncs, want one syncfs", round, n, syncfs, files)
 		}
 	}
 }

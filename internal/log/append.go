@@ -1,30 +1,37 @@
 package log
 
-// Group commit. Appends queue under the log's lock and the first appender
-// that finds no writer becomes the writer for everyone queued; the others
-// wait on cond. The writer drops the lock for the I/O, so appends keep
-// queueing behind the round it writes:
+// Group commit, pipelined. Appends queue under the log's lock; waiters
+// take on two roles, each held by one goroutine at a time, and drop the
+// lock for their I/O, so the two run side by side:
 //
 //	appender A ──┐ lock: validate, assign offsets [nextOffset..), queue
 //	appender B ──┤ (nextOffset moves; nothing is visible to readers yet)
 //	appender C ──┘
-//	                │ A finds writing == false: A becomes the writer
-//	                ▼
+//	                │ A finds appends queued and writing == false:
+//	                ▼ A becomes the writer
 //	   A: take the queue ─ unlock ─ pwritev every buffer (rolling segments
-//	      as needed) ─ fsync if the policy says (always: every round) ─ lock
-//	      ─ publish: index entries, logEndOffset, recoveryPoint
-//	      ─ broadcast cond
+//	      as needed) ─ lock ─ publish: index entries, writtenEnd ─ broadcast
 //	                │
-//	B, C wake:      ▼ their offsets below recoveryPoint (durableEnd)? return.
-//	                  Not yet, and no writer? the first becomes the next writer.
+//	                ▼ always: bytes written, not synced, syncing == false:
+//	                  a waiter (A) becomes the syncer
+//	   A: target = writtenEnd ─ unlock ─ fdatasync, or a share of a syncfs
+//	      (sharedsync.go) ─ lock ─ recoveryPoint = logEndOffset = target
+//	      ─ broadcast
+//	                │ meanwhile D, E queue: D becomes the writer and writes
+//	                │ their round while A's sync runs; it is synced next
+//	B, C wake:      ▼ their offsets below durableEnd? return. Not yet? take
+//	                  whichever role is free and needed, or wait.
 //
-// One fsync covers every append in the round, so N concurrent producers
-// pay about one fsync between them; no goroutine sits idle to do it. The
-// logs of a Manager share their rounds' fsyncs too: when several wait at
-// once, one syncfs covers them all (sharedsync.go). A
-// failed write or fsync makes l.err sticky: queued and later appends fail
-// and nothing is written again (after a failed fsync the page cache state
-// is unknown, so nothing may be acknowledged from it).
+// One fsync covers every round written before it began, so N concurrent
+// producers pay about one fsync between them, and one arriving during a
+// sync waits for the rest of it and one more, not for a whole write and
+// sync; no goroutine sits idle to do it. A sync acknowledges only what
+// was written when it began (target), or what a shared syncfs that began
+// later covered. The logs of a Manager share their fsyncs too: when
+// several wait at once, one syncfs covers them all. A failed write or
+// fsync makes l.err sticky: queued and later appends fail and nothing is
+// written again (after a failed fsync the page cache state is unknown, so
+// nothing may be acknowledged from it).
 
 import (
 	"fmt"
@@ -135,6 +142,22 @@ func (l *Log) WaitDurable(next int64) (logStartOffset int64, err error) {
 	defer l.mu.Unlock()
 	err = l.waitDurableLocked(next, l.truncations)
 	return l.logStartOffset, err
+}
+
+// Write writes the queued appends below next now, on the caller's
+// goroutine, if no writer is at work (one that is, or the next, writes
+// them otherwise), and returns without waiting for their sync. A caller
+// that queued appends to several logs writes them all this way before it
+// waits on any (WaitDurable): their rounds are then all written before
+// the first of their syncs begins, so a syncfs shared by the log
+// directory covers them all at once (sharedsync.go).
+func (l *Log) Write(next int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writtenEnd >= next || l.writing || l.err != nil || l.closed || len(l.queue) == 0 {
+		return
+	}
+	l.writeLocked()
 }
 
 // appendAsFollower appends batches that already carry their offsets.
@@ -275,11 +298,15 @@ func (l *Log) waitDurableLocked(next, truncations int64) error {
 	return err
 }
 
-// driveLocked waits until reached holds, writing a round itself whenever no
-// other goroutine holds the writer role; request, if set, is raised just
-// before each round it writes. reached is checked first, so a caller whose
-// bytes became durable succeeds even if the log fails or closes right after.
-// reached must not let its closure escape: this is the append path.
+// driveLocked waits until reached holds, taking on whichever role the log
+// needs and nobody holds: the writer's, when there is something to write
+// (request, if set, asks for a round and is raised just before each round
+// it writes), and under FlushAlways the syncer's, when written bytes wait
+// for their fsync. The two run side by side, so a round is written while
+// the one before it is synced (pipelined group commit). reached is checked
+// first, so a caller whose bytes became durable succeeds even if the log
+// fails or closes right after. reached must not let its closure escape:
+// this is the append path.
 func (l *Log) driveLocked(reached func() bool, request *bool) error {
 	for !reached() {
 		switch {
@@ -287,16 +314,85 @@ func (l *Log) driveLocked(reached func() bool, request *bool) error {
 			return l.err
 		case l.closed:
 			return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
-		case !l.writing:
+		case l.syncDueLocked():
+			l.syncLocked()
+		case !l.writing && (request != nil || l.writeDueLocked()):
 			if request != nil {
 				*request = true
 			}
-			l.writeLocked()
+			l.driveRoundLocked(reached)
 		default:
 			l.cond.Wait()
 		}
 	}
 	return nil
+}
+
+// driveRoundLocked writes a round as driveLocked's writer, waking the
+// other waiters only if the round may have changed something for them.
+// When it only wrote bytes that now wait for a sync this caller is about
+// to run itself, waking them would have every one of them find nothing to
+// do and sleep again: the sync's end wakes them instead. Nothing they
+// wait for moved (recovery point, log end offset), no role is free for
+// them (the queue is empty and this caller takes the syncer's under the
+// same hold of the lock), and the caller cannot return first.
+func (l *Log) driveRoundLocked(reached func() bool) {
+	recoveryPoint, logEndOffset := l.recoveryPoint, l.logEndOffset
+	l.writeRoundLocked()
+	if l.err != nil || len(l.queue) > 0 || l.recoveryPoint != recoveryPoint || l.logEndOffset != logEndOffset ||
+		reached() || !l.syncDueLocked() {
+		l.cond.Broadcast()
+	}
+}
+
+// writeDueLocked says whether a round has something to do: queued
+// appends, or under FlushAlways segments sealed without an fsync (a policy
+// changed to always since), which must be synced before the syncer may
+// move the recovery point past them.
+func (l *Log) writeDueLocked() bool {
+	return len(l.queue) > 0 || l.cfg.FlushPolicy == FlushAlways && len(l.unsyncedSealed) > 0
+}
+
+// syncDueLocked says whether a caller should become the syncer now: under
+// FlushAlways, bytes are written and not yet synced, no sync runs, and no
+// writer holds syncs off (rolling a segment or syncing inline).
+func (l *Log) syncDueLocked() bool {
+	// Written bytes held from readers are synced under any policy: the
+	// policy may have changed from always since they were written.
+	owed := l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd || l.logEndOffset < l.writtenEnd
+	return owed && !l.syncing && !l.syncsPaused && len(l.unsyncedSealed) == 0
+}
+
+// syncLocked is the syncer's turn: it fsyncs the active segment, through
+// the log directory's SharedSync, without the lock, while a writer may
+// write the next round. Only what was written when it began is covered
+// (the log end offset then), unless a syncfs shared with other logs
+// covered the rounds published since: a syncfs that began after a round's
+// write completed covers it (writtenAt, sharedsync.go). A failure is
+// sticky, so nothing written before it can be acknowledged by a later
+// success.
+func (l *Log) syncLocked() {
+	target, writtenAt := l.writtenEnd, l.writtenAt
+	s := l.active()
+	l.syncing = true
+	l.mu.Unlock()
+	covered, err := l.timedSync(s.activeFile, writtenAt)
+	l.mu.Lock()
+	l.syncing = false
+	l.cond.Broadcast()
+	if err != nil {
+		l.failLocked(fmt.Errorf("sync segment %020d: %w", s.baseOffset, err))
+		return
+	}
+	// No roll can happen while syncing (syncsPaused waits for it), so
+	// every round published since is in s, which a syncfs covers.
+	if covered > 0 && covered > l.writtenAt {
+		target = l.writtenEnd
+	}
+	l.recoveryPoint = max(l.recoveryPoint, target)
+	l.logEndOffset = max(l.logEndOffset, target)
+	l.lastSyncMs = l.nowMs()
+	l.noteOwedLocked()
 }
 
 // Flush fsyncs everything appended so far.
@@ -308,17 +404,29 @@ func (l *Log) Flush() error {
 
 func (l *Log) flushLocked() error {
 	target := l.nextOffset
-	return l.driveLocked(func() bool { return l.recoveryPoint >= target }, &l.syncRequested)
+	reached := func() bool { return l.recoveryPoint >= target }
+	if l.cfg.FlushPolicy == FlushAlways {
+		// The syncer syncs whatever rounds write: asking for rounds
+		// would write empty ones while a sync runs.
+		return l.driveLocked(reached, nil)
+	}
+	return l.driveLocked(reached, &l.syncRequested)
 }
 
 // writeLocked writes the queue as one round: it releases the lock for the
 // I/O, then publishes the result and wakes every waiter.
 func (l *Log) writeLocked() {
+	l.writeRoundLocked()
+	l.cond.Broadcast()
+}
+
+// writeRoundLocked is writeLocked without the wake-up, which its caller
+// owes the waiters.
+func (l *Log) writeRoundLocked() {
 	if l.err != nil {
 		// Never write after a failure: waiters see the sticky error.
 		clear(l.queue)
 		l.queue = l.queue[:0]
-		l.cond.Broadcast()
 		return
 	}
 	l.writing = true
@@ -340,9 +448,28 @@ func (l *Log) writeLocked() {
 		l.failLocked(err)
 	} else {
 		l.applyRoundLocked(res, nowMs)
+		// Read after the write completed: a syncfs begun later covers it.
+		l.writtenAt = l.sharedSync.Started()
+		l.noteOwedLocked()
 	}
 	l.writing = false
-	l.cond.Broadcast()
+	l.syncsPaused = false
+}
+
+// pauseSyncs waits for the syncer to finish and keeps a new one from
+// starting until the round is published: the writer is about to fsync a
+// segment file itself (a roll, or a policy other than always), and two
+// fsyncs of one descriptor at once may split a writeback error between
+// them, so one could succeed over bytes the other learnt were lost; a roll
+// also seals the segment the syncer would sync. Called by the writer,
+// without the lock.
+func (l *Log) pauseSyncs() {
+	l.mu.Lock()
+	l.syncsPaused = true
+	for l.syncing {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
 }
 
 // flushMessagesDueLocked applies flush.messages (Kafka's
@@ -362,6 +489,23 @@ func (l *Log) flushMessagesDueLocked(calls []appendCall) bool {
 func (l *Log) failLocked(err error) {
 	l.err = fmt.Errorf("log %s: %w: %w", l.dir, ErrStorage, err)
 	l.logger.Error("log is now read-only", "err", err)
+	l.noteOwedLocked()
+}
+
+// noteOwedLocked tells the SharedSync whether the log holds rounds written
+// and not yet synced (FlushAlways), which then wait for a sync soon: a
+// log about to sync alone shares a syncfs with them instead.
+func (l *Log) noteOwedLocked() {
+	owes := l.err == nil && !l.closed && l.writtenEnd > l.logEndOffset
+	if owes == l.owesSync {
+		return
+	}
+	l.owesSync = owes
+	if owes {
+		l.sharedSync.owe(1)
+	} else {
+		l.sharedSync.owe(-1)
+	}
 }
 
 // dropCreatedSegments closes the files of segments a failed round created:
@@ -448,46 +592,60 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		return roundResult{}, err
 	}
 	var res roundResult
-	res.synced = req.all || cfg.FlushPolicy == FlushAlways ||
-		(cfg.FlushPolicy == FlushInterval && nowMs-l.lastSyncMs >= cfg.FlushMs)
+	always := cfg.FlushPolicy == FlushAlways
+	res.synced = req.all || always || (cfg.FlushPolicy == FlushInterval && nowMs-l.lastSyncMs >= cfg.FlushMs)
 	if res.synced || req.sealed {
 		if err := l.syncSealed(unsynced); err != nil {
 			return roundResult{}, err
 		}
 		res.sealedSynced = true
 	}
+	if always {
+		// The syncer syncs the active segment (syncLocked), while the
+		// next round is written.
+		res.synced = false
+	}
 	if res.synced {
-		if err := l.timedSync(w.seg.activeFile); err != nil {
+		l.pauseSyncs()
+		if _, err := l.timedSync(w.seg.activeFile, l.sharedSync.Started()); err != nil {
 			return roundResult{}, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
 		}
 	}
 	return res, nil
 }
 
-// timedSync makes the active segment of an append round durable,
-// observing how long that took (waiting for a shared sync included): the
-// latency every acks=1/all producer waits for.
-func (l *Log) timedSync(f vfs.File) error {
+// timedSync makes the active segment durable, observing how long that
+// took (waiting for a shared sync included): the latency every acks=1/all
+// producer waits for. writtenAt is SharedSync.Started as of the end of
+// the last write to cover; covered is the syncfs generation that did
+// (0: the file's own fsync).
+func (l *Log) timedSync(f vfs.File, writtenAt uint64) (covered uint64, err error) {
 	if l.flushTime == nil {
-		return l.syncActive(f)
+		return l.syncActive(f, writtenAt)
 	}
 	start := l.clock.Now()
-	err := l.syncActive(f)
+	covered, err = l.syncActive(f, writtenAt)
 	l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
-	return err
+	return covered, err
 }
 
 // syncActive syncs the active segment through the directory's SharedSync
 // (sharedsync.go), which may cover it with a syncfs shared with other logs
 // instead of its own fdatasync. It goes through the file cache's handle
-// (activeFile.syncShared) so that the file is synced by the cache's rules:
+// (activeFile.syncWith) so that the file is synced by the cache's rules:
 // after any fsync the cache is running on it to close it, failing with
 // that fsync's error, and noted synced afterwards.
-func (l *Log) syncActive(f vfs.File) error {
-	if af, ok := f.(*activeFile); ok {
-		return af.syncShared(l.sharedSync)
+func (l *Log) syncActive(f vfs.File, writtenAt uint64) (covered uint64, err error) {
+	af, ok := f.(*activeFile)
+	if !ok {
+		return 0, f.Sync()
 	}
-	return f.Sync()
+	err = af.syncWith(func(file fileSyncer) error {
+		var err error
+		covered, err = l.sharedSync.SyncWritten(file, writtenAt)
+		return err
+	})
+	return covered, err
 }
 
 // syncSealed fsyncs the segments sealed without a sync, in earlier rounds
@@ -558,6 +716,7 @@ func (w *segmentWrite) write() error {
 // manager's tick), so a roll does not stall appends for a whole segment's
 // writeback: the recovery point stays below the segment until then.
 func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (*segmentWrite, error) {
+	l.pauseSyncs()
 	if err := w.write(); err != nil {
 		return nil, err
 	}
@@ -609,18 +768,25 @@ func (l *Log) applyRoundLocked(res roundResult, nowMs int64) {
 		s.offsets.buf = append(s.offsets.buf, w.offsets...)
 		s.times.buf = append(s.times.buf, w.times...)
 	}
-	l.logEndOffset = l.active().nextOffset
+	l.writtenEnd = l.active().nextOffset
 	if res.sealedSynced {
 		clear(l.unsyncedSealed)
 		l.unsyncedSealed = l.unsyncedSealed[:0]
 	}
 	switch {
 	case res.synced:
-		l.recoveryPoint = l.logEndOffset
+		l.recoveryPoint = l.writtenEnd
 		l.lastSyncMs = nowMs
 	case len(l.unsyncedSealed) == 0:
 		// Every sealed segment is durable, only the active one is not.
 		l.recoveryPoint = max(l.recoveryPoint, l.active().baseOffset)
+	}
+	if l.cfg.FlushPolicy == FlushAlways {
+		// Readers see the round once the syncer has synced it; a roll
+		// synced the segments it sealed already.
+		l.logEndOffset = max(l.logEndOffset, l.recoveryPoint)
+	} else {
+		l.logEndOffset = l.writtenEnd
 	}
 }
 

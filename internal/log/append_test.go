@@ -56,9 +56,9 @@ func TestLogAppendTruncatedWhileWaitingFails(t *testing.T) {
 		cfg := smallConfig()
 		cfg.SegmentBytes = 1 << 20
 		fl := openFaultLog(t, cfg)
-		// Round 1 (append A) is held in its fsync while B queues and the
-		// truncation waits; round 2 (B's) is held so either B or the
-		// truncation is the writer when it ends.
+		// Round 1 (append A) is held in its fsync while B is written and
+		// the truncation waits; round 2 (B's sync) is held so either B or
+		// the truncation is the syncer when it ends.
 		gate := newFaultGate(fl.probe, 1, 2)
 		appended := make(chan error, 2)
 		appendOne := func(tag string) {
@@ -68,7 +68,7 @@ func TestLogAppendTruncatedWhileWaitingFails(t *testing.T) {
 		go appendOne("a")
 		faultWait(t, gate.entered[1], "round 1 to reach its fsync")
 		go appendOne("b")
-		fl.waitQueued(t, 1)
+		fl.waitWritten(t, 4) // A's 2 records and B's, B's written during A's sync
 		truncated := make(chan error, 1)
 		go func() { truncated <- fl.Truncate(1) }()
 		close(gate.held[1])

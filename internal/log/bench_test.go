@@ -293,9 +293,12 @@ func benchAppendManyLogs(b *testing.B, logs int, shared bool) {
 
 // BenchmarkAppendSpread: one op is a produce request spread over N logs of
 // one directory: a 1 KiB record appended to each, in parallel, and the
-// request waits for all of them (as the broker's produce does). Two such
-// requests are in flight at a time. sync=file and sync=shared as in
-// BenchmarkAppendManyLogs; p50-ms and p99-ms are per request.
+// request waits for all of them. Two such requests are in flight at a
+// time. sync=file and sync=shared as in BenchmarkAppendManyLogs; p50-ms
+// and p99-ms are per request. write=each appends to each log on a
+// goroutine of its own (Append: each writes, then syncs); write=first
+// does what the broker's produce does: it queues and writes every log
+// (Enqueue, Write) before it waits on any (WaitDurable, in parallel).
 //
 //	go test -run='^$' -bench=BenchmarkAppendSpread -benchtime=2s ./internal/log/
 func BenchmarkAppendSpread(b *testing.B) {
@@ -305,19 +308,61 @@ func BenchmarkAppendSpread(b *testing.B) {
 			if shared {
 				mode = "shared"
 			}
-			b.Run(fmt.Sprintf("logs=%d/sync=%s", logs, mode), func(b *testing.B) {
-				benchAppendSpread(b, logs, shared)
-			})
+			for _, writeFirst := range []bool{false, true} {
+				order := "each"
+				if writeFirst {
+					order = "first"
+				}
+				b.Run(fmt.Sprintf("logs=%d/sync=%s/write=%s", logs, mode, order), func(b *testing.B) {
+					benchAppendSpread(b, logs, shared, writeFirst)
+				})
+			}
 		}
 	}
 }
 
-func benchAppendSpread(b *testing.B, logs int, shared bool) {
+// spreadRequest appends bufs[i] to all[i], as one produce request does.
+func spreadRequest(b *testing.B, all []*Log, bufs [][]byte, writeFirst bool) {
+	var req sync.WaitGroup
+	if !writeFirst {
+		for i, l := range all {
+			req.Go(func() {
+				if _, err := l.Append(bufs[i], AppendOptions{LeaderEpoch: -1}); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		req.Wait()
+		return
+	}
+	ends := make([]int64, len(all))
+	for i, l := range all {
+		info, err := l.Enqueue(bufs[i], AppendOptions{LeaderEpoch: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ends[i] = info.LastOffset + 1
+	}
+	for i, l := range all {
+		l.Write(ends[i])
+	}
+	for i, l := range all {
+		req.Go(func() {
+			if _, err := l.WaitDurable(ends[i]); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	req.Wait()
+}
+
+func benchAppendSpread(b *testing.B, logs int, shared, writeFirst bool) {
 	const inFlight = 2
-	all, _ := openBenchLogs(b, logs, shared)
+	all, ss := openBenchLogs(b, logs, shared)
 	batch := benchBatch(b, 1024)
 	b.SetBytes(int64(len(batch) * logs))
 	latencies := make([][]time.Duration, inFlight)
+	before := ss.Stats()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := range inFlight {
@@ -335,17 +380,7 @@ func benchAppendSpread(b *testing.B, logs int, shared bool) {
 			lat := make([]time.Duration, 0, n)
 			for range n {
 				t0 := time.Now()
-				var req sync.WaitGroup
-				for i, l := range all {
-					req.Add(1)
-					go func() {
-						defer req.Done()
-						if _, err := l.Append(bufs[i], AppendOptions{LeaderEpoch: -1}); err != nil {
-							b.Error(err)
-						}
-					}()
-				}
-				req.Wait()
+				spreadRequest(b, all, bufs, writeFirst)
 				lat = append(lat, time.Since(t0))
 			}
 			latencies[w] = lat
@@ -361,5 +396,9 @@ func benchAppendSpread(b *testing.B, logs int, shared bool) {
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	if shared {
+		st := ss.Stats()
+		b.ReportMetric(float64(st.SyncFS-before.SyncFS+st.FileSyncs-before.FileSyncs)/float64(b.N), "syncs/op")
 	}
 }

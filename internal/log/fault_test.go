@@ -87,18 +87,21 @@ func (fl *faultLog) universe(t *testing.T) (all, acked []byte) {
 	return all, acked
 }
 
-// waitQueued waits until n appends are queued behind a writer.
-func (fl *faultLog) waitQueued(t *testing.T, n int) {
+// waitWritten waits until the offsets below end are written (and nothing
+// is being written) while the sync before them may still be held: under
+// FlushAlways the appends that arrive during a sync are written during it
+// (pipelined group commit), and wait only for the sync after it.
+func (fl *faultLog) waitWritten(t *testing.T, end int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fl.Log.mu.Lock()
-		queued := len(fl.queue)
+		written, writing, queued := fl.writtenEnd, fl.writing, len(fl.queue)
 		fl.Log.mu.Unlock()
-		if queued == n {
+		if written >= end && !writing {
 			return
 		}
-		require(t, time.Now().Before(deadline), "%d appends queued, waiting for %d", queued, n)
+		require(t, time.Now().Before(deadline), "written up to %d (%d appends queued), waiting for %d", written, queued, end)
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -220,13 +223,16 @@ func TestLogFaultFsyncFailsEveryWaiter(t *testing.T) {
 		}
 		start(1, "round1")
 		faultWait(t, gate.entered[1], "round 1 to reach its fsync")
+		end := fl.LogEndOffset() + 2 // round 1's batch of 2 records
 		start(inRound2, "round2")
-		fl.waitQueued(t, inRound2)
+		end += 2 * inRound2
+		fl.waitWritten(t, end)
 		close(gate.held[1])
 		require(t, <-results == nil, "round 1 failed with nothing injected")
 		faultWait(t, gate.entered[2], "round 2 to reach its fsync")
 		start(inRound3, "round3")
-		fl.waitQueued(t, inRound3)
+		end += 2 * inRound3
+		fl.waitWritten(t, end)
 		fl.efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: logSuffix})
 		close(gate.held[2])
 		for i := 0; i < inRound2+inRound3; i++ {
@@ -327,6 +333,197 @@ func traceOps(probe *crashProbeFS, fn func()) []faultOp {
 	fn()
 	probe.setHook(nil)
 	return ops
+}
+
+// TestLogFaultPipelinedRoundWaitsForItsOwnSync: under FlushAlways a round
+// written while the sync before it runs is not acknowledged by that sync
+// (it may have begun before the write), nor shown to readers, but only by
+// the next; when that one fails, the round fails and what the first sync
+// acknowledged survives a crash.
+func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
+	crashRun(t, crashSeeds(t, 3, 30), func(t *testing.T, seed uint64) {
+		cfg := smallConfig()
+		cfg.SegmentBytes = 1 << 20
+		fl := openFaultLog(t, cfg)
+		fl.appendAcked(t, 3, "acked")
+		rp := fl.RecoveryPoint()
+		gate := newFaultGate(fl.probe, 1, 2)
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() {
+			_, err := fl.append(testBatch(t, "first", 2, 50, 1_700_000_000_000))
+			first <- err
+		}()
+		faultWait(t, gate.entered[1], "the first round's sync")
+		firstEnd := rp + 2
+		go func() {
+			_, err := fl.append(testBatch(t, "second", 2, 50, 1_700_000_000_000))
+			second <- err
+		}()
+		fl.waitWritten(t, firstEnd+2) // written while the first sync is held
+		require(t, fl.LogEndOffset() == rp, "log end offset %d shows unsynced rounds, want %d", fl.LogEndOffset(), rp)
+		close(gate.held[1])
+		noErr(t, <-first)
+		select {
+		case err := <-second:
+			t.Fatalf("the second round returned (%v) after a sync that began before its write", err)
+		case <-gate.entered[2]:
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out waiting for the second round's sync")
+		}
+		require(t, fl.RecoveryPoint() == firstEnd && fl.LogEndOffset() == firstEnd,
+			"recovery point %d, log end offset %d while the second sync runs; want %d", fl.RecoveryPoint(), fl.LogEndOffset(), firstEnd)
+		fl.efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: logSuffix})
+		close(gate.held[2])
+		err := <-second
+		require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "second round: %v, want ErrStorage wrapping EIO", err)
+		fl.probe.setHook(nil)
+		checkFailed(t, fl, syscall.EIO)
+		checkReopen(t, fl, crashRand(seed, 1), firstEnd)
+	})
+}
+
+// segmentSyncs holds the first fsync of a segment file until held closes,
+// and notes whether two fsyncs of one segment file ever ran at once.
+type segmentSyncs struct {
+	held, entered chan struct{}
+	mu            sync.Mutex
+	inFlight      map[string]int
+	overlap       bool
+	first         bool
+}
+
+func watchSegmentSyncs(fl *faultLog) *segmentSyncs {
+	w := &segmentSyncs{held: make(chan struct{}), entered: make(chan struct{}), inFlight: map[string]int{}, first: true}
+	fl.probe.setHook(func(op vfs.Op, path string) error {
+		if op != vfs.OpSync || !strings.HasSuffix(path, logSuffix) {
+			return nil
+		}
+		w.mu.Lock()
+		w.inFlight[path]++
+		w.overlap = w.overlap || w.inFlight[path] > 1
+		hold := w.first
+		w.first = false
+		w.mu.Unlock()
+		if hold {
+			close(w.entered)
+			<-w.held
+		}
+		w.mu.Lock()
+		w.inFlight[path]--
+		w.mu.Unlock()
+		return nil
+	})
+	return w
+}
+
+func (w *segmentSyncs) overlapped() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.overlap
+}
+
+// TestLogFaultCloseWaitsForTheSyncInFlight: Close while the syncer's fsync
+// runs and a round written during it waits for its sync waits for both,
+// acknowledges both, and never fsyncs the segment beside the syncer.
+func TestLogFaultCloseWaitsForTheSyncInFlight(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	fl := openFaultLog(t, cfg)
+	fl.appendAcked(t, 2, "acked")
+	syncs := watchSegmentSyncs(fl)
+	done := make(chan error, 2)
+	go func() {
+		_, err := fl.append(testBatch(t, "first", 2, 50, 1_700_000_000_000))
+		done <- err
+	}()
+	faultWait(t, syncs.entered, "the first round's sync")
+	end := fl.LogEndOffset() + 4
+	go func() {
+		_, err := fl.append(testBatch(t, "second", 2, 50, 1_700_000_000_000))
+		done <- err
+	}()
+	fl.waitWritten(t, end)
+	closed := make(chan error, 1)
+	go func() { closed <- fl.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a sync of the log ran", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(syncs.held)
+	noErr(t, resultOf(t, done, "the first append"))
+	noErr(t, resultOf(t, done, "the second append"))
+	noErr(t, resultOf(t, closed, "Close"))
+	fl.probe.setHook(nil)
+	require(t, !syncs.overlapped(), "two fsyncs of one segment ran at once")
+	require(t, fl.ackedEnd == end, "acknowledged up to %d, want %d", fl.ackedEnd, end)
+	_, acked := fl.universe(t)
+	l, err := Open(fl.mem, faultDir, Options{Config: cfg, Clock: fl.clock, Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	require(t, l.LogEndOffset() == end, "reopened at %d, want %d", l.LogEndOffset(), end)
+	require(t, string(readAll(t, l, 0)) == string(acked), "acknowledged data does not read back after Close")
+}
+
+// TestLogFaultRollWaitsForTheSyncInFlight: a round that rolls the segment
+// the syncer is fsyncing waits for that fsync before its own of the same
+// file (two at once could split a writeback error between them), and
+// every append is acknowledged once both are done.
+func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
+	cfg := smallConfig()
+	fl := openFaultLog(t, cfg)
+	syncs := watchSegmentSyncs(fl)
+	held, entered := syncs.held, syncs.entered
+	done := make(chan error, 64)
+	appends := 0
+	appendAsync := func(b []byte) {
+		appends++
+		go func() {
+			_, err := fl.append(b)
+			done <- err
+		}()
+	}
+	appendAsync(testBatch(t, "synced", 3, 150, 1_700_000_000_000))
+	faultWait(t, entered, "the first round's sync")
+	for {
+		b := testBatch(t, "fill", 3, 150, 1_700_000_000_000)
+		fl.Log.mu.Lock()
+		full := fl.active().size+int64(len(b)) > cfg.SegmentBytes
+		next := fl.nextOffset + 3
+		fl.Log.mu.Unlock()
+		appendAsync(b)
+		if full {
+			break // this one rolls
+		}
+		fl.waitWritten(t, next) // during the held sync
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fl.Log.mu.Lock()
+		paused := fl.syncsPaused
+		fl.Log.mu.Unlock()
+		require(t, !syncs.overlapped(), "the roll fsynced the segment while the syncer's fsync of it ran")
+		if paused {
+			break // the roll waits for the held sync
+		}
+		require(t, time.Now().Before(deadline), "timed out waiting for the roll")
+		time.Sleep(time.Millisecond)
+	}
+	close(held)
+	for range appends {
+		select {
+		case err := <-done:
+			noErr(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out waiting for the appends")
+		}
+	}
+	fl.probe.setHook(nil)
+	require(t, !syncs.overlapped(), "two fsyncs of one segment ran at once")
+	require(t, fl.NumSegments() == 2, "the append did not roll")
+	require(t, fl.LogEndOffset() == fl.ackedEnd && fl.RecoveryPoint() == fl.ackedEnd,
+		"log end offset %d, recovery point %d, acknowledged up to %d", fl.LogEndOffset(), fl.RecoveryPoint(), fl.ackedEnd)
+	noErr(t, fl.Close())
 }
 
 // faultKinds are the ways each operation is failed in the exhaustive tests:

@@ -203,8 +203,12 @@ type segmentFile struct {
 	idlePrev, idleNext *segmentFile
 	// The file's write generations: written counts writes begun, synced
 	// the newest generation an fsync covered. The file is closed without
-	// an fsync only when they are equal.
+	// an fsync only when they are equal. writesInFlight counts writes
+	// begun and not done: an fsync that starts during one (the log syncs
+	// a round while the next is written) covers only the generations
+	// before it (the log has one writer, so the one in flight is newest).
 	written, synced int64
+	writesInFlight  int64
 	// syncErr is an fsync the cache ran that failed: every later write
 	// and sync of the file returns it.
 	syncErr error
@@ -733,8 +737,10 @@ func (a *activeFile) use(write bool) (vfs.File, int64, error) {
 	sf.refs++
 	if write {
 		sf.written++
+		sf.writesInFlight++
+		return sf.file, sf.written, nil
 	}
-	return sf.file, sf.written, nil
+	return sf.file, sf.written - sf.writesInFlight, nil
 }
 
 // done releases use's reference; synced, when positive, is the write
@@ -746,6 +752,17 @@ func (a *activeFile) done(synced int64) {
 	defer c.unlock()
 	sf.refs--
 	sf.synced = max(sf.synced, synced)
+	sf.parkLocked(true)
+}
+
+// doneWrite releases a writing use's reference.
+func (a *activeFile) doneWrite() {
+	sf := a.sf
+	c := sf.cache
+	c.mu.Lock()
+	defer c.unlock()
+	sf.refs--
+	sf.writesInFlight--
 	sf.parkLocked(true)
 }
 
@@ -763,7 +780,7 @@ func (a *activeFile) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer a.done(0)
+	defer a.doneWrite()
 	return f.WriteAt(p, off)
 }
 
@@ -772,7 +789,7 @@ func (a *activeFile) WritevAt(bufs [][]byte, off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer a.done(0)
+	defer a.doneWrite()
 	return f.WritevAt(bufs, off)
 }
 
@@ -781,20 +798,21 @@ func (a *activeFile) Truncate(size int64) error {
 	if err != nil {
 		return err
 	}
-	defer a.done(0)
+	defer a.doneWrite()
 	return f.Truncate(size)
 }
 
 // Sync fsyncs the writes begun before it. A file closed while idle had
 // nothing unsynced: it is not reopened for a no-op fsync. A failed fsync
 // the cache ran is returned.
-func (a *activeFile) Sync() error { return a.syncShared(nil) }
+func (a *activeFile) Sync() error { return a.syncWith(nil) }
 
-// syncShared is Sync with shared.Sync(file) in place of the file's own
-// fsync (an append round's, sharedsync.go), so the round keeps Sync's
-// rules: wait for an eviction's fsync of the file and return its failure,
-// and note the generation covered so the cache does not fsync it again.
-func (a *activeFile) syncShared(shared *SharedSync) error {
+// syncWith is Sync with sync(file) in place of the file's own fsync (an
+// append round's, through the SharedSync: sharedsync.go), so the round
+// keeps Sync's rules: wait for an eviction's fsync of the file and return
+// its failure, and note the generation covered so the cache does not
+// fsync it again. A nil sync is the file's own fsync.
+func (a *activeFile) syncWith(sync func(fileSyncer) error) error {
 	sf := a.sf
 	sf.cache.mu.Lock()
 	err := sf.syncErr
@@ -814,7 +832,11 @@ func (a *activeFile) syncShared(shared *SharedSync) error {
 	err = sf.awaitEvictionLocked()
 	sf.cache.mu.Unlock()
 	if err == nil {
-		err = shared.Sync(f)
+		if sync == nil {
+			err = f.Sync()
+		} else {
+			err = sync(f)
+		}
 	}
 	if err != nil {
 		a.done(0)

@@ -94,16 +94,33 @@ type Log struct {
 
 	logStartOffset int64
 	nextOffset     int64 // next offset to assign, counting queued appends
-	logEndOffset   int64 // offset after the last batch written
-	recoveryPoint  int64 // every offset below is fsynced
-	lastSyncMs     int64
+	logEndOffset   int64 // offset after the last batch written (FlushAlways: and synced): what readers see
+	// writtenEnd is the offset after the last batch written. It passes
+	// logEndOffset only under FlushAlways, between a round's write and
+	// its sync: bytes not yet durable are not shown to readers (nor to
+	// followers, nor counted in the log end offset a follower reports).
+	writtenEnd    int64
+	recoveryPoint int64 // every offset below is fsynced
+	lastSyncMs    int64
 	// checkpointedBase is the active segment's base offset when the
 	// manager last checkpointed this log's recovery point; set at open.
 	checkpointedBase int64
 
-	queue         []appendCall // appends with offsets assigned, not yet written
-	spareQueue    []appendCall
-	writing       bool // a goroutine is writing the queue for everyone
+	queue      []appendCall // appends with offsets assigned, not yet written
+	spareQueue []appendCall
+	writing    bool // a goroutine is writing the queue for everyone
+	// syncing: a goroutine is fsyncing the active segment for everyone
+	// (FlushAlways), without the lock, while a writer may write the next
+	// round. syncsPaused: the writer is about to fsync or seal a segment
+	// itself and waits for no sync to run (pauseSyncs); cleared when its
+	// round is published.
+	syncing, syncsPaused bool
+	// writtenAt is sharedSync.Started() read when the last round was
+	// published: a syncfs of a later generation covers that round.
+	writtenAt uint64
+	// owesSync: writtenEnd is past logEndOffset, and sharedSync counts
+	// this log among those owing a sync (noteOwedLocked).
+	owesSync      bool
 	syncRequested bool // Flush asked the next round to fsync everything
 	// unsyncedSealed are segments sealed without an fsync (flush policies
 	// other than always); the recovery point stays below them until a
@@ -180,6 +197,7 @@ func (l *Log) load(opts Options) error {
 			return err
 		}
 		l.logStartOffset, l.nextOffset, l.logEndOffset, l.recoveryPoint = start, start, start, start
+		l.writtenEnd = start
 		l.firstDirtyOffset = start
 		return nil
 	}
@@ -191,7 +209,7 @@ func (l *Log) load(opts Options) error {
 	}
 	active := l.active()
 	active.rollJitterMs = l.cfg.rollJitterMs(l.rollJitter)
-	l.logEndOffset, l.nextOffset = active.nextOffset, active.nextOffset
+	l.logEndOffset, l.nextOffset, l.writtenEnd = active.nextOffset, active.nextOffset, active.nextOffset
 	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), l.logEndOffset)
 	l.recoveryPoint = l.logEndOffset
 	l.lastSyncMs = l.nowMs()
@@ -647,7 +665,10 @@ func (l *Log) waitIdleLocked() error {
 	}
 	// A failed log's queue is never written (its waiters already have the
 	// error), so it counts as idle: Close must still close the files.
-	idle := func() bool { return !l.writing && (len(l.queue) == 0 || l.err != nil) }
+	idle := func() bool {
+		return l.err != nil && !l.writing && !l.syncing ||
+			!l.writing && !l.syncing && len(l.queue) == 0 && l.writtenEnd == l.logEndOffset
+	}
 	for {
 		if err := l.driveLocked(idle, nil); err != nil {
 			return err
@@ -678,6 +699,13 @@ func (l *Log) Close() error {
 		l.writeLocked()
 	}
 	l.closed = true
+	l.noteOwedLocked()
+	// A waiter may have become the syncer while the round above was
+	// written; closeActiveLocked's fsync must not run beside its (closed
+	// set, no new one starts).
+	for l.syncing {
+		l.cond.Wait()
+	}
 	var err error
 	if l.err == nil {
 		err = l.closeActiveLocked()
@@ -694,7 +722,7 @@ func (l *Log) closeActiveLocked() error {
 	if err := s.activeFile.Sync(); err != nil {
 		return fmt.Errorf("log %s: sync: %w", l.dir, err)
 	}
-	l.recoveryPoint = l.logEndOffset
+	l.recoveryPoint, l.logEndOffset = l.writtenEnd, l.writtenEnd
 	st := s.indexState()
 	tail := st.appendTimeEntry(nil)
 	return writeIndexes(l.fs, s, nil, tail, true)

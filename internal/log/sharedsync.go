@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -25,13 +26,18 @@ import (
 //	                               runs the next, which covers C and D
 //
 // Generations: a caller wants a syncfs that started after its write
-// completed, i.e. generation started+1 as of its call; a syncfs of that
-// generation or later covers it, the one running at its call does not (it
-// may have begun before the write). Only one syncfs runs at a time, which
-// is what lets rounds pile up behind it and share the next one.
+// completed, i.e. generation started+1 as of the moment the write was
+// done (writtenAt, read by the log when it publishes the round, not when
+// it asks for the sync: a round written while a syncfs was queued behind
+// another, or before a syncfs that another log's caller began, rides on
+// that one instead of waiting for the next). A syncfs of that generation
+// or later covers it; one that began before the write completed does not.
+// Only one syncfs runs at a time, which is what lets rounds pile up
+// behind it and share the next one.
 //
-// The rule: a caller syncs its own file when no other log is syncing or
-// waiting to (defaultMinSharedSync), and shares a syncfs otherwise. A lone
+// The rule: a caller syncs its own file when no other log is syncing,
+// waiting to, or holding a round written and not yet synced
+// (defaultMinSharedSync), and shares a syncfs otherwise. A lone
 // log, however busy, is as fast with fdatasync (0.21 against 0.22 ms
 // here), and syncfs also writes back every other dirty file of the file
 // system: the logs of flush.policy=never and interval topics, other
@@ -72,12 +78,21 @@ type SharedSync struct {
 	// fdatasync. Callers still asleep that a syncfs already covered are
 	// not counted.
 	waitingNext int
-	started     uint64 // syncfs generations begun
-	covered     uint64 // the newest generation of a successful syncfs
-	failed      uint64 // the generation of the syncfs that failed; 0: none
-	failErr     error
-	closed      bool // Close ran: syncs are each caller's own
-	stats       SharedSyncStats
+	// started counts syncfs generations begun. It changes under mu, and
+	// is read without it by logs noting which syncfs may still cover a
+	// round they just wrote (Started).
+	started atomic.Uint64
+	// owing counts the logs holding rounds written and not yet synced
+	// (Log.owesSync), the caller's own included: when others owe one too,
+	// they are about to sync, so a lone caller runs a syncfs that covers
+	// them rather than its own fdatasync (a produce writes all of its
+	// partitions before it waits on any: they all ride on that syncfs).
+	owing   atomic.Int64
+	covered uint64 // the newest generation of a successful syncfs
+	failed  uint64 // the generation of the syncfs that failed; 0: none
+	failErr error
+	closed  bool // Close ran: syncs are each caller's own
+	stats   SharedSyncStats
 }
 
 // SharedSyncStats count what a SharedSync did, for tests and benchmarks.
@@ -109,30 +124,61 @@ type fileSyncer interface{ Sync() error }
 // durable: by file.Sync(), or by a syncfs that started after the call. A nil
 // SharedSync is file.Sync().
 func (s *SharedSync) Sync(file fileSyncer) error {
+	_, err := s.SyncWritten(file, s.Started())
+	return err
+}
+
+// Started is the number of syncfs calls begun so far. A caller that reads
+// it after its write to a file completed, as writtenAt, knows that any
+// syncfs of a later generation began after that write and covers it.
+func (s *SharedSync) Started() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.started.Load()
+}
+
+// SyncWritten returns once the data written to file before Started
+// returned writtenAt is durable: by a syncfs of a later generation, one
+// already running or finished included (a round written while another
+// log's syncfs was queued rides on it, rather than waiting for the next),
+// or by file.Sync(). covered is the syncfs generation that made it
+// durable, 0 for the file's own fsync, which covers only what was written
+// before SyncWritten was called.
+func (s *SharedSync) SyncWritten(file fileSyncer, writtenAt uint64) (covered uint64, err error) {
 	if s == nil || s.syncer == nil {
-		return file.Sync()
+		return 0, file.Sync()
 	}
 	s.mu.Lock()
-	want := s.started + 1
-	s.waitingNext++
+	want := writtenAt + 1
+	waiting := want > s.started.Load() // the next syncfs would cover it: count it
+	if waiting {
+		s.waitingNext++
+	}
 	for {
 		switch {
 		case s.covered >= want:
+			if !waiting {
+				s.stats.SharedRuns++ // a rider: runLocked did not count it
+			}
+			covered = s.covered
 			s.mu.Unlock()
-			return nil
+			return covered, nil
 		case s.failed != 0 && want <= s.failed:
 			// A syncfs that began after this caller's write failed (a
 			// successful one would have set covered first).
 			err := s.failErr
 			s.mu.Unlock()
-			return err
+			return 0, err
 		case s.running:
 			s.cond.Wait()
-		case s.failed != 0 || s.closed ||
-			s.waitingNext < s.minShared && s.fileSyncing+1 < s.minShared:
-			// want is started+1 here: a syncfs begun since the call
-			// would have covered it.
-			return s.fileSyncLocked(file)
+		case !waiting || s.failed != 0 || s.closed ||
+			s.waitingNext < s.minShared && s.fileSyncing+1 < s.minShared && s.owing.Load() < int64(s.minShared):
+			// A caller not waiting for the next syncfs had one of its
+			// generation begin and end, which then either covered it or
+			// failed (the cases above): it cannot get here, but its own
+			// fsync would be correct if it did.
+			return 0, s.fileSyncLocked(file, waiting)
 		default:
 			return s.runLocked()
 		}
@@ -141,8 +187,10 @@ func (s *SharedSync) Sync(file fileSyncer) error {
 
 // fileSyncLocked runs the caller's own fdatasync, in parallel with any
 // other, and unlocks s.mu.
-func (s *SharedSync) fileSyncLocked(file fileSyncer) error {
-	s.waitingNext--
+func (s *SharedSync) fileSyncLocked(file fileSyncer, counted bool) error {
+	if counted {
+		s.waitingNext--
+	}
 	s.fileSyncing++
 	s.stats.FileSyncs++
 	s.mu.Unlock()
@@ -155,12 +203,11 @@ func (s *SharedSync) fileSyncLocked(file fileSyncer) error {
 
 // runLocked runs a syncfs for the callers waiting for it, the caller among
 // them, and unlocks s.mu.
-func (s *SharedSync) runLocked() error {
+func (s *SharedSync) runLocked() (uint64, error) {
 	covers := s.waitingNext
 	s.waitingNext = 0
 	s.running = true
-	s.started++
-	gen := s.started
+	gen := s.started.Add(1)
 	s.stats.SyncFS++
 	s.stats.SharedRuns += int64(covers)
 	s.mu.Unlock()
@@ -173,10 +220,17 @@ func (s *SharedSync) runLocked() error {
 		s.failed = gen
 		s.failErr = fmt.Errorf("syncfs of log dir %s for %d logs: %w", s.dir, covers, err)
 		s.logger.Error("shared sync failed: the logs it covered are read-only, every log syncs its own file from now on", "dir", s.dir, "logs", covers, "err", err)
-		return s.failErr
+		return 0, s.failErr
 	}
 	s.covered = gen
-	return nil
+	return gen, nil
+}
+
+// owe counts a log that starts (+1) or stops (-1) owing a sync.
+func (s *SharedSync) owe(delta int64) {
+	if s != nil {
+		s.owing.Add(delta)
+	}
 }
 
 // Stats returns the counts so far.

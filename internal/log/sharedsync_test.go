@@ -115,6 +115,90 @@ func TestSharedSyncGenerations(t *testing.T) {
 	require(t, st == SharedSyncStats{SyncFS: 2, FileSyncs: 1, SharedRuns: 3}, "stats %+v", st)
 }
 
+// syncWrittenAsync runs s.SyncWritten(f, writtenAt) on a goroutine.
+func syncWrittenAsync(s *SharedSync, f fileSyncer, writtenAt uint64) <-chan syncResult {
+	done := make(chan syncResult, 1)
+	go func() {
+		covered, err := s.SyncWritten(f, writtenAt)
+		done <- syncResult{covered, err}
+	}()
+	return done
+}
+
+type syncResult struct {
+	covered uint64
+	err     error
+}
+
+// TestSharedSyncRidesOnASyncfsBegunAfterItsWrite: a caller whose write
+// completed before a syncfs began (writtenAt read then) is covered by that
+// syncfs even if it asks only once the syncfs runs, and needs no other; a
+// caller whose write completed after it began waits for the next one.
+func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
+	fsSync := newGatedSync()
+	s := NewSharedSync(fsSync, "/data", quietLogger)
+	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
+	close(b.release)
+	close(c.release)
+	close(d.release)
+
+	writtenC := s.Started() // C's write completes before any syncfs
+	doneA := syncAsync(s, a)
+	faultWait(t, a.entered, "A's own fdatasync")
+	doneB := syncWrittenAsync(s, b, s.Started())
+	faultWait(t, fsSync.entered, "the syncfs B runs while A syncs")
+	writtenD := s.Started() // D's write completes while that syncfs runs
+	require(t, writtenD == writtenC+1, "Started is %d while the first syncfs runs, want %d", writtenD, writtenC+1)
+	doneC := syncWrittenAsync(s, c, writtenC)
+	doneD := syncWrittenAsync(s, d, writtenD)
+	waitWaiting(t, s, 1) // D only: the running syncfs covers C
+	close(fsSync.release)
+	rb, rc := <-doneB, <-doneC
+	noErr(t, rb.err)
+	noErr(t, rc.err)
+	// covered is the newest generation done, which D's may already be.
+	require(t, rb.covered >= 1 && rc.covered >= 1, "B and C covered by generations %d and %d, want 1 or later", rb.covered, rc.covered)
+	var rd syncResult
+	select {
+	case rd = <-doneD:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for D")
+	}
+	noErr(t, rd.err)
+	require(t, rd.covered == 2, "D covered by generation %d, want 2 (the one begun after its write)", rd.covered)
+	close(a.release)
+	noErr(t, resultOf(t, doneA, "A"))
+	require(t, b.calls.Load()+c.calls.Load()+d.calls.Load() == 0, "B, C or D fdatasynced though a syncfs covered them")
+	require(t, fsSync.calls.Load() == 2, "syncfs ran %d times, want 2", fsSync.calls.Load())
+	st := s.Stats()
+	require(t, st == SharedSyncStats{SyncFS: 2, FileSyncs: 1, SharedRuns: 3}, "stats %+v, want B and C counted for the first syncfs, D for the second", st)
+}
+
+// TestSharedSyncRiderFailsWithItsSyncfs: a caller that rides on a running
+// syncfs (its write completed before it began) fails when it fails, and
+// does not get a later success instead.
+func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
+	fsSync := newGatedSync()
+	fsSync.err = vfs.ErrInjected
+	s := NewSharedSync(fsSync, "/data", quietLogger)
+	a, b, c := newGatedSync(), newGatedSync(), newGatedSync()
+	close(b.release)
+	close(c.release)
+	writtenC := s.Started()
+	doneA := syncAsync(s, a)
+	faultWait(t, a.entered, "A's own fdatasync")
+	doneB := syncAsync(s, b)
+	faultWait(t, fsSync.entered, "the syncfs B runs")
+	doneC := syncWrittenAsync(s, c, writtenC)
+	close(fsSync.release)
+	require(t, errors.Is(resultOf(t, doneB, "B"), vfs.ErrInjected), "B's syncfs failed, B did not")
+	rc := <-doneC
+	require(t, errors.Is(rc.err, vfs.ErrInjected), "C rode on the failed syncfs: %v, want its error", rc.err)
+	require(t, c.calls.Load() == 0, "C fdatasynced its own file after the syncfs covering it failed")
+	close(a.release)
+	noErr(t, resultOf(t, doneA, "A"))
+}
+
 // TestSharedSyncFailureFailsCoveredCallers: a failed syncfs fails every
 // caller it covered; afterwards callers fdatasync their own files, even
 // when several sync at once, and those that waited through the failed
@@ -550,7 +634,10 @@ func TestSharedSyncRoundWaitsForTheCachesFsync(t *testing.T) {
 	}()
 	faultWait(t, evicting, "the cache's fsync of a.log")
 	synced := make(chan error, 1)
-	go func() { synced <- l.syncActive(fa) }()
+	go func() {
+		_, err := l.syncActive(fa, shared.Started())
+		synced <- err
+	}()
 	// The round's sync must not return before the cache's is noted; give
 	// a wrong one a moment to show itself.
 	select {
@@ -564,4 +651,49 @@ func TestSharedSyncRoundWaitsForTheCachesFsync(t *testing.T) {
 	}
 	noErr(t, resultOf(t, pinned, "pinning b"))
 	require(t, shared.Stats().FileSyncs+shared.Stats().SyncFS == 0, "the round synced after the cache's fsync failed: %+v", shared.Stats())
+}
+
+// TestSharedSyncDuringAWriteLeavesItUnsynced: the syncer fsyncs a round
+// while the writer writes the next one to the same file; the file cache
+// must not count that write synced by an fsync that began during it, or
+// it could close the file without the fsync that would report the
+// write's writeback error.
+func TestSharedSyncDuringAWriteLeavesItUnsynced(t *testing.T) {
+	probe := newCrashProbe(vfs.NewMem())
+	files := NewFileCacheWithActive(4, 4)
+	sf := &segmentFile{cache: files, fs: probe, path: "/a.log"}
+	f, err := probe.Create(sf.path)
+	noErr(t, err)
+	noErr(t, f.Close())
+	af, err := sf.pin()
+	noErr(t, err)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var writes atomic.Int32
+	probe.setHook(func(op vfs.Op, path string) error {
+		if op == vfs.OpWrite && writes.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return nil
+	})
+	written := make(chan error, 1)
+	go func() {
+		_, err := af.(*activeFile).WritevAt([][]byte{[]byte("the next round")}, 0)
+		written <- err
+	}()
+	faultWait(t, entered, "the write")
+	noErr(t, af.Sync())
+	close(release)
+	noErr(t, resultOf(t, written, "the write"))
+	files.mu.Lock()
+	unsynced := sf.unsyncedLocked()
+	files.mu.Unlock()
+	require(t, unsynced, "an fsync that began during a write counted it synced")
+	noErr(t, af.Sync())
+	files.mu.Lock()
+	unsynced = sf.unsyncedLocked()
+	files.mu.Unlock()
+	require(t, !unsynced, "an fsync after the write left it unsynced")
+	probe.setHook(nil)
+	sf.closeFile()
 }

@@ -46,7 +46,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.dropAbortedTxnsFromLocked(s.nextOffset); err != nil {
 		return err
 	}
-	l.logEndOffset, l.nextOffset = s.nextOffset, s.nextOffset
+	l.logEndOffset, l.nextOffset, l.writtenEnd = s.nextOffset, s.nextOffset, s.nextOffset
 	l.recoveryPoint = min(l.recoveryPoint, l.logEndOffset)
 	l.logStartOffset = min(l.logStartOffset, l.logEndOffset)
 	// Records appended after the truncation are dirty, and a clean in
@@ -110,6 +110,7 @@ func (l *Log) restartAtLocked(offset int64) error {
 		return l.failAndReturnLocked(err)
 	}
 	l.logStartOffset, l.logEndOffset, l.nextOffset, l.recoveryPoint = offset, offset, offset, offset
+	l.writtenEnd = offset
 	l.firstDirtyOffset = offset
 	l.truncations++
 	return nil

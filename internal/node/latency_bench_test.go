@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicelog/sluice/internal/bench"
+	"github.com/sluicelog/sluice/internal/log"
 )
 
 // Latency at a fixed rate, the shape of issue 17's targets: 10,000 records
@@ -37,6 +38,7 @@ func BenchmarkNodeProduceLatency(b *testing.B) {
 	var mu sync.Mutex
 	var hist bench.Histogram
 	value := randomValue(latencyBenchRecordSize)
+	syncs := n.logs.SharedSyncStats()
 	b.ResetTimer()
 	sched := bench.Schedule{Start: time.Now(), Rate: latencyBenchRate}
 	for i := range int64(b.N) {
@@ -58,6 +60,7 @@ func BenchmarkNodeProduceLatency(b *testing.B) {
 	}
 	b.StopTimer()
 	reportLatency(b, &hist)
+	reportSyncs(b, n, syncs)
 }
 
 // BenchmarkNodeEndToEndLatency times each record from its due time to its
@@ -87,6 +90,7 @@ func BenchmarkNodeEndToEndLatency(b *testing.B) {
 		}
 	}()
 	payload := randomValue(latencyBenchRecordSize)
+	syncs := n.logs.SharedSyncStats()
 	b.ResetTimer()
 	sched := bench.Schedule{Start: time.Now(), Rate: latencyBenchRate}
 	for i := range int64(b.N) {
@@ -109,6 +113,7 @@ func BenchmarkNodeEndToEndLatency(b *testing.B) {
 		b.Fatal("consumer did not see every record:", ctx.Err())
 	}
 	reportLatency(b, &hist)
+	reportSyncs(b, n, syncs)
 }
 
 // latencyProducer creates the benchmark's topic and returns a producer to
@@ -124,6 +129,15 @@ func latencyProducer(ctx context.Context, b *testing.B, n *benchNode, topic stri
 		b.Fatal(err)
 	}
 	return c
+}
+
+// reportSyncs reports the syncs the appends waited for (syncfs calls and
+// their own fdatasyncs) per 1,000 records since before: how well group
+// commit shares them, a figure the machine's load barely moves.
+func reportSyncs(b *testing.B, n *benchNode, before log.SharedSyncStats) {
+	after := n.logs.SharedSyncStats()
+	syncs := after.SyncFS - before.SyncFS + after.FileSyncs - before.FileSyncs
+	b.ReportMetric(float64(syncs)*1000/float64(b.N), "syncs/krec")
 }
 
 func reportLatency(b *testing.B, h *bench.Histogram) {
