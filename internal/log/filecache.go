@@ -57,9 +57,11 @@ import (
 //     nearly every append reopens its file, and an openat plus an index
 //     load under one lock serialised every log of the broker behind it.
 //     The opener marks the file opening and counts it against the bound
-//     first; whoever else needs that file waits for that one open, and
-//     nothing else waits at all. Closing a descriptor also happens after
-//     the lock is dropped, by the goroutine that decided it.
+//     first; whoever else needs that file, or would pin, unpin or remove
+//     it, waits for that one open, and nothing else waits at all (a
+//     removal must not let a sealed segment's index rebuild write its
+//     files back after they were deleted). Closing a descriptor also
+//     happens after the lock is dropped, by the goroutine that decided it.
 //
 // Lock order: Log.mu before FileCache.mu. FileCache never calls into a Log.
 
@@ -429,9 +431,8 @@ func (sf *segmentFile) openLocked() error {
 // startOpenLocked opens the file and loads a sealed segment's indexes
 // with the lock dropped. The file counts against its kind's bound from
 // the start, so the bound holds while opens are in flight, and it is
-// marked opening so that it is opened once: pin and unpin, which change
-// its kind, wait for the open to end, and remove leaves it to the opener
-// to close.
+// marked opening so that it is opened once: pin, unpin and remove, which
+// change its kind or delete it, wait for the open to end.
 func (sf *segmentFile) startOpenLocked() error {
 	c := sf.cache
 	sf.opening = true
@@ -445,15 +446,8 @@ func (sf *segmentFile) startOpenLocked() error {
 	c.mu.Lock()
 	sf.opening = false
 	c.opened.Broadcast()
-	if err == nil && sf.removed {
-		c.closes = append(c.closes, f)
-		err = errFileRemoved
-	}
 	if err != nil {
-		c.open[sf.kind()]-- // remove may have moved the count to sealed
-		if sf.removed {
-			return errFileRemoved // the open lost a race with the deletion
-		}
+		c.open[sf.kind()]--
 		return err
 	}
 	sf.file = f
@@ -678,18 +672,25 @@ func (sf *segmentFile) syncSealed() (removed bool, err error) {
 }
 
 // remove marks the file deleted: it is closed now if unreferenced, else on
-// the last release.
+// the last release. An open in flight is waited for: a sealed segment's
+// may be rebuilding its index files and writing them back, which must not
+// happen after the caller deletes them (orphans a later segment at the
+// same base offset would take for its own). The wait is for one file's
+// openat and index load, which the cache's lock covered before.
 func (sf *segmentFile) remove() {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
+	for sf.opening {
+		sf.waitOpenedLocked()
+	}
 	sf.removed = true
 	sf.unlistLocked()
 	if sf.pinned {
 		sf.pinned = false
-		if sf.file != nil || sf.opening {
-			// Counted as sealed from now on: closeLocked below, a
-			// later release or the opener decrements it.
+		if sf.file != nil {
+			// Counted as sealed from now on: closeLocked below or a
+			// later release decrements it.
 			c.open[activeKind]--
 			c.open[sealedKind]++
 		}
