@@ -101,7 +101,7 @@ type FileCache struct {
 	evicting [2]int
 	syncs    []evictSync // fsyncs for unlock to run
 	closes   []vfs.File  // descriptors for unlock to close
-	// evicted is broadcast when unlock has noted the fsyncs it ran: the
+	// evicted is broadcast each time an eviction's fsync is noted: the
 	// log's own fsync of a file waits for the cache's (awaitEvictionLocked).
 	evicted sync.Cond
 	// opened is broadcast when an open (openLocked) ends, well or not:
@@ -119,7 +119,6 @@ type evictSync struct {
 	file vfs.File
 	gen  int64 // the write generation it covers
 	kind fileKind
-	err  error
 }
 
 // NewFileCache returns a cache keeping at most limit sealed segment files
@@ -339,7 +338,10 @@ func (c *FileCache) unlock() {
 // runPendingLocked runs the fsyncs and closes queued under the lock,
 // dropping it meanwhile, until none is left. Every goroutine that queues
 // some runs them before it lets go of the lock for good (unlock) or waits,
-// so none is left behind; any one may run another's.
+// so none is left behind; any one may run another's. Each fsync is noted
+// as soon as it returns: a log waiting to fsync one file of a batch
+// (awaitEvictionLocked) must not wait for the rest, and a lowered bound
+// may evict thousands at once.
 func (c *FileCache) runPendingLocked() {
 	for len(c.syncs) > 0 || len(c.closes) > 0 {
 		jobs, closes := c.syncs, c.closes
@@ -348,22 +350,27 @@ func (c *FileCache) runPendingLocked() {
 		for _, f := range closes {
 			f.Close()
 		}
-		for i := range jobs {
-			jobs[i].err = jobs[i].file.Sync()
+		for _, j := range jobs {
+			err := j.file.Sync()
+			c.mu.Lock()
+			c.noteEvictSyncLocked(j, err)
+			c.mu.Unlock()
 		}
 		c.mu.Lock()
-		for _, j := range jobs {
-			sf := j.sf
-			sf.refs--
-			sf.evicting = false
-			c.evicting[j.kind]--
-			sf.noteSyncLocked(j.gen, j.err)
-			sf.parkLocked(false)
-		}
-		if len(jobs) > 0 {
-			c.evicted.Broadcast()
-		}
 	}
+}
+
+// noteEvictSyncLocked ends an eviction's fsync: the file is parked again,
+// to be closed if still past the bound, and the log's fsync waiting for it
+// goes on.
+func (c *FileCache) noteEvictSyncLocked(j evictSync, err error) {
+	sf := j.sf
+	sf.refs--
+	sf.evicting = false
+	c.evicting[j.kind]--
+	sf.noteSyncLocked(j.gen, err)
+	sf.parkLocked(false)
+	c.evicted.Broadcast()
 }
 
 // waitOpenedLocked waits for sf's open in flight to end, or returns at

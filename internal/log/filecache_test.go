@@ -963,3 +963,48 @@ func TestFileCacheDeletionWaitsForAnIndexRebuild(t *testing.T) {
 		require(t, !ok || base != 0, "%s left behind by the deleted segment's index rebuild (files: %v)", name, names)
 	}
 }
+
+// TestFileCacheLogSyncWaitsOnlyForItsOwnEvictionFsync: a log's fsync of a
+// file waits for an fsync the cache runs to close that file, but the cache
+// marked the fsyncs of one batch done only when the whole batch was: a
+// lowered bound (SetLimits, as clients connect) evicts a step's worth of
+// files at once, sometimes thousands, and the log waited for every other
+// file's fsync before it. Here b's fsync hangs and a's log sync must not.
+func TestFileCacheLogSyncWaitsOnlyForItsOwnEvictionFsync(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: vfs.NewMem(), after: func(name string, err error) {
+		if name == "/b.log" && armed.Load() {
+			close(entered)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	var handles []vfs.File
+	for _, name := range []string{"/a.log", "/b.log", "/c.log"} { // a least recently used
+		h, err := newSealedFiles(t, fsys, files, name)[0].pin()
+		noErr(t, err)
+		_, err = h.WriteAt([]byte("unsynced"), 0)
+		noErr(t, err)
+		handles = append(handles, h)
+	}
+	armed.Store(true)
+	lowered := make(chan struct{})
+	go func() {
+		files.SetLimits(8, 1) // evicts a, then b: one batch
+		close(lowered)
+	}()
+	<-entered
+	synced := make(chan error, 1)
+	go func() { synced <- handles[0].Sync() }()
+	select {
+	case err := <-synced:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the log's sync of a waited for the cache's fsync of b")
+	}
+	close(release)
+	<-lowered
+	require(t, files.OpenActiveFiles() == 1, "%d active files open, bound 1", files.OpenActiveFiles())
+}
