@@ -57,9 +57,11 @@ import (
 //     nearly every append reopens its file, and an openat plus an index
 //     load under one lock serialised every log of the broker behind it.
 //     The opener marks the file opening and counts it against the bound
-//     first; whoever else needs that file waits for that one open, and
-//     nothing else waits at all. Closing a descriptor also happens after
-//     the lock is dropped, by the goroutine that decided it.
+//     first; whoever else needs that file, or would pin, unpin or remove
+//     it, waits for that one open, and nothing else waits at all (a
+//     removal must not let a sealed segment's index rebuild write its
+//     files back after they were deleted). Closing a descriptor also
+//     happens after the lock is dropped, by the goroutine that decided it.
 //
 // Lock order: Log.mu before FileCache.mu. FileCache never calls into a Log.
 
@@ -99,7 +101,7 @@ type FileCache struct {
 	evicting [2]int
 	syncs    []evictSync // fsyncs for unlock to run
 	closes   []vfs.File  // descriptors for unlock to close
-	// evicted is broadcast when unlock has noted the fsyncs it ran: the
+	// evicted is broadcast each time an eviction's fsync is noted: the
 	// log's own fsync of a file waits for the cache's (awaitEvictionLocked).
 	evicted sync.Cond
 	// opened is broadcast when an open (openLocked) ends, well or not:
@@ -117,7 +119,6 @@ type evictSync struct {
 	file vfs.File
 	gen  int64 // the write generation it covers
 	kind fileKind
-	err  error
 }
 
 // NewFileCache returns a cache keeping at most limit sealed segment files
@@ -341,7 +342,10 @@ func (c *FileCache) unlock() {
 // runPendingLocked runs the fsyncs and closes queued under the lock,
 // dropping it meanwhile, until none is left. Every goroutine that queues
 // some runs them before it lets go of the lock for good (unlock) or waits,
-// so none is left behind; any one may run another's.
+// so none is left behind; any one may run another's. Each fsync is noted
+// as soon as it returns: a log waiting to fsync one file of a batch
+// (awaitEvictionLocked) must not wait for the rest, and a lowered bound
+// may evict thousands at once.
 func (c *FileCache) runPendingLocked() {
 	for len(c.syncs) > 0 || len(c.closes) > 0 {
 		jobs, closes := c.syncs, c.closes
@@ -350,22 +354,27 @@ func (c *FileCache) runPendingLocked() {
 		for _, f := range closes {
 			f.Close()
 		}
-		for i := range jobs {
-			jobs[i].err = jobs[i].file.Sync()
+		for _, j := range jobs {
+			err := j.file.Sync()
+			c.mu.Lock()
+			c.noteEvictSyncLocked(j, err)
+			c.mu.Unlock()
 		}
 		c.mu.Lock()
-		for _, j := range jobs {
-			sf := j.sf
-			sf.refs--
-			sf.evicting = false
-			c.evicting[j.kind]--
-			sf.noteSyncLocked(j.gen, j.err)
-			sf.parkLocked(false)
-		}
-		if len(jobs) > 0 {
-			c.evicted.Broadcast()
-		}
 	}
+}
+
+// noteEvictSyncLocked ends an eviction's fsync: the file is parked again,
+// to be closed if still past the bound, and the log's fsync waiting for it
+// goes on.
+func (c *FileCache) noteEvictSyncLocked(j evictSync, err error) {
+	sf := j.sf
+	sf.refs--
+	sf.evicting = false
+	c.evicting[j.kind]--
+	sf.noteSyncLocked(j.gen, err)
+	sf.parkLocked(false)
+	c.evicted.Broadcast()
 }
 
 // waitOpenedLocked waits for sf's open in flight to end, or returns at
@@ -433,9 +442,8 @@ func (sf *segmentFile) openLocked() error {
 // startOpenLocked opens the file and loads a sealed segment's indexes
 // with the lock dropped. The file counts against its kind's bound from
 // the start, so the bound holds while opens are in flight, and it is
-// marked opening so that it is opened once: pin and unpin, which change
-// its kind, wait for the open to end, and remove leaves it to the opener
-// to close.
+// marked opening so that it is opened once: pin, unpin and remove, which
+// change its kind or delete it, wait for the open to end.
 func (sf *segmentFile) startOpenLocked() error {
 	c := sf.cache
 	sf.opening = true
@@ -449,15 +457,8 @@ func (sf *segmentFile) startOpenLocked() error {
 	c.mu.Lock()
 	sf.opening = false
 	c.opened.Broadcast()
-	if err == nil && sf.removed {
-		c.closes = append(c.closes, f)
-		err = errFileRemoved
-	}
 	if err != nil {
-		c.open[sf.kind()]-- // remove may have moved the count to sealed
-		if sf.removed {
-			return errFileRemoved // the open lost a race with the deletion
-		}
+		c.open[sf.kind()]--
 		return err
 	}
 	sf.file = f
@@ -682,18 +683,25 @@ func (sf *segmentFile) syncSealed() (removed bool, err error) {
 }
 
 // remove marks the file deleted: it is closed now if unreferenced, else on
-// the last release.
+// the last release. An open in flight is waited for: a sealed segment's
+// may be rebuilding its index files and writing them back, which must not
+// happen after the caller deletes them (orphans a later segment at the
+// same base offset would take for its own). The wait is for one file's
+// openat and index load, which the cache's lock covered before.
 func (sf *segmentFile) remove() {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
+	for sf.opening {
+		sf.waitOpenedLocked()
+	}
 	sf.removed = true
 	sf.unlistLocked()
 	if sf.pinned {
 		sf.pinned = false
-		if sf.file != nil || sf.opening {
-			// Counted as sealed from now on: closeLocked below, a
-			// later release or the opener decrements it.
+		if sf.file != nil {
+			// Counted as sealed from now on: closeLocked below or a
+			// later release decrements it.
 			c.open[activeKind]--
 			c.open[sealedKind]++
 		}

@@ -734,9 +734,9 @@ func TestFileCacheSameFileOpensOnce(t *testing.T) {
 }
 
 // TestFileCacheRemovedWhileOpening: a segment deleted while its file is
-// being opened (retention, truncation, log close) is closed by the opener,
-// counted nowhere, and the reader gets ErrOffsetOutOfRange as if it came
-// after the deletion.
+// being opened (retention, truncation, log close) waits for that open, so
+// the use that started it comes before the deletion; then the file is
+// closed on release, counted nowhere, and a later use finds it deleted.
 func TestFileCacheRemovedWhileOpening(t *testing.T) {
 	for _, active := range []bool{false, true} {
 		t.Run(fmt.Sprint("active=", active), func(t *testing.T) {
@@ -757,31 +757,52 @@ func TestFileCacheRemovedWhileOpening(t *testing.T) {
 				require(t, files.OpenActiveFiles() == 1, "%d active files open, bound 1", files.OpenActiveFiles())
 				sfs[1].remove()
 			}
-			fsys.arm()
-			got := make(chan error, 1)
-			go func() {
+			use := func() error {
 				if active {
 					_, err := handle.WriteAt([]byte("x"), 0)
-					got <- err
-					return
+					return err
 				}
 				ref, err := a.acquire()
 				if err == nil {
 					ref.release()
 				}
-				got <- err
-			}()
+				return err
+			}
+			fsys.arm()
+			got := make(chan error, 1)
+			go func() { got <- use() }()
 			<-fsys.entered
-			a.remove()
+			removed := make(chan struct{})
+			go func() {
+				a.remove()
+				close(removed)
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				files.mu.Lock()
+				waits := files.openWaits
+				files.mu.Unlock()
+				if waits > 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case <-removed:
+				t.Fatal("remove returned while the file was being opened")
+			default:
+			}
 			close(fsys.release)
-			err := <-got
+			noErr(t, <-got)
+			<-removed
+			require(t, files.OpenFiles() == 0 && files.OpenActiveFiles() == 0,
+				"%d sealed, %d active files counted open after the removal", files.OpenFiles(), files.OpenActiveFiles())
 			want := ErrOffsetOutOfRange
 			if active {
 				want = ErrClosed
 			}
-			require(t, errors.Is(err, want), "use of a file removed while opening: %v, want %v", err, want)
-			require(t, files.OpenFiles() == 0 && files.OpenActiveFiles() == 0,
-				"%d sealed, %d active files counted open after the removal", files.OpenFiles(), files.OpenActiveFiles())
+			err := use()
+			require(t, errors.Is(err, want), "use of a removed file: %v, want %v", err, want)
 			dfs.mu.Lock()
 			defer dfs.mu.Unlock()
 			require(t, len(dfs.open) == 0, "%d descriptors left open", len(dfs.open))
@@ -869,4 +890,121 @@ func BenchmarkFileCacheReopenParallel(b *testing.B) {
 	for _, sf := range sfs {
 		sf.remove()
 	}
+}
+
+// TestFileCacheDeletionWaitsForAnIndexRebuild: a reader opening a sealed
+// segment whose index files are damaged rebuilds them from the .log and
+// writes them back, without any lock since opens left the cache's lock.
+// A retention or DeleteRecords removal of that segment meanwhile deleted
+// the index files and the rebuild then wrote them again: orphans that a
+// new segment at the same base offset (a truncation restarting the log
+// there) would later be handed as its own. The removal now waits for the
+// open in flight, as it did when the open held the cache's lock.
+func TestFileCacheDeletionWaitsForAnIndexRebuild(t *testing.T) {
+	cfg := smallConfig()
+	tl := openTestLog(t, cfg)
+	for i := range 40 {
+		_, err := tl.Append(testBatch(t, "x", 2, 100, int64(1000+i)), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	require(t, tl.NumSegments() > 2, "want sealed segments, have %d", tl.NumSegments())
+	end, secondBase := tl.LogEndOffset(), tl.segments[1].baseOffset
+	indexPath := tl.segments[0].path(indexSuffix)
+	good := readFileForTest(t, tl.fs, indexPath)
+	noErr(t, tl.Close())
+	writeFileForTest(t, tl.fs, indexPath, make([]byte, len(good)+64)) // zero-filled: rebuilt
+
+	// Only the rebuild opens the index file read-write: block it there.
+	fsys := newBlockingOpenFS(tl.fs, indexPath)
+	l, err := Open(fsys, tl.dir, Options{Config: cfg, Clock: tl.clock, Logger: quietLogger, RecoveryPoint: end, CleanShutdown: true})
+	noErr(t, err)
+	defer l.Close()
+	fsys.arm()
+	read := make(chan error, 1)
+	go func() {
+		s, err := l.Read(0, ReadOptions{MaxBytes: 1, MinOneBatch: true, MaxOffset: NoMaxOffset})
+		if err == nil {
+			s.Release()
+		}
+		read <- err
+	}()
+	<-fsys.entered
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := l.DeleteRecordsBefore(secondBase)
+		deleted <- err
+	}()
+	// Either the deletion finishes while the rebuild is stuck (the bug) or
+	// it waits for the open in flight.
+	deadline := time.Now().Add(10 * time.Second)
+	for done := false; !done; {
+		l.files.mu.Lock()
+		waits := l.files.openWaits
+		l.files.mu.Unlock()
+		select {
+		case err := <-deleted:
+			deleted <- err
+			done = true
+		default:
+			done = waits > 0 || time.Now().After(deadline)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(fsys.release)
+	// The read may come before the deletion or after it.
+	if err := <-read; !errors.Is(err, ErrOffsetOutOfRange) {
+		noErr(t, err)
+	}
+	noErr(t, <-deleted)
+	names, err := tl.fs.List(tl.dir)
+	noErr(t, err)
+	for _, name := range names {
+		base, ok := parseSegmentFileName(name, indexSuffix)
+		require(t, !ok || base != 0, "%s left behind by the deleted segment's index rebuild (files: %v)", name, names)
+	}
+}
+
+// TestFileCacheLogSyncWaitsOnlyForItsOwnEvictionFsync: a log's fsync of a
+// file waits for an fsync the cache runs to close that file, but the cache
+// marked the fsyncs of one batch done only when the whole batch was: a
+// lowered bound (SetLimits, as clients connect) evicts a step's worth of
+// files at once, sometimes thousands, and the log waited for every other
+// file's fsync before it. Here b's fsync hangs and a's log sync must not.
+func TestFileCacheLogSyncWaitsOnlyForItsOwnEvictionFsync(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: vfs.NewMem(), after: func(name string, err error) {
+		if name == "/b.log" && armed.Load() {
+			close(entered)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	var handles []vfs.File
+	for _, name := range []string{"/a.log", "/b.log", "/c.log"} { // a least recently used
+		h, err := newSealedFiles(t, fsys, files, name)[0].pin()
+		noErr(t, err)
+		_, err = h.WriteAt([]byte("unsynced"), 0)
+		noErr(t, err)
+		handles = append(handles, h)
+	}
+	armed.Store(true)
+	lowered := make(chan struct{})
+	go func() {
+		files.SetLimits(8, 1) // evicts a, then b: one batch
+		close(lowered)
+	}()
+	<-entered
+	synced := make(chan error, 1)
+	go func() { synced <- handles[0].Sync() }()
+	select {
+	case err := <-synced:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the log's sync of a waited for the cache's fsync of b")
+	}
+	close(release)
+	<-lowered
+	require(t, files.OpenActiveFiles() == 1, "%d active files open, bound 1", files.OpenActiveFiles())
 }

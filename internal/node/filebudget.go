@@ -20,8 +20,9 @@ const (
 	// a moment. At most a quarter of a small limit.
 	fixedDescriptorReserve = 512
 	// connectionStep rounds the connection count up before it enters the
-	// budget, so clients connecting and leaving one by one do not close
-	// and reopen segment files each time.
+	// budget, and the budget comes down only two steps below the count it
+	// was set for (connectionBudget), so clients connecting and leaving
+	// one by one do not close and reopen segment files each time.
 	connectionStep = 64
 	// minConnectionHeadroom is the least room kept for connections not
 	// yet accepted; it grows to a quarter of the open ones, since clients
@@ -56,26 +57,44 @@ func segmentFileBudget(limit, connections int) (sealed, active int) {
 	return sealed, active
 }
 
+// connectionBudget is the connection count the segment file bounds are
+// computed for: a multiple of connectionStep at or above the count open.
+// It rises as soon as connections pass it, and comes down only once they
+// are two steps below it: with one threshold, a count going back and forth
+// across a multiple of the step (short-lived clients, a health check)
+// closed a step's worth of idle segment files, fsyncing the unsynced
+// ones, on every crossing, and let them be reopened on the next.
+type connectionBudget struct{ connections int }
+
+// fit takes the connections open now and says whether the budget moved.
+func (b *connectionBudget) fit(connections int) bool {
+	rounded := (max(connections, 0) + connectionStep - 1) / connectionStep * connectionStep
+	if rounded > b.connections || rounded+connectionStep < b.connections {
+		b.connections = rounded
+		return true
+	}
+	return false
+}
+
 // fitSegmentFiles keeps the file cache's bounds at segmentFileBudget for
-// the connections open, each time changed reports that they changed:
-// growing the bounds as clients leave and closing idle segment files as
-// they arrive, before sockets run short. It runs on its own goroutine
-// because shrinking may fsync idle files written without a sync.
+// the connections open (as connectionBudget rounds them), each time
+// changed reports that they changed: growing the bounds as clients leave
+// and closing idle segment files as they arrive, before sockets run
+// short. It runs on its own goroutine because shrinking may fsync idle
+// files written without a sync.
 func fitSegmentFiles(ctx context.Context, limit int, changed <-chan struct{}, connections func() int, logs *log.Manager) {
 	if limit <= 0 {
 		return
 	}
-	lastSealed, lastActive := logs.OpenSegmentLimits()
+	var budget connectionBudget // the bounds in force were set for none
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		}
-		sealed, active := segmentFileBudget(limit, connections())
-		if sealed != lastSealed || active != lastActive {
-			logs.SetOpenSegmentLimits(sealed, active)
-			lastSealed, lastActive = sealed, active
+		if budget.fit(connections()) {
+			logs.SetOpenSegmentLimits(segmentFileBudget(limit, budget.connections))
 		}
 	}
 }

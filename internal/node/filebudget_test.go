@@ -61,6 +61,40 @@ func TestNodeSegmentFileBudgetShrinksWithConnections(t *testing.T) {
 	}
 }
 
+// TestNodeSegmentFileBudgetSteadyUnderChurn: a connection count going
+// back and forth across a multiple of connectionStep moves the bounds
+// once, not on every crossing (each lowering closes a step's worth of
+// idle segment files, fsyncing the unsynced ones); a real rise or fall
+// still moves them.
+func TestNodeSegmentFileBudgetSteadyUnderChurn(t *testing.T) {
+	var b connectionBudget
+	moves := 0
+	for i := range 1000 {
+		if b.fit(64 + i%2) { // 64, 65, 64, 65, ...
+			moves++
+		}
+	}
+	if moves != 2 || b.connections != 128 {
+		t.Fatalf("1,000 crossings of 64 moved the budget %d times, to %d connections; want twice, to 128", moves, b.connections)
+	}
+	for _, step := range []struct{ connections, want int }{
+		{129, 192}, // a rise moves it at once
+		{128, 192}, // one step below: kept
+		{64, 64},   // two below: given back
+		{129, 192},
+		{0, 0},   // everyone left
+		{1, 64},  // one client takes a step
+		{0, 64},  // and its leaving keeps it
+		{-1, 64}, // nonsense counts as none
+		{10000, 10048},
+	} {
+		b.fit(step.connections)
+		if b.connections != step.want {
+			t.Fatalf("%d connections: budgeted for %d, want %d", step.connections, b.connections, step.want)
+		}
+	}
+}
+
 // TestNodeFitSegmentFilesFollowsConnections: the node's file cache bounds
 // follow the connection count each time it is signalled.
 func TestNodeFitSegmentFilesFollowsConnections(t *testing.T) {
