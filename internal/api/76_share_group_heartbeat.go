@@ -47,8 +47,7 @@ func serveShareGroupHeartbeat(ctx context.Context, b *Broker, r *Request) (kmsg.
 	if req.RackID != nil {
 		hb.RackID = *req.RackID
 	}
-	img := b.Control.Image()
-	res, err := s.Heartbeat(req.GroupID, hb, partitionCounter(img))
+	res, err := s.Heartbeat(req.GroupID, hb, b.Control.Image())
 	if err != nil {
 		return fail(err)
 	}
@@ -56,6 +55,10 @@ func serveShareGroupHeartbeat(ctx context.Context, b *Broker, r *Request) (kmsg.
 	resp.MemberEpoch = res.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(res.HeartbeatIntervalMs)
 	if res.Assignment != nil {
+		// The assignment may come from a newer image than the one passed
+		// (Heartbeat assigns from the newest it saw): its topic ids come
+		// from one read now, as new at least.
+		img := b.Control.Image()
 		a := kmsg.NewShareGroupHeartbeatResponseAssignment()
 		for topic, partitions := range res.Assignment {
 			t, ok := img.Topic(topic)

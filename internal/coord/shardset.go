@@ -78,13 +78,16 @@ type shardSet[S coordShard] struct {
 	mu      sync.Mutex
 	shards  map[int32]S
 	stopped bool
+	// appliedOffset is the metadata offset of the newest image refresh
+	// applied: an older one read before it must not be applied after it.
+	appliedOffset int64
 }
 
 func newShardSet[S coordShard](topic string, nodeID int32, image func() *metadata.Image, create func(context.Context) error,
 	clk clock.Clock, logger *slog.Logger) *shardSet[S] {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &shardSet[S]{topic: topic, nodeID: nodeID, image: image, create: create, clock: clk, logger: logger,
-		ctx: ctx, cancel: cancel, shards: map[int32]S{}}
+		ctx: ctx, cancel: cancel, shards: map[int32]S{}, appliedOffset: -1}
 }
 
 // stop unloads every shard with ErrCoordinatorNotAvailable and waits for
@@ -126,10 +129,22 @@ func (ss *shardSet[S]) topicImage() (*metadata.TopicImage, bool) {
 // the others. A new leader epoch reloads the shard: leadership may have
 // gone elsewhere and come back between two images, and the records
 // another leader appended meanwhile are only known by replaying.
+//
+// Refreshes run at once (the node's image loop, a request that found its
+// shard missing, WaitLoaded) and read the image before taking mu, so one
+// may get mu after another that read a newer image. Applying its older
+// image then would unload a shard this node leads, or reload one under an
+// older leader epoch: a transaction shard's markers would carry that
+// epoch as their coordinator epoch, which partitions that saw the newer
+// one refuse, so its transactions would never complete. Images only move
+// forward here.
 func (ss *shardSet[S]) refresh() {
-	t, ok := ss.topicImage()
+	img := ss.image()
+	if img == nil {
+		img = metadata.EmptyImage()
+	}
 	want := map[int32]int32{} // partition -> leader epoch
-	if ok {
+	if t, ok := img.Topic(ss.topic); ok {
 		for p, pi := range t.Partitions {
 			if pi != nil && pi.Leader == ss.nodeID {
 				want[int32(p)] = pi.LeaderEpoch
@@ -138,9 +153,10 @@ func (ss *shardSet[S]) refresh() {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.stopped {
+	if ss.stopped || img.Offset() < ss.appliedOffset {
 		return
 	}
+	ss.appliedOffset = img.Offset()
 	for p, s := range ss.shards {
 		if epoch, ok := want[p]; !ok || epoch != s.base().leaderEpoch {
 			s.base().unload(ErrNotCoordinator)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // fakeMarkers is the partition side as the coordinator sees it: it
@@ -46,6 +48,18 @@ type txnFixture struct {
 	markers *fakeMarkers
 	nextPID int64
 	cfg     TxnConfig
+	// onImage, when set, runs once inside the coordinator's next image
+	// read, after the image was read: what happens in the meantime.
+	onImage atomic.Pointer[func()]
+}
+
+// txnImage is the image as the transaction coordinator reads it.
+func (f *txnFixture) txnImage() *metadata.Image {
+	img := f.image()
+	if meanwhile := f.onImage.Swap(nil); meanwhile != nil {
+		(*meanwhile)()
+	}
+	return img
 }
 
 func newTxnFixture(t *testing.T, cfg TxnConfig) *txnFixture {
@@ -56,7 +70,7 @@ func newTxnFixture(t *testing.T, cfg TxnConfig) *txnFixture {
 }
 
 func (f *txnFixture) startTxn() {
-	c, err := StartTxn(TxnOptions{NodeID: testNode, Partitions: f.mgr, Image: f.image, Clock: f.clock, Logger: quietLogger,
+	c, err := StartTxn(TxnOptions{NodeID: testNode, Partitions: f.mgr, Image: f.txnImage, Clock: f.clock, Logger: quietLogger,
 		CreateTransactionTopic: func(context.Context) error {
 			if _, ok := f.image().Topic(TransactionStateTopic); !ok {
 				f.createTopic(TransactionStateTopic, 3, TransactionTopicConfigs)
@@ -205,4 +219,42 @@ func TestTxnCoordinatorHoldsRequestsWhileMarkersAreWritten(t *testing.T) {
 	noErr(t, err)
 	require(t, res.ProducerEpoch == 2, "epoch after fencing an open transaction: %d", res.ProducerEpoch)
 	require(t, len(f.markers.written()) == 4, "markers: %v", f.markers.written())
+}
+
+// TestTxnCoordinatorStaleRefreshKeepsTheCoordinatorEpoch: a Refresh reads
+// the image, and before it applies it another Refresh applies a newer one
+// in which this node leads the shard's partition in a new leader epoch.
+// The stale Refresh must not reload the shard under the old epoch: its
+// markers carry the shard's epoch as their coordinator epoch, and a
+// partition that saw the newer one refuses them (COORDINATOR_FENCED), so
+// the transaction would stay prepared, its partitions' LSO held, until
+// some later metadata change reloaded the shard.
+func TestTxnCoordinatorStaleRefreshKeepsTheCoordinatorEpoch(t *testing.T) {
+	f := newTxnFixture(t, TxnConfig{TransactionTopicNumPartitions: 3})
+	ctx := ctxT(t)
+	f.ready("app")
+	topic, _ := f.image().Topic(TransactionStateTopic)
+	shard := PartitionFor("app", 3)
+	require(t, topic.Partitions[shard].LeaderEpoch == 0, "leader epoch %d, want 0", topic.Partitions[shard].LeaderEpoch)
+
+	// The stale Refresh reads the image of epoch 0; meanwhile the leader
+	// is elected again (epoch 1) and the node's Refresh applies that.
+	meanwhile := func() {
+		f.apply(&metadata.PartitionChange{TopicID: topic.ID, Partition: shard, Leader: testNode})
+		f.txn.Refresh()
+	}
+	f.onImage.Store(&meanwhile)
+	f.txn.Refresh()
+	require(t, f.onImage.Load() == nil, "the Refresh did not read the image")
+
+	f.ready("app")
+	res, err := f.txn.InitProducerID(ctx, InitProducerIDReq{TransactionalID: "app", TimeoutMs: 60000, ProducerID: -1, ProducerEpoch: -1})
+	noErr(t, err)
+	p := TxnProducer{TransactionalID: "app", ProducerID: res.ProducerID, ProducerEpoch: res.ProducerEpoch}
+	noErr(t, f.txn.AddPartitions(ctx, p, []TxnTopicPartition{{Topic: "out", Partition: 0}}))
+	noErr(t, f.txn.EndTxn(ctx, p, true))
+	eventually(t, "CompleteCommit", func() bool { return f.state("app").State == 4 })
+	calls := f.markers.written()
+	want := "broker=1 pid=1001 epoch=0 commit=true coord-epoch=1 [{out 0}] err=<nil>"
+	require(t, len(calls) == 1 && calls[0] == want, "markers:\n%v\nwant\n%s", calls, want)
 }

@@ -207,6 +207,13 @@ func (l *Log) checkGroupLocked(g segmentGroup) (int, error) {
 		if s != snap.seg || !s.sealed || s.size != snap.size || s.nextOffset != snap.nextOffset {
 			return 0, errCleanAborted
 		}
+		// The partition indexes an abort after appending its marker, so
+		// a segment may get entries after the snapshot grouped it behind
+		// another. The merged segment keeps the first one's entries
+		// only: merging it would lose them.
+		if i > 0 && len(s.abortedTxns) > 0 {
+			return 0, errCleanAborted
+		}
 	}
 	return first, nil
 }

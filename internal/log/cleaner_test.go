@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -634,4 +636,93 @@ func TestLogCleanerKeepsAbortedTxnIndex(t *testing.T) {
 	noErr(t, tl.Close())
 	tl.reopen(t, Options{})
 	require(t, slices.Equal(tl.AbortedTxns(0, tl.LogEndOffset()), want), "after reopen: %+v", tl.AbortedTxns(0, tl.LogEndOffset()))
+}
+
+// cleanerHookFS runs onCreate before the first Create of a cleaned
+// segment, and onSwap before the rename that starts a swap: each once.
+type cleanerHookFS struct {
+	vfs.FS
+	onCreate, onSwap func()
+}
+
+func (h *cleanerHookFS) Create(name string) (vfs.File, error) {
+	if f := h.onCreate; f != nil && strings.HasSuffix(name, cleanedSuffix) {
+		h.onCreate = nil
+		f()
+	}
+	return h.FS.Create(name)
+}
+
+func (h *cleanerHookFS) Rename(from, to string) error {
+	if f := h.onSwap; f != nil && strings.HasSuffix(to, swapSuffix) {
+		h.onSwap = nil
+		f()
+	}
+	return h.FS.Rename(from, to)
+}
+
+// TestLogCleanerKeepsAnAbortIndexedWhileItCleans: the cleaner groups
+// segments from a snapshot taken when it starts, and never merges a
+// segment with aborted-transaction entries into another. The partition
+// indexes an abort just after appending its marker (a follower, after
+// appending the fetched batches), so an entry may reach a segment after
+// the snapshot, or while the swap's file operations run without the
+// log's lock. The merged segment kept only the first segment's entries,
+// so that abort was lost, and read_committed readers took its records as
+// committed.
+func TestLogCleanerKeepsAnAbortIndexedWhileItCleans(t *testing.T) {
+	t.Run("before the swap", func(t *testing.T) {
+		testCleanerAbortIndexedWhileCleaning(t, func(fs *cleanerHookFS, index func()) { fs.onCreate = index })
+	})
+	t.Run("during the swap", func(t *testing.T) {
+		testCleanerAbortIndexedWhileCleaning(t, func(fs *cleanerHookFS, index func()) {
+			fs.onSwap = func() {
+				// The swap does not wait for the entry (it may wait
+				// for the swap); it has the time to land, though.
+				done := make(chan struct{})
+				go func() { defer close(done); index() }()
+				select {
+				case <-done:
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		})
+	})
+}
+
+func testCleanerAbortIndexedWhileCleaning(t *testing.T, hook func(fs *cleanerHookFS, index func())) {
+	mem := vfs.NewMem()
+	fs := &cleanerHookFS{FS: mem}
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	cfg := compactConfig()
+	l, err := Open(fs, "/data/topic-0", Options{Config: cfg, Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	l.SetCleanableBound(unbounded)
+	now := clk.Now().UnixMilli()
+	for i := 0; l.NumSegments() < 4; i++ {
+		_, err := l.Append(keyedBatch(t, record.CodecNone, now, keyed(fmt.Sprintf("k%d", i), strings.Repeat("v", 200))), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	// Segments of up to 1 MiB now, so the clean merges the sealed ones.
+	cfg.SegmentBytes = 1 << 20
+	noErr(t, l.SetConfig(cfg))
+	second := l.SegmentEnd(0) // the second segment's base offset
+	abort := AbortedTxn{ProducerID: 7, FirstOffset: second, LastOffset: second, LastStableOffset: second + 1}
+	indexed := make(chan error, 1)
+	hook(fs, func() { indexed <- l.AppendAbortedTxn(abort) })
+
+	for range 2 {
+		if _, err := l.CleanNow(1 << 20); err != nil && !errors.Is(err, errCleanAborted) {
+			t.Fatal(err)
+		}
+	}
+	noErr(t, <-indexed)
+	got := l.AbortedTxns(0, l.LogEndOffset())
+	require(t, slices.Equal(got, []AbortedTxn{abort}), "aborted transactions after cleaning: %+v, want %+v", got, abort)
+	noErr(t, l.Close())
+	l, err = Open(mem, "/data/topic-0", Options{Config: cfg, Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	defer func() { _ = l.Close() }()
+	got = l.AbortedTxns(0, l.LogEndOffset())
+	require(t, slices.Equal(got, []AbortedTxn{abort}), "aborted transactions after reopening: %+v, want %+v", got, abort)
 }

@@ -34,10 +34,15 @@ import (
 // The log cleaner keeps this in step: it keeps transactional batches and
 // markers whole (cleaner_filter.go) and cleans a segment with entries on
 // its own, so the segment keeps its base offset and its .txnindex
-// (groupSegments, cleaner_swap.go). Should it ever drop markers, it may
-// only drop one once no aborted record of its transaction remains below
-// it and delete.retention.ms has passed, as Kafka's cleaner does;
-// otherwise read_committed readers would see aborted records as committed.
+// (groupSegments, cleaner_swap.go). An entry can arrive while a clean runs
+// (the partition indexes an abort after appending its marker, and drops
+// and rebuilds entries when it truncates): the swap gives up a group in
+// which a segment other than the first got entries since it was grouped,
+// and AppendAbortedTxn waits for a swap under way. Should the cleaner ever
+// drop markers, it may only drop one once no aborted record of its
+// transaction remains below it and delete.retention.ms has passed, as
+// Kafka's cleaner does; otherwise read_committed readers would see
+// aborted records as committed.
 const (
 	txnIndexSuffix    = ".txnindex"
 	txnIndexEntrySize = 34
@@ -146,6 +151,13 @@ func (l *Log) segmentIndexLocked(offset int64) int {
 func (l *Log) AppendAbortedTxn(t AbortedTxn) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A cleaner's swap replaces its group's segments with one that keeps
+	// the first one's entries only, checked before the swap's file
+	// operations, which run without the lock: an entry added to another
+	// segment of the group meanwhile would be lost with it.
+	for l.swapping && l.err == nil {
+		l.cond.Wait()
+	}
 	if l.err != nil {
 		return l.err
 	}

@@ -101,7 +101,7 @@ func (f *fixture) counts(topic string) int32 { return partitionCounter(f.image()
 
 func (f *fixture) heartbeat(group string, hb sharegroup.Heartbeat) sharegroup.HeartbeatResult {
 	f.t.Helper()
-	res, err := f.c.Heartbeat(group, hb, f.counts)
+	res, err := f.c.Heartbeat(group, hb, f.image())
 	if err != nil {
 		f.t.Fatalf("heartbeat %+v of %q: %v", hb, group, err)
 	}

@@ -100,7 +100,7 @@ func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	left := make(chan struct{})
 	wg.Go(func() {
 		defer close(left)
-		_, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts)
+		_, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.image())
 	})
 	// b is gone from the group at once, though its release waits for the
 	// partition; h's members heartbeat meanwhile.
@@ -108,7 +108,7 @@ func TestShareLeaveDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	stop := time.Now().Add(10 * time.Second) // the loop's own bound, should within give up
 	ok := within(5*time.Second, func() {
 		for time.Now().Before(stop) {
-			if _, err := f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); err != nil {
+			if _, err := f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.image()); err != nil {
 				heartbeatErr = err
 				return
 			}
@@ -199,7 +199,7 @@ func TestShareDeleteGroupDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer f.persister.release()
-	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts) })
+	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.image()) })
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -222,7 +222,7 @@ func TestShareDeleteGroupDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 			f.c.mu.Unlock()
 		}
 		for n := 0; n < 20 && time.Now().Before(stop); n++ {
-			if _, heartbeatErr = f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); heartbeatErr != nil {
+			if _, heartbeatErr = f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.image()); heartbeatErr != nil {
 				return
 			}
 			time.Sleep(time.Millisecond)

@@ -78,7 +78,7 @@ func TestShareIdleDropDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer f.persister.release()
-	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.counts) })
+	wg.Go(func() { _, _ = f.c.Heartbeat("g", sharegroup.Heartbeat{MemberID: "b", MemberEpoch: -1}, f.image()) })
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -100,7 +100,7 @@ func TestShareIdleDropDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 			f.c.mu.Unlock()
 		}
 		for n := 0; n < 20 && time.Now().Before(stop); n++ {
-			if _, heartbeatErr = f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.counts); heartbeatErr != nil {
+			if _, heartbeatErr = f.c.Heartbeat("h", sharegroup.Heartbeat{MemberID: "c", MemberEpoch: 1}, f.image()); heartbeatErr != nil {
 				return
 			}
 			time.Sleep(time.Millisecond)

@@ -203,6 +203,9 @@ type Coordinator struct {
 	// groupIDs is the ids of groups and loadedEpochs as IsShareGroup
 	// reads them without c.mu (membership.go).
 	groupIDs atomic.Pointer[groupIDs]
+	// image is the newest metadata image a heartbeat brought: heartbeats
+	// assign from it, never from an older one (see Heartbeat).
+	image *metadata.Image
 }
 
 // New builds a Coordinator with no groups; share partitions read their
@@ -266,20 +269,27 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 }
 
 // Heartbeat serves ShareGroupHeartbeat on the group's coordinator (else
-// coord.ErrNotCoordinator). partitionCounts gives the partition count of
-// each existing topic (0 for none). What the heartbeat changed is in
+// coord.ErrNotCoordinator). Subscribed topics' partitions are counted in
+// the newest of img (the image the request read) and the images earlier
+// heartbeats brought: requests take c.mu in any order, and assigning from
+// an older image would take partitions added since from their members, to
+// give them back at the next heartbeat. What the heartbeat changed is in
 // __consumer_offsets before it is answered.
 //
 // The member's assigned share partitions are initialized with the share
 // coordinator (initializeAssigned) before it is answered, once they are
 // recorded in the group's ShareGroupStatePartitionMetadata.
-func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *metadata.Image) (sharegroup.HeartbeatResult, error) {
 	defer c.writeGroupReleased(groupID)
 	var uninitialized []TopicPartition
 	var assigned *assignedState
 	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if img != nil && (c.image == nil || img.Offset() >= c.image.Offset()) {
+		c.image = img
+	}
+	partitionCounts := partitionCounter(c.image)
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return sharegroup.HeartbeatResult{}, err

@@ -126,12 +126,16 @@ func (c *consumerGroup) sortedMembers() []*consumerMember {
 }
 
 // ConsumerHeartbeat handles a ConsumerGroupHeartbeat (Kafka's
-// GroupMetadataManager.consumerGroupHeartbeat). img is the metadata image
-// subscriptions are resolved against. The reply, a
-// ConsumerHeartbeatResult, comes once the records it caused are durable.
+// GroupMetadataManager.consumerGroupHeartbeat). Subscriptions are resolved
+// against the newest of img and the images earlier steps brought:
+// requests reach the shard in any order, and assigning from an older image
+// would take partitions added since from their members (or bring a
+// deleted topic back), to give them back at the next heartbeat. The
+// reply, a ConsumerHeartbeatResult, comes once the records it caused are
+// durable.
 func (s *Shard) ConsumerHeartbeat(nowMs int64, w Waiter, req ConsumerHeartbeatRequest, img *metadata.Image) {
 	s.observeImage(img)
-	res, err := s.consumerHeartbeat(nowMs, &req, img)
+	res, err := s.consumerHeartbeat(nowMs, &req, s.image)
 	if err != nil {
 		s.reply(w, ConsumerHeartbeatResult{MemberID: req.MemberID}, err)
 		return

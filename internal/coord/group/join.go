@@ -12,7 +12,9 @@ import (
 // the join phase completes, or at once for errors and for a static member
 // rejoining a stable group. A JoinGroup to a consumer-protocol group with
 // members joins it as a classic member, assigned by the server against
-// img (consumer_classic.go); it is answered once its records are durable.
+// the newest of img and the images earlier steps brought, as
+// ConsumerHeartbeat is (consumer_classic.go); it is answered once its
+// records are durable.
 func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string, img *metadata.Image) {
 	s.observeImage(img)
 	if err := s.checkJoin(&req); err != nil {
@@ -30,7 +32,7 @@ func (s *Shard) Join(nowMs int64, w Waiter, req JoinRequest, newMemberID string,
 		return
 	}
 	if g.consumer != nil && len(g.consumer.members) > 0 {
-		s.classicJoinToConsumerGroup(g, nowMs, w, &req, newMemberID, img)
+		s.classicJoinToConsumerGroup(g, nowMs, w, &req, newMemberID, s.image)
 		return
 	}
 	if g.consumer != nil {
