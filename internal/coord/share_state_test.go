@@ -49,7 +49,7 @@ func TestShareCoordinatorStateSurvivesRestart(t *testing.T) {
 	k := f.key("sg", 1)
 	f.waitCoordinator(k)
 	noErr(t, f.share.InitializeState(ctx, k, 0, -1))
-	res, err := f.share.ReadState(ctx, k, 0)
+	res, err := f.share.ReadState(ctx, k, 3)
 	noErr(t, err)
 	require(t, res.StartOffset == -1, "initialized without a start offset: %+v", res)
 	for i, start := range []int64{10, 12, 15, 16} { // past UpdatesPerSnapshot: a second snapshot
@@ -76,7 +76,8 @@ func TestShareCoordinatorStateSurvivesRestart(t *testing.T) {
 // write or read of a share partition never initialized, or deleted (a
 // deleted share group), is refused and writes nothing, so a leader that
 // still holds a deleted group's state cannot write it back, before or
-// after the coordinator restarts; a new initialization starts clean.
+// after the coordinator restarts; a new initialization starts clean, and
+// that leader cannot write its copy into it either.
 func TestShareCoordinatorRefusesStateItDidNotInitialize(t *testing.T) {
 	f := newShareStateFixture(t)
 	ctx := ctxT(t)
@@ -111,9 +112,20 @@ func TestShareCoordinatorRefusesStateItDidNotInitialize(t *testing.T) {
 	require(t, sum.StartOffset == -1, "summary after delete and restart: %+v", sum)
 
 	noErr(t, f.share.InitializeState(ctx, k, 0, -1))
+	// A new group of the same id: its state (state epoch 0, no leader
+	// epoch) is older in both epochs than the deleted group's copy, which
+	// was never read from it and is refused all the same, before and
+	// after a restart.
+	err = f.share.WriteState(ctx, k, stale)
+	requireErrorIs(t, err, ErrFencedStateEpoch)
+	f.restartShare()
+	err = f.share.WriteState(ctx, k, stale)
+	requireErrorIs(t, err, ErrFencedStateEpoch)
 	res, err := f.share.ReadState(ctx, k, 2)
 	noErr(t, err)
-	require(t, res.StartOffset == -1 && len(res.Batches) == 0, "a new group of the same id: %+v", res)
+	require(t, res.StateEpoch == 0 && res.StartOffset == -1 && len(res.Batches) == 0, "a new group of the same id: %+v", res)
+	// Read in leader epoch 2, the state takes that leader's writes.
+	noErr(t, f.share.WriteState(ctx, k, ShareWriteRequest{StateEpoch: 1, LeaderEpoch: 2, StartOffset: 0}))
 }
 
 func (f *shareStateFixture) waitCoordinator(k ShareStateKey) {

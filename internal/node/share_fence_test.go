@@ -95,3 +95,81 @@ func (m *shareMember) fetchCode(ctx context.Context) int16 {
 	m.sess++
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
+
+// TestNodeShareStaleLeaderCannotWriteIntoARecreatedGroup: the window the
+// test above leaves open. Member a has accepted 0-4 (the state is in a
+// state epoch above 0) and holds 5-9 when a group coordinator elsewhere
+// deletes the group and a new group of the same id is assigned the
+// partition, which initializes it again in state epoch 0; this leader,
+// with a's session still open, is told of neither. a's acknowledgement
+// of 5-9 must not carry the old group's offsets into the new state: the
+// share coordinator refuses the write (this copy was never read from the
+// new state), the acknowledgement is answered NOT_LEADER_OR_FOLLOWER,
+// the new state stays as initialized, and the leader reads it again, so
+// the next fetch starts the new group at share.auto.offset.reset.
+func TestNodeShareStaleLeaderCannotWriteIntoARecreatedGroup(t *testing.T) {
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(client(t, n))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "inbox"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, n, kgo.DefaultProduceTopic("inbox"))
+	for i := range 10 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte{byte('0' + i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	if err := a.acknowledge(ctx, 0, 4, 1); err != nil {
+		t.Fatalf("acknowledging 0-4: %v", err)
+	}
+	if sum := shareStateSummary(ctx, t, n, a); sum.StateEpoch < 1 || sum.StartOffset != 5 {
+		t.Fatalf("the old group's state %+v, want start offset 5 in a state epoch above 0", sum)
+	}
+
+	del := kmsg.NewPtrDeleteShareGroupStateRequest()
+	del.GroupID = a.group
+	del.Topics = []kmsg.DeleteShareGroupStateRequestTopic{{TopicID: a.topic,
+		Partitions: []kmsg.DeleteShareGroupStateRequestTopicPartition{{Partition: 0}}}}
+	if resp, err := del.RequestWith(ctx, client(t, n)); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("DeleteShareGroupState: %v %+v", err, resp)
+	}
+	initialize := kmsg.NewPtrInitializeShareGroupStateRequest()
+	initialize.GroupID = a.group
+	initialize.Topics = []kmsg.InitializeShareGroupStateRequestTopic{{TopicID: a.topic,
+		Partitions: []kmsg.InitializeShareGroupStateRequestTopicPartition{{Partition: 0, StateEpoch: 0, StartOffset: -1}}}}
+	if resp, err := initialize.RequestWith(ctx, client(t, n)); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("InitializeShareGroupState: %v %+v", err, resp)
+	}
+
+	if err := a.acknowledge(ctx, 5, 9, 1); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("acknowledging the old group's records into the new state: %v, want NOT_LEADER_OR_FOLLOWER", err)
+	}
+	if sum := shareStateSummary(ctx, t, n, a); sum.StateEpoch != 0 || sum.StartOffset != -1 {
+		t.Fatalf("the new group's state after the stale acknowledgement %+v, want state epoch 0 and no start offset", sum)
+	}
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("after reading the new state the leader acquired %s, want [0-9 delivery 1]", got)
+	}
+}
+
+// shareStateSummary is ReadShareGroupStateSummary of m's partition 0,
+// which records no leader epoch.
+func shareStateSummary(ctx context.Context, t *testing.T, n *Node, m *shareMember) kmsg.ReadShareGroupStateSummaryResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = m.group
+	req.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: m.topic,
+		Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: 0, LeaderEpoch: -1}}}}
+	resp, err := req.RequestWith(ctx, client(t, n))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("ReadShareGroupStateSummary: %v %+v", err, resp)
+	}
+	return resp.Topics[0].Partitions[0]
+}

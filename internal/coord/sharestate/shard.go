@@ -26,6 +26,13 @@
 // state was re-initialised since). A read with a newer leader epoch
 // records it, so the old leader's next write is fenced.
 //
+// Stricter than Kafka: a write with a leader epoch above the stored one
+// is FENCED_STATE_EPOCH too. A leader reads before it writes, in the same
+// leader epoch, so a legitimate write never carries a newer one; one that
+// does comes from a copy read before the state was deleted and
+// initialised again (a share group deleted and re-created under the same
+// id), which a new state's epochs (leader -1, state 0) could not fence.
+//
 // Only InitializeShareGroupState creates a share partition's state. A read
 // or write of a share partition with none (never initialised, or deleted
 // by DeleteShareGroupState) is refused with INVALID_REQUEST, as Kafka 4.1's
@@ -245,6 +252,14 @@ func (s *Shard) checkWrite(key Key, req WriteRequest) error {
 	}
 	if req.StateEpoch >= 0 && req.StateEpoch < st.StateEpoch {
 		return fmt.Errorf("write in state epoch %d, stored %d: %w", req.StateEpoch, st.StateEpoch, ErrFencedStateEpoch)
+	}
+	if req.LeaderEpoch > st.LeaderEpoch {
+		// A leader reads the state in its leader epoch before it writes,
+		// and the read records that epoch: a writer in a newer one never
+		// read this state. Its copy is of a state that was deleted and
+		// initialized again since (a new group of the same id, from
+		// leader epoch -1), whose epochs cannot fence it.
+		return fmt.Errorf("write in leader epoch %d, but the state was last read in %d: %w", req.LeaderEpoch, st.LeaderEpoch, ErrFencedStateEpoch)
 	}
 	return nil
 }
