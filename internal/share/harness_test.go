@@ -120,8 +120,6 @@ func (f *fixture) apply(records []metadata.Record) {
 	}
 }
 
-func (f *fixture) counts(topic string) int32 { return partitionCounter(f.image())(topic) }
-
 func (f *fixture) heartbeat(group string, hb sharegroup.Heartbeat) sharegroup.HeartbeatResult {
 	f.t.Helper()
 	res, err := f.c.Heartbeat(group, hb, f.image())
