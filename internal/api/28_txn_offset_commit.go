@@ -3,12 +3,14 @@ package api
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/partition"
 )
 
 // TxnOffsetCommit v0–3: a transactional producer commits its consumer's
@@ -20,15 +22,16 @@ import (
 // dropped on ABORT (coord.Coordinator.TxnCommitOffsets). v4+ belong to
 // KIP-890 part 2's transaction version 2, not served yet.
 //
-// Kafka first checks with the transaction coordinator that the group was
-// added to the transaction (AddOffsetsToTxn); that check belongs to the
-// coordinator side and is not made here.
+// As Kafka's group coordinator does (KIP-890 part 1), the transaction
+// coordinator is first asked whether the producer added the group to its
+// transaction (AddOffsetsToTxn): verifyTxnOffsetCommit.
 var txnOffsetCommitHandler = handler{key: 28, minVersion: 0, maxVersion: 3, serve: serveTxnOffsetCommit}
 
 // TxnGroups is what TxnOffsetCommit needs of the group coordinator on top
 // of Groups (*coord.Coordinator has it).
 type TxnGroups interface {
 	TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest) (coord.CommitResult, error)
+	PartitionFor(groupID string) int32
 }
 
 var _ TxnGroups = (*coord.Coordinator)(nil)
@@ -113,6 +116,9 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
 		}
 	}
+	if err := verifyTxnOffsetCommit(ctx, b, tg, creq); err != nil {
+		return coord.CommitResult{}, err
+	}
 	res, err := tg.TxnCommitOffsets(ctx, creq)
 	if err != nil {
 		return res, fmt.Errorf("transactional commit of group %q for %q: %w", creq.GroupID, creq.TransactionalID, err)
@@ -126,4 +132,34 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 		}
 	}
 	return res, nil
+}
+
+// verifyTxnOffsetCommit asks the transaction coordinator whether the
+// producer (id and epoch) of the transactional id added the group's
+// __consumer_offsets partition to its ongoing transaction, before the
+// group coordinator writes the commit there as that producer's
+// transactional batch, as Kafka's coordinator runtime does
+// (scheduleTransactionalWriteOperation). Without it, a producer id the
+// transaction coordinator never issued, or a commit outside any
+// transaction, was written and opened a transaction on the partition that
+// no marker would end. The answers are produce's (verifyTxnProduce):
+// INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, or a retriable one. As there,
+// it is skipped when the partition already has this producer's transaction
+// open (an earlier commit in it was verified) and when the coordinator
+// cannot verify; a partition not led here is left to the group
+// coordinator, which answers NOT_COORDINATOR.
+func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq coord.TxnCommitRequest) error {
+	if b.TxnVerifier == nil || b.Partitions == nil {
+		return nil
+	}
+	index := tg.PartitionFor(creq.GroupID)
+	p, err := b.Partitions.Partition(coord.OffsetsTopic, index)
+	if err != nil || !p.NeedsTxnVerification(creq.ProducerID, creq.ProducerEpoch) {
+		return nil
+	}
+	err = b.TxnVerifier.VerifyTxnPartition(ctx, creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index)
+	if err == nil || errors.Is(err, partition.ErrTxnVerificationUnsupported) {
+		return nil
+	}
+	return fmt.Errorf("transactional id %q, producer %d epoch %d, %s-%d: %w", creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index, err)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/coord"
+	"github.com/sluicelog/sluice/internal/partition"
 )
 
 func txnOffsetCommitRequest(version int16, group string, pid int64, topic string, offset int64) *kmsg.TxnOffsetCommitRequest {
@@ -100,4 +101,40 @@ func writeMarkersTo(t *testing.T, h *harness, topic string, partition int32, pid
 	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{partition}}}
 	req.Markers = append(req.Markers, m)
 	return h.do(req).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+}
+
+// TestTxnOffsetCommitVerifiedWithTheTransactionCoordinator: as Kafka's
+// group coordinator does, a transactional commit is first checked with the
+// transaction coordinator. A producer id it never issued to the
+// transactional id (or whose transaction lacks the group) is refused,
+// INVALID_TXN_STATE, and opens no transaction on __consumer_offsets (no
+// pending offset); a fenced epoch gets INVALID_PRODUCER_EPOCH. A verified
+// producer is asked once per transaction, and a coordinator that cannot
+// verify lets the commit through, as produce does.
+func TestTxnOffsetCommitVerifiedWithTheTransactionCoordinator(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	verifier := &fakeVerifier{answers: map[int64]error{
+		9: partition.ErrInvalidTxnState, 8: partition.ErrInvalidProducerEpoch, 6: partition.ErrTxnVerificationUnsupported}}
+	h.broker.TxnVerifier = verifier
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+
+	commit := func(pid int64, offset int64) int16 {
+		t.Helper()
+		return groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", pid, "in", offset)).Topics[0].Partitions[0].ErrorCode
+	}
+	groupWantCode(t, "a producer id the coordinator never issued", commit(9, 5), kerr.InvalidTxnState)
+	if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != -1 {
+		t.Fatalf("after a refused commit: %+v, want no offset and no pending transaction", p)
+	}
+	groupWantCode(t, "a fenced producer epoch", commit(8, 5), kerr.InvalidProducerEpoch)
+	groupWantCode(t, "a verified producer", commit(7, 5), nil)
+	groupWantCode(t, "the same transaction again", commit(7, 6), nil)
+	groupWantCode(t, "a coordinator that cannot verify", commit(6, 5), nil)
+	verifier.mu.Lock()
+	defer verifier.mu.Unlock()
+	if fmt.Sprint(verifier.asked) != "[9 8 7 6]" {
+		t.Fatalf("asked the coordinator about producers %v, want [9 8 7 6]: once per transaction", verifier.asked)
+	}
 }

@@ -40,7 +40,7 @@ func serveShareGroupDescribe(ctx context.Context, b *Broker, r *Request) (kmsg.R
 			resp.Groups = append(resp.Groups, out)
 			continue
 		}
-		d, ok := b.Shares.Describe(id, partitionCounter(img))
+		d, ok := b.Shares.Describe(id, img)
 		if !ok {
 			err := fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, id)
 			out.ErrorCode, out.ErrorMessage = groupErrorCode(err), errorMessage(err)

@@ -62,7 +62,7 @@ func describeShareGroupOffsets(ctx context.Context, b *Broker, z *authz, img *me
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
 	}
-	offsets, err := s.DescribeOffsets(ctx, g.GroupID, topics, partitionCounter(img))
+	offsets, err := s.DescribeOffsets(ctx, g.GroupID, topics, img)
 	if err != nil {
 		return err
 	}

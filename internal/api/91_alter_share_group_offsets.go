@@ -92,5 +92,5 @@ func alterShareGroupOffsets(ctx context.Context, b *Broker, groupID string, offs
 	if err := checkNotOtherGroupType(ctx, b, s, groupID); err != nil {
 		return nil, err
 	}
-	return s.AlterOffsets(ctx, groupID, offsets, partitionCounter(b.Control.Image()))
+	return s.AlterOffsets(ctx, groupID, offsets, b.Control.Image())
 }

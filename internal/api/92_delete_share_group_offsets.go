@@ -66,5 +66,5 @@ func deleteShareGroupOffsets(ctx context.Context, b *Broker, groupID string, top
 	if err := checkShareCoordinator(ctx, b, groupID); err != nil {
 		return nil, err
 	}
-	return s.DeleteOffsets(ctx, groupID, topics, partitionCounter(b.Control.Image()))
+	return s.DeleteOffsets(ctx, groupID, topics, b.Control.Image())
 }

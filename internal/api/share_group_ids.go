@@ -12,7 +12,8 @@ import "fmt"
 // group or a member are checked (a join, a commit without a generation):
 // the others find no such group or member in the consumer-group
 // coordinator and are refused there, without waiting on the share
-// groups' lock. The two coordinators decide apart, so a share group and a
+// groups' lock, with Kafka 4.1's answers too: Heartbeat, SyncGroup and
+// each LeaveGroup member UNKNOWN_MEMBER_ID, OffsetFetch no offsets. The two coordinators decide apart, so a share group and a
 // consumer group created at the same instant can still share an id.
 
 // errShareGroupID says groupID is a share group of this node; callers wrap

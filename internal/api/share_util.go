@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/coord"
-	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/share"
 )
 
@@ -49,18 +48,6 @@ func checkShareCoordinator(ctx context.Context, b *Broker, groupID string) error
 	return nil
 }
 
-// partitionCounter returns each topic's partition count in img (0 for a
-// topic that does not exist).
-func partitionCounter(img *metadata.Image) func(string) int32 {
-	return func(topic string) int32 {
-		t, ok := img.Topic(topic)
-		if !ok {
-			return 0
-		}
-		return int32(len(t.Partitions))
-	}
-}
-
 // appendShareGroups adds this node's share groups to a ListGroups
 // response, filtered by state and (v5) type as the other groups are.
 func appendShareGroups(b *Broker, states, types []string, out []kmsg.ListGroupsResponseGroup) []kmsg.ListGroupsResponseGroup {
@@ -94,7 +81,7 @@ func describeShareGroup(b *Broker, out *kmsg.DescribeGroupsResponseGroup) bool {
 	if b.Shares == nil {
 		return false
 	}
-	d, ok := b.Shares.Describe(out.Group, partitionCounter(b.Control.Image()))
+	d, ok := b.Shares.Describe(out.Group, b.Control.Image())
 	if !ok {
 		return false
 	}
@@ -114,7 +101,7 @@ func deleteShareGroup(ctx context.Context, b *Broker, out *kmsg.DeleteGroupsResp
 	if b.Shares == nil || out.ErrorCode != kerr.GroupIDNotFound.Code {
 		return
 	}
-	found, err := b.Shares.DeleteGroup(ctx, out.Group, partitionCounter(b.Control.Image()))
+	found, err := b.Shares.DeleteGroup(ctx, out.Group, b.Control.Image())
 	if found {
 		out.ErrorCode = groupErrorCode(err)
 	}

@@ -432,8 +432,9 @@ func TestNodeShareGroupRefusesAConsumerGroupsID(t *testing.T) {
 // a consumer-group request under a share group's id gets Kafka 4.1's
 // answer: JoinGroup INCONSISTENT_GROUP_PROTOCOL with no member id,
 // ConsumerGroupHeartbeat and a commit (plain or transactional) without a
-// generation GROUP_ID_NOT_FOUND; nothing of a consumer group is made, and
-// another id still joins.
+// generation GROUP_ID_NOT_FOUND, and the classic protocol's later calls
+// and OffsetFetch as classicGroupCallsUnderAShareGroupsID says; nothing of
+// a consumer group is made, and another id still joins.
 func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -488,6 +489,7 @@ func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
 	if err != nil || !errors.Is(kerr.ErrorForCode(txnResp.Topics[0].Partitions[0].ErrorCode), kerr.GroupIDNotFound) {
 		t.Errorf("TxnOffsetCommit under a share group's id: %v %+v, want GROUP_ID_NOT_FOUND", err, txnResp)
 	}
+	classicGroupCallsUnderAShareGroupsID(t, ctx, cl, "auditors", a.id)
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -496,6 +498,61 @@ func TestNodeConsumerGroupRequestsRefuseAShareGroupsID(t *testing.T) {
 		t.Errorf("ListGroups lists auditors as %+v, want only the share group", g)
 	}
 	describeShareGroup(t, ctx, cl, "auditors", 1)
+}
+
+// classicGroupCallsUnderAShareGroupsID checks the answers Kafka 4.1's
+// group coordinator gives under a share group's id, even naming one of its
+// members: its classicGroupHeartbeat, classicGroupSync and
+// classicGroupLeave serve only classic and consumer groups, and answer any
+// other type as a group not found, UNKNOWN_MEMBER_ID (LeaveGroup per
+// member, the request as a whole succeeding); a share group's
+// validateOffsetFetch throws GROUP_ID_NOT_FOUND, which fetchOffsets and
+// fetchAllOffsets turn into no offsets and no error.
+func classicGroupCallsUnderAShareGroupsID(t *testing.T, ctx context.Context, cl *kgo.Client, group, shareMemberID string) {
+	t.Helper()
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 4
+	hb.Group, hb.MemberID, hb.Generation = group, shareMemberID, 1
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.UnknownMemberID) {
+		t.Errorf("Heartbeat under a share group's id: %v %+v, want UNKNOWN_MEMBER_ID", err, resp)
+	}
+	protocolType, protocol := "consumer", "range"
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Version = 5
+	sync.Group, sync.MemberID, sync.Generation, sync.ProtocolType, sync.Protocol = group, shareMemberID, 1, &protocolType, &protocol
+	if resp, err := sync.RequestWith(ctx, cl); err != nil || !errors.Is(kerr.ErrorForCode(resp.ErrorCode), kerr.UnknownMemberID) {
+		t.Errorf("SyncGroup under a share group's id: %v %+v, want UNKNOWN_MEMBER_ID", err, resp)
+	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version = 5
+	leave.Group, leave.Members = group, []kmsg.LeaveGroupRequestMember{{MemberID: shareMemberID}}
+	resp, err := leave.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || len(resp.Members) != 1 || !errors.Is(kerr.ErrorForCode(resp.Members[0].ErrorCode), kerr.UnknownMemberID) {
+		t.Errorf("LeaveGroup under a share group's id: %v %+v, want no error and the member UNKNOWN_MEMBER_ID", err, resp)
+	}
+	for _, topics := range [][]kmsg.OffsetFetchRequestGroupTopic{{{Topic: "ledger", Partitions: []int32{0}}}, nil} {
+		fetch := kmsg.NewPtrOffsetFetchRequest()
+		fetch.Version = 8
+		fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: group, Topics: topics}}
+		resp, err := fetch.RequestWith(ctx, cl)
+		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			t.Errorf("OffsetFetch of topics %v under a share group's id: %v %+v, want no error", topics, err, resp)
+			continue
+		}
+		var got []string
+		for _, ft := range resp.Groups[0].Topics {
+			for _, fp := range ft.Partitions {
+				got = append(got, fmt.Sprintf("%s-%d@%d/%v", ft.Topic, fp.Partition, fp.Offset, kerr.ErrorForCode(fp.ErrorCode)))
+			}
+		}
+		want := "[]"
+		if topics != nil {
+			want = "[ledger-0@-1/<nil>]"
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("OffsetFetch of topics %v under a share group's id: %v, want %s", topics, got, want)
+		}
+	}
 }
 
 // TestNodeShareGroupDelete: DeleteGroups refuses a share group with

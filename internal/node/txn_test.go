@@ -197,7 +197,10 @@ func TestNodeReadCommittedNeverSeesAbortedRecords(t *testing.T) {
 
 // TestNodeTxnOffsetCommitSurvivesRestart: transactional offsets become
 // visible on their COMMIT marker, and a restart replays both the settled
-// and the still pending ones from __consumer_offsets.
+// and the still pending ones from __consumer_offsets. Each commit is made
+// in a transaction the transaction coordinator knows, with the group added
+// (AddOffsetsToTxn), which the group coordinator checks; the test writes
+// the markers itself.
 func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, dir)
@@ -209,10 +212,52 @@ func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
 	}
 	cl := client(t, n)
 	d := &txnDriver{t: t, cl: cl, topic: "__consumer_offsets"}
-	commitTxn := func(cl *kgo.Client, pid, offset int64) {
+	retry := func(what string, do func() int16) {
+		t.Helper()
+		for {
+			err := kerr.ErrorForCode(do())
+			if err == nil {
+				return
+			}
+			if !kerr.IsRetriable(err) || ctx.Err() != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	type producer struct {
+		transactionalID string
+		id              int64
+		epoch           int16
+	}
+	begin := func(transactionalID string) producer {
+		t.Helper()
+		p := producer{transactionalID: transactionalID}
+		retry("init producer id", func() int16 {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.TransactionalID, req.TransactionTimeoutMillis = &transactionalID, 600_000 // past the test's end
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.id, p.epoch = resp.ProducerID, resp.ProducerEpoch
+			return resp.ErrorCode
+		})
+		retry("add offsets to txn", func() int16 {
+			req := kmsg.NewPtrAddOffsetsToTxnRequest()
+			req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = transactionalID, p.id, p.epoch, "g"
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.ErrorCode
+		})
+		return p
+	}
+	commitTxn := func(cl *kgo.Client, p producer, offset int64) {
 		t.Helper()
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
-		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.Generation = 3, "etl", "g", pid, -1
+		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = 3, p.transactionalID, "g", p.id, p.epoch, -1
 		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "in", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}
 		for {
 			resp, err := req.RequestWith(ctx, cl)
@@ -254,12 +299,23 @@ func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
 		}
 	}
 	partition := coordPartition("g")
-	pid1, pid2 := d.initProducer(ctx), d.initProducer(ctx)
-	commitTxn(cl, pid1, 100)
+	p1, p2 := begin("etl-1"), begin("etl-2")
+	// A producer id the coordinator never issued to etl-1 is refused, and
+	// nothing is written: the offset is not even pending.
+	bogus := kmsg.NewPtrTxnOffsetCommitRequest()
+	bogus.Version, bogus.TransactionalID, bogus.Group, bogus.ProducerID, bogus.ProducerEpoch, bogus.Generation = 3, "etl-1", "g", p2.id+1000, 0, -1
+	bogus.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "in", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 50, LeaderEpoch: -1}}}}
+	if resp, err := bogus.RequestWith(ctx, cl); err != nil || !errors.Is(kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode), kerr.InvalidTxnState) {
+		t.Fatalf("txn offset commit with a producer id never issued: %v %+v, want INVALID_TXN_STATE", err, resp)
+	}
+	if offset, err := fetch(cl); offset != -1 || err != nil {
+		t.Fatalf("offset after a refused commit: %d %v, want none and not pending", offset, err)
+	}
+	commitTxn(cl, p1, 100)
 	waitFor(cl, -1, kerr.UnstableOffsetCommit)
-	d.end(ctx, pid1, true, partition)
+	d.end(ctx, p1.id, true, partition)
 	waitFor(cl, 100, nil)
-	commitTxn(cl, pid2, 200)
+	commitTxn(cl, p2, 200)
 	waitFor(cl, -1, kerr.UnstableOffsetCommit)
 
 	shutdown(t, n)
@@ -267,7 +323,7 @@ func TestNodeTxnOffsetCommitSurvivesRestart(t *testing.T) {
 	cl = client(t, n)
 	d.cl = cl
 	waitFor(cl, -1, kerr.UnstableOffsetCommit) // pid2's offset is still pending
-	d.end(ctx, pid2, false, partition)
+	d.end(ctx, p2.id, false, partition)
 	waitFor(cl, 100, nil)
 }
 

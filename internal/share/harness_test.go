@@ -79,10 +79,33 @@ func (f *fixture) createTopic(name string, partitions int) {
 	f.mu.Lock()
 	f.topicID++
 	id := metadata.UUID{0: 0x5e, 15: f.topicID}
+	f.mu.Unlock()
 	records := []metadata.Record{&metadata.Topic{Name: name, ID: id}}
 	for i := range partitions {
 		records = append(records, &metadata.Partition{TopicID: id, Partition: int32(i), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1})
 	}
+	f.apply(records)
+}
+
+// addPartitions grows a topic to partitions, as CreatePartitions does.
+func (f *fixture) addPartitions(name string, partitions int) {
+	f.t.Helper()
+	t, ok := f.image().Topic(name)
+	if !ok {
+		f.t.Fatalf("no topic %q", name)
+	}
+	var records []metadata.Record
+	for i := len(t.Partitions); i < partitions; i++ {
+		records = append(records, &metadata.Partition{TopicID: t.ID, Partition: int32(i), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1})
+	}
+	f.apply(records)
+}
+
+// apply publishes the image the records make, and has the partition
+// manager follow it.
+func (f *fixture) apply(records []metadata.Record) {
+	f.t.Helper()
+	f.mu.Lock()
 	d := metadata.NewDelta(f.img)
 	for _, r := range records {
 		if err := d.Replay(r); err != nil {
@@ -96,8 +119,6 @@ func (f *fixture) createTopic(name string, partitions int) {
 		f.t.Fatal(err)
 	}
 }
-
-func (f *fixture) counts(topic string) int32 { return partitionCounter(f.image())(topic) }
 
 func (f *fixture) heartbeat(group string, hb sharegroup.Heartbeat) sharegroup.HeartbeatResult {
 	f.t.Helper()

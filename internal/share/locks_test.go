@@ -47,7 +47,7 @@ func TestShareGroupIDsFollowGroups(t *testing.T) {
 		t.Fatal("not a share group after its first heartbeat")
 	}
 	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", MemberEpoch: -1})
-	if found, err := f.c.DeleteGroup(context.Background(), "g", f.counts); !found || err != nil {
+	if found, err := f.c.DeleteGroup(context.Background(), "g", f.image()); !found || err != nil {
 		t.Fatalf("DeleteGroup: found %v, %v", found, err)
 	}
 	if f.c.IsShareGroup("g") {
@@ -207,7 +207,7 @@ func TestShareDeleteGroupDoesNotHoldTheShareLockForAPartition(t *testing.T) {
 	}
 	deleted := make(chan error, 1)
 	wg.Go(func() {
-		_, err := f.c.DeleteGroup(context.Background(), "g", f.counts)
+		_, err := f.c.DeleteGroup(context.Background(), "g", f.image())
 		deleted <- err
 	})
 	var heartbeatErr error

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
 )
 
@@ -45,13 +46,15 @@ type PartitionOffset struct {
 // names (initializedTopicsLocked, also returned as recorded), and every
 // partition of the topics its members subscribed to on this coordinator,
 // which a group loaded from an earlier build's log may not have recorded
-// (as DeleteGroup takes them). Only the group's coordinator knows them
-// (else coord.ErrNotCoordinator).
-func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(string) int32) (topics map[string][]int32, recorded map[TopicPartition]bool, err error) {
+// (as DeleteGroup takes them), counted in the newest image seen
+// (newestImageLocked), which it returns. Only the group's coordinator
+// knows them (else coord.ErrNotCoordinator).
+func (c *Coordinator) initializedTopics(groupID string, img *metadata.Image) (topics map[string][]int32, recorded map[TopicPartition]bool, partitionCounts func(string) int32, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	partitionCounts = partitionCounter(c.newestImageLocked(img))
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	topics, recorded = map[string][]int32{}, map[TopicPartition]bool{}
 	for topic, partitions := range c.initializedTopicsLocked(groupID) {
@@ -65,7 +68,15 @@ func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(str
 			topics[topic] = allPartitions(partitionCounts(topic))
 		}
 	}
-	return topics, recorded, nil
+	return topics, recorded, partitionCounts, nil
+}
+
+// newestPartitionCounter counts topics' partitions in the newest image
+// seen (newestImageLocked), img being the one the request read.
+func (c *Coordinator) newestPartitionCounter(img *metadata.Image) func(string) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return partitionCounter(c.newestImageLocked(img))
 }
 
 // DescribeOffsets reads the start offset of each share partition of
@@ -77,14 +88,17 @@ func (c *Coordinator) initializedTopics(groupID string, partitionCounts func(str
 // whose state has none, and one only subscribed to here is left out
 // then. Given topics are answered wherever the request lands, a missing
 // topic or state as offset -1, as Kafka answers them.
-func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, partitionCounts func(string) int32) ([]PartitionOffset, error) {
+func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topics map[string][]int32, img *metadata.Image) ([]PartitionOffset, error) {
 	all := topics == nil
 	var recorded map[TopicPartition]bool
+	var partitionCounts func(string) int32
 	if all {
 		var err error
-		if topics, recorded, err = c.initializedTopics(groupID, partitionCounts); err != nil {
+		if topics, recorded, partitionCounts, err = c.initializedTopics(groupID, img); err != nil {
 			return nil, err
 		}
+	} else {
+		partitionCounts = c.newestPartitionCounter(img)
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
@@ -143,8 +157,9 @@ const alterStateEpochStep = 2
 // share group anew at the given start offsets (AlterShareGroupOffsets).
 // A request-level error (coordinator, coord.ErrGroupIDNotFound,
 // ErrNonEmptyGroup) is err; each partition's outcome is in the map.
-func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) (map[TopicPartition]error, error) {
-	if err := c.recordAltered(groupID, offsets, partitionCounts); err != nil {
+func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets map[string]map[int32]int64, img *metadata.Image) (map[TopicPartition]error, error) {
+	partitionCounts, err := c.recordAltered(groupID, offsets, img)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
@@ -170,15 +185,19 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, groupID string, offsets 
 // A group that does not exist is created empty, as Kafka's alter creates
 // it: a client sets a new share group's offsets before its first member
 // joins. Its metadata records go out with the partition record, so the
-// group survives a restart even if no partition was valid.
-func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32]int64, partitionCounts func(string) int32) error {
+// group survives a restart even if no partition was valid. Partitions are
+// counted in the newest image seen (newestImageLocked), which the returned
+// counter counts in too.
+func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32]int64, requestImage *metadata.Image) (func(string) int32, error) {
 	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	img := c.newestImageLocked(requestImage)
+	partitionCounts := partitionCounter(img)
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
-		return err
+		return nil, err
 	}
-	topicID := topicIDOf(c.opts.Image())
+	topicID := topicIDOf(img)
 	var created []sharegroup.Record
 	if c.groups[groupID] == nil {
 		g := sharegroup.NewGroup(groupID)
@@ -188,7 +207,7 @@ func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32
 	}
 	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var record []sharegroup.Record
 	for _, topic := range sortedKeys(offsets) {
@@ -206,7 +225,7 @@ func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32
 			record = []sharegroup.Record{r} // each is the whole record: the last says all
 		}
 	}
-	return c.writeGroupLocked(part, append(created, record...))
+	return partitionCounts, c.writeGroupLocked(part, append(created, record...))
 }
 
 func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp TopicPartition, startOffset int64, partitionCounts func(string) int32) error {
@@ -231,8 +250,8 @@ func (c *Coordinator) alterPartition(ctx context.Context, groupID string, tp Top
 // given topics of an empty share group (DeleteShareGroupOffsets): its
 // next consumer starts at share.auto.offset.reset. A topic the group has no
 // state for is UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
-func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, partitionCounts func(string) int32) (map[string]error, error) {
-	deleting, out, err := c.recordDeleting(groupID, topics, partitionCounts)
+func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics []string, img *metadata.Image) (map[string]error, error) {
+	deleting, out, err := c.recordDeleting(groupID, topics, img)
 	if err != nil {
 		return nil, err
 	}
@@ -258,16 +277,19 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, topics 
 // DeleteShareGroupOffsets or DeleteGroups. It returns the partitions
 // whose state to delete by topic, and the error of each topic it refuses.
 // A topic already deleting may have state in any partition (Kafka
-// deletes them all), and so may one its members subscribed to here.
-func (c *Coordinator) recordDeleting(groupID string, topics []string, partitionCounts func(string) int32) (deleting map[string][]int32, refused map[string]error, err error) {
+// deletes them all), and so may one its members subscribed to here: all
+// that the newest image seen (newestImageLocked) has.
+func (c *Coordinator) recordDeleting(groupID string, topics []string, requestImage *metadata.Image) (deleting map[string][]int32, refused map[string]error, err error) {
 	defer c.writeReleased()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	img := c.newestImageLocked(requestImage)
+	partitionCounts := partitionCounter(img)
 	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
 	if err != nil {
 		return nil, nil, err
 	}
-	topicID := topicIDOf(c.opts.Image())
+	topicID := topicIDOf(img)
 	initialized := c.initializedTopicsLocked(groupID)
 	deleting, refused = map[string][]int32{}, map[string]error{}
 	ids := map[[16]byte]string{}

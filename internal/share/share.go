@@ -203,8 +203,9 @@ type Coordinator struct {
 	// groupIDs is the ids of groups and loadedEpochs as IsShareGroup
 	// reads them without c.mu (membership.go).
 	groupIDs atomic.Pointer[groupIDs]
-	// image is the newest metadata image a heartbeat brought: heartbeats
-	// assign from it, never from an older one (see Heartbeat).
+	// image is the newest metadata image this coordinator has seen
+	// (newestImageLocked): whatever counts a topic's partitions under c.mu
+	// counts them in it, never in an older one.
 	image *metadata.Image
 }
 
@@ -268,13 +269,40 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 	return earliest, lockMs
 }
 
+// newestImageLocked returns the newest metadata image this coordinator has
+// seen (c.mu held): img (the one a request read, nil for none), the live
+// one (opts.Image) and those earlier calls brought. Requests read their
+// image before they take c.mu and take it in any order, so one may bring
+// an image older than one acted on already; counting a topic's partitions
+// in it would miss those a CreatePartitions added since: a heartbeat would
+// take them from their members, and a deletion (DeleteGroups,
+// DeleteShareGroupOffsets) would leave their state behind for a later
+// group of the same id to start from.
+func (c *Coordinator) newestImageLocked(img *metadata.Image) *metadata.Image {
+	for _, seen := range []*metadata.Image{img, c.liveImage()} {
+		if seen != nil && (c.image == nil || seen.Offset() >= c.image.Offset()) {
+			c.image = seen
+		}
+	}
+	if c.image == nil {
+		return metadata.EmptyImage()
+	}
+	return c.image
+}
+
+func (c *Coordinator) liveImage() *metadata.Image {
+	if c.opts.Image == nil {
+		return nil
+	}
+	return c.opts.Image()
+}
+
 // Heartbeat serves ShareGroupHeartbeat on the group's coordinator (else
 // coord.ErrNotCoordinator). Subscribed topics' partitions are counted in
-// the newest of img (the image the request read) and the images earlier
-// heartbeats brought: requests take c.mu in any order, and assigning from
-// an older image would take partitions added since from their members, to
-// give them back at the next heartbeat. What the heartbeat changed is in
-// __consumer_offsets before it is answered.
+// the newest image seen (newestImageLocked, img being the one the request
+// read): assigning from an older image would take partitions added since
+// from their members, to give them back at the next heartbeat. What the
+// heartbeat changed is in __consumer_offsets before it is answered.
 //
 // The member's assigned share partitions are initialized with the share
 // coordinator (initializeAssigned) before it is answered, once they are
@@ -286,10 +314,7 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *me
 	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if img != nil && (c.image == nil || img.Offset() >= c.image.Offset()) {
-		c.image = img
-	}
-	partitionCounts := partitionCounter(c.image)
+	partitionCounts := partitionCounter(c.newestImageLocked(img))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return sharegroup.HeartbeatResult{}, err
@@ -530,10 +555,11 @@ type GroupDescription struct {
 // Describe returns a copy of a group, and false when there is none. Members
 // whose session timed out are removed first, so a group whose members all
 // died is not shown Stable until someone heartbeats.
-func (c *Coordinator) Describe(groupID string, partitionCounts func(string) int32) (GroupDescription, bool) {
+func (c *Coordinator) Describe(groupID string, img *metadata.Image) (GroupDescription, bool) {
 	defer c.writeGroupReleased(groupID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	partitionCounts := partitionCounter(c.newestImageLocked(img))
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
 		return GroupDescription{}, false
 	}
@@ -731,9 +757,9 @@ func waitFor(ctx context.Context, clk clock.Clock, d time.Duration, wake <-chan 
 // half-way leaves the group, empty, with its deleting topics recorded, so
 // the next DeleteGroups deletes them all, even on another coordinator.
 // found is false when there is no such share group here.
-func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partitionCounts func(string) int32) (found bool, err error) {
+func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, img *metadata.Image) (found bool, err error) {
 	defer c.writeGroupReleased(groupID) // none is written: its partitions are deleted
-	deleting, dropped, found, err := c.beginDelete(groupID, partitionCounts)
+	deleting, dropped, found, err := c.beginDelete(groupID, img)
 	if !found || err != nil {
 		return found, err
 	}
@@ -757,7 +783,7 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 	if err := errors.Join(errs...); err != nil {
 		return true, err
 	}
-	return true, c.finishDelete(groupID, partitionCounts)
+	return true, c.finishDelete(groupID)
 }
 
 // beginDelete checks the group is empty, records its topics as deleting
@@ -765,9 +791,11 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string, partition
 // topic that exists with its partition count (every partition: a topic
 // only gains partitions, so this covers the ones recorded), and the share
 // partitions dropped, for the caller to fence.
-func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) int32) (deleting map[string]int32, dropped []*sharePartition, found bool, err error) {
+func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) (deleting map[string]int32, dropped []*sharePartition, found bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	img := c.newestImageLocked(requestImage)
+	partitionCounts := partitionCounter(img)
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return nil, nil, false, nil
@@ -782,7 +810,6 @@ func (c *Coordinator) beginDelete(groupID string, partitionCounts func(string) i
 	if n := len(g.Members()); n > 0 {
 		return nil, nil, true, fmt.Errorf("share group %q has %d members: %w", groupID, n, ErrNonEmptyGroup)
 	}
-	img := c.opts.Image()
 	topicID := topicIDOf(img)
 	subscribed := map[[16]byte]string{}
 	for topic := range c.groupTopics[groupID] {
@@ -837,9 +864,10 @@ func (c *Coordinator) forgetPartitionsLocked(groupID string) []*sharePartition {
 // finishDelete writes the tombstones of a group whose state is deleted,
 // unless a member joined meanwhile (NON_EMPTY_GROUP; its heartbeat took
 // the topics it was assigned out of the deleting ones).
-func (c *Coordinator) finishDelete(groupID string, partitionCounts func(string) int32) error {
+func (c *Coordinator) finishDelete(groupID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	partitionCounts := partitionCounter(c.newestImageLocked(nil))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return err

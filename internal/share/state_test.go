@@ -131,7 +131,7 @@ func TestShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
 	}
 
 	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", MemberEpoch: -1})
-	if _, err := f.c.DeleteGroup(context.Background(), "g", f.counts); err != nil {
+	if _, err := f.c.DeleteGroup(context.Background(), "g", f.image()); err != nil {
 		t.Fatalf("deleting the group: %v", err)
 	}
 	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "b", SubscribedTopicNames: []string{"t"}})
