@@ -654,10 +654,15 @@ func (l *Log) syncActive(f vfs.File, writtenAt uint64) (covered uint64, err erro
 	if !ok {
 		return 0, f.Sync()
 	}
-	err = af.syncWith(func(file fileSyncer) error {
+	err = af.syncWith(func(file fileSyncer) (bool, error) {
+		// Read once the file cache counted the writes done (use): a
+		// syncfs of a later generation began after every one of them.
+		// One that began before may predate a round the writer wrote
+		// since writtenAt, which the cache must keep unsynced.
+		began := l.sharedSync.Started()
 		var err error
 		covered, err = l.sharedSync.SyncWritten(file, writtenAt)
-		return err
+		return covered == 0 || covered > began, err
 	})
 	return covered, err
 }
