@@ -207,8 +207,35 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 			}
 		}
 	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, produceMaxConcurrentWaits)
+	// wait writes the appends queued so far and starts their waits.
+	wait := func(started []produceStarted) {
+		for _, s := range started {
+			s.pending.Write()
+		}
+		for _, s := range started {
+			slots <- struct{}{}
+			wg.Go(func() {
+				s.a.result, s.a.err = produceWait(ctx, b, s.a, s.pending)
+				s.end()
+				<-slots
+				done()
+			})
+		}
+	}
 	started := make([]produceStarted, 0, len(appends))
 	for _, a := range produceQueueOrder(appends) {
+		if n := len(started); n > 0 && started[n-1].a.topic == a.topic && started[n-1].a.partition == a.partition {
+			// The partition is listed again. Its gate is held shared
+			// already, and holding it a second time waits behind a
+			// leadership change or checkpoint waiting for it, which waits
+			// for the first hold to end: that one's wait must begin
+			// first. (A request listing a partition twice shares fewer
+			// syncs.)
+			wait(started)
+			started = started[:0]
+		}
 		pending, end, err := produceStart(ctx, b, a)
 		if err != nil {
 			a.err = err
@@ -217,20 +244,7 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 		}
 		started = append(started, produceStarted{a, pending, end})
 	}
-	for _, s := range started {
-		s.pending.Write()
-	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, produceMaxConcurrentWaits)
-	for _, s := range started {
-		slots <- struct{}{}
-		wg.Go(func() {
-			s.a.result, s.a.err = produceWait(ctx, b, s.a, s.pending)
-			s.end()
-			<-slots
-			done()
-		})
-	}
+	wait(started)
 	if finished != nil {
 		done()
 		return

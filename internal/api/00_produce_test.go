@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -461,5 +463,91 @@ func BenchmarkProduceSpread(b *testing.B) {
 		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 {
 			b.Fatalf("produce: error %d", p.ErrorCode)
 		}
+	}
+}
+
+// TestProducePartitionListedTwice: a request may list a partition twice.
+// Each queued append holds the partition's gate shared until its wait
+// ends, and the waits begin once the request's partitions are queued: if
+// a gate's exclusive holder (here the producer-state checkpoint) arrives
+// between the two, the second shared hold waits behind it, and it behind
+// the first, whose wait never begins. The request must still complete.
+func TestProducePartitionListedTwice(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "twice", 1)
+	checkpointed := make(chan error, 1)
+	var calls atomic.Int32
+	h.broker.TxnVerifier = &fakeVerifier{during: func() {
+		if calls.Add(1) != 2 {
+			return
+		}
+		// The second verification runs with the first append queued.
+		go func() { checkpointed <- h.broker.Partitions.Checkpoint() }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !goroutineBlockedIn("partition.(*Partition).checkpoint(", "sync.(*RWMutex).Lock(") {
+			select {
+			case err := <-checkpointed:
+				checkpointed <- err // it did not need to wait
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				panic("the checkpoint neither ran nor waited for the partition's gate")
+			}
+		}
+	}}
+	req := dpProduceRequest(9, -1, "twice", map[int32][]byte{0: txnTestBatch(t, 5, 0, 2)})
+	second := kmsg.NewProduceRequestTopicPartition()
+	second.Partition, second.Records = 0, txnTestBatch(t, 6, 0, 1)
+	req.Topics[0].Partitions = append(req.Topics[0].Partitions, second)
+	id := "app-1"
+	req.TransactionID = &id
+	answered := make(chan *kmsg.ProduceResponse, 1)
+	go func() { answered <- h.do(req).(*kmsg.ProduceResponse) }()
+	select {
+	case resp := <-answered:
+		for i, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("append %d: %v %v", i, kerr.ErrorForCode(p.ErrorCode), p.ErrorMessage)
+			}
+		}
+		if a, b := resp.Topics[0].Partitions[0], resp.Topics[0].Partitions[1]; a.BaseOffset != 0 || b.BaseOffset != 2 {
+			t.Fatalf("base offsets %d and %d, want 0 and 2", a.BaseOffset, b.BaseOffset)
+		}
+	case <-time.After(20 * time.Second):
+		// Deadlocked. The harness's cleanup would hang on the gate too,
+		// so end the binary the way go test's own timeout does.
+		msg := "a produce listing a partition twice deadlocked with the checkpoint\n" + allStacks()
+		go func() { panic(msg) }()
+		select {}
+	}
+	if err := resultWithin(t, checkpointed, "the checkpoint"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goroutineBlockedIn says whether some goroutine's stack holds both frames.
+func goroutineBlockedIn(frames ...string) bool {
+	for g := range strings.SplitSeq(allStacks(), "\n\n") {
+		if !slices.ContainsFunc(frames, func(f string) bool { return !strings.Contains(g, f) }) {
+			return true
+		}
+	}
+	return false
+}
+
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func resultWithin(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return nil
 	}
 }

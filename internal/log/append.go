@@ -443,9 +443,17 @@ func (l *Log) writeRoundLocked() {
 
 	clear(calls) // drop the callers' buffers
 	l.spareQueue = calls[:0]
+	if err == nil && l.err != nil {
+		// The syncer failed while the round was written: what the round
+		// fsynced itself (a roll) may have succeeded over bytes whose
+		// writeback that failure lost, so none of it is published.
+		err = l.err
+	}
 	if err != nil {
 		l.dropCreatedSegments()
-		l.failLocked(err)
+		if l.err == nil {
+			l.failLocked(err)
+		}
 	} else {
 		l.applyRoundLocked(res, nowMs)
 		// Read after the write completed: a syncfs begun later covers it.
@@ -462,14 +470,18 @@ func (l *Log) writeRoundLocked() {
 // fsyncs of one descriptor at once may split a writeback error between
 // them, so one could succeed over bytes the other learnt were lost; a roll
 // also seals the segment the syncer would sync. Called by the writer,
-// without the lock.
-func (l *Log) pauseSyncs() {
+// without the lock. It returns the log's failure, the syncer's included:
+// the writer must then not fsync the file, since Linux reports a writeback
+// error once per descriptor and its fsync could succeed over the bytes the
+// syncer's lost.
+func (l *Log) pauseSyncs() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.syncsPaused = true
 	for l.syncing {
 		l.cond.Wait()
 	}
-	l.mu.Unlock()
+	return l.err
 }
 
 // flushMessagesDueLocked applies flush.messages (Kafka's
@@ -606,7 +618,9 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		res.synced = false
 	}
 	if res.synced {
-		l.pauseSyncs()
+		if err := l.pauseSyncs(); err != nil {
+			return roundResult{}, err
+		}
 		if _, err := l.timedSync(w.seg.activeFile, l.sharedSync.Started()); err != nil {
 			return roundResult{}, fmt.Errorf("sync segment %020d: %w", w.seg.baseOffset, err)
 		}
@@ -640,10 +654,15 @@ func (l *Log) syncActive(f vfs.File, writtenAt uint64) (covered uint64, err erro
 	if !ok {
 		return 0, f.Sync()
 	}
-	err = af.syncWith(func(file fileSyncer) error {
+	err = af.syncWith(func(file fileSyncer) (bool, error) {
+		// Read once the file cache counted the writes done (use): a
+		// syncfs of a later generation began after every one of them.
+		// One that began before may predate a round the writer wrote
+		// since writtenAt, which the cache must keep unsynced.
+		began := l.sharedSync.Started()
 		var err error
 		covered, err = l.sharedSync.SyncWritten(file, writtenAt)
-		return err
+		return covered == 0 || covered > began, err
 	})
 	return covered, err
 }
@@ -716,7 +735,9 @@ func (w *segmentWrite) write() error {
 // manager's tick), so a roll does not stall appends for a whole segment's
 // writeback: the recovery point stays below the segment until then.
 func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (*segmentWrite, error) {
-	l.pauseSyncs()
+	if err := l.pauseSyncs(); err != nil {
+		return nil, err
+	}
 	if err := w.write(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -524,6 +525,86 @@ func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
 	require(t, fl.LogEndOffset() == fl.ackedEnd && fl.RecoveryPoint() == fl.ackedEnd,
 		"log end offset %d, recovery point %d, acknowledged up to %d", fl.LogEndOffset(), fl.RecoveryPoint(), fl.ackedEnd)
 	noErr(t, fl.Close())
+}
+
+// TestLogFaultRollAfterAFailedSyncAcknowledgesNothing: the syncer's fsync
+// of the active segment fails while the writer waits to roll that segment.
+// The roll must not fsync it again and publish the round: Linux reports a
+// writeback error once per descriptor, so that second fsync can succeed
+// over the bytes the first one lost, and the recovery point would pass
+// them. Everything written before the failed fsync stays unacknowledged.
+func TestLogFaultRollAfterAFailedSyncAcknowledgesNothing(t *testing.T) {
+	cfg := smallConfig()
+	fl := openFaultLog(t, cfg)
+	fill := testBatch(t, "fill", 3, 150, 1_700_000_000_000)
+	lost := testBatch(t, "lost", 1, 50, 1_700_000_000_000)
+	for {
+		fl.Log.mu.Lock()
+		room := cfg.SegmentBytes - fl.active().size
+		fl.Log.mu.Unlock()
+		if room < int64(len(fill)+len(lost)) {
+			break
+		}
+		_, err := fl.append(testBatch(t, "acked", 3, 150, 1_700_000_000_000))
+		noErr(t, err)
+	}
+	durable := fl.RecoveryPoint()
+	held, entered := make(chan struct{}), make(chan struct{})
+	var syncs atomic.Int64
+	fl.probe.setHook(func(op vfs.Op, path string) error {
+		if op != vfs.OpSync || !strings.HasSuffix(path, logSuffix) || syncs.Add(1) != 1 {
+			return nil
+		}
+		close(entered)
+		<-held
+		return syscall.EIO // the kernel reports this writeback error once
+	})
+	defer fl.probe.setHook(nil)
+
+	// The round holding lost is written; its sync is held.
+	info, err := fl.Enqueue(lost, AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	lostEnd := info.LastOffset + 1
+	fl.mu.Lock()
+	fl.attempts = append(fl.attempts, crashAppend{buf: lost, first: info.FirstOffset, last: info.LastOffset})
+	fl.mu.Unlock()
+	fl.Write(lostEnd)
+	syncer := make(chan error, 1)
+	go func() {
+		_, err := fl.WaitDurable(lostEnd)
+		syncer <- err
+	}()
+	faultWait(t, entered, "the sync of the round holding lost")
+	// The next round does not fit: its writer rolls, and waits for the sync.
+	rolled := make(chan error, 1)
+	go func() {
+		_, err := fl.append(fill)
+		rolled <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fl.Log.mu.Lock()
+		paused := fl.syncsPaused
+		fl.Log.mu.Unlock()
+		if paused {
+			break
+		}
+		require(t, time.Now().Before(deadline), "timed out waiting for the roll")
+		time.Sleep(time.Millisecond)
+	}
+	close(held)
+	err = resultOf(t, syncer, "the syncer")
+	require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "the failed sync's waiter: %v, want ErrStorage wrapping EIO", err)
+	err = resultOf(t, rolled, "the rolling append")
+	require(t, errors.Is(err, ErrStorage), "the append written after a failed sync: %v, want ErrStorage", err)
+
+	// A later wait for lost (a duplicate of the batch, another produce
+	// waiting on it) must fail too, and nothing past the failure shows.
+	_, err = fl.WaitDurable(lostEnd)
+	require(t, errors.Is(err, ErrStorage), "lost acknowledged after its fsync failed: WaitDurable = %v", err)
+	require(t, fl.RecoveryPoint() == durable && fl.LogEndOffset() == durable,
+		"recovery point %d, log end offset %d after the failed sync; only %d was synced", fl.RecoveryPoint(), fl.LogEndOffset(), durable)
+	checkFailed(t, fl, syscall.EIO)
 }
 
 // faultKinds are the ways each operation is failed in the exhaustive tests:

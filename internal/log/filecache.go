@@ -819,8 +819,11 @@ func (a *activeFile) Sync() error { return a.syncWith(nil) }
 // append round's, through the SharedSync: sharedsync.go), so the round
 // keeps Sync's rules: wait for an eviction's fsync of the file and return
 // its failure, and note the generation covered so the cache does not
-// fsync it again. A nil sync is the file's own fsync.
-func (a *activeFile) syncWith(sync func(fileSyncer) error) error {
+// fsync it again. A nil sync is the file's own fsync. sync reports
+// whether it covered every write done when it was called: a syncfs that
+// began earlier covers the round the caller asked for, but perhaps not a
+// later one written before the call, which must stay unsynced here.
+func (a *activeFile) syncWith(sync func(fileSyncer) (bool, error)) error {
 	sf := a.sf
 	sf.cache.mu.Lock()
 	err := sf.syncErr
@@ -839,14 +842,15 @@ func (a *activeFile) syncWith(sync func(fileSyncer) error) error {
 	sf.cache.mu.Lock()
 	err = sf.awaitEvictionLocked()
 	sf.cache.mu.Unlock()
+	all := true
 	if err == nil {
 		if sync == nil {
 			err = f.Sync()
 		} else {
-			err = sync(f)
+			all, err = sync(f)
 		}
 	}
-	if err != nil {
+	if err != nil || !all {
 		a.done(0)
 		return err
 	}

@@ -697,3 +697,53 @@ func TestSharedSyncDuringAWriteLeavesItUnsynced(t *testing.T) {
 	probe.setHook(nil)
 	sf.closeFile()
 }
+
+// TestSharedSyncBegunBeforeAWriteLeavesItUnsynced: a round's sync is
+// covered by a syncfs another log began after the round was written
+// (writtenAt), but the writer wrote the next round to the same file after
+// that syncfs began. The file cache must not count that write synced: it
+// would close the file without an fsync, and the next round's sync would
+// find the file clean and fsync nothing, acknowledging bytes no sync
+// covered.
+func TestSharedSyncBegunBeforeAWriteLeavesItUnsynced(t *testing.T) {
+	mem := vfs.NewMem()
+	files := NewFileCacheWithActive(4, 4)
+	sf := &segmentFile{cache: files, fs: mem, path: "/a.log"}
+	f, err := mem.Create(sf.path)
+	noErr(t, err)
+	noErr(t, f.Close())
+	af, err := sf.pin()
+	noErr(t, err)
+	defer sf.closeFile()
+	_, err = af.WriteAt([]byte("the round to sync"), 0)
+	noErr(t, err)
+	fsSync := newGatedSync()
+	shared := NewSharedSync(fsSync, "/", quietLogger)
+	defer shared.Close()
+	shared.minShared = 1
+	writtenAt := shared.Started() // the round is written
+
+	// Another log's syncfs begins; the next round is written while it
+	// runs, then it ends.
+	other := syncAsync(shared, &gatedSync{})
+	faultWait(t, fsSync.entered, "the other log's syncfs")
+	_, err = af.WriteAt([]byte("the next round"), 17)
+	noErr(t, err)
+	close(fsSync.release)
+	noErr(t, resultOf(t, other, "the other log's sync"))
+
+	// The first round's sync: that syncfs covers it.
+	l := &Log{sharedSync: shared}
+	covered, err := l.syncActive(af, writtenAt)
+	noErr(t, err)
+	require(t, covered == 1, "the round's sync was not covered by the syncfs (generation %d)", covered)
+	files.mu.Lock()
+	unsynced := sf.unsyncedLocked()
+	files.mu.Unlock()
+	require(t, unsynced, "a syncfs that began before the next round's write counted it synced")
+	noErr(t, af.Sync())
+	files.mu.Lock()
+	unsynced = sf.unsyncedLocked()
+	files.mu.Unlock()
+	require(t, !unsynced, "an fsync after the write left it unsynced")
+}
