@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -25,16 +24,7 @@ func TestNodeShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(client(t, n))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "inbox"); err != nil {
-		t.Fatal(err)
-	}
-	p := client(t, n, kgo.DefaultProduceTopic("inbox"))
-	for i := range 10 {
-		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte{byte('0' + i)}}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shareTopic(t, ctx, n, "inbox", 10)
 	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
 	a.heartbeat(ctx, []string{"inbox"})
 	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
@@ -68,7 +58,7 @@ func TestNodeShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
 
 	a.epoch = -1
 	a.heartbeat(ctx, nil)
-	if _, err := adm.DeleteGroup(ctx, a.group); err != nil {
+	if _, err := kadm.NewClient(client(t, n)).DeleteGroup(ctx, a.group); err != nil {
 		t.Fatalf("deleting the group: %v", err)
 	}
 	b := &shareMember{t: t, cl: client(t, n), group: a.group, id: "member-b"}
@@ -111,16 +101,7 @@ func TestNodeShareStaleLeaderCannotWriteIntoARecreatedGroup(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(client(t, n))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "inbox"); err != nil {
-		t.Fatal(err)
-	}
-	p := client(t, n, kgo.DefaultProduceTopic("inbox"))
-	for i := range 10 {
-		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte{byte('0' + i)}}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shareTopic(t, ctx, n, "inbox", 10)
 	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
 	a.heartbeat(ctx, []string{"inbox"})
 	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {

@@ -16,9 +16,10 @@ import (
 // ShareFetch and ShareAcknowledge v2 (Kafka 4.2): the record-limit acquire
 // mode (KIP-1206) and RENEW acknowledgements (KIP-1222).
 
-// shareV2Topic creates a one-partition topic holding n records produced in
-// one batch, so a fetch limited to fewer records must cut inside a batch.
-func shareV2Topic(t *testing.T, ctx context.Context, n *Node, topic string, records int) {
+// shareTopic creates a one-partition topic holding n records produced in
+// one batch (values "0", "1", ...), so a fetch limited to fewer records
+// must cut inside a batch.
+func shareTopic(t *testing.T, ctx context.Context, n *Node, topic string, records int) {
 	t.Helper()
 	if _, err := kadm.NewClient(client(t, n)).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestNodeShareFetchV2RecordLimit(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareV2Topic(t, ctx, n, "limited", 10)
+	shareTopic(t, ctx, n, "limited", 10)
 	a := &shareMember{t: t, cl: client(t, n), group: "limited-group", id: "member-a"}
 	a.heartbeat(ctx, []string{"limited"})
 
@@ -134,7 +135,7 @@ func TestNodeShareAcknowledgeV2Renew(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest", fmt.Sprintf("group.share.record.lock.duration.ms=%d", lockMs))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareV2Topic(t, ctx, n, "slow", 5)
+	shareTopic(t, ctx, n, "slow", 5)
 	a := &shareMember{t: t, cl: client(t, n), group: "slow-group", id: "member-a"}
 	b := &shareMember{t: t, cl: client(t, n), group: "slow-group", id: "member-b"}
 	a.heartbeat(ctx, []string{"slow"})
@@ -227,7 +228,7 @@ func TestNodeShareGroupConfigs(t *testing.T) {
 	n := startNode(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareV2Topic(t, ctx, n, "backlog", 4)
+	shareTopic(t, ctx, n, "backlog", 4)
 	cl := client(t, n)
 	if err := alterGroupConfigs(t, ctx, cl, "eager", "share.auto.offset.reset", "earliest", "share.record.lock.duration.ms", "15000"); err != nil {
 		t.Fatalf("setting group configs: %v", err)
@@ -279,7 +280,7 @@ func TestNodeShareFranzGoRenewAndStrictLimit(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest", fmt.Sprintf("group.share.record.lock.duration.ms=%d", lock.Milliseconds()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareV2Topic(t, ctx, n, "long-jobs", 4)
+	shareTopic(t, ctx, n, "long-jobs", 4)
 	ackErrs := make(chan error, 100)
 	onAck := kgo.ShareAckCallback(func(_ *kgo.Client, rs kgo.ShareAckResults) {
 		for _, r := range rs {

@@ -30,17 +30,11 @@ root=$(cd "$here/../.." && pwd)
 log() { printf 'kgo-suite: %s\n' "$*" >&2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kgo.XXXXXX")
+# shellcheck source=../lib.sh
+. "$root/test/lib.sh"
 pid=""
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	if [ -n "$pid" ]; then sluice_stop "$pid"; fi
 	if [ "${SLUICE_KGO_KEEP_WORK:-}" = 1 ]; then
 		log "kept the work directory: $work"
 	else
@@ -50,16 +44,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin=${SLUICE_BIN:-}
-if [ -z "$bin" ]; then
-	bin="$work/sluice"
-	log "building sluice"
-	(cd "$root" && timeout 600 go build -o "$bin" ./cmd/sluice)
-fi
-
-# SLUICE_* variables are broker configuration: run the broker without ours.
-unset_sluice=()
-while IFS= read -r name; do unset_sluice+=(-u "$name"); done < <(env | sed -n 's/^\(SLUICE_[A-Za-z0-9_]*\)=.*/\1/p')
+bin=$(sluice_bin)
 
 # A plain command, not a function: $! is then sluice's own pid (env execs it).
 env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http "" >"$work/sluice.log" 2>&1 &

@@ -117,31 +117,14 @@ cluster_rf=3
 cluster_min_isr=2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compat.XXXXXX")
+# shellcheck source=../lib.sh
+. "$root/test/lib.sh"
 pids=()      # every sluice process running now, all started by this script
 client_pid="" # the check running now (its timeout(1) process)
 
-# stop_brokers sends SIGTERM to every broker still running, gives them 20 s
-# together to stop, then kills the rest.
+# stop_brokers stops every broker still running (sluice_stop).
 stop_brokers() {
-	local p alive
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for _ in $(seq 1 100); do
-		alive=0
-		for p in "${pids[@]}"; do
-			if kill -0 "$p" 2>/dev/null; then alive=1; fi
-		done
-		[ "$alive" = 1 ] || break
-		sleep 0.2
-	done
-	for p in "${pids[@]}"; do
-		if kill -0 "$p" 2>/dev/null; then
-			log "sluice (pid $p) did not stop within 20 s of SIGTERM; killing it"
-			kill -KILL "$p" 2>/dev/null || true
-		fi
-		wait "$p" 2>/dev/null || true
-	done
+	sluice_stop "${pids[@]}"
 	pids=()
 }
 cleanup() {
@@ -159,17 +142,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin=${SLUICE_BIN:-}
-if [ -z "$bin" ]; then
-	bin="$work/sluice"
-	log "building sluice"
-	(cd "$root" && timeout 600 go build -o "$bin" ./cmd/sluice)
-fi
+[ -n "${SLUICE_BIN:-}" ] || log "building sluice"
+bin=$(sluice_bin)
 
-# SLUICE_* variables are broker configuration (and SLUICE_BROKERS that of
-# sluice's client commands): run sluice without ours.
-unset_sluice=()
-while IFS= read -r name; do unset_sluice+=(-u "$name"); done < <(env | sed -n 's/^\(SLUICE_[A-Za-z0-9_]*\)=.*/\1/p')
 sluice_cmd() { env "${unset_sluice[@]}" "$bin" "$@"; }
 
 # start_node LOG ARGS...: starts `sluice serve ARGS...` with its output in

@@ -23,27 +23,17 @@ if ! command -v kcat >/dev/null 2>&1; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-tour.XXXXXX")
+# shellcheck source=../lib.sh
+. "$root/test/lib.sh"
 pid=""
 cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	if [ -n "$pid" ]; then sluice_stop "$pid"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin=${SLUICE_BIN:-}
-if [ -z "$bin" ]; then
-	bin="$work/sluice"
-	(cd "$root" && timeout 600 go build -o "$bin" ./cmd/sluice)
-fi
+bin=$(sluice_bin)
 
 # The tour's commands, in order.
 mapfile -t steps < <(awk '/<!-- tour:begin -->/{on=1; next} /<!-- tour:end -->/{on=0} on' "$root/README.md" |
@@ -53,9 +43,6 @@ if [ ${#steps[@]} -eq 0 ]; then
 	exit 1
 fi
 
-# SLUICE_* variables are broker configuration: start it without ours.
-unset_sluice=()
-while IFS= read -r name; do unset_sluice+=(-u "$name"); done < <(env | sed -n 's/^\(SLUICE_[A-Za-z0-9_]*\)=.*/\1/p')
 env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http 127.0.0.1:0 2>"$work/sluice.log" &
 pid=$!
 addr=""
