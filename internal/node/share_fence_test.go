@@ -21,15 +21,9 @@ import (
 // instead of serving it. After DeleteGroups, a new group of the same id
 // starts clean, its partitions initialized by its first heartbeat.
 func TestNodeShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
-	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareTopic(t, ctx, n, "inbox", 10)
-	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
-	a.heartbeat(ctx, []string{"inbox"})
-	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
-		t.Fatalf("acquired %s", got)
-	}
+	n, a := memberHoldingTen(t, ctx)
 
 	del := kmsg.NewPtrDeleteShareGroupStateRequest()
 	del.GroupID = a.group
@@ -98,15 +92,9 @@ func (m *shareMember) fetchCode(ctx context.Context) int16 {
 // the new state stays as initialized, and the leader reads it again, so
 // the next fetch starts the new group at share.auto.offset.reset.
 func TestNodeShareStaleLeaderCannotWriteIntoARecreatedGroup(t *testing.T) {
-	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shareTopic(t, ctx, n, "inbox", 10)
-	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
-	a.heartbeat(ctx, []string{"inbox"})
-	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
-		t.Fatalf("acquired %s", got)
-	}
+	n, a := memberHoldingTen(t, ctx)
 	if err := a.acknowledge(ctx, 0, 4, 1); err != nil {
 		t.Fatalf("acknowledging 0-4: %v", err)
 	}
@@ -153,4 +141,18 @@ func shareStateSummary(ctx context.Context, t *testing.T, n *Node, m *shareMembe
 		t.Fatalf("ReadShareGroupStateSummary: %v %+v", err, resp)
 	}
 	return resp.Topics[0].Partitions[0]
+}
+
+// memberHoldingTen starts a node with a one-partition topic "inbox" of 10
+// records and a share member of "inbox-group" that has acquired all ten.
+func memberHoldingTen(t *testing.T, ctx context.Context) (*Node, *shareMember) {
+	t.Helper()
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	shareTopic(t, ctx, n, "inbox", 10)
+	a := &shareMember{t: t, cl: client(t, n), group: "inbox-group", id: "member-a"}
+	a.heartbeat(ctx, []string{"inbox"})
+	if got := acquiredString(a.fetch(ctx, 1000)); got != "[0-9 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	return n, a
 }

@@ -294,22 +294,8 @@ func TestNodeShareGroupRedeliversAfterLockExpiryAndKeepsAcksOverRestart(t *testi
 // (one for the range, or one per offset) and returns partition 0's error.
 func (m *shareMember) acknowledge(ctx context.Context, first, last int64, types ...int8) error {
 	m.t.Helper()
-	req := kmsg.NewPtrShareAcknowledgeRequest()
-	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.sess
-	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
-	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: first, LastOffset: last, AcknowledgeTypes: types}}
-	rt := kmsg.NewShareAcknowledgeRequestTopic()
-	rt.TopicID, rt.Partitions = m.topic, []kmsg.ShareAcknowledgeRequestTopicPartition{rp}
-	req.Topics = []kmsg.ShareAcknowledgeRequestTopic{rt}
-	resp, err := req.RequestWith(ctx, m.cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		m.t.Fatalf("share acknowledge of %s: %v", m.id, err)
-	}
-	m.sess++
-	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	_, err := m.acknowledgeV2(ctx, false, first, last, types...)
+	return err
 }
 
 // TestNodeShareAcknowledgeReleaseRejectAccept: per-offset acknowledgement
