@@ -43,3 +43,26 @@ sluice_stop() {
 		wait "$p" 2>/dev/null || true
 	done
 }
+
+# sluice_wait_ready LOG PID: prints the address once the sluice writing LOG
+# accepts Kafka clients; fails, with LOG's tail on stderr, if it exits
+# first or takes over 30 s.
+sluice_wait_ready() {
+	local logf=$1 p=$2 addr=""
+	for _ in $(seq 1 300); do
+		addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$logf" | head -1)
+		if [ -n "$addr" ]; then
+			echo "$addr"
+			return 0
+		fi
+		if ! kill -0 "$p" 2>/dev/null; then
+			printf 'sluice (pid %s) exited before accepting clients:\n' "$p" >&2
+			tail -20 "$logf" | sed 's/^/    /' >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	printf 'sluice (pid %s) printed no ready line within 30 s:\n' "$p" >&2
+	tail -20 "$logf" | sed 's/^/    /' >&2
+	return 1
+}

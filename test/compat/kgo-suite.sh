@@ -49,21 +49,7 @@ bin=$(sluice_bin)
 # A plain command, not a function: $! is then sluice's own pid (env execs it).
 env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http "" >"$work/sluice.log" 2>&1 &
 pid=$!
-addr=""
-for _ in $(seq 1 300); do
-	addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$work/sluice.log" | head -1)
-	[ -n "$addr" ] && break
-	if ! kill -0 "$pid" 2>/dev/null; then
-		log "sluice exited before accepting clients:"
-		tail -20 "$work/sluice.log" | sed 's/^/    /' >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if [ -z "$addr" ]; then
-	log "sluice printed no ready line within 30 s"
-	exit 1
-fi
+addr=$(sluice_wait_ready "$work/sluice.log" "$pid")
 log "sluice (pid $pid) accepting Kafka clients on $addr"
 
 records=${KGO_TEST_RECORDS:-50000}

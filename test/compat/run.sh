@@ -159,28 +159,6 @@ start_node() {
 	pids+=($!)
 }
 
-# wait_ready LOG PID: prints the address once the node in LOG accepts
-# Kafka clients; fails if it exits first or takes over 30 s.
-wait_ready() {
-	local logf=$1 p=$2 addr=""
-	for _ in $(seq 1 300); do
-		addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$logf" | head -1)
-		if [ -n "$addr" ]; then
-			echo "$addr"
-			return 0
-		fi
-		if ! kill -0 "$p" 2>/dev/null; then
-			log "sluice (pid $p) exited before accepting clients:"
-			tail -20 "$logf" | sed 's/^/    /' >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-	log "sluice (pid $p) printed no ready line within 30 s:"
-	tail -20 "$logf" | sed 's/^/    /' >&2
-	return 1
-}
-
 # free_ports N: N distinct free loopback ports (held together while chosen,
 # so distinct; a race with another process is caught by a failed start).
 free_ports() {
@@ -202,7 +180,7 @@ start_single() {
 	mkdir -p "$work/single"
 	broker_logs=("$work/single/sluice.log")
 	start_node "${broker_logs[0]}" --data-dir "$work/single/data" --listen 127.0.0.1:0
-	bootstrap=$(wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
+	bootstrap=$(sluice_wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
 	log "sluice (pid ${pids[0]}) accepting Kafka clients on $bootstrap"
 }
 
@@ -244,7 +222,7 @@ start_secure() {
 		--set listeners="SASL_SSL://127.0.0.1:${ports[0]},SSL://127.0.0.1:${ports[1]}" \
 		--set ssl.certificate.location="$dir/pki/broker.pem" --set ssl.key.location="$dir/pki/broker.key" \
 		--set ssl.ca.location="$dir/pki/ca.pem" --set listener.name.ssl.ssl.client.auth=required
-	sasl_addr=$(wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
+	sasl_addr=$(sluice_wait_ready "${broker_logs[0]}" "${pids[0]}") || return 1
 	bootstrap=$sasl_addr
 	secure_env=(SLUICE_COMPAT_MTLS_BOOTSTRAP="127.0.0.1:${ports[1]}" SLUICE_COMPAT_CA="$dir/pki/ca.pem"
 		SLUICE_COMPAT_CERT="$dir/pki/client.pem" SLUICE_COMPAT_KEY="$dir/pki/client.key"
@@ -281,7 +259,7 @@ start_cluster() {
 		done
 		addrs=()
 		for ((i = 1; i <= cluster_nodes; i++)); do
-			addr=$(wait_ready "${broker_logs[i - 1]}" "${pids[i - 1]}") || break
+			addr=$(sluice_wait_ready "${broker_logs[i - 1]}" "${pids[i - 1]}") || break
 			addrs+=("$addr")
 		done
 		if [ ${#addrs[@]} = "$cluster_nodes" ]; then

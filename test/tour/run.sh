@@ -45,14 +45,7 @@ fi
 
 env "${unset_sluice[@]}" "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http 127.0.0.1:0 2>"$work/sluice.log" &
 pid=$!
-addr=""
-for _ in $(seq 1 300); do
-	addr=$(sed -n 's/^sluice: accepting Kafka clients on //p' "$work/sluice.log" | head -1)
-	[ -n "$addr" ] && break
-	kill -0 "$pid" 2>/dev/null || { cat "$work/sluice.log" >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$addr" ] || { log "sluice printed no ready line within 30 s"; exit 1; }
+addr=$(sluice_wait_ready "$work/sluice.log" "$pid")
 export SLUICE_BROKERS=$addr
 
 # want_lines FILE LINE...: FILE holds exactly these lines, in any order.
