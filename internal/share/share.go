@@ -279,11 +279,7 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 // DeleteShareGroupOffsets) would leave their state behind for a later
 // group of the same id to start from.
 func (c *Coordinator) newestImageLocked(img *metadata.Image) *metadata.Image {
-	for _, seen := range []*metadata.Image{img, c.liveImage()} {
-		if seen != nil && (c.image == nil || seen.Offset() >= c.image.Offset()) {
-			c.image = seen
-		}
-	}
+	c.image = metadata.Newer(metadata.Newer(c.image, img), c.liveImage())
 	if c.image == nil {
 		return metadata.EmptyImage()
 	}
