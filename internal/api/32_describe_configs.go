@@ -174,7 +174,7 @@ func describeGroupConfigs(b *Broker, img *metadata.Image, overrides map[string]s
 	for i := range config.GroupConfigs {
 		def := &config.GroupConfigs[i]
 		c := describedConfig{name: def.Name, typ: def.Type, doc: def.Doc}
-		if v, ok := overrides[def.Name]; ok && def.Validate(v) == nil {
+		if v, ok := config.GroupOverride(overrides, def.Name); ok {
 			c.add(def.Name, v, kmsg.ConfigSourceGroupConfig)
 		}
 		if v, ok := clusterDefaults[def.BrokerName]; ok && def.Validate(v) == nil {

@@ -37,6 +37,24 @@ func LookupGroupConfig(name string) (*Def, bool) {
 	return d, ok
 }
 
+// GroupOverride returns a group's own value of a group config key when it
+// is one the key accepts. One that is not (written by a newer version with
+// a wider range) is left for the broker's value, as a topic override is
+// (TopicValues), so what DescribeConfigs shows is what the group gets. It
+// panics on a key that is not a group config: that is a typo in the
+// caller, not input.
+func GroupOverride(overrides map[string]string, key string) (string, bool) {
+	d, ok := groupByName[key]
+	if !ok {
+		panic(fmt.Sprintf("config: %q is not a group config", key))
+	}
+	v, ok := overrides[key]
+	if !ok || !d.valid(v) {
+		return "", false
+	}
+	return v, true
+}
+
 // ValidateGroupConfigs checks a group's complete set of overrides: an
 // unknown key wraps ErrUnknownConfig, a bad value ErrInvalidConfigValue.
 func ValidateGroupConfigs(configs map[string]string) error {

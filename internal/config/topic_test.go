@@ -218,3 +218,26 @@ func TestTopicConfigRefusedValue(t *testing.T) {
 		t.Fatal("a stored preallocate=true is read as true")
 	}
 }
+
+// TestGroupOverride: a group's value counts only when its key accepts it,
+// by the same rule that let it in (spaces around a number included), so
+// the share coordinator and DescribeConfigs agree on what a group has.
+func TestGroupOverride(t *testing.T) {
+	overrides := map[string]string{
+		ShareRecordLockDurationMs: " 5000",
+		ShareAutoOffsetReset:      "sideways",
+	}
+	if v, ok := GroupOverride(overrides, ShareRecordLockDurationMs); !ok || v != " 5000" {
+		t.Errorf("lock duration override = %q, %v; want \" 5000\", true", v, ok)
+	}
+	if v, ok := GroupOverride(overrides, ShareAutoOffsetReset); ok {
+		t.Errorf("an unaccepted reset value counted: %q", v)
+	}
+	overrides[ShareRecordLockDurationMs] = "3600001" // above the range
+	if v, ok := GroupOverride(overrides, ShareRecordLockDurationMs); ok {
+		t.Errorf("an out-of-range lock duration counted: %q", v)
+	}
+	if _, ok := GroupOverride(nil, ShareAutoOffsetReset); ok {
+		t.Error("no overrides, yet one counted")
+	}
+}

@@ -36,6 +36,7 @@ type TopicImage struct {
 //
 //	func EmptyImage() *Image
 //	func (img *Image) Offset() int64                   // last applied metadata offset; -1 when empty
+//	func Newer(cur, img *Image) *Image                 // the newer by offset, img on a tie; nil-safe
 //	func (img *Image) Broker(id int32) (*BrokerImage, bool)
 //	func (img *Image) Brokers() []*BrokerImage         // sorted by id
 //	func (img *Image) Topic(name string) (*TopicImage, bool)

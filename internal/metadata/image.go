@@ -53,6 +53,17 @@ func EmptyImage() *Image { return emptyImage }
 // none.
 func (img *Image) Offset() int64 { return img.offset }
 
+// Newer returns whichever of cur and img is the newer by offset, img on a
+// tie, the other when one is nil. Whatever keeps the newest image it saw
+// goes through it: callers read images before taking their lock and take
+// it in any order, so an image may arrive after a newer one was acted on.
+func Newer(cur, img *Image) *Image {
+	if img == nil || (cur != nil && img.offset < cur.offset) {
+		return cur
+	}
+	return img
+}
+
 // Broker returns the registration of broker id.
 func (img *Image) Broker(id int32) (*BrokerImage, bool) {
 	b, ok := img.brokers[id]

@@ -105,3 +105,25 @@ func TestImageRecordsRebuild(t *testing.T) {
 	p, _ := img.Partition("orders", 1)
 	require(t, p.LeaderEpoch == 1 && p.PartitionEpoch == 1, "epochs survive the rebuild: %+v", p)
 }
+
+// TestNewer: the newer image by offset wins whichever side it is on, the
+// one brought wins a tie, and nil never replaces an image.
+func TestNewer(t *testing.T) {
+	old, same, newer := &Image{offset: 5}, &Image{offset: 5}, &Image{offset: 9}
+	for _, c := range []struct {
+		name     string
+		cur, img *Image
+		want     *Image
+	}{
+		{"nothing yet", nil, old, old},
+		{"none brought", old, nil, old},
+		{"both nil", nil, nil, nil},
+		{"newer brought", old, newer, newer},
+		{"older brought", newer, old, newer},
+		{"tie takes the one brought", old, same, same},
+	} {
+		if got := Newer(c.cur, c.img); got != c.want {
+			t.Errorf("%s: Newer = %p, want %p", c.name, got, c.want)
+		}
+	}
+}

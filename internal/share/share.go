@@ -41,6 +41,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,9 +241,8 @@ func (c *Coordinator) LockDurationMs(groupID string) int64 {
 
 // groupSettings are the group's share.auto.offset.reset (earliest or not)
 // and share.record.lock.duration.ms: its group configs in the metadata
-// image, else the broker's. A value the image holds that does not parse
-// (written by a newer version) is skipped, as the controller would not
-// have let it in.
+// image, else the broker's (config.GroupOverride: a value the key does
+// not accept is skipped, as DescribeConfigs skips it).
 func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64) {
 	earliest, lockMs = c.opts.Config.AutoOffsetResetEarliest, c.opts.Config.Partition.LockDurationMs
 	if c.opts.Image == nil {
@@ -253,18 +253,11 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 		return earliest, lockMs
 	}
 	overrides := img.Configs(metadata.ConfigResourceGroup, groupID)
-	if v, ok := overrides[config.ShareAutoOffsetReset]; ok {
-		switch v {
-		case config.ShareAutoOffsetResetEarliest:
-			earliest = true
-		case config.ShareAutoOffsetResetLatest:
-			earliest = false
-		}
+	if v, ok := config.GroupOverride(overrides, config.ShareAutoOffsetReset); ok {
+		earliest = v == config.ShareAutoOffsetResetEarliest
 	}
-	if v, ok := overrides[config.ShareRecordLockDurationMs]; ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			lockMs = n
-		}
+	if v, ok := config.GroupOverride(overrides, config.ShareRecordLockDurationMs); ok {
+		lockMs, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	}
 	return earliest, lockMs
 }
@@ -279,11 +272,7 @@ func (c *Coordinator) groupSettings(groupID string) (earliest bool, lockMs int64
 // DeleteShareGroupOffsets) would leave their state behind for a later
 // group of the same id to start from.
 func (c *Coordinator) newestImageLocked(img *metadata.Image) *metadata.Image {
-	for _, seen := range []*metadata.Image{img, c.liveImage()} {
-		if seen != nil && (c.image == nil || seen.Offset() >= c.image.Offset()) {
-			c.image = seen
-		}
-	}
+	c.image = metadata.Newer(metadata.Newer(c.image, img), c.liveImage())
 	if c.image == nil {
 		return metadata.EmptyImage()
 	}

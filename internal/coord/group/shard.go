@@ -151,9 +151,7 @@ func (s *Shard) replyWhenDurable(w Waiter, v any, err error) {
 
 // observeImage keeps the newest image a call brought.
 func (s *Shard) observeImage(img *metadata.Image) {
-	if img != nil && (s.image == nil || img.Offset() >= s.image.Offset()) {
-		s.image = img
-	}
+	s.image = metadata.Newer(s.image, img)
 }
 
 func (s *Shard) emit(key, value []byte) {
