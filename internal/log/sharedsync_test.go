@@ -68,14 +68,16 @@ func syncAsync(s *SharedSync, f fileSyncer) <-chan error {
 	return done
 }
 
-func resultOf(t *testing.T, ch <-chan error, what string) error {
+// resultOf receives from ch, failing instead of hanging.
+func resultOf[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
-	case err := <-ch:
-		return err
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
-		return nil
+		var zero T
+		return zero
 	}
 }
 
@@ -153,17 +155,12 @@ func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
 	doneD := syncWrittenAsync(s, d, writtenD)
 	waitWaiting(t, s, 1) // D only: the running syncfs covers C
 	close(fsSync.release)
-	rb, rc := <-doneB, <-doneC
+	rb, rc := resultOf(t, doneB, "B"), resultOf(t, doneC, "C")
 	noErr(t, rb.err)
 	noErr(t, rc.err)
 	// covered is the newest generation done, which D's may already be.
 	require(t, rb.covered >= 1 && rc.covered >= 1, "B and C covered by generations %d and %d, want 1 or later", rb.covered, rc.covered)
-	var rd syncResult
-	select {
-	case rd = <-doneD:
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for D")
-	}
+	rd := resultOf(t, doneD, "D")
 	noErr(t, rd.err)
 	require(t, rd.covered == 2, "D covered by generation %d, want 2 (the one begun after its write)", rd.covered)
 	close(a.release)
@@ -192,7 +189,7 @@ func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
 	doneC := syncWrittenAsync(s, c, writtenC)
 	close(fsSync.release)
 	require(t, errors.Is(resultOf(t, doneB, "B"), vfs.ErrInjected), "B's syncfs failed, B did not")
-	rc := <-doneC
+	rc := resultOf(t, doneC, "C")
 	require(t, errors.Is(rc.err, vfs.ErrInjected), "C rode on the failed syncfs: %v, want its error", rc.err)
 	require(t, c.calls.Load() == 0, "C fdatasynced its own file after the syncfs covering it failed")
 	close(a.release)
