@@ -29,6 +29,24 @@ func newGatedSync() *gatedSync {
 	return &gatedSync{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
+// newReleasedSync is a gatedSync that holds no call: it only counts.
+func newReleasedSync() *gatedSync {
+	g := newGatedSync()
+	close(g.release)
+	return g
+}
+
+// newSyncCallers is the generation tests' set-up: a SharedSync whose
+// syncfs, fsSync, is held (and fails with fsErr), the file of a caller A
+// held in its own fdatasync, and the files of callers B, C and D, whose
+// own fdatasyncs return at once.
+func newSyncCallers(fsErr error) (s *SharedSync, fsSync, a, b, c, d *gatedSync) {
+	fsSync = newGatedSync()
+	fsSync.err = fsErr
+	s = NewSharedSync(fsSync, "/data", quietLogger)
+	return s, fsSync, newGatedSync(), newReleasedSync(), newReleasedSync(), newReleasedSync()
+}
+
 func (g *gatedSync) Sync() error {
 	g.calls.Add(1)
 	first := false
@@ -86,12 +104,7 @@ func resultOf[T any](t *testing.T, ch <-chan T, what string) T {
 // while that syncfs runs are not covered by it (it may have begun before
 // their writes) and share the next one.
 func TestSharedSyncGenerations(t *testing.T) {
-	fsSync := newGatedSync()
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(nil)
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -137,12 +150,7 @@ type syncResult struct {
 // syncfs even if it asks only once the syncfs runs, and needs no other; a
 // caller whose write completed after it began waits for the next one.
 func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
-	fsSync := newGatedSync()
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(nil)
 
 	writtenC := s.Started() // C's write completes before any syncfs
 	doneA := syncAsync(s, a)
@@ -175,12 +183,7 @@ func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
 // syncfs (its write completed before it began) fails when it fails, and
 // does not get a later success instead.
 func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
-	fsSync := newGatedSync()
-	fsSync.err = vfs.ErrInjected
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c := newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
+	s, fsSync, a, b, c, _ := newSyncCallers(vfs.ErrInjected)
 	writtenC := s.Started()
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -201,13 +204,7 @@ func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
 // when several sync at once, and those that waited through the failed
 // syncfs (not covered by it) get their own fdatasync's answer.
 func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
-	fsSync := newGatedSync()
-	fsSync.err = vfs.ErrInjected
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(vfs.ErrInjected)
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -228,8 +225,7 @@ func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
 	var wg sync.WaitGroup
 	files := make([]*gatedSync, 8)
 	for i := range files {
-		files[i] = newGatedSync()
-		close(files[i].release)
+		files[i] = newReleasedSync()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -250,8 +246,7 @@ func TestSharedSyncNilSyncer(t *testing.T) {
 	held := newGatedSync()
 	done := syncAsync(s, held)
 	faultWait(t, held.entered, "the first fdatasync")
-	other := newGatedSync()
-	close(other.release)
+	other := newReleasedSync()
 	noErr(t, resultOf(t, syncAsync(s, other), "a second caller while the first is held"))
 	close(held.release)
 	noErr(t, resultOf(t, done, "the first caller"))
