@@ -604,18 +604,16 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 		return roundResult{}, err
 	}
 	var res roundResult
+	// Under always the round syncs only the segments it sealed: the
+	// syncer syncs the active segment (syncLocked) while the next round
+	// is written.
 	always := cfg.FlushPolicy == FlushAlways
-	res.synced = req.all || always || (cfg.FlushPolicy == FlushInterval && nowMs-l.lastSyncMs >= cfg.FlushMs)
-	if res.synced || req.sealed {
+	res.synced = !always && (req.all || cfg.FlushPolicy == FlushInterval && nowMs-l.lastSyncMs >= cfg.FlushMs)
+	if res.synced || always || req.sealed {
 		if err := l.syncSealed(unsynced); err != nil {
 			return roundResult{}, err
 		}
 		res.sealedSynced = true
-	}
-	if always {
-		// The syncer syncs the active segment (syncLocked), while the
-		// next round is written.
-		res.synced = false
 	}
 	if res.synced {
 		if err := l.pauseSyncs(); err != nil {

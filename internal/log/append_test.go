@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -116,4 +117,35 @@ func TestLogWaitAfterTruncationDoesNotTakeAnotherAppendsOffsets(t *testing.T) {
 	err = l.waitDurableLocked(first.LastOffset+1, first.truncations)
 	l.mu.Unlock()
 	require(t, errors.Is(err, ErrAppendTruncated), "the truncated append's wait: %v, want ErrAppendTruncated", err)
+}
+
+// TestLogFlushAlwaysAfterNeverSyncsSealedSegments: segments sealed without
+// an fsync under flush.policy=never hold the syncer off (the recovery point
+// may not pass them), so once the policy is always the next round must
+// sync them; otherwise its append never became durable.
+func TestLogFlushAlwaysAfterNeverSyncsSealedSegments(t *testing.T) {
+	cfg := smallConfig()
+	cfg.FlushPolicy = FlushNever
+	// Not closed on failure: Close would wait for the stuck round.
+	tl := openTestLog(t, cfg)
+	for i := 0; tl.NumSegments() < 3; i++ {
+		_, err := tl.Append(testBatch(t, strconv.Itoa(i), 1, 500, 1), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	require(t, tl.RecoveryPoint() < tl.LogEndOffset(), "recovery point %d at the log end %d under never", tl.RecoveryPoint(), tl.LogEndOffset())
+
+	cfg.FlushPolicy = FlushAlways
+	noErr(t, tl.SetConfig(cfg))
+	done := make(chan error, 1)
+	var info AppendInfo
+	go func() {
+		var err error
+		info, err = tl.Append(testBatch(t, "always", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
+		done <- err
+	}()
+	noErr(t, resultOf(t, done, "the append under always"))
+	end := info.LastOffset + 1
+	require(t, tl.RecoveryPoint() == end && tl.LogEndOffset() == end,
+		"recovery point %d, log end offset %d after an acknowledged append under always; want %d", tl.RecoveryPoint(), tl.LogEndOffset(), end)
+	noErr(t, tl.Close())
 }

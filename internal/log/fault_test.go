@@ -363,7 +363,7 @@ func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
 		fl.waitWritten(t, firstEnd+2) // written while the first sync is held
 		require(t, fl.LogEndOffset() == rp, "log end offset %d shows unsynced rounds, want %d", fl.LogEndOffset(), rp)
 		close(gate.held[1])
-		noErr(t, <-first)
+		noErr(t, resultOf(t, first, "the first round"))
 		select {
 		case err := <-second:
 			t.Fatalf("the second round returned (%v) after a sync that began before its write", err)
@@ -375,7 +375,7 @@ func TestLogFaultPipelinedRoundWaitsForItsOwnSync(t *testing.T) {
 			"recovery point %d, log end offset %d while the second sync runs; want %d", fl.RecoveryPoint(), fl.LogEndOffset(), firstEnd)
 		fl.efs.Inject(vfs.Rule{Op: vfs.OpSync, PathContains: logSuffix})
 		close(gate.held[2])
-		err := <-second
+		err := resultOf(t, second, "the second round")
 		require(t, errors.Is(err, ErrStorage) && errors.Is(err, syscall.EIO), "second round: %v, want ErrStorage wrapping EIO", err)
 		fl.probe.setHook(nil)
 		checkFailed(t, fl, syscall.EIO)
@@ -512,12 +512,7 @@ func TestLogFaultRollWaitsForTheSyncInFlight(t *testing.T) {
 	}
 	close(held)
 	for range appends {
-		select {
-		case err := <-done:
-			noErr(t, err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("timed out waiting for the appends")
-		}
+		noErr(t, resultOf(t, done, "the appends"))
 	}
 	fl.probe.setHook(nil)
 	require(t, !syncs.overlapped(), "two fsyncs of one segment ran at once")

@@ -29,6 +29,24 @@ func newGatedSync() *gatedSync {
 	return &gatedSync{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
+// newReleasedSync is a gatedSync that holds no call: it only counts.
+func newReleasedSync() *gatedSync {
+	g := newGatedSync()
+	close(g.release)
+	return g
+}
+
+// newSyncCallers is the generation tests' set-up: a SharedSync whose
+// syncfs, fsSync, is held (and fails with fsErr), the file of a caller A
+// held in its own fdatasync, and the files of callers B, C and D, whose
+// own fdatasyncs return at once.
+func newSyncCallers(fsErr error) (s *SharedSync, fsSync, a, b, c, d *gatedSync) {
+	fsSync = newGatedSync()
+	fsSync.err = fsErr
+	s = NewSharedSync(fsSync, "/data", quietLogger)
+	return s, fsSync, newGatedSync(), newReleasedSync(), newReleasedSync(), newReleasedSync()
+}
+
 func (g *gatedSync) Sync() error {
 	g.calls.Add(1)
 	first := false
@@ -68,14 +86,16 @@ func syncAsync(s *SharedSync, f fileSyncer) <-chan error {
 	return done
 }
 
-func resultOf(t *testing.T, ch <-chan error, what string) error {
+// resultOf receives from ch, failing instead of hanging.
+func resultOf[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
-	case err := <-ch:
-		return err
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
-		return nil
+		var zero T
+		return zero
 	}
 }
 
@@ -84,12 +104,7 @@ func resultOf(t *testing.T, ch <-chan error, what string) error {
 // while that syncfs runs are not covered by it (it may have begun before
 // their writes) and share the next one.
 func TestSharedSyncGenerations(t *testing.T) {
-	fsSync := newGatedSync()
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(nil)
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -135,12 +150,7 @@ type syncResult struct {
 // syncfs even if it asks only once the syncfs runs, and needs no other; a
 // caller whose write completed after it began waits for the next one.
 func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
-	fsSync := newGatedSync()
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(nil)
 
 	writtenC := s.Started() // C's write completes before any syncfs
 	doneA := syncAsync(s, a)
@@ -153,17 +163,12 @@ func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
 	doneD := syncWrittenAsync(s, d, writtenD)
 	waitWaiting(t, s, 1) // D only: the running syncfs covers C
 	close(fsSync.release)
-	rb, rc := <-doneB, <-doneC
+	rb, rc := resultOf(t, doneB, "B"), resultOf(t, doneC, "C")
 	noErr(t, rb.err)
 	noErr(t, rc.err)
 	// covered is the newest generation done, which D's may already be.
 	require(t, rb.covered >= 1 && rc.covered >= 1, "B and C covered by generations %d and %d, want 1 or later", rb.covered, rc.covered)
-	var rd syncResult
-	select {
-	case rd = <-doneD:
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for D")
-	}
+	rd := resultOf(t, doneD, "D")
 	noErr(t, rd.err)
 	require(t, rd.covered == 2, "D covered by generation %d, want 2 (the one begun after its write)", rd.covered)
 	close(a.release)
@@ -178,12 +183,7 @@ func TestSharedSyncRidesOnASyncfsBegunAfterItsWrite(t *testing.T) {
 // syncfs (its write completed before it began) fails when it fails, and
 // does not get a later success instead.
 func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
-	fsSync := newGatedSync()
-	fsSync.err = vfs.ErrInjected
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c := newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
+	s, fsSync, a, b, c, _ := newSyncCallers(vfs.ErrInjected)
 	writtenC := s.Started()
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -192,7 +192,7 @@ func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
 	doneC := syncWrittenAsync(s, c, writtenC)
 	close(fsSync.release)
 	require(t, errors.Is(resultOf(t, doneB, "B"), vfs.ErrInjected), "B's syncfs failed, B did not")
-	rc := <-doneC
+	rc := resultOf(t, doneC, "C")
 	require(t, errors.Is(rc.err, vfs.ErrInjected), "C rode on the failed syncfs: %v, want its error", rc.err)
 	require(t, c.calls.Load() == 0, "C fdatasynced its own file after the syncfs covering it failed")
 	close(a.release)
@@ -204,13 +204,7 @@ func TestSharedSyncRiderFailsWithItsSyncfs(t *testing.T) {
 // when several sync at once, and those that waited through the failed
 // syncfs (not covered by it) get their own fdatasync's answer.
 func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
-	fsSync := newGatedSync()
-	fsSync.err = vfs.ErrInjected
-	s := NewSharedSync(fsSync, "/data", quietLogger)
-	a, b, c, d := newGatedSync(), newGatedSync(), newGatedSync(), newGatedSync()
-	close(b.release)
-	close(c.release)
-	close(d.release)
+	s, fsSync, a, b, c, d := newSyncCallers(vfs.ErrInjected)
 
 	doneA := syncAsync(s, a)
 	faultWait(t, a.entered, "A's own fdatasync")
@@ -231,8 +225,7 @@ func TestSharedSyncFailureFailsCoveredCallers(t *testing.T) {
 	var wg sync.WaitGroup
 	files := make([]*gatedSync, 8)
 	for i := range files {
-		files[i] = newGatedSync()
-		close(files[i].release)
+		files[i] = newReleasedSync()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -253,8 +246,7 @@ func TestSharedSyncNilSyncer(t *testing.T) {
 	held := newGatedSync()
 	done := syncAsync(s, held)
 	faultWait(t, held.entered, "the first fdatasync")
-	other := newGatedSync()
-	close(other.release)
+	other := newReleasedSync()
 	noErr(t, resultOf(t, syncAsync(s, other), "a second caller while the first is held"))
 	close(held.release)
 	noErr(t, resultOf(t, done, "the first caller"))

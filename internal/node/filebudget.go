@@ -49,12 +49,18 @@ func segmentFileBudget(limit, connections int) (sealed, active int) {
 	if limit <= 0 {
 		return 0, 0
 	}
-	connections = (max(connections, 0) + connectionStep - 1) / connectionStep * connectionStep
+	connections = roundConnections(connections)
 	reserve := min(fixedDescriptorReserve, limit/4) + connections + max(minConnectionHeadroom, connections/4)
 	files := max(limit-reserve, 0)
 	sealed = max(min(log.DefaultOpenSealedSegments, files/8), 1)
 	active = max(files-sealed, 1)
 	return sealed, active
+}
+
+// roundConnections rounds a connection count up to a multiple of
+// connectionStep.
+func roundConnections(n int) int {
+	return (max(n, 0) + connectionStep - 1) / connectionStep * connectionStep
 }
 
 // connectionBudget is the connection count the segment file bounds are
@@ -68,7 +74,7 @@ type connectionBudget struct{ connections int }
 
 // fit takes the connections open now and says whether the budget moved.
 func (b *connectionBudget) fit(connections int) bool {
-	rounded := (max(connections, 0) + connectionStep - 1) / connectionStep * connectionStep
+	rounded := roundConnections(connections)
 	if rounded > b.connections || rounded+connectionStep < b.connections {
 		b.connections = rounded
 		return true
