@@ -40,7 +40,9 @@ func serveReadShareGroupState(ctx context.Context, b *Broker, r *Request) (kmsg.
 				return nil
 			})
 			if rp.ErrorCode != 0 {
-				rp.StartOffset = -1
+				// Kafka's error answer carries only the code and message:
+				// a state read before the failure is not passed on.
+				rp.StateEpoch, rp.StartOffset, rp.StateBatches = 0, 0, nil
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

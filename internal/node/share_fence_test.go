@@ -45,6 +45,9 @@ func TestNodeShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
 	}
 	if rp := resp.Topics[0].Partitions[0]; rp.ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("the deleted state was written back: ReadShareGroupState %v, start offset %d", kerr.ErrorForCode(rp.ErrorCode), rp.StartOffset)
+	} else if rp.StartOffset != 0 || rp.StateEpoch != 0 {
+		// Kafka's error answer carries only the code and message.
+		t.Fatalf("ReadShareGroupState's error answer has start offset %d, state epoch %d; want Kafka's zeros", rp.StartOffset, rp.StateEpoch)
 	}
 	if code := a.fetchCode(ctx); code != kerr.CoordinatorNotAvailable.Code {
 		t.Fatalf("fetching after the delete: %v, want COORDINATOR_NOT_AVAILABLE", kerr.ErrorForCode(code))
