@@ -29,7 +29,8 @@ import (
 // split acquired ranges, is not needed for that. v2 also adds IsRenewAck
 // (KIP-1222): its acknowledgements may carry RENEW (4), which extends the
 // locks of records the member holds, and then the request acquires
-// nothing (a renewing consumer is still busy with what it has).
+// nothing (a renewing consumer is still busy with what it has), so its
+// fetch limits must be 0, as Kafka checks.
 var shareFetchHandler = handler{key: 78, minVersion: 1, maxVersion: 2, serve: serveShareFetch}
 
 // The ShareAcquireMode values of ShareFetch v2 (KIP-1206).
@@ -61,6 +62,14 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 	if m := req.ShareAcquireMode; m != shareAcquireBatchOptimized && m != shareAcquireRecordLimit {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("share acquire mode %d is neither 0 (batch optimized) nor 1 (record limit)", m))
+		return resp, nil
+	}
+	if req.IsRenewAck && (req.MaxWaitMillis != 0 || req.MinBytes != 0 || req.MaxBytes != 0 || req.MaxRecords != 0) {
+		// A renewing fetch acquires nothing, so Kafka (KAFKA-19844) wants
+		// its fetch limits zero rather than silently ignoring them.
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("a ShareFetch with is_renew_ack fetches nothing: max_wait_ms %d, min_bytes %d, max_bytes %d and max_records %d must all be 0",
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords))
 		return resp, nil
 	}
 	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID)))

@@ -94,8 +94,8 @@ func (m *shareMember) acknowledgeV2(ctx context.Context, renew bool, first, last
 
 // TestNodeShareFetchV2RecordLimit: in record-limit mode a fetch acquires
 // at most MaxRecords records even from inside one batch, the next fetch
-// takes the next ones, and an acquire mode that is neither 0 nor 1 is
-// INVALID_REQUEST.
+// takes the next ones, and an acquire mode that is neither 0 nor 1, or a
+// renewing fetch (IsRenewAck) with fetch limits, is INVALID_REQUEST.
 func TestNodeShareFetchV2RecordLimit(t *testing.T) {
 	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -107,6 +107,15 @@ func TestNodeShareFetchV2RecordLimit(t *testing.T) {
 	bad := a.fetchV2(ctx, 7, 3, 0)
 	if err := kerr.ErrorForCode(bad.ErrorCode); !errors.Is(err, kerr.InvalidRequest) {
 		t.Fatalf("acquire mode 7: %v, want INVALID_REQUEST", err)
+	}
+	renewing := kmsg.NewPtrShareFetchRequest()
+	renewing.Version, renewing.IsRenewAck = 2, true
+	renewing.GroupID, renewing.MemberID, renewing.ShareSessionEpoch = &a.group, &a.id, a.sess
+	renewing.MaxWaitMillis, renewing.MaxRecords = 500, 3
+	if resp, err := renewing.RequestWith(ctx, a.cl); err != nil {
+		t.Fatal(err)
+	} else if err := kerr.ErrorForCode(resp.ErrorCode); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("a renewing fetch with fetch limits: %v, want INVALID_REQUEST", err)
 	}
 	first := a.fetchV2(ctx, 1, 3, 2000)
 	if err := kerr.ErrorForCode(first.ErrorCode); err != nil {
