@@ -2,8 +2,14 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestFileCacheDescriptorShortageAtALogsLoad: loading a log whose sealed
@@ -51,4 +57,153 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 		tag := fmt.Sprintf("loaded/%d/0", i)
 		require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the load", tag)
 	}
+}
+
+// TestFileCacheShedFsyncRunsWithoutTheLock: an open out of descriptors
+// closes an idle file, fsyncing it first when it holds unsynced bytes.
+// That fsync ran under the cache's lock, so every other log's open and
+// release of its files waited for one disk flush. It now runs without
+// the lock and keeps an eviction's rules: the log's own fsync of the file
+// waits for it and returns its failure.
+func TestFileCacheShedFsyncRunsWithoutTheLock(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	shedding, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+		if name == "/a.log" && armed.CompareAndSwap(true, false) {
+			close(shedding)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, files, "/a.log", "/b.log", "/c.log")
+	a, b, c := sfs[0], sfs[1], sfs[2]
+	fa, err := a.pin()
+	noErr(t, err)
+	_, err = fa.WriteAt([]byte("written, not yet synced"), 0)
+	noErr(t, err)
+	held, err := b.acquire() // in use: not idle, so a is the file to shed
+	noErr(t, err)
+	require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
+	dfs.mu.Lock()
+	dfs.limit = len(dfs.open)
+	dfs.mu.Unlock()
+
+	armed.Store(true)
+	opened := make(chan error, 1)
+	go func() {
+		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
+		if err == nil {
+			ref.release()
+		}
+		opened <- err
+	}()
+	<-shedding
+	others := make(chan error, 1)
+	go func() {
+		held.release()
+		ref, err := b.acquire()
+		if err == nil {
+			held = ref
+		}
+		others <- err
+	}()
+	select {
+	case err := <-others:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("using another open file waited for the shed's fsync of a.log")
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- fa.Sync() }()
+	select {
+	case err := <-synced:
+		close(release)
+		t.Fatalf("the log's fsync of a.log returned (%v) while the shed's fsync of it was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require(t, errors.Is(<-synced, syscall.EIO), "the log's fsync did not inherit the shed's failed one")
+	noErr(t, <-opened)
+	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	held.release()
+	_, err = fa.WriteAt([]byte("more"), 0)
+	require(t, errors.Is(err, syscall.EIO), "write after the shed's failed fsync: %v", err)
+}
+
+// TestFileCacheShedClosesTheFileItFsyncs: a writer that comes while a
+// shed fsyncs its file waits for that fsync instead of taking the file
+// back (the open out of descriptors would then find nothing to close),
+// and reopens the file after; no write lands between the shed's fsync
+// and the close, where no fsync would cover it.
+func TestFileCacheShedClosesTheFileItFsyncs(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	shedding, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+		if name == "/a.log" && armed.CompareAndSwap(true, false) {
+			close(shedding)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, files, "/a.log", "/c.log", "/d.log")
+	a, c, d := sfs[0], sfs[1], sfs[2]
+	fa, err := a.pin()
+	noErr(t, err)
+	_, err = fa.WriteAt([]byte("first"), 0)
+	noErr(t, err)
+	held, err := d.acquire() // in use: not idle, so a is the file to shed
+	noErr(t, err)
+	dfs.mu.Lock()
+	dfs.limit = len(dfs.open)
+	dfs.mu.Unlock()
+	armed.Store(true)
+	opened := make(chan error, 1)
+	go func() {
+		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
+		if err == nil {
+			ref.release()
+		}
+		opened <- err
+	}()
+	<-shedding
+	// Idle from now on: whichever of c's open and a's reopen comes second
+	// closes d.
+	released := make(chan struct{})
+	go func() {
+		held.release()
+		close(released)
+	}()
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("releasing another file waited for the shed's fsync of a.log")
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := fa.WriteAt([]byte("second"), 5)
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		close(release)
+		t.Fatalf("a write of a.log went on (%v) while a shed fsynced it to close it", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	noErr(t, <-opened)
+	noErr(t, <-wrote)
+	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	files.mu.Lock()
+	open, unsynced := a.file != nil, a.written != a.synced
+	files.mu.Unlock()
+	require(t, open && unsynced, "a.log after the write: open %v, unsynced %v; want reopened and unsynced", open, unsynced)
+	noErr(t, fa.Sync())
+	buf := make([]byte, 11)
+	_, err = fa.ReadAt(buf, 0)
+	noErr(t, err)
+	require(t, string(buf) == "firstsecond", "a.log holds %q", buf)
 }
