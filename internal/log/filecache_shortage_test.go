@@ -207,3 +207,58 @@ func TestFileCacheShedClosesTheFileItFsyncs(t *testing.T) {
 	noErr(t, err)
 	require(t, string(buf) == "firstsecond", "a.log holds %q", buf)
 }
+
+// BenchmarkFileCacheUseDuringShedFsync takes and drops a reference to an
+// open sealed file while another goroutine keeps a shed's fsync in flight:
+// it writes an idle active file and sheds it, as an open out of
+// descriptors does, each fsync taking a millisecond as a disk's flush
+// does. When the shed fsynced under the cache's lock, every use of every
+// other file waited for it.
+func BenchmarkFileCacheUseDuringShedFsync(b *testing.B) {
+	fsys := &syncHookFS{FS: vfs.NewMem(), after: func(name string, err error) {
+		if name == "/shed.log" {
+			time.Sleep(time.Millisecond)
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(b, fsys, files, "/shed.log", "/used.log")
+	shed, used := sfs[0], sfs[1]
+	handle, err := shed.pin()
+	noErr(b, err)
+	// Held throughout, so used.log is never idle and the shed always
+	// picks shed.log.
+	hold, err := used.acquire()
+	noErr(b, err)
+	defer hold.release()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	var sheds atomic.Int64
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := handle.WriteAt([]byte("unsynced"), 0); err != nil {
+				b.Error(err)
+				return
+			}
+			if files.shed() {
+				sheds.Add(1)
+			}
+		}
+	}()
+	b.ResetTimer()
+	for range b.N {
+		ref, err := used.acquire()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref.release()
+	}
+	b.StopTimer()
+	close(stop)
+	<-stopped
+	b.ReportMetric(float64(sheds.Load())/b.Elapsed().Seconds(), "sheds/s")
+}
