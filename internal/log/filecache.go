@@ -281,7 +281,6 @@ func (sf *segmentFile) acquire() (fileRef, error) {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
-	sf.waitShedLocked()
 	if err := sf.openLocked(); err != nil {
 		if errors.Is(err, errFileRemoved) {
 			return fileRef{}, fmt.Errorf("segment %s: %w", sf.path, ErrOffsetOutOfRange)
@@ -459,11 +458,15 @@ var errFileRemoved = errors.New("segment file removed")
 // openLocked makes sure the file is open, or says why it cannot be
 // (errFileRemoved once it is deleted). It may drop the lock meanwhile,
 // so the caller rechecks what it read before: when another goroutine is
-// opening the file it waits for that open, and when nobody is it opens
-// the file itself without the lock (startOpenLocked).
+// opening the file it waits for that open, when nobody is it opens the
+// file itself without the lock (startOpenLocked), and when a shed is
+// closing it it waits for that (waitShedLocked), which may be needed
+// again after any wait.
 func (sf *segmentFile) openLocked() error {
-	for sf.file == nil {
+	for sf.file == nil || sf.shedding {
 		switch {
+		case sf.shedding:
+			sf.waitShedLocked()
 		case sf.removed:
 			return errFileRemoved
 		case sf.opening:
