@@ -47,8 +47,11 @@ import (
 //     and other files share the budget) closes the least recently used
 //     idle file, syncing it first if needed, and tries again, until the
 //     open succeeds or nothing idle is left: a transient shortage must not
-//     turn a healthy log read-only. A roll's opens of files outside the
-//     cache (the new segment's, index files) do the same (sheddingFS);
+//     turn a healthy log read-only. That fsync, too, runs without the
+//     cache's lock; only the file's own users wait for it, so that it is
+//     closed once synced and the descriptor freed. A roll's opens of files
+//     outside the cache (the new segment's, index files) and an index
+//     rebuild's do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes;
@@ -119,6 +122,7 @@ type evictSync struct {
 	file vfs.File
 	gen  int64 // the write generation it covers
 	kind fileKind
+	shed bool // for an open out of descriptors: close it, bound or not
 }
 
 // NewFileCache returns a cache keeping at most limit sealed segment files
@@ -196,6 +200,10 @@ type segmentFile struct {
 	pinned                       bool // the active segment: indexes in the Log, not here
 	removed                      bool // deleted: never reopened, closed on last release
 	evicting                     bool // an eviction's fsync holds it
+	// shedding: the eviction's fsync is a shed's (an open out of
+	// descriptors), which closes the file once done: users of the file
+	// wait for it (waitShedLocked) rather than keep it open.
+	shedding bool
 	// opening: a goroutine is opening the file without the lock; it is
 	// counted open already (cache.open) and file stays nil until done.
 	opening bool
@@ -323,12 +331,21 @@ func (c *FileCache) evictLocked(k fileKind) {
 		if sf == nil {
 			return
 		}
-		sf.unlistLocked()
-		sf.evicting = true
-		sf.refs++
-		c.evicting[k]++
-		c.syncs = append(c.syncs, evictSync{sf: sf, file: sf.file, gen: sf.written, kind: k})
+		sf.startEvictSyncLocked(false)
 	}
+}
+
+// startEvictSyncLocked hands an idle unsynced file to an fsync that unlock
+// runs, holding it by a reference meanwhile. The file counts as on its way
+// out of its bound; shed says to close it once synced even if the bound
+// has room (an open is out of descriptors).
+func (sf *segmentFile) startEvictSyncLocked(shed bool) {
+	c, k := sf.cache, sf.kind()
+	sf.unlistLocked()
+	sf.evicting, sf.shedding = true, shed
+	sf.refs++
+	c.evicting[k]++
+	c.syncs = append(c.syncs, evictSync{sf: sf, file: sf.file, gen: sf.written, kind: k, shed: shed})
 }
 
 // unlock releases the lock, first running the fsyncs and closes
@@ -365,16 +382,36 @@ func (c *FileCache) runPendingLocked() {
 }
 
 // noteEvictSyncLocked ends an eviction's fsync: the file is parked again,
-// to be closed if still past the bound, and the log's fsync waiting for it
-// goes on.
+// to be closed if still past the bound (a shed's at once: nobody could
+// take it meanwhile), and the log's fsync, the shed and the file's users
+// waiting for it go on.
 func (c *FileCache) noteEvictSyncLocked(j evictSync, err error) {
 	sf := j.sf
 	sf.refs--
-	sf.evicting = false
+	sf.evicting, sf.shedding = false, false
 	c.evicting[j.kind]--
 	sf.noteSyncLocked(j.gen, err)
 	sf.parkLocked(false)
+	if j.shed && sf.idleOn != nil && !sf.unsyncedLocked() {
+		sf.closeLocked()
+	}
 	c.evicted.Broadcast()
+}
+
+// waitShedLocked waits until no shed is fsyncing the file to close it.
+// A shed must free a descriptor: were a reader or writer to take the file
+// back during the fsync, the open out of descriptors could find nothing
+// else idle and fail, and an active segment's failed open fails its log's
+// write round. Only the file's own users wait, as they waited for the
+// whole cache when the shed fsynced under its lock. Pending fsyncs and
+// closes run first, as in waitOpenedLocked.
+func (sf *segmentFile) waitShedLocked() {
+	for sf.shedding {
+		sf.cache.runPendingLocked()
+		if sf.shedding {
+			sf.cache.evicted.Wait()
+		}
+	}
 }
 
 // waitOpenedLocked waits for sf's open in flight to end, or returns at
@@ -421,11 +458,15 @@ var errFileRemoved = errors.New("segment file removed")
 // openLocked makes sure the file is open, or says why it cannot be
 // (errFileRemoved once it is deleted). It may drop the lock meanwhile,
 // so the caller rechecks what it read before: when another goroutine is
-// opening the file it waits for that open, and when nobody is it opens
-// the file itself without the lock (startOpenLocked).
+// opening the file it waits for that open, when nobody is it opens the
+// file itself without the lock (startOpenLocked), and when a shed is
+// closing it it waits for that (waitShedLocked), which may be needed
+// again after any wait.
 func (sf *segmentFile) openLocked() error {
-	for sf.file == nil {
+	for sf.file == nil || sf.shedding {
 		switch {
+		case sf.shedding:
+			sf.waitShedLocked()
 		case sf.removed:
 			return errFileRemoved
 		case sf.opening:
@@ -491,13 +532,16 @@ func isDescriptorShortage(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// shedLocked closes one idle file for an open that found no descriptor:
-// the least recently used, sealed before active, synced before unsynced.
-// An unsynced one is fsynced here, under the lock: the process is out of
-// descriptors, so the alternative is failing the open. It reports false
-// when no file is idle. The descriptor is closed by unlock, before the
-// open is tried again.
-func (c *FileCache) shedLocked() bool {
+// shedLocked picks one idle file to close for an open that found no
+// descriptor: the least recently used, sealed before active, synced before
+// unsynced, or nil when none is idle. A synced one is closed at once; an
+// unsynced one is fsynced first on its own descriptor, as an eviction's,
+// by unlock, without the lock: under it, every open and release of every
+// log waited for one disk flush, on the path that is already short of
+// descriptors. Meanwhile the file keeps the eviction's rules (a log's
+// fsync of it waits and inherits a failure) and its users wait too
+// (waitShedLocked), so it is closed once the fsync is done.
+func (c *FileCache) shedLocked() *segmentFile {
 	for _, l := range []*idleList{&c.idle[sealedKind][idleSynced], &c.idle[activeKind][idleSynced],
 		&c.idle[sealedKind][idleUnsynced], &c.idle[activeKind][idleUnsynced]} {
 		sf := l.tail
@@ -505,21 +549,32 @@ func (c *FileCache) shedLocked() bool {
 			continue
 		}
 		if sf.unsyncedLocked() {
-			gen := sf.written
-			sf.noteSyncLocked(gen, sf.file.Sync())
+			sf.startEvictSyncLocked(true)
+		} else {
+			sf.closeLocked()
 		}
-		sf.closeLocked()
-		return true
+		return sf
 	}
-	return false
+	return nil
 }
 
-// shed closes one idle file for an open outside the cache (see
-// sheddingFS); false when none is idle.
+// shed closes one idle file for an open out of descriptors (see
+// sheddingFS); false when none is idle. It returns once the fsync of an
+// unsynced file is done, also when another goroutine ran it, so the open
+// tried next has the descriptor if a close freed one: returning earlier
+// would shed the next file, or fail the open when none is left.
 func (c *FileCache) shed() bool {
 	c.mu.Lock()
 	defer c.unlock()
-	return c.shedLocked()
+	sf := c.shedLocked()
+	if sf == nil {
+		return false
+	}
+	c.runPendingLocked()
+	for sf.evicting {
+		c.evicted.Wait()
+	}
+	return true
 }
 
 // sheddingFS opens the files a log opens outside the cache (a new
@@ -654,6 +709,7 @@ func (sf *segmentFile) unpin(idx *sealedIndexes, size, nextOffset int64) {
 func (sf *segmentFile) syncSealed() (removed bool, err error) {
 	c := sf.cache
 	c.mu.Lock()
+	sf.waitShedLocked() // which closes it synced, or fails
 	removed, err = sf.removed, sf.syncErr
 	closed := sf.file == nil && !sf.unsyncedLocked()
 	c.mu.Unlock()
@@ -732,6 +788,7 @@ func (a *activeFile) use(write bool) (vfs.File, int64, error) {
 	c := sf.cache
 	c.mu.Lock()
 	defer c.unlock()
+	sf.waitShedLocked()
 	if write && sf.syncErr != nil {
 		return nil, 0, sf.syncErr
 	}
@@ -826,6 +883,7 @@ func (a *activeFile) Sync() error { return a.syncWith(nil) }
 func (a *activeFile) syncWith(sync func(fileSyncer) (bool, error)) error {
 	sf := a.sf
 	sf.cache.mu.Lock()
+	sf.waitShedLocked() // which closes it synced, or fails: no reopen
 	err := sf.syncErr
 	clean := sf.file == nil && sf.written == sf.synced && !sf.removed
 	sf.cache.mu.Unlock()

@@ -621,7 +621,7 @@ func (b *blockingOpenFS) openCount(name string) int {
 
 // newSealedFiles creates empty files at paths and returns them as sealed
 // segment files of one cache, with no indexes to load.
-func newSealedFiles(t *testing.T, fsys vfs.FS, files *FileCache, paths ...string) []*segmentFile {
+func newSealedFiles(t testing.TB, fsys vfs.FS, files *FileCache, paths ...string) []*segmentFile {
 	t.Helper()
 	var sfs []*segmentFile
 	for _, p := range paths {

@@ -240,9 +240,14 @@ func emptyIndexState(baseOffset int64) indexState {
 }
 
 // rebuildSealedIndexes rebuilds a sealed segment's indexes from its .log
-// file when the index files are missing or fail validation.
+// file when the index files are missing or fail validation. Its opens
+// close idle files and try again when out of descriptors (sheddingFS): a
+// log's load reaches it too when the index read found no descriptor, and
+// at start-up under a low limit failing there failed the whole log. It
+// runs without the cache's lock (a load holds Log.mu, which comes first).
 func rebuildSealedIndexes(s *segment, size int64) (*sealedIndexes, error) {
-	f, err := s.file.fs.Open(s.path(logSuffix))
+	fs := sheddingFS{FS: s.file.fs, cache: s.file.cache}
+	f, err := fs.Open(s.path(logSuffix))
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +260,7 @@ func rebuildSealedIndexes(s *segment, size int64) (*sealedIndexes, error) {
 	idx := &sealedIndexes{offsets: offsetIndex{buf: res.offsets}, times: timeIndex{buf: res.times}}
 	// Best effort: the next load finds valid files. A failure here only
 	// means the next load rebuilds again.
-	_ = writeIndexFile(s.file.fs, s.path(indexSuffix), idx.offsets.buf, nil, true)
-	_ = writeIndexFile(s.file.fs, s.path(timeIndexSuffix), idx.times.buf, nil, true)
+	_ = writeIndexFile(fs, s.path(indexSuffix), idx.offsets.buf, nil, true)
+	_ = writeIndexFile(fs, s.path(timeIndexSuffix), idx.times.buf, nil, true)
 	return idx, nil
 }

@@ -30,6 +30,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/auth"
@@ -101,6 +102,13 @@ type Config struct {
 	// not block nor call into the server (the node signals a goroutine
 	// that reads NumConnections and resizes the segment file budget).
 	ConnectionsChanged func()
+	// DescriptorShortage, if set, is called each time accepting a
+	// connection fails for want of descriptors (EMFILE, ENFILE), before
+	// the accept loop backs off and tries again: the node has the segment
+	// file cache give descriptors back, which it can and sockets cannot,
+	// so that the retry finds one. Called from an accept loop without the
+	// server's lock; it must not block.
+	DescriptorShortage func()
 
 	// MaxConnectionsPerIP is max.connections.per.ip: 0 means no limit,
 	// a negative value none at all (Kafka's 0: only the addresses in the
@@ -440,6 +448,11 @@ func (s *Server) acceptLoop(l *Listener) {
 			}
 			// Out of file descriptors and the like: back off rather than
 			// spin, as net/http does, and keep serving existing clients.
+			// Without descriptors, retrying alone waits for a client to
+			// leave; the node frees some (DescriptorShortage).
+			if isDescriptorShortage(err) && s.cfg.DescriptorShortage != nil {
+				s.cfg.DescriptorShortage()
+			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			s.log.Warn("accepting connection", "err", err, "retryIn", backoff)
 			select {
@@ -453,6 +466,10 @@ func (s *Server) acceptLoop(l *Listener) {
 		s.register(nc, l.Security)
 		s.throttleAccept()
 	}
+}
+
+func isDescriptorShortage(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 func (s *Server) isStopping() bool {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/log"
 )
@@ -29,12 +30,19 @@ const (
 	// tend to arrive together (a consumer group starting, a producer
 	// fleet reconnecting) faster than the budget follows them.
 	minConnectionHeadroom = 256
+	// descriptorShortageMemory is how long the descriptors given back
+	// after a failed accept stay out of the segment file budget: the
+	// files or sockets the budget did not count may still be there, and
+	// growing back at once would fail the next accept again.
+	descriptorShortageMemory = time.Minute
 )
 
 // segmentFileBudget splits a descriptor limit between segment files and
-// everything else, given the client connections open now:
+// everything else, given the client connections open now and the
+// descriptors failed accepts found missing (shortfall, see
+// shortfallAfterFailedAccept):
 //
-//	reserve = min(512, limit/4) + connections + max(256, connections/4)
+//	reserve = min(512, limit/4) + shortfall + connections + max(256, connections/4)
 //	sealed  = min(log.DefaultOpenSealedSegments, (limit-reserve)/8)
 //	active  = limit - reserve - sealed
 //
@@ -45,12 +53,12 @@ const (
 // so active files get the rest, and 10,000 partitions keep their active
 // files open under a limit of 20,000 while few clients are connected.
 // Zero (an unknown limit) keeps the log package's defaults.
-func segmentFileBudget(limit, connections int) (sealed, active int) {
+func segmentFileBudget(limit, connections, shortfall int) (sealed, active int) {
 	if limit <= 0 {
 		return 0, 0
 	}
 	connections = roundConnections(connections)
-	reserve := min(fixedDescriptorReserve, limit/4) + connections + max(minConnectionHeadroom, connections/4)
+	reserve := min(fixedDescriptorReserve, limit/4) + max(shortfall, 0) + connections + max(minConnectionHeadroom, connections/4)
 	files := max(limit-reserve, 0)
 	sealed = max(min(log.DefaultOpenSealedSegments, files/8), 1)
 	active = max(files-sealed, 1)
@@ -82,25 +90,60 @@ func (b *connectionBudget) fit(connections int) bool {
 	return false
 }
 
+// shortfallAfterFailedAccept is the shortfall to budget with once an
+// accept failed for want of descriptors: the process used all it may,
+// so the budget counted too few for what is not a segment file (a burst
+// of sockets, files opened for a moment, another listener's clients).
+// Lowering the bounds by a step would free nothing when the cache holds
+// fewer files than its bounds, so they come down to a step below the
+// segment files open now, which closes up to a step of idle ones at once
+// and again at each failed accept, until the accept gets a descriptor.
+func shortfallAfterFailedAccept(limit, connections, shortfall, openFiles int) int {
+	sealed, active := segmentFileBudget(limit, connections, shortfall)
+	return min(shortfall+max(sealed+active-openFiles, 0)+connectionStep, limit)
+}
+
+// segmentFiles is what fitSegmentFiles sizes: the log manager's file
+// cache.
+type segmentFiles interface {
+	OpenFiles() int
+	OpenActiveFiles() int
+	SetOpenSegmentLimits(sealed, active int)
+}
+
 // fitSegmentFiles keeps the file cache's bounds at segmentFileBudget for
 // the connections open (as connectionBudget rounds them), each time
 // changed reports that they changed: growing the bounds as clients leave
 // and closing idle segment files as they arrive, before sockets run
-// short. It runs on its own goroutine because shrinking may fsync idle
-// files written without a sync.
-func fitSegmentFiles(ctx context.Context, limit int, changed <-chan struct{}, connections func() int, logs *log.Manager) {
+// short. Each time shortage reports a failed accept it lowers them below
+// the files open (shortfallAfterFailedAccept), for forget without
+// another one. It runs on its own goroutine because shrinking may fsync
+// idle files written without a sync.
+func fitSegmentFiles(ctx context.Context, limit int, changed, shortage <-chan struct{}, forget time.Duration, connections func() int, files segmentFiles) {
 	if limit <= 0 {
 		return
 	}
 	var budget connectionBudget // the bounds in force were set for none
+	shortfall := 0
+	remember := time.NewTimer(forget)
+	remember.Stop()
+	defer remember.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+			if !budget.fit(connections()) {
+				continue
+			}
+		case <-shortage:
+			budget.fit(connections())
+			shortfall = shortfallAfterFailedAccept(limit, budget.connections, shortfall, files.OpenFiles()+files.OpenActiveFiles())
+			remember.Reset(forget)
+		case <-remember.C:
+			budget.fit(connections())
+			shortfall = 0
 		}
-		if budget.fit(connections()) {
-			logs.SetOpenSegmentLimits(segmentFileBudget(limit, budget.connections))
-		}
+		files.SetOpenSegmentLimits(segmentFileBudget(limit, budget.connections, shortfall))
 	}
 }

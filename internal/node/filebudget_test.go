@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestNodeSegmentFileBudget(t *testing.T) {
 		{limit: 1 << 20, connections: 0, sealed: 1024, active: 1<<20 - 768 - 1024},
 	} {
 		t.Run(fmt.Sprintf("limit=%d/connections=%d", tc.limit, tc.connections), func(t *testing.T) {
-			sealed, active := segmentFileBudget(tc.limit, tc.connections)
+			sealed, active := segmentFileBudget(tc.limit, tc.connections, 0)
 			if sealed != tc.sealed || active != tc.active {
 				t.Fatalf("got sealed %d, active %d; want %d, %d", sealed, active, tc.sealed, tc.active)
 			}
@@ -48,9 +49,9 @@ func TestNodeSegmentFileBudget(t *testing.T) {
 // within the limit while any room is left.
 func TestNodeSegmentFileBudgetShrinksWithConnections(t *testing.T) {
 	const limit = 20000
-	prevSealed, prevActive := segmentFileBudget(limit, 0)
+	prevSealed, prevActive := segmentFileBudget(limit, 0, 0)
 	for connections := 1; connections <= 25000; connections += 7 {
-		sealed, active := segmentFileBudget(limit, connections)
+		sealed, active := segmentFileBudget(limit, connections, 0)
 		if sealed > prevSealed || active > prevActive {
 			t.Fatalf("%d connections: sealed %d, active %d, more than %d, %d with fewer", connections, sealed, active, prevSealed, prevActive)
 		}
@@ -109,13 +110,13 @@ func TestNodeFitSegmentFilesFollowsConnections(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		fitSegmentFiles(ctx, 20000, changed, func() int { return int(connections.Load()) }, logs)
+		fitSegmentFiles(ctx, 20000, changed, nil, time.Minute, func() int { return int(connections.Load()) }, logs)
 	}()
 	defer func() { cancel(); <-done }()
 	for _, n := range []int{10000, 0, 64} {
 		connections.Store(int64(n))
 		changed <- struct{}{}
-		wantSealed, wantActive := segmentFileBudget(20000, n)
+		wantSealed, wantActive := segmentFileBudget(20000, n, 0)
 		eventually(t, 5*time.Second, fmt.Sprintf("bounds for %d connections", n), func() bool {
 			sealed, active := logs.OpenSegmentLimits()
 			return sealed == wantSealed && active == wantActive
@@ -147,7 +148,7 @@ func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	_, want := segmentFileBudget(limit, clients)
+	_, want := segmentFileBudget(limit, clients, 0)
 	eventually(t, 10*time.Second, fmt.Sprintf("active bound %d with %d clients", want, clients), func() bool {
 		_, active := n.logs.OpenSegmentLimits()
 		return active == want
@@ -159,9 +160,146 @@ func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	_, back := segmentFileBudget(limit, 0)
+	_, back := segmentFileBudget(limit, 0, 0)
 	eventually(t, 10*time.Second, "the bound back once the clients left", func() bool {
 		_, active := n.logs.OpenSegmentLimits()
 		return active == back
+	})
+}
+
+// TestNodeSegmentFileBudgetAfterFailedAccepts: each failed accept brings
+// the bounds a step below the segment files open, however far above them
+// the bounds were, so that it closes idle files; past the limit nothing
+// is left but one file of each kind.
+func TestNodeSegmentFileBudgetAfterFailedAccepts(t *testing.T) {
+	const limit, connections = 20000, 100
+	shortfall := 0
+	for _, open := range []int{300, 236, 172} {
+		shortfall = shortfallAfterFailedAccept(limit, connections, shortfall, open)
+		sealed, active := segmentFileBudget(limit, connections, shortfall)
+		if !(sealed+active == open-connectionStep) {
+			t.Fatalf("%d files open: bounds %d + %d after a failed accept, want %d in all", open, sealed, active, open-connectionStep)
+		}
+	}
+	// Bounds already a step below the files open (the cache could not
+	// close them yet: in use) still come down a step.
+	sealed, active := segmentFileBudget(limit, connections, shortfall)
+	next := shortfallAfterFailedAccept(limit, connections, shortfall, sealed+active+connectionStep+10)
+	if !(next == shortfall+connectionStep) {
+		t.Fatalf("shortfall %d after %d, want a step more", next, shortfall)
+	}
+	for range 1000 {
+		shortfall = shortfallAfterFailedAccept(limit, connections, shortfall, 5)
+	}
+	if !(shortfall == limit) {
+		t.Fatalf("shortfall %d, want capped at the limit", shortfall)
+	}
+	sealed, active = segmentFileBudget(limit, connections, shortfall)
+	if !(sealed == 1 && active == 1) {
+		t.Fatalf("bounds %d, %d past the limit", sealed, active)
+	}
+}
+
+// fakeSegmentFiles is a file cache holding open files up to its bounds:
+// lowering them closes the excess, as the cache closes idle files.
+type fakeSegmentFiles struct {
+	mu                   sync.Mutex
+	sealed, active       int // files open
+	sealedMax, activeMax int // bounds
+}
+
+func (f *fakeSegmentFiles) OpenFiles() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sealed
+}
+
+func (f *fakeSegmentFiles) OpenActiveFiles() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.active
+}
+
+func (f *fakeSegmentFiles) SetOpenSegmentLimits(sealed, active int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sealedMax, f.activeMax = sealed, active
+	f.sealed, f.active = min(f.sealed, sealed), min(f.active, active)
+}
+
+func (f *fakeSegmentFiles) state() (open, bounds int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sealed + f.active, f.sealedMax + f.activeMax
+}
+
+// TestNodeFitSegmentFilesShrinksOnAFailedAccept: a failed accept had no
+// effect on the segment file budget, so the cache kept every descriptor
+// and the listener retried in vain until a client left. Now each one
+// closes a step of the open files, the budget stays lowered while
+// clients come and go, and it grows back once no accept failed for a
+// while.
+func TestNodeFitSegmentFilesShrinksOnAFailedAccept(t *testing.T) {
+	const limit = 20000
+	files := &fakeSegmentFiles{sealed: 1000, active: 5000}
+	var connections atomic.Int64
+	changed, shortage := make(chan struct{}, 1), make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	const forget = 300 * time.Millisecond
+	go func() {
+		defer close(done)
+		fitSegmentFiles(ctx, limit, changed, shortage, forget, func() int { return int(connections.Load()) }, files)
+	}()
+	defer func() { cancel(); <-done }()
+
+	connections.Store(10)
+	changed <- struct{}{}
+	full0, full1 := segmentFileBudget(limit, 10, 0)
+	eventually(t, 5*time.Second, "the bounds for 10 connections", func() bool {
+		_, bounds := files.state()
+		return bounds == full0+full1
+	})
+	for range 3 {
+		before, _ := files.state()
+		shortage <- struct{}{}
+		want := before - connectionStep
+		eventually(t, 5*time.Second, fmt.Sprintf("bounds of %d files, from %d open, after a failed accept", want, before), func() bool {
+			open, bounds := files.state()
+			return bounds == want && open <= bounds
+		})
+	}
+	_, lowered := files.state()
+	// Clients arrive: the budget keeps the shortfall.
+	connections.Store(200)
+	changed <- struct{}{}
+	full0, full1 = segmentFileBudget(limit, 200, 0)
+	eventually(t, 5*time.Second, "the bounds for 200 connections, with the shortfall", func() bool {
+		_, bounds := files.state()
+		return bounds < lowered && bounds < full0+full1
+	})
+	eventually(t, 5*time.Second+forget, "the bounds back once no accept failed for a while", func() bool {
+		_, bounds := files.state()
+		return bounds == full0+full1
+	})
+}
+
+// TestNodeFailedAcceptShrinksSegmentFiles: a running node's listener
+// reports a failed accept to the segment file budget, which comes down
+// below the files open.
+func TestNodeFailedAcceptShrinksSegmentFiles(t *testing.T) {
+	if vfs.DescriptorLimit() <= 0 {
+		t.Skip("descriptor limit unknown: the node keeps the defaults")
+	}
+	n := startNode(t, t.TempDir())
+	sealed, active := n.logs.OpenSegmentLimits()
+	open := n.logs.OpenFiles() + n.logs.OpenActiveFiles()
+	if sealed+active <= open {
+		t.Fatalf("bounds %d, %d with %d files open: nothing to lower", sealed, active, open)
+	}
+	n.netserverConfig().DescriptorShortage()
+	eventually(t, 10*time.Second, "the bounds below the files open", func() bool {
+		sealed, active := n.logs.OpenSegmentLimits()
+		return sealed+active <= max(open-connectionStep, 2)
 	})
 }

@@ -92,6 +92,9 @@ type Node struct {
 	// connectionsChanged wakes fitSegmentFiles when clients connect or
 	// leave (capacity 1: signals coalesce).
 	connectionsChanged chan struct{}
+	// descriptorShortage wakes it when an accept found no descriptor
+	// (capacity 1, as connectionsChanged).
+	descriptorShortage chan struct{}
 
 	txns *coord.TxnCoordinator
 	// txnPeers holds the connections the transaction coordinator writes
@@ -129,7 +132,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer, connectionsChanged: make(chan struct{}, 1)}
+	n := &Node{opts: opts, log: opts.Logger, cancel: cancel, authorizer: authorizer, connectionsChanged: make(chan struct{}, 1), descriptorShortage: make(chan struct{}, 1)}
 	// A failed start unwinds what it built through the same stop as a
 	// shutdown, so the lock, listeners and quorum membership are released
 	// and the process (or a test) can start a node on the directory again.
@@ -275,7 +278,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.goBackground(func() { n.checkpointProducers(bgCtx) })
 	n.goBackground(func() { n.parts.RunISRChecks(bgCtx) })
 	n.goBackground(func() {
-		fitSegmentFiles(bgCtx, vfs.DescriptorLimit(), n.connectionsChanged, n.server.NumConnections, n.logs)
+		fitSegmentFiles(bgCtx, vfs.DescriptorLimit(), n.connectionsChanged, n.descriptorShortage, descriptorShortageMemory, n.server.NumConnections, n.logs)
 	})
 	return n, nil
 }
@@ -369,7 +372,7 @@ func cleanerConfig(cfg *config.Broker) log.CleanerConfig {
 func (n *Node) openLogs() error {
 	cfg := n.opts.Config
 	var err error
-	sealedFiles, activeFiles := segmentFileBudget(vfs.DescriptorLimit(), 0)
+	sealedFiles, activeFiles := segmentFileBudget(vfs.DescriptorLimit(), 0, 0)
 	n.logs, err = log.OpenManager(log.ManagerOptions{
 		FS: n.opts.FS, Dir: cfg.LogDir(), Config: log.DefaultConfig(), Clock: n.opts.Clock, Logger: n.log,
 		MaxOpenSealedSegments: sealedFiles, MaxOpenActiveSegments: activeFiles,
@@ -465,6 +468,12 @@ func (n *Node) netserverConfig() netserver.Config {
 			select {
 			case n.connectionsChanged <- struct{}{}:
 			default: // a resize is pending already; it reads the count then
+			}
+		},
+		DescriptorShortage: func() {
+			select {
+			case n.descriptorShortage <- struct{}{}:
+			default: // one is pending: the accept loop reports the next after its backoff
 			}
 		},
 

@@ -1,0 +1,264 @@
+package log
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// TestFileCacheDescriptorShortageAtALogsLoad: loading a log whose sealed
+// segment has lost its time index rebuilds the indexes from the .log file
+// (as it does when the index read itself finds no descriptor). That open
+// did not close idle files and try again, as every other open of a
+// segment file does, so at start-up, with many partitions opening under a
+// low descriptor limit, the log failed to load although the cache held
+// idle files it could close.
+func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 600
+	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
+	files := logs[0].files
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+
+	const dir = "/data/loaded-0"
+	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
+	noErr(t, err)
+	for i := range 3 {
+		_, err := l.Append(testBatch(t, fmt.Sprint("loaded/", i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	require(t, l.NumSegments() > 1, "%d segments, want a sealed one", l.NumSegments())
+	end, sealed := l.LogEndOffset(), l.segments[0]
+	noErr(t, l.Close())
+	noErr(t, fsys.FS.Remove(sealed.path(timeIndexSuffix)))
+
+	// The rest of the process takes every descriptor but those the
+	// cache's idle files hold.
+	fsys.mu.Lock()
+	fsys.limit = len(fsys.open)
+	fsys.mu.Unlock()
+	l, err = Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger, RecoveryPoint: end, CleanShutdown: true})
+	noErr(t, err)
+	defer l.Close()
+	require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+	got := readAll(t, l, 0)
+	for i := range 3 {
+		tag := fmt.Sprintf("loaded/%d/0", i)
+		require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the load", tag)
+	}
+}
+
+// TestFileCacheShedFsyncRunsWithoutTheLock: an open out of descriptors
+// closes an idle file, fsyncing it first when it holds unsynced bytes.
+// That fsync ran under the cache's lock, so every other log's open and
+// release of its files waited for one disk flush. It now runs without
+// the lock and keeps an eviction's rules: the log's own fsync of the file
+// waits for it and returns its failure.
+func TestFileCacheShedFsyncRunsWithoutTheLock(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	shedding, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+		if name == "/a.log" && armed.CompareAndSwap(true, false) {
+			close(shedding)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, files, "/a.log", "/b.log", "/c.log")
+	a, b, c := sfs[0], sfs[1], sfs[2]
+	fa, err := a.pin()
+	noErr(t, err)
+	_, err = fa.WriteAt([]byte("written, not yet synced"), 0)
+	noErr(t, err)
+	held, err := b.acquire() // in use: not idle, so a is the file to shed
+	noErr(t, err)
+	require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
+	dfs.mu.Lock()
+	dfs.limit = len(dfs.open)
+	dfs.mu.Unlock()
+
+	armed.Store(true)
+	opened := make(chan error, 1)
+	go func() {
+		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
+		if err == nil {
+			ref.release()
+		}
+		opened <- err
+	}()
+	<-shedding
+	others := make(chan error, 1)
+	go func() {
+		held.release()
+		ref, err := b.acquire()
+		if err == nil {
+			held = ref
+		}
+		others <- err
+	}()
+	select {
+	case err := <-others:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("using another open file waited for the shed's fsync of a.log")
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- fa.Sync() }()
+	select {
+	case err := <-synced:
+		close(release)
+		t.Fatalf("the log's fsync of a.log returned (%v) while the shed's fsync of it was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require(t, errors.Is(<-synced, syscall.EIO), "the log's fsync did not inherit the shed's failed one")
+	noErr(t, <-opened)
+	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	held.release()
+	_, err = fa.WriteAt([]byte("more"), 0)
+	require(t, errors.Is(err, syscall.EIO), "write after the shed's failed fsync: %v", err)
+}
+
+// TestFileCacheShedClosesTheFileItFsyncs: a writer that comes while a
+// shed fsyncs its file waits for that fsync instead of taking the file
+// back (the open out of descriptors would then find nothing to close),
+// and reopens the file after; no write lands between the shed's fsync
+// and the close, where no fsync would cover it.
+func TestFileCacheShedClosesTheFileItFsyncs(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	shedding, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
+		if name == "/a.log" && armed.CompareAndSwap(true, false) {
+			close(shedding)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, files, "/a.log", "/c.log", "/d.log")
+	a, c, d := sfs[0], sfs[1], sfs[2]
+	fa, err := a.pin()
+	noErr(t, err)
+	_, err = fa.WriteAt([]byte("first"), 0)
+	noErr(t, err)
+	held, err := d.acquire() // in use: not idle, so a is the file to shed
+	noErr(t, err)
+	dfs.mu.Lock()
+	dfs.limit = len(dfs.open)
+	dfs.mu.Unlock()
+	armed.Store(true)
+	opened := make(chan error, 1)
+	go func() {
+		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
+		if err == nil {
+			ref.release()
+		}
+		opened <- err
+	}()
+	<-shedding
+	// Idle from now on: whichever of c's open and a's reopen comes second
+	// closes d.
+	released := make(chan struct{})
+	go func() {
+		held.release()
+		close(released)
+	}()
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("releasing another file waited for the shed's fsync of a.log")
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := fa.WriteAt([]byte("second"), 5)
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		close(release)
+		t.Fatalf("a write of a.log went on (%v) while a shed fsynced it to close it", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	noErr(t, <-opened)
+	noErr(t, <-wrote)
+	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	files.mu.Lock()
+	open, unsynced := a.file != nil, a.written != a.synced
+	files.mu.Unlock()
+	require(t, open && unsynced, "a.log after the write: open %v, unsynced %v; want reopened and unsynced", open, unsynced)
+	noErr(t, fa.Sync())
+	buf := make([]byte, 11)
+	_, err = fa.ReadAt(buf, 0)
+	noErr(t, err)
+	require(t, string(buf) == "firstsecond", "a.log holds %q", buf)
+}
+
+// BenchmarkFileCacheUseDuringShedFsync takes and drops a reference to an
+// open sealed file while another goroutine keeps a shed's fsync in flight:
+// it writes an idle active file and sheds it, as an open out of
+// descriptors does, each fsync taking a millisecond as a disk's flush
+// does. When the shed fsynced under the cache's lock, every use of every
+// other file waited for it.
+func BenchmarkFileCacheUseDuringShedFsync(b *testing.B) {
+	fsys := &syncHookFS{FS: vfs.NewMem(), after: func(name string, err error) {
+		if name == "/shed.log" {
+			time.Sleep(time.Millisecond)
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(b, fsys, files, "/shed.log", "/used.log")
+	shed, used := sfs[0], sfs[1]
+	handle, err := shed.pin()
+	noErr(b, err)
+	// Held throughout, so used.log is never idle and the shed always
+	// picks shed.log.
+	hold, err := used.acquire()
+	noErr(b, err)
+	defer hold.release()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	var sheds atomic.Int64
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := handle.WriteAt([]byte("unsynced"), 0); err != nil {
+				b.Error(err)
+				return
+			}
+			if files.shed() {
+				sheds.Add(1)
+			}
+		}
+	}()
+	b.ResetTimer()
+	for range b.N {
+		ref, err := used.acquire()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref.release()
+	}
+	b.StopTimer()
+	close(stop)
+	<-stopped
+	b.ReportMetric(float64(sheds.Load())/b.Elapsed().Seconds(), "sheds/s")
+}
