@@ -43,6 +43,21 @@ const (
 // whatever the client asks for.
 const shareFetchMaxWait = 30 * time.Second
 
+// shareFetchInvalid says why the request's v2 fields make it
+// INVALID_REQUEST, if they do.
+func shareFetchInvalid(req *kmsg.ShareFetchRequest) error {
+	if m := req.ShareAcquireMode; m != shareAcquireBatchOptimized && m != shareAcquireRecordLimit {
+		return fmt.Errorf("share acquire mode %d is neither 0 (batch optimized) nor 1 (record limit)", m)
+	}
+	if req.IsRenewAck && (req.MaxWaitMillis != 0 || req.MinBytes != 0 || req.MaxBytes != 0 || req.MaxRecords != 0) {
+		// A renewing fetch acquires nothing, so Kafka (KAFKA-19844) wants
+		// its fetch limits zero rather than silently ignoring them.
+		return fmt.Errorf("a ShareFetch with is_renew_ack fetches nothing: max_wait_ms %d, min_bytes %d, max_bytes %d and max_records %d must all be 0",
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords)
+	}
+	return nil
+}
+
 func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
@@ -59,17 +74,8 @@ func serveShareFetch(ctx context.Context, b *Broker, r *Request) (kmsg.Response,
 		resp.ErrorCode, resp.ErrorMessage = groupErrorCode(err), errorMessage(err)
 		return resp, nil
 	}
-	if m := req.ShareAcquireMode; m != shareAcquireBatchOptimized && m != shareAcquireRecordLimit {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("share acquire mode %d is neither 0 (batch optimized) nor 1 (record limit)", m))
-		return resp, nil
-	}
-	if req.IsRenewAck && (req.MaxWaitMillis != 0 || req.MinBytes != 0 || req.MaxBytes != 0 || req.MaxRecords != 0) {
-		// A renewing fetch acquires nothing, so Kafka (KAFKA-19844) wants
-		// its fetch limits zero rather than silently ignoring them.
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("a ShareFetch with is_renew_ack fetches nothing: max_wait_ms %d, min_bytes %d, max_bytes %d and max_records %d must all be 0",
-			req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords))
+	if err := shareFetchInvalid(req); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, errorMessage(err)
 		return resp, nil
 	}
 	resp.AcquisitionLockTimeoutMillis = int32(s.LockDurationMs(stringOrEmpty(req.GroupID)))
