@@ -259,9 +259,10 @@ func (s *SharedSync) endLocked(gen uint64, covers int, err error) (uint64, error
 // Written tells the SharedSync that a log published a round its callers
 // will wait on later (Log.Write: a produce writing each of its
 // partitions before it waits on any). Once minEarly such rounds were
-// published since the last syncfs began, and none runs, it starts one
-// on a goroutine of its own, so that the disk writes back the rounds
-// written so far while the caller writes the rest: measured with 10,000
+// published since the last syncfs began, as many logs owe a sync
+// (Log.owesSync), and none runs, it starts one on a goroutine of its
+// own, so that the disk writes back the rounds written so far while the
+// caller writes the rest: measured with 10,000
 // logs, a produce waiting for one syncfs after writing them all spent as
 // long in the syncfs as in the writes, and syncfs' cost grows with the
 // files and bytes it writes back (docs/testing.md). The waiters later
@@ -271,7 +272,11 @@ func (s *SharedSync) endLocked(gen uint64, covers int, err error) (uint64, error
 // acknowledged by this syncfs that the generation rule would not let
 // acknowledge: it only starts a generation sooner.
 func (s *SharedSync) Written() {
-	if s == nil || s.syncer == nil || s.pendingRounds.Add(1) < s.minEarly {
+	// Both counts: rounds since the last syncfs began (one just ended
+	// leaves its rounds owed until their waits run), and logs owing a
+	// sync now (a few busy logs syncing their own files never begin a
+	// syncfs, however many rounds they write).
+	if s == nil || s.syncer == nil || s.pendingRounds.Add(1) < s.minEarly || s.owing.Load() < s.minEarly {
 		return
 	}
 	s.mu.Lock()

@@ -18,6 +18,7 @@ import (
 func TestSharedSyncEarlyCoversRoundsWrittenBeforeIt(t *testing.T) {
 	s, fsSync, a, b, c, _ := newSyncCallers(nil)
 	s.minEarly = 2
+	s.owe(3) // A, B and C
 	writtenA := s.Started()
 	s.Written()
 	require(t, fsSync.calls.Load() == 0, "a syncfs started after 1 round written, minEarly 2")
@@ -55,6 +56,7 @@ func TestSharedSyncEarlyCoversRoundsWrittenBeforeIt(t *testing.T) {
 func TestSharedSyncEarlyFailureFailsItsRounds(t *testing.T) {
 	s, fsSync, a, b, c, _ := newSyncCallers(vfs.ErrInjected)
 	s.minEarly = 1
+	s.owe(1)
 	writtenA := s.Started()
 	s.Written()
 	faultWait(t, fsSync.entered, "the early syncfs")
@@ -76,6 +78,22 @@ func TestSharedSyncEarlyFailureFailsItsRounds(t *testing.T) {
 	}
 	noErr(t, resultOf(t, syncWrittenAsync(s, c, s.Started()), "C").err)
 	require(t, fsSync.calls.Load() == 1, "syncfs ran %d times, want 1 (none after its failure)", fsSync.calls.Load())
+}
+
+// TestSharedSyncEarlyNotForFewLogs: a few logs writing many rounds, each
+// syncing its own file, never start an early syncfs.
+func TestSharedSyncEarlyNotForFewLogs(t *testing.T) {
+	s, fsSync, _, _, _, _ := newSyncCallers(nil)
+	close(fsSync.release)
+	s.minEarly = 4
+	s.owe(3)
+	for range 100 {
+		s.Written()
+	}
+	require(t, fsSync.calls.Load() == 0, "%d syncfs started with 3 logs owing a sync, minEarly 4", fsSync.calls.Load())
+	s.owe(1)
+	s.Written()
+	faultWait(t, fsSync.entered, "the early syncfs once 4 logs owe a sync")
 }
 
 func (s *SharedSync) failedGeneration() uint64 {
