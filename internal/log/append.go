@@ -151,13 +151,22 @@ func (l *Log) WaitDurable(next int64) (logStartOffset int64, err error) {
 // waits on any (WaitDurable): their rounds are then all written before
 // the first of their syncs begins, so a syncfs shared by the log
 // directory covers them all at once (sharedsync.go).
+//
+// Under FlushAlways it also tells the SharedSync that a round waits for
+// a sync (SharedSync.Written): with thousands of logs written this way
+// by one request, a syncfs starts while the rest are still written.
 func (l *Log) Write(next int64) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.writtenEnd >= next || l.writing || l.err != nil || l.closed || len(l.queue) == 0 {
+		l.mu.Unlock()
 		return
 	}
 	l.writeLocked()
+	owed := l.err == nil && l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd
+	l.mu.Unlock()
+	if owed {
+		l.sharedSync.Written()
+	}
 }
 
 // appendAsFollower appends batches that already carry their offsets.
