@@ -97,19 +97,36 @@ func (pp *PendingProduce) Write() {
 }
 
 // Wait waits until the produce is durable and, for acks=all, replicated
-// (at most until ctx ends).
+// (at most until ctx ends): Durable, then Replicated.
 func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
-	res, err := pp.pa.finish()
-	if err != nil || !pp.acksAll {
+	res, err := pp.Durable()
+	if err != nil {
 		return res, err
 	}
-	// The epoch the batches were appended in, read under the gate: one
-	// read before it may be older, if a leadership change (this node
-	// leading again in a new epoch) took the gate first.
-	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.pa.role.leaderEpoch); err != nil {
-		return res, err
+	return res, pp.Replicated(ctx, res)
+}
+
+// Durable waits until the produce's batches are durable under the
+// topic's flush policy, the first half of Wait, and lets go of the
+// partition's gate: from then on a leadership change or a checkpoint no
+// longer waits for this produce. A request of many partitions calls it
+// for every one of them before it waits for any replication (Replicated),
+// so that no partition's gate is held while another waits for its ISR.
+func (pp *PendingProduce) Durable() (AppendResult, error) {
+	return pp.pa.finish()
+}
+
+// Replicated waits, for an acks=all produce, until the ISR has the
+// batches Durable returned res for (at most until ctx ends); for other
+// acks it returns at once.
+func (pp *PendingProduce) Replicated(ctx context.Context, res AppendResult) error {
+	if !pp.acksAll {
+		return nil
 	}
-	return res, nil
+	// The epoch the batches were appended in, read under the gate by
+	// StartProduce: one read before it may be older, if a leadership
+	// change (this node leading again in a new epoch) took the gate first.
+	return pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.pa.role.leaderEpoch)
 }
 
 func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
