@@ -125,6 +125,14 @@ func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.
 			rejectErr = err
 		}
 	}
+	// One allocation for every partition's append, not one each: a
+	// request spread over thousands of partitions made thousands.
+	total := 0
+	for _, t := range req.Topics {
+		total += len(t.Partitions)
+	}
+	slab := make([]produceAppend, 0, total)
+	appends = make([]*produceAppend, 0, total)
 	for _, t := range req.Topics {
 		topicErr := z.topic(auth.OpWrite, t.Topic)
 		if topicErr != nil && refused == nil {
@@ -145,8 +153,9 @@ func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.
 			case topicErr != nil:
 				produceFail(out, errorCode(topicErr), topicErr)
 			default:
-				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
+				slab = append(slab, produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
 					transactionalID: req.TransactionID})
+				appends = append(appends, &slab[len(slab)-1]) // within capacity: never moves
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -265,15 +274,47 @@ func (run *produceRun) done() {
 // which a leadership change or a checkpoint waits for) waiting.
 func (run *produceRun) complete(group []produceStarted) {
 	defer run.done()
-	for _, s := range group {
-		run.guard(s.a, "writing", func() { s.pending.Write() })
-	}
+	run.writeAll(group)
 	run.waitDurable(group)
 	for _, s := range group {
 		if s.a.err == nil {
 			run.guard(s.a, "waiting for the ISR", func() { s.a.err = s.pending.Replicated(run.ctx, s.a.result) })
 		}
 	}
+}
+
+// produceWriters is how many goroutines write a large request's
+// partitions to their logs at once, produceWriteChunk partitions at a
+// time each. A write is mostly the kernel copying the batches into the
+// page cache, and one goroutine writing thousands of partitions in turn
+// kept a request's response, and the client's next request in its
+// window, waiting for it while the other core idled.
+const (
+	produceWriters    = 2
+	produceWriteChunk = 256
+)
+
+// writeAll writes every append of the group to its log, and returns
+// once all are written (or failed).
+func (run *produceRun) writeAll(group []produceStarted) {
+	var next atomic.Int64
+	write := func() {
+		for {
+			from := int(next.Add(produceWriteChunk) - produceWriteChunk)
+			if from >= len(group) {
+				return
+			}
+			for _, s := range group[from:min(from+produceWriteChunk, len(group))] {
+				run.guard(s.a, "writing", func() { s.pending.Write() })
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(produceWriters, (len(group)+produceWriteChunk-1)/produceWriteChunk) - 1 {
+		wg.Go(write)
+	}
+	write()
+	wg.Wait()
 }
 
 // waitDurable waits until every append of the group is durable, on at
@@ -323,13 +364,14 @@ func (run *produceRun) guard(a *produceAppend, step string, f func()) {
 // for every request, the one holding the highest gate can always go on.
 // Each partition's own appends stay in request order (the sort is stable).
 func produceQueueOrder(appends []*produceAppend) []*produceAppend {
-	if len(appends) < 2 {
+	byTopicPartition := func(x, y *produceAppend) int {
+		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
+	}
+	if slices.IsSortedFunc(appends, byTopicPartition) {
 		return appends
 	}
 	order := slices.Clone(appends)
-	slices.SortStableFunc(order, func(x, y *produceAppend) int {
-		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
-	})
+	slices.SortStableFunc(order, byTopicPartition)
 	return order
 }
 
