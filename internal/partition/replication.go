@@ -214,12 +214,17 @@ func (p *Partition) committed(offset int64, leaderEpoch int32) (bool, error) {
 // isrSize is the size of the ISR the controller committed, as the leader
 // state holds it; leading is false when this node does not lead.
 func (p *Partition) isrSize() (n int, leading bool) {
-	p.replMu.Lock()
-	defer p.replMu.Unlock()
+	n1 := p.isrLen.Load()
+	return int(n1) - 1, n1 > 0
+}
+
+// noteISRLocked keeps isrLen in step with leaderState (replMu held).
+func (p *Partition) noteISRLocked() {
 	if p.leaderState == nil {
-		return 0, false
+		p.isrLen.Store(0)
+		return
 	}
-	return len(p.leaderState.ISR()), true
+	p.isrLen.Store(int32(len(p.leaderState.ISR())) + 1)
 }
 
 // ISR returns the ISR the controller committed; nil when this node does
@@ -397,6 +402,7 @@ func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {
 			hw = s.HighWatermark()
 		}
+		p.noteISRLocked()
 	}
 	p.replMu.Unlock()
 	if hw >= 0 {
@@ -423,6 +429,7 @@ func (p *Partition) becomeLeaderLocked(pi *metadata.PartitionImage, localID int3
 	}, p.nowMs())
 	p.replMu.Lock()
 	p.leaderState = s
+	p.noteISRLocked()
 	hw := s.HighWatermark()
 	p.replMu.Unlock()
 	p.advanceHighWatermark(hw)
@@ -432,6 +439,7 @@ func (p *Partition) becomeLeaderLocked(pi *metadata.PartitionImage, localID int3
 func (p *Partition) stopLeadingLocked() {
 	p.replMu.Lock()
 	p.leaderState = nil
+	p.noteISRLocked()
 	p.replMu.Unlock()
 }
 
