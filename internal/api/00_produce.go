@@ -28,8 +28,8 @@ var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serve
 
 // produceMaxConcurrentWaits bounds the waiter goroutines one request runs
 // to wait for its partitions' syncs: each takes the next partition not yet
-// waited for, so a request of thousands of partitions grows a few stacks
-// once rather than one per partition. Under a shared sync
+// waited for, so a request of thousands of partitions starts (and grows
+// the stacks of) at most that many goroutines, not one per partition. Under a shared sync
 // (log.SharedSync) the first wait's syncfs covers every partition of the
 // request, written before it, and the others find their rounds durable;
 // without one, each log fdatasyncs its own file, and fdatasyncs running

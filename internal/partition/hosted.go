@@ -61,9 +61,9 @@ type Partition struct {
 	// this node leads (0: not leading), set with leaderState under replMu,
 	// so that an acks=all append checks min.insync.replicas, twice, without
 	// taking replMu or copying the ISR (LeaderState.ISR).
-	isrLen atomic.Int32
-	alterISR    func(ISRProposal) error
-	isrChanged  func(shrunk bool) // nil: nobody counts ISR changes
+	isrLen     atomic.Int32
+	alterISR   func(ISRProposal) error
+	isrChanged func(shrunk bool) // nil: nobody counts ISR changes
 	// lagTimeMaxMs and brokerEligible (registered and unfenced in the
 	// newest image) decide which followers may be proposed into the ISR.
 	lagTimeMaxMs   int64
