@@ -26,20 +26,16 @@ import (
 // UNSUPPORTED_VERSION. v13 addresses topics by id.
 var produceHandler = handler{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce, serveDeferred: startProduce}
 
-// produceMaxConcurrentWaits bounds the goroutines one request runs to
-// wait for its partitions' syncs. Each waits for an fsync, and the logs
-// syncing at once share one syncfs (log.SharedSync), so the partitions
-// of a request are waited for side by side rather than in turn; past the
-// bound, starting the next partition's wait waits for one of them to
-// finish (every partition is written before the first wait starts, so
-// the later ones mostly find their rounds covered by a syncfs already
-// run; measured before that was so: at 32, 100 topics × 100
-// partitions with 10 records per partition in flight reached 11–14 MB/s;
-// at 1,024, 39–48, and 4,096: 37–52, no better; docs/testing.md). The cost
-// is memory: a waiting goroutine holds a few KiB of stack, so a request
-// holds at most a few MiB, times the requests a connection may have in
-// flight (netserver.DefaultMaxInFlightPerConn). A variable only so that
-// a test can cross it with a few dozen partitions.
+// produceMaxConcurrentWaits bounds the waiter goroutines one request runs
+// to wait for its partitions' syncs: each takes the next partition not yet
+// waited for, so a request of thousands of partitions starts (and grows
+// the stacks of) at most that many goroutines, not one per partition. Under a shared sync
+// (log.SharedSync) the first wait's syncfs covers every partition of the
+// request, written before it, and the others find their rounds durable;
+// without one, each log fdatasyncs its own file, and fdatasyncs running
+// at once share the file system's journal commit, so the bound is also
+// how many of them share one. A variable only so that a test can cross
+// it with a few partitions.
 var produceMaxConcurrentWaits = 1024
 
 // produceAppend is one partition of a produce request.
@@ -129,6 +125,14 @@ func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.
 			rejectErr = err
 		}
 	}
+	// One allocation for every partition's append, not one each: a
+	// request spread over thousands of partitions made thousands.
+	total := 0
+	for _, t := range req.Topics {
+		total += len(t.Partitions)
+	}
+	slab := make([]produceAppend, 0, total)
+	appends = make([]*produceAppend, 0, total)
 	for _, t := range req.Topics {
 		topicErr := z.topic(auth.OpWrite, t.Topic)
 		if topicErr != nil && refused == nil {
@@ -149,8 +153,9 @@ func produceAppends(b *Broker, r *Request, req *kmsg.ProduceRequest, resp *kmsg.
 			case topicErr != nil:
 				produceFail(out, errorCode(topicErr), topicErr)
 			default:
-				appends = append(appends, &produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
+				slab = append(slab, produceAppend{topic: t.Topic, partition: p.Partition, records: p.Records, out: out, acks: req.Acks,
 					transactionalID: req.TransactionID})
+				appends = append(appends, &slab[len(slab)-1]) // within capacity: never moves
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -187,43 +192,16 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 }
 
 // produceAppendAll appends every partition. It queues them in their logs
-// one after the other (produceQueueOrder), on the calling goroutine (so
-// the connection's next produce lands behind them), then writes each one's
-// batches to its log file, and only then waits for each one's sync on a
-// goroutine of its own: the partitions' fsyncs overlap, and as they all
-// begin after every write of the request, one syncfs of the log directory
-// covers them all (log.SharedSync). It returns once every append is
-// written or has failed; with finished nil only when every append has
-// finished, otherwise the last to finish fills the responses and calls
-// finished.
+// one after the other (produceQueueOrder), on the calling goroutine, so
+// the connection's next produce lands behind them; the rest runs on other
+// goroutines (produceRun.complete), so that the connection parses and
+// queues its next pipelined produce while this one's batches are written.
+// With finished nil (acks=0) it returns once every append has finished;
+// otherwise once every append is queued or has failed, and the last part
+// to finish fills the responses and calls finished.
 func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
-	var running atomic.Int32
-	running.Store(int32(len(appends)) + 1) // +1: the queueing below
-	done := func() {
-		if running.Add(-1) == 0 {
-			produceFill(b, appends)
-			if finished != nil {
-				finished()
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, produceMaxConcurrentWaits)
-	// wait writes the appends queued so far and starts their waits.
-	wait := func(started []produceStarted) {
-		for _, s := range started {
-			s.pending.Write()
-		}
-		for _, s := range started {
-			slots <- struct{}{}
-			wg.Go(func() {
-				s.a.result, s.a.err = produceWait(ctx, b, s.a, s.pending)
-				s.end()
-				<-slots
-				done()
-			})
-		}
-	}
+	run := &produceRun{ctx: ctx, b: b, appends: appends, finished: finished}
+	run.running.Store(1) // the queueing below
 	started := make([]produceStarted, 0, len(appends))
 	for _, a := range produceQueueOrder(appends) {
 		if n := len(started); n > 0 && started[n-1].a.topic == a.topic && started[n-1].a.partition == a.partition {
@@ -233,24 +211,148 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 			// for the first hold to end: that one's wait must begin
 			// first. (A request listing a partition twice shares fewer
 			// syncs.)
-			wait(started)
-			started = started[:0]
+			run.start(started)
+			started = make([]produceStarted, 0, len(appends))
 		}
 		pending, end, err := produceStart(ctx, b, a)
 		if err != nil {
 			a.err = err
-			done()
 			continue
 		}
 		started = append(started, produceStarted{a, pending, end})
 	}
-	wait(started)
-	if finished != nil {
-		done()
+	run.start(started)
+	run.done()
+}
+
+// produceRun is a produce request's appends once queued: it writes them,
+// waits for them, and answers when the last one has finished.
+type produceRun struct {
+	ctx      context.Context
+	b        *Broker
+	appends  []*produceAppend
+	finished func() // nil: acks=0, every part runs on the caller's goroutine
+	// running counts the parts not done: each group of queued appends
+	// being completed, and the queueing itself.
+	running atomic.Int32
+}
+
+// start completes a group of queued appends: in the background when the
+// request is answered (finished), otherwise before it returns, since an
+// acks=0 produce finishes before its handler returns.
+func (run *produceRun) start(group []produceStarted) {
+	if len(group) == 0 {
 		return
 	}
+	run.running.Add(1)
+	if run.finished == nil {
+		run.complete(group)
+		return
+	}
+	go run.complete(group)
+}
+
+// done ends one part of the run; the last fills the responses and calls
+// finished.
+func (run *produceRun) done() {
+	if run.running.Add(-1) != 0 {
+		return
+	}
+	produceFill(run.b, run.appends)
+	if run.finished != nil {
+		run.finished()
+	}
+}
+
+// complete writes every append of the group to its log, then waits for
+// them in three steps, each begun only when the one before has ended for
+// every append: the writes, so that the syncs all begin after them and
+// one syncfs of the log directory covers them all (log.SharedSync); the
+// durability waits, which let go of the partitions' gates; then the
+// replication waits of acks=all, which may last until the produce
+// timeout, and so must not keep another partition's finish (and its gate,
+// which a leadership change or a checkpoint waits for) waiting.
+func (run *produceRun) complete(group []produceStarted) {
+	defer run.done()
+	run.writeAll(group)
+	run.waitDurable(group)
+	for _, s := range group {
+		if s.a.err == nil {
+			run.guard(s.a, "waiting for the ISR", func() { s.a.err = s.pending.Replicated(run.ctx, s.a.result) })
+		}
+	}
+}
+
+// produceWriters is how many goroutines write a large request's
+// partitions to their logs at once, produceWriteChunk partitions at a
+// time each. A write is mostly the kernel copying the batches into the
+// page cache, and one goroutine writing thousands of partitions in turn
+// kept a request's response, and the client's next request in its
+// window, waiting for it while the other core idled.
+const (
+	produceWriters    = 2
+	produceWriteChunk = 256
+)
+
+// writeAll writes every append of the group to its log, and returns
+// once all are written (or failed).
+func (run *produceRun) writeAll(group []produceStarted) {
+	var next atomic.Int64
+	write := func() {
+		for {
+			from := int(next.Add(produceWriteChunk) - produceWriteChunk)
+			if from >= len(group) {
+				return
+			}
+			for _, s := range group[from:min(from+produceWriteChunk, len(group))] {
+				run.guard(s.a, "writing", func() { s.pending.Write() })
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(produceWriters, (len(group)+produceWriteChunk-1)/produceWriteChunk) - 1 {
+		wg.Go(write)
+	}
+	write()
 	wg.Wait()
-	done()
+}
+
+// waitDurable waits until every append of the group is durable, on at
+// most produceMaxConcurrentWaits goroutines (this one included), each
+// taking the next append not yet waited for.
+func (run *produceRun) waitDurable(group []produceStarted) {
+	var next atomic.Int64
+	wait := func() {
+		for {
+			i := next.Add(1) - 1
+			if i >= int64(len(group)) {
+				return
+			}
+			s := group[i]
+			a := s.a
+			run.guard(a, "waiting for the sync", func() { a.result, a.err = s.pending.Durable() })
+			s.end()
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(len(group), produceMaxConcurrentWaits) - 1 {
+		wg.Go(wait)
+	}
+	wait()
+	wg.Wait()
+}
+
+// guard runs one step of an append outside the connection's goroutine,
+// and so outside its panic recovery: a panic fails this append rather
+// than taking the broker down.
+func (run *produceRun) guard(a *produceAppend, step string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			run.b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", step, "panic", r, "stack", string(debug.Stack()))
+			a.err = fmt.Errorf("produce to %s-%d: panic while %s: %v", a.topic, a.partition, step, r)
+		}
+	}()
+	f()
 }
 
 // produceQueueOrder is the order a request's appends are queued in: by
@@ -262,13 +364,14 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 // for every request, the one holding the highest gate can always go on.
 // Each partition's own appends stay in request order (the sort is stable).
 func produceQueueOrder(appends []*produceAppend) []*produceAppend {
-	if len(appends) < 2 {
+	byTopicPartition := func(x, y *produceAppend) int {
+		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
+	}
+	if slices.IsSortedFunc(appends, byTopicPartition) {
 		return appends
 	}
 	order := slices.Clone(appends)
-	slices.SortStableFunc(order, func(x, y *produceAppend) int {
-		return cmp.Or(strings.Compare(x.topic, y.topic), cmp.Compare(x.partition, y.partition))
-	})
+	slices.SortStableFunc(order, byTopicPartition)
 	return order
 }
 
@@ -277,19 +380,6 @@ type produceStarted struct {
 	a       *produceAppend
 	pending *partition.PendingProduce
 	end     func()
-}
-
-// produceWait waits for one partition's append. It runs outside the
-// connection's goroutine and so outside its panic recovery: a panic here
-// fails this partition's append rather than taking the broker down.
-func produceWait(ctx context.Context, b *Broker, a *produceAppend, pending *partition.PendingProduce) (res partition.AppendResult, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			b.Logger.Error("produce wait panicked", "topic", a.topic, "partition", a.partition, "panic", r, "stack", string(debug.Stack()))
-			res, err = partition.AppendResult{}, fmt.Errorf("produce to %s-%d: panic while waiting: %v", a.topic, a.partition, r)
-		}
-	}()
-	return pending.Wait(ctx)
 }
 
 // produceFill writes each append's result into its partition's response.

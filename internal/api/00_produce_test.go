@@ -21,6 +21,7 @@ import (
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
+	"github.com/sluicelog/sluice/internal/wire"
 )
 
 // Helpers shared by the data-plane handler tests (prefix dp).
@@ -444,25 +445,76 @@ func TestProduceKeylessToCompactedTopic(t *testing.T) {
 	}
 }
 
-// BenchmarkProduceSpread: one request appending one small batch to each of
-// 512 partitions, as a client spread over many partitions sends them.
+// BenchmarkProduceSpread: one request appending one small batch to each
+// of many partitions, as a client spread over many partitions sends them.
 // flush.messages keeps fsync out of it, so what shows is the handler's
-// per-partition cost (the goroutine each partition's wait runs on).
+// per-partition cost: queueing, writing, waiting, answering. plain-512 is
+// one record of no producer to each of 512 partitions; idempotent-4096
+// two records of one idempotent producer to each of 4,096, nearer what
+// franz-go sends at 100 × 100 (about 7,400 partitions of 2 records per
+// request).
 func BenchmarkProduceSpread(b *testing.B) {
+	b.Run("plain-512", func(b *testing.B) { benchmarkProduceSpread(b, 512, 1, false) })
+	b.Run("idempotent-4096", func(b *testing.B) { benchmarkProduceSpread(b, 4096, 2, true) })
+}
+
+func benchmarkProduceSpread(b *testing.B, partitions int32, records int, idempotent bool) {
 	h := newHarness(b, Config{})
-	const n = 512
-	dpCreateTopic(b, h, "spread", n, controller.ConfigEntry{Name: "flush.messages", Value: "1000000000"})
-	parts := map[int32][]byte{}
-	for p := range int32(n) {
-		parts[p] = dpBatch(b, "r", 1, dpBatchOptions{})
+	dpCreateTopic(b, h, "spread", partitions, controller.ConfigEntry{Name: "flush.messages", Value: "1000000000"})
+	dpWaitLed(b, h, "spread", partitions)
+	opts := dpBatchOptions{}
+	if idempotent {
+		init := kmsg.NewPtrInitProducerIDRequest()
+		init.Version = 4
+		opts.producerID = h.do(init).(*kmsg.InitProducerIDResponse).ProducerID
 	}
-	req := dpProduceRequest(9, 1, "spread", parts)
-	b.ReportAllocs()
-	for b.Loop() {
-		resp := h.do(req).(*kmsg.ProduceResponse)
-		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 {
-			b.Fatalf("produce: error %d", p.ErrorCode)
+	parts := map[int32][]byte{}
+	request := func() *kmsg.ProduceRequest {
+		for p := range partitions {
+			parts[p] = dpBatch(b, "r", records, opts)
 		}
+		opts.sequence += int32(records)
+		return dpProduceRequest(9, 1, "spread", parts)
+	}
+	produce := func(req *kmsg.ProduceRequest) {
+		resp := h.do(req).(*kmsg.ProduceResponse)
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				b.Fatalf("produce to partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+	req := request()
+	produce(req) // opens every segment file
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if idempotent {
+			// Each request carries the producer's next sequences.
+			b.StopTimer()
+			req = request()
+			b.StartTimer()
+		}
+		produce(req)
+	}
+}
+
+// dpWaitLed waits until this node leads every partition of the topic:
+// until then a request for one not yet hosted hosts it, at its cost.
+func dpWaitLed(t testing.TB, h *harness, topic string, partitions int32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for p := int32(0); p < partitions; {
+		if _, err := h.broker.Partitions.Partition(topic, p); err == nil {
+			p++
+			continue
+		} else if time.Now().After(deadline) {
+			t.Fatalf("partition %s-%d not led after 30 s: %v", topic, p, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := h.broker.Partitions.Refresh(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -549,5 +601,185 @@ func resultWithin(t *testing.T, ch <-chan error, what string) error {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		return nil
+	}
+}
+
+// TestProduceReplicationWaitHoldsNoOtherGate: a partition waiting for
+// its ISR (acks=all, a follower that never fetches) waits until the
+// produce timeout, but every other partition of the request finishes its
+// append first, letting go of its gate: a checkpoint (or a leadership
+// change) of another partition of the same request does not wait for the
+// timeout. One waiter goroutine makes the order plain; with a thousand,
+// a request of more partitions than that did the same.
+func TestProduceReplicationWaitHoldsNoOtherGate(t *testing.T) {
+	defer func(saved int) { produceMaxConcurrentWaits = saved }(produceMaxConcurrentWaits)
+	produceMaxConcurrentWaits = 1
+	h := newHarness(t, Config{})
+	registerAndUnfence(t, h.cp, 2) // a follower that never fetches
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for name, replicas := range map[string][]int32{"a-stuck": {1, 2}, "b-free": {1}} {
+		resp, err := h.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
+			Name: name, NumPartitions: -1, ReplicationFactor: -1,
+			Assignments: []controller.ReplicaAssignment{{Partition: 0, Replicas: replicas}}}}}})
+		if err != nil || resp.(controller.CreateTopicsResponse).Topics[0].Err != nil {
+			t.Fatalf("create %s: %v %+v", name, err, resp)
+		}
+	}
+	dpMustProduce(t, h, "b-free", 0, dpBatch(t, "warm", 1, dpBatchOptions{}))
+
+	const timeoutMs = 8000
+	req := dpProduceRequest(9, -1, "a-stuck", map[int32][]byte{0: dpBatch(t, "a", 1, dpBatchOptions{})})
+	req.TimeoutMillis = timeoutMs
+	free := dpProduceRequest(9, -1, "b-free", map[int32][]byte{0: dpBatch(t, "b", 1, dpBatchOptions{})})
+	req.Topics = append(req.Topics, free.Topics...)
+	answered := make(chan *kmsg.ProduceResponse, 1)
+	go func() { answered <- h.do(req).(*kmsg.ProduceResponse) }()
+	for !goroutineBlockedIn("partition.(*Partition).waitCommitted(") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the acks=all produce never waited for its ISR\n" + allStacks())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	checkpointed := make(chan error, 1)
+	began := time.Now()
+	go func() { checkpointed <- h.broker.Partitions.Checkpoint() }()
+	select {
+	case err := <-checkpointed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(timeoutMs / 2 * time.Millisecond):
+		t.Errorf("the checkpoint still waits for a gate %v after a partition began waiting for its ISR", time.Since(began))
+		if err := resultWithin(t, checkpointed, "the checkpoint"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := <-answered
+	if p := r.Topics[0].Partitions[0]; p.ErrorCode != kerr.RequestTimedOut.Code {
+		t.Errorf("a-stuck: %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := r.Topics[1].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 1 {
+		t.Errorf("b-free: %v at %d, want appended at 1", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
+	}
+}
+
+// TestProducePipelinedKeepsPartitionOrder: produces pipelined on one
+// connection, served before the ones ahead of them are written, append
+// each partition's batches in request order, with the offsets their
+// responses say; a partition that fails (here one that does not exist)
+// fails only itself.
+func TestProducePipelinedKeepsPartitionOrder(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.server.DeferResponses()
+	const partitions, requests = 6, 12
+	dpCreateTopic(t, h, "piped", partitions)
+	dpMustProduce(t, h, "piped", 0, dpBatch(t, "warm", 1, dpBatchOptions{})) // hosts the topic
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type sent struct {
+		out  wire.Response
+		corr int32
+		acks int16
+	}
+	var all []sent
+	for r := range requests {
+		parts := map[int32][]byte{partitions: dpBatch(t, "missing", 1, dpBatchOptions{})}
+		for p := range int32(partitions) {
+			parts[p] = dpBatch(t, fmt.Sprintf("r%d", r), 1+(r+int(p))%3, dpBatchOptions{})
+		}
+		acks := []int16{1, -1, 0}[r%3]
+		out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(dpProduceRequest(9, acks, "piped", parts)))
+		if acks == 0 {
+			// The missing partition failed it: acks=0 closes the connection.
+			if err == nil || out != nil {
+				t.Fatalf("request %d (acks=0): response %v, error %v; want no response and an error", r, out, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, sent{out, h.corrID, acks})
+	}
+	want := make([]int64, partitions) // each partition's next offset
+	want[0] = 1
+	next := 0
+	for r := range requests {
+		if r%3 == 2 {
+			// acks=0: appended, unanswered.
+			for p := range want {
+				want[p] += int64(1 + (r+p)%3)
+			}
+			continue
+		}
+		s := all[next]
+		next++
+		var buf writeBuffer
+		if _, err := s.out.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		h.corrID = s.corr
+		resp := h.decode(dpProduceRequest(9, s.acks, "piped", nil), buf).(*kmsg.ProduceResponse)
+		for _, p := range resp.Topics[0].Partitions {
+			if p.Partition == partitions {
+				if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					t.Fatalf("request %d: missing partition answered %v", r, kerr.ErrorForCode(p.ErrorCode))
+				}
+				continue
+			}
+			if p.ErrorCode != 0 || p.BaseOffset != want[p.Partition] {
+				t.Fatalf("request %d partition %d: %v at %d, want appended at %d", r, p.Partition, kerr.ErrorForCode(p.ErrorCode), p.BaseOffset, want[p.Partition])
+			}
+			want[p.Partition] += int64(1 + (r+int(p.Partition))%3)
+		}
+	}
+	for p := range int32(partitions) {
+		fp := dpFetchOne(t, h, 12, "piped", p, 0)
+		if fp.HighWatermark != want[p] {
+			t.Fatalf("partition %d: high watermark %d, want %d", p, fp.HighWatermark, want[p])
+		}
+		// dpBatch writes no compression: each batch names its request.
+		batches := fp.RecordBatches
+		if p == 0 {
+			_, batches, _, _ = record.NextBatch(batches) // the warm-up
+		}
+		for r := range requests {
+			batch, rest, _, err := record.NextBatch(batches)
+			if err != nil {
+				t.Fatalf("partition %d: batch of request %d: %v", p, r, err)
+			}
+			if !bytes.Contains(batch, fmt.Appendf(nil, "r%d/0", r)) {
+				t.Fatalf("partition %d: batch %d is not request %d's", p, r, r)
+			}
+			batches = rest
+		}
+	}
+}
+
+// TestProduceAcksZeroFinishesBeforeReturning: an acks=0 produce gets no
+// response to wait for, so its handler returns only once every partition
+// is appended: the connection's next request (here a fetch) sees them
+// all, and the frame the records alias is freed only after.
+func TestProduceAcksZeroFinishesBeforeReturning(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.server.DeferResponses()
+	const partitions = 64
+	dpCreateTopic(t, h, "fire", partitions)
+	parts := map[int32][]byte{}
+	for p := range int32(partitions) {
+		parts[p] = dpBatch(t, fmt.Sprint(p), 2, dpBatchOptions{valueSize: 4096})
+	}
+	for round := range 3 {
+		if resp := h.do(dpProduceRequest(9, 0, "fire", parts)); resp != nil {
+			t.Fatalf("acks=0 produce answered %+v", resp)
+		}
+		for p := range int32(partitions) {
+			if fp := dpFetchOne(t, h, 12, "fire", p, 0); fp.HighWatermark != int64(2*(round+1)) {
+				t.Fatalf("round %d partition %d: high watermark %d right after the acks=0 produce returned, want %d",
+					round, p, fp.HighWatermark, 2*(round+1))
+			}
+		}
 	}
 }

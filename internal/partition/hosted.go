@@ -57,8 +57,13 @@ type Partition struct {
 	// replMu guards the replication state; a leaf lock, like epochMu.
 	replMu      sync.Mutex
 	leaderState *replica.LeaderState // while this node leads the partition
-	alterISR    func(ISRProposal) error
-	isrChanged  func(shrunk bool) // nil: nobody counts ISR changes
+	// isrLen is the size of leaderState's committed ISR plus one while
+	// this node leads (0: not leading), set with leaderState under replMu,
+	// so that an acks=all append checks min.insync.replicas, twice, without
+	// taking replMu or copying the ISR (LeaderState.ISR).
+	isrLen     atomic.Int32
+	alterISR   func(ISRProposal) error
+	isrChanged func(shrunk bool) // nil: nobody counts ISR changes
 	// lagTimeMaxMs and brokerEligible (registered and unfenced in the
 	// newest image) decide which followers may be proposed into the ISR.
 	lagTimeMaxMs   int64

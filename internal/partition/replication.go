@@ -97,19 +97,36 @@ func (pp *PendingProduce) Write() {
 }
 
 // Wait waits until the produce is durable and, for acks=all, replicated
-// (at most until ctx ends).
+// (at most until ctx ends): Durable, then Replicated.
 func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
-	res, err := pp.pa.finish()
-	if err != nil || !pp.acksAll {
+	res, err := pp.Durable()
+	if err != nil {
 		return res, err
 	}
-	// The epoch the batches were appended in, read under the gate: one
-	// read before it may be older, if a leadership change (this node
-	// leading again in a new epoch) took the gate first.
-	if err := pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.pa.role.leaderEpoch); err != nil {
-		return res, err
+	return res, pp.Replicated(ctx, res)
+}
+
+// Durable waits until the produce's batches are durable under the
+// topic's flush policy, the first half of Wait, and lets go of the
+// partition's gate: from then on a leadership change or a checkpoint no
+// longer waits for this produce. A request of many partitions calls it
+// for every one of them before it waits for any replication (Replicated),
+// so that no partition's gate is held while another waits for its ISR.
+func (pp *PendingProduce) Durable() (AppendResult, error) {
+	return pp.pa.finish()
+}
+
+// Replicated waits, for an acks=all produce, until the ISR has the
+// batches Durable returned res for (at most until ctx ends); for other
+// acks it returns at once.
+func (pp *PendingProduce) Replicated(ctx context.Context, res AppendResult) error {
+	if !pp.acksAll {
+		return nil
 	}
-	return res, nil
+	// The epoch the batches were appended in, read under the gate by
+	// StartProduce: one read before it may be older, if a leadership
+	// change (this node leading again in a new epoch) took the gate first.
+	return pp.pa.p.waitCommitted(ctx, res.LastOffset+1, pp.pa.role.leaderEpoch)
 }
 
 func (p *Partition) appendAllFrom(ctx context.Context, records []byte, origin appendOrigin) (AppendResult, error) {
@@ -197,12 +214,17 @@ func (p *Partition) committed(offset int64, leaderEpoch int32) (bool, error) {
 // isrSize is the size of the ISR the controller committed, as the leader
 // state holds it; leading is false when this node does not lead.
 func (p *Partition) isrSize() (n int, leading bool) {
-	p.replMu.Lock()
-	defer p.replMu.Unlock()
+	n1 := p.isrLen.Load()
+	return int(n1) - 1, n1 > 0
+}
+
+// noteISRLocked keeps isrLen in step with leaderState (replMu held).
+func (p *Partition) noteISRLocked() {
 	if p.leaderState == nil {
-		return 0, false
+		p.isrLen.Store(0)
+		return
 	}
-	return len(p.leaderState.ISR()), true
+	p.isrLen.Store(int32(len(p.leaderState.ISR())) + 1)
 }
 
 // ISR returns the ISR the controller committed; nil when this node does
@@ -380,6 +402,7 @@ func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {
 			hw = s.HighWatermark()
 		}
+		p.noteISRLocked()
 	}
 	p.replMu.Unlock()
 	if hw >= 0 {
@@ -406,6 +429,7 @@ func (p *Partition) becomeLeaderLocked(pi *metadata.PartitionImage, localID int3
 	}, p.nowMs())
 	p.replMu.Lock()
 	p.leaderState = s
+	p.noteISRLocked()
 	hw := s.HighWatermark()
 	p.replMu.Unlock()
 	p.advanceHighWatermark(hw)
@@ -415,6 +439,7 @@ func (p *Partition) becomeLeaderLocked(pi *metadata.PartitionImage, localID int3
 func (p *Partition) stopLeadingLocked() {
 	p.replMu.Lock()
 	p.leaderState = nil
+	p.noteISRLocked()
 	p.replMu.Unlock()
 }
 
