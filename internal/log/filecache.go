@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -104,8 +105,15 @@ type FileCache struct {
 	evicting [2]int
 	syncs    []evictSync // fsyncs for unlock to run
 	closes   []vfs.File  // descriptors for unlock to close
+	// closing counts descriptors a goroutine took from closes and has
+	// not closed yet, closed those it has (read without the lock too):
+	// a shed waits for the ones in flight, whoever runs them, and tells
+	// an open out of descriptors whether one came back (shed).
+	closing int
+	closed  atomic.Int64
 	// evicted is broadcast each time an eviction's fsync is noted: the
-	// log's own fsync of a file waits for the cache's (awaitEvictionLocked).
+	// log's own fsync of a file waits for the cache's (awaitEvictionLocked);
+	// and each time closes taken from the queue are done (shed waits).
 	evicted sync.Cond
 	// opened is broadcast when an open (openLocked) ends, well or not:
 	// others needing the same file, and pin and unpin, wait for it.
@@ -367,9 +375,19 @@ func (c *FileCache) runPendingLocked() {
 	for len(c.syncs) > 0 || len(c.closes) > 0 {
 		jobs, closes := c.syncs, c.closes
 		c.syncs, c.closes = nil, nil
+		c.closing += len(closes)
 		c.mu.Unlock()
 		for _, f := range closes {
 			f.Close()
+		}
+		if len(closes) > 0 {
+			// Before the fsyncs: a shed waits for these descriptors,
+			// not for other files' disk flushes.
+			c.mu.Lock()
+			c.closing -= len(closes)
+			c.closed.Add(int64(len(closes)))
+			c.evicted.Broadcast()
+			c.mu.Unlock()
 		}
 		for _, j := range jobs {
 			err := j.file.Sync()
@@ -559,22 +577,29 @@ func (c *FileCache) shedLocked() *segmentFile {
 }
 
 // shed closes one idle file for an open out of descriptors (see
-// sheddingFS); false when none is idle. It returns once the fsync of an
-// unsynced file is done, also when another goroutine ran it, so the open
-// tried next has the descriptor if a close freed one: returning earlier
-// would shed the next file, or fail the open when none is left.
-func (c *FileCache) shed() bool {
+// sheddingFS) and says whether the open should be tried again: a file was
+// closed, or a descriptor came back since closedBefore (c.closed read
+// before the open). It returns once the fsync of an unsynced file is done
+// and the descriptors whose close is in flight are closed, whoever runs
+// them: any goroutine that takes the lock while the shed has it dropped
+// may run the shed's own close, and a bound's eviction may be closing an
+// idle file as the open fails. Returning earlier would shed the next
+// file, or fail the open when none is left, with a descriptor on its way
+// back.
+func (c *FileCache) shed(closedBefore int64) bool {
 	c.mu.Lock()
 	defer c.unlock()
 	sf := c.shedLocked()
-	if sf == nil {
-		return false
-	}
 	c.runPendingLocked()
-	for sf.evicting {
+	for sf != nil && sf.evicting {
 		c.evicted.Wait()
 	}
-	return true
+	// Closes finish in any order, so this counts descriptors, not files:
+	// as many as were in flight have come back.
+	for target := c.closed.Load() + int64(c.closing); c.closed.Load() < target; {
+		c.evicted.Wait()
+	}
+	return sf != nil || c.closed.Load() > closedBefore
 }
 
 // sheddingFS opens the files a log opens outside the cache (a new
@@ -588,11 +613,13 @@ type sheddingFS struct {
 }
 
 func (s sheddingFS) retry(open func(string) (vfs.File, error), name string) (vfs.File, error) {
-	f, err := open(name)
-	for err != nil && isDescriptorShortage(err) && s.cache.shed() {
-		f, err = open(name)
+	for {
+		closed := s.cache.closed.Load()
+		f, err := open(name)
+		if err == nil || !isDescriptorShortage(err) || !s.cache.shed(closed) {
+			return f, err
+		}
 	}
-	return f, err
 }
 
 func (s sheddingFS) Create(name string) (vfs.File, error) { return s.retry(s.FS.Create, name) }

@@ -244,7 +244,7 @@ func BenchmarkFileCacheUseDuringShedFsync(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if files.shed() {
+			if files.shed(files.closed.Load()) {
 				sheds.Add(1)
 			}
 		}
@@ -261,4 +261,104 @@ func BenchmarkFileCacheUseDuringShedFsync(b *testing.B) {
 	close(stop)
 	<-stopped
 	b.ReportMetric(float64(sheds.Load())/b.Elapsed().Seconds(), "sheds/s")
+}
+
+// closeHookFS runs before each Close of a file its hook names, before the
+// descriptor is given back (the hook may block it).
+type closeHookFS struct {
+	vfs.FS
+	before func(name string)
+}
+
+type closeHookFile struct {
+	vfs.File
+	fs *closeHookFS
+}
+
+func (h *closeHookFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := h.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return &closeHookFile{File: f, fs: h}, nil
+}
+
+func (f *closeHookFile) Close() error {
+	f.fs.before(f.Name())
+	return f.File.Close()
+}
+
+// TestFileCacheShedCountsClosesInFlight: the cache closes descriptors
+// without its lock, and whichever goroutine runs the pending closes may
+// be another than the one that asked for them: a shed's own close of the
+// file it fsynced (a goroutine that takes the lock between the shed's
+// noting its fsync and its running the close), or a bound's eviction's.
+// An open out of descriptors that shed nothing, or shed a file whose
+// descriptor another goroutine was still closing, failed (or shed one
+// more file) although a descriptor was about to come back. A shed now
+// waits for the closes in flight and says a descriptor came back if one
+// did since the open failed. Here the bound's close of an idle file is
+// held while another file's open runs out of descriptors with nothing
+// else idle.
+func TestFileCacheShedCountsClosesInFlight(t *testing.T) {
+	dfs := newDescriptorFS(vfs.NewMem(), 0)
+	closing, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	fsys := &closeHookFS{FS: dfs, before: func(name string) {
+		if name == "/e.log" && armed.CompareAndSwap(true, false) {
+			close(closing)
+			<-release
+		}
+	}}
+	files := NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, files, "/e.log", "/b.log", "/c.log")
+	e, b, c := sfs[0], sfs[1], sfs[2]
+	ref, err := e.acquire()
+	noErr(t, err)
+	ref.release() // idle: the file a lowered bound closes
+	held, err := b.acquire()
+	noErr(t, err)
+	defer held.release()
+	dfs.mu.Lock()
+	dfs.limit = len(dfs.open)
+	dfs.mu.Unlock()
+
+	armed.Store(true)
+	go files.SetLimits(1, 8) // closes e, held in Close
+	<-closing
+	opened := make(chan error, 1)
+	go func() {
+		ref, err := c.acquire() // EMFILE: nothing idle, e's descriptor on its way back
+		if err == nil {
+			ref.release()
+		}
+		opened <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dfs.mu.Lock()
+		hit := dfs.emfileHit
+		dfs.mu.Unlock()
+		if hit > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("c.log's open never ran out of descriptors: the test tests nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-opened:
+		close(release)
+		t.Fatalf("c.log's open out of descriptors gave up (%v) while e.log's descriptor was being closed", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-opened:
+		noErr(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("c.log's open did not end once e.log's descriptor was closed")
+	}
 }
