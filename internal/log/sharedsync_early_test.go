@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,4 +240,55 @@ func readMemFile(fs vfs.FS, name string) ([]byte, error) {
 	buf := make([]byte, size)
 	_, err = f.ReadAt(buf, 0)
 	return buf, err
+}
+
+// TestLogWriteEarlySyncfsFailureFailsItsLogs: an early syncfs that fails
+// (no caller ran it: Written did, on its own goroutine) fails the appends
+// of the logs written before it began when they wait, leaves those logs
+// read-only with nothing acknowledged, and does not fail the logs written
+// after it began: they fdatasync their own files and are acknowledged.
+func TestLogWriteEarlySyncfsFailureFailsItsLogs(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys })
+	f.m.sharedSync.minEarly = 2
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.probe.setHook(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSyncFS {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		}
+		return nil
+	})
+	f.efs.Inject(vfs.Rule{Op: vfs.OpSyncFS})
+	infos := make([]AppendInfo, len(f.logs))
+	write := func(i int) {
+		var err error
+		infos[i], err = f.logs[i].Enqueue(testBatch(t, fmt.Sprintf("l%d", i), 2, 40, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+		f.logs[i].Write(infos[i].LastOffset + 1)
+	}
+	write(0)
+	write(1) // the second round owed: Written starts the early syncfs
+	faultWait(t, entered, "the early syncfs")
+	for i := 2; i < len(f.logs); i++ {
+		write(i) // written after it began: it does not cover them
+	}
+	close(release)
+	for i, l := range f.logs {
+		_, err := l.WaitDurable(infos[i].LastOffset + 1)
+		if i < 2 {
+			require(t, errors.Is(err, ErrStorage) && errors.Is(err, vfs.ErrInjected), "log %d, written before the failed syncfs began: %v, want ErrStorage wrapping the injected error", i, err)
+			require(t, l.LogEndOffset() == 0, "log %d: log end offset %d after its only round's syncfs failed", i, l.LogEndOffset())
+			continue
+		}
+		require(t, err == nil, "log %d, written after the failed syncfs began: %v", i, err)
+	}
+	require(t, f.efs.Count(vfs.OpSyncFS) == 1, "%d syncfs, want only the early one (none after a failure)", f.efs.Count(vfs.OpSyncFS))
+	require(t, f.m.SharedSyncStats().EarlySyncFS == 1, "stats %+v, want one early syncfs", f.m.SharedSyncStats())
+	f.probe.setHook(nil)
+	err := f.m.Close()
+	require(t, err == nil || errors.Is(err, ErrStorage), "Close: %v", err)
+	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
 }
