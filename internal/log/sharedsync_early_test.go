@@ -292,3 +292,63 @@ func TestLogWriteEarlySyncfsFailureFailsItsLogs(t *testing.T) {
 	require(t, err == nil || errors.Is(err, ErrStorage), "Close: %v", err)
 	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
 }
+
+// closeCheckedSync is a gatedSync whose Close is recorded, and which
+// fails a SyncFS once closed: a syncfs on a closed directory handle.
+type closeCheckedSync struct {
+	*gatedSync
+	closed atomic.Bool
+}
+
+func (c *closeCheckedSync) SyncFS() error {
+	if c.closed.Load() {
+		return errors.New("syncfs after Close")
+	}
+	err := c.gatedSync.SyncFS()
+	if c.closed.Load() {
+		return errors.New("syncer closed while its syncfs ran")
+	}
+	return err
+}
+
+func (c *closeCheckedSync) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+// TestSharedSyncCloseWaitsForEarlySyncfs: Close while an early syncfs
+// runs on Written's goroutine waits for it to end before it closes the
+// directory handle (a Manager's Close, then a test's TempDir cleanup,
+// must not race it), the rounds it covered are still acknowledged, and
+// no syncfs starts after Close.
+func TestSharedSyncCloseWaitsForEarlySyncfs(t *testing.T) {
+	syncer := &closeCheckedSync{gatedSync: newGatedSync()}
+	s := NewSharedSync(syncer, "/data", quietLogger)
+	s.minEarly = 1
+	s.owe(1)
+	written := s.Started()
+	s.Written()
+	faultWait(t, syncer.entered, "the early syncfs")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the early syncfs ran", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	require(t, !syncer.closed.Load(), "the syncer was closed while its syncfs ran")
+	close(syncer.release)
+	noErr(t, resultOf(t, closed, "Close"))
+	require(t, syncer.closed.Load(), "Close did not close the syncer")
+	r := resultOf(t, syncWrittenAsync(s, newReleasedSync(), written), "a round the early syncfs covered")
+	noErr(t, r.err)
+	require(t, r.covered == 1, "covered by generation %d, want the early syncfs (1)", r.covered)
+	for range 4 {
+		s.Written()
+	}
+	own := newReleasedSync()
+	noErr(t, resultOf(t, syncWrittenAsync(s, own, s.Started()), "a round after Close").err)
+	require(t, own.calls.Load() == 1, "a round after Close: %d fdatasyncs, want its own", own.calls.Load())
+	// Stats: Written counts a syncfs as it begins one, before its goroutine runs.
+	require(t, s.Stats().SyncFS == 1, "%d syncfs begun, want none after Close", s.Stats().SyncFS)
+}
