@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,4 +240,115 @@ func readMemFile(fs vfs.FS, name string) ([]byte, error) {
 	buf := make([]byte, size)
 	_, err = f.ReadAt(buf, 0)
 	return buf, err
+}
+
+// TestLogWriteEarlySyncfsFailureFailsItsLogs: an early syncfs that fails
+// (no caller ran it: Written did, on its own goroutine) fails the appends
+// of the logs written before it began when they wait, leaves those logs
+// read-only with nothing acknowledged, and does not fail the logs written
+// after it began: they fdatasync their own files and are acknowledged.
+func TestLogWriteEarlySyncfsFailureFailsItsLogs(t *testing.T) {
+	f := openSharedFault(t, func(fsys vfs.FS) vfs.FS { return fsys })
+	f.m.sharedSync.minEarly = 2
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.probe.setHook(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSyncFS {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		}
+		return nil
+	})
+	f.efs.Inject(vfs.Rule{Op: vfs.OpSyncFS})
+	infos := make([]AppendInfo, len(f.logs))
+	write := func(i int) {
+		var err error
+		infos[i], err = f.logs[i].Enqueue(testBatch(t, fmt.Sprintf("l%d", i), 2, 40, 1_700_000_000_000), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+		f.logs[i].Write(infos[i].LastOffset + 1)
+	}
+	write(0)
+	write(1) // the second round owed: Written starts the early syncfs
+	faultWait(t, entered, "the early syncfs")
+	for i := 2; i < len(f.logs); i++ {
+		write(i) // written after it began: it does not cover them
+	}
+	close(release)
+	for i, l := range f.logs {
+		_, err := l.WaitDurable(infos[i].LastOffset + 1)
+		if i < 2 {
+			require(t, errors.Is(err, ErrStorage) && errors.Is(err, vfs.ErrInjected), "log %d, written before the failed syncfs began: %v, want ErrStorage wrapping the injected error", i, err)
+			require(t, l.LogEndOffset() == 0, "log %d: log end offset %d after its only round's syncfs failed", i, l.LogEndOffset())
+			continue
+		}
+		require(t, err == nil, "log %d, written after the failed syncfs began: %v", i, err)
+	}
+	require(t, f.efs.Count(vfs.OpSyncFS) == 1, "%d syncfs, want only the early one (none after a failure)", f.efs.Count(vfs.OpSyncFS))
+	require(t, f.m.SharedSyncStats().EarlySyncFS == 1, "stats %+v, want one early syncfs", f.m.SharedSyncStats())
+	f.probe.setHook(nil)
+	err := f.m.Close()
+	require(t, err == nil || errors.Is(err, ErrStorage), "Close: %v", err)
+	require(t, f.probe.openHandles.Load() == 0, "%d handles open after Close", f.probe.openHandles.Load())
+}
+
+// closeCheckedSync is a gatedSync whose Close is recorded, and which
+// fails a SyncFS once closed: a syncfs on a closed directory handle.
+type closeCheckedSync struct {
+	*gatedSync
+	closed atomic.Bool
+}
+
+func (c *closeCheckedSync) SyncFS() error {
+	if c.closed.Load() {
+		return errors.New("syncfs after Close")
+	}
+	err := c.gatedSync.SyncFS()
+	if c.closed.Load() {
+		return errors.New("syncer closed while its syncfs ran")
+	}
+	return err
+}
+
+func (c *closeCheckedSync) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+// TestSharedSyncCloseWaitsForEarlySyncfs: Close while an early syncfs
+// runs on Written's goroutine waits for it to end before it closes the
+// directory handle (a Manager's Close, then a test's TempDir cleanup,
+// must not race it), the rounds it covered are still acknowledged, and
+// no syncfs starts after Close.
+func TestSharedSyncCloseWaitsForEarlySyncfs(t *testing.T) {
+	syncer := &closeCheckedSync{gatedSync: newGatedSync()}
+	s := NewSharedSync(syncer, "/data", quietLogger)
+	s.minEarly = 1
+	s.owe(1)
+	written := s.Started()
+	s.Written()
+	faultWait(t, syncer.entered, "the early syncfs")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the early syncfs ran", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	require(t, !syncer.closed.Load(), "the syncer was closed while its syncfs ran")
+	close(syncer.release)
+	noErr(t, resultOf(t, closed, "Close"))
+	require(t, syncer.closed.Load(), "Close did not close the syncer")
+	r := resultOf(t, syncWrittenAsync(s, newReleasedSync(), written), "a round the early syncfs covered")
+	noErr(t, r.err)
+	require(t, r.covered == 1, "covered by generation %d, want the early syncfs (1)", r.covered)
+	for range 4 {
+		s.Written()
+	}
+	own := newReleasedSync()
+	noErr(t, resultOf(t, syncWrittenAsync(s, own, s.Started()), "a round after Close").err)
+	require(t, own.calls.Load() == 1, "a round after Close: %d fdatasyncs, want its own", own.calls.Load())
+	// Stats: Written counts a syncfs as it begins one, before its goroutine runs.
+	require(t, s.Stats().SyncFS == 1, "%d syncfs begun, want none after Close", s.Stats().SyncFS)
 }
