@@ -214,7 +214,18 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 			run.start(started)
 			started = make([]produceStarted, 0, len(appends))
 		}
-		pending, end, err := produceStart(ctx, b, a)
+		// Guarded as the other steps are, though the connection's
+		// goroutine recovers too: a panic escaping here would leave the
+		// appends queued so far holding their gates for ever, their
+		// records (aliasing the frame the network server then reuses)
+		// queued in their logs, and the response never answered.
+		var pending *partition.PendingProduce
+		var end func()
+		var err error
+		run.guard(a, "queueing", func() { pending, end, err = produceStart(ctx, b, a) })
+		if a.err != nil {
+			continue // panicked
+		}
 		if err != nil {
 			a.err = err
 			continue
@@ -459,7 +470,17 @@ func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *parti
 		return 0, -1, nil // a malformed batch is refused by the append
 	}
 	guard = p.BeginTxnVerification(h.ProducerID)
-	err = b.TxnVerifier.VerifyTxnPartition(ctx, *a.transactionalID, h.ProducerID, h.ProducerEpoch, a.topic, a.partition)
+	err = func() error {
+		// A coordinator that panics (produceRun.guard fails the append)
+		// must not leave the producer's verification begun.
+		defer func() {
+			if r := recover(); r != nil {
+				p.EndTxnVerification(h.ProducerID, guard)
+				panic(r)
+			}
+		}()
+		return b.TxnVerifier.VerifyTxnPartition(ctx, *a.transactionalID, h.ProducerID, h.ProducerEpoch, a.topic, a.partition)
+	}()
 	if err == nil {
 		return guard, h.ProducerID, nil
 	}

@@ -783,3 +783,67 @@ func TestProduceAcksZeroFinishesBeforeReturning(t *testing.T) {
 		}
 	}
 }
+
+// TestProducePanicWhileQueueingReleasesTheQueuedPartitions: a panic on
+// the connection's goroutine while a request is being queued (here the
+// transaction coordinator's verification of its second partition) fails
+// that partition only. The partitions queued before it hold their gates
+// shared until their waits end, and their records alias the request frame:
+// the panic must not leave them queued with no wait to come, holding the
+// gate for ever (a checkpoint or leadership change of the partition then
+// never runs) with the frame gone back to the network server.
+func TestProducePanicWhileQueueingReleasesTheQueuedPartitions(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.server.DeferResponses()
+	dpCreateTopic(t, h, "boom", 2)
+	var calls atomic.Int32
+	h.broker.TxnVerifier = &fakeVerifier{during: func() {
+		if calls.Add(1) == 2 {
+			panic("coordinator bug")
+		}
+	}}
+	req := dpProduceRequest(9, -1, "boom", map[int32][]byte{0: txnTestBatch(t, 5, 0, 2), 1: txnTestBatch(t, 6, 0, 1)})
+	id := "app-1"
+	req.TransactionID = &id
+	answered := make(chan *kmsg.ProduceResponse, 1)
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked <- r
+			}
+		}()
+		answered <- h.do(req).(*kmsg.ProduceResponse)
+	}()
+	select {
+	case resp := <-answered:
+		byPartition := map[int32]kmsg.ProduceResponseTopicPartition{}
+		for _, p := range resp.Topics[0].Partitions {
+			byPartition[p.Partition] = p
+		}
+		if p := byPartition[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+			t.Errorf("partition 0: %v %v at %d, want appended at 0", kerr.ErrorForCode(p.ErrorCode), p.ErrorMessage, p.BaseOffset)
+		}
+		if p := byPartition[1]; p.ErrorCode != kerr.UnknownServerError.Code {
+			t.Errorf("partition 1: %v, want UNKNOWN_SERVER_ERROR", kerr.ErrorForCode(p.ErrorCode))
+		}
+	case r := <-panicked:
+		t.Errorf("the produce panicked out of its handler: %v", r)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the produce was never answered\n" + allStacks())
+	}
+	checkpointed := make(chan error, 1)
+	go func() { checkpointed <- h.broker.Partitions.Checkpoint() }()
+	select {
+	case err := <-checkpointed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		// A gate held for ever: the harness's cleanup would hang on it
+		// too, so end the binary the way go test's own timeout does.
+		msg := "the checkpoint waits for a gate the panicked produce still holds\n" + allStacks()
+		go func() { panic(msg) }()
+		select {}
+	}
+}
