@@ -36,6 +36,7 @@ package log
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
 
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -447,7 +448,7 @@ func (l *Log) writeRoundLocked() {
 	unsynced := l.unsyncedSealed // only the writer and idle-time operations change it
 
 	l.mu.Unlock()
-	res, err := l.writeRound(calls, cfg, nowMs, req, unsynced)
+	res, err := l.writeRoundRecovered(calls, cfg, nowMs, req, unsynced)
 	l.mu.Lock()
 
 	clear(calls) // drop the callers' buffers
@@ -589,6 +590,25 @@ func (r *roundScratch) begin(s *segment, created bool) *segmentWrite {
 // fsyncs per the policy and the request. It runs without the log's lock:
 // only the writer changes segment state, and it publishes its result in
 // applyRoundLocked.
+// writeRoundRecovered is writeRound with a panic (a bug, not an I/O
+// error) turned into the round's failure. The round may be half written,
+// so the log must fail as a failed write fails it; and the writer role
+// must be given back, or every append waiting on this log would wait for
+// ever, each holding its partition's gate.
+func (l *Log) writeRoundRecovered(calls []appendCall, cfg Config, nowMs int64, req syncRequest, unsynced []*segment) (res roundResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.logger.Error("a write round panicked; the log fails", "panic", r, "stack", string(debug.Stack()))
+			cause, ok := r.(error)
+			if !ok {
+				cause = fmt.Errorf("%v", r)
+			}
+			err = fmt.Errorf("%w: a write round panicked: %w", ErrStorage, cause)
+		}
+	}()
+	return l.writeRound(calls, cfg, nowMs, req, unsynced)
+}
+
 func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRequest, unsynced []*segment) (roundResult, error) {
 	r := &l.round
 	r.n = 0

@@ -793,3 +793,40 @@ func faultOpenFixture(t *testing.T, variant string) (*vfs.MemFS, Options) {
 	}
 	return fl.mem, opts
 }
+
+// errWriteBug is what a bug in the write path panics with in
+// TestLogFaultPanicInWriteFailsTheLog.
+var errWriteBug = errors.New("a bug in the write path")
+
+// TestLogFaultPanicInWriteFailsTheLog: a panic inside a write round (a
+// bug, not an I/O error) must not leave the log's writer role taken, or
+// every later append would wait for ever, each holding its partition's
+// gate. The append gets the failure, and the log fails as a failed write
+// fails it: sticky, nothing more acknowledged, what was acknowledged
+// still readable and recovered.
+func TestLogFaultPanicInWriteFailsTheLog(t *testing.T) {
+	fl := openFaultLog(t, smallConfig())
+	fl.appendAcked(t, 5, "acked")
+	rp := fl.RecoveryPoint()
+	var fired atomic.Bool
+	fl.efs.Inject(vfs.Rule{Op: vfs.OpWrite, Match: func(string) bool {
+		if fired.CompareAndSwap(false, true) {
+			panic(errWriteBug)
+		}
+		return false
+	}})
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("the append panicked: %v", r)
+			}
+		}()
+		_, err := fl.append(testBatch(t, "lost", 2, 150, 1_700_000_000_000))
+		done <- err
+	}()
+	err := resultOf(t, done, "the append whose write panicked")
+	require(t, errors.Is(err, ErrStorage) && errors.Is(err, errWriteBug), "append whose write panicked: %v, want ErrStorage wrapping the panic", err)
+	checkFailed(t, fl, errWriteBug)
+	checkReopen(t, fl, crashRand(7, 7), rp)
+}
