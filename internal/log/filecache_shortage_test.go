@@ -59,6 +59,63 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 	}
 }
 
+// shedInFlight is an open out of descriptors caught inside the fsync of
+// the idle file it sheds: a.log, pinned (fa) and written (first) but not
+// synced, while the other file (held) is in use and so not idle. The open
+// is of c; opened gets its result; closing release lets the fsync return.
+type shedInFlight struct {
+	dfs     *descriptorFS
+	files   *FileCache
+	a, b, c *segmentFile
+	fa      vfs.File
+	held    fileRef
+	opened  chan error
+	release chan struct{}
+}
+
+// startShedInFlight sets the scene with segment files /a.log, /OTHER.log
+// (b, held) and /c.log, and returns once the shed's fsync of a.log runs;
+// with failWriteback that fsync fails (a lost writeback, EIO).
+func startShedInFlight(t *testing.T, other string, first []byte, failWriteback bool) *shedInFlight {
+	t.Helper()
+	s := &shedInFlight{dfs: newDescriptorFS(vfs.NewMem(), 0), opened: make(chan error, 1), release: make(chan struct{})}
+	shedding := make(chan struct{})
+	var armed atomic.Bool
+	fsys := &syncHookFS{FS: s.dfs, after: func(name string, err error) {
+		if name == "/a.log" && armed.CompareAndSwap(true, false) {
+			close(shedding)
+			<-s.release
+		}
+	}}
+	s.files = NewFileCacheWithActive(8, 8)
+	sfs := newSealedFiles(t, fsys, s.files, "/a.log", "/"+other+".log", "/c.log")
+	s.a, s.b, s.c = sfs[0], sfs[1], sfs[2]
+	var err error
+	s.fa, err = s.a.pin()
+	noErr(t, err)
+	_, err = s.fa.WriteAt(first, 0)
+	noErr(t, err)
+	s.held, err = s.b.acquire() // in use: not idle, so a is the file to shed
+	noErr(t, err)
+	if failWriteback {
+		require(t, s.dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
+	}
+	s.dfs.mu.Lock()
+	s.dfs.limit = len(s.dfs.open)
+	s.dfs.mu.Unlock()
+
+	armed.Store(true)
+	go func() {
+		ref, err := s.c.acquire() // EMFILE: sheds a, fsyncing it
+		if err == nil {
+			ref.release()
+		}
+		s.opened <- err
+	}()
+	<-shedding
+	return s
+}
+
 // TestFileCacheShedFsyncRunsWithoutTheLock: an open out of descriptors
 // closes an idle file, fsyncing it first when it holds unsynced bytes.
 // That fsync ran under the cache's lock, so every other log's open and
@@ -66,39 +123,8 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 // the lock and keeps an eviction's rules: the log's own fsync of the file
 // waits for it and returns its failure.
 func TestFileCacheShedFsyncRunsWithoutTheLock(t *testing.T) {
-	dfs := newDescriptorFS(vfs.NewMem(), 0)
-	shedding, release := make(chan struct{}), make(chan struct{})
-	var armed atomic.Bool
-	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
-		if name == "/a.log" && armed.CompareAndSwap(true, false) {
-			close(shedding)
-			<-release
-		}
-	}}
-	files := NewFileCacheWithActive(8, 8)
-	sfs := newSealedFiles(t, fsys, files, "/a.log", "/b.log", "/c.log")
-	a, b, c := sfs[0], sfs[1], sfs[2]
-	fa, err := a.pin()
-	noErr(t, err)
-	_, err = fa.WriteAt([]byte("written, not yet synced"), 0)
-	noErr(t, err)
-	held, err := b.acquire() // in use: not idle, so a is the file to shed
-	noErr(t, err)
-	require(t, dfs.failWriteback("/a.log") == 1, "a.log is not open on one descriptor")
-	dfs.mu.Lock()
-	dfs.limit = len(dfs.open)
-	dfs.mu.Unlock()
-
-	armed.Store(true)
-	opened := make(chan error, 1)
-	go func() {
-		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
-		if err == nil {
-			ref.release()
-		}
-		opened <- err
-	}()
-	<-shedding
+	s := startShedInFlight(t, "b", []byte("written, not yet synced"), true)
+	fa, b, held, release := s.fa, s.b, s.held, s.release
 	others := make(chan error, 1)
 	go func() {
 		held.release()
@@ -125,10 +151,10 @@ func TestFileCacheShedFsyncRunsWithoutTheLock(t *testing.T) {
 	}
 	close(release)
 	require(t, errors.Is(<-synced, syscall.EIO), "the log's fsync did not inherit the shed's failed one")
-	noErr(t, <-opened)
-	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	noErr(t, <-s.opened)
+	require(t, s.dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
 	held.release()
-	_, err = fa.WriteAt([]byte("more"), 0)
+	_, err := fa.WriteAt([]byte("more"), 0)
 	require(t, errors.Is(err, syscall.EIO), "write after the shed's failed fsync: %v", err)
 }
 
@@ -138,37 +164,8 @@ func TestFileCacheShedFsyncRunsWithoutTheLock(t *testing.T) {
 // and reopens the file after; no write lands between the shed's fsync
 // and the close, where no fsync would cover it.
 func TestFileCacheShedClosesTheFileItFsyncs(t *testing.T) {
-	dfs := newDescriptorFS(vfs.NewMem(), 0)
-	shedding, release := make(chan struct{}), make(chan struct{})
-	var armed atomic.Bool
-	fsys := &syncHookFS{FS: dfs, after: func(name string, err error) {
-		if name == "/a.log" && armed.CompareAndSwap(true, false) {
-			close(shedding)
-			<-release
-		}
-	}}
-	files := NewFileCacheWithActive(8, 8)
-	sfs := newSealedFiles(t, fsys, files, "/a.log", "/c.log", "/d.log")
-	a, c, d := sfs[0], sfs[1], sfs[2]
-	fa, err := a.pin()
-	noErr(t, err)
-	_, err = fa.WriteAt([]byte("first"), 0)
-	noErr(t, err)
-	held, err := d.acquire() // in use: not idle, so a is the file to shed
-	noErr(t, err)
-	dfs.mu.Lock()
-	dfs.limit = len(dfs.open)
-	dfs.mu.Unlock()
-	armed.Store(true)
-	opened := make(chan error, 1)
-	go func() {
-		ref, err := c.acquire() // EMFILE: sheds a, fsyncing it
-		if err == nil {
-			ref.release()
-		}
-		opened <- err
-	}()
-	<-shedding
+	s := startShedInFlight(t, "d", []byte("first"), false)
+	a, fa, files, held, release := s.a, s.fa, s.files, s.held, s.release
 	// Idle from now on: whichever of c's open and a's reopen comes second
 	// closes d.
 	released := make(chan struct{})
@@ -194,16 +191,16 @@ func TestFileCacheShedClosesTheFileItFsyncs(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	noErr(t, <-opened)
+	noErr(t, <-s.opened)
 	noErr(t, <-wrote)
-	require(t, dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	require(t, s.dfs.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
 	files.mu.Lock()
 	open, unsynced := a.file != nil, a.written != a.synced
 	files.mu.Unlock()
 	require(t, open && unsynced, "a.log after the write: open %v, unsynced %v; want reopened and unsynced", open, unsynced)
 	noErr(t, fa.Sync())
 	buf := make([]byte, 11)
-	_, err = fa.ReadAt(buf, 0)
+	_, err := fa.ReadAt(buf, 0)
 	noErr(t, err)
 	require(t, string(buf) == "firstsecond", "a.log holds %q", buf)
 }
