@@ -34,49 +34,11 @@ func TestSharedSyncEarlyCrashManyLogs(t *testing.T) {
 }
 
 func runSharedSyncEarlyCrash(t *testing.T, seed uint64) int64 {
-	rng := crashRand(seed, 0)
-	mem := vfs.NewMem()
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
-	probe := newCrashProbe(mem)
-	m, err := OpenManager(ManagerOptions{FS: lateSyncFS{probe}, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger, MaxOpenActiveSegments: 2})
-	noErr(t, err)
-	m.sharedSync.minEarly = int64(1 + rng.IntN(3))
-	cfg := crashConfig(rng)
-	cfg.FlushPolicy = FlushAlways
-	logs := make([]*Log, sharedCrashLogs)
-	hists := make([]*crashHistory, sharedCrashLogs)
-	for i := range logs {
-		logs[i], err = m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, cfg)
-		noErr(t, err)
-		hists[i] = &crashHistory{}
-	}
-	var snap *vfs.MemFS
-	required := make([]int64, sharedCrashLogs)
-	var once sync.Once
-	crashRng := crashRand(seed, 1000)
-	crash := func() {
-		once.Do(func() {
-			for i, h := range hists {
-				h.mu.Lock()
-				required[i] = h.durableLocked(FlushAlways)
-				h.mu.Unlock()
-			}
-			snap = mem.CrashClone(crashRng)
-		})
-	}
+	c := startSharedCrash(t, seed, func(fs vfs.FS) vfs.FS { return lateSyncFS{fs} })
+	c.m.sharedSync.minEarly = int64(1 + c.rng.IntN(3))
 	const producers = 3
-	requests := 5 + rng.IntN(10)
-	k := 1 + rng.Int64N(int64(producers*requests*sharedCrashLogs))
-	var ops atomic.Int64
-	probe.setHook(func(op vfs.Op, _ string) error {
-		if crashMutates(op) && ops.Add(1) == k {
-			crash()
-		}
-		if op == vfs.OpSync {
-			time.Sleep(50 * time.Microsecond)
-		}
-		return nil
-	})
+	requests := 5 + c.rng.IntN(10)
+	k := c.arm(int64(producers*requests*sharedCrashLogs), vfs.OpSync)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Add(1)
@@ -84,34 +46,12 @@ func runSharedSyncEarlyCrash(t *testing.T, seed uint64) int64 {
 		go func() {
 			defer wg.Done()
 			for r := range requests {
-				earlyProduce(logs, hists, prng, cfg, clk, fmt.Sprintf("p%d-%d", p, r))
+				earlyProduce(c.logs, c.hists, prng, c.cfg, c.clk, fmt.Sprintf("p%d-%d", p, r))
 			}
 		}()
 	}
 	wg.Wait()
-	probe.setHook(nil)
-	crash()
-	for i, h := range hists {
-		require(t, len(h.errs) == 0, "log %d: appends failed without a fault: %v", i, h.errs)
-	}
-	universes := make([][]byte, sharedCrashLogs)
-	for i, h := range hists {
-		universes[i] = h.expected(t, 0)
-	}
-	noErr(t, m.Close())
-	stats := m.SharedSyncStats()
-	require(t, probe.openHandles.Load() == 0, "%d handles open after Manager.Close", probe.openHandles.Load())
-
-	m2, err := OpenManager(ManagerOptions{FS: snap, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
-	noErr(t, err)
-	defer m2.Close()
-	for i := range logs {
-		l, ok := m2.Log(TopicPartition{Topic: "orders", Partition: int32(i)})
-		require(t, ok || required[i] == 0, "log %d lost with %d offsets acknowledged", i, required[i])
-		if ok {
-			checkRecovered(t, l, universes[i], required[i])
-		}
-	}
+	stats := c.finish()
 	t.Logf("%d syncfs (%d early) covering %d rounds, %d lone fdatasyncs; crash at op %d", stats.SyncFS, stats.EarlySyncFS, stats.SharedRuns, stats.FileSyncs, k)
 	return stats.EarlySyncFS
 }

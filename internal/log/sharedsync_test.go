@@ -3,7 +3,9 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,89 +277,130 @@ func TestSharedSyncCrashManyLogs(t *testing.T) {
 }
 
 func runSharedSyncCrash(t *testing.T, seed uint64) int64 {
-	rng := crashRand(seed, 0)
-	mem := vfs.NewMem()
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
-	probe := newCrashProbe(mem)
-	// Two idle active files kept open at most: the bound must hold with
-	// shared syncs too (TestSharedSyncMarksFileSynced checks that a syncfs
-	// counts as the file's sync).
-	const maxOpenActive = 2
-	m, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger, MaxOpenActiveSegments: maxOpenActive})
-	noErr(t, err)
-	cfg := crashConfig(rng)
-	cfg.FlushPolicy = FlushAlways
-	logs := make([]*Log, sharedCrashLogs)
-	hists := make([]*crashHistory, sharedCrashLogs)
-	for i := range logs {
-		logs[i], err = m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, cfg)
-		noErr(t, err)
-		hists[i] = &crashHistory{}
-	}
-	var snap *vfs.MemFS
-	required := make([]int64, sharedCrashLogs)
-	var once sync.Once
-	crashRng := crashRand(seed, 1000)
-	crash := func() {
-		once.Do(func() {
-			for i, h := range hists {
-				h.mu.Lock()
-				required[i] = h.durableLocked(FlushAlways)
-				h.mu.Unlock()
-			}
-			snap = mem.CrashClone(crashRng)
-		})
-	}
-	perLog := 10 + rng.IntN(20)
-	k := 1 + rng.Int64N(int64(2*perLog*sharedCrashLogs))
-	var ops atomic.Int64
-	probe.setHook(func(op vfs.Op, _ string) error {
-		if crashMutates(op) && ops.Add(1) == k {
-			crash()
-		}
-		if op == vfs.OpSync || op == vfs.OpSyncFS {
-			// Let other logs' rounds arrive while a sync runs, as a
-			// real fdatasync's fraction of a millisecond does.
-			time.Sleep(50 * time.Microsecond)
-		}
-		return nil
-	})
+	c := startSharedCrash(t, seed, func(fs vfs.FS) vfs.FS { return fs })
+	perLog := 10 + c.rng.IntN(20)
+	// Let other logs' rounds arrive while a sync runs, as a real
+	// fdatasync's fraction of a millisecond does.
+	k := c.arm(int64(2*perLog*sharedCrashLogs), vfs.OpSync, vfs.OpSyncFS)
 	var wg sync.WaitGroup
-	for i, l := range logs {
+	for i, l := range c.logs {
 		wg.Add(1)
 		arng := crashRand(seed, uint64(i+1))
 		go func() {
 			defer wg.Done()
-			crashAppender(l, hists[i], arng, cfg, clk, perLog, fmt.Sprintf("l%d", i))
+			crashAppender(l, c.hists[i], arng, c.cfg, c.clk, perLog, fmt.Sprintf("l%d", i))
 		}()
 	}
 	wg.Wait()
-	probe.setHook(nil)
-	crash()
-	stats := m.SharedSyncStats()
-	require(t, m.OpenActiveFiles() <= maxOpenActive, "%d idle active files open, bound %d", m.OpenActiveFiles(), maxOpenActive)
-	for i, h := range hists {
+	stats := c.finish()
+	t.Logf("%d syncfs covering %d rounds, %d lone fdatasyncs; crash at op %d", stats.SyncFS, stats.SharedRuns, stats.FileSyncs, k)
+	return stats.SyncFS
+}
+
+// sharedCrash is a crash run over sharedCrashLogs logs of one Manager on
+// probe(mem), which keeps at most sharedCrashMaxOpenActive idle active
+// files open (the bound must hold with shared syncs too:
+// TestSharedSyncMarksFileSynced checks that a syncfs counts as the
+// file's sync). The crash image is taken once, at the armed operation or
+// at the end, with what each log must then keep.
+type sharedCrash struct {
+	t     *testing.T
+	rng   *rand.Rand
+	mem   *vfs.MemFS
+	probe *crashProbeFS
+	clk   *clock.Manual
+	m     *Manager
+	cfg   Config
+	logs  []*Log
+	hists []*crashHistory
+
+	once     sync.Once
+	crashRng *rand.Rand
+	snap     *vfs.MemFS
+	required []int64
+}
+
+const sharedCrashMaxOpenActive = 2
+
+// startSharedCrash opens the manager on wrap(probe) with always-flushed
+// logs of a random crash config.
+func startSharedCrash(t *testing.T, seed uint64, wrap func(vfs.FS) vfs.FS) *sharedCrash {
+	c := &sharedCrash{t: t, rng: crashRand(seed, 0), mem: vfs.NewMem(), clk: clock.NewManual(time.UnixMilli(1_700_000_000_000)),
+		crashRng: crashRand(seed, 1000), required: make([]int64, sharedCrashLogs)}
+	c.probe = newCrashProbe(c.mem)
+	var err error
+	c.m, err = OpenManager(ManagerOptions{FS: wrap(c.probe), Dir: "/data", Config: smallConfig(), Clock: c.clk, Logger: quietLogger,
+		MaxOpenActiveSegments: sharedCrashMaxOpenActive})
+	noErr(t, err)
+	c.cfg = crashConfig(c.rng)
+	c.cfg.FlushPolicy = FlushAlways
+	for i := range sharedCrashLogs {
+		l, err := c.m.GetOrCreate(TopicPartition{Topic: "orders", Partition: int32(i)}, c.cfg)
+		noErr(t, err)
+		c.logs = append(c.logs, l)
+		c.hists = append(c.hists, &crashHistory{})
+	}
+	return c
+}
+
+// crash takes the crash image, the first time only.
+func (c *sharedCrash) crash() {
+	c.once.Do(func() {
+		for i, h := range c.hists {
+			h.mu.Lock()
+			c.required[i] = h.durableLocked(FlushAlways)
+			h.mu.Unlock()
+		}
+		c.snap = c.mem.CrashClone(c.crashRng)
+	})
+}
+
+// arm crashes before a random one of the first ops mutating operations,
+// and slows the given ones down a little; it returns the crash point.
+func (c *sharedCrash) arm(ops int64, slow ...vfs.Op) int64 {
+	k := 1 + c.rng.Int64N(ops)
+	var seen atomic.Int64
+	c.probe.setHook(func(op vfs.Op, _ string) error {
+		if crashMutates(op) && seen.Add(1) == k {
+			c.crash()
+		}
+		if slices.Contains(slow, op) {
+			time.Sleep(50 * time.Microsecond)
+		}
+		return nil
+	})
+	return k
+}
+
+// finish crashes if the run did not, checks the run and what a node
+// reopening the crash image recovers, and returns the sync counts.
+func (c *sharedCrash) finish() SharedSyncStats {
+	t := c.t
+	c.probe.setHook(nil)
+	c.crash()
+	stats := c.m.SharedSyncStats()
+	require(t, c.m.OpenActiveFiles() <= sharedCrashMaxOpenActive, "%d idle active files open, bound %d", c.m.OpenActiveFiles(), sharedCrashMaxOpenActive)
+	for i, h := range c.hists {
 		require(t, len(h.errs) == 0, "log %d: appends failed without a fault: %v", i, h.errs)
 	}
 	universes := make([][]byte, sharedCrashLogs)
-	for i, h := range hists {
+	for i, h := range c.hists {
 		universes[i] = h.expected(t, 0)
 	}
-	noErr(t, m.Close())
-	require(t, probe.openHandles.Load() == 0, "%d handles open after Manager.Close", probe.openHandles.Load())
+	noErr(t, c.m.Close())
+	require(t, c.probe.openHandles.Load() == 0, "%d handles open after Manager.Close", c.probe.openHandles.Load())
 
-	m2, err := OpenManager(ManagerOptions{FS: snap, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
+	m2, err := OpenManager(ManagerOptions{FS: c.snap, Dir: "/data", Config: smallConfig(), Clock: c.clk, Logger: quietLogger})
 	noErr(t, err)
 	defer m2.Close()
-	for i := range logs {
+	for i := range c.logs {
 		l, ok := m2.Log(TopicPartition{Topic: "orders", Partition: int32(i)})
-		require(t, ok || required[i] == 0, "log %d lost with %d offsets acknowledged", i, required[i])
+		require(t, ok || c.required[i] == 0, "log %d lost with %d offsets acknowledged", i, c.required[i])
 		if ok {
-			checkRecovered(t, l, universes[i], required[i])
+			checkRecovered(t, l, universes[i], c.required[i])
 		}
 	}
-	t.Logf("%d syncfs covering %d rounds, %d lone fdatasyncs; crash at op %d", stats.SyncFS, stats.SharedRuns, stats.FileSyncs, k)
-	return stats.SyncFS
+	return stats
 }
 
 // sharedFault is a Manager on probe(ErrorFS(MemFS)) whose logs' first
