@@ -59,6 +59,49 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 	}
 }
 
+// TestFileCacheDescriptorShortageAtARecovery: the same after a crash. A
+// log not shut down cleanly scans its segments above the recovery point,
+// opening each .log file; that open did not close idle files and try
+// again either, so the log failed to load where the cache could have made
+// room.
+func TestFileCacheDescriptorShortageAtARecovery(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 600
+	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
+	files := logs[0].files
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+
+	const dir = "/data/recovered-0"
+	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
+	noErr(t, err)
+	for i := range 3 {
+		_, err := l.Append(testBatch(t, fmt.Sprint("recovered/", i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	require(t, l.NumSegments() > 1, "%d segments, want a sealed one", l.NumSegments())
+	noErr(t, l.Close())
+
+	// The rest of the process takes every descriptor but those the
+	// cache's idle files hold; the log recovers from offset 0.
+	fsys.mu.Lock()
+	fsys.limit = len(fsys.open)
+	fsys.mu.Unlock()
+	l, err = Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+	got := readAll(t, l, 0)
+	for i := range 3 {
+		tag := fmt.Sprintf("recovered/%d/0", i)
+		require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the recovery", tag)
+	}
+}
+
 // shedInFlight is an open out of descriptors caught inside the fsync of
 // the idle file it sheds: a.log, pinned (fa) and written (first) but not
 // synced, while the other file (held) is in use and so not idle. The open

@@ -379,7 +379,9 @@ func (l *Log) loadTrustedSealed(s *segment, nextBase int64) error {
 		return err
 	}
 	s.size, s.nextOffset, s.sealed = info.Size(), nextBase, true
-	times, err := readWholeFile(l.fs, s.path(timeIndexSuffix))
+	// Through sheddingFS: a read that found no descriptor would cost a
+	// rebuild from the whole .log file.
+	times, err := readWholeFile(sheddingFS{FS: l.fs, cache: s.file.cache}, s.path(timeIndexSuffix))
 	// Sealing always leaves a time entry with the segment's largest
 	// timestamp. Without one, maxTimestamp would stay -1 and retention.ms
 	// would delete the segment at once: an empty file is damage.
@@ -431,8 +433,9 @@ func (l *Log) tryCleanActive(s *segment) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	offsets, err1 := readWholeFile(l.fs, s.path(indexSuffix))
-	times, err2 := readWholeFile(l.fs, s.path(timeIndexSuffix))
+	fs := sheddingFS{FS: l.fs, cache: s.file.cache} // failing costs a full recovery
+	offsets, err1 := readWholeFile(fs, s.path(indexSuffix))
+	times, err2 := readWholeFile(fs, s.path(timeIndexSuffix))
 	if err1 != nil || err2 != nil || checkOffsetIndex(offsets, size) != nil || checkTimeIndex(times, math.MaxInt32) != nil {
 		return false, nil
 	}
@@ -460,7 +463,10 @@ func (l *Log) tryCleanActive(s *segment) (bool, error) {
 // first invalid batch. It reports whether data was cut. A recovered segment
 // that is not the last is sealed with fresh index files.
 func (l *Log) recoverSegment(s *segment, recoveryPoint int64, last bool) (bool, error) {
-	f, err := l.fs.OpenReadWrite(s.path(logSuffix))
+	// Out of descriptors, close an idle file and try again, as every
+	// other open of a segment file does: at start-up after a crash,
+	// thousands of logs recover under the process's descriptor limit.
+	f, err := sheddingFS{FS: l.fs, cache: s.file.cache}.OpenReadWrite(s.path(logSuffix))
 	if err != nil {
 		return false, err
 	}
