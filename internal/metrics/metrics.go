@@ -46,6 +46,7 @@ type Options struct {
 // SharedSyncCounts are the running totals of the logs' shared syncs.
 type SharedSyncCounts struct {
 	SyncFS        int64 // syncfs calls
+	EarlySyncFS   int64 // of which started while a produce was still writing
 	CoveredRounds int64 // append rounds those calls made durable
 	OwnSyncs      int64 // rounds that fdatasynced their own file instead
 }
@@ -206,6 +207,8 @@ func sharedSyncCounters(read func() (SharedSyncCounts, bool)) []prometheus.Colle
 	return []prometheus.Collector{
 		counter("sluice_log_shared_syncfs_total", "syncfs calls that made several partition logs' append rounds durable at once (log.flush.shared.sync).",
 			func(c SharedSyncCounts) int64 { return c.SyncFS }),
+		counter("sluice_log_shared_syncfs_early_total", "Shared syncfs calls (among sluice_log_shared_syncfs_total) started while a produce of many partitions was still writing its rounds.",
+			func(c SharedSyncCounts) int64 { return c.EarlySyncFS }),
 		counter("sluice_log_shared_syncfs_rounds_total", "Append rounds made durable by a shared syncfs.",
 			func(c SharedSyncCounts) int64 { return c.CoveredRounds }),
 		counter("sluice_log_shared_sync_own_fdatasyncs_total", "Append rounds that fdatasynced their own segment file because no other log was syncing.",

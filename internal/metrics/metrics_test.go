@@ -336,7 +336,7 @@ func TestMetricsEveryFamilyOnce(t *testing.T) {
 func TestMetricsSharedSyncCounters(t *testing.T) {
 	open := false
 	r := New(Options{SharedSyncs: func() (SharedSyncCounts, bool) {
-		return SharedSyncCounts{SyncFS: 3, CoveredRounds: 11, OwnSyncs: 7}, open
+		return SharedSyncCounts{SyncFS: 3, EarlySyncFS: 2, CoveredRounds: 11, OwnSyncs: 7}, open
 	}})
 	scrape := func() string {
 		rec := httptest.NewRecorder()
@@ -348,7 +348,7 @@ func TestMetricsSharedSyncCounters(t *testing.T) {
 	}
 	open = true
 	body := scrape()
-	for _, want := range []string{"sluice_log_shared_syncfs_total 3", "sluice_log_shared_syncfs_rounds_total 11", "sluice_log_shared_sync_own_fdatasyncs_total 7"} {
+	for _, want := range []string{"sluice_log_shared_syncfs_total 3", "sluice_log_shared_syncfs_early_total 2", "sluice_log_shared_syncfs_rounds_total 11", "sluice_log_shared_sync_own_fdatasyncs_total 7"} {
 		if !strings.Contains(body, "\n"+want+"\n") {
 			t.Errorf("want %q in the scrape", want)
 		}

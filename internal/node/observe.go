@@ -86,7 +86,7 @@ func (n *Node) startHTTP() error {
 				return metrics.SharedSyncCounts{}, false
 			}
 			st := logs.SharedSyncStats()
-			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs}, true
+			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, EarlySyncFS: st.EarlySyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs}, true
 		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {
