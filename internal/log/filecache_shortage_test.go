@@ -12,93 +12,69 @@ import (
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
-// TestFileCacheDescriptorShortageAtALogsLoad: loading a log whose sealed
-// segment has lost its time index rebuilds the indexes from the .log file
-// (as it does when the index read itself finds no descriptor). That open
-// did not close idle files and try again, as every other open of a
-// segment file does, so at start-up, with many partitions opening under a
-// low descriptor limit, the log failed to load although the cache held
-// idle files it could close.
+// TestFileCacheDescriptorShortageAtALogsLoad: a log's load opens segment
+// files outside the cache: a rebuild of a sealed segment's indexes when
+// its time index is lost (or its read found no descriptor), and after a
+// crash the recovery's scan of every segment above the recovery point.
+// Those opens did not close idle files and try again, as every other open
+// of a segment file does, so at start-up, with many partitions opening
+// under a low descriptor limit, the log failed to load although the cache
+// held idle files it could close.
 func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.SegmentBytes = 600
-	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
-	files := logs[0].files
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
+	for _, tc := range []struct {
+		name string
+		// damage prepares the closed log's files; reopen is how it is
+		// opened again.
+		damage func(t *testing.T, fsys *descriptorFS, sealed *segment)
+		reopen func(end int64) Options
+	}{
+		{"index rebuild", func(t *testing.T, fsys *descriptorFS, sealed *segment) {
+			noErr(t, fsys.FS.Remove(sealed.path(timeIndexSuffix)))
+		}, func(end int64) Options { return Options{RecoveryPoint: end, CleanShutdown: true} }},
+		{"recovery after a crash", func(*testing.T, *descriptorFS, *segment) {},
+			func(int64) Options { return Options{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.SegmentBytes = 600
+			fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
+			files := logs[0].files
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
 
-	const dir = "/data/loaded-0"
-	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
-	noErr(t, err)
-	for i := range 3 {
-		_, err := l.Append(testBatch(t, fmt.Sprint("loaded/", i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
-		noErr(t, err)
-	}
-	require(t, l.NumSegments() > 1, "%d segments, want a sealed one", l.NumSegments())
-	end, sealed := l.LogEndOffset(), l.segments[0]
-	noErr(t, l.Close())
-	noErr(t, fsys.FS.Remove(sealed.path(timeIndexSuffix)))
+			const dir = "/data/loaded-0"
+			l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
+			noErr(t, err)
+			for i := range 3 {
+				_, err := l.Append(testBatch(t, fmt.Sprint("loaded/", i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+				noErr(t, err)
+			}
+			require(t, l.NumSegments() > 1, "%d segments, want a sealed one", l.NumSegments())
+			end, sealed := l.LogEndOffset(), l.segments[0]
+			noErr(t, l.Close())
+			tc.damage(t, fsys, sealed)
 
-	// The rest of the process takes every descriptor but those the
-	// cache's idle files hold.
-	fsys.mu.Lock()
-	fsys.limit = len(fsys.open)
-	fsys.mu.Unlock()
-	l, err = Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger, RecoveryPoint: end, CleanShutdown: true})
-	noErr(t, err)
-	defer l.Close()
-	require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
-	got := readAll(t, l, 0)
-	for i := range 3 {
-		tag := fmt.Sprintf("loaded/%d/0", i)
-		require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the load", tag)
-	}
-}
-
-// TestFileCacheDescriptorShortageAtARecovery: the same after a crash. A
-// log not shut down cleanly scans its segments above the recovery point,
-// opening each .log file; that open did not close idle files and try
-// again either, so the log failed to load where the cache could have made
-// room.
-func TestFileCacheDescriptorShortageAtARecovery(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.SegmentBytes = 600
-	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
-	files := logs[0].files
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
-
-	const dir = "/data/recovered-0"
-	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
-	noErr(t, err)
-	for i := range 3 {
-		_, err := l.Append(testBatch(t, fmt.Sprint("recovered/", i), 1, 300, 1), AppendOptions{LeaderEpoch: -1})
-		noErr(t, err)
-	}
-	require(t, l.NumSegments() > 1, "%d segments, want a sealed one", l.NumSegments())
-	noErr(t, l.Close())
-
-	// The rest of the process takes every descriptor but those the
-	// cache's idle files hold; the log recovers from offset 0.
-	fsys.mu.Lock()
-	fsys.limit = len(fsys.open)
-	fsys.mu.Unlock()
-	l, err = Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
-	noErr(t, err)
-	defer l.Close()
-	require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
-	got := readAll(t, l, 0)
-	for i := range 3 {
-		tag := fmt.Sprintf("recovered/%d/0", i)
-		require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the recovery", tag)
+			// The rest of the process takes every descriptor but those the
+			// cache's idle files hold.
+			fsys.mu.Lock()
+			fsys.limit = len(fsys.open)
+			fsys.mu.Unlock()
+			opts := tc.reopen(end)
+			opts.Config, opts.Files, opts.Logger = cfg, files, quietLogger
+			l, err = Open(fsys, dir, opts)
+			noErr(t, err)
+			defer l.Close()
+			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+			fsys.mu.Lock()
+			fsys.limit = 0
+			fsys.mu.Unlock()
+			got := readAll(t, l, 0)
+			for i := range 3 {
+				tag := fmt.Sprintf("loaded/%d/0", i)
+				require(t, bytes.Contains(got, []byte(tag)), "%s not read back after the load", tag)
+			}
+		})
 	}
 }
 

@@ -213,7 +213,7 @@ func TestLogWriteEarlySyncfsAcknowledgesOnlyWhatItCovered(t *testing.T) {
 	require(t, len(wantB) > 0, "b1 not readable once acknowledged")
 	require(t, len(readAll(t, logA, 0)) == 0, "log A shows bytes no sync it waited for covered")
 	for seed := range uint64(20) {
-		got, err := readMemFile(mem.CrashClone(crashRand(seed, 0)), "/data/t-1/00000000000000000000.log")
+		got, err := readWholeFile(mem.CrashClone(crashRand(seed, 0)), "/data/t-1/00000000000000000000.log")
 		noErr(t, err)
 		require(t, len(got) >= len(wantB) && string(got[:len(wantB)]) == string(wantB),
 			"seed %d: b1's segment kept %d bytes after the crash, want the %d acknowledged", seed, len(got), len(wantB))
@@ -224,22 +224,6 @@ func TestLogWriteEarlySyncfsAcknowledgesOnlyWhatItCovered(t *testing.T) {
 	noErr(t, err)
 	noErr(t, m.Close())
 	require(t, m.SharedSyncStats().EarlySyncFS >= 1, "stats %+v: no early syncfs", m.SharedSyncStats())
-}
-
-// readMemFile reads a whole file of fs.
-func readMemFile(fs vfs.FS, name string) ([]byte, error) {
-	f, err := fs.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	_, err = f.ReadAt(buf, 0)
-	return buf, err
 }
 
 // TestLogWriteEarlySyncfsFailureFailsItsLogs: an early syncfs that fails
