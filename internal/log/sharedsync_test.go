@@ -598,10 +598,7 @@ func TestSharedSyncMarksFileSynced(t *testing.T) {
 	l.mu.Lock()
 	sf := l.active().activeFile.(*activeFile).sf
 	l.mu.Unlock()
-	sf.cache.mu.Lock()
-	unsynced := sf.unsyncedLocked()
-	sf.cache.mu.Unlock()
-	require(t, !unsynced, "the file cache still counts log 1's active file unsynced after a syncfs covered its round")
+	require(t, !fileUnsynced(sf), "the file cache still counts log 1's active file unsynced after a syncfs covered its round")
 	close(release)
 	noErr(t, resultOf(t, first, "log 0's append"))
 	f.probe.setHook(nil)
@@ -720,15 +717,9 @@ func TestSharedSyncDuringAWriteLeavesItUnsynced(t *testing.T) {
 	noErr(t, af.Sync())
 	close(release)
 	noErr(t, resultOf(t, written, "the write"))
-	files.mu.Lock()
-	unsynced := sf.unsyncedLocked()
-	files.mu.Unlock()
-	require(t, unsynced, "an fsync that began during a write counted it synced")
+	require(t, fileUnsynced(sf), "an fsync that began during a write counted it synced")
 	noErr(t, af.Sync())
-	files.mu.Lock()
-	unsynced = sf.unsyncedLocked()
-	files.mu.Unlock()
-	require(t, !unsynced, "an fsync after the write left it unsynced")
+	require(t, !fileUnsynced(sf), "an fsync after the write left it unsynced")
 	probe.setHook(nil)
 	sf.closeFile()
 }
@@ -772,13 +763,14 @@ func TestSharedSyncBegunBeforeAWriteLeavesItUnsynced(t *testing.T) {
 	covered, err := l.syncActive(af, writtenAt)
 	noErr(t, err)
 	require(t, covered == 1, "the round's sync was not covered by the syncfs (generation %d)", covered)
-	files.mu.Lock()
-	unsynced := sf.unsyncedLocked()
-	files.mu.Unlock()
-	require(t, unsynced, "a syncfs that began before the next round's write counted it synced")
+	require(t, fileUnsynced(sf), "a syncfs that began before the next round's write counted it synced")
 	noErr(t, af.Sync())
-	files.mu.Lock()
-	unsynced = sf.unsyncedLocked()
-	files.mu.Unlock()
-	require(t, !unsynced, "an fsync after the write left it unsynced")
+	require(t, !fileUnsynced(sf), "an fsync after the write left it unsynced")
+}
+
+// fileUnsynced is sf.unsyncedLocked under its cache's lock.
+func fileUnsynced(sf *segmentFile) bool {
+	sf.cache.mu.Lock()
+	defer sf.cache.mu.Unlock()
+	return sf.unsyncedLocked()
 }
