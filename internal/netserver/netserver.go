@@ -13,8 +13,9 @@
 //     while it has requests, its own processor goroutine; reads of a frame
 //     in progress and writes of a response have deadlines, so a client that
 //     stalls, trickles or stops reading only ever holds up itself.
-//   - An idle connection holds one parked goroutine and no buffer: cost
-//     grows with requests served, not with clients connected.
+//   - An idle connection holds one parked goroutine and no buffer but a
+//     fixed 512-byte read-ahead: cost grows with requests served, not with
+//     clients connected.
 //   - Memory is bounded: a frame's size is checked against MaxRequestBytes
 //     before anything is allocated, and all frames read but not yet served
 //     share one byte budget (QueuedMaxRequestBytes).
