@@ -2,12 +2,17 @@ package netserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"hash/crc32"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/auth/authtest"
 )
 
 // countingListener hands out connections that count the Reads that
@@ -210,4 +215,47 @@ func TestNetserverReadAheadBadSizeBehindFrame(t *testing.T) {
 	if q := s.QueuedRequestBytes(); q != 0 {
 		t.Errorf("QueuedRequestBytes = %d, want 0", q)
 	}
+}
+
+// TestNetserverReadAheadTLS: over TLS the read-ahead takes what the TLS
+// layer has decrypted instead of the socket's bytes: pipelined frames of
+// every size in one write, and frames in tiny writes (a TLS record each),
+// are answered whole and in order.
+func TestNetserverReadAheadTLS(t *testing.T) {
+	ca := authtest.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, pkix.Name{CommonName: "localhost"})
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
+	h := &checksumHandler{}
+	s := startServer(t, Config{MaxRequestBytes: 4 << 20, Security: Security{
+		SecurityProtocol: "SSL", TLS: &tls.Config{Certificates: []tls.Certificate{cert}},
+	}}, h)
+	c := dial(t, s)
+	c.nc = tls.Client(c.nc, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+
+	var payloads [][]byte
+	var all []byte
+	for id, size := range []int{10, readAheadBytes - 4, 100, readAheadBytes + 1, 3000, 10, 1 << 20, 7, 300} {
+		p := payload(uint32(id), opEcho, size)
+		for i := payloadMin; i < len(p); i++ {
+			p[i] = byte(i*13 + id)
+		}
+		payloads = append(payloads, p)
+		all = append(all, frame(p)...)
+	}
+	go func() {
+		c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
+		c.nc.Write(all) // a failure shows as missing responses
+	}()
+	c.expectChecksums(payloads)
+
+	small := all[:len(frame(payloads[0]))+len(frame(payloads[1]))+len(frame(payloads[2]))]
+	for i := 0; i < len(small); i += 3 {
+		c.send(small[i:min(i+3, len(small))])
+	}
+	c.expectChecksums(payloads[:3])
 }
