@@ -74,8 +74,10 @@ type Pipeliner interface {
 // 1,000 consumers long-polling (bench/idleconsumers). Meanwhile the
 // connection is not read, as Kafka mutes a connection while its request is
 // served: a later request waits in the socket instead of the read-ahead
-// queue (it could not be served earlier either), and a client that leaves
-// is noticed once the request is answered.
+// queue (it could not be served earlier either; what of it came in with
+// the inlined request's own read waits in the connection's 512 bytes of
+// read-ahead), and a client that leaves is noticed once the request is
+// answered.
 type Inliner interface {
 	CanInline(ctx context.Context, frame []byte) bool
 }
