@@ -259,3 +259,35 @@ func TestNetserverReadAheadTLS(t *testing.T) {
 	}
 	c.expectChecksums(payloads[:3])
 }
+
+// TestNetserverReadAheadStopsAtShutdown: requests that came in with one
+// the reader is serving itself are not served once Shutdown stopped the
+// reader, as they were not when they waited in the socket: with a free
+// slot and the stop both ready, the wait for a slot alone would pick
+// either.
+func TestNetserverReadAheadStopsAtShutdown(t *testing.T) {
+	h := &inlineHandler{testHandler: newTestHandler(), block: true}
+	h.entered = make(chan uint32, 1)
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	var frames []byte
+	for id := range uint32(8) {
+		frames = append(frames, frame(payload(id, opInline, 10))...)
+	}
+	c.send(frames)
+	if id := <-h.entered; id != 0 {
+		t.Fatalf("request %d served first, want 0", id)
+	}
+	shutdown := runAsync(func() error { return s.Shutdown(context.Background()) })
+	if got := c.readID(); got != 0 {
+		t.Fatalf("response %d, want 0", got)
+	}
+	c.expectClosed()
+	if err := waitErr(t, shutdown); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := h.served.Load(); n != 1 {
+		t.Errorf("%d requests served, want only the one in service at Shutdown", n)
+	}
+	h.resp.checkAllReleased(t)
+}
