@@ -518,11 +518,12 @@ func (c *conn) readSizePrefix() error {
 		}
 		return nil
 	}
-	// A size's first bytes came with the frame before: they count from
-	// now, as they would had they waited in the socket until this read.
+	// Under a size's worth left: moved to the front, read in behind.
 	copy(c.readAhead[:], c.readAhead[c.readStart:c.readEnd])
 	c.readStart, c.readEnd = 0, n
 	if n > 0 {
+		// A size's first bytes came with the frame before: they count from
+		// now, as they would had they waited in the socket until this read.
 		c.partialPrefixDeadline = c.idleAfter(time.Now())
 	}
 	for c.readEnd < sizePrefixLen {
