@@ -29,6 +29,17 @@ var (
 // sizePrefixLen is the length of the big-endian int32 before every frame.
 const sizePrefixLen = 4
 
+// readAheadBytes bounds what the reader reads with a frame's size: the
+// size and whatever is in behind it, up to this many bytes, in one read
+// system call. A small request (a fetch, a heartbeat: 60 to 300 bytes) is
+// then read whole in that one call instead of a second for its body, which
+// every long poll paid. The bytes live in the connection, so every
+// connection holds them, idle or not (its goroutine parks in Read on
+// them): 512 bytes is under a tenth of an idle connection's memory
+// (bench/connections.sh). Larger frames read their rest straight into
+// their own buffer.
+const readAheadBytes = 512
+
 // conn is one client connection, served by a reader goroutine and, while
 // it has requests to serve, a processor goroutine (except the requests an
 // Inliner lets the reader serve itself while no processor runs):
@@ -48,8 +59,9 @@ const sizePrefixLen = 4
 //     processorLinger.
 //
 // An idle connection thus costs one goroutine parked in Read, its small
-// stack, and no buffer: with thousands of idle clients, a second parked
-// goroutine each would be most of their memory.
+// stack, and no buffer but the connection's own readAheadBytes: with
+// thousands of idle clients, a second parked goroutine each would be most
+// of their memory.
 //
 // A read error, an idle timeout, a bad frame size or Shutdown stop the
 // reader only: requests already read are still served (as Kafka's request
@@ -106,14 +118,25 @@ type conn struct {
 	session   *auth.Session
 	authTimer *time.Timer
 
-	sizePrefix [sizePrefixLen]byte
+	// readStart and readEnd delimit the bytes read off the socket and not
+	// yet cut into frames: readAhead[readStart:readEnd], the start of the
+	// next frame. Reader-owned.
+	readStart, readEnd int
 	// partialPrefixDeadline is when a size prefix whose first bytes are in
-	// must be complete. Reader-owned, like sizePrefix.
+	// must be complete. Reader-owned.
 	partialPrefixDeadline time.Time
 	// writeDeadline is the socket's write deadline as last set. Written
 	// only by whoever writes responses: the processor, or the reader
 	// serving inline while none runs (handed over under mu).
 	writeDeadline time.Time
+
+	// readAhead is last, past the struct's pointers: the garbage
+	// collector does not scan it. Its bytes are the connection's own, not
+	// the memory pool's: they are a fixed part of every connection, not
+	// memory that grows with what clients send; a frame's bytes are
+	// acquired from the pool, as for any frame, before they are copied
+	// out of it.
+	readAhead [readAheadBytes]byte
 }
 
 // request is a frame read off the socket. It holds frame bytes of the
@@ -407,10 +430,12 @@ func (c *conn) finish() {
 	c.s.unregister(c)
 }
 
-// readRequest reads the frame whose size readSizePrefix read. On error it
+// readRequest reads the frame whose size readSizePrefix read: its first
+// bytes from the read-ahead, the rest, if any, off the socket. On error it
 // holds nothing.
 func (c *conn) readRequest() (request, error) {
-	size := int32(binary.BigEndian.Uint32(c.sizePrefix[:]))
+	size := int32(binary.BigEndian.Uint32(c.readAhead[c.readStart:]))
+	c.readStart += sizePrefixLen
 	if limit := c.maxFrameBytes(); size <= 0 || size > limit {
 		if limit < c.s.cfg.MaxRequestBytes {
 			c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
@@ -429,9 +454,14 @@ func (c *conn) readRequest() (request, error) {
 		return request{}, errStopped
 	}
 	bp := getFrameBuffer(int(size))
+	n := copy(*bp, c.readAhead[c.readStart:c.readEnd])
+	c.readStart += n
+	if n == int(size) {
+		return request{buf: bp, size: size}, nil
+	}
 	// The time spent waiting for a slot or memory is ours, not the client's:
 	// the body's deadline starts now.
-	err := c.readFrameBody(*bp, c.idleAfter(time.Now()))
+	err := c.readFrameBody(*bp, n, c.idleAfter(time.Now()))
 	if err != nil {
 		putFrameBuffer(bp)
 		c.s.pool.release(int64(size))
@@ -441,9 +471,11 @@ func (c *conn) readRequest() (request, error) {
 	return request{buf: bp, size: size}, nil
 }
 
-// readFrameBody reads a frame's body, which must be in by deadline.
-func (c *conn) readFrameBody(buf []byte, deadline time.Time) error {
-	for n := 0; n < len(buf); {
+// readFrameBody reads the rest of a frame's body, of which n bytes are
+// in; it must be in by deadline. It never reads past the frame: the
+// read-ahead is empty when a frame needs more than it holds.
+func (c *conn) readFrameBody(buf []byte, n int, deadline time.Time) error {
+	for n < len(buf) {
 		m, err := c.nc.Read(buf[n:])
 		n += m
 		if err == nil {
@@ -467,8 +499,10 @@ func (c *conn) readFrameBody(buf []byte, deadline time.Time) error {
 	return nil
 }
 
-// readSizePrefix reads the next frame's 4-byte size. Waiting for it is where
-// a connection is idle: the wait ends with errIdle once IdleTimeout has
+// readSizePrefix makes sure the next frame's 4-byte size is in the
+// read-ahead, reading it off the socket together with whatever follows,
+// up to readAheadBytes, when it is not. Waiting for it is where a
+// connection is idle: the wait ends with errIdle once IdleTimeout has
 // passed with nothing pending. Once the first byte is in, the frame must
 // complete within IdleTimeout, so a client trickling bytes is cut off too.
 //
@@ -476,10 +510,26 @@ func (c *conn) readFrameBody(buf []byte, deadline time.Time) error {
 // but often earlier: it is moved only when it passes, to the one that
 // applies then (the idle one, from the last answer, or the frame's).
 func (c *conn) readSizePrefix() error {
-	for n := 0; n < sizePrefixLen; {
-		m, err := c.nc.Read(c.sizePrefix[n:])
+	n := c.readEnd - c.readStart
+	if n >= sizePrefixLen {
+		// Read ahead with an earlier frame: no Read to notice a stop.
+		if c.readStopping.Load() {
+			return errStopped
+		}
+		return nil
+	}
+	// Under a size's worth left: moved to the front, read in behind.
+	copy(c.readAhead[:], c.readAhead[c.readStart:c.readEnd])
+	c.readStart, c.readEnd = 0, n
+	if n > 0 {
+		// A size's first bytes came with the frame before: they count from
+		// now, as they would had they waited in the socket until this read.
+		c.partialPrefixDeadline = c.idleAfter(time.Now())
+	}
+	for c.readEnd < sizePrefixLen {
+		m, err := c.nc.Read(c.readAhead[c.readEnd:])
 		var stop bool
-		if n, stop, err = c.sizePrefixRead(n, m, err); stop {
+		if c.readEnd, stop, err = c.sizePrefixRead(c.readEnd, m, err); stop {
 			return err
 		}
 	}
@@ -495,7 +545,10 @@ func (c *conn) sizePrefixRead(n, m int, err error) (int, bool, error) {
 		c.partialPrefixDeadline = c.idleAfter(time.Now())
 	}
 	n += m
-	if err == nil {
+	if err == nil || n >= sizePrefixLen {
+		// A Read that brought the size in with an error (TLS's
+		// close_notify behind a last request) leaves the error to the
+		// next Read, which returns it again: the frame is served first.
 		return n, false, nil
 	}
 	if c.readStopping.Load() {

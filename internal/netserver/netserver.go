@@ -13,8 +13,9 @@
 //     while it has requests, its own processor goroutine; reads of a frame
 //     in progress and writes of a response have deadlines, so a client that
 //     stalls, trickles or stops reading only ever holds up itself.
-//   - An idle connection holds one parked goroutine and no buffer: cost
-//     grows with requests served, not with clients connected.
+//   - An idle connection holds one parked goroutine and no buffer but a
+//     fixed 512-byte read-ahead: cost grows with requests served, not with
+//     clients connected.
 //   - Memory is bounded: a frame's size is checked against MaxRequestBytes
 //     before anything is allocated, and all frames read but not yet served
 //     share one byte budget (QueuedMaxRequestBytes).
@@ -73,8 +74,10 @@ type Pipeliner interface {
 // 1,000 consumers long-polling (bench/idleconsumers). Meanwhile the
 // connection is not read, as Kafka mutes a connection while its request is
 // served: a later request waits in the socket instead of the read-ahead
-// queue (it could not be served earlier either), and a client that leaves
-// is noticed once the request is answered.
+// queue (it could not be served earlier either; what of it came in with
+// the inlined request's own read waits in the connection's 512 bytes of
+// read-ahead), and a client that leaves is noticed once the request is
+// answered.
 type Inliner interface {
 	CanInline(ctx context.Context, frame []byte) bool
 }
