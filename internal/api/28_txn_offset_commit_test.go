@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -137,4 +138,39 @@ func TestTxnOffsetCommitVerifiedWithTheTransactionCoordinator(t *testing.T) {
 	if fmt.Sprint(verifier.asked) != "[9 8 7 6]" {
 		t.Fatalf("asked the coordinator about producers %v, want [9 8 7 6]: once per transaction", verifier.asked)
 	}
+}
+
+// TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction: a producer's
+// EndTxn completes (its marker reaches the group's __consumer_offsets
+// partition) while its TxnOffsetCommit is being verified. As a produce
+// does (KIP-890's verification guard), the commit is refused,
+// INVALID_TXN_STATE, rather than written as a transaction the marker
+// already passed: nobody would ever end it, and every require_stable
+// OffsetFetch of the partition's groups would answer
+// UNSTABLE_OFFSET_COMMIT for ever.
+func TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	h.broker.TxnMarkerListener = h.broker.Groups.(*coord.Coordinator)
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.broker.TxnVerifier = &fakeVerifier{during: func() {
+		// The transaction coordinator completes the producer's EndTxn.
+		if _, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7, Commit: true}); err != nil {
+			t.Errorf("marker: %v", err)
+		}
+	}}
+	resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 5))
+	groupWantCode(t, "a commit verified across its EndTxn", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+	if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != -1 {
+		t.Fatalf("after the refused commit: offset %d, %v; want no offset and no open transaction", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+	}
+	// The shard goes on serving: the producer's next transaction commits.
+	h.broker.TxnVerifier = &fakeVerifier{}
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 6))
+	groupWantCode(t, "the next transaction", resp.Topics[0].Partitions[0].ErrorCode, nil)
 }

@@ -100,6 +100,26 @@ func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
 	return t.nextGuard
 }
 
+// CheckTxnVerification refuses (ErrInvalidTxnState) a batch verified under
+// guard if a marker for its producer was written since and no transaction
+// of the producer is open here: the append under that guard would refuse
+// it. The group coordinator checks a TxnOffsetCommit with it before
+// deciding, so that the commit is refused rather than failing the append
+// that carries it (and with it the shard). Guard 0 (none taken) passes.
+func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
+	if guard == 0 {
+		return nil
+	}
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guards[producerID] == guard {
+		return nil
+	}
+	return fmt.Errorf("partition %s: a marker ended producer %d's transaction while its offset commit was verified: %w",
+		p.tp, producerID, ErrInvalidTxnState)
+}
+
 // EndTxnVerification forgets a guard whose produce will not be appended.
 func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
 	t := p.producers
