@@ -158,16 +158,23 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 // none), which the group coordinator appends the commit under: an EndTxn
 // whose marker reaches the partition between the check and the write
 // voids it, as it voids a produce's, and the commit is refused rather
-// than opening a transaction nobody will end. The caller ends the guard
-// on p once the commit is answered.
+// than opening a transaction nobody will end. A commit not verified
+// because its transaction is open comes with partition.TxnOpenGuard, so
+// that the same marker refuses it too. The caller ends the guard on p
+// once the commit is answered.
 func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq coord.TxnCommitRequest) (p *partition.Partition, guard uint64, err error) {
 	if b.TxnVerifier == nil || b.Partitions == nil {
 		return nil, 0, nil
 	}
 	index := tg.PartitionFor(creq.GroupID)
 	offsets, err := b.Partitions.Partition(coord.OffsetsTopic, index)
-	if err != nil || !offsets.NeedsTxnVerification(creq.ProducerID, creq.ProducerEpoch) {
+	if err != nil {
 		return nil, 0, nil
+	}
+	if !offsets.NeedsTxnVerification(creq.ProducerID, creq.ProducerEpoch) {
+		// Verified with the transaction's first commit; it must still be
+		// open when this one is written (EndTxnVerification ignores it).
+		return offsets, partition.TxnOpenGuard, nil
 	}
 	begun := offsets.BeginTxnVerification(creq.ProducerID)
 	verified := false

@@ -174,3 +174,57 @@ func TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction(t *testing.T) {
 	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 6))
 	groupWantCode(t, "the next transaction", resp.Topics[0].Partitions[0].ErrorCode, nil)
 }
+
+// racingGroups runs before ahead of each transactional offset commit: a
+// transaction coordinator acting between the handler's check and the
+// group coordinator's write.
+type racingGroups struct {
+	*coord.Coordinator
+	before func()
+}
+
+func (g racingGroups) TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest, guard uint64) (coord.CommitResult, error) {
+	g.before()
+	return g.Coordinator.TxnCommitOffsets(ctx, req, guard)
+}
+
+// TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn: a commit after
+// the first of a transaction is not verified again (the transaction is
+// open on the partition), but the transaction must still be open when it
+// is written, as Kafka's append requires of a batch whose verification was
+// skipped. Here the EndTxn's COMMIT marker lands between the check and
+// the write: the commit is refused, INVALID_TXN_STATE, and the first
+// commit's offset is the group's, with no transaction left open.
+func TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	coordinator := h.broker.Groups.(*coord.Coordinator)
+	h.broker.TxnMarkerListener = coordinator
+	h.broker.TxnVerifier = &fakeVerifier{}
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	index := coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions)
+	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 5))
+	groupWantCode(t, "the transaction's first commit", resp.Topics[0].Partitions[0].ErrorCode, nil)
+
+	h.broker.Groups = racingGroups{coordinator, func() {
+		res, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7, Commit: true})
+		if err != nil || res.Ignored {
+			t.Errorf("marker: %+v, %v", res, err)
+			return
+		}
+		coordinator.TxnMarkerWritten(coord.OffsetsTopic, index, 7, true, res.Offset)
+	}}
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 6))
+	groupWantCode(t, "a later commit across its EndTxn", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+	groupEventually(t, "the first commit's offset, stable", func() error {
+		if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != 5 {
+			return fmt.Errorf("offset %d, %v", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return nil
+	})
+}

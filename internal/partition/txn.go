@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/record"
@@ -99,6 +100,14 @@ func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
 	t.guards[producerID] = t.nextGuard
 	return t.nextGuard
 }
+
+// TxnOpenGuard is the guard of a transactional batch whose verification
+// was skipped because its producer's transaction was open here
+// (NeedsTxnVerification false): appended under it, the batch is refused
+// (ErrInvalidTxnState) unless that transaction is still open, as Kafka
+// refuses a batch that would open a transaction without a verification.
+// BeginTxnVerification never returns it.
+const TxnOpenGuard = math.MaxUint64
 
 // CheckTxnVerification refuses (ErrInvalidTxnState) a batch verified under
 // guard if a marker for its producer was written since and no transaction
