@@ -26,8 +26,10 @@ import (
 // still be able to talk), and requests whose handling time is mostly a
 // wait rather than work: a Fetch's long poll (only its reads are
 // charged), JoinGroup and SyncGroup (the rest of the group), OffsetCommit
-// (the offsets' replication), and the requests decided by the controller
-// (a Raft commit), which Kafka forwards without holding a request thread.
+// and TxnOffsetCommit (the offsets' replication), the transaction APIs
+// (their coordinator's write replicating), and the requests decided by
+// the controller (a Raft commit), which Kafka forwards without holding a
+// request thread.
 // Produce is charged its handling time less its waits for the fsync and,
 // for acks=all, the ISR (Request.waited): Kafka's handler returns once the
 // append is written and parks the rest in purgatory, uncharged.
@@ -43,6 +45,10 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	19: true, // CreateTopics
 	20: true, // DeleteTopics
 	22: true, // InitProducerId (a producer-id block from the controller)
+	24: true, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: the transaction
+	25: true, // coordinator's write to __transaction_state replicating,
+	26: true, // which Kafka answers from a callback off the request threads
+	28: true, // TxnOffsetCommit (the offsets' replication, as OffsetCommit)
 	33: true, // AlterConfigs
 	37: true, // CreatePartitions
 	43: true, // ElectLeaders

@@ -163,6 +163,16 @@ func TestQuotaRequestPercentage(t *testing.T) {
 	if join.ThrottleMillis != 0 || th.ms != 0 {
 		t.Fatalf("JoinGroup's wait was charged: throttle %d, muted %d", join.ThrottleMillis, th.ms)
 	}
+	// Nor are the transaction APIs, which wait for their coordinator's
+	// write to replicate (Kafka answers them from a callback, off the
+	// request threads).
+	for _, key := range []int16{24, 25, 26, 28} {
+		resp := kmsg.ResponseForKey(key)
+		h.broker.throttleResponse(ctx, request(key), 100, 500*time.Millisecond, resp)
+		if th.ms != 0 {
+			t.Fatalf("%s's wait was charged: muted %d", kmsg.NameForKey(key), th.ms)
+		}
+	}
 	// 500 ms of Metadata is 50% of a second against 10%: (50-10)/10 × 1 s,
 	// capped at the 2 s the windows span.
 	md := kmsg.NewPtrMetadataResponse()
