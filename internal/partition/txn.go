@@ -125,7 +125,7 @@ func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
 	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guards[producerID] == guard {
 		return nil
 	}
-	return fmt.Errorf("partition %s: a marker ended producer %d's transaction while its offset commit was verified: %w",
+	return fmt.Errorf("partition %s: a marker ended producer %d's transaction before its offset commit was written: %w",
 		p.tp, producerID, ErrInvalidTxnState)
 }
 
