@@ -85,13 +85,13 @@ func startProduce(ctx context.Context, b *Broker, r *Request, finished func(kmsg
 	// produce), measured from here as Kafka measures it from the append.
 	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
 	if req.Acks != 0 && len(appends) > 0 {
-		produceAppendAll(waitCtx, b, appends, func() {
+		produceAppendAll(waitCtx, b, r, appends, func() {
 			cancel()
 			finished(resp)
 		})
 		return resp, true, nil
 	}
-	produceAppendAll(waitCtx, b, appends, nil)
+	produceAppendAll(waitCtx, b, r, appends, nil)
 	cancel()
 	if req.Acks != 0 {
 		return resp, false, nil
@@ -198,9 +198,10 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 // queues its next pipelined produce while this one's batches are written.
 // With finished nil (acks=0) it returns once every append has finished;
 // otherwise once every append is queued or has failed, and the last part
-// to finish fills the responses and calls finished.
-func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, finished func()) {
-	run := &produceRun{ctx: ctx, b: b, appends: appends, finished: finished}
+// to finish fills the responses and calls finished. Before that it sets
+// r.waited, the time spent waiting for durability and replication.
+func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*produceAppend, finished func()) {
+	run := &produceRun{ctx: ctx, b: b, r: r, appends: appends, finished: finished, waits: waitClock{clock: fetchClock(b)}}
 	run.running.Store(1) // the queueing below
 	started := make([]produceStarted, 0, len(appends))
 	for _, a := range produceQueueOrder(appends) {
@@ -241,8 +242,14 @@ func produceAppendAll(ctx context.Context, b *Broker, appends []*produceAppend, 
 type produceRun struct {
 	ctx      context.Context
 	b        *Broker
+	r        *Request
 	appends  []*produceAppend
 	finished func() // nil: acks=0, every part runs on the caller's goroutine
+	// waits measures the waits for durability and replication, which the
+	// request_percentage quota does not charge: Kafka's handler returns
+	// once its append is written, and the delayed produce waits in
+	// purgatory on no request thread.
+	waits waitClock
 	// running counts the parts not done: each group of queued appends
 	// being completed, and the queueing itself.
 	running atomic.Int32
@@ -269,6 +276,7 @@ func (run *produceRun) done() {
 	if run.running.Add(-1) != 0 {
 		return
 	}
+	run.r.waited = run.waits.total()
 	produceFill(run.b, run.appends)
 	if run.finished != nil {
 		run.finished()
@@ -286,6 +294,8 @@ func (run *produceRun) done() {
 func (run *produceRun) complete(group []produceStarted) {
 	defer run.done()
 	run.writeAll(group)
+	run.waits.begin()
+	defer run.waits.end()
 	run.waitDurable(group)
 	for _, s := range group {
 		if s.a.err == nil {

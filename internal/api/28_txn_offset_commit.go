@@ -30,7 +30,7 @@ var txnOffsetCommitHandler = handler{key: 28, minVersion: 0, maxVersion: 3, serv
 // TxnGroups is what TxnOffsetCommit needs of the group coordinator on top
 // of Groups (*coord.Coordinator has it).
 type TxnGroups interface {
-	TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest) (coord.CommitResult, error)
+	TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest, guard uint64) (coord.CommitResult, error)
 	PartitionFor(groupID string) int32
 }
 
@@ -116,10 +116,15 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
 		}
 	}
-	if err := verifyTxnOffsetCommit(ctx, b, tg, creq); err != nil {
+	p, guard, err := verifyTxnOffsetCommit(ctx, b, tg, creq)
+	if err != nil {
 		return coord.CommitResult{}, err
 	}
-	res, err := tg.TxnCommitOffsets(ctx, creq)
+	if guard != 0 {
+		// Appended under it, the guard is gone already; refused, it goes.
+		defer p.EndTxnVerification(creq.ProducerID, guard)
+	}
+	res, err := tg.TxnCommitOffsets(ctx, creq, guard)
 	if err != nil {
 		return res, fmt.Errorf("transactional commit of group %q for %q: %w", creq.GroupID, creq.TransactionalID, err)
 	}
@@ -148,18 +153,44 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 // open (an earlier commit in it was verified) and when the coordinator
 // cannot verify; a partition not led here is left to the group
 // coordinator, which answers NOT_COORDINATOR.
-func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq coord.TxnCommitRequest) error {
+//
+// A verified commit comes with the partition's verification guard (0:
+// none), which the group coordinator appends the commit under: an EndTxn
+// whose marker reaches the partition between the check and the write
+// voids it, as it voids a produce's, and the commit is refused rather
+// than opening a transaction nobody will end. A commit not verified
+// because its transaction is open comes with partition.TxnOpenGuard, so
+// that the same marker refuses it too. The caller ends the guard on p
+// once the commit is answered.
+func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq coord.TxnCommitRequest) (p *partition.Partition, guard uint64, err error) {
 	if b.TxnVerifier == nil || b.Partitions == nil {
-		return nil
+		return nil, 0, nil
 	}
 	index := tg.PartitionFor(creq.GroupID)
-	p, err := b.Partitions.Partition(coord.OffsetsTopic, index)
-	if err != nil || !p.NeedsTxnVerification(creq.ProducerID, creq.ProducerEpoch) {
-		return nil
+	offsets, err := b.Partitions.Partition(coord.OffsetsTopic, index)
+	if err != nil {
+		return nil, 0, nil
 	}
+	if !offsets.NeedsTxnVerification(creq.ProducerID, creq.ProducerEpoch) {
+		// Verified with the transaction's first commit; it must still be
+		// open when this one is written (EndTxnVerification ignores it).
+		return offsets, partition.TxnOpenGuard, nil
+	}
+	begun := offsets.BeginTxnVerification(creq.ProducerID)
+	verified := false
+	defer func() {
+		// Also when the coordinator panics: no verification left begun.
+		if !verified {
+			offsets.EndTxnVerification(creq.ProducerID, begun)
+		}
+	}()
 	err = b.TxnVerifier.VerifyTxnPartition(ctx, creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index)
-	if err == nil || errors.Is(err, partition.ErrTxnVerificationUnsupported) {
-		return nil
+	if err == nil {
+		verified = true
+		return offsets, begun, nil
 	}
-	return fmt.Errorf("transactional id %q, producer %d epoch %d, %s-%d: %w", creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index, err)
+	if errors.Is(err, partition.ErrTxnVerificationUnsupported) {
+		return nil, 0, nil
+	}
+	return nil, 0, fmt.Errorf("transactional id %q, producer %d epoch %d, %s-%d: %w", creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index, err)
 }

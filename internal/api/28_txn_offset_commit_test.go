@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -137,4 +138,93 @@ func TestTxnOffsetCommitVerifiedWithTheTransactionCoordinator(t *testing.T) {
 	if fmt.Sprint(verifier.asked) != "[9 8 7 6]" {
 		t.Fatalf("asked the coordinator about producers %v, want [9 8 7 6]: once per transaction", verifier.asked)
 	}
+}
+
+// TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction: a producer's
+// EndTxn completes (its marker reaches the group's __consumer_offsets
+// partition) while its TxnOffsetCommit is being verified. As a produce
+// does (KIP-890's verification guard), the commit is refused,
+// INVALID_TXN_STATE, rather than written as a transaction the marker
+// already passed: nobody would ever end it, and every require_stable
+// OffsetFetch of the partition's groups would answer
+// UNSTABLE_OFFSET_COMMIT for ever.
+func TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	h.broker.TxnMarkerListener = h.broker.Groups.(*coord.Coordinator)
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.broker.TxnVerifier = &fakeVerifier{during: func() {
+		// The transaction coordinator completes the producer's EndTxn.
+		if _, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7, Commit: true}); err != nil {
+			t.Errorf("marker: %v", err)
+		}
+	}}
+	resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 5))
+	groupWantCode(t, "a commit verified across its EndTxn", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+	if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != -1 {
+		t.Fatalf("after the refused commit: offset %d, %v; want no offset and no open transaction", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+	}
+	// The shard goes on serving: the producer's next transaction commits.
+	h.broker.TxnVerifier = &fakeVerifier{}
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 6))
+	groupWantCode(t, "the next transaction", resp.Topics[0].Partitions[0].ErrorCode, nil)
+}
+
+// racingGroups runs before ahead of each transactional offset commit: a
+// transaction coordinator acting between the handler's check and the
+// group coordinator's write.
+type racingGroups struct {
+	*coord.Coordinator
+	before func()
+}
+
+func (g racingGroups) TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest, guard uint64) (coord.CommitResult, error) {
+	g.before()
+	return g.Coordinator.TxnCommitOffsets(ctx, req, guard)
+}
+
+// TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn: a commit after
+// the first of a transaction is not verified again (the transaction is
+// open on the partition), but the transaction must still be open when it
+// is written, as Kafka's append requires of a batch whose verification was
+// skipped. Here the EndTxn's COMMIT marker lands between the check and
+// the write: the commit is refused, INVALID_TXN_STATE, and the first
+// commit's offset is the group's, with no transaction left open.
+func TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	coordinator := h.broker.Groups.(*coord.Coordinator)
+	h.broker.TxnMarkerListener = coordinator
+	h.broker.TxnVerifier = &fakeVerifier{}
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	index := coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions)
+	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 5))
+	groupWantCode(t, "the transaction's first commit", resp.Topics[0].Partitions[0].ErrorCode, nil)
+
+	h.broker.Groups = racingGroups{coordinator, func() {
+		res, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7, Commit: true})
+		if err != nil || res.Ignored {
+			t.Errorf("marker: %+v, %v", res, err)
+			return
+		}
+		coordinator.TxnMarkerWritten(coord.OffsetsTopic, index, 7, true, res.Offset)
+	}}
+	resp = groupMust[*kmsg.TxnOffsetCommitResponse](t, h, txnOffsetCommitRequest(3, "tg", 7, "in", 6))
+	groupWantCode(t, "a later commit across its EndTxn", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+	groupEventually(t, "the first commit's offset, stable", func() error {
+		if p := fetchStable(t, h, "tg", "in"); p.ErrorCode != 0 || p.Offset != 5 {
+			return fmt.Errorf("offset %d, %v", p.Offset, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return nil
+	})
 }

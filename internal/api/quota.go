@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,11 +26,13 @@ import (
 // still be able to talk), and requests whose handling time is mostly a
 // wait rather than work: a Fetch's long poll (only its reads are
 // charged), JoinGroup and SyncGroup (the rest of the group), OffsetCommit
-// (the offsets' replication), and the requests decided by the controller
-// (a Raft commit), which Kafka forwards without holding a request thread.
-// Produce is charged its whole handling time, which here includes the
-// append's fsync and, for acks=all, the wait for the ISR; Kafka parks that
-// wait in purgatory and does not charge it.
+// and TxnOffsetCommit (the offsets' replication), the transaction APIs
+// (their coordinator's write replicating), and the requests decided by
+// the controller (a Raft commit), which Kafka forwards without holding a
+// request thread.
+// Produce is charged its handling time less its waits for the fsync and,
+// for acks=all, the ISR (Request.waited): Kafka's handler returns once the
+// append is written and parks the rest in purgatory, uncharged.
 
 // quotaUnchargedRequestTime lists the keys whose handler time is waiting,
 // not work.
@@ -42,6 +45,10 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	19: true, // CreateTopics
 	20: true, // DeleteTopics
 	22: true, // InitProducerId (a producer-id block from the controller)
+	24: true, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: the transaction
+	25: true, // coordinator's write to __transaction_state replicating,
+	26: true, // which Kafka answers from a callback off the request threads
+	28: true, // TxnOffsetCommit (the offsets' replication, as OffsetCommit)
 	33: true, // AlterConfigs
 	37: true, // CreatePartitions
 	43: true, // ElectLeaders
@@ -50,6 +57,43 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
 	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
 	51: true, // AlterUserScramCredentials (decided by the controller)
+}
+
+// waitClock measures the wall time during which at least one of a
+// request's goroutines waits (for durability, for the ISR): waits on
+// several goroutines at once count once, so that the request is never
+// credited more than the time it took.
+type waitClock struct {
+	clock   clock.Clock
+	mu      sync.Mutex
+	waiting int       // goroutines in a wait
+	since   time.Time // when waiting went from 0 to 1
+	waited  time.Duration
+}
+
+func (w *waitClock) begin() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == 0 {
+		w.since = w.clock.Now()
+	}
+	w.waiting++
+}
+
+func (w *waitClock) end() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiting--
+	if w.waiting == 0 {
+		w.waited += w.clock.Now().Sub(w.since)
+	}
+}
+
+// total is the time waited in waits that have ended.
+func (w *waitClock) total() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waited
 }
 
 // quotaClient returns who the request counts against.

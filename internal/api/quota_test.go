@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/auth"
+	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
@@ -160,11 +163,104 @@ func TestQuotaRequestPercentage(t *testing.T) {
 	if join.ThrottleMillis != 0 || th.ms != 0 {
 		t.Fatalf("JoinGroup's wait was charged: throttle %d, muted %d", join.ThrottleMillis, th.ms)
 	}
+	// Nor are the transaction APIs, which wait for their coordinator's
+	// write to replicate (Kafka answers them from a callback, off the
+	// request threads).
+	for _, key := range []int16{24, 25, 26, 28} {
+		resp := kmsg.ResponseForKey(key)
+		h.broker.throttleResponse(ctx, request(key), 100, 500*time.Millisecond, resp)
+		if th.ms != 0 {
+			t.Fatalf("%s's wait was charged: muted %d", kmsg.NameForKey(key), th.ms)
+		}
+	}
 	// 500 ms of Metadata is 50% of a second against 10%: (50-10)/10 × 1 s,
 	// capped at the 2 s the windows span.
 	md := kmsg.NewPtrMetadataResponse()
 	h.broker.throttleResponse(ctx, request(3), 100, 500*time.Millisecond, md)
 	if md.ThrottleMillis != 2000 || th.ms != 2000 {
 		t.Fatalf("throttle_time_ms %d, muted %d; want 2000", md.ThrottleMillis, th.ms)
+	}
+}
+
+// TestQuotaRequestTimeSkipsProduceWaits: a produce is charged its
+// handler's work, not its wait for durability and the ISR, which Kafka
+// parks in purgatory uncharged (KIP-124). A client at 10%
+// request_percentage produces acks=all to a partition whose follower
+// never fetches; ten seconds of the broker's clock pass while it waits,
+// and none of them is charged, whether the response is deferred (as the
+// node serves) or not.
+func TestQuotaRequestTimeSkipsProduceWaits(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			if deferred {
+				h.server.DeferResponses()
+			}
+			clk := clock.NewManual(time.Now())
+			h.broker.Clock = clk
+			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+			registerAndUnfence(t, h.cp, 2) // a follower that never fetches
+			quotaCreateTopic(t, h, "slow", []int32{1, 2})
+
+			req := dpProduceRequest(9, -1, "slow", map[int32][]byte{0: dpBatch(t, "a", 1, dpBatchOptions{})})
+			req.TimeoutMillis = 300 // the wait ends with the produce timeout
+			type served struct {
+				frame []byte
+				muted int64
+				err   error
+			}
+			answered := make(chan served, 1)
+			go func() {
+				th := &recordingThrottler{}
+				ctx, cancel := context.WithTimeout(quota.WithThrottler(context.Background(), th), 30*time.Second)
+				defer cancel()
+				out, err := h.server.Serve(ctx, "127.0.0.1:1", h.frame(req))
+				var buf writeBuffer
+				if err == nil {
+					_, err = out.WriteTo(&buf)
+					out.Release()
+				}
+				answered <- served{buf, th.ms, err}
+			}()
+			waitBlockedIn(t, "partition.(*Partition).waitCommitted(")
+			clk.Advance(10 * time.Second)
+			got := <-answered
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			resp := h.decode(req, got.frame).(*kmsg.ProduceResponse)
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+				t.Fatalf("produce answered %v, want REQUEST_TIMED_OUT after its wait", kerr.ErrorForCode(code))
+			}
+			if resp.ThrottleMillis != 0 || got.muted != 0 {
+				t.Fatalf("the produce's wait for the ISR was charged: throttle_time_ms %d, muted %d ms", resp.ThrottleMillis, got.muted)
+			}
+		})
+	}
+}
+
+// quotaCreateTopic creates topic with one partition on replicas.
+func quotaCreateTopic(t *testing.T, h *harness, topic string, replicas []int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := h.cp.Submit(ctx, kraft.CreateTopics{Request: controller.CreateTopicsRequest{Topics: []controller.CreatableTopic{{
+		Name: topic, NumPartitions: -1, ReplicationFactor: -1,
+		Assignments: []controller.ReplicaAssignment{{Partition: 0, Replicas: replicas}}}}}})
+	if err != nil || resp.(controller.CreateTopicsResponse).Topics[0].Err != nil {
+		t.Fatalf("create %s: %v %+v", topic, err, resp)
+	}
+}
+
+// waitBlockedIn waits (at most 20 s) until a goroutine is blocked in frame.
+func waitBlockedIn(t *testing.T, frame string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !goroutineBlockedIn(frame) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine reached %s\n%s", frame, allStacks())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

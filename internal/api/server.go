@@ -129,6 +129,10 @@ type Request struct {
 	// received is when the request was decoded: its handling time, for
 	// the request_percentage quota, counts from here.
 	received time.Time
+	// waited is how long the handler waited rather than worked (a
+	// produce's waits for durability and replication), set before it
+	// finishes: the request_percentage quota does not charge it.
+	waited time.Duration
 
 	// errors are the error codes a hand-framed response carries (Fetch),
 	// counted by its handler because there is no kmsg.Response to walk.
@@ -137,6 +141,12 @@ type Request struct {
 	// (authzReady); kept by value so building it allocates nothing.
 	authz      authz
 	authzReady bool
+}
+
+// handlingTime is the time the request_percentage quota charges r by now:
+// since it was received, less its handler's waits.
+func (r *Request) handlingTime(now time.Time) time.Duration {
+	return max(now.Sub(r.received)-r.waited, 0)
 }
 
 // noteError counts an error code of a hand-framed response.
@@ -209,7 +219,7 @@ func (s *Server) serve(ctx context.Context, clientAddr string, frame []byte, pee
 	resp, err := h.serve(ctx, s.broker, r)
 	*respp = resp
 	if err == nil {
-		s.broker.throttleResponse(ctx, r, len(frame), fetchClock(s.broker).Now().Sub(r.received), resp)
+		s.broker.throttleResponse(ctx, r, len(frame), r.handlingTime(fetchClock(s.broker).Now()), resp)
 	}
 	if (err != nil && !errors.Is(err, errCloseAfterResponse)) || resp == nil {
 		return nil, err
@@ -227,8 +237,7 @@ func (s *Server) serveDeferred(ctx context.Context, h *handler, r *Request, fram
 	start := fetchClock(s.broker).Now()
 	finish := func(resp kmsg.Response) {
 		d.finish(s.broker.Logger, r.Header.APIKey, func() wire.Frame {
-			took := fetchClock(s.broker).Now().Sub(r.received)
-			s.broker.throttleResponse(ctx, r, frameBytes, took, resp)
+			s.broker.throttleResponse(ctx, r, frameBytes, r.handlingTime(fetchClock(s.broker).Now()), resp)
 			s.broker.audit(r, resp)
 			frame := wire.Frame(wire.AppendResponse(nil, r.Header.APIKey, r.Header.APIVersion, r.Header.CorrelationID, resp))
 			s.broker.observeRequest(r.Header.APIKey, fetchClock(s.broker).Now().Sub(start), r, resp, nil)
@@ -241,7 +250,7 @@ func (s *Server) serveDeferred(ctx context.Context, h *handler, r *Request, fram
 	}
 	*respp = resp
 	if err == nil {
-		s.broker.throttleResponse(ctx, r, frameBytes, fetchClock(s.broker).Now().Sub(r.received), resp)
+		s.broker.throttleResponse(ctx, r, frameBytes, r.handlingTime(fetchClock(s.broker).Now()), resp)
 	}
 	if (err != nil && !errors.Is(err, errCloseAfterResponse)) || resp == nil {
 		return nil, err

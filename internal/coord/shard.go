@@ -32,6 +32,16 @@ type request struct {
 	step  func(m *group.Shard, nowMs int64, w group.Waiter)
 	read  func(m *group.Shard) any
 	reply chan group.Reply
+	// txnGuard is a TxnOffsetCommit's KIP-890 verification guard (none
+	// when zero): the flush appends its producer's records under it.
+	txnGuard txnGuard
+}
+
+// txnGuard is the verification guard (partition.BeginTxnVerification) a
+// producer's transactional offset commit was verified under.
+type txnGuard struct {
+	producerID int64
+	guard      uint64
 }
 
 // shard is one loaded __consumer_offsets partition: its owner goroutine is
@@ -49,11 +59,16 @@ type shard struct {
 	waiters    map[group.Waiter]chan group.Reply
 	nextWaiter group.Waiter
 	buf        []byte
+	// txnGuards are the verification guards of the transactional offset
+	// commits decided since the last flush, by producer id: the flush
+	// appends each producer's batch under its guard, so a marker written
+	// since the verification makes the append refuse it, and clears them.
+	txnGuards map[int64]uint64
 }
 
 func (c *Coordinator) startShardLocked(p, leaderEpoch int32) *shard {
 	s := &shard{shardBase: newShardBase(p, leaderEpoch), c: c, inbox: make(chan request, inboxSize),
-		waiters: map[group.Waiter]chan group.Reply{}}
+		waiters: map[group.Waiter]chan group.Reply{}, txnGuards: map[int64]uint64{}}
 	c.set.goLocked(s.run)
 	return s
 }
@@ -131,6 +146,9 @@ func (s *shard) handle(req request) {
 	s.nextWaiter++
 	w := s.nextWaiter
 	s.waiters[w] = req.reply
+	if g := req.txnGuard; g.guard != 0 {
+		s.txnGuards[g.producerID] = g.guard
+	}
 	req.step(s.machine, s.nowMs(), w)
 }
 
@@ -141,6 +159,7 @@ const offsetsCommitTimeout = 5 * time.Second
 // flush appends the decided records (one append, one fsync) and releases
 // the replies that waited on them.
 func (s *shard) flush() error {
+	defer clear(s.txnGuards)
 	records := s.machine.TakeRecords()
 	// Plain records go in one append; a transactional offset commit is a
 	// batch of its own producer (one producer batch per append), in the
@@ -181,8 +200,11 @@ func (s *shard) appendRecords(records []group.Record) error {
 	// loss of this broker. offsetsCommitTimeout bounds the wait.
 	ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout)
 	defer cancel()
-	if records[0].Transactional {
-		_, err = s.part.AppendAllAsCoordinator(ctx, batches)
+	if r := records[0]; r.Transactional {
+		// A marker written since the commit was verified (and checked on
+		// the step) refuses the append and fails the shard, which loads
+		// again from the log: rare, and never a transaction left open.
+		_, err = s.part.AppendAllAsCoordinator(ctx, batches, s.txnGuards[r.ProducerID])
 	} else {
 		_, err = s.part.AppendAll(ctx, batches)
 	}

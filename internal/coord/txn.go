@@ -17,8 +17,12 @@ type TxnCommitRequest = group.TxnCommitRequest
 // durable. The offsets stay invisible to FetchOffsets (and make a
 // RequireStable fetch answer ErrUnstableOffsetCommit) until the producer's
 // COMMIT marker reaches that partition; an ABORT drops them. Errors as
-// for CommitOffsets.
-func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest) (CommitResult, error) {
+// for CommitOffsets. guard is the KIP-890 verification guard the caller
+// took on that partition (partition.BeginTxnVerification; 0: none): a
+// marker for the producer written since refuses the commit
+// (partition.ErrInvalidTxnState), so it cannot open a transaction the marker
+// already passed.
+func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest, guard uint64) (CommitResult, error) {
 	check := c.commitCheck()
 	s, err := c.route(req.GroupID)
 	if err != nil {
@@ -34,8 +38,12 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 			m.Refuse(w, err)
 			return
 		}
+		if err := part.CheckTxnVerification(req.ProducerID, guard); err != nil {
+			m.Refuse(w, err)
+			return
+		}
 		m.TxnCommitOffsets(nowMs, w, req, check)
-	}})
+	}, txnGuard: txnGuard{producerID: req.ProducerID, guard: guard}})
 	res, _ := r.Value.(CommitResult)
 	return res, err
 }

@@ -72,6 +72,9 @@ type Manager struct {
 	dirSync          groupSync  // fsyncs of opts.Dir after creating a log
 	closed           bool
 	cleaner          cleanerState
+	// logStartMoved is told which logs retention moved the start offset
+	// of (OnLogStartMoved); nil: nobody listens.
+	logStartMoved func(TopicPartition)
 
 	// sharedSync lets the logs' append rounds share a syncfs; opened
 	// before any log so that its descriptor sees every write-back error
@@ -459,6 +462,17 @@ func rolledSinceCheckpoint(logs []*Log) bool {
 	return false
 }
 
+// OnLogStartMoved has f called, with no lock held, for each log whose
+// start offset retention moved up: what derives from the log's start (a
+// partition's leader epoch cache) follows it, as Kafka's deleteSegments
+// does through maybeIncrementLogStartOffset. DeleteRecordsBefore and the
+// truncations do not call it: their callers bring their state along.
+func (m *Manager) OnLogStartMoved(f func(TopicPartition)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.logStartMoved = f
+}
+
 // Maintain runs what is due at nowMs: fsync of interval-policy logs past
 // flush.ms, retention every RetentionCheckIntervalMs, checkpoints every
 // CheckpointIntervalMs. Errors of single logs are logged: a failed log is
@@ -466,17 +480,22 @@ func rolledSinceCheckpoint(logs []*Log) bool {
 func (m *Manager) Maintain(nowMs int64) error {
 	m.mu.Lock()
 	logs := make([]*Log, 0, len(m.logs))
-	for _, l := range m.logs {
+	tps := make([]TopicPartition, 0, len(m.logs))
+	for tp, l := range m.logs {
 		logs = append(logs, l)
+		tps = append(tps, tp)
 	}
 	retention := nowMs-m.lastRetentionMs >= m.opts.RetentionCheckIntervalMs
 	checkpoint := nowMs-m.lastCheckpointMs >= m.opts.CheckpointIntervalMs
 	if retention {
 		m.lastRetentionMs = nowMs
 	}
+	moved := m.logStartMoved
 	m.mu.Unlock()
-	for _, l := range logs {
-		m.maintainLog(l, nowMs, retention)
+	for i, l := range logs {
+		if m.maintainLog(l, nowMs, retention) && moved != nil {
+			moved(tps[i])
+		}
 	}
 	// After the flushes above, so sealed segments they synced count.
 	if checkpoint || rolledSinceCheckpoint(logs) {
@@ -488,7 +507,9 @@ func (m *Manager) Maintain(nowMs int64) error {
 	return nil
 }
 
-func (m *Manager) maintainLog(l *Log, nowMs int64, retention bool) {
+// maintainLog runs what is due for one log, and says whether retention
+// moved its start offset.
+func (m *Manager) maintainLog(l *Log, nowMs int64, retention bool) (startMoved bool) {
 	if err := l.flushIfDue(nowMs); err != nil && !errors.Is(err, ErrClosed) {
 		m.opts.Logger.Error("interval flush failed", "log", l.Dir(), "err", err)
 	}
@@ -496,13 +517,17 @@ func (m *Manager) maintainLog(l *Log, nowMs int64, retention bool) {
 		m.opts.Logger.Warn("removing deleted segment files failed", "log", l.Dir(), "err", err)
 	}
 	if !retention {
-		return
+		return false
 	}
-	if n, err := l.DeleteExpiredSegments(nowMs); err != nil && !errors.Is(err, ErrClosed) {
+	start := l.LogStartOffset()
+	n, err := l.DeleteExpiredSegments(nowMs)
+	if err != nil && !errors.Is(err, ErrClosed) {
 		m.opts.Logger.Error("retention failed", "log", l.Dir(), "err", err)
 	} else if n > 0 {
 		m.opts.Logger.Info("deleted segments past retention", "log", l.Dir(), "segments", n)
 	}
+	// Also after a failure: the segments retired before it are gone.
+	return l.LogStartOffset() > start
 }
 
 // Run calls Maintain every interval until ctx is done.

@@ -78,6 +78,7 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 		if _, err := p.logs.DeleteRecordsBefore(p.tp, leaderLogStartOffset); err != nil {
 			return fmt.Errorf("partition %s: follow the leader's log start offset %d: %w", p.tp, leaderLogStartOffset, err)
 		}
+		p.trimEpochsToLogStart()
 	}
 	p.setFollowerHighWatermark(leaderHighWatermark)
 	return nil

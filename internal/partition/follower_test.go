@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/replica"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -141,4 +142,60 @@ func TestReplicationFollowerRefusedBatchLeavesEpochs(t *testing.T) {
 	noErr(t, p.AppendAsFollower(f.leaderBatch(5, 6, 1), epoch, 0, 0))
 	want = append(want, replica.EpochEntry{Epoch: 6, StartOffset: 5})
 	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after the good batch %v", p.LeaderEpochEntries())
+}
+
+// TestReplicationEpochCacheFollowsLogStart: whatever moves the log start
+// offset up trims the leader epoch cache from the start and writes the
+// checkpoint, as Kafka's LeaderEpochFileCache.truncateFromStart: here a
+// follower following its leader's log start, and retention. Left
+// untrimmed, an OffsetForLeaderEpoch for an epoch before the log start
+// answered an end offset below it (a follower or a consumer then truncates
+// to an offset the log no longer has), and the cache kept one entry per
+// epoch the log ever had.
+func TestReplicationEpochCacheFollowsLogStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		move func(f *fixture, p *Partition)
+		// start is the log start offset the move leaves.
+		start int64
+	}{
+		{"the leader's log start", func(f *fixture, p *Partition) {
+			noErr(f.t, p.AppendAsFollower(nil, p.LeaderEpoch(), 80, 75))
+		}, 75},
+		{"retention", func(f *fixture, p *Partition) {
+			// Every sealed segment is past retention.ms; the active one
+			// (from 90) stays.
+			noErr(f.t, f.logs.Maintain(f.nowMs()+int64(10*time.Minute/time.Millisecond)))
+		}, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.createTopic("t", 1, map[string]string{"segment.bytes": "1024", "retention.ms": "1"}, []int32{2, testNode})
+			p := f.followed()
+			epoch := p.LeaderEpoch()
+			// Batches of about 700 bytes: one a segment.
+			for i, e := range []int32{0, 3, 3, 5} {
+				noErr(t, p.AppendAsFollower(f.leaderBatch(int64(30*i), e, 30), epoch, 0, 0))
+			}
+			before := []replica.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 3, StartOffset: 30}, {Epoch: 5, StartOffset: 90}}
+			require(t, reflect.DeepEqual(p.LeaderEpochEntries(), before), "entries %v", p.LeaderEpochEntries())
+
+			tc.move(f, p)
+			require(t, p.log.LogStartOffset() == tc.start, "log start %d, want %d", p.log.LogStartOffset(), tc.start)
+			want := []replica.EpochEntry{{Epoch: 3, StartOffset: tc.start}, {Epoch: 5, StartOffset: 90}}
+			if tc.start == 90 {
+				want = want[1:]
+			}
+			require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries after the log start moved to %d: %v, want %v",
+				tc.start, p.LeaderEpochEntries(), want)
+			for _, asked := range []int32{0, 3} {
+				if _, end := p.EndOffsetForLeaderEpoch(asked); end < tc.start {
+					t.Errorf("OffsetForLeaderEpoch(%d) answered end offset %d, below the log start %d", asked, end, tc.start)
+				}
+			}
+			data, err := vfs.ReadFile(f.fs, "/data/t-0/leader-epoch-checkpoint", 1<<20)
+			noErr(t, err)
+			require(t, string(data) == string(replica.EncodeCheckpoint(want)), "checkpoint %q, want %q", data, replica.EncodeCheckpoint(want))
+		})
+	}
 }

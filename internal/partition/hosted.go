@@ -550,14 +550,26 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (lowWatermark int64, err e
 	if err != nil {
 		return 0, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
+	p.trimEpochsToLogStart()
+	return low, nil
+}
+
+// trimEpochsToLogStart forgets the epochs wholly below the log start
+// offset once it moved up (DeleteRecords, a follower following its
+// leader's, retention), as Kafka's LeaderEpochFileCache.truncateFromStart:
+// an OffsetForLeaderEpoch answer must never point below the log start,
+// and the cache holds one entry per epoch still in the log. A checkpoint
+// that fails to write is written by the next append (epochsUnpersisted);
+// until then the file's extra entries lie below the log start, which
+// loading trims them to.
+func (p *Partition) trimEpochsToLogStart() {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
-	if p.epochs.TruncateFromStart(low) {
+	if p.epochs.TruncateFromStart(p.log.LogStartOffset()) {
 		if err := p.persistEpochsLocked(); err != nil {
 			p.logger.Warn("leader epoch checkpoint failed", "err", err)
 		}
 	}
-	return low, nil
 }
 
 // Producers lists the idempotent producers with state on this partition.

@@ -128,6 +128,7 @@ func NewManager(opts Options) (*Manager, error) {
 		topics:  map[string]topicState{},
 	}
 	m.fetchers = newFetcherSet(m)
+	opts.Logs.OnLogStartMoved(m.logStartMoved)
 	hws, err := log.ReadOffsetCheckpoint(opts.FS, opts.Dir+"/"+replicationOffsetCheckpointFile)
 	if err != nil {
 		// Derived data: without it replicas start their HW at the log
@@ -607,6 +608,18 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 		return nil, fmt.Errorf("partition %s: %w", tp, ErrUnknownTopicOrPartition)
 	}
 	return nil, fmt.Errorf("partition %s (leader %d, epoch %d, this node %d): %w", tp, pi.Leader, pi.LeaderEpoch, m.opts.NodeID, ErrNotLeader)
+}
+
+// logStartMoved trims the leader epoch cache of a hosted partition whose
+// log start offset retention moved; a log not hosted yet is trimmed when
+// its partition loads (loadLeaderEpochs).
+func (m *Manager) logStartMoved(tp log.TopicPartition) {
+	m.mu.RLock()
+	p := m.parts[tp]
+	m.mu.RUnlock()
+	if p != nil {
+		p.trimEpochsToLogStart()
+	}
 }
 
 // Checkpoint snapshots the producer state of every partition whose log

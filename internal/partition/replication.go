@@ -36,9 +36,10 @@ func (p *Partition) AppendAll(ctx context.Context, records []byte) (AppendResult
 }
 
 // AppendAllAsCoordinator is AppendAll for batches a coordinator writes
-// (see appendOrigin): the group coordinator's transactional offset commits.
-func (p *Partition) AppendAllAsCoordinator(ctx context.Context, records []byte) (AppendResult, error) {
-	return p.appendAllFrom(ctx, records, appendOrigin{coordinator: true})
+// (see appendOrigin): the group coordinator's transactional offset
+// commits, verified under guard (see BeginTxnVerification; 0: none).
+func (p *Partition) AppendAllAsCoordinator(ctx context.Context, records []byte, guard uint64) (AppendResult, error) {
+	return p.appendAllFrom(ctx, records, appendOrigin{coordinator: true, guard: guard})
 }
 
 // AppendAllVerified is AppendAll for a transactional batch verified under

@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/record"
@@ -98,6 +99,34 @@ func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
 	t.nextGuard++
 	t.guards[producerID] = t.nextGuard
 	return t.nextGuard
+}
+
+// TxnOpenGuard is the guard of a transactional batch whose verification
+// was skipped because its producer's transaction was open here
+// (NeedsTxnVerification false): appended under it, the batch is refused
+// (ErrInvalidTxnState) unless that transaction is still open, as Kafka
+// refuses a batch that would open a transaction without a verification.
+// BeginTxnVerification never returns it.
+const TxnOpenGuard = math.MaxUint64
+
+// CheckTxnVerification refuses (ErrInvalidTxnState) a batch verified under
+// guard if a marker for its producer was written since and no transaction
+// of the producer is open here: the append under that guard would refuse
+// it. The group coordinator checks a TxnOffsetCommit with it before
+// deciding, so that the commit is refused rather than failing the append
+// that carries it (and with it the shard). Guard 0 (none taken) passes.
+func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
+	if guard == 0 {
+		return nil
+	}
+	t := p.producers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guards[producerID] == guard {
+		return nil
+	}
+	return fmt.Errorf("partition %s: a marker ended producer %d's transaction before its offset commit was written: %w",
+		p.tp, producerID, ErrInvalidTxnState)
 }
 
 // EndTxnVerification forgets a guard whose produce will not be appended.
