@@ -406,19 +406,41 @@ type produceStarted struct {
 // produceFill writes each append's result into its partition's response.
 func produceFill(b *Broker, appends []*produceAppend) {
 	for _, a := range appends {
-		if a.err != nil {
-			produceFail(a.out, errorCode(a.err), a.err)
-			produceRecordErrors(a.out, a.err)
-			continue
+		produceFillGuarded(b, a)
+	}
+}
+
+// produceFillGuarded is produceFillOne with a panic failing the append's
+// partition, as produceRun.guard fails a step: the fill runs in whichever
+// part of the run finished last, usually a background goroutine outside
+// the connection's panic recovery, where a panic would take the broker
+// down, and the response (sent right after) must go out in any case.
+func produceFillGuarded(b *Broker, a *produceAppend) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", "filling the response", "panic", r, "stack", string(debug.Stack()))
+			err := fmt.Errorf("produce to %s-%d: panic while filling the response: %v", a.topic, a.partition, r)
+			produceFail(a.out, errorCode(err), err)
+			a.out.ErrorRecords = nil
 		}
-		a.out.BaseOffset = a.result.BaseOffset
-		a.out.LogAppendTime = a.result.LogAppendTimeMs
-		a.out.LogStartOffset = a.result.LogStartOffset
-		if !a.result.Duplicate {
-			// Kafka's MessagesIn and BytesIn: what was appended, so a
-			// retried duplicate or a failed partition counts nothing.
-			b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
-		}
+	}()
+	produceFillOne(b, a)
+}
+
+// produceFillOne writes one append's result into its partition's response.
+func produceFillOne(b *Broker, a *produceAppend) {
+	if a.err != nil {
+		produceFail(a.out, errorCode(a.err), a.err)
+		produceRecordErrors(a.out, a.err)
+		return
+	}
+	a.out.BaseOffset = a.result.BaseOffset
+	a.out.LogAppendTime = a.result.LogAppendTimeMs
+	a.out.LogStartOffset = a.result.LogStartOffset
+	if !a.result.Duplicate {
+		// Kafka's MessagesIn and BytesIn: what was appended, so a
+		// retried duplicate or a failed partition counts nothing.
+		b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
+	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 	"github.com/sluicelog/sluice/internal/wire"
@@ -845,5 +846,39 @@ func TestProducePanicWhileQueueingReleasesTheQueuedPartitions(t *testing.T) {
 		msg := "the checkpoint waits for a gate the panicked produce still holds\n" + allStacks()
 		go func() { panic(msg) }()
 		select {}
+	}
+}
+
+// panickyError is a partition's error whose text cannot be read: a bug
+// that makes produceFill panic.
+type panickyError struct{}
+
+func (panickyError) Error() string { panic("error text bug") }
+
+// TestProducePanicWhileFillingStillAnswers: the last part of a produce to
+// finish fills its response, usually on a background goroutine, outside
+// the connection's panic recovery. A panic there must fail the partition
+// it hit (UNKNOWN_SERVER_ERROR, as the other steps' guards do) and still
+// send the response, not take the broker down nor leave the client
+// waiting.
+func TestProducePanicWhileFillingStillAnswers(t *testing.T) {
+	b := &Broker{Logger: quietLogger}
+	outs := make([]kmsg.ProduceResponseTopicPartition, 2)
+	appends := []*produceAppend{{topic: "fill", partition: 0, out: &outs[0], err: panickyError{}},
+		{topic: "fill", partition: 1, out: &outs[1], result: partition.AppendResult{BaseOffset: 7, LastOffset: 7, LogAppendTimeMs: -1}}}
+	finished := make(chan struct{})
+	run := &produceRun{ctx: context.Background(), b: b, appends: appends, finished: func() { close(finished) }}
+	run.running.Store(1)
+	go run.done() // as produceRun.complete's last group does
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the response was never sent\n" + allStacks())
+	}
+	if outs[0].ErrorCode != kerr.UnknownServerError.Code || outs[0].BaseOffset != -1 {
+		t.Errorf("partition 0: %v at %d, want UNKNOWN_SERVER_ERROR", kerr.ErrorForCode(outs[0].ErrorCode), outs[0].BaseOffset)
+	}
+	if outs[1].ErrorCode != 0 || outs[1].BaseOffset != 7 {
+		t.Errorf("partition 1: %v at %d, want appended at 7", kerr.ErrorForCode(outs[1].ErrorCode), outs[1].BaseOffset)
 	}
 }

@@ -51,8 +51,8 @@ import (
 //     turn a healthy log read-only. That fsync, too, runs without the
 //     cache's lock; only the file's own users wait for it, so that it is
 //     closed once synced and the descriptor freed. A roll's opens of files
-//     outside the cache (the new segment's, index files) and an index
-//     rebuild's do the same (sheddingFS);
+//     outside the cache (the new segment's, index files, the directory
+//     for its fsync) and an index rebuild's do the same (sheddingFS);
 //   - every reader holds a reference while it uses a file, so neither
 //     eviction nor deletion (retention, truncation) closes a file under it:
 //     a deleted segment's file is closed when its last reference goes;
@@ -628,6 +628,14 @@ func (s sheddingFS) Open(name string) (vfs.File, error) { return s.retry(s.FS.Op
 
 func (s sheddingFS) OpenReadWrite(name string) (vfs.File, error) {
 	return s.retry(s.FS.OpenReadWrite, name)
+}
+
+// SyncDir fsyncs dir, which opens it first: out of descriptors, it sheds
+// and tries again as the opens do. Only the open fails so (an fsync never
+// reports EMFILE or ENFILE), so a retry never follows a failed fsync.
+func (s sheddingFS) SyncDir(dir string) error {
+	_, err := s.retry(func(name string) (vfs.File, error) { return nil, s.FS.SyncDir(name) }, dir)
+	return err
 }
 
 // release drops a reference taken by acquire.

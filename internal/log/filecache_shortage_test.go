@@ -378,3 +378,33 @@ func TestFileCacheShedCountsClosesInFlight(t *testing.T) {
 		t.Fatal("c.log's open did not end once e.log's descriptor was closed")
 	}
 }
+
+// TestFileCacheDescriptorShortageAtARollsDirectorySync: a roll fsyncs the
+// log's directory, which opens it. That open did not close an idle file
+// and try again when it found no descriptor, as the roll's other opens
+// do (sheddingFS), so a transient shortage failed the write round, which
+// is sticky: the log turned read-only. Here the rest of the process takes
+// the descriptors the roll's file opens gave back just before the sync.
+func TestFileCacheDescriptorShortageAtARollsDirectorySync(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 600
+	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 300)
+	var dirSyncs atomic.Int32
+	fsys.beforeSyncDir = func() {
+		dirSyncs.Add(1)
+		fsys.mu.Lock()
+		fsys.limit = len(fsys.open)
+		fsys.mu.Unlock()
+	}
+	l := logs[0]
+	_, err := l.Append(testBatch(t, "rolled", 1, 300, 1), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	noErr(t, l.Err())
+	require(t, l.NumSegments() == 2 && dirSyncs.Load() > 0, "%d segments after %d directory syncs, want a roll", l.NumSegments(), dirSyncs.Load())
+	fsys.beforeSyncDir = nil
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+	got := readAll(t, l, 0)
+	require(t, bytes.Contains(got, []byte("rolled/0")), "the append that rolled not read back")
+}

@@ -91,6 +91,10 @@ type descriptorFS struct {
 	vfs.FS
 	limit int
 
+	// beforeSyncDir, if set, runs before each SyncDir (the rest of the
+	// process may take descriptors the log gave back just before).
+	beforeSyncDir func()
+
 	mu        sync.Mutex
 	open      map[*descriptorFile]bool
 	maxOpen   int
@@ -129,6 +133,21 @@ func (d *descriptorFS) Create(name string) (vfs.File, error) { return d.wrap(d.F
 func (d *descriptorFS) Open(name string) (vfs.File, error)   { return d.wrap(d.FS.Open, name) }
 func (d *descriptorFS) OpenReadWrite(name string) (vfs.File, error) {
 	return d.wrap(d.FS.OpenReadWrite, name)
+}
+
+// SyncDir opens the directory for its fsync, as a real one does: it needs
+// a descriptor for a moment, and fails with EMFILE past the limit.
+func (d *descriptorFS) SyncDir(dir string) error {
+	if d.beforeSyncDir != nil {
+		d.beforeSyncDir()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.limit > 0 && len(d.open) >= d.limit {
+		d.emfileHit++
+		return &fs.PathError{Op: "open", Path: dir, Err: syscall.EMFILE}
+	}
+	return d.FS.SyncDir(dir)
 }
 
 // failWriteback gives every descriptor open on name a writeback error.

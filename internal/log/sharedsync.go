@@ -93,11 +93,17 @@ type SharedSync struct {
 	// (defaultMinEarlySync; tests lower it).
 	pendingRounds atomic.Int64
 	minEarly      int64
-	covered       uint64 // the newest generation of a successful syncfs
-	failed        uint64 // the generation of the syncfs that failed; 0: none
-	failErr       error
-	closed        bool // Close ran: syncs are each caller's own
-	stats         SharedSyncStats
+	// noEarly mirrors, for Written to read without mu, that no early
+	// syncfs can start: one runs, or Close ran, or a syncfs failed. It
+	// is stored under mu with what it mirrors (noteEarlyLocked), so a
+	// stale read only delays an early start to a later Written; the
+	// lock still decides one.
+	noEarly atomic.Bool
+	covered uint64 // the newest generation of a successful syncfs
+	failed  uint64 // the generation of the syncfs that failed; 0: none
+	failErr error
+	closed  bool // Close ran: syncs are each caller's own
+	stats   SharedSyncStats
 }
 
 // SharedSyncStats count what a SharedSync did, for tests and benchmarks.
@@ -235,6 +241,7 @@ func (s *SharedSync) beginLocked() (gen uint64, covers int) {
 	covers = s.waitingNext
 	s.waitingNext = 0
 	s.running = true
+	s.noteEarlyLocked()
 	s.pendingRounds.Store(0)
 	gen = s.started.Add(1)
 	s.stats.SyncFS++
@@ -247,6 +254,7 @@ func (s *SharedSync) beginLocked() (gen uint64, covers int) {
 func (s *SharedSync) endLocked(gen uint64, covers int, err error) (uint64, error) {
 	s.running = false
 	s.cond.Broadcast()
+	defer s.noteEarlyLocked()
 	if err != nil {
 		s.failed = gen
 		s.failErr = fmt.Errorf("syncfs of log dir %s for %d logs: %w", s.dir, covers, err)
@@ -277,7 +285,9 @@ func (s *SharedSync) Written() {
 	// leaves its rounds owed until their waits run), and logs owing a
 	// sync now (a few busy logs syncing their own files never begin a
 	// syncfs, however many rounds they write).
-	if s == nil || s.syncer == nil || s.pendingRounds.Add(1) < s.minEarly || s.owing.Load() < s.minEarly {
+	// noEarly last: while a syncfs runs, thousands of calls would each
+	// take mu only to find it running (BenchmarkSharedSyncWrittenDuringSyncfs).
+	if s == nil || s.syncer == nil || s.pendingRounds.Add(1) < s.minEarly || s.owing.Load() < s.minEarly || s.noEarly.Load() {
 		return
 	}
 	s.mu.Lock()
@@ -289,6 +299,11 @@ func (s *SharedSync) Written() {
 	s.stats.EarlySyncFS++
 	s.mu.Unlock()
 	go s.runEarly(gen, covers)
+}
+
+// noteEarlyLocked updates noEarly from what it mirrors.
+func (s *SharedSync) noteEarlyLocked() {
+	s.noEarly.Store(s.running || s.closed || s.failed != 0)
 }
 
 // runEarly is the syncfs Written started.
@@ -325,6 +340,7 @@ func (s *SharedSync) Close() error {
 	}
 	s.mu.Lock()
 	s.closed = true
+	s.noteEarlyLocked()
 	for s.running {
 		s.cond.Wait()
 	}

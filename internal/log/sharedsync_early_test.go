@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,4 +336,87 @@ func TestSharedSyncCloseWaitsForEarlySyncfs(t *testing.T) {
 	require(t, own.calls.Load() == 1, "a round after Close: %d fdatasyncs, want its own", own.calls.Load())
 	// Stats: Written counts a syncfs as it begins one, before its goroutine runs.
 	require(t, s.Stats().SyncFS == 1, "%d syncfs begun, want none after Close", s.Stats().SyncFS)
+}
+
+// stalledSyncer is a syncfs that runs until release is closed; began is
+// closed when the first starts.
+type stalledSyncer struct {
+	began, release chan struct{}
+	once           sync.Once
+}
+
+func (s *stalledSyncer) SyncFS() error {
+	s.once.Do(func() { close(s.began) })
+	<-s.release
+	return nil
+}
+
+func (*stalledSyncer) Close() error { return nil }
+
+// BenchmarkSharedSyncWrittenDuringSyncfs: Written, called for each log a
+// produce writes, from GOMAXPROCS goroutines (the produce's writers)
+// while the early syncfs it started still runs, past the counts that
+// could start one. It took the shared sync's lock on every call just to
+// see the syncfs running: with 10,000 partitions in a request, about as
+// many lock takes, contended by the writers.
+func BenchmarkSharedSyncWrittenDuringSyncfs(b *testing.B) {
+	syncer := &stalledSyncer{began: make(chan struct{}), release: make(chan struct{})}
+	s := NewSharedSync(syncer, "/data", quietLogger)
+	s.minEarly = 1
+	s.owe(1)
+	s.Written()
+	<-syncer.began
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.Written()
+		}
+	})
+	b.StopTimer()
+	close(syncer.release)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if got := s.Stats().EarlySyncFS; got != 1 {
+		b.Fatalf("%d early syncfs calls, want the one still running then", got)
+	}
+}
+
+// tokenSyncer is a syncfs that runs until a token arrives on release;
+// began gets one at each start.
+type tokenSyncer struct{ began, release chan struct{} }
+
+func (s *tokenSyncer) SyncFS() error {
+	s.began <- struct{}{}
+	<-s.release
+	return nil
+}
+
+func (*tokenSyncer) Close() error { return nil }
+
+// TestSharedSyncWrittenSkipsWhileASyncfsRuns: Written reads without the
+// lock that a syncfs runs and starts none then; once it ends, the next
+// Written past the counts starts the next one.
+func TestSharedSyncWrittenSkipsWhileASyncfsRuns(t *testing.T) {
+	syncer := &tokenSyncer{began: make(chan struct{}, 1), release: make(chan struct{})}
+	s := NewSharedSync(syncer, "/data", quietLogger)
+	s.minEarly = 1
+	s.owe(1)
+	s.Written()
+	faultWait(t, syncer.began, "the first early syncfs")
+	for range 100 {
+		s.Written()
+	}
+	require(t, s.Stats().EarlySyncFS == 1, "%d early syncfs calls while one ran, want 1", s.Stats().EarlySyncFS)
+	syncer.release <- struct{}{}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().EarlySyncFS < 2 && time.Now().Before(deadline) {
+		s.Written()
+		runtime.Gosched()
+	}
+	require(t, s.Stats().EarlySyncFS == 2, "no early syncfs started after the first ended")
+	faultWait(t, syncer.began, "the second early syncfs")
+	syncer.release <- struct{}{}
+	noErr(t, s.Close())
 }

@@ -35,6 +35,14 @@ const (
 	// files or sockets the budget did not count may still be there, and
 	// growing back at once would fail the next accept again.
 	descriptorShortageMemory = time.Minute
+	// minSegmentFilesInShortage is as far as failed accepts bring the
+	// segment file bounds down (both kinds together): with one file of
+	// each kind, every append of a partition written after another's
+	// reopened its file for the whole minute. The floor costs an accept
+	// nothing the cache could give: an open that finds no descriptor
+	// closes idle files itself (log.sheddingFS). Connections, which
+	// cannot be closed, may still take the bounds lower.
+	minSegmentFilesInShortage = 128
 )
 
 // segmentFileBudget splits a descriptor limit between segment files and
@@ -42,13 +50,15 @@ const (
 // descriptors failed accepts found missing (shortfall, see
 // shortfallAfterFailedAccept):
 //
-//	reserve = min(512, limit/4) + shortfall + connections + max(256, connections/4)
-//	sealed  = min(log.DefaultOpenSealedSegments, (limit-reserve)/8)
-//	active  = limit - reserve - sealed
+//	reserve = min(512, limit/4) + connections + max(256, connections/4)
+//	files   = max(limit - reserve - shortfall, min(limit - reserve, 128))
+//	sealed  = min(log.DefaultOpenSealedSegments, files/8)
+//	active  = files - sealed
 //
 // with connections rounded up to a multiple of 64, and each bound at
 // least 1 (past the limit, a segment open that finds no descriptor closes
-// idle files and tries again). Sealed files stay capped because each
+// idle files and tries again). The shortfall takes the files down to 128
+// at most (minSegmentFilesInShortage); connections can take them lower. Sealed files stay capped because each
 // holds its indexes in memory; an idle active file is a descriptor only,
 // so active files get the rest, and 10,000 partitions keep their active
 // files open under a limit of 20,000 while few clients are connected.
@@ -58,8 +68,9 @@ func segmentFileBudget(limit, connections, shortfall int) (sealed, active int) {
 		return 0, 0
 	}
 	connections = roundConnections(connections)
-	reserve := min(fixedDescriptorReserve, limit/4) + max(shortfall, 0) + connections + max(minConnectionHeadroom, connections/4)
+	reserve := min(fixedDescriptorReserve, limit/4) + connections + max(minConnectionHeadroom, connections/4)
 	files := max(limit-reserve, 0)
+	files = max(files-max(shortfall, 0), min(files, minSegmentFilesInShortage))
 	sealed = max(min(log.DefaultOpenSealedSegments, files/8), 1)
 	active = max(files-sealed, 1)
 	return sealed, active

@@ -169,12 +169,12 @@ func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
 
 // TestNodeSegmentFileBudgetAfterFailedAccepts: each failed accept brings
 // the bounds a step below the segment files open, however far above them
-// the bounds were, so that it closes idle files; past the limit nothing
-// is left but one file of each kind.
+// the bounds were, so that it closes idle files, down to a floor
+// (TestNodeSegmentFileBudgetShortageFloor).
 func TestNodeSegmentFileBudgetAfterFailedAccepts(t *testing.T) {
 	const limit, connections = 20000, 100
 	shortfall := 0
-	for _, open := range []int{300, 236, 172} {
+	for _, open := range []int{400, 336, 272} {
 		shortfall = shortfallAfterFailedAccept(limit, connections, shortfall, open)
 		sealed, active := segmentFileBudget(limit, connections, shortfall)
 		if !(sealed+active == open-connectionStep) {
@@ -188,15 +188,36 @@ func TestNodeSegmentFileBudgetAfterFailedAccepts(t *testing.T) {
 	if !(next == shortfall+connectionStep) {
 		t.Fatalf("shortfall %d after %d, want a step more", next, shortfall)
 	}
-	for range 1000 {
-		shortfall = shortfallAfterFailedAccept(limit, connections, shortfall, 5)
+}
+
+// TestNodeSegmentFileBudgetShortageFloor: failed accepts one after the
+// other used to bring the bounds down to one file of each kind for a
+// minute, so that every append reopened its file (and every read of a
+// sealed segment reloaded its indexes). They stop at a floor: an open
+// that finds no descriptor sheds idle files itself, so the floor costs
+// no accept a descriptor the cache could give back. Connections alone
+// may still take the bounds lower (sockets cannot be closed).
+func TestNodeSegmentFileBudgetShortageFloor(t *testing.T) {
+	for _, limit := range []int{20000, 1024, 100000} {
+		const connections = 100
+		shortfall := 0
+		for range 2000 {
+			sealed, active := segmentFileBudget(limit, connections, shortfall)
+			shortfall = shortfallAfterFailedAccept(limit, connections, shortfall, sealed+active)
+		}
+		sealed, active := segmentFileBudget(limit, connections, shortfall)
+		if !(sealed+active == minSegmentFilesInShortage && sealed == minSegmentFilesInShortage/8) {
+			t.Fatalf("limit %d: bounds %d, %d after 2,000 failed accepts, want %d files in all, an eighth sealed",
+				limit, sealed, active, minSegmentFilesInShortage)
+		}
 	}
-	if !(shortfall == limit) {
-		t.Fatalf("shortfall %d, want capped at the limit", shortfall)
+	// Below the floor already: a shortfall takes nothing more.
+	sealed, active := segmentFileBudget(512, 0, 0)
+	if s, a := segmentFileBudget(512, 0, 400); s != sealed || a != active {
+		t.Fatalf("limit 512: bounds %d, %d with a shortfall, want %d, %d as without", s, a, sealed, active)
 	}
-	sealed, active = segmentFileBudget(limit, connections, shortfall)
-	if !(sealed == 1 && active == 1) {
-		t.Fatalf("bounds %d, %d past the limit", sealed, active)
+	if s, a := segmentFileBudget(20000, 30000, 20000); s != 1 || a != 1 {
+		t.Fatalf("connections past the limit: bounds %d, %d, want 1, 1", s, a)
 	}
 }
 
@@ -300,6 +321,6 @@ func TestNodeFailedAcceptShrinksSegmentFiles(t *testing.T) {
 	n.netserverConfig().DescriptorShortage()
 	eventually(t, 10*time.Second, "the bounds below the files open", func() bool {
 		sealed, active := n.logs.OpenSegmentLimits()
-		return sealed+active <= max(open-connectionStep, 2)
+		return sealed+active <= max(open-connectionStep, minSegmentFilesInShortage)
 	})
 }

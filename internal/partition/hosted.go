@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -186,8 +187,9 @@ func (p *Partition) startAppend(records []byte, origin appendOrigin) (pendingApp
 }
 
 // startPlain queues batches of no idempotent producer.
-func (p *Partition) startPlain(records []byte, settings *appendSettings) (pendingAppend, error) {
+func (p *Partition) startPlain(records []byte, settings *appendSettings) (pa pendingAppend, err error) {
 	p.gate.RLock()
+	defer p.recoverQueueing(&pa, &err, p.gate.RUnlock)
 	role, err := p.leaderRole()
 	if err == nil {
 		var info log.AppendInfo
@@ -205,10 +207,17 @@ func (p *Partition) startPlain(records []byte, settings *appendSettings) (pendin
 // together; the wait for the write comes after (finish), so the
 // producer's next batch (pipelined on its connection) can join the same
 // write round.
-func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (pendingAppend, error) {
+func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *appendSettings, nowMs int64, origin appendOrigin) (pa pendingAppend, err error) {
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	entry.appendMu.Lock()
 	p.gate.RLock()
+	// A transaction the panic may have opened provisionally stays open:
+	// its batch may be queued, and the coordinator ends it in time.
+	defer p.recoverQueueing(&pa, &err, func() {
+		entry.appendMu.Unlock()
+		p.gate.RUnlock()
+		p.producers.release(entry)
+	})
 	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry)
 	entry.appendMu.Unlock()
 	if err != nil {
@@ -217,6 +226,26 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 		return pendingAppend{}, err
 	}
 	return pendingAppend{p: p, info: info, role: role, dup: dup, entry: entry}, nil
+}
+
+// recoverQueueing turns a panic while an append is queued under the gate
+// (a bug, not an I/O error) into the append's failure, after release
+// gives back what the append held: the gate above all, or every later
+// leadership change, checkpoint and producer-state snapshot of the
+// partition would wait for it for ever, as would the producer's next
+// batch for its lock. The batches may or may not be queued in the log;
+// the error tells the client nothing was acknowledged, as a timeout does.
+// The produce path guards its own steps too (api.produceRun.guard), but
+// by then the gate is leaked: only here is it known to be held.
+func (p *Partition) recoverQueueing(pa *pendingAppend, err *error, release func()) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	release()
+	p.logger.Error("queueing an append panicked", "partition", p.tp.String(), "panic", r, "stack", string(debug.Stack()))
+	*pa = pendingAppend{}
+	*err = fmt.Errorf("partition %s: panic while queueing an append: %v", p.tp, r)
 }
 
 // finish waits until the queued append is durable, advances the high

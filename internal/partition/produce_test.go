@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +179,51 @@ func TestPartitionAppendRefusedWhenEpochCheckpointFails(t *testing.T) {
 	data, err := vfs.ReadFile(f.fs, "/data/ckpt-0/leader-epoch-checkpoint", 1<<20)
 	noErr(t, err)
 	require(t, strings.Contains(string(data), "\n0 0"), "checkpoint %q does not know epoch 0 from offset 0", data)
+}
+
+// checkpointPanicFS panics, once armed, when the leader epoch checkpoint
+// is created: a bug while an append holds its partition's gate (an
+// epoch's first append writes the checkpoint under the gate).
+type checkpointPanicFS struct {
+	vfs.FS
+	armed atomic.Bool
+}
+
+func (f *checkpointPanicFS) Create(name string) (vfs.File, error) {
+	if strings.Contains(name, leaderEpochCheckpointFile) && f.armed.CompareAndSwap(true, false) {
+		panic("checkpoint bug")
+	}
+	return f.FS.Create(name)
+}
+
+// A panic while StartProduce queues an append holds the partition's gate
+// shared (and, for an idempotent batch, its producer's lock): it must fail
+// that append and give both back. Otherwise the producer's next batch, and
+// the next leadership change or checkpoint of the partition (which take
+// the gate exclusively), wait for ever.
+func TestPartitionStartProducePanicReleasesTheGate(t *testing.T) {
+	f := newFixture(t)
+	pfs := &checkpointPanicFS{FS: f.fs}
+	f.open(pfs)
+	f.createTopic("boom", 1, nil, []int32{testNode})
+	p := f.partition("boom", 0)
+	for _, spec := range []batchSpec{idem(7, 0, 0, 2), plain(1)} {
+		pfs.armed.Store(true)
+		_, err := p.StartProduce(f.batch(spec), ProduceOptions{AcksAll: true})
+		require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	}
+	retried := runInBackground(func() error {
+		pending, err := p.StartProduce(f.batch(idem(7, 0, 0, 2)), ProduceOptions{AcksAll: true})
+		if err != nil {
+			return err
+		}
+		_, err = pending.Wait(context.Background())
+		return err
+	})
+	noErr(t, waitErr(t, retried))
+	noErr(t, waitErr(t, runInBackground(func() error { return f.mgr.Checkpoint() })))
+	before := p.LeaderEpoch()
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	noErr(t, waitErr(t, runInBackground(func() error { return f.mgr.Refresh() })))
+	require(t, p.LeaderEpoch() > before, "leader epoch %d, want past %d", p.LeaderEpoch(), before)
 }

@@ -225,7 +225,7 @@ func (p *Partition) noteISRLocked() {
 		p.isrLen.Store(0)
 		return
 	}
-	p.isrLen.Store(int32(len(p.leaderState.ISR())) + 1)
+	p.isrLen.Store(int32(p.leaderState.ISRLen()) + 1)
 }
 
 // ISR returns the ISR the controller committed; nil when this node does
@@ -399,7 +399,7 @@ func (p *Partition) applyCommitted(pi *metadata.PartitionImage) {
 	hw := int64(-1)
 	isrBefore := -1
 	if s := p.leaderState; s != nil && s.LeaderEpoch() == pi.LeaderEpoch {
-		isrBefore = len(s.ISR())
+		isrBefore = s.ISRLen()
 		if s.UpdateCommitted(pi.PartitionEpoch, pi.Replicas, pi.ISR) {
 			hw = s.HighWatermark()
 		}

@@ -248,6 +248,10 @@ func (s *LeaderState) Replicas() []int32 { return slices.Clone(s.replicas) }
 // ISR is the ISR the controller committed, a copy.
 func (s *LeaderState) ISR() []int32 { return slices.Clone(s.isr) }
 
+// ISRLen is the size of the ISR the controller committed: len(ISR())
+// without the copy, for callers that count members on every refresh.
+func (s *LeaderState) ISRLen() int { return len(s.isr) }
+
 // MaximalISR is the committed ISR with the pending proposal's members added,
 // in replica order (members that are not replicas last), a copy.
 func (s *LeaderState) MaximalISR() []int32 {
