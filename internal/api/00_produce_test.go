@@ -867,7 +867,7 @@ func TestProducePanicWhileFillingStillAnswers(t *testing.T) {
 	appends := []*produceAppend{{topic: "fill", partition: 0, out: &outs[0], err: panickyError{}},
 		{topic: "fill", partition: 1, out: &outs[1], result: partition.AppendResult{BaseOffset: 7, LastOffset: 7, LogAppendTimeMs: -1}}}
 	finished := make(chan struct{})
-	run := &produceRun{ctx: context.Background(), b: b, appends: appends, finished: func() { close(finished) }}
+	run := &produceRun{ctx: context.Background(), b: b, r: &Request{}, appends: appends, finished: func() { close(finished) }}
 	run.running.Store(1)
 	go run.done() // as produceRun.complete's last group does
 	select {
