@@ -478,7 +478,10 @@ func (c *conn) readFrameBody(buf []byte, n int, deadline time.Time) error {
 	for n < len(buf) {
 		m, err := c.nc.Read(buf[n:])
 		n += m
-		if err == nil {
+		if err == nil || n == len(buf) {
+			// A Read that completed the frame with an error (TLS 1.2's
+			// close_notify behind a last request, as in sizePrefixRead)
+			// leaves it to the next Read: the frame is served first.
 			continue
 		}
 		if c.readStopping.Load() {
