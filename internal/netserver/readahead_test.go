@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluicelog/sluice/internal/auth/authtest"
 )
@@ -372,4 +373,20 @@ func closeNotifyAfterFrame(t *testing.T, s *Server, roots *x509.CertPool, size i
 	}
 	c.expectChecksums([][]byte{p})
 	c.expectClosed()
+}
+
+// TestNetserverReadAheadConnSizeClass: every connection, idle or not,
+// holds a conn, read-ahead included. An object with pointers over 512
+// bytes is allocated with an 8-byte header, so 904 bytes took the
+// runtime's 1,024-byte size class; up to 888 fit the 896-byte one, 128
+// bytes less per connection. A field that must be added moves the bound
+// and docs/testing.md's figures.
+func TestNetserverReadAheadConnSizeClass(t *testing.T) {
+	// internal/runtime/gc: sizeclasses.go (768, 896, 1024) and
+	// MallocHeaderSize.
+	const sizeClass, mallocHeader = 896, 8
+	if n := unsafe.Sizeof(conn{}); n+mallocHeader > sizeClass {
+		t.Fatalf("conn is %d bytes, %d with its malloc header: over the %d-byte size class",
+			n, n+mallocHeader, sizeClass)
+	}
 }
