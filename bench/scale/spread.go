@@ -25,6 +25,7 @@ type spreadOptions struct {
 	brokers  string
 	profile  string
 	buffered int
+	inflight int
 }
 
 // runSpread measures produce throughput (1 KiB records, acks=all, as
@@ -43,6 +44,10 @@ func runSpread(args []string) error {
 	// ceiling for each layout, the fair figure to compare Sluice with.
 	fs.StringVar(&o.brokers, "brokers", "", "HOST:PORT of a running broker to measure instead of starting sluice (--sluice, --dir and --set are then unused)")
 	fs.IntVar(&o.buffered, "max-buffered-records", 10000, "the client's kgo.MaxBufferedRecords (franz-go's default 10,000 is about one record per partition in flight at 10,000 partitions)")
+	// franz-go keeps one produce request in flight per broker when it is
+	// idempotent; the Java producer keeps up to five. More than one needs
+	// idempotence off, as franz-go refuses the combination.
+	fs.IntVar(&o.inflight, "inflight", 1, "produce requests in flight per broker; above 1 the client runs without idempotence (acks=all still)")
 	fs.StringVar(&o.profile, "profile", "", "save the node's CPU profile and goroutines during each layout's last run to FILE-LAYOUT.cpu and .goroutines (needs --set http.pprof.enabled=true)")
 	fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -91,7 +96,7 @@ func runSpread(args []string) error {
 			if o.profile != "" && httpAddr != "" && run == o.runs {
 				profiled.Go(func() { profileRun(httpAddr, o.profile+"-"+l.name, o.duration) })
 			}
-			mbs, err := produceFor(ctx, addr, l.topics, o.size, o.buffered, o.duration)
+			mbs, err := produceFor(ctx, addr, l.topics, o.size, o.buffered, o.inflight, o.duration)
 			profiled.Wait()
 			if err != nil {
 				return err
@@ -169,9 +174,13 @@ func warmUp(ctx context.Context, addr string, topics []string, partitions int) e
 // produceFor sends records as fast as acks=all allows for d, cycling over
 // the topics (round robin over each topic's partitions), and returns MB/s
 // acknowledged.
-func produceFor(ctx context.Context, addr string, topics []string, size, buffered int, d time.Duration) (float64, error) {
-	cl, err := newClient(addr, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(buffered))
+func produceFor(ctx context.Context, addr string, topics []string, size, buffered, inflight int, d time.Duration) (float64, error) {
+	opts := []kgo.Opt{kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(buffered)}
+	if inflight > 1 {
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
+	}
+	cl, err := newClient(addr, opts...)
 	if err != nil {
 		return 0, err
 	}
