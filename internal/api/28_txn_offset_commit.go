@@ -121,8 +121,17 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 		return coord.CommitResult{}, err
 	}
 	if guard != 0 {
-		// Appended under it, the guard is gone already; refused, it goes.
-		defer p.EndTxnVerification(creq.ProducerID, guard)
+		defer func() {
+			// Appended under it, the guard is gone already; refused, it
+			// goes. A call the context ended left the commit in the
+			// shard, which may still decide and append it under the
+			// guard: ended now, it would refuse the commit, or fail the
+			// append and the shard. It is left to that append or to the
+			// producer's next marker (the transaction has the partition).
+			if ctx.Err() == nil {
+				p.EndTxnVerification(creq.ProducerID, guard)
+			}
+		}()
 	}
 	res, err := tg.TxnCommitOffsets(ctx, creq, guard)
 	if err != nil {

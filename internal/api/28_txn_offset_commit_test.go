@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -227,4 +228,54 @@ func TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// lateGroups is a group coordinator whose TxnOffsetCommit outlives its
+// handler: the client goes away (the handler's context ends) while the
+// commit waits in the shard's inbox; pending writes it, as the shard
+// would once it gets to it.
+type lateGroups struct {
+	*coord.Coordinator
+	cancel  context.CancelFunc
+	pending func() error
+}
+
+func (g *lateGroups) TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRequest, guard uint64) (coord.CommitResult, error) {
+	g.pending = func() error {
+		_, err := g.Coordinator.TxnCommitOffsets(context.Background(), req, guard)
+		return err
+	}
+	g.cancel()
+	return coord.CommitResult{}, ctx.Err()
+}
+
+// TestTxnOffsetCommitOutlivingItsHandlerKeepsItsGuard: a verified
+// TxnOffsetCommit whose client went away while the commit waited in the
+// group coordinator's shard is still written there, under its guard. The
+// handler ended the guard as its call returned, so the shard refused a
+// commit no marker had voided; and had the shard decided it already, the
+// append under the ended guard was refused and the shard failed, for all
+// its groups.
+func TestTxnOffsetCommitOutlivingItsHandlerKeepsItsGuard(t *testing.T) {
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	coordinator := h.broker.Groups.(*coord.Coordinator)
+	h.broker.TxnMarkerListener = coordinator
+	h.broker.TxnVerifier = &fakeVerifier{}
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	late := &lateGroups{Coordinator: coordinator, cancel: cancel}
+	h.broker.Groups = late
+
+	creq := coord.TxnCommitRequest{CommitRequest: coord.CommitRequest{GroupID: "tg", GenerationID: -1, RetentionTimeMs: -1,
+		Topics: []coord.CommitTopic{{Name: "in", Partitions: []coord.CommitPartition{{Partition: 0, Offset: 5, LeaderEpoch: -1}}}}},
+		TransactionalID: "etl", ProducerID: 7}
+	if _, err := txnOffsetCommitRun(ctx, h.broker, creq); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the handler's commit: %v, want its context's end", err)
+	}
+	if err := late.pending(); err != nil {
+		t.Fatalf("the commit written after its handler returned: %v, want it written under its guard", err)
+	}
 }

@@ -33,7 +33,8 @@ type request struct {
 	read  func(m *group.Shard) any
 	reply chan group.Reply
 	// txnGuard is a TxnOffsetCommit's KIP-890 verification guard (none
-	// when zero): the flush appends its producer's records under it.
+	// when zero): the flush appends its producer's records under it, if
+	// the step found it still valid.
 	txnGuard txnGuard
 }
 
@@ -42,6 +43,12 @@ type request struct {
 type txnGuard struct {
 	producerID int64
 	guard      uint64
+	// passed is set by the step, on the shard's goroutine, once the guard
+	// passed partition.CheckTxnVerification. A guard that failed it (a
+	// later verification of the producer replaced it) must not become the
+	// one the producer's accepted records are appended under: that append
+	// would refuse them and fail the shard.
+	passed *bool
 }
 
 // shard is one loaded __consumer_offsets partition: its owner goroutine is
@@ -60,7 +67,8 @@ type shard struct {
 	nextWaiter group.Waiter
 	buf        []byte
 	// txnGuards are the verification guards of the transactional offset
-	// commits decided since the last flush, by producer id: the flush
+	// commits decided since the last flush, by producer id (the last one
+	// whose guard passed its check, see txnGuard.passed): the flush
 	// appends each producer's batch under its guard, so a marker written
 	// since the verification makes the append refuse it, and clears them.
 	txnGuards map[int64]uint64
@@ -146,10 +154,10 @@ func (s *shard) handle(req request) {
 	s.nextWaiter++
 	w := s.nextWaiter
 	s.waiters[w] = req.reply
-	if g := req.txnGuard; g.guard != 0 {
+	req.step(s.machine, s.nowMs(), w)
+	if g := req.txnGuard; g.guard != 0 && g.passed != nil && *g.passed {
 		s.txnGuards[g.producerID] = g.guard
 	}
-	req.step(s.machine, s.nowMs(), w)
 }
 
 // offsetsCommitTimeout is Kafka's offsets.commit.timeout.ms default: how

@@ -29,6 +29,7 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 		return CommitResult{}, err
 	}
 	part := s.part
+	passed := false // read by the shard's goroutine after the step
 	r, err := c.call(ctx, req.GroupID, request{step: func(m *group.Shard, nowMs int64, w group.Waiter) {
 		// On the shard's goroutine, so no append of this shard runs
 		// between the check and the records it leads to. A fenced epoch
@@ -42,8 +43,9 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 			m.Refuse(w, err)
 			return
 		}
+		passed = true
 		m.TxnCommitOffsets(nowMs, w, req, check)
-	}, txnGuard: txnGuard{producerID: req.ProducerID, guard: guard}})
+	}, txnGuard: txnGuard{producerID: req.ProducerID, guard: guard, passed: &passed}})
 	res, _ := r.Value.(CommitResult)
 	return res, err
 }

@@ -74,7 +74,13 @@ func TestReplicationFollowerCopiesLeader(t *testing.T) {
 	p2 := b2.hosted()
 	require(t, p2.Offsets().LogEndOffset >= acked[3].LastOffset+1, "follower at %+v after acks=all of %+v", p2.Offsets(), acked[3])
 	c.requireConverged(p1, p2)
-	require(t, p1.Offsets().HighWatermark == p1.Offsets().LogEndOffset, "leader HW %+v", p1.Offsets())
+	// The leader learns the follower's log end from its next fetch.
+	c.eventually(func() error {
+		if o := p1.Offsets(); o.HighWatermark != o.LogEndOffset {
+			return fmt.Errorf("leader HW %+v", o)
+		}
+		return nil
+	})
 	for i, h := range batchHeaders(t, logBytes(t, p2, 0)) {
 		require(t, h.PartitionLeaderEpoch == 0, "follower batch %d epoch %d", i, h.PartitionLeaderEpoch)
 	}

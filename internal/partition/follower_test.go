@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,5 +198,69 @@ func TestReplicationEpochCacheFollowsLogStart(t *testing.T) {
 			noErr(t, err)
 			require(t, string(data) == string(replica.EncodeCheckpoint(want)), "checkpoint %q, want %q", data, replica.EncodeCheckpoint(want))
 		})
+	}
+}
+
+// listHookFS runs a hook, once, when a directory is next listed.
+type listHookFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	dir  string
+	hook func()
+}
+
+func (h *listHookFS) onList(dir string, hook func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dir, h.hook = dir, hook
+}
+
+func (h *listHookFS) List(dir string) ([]string, error) {
+	h.mu.Lock()
+	hook := h.hook
+	if dir != h.dir {
+		hook = nil
+	}
+	if hook != nil {
+		h.hook = nil
+	}
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.FS.List(dir)
+}
+
+// TestReplicationEpochCacheFollowsRetentionWhileOpening: retention moves
+// a log's start while its partition is being opened, after the leader
+// epoch cache was loaded (and trimmed to the log start then) and before
+// the partition is hosted, where the log manager's callback finds it. The
+// partition must still not answer OffsetForLeaderEpoch below its log
+// start: the callback found no partition to trim, and nothing trimmed the
+// cache until retention next moved the start.
+func TestReplicationEpochCacheFollowsRetentionWhileOpening(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, map[string]string{"segment.bytes": "1024", "retention.ms": "1"}, []int32{2, testNode})
+	p := f.followed()
+	epoch := p.LeaderEpoch()
+	for i, e := range []int32{0, 3, 3, 5} {
+		noErr(t, p.AppendAsFollower(f.leaderBatch(int64(30*i), e, 30), epoch, 0, 0))
+	}
+	noErr(t, f.mgr.Close())
+	noErr(t, f.logs.Close())
+	hooked := &listHookFS{FS: f.fs}
+	f.open(hooked)
+	// The producer state's load lists the directory (its snapshots).
+	hooked.onList("/data/t-0", func() {
+		noErr(t, f.logs.Maintain(f.nowMs()+int64(10*time.Minute/time.Millisecond)))
+	})
+	p = f.followed()
+	require(t, p.log.LogStartOffset() == 90, "log start %d, want 90 (retention ran)", p.log.LogStartOffset())
+	want := []replica.EpochEntry{{Epoch: 5, StartOffset: 90}}
+	require(t, reflect.DeepEqual(p.LeaderEpochEntries(), want), "entries %v, want %v", p.LeaderEpochEntries(), want)
+	for _, asked := range []int32{0, 3} {
+		if _, end := p.EndOffsetForLeaderEpoch(asked); end < 90 {
+			t.Errorf("OffsetForLeaderEpoch(%d) answered end offset %d, below the log start 90", asked, end)
+		}
 	}
 }

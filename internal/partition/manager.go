@@ -405,6 +405,9 @@ func (m *Manager) host(tp log.TopicPartition, topicID metadata.UUID, pi *metadat
 		m.parts[tp] = p
 		delete(m.openErrs, tp)
 		m.mu.Unlock()
+		// Retention may have moved the log start since the cache was
+		// loaded, while logStartMoved could not find p yet.
+		p.trimEpochsToLogStart()
 	} else if p.log.Config() != cfg {
 		if err := p.log.SetConfig(cfg); err != nil {
 			return err
@@ -612,7 +615,8 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 
 // logStartMoved trims the leader epoch cache of a hosted partition whose
 // log start offset retention moved; a log not hosted yet is trimmed when
-// its partition loads (loadLeaderEpochs).
+// its partition loads (loadLeaderEpochs), and again once it is hosted
+// (host), for a start moved in between.
 func (m *Manager) logStartMoved(tp log.TopicPartition) {
 	m.mu.RLock()
 	p := m.parts[tp]

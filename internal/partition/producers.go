@@ -183,15 +183,15 @@ type producerTable struct {
 	firstUnstableOffset atomic.Int64
 	// guards are the KIP-890 verification guards of producers whose first
 	// transactional produce is being verified (txn.go); nextGuard numbers
-	// them. An entry lives from BeginTxnVerification until the append,
-	// EndTxnVerification or a marker for the producer.
-	guards    map[int64]uint64
+	// them. An entry lives from BeginTxnVerification until the append, the
+	// last holder's EndTxnVerification or a marker for the producer.
+	guards    map[int64]*txnVerification
 	nextGuard uint64
 }
 
 func newProducerTable(maxProducers int, expirationMs int64) *producerTable {
 	t := &producerTable{maxProducers: maxProducers, expirationMs: expirationMs, entries: map[int64]*producerEntry{},
-		ongoing: map[int64]int64{}, guards: map[int64]uint64{}}
+		ongoing: map[int64]int64{}, guards: map[int64]*txnVerification{}}
 	t.firstUnstableOffset.Store(-1)
 	return t
 }

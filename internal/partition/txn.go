@@ -92,13 +92,39 @@ func (p *Partition) CheckProducerEpoch(producerID int64, producerEpoch int16) er
 // transaction is left open that nobody will end (Kafka's
 // VerificationGuard). Call EndTxnVerification when the produce is not
 // appended.
+//
+// Verifications of the producer begun while one is pending share its
+// guard, as Kafka's share the producer's VerificationStateEntry: the
+// guard says no marker came since it was taken, which holds for each of
+// them. A fresh guard for each voided the ones in flight, so of two
+// concurrent first writes (a retry on another connection) the older was
+// refused though no marker came; for the group coordinator, whose append
+// under that guard carries commits it already decided, that failed the
+// shard.
 func (p *Partition) BeginTxnVerification(producerID int64) uint64 {
 	t := p.producers
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if v, ok := t.guards[producerID]; ok {
+		v.holders++
+		return v.guard
+	}
 	t.nextGuard++
-	t.guards[producerID] = t.nextGuard
+	t.guards[producerID] = &txnVerification{guard: t.nextGuard, holders: 1}
 	return t.nextGuard
+}
+
+// txnVerification is a producer's pending verification guard and how many
+// verifications hold it and have not ended (EndTxnVerification).
+type txnVerification struct {
+	guard   uint64
+	holders int
+}
+
+// guardPendingLocked reports whether guard is the producer's pending one.
+func (t *producerTable) guardPendingLocked(producerID int64, guard uint64) bool {
+	v, ok := t.guards[producerID]
+	return ok && v.guard == guard
 }
 
 // TxnOpenGuard is the guard of a transactional batch whose verification
@@ -122,20 +148,23 @@ func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
 	t := p.producers
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guards[producerID] == guard {
+	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guardPendingLocked(producerID, guard) {
 		return nil
 	}
 	return fmt.Errorf("partition %s: a marker ended producer %d's transaction before its offset commit was written: %w",
 		p.tp, producerID, ErrInvalidTxnState)
 }
 
-// EndTxnVerification forgets a guard whose produce will not be appended.
+// EndTxnVerification ends one verification under guard, whose produce
+// will not be appended or was: the guard is forgotten once none holds it.
 func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
 	t := p.producers
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.guards[producerID] == guard {
-		delete(t.guards, producerID)
+	if v, ok := t.guards[producerID]; ok && v.guard == guard {
+		if v.holders--; v.holders <= 0 {
+			delete(t.guards, producerID)
+		}
 	}
 }
 
@@ -145,11 +174,12 @@ func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
 func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	current, ok := t.guards[e.id]
-	if ok && current == guard {
+	// Once the transaction is open, the other holders need no guard.
+	pending := t.guardPendingLocked(e.id, guard)
+	if pending {
 		delete(t.guards, e.id)
 	}
-	if e.currentTxnFirstOffset >= 0 || (ok && current == guard) {
+	if e.currentTxnFirstOffset >= 0 || pending {
 		return nil
 	}
 	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)

@@ -370,3 +370,30 @@ func TestTxnReadCommittedAcrossSegments(t *testing.T) {
 	}
 	require(t, slices.Equal(got, want), "read_committed kept %v\nwant %v", got, want)
 }
+
+// TestTxnVerificationsShareTheGuard: two first transactional produces of
+// one producer verified at once (the second a retry on another
+// connection) both hold the producer's pending guard, as Kafka's share
+// its VerificationStateEntry: the older is appended though the newer
+// began after it, and the newer's ending does not void it. A marker voids
+// the guard for every holder.
+func TestTxnVerificationsShareTheGuard(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+
+	older := p.BeginTxnVerification(7)
+	newer := p.BeginTxnVerification(7)
+	p.EndTxnVerification(7, newer) // its verification failed
+	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), older)
+	noErr(t, err)
+	writeMarker(t, p, 7, 0, 1, true)
+
+	older = p.BeginTxnVerification(7)
+	newer = p.BeginTxnVerification(7)
+	writeMarker(t, p, 7, 0, 1, false) // ignored, but ends the verifications
+	for _, guard := range []uint64{older, newer} {
+		_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 1, 1)), guard)
+		requireErrorIs(t, err, ErrInvalidTxnState)
+	}
+}
