@@ -38,10 +38,13 @@ const (
 	// minSegmentFilesInShortage is as far as failed accepts bring the
 	// segment file bounds down (both kinds together): with one file of
 	// each kind, every append of a partition written after another's
-	// reopened its file for the whole minute. The floor costs an accept
-	// nothing the cache could give: an open that finds no descriptor
-	// closes idle files itself (log.sheddingFS). Connections, which
-	// cannot be closed, may still take the bounds lower.
+	// reopened its file for the whole minute. The floor is a trade: up
+	// to this many idle files stay open that the failed accept cannot
+	// have (a segment open short of descriptors sheds them, log.sheddingFS;
+	// an accept does not), and where the budget leaves this many files or
+	// fewer (a limit of 512 with no client, 1,024 with 384 connections)
+	// failed accepts close none. Connections, which cannot be closed, may
+	// still take the bounds lower.
 	minSegmentFilesInShortage = 128
 )
 

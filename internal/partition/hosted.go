@@ -211,14 +211,18 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	entry.appendMu.Lock()
 	p.gate.RLock()
-	// A transaction the panic may have opened provisionally stays open:
-	// its batch may be queued, and the coordinator ends it in time.
+	queuedEnd := int64(-1) // once the log holds the batch: the offset after it
 	defer p.recoverQueueing(&pa, &err, func() {
 		entry.appendMu.Unlock()
+		p.settleIdempotentPanic(entry, queuedEnd)
 		p.gate.RUnlock()
 		p.producers.release(entry)
 	})
 	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry)
+	if err == nil && dup == nil {
+		queuedEnd = info.LastOffset + 1
+		p.recordQueued(entry, h, info, nowMs)
+	}
 	entry.appendMu.Unlock()
 	if err != nil {
 		p.gate.RUnlock()
@@ -228,13 +232,33 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 	return pendingAppend{p: p, info: info, role: role, dup: dup, entry: entry}, nil
 }
 
+// settleIdempotentPanic puts right what a panic while an idempotent
+// batch was queued left behind (the gate still held). Before the log took
+// the batch: the transaction the append opened provisionally, or it stays
+// in the open set for ever, holding the LSO, for a producer whose entry,
+// still unknown, release drops (and whose marker is then ignored). After:
+// the batch is in the log's queue, in bytes the caller recycles once the
+// append failed (the request's frame, the recompression buffer), so it
+// waits for the batch's round, as finish would have.
+func (p *Partition) settleIdempotentPanic(entry *producerEntry, queuedEnd int64) {
+	if queuedEnd < 0 {
+		p.producers.cancelProvisional(entry)
+		return
+	}
+	if _, err := p.log.WaitDurable(queuedEnd); err != nil {
+		p.logger.Warn("the append that panicked was not written", "partition", p.tp.String(), "err", err)
+	}
+}
+
 // recoverQueueing turns a panic while an append is queued under the gate
 // (a bug, not an I/O error) into the append's failure, after release
 // gives back what the append held: the gate above all, or every later
 // leadership change, checkpoint and producer-state snapshot of the
 // partition would wait for it for ever, as would the producer's next
-// batch for its lock. The batches may or may not be queued in the log;
-// the error tells the client nothing was acknowledged, as a timeout does.
+// batch for its lock. The batches may or may not be queued in the log
+// (an idempotent batch queued is written before release returns,
+// settleIdempotentPanic); the error tells the client nothing was
+// acknowledged, as a timeout does.
 // The produce path guards its own steps too (api.produceRun.guard), but
 // by then the gate is leaked: only here is it known to be held.
 func (p *Partition) recoverQueueing(pa *pendingAppend, err *error, release func()) {
@@ -275,8 +299,9 @@ func (pa *pendingAppend) finish() (AppendResult, error) {
 
 // enqueueIdempotentLocked is startIdempotent's part under the producer's
 // lock (and the gate): the sequence check, then either the duplicate's
-// original offsets, or the batch queued in the log and recorded in the
-// producer's state with its assigned offsets. Recording it before it is
+// original offsets, or the batch queued in the log, which startIdempotent
+// then records in the producer's state with its assigned offsets
+// (recordQueued). Recording it before it is
 // durable is safe: a write or fsync failure fails the log for good (so
 // nothing after it is acknowledged, a retried duplicate included), and a
 // snapshot of the producer state takes the gate exclusively, so it never
@@ -306,13 +331,18 @@ func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, se
 		}
 		return info, nil, nil, err
 	}
+	return info, role, nil, nil
+}
+
+// recordQueued records a batch the log queued in its producer's state,
+// with its assigned offsets (the producer's lock and the gate held).
+func (p *Partition) recordQueued(entry *producerEntry, h *record.Header, info log.AppendInfo, nowMs int64) {
 	maxTimestamp := h.MaxTimestamp
 	if info.LogAppendTimeMs >= 0 {
 		maxTimestamp = info.LogAppendTimeMs
 	}
 	p.producers.record(entry, h, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
 		firstOffset: info.FirstOffset, lastOffset: info.LastOffset, maxTimestamp: maxTimestamp}, nowMs)
-	return info, role, nil, nil
 }
 
 // appendLocked appends to the log (gate held shared) and advances the high

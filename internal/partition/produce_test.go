@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -226,4 +227,71 @@ func TestPartitionStartProducePanicReleasesTheGate(t *testing.T) {
 	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
 	noErr(t, waitErr(t, runInBackground(func() error { return f.mgr.Refresh() })))
 	require(t, p.LeaderEpoch() > before, "leader epoch %d, want past %d", p.LeaderEpoch(), before)
+}
+
+// A panic while a producer's first transactional batch was queued (here
+// in the leader epoch checkpoint the epoch's first append writes, before
+// the log takes the batch) left the transaction the append had opened
+// provisionally in the partition's open set, while the producer's entry,
+// still unknown, was dropped: the coordinator's abort marker is then
+// ignored (no open transaction for an unknown producer), and the LSO
+// stayed at the failed append's offset until a restart, so
+// read_committed consumers stopped there.
+func TestPartitionStartProducePanicLeavesNoTransactionOpen(t *testing.T) {
+	f := newFixture(t)
+	pfs := &checkpointPanicFS{FS: f.fs}
+	f.open(pfs)
+	f.createTopic("boom", 1, nil, []int32{testNode})
+	p := f.partition("boom", 0)
+	pfs.armed.Store(true)
+	_, err := p.StartProduce(f.batch(txnBatch(9, 0, 0, 2)), ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	res, err := p.WriteTxnMarker(context.Background(), TxnMarker{ProducerID: 9, CoordinatorEpoch: 1})
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.HighWatermark == 1 && o.LastStableOffset == 1, "after the panic and the abort (%+v): %+v, want HW and LSO 1", res, o)
+}
+
+// A panic after the log queued an idempotent batch (here in the producer
+// table's bookkeeping, its open-transaction map broken) failed the append
+// at once, and the caller then recycled the bytes the log's queue still
+// held (the request's frame, the recompression buffer): the next round
+// wrote whatever the buffer held by then at the batch's offsets. The
+// panic path now waits for the batch's round before it fails the append.
+func TestPartitionStartProducePanicAfterQueueingWritesTheBatchFirst(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("boom", 1, nil, []int32{testNode})
+	p := f.partition("boom", 0)
+	_, err := p.Append(f.batch(txnBatch(9, 0, 0, 1)))
+	noErr(t, err)
+	p.producers.mu.Lock()
+	ongoing := p.producers.ongoing
+	p.producers.ongoing = nil // recording the next batch panics
+	p.producers.mu.Unlock()
+	records := f.batch(txnBatch(9, 0, 1, 1))
+	_, err = p.StartProduce(records, ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	clear(records) // the caller reuses its buffer once the append failed
+	p.producers.mu.Lock()
+	p.producers.ongoing = ongoing
+	p.producers.mu.Unlock()
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	res, err := p.Read(0, ReadOptions{MaxBytes: 1 << 30, CurrentLeaderEpoch: -1})
+	noErr(t, err)
+	data, err := res.Records.AppendTo(nil)
+	res.Records.Release()
+	noErr(t, err)
+	next := int64(0)
+	for rest := data; len(rest) > 0; {
+		batch, after, h, err := record.NextBatch(rest)
+		noErr(t, err)
+		_, err = record.ValidateBatch(batch)
+		noErr(t, err)
+		require(t, h.BaseOffset == next, "batch at %d, want %d", h.BaseOffset, next)
+		next, rest = h.NextOffset(), after
+	}
+	require(t, next == 3, "batches up to %d, want 3", next)
 }
