@@ -29,8 +29,11 @@ import (
 // requests decided by the controller (a Raft commit), which Kafka
 // forwards without holding a request thread.
 // Produce is charged its handling time less its waits for the fsync and,
-// for acks=all, the ISR (Request.waited): Kafka's handler returns once
-// the append is written and parks the rest in purgatory, uncharged. OffsetCommit,
+// for acks=all, the ISR, and for the transaction coordinator's
+// verification of a transactional batch (Request.waited): Kafka's handler
+// returns once the append is written and parks the rest in purgatory,
+// uncharged, and appends a batch to verify from the verification's
+// callback. OffsetCommit,
 // TxnOffsetCommit, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn are
 // charged their handling time less their calls to the coordinator, which
 // return once its write has replicated (awaitCoordinator): Kafka answers
@@ -58,9 +61,9 @@ var quotaUnchargedRequestTime = map[int16]bool{
 }
 
 // waitClock measures the wall time during which at least one of a
-// request's goroutines waits (for durability, for the ISR): waits on
-// several goroutines at once count once, so that the request is never
-// credited more than the time it took.
+// request's goroutines waits (for durability, for the ISR, for a
+// coordinator): waits on several goroutines at once count once, so that
+// the request is never credited more than the time it took.
 type waitClock struct {
 	clock   clock.Clock
 	mu      sync.Mutex

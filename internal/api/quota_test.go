@@ -368,3 +368,38 @@ func TestQuotaRequestTimeSkipsCoordinatorWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaRequestTimeSkipsProduceVerification: a transactional
+// produce's wait for the transaction coordinator's verification
+// (KIP-890) is not charged either: Kafka's produce hands the check to
+// the coordinator and appends from its callback, on no request thread.
+// The verification here takes ten seconds of the broker's clock, against
+// a 10% request_percentage.
+func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			if deferred {
+				h.server.DeferResponses()
+			}
+			clk := clock.NewManual(time.Now())
+			h.broker.Clock = clk
+			dpCreateTopic(t, h, "v", 1)
+			h.broker.TxnVerifier = &fakeVerifier{during: func() { clk.Advance(10 * time.Second) }}
+			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+
+			req := dpProduceRequest(9, 1, "v", map[int32][]byte{0: txnTestBatch(t, 5, 0, 1)})
+			id := "app-1"
+			req.TransactionID = &id
+			frame, muted := serveThrottled(t, h, req)
+			resp := h.decode(req, frame).(*kmsg.ProduceResponse)
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+				t.Fatalf("produce answered %v", kerr.ErrorForCode(code))
+			}
+			if resp.ThrottleMillis != 0 || muted != 0 {
+				t.Fatalf("the produce's wait for its verification was charged: throttle_time_ms %d, muted %d ms", resp.ThrottleMillis, muted)
+			}
+		})
+	}
+}
