@@ -496,6 +496,8 @@ func produceStart(ctx context.Context, b *Broker, a *produceAppend, waits *waitC
 // that cannot verify lets it through, as brokers did before KIP-890.
 // A marker written between the check and the append voids it: the
 // verification guard returned (0: none taken) makes the append refuse.
+// A batch not verified because its producer's transaction is open here
+// gets partition.TxnOpenGuard, so that such a marker refuses it too.
 // The call to the coordinator is a wait in waits, which the
 // request_percentage quota does not charge: Kafka's produce hands the
 // check over and appends from its callback, on no request thread.
@@ -504,8 +506,15 @@ func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *parti
 		return 0, -1, nil
 	}
 	h, err := record.ParseHeader(a.records)
-	if err != nil || !h.IsTransactional() || !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
+	if err != nil || !h.IsTransactional() {
 		return 0, -1, nil // a malformed batch is refused by the append
+	}
+	if !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
+		// Verified with the transaction's first batch here; it must
+		// still be open when this one is appended, or a marker that
+		// came in between would let it open a transaction nobody ends
+		// (EndTxnVerification ignores this guard).
+		return partition.TxnOpenGuard, h.ProducerID, nil
 	}
 	guard = p.BeginTxnVerification(h.ProducerID)
 	err = func() error {
