@@ -199,7 +199,8 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 // With finished nil (acks=0) it returns once every append has finished;
 // otherwise once every append is queued or has failed, and the last part
 // to finish fills the responses and calls finished. Before that it sets
-// r.waited, the time spent waiting for durability and replication.
+// r.waited, the time spent waiting for durability and replication (and
+// for transactional batches' verification).
 func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*produceAppend, finished func()) {
 	run := &produceRun{ctx: ctx, b: b, r: r, appends: appends, finished: finished, waits: waitClock{clock: fetchClock(b)}}
 	run.running.Store(1) // the queueing below
@@ -223,7 +224,7 @@ func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*pro
 		var pending *partition.PendingProduce
 		var end func()
 		var err error
-		run.guard(a, "queueing", func() { pending, end, err = produceStart(ctx, b, a) })
+		run.guard(a, "queueing", func() { pending, end, err = produceStart(ctx, b, a, &run.waits) })
 		if a.err != nil {
 			continue // panicked
 		}
@@ -245,7 +246,8 @@ type produceRun struct {
 	r        *Request
 	appends  []*produceAppend
 	finished func() // nil: acks=0, every part runs on the caller's goroutine
-	// waits measures the waits for durability and replication, which the
+	// waits measures the waits for durability and replication, and for
+	// the transaction coordinator's verification, which the
 	// request_percentage quota does not charge: Kafka's handler returns
 	// once its append is written, and the delayed produce waits in
 	// purgatory on no request thread.
@@ -460,8 +462,9 @@ func produceRecordErrors(out *kmsg.ProduceResponseTopicPartition, err error) {
 }
 
 // produceStart queues one partition's batches. end must be called after
-// the pending produce's Wait.
-func produceStart(ctx context.Context, b *Broker, a *produceAppend) (pending *partition.PendingProduce, end func(), err error) {
+// the pending produce's Wait. Its wait for the transaction coordinator's
+// verification counts in waits.
+func produceStart(ctx context.Context, b *Broker, a *produceAppend, waits *waitClock) (pending *partition.PendingProduce, end func(), err error) {
 	if a.records == nil {
 		return nil, nil, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
@@ -469,7 +472,7 @@ func produceStart(ctx context.Context, b *Broker, a *produceAppend) (pending *pa
 	if err != nil {
 		return nil, nil, err
 	}
-	guard, producerID, err := verifyTxnProduce(ctx, b, a, p)
+	guard, producerID, err := verifyTxnProduce(ctx, b, a, p, waits)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -493,13 +496,25 @@ func produceStart(ctx context.Context, b *Broker, a *produceAppend) (pending *pa
 // that cannot verify lets it through, as brokers did before KIP-890.
 // A marker written between the check and the append voids it: the
 // verification guard returned (0: none taken) makes the append refuse.
-func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *partition.Partition) (guard uint64, producerID int64, err error) {
+// A batch not verified because its producer's transaction is open here
+// gets partition.TxnOpenGuard, so that such a marker refuses it too.
+// The call to the coordinator is a wait in waits, which the
+// request_percentage quota does not charge: Kafka's produce hands the
+// check over and appends from its callback, on no request thread.
+func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *partition.Partition, waits *waitClock) (guard uint64, producerID int64, err error) {
 	if a.transactionalID == nil || b.TxnVerifier == nil {
 		return 0, -1, nil
 	}
 	h, err := record.ParseHeader(a.records)
-	if err != nil || !h.IsTransactional() || !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
+	if err != nil || !h.IsTransactional() {
 		return 0, -1, nil // a malformed batch is refused by the append
+	}
+	if !p.NeedsTxnVerification(h.ProducerID, h.ProducerEpoch) {
+		// Verified with the transaction's first batch here; it must
+		// still be open when this one is appended, or a marker that
+		// came in between would let it open a transaction nobody ends
+		// (EndTxnVerification ignores this guard).
+		return partition.TxnOpenGuard, h.ProducerID, nil
 	}
 	guard = p.BeginTxnVerification(h.ProducerID)
 	err = func() error {
@@ -511,6 +526,8 @@ func verifyTxnProduce(ctx context.Context, b *Broker, a *produceAppend, p *parti
 				panic(r)
 			}
 		}()
+		waits.begin()
+		defer waits.end()
 		return b.TxnVerifier.VerifyTxnPartition(ctx, *a.transactionalID, h.ProducerID, h.ProducerEpoch, a.topic, a.partition)
 	}()
 	if err == nil {

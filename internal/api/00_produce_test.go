@@ -882,3 +882,43 @@ func TestProducePanicWhileFillingStillAnswers(t *testing.T) {
 		t.Errorf("partition 1: %v at %d, want appended at 7", kerr.ErrorForCode(outs[1].ErrorCode), outs[1].BaseOffset)
 	}
 }
+
+// TestProduceLaterInTheTransactionRacingItsMarker: a produce to a
+// partition where its producer's transaction is already open is not
+// verified again, but the transaction must still be open when it is
+// appended, as Kafka's append requires of a batch whose verification was
+// skipped (TxnOffsetCommit's TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn).
+// The test drives produceStart's two steps itself, with the transaction's
+// COMMIT marker between them, where in the broker it can only land by a
+// race of microseconds: the append must be refused, INVALID_TXN_STATE,
+// rather than open a transaction nobody will end.
+func TestProduceLaterInTheTransactionRacingItsMarker(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.broker.TxnVerifier = &fakeVerifier{}
+	dpCreateTopic(t, h, "open", 1)
+	if out := txnProduce(t, h, "open", txnTestBatch(t, 5, 0, 1)); out.ErrorCode != 0 {
+		t.Fatalf("the transaction's first produce: %v", kerr.ErrorForCode(out.ErrorCode))
+	}
+	p, err := h.broker.Partitions.Partition("open", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "app-1"
+	a := &produceAppend{topic: "open", partition: 0, records: txnTestBatch(t, 5, 1, 1), acks: 1, transactionalID: &id}
+	waits := waitClock{clock: fetchClock(h.broker)}
+	guard, producerID, err := verifyTxnProduce(context.Background(), h.broker, a, p, &waits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 5, Commit: true}); err != nil || res.Ignored {
+		t.Fatalf("marker: %+v, %v", res, err)
+	}
+	pending, err := p.StartProduce(a.records, partition.ProduceOptions{Guard: guard})
+	if err == nil {
+		_, err = pending.Durable()
+	}
+	p.EndTxnVerification(producerID, guard)
+	if !errors.Is(err, partition.ErrInvalidTxnState) {
+		t.Fatalf("a produce the marker overtook was appended (%v): it opened a transaction nobody will end", err)
+	}
+}

@@ -90,7 +90,7 @@ func serveOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 	if len(sent) == 0 {
 		return resp, nil
 	}
-	res, err := offsetCommitRun(ctx, b, creq, sent)
+	res, err := offsetCommitRun(ctx, b, r, creq, sent)
 	for k, s := range sent {
 		out := resp.Topics[s.topic].Partitions
 		for l, j := range s.partitions {
@@ -106,7 +106,7 @@ func serveOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Respons
 
 // offsetCommitRun commits and checks the result has the request's shape, so
 // results can be matched to partitions by position.
-func offsetCommitRun(ctx context.Context, b *Broker, creq coord.CommitRequest, sent []offsetCommitSent) (coord.CommitResult, error) {
+func offsetCommitRun(ctx context.Context, b *Broker, r *Request, creq coord.CommitRequest, sent []offsetCommitSent) (coord.CommitResult, error) {
 	g, err := groups(b)
 	if err != nil {
 		return coord.CommitResult{}, err
@@ -118,7 +118,8 @@ func offsetCommitRun(ctx context.Context, b *Broker, creq coord.CommitRequest, s
 			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
 		}
 	}
-	res, err := g.CommitOffsets(ctx, creq)
+	var res coord.CommitResult
+	b.awaitCoordinator(r, func() { res, err = g.CommitOffsets(ctx, creq) })
 	if err != nil {
 		return res, fmt.Errorf("commit offsets of group %q: %w", creq.GroupID, err)
 	}

@@ -33,7 +33,7 @@ func serveAddPartitionsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.R
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	z := b.authz(r)
 	if req.Version < 4 {
-		codes := addPartitionsOne(ctx, b, z, req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, req.Topics)
+		codes := addPartitionsOne(ctx, b, r, z, req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, req.Topics)
 		for _, t := range codes {
 			rt := kmsg.AddPartitionsToTxnResponseTopic{Topic: t.topic}
 			for _, p := range t.partitions {
@@ -55,7 +55,7 @@ func serveAddPartitionsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.R
 			topics[i] = kmsg.AddPartitionsToTxnRequestTopic{Topic: t.Topic, Partitions: t.Partitions}
 		}
 		rtx := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
-		for _, t := range addPartitionsOne(ctx, b, nil, req.Version, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics) {
+		for _, t := range addPartitionsOne(ctx, b, r, nil, req.Version, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics) {
 			rt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: t.topic}
 			for _, p := range t.partitions {
 				rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p.partition, ErrorCode: p.code})
@@ -79,7 +79,7 @@ type topicCodes struct {
 
 // addPartitionsOne adds (or verifies) one transaction's partitions and
 // returns a code per partition, in request order.
-func addPartitionsOne(ctx context.Context, b *Broker, z *authz, version int16, id string, producerID int64, epoch int16,
+func addPartitionsOne(ctx context.Context, b *Broker, r *Request, z *authz, version int16, id string, producerID int64, epoch int16,
 	verifyOnly bool, topics []kmsg.AddPartitionsToTxnRequestTopic) []topicCodes {
 	var tps []coord.TxnTopicPartition
 	var unknown error
@@ -107,7 +107,9 @@ func addPartitionsOne(ctx context.Context, b *Broker, z *authz, version int16, i
 			}
 		}
 	case verifyOnly:
-		errs, err := t.VerifyPartitions(ctx, producer, tps)
+		var errs []error
+		var err error
+		b.awaitCoordinator(r, func() { errs, err = t.VerifyPartitions(ctx, producer, tps) })
 		if err != nil {
 			fill(codes, txnErrorCode(err, version, producerFencedSinceAddPartitions))
 			break
@@ -116,7 +118,9 @@ func addPartitionsOne(ctx context.Context, b *Broker, z *authz, version int16, i
 			codes[i] = txnErrorCode(errs[i], version, producerFencedSinceAddPartitions)
 		}
 	default:
-		fill(codes, txnErrorCode(t.AddPartitions(ctx, producer, tps), version, producerFencedSinceAddPartitions))
+		var err error
+		b.awaitCoordinator(r, func() { err = t.AddPartitions(ctx, producer, tps) })
+		fill(codes, txnErrorCode(err, version, producerFencedSinceAddPartitions))
 	}
 	var out []topicCodes
 	i := 0

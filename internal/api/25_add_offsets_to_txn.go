@@ -30,7 +30,8 @@ func serveAddOffsetsToTxn(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	}
 	t, err := txns(b)
 	if err == nil {
-		err = t.AddOffsets(ctx, coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}, req.Group)
+		producer := coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
+		b.awaitCoordinator(r, func() { err = t.AddOffsets(ctx, producer, req.Group) })
 	}
 	resp.ErrorCode = txnErrorCode(err, req.Version, producerFencedSinceAddOffsets)
 	return resp, nil

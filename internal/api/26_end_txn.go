@@ -32,7 +32,8 @@ func serveEndTxn(ctx context.Context, b *Broker, r *Request) (kmsg.Response, err
 	}
 	t, err := txns(b)
 	if err == nil {
-		err = t.EndTxn(ctx, coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}, req.Commit)
+		producer := coord.TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
+		b.awaitCoordinator(r, func() { err = t.EndTxn(ctx, producer, req.Commit) })
 	}
 	resp.ErrorCode = txnErrorCode(err, req.Version, producerFencedSinceEndTxn)
 	return resp, nil

@@ -70,7 +70,7 @@ func serveTxnOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	var res coord.CommitResult
 	var err error
 	if len(creq.Topics) > 0 {
-		res, err = txnOffsetCommitRun(ctx, b, creq)
+		res, err = txnOffsetCommitRun(ctx, b, r, creq)
 	}
 	resp.Topics = make([]kmsg.TxnOffsetCommitResponseTopic, len(req.Topics))
 	next := 0 // the coordinator's answers, in the order of the topics sent
@@ -101,7 +101,7 @@ func serveTxnOffsetCommit(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 
 // txnOffsetCommitRun commits and checks the result has the request's
 // shape, so results can be matched to partitions by position.
-func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequest) (coord.CommitResult, error) {
+func txnOffsetCommitRun(ctx context.Context, b *Broker, r *Request, creq coord.TxnCommitRequest) (coord.CommitResult, error) {
 	g, err := groups(b)
 	if err != nil {
 		return coord.CommitResult{}, err
@@ -116,7 +116,7 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 			return coord.CommitResult{}, fmt.Errorf("%w: %w", coord.ErrGroupIDNotFound, err)
 		}
 	}
-	p, guard, err := verifyTxnOffsetCommit(ctx, b, tg, creq)
+	p, guard, err := verifyTxnOffsetCommit(ctx, b, r, tg, creq)
 	if err != nil {
 		return coord.CommitResult{}, err
 	}
@@ -133,7 +133,8 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 			}
 		}()
 	}
-	res, err := tg.TxnCommitOffsets(ctx, creq, guard)
+	var res coord.CommitResult
+	b.awaitCoordinator(r, func() { res, err = tg.TxnCommitOffsets(ctx, creq, guard) })
 	if err != nil {
 		return res, fmt.Errorf("transactional commit of group %q for %q: %w", creq.GroupID, creq.TransactionalID, err)
 	}
@@ -171,7 +172,7 @@ func txnOffsetCommitRun(ctx context.Context, b *Broker, creq coord.TxnCommitRequ
 // because its transaction is open comes with partition.TxnOpenGuard, so
 // that the same marker refuses it too. The caller ends the guard on p
 // once the commit is answered.
-func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq coord.TxnCommitRequest) (p *partition.Partition, guard uint64, err error) {
+func verifyTxnOffsetCommit(ctx context.Context, b *Broker, r *Request, tg TxnGroups, creq coord.TxnCommitRequest) (p *partition.Partition, guard uint64, err error) {
 	if b.TxnVerifier == nil || b.Partitions == nil {
 		return nil, 0, nil
 	}
@@ -193,7 +194,9 @@ func verifyTxnOffsetCommit(ctx context.Context, b *Broker, tg TxnGroups, creq co
 			offsets.EndTxnVerification(creq.ProducerID, begun)
 		}
 	}()
-	err = b.TxnVerifier.VerifyTxnPartition(ctx, creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index)
+	b.awaitCoordinator(r, func() {
+		err = b.TxnVerifier.VerifyTxnPartition(ctx, creq.TransactionalID, creq.ProducerID, creq.ProducerEpoch, coord.OffsetsTopic, index)
+	})
 	if err == nil {
 		verified = true
 		return offsets, begun, nil

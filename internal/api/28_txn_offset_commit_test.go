@@ -272,7 +272,7 @@ func TestTxnOffsetCommitOutlivingItsHandlerKeepsItsGuard(t *testing.T) {
 	creq := coord.TxnCommitRequest{CommitRequest: coord.CommitRequest{GroupID: "tg", GenerationID: -1, RetentionTimeMs: -1,
 		Topics: []coord.CommitTopic{{Name: "in", Partitions: []coord.CommitPartition{{Partition: 0, Offset: 5, LeaderEpoch: -1}}}}},
 		TransactionalID: "etl", ProducerID: 7}
-	if _, err := txnOffsetCommitRun(ctx, h.broker, creq); !errors.Is(err, context.Canceled) {
+	if _, err := txnOffsetCommitRun(ctx, h.broker, &Request{}, creq); !errors.Is(err, context.Canceled) {
 		t.Fatalf("the handler's commit: %v, want its context's end", err)
 	}
 	if err := late.pending(); err != nil {

@@ -25,30 +25,31 @@ import (
 // never throttled by client quotas), ApiVersions (a throttled client must
 // still be able to talk), and requests whose handling time is mostly a
 // wait rather than work: a Fetch's long poll (only its reads are
-// charged), JoinGroup and SyncGroup (the rest of the group), OffsetCommit
-// and TxnOffsetCommit (the offsets' replication), the transaction APIs
-// (their coordinator's write replicating), and the requests decided by
-// the controller (a Raft commit), which Kafka forwards without holding a
-// request thread.
+// charged), JoinGroup and SyncGroup (the rest of the group), and the
+// requests decided by the controller (a Raft commit), which Kafka
+// forwards without holding a request thread.
 // Produce is charged its handling time less its waits for the fsync and,
-// for acks=all, the ISR (Request.waited): Kafka's handler returns once the
-// append is written and parks the rest in purgatory, uncharged.
+// for acks=all, the ISR, and for the transaction coordinator's
+// verification of a transactional batch (Request.waited): Kafka's handler
+// returns once the append is written and parks the rest in purgatory,
+// uncharged, and appends a batch to verify from the verification's
+// callback. OffsetCommit,
+// TxnOffsetCommit, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn are
+// charged their handling time less their calls to the coordinator, which
+// return once its write has replicated (awaitCoordinator): Kafka answers
+// them from the write's callback, on no request thread. Exempting them
+// whole let a client flood them for free.
 
 // quotaUnchargedRequestTime lists the keys whose handler time is waiting,
 // not work.
 var quotaUnchargedRequestTime = map[int16]bool{
 	1:  true, // Fetch: charged its read time in serveFetch
-	8:  true, // OffsetCommit
 	11: true, // JoinGroup
 	14: true, // SyncGroup
 	18: true, // ApiVersions
 	19: true, // CreateTopics
 	20: true, // DeleteTopics
 	22: true, // InitProducerId (a producer-id block from the controller)
-	24: true, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: the transaction
-	25: true, // coordinator's write to __transaction_state replicating,
-	26: true, // which Kafka answers from a callback off the request threads
-	28: true, // TxnOffsetCommit (the offsets' replication, as OffsetCommit)
 	33: true, // AlterConfigs
 	37: true, // CreatePartitions
 	43: true, // ElectLeaders
@@ -60,9 +61,9 @@ var quotaUnchargedRequestTime = map[int16]bool{
 }
 
 // waitClock measures the wall time during which at least one of a
-// request's goroutines waits (for durability, for the ISR): waits on
-// several goroutines at once count once, so that the request is never
-// credited more than the time it took.
+// request's goroutines waits (for durability, for the ISR, for a
+// coordinator): waits on several goroutines at once count once, so that
+// the request is never credited more than the time it took.
 type waitClock struct {
 	clock   clock.Clock
 	mu      sync.Mutex
@@ -94,6 +95,20 @@ func (w *waitClock) total() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.waited
+}
+
+// awaitCoordinator runs f, a call to the group or transaction
+// coordinator that returns once its write has replicated (or a
+// verification by the transaction coordinator), and adds its time to r's
+// waits, which the request_percentage quota does not charge: Kafka's
+// handler hands the write over and answers from its callback, on no
+// request thread. The coordinator's own work runs on its goroutine, not
+// the handler's.
+func (b *Broker) awaitCoordinator(r *Request, f func()) {
+	clk := fetchClock(b)
+	start := clk.Now()
+	defer func() { r.waited += clk.Now().Sub(start) }()
+	f()
 }
 
 // quotaClient returns who the request counts against.

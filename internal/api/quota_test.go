@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/controller"
+	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/kraft"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/quota"
@@ -163,16 +165,20 @@ func TestQuotaRequestPercentage(t *testing.T) {
 	if join.ThrottleMillis != 0 || th.ms != 0 {
 		t.Fatalf("JoinGroup's wait was charged: throttle %d, muted %d", join.ThrottleMillis, th.ms)
 	}
-	// Nor are the transaction APIs, which wait for their coordinator's
-	// write to replicate (Kafka answers them from a callback, off the
-	// request threads).
-	for _, key := range []int16{24, 25, 26, 28} {
+	// OffsetCommit and the transaction APIs are charged their handler's
+	// time: only their wait for the coordinator's write is not
+	// (TestQuotaRequestTimeSkipsCoordinatorWaits), so a client flooding
+	// one of them is throttled as any other.
+	for _, key := range []int16{8, 24, 25, 26, 28} {
+		h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+		th := &recordingThrottler{}
 		resp := kmsg.ResponseForKey(key)
-		h.broker.throttleResponse(ctx, request(key), 100, 500*time.Millisecond, resp)
-		if th.ms != 0 {
-			t.Fatalf("%s's wait was charged: muted %d", kmsg.NameForKey(key), th.ms)
+		h.broker.throttleResponse(quota.WithThrottler(context.Background(), th), request(key), 100, 500*time.Millisecond, resp)
+		if th.ms != 2000 {
+			t.Fatalf("%s's handler time was not charged: muted %d ms, want 2000", kmsg.NameForKey(key), th.ms)
 		}
 	}
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
 	// 500 ms of Metadata is 50% of a second against 10%: (50-10)/10 × 1 s,
 	// capped at the 2 s the windows span.
 	md := kmsg.NewPtrMetadataResponse()
@@ -262,5 +268,138 @@ func waitBlockedIn(t *testing.T, frame string) {
 			t.Fatalf("no goroutine reached %s\n%s", frame, allStacks())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// quotaSlowCoordinator is a group and transaction coordinator whose
+// every write takes ten seconds of the broker's clock to replicate.
+type quotaSlowCoordinator struct {
+	Groups // nil: only the calls below are made
+	Txns
+	clk *clock.Manual
+}
+
+func (c *quotaSlowCoordinator) replicate() { c.clk.Advance(10 * time.Second) }
+
+func (c *quotaSlowCoordinator) AddPartitions(context.Context, coord.TxnProducer, []coord.TxnTopicPartition) error {
+	c.replicate()
+	return nil
+}
+
+func (c *quotaSlowCoordinator) AddOffsets(context.Context, coord.TxnProducer, string) error {
+	c.replicate()
+	return nil
+}
+
+func (c *quotaSlowCoordinator) EndTxn(context.Context, coord.TxnProducer, bool) error {
+	c.replicate()
+	return nil
+}
+
+func (c *quotaSlowCoordinator) CommitOffsets(_ context.Context, req coord.CommitRequest) (coord.CommitResult, error) {
+	c.replicate()
+	return quotaCommitted(req.Topics), nil
+}
+
+func (c *quotaSlowCoordinator) TxnCommitOffsets(_ context.Context, req coord.TxnCommitRequest, _ uint64) (coord.CommitResult, error) {
+	c.replicate()
+	return quotaCommitted(req.Topics), nil
+}
+
+func (c *quotaSlowCoordinator) PartitionFor(string) int32 { return 0 }
+
+// FindCoordinator is in both interfaces; no call here makes it.
+func (c *quotaSlowCoordinator) FindCoordinator(context.Context, string) (int32, error) {
+	return 0, errors.New("not asked")
+}
+
+func quotaCommitted(topics []coord.CommitTopic) coord.CommitResult {
+	var res coord.CommitResult
+	for _, t := range topics {
+		rt := coord.CommitTopicResult{Name: t.Name}
+		for _, p := range t.Partitions {
+			rt.Partitions = append(rt.Partitions, coord.CommitPartitionResult{Partition: p.Partition})
+		}
+		res.Topics = append(res.Topics, rt)
+	}
+	return res
+}
+
+// TestQuotaRequestTimeSkipsCoordinatorWaits: OffsetCommit and the
+// transaction APIs are charged their handler's work (TestQuotaRequestPercentage),
+// not their wait for the coordinator's write to replicate, which Kafka
+// answers from a callback on no request thread (KIP-124). Each call here
+// takes ten seconds of the broker's clock, against a 10%
+// request_percentage: none of them is charged.
+func TestQuotaRequestTimeSkipsCoordinatorWaits(t *testing.T) {
+	h := newHarness(t, Config{})
+	clk := clock.NewManual(time.Now())
+	h.broker.Clock = clk
+	dpCreateTopic(t, h, "t", 1)
+	slow := &quotaSlowCoordinator{clk: clk}
+	h.broker.Groups, h.broker.Txns = slow, slow
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+
+	addPartitions := kmsg.NewPtrAddPartitionsToTxnRequest()
+	addPartitions.SetVersion(3)
+	addPartitions.TransactionalID = "app"
+	addPartitions.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.SetVersion(3)
+	addOffsets.TransactionalID, addOffsets.Group = "app", "g"
+	endTxn := kmsg.NewPtrEndTxnRequest()
+	endTxn.SetVersion(3)
+	endTxn.TransactionalID, endTxn.Commit = "app", true
+	txnCommit := kmsg.NewPtrTxnOffsetCommitRequest()
+	txnCommit.SetVersion(3)
+	txnCommit.TransactionalID, txnCommit.Group, txnCommit.Generation = "app", "g", -1
+	txnCommit.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.Generation = "g", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+
+	for _, req := range []kmsg.Request{addPartitions, addOffsets, endTxn, txnCommit, commit} {
+		frame, muted := serveThrottled(t, h, req)
+		resp := h.decode(req, frame).(kmsg.ThrottleResponse)
+		if ms, _ := resp.Throttle(); ms != 0 || muted != 0 {
+			t.Fatalf("%s's wait for its coordinator was charged: throttle_time_ms %d, muted %d ms", kmsg.NameForKey(req.Key()), ms, muted)
+		}
+	}
+}
+
+// TestQuotaRequestTimeSkipsProduceVerification: a transactional
+// produce's wait for the transaction coordinator's verification
+// (KIP-890) is not charged either: Kafka's produce hands the check to
+// the coordinator and appends from its callback, on no request thread.
+// The verification here takes ten seconds of the broker's clock, against
+// a 10% request_percentage.
+func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			if deferred {
+				h.server.DeferResponses()
+			}
+			clk := clock.NewManual(time.Now())
+			h.broker.Clock = clk
+			dpCreateTopic(t, h, "v", 1)
+			h.broker.TxnVerifier = &fakeVerifier{during: func() { clk.Advance(10 * time.Second) }}
+			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+
+			req := dpProduceRequest(9, 1, "v", map[int32][]byte{0: txnTestBatch(t, 5, 0, 1)})
+			id := "app-1"
+			req.TransactionID = &id
+			frame, muted := serveThrottled(t, h, req)
+			resp := h.decode(req, frame).(*kmsg.ProduceResponse)
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+				t.Fatalf("produce answered %v", kerr.ErrorForCode(code))
+			}
+			if resp.ThrottleMillis != 0 || muted != 0 {
+				t.Fatalf("the produce's wait for its verification was charged: throttle_time_ms %d, muted %d ms", resp.ThrottleMillis, muted)
+			}
+		})
 	}
 }
