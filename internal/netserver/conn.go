@@ -449,6 +449,9 @@ func (c *conn) readRequest() (request, error) {
 		return request{}, fmt.Errorf("%w: %d bytes, the limit is %d",
 			errFrameSize, size, limit)
 	}
+	if testHookBeforeFrameSlot != nil {
+		testHookBeforeFrameSlot(c)
+	}
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.stopRead:
@@ -462,18 +465,36 @@ func (c *conn) readRequest() (request, error) {
 	n := copy(*bp, c.readAhead[c.readStart:c.readEnd])
 	c.readStart += uint16(n) // at most readAheadBytes
 	if n == int(size) {
+		// Whole from the read-ahead, so no Read notices a stop that
+		// came after readSizePrefix's check, and the waits above take a
+		// free slot and memory as readily as they see the stop: look
+		// again, or the frame is served after Shutdown stopped reading.
+		if c.readStopping.Load() {
+			c.dropFrame(bp, size)
+			return request{}, errStopped
+		}
 		return request{buf: bp, size: size}, nil
 	}
 	// The time spent waiting for a slot or memory is ours, not the client's:
 	// the body's deadline starts now.
 	err := c.readFrameBody(*bp, n, c.idleAfter(time.Now()))
 	if err != nil {
-		putFrameBuffer(bp)
-		c.s.pool.release(int64(size))
-		<-c.slots
+		c.dropFrame(bp, size)
 		return request{}, err
 	}
 	return request{buf: bp, size: size}, nil
+}
+
+// testHookBeforeFrameSlot, set by a test only, runs after a frame's size
+// is read and before the wait for its slot.
+var testHookBeforeFrameSlot func(*conn)
+
+// dropFrame gives back what readRequest took for a frame it does not
+// return: the buffer, the memory and the slot.
+func (c *conn) dropFrame(bp *[]byte, size int32) {
+	putFrameBuffer(bp)
+	c.s.pool.release(int64(size))
+	<-c.slots
 }
 
 // readFrameBody reads the rest of a frame's body, of which n bytes are
