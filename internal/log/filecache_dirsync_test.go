@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -82,18 +83,50 @@ func dirSyncCases() []dirSyncCase {
 				return err
 			}},
 		{name: "recover an interrupted clean", prepare: func(t *testing.T, fsys *descriptorFS, l *Log) {
-			noErr(t, l.Close())
-			f, err := fsys.Create(l.dir + "/00000000000000000000.log.cleaned")
-			noErr(t, err)
-			noErr(t, f.Close())
+			closeAndCreate(t, fsys, l, "00000000000000000000.log.cleaned")
+		}, run: reopen},
+		{name: "load dropping segments after a hole", prepare: func(t *testing.T, fsys *descriptorFS, l *Log) {
+			appendRolled(t, l, 3)
+			closeAndCreate(t, fsys, l, "00000000000000000002.log") // emptied: offsets 2 on were never durable
 		}, run: func(t *testing.T, fsys *descriptorFS, l *Log) error {
-			nl, err := Open(fsys, l.dir, Options{Config: l.cfg, Files: l.files, Logger: quietLogger})
-			if err == nil {
-				t.Cleanup(func() { nl.Close() })
+			if err := reopen(t, fsys, l); err != nil {
+				return err
 			}
-			return err
+			require(t, len(listNames(t, fsys, l.dir, ".log")) == 3, "segments after the hole not dropped")
+			return nil
 		}},
 	}
+}
+
+// closeAndCreate closes l and creates (or empties) the file name in its
+// directory.
+func closeAndCreate(t *testing.T, fsys *descriptorFS, l *Log, name string) {
+	noErr(t, l.Close())
+	f, err := fsys.Create(l.dir + "/" + name)
+	noErr(t, err)
+	noErr(t, f.Close())
+}
+
+// reopen opens l's directory again with l's file cache.
+func reopen(t *testing.T, fsys *descriptorFS, l *Log) error {
+	nl, err := Open(fsys, l.dir, Options{Config: l.cfg, Files: l.files, Logger: quietLogger})
+	if err == nil {
+		t.Cleanup(func() { nl.Close() })
+	}
+	return err
+}
+
+// listNames lists the names in dir ending in suffix.
+func listNames(t *testing.T, fsys *descriptorFS, dir, suffix string) []string {
+	names, err := fsys.List(dir)
+	noErr(t, err)
+	var out []string
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // prepareClean gives the log sealed segments holding one key many times.
