@@ -461,25 +461,29 @@ func (c *conn) readRequest() (request, error) {
 		<-c.slots
 		return request{}, errStopped
 	}
+	// The waits above take a free slot and memory as readily as they see
+	// a stop, and a frame whole in the read-ahead (or in crypto/tls's
+	// buffer, whose Read ignores a passed deadline) has no socket Read
+	// left to notice one that came after readSizePrefix's check: look
+	// again, or the frame is served after Shutdown stopped reading.
+	if c.readStopping.Load() {
+		c.s.pool.release(int64(size))
+		<-c.slots
+		return request{}, errStopped
+	}
 	bp := getFrameBuffer(int(size))
 	n := copy(*bp, c.readAhead[c.readStart:c.readEnd])
 	c.readStart += uint16(n) // at most readAheadBytes
 	if n == int(size) {
-		// Whole from the read-ahead, so no Read notices a stop that
-		// came after readSizePrefix's check, and the waits above take a
-		// free slot and memory as readily as they see the stop: look
-		// again, or the frame is served after Shutdown stopped reading.
-		if c.readStopping.Load() {
-			c.dropFrame(bp, size)
-			return request{}, errStopped
-		}
 		return request{buf: bp, size: size}, nil
 	}
 	// The time spent waiting for a slot or memory is ours, not the client's:
 	// the body's deadline starts now.
 	err := c.readFrameBody(*bp, n, c.idleAfter(time.Now()))
 	if err != nil {
-		c.dropFrame(bp, size)
+		putFrameBuffer(bp)
+		c.s.pool.release(int64(size))
+		<-c.slots
 		return request{}, err
 	}
 	return request{buf: bp, size: size}, nil
@@ -488,14 +492,6 @@ func (c *conn) readRequest() (request, error) {
 // testHookBeforeFrameSlot, set by a test only, runs after a frame's size
 // is read and before the wait for its slot.
 var testHookBeforeFrameSlot func(*conn)
-
-// dropFrame gives back what readRequest took for a frame it does not
-// return: the buffer, the memory and the slot.
-func (c *conn) dropFrame(bp *[]byte, size int32) {
-	putFrameBuffer(bp)
-	c.s.pool.release(int64(size))
-	<-c.slots
-}
 
 // readFrameBody reads the rest of a frame's body, of which n bytes are
 // in; it must be in by deadline. It never reads past the frame: the
