@@ -440,10 +440,23 @@ func produceFillOne(b *Broker, a *produceAppend) {
 	a.out.LogAppendTime = a.result.LogAppendTimeMs
 	a.out.LogStartOffset = a.result.LogStartOffset
 	if !a.result.Duplicate {
-		// Kafka's MessagesIn and BytesIn: what was appended, so a
-		// retried duplicate or a failed partition counts nothing.
-		b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
+		produceCountIn(b, a)
 	}
+}
+
+// produceCountIn counts an appended batch in Kafka's MessagesIn and BytesIn:
+// what was appended, so a retried duplicate or a failed partition counts
+// nothing. It runs after the result is filled, and a panic in it is logged
+// and keeps that result: the records are in the log, and telling the
+// client they are not (produceFillGuarded's UNKNOWN_SERVER_ERROR) would
+// make a plain producer's retry append them again.
+func produceCountIn(b *Broker, a *produceAppend) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", "counting the append", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
 }
 
 // produceRecordErrors lists the records that made the append fail, as

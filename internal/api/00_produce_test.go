@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicelog/sluice/internal/controller"
 	"github.com/sluicelog/sluice/internal/kraft"
+	"github.com/sluicelog/sluice/internal/metrics"
 	"github.com/sluicelog/sluice/internal/partition"
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -920,5 +921,22 @@ func TestProduceLaterInTheTransactionRacingItsMarker(t *testing.T) {
 	p.EndTxnVerification(producerID, guard)
 	if !errors.Is(err, partition.ErrInvalidTxnState) {
 		t.Fatalf("a produce the marker overtook was appended (%v): it opened a transaction nobody will end", err)
+	}
+}
+
+// TestProducePanicWhileCountingKeepsTheAppend: the fill's guard failed the
+// partition whatever panicked, so a panic in the metrics, after the
+// result was filled, told the client UNKNOWN_SERVER_ERROR for records
+// that are in the log, and a plain producer's retry appended them again.
+// The metrics' panic is now logged and the result kept.
+func TestProducePanicWhileCountingKeepsTheAppend(t *testing.T) {
+	// A Topics not made by the registry: its first lookup panics, as a
+	// bug in the metrics would.
+	b := &Broker{Logger: quietLogger, Metrics: &metrics.Registry{Topics: &metrics.Topics{}}}
+	outs := make([]kmsg.ProduceResponseTopicPartition, 1)
+	produceFill(b, []*produceAppend{{topic: "count", partition: 0, out: &outs[0], records: []byte("batch"),
+		result: partition.AppendResult{BaseOffset: 7, LastOffset: 8, LogAppendTimeMs: -1, LogStartOffset: 2}}})
+	if outs[0].ErrorCode != 0 || outs[0].BaseOffset != 7 || outs[0].LogStartOffset != 2 {
+		t.Errorf("%v at %d (log start %d), want appended at 7 (log start 2)", kerr.ErrorForCode(outs[0].ErrorCode), outs[0].BaseOffset, outs[0].LogStartOffset)
 	}
 }

@@ -784,8 +784,7 @@ func (l *Log) roll(w *segmentWrite, baseOffset int64, cfg Config, nowMs int64) (
 	if err := createSegmentFiles(l.fs, s, cfg); err != nil {
 		return nil, err
 	}
-	// The directory's open may find no descriptor, as the files' may.
-	if err := (sheddingFS{FS: l.fs, cache: l.files}).SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return nil, fmt.Errorf("sync %s: %w", l.dir, err)
 	}
 	f, err := s.file.pin()

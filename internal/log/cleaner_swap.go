@@ -225,7 +225,7 @@ func (l *Log) swapFiles(g segmentGroup, c *cleanedSegment) error {
 	if err := l.fs.Rename(logPath+cleanedSuffix, logPath+swapSuffix); err != nil {
 		return err
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return err
 	}
 	for i, old := range g.segments {
@@ -239,13 +239,13 @@ func (l *Log) swapFiles(g segmentGroup, c *cleanedSegment) error {
 			}
 		}
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return err
 	}
 	if err := l.fs.Rename(logPath+swapSuffix, logPath); err != nil {
 		return err
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return err
 	}
 	for _, ix := range []struct {
@@ -283,7 +283,7 @@ func (l *Log) recoverCleanerFiles(names []string) error {
 	if !changed {
 		return nil
 	}
-	return l.fs.SyncDir(l.dir)
+	return l.syncDir()
 }
 
 // completeSwap finishes step 3 and 4 of a committed swap: the swap file

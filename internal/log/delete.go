@@ -55,7 +55,7 @@ func (l *Log) retireSegmentsLocked(segments []*segment) error {
 		l.pendingDeletes = append(l.pendingDeletes, pending)
 		l.dropUnsyncedLocked(s)
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return l.failAndReturnLocked(fmt.Errorf("sync %s: %w", l.dir, err))
 	}
 	return nil

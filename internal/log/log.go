@@ -327,7 +327,7 @@ func (l *Log) finishLoad(dropped []int64) error {
 		}
 	}
 	if len(dropped) > 0 {
-		if err := l.fs.SyncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return err
 		}
 	}
@@ -559,7 +559,7 @@ func (l *Log) createActiveSegment(baseOffset int64) error {
 	if err := createSegmentFiles(l.fs, s, l.cfg); err != nil {
 		return err
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return fmt.Errorf("sync %s: %w", l.dir, err)
 	}
 	if err := l.pinActive(s); err != nil {
@@ -568,6 +568,14 @@ func (l *Log) createActiveSegment(baseOffset int64) error {
 	l.segments = append(l.segments, s)
 	return nil
 }
+
+// syncDir fsyncs the log's directory, which opens it first. Every
+// directory sync goes through here: an open that finds no descriptor
+// (other logs' files and the sockets share the budget) sheds idle files and
+// tries again, as a segment file's open does, instead of failing a roll, a
+// truncation, a deletion or a clean and turning the log read-only. Only
+// the open fails so, so a failed fsync is never retried.
+func (l *Log) syncDir() error { return sheddingFS{FS: l.fs, cache: l.files}.SyncDir(l.dir) }
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 

@@ -293,7 +293,7 @@ func (m *Manager) create(tp TopicPartition, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.dirSync.sync(func() error { return m.opts.FS.SyncDir(m.opts.Dir) }); err != nil {
+	if err := m.dirSync.sync(m.syncDir); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
@@ -369,7 +369,13 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	if err := l.Delete(); err != nil {
 		return err
 	}
-	return m.opts.FS.SyncDir(m.opts.Dir)
+	return m.syncDir()
+}
+
+// syncDir fsyncs the log directory, shedding idle files if its open finds
+// no descriptor (see Log.syncDir).
+func (m *Manager) syncDir() error {
+	return sheddingFS{FS: m.opts.FS, cache: m.files}.SyncDir(m.opts.Dir)
 }
 
 // DeleteRecordsBefore advances a log's start offset and checkpoints it before

@@ -196,7 +196,7 @@ func (l *Log) removeSegmentsLocked(segments []*segment) error {
 		}
 		l.dropUnsyncedLocked(s)
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return l.failAndReturnLocked(fmt.Errorf("sync %s: %w", l.dir, err))
 	}
 	return nil

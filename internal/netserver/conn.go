@@ -449,12 +449,25 @@ func (c *conn) readRequest() (request, error) {
 		return request{}, fmt.Errorf("%w: %d bytes, the limit is %d",
 			errFrameSize, size, limit)
 	}
+	if testHookBeforeFrameSlot != nil {
+		testHookBeforeFrameSlot(c)
+	}
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.stopRead:
 		return request{}, errStopped
 	}
 	if !c.s.pool.acquire(int64(size), c.stopRead) {
+		<-c.slots
+		return request{}, errStopped
+	}
+	// The waits above take a free slot and memory as readily as they see
+	// a stop, and a frame whole in the read-ahead (or in crypto/tls's
+	// buffer, whose Read ignores a passed deadline) has no socket Read
+	// left to notice one that came after readSizePrefix's check: look
+	// again, or the frame is served after Shutdown stopped reading.
+	if c.readStopping.Load() {
+		c.s.pool.release(int64(size))
 		<-c.slots
 		return request{}, errStopped
 	}
@@ -475,6 +488,10 @@ func (c *conn) readRequest() (request, error) {
 	}
 	return request{buf: bp, size: size}, nil
 }
+
+// testHookBeforeFrameSlot, set by a test only, runs after a frame's size
+// is read and before the wait for its slot.
+var testHookBeforeFrameSlot func(*conn)
 
 // readFrameBody reads the rest of a frame's body, of which n bytes are
 // in; it must be in by deadline. It never reads past the frame: the

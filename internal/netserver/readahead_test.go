@@ -294,6 +294,48 @@ func TestNetserverReadAheadStopsAtShutdown(t *testing.T) {
 	h.resp.checkAllReleased(t)
 }
 
+// TestNetserverReadAheadShutdownBeforeTheSlot: a frame that came whole
+// with the one before it was served when Shutdown stopped the reader
+// after readSizePrefix's check and before the wait for a slot, in about
+// half the rounds: that wait, with a free slot and the stop both ready,
+// picks either, and no Read follows to notice the stop. The reader now
+// looks at the stop again once it holds the slot and the memory.
+func TestNetserverReadAheadShutdownBeforeTheSlot(t *testing.T) {
+	defer func() { testHookBeforeFrameSlot = nil }() // after the last Shutdown: no reader left
+	for round := range 16 {
+		frames, stopped := 0, make(chan struct{}) // frames: the reader's until Shutdown returns
+		testHookBeforeFrameSlot = func(c *conn) {
+			if frames++; frames == 2 {
+				c.stopReading() // what Shutdown does to each connection first
+				close(stopped)
+			}
+		}
+		h := &inlineHandler{testHandler: newTestHandler()}
+		s := startServer(t, Config{MaxInFlightPerConn: 4}, h)
+		c := dial(t, s)
+		c.send(frame(payload(0, opInline, 10)), frame(payload(1, opInline, 10)))
+		if got := c.readID(); got != 0 {
+			t.Fatalf("round %d: response %d, want 0", round, got)
+		}
+		select {
+		case <-stopped:
+		case <-time.After(waitLimit):
+			t.Fatalf("round %d: the second frame's size never read", round)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		err := s.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: Shutdown: %v", round, err)
+		}
+		if n := h.served.Load(); frames != 2 || n != 1 {
+			t.Fatalf("round %d: %d requests served of %d sized, want only the one read before the stop", round, n, frames)
+		}
+		c.expectClosed()
+		h.resp.checkAllReleased(t)
+	}
+}
+
 // heldWriter holds what is written to it once hold is set, until flush
 // sends it in one write: a test's TLS records then reach the server
 // together, in one segment.
