@@ -940,3 +940,45 @@ func TestProducePanicWhileCountingKeepsTheAppend(t *testing.T) {
 		t.Errorf("%v at %d (log start %d), want appended at 7 (log start 2)", kerr.ErrorForCode(outs[0].ErrorCode), outs[0].BaseOffset, outs[0].LogStartOffset)
 	}
 }
+
+// TestProduceRetryInTheTransactionRacingItsMarker: a retry of a batch
+// already appended in its producer's open transaction (its answer was
+// lost) is not verified again, and gets partition.TxnOpenGuard. If the
+// transaction's marker lands before the retry is appended, the retry is
+// still a duplicate: it appends nothing, so it opens nothing, and Kafka's
+// append answers a duplicate before it looks at the transaction
+// (UnifiedLog.analyzeAndValidateProducerState). Refused INVALID_TXN_STATE
+// instead, the producer is told a batch that was written, and committed,
+// failed.
+func TestProduceRetryInTheTransactionRacingItsMarker(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.broker.TxnVerifier = &fakeVerifier{}
+	dpCreateTopic(t, h, "retry", 1)
+	batch := txnTestBatch(t, 5, 0, 1)
+	if out := txnProduce(t, h, "retry", batch); out.ErrorCode != 0 {
+		t.Fatalf("the transaction's first produce: %v", kerr.ErrorForCode(out.ErrorCode))
+	}
+	p, err := h.broker.Partitions.Partition("retry", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "app-1"
+	a := &produceAppend{topic: "retry", partition: 0, records: batch, acks: 1, transactionalID: &id}
+	waits := waitClock{clock: fetchClock(h.broker)}
+	guard, producerID, err := verifyTxnProduce(context.Background(), h.broker, a, p, &waits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 5, Commit: true}); err != nil || res.Ignored {
+		t.Fatalf("marker: %+v, %v", res, err)
+	}
+	var res partition.AppendResult
+	pending, err := p.StartProduce(a.records, partition.ProduceOptions{Guard: guard})
+	if err == nil {
+		res, err = pending.Durable()
+	}
+	p.EndTxnVerification(producerID, guard)
+	if err != nil || !res.Duplicate || res.BaseOffset != 0 {
+		t.Fatalf("the retry of a batch appended at 0: %+v, %v; want its duplicate's answer", res, err)
+	}
+}

@@ -361,7 +361,13 @@ func TestQuotaRequestTimeSkipsCoordinatorWaits(t *testing.T) {
 	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
 
 	for _, req := range []kmsg.Request{addPartitions, addOffsets, endTxn, txnCommit, commit} {
+		before := clk.Now()
 		frame, muted := serveThrottled(t, h, req)
+		if waited := clk.Now().Sub(before); waited != 10*time.Second {
+			// Refused before its coordinator, it waited for nothing, and
+			// the check below would pass whatever the handler charges.
+			t.Fatalf("%s waited %v for its coordinator, want one write of 10s", kmsg.NameForKey(req.Key()), waited)
+		}
 		resp := h.decode(req, frame).(kmsg.ThrottleResponse)
 		if ms, _ := resp.Throttle(); ms != 0 || muted != 0 {
 			t.Fatalf("%s's wait for its coordinator was charged: throttle_time_ms %d, muted %d ms", kmsg.NameForKey(req.Key()), ms, muted)
@@ -385,7 +391,8 @@ func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
 			clk := clock.NewManual(time.Now())
 			h.broker.Clock = clk
 			dpCreateTopic(t, h, "v", 1)
-			h.broker.TxnVerifier = &fakeVerifier{during: func() { clk.Advance(10 * time.Second) }}
+			verifier := &fakeVerifier{during: func() { clk.Advance(10 * time.Second) }}
+			h.broker.TxnVerifier = verifier
 			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
 			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
 
@@ -396,6 +403,9 @@ func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
 			resp := h.decode(req, frame).(*kmsg.ProduceResponse)
 			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 				t.Fatalf("produce answered %v", kerr.ErrorForCode(code))
+			}
+			if len(verifier.asked) != 1 {
+				t.Fatalf("the produce asked for %d verifications, want 1: its wait was not measured", len(verifier.asked))
 			}
 			if resp.ThrottleMillis != 0 || muted != 0 {
 				t.Fatalf("the produce's wait for its verification was charged: throttle_time_ms %d, muted %d ms", resp.ThrottleMillis, muted)

@@ -313,7 +313,12 @@ func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, se
 		return log.AppendInfo{}, nil, nil, err
 	}
 	dup, err := p.producers.check(entry, h, origin.coordinator)
-	if err == nil && origin.guard != 0 {
+	if err == nil && dup == nil && origin.guard != 0 {
+		// A duplicate appends nothing, so opens nothing: it is answered
+		// before the transaction is looked at, as Kafka answers it, even
+		// when a marker ended the transaction since its produce began
+		// (the retry of a batch under TxnOpenGuard), and it leaves a
+		// pending guard to the batch that opens the transaction.
 		err = p.producers.consumeGuard(entry, origin.guard)
 	}
 	if err != nil {
