@@ -95,6 +95,10 @@ func dirSyncCases() []dirSyncCase {
 			require(t, len(listNames(t, fsys, l.dir, ".log")) == 3, "segments after the hole not dropped")
 			return nil
 		}},
+		{name: "index an aborted transaction", prepare: func(t *testing.T, _ *descriptorFS, l *Log) { appendRolled(t, l, 3) },
+			run: func(t *testing.T, _ *descriptorFS, l *Log) error {
+				return l.AppendAbortedTxn(AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 1, LastStableOffset: 2})
+			}},
 	}
 }
 
