@@ -95,6 +95,10 @@ func dirSyncCases() []dirSyncCase {
 			require(t, len(listNames(t, fsys, l.dir, ".log")) == 3, "segments after the hole not dropped")
 			return nil
 		}},
+		{name: "index an aborted transaction", prepare: func(t *testing.T, _ *descriptorFS, l *Log) { appendRolled(t, l, 3) },
+			run: func(t *testing.T, _ *descriptorFS, l *Log) error {
+				return l.AppendAbortedTxn(AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 1, LastStableOffset: 2})
+			}},
 	}
 }
 
@@ -195,4 +199,33 @@ func TestFileCacheDescriptorShortageAtAManagersDirectorySync(t *testing.T) {
 	_, err = l.Append(testBatch(t, "new", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
 	require(t, bytes.Contains(readAll(t, l, 0), []byte("new/0")), "the new log's record not read back")
+}
+
+// TestFileCacheDescriptorShortageAtAManagersCheckpoint: the manager's
+// Truncate, TruncateFullyAndStartAt and DeleteRecordsBefore checkpoint
+// right after the log's change, and the checkpoint's files (a temporary
+// file, then the log directory's fsync) went straight to the file
+// system: out of descriptors, the log was truncated but the call failed,
+// and the partition then skipped the rest of its truncation (epochs, high
+// watermark, producer state).
+func TestFileCacheDescriptorShortageAtAManagersCheckpoint(t *testing.T) {
+	fsys := newDescriptorFS(vfs.NewMem(), 0)
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 600
+	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: cfg, Logger: quietLogger})
+	noErr(t, err)
+	defer m.Close()
+	tp := TopicPartition{"t", 0}
+	for i := range 6 {
+		l, err := m.GetOrCreate(TopicPartition{"t", int32(i)}, cfg)
+		noErr(t, err)
+		appendRolled(t, l, 3-2*min(i, 1)) // idle files to shed: every log's
+	}
+	// The truncation's own sync, then the checkpoint's three.
+	tries := shortAtDirectorySyncs(fsys, 4)
+	err = m.Truncate(tp, 1)
+	enoughDescriptors(fsys)
+	noErr(t, err)
+	require(t, tries.Load() == 8, "%d directory sync tries, want 4 syncs short once each", tries.Load())
+	noErr(t, m.Checkpoint())
 }

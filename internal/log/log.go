@@ -570,9 +570,10 @@ func (l *Log) createActiveSegment(baseOffset int64) error {
 }
 
 // syncDir fsyncs the log's directory, which opens it first. Every
-// directory sync goes through here: an open that finds no descriptor
-// (other logs' files and the sockets share the budget) sheds idle files and
-// tries again, as a segment file's open does, instead of failing a roll, a
+// directory sync goes through here (writeTxnIndexLocked's, inside
+// vfs.WriteFileAtomic, through the same sheddingFS): an open that finds
+// no descriptor (other logs' files and the sockets share the budget)
+// sheds idle files and tries again, as a segment file's open does, instead of failing a roll, a
 // truncation, a deletion or a clean and turning the log read-only. Only
 // the open fails so, so a failed fsync is never retried.
 func (l *Log) syncDir() error { return sheddingFS{FS: l.fs, cache: l.files}.SyncDir(l.dir) }

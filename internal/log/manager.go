@@ -437,13 +437,17 @@ func (m *Manager) Checkpoint() error {
 		}
 	}
 	m.mu.Unlock()
-	if err := writeCheckpoint(m.opts.FS, m.path(recoveryPointCheckpointFile), recoveryPoints); err != nil {
+	// Out of descriptors, the files' creates and the directory's open shed
+	// idle files and try again, as Manager.syncDir does: a failure here
+	// fails a Truncate or DeleteRecordsBefore whose log already changed.
+	fsys := sheddingFS{FS: m.opts.FS, cache: m.files}
+	if err := writeCheckpoint(fsys, m.path(recoveryPointCheckpointFile), recoveryPoints); err != nil {
 		return err
 	}
-	if err := writeCheckpoint(m.opts.FS, m.path(cleanerOffsetCheckpointFile), firstDirty); err != nil {
+	if err := writeCheckpoint(fsys, m.path(cleanerOffsetCheckpointFile), firstDirty); err != nil {
 		return err
 	}
-	if err := writeCheckpoint(m.opts.FS, m.path(logStartOffsetCheckpointFile), startOffsets); err != nil {
+	if err := writeCheckpoint(fsys, m.path(logStartOffsetCheckpointFile), startOffsets); err != nil {
 		return err
 	}
 	for l, base := range bases {

@@ -131,7 +131,9 @@ func (l *Log) writeTxnIndexLocked(s *segment) error {
 	for _, t := range s.abortedTxns {
 		buf = appendAbortedTxn(buf, t)
 	}
-	if err := vfs.WriteFileAtomic(l.fs, path, buf); err != nil {
+	// Through sheddingFS, as Log.syncDir: the temporary file's create and
+	// the directory's open may find no descriptor, which failed the log.
+	if err := vfs.WriteFileAtomic(sheddingFS{FS: l.fs, cache: l.files}, path, buf); err != nil {
 		return fmt.Errorf("segment %020d: %w", s.baseOffset, err)
 	}
 	return nil
