@@ -150,12 +150,8 @@ func TestTxnOffsetCommitVerifiedWithTheTransactionCoordinator(t *testing.T) {
 // OffsetFetch of the partition's groups would answer
 // UNSTABLE_OFFSET_COMMIT for ever.
 func TestTxnOffsetCommitRacingItsEndTxnOpensNoTransaction(t *testing.T) {
-	cfg := groupTestConfig()
-	h := newGroupHarness(t, cfg)
-	h.broker.TxnMarkerListener = h.broker.Groups.(*coord.Coordinator)
-	groupCreateTopic(t, h, "in", 1)
-	groupWaitCoordinator(t, h, "tg")
-	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions))
+	h, _, index := txnCommitHarness(t)
+	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, index)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +193,8 @@ func (g racingGroups) TxnCommitOffsets(ctx context.Context, req coord.TxnCommitR
 // the write: the commit is refused, INVALID_TXN_STATE, and the first
 // commit's offset is the group's, with no transaction left open.
 func TestTxnOffsetCommitLaterInTheTransactionRacingItsEndTxn(t *testing.T) {
-	cfg := groupTestConfig()
-	h := newGroupHarness(t, cfg)
-	coordinator := h.broker.Groups.(*coord.Coordinator)
-	h.broker.TxnMarkerListener = coordinator
+	h, coordinator, index := txnCommitHarness(t)
 	h.broker.TxnVerifier = &fakeVerifier{}
-	groupCreateTopic(t, h, "in", 1)
-	groupWaitCoordinator(t, h, "tg")
-	index := coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions)
 	offsets, err := h.broker.Partitions.Partition(coord.OffsetsTopic, index)
 	if err != nil {
 		t.Fatal(err)
@@ -257,13 +247,8 @@ func (g *lateGroups) TxnCommitOffsets(ctx context.Context, req coord.TxnCommitRe
 // append under the ended guard was refused and the shard failed, for all
 // its groups.
 func TestTxnOffsetCommitOutlivingItsHandlerKeepsItsGuard(t *testing.T) {
-	cfg := groupTestConfig()
-	h := newGroupHarness(t, cfg)
-	coordinator := h.broker.Groups.(*coord.Coordinator)
-	h.broker.TxnMarkerListener = coordinator
+	h, coordinator, _ := txnCommitHarness(t)
 	h.broker.TxnVerifier = &fakeVerifier{}
-	groupCreateTopic(t, h, "in", 1)
-	groupWaitCoordinator(t, h, "tg")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	late := &lateGroups{Coordinator: coordinator, cancel: cancel}
@@ -278,4 +263,19 @@ func TestTxnOffsetCommitOutlivingItsHandlerKeepsItsGuard(t *testing.T) {
 	if err := late.pending(); err != nil {
 		t.Fatalf("the commit written after its handler returned: %v, want it written under its guard", err)
 	}
+}
+
+// txnCommitHarness is a group harness whose coordinator hears the
+// transaction markers written to __consumer_offsets, with topic "in" and
+// group "tg" ready; it returns the coordinator and the index of tg's
+// offsets partition.
+func txnCommitHarness(t *testing.T) (*harness, *coord.Coordinator, int32) {
+	t.Helper()
+	cfg := groupTestConfig()
+	h := newGroupHarness(t, cfg)
+	coordinator := h.broker.Groups.(*coord.Coordinator)
+	h.broker.TxnMarkerListener = coordinator
+	groupCreateTopic(t, h, "in", 1)
+	groupWaitCoordinator(t, h, "tg")
+	return h, coordinator, coord.PartitionFor("tg", cfg.OffsetsTopicNumPartitions)
 }

@@ -198,14 +198,7 @@ func TestQuotaRequestPercentage(t *testing.T) {
 func TestQuotaRequestTimeSkipsProduceWaits(t *testing.T) {
 	for _, deferred := range []bool{false, true} {
 		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
-			h := newHarness(t, Config{})
-			if deferred {
-				h.server.DeferResponses()
-			}
-			clk := clock.NewManual(time.Now())
-			h.broker.Clock = clk
-			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
-			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+			h, clk := requestQuotaHarness(t, deferred)
 			registerAndUnfence(t, h.cp, 2) // a follower that never fetches
 			quotaCreateTopic(t, h, "slow", []int32{1, 2})
 
@@ -332,14 +325,10 @@ func quotaCommitted(topics []coord.CommitTopic) coord.CommitResult {
 // takes ten seconds of the broker's clock, against a 10%
 // request_percentage: none of them is charged.
 func TestQuotaRequestTimeSkipsCoordinatorWaits(t *testing.T) {
-	h := newHarness(t, Config{})
-	clk := clock.NewManual(time.Now())
-	h.broker.Clock = clk
+	h, clk := requestQuotaHarness(t, false)
 	dpCreateTopic(t, h, "t", 1)
 	slow := &quotaSlowCoordinator{clk: clk}
 	h.broker.Groups, h.broker.Txns = slow, slow
-	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
-	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
 
 	addPartitions := kmsg.NewPtrAddPartitionsToTxnRequest()
 	addPartitions.SetVersion(3)
@@ -384,17 +373,10 @@ func TestQuotaRequestTimeSkipsCoordinatorWaits(t *testing.T) {
 func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
 	for _, deferred := range []bool{false, true} {
 		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
-			h := newHarness(t, Config{})
-			if deferred {
-				h.server.DeferResponses()
-			}
-			clk := clock.NewManual(time.Now())
-			h.broker.Clock = clk
+			h, clk := requestQuotaHarness(t, deferred)
 			dpCreateTopic(t, h, "v", 1)
 			verifier := &fakeVerifier{during: func() { clk.Advance(10 * time.Second) }}
 			h.broker.TxnVerifier = verifier
-			h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
-			setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
 
 			req := dpProduceRequest(9, 1, "v", map[int32][]byte{0: txnTestBatch(t, 5, 0, 1)})
 			id := "app-1"
@@ -412,4 +394,20 @@ func TestQuotaRequestTimeSkipsProduceVerification(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requestQuotaHarness is a harness whose broker runs on a manual clock
+// the test advances, with a request_percentage quota of 10% for every
+// user; deferred serves responses as the node does.
+func requestQuotaHarness(t *testing.T, deferred bool) (*harness, *clock.Manual) {
+	t.Helper()
+	h := newHarness(t, Config{})
+	if deferred {
+		h.server.DeferResponses()
+	}
+	clk := clock.NewManual(time.Now())
+	h.broker.Clock = clk
+	h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+	return h, clk
 }

@@ -175,20 +175,8 @@ func TestNetserverReadAheadLargeFrames(t *testing.T) {
 	h := &checksumHandler{}
 	s := startServer(t, Config{MaxRequestBytes: 4 << 20}, h)
 	c := dial(t, s)
-	var payloads [][]byte
-	var all []byte
-	for id, size := range []int{10, readAheadBytes - 4, readAheadBytes - 3, readAheadBytes, 3000, 10, 3 << 20, 7} {
-		p := payload(uint32(id), opEcho, size)
-		for i := payloadMin; i < len(p); i++ {
-			p[i] = byte(i*31 + id)
-		}
-		payloads = append(payloads, p)
-		all = append(all, frame(p)...)
-	}
-	go func() {
-		c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
-		c.nc.Write(all) // a failure shows as missing responses
-	}()
+	payloads, all := echoFrames([]int{10, readAheadBytes - 4, readAheadBytes - 3, readAheadBytes, 3000, 10, 3 << 20, 7}, 31)
+	c.writeInBackground(all)
 	c.expectChecksums(payloads)
 }
 
@@ -224,35 +212,13 @@ func TestNetserverReadAheadBadSizeBehindFrame(t *testing.T) {
 // every size in one write, and frames in tiny writes (a TLS record each),
 // are answered whole and in order.
 func TestNetserverReadAheadTLS(t *testing.T) {
-	ca := authtest.NewCA(t)
-	certPEM, keyPEM := ca.Issue(t, pkix.Name{CommonName: "localhost"})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.CertPEM)
 	h := &checksumHandler{}
-	s := startServer(t, Config{MaxRequestBytes: 4 << 20, Security: Security{
-		SecurityProtocol: "SSL", TLS: &tls.Config{Certificates: []tls.Certificate{cert}},
-	}}, h)
+	s, roots := startTLSServer(t, Config{MaxRequestBytes: 4 << 20}, h)
 	c := dial(t, s)
 	c.nc = tls.Client(c.nc, &tls.Config{RootCAs: roots, ServerName: "localhost"})
 
-	var payloads [][]byte
-	var all []byte
-	for id, size := range []int{10, readAheadBytes - 4, 100, readAheadBytes + 1, 3000, 10, 1 << 20, 7, 300} {
-		p := payload(uint32(id), opEcho, size)
-		for i := payloadMin; i < len(p); i++ {
-			p[i] = byte(i*13 + id)
-		}
-		payloads = append(payloads, p)
-		all = append(all, frame(p)...)
-	}
-	go func() {
-		c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
-		c.nc.Write(all) // a failure shows as missing responses
-	}()
+	payloads, all := echoFrames([]int{10, readAheadBytes - 4, 100, readAheadBytes + 1, 3000, 10, 1 << 20, 7, 300}, 13)
+	c.writeInBackground(all)
 	c.expectChecksums(payloads)
 
 	small := all[:len(frame(payloads[0]))+len(frame(payloads[1]))+len(frame(payloads[2]))]
@@ -370,18 +336,8 @@ func (w *heldWriter) flush() error {
 // The request is served all the same, whether those last bytes came with
 // its size (the read-ahead) or were its body's rest, read on their own.
 func TestNetserverReadAheadLastFrameWithCloseNotify(t *testing.T) {
-	ca := authtest.NewCA(t)
-	certPEM, keyPEM := ca.Issue(t, pkix.Name{CommonName: "localhost"})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.CertPEM)
 	h := &checksumHandler{}
-	s := startServer(t, Config{Security: Security{
-		SecurityProtocol: "SSL", TLS: &tls.Config{Certificates: []tls.Certificate{cert}},
-	}}, h)
+	s, roots := startTLSServer(t, Config{}, h)
 	for _, size := range []int{100, readAheadBytes + 100, 3000} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) { closeNotifyAfterFrame(t, s, roots, size) })
 	}
@@ -431,4 +387,46 @@ func TestNetserverReadAheadConnSizeClass(t *testing.T) {
 		t.Fatalf("conn is %d bytes, %d with its malloc header: over the %d-byte size class",
 			n, n+mallocHeader, sizeClass)
 	}
+}
+
+// echoFrames builds one echo request of each size, id = its index, its
+// body bytes a pattern of mult that differs between frames, and returns
+// the payloads and all their frames back to back.
+func echoFrames(sizes []int, mult int) (payloads [][]byte, all []byte) {
+	for id, size := range sizes {
+		p := payload(uint32(id), opEcho, size)
+		for i := payloadMin; i < len(p); i++ {
+			p[i] = byte(i*mult + id)
+		}
+		payloads = append(payloads, p)
+		all = append(all, frame(p)...)
+	}
+	return payloads, all
+}
+
+// writeInBackground writes b on its own goroutine, for frames larger
+// than the socket buffers, which the server answers while they are
+// still being written; a failed write shows as missing responses.
+func (c *testClient) writeInBackground(b []byte) {
+	go func() {
+		c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
+		c.nc.Write(b)
+	}()
+}
+
+// startTLSServer starts a server on cfg whose listener speaks TLS
+// (security.protocol SSL) with a certificate for localhost from a test
+// CA, and returns it with the pool a client trusts that CA through.
+func startTLSServer(t *testing.T, cfg Config, h Handler) (*Server, *x509.CertPool) {
+	t.Helper()
+	ca := authtest.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, pkix.Name{CommonName: "localhost"})
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
+	cfg.Security = Security{SecurityProtocol: "SSL", TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	return startServer(t, cfg, h), roots
 }
