@@ -306,6 +306,12 @@ func (m *Manager) create(tp TopicPartition, cfg Config) (*Log, error) {
 // who asked while the previous one ran. Creating a topic of thousands of
 // partitions in parallel then syncs the log directory a few times, not
 // once per partition.
+//
+// A failure is sticky, as the shared syncfs's (see SharedSync): a failed
+// fsync's write-back may have dropped the entry of any caller that asked
+// before it ended, and the error is reported once, so a later fsync on a
+// fresh descriptor can succeed over it. Every later call returns the
+// first failure, until a restart, and runs no fsync.
 type groupSync struct {
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -313,6 +319,7 @@ type groupSync struct {
 	started   int64 // syncs begun
 	completed int64 // the newest sync finished
 	err       error // its result
+	failed    error // the first failure, wrapped for later callers
 }
 
 func (g *groupSync) sync(fn func() error) error {
@@ -324,6 +331,9 @@ func (g *groupSync) sync(fn func() error) error {
 	// A sync running now may have begun before the caller's change.
 	want := g.started + 1
 	for g.completed < want {
+		if g.failed != nil {
+			return g.failed
+		}
 		if g.running {
 			g.cond.Wait()
 			continue
@@ -335,6 +345,9 @@ func (g *groupSync) sync(fn func() error) error {
 		err := fn()
 		g.mu.Lock()
 		g.running, g.completed, g.err = false, gen, err
+		if err != nil && g.failed == nil {
+			g.failed = fmt.Errorf("a directory fsync failed earlier (restart the node): %w", err)
+		}
 		g.cond.Broadcast()
 	}
 	return g.err

@@ -274,6 +274,11 @@ func (p *Partition) TruncateFullyAndStartAt(leaderEpoch int32, offset int64) err
 // derived state along: the epoch cache loses entries past the end, the
 // producer state is rebuilt from the newest snapshot the log still covers,
 // the high watermark never points past the log end.
+//
+// It does so from the log's actual end also when the truncation failed:
+// the log may have changed before the failure (the manager checkpoints
+// after truncating, and that write can fail), and derived state past the
+// log's end would outlive the error. The error is returned all the same.
 func (p *Partition) truncateLocked(offset int64, fully bool) error {
 	var err error
 	if fully {
@@ -282,8 +287,17 @@ func (p *Partition) truncateLocked(offset int64, fully bool) error {
 		err = p.logs.Truncate(p.tp, offset)
 	}
 	if err != nil {
-		return fmt.Errorf("partition %s: truncate to %d: %w", p.tp, offset, err)
+		err = fmt.Errorf("partition %s: truncate to %d: %w", p.tp, offset, err)
 	}
+	// A full truncation that failed before restarting the log leaves it
+	// as it was, high watermark included.
+	fully = fully && (err == nil || p.log.LogEndOffset() == offset)
+	return errors.Join(err, p.followTruncationLocked(fully))
+}
+
+// followTruncationLocked brings the derived state along to the log's end
+// after a truncation (see truncateLocked).
+func (p *Partition) followTruncationLocked(fully bool) error {
 	leo := p.log.LogEndOffset()
 	p.epochMu.Lock()
 	changed := p.epochs.TruncateFromEnd(leo)
