@@ -381,7 +381,7 @@ func (l *Log) loadTrustedSealed(s *segment, nextBase int64) error {
 	s.size, s.nextOffset, s.sealed = info.Size(), nextBase, true
 	// Through sheddingFS: a read that found no descriptor would cost a
 	// rebuild from the whole .log file.
-	times, err := readWholeFile(sheddingFS{FS: l.fs, cache: s.file.cache}, s.path(timeIndexSuffix))
+	times, err := readWholeFile(l.shedding(), s.path(timeIndexSuffix))
 	// Sealing always leaves a time entry with the segment's largest
 	// timestamp. Without one, maxTimestamp would stay -1 and retention.ms
 	// would delete the segment at once: an empty file is damage.
@@ -433,7 +433,7 @@ func (l *Log) tryCleanActive(s *segment) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	fs := sheddingFS{FS: l.fs, cache: s.file.cache} // failing costs a full recovery
+	fs := l.shedding() // failing costs a full recovery
 	offsets, err1 := readWholeFile(fs, s.path(indexSuffix))
 	times, err2 := readWholeFile(fs, s.path(timeIndexSuffix))
 	if err1 != nil || err2 != nil || checkOffsetIndex(offsets, size) != nil || checkTimeIndex(times, math.MaxInt32) != nil {
@@ -466,7 +466,7 @@ func (l *Log) recoverSegment(s *segment, recoveryPoint int64, last bool) (bool, 
 	// Out of descriptors, close an idle file and try again, as every
 	// other open of a segment file does: at start-up after a crash,
 	// thousands of logs recover under the process's descriptor limit.
-	f, err := sheddingFS{FS: l.fs, cache: s.file.cache}.OpenReadWrite(s.path(logSuffix))
+	f, err := l.shedding().OpenReadWrite(s.path(logSuffix))
 	if err != nil {
 		return false, err
 	}
@@ -576,7 +576,11 @@ func (l *Log) createActiveSegment(baseOffset int64) error {
 // sheds idle files and tries again, as a segment file's open does, instead of failing a roll, a
 // truncation, a deletion or a clean and turning the log read-only. Only
 // the open fails so, so a failed fsync is never retried.
-func (l *Log) syncDir() error { return sheddingFS{FS: l.fs, cache: l.files}.SyncDir(l.dir) }
+func (l *Log) syncDir() error { return l.shedding().SyncDir(l.dir) }
+
+// shedding is the log's file system with the file cache's rule for an
+// open that finds no descriptor: shed idle files and try again.
+func (l *Log) shedding() sheddingFS { return sheddingFS{FS: l.fs, cache: l.files} }
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 

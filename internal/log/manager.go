@@ -388,8 +388,12 @@ func (m *Manager) Delete(tp TopicPartition) error {
 // syncDir fsyncs the log directory, shedding idle files if its open finds
 // no descriptor (see Log.syncDir).
 func (m *Manager) syncDir() error {
-	return sheddingFS{FS: m.opts.FS, cache: m.files}.SyncDir(m.opts.Dir)
+	return m.shedding().SyncDir(m.opts.Dir)
 }
+
+// shedding is the manager's file system with the file cache's rule for
+// an open that finds no descriptor (see Log.shedding).
+func (m *Manager) shedding() sheddingFS { return sheddingFS{FS: m.opts.FS, cache: m.files} }
 
 // DeleteRecordsBefore advances a log's start offset and checkpoints it before
 // returning, so an acknowledged DeleteRecords survives a crash.
@@ -453,7 +457,7 @@ func (m *Manager) Checkpoint() error {
 	// Out of descriptors, the files' creates and the directory's open shed
 	// idle files and try again, as Manager.syncDir does: a failure here
 	// fails a Truncate or DeleteRecordsBefore whose log already changed.
-	fsys := sheddingFS{FS: m.opts.FS, cache: m.files}
+	fsys := m.shedding()
 	if err := writeCheckpoint(fsys, m.path(recoveryPointCheckpointFile), recoveryPoints); err != nil {
 		return err
 	}

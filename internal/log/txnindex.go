@@ -133,7 +133,7 @@ func (l *Log) writeTxnIndexLocked(s *segment) error {
 	}
 	// Through sheddingFS, as Log.syncDir: the temporary file's create and
 	// the directory's open may find no descriptor, which failed the log.
-	if err := vfs.WriteFileAtomic(sheddingFS{FS: l.fs, cache: l.files}, path, buf); err != nil {
+	if err := vfs.WriteFileAtomic(l.shedding(), path, buf); err != nil {
 		return fmt.Errorf("segment %020d: %w", s.baseOffset, err)
 	}
 	return nil
