@@ -369,13 +369,23 @@ func (run *produceRun) waitDurable(group []produceStarted) {
 // and so outside its panic recovery: a panic fails this append rather
 // than taking the broker down.
 func (run *produceRun) guard(a *produceAppend, step string, f func()) {
+	if err := produceGuard(run.b, a, step, f); err != nil {
+		a.err = err
+	}
+}
+
+// produceGuard runs f, a step of a's produce, and returns what a panic in
+// it becomes: logged with its stack, an error naming the step (nil
+// without a panic).
+func produceGuard(b *Broker, a *produceAppend, step string, f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			run.b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", step, "panic", r, "stack", string(debug.Stack()))
-			a.err = fmt.Errorf("produce to %s-%d: panic while %s: %v", a.topic, a.partition, step, r)
+			b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", step, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("produce to %s-%d: panic while %s: %v", a.topic, a.partition, step, r)
 		}
 	}()
 	f()
+	return nil
 }
 
 // produceQueueOrder is the order a request's appends are queued in: by
@@ -418,15 +428,10 @@ func produceFill(b *Broker, appends []*produceAppend) {
 // the connection's panic recovery, where a panic would take the broker
 // down, and the response (sent right after) must go out in any case.
 func produceFillGuarded(b *Broker, a *produceAppend) {
-	defer func() {
-		if r := recover(); r != nil {
-			b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", "filling the response", "panic", r, "stack", string(debug.Stack()))
-			err := fmt.Errorf("produce to %s-%d: panic while filling the response: %v", a.topic, a.partition, r)
-			produceFail(a.out, errorCode(err), err)
-			a.out.ErrorRecords = nil
-		}
-	}()
-	produceFillOne(b, a)
+	if err := produceGuard(b, a, "filling the response", func() { produceFillOne(b, a) }); err != nil {
+		produceFail(a.out, errorCode(err), err)
+		a.out.ErrorRecords = nil
+	}
 }
 
 // produceFillOne writes one append's result into its partition's response.
@@ -451,12 +456,9 @@ func produceFillOne(b *Broker, a *produceAppend) {
 // client they are not (produceFillGuarded's UNKNOWN_SERVER_ERROR) would
 // make a plain producer's retry append them again.
 func produceCountIn(b *Broker, a *produceAppend) {
-	defer func() {
-		if r := recover(); r != nil {
-			b.Logger.Error("produce panicked", "topic", a.topic, "partition", a.partition, "step", "counting the append", "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
+	produceGuard(b, a, "counting the append", func() {
+		b.topicMetrics(a.topic).In(a.result.LastOffset-a.result.BaseOffset+1, int64(len(a.records)))
+	})
 }
 
 // produceRecordErrors lists the records that made the append fail, as

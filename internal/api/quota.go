@@ -33,12 +33,11 @@ import (
 // verification of a transactional batch (Request.waited): Kafka's handler
 // returns once the append is written and parks the rest in purgatory,
 // uncharged, and appends a batch to verify from the verification's
-// callback. OffsetCommit,
-// TxnOffsetCommit, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn are
-// charged their handling time less their calls to the coordinator, which
-// return once its write has replicated (awaitCoordinator): Kafka answers
-// them from the write's callback, on no request thread. Exempting them
-// whole let a client flood them for free.
+// callback. OffsetCommit, TxnOffsetCommit, AddPartitionsToTxn,
+// AddOffsetsToTxn and EndTxn are charged their handling time less their
+// calls to the coordinator, which return once its write has replicated
+// (awaitCoordinator): Kafka answers them from the write's callback, on no
+// request thread. Exempting them whole let a client flood them for free.
 
 // quotaUnchargedRequestTime lists the keys whose handler time is waiting,
 // not work.

@@ -130,8 +130,9 @@ type Request struct {
 	// the request_percentage quota, counts from here.
 	received time.Time
 	// waited is how long the handler waited rather than worked (a
-	// produce's waits for durability and replication), set before it
-	// finishes: the request_percentage quota does not charge it.
+	// produce's waits for durability, replication and verification, the
+	// coordinator calls of awaitCoordinator), set before it finishes: the
+	// request_percentage quota does not charge it.
 	waited time.Duration
 
 	// errors are the error codes a hand-framed response carries (Fetch),
