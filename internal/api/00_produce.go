@@ -202,7 +202,7 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 // r.waited, the time spent waiting for durability and replication (and
 // for transactional batches' verification).
 func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*produceAppend, finished func()) {
-	run := &produceRun{ctx: ctx, b: b, r: r, appends: appends, finished: finished, waits: waitClock{clock: fetchClock(b)}}
+	run := &produceRun{ctx: ctx, b: b, r: r, appends: appends, finished: finished, waits: newWaitClock(b)}
 	run.running.Store(1) // the queueing below
 	started := make([]produceStarted, 0, len(appends))
 	for _, a := range produceQueueOrder(appends) {

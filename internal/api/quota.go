@@ -62,7 +62,8 @@ var quotaUnchargedRequestTime = map[int16]bool{
 // waitClock measures the wall time during which at least one of a
 // request's goroutines waits (for durability, for the ISR, for a
 // coordinator): waits on several goroutines at once count once, so that
-// the request is never credited more than the time it took.
+// the request is never credited more than the time it took. Without a
+// clock (no quotas to charge) it measures nothing.
 type waitClock struct {
 	clock   clock.Clock
 	mu      sync.Mutex
@@ -72,6 +73,9 @@ type waitClock struct {
 }
 
 func (w *waitClock) begin() {
+	if w.clock == nil {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.waiting == 0 {
@@ -81,12 +85,24 @@ func (w *waitClock) begin() {
 }
 
 func (w *waitClock) end() {
+	if w.clock == nil {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waiting--
 	if w.waiting == 0 {
 		w.waited += w.clock.Now().Sub(w.since)
 	}
+}
+
+// newWaitClock measures a request's waits for the request_percentage
+// quota, or nothing when b charges no quota.
+func newWaitClock(b *Broker) waitClock {
+	if b.Quotas == nil {
+		return waitClock{}
+	}
+	return waitClock{clock: fetchClock(b)}
 }
 
 // total is the time waited in waits that have ended.
@@ -104,6 +120,10 @@ func (w *waitClock) total() time.Duration {
 // request thread. The coordinator's own work runs on its goroutine, not
 // the handler's.
 func (b *Broker) awaitCoordinator(r *Request, f func()) {
+	if b.Quotas == nil {
+		f()
+		return
+	}
 	clk := fetchClock(b)
 	start := clk.Now()
 	defer func() { r.waited += clk.Now().Sub(start) }()
