@@ -461,37 +461,48 @@ func (c *conn) readRequest() (request, error) {
 		<-c.slots
 		return request{}, errStopped
 	}
-	// The waits above take a free slot and memory as readily as they see
-	// a stop, and a frame whole in the read-ahead (or in crypto/tls's
-	// buffer, whose Read ignores a passed deadline) has no socket Read
-	// left to notice one that came after readSizePrefix's check: look
-	// again, or the frame is served after Shutdown stopped reading.
-	if c.readStopping.Load() {
-		c.s.pool.release(int64(size))
-		<-c.slots
-		return request{}, errStopped
-	}
 	bp := getFrameBuffer(int(size))
 	n := copy(*bp, c.readAhead[c.readStart:c.readEnd])
 	c.readStart += uint16(n) // at most readAheadBytes
-	if n == int(size) {
-		return request{buf: bp, size: size}, nil
+	if n < int(size) {
+		if testHookBeforeFrameBody != nil {
+			testHookBeforeFrameBody(c)
+		}
+		// The time spent waiting for a slot or memory is ours, not the
+		// client's: the body's deadline starts now.
+		if err := c.readFrameBody(*bp, n, c.idleAfter(time.Now())); err != nil {
+			c.dropFrame(bp, size)
+			return request{}, err
+		}
 	}
-	// The time spent waiting for a slot or memory is ours, not the client's:
-	// the body's deadline starts now.
-	err := c.readFrameBody(*bp, n, c.idleAfter(time.Now()))
-	if err != nil {
-		putFrameBuffer(bp)
-		c.s.pool.release(int64(size))
-		<-c.slots
-		return request{}, err
+	// The frame is in and no Read may have noticed a stop that came
+	// since readSizePrefix's check: the waits above take a free slot and
+	// memory as readily as they see one, a frame whole in the read-ahead
+	// had no Read left, and a body read from crypto/tls's buffer ignores
+	// the socket's passed deadline. Look again, or the frame is served
+	// after Shutdown stopped reading. One look covers every path.
+	if c.readStopping.Load() {
+		c.dropFrame(bp, size)
+		return request{}, errStopped
 	}
 	return request{buf: bp, size: size}, nil
+}
+
+// dropFrame gives back what a frame that will not be served holds: its
+// buffer, its memory and its slot.
+func (c *conn) dropFrame(bp *[]byte, size int32) {
+	putFrameBuffer(bp)
+	c.s.pool.release(int64(size))
+	<-c.slots
 }
 
 // testHookBeforeFrameSlot, set by a test only, runs after a frame's size
 // is read and before the wait for its slot.
 var testHookBeforeFrameSlot func(*conn)
+
+// testHookBeforeFrameBody, set by a test only, runs once a frame holds
+// its slot and memory, before the rest of its body is read.
+var testHookBeforeFrameBody func(*conn)
 
 // readFrameBody reads the rest of a frame's body, of which n bytes are
 // in; it must be in by deadline. It never reads past the frame: the
