@@ -441,13 +441,8 @@ func (c *conn) finish() {
 func (c *conn) readRequest() (request, error) {
 	size := int32(binary.BigEndian.Uint32(c.readAhead[c.readStart:]))
 	c.readStart += sizePrefixLen
-	if limit := c.maxFrameBytes(); size <= 0 || size > limit {
-		if limit < c.s.cfg.MaxRequestBytes {
-			c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
-				"client", c.clientAddr, "bytes", size, "limit", limit)
-		}
-		return request{}, fmt.Errorf("%w: %d bytes, the limit is %d",
-			errFrameSize, size, limit)
+	if err := c.checkFrameSize(size); err != nil {
+		return request{}, err
 	}
 	if testHookBeforeFrameSlot != nil {
 		testHookBeforeFrameSlot(c)
@@ -495,6 +490,62 @@ func (c *conn) dropFrame(bp *[]byte, size int32) {
 	c.s.pool.release(int64(size))
 	<-c.slots
 }
+
+// checkFrameSize refuses a frame larger than the connection may send.
+// Before a SASL connection authenticated that is the smaller bound; but
+// a frame pipelined behind the final SaslAuthenticate is the client's
+// first after authentication, as Kafka, which reads no frame while one is
+// being served during authentication, sees it. So a frame over the
+// smaller bound waits for every request before it to be answered, and
+// is held to the bound that applies then: still unauthenticated, it is
+// refused, its body unread.
+func (c *conn) checkFrameSize(size int32) error {
+	limit := c.maxFrameBytes()
+	if size > limit && size <= c.s.cfg.MaxRequestBytes {
+		if err := c.awaitAnswered(); err != nil {
+			return err
+		}
+		limit = c.maxFrameBytes()
+	}
+	if size > 0 && size <= limit {
+		return nil
+	}
+	if limit < c.s.cfg.MaxRequestBytes {
+		c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
+			"client", c.clientAddr, "bytes", size, "limit", limit)
+	}
+	return fmt.Errorf("%w: %d bytes, the limit is %d", errFrameSize, size, limit)
+}
+
+// awaitAnswered waits until every request read so far is answered: it
+// takes all of the connection's slots, which responses give back only
+// once written, and returns them. The wait is bounded: a connection that
+// has not authenticated is closed at the handshake timeout, which stops
+// it.
+func (c *conn) awaitAnswered() error {
+	if testHookAwaitingAnswers != nil {
+		testHookAwaitingAnswers(c)
+	}
+	held := 0
+	defer func() {
+		for ; held > 0; held-- {
+			<-c.slots
+		}
+	}()
+	for held < cap(c.slots) {
+		select {
+		case c.slots <- struct{}{}:
+			held++
+		case <-c.stopRead:
+			return errStopped
+		}
+	}
+	return nil
+}
+
+// testHookAwaitingAnswers, set by a test only, runs when the reader
+// starts waiting for earlier requests' answers before it sizes a frame.
+var testHookAwaitingAnswers func(*conn)
 
 // testHookBeforeFrameSlot, set by a test only, runs after a frame's size
 // is read and before the wait for its slot.
