@@ -441,13 +441,8 @@ func (c *conn) finish() {
 func (c *conn) readRequest() (request, error) {
 	size := int32(binary.BigEndian.Uint32(c.readAhead[c.readStart:]))
 	c.readStart += sizePrefixLen
-	if limit := c.maxFrameBytes(); size <= 0 || size > limit {
-		if limit < c.s.cfg.MaxRequestBytes {
-			c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
-				"client", c.clientAddr, "bytes", size, "limit", limit)
-		}
-		return request{}, fmt.Errorf("%w: %d bytes, the limit is %d",
-			errFrameSize, size, limit)
+	if err := c.checkFrameSize(size); err != nil {
+		return request{}, err
 	}
 	if testHookBeforeFrameSlot != nil {
 		testHookBeforeFrameSlot(c)
@@ -461,37 +456,104 @@ func (c *conn) readRequest() (request, error) {
 		<-c.slots
 		return request{}, errStopped
 	}
-	// The waits above take a free slot and memory as readily as they see
-	// a stop, and a frame whole in the read-ahead (or in crypto/tls's
-	// buffer, whose Read ignores a passed deadline) has no socket Read
-	// left to notice one that came after readSizePrefix's check: look
-	// again, or the frame is served after Shutdown stopped reading.
-	if c.readStopping.Load() {
-		c.s.pool.release(int64(size))
-		<-c.slots
-		return request{}, errStopped
-	}
 	bp := getFrameBuffer(int(size))
 	n := copy(*bp, c.readAhead[c.readStart:c.readEnd])
 	c.readStart += uint16(n) // at most readAheadBytes
-	if n == int(size) {
-		return request{buf: bp, size: size}, nil
+	if n < int(size) {
+		if testHookBeforeFrameBody != nil {
+			testHookBeforeFrameBody(c)
+		}
+		// The time spent waiting for a slot or memory is ours, not the
+		// client's: the body's deadline starts now.
+		if err := c.readFrameBody(*bp, n, c.idleAfter(time.Now())); err != nil {
+			c.dropFrame(bp, size)
+			return request{}, err
+		}
 	}
-	// The time spent waiting for a slot or memory is ours, not the client's:
-	// the body's deadline starts now.
-	err := c.readFrameBody(*bp, n, c.idleAfter(time.Now()))
-	if err != nil {
-		putFrameBuffer(bp)
-		c.s.pool.release(int64(size))
-		<-c.slots
-		return request{}, err
+	// The frame is in and no Read may have noticed a stop that came
+	// since readSizePrefix's check: the waits above take a free slot and
+	// memory as readily as they see one, a frame whole in the read-ahead
+	// had no Read left, and a body read from crypto/tls's buffer ignores
+	// the socket's passed deadline. Look again, or the frame is served
+	// after Shutdown stopped reading. One look covers every path.
+	if c.readStopping.Load() {
+		c.dropFrame(bp, size)
+		return request{}, errStopped
 	}
 	return request{buf: bp, size: size}, nil
 }
 
+// dropFrame gives back what a frame that will not be served holds: its
+// buffer, its memory and its slot.
+func (c *conn) dropFrame(bp *[]byte, size int32) {
+	putFrameBuffer(bp)
+	c.s.pool.release(int64(size))
+	<-c.slots
+}
+
+// checkFrameSize refuses a frame larger than the connection may send.
+// Before a SASL connection authenticated that is the smaller bound; but
+// a frame pipelined behind the final SaslAuthenticate is the client's
+// first after authentication, as Kafka, which reads no frame while one is
+// being served during authentication, sees it. So a frame over the
+// smaller bound waits for every request before it to be answered, and
+// is held to the bound that applies then: still unauthenticated, it is
+// refused, its body unread.
+func (c *conn) checkFrameSize(size int32) error {
+	limit := c.maxFrameBytes()
+	if size > limit && size <= c.s.cfg.MaxRequestBytes {
+		if err := c.awaitAnswered(); err != nil {
+			return err
+		}
+		limit = c.maxFrameBytes()
+	}
+	if size > 0 && size <= limit {
+		return nil
+	}
+	if limit < c.s.cfg.MaxRequestBytes {
+		c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
+			"client", c.clientAddr, "bytes", size, "limit", limit)
+	}
+	return fmt.Errorf("%w: %d bytes, the limit is %d", errFrameSize, size, limit)
+}
+
+// awaitAnswered waits until every request read so far is answered: it
+// takes all of the connection's slots, which responses give back only
+// once written, and returns them. The wait is bounded: a connection that
+// has not authenticated is closed at the handshake timeout, which stops
+// it.
+func (c *conn) awaitAnswered() error {
+	if testHookAwaitingAnswers != nil {
+		testHookAwaitingAnswers(c)
+	}
+	held := 0
+	defer func() {
+		for ; held > 0; held-- {
+			<-c.slots
+		}
+	}()
+	for held < cap(c.slots) {
+		select {
+		case c.slots <- struct{}{}:
+			held++
+		case <-c.stopRead:
+			return errStopped
+		}
+	}
+	return nil
+}
+
+// testHookAwaitingAnswers, set by a test only, runs when the reader
+// starts waiting for earlier requests' answers before it sizes a frame.
+var testHookAwaitingAnswers func(*conn)
+
 // testHookBeforeFrameSlot, set by a test only, runs after a frame's size
 // is read and before the wait for its slot.
 var testHookBeforeFrameSlot func(*conn)
+
+// testHookBeforeFrameBody, set by a test only, runs once a frame holds
+// its slot and memory, before the rest of its body is read.
+var testHookBeforeFrameBody func(*conn)
 
 // readFrameBody reads the rest of a frame's body, of which n bytes are
 // in; it must be in by deadline. It never reads past the frame: the

@@ -442,32 +442,67 @@ func (s *Server) stop() []*conn {
 
 func (s *Server) acceptLoop(l *Listener) {
 	defer s.wg.Done()
-	var backoff time.Duration
+	var failing acceptFailures
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
 			if s.isStopping() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors and the like: back off rather than
-			// spin, as net/http does, and keep serving existing clients.
-			// Without descriptors, retrying alone waits for a client to
-			// leave; the node frees some (DescriptorShortage).
-			if isDescriptorShortage(err) && s.cfg.DescriptorShortage != nil {
-				s.cfg.DescriptorShortage()
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accepting connection", "err", err, "retryIn", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
+			if !s.acceptFailed(l, &failing, err) {
 				return
 			}
 			continue
 		}
-		backoff = 0
+		if failing.count > 0 {
+			s.log.Info("accepting connections again", "listener", l.Security.Listener,
+				"failedAccepts", failing.count, "after", time.Since(failing.since).Round(time.Millisecond))
+		}
+		failing = acceptFailures{}
 		s.register(nc, l.Security)
 		s.throttleAccept()
+	}
+}
+
+// acceptFailures is an episode of accepts failing in a row.
+type acceptFailures struct {
+	count   int
+	since   time.Time
+	backoff time.Duration
+}
+
+// Accept retries back off from minAcceptBackoff, doubling to
+// maxAcceptBackoff, as net/http's do.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// acceptFailed handles an accept that failed (out of file descriptors and
+// the like): it backs off rather than spin, and keeps serving existing
+// clients. Without descriptors, retrying alone waits for a client to
+// leave, so the node is told to free some (DescriptorShortage); it may
+// have none left to free (its segment file budget has a floor), so the
+// backoff, not the node, is what keeps the loop from spinning. The
+// failure is logged once per episode, not per accept: under a persistent
+// EMFILE one line a second says nothing new. It returns false when the
+// server stops meanwhile.
+func (s *Server) acceptFailed(l *Listener, failing *acceptFailures, err error) bool {
+	if isDescriptorShortage(err) && s.cfg.DescriptorShortage != nil {
+		s.cfg.DescriptorShortage()
+	}
+	failing.backoff = min(max(2*failing.backoff, minAcceptBackoff), maxAcceptBackoff)
+	if failing.count == 0 {
+		failing.since = time.Now()
+		s.log.Warn("accepting connections failed; retrying, logged again once they are accepted",
+			"listener", l.Security.Listener, "err", err, "retryIn", failing.backoff)
+	}
+	failing.count++
+	select {
+	case <-time.After(failing.backoff):
+		return true
+	case <-s.ctx.Done():
+		return false
 	}
 }
 

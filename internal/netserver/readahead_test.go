@@ -430,3 +430,59 @@ func startTLSServer(t *testing.T, cfg Config, h Handler) (*Server, *x509.CertPoo
 	cfg.Security = Security{SecurityProtocol: "SSL", TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	return startServer(t, cfg, h), roots
 }
+
+// TestNetserverReadAheadShutdownDuringTheBody: a frame whose body is
+// read after its size (larger than the read-ahead) was served when
+// Shutdown stopped the reader once the frame held its slot and memory:
+// over TLS the body's rest is in crypto/tls's buffer after the record's
+// first read, and a Read from there ignores the socket's passed deadline.
+// The reader now looks at the stop once the body is in. Over plain TCP
+// the body's Read fails at once; both are checked.
+func TestNetserverReadAheadShutdownDuringTheBody(t *testing.T) {
+	defer func() { testHookBeforeFrameBody = nil }() // after the last Shutdown: no reader left
+	for _, overTLS := range []bool{true, false} {
+		t.Run(fmt.Sprint("tls=", overTLS), func(t *testing.T) { shutdownDuringTheBody(t, overTLS) })
+	}
+}
+
+func shutdownDuringTheBody(t *testing.T, overTLS bool) {
+	stopped := make(chan struct{})
+	testHookBeforeFrameBody = func(c *conn) {
+		c.stopReading() // what Shutdown does to each connection first
+		close(stopped)
+	}
+	h := newTestHandler()
+	var s *Server
+	var c *testClient
+	if overTLS {
+		var roots *x509.CertPool
+		s, roots = startTLSServer(t, Config{}, h)
+		c = dial(t, s)
+		// One record for the whole frame: the client would send the
+		// first ones after the handshake at about 1,200 bytes each.
+		c.nc = tls.Client(c.nc, &tls.Config{RootCAs: roots, ServerName: "localhost", DynamicRecordSizingDisabled: true})
+	} else {
+		s = startServer(t, Config{}, h)
+		c = dial(t, s)
+	}
+	// 3,000 bytes: one TLS record, read whole by the read of its size.
+	c.send(frame(payload(1, opEcho, 3000)))
+	select {
+	case <-stopped:
+	case <-time.After(waitLimit):
+		t.Fatal("the frame's body never read")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := h.served.Load(); n != 0 {
+		t.Fatalf("%d requests served, want none: the stop came before the body was in", n)
+	}
+	c.expectClosed()
+	h.resp.checkAllReleased(t)
+	if q := s.QueuedRequestBytes(); q != 0 {
+		t.Errorf("QueuedRequestBytes = %d, want 0", q)
+	}
+}

@@ -43,7 +43,8 @@ const (
 	// have (a segment open short of descriptors sheds them, log.sheddingFS;
 	// an accept does not), and where the budget leaves this many files or
 	// fewer (a limit of 512 with no client, 1,024 with 384 connections)
-	// failed accepts close none. Connections, which cannot be closed, may
+	// failed accepts close none: the accept loop's backoff (netserver),
+	// not this budget, keeps it from spinning then. Connections, which cannot be closed, may
 	// still take the bounds lower.
 	minSegmentFilesInShortage = 128
 )
