@@ -297,6 +297,11 @@ func (t *producerTable) record(e *producerEntry, h *record.Header, b producerBat
 	defer t.mu.Unlock()
 	e.recordLocked(h, b, nowMs)
 	t.syncOngoingLocked(e)
+	if h.IsTransactional() {
+		// The transaction is open: the other holders of the producer's
+		// guard need none.
+		delete(t.guards, e.id)
+	}
 }
 
 // replay applies a batch read back from the log (single-threaded load).
