@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/config"
@@ -450,4 +451,35 @@ func TestTxnVerificationOutlivesAFailedAppend(t *testing.T) {
 	noErr(t, err)
 	p.EndTxnVerification(7, second)
 	require(t, !p.NeedsTxnVerification(7, 0), "the second batch opened no transaction")
+}
+
+// TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate: a panic
+// while a producer's first transactional batch, already in the log's
+// queue, was being recorded in its state (before the entry was marked
+// known) failed the append, and release then dropped the still unknown
+// entry while the transaction it had opened provisionally stayed in the
+// open set: the coordinator's abort marker was ignored (no transaction
+// for an unknown producer) and the LSO stayed at the batch for good,
+// stopping read_committed consumers. The client's retry of the batch,
+// which the state did not hold, was appended a second time.
+func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	p.producers.recordFault = func(*producerEntry) {
+		p.producers.recordFault = nil
+		panic("recording bug")
+	}
+	_, err := p.StartProduce(f.batch(txnBatch(9, 0, 0, 2)), ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+
+	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
+	noErr(t, err)
+	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
+	marker := writeMarker(t, p, 9, 0, 1, false)
+	require(t, !marker.Ignored, "the abort marker was ignored: the transaction stays open")
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
 }
