@@ -23,7 +23,10 @@ import (
 //
 // Not charged to request_percentage: follower fetches (replication is
 // never throttled by client quotas), ApiVersions (a throttled client must
-// still be able to talk), and requests whose handling time is mostly a
+// still be able to talk), WriteTxnMarkers (a transaction coordinator's
+// markers, a cluster action Kafka answers exempt: a muted coordinator
+// connection would hold every transaction completing through this
+// broker in PrepareCommit), and requests whose handling time is mostly a
 // wait rather than work: a Fetch's long poll (only its reads are
 // charged), JoinGroup and SyncGroup (the rest of the group), and the
 // requests decided by the controller (a Raft commit), which Kafka
@@ -38,6 +41,9 @@ import (
 // calls to the coordinator, which return once its write has replicated
 // (awaitCoordinator): Kafka answers them from the write's callback, on no
 // request thread. Exempting them whole let a client flood them for free.
+// AddPartitionsToTxn v4 verify_only, sent by partition leaders, is charged
+// so too, as Kafka charges it to the sending broker (its handler throttles
+// it like a client's): Sluice takes it from any client.
 
 // quotaUnchargedRequestTime lists the keys whose handler time is waiting,
 // not work.
@@ -57,6 +63,7 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
 	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
 	51: true, // AlterUserScramCredentials (decided by the controller)
+	27: true, // WriteTxnMarkers: a cluster action, exempt in Kafka
 }
 
 // waitClock measures the wall time during which at least one of a

@@ -411,3 +411,34 @@ func requestQuotaHarness(t *testing.T, deferred bool) (*harness, *clock.Manual) 
 	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
 	return h, clk
 }
+
+// TestQuotaRequestPercentageExemptsWriteTxnMarkers: WriteTxnMarkers, a
+// transaction coordinator writing its markers to partition leaders (a
+// cluster action), is not charged to request_percentage, as Kafka's
+// handler answers it exempt from throttling: charged its appends and ISR
+// wait, the coordinator's connection was muted, and every transaction
+// whose markers go to this broker waited in PrepareCommit, its
+// producer answered CONCURRENT_TRANSACTIONS and its partitions' LSO held.
+// AddPartitionsToTxn v4 verify_only, which Kafka charges to the sending
+// broker like any request (and Sluice accepts from any client), stays
+// charged.
+func TestQuotaRequestPercentageExemptsWriteTxnMarkers(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+	clientID := "broker-2"
+	for _, c := range []struct {
+		key     int16
+		version int16
+		muted   int64
+	}{{27, 1, 0}, {24, 4, 2000}} {
+		h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+		th := &recordingThrottler{}
+		r := &Request{Header: wire.RequestHeader{APIKey: c.key, APIVersion: c.version, ClientID: &clientID}, Principal: auth.Anonymous}
+		resp := kmsg.ResponseForKey(c.key)
+		resp.SetVersion(c.version)
+		h.broker.throttleResponse(quota.WithThrottler(context.Background(), th), r, 100, 500*time.Millisecond, resp)
+		if th.ms != c.muted {
+			t.Errorf("%s v%d taking 500 ms: muted %d ms, want %d", kmsg.NameForKey(c.key), c.version, th.ms, c.muted)
+		}
+	}
+}

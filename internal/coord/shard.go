@@ -67,10 +67,14 @@ type shard struct {
 	nextWaiter group.Waiter
 	buf        []byte
 	// txnGuards are the verification guards of the transactional offset
-	// commits decided since the last flush, by producer id (the last one
+	// commits decided since the last flush, by producer id (the first one
 	// whose guard passed its check, see txnGuard.passed): the flush
 	// appends each producer's batch under its guard, so a marker written
 	// since the verification makes the append refuse it, and clears them.
+	// The producer id is key enough, as it is for the partition's guards
+	// and Kafka's VerificationStateEntry: a batch of another epoch is a
+	// batch of its own, and one of an older epoch than the partition
+	// knows is refused whatever its guard.
 	txnGuards map[int64]uint64
 }
 
@@ -156,7 +160,13 @@ func (s *shard) handle(req request) {
 	s.waiters[w] = req.reply
 	req.step(s.machine, s.nowMs(), w)
 	if g := req.txnGuard; g.guard != 0 && g.passed != nil && *g.passed {
-		s.txnGuards[g.producerID] = g.guard
+		// The first guard noted stays: a producer's guard changes between
+		// two of its commits only when the first one's was forgotten (a
+		// marker ended its transaction), and under the later guard the
+		// batch would carry that commit into the next transaction.
+		if _, ok := s.txnGuards[g.producerID]; !ok {
+			s.txnGuards[g.producerID] = g.guard
+		}
 	}
 }
 

@@ -114,3 +114,50 @@ func TestCoordTxnCommitSurvivesAConcurrentVerification(t *testing.T) {
 	offsets.EndTxnVerification(7, <-begun)
 	require(t, !offsets.NeedsTxnVerification(7, 0), "the commit opened no transaction on %s-0", OffsetsTopic)
 }
+
+// TestCoordTxnCommitVoidedGuardNotReplacedByALaterOne: a TxnOffsetCommit
+// passes its guard's check; before the flush, a marker ends the
+// producer's transaction on the partition (the client aborted after its
+// commit timed out) and the producer's next transaction verifies a
+// commit under a new guard, decided in the same flush. The two commits
+// share a batch (one producer, one epoch), which was appended under the
+// guard noted last: the new one, so the first commit's offsets, of a
+// transaction the marker had ended, were written into the next
+// transaction, to be committed with it. Appended under the first guard
+// noted, the marker refuses the batch: the shard fails and loads again,
+// and nothing is written.
+func TestCoordTxnCommitVoidedGuardNotReplacedByALaterOne(t *testing.T) {
+	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1})
+	f.createTopic("in", 1, nil)
+	f.ready("tg")
+	offsets, err := f.mgr.Partition(OffsetsTopic, 0)
+	noErr(t, err)
+
+	s, release := holdShard(t, f, "tg")
+	first := offsets.BeginTxnVerification(7)
+	stale := txnCommitAsync(t, f, s, 4, first)
+	second := first + 1 // the guard the next verification takes (guards are numbered)
+	began := make(chan uint64, 1)
+	go func() {
+		// Handled after the first commit's step, before the flush.
+		_, _ = f.coord.call(context.Background(), "tg", request{read: func(*group.Shard) any {
+			_, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7})
+			noErr(t, err)
+			began <- offsets.BeginTxnVerification(7)
+			return nil
+		}})
+	}()
+	eventually(t, "the marker queued", func() bool { return len(s.inbox) == 2 })
+	next := txnCommitAsync(t, f, s, 5, second)
+	release()
+
+	if g := <-began; g != second {
+		t.Fatalf("the next verification took guard %d, the test assumed %d", g, second)
+	}
+	if err := <-stale; err == nil {
+		t.Errorf("the commit whose transaction a marker ended was written into the next transaction")
+	}
+	<-next
+	offsets.EndTxnVerification(7, second)
+	require(t, offsets.NeedsTxnVerification(7, 0), "a transaction of producer 7 is open on %s-0", OffsetsTopic)
+}

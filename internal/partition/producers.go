@@ -187,6 +187,9 @@ type producerTable struct {
 	// last holder's EndTxnVerification or a marker for the producer.
 	guards    map[int64]*txnVerification
 	nextGuard uint64
+	// recordFault, nil but in tests, runs as a batch is recorded, before
+	// the entry changes: tests panic in it.
+	recordFault func(e *producerEntry)
 }
 
 func newProducerTable(maxProducers int, expirationMs int64) *producerTable {
@@ -295,7 +298,42 @@ func (t *producerTable) check(e *producerEntry, h *record.Header, coordinator bo
 func (t *producerTable) record(e *producerEntry, h *record.Header, b producerBatch, nowMs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			t.settleRecordLocked(e, h, b, nowMs)
+			panic(r) // the append still fails (recoverQueueing)
+		}
+	}()
+	if t.recordFault != nil {
+		t.recordFault(e)
+	}
 	e.recordLocked(h, b, nowMs)
+	t.syncOngoingLocked(e)
+	if h.IsTransactional() {
+		// The transaction is open: the other holders of the producer's
+		// guard need none.
+		delete(t.guards, e.id)
+	}
+}
+
+// settleRecordLocked makes e hold b after recording it panicked (a bug):
+// the log has the batch already, so the state must say so, whatever the
+// panic left half done. Unknown, the entry would be dropped at release
+// while its provisional transaction stayed open, which no marker then
+// ends (the LSO held for good); without the batch, the client's retry of
+// it would be appended again rather than answered as a duplicate. A
+// second panic here leaves the first to fail the append.
+func (t *producerTable) settleRecordLocked(e *producerEntry, h *record.Header, b producerBatch, nowMs int64) {
+	defer func() { _ = recover() }()
+	if newest, ok := e.newest(); !e.known || h.ProducerEpoch != e.epoch || !ok || newest.firstOffset != b.firstOffset {
+		e.recordLocked(h, b, nowMs)
+	}
+	if h.IsTransactional() {
+		if e.txnProvisional {
+			e.currentTxnFirstOffset, e.txnProvisional = b.firstOffset, false
+		}
+		delete(t.guards, e.id)
+	}
 	t.syncOngoingLocked(e)
 }
 

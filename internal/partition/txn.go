@@ -60,12 +60,17 @@ func (p *Partition) lastStableOffset(hw int64) int64 {
 // NeedsTxnVerification reports whether a transactional batch would open a
 // transaction for its producer here, which KIP-890 has the leader confirm
 // with the transaction coordinator first (AddPartitionsToTxn verify_only).
+// A transaction opened provisionally by a batch still being queued (on
+// another connection) is not open yet: that batch may fail, and one that
+// skipped its check because of it would then be refused under
+// TxnOpenGuard, or would open the transaction itself unverified. Kafka's
+// hasOngoingTransaction likewise counts appended batches only.
 func (p *Partition) NeedsTxnVerification(producerID int64, producerEpoch int16) bool {
 	t := p.producers
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[producerID]
-	return !ok || !e.known || e.currentTxnFirstOffset < 0 || producerEpoch > e.epoch
+	return !ok || !e.known || e.currentTxnFirstOffset < 0 || e.txnProvisional || producerEpoch > e.epoch
 }
 
 // CheckProducerEpoch refuses a producer epoch older than the one this
@@ -170,16 +175,15 @@ func (p *Partition) EndTxnVerification(producerID int64, guard uint64) {
 
 // consumeGuard checks, as a verified batch is appended (its producer's
 // appendMu held), that no marker ended the transaction since it was
-// verified; a transaction already open here needs no guard.
+// verified; a transaction already open here needs no guard. The guard
+// stays pending until the batch is queued (record): an append failing
+// after this check leaves it to the other holders, whose verification
+// still holds, as Kafka clears a producer's verification state only when
+// its transactional batch is appended.
 func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	// Once the transaction is open, the other holders need no guard.
-	pending := t.guardPendingLocked(e.id, guard)
-	if pending {
-		delete(t.guards, e.id)
-	}
-	if e.currentTxnFirstOffset >= 0 || pending {
+	if e.currentTxnFirstOffset >= 0 || t.guardPendingLocked(e.id, guard) {
 		return nil
 	}
 	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)

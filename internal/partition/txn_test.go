@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluicelog/sluice/internal/config"
@@ -396,4 +397,89 @@ func TestTxnVerificationsShareTheGuard(t *testing.T) {
 		_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 1, 1)), guard)
 		requireErrorIs(t, err, ErrInvalidTxnState)
 	}
+}
+
+// TestTxnProvisionalOpenNeedsVerification: a transaction a batch opens
+// provisionally while it is being queued (its producer's lock held, on
+// another connection) is not yet open. A batch of the producer that
+// looks meanwhile must be verified with the coordinator, as Kafka's
+// hasOngoingTransaction counts only appended batches: had it skipped its
+// check and the first batch failed, it was refused INVALID_TXN_STATE
+// under TxnOpenGuard, with nothing wrong with its transaction.
+func TestTxnProvisionalOpenNeedsVerification(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{1})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(txnBatch(7, 0, 0, 1)))
+	noErr(t, err)
+	writeMarker(t, p, 7, 0, 1, true)
+
+	// The next transaction's first batch, being queued.
+	entry := p.producers.acquire(7, f.clock.Now().UnixMilli())
+	h, err := record.ParseHeader(f.batch(txnBatch(7, 0, 1, 1)))
+	noErr(t, err)
+	require(t, p.producers.beginProvisional(entry, &h, p.log.LogEndOffset()), "the batch opened no transaction")
+	needs := p.NeedsTxnVerification(7, 0)
+	p.producers.cancelProvisional(entry) // its append failed
+	p.producers.release(entry)
+	require(t, needs, "a transaction opened provisionally by a batch not yet queued let another batch skip its verification")
+}
+
+// TestTxnVerificationOutlivesAFailedAppend: two first batches of one
+// producer hold its pending guard (a retry on another connection); the
+// first one's append fails after its guard was checked (the leader epoch
+// checkpoint could not be written). The guard must still be pending for
+// the second, which the coordinator verified too, as Kafka clears the
+// producer's verification state only once a transactional batch is
+// appended: consumed by the failed append, it refused the second batch
+// INVALID_TXN_STATE.
+func TestTxnVerificationOutlivesAFailedAppend(t *testing.T) {
+	f := newFixture(t)
+	efs := vfs.NewErrorFS(f.fs)
+	f.open(efs)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+
+	first := p.BeginTxnVerification(7)
+	second := p.BeginTxnVerification(7)
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: "leader-epoch-checkpoint", Count: -1})
+	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), first)
+	requireErrorIs(t, err, log.ErrStorage)
+	p.EndTxnVerification(7, first)
+	efs.Clear()
+	_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), second)
+	noErr(t, err)
+	p.EndTxnVerification(7, second)
+	require(t, !p.NeedsTxnVerification(7, 0), "the second batch opened no transaction")
+}
+
+// TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate: a panic
+// while a producer's first transactional batch, already in the log's
+// queue, was being recorded in its state (before the entry was marked
+// known) failed the append, and release then dropped the still unknown
+// entry while the transaction it had opened provisionally stayed in the
+// open set: the coordinator's abort marker was ignored (no transaction
+// for an unknown producer) and the LSO stayed at the batch for good,
+// stopping read_committed consumers. The client's retry of the batch,
+// which the state did not hold, was appended a second time.
+func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	p.producers.recordFault = func(*producerEntry) {
+		p.producers.recordFault = nil
+		panic("recording bug")
+	}
+	_, err := p.StartProduce(f.batch(txnBatch(9, 0, 0, 2)), ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+
+	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
+	noErr(t, err)
+	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
+	marker := writeMarker(t, p, 9, 0, 1, false)
+	require(t, !marker.Ignored, "the abort marker was ignored: the transaction stays open")
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
 }
