@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicelog/sluice/internal/auth"
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/quota"
 )
@@ -23,10 +24,11 @@ import (
 //
 // Not charged to request_percentage: follower fetches (replication is
 // never throttled by client quotas), ApiVersions (a throttled client must
-// still be able to talk), WriteTxnMarkers (a transaction coordinator's
-// markers, a cluster action Kafka answers exempt: a muted coordinator
-// connection would hold every transaction completing through this
-// broker in PrepareCommit), and requests whose handling time is mostly a
+// still be able to talk), WriteTxnMarkers from a principal allowed
+// CLUSTER_ACTION (a transaction coordinator's markers, a cluster action
+// Kafka answers exempt: a muted coordinator connection would hold every
+// transaction completing through this broker in PrepareCommit; a refused
+// one is charged, as Kafka charges it), and requests whose handling time is mostly a
 // wait rather than work: a Fetch's long poll (only its reads are
 // charged), JoinGroup and SyncGroup (the rest of the group), and the
 // requests decided by the controller (a Raft commit), which Kafka
@@ -63,7 +65,19 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
 	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
 	51: true, // AlterUserScramCredentials (decided by the controller)
-	27: true, // WriteTxnMarkers: a cluster action, exempt in Kafka
+	27: true, // WriteTxnMarkers: a cluster action, exempt in Kafka once authorized (requestTimeUncharged)
+}
+
+// requestTimeUncharged reports whether r's handler time is left out of
+// request_percentage. A cluster action (WriteTxnMarkers) is exempt only
+// for a principal allowed CLUSTER_ACTION, as Kafka throttles one refused
+// for it: exempt whoever sent it, any client could flood it, each answered
+// CLUSTER_AUTHORIZATION_FAILED, and never be throttled.
+func (b *Broker) requestTimeUncharged(r *Request) bool {
+	if r.Header.APIKey == writeTxnMarkersHandler.key {
+		return b.authz(r).cluster(auth.OpClusterAction) == nil
+	}
+	return quotaUnchargedRequestTime[r.Header.APIKey]
 }
 
 // waitClock measures the wall time during which at least one of a
@@ -190,7 +204,7 @@ func (b *Broker) throttleResponse(ctx context.Context, r *Request, frameBytes in
 	if r.Header.APIKey == produceHandler.key {
 		bytesMs = b.quotaRecord(r, quota.Produce, float64(frameBytes))
 	}
-	if !quotaUnchargedRequestTime[r.Header.APIKey] {
+	if !b.requestTimeUncharged(r) {
 		timeMs = b.quotaRequestTime(r, took)
 	}
 	throttleMs := b.noteThrottle(quota.Produce, bytesMs, timeMs)

@@ -442,3 +442,32 @@ func TestQuotaRequestPercentageExemptsWriteTxnMarkers(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaRequestPercentageChargesDeniedWriteTxnMarkers: WriteTxnMarkers
+// is exempt from request_percentage only as the cluster action it is: a
+// principal refused CLUSTER_ACTION is charged, as Kafka's handleError
+// throttles a cluster action that failed its authorization. Exempt
+// whatever its principal, any client could send it in a loop (each
+// answered CLUSTER_AUTHORIZATION_FAILED for every partition it lists)
+// and never be throttled.
+func TestQuotaRequestPercentageChargesDeniedWriteTxnMarkers(t *testing.T) {
+	h := newAdminHarness(t, Config{})
+	setQuota(t, h, []metadata.QuotaEntityPart{{Type: "user", Default: true}}, metadata.QuotaRequestPercentage, 10)
+	broker := auth.User("broker")
+	h.broker.Config.Authorizer = &auth.AuthorizerConfig{SuperUsers: []string{broker.String()}}
+	clientID := "c"
+	for _, c := range []struct {
+		principal auth.Principal
+		muted     int64
+	}{{broker, 0}, {auth.Anonymous, 2000}} {
+		h.broker.Quotas = quota.NewManager(quota.WindowConfig{Samples: 2, WindowMs: 1000})
+		th := &recordingThrottler{}
+		r := &Request{Header: wire.RequestHeader{APIKey: 27, APIVersion: 1, ClientID: &clientID}, Principal: c.principal}
+		resp := kmsg.NewPtrWriteTxnMarkersResponse()
+		resp.SetVersion(1)
+		h.broker.throttleResponse(quota.WithThrottler(context.Background(), th), r, 100, 500*time.Millisecond, resp)
+		if th.ms != c.muted {
+			t.Errorf("WriteTxnMarkers of %s taking 500 ms: muted %d ms, want %d", c.principal, th.ms, c.muted)
+		}
+	}
+}

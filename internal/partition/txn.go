@@ -269,10 +269,15 @@ func (t *producerTable) finishTxn(e *producerEntry) {
 }
 
 // replayMarker applies a marker read back from the log (recovery, a
-// follower's append) and returns the transaction it ended.
+// follower's append) and returns the transaction it ended. It voids the
+// producer's verification guard as a marker written here does
+// (checkMarker): a produce verified while this replica led, whose append
+// comes once it leads again, must not open the transaction that another
+// leader's marker ended meanwhile.
 func (t *producerTable) replayMarker(h *record.Header, m record.Marker, nowMs int64) (completedTxn, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delete(t.guards, h.ProducerID)
 	e := t.replayEntryLocked(h.ProducerID, nowMs)
 	c, ok := t.endTxnLocked(e, h.ProducerEpoch, m, h.BaseOffset, nowMs)
 	t.syncOngoingLocked(e)
