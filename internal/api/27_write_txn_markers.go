@@ -17,8 +17,8 @@ import (
 // partition answers once the ISR has the marker, as a produce with
 // acks=all. v2 (KIP-1228's transaction_version) is not served yet.
 //
-// Kafka restricts it to the ClusterAction ACL; Sluice has no ACLs yet, so
-// any client may send it, as any client may produce.
+// As in Kafka, it needs CLUSTER_ACTION on the cluster: under an authorizer
+// a client without it has every partition refused.
 var writeTxnMarkersHandler = handler{key: 27, minVersion: 0, maxVersion: 1, serve: serveWriteTxnMarkers}
 
 // writeTxnMarkersTimeout bounds each marker's wait for the ISR. The
