@@ -42,6 +42,8 @@
 package sharestate
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -302,6 +304,40 @@ func (s *Shard) Delete(w Waiter, key Key) {
 	s.reply(w, nil, nil)
 }
 
+// DeleteTopics removes the state of every share partition of the given
+// topics (by id), as Kafka's share coordinator does when the controller
+// deletes a topic: tombstones, so compaction drops the records, and a
+// topic re-created under the same name (a new id) starts with none. No
+// one waits for it; it returns how many share partitions it removed.
+func (s *Shard) DeleteTopics(topicIDs map[[16]byte]bool) int {
+	var keys []Key
+	for key := range s.states {
+		if topicIDs[key.TopicID] {
+			keys = append(keys, key)
+		}
+	}
+	// In key order, so the records do not depend on the map's.
+	slices.SortFunc(keys, compareKeys)
+	for _, key := range keys {
+		for _, typ := range []int16{typeSnapshot, typeUpdate} {
+			r := Record{Key: encodeKey(typ, key)}
+			s.records = append(s.records, r)
+			s.apply(r)
+		}
+	}
+	return len(keys)
+}
+
+func compareKeys(a, b Key) int {
+	if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.TopicID[:], b.TopicID[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
+}
+
 func (s *Shard) emitSnapshot(key Key, snap snapshot) {
 	r := Record{Key: encodeKey(typeSnapshot, key), Value: encodeSnapshot(snap)}
 	s.records = append(s.records, r)
@@ -476,15 +512,7 @@ func (s *Shard) String() string {
 	for k := range s.states {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b Key) int {
-		if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(string(a.TopicID[:]), string(b.TopicID[:])); c != 0 {
-			return c
-		}
-		return int(a.Partition - b.Partition)
-	})
+	slices.SortFunc(keys, compareKeys)
 	var b strings.Builder
 	for _, k := range keys {
 		st := s.states[k]
