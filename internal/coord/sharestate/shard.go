@@ -270,13 +270,24 @@ func (s *Shard) checkWrite(key Key, req WriteRequest) error {
 // startOffset in a newer state epoch (InitializeShareGroupState): the
 // group coordinator does it when a share group starts consuming a
 // partition, or its offsets are reset.
+//
+// The same initialization again (same state epoch and start offset, and
+// nothing written on it since) is done again, as Kafka's share
+// coordinator takes an initialization in the stored state epoch: it is a
+// caller's retry whose first answer was lost (it timed out while the
+// record was replicated), and answering it FENCED_STATE_EPOCH would
+// report a failure for what succeeded. Writing it again makes the answer
+// wait for the earlier record to be committed too. Any other
+// initialization in the stored state epoch or below is fenced: the
+// heartbeat's initialization of a partition already in use takes that as
+// done.
 func (s *Shard) Initialize(nowMs int64, w Waiter, key Key, stateEpoch int32, startOffset int64) {
 	st := s.states[key]
 	switch {
 	case key.Partition < 0 || startOffset < -1:
 		s.reply(w, nil, fmt.Errorf("initialize partition %d at %d: %w", key.Partition, startOffset, ErrInvalidRequest))
 		return
-	case st != nil && stateEpoch <= st.StateEpoch:
+	case st != nil && stateEpoch <= st.StateEpoch && !repeatsInitialization(st, stateEpoch, startOffset):
 		s.reply(w, nil, fmt.Errorf("initialize in state epoch %d, stored %d: %w", stateEpoch, st.StateEpoch, ErrFencedStateEpoch))
 		return
 	case st == nil && len(s.states) >= s.cfg.MaxStates:
@@ -289,6 +300,12 @@ func (s *Shard) Initialize(nowMs int64, w Waiter, key Key, stateEpoch int32, sta
 	}
 	s.emitSnapshot(key, snap)
 	s.reply(w, nil, nil)
+}
+
+// repeatsInitialization says whether st is what an initialization in
+// stateEpoch at startOffset left, untouched since but for a leader's read.
+func repeatsInitialization(st *State, stateEpoch int32, startOffset int64) bool {
+	return st.StateEpoch == stateEpoch && st.StartOffset == startOffset && len(st.Batches) == 0
 }
 
 // Delete removes a share partition's state (DeleteShareGroupState): a
