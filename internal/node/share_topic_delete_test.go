@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicelog/sluice/internal/coord"
 	"github.com/sluicelog/sluice/internal/coord/sharestate"
@@ -116,4 +118,29 @@ func shareStateStored(t *testing.T, ctx context.Context, n *Node, key coord.Shar
 	}
 	_, found := shard.ReadSummary(key)
 	return found
+}
+
+// TestNodeShareStateSummaryErrorCarriesZeros: ReadShareGroupStateSummary
+// of a topic id nobody knows (a deleted topic's, say) is
+// UNKNOWN_TOPIC_OR_PARTITION with the epochs and start offset left 0, as
+// Kafka's error answer carries only the code and message, not -1.
+func TestNodeShareStateSummaryErrorCarriesZeros(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir())
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = "nobody"
+	req.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: [16]byte{0: 0xDE, 15: 0xAD},
+		Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: 0}}}}
+	resp, err := req.RequestWith(ctx, client(t, n))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("ReadShareGroupStateSummary: %v %+v", err, resp)
+	}
+	rp := resp.Topics[0].Partitions[0]
+	if rp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("ReadShareGroupStateSummary of an unknown topic id: %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(rp.ErrorCode))
+	}
+	if rp.StartOffset != 0 || rp.StateEpoch != 0 || rp.LeaderEpoch != 0 {
+		t.Fatalf("the error answer has start offset %d, state epoch %d, leader epoch %d; want Kafka's zeros", rp.StartOffset, rp.StateEpoch, rp.LeaderEpoch)
+	}
 }
