@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/sharestate"
 	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/partition"
 )
@@ -229,4 +230,64 @@ func TestShareCoordinatorInitializeRepeatedAfterATimeout(t *testing.T) {
 	require(t, sum.StateEpoch == 2 && sum.StartOffset == 10, "state after the repeat: %+v", sum)
 	err = f.share.InitializeState(ctx, k, 2, 20)
 	requireErrorIs(t, err, ErrFencedStateEpoch)
+}
+
+// TestShareCoordinatorDeletesADeletedTopicsStateOnLoad: a topic deleted
+// while this node did not lead the __share_group_state partition holding
+// its share state (leadership elsewhere, or being moved) has its state
+// tombstoned when the shard loads here again, as it would have been live;
+// a topic that stays keeps its state.
+func TestShareCoordinatorDeletesADeletedTopicsStateOnLoad(t *testing.T) {
+	f := newShareStateFixture(t)
+	f.createTopic("u", 1, nil)
+	ctx := ctxT(t)
+	k := f.key("sg", 1)
+	u, _ := f.image().Topic("u")
+	kept := ShareStateKey{GroupID: "sg", TopicID: u.ID, Partition: 0}
+	f.waitCoordinator(k)
+	noErr(t, f.share.InitializeState(ctx, k, 0, 5))
+	noErr(t, f.share.InitializeState(ctx, kept, 0, 7))
+	stored := func(key ShareStateKey) bool {
+		r, err := f.share.call(ctx, key, shareRequest{read: func(m *sharestate.Shard) any {
+			_, ok := m.ReadSummary(key)
+			return ok
+		}})
+		noErr(t, err)
+		return r.Value.(bool)
+	}
+	require(t, stored(k) && stored(kept), "the states were not initialized")
+
+	stateTopic, _ := f.image().Topic(ShareStateTopic)
+	var moves []metadata.Record
+	for p := range stateTopic.Partitions {
+		moves = append(moves, &metadata.PartitionChange{TopicID: stateTopic.ID, Partition: int32(p), Leader: metadata.NoLeader})
+	}
+	f.apply(moves...)
+	f.share.Refresh()
+	t0, _ := f.image().Topic("t")
+	f.apply(&metadata.RemoveTopic{TopicID: t0.ID})
+	f.share.Refresh()
+	for _, m := range moves {
+		m.(*metadata.PartitionChange).Leader = testNode
+	}
+	f.apply(moves...)
+	f.share.Refresh()
+	eventually(t, "the deleted topic's state tombstoned on load", func() bool {
+		r, err := f.share.call(ctx, k, shareRequest{read: func(m *sharestate.Shard) any {
+			_, ok := m.ReadSummary(k)
+			return ok
+		}})
+		return err == nil && !r.Value.(bool)
+	})
+	require(t, stored(kept), "the state of a topic that stays was deleted")
+	// And the tombstones are in the log: a restart (which knows nothing of
+	// the deletion) finds no state.
+	f.share.Stop()
+	f.restart()
+	f.startShare()
+	eventually(t, "the share coordinator after restart", func() bool {
+		_, err := f.share.ReadStateSummary(ctx, kept)
+		return err == nil
+	})
+	require(t, !stored(k), "the deleted topic's state is back after a restart")
 }
