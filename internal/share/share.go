@@ -364,10 +364,12 @@ func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegrou
 	}
 	topicID := topicIDOf(c.newestImageLocked(nil))
 	var out []assignedPartition
+	skipped := false
 	for topic, ps := range m.Assignment {
 		id, ok := topicID(topic)
 		if !ok {
-			continue // deleted since: the next assignment drops it
+			skipped = true // deleted since: the next assignment drops it
+			continue
 		}
 		for _, p := range ps {
 			if tp := (TopicPartition{topic, p}); a.initialized[tp] != id {
@@ -375,7 +377,7 @@ func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegrou
 			}
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && !skipped {
 		a.doneAt[memberID] = g.Epoch
 	}
 	return a, out
