@@ -34,7 +34,9 @@ func serveReadShareGroupStateSummary(ctx context.Context, b *Broker, r *Request)
 				return nil
 			})
 			if rp.ErrorCode != 0 {
-				rp.StartOffset = -1
+				// Kafka's error answer carries only the code and message:
+				// its epochs and start offset are 0, not "none" (-1).
+				rp.StateEpoch, rp.LeaderEpoch, rp.StartOffset = 0, 0, 0
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -83,7 +85,26 @@ type ShareCoordinator struct {
 	shardCfg sharestate.Config
 	logger   *slog.Logger
 	set      *shardSet[*shareShard]
+
+	// topicsMu guards what Refresh learnt of deleted topics (noteDeletedTopics).
+	topicsMu sync.Mutex
+	// knownTopics are the topic ids of the newest image seen (at
+	// knownOffset); an id that leaves it was deleted (ids are never
+	// reused).
+	knownTopics map[metadata.UUID]bool
+	knownOffset int64
+	// deletedTopics are the topics deleted since this node started (at
+	// most maxDeletedTopics), whose state every shard removes, one loaded
+	// after the deletion included; deletedGen counts the changes.
+	deletedTopics map[[16]byte]bool
+	deletedGen    uint64
 }
+
+// maxDeletedTopics bounds the deleted topic ids a share coordinator
+// remembers for its shards; beyond it an arbitrary one is forgotten,
+// and a shard loaded later keeps that topic's state (unreadable: its
+// topic id is unknown).
+const maxDeletedTopics = 1 << 16
 
 // The share coordinator's request and result types (sharestate's).
 type (
@@ -125,6 +146,9 @@ func StartShareState(opts ShareStateOptions) (*ShareCoordinator, error) {
 			MaxStates: max(cfg.MaxStates/int(cfg.NumPartitions), 1)}}
 	c.set = newShardSet[*shareShard](ShareStateTopic, opts.NodeID, opts.Image, opts.CreateShareStateTopic, opts.Clock, c.logger)
 	c.set.newShard = c.startShardLocked
+	c.deletedTopics = map[[16]byte]bool{}
+	c.knownOffset = -1
+	c.noteDeletedTopics()
 	return c, nil
 }
 
@@ -132,8 +156,78 @@ func StartShareState(opts ShareStateOptions) (*ShareCoordinator, error) {
 func (c *ShareCoordinator) Stop() { c.set.stop() }
 
 // Refresh loads the shards of the __share_group_state partitions this node
-// leads and unloads the others; it does not block on loading.
-func (c *ShareCoordinator) Refresh() { c.set.refresh() }
+// leads and unloads the others, and has them remove the state of topics
+// deleted since the last image; it does not block on loading.
+func (c *ShareCoordinator) Refresh() {
+	deleted := c.noteDeletedTopics()
+	c.set.refresh()
+	if deleted {
+		for _, s := range c.set.all() {
+			s.wakeUp()
+		}
+	}
+}
+
+// noteDeletedTopics compares the newest image's topics with those of the
+// image seen before it, as Kafka's broker hands the share coordinator
+// the topics a metadata delta deleted (onTopicsDeleted), and says whether
+// any was. The first image is only noted: topics deleted while this node
+// was down are not known to be deleted (an id missing from the image may
+// also be one this node has not seen created yet).
+func (c *ShareCoordinator) noteDeletedTopics() bool {
+	img := c.opts.Image()
+	if img == nil {
+		return false
+	}
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	if img.Offset() <= c.knownOffset {
+		return false
+	}
+	first := c.knownTopics == nil
+	if first {
+		c.knownTopics = map[metadata.UUID]bool{}
+	}
+	c.knownOffset = img.Offset()
+	deleted := false
+	for id := range c.knownTopics {
+		if _, ok := img.TopicByID(id); !ok {
+			delete(c.knownTopics, id)
+			c.rememberDeletedLocked(id)
+			deleted = true
+		}
+	}
+	if len(c.knownTopics) != img.NumTopics() {
+		for _, t := range img.Topics() {
+			c.knownTopics[t.ID] = true
+		}
+	}
+	if deleted {
+		c.deletedGen++
+	}
+	return deleted
+}
+
+func (c *ShareCoordinator) rememberDeletedLocked(id metadata.UUID) {
+	for forget := range c.deletedTopics {
+		if len(c.deletedTopics) < maxDeletedTopics {
+			break
+		}
+		delete(c.deletedTopics, forget)
+	}
+	c.deletedTopics[[16]byte(id)] = true
+}
+
+// deletedTopicsSince returns the deleted topics and their generation when
+// it moved past gen.
+func (c *ShareCoordinator) deletedTopicsSince(gen uint64) (map[[16]byte]bool, uint64, bool) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	if c.deletedGen == gen {
+		return nil, gen, false
+	}
+	return maps.Clone(c.deletedTopics), c.deletedGen, true
+}
 
 // WaitLoaded refreshes and waits until every shard has replayed.
 func (c *ShareCoordinator) WaitLoaded(ctx context.Context) error { return c.set.waitLoaded(ctx) }

@@ -32,11 +32,15 @@ type shareShard struct {
 	waiters    map[sharestate.Waiter]chan sharestate.Reply
 	nextWaiter sharestate.Waiter
 	buf        []byte
+	// wake tells the owner that topics were deleted (Refresh);
+	// deletedGen is the generation of deleted topics it has removed.
+	wake       chan struct{}
+	deletedGen uint64
 }
 
 func (c *ShareCoordinator) startShardLocked(p, leaderEpoch int32) *shareShard {
 	s := &shareShard{shardBase: newShardBase(p, leaderEpoch), c: c, inbox: make(chan shareRequest, inboxSize),
-		waiters: map[sharestate.Waiter]chan sharestate.Reply{}}
+		waiters: map[sharestate.Waiter]chan sharestate.Reply{}, wake: make(chan struct{}, 1)}
 	c.set.goLocked(s.run)
 	return s
 }
@@ -52,12 +56,17 @@ func (s *shareShard) run() {
 		return
 	}
 	s.loaded.Store(true)
+	// Topics deleted before this shard loaded (leadership came here
+	// after the deletion) are removed first.
+	s.wakeUp()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case req := <-s.inbox:
 			handleQueued(s.inbox, req, s.handle)
+		case <-s.wake:
+			s.deleteTopics()
 		}
 		if err := s.flush(); err != nil {
 			s.c.logger.Warn("share coordinator shard unloaded", "partition", s.partition, "err", err)
@@ -68,6 +77,27 @@ func (s *shareShard) run() {
 			s.c.set.drop(s, code)
 			return
 		}
+	}
+}
+
+// wakeUp has the owner look at the deleted topics; it never blocks.
+func (s *shareShard) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// deleteTopics removes the state of the topics deleted since it last
+// looked; the tombstones go out with the next flush.
+func (s *shareShard) deleteTopics() {
+	ids, gen, changed := s.c.deletedTopicsSince(s.deletedGen)
+	if !changed {
+		return
+	}
+	s.deletedGen = gen
+	if n := s.machine.DeleteTopics(ids); n > 0 {
+		s.c.logger.Info("deleted the share state of deleted topics", "partition", s.partition, "share_partitions", n)
 	}
 }
 

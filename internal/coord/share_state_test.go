@@ -3,13 +3,20 @@ package coord
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
+	"github.com/sluicelog/sluice/internal/coord/sharestate"
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/partition"
 )
 
 type shareStateFixture struct {
 	*fixture
 	share *ShareCoordinator
+	// stateReplicas are __share_group_state's replicas, this node's alone
+	// unless set; the ISR is all of them.
+	stateReplicas []int32
 }
 
 func newShareStateFixture(t *testing.T) *shareStateFixture {
@@ -24,7 +31,7 @@ func (f *shareStateFixture) startShare() {
 		Config: ShareStateConfig{NumPartitions: 3, UpdatesPerSnapshot: 2},
 		CreateShareStateTopic: func(context.Context) error {
 			if _, ok := f.image().Topic(ShareStateTopic); !ok {
-				f.createTopic(ShareStateTopic, 3, ShareStateTopicConfigs)
+				f.createStateTopic()
 			}
 			f.share.Refresh()
 			return nil
@@ -33,6 +40,22 @@ func (f *shareStateFixture) startShare() {
 	f.share = c
 	f.t.Cleanup(c.Stop)
 	c.Refresh()
+}
+
+// createStateTopic creates __share_group_state (3 partitions) on
+// stateReplicas, led here.
+func (f *shareStateFixture) createStateTopic() {
+	if len(f.stateReplicas) == 0 {
+		f.createTopic(ShareStateTopic, 3, ShareStateTopicConfigs)
+		return
+	}
+	id := metadata.UUID{0: 0x5E, 15: 1}
+	records := []metadata.Record{&metadata.Topic{Name: ShareStateTopic, ID: id}}
+	for i := range 3 {
+		records = append(records, &metadata.Partition{TopicID: id, Partition: int32(i), Replicas: f.stateReplicas,
+			ISR: f.stateReplicas, Leader: testNode})
+	}
+	f.apply(records...)
 }
 
 func (f *shareStateFixture) key(group string, partition int32) ShareStateKey {
@@ -149,4 +172,122 @@ func (f *shareStateFixture) restartShare() {
 		_, err := f.share.ReadStateSummary(ctx, f.key("sg", 1))
 		return err == nil
 	})
+}
+
+// TestShareCoordinatorInitializeRepeatedAfterATimeout: an initialization
+// (AlterShareGroupOffsets' InitializeShareGroupState) whose caller gave up
+// while its record waited for a slow follower (acks=all) is applied all
+// the same; the persister sends it again. The repeat finds the state in
+// the state epoch it asks for, and must succeed, as in Kafka (its share
+// coordinator fences only an older state epoch), not answer
+// FENCED_STATE_EPOCH, which the alter reported as NOT_LEADER_OR_FOLLOWER.
+// Another initialization in that state epoch is still refused.
+func TestShareCoordinatorInitializeRepeatedAfterATimeout(t *testing.T) {
+	const follower = testNode + 1
+	f := &shareStateFixture{fixture: newFixture(t, clock.Real(), Config{})}
+	f.createTopic("t", 2, nil)
+	f.stateReplicas = []int32{testNode, follower}
+	f.startShare()
+	ctx := ctxT(t)
+	k := f.key("sg", 1)
+	f.waitCoordinator(k)
+	part, err := f.mgr.Partition(ShareStateTopic, PartitionFor(ShareCoordinatorKey(k), 3))
+	noErr(t, err)
+
+	timeoutCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = f.share.InitializeState(timeoutCtx, k, 2, 10)
+	cancel()
+	requireErrorIs(t, err, context.DeadlineExceeded)
+	// The follower catches up: the record is committed.
+	leo := part.Offsets().LogEndOffset
+	require(t, leo > 0, "the initialization was not appended")
+	r, err := part.ReadAsReplica(follower, leo, partition.ReadOptions{CurrentLeaderEpoch: -1, MaxBytes: 1 << 20})
+	noErr(t, err)
+	r.Records.Release()
+	eventually(t, "the initialization committed", func() bool { return part.Offsets().HighWatermark == leo })
+
+	repeat := make(chan error, 1)
+	go func() { repeat <- f.share.InitializeState(ctx, k, 2, 10) }()
+	// The repeat's record waits for the follower too.
+	eventually(t, "the repeat appended", func() bool {
+		if end := part.Offsets().LogEndOffset; end > leo {
+			r, err := part.ReadAsReplica(follower, end, partition.ReadOptions{CurrentLeaderEpoch: -1, MaxBytes: 1 << 20})
+			noErr(t, err)
+			r.Records.Release()
+			return true
+		}
+		select {
+		case err := <-repeat:
+			repeat <- err
+			return true
+		default:
+			return false
+		}
+	})
+	noErr(t, <-repeat)
+	sum, err := f.share.ReadStateSummary(ctx, k)
+	noErr(t, err)
+	require(t, sum.StateEpoch == 2 && sum.StartOffset == 10, "state after the repeat: %+v", sum)
+	err = f.share.InitializeState(ctx, k, 2, 20)
+	requireErrorIs(t, err, ErrFencedStateEpoch)
+}
+
+// TestShareCoordinatorDeletesADeletedTopicsStateOnLoad: a topic deleted
+// while this node did not lead the __share_group_state partition holding
+// its share state (leadership elsewhere, or being moved) has its state
+// tombstoned when the shard loads here again, as it would have been live;
+// a topic that stays keeps its state.
+func TestShareCoordinatorDeletesADeletedTopicsStateOnLoad(t *testing.T) {
+	f := newShareStateFixture(t)
+	f.createTopic("u", 1, nil)
+	ctx := ctxT(t)
+	k := f.key("sg", 1)
+	u, _ := f.image().Topic("u")
+	kept := ShareStateKey{GroupID: "sg", TopicID: u.ID, Partition: 0}
+	f.waitCoordinator(k)
+	noErr(t, f.share.InitializeState(ctx, k, 0, 5))
+	noErr(t, f.share.InitializeState(ctx, kept, 0, 7))
+	stored := func(key ShareStateKey) bool {
+		r, err := f.share.call(ctx, key, shareRequest{read: func(m *sharestate.Shard) any {
+			_, ok := m.ReadSummary(key)
+			return ok
+		}})
+		noErr(t, err)
+		return r.Value.(bool)
+	}
+	require(t, stored(k) && stored(kept), "the states were not initialized")
+
+	stateTopic, _ := f.image().Topic(ShareStateTopic)
+	var moves []metadata.Record
+	for p := range stateTopic.Partitions {
+		moves = append(moves, &metadata.PartitionChange{TopicID: stateTopic.ID, Partition: int32(p), Leader: metadata.NoLeader})
+	}
+	f.apply(moves...)
+	f.share.Refresh()
+	t0, _ := f.image().Topic("t")
+	f.apply(&metadata.RemoveTopic{TopicID: t0.ID})
+	f.share.Refresh()
+	for _, m := range moves {
+		m.(*metadata.PartitionChange).Leader = testNode
+	}
+	f.apply(moves...)
+	f.share.Refresh()
+	eventually(t, "the deleted topic's state tombstoned on load", func() bool {
+		r, err := f.share.call(ctx, k, shareRequest{read: func(m *sharestate.Shard) any {
+			_, ok := m.ReadSummary(k)
+			return ok
+		}})
+		return err == nil && !r.Value.(bool)
+	})
+	require(t, stored(kept), "the state of a topic that stays was deleted")
+	// And the tombstones are in the log: a restart (which knows nothing of
+	// the deletion) finds no state.
+	f.share.Stop()
+	f.restart()
+	f.startShare()
+	eventually(t, "the share coordinator after restart", func() bool {
+		_, err := f.share.ReadStateSummary(ctx, kept)
+		return err == nil
+	})
+	require(t, !stored(k), "the deleted topic's state is back after a restart")
 }

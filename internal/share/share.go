@@ -298,7 +298,7 @@ func (c *Coordinator) liveImage() *metadata.Image {
 // recorded in the group's ShareGroupStatePartitionMetadata.
 func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *metadata.Image) (sharegroup.HeartbeatResult, error) {
 	defer c.writeGroupReleased(groupID)
-	var uninitialized []TopicPartition
+	var uninitialized []assignedPartition
 	var assigned *assignedState
 	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
@@ -328,38 +328,56 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *me
 // __consumer_offsets partition again), or a new group of a deleted one's
 // id, is another *sharegroup.Group, and its partitions are checked anew.
 type assignedState struct {
-	group       *sharegroup.Group
-	initialized map[TopicPartition]bool
+	group *sharegroup.Group
+	// initialized holds the topic id each share partition was initialized
+	// for: a topic deleted and created again under its name is another
+	// topic, whose share partitions have no state yet.
+	initialized map[TopicPartition][16]byte
 	// doneAt is, by member, the group epoch at which every partition of
 	// its assignment was initialized: an assignment changes only with the
 	// group epoch, so a steady heartbeat looks at none of them.
 	doneAt map[string]int32
 }
 
+// assignedPartition is a share partition to initialize, with the id its
+// topic had when it was assigned.
+type assignedPartition struct {
+	TopicPartition
+	topicID [16]byte
+}
+
 // uninitializedAssignmentLocked is the share partitions assigned to
-// memberID that this node has not yet made sure have state (c.mu held).
-func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegroup.Group, memberID string) (*assignedState, []TopicPartition) {
+// memberID that this node has not yet made sure have state (c.mu held),
+// their topics' ids read in the newest image seen.
+func (c *Coordinator) uninitializedAssignmentLocked(groupID string, g *sharegroup.Group, memberID string) (*assignedState, []assignedPartition) {
 	m := g.Member(memberID)
 	if m == nil {
 		return nil, nil
 	}
 	a := c.assigned[groupID]
 	if a == nil || a.group != g {
-		a = &assignedState{group: g, initialized: map[TopicPartition]bool{}, doneAt: map[string]int32{}}
+		a = &assignedState{group: g, initialized: map[TopicPartition][16]byte{}, doneAt: map[string]int32{}}
 		c.assigned[groupID] = a
 	}
 	if epoch, ok := a.doneAt[memberID]; ok && epoch == g.Epoch {
 		return a, nil
 	}
-	var out []TopicPartition
+	topicID := topicIDOf(c.newestImageLocked(nil))
+	var out []assignedPartition
+	skipped := false
 	for topic, ps := range m.Assignment {
+		id, ok := topicID(topic)
+		if !ok {
+			skipped = true // deleted since: the next assignment drops it
+			continue
+		}
 		for _, p := range ps {
-			if tp := (TopicPartition{topic, p}); !a.initialized[tp] {
-				out = append(out, tp)
+			if tp := (TopicPartition{topic, p}); a.initialized[tp] != id {
+				out = append(out, assignedPartition{tp, id})
 			}
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && !skipped {
 		a.doneAt[memberID] = g.Epoch
 	}
 	return a, out
@@ -382,7 +400,7 @@ const initializeTimeout = 5 * time.Second
 // (FENCED_STATE_EPOCH), which here means done. A failure is logged and
 // tried again at the member's next heartbeat; meanwhile the leader
 // answers the partition's fetches with a retriable error.
-func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps []TopicPartition) {
+func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps []assignedPartition) {
 	if len(tps) == 0 {
 		return
 	}
@@ -410,7 +428,7 @@ func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps [
 	}
 	for i, tp := range tps {
 		if done[i] {
-			a.initialized[tp] = true
+			a.initialized[tp.TopicPartition] = tp.topicID
 		}
 	}
 }
@@ -609,7 +627,11 @@ type sharePartition struct {
 	mu          sync.Mutex
 	p           *sharegroup.Partition
 	leaderEpoch int32 // the partition's leader epoch p was read in
-	deleted     bool  // its group was deleted, or its state altered (offsets.go): write no state for it
+	// hosted is the partition p was read for: a topic deleted and created
+	// again under its name is hosted anew, and its share partition is
+	// another, whose state is read afresh.
+	hosted  *partition.Partition
+	deleted bool // its group was deleted, or its state altered (offsets.go): write no state for it
 }
 
 // lockSharePartition returns the share partition with its mu held,
@@ -637,7 +659,7 @@ func (c *Coordinator) lockSharePartition(ctx context.Context, key partitionKey, 
 			continue // its group was deleted meanwhile: look again
 		}
 		epoch := part.LeaderEpoch()
-		if sp.p == nil || sp.leaderEpoch != epoch {
+		if sp.p == nil || sp.leaderEpoch != epoch || sp.hosted != part {
 			if err := c.loadLocked(ctx, sp, part, epoch); err != nil {
 				sp.mu.Unlock()
 				return nil, err
@@ -663,7 +685,7 @@ func (c *Coordinator) loadLocked(ctx context.Context, sp *sharePartition, part *
 	earliest, lockMs := c.groupSettings(key.group)
 	cfg := c.opts.Config.Partition
 	cfg.LockDurationMs = lockMs
-	sp.leaderEpoch = epoch
+	sp.leaderEpoch, sp.hosted = epoch, part
 	if found {
 		sp.p = sharegroup.LoadPartition(cfg, st)
 		return nil
@@ -819,7 +841,8 @@ func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) 
 	for id, recorded := range g.DeletingTopics() {
 		t, ok := img.TopicByID(metadata.UUID(id))
 		if !ok {
-			c.opts.Logger.Warn("share state of a deleted topic left to its share coordinator", "group", groupID, "topic", recorded)
+			// Deleted: its share coordinator deleted the state with it.
+			c.opts.Logger.Debug("share state went with its deleted topic", "group", groupID, "topic", recorded)
 			continue
 		}
 		deleting[t.Name] = int32(len(t.Partitions))

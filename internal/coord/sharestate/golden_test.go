@@ -18,6 +18,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files with the cur
 //
 //	write g t p state=n leader=n spso=n batches=first-last:state:count,...
 //	read g t p leader=n | summary g t p | init g t p state=n spso=n | delete g t p
+//	delete-topics t,...   the controller deleted these topics
 //	replay     a new shard replays the whole log: prints it, and whether it matches
 //	compact    the log keeps only each key's newest record, then replay as above
 //	advance ms move time
@@ -97,6 +98,14 @@ func (h *harness) run(command string) string {
 		h.shard.Initialize(h.nowMs, w, keyOf(a), int32(num(a["state"], 0)), num(a["spso"], -1))
 	case "delete":
 		h.shard.Delete(w, keyOf(a))
+	case "delete-topics":
+		ids := map[[16]byte]bool{}
+		for _, name := range strings.Split(fields[1], ",") {
+			var id [16]byte
+			copy(id[:], name)
+			ids[id] = true
+		}
+		value = fmt.Sprintf("deleted %d", h.shard.DeleteTopics(ids))
 	case "summary":
 		sum, ok := h.shard.ReadSummary(keyOf(a))
 		return fmt.Sprintf("%+v found=%v", sum, ok)
@@ -113,6 +122,9 @@ func (h *harness) run(command string) string {
 	records := h.shard.TakeRecords()
 	h.log = append(h.log, records...)
 	var b strings.Builder
+	if value != "" {
+		b.WriteString(value + "\n")
+	}
 	for _, r := range records {
 		typ, _, err := decodeKey(r.Key)
 		switch {

@@ -42,6 +42,8 @@
 package sharestate
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -268,13 +270,24 @@ func (s *Shard) checkWrite(key Key, req WriteRequest) error {
 // startOffset in a newer state epoch (InitializeShareGroupState): the
 // group coordinator does it when a share group starts consuming a
 // partition, or its offsets are reset.
+//
+// The same initialization again (same state epoch and start offset, and
+// nothing written on it since) is done again, as Kafka's share
+// coordinator takes an initialization in the stored state epoch: it is a
+// caller's retry whose first answer was lost (it timed out while the
+// record was replicated), and answering it FENCED_STATE_EPOCH would
+// report a failure for what succeeded. Writing it again makes the answer
+// wait for the earlier record to be committed too. Any other
+// initialization in the stored state epoch or below is fenced: the
+// heartbeat's initialization of a partition already in use takes that as
+// done.
 func (s *Shard) Initialize(nowMs int64, w Waiter, key Key, stateEpoch int32, startOffset int64) {
 	st := s.states[key]
 	switch {
 	case key.Partition < 0 || startOffset < -1:
 		s.reply(w, nil, fmt.Errorf("initialize partition %d at %d: %w", key.Partition, startOffset, ErrInvalidRequest))
 		return
-	case st != nil && stateEpoch <= st.StateEpoch:
+	case st != nil && stateEpoch <= st.StateEpoch && !repeatsInitialization(st, stateEpoch, startOffset):
 		s.reply(w, nil, fmt.Errorf("initialize in state epoch %d, stored %d: %w", stateEpoch, st.StateEpoch, ErrFencedStateEpoch))
 		return
 	case st == nil && len(s.states) >= s.cfg.MaxStates:
@@ -289,6 +302,12 @@ func (s *Shard) Initialize(nowMs int64, w Waiter, key Key, stateEpoch int32, sta
 	s.reply(w, nil, nil)
 }
 
+// repeatsInitialization says whether st is what an initialization in
+// stateEpoch at startOffset left, untouched since but for a leader's read.
+func repeatsInitialization(st *State, stateEpoch int32, startOffset int64) bool {
+	return st.StateEpoch == stateEpoch && st.StartOffset == startOffset && len(st.Batches) == 0
+}
+
 // Delete removes a share partition's state (DeleteShareGroupState): a
 // tombstone for each of its keys, so compaction drops both records.
 func (s *Shard) Delete(w Waiter, key Key) {
@@ -300,6 +319,40 @@ func (s *Shard) Delete(w Waiter, key Key) {
 		}
 	}
 	s.reply(w, nil, nil)
+}
+
+// DeleteTopics removes the state of every share partition of the given
+// topics (by id), as Kafka's share coordinator does when the controller
+// deletes a topic: tombstones, so compaction drops the records, and a
+// topic re-created under the same name (a new id) starts with none. No
+// one waits for it; it returns how many share partitions it removed.
+func (s *Shard) DeleteTopics(topicIDs map[[16]byte]bool) int {
+	var keys []Key
+	for key := range s.states {
+		if topicIDs[key.TopicID] {
+			keys = append(keys, key)
+		}
+	}
+	// In key order, so the records do not depend on the map's.
+	slices.SortFunc(keys, compareKeys)
+	for _, key := range keys {
+		for _, typ := range []int16{typeSnapshot, typeUpdate} {
+			r := Record{Key: encodeKey(typ, key)}
+			s.records = append(s.records, r)
+			s.apply(r)
+		}
+	}
+	return len(keys)
+}
+
+func compareKeys(a, b Key) int {
+	if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.TopicID[:], b.TopicID[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
 }
 
 func (s *Shard) emitSnapshot(key Key, snap snapshot) {
@@ -476,15 +529,7 @@ func (s *Shard) String() string {
 	for k := range s.states {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b Key) int {
-		if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(string(a.TopicID[:]), string(b.TopicID[:])); c != 0 {
-			return c
-		}
-		return int(a.Partition - b.Partition)
-	})
+	slices.SortFunc(keys, compareKeys)
 	var b strings.Builder
 	for _, k := range keys {
 		st := s.states[k]
