@@ -66,10 +66,13 @@ type Manager struct {
 	mu               sync.Mutex
 	logs             map[TopicPartition]*Log
 	opening          map[TopicPartition]chan struct{} // GetOrCreate opening or Delete removing a log; closed when done
+	deleting         map[TopicPartition]*logDeletion  // deletions not yet durable, redone by Delete, GetOrCreate and Maintain
+	trash            []string                         // renamed log directories whose removal failed; retried by Maintain
+	deletedDirs      int64                            // log directories renamed for deletion, to name each uniquely
 	lastRetentionMs  int64
 	lastCheckpointMs int64
 	checkpointMu     sync.Mutex // one checkpoint writer at a time
-	dirSync          groupSync  // fsyncs of opts.Dir after creating a log
+	dirSync          groupSync  // fsyncs of opts.Dir after creating or deleting a log
 	closed           bool
 	cleaner          cleanerState
 	// logStartMoved is told which logs retention moved the start offset
@@ -106,7 +109,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, files: NewFileCacheWithActive(opts.MaxOpenSealedSegments, opts.MaxOpenActiveSegments), logs: map[TopicPartition]*Log{},
-		opening: map[TopicPartition]chan struct{}{}}
+		opening: map[TopicPartition]chan struct{}{}, deleting: map[TopicPartition]*logDeletion{}}
 	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
@@ -167,6 +170,7 @@ func (m *Manager) openAll() error {
 	if err != nil {
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
+	m.removeDeletedLogDirs(names)
 	var errMu sync.Mutex
 	var errs []error
 	parallel.ForEach(names, openParallelism, func(name string) {
@@ -241,12 +245,24 @@ func (m *Manager) SetOpenSegmentLimits(sealed, active int) { m.files.SetLimits(s
 
 // GetOrCreate returns the partition's log, creating it with cfg if needed.
 // Logs of different partitions open in parallel: m.mu is not held across
-// the open (its fsyncs), only an opening mark for tp.
+// the open (its fsyncs), only an opening mark for tp. A failed deletion of
+// tp is finished first, and its failure returned if it still fails.
 func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
+	if err := m.deleteLog(tp, true); err != nil {
+		// The old directory, or its rename, may still be there: a log
+		// created now would be made of the old one's files, or lose its
+		// own at the next open.
+		return nil, fmt.Errorf("partition %s: its earlier deletion is not durable: %w", tp, err)
+	}
 	m.mu.Lock()
 	if err := m.waitOpeningLocked(tp); err != nil {
 		m.mu.Unlock()
 		return nil, err
+	}
+	if _, pending := m.deleting[tp]; pending {
+		// A Delete that failed while this call waited.
+		m.mu.Unlock()
+		return m.GetOrCreate(tp, cfg)
 	}
 	if l, ok := m.logs[tp]; ok {
 		m.mu.Unlock()
@@ -351,38 +367,6 @@ func (g *groupSync) sync(fn func() error) error {
 		g.cond.Broadcast()
 	}
 	return g.err
-}
-
-// Delete removes a partition's log and its files; a GetOrCreate of the
-// same partition meanwhile waits for it, as one waits for an open.
-func (m *Manager) Delete(tp TopicPartition) error {
-	m.mu.Lock()
-	if err := m.waitOpeningLocked(tp); err != nil && !errors.Is(err, ErrClosed) {
-		m.mu.Unlock()
-		return err
-	}
-	l, ok := m.logs[tp]
-	delete(m.logs, tp)
-	if !ok {
-		m.mu.Unlock()
-		return nil
-	}
-	// A GetOrCreate of tp waits for the deletion as for an open: the
-	// directory it would create is the one being removed, new files and
-	// all.
-	done := make(chan struct{})
-	m.opening[tp] = done
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.opening, tp)
-		close(done)
-		m.mu.Unlock()
-	}()
-	if err := l.Delete(); err != nil {
-		return err
-	}
-	return m.syncDir()
 }
 
 // syncDir fsyncs the log directory, shedding idle files if its open finds
@@ -519,6 +503,9 @@ func (m *Manager) Maintain(nowMs int64) error {
 	}
 	moved := m.logStartMoved
 	m.mu.Unlock()
+	if retention {
+		m.finishDeletions()
+	}
 	for i, l := range logs {
 		if m.maintainLog(l, nowMs, retention) && moved != nil {
 			moved(tps[i])
