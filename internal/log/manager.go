@@ -379,6 +379,14 @@ func (m *Manager) syncDir() error {
 // an open that finds no descriptor (see Log.shedding).
 func (m *Manager) shedding() sheddingFS { return sheddingFS{FS: m.opts.FS, cache: m.files} }
 
+// FS is the manager's file system for the files others keep beside the
+// logs (a partition's leader-epoch checkpoint and producer snapshots, the
+// high-watermark checkpoint): an open or a directory fsync that finds no
+// descriptor closes an idle segment file and tries again, as the logs'
+// own opens do, instead of failing the append or the checkpoint that
+// needed it. Only opens are retried, never a failed fsync.
+func (m *Manager) FS() vfs.FS { return m.shedding() }
+
 // DeleteRecordsBefore advances a log's start offset and checkpoints it before
 // returning, so an acknowledged DeleteRecords survives a crash.
 func (m *Manager) DeleteRecordsBefore(tp TopicPartition, offset int64) (int64, error) {
@@ -580,7 +588,10 @@ func (m *Manager) Close() error {
 	if err != nil {
 		return err
 	}
-	return vfs.WriteFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
+	// Through shedding, as the checkpoint above: the logs are closed, so
+	// no idle file is left to close, but a close still in flight gives
+	// its descriptor back.
+	return vfs.WriteFileAtomic(m.shedding(), m.path(cleanShutdownFile), nil)
 }
 
 // SharedSyncStats reports what the logs' shared syncs did.
