@@ -97,3 +97,53 @@ func TestFileCacheDescriptorShortageAtATrustedSegmentsLoad(t *testing.T) {
 	defer l.Close()
 	require(t, fsys.logOpens.Load() == 0, "the sealed segment's indexes were rebuilt from its .log %d times", fsys.logOpens.Load())
 }
+
+// TestFileCacheDescriptorShortageAtATxnIndexLoad: a log's load reads the
+// .txnindex of each segment that has one, and that read went straight to
+// the file system while every other file of the load sheds an idle file
+// and tries again when out of descriptors: the log failed to load.
+func TestFileCacheDescriptorShortageAtATxnIndexLoad(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 600
+	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
+	files := logs[0].files
+	fsys.mu.Lock()
+	fsys.limit = 0
+	fsys.mu.Unlock()
+	const dir = "/data/txn-0"
+	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
+	noErr(t, err)
+	appendRolled(t, l, 3)
+	noErr(t, l.AppendAbortedTxn(AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 1, LastStableOffset: 2}))
+	end := l.LogEndOffset()
+	noErr(t, l.Close())
+
+	// Just before the first read of the .txnindex, the rest of the
+	// process takes every descriptor but those the cache's idle files
+	// hold.
+	short := &shortAtFirstOpenFS{descriptorFS: fsys, suffix: txnIndexSuffix}
+	l, err = Open(short, dir, Options{Config: cfg, Files: files, Logger: quietLogger, RecoveryPoint: end, CleanShutdown: true})
+	noErr(t, err)
+	defer l.Close()
+	require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
+	got := l.AbortedTxns(0, end)
+	require(t, len(got) == 1 && got[0].ProducerID == 1, "aborted transactions after the load: %+v", got)
+}
+
+// shortAtFirstOpenFS has the rest of the process take every free
+// descriptor just before the first open of a file whose name ends in
+// suffix.
+type shortAtFirstOpenFS struct {
+	*descriptorFS
+	suffix string
+	done   atomic.Bool
+}
+
+func (f *shortAtFirstOpenFS) Open(name string) (vfs.File, error) {
+	if strings.HasSuffix(name, f.suffix) && f.done.CompareAndSwap(false, true) {
+		f.mu.Lock()
+		f.limit = len(f.open)
+		f.mu.Unlock()
+	}
+	return f.descriptorFS.Open(name)
+}
