@@ -14,7 +14,7 @@ import (
 
 // TestFileCacheDescriptorShortageAtALogsLoad: a log's load opens segment
 // files outside the cache: a rebuild of a sealed segment's indexes when
-// its time index is lost (or its read found no descriptor), and after a
+// its time index is lost, and after a
 // crash the recovery's scan of every segment above the recovery point.
 // Those opens did not close idle files and try again, as every other open
 // of a segment file does, so at start-up, with many partitions opening

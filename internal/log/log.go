@@ -379,9 +379,13 @@ func (l *Log) loadTrustedSealed(s *segment, nextBase int64) error {
 		return err
 	}
 	s.size, s.nextOffset, s.sealed = info.Size(), nextBase, true
-	// Through sheddingFS: a read that found no descriptor would cost a
-	// rebuild from the whole .log file.
+	// Through sheddingFS, and a shortage that shedding could not end
+	// fails the load (shortOfDescriptors) rather than cost a rebuild
+	// from the whole .log file.
 	times, err := readWholeFile(l.shedding(), s.path(timeIndexSuffix))
+	if err := shortOfDescriptors(err); err != nil {
+		return fmt.Errorf("segment %020d: read %s: %w", s.baseOffset, timeIndexSuffix, err)
+	}
 	// Sealing always leaves a time entry with the segment's largest
 	// timestamp. Without one, maxTimestamp would stay -1 and retention.ms
 	// would delete the segment at once: an empty file is damage.

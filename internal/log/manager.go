@@ -66,10 +66,13 @@ type Manager struct {
 	mu               sync.Mutex
 	logs             map[TopicPartition]*Log
 	opening          map[TopicPartition]chan struct{} // GetOrCreate opening or Delete removing a log; closed when done
+	deleting         map[TopicPartition]*logDeletion  // deletions not yet durable, redone by Delete, GetOrCreate and Maintain
+	trash            []string                         // renamed log directories whose removal failed; retried by Maintain
+	deletedDirs      int64                            // log directories renamed for deletion, to name each uniquely
 	lastRetentionMs  int64
 	lastCheckpointMs int64
 	checkpointMu     sync.Mutex // one checkpoint writer at a time
-	dirSync          groupSync  // fsyncs of opts.Dir after creating a log
+	dirSync          groupSync  // fsyncs of opts.Dir after creating or deleting a log
 	closed           bool
 	cleaner          cleanerState
 	// logStartMoved is told which logs retention moved the start offset
@@ -106,7 +109,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, files: NewFileCacheWithActive(opts.MaxOpenSealedSegments, opts.MaxOpenActiveSegments), logs: map[TopicPartition]*Log{},
-		opening: map[TopicPartition]chan struct{}{}}
+		opening: map[TopicPartition]chan struct{}{}, deleting: map[TopicPartition]*logDeletion{}}
 	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
@@ -167,6 +170,7 @@ func (m *Manager) openAll() error {
 	if err != nil {
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
+	m.removeDeletedLogDirs(names)
 	var errMu sync.Mutex
 	var errs []error
 	parallel.ForEach(names, openParallelism, func(name string) {
@@ -241,12 +245,24 @@ func (m *Manager) SetOpenSegmentLimits(sealed, active int) { m.files.SetLimits(s
 
 // GetOrCreate returns the partition's log, creating it with cfg if needed.
 // Logs of different partitions open in parallel: m.mu is not held across
-// the open (its fsyncs), only an opening mark for tp.
+// the open (its fsyncs), only an opening mark for tp. A failed deletion of
+// tp is finished first, and its failure returned if it still fails.
 func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
+	if err := m.deleteLog(tp, true); err != nil {
+		// The old directory, or its rename, may still be there: a log
+		// created now would be made of the old one's files, or lose its
+		// own at the next open.
+		return nil, fmt.Errorf("partition %s: its earlier deletion is not durable: %w", tp, err)
+	}
 	m.mu.Lock()
 	if err := m.waitOpeningLocked(tp); err != nil {
 		m.mu.Unlock()
 		return nil, err
+	}
+	if _, pending := m.deleting[tp]; pending {
+		// A Delete that failed while this call waited.
+		m.mu.Unlock()
+		return m.GetOrCreate(tp, cfg)
 	}
 	if l, ok := m.logs[tp]; ok {
 		m.mu.Unlock()
@@ -353,38 +369,6 @@ func (g *groupSync) sync(fn func() error) error {
 	return g.err
 }
 
-// Delete removes a partition's log and its files; a GetOrCreate of the
-// same partition meanwhile waits for it, as one waits for an open.
-func (m *Manager) Delete(tp TopicPartition) error {
-	m.mu.Lock()
-	if err := m.waitOpeningLocked(tp); err != nil && !errors.Is(err, ErrClosed) {
-		m.mu.Unlock()
-		return err
-	}
-	l, ok := m.logs[tp]
-	delete(m.logs, tp)
-	if !ok {
-		m.mu.Unlock()
-		return nil
-	}
-	// A GetOrCreate of tp waits for the deletion as for an open: the
-	// directory it would create is the one being removed, new files and
-	// all.
-	done := make(chan struct{})
-	m.opening[tp] = done
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.opening, tp)
-		close(done)
-		m.mu.Unlock()
-	}()
-	if err := l.Delete(); err != nil {
-		return err
-	}
-	return m.syncDir()
-}
-
 // syncDir fsyncs the log directory, shedding idle files if its open finds
 // no descriptor (see Log.syncDir).
 func (m *Manager) syncDir() error {
@@ -394,6 +378,14 @@ func (m *Manager) syncDir() error {
 // shedding is the manager's file system with the file cache's rule for
 // an open that finds no descriptor (see Log.shedding).
 func (m *Manager) shedding() sheddingFS { return sheddingFS{FS: m.opts.FS, cache: m.files} }
+
+// FS is the manager's file system for the files others keep beside the
+// logs (a partition's leader-epoch checkpoint and producer snapshots, the
+// high-watermark checkpoint): an open or a directory fsync that finds no
+// descriptor closes an idle segment file and tries again, as the logs'
+// own opens do, instead of failing the append or the checkpoint that
+// needed it. Only opens are retried, never a failed fsync.
+func (m *Manager) FS() vfs.FS { return m.shedding() }
 
 // DeleteRecordsBefore advances a log's start offset and checkpoints it before
 // returning, so an acknowledged DeleteRecords survives a crash.
@@ -493,7 +485,9 @@ func rolledSinceCheckpoint(logs []*Log) bool {
 // start offset retention moved up: what derives from the log's start (a
 // partition's leader epoch cache) follows it, as Kafka's deleteSegments
 // does through maybeIncrementLogStartOffset. DeleteRecordsBefore and the
-// truncations do not call it: their callers bring their state along.
+// truncations do not call it: their callers bring their state along. f
+// may be called for different logs at once (retention runs logs in
+// parallel), never twice at once for one log.
 func (m *Manager) OnLogStartMoved(f func(TopicPartition)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -519,9 +513,24 @@ func (m *Manager) Maintain(nowMs int64) error {
 	}
 	moved := m.logStartMoved
 	m.mu.Unlock()
-	for i, l := range logs {
-		if m.maintainLog(l, nowMs, retention) && moved != nil {
+	if retention {
+		m.finishDeletions()
+	}
+	maintain := func(i int) {
+		if m.maintainLog(logs[i], nowMs, retention) && moved != nil {
 			moved(tps[i])
+		}
+	}
+	if retention {
+		// Retention renames and syncs, and each moved start has the
+		// listener write and fsync a checkpoint: one log after another
+		// that took 1.5 s a tick for 1,000 partitions (docs/testing.md),
+		// while interval flushes waited. Logs are independent, and the
+		// disk serves their fsyncs many at a time.
+		parallel.ForEach(indexes(len(logs)), openParallelism, maintain)
+	} else {
+		for i := range logs {
+			maintain(i)
 		}
 	}
 	// After the flushes above, so sealed segments they synced count.
@@ -532,6 +541,14 @@ func (m *Manager) Maintain(nowMs int64) error {
 		return m.Checkpoint()
 	}
 	return nil
+}
+
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // maintainLog runs what is due for one log, and says whether retention
@@ -593,7 +610,10 @@ func (m *Manager) Close() error {
 	if err != nil {
 		return err
 	}
-	return vfs.WriteFileAtomic(m.opts.FS, m.path(cleanShutdownFile), nil)
+	// Through shedding, as the checkpoint above: the logs are closed, so
+	// no idle file is left to close, but a close still in flight gives
+	// its descriptor back.
+	return vfs.WriteFileAtomic(m.shedding(), m.path(cleanShutdownFile), nil)
 }
 
 // SharedSyncStats reports what the logs' shared syncs did.

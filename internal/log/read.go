@@ -212,11 +212,16 @@ func (l *Log) segmentViewUnlocking(s *segment, offset int64) (segmentView, error
 // log's lock, now released. Retention may have deleted it since, or a
 // truncation made it active again (its indexes are the log's then, and its
 // size may have shrunk below the one captured): either way the caller must
-// look again under the lock.
+// look again under the lock. Any other failure to open it (EIO, no
+// descriptor left) is the read's: looking again would open it again, for
+// ever.
 func acquireSealed(s *segment) (fileRef, error) {
 	ref, err := s.file.acquire()
-	if err != nil {
+	if errors.Is(err, ErrOffsetOutOfRange) { // acquire's word for a removed file
 		return ref, fmt.Errorf("%w: %w", errSegmentGone, err)
+	}
+	if err != nil {
+		return ref, err
 	}
 	if ref.indexes == nil {
 		ref.release()

@@ -242,8 +242,9 @@ func emptyIndexState(baseOffset int64) indexState {
 // rebuildSealedIndexes rebuilds a sealed segment's indexes from its .log
 // file when the index files are missing or fail validation. Its opens
 // close idle files and try again when out of descriptors (sheddingFS): a
-// log's load reaches it too when the index read found no descriptor, and
-// at start-up under a low limit failing there failed the whole log. It
+// log's load reaches it when the time index is lost, and at start-up
+// under a low limit failing there failed the whole log. (An index read
+// that found no descriptor is not a reason to rebuild: shortOfDescriptors.) It
 // runs without the cache's lock (a load holds Log.mu, which comes first).
 func rebuildSealedIndexes(s *segment, size int64) (*sealedIndexes, error) {
 	fs := sheddingFS{FS: s.file.fs, cache: s.file.cache}

@@ -192,6 +192,9 @@ func (s *segment) loadSealedIndexes(size, nextOffset int64) (*sealedIndexes, err
 	fs := sheddingFS{FS: s.file.fs, cache: s.file.cache}
 	offsets, err1 := readWholeFile(fs, s.path(indexSuffix))
 	times, err2 := readWholeFile(fs, s.path(timeIndexSuffix))
+	if err := shortOfDescriptors(err1, err2); err != nil {
+		return nil, fmt.Errorf("segment %020d: read indexes: %w", s.baseOffset, err)
+	}
 	if err1 == nil && err2 == nil && checkOffsetIndex(offsets, size) == nil &&
 		checkTimeIndex(times, s.relOffset(nextOffset-1)) == nil {
 		idx.offsets.buf, idx.times.buf = offsets, times
@@ -202,6 +205,22 @@ func (s *segment) loadSealedIndexes(size, nextOffset int64) (*sealedIndexes, err
 		return nil, fmt.Errorf("segment %020d: rebuild indexes: %w", s.baseOffset, err)
 	}
 	return rebuilt, nil
+}
+
+// shortOfDescriptors returns the first of errs that is a descriptor
+// shortage. An index read that failed so, with no idle file left to
+// close (sheddingFS), says nothing about the index: rebuilding it would
+// scan the whole .log, opening it a second time, short of the same
+// descriptors. The read fails instead, as any open out of descriptors
+// does, and the next one loads the files; only a missing or damaged
+// index is rebuilt.
+func shortOfDescriptors(errs ...error) error {
+	for _, err := range errs {
+		if err != nil && isDescriptorShortage(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // readWholeFile reads an index or checkpoint file (bounded like an index:

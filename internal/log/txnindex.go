@@ -99,7 +99,9 @@ func (l *Log) loadTxnIndexes(present map[int64]bool) error {
 		if !present[s.baseOffset] {
 			continue
 		}
-		buf, err := readWholeFile(l.fs, s.path(txnIndexSuffix))
+		// Through shedding, as the load's other reads: out of
+		// descriptors, failing here failed the whole log's load.
+		buf, err := readWholeFile(l.shedding(), s.path(txnIndexSuffix))
 		if err != nil {
 			return fmt.Errorf("segment %020d: read %s: %w", s.baseOffset, txnIndexSuffix, err)
 		}

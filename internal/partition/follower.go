@@ -315,6 +315,16 @@ func (p *Partition) followTruncationLocked(fully bool) error {
 		p.highWatermark.Store(leo)
 	}
 	p.producers.reset()
-	errs = append(errs, p.loadProducers())
+	if fully {
+		// The log holds none of the batches any snapshot describes, as
+		// in Kafka's truncateFullyAndStartAt: a snapshot below the new
+		// start, loaded, brought back producers (and sequences) of
+		// batches that are gone. Retention keeps them on purpose; a
+		// full truncation starts the log over.
+		errs = append(errs, p.removeSnapshots())
+		p.lastSnapshotOffset = leo
+	} else {
+		errs = append(errs, p.loadProducers())
+	}
 	return errors.Join(errs...)
 }

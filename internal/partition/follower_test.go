@@ -54,7 +54,12 @@ func (f *fixture) followed() *Partition {
 // leaderBatch is a batch as a leader sends it: its base offset and leader
 // epoch written in place (both outside the CRC range).
 func (f *fixture) leaderBatch(baseOffset int64, leaderEpoch int32, records int) []byte {
-	b := f.batch(plain(records))
+	return f.leaderBatchOf(plain(records), baseOffset, leaderEpoch)
+}
+
+// leaderBatchOf is leaderBatch for any batch spec.
+func (f *fixture) leaderBatchOf(spec batchSpec, baseOffset int64, leaderEpoch int32) []byte {
+	b := f.batch(spec)
 	binary.BigEndian.PutUint64(b[0:8], uint64(baseOffset))
 	binary.BigEndian.PutUint32(b[12:16], uint32(leaderEpoch))
 	return b

@@ -938,6 +938,21 @@ func markerOf(batch []byte) *record.Marker {
 	return &m
 }
 
+// removeSnapshots deletes every producer state snapshot of the log.
+func (p *Partition) removeSnapshots() error {
+	offsets, err := listSnapshots(p.fs, p.log.Dir())
+	if err != nil {
+		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	var errs []error
+	for _, off := range offsets {
+		if err := p.fs.Remove(p.path(snapshotName(off))); err != nil && !isNotExist(err) {
+			errs = append(errs, fmt.Errorf("partition %s: %w", p.tp, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // checkpoint snapshots producer state if the log moved since the last
 // snapshot, keeping the newest snapshotsKept files.
 func (p *Partition) checkpoint() error {

@@ -452,7 +452,7 @@ func (m *Manager) openLog(tp log.TopicPartition, topicID metadata.UUID, cfg log.
 	case !isNotExist(err):
 		return nil, err
 	}
-	return l, vfs.WriteFileAtomic(m.opts.FS, path, encodePartitionMetadata(topicID))
+	return l, vfs.WriteFileAtomic(m.opts.Logs.FS(), path, encodePartitionMetadata(topicID))
 }
 
 // partitionMetadataFile is Kafka's partition.metadata: the topic id a
@@ -471,7 +471,7 @@ func encodePartitionMetadata(id metadata.UUID) []byte {
 
 func (m *Manager) openPartition(tp log.TopicPartition, topicID metadata.UUID, l *log.Log, settings appendSettings) (*Partition, error) {
 	p := &Partition{
-		tp: tp, topicID: topicID, log: l, logs: m.opts.Logs, fs: m.opts.FS, clock: m.opts.Clock,
+		tp: tp, topicID: topicID, log: l, logs: m.opts.Logs, fs: m.opts.Logs.FS(), clock: m.opts.Clock,
 		logger:     m.opts.Logger.With("partition", tp.String()),
 		producers:  newProducerTable(m.opts.MaxProducersPerPartition, m.opts.ProducerIDExpirationMs),
 		alterISR:   m.opts.AlterISR,
@@ -650,7 +650,7 @@ func (m *Manager) checkpointHighWatermarks(parts []*Partition) error {
 	for _, p := range parts {
 		hws[p.tp] = p.highWatermark.Load()
 	}
-	if err := log.WriteOffsetCheckpoint(m.opts.FS, m.opts.Dir+"/"+replicationOffsetCheckpointFile, hws); err != nil {
+	if err := log.WriteOffsetCheckpoint(m.opts.Logs.FS(), m.opts.Dir+"/"+replicationOffsetCheckpointFile, hws); err != nil {
 		return fmt.Errorf("high watermark checkpoint: %w", err)
 	}
 	return nil

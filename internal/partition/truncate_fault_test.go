@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sluicelog/sluice/internal/metadata"
 	"github.com/sluicelog/sluice/internal/replica"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
@@ -13,7 +14,9 @@ import (
 // log manager truncates a log, then checkpoints; when the checkpoint's
 // write fails the log has changed all the same. The follower's truncation
 // still cuts the leader epoch cache at the log's new end, keeps the high
-// watermark at most there, and returns the error.
+// watermark at most there, rebuilds the producer state from what the log
+// kept (a producer snapshot taken past the new end is not trusted), and
+// returns the error.
 func TestReplicationTruncationWithAFailedCheckpointBringsDerivedState(t *testing.T) {
 	for _, fully := range []bool{false, true} {
 		t.Run(fmt.Sprint("fully=", fully), func(t *testing.T) {
@@ -23,9 +26,10 @@ func TestReplicationTruncationWithAFailedCheckpointBringsDerivedState(t *testing
 			f.createTopic("t", 1, nil, []int32{2, testNode})
 			p := f.followed()
 			epoch := p.LeaderEpoch()
-			noErr(t, p.AppendAsFollower(f.leaderBatch(0, 0, 2), epoch, 0, 0))
-			noErr(t, p.AppendAsFollower(f.leaderBatch(2, 3, 3), epoch, 5, 0))
+			noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 0, 2), 0, 0), epoch, 0, 0))
+			noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 2, 3), 2, 3), epoch, 5, 0))
 			require(t, p.highWatermark.Load() == 5, "high watermark %d", p.highWatermark.Load())
+			noErr(t, f.mgr.Checkpoint()) // a producer snapshot at offset 5
 
 			efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: "recovery-point-offset-checkpoint", Count: -1})
 			var err error
@@ -43,6 +47,30 @@ func TestReplicationTruncationWithAFailedCheckpointBringsDerivedState(t *testing
 			got := p.LeaderEpochEntries()
 			require(t, reflect.DeepEqual(got, want), "epoch entries %v after the truncation, want %v", got, want)
 			require(t, p.highWatermark.Load() <= wantEnd, "high watermark %d past the log end %d", p.highWatermark.Load(), wantEnd)
+			checkProducersAfterTruncation(t, f, p, fully)
 		})
 	}
+}
+
+// checkProducersAfterTruncation: producer 7's second batch (sequences
+// 2-4, offsets 2-4) was truncated away, so its last sequence is back at
+// the kept batch's 1, and once this replica leads, the producer's retry
+// of the truncated batch is appended anew, not answered as a duplicate
+// at offsets the log no longer holds. A full truncation keeps none of
+// the producer's batches, so nothing of it.
+func checkProducersAfterTruncation(t *testing.T, f *fixture, p *Partition, fully bool) {
+	t.Helper()
+	got := p.Producers()
+	if fully {
+		require(t, len(got) == 0, "producers after a full truncation: %+v, want none", got)
+		return
+	}
+	require(t, len(got) == 1 && got[0].ProducerID == 7 && got[0].LastSequence == 1,
+		"producers after the truncation: %+v, want producer 7 at sequence 1", got)
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	noErr(t, f.mgr.Refresh())
+	res, err := p.Append(f.batch(idem(7, 0, 2, 3)))
+	noErr(t, err)
+	require(t, !res.Duplicate && res.BaseOffset == 2 && p.log.LogEndOffset() == 5,
+		"retry of the truncated batch: %+v, log end %d; want it appended at 2", res, p.log.LogEndOffset())
 }
