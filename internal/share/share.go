@@ -303,12 +303,12 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *me
 	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(img))
+	topics := topicsOf(c.newestImageLocked(img))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return sharegroup.HeartbeatResult{}, err
 	}
-	res, err := c.heartbeatLocked(groupID, hb, partitionCounts)
+	res, err := c.heartbeatLocked(groupID, hb, topics)
 	if g := c.groups[groupID]; g != nil {
 		if werr := c.writeGroupLocked(part, g.TakeRecords(topicIDOf(c.opts.Image()))); werr != nil {
 			return sharegroup.HeartbeatResult{}, werr
@@ -433,7 +433,7 @@ func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps [
 	}
 }
 
-func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, topics sharegroup.Topics) (sharegroup.HeartbeatResult, error) {
 	now := c.nowMs()
 	g := c.groups[groupID]
 	if g == nil {
@@ -444,10 +444,10 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 		c.groups[groupID] = g
 		c.publishGroupIDsLocked()
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, now) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, now) {
 		c.memberGoneLocked(groupID, gone)
 	}
-	res, err := g.Heartbeat(c.opts.Config.Group, hb, partitionCounts, now)
+	res, err := g.Heartbeat(c.opts.Config.Group, hb, topics, now)
 	if err == nil && res.Left {
 		c.memberGoneLocked(groupID, hb.MemberID)
 	}
@@ -566,7 +566,7 @@ func (c *Coordinator) Describe(groupID string, img *metadata.Image) (GroupDescri
 	defer c.writeGroupReleased(groupID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(img))
+	topics := topicsOf(c.newestImageLocked(img))
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
 		return GroupDescription{}, false
 	}
@@ -574,7 +574,7 @@ func (c *Coordinator) Describe(groupID string, img *metadata.Image) (GroupDescri
 	if g == nil {
 		return GroupDescription{}, false
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	d := GroupDescription{GroupID: groupID, State: g.State(), Epoch: g.Epoch}
@@ -806,7 +806,7 @@ func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	img := c.newestImageLocked(requestImage)
-	partitionCounts := partitionCounter(img)
+	topics := topicsOf(img)
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return nil, nil, false, nil
@@ -815,7 +815,7 @@ func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) 
 	if g == nil {
 		return nil, nil, false, nil
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
@@ -879,7 +879,7 @@ func (c *Coordinator) forgetPartitionsLocked(groupID string) []*sharePartition {
 func (c *Coordinator) finishDelete(groupID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(nil))
+	topics := topicsOf(c.newestImageLocked(nil))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return err
@@ -888,7 +888,7 @@ func (c *Coordinator) finishDelete(groupID string) error {
 	if g == nil {
 		return nil // deleted by another DeleteGroups meanwhile
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
