@@ -218,6 +218,14 @@ func (c *ShareCoordinator) rememberDeletedLocked(id metadata.UUID) {
 	c.deletedTopics[[16]byte(id)] = true
 }
 
+// topicDeleted says whether this node saw the topic deleted (among the
+// maxDeletedTopics it remembers).
+func (c *ShareCoordinator) topicDeleted(id [16]byte) bool {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	return c.deletedTopics[id]
+}
+
 // deletedTopicsSince returns the deleted topics and their generation when
 // it moved past gen.
 func (c *ShareCoordinator) deletedTopicsSince(gen uint64) (map[[16]byte]bool, uint64, bool) {
@@ -303,7 +311,7 @@ func (c *ShareCoordinator) InitializeState(ctx context.Context, k ShareStateKey,
 	}
 	_, err := c.call(ctx, k, shareRequest{step: func(m *sharestate.Shard, nowMs int64, w sharestate.Waiter) {
 		m.Initialize(nowMs, w, k, stateEpoch, startOffset)
-	}})
+	}, creates: &k.TopicID})
 	return err
 }
 

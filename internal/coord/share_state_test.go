@@ -291,3 +291,43 @@ func TestShareCoordinatorDeletesADeletedTopicsStateOnLoad(t *testing.T) {
 	})
 	require(t, !stored(k), "the deleted topic's state is back after a restart")
 }
+
+// TestShareCoordinatorInitializeRacingATopicDeletion: an initialization
+// checks its topic against the image before its step is queued; the
+// topic may be deleted, and its state tombstoned, in between. The step
+// must not then create state for the deleted topic: nothing would ever
+// delete it again (the deletion was handled), so it stayed in
+// __share_group_state for ever, counted against the shard's bound. The
+// race is played here by the check reading the image of before the
+// deletion.
+func TestShareCoordinatorInitializeRacingATopicDeletion(t *testing.T) {
+	f := newShareStateFixture(t)
+	ctx := ctxT(t)
+	k := f.key("sg", 1)
+	f.waitCoordinator(k)
+	noErr(t, f.share.InitializeState(ctx, k, 0, 5))
+	stored := func() bool {
+		r, err := f.share.call(ctx, k, shareRequest{read: func(m *sharestate.Shard) any {
+			_, ok := m.ReadSummary(k)
+			return ok
+		}})
+		noErr(t, err)
+		return r.Value.(bool)
+	}
+	before := f.image()
+	topic, _ := before.Topic("t")
+	f.apply(&metadata.RemoveTopic{TopicID: topic.ID})
+	f.share.Refresh()
+	eventually(t, "the deleted topic's state tombstoned", func() bool { return !stored() })
+
+	after := f.image()
+	f.mu.Lock()
+	f.img = before // the check reads the image of before the deletion
+	f.mu.Unlock()
+	err := f.share.InitializeState(ctx, k, 1, 5)
+	f.mu.Lock()
+	f.img = after
+	f.mu.Unlock()
+	requireErrorIs(t, err, ErrUnknownShareTopic)
+	require(t, !stored(), "an initialization racing the deletion created the deleted topic's state again")
+}
