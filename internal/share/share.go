@@ -713,6 +713,16 @@ func (c *Coordinator) persistLocked(ctx context.Context, sp *sharePartition) err
 		return nil
 	}
 	key := sp.key
+	if part, err := c.opts.Partitions.Partition(key.Topic, key.Partition); err != nil || part != sp.hosted {
+		// Not the partition hosted here under that name any more: its
+		// topic was deleted (and maybe created again), or leadership
+		// moved. The persister names the topic, so the write would land
+		// on whatever has the name now; the copy is stale, dropped as a
+		// fenced one is (a release loses nothing durable: the records
+		// are available again once read afresh).
+		sp.p = nil
+		return fmt.Errorf("share partition %s-%d of group %q: its copy is of a partition no longer hosted here: %w", key.Topic, key.Partition, key.group, partition.ErrNotLeader)
+	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
 	err := c.opts.Persister.WriteState(ctx, key.group, key.Topic, key.Partition, sp.leaderEpoch, sp.p.State())
