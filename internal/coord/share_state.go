@@ -95,10 +95,18 @@ type ShareCoordinator struct {
 	knownOffset int64
 	// deletedTopics are the topics deleted since this node started (at
 	// most maxDeletedTopics), whose state every shard removes, one loaded
-	// after the deletion included; deletedGen counts the changes.
+	// after the deletion included; deletedGen counts the deletions, and
+	// recentDeleted holds the newest (at most maxRecentDeleted, oldest
+	// first), so that a shard that removed those before is handed only
+	// the new ones.
 	deletedTopics map[[16]byte]bool
 	deletedGen    uint64
+	recentDeleted [][16]byte
 }
+
+// maxRecentDeleted bounds the deletions kept in order for live shards; a
+// shard further behind (one just loaded) is handed every deleted topic.
+const maxRecentDeleted = 1024
 
 // maxDeletedTopics bounds the deleted topic ids a share coordinator
 // remembers for its shards; beyond it an arbitrary one is forgotten,
@@ -202,9 +210,6 @@ func (c *ShareCoordinator) noteDeletedTopics() bool {
 			c.knownTopics[t.ID] = true
 		}
 	}
-	if deleted {
-		c.deletedGen++
-	}
 	return deleted
 }
 
@@ -216,15 +221,36 @@ func (c *ShareCoordinator) rememberDeletedLocked(id metadata.UUID) {
 		delete(c.deletedTopics, forget)
 	}
 	c.deletedTopics[[16]byte(id)] = true
+	c.deletedGen++
+	if len(c.recentDeleted) == maxRecentDeleted {
+		c.recentDeleted = append(c.recentDeleted[:0], c.recentDeleted[maxRecentDeleted/2:]...)
+	}
+	c.recentDeleted = append(c.recentDeleted, [16]byte(id))
 }
 
-// deletedTopicsSince returns the deleted topics and their generation when
-// it moved past gen.
+// topicDeleted says whether this node saw the topic deleted (among the
+// maxDeletedTopics it remembers).
+func (c *ShareCoordinator) topicDeleted(id [16]byte) bool {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	return c.deletedTopics[id]
+}
+
+// deletedTopicsSince returns the topics deleted after the first gen
+// deletions, and the count now, when there are any: only those if they
+// are still in recentDeleted, else every deleted topic remembered.
 func (c *ShareCoordinator) deletedTopicsSince(gen uint64) (map[[16]byte]bool, uint64, bool) {
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()
 	if c.deletedGen == gen {
 		return nil, gen, false
+	}
+	if behind := c.deletedGen - gen; behind <= uint64(len(c.recentDeleted)) {
+		ids := make(map[[16]byte]bool, behind)
+		for _, id := range c.recentDeleted[uint64(len(c.recentDeleted))-behind:] {
+			ids[id] = true
+		}
+		return ids, c.deletedGen, true
 	}
 	return maps.Clone(c.deletedTopics), c.deletedGen, true
 }
@@ -303,7 +329,7 @@ func (c *ShareCoordinator) InitializeState(ctx context.Context, k ShareStateKey,
 	}
 	_, err := c.call(ctx, k, shareRequest{step: func(m *sharestate.Shard, nowMs int64, w sharestate.Waiter) {
 		m.Initialize(nowMs, w, k, stateEpoch, startOffset)
-	}})
+	}, creates: &k.TopicID})
 	return err
 }
 

@@ -18,6 +18,10 @@ type shareRequest struct {
 	step  func(m *sharestate.Shard, nowMs int64, w sharestate.Waiter)
 	read  func(m *sharestate.Shard) any
 	reply chan sharestate.Reply
+	// creates is the topic whose state step may create (an
+	// initialization): refused if the topic was deleted since the
+	// caller checked it against the image.
+	creates *[16]byte
 }
 
 // shareShard is one loaded __share_group_state partition: its owner
@@ -104,6 +108,13 @@ func (s *shareShard) deleteTopics() {
 func (s *shareShard) handle(req shareRequest) {
 	if req.read != nil {
 		req.reply <- sharestate.Reply{Value: req.read(s.machine)}
+		return
+	}
+	if req.creates != nil && s.c.topicDeleted(*req.creates) {
+		// The deletion was noted after the caller's check. Noted before
+		// this step, it is refused here; noted after, the step's state
+		// is tombstoned with the others at the next wake-up.
+		req.reply <- sharestate.Reply{Err: fmt.Errorf("topic id %x was deleted: %w", *req.creates, ErrUnknownShareTopic)}
 		return
 	}
 	s.nextWaiter++

@@ -144,3 +144,37 @@ func TestNodeShareStateSummaryErrorCarriesZeros(t *testing.T) {
 		t.Fatalf("the error answer has start offset %d, state epoch %d, leader epoch %d; want Kafka's zeros", rp.StartOffset, rp.StateEpoch, rp.LeaderEpoch)
 	}
 }
+
+// TestNodeShareTopicRecreatedBetweenHeartbeats: a topic deleted and
+// created again with as many partitions between two heartbeats of a
+// member. The next heartbeat must hand the member the new topic's id (a
+// new group epoch), and the member consumes the new topic from its
+// start; with the group comparing partition counts by name, it was told
+// nothing and went on with the deleted id.
+func TestNodeShareTopicRecreatedBetweenHeartbeats(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "share.auto.offset.reset=earliest")
+	adm := kadm.NewClient(client(t, n))
+	shareTopic(t, ctx, n, "again", 5)
+	m := &shareMember{t: t, cl: client(t, n), group: "g", id: "member"}
+	m.heartbeat(ctx, []string{"again"})
+	if got := acquiredString(m.fetch(ctx, 1000)); got != "[0-4 delivery 1]" {
+		t.Fatalf("acquired %s", got)
+	}
+	m.fetch(ctx, 0, [2]int64{0, 4})
+	old, epoch := m.topic, m.epoch
+
+	if _, err := adm.DeleteTopic(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	shareTopic(t, ctx, n, "again", 3)
+	m.heartbeat(ctx, nil)
+	if m.topic == old || m.epoch == epoch {
+		t.Fatalf("after the re-creation: epoch %d (was %d), topic %x (the deleted one: %v)", m.epoch, epoch, m.topic, m.topic == old)
+	}
+	m.sess = 0
+	eventually(t, 20*time.Second, "the re-created topic consumed from its start", func() bool {
+		return acquiredString(m.fetch(ctx, 200)) == "[0-2 delivery 1]"
+	})
+}

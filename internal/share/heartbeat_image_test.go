@@ -37,3 +37,27 @@ func TestShareHeartbeatWithAnOlderImage(t *testing.T) {
 		t.Fatalf("a heartbeat with an older image: %+v, want epoch %d and no new assignment", again, joined.MemberEpoch)
 	}
 }
+
+// TestShareHeartbeatTopicRecreated: a subscribed topic deleted and
+// created again under its name, with as many partitions, between two
+// heartbeats is another topic (a new id). The group must start a new
+// epoch, so the member learns the new id with its assignment (it would
+// go on fetching the deleted one) and the new share partitions get
+// state; comparing partition counts by name alone sees no change.
+func TestShareHeartbeatTopicRecreated(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("events", 2)
+	joined := f.heartbeat("g", sharegroup.Heartbeat{MemberID: "m", SubscribedTopicNames: []string{"events"}})
+	old, _ := f.image().Topic("events")
+	f.mu.Lock()
+	f.topicID++
+	id := metadata.UUID{0: 0x5e, 15: f.topicID}
+	f.mu.Unlock()
+	f.apply([]metadata.Record{&metadata.RemoveTopic{TopicID: old.ID}, &metadata.Topic{Name: "events", ID: id},
+		&metadata.Partition{TopicID: id, Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+		&metadata.Partition{TopicID: id, Partition: 1, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}})
+	again := f.heartbeat("g", sharegroup.Heartbeat{MemberID: "m", MemberEpoch: joined.MemberEpoch})
+	if again.MemberEpoch <= joined.MemberEpoch || len(again.Assignment["events"]) != 2 {
+		t.Fatalf("after events was re-created: %+v, want an epoch above %d with both partitions of the new topic", again, joined.MemberEpoch)
+	}
+}

@@ -85,9 +85,9 @@ func (c *Coordinator) loadGroupsLocked(img *metadata.Image, p int32, part *parti
 	if skipped > 0 {
 		c.opts.Logger.Warn("skipped unreadable share group records", "partition", p, "records", skipped)
 	}
-	counts := partitionCounter(img)
+	topics := topicsOf(img)
 	for id, g := range loaded {
-		g.Restored(counts)
+		g.Restored(topics)
 		c.groups[id] = g
 	}
 	c.loadedEpochs[p] = epoch
@@ -149,6 +149,18 @@ func topicNameOf(img *metadata.Image) func([16]byte) (string, bool) {
 			return "", false
 		}
 		return t.Name, true
+	}
+}
+
+// topicsOf describes the topics of img by name, as a group's assignment
+// sees them.
+func topicsOf(img *metadata.Image) sharegroup.Topics {
+	return func(name string) sharegroup.TopicMetadata {
+		t, ok := img.Topic(name)
+		if !ok {
+			return sharegroup.TopicMetadata{}
+		}
+		return sharegroup.TopicMetadata{ID: t.ID, Partitions: int32(len(t.Partitions))}
 	}
 }
 

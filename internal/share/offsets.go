@@ -129,7 +129,7 @@ func (c *Coordinator) DescribeOffsets(ctx context.Context, groupID string, topic
 // partition (c.mu held), and fails unless this node coordinates it and it
 // is a share group without members (members whose session timed out are
 // removed first; the caller runs writeReleased once c.mu is let go).
-func (c *Coordinator) emptyGroupLocked(groupID string, partitionCounts func(string) int32) (*sharegroup.Group, *partition.Partition, error) {
+func (c *Coordinator) emptyGroupLocked(groupID string, topics sharegroup.Topics) (*sharegroup.Group, *partition.Partition, error) {
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return nil, nil, err
@@ -138,7 +138,7 @@ func (c *Coordinator) emptyGroupLocked(groupID string, partitionCounts func(stri
 	if g == nil {
 		return nil, nil, fmt.Errorf("%w: %q is not a share group", coord.ErrGroupIDNotFound, groupID)
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
@@ -205,7 +205,7 @@ func (c *Coordinator) recordAltered(groupID string, offsets map[string]map[int32
 		c.publishGroupIDsLocked()
 		created = g.TakeRecords(topicID)
 	}
-	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	g, part, err := c.emptyGroupLocked(groupID, topicsOf(img))
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (c *Coordinator) recordDeleting(groupID string, topics []string, requestIma
 	defer c.mu.Unlock()
 	img := c.newestImageLocked(requestImage)
 	partitionCounts := partitionCounter(img)
-	g, part, err := c.emptyGroupLocked(groupID, partitionCounts)
+	g, part, err := c.emptyGroupLocked(groupID, topicsOf(img))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -303,12 +303,12 @@ func (c *Coordinator) Heartbeat(groupID string, hb sharegroup.Heartbeat, img *me
 	defer func() { c.initializeAssigned(groupID, assigned, uninitialized) }() // after c.mu is let go
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(img))
+	topics := topicsOf(c.newestImageLocked(img))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return sharegroup.HeartbeatResult{}, err
 	}
-	res, err := c.heartbeatLocked(groupID, hb, partitionCounts)
+	res, err := c.heartbeatLocked(groupID, hb, topics)
 	if g := c.groups[groupID]; g != nil {
 		if werr := c.writeGroupLocked(part, g.TakeRecords(topicIDOf(c.opts.Image()))); werr != nil {
 			return sharegroup.HeartbeatResult{}, werr
@@ -433,7 +433,7 @@ func (c *Coordinator) initializeAssigned(groupID string, a *assignedState, tps [
 	}
 }
 
-func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, partitionCounts func(string) int32) (sharegroup.HeartbeatResult, error) {
+func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, topics sharegroup.Topics) (sharegroup.HeartbeatResult, error) {
 	now := c.nowMs()
 	g := c.groups[groupID]
 	if g == nil {
@@ -444,10 +444,10 @@ func (c *Coordinator) heartbeatLocked(groupID string, hb sharegroup.Heartbeat, p
 		c.groups[groupID] = g
 		c.publishGroupIDsLocked()
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, now) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, now) {
 		c.memberGoneLocked(groupID, gone)
 	}
-	res, err := g.Heartbeat(c.opts.Config.Group, hb, partitionCounts, now)
+	res, err := g.Heartbeat(c.opts.Config.Group, hb, topics, now)
 	if err == nil && res.Left {
 		c.memberGoneLocked(groupID, hb.MemberID)
 	}
@@ -566,7 +566,7 @@ func (c *Coordinator) Describe(groupID string, img *metadata.Image) (GroupDescri
 	defer c.writeGroupReleased(groupID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(img))
+	topics := topicsOf(c.newestImageLocked(img))
 	if _, err := c.groupPartitionLocked(groupID); err != nil {
 		return GroupDescription{}, false
 	}
@@ -574,7 +574,7 @@ func (c *Coordinator) Describe(groupID string, img *metadata.Image) (GroupDescri
 	if g == nil {
 		return GroupDescription{}, false
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	d := GroupDescription{GroupID: groupID, State: g.State(), Epoch: g.Epoch}
@@ -713,6 +713,16 @@ func (c *Coordinator) persistLocked(ctx context.Context, sp *sharePartition) err
 		return nil
 	}
 	key := sp.key
+	if part, err := c.opts.Partitions.Partition(key.Topic, key.Partition); err != nil || part != sp.hosted {
+		// Not the partition hosted here under that name any more: its
+		// topic was deleted (and maybe created again), or leadership
+		// moved. The persister names the topic, so the write would land
+		// on whatever has the name now; the copy is stale, dropped as a
+		// fenced one is (a release loses nothing durable: the records
+		// are available again once read afresh).
+		sp.p = nil
+		return fmt.Errorf("share partition %s-%d of group %q: its copy is of a partition no longer hosted here: %w", key.Topic, key.Partition, key.group, partition.ErrNotLeader)
+	}
 	ctx, cancel := context.WithTimeout(ctx, persistTimeout)
 	defer cancel()
 	err := c.opts.Persister.WriteState(ctx, key.group, key.Topic, key.Partition, sp.leaderEpoch, sp.p.State())
@@ -806,7 +816,7 @@ func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	img := c.newestImageLocked(requestImage)
-	partitionCounts := partitionCounter(img)
+	topics := topicsOf(img)
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return nil, nil, false, nil
@@ -815,7 +825,7 @@ func (c *Coordinator) beginDelete(groupID string, requestImage *metadata.Image) 
 	if g == nil {
 		return nil, nil, false, nil
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {
@@ -879,7 +889,7 @@ func (c *Coordinator) forgetPartitionsLocked(groupID string) []*sharePartition {
 func (c *Coordinator) finishDelete(groupID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	partitionCounts := partitionCounter(c.newestImageLocked(nil))
+	topics := topicsOf(c.newestImageLocked(nil))
 	part, err := c.groupPartitionLocked(groupID)
 	if err != nil {
 		return err
@@ -888,7 +898,7 @@ func (c *Coordinator) finishDelete(groupID string) error {
 	if g == nil {
 		return nil // deleted by another DeleteGroups meanwhile
 	}
-	for _, gone := range g.Expire(c.opts.Config.Group, partitionCounts, c.nowMs()) {
+	for _, gone := range g.Expire(c.opts.Config.Group, topics, c.nowMs()) {
 		c.memberGoneLocked(groupID, gone)
 	}
 	if n := len(g.Members()); n > 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/internal/coord/sharegroup"
+	"github.com/sluicelog/sluice/internal/metadata"
 )
 
 // TestShareHeartbeatInitializesAssignedPartitions: the group coordinator
@@ -144,5 +145,48 @@ func TestShareStaleLeaderCannotWriteADeletedGroupBack(t *testing.T) {
 	}
 	if got := res[0].Acquired; len(got) != 1 || got[0].FirstOffset != 0 || got[0].LastOffset != 9 || got[0].DeliveryCount != 1 {
 		t.Fatalf("the new group acquired %+v, want 0-9 in a first delivery", got)
+	}
+}
+
+// TestShareStaleCopyOfADeletedTopicNotWritten: a member holds records of
+// a topic's partition when the topic is deleted and created again under
+// its name. The leader's copy of the deleted topic's share partition
+// stays cached by name until the partition's next fetch; a release
+// before that (the member's session closes) must not write it: the
+// persister names the topic, so the write would land on the new topic's
+// state. The share coordinator fences it only while the new state is
+// unread; once the new topic's leader (elsewhere, in the same leader
+// epoch 0) read it, the old start offset and batches would be taken.
+// memPersister fences no epoch, as the coordinator then does not.
+func TestShareStaleCopyOfADeletedTopicNotWritten(t *testing.T) {
+	f := newFixture(t)
+	f.c.opts.Config.AutoOffsetResetEarliest = true
+	f.createTopic("t", 1)
+	f.produce("t", 0, 10)
+	f.heartbeat("g", sharegroup.Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}})
+	if got := f.fetch("g", "a", 0); got != 10 {
+		t.Fatalf("acquired %d records, want 10", got)
+	}
+	old, _ := f.image().Topic("t")
+	f.mu.Lock()
+	f.topicID++
+	id := metadata.UUID{0: 0x5e, 15: f.topicID}
+	f.mu.Unlock()
+	f.apply([]metadata.Record{&metadata.RemoveTopic{TopicID: old.ID}, &metadata.Topic{Name: "t", ID: id},
+		&metadata.Partition{TopicID: id, Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}})
+	// The share coordinator tombstoned the old state; the group's
+	// coordinator initialized the new topic's.
+	ctx := context.Background()
+	if err := f.persister.DeleteState(ctx, "g", "t", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.persister.InitializeState(ctx, "g", "t", 0, 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Fetch(ctx, FetchRequest{GroupID: "g", MemberID: "a", SessionEpoch: -1}); err != nil {
+		t.Fatalf("closing the session: %v", err)
+	}
+	if st := f.persister.state("g", "t", 0); st.StartOffset != -1 || len(st.Batches) != 0 {
+		t.Fatalf("the new topic's state %+v after the release, want it untouched (no start offset, no batches)", st)
 	}
 }

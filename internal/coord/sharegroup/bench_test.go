@@ -36,7 +36,7 @@ func BenchmarkSharePartitionAcquireAccept(b *testing.B) {
 // assignment at every heartbeat.
 func BenchmarkShareGroupUnchangedHeartbeat(b *testing.B) {
 	cfg := GroupConfig{SessionTimeoutMs: 1 << 40, HeartbeatIntervalMs: 100, MaxSize: 1000}
-	counts := func(string) int32 { return 1000 }
+	counts := testTopics(func(string) int32 { return 1000 })
 	topicID := func(string) ([16]byte, bool) { return [16]byte{1}, true }
 	g := NewGroup("g")
 	for i := range 100 {

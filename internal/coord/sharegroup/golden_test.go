@@ -129,7 +129,7 @@ func (h *harness) run(command string) string {
 		return h.appendRecords(h.group.DeleteRecords())
 	case "advance":
 		h.nowMs += atoi(fields[1], 0)
-		gone := h.group.Expire(h.gcfg, h.partitionCount, h.nowMs)
+		gone := h.group.Expire(h.gcfg, testTopics(h.partitionCount), h.nowMs)
 		return fmt.Sprintf("now %d, expired %v\n%s", h.nowMs, gone, h.groupString())
 	}
 	return "unknown command " + fields[0]
@@ -142,7 +142,7 @@ func (h *harness) heartbeat(a map[string]string) string {
 	if s, ok := a["subs"]; ok && s != "-" {
 		hb.SubscribedTopicNames = strings.Split(s, ",")
 	}
-	res, err := h.group.Heartbeat(h.gcfg, hb, h.partitionCount, h.nowMs)
+	res, err := h.group.Heartbeat(h.gcfg, hb, testTopics(h.partitionCount), h.nowMs)
 	if err != nil {
 		return "error: " + err.Error()
 	}

@@ -44,9 +44,9 @@ type Group struct {
 	ID      string
 	Epoch   int32
 	members map[string]*Member
-	// partitionCounts is the subscribed topics' partition counts the
-	// current assignment was computed from; a change reassigns.
-	partitionCounts map[string]int32
+	// subscribedTopics is the subscribed topics' ids and partition counts
+	// the current assignment was computed from; a change reassigns.
+	subscribedTopics map[string]TopicMetadata
 
 	// What the records in __consumer_offsets say (records.go): written
 	// is false until the group's first records, savedEpoch and saved the
@@ -93,10 +93,23 @@ type HeartbeatResult struct {
 	Left bool
 }
 
-// Heartbeat applies one heartbeat. partitionCounts gives the partition
-// count of every existing topic (a subscribed topic that does not exist is
-// assigned nothing until it does).
-func (g *Group) Heartbeat(cfg GroupConfig, hb Heartbeat, partitionCounts func(topic string) int32, nowMs int64) (HeartbeatResult, error) {
+// TopicMetadata is what a group's assignment is computed from of one
+// subscribed topic. The id is part of it, as in Kafka's subscription
+// metadata: a topic deleted and created again under its name, with as
+// many partitions, is another topic, whose id the members must learn.
+type TopicMetadata struct {
+	ID         [16]byte
+	Partitions int32
+}
+
+// Topics describes the topics of the metadata image by name; a topic that
+// does not exist is the zero TopicMetadata.
+type Topics func(name string) TopicMetadata
+
+// Heartbeat applies one heartbeat. topics describes every existing topic
+// (a subscribed topic that does not exist is assigned nothing until it
+// does).
+func (g *Group) Heartbeat(cfg GroupConfig, hb Heartbeat, topics Topics, nowMs int64) (HeartbeatResult, error) {
 	if hb.MemberID == "" {
 		return HeartbeatResult{}, fmt.Errorf("share group %q: heartbeat without a member id: %w", g.ID, ErrInvalidRequest)
 	}
@@ -104,7 +117,7 @@ func (g *Group) Heartbeat(cfg GroupConfig, hb Heartbeat, partitionCounts func(to
 	switch {
 	case hb.MemberEpoch == -1:
 		if ok {
-			g.remove(hb.MemberID, partitionCounts)
+			g.remove(hb.MemberID, topics)
 		}
 		return HeartbeatResult{MemberEpoch: -1, Left: true}, nil
 	case hb.MemberEpoch == 0 && !ok:
@@ -131,8 +144,8 @@ func (g *Group) Heartbeat(cfg GroupConfig, hb Heartbeat, partitionCounts func(to
 		changed = changed || !slices.Equal(subs, m.SubscribedTopicNames)
 		m.SubscribedTopicNames = subs
 	}
-	if changed || g.partitionCountsChanged(partitionCounts) {
-		g.reassign(partitionCounts)
+	if changed || g.subscribedTopicsChanged(topics) {
+		g.reassign(topics)
 	}
 	m.Epoch = g.Epoch
 	res := HeartbeatResult{MemberEpoch: m.Epoch, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs}
@@ -144,7 +157,7 @@ func (g *Group) Heartbeat(cfg GroupConfig, hb Heartbeat, partitionCounts func(to
 
 // Expire removes the members whose session timed out and returns their
 // ids, so the driver releases their acquisition locks.
-func (g *Group) Expire(cfg GroupConfig, partitionCounts func(string) int32, nowMs int64) []string {
+func (g *Group) Expire(cfg GroupConfig, topics Topics, nowMs int64) []string {
 	var gone []string
 	for id, m := range g.members {
 		if nowMs-m.lastHeartbeatMs > cfg.SessionTimeoutMs {
@@ -153,7 +166,7 @@ func (g *Group) Expire(cfg GroupConfig, partitionCounts func(string) int32, nowM
 	}
 	sort.Strings(gone)
 	for _, id := range gone {
-		g.remove(id, partitionCounts)
+		g.remove(id, topics)
 	}
 	return gone
 }
@@ -179,20 +192,20 @@ func (g *Group) State() string {
 	return "Stable"
 }
 
-func (g *Group) remove(id string, partitionCounts func(string) int32) {
+func (g *Group) remove(id string, topics Topics) {
 	delete(g.members, id)
-	g.reassign(partitionCounts)
+	g.reassign(topics)
 }
 
-func (g *Group) partitionCountsChanged(partitionCounts func(string) int32) bool {
-	for topic, n := range g.partitionCounts {
-		if partitionCounts(topic) != n {
+func (g *Group) subscribedTopicsChanged(topics Topics) bool {
+	for topic, t := range g.subscribedTopics {
+		if topics(topic) != t {
 			return true
 		}
 	}
 	for _, m := range g.members {
 		for _, topic := range m.SubscribedTopicNames {
-			if _, ok := g.partitionCounts[topic]; !ok && partitionCounts(topic) > 0 {
+			if _, ok := g.subscribedTopics[topic]; !ok && topics(topic).Partitions > 0 {
 				return true
 			}
 		}
@@ -203,10 +216,10 @@ func (g *Group) partitionCountsChanged(partitionCounts func(string) int32) bool 
 // reassign starts a new group epoch with a new assignment. Each member
 // moves to it at its next heartbeat, without waiting for the others: share
 // partitions are shared, so nothing has to be revoked first.
-func (g *Group) reassign(partitionCounts func(string) int32) {
+func (g *Group) reassign(topics Topics) {
 	g.Epoch++
 	g.stateChecked = false
-	g.partitionCounts = map[string]int32{}
+	g.subscribedTopics = map[string]TopicMetadata{}
 	subscribers := map[string][]*Member{}
 	for _, m := range g.Members() {
 		m.Assignment = map[string][]int32{}
@@ -215,9 +228,9 @@ func (g *Group) reassign(partitionCounts func(string) int32) {
 		}
 	}
 	for topic, members := range subscribers {
-		n := partitionCounts(topic)
-		g.partitionCounts[topic] = n
-		assignTopic(topic, n, members)
+		t := topics(topic)
+		g.subscribedTopics[topic] = t
+		assignTopic(topic, t.Partitions, members)
 	}
 }
 

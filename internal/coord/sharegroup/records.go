@@ -358,14 +358,28 @@ func loadTombstone(groups map[string]*Group, g *Group, typ int16, memberID strin
 	}
 }
 
-// Restored finishes a loaded group: the partition counts its assignment
-// was computed from are taken as today's, so the first heartbeat after a
-// load does not start a new epoch for nothing.
-func (g *Group) Restored(partitionCounts func(string) int32) {
-	g.partitionCounts = map[string]int32{}
+// Restored finishes a loaded group: what its assignment was computed
+// from is read back from the assignment itself, so the first heartbeat
+// after a load starts a new epoch only if today's topics differ. Every
+// partition of a subscribed topic is assigned, so the highest assigned
+// one gives the count, and the records name topics by id, so a topic
+// assigned has today's id (one deleted since was dropped at load, and
+// one re-created under its name is assigned nothing yet).
+func (g *Group) Restored(topics Topics) {
+	g.subscribedTopics = map[string]TopicMetadata{}
 	for _, m := range g.members {
 		for _, t := range m.SubscribedTopicNames {
-			g.partitionCounts[t] = partitionCounts(t)
+			if _, ok := g.subscribedTopics[t]; !ok {
+				g.subscribedTopics[t] = TopicMetadata{}
+			}
+		}
+		for t, ps := range m.Assignment {
+			meta := g.subscribedTopics[t]
+			if len(ps) > 0 {
+				meta.ID = topics(t).ID
+				meta.Partitions = max(meta.Partitions, slices.Max(ps)+1)
+			}
+			g.subscribedTopics[t] = meta
 		}
 	}
 }

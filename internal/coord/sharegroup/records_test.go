@@ -12,6 +12,19 @@ var testTopicIDs = map[string][16]byte{"t": {1}, "u": {2}, "v": {3}}
 
 func testTopicID(name string) ([16]byte, bool) { id, ok := testTopicIDs[name]; return id, ok }
 
+// testTopics describes the topics counts gives partitions to, with the
+// ids of testTopicIDs.
+func testTopics(counts func(string) int32) Topics {
+	return func(name string) TopicMetadata {
+		n := counts(name)
+		if n == 0 {
+			return TopicMetadata{}
+		}
+		id, _ := testTopicID(name)
+		return TopicMetadata{ID: id, Partitions: n}
+	}
+}
+
 func testTopicName(id [16]byte) (string, bool) {
 	for name, x := range testTopicIDs {
 		if x == id {
@@ -79,7 +92,7 @@ func compact(log []Record) []Record {
 // deletion write tombstones.
 func TestShareGroupRecordsReplay(t *testing.T) {
 	cfg := GroupConfig{SessionTimeoutMs: 1000, HeartbeatIntervalMs: 100, MaxSize: 10}
-	counts := func(topic string) int32 { return map[string]int32{"t": 2, "u": 1}[topic] }
+	counts := testTopics(func(topic string) int32 { return map[string]int32{"t": 2, "u": 1}[topic] })
 	g := NewGroup("g")
 	var log []Record
 	step := func(hb Heartbeat) {
@@ -147,7 +160,7 @@ func TestShareGroupRecordBytes(t *testing.T) {
 func TestShareGroupStateMetadataReplay(t *testing.T) {
 	cfg := GroupConfig{SessionTimeoutMs: 1000, HeartbeatIntervalMs: 100, MaxSize: 10}
 	parts := map[string]int32{"t": 2, "u": 1}
-	counts := func(topic string) int32 { return parts[topic] }
+	counts := testTopics(func(topic string) int32 { return parts[topic] })
 	g := NewGroup("g")
 	var log []Record
 	check := func(what string) {
@@ -265,7 +278,7 @@ func TestShareGroupStateMetadataBytes(t *testing.T) {
 // at its first heartbeat, though that heartbeat changes nothing else.
 func TestShareGroupStateMetadataFromAnEarlierLog(t *testing.T) {
 	cfg := GroupConfig{SessionTimeoutMs: 1000, HeartbeatIntervalMs: 100, MaxSize: 10}
-	counts := func(topic string) int32 { return map[string]int32{"t": 2}[topic] }
+	counts := testTopics(func(topic string) int32 { return map[string]int32{"t": 2}[topic] })
 	g := NewGroup("g")
 	if _, err := g.Heartbeat(cfg, Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"t"}}, counts, 0); err != nil {
 		t.Fatal(err)

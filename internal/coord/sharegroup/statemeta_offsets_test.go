@@ -55,7 +55,7 @@ func TestShareGroupStateMetadataOffsets(t *testing.T) {
 	step("delete t and u", r, ok, true, "g epoch=0\n  share state: initialized=map[] deleting=[t/01 u/02]\n")
 
 	cfg := GroupConfig{SessionTimeoutMs: 1000, HeartbeatIntervalMs: 100, MaxSize: 10}
-	counts := func(topic string) int32 { return map[string]int32{"t": 2, "u": 1}[topic] }
+	counts := testTopics(func(topic string) int32 { return map[string]int32{"t": 2, "u": 1}[topic] })
 	if _, err := g.Heartbeat(cfg, Heartbeat{MemberID: "a", SubscribedTopicNames: []string{"u"}}, counts, 0); err != nil {
 		t.Fatal(err)
 	}
