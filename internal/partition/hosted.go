@@ -663,6 +663,7 @@ func (p *Partition) setRole(r leadership, pi *metadata.PartitionImage, localID i
 		return nil
 	}
 	p.gate.Lock()
+	p.producers.voidGuards() // a marker may have passed this node by (see there)
 	var err error
 	if r.isLeader {
 		p.becomeLeaderEpoch(r.leaderEpoch, p.log.LogEndOffset())

@@ -492,7 +492,10 @@ func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
 // transaction the verification confirmed, as a marker written here does
 // (checkMarker). Kept pending, the guard let the batch open a
 // transaction here that no marker would end (its coordinator had
-// finished it), holding the LSO for good.
+// finished it), holding the LSO for good. The leadership change voids
+// the guard first (TestTxnVerificationVoidedByLeadershipLoss), so the
+// refusal is the retriable one; the client's retry is verified again and
+// the coordinator refuses it.
 func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{testNode, 2})
@@ -519,7 +522,7 @@ func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 	noErr(t, f.mgr.Refresh())
 	p = f.partition("t", 0)
 	_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 1, 1)), guard)
-	requireErrorIs(t, err, ErrInvalidTxnState)
+	requireErrorIs(t, err, ErrNotLeader)
 	p.EndTxnVerification(7, guard)
 	require(t, p.NeedsTxnVerification(7, 0), "a batch of the aborted transaction opened a transaction of producer 7 again")
 }
@@ -533,7 +536,6 @@ func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 // append under it must be refused (retriably, the client verifying again)
 // rather than open a transaction no coordinator will end.
 func TestTxnVerificationVoidedByLeadershipLoss(t *testing.T) {
-	t.Skip("needs hosted.go (setRole) or replication.go (stopLeadingLocked): void the producers' verification guards when leadership is lost")
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{testNode, 2})
 	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeaderChange, ISR: []int32{testNode}})
@@ -545,8 +547,36 @@ func TestTxnVerificationVoidedByLeadershipLoss(t *testing.T) {
 	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
 	noErr(t, f.mgr.Refresh())
 	p = f.partition("t", 0)
+	requireErrorIs(t, p.CheckTxnVerification(7, guard), ErrNotLeader)
 	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
-	require(t, err != nil, "a batch verified under an earlier leadership was appended")
+	requireErrorIs(t, err, ErrNotLeader) // retried, and verified again
 	p.EndTxnVerification(7, guard)
 	require(t, p.NeedsTxnVerification(7, 0), "a batch verified under an earlier leadership opened a transaction of producer 7")
+
+	// The client's retry is verified again, under this leadership.
+	guard = p.BeginTxnVerification(7)
+	_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
+	noErr(t, err)
+	p.EndTxnVerification(7, guard)
+}
+
+// TestTxnVerificationBegunWhileFollowingIsVoidedByLeading: a check begun
+// while this replica follows (the produce found it leading just before
+// it stopped) is no safer than one begun under an earlier leadership: the
+// leader then may ignore the coordinator's abort, leaving nothing here.
+// Becoming leader voids it too.
+func TestTxnVerificationBegunWhileFollowingIsVoidedByLeading(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode, 2})
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 2})
+	p := f.followed()
+	guard := p.BeginTxnVerification(7)
+
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	noErr(t, f.mgr.Refresh())
+	p = f.partition("t", 0)
+	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
+	requireErrorIs(t, err, ErrNotLeader)
+	p.EndTxnVerification(7, guard)
+	require(t, p.NeedsTxnVerification(7, 0), "a batch verified while following opened a transaction of producer 7")
 }
