@@ -213,8 +213,8 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 	p.gate.RLock()
 	queuedEnd := int64(-1) // once the log holds the batch: the offset after it
 	defer p.recoverQueueing(&pa, &err, func() {
-		entry.appendMu.Unlock()
 		p.settleIdempotentPanic(entry, queuedEnd)
+		entry.appendMu.Unlock()
 		p.gate.RUnlock()
 		p.producers.release(entry)
 	})
@@ -233,13 +233,19 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 }
 
 // settleIdempotentPanic puts right what a panic while an idempotent
-// batch was queued left behind (the gate still held). Before the log took
-// the batch: the transaction the append opened provisionally, or it stays
-// in the open set for ever, holding the LSO, for a producer whose entry,
-// still unknown, release drops (and whose marker is then ignored). After:
+// batch was queued left behind (the gate and the producer's lock still
+// held). Before the log took the batch: the transaction the append opened
+// provisionally, or it stays in the open set for ever, holding the LSO,
+// for a producer whose entry, still unknown, release drops (and whose
+// marker is then ignored). It goes before the producer's lock: released
+// first, the producer's next batch, waiting for that lock, could find the
+// transaction open, pass its guard check on it (consumeGuard: an open
+// transaction needs no guard, even one a marker voided) and take it over,
+// or a marker could end it with no batch of it in the log. After:
 // the batch is in the log's queue, in bytes the caller recycles once the
 // append failed (the request's frame, the recompression buffer), so it
-// waits for the batch's round, as finish would have.
+// waits for the batch's round, as finish would have (the producer's next
+// batch waits with it, on this path of a bug only).
 func (p *Partition) settleIdempotentPanic(entry *producerEntry, queuedEnd int64) {
 	if queuedEnd < 0 {
 		p.producers.cancelProvisional(entry)
