@@ -340,6 +340,15 @@ func (t *producerTable) settleRecordLocked(e *producerEntry, h *record.Header, b
 	t.syncOngoingLocked(e)
 }
 
+// settleRecord is settleRecordLocked for a batch the log took before a
+// panic failed its append, whose recording the panic cut short or came
+// before (a batch recorded already is left as it is).
+func (t *producerTable) settleRecord(e *producerEntry, h *record.Header, b producerBatch, nowMs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.settleRecordLocked(e, h, b, nowMs)
+}
+
 // replay applies a batch read back from the log (single-threaded load).
 func (t *producerTable) replay(h *record.Header, nowMs int64) {
 	t.mu.Lock()

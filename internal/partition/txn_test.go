@@ -485,6 +485,43 @@ func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
 	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
 }
 
+// TestTxnEnqueuePanicAfterTheLogTookTheBatch: a panic once the log had
+// queued a producer's first transactional batch, but before the append
+// knew it (inside log.Enqueue, after it took the batch), was settled as
+// one before the log took it: the transaction the batch opened was
+// cancelled with the batch in the log, and the still unknown producer
+// forgotten, so the coordinator's abort was ignored and the LSO held at
+// the batch for good; the client's retry was appended a second time; and
+// nothing waited for the write, so the request's bytes, recycled once the
+// append failed, were what the log then wrote. Written, the batch must
+// count toward the high watermark as finish would have counted it.
+func TestTxnEnqueuePanicAfterTheLogTookTheBatch(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	p.enqueueFault = func() {
+		p.enqueueFault = nil
+		panic("queueing bug")
+	}
+	data := f.batch(txnBatch(9, 0, 0, 2))
+	_, err := p.StartProduce(data, ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	clear(data) // the request's frame, reused once the append failed
+
+	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
+	noErr(t, err)
+	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
+	headers := readAll(t, p, 0)
+	require(t, len(headers) == 1 && headers[0].ProducerID == 9 && headers[0].LastOffset() == 1,
+		"the log after the panic: %+v, want producer 9's batch of 2 records", headers)
+	marker := writeMarker(t, p, 9, 0, 1, false)
+	require(t, !marker.Ignored, "the abort marker was ignored: the transaction stays open")
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
+}
+
 // TestTxnVerificationVoidedByAReplicatedMarker: a produce verified here
 // while leading, whose append comes after leadership went away and came
 // back, is refused if a marker for its producer reached this replica
