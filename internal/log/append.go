@@ -55,6 +55,13 @@ type AppendOptions struct {
 	// batches byte for byte. The first batch may not start below the log
 	// end offset, and batches must follow each other (ErrOffsetsOutOfOrder).
 	AsFollower bool
+	// Queued, if set, receives the append's info as its batches join the
+	// write queue, before Enqueue returns, and is left as it was when they
+	// do not: a caller recovering from a panic inside Enqueue (a bug)
+	// learns from it whether the log took the batches, whose bytes it
+	// must then keep until WaitDurable(Queued.LastOffset+1), and at which
+	// offsets. Not for AsFollower.
+	Queued *AppendInfo
 }
 
 // AppendInfo describes a completed append.
@@ -126,6 +133,9 @@ func (l *Log) Enqueue(records []byte, opts AppendOptions) (AppendInfo, error) {
 	info.LastOffset = next - 1
 	info.truncations = l.truncations
 	l.queue = append(l.queue, appendCall{buf: records, baseOffset: info.FirstOffset, nextOffset: next})
+	if opts.Queued != nil {
+		*opts.Queued = info
+	}
 	l.nextOffset = next
 	return info, nil
 }

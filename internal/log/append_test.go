@@ -47,6 +47,26 @@ func TestLogEnqueuedAppendsShareOneRound(t *testing.T) {
 	require(t, err != nil, "a wait for an offset never appended succeeded")
 }
 
+// Enqueue reports the batches it queued through AppendOptions.Queued
+// before it returns, so a caller that a panic inside it interrupts (a
+// bug) knows whether the log holds its bytes and at which offsets; a
+// refused append leaves it as it was.
+func TestLogEnqueueReportsWhatItQueued(t *testing.T) {
+	l, err := Open(vfs.NewMem(), "/data/topic-0", Options{Config: smallConfig(), Clock: clock.NewManual(time.UnixMilli(1_700_000_000_000)), Logger: quietLogger})
+	noErr(t, err)
+	defer l.Close()
+	queued := AppendInfo{FirstOffset: -1, LastOffset: -1}
+	_, err = l.Enqueue([]byte("not a batch"), AppendOptions{LeaderEpoch: -1, Queued: &queued})
+	require(t, err != nil && queued.LastOffset == -1, "a refused append: %v, reported queued %+v", err, queued)
+	_, err = l.Append(testBatch(t, "a", 3, 40, 1000), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	info, err := l.Enqueue(testBatch(t, "b", 2, 40, 1001), AppendOptions{LeaderEpoch: -1, Queued: &queued})
+	noErr(t, err)
+	require(t, queued == info && queued.FirstOffset == 3 && queued.LastOffset == 4, "reported %+v, Enqueue returned %+v", queued, info)
+	_, err = l.WaitDurable(queued.LastOffset + 1)
+	noErr(t, err)
+}
+
 // An append whose round another goroutine wrote, and whose offsets a
 // truncation then removed before the append saw its round complete, must
 // return an error: it used to wait for a durable end the log would never

@@ -88,6 +88,11 @@ type Partition struct {
 	// Both wake when the partition stops being led here.
 	watchers       purgatory.Watchers
 	appendWatchers purgatory.Watchers
+
+	// enqueueFault, nil but in tests, runs once the log queued an append,
+	// before enqueueLocked returns: tests panic in it, as a bug inside
+	// log.Enqueue after it took the batches would.
+	enqueueFault func()
 }
 
 // leaderEpochCheckpointFile is Kafka's name for the leader-epoch cache file
@@ -189,11 +194,15 @@ func (p *Partition) startAppend(records []byte, origin appendOrigin) (pendingApp
 // startPlain queues batches of no idempotent producer.
 func (p *Partition) startPlain(records []byte, settings *appendSettings) (pa pendingAppend, err error) {
 	p.gate.RLock()
-	defer p.recoverQueueing(&pa, &err, p.gate.RUnlock)
+	queued := notQueued // the log fills it as it takes the batches
+	defer p.recoverQueueing(&pa, &err, func() {
+		p.waitQueuedAfterPanic(queued)
+		p.gate.RUnlock()
+	})
 	role, err := p.leaderRole()
 	if err == nil {
 		var info log.AppendInfo
-		if info, err = p.enqueueLocked(records, role, settings); err == nil {
+		if info, err = p.enqueueLocked(records, role, settings, &queued); err == nil {
 			return pendingAppend{p: p, info: info, role: role}, nil
 		}
 	}
@@ -211,16 +220,15 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 	entry := p.producers.acquire(h.ProducerID, nowMs)
 	entry.appendMu.Lock()
 	p.gate.RLock()
-	queuedEnd := int64(-1) // once the log holds the batch: the offset after it
+	queued := notQueued // the log fills it as it takes the batch
 	defer p.recoverQueueing(&pa, &err, func() {
+		p.settleIdempotentPanic(entry, h, queued, nowMs)
 		entry.appendMu.Unlock()
-		p.settleIdempotentPanic(entry, queuedEnd)
 		p.gate.RUnlock()
 		p.producers.release(entry)
 	})
-	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry)
+	info, role, dup, err := p.enqueueIdempotentLocked(records, h, settings, nowMs, origin, entry, &queued)
 	if err == nil && dup == nil {
-		queuedEnd = info.LastOffset + 1
 		p.recordQueued(entry, h, info, nowMs)
 	}
 	entry.appendMu.Unlock()
@@ -233,21 +241,49 @@ func (p *Partition) startIdempotent(records []byte, h *record.Header, settings *
 }
 
 // settleIdempotentPanic puts right what a panic while an idempotent
-// batch was queued left behind (the gate still held). Before the log took
-// the batch: the transaction the append opened provisionally, or it stays
-// in the open set for ever, holding the LSO, for a producer whose entry,
-// still unknown, release drops (and whose marker is then ignored). After:
-// the batch is in the log's queue, in bytes the caller recycles once the
-// append failed (the request's frame, the recompression buffer), so it
-// waits for the batch's round, as finish would have.
-func (p *Partition) settleIdempotentPanic(entry *producerEntry, queuedEnd int64) {
-	if queuedEnd < 0 {
+// batch was queued left behind (the gate and the producer's lock still
+// held). Before the log took the batch: the transaction the append opened
+// provisionally, or it stays in the open set for ever, holding the LSO,
+// for a producer whose entry, still unknown, release drops (and whose
+// marker is then ignored). It goes before the producer's lock: released
+// first, the producer's next batch, waiting for that lock, could find the
+// transaction open, pass its guard check on it (consumeGuard: an open
+// transaction needs no guard, even one a marker voided) and take it over,
+// or a marker could end it with no batch of it in the log. After, as
+// the log said through queued (even when the panic came from inside
+// log.Enqueue): the producer's state must hold the batch, whatever the
+// panic cut short of recording it (settleRecordLocked), and the append
+// waits for the batch's round (waitQueuedAfterPanic; the producer's next
+// batch waits with it, on this path of a bug only).
+func (p *Partition) settleIdempotentPanic(entry *producerEntry, h *record.Header, queued log.AppendInfo, nowMs int64) {
+	if queued.LastOffset < 0 {
 		p.producers.cancelProvisional(entry)
 		return
 	}
-	if _, err := p.log.WaitDurable(queuedEnd); err != nil {
-		p.logger.Warn("the append that panicked was not written", "partition", p.tp.String(), "err", err)
+	p.producers.settleRecord(entry, h, queuedBatch(h, queued), nowMs)
+	p.waitQueuedAfterPanic(queued)
+}
+
+// notQueued is a log.AppendOptions.Queued before the log took anything.
+var notQueued = log.AppendInfo{FirstOffset: -1, LastOffset: -1, LogAppendTimeMs: -1}
+
+// waitQueuedAfterPanic waits for the round of batches the log took
+// (queued) before a panic failed their append (the gate still held):
+// their bytes are the caller's, who recycles them once the append failed
+// (the request's frame, the recompression buffer), so the log must be
+// done with them first, as finish would have waited. Written, they count
+// toward the high watermark as finish would have counted them: else it
+// stays below them until the next append, and a retry answered as their
+// duplicate with acks=all waits for it until its timeout.
+func (p *Partition) waitQueuedAfterPanic(queued log.AppendInfo) {
+	if queued.LastOffset < 0 {
+		return
 	}
+	if _, err := p.log.WaitDurable(queued.LastOffset + 1); err != nil {
+		p.logger.Warn("the append that panicked was not written", "partition", p.tp.String(), "err", err)
+		return
+	}
+	p.leaderAppended(queued.LastOffset+1, p.role.Load().leaderEpoch)
 }
 
 // recoverQueueing turns a panic while an append is queued under the gate
@@ -256,8 +292,8 @@ func (p *Partition) settleIdempotentPanic(entry *producerEntry, queuedEnd int64)
 // leadership change, checkpoint and producer-state snapshot of the
 // partition would wait for it for ever, as would the producer's next
 // batch for its lock. The batches may or may not be queued in the log
-// (an idempotent batch queued is written before release returns,
-// settleIdempotentPanic); the error tells the client nothing was
+// (batches the log took are written before release returns,
+// waitQueuedAfterPanic); the error tells the client nothing was
 // acknowledged, as a timeout does.
 // The produce path guards its own steps too (api.produceRun.guard), but
 // by then the gate is leaked: only here is it known to be held.
@@ -307,7 +343,7 @@ func (pa *pendingAppend) finish() (AppendResult, error) {
 // snapshot of the producer state takes the gate exclusively, so it never
 // sees a batch whose append is still in flight.
 func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, settings *appendSettings, nowMs int64,
-	origin appendOrigin, entry *producerEntry) (log.AppendInfo, *leadership, *producerBatch, error) {
+	origin appendOrigin, entry *producerEntry, queued *log.AppendInfo) (log.AppendInfo, *leadership, *producerBatch, error) {
 	role, err := p.leaderRole()
 	if err != nil {
 		return log.AppendInfo{}, nil, nil, err
@@ -329,7 +365,7 @@ func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, se
 		return log.AppendInfo{}, role, dup, nil
 	}
 	provisional := p.producers.beginProvisional(entry, h, p.log.LogEndOffset())
-	info, err := p.enqueueLocked(records, role, settings)
+	info, err := p.enqueueLocked(records, role, settings, queued)
 	if err != nil {
 		if provisional {
 			p.producers.cancelProvisional(entry)
@@ -342,18 +378,24 @@ func (p *Partition) enqueueIdempotentLocked(records []byte, h *record.Header, se
 // recordQueued records a batch the log queued in its producer's state,
 // with its assigned offsets (the producer's lock and the gate held).
 func (p *Partition) recordQueued(entry *producerEntry, h *record.Header, info log.AppendInfo, nowMs int64) {
+	p.producers.record(entry, h, queuedBatch(h, info), nowMs)
+}
+
+// queuedBatch is what the producer's state remembers of a batch the log
+// queued.
+func queuedBatch(h *record.Header, info log.AppendInfo) producerBatch {
 	maxTimestamp := h.MaxTimestamp
 	if info.LogAppendTimeMs >= 0 {
 		maxTimestamp = info.LogAppendTimeMs
 	}
-	p.producers.record(entry, h, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
-		firstOffset: info.FirstOffset, lastOffset: info.LastOffset, maxTimestamp: maxTimestamp}, nowMs)
+	return producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
+		firstOffset: info.FirstOffset, lastOffset: info.LastOffset, maxTimestamp: maxTimestamp}
 }
 
 // appendLocked appends to the log (gate held shared) and advances the high
 // watermark.
 func (p *Partition) appendLocked(records []byte, role *leadership, settings *appendSettings) (AppendResult, error) {
-	info, err := p.enqueueLocked(records, role, settings)
+	info, err := p.enqueueLocked(records, role, settings, nil)
 	if err != nil {
 		return AppendResult{LogAppendTimeMs: -1}, err
 	}
@@ -362,8 +404,9 @@ func (p *Partition) appendLocked(records []byte, role *leadership, settings *app
 
 // enqueueLocked queues the batches in the log's next write round (gate
 // held shared), stamped with the leader epoch; completeLocked finishes
-// the append.
-func (p *Partition) enqueueLocked(records []byte, role *leadership, settings *appendSettings) (log.AppendInfo, error) {
+// the append. queued, if not nil, is filled as the log takes the batches
+// (log.AppendOptions.Queued), for the recovery from a panic.
+func (p *Partition) enqueueLocked(records []byte, role *leadership, settings *appendSettings, queued *log.AppendInfo) (log.AppendInfo, error) {
 	// Records of an epoch the checkpoint does not know could outlive a
 	// crash with the wrong epoch history, so the append waits for the
 	// checkpoint: refused now, the producer retries.
@@ -371,9 +414,12 @@ func (p *Partition) enqueueLocked(records []byte, role *leadership, settings *ap
 		// ErrStorage: clients retry a KAFKA_STORAGE_ERROR.
 		return log.AppendInfo{}, fmt.Errorf("partition %s: %w: writing the leader epoch checkpoint before the epoch's first records: %w", p.tp, log.ErrStorage, err)
 	}
-	info, err := p.log.Enqueue(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime})
+	info, err := p.log.Enqueue(records, log.AppendOptions{LeaderEpoch: role.leaderEpoch, LogAppendTime: settings.logAppendTime, Queued: queued})
 	if err != nil {
 		return info, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	if p.enqueueFault != nil {
+		p.enqueueFault()
 	}
 	return info, nil
 }
@@ -663,6 +709,7 @@ func (p *Partition) setRole(r leadership, pi *metadata.PartitionImage, localID i
 		return nil
 	}
 	p.gate.Lock()
+	p.producers.voidGuards() // a marker may have passed this node by (see there)
 	var err error
 	if r.isLeader {
 		p.becomeLeaderEpoch(r.leaderEpoch, p.log.LogEndOffset())

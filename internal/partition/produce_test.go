@@ -295,3 +295,28 @@ func TestPartitionStartProducePanicAfterQueueingWritesTheBatchFirst(t *testing.T
 	}
 	require(t, next == 3, "batches up to %d, want 3", next)
 }
+
+// A panic once the log had taken a plain batch, but before the append
+// knew it (inside log.Enqueue, after the batch joined the queue), failed
+// the append at once, and the caller recycled the bytes the log's queue
+// still held: the next round wrote whatever the buffer held by then. The
+// log now reports what it took (log.AppendOptions.Queued), and the panic
+// path waits for that round before it fails the append.
+func TestPartitionStartProducePanicInsideEnqueueWritesThePlainBatchFirst(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("boom", 1, nil, []int32{testNode})
+	p := f.partition("boom", 0)
+	p.enqueueFault = func() {
+		p.enqueueFault = nil
+		panic("queueing bug")
+	}
+	records := f.batch(plain(2))
+	_, err := p.StartProduce(records, ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	clear(records) // the caller reuses its buffer once the append failed
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	headers := readAll(t, p, 0)
+	require(t, len(headers) == 2 && headers[0].LastOffset() == 1 && headers[1].BaseOffset == 2,
+		"the log after the panic: %+v, want the batch of 2 records, then 1", headers)
+}

@@ -184,9 +184,12 @@ type producerTable struct {
 	// guards are the KIP-890 verification guards of producers whose first
 	// transactional produce is being verified (txn.go); nextGuard numbers
 	// them. An entry lives from BeginTxnVerification until the append, the
-	// last holder's EndTxnVerification or a marker for the producer.
-	guards    map[int64]*txnVerification
-	nextGuard uint64
+	// last holder's EndTxnVerification, a marker for the producer, or a
+	// change of leadership (voidGuards), which also raises guardFloor to
+	// nextGuard: a guard at or below it was taken under an earlier role.
+	guards     map[int64]*txnVerification
+	nextGuard  uint64
+	guardFloor uint64
 	// recordFault, nil but in tests, runs as a batch is recorded, before
 	// the entry changes: tests panic in it.
 	recordFault func(e *producerEntry)
@@ -335,6 +338,15 @@ func (t *producerTable) settleRecordLocked(e *producerEntry, h *record.Header, b
 		delete(t.guards, e.id)
 	}
 	t.syncOngoingLocked(e)
+}
+
+// settleRecord is settleRecordLocked for a batch the log took before a
+// panic failed its append, whose recording the panic cut short or came
+// before (a batch recorded already is left as it is).
+func (t *producerTable) settleRecord(e *producerEntry, h *record.Header, b producerBatch, nowMs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.settleRecordLocked(e, h, b, nowMs)
 }
 
 // replay applies a batch read back from the log (single-threaded load).

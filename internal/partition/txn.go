@@ -156,8 +156,42 @@ func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
 	if e, ok := t.entries[producerID]; (ok && e.currentTxnFirstOffset >= 0) || t.guardPendingLocked(producerID, guard) {
 		return nil
 	}
+	if t.guardOfEarlierLeadershipLocked(guard) {
+		return fmt.Errorf("partition %s: producer %d's offset commit was verified under an earlier leadership: %w",
+			p.tp, producerID, ErrNotLeader)
+	}
 	return fmt.Errorf("partition %s: a marker ended producer %d's transaction before its offset commit was written: %w",
 		p.tp, producerID, ErrInvalidTxnState)
+}
+
+// voidGuards ends every pending verification guard as this node's role
+// for the partition changes (a new leader epoch, led here or not; the
+// gate held exclusively, so no append is between its guard check and
+// its queueing). A guard says no marker for its producer came since the
+// coordinator was asked; while another node led, this one may not have
+// seen the marker that ended the transaction: the other leader ignores
+// one for a producer with no batch there (TxnMarkerResult.Ignored), so
+// nothing replicates. Kafka writes every marker, and its followers clear
+// the verification state as they copy it; here only the leadership
+// change tells. Leading again in a later epoch counts too: the images of
+// the epochs between, where another node led, may never have reached
+// this one.
+func (t *producerTable) voidGuards() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.guards)
+	t.guardFloor = t.nextGuard
+}
+
+// guardOfEarlierLeadershipLocked reports whether guard was taken before
+// the last change of this node's role for the partition (voidGuards):
+// its append is refused as one arriving at a former leader is
+// (ErrNotLeader, retriable: the client refreshes its metadata and the
+// retry is verified again), not as a marker's refusal (INVALID_TXN_STATE
+// aborts the transaction) when no marker may have come. TxnOpenGuard is
+// above every floor: a transaction open here is ended by a marker only.
+func (t *producerTable) guardOfEarlierLeadershipLocked(guard uint64) bool {
+	return guard <= t.guardFloor
 }
 
 // EndTxnVerification ends one verification under guard, whose produce
@@ -185,6 +219,9 @@ func (t *producerTable) consumeGuard(e *producerEntry, guard uint64) error {
 	defer t.mu.Unlock()
 	if e.currentTxnFirstOffset >= 0 || t.guardPendingLocked(e.id, guard) {
 		return nil
+	}
+	if t.guardOfEarlierLeadershipLocked(guard) {
+		return fmt.Errorf("producer %d was verified under an earlier leadership: %w", e.id, ErrNotLeader)
 	}
 	return fmt.Errorf("a marker ended producer %d's transaction while its produce was verified: %w", e.id, ErrInvalidTxnState)
 }
@@ -273,7 +310,8 @@ func (t *producerTable) finishTxn(e *producerEntry) {
 // producer's verification guard as a marker written here does
 // (checkMarker): a produce verified while this replica led, whose append
 // comes once it leads again, must not open the transaction that another
-// leader's marker ended meanwhile.
+// leader's marker ended meanwhile. (Leading again voids every guard
+// anyway, voidGuards, as another leader need not write the marker.)
 func (t *producerTable) replayMarker(h *record.Header, m record.Marker, nowMs int64) (completedTxn, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -485,6 +485,43 @@ func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
 	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
 }
 
+// TestTxnEnqueuePanicAfterTheLogTookTheBatch: a panic once the log had
+// queued a producer's first transactional batch, but before the append
+// knew it (inside log.Enqueue, after it took the batch), was settled as
+// one before the log took it: the transaction the batch opened was
+// cancelled with the batch in the log, and the still unknown producer
+// forgotten, so the coordinator's abort was ignored and the LSO held at
+// the batch for good; the client's retry was appended a second time; and
+// nothing waited for the write, so the request's bytes, recycled once the
+// append failed, were what the log then wrote. Written, the batch must
+// count toward the high watermark as finish would have counted it.
+func TestTxnEnqueuePanicAfterTheLogTookTheBatch(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	p.enqueueFault = func() {
+		p.enqueueFault = nil
+		panic("queueing bug")
+	}
+	data := f.batch(txnBatch(9, 0, 0, 2))
+	_, err := p.StartProduce(data, ProduceOptions{AcksAll: true})
+	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
+	clear(data) // the request's frame, reused once the append failed
+
+	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
+	noErr(t, err)
+	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
+	headers := readAll(t, p, 0)
+	require(t, len(headers) == 1 && headers[0].ProducerID == 9 && headers[0].LastOffset() == 1,
+		"the log after the panic: %+v, want producer 9's batch of 2 records", headers)
+	marker := writeMarker(t, p, 9, 0, 1, false)
+	require(t, !marker.Ignored, "the abort marker was ignored: the transaction stays open")
+	_, err = p.Append(f.batch(plain(1)))
+	noErr(t, err)
+	o := p.Offsets()
+	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
+}
+
 // TestTxnVerificationVoidedByAReplicatedMarker: a produce verified here
 // while leading, whose append comes after leadership went away and came
 // back, is refused if a marker for its producer reached this replica
@@ -492,7 +529,10 @@ func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
 // transaction the verification confirmed, as a marker written here does
 // (checkMarker). Kept pending, the guard let the batch open a
 // transaction here that no marker would end (its coordinator had
-// finished it), holding the LSO for good.
+// finished it), holding the LSO for good. The leadership change voids
+// the guard first (TestTxnVerificationVoidedByLeadershipLoss), so the
+// refusal is the retriable one; the client's retry is verified again and
+// the coordinator refuses it.
 func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{testNode, 2})
@@ -519,7 +559,7 @@ func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 	noErr(t, f.mgr.Refresh())
 	p = f.partition("t", 0)
 	_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 1, 1)), guard)
-	requireErrorIs(t, err, ErrInvalidTxnState)
+	requireErrorIs(t, err, ErrNotLeader)
 	p.EndTxnVerification(7, guard)
 	require(t, p.NeedsTxnVerification(7, 0), "a batch of the aborted transaction opened a transaction of producer 7 again")
 }
@@ -533,7 +573,6 @@ func TestTxnVerificationVoidedByAReplicatedMarker(t *testing.T) {
 // append under it must be refused (retriably, the client verifying again)
 // rather than open a transaction no coordinator will end.
 func TestTxnVerificationVoidedByLeadershipLoss(t *testing.T) {
-	t.Skip("needs hosted.go (setRole) or replication.go (stopLeadingLocked): void the producers' verification guards when leadership is lost")
 	f := newFixture(t)
 	f.createTopic("t", 1, nil, []int32{testNode, 2})
 	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeaderChange, ISR: []int32{testNode}})
@@ -545,8 +584,36 @@ func TestTxnVerificationVoidedByLeadershipLoss(t *testing.T) {
 	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
 	noErr(t, f.mgr.Refresh())
 	p = f.partition("t", 0)
+	requireErrorIs(t, p.CheckTxnVerification(7, guard), ErrNotLeader)
 	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
-	require(t, err != nil, "a batch verified under an earlier leadership was appended")
+	requireErrorIs(t, err, ErrNotLeader) // retried, and verified again
 	p.EndTxnVerification(7, guard)
 	require(t, p.NeedsTxnVerification(7, 0), "a batch verified under an earlier leadership opened a transaction of producer 7")
+
+	// The client's retry is verified again, under this leadership.
+	guard = p.BeginTxnVerification(7)
+	_, err = p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
+	noErr(t, err)
+	p.EndTxnVerification(7, guard)
+}
+
+// TestTxnVerificationBegunWhileFollowingIsVoidedByLeading: a check begun
+// while this replica follows (the produce found it leading just before
+// it stopped) is no safer than one begun under an earlier leadership: the
+// leader then may ignore the coordinator's abort, leaving nothing here.
+// Becoming leader voids it too.
+func TestTxnVerificationBegunWhileFollowingIsVoidedByLeading(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode, 2})
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: 2})
+	p := f.followed()
+	guard := p.BeginTxnVerification(7)
+
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: testNode})
+	noErr(t, f.mgr.Refresh())
+	p = f.partition("t", 0)
+	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
+	requireErrorIs(t, err, ErrNotLeader)
+	p.EndTxnVerification(7, guard)
+	require(t, p.NeedsTxnVerification(7, 0), "a batch verified while following opened a transaction of producer 7")
 }
