@@ -938,17 +938,25 @@ func markerOf(batch []byte) *record.Marker {
 	return &m
 }
 
-// removeSnapshots deletes every producer state snapshot of the log.
+// removeSnapshots deletes every producer state snapshot of the log, and
+// makes the removals durable: a crash that undid them brought back, at
+// the restart, a snapshot a full truncation had dropped.
 func (p *Partition) removeSnapshots() error {
 	offsets, err := listSnapshots(p.fs, p.log.Dir())
 	if err != nil {
 		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	if len(offsets) == 0 {
+		return nil
 	}
 	var errs []error
 	for _, off := range offsets {
 		if err := p.fs.Remove(p.path(snapshotName(off))); err != nil && !isNotExist(err) {
 			errs = append(errs, fmt.Errorf("partition %s: %w", p.tp, err))
 		}
+	}
+	if err := p.fs.SyncDir(p.log.Dir()); err != nil {
+		errs = append(errs, fmt.Errorf("partition %s: sync %s: %w", p.tp, p.log.Dir(), err))
 	}
 	return errors.Join(errs...)
 }
