@@ -87,6 +87,7 @@ func (m *Manager) deleteLog(tp TopicPartition, pendingOnly bool) error {
 		}
 		d = &logDeletion{tp: tp, log: l, dir: m.path(tp.String())}
 		delete(m.logs, tp)
+		m.deletedSinceCheckpoint[tp] = true
 		m.deleting[tp] = d
 	}
 	// A GetOrCreate of tp waits for the deletion as for an open: the

@@ -102,3 +102,49 @@ func deleteCrashAt(t *testing.T, seed uint64, k int64) bool {
 	}
 	return true
 }
+
+// TestManagerRecreatedLogIgnoresTheDeletedOnesCheckpoints: a partition
+// deleted and created again before the next checkpoint, then a crash. The
+// checkpoints on disk still held the deleted log's log start and
+// recovery point, and the restart applied them to the new log of the
+// same name: its records below the old start were out of reach (the start
+// is clamped to the log end), and its unsynced tail, below the old
+// recovery point, was trusted without recovery.
+func TestManagerRecreatedLogIgnoresTheDeletedOnesCheckpoints(t *testing.T) {
+	cfg := smallConfig()
+	env := newManagerEnv(cfg)
+	m := env.open(t)
+	tp := TopicPartition{Topic: "orders", Partition: 0}
+	l, err := m.GetOrCreate(tp, cfg)
+	noErr(t, err)
+	for i := range 20 {
+		_, err := l.Append(testBatch(t, "old", 2, 200, 1_700_000_000_000+int64(i)), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	noErr(t, l.Flush())
+	_, err = m.DeleteRecordsBefore(tp, 30)
+	noErr(t, err)
+	noErr(t, m.Checkpoint())
+	noErr(t, m.Delete(tp))
+
+	l, err = m.GetOrCreate(tp, cfg)
+	noErr(t, err)
+	var want []byte
+	for i := range 3 {
+		b := testBatch(t, "new", 2, 100, 1_700_000_000_000+int64(i))
+		_, err := l.Append(b, AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+		want = append(want, b...)
+	}
+	noErr(t, l.Flush())
+
+	env.opts.FS = env.mem.CrashClone(crashRand(1, 1))
+	m2, err := OpenManager(env.opts)
+	noErr(t, err)
+	defer m2.Close()
+	l, ok := m2.Log(tp)
+	require(t, ok, "the re-created log is gone after the crash")
+	require(t, l.LogStartOffset() == 0, "the re-created log starts at %d after the crash, want 0", l.LogStartOffset())
+	require(t, bytes.Equal(readAll(t, l, 0), want), "the re-created log's records differ after the crash")
+	noErr(t, m.Close())
+}
