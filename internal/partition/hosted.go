@@ -82,6 +82,7 @@ type Partition struct {
 
 	snapshotMu         sync.Mutex
 	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
+	deleted            bool  // under snapshotMu: the log is deleted, its path maybe a new log's
 
 	// watchers wake on a high watermark move (consumer fetches, acks=all
 	// produces); appendWatchers on a leader append (follower fetches).
@@ -966,6 +967,9 @@ func (p *Partition) removeSnapshots() error {
 func (p *Partition) checkpoint() error {
 	p.snapshotMu.Lock()
 	defer p.snapshotMu.Unlock()
+	if p.deleted {
+		return nil
+	}
 	p.gate.Lock()
 	leo := p.log.LogEndOffset()
 	// A failed log's producer state may hold batches that were queued
