@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sync"
 	"time"
@@ -78,6 +79,10 @@ type Manager struct {
 	// logStartMoved is told which logs retention moved the start offset
 	// of (OnLogStartMoved); nil: nobody listens.
 	logStartMoved func(TopicPartition)
+	// deletedSinceCheckpoint holds the partitions deleted since the
+	// checkpoints were last written (under mu): their entries there are
+	// the deleted logs', which a new log of the same name must not get.
+	deletedSinceCheckpoint map[TopicPartition]bool
 
 	// sharedSync lets the logs' append rounds share a syncfs; opened
 	// before any log so that its descriptor sees every write-back error
@@ -109,7 +114,8 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, files: NewFileCacheWithActive(opts.MaxOpenSealedSegments, opts.MaxOpenActiveSegments), logs: map[TopicPartition]*Log{},
-		opening: map[TopicPartition]chan struct{}{}, deleting: map[TopicPartition]*logDeletion{}}
+		opening: map[TopicPartition]chan struct{}{}, deleting: map[TopicPartition]*logDeletion{},
+		deletedSinceCheckpoint: map[TopicPartition]bool{}}
 	m.cleaner = cleanerState{throttle: NewThrottler(opts.Clock, opts.Cleaner.IOMaxBytesPerSecond), inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{}}
 	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log dir %s: %w", opts.Dir, err)
@@ -305,6 +311,18 @@ func (m *Manager) waitOpeningLocked(tp TopicPartition) error {
 }
 
 func (m *Manager) create(tp TopicPartition, cfg Config) (*Log, error) {
+	m.mu.Lock()
+	deleted := m.deletedSinceCheckpoint[tp]
+	m.mu.Unlock()
+	if deleted {
+		// The checkpoints still hold the deleted log's log start and
+		// recovery point under this name: after a crash, the new log
+		// would open with them (its records below that start out of
+		// reach, its unsynced tail trusted without recovery).
+		if err := m.Checkpoint(); err != nil {
+			return nil, fmt.Errorf("partition %s: checkpoint its deletion: %w", tp, err)
+		}
+	}
 	l, err := Open(m.opts.FS, m.path(tp.String()), m.logOptions(cfg, Options{}))
 	if err != nil {
 		return nil, err
@@ -438,6 +456,8 @@ func (m *Manager) Checkpoint() error {
 	startOffsets := make(map[TopicPartition]int64, len(m.logs))
 	firstDirty := map[TopicPartition]int64{}
 	bases := make(map[*Log]int64, len(m.logs))
+	deleted := m.deletedSinceCheckpoint
+	m.deletedSinceCheckpoint = map[TopicPartition]bool{}
 	for tp, l := range m.logs {
 		recoveryPoints[tp], startOffsets[tp] = l.RecoveryPoint(), l.LogStartOffset()
 		bases[l] = l.activeBaseOffset()
@@ -446,6 +466,19 @@ func (m *Manager) Checkpoint() error {
 		}
 	}
 	m.mu.Unlock()
+	if err := m.writeCheckpoints(recoveryPoints, firstDirty, startOffsets); err != nil {
+		m.mu.Lock()
+		maps.Copy(m.deletedSinceCheckpoint, deleted)
+		m.mu.Unlock()
+		return err
+	}
+	for l, base := range bases {
+		l.setCheckpointedBase(base)
+	}
+	return nil
+}
+
+func (m *Manager) writeCheckpoints(recoveryPoints, firstDirty, startOffsets map[TopicPartition]int64) error {
 	// Out of descriptors, the files' creates and the directory's open shed
 	// idle files and try again, as Manager.syncDir does: a failure here
 	// fails a Truncate or DeleteRecordsBefore whose log already changed.
@@ -456,13 +489,7 @@ func (m *Manager) Checkpoint() error {
 	if err := writeCheckpoint(fsys, m.path(cleanerOffsetCheckpointFile), firstDirty); err != nil {
 		return err
 	}
-	if err := writeCheckpoint(fsys, m.path(logStartOffsetCheckpointFile), startOffsets); err != nil {
-		return err
-	}
-	for l, base := range bases {
-		l.setCheckpointedBase(base)
-	}
-	return nil
+	return writeCheckpoint(fsys, m.path(logStartOffsetCheckpointFile), startOffsets)
 }
 
 // rolledSinceCheckpoint reports whether a log rolled a segment after the

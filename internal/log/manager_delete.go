@@ -33,9 +33,28 @@ import (
 // deletion; Kafka's own "-delete" directories are left alone.
 const deletedLogDirSuffix = "-sluice-delete"
 
+// maxFileNameBytes is a file name's limit on the file systems a log
+// directory lives on (NAME_MAX).
+const maxFileNameBytes = 255
+
+// deletedLogDirName names tp's directory renamed for deletion,
+// "<topic>-<partition>.<unique>-sluice-delete", the topic cut short, as
+// Kafka's logDeleteDirName does, so that it fits a file name: a topic's
+// may take 249 bytes, and a rename to a longer name failed every time,
+// leaving the log undeletable.
+func deletedLogDirName(tp TopicPartition, unique string) string {
+	tail := fmt.Sprintf("-%d.%s%s", tp.Partition, unique, deletedLogDirSuffix)
+	topic := tp.Topic
+	if len(topic)+len(tail) > maxFileNameBytes {
+		topic = topic[:max(0, maxFileNameBytes-len(tail))]
+	}
+	return topic + tail
+}
+
 // logDeletion is a deletion's progress, touched only by the goroutine
 // that holds the partition's opening mark.
 type logDeletion struct {
+	tp      TopicPartition
 	log     *Log   // nil once closed
 	dir     string // the log's directory under the partition's name
 	renamed bool   // dir no longer exists under that name
@@ -66,8 +85,9 @@ func (m *Manager) deleteLog(tp TopicPartition, pendingOnly bool) error {
 			m.mu.Unlock()
 			return nil
 		}
-		d = &logDeletion{log: l, dir: m.path(tp.String())}
+		d = &logDeletion{tp: tp, log: l, dir: m.path(tp.String())}
 		delete(m.logs, tp)
+		m.deletedSinceCheckpoint[tp] = true
 		m.deleting[tp] = d
 	}
 	// A GetOrCreate of tp waits for the deletion as for an open: the
@@ -101,8 +121,9 @@ func (m *Manager) runDeletion(d *logDeletion) error {
 	if !d.renamed {
 		m.mu.Lock()
 		m.deletedDirs++
-		trash := fmt.Sprintf("%s.%x.%d%s", d.dir, m.opts.Clock.Now().UnixNano(), m.deletedDirs, deletedLogDirSuffix)
+		unique := fmt.Sprintf("%x.%d", m.opts.Clock.Now().UnixNano(), m.deletedDirs)
 		m.mu.Unlock()
+		trash := m.path(deletedLogDirName(d.tp, unique))
 		err := m.opts.FS.Rename(d.dir, trash)
 		switch {
 		case isNotExist(err):

@@ -1,7 +1,10 @@
 package log
 
 import (
+	"time"
+
 	"errors"
+	"github.com/sluicelog/sluice/internal/clock"
 	"strings"
 	"testing"
 
@@ -84,4 +87,32 @@ func TestManagerDeleteRetriesWhatFailed(t *testing.T) {
 	l, err = m.GetOrCreate(tp, smallConfig())
 	noErr(t, err)
 	require(t, l.LogEndOffset() == 0, "recreated log: end %d", l.LogEndOffset())
+}
+
+// TestManagerDeleteLongTopicName: a topic name may be 249 bytes, and a
+// file name 255. The renamed directory, "<topic>-<partition>" plus a
+// unique part and "-sluice-delete", did not fit: the rename failed with
+// ENAMETOOLONG on every try, so the topic's log could never be deleted
+// and a GetOrCreate of the partition failed for good.
+func TestManagerDeleteLongTopicName(t *testing.T) {
+	cfg := smallConfig()
+	dir := t.TempDir()
+	opts := ManagerOptions{FS: vfs.OS(), Dir: dir, Config: cfg, Clock: clock.NewManual(time.UnixMilli(1_700_000_000_000)), Logger: quietLogger}
+	m, err := OpenManager(opts)
+	noErr(t, err)
+	defer m.Close()
+	tp := TopicPartition{Topic: strings.Repeat("t", 249), Partition: 0}
+	l, err := m.GetOrCreate(tp, cfg)
+	noErr(t, err)
+	_, err = l.Append(testBatch(t, "old", 2, 100, 0), AppendOptions{LeaderEpoch: -1})
+	noErr(t, err)
+	noErr(t, m.Delete(tp))
+	l, err = m.GetOrCreate(tp, cfg)
+	noErr(t, err)
+	require(t, l.LogEndOffset() == 0, "re-created log: end %d", l.LogEndOffset())
+	names, err := vfs.OS().List(dir)
+	noErr(t, err)
+	for _, name := range names {
+		require(t, !strings.HasSuffix(name, deletedLogDirSuffix), "%s left after the deletion", name)
+	}
 }

@@ -282,6 +282,16 @@ func (p *Partition) TruncateFullyAndStartAt(leaderEpoch int32, offset int64) err
 func (p *Partition) truncateLocked(offset int64, fully bool) error {
 	var err error
 	if fully {
+		// The snapshots go first, durably: a crash after the log's
+		// restart but before their removal reached the disk loaded the
+		// newest of them at the next start (a snapshot below the log
+		// start is trusted, for retention's sake), producers of batches
+		// the log no longer holds. Gone first, a crash before the
+		// restart leaves the old log, which the next fetch finds behind
+		// the leader's start again.
+		if err := p.removeSnapshots(); err != nil {
+			return fmt.Errorf("partition %s: start over at %d: %w", p.tp, offset, err)
+		}
 		err = p.logs.TruncateFullyAndStartAt(p.tp, offset)
 	} else {
 		err = p.logs.Truncate(p.tp, offset)

@@ -82,6 +82,7 @@ type Partition struct {
 
 	snapshotMu         sync.Mutex
 	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
+	deleted            bool  // under snapshotMu: the log is deleted, its path maybe a new log's
 
 	// watchers wake on a high watermark move (consumer fetches, acks=all
 	// produces); appendWatchers on a leader append (follower fetches).
@@ -985,17 +986,25 @@ func markerOf(batch []byte) *record.Marker {
 	return &m
 }
 
-// removeSnapshots deletes every producer state snapshot of the log.
+// removeSnapshots deletes every producer state snapshot of the log, and
+// makes the removals durable: a crash that undid them brought back, at
+// the restart, a snapshot a full truncation had dropped.
 func (p *Partition) removeSnapshots() error {
 	offsets, err := listSnapshots(p.fs, p.log.Dir())
 	if err != nil {
 		return fmt.Errorf("partition %s: %w", p.tp, err)
+	}
+	if len(offsets) == 0 {
+		return nil
 	}
 	var errs []error
 	for _, off := range offsets {
 		if err := p.fs.Remove(p.path(snapshotName(off))); err != nil && !isNotExist(err) {
 			errs = append(errs, fmt.Errorf("partition %s: %w", p.tp, err))
 		}
+	}
+	if err := p.fs.SyncDir(p.log.Dir()); err != nil {
+		errs = append(errs, fmt.Errorf("partition %s: sync %s: %w", p.tp, p.log.Dir(), err))
 	}
 	return errors.Join(errs...)
 }
@@ -1005,6 +1014,9 @@ func (p *Partition) removeSnapshots() error {
 func (p *Partition) checkpoint() error {
 	p.snapshotMu.Lock()
 	defer p.snapshotMu.Unlock()
+	if p.deleted {
+		return nil
+	}
 	p.gate.Lock()
 	leo := p.log.LogEndOffset()
 	// A failed log's producer state may hold batches that were queued

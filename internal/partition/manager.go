@@ -528,6 +528,13 @@ func (m *Manager) unhost(tp log.TopicPartition, p *Partition) error {
 	m.mu.Lock()
 	delete(m.parts, tp)
 	m.mu.Unlock()
+	// A Checkpoint may hold p still: once the log is deleted, a topic of
+	// the same name may be created, and p's snapshot would land in the
+	// new log's directory (its path), whose next start loaded it. Marked
+	// under snapshotMu, which also waits for a snapshot being written.
+	p.snapshotMu.Lock()
+	p.deleted = true
+	p.snapshotMu.Unlock()
 	if err := m.opts.Logs.Delete(tp); err != nil {
 		return fmt.Errorf("partition %s: delete: %w", tp, err)
 	}

@@ -1,0 +1,45 @@
+package partition
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sluicelog/sluice/internal/metadata"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// TestPartitionDeletedCheckpointLeavesTheRecreatedLogAlone: a checkpoint
+// collects the hosted partitions, and one of them is deleted and its topic
+// created again before the checkpoint reaches it. The deleted partition's
+// snapshot went to its log's path, by then the new log's directory, and
+// its pruning removed the new log's own snapshots past it: after a crash,
+// the new topic's partition started with the producers (open
+// transactions included) of the deleted one.
+func TestPartitionDeletedCheckpointLeavesTheRecreatedLogAlone(t *testing.T) {
+	f := newFixture(t)
+	mem := f.fs.(*vfs.MemFS)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	old := f.partition("t", 0)
+	_, err := old.Append(f.batch(idem(7, 0, 0, 3)))
+	noErr(t, err)
+
+	f.apply(&metadata.RemoveTopic{TopicID: uuid(1)})
+	noErr(t, f.mgr.Refresh())
+	f.createTopic("t", 2, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	require(t, p != old && p.log.LogEndOffset() == 0, "the re-created partition is not new")
+	_, err = p.Append(f.batch(plain(5)))
+	noErr(t, err)
+	noErr(t, f.mgr.Checkpoint()) // the new log's snapshot at 5
+
+	// What Manager.Checkpoint does with a partition it collected before
+	// the deletion.
+	_ = old.checkpoint()
+	_, err = f.fs.Stat(p.path(snapshotName(3)))
+	require(t, isNotExist(err), "the deleted partition wrote its snapshot into the re-created log's directory: %v", err)
+
+	noErr(t, mem.SyncDir(p.log.Dir())) // any later fsync of it: a roll, a snapshot
+	f.open(mem.CrashClone(rand.New(rand.NewPCG(1, 1))))
+	got := f.partition("t", 0).Producers()
+	require(t, len(got) == 0, "the re-created partition has the deleted one's producers after a crash: %+v", got)
+}
