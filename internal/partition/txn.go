@@ -92,11 +92,12 @@ func (p *Partition) CheckProducerEpoch(producerID int64, producerEpoch int16) er
 // transactional produce to this partition and returns its guard: the
 // produce is then appended with AppendVerified or AppendAllVerified and
 // that guard, and is refused (INVALID_TXN_STATE) if a marker for the
-// producer was written meanwhile: a transaction the coordinator ended
-// while the produce was being verified is not opened again by it, so no
-// transaction is left open that nobody will end (Kafka's
-// VerificationGuard). Call EndTxnVerification when the produce is not
-// appended.
+// producer was written meanwhile (NOT_LEADER_OR_FOLLOWER, retriable, if
+// this node's role for the partition changed: voidGuards): a transaction
+// the coordinator ended while the produce was being verified is not
+// opened again by it, so no transaction is left open that nobody will
+// end (Kafka's VerificationGuard). Call EndTxnVerification when the
+// produce is not appended.
 //
 // Verifications of the producer begun while one is pending share its
 // guard, as Kafka's share the producer's VerificationStateEntry: the
@@ -145,7 +146,9 @@ const TxnOpenGuard = math.MaxUint64
 // of the producer is open here: the append under that guard would refuse
 // it. The group coordinator checks a TxnOffsetCommit with it before
 // deciding, so that the commit is refused rather than failing the append
-// that carries it (and with it the shard). Guard 0 (none taken) passes.
+// that carries it (and with it the shard). A guard taken before this
+// node's role for the partition last changed is refused ErrNotLeader
+// instead (voidGuards). Guard 0 (none taken) passes.
 func (p *Partition) CheckTxnVerification(producerID int64, guard uint64) error {
 	if guard == 0 {
 		return nil

@@ -617,3 +617,26 @@ func TestTxnVerificationBegunWhileFollowingIsVoidedByLeading(t *testing.T) {
 	p.EndTxnVerification(7, guard)
 	require(t, p.NeedsTxnVerification(7, 0), "a batch verified while following opened a transaction of producer 7")
 }
+
+// TestTxnVerificationSurvivesAnISRChange: an ISR change moves the
+// partition epoch, not the leader epoch, and this node keeps leading, so
+// no marker can have passed it by: a guard taken before it must stay
+// pending, or every healthy transaction whose first produce was being
+// verified as a follower fell behind would be refused and retried.
+func TestTxnVerificationSurvivesAnISRChange(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode, 2})
+	p := f.partition("t", 0)
+	guard := p.BeginTxnVerification(7)
+
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeaderChange, ISR: []int32{testNode}})
+	noErr(t, f.mgr.Refresh())
+	f.apply(&metadata.PartitionChange{TopicID: uuid(1), Partition: 0, Leader: metadata.NoLeaderChange, ISR: []int32{testNode, 2}})
+	noErr(t, f.mgr.Refresh())
+	p = f.partition("t", 0)
+	noErr(t, p.CheckTxnVerification(7, guard))
+	_, err := p.AppendVerified(f.batch(txnBatch(7, 0, 0, 1)), guard)
+	noErr(t, err)
+	p.EndTxnVerification(7, guard)
+	require(t, !p.NeedsTxnVerification(7, 0), "the verified batch opened no transaction of producer 7")
+}
