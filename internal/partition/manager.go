@@ -535,6 +535,11 @@ func (m *Manager) unhost(tp log.TopicPartition, p *Partition) error {
 	p.snapshotMu.Lock()
 	p.deleted = true
 	p.snapshotMu.Unlock()
+	// So may the leader epoch checkpoint: retention's listener
+	// (logStartMoved) may have found p hosted before it was removed above.
+	p.epochMu.Lock()
+	p.epochsDeleted = true
+	p.epochMu.Unlock()
 	if err := m.opts.Logs.Delete(tp); err != nil {
 		return fmt.Errorf("partition %s: delete: %w", tp, err)
 	}

@@ -43,3 +43,37 @@ func TestPartitionDeletedCheckpointLeavesTheRecreatedLogAlone(t *testing.T) {
 	got := f.partition("t", 0).Producers()
 	require(t, len(got) == 0, "the re-created partition has the deleted one's producers after a crash: %+v", got)
 }
+
+// TestPartitionDeletedEpochTrimLeavesTheRecreatedLogAlone: retention moved
+// a log's start and its listener (Manager.logStartMoved) found the
+// partition still hosted; before it trimmed the leader epoch cache, the
+// topic was deleted and created again. The deleted partition wrote its
+// trimmed cache to its log's path, by then the new log's directory: the
+// new topic's partition loaded the deleted one's epochs at its next start.
+func TestPartitionDeletedEpochTrimLeavesTheRecreatedLogAlone(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	old := f.partition("t", 0)
+	_, err := old.Append(f.batch(plain(5)))
+	noErr(t, err)
+	// What retention does before its listener runs: the start moves, the
+	// epoch cache not yet.
+	_, err = f.logs.DeleteRecordsBefore(old.tp, 3)
+	noErr(t, err)
+
+	f.apply(&metadata.RemoveTopic{TopicID: uuid(1)})
+	noErr(t, f.mgr.Refresh())
+	f.createTopic("t", 2, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	require(t, p != old && p.log.LogEndOffset() == 0, "the re-created partition is not new")
+	_, err = p.Append(f.batch(plain(5)))
+	noErr(t, err)
+	before, err := vfs.ReadFile(f.fs, p.path(leaderEpochCheckpointFile), maxStateFileBytes)
+	noErr(t, err)
+
+	old.trimEpochsToLogStart() // the listener, late
+	after, err := vfs.ReadFile(f.fs, p.path(leaderEpochCheckpointFile), maxStateFileBytes)
+	noErr(t, err)
+	require(t, string(after) == string(before),
+		"the deleted partition rewrote the re-created log's leader epoch checkpoint: %q, was %q", after, before)
+}
