@@ -104,7 +104,10 @@ func (m *Manager) deleteLog(tp TopicPartition, pendingOnly bool) error {
 	close(done)
 	m.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("delete log %s: %w", d.dir, err)
+		// ErrStorage (KAFKA_STORAGE_ERROR, retried by clients): a produce
+		// to a topic created again under the name fails with it until the
+		// deletion is finished.
+		return fmt.Errorf("delete log %s: %w: %w", d.dir, ErrStorage, err)
 	}
 	return nil
 }

@@ -79,6 +79,9 @@ type Partition struct {
 	// end); the next append writes it, before its records (see
 	// becomeLeaderEpoch, loadLeaderEpochs).
 	epochsUnpersisted bool
+	// epochsDeleted (under epochMu): the log is deleted, its path maybe a
+	// new log's, so the cache is never written again (see unhost).
+	epochsDeleted bool
 
 	snapshotMu         sync.Mutex
 	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
@@ -774,6 +777,9 @@ func (p *Partition) assignEpoch(epoch int32, startOffset int64) error {
 }
 
 func (p *Partition) persistEpochsLocked() error {
+	if p.epochsDeleted {
+		return nil
+	}
 	if err := vfs.WriteFileAtomic(p.fs, p.path(leaderEpochCheckpointFile), replica.EncodeCheckpoint(p.epochs.Entries())); err != nil {
 		// The file may hold the old entries or the new: the next append
 		// writes it again before its records.

@@ -369,7 +369,8 @@ func (m *Manager) hostPending(tp log.TopicPartition) bool {
 }
 
 // allHosted reports whether every partition of a topic is open (a failed
-// one is retried when anything about the topic changes).
+// one is retried at the next Refresh that runs: a new image, or the
+// checkpoint tick's retryFailedHosts).
 func (m *Manager) allHosted(tps []log.TopicPartition) bool {
 	for _, tp := range tps {
 		if _, ok := m.parts[tp]; !ok {
@@ -535,6 +536,11 @@ func (m *Manager) unhost(tp log.TopicPartition, p *Partition) error {
 	p.snapshotMu.Lock()
 	p.deleted = true
 	p.snapshotMu.Unlock()
+	// So may the leader epoch checkpoint: retention's listener
+	// (logStartMoved) may have found p hosted before it was removed above.
+	p.epochMu.Lock()
+	p.epochsDeleted = true
+	p.epochMu.Unlock()
 	if err := m.opts.Logs.Delete(tp); err != nil {
 		return fmt.Errorf("partition %s: delete: %w", tp, err)
 	}
@@ -636,7 +642,9 @@ func (m *Manager) logStartMoved(tp log.TopicPartition) {
 // Checkpoint snapshots the producer state of every partition whose log
 // moved since its last snapshot. The node calls it periodically (with the
 // log manager's checkpoint interval), bounding the log a restart re-reads.
+// On the same tick, partitions that failed to open are hosted again.
 func (m *Manager) Checkpoint() error {
+	m.retryFailedHosts()
 	m.mu.RLock()
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.RUnlock()
@@ -647,6 +655,22 @@ func (m *Manager) Checkpoint() error {
 		}
 	}
 	return errors.Join(append(errs, m.checkpointHighWatermarks(parts))...)
+}
+
+// retryFailedHosts runs a Refresh of the current image again if a
+// partition failed to open: Refresh otherwise retries it only at the next
+// image, and a failure that has cleared since (an old log's deletion,
+// which the log manager's retention tick finishes, blocking the log of a
+// topic created again under its name) left the partition unavailable on
+// a cluster whose metadata stays still.
+func (m *Manager) retryFailedHosts() {
+	m.mu.RLock()
+	failed := len(m.openErrs) > 0
+	m.mu.RUnlock()
+	if failed {
+		m.refreshed.Store(nil)
+		_ = m.Refresh() // failures are per partition, logged: see openErrs
+	}
 }
 
 // checkpointHighWatermarks writes every hosted partition's high watermark,
