@@ -474,6 +474,16 @@ func TestTxnRecordingPanicLeavesNoTransactionOpenNorADuplicate(t *testing.T) {
 	_, err := p.StartProduce(f.batch(txnBatch(9, 0, 0, 2)), ProduceOptions{AcksAll: true})
 	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
 
+	requirePanicSettled(t, f, p)
+}
+
+// requirePanicSettled checks what a panic's recovery must leave behind
+// producer 9's first transactional batch (offsets 0 and 1, in the log):
+// the client's retry is answered as a duplicate, not appended again, and
+// the coordinator's abort ends the transaction, so the LSO reaches the
+// high watermark.
+func requirePanicSettled(t *testing.T, f *fixture, p *Partition) {
+	t.Helper()
 	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
 	noErr(t, err)
 	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
@@ -508,18 +518,10 @@ func TestTxnEnqueuePanicAfterTheLogTookTheBatch(t *testing.T) {
 	require(t, err != nil && strings.Contains(err.Error(), "panic"), "StartProduce under a panic: %v", err)
 	clear(data) // the request's frame, reused once the append failed
 
-	res, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
-	noErr(t, err)
-	require(t, res.Duplicate && res.BaseOffset == 0, "the retry of the batch in the log: %+v, want it answered as a duplicate at 0", res)
 	headers := readAll(t, p, 0)
 	require(t, len(headers) == 1 && headers[0].ProducerID == 9 && headers[0].LastOffset() == 1,
 		"the log after the panic: %+v, want producer 9's batch of 2 records", headers)
-	marker := writeMarker(t, p, 9, 0, 1, false)
-	require(t, !marker.Ignored, "the abort marker was ignored: the transaction stays open")
-	_, err = p.Append(f.batch(plain(1)))
-	noErr(t, err)
-	o := p.Offsets()
-	require(t, o.LastStableOffset == o.HighWatermark, "after the abort: %+v, want the LSO at the high watermark", o)
+	requirePanicSettled(t, f, p)
 }
 
 // TestTxnVerificationVoidedByAReplicatedMarker: a produce verified here
