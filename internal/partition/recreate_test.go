@@ -26,13 +26,7 @@ func TestPartitionDeletedCheckpointLeavesTheRecreatedLogAlone(t *testing.T) {
 	_, err := old.Append(f.batch(idem(7, 0, 0, 3)))
 	noErr(t, err)
 
-	f.apply(&metadata.RemoveTopic{TopicID: uuid(1)})
-	noErr(t, f.mgr.Refresh())
-	f.createTopic("t", 2, nil, []int32{testNode})
-	p := f.partition("t", 0)
-	require(t, p != old && p.log.LogEndOffset() == 0, "the re-created partition is not new")
-	_, err = p.Append(f.batch(plain(5)))
-	noErr(t, err)
+	p := recreateTopic(t, f, old)
 	noErr(t, f.mgr.Checkpoint()) // the new log's snapshot at 5
 
 	// What Manager.Checkpoint does with a partition it collected before
@@ -64,13 +58,7 @@ func TestPartitionDeletedEpochTrimLeavesTheRecreatedLogAlone(t *testing.T) {
 	_, err = f.logs.DeleteRecordsBefore(old.tp, 3)
 	noErr(t, err)
 
-	f.apply(&metadata.RemoveTopic{TopicID: uuid(1)})
-	noErr(t, f.mgr.Refresh())
-	f.createTopic("t", 2, nil, []int32{testNode})
-	p := f.partition("t", 0)
-	require(t, p != old && p.log.LogEndOffset() == 0, "the re-created partition is not new")
-	_, err = p.Append(f.batch(plain(5)))
-	noErr(t, err)
+	p := recreateTopic(t, f, old)
 	before, err := vfs.ReadFile(f.fs, p.path(leaderEpochCheckpointFile), maxStateFileBytes)
 	noErr(t, err)
 
@@ -113,4 +101,19 @@ func TestPartitionRecreatedAfterAFailedDeletionIsHostedOnceItIsDone(t *testing.T
 	p, err := f.mgr.Partition("t", 0)
 	require(t, err == nil, "the re-created partition is still not hosted after its old log's deletion finished: %v", err)
 	require(t, p.log.LogEndOffset() == 0, "the re-created partition has the deleted log's records (end %d)", p.log.LogEndOffset())
+}
+
+// recreateTopic deletes topic "t" (id 1), whose partition 0 is old, and
+// creates it again (id 2), and returns the new partition 0 with five
+// records appended.
+func recreateTopic(t *testing.T, f *fixture, old *Partition) *Partition {
+	t.Helper()
+	f.apply(&metadata.RemoveTopic{TopicID: uuid(1)})
+	noErr(t, f.mgr.Refresh())
+	f.createTopic("t", 2, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	require(t, p != old && p.log.LogEndOffset() == 0, "the re-created partition is not new")
+	_, err := p.Append(f.batch(plain(5)))
+	noErr(t, err)
+	return p
 }
