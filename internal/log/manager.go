@@ -499,9 +499,9 @@ func (m *Manager) writeCheckpoints(recoveryPoints, firstDirty, startOffsets map[
 // for the default 60 s checkpoint interval. Checkpointing on the next tick
 // after a roll bounds what recovery reads to about one segment per log
 // plus its active one, at the cost of one checkpoint per tick at most.
-func rolledSinceCheckpoint(logs []*Log) bool {
-	for _, l := range logs {
-		if l.rolledSinceCheckpoint() {
+func rolledSinceCheckpoint(logs []partitionLog) bool {
+	for _, pl := range logs {
+		if pl.log.rolledSinceCheckpoint() {
 			return true
 		}
 	}
@@ -527,11 +527,9 @@ func (m *Manager) OnLogStartMoved(f func(TopicPartition)) {
 // read-only and the others carry on.
 func (m *Manager) Maintain(nowMs int64) error {
 	m.mu.Lock()
-	logs := make([]*Log, 0, len(m.logs))
-	tps := make([]TopicPartition, 0, len(m.logs))
+	logs := make([]partitionLog, 0, len(m.logs))
 	for tp, l := range m.logs {
-		logs = append(logs, l)
-		tps = append(tps, tp)
+		logs = append(logs, partitionLog{tp, l})
 	}
 	retention := nowMs-m.lastRetentionMs >= m.opts.RetentionCheckIntervalMs
 	checkpoint := nowMs-m.lastCheckpointMs >= m.opts.CheckpointIntervalMs
@@ -540,26 +538,21 @@ func (m *Manager) Maintain(nowMs int64) error {
 	}
 	moved := m.logStartMoved
 	m.mu.Unlock()
+	width := 1 // one log after another
 	if retention {
 		m.finishDeletions()
-	}
-	maintain := func(i int) {
-		if m.maintainLog(logs[i], nowMs, retention) && moved != nil {
-			moved(tps[i])
-		}
-	}
-	if retention {
 		// Retention renames and syncs, and each moved start has the
 		// listener write and fsync a checkpoint: one log after another
 		// that took 1.5 s a tick for 1,000 partitions (docs/testing.md),
 		// while interval flushes waited. Logs are independent, and the
 		// disk serves their fsyncs many at a time.
-		parallel.ForEach(indexes(len(logs)), openParallelism, maintain)
-	} else {
-		for i := range logs {
-			maintain(i)
-		}
+		width = openParallelism
 	}
+	parallel.ForEach(logs, width, func(pl partitionLog) {
+		if m.maintainLog(pl.log, nowMs, retention) && moved != nil {
+			moved(pl.tp)
+		}
+	})
 	// After the flushes above, so sealed segments they synced count.
 	if checkpoint || rolledSinceCheckpoint(logs) {
 		m.mu.Lock()
@@ -570,12 +563,10 @@ func (m *Manager) Maintain(nowMs int64) error {
 	return nil
 }
 
-func indexes(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
+// partitionLog is a log and the partition it belongs to.
+type partitionLog struct {
+	tp  TopicPartition
+	log *Log
 }
 
 // maintainLog runs what is due for one log, and says whether retention
