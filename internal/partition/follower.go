@@ -327,11 +327,9 @@ func (p *Partition) followTruncationLocked(fully bool) error {
 	p.producers.reset()
 	if fully {
 		// The log holds none of the batches any snapshot describes, as
-		// in Kafka's truncateFullyAndStartAt: a snapshot below the new
-		// start, loaded, brought back producers (and sequences) of
-		// batches that are gone. Retention keeps them on purpose; a
-		// full truncation starts the log over.
-		errs = append(errs, p.removeSnapshots())
+		// in Kafka's truncateFullyAndStartAt: truncateLocked removed
+		// every snapshot before it restarted the log (under snapshotMu,
+		// so none was written since), and none is loaded.
 		p.lastSnapshotOffset = leo
 	} else {
 		errs = append(errs, p.loadProducers())
