@@ -29,6 +29,19 @@ func holdShard(t *testing.T, f *fixture, groupID string) (s *shard, release func
 	return s, func() { close(released) }
 }
 
+// txnGuardFixture is a coordinator with one offsets partition, group
+// "tg" loaded on it and topic "in" to commit offsets of; it returns the
+// offsets partition, whose verification guards the tests take.
+func txnGuardFixture(t *testing.T) (*fixture, *partition.Partition) {
+	t.Helper()
+	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1})
+	f.createTopic("in", 1, nil)
+	f.ready("tg")
+	offsets, err := f.mgr.Partition(OffsetsTopic, 0)
+	noErr(t, err)
+	return f, offsets
+}
+
 // txnCommitAsync sends a TxnOffsetCommit of producer 7 under guard once the
 // shard's inbox holds queued requests, and waits until it is queued too.
 func txnCommitAsync(t *testing.T, f *fixture, s *shard, offset int64, guard uint64) <-chan error {
@@ -54,16 +67,12 @@ func txnCommitAsync(t *testing.T, f *fixture, s *shard, offset int64, guard uint
 // refused the accepted commit, and the shard failed, answering every
 // pending request COORDINATOR_NOT_AVAILABLE and loading again from the log.
 func TestCoordTxnCommitRefusedGuardSparesTheAccepted(t *testing.T) {
-	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1})
-	f.createTopic("in", 1, nil)
-	f.ready("tg")
-	offsets, err := f.mgr.Partition(OffsetsTopic, 0)
-	noErr(t, err)
+	f, offsets := txnGuardFixture(t)
 
 	s, release := holdShard(t, f, "tg")
 	first := offsets.BeginTxnVerification(7)
 	// A marker (the coordinator aborting the transaction) voids it.
-	_, err = offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7})
+	_, err := offsets.WriteTxnMarker(context.Background(), partition.TxnMarker{ProducerID: 7})
 	noErr(t, err)
 	second := offsets.BeginTxnVerification(7)
 	accepted := txnCommitAsync(t, f, s, 5, second)
@@ -88,11 +97,7 @@ func TestCoordTxnCommitRefusedGuardSparesTheAccepted(t *testing.T) {
 // failed. Kafka's verification guard is the producer's pending one, shared
 // by every verification until the append or a marker.
 func TestCoordTxnCommitSurvivesAConcurrentVerification(t *testing.T) {
-	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1})
-	f.createTopic("in", 1, nil)
-	f.ready("tg")
-	offsets, err := f.mgr.Partition(OffsetsTopic, 0)
-	noErr(t, err)
+	f, offsets := txnGuardFixture(t)
 
 	s, release := holdShard(t, f, "tg")
 	guard := offsets.BeginTxnVerification(7)
@@ -127,11 +132,7 @@ func TestCoordTxnCommitSurvivesAConcurrentVerification(t *testing.T) {
 // noted, the marker refuses the batch: the shard fails and loads again,
 // and nothing is written.
 func TestCoordTxnCommitVoidedGuardNotReplacedByALaterOne(t *testing.T) {
-	f := newFixture(t, clock.Real(), Config{OffsetsTopicNumPartitions: 1})
-	f.createTopic("in", 1, nil)
-	f.ready("tg")
-	offsets, err := f.mgr.Partition(OffsetsTopic, 0)
-	noErr(t, err)
+	f, offsets := txnGuardFixture(t)
 
 	s, release := holdShard(t, f, "tg")
 	first := offsets.BeginTxnVerification(7)
