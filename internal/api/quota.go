@@ -48,7 +48,7 @@ import (
 // it like a client's): Sluice takes it from any client.
 
 // quotaUnchargedRequestTime lists the keys whose handler time is waiting,
-// not work.
+// not work. WriteTxnMarkers is decided per principal (requestTimeUncharged).
 var quotaUnchargedRequestTime = map[int16]bool{
 	1:  true, // Fetch: charged its read time in serveFetch
 	11: true, // JoinGroup
@@ -65,7 +65,6 @@ var quotaUnchargedRequestTime = map[int16]bool{
 	17: true, // SaslHandshake: a client must be able to (re-)authenticate, as Kafka exempts it
 	36: true, // SaslAuthenticate: the same; SCRAM's PBKDF2 is the broker's cost, not the client's work
 	51: true, // AlterUserScramCredentials (decided by the controller)
-	27: true, // WriteTxnMarkers: a cluster action, exempt in Kafka once authorized (requestTimeUncharged)
 }
 
 // requestTimeUncharged reports whether r's handler time is left out of
