@@ -33,9 +33,7 @@ func shortAtDirectorySyncs(fsys *descriptorFS, n int32) *atomic.Int32 {
 // enoughDescriptors ends the shortage so the test can read back.
 func enoughDescriptors(fsys *descriptorFS) {
 	fsys.beforeSyncDir = nil
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
+	fsys.setLimit(0)
 }
 
 // dirSyncCase is a log operation that syncs the log's directory: prepare

@@ -107,9 +107,7 @@ func TestFileCacheDescriptorShortageAtATxnIndexLoad(t *testing.T) {
 	cfg.SegmentBytes = 600
 	fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
 	files := logs[0].files
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
+	fsys.setLimit(0)
 	const dir = "/data/txn-0"
 	l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
 	noErr(t, err)

@@ -39,9 +39,7 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 			cfg.SegmentBytes = 600
 			fsys, logs := openShortOfDescriptors(t, cfg, 3, 8, 10)
 			files := logs[0].files
-			fsys.mu.Lock()
-			fsys.limit = 0
-			fsys.mu.Unlock()
+			fsys.setLimit(0)
 
 			const dir = "/data/loaded-0"
 			l, err := Open(fsys, dir, Options{Config: cfg, Files: files, Logger: quietLogger})
@@ -66,9 +64,7 @@ func TestFileCacheDescriptorShortageAtALogsLoad(t *testing.T) {
 			noErr(t, err)
 			defer l.Close()
 			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
-			fsys.mu.Lock()
-			fsys.limit = 0
-			fsys.mu.Unlock()
+			fsys.setLimit(0)
 			got := readAll(t, l, 0)
 			for i := range 3 {
 				tag := fmt.Sprintf("loaded/%d/0", i)
@@ -407,9 +403,7 @@ func TestFileCacheDescriptorShortageAtARollsDirectorySync(t *testing.T) {
 	noErr(t, l.Err())
 	require(t, l.NumSegments() == 2 && dirSyncs.Load() == 2, "%d segments after %d directory syncs, want a roll whose sync was tried again once", l.NumSegments(), dirSyncs.Load())
 	fsys.beforeSyncDir = nil
-	fsys.mu.Lock()
-	fsys.limit = 0
-	fsys.mu.Unlock()
+	fsys.setLimit(0)
 	got := readAll(t, l, 0)
 	require(t, bytes.Contains(got, []byte("rolled/0")), "the append that rolled not read back")
 }

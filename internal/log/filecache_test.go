@@ -108,6 +108,13 @@ type descriptorFile struct {
 	writeback error // reported by the next Sync
 }
 
+// setLimit caps the descriptors open at once; 0 lifts the cap.
+func (d *descriptorFS) setLimit(n int) {
+	d.mu.Lock()
+	d.limit = n
+	d.mu.Unlock()
+}
+
 func newDescriptorFS(inner vfs.FS, limit int) *descriptorFS {
 	return &descriptorFS{FS: inner, limit: limit, open: map[*descriptorFile]bool{}}
 }
@@ -270,9 +277,7 @@ func TestFileCacheDescriptorShortageIsNotSticky(t *testing.T) {
 				noErr(t, l.Err())
 			}
 			require(t, fsys.emfileHit > 0, "no open ran out of descriptors: the test tests nothing")
-			fsys.mu.Lock()
-			fsys.limit = 0
-			fsys.mu.Unlock()
+			fsys.setLimit(0)
 			for i, l := range logs {
 				got := readAll(t, l, 0)
 				require(t, bytes.Contains(got, []byte(fmt.Sprintf("%d/again/0", i))), "log %d: the append after the shortage not read back", i)
@@ -582,9 +587,7 @@ func TestFileCacheDescriptorShortageAtARoll(t *testing.T) {
 			_, err = l.Append(testBatch(t, "after", 1, 10, 1), AppendOptions{LeaderEpoch: -1})
 			noErr(t, err)
 			noErr(t, l.Flush())
-			fsys.mu.Lock()
-			fsys.limit = 0
-			fsys.mu.Unlock()
+			fsys.setLimit(0)
 			got := readAll(t, l, 0)
 			require(t, bytes.Contains(got, []byte("after/0")), "the append after the roll not read back")
 		})
