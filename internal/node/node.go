@@ -386,6 +386,7 @@ func (n *Node) openLogs() error {
 		},
 		FlushTime:    n.metrics.LogFlush,
 		NoSharedSync: !cfg.Bool(config.LogFlushSharedSync),
+		Journal:      cfg.Bool(config.LogFlushJournal),
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)
