@@ -300,6 +300,12 @@ func TestJournalFences(t *testing.T) {
 	noErr(t, jt.j.Fence("a", 7))
 	noErr(t, jt.appendWait("a", 7, 9, "a7-9"))
 	noErr(t, jt.j.Fence("b", 9)) // past b's records: cuts nothing of them
+	// A later fence lower than an earlier one governs.
+	noErr(t, jt.appendWait("d", 0, 10, "d0-10"))
+	noErr(t, jt.j.Fence("d", 8))
+	noErr(t, jt.appendWait("d", 8, 9, "d8-9 dropped whole"))
+	noErr(t, jt.j.Fence("d", 3))
+	noErr(t, jt.appendWait("d", 3, 4, "d3-4"))
 	jt.reopen(64 << 10)
 	got := jt.replay()
 	want := []journalReplayed{
@@ -308,6 +314,8 @@ func TestJournalFences(t *testing.T) {
 		{"a", 5, "a5-8", 7},
 		{"c", 0, "c0-2", math.MaxInt64},
 		{"a", 7, "a7-9", math.MaxInt64},
+		{"d", 0, "d0-10", 3},
+		{"d", 3, "d3-4", math.MaxInt64},
 	}
 	require(t, fmt.Sprint(got) == fmt.Sprint(want), "replayed\n%v\nwant\n%v", got, want)
 	noErr(t, jt.j.Close())
