@@ -452,3 +452,21 @@ func TestJournalCheckpointForcedAndRetried(t *testing.T) {
 	noErr(t, jt.appendWait("a", base, base+1, "fits in the reused file"))
 	noErr(t, jt.j.Close())
 }
+
+// After Reset, records of the journal's last life are gone even where the
+// new ones end exactly on one of their boundaries.
+func TestJournalResetForgetsRecords(t *testing.T) {
+	jt := newJournalTest(t, vfs.NewMem(), 4096)
+	noErr(t, jt.j.Reset())
+	for i := int64(0); i < 3; i++ {
+		noErr(t, jt.appendWait("a", i, i+1, journalPayload("a", i, 40)))
+	}
+	jt.reopen(4096)
+	require(t, len(jt.replay()) == 3, "replayed %v", jt.replay())
+	noErr(t, jt.j.Reset())
+	noErr(t, jt.appendWait("a", 3, 4, journalPayload("a", 3, 40)))
+	jt.reopen(4096)
+	got := jt.replay()
+	require(t, len(got) == 1 && got[0].base == 3, "replayed %v, want only the record after Reset", got)
+	noErr(t, jt.j.Close())
+}
