@@ -298,7 +298,10 @@ func (l *Log) appendableLocked(size int) error {
 // durableEndLocked is the offset below which appends may be acknowledged.
 func (l *Log) durableEndLocked() int64 {
 	if l.cfg.FlushPolicy == FlushAlways {
-		return l.recoveryPoint
+		// With a journal, a round is durable once its copy is (the
+		// syncer then moves the log end offset); the recovery point
+		// waits for the segment itself.
+		return max(l.recoveryPoint, l.journalDurableEndLocked())
 	}
 	return l.logEndOffset
 }

@@ -76,6 +76,16 @@ func (l *Log) journaledLocked() bool {
 	return js.j != nil && js.realSyncs == 0 && js.end == l.writtenEnd && js.end > l.logEndOffset
 }
 
+// journalDurableEndLocked is the end up to which the journal or the
+// segment made rounds durable, under FlushAlways: the log end offset,
+// which only syncs move; without a journal, 0 (the recovery point says).
+func (l *Log) journalDurableEndLocked() int64 {
+	if l.journal.j == nil {
+		return 0
+	}
+	return l.logEndOffset
+}
+
 // segmentSyncOwedLocked says whether the syncer must make the segment
 // itself durable up to writtenEnd (FlushAlways): always without a
 // journal; with one, only for Flush and Close.

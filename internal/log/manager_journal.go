@@ -20,6 +20,8 @@ type managerJournal struct {
 	// live is j once the replay is done and the logs may use it; logs
 	// opened before must not journal into what is being replayed.
 	live *Journal
+	// replayedBytes counts what the open's replay appended (for tests).
+	replayedBytes int64
 }
 
 // openJournal opens the journal of the log directory when
@@ -75,6 +77,7 @@ func (m *Manager) replayJournal() error {
 		}
 		if n > 0 {
 			replayed[l] = true
+			m.journal.replayedBytes += int64(n)
 		}
 		return nil
 	})
