@@ -20,7 +20,7 @@ import (
 // journalMaxRoundBytes bounds the rounds the journal takes: a large
 // round is sequential bytes that the segment's own fdatasync writes at
 // the disk's speed, and journaling it would write it twice.
-const journalMaxRoundBytes = 1 << 20
+const journalMaxRoundBytes = 64 << 10
 
 // logJournal is a log's journal state, under the log's mu.
 type logJournal struct {
