@@ -167,6 +167,22 @@ type Journal struct {
 	unconfirmed *journalRetired
 	err         error // sticky: a failed write, sync or checkpoint syncfs
 	closed      bool
+	stats       JournalStats
+}
+
+// JournalStats count what a journal did, for metrics and benchmarks.
+type JournalStats struct {
+	Syncs       int64 // fdatasyncs of journal files
+	Records     int64 // records written (appends and fences)
+	Full        int64 // records refused with ErrJournalFull
+	Checkpoints int64 // retired files checkpointed and made spare
+}
+
+// Stats returns the running totals.
+func (j *Journal) Stats() JournalStats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.stats
 }
 
 // journalRecord is one queued record, encoded; its generation and CRC are
@@ -666,6 +682,10 @@ func (j *Journal) writeRoundLocked() {
 		j.failLocked(err)
 	} else {
 		j.durable = round.last
+		j.stats.Syncs += int64(len(round.writes))
+		for _, w := range round.writes {
+			j.stats.Records += int64(len(w.records))
+		}
 		if round.retire != nil && !j.closed {
 			j.startCheckpointLocked(round.retire)
 		}
@@ -693,6 +713,7 @@ func (j *Journal) planLocked() journalRound {
 				for _, r := range records[i:] {
 					j.full[r.ticket] = struct{}{}
 				}
+				j.stats.Full += int64(len(records) - i)
 				break
 			}
 			round.writes = appendJournalWrite(round.writes, w)
@@ -817,6 +838,7 @@ func (j *Journal) confirm(r *journalRetired) {
 		j.unconfirmed = r
 	} else {
 		j.spareReady = true
+		j.stats.Checkpoints++
 	}
 	j.cond.Broadcast()
 }

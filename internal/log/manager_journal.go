@@ -136,6 +136,15 @@ func (m *Manager) journalCheckpointed(ends map[string]int64) error {
 	return m.Checkpoint()
 }
 
+// JournalStats reports what the directory's journal did; all zero
+// without one.
+func (m *Manager) JournalStats() JournalStats {
+	if m.journal.j == nil {
+		return JournalStats{}
+	}
+	return m.journal.j.Stats()
+}
+
 // closeJournal closes the journal once the logs are closed (their
 // segments synced).
 func (m *Manager) closeJournal() error {
