@@ -356,17 +356,10 @@ func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) (TxnMarkerR
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
 	res, epoch, err := p.appendMarker(m, settings)
-	if res.Offset < 0 {
+	if err != nil || res.Ignored {
 		return res, err
 	}
-	// A marker whose queueing panicked after the log took it is written
-	// all the same (appendMarkerLocked): its failure is answered once the
-	// ISR has it, since the coordinator's retry is ignored (the
-	// transaction is ended here) and would not wait for the ISR.
-	if werr := p.waitCommitted(ctx, res.Offset+1, epoch); werr != nil {
-		return res, werr
-	}
-	return res, err
+	return res, p.waitCommitted(ctx, res.Offset+1, epoch)
 }
 
 func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMarkerResult, int32, error) {
@@ -396,7 +389,11 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	if err != nil {
 		return TxnMarkerResult{Offset: -1}, 0, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
-	res, panicked, err := p.appendMarkerLocked(batch, role, settings)
+	info, err := p.enqueueMarkerLocked(batch, role, settings)
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, 0, err
+	}
+	res, err := p.completeLocked(info, role)
 	if err != nil {
 		return TxnMarkerResult{Offset: -1}, 0, err
 	}
@@ -411,47 +408,37 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	}
 	p.producers.finishTxn(entry)
 	p.watchers.Notify() // the LSO moved without the HW moving again
-	return TxnMarkerResult{Offset: res.BaseOffset}, role.leaderEpoch, panicked
+	return TxnMarkerResult{Offset: res.BaseOffset}, role.leaderEpoch, nil
 }
 
-// appendMarkerLocked appends a marker's batch (the gate and the
-// producer's lock held), as appendLocked appends a produce's. A panic once
-// the log took the batch (inside log.Enqueue, or after it: a bug, not an
-// I/O error) does not stop the marker, which the log's round writes
-// anyway: the append waits for it and counts it toward the high watermark
-// as any other, and appendMarker ends the transaction with it. Else the
-// high watermark stayed below the marker until the next append, holding
-// every acks=all waiter, and the producer's state kept open a transaction
-// whose end is in the log, holding the LSO until the coordinator's retry
-// wrote a second marker. The panic comes back as panicked, to fail the
-// request once the marker is in; a panic before the log took the batch is
-// err, the marker not written.
-func (p *Partition) appendMarkerLocked(batch []byte, role *leadership, settings *appendSettings) (res AppendResult, panicked, err error) {
-	info, panicked, err := p.enqueueMarkerLocked(batch, role, settings)
-	if err != nil {
-		return AppendResult{LogAppendTimeMs: -1}, nil, err
-	}
-	res, err = p.completeLocked(info, role)
-	return res, panicked, err
-}
-
-// enqueueMarkerLocked queues a marker's batch and turns a panic into
-// panicked, with the offsets the log gave the batch, or into err if the
-// log had not taken it.
-func (p *Partition) enqueueMarkerLocked(batch []byte, role *leadership, settings *appendSettings) (info log.AppendInfo, panicked, err error) {
+// enqueueMarkerLocked queues a marker's batch (the gate and the
+// producer's lock held). A panic once the log took the batch (inside
+// log.Enqueue, or after it: a bug, not an I/O error) does not stop the
+// marker, which the log's round writes anyway: it is logged, and the
+// append goes on with the offsets the log gave the batch, so that it
+// waits for the write, counts it toward the high watermark and ends the
+// transaction, as any marker's. Else the high watermark stayed below the
+// marker until the next append, holding every acks=all waiter, and the
+// producer's state kept open a transaction whose end is in the log,
+// holding the LSO until the coordinator's retry wrote a second marker.
+// It is answered as written, not failed: failed, it would not reach the
+// group coordinator (the WriteTxnMarkers handler tells it of written
+// markers only), and the transaction coordinator, which gives up a
+// partition on an unexpected error, would not send it again. A panic
+// before the log took the batch is an error, nothing written.
+func (p *Partition) enqueueMarkerLocked(batch []byte, role *leadership, settings *appendSettings) (info log.AppendInfo, err error) {
 	queued := notQueued // the log fills it as it takes the batch
 	defer func() {
 		r := recover()
 		if r == nil {
 			return
 		}
-		p.logger.Error("queueing a transaction marker panicked", "partition", p.tp.String(), "panic", r, "stack", string(debug.Stack()))
-		panicked = fmt.Errorf("partition %s: panic while queueing a transaction marker: %v", p.tp, r)
+		p.logger.Error("queueing a transaction marker panicked", "partition", p.tp.String(), "queuedAt", queued.FirstOffset,
+			"panic", r, "stack", string(debug.Stack()))
 		info, err = queued, nil
 		if queued.LastOffset < 0 {
-			info, err = log.AppendInfo{}, panicked
+			info, err = log.AppendInfo{}, fmt.Errorf("partition %s: panic while queueing a transaction marker: %v", p.tp, r)
 		}
 	}()
-	info, err = p.enqueueLocked(batch, role, settings, &queued)
-	return info, nil, err
+	return p.enqueueLocked(batch, role, settings, &queued)
 }
