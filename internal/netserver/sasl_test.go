@@ -26,8 +26,8 @@ import (
 type saslHandler struct {
 	resp  responses
 	creds authtest.Credentials
-	// release, when set, holds SaslAuthenticate until it is closed or the
-	// request's ctx ends.
+	// release, when set, holds SaslAuthenticate until it is closed, a
+	// value is sent on it, or the request's ctx ends.
 	release chan struct{}
 	served  atomic.Int64 // requests other than SASL's
 }
@@ -262,10 +262,15 @@ func TestNetserverSASLLargeFrameBeforeAuthentication(t *testing.T) {
 // in flight per connection the wait is one select, and the hook makes
 // the reader wait until the answer is out, so both of its ways are
 // ready: over 16 connections the old code logged the misleading line in
-// all but one run in 65,536.
+// all but one run in 65,536. The SaslAuthenticate is held until the
+// reader waits: served first, it closed the connection before the
+// reader sized the frame behind it (a reader preempted after queueing
+// it), which it then refused saying nothing.
 func TestNetserverSASLFrameRefusalLogsSayWhy(t *testing.T) {
+	h := &saslHandler{release: make(chan struct{}, 1)}
 	defer func() { testHookAwaitingAnswers = nil }() // after Close: no reader left
 	testHookAwaitingAnswers = func(c *conn) {
+		h.release <- struct{}{} // this connection's SaslAuthenticate
 		// No channel tells that respond freed the slot: poll, bounded.
 		for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			if c.dead.Load() && len(c.slots) == 0 {
@@ -274,7 +279,7 @@ func TestNetserverSASLFrameRefusalLogsSayWhy(t *testing.T) {
 		}
 	}
 	logs := &recordingLogHandler{}
-	s := startSASLServerWith(t, &saslHandler{}, Config{Logger: slog.New(logs), MaxInFlightPerConn: 1})
+	s := startSASLServerWith(t, h, Config{Logger: slog.New(logs), MaxInFlightPerConn: 1})
 	const failedAuthentications = 16
 	for range failedAuthentications {
 		c := dial(t, s)
