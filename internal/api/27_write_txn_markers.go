@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -79,12 +81,26 @@ func serveWriteTxnMarkers(ctx context.Context, b *Broker, r *Request) (kmsg.Resp
 	for range min(len(writes), writeTxnMarkersMaxConcurrent) {
 		wg.Go(func() {
 			for w := range next {
-				w.out.ErrorCode = errorCode(writeTxnMarker(waitCtx, b, w))
+				w.out.ErrorCode = errorCode(writeTxnMarkerGuarded(waitCtx, b, w))
 			}
 		})
 	}
 	wg.Wait()
 	return resp, nil
+}
+
+// writeTxnMarkerGuarded is writeTxnMarker on a goroutine of its own, and
+// so outside the connection's panic recovery: a panic fails this marker's
+// partition (logged with its stack) rather than taking the broker down.
+func writeTxnMarkerGuarded(ctx context.Context, b *Broker, w *markerWrite) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.Logger.Error("writing a transaction marker panicked", "topic", w.topic, "partition", w.partition,
+				"producerID", w.marker.ProducerID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("transaction marker for %s-%d: panic: %v", w.topic, w.partition, r)
+		}
+	}()
+	return writeTxnMarker(ctx, b, w)
 }
 
 func writeTxnMarker(ctx context.Context, b *Broker, w *markerWrite) error {

@@ -189,3 +189,29 @@ func TestProduceVerifiedThenAbortedIsRefused(t *testing.T) {
 		t.Fatalf("produce of the next transaction: %v", kerr.ErrorForCode(out.ErrorCode))
 	}
 }
+
+// panickingMarkerListener panics as it hears of a marker.
+type panickingMarkerListener struct{}
+
+func (panickingMarkerListener) TxnMarkerWritten(string, int32, int64, bool, int64) {
+	panic("listener bug")
+}
+
+// TestWriteTxnMarkersPanicFailsThePartitionNotTheBroker: WriteTxnMarkers
+// writes each partition's marker on a goroutine of its own, outside the
+// connection's panic recovery, so a panic there (here in the marker
+// listener, which an ignored marker reaches too) took the whole broker
+// down. It now fails that partition's marker, which the coordinator does
+// not retry, and the broker serves on.
+func TestWriteTxnMarkersPanicFailsThePartitionNotTheBroker(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "tx", 1)
+	h.broker.TxnMarkerListener = panickingMarkerListener{}
+	if code := writeMarkers(t, h, "tx", 5, 1, false); code != kerr.UnknownServerError.Code {
+		t.Fatalf("a marker whose write panicked: %v, want UNKNOWN_SERVER_ERROR", kerr.ErrorForCode(code))
+	}
+	h.broker.TxnMarkerListener = nil
+	if code := writeMarkers(t, h, "tx", 5, 1, false); code != 0 {
+		t.Fatalf("the next marker: %v", kerr.ErrorForCode(code))
+	}
+}

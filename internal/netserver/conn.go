@@ -502,7 +502,15 @@ func (c *conn) dropFrame(bp *[]byte, size int32) {
 func (c *conn) checkFrameSize(size int32) error {
 	limit := c.maxFrameBytes()
 	if size > limit && size <= c.s.cfg.MaxRequestBytes {
-		if err := c.awaitAnswered(); err != nil {
+		err := c.awaitAnswered()
+		if err == nil && c.readStopping.Load() {
+			// An answer closed the connection as it freed its slot;
+			// awaitAnswered's select may have taken the slot over the
+			// stop.
+			err = errStopped
+		}
+		if err != nil {
+			c.logClosedBeforeFrame(size)
 			return err
 		}
 		limit = c.maxFrameBytes()
@@ -510,11 +518,25 @@ func (c *conn) checkFrameSize(size int32) error {
 	if size > 0 && size <= limit {
 		return nil
 	}
-	if limit < c.s.cfg.MaxRequestBytes {
+	switch {
+	case size <= 0:
+		c.s.log.Info("closing connection: invalid frame size", "client", c.clientAddr, "bytes", size)
+	case limit < c.s.cfg.MaxRequestBytes:
 		c.s.log.Info("closing connection: frame before authentication larger than sasl.server.max.receive.size",
 			"client", c.clientAddr, "bytes", size, "limit", limit)
 	}
 	return fmt.Errorf("%w: %d bytes, the limit is %d", errFrameSize, size, limit)
+}
+
+// logClosedBeforeFrame says why a frame that waited for the answers
+// before it is not read, when an answer closed the connection: on a SASL
+// connection not yet authenticated, that answer was a failed
+// authentication (the handler logged its reason), not the frame's size.
+func (c *conn) logClosedBeforeFrame(size int32) {
+	if c.dead.Load() && c.session.UsesSASL() && !c.session.IsAuthenticated() {
+		c.s.log.Debug("closing connection: SASL authentication failed; the frame after it is not read",
+			"client", c.clientAddr, "bytes", size)
+	}
 }
 
 // awaitAnswered waits until every request read so far is answered: it

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,8 +26,8 @@ import (
 type saslHandler struct {
 	resp  responses
 	creds authtest.Credentials
-	// release, when set, holds SaslAuthenticate until it is closed or the
-	// request's ctx ends.
+	// release, when set, holds SaslAuthenticate until it is closed, a
+	// value is sent on it, or the request's ctx ends.
 	release chan struct{}
 	served  atomic.Int64 // requests other than SASL's
 }
@@ -108,13 +111,19 @@ func plainToken(t *testing.T, user, password string) []byte {
 // which alice's password is alice-secret, with a 4 KiB bound on frames
 // before authentication.
 func startSASLServer(t *testing.T, h *saslHandler) *Server {
+	return startSASLServerWith(t, h, Config{})
+}
+
+// startSASLServerWith is startSASLServer with cfg's other settings.
+func startSASLServerWith(t *testing.T, h *saslHandler, cfg Config) *Server {
 	h.creds = authtest.Credentials{}
 	h.creds.Add(t, auth.MechanismScramSHA256, "alice", "alice-secret")
-	return startServer(t, Config{Security: Security{
+	cfg.Security = Security{
 		SecurityProtocol:               "SASL_PLAINTEXT",
 		SASLMechanisms:                 []string{auth.MechanismPlain},
 		MaxUnauthenticatedRequestBytes: 4 << 10,
-	}}, h)
+	}
+	return startServer(t, cfg, h)
 }
 
 // handshake sends SaslHandshake v1 for PLAIN and checks its answer.
@@ -241,4 +250,92 @@ func TestNetserverSASLLargeFrameBeforeAuthentication(t *testing.T) {
 		t.Errorf("QueuedRequestBytes = %d, want 0: a large frame's memory was taken", q)
 	}
 	h.resp.checkAllReleased(t)
+}
+
+// TestNetserverSASLFrameRefusalLogsSayWhy: the line logged as a frame is
+// refused must say why. A size of 0 or less was logged as "larger than
+// sasl.server.max.receive.size". A large frame behind a SaslAuthenticate
+// that failed waits for its answer, which closes the connection; when
+// the wait took the freed slot before it saw the close (its select picks
+// either), the frame was then said to be refused for its size, when the
+// failed authentication is what closed the connection. With one request
+// in flight per connection the wait is one select, and the hook makes
+// the reader wait until the answer is out, so both of its ways are
+// ready: over 16 connections the old code logged the misleading line in
+// all but one run in 65,536. The SaslAuthenticate is held until the
+// reader waits: served first, it closed the connection before the
+// reader sized the frame behind it (a reader preempted after queueing
+// it), which it then refused saying nothing.
+func TestNetserverSASLFrameRefusalLogsSayWhy(t *testing.T) {
+	h := &saslHandler{release: make(chan struct{}, 1)}
+	defer func() { testHookAwaitingAnswers = nil }() // after Close: no reader left
+	testHookAwaitingAnswers = func(c *conn) {
+		h.release <- struct{}{} // this connection's SaslAuthenticate
+		// No channel tells that respond freed the slot: poll, bounded.
+		for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if c.dead.Load() && len(c.slots) == 0 {
+				return
+			}
+		}
+	}
+	logs := &recordingLogHandler{}
+	s := startSASLServerWith(t, h, Config{Logger: slog.New(logs), MaxInFlightPerConn: 1})
+	const failedAuthentications = 16
+	for range failedAuthentications {
+		c := dial(t, s)
+		c.saslHandshake()
+		authenticate := kmsg.NewPtrSASLAuthenticateRequest()
+		authenticate.SASLAuthBytes = plainToken(t, "alice", "wrong")
+		c.send(saslRequest(authenticate, 2), largeRequest(64 << 10)[:4+512])
+		c.drainUntilClosed()
+	}
+	for _, size := range []uint32{0, 0xffff_fffb} { // 0 and -5
+		c := dial(t, s)
+		c.send(binary.BigEndian.AppendUint32(nil, size))
+		c.drainUntilClosed()
+	}
+	eventually(t, "connections unregistered", func() bool { return s.NumConnections() == 0 })
+	if n := logs.count("larger than"); n != 0 {
+		t.Errorf("%d refusals logged as a frame larger than a limit, want none: %q", n, logs.messages())
+	}
+	if n := logs.count("SASL authentication failed"); n != failedAuthentications {
+		t.Errorf("%d lines say the authentication failed, want %d: %q", n, failedAuthentications, logs.messages())
+	}
+	if n := logs.count("invalid frame size"); n != 2 {
+		t.Errorf("%d lines say the frame size is invalid, want 2: %q", n, logs.messages())
+	}
+}
+
+// recordingLogHandler keeps the messages logged, at every level.
+type recordingLogHandler struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *recordingLogHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingLogHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordingLogHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *recordingLogHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+
+func (h *recordingLogHandler) messages() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.msgs...)
+}
+
+// count is how many messages contain substr.
+func (h *recordingLogHandler) count(substr string) int {
+	n := 0
+	for _, m := range h.messages() {
+		if strings.Contains(m, substr) {
+			n++
+		}
+	}
+	return n
 }

@@ -75,8 +75,8 @@ func (p *Partition) AppendAsFollower(records []byte, leaderEpoch int32, leaderHi
 		}
 	}
 	if leaderLogStartOffset > p.log.LogStartOffset() && leaderLogStartOffset <= p.log.LogEndOffset() {
-		if _, err := p.logs.DeleteRecordsBefore(p.tp, leaderLogStartOffset); err != nil {
-			return fmt.Errorf("partition %s: follow the leader's log start offset %d: %w", p.tp, leaderLogStartOffset, err)
+		if _, err := p.moveLogStartLocked(leaderLogStartOffset); err != nil {
+			return fmt.Errorf("follow the leader's log start offset %d: %w", leaderLogStartOffset, err)
 		}
 		p.trimEpochsToLogStart()
 	}

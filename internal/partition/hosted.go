@@ -97,6 +97,9 @@ type Partition struct {
 	// before enqueueLocked returns: tests panic in it, as a bug inside
 	// log.Enqueue after it took the batches would.
 	enqueueFault func()
+	// deleteRecordsFault, nil but in tests, runs once DeleteRecordsBefore
+	// found this node leading, before it moves the log start.
+	deleteRecordsFault func()
 }
 
 // leaderEpochCheckpointFile is Kafka's name for the leader-epoch cache file
@@ -648,10 +651,30 @@ func (p *Partition) LeaderEpochEntries() []replica.EpochEntry {
 
 // DeleteRecordsBefore moves the log start offset to offset (-1: the high
 // watermark), which may not pass the high watermark, and returns the new
-// log start offset (the low watermark).
+// log start offset (the low watermark). The leadership check and the
+// delete are one step under the gate, as an append's are: a deletion of
+// the partition (unhost) takes the gate to stop it, and only then deletes
+// the log, after which a topic of the same name may be created with a new
+// log under the same name. Checked outside the gate and deleted by name,
+// a delete could move that new log's start.
 func (p *Partition) DeleteRecordsBefore(offset int64) (lowWatermark int64, err error) {
+	p.gate.RLock()
+	low, err := p.deleteRecordsBeforeLocked(offset)
+	p.gate.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	p.trimEpochsToLogStart()
+	return low, nil
+}
+
+// deleteRecordsBeforeLocked is DeleteRecordsBefore's part under the gate.
+func (p *Partition) deleteRecordsBeforeLocked(offset int64) (int64, error) {
 	if _, err := p.leaderRole(); err != nil {
 		return 0, err
+	}
+	if p.deleteRecordsFault != nil {
+		p.deleteRecordsFault()
 	}
 	hw := p.highWatermark.Load()
 	if offset == -1 {
@@ -660,11 +683,20 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (lowWatermark int64, err e
 	if offset < 0 || offset > hw {
 		return 0, fmt.Errorf("partition %s: delete records before %d, high watermark %d: %w", p.tp, offset, hw, log.ErrOffsetOutOfRange)
 	}
-	low, err := p.logs.DeleteRecordsBefore(p.tp, offset)
+	return p.moveLogStartLocked(offset)
+}
+
+// moveLogStartLocked moves this partition's own log's start offset (gate
+// held), then writes the log start offsets checkpoint, as
+// log.Manager.DeleteRecordsBefore does for a log it looks up by name.
+func (p *Partition) moveLogStartLocked(offset int64) (int64, error) {
+	low, err := p.log.DeleteRecordsBefore(offset)
 	if err != nil {
 		return 0, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
-	p.trimEpochsToLogStart()
+	if err := p.logs.Checkpoint(); err != nil {
+		return 0, fmt.Errorf("partition %s: %w", p.tp, err)
+	}
 	return low, nil
 }
 

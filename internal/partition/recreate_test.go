@@ -103,6 +103,39 @@ func TestPartitionRecreatedAfterAFailedDeletionIsHostedOnceItIsDone(t *testing.T
 	require(t, p.log.LogEndOffset() == 0, "the re-created partition has the deleted log's records (end %d)", p.log.LogEndOffset())
 }
 
+// TestPartitionDeleteRecordsLeavesTheRecreatedLogAlone: DeleteRecords
+// found this node leading the partition, then, before it moved the log
+// start, the topic was deleted and created again: the delete went to the
+// log by name, the new one, and dropped records of the new topic nobody
+// asked to delete. The deletion (unhost) takes the gate first, so
+// DeleteRecordsBefore holding it shared from its check to its delete
+// leaves no such window.
+func TestPartitionDeleteRecordsLeavesTheRecreatedLogAlone(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	old := f.partition("t", 0)
+	_, err := old.Append(f.batch(plain(5)))
+	noErr(t, err)
+
+	var p *Partition
+	old.deleteRecordsFault = func() {
+		old.deleteRecordsFault = nil
+		if !old.gate.TryLock() {
+			return // held: the deletion waits for this delete to be done
+		}
+		old.gate.Unlock()
+		p = recreateTopic(t, f, old) // the window the gate would close
+	}
+	low, err := old.DeleteRecordsBefore(3)
+	if p == nil {
+		noErr(t, err)
+		require(t, low == 3, "low watermark %d, want 3", low)
+		p = recreateTopic(t, f, old)
+	}
+	require(t, p.log.LogStartOffset() == 0,
+		"the deleted partition's DeleteRecords moved the re-created log's start to %d", p.log.LogStartOffset())
+}
+
 // recreateTopic deletes topic "t" (id 1), whose partition 0 is old, and
 // creates it again (id 2), and returns the new partition 0 with five
 // records appended.

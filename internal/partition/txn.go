@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime/debug"
 
 	"github.com/sluicelog/sluice/internal/log"
 	"github.com/sluicelog/sluice/internal/record"
@@ -388,7 +389,11 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	if err != nil {
 		return TxnMarkerResult{Offset: -1}, 0, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
-	res, err := p.appendLocked(batch, role, settings)
+	info, err := p.enqueueMarkerLocked(batch, role, settings)
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, 0, err
+	}
+	res, err := p.completeLocked(info, role)
 	if err != nil {
 		return TxnMarkerResult{Offset: -1}, 0, err
 	}
@@ -404,4 +409,36 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	p.producers.finishTxn(entry)
 	p.watchers.Notify() // the LSO moved without the HW moving again
 	return TxnMarkerResult{Offset: res.BaseOffset}, role.leaderEpoch, nil
+}
+
+// enqueueMarkerLocked queues a marker's batch (the gate and the
+// producer's lock held). A panic once the log took the batch (inside
+// log.Enqueue, or after it: a bug, not an I/O error) does not stop the
+// marker, which the log's round writes anyway: it is logged, and the
+// append goes on with the offsets the log gave the batch, so that it
+// waits for the write, counts it toward the high watermark and ends the
+// transaction, as any marker's. Else the high watermark stayed below the
+// marker until the next append, holding every acks=all waiter, and the
+// producer's state kept open a transaction whose end is in the log,
+// holding the LSO until the coordinator's retry wrote a second marker.
+// It is answered as written, not failed: failed, it would not reach the
+// group coordinator (the WriteTxnMarkers handler tells it of written
+// markers only), and the transaction coordinator, which gives up a
+// partition on an unexpected error, would not send it again. A panic
+// before the log took the batch is an error, nothing written.
+func (p *Partition) enqueueMarkerLocked(batch []byte, role *leadership, settings *appendSettings) (info log.AppendInfo, err error) {
+	queued := notQueued // the log fills it as it takes the batch
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		p.logger.Error("queueing a transaction marker panicked", "partition", p.tp.String(), "queuedAt", queued.FirstOffset,
+			"panic", r, "stack", string(debug.Stack()))
+		info, err = queued, nil
+		if queued.LastOffset < 0 {
+			info, err = log.AppendInfo{}, fmt.Errorf("partition %s: panic while queueing a transaction marker: %v", p.tp, r)
+		}
+	}()
+	return p.enqueueLocked(batch, role, settings, &queued)
 }

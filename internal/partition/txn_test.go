@@ -524,6 +524,48 @@ func TestTxnEnqueuePanicAfterTheLogTookTheBatch(t *testing.T) {
 	requirePanicSettled(t, f, p)
 }
 
+// TestTxnMarkerPanicAfterTheLogTookTheMarker: a panic once the log had
+// queued a coordinator's abort marker (inside log.Enqueue, after it took
+// the batch) went up through WriteTxnMarker with nothing settled (in the
+// broker, it ended the process). The log's round wrote the marker all
+// the same, but the high watermark stayed below it until the next
+// append, holding acks=all waiters, and the producer's transaction
+// stayed open with its end in the log, holding the LSO: the
+// coordinator's retry wrote a second marker. The marker now goes on as
+// written.
+func TestTxnMarkerPanicAfterTheLogTookTheMarker(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil, []int32{testNode})
+	p := f.partition("t", 0)
+	_, err := p.Append(f.batch(txnBatch(9, 0, 0, 2)))
+	noErr(t, err)
+	p.enqueueFault = func() {
+		p.enqueueFault = nil
+		panic("queueing bug")
+	}
+	res, err := writeMarkerRecovering(p, TxnMarker{ProducerID: 9, CoordinatorEpoch: 1})
+	require(t, err == nil && res.Offset == 2, "WriteTxnMarker under a panic once the log took the marker: %+v, %v; want it written at 2", res, err)
+
+	o := p.Offsets()
+	require(t, o.HighWatermark == 3 && o.LastStableOffset == 3,
+		"after the marker at 2: %+v, want the high watermark and the LSO past it", o)
+	retry := writeMarker(t, p, 9, 0, 1, false)
+	require(t, retry.Ignored, "the coordinator's retry was written again, at %d", retry.Offset)
+	headers := readAll(t, p, 0)
+	require(t, len(headers) == 2 && headers[1].BaseOffset == 2, "the log: %+v, want the batch and one marker", headers)
+}
+
+// writeMarkerRecovering is WriteTxnMarker with a panic that escapes it
+// turned into its error.
+func writeMarkerRecovering(p *Partition, m TxnMarker) (res TxnMarkerResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("escaped panic: %v", r)
+		}
+	}()
+	return p.WriteTxnMarker(context.Background(), m)
+}
+
 // TestTxnVerificationVoidedByAReplicatedMarker: a produce verified here
 // while leading, whose append comes after leadership went away and came
 // back, is refused if a marker for its producer reached this replica
