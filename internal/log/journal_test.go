@@ -400,6 +400,40 @@ func TestJournalSyncFailureIsSticky(t *testing.T) {
 	noErr(t, jt.j.Close())
 }
 
+// A write that fails part way fails its records and the journal; the
+// torn bytes it left are not replayed.
+func TestJournalWriteFailureIsSticky(t *testing.T) {
+	efs := vfs.NewErrorFS(vfs.NewMem())
+	jt := newJournalTest(t, efs, 4096)
+	noErr(t, jt.j.Reset())
+	noErr(t, jt.appendWait("a", 0, 1, "before"))
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: ".wal", PartialBytes: journalRecordOverhead + 3})
+	require(t, errors.Is(jt.appendWait("a", 1, 2, journalPayload("a", 1, 40)), vfs.ErrInjected), "waiter not failed")
+	_, ok := jt.j.Append("a", 2, 3, [][]byte{[]byte("after")})
+	require(t, !ok, "append taken after a failed write")
+	efs.Clear()
+	jt.reopen(4096)
+	got := jt.replay()
+	require(t, len(got) == 1 && got[0].batches == "before", "replayed %v", got)
+	noErr(t, jt.j.Close())
+}
+
+// Close drops queued records: their Wait fails, and Append refuses.
+func TestJournalClose(t *testing.T) {
+	jt := newJournalTest(t, vfs.NewMem(), 4096)
+	noErr(t, jt.j.Reset())
+	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{[]byte("queued")})
+	require(t, ok, "append refused")
+	noErr(t, jt.j.Close())
+	require(t, errors.Is(jt.j.Wait(ticket), errJournalClosed), "wait after Close did not fail")
+	_, ok = jt.j.Append("a", 1, 2, [][]byte{[]byte("late")})
+	require(t, !ok, "append taken after Close")
+	noErr(t, jt.j.Close())
+	jt.open(4096)
+	require(t, len(jt.replay()) == 0, "a dropped record replayed")
+	noErr(t, jt.j.Close())
+}
+
 // A failed checkpoint syncfs fails the journal and does not reach
 // Checkpointed.
 func TestJournalCheckpointSyncFSFailure(t *testing.T) {
