@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -399,6 +400,40 @@ func TestJournalSyncFailureIsSticky(t *testing.T) {
 	noErr(t, jt.j.Close())
 }
 
+// A write that fails part way fails its records and the journal; the
+// torn bytes it left are not replayed.
+func TestJournalWriteFailureIsSticky(t *testing.T) {
+	efs := vfs.NewErrorFS(vfs.NewMem())
+	jt := newJournalTest(t, efs, 4096)
+	noErr(t, jt.j.Reset())
+	noErr(t, jt.appendWait("a", 0, 1, "before"))
+	efs.Inject(vfs.Rule{Op: vfs.OpWrite, PathContains: ".wal", PartialBytes: journalRecordOverhead + 3})
+	require(t, errors.Is(jt.appendWait("a", 1, 2, journalPayload("a", 1, 40)), vfs.ErrInjected), "waiter not failed")
+	_, ok := jt.j.Append("a", 2, 3, [][]byte{[]byte("after")})
+	require(t, !ok, "append taken after a failed write")
+	efs.Clear()
+	jt.reopen(4096)
+	got := jt.replay()
+	require(t, len(got) == 1 && got[0].batches == "before", "replayed %v", got)
+	noErr(t, jt.j.Close())
+}
+
+// Close drops queued records: their Wait fails, and Append refuses.
+func TestJournalClose(t *testing.T) {
+	jt := newJournalTest(t, vfs.NewMem(), 4096)
+	noErr(t, jt.j.Reset())
+	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{[]byte("queued")})
+	require(t, ok, "append refused")
+	noErr(t, jt.j.Close())
+	require(t, errors.Is(jt.j.Wait(ticket), errJournalClosed), "wait after Close did not fail")
+	_, ok = jt.j.Append("a", 1, 2, [][]byte{[]byte("late")})
+	require(t, !ok, "append taken after Close")
+	noErr(t, jt.j.Close())
+	jt.open(4096)
+	require(t, len(jt.replay()) == 0, "a dropped record replayed")
+	noErr(t, jt.j.Close())
+}
+
 // A failed checkpoint syncfs fails the journal and does not reach
 // Checkpointed.
 func TestJournalCheckpointSyncFSFailure(t *testing.T) {
@@ -469,4 +504,60 @@ func TestJournalResetForgetsRecords(t *testing.T) {
 	got := jt.replay()
 	require(t, len(got) == 1 && got[0].base == 3, "replayed %v, want only the record after Reset", got)
 	noErr(t, jt.j.Close())
+}
+
+// BenchmarkJournalAppendWait measures the journal on the real disk:
+// appenders each journal 2 KiB and wait for it, as rounds of many
+// partitions would; records/sync shows how many share an fdatasync, and
+// full/op the share refused while a checkpoint ran.
+// Default file size, so checkpoints (a syncfs of the temp directory's
+// file system) run every 64 MiB.
+func BenchmarkJournalAppendWait(b *testing.B) {
+	for _, appenders := range []int{2, 64, 1024} {
+		// RunParallel runs a multiple of GOMAXPROCS goroutines.
+		perProc := max(appenders/runtime.GOMAXPROCS(0), 1)
+		b.Run(fmt.Sprintf("appenders=%d", perProc*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+			probe := newCrashProbe(vfs.OS())
+			dir := benchDir(b)
+			syncer, err := probe.OpenFileSystemSyncer(dir)
+			noErr(b, err)
+			defer syncer.Close()
+			j, err := OpenJournal(JournalOptions{FS: probe, Dir: dir + "/journal", Syncer: syncer, Logger: quietLogger})
+			noErr(b, err)
+			defer j.Close()
+			noErr(b, j.Reset())
+			var syncs atomic.Int64
+			probe.setHook(func(op vfs.Op, path string) error {
+				if op == vfs.OpSync && strings.HasSuffix(path, ".wal") {
+					syncs.Add(1)
+				}
+				return nil
+			})
+			payload := [][]byte{make([]byte, 2048)}
+			var next, full atomic.Int64
+			b.SetBytes(2048)
+			b.SetParallelism(perProc)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				name := fmt.Sprintf("bench-%d", next.Add(1))
+				for base := int64(0); pb.Next(); base++ {
+					ticket, ok := j.Append(name, base, base+1, payload)
+					if !ok {
+						b.Error("append refused")
+						return
+					}
+					err := j.Wait(ticket)
+					if errors.Is(err, ErrJournalFull) {
+						full.Add(1)
+					} else if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/float64(max(syncs.Load(), 1)), "records/sync")
+			b.ReportMetric(float64(full.Load())/float64(b.N), "full/op")
+		})
+	}
 }
