@@ -103,6 +103,9 @@ var errorCodes = []struct {
 	{log.ErrRecordBatchTooLarge, kerr.RecordListTooLarge},
 	{log.ErrInvalidRecords, kerr.CorruptMessage},
 	{log.ErrLogDirCorrupt, kerr.KafkaStorageError},
+	// Handled inside the log (the round syncs its segment instead); were
+	// it to escape, a retriable storage error is what it would be.
+	{log.ErrJournalFull, kerr.KafkaStorageError},
 	{log.ErrOffsetsOutOfOrder, kerr.UnknownServerError},
 	{log.ErrAppendTruncated, kerr.NotLeaderForPartition},
 

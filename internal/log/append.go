@@ -173,7 +173,7 @@ func (l *Log) Write(next int64) {
 		return
 	}
 	l.writeLocked()
-	owed := l.err == nil && l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd
+	owed := l.err == nil && l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd && !l.journaledLocked()
 	l.mu.Unlock()
 	if owed {
 		l.sharedSync.Written()
@@ -298,7 +298,10 @@ func (l *Log) appendableLocked(size int) error {
 // durableEndLocked is the offset below which appends may be acknowledged.
 func (l *Log) durableEndLocked() int64 {
 	if l.cfg.FlushPolicy == FlushAlways {
-		return l.recoveryPoint
+		// With a journal, a round is durable once its copy is (the
+		// syncer then moves the log end offset); the recovery point
+		// waits for the segment itself.
+		return max(l.recoveryPoint, l.journalDurableEndLocked())
 	}
 	return l.logEndOffset
 }
@@ -379,7 +382,8 @@ func (l *Log) writeDueLocked() bool {
 func (l *Log) syncDueLocked() bool {
 	// Written bytes held from readers are synced under any policy: the
 	// policy may have changed from always since they were written.
-	owed := l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd || l.logEndOffset < l.writtenEnd
+	owed := l.cfg.FlushPolicy == FlushAlways && l.recoveryPoint < l.writtenEnd && l.segmentSyncOwedLocked() ||
+		l.logEndOffset < l.writtenEnd
 	return owed && !l.syncing && !l.syncsPaused && len(l.unsyncedSealed) == 0
 }
 
@@ -392,6 +396,9 @@ func (l *Log) syncDueLocked() bool {
 // sticky, so nothing written before it can be acknowledged by a later
 // success.
 func (l *Log) syncLocked() {
+	if l.journalSyncLocked() {
+		return
+	}
 	target, writtenAt := l.writtenEnd, l.writtenAt
 	s := l.active()
 	l.syncing = true
@@ -412,6 +419,7 @@ func (l *Log) syncLocked() {
 	l.recoveryPoint = max(l.recoveryPoint, target)
 	l.logEndOffset = max(l.logEndOffset, target)
 	l.lastSyncMs = l.nowMs()
+	l.noteSegmentSyncedLocked()
 	l.noteOwedLocked()
 }
 
@@ -427,7 +435,10 @@ func (l *Log) flushLocked() error {
 	reached := func() bool { return l.recoveryPoint >= target }
 	if l.cfg.FlushPolicy == FlushAlways {
 		// The syncer syncs whatever rounds write: asking for rounds
-		// would write empty ones while a sync runs.
+		// would write empty ones while a sync runs. The segment itself
+		// must become durable, not a journal's copy of its rounds.
+		l.journal.realSyncs++
+		defer func() { l.journal.realSyncs-- }()
 		return l.driveLocked(reached, nil)
 	}
 	return l.driveLocked(reached, &l.syncRequested)
@@ -450,6 +461,7 @@ func (l *Log) writeRoundLocked() {
 		return
 	}
 	l.writing = true
+	writtenBefore := l.writtenEnd
 	calls := l.queue
 	l.queue = l.spareQueue[:0]
 	req := syncRequest{all: l.syncRequested || l.flushMessagesDueLocked(calls), sealed: l.syncSealedRequested}
@@ -461,8 +473,6 @@ func (l *Log) writeRoundLocked() {
 	res, err := l.writeRoundRecovered(calls, cfg, nowMs, req, unsynced)
 	l.mu.Lock()
 
-	clear(calls) // drop the callers' buffers
-	l.spareQueue = calls[:0]
 	if err == nil && l.err != nil {
 		// The syncer failed while the round was written: what the round
 		// fsynced itself (a roll) may have succeeded over bytes whose
@@ -478,8 +488,11 @@ func (l *Log) writeRoundLocked() {
 		l.applyRoundLocked(res, nowMs)
 		// Read after the write completed: a syncfs begun later covers it.
 		l.writtenAt = l.sharedSync.Started()
+		l.journalRoundLocked(calls, writtenBefore)
 		l.noteOwedLocked()
 	}
+	clear(calls) // drop the callers' buffers
+	l.spareQueue = calls[:0]
 	l.writing = false
 	l.syncsPaused = false
 }

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"sync"
 
@@ -66,6 +67,10 @@ type Options struct {
 	// append rounds share a syncfs (sharedsync.go); nil: each round
 	// fdatasyncs its own segment.
 	SharedSync *SharedSync
+	// Journal, the log directory's write-ahead journal, makes small
+	// append rounds durable under FlushAlways (append_journal.go); nil:
+	// none. The manager sets it once a replay is done (setJournal).
+	Journal *Journal
 }
 
 // Observer takes one measurement (prometheus.Observer's shape, so the log
@@ -86,6 +91,8 @@ type Log struct {
 	flushTime Observer
 	// sharedSync is Options.SharedSync.
 	sharedSync *SharedSync
+	// journal is this log's use of Options.Journal, under mu.
+	journal logJournal
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -156,7 +163,8 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
-		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync}
+		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync,
+		journal: logJournal{j: opts.Journal, name: filepath.Base(dir)}}
 	if l.rollJitter == nil {
 		l.rollJitter = rand.Int64N
 	}

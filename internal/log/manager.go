@@ -53,6 +53,11 @@ type ManagerOptions struct {
 	// NoSharedSync makes every log fdatasync its own files, never sharing
 	// a syncfs (log.flush.shared.sync=false).
 	NoSharedSync bool
+	// Journal gives the directory a write-ahead journal for small append
+	// rounds under FlushAlways (log.flush.journal; journal.go).
+	Journal bool
+	// JournalFileBytes sizes each journal file; 0: DefaultJournalFileBytes.
+	JournalFileBytes int64
 }
 
 // Manager owns the logs of one log directory, as Kafka's LogManager: it opens
@@ -88,6 +93,9 @@ type Manager struct {
 	// before any log so that its descriptor sees every write-back error
 	// of their writes.
 	sharedSync *SharedSync
+	// journal is the directory's write-ahead journal, if any; its Journal
+	// is nil without one.
+	journal managerJournal
 }
 
 // OpenManager opens every partition log found in opts.Dir.
@@ -125,8 +133,13 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m.sharedSync = shared
+	if err := m.openJournal(); err != nil {
+		m.sharedSync.Close()
+		return nil, err
+	}
 	if err := m.openAll(); err != nil {
 		m.closeLogs()
+		m.closeJournal()
 		m.sharedSync.Close()
 		return nil, err
 	}
@@ -201,6 +214,9 @@ func (m *Manager) openAll() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if err := m.replayJournal(); err != nil {
+		return err
+	}
 	if clean {
 		if err := m.opts.FS.Remove(m.path(cleanShutdownFile)); err != nil {
 			return err
@@ -212,6 +228,7 @@ func (m *Manager) openAll() error {
 func (m *Manager) logOptions(cfg Config, o Options) Options {
 	o.Config, o.Clock, o.Files, o.Logger, o.FlushTime = cfg, m.opts.Clock, m.files, m.opts.Logger, m.opts.FlushTime
 	o.SharedSync = m.sharedSync
+	o.Journal = m.journal.live
 	return o
 }
 
@@ -553,6 +570,11 @@ func (m *Manager) Maintain(nowMs int64) error {
 			moved(pl.tp)
 		}
 	})
+	if checkpoint && m.journal.live != nil {
+		// An idle journal's rounds reach their segments too, so that a
+		// restart does not replay them.
+		m.journal.live.Checkpoint()
+	}
 	// After the flushes above, so sealed segments they synced count.
 	if checkpoint || rolledSinceCheckpoint(logs) {
 		m.mu.Lock()
@@ -619,6 +641,9 @@ func (m *Manager) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 	err := m.closeLogs()
+	if jerr := m.closeJournal(); err == nil {
+		err = jerr
+	}
 	if cerr := m.Checkpoint(); err == nil {
 		err = cerr
 	}

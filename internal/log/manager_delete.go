@@ -115,6 +115,11 @@ func (m *Manager) deleteLog(tp TopicPartition, pendingOnly bool) error {
 // runDeletion does the steps of d not yet done.
 func (m *Manager) runDeletion(d *logDeletion) error {
 	if d.log != nil {
+		// Before the directory goes: a log created again under its name
+		// must not have this one's journaled rounds replayed onto it.
+		if err := d.log.fenceJournal(-1); err != nil {
+			return err
+		}
 		// A log that failed (ErrStorage) is deleted all the same.
 		if err := d.log.Close(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStorage) {
 			return err

@@ -16,6 +16,14 @@ import (
 // appending again (Manager.Truncate does).
 func (l *Log) Truncate(offset int64) error {
 	l.mu.Lock()
+	fence := l.journal.j != nil && offset < l.logEndOffset
+	l.mu.Unlock()
+	if fence {
+		if err := l.fenceJournal(max(offset, 0)); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.mutableLocked(); err != nil {
 		return err
@@ -53,6 +61,7 @@ func (l *Log) Truncate(offset int64) error {
 	// progress must not swap in what it built from the removed records.
 	l.firstDirtyOffset = min(l.firstDirtyOffset, l.logEndOffset)
 	l.truncations++
+	l.noteTruncatedLocked()
 	return nil
 }
 
@@ -92,6 +101,9 @@ func (l *Log) truncateActiveLocked(offset int64) error {
 // reconciled, so it begins again where the leader's log begins. The caller
 // checkpoints the recovery point and log start offset (Manager does).
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if err := l.fenceJournal(-1); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.mutableLocked(); err != nil {
@@ -113,6 +125,7 @@ func (l *Log) restartAtLocked(offset int64) error {
 	l.writtenEnd = offset
 	l.firstDirtyOffset = offset
 	l.truncations++
+	l.noteTruncatedLocked()
 	return nil
 }
 

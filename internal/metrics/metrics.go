@@ -49,6 +49,8 @@ type SharedSyncCounts struct {
 	EarlySyncFS   int64 // of which started while a produce was still writing
 	CoveredRounds int64 // append rounds those calls made durable
 	OwnSyncs      int64 // rounds that fdatasynced their own file instead
+	// The write-ahead journal's (log.flush.journal), all zero without it.
+	JournalSyncs, JournalRecords, JournalFull, JournalCheckpoints int64
 }
 
 // Registry is one node's metrics.
@@ -213,5 +215,13 @@ func sharedSyncCounters(read func() (SharedSyncCounts, bool)) []prometheus.Colle
 			func(c SharedSyncCounts) int64 { return c.CoveredRounds }),
 		counter("sluice_log_shared_sync_own_fdatasyncs_total", "Append rounds that fdatasynced their own segment file because no other log was syncing.",
 			func(c SharedSyncCounts) int64 { return c.OwnSyncs }),
+		counter("sluice_log_journal_syncs_total", "fdatasyncs of the write-ahead journal's files (log.flush.journal).",
+			func(c SharedSyncCounts) int64 { return c.JournalSyncs }),
+		counter("sluice_log_journal_records_total", "Records written to the write-ahead journal: append rounds and truncation fences.",
+			func(c SharedSyncCounts) int64 { return c.JournalRecords }),
+		counter("sluice_log_journal_full_total", "Append rounds the journal refused while its spare file was still being checkpointed; they synced their segments instead.",
+			func(c SharedSyncCounts) int64 { return c.JournalFull }),
+		counter("sluice_log_journal_checkpoints_total", "Journal files checkpointed (a syncfs, then the recovery points) and made ready for reuse.",
+			func(c SharedSyncCounts) int64 { return c.JournalCheckpoints }),
 	}
 }

@@ -50,7 +50,7 @@ func benchProduceLatency(b *testing.B, opts ...kgo.Opt) {
 	var mu sync.Mutex
 	var fromDue, fromSend, lag bench.Histogram
 	value := randomValue(latencyBenchRecordSize)
-	syncs := n.logs.SharedSyncStats()
+	syncs, journalSyncs := n.logs.SharedSyncStats(), n.logs.JournalStats()
 	b.ResetTimer()
 	sched := bench.Schedule{Start: time.Now(), Rate: latencyBenchRate}
 	for i := range int64(b.N) {
@@ -76,7 +76,7 @@ func benchProduceLatency(b *testing.B, opts ...kgo.Opt) {
 	b.StopTimer()
 	reportLatency(b, &fromDue)
 	reportGeneratorLag(b, &fromSend, &lag)
-	reportSyncs(b, n, syncs)
+	reportSyncs(b, n, syncs, journalSyncs)
 }
 
 // reportGeneratorLag separates the load generator's own lateness from the
@@ -123,7 +123,7 @@ func BenchmarkNodeEndToEndLatency(b *testing.B) {
 		}
 	}()
 	payload := randomValue(latencyBenchRecordSize)
-	syncs := n.logs.SharedSyncStats()
+	syncs, journalSyncs := n.logs.SharedSyncStats(), n.logs.JournalStats()
 	b.ResetTimer()
 	sched := bench.Schedule{Start: time.Now(), Rate: latencyBenchRate}
 	for i := range int64(b.N) {
@@ -146,7 +146,7 @@ func BenchmarkNodeEndToEndLatency(b *testing.B) {
 		b.Fatal("consumer did not see every record:", ctx.Err())
 	}
 	reportLatency(b, &hist)
-	reportSyncs(b, n, syncs)
+	reportSyncs(b, n, syncs, journalSyncs)
 }
 
 // latencyProducer creates the benchmark's topic and returns a producer to
@@ -167,9 +167,9 @@ func latencyProducer(ctx context.Context, b *testing.B, n *benchNode, topic stri
 // reportSyncs reports the syncs the appends waited for (syncfs calls and
 // their own fdatasyncs) per 1,000 records since before: how well group
 // commit shares them, a figure the machine's load barely moves.
-func reportSyncs(b *testing.B, n *benchNode, before log.SharedSyncStats) {
-	after := n.logs.SharedSyncStats()
-	syncs := after.SyncFS - before.SyncFS + after.FileSyncs - before.FileSyncs
+func reportSyncs(b *testing.B, n *benchNode, before log.SharedSyncStats, journalBefore log.JournalStats) {
+	after, journal := n.logs.SharedSyncStats(), n.logs.JournalStats()
+	syncs := after.SyncFS - before.SyncFS + after.FileSyncs - before.FileSyncs + journal.Syncs - journalBefore.Syncs
 	b.ReportMetric(float64(syncs)*1000/float64(b.N), "syncs/krec")
 }
 

@@ -86,7 +86,9 @@ func (n *Node) startHTTP() error {
 				return metrics.SharedSyncCounts{}, false
 			}
 			st := logs.SharedSyncStats()
-			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, EarlySyncFS: st.EarlySyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs}, true
+			js := logs.JournalStats()
+			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, EarlySyncFS: st.EarlySyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs,
+				JournalSyncs: js.Syncs, JournalRecords: js.Records, JournalFull: js.Full, JournalCheckpoints: js.Checkpoints}, true
 		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {

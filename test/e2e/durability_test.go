@@ -27,8 +27,18 @@ type ack struct {
 // killed with SIGKILL, three times, restarting on the same data dir each
 // time: every acknowledged record must be readable at its acknowledged
 // offset, in order, with no record stored twice.
+//
+// With log.flush.journal=true the acknowledgements come from the
+// write-ahead journal's sync, and the segments' tails are left to its
+// checkpoints: a kill then finds them behind, and the restart's replay
+// must put back every acknowledged record.
 func TestE2EDurabilityKill9(t *testing.T) {
-	b := startBroker(t)
+	t.Run("segments", func(t *testing.T) { testDurabilityKill9(t) })
+	t.Run("journal", func(t *testing.T) { testDurabilityKill9(t, withSet("log.flush.journal=true")) })
+}
+
+func testDurabilityKill9(t *testing.T, opts ...brokerOpt) {
+	b := startBroker(t, opts...)
 	const topic, partitions = "durable", 3
 	createTopic(t, newAdmin(t, b.Addr()), topic, partitions, nil)
 

@@ -1,0 +1,219 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluicelog/sluice/internal/record"
+)
+
+// A log's use of its directory's write-ahead journal (journal.go,
+// log.flush.journal). Under FlushAlways each small round is journaled
+// right after its segment write, and the syncer waits for the journal's
+// fdatasync instead of the segment's: the round is then acknowledged
+// (logEndOffset moves) while the recovery point stays, since the segment
+// itself is not yet durable. A journal checkpoint's syncfs makes it so
+// and moves the recovery point (noteJournalCheckpointed). A round that is
+// not journaled (too large, or the journal full or failed) takes the
+// usual sync, which covers every round before it too.
+
+// journalMaxRoundBytes bounds the rounds the journal takes: a large
+// round is sequential bytes that the segment's own fdatasync writes at
+// the disk's speed, and journaling it would write it twice.
+const journalMaxRoundBytes = 64 << 10
+
+// logJournal is a log's journal state, under the log's mu.
+type logJournal struct {
+	j    *Journal // nil: no journal, every round syncs its segment
+	name string   // the log's directory name, the journal's key
+	// end is the offset after the last round journaled; the rounds from
+	// logEndOffset up to it are all in the journal when it is at least
+	// logEndOffset.
+	end    int64
+	ticket uint64 // the journal ticket of that round
+	// realSyncs counts callers (Flush, Close) that need the segment
+	// itself durable: meanwhile the syncer does not use the journal.
+	realSyncs int
+	// truncated: the log truncated since its segment was last synced,
+	// so a checkpoint's end may name offsets of records the truncation
+	// removed and whose replacements no syncfs has covered yet; the
+	// recovery point then waits for the segment's own sync.
+	truncated bool
+	bufs      [][]byte // scratch for Append
+}
+
+// journalRoundLocked journals a round just published (calls, which
+// started at offset before): only if every round since logEndOffset is
+// journaled, so that the journal alone makes them all durable.
+func (l *Log) journalRoundLocked(calls []appendCall, before int64) {
+	js := &l.journal
+	if js.j == nil || len(calls) == 0 || l.cfg.FlushPolicy != FlushAlways || l.err != nil {
+		return
+	}
+	if js.end < before && l.logEndOffset < before {
+		return // an earlier round waits for a segment sync, which covers this one
+	}
+	n := 0
+	js.bufs = js.bufs[:0]
+	for _, c := range calls {
+		n += len(c.buf)
+		js.bufs = append(js.bufs, c.buf)
+	}
+	if n > journalMaxRoundBytes {
+		clear(js.bufs)
+		return
+	}
+	ticket, ok := js.j.Append(js.name, calls[0].baseOffset, l.writtenEnd, js.bufs)
+	clear(js.bufs)
+	if ok {
+		js.ticket, js.end = ticket, l.writtenEnd
+	}
+}
+
+// journaledLocked says whether every round written is in the journal.
+func (l *Log) journaledLocked() bool {
+	js := &l.journal
+	return js.j != nil && js.realSyncs == 0 && js.end == l.writtenEnd && js.end > l.logEndOffset
+}
+
+// journalDurableEndLocked is the end up to which the journal or the
+// segment made rounds durable, under FlushAlways: the log end offset,
+// which only syncs move; without a journal, 0 (the recovery point says).
+func (l *Log) journalDurableEndLocked() int64 {
+	if l.journal.j == nil {
+		return 0
+	}
+	return l.logEndOffset
+}
+
+// segmentSyncOwedLocked says whether the syncer must make the segment
+// itself durable up to writtenEnd (FlushAlways): always without a
+// journal; with one, only for Flush and Close.
+func (l *Log) segmentSyncOwedLocked() bool {
+	return l.journal.j == nil || l.journal.realSyncs > 0
+}
+
+// journalSyncLocked is the syncer's turn when the journal holds every
+// round written: it waits for the journal's sync instead of the
+// segment's. It returns false, having done nothing, otherwise.
+func (l *Log) journalSyncLocked() bool {
+	if !l.journaledLocked() {
+		return false
+	}
+	js := &l.journal
+	target, ticket := js.end, js.ticket
+	l.syncing = true
+	l.mu.Unlock()
+	var start int64
+	if l.flushTime != nil {
+		start = l.clock.Now().UnixNano()
+	}
+	err := js.j.Wait(ticket)
+	if l.flushTime != nil {
+		l.flushTime.Observe(float64(l.clock.Now().UnixNano()-start) / 1e9)
+	}
+	l.mu.Lock()
+	l.syncing = false
+	l.cond.Broadcast()
+	switch {
+	case errors.Is(err, ErrJournalFull):
+		// Not written: the segment's own sync covers the rounds.
+		js.end = min(js.end, l.logEndOffset)
+	case err != nil:
+		l.failLocked(fmt.Errorf("journal: %w", err))
+	default:
+		l.logEndOffset = max(l.logEndOffset, target)
+		l.lastSyncMs = l.nowMs()
+		l.noteOwedLocked()
+	}
+	return true
+}
+
+// SyncsShared says whether one wait for this log's round also makes the
+// other logs' rounds written before it durable (the directory's shared
+// syncfs or its journal): waiting for many logs one after another then
+// costs one sync, and no goroutines.
+func (l *Log) SyncsShared() bool {
+	l.mu.Lock()
+	j := l.journal.j
+	l.mu.Unlock()
+	return j != nil || l.sharedSync.Shares()
+}
+
+// noteJournalCheckpointed moves the recovery point to end, which a
+// journal checkpoint's syncfs made durable in the segment files.
+func (l *Log) noteJournalCheckpointed(end int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.journal.truncated || l.closed || l.err != nil {
+		return
+	}
+	l.recoveryPoint = max(l.recoveryPoint, min(end, l.writtenEnd))
+}
+
+// noteSegmentSyncedLocked: the segment is durable up to the recovery
+// point by its own sync, so checkpoints may move it again.
+func (l *Log) noteSegmentSyncedLocked() { l.journal.truncated = false }
+
+// fenceJournal journals a fence before a truncation to from (< 0: the
+// whole log): a replay must not bring back what the truncation drops.
+func (l *Log) fenceJournal(from int64) error {
+	l.mu.Lock()
+	j, name := l.journal.j, l.journal.name
+	l.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	if err := j.Fence(name, from); err != nil {
+		return fmt.Errorf("log %s: journal fence at %d: %w: %w", l.dir, from, ErrStorage, err)
+	}
+	return nil
+}
+
+// noteTruncatedLocked resets the journal state after a truncation.
+func (l *Log) noteTruncatedLocked() {
+	js := &l.journal
+	js.end = min(js.end, l.writtenEnd)
+	js.truncated = true
+}
+
+// replayJournaled appends, at the log's end, the batches of a journal
+// record (base: its first offset) that the segment lost: those below the
+// end are there already, and those holding an offset at or past limit a
+// later truncation dropped. It returns how many bytes it queued; the
+// caller flushes the log afterwards. A record that starts past the end
+// means the journal lost a round it had acknowledged.
+func (l *Log) replayJournaled(base int64, batches []byte, limit int64) (int, error) {
+	l.mu.Lock()
+	end := l.nextOffset
+	l.mu.Unlock()
+	var keep []byte
+	first := int64(-1)
+	for rest := batches; len(rest) > 0; {
+		b, next, h, err := record.NextBatch(rest)
+		if err != nil {
+			return 0, fmt.Errorf("log %s: journal record at %d: %w: %w", l.dir, base, ErrStorage, err)
+		}
+		rest = next
+		if h.BaseOffset+int64(h.LastOffsetDelta) >= limit {
+			break
+		}
+		if h.BaseOffset < end {
+			continue
+		}
+		if first < 0 {
+			first = h.BaseOffset
+		}
+		keep = append(keep, b...)
+	}
+	if len(keep) == 0 {
+		return 0, nil
+	}
+	if first != end {
+		return 0, fmt.Errorf("log %s: journal record at %d is past the log end %d: %w", l.dir, first, end, ErrStorage)
+	}
+	if _, err := l.Enqueue(keep, AppendOptions{AsFollower: true, LeaderEpoch: -1}); err != nil {
+		return 0, err
+	}
+	return len(keep), nil
+}

@@ -1,0 +1,167 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sluicelog/sluice/internal/parallel"
+	"github.com/sluicelog/sluice/internal/vfs"
+)
+
+// journalDirName is the journal's directory inside the log directory; it
+// parses as no partition, so openAll passes it by.
+const journalDirName = "journal"
+
+// managerJournal is the manager's side of the journal (journal.go).
+type managerJournal struct {
+	j      *Journal
+	syncer vfs.FileSystemSyncer // the journal's checkpoints' syncfs; closed with it
+	// live is j once the replay is done and the logs may use it; logs
+	// opened before must not journal into what is being replayed.
+	live *Journal
+	// replayedBytes counts what the open's replay appended (for tests).
+	replayedBytes int64
+}
+
+// openJournal opens the journal of the log directory when
+// ManagerOptions.Journal asks for one. Without syncfs it cannot
+// checkpoint, so the logs sync their segments as without it.
+func (m *Manager) openJournal() error {
+	if !m.opts.Journal {
+		return nil
+	}
+	syncer, err := m.opts.FS.OpenFileSystemSyncer(m.opts.Dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		m.opts.Logger.Warn("log.flush.journal needs syncfs, refused here; append rounds sync their own segments", "dir", m.opts.Dir, "reason", err)
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
+	}
+	j, err := OpenJournal(JournalOptions{FS: m.opts.FS, Dir: m.path(journalDirName), Syncer: syncer, FileBytes: m.opts.JournalFileBytes,
+		Logger: m.opts.Logger, Checkpointed: m.journalCheckpointed})
+	if err != nil {
+		syncer.Close()
+		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
+	}
+	m.journal = managerJournal{j: j, syncer: syncer}
+	return nil
+}
+
+// replayJournal puts back, after the logs recovered from their segments,
+// what the journal acknowledged and the segments lost; makes it durable
+// in the segments; empties the journal; and only then lets the logs use
+// it. A log whose records cannot be replayed is reported and left as
+// its segments have it.
+func (m *Manager) replayJournal() error {
+	j := m.journal.j
+	if j == nil {
+		return nil
+	}
+	replayed := map[*Log]bool{}
+	broken := map[*Log]bool{}
+	err := j.Replay(func(name string, base int64, batches []byte, limit int64) error {
+		tp, ok := ParseTopicPartition(name)
+		if !ok {
+			return nil
+		}
+		l := m.logs[tp]
+		if l == nil || broken[l] {
+			return nil // deleted since, or already reported
+		}
+		n, err := l.replayJournaled(base, append([]byte(nil), batches...), limit)
+		if err != nil {
+			m.opts.Logger.Error("journal replay stopped for a log", "log", l.Dir(), "err", err)
+			broken[l] = true
+			return nil
+		}
+		if n > 0 {
+			replayed[l] = true
+			m.journal.replayedBytes += int64(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("log dir %s: journal replay: %w", m.opts.Dir, err)
+	}
+	if err := m.flushReplayed(replayed); err != nil {
+		return err
+	}
+	if err := j.Reset(); err != nil {
+		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.journal.live = j
+	for _, l := range m.logs {
+		l.setJournal(j)
+	}
+	return nil
+}
+
+// flushReplayed makes what the replay appended durable in the segments.
+func (m *Manager) flushReplayed(replayed map[*Log]bool) error {
+	logs := make([]*Log, 0, len(replayed))
+	for l := range replayed {
+		logs = append(logs, l)
+	}
+	var mu sync.Mutex
+	var errs []error
+	parallel.ForEach(logs, openParallelism, func(l *Log) {
+		if err := l.Flush(); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log dir %s: after the journal replay: %w", m.opts.Dir, err)
+	}
+	return nil
+}
+
+// journalCheckpointed moves the recovery points of the logs a journal
+// checkpoint's syncfs made durable, and writes them out, so that the
+// journal file holding their rounds may be reused.
+func (m *Manager) journalCheckpointed(ends map[string]int64) error {
+	for name, end := range ends {
+		tp, ok := ParseTopicPartition(name)
+		if !ok {
+			continue
+		}
+		if l, ok := m.Log(tp); ok {
+			l.noteJournalCheckpointed(end)
+		}
+	}
+	return m.Checkpoint()
+}
+
+// JournalStats reports what the directory's journal did; all zero
+// without one.
+func (m *Manager) JournalStats() JournalStats {
+	if m.journal.j == nil {
+		return JournalStats{}
+	}
+	return m.journal.j.Stats()
+}
+
+// closeJournal closes the journal once the logs are closed (their
+// segments synced).
+func (m *Manager) closeJournal() error {
+	if m.journal.j == nil {
+		return nil
+	}
+	err := m.journal.j.Close()
+	if serr := m.journal.syncer.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// setJournal lets the log's rounds use j from now on.
+func (l *Log) setJournal(j *Journal) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.journal.j = j
+	l.journal.end = l.writtenEnd
+}
