@@ -369,8 +369,8 @@ type markerWait struct {
 	leaderEpoch int32
 }
 
-//
-// An ignored marker (no transaction open) still waits for the ISR to have
+// appendMarker writes a marker and says how far WriteTxnMarker then
+// waits for the ISR. An ignored marker (no transaction open) still waits for the ISR to have
 // the log as far as it is durable now: it is usually a coordinator's
 // retry of a marker whose first write timed out waiting for the ISR,
 // and answering it at once would tell the coordinator that marker is
