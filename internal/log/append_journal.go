@@ -170,6 +170,34 @@ func (l *Log) fenceJournal(from int64) error {
 	return nil
 }
 
+// idleFencedLocked waits, mu held, until the log is idle (mutableLocked:
+// every queued append written and acknowledged) and, if needed says the
+// truncation about to run drops offsets at or past from, until a fence
+// for them is durable after the log's last journaled round. The wait
+// for idleness journals the rounds it writes: a fence journaled before
+// them would not drop them at replay, so it is journaled again until no
+// round of the log came after it.
+func (l *Log) idleFencedLocked(from int64, needed func() bool) error {
+	fenced, after := false, uint64(0)
+	for {
+		if err := l.mutableLocked(); err != nil {
+			return err
+		}
+		js := &l.journal
+		if js.j == nil || !needed() || fenced && js.ticket == after {
+			return nil
+		}
+		after = js.ticket
+		l.mu.Unlock()
+		err := l.fenceJournal(from)
+		l.mu.Lock()
+		if err != nil {
+			return err
+		}
+		fenced = true
+	}
+}
+
 // noteTruncatedLocked resets the journal state after a truncation.
 func (l *Log) noteTruncatedLocked() {
 	js := &l.journal
