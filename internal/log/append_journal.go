@@ -108,7 +108,7 @@ func (l *Log) journalSyncLocked() bool {
 	if l.flushTime != nil {
 		start = l.clock.Now().UnixNano()
 	}
-	err := js.j.Wait(ticket)
+	err := js.j.Wait(js.name, ticket)
 	if l.flushTime != nil {
 		l.flushTime.Observe(float64(l.clock.Now().UnixNano()-start) / 1e9)
 	}

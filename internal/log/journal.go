@@ -96,8 +96,9 @@ const (
 var journalCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrJournalFull is Wait's answer for records that did not fit in the
-// active file while the spare was still being checkpointed: the caller
-// makes its round durable another way (its own fsync). Not sticky.
+// active file while the spare was still being checkpointed, and for a
+// later record of the same log waited for first: the caller makes its
+// rounds durable another way (its own fsync). Not sticky.
 var ErrJournalFull = errors.New("journal full")
 
 // errJournalClosed answers waits for records that Close dropped.
@@ -156,9 +157,13 @@ type Journal struct {
 	pending    []*journalRecord // queued, not yet taken by a writer
 	lastTicket uint64           // the newest ticket handed out
 	durable    uint64           // every ticket up to it was written and synced, or refused as full
-	// full holds the tickets refused with ErrJournalFull until their Wait
-	// reads them (Append's caller always waits).
-	full          map[uint64]struct{}
+	// full holds, per log and kind, the newest ticket refused with
+	// ErrJournalFull that no Wait has reported yet. Per log, not per
+	// ticket: a log's syncer waits only for its newest round, and a
+	// refusal of an earlier one must reach that wait (a later round
+	// written in the spare does not make the refused one durable); and
+	// tickets never waited for must not pile up.
+	full          map[journalFullKey]uint64
 	writing       bool // a writer is in its write and sync
 	checkpointing bool // a checkpoint goroutine runs
 	rotateWanted  bool // Checkpoint ran while a round was being written
@@ -193,6 +198,14 @@ type journalRecord struct {
 	name   string
 	end    int64 // append: the log's end after it; fence: from
 	buf    []byte
+}
+
+// journalFullKey names whose refusals full holds: a log's appends, or
+// its fences, which wait apart (a fence's Wait must not take the report
+// the log's syncer needs).
+type journalFullKey struct {
+	name string
+	kind byte
 }
 
 // journalRetired is a file taken out of use and the ends its logs reached
@@ -242,7 +255,7 @@ func OpenJournal(opts JournalOptions) (*Journal, error) {
 	if opts.Syncer == nil {
 		return nil, fmt.Errorf("journal %s: checkpoints need a file-system syncer", opts.Dir)
 	}
-	j := &Journal{opts: opts, logger: opts.Logger, ends: map[string]int64{}, full: map[uint64]struct{}{}}
+	j := &Journal{opts: opts, logger: opts.Logger, ends: map[string]int64{}, full: map[journalFullKey]uint64{}}
 	if j.logger == nil {
 		j.logger = slog.Default()
 	}
@@ -628,17 +641,22 @@ func (j *Journal) refusalLocked() error {
 	return nil
 }
 
-// Wait returns once the record of ticket is durable in the journal,
-// writing and syncing whatever is queued if no one else is (group
-// commit). ErrJournalFull: the record was not written (see there).
-func (j *Journal) Wait(ticket uint64) error {
+// Wait returns once the record of ticket, an append of log name, is
+// durable in the journal, writing and syncing whatever is queued if no
+// one else is (group commit). ErrJournalFull: that record, or an earlier
+// append of the log not yet reported, was not written (see there).
+func (j *Journal) Wait(name string, ticket uint64) error {
+	return j.wait(journalFullKey{name: name, kind: journalAppend}, ticket)
+}
+
+func (j *Journal) wait(key journalFullKey, ticket uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if ticket == 0 || ticket > j.lastTicket {
 		return fmt.Errorf("journal %s: unknown ticket %d", j.opts.Dir, ticket)
 	}
 	for {
-		if done, err := j.resultLocked(ticket); done {
+		if done, err := j.resultLocked(key, ticket); done {
 			return err
 		}
 		if !j.writing && len(j.pending) > 0 {
@@ -650,9 +668,9 @@ func (j *Journal) Wait(ticket uint64) error {
 }
 
 // resultLocked tells whether ticket is settled, and how.
-func (j *Journal) resultLocked(ticket uint64) (bool, error) {
-	if _, full := j.full[ticket]; full {
-		delete(j.full, ticket)
+func (j *Journal) resultLocked(key journalFullKey, ticket uint64) (bool, error) {
+	if refused, ok := j.full[key]; ok && refused <= ticket {
+		delete(j.full, key)
 		return true, ErrJournalFull
 	}
 	if ticket <= j.durable {
@@ -711,7 +729,8 @@ func (j *Journal) planLocked() journalRound {
 		if j.pos+int64(len(rec.buf)) > j.opts.FileBytes {
 			if !j.spareReady {
 				for _, r := range records[i:] {
-					j.full[r.ticket] = struct{}{}
+					key := journalFullKey{name: r.name, kind: r.kind}
+					j.full[key] = max(j.full[key], r.ticket)
 				}
 				j.stats.Full += int64(len(records) - i)
 				break
@@ -853,7 +872,7 @@ func (j *Journal) Fence(name string, from int64) error {
 	for {
 		ticket, err := j.queue(journalFence, name, from, from, nil)
 		if err == nil {
-			err = j.Wait(ticket)
+			err = j.wait(journalFullKey{name: name, kind: journalFence}, ticket)
 		}
 		if !errors.Is(err, ErrJournalFull) {
 			if err != nil {

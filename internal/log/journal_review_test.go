@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -108,4 +109,47 @@ func TestJournalTruncateFullyFencesRoundsWrittenMeanwhile(t *testing.T) {
 	_, err = l.Append(testBatch(t, "new", 3, 10, now), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
 	checkJournalCrashClones(t, m, mem, clk, []TopicPartition{tp})
+}
+
+// TestJournalFullReportedToTheLogsLaterWait: a log's syncer waits only
+// for its newest ticket. A round of the log refused as full, then a later
+// one written once the spare is ready, must still give that wait
+// ErrJournalFull: a nil would acknowledge the refused round, which
+// neither the journal nor the segment made durable. And the refusal must
+// not stay in the journal's memory once reported.
+func TestJournalFullReportedToTheLogsLaterWait(t *testing.T) {
+	jt := newJournalTest(t, vfs.NewMem(), 512)
+	noErr(t, jt.j.Reset())
+	release := make(chan struct{})
+	jt.checkpointed = func(map[string]int64) error {
+		<-release
+		return nil
+	}
+	var base int64
+	for i := 0; ; i++ {
+		require(t, i < 40, "the journal never answered ErrJournalFull")
+		err := jt.appendWait("log-a", base, base+1, journalPayload("log-a", base, 60))
+		base++
+		if errors.Is(err, ErrJournalFull) {
+			break
+		}
+		noErr(t, err)
+	}
+	// The syncer of log-a is busy; its next round is queued, and another
+	// log's waiter writes it: refused, as the checkpoint still runs.
+	_, ok := jt.j.Append("log-a", base, base+1, [][]byte{[]byte(journalPayload("log-a", base, 60))})
+	require(t, ok, "append refused")
+	base++
+	require(t, errors.Is(jt.appendWait("log-b", 0, 1, journalPayload("log-b", 0, 60)), ErrJournalFull), "log-b's round not refused")
+	close(release)
+	waitCheckpointIdle(jt.j)
+	// log-a's syncer now waits for its newest round, which fits.
+	ticket, ok := jt.j.Append("log-a", base, base+1, [][]byte{[]byte(journalPayload("log-a", base, 60))})
+	require(t, ok, "append refused")
+	require(t, errors.Is(jt.j.Wait("log-a", ticket), ErrJournalFull), "a wait covering a refused round of the log returned nil")
+	jt.j.mu.Lock()
+	left := len(jt.j.full)
+	jt.j.mu.Unlock()
+	require(t, left == 0, "%d refusals kept after they were reported", left)
+	noErr(t, jt.j.Close())
 }

@@ -97,7 +97,7 @@ func (jt *journalTest) appendWait(name string, base, end int64, payload string) 
 	jt.t.Helper()
 	ticket, ok := jt.j.Append(name, base, end, [][]byte{[]byte(payload)})
 	require(jt.t, ok, "append %s@%d refused", name, base)
-	return jt.j.Wait(ticket)
+	return jt.j.Wait(name, ticket)
 }
 
 // waitCheckpointIdle waits for a running checkpoint to end.
@@ -187,7 +187,7 @@ func TestJournalGroupCommit(t *testing.T) {
 				errs <- fmt.Errorf("append %s refused", name)
 				return
 			}
-			errs <- jt.j.Wait(ticket)
+			errs <- jt.j.Wait(name, ticket)
 		}()
 	}
 	wg.Wait()
@@ -377,7 +377,7 @@ func TestJournalRefusesOversizedRecord(t *testing.T) {
 	require(t, !ok, "a record larger than a file was taken")
 	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{make([]byte, 512-journalHeaderBytes-journalRecordOverhead-1)})
 	require(t, ok, "a record filling a file was refused")
-	noErr(t, jt.j.Wait(ticket))
+	noErr(t, jt.j.Wait("a", ticket))
 	noErr(t, jt.j.Close())
 }
 
@@ -391,8 +391,8 @@ func TestJournalSyncFailureIsSticky(t *testing.T) {
 	t1, ok1 := jt.j.Append("a", 1, 2, [][]byte{[]byte("one")})
 	t2, ok2 := jt.j.Append("b", 0, 1, [][]byte{[]byte("two")})
 	require(t, ok1 && ok2, "appends refused")
-	require(t, errors.Is(jt.j.Wait(t1), vfs.ErrInjected), "first waiter not failed")
-	require(t, errors.Is(jt.j.Wait(t2), vfs.ErrInjected), "second waiter not failed")
+	require(t, errors.Is(jt.j.Wait("a", t1), vfs.ErrInjected), "first waiter not failed")
+	require(t, errors.Is(jt.j.Wait("b", t2), vfs.ErrInjected), "second waiter not failed")
 	require(t, efs.Injected() == 1, "%d injected failures", efs.Injected())
 	_, ok := jt.j.Append("a", 2, 3, [][]byte{[]byte("after")})
 	require(t, !ok, "append taken after a failed sync")
@@ -425,7 +425,7 @@ func TestJournalClose(t *testing.T) {
 	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{[]byte("queued")})
 	require(t, ok, "append refused")
 	noErr(t, jt.j.Close())
-	require(t, errors.Is(jt.j.Wait(ticket), errJournalClosed), "wait after Close did not fail")
+	require(t, errors.Is(jt.j.Wait("a", ticket), errJournalClosed), "wait after Close did not fail")
 	_, ok = jt.j.Append("a", 1, 2, [][]byte{[]byte("late")})
 	require(t, !ok, "append taken after Close")
 	noErr(t, jt.j.Close())
@@ -546,7 +546,7 @@ func BenchmarkJournalAppendWait(b *testing.B) {
 						b.Error("append refused")
 						return
 					}
-					err := j.Wait(ticket)
+					err := j.Wait(name, ticket)
 					if errors.Is(err, ErrJournalFull) {
 						full.Add(1)
 					} else if err != nil {
