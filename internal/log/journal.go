@@ -114,11 +114,14 @@ type JournalOptions struct {
 	Syncer vfs.FileSystemSyncer
 	Logger *slog.Logger
 	// Checkpointed is called, after a checkpoint's syncfs, with the end
-	// offset each log reached in the retired file (by name). The manager
-	// moves those logs' recovery points and writes them out. An error
-	// keeps the file from being reused (and is logged); the next
-	// checkpoint tries again with the next file.
-	Checkpointed func(ends map[string]int64) error
+	// offset each log reached in the retired file (by name) and the
+	// newest ticket the file holds. The manager moves those logs'
+	// recovery points and writes them out; a log that journaled a fence
+	// under a later ticket (a truncation, or a log of the name deleted
+	// and created again) ignores its end, which names offsets since
+	// rewritten. An error keeps the file from being reused (and is
+	// logged); a later Checkpoint retries it, without a new syncfs.
+	Checkpointed func(ends map[string]int64, last uint64) error
 }
 
 // Journal is a log directory's write-ahead journal. Safe for concurrent
@@ -151,6 +154,8 @@ type Journal struct {
 	// ends holds, per log, its end offset after its last record in the
 	// active file: what Checkpointed gets once the file is retired.
 	ends map[string]int64
+	// placed is the newest ticket placed in the active file.
+	placed uint64
 	// spareReady: the other file may become active (checkpointed, or
 	// cleared by Reset or never used).
 	spareReady bool
@@ -213,6 +218,7 @@ type journalFullKey struct {
 type journalRetired struct {
 	file int
 	ends map[string]int64
+	last uint64 // the newest ticket placed in the file
 }
 
 // journalWrite is one WritevAt of a round: records for one file from off,
@@ -630,6 +636,15 @@ func (j *Journal) queue(kind byte, name string, offset, end int64, batches [][]b
 	return j.lastTicket, nil
 }
 
+// LastTicket is the newest ticket handed out: every file retired later
+// than a log created now holds only records queued after it, or that
+// log's own.
+func (j *Journal) LastTicket() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lastTicket
+}
+
 // refusalLocked is why the journal takes no more records, if it does not.
 func (j *Journal) refusalLocked() error {
 	if j.err != nil {
@@ -745,6 +760,7 @@ func (j *Journal) planLocked() journalRound {
 		}
 		w.records = append(w.records, rec)
 		j.pos += int64(len(rec.buf))
+		j.placed = rec.ticket
 		j.noteEndLocked(rec)
 	}
 	round.writes = appendJournalWrite(round.writes, w)
@@ -758,14 +774,14 @@ func appendJournalWrite(writes []journalWrite, w journalWrite) []journalWrite {
 	return append(writes, w)
 }
 
-// noteEndLocked records where rec leaves its log, for Checkpointed: a
-// fence moves the end back to from; one dropping everything (from < 0)
-// leaves nothing to checkpoint for the log.
+// noteEndLocked records where rec leaves its log, for Checkpointed. A
+// fence leaves nothing to checkpoint for the log until its next record:
+// the truncation may end the log below from, and the offsets from there
+// are rewritten by rounds that may come after the checkpoint's syncfs.
 func (j *Journal) noteEndLocked(rec *journalRecord) {
-	switch {
-	case rec.kind == journalAppend || rec.end >= 0:
+	if rec.kind == journalAppend {
 		j.ends[rec.name] = rec.end
-	default:
+	} else {
 		delete(j.ends, rec.name)
 	}
 }
@@ -773,7 +789,7 @@ func (j *Journal) noteEndLocked(rec *journalRecord) {
 // switchFileLocked makes the spare active under the next generation and
 // returns the file it retires.
 func (j *Journal) switchFileLocked() *journalRetired {
-	retired := &journalRetired{file: j.active, ends: j.ends}
+	retired := &journalRetired{file: j.active, ends: j.ends, last: j.placed}
 	j.active = 1 - j.active
 	j.gen++
 	j.pos, j.headerWritten, j.spareReady = journalHeaderBytes, false, false
@@ -847,7 +863,7 @@ func (j *Journal) checkpoint(r *journalRetired) {
 func (j *Journal) confirm(r *journalRetired) {
 	var err error
 	if j.opts.Checkpointed != nil {
-		err = j.opts.Checkpointed(r.ends)
+		err = j.opts.Checkpointed(r.ends, r.last)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -863,12 +879,12 @@ func (j *Journal) confirm(r *journalRetired) {
 }
 
 // Fence journals a fence for log name at from (< 0: every offset) and
-// returns once it is durable.
+// returns its ticket once it is durable.
 //
 // A fence refused as full waits for the spare and tries again: a
 // truncation cannot fall back to a sync of its own. If the spare's
 // Checkpointed failed, that wait lasts until a Checkpoint retries it.
-func (j *Journal) Fence(name string, from int64) error {
+func (j *Journal) Fence(name string, from int64) (uint64, error) {
 	for {
 		ticket, err := j.queue(journalFence, name, from, from, nil)
 		if err == nil {
@@ -876,9 +892,9 @@ func (j *Journal) Fence(name string, from int64) error {
 		}
 		if !errors.Is(err, ErrJournalFull) {
 			if err != nil {
-				return fmt.Errorf("journal %s: fence for %s at %d: %w", j.opts.Dir, name, from, err)
+				return 0, fmt.Errorf("journal %s: fence for %s at %d: %w", j.opts.Dir, name, from, err)
 			}
-			return nil
+			return ticket, nil
 		}
 		j.mu.Lock()
 		for !j.spareReady && j.refusalLocked() == nil {

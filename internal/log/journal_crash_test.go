@@ -127,7 +127,7 @@ func runJournalCrashWorkload(t *testing.T, seed uint64, crashAt int64) (int64, *
 	return ops.Load(), st, snap
 }
 
-func (st *journalCrashState) checkpointed(ends map[string]int64) error {
+func (st *journalCrashState) checkpointed(ends map[string]int64, _ uint64) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for name, end := range ends {

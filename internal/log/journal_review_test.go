@@ -153,3 +153,95 @@ func TestJournalFullReportedToTheLogsLaterWait(t *testing.T) {
 	require(t, left == 0, "%d refusals kept after they were reported", left)
 	noErr(t, jt.j.Close())
 }
+
+// TestJournalRetriedCheckpointAfterTruncation: a checkpoint whose
+// Checkpointed failed is retried later without a new syncfs. Its ends
+// are those the logs had before: a log truncated, synced and appended
+// to since must not get its recovery point moved over the new rounds,
+// which only the journal holds. Else a restart after a kill (page cache
+// kept) trusts them, does not sync them, empties the journal, and a
+// later crash loses them.
+func TestJournalRetriedCheckpointAfterTruncation(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	efs := vfs.NewErrorFS(mem)
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	m := openJournalManager(t, efs, clk)
+	tp := TopicPartition{"orders", 0}
+	l, err := m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	now := clk.Now().UnixMilli()
+	appendTen := func(tag string, n int) {
+		for i := range n {
+			_, err := l.Append(testBatch(t, fmt.Sprintf("%s%d", tag, i), 10, 10, now), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+	}
+	appendTen("old", 10)
+	require(t, l.LogEndOffset() == 100, "log end %d", l.LogEndOffset())
+	// The checkpoint's syncfs succeeds, writing out the recovery points
+	// does not: the retired file stays unconfirmed.
+	efs.Inject(vfs.Rule{Op: vfs.OpAny, PathContains: recoveryPointCheckpointFile, Count: 1})
+	m.journal.live.Checkpoint()
+	waitCheckpointIdle(m.journal.live)
+	noErr(t, m.Truncate(tp, 50))
+	appendTen("new", 1)
+	noErr(t, l.Flush()) // the segment's own sync, up to 60
+	appendTen("newer", 4)
+	require(t, l.LogEndOffset() == 100, "log end %d", l.LogEndOffset())
+	m.journal.live.Checkpoint() // the retry
+	waitCheckpointIdle(m.journal.live)
+	checkKillThenCrash(t, mem, clk, tp, readAll(t, l, 0))
+}
+
+// checkKillThenCrash restarts on mem as after a kill (the page cache
+// stays; the first manager is left as it is), then crashes copies of
+// that, and checks that tp holds want in each.
+func checkKillThenCrash(t *testing.T, mem *vfs.MemFS, clk clock.Clock, tp TopicPartition, want []byte) {
+	t.Helper()
+	openJournalManager(t, mem, clk)
+	for seed := uint64(1); seed <= 16; seed++ {
+		clone := mem.CrashClone(rand.New(rand.NewPCG(seed, 5)))
+		m3 := openJournalManager(t, clone, clk)
+		l3, ok := m3.Log(tp)
+		require(t, ok, "partition lost")
+		got := readAll(t, l3, 0)
+		require(t, bytes.Equal(got, want), "seed %d: %d bytes after a kill and a crash, want %d (log end %d)", seed, len(got), len(want), l3.LogEndOffset())
+		noErr(t, m3.Close())
+	}
+}
+
+// TestJournalRetriedCheckpointAfterRecreation: as
+// TestJournalRetriedCheckpointAfterTruncation, for a log deleted and
+// created again under its name: the retried checkpoint's end was the old
+// log's.
+func TestJournalRetriedCheckpointAfterRecreation(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	efs := vfs.NewErrorFS(mem)
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	m := openJournalManager(t, efs, clk)
+	tp := TopicPartition{"orders", 0}
+	now := clk.Now().UnixMilli()
+	appendTen := func(l *Log, tag string, n int) {
+		for i := range n {
+			_, err := l.Append(testBatch(t, fmt.Sprintf("%s%d", tag, i), 10, 10, now), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+	}
+	l, err := m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	appendTen(l, "old", 10)
+	efs.Inject(vfs.Rule{Op: vfs.OpAny, PathContains: recoveryPointCheckpointFile, Count: 1})
+	m.journal.live.Checkpoint()
+	waitCheckpointIdle(m.journal.live)
+	noErr(t, m.Delete(tp))
+	l, err = m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	appendTen(l, "new", 10)
+	m.journal.live.Checkpoint() // the retry
+	waitCheckpointIdle(m.journal.live)
+	checkKillThenCrash(t, mem, clk, tp, readAll(t, l, 0))
+}

@@ -46,7 +46,7 @@ func (jt *journalTest) open(fileBytes int64) {
 	jt.j = j
 }
 
-func (jt *journalTest) onCheckpointed(ends map[string]int64) error {
+func (jt *journalTest) onCheckpointed(ends map[string]int64, _ uint64) error {
 	jt.mu.Lock()
 	answer := jt.checkpointed
 	jt.mu.Unlock()
@@ -271,7 +271,7 @@ func TestJournalFullWhileCheckpointing(t *testing.T) {
 	require(t, full, "the journal never answered ErrJournalFull")
 	<-entered
 	fenced := make(chan error, 1)
-	go func() { fenced <- jt.j.Fence("log-a", base) }()
+	go func() { fenced <- jt.fence("log-a", base) }()
 	// Not sticky: Append still takes records.
 	_, ok := jt.j.Append("log-a", base, base+1, [][]byte{[]byte("x")})
 	require(t, ok, "append refused after ErrJournalFull")
@@ -294,18 +294,18 @@ func TestJournalFences(t *testing.T) {
 	noErr(t, jt.appendWait("a", 6, 9, "a6-9 dropped whole"))
 	noErr(t, jt.appendWait("b", 0, 4, "b0-4"))
 	noErr(t, jt.appendWait("c", 0, 4, "c0-4 dropped"))
-	noErr(t, jt.j.Fence("a", 5))
-	noErr(t, jt.j.Fence("c", -1))
+	noErr(t, jt.fence("a", 5))
+	noErr(t, jt.fence("c", -1))
 	noErr(t, jt.appendWait("a", 5, 8, "a5-8"))
 	noErr(t, jt.appendWait("c", 0, 2, "c0-2"))
-	noErr(t, jt.j.Fence("a", 7))
+	noErr(t, jt.fence("a", 7))
 	noErr(t, jt.appendWait("a", 7, 9, "a7-9"))
-	noErr(t, jt.j.Fence("b", 9)) // past b's records: cuts nothing of them
+	noErr(t, jt.fence("b", 9)) // past b's records: cuts nothing of them
 	// A later fence lower than an earlier one governs.
 	noErr(t, jt.appendWait("d", 0, 10, "d0-10"))
-	noErr(t, jt.j.Fence("d", 8))
+	noErr(t, jt.fence("d", 8))
 	noErr(t, jt.appendWait("d", 8, 9, "d8-9 dropped whole"))
-	noErr(t, jt.j.Fence("d", 3))
+	noErr(t, jt.fence("d", 3))
 	noErr(t, jt.appendWait("d", 3, 4, "d3-4"))
 	jt.reopen(64 << 10)
 	got := jt.replay()
@@ -396,7 +396,7 @@ func TestJournalSyncFailureIsSticky(t *testing.T) {
 	require(t, efs.Injected() == 1, "%d injected failures", efs.Injected())
 	_, ok := jt.j.Append("a", 2, 3, [][]byte{[]byte("after")})
 	require(t, !ok, "append taken after a failed sync")
-	require(t, errors.Is(jt.j.Fence("a", 0), vfs.ErrInjected), "fence not failed")
+	require(t, errors.Is(jt.fence("a", 0), vfs.ErrInjected), "fence not failed")
 	noErr(t, jt.j.Close())
 }
 
@@ -560,4 +560,10 @@ func BenchmarkJournalAppendWait(b *testing.B) {
 			b.ReportMetric(float64(full.Load())/float64(b.N), "full/op")
 		})
 	}
+}
+
+// fence journals a fence and waits for it.
+func (jt *journalTest) fence(name string, from int64) error {
+	_, err := jt.j.Fence(name, from)
+	return err
 }
