@@ -35,6 +35,7 @@ const (
 	LogFlushPolicy                       = "log.flush.policy"
 	LogFlushSharedSync                   = "log.flush.shared.sync"
 	LogFlushJournal                      = "log.flush.journal"
+	LogFlushJournalFileBytes             = "log.flush.journal.file.bytes"
 	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
 	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
 	ProducerIDExpirationMs               = "producer.id.expiration.ms"
@@ -372,6 +373,13 @@ var BrokerConfigs = []Def{
 			"syncing each partition's segment file; the segments are synced together by a syncfs when a journal file fills, and " +
 			"a restart after a crash replays the journal. Faster acks when a produce spans many partitions; every small round " +
 			"is written twice. Needs syncfs (Linux, local file systems); refused elsewhere.",
+	},
+	{
+		Name: LogFlushJournalFileBytes, Type: TypeLong, Default: "67108864",
+		Doc: "Sluice only: the size of each of the two write-ahead journal files (log.flush.journal). Larger files checkpoint " +
+			"(one syncfs of the log directory) less often and refuse fewer rounds while a checkpoint runs, at the price of disk " +
+			"written at the first start and journal replayed after a crash.",
+		Ranges: atLeast(1<<20, maxLong),
 	},
 	{
 		Name: LogFormat, Type: TypeString, Default: LogFormatText,

@@ -384,9 +384,10 @@ func (n *Node) openLogs() error {
 			BufferUtilizationPercent: n.metrics.Cleaner.BufferUtilizationPercent, BytesRead: n.metrics.Cleaner.BytesRead,
 			BytesWritten: n.metrics.Cleaner.BytesWritten, RecordsRemoved: n.metrics.Cleaner.RecordsRemoved,
 		},
-		FlushTime:    n.metrics.LogFlush,
-		NoSharedSync: !cfg.Bool(config.LogFlushSharedSync),
-		Journal:      cfg.Bool(config.LogFlushJournal),
+		FlushTime:        n.metrics.LogFlush,
+		NoSharedSync:     !cfg.Bool(config.LogFlushSharedSync),
+		Journal:          cfg.Bool(config.LogFlushJournal),
+		JournalFileBytes: cfg.Int64(config.LogFlushJournalFileBytes),
 	})
 	if err != nil {
 		return fmt.Errorf("open log dir %s: %w", cfg.LogDir(), err)

@@ -355,14 +355,28 @@ func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) (TxnMarkerR
 		return TxnMarkerResult{Offset: -1}, fmt.Errorf("partition %s: ISR has %d of min.insync.replicas %d: %w",
 			p.tp, n, settings.minInsyncReplicas, ErrNotEnoughReplicas)
 	}
-	res, epoch, err := p.appendMarker(m, settings)
-	if err != nil || res.Ignored {
+	res, wait, err := p.appendMarker(m, settings)
+	if err != nil {
 		return res, err
 	}
-	return res, p.waitCommitted(ctx, res.Offset+1, epoch)
+	return res, p.waitCommitted(ctx, wait.offset, wait.leaderEpoch)
 }
 
-func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMarkerResult, int32, error) {
+// markerWait is how far the ISR must have a marker's partition before
+// WriteTxnMarker answers.
+type markerWait struct {
+	offset      int64
+	leaderEpoch int32
+}
+
+//
+// An ignored marker (no transaction open) still waits for the ISR to have
+// the log as far as it is durable now: it is usually a coordinator's
+// retry of a marker whose first write timed out waiting for the ISR,
+// and answering it at once would tell the coordinator that marker is
+// replicated when it may not be. Kafka appends the marker again and
+// waits for it.
+func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMarkerResult, markerWait, error) {
 	nowMs := p.nowMs()
 	entry := p.producers.acquire(m.ProducerID, nowMs)
 	defer p.producers.release(entry)
@@ -372,14 +386,17 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	defer p.gate.RUnlock()
 	role, err := p.leaderRole()
 	if err != nil {
-		return TxnMarkerResult{Offset: -1}, 0, err
+		return TxnMarkerResult{Offset: -1}, markerWait{}, err
 	}
 	ignore, err := p.producers.checkMarker(entry, m)
-	if err != nil || ignore {
-		if err != nil {
-			err = fmt.Errorf("partition %s: producer %d: %w", p.tp, m.ProducerID, err)
-		}
-		return TxnMarkerResult{Offset: -1, Ignored: ignore}, 0, err
+	if err != nil {
+		return TxnMarkerResult{Offset: -1}, markerWait{}, fmt.Errorf("partition %s: producer %d: %w", p.tp, m.ProducerID, err)
+	}
+	if ignore {
+		// Read under the gate, in the epoch checked above: an earlier
+		// marker of this producer finished its append (appendMu) and is
+		// below the durable end.
+		return TxnMarkerResult{Offset: -1, Ignored: true}, markerWait{p.log.LogEndOffset(), role.leaderEpoch}, nil
 	}
 	marker := record.Marker{Type: record.ControlAbort, CoordinatorEpoch: m.CoordinatorEpoch}
 	if m.Commit {
@@ -387,15 +404,15 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 	}
 	batch, err := record.AppendMarker(nil, m.ProducerID, m.ProducerEpoch, marker, nowMs)
 	if err != nil {
-		return TxnMarkerResult{Offset: -1}, 0, fmt.Errorf("partition %s: %w", p.tp, err)
+		return TxnMarkerResult{Offset: -1}, markerWait{}, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
 	info, err := p.enqueueMarkerLocked(batch, role, settings)
 	if err != nil {
-		return TxnMarkerResult{Offset: -1}, 0, err
+		return TxnMarkerResult{Offset: -1}, markerWait{}, err
 	}
 	res, err := p.completeLocked(info, role)
 	if err != nil {
-		return TxnMarkerResult{Offset: -1}, 0, err
+		return TxnMarkerResult{Offset: -1}, markerWait{}, err
 	}
 	p.producers.mu.Lock()
 	completed, _ := p.producers.endTxnLocked(entry, m.ProducerEpoch, marker, res.BaseOffset, nowMs)
@@ -404,11 +421,11 @@ func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMark
 		// The marker is in the log but its abort is not indexed: leave
 		// the transaction in the open set so no reader is served past
 		// it; the log is failed, and recovery rebuilds both.
-		return TxnMarkerResult{Offset: -1}, 0, err
+		return TxnMarkerResult{Offset: -1}, markerWait{}, err
 	}
 	p.producers.finishTxn(entry)
 	p.watchers.Notify() // the LSO moved without the HW moving again
-	return TxnMarkerResult{Offset: res.BaseOffset}, role.leaderEpoch, nil
+	return TxnMarkerResult{Offset: res.BaseOffset}, markerWait{res.BaseOffset + 1, role.leaderEpoch}, nil
 }
 
 // enqueueMarkerLocked queues a marker's batch (the gate and the

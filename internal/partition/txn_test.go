@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/config"
 	"github.com/sluicelog/sluice/internal/log"
@@ -683,4 +684,34 @@ func TestTxnVerificationSurvivesAnISRChange(t *testing.T) {
 	noErr(t, err)
 	p.EndTxnVerification(7, guard)
 	require(t, !p.NeedsTxnVerification(7, 0), "the verified batch opened no transaction of producer 7")
+}
+
+// TestTxnMarkerRetryWaitsForTheISR: a coordinator retries a marker whose
+// first write timed out waiting for the ISR. The retry finds no
+// transaction open and writes nothing, but it must not be answered
+// before the first marker is replicated, or the coordinator would take
+// the transaction as complete on this partition.
+func TestTxnMarkerRetryWaitsForTheISR(t *testing.T) {
+	c, b1, _ := pairOfBrokers(t, brokerOpts{})
+	p1 := b1.leader()
+	_, err := p1.Append(c.batch(txnBatch(1, 0, 0, 2)))
+	noErr(t, err)
+	c.cut(1, 2)
+	marker := TxnMarker{ProducerID: 1, CoordinatorEpoch: 1, Commit: true}
+	write := func() (TxnMarkerResult, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		return p1.WriteTxnMarker(ctx, marker)
+	}
+	_, err = write()
+	require(t, errors.Is(err, context.DeadlineExceeded), "the marker with the follower cut off: %v", err)
+	res, err := write()
+	require(t, res.Ignored, "the retry wrote a second marker: %+v", res)
+	require(t, errors.Is(err, context.DeadlineExceeded), "the retry was answered %v while the first marker is not replicated", err)
+	c.setLink(1, 2, linkUp)
+	c.setLink(2, 1, linkUp)
+	c.eventually(func() error {
+		_, err := write()
+		return err
+	})
 }
