@@ -419,7 +419,6 @@ func (l *Log) syncLocked() {
 	l.recoveryPoint = max(l.recoveryPoint, target)
 	l.logEndOffset = max(l.logEndOffset, target)
 	l.lastSyncMs = l.nowMs()
-	l.noteSegmentSyncedLocked()
 	l.noteOwedLocked()
 }
 

@@ -34,12 +34,14 @@ type logJournal struct {
 	// realSyncs counts callers (Flush, Close) that need the segment
 	// itself durable: meanwhile the syncer does not use the journal.
 	realSyncs int
-	// truncated: the log truncated since its segment was last synced,
-	// so a checkpoint's end may name offsets of records the truncation
-	// removed and whose replacements no syncfs has covered yet; the
-	// recovery point then waits for the segment's own sync.
-	truncated bool
-	bufs      [][]byte // scratch for Append
+	// fencedAt is the ticket of the log's last fence, or the journal's
+	// newest ticket when the log began to use it: a checkpointed file
+	// whose records all came before names ends that a truncation (or an
+	// older log of the name) made stale, offsets whose bytes now are
+	// newer rounds that its syncfs may not have covered. A segment sync
+	// since does not make them valid: it covers only up to its own end.
+	fencedAt uint64
+	bufs     [][]byte // scratch for Append
 }
 
 // journalRoundLocked journals a round just published (calls, which
@@ -108,7 +110,7 @@ func (l *Log) journalSyncLocked() bool {
 	if l.flushTime != nil {
 		start = l.clock.Now().UnixNano()
 	}
-	err := js.j.Wait(ticket)
+	err := js.j.Wait(js.name, ticket)
 	if l.flushTime != nil {
 		l.flushTime.Observe(float64(l.clock.Now().UnixNano()-start) / 1e9)
 	}
@@ -141,19 +143,16 @@ func (l *Log) SyncsShared() bool {
 }
 
 // noteJournalCheckpointed moves the recovery point to end, which a
-// journal checkpoint's syncfs made durable in the segment files.
-func (l *Log) noteJournalCheckpointed(end int64) {
+// journal checkpoint's syncfs made durable in the segment files; last is
+// the newest ticket of the checkpointed file.
+func (l *Log) noteJournalCheckpointed(end int64, last uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.journal.truncated || l.closed || l.err != nil {
+	if last < l.journal.fencedAt || l.closed || l.err != nil {
 		return
 	}
 	l.recoveryPoint = max(l.recoveryPoint, min(end, l.writtenEnd))
 }
-
-// noteSegmentSyncedLocked: the segment is durable up to the recovery
-// point by its own sync, so checkpoints may move it again.
-func (l *Log) noteSegmentSyncedLocked() { l.journal.truncated = false }
 
 // fenceJournal journals a fence before a truncation to from (< 0: the
 // whole log): a replay must not bring back what the truncation drops.
@@ -164,17 +163,48 @@ func (l *Log) fenceJournal(from int64) error {
 	if j == nil {
 		return nil
 	}
-	if err := j.Fence(name, from); err != nil {
+	ticket, err := j.Fence(name, from)
+	if err != nil {
 		return fmt.Errorf("log %s: journal fence at %d: %w: %w", l.dir, from, ErrStorage, err)
 	}
+	l.mu.Lock()
+	l.journal.fencedAt = max(l.journal.fencedAt, ticket)
+	l.mu.Unlock()
 	return nil
+}
+
+// idleFencedLocked waits, mu held, until the log is idle (mutableLocked:
+// every queued append written and acknowledged) and, if needed says the
+// truncation about to run drops offsets at or past from, until a fence
+// for them is durable after the log's last journaled round. The wait
+// for idleness journals the rounds it writes: a fence journaled before
+// them would not drop them at replay, so it is journaled again until no
+// round of the log came after it.
+func (l *Log) idleFencedLocked(from int64, needed func() bool) error {
+	fenced, after := false, uint64(0)
+	for {
+		if err := l.mutableLocked(); err != nil {
+			return err
+		}
+		js := &l.journal
+		if js.j == nil || !needed() || fenced && js.ticket == after {
+			return nil
+		}
+		after = js.ticket
+		l.mu.Unlock()
+		err := l.fenceJournal(from)
+		l.mu.Lock()
+		if err != nil {
+			return err
+		}
+		fenced = true
+	}
 }
 
 // noteTruncatedLocked resets the journal state after a truncation.
 func (l *Log) noteTruncatedLocked() {
 	js := &l.journal
 	js.end = min(js.end, l.writtenEnd)
-	js.truncated = true
 }
 
 // replayJournaled appends, at the log's end, the batches of a journal

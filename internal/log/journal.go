@@ -96,8 +96,9 @@ const (
 var journalCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrJournalFull is Wait's answer for records that did not fit in the
-// active file while the spare was still being checkpointed: the caller
-// makes its round durable another way (its own fsync). Not sticky.
+// active file while the spare was still being checkpointed, and for a
+// later record of the same log waited for first: the caller makes its
+// rounds durable another way (its own fsync). Not sticky.
 var ErrJournalFull = errors.New("journal full")
 
 // errJournalClosed answers waits for records that Close dropped.
@@ -113,11 +114,14 @@ type JournalOptions struct {
 	Syncer vfs.FileSystemSyncer
 	Logger *slog.Logger
 	// Checkpointed is called, after a checkpoint's syncfs, with the end
-	// offset each log reached in the retired file (by name). The manager
-	// moves those logs' recovery points and writes them out. An error
-	// keeps the file from being reused (and is logged); the next
-	// checkpoint tries again with the next file.
-	Checkpointed func(ends map[string]int64) error
+	// offset each log reached in the retired file (by name) and the
+	// newest ticket the file holds. The manager moves those logs'
+	// recovery points and writes them out; a log that journaled a fence
+	// under a later ticket (a truncation, or a log of the name deleted
+	// and created again) ignores its end, which names offsets since
+	// rewritten. An error keeps the file from being reused (and is
+	// logged); a later Checkpoint retries it, without a new syncfs.
+	Checkpointed func(ends map[string]int64, last uint64) error
 }
 
 // Journal is a log directory's write-ahead journal. Safe for concurrent
@@ -150,15 +154,21 @@ type Journal struct {
 	// ends holds, per log, its end offset after its last record in the
 	// active file: what Checkpointed gets once the file is retired.
 	ends map[string]int64
+	// placed is the newest ticket placed in the active file.
+	placed uint64
 	// spareReady: the other file may become active (checkpointed, or
 	// cleared by Reset or never used).
 	spareReady bool
 	pending    []*journalRecord // queued, not yet taken by a writer
 	lastTicket uint64           // the newest ticket handed out
 	durable    uint64           // every ticket up to it was written and synced, or refused as full
-	// full holds the tickets refused with ErrJournalFull until their Wait
-	// reads them (Append's caller always waits).
-	full          map[uint64]struct{}
+	// full holds, per log and kind, the newest ticket refused with
+	// ErrJournalFull that no Wait has reported yet. Per log, not per
+	// ticket: a log's syncer waits only for its newest round, and a
+	// refusal of an earlier one must reach that wait (a later round
+	// written in the spare does not make the refused one durable); and
+	// tickets never waited for must not pile up.
+	full          map[journalFullKey]uint64
 	writing       bool // a writer is in its write and sync
 	checkpointing bool // a checkpoint goroutine runs
 	rotateWanted  bool // Checkpoint ran while a round was being written
@@ -195,11 +205,20 @@ type journalRecord struct {
 	buf    []byte
 }
 
+// journalFullKey names whose refusals full holds: a log's appends, or
+// its fences, which wait apart (a fence's Wait must not take the report
+// the log's syncer needs).
+type journalFullKey struct {
+	name string
+	kind byte
+}
+
 // journalRetired is a file taken out of use and the ends its logs reached
 // in it.
 type journalRetired struct {
 	file int
 	ends map[string]int64
+	last uint64 // the newest ticket placed in the file
 }
 
 // journalWrite is one WritevAt of a round: records for one file from off,
@@ -242,7 +261,7 @@ func OpenJournal(opts JournalOptions) (*Journal, error) {
 	if opts.Syncer == nil {
 		return nil, fmt.Errorf("journal %s: checkpoints need a file-system syncer", opts.Dir)
 	}
-	j := &Journal{opts: opts, logger: opts.Logger, ends: map[string]int64{}, full: map[uint64]struct{}{}}
+	j := &Journal{opts: opts, logger: opts.Logger, ends: map[string]int64{}, full: map[journalFullKey]uint64{}}
 	if j.logger == nil {
 		j.logger = slog.Default()
 	}
@@ -617,6 +636,15 @@ func (j *Journal) queue(kind byte, name string, offset, end int64, batches [][]b
 	return j.lastTicket, nil
 }
 
+// LastTicket is the newest ticket handed out: every file retired later
+// than a log created now holds only records queued after it, or that
+// log's own.
+func (j *Journal) LastTicket() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lastTicket
+}
+
 // refusalLocked is why the journal takes no more records, if it does not.
 func (j *Journal) refusalLocked() error {
 	if j.err != nil {
@@ -628,17 +656,22 @@ func (j *Journal) refusalLocked() error {
 	return nil
 }
 
-// Wait returns once the record of ticket is durable in the journal,
-// writing and syncing whatever is queued if no one else is (group
-// commit). ErrJournalFull: the record was not written (see there).
-func (j *Journal) Wait(ticket uint64) error {
+// Wait returns once the record of ticket, an append of log name, is
+// durable in the journal, writing and syncing whatever is queued if no
+// one else is (group commit). ErrJournalFull: that record, or an earlier
+// append of the log not yet reported, was not written (see there).
+func (j *Journal) Wait(name string, ticket uint64) error {
+	return j.wait(journalFullKey{name: name, kind: journalAppend}, ticket)
+}
+
+func (j *Journal) wait(key journalFullKey, ticket uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if ticket == 0 || ticket > j.lastTicket {
 		return fmt.Errorf("journal %s: unknown ticket %d", j.opts.Dir, ticket)
 	}
 	for {
-		if done, err := j.resultLocked(ticket); done {
+		if done, err := j.resultLocked(key, ticket); done {
 			return err
 		}
 		if !j.writing && len(j.pending) > 0 {
@@ -650,9 +683,9 @@ func (j *Journal) Wait(ticket uint64) error {
 }
 
 // resultLocked tells whether ticket is settled, and how.
-func (j *Journal) resultLocked(ticket uint64) (bool, error) {
-	if _, full := j.full[ticket]; full {
-		delete(j.full, ticket)
+func (j *Journal) resultLocked(key journalFullKey, ticket uint64) (bool, error) {
+	if refused, ok := j.full[key]; ok && refused <= ticket {
+		delete(j.full, key)
 		return true, ErrJournalFull
 	}
 	if ticket <= j.durable {
@@ -711,7 +744,8 @@ func (j *Journal) planLocked() journalRound {
 		if j.pos+int64(len(rec.buf)) > j.opts.FileBytes {
 			if !j.spareReady {
 				for _, r := range records[i:] {
-					j.full[r.ticket] = struct{}{}
+					key := journalFullKey{name: r.name, kind: r.kind}
+					j.full[key] = max(j.full[key], r.ticket)
 				}
 				j.stats.Full += int64(len(records) - i)
 				break
@@ -726,6 +760,7 @@ func (j *Journal) planLocked() journalRound {
 		}
 		w.records = append(w.records, rec)
 		j.pos += int64(len(rec.buf))
+		j.placed = rec.ticket
 		j.noteEndLocked(rec)
 	}
 	round.writes = appendJournalWrite(round.writes, w)
@@ -739,14 +774,14 @@ func appendJournalWrite(writes []journalWrite, w journalWrite) []journalWrite {
 	return append(writes, w)
 }
 
-// noteEndLocked records where rec leaves its log, for Checkpointed: a
-// fence moves the end back to from; one dropping everything (from < 0)
-// leaves nothing to checkpoint for the log.
+// noteEndLocked records where rec leaves its log, for Checkpointed. A
+// fence leaves nothing to checkpoint for the log until its next record:
+// the truncation may end the log below from, and the offsets from there
+// are rewritten by rounds that may come after the checkpoint's syncfs.
 func (j *Journal) noteEndLocked(rec *journalRecord) {
-	switch {
-	case rec.kind == journalAppend || rec.end >= 0:
+	if rec.kind == journalAppend {
 		j.ends[rec.name] = rec.end
-	default:
+	} else {
 		delete(j.ends, rec.name)
 	}
 }
@@ -754,7 +789,7 @@ func (j *Journal) noteEndLocked(rec *journalRecord) {
 // switchFileLocked makes the spare active under the next generation and
 // returns the file it retires.
 func (j *Journal) switchFileLocked() *journalRetired {
-	retired := &journalRetired{file: j.active, ends: j.ends}
+	retired := &journalRetired{file: j.active, ends: j.ends, last: j.placed}
 	j.active = 1 - j.active
 	j.gen++
 	j.pos, j.headerWritten, j.spareReady = journalHeaderBytes, false, false
@@ -828,7 +863,7 @@ func (j *Journal) checkpoint(r *journalRetired) {
 func (j *Journal) confirm(r *journalRetired) {
 	var err error
 	if j.opts.Checkpointed != nil {
-		err = j.opts.Checkpointed(r.ends)
+		err = j.opts.Checkpointed(r.ends, r.last)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -844,22 +879,22 @@ func (j *Journal) confirm(r *journalRetired) {
 }
 
 // Fence journals a fence for log name at from (< 0: every offset) and
-// returns once it is durable.
+// returns its ticket once it is durable.
 //
 // A fence refused as full waits for the spare and tries again: a
 // truncation cannot fall back to a sync of its own. If the spare's
 // Checkpointed failed, that wait lasts until a Checkpoint retries it.
-func (j *Journal) Fence(name string, from int64) error {
+func (j *Journal) Fence(name string, from int64) (uint64, error) {
 	for {
 		ticket, err := j.queue(journalFence, name, from, from, nil)
 		if err == nil {
-			err = j.Wait(ticket)
+			err = j.wait(journalFullKey{name: name, kind: journalFence}, ticket)
 		}
 		if !errors.Is(err, ErrJournalFull) {
 			if err != nil {
-				return fmt.Errorf("journal %s: fence for %s at %d: %w", j.opts.Dir, name, from, err)
+				return 0, fmt.Errorf("journal %s: fence for %s at %d: %w", j.opts.Dir, name, from, err)
 			}
-			return nil
+			return ticket, nil
 		}
 		j.mu.Lock()
 		for !j.spareReady && j.refusalLocked() == nil {

@@ -127,7 +127,7 @@ func runJournalCrashWorkload(t *testing.T, seed uint64, crashAt int64) (int64, *
 	return ops.Load(), st, snap
 }
 
-func (st *journalCrashState) checkpointed(ends map[string]int64) error {
+func (st *journalCrashState) checkpointed(ends map[string]int64, _ uint64) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for name, end := range ends {
@@ -167,7 +167,7 @@ func (st *journalCrashState) appender(j *Journal, rng *rand.Rand, prefix string,
 		ticket, ok := j.Append(name, rec.base, rec.end, [][]byte{[]byte(rec.payload)})
 		err := errors.New("append refused")
 		if ok {
-			err = j.Wait(ticket)
+			err = j.Wait(name, ticket)
 		}
 		st.mu.Lock()
 		switch {
@@ -217,6 +217,6 @@ func checkJournalCrash(t *testing.T, what string, st *journalCrashState, snap *j
 	noErr(t, j.Reset())
 	ticket, ok := j.Append("after", 0, 1, [][]byte{[]byte("after the crash")})
 	require(t, ok, "%s: append refused after recovery", what)
-	noErr(t, j.Wait(ticket))
+	noErr(t, j.Wait("after", ticket))
 	noErr(t, j.Close())
 }

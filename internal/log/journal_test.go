@@ -46,7 +46,7 @@ func (jt *journalTest) open(fileBytes int64) {
 	jt.j = j
 }
 
-func (jt *journalTest) onCheckpointed(ends map[string]int64) error {
+func (jt *journalTest) onCheckpointed(ends map[string]int64, _ uint64) error {
 	jt.mu.Lock()
 	answer := jt.checkpointed
 	jt.mu.Unlock()
@@ -97,7 +97,7 @@ func (jt *journalTest) appendWait(name string, base, end int64, payload string) 
 	jt.t.Helper()
 	ticket, ok := jt.j.Append(name, base, end, [][]byte{[]byte(payload)})
 	require(jt.t, ok, "append %s@%d refused", name, base)
-	return jt.j.Wait(ticket)
+	return jt.j.Wait(name, ticket)
 }
 
 // waitCheckpointIdle waits for a running checkpoint to end.
@@ -187,7 +187,7 @@ func TestJournalGroupCommit(t *testing.T) {
 				errs <- fmt.Errorf("append %s refused", name)
 				return
 			}
-			errs <- jt.j.Wait(ticket)
+			errs <- jt.j.Wait(name, ticket)
 		}()
 	}
 	wg.Wait()
@@ -271,7 +271,7 @@ func TestJournalFullWhileCheckpointing(t *testing.T) {
 	require(t, full, "the journal never answered ErrJournalFull")
 	<-entered
 	fenced := make(chan error, 1)
-	go func() { fenced <- jt.j.Fence("log-a", base) }()
+	go func() { fenced <- jt.fence("log-a", base) }()
 	// Not sticky: Append still takes records.
 	_, ok := jt.j.Append("log-a", base, base+1, [][]byte{[]byte("x")})
 	require(t, ok, "append refused after ErrJournalFull")
@@ -294,18 +294,18 @@ func TestJournalFences(t *testing.T) {
 	noErr(t, jt.appendWait("a", 6, 9, "a6-9 dropped whole"))
 	noErr(t, jt.appendWait("b", 0, 4, "b0-4"))
 	noErr(t, jt.appendWait("c", 0, 4, "c0-4 dropped"))
-	noErr(t, jt.j.Fence("a", 5))
-	noErr(t, jt.j.Fence("c", -1))
+	noErr(t, jt.fence("a", 5))
+	noErr(t, jt.fence("c", -1))
 	noErr(t, jt.appendWait("a", 5, 8, "a5-8"))
 	noErr(t, jt.appendWait("c", 0, 2, "c0-2"))
-	noErr(t, jt.j.Fence("a", 7))
+	noErr(t, jt.fence("a", 7))
 	noErr(t, jt.appendWait("a", 7, 9, "a7-9"))
-	noErr(t, jt.j.Fence("b", 9)) // past b's records: cuts nothing of them
+	noErr(t, jt.fence("b", 9)) // past b's records: cuts nothing of them
 	// A later fence lower than an earlier one governs.
 	noErr(t, jt.appendWait("d", 0, 10, "d0-10"))
-	noErr(t, jt.j.Fence("d", 8))
+	noErr(t, jt.fence("d", 8))
 	noErr(t, jt.appendWait("d", 8, 9, "d8-9 dropped whole"))
-	noErr(t, jt.j.Fence("d", 3))
+	noErr(t, jt.fence("d", 3))
 	noErr(t, jt.appendWait("d", 3, 4, "d3-4"))
 	jt.reopen(64 << 10)
 	got := jt.replay()
@@ -377,7 +377,7 @@ func TestJournalRefusesOversizedRecord(t *testing.T) {
 	require(t, !ok, "a record larger than a file was taken")
 	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{make([]byte, 512-journalHeaderBytes-journalRecordOverhead-1)})
 	require(t, ok, "a record filling a file was refused")
-	noErr(t, jt.j.Wait(ticket))
+	noErr(t, jt.j.Wait("a", ticket))
 	noErr(t, jt.j.Close())
 }
 
@@ -391,12 +391,12 @@ func TestJournalSyncFailureIsSticky(t *testing.T) {
 	t1, ok1 := jt.j.Append("a", 1, 2, [][]byte{[]byte("one")})
 	t2, ok2 := jt.j.Append("b", 0, 1, [][]byte{[]byte("two")})
 	require(t, ok1 && ok2, "appends refused")
-	require(t, errors.Is(jt.j.Wait(t1), vfs.ErrInjected), "first waiter not failed")
-	require(t, errors.Is(jt.j.Wait(t2), vfs.ErrInjected), "second waiter not failed")
+	require(t, errors.Is(jt.j.Wait("a", t1), vfs.ErrInjected), "first waiter not failed")
+	require(t, errors.Is(jt.j.Wait("b", t2), vfs.ErrInjected), "second waiter not failed")
 	require(t, efs.Injected() == 1, "%d injected failures", efs.Injected())
 	_, ok := jt.j.Append("a", 2, 3, [][]byte{[]byte("after")})
 	require(t, !ok, "append taken after a failed sync")
-	require(t, errors.Is(jt.j.Fence("a", 0), vfs.ErrInjected), "fence not failed")
+	require(t, errors.Is(jt.fence("a", 0), vfs.ErrInjected), "fence not failed")
 	noErr(t, jt.j.Close())
 }
 
@@ -425,7 +425,7 @@ func TestJournalClose(t *testing.T) {
 	ticket, ok := jt.j.Append("a", 0, 1, [][]byte{[]byte("queued")})
 	require(t, ok, "append refused")
 	noErr(t, jt.j.Close())
-	require(t, errors.Is(jt.j.Wait(ticket), errJournalClosed), "wait after Close did not fail")
+	require(t, errors.Is(jt.j.Wait("a", ticket), errJournalClosed), "wait after Close did not fail")
 	_, ok = jt.j.Append("a", 1, 2, [][]byte{[]byte("late")})
 	require(t, !ok, "append taken after Close")
 	noErr(t, jt.j.Close())
@@ -546,7 +546,7 @@ func BenchmarkJournalAppendWait(b *testing.B) {
 						b.Error("append refused")
 						return
 					}
-					err := j.Wait(ticket)
+					err := j.Wait(name, ticket)
 					if errors.Is(err, ErrJournalFull) {
 						full.Add(1)
 					} else if err != nil {
@@ -560,4 +560,10 @@ func BenchmarkJournalAppendWait(b *testing.B) {
 			b.ReportMetric(float64(full.Load())/float64(b.N), "full/op")
 		})
 	}
+}
+
+// fence journals a fence and waits for it.
+func (jt *journalTest) fence(name string, from int64) error {
+	_, err := jt.j.Fence(name, from)
+	return err
 }

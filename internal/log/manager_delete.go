@@ -115,13 +115,14 @@ func (m *Manager) deleteLog(tp TopicPartition, pendingOnly bool) error {
 // runDeletion does the steps of d not yet done.
 func (m *Manager) runDeletion(d *logDeletion) error {
 	if d.log != nil {
-		// Before the directory goes: a log created again under its name
-		// must not have this one's journaled rounds replayed onto it.
-		if err := d.log.fenceJournal(-1); err != nil {
-			return err
-		}
 		// A log that failed (ErrStorage) is deleted all the same.
 		if err := d.log.Close(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStorage) {
+			return err
+		}
+		// Before the directory goes: a log created again under its name
+		// must not have this one's journaled rounds replayed onto it.
+		// After Close, which journals the rounds of appends still queued.
+		if err := d.log.fenceJournal(-1); err != nil {
 			return err
 		}
 		d.log = nil

@@ -123,14 +123,14 @@ func (m *Manager) flushReplayed(replayed map[*Log]bool) error {
 // journalCheckpointed moves the recovery points of the logs a journal
 // checkpoint's syncfs made durable, and writes them out, so that the
 // journal file holding their rounds may be reused.
-func (m *Manager) journalCheckpointed(ends map[string]int64) error {
+func (m *Manager) journalCheckpointed(ends map[string]int64, last uint64) error {
 	for name, end := range ends {
 		tp, ok := ParseTopicPartition(name)
 		if !ok {
 			continue
 		}
 		if l, ok := m.Log(tp); ok {
-			l.noteJournalCheckpointed(end)
+			l.noteJournalCheckpointed(end, last)
 		}
 	}
 	return m.Checkpoint()
@@ -164,4 +164,5 @@ func (l *Log) setJournal(j *Journal) {
 	defer l.mu.Unlock()
 	l.journal.j = j
 	l.journal.end = l.writtenEnd
+	l.journal.fencedAt = j.LastTicket()
 }

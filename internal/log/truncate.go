@@ -16,16 +16,10 @@ import (
 // appending again (Manager.Truncate does).
 func (l *Log) Truncate(offset int64) error {
 	l.mu.Lock()
-	fence := l.journal.j != nil && offset < l.logEndOffset
-	l.mu.Unlock()
-	if fence {
-		if err := l.fenceJournal(max(offset, 0)); err != nil {
-			return err
-		}
-	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.mutableLocked(); err != nil {
+	// The log end is known only once queued appends are written: the
+	// wait for that may journal rounds the truncation then drops.
+	if err := l.idleFencedLocked(max(offset, 0), func() bool { return offset < l.logEndOffset }); err != nil {
 		return err
 	}
 	if offset >= l.logEndOffset {
@@ -101,12 +95,9 @@ func (l *Log) truncateActiveLocked(offset int64) error {
 // reconciled, so it begins again where the leader's log begins. The caller
 // checkpoints the recovery point and log start offset (Manager does).
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
-	if err := l.fenceJournal(-1); err != nil {
-		return err
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.mutableLocked(); err != nil {
+	if err := l.idleFencedLocked(-1, func() bool { return true }); err != nil {
 		return err
 	}
 	return l.restartAtLocked(max(offset, 0))
