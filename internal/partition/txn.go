@@ -370,12 +370,12 @@ type markerWait struct {
 }
 
 // appendMarker writes a marker and says how far WriteTxnMarker then
-// waits for the ISR. An ignored marker (no transaction open) still waits for the ISR to have
-// the log as far as it is durable now: it is usually a coordinator's
-// retry of a marker whose first write timed out waiting for the ISR,
-// and answering it at once would tell the coordinator that marker is
-// replicated when it may not be. Kafka appends the marker again and
-// waits for it.
+// waits for the ISR. An ignored marker (no transaction open) still waits
+// for the ISR to have the log as far as it is durable now: it is usually
+// a coordinator's retry of a marker whose first write timed out waiting
+// for the ISR, and answering it at once would tell the coordinator that
+// marker is replicated when it may not be. Kafka appends the marker
+// again and waits for it.
 func (p *Partition) appendMarker(m TxnMarker, settings *appendSettings) (TxnMarkerResult, markerWait, error) {
 	nowMs := p.nowMs()
 	entry := p.producers.acquire(m.ProducerID, nowMs)
