@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/sluicelog/sluice/internal/parallel"
@@ -22,14 +23,25 @@ type managerJournal struct {
 	live *Journal
 	// replayedBytes counts what the open's replay appended (for tests).
 	replayedBytes int64
+	// retiring: the journal was turned off (log.flush.journal=false)
+	// with one left in the directory, which is replayed, then removed.
+	retiring bool
 }
 
 // openJournal opens the journal of the log directory when
 // ManagerOptions.Journal asks for one. Without syncfs it cannot
 // checkpoint, so the logs sync their segments as without it.
+//
+// A journal left in the directory while the option is off now still
+// holds rounds that were acknowledged from it alone: it is opened to be
+// replayed, then removed (retireJournal).
 func (m *Manager) openJournal() error {
+	retiring := false
 	if !m.opts.Journal {
-		return nil
+		if _, err := m.opts.FS.Stat(m.path(journalDirName)); err != nil {
+			return nil // none; or one the replay cannot read either way
+		}
+		retiring = true
 	}
 	syncer, err := m.opts.FS.OpenFileSystemSyncer(m.opts.Dir)
 	if errors.Is(err, errors.ErrUnsupported) {
@@ -38,13 +50,20 @@ func (m *Manager) openJournal() error {
 	} else if err != nil {
 		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
 	}
-	j, err := OpenJournal(JournalOptions{FS: m.opts.FS, Dir: m.path(journalDirName), Syncer: syncer, FileBytes: m.opts.JournalFileBytes,
+	fileBytes := m.opts.JournalFileBytes
+	if retiring {
+		// Read as it is: the configured size would grow its files.
+		if st, err := m.opts.FS.Stat(filepath.Join(m.path(journalDirName), "0.wal")); err == nil {
+			fileBytes = max(st.Size(), minJournalFileBytes)
+		}
+	}
+	j, err := OpenJournal(JournalOptions{FS: m.opts.FS, Dir: m.path(journalDirName), Syncer: syncer, FileBytes: fileBytes,
 		Logger: m.opts.Logger, Checkpointed: m.journalCheckpointed})
 	if err != nil {
 		syncer.Close()
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
-	m.journal = managerJournal{j: j, syncer: syncer}
+	m.journal = managerJournal{j: j, syncer: syncer, retiring: retiring}
 	return nil
 }
 
@@ -87,6 +106,9 @@ func (m *Manager) replayJournal() error {
 	if err := m.flushReplayed(replayed); err != nil {
 		return err
 	}
+	if m.journal.retiring {
+		return m.retireJournal()
+	}
 	if err := j.Reset(); err != nil {
 		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
 	}
@@ -96,6 +118,24 @@ func (m *Manager) replayJournal() error {
 	for _, l := range m.logs {
 		l.setJournal(j)
 	}
+	return nil
+}
+
+// retireJournal removes a journal replayed while the option is off; its
+// rounds are durable in their segments by now (flushReplayed).
+func (m *Manager) retireJournal() error {
+	err := m.closeJournal()
+	m.journal = managerJournal{replayedBytes: m.journal.replayedBytes}
+	if err != nil {
+		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
+	}
+	if err := m.opts.FS.RemoveAll(m.path(journalDirName)); err != nil {
+		return fmt.Errorf("log dir %s: removing the journal: %w", m.opts.Dir, err)
+	}
+	if err := m.opts.FS.SyncDir(m.opts.Dir); err != nil {
+		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
+	}
+	m.opts.Logger.Info("log.flush.journal is off: the journal was replayed and removed", "dir", m.opts.Dir)
 	return nil
 }
 

@@ -91,3 +91,36 @@ func checkJournalCrashClone(t *testing.T, m *Manager, mem *vfs.MemFS, rng *rand.
 	}
 	return m2.journal.replayedBytes
 }
+
+// TestManagerJournalReplayedWhenTurnedOff: rounds acknowledged from the
+// journal alone survive a crash followed by a restart with the journal
+// turned off, which replays the journal left behind and then removes it.
+func TestManagerJournalReplayedWhenTurnedOff(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		mem := vfs.NewMem()
+		noErr(t, mem.MkdirAll("/data", 0o755))
+		noErr(t, mem.SyncDir("/"))
+		clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+		m := openJournalManager(t, mem, clk)
+		rng := rand.New(rand.NewPCG(seed, 3))
+		tp := TopicPartition{"orders", 0}
+		l, err := m.GetOrCreate(tp, smallConfig())
+		noErr(t, err)
+		for i := range 20 {
+			_, err := l.Append(crashPayload(rng, smallConfig(), clk.Now().UnixMilli(), fmt.Sprint(i)), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+		want := readAll(t, l, 0)
+		clone := mem.CrashClone(rng)
+		noErr(t, m.Close())
+		m2, err := OpenManager(ManagerOptions{FS: clone, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
+		noErr(t, err)
+		l2, ok := m2.Log(tp)
+		require(t, ok, "seed %d: log lost", seed)
+		got := readAll(t, l2, 0)
+		require(t, bytes.Equal(got, want), "seed %d: %d bytes after the restart without the journal, want %d", seed, len(got), len(want))
+		_, err = clone.Stat("/data/" + journalDirName)
+		require(t, err != nil, "seed %d: the journal is still there", seed)
+		noErr(t, m2.Close())
+	}
+}
