@@ -343,12 +343,6 @@ func (run *produceRun) writeAll(group []produceStarted) {
 // waitDurable waits until every append of the group is durable, on at
 // most produceMaxConcurrentWaits goroutines (this one included), each
 // taking the next append not yet waited for.
-//
-// When the logs share their syncs (a syncfs, or the journal), the first
-// wait's sync covers every append of the group, all written before it:
-// the others then find theirs durable, and waiting for them on
-// goroutines of their own only added wake-ups (about 30 µs of a 0.7 ms
-// round trip of 8 partitions, docs/testing.md).
 func (run *produceRun) waitDurable(group []produceStarted) {
 	var next atomic.Int64
 	wait := func() {
@@ -363,12 +357,8 @@ func (run *produceRun) waitDurable(group []produceStarted) {
 			s.end()
 		}
 	}
-	waiters := min(len(group), produceMaxConcurrentWaits)
-	if len(group) > 0 && group[0].pending.SyncsShared() {
-		waiters = 1
-	}
 	var wg sync.WaitGroup
-	for range waiters - 1 {
+	for range min(len(group), produceMaxConcurrentWaits) - 1 {
 		wg.Go(wait)
 	}
 	wait()

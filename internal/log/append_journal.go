@@ -131,17 +131,6 @@ func (l *Log) journalSyncLocked() bool {
 	return true
 }
 
-// SyncsShared says whether one wait for this log's round also makes the
-// other logs' rounds written before it durable (the directory's shared
-// syncfs or its journal): waiting for many logs one after another then
-// costs one sync, and no goroutines.
-func (l *Log) SyncsShared() bool {
-	l.mu.Lock()
-	j := l.journal.j
-	l.mu.Unlock()
-	return j != nil || l.sharedSync.Shares()
-}
-
 // noteJournalCheckpointed moves the recovery point to end, which a
 // journal checkpoint's syncfs made durable in the segment files; last is
 // the newest ticket of the checkpointed file.

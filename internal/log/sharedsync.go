@@ -140,18 +140,6 @@ const defaultMinSharedSync = 2
 // milliseconds of writes.
 const defaultMinEarlySync = 256
 
-// Shares says whether logs' syncs are shared now: false without syncfs,
-// after a failed syncfs, and once closed, when every log syncs its own
-// file. A nil SharedSync does not share.
-func (s *SharedSync) Shares() bool {
-	if s == nil || s.syncer == nil {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.closed && s.failed == 0
-}
-
 // fileSyncer is what a caller's own fsync is (vfs.File's Sync).
 type fileSyncer interface{ Sync() error }
 

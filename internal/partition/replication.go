@@ -97,12 +97,6 @@ func (pp *PendingProduce) Write() {
 	pp.pa.p.log.Write(pp.pa.info.LastOffset + 1)
 }
 
-// SyncsShared says whether the produce's durability wait shares its sync
-// with the other logs of the directory (log.Log.SyncsShared): then the
-// produce handler waits for a request's partitions one after another,
-// since the first wait's sync covers them all.
-func (pp *PendingProduce) SyncsShared() bool { return pp.pa.p.log.SyncsShared() }
-
 // Wait waits until the produce is durable and, for acks=all, replicated
 // (at most until ctx ends): Durable, then Replicated.
 func (pp *PendingProduce) Wait(ctx context.Context) (AppendResult, error) {
