@@ -369,16 +369,17 @@ var BrokerConfigs = []Def{
 	{
 		Name: LogFlushJournal, Type: TypeBoolean, Default: "false",
 		Doc: "Sluice only, experimental: under log.flush.policy=always, make small append rounds durable by appending a copy to a " +
-			"write-ahead journal in each log directory (two preallocated 64 MiB files) and syncing that one file, instead of " +
+			"write-ahead journal in each log directory (two preallocated files) and syncing that one file, instead of " +
 			"syncing each partition's segment file; the segments are synced together by a syncfs when a journal file fills, and " +
 			"a restart after a crash replays the journal. Faster acks when a produce spans many partitions; every small round " +
 			"is written twice. Needs syncfs (Linux, local file systems); refused elsewhere.",
 	},
 	{
-		Name: LogFlushJournalFileBytes, Type: TypeLong, Default: "67108864",
-		Doc: "Sluice only: the size of each of the two write-ahead journal files (log.flush.journal). Larger files checkpoint " +
-			"(one syncfs of the log directory) less often and refuse fewer rounds while a checkpoint runs, at the price of disk " +
-			"written at the first start and journal replayed after a crash.",
+		Name: LogFlushJournalFileBytes, Type: TypeLong, Default: "8388608",
+		Doc: "Sluice only: the size of each of the two write-ahead journal files (log.flush.journal). A checkpoint (one syncfs " +
+			"of the log directory) runs each time a file fills and writes back the segment bytes its rounds left dirty, which " +
+			"stalls acknowledgements for as long: larger files checkpoint less often but stall longer, and cost more disk at the " +
+			"first start and more replay after a crash.",
 		Ranges: atLeast(1<<20, maxLong),
 	},
 	{

@@ -79,7 +79,7 @@ const (
 	journalAppend      = 1
 	journalFence       = 2
 	// DefaultJournalFileBytes is each journal file's size.
-	DefaultJournalFileBytes = 64 << 20
+	DefaultJournalFileBytes = 8 << 20
 
 	// journalMagic opens every valid header.
 	journalMagic = "SLJ1"
