@@ -164,7 +164,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
 		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync,
-		journal: logJournal{j: opts.Journal, name: filepath.Base(dir)}}
+		journal: logJournal{j: opts.Journal, name: filepath.Base(dir), openedStart: opts.LogStartOffset}}
 	if opts.Journal != nil {
 		// A log of the name deleted before may have rounds in files not
 		// yet checkpointed: their ends are not this log's.

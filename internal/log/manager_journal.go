@@ -152,7 +152,9 @@ func (m *Manager) flushReplayed(replayed map[*Log]bool) error {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
+			return
 		}
+		l.restoreStartAfterReplay()
 	})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("log dir %s: after the journal replay: %w", m.opts.Dir, err)
