@@ -71,6 +71,10 @@ type Options struct {
 	// append rounds durable under FlushAlways (append_journal.go); nil:
 	// none. The manager sets it once a replay is done (setJournal).
 	Journal *Journal
+	// journalReplay says a journal replay follows the open: the active
+	// segment's aborted-transaction entries past the recovered end are
+	// kept until it is done (settleTxnIndexAfterReplay).
+	journalReplay bool
 }
 
 // Observer takes one measurement (prometheus.Observer's shape, so the log
@@ -93,6 +97,9 @@ type Log struct {
 	sharedSync *SharedSync
 	// journal is this log's use of Options.Journal, under mu.
 	journal logJournal
+	// txnHeld is set from open until the journal's replay is done
+	// (txnindex.go); under mu.
+	txnHeld *txnHeld
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -217,7 +224,7 @@ func (l *Log) load(opts Options) error {
 	if err := l.loadSegments(bases, opts); err != nil {
 		return err
 	}
-	if err := l.loadTxnIndexes(txnIndexes); err != nil {
+	if err := l.loadTxnIndexes(txnIndexes, opts.journalReplay); err != nil {
 		return err
 	}
 	active := l.active()

@@ -106,6 +106,11 @@ func (m *Manager) replayJournal() error {
 	if err := m.flushReplayed(replayed); err != nil {
 		return err
 	}
+	for _, l := range m.logs {
+		if err := l.settleTxnIndexAfterReplay(); err != nil {
+			return fmt.Errorf("log dir %s: after the journal replay: %w", m.opts.Dir, err)
+		}
+	}
 	if m.journal.retiring {
 		return m.retireJournal()
 	}
