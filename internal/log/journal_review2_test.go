@@ -1,8 +1,12 @@
 package log
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,4 +51,134 @@ func TestJournalDeleteRecordsSurvivesReplay(t *testing.T) {
 		noErr(t, m.Close())
 	}
 	require(t, lost > 0, "no crash needed the journal's replay")
+}
+
+// TestJournalResetCrashKeepsFences: a crash in the middle of the
+// journal's Reset after a replay must not leave the older file valid
+// without the newer one: the older file's records would be replayed
+// again without the newer file's fences, bringing back batches a
+// truncation dropped.
+func TestJournalResetCrashKeepsFences(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	m := openJournalManager(t, mem, clk)
+	rng := rand.New(rand.NewPCG(3, 3))
+	tp := TopicPartition{"orders", 0}
+	l, err := m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	appendSmall := func(n int, tag string) {
+		for i := range n {
+			// One record per round: the new rounds end where an old one did.
+			_, err := l.Append(testBatch(t, fmt.Sprint(tag, i), 1, 20, clk.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+	}
+	appendSmall(8, "old")
+	// Retire the active file: its records stay valid (the spare keeps its
+	// header) while the next file gets the truncation's fence.
+	m.journal.live.Checkpoint()
+	for deadline := time.Now().Add(5 * time.Second); m.JournalStats().Checkpoints < 1; runtime.Gosched() {
+		require(t, time.Now().Before(deadline), "the checkpoint never ended")
+	}
+	oldEnd := l.LogEndOffset()
+	noErr(t, m.Truncate(tp, oldEnd/2))
+	appendSmall(1, "new")
+	require(t, l.LogEndOffset() < oldEnd, "the new rounds reach the old end %d", oldEnd)
+	want := readAll(t, l, 0)
+
+	// Reopen on a crashed copy, crashing again inside the replay's Reset:
+	// right before its second header write.
+	crashed := mem.CrashClone(rng)
+	probe := newCrashProbe(crashed)
+	var (
+		mu     sync.Mutex
+		writes int
+		second *vfs.MemFS
+	)
+	probe.setHook(func(op vfs.Op, path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == vfs.OpWrite && strings.HasSuffix(path, ".wal") {
+			if writes++; writes == 2 {
+				second = crashed.CrashClone(rng)
+			}
+		}
+		return nil
+	})
+	m2, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
+		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 16 << 10})
+	noErr(t, err)
+	noErr(t, m2.Close())
+	require(t, second != nil, "no second header write in the reset (%d journal writes)", writes)
+	m3 := openJournalManager(t, second, clk)
+	defer func() { noErr(t, m3.Close()) }()
+	l3, ok := m3.Log(tp)
+	require(t, ok, "log lost")
+	got := readAll(t, l3, 0)
+	require(t, bytes.Equal(got, want), "after a crash in the reset: %d bytes (log end %d), want %d (log end %d)",
+		len(got), l3.LogEndOffset(), len(want), l.LogEndOffset())
+	noErr(t, m.Close())
+}
+
+// TestJournalRetiredCrashKeepsFences: a journal removed because the
+// option was turned off goes file by file on a real file system (unlinks
+// in turn, each durable in order); a crash that leaves the older file
+// alone must not replay its records without the newer file's fences.
+func TestJournalRetiredCrashKeepsFences(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	m := openJournalManager(t, mem, clk)
+	tp := TopicPartition{"orders", 0}
+	l, err := m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	appendOne := func(tag string) {
+		_, err := l.Append(testBatch(t, tag, 1, 20, clk.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+		noErr(t, err)
+	}
+	rotate := func(want int64) {
+		m.journal.live.Checkpoint()
+		for deadline := time.Now().Add(5 * time.Second); m.JournalStats().Checkpoints < want; runtime.Gosched() {
+			require(t, time.Now().Before(deadline), "checkpoint %d never ended", want)
+		}
+	}
+	appendOne("first") // 0.wal, generation 1
+	rotate(1)
+	for i := range 8 { // 1.wal, generation 2
+		appendOne(fmt.Sprint("old", i))
+	}
+	rotate(2)
+	oldEnd := l.LogEndOffset()
+	noErr(t, m.Truncate(tp, oldEnd/2)) // its fence: 0.wal, generation 3
+	appendOne("new")
+	want := readAll(t, l, 0)
+
+	crashed := mem.CrashClone(rand.New(rand.NewPCG(1, 1)))
+	probe := newCrashProbe(crashed)
+	var second *vfs.MemFS
+	probe.setHook(func(op vfs.Op, path string) error {
+		if op == vfs.OpRemove && strings.HasSuffix(path, "/"+journalDirName) && second == nil {
+			// A real RemoveAll unlinks 0.wal first; crash right after.
+			noErr(t, crashed.Remove(path+"/0.wal"))
+			noErr(t, crashed.SyncDir(path))
+			second = crashed.CrashClone(rand.New(rand.NewPCG(2, 2)))
+		}
+		return nil
+	})
+	m2, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	noErr(t, m2.Close())
+	require(t, second != nil, "the journal was not removed")
+	m3, err := OpenManager(ManagerOptions{FS: second, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
+	noErr(t, err)
+	defer func() { noErr(t, m3.Close()) }()
+	l3, ok := m3.Log(tp)
+	require(t, ok, "log lost")
+	got := readAll(t, l3, 0)
+	require(t, bytes.Equal(got, want), "after a crash in the removal: %d bytes (log end %d), want %d (log end %d)",
+		len(got), l3.LogEndOffset(), len(want), l.LogEndOffset())
+	noErr(t, m.Close())
 }
