@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,4 +182,101 @@ func TestJournalRetiredCrashKeepsFences(t *testing.T) {
 	require(t, bytes.Equal(got, want), "after a crash in the removal: %d bytes (log end %d), want %d (log end %d)",
 		len(got), l3.LogEndOffset(), len(want), l.LogEndOffset())
 	noErr(t, m.Close())
+}
+
+// TestJournalCrashDuringReplay: a crash at any file operation of the
+// open that replays the journal (recovery, the replay's appends and
+// flushes, the reset) leaves what the next open needs to show every
+// log as acknowledged before the first crash.
+func TestJournalCrashDuringReplay(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runJournalCrashDuringReplay(t, seed) })
+	}
+}
+
+func runJournalCrashDuringReplay(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 23))
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	m := openJournalManager(t, mem, clk)
+	defer m.Close()
+	tps := []TopicPartition{{"orders", 0}, {"orders", 1}}
+	for i := range 120 {
+		tp := tps[rng.IntN(len(tps))]
+		l, err := m.GetOrCreate(tp, smallConfig())
+		noErr(t, err)
+		switch op := rng.IntN(16); {
+		case op == 0:
+			clk.Advance(time.Duration(rng.IntN(60)) * time.Millisecond)
+			noErr(t, m.Maintain(clk.Now().UnixMilli()))
+		case op == 1 && l.LogEndOffset() > l.LogStartOffset():
+			noErr(t, m.Truncate(tp, l.LogStartOffset()+rng.Int64N(l.LogEndOffset()-l.LogStartOffset())))
+		case op == 2 && l.LogEndOffset() > l.LogStartOffset():
+			_, err := m.DeleteRecordsBefore(tp, l.LogStartOffset()+1+rng.Int64N(l.LogEndOffset()-l.LogStartOffset()))
+			noErr(t, err)
+		default:
+			_, err := l.Append(testBatch(t, fmt.Sprint(tp, i), 1+rng.IntN(3), 20, clk.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+	}
+	want := map[TopicPartition][]byte{}
+	for _, tp := range tps {
+		l, _ := m.Log(tp)
+		want[tp] = readAll(t, l, l.LogStartOffset())
+	}
+	crashSeed := rng.Uint64()
+	first := func() *vfs.MemFS { return mem.CrashClone(rand.New(rand.NewPCG(crashSeed, 1))) }
+	// Count the open's operations, then crash before each in turn.
+	var ops atomic.Int64
+	probe := newCrashProbe(first())
+	probe.setHook(func(vfs.Op, string) error { ops.Add(1); return nil })
+	m2, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
+		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 16 << 10})
+	noErr(t, err)
+	probe.setHook(nil)
+	t.Logf("%d operations, %d bytes replayed", ops.Load(), m2.journal.replayedBytes)
+	noErr(t, m2.Close())
+	// The logs open in parallel: the count varies a little.
+	crashed := 0
+	defer func() { require(t, crashed > int(ops.Load())/2, "crashed at %d of %d operations", crashed, ops.Load()) }()
+	for k := int64(1); k <= ops.Load()-4; k++ {
+		fs1 := first()
+		probe := newCrashProbe(fs1)
+		var (
+			mu     sync.Mutex
+			second *vfs.MemFS
+			n      int64
+		)
+		probe.setHook(func(vfs.Op, string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if n++; n == k {
+				second = fs1.CrashClone(rand.New(rand.NewPCG(uint64(k), 2)))
+			}
+			return nil
+		})
+		m2, err := OpenManager(ManagerOptions{FS: probe, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
+			CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 16 << 10})
+		noErr(t, err)
+		probe.setHook(nil)
+		noErr(t, m2.Close())
+		if second == nil {
+			continue // this open made fewer operations
+		}
+		crashed++
+		m3 := openJournalManager(t, second, clk)
+		for _, tp := range tps {
+			l, ok := m3.Log(tp)
+			require(t, ok || len(want[tp]) == 0, "crash before operation %d of %d: %s lost", k, ops.Load(), tp)
+			if !ok {
+				continue
+			}
+			got := readAll(t, l, l.LogStartOffset())
+			require(t, bytes.Equal(got, want[tp]), "crash before operation %d of %d: %s has %d bytes from %d to %d, want %d",
+				k, ops.Load(), tp, len(got), l.LogStartOffset(), l.LogEndOffset(), len(want[tp]))
+		}
+		noErr(t, m3.Close())
+	}
 }

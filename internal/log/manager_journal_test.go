@@ -56,6 +56,8 @@ func runManagerJournalCrash(t *testing.T, seed uint64) (replayed int64) {
 			noErr(t, m.Truncate(tp, l.LogStartOffset()+rng.Int64N(l.LogEndOffset()-l.LogStartOffset())))
 		case op == 2:
 			noErr(t, m.Delete(tp))
+		case op == 4:
+			noErr(t, m.TruncateFullyAndStartAt(tp, l.LogEndOffset()+rng.Int64N(3)-1))
 		case op == 3 && l.LogEndOffset() > l.LogStartOffset():
 			_, err := m.DeleteRecordsBefore(tp, l.LogStartOffset()+1+rng.Int64N(l.LogEndOffset()-l.LogStartOffset()))
 			noErr(t, err)
