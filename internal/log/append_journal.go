@@ -41,7 +41,11 @@ type logJournal struct {
 	// newer rounds that its syncfs may not have covered. A segment sync
 	// since does not make them valid: it covers only up to its own end.
 	fencedAt uint64
-	bufs     [][]byte // scratch for Append
+	// openedStart is the log start offset the checkpoint named at open:
+	// the log's recovered end may lie below it (a DeleteRecords over
+	// rounds the journal alone held), and the replay brings them back.
+	openedStart int64
+	bufs        [][]byte // scratch for Append
 }
 
 // journalRoundLocked journals a round just published (calls, which
@@ -187,6 +191,18 @@ func (l *Log) idleFencedLocked(from int64, needed func() bool) error {
 			return err
 		}
 		fenced = true
+	}
+}
+
+// restoreStartAfterReplay moves the log start offset back up to where
+// the checkpoint had it once the replay has brought the log's end past
+// it: records a DeleteRecords deleted stay deleted.
+func (l *Log) restoreStartAfterReplay() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if start := min(l.journal.openedStart, l.logEndOffset); start > l.logStartOffset {
+		l.logStartOffset = start
+		l.firstDirtyOffset = max(l.firstDirtyOffset, start)
 	}
 }
 

@@ -570,8 +570,10 @@ func (j *Journal) collectFences(order []journalFileGen) (journalFences, error) {
 }
 
 // Reset forgets every record (the logs have made what Replay gave them
-// durable): the active file gets a new generation and the other file's
-// header is cleared, both durably.
+// durable): the other file's header is cleared, then the active file
+// gets a new generation, both durably. In that order: a crash between
+// must not leave the older file valid without the newer one, whose
+// fences a replay of the older one's records needs.
 func (j *Journal) Reset() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -583,9 +585,9 @@ func (j *Journal) Reset() error {
 	}
 	gen := j.gen + 1
 	active, spare := j.files[j.active], j.files[1-j.active]
-	err := writeJournalHeaderSynced(active, journalHeader(gen))
+	err := writeJournalHeaderSynced(spare, make([]byte, journalHeaderBytes))
 	if err == nil {
-		err = writeJournalHeaderSynced(spare, make([]byte, journalHeaderBytes))
+		err = writeJournalHeaderSynced(active, journalHeader(gen))
 	}
 	if err != nil {
 		j.failLocked(err)

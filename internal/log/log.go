@@ -71,6 +71,10 @@ type Options struct {
 	// append rounds durable under FlushAlways (append_journal.go); nil:
 	// none. The manager sets it once a replay is done (setJournal).
 	Journal *Journal
+	// journalReplay says a journal replay follows the open: the active
+	// segment's aborted-transaction entries past the recovered end are
+	// kept until it is done (settleTxnIndexAfterReplay).
+	journalReplay bool
 }
 
 // Observer takes one measurement (prometheus.Observer's shape, so the log
@@ -93,6 +97,9 @@ type Log struct {
 	sharedSync *SharedSync
 	// journal is this log's use of Options.Journal, under mu.
 	journal logJournal
+	// txnHeld is set from open until the journal's replay is done
+	// (txnindex.go); under mu.
+	txnHeld *txnHeld
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: the writer finished a round
@@ -164,7 +171,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
 		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync,
-		journal: logJournal{j: opts.Journal, name: filepath.Base(dir)}}
+		journal: logJournal{j: opts.Journal, name: filepath.Base(dir), openedStart: opts.LogStartOffset}}
 	if opts.Journal != nil {
 		// A log of the name deleted before may have rounds in files not
 		// yet checkpointed: their ends are not this log's.
@@ -217,7 +224,7 @@ func (l *Log) load(opts Options) error {
 	if err := l.loadSegments(bases, opts); err != nil {
 		return err
 	}
-	if err := l.loadTxnIndexes(txnIndexes); err != nil {
+	if err := l.loadTxnIndexes(txnIndexes, opts.journalReplay); err != nil {
 		return err
 	}
 	active := l.active()

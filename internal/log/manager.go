@@ -199,7 +199,7 @@ func (m *Manager) openAll() error {
 		}
 		l, err := Open(m.opts.FS, m.path(name), m.logOptions(m.opts.Config, Options{
 			RecoveryPoint: recoveryPoints[tp], LogStartOffset: startOffsets[tp], CleanShutdown: clean,
-			FirstDirtyOffset: firstDirty[tp],
+			FirstDirtyOffset: firstDirty[tp], journalReplay: m.journal.j != nil,
 		}))
 		errMu.Lock()
 		defer errMu.Unlock()

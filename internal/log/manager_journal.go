@@ -52,9 +52,16 @@ func (m *Manager) openJournal() error {
 	}
 	fileBytes := m.opts.JournalFileBytes
 	if retiring {
-		// Read as it is: the configured size would grow its files.
-		if st, err := m.opts.FS.Stat(filepath.Join(m.path(journalDirName), "0.wal")); err == nil {
-			fileBytes = max(st.Size(), minJournalFileBytes)
+		// Read as it is: the configured size would grow its files (a
+		// removal cut short may have left either one alone).
+		found := int64(0)
+		for _, name := range []string{"0.wal", "1.wal"} {
+			if st, err := m.opts.FS.Stat(filepath.Join(m.path(journalDirName), name)); err == nil {
+				found = max(found, st.Size())
+			}
+		}
+		if found > 0 {
+			fileBytes = max(found, minJournalFileBytes)
 		}
 	}
 	j, err := OpenJournal(JournalOptions{FS: m.opts.FS, Dir: m.path(journalDirName), Syncer: syncer, FileBytes: fileBytes,
@@ -106,11 +113,18 @@ func (m *Manager) replayJournal() error {
 	if err := m.flushReplayed(replayed); err != nil {
 		return err
 	}
-	if m.journal.retiring {
-		return m.retireJournal()
+	for _, l := range m.logs {
+		if err := l.settleTxnIndexAfterReplay(); err != nil {
+			return fmt.Errorf("log dir %s: after the journal replay: %w", m.opts.Dir, err)
+		}
 	}
+	// Before a removal too: its files go in any order, and the older
+	// one left alone would be replayed without the newer one's fences.
 	if err := j.Reset(); err != nil {
 		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
+	}
+	if m.journal.retiring {
+		return m.retireJournal()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +166,9 @@ func (m *Manager) flushReplayed(replayed map[*Log]bool) error {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
+			return
 		}
+		l.restoreStartAfterReplay()
 	})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("log dir %s: after the journal replay: %w", m.opts.Dir, err)

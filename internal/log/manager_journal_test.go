@@ -14,8 +14,8 @@ import (
 // TestManagerJournalCrash: with the journal on, every append a log
 // acknowledged survives a crash at any quiet point, while journal
 // checkpoints run in the background, truncations drop what they dropped
-// (their fences), and a log deleted and created again does not get the
-// old one's rounds back.
+// (their fences), DeleteRecords keep their log start offsets, and a log
+// deleted and created again does not get the old one's rounds back.
 func TestManagerJournalCrash(t *testing.T) {
 	var replayed int64
 	for seed := uint64(1); seed <= 6; seed++ {
@@ -56,6 +56,11 @@ func runManagerJournalCrash(t *testing.T, seed uint64) (replayed int64) {
 			noErr(t, m.Truncate(tp, l.LogStartOffset()+rng.Int64N(l.LogEndOffset()-l.LogStartOffset())))
 		case op == 2:
 			noErr(t, m.Delete(tp))
+		case op == 4:
+			noErr(t, m.TruncateFullyAndStartAt(tp, l.LogEndOffset()+rng.Int64N(3)-1))
+		case op == 3 && l.LogEndOffset() > l.LogStartOffset():
+			_, err := m.DeleteRecordsBefore(tp, l.LogStartOffset()+1+rng.Int64N(l.LogEndOffset()-l.LogStartOffset()))
+			noErr(t, err)
 		default:
 			_, err := l.Append(crashPayload(rng, smallConfig(), clk.Now().UnixMilli(), fmt.Sprintf("%s-%d", tp, i)), AppendOptions{LeaderEpoch: -1})
 			noErr(t, err)
@@ -72,9 +77,10 @@ func runManagerJournalCrash(t *testing.T, seed uint64) (replayed int64) {
 func checkJournalCrashClone(t *testing.T, m *Manager, mem *vfs.MemFS, rng *rand.Rand, clk clock.Clock, tps []TopicPartition) int64 {
 	t.Helper()
 	want := map[TopicPartition][]byte{}
+	wantStart := map[TopicPartition]int64{}
 	for _, tp := range tps {
 		if l, ok := m.Log(tp); ok {
-			want[tp] = readAll(t, l, l.LogStartOffset())
+			want[tp], wantStart[tp] = readAll(t, l, l.LogStartOffset()), l.LogStartOffset()
 		}
 	}
 	clone := mem.CrashClone(rng)
@@ -86,6 +92,7 @@ func checkJournalCrashClone(t *testing.T, m *Manager, mem *vfs.MemFS, rng *rand.
 			require(t, len(want[tp]) == 0, "partition %s lost in the crash: %d bytes acknowledged", tp, len(want[tp]))
 			continue
 		}
+		require(t, l.LogStartOffset() == wantStart[tp], "partition %s after the crash: log start %d, want %d", tp, l.LogStartOffset(), wantStart[tp])
 		got := readAll(t, l, l.LogStartOffset())
 		require(t, bytes.Equal(got, want[tp]), "partition %s after the crash: %d bytes, want %d (log end %d)", tp, len(got), len(want[tp]), l.LogEndOffset())
 	}

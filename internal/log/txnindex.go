@@ -94,9 +94,21 @@ func isTxnIndexLeftover(name string) bool { return strings.HasSuffix(name, txnIn
 // loadTxnIndexes reads the .txnindex files of the loaded segments (those
 // in present, from the directory listing, so segments without aborts cost
 // nothing), dropping entries past the recovered end.
-func (l *Log) loadTxnIndexes(present map[int64]bool) error {
-	for _, s := range l.segments {
+//
+// With a journal replay to follow (held), the last segment keeps its
+// entries past the recovered end, unwritten, until the replay is done:
+// the partition indexes an abort once its marker is acknowledged, maybe
+// by the journal alone, and its load rebuilds entries only from its
+// producer-state snapshot on, which may lie past the marker.
+func (l *Log) loadTxnIndexes(present map[int64]bool, held bool) error {
+	for i, s := range l.segments {
 		if !present[s.baseOffset] {
+			continue
+		}
+		if held && i == len(l.segments)-1 {
+			if err := l.holdTxnIndex(s); err != nil {
+				return err
+			}
 			continue
 		}
 		// Through shedding, as the load's other reads: out of
@@ -112,6 +124,70 @@ func (l *Log) loadTxnIndexes(present map[int64]bool) error {
 			if err := l.writeTxnIndexLocked(s); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// holdTxnIndex reads the last segment's entries whatever their marker's
+// offset; settleTxnIndexAfterReplay checks them against the log's end.
+func (l *Log) holdTxnIndex(s *segment) error {
+	buf, err := readWholeFile(l.shedding(), s.path(txnIndexSuffix))
+	if err != nil {
+		return fmt.Errorf("segment %020d: read %s: %w", s.baseOffset, txnIndexSuffix, err)
+	}
+	s.abortedTxns = decodeTxnIndex(buf, s.baseOffset, math.MaxInt64)
+	l.txnHeld = &txnHeld{base: s.baseOffset, rewrite: len(s.abortedTxns)*txnIndexEntrySize != len(buf)}
+	return nil
+}
+
+// txnHeld is the segment whose entries loadTxnIndexes held for a replay.
+type txnHeld struct {
+	base    int64
+	rewrite bool // its file holds invalid entries
+}
+
+// settleTxnIndexAfterReplay puts the entries held for the journal's
+// replay where the log now has their markers: in the segment that held
+// them, in a segment the replay rolled to, or nowhere past the log end.
+// A file is rewritten only if its entries changed, those that gain
+// entries first, so that a crash between loses none.
+func (l *Log) settleTxnIndexAfterReplay() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	held := l.txnHeld
+	l.txnHeld = nil
+	if held == nil {
+		return nil
+	}
+	i := l.segmentIndexLocked(held.base)
+	if i < 0 || l.segments[i].baseOffset != held.base {
+		return nil
+	}
+	s := l.segments[i]
+	kept := s.abortedTxns[:0:0]
+	gained := map[*segment]bool{}
+	for _, t := range s.abortedTxns {
+		switch j := l.segmentIndexLocked(t.LastOffset); {
+		case t.LastOffset >= l.logEndOffset || j < i:
+		case j == i:
+			kept = append(kept, t)
+		default:
+			l.segments[j].abortedTxns = append(l.segments[j].abortedTxns, t)
+			gained[l.segments[j]] = true
+		}
+	}
+	for g := range gained {
+		sort.Slice(g.abortedTxns, func(a, b int) bool { return g.abortedTxns[a].LastOffset < g.abortedTxns[b].LastOffset })
+		if err := l.writeTxnIndexLocked(g); err != nil {
+			return l.failAndReturnLocked(err)
+		}
+	}
+	changed := held.rewrite || len(kept) != len(s.abortedTxns)
+	s.abortedTxns = kept
+	if changed {
+		if err := l.writeTxnIndexLocked(s); err != nil {
+			return l.failAndReturnLocked(err)
 		}
 	}
 	return nil

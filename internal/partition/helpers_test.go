@@ -58,16 +58,21 @@ type fixture struct {
 	dir   string
 	logs  *log.Manager
 	mgr   *Manager
+	// journal opens the log manager with log.flush.journal on.
+	journal bool
 
 	mu       sync.Mutex
 	img      *metadata.Image
 	defaults map[string]string
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixtureJournal(t, false) }
+
+// newFixtureJournal is newFixture with log.flush.journal set as asked.
+func newFixtureJournal(t testing.TB, journal bool) *fixture {
 	f := &fixture{t: t, fs: vfs.NewMem(), clock: clock.NewManual(startTime), dir: "/data", img: metadata.EmptyImage(),
 		// Small index files: MemFS zero-fills the default 10 MiB ones.
-		defaults: map[string]string{"log.index.size.max.bytes": "65536"}}
+		defaults: map[string]string{"log.index.size.max.bytes": "65536"}, journal: journal}
 	f.open(f.fs)
 	return f
 }
@@ -78,7 +83,8 @@ func (f *fixture) open(fsys vfs.FS) {
 	f.fs = fsys
 	cfg := log.DefaultConfig()
 	cfg.SegmentIndexBytes = 65536
-	logs, err := log.OpenManager(log.ManagerOptions{FS: fsys, Dir: f.dir, Config: cfg, Clock: f.clock, Logger: quietLogger})
+	logs, err := log.OpenManager(log.ManagerOptions{FS: fsys, Dir: f.dir, Config: cfg, Clock: f.clock, Logger: quietLogger,
+		Journal: f.journal, JournalFileBytes: 1 << 20})
 	noErr(f.t, err)
 	f.logs = logs
 	mgr, err := NewManager(Options{NodeID: testNode, Logs: logs, FS: fsys, Dir: f.dir, Clock: f.clock, Logger: quietLogger,
