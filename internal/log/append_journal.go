@@ -49,14 +49,16 @@ type logJournal struct {
 }
 
 // journalRoundLocked journals a round just published (calls, which
-// started at offset before): only if every round since logEndOffset is
-// journaled, so that the journal alone makes them all durable.
+// started at offset before): only if every round since the recovery
+// point is journaled, so that the journal alone makes them all durable.
+// Not the log end offset: rounds acknowledged under another flush policy
+// (a topic altered to flush.ms=0) lie below it and in no sync or journal.
 func (l *Log) journalRoundLocked(calls []appendCall, before int64) {
 	js := &l.journal
 	if js.j == nil || len(calls) == 0 || l.cfg.FlushPolicy != FlushAlways || l.err != nil {
 		return
 	}
-	if js.end < before && l.logEndOffset < before {
+	if js.end < before && l.recoveryPoint < before {
 		return // an earlier round waits for a segment sync, which covers this one
 	}
 	n := 0
