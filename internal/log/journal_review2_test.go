@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/vfs"
 )
 
@@ -22,10 +21,7 @@ import (
 func TestJournalDeleteRecordsSurvivesReplay(t *testing.T) {
 	lost := 0
 	for seed := uint64(1); seed <= 8; seed++ {
-		mem := vfs.NewMem()
-		noErr(t, mem.MkdirAll("/data", 0o755))
-		noErr(t, mem.SyncDir("/"))
-		clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+		mem, clk := journalDataDir(t)
 		m := openJournalManager(t, mem, clk)
 		rng := rand.New(rand.NewPCG(seed, 5))
 		tp := TopicPartition{"orders", 0}
@@ -60,10 +56,7 @@ func TestJournalDeleteRecordsSurvivesReplay(t *testing.T) {
 // again without the newer file's fences, bringing back batches a
 // truncation dropped.
 func TestJournalResetCrashKeepsFences(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	rng := rand.New(rand.NewPCG(3, 3))
 	tp := TopicPartition{"orders", 0}
@@ -128,10 +121,7 @@ func TestJournalResetCrashKeepsFences(t *testing.T) {
 // in turn, each durable in order); a crash that leaves the older file
 // alone must not replay its records without the newer file's fences.
 func TestJournalRetiredCrashKeepsFences(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	tp := TopicPartition{"orders", 0}
 	l, err := m.GetOrCreate(tp, smallConfig())
@@ -196,10 +186,7 @@ func TestJournalCrashDuringReplay(t *testing.T) {
 
 func runJournalCrashDuringReplay(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 23))
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
 	tps := []TopicPartition{{"orders", 0}, {"orders", 1}}

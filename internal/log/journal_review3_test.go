@@ -6,9 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/sluicelog/sluice/internal/clock"
-	"github.com/sluicelog/sluice/internal/vfs"
 )
 
 // TestJournalPolicyTurnedAlwaysKeepsAcknowledged: a topic altered from
@@ -18,10 +15,7 @@ import (
 // lost, the replay found it past the recovered end and dropped it.
 func TestJournalPolicyTurnedAlwaysKeepsAcknowledged(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
-		mem := vfs.NewMem()
-		noErr(t, mem.MkdirAll("/data", 0o755))
-		noErr(t, mem.SyncDir("/"))
-		clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+		mem, clk := journalDataDir(t)
 		m := openJournalManager(t, mem, clk)
 		rng := rand.New(rand.NewPCG(seed, 11))
 		cfg := smallConfig()

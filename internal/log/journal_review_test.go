@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -42,10 +41,7 @@ func checkJournalCrashClones(t *testing.T, m *Manager, mem *vfs.MemFS, clk clock
 // its wait for the log to be idle writes and journals, even though the
 // truncation offset was at or past the log end offset when it began.
 func TestJournalTruncateFencesRoundsWrittenMeanwhile(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
 	tp := TopicPartition{"orders", 0}
@@ -70,10 +66,20 @@ func TestJournalTruncateFencesRoundsWrittenMeanwhile(t *testing.T) {
 // if the fence comes first; a log created again under its name must not
 // get them back, nor lose its own rounds to them, after a crash.
 func TestJournalDeleteFencesRoundsWrittenMeanwhile(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	checkFencedMeanwhile(t, func(m *Manager, tp TopicPartition, _ *Log) *Log {
+		noErr(t, m.Delete(tp))
+		l, err := m.GetOrCreate(tp, smallConfig())
+		noErr(t, err)
+		return l
+	})
+}
+
+// checkFencedMeanwhile queues a round, drops the log's offsets with drop
+// (which returns the log to append to next), appends again and checks
+// crash clones: the queued round, written while drop waited for the log
+// to be idle, must not come back.
+func checkFencedMeanwhile(t *testing.T, drop func(m *Manager, tp TopicPartition, l *Log) *Log) {
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
 	tp := TopicPartition{"orders", 0}
@@ -82,9 +88,7 @@ func TestJournalDeleteFencesRoundsWrittenMeanwhile(t *testing.T) {
 	now := clk.Now().UnixMilli()
 	_, err = l.Enqueue(testBatch(t, "old", 5, 10, now), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
-	noErr(t, m.Delete(tp))
-	l, err = m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	l = drop(m, tp, l)
 	_, err = l.Append(testBatch(t, "new", 3, 10, now), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
 	checkJournalCrashClones(t, m, mem, clk, []TopicPartition{tp})
@@ -93,22 +97,10 @@ func TestJournalDeleteFencesRoundsWrittenMeanwhile(t *testing.T) {
 // TestJournalTruncateFullyFencesRoundsWrittenMeanwhile: as
 // TestJournalTruncateFencesRoundsWrittenMeanwhile, for a full truncation.
 func TestJournalTruncateFullyFencesRoundsWrittenMeanwhile(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
-	m := openJournalManager(t, mem, clk)
-	defer m.Close()
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
-	now := clk.Now().UnixMilli()
-	_, err = l.Enqueue(testBatch(t, "old", 5, 10, now), AppendOptions{LeaderEpoch: -1})
-	noErr(t, err)
-	noErr(t, m.TruncateFullyAndStartAt(tp, 0))
-	_, err = l.Append(testBatch(t, "new", 3, 10, now), AppendOptions{LeaderEpoch: -1})
-	noErr(t, err)
-	checkJournalCrashClones(t, m, mem, clk, []TopicPartition{tp})
+	checkFencedMeanwhile(t, func(m *Manager, tp TopicPartition, l *Log) *Log {
+		noErr(t, m.TruncateFullyAndStartAt(tp, 0))
+		return l
+	})
 }
 
 // TestJournalFullReportedToTheLogsLaterWait: a log's syncer waits only
@@ -162,11 +154,8 @@ func TestJournalFullReportedToTheLogsLaterWait(t *testing.T) {
 // kept) trusts them, does not sync them, empties the journal, and a
 // later crash loses them.
 func TestJournalRetriedCheckpointAfterTruncation(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
+	mem, clk := journalDataDir(t)
 	efs := vfs.NewErrorFS(mem)
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
 	m := openJournalManager(t, efs, clk)
 	tp := TopicPartition{"orders", 0}
 	l, err := m.GetOrCreate(tp, smallConfig())
@@ -217,11 +206,8 @@ func checkKillThenCrash(t *testing.T, mem *vfs.MemFS, clk clock.Clock, tp TopicP
 // created again under its name: the retried checkpoint's end was the old
 // log's.
 func TestJournalRetriedCheckpointAfterRecreation(t *testing.T) {
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
+	mem, clk := journalDataDir(t)
 	efs := vfs.NewErrorFS(mem)
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
 	m := openJournalManager(t, efs, clk)
 	tp := TopicPartition{"orders", 0}
 	now := clk.Now().UnixMilli()

@@ -26,6 +26,16 @@ func TestManagerJournalCrash(t *testing.T) {
 	require(t, replayed > 0, "no crash needed the journal's replay")
 }
 
+// journalDataDir is an empty, durable /data on a MemFS, and the manual
+// clock the journal tests' managers run on.
+func journalDataDir(t *testing.T) (*vfs.MemFS, *clock.Manual) {
+	t.Helper()
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/data", 0o755))
+	noErr(t, mem.SyncDir("/"))
+	return mem, clock.NewManual(time.UnixMilli(1_700_000_000_000))
+}
+
 func openJournalManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
 	t.Helper()
 	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
@@ -37,10 +47,7 @@ func openJournalManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
 
 func runManagerJournalCrash(t *testing.T, seed uint64) (replayed int64) {
 	rng := rand.New(rand.NewPCG(seed, 17))
-	mem := vfs.NewMem()
-	noErr(t, mem.MkdirAll("/data", 0o755))
-	noErr(t, mem.SyncDir("/"))
-	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
 	tps := []TopicPartition{{"orders", 0}, {"orders", 1}, {"clicks", 0}}
@@ -104,10 +111,7 @@ func checkJournalCrashClone(t *testing.T, m *Manager, mem *vfs.MemFS, rng *rand.
 // turned off, which replays the journal left behind and then removes it.
 func TestManagerJournalReplayedWhenTurnedOff(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
-		mem := vfs.NewMem()
-		noErr(t, mem.MkdirAll("/data", 0o755))
-		noErr(t, mem.SyncDir("/"))
-		clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+		mem, clk := journalDataDir(t)
 		m := openJournalManager(t, mem, clk)
 		rng := rand.New(rand.NewPCG(seed, 3))
 		tp := TopicPartition{"orders", 0}
