@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"time"
 
 	"github.com/sluicelog/sluice/internal/record"
 	"github.com/sluicelog/sluice/internal/vfs"
@@ -299,9 +300,12 @@ func (l *Log) appendableLocked(size int) error {
 func (l *Log) durableEndLocked() int64 {
 	if l.cfg.FlushPolicy == FlushAlways {
 		// With a journal, a round is durable once its copy is (the
-		// syncer then moves the log end offset); the recovery point
-		// waits for the segment itself.
-		return max(l.recoveryPoint, l.journalDurableEndLocked())
+		// syncer then moves the log end offset, which only syncs move
+		// under this policy); the recovery point waits for the segment.
+		if l.journal.j != nil {
+			return max(l.recoveryPoint, l.logEndOffset)
+		}
+		return l.recoveryPoint
 	}
 	return l.logEndOffset
 }
@@ -683,13 +687,25 @@ func (l *Log) writeRound(calls []appendCall, cfg Config, nowMs int64, req syncRe
 // the last write to cover; covered is the syncfs generation that did
 // (0: the file's own fsync).
 func (l *Log) timedSync(f vfs.File, writtenAt uint64) (covered uint64, err error) {
-	if l.flushTime == nil {
-		return l.syncActive(f, writtenAt)
-	}
-	start := l.clock.Now()
+	start := l.flushStart()
 	covered, err = l.syncActive(f, writtenAt)
-	l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
+	l.flushObserved(start)
 	return covered, err
+}
+
+// flushStart and flushObserved time one wait for a round's durability
+// (its segment's sync, or the journal's) into flushTime, if set.
+func (l *Log) flushStart() time.Time {
+	if l.flushTime == nil {
+		return time.Time{}
+	}
+	return l.clock.Now()
+}
+
+func (l *Log) flushObserved(start time.Time) {
+	if l.flushTime != nil {
+		l.flushTime.Observe(l.clock.Now().Sub(start).Seconds())
+	}
 }
 
 // syncActive syncs the active segment through the directory's SharedSync

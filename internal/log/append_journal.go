@@ -84,16 +84,6 @@ func (l *Log) journaledLocked() bool {
 	return js.j != nil && js.realSyncs == 0 && js.end == l.writtenEnd && js.end > l.logEndOffset
 }
 
-// journalDurableEndLocked is the end up to which the journal or the
-// segment made rounds durable, under FlushAlways: the log end offset,
-// which only syncs move; without a journal, 0 (the recovery point says).
-func (l *Log) journalDurableEndLocked() int64 {
-	if l.journal.j == nil {
-		return 0
-	}
-	return l.logEndOffset
-}
-
 // segmentSyncOwedLocked says whether the syncer must make the segment
 // itself durable up to writtenEnd (FlushAlways): always without a
 // journal; with one, only for Flush and Close.
@@ -112,14 +102,9 @@ func (l *Log) journalSyncLocked() bool {
 	target, ticket := js.end, js.ticket
 	l.syncing = true
 	l.mu.Unlock()
-	var start int64
-	if l.flushTime != nil {
-		start = l.clock.Now().UnixNano()
-	}
+	start := l.flushStart()
 	err := js.j.Wait(js.name, ticket)
-	if l.flushTime != nil {
-		l.flushTime.Observe(float64(l.clock.Now().UnixNano()-start) / 1e9)
-	}
+	l.flushObserved(start)
 	l.mu.Lock()
 	l.syncing = false
 	l.cond.Broadcast()
@@ -214,8 +199,8 @@ func (l *Log) noteTruncatedLocked() {
 	js.end = min(js.end, l.writtenEnd)
 }
 
-// replayJournaled appends, at the log's end, the batches of a journal
-// record (base: its first offset) that the segment lost: those below the
+// replayJournaled appends, at the log's end, a copy of the batches of a
+// journal record (base: its first offset) that the segment lost: those below the
 // end are there already, and those holding an offset at or past limit a
 // later truncation dropped. It returns how many bytes it queued; the
 // caller flushes the log afterwards. A record that starts past the end

@@ -95,7 +95,7 @@ func (m *Manager) replayJournal() error {
 		if l == nil || broken[l] {
 			return nil // deleted since, or already reported
 		}
-		n, err := l.replayJournaled(base, append([]byte(nil), batches...), limit)
+		n, err := l.replayJournaled(base, batches, limit)
 		if err != nil {
 			m.opts.Logger.Error("journal replay stopped for a log", "log", l.Dir(), "err", err)
 			broken[l] = true
