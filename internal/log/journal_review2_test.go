@@ -24,9 +24,7 @@ func TestJournalDeleteRecordsSurvivesReplay(t *testing.T) {
 		mem, clk := journalDataDir(t)
 		m := openJournalManager(t, mem, clk)
 		rng := rand.New(rand.NewPCG(seed, 5))
-		tp := TopicPartition{"orders", 0}
-		l, err := m.GetOrCreate(tp, smallConfig())
-		noErr(t, err)
+		tp, l := ordersLog(t, m)
 		for i := range 6 {
 			_, err := l.Append(crashPayload(rng, smallConfig(), clk.Now().UnixMilli(), fmt.Sprint(i)), AppendOptions{LeaderEpoch: -1})
 			noErr(t, err)
@@ -59,9 +57,7 @@ func TestJournalResetCrashKeepsFences(t *testing.T) {
 	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	rng := rand.New(rand.NewPCG(3, 3))
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	tp, l := ordersLog(t, m)
 	appendSmall := func(n int, tag string) {
 		for i := range n {
 			// One record per round: the new rounds end where an old one did.
@@ -106,14 +102,19 @@ func TestJournalResetCrashKeepsFences(t *testing.T) {
 	noErr(t, err)
 	noErr(t, m2.Close())
 	require(t, second != nil, "no second header write in the reset (%d journal writes)", writes)
-	m3 := openJournalManager(t, second, clk)
-	defer func() { noErr(t, m3.Close()) }()
-	l3, ok := m3.Log(tp)
-	require(t, ok, "log lost")
-	got := readAll(t, l3, 0)
-	require(t, bytes.Equal(got, want), "after a crash in the reset: %d bytes (log end %d), want %d (log end %d)",
-		len(got), l3.LogEndOffset(), len(want), l.LogEndOffset())
+	requireReopened(t, openJournalManager(t, second, clk), tp, want, "after a crash in the reset")
 	noErr(t, m.Close())
+}
+
+// requireReopened requires m, opened on a crashed file system, to hold
+// want in tp, and closes it.
+func requireReopened(t *testing.T, m *Manager, tp TopicPartition, want []byte, when string) {
+	t.Helper()
+	defer func() { noErr(t, m.Close()) }()
+	l, ok := m.Log(tp)
+	require(t, ok, "%s: log lost", when)
+	got := readAll(t, l, 0)
+	require(t, bytes.Equal(got, want), "%s: %d bytes (log end %d), want %d", when, len(got), l.LogEndOffset(), len(want))
 }
 
 // TestJournalRetiredCrashKeepsFences: a journal removed because the
@@ -123,9 +124,7 @@ func TestJournalResetCrashKeepsFences(t *testing.T) {
 func TestJournalRetiredCrashKeepsFences(t *testing.T) {
 	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	tp, l := ordersLog(t, m)
 	appendOne := func(tag string) {
 		_, err := l.Append(testBatch(t, tag, 1, 20, clk.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
 		noErr(t, err)
@@ -165,12 +164,7 @@ func TestJournalRetiredCrashKeepsFences(t *testing.T) {
 	require(t, second != nil, "the journal was not removed")
 	m3, err := OpenManager(ManagerOptions{FS: second, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger})
 	noErr(t, err)
-	defer func() { noErr(t, m3.Close()) }()
-	l3, ok := m3.Log(tp)
-	require(t, ok, "log lost")
-	got := readAll(t, l3, 0)
-	require(t, bytes.Equal(got, want), "after a crash in the removal: %d bytes (log end %d), want %d (log end %d)",
-		len(got), l3.LogEndOffset(), len(want), l.LogEndOffset())
+	requireReopened(t, m3, tp, want, "after a crash in the removal")
 	noErr(t, m.Close())
 }
 

@@ -44,11 +44,9 @@ func TestJournalTruncateFencesRoundsWrittenMeanwhile(t *testing.T) {
 	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	tp, l := ordersLog(t, m)
 	now := clk.Now().UnixMilli()
-	_, err = l.Append(testBatch(t, "a", 5, 10, now), AppendOptions{LeaderEpoch: -1})
+	_, err := l.Append(testBatch(t, "a", 5, 10, now), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
 	// Offsets 5-9 and 10-14, queued, not written: the log end is 5.
 	queued := append(testBatch(t, "b1", 5, 10, now), testBatch(t, "b2", 5, 10, now)...)
@@ -82,11 +80,9 @@ func checkFencedMeanwhile(t *testing.T, drop func(m *Manager, tp TopicPartition,
 	mem, clk := journalDataDir(t)
 	m := openJournalManager(t, mem, clk)
 	defer m.Close()
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	tp, l := ordersLog(t, m)
 	now := clk.Now().UnixMilli()
-	_, err = l.Enqueue(testBatch(t, "old", 5, 10, now), AppendOptions{LeaderEpoch: -1})
+	_, err := l.Enqueue(testBatch(t, "old", 5, 10, now), AppendOptions{LeaderEpoch: -1})
 	noErr(t, err)
 	l = drop(m, tp, l)
 	_, err = l.Append(testBatch(t, "new", 3, 10, now), AppendOptions{LeaderEpoch: -1})
@@ -157,9 +153,7 @@ func TestJournalRetriedCheckpointAfterTruncation(t *testing.T) {
 	mem, clk := journalDataDir(t)
 	efs := vfs.NewErrorFS(mem)
 	m := openJournalManager(t, efs, clk)
-	tp := TopicPartition{"orders", 0}
-	l, err := m.GetOrCreate(tp, smallConfig())
-	noErr(t, err)
+	tp, l := ordersLog(t, m)
 	now := clk.Now().UnixMilli()
 	appendTen := func(tag string, n int) {
 		for i := range n {

@@ -36,6 +36,15 @@ func journalDataDir(t *testing.T) (*vfs.MemFS, *clock.Manual) {
 	return mem, clock.NewManual(time.UnixMilli(1_700_000_000_000))
 }
 
+// ordersLog creates the log of orders-0 on m.
+func ordersLog(t *testing.T, m *Manager) (TopicPartition, *Log) {
+	t.Helper()
+	tp := TopicPartition{"orders", 0}
+	l, err := m.GetOrCreate(tp, smallConfig())
+	noErr(t, err)
+	return tp, l
+}
+
 func openJournalManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
 	t.Helper()
 	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
@@ -114,9 +123,7 @@ func TestManagerJournalReplayedWhenTurnedOff(t *testing.T) {
 		mem, clk := journalDataDir(t)
 		m := openJournalManager(t, mem, clk)
 		rng := rand.New(rand.NewPCG(seed, 3))
-		tp := TopicPartition{"orders", 0}
-		l, err := m.GetOrCreate(tp, smallConfig())
-		noErr(t, err)
+		tp, l := ordersLog(t, m)
 		for i := range 20 {
 			_, err := l.Append(crashPayload(rng, smallConfig(), clk.Now().UnixMilli(), fmt.Sprint(i)), AppendOptions{LeaderEpoch: -1})
 			noErr(t, err)
