@@ -203,8 +203,15 @@ func (l *Log) noteTruncatedLocked() {
 // journal record (base: its first offset) that the segment lost: those below the
 // end are there already, and those holding an offset at or past limit a
 // later truncation dropped. It returns how many bytes it queued; the
-// caller flushes the log afterwards. A record that starts past the end
-// means the journal lost a round it had acknowledged.
+// caller flushes the log afterwards.
+//
+// A record that starts past the end follows rounds the journal does not
+// hold. A round refused as full leaves such a gap when the crash cut
+// short the segment sync that stood in for it; the log's syncer waited
+// for that sync, so neither that round nor any after it was
+// acknowledged. Otherwise the segment lost acknowledged rounds. A refusal
+// leaves no trace in the journal, so the error names both; either way
+// the log keeps what its segments hold.
 func (l *Log) replayJournaled(base int64, batches []byte, limit int64) (int, error) {
 	l.mu.Lock()
 	end := l.nextOffset
@@ -232,7 +239,9 @@ func (l *Log) replayJournaled(base int64, batches []byte, limit int64) (int, err
 		return 0, nil
 	}
 	if first != end {
-		return 0, fmt.Errorf("log %s: journal record at %d is past the log end %d: %w", l.dir, first, end, ErrStorage)
+		return 0, fmt.Errorf("log %s: journal record at %d lies past the log end %d, after rounds the journal does not hold: "+
+			"refused while it was full, with their segment sync cut short by the crash (then none of them was acknowledged), "+
+			"or lost by the segment: %w", l.dir, first, end, ErrStorage)
 	}
 	if _, err := l.Enqueue(keep, AppendOptions{AsFollower: true, LeaderEpoch: -1}); err != nil {
 		return 0, err

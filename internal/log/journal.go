@@ -240,7 +240,7 @@ type journalRound struct {
 }
 
 // journalEntry is a valid record found by a scan. payload aliases the
-// file's buffer.
+// scan's buffer.
 type journalEntry struct {
 	kind    byte
 	name    string
@@ -350,11 +350,11 @@ func (j *Journal) loadState() error {
 		j.active = 1
 	}
 	j.gen, j.headerWritten = gens[j.active], true
-	buf, err := readJournalFile(j.files[j.active])
+	pos, err := scanJournalFile(j.files[j.active], j.gen, nil)
 	if err != nil {
 		return err
 	}
-	j.pos, _ = scanJournal(buf, j.gen, nil)
+	j.pos = pos
 	return nil
 }
 
@@ -380,37 +380,6 @@ func readJournalHeader(f vfs.File) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	return binary.BigEndian.Uint64(b[4:]), true, nil
-}
-
-func readJournalFile(f vfs.File) ([]byte, error) {
-	size, err := f.Size()
-	if err != nil {
-		return nil, fmt.Errorf("journal %s: %w", f.Name(), err)
-	}
-	buf := make([]byte, size)
-	if n, err := f.ReadAt(buf, 0); int64(n) < size {
-		return nil, fmt.Errorf("journal %s: read: %w", f.Name(), err)
-	}
-	return buf, nil
-}
-
-// scanJournal calls fn, if set, for each valid record of generation gen
-// in buf, a whole file, and returns where they end; fn's error stops it.
-func scanJournal(buf []byte, gen uint64, fn func(journalEntry) error) (int64, error) {
-	off := int64(journalHeaderBytes)
-	for off <= int64(len(buf)) {
-		e, n, ok := decodeJournalRecord(buf[off:], gen)
-		if !ok {
-			break
-		}
-		if fn != nil {
-			if err := fn(e); err != nil {
-				return off, err
-			}
-		}
-		off += n
-	}
-	return off, nil
 }
 
 // decodeJournalRecord decodes the record at the start of b, ok false when
@@ -463,7 +432,8 @@ func sealJournalRecord(buf []byte, gen uint64) {
 }
 
 // Replay calls fn, in journal order, for every append record that is
-// still valid: name and base as journaled, batches as the payload, and
+// still valid: name and base as journaled, batches as the payload (valid
+// only during the call: the files are read a chunk at a time), and
 // limit the offset from which a later fence drops this record's batches
 // (math.MaxInt64: none; a record that a fence drops whole is not passed).
 // It stops at fn's first error.
@@ -478,11 +448,7 @@ func (j *Journal) Replay(fn func(name string, base int64, batches []byte, limit 
 	}
 	var seq int64 // the record's place in the journal, counted as collectFences does
 	for _, i := range order {
-		buf, err := readJournalFile(j.files[i.file])
-		if err != nil {
-			return err
-		}
-		_, err = scanJournal(buf, i.gen, func(e journalEntry) error {
+		_, err := scanJournalFile(j.files[i.file], i.gen, func(e journalEntry) error {
 			seq++
 			if e.kind != journalAppend {
 				return nil
@@ -547,17 +513,16 @@ func (j *Journal) collectFences(order []journalFileGen) (journalFences, error) {
 	fences := journalFences{}
 	var seq int64
 	for _, i := range order {
-		buf, err := readJournalFile(j.files[i.file])
-		if err != nil {
-			return nil, err
-		}
-		_, _ = scanJournal(buf, i.gen, func(e journalEntry) error {
+		_, err := scanJournalFile(j.files[i.file], i.gen, func(e journalEntry) error {
 			seq++
 			if e.kind == journalFence {
 				fences[e.name] = append(fences[e.name], journalFencePoint{seq: seq, from: e.offset})
 			}
 			return nil
 		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, points := range fences {
 		low := int64(math.MaxInt64)

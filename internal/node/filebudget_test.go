@@ -148,10 +148,14 @@ func TestNodeSegmentFileBudgetFollowsClients(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
+	// The bound moves once 65 clients are in. Wait for all of them: one
+	// accepted only after the others left would take a step of 64 again,
+	// which its leaving keeps (connectionBudget), and the bound would not
+	// come back.
 	_, want := segmentFileBudget(limit, clients, 0)
-	eventually(t, 10*time.Second, fmt.Sprintf("active bound %d with %d clients", want, clients), func() bool {
+	eventually(t, 10*time.Second, fmt.Sprintf("active bound %d with %d clients accepted", want, clients), func() bool {
 		_, active := n.logs.OpenSegmentLimits()
-		return active == want
+		return n.server.NumConnections() == clients && active == want
 	})
 	if want >= idle {
 		t.Fatalf("%d clients left the bound at %d, from %d with none", clients, want, idle)

@@ -41,6 +41,14 @@ type cluster struct {
 	clock *clock.Manual
 	mk    *fixture // builds batches stamped with the cluster's clock
 
+	// linkMu makes a link change wait for the requests that passed
+	// their link check and are still reading the leader: a request
+	// checked just before a cut would otherwise read records appended
+	// just after it, which the tests take for records the cut kept from
+	// the follower. A request holds it shared from its check to the end
+	// of its read, never while parked (loopback.Fetch).
+	linkMu sync.RWMutex
+
 	mu      sync.Mutex
 	img     *metadata.Image
 	brokers map[int32]*broker
@@ -186,8 +194,11 @@ func (c *cluster) change(leader int32, isr ...int32) {
 
 func (c *cluster) batch(s batchSpec) []byte { return c.mk.batch(s) }
 
-// setLink sets the network from follower to leader.
+// setLink sets the network from follower to leader, once the requests
+// being served over it are done.
 func (c *cluster) setLink(follower, leader int32, s linkState) {
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.links[[2]int32{follower, leader}] = s
@@ -309,7 +320,23 @@ type loopback struct {
 
 var _ LeaderClient = (*loopback)(nil)
 
-func (l *loopback) leaderManager(fetch bool) (*Manager, error) {
+// enter checks the link for a request and returns the leader's Manager
+// and the release to call once the request has read what it answers
+// with (cluster.linkMu). A cancelled request fails, as it does on a
+// socket: a fetcher stopped by a leadership change sends nothing more.
+func (l *loopback) enter(ctx context.Context, fetch bool) (mgr *Manager, release func(), err error) {
+	l.c.linkMu.RLock()
+	if mgr, err = l.leaderManager(ctx, fetch); err != nil {
+		l.c.linkMu.RUnlock()
+		return nil, nil, err
+	}
+	return mgr, l.c.linkMu.RUnlock, nil
+}
+
+func (l *loopback) leaderManager(ctx context.Context, fetch bool) (*Manager, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
 	switch l.c.links[[2]int32{l.from, l.to}] {
@@ -331,7 +358,7 @@ func (l *loopback) leaderManager(fetch bool) (*Manager, error) {
 // parks until the leader appends or its high watermark moves (or MaxWaitMs
 // of real time passes), then reads once more.
 func (l *loopback) Fetch(ctx context.Context, req ReplicaFetchRequest) ([]ReplicaFetchResult, error) {
-	mgr, err := l.leaderManager(true)
+	mgr, release, err := l.enter(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +379,7 @@ func (l *loopback) Fetch(ctx context.Context, req ReplicaFetchRequest) ([]Replic
 	defer timer.Stop()
 	for woken := false; ; woken = true {
 		out, n, failed, err := l.read(req, parts, errs)
+		release()
 		if err != nil || n > 0 || failed || woken {
 			return out, err
 		}
@@ -361,7 +389,7 @@ func (l *loopback) Fetch(ctx context.Context, req ReplicaFetchRequest) ([]Replic
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if _, err := l.leaderManager(true); err != nil {
+		if _, release, err = l.enter(ctx, true); err != nil {
 			return nil, err
 		}
 	}
@@ -399,11 +427,12 @@ func (l *loopback) read(req ReplicaFetchRequest, parts []*Partition, errs []erro
 	return out, n, failed, nil
 }
 
-func (l *loopback) OffsetsForLeaderEpoch(_ context.Context, replicaID int32, queries []EpochQuery) ([]EpochAnswer, error) {
-	mgr, err := l.leaderManager(false)
+func (l *loopback) OffsetsForLeaderEpoch(ctx context.Context, replicaID int32, queries []EpochQuery) ([]EpochAnswer, error) {
+	mgr, release, err := l.enter(ctx, false)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	l.c.mu.Lock()
 	l.c.queries[replicaID] = append(l.c.queries[replicaID], queries...)
 	l.c.mu.Unlock()
