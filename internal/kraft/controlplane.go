@@ -43,11 +43,14 @@ type Options struct {
 
 // ControlPlane is a node's membership in the metadata quorum.
 type ControlPlane struct {
-	node   *raft.Node
-	state  *imageState
-	voters map[int32]string // controller.quorum.voters, for QuorumStatus
-	clock  clock.Clock
-	log    *slog.Logger
+	node *raft.Node
+	// started is closed once node is set: the quorum serves forwarded
+	// commands from inside raft.Start, before it returns the node.
+	started chan struct{}
+	state   *imageState
+	voters  map[int32]string // controller.quorum.voters, for QuorumStatus
+	clock   clock.Clock
+	log     *slog.Logger
 
 	// decideMu serializes decisions: each one sees every earlier one.
 	// controller is replaced by a fresh one in each term this node leads,
@@ -89,7 +92,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	cp := &ControlPlane{
 		state: newImageState(), clock: opts.Clock, log: opts.Logger,
 		controllerCfg: opts.Controller.WithDefaults(), ids: opts.IDs, voters: maps.Clone(opts.Quorum.Voters),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), started: make(chan struct{}),
 	}
 	voters := make(map[uint64]string, len(opts.Quorum.Voters))
 	for id, addr := range opts.Quorum.Voters {
@@ -106,6 +109,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("metadata quorum: %w", err)
 	}
 	cp.node = node
+	close(cp.started)
 	go cp.runTimers(opts.SessionCheckInterval)
 	return cp, nil
 }
@@ -289,6 +293,11 @@ func (cp *ControlPlane) handleForward(ctx context.Context, payload []byte) ([]by
 	cmd, err := decodeForward(payload)
 	if err != nil {
 		return nil, err
+	}
+	select {
+	case <-cp.started:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	// Refuse before taking decideMu: a deposed leader may hold it for a
 	// decision that is about to fail, and the follower is better off
