@@ -217,6 +217,11 @@ func (m *Manager) openAll() error {
 	if err := m.replayJournal(); err != nil {
 		return err
 	}
+	if n := m.journal.replayedBytes; n > 0 {
+		// Only a crash that lost page-cache bytes leaves rounds to
+		// replay: worth an operator's notice.
+		m.opts.Logger.Info("journal replayed acknowledged rounds the segments had lost", "dir", m.opts.Dir, "bytes", n)
+	}
 	if clean {
 		if err := m.opts.FS.Remove(m.path(cleanShutdownFile)); err != nil {
 			return err

@@ -21,7 +21,7 @@ type managerJournal struct {
 	// live is j once the replay is done and the logs may use it; logs
 	// opened before must not journal into what is being replayed.
 	live *Journal
-	// replayedBytes counts what the open's replay appended (for tests).
+	// replayedBytes counts what the open's replay appended.
 	replayedBytes int64
 	// retiring: the journal was turned off (log.flush.journal=false)
 	// with one left in the directory, which is replayed, then removed.
@@ -199,6 +199,13 @@ func (m *Manager) JournalStats() JournalStats {
 		return JournalStats{}
 	}
 	return m.journal.j.Stats()
+}
+
+// JournalReplayedBytes is what the open's journal replay appended to the
+// logs: more than zero only after a crash lost segment bytes that the
+// journal held.
+func (m *Manager) JournalReplayedBytes() int64 {
+	return m.journal.replayedBytes
 }
 
 // closeJournal closes the journal once the logs are closed (their
