@@ -207,6 +207,15 @@ func (m *Manager) JournalStats() JournalStats {
 	return m.journal.j.Stats()
 }
 
+// WritebackStats reports the directory's segment write-back hints; all
+// zero without a journal.
+func (m *Manager) WritebackStats() WritebackStats {
+	if m.journal.writeback == nil {
+		return WritebackStats{}
+	}
+	return m.journal.writeback.Stats()
+}
+
 // closeJournal closes the journal once the logs are closed (their
 // segments synced).
 func (m *Manager) closeJournal() error {
