@@ -58,11 +58,23 @@ func (h *hintFS) nextHint(t *testing.T) writebackHint {
 	}
 }
 
+// openWritebackManager opens a journal manager whose files hold every
+// round of these tests: none is refused while a checkpoint runs (it would
+// sync its segment, and be acknowledged without a hint).
+func openWritebackManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
+	t.Helper()
+	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
+		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 1 << 20})
+	noErr(t, err)
+	require(t, m.journal.live != nil, "no journal")
+	return m
+}
+
 // writebackTestLog opens a journal manager on h with hints batched by the
 // page, and a log whose rounds all stay in one segment.
 func writebackTestLog(t *testing.T, h *hintFS, clk clock.Clock) (*Manager, *Log) {
 	t.Helper()
-	m := openJournalManager(t, h, clk)
+	m := openWritebackManager(t, h, clk)
 	m.journal.writeback.minBytes = writebackPageBytes
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20
@@ -95,6 +107,7 @@ func TestJournalWritebackHintsJournaledRanges(t *testing.T) {
 	require(t, hinted >= 8*writebackPageBytes, "only %d bytes hinted", hinted)
 	stats := m.journal.writeback.Stats()
 	require(t, stats.Failed == 0 && stats.Dropped == 0, "stats %+v", stats)
+	require(t, m.JournalStats().Full == 0, "rounds refused: %+v", m.JournalStats())
 }
 
 // TestJournalWritebackFailureDoesNotFailLog: a refused hint is counted
@@ -112,7 +125,7 @@ func TestJournalWritebackFailureDoesNotFailLog(t *testing.T) {
 	want := readAll(t, l, 0)
 	for seed := uint64(1); seed <= 4; seed++ {
 		clone := mem.CrashClone(rand.New(rand.NewPCG(seed, 5)))
-		requireReopened(t, openJournalManager(t, clone, clk), TopicPartition{"orders", 0}, want, fmt.Sprintf("seed %d", seed))
+		requireReopened(t, openWritebackManager(t, clone, clk), TopicPartition{"orders", 0}, want, fmt.Sprintf("seed %d", seed))
 	}
 	noErr(t, m.Close()) // waits for the write-back goroutine, whose count follows the hint's answer
 	stats := m.journal.writeback.Stats()
