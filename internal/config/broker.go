@@ -377,9 +377,10 @@ var BrokerConfigs = []Def{
 	{
 		Name: LogFlushJournalFileBytes, Type: TypeLong, Default: "8388608",
 		Doc: "Sluice only: the size of each of the two write-ahead journal files (log.flush.journal). A checkpoint (one syncfs " +
-			"of the log directory) runs each time a file fills and writes back the segment bytes its rounds left dirty, which " +
-			"stalls acknowledgements for as long: larger files checkpoint less often but stall longer, and cost more disk at the " +
-			"first start and more replay after a crash.",
+			"of the log directory) runs each time a file fills and makes durable the segment bytes its rounds wrote; on Linux " +
+			"their write-back is started as they are acknowledged, so it finds little left to write (elsewhere it writes them " +
+			"all then, and acknowledgements stall for as long). Larger files refuse fewer rounds while a checkpoint runs, and " +
+			"cost more disk at the first start and more replay after a crash.",
 		Ranges: atLeast(1<<20, maxLong),
 	},
 	{

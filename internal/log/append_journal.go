@@ -46,6 +46,12 @@ type logJournal struct {
 	// rounds the journal alone held), and the replay brings them back.
 	openedStart int64
 	bufs        [][]byte // scratch for Append
+	// writeback takes the segment ranges of acknowledged rounds
+	// (writeback.go); hintedTo is where the last hint of hintSegment,
+	// the active segment then, ended.
+	writeback   *segmentWriteback
+	hintSegment *segment
+	hintedTo    int64
 }
 
 // journalRoundLocked journals a round just published (calls, which
@@ -118,6 +124,7 @@ func (l *Log) journalSyncLocked() bool {
 		l.logEndOffset = max(l.logEndOffset, target)
 		l.lastSyncMs = l.nowMs()
 		l.noteOwedLocked()
+		l.startWritebackLocked()
 	}
 	return true
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// append rounds durable under FlushAlways (append_journal.go); nil:
 	// none. The manager sets it once a replay is done (setJournal).
 	Journal *Journal
+	// journalWriteback starts the write-back of journaled rounds'
+	// segment bytes (writeback.go); set with Journal.
+	journalWriteback *segmentWriteback
 	// journalReplay says a journal replay follows the open: the active
 	// segment's aborted-transaction entries past the recovered end are
 	// kept until it is done (settleTxnIndexAfterReplay).
@@ -171,7 +174,8 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{fs: fsys, dir: dir, clock: opts.Clock, files: opts.Files, logger: opts.Logger, cfg: opts.Config,
 		rollJitter: opts.RollJitter, flushTime: opts.FlushTime, sharedSync: opts.SharedSync,
-		journal: logJournal{j: opts.Journal, name: filepath.Base(dir), openedStart: opts.LogStartOffset}}
+		journal: logJournal{j: opts.Journal, name: filepath.Base(dir), openedStart: opts.LogStartOffset,
+			writeback: opts.journalWriteback}}
 	if opts.Journal != nil {
 		// A log of the name deleted before may have rounds in files not
 		// yet checkpointed: their ends are not this log's.

@@ -234,6 +234,9 @@ func (m *Manager) logOptions(cfg Config, o Options) Options {
 	o.Config, o.Clock, o.Files, o.Logger, o.FlushTime = cfg, m.opts.Clock, m.files, m.opts.Logger, m.opts.FlushTime
 	o.SharedSync = m.sharedSync
 	o.Journal = m.journal.live
+	if o.Journal != nil {
+		o.journalWriteback = m.journal.writeback
+	}
 	return o
 }
 

@@ -21,6 +21,9 @@ type managerJournal struct {
 	// live is j once the replay is done and the logs may use it; logs
 	// opened before must not journal into what is being replayed.
 	live *Journal
+	// writeback starts the write-back of the logs' journaled segment
+	// bytes, so that a checkpoint's syncfs has little left to write.
+	writeback *segmentWriteback
 	// replayedBytes counts what the open's replay appended.
 	replayedBytes int64
 	// retiring: the journal was turned off (log.flush.journal=false)
@@ -71,6 +74,9 @@ func (m *Manager) openJournal() error {
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
 	m.journal = managerJournal{j: j, syncer: syncer, retiring: retiring}
+	if !retiring {
+		m.journal.writeback = newSegmentWriteback(m.opts.Logger, writebackMinBytes)
+	}
 	return nil
 }
 
@@ -130,7 +136,7 @@ func (m *Manager) replayJournal() error {
 	defer m.mu.Unlock()
 	m.journal.live = j
 	for _, l := range m.logs {
-		l.setJournal(j)
+		l.setJournal(j, m.journal.writeback)
 	}
 	return nil
 }
@@ -208,11 +214,23 @@ func (m *Manager) JournalReplayedBytes() int64 {
 	return m.journal.replayedBytes
 }
 
+// WritebackStats reports the directory's segment write-back hints; all
+// zero without a journal.
+func (m *Manager) WritebackStats() WritebackStats {
+	if m.journal.writeback == nil {
+		return WritebackStats{}
+	}
+	return m.journal.writeback.Stats()
+}
+
 // closeJournal closes the journal once the logs are closed (their
 // segments synced).
 func (m *Manager) closeJournal() error {
 	if m.journal.j == nil {
 		return nil
+	}
+	if m.journal.writeback != nil {
+		m.journal.writeback.close()
 	}
 	err := m.journal.j.Close()
 	if serr := m.journal.syncer.Close(); err == nil {
@@ -221,11 +239,12 @@ func (m *Manager) closeJournal() error {
 	return err
 }
 
-// setJournal lets the log's rounds use j from now on.
-func (l *Log) setJournal(j *Journal) {
+// setJournal lets the log's rounds use j, and wb for write-back hints,
+// from now on.
+func (l *Log) setJournal(j *Journal, wb *segmentWriteback) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.journal.j = j
+	l.journal.j, l.journal.writeback = j, wb
 	l.journal.end = l.writtenEnd
 	l.journal.fencedAt = j.LastTicket()
 }

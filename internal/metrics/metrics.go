@@ -51,6 +51,9 @@ type SharedSyncCounts struct {
 	OwnSyncs      int64 // rounds that fdatasynced their own file instead
 	// The write-ahead journal's (log.flush.journal), all zero without it.
 	JournalSyncs, JournalRecords, JournalFull, JournalCheckpoints int64
+	// WritebackBytes is what the journal's write-back hints handed to
+	// the kernel; WritebackRefused the hints refused or dropped.
+	WritebackBytes, WritebackRefused int64
 }
 
 // Registry is one node's metrics.
@@ -223,5 +226,9 @@ func sharedSyncCounters(read func() (SharedSyncCounts, bool)) []prometheus.Colle
 			func(c SharedSyncCounts) int64 { return c.JournalFull }),
 		counter("sluice_log_journal_checkpoints_total", "Journal files checkpointed (a syncfs, then the recovery points) and made ready for reuse.",
 			func(c SharedSyncCounts) int64 { return c.JournalCheckpoints }),
+		counter("sluice_log_journal_writeback_bytes_total", "Segment bytes of journaled rounds whose write-back was started early (sync_file_range), so a checkpoint's syncfs has less to write.",
+			func(c SharedSyncCounts) int64 { return c.WritebackBytes }),
+		counter("sluice_log_journal_writeback_refused_total", "Write-back hints refused by the file system or dropped with their queue full; only a hint, durability is unchanged.",
+			func(c SharedSyncCounts) int64 { return c.WritebackRefused }),
 	}
 }

@@ -86,9 +86,10 @@ func (n *Node) startHTTP() error {
 				return metrics.SharedSyncCounts{}, false
 			}
 			st := logs.SharedSyncStats()
-			js := logs.JournalStats()
+			js, ws := logs.JournalStats(), logs.WritebackStats()
 			return metrics.SharedSyncCounts{SyncFS: st.SyncFS, EarlySyncFS: st.EarlySyncFS, CoveredRounds: st.SharedRuns, OwnSyncs: st.FileSyncs,
-				JournalSyncs: js.Syncs, JournalRecords: js.Records, JournalFull: js.Full, JournalCheckpoints: js.Checkpoints}, true
+				JournalSyncs: js.Syncs, JournalRecords: js.Records, JournalFull: js.Full, JournalCheckpoints: js.Checkpoints,
+				WritebackBytes: ws.Bytes, WritebackRefused: ws.Failed + ws.Dropped}, true
 		}})
 	addr := cfg.String(config.HTTPListener)
 	if addr == "" {

@@ -146,6 +146,10 @@ func (f *osFile) WritevAt(bufs [][]byte, off int64) (int64, error) {
 
 func (f *osFile) Sync() error { return f.datasync() }
 
+// StartWriteback hints the kernel to begin writing the range back
+// (osfs_linux.go); a no-op where no such call is wired up.
+func (f *osFile) StartWriteback(off, n int64) error { return f.startWriteback(off, n) }
+
 // writeAtLoop is the portable WritevAt: one WriteAt per buffer. os.File's
 // WriteAt already loops over short writes, so an error is the only way out
 // with fewer bytes than asked.

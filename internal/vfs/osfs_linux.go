@@ -173,3 +173,37 @@ func totalLen(bufs [][]byte) int64 {
 	}
 	return n
 }
+
+// startWriteback calls sync_file_range(2) with SYNC_FILE_RANGE_WRITE
+// alone: it queues the range's dirty pages for write-back and returns
+// without waiting for them (the WAIT flags would wait, and would also
+// advance the descriptor's write-back error cursor, so a later fdatasync
+// could miss an error this call saw). Write-back it starts is the same as
+// the kernel's own background write-back: a failure is recorded on the
+// file, where the next fdatasync or syncfs reports it.
+//
+// Not under sys.mu: the call may block while the device's queue is full,
+// and the writer's pwritev and the syncer's fdatasync must not wait
+// behind a hint. The closure allocates; hints are batched, and never on
+// an acknowledgement's path.
+func (f *osFile) startWriteback(off, n int64) error {
+	if f.raw == nil {
+		return nil
+	}
+	var callErr error
+	err := f.raw.Control(func(fd uintptr) {
+		for {
+			callErr = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+			if !errors.Is(callErr, unix.EINTR) {
+				return
+			}
+		}
+	})
+	if err == nil {
+		err = callErr
+	}
+	if err != nil {
+		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: err}
+	}
+	return nil
+}

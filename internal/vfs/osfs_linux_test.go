@@ -133,3 +133,42 @@ func TestOSFSSyncerRefusesUntrustedFileSystem(t *testing.T) {
 		t.Fatalf("OpenFileSystemSyncer(/proc): %v, want ErrUnsupported", err)
 	}
 }
+
+// TestOSFSStartWriteback: the hint takes a range of an open file and
+// changes nothing a reader sees; on a closed file it reports the error
+// (its caller ignores it) instead of reaching a reused descriptor.
+func TestOSFSStartWriteback(t *testing.T) {
+	f, err := OS().Create(t.TempDir() + "/w")
+	must(t, err)
+	data := bytes.Repeat([]byte("sluice"), 4096)
+	_, err = f.WriteAt(data, 0)
+	must(t, err)
+	if _, ok := f.(WritebackStarter); !ok {
+		t.Fatalf("OS file %T does not start write-back", f)
+	}
+	must(t, StartWriteback(f, 0, int64(len(data))))
+	must(t, StartWriteback(f, 4096, 1<<30)) // past the end: nothing to write
+	got := make([]byte, len(data))
+	_, err = f.ReadAt(got, 0)
+	must(t, err)
+	if !bytes.Equal(got, data) {
+		t.Fatal("contents changed by the write-back hint")
+	}
+	must(t, f.Close())
+	if err := StartWriteback(f, 0, 4096); err == nil {
+		t.Fatal("StartWriteback on a closed file succeeded")
+	}
+}
+
+// TestMemFSStartWritebackIsNoOp: files that cannot take the hint ignore
+// it, so callers need no check of their own.
+func TestMemFSStartWritebackIsNoOp(t *testing.T) {
+	mem := NewMem()
+	f, err := mem.Create("/m")
+	must(t, err)
+	if _, ok := f.(WritebackStarter); ok {
+		t.Fatalf("MemFS file %T claims to start write-back", f)
+	}
+	must(t, StartWriteback(f, 0, 4096))
+	must(t, f.Close())
+}

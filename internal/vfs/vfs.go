@@ -95,3 +95,25 @@ type File interface {
 type OSFile interface {
 	OSFile() *os.File
 }
+
+// WritebackStarter is implemented by files that can start writing a byte
+// range of dirty pages back to the disk without waiting for it
+// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE on Linux). It is a hint
+// for the kernel's write-back, never a durability claim: the range is
+// durable only after File.Sync or FileSystemSyncer.SyncFS, as before.
+type WritebackStarter interface {
+	// StartWriteback asks for n bytes from off to be written back soon.
+	// An error only says the hint was not taken; a write-back failure of
+	// those pages is reported, as always, by the next Sync or SyncFS.
+	StartWriteback(off, n int64) error
+}
+
+// StartWriteback starts the write-back of n bytes of f from off where f
+// can (WritebackStarter), and does nothing elsewhere: in-memory and
+// error-injecting files, and systems without such a call.
+func StartWriteback(f File, off, n int64) error {
+	if w, ok := f.(WritebackStarter); ok && n > 0 {
+		return w.StartWriteback(off, n)
+	}
+	return nil
+}
