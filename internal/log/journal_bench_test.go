@@ -20,8 +20,9 @@ import (
 // up to 1,024. Modes: journal is log.flush.journal, shared the shared
 // syncfs without it, never flush.policy=never (no sync at all: the
 // floor). write-ms is the queueing and writes of a request, wait-ms the
-// rest. Logs from SLUICE_BENCH_SPREAD_LOGS (default 2,000), on the disk
-// of SLUICE_BENCH_DIR or the test's temporary directory.
+// rest. Logs from SLUICE_BENCH_SPREAD_LOGS (default 2,000), requests in
+// flight from SLUICE_BENCH_SPREAD_INFLIGHT (default 1), on the disk of
+// SLUICE_BENCH_DIR or the test's temporary directory.
 //
 //	go test -run='^$' -bench=BenchmarkJournalSpread -benchtime=20x ./internal/log/
 func BenchmarkJournalSpread(b *testing.B) {
@@ -54,22 +55,10 @@ func benchJournalSpread(b *testing.B, logs int, mode string) {
 		noErr(b, err)
 	}
 	batch := benchBatch(b, 2048)
-	bufs := make([][]byte, logs)
-	for i := range bufs {
-		bufs[i] = slices.Clone(batch)
-	}
 	b.SetBytes(int64(len(batch) * logs))
 	before := m.JournalStats()
-	lat := make([]time.Duration, 0, b.N)
-	var writes, waits time.Duration
 	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		w := spreadProduce(b, all, bufs)
-		lat = append(lat, time.Since(t0))
-		writes += w
-		waits += time.Since(t0) - w
-	}
+	lat, writes, waits := runSpread(b, all, batch, benchSpreadInFlight(b))
 	b.StopTimer()
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
@@ -78,6 +67,50 @@ func benchJournalSpread(b *testing.B, logs int, mode string) {
 	st := m.JournalStats()
 	b.ReportMetric(float64(st.Syncs-before.Syncs)/float64(b.N), "journal-syncs/op")
 	b.ReportMetric(float64(st.Full-before.Full)/float64(b.N), "refused/op")
+}
+
+// benchSpreadInFlight is how many requests run at once, from
+// SLUICE_BENCH_SPREAD_INFLIGHT (default 1): more, as a client without
+// idempotence sends, let one request's sync overlap the next one's
+// writes.
+func benchSpreadInFlight(b *testing.B) int {
+	s := os.Getenv("SLUICE_BENCH_SPREAD_INFLIGHT")
+	if s == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(s)
+	noErr(b, err)
+	return max(n, 1)
+}
+
+// runSpread runs b.N spread requests, inFlight at a time, each with
+// buffers of its own, and returns their latencies and the time spent in
+// their writes and their waits.
+func runSpread(b *testing.B, all []*Log, batch []byte, inFlight int) ([]time.Duration, time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var writes, waits time.Duration
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			bufs := make([][]byte, len(all))
+			for i := range bufs {
+				bufs[i] = slices.Clone(batch)
+			}
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				w := spreadProduce(b, all, bufs)
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				writes += w
+				waits += time.Since(t0) - w
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return lat, writes, waits
 }
 
 // spreadProduce appends bufs[i] to all[i] as the produce handler does,
@@ -89,7 +122,8 @@ func spreadProduce(b *testing.B, all []*Log, bufs [][]byte) time.Duration {
 	for i, l := range all {
 		info, err := l.Enqueue(bufs[i], AppendOptions{LeaderEpoch: -1})
 		if err != nil {
-			b.Fatal(err)
+			b.Error(err)
+			return 0
 		}
 		ends[i] = info.LastOffset + 1
 	}
