@@ -47,8 +47,15 @@ func ordersLog(t *testing.T, m *Manager) (TopicPartition, *Log) {
 
 func openJournalManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
 	t.Helper()
+	return openJournalManagerSized(t, fsys, clk, 16<<10)
+}
+
+// openJournalManagerSized is openJournalManager with journal files of
+// fileBytes each.
+func openJournalManagerSized(t *testing.T, fsys vfs.FS, clk clock.Clock, fileBytes int64) *Manager {
+	t.Helper()
 	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
-		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 16 << 10})
+		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: fileBytes})
 	noErr(t, err)
 	require(t, m.journal.live != nil, "no journal")
 	return m

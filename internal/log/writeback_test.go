@@ -63,11 +63,7 @@ func (h *hintFS) nextHint(t *testing.T) writebackHint {
 // sync its segment, and be acknowledged without a hint).
 func openWritebackManager(t *testing.T, fsys vfs.FS, clk clock.Clock) *Manager {
 	t.Helper()
-	m, err := OpenManager(ManagerOptions{FS: fsys, Dir: "/data", Config: smallConfig(), Clock: clk, Logger: quietLogger,
-		CheckpointIntervalMs: 50, Journal: true, JournalFileBytes: 1 << 20})
-	noErr(t, err)
-	require(t, m.journal.live != nil, "no journal")
-	return m
+	return openJournalManagerSized(t, fsys, clk, 1<<20)
 }
 
 // writebackTestLog opens a journal manager on h with hints batched by the
