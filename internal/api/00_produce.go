@@ -48,6 +48,10 @@ type produceAppend struct {
 	// transactionalID is the request's, nil for other producers.
 	transactionalID *string
 
+	// p is the partition, found before any of the request's appends is
+	// queued (produceRun.lookUpAll).
+	p *partition.Partition
+
 	result partition.AppendResult
 	err    error
 }
@@ -204,8 +208,13 @@ func produceFail(out *kmsg.ProduceResponseTopicPartition, code int16, err error)
 func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*produceAppend, finished func()) {
 	run := &produceRun{ctx: ctx, b: b, r: r, appends: appends, finished: finished, waits: newWaitClock(b)}
 	run.running.Store(1) // the queueing below
+	order := produceQueueOrder(appends)
+	run.lookUpAll(order)
 	started := make([]produceStarted, 0, len(appends))
-	for _, a := range produceQueueOrder(appends) {
+	for _, a := range order {
+		if a.err != nil {
+			continue // no such partition here, or not led here
+		}
 		if n := len(started); n > 0 && started[n-1].a.topic == a.topic && started[n-1].a.partition == a.partition {
 			// The partition is listed again. Its gate is held shared
 			// already, and holding it a second time waits behind a
@@ -236,6 +245,26 @@ func produceAppendAll(ctx context.Context, b *Broker, r *Request, appends []*pro
 	}
 	run.start(started)
 	run.done()
+}
+
+// lookUpAll finds every append's partition before any append is queued,
+// failing those not found. A lookup runs a Refresh when the metadata image
+// moved, and the Refresh takes exclusively the gate of every partition
+// whose leadership changed: done while an earlier partition of the request
+// was queued, holding its gate shared until a wait that begins only after
+// the loop, the Refresh (on this goroutine, or on another one this lookup
+// waits for) and the produce waited for each other for ever. The node's
+// controlled shutdown, which moves every leadership at once, hung on it.
+func (run *produceRun) lookUpAll(order []*produceAppend) {
+	for _, a := range order {
+		run.guard(a, "looking up its partition", func() {
+			if p, err := run.b.Partitions.Partition(a.topic, a.partition); err != nil {
+				a.err = err
+			} else {
+				a.p = p
+			}
+		})
+	}
 }
 
 // produceRun is a produce request's appends once queued: it writes them,
@@ -483,10 +512,7 @@ func produceStart(ctx context.Context, b *Broker, a *produceAppend, waits *waitC
 	if a.records == nil {
 		return nil, nil, fmt.Errorf("null records: %w", record.ErrCorrupt)
 	}
-	p, err := b.Partitions.Partition(a.topic, a.partition)
-	if err != nil {
-		return nil, nil, err
-	}
+	p := a.p
 	guard, producerID, err := verifyTxnProduce(ctx, b, a, p, waits)
 	if err != nil {
 		return nil, nil, err

@@ -982,3 +982,69 @@ func TestProduceRetryInTheTransactionRacingItsMarker(t *testing.T) {
 		t.Fatalf("the retry of a batch appended at 0: %+v, %v; want its duplicate's answer", res, err)
 	}
 }
+
+// TestProduceLooksUpEveryPartitionBeforeQueueing: a queued append holds
+// its partition's gate shared until its wait, which begins only once the
+// request's partitions are all queued. Looking up a later partition of
+// the request runs a Refresh when the image moved (here this broker's
+// controlled shutdown took its leaderships away), and that Refresh takes
+// every gate whose leadership changed exclusively: an earlier partition's
+// too, held by this very request. Looked up in the queueing loop, the
+// produce waited for the Refresh and the Refresh for the produce, for
+// ever, and with them the node's shutdown.
+func TestProduceLooksUpEveryPartitionBeforeQueueing(t *testing.T) {
+	h := newHarness(t, Config{})
+	dpCreateTopic(t, h, "moving", 3)
+	dpMustProduce(t, h, "moving", 0, dpBatch(t, "warm", 1, dpBatchOptions{})) // hosts the topic
+	var calls atomic.Int32
+	h.broker.TxnVerifier = &fakeVerifier{during: func() {
+		if calls.Add(1) != 2 {
+			return
+		}
+		// With partition 0 queued: the controller moves every
+		// leadership of this broker away, as a controlled shutdown does.
+		bi, _ := h.cp.Image().Broker(1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := h.cp.Submit(ctx, kraft.BrokerHeartbeat{Request: controller.BrokerHeartbeatRequest{
+			BrokerID: 1, BrokerEpoch: bi.Epoch, CurrentMetadataOffset: h.cp.Image().Offset(), WantShutDown: true}})
+		if err != nil || out.(controller.BrokerHeartbeatResponse).Err != nil {
+			panic(fmt.Sprintf("controlled shutdown: %v %+v", err, out))
+		}
+	}}
+	req := dpProduceRequest(9, -1, "moving", map[int32][]byte{
+		0: txnTestBatch(t, 5, 0, 1), 1: txnTestBatch(t, 5, 0, 1), 2: txnTestBatch(t, 5, 0, 1)})
+	id := "app-1"
+	req.TransactionID = &id
+	answered := make(chan *kmsg.ProduceResponse, 1)
+	go func() { answered <- h.do(req).(*kmsg.ProduceResponse) }()
+	select {
+	case resp := <-answered:
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 && p.ErrorCode != kerr.NotLeaderForPartition.Code {
+				t.Errorf("partition %d: %v %v, want appended or NOT_LEADER_OR_FOLLOWER", p.Partition, kerr.ErrorForCode(p.ErrorCode), p.ErrorMessage)
+			}
+		}
+	case <-time.After(20 * time.Second):
+		// Deadlocked. The harness's cleanup would hang on the gate too,
+		// so end the binary the way go test's own timeout does.
+		msg := "a produce deadlocked with the Refresh its partition lookup ran\n" + allStacks()
+		go func() { panic(msg) }()
+		select {}
+	}
+	// No gate is left held: the image applies (the harness's next
+	// heartbeat may unfence the broker again meanwhile, so which leader
+	// it names is not checked), and the checkpoint takes every gate.
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(h.broker.Partitions.Refresh(), h.broker.Partitions.Checkpoint()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		msg := "the Refresh or the checkpoint waits for a gate the produce still holds\n" + allStacks()
+		go func() { panic(msg) }()
+		select {}
+	}
+}
