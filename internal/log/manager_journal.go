@@ -48,7 +48,9 @@ func (m *Manager) openJournal() error {
 	}
 	syncer, err := m.opts.FS.OpenFileSystemSyncer(m.opts.Dir)
 	if errors.Is(err, errors.ErrUnsupported) {
-		m.opts.Logger.Warn("log.flush.journal needs syncfs, refused here; append rounds sync their own segments", "dir", m.opts.Dir, "reason", err)
+		// Info, not a warning: the journal is on by default, and on a
+		// system without syncfs (not Linux) nothing is wrong.
+		m.opts.Logger.Info("no write-ahead journal here (log.flush.journal needs syncfs); append rounds sync their own segments", "dir", m.opts.Dir, "reason", err)
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)

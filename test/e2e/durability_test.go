@@ -203,10 +203,18 @@ func verifyAcked(t *testing.T, addr, topic string, partitions int32, acks []ack)
 }
 
 // TestE2ETornSegmentRecovers kills the broker, cuts the last batch of the
-// active segment in half, restarts: the log recovers to the last whole
-// batch, offsets stay dense, and new records continue from there.
+// active segment in half, restarts: without the write-ahead journal the
+// log recovers to the last whole batch; with it (the default) the
+// journal's replay puts the torn batch back, since it was acknowledged
+// from the journal's sync. Either way offsets stay dense and new records
+// continue from there.
 func TestE2ETornSegmentRecovers(t *testing.T) {
-	b := startBroker(t)
+	t.Run("segments", func(t *testing.T) { testTornSegmentRecovers(t, false) })
+	t.Run("journal", func(t *testing.T) { testTornSegmentRecovers(t, true) })
+}
+
+func testTornSegmentRecovers(t *testing.T, journal bool) {
+	b := startBroker(t, withSet(fmt.Sprintf("log.flush.journal=%v", journal)))
 	const topic, n = "torn", 30
 	createTopic(t, newAdmin(t, b.Addr()), topic, 1, nil)
 	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic(topic))
@@ -233,8 +241,11 @@ func TestE2ETornSegmentRecovers(t *testing.T) {
 		t.Fatalf("torn batch has base offset %d, want %d (one batch per record)", records, n-1)
 	}
 	log := readAll(t, b.Addr(), topic, 1)
-	if got := len(log[0]); got != n-1 {
+	switch got := len(log[0]); {
+	case !journal && got != n-1:
 		t.Errorf("after recovery the log has %d records, want %d (the torn batch dropped)", got, n-1)
+	case journal && got != n:
+		t.Errorf("after recovery the log has %d records, want %d (the torn batch replayed from the journal)", got, n)
 	}
 	for i, v := range log[0] {
 		if want := fmt.Sprintf("t-%02d-", i); !strings.HasPrefix(v, want) {
