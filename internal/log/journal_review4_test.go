@@ -1,0 +1,45 @@
+package log
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestJournalReplayedWhereSyncfsIsRefusedNow: a journal left by a crash
+// holds rounds acknowledged from it alone. A restart on which syncfs is
+// refused (a mount the check no longer trusts, /proc/self/mountinfo
+// unreadable, another kernel) used to skip the journal altogether: the
+// rounds the segments lost were gone, and the journal stayed behind to be
+// replayed over newer rounds by a later start with syncfs. It must be
+// replayed, made durable in the segments, and removed.
+func TestJournalReplayedWhereSyncfsIsRefusedNow(t *testing.T) {
+	lost := 0
+	for seed := range uint64(12) {
+		mem, clk := journalDataDir(t)
+		m := openJournalManager(t, mem, clk)
+		tp, l := ordersLog(t, m)
+		for i := range 6 {
+			_, err := l.Append(testBatch(t, "acked", 1+i, 40, clk.Now().UnixMilli()), AppendOptions{LeaderEpoch: -1})
+			noErr(t, err)
+		}
+		want := readAll(t, l, 0)
+		refused := mem.CrashClone(rand.New(rand.NewPCG(seed, 1)))
+		trusted := mem.CrashClone(rand.New(rand.NewPCG(seed, 1)))
+		noErr(t, m.Close())
+
+		m2 := openJournalManager(t, trusted, clk) // the same crash, to count the seeds that lost segment bytes
+		if m2.journal.replayedBytes > 0 {
+			lost++
+		}
+		noErr(t, m2.Close())
+
+		m3, err := OpenManager(ManagerOptions{FS: noSyncfsFS{refused}, Dir: "/data", Config: smallConfig(), Clock: clk,
+			Logger: quietLogger, Journal: true, JournalFileBytes: 16 << 10})
+		noErr(t, err)
+		require(t, m3.journal.live == nil, "seed %d: a journal in use without syncfs", seed)
+		requireReopened(t, m3, tp, want, "after a restart without syncfs")
+		_, err = refused.Stat("/data/" + journalDirName)
+		require(t, err != nil, "seed %d: the journal was left behind", seed)
+	}
+	require(t, lost > 0, "no crash lost segment bytes: the test shows nothing")
+}
