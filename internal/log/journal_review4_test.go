@@ -37,9 +37,16 @@ func TestJournalReplayedWhereSyncfsIsRefusedNow(t *testing.T) {
 			Logger: quietLogger, Journal: true, JournalFileBytes: 16 << 10})
 		noErr(t, err)
 		require(t, m3.journal.live == nil, "seed %d: a journal in use without syncfs", seed)
+		// The journal is removed only once the segments hold its rounds
+		// durably: a crash right after the open keeps them.
+		again := refused.CrashClone(rand.New(rand.NewPCG(seed, 2)))
 		requireReopened(t, m3, tp, want, "after a restart without syncfs")
 		_, err = refused.Stat("/data/" + journalDirName)
 		require(t, err != nil, "seed %d: the journal was left behind", seed)
+		m4, err := OpenManager(ManagerOptions{FS: noSyncfsFS{again}, Dir: "/data", Config: smallConfig(), Clock: clk,
+			Logger: quietLogger, Journal: true, JournalFileBytes: 16 << 10})
+		noErr(t, err)
+		requireReopened(t, m4, tp, want, "after a second crash")
 	}
 	require(t, lost > 0, "no crash lost segment bytes: the test shows nothing")
 }
