@@ -2,6 +2,7 @@ package log
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 )
 
@@ -49,4 +50,31 @@ func TestJournalReplayedWhereSyncfsIsRefusedNow(t *testing.T) {
 		requireReopened(t, m4, tp, want, "after a second crash")
 	}
 	require(t, lost > 0, "no crash lost segment bytes: the test shows nothing")
+}
+
+// TestJournalWritebackHintOfADeletedLogIsNotCounted: a hint queued for a
+// log deleted before the goroutine reached it hands nothing to the
+// kernel (the file is closed); it used to be counted as a hint and its
+// bytes as written back early (sluice_log_journal_writeback_bytes_total),
+// where Failed says a file closed meanwhile belongs.
+func TestJournalWritebackHintOfADeletedLogIsNotCounted(t *testing.T) {
+	mem, clk := journalDataDir(t)
+	h := &hintFS{FS: mem, hints: make(chan writebackHint)} // the goroutine waits in each hint for nextHint
+	m, held := writebackTestLog(t, h, clk)
+	deleted, err := m.GetOrCreate(TopicPartition{"orders", 1}, held.Config())
+	noErr(t, err)
+	appendRounds(t, held, clk, 0, 2)    // its hint holds the goroutine
+	appendRounds(t, deleted, clk, 0, 2) // its hint waits behind
+	noErr(t, m.Delete(TopicPartition{"orders", 1}))
+	appendRounds(t, held, clk, 2, 4) // its hint follows the deleted log's, so that one is done when it comes
+	var handed int64
+	for range 2 {
+		hint := h.nextHint(t)
+		require(t, filepath.Base(filepath.Dir(hint.name)) == "orders-0", "hint for %s", hint.name)
+		handed += hint.n
+	}
+	noErr(t, m.Close()) // waits for the goroutine
+	stats := m.journal.writeback.Stats()
+	require(t, stats.Hints == 2 && stats.Bytes == handed && stats.Failed == 1,
+		"stats %+v, want the two hints handed to a file (%d bytes) and one refused", stats, handed)
 }
