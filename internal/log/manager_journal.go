@@ -35,23 +35,29 @@ type managerJournal struct {
 // ManagerOptions.Journal asks for one. Without syncfs it cannot
 // checkpoint, so the logs sync their segments as without it.
 //
-// A journal left in the directory while the option is off now still
-// holds rounds that were acknowledged from it alone: it is opened to be
-// replayed, then removed (retireJournal).
+// A journal left in the directory while the option is off now, or while
+// syncfs is refused now (a mount no longer trusted, another kernel),
+// still holds rounds that were acknowledged from it alone: it is opened
+// to be replayed, then removed (retireJournal). Its replay needs no
+// syncfs: the logs' Flush makes what it appended durable.
 func (m *Manager) openJournal() error {
-	retiring := false
-	if !m.opts.Journal {
-		if _, err := m.opts.FS.Stat(m.path(journalDirName)); err != nil {
-			return nil // none; or one the replay cannot read either way
-		}
-		retiring = true
+	_, statErr := m.opts.FS.Stat(m.path(journalDirName))
+	left := statErr == nil // else none; or one the replay cannot read either way
+	if !m.opts.Journal && !left {
+		return nil
 	}
+	retiring := !m.opts.Journal
 	syncer, err := m.opts.FS.OpenFileSystemSyncer(m.opts.Dir)
 	if errors.Is(err, errors.ErrUnsupported) {
-		// Info, not a warning: the journal is on by default, and on a
-		// system without syncfs (not Linux) nothing is wrong.
-		m.opts.Logger.Info("no write-ahead journal here (log.flush.journal needs syncfs); append rounds sync their own segments", "dir", m.opts.Dir, "reason", err)
-		return nil
+		if m.opts.Journal {
+			// Info, not a warning: the journal is on by default, and
+			// on a system without syncfs (not Linux) nothing is wrong.
+			m.opts.Logger.Info("no write-ahead journal here (log.flush.journal needs syncfs); append rounds sync their own segments", "dir", m.opts.Dir, "reason", err)
+		}
+		if !left {
+			return nil
+		}
+		syncer, retiring = refusedSyncer{err}, true
 	} else if err != nil {
 		return fmt.Errorf("log dir %s: journal: %w", m.opts.Dir, err)
 	}
@@ -143,8 +149,16 @@ func (m *Manager) replayJournal() error {
 	return nil
 }
 
-// retireJournal removes a journal replayed while the option is off; its
-// rounds are durable in their segments by now (flushReplayed).
+// refusedSyncer stands in for syncfs where it is refused, for a journal
+// opened only to be replayed and removed: that never checkpoints.
+type refusedSyncer struct{ err error }
+
+func (s refusedSyncer) SyncFS() error { return s.err }
+func (refusedSyncer) Close() error    { return nil }
+
+// retireJournal removes a journal replayed while the option is off, or
+// syncfs refused; its rounds are durable in their segments by now
+// (flushReplayed).
 func (m *Manager) retireJournal() error {
 	err := m.closeJournal()
 	m.journal = managerJournal{replayedBytes: m.journal.replayedBytes}
@@ -157,7 +171,7 @@ func (m *Manager) retireJournal() error {
 	if err := m.opts.FS.SyncDir(m.opts.Dir); err != nil {
 		return fmt.Errorf("log dir %s: %w", m.opts.Dir, err)
 	}
-	m.opts.Logger.Info("log.flush.journal is off: the journal was replayed and removed", "dir", m.opts.Dir)
+	m.opts.Logger.Info("the journal, off or without syncfs now, was replayed and removed", "dir", m.opts.Dir)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package log
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -175,14 +177,18 @@ func (l *Log) startWritebackLocked() {
 	js.hintedTo = end
 }
 
+// errWritebackNotOpen refuses a hint for a segment file the cache does
+// not hold open: counted as refused, not as bytes handed to the kernel.
+var errWritebackNotOpen = errors.New("segment file not open")
+
 // StartWriteback hints the write-back of a range of the active segment,
 // only if the cache holds its file open: reopening a closed file for a
 // hint would cost a descriptor and an open to save nothing (a file
-// closed while idle was synced first).
+// closed while idle was synced first; a removed one is gone).
 func (a *activeFile) StartWriteback(off, n int64) error {
 	f := a.useIfOpen()
 	if f == nil {
-		return nil
+		return fmt.Errorf("segment %s: %w", a.sf.path, errWritebackNotOpen)
 	}
 	defer a.done(0)
 	return vfs.StartWriteback(f, off, n)

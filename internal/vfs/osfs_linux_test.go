@@ -172,3 +172,35 @@ func TestMemFSStartWritebackIsNoOp(t *testing.T) {
 	must(t, StartWriteback(f, 0, 4096))
 	must(t, f.Close())
 }
+
+// TestOSFSStartWritebackAfterCloseMissesTheReusedDescriptor: the journal's
+// write-back goroutine may hint a file that a log closed meanwhile, and
+// the kernel hands its descriptor number to the next file opened. The
+// hint must fail on the closed file, not reach the one now holding the
+// number; and hints racing a Close must not race it (-race).
+func TestOSFSStartWritebackAfterCloseMissesTheReusedDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 20 {
+		a, err := OS().Create(fmt.Sprintf("%s/a%d", dir, i))
+		must(t, err)
+		_, err = a.WriteAt(bytes.Repeat([]byte{'a'}, 8192), 0)
+		must(t, err)
+		must(t, StartWriteback(a, 0, 4096))
+		hinted := make(chan error, 1)
+		go func() {
+			var err error
+			for err == nil {
+				err = StartWriteback(a, 0, 8192)
+			}
+			hinted <- err
+		}()
+		must(t, a.Close())
+		b, err := OS().Create(fmt.Sprintf("%s/b%d", dir, i)) // the lowest free number: a's
+		must(t, err)
+		if err := StartWriteback(a, 0, 8192); err == nil {
+			t.Fatal("a hint on a closed file, its descriptor reused, succeeded")
+		}
+		<-hinted // ends with the first hint refused
+		must(t, b.Close())
+	}
+}
