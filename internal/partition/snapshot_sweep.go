@@ -27,9 +27,10 @@ import (
 //	2. sync    one syncfs of the log directory's file system, shared
 //	           with the logs' append rounds (log.Manager.SyncFileSystem)
 //	3. rename  each temporary file to <offset>.snapshot
-//	4. commit  fsync each partition directory (the first commits the
-//	           journal holding all the renames, the rest find it
-//	           committed), then drop the snapshots past snapshotsKept
+//	4. commit  fsync each partition directory (on ext4 the first
+//	           commits the journal holding all the renames, the rest
+//	           find it committed), then drop the snapshots past
+//	           snapshotsKept
 //
 // Crash safety is that of the file-by-file write: no name points at
 // bytes that are not durable (phase 2 before 3), and the older
@@ -52,8 +53,12 @@ type pendingSnapshot struct {
 }
 
 // snapshotSweepParallelism bounds the partitions of a sweep written,
-// renamed or committed at once: mostly waiting on the disk, as hosting.
-const snapshotSweepParallelism = hostParallelism
+// renamed or committed at once. One: the sweep runs beside the produce
+// path, and 32 at once (as hosting does) halved the produce spread over
+// 10,000 partitions while sweeps ran, with file creations taking the
+// CPU and directory fsyncs the disk (docs/testing.md); one at a time it
+// was as fast as with the old file-by-file snapshots.
+const snapshotSweepParallelism = 1
 
 // snapshotProducers snapshots the producer state of every partition of
 // parts whose log moved since its last snapshot (see above). Errors are
