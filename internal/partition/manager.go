@@ -655,7 +655,7 @@ func (m *Manager) Checkpoint() error {
 	m.mu.RLock()
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.RUnlock()
-	failed, err := m.snapshotProducers(parts)
+	failed, err := m.snapshotProducers(parts, snapshotSweepParallelism)
 	errs := []error{err}
 	for p, err := range failed {
 		if !p.role.Load().stopped {
@@ -720,7 +720,7 @@ func (m *Manager) Close() error {
 	parallel.ForEach(parts, hostParallelism, func(p *Partition) {
 		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
 	})
-	failed, err := m.snapshotProducers(parts)
+	failed, err := m.snapshotProducers(parts, hostParallelism)
 	errs := []error{err}
 	for _, err := range failed {
 		errs = append(errs, err)

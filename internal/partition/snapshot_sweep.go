@@ -52,19 +52,21 @@ type pendingSnapshot struct {
 	resets uint64 // p.producerResets when it was captured
 }
 
-// snapshotSweepParallelism bounds the partitions of a sweep written,
-// renamed or committed at once. One: the sweep runs beside the produce
-// path, and 32 at once (as hosting does) halved the produce spread over
-// 10,000 partitions while sweeps ran, with file creations taking the
-// CPU and directory fsyncs the disk (docs/testing.md); one at a time it
-// was as fast as with the old file-by-file snapshots.
+// snapshotSweepParallelism bounds the partitions of a periodic sweep
+// written, renamed or committed at once. One: the sweep runs beside the
+// produce path, and 32 at once (as hosting does) halved the produce
+// spread over 10,000 partitions while sweeps ran, file creations taking
+// the CPU and directory fsyncs the disk (docs/testing.md); one at a time
+// it was as fast as with the old file-by-file snapshots. Close, with
+// nothing left to compete with, sweeps hostParallelism at a time.
 const snapshotSweepParallelism = 1
 
 // snapshotProducers snapshots the producer state of every partition of
 // parts whose log moved since its last snapshot (see above). Errors are
 // per partition (wrapped with its name); a failed syncfs fails the
-// whole sweep, and no snapshot of it is named.
-func (m *Manager) snapshotProducers(parts []*Partition) (failed map[*Partition]error, err error) {
+// whole sweep, and no snapshot of it is named. parallelism partitions
+// are worked on at a time.
+func (m *Manager) snapshotProducers(parts []*Partition, parallelism int) (failed map[*Partition]error, err error) {
 	// One sweep at a time: the temporary files are named by offset, and a
 	// closing Manager's sweep must not race a periodic one.
 	m.snapshotSweepMu.Lock()
@@ -78,7 +80,7 @@ func (m *Manager) snapshotProducers(parts []*Partition) (failed map[*Partition]e
 	}
 	shared := m.opts.Logs.SharesSyncs()
 	var pending []pendingSnapshot
-	parallel.ForEach(parts, snapshotSweepParallelism, func(p *Partition) {
+	parallel.ForEach(parts, parallelism, func(p *Partition) {
 		s, ok, err := p.writeSnapshotTemp(!shared)
 		if err != nil {
 			fail(p, err)
@@ -103,12 +105,12 @@ func (m *Manager) snapshotProducers(parts []*Partition) (failed map[*Partition]e
 			return failed, fmt.Errorf("producer state snapshots of %d partitions: %w", len(pending), err)
 		}
 	}
-	parallel.ForEach(pending, snapshotSweepParallelism, func(s pendingSnapshot) {
+	parallel.ForEach(pending, parallelism, func(s pendingSnapshot) {
 		if err := s.p.renameSnapshot(s); err != nil {
 			fail(s.p, err)
 		}
 	})
-	parallel.ForEach(pending, snapshotSweepParallelism, func(s pendingSnapshot) {
+	parallel.ForEach(pending, parallelism, func(s pendingSnapshot) {
 		if err := s.p.commitSnapshot(s); err != nil {
 			fail(s.p, err)
 		}
