@@ -667,6 +667,16 @@ func (m *Manager) Close() error {
 	return vfs.WriteFileAtomic(m.shedding(), m.path(cleanShutdownFile), nil)
 }
 
+// SharesSyncs reports whether SyncFileSystem can run: the logs share a
+// syncfs of the directory's file system (SharedSync.Shared).
+func (m *Manager) SharesSyncs() bool { return m.sharedSync.Shared() }
+
+// SyncFileSystem makes every file of the log directory's file system
+// written before the call durable with one syncfs, shared with the logs'
+// append rounds (SharedSync.SyncAll); an error wrapping
+// errors.ErrUnsupported where SharesSyncs is false.
+func (m *Manager) SyncFileSystem() error { return m.sharedSync.SyncAll() }
+
 // SharedSyncStats reports what the logs' shared syncs did.
 func (m *Manager) SharedSyncStats() SharedSyncStats { return m.sharedSync.Stats() }
 

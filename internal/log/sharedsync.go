@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -204,6 +205,52 @@ func (s *SharedSync) SyncWritten(file fileSyncer, writtenAt uint64) (covered uin
 			return 0, s.fileSyncLocked(file, waiting)
 		default:
 			return s.runLocked()
+		}
+	}
+}
+
+// Shared reports whether a syncfs can be shared now (SyncAll): one was
+// opened, none failed, and Close has not run.
+func (s *SharedSync) Shared() bool {
+	if s == nil || s.syncer == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed == 0 && !s.closed
+}
+
+// SyncAll returns once every file of the file system written before the
+// call is durable, by a syncfs generation that began after it: the next
+// one appending logs wait for, which this call may run itself. Callers
+// with many small files to sync (the producer-state snapshots of a
+// checkpoint) pay one syncfs instead of one fdatasync each. Where Shared
+// is false it syncs nothing and fails with an error wrapping
+// errors.ErrUnsupported; the caller then syncs its files itself, on the
+// descriptors it wrote them with. Directory entries are not covered.
+func (s *SharedSync) SyncAll() error {
+	if s == nil || s.syncer == nil {
+		return fmt.Errorf("log dir: no shared syncfs: %w", errors.ErrUnsupported)
+	}
+	s.mu.Lock()
+	want := s.started.Load() + 1
+	for {
+		switch {
+		case s.covered >= want:
+			s.mu.Unlock()
+			return nil
+		case s.failed != 0 && want <= s.failed:
+			err := s.failErr
+			s.mu.Unlock()
+			return err
+		case s.failed != 0 || s.closed:
+			s.mu.Unlock()
+			return fmt.Errorf("log dir %s: syncfs no longer shared: %w", s.dir, errors.ErrUnsupported)
+		case s.running:
+			s.cond.Wait()
+		default:
+			_, err := s.runLocked()
+			return err
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sluicelog/sluice/internal/clock"
@@ -773,4 +774,39 @@ func fileUnsynced(sf *segmentFile) bool {
 	sf.cache.mu.Lock()
 	defer sf.cache.mu.Unlock()
 	return sf.unsyncedLocked()
+}
+
+// TestSharedSyncAllWantsASyncfsBegunAfterIt: SyncAll (a checkpoint's
+// producer-state snapshots) arrives while a syncfs runs, which may have
+// begun before the caller's writes: it must return only after the next
+// one. A failed syncfs fails the callers it covered and ends sharing, and
+// where nothing is shared SyncAll says so, syncing nothing.
+func TestSharedSyncAllWantsASyncfsBegunAfterIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, fsSync, _, _, _, _ := newSyncCallers(nil)
+		first := make(chan error, 1)
+		go func() { first <- s.SyncAll() }()
+		<-fsSync.entered
+		second := make(chan error, 1)
+		go func() { second <- s.SyncAll() }()
+		synctest.Wait()
+		select {
+		case err := <-second:
+			t.Fatalf("SyncAll returned (%v) while the only syncfs began before it", err)
+		default:
+		}
+		close(fsSync.release)
+		noErr(t, <-first)
+		noErr(t, <-second)
+		require(t, fsSync.calls.Load() == 2, "%d syncfs calls, want 2", fsSync.calls.Load())
+		require(t, s.Shared(), "sharing ended without a failure")
+	})
+
+	failing := newReleasedSync()
+	failing.err = syscall.EIO
+	s := NewSharedSync(failing, "/data", quietLogger)
+	require(t, errors.Is(s.SyncAll(), syscall.EIO), "a failed syncfs did not fail SyncAll")
+	require(t, !s.Shared(), "sharing goes on after a failed syncfs")
+	require(t, errors.Is(s.SyncAll(), errors.ErrUnsupported), "SyncAll after a failed syncfs is not unsupported")
+	require(t, errors.Is(NewSharedSync(nil, "/data", quietLogger).SyncAll(), errors.ErrUnsupported), "SyncAll without a syncer is not unsupported")
 }

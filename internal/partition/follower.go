@@ -325,6 +325,7 @@ func (p *Partition) followTruncationLocked(fully bool) error {
 		p.highWatermark.Store(leo)
 	}
 	p.producers.reset()
+	p.producerResets++
 	if fully {
 		// The log holds none of the batches any snapshot describes, as
 		// in Kafka's truncateFullyAndStartAt: truncateLocked removed

@@ -86,6 +86,10 @@ type Partition struct {
 	snapshotMu         sync.Mutex
 	lastSnapshotOffset int64 // log end offset of the newest snapshot written or loaded
 	deleted            bool  // under snapshotMu: the log is deleted, its path maybe a new log's
+	// producerResets counts, under snapshotMu, the truncations that
+	// reloaded the producer state: a snapshot captured before one is
+	// dropped by its sweep (snapshot_sweep.go).
+	producerResets uint64
 
 	// watchers wake on a high watermark move (consumer fetches, acks=all
 	// produces); appendWatchers on a leader append (follower fetches).
@@ -1045,47 +1049,4 @@ func (p *Partition) removeSnapshots() error {
 		errs = append(errs, fmt.Errorf("partition %s: sync %s: %w", p.tp, p.log.Dir(), err))
 	}
 	return errors.Join(errs...)
-}
-
-// checkpoint snapshots producer state if the log moved since the last
-// snapshot, keeping the newest snapshotsKept files.
-func (p *Partition) checkpoint() error {
-	p.snapshotMu.Lock()
-	defer p.snapshotMu.Unlock()
-	if p.deleted {
-		return nil
-	}
-	p.gate.Lock()
-	leo := p.log.LogEndOffset()
-	// A failed log's producer state may hold batches that were queued
-	// (recorded before their write, so a pipelined next batch can follow)
-	// and then never written: snapshotted, a restart would answer their
-	// retries as duplicates at offsets other records then take. The log
-	// already reported its failure; the restart rebuilds the state from
-	// the last good snapshot and the log itself.
-	if leo == p.lastSnapshotOffset || p.log.Err() != nil {
-		p.gate.Unlock()
-		return nil
-	}
-	producers := p.producers.snapshot(p.nowMs())
-	p.gate.Unlock()
-	if err := vfs.WriteFileAtomic(p.fs, p.path(snapshotName(leo)), encodeSnapshot(leo, producers)); err != nil {
-		return fmt.Errorf("partition %s: %w", p.tp, err)
-	}
-	p.lastSnapshotOffset = leo
-	offsets, err := listSnapshots(p.fs, p.log.Dir())
-	if err != nil {
-		return fmt.Errorf("partition %s: %w", p.tp, err)
-	}
-	kept := 0
-	for _, off := range offsets { // newest first
-		if off <= leo && kept < snapshotsKept {
-			kept++
-			continue
-		}
-		if err := p.fs.Remove(p.path(snapshotName(off))); err != nil {
-			return fmt.Errorf("partition %s: %w", p.tp, err)
-		}
-	}
-	return nil
 }

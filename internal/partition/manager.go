@@ -79,6 +79,13 @@ type Manager struct {
 	hosting map[log.TopicPartition]chan struct{}
 	closed  bool
 
+	// snapshotSweepMu: one producer-state snapshot sweep at a time
+	// (snapshotProducers), taken before any partition's snapshotMu.
+	snapshotSweepMu sync.Mutex
+	// snapshotSweepFault, nil but in tests, runs between a sweep's
+	// writes and its syncfs.
+	snapshotSweepFault func()
+
 	fetchers *fetcherSet
 	// checkpointedHW are the high watermarks read at start-up from
 	// replication-offset-checkpoint; a partition opened later starts there.
@@ -648,9 +655,10 @@ func (m *Manager) Checkpoint() error {
 	m.mu.RLock()
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.RUnlock()
-	var errs []error
-	for _, p := range parts {
-		if err := p.checkpoint(); err != nil && !p.role.Load().stopped {
+	failed, err := m.snapshotProducers(parts, snapshotSweepParallelism)
+	errs := []error{err}
+	for p, err := range failed {
+		if !p.role.Load().stopped {
 			errs = append(errs, err)
 		}
 	}
@@ -707,21 +715,16 @@ func (m *Manager) Close() error {
 	parts := slices.Collect(maps.Values(m.parts))
 	m.mu.Unlock()
 	m.fetchers.stopAll()
-	var (
-		errMu sync.Mutex
-		errs  []error
-	)
-	// In parallel, like opening: each snapshot is a file and its fsyncs.
+	// Stopping first (it waits for appends in flight) makes the final
+	// snapshots cover everything appended.
 	parallel.ForEach(parts, hostParallelism, func(p *Partition) {
-		// Stopping first (it waits for appends in flight) makes the final
-		// snapshot cover everything appended.
 		p.setRole(leadership{leader: metadata.NoLeader, leaderEpoch: p.LeaderEpoch(), stopped: true}, nil, m.opts.NodeID)
-		if err := p.checkpoint(); err != nil {
-			errMu.Lock()
-			errs = append(errs, err)
-			errMu.Unlock()
-		}
 	})
+	failed, err := m.snapshotProducers(parts, hostParallelism)
+	errs := []error{err}
+	for _, err := range failed {
+		errs = append(errs, err)
+	}
 	return errors.Join(append(errs, m.checkpointHighWatermarks(parts))...)
 }
 

@@ -31,7 +31,7 @@ func TestPartitionDeletedCheckpointLeavesTheRecreatedLogAlone(t *testing.T) {
 
 	// What Manager.Checkpoint does with a partition it collected before
 	// the deletion.
-	_ = old.checkpoint()
+	_, _ = f.mgr.snapshotProducers([]*Partition{old}, 1)
 	_, err = f.fs.Stat(p.path(snapshotName(3)))
 	require(t, isNotExist(err), "the deleted partition wrote its snapshot into the re-created log's directory: %v", err)
 
