@@ -834,20 +834,7 @@ func TestProducePanicWhileQueueingReleasesTheQueuedPartitions(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the produce was never answered\n" + allStacks())
 	}
-	checkpointed := make(chan error, 1)
-	go func() { checkpointed <- h.broker.Partitions.Checkpoint() }()
-	select {
-	case err := <-checkpointed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		// A gate held for ever: the harness's cleanup would hang on it
-		// too, so end the binary the way go test's own timeout does.
-		msg := "the checkpoint waits for a gate the panicked produce still holds\n" + allStacks()
-		go func() { panic(msg) }()
-		select {}
-	}
+	finishOrDumpStacks(t, "the checkpoint waits for a gate the panicked produce still holds", h.broker.Partitions.Checkpoint)
 }
 
 // panickyError is a partition's error whose text cannot be read: a bug
@@ -1035,15 +1022,26 @@ func TestProduceLooksUpEveryPartitionBeforeQueueing(t *testing.T) {
 	// No gate is left held: the image applies (the harness's next
 	// heartbeat may unfence the broker again meanwhile, so which leader
 	// it names is not checked), and the checkpoint takes every gate.
+	finishOrDumpStacks(t, "the Refresh or the checkpoint waits for a gate the produce still holds", func() error {
+		return errors.Join(h.broker.Partitions.Refresh(), h.broker.Partitions.Checkpoint())
+	})
+}
+
+// finishOrDumpStacks fails the test with fn's error. If fn is not done
+// within 10 s, a gate is held for ever and the harness's cleanup would
+// hang on it too, so it ends the binary the way go test's own timeout
+// does, with every goroutine's stack.
+func finishOrDumpStacks(t *testing.T, hung string, fn func() error) {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- errors.Join(h.broker.Partitions.Refresh(), h.broker.Partitions.Checkpoint()) }()
+	go func() { done <- fn() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		msg := "the Refresh or the checkpoint waits for a gate the produce still holds\n" + allStacks()
+		msg := hung + "\n" + allStacks()
 		go func() { panic(msg) }()
 		select {}
 	}
