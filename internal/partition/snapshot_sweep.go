@@ -149,31 +149,12 @@ func (p *Partition) writeSnapshotTemp(sync bool) (s pendingSnapshot, ok bool, er
 	producers := p.producers.snapshot(p.nowMs())
 	p.gate.Unlock()
 	tmp := p.path(snapshotName(leo)) + vfs.TempSuffix
-	if err := writeUnnamed(p.fs, tmp, encodeSnapshot(leo, producers), sync); err != nil {
+	// A failed write leaves the file to the next listSnapshots, which
+	// removes temporary files.
+	if err := vfs.WriteFile(p.fs, tmp, encodeSnapshot(leo, producers), sync); err != nil {
 		return s, false, fmt.Errorf("partition %s: %w", p.tp, err)
 	}
 	return pendingSnapshot{p: p, offset: leo, resets: p.producerResets}, true, nil
-}
-
-// writeUnnamed writes data to path, a temporary name, fdatasyncing it
-// first when sync is set. A failed write leaves the file to the next
-// listSnapshots, which removes temporary files.
-func writeUnnamed(fsys vfs.FS, path string, data []byte, sync bool) error {
-	f, err := fsys.Create(path)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // discardSnapshotTemp removes the temporary file of a snapshot that will

@@ -20,17 +20,7 @@ var ErrFileTooLarge = errors.New("file larger than allowed")
 // rename it over path, fsync the directory.
 func WriteFileAtomic(fsys FS, path string, data []byte) error {
 	tmp := path + TempSuffix
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
+	err := writeAndClose(fsys, tmp, data, true)
 	if err == nil {
 		err = fsys.Rename(tmp, path)
 	}
@@ -41,6 +31,33 @@ func WriteFileAtomic(fsys FS, path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriteFile creates or truncates path and writes data to it, fsyncing it
+// before it closes when sync is set. Without sync its bytes are durable
+// only once something else syncs them (a FileSystemSyncer), and its name
+// only after SyncDir: callers that make many files durable together write
+// them this way, then name them as WriteFileAtomic does one.
+func WriteFile(fsys FS, path string, data []byte, sync bool) error {
+	if err := writeAndClose(fsys, path, data, sync); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeAndClose(fsys FS, path string, data []byte, sync bool) error {
+	f, err := fsys.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	return err
 }
 
 // ReadFile reads a whole file, refusing one larger than limit before
