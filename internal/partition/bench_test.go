@@ -32,9 +32,7 @@ func benchmarkAppend(b *testing.B, idempotent bool, producers int) {
 	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.OS(), Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
 	noErr(b, err)
 	defer logs.Close()
-	d := metadata.NewDelta(metadata.EmptyImage())
-	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
-	noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
+	d := benchTopicDelta(b, 1)
 	img := d.Apply(1)
 	mgr, err := NewManager(Options{NodeID: 1, Logs: logs, FS: vfs.OS(), Dir: dir, Clock: clock.Real(), Logger: quietLogger,
 		Image: func() *metadata.Image { return img }})
@@ -113,9 +111,7 @@ func benchmarkAppendCompression(b *testing.B, compressionType string, sent recor
 	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.OS(), Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
 	noErr(b, err)
 	defer logs.Close()
-	d := metadata.NewDelta(metadata.EmptyImage())
-	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
-	noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
+	d := benchTopicDelta(b, 1)
 	noErr(b, d.Replay(configRecord("bench", "compression.type", compressionType)))
 	img := d.Apply(1)
 	mgr, err := NewManager(Options{NodeID: 1, Logs: logs, FS: vfs.OS(), Dir: dir, Clock: clock.Real(), Logger: quietLogger,
@@ -170,4 +166,16 @@ func BenchmarkPartitionApplyCommitted(b *testing.B) {
 	for b.Loop() {
 		p.applyCommitted(pi)
 	}
+}
+
+// benchTopicDelta is a metadata delta holding topic "bench" with
+// partitions partitions, each led by node 1 alone.
+func benchTopicDelta(b *testing.B, partitions int) *metadata.Delta {
+	b.Helper()
+	d := metadata.NewDelta(metadata.EmptyImage())
+	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
+	for i := range partitions {
+		noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: int32(i), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
+	}
+	return d
 }

@@ -34,11 +34,7 @@ func benchmarkRetention(b *testing.B, partitions int, trim bool) {
 	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.OS(), Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
 	noErr(b, err)
 	defer logs.Close()
-	d := metadata.NewDelta(metadata.EmptyImage())
-	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
-	for i := range partitions {
-		noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: int32(i), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
-	}
+	d := benchTopicDelta(b, partitions)
 	for k, v := range map[string]string{"segment.bytes": "1024", "retention.ms": "3600000", "segment.index.bytes": "4096"} {
 		noErr(b, d.Replay(&metadata.Config{ResourceType: metadata.ConfigResourceTopic, ResourceName: "bench", Name: k, Value: v}))
 	}

@@ -37,11 +37,7 @@ func benchmarkSnapshotSweep(b *testing.B, partitions int) {
 	logs, err := log.OpenManager(log.ManagerOptions{FS: counting, Dir: dir, Config: cfg, Logger: quietLogger})
 	noErr(b, err)
 	defer logs.Close()
-	d := metadata.NewDelta(metadata.EmptyImage())
-	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
-	for i := range partitions {
-		noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: int32(i), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
-	}
+	d := benchTopicDelta(b, partitions)
 	img := d.Apply(1)
 	mgr, err := NewManager(Options{NodeID: 1, Logs: logs, FS: counting, Dir: dir, Clock: clock.Real(), Logger: quietLogger,
 		Image: func() *metadata.Image { return img }})

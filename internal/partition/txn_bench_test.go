@@ -35,9 +35,7 @@ func benchPartition(b *testing.B) *Partition {
 	logs, err := log.OpenManager(log.ManagerOptions{FS: vfs.OS(), Dir: dir, Config: log.DefaultConfig(), Logger: quietLogger})
 	noErr(b, err)
 	b.Cleanup(func() { logs.Close() })
-	d := metadata.NewDelta(metadata.EmptyImage())
-	noErr(b, d.Replay(&metadata.Topic{Name: "bench", ID: uuid(1)}))
-	noErr(b, d.Replay(&metadata.Partition{TopicID: uuid(1), Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}))
+	d := benchTopicDelta(b, 1)
 	img := d.Apply(1)
 	mgr, err := NewManager(Options{NodeID: 1, Logs: logs, FS: vfs.OS(), Dir: dir, Clock: clock.Real(), Logger: quietLogger,
 		Image: func() *metadata.Image { return img }})
