@@ -176,11 +176,7 @@ func TestPartitionSnapshotSweepFailedSyncfsNamesNothing(t *testing.T) {
 func TestReplicationTruncationDuringASnapshotSweepDropsItsSnapshot(t *testing.T) {
 	f := newFixture(t)
 	mem := f.fs.(*vfs.MemFS)
-	f.createTopic("t", 1, nil, []int32{2, testNode})
-	p := f.followed()
-	epoch := p.LeaderEpoch()
-	noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 0, 2), 0, 0), epoch, 0, 0))
-	noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 2, 3), 2, 3), epoch, 5, 0))
+	p, epoch := f.followerOfProducer7()
 	f.mgr.snapshotSweepFault = func() { noErr(t, p.TruncateFullyAndStartAt(epoch, 9)) }
 	noErr(t, f.mgr.Checkpoint())
 	f.mgr.snapshotSweepFault = nil

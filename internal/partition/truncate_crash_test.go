@@ -19,11 +19,7 @@ func TestReplicationFullTruncationDropsProducersAcrossACrash(t *testing.T) {
 	for seed := range uint64(8) {
 		f := newFixture(t)
 		mem := f.fs.(*vfs.MemFS)
-		f.createTopic("t", 1, nil, []int32{2, testNode})
-		p := f.followed()
-		epoch := p.LeaderEpoch()
-		noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 0, 2), 0, 0), epoch, 0, 0))
-		noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 2, 3), 2, 3), epoch, 5, 0))
+		p, epoch := f.followerOfProducer7()
 		noErr(t, f.mgr.Checkpoint()) // a producer snapshot at offset 5, durable
 		noErr(t, p.TruncateFullyAndStartAt(epoch, 9))
 		require(t, len(p.Producers()) == 0, "producers after a full truncation: %+v", p.Producers())
@@ -35,4 +31,17 @@ func TestReplicationFullTruncationDropsProducersAcrossACrash(t *testing.T) {
 		got := p.Producers()
 		require(t, len(got) == 0, "seed %d: producers after a full truncation and a crash: %+v, want none", seed, got)
 	}
+}
+
+// followerOfProducer7 creates topic t with one partition this node
+// follows, and appends idempotent producer 7's batches of offsets 0–1
+// and 2–4 as copied from its leader (high watermark 5).
+func (f *fixture) followerOfProducer7() (*Partition, int32) {
+	f.t.Helper()
+	f.createTopic("t", 1, nil, []int32{2, testNode})
+	p := f.followed()
+	epoch := p.LeaderEpoch()
+	noErr(f.t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 0, 2), 0, 0), epoch, 0, 0))
+	noErr(f.t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 2, 3), 2, 3), epoch, 5, 0))
+	return p, epoch
 }

@@ -23,11 +23,7 @@ func TestReplicationTruncationWithAFailedCheckpointBringsDerivedState(t *testing
 			f := newFixture(t)
 			efs := vfs.NewErrorFS(f.fs.(*vfs.MemFS))
 			f.open(efs)
-			f.createTopic("t", 1, nil, []int32{2, testNode})
-			p := f.followed()
-			epoch := p.LeaderEpoch()
-			noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 0, 2), 0, 0), epoch, 0, 0))
-			noErr(t, p.AppendAsFollower(f.leaderBatchOf(idem(7, 0, 2, 3), 2, 3), epoch, 5, 0))
+			p, epoch := f.followerOfProducer7()
 			require(t, p.highWatermark.Load() == 5, "high watermark %d", p.highWatermark.Load())
 			noErr(t, f.mgr.Checkpoint()) // a producer snapshot at offset 5
 
